@@ -1,0 +1,123 @@
+// Shared scaffolding for every bb-* tool: one CLI library (commander), the common flags,
+// the exit-code table in --help, reading the plan from stdin or --plan, and mapping
+// errors to one stderr line (plus a JSON object with --json-errors) and an exit code.
+import process from "node:process";
+import { Command, CommanderError, Option } from "commander";
+import { BbError, EXIT, EXIT_TABLE_TEXT, toBbError } from "./errors.ts";
+import { log, setLogLevel } from "./log.ts";
+import { parsePlanText, readPlanFile, serializePlan } from "./plan/io.ts";
+import type { Plan, SectionName } from "./plan/schema.ts";
+
+export { Command, Option };
+
+export interface CommonOptions {
+  plan?: string;
+  jsonErrors?: boolean;
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+/** A commander program with the flags and help every tool shares. */
+export function createProgram(name: string, summary: string, opts: { example?: string; readsPlan?: boolean } = {}): Command {
+  const program = new Command(name)
+    .description(summary)
+    .option("--json-errors", "on failure also print a JSON error object (with a stable code) to stderr")
+    .option("-v, --verbose", "log every subprocess and step (same as BB_LOG_LEVEL=debug)")
+    .option("-q, --quiet", "only warnings and errors on stderr")
+    .helpOption("-h, --help", "show this help")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({ writeOut: (s) => void process.stderr.write(s), writeErr: (s) => void process.stderr.write(s) });
+  if (opts.readsPlan) program.option("--plan <file>", "read the plan from FILE instead of stdin");
+  const tail = [opts.example ? `Example:\n  ${opts.example}` : "", EXIT_TABLE_TEXT].filter(Boolean).join("\n\n");
+  program.addHelpText("after", `\n${tail}\n`);
+  return program;
+}
+
+/** Read the plan from --plan FILE or stdin, requiring the given sections. */
+export async function readPlanInput(options: CommonOptions, require: SectionName[] = []): Promise<Plan> {
+  if (options.plan) return readPlanFile(options.plan, require);
+  if (process.stdin.isTTY) {
+    throw new BbError("USAGE", "no plan on stdin: pipe one in (bb-prepare AGENT | ...) or pass --plan FILE");
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return parsePlanText(Buffer.concat(chunks).toString("utf8"), require, "plan on stdin");
+}
+
+/** Write the plan as the tool's only stdout output. */
+export function writePlan(plan: Plan): Promise<void> {
+  return writeStdout(serializePlan(plan));
+}
+
+export function writeStdout(text: string): Promise<void> {
+  return new Promise((resolve, reject) => process.stdout.write(text, (e) => (e ? reject(e) : resolve())));
+}
+
+function applyLogFlags(program: Command) {
+  const o = program.opts<CommonOptions>();
+  if (o.verbose) setLogLevel("debug");
+  else if (o.quiet) setLogLevel("warn");
+}
+
+/**
+ * Parse argv, run the action, and return the exit code. Actions return an exit code (or
+ * nothing for 0) and throw BbError for failures; nothing here calls process.exit.
+ */
+export async function runProgram(program: Command, argv: string[] = process.argv): Promise<number> {
+  program.exitOverride();
+  program.hook("preAction", (_this, actionCommand) => {
+    applyLogFlags(program);
+    if (actionCommand !== program) applyLogFlags(actionCommand);
+  });
+  let exitCode: number = EXIT.ok;
+  program.setOptionValue("__exit", undefined);
+  try {
+    await program.parseAsync(argv);
+    const fromAction = program.getOptionValue("__exit") as number | undefined;
+    exitCode = fromAction ?? EXIT.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.help" || e.code === "commander.version") return EXIT.ok;
+      return EXIT.usage; // commander already printed the message
+    }
+    const err = toBbError(e);
+    reportError(program, err);
+    return err.exitCode;
+  }
+  return exitCode;
+}
+
+/** Use inside an action to hand a non-zero exit code back to runProgram. */
+export function setExitCode(program: Command, code: number): void {
+  let root: Command = program;
+  while (root.parent) root = root.parent;
+  root.setOptionValue("__exit", code);
+}
+
+function reportError(program: Command, err: BbError) {
+  log.error(err.message);
+  if (log.level() === "debug" && err.cause instanceof Error && err.cause.stack) log.debug(err.cause.stack);
+  const jsonErrors = program.opts<CommonOptions>().jsonErrors || process.argv.includes("--json-errors");
+  if (jsonErrors) process.stderr.write(JSON.stringify(err.toJSON()) + "\n");
+}
+
+/**
+ * An AbortSignal that fires on SIGINT/SIGTERM, so a tool can stop and roll back what it
+ * created instead of dying half-way. Call once per tool.
+ */
+export function interruptSignal(): AbortSignal {
+  const ac = new AbortController();
+  const onSig = (sig: NodeJS.Signals) => {
+    if (ac.signal.aborted) return;
+    log.warn(`${sig} received: stopping and rolling back`);
+    ac.abort(new BbError("INTERRUPTED", `interrupted by ${sig}`));
+  };
+  process.once("SIGINT", onSig);
+  process.once("SIGTERM", onSig);
+  return ac.signal;
+}
+
+/** Entry point helper for tools/<name>/main.ts. */
+export async function mainOf(program: Command): Promise<void> {
+  process.exitCode = await runProgram(program);
+}

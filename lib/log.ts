@@ -1,0 +1,61 @@
+// The one logger. Everything people read goes to stderr; stdout is reserved for data
+// (the plan, --json output). Level comes from BB_LOG_LEVEL or a tool's --verbose/--quiet.
+import process from "node:process";
+
+export type Level = "debug" | "info" | "warn" | "error" | "silent";
+const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
+
+export interface Logger {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+  /** A progress step of a long operation ("bundle: starting firewall..."). */
+  step(msg: string): void;
+  /** Raw text to stderr, no prefix (preflight summary, tables for people). */
+  raw(text: string): void;
+  child(prefix: string): Logger;
+  level(): Level;
+}
+
+interface LoggerOptions {
+  level?: Level;
+  prefix?: string;
+  write?: (text: string) => void;
+}
+
+function envLevel(): Level {
+  const v = (process.env.BB_LOG_LEVEL ?? "").toLowerCase();
+  return v in ORDER ? (v as Level) : "info";
+}
+
+let current: Level | undefined;
+
+/** Set the process-wide level (a tool's main does this once from its flags). */
+export function setLogLevel(level: Level): void {
+  current = level;
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const write = options.write ?? ((t: string) => void process.stderr.write(t));
+  const prefix = options.prefix ?? "";
+  const lvl = () => options.level ?? current ?? envLevel();
+  const emit = (l: Level, tag: string, msg: string) => {
+    if (ORDER[l] < ORDER[lvl()]) return;
+    write(`${prefix}${tag}${msg}\n`);
+  };
+  return {
+    debug: (m) => emit("debug", "debug: ", m),
+    info: (m) => emit("info", "", m),
+    warn: (m) => emit("warn", "warning: ", m),
+    error: (m) => emit("error", "error: ", m),
+    step: (m) => emit("info", "» ", m),
+    raw: (t) => {
+      if (ORDER.info >= ORDER[lvl()]) write(t);
+    },
+    child: (p) => createLogger({ ...options, prefix: `${prefix}${p}: ` }),
+    level: lvl,
+  };
+}
+
+export const log: Logger = createLogger();

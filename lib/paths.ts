@@ -1,0 +1,35 @@
+// Where bot-bottle keeps things on the host, following the XDG base-directory spec so a
+// user can move them with the usual variables.
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import process from "node:process";
+
+function xdg(varName: string, fallback: string): string {
+  const v = process.env[varName];
+  return v && v.startsWith("/") ? v : join(homedir(), fallback);
+}
+
+/** Root of all bottles' state: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle. */
+export function defaultStateRoot(): string {
+  const override = process.env.BB_STATE_DIR;
+  if (override) return resolve(override);
+  return join(xdg("XDG_STATE_HOME", ".local/state"), "bot-bottle");
+}
+
+/** Cache root ($XDG_CACHE_HOME/bot-bottle): .smolmachine artifacts, built bundles. */
+export function defaultCacheRoot(): string {
+  const override = process.env.BB_CACHE_DIR;
+  if (override) return resolve(override);
+  return join(xdg("XDG_CACHE_HOME", ".cache"), "bot-bottle");
+}
+
+/** One bottle's folder below the state root. */
+export function bottleDir(stateRoot: string, slug: string): string {
+  return join(stateRoot, "bottles", slug);
+}
+
+/** The repository root (this file lives in <root>/lib, or <root>/dist when bundled). */
+export function repoRoot(): string {
+  const here = new URL(".", import.meta.url).pathname;
+  return resolve(here, "..");
+}

@@ -1,0 +1,79 @@
+// Reading, validating and writing plans. Every tool parses its input as `unknown` and
+// goes through parsePlan(), so a wrong version or a missing section is one clear error.
+import { readFile, writeFile, rename } from "node:fs/promises";
+import process from "node:process";
+import { BbError } from "../errors.ts";
+import { PLAN_VERSION, Plan, type SectionName } from "./schema.ts";
+
+function describeIssues(issues: { path: PropertyKey[]; message: string }[]): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.map(String).join(".") : "(root)"}: ${i.message}`)
+    .join("; ");
+}
+
+/** Validate an already-parsed JSON value as a plan, requiring the given sections. */
+export function validatePlan(value: unknown, require: SectionName[] = [], source = "plan"): Plan {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new BbError("PLAN_INVALID", `${source} is not a JSON object (pipe the output of bb-prepare into this tool, or pass --plan FILE)`);
+  }
+  const version = (value as { version?: unknown }).version;
+  if (version !== PLAN_VERSION) {
+    throw new BbError(
+      "PLAN_VERSION",
+      `${source} has version ${JSON.stringify(version ?? null)}; this tool reads plan version ${PLAN_VERSION} (re-run bb-prepare from the same checkout)`,
+      { details: { expected: PLAN_VERSION, got: version ?? null } },
+    );
+  }
+  const result = Plan.safeParse(value);
+  if (!result.success) {
+    throw new BbError("PLAN_INVALID", `${source} is not a valid plan: ${describeIssues(result.error.issues)}`, {
+      details: { issues: result.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })) },
+    });
+  }
+  for (const section of require) {
+    if (result.data[section] === undefined) {
+      throw new BbError("PLAN_SECTION_MISSING", `${source} has no "${section}" section: run ${PRODUCER[section]} first`, {
+        details: { section },
+      });
+    }
+  }
+  return result.data;
+}
+
+const PRODUCER: Record<SectionName, string> = { bundle: "bb-bundle", vm: "bb-vm", provision: "bb-provision" };
+
+/** Parse plan text (stdin or a file's contents). */
+export function parsePlanText(text: string, require: SectionName[] = [], source = "plan"): Plan {
+  if (text.trim() === "") {
+    throw new BbError("PLAN_INVALID", `${source} is empty: pipe the output of bb-prepare into this tool, or pass --plan FILE`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new BbError("PLAN_INVALID", `${source} is not JSON: ${(e as Error).message}`, { cause: e });
+  }
+  return validatePlan(value, require, source);
+}
+
+export async function readPlanFile(path: string, require: SectionName[] = []): Promise<Plan> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    throw new BbError("PLAN_INVALID", `Cannot read plan file ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  return parsePlanText(text, require, path);
+}
+
+export function serializePlan(plan: Plan): string {
+  return JSON.stringify(Plan.parse(plan), null, 2) + "\n";
+}
+
+/** Persist the plan into the bottle's state dir (atomically) so list/cleanup/resume find it. */
+export async function savePlan(plan: Plan): Promise<void> {
+  const tmp = `${plan.files.plan}.tmp-${process.pid}`;
+  await writeFile(tmp, serializePlan(plan), { mode: 0o600 });
+  await rename(tmp, plan.files.plan);
+}

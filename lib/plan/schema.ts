@@ -1,0 +1,182 @@
+// The plan: the one JSON document every bb-* tool reads on stdin and writes to stdout.
+// This file is the single source of truth for its shape; TypeScript types are derived
+// from it (z.infer) and never written twice. Each tool adds its own section:
+//   bb-prepare  -> everything but bundle/vm/provision
+//   bb-bundle   -> bundle
+//   bb-vm       -> vm
+//   bb-provision-> provision
+// Secret values never appear in a plan: only the names of host env vars and token slots.
+import { z } from "zod";
+
+export const PLAN_VERSION = 1;
+
+export const Backend = z.enum(["docker", "smolmachines"]);
+export const Provider = z.enum(["claude", "codex", "shell"]);
+export const Service = z.enum(["firewall", "egress", "git-gate", "supervise"]);
+export const AuthScheme = z.enum(["bearer", "x-api-key", "basic", "header"]);
+
+export const EgressRoute = z.object({
+  host: z.string(),
+  auth: AuthScheme,
+  /** Header name when auth is "header". */
+  header: z.string().nullable(),
+  /** Host env var whose value is the real credential (read by bb-bundle, never stored). */
+  tokenEnv: z.string(),
+  /** The env var inside egress that carries the credential: EGRESS_TOKEN_<n>. */
+  slot: z.string(),
+  /** The env var the agent sees, holding only a placeholder. */
+  agentEnv: z.string(),
+  placeholder: z.string(),
+});
+
+export const AllowHost = z.object({
+  /** Exact host or "*.suffix". */
+  host: z.string(),
+  tlsPassthrough: z.boolean(),
+});
+
+export const GitUpstream = z.object({
+  /** The host agents write in URLs (github.com). */
+  host: z.string(),
+  /** Where git-gate really fetches from and pushes to: <url>/<repo path>. */
+  url: z.string(),
+  /** Host path of the identity (SSH key) file only git-gate may read. */
+  identityFile: z.string().nullable(),
+});
+
+export const PushPolicy = z.object({
+  /** Ref patterns (glob, `*` within a segment, `**` across) a push may update. Empty: any. */
+  allowedRefs: z.array(z.string()),
+  /** Branches (short names or globs) that may not be force-pushed or deleted. */
+  protectedBranches: z.array(z.string()),
+  /** Path globs a push may not touch. */
+  protectedPaths: z.array(z.string()),
+  /** Scan added content for secrets before forwarding. */
+  dlp: z.boolean(),
+});
+
+export const GitConfig = z.object({
+  upstreams: z.array(GitUpstream),
+  /** "<host>/<owner>/<repo>" entries served by git-gate. */
+  repos: z.array(z.string()),
+  push: PushPolicy,
+});
+
+export const GitUser = z.object({ name: z.string().nullable(), email: z.string().nullable() });
+
+export const Skill = z.object({ name: z.string(), path: z.string() });
+
+export const AgentSection = z.object({
+  name: z.string(),
+  file: z.string(),
+  provider: Provider,
+  bottle: z.string(),
+  skills: z.array(Skill),
+  env: z.record(z.string(), z.string()),
+  forwardHostCredentials: z.boolean(),
+  hasPrompt: z.boolean(),
+});
+
+export const BottleSection = z.object({
+  name: z.string(),
+  file: z.string(),
+  /** The extends chain, child first: ["researcher", "base"]. */
+  chain: z.array(z.string()),
+  env: z.record(z.string(), z.string()),
+  git: GitConfig.nullable(),
+  gitUser: GitUser.nullable(),
+  egress: z.array(EgressRoute),
+  allowHosts: z.array(AllowHost),
+  sensitiveEnv: z.array(z.string()),
+  supervise: z.boolean(),
+  dlpDisable: z.array(z.string()),
+});
+
+/** Per-bottle files bb-prepare wrote; absolute host paths (null when the service is off). */
+export const FilesSection = z.object({
+  dir: z.string(),
+  plan: z.string(),
+  firewallPolicy: z.string(),
+  egressRoutes: z.string().nullable(),
+  gitGateConfig: z.string().nullable(),
+  gitGateHooks: z.string().nullable(),
+  superviseQueue: z.string().nullable(),
+  prompt: z.string().nullable(),
+});
+
+export const AgentUrls = z.object({
+  /** HTTP(S)_PROXY for the agent. */
+  proxy: z.string(),
+  gitGate: z.string().nullable(),
+  supervise: z.string().nullable(),
+});
+
+export const BundleSection = z.object({
+  container: z.string(),
+  image: z.string(),
+  networks: z.object({ internal: z.string().nullable(), egress: z.string() }),
+  /** Host path of the bottle CA certificate (PEM) the agent must trust. */
+  caCert: z.string(),
+  agentUrls: AgentUrls,
+  /** smolmachines: host ports published on loopbackAddr. */
+  hostPorts: z.record(z.string(), z.number()).nullable(),
+  loopbackAddr: z.string().nullable(),
+  startedAt: z.string(),
+});
+
+export const VmSection = z.object({
+  kind: z.enum(["docker", "smolvm"]),
+  image: z.string(),
+  imageId: z.string().nullable(),
+  /** docker container name, or smolvm machine name. */
+  name: z.string(),
+  artifact: z.string().nullable(),
+  user: z.string(),
+  home: z.string(),
+  /** The agent's environment (placeholders only; proxy and CA variables included). */
+  env: z.record(z.string(), z.string()),
+  startedAt: z.string(),
+});
+
+export const ProvisionSection = z.object({
+  steps: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string().nullable() })),
+  at: z.string(),
+});
+
+export const Plan = z.object({
+  version: z.literal(PLAN_VERSION),
+  slug: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+  createdAt: z.string(),
+  backend: Backend,
+  manifestDir: z.string(),
+  /** State root (all bottles); files.dir is this bottle's folder below it. */
+  stateRoot: z.string(),
+  cwd: z.string().nullable(),
+  agent: AgentSection,
+  bottle: BottleSection,
+  services: z.array(Service),
+  files: FilesSection,
+  bundle: BundleSection.optional(),
+  vm: VmSection.optional(),
+  provision: ProvisionSection.optional(),
+});
+
+export type Plan = z.infer<typeof Plan>;
+export type Backend = z.infer<typeof Backend>;
+export type Provider = z.infer<typeof Provider>;
+export type Service = z.infer<typeof Service>;
+export type EgressRoute = z.infer<typeof EgressRoute>;
+export type AllowHost = z.infer<typeof AllowHost>;
+export type GitConfig = z.infer<typeof GitConfig>;
+export type GitUpstream = z.infer<typeof GitUpstream>;
+export type PushPolicy = z.infer<typeof PushPolicy>;
+export type GitUser = z.infer<typeof GitUser>;
+export type AgentSection = z.infer<typeof AgentSection>;
+export type BottleSection = z.infer<typeof BottleSection>;
+export type FilesSection = z.infer<typeof FilesSection>;
+export type BundleSection = z.infer<typeof BundleSection>;
+export type VmSection = z.infer<typeof VmSection>;
+export type ProvisionSection = z.infer<typeof ProvisionSection>;
+
+/** Sections a tool may require beyond the base plan. */
+export type SectionName = "bundle" | "vm" | "provision";

@@ -1,0 +1,148 @@
+// The one module that starts subprocesses. Callers pass argv arrays (never a shell
+// string built from values); every call is logged at debug level; a non-zero exit that
+// the caller did not list in `expect` throws a BbError carrying argv, the exit code and
+// the tail of stderr.
+import { spawn, type StdioOptions } from "node:child_process";
+import process from "node:process";
+import { BbError, type ErrorCode } from "./errors.ts";
+import { log } from "./log.ts";
+
+export interface RunOptions {
+  /** Exit codes that are not failures (default [0]). */
+  expect?: number[];
+  /** Text or bytes written to the child's stdin (stdin is closed either way). */
+  input?: string | Uint8Array;
+  /** Extra environment on top of process.env (or instead of it with `replaceEnv`). */
+  env?: Record<string, string | undefined>;
+  replaceEnv?: boolean;
+  cwd?: string;
+  /** Kill the child after this many ms and throw TIMEOUT. */
+  timeoutMs?: number;
+  /** Error code for the thrown BbError (default SUBPROCESS). */
+  errorCode?: ErrorCode;
+  /** A sentence placed before the generic failure text ("Cannot create network x"). */
+  what?: string;
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  argv: string[];
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function childEnv(opts: { env?: Record<string, string | undefined>; replaceEnv?: boolean }) {
+  const base: Record<string, string | undefined> = opts.replaceEnv ? {} : { ...process.env };
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (v === undefined) delete base[k];
+    else base[k] = v;
+  }
+  return base as NodeJS.ProcessEnv;
+}
+
+export function formatArgv(argv: string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
+}
+
+function tail(text: string, lines = 8): string {
+  return text.trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+/** Run a command to completion, capturing stdout and stderr. */
+export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const expect = opts.expect ?? [0];
+  log.debug(`run: ${formatArgv(argv)}`);
+  return new Promise((resolve, reject) => {
+    let child;
+    try {
+      child = spawn(argv[0]!, argv.slice(1), {
+        cwd: opts.cwd,
+        env: childEnv(opts),
+        stdio: ["pipe", "pipe", "pipe"],
+        signal: opts.signal,
+      });
+    } catch (e) {
+      reject(new BbError(opts.errorCode ?? "SUBPROCESS", `Cannot run ${argv[0]}: ${(e as Error).message}`, { cause: e, details: { argv } }));
+      return;
+    }
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          child.kill("SIGKILL");
+        }, opts.timeoutMs)
+      : undefined;
+    child.stdout!.on("data", (b: Buffer) => out.push(b));
+    child.stderr!.on("data", (b: Buffer) => err.push(b));
+    child.stdin!.on("error", () => {}); // child may exit before reading its stdin
+    child.stdin!.end(opts.input ?? undefined);
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      if (timer) clearTimeout(timer);
+      const hint = e.code === "ENOENT" ? ` (is ${argv[0]} installed and on PATH?)` : "";
+      reject(new BbError(opts.errorCode ?? "SUBPROCESS", `${opts.what ? opts.what + ": " : ""}cannot run ${argv[0]}${hint}: ${e.message}`, { cause: e, details: { argv } }));
+    });
+    child.on("close", (code, sig) => {
+      if (timer) clearTimeout(timer);
+      const result: RunResult = {
+        argv,
+        code: code ?? (sig ? 128 + (signalNumber(sig) ?? 0) : 1),
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      };
+      if (timedOut) {
+        reject(new BbError("TIMEOUT", `${opts.what ? opts.what + ": " : ""}${formatArgv(argv)} did not finish within ${opts.timeoutMs}ms`, { details: { argv } }));
+        return;
+      }
+      if (!expect.includes(result.code)) {
+        const why = tail(result.stderr) || tail(result.stdout) || "(no output)";
+        reject(
+          new BbError(opts.errorCode ?? "SUBPROCESS", `${opts.what ? opts.what + ": " : ""}${formatArgv(argv)} exited ${result.code}: ${why}`, {
+            details: { argv, exitCode: result.code, stderr: tail(result.stderr, 20) },
+          }),
+        );
+        return;
+      }
+      resolve(result);
+    });
+  });
+}
+
+export interface SpawnOptions {
+  env?: Record<string, string | undefined>;
+  replaceEnv?: boolean;
+  cwd?: string;
+  stdio?: StdioOptions;
+}
+
+/** Start a long-running or interactive child (daemons, `docker exec -it`). The caller owns it. */
+export function start(argv: string[], opts: SpawnOptions = {}) {
+  log.debug(`start: ${formatArgv(argv)}`);
+  return spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: childEnv(opts), stdio: opts.stdio ?? "inherit" });
+}
+
+/** Run interactively with inherited stdio; resolves to the exit code (never throws on non-zero). */
+export function runInteractive(argv: string[], opts: SpawnOptions = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = start(argv, { ...opts, stdio: opts.stdio ?? "inherit" });
+    child.on("error", (e) => reject(new BbError("SUBPROCESS", `cannot run ${argv[0]}: ${e.message}`, { cause: e, details: { argv } })));
+    child.on("close", (code, sig) => resolve(code ?? (sig ? 128 + (signalNumber(sig) ?? 0) : 1)));
+  });
+}
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGUSR2: 12, SIGPIPE: 13, SIGTERM: 15 };
+function signalNumber(sig: string): number | undefined {
+  return SIGNALS[sig];
+}
+
+/** True when `cmd` is on PATH. */
+export async function which(cmd: string): Promise<boolean> {
+  try {
+    await run(["sh", "-c", 'command -v "$1" >/dev/null', "sh", cmd]);
+    return true;
+  } catch {
+    return false;
+  }
+}

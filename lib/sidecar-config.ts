@@ -1,0 +1,105 @@
+// The per-bottle files bb-prepare writes into the state dir and the sidecar daemons
+// read. Like the plan, one zod schema per file is the contract between the two sides.
+// Secret values are never in these files: only the names of env slots that bb-bundle
+// fills from the host environment when it starts the bundle.
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import { AuthScheme, PushPolicy } from "./plan/schema.ts";
+import { BbError } from "./errors.ts";
+
+export const CONFIG_VERSION = 1;
+
+/** DLP detector names; a bottle may switch any of them off. */
+export const DETECTORS = [
+  "aws",
+  "gcp",
+  "github",
+  "gitlab",
+  "slack",
+  "stripe",
+  "anthropic",
+  "openai",
+  "npm",
+  "private_key",
+  "jwt",
+  "high_entropy",
+  "sensitive_env",
+] as const;
+export const Detector = z.enum(DETECTORS);
+export type Detector = z.infer<typeof Detector>;
+
+/** A host env var whose literal value must never leave; the value reaches the scanning
+ * daemon (firewall, git-gate) in env var `slot` (BB_SENSITIVE_<n>), never egress or the agent. */
+export const SensitiveSlot = z.object({ name: z.string(), slot: z.string() });
+
+export const FirewallPolicy = z.object({
+  version: z.literal(CONFIG_VERSION),
+  slug: z.string(),
+  hosts: z.array(
+    z.object({
+      /** Exact host or "*.suffix" (matches any subdomain, not the bare suffix). */
+      host: z.string(),
+      tlsPassthrough: z.boolean(),
+      /** egress injects a credential for this host (never passthrough). */
+      routed: z.boolean(),
+    }),
+  ),
+  dlp: z.object({
+    disabled: z.array(Detector),
+    sensitive: z.array(SensitiveSlot),
+  }),
+});
+export type FirewallPolicy = z.infer<typeof FirewallPolicy>;
+
+export const EgressRoutes = z.object({
+  version: z.literal(CONFIG_VERSION),
+  routes: z.array(
+    z.object({
+      host: z.string(),
+      auth: AuthScheme,
+      header: z.string().nullable(),
+      /** EGRESS_TOKEN_<n>: egress's own env var holding the real credential. */
+      slot: z.string(),
+    }),
+  ),
+});
+export type EgressRoutes = z.infer<typeof EgressRoutes>;
+
+export const GitGateConfig = z.object({
+  version: z.literal(CONFIG_VERSION),
+  upstreams: z.array(
+    z.object({
+      host: z.string(),
+      url: z.string(),
+      /** File name of the identity inside the gate's identity dir (mounted by bb-bundle), or null. */
+      identity: z.string().nullable(),
+    }),
+  ),
+  /** "<host>/<owner>/<repo>" */
+  repos: z.array(z.string()),
+  push: PushPolicy,
+  dlp: z.object({ disabled: z.array(Detector), sensitive: z.array(SensitiveSlot) }),
+});
+export type GitGateConfig = z.infer<typeof GitGateConfig>;
+
+/** Read and validate one sidecar config file; errors name the file. */
+export async function readConfig<T>(schema: z.ZodType<T>, path: string): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    throw new BbError("CONFIG", `Cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new BbError("CONFIG", `${path} is not JSON: ${(e as Error).message}`, { cause: e });
+  }
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const first = r.error.issues[0]!;
+    throw new BbError("CONFIG", `${path}: ${first.path.map(String).join(".") || "(root)"}: ${first.message}`);
+  }
+  return r.data;
+}

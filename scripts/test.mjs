@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+// The one test command (`npm test`, `just test`): runs every *.test.ts file under Node's
+// test runner (through tsx) and under `deno test`, and prints one closing line
+// "N passed, N failed, N skipped". Plain JavaScript so it runs before anything is built.
+//
+//   node scripts/test.mjs [--runtime node|deno|both] [--tier unit|docker|all] [FILE...]
+//
+// Tiers: files named *.docker.test.ts need a Docker engine (the integration tests and
+// the escape suite); everything else is "unit" (pure units, in-process and real-process
+// tests on loopback). When no Docker engine answers, the docker tier is skipped and the
+// reason printed.
+import { spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const args = process.argv.slice(2);
+function flag(name, def) {
+  const i = args.indexOf(name);
+  if (i === -1) return def;
+  const v = args[i + 1];
+  args.splice(i, 2);
+  return v;
+}
+const runtime = flag("--runtime", process.env.BB_TEST_RUNTIME ?? "both");
+const tier = flag("--tier", process.env.BB_TEST_TIER ?? "all");
+
+const ROOTS = ["lib", "tools", "sidecar-image", "smolmachine-pack", "tests"];
+function find(dir, out = []) {
+  let entries;
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (e === "node_modules" || e === "testdata" || e.startsWith(".")) continue;
+    const p = join(dir, e);
+    if (statSync(p).isDirectory()) find(p, out);
+    else if (e.endsWith(".test.ts")) out.push(relative(root, p));
+  }
+  return out;
+}
+
+let files = args.length ? args : ROOTS.flatMap((r) => find(join(root, r))).sort();
+const isDocker = (f) => f.endsWith(".docker.test.ts");
+if (tier === "unit") files = files.filter((f) => !isDocker(f));
+if (tier === "docker") files = files.filter(isDocker);
+
+const dockerOk = spawnSync("docker", ["info", "--format", "{{.ServerVersion}}"], { stdio: "ignore" }).status === 0;
+if (!dockerOk && files.some(isDocker)) {
+  const skipped = files.filter(isDocker);
+  console.error(`SKIPPED (no Docker engine answers 'docker info'): ${skipped.length} docker-tier file(s): ${skipped.join(", ")}`);
+  console.error("  start dockerd (see README, Prerequisites) to run the integration tests and the escape suite.");
+  files = files.filter((f) => !isDocker(f));
+}
+if (files.length === 0) {
+  console.error("no test files selected");
+  process.exit(1);
+}
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+let failedRuns = [];
+
+function runNode() {
+  console.error(`\n=== node --test (${files.length} files) ===`);
+  const r = spawnSync(
+    process.execPath,
+    ["--import", join(root, "node_modules/tsx/dist/loader.mjs"), "--test", "--test-reporter=spec", "--test-concurrency=1", ...files],
+    { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 28 },
+  );
+  process.stdout.write(r.stdout);
+  const num = (re) => Number((r.stdout.match(re) ?? [])[1] ?? 0);
+  totals.passed += num(/ℹ pass (\d+)/);
+  totals.failed += num(/ℹ fail (\d+)/) + num(/ℹ cancelled (\d+)/);
+  totals.skipped += num(/ℹ skipped (\d+)/);
+  if (r.status !== 0) failedRuns.push("node");
+}
+
+function runDeno() {
+  console.error(`\n=== deno test (${files.length} files) ===`);
+  const deno = join(root, "node_modules/.bin/deno");
+  const r = spawnSync(deno, ["test", "-A", "--no-check", ...files], {
+    cwd: root,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, NO_COLOR: "1" },
+    maxBuffer: 1 << 28,
+  });
+  process.stdout.write(r.stdout);
+  const m = r.stdout.match(/(\d+) passed \((\d+) steps?\) \| (\d+) failed|(\d+) passed \| (\d+) failed(?: \| (\d+) ignored)?/);
+  const last = [...r.stdout.matchAll(/(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \| (\d+) ignored)?/g)].pop();
+  if (last) {
+    totals.passed += Number(last[1]);
+    totals.failed += Number(last[2]);
+    totals.skipped += Number(last[3] ?? 0);
+  } else if (m) {
+    totals.failed += 1;
+  }
+  if (r.status !== 0) failedRuns.push("deno");
+}
+
+if (runtime === "node" || runtime === "both") runNode();
+if (runtime === "deno" || runtime === "both") runDeno();
+
+console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+if (failedRuns.length) {
+  console.error(`failing runtime(s): ${failedRuns.join(", ")}`);
+  process.exit(1);
+}

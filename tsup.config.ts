@@ -1,0 +1,34 @@
+// Bundles every tool (tools/<name>/main.ts -> dist/<name>.js) and every sidecar daemon
+// (sidecar-image/<name>/main.ts -> dist/sidecar/<name>.js) into self-contained ESM files:
+// the tools run from a checkout without tsx, and the daemons are copied into the bundle
+// image without npm (npm cannot reach its registry inside a container build here).
+import { existsSync, readdirSync } from "node:fs";
+import { defineConfig } from "tsup";
+
+function mains(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!existsSync(dir)) return out;
+  for (const name of readdirSync(dir)) {
+    const main = `${dir}/${name}/main.ts`;
+    if (existsSync(main)) out[name] = main;
+  }
+  return out;
+}
+
+const common = {
+  format: ["esm"] as const,
+  platform: "node" as const,
+  target: "node20",
+  bundle: true,
+  noExternal: [/.*/],
+  splitting: false,
+  sourcemap: false,
+  clean: false,
+  // CommonJS dependencies call require(); give the ESM bundle one.
+  banner: { js: "import { createRequire as __bbCreateRequire } from 'node:module'; const require = __bbCreateRequire(import.meta.url);" },
+};
+
+export default defineConfig([
+  { ...common, entry: mains("tools"), outDir: "dist" },
+  { ...common, entry: mains("sidecar-image"), outDir: "dist/sidecar" },
+]);
