@@ -165,6 +165,7 @@ export type Plan = z.infer<typeof Plan>;
 export type Backend = z.infer<typeof Backend>;
 export type Provider = z.infer<typeof Provider>;
 export type Service = z.infer<typeof Service>;
+export type AuthScheme = z.infer<typeof AuthScheme>;
 export type EgressRoute = z.infer<typeof EgressRoute>;
 export type AllowHost = z.infer<typeof AllowHost>;
 export type GitConfig = z.infer<typeof GitConfig>;

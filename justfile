@@ -1,0 +1,46 @@
+# bot-bottle: the recipes people type. `npx just --list` shows them.
+#
+# Recipes take `key=value` words (just hands `agent=researcher`, written after the recipe
+# name, to the recipe as a literal argument), so each reads its pairs itself.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+set positional-arguments
+
+export PATH := justfile_directory() / "bin" + ":" + justfile_directory() / "node_modules/.bin" + ":" + env_var('PATH')
+
+# list the recipes
+default:
+    @just --list --unsorted
+
+# install npm dependencies and build the tool bundles (dist/)
+setup:
+    npm install --no-audit --no-fund
+    npm run build
+
+# build the tool and sidecar bundles (tsup -> dist/)
+build:
+    npm run build
+
+# run every test (node + deno; docker tier when a Docker engine answers)
+test *args:
+    npm test -- "$@"
+
+# run the fast tests only (no docker)
+test-unit *args:
+    node scripts/test.mjs --tier unit "$@"
+
+# resolve an agent into a plan: just prepare agent=researcher [backend=docker]
+prepare *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    agent=""; extra=()
+    for a in "$@"; do
+      case "$a" in
+        agent=*) agent="${a#agent=}" ;;
+        backend=*) extra+=(--backend "${a#backend=}") ;;
+        cwd=*) extra+=(--cwd "${a#cwd=}") ;;
+        *) echo "just prepare: unknown argument '$a' (expected agent=NAME [backend=docker|smolmachines] [cwd=DIR])" >&2; exit 2 ;;
+      esac
+    done
+    [ -n "$agent" ] || { echo "just prepare: missing agent=NAME" >&2; exit 2; }
+    bb-prepare "$agent" "${extra[@]}"

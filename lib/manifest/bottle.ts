@@ -1,0 +1,181 @@
+// Parsing one bottle file into a declaration: every field is either what the file says
+// or undefined (not declared), which is what `extends` merging needs to tell "inherit"
+// from "replace with empty".
+import { dirname, isAbsolute, join } from "node:path";
+import { homedir } from "node:os";
+import type { AuthScheme } from "../plan/schema.ts";
+import { DETECTORS, type Detector } from "../sidecar-config.ts";
+import { FieldReader, HOST_PATTERN } from "./fields.ts";
+import type { Frontmatter } from "./frontmatter.ts";
+
+export const BOTTLE_KEYS = [
+  "extends",
+  "description",
+  "env",
+  "git",
+  "git_user",
+  "egress",
+  "allow_hosts",
+  "sensitive_env",
+  "supervise",
+  "dlp_disable",
+] as const;
+
+const AUTH_SCHEMES = ["bearer", "x-api-key", "basic", "header"] as const satisfies readonly AuthScheme[];
+
+export interface RouteDecl {
+  host: string;
+  auth: AuthScheme;
+  header: string | null;
+  tokenEnv: string;
+  agentEnv: string;
+}
+export interface UpstreamDecl {
+  host: string;
+  url: string;
+  identityFile: string | null;
+}
+export interface GitDecl {
+  upstreams: UpstreamDecl[];
+  repos: string[];
+  push: { allowedRefs: string[]; protectedBranches: string[]; protectedPaths: string[]; dlp: boolean };
+}
+export interface GitUserDecl {
+  name: string | null;
+  email: string | null;
+}
+
+export interface BottleDecl {
+  name: string;
+  file: string;
+  extends?: string;
+  description?: string;
+  env?: Record<string, string>;
+  git?: GitDecl | null;
+  gitUser?: GitUserDecl;
+  egress?: RouteDecl[];
+  allowHosts?: { host: string; tlsPassthrough: boolean }[];
+  sensitiveEnv?: string[];
+  supervise?: boolean;
+  dlpDisable?: Detector[];
+  /** Which file declared each field (after merging), so cross-field errors name it. */
+  origin: Partial<Record<string, string>>;
+}
+
+export function parseBottle(name: string, fm: Frontmatter): BottleDecl {
+  const r = new FieldReader(fm.file);
+  const d = fm.data;
+  r.checkKeys(d, BOTTLE_KEYS);
+  const decl: BottleDecl = { name, file: fm.file, origin: Object.fromEntries(Object.keys(d).map((k) => [k, fm.file])) };
+  if ("extends" in d) {
+    const v = d.extends;
+    if (typeof v !== "string") r.fail("extends", `must be the name of one bottle (a string), got ${v === null ? "nothing" : Array.isArray(v) ? "a list" : typeof v}`, "MANIFEST_EXTENDS");
+    decl.extends = r.nonEmptyString("extends", v);
+  }
+  if ("description" in d) decl.description = r.string("description", d.description);
+  if ("env" in d) decl.env = r.envMap("env", d.env ?? {});
+  if ("git" in d) decl.git = d.git === null ? null : parseGit(r, d.git, fm.file);
+  if ("git_user" in d) decl.gitUser = parseGitUser(r, d.git_user);
+  if ("egress" in d) decl.egress = r.list("egress", d.egress ?? []).map((v, i) => parseRoute(r, `egress[${i}]`, v));
+  if ("allow_hosts" in d) decl.allowHosts = r.list("allow_hosts", d.allow_hosts ?? []).map((v, i) => parseAllowHost(r, `allow_hosts[${i}]`, v));
+  if ("sensitive_env" in d) decl.sensitiveEnv = r.stringList("sensitive_env", d.sensitive_env ?? []);
+  if ("supervise" in d) decl.supervise = r.boolean("supervise", d.supervise);
+  if ("dlp_disable" in d) {
+    decl.dlpDisable = r.list("dlp_disable", d.dlp_disable ?? []).map((v, i) => r.oneOf(`dlp_disable[${i}]`, v, DETECTORS, "detector"));
+  }
+  return decl;
+}
+
+function host(r: FieldReader, field: string, v: unknown, allowWildcard: boolean): string {
+  const h = r.nonEmptyString(field, v).toLowerCase();
+  if (!HOST_PATTERN.test(h) || (!allowWildcard && h.startsWith("*."))) {
+    r.fail(field, `"${h}" is not a valid host name${allowWildcard ? ' (use "example.com" or "*.example.com")' : ""}`);
+  }
+  return h;
+}
+
+function parseRoute(r: FieldReader, field: string, v: unknown): RouteDecl {
+  const o = r.object(field, v);
+  r.checkKeys(o, ["host", "auth", "token_env", "header", "agent_env"], field);
+  if (!("host" in o)) r.fail(`${field}.host`, "is required");
+  if (!("auth" in o)) r.fail(`${field}.auth`, "is required (one of bearer, x-api-key, basic, header)");
+  if (!("token_env" in o)) r.fail(`${field}.token_env`, "is required: the host env var that holds the real credential");
+  const auth = r.oneOf(`${field}.auth`, o.auth, AUTH_SCHEMES, "auth scheme");
+  const header = "header" in o ? r.nonEmptyString(`${field}.header`, o.header) : null;
+  if (auth === "header" && header === null) r.fail(`${field}.header`, 'is required when auth is "header" (the header name to inject)');
+  if (auth !== "header" && header !== null) r.fail(`${field}.header`, `only applies when auth is "header" (auth is "${auth}")`);
+  const tokenEnv = envName(r, `${field}.token_env`, o.token_env);
+  const agentEnv = "agent_env" in o ? envName(r, `${field}.agent_env`, o.agent_env) : tokenEnv;
+  return { host: host(r, `${field}.host`, o.host, false), auth, header, tokenEnv, agentEnv };
+}
+
+function envName(r: FieldReader, field: string, v: unknown): string {
+  const s = r.nonEmptyString(field, v);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(s)) r.fail(field, `"${s}" is not a valid environment variable name`);
+  return s;
+}
+
+function parseAllowHost(r: FieldReader, field: string, v: unknown): { host: string; tlsPassthrough: boolean } {
+  if (typeof v === "string") return { host: host(r, field, v, true), tlsPassthrough: false };
+  const o = r.object(field, v);
+  r.checkKeys(o, ["host", "tls_passthrough"], field);
+  if (!("host" in o)) r.fail(`${field}.host`, "is required");
+  return {
+    host: host(r, `${field}.host`, o.host, true),
+    tlsPassthrough: "tls_passthrough" in o ? r.boolean(`${field}.tls_passthrough`, o.tls_passthrough) : false,
+  };
+}
+
+function parseGitUser(r: FieldReader, v: unknown): GitUserDecl {
+  const o = r.object("git_user", v ?? {});
+  r.checkKeys(o, ["name", "email"], "git_user");
+  const name = "name" in o && o.name !== null ? r.string("git_user.name", o.name).trim() : "";
+  const email = "email" in o && o.email !== null ? r.string("git_user.email", o.email).trim() : "";
+  if (name === "" && email === "") r.fail("git_user", "declares neither name nor email: set at least one, or remove the block");
+  return { name: name || null, email: email || null };
+}
+
+function parseGit(r: FieldReader, v: unknown, file: string): GitDecl {
+  const o = r.object("git", v);
+  r.checkKeys(o, ["upstreams", "repos", "push"], "git");
+  const upstreamsObj = r.object("git.upstreams", o.upstreams ?? {});
+  const upstreams: UpstreamDecl[] = Object.entries(upstreamsObj).map(([h, u]) => {
+    const field = `git.upstreams.${h}`;
+    host(r, field, h, false);
+    const uo = r.object(field, u);
+    r.checkKeys(uo, ["url", "identity_file"], field);
+    if (!("url" in uo)) r.fail(`${field}.url`, "is required: where git-gate fetches from and pushes to (e.g. ssh://git@github.com)");
+    const url = r.nonEmptyString(`${field}.url`, uo.url).replace(/\/+$/, "");
+    const identityFile = "identity_file" in uo ? expandPath(r.nonEmptyString(`${field}.identity_file`, uo.identity_file), file) : null;
+    return { host: h.toLowerCase(), url, identityFile };
+  });
+  const repos = r.stringList("git.repos", o.repos ?? []).map((repo, i) => {
+    const clean = repo.replace(/\.git$/, "").replace(/\/+$/, "");
+    const parts = clean.split("/");
+    if (parts.length < 3 || parts.some((p) => p === "" || p === "." || p === "..")) {
+      r.fail(`git.repos[${i}]`, `"${repo}" must look like <host>/<owner>/<repo>`);
+    }
+    if (!upstreams.some((u) => u.host === parts[0]!.toLowerCase())) {
+      r.fail(`git.repos[${i}]`, `host "${parts[0]}" has no entry under git.upstreams (declared: ${upstreams.map((u) => u.host).join(", ") || "none"})`);
+    }
+    return clean;
+  });
+  const p = r.object("git.push", o.push ?? {});
+  r.checkKeys(p, ["allowed_refs", "protected_branches", "protected_paths", "dlp"], "git.push");
+  return {
+    upstreams,
+    repos,
+    push: {
+      allowedRefs: "allowed_refs" in p ? r.stringList("git.push.allowed_refs", p.allowed_refs) : [],
+      protectedBranches: "protected_branches" in p ? r.stringList("git.push.protected_branches", p.protected_branches) : ["main", "master"],
+      protectedPaths: "protected_paths" in p ? r.stringList("git.push.protected_paths", p.protected_paths) : [],
+      dlp: "dlp" in p ? r.boolean("git.push.dlp", p.dlp) : true,
+    },
+  };
+}
+
+/** `~/x` -> home, relative -> relative to the declaring file's folder. */
+function expandPath(p: string, file: string): string {
+  if (p === "~" || p.startsWith("~/")) return join(homedir(), p.slice(1));
+  return isAbsolute(p) ? p : join(dirname(file), p);
+}

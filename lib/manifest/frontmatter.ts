@@ -1,0 +1,43 @@
+// Markdown files with YAML frontmatter: `---\n<yaml>\n---\n<body>`.
+import { readFile } from "node:fs/promises";
+import { parseDocument } from "yaml";
+import { BbError } from "../errors.ts";
+
+export interface Frontmatter {
+  file: string;
+  data: Record<string, unknown>;
+  body: string;
+}
+
+export function parseFrontmatter(file: string, text: string): Frontmatter {
+  const normalized = text.replace(/^\uFEFF/, "").replace(/\r\n/g, "\n");
+  const m = /^---\n([\s\S]*?)\n?---[ \t]*(?:\n|$)([\s\S]*)$/.exec(normalized);
+  if (!m) {
+    throw new BbError("MANIFEST_PARSE", `${file}: no YAML frontmatter: the file must start with a line "---", then YAML, then a line "---"`, {
+      details: { file },
+    });
+  }
+  const doc = parseDocument(m[1]!, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const line = e.linePos?.[0]?.line;
+    const where = line !== undefined ? ` (frontmatter line ${line})` : "";
+    throw new BbError("MANIFEST_PARSE", `${file}: invalid YAML${where}: ${e.message.split("\n")[0]}`, { details: { file, line } });
+  }
+  const data = doc.toJS() as unknown;
+  if (data === null || data === undefined) return { file, data: {}, body: m[2]!.trim() };
+  if (typeof data !== "object" || Array.isArray(data)) {
+    throw new BbError("MANIFEST_PARSE", `${file}: the frontmatter must be a YAML mapping (key: value lines)`, { details: { file } });
+  }
+  return { file, data: data as Record<string, unknown>, body: m[2]!.trim() };
+}
+
+export async function readFrontmatter(file: string): Promise<Frontmatter> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    throw new BbError("MANIFEST_NOT_FOUND", `Cannot read ${file}: ${(e as Error).message}`, { cause: e, details: { file } });
+  }
+  return parseFrontmatter(file, text);
+}

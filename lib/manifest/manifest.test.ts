@@ -1,0 +1,238 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { BbError } from "../errors.ts";
+import { tempDir, writeTree } from "../../tests/support/tmp.ts";
+import { bottleSection, bottleSource, loadAgent } from "./load.ts";
+import { resolveBottle } from "./extends.ts";
+import type { TestContext } from "node:test";
+
+const shipped = new URL("../../bottles", import.meta.url).pathname;
+
+/** A manifest tree with one agent "a" using bottle `bottle`, plus the given bottles. */
+async function manifest(t: TestContext, bottles: Record<string, string>, agent = "---\nprovider: shell\nbottle: child\n---\n") {
+  const files: Record<string, string> = { "agents/a.md": agent };
+  for (const [name, fm] of Object.entries(bottles)) files[`${name}.md`] = `---\n${fm}\n---\n`;
+  return writeTree(await tempDir(t), files);
+}
+
+async function loadError(dir: string, agent = "a"): Promise<BbError> {
+  try {
+    await loadAgent(dir, agent);
+  } catch (e) {
+    assert.ok(e instanceof BbError, `expected BbError, got ${e}`);
+    return e;
+  }
+  assert.fail("expected loadAgent to fail");
+}
+
+test("shipped researcher resolves through base: env merged, supervise inherited, route slotted", async () => {
+  const l = await loadAgent(shipped, "researcher");
+  assert.equal(l.agent.provider, "claude");
+  assert.deepEqual(l.chain, ["researcher", "base"]);
+  const b = bottleSection(l);
+  assert.equal(b.env.LANG, "C.UTF-8");
+  assert.equal(b.supervise, true);
+  assert.deepEqual(b.egress.map((r) => [r.host, r.slot, r.agentEnv]), [["api.anthropic.com", "EGRESS_TOKEN_0", "ANTHROPIC_API_KEY"]]);
+  assert.ok(l.agent.prompt.includes("request_host_access"));
+  assert.equal(l.skills[0]!.name, "commit-style");
+});
+
+test("every shipped agent loads", async () => {
+  for (const name of ["researcher", "coder", "shell"]) await loadAgent(shipped, name);
+});
+
+test("unknown key names the file and field and suggests the near miss", async (t) => {
+  const dir = await manifest(t, { child: "egres: []" });
+  const e = await loadError(dir);
+  assert.equal(e.code, "MANIFEST_UNKNOWN_KEY");
+  assert.match(e.message, /child\.md: field "egres": unknown key \(did you mean "egress"\?\)/);
+});
+
+test("unknown nested key names the dotted path", async (t) => {
+  const dir = await manifest(t, { child: "egress:\n  - host: a.test\n    auth: bearer\n    token_env: T\n    tokn: x" });
+  const e = await loadError(dir);
+  assert.match(e.message, /field "egress\[0\]\.tokn": unknown key/);
+});
+
+test("wrong type names the field and what it got", async (t) => {
+  const e = await loadError(await manifest(t, { child: "env: [a, b]" }));
+  assert.equal(e.code, "MANIFEST_TYPE");
+  assert.match(e.message, /child\.md: field "env": must be a mapping, got a list/);
+});
+
+test("a number in env is refused with a hint to quote it", async (t) => {
+  const e = await loadError(await manifest(t, { child: "env:\n  PORT: 8080" }));
+  assert.match(e.message, /field "env\.PORT": must be a string, got number 8080 \(quote it: "8080"\)/);
+});
+
+test("missing parent names the file, the field and suggests a bottle", async (t) => {
+  const e = await loadError(await manifest(t, { child: "extends: bsae", base: "env: {}" }));
+  assert.equal(e.code, "MANIFEST_EXTENDS");
+  assert.match(e.message, /child\.md: field "extends": no bottle named "bsae" \(did you mean "base"\?\)/);
+});
+
+test("self-extends is an error", async (t) => {
+  const e = await loadError(await manifest(t, { child: "extends: child" }));
+  assert.match(e.message, /child\.md: field "extends": bottle "child" extends itself/);
+});
+
+test("a two-bottle cycle prints the chain", async (t) => {
+  const e = await loadError(await manifest(t, { child: "extends: other", other: "extends: child" }));
+  assert.match(e.message, /cycle: child -> other -> child/);
+});
+
+test("a three-bottle cycle prints the whole chain", async (t) => {
+  const e = await loadError(await manifest(t, { child: "extends: b", b: "extends: c", c: "extends: child" }));
+  assert.match(e.message, /field "extends": cycle: child -> b -> c -> child/);
+  assert.deepEqual(e.details.chain, ["child", "b", "c", "child"]);
+});
+
+test("non-string extends is an error", async (t) => {
+  const e = await loadError(await manifest(t, { child: "extends: [base]", base: "" }));
+  assert.equal(e.code, "MANIFEST_EXTENDS");
+  assert.match(e.message, /field "extends": must be the name of one bottle \(a string\), got a list/);
+});
+
+test("an all-empty git_user is an error", async (t) => {
+  const e = await loadError(await manifest(t, { child: 'git_user:\n  name: ""\n  email: ""' }));
+  assert.match(e.message, /field "git_user": declares neither name nor email/);
+});
+
+test("an agent whose bottle does not exist names the agent file", async (t) => {
+  const dir = await manifest(t, { base: "" }, "---\nprovider: shell\nbottle: nope\n---\n");
+  const e = await loadError(dir);
+  assert.match(e.message, /agents\/a\.md: field "bottle": no bottle named "nope"/);
+});
+
+test("an unknown provider suggests the near miss", async (t) => {
+  const dir = await manifest(t, { child: "" }, "---\nprovider: claud\nbottle: child\n---\n");
+  const e = await loadError(dir);
+  assert.match(e.message, /field "provider": unknown provider "claud" \(did you mean "claude"\?\); one of claude, codex, shell/);
+});
+
+test("an unknown agent lists the agents", async (t) => {
+  const e = await loadError(await manifest(t, { child: "" }), "b");
+  assert.equal(e.code, "MANIFEST_NOT_FOUND");
+  assert.match(e.message, /no agent named "b".*agents: a/);
+});
+
+test("invalid YAML names the file and the line", async (t) => {
+  const e = await loadError(await manifest(t, { child: "env:\n  A: 1\n   B: [" }));
+  assert.equal(e.code, "MANIFEST_PARSE");
+  assert.match(e.message, /child\.md: invalid YAML \(frontmatter line \d+\)/);
+});
+
+test("a file without frontmatter says how it must start", async (t) => {
+  const dir = await writeTree(await tempDir(t), { "agents/a.md": "just text\n" });
+  const e = await loadError(dir);
+  assert.match(e.message, /agents\/a\.md: no YAML frontmatter/);
+});
+
+test("a routed host cannot be tls_passthrough", async (t) => {
+  const e = await loadError(
+    await manifest(t, { child: "egress:\n  - {host: api.test, auth: bearer, token_env: T}\nallow_hosts:\n  - {host: api.test, tls_passthrough: true}" }),
+  );
+  assert.match(e.message, /field "allow_hosts\[0\]\.tls_passthrough": "api\.test" has an egress route/);
+});
+
+test("a repo whose host has no upstream is an error", async (t) => {
+  const e = await loadError(await manifest(t, { child: "git:\n  upstreams:\n    a.test: {url: 'file:///x'}\n  repos: [b.test/o/r]" }));
+  assert.match(e.message, /field "git\.repos\[0\]": host "b\.test" has no entry under git\.upstreams/);
+});
+
+test('auth "header" requires a header name', async (t) => {
+  const e = await loadError(await manifest(t, { child: "egress:\n  - {host: a.test, auth: header, token_env: T}" }));
+  assert.match(e.message, /field "egress\[0\]\.header": is required when auth is "header"/);
+});
+
+test("a missing skill folder names the agent field", async (t) => {
+  const dir = await manifest(t, { child: "" }, "---\nprovider: shell\nbottle: child\nskills: [nope]\n---\n");
+  const e = await loadError(dir);
+  assert.match(e.message, /agents\/a\.md: field "skills\[0\]": no skill folder/);
+});
+
+// --- merge rules -----------------------------------------------------------------------
+
+const routeA = "  - {host: a.test, auth: bearer, token_env: TA}";
+const routeB = "  - {host: b.test, auth: x-api-key, token_env: TB}";
+
+async function resolved(t: TestContext, bottles: Record<string, string>) {
+  return bottleSection(await loadAgent(await manifest(t, bottles), "a"));
+}
+
+test("env merges by key and the child wins", async (t) => {
+  const b = await resolved(t, { child: "extends: base\nenv: {A: child, C: c}", base: "env: {A: base, B: b}" });
+  assert.deepEqual(b.env, { A: "child", B: "b", C: "c" });
+});
+
+test("a child that only declares extends inherits everything", async (t) => {
+  const b = await resolved(t, {
+    child: "extends: base",
+    base: `env: {A: a}\nsupervise: true\negress:\n${routeA}\nallow_hosts: [x.test]\nsensitive_env: [S]\ngit_user: {name: N}`,
+  });
+  assert.deepEqual(b.env, { A: "a" });
+  assert.equal(b.supervise, true);
+  assert.deepEqual(b.egress.map((r) => r.host), ["a.test"]);
+  assert.deepEqual(b.allowHosts, [{ host: "x.test", tlsPassthrough: false }]);
+  assert.deepEqual(b.sensitiveEnv, ["S"]);
+  assert.deepEqual(b.gitUser, { name: "N", email: null });
+});
+
+test("egress, allow_hosts, supervise and git replace whole when the child declares them", async (t) => {
+  const b = await resolved(t, {
+    child: `extends: base\negress:\n${routeB}\nallow_hosts: [y.test]\nsupervise: false\ngit:\n  upstreams:\n    c.test: {url: 'file:///c'}\n  repos: [c.test/o/r]`,
+    base: `egress:\n${routeA}\nallow_hosts: [x.test]\nsupervise: true\ngit:\n  upstreams:\n    p.test: {url: 'file:///p'}\n  repos: [p.test/o/r]`,
+  });
+  assert.deepEqual(b.egress.map((r) => r.host), ["b.test"]);
+  assert.deepEqual(b.allowHosts.map((h) => h.host), ["y.test"]);
+  assert.equal(b.supervise, false);
+  assert.deepEqual(b.git?.repos, ["c.test/o/r"]);
+  assert.deepEqual(b.git?.upstreams.map((u) => u.host), ["c.test"]);
+});
+
+test("an explicitly empty list in the child clears the parent's", async (t) => {
+  const b = await resolved(t, { child: "extends: base\negress: []\nallow_hosts: []", base: `egress:\n${routeA}\nallow_hosts: [x.test]` });
+  assert.deepEqual(b.egress, []);
+  assert.deepEqual(b.allowHosts, []);
+});
+
+test("git_user overlays per field", async (t) => {
+  const b = await resolved(t, { child: "extends: base\ngit_user: {email: c@x.test}", base: "git_user: {name: Parent, email: p@x.test}" });
+  assert.deepEqual(b.gitUser, { name: "Parent", email: "c@x.test" });
+});
+
+test("a chain of three merges grandparent, parent and child in order", async (t) => {
+  const l = await loadAgent(
+    await manifest(t, {
+      child: "extends: parent\nenv: {C: child, X: child}",
+      parent: `extends: grand\nenv: {P: parent, X: parent}\negress:\n${routeB}`,
+      grand: `env: {G: grand, X: grand}\negress:\n${routeA}\nsupervise: true`,
+    }),
+    "a",
+  );
+  assert.deepEqual(l.chain, ["child", "parent", "grand"]);
+  const b = bottleSection(l);
+  assert.deepEqual(b.env, { G: "grand", P: "parent", C: "child", X: "child" });
+  assert.deepEqual(b.egress.map((r) => r.host), ["b.test"]);
+  assert.equal(b.supervise, true);
+});
+
+test("a diamond (two children of one parent) parses the parent once and both inherit", async (t) => {
+  const dir = await manifest(t, { child: "extends: base\nenv: {C: 1x}", other: "extends: base\nenv: {O: o}", base: "env: {B: b}\nsupervise: true" });
+  const source = bottleSource(dir);
+  const loads: string[] = [];
+  const counting = { names: source.names, load: (n: string) => (loads.push(n), source.load(n)) };
+  const memo = new Map();
+  const [a, b] = await Promise.all([resolveBottle("child", counting, memo), resolveBottle("other", counting, memo)]);
+  assert.deepEqual(a.decl.env, { B: "b", C: "1x" });
+  assert.deepEqual(b.decl.env, { B: "b", O: "o" });
+  assert.equal(loads.filter((n) => n === "base").length, 1);
+});
+
+test("identity_file expands ~ and resolves relative paths against the bottle file", async (t) => {
+  const dir = await manifest(t, { child: "git:\n  upstreams:\n    a.test: {url: 'ssh://git@a.test', identity_file: keys/id}\n  repos: [a.test/o/r]" });
+  const b = bottleSection(await loadAgent(dir, "a"));
+  assert.equal(b.git?.upstreams[0]!.identityFile, join(dir, "keys/id"));
+  assert.deepEqual(b.git?.push.protectedBranches, ["main", "master"]);
+});

@@ -1,0 +1,99 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { BbError } from "../errors.ts";
+import { parsePlanText, serializePlan, validatePlan } from "./io.ts";
+import { PLAN_VERSION, type Plan } from "./schema.ts";
+
+export function samplePlan(): Plan {
+  return {
+    version: PLAN_VERSION,
+    slug: "shell-ab12",
+    createdAt: "2026-11-23T00:00:00.000Z",
+    backend: "docker",
+    manifestDir: "/m",
+    stateRoot: "/s",
+    cwd: null,
+    agent: { name: "shell", file: "/m/agents/shell.md", provider: "shell", bottle: "shell", skills: [], env: {}, forwardHostCredentials: false, hasPrompt: false },
+    bottle: {
+      name: "shell",
+      file: "/m/shell.md",
+      chain: ["shell", "base"],
+      env: { LANG: "C.UTF-8" },
+      git: null,
+      gitUser: null,
+      egress: [],
+      allowHosts: [],
+      sensitiveEnv: [],
+      supervise: true,
+      dlpDisable: [],
+    },
+    services: ["firewall", "supervise"],
+    files: {
+      dir: "/s/bottles/shell-ab12",
+      plan: "/s/bottles/shell-ab12/plan.json",
+      firewallPolicy: "/s/bottles/shell-ab12/firewall/policy.json",
+      egressRoutes: null,
+      gitGateConfig: null,
+      gitGateHooks: null,
+      superviseQueue: "/s/bottles/shell-ab12/supervise/queue",
+      prompt: null,
+    },
+  };
+}
+
+function rejects(fn: () => unknown, code: string, pattern: RegExp) {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof BbError);
+    assert.equal(e.code, code);
+    assert.match(e.message, pattern);
+    return true;
+  });
+}
+
+test("a plan round-trips through serializePlan and parsePlanText unchanged", () => {
+  const plan = samplePlan();
+  assert.deepEqual(parsePlanText(serializePlan(plan)), plan);
+});
+
+test("an unknown version names the version this tool reads", () => {
+  rejects(() => validatePlan({ ...samplePlan(), version: 99 }), "PLAN_VERSION", /has version 99; this tool reads plan version 1/);
+  rejects(() => validatePlan({ slug: "x" }), "PLAN_VERSION", /has version null/);
+});
+
+test("a missing section says which tool produces it", () => {
+  rejects(() => validatePlan(samplePlan(), ["bundle"]), "PLAN_SECTION_MISSING", /no "bundle" section: run bb-bundle first/);
+  rejects(() => validatePlan(samplePlan(), ["vm"]), "PLAN_SECTION_MISSING", /run bb-vm first/);
+});
+
+test("a field of the wrong type is reported with its path", () => {
+  const bad = samplePlan() as unknown as { agent: { provider: string } };
+  bad.agent.provider = "emacs";
+  rejects(() => validatePlan(bad), "PLAN_INVALID", /agent\.provider/);
+});
+
+test("empty input, non-JSON and non-objects are one clear error each", () => {
+  rejects(() => parsePlanText("  "), "PLAN_INVALID", /is empty: pipe the output of bb-prepare/);
+  rejects(() => parsePlanText("{nope"), "PLAN_INVALID", /is not JSON/);
+  rejects(() => parsePlanText("[1]"), "PLAN_INVALID", /is not a JSON object/);
+});
+
+test("an invalid slug is refused", () => {
+  rejects(() => validatePlan({ ...samplePlan(), slug: "Bad Slug" }), "PLAN_INVALID", /slug/);
+});
+
+test("a plan with a bundle section validates when the section is required", () => {
+  const plan: Plan = {
+    ...samplePlan(),
+    bundle: {
+      container: "bb-shell-ab12-bundle",
+      image: "bot-bottle/sidecar:x",
+      networks: { internal: "bb-shell-ab12-int", egress: "bb-shell-ab12-egress" },
+      caCert: "/s/bottles/shell-ab12/ca/ca.pem",
+      agentUrls: { proxy: "http://firewall:8888", gitGate: null, supervise: "http://supervise:9100/mcp" },
+      hostPorts: null,
+      loopbackAddr: null,
+      startedAt: "2026-11-23T00:00:01.000Z",
+    },
+  };
+  assert.equal(validatePlan(JSON.parse(serializePlan(plan)), ["bundle"]).bundle?.container, "bb-shell-ab12-bundle");
+});

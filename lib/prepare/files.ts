@@ -1,0 +1,125 @@
+// The per-bottle files bb-prepare writes into the bottle's state dir: what each sidecar
+// daemon reads (firewall policy, egress routes, git-gate config and hooks, the supervise
+// queue) and the agent's prompt. Secret values never land here, only slot names.
+// Modes: dirs 0700 and files 0600, since some hold private material (prompt, plan); the
+// bundle runs as root inside its own container, so it can still read them.
+import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import { gitGateHookFiles } from "../git-gate-hooks.ts";
+import type { BottleSection, FilesSection, Service } from "../plan/schema.ts";
+import { CONFIG_VERSION, type EgressRoutes, type FirewallPolicy, type GitGateConfig } from "../sidecar-config.ts";
+
+export function servicesFor(bottle: BottleSection): Service[] {
+  const s: Service[] = ["firewall"];
+  if (bottle.egress.length > 0) s.push("egress");
+  if (bottle.git && bottle.git.repos.length > 0) s.push("git-gate");
+  if (bottle.supervise) s.push("supervise");
+  return s;
+}
+
+/** BB_SENSITIVE_<n> slots for the bottle's sensitive host env vars. */
+export function sensitiveSlots(bottle: BottleSection) {
+  return bottle.sensitiveEnv.map((name, i) => ({ name, slot: `BB_SENSITIVE_${i}` }));
+}
+
+export function firewallPolicy(slug: string, bottle: BottleSection): FirewallPolicy {
+  const hosts = new Map<string, FirewallPolicy["hosts"][number]>();
+  for (const h of bottle.allowHosts) hosts.set(h.host, { host: h.host, tlsPassthrough: h.tlsPassthrough, routed: false });
+  for (const r of bottle.egress) hosts.set(r.host, { host: r.host, tlsPassthrough: false, routed: true });
+  return {
+    version: CONFIG_VERSION,
+    slug,
+    hosts: [...hosts.values()],
+    dlp: { disabled: bottle.dlpDisable as FirewallPolicy["dlp"]["disabled"], sensitive: sensitiveSlots(bottle) },
+  };
+}
+
+export function egressRoutes(bottle: BottleSection): EgressRoutes {
+  return { version: CONFIG_VERSION, routes: bottle.egress.map((r) => ({ host: r.host, auth: r.auth, header: r.header, slot: r.slot })) };
+}
+
+export function gitGateConfig(bottle: BottleSection): GitGateConfig | null {
+  if (!bottle.git) return null;
+  return {
+    version: CONFIG_VERSION,
+    upstreams: bottle.git.upstreams.map((u, i) => ({ host: u.host, url: u.url, identity: u.identityFile ? `identity-${i}` : null })),
+    repos: bottle.git.repos,
+    push: bottle.git.push,
+    dlp: { disabled: bottle.dlpDisable as GitGateConfig["dlp"]["disabled"], sensitive: sensitiveSlots(bottle) },
+  };
+}
+
+async function writeAtomic(path: string, content: string, mode = 0o600) {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, content, { mode });
+  await chmod(tmp, mode);
+  await rename(tmp, path);
+}
+
+const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
+
+export interface WriteFilesInput {
+  dir: string;
+  slug: string;
+  bottle: BottleSection;
+  services: Service[];
+  prompt: string;
+}
+
+/** Write every per-bottle file; returns their paths for the plan's files section. */
+export async function writeBottleFiles(input: WriteFilesInput): Promise<FilesSection> {
+  const { dir, slug, bottle, services } = input;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const sub = async (name: string) => {
+    const p = join(dir, name);
+    await mkdir(p, { recursive: true, mode: 0o700 });
+    return p;
+  };
+
+  const firewallPolicyPath = join(await sub("firewall"), "policy.json");
+  await writeAtomic(firewallPolicyPath, json(firewallPolicy(slug, bottle)));
+
+  let egressRoutesPath: string | null = null;
+  if (services.includes("egress")) {
+    egressRoutesPath = join(await sub("egress"), "routes.json");
+    await writeAtomic(egressRoutesPath, json(egressRoutes(bottle)));
+  }
+
+  let gitGateConfigPath: string | null = null;
+  let gitGateHooksPath: string | null = null;
+  const gg = gitGateConfig(bottle);
+  if (services.includes("git-gate") && gg) {
+    const gdir = await sub("git-gate");
+    gitGateConfigPath = join(gdir, "config.json");
+    await writeAtomic(gitGateConfigPath, json(gg));
+    gitGateHooksPath = join(gdir, "hooks");
+    await mkdir(gitGateHooksPath, { recursive: true, mode: 0o700 });
+    for (const [name, content] of Object.entries(gitGateHookFiles())) {
+      await writeAtomic(join(gitGateHooksPath, name), content, 0o700);
+    }
+  }
+
+  let queue: string | null = null;
+  if (services.includes("supervise")) {
+    queue = join(await sub("supervise"), "queue");
+    await mkdir(queue, { recursive: true, mode: 0o700 });
+  }
+
+  let prompt: string | null = null;
+  if (input.prompt.length > 0) {
+    prompt = join(dir, "prompt.md");
+    await writeAtomic(prompt, input.prompt + "\n");
+  }
+
+  return {
+    dir,
+    plan: join(dir, "plan.json"),
+    firewallPolicy: firewallPolicyPath,
+    egressRoutes: egressRoutesPath,
+    gitGateConfig: gitGateConfigPath,
+    gitGateHooks: gitGateHooksPath,
+    superviseQueue: queue,
+    prompt,
+  };
+}

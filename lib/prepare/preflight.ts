@@ -1,0 +1,59 @@
+// The preflight summary people read before saying y: what will run, with what access.
+// Secret-looking env values and auth placeholders are never shown.
+import type { Plan } from "../plan/schema.ts";
+
+const SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION)/i;
+
+export function isSecretName(name: string): boolean {
+  return SECRET_NAME.test(name);
+}
+
+function envLine(plan: Plan): string {
+  const placeholders = new Set(plan.bottle.egress.map((r) => r.agentEnv));
+  const env = { ...plan.bottle.env, ...plan.agent.env };
+  const parts = Object.keys(env)
+    .sort()
+    .map((k) => (placeholders.has(k) ? `${k}=<placeholder>` : isSecretName(k) ? `${k}=<hidden>` : `${k}=${env[k]}`));
+  for (const k of [...placeholders].sort()) if (!(k in env)) parts.push(`${k}=<placeholder>`);
+  return parts.length ? parts.join(", ") : "(none)";
+}
+
+export function preflightText(plan: Plan, hostEnv: Record<string, string | undefined>): string {
+  const { agent, bottle } = plan;
+  const rows: [string, string][] = [];
+  rows.push(["agent", `${agent.name} (${agent.provider})  ${agent.file}`]);
+  rows.push(["bottle", `${bottle.chain.join(" <- ")}  ${bottle.file}`]);
+  rows.push(["backend", plan.backend]);
+  rows.push(["services", plan.services.join(", ")]);
+  rows.push(["env", envLine(plan)]);
+  rows.push(["skills", agent.skills.length ? agent.skills.map((s) => s.name).join(", ") : "(none)"]);
+  rows.push(["prompt", agent.hasPrompt ? `${plan.files.prompt}` : "(none)"]);
+  if (bottle.git && bottle.git.upstreams.length) {
+    for (const u of bottle.git.upstreams) {
+      const repos = bottle.git.repos.filter((r) => r.split("/")[0] === u.host);
+      rows.push(["git", `${u.host} -> ${u.url} (identity: ${u.identityFile ?? "none"}); repos: ${repos.join(", ") || "(none)"}`]);
+    }
+    const p = bottle.git.push;
+    rows.push(["push", `refs: ${p.allowedRefs.join(", ") || "any"}; protected branches: ${p.protectedBranches.join(", ") || "none"}; protected paths: ${p.protectedPaths.join(", ") || "none"}; dlp: ${p.dlp ? "on" : "off"}`]);
+  } else {
+    rows.push(["git", "(no upstreams)"]);
+  }
+  if (bottle.gitUser) rows.push(["git user", [bottle.gitUser.name, bottle.gitUser.email && `<${bottle.gitUser.email}>`].filter(Boolean).join(" ")]);
+  if (bottle.egress.length) {
+    for (const r of bottle.egress) {
+      const set = agent.forwardHostCredentials || hostEnv[r.tokenEnv] ? "set on host" : "NOT SET on host: requests will fail until it is";
+      rows.push(["egress", `${r.host}  ${r.auth}${r.header ? ` (${r.header})` : ""} from $${r.tokenEnv} (${set})`]);
+    }
+  } else {
+    rows.push(["egress", "(no credential routes)"]);
+  }
+  const allow = bottle.allowHosts.map((h) => (h.tlsPassthrough ? `${h.host} (passthrough)` : h.host));
+  rows.push(["allow", allow.length ? allow.join(", ") : "(only routed hosts)"]);
+  if (bottle.sensitiveEnv.length) rows.push(["sensitive", bottle.sensitiveEnv.join(", ")]);
+  if (bottle.dlpDisable.length) rows.push(["dlp off", bottle.dlpDisable.join(", ")]);
+  rows.push(["supervise", bottle.supervise ? "on (the agent can ask you for more over MCP)" : "off"]);
+  if (plan.cwd) rows.push(["cwd", `${plan.cwd} (copied into the bottle)`]);
+  rows.push(["state", plan.files.dir]);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return `bot-bottle preflight: ${plan.slug}\n${rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join("\n")}\n`;
+}

@@ -1,0 +1,80 @@
+// bb-prepare's work: resolve the agent and its bottle, mint (or keep) the slug, write the
+// per-bottle files and return the plan. Pure resolution: no docker, no smolvm. If it
+// fails after creating a new bottle dir, it removes that dir (nothing half-made).
+import { existsSync, statSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { resolve } from "node:path";
+import { BbError } from "../errors.ts";
+import { agentSection, bottleSection, loadAgent } from "../manifest/load.ts";
+import { bottleDir } from "../paths.ts";
+import { readPlanFile, savePlan } from "../plan/io.ts";
+import { PLAN_VERSION, type Backend, type Plan } from "../plan/schema.ts";
+import { servicesFor, writeBottleFiles } from "./files.ts";
+import { checkSlug, mintSlug } from "./slug.ts";
+
+export interface PrepareOptions {
+  agent: string;
+  manifestDir: string;
+  stateRoot: string;
+  backend: Backend;
+  cwd: string | null;
+  /** Resume: keep this slug (and its createdAt when the bottle exists). */
+  identity: string | null;
+  now?: () => Date;
+}
+
+export async function prepare(opts: PrepareOptions): Promise<Plan> {
+  const manifestDir = resolve(opts.manifestDir);
+  const stateRoot = resolve(opts.stateRoot);
+  const cwd = opts.cwd === null ? null : resolve(opts.cwd);
+  if (cwd !== null && (!existsSync(cwd) || !statSync(cwd).isDirectory())) {
+    throw new BbError("USAGE", `--cwd ${opts.cwd}: not a directory`);
+  }
+  const loaded = await loadAgent(manifestDir, opts.agent);
+
+  let slug: string;
+  let createdAt = (opts.now ?? (() => new Date()))().toISOString();
+  let fresh = true;
+  if (opts.identity !== null) {
+    slug = checkSlug(opts.identity);
+    const existing = bottleDir(stateRoot, slug);
+    if (existsSync(existing)) {
+      fresh = false;
+      const planPath = `${existing}/plan.json`;
+      if (existsSync(planPath)) {
+        const old = await readPlanFile(planPath);
+        if (old.agent.name !== opts.agent) {
+          throw new BbError("USAGE", `--identity ${slug} belongs to agent "${old.agent.name}", not "${opts.agent}"`);
+        }
+        createdAt = old.createdAt;
+      }
+    }
+  } else {
+    slug = mintSlug(opts.agent, stateRoot);
+  }
+
+  const dir = bottleDir(stateRoot, slug);
+  const bottle = bottleSection(loaded);
+  const services = servicesFor(bottle);
+  try {
+    const files = await writeBottleFiles({ dir, slug, bottle, services, prompt: loaded.agent.prompt });
+    const plan: Plan = {
+      version: PLAN_VERSION,
+      slug,
+      createdAt,
+      backend: opts.backend,
+      manifestDir,
+      stateRoot,
+      cwd,
+      agent: agentSection(loaded),
+      bottle,
+      services,
+      files,
+    };
+    await savePlan(plan);
+    return plan;
+  } catch (e) {
+    if (fresh) await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}

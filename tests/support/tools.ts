@@ -1,0 +1,26 @@
+// Running the bb-* tools as real subprocesses from the checkout, the way a user does.
+import { join } from "node:path";
+import { run, type RunResult } from "../../lib/proc.ts";
+
+export const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+export const SHIPPED_BOTTLES = join(REPO, "bottles");
+
+export interface ToolRun extends RunResult {
+  json(): unknown;
+}
+
+/** Run bin/<tool> from source (tsx), never throwing on a non-zero exit. */
+export async function runTool(
+  tool: string,
+  args: string[],
+  opts: { input?: string; env?: Record<string, string | undefined>; cwd?: string } = {},
+): Promise<ToolRun> {
+  const r = await run([join(REPO, "bin", tool), ...args], {
+    expect: Array.from({ length: 256 }, (_, i) => i),
+    input: opts.input,
+    cwd: opts.cwd,
+    env: { BB_FROM_SOURCE: "1", NO_COLOR: "1", ...opts.env },
+    timeoutMs: 120_000,
+  });
+  return { ...r, json: () => JSON.parse(r.stdout) };
+}

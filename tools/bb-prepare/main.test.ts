@@ -1,0 +1,150 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, statSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { tempDir, writeTree } from "../../tests/support/tmp.ts";
+import { REPO, runTool } from "../../tests/support/tools.ts";
+import { validatePlan } from "../../lib/plan/io.ts";
+import { run } from "../../lib/proc.ts";
+
+test("bb-prepare researcher: stdout is exactly one valid plan, stderr has the preflight", async (t) => {
+  const state = await tempDir(t);
+  const r = await runTool("bb-prepare", ["researcher", "--state-dir", state], { env: { ANTHROPIC_API_KEY: "sk-ant-api03-realsecretvalue" } });
+  assert.equal(r.code, 0, r.stderr);
+  const plan = validatePlan(r.json());
+  assert.match(plan.slug, /^researcher-[a-z0-9]{4}$/);
+  assert.equal(plan.backend, "docker");
+  assert.deepEqual(plan.services, ["firewall", "egress", "supervise"]);
+  assert.match(r.stderr, /bot-bottle preflight: researcher-/);
+  assert.match(r.stderr, /agent\s+researcher \(claude\)/);
+  assert.match(r.stderr, /ANTHROPIC_API_KEY=<placeholder>/);
+  assert.match(r.stderr, /api\.anthropic\.com\s+x-api-key from \$ANTHROPIC_API_KEY \(set on host\)/);
+  assert.ok(!r.stderr.includes("realsecretvalue") && !r.stdout.includes("realsecretvalue"), "the host secret leaked");
+  // The plan a script reads with jq.
+  const jq = await run(["jq", "-r", ".slug"], { input: r.stdout });
+  assert.equal(jq.stdout.trim(), plan.slug);
+});
+
+test("bb-prepare writes the per-bottle files with private modes", async (t) => {
+  const state = await tempDir(t);
+  const r = await runTool("bb-prepare", ["researcher", "--state-dir", state]);
+  assert.equal(r.code, 0, r.stderr);
+  const plan = validatePlan(r.json());
+  assert.equal(plan.files.dir, join(state, "bottles", plan.slug));
+  const policy = JSON.parse(await readFile(plan.files.firewallPolicy, "utf8"));
+  assert.deepEqual(
+    policy.hosts.find((h: { host: string }) => h.host === "api.anthropic.com"),
+    { host: "api.anthropic.com", tlsPassthrough: false, routed: true },
+  );
+  assert.deepEqual(policy.dlp.sensitive, [{ name: "ANTHROPIC_API_KEY", slot: "BB_SENSITIVE_0" }]);
+  const routes = JSON.parse(await readFile(plan.files.egressRoutes!, "utf8"));
+  assert.deepEqual(routes.routes, [{ host: "api.anthropic.com", auth: "x-api-key", header: null, slot: "EGRESS_TOKEN_0" }]);
+  assert.ok(existsSync(plan.files.superviseQueue!));
+  assert.match(await readFile(plan.files.prompt!, "utf8"), /request_host_access/);
+  for (const f of [plan.files.firewallPolicy, plan.files.egressRoutes!, plan.files.prompt!, plan.files.plan]) {
+    assert.equal(statSync(f).mode & 0o777, 0o600, f);
+  }
+  assert.equal(statSync(plan.files.dir).mode & 0o777, 0o700);
+  assert.deepEqual(validatePlan(JSON.parse(await readFile(plan.files.plan, "utf8"))), plan);
+});
+
+test("bb-prepare with git writes git-gate config and executable hooks", async (t) => {
+  const dir = await writeTree(await tempDir(t), {
+    "agents/g.md": "---\nprovider: shell\nbottle: g\n---\n",
+    "g.md": "---\ngit:\n  upstreams:\n    git.test: {url: 'git://127.0.0.1:1'}\n  repos: [git.test/o/r]\n  push: {allowed_refs: ['refs/heads/bot/*']}\n---\n",
+  });
+  const state = await tempDir(t);
+  const r = await runTool("bb-prepare", ["g", "--manifest-dir", dir, "--state-dir", state]);
+  assert.equal(r.code, 0, r.stderr);
+  const plan = validatePlan(r.json());
+  assert.ok(plan.services.includes("git-gate"));
+  const cfg = JSON.parse(await readFile(plan.files.gitGateConfig!, "utf8"));
+  assert.deepEqual(cfg.repos, ["git.test/o/r"]);
+  assert.deepEqual(cfg.push.allowedRefs, ["refs/heads/bot/*"]);
+  const hooks = await readdir(plan.files.gitGateHooks!);
+  assert.ok(hooks.length > 0);
+  for (const h of hooks) assert.ok(statSync(join(plan.files.gitGateHooks!, h)).mode & 0o100, `${h} is not executable`);
+});
+
+test("bb-prepare on a broken manifest prints one line naming file and field, exits 4, leaves no state", async (t) => {
+  const dir = await writeTree(await tempDir(t), { "agents/a.md": "---\nprovider: shell\nbottle: b\n---\n", "b.md": "---\negres: []\n---\n" });
+  const state = await tempDir(t);
+  const r = await runTool("bb-prepare", ["a", "--manifest-dir", dir, "--state-dir", state]);
+  assert.equal(r.code, 4);
+  assert.equal(r.stdout, "");
+  const lines = r.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, /b\.md: field "egres": unknown key \(did you mean "egress"\?\)/);
+  assert.ok(!existsSync(join(state, "bottles")) || (await readdir(join(state, "bottles"))).length === 0);
+});
+
+test("bb-prepare --json-errors adds a JSON error object with a stable code", async (t) => {
+  const state = await tempDir(t);
+  const r = await runTool("bb-prepare", ["nosuchagent", "--state-dir", state, "--json-errors"]);
+  assert.equal(r.code, 4);
+  const obj = JSON.parse(r.stderr.trim().split("\n").pop()!);
+  assert.equal(obj.error.code, "MANIFEST_NOT_FOUND");
+  assert.match(obj.error.message, /no agent named "nosuchagent"/);
+});
+
+test("bb-prepare usage errors exit 2 and name the flag", async (t) => {
+  const state = await tempDir(t);
+  const r = await runTool("bb-prepare", ["shell", "--backend", "qemu", "--state-dir", state]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--backend/);
+  assert.match(r.stderr, /docker, smolmachines/);
+  const missing = await runTool("bb-prepare", []);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /missing required argument 'agent'/);
+});
+
+test("bb-prepare --identity resumes with the same slug and createdAt", async (t) => {
+  const state = await tempDir(t);
+  const first = validatePlan((await runTool("bb-prepare", ["shell", "--state-dir", state])).json());
+  const again = await runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", first.slug]);
+  assert.equal(again.code, 0, again.stderr);
+  const second = validatePlan(again.json());
+  assert.equal(second.slug, first.slug);
+  assert.equal(second.createdAt, first.createdAt);
+  const wrong = await runTool("bb-prepare", ["researcher", "--state-dir", state, "--identity", first.slug]);
+  assert.equal(wrong.code, 2);
+  assert.match(wrong.stderr, /belongs to agent "shell"/);
+  const bad = await runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", "Not A Slug"]);
+  assert.equal(bad.code, 2);
+});
+
+test("bb-prepare --cwd and --backend land in the plan; a missing --cwd is a usage error", async (t) => {
+  const state = await tempDir(t);
+  const r = await runTool("bb-prepare", ["shell", "--state-dir", state, "--cwd", REPO, "--backend", "smolmachines"]);
+  const plan = validatePlan(r.json());
+  assert.equal(plan.cwd, REPO);
+  assert.equal(plan.backend, "smolmachines");
+  const bad = await runTool("bb-prepare", ["shell", "--state-dir", state, "--cwd", "/nonexistent/dir"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--cwd \/nonexistent\/dir: not a directory/);
+});
+
+test("bb-prepare --help shows the exit-code table and an example", async () => {
+  const r = await runTool("bb-prepare", ["--help"]);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout, "");
+  assert.match(r.stderr, /Usage: bb-prepare \[options\] <agent>/);
+  assert.match(r.stderr, /Exit codes:/);
+  assert.match(r.stderr, /4\s+invalid manifest/);
+});
+
+test("bb-prepare runs under deno run and as the tsup bundle too", async (t) => {
+  const state = await tempDir(t);
+  const deno = await run([join(REPO, "node_modules/.bin/deno"), "run", "-A", join(REPO, "tools/bb-prepare/main.ts"), "shell", "--state-dir", state], {
+    env: { NO_COLOR: "1" },
+  });
+  assert.equal(validatePlan(JSON.parse(deno.stdout)).agent.name, "shell");
+  const bundle = join(REPO, "dist/bb-prepare.js");
+  if (!existsSync(bundle)) {
+    t.skip("dist/bb-prepare.js not built (npm run build); the bundle path is tested by `npm test`, which builds first");
+    return;
+  }
+  const node = await run(["node", bundle, "shell", "--state-dir", state]);
+  assert.equal(validatePlan(JSON.parse(node.stdout)).agent.name, "shell");
+});

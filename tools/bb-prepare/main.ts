@@ -1,0 +1,40 @@
+// bb-prepare AGENT: resolve an agent and its bottle from the manifest, write the bottle's
+// per-sidecar config files into its state dir, print the preflight summary on stderr and
+// the plan (JSON) on stdout. Touches no docker and no smolvm.
+//
+//   bb-prepare researcher | bb-bundle | bb-vm | bb-provision
+//   bb-prepare researcher --backend smolmachines --cwd . > plan.json
+//
+// Exit codes: see --help (0 ok, 2 usage, 4 invalid manifest, 1 other failure).
+import { join } from "node:path";
+import process from "node:process";
+import { createProgram, mainOf, Option, writePlan } from "../../lib/cli.ts";
+import { log } from "../../lib/log.ts";
+import { defaultStateRoot, repoRoot } from "../../lib/paths.ts";
+import { prepare } from "../../lib/prepare/prepare.ts";
+import { preflightText } from "../../lib/prepare/preflight.ts";
+import type { Backend } from "../../lib/plan/schema.ts";
+
+const program = createProgram("bb-prepare", "Resolve an agent and its bottle into a plan (JSON on stdout); write the bottle's sidecar config files.", {
+  example: "bb-prepare researcher | jq .slug",
+})
+  .argument("<agent>", "agent name: a file bottles/agents/<agent>.md in the manifest dir")
+  .addOption(new Option("--backend <backend>", "where the agent runs").choices(["docker", "smolmachines"]).default("docker"))
+  .option("--cwd <dir>", "host checkout to copy into the bottle (by bb-provision)")
+  .option("--identity <slug>", "resume: keep this slug (and its state dir)")
+  .option("--manifest-dir <dir>", "manifest tree to read (default: bottles/ of this checkout)")
+  .option("--state-dir <dir>", "state root for all bottles (default: $XDG_STATE_HOME/bot-bottle)")
+  .action(async (agent: string, o: { backend: Backend; cwd?: string; identity?: string; manifestDir?: string; stateDir?: string }) => {
+    const plan = await prepare({
+      agent,
+      backend: o.backend,
+      cwd: o.cwd ?? null,
+      identity: o.identity ?? null,
+      manifestDir: o.manifestDir ?? join(repoRoot(), "bottles"),
+      stateRoot: o.stateDir ?? defaultStateRoot(),
+    });
+    log.raw(preflightText(plan, process.env));
+    await writePlan(plan);
+  });
+
+await mainOf(program);
