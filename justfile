@@ -44,3 +44,19 @@ prepare *args:
     done
     [ -n "$agent" ] || { echo "just prepare: missing agent=NAME" >&2; exit 2; }
     bb-prepare "$agent" "${extra[@]}"
+
+# start an agent in a bottle and attach to it: just start agent=researcher [backend=docker] [yes=true] [cwd=DIR] [slug=SLUG]
+start *args:
+    scripts/flow.sh start "$@"
+
+# run one command in a fresh bottle and tear it down: just run agent=shell -- CMD
+run *args:
+    scripts/flow.sh run "$@"
+
+# the live bottles (--json for scripts)
+list *args:
+    bb-list "$@"
+
+# remove everything no live bottle owns (one y/N; --yes to skip, --slug S for one bottle)
+cleanup *args:
+    bb-cleanup "$@"

@@ -30,5 +30,6 @@ const common = {
 
 export default defineConfig([
   { ...common, entry: mains("tools"), outDir: "dist" },
-  { ...common, entry: mains("sidecar-image"), outDir: "dist/sidecar" },
+  // The bundle image runs Debian bookworm's Node 18.
+  { ...common, entry: mains("sidecar-image"), outDir: "dist/sidecar", target: "node18" },
 ]);

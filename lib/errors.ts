@@ -48,7 +48,8 @@ export type ErrorCode =
   | "TIMEOUT"
   | "INTERRUPTED"
   | "NOT_FOUND"
-  | "INTERNAL";
+  | "INTERNAL"
+  | "PACK";
 
 const DEFAULT_EXIT: Partial<Record<ErrorCode, ExitCode>> = {
   USAGE: EXIT.usage,

@@ -6,6 +6,7 @@ import { rm } from "node:fs/promises";
 import { resolve } from "node:path";
 import { BbError } from "../errors.ts";
 import { agentSection, bottleSection, loadAgent } from "../manifest/load.ts";
+import { writeOwner } from "../inventory/owner.ts";
 import { bottleDir } from "../paths.ts";
 import { readPlanFile, savePlan } from "../plan/io.ts";
 import { PLAN_VERSION, type Backend, type Plan } from "../plan/schema.ts";
@@ -20,6 +21,8 @@ export interface PrepareOptions {
   cwd: string | null;
   /** Resume: keep this slug (and its createdAt when the bottle exists). */
   identity: string | null;
+  /** The start flow's pid: written to owner.json before anything else exists. */
+  ownerPid?: number | null;
   now?: () => Date;
 }
 
@@ -58,6 +61,7 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
   const services = servicesFor(bottle);
   try {
     const files = await writeBottleFiles({ dir, slug, bottle, services, prompt: loaded.agent.prompt });
+    if (opts.ownerPid) await writeOwner(dir, opts.ownerPid);
     const plan: Plan = {
       version: PLAN_VERSION,
       slug,

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import process from "node:process";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
 import { REPO, runTool } from "../../tests/support/tools.ts";
 import { validatePlan } from "../../lib/plan/io.ts";
@@ -147,4 +148,16 @@ test("bb-prepare runs under deno run and as the tsup bundle too", async (t) => {
   }
   const node = await run(["node", bundle, "shell", "--state-dir", state]);
   assert.equal(validatePlan(JSON.parse(node.stdout)).agent.name, "shell");
+});
+
+test("bb-prepare --owner-pid records the start flow's owner; a bad pid is a usage error", async (t) => {
+  const state = await tempDir(t);
+  const r = await runTool("bb-prepare", ["shell", "--state-dir", state, "--owner-pid", String(process.pid)]);
+  assert.equal(r.code, 0, r.stderr);
+  const plan = validatePlan(r.json());
+  const owner = JSON.parse(await readFile(join(plan.files.dir, "owner.json"), "utf8"));
+  assert.equal(owner.pid, process.pid);
+  const bad = await runTool("bb-prepare", ["shell", "--state-dir", state, "--owner-pid", "abc"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--owner-pid "abc" is not a process id/);
 });

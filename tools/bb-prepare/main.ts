@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import process from "node:process";
 import { createProgram, mainOf, Option, writePlan } from "../../lib/cli.ts";
+import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { defaultStateRoot, repoRoot } from "../../lib/paths.ts";
 import { prepare } from "../../lib/prepare/prepare.ts";
@@ -24,7 +25,10 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
   .option("--identity <slug>", "resume: keep this slug (and its state dir)")
   .option("--manifest-dir <dir>", "manifest tree to read (default: bottles/ of this checkout)")
   .option("--state-dir <dir>", "state root for all bottles (default: $XDG_STATE_HOME/bot-bottle)")
-  .action(async (agent: string, o: { backend: Backend; cwd?: string; identity?: string; manifestDir?: string; stateDir?: string }) => {
+  .option("--owner-pid <pid>", "record PID as the process that owns this bottle while it starts (bb-cleanup leaves it alone while PID lives)")
+  .action(async (agent: string, o: { backend: Backend; cwd?: string; identity?: string; manifestDir?: string; stateDir?: string; ownerPid?: string }) => {
+    const ownerPid = o.ownerPid === undefined ? null : Number(o.ownerPid);
+    if (ownerPid !== null && !(Number.isInteger(ownerPid) && ownerPid > 0)) throw new BbError("USAGE", `--owner-pid "${o.ownerPid}" is not a process id`);
     const plan = await prepare({
       agent,
       backend: o.backend,
@@ -32,6 +36,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
       identity: o.identity ?? null,
       manifestDir: o.manifestDir ?? join(repoRoot(), "bottles"),
       stateRoot: o.stateDir ?? defaultStateRoot(),
+      ownerPid,
     });
     log.raw(preflightText(plan, process.env));
     await writePlan(plan);

@@ -1,0 +1,29 @@
+// The bottle's CA: minted once per bottle into <state>/ca (cert 0644, key 0600) and reused
+// on resume, so an agent that already trusts it keeps working. The firewall signs its
+// intercepted leaves with it; the agent trusts only its certificate.
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { mintCa } from "../tls/mod.ts";
+
+export interface CaFiles {
+  dir: string;
+  cert: string;
+  key: string;
+  created: boolean;
+}
+
+export async function ensureBottleCa(stateDir: string, slug: string): Promise<CaFiles> {
+  const dir = join(stateDir, "ca");
+  const cert = join(dir, "ca.pem");
+  const key = join(dir, "ca-key.pem");
+  if (existsSync(cert) && existsSync(key)) {
+    await readFile(cert, "utf8"); // readable, or fail now rather than inside the bundle
+    return { dir, cert, key, created: false };
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const pair = await mintCa({ commonName: `bot-bottle ${slug} CA` });
+  await writeFile(key, pair.keyPem, { mode: 0o600 });
+  await writeFile(cert, pair.certPem, { mode: 0o644 });
+  return { dir, cert, key, created: true };
+}

@@ -1,0 +1,27 @@
+// The secret environment of the bundle, read from the host at bundle time and handed to
+// docker by NAME (values never on argv, never in the plan): each route's credential in its
+// EGRESS_TOKEN_<n> slot (egress only; the init supervisor enforces that), and the values
+// of sensitive host env vars in BB_SENSITIVE_<n> (firewall and git-gate, for DLP).
+import type { Plan } from "../plan/schema.ts";
+import { sensitiveSlots } from "../prepare/files.ts";
+
+export interface BundleSecrets {
+  env: Record<string, string>;
+  /** Human-readable warnings (a route whose host env var is unset). */
+  warnings: string[];
+}
+
+export function bundleSecrets(plan: Plan, hostEnv: Record<string, string | undefined>, credentials: Record<string, string> = {}): BundleSecrets {
+  const env: Record<string, string> = {};
+  const warnings: string[] = [];
+  for (const r of plan.bottle.egress) {
+    const value = credentials[r.slot] ?? hostEnv[r.tokenEnv];
+    if (value) env[r.slot] = value;
+    else warnings.push(`$${r.tokenEnv} is not set on the host: requests to ${r.host} will get 502 from egress until you set it and restart`);
+  }
+  for (const { name, slot } of sensitiveSlots(plan.bottle)) {
+    const value = hostEnv[name] ?? (plan.bottle.egress.find((r) => r.tokenEnv === name) ? credentials[plan.bottle.egress.find((r) => r.tokenEnv === name)!.slot] : undefined);
+    if (value) env[slot] = value;
+  }
+  return { env, warnings };
+}

@@ -1,0 +1,172 @@
+// bb-bundle's work: mint the bottle CA, create the bottle's networks, start the sidecar
+// bundle with only this bottle's daemons, wait until each answers, and record where the
+// agent must dial. Everything created is labelled and undone if a later step fails or
+// the tool is interrupted.
+//
+// docker:        agent + bundle on an --internal network (bundle aliases firewall,
+//                git-gate, supervise); bundle alone on the egress network.
+// smolmachines:  bundle on a per-bottle bridge, agent-facing ports published on the
+//                bottle's loopback address; the VM's allowlist is exactly that address.
+import { copyFile, mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import { BbError } from "../errors.ts";
+import { log } from "../log.ts";
+import { bottleLabels, type Role } from "../docker/labels.ts";
+import { createNetwork, removeNetwork, connectNetwork } from "../docker/network.ts";
+import { removeContainer, runContainer, type Mount } from "../docker/container.ts";
+import { hostPort } from "../docker/inspect.ts";
+import { AGENT_FACING, BUNDLE_PATHS, names, PORTS } from "../layout.ts";
+import type { BundleSection, Plan, Service } from "../plan/schema.ts";
+import { ensureBottleCa } from "./ca.ts";
+import { waitForDaemons } from "./readiness.ts";
+import { bundleSecrets } from "./secrets.ts";
+import { checkAbort, Undo } from "./undo.ts";
+
+export interface BundleOptions {
+  /** Ensures the sidecar image exists and returns its reference. */
+  sidecarImage: () => Promise<string>;
+  hostEnv: Record<string, string | undefined>;
+  /** Real credentials by slot, from forward_host_credentials (else host env by tokenEnv). */
+  credentials?: Record<string, string>;
+  /** Extra CA (PEM file) the bundle trusts for upstream TLS: corporate proxies, tests. */
+  upstreamCa?: string;
+  /** Host address to publish agent-facing ports on (smolmachines). */
+  loopbackAddr?: string;
+  readyTimeoutMs?: number;
+  /** Extra labels on everything created (tests add bot-bottle.test=1). */
+  extraLabels?: Record<string, string>;
+  signal?: AbortSignal;
+  now?: () => Date;
+}
+
+function hostUser(): string | undefined {
+  return typeof process.getuid === "function" ? `${process.getuid()}:${process.getgid!()}` : undefined;
+}
+
+const PORT_OF: Record<(typeof AGENT_FACING)[number], number> = { firewall: PORTS.firewall, "git-gate": PORTS.gitGate, supervise: PORTS.supervise };
+
+export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan> {
+  const undo = new Undo();
+  const labels = (role: Role) => bottleLabels({ slug: plan.slug, backend: plan.backend, agent: plan.agent.name, role, extra: opts.extraLabels });
+  try {
+    const image = await opts.sidecarImage();
+    checkAbort(opts.signal);
+
+    const ca = await ensureBottleCa(plan.files.dir, plan.slug);
+    if (ca.created) undo.push("remove the bottle CA", () => rm(ca.dir, { recursive: true, force: true }));
+
+    const secrets = bundleSecrets(plan, opts.hostEnv, opts.credentials);
+    for (const w of secrets.warnings) log.warn(w);
+
+    const docker = plan.backend === "docker";
+    const internal = docker ? names.internalNet(plan.slug) : null;
+    const egress = names.egressNet(plan.slug);
+    log.step(`bundle: creating network${docker ? "s" : ""} for ${plan.slug}`);
+    if (internal) {
+      await createNetwork({ name: internal, internal: true, labels: labels("network-internal") });
+      undo.push(`remove network ${internal}`, () => removeNetwork(internal));
+    }
+    await createNetwork({ name: egress, labels: labels("network-egress") });
+    undo.push(`remove network ${egress}`, () => removeNetwork(egress));
+    checkAbort(opts.signal);
+
+    const mounts: Mount[] = [
+      { source: join(plan.files.dir, "firewall"), target: BUNDLE_PATHS.firewall, readOnly: true },
+      { source: ca.dir, target: BUNDLE_PATHS.ca, readOnly: true },
+    ];
+    if (plan.files.egressRoutes) mounts.push({ source: join(plan.files.dir, "egress"), target: BUNDLE_PATHS.egress, readOnly: true });
+    if (plan.files.gitGateConfig) {
+      mounts.push({ source: join(plan.files.dir, "git-gate"), target: BUNDLE_PATHS.gitGate, readOnly: true });
+      // Mirrors live in the state dir, so a resumed bottle does not re-clone.
+      const data = join(plan.files.dir, "git-gate-data");
+      await mkdir(data, { recursive: true, mode: 0o700 });
+      mounts.push({ source: data, target: BUNDLE_PATHS.gitGateData });
+    }
+    if (plan.files.superviseQueue) mounts.push({ source: join(plan.files.dir, "supervise"), target: BUNDLE_PATHS.supervise });
+    plan.bottle.git?.upstreams.forEach((u, i) => {
+      if (u.identityFile) mounts.push({ source: u.identityFile, target: `${BUNDLE_PATHS.identities}/identity-${i}`, readOnly: true });
+    });
+    const env: Record<string, string> = { BB_SERVICES: plan.services.join(","), BB_SLUG: plan.slug, ...secrets.env };
+    if (opts.upstreamCa) {
+      const dir = join(plan.files.dir, "upstream-ca");
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await copyFile(opts.upstreamCa, join(dir, "ca.pem"));
+      mounts.push({ source: dir, target: BUNDLE_PATHS.upstreamCa, readOnly: true });
+      env.BB_UPSTREAM_CA = `${BUNDLE_PATHS.upstreamCa}/ca.pem`;
+    }
+
+    const container = names.bundle(plan.slug);
+    const facing = AGENT_FACING.filter((s) => plan.services.includes(s as Service));
+    log.step(`bundle: starting ${container} (${plan.services.join(", ")})`);
+    undo.push(`remove container ${container}`, () => removeContainer(container));
+    await runContainer({
+      name: container,
+      image,
+      labels: labels("bundle"),
+      network: egress,
+      env,
+      mounts,
+      hostname: "bundle",
+      // tini as PID 1 reaps the daemons' orphaned children (git) and forwards signals to init.
+      init: true,
+      // The host user's uid, so the daemons can read the 0600 state files and identity
+      // keys bind-mounted from the host and write the queue and mirrors.
+      user: hostUser(),
+      ...(docker ? {} : { publish: facing.map((s) => PORT_OF[s]), publishAddress: opts.loopbackAddr ?? "127.0.0.1" }),
+    });
+    if (internal) await connectNetwork({ network: internal, container, aliases: facing.map(String) });
+    checkAbort(opts.signal);
+
+    await waitForDaemons({
+      container,
+      slug: plan.slug,
+      services: plan.services,
+      timeoutMs: opts.readyTimeoutMs ?? 30_000,
+      signal: opts.signal,
+      onProgress: (up) => log.step(`bundle: ${up.length}/${plan.services.length} daemons answering${up.length ? ` (${up.join(", ")})` : ""}`),
+    });
+
+    let section: BundleSection;
+    if (docker) {
+      section = {
+        container,
+        image,
+        networks: { internal, egress },
+        caCert: ca.cert,
+        agentUrls: {
+          proxy: `http://firewall:${PORTS.firewall}`,
+          gitGate: plan.services.includes("git-gate") ? `git://git-gate:${PORTS.gitGate}` : null,
+          supervise: plan.services.includes("supervise") ? `http://supervise:${PORTS.supervise}/mcp` : null,
+        },
+        hostPorts: null,
+        loopbackAddr: null,
+        startedAt: (opts.now ?? (() => new Date()))().toISOString(),
+      };
+    } else {
+      const ports: Record<string, number> = {};
+      for (const s of facing) ports[s] = (await hostPort(container, PORT_OF[s])).port;
+      const addr = opts.loopbackAddr ?? "127.0.0.1";
+      section = {
+        container,
+        image,
+        networks: { internal: null, egress },
+        caCert: ca.cert,
+        agentUrls: {
+          proxy: `http://${addr}:${ports.firewall}`,
+          gitGate: ports["git-gate"] ? `git://${addr}:${ports["git-gate"]}` : null,
+          supervise: ports.supervise ? `http://${addr}:${ports.supervise}/mcp` : null,
+        },
+        hostPorts: ports,
+        loopbackAddr: addr,
+        startedAt: (opts.now ?? (() => new Date()))().toISOString(),
+      };
+    }
+    return { ...plan, bundle: section };
+  } catch (e) {
+    log.step(`bundle: rolling back what this step created for ${plan.slug}`);
+    await undo.run();
+    if (e instanceof BbError) throw e;
+    throw new BbError("BUNDLE", `Cannot start bundle for ${plan.slug}: ${(e as Error).message}`, { cause: e });
+  }
+}

@@ -1,0 +1,200 @@
+// The DLP scanner shared by the firewall (requests) and git-gate (pushed content).
+// Three passes over the text, each one precompiled regex:
+//   1. the literal values of sensitive env vars in all their encoded forms;
+//   2. every known credential format at once (one alternation, one capture group each);
+//   3. random-looking tokens (entropy), skipping spans the first two passes claimed.
+// Known formats of a disabled detector still claim their span, so switching "jwt" off
+// lets a JWT through instead of the entropy check blocking its signature. Text with
+// %XX escapes is scanned a second time percent-decoded, and base64 tokens that decode to
+// text are scanned decoded, so a key does not slip out merely by being encoded.
+import { Buffer } from "node:buffer";
+import type { Detector } from "../sidecar-config.ts";
+import { BENIGN_SOURCES, PATTERNS } from "./detectors.ts";
+import { forEachToken, highEntropy, MIN_TOKEN } from "./entropy.ts";
+import { MIN_SENSITIVE_LENGTH, sensitiveForms } from "./sensitive.ts";
+
+export interface Finding {
+  detector: Detector;
+  /** What was found, e.g. "GitHub token" or "value of sensitive env GH_TOKEN". */
+  label: string;
+  /** A redacted excerpt (a few leading characters and the length), never the secret. */
+  excerpt: string;
+}
+
+export interface ScannerOptions {
+  disabled?: readonly Detector[];
+  /** Literal values that must never leave, named for messages (the env var name). */
+  sensitive?: readonly { name: string; value: string }[];
+}
+
+export interface Scanner {
+  /** The first finding, or null when the text may pass. */
+  scan(text: string): Finding | null;
+  scanAll(text: string): Finding[];
+  /** Names of sensitive values ignored because they are too short to match safely. */
+  readonly ignoredSensitive: readonly string[];
+}
+
+interface Span {
+  start: number;
+  end: number;
+}
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+
+/** Keep a few leading characters (for known formats: the prefix) and the length. */
+export function redact(match: string, keep = 4): string {
+  const shown = match.slice(0, Math.min(keep, Math.floor(match.length / 4)));
+  return `${shown}…(${match.length} chars)`;
+}
+
+const PERCENT = /%[0-9A-Fa-f]{2}/;
+function percentDecode(text: string): string {
+  return text.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+}
+
+// base64 and base64url digit values (both alphabets at once), -1 elsewhere.
+const B64 = new Int8Array(128).fill(-1);
+"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".split("").forEach((c, i) => (B64[c.charCodeAt(0)] = i));
+B64[43] = B64[45] = 62; // + -
+B64[47] = B64[95] = 63; // / _
+const printableByte = (b: number) => (b >= 32 && b < 127) || b === 9 || b === 10 || b === 13;
+
+/**
+ * The decoded text when `token` is base64 (either alphabet) of printable text, else
+ * null. Decodes without allocating and gives up as soon as more than ~5% of the bytes so
+ * far are binary, which is within a few bytes for images and random keys.
+ */
+function base64Text(token: string): string | null {
+  const n = token.length - (token.endsWith("==") ? 2 : token.endsWith("=") ? 1 : 0);
+  let seen = 0;
+  let bad = 0;
+  let acc = 0;
+  let bits = 0;
+  for (let i = 0; i < n; i++) {
+    const v = B64[token.charCodeAt(i)]!;
+    if (v < 0) return null;
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      seen++;
+      if (!printableByte((acc >> bits) & 0xff) && ++bad > 2 + seen / 20) return null;
+    }
+  }
+  return Buffer.from(token, /[-_]/.test(token) ? "base64url" : "base64").toString("latin1");
+}
+
+/** Sorted, merged intervals. */
+function disjoint(spans: Span[]): Span[] {
+  if (spans.length < 2) return spans;
+  spans.sort((a, b) => a.start - b.start);
+  const out: Span[] = [{ ...spans[0]! }];
+  for (const s of spans) {
+    const last = out[out.length - 1]!;
+    if (s.start <= last.end) last.end = Math.max(last.end, s.end);
+    else out.push({ ...s });
+  }
+  return out;
+}
+
+export function createScanner(opts: ScannerOptions = {}): Scanner {
+  const disabled = new Set<Detector>(opts.disabled ?? []);
+  const entropyOn = !disabled.has("high_entropy");
+
+  // Pass 1: sensitive literals, longest first so the most specific form names the match.
+  const ignoredSensitive: string[] = [];
+  const formOf = new Map<string, { name: string; how: string }>();
+  if (!disabled.has("sensitive_env")) {
+    for (const { name, value } of opts.sensitive ?? []) {
+      if (value.length < MIN_SENSITIVE_LENGTH) {
+        ignoredSensitive.push(name);
+        continue;
+      }
+      for (const f of sensitiveForms(value)) if (!formOf.has(f.text)) formOf.set(f.text, { name, how: f.how });
+    }
+  }
+  const sensitiveRe = formOf.size
+    ? new RegExp([...formOf.keys()].sort((a, b) => b.length - a.length).map(escapeRegex).join("|"), "g")
+    : null;
+
+  // Pass 2: one alternation; group i+1 is PATTERNS[i], later groups are benign spans.
+  const knownRe = new RegExp([...PATTERNS.map((p) => p.source), ...BENIGN_SOURCES].map((s) => `(${s})`).join("|"), "g");
+
+  /** Known formats and sensitive values; claimed spans go to `spans`. */
+  function exact(text: string, how: string, spans: Span[], out: Finding[], stopAtFirst: boolean): void {
+    if (sensitiveRe) {
+      sensitiveRe.lastIndex = 0;
+      for (let m = sensitiveRe.exec(text); m; m = sensitiveRe.exec(text)) {
+        const f = formOf.get(m[0])!;
+        spans.push({ start: m.index, end: m.index + m[0].length });
+        out.push({ detector: "sensitive_env", label: `value of sensitive env ${f.name}${f.how}${how}`, excerpt: `(${m[0].length} chars)` });
+        if (stopAtFirst) return;
+      }
+    }
+    knownRe.lastIndex = 0;
+    for (let m = knownRe.exec(text); m; m = knownRe.exec(text)) {
+      let g = 1;
+      while (m[g] === undefined) g++;
+      const p = PATTERNS[g - 1];
+      const hit = m[0];
+      if (p?.accept && !p.accept(hit)) {
+        knownRe.lastIndex = m.index + 1;
+        continue;
+      }
+      spans.push({ start: m.index, end: m.index + hit.length });
+      if (p && !disabled.has(p.detector)) {
+        out.push({ detector: p.detector, label: `${p.label}${how}`, excerpt: p.excerpt ? p.excerpt(hit) : redact(hit) });
+        if (stopAtFirst) return;
+      } else {
+        knownRe.lastIndex = m.index + 1; // a claimed span may still hide an enabled format
+      }
+    }
+  }
+
+  function run(text: string, stopAtFirst: boolean): Finding[] {
+    const out: Finding[] = [];
+    let spans: Span[] = [];
+    exact(text, "", spans, out, stopAtFirst);
+    if (stopAtFirst && out.length) return out;
+    if (PERCENT.test(text)) {
+      // Entropy only means something on the decoded text: %2F and friends split tokens.
+      text = percentDecode(text);
+      spans = [];
+      exact(text, " (URL-encoded)", spans, out, stopAtFirst);
+      if (stopAtFirst && out.length) return out;
+    }
+    if (text.length < MIN_TOKEN) return out;
+    const claimed = disjoint(spans);
+    let next = 0; // tokens come in text order, so one cursor walks the claimed spans
+    forEachToken(text, (start, end) => {
+      while (next < claimed.length && claimed[next]!.end <= start) next++;
+      if (next < claimed.length && claimed[next]!.start < end) return false;
+      const token = text.slice(start, end);
+      const decoded = base64Text(token);
+      if (decoded !== null) {
+        // base64 of text is data, not a random key; but it may carry a known one
+        exact(decoded, " (base64-encoded)", [], out, stopAtFirst);
+        return stopAtFirst && out.length > 0;
+      }
+      if (!entropyOn) return false;
+      const h = highEntropy(text, start, token);
+      if (h === null) return false;
+      out.push({ detector: "high_entropy", label: `high-entropy string (${h.toFixed(2)} bits/char)`, excerpt: redact(token) });
+      return stopAtFirst;
+    });
+    return out;
+  }
+
+  return {
+    scan: (text) => run(text, true)[0] ?? null,
+    scanAll(text) {
+      const seen = new Set<string>();
+      return run(text, false).filter((f) => {
+        const key = `${f.detector}\0${f.label}\0${f.excerpt}`;
+        return !seen.has(key) && seen.add(key);
+      });
+    },
+    ignoredSensitive,
+  };
+}

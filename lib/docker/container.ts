@@ -1,0 +1,98 @@
+// Container lifecycle: run detached from a spec, signal, stop, remove. The spec is turned
+// into argv by a pure function (runArgs) so what docker is asked to do can be checked
+// without docker.
+import { docker, failure, isNoSuch } from "./cmd.ts";
+import { envArgs } from "./env.ts";
+import { labelArgs } from "./labels.ts";
+
+export interface Mount {
+  source: string;
+  target: string;
+  readOnly?: boolean;
+}
+
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+  /** The network the container starts on (docker < 25 takes one network at run time;
+   * add more with connectNetwork). */
+  network?: string;
+  /** Names the container answers to on `network`. */
+  aliases?: string[];
+  /** Passed by name: values stay out of argv (see env.ts). */
+  env?: Record<string, string>;
+  mounts?: Mount[];
+  /** Container TCP ports to publish on a random host port of `publishAddress`. */
+  publish?: number[];
+  /** Host address for `publish` (default 127.0.0.1; smolmachines on macOS uses a
+   * per-bottle loopback alias). */
+  publishAddress?: string;
+  /** Run docker's init as PID 1 (reaps zombies, forwards signals). */
+  init?: boolean;
+  user?: string;
+  workdir?: string;
+  hostname?: string;
+  entrypoint?: string;
+  cmd?: string[];
+  capDrop?: string[];
+  capAdd?: string[];
+  securityOpt?: string[];
+}
+
+export function runArgs(spec: ContainerSpec): { args: string[]; childEnv: Record<string, string> } {
+  const env = envArgs(spec.env);
+  const args = ["run", "--detach", "--name", spec.name, "--restart", "no", ...labelArgs(spec.labels)];
+  if (spec.network) args.push("--network", spec.network);
+  for (const alias of spec.aliases ?? []) args.push("--network-alias", alias);
+  args.push(...env.args);
+  for (const m of spec.mounts ?? []) {
+    args.push("--mount", `type=bind,${csvField(`source=${m.source}`)},${csvField(`target=${m.target}`)}${m.readOnly ? ",readonly" : ""}`);
+  }
+  const addr = spec.publishAddress ?? "127.0.0.1";
+  for (const port of spec.publish ?? []) args.push("--publish", `${addr}::${port}/tcp`);
+  if (spec.init) args.push("--init");
+  if (spec.user) args.push("--user", spec.user);
+  if (spec.workdir) args.push("--workdir", spec.workdir);
+  if (spec.hostname) args.push("--hostname", spec.hostname);
+  for (const c of spec.capDrop ?? []) args.push("--cap-drop", c);
+  for (const c of spec.capAdd ?? []) args.push("--cap-add", c);
+  for (const o of spec.securityOpt ?? []) args.push("--security-opt", o);
+  if (spec.entrypoint !== undefined) args.push("--entrypoint", spec.entrypoint);
+  args.push(spec.image, ...(spec.cmd ?? []));
+  return { args, childEnv: env.childEnv };
+}
+
+// --mount is parsed as one CSV record, so a path holding a comma or quote must be quoted.
+function csvField(field: string): string {
+  return /[",]/.test(field) ? `"${field.replaceAll('"', '""')}"` : field;
+}
+
+/** Start a container detached; returns its ID. */
+export async function runContainer(spec: ContainerSpec): Promise<string> {
+  const { args, childEnv } = runArgs(spec);
+  const r = await docker(args, { env: childEnv, what: `Cannot start container ${spec.name}` });
+  return r.stdout.trim();
+}
+
+/** Send a signal (SIGHUP to reload, SIGUSR1 to restart the firewall, ...). */
+export async function killContainer(name: string, signal = "SIGKILL"): Promise<void> {
+  await docker(["kill", "--signal", signal, name], { what: `Cannot send ${signal} to container ${name}` });
+}
+
+/** Stop (SIGTERM, then SIGKILL after `timeoutS`); false when it did not exist. */
+export async function stopContainer(name: string, timeoutS = 10): Promise<boolean> {
+  const r = await docker(["stop", "-t", String(timeoutS), name], { expect: [0, 1] });
+  if (r.code === 0) return true;
+  if (isNoSuch(r.stderr)) return false;
+  throw failure(r, `Cannot stop container ${name}`);
+}
+
+/** Remove (forcibly: a running container is killed first); false when it did not exist. */
+export async function removeContainer(name: string): Promise<boolean> {
+  const r = await docker(["rm", "--force", "--volumes", name], { expect: [0, 1] });
+  // `rm --force` exits 0 for a missing container too; only a removal echoes the name.
+  if (r.code === 0) return r.stdout.trim() !== "";
+  if (isNoSuch(r.stderr)) return false;
+  throw failure(r, `Cannot remove container ${name}`);
+}

@@ -1,0 +1,10 @@
+// The docker driver: small functions over the docker CLI (through lib/proc.ts), one file
+// per job. Import from here: `import * as docker from "../docker/index.ts"`.
+export { LABEL, bottleLabels, labelArgs, labelFilterArgs, parseLabelString, type BackendName, type BottleLabelInput, type Role } from "./labels.ts";
+export { dockerInfo, type DockerInfo } from "./daemon.ts";
+export { connectNetwork, createNetwork, removeNetwork, type NetworkSpec } from "./network.ts";
+export { killContainer, removeContainer, runArgs, runContainer, stopContainer, type ContainerSpec, type Mount } from "./container.ts";
+export { hostPort, imageId, inspectContainer, inspectImage, type ContainerInfo, type ImageInfo } from "./inspect.ts";
+export { execIn, execInteractive, type CapturedExecOptions, type ExecOptions, type InteractiveExecOptions } from "./exec.ts";
+export { listContainers, listNetworks, type ContainerSummary, type LabelFilter, type NetworkSummary } from "./list.ts";
+export { envArgs } from "./env.ts";

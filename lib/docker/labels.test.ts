@@ -1,0 +1,29 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { LABEL, bottleLabels, labelArgs, labelFilterArgs, parseLabelString } from "./labels.ts";
+
+test("bottleLabels() marks a resource with root, slug, backend, agent and role, plus extras", () => {
+  const labels = bottleLabels({ slug: "researcher-k3x9", backend: "docker", agent: "researcher", role: "bundle", extra: { [LABEL.test]: "1" } });
+  assert.deepEqual(labels, {
+    "bot-bottle": "1",
+    "bot-bottle.slug": "researcher-k3x9",
+    "bot-bottle.backend": "docker",
+    "bot-bottle.agent": "researcher",
+    "bot-bottle.role": "bundle",
+    "bot-bottle.test": "1",
+  });
+});
+
+test("bottleLabels() rejects a value with a comma, which docker's label list could not carry", () => {
+  assert.throws(() => bottleLabels({ slug: "a,b", backend: "docker", agent: "x", role: "agent" }), /bot-bottle\.slug.*comma/);
+});
+
+test("labelArgs() and labelFilterArgs() build --label and --filter pairs", () => {
+  assert.deepEqual(labelArgs({ a: "1", "b.c": "x" }), ["--label", "a=1", "--label", "b.c=x"]);
+  assert.deepEqual(labelFilterArgs({ a: "1", b: undefined }), ["--filter", "label=a=1", "--filter", "label=b"]);
+});
+
+test("parseLabelString() reads docker's k=v,k=v label text, keeping '=' inside values", () => {
+  assert.deepEqual(parseLabelString("bot-bottle=1,bot-bottle.slug=r-1,x=a=b"), { "bot-bottle": "1", "bot-bottle.slug": "r-1", x: "a=b" });
+  assert.deepEqual(parseLabelString(""), {});
+});

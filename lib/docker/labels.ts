@@ -1,0 +1,68 @@
+// The labels every docker resource bot-bottle creates carries. bb-list and bb-cleanup find
+// resources by these labels, never by guessing from names, so every create goes through
+// `bottleLabels()`.
+import { BbError } from "../errors.ts";
+
+/** Label keys. `root` marks anything of ours; `test` marks resources a test created. */
+export const LABEL = {
+  root: "bot-bottle",
+  slug: "bot-bottle.slug",
+  backend: "bot-bottle.backend",
+  agent: "bot-bottle.agent",
+  role: "bot-bottle.role",
+  test: "bot-bottle.test",
+} as const;
+
+export type Role = "bundle" | "agent" | "network-internal" | "network-egress";
+export type BackendName = "docker" | "smolmachines";
+
+export interface BottleLabelInput {
+  slug: string;
+  backend: BackendName;
+  agent: string;
+  role: Role;
+  /** More labels (a test adds `bot-bottle.test=1`). */
+  extra?: Record<string, string>;
+}
+
+// `docker ps --format` joins labels as "k=v,k=v", so a comma in a value would make the
+// list unparseable; values are names and slugs, which never need one.
+const VALUE = /^[^,\n]*$/;
+
+/** The full label set of one bottle resource. */
+export function bottleLabels(input: BottleLabelInput): Record<string, string> {
+  const labels: Record<string, string> = {
+    [LABEL.root]: "1",
+    [LABEL.slug]: input.slug,
+    [LABEL.backend]: input.backend,
+    [LABEL.agent]: input.agent,
+    [LABEL.role]: input.role,
+    ...(input.extra ?? {}),
+  };
+  for (const [k, v] of Object.entries(labels)) {
+    if (!VALUE.test(v)) throw new BbError("DOCKER", `Label ${k}=${JSON.stringify(v)} may not contain a comma or newline`);
+  }
+  return labels;
+}
+
+/** `--label k=v` pairs for docker create/run/network create. */
+export function labelArgs(labels: Record<string, string>): string[] {
+  return Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
+}
+
+/** `--filter label=k=v` pairs (or `label=k` when the value is undefined). */
+export function labelFilterArgs(filter: Record<string, string | undefined>): string[] {
+  return Object.entries(filter).flatMap(([k, v]) => ["--filter", v === undefined ? `label=${k}` : `label=${k}=${v}`]);
+}
+
+/** Parse the "k=v,k2=v2" label string of `docker ps`/`docker network ls` JSON lines. */
+export function parseLabelString(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!text) return out;
+  for (const pair of text.split(",")) {
+    const i = pair.indexOf("=");
+    if (i === -1) out[pair] = "";
+    else out[pair.slice(0, i)] = pair.slice(i + 1);
+  }
+  return out;
+}

@@ -1,0 +1,35 @@
+// Per-bottle docker networks: create (optionally --internal, so nothing on it can leave),
+// remove, and attach a running container to a second network under aliases.
+import { docker, failure, isNoSuch } from "./cmd.ts";
+import { labelArgs } from "./labels.ts";
+
+export interface NetworkSpec {
+  name: string;
+  /** No route out of the network: the agent side of a bottle. */
+  internal?: boolean;
+  labels: Record<string, string>;
+}
+
+/** Create a bridge network; returns its ID. */
+export async function createNetwork(spec: NetworkSpec): Promise<string> {
+  const args = ["network", "create", "--driver", "bridge"];
+  if (spec.internal) args.push("--internal");
+  args.push(...labelArgs(spec.labels), spec.name);
+  const r = await docker(args, { what: `Cannot create network ${spec.name}` });
+  return r.stdout.trim();
+}
+
+/** Remove a network; false when it did not exist. */
+export async function removeNetwork(name: string): Promise<boolean> {
+  const r = await docker(["network", "rm", name], { expect: [0, 1], what: `Cannot remove network ${name}` });
+  if (r.code === 0) return true;
+  if (isNoSuch(r.stderr)) return false;
+  throw failure(r, `Cannot remove network ${name}`);
+}
+
+/** Attach a container to another network, reachable there under `aliases`. */
+export async function connectNetwork(opts: { network: string; container: string; aliases?: string[] }): Promise<void> {
+  const args = ["network", "connect", ...(opts.aliases ?? []).flatMap((a) => ["--alias", a]), opts.network, opts.container];
+  await docker(args, { what: `Cannot connect container ${opts.container} to network ${opts.network}` });
+}
+

@@ -1,0 +1,100 @@
+// Build-or-reuse for the two images. The tag is a hash of the build inputs, so "is the
+// image there" is one `docker image inspect`: present means current, absent means build.
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { BbError } from "../errors.ts";
+import { log, type Logger } from "../log.ts";
+import { defaultCacheRoot, repoRoot } from "../paths.ts";
+import { dockerInfo } from "../docker/daemon.ts";
+import { inspectImage } from "../docker/inspect.ts";
+import { stageAgentTools, stageKey, STAGE_LAYOUT, type AgentArch } from "./agent-stage.ts";
+import { ensureBaseImage } from "./base.ts";
+import { buildImage } from "./build.ts";
+import { assembleSidecarContext, sidecarContext } from "./sidecar.ts";
+import { contentTag } from "./tag.ts";
+import { AGENT_CLIS, IMAGE_REPO, type ImageName } from "./versions.ts";
+
+export interface EnsureImageOptions {
+  /** Repository root holding sidecar-image/, agent-image/ and dist/ (default: this checkout). */
+  root?: string;
+  /** Cache root for staged agent CLIs (default: $XDG_CACHE_HOME/bot-bottle). */
+  cacheRoot?: string;
+  /** CPU of the image (default: the Docker engine's). */
+  arch?: AgentArch;
+  /** Extra labels on a newly built image (tests add bot-bottle.test=1). */
+  labels?: Record<string, string>;
+  logger?: Logger;
+}
+
+export interface EnsuredImage {
+  ref: string;
+  id: string;
+  /** False when the image was already there. */
+  built: boolean;
+  seconds: number;
+}
+
+export async function ensureImage(name: ImageName, opts: EnsureImageOptions = {}): Promise<EnsuredImage> {
+  const started = Date.now();
+  const root = opts.root ?? repoRoot();
+  const logger = opts.logger ?? log.child(`${name} image`);
+  const done = (ref: string, id: string, built: boolean): EnsuredImage => ({ ref, id, built, seconds: (Date.now() - started) / 1000 });
+
+  if (name === "sidecar") {
+    const ctx = sidecarContext(root, logger);
+    const ref = `${IMAGE_REPO.sidecar}:${ctx.tag}`;
+    const existing = await inspectImage(ref);
+    if (existing) return done(ref, existing.id, false);
+    await ensureBaseImage();
+    logger.step(`building ${ref} (first use of these daemons)`);
+    const dir = assembleSidecarContext(root, ctx);
+    try {
+      await buildImage({ ref, dockerfile: join(dir, "Dockerfile"), contextDir: dir, labels: opts.labels, logger });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return done(ref, await builtId(ref), true);
+  }
+
+  const arch = opts.arch ?? archOf((await dockerInfo()).architecture);
+  const dockerfile = join(root, "agent-image", "Dockerfile");
+  const ref = `${IMAGE_REPO.agent}:${agentTag(dockerfile, arch)}`;
+  const existing = await inspectImage(ref);
+  if (existing) return done(ref, existing.id, false);
+  await ensureBaseImage();
+  logger.step(`building ${ref} (first use of claude-code ${AGENT_CLIS.claude.version}, codex ${AGENT_CLIS.codex.version}; a few minutes)`);
+  const staged = await stageAgentTools({ arch, cacheRoot: opts.cacheRoot ?? defaultCacheRoot(), logger });
+  await buildImage({ ref, dockerfile, contextDir: staged.dir, labels: opts.labels, logger });
+  const result = done(ref, await builtId(ref), true);
+  logger.info(`built ${ref} in ${result.seconds.toFixed(0)}s`);
+  return result;
+}
+
+/** The agent image tag: its Dockerfile plus what the staging would produce. The staged
+ * tree is a function of the pinned versions, the arch and the layout, so the image can be
+ * found without staging anything. */
+export function agentTag(dockerfile: string, arch: AgentArch): string {
+  let text: Uint8Array;
+  try {
+    text = readFileSync(dockerfile);
+  } catch (e) {
+    throw new BbError("NOT_FOUND", `Cannot build the agent image: ${dockerfile} is missing`, { cause: e });
+  }
+  return contentTag([
+    { name: "Dockerfile", content: text },
+    { name: "stage", content: JSON.stringify({ key: stageKey(arch), layout: STAGE_LAYOUT, clis: AGENT_CLIS }) },
+  ]);
+}
+
+/** Docker's architecture name to npm's. */
+export function archOf(dockerArch: string): AgentArch {
+  if (dockerArch === "x86_64" || dockerArch === "amd64") return "x64";
+  if (dockerArch === "aarch64" || dockerArch === "arm64") return "arm64";
+  throw new BbError("DOCKER", `The Docker engine runs on ${dockerArch}; the agent image supports x86_64 and aarch64 only`);
+}
+
+async function builtId(ref: string): Promise<string> {
+  const image = await inspectImage(ref);
+  if (!image) throw new BbError("DOCKER", `docker build reported success but ${ref} is not present`);
+  return image.id;
+}

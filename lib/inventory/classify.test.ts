@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { classify, GRACE_MS, parseDockerTime } from "./classify.ts";
+import type { BottleFacts, StateDirFacts } from "./collect.ts";
+
+const NOW = Date.parse("2026-05-27T18:00:00Z");
+const LONG_AGO = NOW - 3600_000;
+
+function dir(over: Partial<StateDirFacts> = {}): StateDirFacts {
+  return { path: "/s/bottles/r-1", plan: null, planError: "no plan.json", owner: null, ownerAlive: false, mtimeMs: LONG_AGO, ...over };
+}
+
+function facts(over: Partial<BottleFacts> = {}): BottleFacts {
+  return { slug: "r-1", dir: dir(), containers: [], networks: [], machines: [], ...over };
+}
+
+const container = (role: string, state: string, createdAt = "2026-05-27 17:00:00 +0000 UTC") => ({
+  name: `bb-r-1-${role}`, id: role, role, backend: "docker", agent: "researcher", state, createdAt,
+});
+
+test("a running agent container makes a bottle live and running, with no owner record", () => {
+  const b = classify(facts({ containers: [container("agent", "running"), container("bundle", "running")] }), { now: NOW });
+  assert.equal(b.live, true);
+  assert.equal(b.status, "running");
+  assert.equal(b.why, "agent container running");
+  assert.equal(b.agent, "researcher");
+});
+
+test("a running smolvm machine makes a bottle live; a stopped one does not", () => {
+  const running = classify(facts({ machines: [{ name: "bb-r-1", state: "running" }] }), { now: NOW });
+  assert.deepEqual([running.live, running.status, running.backend], [true, "running", "smolmachines"]);
+  const stopped = classify(facts({ machines: [{ name: "bb-r-1", state: "stopped" }] }), { now: NOW });
+  assert.deepEqual([stopped.live, stopped.status], [false, "orphan"]);
+});
+
+test("a live owner with nothing running yet is starting; a dead owner leaves an orphan", () => {
+  const owner = { pid: 42, startedAt: "2026-05-27T17:59:00Z" };
+  const starting = classify(facts({ dir: dir({ owner, ownerAlive: true }), containers: [container("bundle", "running")] }), { now: NOW });
+  assert.deepEqual([starting.live, starting.status, starting.why, starting.startedAt], [true, "starting", "owner pid 42 alive", owner.startedAt]);
+  const dead = classify(facts({ dir: dir({ owner, ownerAlive: false }), containers: [container("bundle", "running")] }), { now: NOW });
+  assert.deepEqual([dead.live, dead.status, dead.why], [false, "orphan", "owner pid 42 gone, agent not running, plan.json unusable"]);
+});
+
+test("a stopped agent container does not keep a bottle alive", () => {
+  const b = classify(facts({ containers: [container("agent", "exited")] }), { now: NOW });
+  assert.equal(b.live, false);
+});
+
+test("without an owner record a bottle is starting for the grace period after its newest change, then an orphan", () => {
+  const fresh = facts({ dir: null, containers: [container("bundle", "running", "2026-05-27 17:59:30 +0000 UTC")] });
+  assert.deepEqual([classify(fresh, { now: NOW }).status, classify(fresh, { now: NOW }).why], ["starting", "created 30s ago, no owner recorded yet"]);
+  assert.equal(classify(fresh, { now: NOW + GRACE_MS }).status, "orphan");
+  assert.equal(classify(fresh, { now: NOW, graceMs: 0 }).status, "orphan");
+  const freshDir = facts({ dir: dir({ mtimeMs: NOW - 1000 }) });
+  assert.equal(classify(freshDir, { now: NOW }).live, true);
+  // A recorded owner that died ends the grace at once: its flow is over.
+  const died = facts({ dir: dir({ mtimeMs: NOW - 1000, owner: { pid: 42, startedAt: "x" }, ownerAlive: false }) });
+  assert.equal(classify(died, { now: NOW }).live, false);
+});
+
+test("resources with no state dir are an orphan named as such, dated by their oldest container", () => {
+  const b = classify(facts({ dir: null, containers: [container("bundle", "running")], networks: [{ name: "bb-r-1-int", id: "n", role: "network-internal" }] }), { now: NOW });
+  assert.equal(b.why, "no owner, agent not running, no state dir");
+  assert.equal(b.startedAt, "2026-05-27T17:00:00.000Z");
+  assert.equal(b.backend, "docker");
+});
+
+test("parseDockerTime() reads docker ps's CreatedAt text", () => {
+  assert.equal(parseDockerTime("2026-05-27 18:00:00 +0200 CEST"), Date.parse("2026-05-27T16:00:00Z"));
+  assert.equal(parseDockerTime("2026-05-27 18:00:00.123456 +0000 UTC"), Date.parse("2026-05-27T18:00:00Z"));
+  assert.ok(Number.isNaN(parseDockerTime("yesterday")));
+});

@@ -1,0 +1,90 @@
+// The live rule, in one place. A bottle is LIVE when
+//   - its owner process (owner.json, the running start flow) is alive, or
+//   - its agent is running: the agent container (docker) or the smolvm machine, or
+//   - it has no owner record and was created less than the grace period ago (default
+//     GRACE_MS; bb-cleanup --grace): a start flow between
+//     bb-prepare and writing owner.json, or a hand-run pipe between bb-bundle and bb-vm,
+//     must not be reaped by a cleanup that happens to run at that moment.
+// Everything else bot-bottle created is an orphan, whatever is left of it.
+import type { BottleFacts } from "./collect.ts";
+
+export const GRACE_MS = 60_000;
+
+export type Status = "running" | "starting" | "orphan";
+
+export interface Bottle extends BottleFacts {
+  backend: string | null;
+  agent: string | null;
+  services: string[];
+  startedAt: string | null;
+  status: Status;
+  live: boolean;
+  /** Why it is live, or why it is an orphan, for people. */
+  why: string;
+}
+
+/** docker ps prints "2026-05-27 18:00:00 +0000 UTC"; make it ISO so Date.parse reads it. */
+export function parseDockerTime(text: string): number {
+  const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.\d+)? ([+-]\d\d)(\d\d)/.exec(text);
+  return m ? Date.parse(`${m[1]}T${m[2]}${m[3]}:${m[4]}`) : Date.parse(text);
+}
+
+function newest(f: BottleFacts): number {
+  const times = [f.dir?.mtimeMs ?? 0, ...f.containers.map((c) => parseDockerTime(c.createdAt))].filter((t) => Number.isFinite(t));
+  return Math.max(0, ...times);
+}
+
+function ago(ms: number): string {
+  return `${Math.max(0, Math.round(ms / 1000))}s ago`;
+}
+
+export interface ClassifyOptions {
+  now?: number;
+  graceMs?: number;
+}
+
+export function classify(f: BottleFacts, opts: ClassifyOptions = {}): Bottle {
+  const now = opts.now ?? Date.now();
+  const plan = f.dir?.plan ?? null;
+  const owner = f.dir?.owner ?? null;
+  const agentContainer = f.containers.some((c) => c.role === "agent" && c.state === "running");
+  const machine = f.machines.some((m) => m.state === "running");
+  const ownerLive = f.dir?.ownerAlive ?? false;
+  const age = now - newest(f);
+  const fresh = !owner && age < (opts.graceMs ?? GRACE_MS);
+
+  const liveBecause = [
+    ownerLive ? `owner pid ${owner!.pid} alive` : "",
+    agentContainer ? "agent container running" : "",
+    machine ? "smolvm machine running" : "",
+    fresh ? `created ${ago(age)}, no owner recorded yet` : "",
+  ].filter(Boolean);
+  const live = liveBecause.length > 0;
+  const orphanBecause = [
+    owner ? `owner pid ${owner.pid} gone` : "no owner",
+    "agent not running",
+    f.dir ? (f.dir.planError ? "plan.json unusable" : "") : "no state dir",
+  ].filter(Boolean);
+
+  const firstContainer = f.containers[0];
+  const earliestContainer = f.containers.map((c) => parseDockerTime(c.createdAt)).filter(Number.isFinite).sort((a, b) => a - b)[0];
+  return {
+    ...f,
+    backend: plan?.backend ?? (firstContainer?.backend || null) ?? (f.machines.length ? "smolmachines" : null),
+    agent: plan?.agent.name ?? (firstContainer?.agent || null),
+    services: plan?.services ?? [],
+    startedAt:
+      owner?.startedAt ??
+      plan?.vm?.startedAt ??
+      plan?.bundle?.startedAt ??
+      plan?.createdAt ??
+      (earliestContainer === undefined ? null : new Date(earliestContainer).toISOString()),
+    status: agentContainer || machine ? "running" : live ? "starting" : "orphan",
+    live,
+    why: (live ? liveBecause : orphanBecause).join(", "),
+  };
+}
+
+export function classifyAll(bottles: BottleFacts[], opts: ClassifyOptions = {}): Bottle[] {
+  return bottles.map((b) => classify(b, opts));
+}

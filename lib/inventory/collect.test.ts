@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import { test } from "node:test";
+import { prepare } from "../prepare/prepare.ts";
+import { openSmolvm, smolvmFor } from "../smolvm/driver.ts";
+import { parseVersion } from "../smolvm/version.ts";
+import { tempDir } from "../../tests/support/tmp.ts";
+import { REPO } from "../../tests/support/tools.ts";
+import { collect, machineSlug, readStateDirs } from "./collect.ts";
+import { writeOwner } from "./owner.ts";
+import { fakeSmolvm } from "./testdata/bottles.ts";
+
+test("readStateDirs() reads each bottle dir's plan and owner, tolerating a broken plan and skipping links and files", async (t) => {
+  const root = await tempDir(t);
+  const plan = await prepare({ agent: "researcher", manifestDir: join(REPO, "bottles"), stateRoot: root, backend: "docker", cwd: null, identity: "good-0001" });
+  await writeOwner(plan.files.dir, process.pid);
+  await mkdir(join(root, "bottles/broken"), { recursive: true });
+  await writeFile(join(root, "bottles/broken/plan.json"), "[]");
+  await mkdir(join(root, "bottles/bare"));
+  const elsewhere = await tempDir(t);
+  await symlink(elsewhere, join(root, "bottles/link"));
+  await writeFile(join(root, "bottles/stray-file"), "");
+
+  const dirs = await readStateDirs(root);
+  assert.deepEqual([...dirs.keys()].sort(), ["bare", "broken", "good-0001"]);
+  const good = dirs.get("good-0001")!;
+  assert.equal(good.plan?.slug, "good-0001");
+  assert.equal(good.planError, null);
+  assert.deepEqual([good.owner?.pid, good.ownerAlive], [process.pid, true]);
+  assert.match(dirs.get("broken")!.planError!, /not a JSON object|not a valid plan/);
+  assert.match(dirs.get("bare")!.planError!, /Cannot read plan file/);
+  assert.equal(dirs.get("bare")!.owner, null);
+});
+
+test("readStateDirs() of a state root that does not exist yet is empty", async (t) => {
+  assert.equal((await readStateDirs(join(await tempDir(t), "nope"))).size, 0);
+});
+
+test("machineSlug() claims only machines named bb-<slug>", () => {
+  assert.equal(machineSlug("bb-researcher-k3x9"), "researcher-k3x9");
+  assert.equal(machineSlug("bb-"), null);
+  assert.equal(machineSlug("bb-Upper"), null);
+  assert.equal(machineSlug("my-vm"), null);
+});
+
+test("collect() groups by slug across state dirs and smolvm machines; a label scope keeps only machines of slugs in scope", async (t) => {
+  const root = await tempDir(t);
+  await mkdir(join(root, "bottles/r-0001"), { recursive: true });
+  const fake = await fakeSmolvm(t);
+  await Promise.all(["bb-r-0001", "bb-r-0002", "other"].map((n) => fake.createMachine(n)));
+  const smolvm = await openSmolvm({ bin: join(REPO, "tests/fakes/smolvm/smolvm"), env: fake.env });
+
+  const all = await collect({ stateRoot: root, docker: null, smolvm });
+  assert.deepEqual(all.errors, []);
+  assert.deepEqual(all.bottles.map((b) => [b.slug, b.dir !== null, b.machines.map((m) => m.name)]), [
+    ["r-0001", true, ["bb-r-0001"]],
+    ["r-0002", false, ["bb-r-0002"]],
+  ]);
+  const scoped = await collect({ stateRoot: root, docker: null, smolvm, scope: { "bot-bottle.test-run": "x" } });
+  assert.deepEqual(scoped.bottles.map((b) => b.slug), ["r-0001"]);
+});
+
+test("collect() records a backend it could not ask instead of throwing", async (t) => {
+  const root = await tempDir(t);
+  const fake = await fakeSmolvm(t);
+  // A stand-in that does not know the release it is asked to be fails every call.
+  const broken = smolvmFor(parseVersion("1.0.2"), { bin: join(REPO, "tests/fakes/smolvm/smolvm"), env: { ...fake.env, FAKE_SMOLVM_VERSION: "9.9.9" } });
+  const inv = await collect({ stateRoot: root, docker: null, smolvm: broken });
+  assert.equal(inv.errors.length, 1);
+  assert.equal(inv.errors[0]!.backend, "smolmachines");
+  assert.match(inv.errors[0]!.message, /Cannot list smolvm machines/);
+});

@@ -1,0 +1,178 @@
+// Gathering the facts list and cleanup decide on: every bottle state dir under the state
+// root, every docker container and network carrying the bot-bottle label, every smolvm
+// machine named like a bottle. Grouped by slug; nothing is judged here (see classify.ts).
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { LABEL, type ContainerSummary, type LabelFilter, type NetworkSummary } from "../docker/index.ts";
+import { names } from "../layout.ts";
+import { readPlanFile } from "../plan/io.ts";
+import type { Plan } from "../plan/schema.ts";
+import { SLUG_PATTERN } from "../prepare/slug.ts";
+import type { MachineInfo } from "../smolvm/driver.ts";
+import { ownerAlive, readOwner, type Owner } from "./owner.ts";
+
+export interface StateDirFacts {
+  path: string;
+  plan: Plan | null;
+  /** Why plan.json could not be used (missing, not JSON, not a plan). */
+  planError: string | null;
+  owner: Owner | null;
+  ownerAlive: boolean;
+  /** Newest modification time of the dir and its plan.json, for the grace period. */
+  mtimeMs: number;
+}
+
+export interface ContainerFacts {
+  name: string;
+  id: string;
+  role: string;
+  backend: string;
+  agent: string;
+  /** docker's state word: running, created, exited, paused, ... */
+  state: string;
+  createdAt: string;
+}
+
+export interface NetworkFacts {
+  name: string;
+  id: string;
+  role: string;
+}
+
+export interface MachineFacts {
+  name: string;
+  state: string;
+}
+
+export interface BottleFacts {
+  slug: string;
+  dir: StateDirFacts | null;
+  containers: ContainerFacts[];
+  networks: NetworkFacts[];
+  machines: MachineFacts[];
+}
+
+/** What collect() reads docker through (lib/docker's list functions). */
+export interface DockerSource {
+  listContainers(filter: LabelFilter): Promise<ContainerSummary[]>;
+  listNetworks(filter: LabelFilter): Promise<NetworkSummary[]>;
+}
+
+/** What collect() reads smolvm through (lib/smolvm's driver). */
+export interface SmolvmSource {
+  ls(): Promise<MachineInfo[]>;
+}
+
+export interface CollectOptions {
+  stateRoot: string;
+  /** null: docker is not installed, so there is nothing of ours in it. */
+  docker: DockerSource | null;
+  /** null: smolvm is not installed. */
+  smolvm: SmolvmSource | null;
+  /**
+   * Only docker resources also carrying these labels (one CI job or test run among others
+   * on the same engine). smolvm machines have no labels, so with a scope only machines of
+   * slugs found in scope are kept.
+   */
+  scope?: Record<string, string>;
+}
+
+export interface Inventory {
+  stateRoot: string;
+  bottles: BottleFacts[];
+  /** A backend that is installed but could not be asked (engine down, bad output). */
+  errors: { backend: "docker" | "smolmachines"; message: string }[];
+}
+
+/** The folders below <stateRoot>/bottles/ with what each holds. */
+export async function readStateDirs(stateRoot: string): Promise<Map<string, StateDirFacts>> {
+  const root = join(stateRoot, "bottles");
+  const out = new Map<string, StateDirFacts>();
+  let entries;
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return out;
+    throw e;
+  }
+  await Promise.all(
+    entries
+      .filter((e) => e.isDirectory())
+      .map(async (e) => {
+        const path = join(root, e.name);
+        const planPath = join(path, "plan.json");
+        let plan: Plan | null = null;
+        let planError: string | null = null;
+        try {
+          plan = await readPlanFile(planPath);
+        } catch (err) {
+          planError = (err as Error).message;
+        }
+        const owner = await readOwner(path);
+        const times = await Promise.all([path, planPath].map((p) => stat(p).then((s) => s.mtimeMs, () => 0)));
+        out.set(e.name, { path, plan, planError, owner, ownerAlive: owner ? ownerAlive(owner) : false, mtimeMs: Math.max(...times) });
+      }),
+  );
+  return out;
+}
+
+const MACHINE_PREFIX = names.machine("");
+
+/** The slug a smolvm machine name belongs to, or null when it is not one of ours. */
+export function machineSlug(name: string): string | null {
+  if (!name.startsWith(MACHINE_PREFIX)) return null;
+  const slug = name.slice(MACHINE_PREFIX.length);
+  return SLUG_PATTERN.test(slug) ? slug : null;
+}
+
+export async function collect(opts: CollectOptions): Promise<Inventory> {
+  const errors: Inventory["errors"] = [];
+  const filter: LabelFilter = { [LABEL.root]: "1", ...(opts.scope ?? {}) };
+  const guard = async <T>(backend: "docker" | "smolmachines", p: Promise<T[]> | undefined): Promise<T[]> => {
+    if (!p) return [];
+    try {
+      return await p;
+    } catch (e) {
+      errors.push({ backend, message: (e as Error).message });
+      return [];
+    }
+  };
+  const [dirs, containers, networks, machines] = await Promise.all([
+    readStateDirs(opts.stateRoot),
+    guard("docker", opts.docker?.listContainers(filter)),
+    guard("docker", opts.docker?.listNetworks(filter)),
+    guard("smolmachines", opts.smolvm?.ls()),
+  ]);
+
+  const bottles = new Map<string, BottleFacts>();
+  const bottle = (slug: string) => {
+    let b = bottles.get(slug);
+    if (!b) bottles.set(slug, (b = { slug, dir: null, containers: [], networks: [], machines: [] }));
+    return b;
+  };
+  for (const [slug, dir] of dirs) bottle(slug).dir = dir;
+  for (const c of containers) {
+    const slug = c.labels[LABEL.slug];
+    if (!slug) continue; // labelled bot-bottle=1 but no slug: not made by a bottle, never ours to touch
+    bottle(slug).containers.push({
+      name: c.name,
+      id: c.id,
+      role: c.labels[LABEL.role] ?? "",
+      backend: c.labels[LABEL.backend] ?? "",
+      agent: c.labels[LABEL.agent] ?? "",
+      state: c.state,
+      createdAt: c.createdAt,
+    });
+  }
+  for (const n of networks) {
+    const slug = n.labels[LABEL.slug];
+    if (!slug) continue;
+    bottle(slug).networks.push({ name: n.name, id: n.id, role: n.labels[LABEL.role] ?? "" });
+  }
+  for (const m of machines) {
+    const slug = machineSlug(m.name);
+    if (!slug || (opts.scope && !bottles.has(slug))) continue;
+    bottle(slug).machines.push({ name: m.name, state: m.state });
+  }
+  return { stateRoot: opts.stateRoot, bottles: [...bottles.values()].sort((a, b) => a.slug.localeCompare(b.slug)), errors };
+}

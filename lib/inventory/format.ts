@@ -1,0 +1,107 @@
+// What list and cleanup print: JSON rows for scripts, aligned text for people.
+import type { Bottle } from "./classify.ts";
+import type { Removal, RemovalResult } from "./remove.ts";
+
+/** One bottle as `bb-list --json` prints it. */
+export interface ListRow {
+  backend: string | null;
+  slug: string;
+  agent: string | null;
+  services: string[];
+  startedAt: string | null;
+  status: Bottle["status"];
+  live: boolean;
+  why: string;
+  stateDir: string | null;
+  owner: { pid: number; startedAt: string; alive: boolean } | null;
+  containers: { name: string; role: string; state: string }[];
+  networks: { name: string; role: string }[];
+  machines: { name: string; state: string }[];
+  /** smolmachines: the host loopback address the bundle publishes on. */
+  loopbackAddr: string | null;
+}
+
+export function listRow(b: Bottle): ListRow {
+  const owner = b.dir?.owner;
+  return {
+    backend: b.backend,
+    slug: b.slug,
+    agent: b.agent,
+    services: b.services,
+    startedAt: b.startedAt,
+    status: b.status,
+    live: b.live,
+    why: b.why,
+    stateDir: b.dir?.path ?? null,
+    owner: owner ? { pid: owner.pid, startedAt: owner.startedAt, alive: b.dir!.ownerAlive } : null,
+    containers: b.containers.map((c) => ({ name: c.name, role: c.role, state: c.state })),
+    networks: b.networks.map((n) => ({ name: n.name, role: n.role })),
+    machines: b.machines.map((m) => ({ name: m.name, state: m.state })),
+    loopbackAddr: b.dir?.plan?.bundle?.loopbackAddr ?? null,
+  };
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function leftovers(r: ListRow): string {
+  const parts = [
+    r.containers.length ? plural(r.containers.length, "container") : "",
+    r.networks.length ? plural(r.networks.length, "network") : "",
+    r.machines.length ? plural(r.machines.length, "machine") : "",
+    r.stateDir ? "state dir" : "",
+  ].filter(Boolean);
+  return parts.join(", ") || "-";
+}
+
+/** ISO time without fractions ("2026-05-27T18:00:00Z"): enough for people, still sortable. */
+function shortTime(iso: string): string {
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? iso : new Date(t).toISOString().replace(/\.\d+Z$/, "Z");
+}
+
+/** Columns padded to their widest cell; the last column is not padded. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ") + "\n";
+  return line(header) + rows.map(line).join("");
+}
+
+/** The `bb-list` table; with `all`, a column naming what each bottle has left. */
+export function listTable(rows: ListRow[], opts: { all?: boolean } = {}): string {
+  const header = ["BACKEND", "SLUG", "AGENT", "SERVICES", "STARTED", "STATUS", ...(opts.all ? ["RESOURCES"] : [])];
+  const cells = rows.map((r) => [
+    r.backend ?? "-",
+    r.slug,
+    r.agent ?? "-",
+    r.services.join(",") || "-",
+    r.startedAt ? shortTime(r.startedAt) : "-",
+    r.status,
+    ...(opts.all ? [leftovers(r)] : []),
+  ]);
+  return table(header, cells);
+}
+
+/** The removal plan for people, grouped by bottle. */
+export function planText(removals: Removal[]): string {
+  const out: string[] = [];
+  for (const r of removals) {
+    const head = [r.backend, r.agent].filter(Boolean).join(", ");
+    out.push(`${r.slug}${head ? ` (${head})` : ""}: ${r.live ? "LIVE, " : ""}${r.why}`);
+    const rows: string[][] = [
+      ...r.machines.map((m) => ["machine", m.name, m.running ? "running" : ""]),
+      ...r.containers.map((c) => ["container", c.name, [c.role, c.running ? "running" : ""].filter(Boolean).join(", ")]),
+      ...r.networks.map((n) => ["network", n, ""]),
+      ...(r.stateDir ? [["state dir", r.stateDir, ""]] : []),
+    ];
+    const widths = [0, 1].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
+    for (const row of rows) out.push(`  ${row[0]!.padEnd(widths[0]!)}  ${row[1]!.padEnd(widths[1]!)}  ${row[2]}`.trimEnd());
+  }
+  return out.join("\n") + "\n";
+}
+
+/** One line per removal step, for the log as it happens. */
+export function resultLine(res: RemovalResult): string {
+  return res.ok ? `removed ${res.kind} ${res.name}` : `could not remove ${res.kind} ${res.name} (${res.slug}): ${res.error}`;
+}

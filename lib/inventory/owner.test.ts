@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import { test } from "node:test";
+import { start } from "../proc.ts";
+import { tempDir } from "../../tests/support/tmp.ts";
+import { OWNER_FILE, ownerAlive, procStartTime, readOwner, writeOwner } from "./owner.ts";
+
+const onLinux = process.platform === "linux";
+
+test("writeOwner() records pid, start time and (on Linux) the process start time; readOwner() reads it back", async (t) => {
+  const dir = await tempDir(t);
+  const written = await writeOwner(dir, process.pid, new Date("2026-05-27T18:00:00Z"));
+  const raw = JSON.parse(await readFile(join(dir, OWNER_FILE), "utf8"));
+  assert.equal(raw.pid, process.pid);
+  assert.equal(raw.startedAt, "2026-05-27T18:00:00.000Z");
+  if (onLinux) assert.match(raw.procStart, /^\d+$/);
+  assert.deepEqual(await readOwner(dir), written);
+  assert.equal(ownerAlive(written), true);
+});
+
+test("ownerAlive() is false once the owner process has exited", async () => {
+  const child = start(["sleep", "30"], { stdio: "ignore" });
+  const owner = { pid: child.pid!, startedAt: new Date().toISOString(), procStart: procStartTime(child.pid!) ?? undefined };
+  assert.equal(ownerAlive(owner), true);
+  child.kill("SIGKILL");
+  await new Promise((resolve) => child.on("close", resolve));
+  assert.equal(ownerAlive(owner), false);
+});
+
+test("ownerAlive() is false for a reused pid: the process there started at another time", { skip: !onLinux && "needs /proc" }, () => {
+  const real = procStartTime(process.pid)!;
+  assert.equal(ownerAlive({ pid: process.pid, startedAt: "x", procStart: real }), true);
+  assert.equal(ownerAlive({ pid: process.pid, startedAt: "x", procStart: String(Number(real) + 1) }), false);
+});
+
+test("readOwner() takes a record a shell wrote without procStart, and returns null for a missing or broken file", async (t) => {
+  const dir = await tempDir(t);
+  assert.equal(await readOwner(dir), null);
+  await writeFile(join(dir, OWNER_FILE), `{"pid":${process.pid},"startedAt":"2026-05-27T18:00:00Z"}\n`);
+  const owner = await readOwner(dir);
+  assert.deepEqual(owner, { pid: process.pid, startedAt: "2026-05-27T18:00:00Z" });
+  assert.equal(ownerAlive(owner!), true);
+  for (const broken of ["{", '{"pid":"12"}', '{"pid":-1,"startedAt":"x"}']) {
+    await writeFile(join(dir, OWNER_FILE), broken);
+    assert.equal(await readOwner(dir), null, broken);
+  }
+});

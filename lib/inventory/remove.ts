@@ -1,0 +1,131 @@
+// Removing bottles: the plan for each (what would go, in the order it goes) and a
+// best-effort executor that keeps going past a failure and reports every step.
+//
+// Order per bottle: smolvm machine (stop, delete), agent container, bundle container, any
+// other container, networks (only empty once their containers are gone), state dir last.
+// Loopback aliases are not removed: on macOS the pool 127.0.0.16-31 is added once per boot
+// and shared by every bottle (the plan's bundle.loopbackAddr only says which one this
+// bottle used), and on Linux bottles use 127.0.0.1, so there is nothing per bottle to undo.
+import { rm } from "node:fs/promises";
+import type { Bottle } from "./classify.ts";
+
+export interface Removal {
+  slug: string;
+  backend: string | null;
+  agent: string | null;
+  live: boolean;
+  why: string;
+  machines: { name: string; running: boolean }[];
+  containers: { name: string; role: string; running: boolean }[];
+  networks: string[];
+  stateDir: string | null;
+}
+
+export type ResourceKind = "machine" | "container" | "network" | "state dir";
+
+export interface RemovalResult {
+  slug: string;
+  kind: ResourceKind;
+  name: string;
+  ok: boolean;
+  error?: string;
+}
+
+/** The operations removal needs; real ones in tools' mains, each throwing on failure. */
+export interface Remover {
+  stopMachine(name: string): Promise<void>;
+  deleteMachine(name: string): Promise<void>;
+  stopContainer(name: string): Promise<void>;
+  removeContainer(name: string): Promise<void>;
+  removeNetwork(name: string): Promise<void>;
+  removeDir(path: string): Promise<void>;
+}
+
+const ROLE_ORDER = ["agent", "bundle"];
+const roleRank = (role: string) => {
+  const i = ROLE_ORDER.indexOf(role);
+  return i === -1 ? ROLE_ORDER.length : i;
+};
+
+export function removalFor(b: Bottle): Removal {
+  return {
+    slug: b.slug,
+    backend: b.backend,
+    agent: b.agent,
+    live: b.live,
+    why: b.why,
+    machines: b.machines.map((m) => ({ name: m.name, running: m.state === "running" })),
+    containers: [...b.containers]
+      .sort((x, y) => roleRank(x.role) - roleRank(y.role) || x.name.localeCompare(y.name))
+      .map((c) => ({ name: c.name, role: c.role, running: c.state === "running" || c.state === "paused" || c.state === "restarting" })),
+    networks: b.networks.map((n) => n.name).sort(),
+    stateDir: b.dir?.path ?? null,
+  };
+}
+
+export function isEmpty(r: Removal): boolean {
+  return r.machines.length + r.containers.length + r.networks.length === 0 && r.stateDir === null;
+}
+
+function message(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).trim().split("\n").slice(0, 3).join(" ");
+}
+
+async function removeOne(r: Removal, remover: Remover, onResult: (res: RemovalResult) => void): Promise<RemovalResult[]> {
+  const results: RemovalResult[] = [];
+  const step = async (kind: ResourceKind, name: string, fn: () => Promise<void>) => {
+    let res: RemovalResult;
+    try {
+      await fn();
+      res = { slug: r.slug, kind, name, ok: true };
+    } catch (e) {
+      res = { slug: r.slug, kind, name, ok: false, error: message(e) };
+    }
+    results.push(res);
+    onResult(res);
+  };
+  for (const m of r.machines) {
+    await step("machine", m.name, async () => {
+      // A failed stop is not the end: delete -f may still take the machine away, and if it
+      // cannot, its error is the one worth reporting.
+      if (m.running) await remover.stopMachine(m.name).catch(() => {});
+      await remover.deleteMachine(m.name);
+    });
+  }
+  for (const c of r.containers) {
+    await step("container", c.name, async () => {
+      // Stop first so the bundle's daemons and the agent get SIGTERM; rm --force then
+      // takes whatever did not stop in time.
+      if (c.running) await remover.stopContainer(c.name).catch(() => {});
+      await remover.removeContainer(c.name);
+    });
+  }
+  await Promise.all(r.networks.map((n) => step("network", n, () => remover.removeNetwork(n))));
+  if (r.stateDir) await step("state dir", r.stateDir, () => remover.removeDir(r.stateDir!));
+  return results;
+}
+
+/**
+ * Remove every resource of every bottle in `removals`, bottles in parallel (a few at a
+ * time), steps within a bottle in order. Never throws: each step's outcome is a result.
+ */
+export async function executeRemovals(
+  removals: Removal[],
+  remover: Remover,
+  opts: { concurrency?: number; onResult?: (res: RemovalResult) => void } = {},
+): Promise<RemovalResult[]> {
+  const queue = [...removals];
+  const done: RemovalResult[][] = new Array(removals.length);
+  const worker = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      done[removals.indexOf(next)] = await removeOne(next, remover, opts.onResult ?? (() => {}));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 4) }, worker));
+  return done.flat();
+}
+
+/** Remove a bottle's state dir (a directory entry below <state root>/bottles, never followed through a link). */
+export async function removeStateDir(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true });
+}

@@ -1,0 +1,24 @@
+// Finding a bottle's plan for tools that act on a running bottle (bb-vm exec/attach,
+// bb-supervise): --plan FILE, --slug SLUG (the plan.json bb-* tools keep in the state
+// dir), or the plan on stdin.
+import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { BbError } from "../errors.ts";
+import { readPlanInput, type CommonOptions } from "../cli.ts";
+import { bottleDir, defaultStateRoot } from "../paths.ts";
+import { readPlanFile } from "./io.ts";
+import type { Plan, SectionName } from "./schema.ts";
+
+export interface LocateOptions extends CommonOptions {
+  slug?: string;
+  stateDir?: string;
+}
+
+export async function locatePlan(o: LocateOptions, require: SectionName[] = []): Promise<Plan> {
+  if (o.slug) {
+    const file = join(bottleDir(o.stateDir ?? defaultStateRoot(), o.slug), "plan.json");
+    if (!existsSync(file)) throw new BbError("NOT_FOUND", `no bottle "${o.slug}": ${file} does not exist (bb-list shows the live bottles)`);
+    return readPlanFile(file, require);
+  }
+  return readPlanInput(o, require);
+}

@@ -1,0 +1,39 @@
+// bb-provision's work: stage the files, run the one provisioning script in the bottle as
+// root with the tar on stdin, and check every step. The bottle is reached through a
+// Target, so docker and smolvm share everything but the exec.
+import { readFile } from "node:fs/promises";
+import { BbError } from "../errors.ts";
+import { log } from "../log.ts";
+import type { Plan } from "../plan/schema.ts";
+import type { RunResult } from "../proc.ts";
+import { parseSteps, provisionScript } from "./script.ts";
+import { stage } from "./stage.ts";
+
+type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
+
+export interface Target {
+  /** Run argv as root in the bottle with `input` on stdin; never throws on a non-zero exit. */
+  execRoot(argv: string[], input: Uint8Array): Promise<RunResult>;
+}
+
+export async function provision(plan: Ready, target: Target, opts: { now?: () => Date } = {}): Promise<Plan> {
+  log.step(`provision: staging files for ${plan.slug}`);
+  const staged = await stage(plan, { cwd: plan.cwd });
+  try {
+    const { script, steps } = provisionScript(plan, { cwd: plan.cwd !== null });
+    log.step(`provision: ${steps.join(", ")}`);
+    const r = await target.execRoot(["sh", "-c", script], await readFile(staged.tarFile));
+    const results = parseSteps(r.stdout, steps);
+    for (const s of results) log.debug(`provision step ${s.name}: ${s.ok ? "ok" : `FAILED ${s.detail ?? ""}`}`);
+    const failed = results.filter((s) => !s.ok);
+    if (failed.length) {
+      const why = failed.map((s) => `${s.name} (${s.detail ?? "no detail"})`).join("; ");
+      throw new BbError("PROVISION", `Cannot provision ${plan.slug}: ${why}${r.stderr.trim() ? `\n${r.stderr.trim().split("\n").slice(-5).join("\n")}` : ""}`, {
+        details: { steps: results },
+      });
+    }
+    return { ...plan, provision: { steps: results, at: (opts.now ?? (() => new Date()))().toISOString() } };
+  } finally {
+    await staged.cleanup();
+  }
+}

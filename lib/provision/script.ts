@@ -1,0 +1,74 @@
+// The provisioning script: one root shell inside the bottle that unpacks the staged tar
+// (stdin) at / (leaving existing directories' modes alone) and runs each step, printing "BB-STEP <name> ok" or "BB-STEP <name> fail
+// <why>". Each step checks its own result (the CA is really in the system bundle, the
+// gitconfig really rewrites the upstreams, the MCP server is really registered), so a
+// silent failure cannot pass.
+import { AGENT } from "../layout.ts";
+import type { Plan } from "../plan/schema.ts";
+import { skillsDir } from "./stage.ts";
+
+type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
+
+const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+
+export function provisionScript(plan: Ready, opts: { cwd: boolean }): { script: string; steps: string[] } {
+  const asNode = `runuser -u ${AGENT.user} -- env HOME=${AGENT.home} USER=${AGENT.user}`;
+  const steps: [string, string][] = [];
+  steps.push([
+    "ca",
+    `update-ca-certificates >/dev/null 2>&1; grep -qF "$(sed -n 2p ${AGENT.caFile})" ${AGENT.caBundle} || { echo "bottle CA not in ${AGENT.caBundle}"; exit 1; }`,
+  ]);
+  const gate = plan.bundle.agentUrls.gitGate;
+  const gitChecks = (plan.bottle.git?.upstreams ?? [])
+    .filter(() => gate)
+    .map((u) => `test "$(${asNode} git ls-remote --get-url https://${u.host}/x/y)" = ${q(`${gate}/${u.host}/x/y`)} || { echo "https://${u.host} is not rewritten to git-gate"; exit 1; }`);
+  const gu = plan.bottle.gitUser;
+  if (gu?.name) gitChecks.push(`test "$(${asNode} git config --global user.name)" = ${q(gu.name)} || { echo "user.name not set"; exit 1; }`);
+  if (gu?.email) gitChecks.push(`test "$(${asNode} git config --global user.email)" = ${q(gu.email)} || { echo "user.email not set"; exit 1; }`);
+  steps.push(["gitconfig", [`${asNode} git config --global --list >/dev/null`, ...gitChecks].join("\n")]);
+  if (plan.files.prompt) steps.push(["prompt", `test -s ${AGENT.promptFile} || { echo "prompt missing"; exit 1; }`]);
+  if (plan.agent.skills.length) {
+    steps.push(["skills", plan.agent.skills.map((s) => `test -d ${q(`${skillsDir(plan)}/${s.name}`)} || { echo "skill ${s.name} missing"; exit 1; }`).join("\n")]);
+  }
+  const mcp = plan.bundle.agentUrls.supervise;
+  if (mcp) {
+    if (plan.agent.provider === "claude") {
+      steps.push([
+        "supervise-mcp",
+        `${asNode} claude mcp remove --scope user supervise >/dev/null 2>&1; ${asNode} claude mcp add --transport http --scope user supervise ${q(mcp)} && ${asNode} claude mcp get supervise | grep -qF ${q(mcp)}`,
+      ]);
+    } else if (plan.agent.provider === "codex") {
+      steps.push(["supervise-mcp", `grep -qF ${q(mcp)} ${AGENT.home}/.codex/config.toml || { echo "codex config.toml lacks supervise"; exit 1; }`]);
+    } else {
+      steps.push(["supervise-mcp", `grep -qF ${q(mcp)} ${AGENT.home}/.bot-bottle/mcp.json`]);
+    }
+  }
+  if (opts.cwd) steps.push(["cwd", `test -d ${AGENT.workdir} && ${asNode} test -w ${AGENT.workdir} || { echo "${AGENT.workdir} missing or not writable by ${AGENT.user}"; exit 1; }`]);
+
+  const body = steps
+    .map(([name, cmd]) => `if out=$( (\n${cmd}\n) 2>&1 ); then echo "BB-STEP ${name} ok"; else echo "BB-STEP ${name} fail $(printf '%s' "$out" | tail -n 3 | tr '\\n' ' ')"; fi`)
+    .join("\n");
+  const script = `set -u
+if ! out=$(tar -x --no-same-owner --no-overwrite-dir -C / -f - 2>&1); then echo "BB-STEP unpack fail $out"; exit 0; fi
+echo "BB-STEP unpack ok"
+chown -R ${AGENT.user}:${AGENT.user} ${AGENT.home}
+${body}
+`;
+  return { script, steps: ["unpack", ...steps.map(([n]) => n)] };
+}
+
+export interface StepResult {
+  name: string;
+  ok: boolean;
+  detail: string | null;
+}
+
+/** Parse the script's output; a step that printed nothing is a failure. */
+export function parseSteps(output: string, expected: string[]): StepResult[] {
+  const seen = new Map<string, StepResult>();
+  for (const line of output.split("\n")) {
+    const m = /^BB-STEP (\S+) (ok|fail)(?: (.*))?$/.exec(line.trim());
+    if (m) seen.set(m[1]!, { name: m[1]!, ok: m[2] === "ok", detail: m[3]?.trim() || null });
+  }
+  return expected.map((name) => seen.get(name) ?? { name, ok: false, detail: "did not run" });
+}

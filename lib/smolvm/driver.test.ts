@@ -1,0 +1,144 @@
+// The driver against the smolvm stand-in, for what needs no docker: version detection,
+// dialect (a driver speaking the wrong release's dialect must fail), error shape, and the
+// allowlist patch in a real SQLite file. Machines here are only created, never started.
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { fakeSmolvm, type FakeSmolvm } from "../../tests/fakes/smolvm/harness.ts";
+import { isBbError } from "../errors.ts";
+import { run } from "../proc.ts";
+import { openSmolvm, parseLs, parseStatus, smolvmFor } from "./driver.ts";
+import { readMachineRecord, stateDbPath } from "./state-db.ts";
+import { parseVersion } from "./version.ts";
+
+const fakes: FakeSmolvm[] = [];
+after(async () => {
+  for (const f of fakes) await f.cleanup();
+});
+
+function setup(version: string) {
+  const fake = fakeSmolvm(version);
+  fakes.push(fake);
+  const artifact = join(fake.home, "img.smolmachine");
+  writeFileSync(artifact, "not opened until start");
+  return { fake, artifact };
+}
+
+test("openSmolvm() asks --version once and picks the dialect of that release", async () => {
+  const { fake } = setup("0.8.1");
+  const smolvm = await openSmolvm({ env: fake.env });
+  assert.equal(smolvm.version.text, "0.8.1");
+  assert.equal(smolvm.caps.nameStyle, "mixed");
+  await smolvm.ls();
+  await smolvm.ls();
+  assert.deepEqual(
+    fake.calls().map((c) => c.argv),
+    [["--version"], ["machine", "ls", "--json"], ["machine", "ls", "--json"]],
+  );
+});
+
+test("a driver speaking 1.x's --name dialect to smolvm 0.8.0 fails with the CLI's own complaint", async () => {
+  const { fake, artifact } = setup("0.8.0");
+  const wrong = smolvmFor(parseVersion("1.8.0"), { env: fake.env });
+  await assert.rejects(wrong.create({ name: "m1", from: artifact, allowCidrs: [], env: {} }), (e) => {
+    assert.ok(isBbError(e) && e.code === "SMOLVM");
+    assert.match(e.message, /unexpected argument '--name' found/);
+    assert.deepEqual((e.details.argv as string[]).slice(1, 5), ["machine", "create", "--name", "m1"]);
+    assert.equal(e.details.exitCode, 2);
+    return true;
+  });
+  assert.deepEqual(await wrong.ls(), []);
+});
+
+test("a driver speaking 0.8's positional dialect to smolvm 1.0.2 fails on create and on delete", async () => {
+  const { fake, artifact } = setup("1.0.2");
+  const wrong = smolvmFor(parseVersion("0.8.0"), { env: fake.env });
+  await assert.rejects(wrong.create({ name: "m1", from: artifact, allowCidrs: [], env: {} }), /unexpected argument 'm1' found/);
+  const right = await openSmolvm({ env: fake.env });
+  await right.create({ name: "m1", from: artifact, allowCidrs: [], env: {} });
+  await assert.rejects(wrong.delete("m1"), /unexpected argument 'm1' found/);
+  await right.delete("m1");
+  assert.deepEqual(await right.ls(), []);
+});
+
+test("a failing subcommand throws SMOLVM with argv and smolvm's stderr", async () => {
+  const { fake } = setup("1.8.0");
+  const smolvm = await openSmolvm({ env: fake.env });
+  await assert.rejects(smolvm.start("ghost"), (e) => {
+    assert.ok(isBbError(e) && e.code === "SMOLVM");
+    assert.match(e.message, /Cannot start smolvm machine ghost/);
+    assert.match(String(e.details.stderr), /machine 'ghost' not found/);
+    assert.deepEqual(e.details.argv, [smolvm.bin, "machine", "start", "--name", "ghost"]);
+    return true;
+  });
+});
+
+test("0.8.0 stores allowed_cidrs null with --from; the driver writes the CIDR in as a BLOB and reads it back", async () => {
+  const { fake, artifact } = setup("0.8.0");
+  const smolvm = await openSmolvm({ env: fake.env });
+  // What smolvm itself leaves behind, without the patch:
+  await run(["smolvm", "machine", "create", "--from", artifact, "--net", "--allow-cidr", "127.0.0.1/32", "bare"], { env: fake.env });
+  assert.equal((await readMachineRecord({ dbPath: fake.db, name: "bare" })).allowed_cidrs, null);
+  await smolvm.delete("bare");
+
+  const r = await smolvm.create({ name: "m1", from: artifact, allowCidrs: ["127.0.0.1/32"], env: { A: "1" } });
+  assert.deepEqual(r, { allowlistPatched: true });
+  const doc = await readMachineRecord({ dbPath: fake.db, name: "m1" });
+  assert.deepEqual(doc.allowed_cidrs, ["127.0.0.1/32"]);
+  assert.equal(doc.network, true);
+  assert.deepEqual(doc.env, ["A=1"], "the rest of the document is kept");
+  const type = await run(["sqlite3", fake.db, "SELECT typeof(data) FROM vms WHERE name = 'm1';"]);
+  assert.equal(type.stdout.trim(), "blob");
+  const [listed] = await smolvm.ls();
+  assert.deepEqual(listed?.raw.allowed_cidrs, ["127.0.0.1/32"], "smolvm reads the patched row");
+});
+
+test("0.8.1 and 1.0.2 drop the allowlist too and get it patched", async () => {
+  for (const v of ["0.8.1", "1.0.2"]) {
+    const { fake, artifact } = setup(v);
+    const smolvm = await openSmolvm({ env: fake.env });
+    assert.deepEqual(await smolvm.create({ name: "m1", from: artifact, allowCidrs: ["127.0.0.16/32"], env: {} }), { allowlistPatched: true }, v);
+    assert.deepEqual((await readMachineRecord({ dbPath: fake.db, name: "m1" })).allowed_cidrs, ["127.0.0.16/32"], v);
+  }
+});
+
+test("1.8.0 keeps --allow-cidr itself and the driver does not touch the state DB", async () => {
+  const { fake, artifact } = setup("1.8.0");
+  // No sqlite3 at all: any attempt to patch would fail the create.
+  const smolvm = await openSmolvm({ env: fake.env, sqlite3: "/nonexistent/sqlite3" });
+  assert.deepEqual(await smolvm.create({ name: "m1", from: artifact, allowCidrs: ["127.0.0.1/32"], env: {} }), { allowlistPatched: false });
+  assert.deepEqual((await readMachineRecord({ dbPath: fake.db, name: "m1" })).allowed_cidrs, ["127.0.0.1/32"]);
+});
+
+test("a failed allowlist patch deletes the machine it just created", async () => {
+  const { fake, artifact } = setup("0.8.0");
+  const smolvm = await openSmolvm({ env: fake.env, sqlite3: "/nonexistent/sqlite3" });
+  await assert.rejects(smolvm.create({ name: "m1", from: artifact, allowCidrs: ["127.0.0.1/32"], env: {} }), (e) => isBbError(e) && e.code === "SMOLVM");
+  assert.deepEqual(await smolvm.ls(), []);
+  assert.deepEqual(
+    fake.calls().map((c) => c.argv.slice(0, 3)),
+    [["--version"], ["machine", "create", "--from"], ["machine", "delete", "-f"], ["machine", "ls", "--json"]],
+  );
+});
+
+test("stateDbPath() follows smolvm's layout on macOS and Linux", () => {
+  assert.equal(stateDbPath({ platform: "darwin", home: "/Users/a", env: {} }), "/Users/a/Library/Application Support/smolvm/server/smolvm.db");
+  assert.equal(stateDbPath({ platform: "linux", home: "/home/a", env: {} }), "/home/a/.local/share/smolvm/server/smolvm.db");
+  assert.equal(stateDbPath({ platform: "linux", home: "/home/a", env: { XDG_DATA_HOME: "/d" } }), "/d/smolvm/server/smolvm.db");
+});
+
+test("parseLs() reads objects whose keys come in any order and rejects other shapes", () => {
+  const ms = parseLs('[{"pid":null,"image":null,"network":true,"created_at":"2026-01-01T00:00:00Z","state":"stopped","name":"a","extra":1}]');
+  assert.deepEqual(ms.map(({ raw: _raw, ...m }) => m), [{ name: "a", state: "stopped", pid: null, network: true, image: null, createdAt: "2026-01-01T00:00:00Z" }]);
+  assert.equal(ms[0]?.raw.extra, 1);
+  assert.throws(() => parseLs('{"name":"a"}'), (e) => isBbError(e) && e.code === "SMOLVM");
+  assert.throws(() => parseLs('[{"name":"a"}]'), /state/);
+  assert.throws(() => parseLs("Name  State"), /as JSON/);
+});
+
+test("parseStatus() finds the state word in smolvm's status text", () => {
+  assert.equal(parseStatus("m", "Machine 'm': running (PID 42)\n").state, "running");
+  assert.equal(parseStatus("m", "Machine 'm': stopped").state, "stopped");
+  assert.equal(parseStatus("m", "???").state, "unknown");
+});

@@ -1,0 +1,91 @@
+// The operator's side of the supervise queue: look requests up and decide them. Approving
+// a host request widens the firewall policy and restarts the firewall (injected, so tests
+// and other backends pass their own) before the request is marked approved: the agent
+// is told "approved" only once the new policy is live.
+import { BbError } from "../errors.ts";
+import { allowHost } from "./policy.ts";
+import { listRequests, readRequest, RequestId, writeRequest, type QueueRequest } from "./queue.ts";
+
+export interface DecideContext {
+  queueDir: string;
+  /** Clock for decidedAt (tests pin it). */
+  now?: () => Date;
+}
+
+export interface ApproveContext extends DecideContext {
+  policyFile: string;
+  /** Make the firewall re-read its policy (bb-supervise: docker kill --signal USR1 <bundle>). */
+  restartFirewall: () => Promise<void>;
+}
+
+export interface ApproveResult {
+  request: QueueRequest;
+  /** False when the host was in the policy already (no restart needed). */
+  policyChanged: boolean;
+}
+
+function describePending(pending: QueueRequest[]): string {
+  if (pending.length === 0) return "there are no pending requests";
+  return `pending: ${pending.map((r) => `${r.id} (${r.kind === "host" ? r.host : "question"})`).join(", ")}`;
+}
+
+/** The pending request `id`, or an error that says what is pending instead. */
+export async function pendingRequest(queueDir: string, id: string): Promise<QueueRequest> {
+  const valid = RequestId.safeParse(id);
+  const request = valid.success ? await readRequest(queueDir, id) : null;
+  if (!request) {
+    const pending = (await listRequests(queueDir)).filter((r) => r.status === "pending");
+    throw new BbError("NOT_FOUND", `No supervise request ${JSON.stringify(id)} in ${queueDir}; ${describePending(pending)}`, {
+      details: { id, pending: pending.map((r) => r.id) },
+    });
+  }
+  if (request.status !== "pending") {
+    throw new BbError("STATE", `Request ${id} was already ${request.status} at ${request.decidedAt ?? "an unknown time"}; nothing to do`, {
+      details: { id, status: request.status },
+    });
+  }
+  return request;
+}
+
+function decided(request: QueueRequest, status: "approved" | "denied", answer: string | null, ctx: DecideContext): QueueRequest {
+  return { ...request, status, answer, decidedAt: (ctx.now ?? (() => new Date()))().toISOString() };
+}
+
+export async function approveRequest(ctx: ApproveContext, id: string): Promise<ApproveResult> {
+  const request = await pendingRequest(ctx.queueDir, id);
+  if (request.kind !== "host") {
+    throw new BbError("USAGE", `Request ${id} is a question, not a host request: reply with \`bb-supervise answer ${id} TEXT\``);
+  }
+  const policyChanged = await allowHost(ctx.policyFile, { host: request.host!, tlsPassthrough: request.tlsPassthrough });
+  if (policyChanged) {
+    try {
+      await ctx.restartFirewall();
+    } catch (e) {
+      throw new BbError(
+        "STATE",
+        `Added ${request.host} to ${ctx.policyFile}, but restarting the firewall failed (${(e as Error).message}); request ${id} stays pending. Restart the bottle's firewall, then approve again`,
+        { cause: e },
+      );
+    }
+  }
+  const done = decided(request, "approved", null, ctx);
+  await writeRequest(ctx.queueDir, done);
+  return { request: done, policyChanged };
+}
+
+export async function denyRequest(ctx: DecideContext, id: string, reason: string | null): Promise<QueueRequest> {
+  const request = await pendingRequest(ctx.queueDir, id);
+  const done = decided(request, "denied", reason, ctx);
+  await writeRequest(ctx.queueDir, done);
+  return done;
+}
+
+export async function answerRequest(ctx: DecideContext, id: string, text: string): Promise<QueueRequest> {
+  const request = await pendingRequest(ctx.queueDir, id);
+  if (request.kind !== "question") {
+    throw new BbError("USAGE", `Request ${id} asks for host ${request.host}, not a question: use \`bb-supervise approve ${id}\` or \`deny ${id}\``);
+  }
+  const done = decided(request, "approved", text, ctx);
+  await writeRequest(ctx.queueDir, done);
+  return done;
+}

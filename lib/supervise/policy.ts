@@ -1,0 +1,40 @@
+// Widening a bottle's firewall policy on the host: the one write bb-supervise makes to a
+// file the firewall reads. The firewall only reads its policy at start, so callers follow
+// a change with a firewall restart.
+import { randomBytes } from "node:crypto";
+import { rename, rm, stat, writeFile } from "node:fs/promises";
+import process from "node:process";
+import { BbError } from "../errors.ts";
+import { FirewallPolicy, readConfig } from "../sidecar-config.ts";
+
+export interface AllowHostOptions {
+  host: string;
+  tlsPassthrough: boolean;
+}
+
+/**
+ * Add `host` to the policy file unless an entry for it exists already. Returns true when
+ * the file changed. An existing entry is left as it is: a routed host must stay scanned,
+ * so an approval never flips it to passthrough.
+ */
+export async function allowHost(policyFile: string, opts: AllowHostOptions): Promise<boolean> {
+  const policy = await readConfig(FirewallPolicy, policyFile);
+  const host = opts.host.toLowerCase();
+  if (policy.hosts.some((h) => h.host.toLowerCase() === host)) return false;
+  const next: FirewallPolicy = { ...policy, hosts: [...policy.hosts, { host, tlsPassthrough: opts.tlsPassthrough, routed: false }] };
+  await writePolicy(policyFile, FirewallPolicy.parse(next));
+  return true;
+}
+
+async function writePolicy(path: string, policy: FirewallPolicy): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(3).toString("hex")}`;
+  try {
+    // Keep the mode bb-prepare chose: the firewall may read the file as another uid.
+    const { mode } = await stat(path);
+    await writeFile(tmp, JSON.stringify(policy, null, 2) + "\n", { mode: mode & 0o777 });
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw new BbError("STATE", `Cannot update the firewall policy ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}

@@ -1,0 +1,138 @@
+// The supervise queue: one JSON file per request in the bottle's queue dir, the contract
+// between the supervise daemon (inside the bundle, which creates pending requests) and
+// bb-supervise on the host (which decides them). Each side only ever replaces a whole
+// file by rename, so a reader never sees half a file, on either side of a bind mount.
+import { randomBytes } from "node:crypto";
+import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import process from "node:process";
+import { z } from "zod";
+import { BbError } from "../errors.ts";
+import { log } from "../log.ts";
+
+export const QUEUE_VERSION = 1;
+
+/** Ids double as file names, so they are restricted to a path-safe alphabet. */
+export const RequestId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "must be lowercase letters, digits and dashes");
+
+export const RequestKind = z.enum(["host", "question"]);
+export const RequestStatus = z.enum(["pending", "approved", "denied"]);
+
+export const QueueRequest = z
+  .object({
+    version: z.literal(QUEUE_VERSION),
+    id: RequestId,
+    kind: RequestKind,
+    /** kind "host": the host the agent wants to reach (exact, or "*.suffix"). */
+    host: z.string().nullable(),
+    /** kind "host": skip TLS interception for it (false for questions). */
+    tlsPassthrough: z.boolean(),
+    /** kind "host": why the agent says it needs the host. */
+    reason: z.string().nullable(),
+    /** kind "question": what the agent asks the operator. */
+    question: z.string().nullable(),
+    status: RequestStatus,
+    /** The operator's text: the answer to a question, or the reason given with a denial. */
+    answer: z.string().nullable(),
+    createdAt: z.string(),
+    decidedAt: z.string().nullable(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.kind === "host" && r.host === null) ctx.addIssue({ code: "custom", path: ["host"], message: "a host request needs a host" });
+    if (r.kind === "question" && r.question === null) ctx.addIssue({ code: "custom", path: ["question"], message: "a question request needs a question" });
+  });
+export type QueueRequest = z.infer<typeof QueueRequest>;
+export type RequestStatus = z.infer<typeof RequestStatus>;
+
+const FILE_RE = /^([a-z0-9][a-z0-9-]{0,63})\.json$/;
+const LABEL_RE = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+/**
+ * The host as the firewall policy writes it (lowercase, exact or "*.suffix"), or null
+ * when `input` is not a host name: no scheme, port, path or bare "*", since whatever
+ * the agent sends here ends up in the policy once an operator approves it.
+ */
+export function normalizeHost(input: string): string | null {
+  const host = input.trim().toLowerCase().replace(/\.$/, "");
+  const bare = host.startsWith("*.") ? host.slice(2) : host;
+  if (bare.length === 0 || host.length > 253) return null;
+  return bare.split(".").every((l) => LABEL_RE.test(l)) ? host : null;
+}
+
+/** A fresh id: short enough for an operator to type, random enough not to collide. */
+export function newRequestId(): string {
+  return randomBytes(4).toString("hex");
+}
+
+export function requestPath(queueDir: string, id: string): string {
+  return join(queueDir, `${RequestId.parse(id)}.json`);
+}
+
+/** Write (create or replace) a request atomically: a dot-file beside it, then rename. */
+export async function writeRequest(queueDir: string, request: QueueRequest): Promise<void> {
+  const valid = QueueRequest.parse(request);
+  const target = requestPath(queueDir, valid.id);
+  // Same directory, so the rename never crosses a filesystem; dot-prefixed so listings skip it.
+  const tmp = join(queueDir, `.${valid.id}.json.tmp-${process.pid}-${randomBytes(3).toString("hex")}`);
+  try {
+    // 0644: the daemon inside the bundle may run as another uid than the host operator.
+    await writeFile(tmp, JSON.stringify(valid, null, 2) + "\n", { mode: 0o644 });
+    await rename(tmp, target);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw new BbError("STATE", `Cannot write supervise request ${target}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function parseRequest(text: string, path: string): QueueRequest {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new BbError("CONFIG", `${path} is not JSON: ${(e as Error).message}`, { cause: e });
+  }
+  const r = QueueRequest.safeParse(value);
+  if (!r.success) {
+    const first = r.error.issues[0]!;
+    throw new BbError("CONFIG", `${path}: ${first.path.map(String).join(".") || "(root)"}: ${first.message}`);
+  }
+  return r.data;
+}
+
+/** Read one request; null when there is no such file. */
+export async function readRequest(queueDir: string, id: string): Promise<QueueRequest | null> {
+  const path = requestPath(queueDir, id);
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new BbError("STATE", `Cannot read supervise request ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  return parseRequest(text, path);
+}
+
+/**
+ * Every request in the queue, oldest first. A file that does not parse is reported and
+ * skipped, so one bad file never hides the others from the operator.
+ */
+export async function listRequests(queueDir: string): Promise<QueueRequest[]> {
+  let names: string[];
+  try {
+    names = await readdir(queueDir);
+  } catch (e) {
+    throw new BbError("STATE", `Cannot read the supervise queue ${queueDir}: ${(e as Error).message}`, { cause: e });
+  }
+  const out: QueueRequest[] = [];
+  for (const name of names) {
+    const m = FILE_RE.exec(name);
+    if (!m) continue;
+    try {
+      const r = await readRequest(queueDir, m[1]!);
+      if (r) out.push(r);
+    } catch (e) {
+      log.warn(`${(e as Error).message} (skipped)`);
+    }
+  }
+  return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+}

@@ -1,0 +1,61 @@
+// On-the-fly leaf certificates for TLS interception. One key pair serves every leaf (as
+// mitmproxy does): the per-host cost is then one ECDSA signature, and the resulting
+// SecureContext is cached per host in a bounded LRU. Concurrent first requests for the
+// same host share one mint because the cache holds the promise, not the result.
+import { createSecureContext, type SecureContext } from "node:tls";
+import { generateKeyPair, keyPem, loadSigner, signLeaf } from "./cert.ts";
+
+export interface LeafIssuer {
+  /** A SecureContext presenting a leaf for `host` (DNS name or IP literal) signed by the CA. */
+  contextFor(host: string): Promise<SecureContext>;
+}
+
+export interface LeafIssuerOptions {
+  caCertPem: string;
+  caKeyPem: string;
+  /** How many host contexts to keep (default 1000). */
+  maxEntries?: number;
+}
+
+/** Lower-case, no trailing dot, no IPv6 brackets: one cache entry per real host. */
+export function normalizeHost(host: string): string {
+  let h = host.toLowerCase();
+  if (h.startsWith("[") && h.endsWith("]")) h = h.slice(1, -1);
+  return h.endsWith(".") ? h.slice(0, -1) : h;
+}
+
+export function createLeafIssuer(opts: LeafIssuerOptions): LeafIssuer {
+  const max = Math.max(1, opts.maxEntries ?? 1000);
+  const cache = new Map<string, Promise<SecureContext>>();
+  // Loaded on first use so a bad CA surfaces as a rejected promise the caller can report;
+  // main.ts calls contextFor once at startup to fail fast instead.
+  const ready = (async () => {
+    const ca = await loadSigner({ certPem: opts.caCertPem, keyPem: opts.caKeyPem });
+    const leafKeys = await generateKeyPair();
+    return { ca, leafKeys, leafKeyPem: await keyPem(leafKeys.privateKey) };
+  })();
+  ready.catch(() => {}); // reported through contextFor
+
+  async function mint(host: string): Promise<SecureContext> {
+    const { ca, leafKeys, leafKeyPem } = await ready;
+    const cert = await signLeaf({ ca, publicKey: leafKeys.publicKey, hosts: [host] });
+    return createSecureContext({ cert, key: leafKeyPem });
+  }
+
+  return {
+    contextFor(host) {
+      const key = normalizeHost(host);
+      const hit = cache.get(key);
+      if (hit) {
+        cache.delete(key); // re-insert: Map order is the recency order
+        cache.set(key, hit);
+        return hit;
+      }
+      const p = mint(key);
+      cache.set(key, p);
+      p.catch(() => cache.delete(key)); // a failed mint is retried next time
+      if (cache.size > max) cache.delete(cache.keys().next().value!);
+      return p;
+    },
+  };
+}

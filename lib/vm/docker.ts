@@ -1,0 +1,105 @@
+// The docker backend's agent: a container from the agent image on the bottle's internal
+// network only (so the bundle is all it can reach), idling until bb-vm exec/attach run
+// commands in it as user node.
+import { BbError } from "../errors.ts";
+import { log } from "../log.ts";
+import { docker } from "../docker/cmd.ts";
+import { removeContainer, runContainer } from "../docker/container.ts";
+import { bottleLabels } from "../docker/labels.ts";
+import { AGENT, names } from "../layout.ts";
+import type { Plan } from "../plan/schema.ts";
+import { run, runInteractive } from "../proc.ts";
+import { agentEnv } from "./env.ts";
+
+export interface AgentImage {
+  ref: string;
+  id: string | null;
+}
+
+export interface VmOptions {
+  agentImage: () => Promise<AgentImage>;
+  extraLabels?: Record<string, string>;
+  signal?: AbortSignal;
+  now?: () => Date;
+}
+
+type Bundled = Plan & { bundle: NonNullable<Plan["bundle"]> };
+
+export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<Plan> {
+  if (!plan.bundle.networks.internal) throw new BbError("VM", `plan for ${plan.slug} has no internal network: was it bundled for the docker backend?`);
+  const image = await opts.agentImage();
+  if (opts.signal?.aborted) throw opts.signal.reason;
+  const name = names.agent(plan.slug);
+  const env = agentEnv(plan);
+  log.step(`vm: starting ${name} on ${plan.bundle.networks.internal} only`);
+  try {
+    await runContainer({
+      name,
+      image: image.ref,
+      labels: bottleLabels({ slug: plan.slug, backend: plan.backend, agent: plan.agent.name, role: "agent", extra: opts.extraLabels }),
+      network: plan.bundle.networks.internal,
+      env,
+      init: true,
+      user: AGENT.user,
+      workdir: AGENT.home,
+      hostname: plan.slug,
+      entrypoint: "sleep",
+      cmd: ["infinity"],
+    });
+    if (opts.signal?.aborted) throw opts.signal.reason;
+  } catch (e) {
+    await removeContainer(name).catch(() => {});
+    throw e;
+  }
+  return {
+    ...plan,
+    vm: {
+      kind: "docker",
+      image: image.ref,
+      imageId: image.id,
+      name,
+      artifact: null,
+      user: AGENT.user,
+      home: AGENT.home,
+      env,
+      startedAt: (opts.now ?? (() => new Date()))().toISOString(),
+    },
+  };
+}
+
+export interface ExecOptions {
+  root?: boolean;
+  tty?: boolean;
+  interactive?: boolean;
+  input?: string;
+  workdir?: string;
+}
+
+function execArgs(plan: Plan & { vm: NonNullable<Plan["vm"]> }, argv: string[], o: ExecOptions): string[] {
+  const args = ["docker", "exec"];
+  if (o.interactive) args.push("-i");
+  if (o.tty) args.push("-t");
+  if (o.root) args.push("-u", "0");
+  else args.push("-u", AGENT.user, "-e", `HOME=${AGENT.home}`);
+  if (o.workdir) args.push("-w", o.workdir);
+  return [...args, plan.vm.name, ...argv];
+}
+
+/** Run a command in the agent container, capturing output; returns the exit code. */
+export async function execCapture(plan: Plan & { vm: NonNullable<Plan["vm"]> }, argv: string[], o: ExecOptions = {}) {
+  return run(execArgs(plan, argv, { ...o, interactive: o.input !== undefined }), {
+    expect: Array.from({ length: 256 }, (_, i) => i),
+    input: o.input,
+  });
+}
+
+/** Run a command with the caller's stdio (attach, exec from a terminal); returns the exit code. */
+export function execInteractive(plan: Plan & { vm: NonNullable<Plan["vm"]> }, argv: string[], o: ExecOptions = {}): Promise<number> {
+  return runInteractive(execArgs(plan, argv, o));
+}
+
+/** Is the agent container running? (resume, list) */
+export async function agentRunning(name: string): Promise<boolean> {
+  const r = await docker(["container", "inspect", "--format", "{{.State.Running}}", name], { expect: [0, 1] });
+  return r.code === 0 && r.stdout.trim() === "true";
+}

@@ -1,0 +1,76 @@
+// The smolmachines backend's agent: a smolvm microVM booted from the agent image packed as
+// a .smolmachine, whose TSI allowlist is exactly the bottle's loopback address, where the
+// bundle publishes its agent-facing ports. Commands touching the agent's home run as node
+// with HOME=/home/node (smolvm's exec runs as root; bare runuser would keep root's HOME).
+import { BbError } from "../errors.ts";
+import { log } from "../log.ts";
+import { AGENT, names } from "../layout.ts";
+import type { Plan } from "../plan/schema.ts";
+import { run, runInteractive, type RunResult } from "../proc.ts";
+import type { Smolvm } from "../smolvm/driver.ts";
+import { agentEnv } from "./env.ts";
+import type { AgentImage } from "./docker.ts";
+
+type Bundled = Plan & { bundle: NonNullable<Plan["bundle"]> };
+type Vmd = Plan & { vm: NonNullable<Plan["vm"]> };
+
+export interface SmolvmVmOptions {
+  agentImage: () => Promise<AgentImage>;
+  smolvm: Smolvm;
+  /** Pack (or reuse) the .smolmachine for an image. */
+  pack: (image: string) => Promise<{ artifact: string; cached: boolean }>;
+  signal?: AbortSignal;
+  now?: () => Date;
+}
+
+export async function startSmolvmAgent(plan: Bundled, opts: SmolvmVmOptions): Promise<Plan> {
+  const addr = plan.bundle.loopbackAddr;
+  if (!addr) throw new BbError("VM", `plan for ${plan.slug} has no loopback address: was it bundled for the smolmachines backend?`);
+  const image = await opts.agentImage();
+  const packed = await opts.pack(image.ref);
+  if (opts.signal?.aborted) throw opts.signal.reason;
+  const name = names.machine(plan.slug);
+  const env = agentEnv(plan);
+  log.step(`vm: creating smolvm machine ${name} (allowlist ${addr}/32)`);
+  const { allowlistPatched } = await opts.smolvm.create({ name, from: packed.artifact, allowCidrs: [`${addr}/32`], env });
+  if (allowlistPatched) log.step(`vm: wrote the allowlist into smolvm's state DB (this smolvm drops it with --from)`);
+  try {
+    if (opts.signal?.aborted) throw opts.signal.reason;
+    log.step(`vm: starting ${name}`);
+    await opts.smolvm.start(name);
+  } catch (e) {
+    await opts.smolvm.delete(name).catch(() => {});
+    throw e;
+  }
+  return {
+    ...plan,
+    vm: {
+      kind: "smolvm",
+      image: image.ref,
+      imageId: image.id,
+      name,
+      artifact: packed.artifact,
+      user: AGENT.user,
+      home: AGENT.home,
+      env,
+      startedAt: (opts.now ?? (() => new Date()))().toISOString(),
+    },
+  };
+}
+
+/** argv running `argv` as the agent user inside the VM. */
+export function asAgent(argv: string[]): string[] {
+  return ["runuser", "-u", AGENT.user, "--", "env", `HOME=${AGENT.home}`, `USER=${AGENT.user}`, ...argv];
+}
+
+/** Run as root with bytes on stdin (provisioning), capturing output. */
+export function smolvmExecRoot(smolvm: Smolvm, plan: Vmd, argv: string[], input: Uint8Array, env?: Record<string, string | undefined>): Promise<RunResult> {
+  const full = smolvm.execArgv({ name: plan.vm.name, argv, interactive: true });
+  return run(full, { input, env, expect: Array.from({ length: 256 }, (_, i) => i) });
+}
+
+/** Interactive exec as the agent user; a TTY session goes through bb-pty-resize. */
+export function smolvmExecInteractive(smolvm: Smolvm, plan: Vmd, argv: string[], o: { tty: boolean; workdir?: string; ptyResize: string; root?: boolean }): Promise<number> {
+  const full = smolvm.execArgv({ name: plan.vm.name, argv: o.root ? argv : asAgent(argv), tty: o.tty, interactive: true, workdir: o.workdir });
+  return runInteractive(o.tty ? [o.ptyResize, "--name", plan.vm.name, "--", ...full] : full);
+}

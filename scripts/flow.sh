@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The start flow behind `just start` and `just run`: prepare, preflight, y/N, bundle, vm,
+# provision, then attach (start) or exec a command (run), and tear the bottle down when
+# the agent exits, a step fails, or the user presses Ctrl-C.
+#
+#   scripts/flow.sh start agent=NAME [backend=docker] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true]
+#   scripts/flow.sh run agent=NAME [backend=docker] [cwd=DIR] -- CMD [ARG...]
+#
+# slug=SLUG resumes: a live bottle with that slug is reattached; otherwise it is rebuilt
+# under the same slug. keep=true leaves the bottle running after the agent exits.
+set -uo pipefail
+here=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
+export PATH="$here/bin:$PATH"
+
+mode=${1:?usage: flow.sh start|run key=value... [-- CMD]}; shift
+agent="" backend=docker yes=false cwd="" slug="" keep=false cmd=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    agent=*) agent="${1#agent=}" ;;
+    backend=*) backend="${1#backend=}" ;;
+    yes=*) yes="${1#yes=}" ;;
+    cwd=*) cwd="${1#cwd=}" ;;
+    slug=*) slug="${1#slug=}" ;;
+    keep=*) keep="${1#keep=}" ;;
+    --) shift; cmd=("$@"); break ;;
+    # `just` drops a `--` before the command, so in run mode the first word that is not
+    # key=value starts the command.
+    *) if [ "$mode" = run ] && [[ "$1" != *=* ]]; then cmd=("$@"); break; fi
+       echo "just $mode: unknown argument '$1' (expected agent=NAME [backend=docker|smolmachines] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true]${mode:+ }$([ "$mode" = run ] && echo '-- CMD'))" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ -n "$agent" ] || { echo "just $mode: missing agent=NAME (try: just $mode agent=shell)" >&2; exit 2; }
+if [ "$mode" = run ]; then
+  [ ${#cmd[@]} -gt 0 ] || { echo "just run: missing the command: just run agent=$agent -- CMD" >&2; exit 2; }
+  yes=true
+fi
+
+state_root=${BB_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/bot-bottle}
+work=$(mktemp -d "${TMPDIR:-/tmp}/bb-flow.XXXXXX")
+current_slug=""
+torn_down=false
+
+teardown() {
+  local code=$?
+  trap - EXIT INT TERM HUP
+  if [ -n "$current_slug" ] && [ "$keep" != true ] && [ "$torn_down" = false ]; then
+    torn_down=true
+    echo "» tearing down $current_slug" >&2
+    bb-cleanup --slug "$current_slug" --yes --quiet --state-dir "$state_root" >&2 || echo "warning: teardown of $current_slug was incomplete; run: bb-cleanup" >&2
+  fi
+  rm -rf "$work"
+  exit "$code"
+}
+trap teardown EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# Resume a live bottle: reattach without rebuilding.
+if [ -n "$slug" ] && [ "$mode" = start ] && [ -f "$state_root/bottles/$slug/plan.json" ] \
+   && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true >/dev/null 2>&1; then
+  echo "» $slug is running: reattaching" >&2
+  keep=true
+  bb-vm attach --slug "$slug" --state-dir "$state_root"
+  exit $?
+fi
+
+prep_args=("$agent" --backend "$backend" --state-dir "$state_root" --owner-pid $$)
+[ -n "$cwd" ] && prep_args+=(--cwd "$cwd")
+[ -n "$slug" ] && prep_args+=(--identity "$slug")
+bb-prepare "${prep_args[@]}" > "$work/plan.json" || exit $?
+current_slug=$(node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).slug)' "$work/plan.json")
+
+if [ "$yes" != true ]; then
+  if [ ! -t 0 ]; then
+    echo "just $mode: no terminal to ask y/N on; pass yes=true to start without asking" >&2
+    exit 2
+  fi
+  read -r -p "Start this bottle? [y/N] " answer
+  case "$answer" in y|Y|yes|YES) ;; *) echo "not started" >&2; exit 1 ;; esac
+fi
+
+bb-bundle --plan "$work/plan.json" > "$work/bundled.json" || exit $?
+bb-vm --plan "$work/bundled.json" > "$work/vm.json" || exit $?
+bb-provision --plan "$work/vm.json" > "$work/ready.json" || exit $?
+
+if [ "$mode" = start ]; then
+  echo "» attaching to $current_slug (exit the agent to stop the bottle${keep:+; keep=$keep})" >&2
+  bb-vm attach --plan "$work/ready.json"
+else
+  bb-vm exec --plan "$work/ready.json" -- "${cmd[@]}"
+fi

@@ -1,0 +1,82 @@
+// egress: the bundle's last hop. Listens on the bundle's loopback only (the agent cannot
+// reach it); the firewall sends it what it has allowed and scanned:
+//   - absolute-form requests "METHOD https://host[:port]/path HTTP/1.1": egress dials the
+//     upstream over TLS (verifying its certificate) with keep-alive connections;
+//   - absolute-form "http://..." requests: plain HTTP upstream;
+//   - "CONNECT host:port": a raw byte tunnel (tls_passthrough hosts);
+//   - WebSocket (any Upgrade) on either of the first two, piped both ways.
+// For a routed host the agent's credential headers are dropped and the real one is added
+// from the route's token slot (EGRESS_TOKEN_<n>) in this process's environment; an empty
+// slot answers 502 naming the host and slot. Other hosts pass untouched.
+// Reads: --routes FILE (EgressRoutes, lib/sidecar-config.ts), re-read on SIGHUP (a bad
+// file keeps the old routes). Writes: logs on stderr, never a header value.
+// Exit codes: 0 after SIGTERM/SIGINT, 1 failure, 2 usage.
+//   egress --listen 127.0.0.1:9099 --routes /etc/bot-bottle/egress-routes.json
+import { readFile } from "node:fs/promises";
+import process from "node:process";
+import { createProgram, mainOf } from "../../lib/cli.ts";
+import { BbError } from "../../lib/errors.ts";
+import { createLogger } from "../../lib/log.ts";
+import { EgressRoutes, readConfig } from "../../lib/sidecar-config.ts";
+import { listen, parseHostPort, untilTerminated } from "./daemon.ts";
+import { createEgress, type Target } from "./server.ts";
+
+interface Flags {
+  listen: string;
+  routes?: string;
+  extraCa: string[];
+  resolve: string[];
+}
+
+const log = createLogger({ prefix: "egress: " });
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+function parseResolve(items: string[]): Map<string, Target> {
+  const map = new Map<string, Target>();
+  for (const item of items) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new BbError("USAGE", `--resolve: expected host=IP:PORT, got ${JSON.stringify(item)}`);
+    map.set(item.slice(0, eq).toLowerCase(), parseHostPort(item.slice(eq + 1), "--resolve"));
+  }
+  return map;
+}
+
+async function readCa(files: string[]): Promise<string[]> {
+  return Promise.all(
+    files.map((f) =>
+      readFile(f, "utf8").catch((e: Error) => {
+        throw new BbError("CONFIG", `Cannot read --extra-ca ${f}: ${e.message}`, { cause: e });
+      }),
+    ),
+  );
+}
+
+async function serve(flags: Flags): Promise<void> {
+  const at = parseHostPort(flags.listen, "--listen");
+  const load = () => (flags.routes ? readConfig(EgressRoutes, flags.routes) : Promise.resolve<EgressRoutes>({ version: 1, routes: [] }));
+  const egress = createEgress({ routes: await load(), extraCa: await readCa(flags.extraCa), resolve: parseResolve(flags.resolve), log });
+  process.on("SIGHUP", () => {
+    if (!flags.routes) return log.warn("SIGHUP: no --routes file to reload");
+    load().then(
+      (r) => {
+        egress.setRoutes(r);
+        log.info(`routes reloaded from ${flags.routes}: ${r.routes.length} route(s)`);
+      },
+      (e: Error) => log.error(`routes reload failed, keeping the previous routes: ${e.message}`),
+    );
+  });
+  const bound = await listen(egress.server, at, "egress");
+  log.info(`listening on ${bound}`);
+  await untilTerminated(() => egress.close());
+}
+
+const program = createProgram("egress", "Inject route credentials and dial upstreams for the firewall (bundle loopback only).", {
+  example: "egress --listen 127.0.0.1:9099 --routes /etc/bot-bottle/egress-routes.json",
+})
+  .option("--listen <host:port>", "address to listen on (keep it on loopback)", "127.0.0.1:9099")
+  .option("--routes <file>", "EgressRoutes JSON; re-read on SIGHUP (without it every host passes untouched)")
+  .option("--extra-ca <file>", "PEM CA to trust for upstream TLS besides the system store (repeatable)", collect, [])
+  .option("--resolve <host=ip:port>", "dial HOST at IP:PORT instead of resolving it (repeatable; tests)", collect, [])
+  .action((flags: Flags) => serve(flags));
+
+await mainOf(program);

@@ -1,0 +1,258 @@
+// The egress daemon as a library: an HTTP server on the bundle's loopback that speaks the
+// hop protocol the firewall uses (see main.ts) and dials the real upstreams. It is the
+// only process holding the token slots; it never logs a header value.
+import { Buffer } from "node:buffer";
+import http from "node:http";
+import https from "node:https";
+import net from "node:net";
+import process from "node:process";
+import type { Duplex } from "node:stream";
+import tls from "node:tls";
+import type { EgressRoutes } from "../../lib/sidecar-config.ts";
+import { createLogger, type Logger } from "../../lib/log.ts";
+import { endToEndHeaders, flat, headerObject } from "./headers.ts";
+import { credentialHeaderNames, injectedHeader, routeTable, type Route } from "./routes.ts";
+
+export interface Target {
+  host: string;
+  port: number;
+}
+
+export interface EgressOptions {
+  routes: EgressRoutes;
+  /** Where token slots are read, at request time (default process.env). */
+  env?: Record<string, string | undefined>;
+  /** PEM certificates trusted for upstream TLS on top of the system store. */
+  extraCa?: string[];
+  /** Dial these host names at a fixed address instead of resolving them (tests). */
+  resolve?: Map<string, Target>;
+  log?: Logger;
+}
+
+export interface Egress {
+  server: http.Server;
+  /** Swap the route table; throws (keeping the old one) when a route is unusable. */
+  setRoutes(routes: EgressRoutes): void;
+  /** Stop listening and drop every open connection and tunnel. */
+  close(): Promise<void>;
+}
+
+interface Prepared {
+  options: https.RequestOptions;
+  secure: boolean;
+  route: Route | undefined;
+  origin: string;
+}
+
+type Prep = { ok: true; value: Prepared } | { ok: false; status: number; reason: string };
+
+const TLS_TRUST_ERRORS = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_HAS_EXPIRED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+function unbracket(host: string): string {
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+}
+
+function describeUpstreamError(origin: string, e: NodeJS.ErrnoException): string {
+  if (e.code && TLS_TRUST_ERRORS.has(e.code)) return `upstream ${origin} presented a TLS certificate egress does not trust (${e.code})`;
+  return `cannot reach upstream ${origin}: ${e.code ?? e.message}`;
+}
+
+export function createEgress(opts: EgressOptions): Egress {
+  const env = opts.env ?? process.env;
+  const log = opts.log ?? createLogger({ prefix: "egress: " });
+  const resolveMap = opts.resolve ?? new Map<string, Target>();
+  // Passing `ca` replaces node's default roots, so the system store is named explicitly.
+  const ca = opts.extraCa?.length ? [...tls.rootCertificates, ...opts.extraCa] : undefined;
+  const agents = {
+    https: new https.Agent({ keepAlive: true, ca }),
+    http: new http.Agent({ keepAlive: true }),
+    // An upgraded socket leaves its pool for good, so upgrades get agents that do not pool.
+    httpsUpgrade: new https.Agent({ keepAlive: false, ca }),
+    httpUpgrade: new http.Agent({ keepAlive: false }),
+  };
+  let routes = routeTable(opts.routes);
+  const tunnels = new Set<Duplex>();
+
+  function target(hostname: string, port: number): Target {
+    return resolveMap.get(hostname) ?? { host: hostname, port };
+  }
+
+  function prepare(req: http.IncomingMessage, upgrade: boolean): Prep {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "");
+    } catch {
+      return { ok: false, status: 400, reason: `expected an absolute-form request (METHOD https://host/path), got ${JSON.stringify(req.url)}` };
+    }
+    const secure = url.protocol === "https:";
+    if (!secure && url.protocol !== "http:") return { ok: false, status: 400, reason: `unsupported scheme ${url.protocol}` };
+    const hostname = unbracket(url.hostname).toLowerCase();
+    const origin = `${url.protocol}//${url.host}`;
+    const route = routes.get(hostname);
+    const drop = ["host", ...(route ? credentialHeaderNames(route) : [])];
+    const headers = endToEndHeaders(req.rawHeaders, drop);
+    headers.push(["host", url.host]);
+    if (route) {
+      if (!secure) return { ok: false, status: 502, reason: `refusing to send the credential for ${route.host} over plain http; use https` };
+      const inj = injectedHeader(route, env);
+      if (!inj.ok) return { ok: false, status: 502, reason: inj.reason };
+      headers.push(inj.header);
+    }
+    if (upgrade) {
+      headers.push(["connection", "upgrade"]);
+      headers.push(["upgrade", req.headers.upgrade ?? ""]);
+    }
+    const t = target(hostname, Number(url.port || (secure ? 443 : 80)));
+    const options: https.RequestOptions = {
+      host: t.host,
+      port: t.port,
+      method: req.method,
+      path: `${url.pathname}${url.search}`,
+      headers: headerObject(headers),
+      agent: upgrade ? (secure ? agents.httpsUpgrade : agents.httpUpgrade) : secure ? agents.https : agents.http,
+    };
+    // Certificates are checked against the name the agent asked for, even when --resolve
+    // sends the connection elsewhere; SNI must not carry an IP literal.
+    if (secure && net.isIP(hostname) === 0) options.servername = hostname;
+    return { ok: true, value: { options, secure, route, origin } };
+  }
+
+  function routeNote(route: Route | undefined): string {
+    return route ? ` (route ${route.auth} from ${route.slot})` : "";
+  }
+
+  function fail(res: http.ServerResponse, status: number, reason: string) {
+    log.warn(reason);
+    const body = Buffer.from(`egress: ${reason}\n`, "utf8");
+    res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": body.length });
+    res.end(body);
+  }
+
+  function onRequest(req: http.IncomingMessage, res: http.ServerResponse) {
+    const prep = prepare(req, false);
+    if (!prep.ok) {
+      req.resume();
+      fail(res, prep.status, prep.reason);
+      return;
+    }
+    const { options, secure, route, origin } = prep.value;
+    const send = secure ? https.request : http.request;
+    const upstream = send(options, (upRes) => {
+      log.debug(`${req.method} ${origin} -> ${upRes.statusCode}${routeNote(route)}`);
+      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, flat(endToEndHeaders(upRes.rawHeaders)));
+      upRes.pipe(res);
+      upRes.on("error", () => res.destroy());
+    });
+    upstream.on("error", (e: NodeJS.ErrnoException) => {
+      if (res.headersSent) res.destroy();
+      else fail(res, 502, describeUpstreamError(origin, e));
+    });
+    // The client went away before the response finished: stop the upstream too.
+    res.on("close", () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    req.pipe(upstream);
+  }
+
+  function rawFail(socket: Duplex, status: number, reason: string) {
+    log.warn(reason);
+    const body = `egress: ${reason}\n`;
+    const text = status === 400 ? "Bad Request" : "Bad Gateway";
+    socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  }
+
+  function splice(a: Duplex, b: Duplex) {
+    tunnels.add(a);
+    tunnels.add(b);
+    const done = () => {
+      a.destroy();
+      b.destroy();
+      tunnels.delete(a);
+      tunnels.delete(b);
+    };
+    a.on("error", done).on("close", done);
+    b.on("error", done).on("close", done);
+    a.pipe(b);
+    b.pipe(a);
+  }
+
+  function onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer) {
+    socket.on("error", () => socket.destroy());
+    const prep = prepare(req, true);
+    if (!prep.ok) {
+      rawFail(socket, prep.status, prep.reason);
+      return;
+    }
+    const { options, secure, route, origin } = prep.value;
+    const upstream = (secure ? https.request : http.request)(options);
+    upstream.on("upgrade", (upRes, upSocket, upHead) => {
+      log.debug(`upgrade ${origin} -> ${upRes.statusCode}${routeNote(route)}`);
+      const lines = [`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage ?? ""}`];
+      for (let i = 0; i < upRes.rawHeaders.length; i += 2) lines.push(`${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}`);
+      socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+      if (upHead.length) socket.write(upHead);
+      if (head.length) upSocket.write(head);
+      splice(socket, upSocket);
+    });
+    // The upstream declined the upgrade: relay its answer and close.
+    upstream.on("response", (upRes) => {
+      const lines = [`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage ?? ""}`];
+      for (const [k, v] of endToEndHeaders(upRes.rawHeaders, ["transfer-encoding", "content-length"])) lines.push(`${k}: ${v}`);
+      lines.push("connection: close");
+      socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+      upRes.pipe(socket);
+    });
+    upstream.on("error", (e: NodeJS.ErrnoException) => rawFail(socket, 502, describeUpstreamError(origin, e)));
+    upstream.end();
+  }
+
+  // A tunnel carries bytes egress cannot read, so nothing is injected: routed hosts are
+  // never tls_passthrough, the firewall sends them as requests.
+  function onConnect(req: http.IncomingMessage, socket: Duplex, head: Buffer) {
+    socket.on("error", () => socket.destroy());
+    const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(req.url ?? "");
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65535) {
+      rawFail(socket, 400, `CONNECT needs host:port, got ${JSON.stringify(req.url)}`);
+      return;
+    }
+    const hostname = unbracket(m[1]!).toLowerCase();
+    const t = target(hostname, port);
+    const upstream = net.connect({ host: t.host, port: t.port });
+    const onEarlyError = (e: NodeJS.ErrnoException) => rawFail(socket, 502, describeUpstreamError(`${hostname}:${port}`, e));
+    upstream.once("error", onEarlyError);
+    upstream.once("connect", () => {
+      upstream.off("error", onEarlyError);
+      log.debug(`CONNECT ${hostname}:${port} open`);
+      socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      if (head.length) upstream.write(head);
+      splice(socket, upstream);
+    });
+  }
+
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, onRequest);
+  server.on("upgrade", onUpgrade);
+  server.on("connect", onConnect);
+
+  return {
+    server,
+    setRoutes(next) {
+      routes = routeTable(next);
+    },
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        for (const s of tunnels) s.destroy();
+        for (const a of Object.values(agents)) a.destroy();
+      });
+    },
+  };
+}

@@ -1,0 +1,360 @@
+// In-process tests of createFirewall(): real sockets and real TLS on loopback, a fake
+// HTTPS upstream with its own test CA, and a client that trusts only the bottle CA.
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { readFileSync } from "node:fs";
+import net from "node:net";
+import { after, test } from "node:test";
+import zlib from "node:zlib";
+import { createLogger } from "../../lib/log.ts";
+import type { Detector, FirewallPolicy } from "../../lib/sidecar-config.ts";
+import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
+import { createFirewall, type Firewall, type FirewallOptions } from "./firewall.ts";
+import { connectTunnel, httpsVia, plainVia, policyOf, RawHttp, startUpstream, tlsOver, wsFrame } from "./test-harness.ts";
+
+const corpus = (name: string) => JSON.parse(readFileSync(new URL(`../../lib/dlp/testdata/${name}`, import.meta.url), "utf8"));
+const positives: { detector: Detector; sample: string }[] = corpus("positive.json").map((p: { detector: Detector; sample: string }) => ({
+  ...p,
+  sample: p.sample.replaceAll("·", ""),
+}));
+const negatives: { name: string; text: string }[] = corpus("negative.json");
+
+const bottleCa = await mintCa({ commonName: "test bottle CA" });
+const upstreamCa = await mintCa({ commonName: "test upstream CA" });
+const HOSTS = ["api.example.test", "a.wild.test", "deep.b.wild.test", "wild.test", "pass.example.test", "ws.example.test", "evil.test"];
+const leaf = await mintLeaf({ caCertPem: upstreamCa.certPem, caKeyPem: upstreamCa.keyPem, hosts: HOSTS });
+const upstream = await startUpstream({ tls: leaf });
+const plainUpstream = await startUpstream();
+const resolve = new Map(HOSTS.map((h) => [h, { host: "127.0.0.1", port: upstream.port }]));
+resolve.set("plain.example.test", { host: "127.0.0.1", port: plainUpstream.port });
+resolve.set("down.example.test", { host: "127.0.0.1", port: 1 });
+
+const POLICY = policyOf([
+  "api.example.test",
+  "*.wild.test",
+  { host: "pass.example.test", tlsPassthrough: true },
+  "ws.example.test",
+  "plain.example.test",
+  "down.example.test",
+]);
+
+const open: Firewall[] = [];
+const logs: string[] = [];
+async function startFirewall(extra: Partial<FirewallOptions> = {}): Promise<number> {
+  const fw = createFirewall({
+    policy: POLICY,
+    ca: bottleCa,
+    upstreamCa: [upstreamCa.certPem],
+    resolve,
+    log: createLogger({ level: "info", write: (t) => void logs.push(t) }),
+    ...extra,
+  });
+  open.push(fw);
+  return (await fw.listen(0, "127.0.0.1")).port;
+}
+const port = await startFirewall();
+
+after(async () => {
+  await Promise.all(open.map((f) => f.close()));
+  await upstream.close();
+  await plainUpstream.close();
+});
+
+const api = () => httpsVia(port, "api.example.test", bottleCa.certPem);
+const H = { host: "api.example.test" };
+
+test("an allowed host passes through intercepted TLS and its POST body arrives upstream intact", async () => {
+  const c = await api();
+  const body = JSON.stringify({ model: "m", messages: [{ role: "user", content: "héllo wörld" }] });
+  const res = await c.request("POST", "/v1/messages?beta=true", { ...H, "content-type": "application/json" }, body);
+  assert.equal(res.status, 200);
+  assert.deepEqual(JSON.parse(res.body), { ok: true, path: "/v1/messages?beta=true" });
+  const got = upstream.requests.at(-1)!;
+  assert.equal(got.method, "POST");
+  assert.equal(Buffer.from(got.body, "latin1").toString("utf8"), body);
+  assert.equal(got.headers.host, "api.example.test");
+  c.socket.destroy();
+});
+
+test("several requests share one intercepted connection (keep-alive) and one upstream connection", async () => {
+  const c = await api();
+  await c.request("GET", "/warm", H);
+  const before = upstream.connections();
+  for (let i = 0; i < 5; i++) {
+    const res = await c.request("GET", `/item/${i}`, H);
+    assert.equal(res.status, 200);
+    assert.equal(JSON.parse(res.body).path, `/item/${i}`);
+  }
+  assert.equal(upstream.connections(), before, "the firewall reused its upstream connection");
+  assert.equal(c.socket.destroyed, false);
+  c.socket.destroy();
+});
+
+test("a host outside the allowlist gets 403 naming the host and the rule, for CONNECT and plain HTTP", async () => {
+  const t = await connectTunnel(port, "evil.test:443");
+  assert.ok("refused" in t);
+  assert.equal(t.refused.status, 403);
+  assert.equal(t.refused.body, "bot-bottle firewall: blocked request to evil.test: host is not in this bottle's allowlist\n");
+  const c = await plainVia(port);
+  const res = await c.request("GET", "http://evil.test/x", { host: "evil.test" });
+  assert.equal(res.status, 403);
+  assert.match(res.body, /blocked request to evil\.test: host is not in this bottle's allowlist/);
+  assert.ok(logs.some((l) => /blocked CONNECT evil\.test: host is not in this bottle's allowlist/.test(l)));
+  c.socket.destroy();
+});
+
+test("a *.suffix rule allows any subdomain at any depth but not the bare domain", async () => {
+  for (const host of ["a.wild.test", "deep.b.wild.test"]) {
+    const c = await httpsVia(port, host, bottleCa.certPem);
+    assert.equal((await c.request("GET", "/", { host })).status, 200, host);
+    c.socket.destroy();
+  }
+  const t = await connectTunnel(port, "wild.test:443");
+  assert.ok("refused" in t && t.refused.status === 403);
+});
+
+test("every positive DLP sample is blocked in the URL, a header and the body, naming detector and place", async () => {
+  const c = await api();
+  const seen = upstream.requests.length;
+  for (const { detector, sample } of positives) {
+    const oneLine = sample.replaceAll("\n", "\\n");
+    const cases: [string, () => Promise<{ status: number; body: string }>][] = [
+      ["url", () => c.request("GET", `/search?q=${encodeURIComponent(sample)}`, H)],
+      ["header x-data", () => c.request("GET", "/", { ...H, "x-data": oneLine })],
+      ["body", () => c.request("POST", "/upload", { ...H, "content-type": "text/plain" }, sample)],
+    ];
+    for (const [where, send] of cases) {
+      const res = await send();
+      assert.equal(res.status, 403, `${detector} in ${where}: ${res.body}`);
+      assert.match(res.body, new RegExp(`^bot-bottle firewall: blocked request to api\\.example\\.test: detector ${detector} matched in ${where} `), res.body);
+    }
+    // Neither the response nor the log carries the secret: no 12-char run of it survives.
+    const core = sample.match(/[A-Za-z0-9+/_-]{12,}/g)!.sort((a, b) => b.length - a.length)[0]!;
+    assert.ok(!logs.some((l) => l.includes(core)), `log shows ${detector} secret`);
+  }
+  assert.equal(upstream.requests.length, seen, "nothing blocked reached the upstream");
+  c.socket.destroy();
+});
+
+test("a request blocked on its headers has its body drained and the connection stays usable", async () => {
+  const c = await api();
+  const jwt = positives.find((p) => p.detector === "jwt")!.sample;
+  const res = await c.request("POST", "/", { ...H, authorization: `Bearer ${jwt}` }, "x".repeat(100_000));
+  assert.equal(res.status, 403);
+  assert.match(res.body, /detector jwt matched in header authorization/);
+  assert.equal((await c.request("GET", "/after", H)).status, 200);
+  c.socket.destroy();
+});
+
+test("a secret carried in a host name under a *.suffix rule is refused at CONNECT and kept out of the log", async () => {
+  const npm = positives.find((p) => p.detector === "npm")!.sample.toLowerCase();
+  const t = await connectTunnel(port, `${npm}.wild.test:443`);
+  assert.ok("refused" in t);
+  assert.equal(t.refused.status, 403);
+  assert.match(t.refused.body, /^bot-bottle firewall: blocked request to \(redacted host name\): detector npm matched in host name/);
+  assert.ok(!t.refused.body.includes(npm) && !logs.some((l) => l.includes(npm)));
+});
+
+test("ordinary traffic passes: every negative sample in the body, the URL and a header reaches the upstream", async () => {
+  const c = await api();
+  for (const { name, text } of negatives) {
+    const body = await c.request("POST", "/ok", H, text);
+    assert.equal(body.status, 200, `${name} in body: ${body.body}`);
+    assert.equal(upstream.requests.at(-1)!.body, Buffer.from(text).toString("latin1"));
+    const url = await c.request("GET", `/ok?q=${encodeURIComponent(text.slice(0, 4000))}`, H);
+    assert.equal(url.status, 200, `${name} in url: ${url.body}`);
+    const header = await c.request("GET", "/ok", { ...H, "x-data": text.slice(0, 4000).replace(/[\r\n]+/g, " ") });
+    assert.equal(header.status, 200, `${name} in header: ${header.body}`);
+  }
+  c.socket.destroy();
+});
+
+test("a disabled detector lets its sample through", async () => {
+  const p = await startFirewall({ policy: { ...POLICY, dlp: { disabled: ["github", "jwt"], sensitive: [] } } });
+  const c = await httpsVia(p, "api.example.test", bottleCa.certPem);
+  for (const { sample } of positives.filter((s) => s.detector === "github" || s.detector === "jwt")) {
+    const res = await c.request("GET", "/", { ...H, authorization: `Bearer ${sample}` });
+    assert.equal(res.status, 200, res.body);
+    assert.equal(upstream.requests.at(-1)!.headers.authorization, `Bearer ${sample}`);
+  }
+  const aws = await c.request("GET", "/", { ...H, "x-key": "AKIAIOSFODNN7EXAMPLE" });
+  assert.equal(aws.status, 403, "other detectors stay on");
+  c.socket.destroy();
+});
+
+test("a sensitive env value is blocked as is and base64-encoded, and the log never shows it", async () => {
+  const value = "hunter2-correct-horse-battery";
+  const policy: FirewallPolicy = { ...POLICY, dlp: { disabled: [], sensitive: [{ name: "DB_PASSWORD", slot: "BB_SENSITIVE_0" }] } };
+  const p = await startFirewall({ policy, env: { BB_SENSITIVE_0: value } });
+  const c = await httpsVia(p, "api.example.test", bottleCa.certPem);
+  for (const body of [`password=${value}`, JSON.stringify({ blob: Buffer.from(`pw:${value}`).toString("base64") })]) {
+    const res = await c.request("POST", "/", H, body);
+    assert.equal(res.status, 403);
+    assert.match(res.body, /detector sensitive_env matched in body \(value of sensitive env DB_PASSWORD/);
+    assert.ok(!res.body.includes(value));
+  }
+  assert.ok(!logs.some((l) => l.includes(value)));
+  c.socket.destroy();
+});
+
+test("a passthrough host is gated by name but never decrypted: the client sees the upstream's own certificate", async () => {
+  const t = await connectTunnel(port, "pass.example.test:443");
+  assert.ok("socket" in t);
+  const c = new RawHttp(await tlsOver(t.socket, "pass.example.test", upstreamCa.certPem));
+  const github = positives.find((p) => p.detector === "github")!.sample;
+  const res = await c.request("GET", "/raw", { host: "pass.example.test", authorization: `token ${github}` });
+  assert.equal(res.status, 200, "not scanned, because not decrypted");
+  assert.equal(upstream.requests.at(-1)!.headers.authorization, `token ${github}`);
+  c.socket.destroy();
+
+  const again = await connectTunnel(port, "pass.example.test:443");
+  assert.ok("socket" in again);
+  await assert.rejects(tlsOver(again.socket, "pass.example.test", bottleCa.certPem), /certificate|self.signed|issuer/i);
+  again.socket.destroy();
+});
+
+test("plain HTTP absolute-form requests are scanned and forwarded", async () => {
+  const c = await plainVia(port);
+  const ok = await c.request("POST", "http://plain.example.test/form?a=1", { host: "plain.example.test" }, "hello");
+  assert.equal(ok.status, 200);
+  assert.equal(plainUpstream.requests.at(-1)!.url, "/form?a=1");
+  assert.equal(plainUpstream.requests.at(-1)!.body, "hello");
+  const bad = await c.request("POST", "http://plain.example.test/form", { host: "plain.example.test" }, `token=${positives[0]!.sample}`);
+  assert.equal(bad.status, 403);
+  assert.match(bad.body, /detector aws matched in body/);
+  c.socket.destroy();
+});
+
+test("plain HTTP inside a CONNECT tunnel (no TLS) is parsed, scanned and forwarded as http", async () => {
+  const t = await connectTunnel(port, "plain.example.test:80");
+  assert.ok("socket" in t);
+  const c = new RawHttp(t.socket);
+  assert.equal((await c.request("GET", "/in-tunnel", { host: "plain.example.test" })).status, 200);
+  assert.equal(plainUpstream.requests.at(-1)!.url, "/in-tunnel");
+  const bad = await c.request("GET", "/", { host: "plain.example.test", "x-token": positives.find((p) => p.detector === "gitlab")!.sample });
+  assert.equal(bad.status, 403);
+  assert.match(bad.body, /detector gitlab matched in header x-token/);
+  c.socket.destroy();
+});
+
+test("a WebSocket upgrade inside intercepted TLS round-trips frames; a secret in the upgrade is blocked", async () => {
+  const ws = { host: "ws.example.test", upgrade: "websocket", connection: "Upgrade", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" };
+  const c = await httpsVia(port, "ws.example.test", bottleCa.certPem);
+  const res = await c.request("GET", "/chat", ws);
+  assert.equal(res.status, 101);
+  assert.equal(res.headers["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  c.socket.write(wsFrame("hello through the firewall", true));
+  assert.equal(await c.readFrame(), "echo: hello through the firewall");
+  c.socket.destroy();
+
+  const d = await httpsVia(port, "ws.example.test", bottleCa.certPem);
+  const blocked = await d.request("GET", `/chat?token=${positives.find((p) => p.detector === "slack")!.sample}`, ws);
+  assert.equal(blocked.status, 403);
+  assert.match(blocked.body, /detector slack matched in url/);
+  d.socket.destroy();
+});
+
+test("a plain-HTTP WebSocket upgrade through the proxy (absolute form) round-trips frames", async () => {
+  const c = await plainVia(port);
+  const res = await c.request("GET", "http://plain.example.test/ws", {
+    host: "plain.example.test",
+    upgrade: "websocket",
+    connection: "Upgrade",
+    "sec-websocket-version": "13",
+    "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+  });
+  assert.equal(res.status, 101);
+  c.socket.write(wsFrame("plain hello", true));
+  assert.equal(await c.readFrame(), "echo: plain hello");
+  assert.equal(plainUpstream.requests.at(-1)!.url, "/ws");
+  c.socket.destroy();
+});
+
+test("a body over the size limit is refused with 413 and a reason", async () => {
+  const p = await startFirewall({ maxBodyBytes: 1024 });
+  const c = await httpsVia(p, "api.example.test", bottleCa.certPem);
+  const res = await c.request("POST", "/", H, "x".repeat(4096));
+  assert.equal(res.status, 413);
+  assert.match(res.body, /too large to scan/);
+  c.socket.destroy();
+});
+
+test("a compressed body is scanned decompressed; an encoding the firewall cannot read is refused", async () => {
+  const c = await api();
+  const npm = positives.find((p) => p.detector === "npm")!.sample;
+  const gz = await c.request("POST", "/", { ...H, "content-encoding": "gzip" }, zlib.gzipSync(`{"t":"${npm}"}`));
+  assert.equal(gz.status, 403);
+  assert.match(gz.body, /detector npm matched in body/);
+  const okGz = await c.request("POST", "/", { ...H, "content-encoding": "br" }, zlib.brotliCompressSync("just text"));
+  assert.equal(okGz.status, 200);
+  const zstd = await c.request("POST", "/", { ...H, "content-encoding": "zstd" }, "not really zstd");
+  assert.equal(zstd.status, 403);
+  assert.match(zstd.body, /content-encoding zstd, which the firewall cannot scan/);
+  c.socket.destroy();
+});
+
+test("the Host header inside a tunnel cannot name another host (no domain fronting)", async () => {
+  const c = await api();
+  assert.equal((await c.request("GET", "/front", { host: "evil.test" })).status, 200);
+  assert.equal(upstream.requests.at(-1)!.headers.host, "api.example.test");
+  c.socket.destroy();
+});
+
+test("an unreachable upstream gives 502 naming the host; a request to the proxy itself gets 400", async () => {
+  const c = await httpsVia(port, "down.example.test", bottleCa.certPem);
+  const res = await c.request("GET", "/", { host: "down.example.test" });
+  assert.equal(res.status, 502);
+  assert.match(res.body, /cannot reach down\.example\.test/);
+  c.socket.destroy();
+  const d = await plainVia(port);
+  const self = await d.request("GET", "/", { host: "localhost" });
+  assert.equal(self.status, 400);
+  assert.match(self.body, /this is an HTTP proxy/);
+  d.socket.destroy();
+});
+
+test("with a next hop, requests leave in absolute form and passthrough tunnels as CONNECT (the egress contract)", async () => {
+  const egress = await startUpstream(); // records the request line egress receives
+  const connects: string[] = [];
+  egress.server.on("connect", (req, socket: net.Socket, head: Buffer) => {
+    connects.push(req.url!);
+    const up = net.connect(upstream.port, "127.0.0.1", () => {
+      socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      up.write(head);
+      socket.pipe(up).pipe(socket);
+    });
+  });
+  try {
+    const p = await startFirewall({ nextHop: { host: "127.0.0.1", port: egress.port }, resolve: new Map() });
+    const c = await httpsVia(p, "api.example.test", bottleCa.certPem);
+    assert.equal((await c.request("POST", "/v1/x?y=1", H, "body")).status, 200);
+    assert.equal((await c.request("GET", "/v1/again", H)).status, 200);
+    c.socket.destroy();
+    const alt = await httpsVia(p, "api.example.test", bottleCa.certPem, 8443);
+    assert.equal((await alt.request("GET", "/port", { host: "api.example.test:8443" })).status, 200);
+    alt.socket.destroy();
+    const plain = await plainVia(p);
+    assert.equal((await plain.request("GET", "http://plain.example.test/p", { host: "plain.example.test" })).status, 200);
+    plain.socket.destroy();
+    assert.deepEqual(
+      egress.requests.map((r) => `${r.method} ${r.url} host=${r.headers.host}`),
+      [
+        "POST https://api.example.test/v1/x?y=1 host=api.example.test",
+        "GET https://api.example.test/v1/again host=api.example.test",
+        "GET https://api.example.test:8443/port host=api.example.test:8443",
+        "GET http://plain.example.test/p host=plain.example.test",
+      ],
+    );
+    assert.equal(egress.requests[0]!.body, "body");
+    assert.equal(egress.connections(), 1, "sequential requests share one keep-alive connection to egress");
+
+    const t = await connectTunnel(p, "pass.example.test:443");
+    assert.ok("socket" in t);
+    const tunneled = new RawHttp(await tlsOver(t.socket, "pass.example.test", upstreamCa.certPem));
+    assert.equal((await tunneled.request("GET", "/through-egress", { host: "pass.example.test" })).status, 200);
+    tunneled.socket.destroy();
+    assert.deepEqual(connects, ["pass.example.test:443"]);
+  } finally {
+    await egress.close();
+  }
+});

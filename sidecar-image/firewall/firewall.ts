@@ -1,0 +1,417 @@
+// The firewall daemon as a library: an HTTP proxy server (absolute-form requests and
+// CONNECT) that lets out only what the bottle's policy allows. CONNECT to a host that is
+// not tlsPassthrough is intercepted: the firewall answers the TLS handshake with a leaf
+// from the bottle CA, parses the HTTP/1.1 requests inside (keep-alive, many per
+// connection, WebSocket upgrades), scans each one (URL, headers, body) and forwards or
+// blocks it. Passthrough hosts are gated by name and tunnelled without decryption.
+// Responses stream back unscanned.
+import { Buffer } from "node:buffer";
+import http from "node:http";
+import type net from "node:net";
+import tls from "node:tls";
+import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
+import { log as rootLog, type Logger } from "../../lib/log.ts";
+import { createLeafIssuer, normalizeHost } from "../../lib/tls/mod.ts";
+import { type Block, inspectBody, inspectHead, MAX_BODY_BYTES, readBody } from "./inspect.ts";
+import { compilePolicy, type CompiledPolicy, type HostRule } from "./policy.ts";
+import { authority, createUpstream, type Endpoint, type Target } from "./upstream.ts";
+
+export interface FirewallOptions {
+  policy: FirewallPolicy;
+  /** The bottle CA the agent trusts; intercepted hosts get leaves signed by it. */
+  ca: { certPem: string; keyPem: string };
+  /** Where sensitive slot values are read from (default process.env). */
+  env?: Record<string, string | undefined>;
+  /** Egress. Without it the firewall dials upstreams itself. */
+  nextHop?: Endpoint;
+  /** Extra CAs to trust when dialing directly (tests). */
+  upstreamCa?: string[];
+  /** Host name -> address to dial instead (direct dialing only; tests). */
+  resolve?: ReadonlyMap<string, Endpoint>;
+  maxBodyBytes?: number;
+  log?: Logger;
+}
+
+export interface Firewall {
+  server: http.Server;
+  /** Swap in a policy for every later request; throws (keeping the old one) if it cannot compile. */
+  setPolicy(policy: FirewallPolicy): void;
+  /** Check the CA (fail fast) and listen. */
+  listen(port: number, host: string): Promise<net.AddressInfo>;
+  close(): Promise<void>;
+}
+
+interface Tunnel {
+  host: string;
+  port: number;
+  scheme: Target["scheme"];
+}
+
+const NOT_ALLOWED = "host is not in this bottle's allowlist";
+const ESTABLISHED = "HTTP/1.1 200 Connection Established\r\n\r\n";
+const TLS_HANDSHAKE = 0x16;
+/** Longer than clients keep idle connections, so a request never races a server-side close. */
+const IDLE_MS = 65_000;
+
+/** Per-hop headers, never forwarded (RFC 9110 7.6.1), plus ones the firewall consumes. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authorization",
+  "proxy-authenticate",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "expect", // the firewall already answered 100-continue and holds the whole body
+]);
+
+function withoutHopByHop(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const named = String(headers.connection ?? "")
+    .toLowerCase()
+    .split(",")
+    .map((s) => s.trim());
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && !named.includes(k)) out[k] = v;
+  return out;
+}
+
+/** Parse "host:port" (CONNECT) or an authority; IPv6 may be bracketed. */
+function parseAuthority(text: string, fallbackPort: number): Endpoint | null {
+  try {
+    const u = new URL(`http://${text}`);
+    if (!u.hostname || u.username || u.pathname !== "/") return null;
+    return { host: normalizeHost(u.hostname), port: u.port ? Number(u.port) : fallbackPort };
+  } catch {
+    return null;
+  }
+}
+
+const ABSOLUTE = /^(https?):\/\/([^/?#]*)([^#]*)/i;
+
+/** Target of an absolute-form request, keeping the path exactly as sent. */
+function parseAbsolute(url: string): (Target & { path: string }) | null {
+  const m = ABSOLUTE.exec(url);
+  if (!m) return null;
+  const scheme = m[1]!.toLowerCase() as Target["scheme"];
+  const at = parseAuthority(m[2]!, scheme === "https" ? 443 : 80);
+  if (!at) return null;
+  const rest = m[3] || "/";
+  return { scheme, ...at, path: rest.startsWith("/") ? rest : `/${rest}` };
+}
+
+function pipeBoth(a: net.Socket, b: net.Socket): void {
+  const done = () => {
+    a.destroy();
+    b.destroy();
+  };
+  a.on("error", done).on("close", done);
+  b.on("error", done).on("close", done);
+  a.pipe(b);
+  b.pipe(a);
+}
+
+/** The first bytes a client sends in a tunnel, left unread on the socket; null if it
+ * closes (or stays silent for IDLE_MS) first. */
+function peek(socket: net.Socket): Promise<Buffer | null> {
+  socket.setTimeout(IDLE_MS, () => socket.destroy());
+  return new Promise((resolve) => {
+    const onData = (chunk: Buffer) => {
+      cleanup();
+      socket.pause();
+      socket.unshift(chunk);
+      resolve(chunk);
+    };
+    const onGone = () => {
+      cleanup();
+      resolve(null);
+    };
+    const cleanup = () => {
+      socket.setTimeout(0);
+      socket.off("data", onData);
+      socket.off("end", onGone);
+      socket.off("close", onGone);
+    };
+    socket.on("data", onData);
+    socket.once("end", onGone);
+    socket.once("close", onGone);
+  });
+}
+
+export function createFirewall(opts: FirewallOptions): Firewall {
+  const log = opts.log ?? rootLog.child("firewall");
+  const env = opts.env;
+  const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
+  const issuer = createLeafIssuer({ caCertPem: opts.ca.certPem, caKeyPem: opts.ca.keyPem });
+  const upstream = createUpstream({ nextHop: opts.nextHop, upstreamCa: opts.upstreamCa, resolve: opts.resolve });
+  const tunnels = new WeakMap<net.Socket, Tunnel>();
+  const sockets = new Set<net.Socket>();
+
+  let policy: CompiledPolicy;
+  function setPolicy(p: FirewallPolicy): void {
+    const next = compilePolicy(p, env);
+    for (const w of next.warnings) log.warn(w);
+    policy = next;
+  }
+  setPolicy(opts.policy);
+
+  /**
+   * Gate a host name: its rule, or the block plus a label safe to log. The name is
+   * scanned too: under a "*." rule (or on its way to being refused) the name itself can
+   * carry data, and then it must not reach the log either.
+   */
+  function gate(p: CompiledPolicy, host: string): { rule: HostRule } | { block: Block; label: string } {
+    const f = p.scanner.scan(host);
+    if (f) return { block: { status: 403, reason: `detector ${f.detector} matched in host name (${f.label}: ${f.excerpt})` }, label: "(redacted host name)" };
+    const rule = p.ruleFor(host);
+    return rule ? { rule } : { block: { status: 403, reason: NOT_ALLOWED }, label: host };
+  }
+
+  function blockText(host: string, block: Block): string {
+    return `bot-bottle firewall: blocked request to ${host}: ${block.reason}\n`;
+  }
+
+  /** Answer a blocked request. Its unread body is drained so the connection stays usable
+   * (`close` instead when the body is too large to be worth reading). */
+  function deny(req: http.IncomingMessage, res: http.ServerResponse, host: string, block: Block, close = false): void {
+    log.warn(`blocked ${req.method} ${host}: ${block.reason}`);
+    if (!req.readableEnded) req.resume();
+    const body = blockText(host, block);
+    res.writeHead(block.status, {
+      "content-type": "text/plain; charset=utf-8",
+      "content-length": Buffer.byteLength(body),
+      "x-bot-bottle-firewall": "blocked",
+      ...(close ? { connection: "close" } : {}),
+    });
+    res.end(body);
+  }
+
+  /** A complete response written straight to a socket (CONNECT and upgrade paths). */
+  function rawResponse(socket: net.Socket, status: number, body: string): void {
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nx-bot-bottle-firewall: blocked\r\nconnection: close\r\n\r\n${body}`,
+    );
+  }
+
+  function denyRaw(socket: net.Socket, method: string, host: string, block: Block): void {
+    log.warn(`blocked ${method} ${host}: ${block.reason}`);
+    rawResponse(socket, block.status, blockText(host, block));
+  }
+
+  function outgoingHeaders(req: http.IncomingMessage, target: Target): http.OutgoingHttpHeaders {
+    const headers = withoutHopByHop(req.headers);
+    // The Host header always names the host the policy allowed, so a tunnel to an allowed
+    // host cannot front for another one behind the same server.
+    headers.host = authority(target.host, target.port, target.scheme === "https" ? 443 : 80);
+    return headers;
+  }
+
+  const hasBody = (req: http.IncomingMessage) =>
+    req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
+
+  async function forward(req: http.IncomingMessage, res: http.ServerResponse, target: Target & { path: string }): Promise<void> {
+    const p = policy; // one policy for the whole request, even if a reload lands meanwhile
+    const method = req.method ?? "GET";
+    const g = gate(p, target.host);
+    if ("block" in g) return deny(req, res, g.label, g.block);
+    const headers = outgoingHeaders(req, target);
+    const url = `${target.scheme}://${headers.host}${target.path}`;
+    const headBlock = inspectHead(p, url, headers);
+    if (headBlock) return deny(req, res, target.host, headBlock);
+
+    let body: Buffer | undefined;
+    if (hasBody(req)) {
+      const read = await readBody(req, maxBody);
+      if (!Buffer.isBuffer(read)) return deny(req, res, target.host, read, true);
+      const bodyBlock = await inspectBody(p, read, req.headers["content-encoding"]);
+      if (bodyBlock) return deny(req, res, target.host, bodyBlock);
+      body = read;
+      headers["content-length"] = body.length;
+    }
+
+    const up = upstream.request(target, { method, path: target.path, headers });
+    up.on("response", (ures) => {
+      res.writeHead(ures.statusCode ?? 502, ures.statusMessage, withoutHopByHop(ures.headers));
+      ures.pipe(res);
+      ures.on("error", () => res.destroy());
+    });
+    up.on("error", (e) => {
+      if (res.headersSent) return void res.destroy();
+      log.warn(`upstream ${target.host}: ${e.message}`);
+      const text = `bot-bottle firewall: cannot reach ${target.host}: ${e.message}\n`;
+      res.writeHead(502, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
+      res.end(text);
+    });
+    res.on("close", () => {
+      if (!res.writableFinished) up.destroy(); // the client went away
+    });
+    up.end(body);
+  }
+
+  function upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, target: Target & { path: string }): void {
+    const p = policy;
+    const method = req.method ?? "GET";
+    const g = gate(p, target.host);
+    if ("block" in g) return denyRaw(socket, method, g.label, g.block);
+    const headers = outgoingHeaders(req, target);
+    headers.connection = "Upgrade";
+    headers.upgrade = req.headers.upgrade;
+    const block = inspectHead(p, `${target.scheme}://${headers.host}${target.path}`, headers);
+    if (block) return denyRaw(socket, method, target.host, block);
+
+    const up = upstream.request(target, { method, path: target.path, headers, upgrade: true });
+    up.on("upgrade", (ures, usocket, uhead) => {
+      let text = `HTTP/1.1 ${ures.statusCode} ${ures.statusMessage}\r\n`;
+      for (let i = 0; i < ures.rawHeaders.length; i += 2) text += `${ures.rawHeaders[i]}: ${ures.rawHeaders[i + 1]}\r\n`;
+      socket.write(`${text}\r\n`);
+      if (uhead.length) socket.write(uhead);
+      if (head.length) usocket.write(head);
+      pipeBoth(socket, usocket);
+    });
+    up.on("response", (ures) => {
+      // The upstream declined the upgrade: relay its answer and close.
+      const chunks: Buffer[] = [];
+      ures.on("data", (c: Buffer) => chunks.push(c));
+      ures.on("end", () => {
+        const body = Buffer.concat(chunks);
+        socket.end(
+          Buffer.concat([
+            Buffer.from(`HTTP/1.1 ${ures.statusCode} ${ures.statusMessage}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`),
+            body,
+          ]),
+        );
+      });
+    });
+    up.on("error", (e) => rawResponse(socket, 502, `bot-bottle firewall: cannot reach ${target.host}: ${e.message}\n`));
+    socket.on("error", () => up.destroy());
+    up.end();
+  }
+
+  /** The target of a request read inside a CONNECT tunnel: always the tunnel's host. */
+  function tunnelTarget(req: http.IncomingMessage): (Target & { path: string }) | null {
+    const t = tunnels.get(req.socket);
+    if (!t) return null;
+    const url = req.url ?? "/";
+    const path = url.startsWith("/") ? url : (parseAbsolute(url)?.path ?? "/");
+    return { scheme: t.scheme, host: t.host, port: t.port, path };
+  }
+
+  const serverOptions: http.ServerOptions = { maxHeaderSize: 64 * 1024 };
+  // Parses the requests inside tunnels; sockets are handed to it, it never listens itself.
+  const inner = http.createServer(serverOptions);
+  // Deno's node:http destroys a keep-alive socket after each response when its server is
+  // not listening (denoland/deno#35609); say it is, so tunnels stay keep-alive there too.
+  Object.defineProperty(inner, "listening", { get: () => true });
+  const server = http.createServer(serverOptions);
+  for (const s of [inner, server]) {
+    s.keepAliveTimeout = IDLE_MS;
+    s.headersTimeout = IDLE_MS + 1000;
+  }
+
+  inner.on("request", (req, res) => {
+    const target = tunnelTarget(req);
+    if (!target) return void res.destroy();
+    forward(req, res, target).catch((e) => {
+      log.error(`request to ${target.host} failed: ${(e as Error).message}`);
+      res.destroy();
+    });
+  });
+  inner.on("upgrade", (req, socket: net.Socket, head: Buffer) => {
+    const target = tunnelTarget(req);
+    if (!target) return void socket.destroy();
+    upgrade(req, socket, head, target);
+  });
+
+  server.on("connection", (s: net.Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  server.on("request", (req, res) => {
+    const target = parseAbsolute(req.url ?? "");
+    if (!target) {
+      const text = "bot-bottle firewall: this is an HTTP proxy; send absolute-form requests (http://host/path) or CONNECT host:port\n";
+      res.writeHead(400, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
+      return void res.end(text);
+    }
+    forward(req, res, target).catch((e) => {
+      log.error(`request to ${target.host} failed: ${(e as Error).message}`);
+      res.destroy();
+    });
+  });
+  server.on("upgrade", (req, socket: net.Socket, head: Buffer) => {
+    const target = parseAbsolute(req.url ?? "");
+    if (!target) return rawResponse(socket, 400, "bot-bottle firewall: upgrade requests must be absolute-form\n");
+    upgrade(req, socket, head, target);
+  });
+
+  server.on("connect", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    socket.on("error", () => socket.destroy());
+    const to = parseAuthority(req.url ?? "", 443);
+    if (!to) return rawResponse(socket, 400, `bot-bottle firewall: cannot parse CONNECT target ${JSON.stringify(req.url)}\n`);
+    const g = gate(policy, to.host);
+    if ("block" in g) return denyRaw(socket, "CONNECT", g.label, g.block);
+    const task = g.rule.tlsPassthrough ? passthrough(socket, head, to) : intercept(socket, head, to);
+    task.catch((e) => {
+      log.error(`tunnel to ${to.host}: ${(e as Error).message}`);
+      socket.destroy();
+    });
+  });
+
+  async function passthrough(socket: net.Socket, head: Buffer, to: Endpoint): Promise<void> {
+    let up: net.Socket;
+    try {
+      up = await upstream.tunnel(to.host, to.port);
+    } catch (e) {
+      log.warn(`tunnel to ${to.host}:${to.port} failed: ${(e as Error).message}`);
+      return rawResponse(socket, 502, `bot-bottle firewall: cannot open a tunnel to ${to.host}: ${(e as Error).message}\n`);
+    }
+    socket.write(ESTABLISHED);
+    if (head.length) up.write(head);
+    pipeBoth(socket, up);
+  }
+
+  async function intercept(socket: net.Socket, head: Buffer, to: Endpoint): Promise<void> {
+    const context = issuer.contextFor(to.host); // mint while the client starts its handshake
+    context.catch(() => {});
+    socket.write(ESTABLISHED);
+    if (head.length) socket.unshift(head);
+    const first = head.length ? head : await peek(socket);
+    if (!first) return void socket.destroy();
+    if (first[0] !== TLS_HANDSHAKE) {
+      // Plain HTTP inside a tunnel (some ws:// clients do this): scanned all the same.
+      tunnels.set(socket, { ...to, scheme: "http" });
+      inner.emit("connection", socket);
+      socket.resume(); // peek() paused it; a new 'data' listener alone does not resume a paused stream
+      return;
+    }
+    const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: await context, ALPNProtocols: ["http/1.1"] });
+    secure.on("error", () => secure.destroy());
+    tunnels.set(secure, { ...to, scheme: "https" });
+    inner.emit("connection", secure);
+  }
+
+  return {
+    server,
+    setPolicy,
+    async listen(port, host) {
+      await issuer.contextFor("localhost"); // a CA that cannot sign fails here, at startup
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          resolve();
+        });
+      });
+      return server.address() as net.AddressInfo;
+    },
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+        upstream.close();
+      });
+    },
+  };
+}

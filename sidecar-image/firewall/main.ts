@@ -1,0 +1,81 @@
+// bb firewall daemon: the agent's only proxy (HTTP and CONNECT, port 8888). Allows only
+// the policy's hosts, intercepts TLS with the bottle CA to scan every request with the DLP
+// detectors, tunnels tlsPassthrough hosts undecrypted, and forwards to egress (--next-hop)
+// in absolute form. Reads the FirewallPolicy file and the CA files; sensitive values come
+// from the env slots the policy names. SIGUSR1 re-reads the policy (a bad one is refused
+// and the old one kept). Logs to stderr only, one line per blocked request.
+// Exit codes: 0 stopped, 1 failure (bad policy or CA at startup, port in use), 2 usage.
+//
+//   firewall --policy firewall.json --ca-cert ca.pem --ca-key ca-key.pem --next-hop 127.0.0.1:9099
+import { readFile } from "node:fs/promises";
+import process from "node:process";
+import { createProgram, mainOf } from "../../lib/cli.ts";
+import { BbError } from "../../lib/errors.ts";
+import { log as rootLog } from "../../lib/log.ts";
+import { FirewallPolicy, readConfig } from "../../lib/sidecar-config.ts";
+import { createFirewall } from "./firewall.ts";
+import type { Endpoint } from "./upstream.ts";
+
+const log = rootLog.child("firewall");
+
+function hostPort(text: string, flag: string): Endpoint {
+  const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(text);
+  const port = Number(m?.[2]);
+  if (!m || !m[1] || port > 65535) throw new BbError("USAGE", `${flag} wants HOST:PORT, got ${JSON.stringify(text)}`);
+  return { host: m[1], port };
+}
+
+function resolveEntry(text: string): [string, Endpoint] {
+  const eq = text.indexOf("=");
+  if (eq <= 0) throw new BbError("USAGE", `--resolve wants HOST=IP:PORT, got ${JSON.stringify(text)}`);
+  return [text.slice(0, eq).toLowerCase(), hostPort(text.slice(eq + 1), "--resolve")];
+}
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (e) {
+    throw new BbError("CONFIG", `Cannot read ${what} ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanning HTTP(S) proxy (a sidecar daemon).", {
+  example: "firewall --policy firewall.json --ca-cert ca.pem --ca-key ca-key.pem --next-hop 127.0.0.1:9099",
+})
+  .option("--listen <host:port>", "address to listen on", "0.0.0.0:8888")
+  .requiredOption("--policy <file>", "FirewallPolicy JSON (re-read on SIGUSR1)")
+  .requiredOption("--ca-cert <file>", "bottle CA certificate (PEM) used to intercept TLS")
+  .requiredOption("--ca-key <file>", "bottle CA private key (PEM)")
+  .option("--next-hop <host:port>", "egress; when omitted the firewall dials upstreams itself")
+  .option("--upstream-ca <file>", "extra CA to trust when dialing upstreams directly (repeatable)", collect, [])
+  .option("--resolve <host=ip:port>", "dial IP:PORT for HOST when dialing directly (repeatable)", collect, [])
+  .action(async (o: { listen: string; policy: string; caCert: string; caKey: string; nextHop?: string; upstreamCa: string[]; resolve: string[] }) => {
+    const listen = hostPort(o.listen, "--listen");
+    const nextHop = o.nextHop ? hostPort(o.nextHop, "--next-hop") : undefined;
+    const resolve = new Map(o.resolve.map(resolveEntry));
+    const policy = await readConfig(FirewallPolicy, o.policy);
+    const firewall = createFirewall({
+      policy,
+      ca: { certPem: await readText(o.caCert, "CA certificate"), keyPem: await readText(o.caKey, "CA key") },
+      nextHop,
+      upstreamCa: await Promise.all(o.upstreamCa.map((f) => readText(f, "upstream CA"))),
+      resolve,
+      log,
+    });
+    const addr = await firewall.listen(listen.port, listen.host);
+    const via = nextHop ? `next hop ${nextHop.host}:${nextHop.port}` : "dialing upstreams directly";
+    log.info(`listening on ${addr.address}:${addr.port} (${policy.hosts.length} hosts, ${via})`);
+
+    process.on("SIGUSR1", () => {
+      readConfig(FirewallPolicy, o.policy)
+        .then((next) => {
+          firewall.setPolicy(next);
+          log.info(`policy reloaded from ${o.policy} (${next.hosts.length} hosts)`);
+        })
+        .catch((e) => log.error(`policy reload refused, keeping the previous policy: ${(e as Error).message}`));
+    });
+  });
+
+await mainOf(program);

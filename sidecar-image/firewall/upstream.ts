@@ -1,0 +1,145 @@
+// How the firewall reaches what it allows. With a next hop (egress) every request goes
+// there in absolute form over one keep-alive pool, and passthrough tunnels become CONNECT
+// requests to it; this is the contract egress implements:
+//   intercepted HTTPS   METHOD https://host[:port]/path HTTP/1.1   (WebSocket upgrades too)
+//   plain HTTP          METHOD http://host[:port]/path HTTP/1.1
+//   passthrough         CONNECT host:port HTTP/1.1, then raw bytes
+// Without a next hop the firewall dials upstreams itself (tests, the "firewall alone"
+// benchmark), trusting the system roots plus --upstream-ca, with --resolve overrides.
+import { Buffer } from "node:buffer";
+import http from "node:http";
+import https from "node:https";
+import net from "node:net";
+import tls from "node:tls";
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export interface Target extends Endpoint {
+  scheme: "http" | "https";
+}
+
+export interface UpstreamOptions {
+  /** Egress; when absent the firewall dials upstreams itself. */
+  nextHop?: Endpoint;
+  /** Extra CA certificates (PEM) to trust when dialing directly. */
+  upstreamCa?: string[];
+  /** Host name -> address to dial instead of resolving it (direct dialing only). */
+  resolve?: ReadonlyMap<string, Endpoint>;
+}
+
+export interface RequestInit {
+  method: string;
+  path: string;
+  headers: http.OutgoingHttpHeaders;
+  /** A WebSocket upgrade: a fresh connection, detached from the pool after the 101. */
+  upgrade?: boolean;
+}
+
+export interface Upstream {
+  request(target: Target, init: RequestInit): http.ClientRequest;
+  /** A connected byte tunnel to host:port (for passthrough hosts). */
+  tunnel(host: string, port: number): Promise<net.Socket>;
+  close(): void;
+}
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** "host:port" for CONNECT and absolute URLs; IPv6 in brackets, default port omitted when asked. */
+export function authority(host: string, port: number, defaultPort?: number): string {
+  const h = host.includes(":") ? `[${host}]` : host;
+  return port === defaultPort ? h : `${h}:${port}`;
+}
+
+const defaultPort = (scheme: Target["scheme"]) => (scheme === "https" ? 443 : 80);
+
+export function createUpstream(opts: UpstreamOptions): Upstream {
+  const pool = { keepAlive: true, scheduling: "lifo" as const, maxFreeSockets: 256 };
+  const httpAgent = new http.Agent(pool);
+  // One SecureContext, not a `ca` list: https.Agent keys its pool by a string built from
+  // the options, and ~150 PEM roots in that key cost a millisecond per request.
+  const secureContext = opts.upstreamCa?.length ? tls.createSecureContext({ ca: [...tls.rootCertificates, ...opts.upstreamCa] }) : undefined;
+  const httpsAgent = new https.Agent({ ...pool, secureContext });
+  const upgradeAgent = new https.Agent({ secureContext }); // no pooling: upgraded sockets leave the agent
+  const dialAddress = (host: string, port: number): Endpoint => opts.resolve?.get(host) ?? { host, port };
+
+  function dial(to: Endpoint): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(to.port, to.host);
+      s.setTimeout(CONNECT_TIMEOUT_MS, () => s.destroy(new Error(`connect timed out after ${CONNECT_TIMEOUT_MS / 1000}s`)));
+      s.once("connect", () => {
+        s.setTimeout(0);
+        s.off("error", reject);
+        resolve(s);
+      });
+      s.once("error", reject);
+    });
+  }
+
+  /** Send CONNECT to the next hop and hand back the socket once it answers 200. */
+  async function connectVia(hop: Endpoint, host: string, port: number): Promise<net.Socket> {
+    const s = await dial(hop);
+    const target = authority(host, port);
+    s.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+    return new Promise((resolve, reject) => {
+      let head = Buffer.alloc(0);
+      const fail = (e: Error) => {
+        s.destroy();
+        reject(e);
+      };
+      const onEnd = () => fail(new Error(`next hop closed the connection before answering CONNECT ${target}`));
+      const onData = (chunk: Buffer) => {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf("\r\n\r\n");
+        if (end === -1) {
+          if (head.length > 16384) fail(new Error("next hop sent an oversized CONNECT response"));
+          return;
+        }
+        s.off("data", onData);
+        s.off("error", fail);
+        s.off("end", onEnd);
+        const status = head.subarray(0, head.indexOf("\r\n")).toString("latin1");
+        if (!/^HTTP\/1\.[01] 200\b/.test(status)) return fail(new Error(`next hop refused CONNECT ${target}: ${status}`));
+        s.pause();
+        if (end + 4 < head.length) s.unshift(head.subarray(end + 4));
+        resolve(s);
+      };
+      s.on("data", onData);
+      s.once("error", fail);
+      s.once("end", onEnd);
+    });
+  }
+
+  return {
+    request(target, init) {
+      if (opts.nextHop) {
+        return http.request({
+          host: opts.nextHop.host,
+          port: opts.nextHop.port,
+          method: init.method,
+          path: `${target.scheme}://${authority(target.host, target.port, defaultPort(target.scheme))}${init.path}`,
+          headers: init.headers,
+          agent: init.upgrade ? false : httpAgent,
+        });
+      }
+      const to = dialAddress(target.host, target.port);
+      const common = { host: to.host, port: to.port, method: init.method, path: init.path, headers: init.headers };
+      if (target.scheme === "http") return http.request({ ...common, agent: init.upgrade ? false : httpAgent });
+      return https.request({
+        ...common,
+        servername: net.isIP(target.host) ? undefined : target.host,
+        agent: init.upgrade ? upgradeAgent : httpsAgent,
+      });
+    },
+    tunnel(host, port) {
+      return opts.nextHop ? connectVia(opts.nextHop, host, port) : dial(dialAddress(host, port));
+    },
+    close() {
+      httpAgent.destroy();
+      httpsAgent.destroy();
+      upgradeAgent.destroy();
+    },
+  };
+}

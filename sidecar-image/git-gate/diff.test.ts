@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { run } from "../../lib/proc.ts";
+import { commitChanges, parsePatch, type Git } from "./diff.ts";
+
+describe("parsePatch()", () => {
+  it("frames hunks by their counts, so an added line that looks like a header is content", () => {
+    const patch = [
+      "diff --git a/x.txt b/x.txt",
+      "--- a/x.txt",
+      "+++ b/x.txt",
+      "@@ -1,2 +1,3 @@",
+      " keep",
+      "-old",
+      "+++ b/smuggled",
+      "+diff --git a/y b/y",
+      "\\ No newline at end of file",
+      "diff --git a/with space.md b/with space.md",
+      "new file mode 100644",
+      "--- /dev/null",
+      "+++ b/with space.md",
+      "@@ -0,0 +1 @@",
+      "+hello",
+      'diff --git "a/tab\\there\\303\\251" "b/tab\\there\\303\\251"',
+      "Binary files differ",
+      "",
+    ].join("\n");
+    assert.deepEqual(
+      [...parsePatch(patch)],
+      [
+        ["x.txt", ["++ b/smuggled", "diff --git a/y b/y"]],
+        ["with space.md", ["hello"]],
+        ["tab\thereé", []],
+      ],
+    );
+  });
+});
+
+describe("commitChanges() on real commits", () => {
+  let dir: string;
+  const env = () => ({ GIT_CONFIG_GLOBAL: join(dir, "gc"), GIT_CONFIG_NOSYSTEM: "1" });
+  const sh = async (...args: string[]) => (await run(["git", ...args], { cwd: join(dir, "r"), env: env() })).stdout.trim();
+  const git: Git = async (args) => (await run(["git", ...args], { cwd: join(dir, "r"), env: env() })).stdout;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "bb-diff-test-"));
+    await writeFile(join(dir, "gc"), "[user]\n\tname = T\n\temail = t@example.test\n[init]\n\tdefaultBranch = main\n");
+    await run(["git", "init", "-q", join(dir, "r")], { env: env() });
+    await writeFile(join(dir, "r/base.txt"), "base\n");
+    await sh("add", "-A");
+    await sh("commit", "-q", "-m", "base");
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it("a root commit adds all its lines; the message is read", async () => {
+    const root = await sh("rev-list", "--max-parents=0", "HEAD");
+    const ch = await commitChanges(git, root);
+    assert.deepEqual(ch.paths, ["base.txt"]);
+    assert.deepEqual(ch.added.get("base.txt"), ["base"]);
+    assert.equal(ch.message, "base\n");
+  });
+
+  it("a clean merge introduces nothing of its own; a conflict resolution only its new lines", async () => {
+    await sh("checkout", "-q", "-b", "side");
+    await writeFile(join(dir, "r/side.txt"), "from side\n");
+    await writeFile(join(dir, "r/base.txt"), "base\nside edit\n");
+    await sh("commit", "-q", "-am", "side");
+    await sh("add", "side.txt");
+    await sh("commit", "-q", "-m", "side file");
+    await sh("checkout", "-q", "main");
+    await writeFile(join(dir, "r/main.txt"), "from main\n");
+    await sh("add", "main.txt");
+    await sh("commit", "-q", "-m", "main file");
+    await sh("merge", "-q", "--no-edit", "--no-ff", "side");
+    const clean = await commitChanges(git, await sh("rev-parse", "HEAD"));
+    assert.deepEqual(clean.paths, []);
+
+    await sh("reset", "-q", "--hard", "HEAD~1");
+    await writeFile(join(dir, "r/base.txt"), "base\nmain edit\n");
+    await sh("commit", "-q", "-am", "main edit");
+    await run(["git", "merge", "-q", "--no-edit", "side"], { cwd: join(dir, "r"), env: env(), expect: [1] });
+    await writeFile(join(dir, "r/base.txt"), "base\nside edit\nresolved by hand\n");
+    await sh("commit", "-q", "-am", "merge");
+    const resolved = await commitChanges(git, await sh("rev-parse", "HEAD"));
+    assert.deepEqual(resolved.paths, ["base.txt"]);
+    assert.deepEqual(resolved.added.get("base.txt"), ["resolved by hand"]);
+  });
+});

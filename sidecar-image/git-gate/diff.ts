@@ -1,0 +1,119 @@
+// What one pushed commit changes: the paths it touches and the lines it adds, read from
+// `git diff-tree -p` against each parent. A merge counts only what differs from every
+// parent (what the merge itself introduced), so merging already-published work does not
+// count as touching its paths or adding its lines.
+import { Buffer } from "node:buffer";
+
+/** Runs git in the gate repo and returns stdout; throws on failure. */
+export type Git = (args: string[]) => Promise<string>;
+
+export interface CommitChanges {
+  commit: string;
+  message: string;
+  /** Paths changed (relative to the repo root). */
+  paths: string[];
+  /** Added lines per changed path (binary files: none). */
+  added: Map<string, string[]>;
+}
+
+const DIFF_FLAGS = ["--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", "--submodule=short", "-r", "-p"];
+
+const ESCAPES: Record<string, number> = { a: 7, b: 8, t: 9, n: 10, v: 11, f: 12, r: 13, '"': 34, "\\": 92 };
+
+/** Undo git's C-style quoting of a path ("a\tb", "\303\251"). */
+export function unquoteCPath(quoted: string): string {
+  const bytes: number[] = [];
+  for (let i = 1; i < quoted.length - 1; i++) {
+    const c = quoted[i]!;
+    if (c !== "\\") {
+      bytes.push(...Buffer.from(c, "utf8"));
+      continue;
+    }
+    const next = quoted[++i]!;
+    if (/[0-7]/.test(next)) {
+      bytes.push(Number.parseInt(quoted.slice(i, i + 3), 8));
+      i += 2;
+    } else bytes.push(ESCAPES[next] ?? next.charCodeAt(0));
+  }
+  return Buffer.from(bytes).toString("utf8");
+}
+
+/** The path of a "diff --git a/P b/P" line (renames are off, so both sides agree). */
+function diffGitPath(line: string): string {
+  const rest = line.slice("diff --git ".length);
+  if (rest.startsWith('"')) {
+    const end = rest.indexOf('" "');
+    return unquoteCPath(rest.slice(end + 2)).slice(2);
+  }
+  return rest.slice(2, 2 + (rest.length - 5) / 2);
+}
+
+/** Changed paths and their added lines from `git diff -p` output, hunks framed by their counts. */
+export function parsePatch(text: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let current: string[] | null = null;
+  let oldLeft = 0;
+  let newLeft = 0;
+  for (const line of text.split("\n")) {
+    if (oldLeft > 0 || newLeft > 0) {
+      const c = line[0];
+      if (c === " ") {
+        oldLeft--;
+        newLeft--;
+      } else if (c === "-") oldLeft--;
+      else if (c === "+") {
+        newLeft--;
+        current?.push(line.slice(1));
+      }
+      continue; // "\ No newline at end of file" counts for neither side
+    }
+    if (line.startsWith("diff --git ")) {
+      current = [];
+      out.set(diffGitPath(line), current);
+    } else if (line.startsWith("@@ ")) {
+      const m = /^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@/.exec(line);
+      oldLeft = m ? Number(m[1] ?? 1) : 0;
+      newLeft = m ? Number(m[2] ?? 1) : 0;
+    }
+  }
+  return out;
+}
+
+/** Lines present in every list, as a multiset (order of the first list). */
+function intersectLines(lists: string[][]): string[] {
+  const [first, ...others] = lists;
+  const counts = others.map((l) => {
+    const m = new Map<string, number>();
+    for (const x of l) m.set(x, (m.get(x) ?? 0) + 1);
+    return m;
+  });
+  const out: string[] = [];
+  for (const line of first ?? []) {
+    if (counts.every((m) => (m.get(line) ?? 0) > 0)) {
+      for (const m of counts) m.set(line, m.get(line)! - 1);
+      out.push(line);
+    }
+  }
+  return out;
+}
+
+export async function commitChanges(git: Git, commit: string): Promise<CommitChanges> {
+  const raw = await git(["cat-file", "commit", commit]);
+  const split = raw.indexOf("\n\n");
+  const header = split === -1 ? raw : raw.slice(0, split);
+  const message = split === -1 ? "" : raw.slice(split + 2);
+  const parents = header
+    .split("\n")
+    .filter((l) => l.startsWith("parent "))
+    .map((l) => l.slice(7));
+  const base = ["-c", "core.quotePath=false", "diff-tree", ...DIFF_FLAGS];
+  const patches = parents.length
+    ? await Promise.all(parents.map((p) => git([...base, p, commit])))
+    : [await git([...base, "--root", "--no-commit-id", commit])];
+  const perParent = patches.map(parsePatch);
+  const added = new Map<string, string[]>();
+  for (const path of perParent[0]!.keys()) {
+    if (perParent.every((m) => m.has(path))) added.set(path, intersectLines(perParent.map((m) => m.get(path)!)));
+  }
+  return { commit, message, paths: [...added.keys()], added };
+}

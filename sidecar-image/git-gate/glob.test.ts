@@ -1,0 +1,33 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { globToRegExp, pathMatches, refMatches } from "./glob.ts";
+
+describe("push policy globs", () => {
+  it("refMatches(): short patterns name branches, refs/ patterns match the full ref", () => {
+    assert.equal(refMatches("main", "refs/heads/main"), true);
+    assert.equal(refMatches("main", "refs/heads/mainline"), false);
+    assert.equal(refMatches("agent/*", "refs/heads/agent/a"), true);
+    assert.equal(refMatches("agent/*", "refs/heads/agent/a/b"), false);
+    assert.equal(refMatches("agent/**", "refs/heads/agent/a/b"), true);
+    assert.equal(refMatches("refs/tags/v*", "refs/tags/v1.0"), true);
+    assert.equal(refMatches("refs/tags/v*", "refs/heads/v1"), false);
+  });
+
+  it("pathMatches(): a slash-less pattern matches a name at any depth", () => {
+    assert.equal(pathMatches("*.pem", "deep/dir/key.pem"), true);
+    assert.equal(pathMatches("secrets", "app/secrets/db.txt"), true);
+    assert.equal(pathMatches("secrets", "app/secretsx/db.txt"), false);
+  });
+
+  it("pathMatches(): a pattern with a slash is anchored at the root and protects what is below", () => {
+    assert.equal(pathMatches(".github/**", ".github/workflows/ci.yml"), true);
+    assert.equal(pathMatches("docs/*", "docs/a/b.md"), true);
+    assert.equal(pathMatches("docs/*", "src/docs/a.md"), false);
+    assert.equal(pathMatches("/infra/", "infra/main.tf"), true);
+  });
+
+  it("globToRegExp() escapes regex characters", () => {
+    assert.equal(globToRegExp("a.b").test("axb"), false);
+    assert.equal(globToRegExp("**/*.pem").test("key.pem"), true);
+  });
+});

@@ -1,0 +1,97 @@
+// `git-gate hook pre-receive`: run by the pre-receive hook inside `git receive-pack`
+// (cwd: the gate's repo, objects still in quarantine). Checks the push policy, then
+// pushes the same updates to upstream from here (the quarantine environment lets git see
+// the new objects) and only lets the gate's refs move when upstream took them. Every
+// line it writes reaches the agent as "remote: git-gate: ...".
+import { Buffer } from "node:buffer";
+import process from "node:process";
+import { createScanner } from "../../lib/dlp/mod.ts";
+import { BbError } from "../../lib/errors.ts";
+import { createLogger, type Logger } from "../../lib/log.ts";
+import { run } from "../../lib/proc.ts";
+import { GitGateConfig, readConfig } from "../../lib/sidecar-config.ts";
+import type { Git } from "./diff.ts";
+import { checkPush, parseUpdates, ZERO, type RefUpdate } from "./policy.ts";
+import { createRegistry, redactUrl, upstreamEnv, type Repo } from "./repos.ts";
+import { HOOK_ENV } from "./server.ts";
+
+export interface HookOptions {
+  /** The hook's stdin ("<old> <new> <ref>" lines). */
+  input: string;
+  env: Record<string, string | undefined>;
+  /** The repo receive-pack runs in. */
+  cwd: string;
+  /** Messages for the pusher (default: stderr, always shown). */
+  out?: Logger;
+}
+
+const MAX_SHOWN = 20;
+
+function required(env: Record<string, string | undefined>, name: string): string {
+  const v = env[name];
+  if (!v) throw new BbError("CONFIG", `push refused: ${name} is not set (this hook only runs under git-gate's receive-pack)`);
+  return v;
+}
+
+type RunGit = (args: string[], env?: Record<string, string | undefined>) => Promise<{ code: number; stdout: string; stderr: string }>;
+
+async function forward(repo: Repo, updates: RefUpdate[], git: RunGit, env: Record<string, string>) {
+  const args = ["push", "--atomic", "--porcelain", repo.url];
+  for (const u of updates) {
+    // The lease makes upstream refuse when it moved since the gate last fetched.
+    args.push(`--force-with-lease=${u.ref}:${ZERO.test(u.old) ? "" : u.old}`);
+    args.push(ZERO.test(u.new) ? `:${u.ref}` : `+${u.new}:${u.ref}`);
+  }
+  // The quarantine's object dirs stay set so pack-objects finds the pushed objects, but
+  // GIT_QUARANTINE_PATH must not leak into a local upstream's receive-pack (file://),
+  // which would then refuse to update its refs. Pushing to a URL moves no local ref.
+  return git(args, { ...env, GIT_QUARANTINE_PATH: undefined });
+}
+
+/** Returns the hook's exit code: 0 lets receive-pack update the gate's refs. */
+export async function preReceive(opts: HookOptions): Promise<number> {
+  const out = opts.out ?? createLogger({ level: "info", prefix: "git-gate: " });
+  const config = await readConfig(GitGateConfig, required(opts.env, HOOK_ENV.config));
+  const key = required(opts.env, HOOK_ENV.repo);
+  const dirs = { data: required(opts.env, HOOK_ENV.data), identities: opts.env[HOOK_ENV.identities] ?? null };
+  const repo = createRegistry(config, dirs).repos.get(key);
+  if (!repo) throw new BbError("CONFIG", `push refused: ${key} is not a declared repo`);
+  const updates = parseUpdates(opts.input);
+
+  const runGit: RunGit = (args, env = {}) => run(["git", ...args], { cwd: opts.cwd, env, expect: [0, 1, 128] });
+  const git: Git = async (args) => {
+    const r = await runGit(args);
+    if (r.code !== 0) throw new BbError("SUBPROCESS", `git ${args.join(" ")} failed: ${r.stderr.trim()}`);
+    return r.stdout;
+  };
+  const sensitive = config.dlp.sensitive.map((s) => ({ name: s.name, value: opts.env[s.slot] ?? "" })).filter((s) => s.value);
+  const violations = await checkPush(updates, {
+    policy: config.push,
+    scanner: config.push.dlp ? createScanner({ disabled: config.dlp.disabled, sensitive }) : null,
+    git,
+    isAncestor: async (a, b) => (await runGit(["merge-base", "--is-ancestor", a, b])).code === 0,
+  });
+  if (violations.length) {
+    out.info(`push to ${repo.key} rejected by the bottle's push policy; nothing was sent upstream:`);
+    for (const v of violations.slice(0, MAX_SHOWN)) out.info(`  [${v.rule}] ${v.ref}: ${v.message}`);
+    if (violations.length > MAX_SHOWN) out.info(`  ... and ${violations.length - MAX_SHOWN} more`);
+    return 1;
+  }
+
+  const pushed = await forward(repo, updates, runGit, upstreamEnv(repo.upstream, dirs));
+  if (pushed.code !== 0) {
+    const why = `${pushed.stdout}\n${pushed.stderr}`.replaceAll(repo.url, redactUrl(repo.url)).trim();
+    out.info(`upstream refused the push to ${repo.key}; the gate is unchanged:`);
+    for (const line of why.split("\n").filter((l) => l.trim())) out.info(`  ${line}`);
+    return 1;
+  }
+  out.info(`pushed ${updates.map((u) => u.ref).join(", ")} to upstream ${repo.key}`);
+  return 0;
+}
+
+/** Entry for `git-gate hook pre-receive`: stdin from receive-pack, env from git-gate. */
+export async function runPreReceiveHook(): Promise<number> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return preReceive({ input: Buffer.concat(chunks).toString("utf8"), env: process.env, cwd: process.cwd() });
+}

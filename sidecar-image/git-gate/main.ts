@@ -1,0 +1,80 @@
+// git-gate: serves the bottle's declared repos to the agent over git:// (port 9418).
+// Fetches come from a local mirror synced from the real upstream with an identity only
+// the gate holds; pushes land in the gate, where the pre-receive hook bb-prepare wrote
+// (--hooks) calls back into this program (`git-gate hook pre-receive`) to enforce the
+// push policy and forward to upstream. Undeclared repos get a git ERR naming them.
+// Reads: --config FILE (GitGateConfig, lib/sidecar-config.ts), identities in
+// --identities DIR, BB_SENSITIVE_<n> env for DLP. Writes: mirrors under --data DIR,
+// logs on stderr.
+// Exit codes: 0 after SIGTERM/SIGINT, 1 failure, 2 usage; `hook` exits 1 to refuse a push.
+//   git-gate --config /etc/bot-bottle/git-gate.json --hooks /etc/bot-bottle/git-gate-hooks --data /var/lib/git-gate
+import { resolve } from "node:path";
+import process from "node:process";
+import { createProgram, mainOf, setExitCode } from "../../lib/cli.ts";
+import { BbError } from "../../lib/errors.ts";
+import { createLogger } from "../../lib/log.ts";
+import { formatArgv } from "../../lib/proc.ts";
+import { GitGateConfig, readConfig } from "../../lib/sidecar-config.ts";
+import { listen, parseHostPort, untilTerminated } from "../egress/daemon.ts";
+import { runPreReceiveHook } from "./hook.ts";
+import { createGitGate } from "./server.ts";
+
+interface Flags {
+  listen: string;
+  config?: string;
+  data?: string;
+  hooks?: string;
+  identities?: string;
+}
+
+const log = createLogger({ prefix: "git-gate: " });
+
+/**
+ * This program's own command line, for the hook to call back: node plus its flags (the
+ * tsx loader when run from source, nothing for dist/sidecar/git-gate.js) plus the
+ * script. The hook runs in the repo dir, so relative paths are made absolute.
+ */
+function selfCommand(): string {
+  const abs = (a: string) => (a.startsWith("./") || a.startsWith("../") ? resolve(a) : a);
+  return formatArgv([process.execPath, ...process.execArgv.map(abs), resolve(process.argv[1]!)]);
+}
+
+async function serve(flags: Flags): Promise<void> {
+  if (!flags.config) throw new BbError("USAGE", "--config FILE is required");
+  if (!flags.data) throw new BbError("USAGE", "--data DIR is required");
+  const at = parseHostPort(flags.listen, "--listen");
+  const configPath = resolve(flags.config);
+  const gate = createGitGate({
+    config: await readConfig(GitGateConfig, configPath),
+    configPath,
+    dirs: { data: resolve(flags.data), identities: flags.identities ? resolve(flags.identities) : null },
+    hooksDir: flags.hooks ? resolve(flags.hooks) : null,
+    hookCommand: selfCommand(),
+    log,
+  });
+  if (!flags.hooks) log.warn("no --hooks dir: every push will be refused");
+  const bound = await listen(gate.server, at, "git-gate");
+  log.info(`listening on ${bound} (${gate.registry.repos.size} repo(s))`);
+  await untilTerminated(() => gate.close());
+}
+
+const program = createProgram("git-gate", "Serve the bottle's declared git repos; enforce the push policy before forwarding upstream.", {
+  example: "git-gate --config git-gate.json --hooks hooks/ --data /var/lib/git-gate --identities /run/bot-bottle/identities",
+})
+  .option("--listen <host:port>", "address to listen on", "0.0.0.0:9418")
+  .option("--config <file>", "GitGateConfig JSON (required)")
+  .option("--data <dir>", "where the mirrors live (required)")
+  .option("--hooks <dir>", "hooks dir bb-prepare wrote (core.hooksPath for pushes); without it pushes are refused")
+  .option("--identities <dir>", "dir holding the upstreams' identity files named in the config")
+  .action((flags: Flags) => serve(flags));
+
+program
+  .command("hook")
+  .description("run a git hook on behalf of git-gate (called by the hook scripts, not by people)")
+  .argument("<name>", "hook name: pre-receive")
+  .action(async (name: string) => {
+    if (name !== "pre-receive") throw new BbError("USAGE", `unknown hook ${name}: only pre-receive is handled`);
+    setExitCode(program, await runPreReceiveHook());
+  });
+
+await mainOf(program);

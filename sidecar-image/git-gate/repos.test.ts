@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { GitGateConfig } from "../../lib/sidecar-config.ts";
+import { createRegistry, normalizeRepoPath, redactUrl, upstreamEnv } from "./repos.ts";
+
+const config = (over: Partial<GitGateConfig> = {}): GitGateConfig => ({
+  version: 1,
+  upstreams: [{ host: "github.com", url: "git@github.com:", identity: null }],
+  repos: ["github.com/acme/widget"],
+  push: { allowedRefs: [], protectedBranches: [], protectedPaths: [], dlp: true },
+  dlp: { disabled: [], sensitive: [] },
+  ...over,
+});
+
+describe("git-gate repo registry", () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "bb-repos-test-"));
+    await writeFile(join(dir, "deploy_key"), "not really a key\n");
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it("normalizeRepoPath() strips slashes and .git, refuses traversal and short paths", () => {
+    assert.equal(normalizeRepoPath("/github.com/acme/widget.git/"), "github.com/acme/widget");
+    assert.equal(normalizeRepoPath("/gitlab.com/group/sub/repo"), "gitlab.com/group/sub/repo");
+    assert.equal(normalizeRepoPath("/github.com/acme/../etc"), null);
+    assert.equal(normalizeRepoPath("/github.com/widget"), null);
+  });
+
+  it("maps a declared repo to its upstream URL (scp-like or URL) and a mirror under the data dir", () => {
+    const reg = createRegistry(config(), { data: dir, identities: null });
+    const found = reg.lookup("/github.com/acme/widget.git");
+    assert.ok(found.ok);
+    assert.equal(found.repo.url, "git@github.com:acme/widget");
+    assert.equal(found.repo.dir, join(dir, "repos/github.com/acme/widget.git"));
+    const https = createRegistry(config({ upstreams: [{ host: "github.com", url: "https://github.com", identity: null }] }), { data: dir, identities: null });
+    assert.equal(https.repos.get("github.com/acme/widget")!.url, "https://github.com/acme/widget");
+  });
+
+  it("refuses config it cannot serve: repo without upstream, identity missing from the identities dir", () => {
+    assert.throws(() => createRegistry(config({ repos: ["gitlab.com/a/b"] }), { data: dir, identities: null }), /no upstream for host gitlab\.com/);
+    const withKey = config({ upstreams: [{ host: "github.com", url: "git@github.com:", identity: "other_key" }] });
+    assert.throws(() => createRegistry(withKey, { data: dir, identities: dir }), /identity other_key for github\.com is not in/);
+  });
+
+  it("upstreamEnv() points ssh at the identity only the gate holds", () => {
+    const env = upstreamEnv({ host: "github.com", url: "git@github.com:", identity: "deploy_key" }, { data: dir, identities: dir });
+    assert.equal(env.GIT_SSH_COMMAND, `ssh -i ${dir}/deploy_key -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${dir}/known_hosts`);
+    assert.equal(upstreamEnv({ host: "h", url: "u", identity: null }, { data: dir, identities: null }).GIT_SSH_COMMAND, undefined);
+  });
+
+  it("redactUrl() drops user:password@ from messages", () => {
+    assert.equal(redactUrl("https://x-access-token:abc@github.com/acme/w"), "https://github.com/acme/w");
+  });
+});

@@ -1,0 +1,126 @@
+// Which repositories the gate serves and where they live: a declared repo
+// "<host>/<owner>/<repo>" maps to a bare mirror under the data dir and to
+// "<upstream.url>/<owner>/<repo>" upstream, reached with the upstream's identity (an SSH
+// key the agent never sees). Mirrors are created on first use and fetched before every
+// session, one sync per repo at a time.
+import { existsSync } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import process from "node:process";
+import { BbError } from "../../lib/errors.ts";
+import { formatArgv, run } from "../../lib/proc.ts";
+import type { GitGateConfig } from "../../lib/sidecar-config.ts";
+
+export type Upstream = GitGateConfig["upstreams"][number];
+
+export interface Repo {
+  /** "<host>/<owner>/<repo>" as declared. */
+  key: string;
+  upstream: Upstream;
+  /** Where git fetches from and pushes to. */
+  url: string;
+  /** The gate's bare mirror. */
+  dir: string;
+}
+
+export interface GateDirs {
+  data: string;
+  identities: string | null;
+}
+
+const SEGMENT = /^(?!\.{1,2}$)[A-Za-z0-9._:-]+$/;
+
+/** "/host/owner/repo.git/" -> "host/owner/repo"; null when it is not a safe repo path. */
+export function normalizeRepoPath(path: string): string | null {
+  const key = path.replace(/^\/+/, "").replace(/\/+$/, "").replace(/\.git$/, "");
+  const parts = key.split("/");
+  if (parts.length < 3 || !parts.every((p) => SEGMENT.test(p))) return null;
+  return key;
+}
+
+function joinUrl(base: string, rest: string): string {
+  return /[/:]$/.test(base) ? `${base}${rest}` : `${base}/${rest}`;
+}
+
+/** Git's view of an upstream URL with any user:password@ removed, for messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^/@]*@/, "//");
+}
+
+/** Environment for git commands that talk to `upstream` (fetch, push). */
+export function upstreamEnv(upstream: Upstream, dirs: GateDirs): Record<string, string> {
+  const env: Record<string, string> = { GIT_TERMINAL_PROMPT: "0" };
+  if (upstream.identity) {
+    const key = join(dirs.identities ?? "", upstream.identity);
+    const knownHosts = join(dirs.data, "known_hosts");
+    env.GIT_SSH_COMMAND = formatArgv(["ssh", "-i", key, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=accept-new", "-o", `UserKnownHostsFile=${knownHosts}`]);
+  }
+  return env;
+}
+
+export interface Registry {
+  readonly repos: ReadonlyMap<string, Repo>;
+  /** The repo a request path names, or a reason to refuse it. */
+  lookup(path: string): { ok: true; repo: Repo } | { ok: false; reason: string };
+  /** Create the mirror if needed, then fetch from upstream. */
+  sync(repo: Repo): Promise<void>;
+}
+
+/** Build the registry; throws CONFIG for a repo without upstream or a missing identity. */
+export function createRegistry(config: GitGateConfig, dirs: GateDirs): Registry {
+  const repos = new Map<string, Repo>();
+  for (const declared of config.repos) {
+    const key = normalizeRepoPath(declared);
+    if (!key) throw new BbError("CONFIG", `git-gate: repo ${JSON.stringify(declared)} is not "<host>/<owner>/<repo>"`);
+    const host = key.split("/")[0]!;
+    const upstream = config.upstreams.find((u) => u.host === host);
+    if (!upstream) throw new BbError("CONFIG", `git-gate: repo ${key} has no upstream for host ${host}`);
+    if (upstream.identity) {
+      if (!dirs.identities) throw new BbError("CONFIG", `git-gate: upstream ${host} names identity ${upstream.identity} but no --identities dir was given`);
+      if (!existsSync(join(dirs.identities, upstream.identity))) {
+        throw new BbError("CONFIG", `git-gate: identity ${upstream.identity} for ${host} is not in ${dirs.identities}`);
+      }
+    }
+    const rest = key.slice(host.length + 1);
+    repos.set(key, { key, upstream, url: joinUrl(upstream.url, rest), dir: join(dirs.data, "repos", `${key}.git`) });
+  }
+
+  const inFlight = new Map<string, Promise<void>>();
+
+  async function doSync(repo: Repo): Promise<void> {
+    const env = upstreamEnv(repo.upstream, dirs);
+    const what = `Cannot fetch ${repo.key} from ${redactUrl(repo.url)}`;
+    if (existsSync(join(repo.dir, "HEAD"))) {
+      await run(["git", "--git-dir", repo.dir, "fetch", "--prune", "--quiet", "origin"], { env, timeoutMs: 300_000, what });
+      return;
+    }
+    // Clone beside the final place and rename, so a failed clone leaves no half mirror.
+    await mkdir(dirname(repo.dir), { recursive: true });
+    const tmp = `${repo.dir}.tmp-${process.pid}-${Date.now()}`;
+    try {
+      await run(["git", "clone", "--mirror", "--quiet", repo.url, tmp], { env, timeoutMs: 600_000, what });
+      await rename(tmp, repo.dir);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  return {
+    repos,
+    lookup(path) {
+      const key = normalizeRepoPath(path);
+      const repo = key ? repos.get(key) : undefined;
+      if (repo) return { ok: true, repo };
+      const served = [...repos.keys()].join(", ") || "nothing";
+      return { ok: false, reason: `repository ${key ?? JSON.stringify(path)} is not declared for this bottle (git-gate serves: ${served})` };
+    },
+    sync(repo) {
+      // Sessions that arrive while a sync runs share it instead of fetching again.
+      const running = inFlight.get(repo.key);
+      if (running) return running;
+      const p = doSync(repo).finally(() => inFlight.delete(repo.key));
+      inFlight.set(repo.key, p);
+      return p;
+    },
+  };
+}

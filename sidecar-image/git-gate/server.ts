@@ -1,0 +1,140 @@
+// The git-gate daemon as a library: a git:// server (TCP, port 9418) that serves only the
+// bottle's declared repos from local mirrors. Fetches run `git upload-pack` on a mirror
+// freshly synced from upstream; pushes run `git receive-pack` with core.hooksPath set to
+// the hooks bb-prepare wrote, whose pre-receive calls back into this program (`hook
+// pre-receive`) to enforce the push policy and forward to upstream.
+import type { Buffer } from "node:buffer";
+import { existsSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import { createLogger, type Logger } from "../../lib/log.ts";
+import { start } from "../../lib/proc.ts";
+import type { GitGateConfig } from "../../lib/sidecar-config.ts";
+import { errPkt, parseRequest, readFirstPkt, type GitRequest } from "./pktline.ts";
+import { createRegistry, type GateDirs, type Registry, type Repo } from "./repos.ts";
+
+/** Environment receive-pack hands to the hook: how to call back and what to enforce. */
+export const HOOK_ENV = {
+  command: "BB_GIT_GATE_HOOK",
+  config: "BB_GIT_GATE_CONFIG",
+  repo: "BB_GIT_GATE_REPO",
+  data: "BB_GIT_GATE_DATA",
+  identities: "BB_GIT_GATE_IDENTITIES",
+} as const;
+
+export interface GitGateOptions {
+  config: GitGateConfig;
+  /** The config file, re-read by the hook process. */
+  configPath: string;
+  dirs: GateDirs;
+  /** Hooks dir (core.hooksPath for pushes); without it every push is refused. */
+  hooksDir: string | null;
+  /** Shell-quoted command line of this program; the hook runs `$cmd hook pre-receive`. */
+  hookCommand: string;
+  log?: Logger;
+  requestTimeoutMs?: number;
+}
+
+export interface GitGate {
+  server: net.Server;
+  registry: Registry;
+  close(): Promise<void>;
+}
+
+const SERVICES = new Set(["git-upload-pack", "git-receive-pack"]);
+
+export function createGitGate(opts: GitGateOptions): GitGate {
+  const log = opts.log ?? createLogger({ prefix: "git-gate: " });
+  const registry = createRegistry(opts.config, opts.dirs);
+  const sockets = new Set<net.Socket>();
+
+  function refuse(socket: net.Socket, message: string) {
+    log.warn(`refused: ${message}`);
+    socket.end(errPkt(`git-gate: ${message}`));
+  }
+
+  function serviceArgv(req: GitRequest, repo: Repo): string[] {
+    if (req.service === "git-upload-pack") return ["git", "upload-pack", "--strict", "--timeout=600", repo.dir];
+    return ["git", "-c", `core.hooksPath=${opts.hooksDir}`, "receive-pack", repo.dir];
+  }
+
+  function serviceEnv(req: GitRequest, repo: Repo): Record<string, string | undefined> {
+    const env: Record<string, string | undefined> = { GIT_PROTOCOL: req.extra.length ? req.extra.join(":") : undefined };
+    if (req.service === "git-receive-pack") {
+      env[HOOK_ENV.command] = opts.hookCommand;
+      env[HOOK_ENV.config] = opts.configPath;
+      env[HOOK_ENV.repo] = repo.key;
+      env[HOOK_ENV.data] = opts.dirs.data;
+      env[HOOK_ENV.identities] = opts.dirs.identities ?? undefined;
+    }
+    return env;
+  }
+
+  async function session(socket: net.Socket) {
+    let first: { payload: Buffer; rest: Buffer };
+    try {
+      first = await readFirstPkt(socket, opts.requestTimeoutMs ?? 10_000);
+    } catch (e) {
+      log.warn(`dropped connection from ${socket.remoteAddress}: ${(e as Error).message}`);
+      socket.destroy();
+      return;
+    }
+    const req = parseRequest(first.payload);
+    if (!req) return refuse(socket, "malformed request line");
+    if (!SERVICES.has(req.service)) return refuse(socket, `service ${req.service} is not offered (only fetch and push)`);
+    const found = registry.lookup(req.path);
+    if (!found.ok) return refuse(socket, found.reason);
+    const repo = found.repo;
+    if (req.service === "git-receive-pack" && !opts.hooksDir) return refuse(socket, `pushes to ${repo.key} are disabled: git-gate runs without a hooks dir`);
+    try {
+      await registry.sync(repo);
+    } catch (e) {
+      // A mirror that exists is served stale rather than not at all; the push hook
+      // talks to upstream itself and fails there if it is really gone.
+      if (!existsSync(join(repo.dir, "HEAD"))) return refuse(socket, `cannot fetch ${repo.key} from its upstream`);
+      log.warn(`serving ${repo.key} from the mirror as it is: ${(e as Error).message}`);
+    }
+    if (socket.destroyed) return;
+    log.info(`${req.service === "git-upload-pack" ? "fetch" : "push"} ${repo.key} from ${socket.remoteAddress}`);
+    const child = start(serviceArgv(req, repo), { env: serviceEnv(req, repo), stdio: ["pipe", "pipe", "pipe"] });
+    const childLog = log.child(`${req.service.slice(4)} ${repo.key}`);
+    child.stderr!.on("data", (b: Buffer) => {
+      for (const line of b.toString("utf8").split("\n")) if (line.trim()) childLog.warn(line);
+    });
+    child.stdin!.on("error", () => {});
+    child.stdout!.on("error", () => {});
+    child.on("error", (e) => {
+      log.error(`cannot run ${req.service}: ${e.message}`);
+      socket.destroy();
+    });
+    child.on("close", () => socket.end());
+    socket.on("close", () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    });
+    if (first.rest.length) child.stdin!.write(first.rest);
+    socket.pipe(child.stdin!);
+    child.stdout!.pipe(socket);
+    socket.resume();
+  }
+
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", (e) => log.debug(`connection error: ${e.message}`));
+    session(socket).catch((e: Error) => {
+      log.error(`session failed: ${e.message}`);
+      socket.destroy();
+    });
+  });
+
+  return {
+    server,
+    registry,
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+    },
+  };
+}

@@ -1,0 +1,83 @@
+// init: PID 1 of the sidecar bundle. Starts the daemons listed in BB_SERVICES (firewall,
+// egress, git-gate, supervise), each with only the environment it needs, prefixes their
+// output with their name, restarts a crashed one with backoff, and maps signals:
+//   SIGTERM/SIGINT -> stop every daemon, then exit    SIGUSR1 -> restart the firewall only
+//   SIGHUP         -> forward to egress (route reload)
+// Exit codes: 0 after a stop, 2 bad flags or service list, 1 anything else.
+//
+//   BB_SERVICES=firewall,egress BB_SLUG=researcher-k3x9 node /opt/bb/sidecar/init.js
+import process from "node:process";
+import { createProgram, mainOf } from "../../lib/cli.ts";
+import { BbError } from "../../lib/errors.ts";
+import { defaultArgv, envFor, parseArgvOverride, parseServices, SERVICES } from "./services.ts";
+import { createSupervisor } from "./supervisor.ts";
+
+interface Flags {
+  services: string;
+  argvJson?: string;
+  sidecarDir: string;
+  backoffInitial: string;
+  backoffMax: string;
+  stableAfter: string;
+  stopTimeout: string;
+}
+
+function ms(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new BbError("USAGE", `${flag} wants milliseconds, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+async function runInit(flags: Flags): Promise<void> {
+  const services = parseServices(flags.services);
+  const override = parseArgvOverride(flags.argvJson);
+  const ctx = { sidecarDir: flags.sidecarDir, slug: process.env.BB_SLUG, services, upstreamCa: process.env.BB_UPSTREAM_CA || undefined };
+  // Resolve the whole table up front so a missing BB_SLUG fails before anything starts.
+  const argv = Object.fromEntries(services.map((s) => [s, override[s] ?? defaultArgv(s, ctx)]));
+  const supervisor = createSupervisor({
+    services,
+    argv: (s) => argv[s]!,
+    env: (s) => envFor(s, process.env),
+    out: (t) => void process.stdout.write(t),
+    err: (t) => void process.stderr.write(t),
+    backoff: { initialMs: ms(flags.backoffInitial, "--backoff-initial"), maxMs: ms(flags.backoffMax, "--backoff-max"), resetAfterMs: ms(flags.stableAfter, "--stable-after") },
+    stopTimeoutMs: ms(flags.stopTimeout, "--stop-timeout"),
+  });
+  const note = (msg: string) => void process.stdout.write(`init | ${msg}\n`);
+
+  // Handlers first: as PID 1 a signal without a handler is simply dropped by the kernel.
+  process.on("SIGUSR1", () => {
+    if (!supervisor.restart("firewall")) note("SIGUSR1: firewall is not running in this bundle; nothing to restart");
+  });
+  process.on("SIGHUP", () => {
+    if (!supervisor.signal("egress", "SIGHUP")) note("SIGHUP: egress is not running in this bundle; nothing to reload");
+  });
+  const stopped = new Promise<void>((resolve) => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) {
+      process.on(sig, () => {
+        note(`${sig}: stopping ${Object.keys(supervisor.pids()).join(", ") || "nothing"}`);
+        void supervisor.stop().then(resolve);
+      });
+    }
+  });
+  note(`supervising ${services.join(", ") || "no services"} (known: ${SERVICES.join(", ")})`);
+  supervisor.start();
+  await stopped;
+  note("all daemons stopped; exiting");
+  // The signal handlers would keep the event loop alive.
+  for (const sig of ["SIGUSR1", "SIGHUP", "SIGTERM", "SIGINT"] as const) process.removeAllListeners(sig);
+}
+
+const program = createProgram("init", "The sidecar bundle's init: runs the listed daemons and maps container signals onto them.", {
+  example: "BB_SERVICES=firewall,egress BB_SLUG=demo init",
+})
+  .option("--services <list>", "comma list of daemons to run", process.env.BB_SERVICES ?? "")
+  .option("--argv-json <json>", 'replace the argv of some daemons: {"firewall": ["node", "fake.js"]} (tests)', process.env.BB_INIT_ARGV)
+  .option("--sidecar-dir <dir>", "where the daemons' .js files are", process.env.BB_SIDECAR_DIR ?? "/opt/bb/sidecar")
+  .option("--backoff-initial <ms>", "delay before restarting a crashed daemon", "500")
+  .option("--backoff-max <ms>", "the delay doubles per crash up to this", "30000")
+  .option("--stable-after <ms>", "a daemon up this long restarts at the initial delay again", "60000")
+  .option("--stop-timeout <ms>", "SIGKILL a daemon this long after SIGTERM (below docker stop's 10s)", "8000")
+  .action((flags: Flags) => runInit(flags));
+
+await mainOf(program);

@@ -1,0 +1,146 @@
+// supervise as a real process on loopback, driven by the SDK's real MCP client; the
+// operator side is the real bb-supervise tool (as a subprocess) or its library.
+import assert from "node:assert/strict";
+import { readdir, readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { after, before, describe, test } from "node:test";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { run } from "../../lib/proc.ts";
+import { answerRequest, approveRequest, denyRequest } from "../../lib/supervise/decide.ts";
+import { listRequests, type QueueRequest } from "../../lib/supervise/queue.ts";
+import { FirewallPolicy } from "../../lib/sidecar-config.ts";
+import { makeTestBottle, type TestBottle } from "../../lib/supervise/testdata/bottle.ts";
+import { watch, type Watched } from "../../lib/supervise/testdata/process.ts";
+import { tsArgv } from "../../lib/supervise/testdata/ts-argv.ts";
+
+const WAIT_S = 3;
+
+let bottle: TestBottle;
+let daemon: Watched;
+let client: Client;
+let url: string;
+
+async function call(name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+  return (await client.callTool({ name, arguments: args })) as CallToolResult;
+}
+
+function text(r: CallToolResult): string {
+  return r.content.map((c) => (c.type === "text" ? c.text : "")).join("");
+}
+
+/** The pending request matching `pred` once the daemon has filed it. */
+async function filed(pred: (r: QueueRequest) => boolean): Promise<QueueRequest> {
+  for (let i = 0; i < 100; i++) {
+    const r = (await listRequests(bottle.queueDir)).find((x) => x.status === "pending" && pred(x));
+    if (r) return r;
+    await sleep(50);
+  }
+  throw new Error("the daemon never filed the request");
+}
+
+async function hosts() {
+  return FirewallPolicy.parse(JSON.parse(await readFile(bottle.policyFile, "utf8"))).hosts;
+}
+
+describe("supervise daemon", () => {
+  before(async () => {
+    bottle = await makeTestBottle();
+    daemon = watch(tsArgv("sidecar-image/supervise/main.ts", ["--listen", "127.0.0.1:0", "--queue", bottle.queueDir, "--slug", bottle.slug, "--wait", String(WAIT_S), "--poll", "100"]));
+    const m = await daemon.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+\/mcp)/, 20_000);
+    url = m[1]!;
+    client = new Client({ name: "supervise-test", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  });
+
+  after(async () => {
+    await client?.close();
+    const code = await daemon?.stop();
+    await bottle?.remove();
+    assert.equal(daemon.lines.at(-1), "stopped", `supervise shuts down cleanly on SIGTERM; output:\n${daemon.lines.join("\n")}`);
+    assert.equal(code, 0);
+  });
+
+  test("the session lists exactly the three supervise tools", async () => {
+    const { tools } = await client.listTools();
+    assert.deepEqual(tools.map((t) => t.name).sort(), ["ask_operator", "check_request", "request_host_access"]);
+  });
+
+  test("request_host_access waits for the operator and returns approved; the policy then lists the host", async () => {
+    const pendingCall = call("request_host_access", { host: "Docs.Example.org", reason: "read the API docs" });
+    const req = await filed((r) => r.host === "docs.example.org");
+    assert.equal(req.reason, "read the API docs");
+    let restarts = 0;
+    await approveRequest({ queueDir: bottle.queueDir, policyFile: bottle.policyFile, restartFirewall: async () => void restarts++ }, req.id);
+    const r = await pendingCall;
+    assert.deepEqual(r.structuredContent, { id: req.id, kind: "host", status: "approved", host: "docs.example.org", answer: null });
+    assert.match(text(r), /^Approved: docs\.example\.org/);
+    assert.equal(restarts, 1);
+    assert.deepEqual((await hosts()).find((h) => h.host === "docs.example.org"), { host: "docs.example.org", tlsPassthrough: false, routed: false });
+  });
+
+  test("an undecided request answers pending with its id; a retry joins it; bb-supervise approves it; check_request sees approved", async () => {
+    const t0 = Date.now();
+    const first = await call("request_host_access", { host: "pkg.example.net", reason: "install deps", tls_passthrough: true });
+    assert.ok(Date.now() - t0 >= WAIT_S * 1000 - 100, "the call waited for the operator first");
+    const sc = first.structuredContent as { id: string; status: string };
+    assert.equal(sc.status, "pending");
+    assert.match(text(first), new RegExp(`check_request with id "${sc.id}"`));
+
+    const retry = call("request_host_access", { host: "pkg.example.net", reason: "install deps, again", tls_passthrough: true });
+    // The real tool, as the operator runs it, against the plan file in the state dir.
+    const listed = await run(tsArgv("tools/bb-supervise/main.ts", ["--state-dir", bottle.stateRoot, "--slug", bottle.slug, "list", "--json"]));
+    const pending = JSON.parse(listed.stdout) as QueueRequest[];
+    assert.deepEqual(pending.filter((r) => r.host === "pkg.example.net").map((r) => r.id), [sc.id], "one request, not two");
+    await run(tsArgv("tools/bb-supervise/main.ts", ["--plan", bottle.planFile, "approve", sc.id]));
+
+    assert.equal(((await retry).structuredContent as { status: string }).status, "approved");
+    const checked = await call("check_request", { id: sc.id });
+    assert.deepEqual(checked.structuredContent, { id: sc.id, kind: "host", status: "approved", host: "pkg.example.net", answer: null });
+    assert.deepEqual((await hosts()).find((h) => h.host === "pkg.example.net"), { host: "pkg.example.net", tlsPassthrough: true, routed: false });
+  });
+
+  test("a denied host request returns denied with the operator's reason and leaves the policy alone", async () => {
+    const before = await hosts();
+    const pendingCall = call("request_host_access", { host: "paste.example.com", reason: "share logs" });
+    const req = await filed((r) => r.host === "paste.example.com");
+    await denyRequest({ queueDir: bottle.queueDir }, req.id, "no paste sites");
+    const r = await pendingCall;
+    assert.equal(r.isError, undefined);
+    assert.deepEqual(r.structuredContent, { id: req.id, kind: "host", status: "denied", host: "paste.example.com", answer: "no paste sites" });
+    assert.match(text(r), /no paste sites/);
+    assert.deepEqual(await hosts(), before);
+  });
+
+  test("ask_operator returns the operator's answer text", async () => {
+    const pendingCall = call("ask_operator", { question: "Which branch should I push to?" });
+    const req = await filed((r) => r.kind === "question" && r.question === "Which branch should I push to?");
+    await answerRequest({ queueDir: bottle.queueDir }, req.id, "feature/x, please");
+    const r = await pendingCall;
+    assert.equal(text(r), "The operator answered: feature/x, please");
+    assert.deepEqual(r.structuredContent, { id: req.id, kind: "question", status: "approved", host: null, answer: "feature/x, please" });
+  });
+
+  test("check_request on an unknown id and request_host_access with a URL are tool errors that file nothing", async () => {
+    const count = (await readdir(bottle.queueDir)).length;
+    const unknown = await call("check_request", { id: "ffffffff" });
+    assert.equal(unknown.isError, true);
+    assert.match(text(unknown), /No request with id "ffffffff"/);
+    const url = await call("request_host_access", { host: "https://evil.example.com/x", reason: "r" });
+    assert.equal(url.isError, true);
+    assert.match(text(url), /not a host name/);
+    assert.equal((await readdir(bottle.queueDir)).length, count);
+  });
+
+  test("a request without a session id is refused and /healthz answers", async () => {
+    const bad = await fetch(url, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }) });
+    assert.equal(bad.status, 400);
+    await bad.body?.cancel();
+    const gone = await fetch(url, { method: "POST", headers: { "content-type": "application/json", "mcp-session-id": "nope", accept: "application/json, text/event-stream" }, body: "{}" });
+    assert.equal(gone.status, 404);
+    await gone.body?.cancel();
+    const health = await fetch(new URL("/healthz", url));
+    assert.equal(await health.text(), "ok\n");
+  });
+});

@@ -1,0 +1,86 @@
+// The MCP tools the agent sees. Each answer carries a sentence for the model (text) and
+// the same facts as structured content for clients that read it.
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+import { normalizeHost, RequestKind, RequestStatus, type QueueRequest } from "../../lib/supervise/queue.ts";
+import type { RequestBook } from "./requests.ts";
+
+const Outcome = {
+  id: z.string(),
+  kind: RequestKind,
+  status: RequestStatus,
+  host: z.string().nullable(),
+  answer: z.string().nullable(),
+};
+
+function sentence(r: QueueRequest): string {
+  const later = `Call check_request with id "${r.id}" later to see the decision.`;
+  if (r.kind === "host") {
+    if (r.status === "approved") return `Approved: ${r.host} is now allowed through the firewall (request ${r.id}).`;
+    if (r.status === "denied") return `Denied: the operator did not allow ${r.host} (request ${r.id})${r.answer ? `: ${r.answer}` : "."}`;
+    return `Pending: the operator has not decided on ${r.host} yet (request ${r.id}). ${later}`;
+  }
+  if (r.status === "approved") return `The operator answered: ${r.answer ?? ""}`;
+  if (r.status === "denied") return `The operator declined to answer (request ${r.id})${r.answer ? `: ${r.answer}` : "."}`;
+  return `Pending: the operator has not answered yet (request ${r.id}). ${later}`;
+}
+
+function result(r: QueueRequest): CallToolResult {
+  return {
+    content: [{ type: "text", text: sentence(r) }],
+    structuredContent: { id: r.id, kind: r.kind, status: r.status, host: r.host, answer: r.answer },
+  };
+}
+
+function failure(text: string): CallToolResult {
+  return { content: [{ type: "text", text }], isError: true };
+}
+
+export function registerSuperviseTools(server: McpServer, book: RequestBook): void {
+  server.registerTool(
+    "request_host_access",
+    {
+      title: "Ask the operator to allow a host",
+      description:
+        "Ask the human operator to add a host to this sandbox's firewall allowlist. Waits a while for the decision; " +
+        "if it is still pending, call check_request with the returned id later. Approved hosts are reachable through the usual proxy right away.",
+      inputSchema: {
+        host: z.string().min(1).max(253).describe('Host name, e.g. "api.example.com", or "*.example.com" for its subdomains'),
+        reason: z.string().min(1).max(2000).describe("Why the task needs this host; the operator reads it"),
+        tls_passthrough: z.boolean().optional().describe("Skip TLS inspection for this host (only for clients that pin certificates)"),
+      },
+      outputSchema: Outcome,
+    },
+    async ({ host, reason, tls_passthrough }, extra) => {
+      const normal = normalizeHost(host);
+      if (!normal) return failure(`"${host}" is not a host name: give just the host, like api.example.com (no scheme, port or path)`);
+      return result(await book.requestHost({ host: normal, reason, tlsPassthrough: tls_passthrough ?? false }, extra.signal));
+    },
+  );
+
+  server.registerTool(
+    "ask_operator",
+    {
+      title: "Ask the operator a question",
+      description: "Ask the human operator a question. Waits a while for the answer; if none comes, call check_request with the returned id later.",
+      inputSchema: { question: z.string().min(1).max(4000) },
+      outputSchema: Outcome,
+    },
+    async ({ question }, extra) => result(await book.askOperator(question, extra.signal)),
+  );
+
+  server.registerTool(
+    "check_request",
+    {
+      title: "Check an earlier request",
+      description: "The current status of a request made with request_host_access or ask_operator.",
+      inputSchema: { id: z.string().min(1).max(64) },
+      outputSchema: Outcome,
+    },
+    async ({ id }) => {
+      const r = await book.check(id);
+      return r ? result(r) : failure(`No request with id "${id}" in this bottle.`);
+    },
+  );
+}

@@ -1,0 +1,43 @@
+// bb-bundle: start a bottle's sidecar bundle. Reads the plan (stdin or --plan), mints the
+// bottle CA, creates the bottle's networks, starts the bundle with only the daemons this
+// bottle needs, waits until each answers, and writes the plan with its "bundle" section
+// (container, networks, the URLs the agent must use) to stdout. On failure or Ctrl-C it
+// removes what it created.
+//
+//   bb-prepare researcher | bb-bundle | bb-vm | bb-provision
+//
+// Exit codes: see --help.
+import process from "node:process";
+import { createProgram, interruptSignal, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
+import { startBundle } from "../../lib/bundle/start.ts";
+import { ensureImage } from "../../lib/images/mod.ts";
+import { savePlan } from "../../lib/plan/io.ts";
+import { dockerInfo } from "../../lib/docker/daemon.ts";
+import { loopbackFor } from "../../lib/loopback.ts";
+
+const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (firewall, egress, git-gate, supervise) and add the plan's bundle section.", {
+  example: "bb-prepare shell | bb-bundle > plan.json",
+  readsPlan: true,
+})
+  .option("--upstream-ca <file>", "extra CA certificate (PEM) the bundle trusts for upstream TLS (a corporate proxy, a test upstream)")
+  .option("--ready-timeout <seconds>", "how long to wait for each daemon to answer", "30")
+  .action(async (o: CommonOptions & { upstreamCa?: string; readyTimeout: string }) => {
+    const signal = interruptSignal();
+    const plan = await readPlanInput(o);
+    await dockerInfo();
+    const timeout = Number(o.readyTimeout);
+    const loopbackAddr = plan.backend === "smolmachines" ? await loopbackFor({ platform: process.platform, stateRoot: plan.stateRoot, slug: plan.slug }) : undefined;
+    const bundled = await startBundle(plan, {
+      sidecarImage: () => ensureImage("sidecar").then((i) => i.ref),
+      hostEnv: process.env,
+      upstreamCa: o.upstreamCa,
+      loopbackAddr,
+      readyTimeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout * 1000 : 30_000,
+      extraLabels: process.env.BB_TEST_LABEL ? { "bot-bottle.test": "1" } : undefined,
+      signal,
+    });
+    await savePlan(bundled);
+    await writePlan(bundled);
+  });
+
+await mainOf(program);

@@ -1,0 +1,184 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import type { ListRow } from "../../lib/inventory/format.ts";
+import { fakeSmolvm, makeBottle, resourcesOf, squatter, testRun } from "../../lib/inventory/testdata/bottles.ts";
+import { names } from "../../lib/layout.ts";
+import { run as runProcess } from "../../lib/proc.ts";
+import { REPO } from "../../tests/support/tools.ts";
+
+interface Report {
+  dryRun: boolean;
+  plan: { slug: string; live: boolean; containers: { name: string }[]; networks: string[]; stateDir: string | null }[];
+  kept: { slug: string; why: string }[];
+  results: { slug: string; kind: string; name: string; ok: boolean; error?: string }[] | null;
+}
+
+test("bb-cleanup --yes removes a dead bottle's bundle, networks and state dir, and leaves live bottles alone", async (t) => {
+  const run = await testRun(t);
+  const [dead, running, starting, emptyDir] = await Promise.all([
+    // The start flow died after bb-bundle: agent container gone, bundle and networks left.
+    makeBottle(t, run, { name: "dead", owner: "dead", bundle: true, networks: true }),
+    makeBottle(t, run, { name: "running", bundle: true, agent: true }),
+    // The start flow is still building it: nothing running yet, owner alive.
+    makeBottle(t, run, { name: "starting", owner: "alive", networks: true }),
+    // Only a state dir, with a plan.json that is not a plan.
+    makeBottle(t, run, { name: "empty", dir: "broken", old: true }),
+  ]);
+  const r = await run.tool("bb-cleanup", ["--yes", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const report = r.json() as Report;
+  assert.deepEqual(report.plan.map((p) => p.slug).sort(), [dead.slug, emptyDir.slug].sort());
+  assert.deepEqual(report.kept.map((k) => k.slug).sort(), [running.slug, starting.slug].sort());
+  assert.ok(report.results!.every((x) => x.ok), JSON.stringify(report.results));
+  assert.match(r.stderr, new RegExp(`${dead.slug} \\(docker, researcher\\): owner pid \\d+ gone`));
+  assert.match(r.stderr, /smolvm is not installed \(not on PATH\): skipping smolvm machines/);
+
+  assert.deepEqual(await resourcesOf(run, dead.slug), []);
+  assert.ok(!existsSync(dead.dir) && !existsSync(emptyDir.dir));
+  assert.deepEqual(await resourcesOf(run, running.slug), [names.agent(running.slug), names.bundle(running.slug), names.egressNet(running.slug), names.internalNet(running.slug)].sort());
+  assert.deepEqual(await resourcesOf(run, starting.slug), [names.egressNet(starting.slug), names.internalNet(starting.slug)].sort());
+  assert.ok(existsSync(running.dir) && existsSync(starting.dir));
+});
+
+test("bb-cleanup --slug tears down a live bottle, and is a no-op for a bottle that is gone", async (t) => {
+  const run = await testRun(t);
+  const [live, other] = await Promise.all([
+    makeBottle(t, run, { name: "live", owner: "alive", bundle: true, agent: true }),
+    makeBottle(t, run, { name: "other", owner: "dead", bundle: true }),
+  ]);
+  const r = await run.tool("bb-cleanup", ["--slug", live.slug, "--yes", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const report = r.json() as Report;
+  assert.equal(report.plan.length, 1);
+  assert.equal(report.plan[0]!.live, true);
+  // Agent before bundle, networks (removed together) once their containers are gone, state dir last.
+  const steps = report.results!.map((x) => `${x.kind} ${x.name}`);
+  assert.deepEqual(steps.slice(0, 2), [`container ${names.agent(live.slug)}`, `container ${names.bundle(live.slug)}`]);
+  assert.deepEqual(steps.slice(2, 4).sort(), [`network ${names.egressNet(live.slug)}`, `network ${names.internalNet(live.slug)}`]);
+  assert.deepEqual(steps.slice(4), [`state dir ${live.dir}`]);
+  assert.ok(report.results!.every((x) => x.ok), JSON.stringify(report.results));
+  assert.deepEqual(await resourcesOf(run, live.slug), []);
+  assert.ok(!existsSync(live.dir));
+  // --slug touches nothing but that bottle, not even an orphan.
+  assert.equal((await resourcesOf(run, other.slug)).length, 3);
+  assert.ok(existsSync(other.dir));
+
+  const again = await run.tool("bb-cleanup", ["--slug", live.slug, "--yes"]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, new RegExp(`nothing left of bottle ${live.slug}`));
+  const bad = await run.tool("bb-cleanup", ["--slug", "../etc", "--yes"]);
+  assert.equal(bad.code, 2, bad.stderr);
+});
+
+test("bb-cleanup without --yes and without a terminal refuses with exit 2; --dry-run prints the plan; neither changes anything", async (t) => {
+  const run = await testRun(t);
+  const dead = await makeBottle(t, run, { name: "dead", owner: "dead", bundle: true, networks: true });
+  const before = await resourcesOf(run, dead.slug);
+  assert.equal(before.length, 3);
+
+  const refused = await run.tool("bb-cleanup", ["--json"]);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /Refusing to remove anything without confirmation: stdin is not a terminal.*--yes/);
+  assert.match(refused.stderr, new RegExp(names.bundle(dead.slug)));
+  assert.equal(refused.stdout, "");
+
+  const dry = await run.tool("bb-cleanup", ["--dry-run", "--json"]);
+  assert.equal(dry.code, 0, dry.stderr);
+  const report = dry.json() as Report;
+  assert.equal(report.dryRun, true);
+  assert.equal(report.results, null);
+  assert.deepEqual(report.plan.map((p) => [p.slug, p.containers.map((c) => c.name), p.networks, p.stateDir]), [
+    [dead.slug, [names.bundle(dead.slug)], [names.egressNet(dead.slug), names.internalNet(dead.slug)], dead.dir],
+  ]);
+  assert.match(dry.stderr, /bb-cleanup would remove:/);
+
+  assert.deepEqual(await resourcesOf(run, dead.slug), before);
+  assert.ok(existsSync(dead.dir));
+});
+
+test("bb-cleanup reports a removal that fails, still removes the rest, and exits 1", async (t) => {
+  const run = await testRun(t);
+  const dead = await makeBottle(t, run, { name: "dead", owner: "dead", bundle: true, networks: true });
+  // A container that is not bot-bottle's keeps the internal network busy.
+  await squatter(run, names.internalNet(dead.slug));
+  const r = await run.tool("bb-cleanup", ["--yes", "--json"]);
+  assert.equal(r.code, 1, r.stderr);
+  const failed = (r.json() as Report).results!.filter((x) => !x.ok);
+  assert.deepEqual(failed.map((x) => [x.kind, x.name]), [["network", names.internalNet(dead.slug)]]);
+  assert.match(failed[0]!.error!, /active endpoints|in use/i);
+  assert.match(r.stderr, new RegExp(`could not remove network ${names.internalNet(dead.slug)} \\(${dead.slug}\\)`));
+  assert.match(r.stderr, /1 of 4 removal\(s\) failed/);
+  assert.deepEqual(await resourcesOf(run, dead.slug), [names.internalNet(dead.slug)]);
+  assert.ok(!existsSync(dead.dir));
+});
+
+test("bb-cleanup keeps a bottle with no owner record during the grace period, and takes it with --grace 0", async (t) => {
+  const run = await testRun(t);
+  // bb-bundle run by hand a moment ago, bb-vm not yet: no owner, no agent, no state dir here.
+  const young = await makeBottle(t, run, { name: "young", dir: "none", bundle: true });
+  const kept = await run.tool("bb-cleanup", ["--yes", "--json"]);
+  assert.equal(kept.code, 0, kept.stderr);
+  assert.match((kept.json() as Report).kept.find((k) => k.slug === young.slug)?.why ?? "", /no owner recorded yet/);
+  assert.equal((await resourcesOf(run, young.slug)).length, 3);
+
+  const taken = await run.tool("bb-cleanup", ["--yes", "--grace", "0"]);
+  assert.equal(taken.code, 0, taken.stderr);
+  assert.deepEqual(await resourcesOf(run, young.slug), []);
+});
+
+test("bb-cleanup asks y/N on a terminal: n removes nothing (exit 1), y removes the orphans", async (t) => {
+  const run = await testRun(t);
+  const dead = await makeBottle(t, run, { name: "dead", owner: "dead", bundle: true });
+  // `script` gives the tool a real pseudo-terminal as stdin and types the answer into it.
+  const ask = (answer: string) =>
+    runProcess(["script", "-qec", [join(REPO, "bin/bb-cleanup"), ...run.flags].join(" "), "/dev/null"], {
+      input: `${answer}\n`,
+      env: { BB_FROM_SOURCE: "1" },
+      expect: [0, 1, 2],
+      timeoutMs: 60_000,
+    });
+  const no = await ask("n");
+  assert.equal(no.code, 1, no.stdout);
+  assert.match(no.stdout, /Remove all of the above\? \[y\/N\] .*nothing removed/s);
+  assert.equal((await resourcesOf(run, dead.slug)).length, 3);
+  assert.ok(existsSync(dead.dir));
+
+  const yes = await ask("y");
+  assert.equal(yes.code, 0, yes.stdout);
+  assert.deepEqual(await resourcesOf(run, dead.slug), []);
+  assert.ok(!existsSync(dead.dir));
+});
+
+test("bb-cleanup walks smolvm too: a dead smolmachines bottle's machine goes with its bundle; other machines stay", async (t) => {
+  const run = await testRun(t);
+  const smolvm = await fakeSmolvm(t);
+  const dead = await makeBottle(t, run, { name: "smol", backend: "smolmachines", owner: "dead", bundle: true });
+  await smolvm.createMachine(names.machine(dead.slug));
+  await smolvm.createMachine("someone-elses-vm");
+
+  const listed = await run.tool("bb-list", ["--all", "--json"], { env: smolvm.env });
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.deepEqual(
+    (listed.json() as ListRow[]).map((r) => [r.slug, r.backend, r.status, r.machines]),
+    [[dead.slug, "smolmachines", "orphan", [{ name: names.machine(dead.slug), state: "stopped" }]]],
+  );
+
+  const r = await run.tool("bb-cleanup", ["--yes", "--json"], { env: smolvm.env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(
+    (r.json() as Report).results!.map((x) => [x.kind, x.name, x.ok]),
+    [
+      ["machine", names.machine(dead.slug), true],
+      ["container", names.bundle(dead.slug), true],
+      ["network", names.egressNet(dead.slug), true],
+      ["state dir", dead.dir, true],
+    ],
+  );
+  const deletes = (await smolvm.calls()).filter((argv) => argv[1] === "delete");
+  assert.deepEqual(deletes, [["machine", "delete", "--name", names.machine(dead.slug), "-f"]]);
+  const left = await runProcess(["smolvm", "machine", "ls", "--json"], { env: smolvm.env });
+  assert.deepEqual((JSON.parse(left.stdout) as { name: string }[]).map((m) => m.name), ["someone-elses-vm"]);
+  assert.deepEqual(await resourcesOf(run, dead.slug), []);
+});

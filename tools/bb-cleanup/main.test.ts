@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdir, utimes } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { which } from "../../lib/proc.ts";
+import { tempDir } from "../../tests/support/tmp.ts";
+import { runTool } from "../../tests/support/tools.ts";
+
+test("bb-cleanup --help shows every flag and the exit-code table", async () => {
+  const r = await runTool("bb-cleanup", ["--help"]);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout, "");
+  for (const flag of ["--yes", "--dry-run", "--json", "--slug <slug>", "--state-dir <dir>", "--filter-label <key=value>", "--grace <seconds>"]) {
+    assert.ok(r.stderr.includes(flag), flag);
+  }
+  assert.match(r.stderr, /Exit codes:\n\s+0\s+ok\n\s+1\s+failure/);
+  assert.match(r.stderr, /exit 2 also when\s+there is no terminal to ask on and no --yes/);
+});
+
+test("bb-cleanup rejects a bad --slug, --grace or --filter-label with exit 2 before looking at anything", async () => {
+  for (const args of [["--slug", "../etc"], ["--grace", "soon"], ["--filter-label", "novalue"]]) {
+    const r = await runTool("bb-cleanup", [...args, "--yes", "--state-dir", "/nonexistent/bb-state"]);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(args[0]!));
+    assert.equal(r.stdout, "");
+  }
+});
+
+test("bb-cleanup refuses (exit 1, nothing removed) when an installed backend cannot be asked; bb-list lists the rest and exits 1", { skip: !(await which("docker")) && "docker CLI not installed" }, async (t) => {
+  const state = await tempDir(t);
+  const dir = join(state, "bottles", "gone-0001");
+  await mkdir(dir, { recursive: true });
+  const past = new Date(Date.now() - 3600_000);
+  await utimes(dir, past, past);
+  // The docker CLI is there but its engine is not: which bottles are live is unknown.
+  const env = { DOCKER_HOST: "unix:///nonexistent/docker.sock" };
+  const r = await runTool("bb-cleanup", ["--yes", "--state-dir", state], { env });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /Cannot tell which bottles are live, so nothing was removed:\n\s+docker: /);
+  assert.ok(existsSync(dir));
+
+  const list = await runTool("bb-list", ["--all", "--json", "--state-dir", state], { env });
+  assert.equal(list.code, 1, list.stderr);
+  assert.match(list.stderr, /warning: docker: Cannot list containers/);
+  assert.deepEqual((list.json() as { slug: string }[]).map((b) => b.slug), ["gone-0001"]);
+});

@@ -1,0 +1,100 @@
+// bb-cleanup: remove what bot-bottle created that no live bottle owns (containers,
+// networks, smolvm machines, state dirs) across every backend this machine has. Prints one
+// plan grouped by bottle on stderr, asks one y/N on the terminal (--yes skips it), then
+// removes best-effort: a failed step is reported and the rest still goes. A live bottle is
+// never touched, except the one named by --slug (how `just start` tears down its own
+// bottle when it exits). Reads no plan; --json prints the plan and results on stdout.
+//
+//   bb-cleanup                      # plan, y/N, remove orphans
+//   bb-cleanup --dry-run --json | jq '.plan[].slug'
+//   bb-cleanup --slug researcher-k3x9 --yes
+//
+// Exit codes: see --help (0 ok, 1 a removal failed or the answer was no, 2 usage or no
+// terminal to ask on without --yes).
+import process from "node:process";
+import { createProgram, mainOf, setExitCode, writeStdout } from "../../lib/cli.ts";
+import { BbError, EXIT } from "../../lib/errors.ts";
+import { systemRemover } from "../../lib/inventory/backends.ts";
+import { GRACE_MS } from "../../lib/inventory/classify.ts";
+import { FILTER_LABEL_HELP, collectLabel } from "../../lib/inventory/flags.ts";
+import { planText, resultLine } from "../../lib/inventory/format.ts";
+import { executeRemovals, type Removal, type RemovalResult } from "../../lib/inventory/remove.ts";
+import { requireComplete, scan, selectForCleanup } from "../../lib/inventory/scan.ts";
+import { log } from "../../lib/log.ts";
+import { defaultStateRoot } from "../../lib/paths.ts";
+import { checkSlug } from "../../lib/prepare/slug.ts";
+import { confirm } from "./confirm.ts";
+
+interface Options {
+  yes?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  slug?: string;
+  stateDir?: string;
+  filterLabel?: Record<string, string>;
+  grace: number;
+}
+
+interface Report {
+  dryRun: boolean;
+  plan: Removal[];
+  kept: { slug: string; why: string }[];
+  /** null when nothing was attempted (dry run, or nothing to remove). */
+  results: RemovalResult[] | null;
+}
+
+const program = createProgram("bb-cleanup", "Remove everything bot-bottle created that no live bottle owns (or one bottle with --slug).", {
+  example: "bb-cleanup --dry-run",
+})
+  .option("-y, --yes", "do not ask; remove right away")
+  .option("-n, --dry-run", "print the plan only; change nothing")
+  .option("--json", "print the plan and the results as JSON on stdout")
+  .option("--slug <slug>", "tear down exactly this bottle, even if it is live")
+  .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
+  .option("--filter-label <key=value>", FILTER_LABEL_HELP, collectLabel)
+  .option("--grace <seconds>", "a bottle with no owner record counts as starting (live) this long after its newest state dir change or container", seconds, GRACE_MS / 1000)
+  .addHelpText("after", "\nbb-cleanup: exit 1 also when the answer to y/N was no (nothing removed); exit 2 also when\nthere is no terminal to ask on and no --yes (nothing removed).\n")
+  .action(async (o: Options) => {
+    if (o.slug !== undefined) checkSlug(o.slug, "--slug");
+    const s = await scan({ stateRoot: o.stateDir ?? defaultStateRoot(), scope: o.filterLabel, graceMs: o.grace * 1000 });
+    requireComplete(s);
+    const { removals, kept } = selectForCleanup(s.bottles, { slug: o.slug });
+    const report: Report = { dryRun: Boolean(o.dryRun), plan: removals, kept: kept.map((b) => ({ slug: b.slug, why: b.why })), results: null };
+    const done = () => (o.json ? writeStdout(JSON.stringify(report, null, 2) + "\n") : Promise.resolve());
+
+    if (kept.length) log.info(`keeping ${kept.length} live bottle(s): ${kept.map((b) => `${b.slug} (${b.why})`).join("; ")}`);
+    if (removals.length === 0) {
+      log.info(o.slug ? `nothing left of bottle ${o.slug}` : "nothing to clean up");
+      return done();
+    }
+    log.raw(`bb-cleanup ${o.dryRun ? "would remove" : "will remove"}:\n${planText(removals)}`);
+    if (o.dryRun) return done();
+    if (!o.yes) {
+      if (!process.stdin.isTTY) {
+        throw new BbError("USAGE", "Refusing to remove anything without confirmation: stdin is not a terminal to ask on. Pass --yes to remove, or --dry-run to only see the plan.");
+      }
+      if (!(await confirm("Remove all of the above?"))) {
+        log.info("nothing removed");
+        setExitCode(program, EXIT.failure);
+        return;
+      }
+    }
+    const results = await executeRemovals(removals, systemRemover(s.backends.smolvm), {
+      onResult: (res) => (res.ok ? log.info(resultLine(res)) : log.error(resultLine(res))),
+    });
+    report.results = results;
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length) {
+      log.error(`${failed.length} of ${results.length} removal(s) failed (see above); run bb-cleanup again once the cause is fixed`);
+      setExitCode(program, EXIT.failure);
+    }
+    await done();
+  });
+
+function seconds(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new BbError("USAGE", `--grace ${JSON.stringify(text)}: expected whole seconds`);
+  return n;
+}
+
+await mainOf(program);

@@ -1,0 +1,45 @@
+// bb-list: the bottles that are live right now, across every backend this machine has
+// (docker containers and networks by label, smolvm machines, state dirs): backend, slug,
+// agent, services, started-at, status (running, or starting while its start flow builds it).
+// Reads no plan. The table is this tool's output, so it goes to stdout; --json prints an
+// array of objects instead. Notes and warnings go to stderr.
+//
+//   bb-list
+//   bb-list --json | jq -r '.[] | select(.backend=="docker") | .slug'
+//   bb-list --all        # also the leftovers of dead bottles (what bb-cleanup would remove)
+//
+// Exit codes: see --help (0 ok, 2 usage, 1 a backend could not be asked: the rest is listed).
+import { createProgram, mainOf, setExitCode, writeStdout } from "../../lib/cli.ts";
+import { EXIT } from "../../lib/errors.ts";
+import { FILTER_LABEL_HELP, collectLabel } from "../../lib/inventory/flags.ts";
+import { listRow, listTable } from "../../lib/inventory/format.ts";
+import { scan } from "../../lib/inventory/scan.ts";
+import { log } from "../../lib/log.ts";
+import { defaultStateRoot } from "../../lib/paths.ts";
+
+interface Options {
+  json?: boolean;
+  all?: boolean;
+  stateDir?: string;
+  filterLabel?: Record<string, string>;
+}
+
+const program = createProgram("bb-list", "List live bottles across every available backend (a table, or --json).", {
+  example: "bb-list --json | jq -r '.[].slug'",
+})
+  .option("--json", "print a JSON array of bottles on stdout instead of the table")
+  .option("--all", "also list dead bottles' leftovers (status orphan)")
+  .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
+  .option("--filter-label <key=value>", FILTER_LABEL_HELP, collectLabel)
+  .action(async (o: Options) => {
+    const s = await scan({ stateRoot: o.stateDir ?? defaultStateRoot(), scope: o.filterLabel });
+    // A backend that could not be asked may hide bottles: list the rest, then exit 1.
+    for (const e of s.errors) log.warn(`${e.backend}: ${e.message}`);
+    if (s.errors.length) setExitCode(program, EXIT.failure);
+    const rows = s.bottles.filter((b) => o.all || b.live).map(listRow);
+    if (o.json) await writeStdout(JSON.stringify(rows, null, 2) + "\n");
+    else if (rows.length === 0) log.info(o.all ? "no bottles and no leftovers" : "no live bottles");
+    else await writeStdout(listTable(rows, { all: o.all }));
+  });
+
+await mainOf(program);

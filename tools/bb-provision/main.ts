@@ -1,0 +1,36 @@
+// bb-provision: set up the inside of a started bottle. Reads a plan with bundle and vm
+// sections and, in one checked exec: trusts the bottle CA (system store and
+// NODE_EXTRA_CA_CERTS), writes ~/.gitconfig (every declared upstream rewritten to
+// git-gate, plus git_user), copies the prompt and skills, registers the supervise MCP
+// server with the agent CLI, and copies the host checkout when the plan has --cwd.
+// Writes the plan with its "provision" section.
+//
+//   bb-prepare coder --cwd . | bb-bundle | bb-vm | bb-provision > plan.json
+//
+// Exit codes: see --help.
+import { createProgram, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
+import { savePlan } from "../../lib/plan/io.ts";
+import type { Plan } from "../../lib/plan/schema.ts";
+import { provision } from "../../lib/provision/provision.ts";
+import { run } from "../../lib/proc.ts";
+import { openSmolvm } from "../../lib/smolvm/driver.ts";
+import { smolvmExecRoot } from "../../lib/vm/smolvm.ts";
+
+type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
+
+const program = createProgram("bb-provision", "Provision a started bottle: CA, gitconfig, prompt, skills, supervise MCP, checkout.", {
+  example: "bb-prepare shell | bb-bundle | bb-vm | bb-provision > plan.json",
+  readsPlan: true,
+}).action(async (o: CommonOptions) => {
+  const plan = (await readPlanInput(o, ["bundle", "vm"])) as Ready;
+  const all = Array.from({ length: 256 }, (_, i) => i);
+  const smolvm = plan.vm.kind === "smolvm" ? await openSmolvm() : null;
+  const done = await provision(plan, {
+    execRoot: (argv, input) =>
+      smolvm ? smolvmExecRoot(smolvm, plan, argv, input) : run(["docker", "exec", "-i", "-u", "0", plan.vm.name, ...argv], { input, expect: all }),
+  });
+  await savePlan(done);
+  await writePlan(done);
+});
+
+await mainOf(program);

@@ -1,0 +1,93 @@
+// bb-supervise as the operator runs it: a real process against a bottle's state dir.
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { test } from "node:test";
+import { run } from "../../lib/proc.ts";
+import { QUEUE_VERSION, readRequest, writeRequest, type QueueRequest } from "../../lib/supervise/queue.ts";
+import { FirewallPolicy } from "../../lib/sidecar-config.ts";
+import { makeTestBottle } from "../../lib/supervise/testdata/bottle.ts";
+import { tsArgv } from "../../lib/supervise/testdata/ts-argv.ts";
+
+function request(id: string, fields: Partial<QueueRequest>): QueueRequest {
+  return {
+    version: QUEUE_VERSION,
+    id,
+    kind: "host",
+    host: "docs.example.org",
+    tlsPassthrough: false,
+    reason: "read the docs",
+    question: null,
+    status: "pending",
+    answer: null,
+    createdAt: `2026-03-03T03:03:0${id.length % 10}.000Z`,
+    decidedAt: null,
+    ...fields,
+  };
+}
+
+const tool = (args: string[], env: Record<string, string> = {}) => run(tsArgv("tools/bb-supervise/main.ts", args), { expect: [0, 1, 2, 3], env });
+
+test("list shows pending requests as a table, --all adds decided ones, --json prints them as data", async () => {
+  const b = await makeTestBottle();
+  try {
+    await writeRequest(b.queueDir, request("aa11", { tlsPassthrough: true }));
+    await writeRequest(b.queueDir, request("bb222", { kind: "question", host: null, reason: null, question: "Which\nbranch?" }));
+    await writeRequest(b.queueDir, request("cc3333", { status: "denied", answer: "no", decidedAt: "2026-03-03T04:00:00.000Z" }));
+
+    const table = await tool(["--slug", b.slug, "--state-dir", b.stateRoot, "list"]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.deepEqual(table.stdout.split("\n"), [
+      "ID     KIND      STATUS   CREATED               REQUEST",
+      "aa11   host      pending  2026-03-03 03:03:04Z  docs.example.org (tls passthrough): read the docs",
+      "bb222  question  pending  2026-03-03 03:03:05Z  Which branch?",
+      "",
+    ]);
+
+    // BB_STATE_DIR stands in for --state-dir, as for every tool.
+    const json = await tool(["--slug", b.slug, "list", "--all", "--json"], { BB_STATE_DIR: b.stateRoot });
+    assert.deepEqual((JSON.parse(json.stdout) as QueueRequest[]).map((r) => [r.id, r.status]), [["aa11", "pending"], ["bb222", "pending"], ["cc3333", "denied"]]);
+  } finally {
+    await b.remove();
+  }
+});
+
+test("approve, deny --reason and answer decide requests; approving without a running bundle warns and still widens the policy", async () => {
+  const b = await makeTestBottle();
+  try {
+    await writeRequest(b.queueDir, request("aa11", {}));
+    await writeRequest(b.queueDir, request("bb22", { host: "paste.example.com" }));
+    await writeRequest(b.queueDir, request("cc33", { kind: "question", host: null, reason: null, question: "which branch?" }));
+
+    const approved = await tool(["--plan", b.planFile, "approve", "aa11"]);
+    assert.equal(approved.code, 0, approved.stderr);
+    assert.match(approved.stderr, /no running bundle/);
+    assert.match(approved.stderr, /approved aa11: docs\.example\.org added to the firewall policy/);
+    const hosts = FirewallPolicy.parse(JSON.parse(await readFile(b.policyFile, "utf8"))).hosts;
+    assert.deepEqual(hosts.map((h) => h.host), ["api.anthropic.com", "docs.example.org"]);
+
+    assert.equal((await tool(["--plan", b.planFile, "deny", "bb22", "--reason", "no paste sites"])).code, 0);
+    assert.deepEqual([(await readRequest(b.queueDir, "bb22"))?.status, (await readRequest(b.queueDir, "bb22"))?.answer], ["denied", "no paste sites"]);
+
+    assert.equal((await tool(["--plan", b.planFile, "answer", "cc33", "use", "main"])).code, 0);
+    assert.equal((await readRequest(b.queueDir, "cc33"))?.answer, "use main");
+  } finally {
+    await b.remove();
+  }
+});
+
+test("an unknown id fails with exit 1 naming the pending ids; an unknown slug names the missing plan", async () => {
+  const b = await makeTestBottle();
+  try {
+    await writeRequest(b.queueDir, request("aa11", {}));
+    const unknown = await tool(["--plan", b.planFile, "approve", "zz99"]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^error: No supervise request "zz99" in .*; pending: aa11 \(docs\.example\.org\)$/m);
+    assert.equal(unknown.stdout, "");
+
+    const noBottle = await tool(["--state-dir", b.stateRoot, "--slug", "nope-x1", "list"]);
+    assert.equal(noBottle.code, 1);
+    assert.match(noBottle.stderr, /no bottle "nope-x1": .*bottles\/nope-x1\/plan\.json does not exist/);
+  } finally {
+    await b.remove();
+  }
+});

@@ -1,0 +1,64 @@
+// bb-supervise: the operator's side of a bottle's supervise queue. Lists what the agent
+// asked for, approves a host (adds it to the bottle's firewall policy and restarts only
+// the firewall: docker kill --signal USR1 <bundle>), denies a request with a reason, or
+// answers a question. Reads the plan bb-prepare saved (--slug), --plan FILE or stdin; writes
+// the list (table, or JSON with --json) to stdout and everything else to stderr.
+//
+//   bb-supervise --slug researcher-k3x9 list
+//   bb-supervise --slug researcher-k3x9 approve 3fa2c1b9
+import { createProgram, mainOf, writeStdout, type Command } from "../../lib/cli.ts";
+import { log } from "../../lib/log.ts";
+import { locatePlan, type LocateOptions } from "../../lib/plan/locate.ts";
+import { approveContext } from "../../lib/supervise/bottle.ts";
+import { answerRequest, approveRequest, denyRequest } from "../../lib/supervise/decide.ts";
+import { listRequests } from "../../lib/supervise/queue.ts";
+import { formatTable } from "./table.ts";
+
+async function context(cmd: Command) {
+  return approveContext(await locatePlan(cmd.optsWithGlobals<LocateOptions>()));
+}
+
+const program = createProgram("bb-supervise", "Decide what a bottle's agent asked the operator for.", {
+  readsPlan: true,
+  example: "bb-supervise --slug researcher-k3x9 list; bb-supervise --slug researcher-k3x9 approve 3fa2c1b9",
+})
+  .option("--slug <slug>", "the bottle (its plan is <state dir>/bottles/<slug>/plan.json)")
+  .option("--state-dir <dir>", "state root (default $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)");
+
+program
+  .command("list")
+  .description("show pending requests (--all: decided ones too)")
+  .option("--all", "include approved and denied requests")
+  .option("--json", "print the requests as a JSON array")
+  .action(async (opts: { all?: boolean; json?: boolean }, cmd: Command) => {
+    const { queueDir } = await context(cmd);
+    const requests = (await listRequests(queueDir)).filter((r) => opts.all || r.status === "pending");
+    await writeStdout(opts.json ? JSON.stringify(requests, null, 2) + "\n" : formatTable(requests));
+  });
+
+program
+  .command("approve <id>")
+  .description("allow the requested host: add it to the firewall policy and restart the firewall")
+  .action(async (id: string, _opts: unknown, cmd: Command) => {
+    const { request, policyChanged } = await approveRequest(await context(cmd), id);
+    log.info(`approved ${request.id}: ${request.host}${policyChanged ? " added to the firewall policy" : " was already in the firewall policy"}`);
+  });
+
+program
+  .command("deny <id>")
+  .description("refuse a request; the agent is told the reason")
+  .option("--reason <text>", "why (the agent sees it)")
+  .action(async (id: string, opts: { reason?: string }, cmd: Command) => {
+    const request = await denyRequest(await context(cmd), id, opts.reason ?? null);
+    log.info(`denied ${request.id}`);
+  });
+
+program
+  .command("answer <id> <text...>")
+  .description("answer a question from the agent")
+  .action(async (id: string, text: string[], _opts: unknown, cmd: Command) => {
+    const request = await answerRequest(await context(cmd), id, text.join(" "));
+    log.info(`answered ${request.id}`);
+  });
+
+await mainOf(program);

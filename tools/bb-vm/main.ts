@@ -1,0 +1,83 @@
+// bb-vm: the agent's machine. With no subcommand it reads a bundled plan, builds or reuses
+// the agent image, starts the agent (docker: a container on the bottle's internal network
+// only; smolmachines: a smolvm microVM allowed to reach only the bundle's loopback ports)
+// and writes the plan with its "vm" section. `exec -- CMD` runs a command in the bottle
+// and exits with its code; `attach` runs the agent interactively with a real TTY.
+//
+//   bb-prepare shell | bb-bundle | bb-vm | bb-provision > plan.json
+//   bb-vm exec --plan plan.json -- git status
+//   bb-vm attach --slug shell-k3x9
+//
+// Exit codes: see --help (exec and attach exit with the command's code).
+import { join } from "node:path";
+import process from "node:process";
+import { createProgram, interruptSignal, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
+import { dockerInfo } from "../../lib/docker/daemon.ts";
+import { ensureImage } from "../../lib/images/mod.ts";
+import { AGENT } from "../../lib/layout.ts";
+import { repoRoot } from "../../lib/paths.ts";
+import { savePlan } from "../../lib/plan/io.ts";
+import { locatePlan, type LocateOptions } from "../../lib/plan/locate.ts";
+import type { Plan } from "../../lib/plan/schema.ts";
+import { agentCommand } from "../../lib/providers.ts";
+import { openSmolvm } from "../../lib/smolvm/driver.ts";
+import { execInteractive, startDockerAgent } from "../../lib/vm/docker.ts";
+import { smolvmExecInteractive, startSmolvmAgent } from "../../lib/vm/smolvm.ts";
+import { packImage } from "../../smolmachine-pack/pack.ts";
+
+type Bundled = Plan & { bundle: NonNullable<Plan["bundle"]> };
+type Vmd = Plan & { vm: NonNullable<Plan["vm"]> };
+const testLabels = () => (process.env.BB_TEST_LABEL ? { "bot-bottle.test": "1" } : undefined);
+
+const program = createProgram("bb-vm", "Start the agent's machine for a bundled plan; exec commands in it or attach the agent.", {
+  example: "bb-prepare shell | bb-bundle | bb-vm | bb-provision > plan.json && bb-vm exec --plan plan.json -- id",
+  readsPlan: true,
+})
+  // Options after a subcommand belong to it (bb-vm exec --plan F), not to bb-vm itself.
+  .enablePositionalOptions()
+  .action(async (o: CommonOptions) => {
+  const signal = interruptSignal();
+  const plan = (await readPlanInput(o, ["bundle"])) as Bundled;
+  await dockerInfo();
+  const agentImage = () => ensureImage("agent");
+  let started: Plan;
+  if (plan.backend === "docker") {
+    started = await startDockerAgent(plan, { agentImage, extraLabels: testLabels(), signal });
+  } else {
+    const smolvm = await openSmolvm();
+    started = await startSmolvmAgent(plan, { agentImage, smolvm, pack: (image) => packImage({ image, smolvm }), signal });
+  }
+  await savePlan(started);
+  await writePlan(started);
+});
+
+const locateFlags = (c: ReturnType<typeof program.command>) =>
+  c
+    .option("--plan <file>", "the bottle's plan (default: stdin)")
+    .option("--slug <slug>", "find the plan of a running bottle by slug")
+    .option("--state-dir <dir>", "state root (with --slug)");
+
+async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boolean; interactive: boolean; workdir?: string }): Promise<number> {
+  if (plan.vm.kind === "docker") return execInteractive(plan, argv, o);
+  const smolvm = await openSmolvm();
+  return smolvmExecInteractive(smolvm, plan, argv, { tty: o.tty, workdir: o.workdir, ptyResize: join(repoRoot(), "bin", "bb-pty-resize"), root: o.root });
+}
+
+locateFlags(program.command("exec").description("run a command in the bottle as user node (or root with --root); exits with its code"))
+  .argument("<cmd...>", "the command and its arguments (after --)")
+  .option("--root", "run as root")
+  .option("-t, --tty", "allocate a TTY")
+  .passThroughOptions()
+  .action(async (cmd: string[], o: LocateOptions & { root?: boolean; tty?: boolean }, command) => {
+    const plan = (await locatePlan(o, ["vm"])) as Vmd;
+    setExitCode(command, await execIn(plan, cmd, { root: o.root, tty: o.tty ?? false, interactive: !process.stdin.isTTY || Boolean(o.tty) }));
+  });
+
+locateFlags(program.command("attach").description("run the agent (claude, codex or bash) interactively in the bottle"))
+  .action(async (o: LocateOptions, command) => {
+    const plan = (await locatePlan(o, ["vm"])) as Vmd;
+    const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+    setExitCode(command, await execIn(plan, agentCommand(plan), { tty, interactive: true, workdir: plan.cwd ? AGENT.workdir : undefined }));
+  });
+
+await mainOf(program);
