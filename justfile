@@ -47,16 +47,16 @@ prepare *args:
 
 # start an agent in a bottle and attach to it: just start agent=researcher [backend=docker] [yes=true] [cwd=DIR] [slug=SLUG]
 start *args:
-    scripts/flow.sh start "$@"
+    @scripts/flow.sh start "$@"
 
 # run one command in a fresh bottle and tear it down: just run agent=shell -- CMD
 run *args:
-    scripts/flow.sh run "$@"
+    @scripts/flow.sh run "$@"
 
 # the live bottles (--json for scripts)
 list *args:
-    bb-list "$@"
+    @bb-list "$@"
 
 # remove everything no live bottle owns (one y/N; --yes to skip, --slug S for one bottle)
 cleanup *args:
-    bb-cleanup "$@"
+    @bb-cleanup "$@"

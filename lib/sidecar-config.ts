@@ -42,6 +42,10 @@ export const FirewallPolicy = z.object({
       tlsPassthrough: z.boolean(),
       /** egress injects a credential for this host (never passthrough). */
       routed: z.boolean(),
+      /** Request headers egress strips and replaces with the real credential on this host:
+       * what the agent puts there never leaves, so the firewall does not scan them (the
+       * placeholder may look like a JWT, as codex's must). */
+      replacedHeaders: z.array(z.string()).optional(),
     }),
   ),
   dlp: z.object({

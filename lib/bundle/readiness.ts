@@ -1,5 +1,5 @@
-// Waiting until each daemon in the bundle answers on its port. The check runs inside the
-// bundle (docker exec + node), because egress listens on the bundle's loopback only and
+// Waiting until each daemon in the bundle listens on its port. The check runs inside the
+// bundle (docker exec), because egress listens on the bundle's loopback only and
 // the internal network is not reachable from every host (Docker Desktop).
 import { BbError } from "../errors.ts";
 import { docker } from "../docker/cmd.ts";
@@ -7,21 +7,30 @@ import { inspectContainer } from "../docker/inspect.ts";
 import { PORTS } from "../layout.ts";
 import type { Service } from "../plan/schema.ts";
 
-const PROBE = `const net=require("net");const want=JSON.parse(process.argv[1]);const out={};let left=want.length;
-for(const [name,host,port] of want){const s=net.connect(port,host);const fin=(ok)=>{if(name in out)return;out[name]=ok;s.destroy();if(--left===0)console.log(JSON.stringify(out));};
-s.setTimeout(700,()=>fin(false));s.on("connect",()=>fin(true));s.on("error",()=>fin(false));}`;
+// A daemon is up once its port is in LISTEN state (0A) in the bundle's /proc/net/tcp{,6}.
+// Reading two files is a far cheaper probe than starting node in the bundle on every poll.
+const PROBE = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null";
 
-const TARGETS: Record<Service, [string, number]> = {
-  firewall: ["127.0.0.1", PORTS.firewall],
-  egress: ["127.0.0.1", PORTS.egress],
-  "git-gate": ["127.0.0.1", PORTS.gitGate],
-  supervise: ["127.0.0.1", PORTS.supervise],
+/** Ports in LISTEN state in /proc/net/tcp{,6} text. */
+export function listeningPorts(procNetTcp: string): Set<number> {
+  const ports = new Set<number>();
+  for (const line of procNetTcp.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 3 && f[3] === "0A" && f[1]!.includes(":")) ports.add(parseInt(f[1]!.split(":").pop()!, 16));
+  }
+  return ports;
+}
+
+const TARGETS: Record<Service, number> = {
+  firewall: PORTS.firewall,
+  egress: PORTS.egress,
+  "git-gate": PORTS.gitGate,
+  supervise: PORTS.supervise,
 };
 
 export async function waitForDaemons(opts: { container: string; slug: string; services: Service[]; timeoutMs: number; signal?: AbortSignal; onProgress?: (up: Service[]) => void }): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
-  const want = opts.services.map((s) => [s, ...TARGETS[s]]);
-  let up: Record<string, boolean> = {};
+  let listening = new Set<number>();
   let reported = -1;
   while (true) {
     if (opts.signal?.aborted) throw opts.signal.reason;
@@ -29,26 +38,26 @@ export async function waitForDaemons(opts: { container: string; slug: string; se
     if (!info || !info.state.running) {
       throw new BbError("BUNDLE", `Cannot start bundle for ${opts.slug}: container ${opts.container} ${info ? `exited with code ${info.state.exitCode}` : "disappeared"}${await logTail(opts.container)}`);
     }
-    const r = await docker(["exec", opts.container, "node", "-e", PROBE, JSON.stringify(want)], { expect: [0, 1, 126, 127] });
-    if (r.code === 0 && r.stdout.trim()) up = JSON.parse(r.stdout.trim().split("\n").pop()!);
-    const ready = opts.services.filter((s) => up[s]);
+    const r = await docker(["exec", opts.container, "sh", "-c", PROBE], { expect: [0, 1, 126, 127] });
+    if (r.code === 0) listening = listeningPorts(r.stdout);
+    const ready = opts.services.filter((s) => listening.has(TARGETS[s]));
     if (ready.length !== reported) {
       reported = ready.length;
       opts.onProgress?.(ready);
     }
     if (ready.length === opts.services.length) return;
     if (Date.now() > deadline) {
-      const missing = opts.services.filter((s) => !up[s]);
+      const missing = opts.services.filter((s) => !listening.has(TARGETS[s]));
       const first = missing[0]!;
       throw new BbError(
         "TIMEOUT",
-        `Cannot start bundle for ${opts.slug}: daemon ${first} did not answer on ${TARGETS[first][1]} within ${Math.round(opts.timeoutMs / 1000)}s` +
+        `Cannot start bundle for ${opts.slug}: daemon ${first} did not answer on ${TARGETS[first]} within ${Math.round(opts.timeoutMs / 1000)}s` +
           (missing.length > 1 ? ` (also not up: ${missing.slice(1).join(", ")})` : "") +
           `${await logTail(opts.container)}`,
         { details: { missing } },
       );
     }
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

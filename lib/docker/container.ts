@@ -22,6 +22,8 @@ export interface ContainerSpec {
   aliases?: string[];
   /** Passed by name: values stay out of argv (see env.ts). */
   env?: Record<string, string>;
+  /** DNS servers docker's embedded resolver forwards names it does not know to (--dns). */
+  dns?: string[];
   mounts?: Mount[];
   /** Container TCP ports to publish on a random host port of `publishAddress`. */
   publish?: number[];
@@ -45,6 +47,7 @@ export function runArgs(spec: ContainerSpec): { args: string[]; childEnv: Record
   const args = ["run", "--detach", "--name", spec.name, "--restart", "no", ...labelArgs(spec.labels)];
   if (spec.network) args.push("--network", spec.network);
   for (const alias of spec.aliases ?? []) args.push("--network-alias", alias);
+  for (const server of spec.dns ?? []) args.push("--dns", server);
   args.push(...env.args);
   for (const m of spec.mounts ?? []) {
     args.push("--mount", `type=bind,${csvField(`source=${m.source}`)},${csvField(`target=${m.target}`)}${m.readOnly ? ",readonly" : ""}`);

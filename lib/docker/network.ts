@@ -5,7 +5,7 @@ import { labelArgs } from "./labels.ts";
 
 export interface NetworkSpec {
   name: string;
-  /** No route out of the network: the agent side of a bottle. */
+  /** No route out of the network, not even to the host: the agent side of a bottle. */
   internal?: boolean;
   labels: Record<string, string>;
 }
@@ -13,7 +13,11 @@ export interface NetworkSpec {
 /** Create a bridge network; returns its ID. */
 export async function createNetwork(spec: NetworkSpec): Promise<string> {
   const args = ["network", "create", "--driver", "bridge"];
-  if (spec.internal) args.push("--internal");
+  // --internal alone only stops forwarding: the host still holds the gateway address on
+  // the bridge and containers keep a default route to it, so they reach every host
+  // service (and a resolver) listening on any host address. With no host address on the
+  // bridge, only the containers on it can talk to each other.
+  if (spec.internal) args.push("--internal", "--opt", "com.docker.network.bridge.inhibit_ipv4=true");
   args.push(...labelArgs(spec.labels), spec.name);
   const r = await docker(args, { what: `Cannot create network ${spec.name}` });
   return r.stdout.trim();

@@ -11,7 +11,6 @@ import type { DockerSource, Inventory } from "./collect.ts";
 import { removeStateDir, type Remover } from "./remove.ts";
 
 /** Seconds a container gets to exit on SIGTERM before docker kills it. */
-const STOP_TIMEOUT_S = 5;
 
 export interface Backends {
   docker: DockerSource | null;
@@ -46,7 +45,6 @@ export function systemRemover(smolvm: Smolvm | null): Remover {
   return {
     stopMachine: (name) => driver().stop(name),
     deleteMachine: (name) => driver().delete(name),
-    stopContainer: async (name) => void (await docker.stopContainer(name, STOP_TIMEOUT_S)),
     removeContainer: async (name) => void (await docker.removeContainer(name)),
     removeNetwork: async (name) => void (await docker.removeNetwork(name)),
     removeDir: removeStateDir,

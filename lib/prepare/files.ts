@@ -26,7 +26,10 @@ export function sensitiveSlots(bottle: BottleSection) {
 export function firewallPolicy(slug: string, bottle: BottleSection): FirewallPolicy {
   const hosts = new Map<string, FirewallPolicy["hosts"][number]>();
   for (const h of bottle.allowHosts) hosts.set(h.host, { host: h.host, tlsPassthrough: h.tlsPassthrough, routed: false });
-  for (const r of bottle.egress) hosts.set(r.host, { host: r.host, tlsPassthrough: false, routed: true });
+  for (const r of bottle.egress) {
+    const replaced = ["authorization", "x-api-key", ...(r.header ? [r.header.toLowerCase()] : [])];
+    hosts.set(r.host, { host: r.host, tlsPassthrough: false, routed: true, replacedHeaders: replaced });
+  }
   return {
     version: CONFIG_VERSION,
     slug,

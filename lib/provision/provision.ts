@@ -16,9 +16,9 @@ export interface Target {
   execRoot(argv: string[], input: Uint8Array): Promise<RunResult>;
 }
 
-export async function provision(plan: Ready, target: Target, opts: { now?: () => Date } = {}): Promise<Plan> {
+export async function provision(plan: Ready, target: Target, opts: { now?: () => Date; agentFiles?: Record<string, string> } = {}): Promise<Plan> {
   log.step(`provision: staging files for ${plan.slug}`);
-  const staged = await stage(plan, { cwd: plan.cwd });
+  const staged = await stage(plan, { cwd: plan.cwd, agentFiles: opts.agentFiles });
   try {
     const { script, steps } = provisionScript(plan, { cwd: plan.cwd !== null });
     log.step(`provision: ${steps.join(", ")}`);

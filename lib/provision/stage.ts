@@ -51,7 +51,7 @@ export interface Staged {
 }
 
 /** Build the staging tree and its tar. */
-export async function stage(plan: Ready, opts: { cwd: string | null }): Promise<Staged> {
+export async function stage(plan: Ready, opts: { cwd: string | null; agentFiles?: Record<string, string> }): Promise<Staged> {
   const root = await mkdtemp(join(tmpdir(), `bb-provision-${plan.slug}-`));
   await chmod(root, 0o755); // mkdtemp's 0700 must not land on the guest's directories
   const at = (guestPath: string) => join(root, guestPath);
@@ -75,6 +75,7 @@ export async function stage(plan: Ready, opts: { cwd: string | null }): Promise<
       await put(`${AGENT.home}/.codex/config.toml`, toToml({ mcp_servers: { supervise: { url: mcp } } }) + "\n");
     }
     if (mcp) await put(`${AGENT.home}/.bot-bottle/mcp.json`, JSON.stringify({ mcpServers: { supervise: { type: "http", url: mcp } } }, null, 2) + "\n");
+    for (const [guestPath, content] of Object.entries(opts.agentFiles ?? {})) await put(guestPath, content);
     if (opts.cwd) {
       await mkdir(at(AGENT.workdir), { recursive: true });
       await cp(opts.cwd, at(AGENT.workdir), { recursive: true, verbatimSymlinks: true });

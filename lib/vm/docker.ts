@@ -19,6 +19,9 @@ export interface AgentImage {
 export interface VmOptions {
   agentImage: () => Promise<AgentImage>;
   extraLabels?: Record<string, string>;
+  /** DNS servers docker's resolver forwards outside names to (default: docker's). The
+   * internal network must never let such a query leave; tests point this at a recorder. */
+  dns?: string[];
   signal?: AbortSignal;
   now?: () => Date;
 }
@@ -39,6 +42,7 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
       labels: bottleLabels({ slug: plan.slug, backend: plan.backend, agent: plan.agent.name, role: "agent", extra: opts.extraLabels }),
       network: plan.bundle.networks.internal,
       env,
+      dns: opts.dns,
       init: true,
       user: AGENT.user,
       workdir: AGENT.home,

@@ -358,3 +358,26 @@ test("with a next hop, requests leave in absolute form and passthrough tunnels a
     await egress.close();
   }
 });
+
+test("on a routed host the credential headers egress replaces are not scanned, every other header still is", async () => {
+  const jwt = positives.find((p) => p.detector === "jwt")!.sample;
+  const routed: FirewallPolicy = {
+    ...POLICY,
+    hosts: [
+      { host: "api.example.test", tlsPassthrough: false, routed: true, replacedHeaders: ["authorization", "x-api-key"] },
+      { host: "a.wild.test", tlsPassthrough: false, routed: false },
+    ],
+  };
+  const p = await startFirewall({ policy: routed });
+  const c = await httpsVia(p, "api.example.test", bottleCa.certPem);
+  const ok = await c.request("GET", "/v1/models", { ...H, authorization: `Bearer ${jwt}` });
+  assert.equal(ok.status, 200, "a placeholder JWT in the header egress replaces must pass");
+  const other = await c.request("GET", "/v1/models", { ...H, "x-forwarded-token": jwt });
+  assert.equal(other.status, 403);
+  assert.match(other.body, /detector jwt matched in header x-forwarded-token/);
+  c.socket.destroy();
+  const u = await httpsVia(p, "a.wild.test", bottleCa.certPem);
+  const unrouted = await u.request("GET", "/", { ...H, host: "a.wild.test", authorization: `Bearer ${jwt}` });
+  assert.equal(unrouted.status, 403, "an unrouted host's authorization header is scanned");
+  u.socket.destroy();
+});

@@ -218,7 +218,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     if ("block" in g) return deny(req, res, g.label, g.block);
     const headers = outgoingHeaders(req, target);
     const url = `${target.scheme}://${headers.host}${target.path}`;
-    const headBlock = inspectHead(p, url, headers);
+    const headBlock = inspectHead(p, url, headers, g.rule.replacedHeaders);
     if (headBlock) return deny(req, res, target.host, headBlock);
 
     let body: Buffer | undefined;
@@ -258,7 +258,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     const headers = outgoingHeaders(req, target);
     headers.connection = "Upgrade";
     headers.upgrade = req.headers.upgrade;
-    const block = inspectHead(p, `${target.scheme}://${headers.host}${target.path}`, headers);
+    const block = inspectHead(p, `${target.scheme}://${headers.host}${target.path}`, headers, g.rule.replacedHeaders);
     if (block) return denyRaw(socket, method, target.host, block);
 
     const up = upstream.request(target, { method, path: target.path, headers, upgrade: true });

@@ -27,16 +27,18 @@ const MAX_DECODED_BYTES = 64 * 1024 * 1024;
  * ETags): random by design, so only known formats and sensitive values are checked. */
 const ECHO_HEADERS = new Set(["cookie", "if-none-match", "if-match"]);
 
+const NONE: ReadonlySet<string> = new Set();
+
 function blocked(f: Finding, where: string): Block {
   return { status: 403, reason: `detector ${f.detector} matched in ${where} (${f.label}: ${f.excerpt})` };
 }
 
-/** Scan the full URL and the headers that will be forwarded. */
-export function inspectHead(policy: CompiledPolicy, url: string, headers: OutgoingHttpHeaders): Block | null {
+/** Scan the full URL and the headers that will be forwarded (not those egress replaces). */
+export function inspectHead(policy: CompiledPolicy, url: string, headers: OutgoingHttpHeaders, replaced: ReadonlySet<string> = NONE): Block | null {
   const inUrl = policy.scanner.scan(url);
   if (inUrl) return blocked(inUrl, "url");
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
+    if (value === undefined || replaced.has(name)) continue;
     const scanner: Scanner = ECHO_HEADERS.has(name) ? policy.echoScanner : policy.scanner;
     for (const v of Array.isArray(value) ? value : [String(value)]) {
       // "name: value" so detectors keyed by a field name (AWS secret keys) see the name.

@@ -10,6 +10,8 @@ export interface HostRule {
   /** The policy entry that matched, as written ("api.github.com", "*.npmjs.org"). */
   pattern: string;
   tlsPassthrough: boolean;
+  /** Lower-case names of headers egress replaces on this host (not scanned: they never leave). */
+  replacedHeaders: ReadonlySet<string>;
 }
 
 export interface CompiledPolicy {
@@ -27,7 +29,7 @@ export function compilePolicy(policy: FirewallPolicy, env: Record<string, string
   const exact = new Map<string, HostRule>();
   const suffixes = new Map<string, HostRule>(); // "example.com" for "*.example.com"
   for (const h of policy.hosts) {
-    const rule = { pattern: h.host, tlsPassthrough: h.tlsPassthrough };
+    const rule = { pattern: h.host, tlsPassthrough: h.tlsPassthrough, replacedHeaders: new Set((h.replacedHeaders ?? []).map((n) => n.toLowerCase())) };
     const host = normalizeHost(h.host);
     if (host.startsWith("*.")) suffixes.set(host.slice(2), rule);
     else exact.set(host, rule);

@@ -7,7 +7,10 @@
 //   bb-prepare researcher | bb-bundle | bb-vm | bb-provision
 //
 // Exit codes: see --help.
+import { homedir } from "node:os";
 import process from "node:process";
+import { forwardedCredentials } from "../../lib/credentials.ts";
+import { log } from "../../lib/log.ts";
 import { createProgram, interruptSignal, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { startBundle } from "../../lib/bundle/start.ts";
 import { ensureImage } from "../../lib/images/mod.ts";
@@ -27,7 +30,10 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
     await dockerInfo();
     const timeout = Number(o.readyTimeout);
     const loopbackAddr = plan.backend === "smolmachines" ? await loopbackFor({ platform: process.platform, stateRoot: plan.stateRoot, slug: plan.slug }) : undefined;
+    const forwarded = forwardedCredentials(plan, { home: homedir(), env: process.env });
+    for (const source of forwarded.sources) log.step(`bundle: forwarding the host credential from ${source} into egress only`);
     const bundled = await startBundle(plan, {
+      credentials: forwarded.slots,
       sidecarImage: () => ensureImage("sidecar").then((i) => i.ref),
       hostEnv: process.env,
       upstreamCa: o.upstreamCa,

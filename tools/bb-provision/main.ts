@@ -8,6 +8,9 @@
 //   bb-prepare coder --cwd . | bb-bundle | bb-vm | bb-provision > plan.json
 //
 // Exit codes: see --help.
+import { homedir } from "node:os";
+import process from "node:process";
+import { forwardedCredentials } from "../../lib/credentials.ts";
 import { createProgram, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { savePlan } from "../../lib/plan/io.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
@@ -25,10 +28,15 @@ const program = createProgram("bb-provision", "Provision a started bottle: CA, g
   const plan = (await readPlanInput(o, ["bundle", "vm"])) as Ready;
   const all = Array.from({ length: 256 }, (_, i) => i);
   const smolvm = plan.vm.kind === "smolvm" ? await openSmolvm() : null;
-  const done = await provision(plan, {
-    execRoot: (argv, input) =>
-      smolvm ? smolvmExecRoot(smolvm, plan, argv, input) : run(["docker", "exec", "-i", "-u", "0", plan.vm.name, ...argv], { input, expect: all }),
-  });
+  const { agentFiles } = forwardedCredentials(plan, { home: homedir(), env: process.env });
+  const done = await provision(
+    plan,
+    {
+      execRoot: (argv, input) =>
+        smolvm ? smolvmExecRoot(smolvm, plan, argv, input) : run(["docker", "exec", "-i", "-u", "0", plan.vm.name, ...argv], { input, expect: all }),
+    },
+    { agentFiles },
+  );
   await savePlan(done);
   await writePlan(done);
 });

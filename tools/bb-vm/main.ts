@@ -35,14 +35,19 @@ const program = createProgram("bb-vm", "Start the agent's machine for a bundled 
 })
   // Options after a subcommand belong to it (bb-vm exec --plan F), not to bb-vm itself.
   .enablePositionalOptions()
-  .action(async (o: CommonOptions) => {
+  .option(
+    "--dns <ip>",
+    "DNS server the agent container's resolver forwards outside names to (default: docker's); the internal network must never let such a query leave — tests point it at a recording resolver (repeatable; docker backend)",
+    (ip: string, acc: string[] = []) => [...acc, ip],
+  )
+  .action(async (o: CommonOptions & { dns?: string[] }) => {
   const signal = interruptSignal();
   const plan = (await readPlanInput(o, ["bundle"])) as Bundled;
   await dockerInfo();
   const agentImage = () => ensureImage("agent");
   let started: Plan;
   if (plan.backend === "docker") {
-    started = await startDockerAgent(plan, { agentImage, extraLabels: testLabels(), signal });
+    started = await startDockerAgent(plan, { agentImage, extraLabels: testLabels(), dns: o.dns, signal });
   } else {
     const smolvm = await openSmolvm();
     started = await startSmolvmAgent(plan, { agentImage, smolvm, pack: (image) => packImage({ image, smolvm }), signal });

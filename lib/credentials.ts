@@ -1,0 +1,120 @@
+// forward_host_credentials: the host's own login for the agent's provider goes into
+// egress's token slot only; the agent gets a placeholder. For codex that placeholder is a
+// dummy ~/.codex/auth.json whose JWTs carry the real tokens' claims and `exp` (codex
+// refreshes when its local token's exp lapses, and with a placeholder refresh token that
+// refresh fails and drops it to the sign-in screen), signed with nothing real.
+import { existsSync, readFileSync } from "node:fs";
+import { Buffer } from "node:buffer";
+import { join } from "node:path";
+import { BbError } from "./errors.ts";
+import { AGENT } from "./layout.ts";
+import type { EgressRoute, Plan } from "./plan/schema.ts";
+
+export interface ForwardedCredentials {
+  /** Real credential by egress slot (EGRESS_TOKEN_<n>). */
+  slots: Record<string, string>;
+  /** Files the agent gets instead (guest path -> content). */
+  agentFiles: Record<string, string>;
+  /** Where each credential came from, for the log (never the value). */
+  sources: string[];
+}
+
+const PROVIDER_HOSTS = { claude: ["api.anthropic.com"], codex: ["chatgpt.com", "api.openai.com"], shell: [] } as const;
+
+function routeFor(plan: Plan): EgressRoute {
+  const hosts: readonly string[] = PROVIDER_HOSTS[plan.agent.provider];
+  const route = plan.bottle.egress.find((r) => hosts.includes(r.host));
+  if (!route) {
+    throw new BbError(
+      "CONFIG",
+      `${plan.agent.file}: forward_host_credentials needs an egress route for ${hosts.join(" or ")} in bottle ${plan.bottle.name} (${plan.bottle.file}); add one under egress:`,
+    );
+  }
+  return route;
+}
+
+function readJson(path: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new BbError("CONFIG", `Cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+const b64url = (s: string) => Buffer.from(s).toString("base64url");
+
+/** JWT claims, or null when `token` is not a JWT. */
+export function jwtClaims(token: string): Record<string, unknown> | null {
+  const parts = token.split(".");
+  if (parts.length !== 3) return null;
+  try {
+    return JSON.parse(Buffer.from(parts[1]!, "base64url").toString("utf8"));
+  } catch {
+    return null;
+  }
+}
+
+/** A JWT-shaped placeholder with the real token's claims (exp included) and no valid signature. */
+export function placeholderJwt(real: string): string {
+  const claims = jwtClaims(real) ?? {};
+  return `${b64url(JSON.stringify({ alg: "none", typ: "JWT", bb: "placeholder" }))}.${b64url(JSON.stringify(claims))}.${b64url("bb-placeholder-signature")}`;
+}
+
+function claude(plan: Plan, home: string, env: Record<string, string | undefined>): ForwardedCredentials {
+  const route = routeFor(plan);
+  const fromEnv = env[route.tokenEnv] ?? env.ANTHROPIC_API_KEY;
+  if (fromEnv) return { slots: { [route.slot]: fromEnv }, agentFiles: {}, sources: [`$${env[route.tokenEnv] ? route.tokenEnv : "ANTHROPIC_API_KEY"}`] };
+  const file = join(home, ".claude", ".credentials.json");
+  if (!existsSync(file)) {
+    throw new BbError("CONFIG", `forward_host_credentials: no Claude credential on this host: set $${route.tokenEnv}, or log in with claude (${file})`);
+  }
+  const oauth = (readJson(file).claudeAiOauth ?? {}) as { accessToken?: string };
+  if (!oauth.accessToken) throw new BbError("CONFIG", `${file} has no claudeAiOauth.accessToken: log in with claude on the host`);
+  if (route.auth !== "bearer") {
+    throw new BbError(
+      "CONFIG",
+      `${plan.bottle.file}: your Claude login is an OAuth token, which is sent as a bearer token: declare the api.anthropic.com route with auth: bearer and agent_env: CLAUDE_CODE_OAUTH_TOKEN`,
+    );
+  }
+  return { slots: { [route.slot]: oauth.accessToken }, agentFiles: {}, sources: [file] };
+}
+
+function codex(plan: Plan, home: string, env: Record<string, string | undefined>): ForwardedCredentials {
+  const route = routeFor(plan);
+  if (env[route.tokenEnv]) return { slots: { [route.slot]: env[route.tokenEnv]! }, agentFiles: {}, sources: [`$${route.tokenEnv}`] };
+  const file = join(env.CODEX_HOME ?? join(home, ".codex"), "auth.json");
+  if (!existsSync(file)) {
+    throw new BbError("CONFIG", `forward_host_credentials: no Codex credential on this host: set $${route.tokenEnv}, or run codex login (${file})`);
+  }
+  const auth = readJson(file) as { OPENAI_API_KEY?: string | null; tokens?: { id_token?: string; access_token?: string; refresh_token?: string; account_id?: string } | null };
+  const guest = `${AGENT.home}/.codex/auth.json`;
+  if (auth.OPENAI_API_KEY) {
+    return { slots: { [route.slot]: auth.OPENAI_API_KEY }, agentFiles: { [guest]: JSON.stringify({ OPENAI_API_KEY: route.placeholder, tokens: null }, null, 2) + "\n" }, sources: [file] };
+  }
+  const t = auth.tokens;
+  if (!t?.access_token) throw new BbError("CONFIG", `${file} has neither OPENAI_API_KEY nor tokens.access_token: run codex login on the host`);
+  const dummy = {
+    OPENAI_API_KEY: null,
+    tokens: {
+      id_token: t.id_token ? placeholderJwt(t.id_token) : null,
+      access_token: placeholderJwt(t.access_token),
+      refresh_token: "bb-placeholder-refresh-token",
+      account_id: t.account_id ?? null,
+    },
+    last_refresh: new Date().toISOString(),
+  };
+  return { slots: { [route.slot]: t.access_token }, agentFiles: { [guest]: JSON.stringify(dummy, null, 2) + "\n" }, sources: [file] };
+}
+
+/** The host credentials to forward for this plan's agent, or nothing when it does not ask. */
+export function forwardedCredentials(plan: Plan, opts: { home: string; env: Record<string, string | undefined> }): ForwardedCredentials {
+  if (!plan.agent.forwardHostCredentials) return { slots: {}, agentFiles: {}, sources: [] };
+  switch (plan.agent.provider) {
+    case "claude":
+      return claude(plan, opts.home, opts.env);
+    case "codex":
+      return codex(plan, opts.home, opts.env);
+    case "shell":
+      return { slots: {}, agentFiles: {}, sources: [] };
+  }
+}

@@ -1,0 +1,113 @@
+// `just bench start`: how long a bottle takes to start, run `true` and tear down (warm
+// images), stage by stage, against a bare `docker run --rm <agent image> true` measured in
+// the same run; plus the bundle's idle memory. Reports, never fails on a missed target.
+//
+//   node --import tsx tests/bench/start.ts [--runs N] [--json]
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { ensureImage } from "../../lib/images/mod.ts";
+import { run } from "../../lib/proc.ts";
+
+const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+const bin = (t: string) => join(REPO, "bin", t);
+
+export interface StartBench {
+  runs: number;
+  bareMs: number;
+  fullMs: number;
+  ratio: number;
+  stagesMs: Record<string, number>;
+  bundleIdle: { totalMiB: number; perDaemonMiB: Record<string, number> };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t0 = performance.now();
+  const v = await fn();
+  return [performance.now() - t0, v];
+}
+
+/** One pass through the pipe by hand, timing each tool, and the bundle's idle memory. */
+async function stagesOnce(state: string) {
+  const env = { BB_STATE_DIR: state };
+  const stages: Record<string, number> = {};
+  const step = async (name: string, argv: string[], input?: string) => {
+    const [ms, r] = await timed(() => run(argv, { env, input, timeoutMs: 300_000 }));
+    stages[name] = ms;
+    return r.stdout;
+  };
+  const prepared = await step("prepare", [bin("bb-prepare"), "shell", "-q"]);
+  const bundled = await step("bundle", [bin("bb-bundle"), "-q"], prepared);
+  const vm = await step("vm", [bin("bb-vm"), "-q"], bundled);
+  const ready = await step("provision", [bin("bb-provision"), "-q"], vm);
+  const plan = JSON.parse(ready);
+  await step("exec true", [bin("bb-vm"), "exec", "--slug", plan.slug, "--", "true"]);
+  await new Promise((r) => setTimeout(r, 2000)); // let the daemons settle to idle
+  const mem = await bundleMemory(plan.bundle.container);
+  await step("teardown", [bin("bb-cleanup"), "--slug", plan.slug, "--yes", "-q"]);
+  return { stages, mem };
+}
+
+async function bundleMemory(container: string) {
+  const stats = await run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", container]);
+  const m = /([\d.]+)\s*([KMG]i?B)/.exec(stats.stdout);
+  const unit: Record<string, number> = { KiB: 1 / 1024, KB: 1 / 1024, MiB: 1, MB: 1, GiB: 1024, GB: 1024 };
+  const totalMiB = m ? Number(m[1]) * (unit[m[2]!] ?? 1) : NaN;
+  // VmRSS of each daemon process (node .../<daemon>.js) inside the bundle.
+  const ps = await run(["docker", "exec", container, "sh", "-c", 'for p in /proc/[0-9]*; do c=$(tr "\\0" " " < $p/cmdline 2>/dev/null); r=$(awk "/VmRSS/{print \\$2}" $p/status 2>/dev/null); [ -n "$r" ] && echo "$r $c"; done']);
+  const perDaemonMiB: Record<string, number> = {};
+  for (const line of ps.stdout.split("\n")) {
+    const mm = /^(\d+) .*\/sidecar\/([\w-]+)\.js/.exec(line);
+    if (mm) perDaemonMiB[mm[2]!] = Math.round((Number(mm[1]) / 1024) * 10) / 10;
+  }
+  return { totalMiB: Math.round(totalMiB * 10) / 10, perDaemonMiB };
+}
+
+export async function benchStart(opts: { runs: number; log?: (s: string) => void }): Promise<StartBench> {
+  const say = opts.log ?? ((s: string) => process.stderr.write(s + "\n"));
+  const agent = await ensureImage("agent");
+  await ensureImage("sidecar");
+  const state = await mkdtemp(join(tmpdir(), "bb-bench-start-"));
+  try {
+    say(`warming up (one full run)...`);
+    await run([join(REPO, "scripts/flow.sh"), "run", "agent=shell", "--", "true"], { env: { BB_STATE_DIR: state }, timeoutMs: 300_000 });
+    const bare: number[] = [];
+    const full: number[] = [];
+    for (let i = 0; i < opts.runs; i++) {
+      bare.push((await timed(() => run(["docker", "run", "--rm", agent.ref, "true"])))[0]);
+      full.push((await timed(() => run([join(REPO, "node_modules/.bin/just"), "--justfile", join(REPO, "justfile"), "run", "agent=shell", "--", "true"], { env: { BB_STATE_DIR: state }, timeoutMs: 300_000 })))[0]);
+      say(`run ${i + 1}/${opts.runs}: bare ${Math.round(bare.at(-1)!)} ms, just run ${Math.round(full.at(-1)!)} ms`);
+    }
+    const { stages, mem } = await stagesOnce(state);
+    const bareMs = median(bare);
+    const fullMs = median(full);
+    return { runs: opts.runs, bareMs, fullMs, ratio: fullMs / bareMs, stagesMs: stages, bundleIdle: mem };
+  } finally {
+    await rm(state, { recursive: true, force: true });
+  }
+}
+
+export function formatStart(b: StartBench): string {
+  const r = (n: number) => `${Math.round(n)} ms`;
+  const lines = [
+    `start-run-teardown (median of ${b.runs}, warm images)`,
+    `  bare docker run --rm <agent image> true   ${r(b.bareMs)}`,
+    `  just run agent=shell -- true               ${r(b.fullMs)}`,
+    `  ratio                                      ${b.ratio.toFixed(2)}x   (target <= 3x: ${b.ratio <= 3 ? "PASS" : "MISS"})`,
+    `stages (one pass through the pipe by hand)`,
+    ...Object.entries(b.stagesMs).map(([k, v]) => `  ${k.padEnd(12)} ${r(v)}`),
+    `bundle idle memory: ${b.bundleIdle.totalMiB} MiB (docker stats)`,
+    ...Object.entries(b.bundleIdle.perDaemonMiB).map(([k, v]) => `  ${k.padEnd(12)} ${v} MiB RSS`),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const i = process.argv.indexOf("--runs");
+  const runs = i > 0 ? Number(process.argv[i + 1]) : 5;
+  const b = await benchStart({ runs });
+  process.stdout.write(process.argv.includes("--json") ? JSON.stringify(b, null, 2) + "\n" : formatStart(b));
+}

@@ -1,0 +1,113 @@
+// The user-facing flow against a real Docker engine: `just run`, `just start` under a real
+// terminal, the y/N guard, resume by slug, `cwd=`, and forward_host_credentials.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { run } from "../../lib/proc.ts";
+import { tempDir, writeTree } from "../support/tmp.ts";
+import { REPO } from "../support/tools.ts";
+import type { TestContext } from "node:test";
+
+const ALL = Array.from({ length: 256 }, (_, i) => i);
+
+async function flowEnv(t: TestContext, extra: Record<string, string> = {}) {
+  const state = await tempDir(t, "bb-flow-state-");
+  t.after(async () => {
+    await run([join(REPO, "bin/bb-cleanup"), "--yes", "--grace", "0", "-q", "--state-dir", state, "--filter-label", "bot-bottle.test=1"], { expect: ALL });
+  });
+  return { state, env: { BB_STATE_DIR: state, BB_TEST_LABEL: "1", ...extra } };
+}
+
+const just = (args: string[], env: Record<string, string>, input?: string) =>
+  run([join(REPO, "node_modules/.bin/just"), "--justfile", join(REPO, "justfile"), ...args], { env, expect: ALL, input, timeoutMs: 300_000 });
+
+/** Run a command under a real pseudo-terminal (util-linux `script`), typing `input`. */
+const inTty = (cmd: string, env: Record<string, string>, input: string) =>
+  run(["script", "-qefc", cmd, "/dev/null"], { env, expect: ALL, input, timeoutMs: 300_000 });
+
+const slugOf = (stderr: string) => /bot-bottle preflight: (\S+)/.exec(stderr)?.[1] ?? "";
+
+async function leftovers(slug: string): Promise<string[]> {
+  const c = await run(["docker", "ps", "-a", "--filter", `label=bot-bottle.slug=${slug}`, "--format", "{{.Names}}"]);
+  const n = await run(["docker", "network", "ls", "--filter", `label=bot-bottle.slug=${slug}`, "--format", "{{.Name}}"]);
+  return [...c.stdout.split("\n"), ...n.stdout.split("\n")].filter(Boolean);
+}
+
+test("just run: the command's exit code comes back and the bottle is gone afterwards", async (t) => {
+  const { state, env } = await flowEnv(t);
+  const r = await just(["run", "agent=shell", "--", "sh", "-c", "test \"$(id -un)\" = node && curl -s -o /dev/null -w '%{http_connect}' https://blocked.invalid/; exit 7"], env);
+  assert.equal(r.code, 7, r.stderr);
+  assert.equal(r.stdout, "403", "the firewall answers CONNECT to an undeclared host with 403");
+  const slug = slugOf(r.stderr);
+  assert.match(slug, /^shell-/);
+  assert.deepEqual(await leftovers(slug), []);
+  assert.ok(!existsSync(join(state, "bottles", slug)), "state dir left behind");
+});
+
+test("just start without a terminal and without yes=true refuses and leaves nothing", async (t) => {
+  const { state, env } = await flowEnv(t);
+  const r = await just(["start", "agent=shell"], env);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /no terminal to ask y\/N on; pass yes=true/);
+  const slug = slugOf(r.stderr);
+  assert.deepEqual(await leftovers(slug), []);
+  assert.ok(!existsSync(join(state, "bottles", slug)));
+});
+
+test("just start attaches bash on a real terminal, tears down on exit, and y/N 'n' starts nothing", async (t) => {
+  const { state, env } = await flowEnv(t);
+  const r = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start agent=shell yes=true`, env, "echo hi-from-$((6*7))\nexit 5\n");
+  assert.equal(r.code, 5, r.stdout);
+  assert.match(r.stdout, /hi-from-42/);
+  const slug = slugOf(r.stdout);
+  assert.deepEqual(await leftovers(slug), []);
+  const no = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start agent=shell`, env, "n\n");
+  assert.equal(no.code, 1);
+  assert.match(no.stdout, /not started/);
+  assert.deepEqual(await leftovers(slugOf(no.stdout)), []);
+  assert.ok(!existsSync(join(state, "bottles", slugOf(no.stdout))));
+});
+
+test("keep=true leaves the bottle running and slug= reattaches to it", async (t) => {
+  const { env } = await flowEnv(t);
+  const first = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start agent=shell yes=true keep=true`, env, "touch /tmp/marker; exit 0\n");
+  assert.equal(first.code, 0, first.stdout);
+  const slug = slugOf(first.stdout);
+  assert.ok((await leftovers(slug)).length > 0, "keep=true tore the bottle down");
+  const again = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start agent=shell slug=${slug}`, env, "test -f /tmp/marker && exit 9\n");
+  assert.match(again.stdout, new RegExp(`${slug} is running: reattaching`));
+  assert.equal(again.code, 9, "the same container (with its marker file) was reattached");
+  await run([join(REPO, "bin/bb-cleanup"), "--slug", slug, "--yes", "-q", "--state-dir", env.BB_STATE_DIR!]);
+  assert.deepEqual(await leftovers(slug), []);
+});
+
+test("cwd= copies the host checkout into ~/work, writable by the agent", async (t) => {
+  const { env } = await flowEnv(t);
+  const repo = await writeTree(await tempDir(t), { "hello.txt": "hello from the host\n", "sub/dir/file": "x" });
+  const r = await just(["run", "agent=shell", `cwd=${repo}`, "--", "sh", "-c", "cat ~/work/hello.txt && touch ~/work/sub/new && ls ~/work/sub/dir"], env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /hello from the host\nfile/);
+});
+
+test("forward_host_credentials: the host's codex login reaches egress's slot only; the agent gets placeholder JWTs", async (t) => {
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+  const access = `${b64({ alg: "RS256" })}.${b64({ exp: 1893456000 })}.REAL-SIGNATURE-${"z".repeat(32)}`;
+  const home = await writeTree(await tempDir(t), {
+    ".codex/auth.json": JSON.stringify({ OPENAI_API_KEY: null, tokens: { id_token: access, access_token: access, refresh_token: "REAL-REFRESH", account_id: "a" } }),
+  });
+  const { state, env } = await flowEnv(t, { HOME: home });
+  const bin = (tool: string) => join(REPO, "bin", tool);
+  const pipe = `${bin("bb-prepare")} fwd --manifest-dir ${join(REPO, "tests/flow/testdata/bottles")} --state-dir ${state} | ${bin("bb-bundle")} | ${bin("bb-vm")} | ${bin("bb-provision")}`;
+  const r = await run(["bash", "-o", "pipefail", "-c", pipe], { env, expect: ALL, timeoutMs: 300_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const plan = JSON.parse(r.stdout);
+  t.after(() => run([bin("bb-cleanup"), "--slug", plan.slug, "--yes", "-q", "--state-dir", state], { expect: ALL }));
+  const bundleEnv = await run(["docker", "inspect", "--format", "{{json .Config.Env}}", plan.bundle.container]);
+  assert.ok(JSON.parse(bundleEnv.stdout).includes(`EGRESS_TOKEN_0=${access}`), "egress's slot holds the real token");
+  const inAgent = await run(["docker", "exec", "-u", "node", plan.vm.name, "sh", "-c", "cat ~/.codex/auth.json; env; cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'"]);
+  assert.ok(!inAgent.stdout.includes("REAL-SIGNATURE") && !inAgent.stdout.includes("REAL-REFRESH"), "a real credential is visible in the agent");
+  const dummy = JSON.parse((await run(["docker", "exec", "-u", "node", plan.vm.name, "cat", "/home/node/.codex/auth.json"])).stdout);
+  assert.equal(JSON.parse(Buffer.from(dummy.tokens.access_token.split(".")[1], "base64url").toString()).exp, 1893456000);
+});
