@@ -36,7 +36,7 @@ test("bb-prepare writes the per-bottle files with private modes", async (t) => {
   const policy = JSON.parse(await readFile(plan.files.firewallPolicy, "utf8"));
   assert.deepEqual(
     policy.hosts.find((h: { host: string }) => h.host === "api.anthropic.com"),
-    { host: "api.anthropic.com", tlsPassthrough: false, routed: true },
+    { host: "api.anthropic.com", tlsPassthrough: false, routed: true, replacedHeaders: ["authorization", "x-api-key"] },
   );
   assert.deepEqual(policy.dlp.sensitive, [{ name: "ANTHROPIC_API_KEY", slot: "BB_SENSITIVE_0" }]);
   const routes = JSON.parse(await readFile(plan.files.egressRoutes!, "utf8"));

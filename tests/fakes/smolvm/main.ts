@@ -103,9 +103,12 @@ const handlers: Record<string, Handler> = {
     // Before 0.8.1 smolvm never forwards the window size: docker only sends one when its
     // stdout is a terminal, so there its stdout goes through a pipe and the guest PTY
     // stays at 0x0 until something (bb-pty-resize) sets it.
+    // smolvm's exec is always root, whatever USER the image names (the agent image says node).
     const argv = [
       "docker",
       "exec",
+      "-u",
+      "0",
       ...(tty ? ["-it"] : has(p, "interactive") ? ["-i"] : []),
       ...values(p, "env").flatMap((e) => ["-e", e]),
       ...(value(p, "workdir") ? ["-w", value(p, "workdir")!] : []),
