@@ -60,3 +60,7 @@ list *args:
 # remove everything no live bottle owns (one y/N; --yes to skip, --slug S for one bottle)
 cleanup *args:
     @bb-cleanup "$@"
+
+# benchmarks: just bench proxy [--duration S] [--connections 1,8] [--json] | just bench start [--runs N]
+bench *args:
+    @node --import ./node_modules/tsx/dist/loader.mjs tests/bench/main.ts "$@"

@@ -2,11 +2,13 @@
 // images), stage by stage, against a bare `docker run --rm <agent image> true` measured in
 // the same run; plus the bundle's idle memory. Reports, never fails on a missed target.
 //
-//   node --import tsx tests/bench/start.ts [--runs N] [--json]
+//   just bench start [--runs N] [--json]
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { Command, writeStdout } from "../../lib/cli.ts";
+import { BbError, EXIT_TABLE_TEXT } from "../../lib/errors.ts";
 import { ensureImage } from "../../lib/images/mod.ts";
 import { run } from "../../lib/proc.ts";
 
@@ -105,9 +107,18 @@ export function formatStart(b: StartBench): string {
   return lines.join("\n") + "\n";
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const i = process.argv.indexOf("--runs");
-  const runs = i > 0 ? Number(process.argv[i + 1]) : 5;
-  const b = await benchStart({ runs });
-  process.stdout.write(process.argv.includes("--json") ? JSON.stringify(b, null, 2) + "\n" : formatStart(b));
+export function startCommand(): Command {
+  return new Command("start")
+    .description("Time `just run agent=shell -- true` (warm images) and its stages against a bare docker run; the bundle's idle memory.")
+    .option("--runs <n>", "timed runs (the median is reported)", (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new BbError("USAGE", `--runs wants a whole number >= 1, got ${JSON.stringify(v)}`);
+      return n;
+    }, 5)
+    .option("--json", "print the result as JSON on stdout instead of the report")
+    .addHelpText("after", `\nExample:\n  just bench start --runs 3\n\nA missed target is reported (MISS), never an exit code.\n\n${EXIT_TABLE_TEXT}\n`)
+    .action(async (f: { runs: number; json?: boolean }) => {
+      const b = await benchStart({ runs: f.runs });
+      await writeStdout(f.json ? JSON.stringify(b, null, 2) + "\n" : formatStart(b));
+    });
 }

@@ -1,0 +1,17 @@
+// bench: the project's benchmarks, one subcommand each (`just bench proxy`). Each runs
+// on this machine, bounded in time, and prints tables on stdout (or --json); progress goes
+// to stderr. Targets are reported as PASS/MISS, never as an exit code: benchmarks report,
+// tests assert. Exit codes: 0 ran, 1 the benchmark could not run, 2 usage, 130 interrupted.
+//
+//   node --import ./node_modules/tsx/dist/loader.mjs tests/bench/main.ts proxy --json | jq '.ratios'
+import { createProgram, mainOf } from "../../lib/cli.ts";
+import { proxyCommand } from "./proxy.ts";
+import { startCommand } from "./start.ts";
+
+const program = createProgram("bench", "Benchmarks: measure on this machine, print the numbers and the ratios to the targets.", {
+  example: "just bench proxy --duration 2 --connections 1,8",
+})
+  .addCommand(proxyCommand())
+  .addCommand(startCommand());
+
+await mainOf(program);
