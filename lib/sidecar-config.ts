@@ -86,14 +86,8 @@ export const GitGateConfig = z.object({
 });
 export type GitGateConfig = z.infer<typeof GitGateConfig>;
 
-/** Read and validate one sidecar config file; errors name the file. */
-export async function readConfig<T>(schema: z.ZodType<T>, path: string): Promise<T> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (e) {
-    throw new BbError("CONFIG", `Cannot read ${path}: ${(e as Error).message}`, { cause: e });
-  }
+/** Parse JSON text and validate it; errors name the file and the first bad field. */
+export function parseJsonFile<T>(schema: z.ZodType<T>, text: string, path: string): T {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -106,4 +100,15 @@ export async function readConfig<T>(schema: z.ZodType<T>, path: string): Promise
     throw new BbError("CONFIG", `${path}: ${first.path.map(String).join(".") || "(root)"}: ${first.message}`);
   }
   return r.data;
+}
+
+/** Read and validate one sidecar config file; errors name the file. */
+export async function readConfig<T>(schema: z.ZodType<T>, path: string): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    throw new BbError("CONFIG", `Cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  return parseJsonFile(schema, text, path);
 }

@@ -7,6 +7,7 @@ import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { z } from "zod";
+import { parseJsonFile } from "../sidecar-config.ts";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 
@@ -85,18 +86,7 @@ export async function writeRequest(queueDir: string, request: QueueRequest): Pro
 }
 
 function parseRequest(text: string, path: string): QueueRequest {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new BbError("CONFIG", `${path} is not JSON: ${(e as Error).message}`, { cause: e });
-  }
-  const r = QueueRequest.safeParse(value);
-  if (!r.success) {
-    const first = r.error.issues[0]!;
-    throw new BbError("CONFIG", `${path}: ${first.path.map(String).join(".") || "(root)"}: ${first.message}`);
-  }
-  return r.data;
+  return parseJsonFile(QueueRequest, text, path);
 }
 
 /** Read one request; null when there is no such file. */

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { start } from "../../lib/proc.ts";
-import { environOf, REPO_ROOT, signalPid, startDaemon, tsNodeArgv, type DaemonProcess } from "./testdata/daemon-process.ts";
+import { environOf, REPO_ROOT, signalPid, startDaemon, tsNodeArgv, type DaemonProcess } from "../../tests/support/daemon-process.ts";
 import { mintTestPki } from "./testdata/pki.ts";
 import { proxyRequest, RawConn } from "./testdata/raw-http.ts";
 

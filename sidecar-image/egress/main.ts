@@ -18,7 +18,7 @@ import { createProgram, mainOf } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { createLogger } from "../../lib/log.ts";
 import { EgressRoutes, readConfig } from "../../lib/sidecar-config.ts";
-import { listen, parseHostPort, untilTerminated } from "./daemon.ts";
+import { listen, parseHostPort, untilTerminated } from "../../lib/daemon.ts";
 import { createEgress, type Target } from "./server.ts";
 
 interface Flags {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gitGateHookFiles } from "../../lib/git-gate-hooks.ts";
 import { run, type RunResult } from "../../lib/proc.ts";
-import { REPO_ROOT, startDaemon, type DaemonProcess } from "../egress/testdata/daemon-process.ts";
+import { REPO_ROOT, startDaemon, type DaemonProcess } from "../../tests/support/daemon-process.ts";
 
 const AWS_KEY = "AKIAZ7QK3MPLW2XVR4TN";
 const SENSITIVE = "correct-horse-battery-staple-42";

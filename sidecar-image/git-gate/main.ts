@@ -15,7 +15,7 @@ import { BbError } from "../../lib/errors.ts";
 import { createLogger } from "../../lib/log.ts";
 import { formatArgv } from "../../lib/proc.ts";
 import { GitGateConfig, readConfig } from "../../lib/sidecar-config.ts";
-import { listen, parseHostPort, untilTerminated } from "../egress/daemon.ts";
+import { listen, parseHostPort, untilTerminated } from "../../lib/daemon.ts";
 import { runPreReceiveHook } from "./hook.ts";
 import { createGitGate } from "./server.ts";
 

@@ -5,9 +5,9 @@ import type { ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { start } from "../../../lib/proc.ts";
+import { start } from "../../lib/proc.ts";
 
-export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const TSX_LOADER = `${REPO_ROOT}node_modules/tsx/dist/loader.mjs`;
 
 export interface DaemonProcess {

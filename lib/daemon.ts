@@ -4,7 +4,7 @@
 import net from "node:net";
 import process from "node:process";
 import type { Server } from "node:net";
-import { BbError } from "../../lib/errors.ts";
+import { BbError } from "./errors.ts";
 
 export interface HostPort {
   host: string;
