@@ -1,8 +1,11 @@
 // The host address a smolmachines bottle's bundle publishes on, which is also the only
-// address its VM may reach (TSI allowlist). Linux: 127.0.0.1 (docker publishes there and
-// TSI dials it from the host's namespace). macOS: a per-bottle alias from 127.0.0.16-31,
-// so one bottle cannot reach another's ports or host services on 127.0.0.1; the aliases
-// are added to lo0 once per boot, all sixteen under one sudo prompt.
+// address its VM may reach (TSI allowlist). Each bottle gets its own loopback address, so
+// its VM cannot reach another bottle's ports or host services listening on 127.0.0.1:
+//   macOS: an alias from 127.0.0.16-31, added to lo0 once per boot (one sudo prompt for all).
+//   Linux: any of 127.0.0.16-254; all of 127/8 is local already, so nothing to add. (The
+//          original used 127.0.0.1 on Linux, which let a VM reach every host loopback
+//          service and every other bottle's published ports.)
+// Services listening on the wildcard address stay reachable from any loopback address.
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { BbError } from "./errors.ts";
@@ -11,6 +14,7 @@ import { readPlanFile } from "./plan/io.ts";
 import { run } from "./proc.ts";
 
 export const MAC_POOL = Array.from({ length: 16 }, (_, i) => `127.0.0.${16 + i}`);
+export const LINUX_POOL = Array.from({ length: 239 }, (_, i) => `127.0.0.${16 + i}`);
 
 /** The first pool address no other bottle's plan holds. */
 export function pickFromPool(taken: Set<string>, pool: string[] = MAC_POOL): string {
@@ -45,7 +49,7 @@ async function ensureMacAliases(): Promise<void> {
 }
 
 export async function loopbackFor(opts: { platform: string; stateRoot: string; slug: string }): Promise<string> {
-  if (opts.platform !== "darwin") return "127.0.0.1";
+  if (opts.platform !== "darwin") return pickFromPool(await takenAddresses(opts.stateRoot, opts.slug), LINUX_POOL);
   await ensureMacAliases();
   return pickFromPool(await takenAddresses(opts.stateRoot, opts.slug));
 }

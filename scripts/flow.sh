@@ -71,6 +71,10 @@ prep_args=("$agent" --backend "$backend" --state-dir "$state_root" --owner-pid $
 [ -n "$slug" ] && prep_args+=(--identity "$slug")
 bb-prepare "${prep_args[@]}" > "$work/plan.json" || exit $?
 current_slug=$(node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).slug)' "$work/plan.json")
+# From here the flow's files live in the bottle's state dir, so even a SIGKILLed flow
+# (no trap runs) leaves nothing that bb-cleanup does not remove with the bottle.
+bottle_work="$state_root/bottles/$current_slug/flow"
+mkdir -p "$bottle_work" && mv "$work/plan.json" "$bottle_work/" && rm -rf "$work" && work="$bottle_work"
 
 if [ "$yes" != true ]; then
   if [ ! -t 0 ]; then
@@ -84,6 +88,10 @@ fi
 bb-bundle --plan "$work/plan.json" > "$work/bundled.json" || exit $?
 bb-vm --plan "$work/bundled.json" > "$work/vm.json" || exit $?
 bb-provision --plan "$work/vm.json" > "$work/ready.json" || exit $?
+# A kept bottle outlives this flow: hand it over now that it is complete. Without an owner
+# record it is live while its agent runs; with ours left behind, bb-cleanup would take it
+# for the leftovers of a killed flow as soon as this shell is gone.
+if [ "$keep" = true ]; then rm -f "$state_root/bottles/$current_slug/owner.json"; fi
 
 if [ "$mode" = start ]; then
   echo "» attaching to $current_slug (exit the agent to stop the bottle${keep:+; keep=$keep})" >&2

@@ -41,6 +41,17 @@ test("a live owner with nothing running yet is starting; a dead owner leaves an 
   assert.deepEqual([dead.live, dead.status, dead.why], [false, "orphan", "owner pid 42 gone, agent not running, plan.json unusable"]);
 });
 
+test("a running agent whose recorded owner is gone is an orphan: its start flow was killed before tearing down", () => {
+  const owner = { pid: 42, startedAt: "2026-05-27T17:59:00Z" };
+  const running = [container("agent", "running"), container("bundle", "running")];
+  const killed = classify(facts({ dir: dir({ owner, ownerAlive: false }), containers: running }), { now: NOW });
+  assert.deepEqual([killed.live, killed.status, killed.why], [false, "orphan", "owner pid 42 gone, agent left running by a start flow that died, plan.json unusable"]);
+  const machine = classify(facts({ dir: dir({ owner, ownerAlive: false }), machines: [{ name: "bb-r-1", state: "running" }] }), { now: NOW });
+  assert.equal(machine.live, false);
+  const owned = classify(facts({ dir: dir({ owner, ownerAlive: true }), containers: running }), { now: NOW });
+  assert.deepEqual([owned.live, owned.status], [true, "running"]);
+});
+
 test("a stopped agent container does not keep a bottle alive", () => {
   const b = classify(facts({ containers: [container("agent", "exited")] }), { now: NOW });
   assert.equal(b.live, false);

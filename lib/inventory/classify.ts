@@ -1,6 +1,9 @@
 // The live rule, in one place. A bottle is LIVE when
 //   - its owner process (owner.json, the running start flow) is alive, or
-//   - its agent is running: the agent container (docker) or the smolvm machine, or
+//   - its agent is running: the agent container (docker) or the smolvm machine, unless
+//     an owner is recorded and gone: a start flow killed before it tore down (SIGKILL,
+//     a crash) leaves the agent running, while a flow that keeps its finished bottle
+//     (keep=true) drops owner.json when it hands the bottle over, or
 //   - it has no owner record and was created less than the grace period ago (default
 //     GRACE_MS; bb-cleanup --grace): a start flow between
 //     bb-prepare and writing owner.json, or a hand-run pipe between bb-bundle and bb-vm,
@@ -50,19 +53,22 @@ export function classify(f: BottleFacts, opts: ClassifyOptions = {}): Bottle {
   const agentContainer = f.containers.some((c) => c.role === "agent" && c.state === "running");
   const machine = f.machines.some((m) => m.state === "running");
   const ownerLive = f.dir?.ownerAlive ?? false;
+  const abandoned = owner !== null && !ownerLive;
+  const agentUp = agentContainer && !abandoned;
+  const machineUp = machine && !abandoned;
   const age = now - newest(f);
   const fresh = !owner && age < (opts.graceMs ?? GRACE_MS);
 
   const liveBecause = [
     ownerLive ? `owner pid ${owner!.pid} alive` : "",
-    agentContainer ? "agent container running" : "",
-    machine ? "smolvm machine running" : "",
+    agentUp ? "agent container running" : "",
+    machineUp ? "smolvm machine running" : "",
     fresh ? `created ${ago(age)}, no owner recorded yet` : "",
   ].filter(Boolean);
   const live = liveBecause.length > 0;
   const orphanBecause = [
     owner ? `owner pid ${owner.pid} gone` : "no owner",
-    "agent not running",
+    agentContainer || machine ? "agent left running by a start flow that died" : "agent not running",
     f.dir ? (f.dir.planError ? "plan.json unusable" : "") : "no state dir",
   ].filter(Boolean);
 
@@ -79,7 +85,7 @@ export function classify(f: BottleFacts, opts: ClassifyOptions = {}): Bottle {
       plan?.bundle?.startedAt ??
       plan?.createdAt ??
       (earliestContainer === undefined ? null : new Date(earliestContainer).toISOString()),
-    status: agentContainer || machine ? "running" : live ? "starting" : "orphan",
+    status: agentUp || machineUp ? "running" : live ? "starting" : "orphan",
     live,
     why: (live ? liveBecause : orphanBecause).join(", "),
   };

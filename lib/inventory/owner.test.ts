@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { start } from "../proc.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
-import { OWNER_FILE, ownerAlive, procStartTime, readOwner, writeOwner } from "./owner.ts";
+import { OWNER_FILE, ownerAlive, procStartTime, procState, readOwner, writeOwner } from "./owner.ts";
 
 const onLinux = process.platform === "linux";
 
@@ -46,4 +47,14 @@ test("readOwner() takes a record a shell wrote without procStart, and returns nu
     await writeFile(join(dir, OWNER_FILE), broken);
     assert.equal(await readOwner(dir), null, broken);
   }
+});
+
+test("a zombie owner (its start flow killed, not yet reaped) counts as dead", async () => {
+  // `sleep 0` exits at once, but its parent exec's into `sleep 5`, which never reaps it.
+  const child = start(["sh", "-c", "sleep 0 & echo $!; exec sleep 5"], { stdio: ["ignore", "pipe", "ignore"] });
+  const pid = await new Promise<number>((resolve) => child.stdout!.once("data", (b: Buffer) => resolve(Number(String(b).trim()))));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(procState(pid), "Z");
+  assert.equal(ownerAlive({ pid, startedAt: new Date().toISOString() }), false);
+  child.kill("SIGKILL");
 });

@@ -64,6 +64,16 @@ export async function readOwner(dir: string): Promise<Owner | null> {
   }
 }
 
+/** The one-letter state of a process in /proc/<pid>/stat (R, S, Z, ...), or null without procfs. */
+export function procState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) || null;
+  } catch {
+    return null;
+  }
+}
+
 /** True while the owner process exists and (where recorded) is the same process. */
 export function ownerAlive(owner: Owner): boolean {
   try {
@@ -72,6 +82,8 @@ export function ownerAlive(owner: Owner): boolean {
     // EPERM: the process exists but belongs to another user.
     if ((e as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
+  // A zombie answers kill -0 but is dead: its start flow was killed and awaits reaping.
+  if (procState(owner.pid) === "Z") return false;
   if (owner.procStart === undefined) return true;
   const now = procStartTime(owner.pid);
   // No procfs (macOS): the pid check is all there is.

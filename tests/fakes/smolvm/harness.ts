@@ -40,7 +40,8 @@ export interface FakeSmolvm {
   cleanup(): Promise<string[]>;
 }
 
-export function fakeSmolvm(version: string): FakeSmolvm {
+/** `tmp`: a TMPDIR for the stand-in (and whatever else gets `env`), e.g. one a test removes. */
+export function fakeSmolvm(version: string, opts: { tmp?: string } = {}): FakeSmolvm {
   const home = mkdtempSync(join(tmpdir(), "bb-fake-smolvm-home-"));
   const log = join(home, "smolvm-calls.jsonl");
   writeFileSync(log, "");
@@ -50,6 +51,7 @@ export function fakeSmolvm(version: string): FakeSmolvm {
     FAKE_SMOLVM_VERSION: version,
     FAKE_SMOLVM_LOG: log,
     PATH: `${FAKE_SMOLVM_DIR}:${process.env.PATH ?? ""}`,
+    ...(opts.tmp ? { TMPDIR: opts.tmp } : {}),
   };
   return {
     version,
@@ -73,7 +75,7 @@ export function fakeSmolvm(version: string): FakeSmolvm {
       }
       for (const m of machines) {
         left.push(m.name);
-        stopRelays(m.name, home);
+        stopRelays(m.name, home, opts.tmp);
         await run(["docker", "rm", "-f", m.container ?? containerName(m.name, home)], { expect: [0, 1] });
         await run(["docker", "rmi", imageTag(m.name, home)], { expect: [0, 1] });
       }

@@ -7,7 +7,7 @@ import { setLogLevel } from "../../../lib/log.ts";
 import { run, runInteractive, start } from "../../../lib/proc.ts";
 import { grammar, has, parse, UsageError, value, values, versionAtLeast, type Parsed } from "./grammar.ts";
 import { allowedAddresses, stopRelays, syncRelays } from "./relay.ts";
-import { imageTag, loadArtifact, removeContainer, startContainer, stopContainer } from "./runtime.ts";
+import { containerName, imageTag, loadArtifact, removeContainer, startContainer, stopContainer } from "./runtime.ts";
 import { deleteMachine, FakeError, getMachine, listMachines, putMachine, requireMachine, type MachineRecord } from "./state.ts";
 
 const SUPPORTED = ["0.8.0", "0.8.1", "1.0.2", "1.8.0"];
@@ -82,7 +82,9 @@ const handlers: Record<string, Handler> = {
     if (!has(p, "force")) throw new FakeError("the stand-in has no terminal to confirm on: pass -f");
     const m = await requireMachine(name);
     stopRelays(m.name);
-    if (m.container) await removeContainer(m.container, imageTag(m.name));
+    // By name when no container was recorded: a `machine start` killed midway may have
+    // made one without writing it down.
+    await removeContainer(m.container ?? containerName(m.name), imageTag(m.name));
     await deleteMachine(name);
     out(`Deleted machine: ${name}\n`);
     return 0;

@@ -19,9 +19,12 @@ import { run, start } from "../../../lib/proc.ts";
 import { machineKey } from "./runtime.ts";
 import { FakeError } from "./state.ts";
 
-/** Short (unix socket paths are limited to 108 bytes) and unique per (HOME, machine). */
-export function relayDir(machine: string, home?: string): string {
-  return join(tmpdir(), `bbfs-${machineKey(machine, home)}`);
+/**
+ * Short (unix socket paths are limited to 108 bytes) and unique per (HOME, machine), in
+ * the stand-in's temp dir (a harness that gave it another TMPDIR passes that as `tmp`).
+ */
+export function relayDir(machine: string, home?: string, tmp = tmpdir()): string {
+  return join(tmp, `bbfs-${machineKey(machine, home)}`);
 }
 
 /** The host addresses an allowlist names; only single-address (/32) entries are emulated. */
@@ -103,8 +106,8 @@ export async function syncRelays(opts: { name: string; pid: number; cidrs: strin
 }
 
 /** Stop this machine's relays (by the PIDs recorded when they were started). */
-export function stopRelays(name: string, home?: string): void {
-  const dir = relayDir(name, home);
+export function stopRelays(name: string, home?: string, tmp?: string): void {
+  const dir = relayDir(name, home, tmp);
   let files: string[] = [];
   try {
     files = readdirSync(dir).filter((f) => f.endsWith(".pids"));

@@ -1,0 +1,31 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { tempDir } from "../tests/support/tmp.ts";
+import { samplePlan } from "../tests/support/plans.ts";
+import { LINUX_POOL, loopbackFor, MAC_POOL, pickFromPool } from "./loopback.ts";
+
+test("pickFromPool takes the first address no other bottle holds, and says so when all are taken", () => {
+  assert.equal(pickFromPool(new Set(["127.0.0.16", "127.0.0.17"])), "127.0.0.18");
+  assert.throws(() => pickFromPool(new Set(MAC_POOL)), /all 16 loopback addresses \(127\.0\.0\.16-127\.0\.0\.31\) are taken/);
+});
+
+test("on Linux each smolmachines bottle gets its own loopback address, never 127.0.0.1", async (t) => {
+  const state = await tempDir(t);
+  const other = { ...samplePlan(), slug: "other-1111" };
+  const withBundle = {
+    ...other,
+    bundle: {
+      container: "c", image: "i", networks: { internal: null, egress: "e" }, caCert: "/ca", hostPorts: { firewall: 1 },
+      agentUrls: { proxy: "http://127.0.0.16:1", gitGate: null, supervise: null }, loopbackAddr: "127.0.0.16", startedAt: "t",
+    },
+  };
+  await mkdir(join(state, "bottles", other.slug), { recursive: true });
+  await writeFile(join(state, "bottles", other.slug, "plan.json"), JSON.stringify(withBundle));
+  const addr = await loopbackFor({ platform: "linux", stateRoot: state, slug: "mine-2222" });
+  assert.equal(addr, "127.0.0.17");
+  assert.ok(LINUX_POOL.includes(addr));
+  assert.ok(!LINUX_POOL.includes("127.0.0.1"));
+  assert.equal(await loopbackFor({ platform: "linux", stateRoot: state, slug: other.slug }), "127.0.0.16", "a bottle keeps its own address on resume");
+});

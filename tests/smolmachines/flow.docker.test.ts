@@ -1,0 +1,269 @@
+// The smolmachines backend end to end: `just run agent=shell backend=smolmachines -- CMD`
+// with real docker for the bundle and the smolvm stand-in (tests/fakes/smolvm) for the VM.
+// The stand-in's VM is a container with no network but TCP relays to host listeners on
+// its allowlisted addresses (its imitation of TSI), so everything the agent reaches here
+// it reaches through the bundle's published loopback ports.
+import assert from "node:assert/strict";
+import net from "node:net";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { after, before, test, type TestContext } from "node:test";
+import { imageId } from "../../lib/docker/index.ts";
+import { ensureImage } from "../../lib/images/mod.ts";
+import type { ListRow } from "../../lib/inventory/format.ts";
+import { names, PORTS } from "../../lib/layout.ts";
+import { readPlanFile } from "../../lib/plan/io.ts";
+import { run } from "../../lib/proc.ts";
+import { artifactPath } from "../../smolmachine-pack/pack.ts";
+import { listMachines } from "../fakes/smolvm/state.ts";
+import { calls, leftovers, startFlow, tool, verbs, type Flow } from "./flow.ts";
+
+const INSIDE = readFileSync(new URL("./testdata/inside.sh", import.meta.url), "utf8");
+
+let cacheDir: string;
+let artifact: string;
+
+// One pack cache per test process. `deno test --filter` skips the file-level after hook,
+// so each run also sweeps the caches of runs whose process is gone (a 1.2 GB artifact each).
+const CACHE_PREFIX = "bb-smol-cache-";
+
+function sweepStaleCaches(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const pid = Number(/^bb-smol-cache-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    }
+  }
+}
+
+before(async () => {
+  sweepStaleCaches();
+  cacheDir = mkdtempSync(join(tmpdir(), `${CACHE_PREFIX}${process.pid}-`));
+  // The agent image bb-vm would use (built already on this machine; reused, not rebuilt).
+  const agent = await ensureImage("agent");
+  const id = await imageId(agent.ref);
+  assert.ok(id, `docker has no image ${agent.ref}`);
+  artifact = artifactPath(join(cacheDir, "smolmachines"), id);
+});
+
+after(() => rmSync(cacheDir, { recursive: true, force: true }));
+
+/** The key=value lines inside.sh printed. */
+function report(flow: Flow): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of flow.stdout().split("\n")) {
+    const m = /^([a-z0-9_]+)=(.*)$/.exec(line);
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+/** The bundle's host port for an agent-facing container port, asked of docker itself. */
+async function published(slug: string, port: number): Promise<string> {
+  return (await run(["docker", "port", names.bundle(slug), `${port}/tcp`])).stdout.trim().split("\n")[0]!;
+}
+
+async function bridgeAddress(slug: string): Promise<string> {
+  const r = await run(["docker", "inspect", "--format", `{{(index .NetworkSettings.Networks "${names.egressNet(slug)}").IPAddress}}`, names.bundle(slug)]);
+  return r.stdout.trim();
+}
+
+/** The full flow for one smolvm release; returns what the test asserts on. */
+async function fullFlow(t: TestContext, version: string, words: string[] = []) {
+  // A host service on 127.0.0.1: the bottle's VM must not reach it (its allowlist is the
+  // bottle's own loopback address). Listening before the flow starts, so a relay to it
+  // would exist if the allowlist let it through.
+  const hostService = net.createServer((c) => c.end("host-secret\n")).listen(0, "127.0.0.1");
+  await new Promise((r) => hostService.once("listening", r));
+  t.after(() => hostService.close());
+  const flow = await startFlow(t, { version, cacheDir, command: ["sh", "-c", INSIDE], words });
+  await flow.line(/^READY$/);
+  const slug = flow.slug();
+  const plan = await readPlanFile(join(flow.stateRoot, "bottles", slug, "plan.json"));
+  const running = {
+    slug,
+    proxyPort: await published(slug, PORTS.firewall),
+    supervisePort: await published(slug, PORTS.supervise),
+    machines: await listMachines(flow.fake.home),
+    caSha256: createHash("sha256").update(readFileSync(plan.bundle!.caCert)).digest("hex"),
+    firewallLog: await run(["docker", "logs", names.bundle(slug)]).then((l) => l.stdout + l.stderr),
+  };
+  // The bundle's own address on its bridge: the VM must not reach it (only loopback is allowed).
+  flow.send(`${await bridgeAddress(slug)}:${PORTS.firewall}\n`);
+  flow.send(`127.0.0.1:${(hostService.address() as net.AddressInfo).port}\n`);
+  flow.end();
+  const code = await flow.exit;
+  return { flow, code, ...running, loopback: plan.bundle!.loopbackAddr!, inside: report(flow), left: await leftovers(flow, slug) };
+}
+
+function assertInside(r: Awaited<ReturnType<typeof fullFlow>>) {
+  const { inside } = r;
+  assert.equal(inside.user, "node");
+  assert.match(r.loopback, /^127\.0\.0\.(1[6-9]|[2-9]\d|1\d\d|2[0-4]\d|25[0-4])$/, "each bottle has its own loopback address");
+  assert.equal(r.proxyPort.split(":")[0], r.loopback, "the firewall is published on the bottle's loopback address only");
+  assert.equal(inside.proxy, `http://${r.proxyPort}`, "HTTPS_PROXY is the firewall's published loopback port");
+  assert.equal(inside.supervise, `http://${r.supervisePort}/mcp`);
+  // Provisioning ran for real: the bottle's own CA is trusted system-wide, ~/.gitconfig is
+  // the agent's, the supervise MCP server is registered at the published port.
+  assert.equal(inside.ca_sha256, r.caSha256);
+  assert.equal(inside.ca_in_system_bundle, "yes");
+  assert.equal(inside.gitconfig, "node main");
+  assert.deepEqual(JSON.parse(inside.mcp!), { mcpServers: { supervise: { type: "http", url: inside.supervise } } });
+  assert.equal(inside.supervise_init, '"serverInfo":{"name":"bot-bottle-supervise"');
+  // The stand-in VM has no interface but lo: the proxy port came through the TSI relays.
+  assert.equal(inside.interfaces, "lo ");
+  // An undeclared host: the firewall's 403 through that port (curl exits 56 on a refused CONNECT).
+  assert.equal(inside.curl_exit, "56");
+  assert.match(r.flow.stdout(), /^curl: < HTTP\/1\.1 403 Forbidden$/m);
+  assert.match(r.flow.stdout(), /^curl: < x-bot-bottle-firewall: blocked$/im);
+  assert.match(r.firewallLog, /blocked CONNECT other\.invalid/);
+  assert.equal(inside.bridge, "unreachable", "the VM reached the bundle's bridge address directly");
+  assert.equal(inside.host_loopback, "unreachable", "the VM reached a host service on 127.0.0.1");
+  assert.equal(r.code, 7, `the command's exit code comes back\n${r.flow.stderr()}`);
+  assert.deepEqual(r.left, [], "nothing of the bottle remains after the flow");
+}
+
+/** The create call in the release's dialect, with the allowlist of the loopback address. */
+function assertCreate(r: Awaited<ReturnType<typeof fullFlow>>, version: string) {
+  const create = calls(r.flow).find((a) => verbs([a])[0] === "machine create")!;
+  const name = names.machine(r.slug);
+  const named = version.startsWith("0.") ? { head: [], tail: [name] } : { head: ["--name", name], tail: [] };
+  assert.deepEqual(create.slice(0, 2 + named.head.length + 5), ["machine", "create", ...named.head, "--from", artifact, "--net", "--allow-cidr", `${r.loopback}/32`]);
+  if (named.tail.length) assert.equal(create.at(-1), name);
+  const env = create.filter((_, i) => create[i - 1] === "-e");
+  assert.ok(env.includes(`HTTPS_PROXY=http://${r.proxyPort}`), JSON.stringify(env));
+  assert.ok(env.includes(`BB_SLUG=${r.slug}`), JSON.stringify(env));
+}
+
+test("the first smolmachines start packs the agent image once; the next start reuses the cached .smolmachine", async (t) => {
+  const first = await startFlow(t, { version: "1.8.0", cacheDir, command: ["true"] });
+  assert.equal(await first.exit, 0, first.stderr());
+  const packs = calls(first).filter((a) => verbs([a])[0] === "pack create");
+  assert.equal(packs.length, 1, JSON.stringify(calls(first)));
+  assert.match(packs[0]!.join(" "), /^pack create --image (localhost|127\.0\.0\.1):\d+\/bot-bottle\/agent:[0-9a-f]{16} -o \S+$/);
+  assert.ok(existsSync(artifact), `the artifact is cached under the image ID: ${artifact}`);
+
+  const second = await startFlow(t, { version: "1.8.0", cacheDir, command: ["true"] });
+  assert.equal(await second.exit, 0, second.stderr());
+  assert.ok(!verbs(calls(second)).includes("pack create"), JSON.stringify(verbs(calls(second))));
+  const create = calls(second).find((a) => verbs([a])[0] === "machine create")!;
+  assert.equal(create[create.indexOf("--from") + 1], artifact);
+  assert.doesNotMatch(second.stderr(), /smolmachine: packing/);
+});
+
+test("smolvm 0.8.0: the flow writes the allowlist into the state DB, provisions the VM, reaches only the firewall's loopback port, returns the exit code and leaves nothing", async (t) => {
+  const r = await fullFlow(t, "0.8.0");
+  assertInside(r);
+  // While it ran, the row held the allowlist create had dropped (0.8.0 stores null).
+  assert.deepEqual(
+    r.machines.map((m) => [m.name, m.state, m.network, m.allowed_cidrs]),
+    [[names.machine(r.slug), "running", true, [`${r.loopback}/32`]]],
+  );
+  assert.match(r.flow.stderr(), /vm: wrote the allowlist into smolvm's state DB/);
+  const cs = calls(r.flow);
+  assert.deepEqual(verbs(cs).filter((v) => v !== "pack create"), ["machine create", "machine start", "machine exec", "machine exec", "machine ls", "machine stop", "machine delete"]);
+  assertCreate(r, "0.8.0");
+  const [provision, command] = cs.filter((a) => verbs([a])[0] === "machine exec");
+  assert.deepEqual(provision!.slice(2, 6), ["--name", names.machine(r.slug), "-i", "--"], "provisioning is one root exec with the tar on stdin");
+  assert.equal(provision![6], "sh");
+  assert.deepEqual(command!.slice(6, 9), ["runuser", "-u", "node"], "the command runs as node");
+  assert.deepEqual(cs.at(-1), ["machine", "delete", "-f", names.machine(r.slug)]);
+});
+
+test("smolvm 1.8.0: create keeps the allowlist (no state DB patch), and the same flow works with --name and a copied checkout", async (t) => {
+  const checkout = mkdtempSync(join(tmpdir(), "bb-smol-cwd-"));
+  t.after(() => rmSync(checkout, { recursive: true, force: true }));
+  writeFileSync(join(checkout, "marker"), "from the host checkout\n");
+  const r = await fullFlow(t, "1.8.0", [`cwd=${checkout}`]);
+  assertInside(r);
+  assert.equal(r.inside.workdir_marker, "from the host checkout");
+  assert.deepEqual(
+    r.machines.map((m) => [m.name, m.state, m.network, m.allowed_cidrs]),
+    [[names.machine(r.slug), "running", true, [`${r.loopback}/32`]]],
+  );
+  assert.doesNotMatch(r.flow.stderr(), /wrote the allowlist/);
+  const cs = calls(r.flow);
+  assert.deepEqual(verbs(cs).filter((v) => v !== "pack create"), ["machine create", "machine start", "machine exec", "machine exec", "machine ls", "machine stop", "machine delete"]);
+  assertCreate(r, "1.8.0");
+  assert.deepEqual(cs.at(-1), ["machine", "delete", "--name", names.machine(r.slug), "-f"]);
+});
+
+test("bb-list shows a running smolmachines bottle with its machine, bundle, network and loopback address", async (t) => {
+  const flow = await startFlow(t, { version: "1.8.0", cacheDir, command: ["sh", "-c", "echo READY; read -r _; exit 0"] });
+  await flow.line(/^READY$/);
+  const slug = flow.slug();
+  const r = await tool(flow, "bb-list", ["--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const rows = (JSON.parse(r.stdout) as ListRow[]).filter((x) => x.slug === slug);
+  assert.equal(rows.length, 1, r.stdout);
+  const row = rows[0]!;
+  assert.deepEqual([row.backend, row.agent, row.status, row.live], ["smolmachines", "shell", "running", true]);
+  assert.deepEqual(row.services, ["firewall", "supervise"]);
+  assert.deepEqual(row.machines, [{ name: names.machine(slug), state: "running" }]);
+  assert.deepEqual(row.containers.map((c) => [c.name, c.role]), [[names.bundle(slug), "bundle"]]);
+  assert.deepEqual(row.networks.map((n) => n.name), [names.egressNet(slug)]);
+  assert.match(row.loopbackAddr ?? "", /^127\.0\.0\.\d+$/);
+  assert.notEqual(row.loopbackAddr, "127.0.0.1");
+  const table = await tool(flow, "bb-list", []);
+  assert.match(table.stdout, new RegExp(`smolmachines\\s+${slug}\\s+shell`));
+  flow.end();
+  assert.equal(await flow.exit, 0, flow.stderr());
+  assert.deepEqual(await leftovers(flow, slug), []);
+});
+
+// Killed at two points: while `machine start` runs (the row, with the patched allowlist,
+// is written; the stand-in logs a call before doing anything), and while the command runs
+// in the VM. Either way a plain bb-cleanup finds an orphan (its owner is recorded and gone)
+// and removes it all, the machine through smolvm.
+const KILL_POINTS = [
+  { when: "during machine start", command: ["true"], cleanup: ["machine ls", "machine delete"] },
+  { when: "while its command runs in the VM", command: ["sh", "-c", "echo READY; read -r _; exit 0"], cleanup: ["machine ls", "machine stop", "machine delete"] },
+];
+
+for (const k of KILL_POINTS) {
+  test(`a smolmachines start SIGKILLed ${k.when} leaves nothing that bb-cleanup does not remove`, async (t) => {
+    const flow = await startFlow(t, { version: "0.8.0", cacheDir, command: k.command });
+    if (k.command[0] === "true") await until(() => verbs(calls(flow)).includes("machine start"), 120_000, () => flow.stderr());
+    else await flow.line(/^READY$/);
+    await flow.kill();
+    const slug = flow.slug();
+    const left = await leftovers(flow, slug);
+    for (const what of [`machine ${names.machine(slug)}`, `container ${names.bundle(slug)}`, `network ${names.egressNet(slug)}`, `state dir ${slug}`]) {
+      assert.ok(left.includes(what), `the kill left ${what}: ${JSON.stringify(left)}`);
+    }
+    flow.fake.clearCalls();
+    const r = await tool(flow, "bb-cleanup", ["--yes", "--grace", "0", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(removed(r.stdout), removedAll(flow, slug), r.stdout + r.stderr);
+    assert.deepEqual(verbs(calls(flow)), k.cleanup, "the machine went away through smolvm");
+    // Known gap, outside bb-cleanup's reach: flow.sh's work dir ($TMPDIR/bb-flow.*, copies
+    // of the plan) is removed only by its own EXIT trap, which SIGKILL skips.
+    assert.deepEqual((await leftovers(flow, slug)).filter((x) => !x.startsWith("tmp bb-flow.")), []);
+  });
+}
+
+function removed(stdout: string): string[] {
+  const results = (JSON.parse(stdout) as { results: { kind: string; name: string; ok: boolean }[] | null }).results ?? [];
+  return results.map((x) => `${x.kind} ${x.name} ${x.ok ? "ok" : "FAILED"}`);
+}
+
+const removedAll = (flow: Flow, slug: string) => [
+  `machine ${names.machine(slug)} ok`,
+  `container ${names.bundle(slug)} ok`,
+  `network ${names.egressNet(slug)} ok`,
+  `state dir ${join(flow.stateRoot, "bottles", slug)} ok`,
+];
+
+async function until(ok: () => boolean, timeoutMs: number, why: () => string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms\n${why()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
