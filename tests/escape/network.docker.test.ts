@@ -1,0 +1,161 @@
+// Escape suite, network confinement (issue 4, properties 1-5), against a real Docker
+// engine: bottle A (agent started with `bb-vm --dns` at two recording resolvers) and
+// bottle B, both built by the real tools, and the fake internet attached to A's egress
+// network. Every "cannot" is paired with a control that reaches the same target from an
+// ordinary network, so each test fails if the target was simply down.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import * as docker from "../../lib/docker/index.ts";
+import { removeAll, startBottle, type Bottle } from "./support/bottle.ts";
+import { newId } from "./support/env.ts";
+import { startFakeInternet, startHostResolver, type FakeInternet, type HostResolver } from "./support/fake-internet.ts";
+import { control, gatewayOf, hostListener, parallel, tcpProbe } from "./support/net.ts";
+
+const opened = (output: string) => output.split("\n").filter((l) => l.startsWith("open "));
+
+async function ipOn(container: string, network: string): Promise<string> {
+  const ip = (await docker.inspectContainer(container))?.networks[network]?.ipAddress;
+  assert.ok(ip, `${container} has no address on ${network}`);
+  return ip;
+}
+
+describe("escape suite: network confinement (docker)", () => {
+  const id = newId();
+  let state: string;
+  let fake: FakeInternet | undefined;
+  let hostDns: HostResolver | undefined;
+  let a: Bottle | undefined;
+  let b: Bottle | undefined;
+  let fakeEgressIp = "";
+  let bridgeGateway = "";
+
+  before(async () => {
+    state = await mkdtemp(join(tmpdir(), "bb-escape-net-"));
+    bridgeGateway = await gatewayOf("bridge");
+    // Each result is kept as soon as it exists, so `after` removes it even if its sibling fails.
+    await Promise.all([startFakeInternet(id).then((x) => (fake = x)), startHostResolver(id, bridgeGateway).then((x) => (hostDns = x))]);
+    const f = fake!;
+    await Promise.all([
+      startBottle({
+        stateRoot: state,
+        upstreamCa: f.caFile,
+        afterBundle: async ({ egressNet }) => void (fakeEgressIp = await f.attach(egressNet)),
+        // A resolver on this machine's own address first, then one on the egress network.
+        dns: () => [bridgeGateway, fakeEgressIp],
+      }).then((x) => (a = x)),
+      startBottle({ stateRoot: state }).then((x) => (b = x)),
+    ]);
+  });
+
+  after(async () => {
+    await hostDns?.remove();
+    await fake?.removeContainer();
+    await removeAll([a, b]);
+    await fake?.removeRest();
+    await rm(state, { recursive: true, force: true });
+  });
+
+  it("the agent cannot reach the fake upstream directly: not by name with the proxy off, not by any of its addresses", async () => {
+    const before = (await fake!.events()).length;
+    const ownIp = await fake!.ipOn(fake!.network);
+    const byName = ["api.test", "allowed.test", "passthrough.test", "git.test"].map(
+      (h) => `curl --noproxy '*' -sS -m 5 -o /dev/null https://${h}/ 2>/dev/null && echo "open https://${h}" || echo "closed https://${h}"`,
+    );
+    const byIp = [fakeEgressIp, ownIp].flatMap((ip) => [
+      `curl --noproxy '*' -k -sS -m 5 -o /dev/null https://${ip}/ 2>/dev/null && echo "open https://${ip}" || echo "closed https://${ip}"`,
+      tcpProbe(ip, 80),
+      tcpProbe(ip, 9418),
+      tcpProbe(ip, 53),
+    ]);
+    const r = await a!.sh(parallel([...byName, ...byIp]));
+    assert.equal(r.stdout.split("\n").filter((l) => l.startsWith("closed ")).length, byName.length + byIp.length, r.stdout + r.stderr);
+    assert.deepEqual(opened(r.stdout), []);
+    await sleep(500);
+    assert.deepEqual((await fake!.events()).slice(before), [], "the fake upstream saw something from the agent");
+
+    // Control: from an ordinary container on the same egress network the fake answers by name.
+    const c = await control({ network: a!.egressNet, script: "curl -k -sS -m 5 -o /dev/null -w '%{http_code}' https://api.test/control" });
+    assert.equal(c.stdout, "200", c.stderr);
+    assert.ok((await fake!.events()).some((e) => e.kind === "http" && e.path === "/control"));
+  });
+
+  it("the agent cannot reach this machine: a host listener is unreachable at the bottle's and docker's gateways", async () => {
+    const listener = await hostListener();
+    try {
+      const gateways = [await gatewayOf(a!.internalNet), await gatewayOf(a!.egressNet), bridgeGateway];
+      const r = await a!.sh(parallel(gateways.map((gw) => tcpProbe(gw, listener.port))));
+      assert.deepEqual(opened(r.stdout), [], r.stdout);
+      assert.deepEqual(listener.hits, []);
+
+      // Control: the same listener answers containers on ordinary networks.
+      const own = await control({ network: fake!.network, script: tcpProbe(await gatewayOf(fake!.network), listener.port) });
+      const bridge = await control({ network: "bridge", script: tcpProbe(bridgeGateway, listener.port) });
+      assert.match(own.stdout, /^open /, own.stdout + own.stderr);
+      assert.match(bridge.stdout, /^open /, bridge.stdout + bridge.stderr);
+      assert.equal(listener.hits.length, 2);
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it("the agent cannot reach another bottle: not bundle B or agent B, on any of B's networks, while its own bundle answers", async () => {
+    // Agent B listens on 7000 so there is something to reach.
+    await docker.execIn(b!.agent, ["sh", "-c", `nohup node -e 'require("net").createServer((s) => s.end("b\\n")).listen(7000)' >/dev/null 2>&1 &`], { user: "node" });
+    const bundleB = [await ipOn(b!.bundle, b!.internalNet), await ipOn(b!.bundle, b!.egressNet)];
+    const agentB = await ipOn(b!.agent, b!.internalNet);
+    const targets = [...bundleB.flatMap((ip) => [8888, 9418, 9100].map((p) => [ip, p] as const)), [agentB, 7000] as const];
+
+    // Control first: inside bottle B the same addresses answer (retried while node starts).
+    let inB = "";
+    for (let i = 0; i < 20 && opened(inB).length < 2; i++) {
+      if (i) await sleep(250);
+      inB = (await b!.sh(parallel([tcpProbe(bundleB[0]!, 8888), tcpProbe(agentB, 7000)]))).stdout;
+    }
+    assert.equal(opened(inB).length, 2, inB);
+
+    const r = await a!.sh(parallel(targets.map(([ip, p]) => tcpProbe(ip, p))));
+    assert.deepEqual(opened(r.stdout), [], r.stdout);
+    assert.equal(r.stdout.trim().split("\n").length, targets.length);
+    const own = await a!.sh([tcpProbe("firewall", 8888), tcpProbe("git-gate", 9418), tcpProbe("supervise", 9100)].join("\n"));
+    assert.equal(opened(own.stdout).length, 3, own.stdout);
+  });
+
+  it("the agent cannot reach egress: port 9099 of its bundle is closed by alias and by address, though egress runs", async () => {
+    const bundleIp = await ipOn(a!.bundle, a!.internalNet);
+    const bundleEgressIp = await ipOn(a!.bundle, a!.egressNet);
+    const targets = ["firewall", "git-gate", "supervise", bundleIp, bundleEgressIp].map((h) => tcpProbe(h, 9099));
+    // The bundle's egress-side address is no way in either, not even to the agent-facing ports.
+    targets.push(tcpProbe(bundleEgressIp, 8888), tcpProbe(bundleEgressIp, 9418));
+    const r = await a!.sh(parallel(targets));
+    assert.deepEqual(opened(r.stdout), [], r.stdout);
+    assert.equal(r.stdout.trim().split("\n").length, targets.length);
+    // Control: egress answers on the bundle's loopback.
+    const inside = await docker.execIn(a!.bundle, ["node", "-e", `require("net").connect(9099, "127.0.0.1").on("connect", () => { console.log("open"); process.exit(0); }).on("error", (e) => { console.log(e.code); process.exit(1); })`], { expect: [0, 1] });
+    assert.equal(inside.stdout.trim(), "open");
+  });
+
+  it("the agent cannot resolve outside names, and no resolver ever sees its query", async () => {
+    const leak = `leak-${newId()}.test`;
+    // ahostsv4: one query type, so the resolver's retries (5 s x 2) are not doubled for AAAA.
+    const r = await a!.sh(parallel([leak, "api.test"].map((n) => `getent ahostsv4 ${n}; echo "${n} rc=$?"`)));
+    assert.match(r.stdout, new RegExp(`^${leak} rc=[1-9]`, "m"), r.stdout);
+    assert.match(r.stdout, /^api\.test rc=[1-9]/m, r.stdout);
+    await sleep(500);
+    const seenByFake = (await fake!.events()).flatMap((e) => (e.kind === "dns" ? [e.name] : []));
+    assert.ok(!seenByFake.some((n) => n.includes("leak-") || n === "api.test"), `the egress resolver saw ${seenByFake.join(", ")}`);
+    const seenByHost = await hostDns!.names();
+    assert.ok(!seenByHost.some((n) => n.includes("leak-") || n === "api.test"), `the host resolver saw ${seenByHost.join(", ")}`);
+
+    // Control: the same resolvers record a query from containers on ordinary networks.
+    const viaEgress = `control-${newId()}.test`;
+    const viaHost = `control-${newId()}.test`;
+    await control({ network: a!.egressNet, dns: [fakeEgressIp], script: `getent hosts ${viaEgress}` });
+    await control({ network: "bridge", dns: [bridgeGateway], script: `getent hosts ${viaHost}` });
+    assert.ok((await fake!.events()).some((e) => e.kind === "dns" && e.name === viaEgress));
+    assert.ok((await hostDns!.names()).includes(viaHost));
+  });
+});
