@@ -1,0 +1,39 @@
+// The project's lint rules that no formatter checks: stdout is for data, so production
+// code never calls console.*; and nothing deep in the code calls process.exit (errors are
+// values that main maps to exit codes). Test fixtures (testdata/) are exempt.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { REPO } from "./support/tools.ts";
+
+function sources(dir: string, out: string[] = []): string[] {
+  for (const e of readdirSync(dir)) {
+    if (e === "node_modules" || e === "testdata" || e.startsWith(".")) continue;
+    const p = join(dir, e);
+    if (statSync(p).isDirectory()) sources(p, out);
+    else if (e.endsWith(".ts") && !e.endsWith(".test.ts")) out.push(p);
+  }
+  return out;
+}
+
+const files = ["lib", "tools", "sidecar-image", "smolmachine-pack"].flatMap((d) => sources(join(REPO, d)));
+
+function offenders(pattern: RegExp): string[] {
+  return files.flatMap((f) =>
+    readFileSync(f, "utf8")
+      .split("\n")
+      .map((line, i) => ({ line, i }))
+      .filter(({ line }) => pattern.test(line) && !/^\s*(\/\/|\*)/.test(line))
+      .map(({ i }) => `${relative(REPO, f)}:${i + 1}`),
+  );
+}
+
+test("production code writes to stdout/stderr only through the logger and writePlan, never console.*", () => {
+  assert.ok(files.length > 50, "the lint found the sources");
+  assert.deepEqual(offenders(/\bconsole\.(log|info|warn|error|debug)\(/), []);
+});
+
+test("production code never calls process.exit: errors go back to main as values", () => {
+  assert.deepEqual(offenders(/\bprocess\.exit\(/), []);
+});
