@@ -9,7 +9,7 @@
 // the escape suite); everything else is "unit" (pure units, in-process and real-process
 // tests on loopback). When no Docker engine answers, the docker tier is skipped and the
 // reason printed.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
@@ -62,14 +62,22 @@ if (files.length === 0) {
 const totals = { passed: 0, failed: 0, skipped: 0 };
 let failedRuns = [];
 
-function runNode() {
+/** Run a test runner, streaming its stdout as it comes (progress) and keeping it to count. */
+function stream(cmd, argv, env) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, argv, { cwd: root, env, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (b) => {
+      out += b;
+      process.stdout.write(b);
+    });
+    child.on("close", (code) => resolve({ status: code, stdout: out }));
+  });
+}
+
+async function runNode() {
   console.error(`\n=== node --test (${files.length} files) ===`);
-  const r = spawnSync(
-    process.execPath,
-    ["--import", join(root, "node_modules/tsx/dist/loader.mjs"), "--test", "--test-reporter=spec", "--test-concurrency=1", ...files],
-    { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 28 },
-  );
-  process.stdout.write(r.stdout);
+  const r = await stream(process.execPath, ["--import", join(root, "node_modules/tsx/dist/loader.mjs"), "--test", "--test-reporter=spec", "--test-concurrency=1", ...files], process.env);
   const num = (re) => Number((r.stdout.match(re) ?? [])[1] ?? 0);
   totals.passed += num(/ℹ pass (\d+)/);
   totals.failed += num(/ℹ fail (\d+)/) + num(/ℹ cancelled (\d+)/);
@@ -77,31 +85,22 @@ function runNode() {
   if (r.status !== 0) failedRuns.push("node");
 }
 
-function runDeno() {
+async function runDeno() {
   console.error(`\n=== deno test (${files.length} files) ===`);
-  const deno = join(root, "node_modules/.bin/deno");
-  const r = spawnSync(deno, ["test", "-A", "--no-check", ...files], {
-    cwd: root,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, NO_COLOR: "1" },
-    maxBuffer: 1 << 28,
-  });
-  process.stdout.write(r.stdout);
-  const m = r.stdout.match(/(\d+) passed \((\d+) steps?\) \| (\d+) failed|(\d+) passed \| (\d+) failed(?: \| (\d+) ignored)?/);
+  const r = await stream(join(root, "node_modules/.bin/deno"), ["test", "-A", "--no-check", ...files], { ...process.env, NO_COLOR: "1" });
   const last = [...r.stdout.matchAll(/(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \| (\d+) ignored)?/g)].pop();
   if (last) {
     totals.passed += Number(last[1]);
     totals.failed += Number(last[2]);
     totals.skipped += Number(last[3] ?? 0);
-  } else if (m) {
-    totals.failed += 1;
+  } else {
+    totals.failed += 1; // no summary line: the run itself broke
   }
   if (r.status !== 0) failedRuns.push("deno");
 }
 
-if (runtime === "node" || runtime === "both") runNode();
-if (runtime === "deno" || runtime === "both") runDeno();
+if (runtime === "node" || runtime === "both") await runNode();
+if (runtime === "deno" || runtime === "both") await runDeno();
 
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 if (failedRuns.length) {
