@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
@@ -160,4 +160,23 @@ test("bb-prepare --owner-pid records the start flow's owner; a bad pid is a usag
   const bad = await runTool("bb-prepare", ["shell", "--state-dir", state, "--owner-pid", "abc"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--owner-pid "abc" is not a process id/);
+});
+
+test("bin/bb-prepare runs from source, and says so, when dist/ is older than the sources", async (t) => {
+  const bundle = join(REPO, "dist/bb-prepare.js");
+  if (!existsSync(bundle)) {
+    t.skip("dist/bb-prepare.js not built (npm run build); `npm test` builds it first");
+    return;
+  }
+  const { atime, mtime } = statSync(bundle);
+  await utimes(bundle, new Date(1000), new Date(1000));
+  try {
+    const r = await run([join(REPO, "bin/bb-prepare"), "--help"], { env: { BB_FROM_SOURCE: undefined } });
+    assert.match(r.stderr, /bb-prepare: dist\/ is older than \S+\.ts; running from source/);
+    assert.match(r.stderr, /Usage: bb-prepare/);
+  } finally {
+    await utimes(bundle, atime, mtime);
+  }
+  const fresh = await run([join(REPO, "bin/bb-prepare"), "--help"], { env: { BB_FROM_SOURCE: undefined } });
+  assert.doesNotMatch(fresh.stderr, /running from source/);
 });
