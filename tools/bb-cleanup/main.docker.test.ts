@@ -53,9 +53,10 @@ test("bb-cleanup --slug tears down a live bottle, and is a no-op for a bottle th
   const report = r.json() as Report;
   assert.equal(report.plan.length, 1);
   assert.equal(report.plan[0]!.live, true);
-  // Agent before bundle, networks (removed together) once their containers are gone, state dir last.
+  // Containers (removed together), then networks (together) once their containers are
+  // gone, state dir last.
   const steps = report.results!.map((x) => `${x.kind} ${x.name}`);
-  assert.deepEqual(steps.slice(0, 2), [`container ${names.agent(live.slug)}`, `container ${names.bundle(live.slug)}`]);
+  assert.deepEqual(steps.slice(0, 2).sort(), [`container ${names.agent(live.slug)}`, `container ${names.bundle(live.slug)}`]);
   assert.deepEqual(steps.slice(2, 4).sort(), [`network ${names.egressNet(live.slug)}`, `network ${names.internalNet(live.slug)}`]);
   assert.deepEqual(steps.slice(4), [`state dir ${live.dir}`]);
   assert.ok(report.results!.every((x) => x.ok), JSON.stringify(report.results));
