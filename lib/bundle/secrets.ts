@@ -20,7 +20,9 @@ export function bundleSecrets(plan: Plan, hostEnv: Record<string, string | undef
     else warnings.push(`$${r.tokenEnv} is not set on the host: requests to ${r.host} will get 502 from egress until you set it and restart`);
   }
   for (const { name, slot } of sensitiveSlots(plan.bottle)) {
-    const value = hostEnv[name] ?? (plan.bottle.egress.find((r) => r.tokenEnv === name) ? credentials[plan.bottle.egress.find((r) => r.tokenEnv === name)!.slot] : undefined);
+    // A sensitive var that is also a route's token may come from the forwarded credential.
+    const route = plan.bottle.egress.find((r) => r.tokenEnv === name);
+    const value = hostEnv[name] ?? (route ? credentials[route.slot] : undefined);
     if (value) env[slot] = value;
   }
   return { env, warnings };

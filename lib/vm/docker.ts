@@ -3,7 +3,6 @@
 // commands in it as user node.
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
-import { docker } from "../docker/cmd.ts";
 import { removeContainer, runContainer } from "../docker/container.ts";
 import { bottleLabels } from "../docker/labels.ts";
 import { AGENT, names } from "../layout.ts";
@@ -100,10 +99,4 @@ export async function execCapture(plan: Plan & { vm: NonNullable<Plan["vm"]> }, 
 /** Run a command with the caller's stdio (attach, exec from a terminal); returns the exit code. */
 export function execInteractive(plan: Plan & { vm: NonNullable<Plan["vm"]> }, argv: string[], o: ExecOptions = {}): Promise<number> {
   return runInteractive(execArgs(plan, argv, o));
-}
-
-/** Is the agent container running? (resume, list) */
-export async function agentRunning(name: string): Promise<boolean> {
-  const r = await docker(["container", "inspect", "--format", "{{.State.Running}}", name], { expect: [0, 1] });
-  return r.code === 0 && r.stdout.trim() === "true";
 }
