@@ -18,8 +18,10 @@ import { createProgram, mainOf } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { createLogger } from "../../lib/log.ts";
 import { EgressRoutes, readConfig } from "../../lib/sidecar-config.ts";
-import { listen, parseHostPort, untilTerminated } from "../../lib/daemon.ts";
+import { listen, parseHostPort, tuneGcForRelaying, untilTerminated } from "../../lib/daemon.ts";
 import { createEgress, type Target } from "./server.ts";
+
+tuneGcForRelaying();
 
 interface Flags {
   listen: string;

@@ -12,9 +12,12 @@ import process from "node:process";
 import { createProgram, mainOf } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { log as rootLog } from "../../lib/log.ts";
+import { tuneGcForRelaying, untilTerminated } from "../../lib/daemon.ts";
 import { FirewallPolicy, readConfig } from "../../lib/sidecar-config.ts";
 import { createFirewall } from "./firewall.ts";
 import type { Endpoint } from "./upstream.ts";
+
+tuneGcForRelaying();
 
 const log = rootLog.child("firewall");
 
@@ -76,6 +79,7 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
         })
         .catch((e) => log.error(`policy reload refused, keeping the previous policy: ${(e as Error).message}`));
     });
+    await untilTerminated(() => firewall.close());
   });
 
 await mainOf(program);

@@ -18,6 +18,8 @@ export interface Cell {
   rps: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU ms per request used by the row's proxy processes in the window; null for direct or without /proc. */
+  proxyCpuMs: number | null;
 }
 
 export interface Ratio {
@@ -29,6 +31,8 @@ export interface Ratio {
   /** chain p50 − direct p50. */
   addedP50Ms: number;
   latencyPass: boolean;
+  /** mitmdump chain's proxy CPU per request ÷ ours (how many times less CPU ours spends). */
+  cpuX?: number;
 }
 
 export interface ProxyBenchResult {
@@ -61,6 +65,7 @@ export function ratios(cells: Cell[], bodies: readonly { name: string }[], conne
       if (mitm) {
         r.throughputX = chain.rps / mitm.rps;
         r.throughputPass = r.throughputX >= TARGETS.throughputX;
+        if (mitm.proxyCpuMs && chain.proxyCpuMs) r.cpuX = mitm.proxyCpuMs / chain.proxyCpuMs;
       }
       out.push(r);
     }
@@ -76,7 +81,8 @@ const mark = (pass: boolean) => (pass ? "PASS" : "MISS");
 const size = (bytes: number) => (bytes >= 1 << 20 ? `${bytes / (1 << 20)} MiB` : `${bytes} B`);
 
 const LABEL = 18;
-const GROUP = 28;
+const GROUP = 37;
+const cpu = (n: number | null) => (n === null ? "-" : n.toFixed(2));
 
 export function formatReport(r: ProxyBenchResult): string {
   const lines: string[] = [];
@@ -84,25 +90,27 @@ export function formatReport(r: ProxyBenchResult): string {
   lines.push(`daemons: ${r.daemons === "dist" ? "tsup bundles dist/sidecar/{firewall,egress}.js" : "sources through tsx (no dist/sidecar bundles)"}, node ${r.node}`);
   if (r.staleNote) lines.push(`note: ${r.staleNote}`);
   lines.push(`note: the load generator, the upstream and every proxy share this machine's ${r.cpus} CPU core(s); compare rows, not machines`);
+  lines.push("CPU ms: CPU time per request spent by the row's proxy processes (both hops for the chains)");
   for (const body of r.bodies) {
     lines.push("", `${body.name} response (${size(body.bytes)}), POST with a small JSON body`);
     lines.push(" ".repeat(LABEL) + r.connections.map((c) => `-- ${conns(c)} `.padEnd(GROUP, "-")).join("  "));
-    lines.push("".padEnd(LABEL) + r.connections.map(() => `${"req/s".padStart(8)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}`.padEnd(GROUP)).join("  "));
+    lines.push("".padEnd(LABEL) + r.connections.map(() => `${"req/s".padStart(8)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}${"CPU ms".padStart(9)}`.padEnd(GROUP)).join("  "));
     for (const row of r.rows) {
       const cols = r.connections.map((c) => {
         const cell = r.cells.find((x) => x.row === row.id && x.body === body.name && x.connections === c)!;
-        return `${rate(cell.rps).padStart(8)}${ms(cell.p50Ms).padStart(10)}${ms(cell.p99Ms).padStart(10)}`.padEnd(GROUP);
+        return `${rate(cell.rps).padStart(8)}${ms(cell.p50Ms).padStart(10)}${ms(cell.p99Ms).padStart(10)}${cpu(cell.proxyCpuMs).padStart(9)}`.padEnd(GROUP);
       });
       lines.push(row.label.padEnd(LABEL) + cols.join("  "));
     }
     for (const s of r.skipped) lines.push(`${s.label.padEnd(LABEL)}skipped: ${s.reason}`);
   }
   lines.push("", "our chain (firewall→egress) against the targets");
-  lines.push(`${"".padEnd(26)}${`req/s ÷ mitmdump chain (≥ ${TARGETS.throughputX}×)`.padEnd(34)}added p50 vs direct (< ${TARGETS.addedP50Ms} ms)`);
+  lines.push(`${"".padEnd(26)}${`req/s ÷ mitmdump chain (≥ ${TARGETS.throughputX}×)`.padEnd(34)}${`added p50 vs direct (< ${TARGETS.addedP50Ms} ms)`.padEnd(34)}CPU/req: mitmdump ÷ ours`);
   for (const x of r.ratios) {
     const tput = x.throughputX === undefined ? "n/a (no mitmdump row)" : `${x.throughputX.toFixed(2)}×  ${mark(x.throughputPass!)}`;
     const lat = `${x.addedP50Ms >= 0 ? "+" : ""}${ms(x.addedP50Ms)} ms  ${mark(x.latencyPass)}`;
-    lines.push(`${`${x.body}, ${conns(x.connections)}`.padEnd(26)}${tput.padEnd(34)}${lat}`);
+    const cpuX = x.cpuX === undefined ? "n/a" : `${x.cpuX.toFixed(2)}×`;
+    lines.push(`${`${x.body}, ${conns(x.connections)}`.padEnd(26)}${tput.padEnd(34)}${lat.padEnd(34)}${cpuX}`);
   }
   lines.push("", `${"memory (RSS)".padEnd(LABEL + 4)}${"idle after start".padEnd(20)}peak during run`);
   for (const m of r.memory) lines.push(`${m.name.padEnd(LABEL + 4)}${mib(m.idleRssKiB).padEnd(20)}${mib(m.peakRssKiB)}`);

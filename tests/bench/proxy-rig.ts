@@ -10,6 +10,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import process from "node:process";
 import { BbError } from "../../lib/errors.ts";
 import { which } from "../../lib/proc.ts";
 import type { EgressRoutes, FirewallPolicy } from "../../lib/sidecar-config.ts";
@@ -35,6 +36,8 @@ export interface Row {
   dial: Dialer;
   /** The Authorization the upstream saw: only the egress row gets the real one. */
   credential: "injected" | "absent";
+  /** The proxy processes this row goes through (none for direct), for CPU accounting. */
+  pids: number[];
 }
 
 export type DaemonMode = "auto" | "dist" | "source";
@@ -92,9 +95,11 @@ async function pickDaemons(mode: DaemonMode): Promise<{ daemons: "dist" | "sourc
 }
 
 function daemonArgv(daemons: "dist" | "source", name: "firewall" | "egress", args: string[]): string[] {
+  // BB_BENCH_CPU_PROF=DIR writes a V8 CPU profile per daemon there (--cpu-prof is refused in NODE_OPTIONS).
+  const prof = process.env.BB_BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BB_BENCH_CPU_PROF] : [];
   return daemons === "dist"
-    ? ["node", join(REPO, "dist/sidecar", `${name}.js`), ...args]
-    : ["node", "--import", TSX_LOADER, join(REPO, "sidecar-image", name, "main.ts"), ...args];
+    ? ["node", ...prof, join(REPO, "dist/sidecar", `${name}.js`), ...args]
+    : ["node", ...prof, "--import", TSX_LOADER, join(REPO, "sidecar-image", name, "main.ts"), ...args];
 }
 
 export async function startRig(o: RigOptions): Promise<Rig> {
@@ -150,6 +155,7 @@ async function assemble(o: RigOptions, dir: string, procs: ProcGroup): Promise<O
     named.push(p);
     return procs.listening(p);
   };
+  const pidsOf = (...names: string[]) => names.map((n) => named.find((p) => p.name === n)!.pid);
   // The daemons trust the upstream's CA through NODE_EXTRA_CA_CERTS, not --extra-ca /
   // --upstream-ca: a real upstream is trusted through the system store, and that default
   // code path is the one a bottle runs (the flags are for bottles with an upstream CA).
@@ -171,13 +177,13 @@ async function assemble(o: RigOptions, dir: string, procs: ProcGroup): Promise<O
 
   const target = { servername: HOST, ca: bottleCa.certPem };
   const rows: Row[] = [
-    { id: "direct", label: labelOf("direct"), dial: directDialer(upPort, { servername: HOST, ca: upCa.certPem }), credential: "absent" },
-    { id: "firewall", label: labelOf("firewall"), dial: proxyDialer(alonePort, `${HOST}:443`, target), credential: "absent" },
-    { id: "chain", label: labelOf("chain"), dial: proxyDialer(chainPort, `${HOST}:443`, target), credential: "injected" },
+    { id: "direct", label: labelOf("direct"), dial: directDialer(upPort, { servername: HOST, ca: upCa.certPem }), credential: "absent", pids: [] },
+    { id: "firewall", label: labelOf("firewall"), dial: proxyDialer(alonePort, `${HOST}:443`, target), credential: "absent", pids: pidsOf("firewall (alone)") },
+    { id: "chain", label: labelOf("chain"), dial: proxyDialer(chainPort, `${HOST}:443`, target), credential: "injected", pids: pidsOf("firewall (→egress)", "egress") },
   ];
   // mitmdump has no --resolve: the client names the upstream by address in CONNECT and
   // by name in SNI and Host, which is all the certificate checks look at.
-  if (mitmChain) rows.push({ id: "mitmdump", label: labelOf("mitmdump"), dial: proxyDialer(mitmChain.port, `127.0.0.1:${upPort}`, { servername: HOST, ca: mitmChain.ca }), credential: "absent" });
+  if (mitmChain) rows.push({ id: "mitmdump", label: labelOf("mitmdump"), dial: proxyDialer(mitmChain.port, `127.0.0.1:${upPort}`, { servername: HOST, ca: mitmChain.ca }), credential: "absent", pids: pidsOf("mitmdump 1", "mitmdump 2") });
   // Started concurrently, so listed in a fixed order rather than the order they came up.
   const order = ["firewall (alone)", "firewall (→egress)", "egress", "mitmdump 1", "mitmdump 2"];
   named.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));

@@ -2,6 +2,7 @@
 // both bodies with positive numbers, the ratios, the memory table, and the human report.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import process from "node:process";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { run, which } from "../../lib/proc.ts";
@@ -34,12 +35,17 @@ describe("bench proxy", () => {
         const cell = res.cells.find((c) => c.row === row && c.body === body.name && c.connections === 1);
         assert.ok(cell, `no cell for ${row}, ${body.name}`);
         assert.ok(cell.requests > 0 && cell.rps > 0 && cell.p50Ms > 0 && cell.p99Ms >= cell.p50Ms, `${row}, ${body.name}: ${JSON.stringify(cell)}`);
+        // Direct has no proxy to charge; every proxy row is charged what its processes used
+        // (a 1 MiB response costs a proxy far more than one 10 ms clock tick in 0.3 s).
+        if (row === "direct") assert.equal(cell.proxyCpuMs, null);
+        else if (process.platform === "linux") assert.ok(body.bytes < 1 << 20 ? cell.proxyCpuMs! >= 0 : cell.proxyCpuMs! > 0, `${row}, ${body.name}: ${JSON.stringify(cell)}`);
       }
     }
     assert.equal(res.ratios.length, 2);
     for (const x of res.ratios) {
       assert.ok(Number.isFinite(x.addedP50Ms));
       if (mitmdump) assert.ok(x.throughputX! > 0 && typeof x.throughputPass === "boolean");
+      if (mitmdump && process.platform === "linux" && x.body === "1 MiB") assert.ok(x.cpuX! > 0, JSON.stringify(x));
     }
     const names = res.memory.map((m) => m.name);
     assert.deepEqual(names.slice(0, 3), ["firewall (alone)", "firewall (→egress)", "egress"]);

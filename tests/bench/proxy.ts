@@ -11,6 +11,7 @@ import { Command, interruptSignal, Option, writeStdout } from "../../lib/cli.ts"
 import { BbError, EXIT_TABLE_TEXT } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { runLoad } from "./lib/load.ts";
+import { cpuMsOf } from "./lib/procs.ts";
 import { summarize } from "./lib/stats.ts";
 import { BODIES, type Body, CREDENTIAL_HEADER } from "./lib/upstream.ts";
 import { type Cell, formatReport, type ProxyBenchResult, ratios, TARGETS } from "./proxy-report.ts";
@@ -34,11 +35,19 @@ function requestFor(body: Body): Buffer {
   );
 }
 
+/** CPU ms the given processes have used so far, summed; null where /proc cannot say. */
+async function cpuMs(pids: number[]): Promise<number | null> {
+  const each = await Promise.all(pids.map(cpuMsOf));
+  return each.some((x) => x === undefined) ? null : each.reduce((a: number, b) => a + b!, 0);
+}
+
 async function measure(rig: Rig, o: ProxyBenchOptions): Promise<Cell[]> {
   const cells: Cell[] = [];
   for (const body of BODIES) {
     for (const connections of o.connections) {
       for (const row of rig.rows) {
+        let open: Promise<number | null> | undefined;
+        let close: Promise<number | null> | undefined;
         const r = await runLoad({
           dial: row.dial,
           request: requestFor(body),
@@ -46,6 +55,10 @@ async function measure(rig: Rig, o: ProxyBenchOptions): Promise<Cell[]> {
           connections,
           warmupMs: o.warmupS * 1000,
           durationMs: o.durationS * 1000,
+          onWindow: (edge) => {
+            if (edge === "open") open = cpuMs(row.pids);
+            else close = cpuMs(row.pids);
+          },
           signal: o.signal,
         }).catch((e: unknown) => {
           if (o.signal?.aborted) throw e;
@@ -53,8 +66,14 @@ async function measure(rig: Rig, o: ProxyBenchOptions): Promise<Cell[]> {
         });
         const s = summarize(r.latenciesMs, r.seconds);
         if (s.requests === 0) throw new BbError("INTERNAL", `${row.label}, ${body.name} response: no request completed in ${o.durationS} s`);
-        log.step(`${body.name}, ${connections} conn, ${row.label}: ${s.rps.toFixed(0)} req/s, p50 ${s.p50Ms.toFixed(2)} ms`);
-        cells.push({ row: row.id, body: body.name, bodyBytes: body.bytes, connections, requests: s.requests, rps: s.rps, p50Ms: s.p50Ms, p99Ms: s.p99Ms });
+        close ??= cpuMs(row.pids);
+        const [before, after] = await Promise.all([open, close]);
+        // The proxies' CPU per request over the measuring window: what each design costs,
+        // apart from how the machine's cores happen to be shared.
+        const proxyCpuMs = row.pids.length && before != null && after != null ? (after - before) / s.requests : null;
+        const cpuNote = proxyCpuMs === null ? "" : `, proxy CPU ${proxyCpuMs.toFixed(2)} ms/req`;
+        log.step(`${body.name}, ${connections} conn, ${row.label}: ${s.rps.toFixed(0)} req/s, p50 ${s.p50Ms.toFixed(2)} ms${cpuNote}`);
+        cells.push({ row: row.id, body: body.name, bodyBytes: body.bytes, connections, requests: s.requests, rps: s.rps, p50Ms: s.p50Ms, p99Ms: s.p99Ms, proxyCpuMs });
       }
     }
   }

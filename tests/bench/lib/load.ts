@@ -22,6 +22,8 @@ export interface LoadOptions {
   connections: number;
   warmupMs: number;
   durationMs: number;
+  /** Called as the measuring window opens and as it closes (for CPU accounting). */
+  onWindow?: (edge: "open" | "close") => void;
   signal?: AbortSignal;
 }
 
@@ -116,7 +118,11 @@ class Session {
 /** Run one cell: dial every connection, warm up, then measure for `durationMs`. */
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const sockets: tls.TLSSocket[] = [];
-  const stopAll = () => sockets.forEach((s) => s.destroy());
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  const stopAll = () => {
+    timers.forEach(clearTimeout);
+    sockets.forEach((s) => s.destroy());
+  };
   o.signal?.addEventListener("abort", stopAll, { once: true });
   try {
     for (let i = 0; i < o.connections; i++) sockets.push(await o.dial());
@@ -124,6 +130,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     const latenciesMs: number[] = [];
     const from = performance.now() + o.warmupMs;
     const until = from + o.durationMs;
+    if (o.onWindow) {
+      const onWindow = o.onWindow;
+      timers.push(setTimeout(() => onWindow("open"), o.warmupMs), setTimeout(() => onWindow("close"), o.warmupMs + o.durationMs));
+    }
     await Promise.all(
       sessions.map(async (s) => {
         for (;;) {

@@ -140,3 +140,20 @@ export async function memoryOf(pid: number): Promise<Memory | undefined> {
   const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? Number.NaN);
   return { rssKiB: kib("VmRSS"), peakKiB: kib("VmHWM") };
 }
+
+/** Clock ticks per second of /proc/<pid>/stat times; 100 on every Linux the bench runs on. */
+const TICKS_PER_S = 100;
+
+/** CPU time (user + system, ms) a process has used so far; undefined where /proc is not available. */
+export async function cpuMsOf(pid: number): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  // Fields after the parenthesised command name (which may hold spaces): utime is the 14th
+  // field of the line, stime the 15th.
+  const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return ((Number(rest[11]) + Number(rest[12])) * 1000) / TICKS_PER_S;
+}
