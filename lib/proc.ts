@@ -7,9 +7,12 @@ import process from "node:process";
 import { BbError, type ErrorCode } from "./errors.ts";
 import { log } from "./log.ts";
 
+/** Every exit status, for `expect` when the caller reads the code itself. */
+export const ANY_EXIT: readonly number[] = Array.from({ length: 256 }, (_, i) => i);
+
 export interface RunOptions {
   /** Exit codes that are not failures (default [0]). */
-  expect?: number[];
+  expect?: readonly number[];
   /** Text or bytes written to the child's stdin (stdin is closed either way). */
   input?: string | Uint8Array;
   /** Extra environment on top of process.env (or instead of it with `replaceEnv`). */

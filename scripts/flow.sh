@@ -85,7 +85,9 @@ if [ "$yes" != true ]; then
   case "$answer" in y|Y|yes|YES) ;; *) echo "not started" >&2; exit 1 ;; esac
 fi
 
-bb-bundle --plan "$work/plan.json" > "$work/bundled.json" || exit $?
+# --no-wait: the agent container starts while the bundle's daemons come up; bb-provision
+# waits for them before it touches the bottle.
+bb-bundle --no-wait --plan "$work/plan.json" > "$work/bundled.json" || exit $?
 bb-vm --plan "$work/bundled.json" > "$work/vm.json" || exit $?
 bb-provision --plan "$work/vm.json" > "$work/ready.json" || exit $?
 # A kept bottle outlives this flow: hand it over now that it is complete. Without an owner

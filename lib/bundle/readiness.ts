@@ -3,6 +3,7 @@
 // the internal network is not reachable from every host (Docker Desktop).
 import { BbError } from "../errors.ts";
 import { docker } from "../docker/cmd.ts";
+import { ANY_EXIT } from "../proc.ts";
 import { inspectContainer } from "../docker/inspect.ts";
 import { PORTS } from "../layout.ts";
 import type { Service } from "../plan/schema.ts";
@@ -34,12 +35,16 @@ export async function waitForDaemons(opts: { container: string; slug: string; se
   let reported = -1;
   while (true) {
     if (opts.signal?.aborted) throw opts.signal.reason;
-    const info = await inspectContainer(opts.container);
-    if (!info || !info.state.running) {
-      throw new BbError("BUNDLE", `Cannot start bundle for ${opts.slug}: container ${opts.container} ${info ? `exited with code ${info.state.exitCode}` : "disappeared"}${await logTail(opts.container)}`);
-    }
-    const r = await docker(["exec", opts.container, "sh", "-c", PROBE], { expect: [0, 1, 126, 127] });
+    // The probe alone while it works; only when it fails is the container inspected, to
+    // tell a stopped bundle (an error now) from one still starting.
+    const r = await docker(["exec", opts.container, "sh", "-c", PROBE], { expect: ANY_EXIT });
     if (r.code === 0) listening = listeningPorts(r.stdout);
+    else {
+      const info = await inspectContainer(opts.container);
+      if (!info || !info.state.running) {
+        throw new BbError("BUNDLE", `Cannot start bundle for ${opts.slug}: container ${opts.container} ${info ? `exited with code ${info.state.exitCode}` : "disappeared"}${await logTail(opts.container)}`);
+      }
+    }
     const ready = opts.services.filter((s) => listening.has(TARGETS[s]));
     if (ready.length !== reported) {
       reported = ready.length;
@@ -57,7 +62,7 @@ export async function waitForDaemons(opts: { container: string; slug: string; se
         { details: { missing } },
       );
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

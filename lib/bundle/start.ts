@@ -34,6 +34,10 @@ export interface BundleOptions {
   /** Host address to publish agent-facing ports on (smolmachines). */
   loopbackAddr?: string;
   readyTimeoutMs?: number;
+  /** Return once the bundle is started, without waiting for its daemons; the caller must
+   * call awaitBundle before anything talks to them (the start flow does so in
+   * bb-provision, so the agent container starts while the daemons come up). */
+  noWait?: boolean;
   /** Extra labels on everything created (tests add bot-bottle.test=1). */
   extraLabels?: Record<string, string>;
   signal?: AbortSignal;
@@ -45,6 +49,28 @@ function hostUser(): string | undefined {
 }
 
 const PORT_OF: Record<(typeof AGENT_FACING)[number], number> = { firewall: PORTS.firewall, "git-gate": PORTS.gitGate, supervise: PORTS.supervise };
+
+/** --ready-timeout's value (seconds, as typed) in ms; anything but a positive number is a usage error. */
+export function readyTimeoutMs(seconds: string): number {
+  const n = Number(seconds);
+  if (!Number.isFinite(n) || n <= 0) throw new BbError("USAGE", `--ready-timeout wants a number of seconds above 0, got ${JSON.stringify(seconds)}`);
+  return n * 1000;
+}
+
+/** Wait until every daemon of a started bundle answers; the error names the first that did not. */
+export async function awaitBundle(
+  plan: Pick<Plan, "slug" | "services"> & { bundle: { container: string } },
+  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<void> {
+  await waitForDaemons({
+    container: plan.bundle.container,
+    slug: plan.slug,
+    services: plan.services,
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    signal: opts.signal,
+    onProgress: (up) => log.step(`bundle: ${up.length}/${plan.services.length} daemons answering${up.length ? ` (${up.join(", ")})` : ""}`),
+  });
+}
 
 export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan> {
   const undo = new Undo();
@@ -63,12 +89,16 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     const internal = docker ? names.internalNet(plan.slug) : null;
     const egress = names.egressNet(plan.slug);
     log.step(`bundle: creating network${docker ? "s" : ""} for ${plan.slug}`);
-    if (internal) {
-      await createNetwork({ name: internal, internal: true, labels: labels("network-internal") });
-      undo.push(`remove network ${internal}`, () => removeNetwork(internal));
-    }
-    await createNetwork({ name: egress, labels: labels("network-egress") });
-    undo.push(`remove network ${egress}`, () => removeNetwork(egress));
+    // Created side by side; each is registered for undo as soon as it exists, so a failure
+    // of one still removes the other.
+    const created = await Promise.allSettled([
+      internal &&
+        createNetwork({ name: internal, internal: true, labels: labels("network-internal") }).then(() =>
+          undo.push(`remove network ${internal}`, () => removeNetwork(internal)),
+        ),
+      createNetwork({ name: egress, labels: labels("network-egress") }).then(() => undo.push(`remove network ${egress}`, () => removeNetwork(egress))),
+    ]);
+    for (const r of created) if (r.status === "rejected") throw r.reason;
     checkAbort(opts.signal);
 
     const mounts: Mount[] = [
@@ -118,14 +148,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     if (internal) await connectNetwork({ network: internal, container, aliases: facing.map(String) });
     checkAbort(opts.signal);
 
-    await waitForDaemons({
-      container,
-      slug: plan.slug,
-      services: plan.services,
-      timeoutMs: opts.readyTimeoutMs ?? 30_000,
-      signal: opts.signal,
-      onProgress: (up) => log.step(`bundle: ${up.length}/${plan.services.length} daemons answering${up.length ? ` (${up.join(", ")})` : ""}`),
-    });
+    if (!opts.noWait) await awaitBundle({ ...plan, bundle: { container } }, { timeoutMs: opts.readyTimeoutMs, signal: opts.signal });
 
     let section: BundleSection;
     if (docker) {

@@ -23,10 +23,20 @@ const HOW_TO_START = [
   "If it is running, check that your user may use it (the docker group) and DOCKER_HOST.",
 ].join("\n");
 
-export async function dockerInfo(opts: { timeoutMs?: number } = {}): Promise<DockerInfo> {
+// One `docker info` per process: a tool asks before its first docker step and again when
+// it picks an image's architecture, and each call costs a round trip to the engine.
+let cached: Promise<DockerInfo> | undefined;
+
+export function dockerInfo(opts: { timeoutMs?: number } = {}): Promise<DockerInfo> {
+  cached ??= queryDockerInfo(opts.timeoutMs);
+  cached.catch(() => (cached = undefined)); // a failure is not remembered: the engine may come up
+  return cached;
+}
+
+async function queryDockerInfo(timeoutMs?: number): Promise<DockerInfo> {
   let out: string;
   try {
-    out = (await docker(["info", "--format", "{{json .}}"], { timeoutMs: opts.timeoutMs ?? 20_000 })).stdout;
+    out = (await docker(["info", "--format", "{{json .}}"], { timeoutMs: timeoutMs ?? 20_000 })).stdout;
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     if (/ENOENT/.test(message)) {

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
-import { run, type RunResult } from "../proc.ts";
+import { run, type RunResult, ANY_EXIT } from "../proc.ts";
 import * as A from "./argv.ts";
 import { stateDbPath, writeAllowlist } from "./state-db.ts";
 import { capabilities, parseVersion, type SmolvmCapabilities, type SmolvmVersion } from "./version.ts";
@@ -98,7 +98,6 @@ export interface Smolvm {
   packCreate(opts: { image: string; output: string }): Promise<string>;
 }
 
-const ANY_EXIT = Array.from({ length: 256 }, (_, i) => i);
 
 /** Ask the smolvm binary for its version (one `smolvm --version`). */
 export async function detectVersion(opts: Pick<SmolvmOptions, "bin" | "env"> = {}): Promise<SmolvmVersion> {

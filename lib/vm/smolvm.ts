@@ -6,7 +6,7 @@ import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { AGENT, names } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
-import { run, runInteractive, type RunResult } from "../proc.ts";
+import { run, runInteractive, type RunResult, ANY_EXIT } from "../proc.ts";
 import type { Smolvm } from "../smolvm/driver.ts";
 import { agentEnv } from "./env.ts";
 import type { AgentImage } from "./docker.ts";
@@ -66,7 +66,7 @@ export function asAgent(argv: string[]): string[] {
 /** Run as root with bytes on stdin (provisioning), capturing output. */
 export function smolvmExecRoot(smolvm: Smolvm, plan: Vmd, argv: string[], input: Uint8Array, env?: Record<string, string | undefined>): Promise<RunResult> {
   const full = smolvm.execArgv({ name: plan.vm.name, argv, interactive: true });
-  return run(full, { input, env, expect: Array.from({ length: 256 }, (_, i) => i) });
+  return run(full, { input, env, expect: ANY_EXIT });
 }
 
 /** Interactive exec as the agent user; a TTY session goes through bb-pty-resize. */

@@ -11,7 +11,7 @@ test("bench start --json measures the bare run, the full flow, every stage and t
   const b = JSON.parse(r.stdout);
   assert.ok(b.bareMs > 0 && b.fullMs > b.bareMs, JSON.stringify(b));
   assert.equal(b.ratio, b.fullMs / b.bareMs);
-  assert.deepEqual(Object.keys(b.stagesMs), ["prepare", "bundle", "vm", "provision", "exec true", "teardown"]);
+  assert.deepEqual(Object.keys(b.stagesMs), ["prepare", "bundle", "vm", "provision (+ wait)", "exec true", "teardown"]);
   assert.ok(b.bundleIdle.totalMiB > 0);
   assert.ok(b.bundleIdle.perDaemonMiB.firewall > 0 && b.bundleIdle.perDaemonMiB.init > 0);
 });

@@ -14,12 +14,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as docker from "../../lib/docker/index.ts";
-import { run, start } from "../../lib/proc.ts";
+import { run, start, ANY_EXIT } from "../../lib/proc.ts";
 import { removeBottle, tool } from "./support/bottle.ts";
 import { REPO } from "./support/env.ts";
 
 const FLOW = join(REPO, "scripts", "flow.sh");
-const ANY_EXIT = Array.from({ length: 256 }, (_, i) => i);
 
 interface Left {
   containers: string[];

@@ -5,27 +5,26 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { run } from "../../lib/proc.ts";
+import { run, ANY_EXIT } from "../../lib/proc.ts";
 import { tempDir, writeTree } from "../support/tmp.ts";
 import { REPO } from "../support/tools.ts";
 import type { TestContext } from "node:test";
 
-const ALL = Array.from({ length: 256 }, (_, i) => i);
 
 async function flowEnv(t: TestContext, extra: Record<string, string> = {}) {
   const state = await tempDir(t, "bb-flow-state-");
   t.after(async () => {
-    await run([join(REPO, "bin/bb-cleanup"), "--yes", "--grace", "0", "-q", "--state-dir", state, "--filter-label", "bot-bottle.test=1"], { expect: ALL });
+    await run([join(REPO, "bin/bb-cleanup"), "--yes", "--grace", "0", "-q", "--state-dir", state, "--filter-label", "bot-bottle.test=1"], { expect: ANY_EXIT });
   });
   return { state, env: { BB_STATE_DIR: state, BB_TEST_LABEL: "1", ...extra } };
 }
 
 const just = (args: string[], env: Record<string, string>, input?: string) =>
-  run([join(REPO, "node_modules/.bin/just"), "--justfile", join(REPO, "justfile"), ...args], { env, expect: ALL, input, timeoutMs: 300_000 });
+  run([join(REPO, "node_modules/.bin/just"), "--justfile", join(REPO, "justfile"), ...args], { env, expect: ANY_EXIT, input, timeoutMs: 300_000 });
 
 /** Run a command under a real pseudo-terminal (util-linux `script`), typing `input`. */
 const inTty = (cmd: string, env: Record<string, string>, input: string) =>
-  run(["script", "-qefc", cmd, "/dev/null"], { env, expect: ALL, input, timeoutMs: 300_000 });
+  run(["script", "-qefc", cmd, "/dev/null"], { env, expect: ANY_EXIT, input, timeoutMs: 300_000 });
 
 const slugOf = (stderr: string) => /bot-bottle preflight: (\S+)/.exec(stderr)?.[1] ?? "";
 
@@ -100,14 +99,47 @@ test("forward_host_credentials: the host's codex login reaches egress's slot onl
   const { state, env } = await flowEnv(t, { HOME: home });
   const bin = (tool: string) => join(REPO, "bin", tool);
   const pipe = `${bin("bb-prepare")} fwd --manifest-dir ${join(REPO, "tests/flow/testdata/bottles")} --state-dir ${state} | ${bin("bb-bundle")} | ${bin("bb-vm")} | ${bin("bb-provision")}`;
-  const r = await run(["bash", "-o", "pipefail", "-c", pipe], { env, expect: ALL, timeoutMs: 300_000 });
+  const r = await run(["bash", "-o", "pipefail", "-c", pipe], { env, expect: ANY_EXIT, timeoutMs: 300_000 });
   assert.equal(r.code, 0, r.stderr);
   const plan = JSON.parse(r.stdout);
-  t.after(() => run([bin("bb-cleanup"), "--slug", plan.slug, "--yes", "-q", "--state-dir", state], { expect: ALL }));
+  t.after(() => run([bin("bb-cleanup"), "--slug", plan.slug, "--yes", "-q", "--state-dir", state], { expect: ANY_EXIT }));
   const bundleEnv = await run(["docker", "inspect", "--format", "{{json .Config.Env}}", plan.bundle.container]);
   assert.ok(JSON.parse(bundleEnv.stdout).includes(`EGRESS_TOKEN_0=${access}`), "egress's slot holds the real token");
   const inAgent = await run(["docker", "exec", "-u", "node", plan.vm.name, "sh", "-c", "cat ~/.codex/auth.json; env; cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'"]);
   assert.ok(!inAgent.stdout.includes("REAL-SIGNATURE") && !inAgent.stdout.includes("REAL-REFRESH"), "a real credential is visible in the agent");
   const dummy = JSON.parse((await run(["docker", "exec", "-u", "node", plan.vm.name, "cat", "/home/node/.codex/auth.json"])).stdout);
   assert.equal(JSON.parse(Buffer.from(dummy.tokens.access_token.split(".")[1], "base64url").toString()).exp, 1893456000);
+});
+
+test("bb-bundle --no-wait leaves the readiness wait to bb-provision, which names a daemon that never answers", async (t) => {
+  const { state, env } = await flowEnv(t);
+  const bin = (tool: string) => join(REPO, "bin", tool);
+  const pipe = `${bin("bb-prepare")} shell --state-dir ${state} | ${bin("bb-bundle")} --no-wait | ${bin("bb-vm")}`;
+  const r = await run(["bash", "-o", "pipefail", "-c", pipe], { env, expect: ANY_EXIT, timeoutMs: 300_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /daemons answering/, "bb-bundle --no-wait does not wait for the daemons");
+  const plan = JSON.parse(r.stdout);
+  t.after(() => run([bin("bb-cleanup"), "--slug", plan.slug, "--yes", "-q", "--state-dir", state], { expect: ANY_EXIT }));
+
+  // A frozen bundle never answers: bb-provision gives up after --ready-timeout, names the
+  // daemon, and has not touched the agent.
+  await run(["docker", "pause", plan.bundle.container]);
+  const frozen = await run([bin("bb-provision"), "--ready-timeout", "2"], { env, input: r.stdout, expect: ANY_EXIT, timeoutMs: 60_000 });
+  assert.equal(frozen.code, 124, frozen.stderr);
+  assert.match(frozen.stderr, /daemon (firewall|supervise) did not answer on \d+ within 2s/);
+  const untouched = await run(["docker", "exec", plan.vm.name, "test", "-e", "/home/node/.bot-bottle"], { expect: ANY_EXIT });
+  assert.notEqual(untouched.code, 0, "provisioning ran although the bundle never answered");
+
+  await run(["docker", "unpause", plan.bundle.container]);
+  const ok = await run([bin("bb-provision")], { env, input: r.stdout, expect: ANY_EXIT, timeoutMs: 60_000 });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stderr, /2\/2 daemons answering \(firewall, supervise\)/);
+});
+
+test("--ready-timeout refuses a value that is not a positive number before doing anything", async () => {
+  for (const tool of ["bb-bundle", "bb-provision"]) {
+    const r = await run([join(REPO, "bin", tool), "--ready-timeout", "soon"], { expect: ANY_EXIT, input: "" });
+    assert.equal(r.code, 2, `${tool}: ${r.stderr}`);
+    assert.match(r.stderr, /--ready-timeout wants a number of seconds above 0, got "soon"/);
+  }
 });

@@ -1,6 +1,7 @@
 // bb-bundle: start a bottle's sidecar bundle. Reads the plan (stdin or --plan), mints the
 // bottle CA, creates the bottle's networks, starts the bundle with only the daemons this
-// bottle needs, waits until each answers, and writes the plan with its "bundle" section
+// bottle needs, waits until each answers (unless --no-wait: the start flow lets the agent
+// container start meanwhile and bb-provision waits), and writes the plan with its "bundle" section
 // (container, networks, the URLs the agent must use) to stdout. On failure or Ctrl-C it
 // removes what it created.
 //
@@ -12,7 +13,7 @@ import process from "node:process";
 import { forwardedCredentials } from "../../lib/credentials.ts";
 import { log } from "../../lib/log.ts";
 import { createProgram, interruptSignal, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
-import { startBundle } from "../../lib/bundle/start.ts";
+import { readyTimeoutMs, startBundle } from "../../lib/bundle/start.ts";
 import { ensureImage } from "../../lib/images/mod.ts";
 import { savePlan } from "../../lib/plan/io.ts";
 import { dockerInfo } from "../../lib/docker/daemon.ts";
@@ -24,11 +25,12 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
 })
   .option("--upstream-ca <file>", "extra CA certificate (PEM) the bundle trusts for upstream TLS (a corporate proxy, a test upstream)")
   .option("--ready-timeout <seconds>", "how long to wait for each daemon to answer", "30")
-  .action(async (o: CommonOptions & { upstreamCa?: string; readyTimeout: string }) => {
+  .option("--no-wait", "return once the bundle is started, without waiting for its daemons (bb-provision waits for them first)")
+  .action(async (o: CommonOptions & { upstreamCa?: string; readyTimeout: string; wait: boolean }) => {
     const signal = interruptSignal();
+    const readyMs = readyTimeoutMs(o.readyTimeout);
     const plan = await readPlanInput(o);
     await dockerInfo();
-    const timeout = Number(o.readyTimeout);
     const loopbackAddr = plan.backend === "smolmachines" ? await loopbackFor({ platform: process.platform, stateRoot: plan.stateRoot, slug: plan.slug }) : undefined;
     const forwarded = forwardedCredentials(plan, { home: homedir(), env: process.env });
     for (const source of forwarded.sources) log.step(`bundle: forwarding the host credential from ${source} into egress only`);
@@ -38,7 +40,8 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
       hostEnv: process.env,
       upstreamCa: o.upstreamCa,
       loopbackAddr,
-      readyTimeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout * 1000 : 30_000,
+      readyTimeoutMs: readyMs,
+      noWait: !o.wait,
       extraLabels: process.env.BB_TEST_LABEL ? { "bot-bottle.test": "1" } : undefined,
       signal,
     });

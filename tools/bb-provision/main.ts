@@ -3,7 +3,8 @@
 // NODE_EXTRA_CA_CERTS), writes ~/.gitconfig (every declared upstream rewritten to
 // git-gate, plus git_user), copies the prompt and skills, registers the supervise MCP
 // server with the agent CLI, and copies the host checkout when the plan has --cwd.
-// Writes the plan with its "provision" section.
+// Waits for the bundle's daemons first (see bb-bundle --no-wait). Writes the plan with its
+// "provision" section.
 //
 //   bb-prepare coder --cwd . | bb-bundle | bb-vm | bb-provision > plan.json
 //
@@ -11,11 +12,12 @@
 import { homedir } from "node:os";
 import process from "node:process";
 import { forwardedCredentials } from "../../lib/credentials.ts";
-import { createProgram, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
+import { awaitBundle, readyTimeoutMs } from "../../lib/bundle/start.ts";
+import { createProgram, interruptSignal, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { savePlan } from "../../lib/plan/io.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { provision } from "../../lib/provision/provision.ts";
-import { run } from "../../lib/proc.ts";
+import { run, ANY_EXIT } from "../../lib/proc.ts";
 import { openSmolvm } from "../../lib/smolvm/driver.ts";
 import { smolvmExecRoot } from "../../lib/vm/smolvm.ts";
 
@@ -24,21 +26,26 @@ type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan[
 const program = createProgram("bb-provision", "Provision a started bottle: CA, gitconfig, prompt, skills, supervise MCP, checkout.", {
   example: "bb-prepare shell | bb-bundle | bb-vm | bb-provision > plan.json",
   readsPlan: true,
-}).action(async (o: CommonOptions) => {
-  const plan = (await readPlanInput(o, ["bundle", "vm"])) as Ready;
-  const all = Array.from({ length: 256 }, (_, i) => i);
-  const smolvm = plan.vm.kind === "smolvm" ? await openSmolvm() : null;
-  const { agentFiles } = forwardedCredentials(plan, { home: homedir(), env: process.env });
-  const done = await provision(
-    plan,
-    {
-      execRoot: (argv, input) =>
-        smolvm ? smolvmExecRoot(smolvm, plan, argv, input) : run(["docker", "exec", "-i", "-u", "0", plan.vm.name, ...argv], { input, expect: all }),
-    },
-    { agentFiles },
-  );
-  await savePlan(done);
-  await writePlan(done);
-});
+})
+  .option("--ready-timeout <seconds>", "how long to wait for each bundle daemon to answer first", "30")
+  .action(async (o: CommonOptions & { readyTimeout: string }) => {
+    const timeoutMs = readyTimeoutMs(o.readyTimeout);
+    const plan = (await readPlanInput(o, ["bundle", "vm"])) as Ready;
+    // The daemons first: provisioning registers them with the agent, and a bundle started
+    // with `bb-bundle --no-wait` may still be coming up (one probe when it already is).
+    await awaitBundle(plan, { timeoutMs, signal: interruptSignal() });
+    const smolvm = plan.vm.kind === "smolvm" ? await openSmolvm() : null;
+    const { agentFiles } = forwardedCredentials(plan, { home: homedir(), env: process.env });
+    const done = await provision(
+      plan,
+      {
+        execRoot: (argv, input) =>
+          smolvm ? smolvmExecRoot(smolvm, plan, argv, input) : run(["docker", "exec", "-i", "-u", "0", plan.vm.name, ...argv], { input, expect: ANY_EXIT }),
+      },
+      { agentFiles },
+    );
+    await savePlan(done);
+    await writePlan(done);
+  });
 
 await mainOf(program);

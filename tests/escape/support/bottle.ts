@@ -6,13 +6,12 @@ import { join } from "node:path";
 import * as docker from "../../../lib/docker/index.ts";
 import { names } from "../../../lib/layout.ts";
 import type { Plan } from "../../../lib/plan/schema.ts";
-import { run, type RunResult } from "../../../lib/proc.ts";
+import { run, type RunResult, ANY_EXIT } from "../../../lib/proc.ts";
 import { execCapture } from "../../../lib/vm/docker.ts";
 import { ESCAPE_BOTTLES, REPO } from "./env.ts";
 
 type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
 
-const ANY_EXIT = Array.from({ length: 256 }, (_, i) => i);
 
 /** Run bin/<tool> (dist bundle, or the source with BB_FROM_SOURCE=1); never throws on its exit code. */
 export function tool(name: string, args: string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
