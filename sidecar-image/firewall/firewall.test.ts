@@ -270,6 +270,80 @@ test("a plain-HTTP WebSocket upgrade through the proxy (absolute form) round-tri
   c.socket.destroy();
 });
 
+const WS = { host: "ws.example.test", upgrade: "websocket", connection: "Upgrade", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" };
+
+/** A WebSocket session to the fake upstream through the firewall, and what the upstream saw so far. */
+async function wsSession(extra: Record<string, string> = {}) {
+  const c = await httpsVia(port, "ws.example.test", bottleCa.certPem);
+  const res = await c.request("GET", "/chat", { ...WS, ...extra });
+  assert.equal(res.status, 101);
+  return { c, seenBefore: upstream.wsFrames.length };
+}
+
+/** The firewall's close frame: code and reason. */
+async function closeOf(c: RawHttp): Promise<{ code: number; reason: string }> {
+  const f = await c.readWsFrame();
+  assert.equal(f.opcode, 8, `expected a close frame, got opcode ${f.opcode}`);
+  return { code: f.payload.readUInt16BE(0), reason: f.payload.subarray(2).toString() };
+}
+
+test("every WebSocket message the agent sends is scanned: a secret is refused with close 1008 and never reaches the upstream", async () => {
+  const slack = positives.find((p) => p.detector === "slack")!.sample;
+  const aws = positives.find((p) => p.detector === "aws")!.sample;
+  const cases: { name: string; frames: Buffer[] }[] = [
+    { name: "text message", frames: [wsFrame(`{"note":"${slack}"}`, true)] },
+    { name: "binary message", frames: [wsFrame(Buffer.from(`bin ${aws} bin`), true, { opcode: 2 })] },
+    // Split mid-token: neither half matches alone, the held whole message does.
+    { name: "fragmented message", frames: [wsFrame(`{"k":"${slack.slice(0, 12)}`, true, { fin: false }), wsFrame(`${slack.slice(12)}"}`, true, { opcode: 0 })] },
+    { name: "ping", frames: [wsFrame(slack, true, { opcode: 9 })] },
+  ];
+  for (const k of cases) {
+    const { c, seenBefore } = await wsSession();
+    c.socket.write(Buffer.concat(k.frames));
+    const close = await closeOf(c);
+    assert.equal(close.code, 1008, k.name);
+    assert.match(close.reason, /detector \S+ matched in websocket/, k.name);
+    assert.ok(!close.reason.includes(slack) && !close.reason.includes(aws), `${k.name}: the close reason repeats the secret`);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(upstream.wsFrames.length, seenBefore, `${k.name}: a frame of the blocked message reached the upstream`);
+    c.socket.destroy();
+  }
+});
+
+test("clean WebSocket messages pass byte for byte: large (16-bit and 64-bit lengths), fragmented, with a ping between fragments", async () => {
+  const { c, seenBefore } = await wsSession();
+  const big = "a ".repeat(40_000); // 80 000 bytes: a 64-bit length
+  c.socket.write(wsFrame("x".repeat(300), true));
+  assert.equal(await c.readFrame(), `echo: ${"x".repeat(300)}`);
+  c.socket.write(Buffer.concat([wsFrame("part one, ", true, { fin: false }), wsFrame("are you there?", true, { opcode: 9 }), wsFrame("part two", true, { opcode: 0 })]));
+  c.socket.write(wsFrame(big, true));
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(upstream.wsFrames.slice(seenBefore), ["x".repeat(300), "are you there?", "part one, ", "part two", big]);
+  c.socket.destroy();
+});
+
+test("only WebSocket upgrades pass, without compression; a compressed or unmasked frame is refused with 1002", async () => {
+  const c = await httpsVia(port, "ws.example.test", bottleCa.certPem);
+  const h2c = await c.request("GET", "/", { host: "ws.example.test", upgrade: "h2c", connection: "Upgrade, HTTP2-Settings", "http2-settings": "AAMAAABkAAQAoAAAAAIAAAAA" });
+  assert.equal(h2c.status, 403);
+  assert.match(h2c.body, /upgrade to "h2c" is refused: only WebSocket traffic can be scanned/);
+  c.socket.destroy();
+
+  const compressed = await wsSession({ "sec-websocket-extensions": "permessage-deflate; client_max_window_bits" });
+  assert.equal(upstream.requests.at(-1)!.headers["sec-websocket-extensions"], undefined, "the compression offer reached the upstream");
+  compressed.c.socket.write(wsFrame("deflated?", true, { rsv1: true }));
+  const rsv = await closeOf(compressed.c);
+  assert.equal(rsv.code, 1002);
+  assert.match(rsv.reason, /RSV bit set/);
+  compressed.c.socket.destroy();
+
+  const unmasked = await wsSession();
+  unmasked.c.socket.write(wsFrame("not masked", false));
+  assert.equal((await closeOf(unmasked.c)).code, 1002);
+  assert.equal(upstream.wsFrames.length, unmasked.seenBefore);
+  unmasked.c.socket.destroy();
+});
+
 test("a body over the size limit is refused with 413 and a reason", async () => {
   const p = await startFirewall({ maxBodyBytes: 1024 });
   const c = await httpsVia(p, "api.example.test", bottleCa.certPem);

@@ -2,9 +2,9 @@
 // CONNECT) that lets out only what the bottle's policy allows. CONNECT to a host that is
 // not tlsPassthrough is intercepted: the firewall answers the TLS handshake with a leaf
 // from the bottle CA, parses the HTTP/1.1 requests inside (keep-alive, many per
-// connection, WebSocket upgrades), scans each one (URL, headers, body) and forwards or
-// blocks it. Passthrough hosts are gated by name and tunnelled without decryption.
-// Responses stream back unscanned.
+// connection, WebSocket upgrades), scans each one (URL, headers, body; every message the
+// agent sends over a WebSocket) and forwards or blocks it. Passthrough hosts are gated by
+// name and tunnelled without decryption. Responses stream back unscanned.
 import { Buffer } from "node:buffer";
 import http from "node:http";
 import type net from "node:net";
@@ -14,6 +14,7 @@ import { log as rootLog, type Logger } from "../../lib/log.ts";
 import { createLeafIssuer, normalizeHost } from "../../lib/tls/mod.ts";
 import { type Block, inspectBody, inspectHead, MAX_BODY_BYTES, readBody } from "./inspect.ts";
 import { compilePolicy, type CompiledPolicy, type HostRule } from "./policy.ts";
+import { relayWebSocket } from "./websocket.ts";
 import { authority, createUpstream, type Endpoint, type Target } from "./upstream.ts";
 
 export interface FirewallOptions {
@@ -255,9 +256,16 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     const method = req.method ?? "GET";
     const g = gate(p, target.host);
     if ("block" in g) return denyRaw(socket, method, g.label, g.block);
+    // Only WebSocket frames can be scanned after the switch; any other protocol would
+    // leave the agent an unscanned pipe to the host.
+    const protocol = String(req.headers.upgrade ?? "").trim().toLowerCase();
+    if (protocol !== "websocket") {
+      return denyRaw(socket, method, target.host, { status: 403, reason: `upgrade to ${JSON.stringify(protocol)} is refused: only WebSocket traffic can be scanned` });
+    }
     const headers = outgoingHeaders(req, target);
     headers.connection = "Upgrade";
     headers.upgrade = req.headers.upgrade;
+    delete headers["sec-websocket-extensions"]; // no compression: frames stay readable (websocket.ts)
     const block = inspectHead(p, `${target.scheme}://${headers.host}${target.path}`, headers, g.rule.replacedHeaders);
     if (block) return denyRaw(socket, method, target.host, block);
 
@@ -267,8 +275,15 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       for (let i = 0; i < ures.rawHeaders.length; i += 2) text += `${ures.rawHeaders[i]}: ${ures.rawHeaders[i + 1]}\r\n`;
       socket.write(`${text}\r\n`);
       if (uhead.length) socket.write(uhead);
-      if (head.length) usocket.write(head);
-      pipeBoth(socket, usocket);
+      relayWebSocket(socket, usocket, head, {
+        maxMessageBytes: maxBody,
+        // The policy in force now, not at the upgrade: a long-lived socket sees reloads.
+        scan: (payload, what) => {
+          const f = policy.scanner.scan(payload.toString("latin1"));
+          return f ? `detector ${f.detector} matched in ${what} (${f.label}: ${f.excerpt})` : null;
+        },
+        onBlock: (b) => log.warn(`blocked websocket to ${target.host}: ${b.reason}`),
+      });
     });
     up.on("response", (ures) => {
       // The upstream declined the upgrade: relay its answer and close.

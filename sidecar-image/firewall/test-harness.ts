@@ -21,6 +21,8 @@ export interface FakeUpstream {
   server: http.Server;
   port: number;
   requests: Recorded[];
+  /** Payloads of the WebSocket frames that reached the upstream, in order. */
+  wsFrames: string[];
   /** TCP connections accepted so far. */
   connections(): number;
   close(): Promise<void>;
@@ -28,28 +30,56 @@ export interface FakeUpstream {
 
 const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-/** A WebSocket text frame; clients must mask theirs. */
-export function wsFrame(text: string, mask: boolean): Buffer {
+/** A WebSocket frame (text unless `opcode` says otherwise); clients must mask theirs. */
+export function wsFrame(text: string | Buffer, mask: boolean, o: { fin?: boolean; opcode?: number; rsv1?: boolean } = {}): Buffer {
   const payload = Buffer.from(text);
-  if (payload.length > 125) throw new Error("test frames stay small");
   const key = mask ? Buffer.from([1, 2, 3, 4]) : Buffer.alloc(0);
   const body = mask ? payload.map((b, i) => b ^ key[i % 4]!) : payload;
-  return Buffer.concat([Buffer.from([0x81, (mask ? 0x80 : 0) | payload.length]), key, body]);
+  const b0 = ((o.fin ?? true) ? 0x80 : 0) | (o.rsv1 ? 0x40 : 0) | (o.opcode ?? 1);
+  const m = mask ? 0x80 : 0;
+  let len: Buffer;
+  if (payload.length < 126) len = Buffer.from([b0, m | payload.length]);
+  else if (payload.length < 65536) {
+    len = Buffer.from([b0, m | 126, 0, 0]);
+    len.writeUInt16BE(payload.length, 2);
+  } else {
+    len = Buffer.from([b0, m | 127, 0, 0, 0, 0, 0, 0, 0, 0]);
+    len.writeBigUInt64BE(BigInt(payload.length), 2);
+  }
+  return Buffer.concat([len, key, body]);
 }
 
-/** Decode one small text frame (masked or not); null until it is complete. */
-export function readWsFrame(buf: Buffer): string | null {
+export interface WsFrame {
+  opcode: number;
+  payload: Buffer;
+  /** Bytes the frame took. */
+  size: number;
+}
+
+/** Decode one frame (masked or not, any length); null until it is complete. */
+export function parseWsFrame(buf: Buffer): WsFrame | null {
   if (buf.length < 2) return null;
   const masked = (buf[1]! & 0x80) !== 0;
-  const len = buf[1]! & 0x7f;
-  const start = 2 + (masked ? 4 : 0);
+  let len = buf[1]! & 0x7f;
+  let at = 2;
+  if (len === 126) {
+    if (buf.length < 4) return null;
+    len = buf.readUInt16BE(2);
+    at = 4;
+  } else if (len === 127) {
+    if (buf.length < 10) return null;
+    len = Number(buf.readBigUInt64BE(2));
+    at = 10;
+  }
+  const start = at + (masked ? 4 : 0);
   if (buf.length < start + len) return null;
   const data = buf.subarray(start, start + len);
-  return Buffer.from(masked ? data.map((b, i) => b ^ buf[2 + (i % 4)]!) : data).toString();
+  return { opcode: buf[0]! & 0x0f, payload: Buffer.from(masked ? data.map((b, i) => b ^ buf[at + (i % 4)]!) : data), size: start + len };
 }
 
 export async function startUpstream(opts: { tls?: { certPem: string; keyPem: string } } = {}): Promise<FakeUpstream> {
   const requests: Recorded[] = [];
+  const wsFrames: string[] = [];
   let connections = 0;
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -75,10 +105,10 @@ export async function startUpstream(opts: { tls?: { certPem: string; keyPem: str
     let buf = Buffer.alloc(0);
     socket.on("data", (c: Buffer) => {
       buf = Buffer.concat([buf, c]);
-      const text = readWsFrame(buf);
-      if (text !== null) {
-        buf = Buffer.alloc(0);
-        socket.write(wsFrame(`echo: ${text}`, false));
+      for (let f = parseWsFrame(buf); f; f = parseWsFrame(buf)) {
+        buf = buf.subarray(f.size);
+        wsFrames.push(f.payload.toString());
+        if (f.opcode === 1) socket.write(wsFrame(`echo: ${f.payload.toString()}`, false));
       }
     });
     socket.on("error", () => socket.destroy());
@@ -88,6 +118,7 @@ export async function startUpstream(opts: { tls?: { certPem: string; keyPem: str
     server,
     port: (server.address() as net.AddressInfo).port,
     requests,
+    wsFrames,
     connections: () => connections,
     close: () =>
       new Promise((r) => {
@@ -176,11 +207,16 @@ export class RawHttp {
   }
 
   /** Bytes that arrived after the last response (WebSocket frames). */
+  /** The payload of the next WebSocket frame, as text. */
   async readFrame(): Promise<string> {
-    let text: string | null = null;
-    await this.need(() => ((text = readWsFrame(this.buf)) === null ? -1 : 0));
-    this.buf = Buffer.alloc(0);
-    return text!;
+    return (await this.readWsFrame()).payload.toString();
+  }
+
+  async readWsFrame(): Promise<WsFrame> {
+    let f: WsFrame | null = null;
+    await this.need(() => ((f = parseWsFrame(this.buf)) === null ? -1 : 0));
+    this.buf = this.buf.subarray(f!.size);
+    return f!;
   }
 }
 

@@ -1,4 +1,4 @@
-// Escape suite, the proxy path (issue 4, properties 6, 7, 8 and 10), against a real
+// Escape suite, the proxy path (issue 4, properties 6, 7, 8 and 10; 7 also over WebSockets), against a real
 // Docker engine: one bottle built by the real tools with a real token and a sensitive
 // value in bb-bundle's host environment, and the fake internet on its egress network.
 // What the upstream saw is read back from the fake's own log after every request.
@@ -12,7 +12,7 @@ import { after, before, describe, it } from "node:test";
 import * as docker from "../../lib/docker/index.ts";
 import { removeAll, startBottle, type Bottle } from "./support/bottle.ts";
 import { curlIn } from "./support/curl.ts";
-import { newId } from "./support/env.ts";
+import { ESCAPE_DIR, newId } from "./support/env.ts";
 import { startFakeInternet, type FakeEvent, type FakeInternet } from "./support/fake-internet.ts";
 
 const TOKEN = `real-token-${randomBytes(12).toString("hex")}`;
@@ -106,6 +106,28 @@ describe("escape suite: the proxy path (docker)", () => {
     assert.deepEqual(seen.filter(http), []);
     const text = JSON.stringify(seen);
     assert.ok(!text.includes(SENSITIVE) && !text.includes(AWS_KEY_ID) && !text.includes(AWS_SECRET));
+  });
+
+  it("the agent cannot send a secret over a WebSocket to an allowed host: the message is refused with close 1008 and the upstream never gets it", async () => {
+    const client = await readFile(join(ESCAPE_DIR, "testdata", "ws-client.mjs"), "utf8");
+    const ws = async (message: string) => {
+      const r = await bottle!.exec(["node", "--input-type=module", "-", "allowed.test", "/ws", message], { input: client });
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as { status: number; frame: { opcode: number; text?: string; code?: number; reason?: string } | null };
+    };
+    const seen = await seenDuring(async () => {
+      const clean = await ws("hello over a websocket");
+      assert.deepEqual(clean, { status: 101, frame: { opcode: 1, text: "echo: hello over a websocket" } });
+      const secret = await ws(`{"key": "${AWS_KEY_ID}", "aws_secret_access_key": "${AWS_SECRET}"}`);
+      assert.equal(secret.status, 101);
+      assert.equal(secret.frame?.opcode, 8, JSON.stringify(secret));
+      assert.equal(secret.frame?.code, 1008);
+      assert.match(secret.frame?.reason ?? "", /detector aws matched in websocket text message/);
+    });
+    assert.equal(seen.filter((e) => e.kind === "ws-open").length, 2, "both upgrades reached the upstream");
+    assert.deepEqual(seen.filter((e) => e.kind === "ws").map((e) => (e as { payload: string }).payload), ["hello over a websocket"]);
+    const text = JSON.stringify(seen);
+    assert.ok(!text.includes(AWS_KEY_ID) && !text.includes(AWS_SECRET), "the secret reached the upstream");
   });
 
   it("the agent never holds the real token: its env, every /proc/*/environ and its files carry only the placeholder", async () => {

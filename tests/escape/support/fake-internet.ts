@@ -19,6 +19,8 @@ export const FAKE_HOSTS = ["api.test", "allowed.test", "other.test", "passthroug
 export type FakeEvent =
   | { at: number; kind: "tcp"; port: number; remote: string }
   | { at: number; kind: "dns"; name: string; remote: string }
+  | { at: number; kind: "ws-open"; tls: boolean; host: string | null; path: string; headers: Record<string, string | string[]>; remote: string }
+  | { at: number; kind: "ws"; opcode: number; payload: string }
   | {
       at: number;
       kind: "http";

@@ -1,9 +1,10 @@
 // The fake internet's recording servers (plain Node 18, run inside the fake-upstream
 // container as root): HTTPS on 443 and HTTP on 80 for every name the container answers to,
-// with a leaf from the test's CA; a DNS server on UDP 53 that answers NXDOMAIN. Every TCP
+// with a leaf from the test's CA, accepting WebSocket upgrades; a DNS server on UDP 53 that answers NXDOMAIN. Every TCP
 // connection, HTTP request and DNS query is appended as one JSON line to the events log,
 // which the test reads back with `docker exec`. FAKE_SERVE=dns runs the DNS server alone,
 // on FAKE_DNS_BIND (a resolver on one of the host's own addresses).
+import { createHash } from "node:crypto";
 import { appendFileSync, readFileSync } from "node:fs";
 import dgram from "node:dgram";
 import http from "node:http";
@@ -36,6 +37,51 @@ function handler(tls) {
   };
 }
 
+// WebSocket: accept any upgrade, record every frame the client sends (unmasked), echo
+// text frames back. Frames are small in the tests; lengths up to 64 bits are read anyway.
+function parseFrame(buf) {
+  if (buf.length < 2) return null;
+  let len = buf[1] & 0x7f;
+  let at = 2;
+  if (len === 126) {
+    if (buf.length < 4) return null;
+    len = buf.readUInt16BE(2);
+    at = 4;
+  } else if (len === 127) {
+    if (buf.length < 10) return null;
+    len = Number(buf.readBigUInt64BE(2));
+    at = 10;
+  }
+  const masked = (buf[1] & 0x80) !== 0;
+  const start = at + (masked ? 4 : 0);
+  if (buf.length < start + len) return null;
+  const data = Buffer.from(buf.subarray(start, start + len));
+  if (masked) for (let i = 0; i < len; i++) data[i] ^= buf[at + (i % 4)];
+  return { opcode: buf[0] & 0x0f, payload: data, size: start + len };
+}
+
+function serverFrame(opcode, payload) {
+  return Buffer.concat([Buffer.from([0x80 | opcode, payload.length]), payload]);
+}
+
+function onUpgrade(tls) {
+  return (req, socket) => {
+    record({ kind: "ws-open", tls, host: req.headers.host ?? null, path: req.url, headers: req.headers, remote: socket.remoteAddress });
+    const accept = createHash("sha1").update(`${req.headers["sec-websocket-key"]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    let buf = Buffer.alloc(0);
+    socket.on("data", (c) => {
+      buf = Buffer.concat([buf, c]);
+      for (let f = parseFrame(buf); f; f = parseFrame(buf)) {
+        buf = buf.subarray(f.size);
+        record({ kind: "ws", opcode: f.opcode, payload: f.payload.toString("latin1") });
+        if (f.opcode === 1) socket.write(serverFrame(1, Buffer.from(`echo: ${f.payload.toString()}`.slice(0, 125))));
+      }
+    });
+    socket.on("error", () => socket.destroy());
+  };
+}
+
 function logConnections(server, port) {
   server.on("connection", (socket) => record({ kind: "tcp", port, remote: socket.remoteAddress }));
 }
@@ -43,8 +89,10 @@ function logConnections(server, port) {
 const dnsOnly = process.env.FAKE_SERVE === "dns";
 const secure = dnsOnly ? null : https.createServer({ cert: readFileSync(`${TLS_DIR}/cert.pem`), key: readFileSync(`${TLS_DIR}/key.pem`) }, handler(true));
 if (secure) logConnections(secure, 443);
+secure?.on("upgrade", onUpgrade(true));
 const plain = dnsOnly ? null : http.createServer(handler(false));
 if (plain) logConnections(plain, 80);
+plain?.on("upgrade", onUpgrade(false));
 
 // DNS: read the question name, answer NXDOMAIN (RCODE 3) with the question echoed.
 const dns = dgram.createSocket("udp4");

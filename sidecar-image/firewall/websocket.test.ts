@@ -1,0 +1,84 @@
+// The WebSocket frame relay on its own, over real socket pairs: the protocol errors the
+// firewall refuses (and the close code it sends), and a message over the limit refused
+// from its header alone.
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import net from "node:net";
+import { test } from "node:test";
+import { closeFrame, parseClientFrame, relayWebSocket, type WsBlock } from "./websocket.ts";
+import { parseWsFrame, wsFrame } from "./test-harness.ts";
+
+/** A connected pair of real loopback sockets. */
+async function pair(): Promise<[net.Socket, net.Socket]> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const accepted = new Promise<net.Socket>((r) => server.once("connection", r));
+  const a = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
+  const b = await accepted;
+  server.close();
+  return [a, b];
+}
+
+/** Relay `frames` from an agent socket to an upstream socket; what each side ends up with. */
+async function through(frames: Buffer[], maxMessageBytes = 1 << 20) {
+  const [agent, clientSide] = await pair();
+  const [upstreamSide, upstream] = await pair();
+  const blocks: WsBlock[] = [];
+  relayWebSocket(clientSide, upstreamSide, Buffer.alloc(0), { maxMessageBytes, scan: (p) => (p.includes("SECRET") ? "found SECRET" : null), onBlock: (b) => blocks.push(b) });
+  const got: Buffer[] = [];
+  upstream.on("data", (c: Buffer) => got.push(c));
+  const back: Buffer[] = [];
+  agent.on("data", (c: Buffer) => back.push(c));
+  for (const f of frames) agent.write(f);
+  await new Promise((r) => setTimeout(r, 150));
+  agent.destroy();
+  upstream.destroy();
+  const close = parseWsFrame(Buffer.concat(back));
+  return { upstreamGot: Buffer.concat(got), blocks, close: close && close.opcode === 8 ? close.payload.readUInt16BE(0) : null };
+}
+
+test("clean frames reach the upstream byte for byte", async () => {
+  const frames = [wsFrame("hello", true), wsFrame("b".repeat(70_000), true, { opcode: 2 })];
+  const r = await through(frames);
+  assert.deepEqual(r.upstreamGot, Buffer.concat(frames));
+  assert.deepEqual(r.blocks, []);
+});
+
+test("protocol errors are refused with 1002 and nothing of the bad frame is forwarded", async () => {
+  const cases: [string, Buffer[]][] = [
+    ["a control frame over 125 bytes", [wsFrame("p".repeat(126), true, { opcode: 9 })]],
+    ["a fragmented control frame", [wsFrame("ping", true, { opcode: 9, fin: false })]],
+    ["a continuation with no message", [wsFrame("tail", true, { opcode: 0 })]],
+    ["a new message before the last ended", [wsFrame("one", true, { fin: false }), wsFrame("two", true)]],
+    ["an unknown opcode", [wsFrame("x", true, { opcode: 3 })]],
+  ];
+  for (const [name, frames] of cases) {
+    const r = await through(frames);
+    assert.equal(r.close, 1002, name);
+    assert.equal(r.upstreamGot.length, 0, `${name}: bytes reached the upstream`);
+    assert.equal(r.blocks.length, 1, name);
+  }
+});
+
+test("a message over the limit is refused with 1009 from its header, before its payload arrives", async () => {
+  const header = wsFrame("z".repeat(70_000), true).subarray(0, 14); // 64-bit length + mask, no payload
+  const r = await through([header], 65_536);
+  assert.equal(r.close, 1009);
+  assert.match(r.blocks[0]!.reason, /too large to scan/);
+  // Fragments count together: two halves each under the limit, over it combined.
+  const halves = await through([wsFrame("y".repeat(40_000), true, { fin: false }), wsFrame("y".repeat(40_000), true, { opcode: 0 })], 65_536);
+  assert.equal(halves.close, 1009);
+  assert.equal(halves.upstreamGot.length, 0);
+});
+
+test("parseClientFrame waits for a whole frame and unmasks it; closeFrame caps its reason at the control-frame limit", () => {
+  const f = wsFrame("masked text", true);
+  assert.deepEqual(parseClientFrame(f.subarray(0, 5), 1024), { need: f.length });
+  const whole = parseClientFrame(f, 1024);
+  assert.ok("frame" in whole);
+  assert.equal(whole.frame.payload.toString(), "masked text");
+  assert.equal(whole.used, f.length);
+  const close = closeFrame({ code: 1008, reason: "r".repeat(300) });
+  assert.equal(close.length, 2 + 125);
+  assert.equal(close.readUInt16BE(2), 1008);
+});

@@ -1,0 +1,154 @@
+// What the agent sends over a WebSocket is scanned like a request body. After the 101 the
+// firewall stops relaying client bytes blindly: it parses the client's frames (RFC 6455
+// 5.2), unmasks each message's payload, scans it, and only then forwards the frames exactly
+// as they came. A fragmented message is held until its last fragment, so a secret split
+// across fragments is still seen whole. Server-to-client frames stream back unscanned, as
+// HTTP responses do.
+//
+// Compression is kept off rather than inflated: the upgrade request goes upstream without
+// Sec-WebSocket-Extensions, so no extension is negotiated, and a frame with an RSV bit set
+// (compressed or otherwise extended) is refused instead of forwarded unread.
+import { Buffer } from "node:buffer";
+import type { Duplex } from "node:stream";
+
+export interface WsBlock {
+  /** Close code sent to the client: 1008 policy violation, 1009 too big, 1002 protocol error. */
+  code: 1002 | 1008 | 1009;
+  reason: string;
+}
+
+export interface WsScanOptions {
+  /** Scan one complete message (or control frame) payload; a reason blocks it. */
+  scan(payload: Buffer, what: string): string | null;
+  /** The largest message held for scanning; a larger one is refused (1009). */
+  maxMessageBytes: number;
+  /** Called once when the connection is cut for a block, before both sides close. */
+  onBlock(block: WsBlock): void;
+}
+
+const OPCODES: Record<number, string> = { 0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong" };
+
+interface Frame {
+  fin: boolean;
+  opcode: number;
+  /** The frame as received (masked), forwarded byte for byte when clean. */
+  raw: Buffer;
+  /** The unmasked payload, for scanning. */
+  payload: Buffer;
+}
+
+type Parsed = { frame: Frame; used: number } | { need: number } | { error: WsBlock };
+
+/** Parse one client frame from the front of `buf`. */
+export function parseClientFrame(buf: Buffer, maxPayload: number): Parsed {
+  if (buf.length < 2) return { need: 2 };
+  const b0 = buf[0]!;
+  const b1 = buf[1]!;
+  const opcode = b0 & 0x0f;
+  if (b0 & 0x70) return { error: { code: 1002, reason: "frame uses an extension (RSV bit set), which the firewall cannot scan" } };
+  if (!(opcode in OPCODES)) return { error: { code: 1002, reason: `unknown frame opcode ${opcode}` } };
+  if (!(b1 & 0x80)) return { error: { code: 1002, reason: "client frame is not masked" } };
+  let len = b1 & 0x7f;
+  let at = 2;
+  if (len === 126) {
+    if (buf.length < 4) return { need: 4 };
+    len = buf.readUInt16BE(2);
+    at = 4;
+  } else if (len === 127) {
+    if (buf.length < 10) return { need: 10 };
+    const big = buf.readBigUInt64BE(2);
+    if (big > BigInt(maxPayload)) return { error: { code: 1009, reason: `message is over ${maxPayload / 1048576} MiB, too large to scan` } };
+    len = Number(big);
+    at = 10;
+  }
+  if (opcode >= 8 && (len > 125 || !(b0 & 0x80))) return { error: { code: 1002, reason: "control frame is fragmented or over 125 bytes" } };
+  if (len > maxPayload) return { error: { code: 1009, reason: `message is over ${maxPayload / 1048576} MiB, too large to scan` } };
+  const total = at + 4 + len;
+  if (buf.length < total) return { need: total };
+  const mask = buf.subarray(at, at + 4);
+  const payload = Buffer.allocUnsafe(len);
+  for (let i = 0; i < len; i++) payload[i] = buf[at + 4 + i]! ^ mask[i & 3]!;
+  return { frame: { fin: (b0 & 0x80) !== 0, opcode, raw: buf.subarray(0, total), payload }, used: total };
+}
+
+/** A close frame from the firewall to the client (server frames are not masked). */
+export function closeFrame(block: WsBlock): Buffer {
+  let reason = Buffer.from(block.reason, "utf8");
+  if (reason.length > 123) reason = reason.subarray(0, 123); // control payload max 125 with the code
+  const out = Buffer.alloc(4 + reason.length);
+  out[0] = 0x88;
+  out[1] = 2 + reason.length;
+  out.writeUInt16BE(block.code, 2);
+  reason.copy(out, 4);
+  return out;
+}
+
+/**
+ * Relay client -> upstream frame by frame, scanning each message; `head` is what the
+ * client sent after its upgrade request. Upstream -> client is piped as is. Either side
+ * closing closes both.
+ */
+export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, opts: WsScanOptions): void {
+  let pending: Buffer = Buffer.alloc(0);
+  let message: Frame[] = [];
+  let messageBytes = 0;
+  let cut = false;
+
+  const done = () => {
+    client.destroy();
+    upstream.destroy();
+  };
+  client.on("error", done).on("close", done);
+  upstream.on("error", done).on("close", done);
+  upstream.pipe(client);
+
+  const block = (b: WsBlock) => {
+    if (cut) return;
+    cut = true;
+    opts.onBlock(b);
+    client.off("data", onData);
+    upstream.unpipe(client);
+    upstream.destroy();
+    client.end(closeFrame(b));
+  };
+
+  const forward = (frames: Frame[]) => {
+    const bytes = frames.length === 1 ? frames[0]!.raw : Buffer.concat(frames.map((f) => f.raw));
+    if (!upstream.write(bytes)) {
+      client.pause();
+      upstream.once("drain", () => client.resume());
+    }
+  };
+
+  const onData = (chunk: Buffer) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    for (;;) {
+      const p = parseClientFrame(pending, opts.maxMessageBytes - messageBytes);
+      if ("error" in p) return block(p.error);
+      if ("need" in p) return;
+      pending = pending.subarray(p.used);
+      const f = p.frame;
+      // Frames are copied out of `pending` so a held message does not pin the whole buffer.
+      f.raw = Buffer.from(f.raw);
+      if (f.opcode >= 8) {
+        // Control frames may arrive between fragments; each is complete on its own.
+        const why = opts.scan(f.payload, `websocket ${OPCODES[f.opcode]} frame`);
+        if (why) return block({ code: 1008, reason: why });
+        forward([f]);
+        continue;
+      }
+      if ((f.opcode === 0) !== message.length > 0) return block({ code: 1002, reason: f.opcode === 0 ? "continuation frame without a message to continue" : "new message before the last one ended" });
+      message.push(f);
+      messageBytes += f.payload.length;
+      if (!f.fin) continue;
+      const whole = message.length === 1 ? f.payload : Buffer.concat(message.map((m) => m.payload));
+      const why = opts.scan(whole, `websocket ${OPCODES[message[0]!.opcode]} message`);
+      if (why) return block({ code: 1008, reason: why });
+      forward(message);
+      message = [];
+      messageBytes = 0;
+    }
+  };
+  client.on("data", onData);
+  if (head.length) onData(head);
+}
