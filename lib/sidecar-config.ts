@@ -32,6 +32,9 @@ export type Detector = z.infer<typeof Detector>;
  * daemon (firewall, git-gate) in env var `slot` (BB_SENSITIVE_<n>), never egress or the agent. */
 export const SensitiveSlot = z.object({ name: z.string(), slot: z.string() });
 
+/** Where an allowed host may be reached unless it lists its own ports: plain HTTP and TLS. */
+export const DEFAULT_PORTS: readonly number[] = [80, 443];
+
 export const FirewallPolicy = z.object({
   version: z.literal(CONFIG_VERSION),
   slug: z.string(),
@@ -40,6 +43,8 @@ export const FirewallPolicy = z.object({
       /** Exact host or "*.suffix" (matches any subdomain, not the bare suffix). */
       host: z.string(),
       tlsPassthrough: z.boolean(),
+      /** Ports the host may be reached on (CONNECT and plain HTTP); absent: DEFAULT_PORTS. */
+      ports: z.array(z.number().int().min(1).max(65535)).optional(),
       /** egress injects a credential for this host (never passthrough). */
       routed: z.boolean(),
       /** Request headers egress strips and replaces with the real credential on this host:

@@ -54,7 +54,7 @@ export interface BottleDecl {
   git?: GitDecl | null;
   gitUser?: GitUserDecl;
   egress?: RouteDecl[];
-  allowHosts?: { host: string; tlsPassthrough: boolean }[];
+  allowHosts?: AllowHostDecl[];
   sensitiveEnv?: string[];
   supervise?: boolean;
   dlpDisable?: Detector[];
@@ -115,15 +115,33 @@ function envName(r: FieldReader, field: string, v: unknown): string {
   return s;
 }
 
-function parseAllowHost(r: FieldReader, field: string, v: unknown): { host: string; tlsPassthrough: boolean } {
-  if (typeof v === "string") return { host: host(r, field, v, true), tlsPassthrough: false };
+/** An allowed host; `ports` null means the web's own, 80 and 443. */
+export interface AllowHostDecl {
+  host: string;
+  tlsPassthrough: boolean;
+  ports: number[] | null;
+}
+
+function parseAllowHost(r: FieldReader, field: string, v: unknown): AllowHostDecl {
+  if (typeof v === "string") return { host: host(r, field, v, true), tlsPassthrough: false, ports: null };
   const o = r.object(field, v);
-  r.checkKeys(o, ["host", "tls_passthrough"], field);
+  r.checkKeys(o, ["host", "tls_passthrough", "ports"], field);
   if (!("host" in o)) r.fail(`${field}.host`, "is required");
   return {
     host: host(r, `${field}.host`, o.host, true),
     tlsPassthrough: "tls_passthrough" in o ? r.boolean(`${field}.tls_passthrough`, o.tls_passthrough) : false,
+    ports: "ports" in o ? parsePorts(r, `${field}.ports`, o.ports) : null,
   };
+}
+
+function parsePorts(r: FieldReader, field: string, v: unknown): number[] {
+  const list = r.list(field, v);
+  if (list.length === 0) r.fail(field, "is empty: list the ports this host may be reached on, or leave ports out for 80 and 443");
+  const ports = list.map((p, i) => {
+    if (typeof p !== "number" || !Number.isInteger(p) || p < 1 || p > 65535) r.fail(`${field}[${i}]`, `must be a port number from 1 to 65535, got ${JSON.stringify(p)}`);
+    return p;
+  });
+  return [...new Set(ports)].sort((a, b) => a - b);
 }
 
 function parseGitUser(r: FieldReader, v: unknown): GitUserDecl {

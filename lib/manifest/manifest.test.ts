@@ -136,6 +136,23 @@ test("a routed host cannot be tls_passthrough", async (t) => {
   assert.match(e.message, /field "allow_hosts\[0\]\.tls_passthrough": "api\.test" has an egress route/);
 });
 
+test("allow_hosts ports: listed ports are kept sorted and unique; bad ones name the field", async (t) => {
+  const b = await resolved(t, { child: "allow_hosts:\n  - {host: dev.test, ports: [8443, 443, 8443]}\n  - plain.test" });
+  assert.deepEqual(b.allowHosts, [
+    { host: "dev.test", tlsPassthrough: false, ports: [443, 8443] },
+    { host: "plain.test", tlsPassthrough: false, ports: null },
+  ]);
+  for (const [ports, why] of [
+    ["[]", /field "allow_hosts\[0\]\.ports": is empty/],
+    ["[443, 70000]", /field "allow_hosts\[0\]\.ports\[1\]": must be a port number from 1 to 65535, got 70000/],
+    ['["443"]', /field "allow_hosts\[0\]\.ports\[0\]": must be a port number from 1 to 65535, got "443"/],
+    ["443", /field "allow_hosts\[0\]\.ports"/],
+  ] as const) {
+    const e = await loadError(await manifest(t, { child: `allow_hosts:\n  - {host: dev.test, ports: ${ports}}` }));
+    assert.match(e.message, why, ports);
+  }
+});
+
 test("a repo whose host has no upstream is an error", async (t) => {
   const e = await loadError(await manifest(t, { child: "git:\n  upstreams:\n    a.test: {url: 'file:///x'}\n  repos: [b.test/o/r]" }));
   assert.match(e.message, /field "git\.repos\[0\]": host "b\.test" has no entry under git\.upstreams/);
@@ -174,7 +191,7 @@ test("a child that only declares extends inherits everything", async (t) => {
   assert.deepEqual(b.env, { A: "a" });
   assert.equal(b.supervise, true);
   assert.deepEqual(b.egress.map((r) => r.host), ["a.test"]);
-  assert.deepEqual(b.allowHosts, [{ host: "x.test", tlsPassthrough: false }]);
+  assert.deepEqual(b.allowHosts, [{ host: "x.test", tlsPassthrough: false, ports: null }]);
   assert.deepEqual(b.sensitiveEnv, ["S"]);
   assert.deepEqual(b.gitUser, { name: "N", email: null });
 });

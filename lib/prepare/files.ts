@@ -25,10 +25,12 @@ export function sensitiveSlots(bottle: BottleSection) {
 
 export function firewallPolicy(slug: string, bottle: BottleSection): FirewallPolicy {
   const hosts = new Map<string, FirewallPolicy["hosts"][number]>();
-  for (const h of bottle.allowHosts) hosts.set(h.host, { host: h.host, tlsPassthrough: h.tlsPassthrough, routed: false });
+  for (const h of bottle.allowHosts) hosts.set(h.host, { host: h.host, tlsPassthrough: h.tlsPassthrough, routed: false, ...(h.ports ? { ports: h.ports } : {}) });
   for (const r of bottle.egress) {
     const replaced = ["authorization", "x-api-key", ...(r.header ? [r.header.toLowerCase()] : [])];
-    hosts.set(r.host, { host: r.host, tlsPassthrough: false, routed: true, replacedHeaders: replaced });
+    // A routed host may also be listed in allow_hosts for its ports.
+    const ports = hosts.get(r.host)?.ports;
+    hosts.set(r.host, { host: r.host, tlsPassthrough: false, routed: true, replacedHeaders: replaced, ...(ports ? { ports } : {}) });
   }
   return {
     version: CONFIG_VERSION,

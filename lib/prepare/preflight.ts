@@ -47,7 +47,7 @@ export function preflightText(plan: Plan, hostEnv: Record<string, string | undef
   } else {
     rows.push(["egress", "(no credential routes)"]);
   }
-  const allow = bottle.allowHosts.map((h) => (h.tlsPassthrough ? `${h.host} (passthrough)` : h.host));
+  const allow = bottle.allowHosts.map((h) => `${h.host}${h.ports ? `:${h.ports.join("/")}` : ""}${h.tlsPassthrough ? " (passthrough)" : ""}`);
   rows.push(["allow", allow.length ? allow.join(", ") : "(only routed hosts)"]);
   if (bottle.sensitiveEnv.length) rows.push(["sensitive", bottle.sensitiveEnv.join(", ")]);
   if (bottle.dlpDisable.length) rows.push(["dlp off", bottle.dlpDisable.join(", ")]);

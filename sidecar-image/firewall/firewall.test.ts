@@ -30,7 +30,7 @@ resolve.set("plain.example.test", { host: "127.0.0.1", port: plainUpstream.port 
 resolve.set("down.example.test", { host: "127.0.0.1", port: 1 });
 
 const POLICY = policyOf([
-  "api.example.test",
+  { host: "api.example.test", tlsPassthrough: false, ports: [443, 8443] },
   "*.wild.test",
   { host: "pass.example.test", tlsPassthrough: true },
   "ws.example.test",
@@ -267,6 +267,23 @@ test("a plain-HTTP WebSocket upgrade through the proxy (absolute form) round-tri
   c.socket.write(wsFrame("plain hello", true));
   assert.equal(await c.readFrame(), "echo: plain hello");
   assert.equal(plainUpstream.requests.at(-1)!.url, "/ws");
+  c.socket.destroy();
+});
+
+test("a host is reachable only on its ports: 80 and 443 unless it lists others, passthrough hosts too", async () => {
+  for (const target of ["ws.example.test:22", "pass.example.test:8443", "api.example.test:8080"]) {
+    const t = await connectTunnel(port, target);
+    assert.ok("refused" in t, `CONNECT ${target} was let through`);
+    assert.equal(t.refused.status, 403);
+    assert.match(t.refused.body, /port \d+ is not allowed for \S+ \(allowed: /, target);
+  }
+  const listed = await connectTunnel(port, "api.example.test:8443");
+  assert.ok("socket" in listed, "a port the host lists is refused");
+  listed.socket.destroy();
+  const c = await plainVia(port);
+  const plain = await c.request("GET", "http://plain.example.test:8080/", { host: "plain.example.test:8080" });
+  assert.equal(plain.status, 403);
+  assert.match(plain.body, /port 8080 is not allowed for plain\.example\.test \(allowed: 80, 443;/);
   c.socket.destroy();
 });
 

@@ -162,11 +162,16 @@ export function createFirewall(opts: FirewallOptions): Firewall {
    * scanned too: under a "*." rule (or on its way to being refused) the name itself can
    * carry data, and then it must not reach the log either.
    */
-  function gate(p: CompiledPolicy, host: string): { rule: HostRule } | { block: Block; label: string } {
+  function gate(p: CompiledPolicy, host: string, port: number): { rule: HostRule } | { block: Block; label: string } {
     const f = p.scanner.scan(host);
     if (f) return { block: { status: 403, reason: `detector ${f.detector} matched in host name (${f.label}: ${f.excerpt})` }, label: "(redacted host name)" };
     const rule = p.ruleFor(host);
-    return rule ? { rule } : { block: { status: 403, reason: NOT_ALLOWED }, label: host };
+    if (!rule) return { block: { status: 403, reason: NOT_ALLOWED }, label: host };
+    if (!rule.ports.has(port)) {
+      const allowed = [...rule.ports].join(", ");
+      return { block: { status: 403, reason: `port ${port} is not allowed for ${rule.pattern} (allowed: ${allowed}; a bottle lists others in allow_hosts ports)` }, label: host };
+    }
+    return { rule };
   }
 
   function blockText(host: string, block: Block): string {
@@ -215,7 +220,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   async function forward(req: http.IncomingMessage, res: http.ServerResponse, target: Target & { path: string }): Promise<void> {
     const p = policy; // one policy for the whole request, even if a reload lands meanwhile
     const method = req.method ?? "GET";
-    const g = gate(p, target.host);
+    const g = gate(p, target.host, target.port);
     if ("block" in g) return deny(req, res, g.label, g.block);
     const headers = outgoingHeaders(req, target);
     const url = `${target.scheme}://${headers.host}${target.path}`;
@@ -254,7 +259,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   function upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, target: Target & { path: string }): void {
     const p = policy;
     const method = req.method ?? "GET";
-    const g = gate(p, target.host);
+    const g = gate(p, target.host, target.port);
     if ("block" in g) return denyRaw(socket, method, g.label, g.block);
     // Only WebSocket frames can be scanned after the switch; any other protocol would
     // leave the agent an unscanned pipe to the host.
@@ -365,7 +370,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     socket.on("error", () => socket.destroy());
     const to = parseAuthority(req.url ?? "", 443);
     if (!to) return rawResponse(socket, 400, `bot-bottle firewall: cannot parse CONNECT target ${JSON.stringify(req.url)}\n`);
-    const g = gate(policy, to.host);
+    const g = gate(policy, to.host, to.port);
     if ("block" in g) return denyRaw(socket, "CONNECT", g.label, g.block);
     const task = g.rule.tlsPassthrough ? passthrough(socket, head, to) : intercept(socket, head, to);
     task.catch((e) => {

@@ -3,13 +3,15 @@
 // environment at load time. Swapping policies (SIGUSR1) swaps one CompiledPolicy object.
 import process from "node:process";
 import { createScanner, type Scanner } from "../../lib/dlp/mod.ts";
-import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
+import { DEFAULT_PORTS, type FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { normalizeHost } from "../../lib/tls/mod.ts";
 
 export interface HostRule {
   /** The policy entry that matched, as written ("api.github.com", "*.npmjs.org"). */
   pattern: string;
   tlsPassthrough: boolean;
+  /** Ports the host may be reached on. */
+  ports: ReadonlySet<number>;
   /** Lower-case names of headers egress replaces on this host (not scanned: they never leave). */
   replacedHeaders: ReadonlySet<string>;
 }
@@ -29,7 +31,12 @@ export function compilePolicy(policy: FirewallPolicy, env: Record<string, string
   const exact = new Map<string, HostRule>();
   const suffixes = new Map<string, HostRule>(); // "example.com" for "*.example.com"
   for (const h of policy.hosts) {
-    const rule = { pattern: h.host, tlsPassthrough: h.tlsPassthrough, replacedHeaders: new Set((h.replacedHeaders ?? []).map((n) => n.toLowerCase())) };
+    const rule = {
+      pattern: h.host,
+      tlsPassthrough: h.tlsPassthrough,
+      ports: new Set(h.ports ?? DEFAULT_PORTS),
+      replacedHeaders: new Set((h.replacedHeaders ?? []).map((n) => n.toLowerCase())),
+    };
     const host = normalizeHost(h.host);
     if (host.startsWith("*.")) suffixes.set(host.slice(2), rule);
     else exact.set(host, rule);

@@ -258,7 +258,7 @@ export async function plainVia(proxyPort: number): Promise<RawHttp> {
   return new RawHttp(socket);
 }
 
-export function policyOf(hosts: (string | { host: string; tlsPassthrough: boolean })[], dlp: Partial<FirewallPolicy["dlp"]> = {}): FirewallPolicy {
+export function policyOf(hosts: (string | { host: string; tlsPassthrough: boolean; ports?: number[] })[], dlp: Partial<FirewallPolicy["dlp"]> = {}): FirewallPolicy {
   return {
     version: 1,
     slug: "test-bottle",
