@@ -33,8 +33,8 @@ export const AllowHost = z.object({
   /** Exact host or "*.suffix". */
   host: z.string(),
   tlsPassthrough: z.boolean(),
-  /** The ports it may be reached on; null for the default, 80 and 443. */
-  ports: z.array(z.number().int().min(1).max(65535)).nullable(),
+  /** The ports it may be reached on; null for the default, 80 and 443 (absent in plans written before ports existed). */
+  ports: z.array(z.number().int().min(1).max(65535)).nullable().default(null),
 });
 
 export const GitUpstream = z.object({
