@@ -1,5 +1,8 @@
 // Build-or-reuse for the two images. The tag is a hash of the build inputs, so "is the
 // image there" is one `docker image inspect`: present means current, absent means build.
+// The base image is an input too, but one only the engine knows: each build records the
+// base's ID in a label, and an image built on another base (a newer debian:bookworm-slim)
+// is rebuilt under the same tag. Both inspects run together, so reuse costs no extra time.
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BbError } from "../errors.ts";
@@ -12,7 +15,10 @@ import { ensureBaseImage } from "./base.ts";
 import { buildImage } from "./build.ts";
 import { assembleSidecarContext, sidecarContext } from "./sidecar.ts";
 import { contentTag } from "./tag.ts";
-import { AGENT_CLIS, IMAGE_REPO, type ImageName } from "./versions.ts";
+import { AGENT_CLIS, BASE_IMAGE, IMAGE_REPO, type ImageName } from "./versions.ts";
+
+/** Label on both images: the ID of the base image they were built on. */
+export const BASE_ID_LABEL = "bot-bottle.base-id";
 
 export interface EnsureImageOptions {
   /** Repository root holding sidecar-image/, agent-image/ and dist/ (default: this checkout). */
@@ -43,13 +49,13 @@ export async function ensureImage(name: ImageName, opts: EnsureImageOptions = {}
   if (name === "sidecar") {
     const ctx = sidecarContext(root, logger);
     const ref = `${IMAGE_REPO.sidecar}:${ctx.tag}`;
-    const existing = await inspectImage(ref);
-    if (existing) return done(ref, existing.id, false);
-    await ensureBaseImage();
+    const current = await reusable(ref, logger);
+    if (current) return done(ref, current, false);
+    const labels = { ...opts.labels, [BASE_ID_LABEL]: await ensureBaseImage() };
     logger.step(`building ${ref} (first use of these daemons)`);
     const dir = assembleSidecarContext(root, ctx);
     try {
-      await buildImage({ ref, dockerfile: join(dir, "Dockerfile"), contextDir: dir, labels: opts.labels, logger });
+      await buildImage({ ref, dockerfile: join(dir, "Dockerfile"), contextDir: dir, labels, logger });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -59,12 +65,12 @@ export async function ensureImage(name: ImageName, opts: EnsureImageOptions = {}
   const arch = opts.arch ?? archOf((await dockerInfo()).architecture);
   const dockerfile = join(root, "agent-image", "Dockerfile");
   const ref = `${IMAGE_REPO.agent}:${agentTag(dockerfile, arch)}`;
-  const existing = await inspectImage(ref);
-  if (existing) return done(ref, existing.id, false);
-  await ensureBaseImage();
+  const current = await reusable(ref, logger);
+  if (current) return done(ref, current, false);
+  const labels = { ...opts.labels, [BASE_ID_LABEL]: await ensureBaseImage() };
   logger.step(`building ${ref} (first use of claude-code ${AGENT_CLIS.claude.version}, codex ${AGENT_CLIS.codex.version}; a few minutes)`);
   const staged = await stageAgentTools({ arch, cacheRoot: opts.cacheRoot ?? defaultCacheRoot(), logger });
-  await buildImage({ ref, dockerfile, contextDir: staged.dir, labels: opts.labels, logger });
+  await buildImage({ ref, dockerfile, contextDir: staged.dir, labels, logger });
   const result = done(ref, await builtId(ref), true);
   logger.info(`built ${ref} in ${result.seconds.toFixed(0)}s`);
   return result;
@@ -91,6 +97,16 @@ export function archOf(dockerArch: string): AgentArch {
   if (dockerArch === "x86_64" || dockerArch === "amd64") return "x64";
   if (dockerArch === "aarch64" || dockerArch === "arm64") return "arm64";
   throw new BbError("DOCKER", `The Docker engine runs on ${dockerArch}; the agent image supports x86_64 and aarch64 only`);
+}
+
+/** The ID of `ref` when it exists and was built on the base image present now (or the base
+ * is gone, so nothing could be rebuilt anyway); null when it must be built. */
+async function reusable(ref: string, logger: Logger): Promise<string | null> {
+  const [image, base] = await Promise.all([inspectImage(ref), inspectImage(BASE_IMAGE)]);
+  if (!image) return null;
+  if (!base || image.labels[BASE_ID_LABEL] === base.id) return image.id;
+  logger.step(`${ref} was built on another ${BASE_IMAGE} than the one present now: rebuilding it`);
+  return null;
 }
 
 async function builtId(ref: string): Promise<string> {

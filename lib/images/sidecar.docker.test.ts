@@ -12,7 +12,7 @@ import { repoRoot } from "../paths.ts";
 import { docker } from "../docker/cmd.ts";
 import { LABEL } from "../docker/labels.ts";
 import { ensureBaseImage } from "./base.ts";
-import { ensureImage } from "./ensure.ts";
+import { BASE_ID_LABEL, ensureImage } from "./ensure.ts";
 
 const root = mkdtempSync(join(tmpdir(), "bb-sidecar-image-test-"));
 const built = new Set<string>();
@@ -80,6 +80,25 @@ test("a changed daemon bundle gives a new tag and a rebuild", async () => {
   const after = await ensure();
   assert.notEqual(after.ref, before.ref);
   assert.equal(after.built, true);
+});
+
+test("an image built on another base image is rebuilt under the same tag", async () => {
+  const first = await ensure();
+  const labelOf = async (ref: string) => JSON.parse((await docker(["image", "inspect", ref])).stdout)[0].Config.Labels[BASE_ID_LABEL];
+  assert.equal(await labelOf(first.ref), await ensureBaseImage(), "a build records the base image's ID");
+  // Stand-in for "debian:bookworm-slim has moved on": the same tag, recorded on another base.
+  const stale = join(root, "stale");
+  mkdirSync(stale, { recursive: true });
+  writeFileSync(join(stale, "Dockerfile"), `FROM ${first.ref}\nLABEL ${BASE_ID_LABEL}=sha256:an-older-base ${LABEL.test}=1\n`);
+  const staleId = (await docker(["build", "--quiet", "--tag", first.ref, stale])).stdout.trim();
+  assert.equal(await labelOf(first.ref), "sha256:an-older-base");
+  const rebuilt = await ensure();
+  // The stand-in is untagged now and must not outlive the test. (The rebuild may come out
+  // of docker's cache with the first build's ID, so that one stays.)
+  await docker(["image", "rm", "--force", staleId], { expect: [0, 1] });
+  assert.deepEqual([rebuilt.ref, rebuilt.built], [first.ref, true]);
+  assert.equal(await labelOf(rebuilt.ref), await ensureBaseImage());
+  assert.ok(lines.some((l) => /was built on another debian:bookworm-slim than the one present now: rebuilding it/.test(l)));
 });
 
 test("ensureBaseImage() names the script that makes a missing base image", async () => {
