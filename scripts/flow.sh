@@ -70,7 +70,11 @@ prep_args=("$agent" --backend "$backend" --state-dir "$state_root" --owner-pid $
 [ -n "$cwd" ] && prep_args+=(--cwd "$cwd")
 [ -n "$slug" ] && prep_args+=(--identity "$slug")
 bb-prepare "${prep_args[@]}" > "$work/plan.json" || exit $?
-current_slug=$(node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).slug)' "$work/plan.json")
+# The plan is written with "slug" second, top level (lib/plan/io.ts); read it with bash
+# rather than one more node start. Slugs are [a-z0-9-] (SLUG_PATTERN).
+plan_text=$(<"$work/plan.json")
+[[ $plan_text =~ \"slug\":\ \"([a-z0-9][a-z0-9-]*)\" ]] || { echo "just $mode: bb-prepare's plan has no slug" >&2; exit 1; }
+current_slug=${BASH_REMATCH[1]}
 # From here the flow's files live in the bottle's state dir, so even a SIGKILLed flow
 # (no trap runs) leaves nothing that bb-cleanup does not remove with the bottle.
 bottle_work="$state_root/bottles/$current_slug/flow"
