@@ -143,3 +143,24 @@ test("--ready-timeout refuses a value that is not a positive number before doing
     assert.match(r.stderr, /--ready-timeout wants a number of seconds above 0, got "soon"/);
   }
 });
+
+test("bb-bundle that fails part-way removes what it created and nothing else", async (t) => {
+  const { state, env } = await flowEnv(t);
+  const bin = (tool: string) => join(REPO, "bin", tool);
+  const prepared = await run([bin("bb-prepare"), "shell", "--state-dir", state, "-q"], { env });
+  const plan = JSON.parse(prepared.stdout);
+  // Someone else's network already holds the egress network's name: creating it fails
+  // after the internal network (created alongside) may already exist.
+  const squatter = `bb-${plan.slug}-egress`;
+  await run(["docker", "network", "create", "--label", "bot-bottle.test=1", squatter]);
+  t.after(() => run(["docker", "network", "rm", squatter], { expect: ANY_EXIT }));
+
+  const r = await run([bin("bb-bundle")], { env, input: prepared.stdout, expect: ANY_EXIT, timeoutMs: 120_000 });
+  assert.notEqual(r.code, 0, "bb-bundle succeeded although its egress network name was taken");
+  assert.match(r.stderr, new RegExp(`${squatter}`));
+  assert.match(r.stderr, /rolling back what this step created/);
+  assert.deepEqual(await leftovers(plan.slug), [], "a network or container of the failed bundle was left behind");
+  const still = await run(["docker", "network", "inspect", squatter], { expect: ANY_EXIT });
+  assert.equal(still.code, 0, "the rollback removed a network bb-bundle did not create");
+  assert.ok(!existsSync(join(state, "bottles", plan.slug, "ca")), "the CA minted for the failed bundle was left behind");
+});
