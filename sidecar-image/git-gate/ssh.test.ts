@@ -13,19 +13,10 @@ import net from "node:net";
 import { gitGateHookFiles } from "../../lib/git-gate-hooks.ts";
 import { ANY_EXIT, run, start, type RunResult } from "../../lib/proc.ts";
 import { REPO_ROOT, signalPid, startDaemon, type DaemonProcess } from "../../tests/support/daemon-process.ts";
+import { freePort } from "../../tests/support/ports.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 
 const SSHD = "/usr/sbin/sshd";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function keypair(dir: string, name: string): Promise<{ key: string; pub: string }> {
   const key = join(dir, name);

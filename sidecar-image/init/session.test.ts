@@ -4,7 +4,6 @@
 // before, keeps working.
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
@@ -18,17 +17,8 @@ import { makeTestBottle } from "../../lib/supervise/testdata/bottle.ts";
 import { watch } from "../../lib/supervise/testdata/process.ts";
 import { tsArgv } from "../../lib/supervise/testdata/ts-argv.ts";
 import { mintCa } from "../../lib/tls/mod.ts";
+import { freePort } from "../../tests/support/ports.ts";
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 test("an approval restarts only the firewall and the agent's MCP session keeps working on the same session id", async () => {
   const bottle = await makeTestBottle();

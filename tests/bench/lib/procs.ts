@@ -117,17 +117,7 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-/** A port nobody listens on right now, for programs that cannot report the one they bound. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "../../support/ports.ts";
 
 /** VmRSS and VmHWM of a process; undefined where /proc is not available. */
 export async function memoryOf(pid: number): Promise<Memory | undefined> {
