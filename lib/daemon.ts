@@ -42,6 +42,17 @@ export function parseHostPort(text: string, what: string): HostPort {
   return { host, port };
 }
 
+/** Repeated `--resolve HOST=IP:PORT` flags as a map from lower-case host name to address. */
+export function parseResolveList(items: string[]): Map<string, HostPort> {
+  const map = new Map<string, HostPort>();
+  for (const item of items) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new BbError("USAGE", `--resolve: expected host=IP:PORT, got ${JSON.stringify(item)}`);
+    map.set(item.slice(0, eq).toLowerCase(), parseHostPort(item.slice(eq + 1), "--resolve"));
+  }
+  return map;
+}
+
 /** Listen and resolve with the bound address as "host:port" (IPv6 bracketed). */
 export function listen(server: Server, at: HostPort, daemon: string): Promise<string> {
   return new Promise((resolve, reject) => {

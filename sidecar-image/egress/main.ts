@@ -18,8 +18,8 @@ import { createProgram, mainOf } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { createLogger } from "../../lib/log.ts";
 import { EgressRoutes, readConfig } from "../../lib/sidecar-config.ts";
-import { listen, parseHostPort, tuneGcForRelaying, untilTerminated } from "../../lib/daemon.ts";
-import { createEgress, type Target } from "./server.ts";
+import { listen, parseHostPort, parseResolveList, tuneGcForRelaying, untilTerminated } from "../../lib/daemon.ts";
+import { createEgress } from "./server.ts";
 
 tuneGcForRelaying();
 
@@ -32,16 +32,6 @@ interface Flags {
 
 const log = createLogger({ prefix: "egress: " });
 const collect = (v: string, acc: string[]) => [...acc, v];
-
-function parseResolve(items: string[]): Map<string, Target> {
-  const map = new Map<string, Target>();
-  for (const item of items) {
-    const eq = item.indexOf("=");
-    if (eq <= 0) throw new BbError("USAGE", `--resolve: expected host=IP:PORT, got ${JSON.stringify(item)}`);
-    map.set(item.slice(0, eq).toLowerCase(), parseHostPort(item.slice(eq + 1), "--resolve"));
-  }
-  return map;
-}
 
 async function readCa(files: string[]): Promise<string[]> {
   return Promise.all(
@@ -56,7 +46,7 @@ async function readCa(files: string[]): Promise<string[]> {
 async function serve(flags: Flags): Promise<void> {
   const at = parseHostPort(flags.listen, "--listen");
   const load = () => (flags.routes ? readConfig(EgressRoutes, flags.routes) : Promise.resolve<EgressRoutes>({ version: 1, routes: [] }));
-  const egress = createEgress({ routes: await load(), extraCa: await readCa(flags.extraCa), resolve: parseResolve(flags.resolve), log });
+  const egress = createEgress({ routes: await load(), extraCa: await readCa(flags.extraCa), resolve: parseResolveList(flags.resolve), log });
   process.on("SIGHUP", () => {
     if (!flags.routes) return log.warn("SIGHUP: no --routes file to reload");
     load().then(

@@ -12,27 +12,13 @@ import process from "node:process";
 import { createProgram, mainOf } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { log as rootLog } from "../../lib/log.ts";
-import { tuneGcForRelaying, untilTerminated } from "../../lib/daemon.ts";
+import { parseHostPort, parseResolveList, tuneGcForRelaying, untilTerminated } from "../../lib/daemon.ts";
 import { FirewallPolicy, readConfig } from "../../lib/sidecar-config.ts";
 import { createFirewall } from "./firewall.ts";
-import type { Endpoint } from "./upstream.ts";
 
 tuneGcForRelaying();
 
 const log = rootLog.child("firewall");
-
-function hostPort(text: string, flag: string): Endpoint {
-  const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(text);
-  const port = Number(m?.[2]);
-  if (!m || !m[1] || port > 65535) throw new BbError("USAGE", `${flag} wants HOST:PORT, got ${JSON.stringify(text)}`);
-  return { host: m[1], port };
-}
-
-function resolveEntry(text: string): [string, Endpoint] {
-  const eq = text.indexOf("=");
-  if (eq <= 0) throw new BbError("USAGE", `--resolve wants HOST=IP:PORT, got ${JSON.stringify(text)}`);
-  return [text.slice(0, eq).toLowerCase(), hostPort(text.slice(eq + 1), "--resolve")];
-}
 
 async function readText(path: string, what: string): Promise<string> {
   try {
@@ -55,9 +41,9 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
   .option("--upstream-ca <file>", "extra CA to trust when dialing upstreams directly (repeatable)", collect, [])
   .option("--resolve <host=ip:port>", "dial IP:PORT for HOST when dialing directly (repeatable)", collect, [])
   .action(async (o: { listen: string; policy: string; caCert: string; caKey: string; nextHop?: string; upstreamCa: string[]; resolve: string[] }) => {
-    const listen = hostPort(o.listen, "--listen");
-    const nextHop = o.nextHop ? hostPort(o.nextHop, "--next-hop") : undefined;
-    const resolve = new Map(o.resolve.map(resolveEntry));
+    const listen = parseHostPort(o.listen, "--listen");
+    const nextHop = o.nextHop ? parseHostPort(o.nextHop, "--next-hop") : undefined;
+    const resolve = parseResolveList(o.resolve);
     const policy = await readConfig(FirewallPolicy, o.policy);
     const firewall = createFirewall({
       policy,

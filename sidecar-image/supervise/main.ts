@@ -15,7 +15,8 @@ import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { createRequestBook } from "./requests.ts";
 import { createSuperviseHandler, MCP_PATH } from "./server.ts";
-import { parseHostPort, waitForListener } from "./net.ts";
+import { parseHostPort } from "../../lib/daemon.ts";
+import { waitForListener } from "./net.ts";
 
 interface Flags {
   listen: string;

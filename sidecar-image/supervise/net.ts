@@ -1,20 +1,7 @@
-// Addresses on the command line and the wait for a local listener.
+// The wait for a local listener (the firewall coming back after a restart).
 import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { BbError } from "../../lib/errors.ts";
-
-export interface HostPort {
-  host: string;
-  port: number;
-}
-
-/** "HOST:PORT" (IPv6 as "[::1]:PORT"); port 0 asks the kernel for a free one. */
-export function parseHostPort(text: string, flag: string): HostPort {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new BbError("USAGE", `${flag} wants HOST:PORT (like 0.0.0.0:9100), got ${JSON.stringify(text)}`);
-  return { host: (m[1] ?? m[2])!, port };
-}
+import type { HostPort } from "../../lib/daemon.ts";
 
 function accepts(addr: HostPort): Promise<boolean> {
   return new Promise((resolve) => {
