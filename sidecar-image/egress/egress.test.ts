@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { start } from "../../lib/proc.ts";
 import { environOf, REPO_ROOT, signalPid, startDaemon, tsNodeArgv, type DaemonProcess } from "../../tests/support/daemon-process.ts";
+import { connectTunnel, plainVia, RawHttp } from "../../tests/support/raw-http.ts";
 import { mintTestPki } from "./testdata/pki.ts";
-import { proxyRequest, RawConn } from "./testdata/raw-http.ts";
 
 const TOKENS = {
   EGRESS_TOKEN_0: "tok-bearer-REAL-0",
@@ -97,12 +97,12 @@ describe("egress (real process, real TLS)", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function via(method: string, url: string, headers: Record<string, string> = {}, body = "") {
-    const conn = await RawConn.open(egress.port);
+  async function via(method: string, url: string, headers: Record<string, string> = {}, body?: string) {
+    const conn = await plainVia(egress.port);
     try {
-      return await conn.request(proxyRequest(method, url, headers, body));
+      return await conn.proxyRequest(method, url, headers, body);
     } finally {
-      conn.close();
+      conn.socket.destroy();
     }
   }
 
@@ -184,37 +184,35 @@ describe("egress (real process, real TLS)", () => {
   });
 
   it("CONNECT opens a raw byte tunnel", async () => {
-    const conn = await RawConn.open(egress.port);
+    const t = await connectTunnel(egress.port, "tunnel.example.test:443");
+    assert.ok("socket" in t, "egress refused the CONNECT");
+    const tunnel = new RawHttp(t.socket);
     try {
-      const res = await conn.request("CONNECT tunnel.example.test:443 HTTP/1.1\r\nHost: tunnel.example.test:443\r\n\r\n");
-      assert.equal(res.status, 200);
       const bytes = Buffer.from([0x16, 0x03, 0x01, 0x00, 0xff, 0x00, 0x0d, 0x0a]);
-      conn.send(bytes);
-      assert.deepEqual(await conn.readBytes(bytes.length), bytes);
+      tunnel.socket.write(bytes);
+      assert.deepEqual(await tunnel.readBytes(bytes.length), bytes);
     } finally {
-      conn.close();
+      tunnel.socket.destroy();
     }
   });
 
   it("WebSocket upgrade on a routed host: credential injected, then bytes piped both ways", async () => {
-    const conn = await RawConn.open(egress.port);
+    const conn = await plainVia(egress.port);
     try {
-      const res = await conn.request(
-        proxyRequest("GET", "https://api.example.test/ws", {
-          Authorization: `Bearer ${PLACEHOLDER}`,
-          Connection: "Upgrade",
-          Upgrade: "websocket",
-          "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-          "Sec-WebSocket-Version": "13",
-        }),
-      );
+      const res = await conn.proxyRequest("GET", "https://api.example.test/ws", {
+        Authorization: `Bearer ${PLACEHOLDER}`,
+        Connection: "Upgrade",
+        Upgrade: "websocket",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+      });
       assert.equal(res.status, 101);
       assert.equal(res.headers["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
       assert.equal(res.headers["x-seen-authorization"], `Bearer ${TOKENS.EGRESS_TOKEN_0}`);
-      conn.send("ws-frame-bytes");
+      conn.socket.write("ws-frame-bytes");
       assert.equal((await conn.readBytes(14)).toString(), "ws-frame-bytes");
     } finally {
-      conn.close();
+      conn.socket.destroy();
     }
   });
 
@@ -232,27 +230,27 @@ describe("egress (real process, real TLS)", () => {
   });
 
   it("SIGHUP reloads routes on a kept-alive connection; a bad routes file keeps the old ones", async () => {
-    const conn = await RawConn.open(egress.port);
+    const conn = await plainVia(egress.port);
     try {
-      const first = await conn.request(proxyRequest("GET", "https://api.example.test/a", AGENT_CREDS));
+      const first = await conn.proxyRequest("GET", "https://api.example.test/a", AGENT_CREDS);
       assert.deepEqual(header(JSON.parse(first.body) as Seen, "authorization"), [`Bearer ${TOKENS.EGRESS_TOKEN_0}`]);
 
       await writeFile(routesFile, JSON.stringify(routes("EGRESS_TOKEN_5")));
       const reloaded = egress.waitForLog(/routes reloaded/);
       egress.signal("SIGHUP");
       await reloaded;
-      const second = await conn.request(proxyRequest("GET", "https://api.example.test/b", AGENT_CREDS));
+      const second = await conn.proxyRequest("GET", "https://api.example.test/b", AGENT_CREDS);
       assert.deepEqual(header(JSON.parse(second.body) as Seen, "authorization"), [`Bearer ${TOKENS.EGRESS_TOKEN_5}`]);
 
       await writeFile(routesFile, "{ not json");
       const refused = egress.waitForLog(/reload failed, keeping the previous routes: .*not JSON/);
       egress.signal("SIGHUP");
       await refused;
-      const third = await conn.request(proxyRequest("GET", "https://api.example.test/c", AGENT_CREDS));
+      const third = await conn.proxyRequest("GET", "https://api.example.test/c", AGENT_CREDS);
       assert.deepEqual(header(JSON.parse(third.body) as Seen, "authorization"), [`Bearer ${TOKENS.EGRESS_TOKEN_5}`]);
       assert.equal(conn.closed, false, "the keep-alive connection must survive both reloads");
     } finally {
-      conn.close();
+      conn.socket.destroy();
     }
   });
 });

@@ -9,8 +9,10 @@ import zlib from "node:zlib";
 import { createLogger } from "../../lib/log.ts";
 import type { Detector, FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
+import { connectTunnel, httpsVia, plainVia, RawHttp, tlsOver } from "../../tests/support/raw-http.ts";
+import { wsFrame } from "../../tests/support/ws-frame.ts";
 import { createFirewall, type Firewall, type FirewallOptions } from "./firewall.ts";
-import { connectTunnel, httpsVia, plainVia, policyOf, RawHttp, startUpstream, tlsOver, wsFrame } from "./test-harness.ts";
+import { policyOf, startUpstream } from "./test-harness.ts";
 
 const corpus = (name: string) => JSON.parse(readFileSync(new URL(`../../lib/dlp/testdata/${name}`, import.meta.url), "utf8"));
 const positives: { detector: Detector; sample: string }[] = corpus("positive.json").map((p: { detector: Detector; sample: string }) => ({

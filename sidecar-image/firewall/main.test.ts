@@ -10,7 +10,8 @@ import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { run, start } from "../../lib/proc.ts";
 import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
-import { connectTunnel, httpsVia, policyOf, startUpstream } from "./test-harness.ts";
+import { connectTunnel, httpsVia } from "../../tests/support/raw-http.ts";
+import { policyOf, startUpstream } from "./test-harness.ts";
 
 const repo = fileURLToPath(new URL("../../", import.meta.url));
 const MAIN = join(repo, "sidecar-image/firewall/main.ts");

@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import net from "node:net";
 import { test } from "node:test";
+import { parseWsFrame, wsFrame } from "../../tests/support/ws-frame.ts";
 import { closeFrame, parseClientFrame, relayWebSocket, type WsBlock } from "./websocket.ts";
-import { parseWsFrame, wsFrame } from "./test-harness.ts";
 
 /** A connected pair of real loopback sockets. */
 async function pair(): Promise<[net.Socket, net.Socket]> {
