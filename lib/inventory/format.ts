@@ -1,5 +1,6 @@
 // What list and cleanup print: JSON rows for scripts, aligned text for people.
 import type { Bottle } from "./classify.ts";
+import { totalSize, type OurImage } from "../images/stale.ts";
 import type { Removal, RemovalResult } from "./remove.ts";
 
 /** One bottle as `bb-list --json` prints it. */
@@ -102,6 +103,13 @@ export function planText(removals: Removal[]): string {
 }
 
 /** One line per removal step, for the log as it happens. */
+/** The stale-images part of the cleanup plan. */
+export function imagesText(images: OurImage[]): string {
+  const rows = images.map((i) => [i.ref ?? `${i.id.slice(0, 19)} (untagged)`, i.size, `built ${i.created}`]);
+  const widths = [0, 1].map((c) => Math.max(...rows.map((row) => row[c]!.length)));
+  return [`images no bottle here uses (built for an older checkout; ${totalSize(images)} in all):`, ...rows.map((row) => `  image  ${row[0]!.padEnd(widths[0]!)}  ${row[1]!.padStart(widths[1]!)}  ${row[2]}`)].join("\n") + "\n";
+}
+
 export function resultLine(res: RemovalResult): string {
-  return res.ok ? `removed ${res.kind} ${res.name}` : `could not remove ${res.kind} ${res.name} (${res.slug}): ${res.error}`;
+  return res.ok ? `removed ${res.kind} ${res.name}` : `could not remove ${res.kind} ${res.name}${res.slug ? ` (${res.slug})` : ""}: ${res.error}`;
 }

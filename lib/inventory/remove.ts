@@ -21,9 +21,10 @@ export interface Removal {
   stateDir: string | null;
 }
 
-export type ResourceKind = "machine" | "container" | "network" | "state dir";
+export type ResourceKind = "machine" | "container" | "network" | "state dir" | "image";
 
 export interface RemovalResult {
+  /** The bottle the resource belonged to ("" for an image: images are shared). */
   slug: string;
   kind: ResourceKind;
   name: string;
@@ -66,7 +67,7 @@ export function isEmpty(r: Removal): boolean {
   return r.machines.length + r.containers.length + r.networks.length === 0 && r.stateDir === null;
 }
 
-function message(e: unknown): string {
+export function message(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).trim().split("\n").slice(0, 3).join(" ");
 }
 

@@ -1,5 +1,6 @@
 // bb-cleanup: remove what bot-bottle created that no live bottle owns (containers,
-// networks, smolvm machines, state dirs) across every backend this machine has. Prints one
+// networks, smolvm machines, state dirs) across every backend this machine has, and with
+// --images the old images no bottle of this checkout would start from. Prints one
 // plan grouped by bottle on stderr, asks one y/N on the terminal (--yes skips it), then
 // removes best-effort: a failed step is reported and the rest still goes. A live bottle is
 // never touched, except the one named by --slug (how `just start` tears down its own
@@ -8,6 +9,7 @@
 //   bb-cleanup                      # plan, y/N, remove orphans
 //   bb-cleanup --dry-run --json | jq '.plan[].slug'
 //   bb-cleanup --slug researcher-k3x9 --yes
+//   bb-cleanup --images             # also old bot-bottle/* images
 //
 // Exit codes: see --help (0 ok, 1 a removal failed or the answer was no, 2 usage or no
 // terminal to ask on without --yes).
@@ -17,8 +19,9 @@ import { BbError, EXIT } from "../../lib/errors.ts";
 import { systemRemover } from "../../lib/inventory/backends.ts";
 import { GRACE_MS } from "../../lib/inventory/classify.ts";
 import { FILTER_LABEL_HELP, collectLabel } from "../../lib/inventory/flags.ts";
-import { planText, resultLine } from "../../lib/inventory/format.ts";
-import { executeRemovals, type Removal, type RemovalResult } from "../../lib/inventory/remove.ts";
+import { findStaleImages, removeImage, totalSize, type OurImage } from "../../lib/images/stale.ts";
+import { imagesText, planText, resultLine } from "../../lib/inventory/format.ts";
+import { executeRemovals, message, type Removal, type RemovalResult } from "../../lib/inventory/remove.ts";
 import { requireComplete, scan, selectForCleanup } from "../../lib/inventory/scan.ts";
 import { log } from "../../lib/log.ts";
 import { defaultStateRoot } from "../../lib/paths.ts";
@@ -33,12 +36,15 @@ interface Options {
   stateDir?: string;
   filterLabel?: Record<string, string>;
   grace: number;
+  images?: boolean;
 }
 
 interface Report {
   dryRun: boolean;
   plan: Removal[];
   kept: { slug: string; why: string }[];
+  /** Stale images to remove (empty without --images). */
+  images: OurImage[];
   /** null when nothing was attempted (dry run, or nothing to remove). */
   results: RemovalResult[] | null;
 }
@@ -52,6 +58,7 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
   .option("--slug <slug>", "tear down exactly this bottle, even if it is live")
   .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
   .option("--filter-label <key=value>", FILTER_LABEL_HELP, collectLabel)
+  .option("--images", "also remove bot-bottle images that no bottle of this checkout would start from and no container uses (old builds: a sidecar is ~280 MB, an agent ~1 GB)")
   .option("--grace <seconds>", "a bottle with no owner record counts as starting (live) this long after its newest state dir change or container", seconds, GRACE_MS / 1000)
   .addHelpText("after", "\nbb-cleanup: exit 1 also when the answer to y/N was no (nothing removed); exit 2 also when\nthere is no terminal to ask on and no --yes (nothing removed).\n")
   .action(async (o: Options) => {
@@ -59,15 +66,17 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
     const s = await scan({ stateRoot: o.stateDir ?? defaultStateRoot(), scope: o.filterLabel, graceMs: o.grace * 1000 });
     requireComplete(s);
     const { removals, kept } = selectForCleanup(s.bottles, { slug: o.slug });
-    const report: Report = { dryRun: Boolean(o.dryRun), plan: removals, kept: kept.map((b) => ({ slug: b.slug, why: b.why })), results: null };
+    const images = await staleImages(o, s.backends.docker !== null);
+    const report: Report = { dryRun: Boolean(o.dryRun), plan: removals, kept: kept.map((b) => ({ slug: b.slug, why: b.why })), images, results: null };
     const done = () => (o.json ? writeStdout(JSON.stringify(report, null, 2) + "\n") : Promise.resolve());
 
     if (kept.length) log.info(`keeping ${kept.length} live bottle(s): ${kept.map((b) => `${b.slug} (${b.why})`).join("; ")}`);
-    if (removals.length === 0) {
+    if (removals.length === 0 && images.length === 0) {
       log.info(o.slug ? `nothing left of bottle ${o.slug}` : "nothing to clean up");
       return done();
     }
-    log.raw(`bb-cleanup ${o.dryRun ? "would remove" : "will remove"}:\n${planText(removals)}`);
+    const plan = (removals.length ? planText(removals) : "") + (images.length ? imagesText(images) : "");
+    log.raw(`bb-cleanup ${o.dryRun ? "would remove" : "will remove"}:\n${plan}`);
     if (o.dryRun) return done();
     if (!o.yes) {
       if (!process.stdin.isTTY) {
@@ -82,6 +91,16 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
     const results = await executeRemovals(removals, systemRemover(s.backends.smolvm), {
       onResult: (res) => (res.ok ? log.info(resultLine(res)) : log.error(resultLine(res))),
     });
+    // After the bottles: a removed container no longer holds its image.
+    for (const image of images) {
+      const name = image.ref ?? image.id;
+      const res: RemovalResult = await removeImage(image).then(
+        () => ({ slug: "", kind: "image", name, ok: true }),
+        (e) => ({ slug: "", kind: "image", name, ok: false, error: message(e) }),
+      );
+      results.push(res);
+      (res.ok ? log.info : log.error)(resultLine(res));
+    }
     report.results = results;
     const failed = results.filter((r) => !r.ok);
     if (failed.length) {
@@ -90,6 +109,17 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
     }
     await done();
   });
+
+/** With --images, the stale ones; without, none, and for a whole-machine cleanup a hint
+ * when there are some (a --slug teardown skips the lookup: it runs on every bottle exit). */
+async function staleImages(o: Options, hasDocker: boolean): Promise<OurImage[]> {
+  if (!hasDocker || (!o.images && o.slug !== undefined)) return [];
+  const found = await findStaleImages({ scope: o.filterLabel });
+  if (found.unknown.length) log.info(`not judging ${found.unknown.join(", ")} images: this checkout's daemons are not built yet (npm run build)`);
+  if (o.images) return found.stale;
+  if (found.stale.length) log.info(`${found.stale.length} old bot-bottle image(s) no bottle here uses (${totalSize(found.stale)}): bb-cleanup --images removes them`);
+  return [];
+}
 
 function seconds(text: string): number {
   const n = Number(text);

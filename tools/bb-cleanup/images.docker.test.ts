@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { BASE_ID_LABEL } from "../../lib/images/ensure.ts";
+import { BASE_IMAGE } from "../../lib/images/versions.ts";
+import { RUN_LABEL, testRun } from "../../lib/inventory/testdata/bottles.ts";
+import { run } from "../../lib/proc.ts";
+
+interface Report {
+  images: { id: string; ref: string | null }[];
+  results: { kind: string; name: string; ok: boolean; error?: string }[] | null;
+}
+
+test("bb-cleanup --images removes old bot-bottle images, untagged leftovers included, and keeps one a container uses", async (t) => {
+  const r = await testRun(t);
+  const labels = { "bot-bottle.test": "1", [RUN_LABEL]: r.id, [BASE_ID_LABEL]: "sha256:test" };
+  const ours = async () =>
+    (await run(["docker", "image", "ls", "--no-trunc", "--filter", `label=${RUN_LABEL}=${r.id}`, "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"])).stdout.split("\n").filter(Boolean).sort();
+  t.after(async () => {
+    await run(["docker", "container", "rm", "--force", `bb-test-${r.id}-user`], { expect: [0, 1] });
+    for (const line of await ours()) await run(["docker", "image", "rm", "--force", line.split(" ")[0]!], { expect: [0, 1] });
+  });
+  // Tiny images on the base: each label set is its own image ID, built without a layer.
+  const build = async (ref: string, n: number) => {
+    const args = Object.entries({ ...labels, "bot-bottle.test-n": String(n) }).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
+    await run(["docker", "build", "--quiet", "--tag", ref, ...args, "-"], { input: `FROM ${BASE_IMAGE}\n` });
+    return (await run(["docker", "image", "inspect", "--format", "{{.Id}}", ref])).stdout.trim();
+  };
+  const old = `bot-bottle/sidecar:t${r.id}-old`;
+  const used = `bot-bottle/agent:t${r.id}-used`;
+  const moved = `bot-bottle/agent:t${r.id}-moved`;
+  await build(old, 1);
+  const usedId = await build(used, 2);
+  const untaggedId = await build(moved, 3);
+  const movedId = await build(moved, 4); // the tag moves: image 3 is left untagged
+  await run(["docker", "create", "--name", `bb-test-${r.id}-user`, "--label", `${RUN_LABEL}=${r.id}`, used, "true"]);
+
+  const hint = await r.tool("bb-cleanup", ["--dry-run"]);
+  assert.equal(hint.code, 0, hint.stderr);
+  assert.match(hint.stderr, /3 old bot-bottle image\(s\) no bottle here uses .*: bb-cleanup --images removes them/);
+
+  const dry = await r.tool("bb-cleanup", ["--images", "--dry-run", "--json"]);
+  assert.equal(dry.code, 0, dry.stderr);
+  const planned = (dry.json() as Report).images.map((i) => i.ref ?? i.id).sort();
+  assert.deepEqual(planned, [moved, old, untaggedId].sort());
+  assert.match(dry.stderr, /images no bottle here uses/);
+  assert.match(dry.stderr, new RegExp(`image  ${old.replace(/[/.]/g, "\\$&")}`));
+  assert.equal((await ours()).length, 4, "a dry run removes nothing");
+
+  const done = await r.tool("bb-cleanup", ["--images", "--yes", "--json"]);
+  assert.equal(done.code, 0, done.stderr);
+  const results = (done.json() as Report).results!;
+  assert.deepEqual(results.filter((x) => x.kind === "image").map((x) => [x.name, x.ok]).sort(), [[moved, true], [old, true], [untaggedId, true]].sort());
+  assert.deepEqual(await ours(), [`${usedId} ${used}`]);
+  assert.notEqual(movedId, untaggedId);
+});
