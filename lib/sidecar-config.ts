@@ -3,7 +3,7 @@
 // Secret values are never in these files: only the names of env slots that bb-bundle
 // fills from the host environment when it starts the bundle.
 import { readFile } from "node:fs/promises";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { AuthScheme, PushPolicy } from "./plan/schema.ts";
 import { BbError } from "./errors.ts";
 

@@ -7,7 +7,7 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { BbError } from "../lib/errors.ts";
 import { indexTar, type TarEntry } from "./tar-index.ts";
 
@@ -34,7 +34,7 @@ export interface ArchiveImage {
   layers: Blob[];
 }
 
-const SaveManifest = z.array(z.object({ Config: z.string(), Layers: z.array(z.string()) }).loose()).min(1);
+const SaveManifest = z.array(z.object({ Config: z.string(), Layers: z.array(z.string()) }).passthrough()).min(1);
 
 async function readEntry(archive: string, e: TarEntry): Promise<Buffer> {
   const fh = await open(archive, "r");

@@ -1,7 +1,7 @@
 // Reading docker's view of a container or image: a typed subset of `docker inspect`
 // (validated, so a changed docker fails here with a clear message rather than later with
 // undefined), and the host port docker picked for a published container port.
-import { z } from "zod";
+import { z } from "zod/v3";
 import { BbError } from "../errors.ts";
 import { docker, failure, isNoSuch } from "./cmd.ts";
 

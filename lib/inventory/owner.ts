@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { z } from "zod";
+import { z } from "zod/v3";
 
 export const OWNER_FILE = "owner.json";
 

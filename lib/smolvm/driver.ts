@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { run, type RunResult, ANY_EXIT } from "../proc.ts";
@@ -45,14 +45,14 @@ export interface ExecResult {
   stderr: string;
 }
 
-const Machine = z.looseObject({
+const Machine = z.object({
   name: z.string(),
   state: z.string(),
   pid: z.number().nullable().optional(),
   network: z.boolean().optional(),
   image: z.string().nullable().optional(),
   created_at: z.union([z.string(), z.number()]).nullable().optional(),
-});
+}).passthrough();
 
 export interface MachineInfo {
   name: string;

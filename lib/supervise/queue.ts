@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { parseJsonFile } from "../sidecar-config.ts";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";

@@ -1,7 +1,7 @@
 // What init runs for each daemon and with which environment. The argv table holds the
 // in-container paths bb-bundle mounts things at (lib/layout.ts, shared with bb-bundle);
 // tests replace it (BB_INIT_ARGV) to run fakes or real daemons on loopback ports.
-import { z } from "zod";
+import { z } from "zod/v3";
 import { BbError } from "../../lib/errors.ts";
 import { BUNDLE_PATHS, PORTS } from "../../lib/layout.ts";
 import { Service } from "../../lib/plan/schema.ts";
@@ -60,7 +60,7 @@ export function defaultArgv(name: Service, ctx: TableContext): string[] {
   return ["node", `${ctx.sidecarDir}/${name}.js`, ...daemonArgs(name, ctx)];
 }
 
-const ArgvOverride = z.partialRecord(Service, z.array(z.string()).min(1));
+const ArgvOverride = z.record(Service, z.array(z.string()).min(1));
 export type ArgvOverride = z.infer<typeof ArgvOverride>;
 
 /** Parse BB_INIT_ARGV / --argv-json: {"firewall": ["node", "fake.js", ...], ...}. */

@@ -2,7 +2,7 @@
 // the same facts as structured content for clients that read it.
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { z } from "zod";
+import { z } from "zod/v3";
 import { normalizeHost, RequestKind, RequestStatus, type QueueRequest } from "../../lib/supervise/queue.ts";
 import type { RequestBook } from "./requests.ts";
 
