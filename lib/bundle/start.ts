@@ -76,8 +76,9 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
   const undo = new Undo();
   const labels = (role: Role) => bottleLabels({ slug: plan.slug, backend: plan.backend, agent: plan.agent.name, role, extra: opts.extraLabels });
   try {
-    const image = await opts.sidecarImage();
-    checkAbort(opts.signal);
+    // The image is looked up (or built) while the CA and the networks are made.
+    const imageLookup = opts.sidecarImage();
+    imageLookup.catch(() => {}); // awaited below; a failure is thrown there, after undo is set up
 
     const ca = await ensureBottleCa(plan.files.dir, plan.slug);
     if (ca.created) undo.push("remove the bottle CA", () => rm(ca.dir, { recursive: true, force: true }));
@@ -99,6 +100,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       createNetwork({ name: egress, labels: labels("network-egress") }).then(() => undo.push(`remove network ${egress}`, () => removeNetwork(egress))),
     ]);
     for (const r of created) if (r.status === "rejected") throw r.reason;
+    const image = await imageLookup;
     checkAbort(opts.signal);
 
     const mounts: Mount[] = [

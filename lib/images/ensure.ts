@@ -5,6 +5,7 @@
 // is rebuilt under the same tag. Both inspects run together, so reuse costs no extra time.
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import { BbError } from "../errors.ts";
 import { log, type Logger } from "../log.ts";
 import { defaultCacheRoot, repoRoot } from "../paths.ts";
@@ -62,10 +63,18 @@ export async function ensureImage(name: ImageName, opts: EnsureImageOptions = {}
     return done(ref, await builtId(ref), true);
   }
 
-  const arch = opts.arch ?? archOf((await dockerInfo()).architecture);
   const dockerfile = join(root, "agent-image", "Dockerfile");
-  const ref = `${IMAGE_REPO.agent}:${agentTag(dockerfile, arch)}`;
-  const current = await reusable(ref, logger);
+  const refFor = (a: AgentArch) => `${IMAGE_REPO.agent}:${agentTag(dockerfile, a)}`;
+  // The tag depends on the engine's CPU, which takes a round trip to learn. Look the image up
+  // for this host's CPU meanwhile: the engine almost always runs on it (a remote engine on
+  // another CPU costs one more lookup).
+  const guess = opts.arch ?? hostArch();
+  const [arch, guessed] = await Promise.all([
+    opts.arch ?? dockerInfo().then((i) => archOf(i.architecture)),
+    guess ? lookUp(refFor(guess)) : null,
+  ]);
+  const ref = refFor(arch);
+  const current = decideReuse(arch === guess && guessed ? guessed : await lookUp(ref), logger);
   if (current) return done(ref, current, false);
   const labels = { ...opts.labels, [BASE_ID_LABEL]: await ensureBaseImage() };
   logger.step(`building ${ref} (first use of claude-code ${AGENT_CLIS.claude.version}, codex ${AGENT_CLIS.codex.version}; a few minutes)`);
@@ -99,14 +108,34 @@ export function archOf(dockerArch: string): AgentArch {
   throw new BbError("DOCKER", `The Docker engine runs on ${dockerArch}; the agent image supports x86_64 and aarch64 only`);
 }
 
-/** The ID of `ref` when it exists and was built on the base image present now (or the base
- * is gone, so nothing could be rebuilt anyway); null when it must be built. */
-async function reusable(ref: string, logger: Logger): Promise<string | null> {
+interface LookUp {
+  ref: string;
+  image: Awaited<ReturnType<typeof inspectImage>>;
+  base: Awaited<ReturnType<typeof inspectImage>>;
+}
+
+/** `ref` and the base image, inspected together. */
+async function lookUp(ref: string): Promise<LookUp> {
   const [image, base] = await Promise.all([inspectImage(ref), inspectImage(BASE_IMAGE)]);
+  return { ref, image, base };
+}
+
+/** The ID of the looked-up image when it exists and was built on the base image present now
+ * (or the base is gone, so nothing could be rebuilt anyway); null when it must be built. */
+function decideReuse({ ref, image, base }: LookUp, logger: Logger): string | null {
   if (!image) return null;
   if (!base || image.labels[BASE_ID_LABEL] === base.id) return image.id;
   logger.step(`${ref} was built on another ${BASE_IMAGE} than the one present now: rebuilding it`);
   return null;
+}
+
+async function reusable(ref: string, logger: Logger): Promise<string | null> {
+  return decideReuse(await lookUp(ref), logger);
+}
+
+/** This machine's CPU as an agent image arch, or null for one the image does not support. */
+function hostArch(): AgentArch | null {
+  return process.arch === "x64" || process.arch === "arm64" ? process.arch : null;
 }
 
 async function builtId(ref: string): Promise<string> {

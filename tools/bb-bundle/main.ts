@@ -16,7 +16,7 @@ import { createProgram, interruptSignal, mainOf, readPlanInput, writePlan, type 
 import { readyTimeoutMs, startBundle } from "../../lib/bundle/start.ts";
 import { ensureImage } from "../../lib/images/mod.ts";
 import { savePlan } from "../../lib/plan/io.ts";
-import { dockerInfo } from "../../lib/docker/daemon.ts";
+import { withEngine } from "../../lib/docker/daemon.ts";
 import { loopbackFor } from "../../lib/loopback.ts";
 
 const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (firewall, egress, git-gate, supervise) and add the plan's bundle section.", {
@@ -30,11 +30,10 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
     const signal = interruptSignal();
     const readyMs = readyTimeoutMs(o.readyTimeout);
     const plan = await readPlanInput(o);
-    await dockerInfo();
     const loopbackAddr = plan.backend === "smolmachines" ? await loopbackFor({ platform: process.platform, stateRoot: plan.stateRoot, slug: plan.slug }) : undefined;
     const forwarded = forwardedCredentials(plan, { home: homedir(), env: process.env });
     for (const source of forwarded.sources) log.step(`bundle: forwarding the host credential from ${source} into egress only`);
-    const bundled = await startBundle(plan, {
+    const bundled = await withEngine(() => startBundle(plan, {
       credentials: forwarded.slots,
       sidecarImage: () => ensureImage("sidecar").then((i) => i.ref),
       hostEnv: process.env,
@@ -44,7 +43,7 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
       noWait: !o.wait,
       extraLabels: process.env.BB_TEST_LABEL ? { "bot-bottle.test": "1" } : undefined,
       signal,
-    });
+    }));
     await savePlan(bundled);
     await writePlan(bundled);
   });

@@ -12,7 +12,7 @@
 import { join } from "node:path";
 import process from "node:process";
 import { createProgram, interruptSignal, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
-import { dockerInfo } from "../../lib/docker/daemon.ts";
+import { withEngine } from "../../lib/docker/daemon.ts";
 import { ensureImage } from "../../lib/images/mod.ts";
 import { AGENT } from "../../lib/layout.ts";
 import { repoRoot } from "../../lib/paths.ts";
@@ -43,15 +43,12 @@ const program = createProgram("bb-vm", "Start the agent's machine for a bundled 
   .action(async (o: CommonOptions & { dns?: string[] }) => {
   const signal = interruptSignal();
   const plan = (await readPlanInput(o, ["bundle"])) as Bundled;
-  await dockerInfo();
   const agentImage = () => ensureImage("agent");
-  let started: Plan;
-  if (plan.backend === "docker") {
-    started = await startDockerAgent(plan, { agentImage, extraLabels: testLabels(), dns: o.dns, signal });
-  } else {
+  const started: Plan = await withEngine(async () => {
+    if (plan.backend === "docker") return startDockerAgent(plan, { agentImage, extraLabels: testLabels(), dns: o.dns, signal });
     const smolvm = await openSmolvm();
-    started = await startSmolvmAgent(plan, { agentImage, smolvm, pack: (image) => packImage({ image, smolvm }), signal });
-  }
+    return startSmolvmAgent(plan, { agentImage, smolvm, pack: (image) => packImage({ image, smolvm }), signal });
+  });
   await savePlan(started);
   await writePlan(started);
 });
