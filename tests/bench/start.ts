@@ -3,6 +3,7 @@
 // the same run; plus the bundle's idle memory. Reports, never fails on a missed target.
 //
 //   just bench start [--runs N] [--json]
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +23,19 @@ export interface StartBench {
   ratio: number;
   stagesMs: Record<string, number>;
   bundleIdle: { totalMiB: number; perDaemonMiB: Record<string, number> };
+  /** The just binary timed, and what npm's node launcher for it (node_modules/.bin/just) adds. */
+  just: { binary: string; npmLauncherMs: number | null };
+}
+
+/** The native just binary rust-just ships for this platform. npm's node_modules/.bin/just is
+ * a node script (execa, yargs) that finds and spawns it, costing about 0.2 s per call; a
+ * just installed from cargo, apt or brew has no such launcher, so the benchmark times the
+ * binary itself and reports the launcher's cost on the side. */
+function justBinary(): { binary: string; launcher: string | null } {
+  const launcher = join(REPO, "node_modules/.bin/just");
+  const os = process.platform === "win32" ? "windows" : process.platform;
+  const native = join(REPO, "node_modules", `rust-just-${os}-${process.arch}`, "bin", "just");
+  return existsSync(native) ? { binary: native, launcher: existsSync(launcher) ? launcher : null } : { binary: launcher, launcher: null };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -77,17 +91,24 @@ export async function benchStart(opts: { runs: number; log?: (s: string) => void
   try {
     say(`warming up (one full run)...`);
     await run([join(REPO, "scripts/flow.sh"), "run", "agent=shell", "--", "true"], { env: { BB_STATE_DIR: state }, timeoutMs: 300_000 });
+    const just = justBinary();
     const bare: number[] = [];
     const full: number[] = [];
+    const launcher: number[] = [];
     for (let i = 0; i < opts.runs; i++) {
       bare.push((await timed(() => run(["docker", "run", "--rm", agent.ref, "true"])))[0]);
-      full.push((await timed(() => run([join(REPO, "node_modules/.bin/just"), "--justfile", join(REPO, "justfile"), "run", "agent=shell", "--", "true"], { env: { BB_STATE_DIR: state }, timeoutMs: 300_000 })))[0]);
+      full.push((await timed(() => run([just.binary, "--justfile", join(REPO, "justfile"), "run", "agent=shell", "--", "true"], { env: { BB_STATE_DIR: state }, timeoutMs: 300_000 })))[0]);
+      if (just.launcher) {
+        const viaNpm = (await timed(() => run([just.launcher!, "--version"])))[0];
+        launcher.push(viaNpm - (await timed(() => run([just.binary, "--version"])))[0]);
+      }
       say(`run ${i + 1}/${opts.runs}: bare ${Math.round(bare.at(-1)!)} ms, just run ${Math.round(full.at(-1)!)} ms`);
     }
     const { stages, mem } = await stagesOnce(state);
     const bareMs = median(bare);
     const fullMs = median(full);
-    return { runs: opts.runs, bareMs, fullMs, ratio: fullMs / bareMs, stagesMs: stages, bundleIdle: mem };
+    const npmLauncherMs = launcher.length ? median(launcher) : null;
+    return { runs: opts.runs, bareMs, fullMs, ratio: fullMs / bareMs, stagesMs: stages, bundleIdle: mem, just: { binary: just.binary, npmLauncherMs } };
   } finally {
     await rm(state, { recursive: true, force: true });
   }
@@ -100,6 +121,8 @@ export function formatStart(b: StartBench): string {
     `  bare docker run --rm <agent image> true   ${r(b.bareMs)}`,
     `  just run agent=shell -- true               ${r(b.fullMs)}`,
     `  ratio                                      ${b.ratio.toFixed(2)}x   (target <= 3x: ${b.ratio <= 3 ? "PASS" : "MISS"})`,
+    `  just timed: ${b.just.binary.replace(REPO + "/", "")}`,
+    ...(b.just.npmLauncherMs === null ? [] : [`  (npx just / node_modules/.bin/just adds ${r(b.just.npmLauncherMs)} more: npm's node launcher for it)`]),
     `stages (one pass through the pipe by hand)`,
     ...Object.entries(b.stagesMs).map(([k, v]) => `  ${k.padEnd(20)} ${r(v)}`),
     `bundle idle memory: ${b.bundleIdle.totalMiB} MiB (docker stats)`,
