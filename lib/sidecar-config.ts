@@ -82,6 +82,9 @@ export const GitGateConfig = z.object({
       url: z.string(),
       /** File name of the identity inside the gate's identity dir (mounted by bb-bundle), or null. */
       identity: z.string().nullable(),
+      /** The only SSH host keys accepted from the upstream ("<type> <base64>"); null: the
+       * first key seen is trusted and pinned. */
+      hostKeys: z.array(z.string()).nullable(),
     }),
   ),
   /** "<host>/<owner>/<repo>" */

@@ -34,6 +34,9 @@ export interface UpstreamDecl {
   host: string;
   url: string;
   identityFile: string | null;
+  /** Public host keys ("ssh-ed25519 AAAA..."): set, git-gate accepts only these; null, it
+   * trusts the first key it sees and pins it. */
+  hostKeys: string[] | null;
 }
 export interface GitDecl {
   upstreams: UpstreamDecl[];
@@ -153,6 +156,25 @@ function parseGitUser(r: FieldReader, v: unknown): GitUserDecl {
   return { name: name || null, email: email || null };
 }
 
+// A public key as ssh-keyscan and known_hosts write it, after the host name: type, base64,
+// optional comment.
+const HOST_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$/;
+
+/** `host_key`: one key or a list (a host serving several key types), ssh upstreams only. */
+function parseHostKeys(r: FieldReader, field: string, v: unknown, url: string): string[] {
+  if (!/^ssh:\/\/|^[^/:]+@[^/:]+:/.test(url)) r.fail(field, `only applies to an ssh upstream, and url is ${JSON.stringify(url)}`);
+  const keys = typeof v === "string" ? [v] : r.stringList(field, v);
+  if (keys.length === 0) r.fail(field, "is empty: give the upstream's public host key (ssh-keyscan HOST), or remove the field to trust the first key seen");
+  return keys.map((k, i) => {
+    const key = k.trim();
+    if (!HOST_KEY.test(key)) {
+      const at = typeof v === "string" ? field : `${field}[${i}]`;
+      r.fail(at, `${JSON.stringify(key.slice(0, 40))} is not a public host key: expected "<type> <base64>" as ssh-keyscan prints it after the host name (e.g. "ssh-ed25519 AAAAC3Nza...")`);
+    }
+    return key;
+  });
+}
+
 function parseGit(r: FieldReader, v: unknown, file: string): GitDecl {
   const o = r.object("git", v);
   r.checkKeys(o, ["upstreams", "repos", "push"], "git");
@@ -161,11 +183,12 @@ function parseGit(r: FieldReader, v: unknown, file: string): GitDecl {
     const field = `git.upstreams.${h}`;
     host(r, field, h, false);
     const uo = r.object(field, u);
-    r.checkKeys(uo, ["url", "identity_file"], field);
+    r.checkKeys(uo, ["url", "identity_file", "host_key"], field);
     if (!("url" in uo)) r.fail(`${field}.url`, "is required: where git-gate fetches from and pushes to (e.g. ssh://git@github.com)");
     const url = r.nonEmptyString(`${field}.url`, uo.url).replace(/\/+$/, "");
     const identityFile = "identity_file" in uo ? expandPath(r.nonEmptyString(`${field}.identity_file`, uo.identity_file), file) : null;
-    return { host: h.toLowerCase(), url, identityFile };
+    const hostKeys = "host_key" in uo ? parseHostKeys(r, `${field}.host_key`, uo.host_key, url) : null;
+    return { host: h.toLowerCase(), url, identityFile, hostKeys };
   });
   const repos = r.stringList("git.repos", o.repos ?? []).map((repo, i) => {
     const clean = repo.replace(/\.git$/, "").replace(/\/+$/, "");

@@ -253,3 +253,22 @@ test("identity_file expands ~ and resolves relative paths against the bottle fil
   assert.equal(b.git?.upstreams[0]!.identityFile, join(dir, "keys/id"));
   assert.deepEqual(b.git?.push.protectedBranches, ["main", "master"]);
 });
+
+test("host_key pins an ssh upstream's key (one or a list); anything else names the field", async (t) => {
+  const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+  const up = (extra: string, url = "ssh://git@a.test") => `git:\n  upstreams:\n    a.test: {url: '${url}', ${extra}}\n  repos: [a.test/o/r]`;
+  const one = bottleSection(await loadAgent(await manifest(t, { child: up(`host_key: '${key}'`) }), "a"));
+  assert.deepEqual(one.git?.upstreams[0]!.hostKeys, [key]);
+  const two = bottleSection(await loadAgent(await manifest(t, { child: up(`host_key: ['${key} comment', 'ecdsa-sha2-nistp256 AAAAE2VjZHNh']`, "git@a.test:") }), "a"));
+  assert.equal(two.git?.upstreams[0]!.hostKeys?.length, 2);
+  assert.equal(bottleSection(await loadAgent(await manifest(t, { child: up("identity_file: k") }), "a")).git?.upstreams[0]!.hostKeys, null);
+  for (const [extra, url, why] of [
+    [`host_key: 'a.test ${key}'`, "ssh://git@a.test", /field "git\.upstreams\.a\.test\.host_key": "a\.test ssh-ed25519 .*" is not a public host key/],
+    [`host_key: ['${key}', 'nope']`, "ssh://git@a.test", /field "git\.upstreams\.a\.test\.host_key\[1\]": "nope" is not a public host key/],
+    ["host_key: []", "ssh://git@a.test", /field "git\.upstreams\.a\.test\.host_key": is empty/],
+    [`host_key: '${key}'`, "https://a.test", /field "git\.upstreams\.a\.test\.host_key": only applies to an ssh upstream/],
+  ] as const) {
+    const e = await loadError(await manifest(t, { child: up(extra, url) }));
+    assert.match(e.message, why, extra);
+  }
+});

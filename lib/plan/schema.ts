@@ -48,6 +48,8 @@ export const GitUpstream = z.object({
   url: z.string(),
   /** Host path of the identity (SSH key) file only git-gate may read. */
   identityFile: z.string().nullable(),
+  /** The only SSH host keys git-gate accepts from the upstream; null: trust on first use. */
+  hostKeys: z.array(z.string()).nullable(),
 });
 
 export const PushPolicy = z.object({

@@ -48,7 +48,7 @@ export function gitGateConfig(bottle: BottleSection): GitGateConfig | null {
   if (!bottle.git) return null;
   return {
     version: CONFIG_VERSION,
-    upstreams: bottle.git.upstreams.map((u, i) => ({ host: u.host, url: u.url, identity: u.identityFile ? `identity-${i}` : null })),
+    upstreams: bottle.git.upstreams.map((u, i) => ({ host: u.host, url: u.url, identity: u.identityFile ? `identity-${i}` : null, hostKeys: u.hostKeys })),
     repos: bottle.git.repos,
     push: bottle.git.push,
     dlp: { disabled: bottle.dlpDisable as GitGateConfig["dlp"]["disabled"], sensitive: sensitiveSlots(bottle) },

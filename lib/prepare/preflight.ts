@@ -31,7 +31,7 @@ export function preflightText(plan: Plan, hostEnv: Record<string, string | undef
   if (bottle.git && bottle.git.upstreams.length) {
     for (const u of bottle.git.upstreams) {
       const repos = bottle.git.repos.filter((r) => r.split("/")[0] === u.host);
-      rows.push(["git", `${u.host} -> ${u.url} (identity: ${u.identityFile ?? "none"}); repos: ${repos.join(", ") || "(none)"}`]);
+      rows.push(["git", `${u.host} -> ${u.url} (identity: ${u.identityFile ?? "none"}; host key: ${u.hostKeys ? `pinned, ${u.hostKeys.length}` : "trusted on first use"}); repos: ${repos.join(", ") || "(none)"}`]);
     }
     const p = bottle.git.push;
     rows.push(["push", `refs: ${p.allowedRefs.join(", ") || "any"}; protected branches: ${p.protectedBranches.join(", ") || "none"}; protected paths: ${p.protectedPaths.join(", ") || "none"}; dlp: ${p.dlp ? "on" : "off"}`]);

@@ -30,7 +30,7 @@ function ready(over: Partial<Plan["bottle"]> = {}): Ready {
 }
 
 const git = {
-  upstreams: [{ host: "github.com", url: "ssh://git@github.com", identityFile: null }],
+  upstreams: [{ host: "github.com", url: "ssh://git@github.com", identityFile: null, hostKeys: null }],
   repos: ["github.com/o/r"],
   push: { allowedRefs: [], protectedBranches: ["main"], protectedPaths: [], dlp: true },
 };

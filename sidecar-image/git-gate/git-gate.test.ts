@@ -72,7 +72,7 @@ describe("git-gate (real process, real git)", () => {
     }
     const config = {
       version: 1,
-      upstreams: [{ host: "example.com", url: `file://${join(dir, "upstream")}`, identity: null }],
+      upstreams: [{ host: "example.com", url: `file://${join(dir, "upstream")}`, identity: null, hostKeys: null }],
       repos: ["example.com/acme/widget", "example.com/acme/missing"],
       push: { allowedRefs: ["main", "agent/**", "refs/tags/v*"], protectedBranches: ["main"], protectedPaths: [".github/**", "secrets"], dlp: true },
       dlp: { disabled: [], sensitive: [{ name: "DEPLOY_PASSWORD", slot: "BB_SENSITIVE_0" }] },

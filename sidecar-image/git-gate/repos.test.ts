@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { GitGateConfig } from "../../lib/sidecar-config.ts";
-import { createRegistry, normalizeRepoPath, redactUrl, upstreamEnv } from "./repos.ts";
+import { createRegistry, normalizeRepoPath, pinnedKnownHosts, redactUrl, upstreamEnv } from "./repos.ts";
 
 const config = (over: Partial<GitGateConfig> = {}): GitGateConfig => ({
   version: 1,
-  upstreams: [{ host: "github.com", url: "git@github.com:", identity: null }],
+  upstreams: [{ host: "github.com", url: "git@github.com:", identity: null, hostKeys: null }],
   repos: ["github.com/acme/widget"],
   push: { allowedRefs: [], protectedBranches: [], protectedPaths: [], dlp: true },
   dlp: { disabled: [], sensitive: [] },
@@ -36,20 +36,33 @@ describe("git-gate repo registry", () => {
     assert.ok(found.ok);
     assert.equal(found.repo.url, "git@github.com:acme/widget");
     assert.equal(found.repo.dir, join(dir, "repos/github.com/acme/widget.git"));
-    const https = createRegistry(config({ upstreams: [{ host: "github.com", url: "https://github.com", identity: null }] }), { data: dir, identities: null });
+    const https = createRegistry(config({ upstreams: [{ host: "github.com", url: "https://github.com", identity: null, hostKeys: null }] }), { data: dir, identities: null });
     assert.equal(https.repos.get("github.com/acme/widget")!.url, "https://github.com/acme/widget");
   });
 
   it("refuses config it cannot serve: repo without upstream, identity missing from the identities dir", () => {
     assert.throws(() => createRegistry(config({ repos: ["gitlab.com/a/b"] }), { data: dir, identities: null }), /no upstream for host gitlab\.com/);
-    const withKey = config({ upstreams: [{ host: "github.com", url: "git@github.com:", identity: "other_key" }] });
+    const withKey = config({ upstreams: [{ host: "github.com", url: "git@github.com:", identity: "other_key", hostKeys: null }] });
     assert.throws(() => createRegistry(withKey, { data: dir, identities: dir }), /identity other_key for github\.com is not in/);
   });
 
   it("upstreamEnv() points ssh at the identity only the gate holds", () => {
-    const env = upstreamEnv({ host: "github.com", url: "git@github.com:", identity: "deploy_key" }, { data: dir, identities: dir });
+    const env = upstreamEnv({ host: "github.com", url: "git@github.com:", identity: "deploy_key", hostKeys: null }, { data: dir, identities: dir });
     assert.equal(env.GIT_SSH_COMMAND, `ssh -i ${dir}/deploy_key -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${dir}/known_hosts`);
-    assert.equal(upstreamEnv({ host: "h", url: "u", identity: null }, { data: dir, identities: null }).GIT_SSH_COMMAND, undefined);
+    assert.equal(upstreamEnv({ host: "h", url: "u", identity: null, hostKeys: null }, { data: dir, identities: null }).GIT_SSH_COMMAND, undefined);
+  });
+
+  it("a pinned host key replaces trust on first use: ssh checks strictly against only the declared keys", async () => {
+    const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx1bWJlcmphY2tzIGFyZSBub3QgcmVhbCBrZXlz";
+    const pinned = { host: "git.example.test", url: "ssh://git@git.example.test:2222", identity: "deploy_key", hostKeys: [key] };
+    const reg = createRegistry(config({ upstreams: [pinned], repos: ["git.example.test/a/b"] }), { data: dir, identities: dir });
+    const file = pinnedKnownHosts(pinned, { data: dir, identities: dir });
+    assert.equal(await readFile(file, "utf8"), `bb-upstream.git.example.test ${key}\n`);
+    assert.equal((await stat(file)).mode & 0o777, 0o600);
+    assert.equal(
+      upstreamEnv(reg.repos.get("git.example.test/a/b")!.upstream, { data: dir, identities: dir }).GIT_SSH_COMMAND,
+      `ssh -i ${dir}/deploy_key -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${file} -o HostKeyAlias=bb-upstream.git.example.test`,
+    );
   });
 
   it("redactUrl() drops user:password@ from messages", () => {

@@ -2,8 +2,9 @@
 // "<host>/<owner>/<repo>" maps to a bare mirror under the data dir and to
 // "<upstream.url>/<owner>/<repo>" upstream, reached with the upstream's identity (an SSH
 // key the agent never sees). Mirrors are created on first use and fetched before every
-// session, one sync per repo at a time.
-import { existsSync } from "node:fs";
+// session, one sync per repo at a time. An upstream's SSH host key is the one the bottle
+// pins (host_key), else the first one seen, kept in the gate's known_hosts from then on.
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -47,14 +48,27 @@ export function redactUrl(url: string): string {
   return url.replace(/\/\/[^/@]*@/, "//");
 }
 
+/** Where the pinned host keys of `upstream` are written (createRegistry writes them). */
+export function pinnedKnownHosts(upstream: Upstream, dirs: GateDirs): string {
+  return join(dirs.data, `known_hosts.pinned.${upstream.host}`);
+}
+
+// ssh looks pinned keys up under this name, not the upstream's host[:port], so the file
+// need not spell ssh's host forms ("[host]:2222").
+const keyAlias = (upstream: Upstream) => `bb-upstream.${upstream.host}`;
+
 /** Environment for git commands that talk to `upstream` (fetch, push). */
 export function upstreamEnv(upstream: Upstream, dirs: GateDirs): Record<string, string> {
   const env: Record<string, string> = { GIT_TERMINAL_PROMPT: "0" };
-  if (upstream.identity) {
-    const key = join(dirs.identities ?? "", upstream.identity);
-    const knownHosts = join(dirs.data, "known_hosts");
-    env.GIT_SSH_COMMAND = formatArgv(["ssh", "-i", key, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=accept-new", "-o", `UserKnownHostsFile=${knownHosts}`]);
+  if (!upstream.identity && !upstream.hostKeys) return env;
+  const ssh = ["ssh"];
+  if (upstream.identity) ssh.push("-i", join(dirs.identities ?? "", upstream.identity), "-o", "IdentitiesOnly=yes");
+  if (upstream.hostKeys) {
+    ssh.push("-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${pinnedKnownHosts(upstream, dirs)}`, "-o", `HostKeyAlias=${keyAlias(upstream)}`);
+  } else {
+    ssh.push("-o", "StrictHostKeyChecking=accept-new", "-o", `UserKnownHostsFile=${join(dirs.data, "known_hosts")}`);
   }
+  env.GIT_SSH_COMMAND = formatArgv(ssh);
   return env;
 }
 
@@ -80,6 +94,11 @@ export function createRegistry(config: GitGateConfig, dirs: GateDirs): Registry 
       if (!existsSync(join(dirs.identities, upstream.identity))) {
         throw new BbError("CONFIG", `git-gate: identity ${upstream.identity} for ${host} is not in ${dirs.identities}`);
       }
+    }
+    if (upstream.hostKeys) {
+      const lines = upstream.hostKeys.map((k) => `${keyAlias(upstream)} ${k}\n`).join("");
+      mkdirSync(dirs.data, { recursive: true });
+      writeFileSync(pinnedKnownHosts(upstream, dirs), lines, { mode: 0o600 });
     }
     const rest = key.slice(host.length + 1);
     repos.set(key, { key, upstream, url: joinUrl(upstream.url, rest), dir: join(dirs.data, "repos", `${key}.git`) });

@@ -76,7 +76,7 @@ async function cannotRun(): Promise<string | null> {
   return null;
 }
 
-test("git-gate fetches and pushes over SSH with an identity only it holds; a key the upstream does not accept fails with the upstream named", async (t) => {
+test("git-gate fetches and pushes over SSH with an identity only it holds; a key the upstream does not accept, or a host key other than the pinned one, fails with the upstream named", async (t) => {
   const why = await cannotRun();
   if (why) return t.skip(why);
   const dir = await tempDir(t, "bb-git-gate-ssh-");
@@ -110,13 +110,13 @@ test("git-gate fetches and pushes over SSH with an identity only it holds; a key
     await chmod(join(hooks, name), 0o755);
   }
   const sshUrl = `ssh://${userInfo().username}@127.0.0.1:${port}${upstreamRoot}`;
-  const gate = async (identity: string, data: string): Promise<DaemonProcess> => {
-    const config = join(dir, `config-${identity}.json`);
+  const gate = async (identity: string, data: string, hostKeys: string[] | null = null): Promise<DaemonProcess> => {
+    const config = join(dir, `config-${data}.json`);
     await writeFile(
       config,
       JSON.stringify({
         version: 1,
-        upstreams: [{ host: "example.com", url: sshUrl, identity }],
+        upstreams: [{ host: "example.com", url: sshUrl, identity, hostKeys }],
         repos: ["example.com/acme/widget"],
         push: { allowedRefs: ["agent/**"], protectedBranches: ["main"], protectedPaths: [], dlp: true },
         dlp: { disabled: [], sensitive: [] },
@@ -145,4 +145,17 @@ test("git-gate fetches and pushes over SSH with an identity only it holds; a key
   const refused = await git(dir, ["ls-remote", `git://127.0.0.1:${bad.port}/example.com/acme/widget`], [128]);
   assert.match(refused.stderr, /git-gate: cannot fetch example\.com\/acme\/widget from its upstream/);
   assert.ok(!refused.stderr.includes(stranger.key), "the identity's path is not shown to the agent");
+
+  // Pinned (host_key in the bottle): the upstream's real key works, without trust on first use.
+  const realHostKey = (await readFile(join(sshDir, "host_key.pub"), "utf8")).trim();
+  const pinned = await gate("identity-0", "data-pinned", [realHostKey]);
+  const listed = await git(dir, ["ls-remote", `git://127.0.0.1:${pinned.port}/example.com/acme/widget`]);
+  assert.match(listed.stdout, new RegExp(`${sha}\trefs/heads/agent/over-ssh`));
+  assert.ok(!existsSync(join(dir, "data-pinned", "known_hosts")), "a pinned upstream learns no key on first use");
+  // Pinned to another key: the real upstream's key is refused (as a man in the middle would be).
+  const otherKey = (await readFile((await keypair(dir, "other_host_key")).pub, "utf8")).trim();
+  const mitm = await gate("identity-0", "data-mitm", [otherKey]);
+  const rejected = await git(dir, ["ls-remote", `git://127.0.0.1:${mitm.port}/example.com/acme/widget`], [128]);
+  assert.match(rejected.stderr, /git-gate: cannot fetch example\.com\/acme\/widget from its upstream/);
+  assert.ok(!existsSync(join(dir, "data-mitm", "repos", "example.com", "acme", "widget.git")), "nothing was fetched from an upstream with the wrong host key");
 });
