@@ -3,7 +3,7 @@ import process from "node:process";
 import { test } from "node:test";
 import { isBbError } from "../errors.ts";
 import { which } from "../proc.ts";
-import { dockerInfo } from "./daemon.ts";
+import { dockerInfo, withEngine } from "./daemon.ts";
 
 test("dockerInfo() without a reachable engine says how to start one", async (t) => {
   if (!(await which("docker"))) return t.skip("no docker CLI on PATH");
@@ -18,6 +18,21 @@ test("dockerInfo() without a reachable engine says how to start one", async (t) 
       assert.match(e.message, /Docker Desktop/);
       return true;
     });
+  } finally {
+    if (saved === undefined) delete process.env.DOCKER_HOST;
+    else process.env.DOCKER_HOST = saved;
+  }
+});
+
+test("withEngine() lets the engine's how-to-start message win over the work's own failure", async (t) => {
+  if (!(await which("docker"))) return t.skip("no docker CLI on PATH");
+  const saved = process.env.DOCKER_HOST;
+  process.env.DOCKER_HOST = "unix:///nonexistent/bb-test-docker.sock";
+  try {
+    await assert.rejects(
+      withEngine(() => Promise.reject(new Error("image inspect failed"))),
+      (e) => isBbError(e) && e.code === "DOCKER" && /^Cannot reach the Docker engine/.test(e.message),
+    );
   } finally {
     if (saved === undefined) delete process.env.DOCKER_HOST;
     else process.env.DOCKER_HOST = saved;
