@@ -14,7 +14,7 @@ import { log as rootLog, type Logger } from "../../lib/log.ts";
 import { createLeafIssuer, normalizeHost } from "../../lib/tls/mod.ts";
 import { type Block, inspectBody, inspectHead, MAX_BODY_BYTES, readBody } from "./inspect.ts";
 import { compilePolicy, type CompiledPolicy, type HostRule } from "./policy.ts";
-import { relayWebSocket } from "./websocket.ts";
+import { closeTogether, relayWebSocket } from "./websocket.ts";
 import { authority, createUpstream, type Endpoint, type Target } from "./upstream.ts";
 
 export interface FirewallOptions {
@@ -103,12 +103,7 @@ function parseAbsolute(url: string): (Target & { path: string }) | null {
 }
 
 function pipeBoth(a: net.Socket, b: net.Socket): void {
-  const done = () => {
-    a.destroy();
-    b.destroy();
-  };
-  a.on("error", done).on("close", done);
-  b.on("error", done).on("close", done);
+  closeTogether(a, b);
   a.pipe(b);
   b.pipe(a);
 }

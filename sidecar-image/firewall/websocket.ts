@@ -83,6 +83,16 @@ export function closeFrame(block: WsBlock): Buffer {
   return out;
 }
 
+/** Either stream ending or failing destroys both: a relay is one connection to its ends. */
+export function closeTogether(a: Duplex, b: Duplex): void {
+  const done = () => {
+    a.destroy();
+    b.destroy();
+  };
+  a.on("error", done).on("close", done);
+  b.on("error", done).on("close", done);
+}
+
 /**
  * Relay client -> upstream frame by frame, scanning each message; `head` is what the
  * client sent after its upgrade request. Upstream -> client is piped as is. Either side
@@ -94,12 +104,7 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
   let messageBytes = 0;
   let cut = false;
 
-  const done = () => {
-    client.destroy();
-    upstream.destroy();
-  };
-  client.on("error", done).on("close", done);
-  upstream.on("error", done).on("close", done);
+  closeTogether(client, upstream);
   upstream.pipe(client);
 
   const block = (b: WsBlock) => {
