@@ -30,6 +30,7 @@ test-unit *args:
     node scripts/test.mjs --tier unit "$@"
 
 # resolve an agent into a plan: just prepare agent=researcher [backend=docker]
+[no-exit-message]
 prepare *args:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -46,18 +47,22 @@ prepare *args:
     bb-prepare "$agent" "${extra[@]}"
 
 # start an agent in a bottle and attach to it: just start agent=researcher [backend=docker] [yes=true] [cwd=DIR] [slug=SLUG]
+[no-exit-message]
 start *args:
     @scripts/flow.sh start "$@"
 
 # run one command in a fresh bottle and tear it down: just run agent=shell -- CMD
+[no-exit-message]
 run *args:
     @scripts/flow.sh run "$@"
 
 # the live bottles (--json for scripts)
+[no-exit-message]
 list *args:
     @bb-list "$@"
 
 # remove everything no live bottle owns (one y/N; --yes to skip, --slug S for one bottle)
+[no-exit-message]
 cleanup *args:
     @bb-cleanup "$@"
 

@@ -38,6 +38,7 @@ test("just run: the command's exit code comes back and the bottle is gone afterw
   const { state, env } = await flowEnv(t);
   const r = await just(["run", "agent=shell", "--", "sh", "-c", "test \"$(id -un)\" = node && curl -s -o /dev/null -w '%{http_connect}' https://blocked.invalid/; exit 7"], env);
   assert.equal(r.code, 7, r.stderr);
+  assert.doesNotMatch(r.stderr, /recipe `run` failed/, "the command's own exit code is not reported as a just error");
   assert.equal(r.stdout, "403", "the firewall answers CONNECT to an undeclared host with 403");
   const slug = slugOf(r.stderr);
   assert.match(slug, /^shell-/);
