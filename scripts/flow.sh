@@ -26,7 +26,9 @@ while [ $# -gt 0 ]; do
     # `just` drops a `--` before the command, so in run mode the first word that is not
     # key=value starts the command.
     *) if [ "$mode" = run ] && [[ "$1" != *=* ]]; then cmd=("$@"); break; fi
-       echo "just $mode: unknown argument '$1' (expected agent=NAME [backend=docker|smolmachines] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true]${mode:+ }$([ "$mode" = run ] && echo '-- CMD'))" >&2; exit 2 ;;
+       usage="agent=NAME [backend=docker|smolmachines] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true]"
+       [ "$mode" = run ] && usage="agent=NAME [backend=docker|smolmachines] [cwd=DIR] -- CMD"
+       echo "just $mode: unknown argument '$1' (expected $usage)" >&2; exit 2 ;;
   esac
   shift
 done
