@@ -1,6 +1,7 @@
 // Shared scaffolding for every bb-* tool: one CLI library (commander), the common flags,
 // the exit-code table in --help, reading the plan from stdin or --plan, and mapping
 // errors to one stderr line (plus a JSON object with --json-errors) and an exit code.
+import { fstatSync } from "node:fs";
 import process from "node:process";
 import { Command, CommanderError, Option } from "commander";
 import { BbError, EXIT, EXIT_TABLE_TEXT, toBbError } from "./errors.ts";
@@ -41,7 +42,28 @@ export async function readPlanInput(options: CommonOptions, require: SectionName
   }
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return parsePlanText(Buffer.concat(chunks).toString("utf8"), require, "plan on stdin");
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text === "" && stdinIsPipe()) {
+    // In a pipe that usually means the tool before this one failed and has said why.
+    throw new BbError("PLAN_INVALID", `${toolName()} got no plan on stdin: the step before it in the pipe failed or wrote nothing`);
+  }
+  return parsePlanText(text, require, "plan on stdin");
+}
+
+/** This tool's name from its script path: dist/bb-vm.js, or tools/bb-vm/main.ts run from source. */
+function toolName(): string {
+  const parts = (process.argv[1] ?? "").split(/[\\/]/);
+  const file = parts.at(-1) ?? "";
+  const name = /^main\.[jt]s$/.test(file) ? (parts.at(-2) ?? "") : file.replace(/\.[jt]s$/, "");
+  return name || "this tool";
+}
+
+function stdinIsPipe(): boolean {
+  try {
+    return fstatSync(0).isFIFO();
+  } catch {
+    return false;
+  }
 }
 
 /** Write the plan as the tool's only stdout output. */

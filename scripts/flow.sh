@@ -91,11 +91,15 @@ if [ "$yes" != true ]; then
   case "$answer" in y|Y|yes|YES) ;; *) echo "not started" >&2; exit 1 ;; esac
 fi
 
-# --no-wait: the agent container starts while the bundle's daemons come up; bb-provision
-# waits for them before it touches the bottle.
-bb-bundle --no-wait --plan "$work/plan.json" > "$work/bundled.json" || exit $?
-bb-vm --plan "$work/bundled.json" > "$work/vm.json" || exit $?
-bb-provision --plan "$work/vm.json" > "$work/ready.json" || exit $?
+# One pipe, so each tool starts (and bb-vm looks its image up) while the one before it
+# works; tee keeps every stage's plan. --no-wait: the agent container starts while the
+# bundle's daemons come up; bb-provision waits for them before it touches the bottle.
+bb-bundle --no-wait --plan "$work/plan.json" | tee "$work/bundled.json" \
+  | bb-vm | tee "$work/vm.json" \
+  | bb-provision > "$work/ready.json"
+stages=("${PIPESTATUS[@]}")
+# The first step that failed says why; the ones after it only saw no plan arrive.
+for code in "${stages[@]}"; do [ "$code" -eq 0 ] || exit "$code"; done
 # A kept bottle outlives this flow: hand it over now that it is complete. Without an owner
 # record it is live while its agent runs; with ours left behind, bb-cleanup would take it
 # for the leftovers of a killed flow as soon as this shell is gone.

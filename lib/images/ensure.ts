@@ -114,8 +114,39 @@ interface LookUp {
   base: Awaited<ReturnType<typeof inspectImage>>;
 }
 
-/** `ref` and the base image, inspected together. */
-async function lookUp(ref: string): Promise<LookUp> {
+/** Lookups started ahead of need (prefetchAgentImage), each taken by the next lookUp of its ref. */
+const prefetched = new Map<string, Promise<LookUp>>();
+
+/**
+ * Start looking the agent image up for this host's CPU (and checking the engine) before
+ * the caller knows it needs it: bb-vm does this while its plan is still arriving down the
+ * pipe, so the lookup overlaps the step before it. The next ensureImage("agent") in this
+ * process takes the answer; a failed prefetch is simply done again there.
+ */
+export function prefetchAgentImage(root: string = repoRoot()): void {
+  const arch = hostArch();
+  if (!arch) return;
+  dockerInfo().catch(() => {});
+  let ref: string;
+  try {
+    ref = `${IMAGE_REPO.agent}:${agentTag(join(root, "agent-image", "Dockerfile"), arch)}`;
+  } catch {
+    return; // ensureImage says what is missing
+  }
+  const early = inspectBoth(ref);
+  early.catch(() => {});
+  prefetched.set(ref, early);
+}
+
+/** `ref` and the base image, inspected together (or taken from a prefetch). */
+function lookUp(ref: string): Promise<LookUp> {
+  const early = prefetched.get(ref);
+  if (!early) return inspectBoth(ref);
+  prefetched.delete(ref);
+  return early.catch(() => inspectBoth(ref));
+}
+
+async function inspectBoth(ref: string): Promise<LookUp> {
   const [image, base] = await Promise.all([inspectImage(ref), inspectImage(BASE_IMAGE)]);
   return { ref, image, base };
 }

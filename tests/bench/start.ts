@@ -46,8 +46,10 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t0, v];
 }
 
-/** One pass through the pipe by hand, as the start flow runs it (the bundle's readiness
- * wait lands in provision), timing each tool, and the bundle's idle memory. */
+/** One pass through the pipe by hand, one tool after another (the bundle's readiness wait
+ * lands in provision), timing each tool, and the bundle's idle memory. The flow runs the
+ * same tools in one pipe, where each starts while the one before it works, so these add
+ * up to more than the full run. */
 async function stagesOnce(state: string) {
   const env = { BB_STATE_DIR: state };
   const stages: Record<string, number> = {};
@@ -123,7 +125,7 @@ export function formatStart(b: StartBench): string {
     `  ratio                                      ${b.ratio.toFixed(2)}x   (target <= 3x: ${b.ratio <= 3 ? "PASS" : "MISS"})`,
     `  just timed: ${b.just.binary.replace(REPO + "/", "")}`,
     ...(b.just.npmLauncherMs === null ? [] : [`  (npx just / node_modules/.bin/just adds ${r(b.just.npmLauncherMs)} more: npm's node launcher for it)`]),
-    `stages (one pass through the pipe by hand)`,
+    `stages (one tool after another; the flow overlaps them in one pipe)`,
     ...Object.entries(b.stagesMs).map(([k, v]) => `  ${k.padEnd(20)} ${r(v)}`),
     `bundle idle memory: ${b.bundleIdle.totalMiB} MiB (docker stats)`,
     ...Object.entries(b.bundleIdle.perDaemonMiB).map(([k, v]) => `  ${k.padEnd(20)} ${v} MiB RSS`),

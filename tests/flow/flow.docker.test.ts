@@ -165,3 +165,21 @@ test("bb-bundle that fails part-way removes what it created and nothing else", a
   assert.equal(still.code, 0, "the rollback removed a network bb-bundle did not create");
   assert.ok(!existsSync(join(state, "bottles", plan.slug, "ca")), "the CA minted for the failed bundle was left behind");
 });
+
+test("just run: a step that fails mid-pipe gives the flow its exit code, and the bottle is gone", async (t) => {
+  const { state, env } = await flowEnv(t);
+  // slug= fixes the bottle's name, so its egress network name can be taken beforehand:
+  // bb-bundle fails, and bb-vm and bb-provision behind it in the pipe get no plan.
+  const slug = "shell-pipefail";
+  const squatter = `bb-${slug}-egress`;
+  await run(["docker", "network", "create", "--label", "bot-bottle.test=1", squatter]);
+  t.after(() => run(["docker", "network", "rm", squatter], { expect: ANY_EXIT }));
+
+  const r = await just(["run", "agent=shell", `slug=${slug}`, "--", "true"], env);
+  assert.equal(r.code, 1, `bb-bundle's own exit code (1), not a later step's (3):\n${r.stderr}`);
+  assert.match(r.stderr, new RegExp(squatter), "bb-bundle says what failed");
+  assert.match(r.stderr, /bb-vm got no plan on stdin: the step before it in the pipe failed/);
+  assert.doesNotMatch(r.stderr, /starting bb-shell-pipefail-agent/, "bb-vm started an agent without a bundle");
+  assert.deepEqual(await leftovers(slug), []);
+  assert.ok(!existsSync(join(state, "bottles", slug)), "state dir left behind");
+});

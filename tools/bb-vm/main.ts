@@ -13,7 +13,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { createProgram, interruptSignal, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { withEngine } from "../../lib/docker/daemon.ts";
-import { ensureImage } from "../../lib/images/mod.ts";
+import { ensureImage, prefetchAgentImage } from "../../lib/images/mod.ts";
 import { AGENT } from "../../lib/layout.ts";
 import { repoRoot } from "../../lib/paths.ts";
 import { savePlan } from "../../lib/plan/io.ts";
@@ -42,6 +42,9 @@ const program = createProgram("bb-vm", "Start the agent's machine for a bundled 
   )
   .action(async (o: CommonOptions & { dns?: string[] }) => {
   const signal = interruptSignal();
+  // Piped after bb-bundle, this process starts while the bundle is still starting: look the
+  // agent image up now instead of after the plan arrives.
+  prefetchAgentImage();
   const plan = (await readPlanInput(o, ["bundle"])) as Bundled;
   const agentImage = () => ensureImage("agent");
   const started: Plan = await withEngine(async () => {
