@@ -59,7 +59,7 @@ test("excerpts show at most a four-character prefix and the length, or a PEM hea
 const SECRET = "s3cr3t/value+with spaces";
 const sensitive = createScanner({ sensitive: [{ name: "MY_TOKEN", value: SECRET }, { name: "TINY", value: "abc" }] });
 
-test("a sensitive value is found as is, JSON-escaped, URL-encoded, and base64 at every alignment", () => {
+test("a sensitive value is found as is, JSON-escaped, URL-encoded, form-encoded, and base64 at every alignment", () => {
   const forms = [
     `x=${SECRET}`,
     JSON.stringify({ q: `"${SECRET}"` }),
@@ -68,6 +68,8 @@ test("a sensitive value is found as is, JSON-escaped, URL-encoded, and base64 at
     Buffer.from(`k:${SECRET}`).toString("base64"),
     Buffer.from(`kk:${SECRET}!`).toString("base64"),
     Buffer.from(`?>${SECRET}`).toString("base64url"),
+    `q=${encodeURIComponent(SECRET).replaceAll("%20", "+")}`, // a form body: "+" is a space there
+    `q=${SECRET.replace("/", "%2F").replace("+", "%2B").replaceAll(" ", "+")}`,
   ];
   for (const text of forms) {
     const f = sensitive.scan(text);
@@ -92,6 +94,35 @@ test("keys are found percent-encoded (URLs, forms) and inside base64-encoded tex
   const f = scanner.scan(JSON.stringify({ content: env }));
   assert.equal(f?.detector, "npm");
   assert.match(f.label, /base64/);
+});
+
+test("keys and sensitive values behind JSON string escapes (\\uXXXX, \\/) are found: JSON parsers undo them", () => {
+  const scanner = createScanner({ sensitive: [{ name: "MY_TOKEN", value: SECRET }] });
+  const uEscape = (t: string) => [...t].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`).join("");
+  const github = positives.find((p) => p.detector === "github")!.sample;
+  const aws = positives.find((p) => p.sample.startsWith("aws_secret"))!.sample;
+  assert.ok(aws.includes("/"), "the AWS sample must hold a slash for the \\/ case to mean anything");
+  const cases: [string, Detector][] = [
+    [`{"t":"${uEscape(github)}"}`, "github"],
+    [`{"t":"\\u0067hp${github.slice(3)}"}`, "github"],
+    [`{"cfg":"${aws.replaceAll("/", "\\/")}"}`, "aws"],
+    [`{"p":"${uEscape(SECRET)}"}`, "sensitive_env"],
+    [encodeURIComponent(`{"t":"${uEscape(github)}"}`), "github"],
+  ];
+  for (const [text, detector] of cases) assert.equal(scanner.scan(text)?.detector, detector, text.slice(0, 60));
+});
+
+test("base64 text gets the whole scan: a random token in Basic auth is flagged, base64 of base64 of a key is found", () => {
+  const scanner = createScanner();
+  const random = "Xq7Lm2Pz9Rt4Vb8Nc1Kd6Fg3Hj5Wy0QsAeUoIrTy";
+  assert.equal(scanner.scan(random)?.detector, "high_entropy", "the token alone must be flagged for this test to mean anything");
+  const basic = scanner.scan(`authorization: Basic ${Buffer.from(`x-access-token:${random}`).toString("base64")}`);
+  assert.equal(basic?.detector, "high_entropy");
+  assert.match(basic.label, /base64/);
+  const npm = positives.find((p) => p.detector === "npm")!.sample;
+  const twice = Buffer.from(Buffer.from(`token=${npm}`).toString("base64")).toString("base64");
+  assert.equal(scanner.scan(JSON.stringify({ blob: twice }))?.detector, "npm");
+  assert.equal(scanner.scan(`authorization: Basic ${Buffer.from("user:correct horse battery staple").toString("base64")}`), null, "base64 of ordinary text passes");
 });
 
 test("a known format hidden inside a certificate block is still found", () => {

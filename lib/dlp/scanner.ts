@@ -4,9 +4,12 @@
 //   2. every known credential format at once (one alternation, one capture group each);
 //   3. random-looking tokens (entropy), skipping spans the first two passes claimed.
 // Known formats of a disabled detector still claim their span, so switching "jwt" off
-// lets a JWT through instead of the entropy check blocking its signature. Text with
-// %XX escapes is scanned a second time percent-decoded, and base64 tokens that decode to
-// text are scanned decoded, so a key does not slip out merely by being encoded.
+// lets a JWT through instead of the entropy check blocking its signature. The encodings a
+// server undoes on its own are undone here too, so a key does not slip out merely by
+// being encoded: text with %XX escapes is scanned again percent-decoded, then JSON
+// string escapes (\uXXXX, \/) decoded, and base64 tokens that decode to text get the
+// whole scan again (entropy included: a random token wrapped in Basic auth is still one),
+// down to a few levels of nesting.
 import { Buffer } from "node:buffer";
 import type { Detector } from "../sidecar-config.ts";
 import { BENIGN_SOURCES, PATTERNS } from "./detectors.ts";
@@ -52,6 +55,21 @@ const PERCENT = /%[0-9A-Fa-f]{2}/;
 function percentDecode(text: string): string {
   return text.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
+
+// JSON parsers undo these: "\u0067hp_..." and "wJalr\/K7MD..." reach the server whole.
+const JSON_ESCAPE = /\\(?:u[0-9A-Fa-f]{4}|\/)/;
+function jsonUnescape(text: string): string {
+  return text.replace(/\\(?:u([0-9A-Fa-f]{4})|\/)/g, (_, h: string | undefined) => (h ? String.fromCharCode(parseInt(h, 16)) : "/"));
+}
+
+/** Decoded forms scanned after the text itself, each applied to the previous result. */
+const DECODINGS: readonly { test: RegExp; decode: (t: string) => string; how: string }[] = [
+  { test: PERCENT, decode: percentDecode, how: " (URL-encoded)" },
+  { test: JSON_ESCAPE, decode: jsonUnescape, how: " (JSON-decoded)" },
+];
+
+/** How deep base64 inside base64 is followed (base64 of base64 of a key is still found). */
+const MAX_NESTING = 3;
 
 // base64 and base64url digit values (both alphabets at once), -1 elsewhere.
 const B64 = new Int8Array(128).fill(-1);
@@ -152,19 +170,21 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
     }
   }
 
-  function run(text: string, stopAtFirst: boolean): Finding[] {
-    const out: Finding[] = [];
+  /** Everything `exact` finds, in the text and its decoded forms, then the entropy pass
+   * over the most decoded form; base64 text found there is scanned the same way. */
+  function scanInto(text: string, how: string, depth: number, out: Finding[], stopAtFirst: boolean): void {
     let spans: Span[] = [];
-    exact(text, "", spans, out, stopAtFirst);
-    if (stopAtFirst && out.length) return out;
-    if (PERCENT.test(text)) {
-      // Entropy only means something on the decoded text: %2F and friends split tokens.
-      text = percentDecode(text);
+    exact(text, how, spans, out, stopAtFirst);
+    if (stopAtFirst && out.length) return;
+    for (const d of DECODINGS) {
+      if (!d.test.test(text)) continue;
+      // Entropy only means something on the decoded text: %2F and \/ split tokens.
+      text = d.decode(text);
       spans = [];
-      exact(text, " (URL-encoded)", spans, out, stopAtFirst);
-      if (stopAtFirst && out.length) return out;
+      exact(text, `${d.how}${how}`, spans, out, stopAtFirst);
+      if (stopAtFirst && out.length) return;
     }
-    if (text.length < MIN_TOKEN) return out;
+    if (text.length < MIN_TOKEN) return;
     const claimed = disjoint(spans);
     let next = 0; // tokens come in text order, so one cursor walks the claimed spans
     forEachToken(text, (start, end) => {
@@ -173,16 +193,22 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
       const token = text.slice(start, end);
       const decoded = base64Text(token);
       if (decoded !== null) {
-        // base64 of text is data, not a random key; but it may carry a known one
-        exact(decoded, " (base64-encoded)", [], out, stopAtFirst);
+        // base64 of text is data, not a random key itself; but what it carries is scanned
+        if (depth < MAX_NESTING) scanInto(decoded, " (base64-encoded)", depth + 1, out, stopAtFirst);
+        else exact(decoded, " (base64-encoded)", [], out, stopAtFirst);
         return stopAtFirst && out.length > 0;
       }
       if (!entropyOn) return false;
       const h = highEntropy(text, start, token);
       if (h === null) return false;
-      out.push({ detector: "high_entropy", label: `high-entropy string (${h.toFixed(2)} bits/char)`, excerpt: redact(token) });
+      out.push({ detector: "high_entropy", label: `high-entropy string (${h.toFixed(2)} bits/char)${how}`, excerpt: redact(token) });
       return stopAtFirst;
     });
+  }
+
+  function run(text: string, stopAtFirst: boolean): Finding[] {
+    const out: Finding[] = [];
+    scanInto(text, "", 1, out, stopAtFirst);
     return out;
   }
 

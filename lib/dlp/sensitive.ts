@@ -1,7 +1,8 @@
 // The encoded forms under which a sensitive value may leave: as is, JSON-escaped,
-// URL-encoded, and base64 (standard and URL-safe) at each of the three alignments it can
-// take inside a longer base64 stream. For an alignment only the characters fully
-// determined by the value are kept, so the form matches wherever the value is embedded.
+// URL-encoded, form-encoded, and base64 (standard and URL-safe) at each of the three
+// alignments it can take inside a longer base64 stream. For an alignment only the
+// characters fully determined by the value are kept, so the form matches wherever the
+// value is embedded.
 import { Buffer } from "node:buffer";
 
 /** Values shorter than this are ignored: they would match ordinary traffic. */
@@ -30,6 +31,9 @@ export function sensitiveForms(value: string): Form[] {
     { text: value, how: "" },
     { text: JSON.stringify(value).slice(1, -1), how: " (JSON-escaped)" },
     { text: encodeURIComponent(value), how: " (URL-encoded)" },
+    // Form encoding writes a space as "+". Matched against the percent-decoded text too
+    // (scanner.ts), so any mix of %XX and plain characters around the "+" is found.
+    { text: value.replaceAll(" ", "+"), how: " (form-encoded)" },
     // Bodies are decoded as latin1 (one char per byte); a non-ASCII value appears as its UTF-8 bytes.
     { text: bytes.toString("latin1"), how: "" },
   ];

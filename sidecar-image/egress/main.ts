@@ -7,7 +7,8 @@
 //   - WebSocket (any Upgrade) on either of the first two, piped both ways.
 // For a routed host the agent's credential headers are dropped and the real one is added
 // from the route's token slot (EGRESS_TOKEN_<n>) in this process's environment; an empty
-// slot answers 502 naming the host and slot. Other hosts pass untouched.
+// slot answers 502 naming the host and slot, and TRACE (which echoes the request, the
+// credential with it) answers 405. Other hosts pass untouched.
 // Reads: --routes FILE (EgressRoutes, lib/sidecar-config.ts), re-read on SIGHUP (a bad
 // file keeps the old routes). Writes: logs on stderr, never a header value.
 // Exit codes: 0 after SIGTERM/SIGINT, 1 failure, 2 usage.

@@ -103,6 +103,8 @@ export function createEgress(opts: EgressOptions): Egress {
     headers.push(["host", url.host]);
     if (route) {
       if (!secure) return { ok: false, status: 502, reason: `refusing to send the credential for ${route.host} over plain http; use https` };
+      // TRACE answers with the request it received, injected credential included.
+      if (/^TRAC[EK]$/i.test(req.method ?? "")) return { ok: false, status: 405, reason: `refusing ${req.method} to ${route.host}: the upstream would echo the injected credential back` };
       const inj = injectedHeader(route, env);
       if (!inj.ok) return { ok: false, status: 502, reason: inj.reason };
       headers.push(inj.header);

@@ -11,8 +11,7 @@ import type { Detector, FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
 import { connectTunnel, httpsVia, plainVia, RawHttp, tlsOver } from "../../tests/support/raw-http.ts";
 import { wsFrame } from "../../tests/support/ws-frame.ts";
-import { createFirewall, type Firewall, type FirewallOptions } from "./firewall.ts";
-import { policyOf, startUpstream } from "./test-harness.ts";
+import { firewallPool, policyOf, startUpstream } from "./test-harness.ts";
 
 const corpus = (name: string) => JSON.parse(readFileSync(new URL(`../../lib/dlp/testdata/${name}`, import.meta.url), "utf8"));
 const positives: { detector: Detector; sample: string }[] = corpus("positive.json").map((p: { detector: Detector; sample: string }) => ({
@@ -40,24 +39,19 @@ const POLICY = policyOf([
   "down.example.test",
 ]);
 
-const open: Firewall[] = [];
 const logs: string[] = [];
-async function startFirewall(extra: Partial<FirewallOptions> = {}): Promise<number> {
-  const fw = createFirewall({
-    policy: POLICY,
-    ca: bottleCa,
-    upstreamCa: [upstreamCa.certPem],
-    resolve,
-    log: createLogger({ level: "info", write: (t) => void logs.push(t) }),
-    ...extra,
-  });
-  open.push(fw);
-  return (await fw.listen(0, "127.0.0.1")).port;
-}
+const firewalls = firewallPool({
+  policy: POLICY,
+  ca: bottleCa,
+  upstreamCa: [upstreamCa.certPem],
+  resolve,
+  log: createLogger({ level: "info", write: (t) => void logs.push(t) }),
+});
+const startFirewall = firewalls.start;
 const port = await startFirewall();
 
 after(async () => {
-  await Promise.all(open.map((f) => f.close()));
+  await firewalls.closeAll();
   await upstream.close();
   await plainUpstream.close();
 });

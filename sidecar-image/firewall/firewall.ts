@@ -82,8 +82,11 @@ function withoutHopByHop(headers: http.IncomingHttpHeaders): http.OutgoingHttpHe
 function parseAuthority(text: string, fallbackPort: number): Endpoint | null {
   try {
     const u = new URL(`http://${text}`);
-    if (!u.hostname || u.username || u.pathname !== "/") return null;
-    return { host: normalizeHost(u.hostname), port: u.port ? Number(u.port) : fallbackPort };
+    if (!u.hostname || u.username || u.pathname !== "/" || /[?#]/.test(text)) return null;
+    // The URL is parsed as http, so an explicit ":80" reads as no port at all; take it
+    // from the text, or "CONNECT host:80" and "https://host:80/" would be gated as 443.
+    const explicit = u.port || /:(\d+)$/.exec(text)?.[1];
+    return { host: normalizeHost(u.hostname), port: explicit ? Number(explicit) : fallbackPort };
   } catch {
     return null;
   }
@@ -155,10 +158,12 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   /**
    * Gate a host name: its rule, or the block plus a label safe to log. The name is
    * scanned too: under a "*." rule (or on its way to being refused) the name itself can
-   * carry data, and then it must not reach the log either.
+   * carry data, and then it must not reach the log either. Names arrive lower-cased, which
+   * loses nothing for an all-upper-case format (AWS key ids), so the upper-cased name is
+   * scanned as well.
    */
   function gate(p: CompiledPolicy, host: string, port: number): { rule: HostRule } | { block: Block; label: string } {
-    const f = p.scanner.scan(host);
+    const f = p.scanner.scan(host) ?? p.scanner.scan(host.toUpperCase());
     if (f) return { block: { status: 403, reason: `detector ${f.detector} matched in host name (${f.label}: ${f.excerpt})` }, label: "(redacted host name)" };
     const rule = p.ruleFor(host);
     if (!rule) return { block: { status: 403, reason: NOT_ALLOWED }, label: host };

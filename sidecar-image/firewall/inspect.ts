@@ -95,11 +95,16 @@ async function decode(body: Buffer, contentEncoding: string | undefined): Promis
   return out;
 }
 
-/** Scan a buffered body. Decoded as latin1: one char per byte, binary-safe and cheap. */
+/**
+ * Scan a buffered body. Decoded as latin1: one char per byte, binary-safe and cheap. A
+ * compressed body is scanned decoded and also as sent: inflate and brotli stop at the end
+ * of their stream and ignore what follows, and the upstream gets those bytes all the same
+ * (or gets the body undecoded when the Connection header strips Content-Encoding).
+ */
 export async function inspectBody(policy: CompiledPolicy, body: Buffer, contentEncoding: string | undefined): Promise<Block | null> {
   if (body.length === 0) return null;
   const plain = await decode(body, contentEncoding);
   if (!Buffer.isBuffer(plain)) return plain;
-  const f = policy.scanner.scan(plain.toString("latin1"));
+  const f = policy.scanner.scan(plain.toString("latin1")) ?? (plain === body ? null : policy.scanner.scan(body.toString("latin1")));
   return f ? blocked(f, "body") : null;
 }

@@ -1,6 +1,7 @@
 // A FirewallPolicy compiled once for the hot path: host rules in a Map keyed by exact host
 // and by "*." suffix, and the DLP scanner built with the sensitive values read from the
 // environment at load time. Swapping policies (SIGUSR1) swaps one CompiledPolicy object.
+import { isIP } from "node:net";
 import process from "node:process";
 import { createScanner, type Scanner } from "../../lib/dlp/mod.ts";
 import { DEFAULT_PORTS, type FirewallPolicy } from "../../lib/sidecar-config.ts";
@@ -58,6 +59,8 @@ export function compilePolicy(policy: FirewallPolicy, env: Record<string, string
       const host = normalizeHost(raw);
       const hit = exact.get(host);
       if (hit) return hit;
+      // An address has no parent domains: "*.0.1" must not allow 10.0.0.1.
+      if (isIP(host)) return null;
       // Walk parent domains from the most specific: "*.a.example.com" beats "*.example.com".
       for (let i = host.indexOf("."); i !== -1; i = host.indexOf(".", i + 1)) {
         const rule = suffixes.get(host.slice(i + 1));

@@ -8,6 +8,7 @@ import https from "node:https";
 import net from "node:net";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { parseWsFrame, wsFrame } from "../../tests/support/ws-frame.ts";
+import { createFirewall, type Firewall, type FirewallOptions } from "./firewall.ts";
 
 export interface Recorded {
   method: string;
@@ -86,5 +87,20 @@ export function policyOf(hosts: (string | { host: string; tlsPassthrough: boolea
     slug: "test-bottle",
     hosts: hosts.map((h) => (typeof h === "string" ? { host: h, tlsPassthrough: false, routed: false } : { ...h, routed: false })),
     dlp: { disabled: dlp.disabled ?? [], sensitive: dlp.sensitive ?? [] },
+  };
+}
+
+/** The firewalls one test file starts on 127.0.0.1 from shared options, closed together. */
+export function firewallPool(base: FirewallOptions): { start(extra?: Partial<FirewallOptions>): Promise<number>; closeAll(): Promise<void> } {
+  const open: Firewall[] = [];
+  return {
+    async start(extra = {}) {
+      const fw = createFirewall({ ...base, ...extra });
+      open.push(fw);
+      return (await fw.listen(0, "127.0.0.1")).port;
+    },
+    async closeAll() {
+      await Promise.all(open.map((f) => f.close()));
+    },
   };
 }

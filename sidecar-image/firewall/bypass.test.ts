@@ -1,0 +1,287 @@
+// Attacks on the firewall by an agent that controls every byte it sends: request framing
+// tricks, targets that name another host, host spellings, ports, pipelining, encodings
+// that hide a secret from the scanner. Real sockets and real TLS on loopback; "evil"
+// names resolve to the same fake upstreams, so anything that leaked would be recorded.
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import net from "node:net";
+import { after, test } from "node:test";
+import zlib from "node:zlib";
+import { createLogger } from "../../lib/log.ts";
+import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
+import { connectTunnel, httpsVia, plainVia, RawHttp, tlsOver } from "../../tests/support/raw-http.ts";
+import { firewallPool, policyOf, type Recorded, startUpstream } from "./test-harness.ts";
+
+const bottleCa = await mintCa({ commonName: "test bottle CA" });
+const upstreamCa = await mintCa({ commonName: "test upstream CA" });
+const TLS_NAMES = ["api.example.test", "eighty.example.test", "evil.test"];
+const upstream = await startUpstream({ tls: await mintLeaf({ caCertPem: upstreamCa.certPem, caKeyPem: upstreamCa.keyPem, hosts: TLS_NAMES }) });
+const plainUpstream = await startUpstream();
+const resolve = new Map(TLS_NAMES.map((h) => [h, { host: "127.0.0.1", port: upstream.port }]));
+for (const h of ["plain.example.test", "evilplain.test"]) resolve.set(h, { host: "127.0.0.1", port: plainUpstream.port });
+resolve.set("127.0.0.1", { host: "127.0.0.1", port: upstream.port });
+
+const POLICY = policyOf(["api.example.test", "plain.example.test", { host: "eighty.example.test", tlsPassthrough: false, ports: [80] }]);
+
+const firewalls = firewallPool({ policy: POLICY, ca: bottleCa, upstreamCa: [upstreamCa.certPem], resolve, log: createLogger({ level: "error" }) });
+const startFirewall = firewalls.start;
+const port = await startFirewall();
+
+after(async () => {
+  await firewalls.closeAll();
+  await upstream.close();
+  await plainUpstream.close();
+});
+
+const AWS_ID = "AKIAIOSFODNN7EXAMPLF";
+const H = { host: "api.example.test" };
+const everything = (): Recorded[] => [...upstream.requests, ...plainUpstream.requests];
+const mentions = (r: Recorded, text: string) => JSON.stringify(r).includes(text);
+
+/** Write raw bytes, then collect what comes back until the peer closes or goes quiet. */
+async function exchange(socket: net.Socket, bytes: string | Buffer, quietMs = 250): Promise<string> {
+  let got = "";
+  let timer: ReturnType<typeof setTimeout>;
+  const done = new Promise<void>((r) => {
+    const arm = (ms: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(r, ms);
+    };
+    socket.on("data", (c: Buffer) => {
+      got += c.toString("latin1");
+      arm(quietMs);
+    });
+    socket.once("close", () => r());
+    socket.on("error", () => r());
+    arm(3000);
+  });
+  socket.write(bytes);
+  await done;
+  clearTimeout(timer!);
+  socket.destroy();
+  return got;
+}
+
+const statuses = (raw: string) => [...raw.matchAll(/HTTP\/1\.[01] (\d{3})/g)].map((m) => Number(m[1]));
+
+async function apiTunnel(p = port): Promise<net.Socket> {
+  const t = await connectTunnel(p, "api.example.test:443");
+  assert.ok("socket" in t, "CONNECT api.example.test refused");
+  return tlsOver(t.socket, "api.example.test", bottleCa.certPem);
+}
+
+function dialProxy(p = port): Promise<net.Socket> {
+  return new Promise((r, j) => {
+    const s = net.connect(p, "127.0.0.1", () => r(s));
+    s.once("error", j);
+  });
+}
+
+test("framing tricks (TE with CL, repeated or listed CL, obs-fold, bare LF, odd Transfer-Encoding, an HTTP/2 preface) never get a request past the scan", async () => {
+  const smuggled = `GET /smuggled HTTP/1.1\r\nHost: api.example.test\r\nx-k: ${AWS_ID}\r\n\r\n`;
+  const cases: Record<string, (target: string) => string> = {
+    "TE and CL": (t) => `POST ${t} HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`,
+    "CL and TE": (t) => `POST ${t} HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: ${smuggled.length + 5}\r\n\r\n0\r\n\r\n${smuggled}`,
+    "two CLs": (t) => `POST ${t} HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+    "listed CL": (t) => `POST ${t} HTTP/1.1\r\nHost: h\r\nContent-Length: 0, ${smuggled.length}\r\n\r\n${smuggled}`,
+    "folded TE": (t) => `POST ${t} HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n${smuggled}`,
+    "folded secret": (t) => `GET ${t} HTTP/1.1\r\nHost: h\r\nx-a: ${AWS_ID.slice(0, 10)}\r\n ${AWS_ID.slice(10)}\r\n\r\n`,
+    "xchunked TE": (t) => `POST ${t} HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n${smuggled}`,
+    "chunked not last": (t) => `POST ${t} HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n${smuggled}`,
+    "bare LF": (t) => `GET ${t} HTTP/1.1\nHost: h\nx-k: ${AWS_ID}\n\n`,
+    "bare LF in CL line": (t) => `POST ${t} HTTP/1.1\r\nHost: h\r\nContent-Length: 0\nx: y\r\n\r\n${smuggled}`,
+    "space before colon": (t) => `GET ${t} HTTP/1.1\r\nHost: h\r\nx-k : ${AWS_ID}\r\n\r\n`,
+    "NUL in a value": (t) => `GET ${t} HTTP/1.1\r\nHost: h\r\nx-k: a\x00${AWS_ID}\r\n\r\n`,
+    "secret as method": (t) => `${AWS_ID} ${t} HTTP/1.1\r\nHost: h\r\n\r\n`,
+    "HTTP/2 preface": () => `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`,
+  };
+  for (const [name, make] of Object.entries(cases)) {
+    for (const [where, connect, target] of [
+      ["tunnel", () => apiTunnel(), "/a"],
+      ["proxy port", () => dialProxy(), "http://plain.example.test/a"],
+    ] as const) {
+      const before = everything().length;
+      const got = await exchange(await connect(), make(target));
+      assert.ok(!statuses(got).includes(200), `${name} (${where}) got a 200: ${JSON.stringify(got.slice(0, 200))}`);
+      assert.deepEqual(everything().slice(before), [], `${name} (${where}) reached the upstream`);
+    }
+  }
+  assert.ok(!everything().some((r) => mentions(r, AWS_ID) || r.url === "/smuggled"));
+});
+
+test("a secret in a chunk extension or a request trailer is never forwarded: the body is re-framed", async () => {
+  for (const raw of [
+    `POST /ext HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;x=${AWS_ID}\r\nhello\r\n0\r\n\r\n`,
+    `POST /trailer HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: x-t\r\n\r\n5\r\nhello\r\n0\r\nx-t: ${AWS_ID}\r\n\r\n`,
+  ]) {
+    const got = await exchange(await apiTunnel(), raw);
+    assert.deepEqual(statuses(got), [200]);
+    const seen = upstream.requests.at(-1)!;
+    assert.equal(seen.body, "hello");
+    assert.equal(seen.headers["content-length"], "5");
+    assert.ok(!mentions(seen, AWS_ID), "the secret reached the upstream");
+  }
+});
+
+test("a request inside a tunnel goes to the tunnel's host whatever it names: absolute-form, //host path, HTTP/1.0 without Host; CONNECT in a tunnel opens nothing", async () => {
+  const before = upstream.requests.length;
+  for (const [raw, path] of [
+    ["GET https://evil.test/abs HTTP/1.1\r\nHost: evil.test\r\n\r\n", "/abs"],
+    ["GET http://evil.test:8443/abs2 HTTP/1.1\r\nHost: evil.test:8443\r\n\r\n", "/abs2"],
+    ["GET //evil.test/x HTTP/1.1\r\nHost: evil.test\r\n\r\n", "//evil.test/x"],
+    ["GET /h10 HTTP/1.0\r\n\r\n", "/h10"],
+  ]) {
+    assert.deepEqual(statuses(await exchange(await apiTunnel(), raw!)), [200], raw);
+    const seen = upstream.requests.at(-1)!;
+    assert.equal(seen.url, path);
+    assert.equal(seen.headers.host, "api.example.test");
+  }
+  const inner = await exchange(await apiTunnel(), "CONNECT evil.test:443 HTTP/1.1\r\nHost: evil.test:443\r\n\r\n");
+  assert.ok(!inner.includes("200"), `CONNECT inside a tunnel answered ${JSON.stringify(inner)}`);
+  assert.equal(upstream.requests.length, before + 4);
+  assert.ok(!everything().some((r) => String(r.headers.host).startsWith("evil")));
+});
+
+test("host spellings are normalized before the gate, and the dial uses the name that was gated", async () => {
+  for (const target of ["API.EXAMPLE.TEST:443", "api.example.test.:443", "api%2Eexample.test:443", "api.example.test:0443"]) {
+    const t = await connectTunnel(port, target);
+    assert.ok("socket" in t, `${target} refused`);
+    const c = new RawHttp(await tlsOver(t.socket, "api.example.test", bottleCa.certPem));
+    assert.equal((await c.request("GET", "/spelled", H)).status, 200, target);
+    assert.equal(upstream.requests.at(-1)!.headers.host, "api.example.test");
+    c.socket.destroy();
+  }
+  const refused: [string, number][] = [
+    ["evil.test.:443", 403],
+    ["EVIL.TEST:443", 403],
+    ["evil%2Etest:443", 403],
+    ["2130706433:443", 403],
+    ["[::ffff:127.0.0.1]:443", 403],
+    ["user@api.example.test:443", 400],
+    ["api.example.test@evil.test:443", 400],
+    ["evil.test#.api.example.test:443", 400],
+    ["api.example.test:443?evil.test", 400],
+    ["api.example.test/.evil.test:443", 400],
+  ];
+  for (const [target, status] of refused) {
+    const t = await connectTunnel(port, target);
+    assert.ok("refused" in t, `CONNECT ${target} was let through`);
+    assert.equal(t.refused.status, status, `${target}: ${t.refused.body}`);
+  }
+  const c = await plainVia(port);
+  for (const url of ["http://plain.example.test\\@evilplain.test/", "http://evilplain.test\\@plain.example.test/", "http://a:b@plain.example.test/", "http://evilplain%2Etest/"]) {
+    const res = await c.request("GET", url, { host: "plain.example.test" });
+    assert.ok(res.status === 400 || res.status === 403, `${url}: ${res.status}`);
+    if (c.closed) break;
+  }
+  c.socket.destroy();
+  assert.ok(!everything().some((r) => String(r.headers.host).startsWith("evil")));
+});
+
+test("a key id in a host name under a *.suffix rule is refused though host names arrive lower-cased", async () => {
+  const p = await startFirewall({ policy: policyOf(["*.wild.test"]) });
+  for (const target of [`${AWS_ID}.wild.test:443`, `x.${AWS_ID.toLowerCase()}.wild.test:443`]) {
+    const t = await connectTunnel(p, target);
+    assert.ok("refused" in t, `CONNECT ${target} was let through`);
+    assert.match(t.refused.body, /blocked request to \(redacted host name\): detector aws matched in host name/);
+  }
+  const c = await plainVia(p);
+  const res = await c.request("GET", `http://${AWS_ID.toLowerCase()}.wild.test/`, { host: "x.wild.test" });
+  assert.equal(res.status, 403);
+  assert.match(res.body, /detector aws matched in host name/);
+  c.socket.destroy();
+});
+
+test("a *.suffix rule never matches an IP address, however the address is spelled", async () => {
+  const p = await startFirewall({ policy: policyOf(["*.0.0.1", "*.1"]) });
+  for (const target of ["127.0.0.1:443", "2130706433:443", "0x7f.0.0.1:443", "127.1:443", "0177.0.0.1:443"]) {
+    const t = await connectTunnel(p, target);
+    assert.ok("refused" in t, `CONNECT ${target} was let through`);
+    assert.equal(t.refused.status, 403);
+    assert.match(t.refused.body, /blocked request to 127\.0\.0\.1: host is not in this bottle's allowlist/);
+  }
+});
+
+test("an explicit port that is the other scheme's default is kept: CONNECT host:80 and https://host:80/ are gated and dialed on 80", async () => {
+  const t = await connectTunnel(port, "eighty.example.test:80");
+  assert.ok("socket" in t, `CONNECT eighty.example.test:80 refused: ${"refused" in t ? t.refused.body : ""}`);
+  const c = new RawHttp(await tlsOver(t.socket, "eighty.example.test", bottleCa.certPem));
+  assert.equal((await c.request("GET", "/in-tunnel", { host: "eighty.example.test" })).status, 200);
+  assert.equal(upstream.requests.at(-1)!.headers.host, "eighty.example.test:80");
+  c.socket.destroy();
+
+  const d = await plainVia(port);
+  assert.equal((await d.request("GET", "https://eighty.example.test:80/abs", { host: "eighty.example.test:80" })).status, 200);
+  assert.equal(upstream.requests.at(-1)!.headers.host, "eighty.example.test:80");
+  const not443 = await d.request("GET", "https://eighty.example.test/abs", { host: "eighty.example.test" });
+  assert.equal(not443.status, 403);
+  assert.match(not443.body, /port 443 is not allowed for eighty\.example\.test/);
+  d.socket.destroy();
+});
+
+test("pipelined requests on one proxy connection are each gated, and a CONNECT pipelined behind them to a refused host opens nothing", async () => {
+  const before = plainUpstream.requests.length;
+  const got = await exchange(
+    await dialProxy(),
+    "GET http://plain.example.test/ok HTTP/1.1\r\nHost: plain.example.test\r\n\r\n" +
+      "GET http://evilplain.test/no HTTP/1.1\r\nHost: evilplain.test\r\n\r\n" +
+      "GET http://plain.example.test/ok2 HTTP/1.1\r\nHost: plain.example.test\r\n\r\n",
+  );
+  assert.deepEqual(statuses(got), [200, 403, 200]);
+  const connect = await exchange(await dialProxy(), "GET http://plain.example.test/ok3 HTTP/1.1\r\nHost: plain.example.test\r\n\r\nCONNECT evil.test:443 HTTP/1.1\r\nHost: evil.test:443\r\n\r\n");
+  assert.match(connect, /blocked request to evil\.test: host is not in this bottle's allowlist/);
+  assert.ok(!connect.includes("Connection Established"));
+  assert.deepEqual(plainUpstream.requests.slice(before).map((r) => `${r.headers.host}${r.url}`), ["plain.example.test/ok", "plain.example.test/ok2", "plain.example.test/ok3"]);
+  assert.ok(!everything().some((r) => String(r.headers.host).startsWith("evil")));
+});
+
+test("Expect: 100-continue does not let a body past the scan; other expectations get 417", async () => {
+  const before = everything().length;
+  const cont = await exchange(await apiTunnel(), `POST /e HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: ${AWS_ID.length}\r\n\r\n${AWS_ID}`);
+  assert.deepEqual(statuses(cont), [100, 403]);
+  assert.match(cont, /detector aws matched in body/);
+  const other = await exchange(await apiTunnel(), `POST /e HTTP/1.1\r\nHost: h\r\nExpect: foo\r\nContent-Length: 5\r\n\r\nhello`);
+  assert.deepEqual(statuses(other), [417]);
+  assert.deepEqual(everything().slice(before), []);
+});
+
+test("a compressed body is scanned decoded and as sent: plaintext after a deflate or brotli stream, nested codings, a hidden Content-Encoding; a bomb is refused", async () => {
+  const c = await httpsVia(port, "api.example.test", bottleCa.certPem);
+  const tail = Buffer.from(` key=${AWS_ID}`);
+  const before = upstream.requests.length;
+  const cases: [string, Record<string, string>, Buffer][] = [
+    ["plaintext after deflate", { "content-encoding": "deflate" }, Buffer.concat([zlib.deflateSync("harmless"), tail])],
+    ["plaintext after brotli", { "content-encoding": "br" }, Buffer.concat([zlib.brotliCompressSync("harmless"), tail])],
+    ["gzip then br", { "content-encoding": "gzip, br" }, zlib.brotliCompressSync(zlib.gzipSync(`key=${AWS_ID}`))],
+    ["Connection hides the coding", { "content-encoding": "gzip", connection: "content-encoding" }, zlib.gzipSync(`key=${AWS_ID}`)],
+  ];
+  for (const [name, headers, body] of cases) {
+    const res = await c.request("POST", "/z", { ...H, ...headers }, body);
+    assert.equal(res.status, 403, `${name}: ${res.body}`);
+    assert.match(res.body, /detector aws matched in body/, name);
+  }
+  const bomb = await c.request("POST", "/z", { ...H, "content-encoding": "gzip" }, zlib.gzipSync(Buffer.alloc(65 * 1024 * 1024)));
+  assert.equal(bomb.status, 413);
+  assert.match(bomb.body, /inflates to over 64 MiB/);
+  assert.equal(upstream.requests.length, before, "a blocked body reached the upstream");
+  const ok = await c.request("POST", "/z", { ...H, "content-encoding": "deflate" }, zlib.deflateSync("harmless"));
+  assert.equal(ok.status, 200, "a clean compressed body still passes");
+  c.socket.destroy();
+});
+
+test("secrets in the forms a server decodes on its own are blocked: JSON \\u and \\/ escapes, a random token in Basic auth", async () => {
+  const c = await httpsVia(port, "api.example.test", bottleCa.certPem);
+  const before = upstream.requests.length;
+  const uEscaped = [...AWS_ID].map((ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`).join("");
+  const json = await c.request("POST", "/j", { ...H, "content-type": "application/json" }, `{"key":"${uEscaped}"}`);
+  assert.equal(json.status, 403, json.body);
+  assert.match(json.body, /detector aws matched in body \(AWS access key id \(JSON-decoded\)/);
+  const random = "Xq7Lm2Pz9Rt4Vb8Nc1Kd6Fg3Hj5Wy0QsAeUoIrTy";
+  const slashed = await c.request("POST", "/j", { ...H, "content-type": "application/json" }, `{"t":"${random.slice(0, 20)}\\/${random.slice(20)}"}`);
+  assert.equal(slashed.status, 403, slashed.body);
+  const basic = await c.request("GET", "/b", { ...H, authorization: `Basic ${Buffer.from(`x-access-token:${random}`).toString("base64")}` });
+  assert.equal(basic.status, 403, basic.body);
+  assert.match(basic.body, /detector high_entropy matched in header authorization/);
+  assert.equal(upstream.requests.length, before);
+  c.socket.destroy();
+});
