@@ -4,7 +4,7 @@
 // is told "approved" only once the new policy is live.
 import { BbError } from "../errors.ts";
 import { allowHost } from "./policy.ts";
-import { listRequests, readRequest, RequestId, writeRequest, type QueueRequest } from "./queue.ts";
+import { listRequests, normalizeHost, readRequest, RequestId, writeRequest, type QueueRequest } from "./queue.ts";
 
 export interface DecideContext {
   queueDir: string;
@@ -56,7 +56,8 @@ export async function approveRequest(ctx: ApproveContext, id: string): Promise<A
   if (request.kind !== "host") {
     throw new BbError("USAGE", `Request ${id} is a question, not a host request: reply with \`bb-supervise answer ${id} TEXT\``);
   }
-  const policyChanged = await allowHost(ctx.policyFile, { host: request.host!, tlsPassthrough: request.tlsPassthrough });
+  // The queue schema guarantees a host that normalizes; the policy gets its plain form.
+  const policyChanged = await allowHost(ctx.policyFile, { host: normalizeHost(request.host!)!, tlsPassthrough: request.tlsPassthrough });
   if (policyChanged) {
     try {
       await ctx.restartFirewall();

@@ -40,6 +40,9 @@ export const QueueRequest = z
   })
   .superRefine((r, ctx) => {
     if (r.kind === "host" && r.host === null) ctx.addIssue({ code: "custom", path: ["host"], message: "a host request needs a host" });
+    // Checked again on read: the file comes from inside the bundle, and the operator
+    // approves what it names.
+    if (r.host !== null && normalizeHost(r.host) === null) ctx.addIssue({ code: "custom", path: ["host"], message: "not a host name" });
     if (r.kind === "question" && r.question === null) ctx.addIssue({ code: "custom", path: ["question"], message: "a question request needs a question" });
   });
 export type QueueRequest = z.infer<typeof QueueRequest>;
@@ -47,17 +50,32 @@ export type RequestStatus = z.infer<typeof RequestStatus>;
 
 const FILE_RE = /^([a-z0-9][a-z0-9-]{0,63})\.json$/;
 const LABEL_RE = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
+// A last label like these makes resolvers (inet_aton) and URL parsers read the whole
+// name as an IPv4 address: "0x7f.1", "2130706433" and "127.1" all mean 127.0.0.1.
+const NUMERIC_LABEL = /^(?:0x[0-9a-f]*|\d+)$/;
+const QUAD_PART = /^(?:0|[1-9]\d{0,2})$/;
+
+function isDottedQuad(labels: string[]): boolean {
+  return labels.length === 4 && labels.every((l) => QUAD_PART.test(l) && Number(l) <= 255);
+}
 
 /**
  * The host as the firewall policy writes it (lowercase, exact or "*.suffix"), or null
- * when `input` is not a host name: no scheme, port, path or bare "*", since whatever
- * the agent sends here ends up in the policy once an operator approves it.
+ * when `input` is not a host name: no scheme, port, path, bare "*" or wildcard over a
+ * whole top-level domain ("*.com"), and no address written any way but a plain dotted
+ * quad, since whatever the agent sends here ends up in the policy once an operator
+ * approves it, and the operator must be able to read where it leads.
  */
 export function normalizeHost(input: string): string | null {
   const host = input.trim().toLowerCase().replace(/\.$/, "");
-  const bare = host.startsWith("*.") ? host.slice(2) : host;
+  const wildcard = host.startsWith("*.");
+  const bare = wildcard ? host.slice(2) : host;
   if (bare.length === 0 || host.length > 253) return null;
-  return bare.split(".").every((l) => LABEL_RE.test(l)) ? host : null;
+  const labels = bare.split(".");
+  if (!labels.every((l) => LABEL_RE.test(l))) return null;
+  if (NUMERIC_LABEL.test(labels.at(-1)!) && (wildcard || !isDottedQuad(labels))) return null;
+  if (wildcard && labels.length < 2) return null;
+  return host;
 }
 
 /** A fresh id: short enough for an operator to type, random enough not to collide. */

@@ -55,12 +55,13 @@ describe("commitChanges() on real commits", () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  it("a root commit adds all its lines; the message is read", async () => {
+  it("a root commit adds all its lines; the message and the header lines are read", async () => {
     const root = await sh("rev-list", "--max-parents=0", "HEAD");
     const ch = await commitChanges(git, root);
     assert.deepEqual(ch.paths, ["base.txt"]);
     assert.deepEqual(ch.added.get("base.txt"), ["base"]);
     assert.equal(ch.message, "base\n");
+    assert.match(ch.header, /^tree [0-9a-f]{40}\nauthor T <t@example\.test> \d+ [+-]\d{4}\ncommitter T <t@example\.test> \d+ [+-]\d{4}$/);
   });
 
   it("a clean merge introduces nothing of its own; a conflict resolution only its new lines", async () => {

@@ -9,14 +9,18 @@ export type Git = (args: string[]) => Promise<string>;
 
 export interface CommitChanges {
   commit: string;
+  /** The commit object's header lines (tree, parents, author, committer, any extra). */
+  header: string;
   message: string;
   /** Paths changed (relative to the repo root). */
   paths: string[];
-  /** Added lines per changed path (binary files: none). */
+  /** Added lines per changed path (binary files included, see --text). */
   added: Map<string, string[]>;
 }
 
-const DIFF_FLAGS = ["--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", "--submodule=short", "-r", "-p"];
+// --text: a file git would call binary (one NUL byte, or a -diff attribute) still shows
+// its lines, or a secret could ride in it unscanned.
+const DIFF_FLAGS = ["--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", "--submodule=short", "--text", "-r", "-p"];
 
 const ESCAPES: Record<string, number> = { a: 7, b: 8, t: 9, n: 10, v: 11, f: 12, r: 13, '"': 34, "\\": 92 };
 
@@ -115,5 +119,5 @@ export async function commitChanges(git: Git, commit: string): Promise<CommitCha
   for (const path of perParent[0]!.keys()) {
     if (perParent.every((m) => m.has(path))) added.set(path, intersectLines(perParent.map((m) => m.get(path)!)));
   }
-  return { commit, message, paths: [...added.keys()], added };
+  return { commit, header, message, paths: [...added.keys()], added };
 }

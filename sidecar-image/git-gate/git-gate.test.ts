@@ -2,13 +2,13 @@
 // file://), driven by the real git client over git:// on 127.0.0.1. The hooks are the
 // ones bb-prepare writes (lib/git-gate-hooks.ts), calling back into main.ts through tsx.
 import assert from "node:assert/strict";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { gitGateHookFiles } from "../../lib/git-gate-hooks.ts";
 import { run, type RunResult } from "../../lib/proc.ts";
 import { REPO_ROOT, startDaemon, type DaemonProcess } from "../../tests/support/daemon-process.ts";
+import { seedUpstream } from "./testdata/gate.ts";
 
 const AWS_KEY = "AKIAZ7QK3MPLW2XVR4TN";
 const SENSITIVE = "correct-horse-battery-staple-42";
@@ -43,33 +43,14 @@ describe("git-gate (real process, real git)", () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "bb-git-gate-test-"));
-    await writeFile(join(dir, "gitconfig"), "[user]\n\tname = Test\n\temail = test@example.test\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n");
-    gitEnv = { GIT_CONFIG_GLOBAL: join(dir, "gitconfig"), GIT_CONFIG_NOSYSTEM: "1", GIT_TERMINAL_PROMPT: "0" };
-
-    upstream = join(dir, "upstream/acme/widget.git");
-    await mkdir(upstream, { recursive: true });
-    await git(upstream, ["init", "-q", "--bare"]);
+    let hooks: string;
+    ({ gitEnv, upstream, hooks } = await seedUpstream(dir));
     // The upstream's own policy, to prove a refusal there reaches the agent.
     await writeFile(
       join(upstream, "hooks/pre-receive"),
       '#!/bin/sh\nwhile read o n r; do [ "$r" = refs/heads/agent/upstream-says-no ] && { echo "upstream policy: not today" >&2; exit 1; }; done; exit 0\n',
       { mode: 0o755 },
     );
-    const seed = join(dir, "seed");
-    await git(dir, ["clone", "-q", upstream, seed]);
-    await mkdir(join(seed, ".github/workflows"), { recursive: true });
-    await writeFile(join(seed, "README.md"), "# widget\n");
-    await writeFile(join(seed, ".github/workflows/ci.yml"), "on: push\n");
-    await git(seed, ["add", "-A"]);
-    await git(seed, ["commit", "-q", "-m", "initial"]);
-    await git(seed, ["push", "-q", "origin", "main"]);
-
-    const hooks = join(dir, "hooks");
-    await mkdir(hooks);
-    for (const [name, content] of Object.entries(gitGateHookFiles())) {
-      await writeFile(join(hooks, name), content);
-      await chmod(join(hooks, name), 0o755);
-    }
     const config = {
       version: 1,
       upstreams: [{ host: "example.com", url: `file://${join(dir, "upstream")}`, identity: null, hostKeys: null }],

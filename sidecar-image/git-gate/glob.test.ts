@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { globToRegExp, pathMatches, refMatches } from "./glob.ts";
+import { foldPath, globToRegExp, pathMatches, refMatches } from "./glob.ts";
 
 describe("push policy globs", () => {
   it("refMatches(): short patterns name branches, refs/ patterns match the full ref", () => {
@@ -24,6 +24,28 @@ describe("push policy globs", () => {
     assert.equal(pathMatches("docs/*", "docs/a/b.md"), true);
     assert.equal(pathMatches("docs/*", "src/docs/a.md"), false);
     assert.equal(pathMatches("/infra/", "infra/main.tf"), true);
+  });
+
+  it("pathMatches(): folds case, Unicode form, invisible characters and trailing dots or spaces on both sides", () => {
+    assert.equal(foldPath(".GitHub. /Workflows/CI.yml"), ".github/workflows/ci.yml");
+    assert.equal(pathMatches(".github/**", ".GITHUB/workflows/ci.yml"), true);
+    assert.equal(pathMatches("secrets", "app/Secrets./db.txt"), true);
+    assert.equal(pathMatches("secrets", "app/se\u200bcrets/db.txt"), true);
+    assert.equal(pathMatches("caf\u00e9", "cafe\u0301/menu.txt"), true, "NFC pattern, NFD path");
+    assert.equal(pathMatches("**/*.pem", "keys/ID.PEM"), true);
+    assert.equal(pathMatches(".github/**", ".githubx/ci.yml"), false);
+  });
+
+  it("pathMatches(): a folder pattern also covers a file, symlink or submodule with the folder's name", () => {
+    assert.equal(pathMatches(".github/**", ".github"), true);
+    assert.equal(pathMatches("deploy/**", "deploy"), true);
+    assert.equal(pathMatches("deploy/**", "src/deploy"), false);
+  });
+
+  it("refMatches(ignoreCase) finds the spellings a case-insensitive upstream would merge", () => {
+    assert.equal(refMatches("main", "refs/heads/MAIN"), false);
+    assert.equal(refMatches("main", "refs/heads/MAIN", true), true);
+    assert.equal(refMatches("release/*", "refs/heads/Release/1", true), true);
   });
 
   it("globToRegExp() escapes regex characters", () => {

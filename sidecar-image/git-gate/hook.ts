@@ -13,6 +13,7 @@ import { GitGateConfig, readConfig } from "../../lib/sidecar-config.ts";
 import type { Git } from "./diff.ts";
 import { checkPush, parseUpdates, ZERO, type RefUpdate } from "./policy.ts";
 import { createRegistry, redactUrl, upstreamEnv, type Repo } from "./repos.ts";
+import { printable } from "../../lib/printable.ts";
 import { HOOK_ENV } from "./server.ts";
 
 export interface HookOptions {
@@ -38,9 +39,11 @@ type RunGit = (args: string[], env?: Record<string, string | undefined>) => Prom
 async function forward(repo: Repo, updates: RefUpdate[], git: RunGit, env: Record<string, string>) {
   const args = ["push", "--atomic", "--porcelain", repo.url];
   for (const u of updates) {
-    // The lease makes upstream refuse when it moved since the gate last fetched.
+    // The lease is what lets a non-fast-forward through, and only when upstream is still
+    // at the old value the policy judged. No "+" on the refspec: a forced refspec
+    // overrides the lease, and upstream would take any rewrite.
     args.push(`--force-with-lease=${u.ref}:${ZERO.test(u.old) ? "" : u.old}`);
-    args.push(ZERO.test(u.new) ? `:${u.ref}` : `+${u.new}:${u.ref}`);
+    args.push(ZERO.test(u.new) ? `:${u.ref}` : `${u.new}:${u.ref}`);
   }
   // The quarantine's object dirs stay set so pack-objects finds the pushed objects, but
   // GIT_QUARANTINE_PATH must not leak into a local upstream's receive-pack (file://),
@@ -73,7 +76,7 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   });
   if (violations.length) {
     out.info(`push to ${repo.key} rejected by the bottle's push policy; nothing was sent upstream:`);
-    for (const v of violations.slice(0, MAX_SHOWN)) out.info(`  [${v.rule}] ${v.ref}: ${v.message}`);
+    for (const v of violations.slice(0, MAX_SHOWN)) out.info(printable(`  [${v.rule}] ${v.ref}: ${v.message}`));
     if (violations.length > MAX_SHOWN) out.info(`  ... and ${violations.length - MAX_SHOWN} more`);
     return 1;
   }
@@ -82,7 +85,7 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   if (pushed.code !== 0) {
     const why = `${pushed.stdout}\n${pushed.stderr}`.replaceAll(repo.url, redactUrl(repo.url)).trim();
     out.info(`upstream refused the push to ${repo.key}; the gate is unchanged:`);
-    for (const line of why.split("\n").filter((l) => l.trim())) out.info(`  ${line}`);
+    for (const line of why.split("\n").filter((l) => l.trim())) out.info(printable(`  ${line}`));
     return 1;
   }
   out.info(`pushed ${updates.map((u) => u.ref).join(", ")} to upstream ${repo.key}`);

@@ -1,10 +1,16 @@
 // The push policy, checked in pre-receive before anything goes upstream. Each violation
 // names its rule and the ref (and path) so the agent's terminal shows why:
-//   allowedRefs       the ref must match one pattern (when any are given);
-//   protectedBranches no delete, no non-fast-forward update;
+//   allowedRefs       the ref must be a well-formed name and match one pattern (when any
+//                     are given);
+//   oldValue          the old value the pusher names must be the gate's: the branch and
+//                     force-push checks judge the move from there;
+//   refTarget         the ref must point at a commit (or at tags of one): a blob or tree
+//                     carries content no path or history check can see;
+//   protectedBranches no delete, no non-fast-forward update, and no spelling that differs
+//                     only in case (the same branch on a case-insensitive upstream);
 //   protectedPaths    no new commit may change a matching path;
-//   dlp               no new commit may add a detectable secret (in a file, a path name
-//                     or its message; annotated tag messages too).
+//   dlp               no new commit may add a detectable secret (in a file, a path name,
+//                     its message or its header lines); no pushed tag may carry one.
 // "New" commits are those no ref of the gate reaches yet; the gate mirrors upstream, so
 // that is what upstream has not seen.
 import type { PushPolicy } from "../../lib/plan/schema.ts";
@@ -20,7 +26,7 @@ export interface RefUpdate {
   ref: string;
 }
 
-export type Rule = "allowedRefs" | "protectedBranches" | "protectedPaths" | "dlp";
+export type Rule = "allowedRefs" | "oldValue" | "refTarget" | "protectedBranches" | "protectedPaths" | "dlp";
 
 export interface Violation {
   rule: Rule;
@@ -49,12 +55,32 @@ export function parseUpdates(input: string): RefUpdate[] {
     });
 }
 
+/**
+ * git check-ref-format's rules for a full ref name. receive-pack refuses a bad name only
+ * after pre-receive ran, so the policy must not judge one by its glob alone
+ * ("refs/heads/agent/../main" matches "agent/**").
+ */
+export function isValidRefName(ref: string): boolean {
+  if (!ref.startsWith("refs/") || ref.endsWith("/") || ref.endsWith(".") || ref.includes("..") || ref.includes("@{")) return false;
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x20\x7f~^:?*[\\]/.test(ref)) return false;
+  return ref.split("/").every((c) => c.length > 0 && !c.startsWith(".") && !c.endsWith(".lock"));
+}
+
 function shortSha(sha: string) {
   return sha.slice(0, 12);
 }
 
 function describeFinding(f: Finding) {
   return `${f.detector} detector (${f.label}: ${f.excerpt})`;
+}
+
+/** Header, message and target of a tag object. */
+function parseTag(text: string): { header: string; message: string; object: string } {
+  const split = text.indexOf("\n\n");
+  const header = split === -1 ? text : text.slice(0, split);
+  const object = /^object ([0-9a-f]+)$/m.exec(header)?.[1] ?? "";
+  return { header, message: split === -1 ? "" : text.slice(split + 2), object };
 }
 
 export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promise<Violation[]> {
@@ -66,11 +92,28 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
     return analysed.get(c)!;
   };
 
+  // What the gate's refs hold; receive-pack checks a command's old value only after
+  // pre-receive, so the policy checks it first.
+  const current = new Map<string, string>();
+  for (const line of (await ctx.git(["for-each-ref", "--format=%(objectname) %(refname)"])).split("\n").filter(Boolean)) {
+    const [sha, ref] = line.split(" ");
+    current.set(ref!, sha!);
+  }
+
   for (const u of updates) {
     const v = (rule: Rule, message: string) => violations.push({ rule, ref: u.ref, message });
     const deleting = ZERO.test(u.new);
     const branch = u.ref.startsWith("refs/heads/") ? u.ref.slice("refs/heads/".length) : null;
 
+    if (!isValidRefName(u.ref)) {
+      v("allowedRefs", `${JSON.stringify(u.ref)} is not a valid ref name`);
+      continue;
+    }
+    const actual = current.get(u.ref) ?? null;
+    if ((ZERO.test(u.old) ? null : u.old) !== actual) {
+      v("oldValue", `the push says ${u.ref} was at ${ZERO.test(u.old) ? "nothing" : shortSha(u.old)}, but it is at ${actual ? shortSha(actual) : "nothing"} (fetch and try again)`);
+      continue;
+    }
     if (policy.allowedRefs.length && !policy.allowedRefs.some((p) => refMatches(p, u.ref))) {
       v("allowedRefs", `${u.ref} is not an allowed ref (allowed: ${policy.allowedRefs.join(", ")})`);
     }
@@ -79,10 +122,30 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
       else if (!ZERO.test(u.old) && !(await ctx.isAncestor(u.old, u.new))) {
         v("protectedBranches", `force-push (non-fast-forward) to protected branch ${branch} is not allowed`);
       }
+    } else if (branch) {
+      const lookalike = policy.protectedBranches.find((p) => refMatches(p, u.ref, true));
+      if (lookalike) v("protectedBranches", `${branch} differs from protected branch ${lookalike} only in case (the same branch on a case-insensitive upstream)`);
     }
     if (deleting) continue;
 
-    const newCommits = (await ctx.git(["rev-list", u.new, "--not", "--all"])).split("\n").filter(Boolean);
+    // Peel tags down to what the ref finally names, scanning each tag on the way. The
+    // type comes from the object itself, never from what a tag claims it points at.
+    const typeOf = async (sha: string) => (await ctx.git(["cat-file", "-t", sha])).trim();
+    let target = u.new;
+    let type = await typeOf(target);
+    while (type === "tag") {
+      const tag = parseTag(await ctx.git(["cat-file", "tag", target]));
+      const f = ctx.scanner?.scan(`${tag.header}\n${tag.message}`);
+      if (f) v("dlp", `tag ${shortSha(target)}: secret found by the ${describeFinding(f)}`);
+      target = tag.object;
+      type = await typeOf(target);
+    }
+    if (type !== "commit") {
+      v("refTarget", `${u.ref} points at a ${type}, not a commit; git-gate cannot check what a ${type} adds`);
+      continue;
+    }
+
+    const newCommits = (await ctx.git(["rev-list", target, "--not", "--all"])).split("\n").filter(Boolean);
     for (const c of newCommits) {
       const ch = await changesOf(c);
       for (const path of ch.paths) {
@@ -92,15 +155,12 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
       if (!ctx.scanner) continue;
       const inMessage = ctx.scanner.scan(ch.message);
       if (inMessage) v("dlp", `commit ${shortSha(c)} message: secret found by the ${describeFinding(inMessage)}`);
+      const inHeader = ctx.scanner.scan(ch.header);
+      if (inHeader) v("dlp", `commit ${shortSha(c)} header: secret found by the ${describeFinding(inHeader)}`);
       for (const [path, lines] of ch.added) {
         const f = ctx.scanner.scan(`${path}\n${lines.join("\n")}`);
         if (f) v("dlp", `commit ${shortSha(c)} adds a secret to ${path}: found by the ${describeFinding(f)}`);
       }
-    }
-    if (ctx.scanner && (await ctx.git(["cat-file", "-t", u.new])).trim() === "tag") {
-      const tag = await ctx.git(["cat-file", "tag", u.new]);
-      const f = ctx.scanner.scan(tag.slice(tag.indexOf("\n\n") + 2));
-      if (f) v("dlp", `tag message: secret found by the ${describeFinding(f)}`);
     }
   }
   return violations;

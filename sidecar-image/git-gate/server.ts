@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { createLogger, type Logger } from "../../lib/log.ts";
+import { printable } from "../../lib/printable.ts";
 import { start } from "../../lib/proc.ts";
 import type { GitGateConfig } from "../../lib/sidecar-config.ts";
 import { errPkt, parseRequest, readFirstPkt, type GitRequest } from "./pktline.ts";
@@ -49,7 +50,7 @@ export function createGitGate(opts: GitGateOptions): GitGate {
   const sockets = new Set<net.Socket>();
 
   function refuse(socket: net.Socket, message: string) {
-    log.warn(`refused: ${message}`);
+    log.warn(`refused: ${printable(message)}`);
     socket.end(errPkt(`git-gate: ${message}`));
   }
 
@@ -99,7 +100,7 @@ export function createGitGate(opts: GitGateOptions): GitGate {
     const child = start(serviceArgv(req, repo), { env: serviceEnv(req, repo), stdio: ["pipe", "pipe", "pipe"] });
     const childLog = log.child(`${req.service.slice(4)} ${repo.key}`);
     child.stderr!.on("data", (b: Buffer) => {
-      for (const line of b.toString("utf8").split("\n")) if (line.trim()) childLog.warn(line);
+      for (const line of b.toString("utf8").split("\n")) if (line.trim()) childLog.warn(printable(line));
     });
     child.stdin!.on("error", () => {});
     child.stdout!.on("error", () => {});

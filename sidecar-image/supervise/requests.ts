@@ -5,6 +5,7 @@
 // Linux the operator's atomic rename swaps the inode under a watch on the file. One
 // small read per waiting call every pollMs is cheap and works everywhere.
 import { setTimeout as sleep } from "node:timers/promises";
+import { BbError } from "../../lib/errors.ts";
 import { listRequests, newRequestId, QUEUE_VERSION, readRequest, RequestId, writeRequest, type QueueRequest } from "../../lib/supervise/queue.ts";
 
 export interface RequestBookOptions {
@@ -15,7 +16,12 @@ export interface RequestBookOptions {
   now?: () => Date;
   /** Runs after a host request is seen approved, before the agent is told (firewall readiness). */
   afterHostApproved?: () => Promise<void>;
+  /** Most requests left pending at once (default MAX_PENDING); more are refused. */
+  maxPending?: number;
 }
+
+/** An agent in a loop must not bury the operator (or fill the host's disk) in requests. */
+const MAX_PENDING = 20;
 
 export interface HostAsk {
   host: string;
@@ -34,7 +40,13 @@ export interface RequestBook {
 export function createRequestBook(opts: RequestBookOptions): RequestBook {
   const now = opts.now ?? (() => new Date());
 
+  /** Throws STATE when the operator already has maxPending requests to decide. */
   async function file(fields: Pick<QueueRequest, "kind" | "host" | "tlsPassthrough" | "reason" | "question">): Promise<QueueRequest> {
+    const max = opts.maxPending ?? MAX_PENDING;
+    const pending = (await listRequests(opts.queueDir)).filter((r) => r.status === "pending").length;
+    if (pending >= max) {
+      throw new BbError("STATE", `The operator has ${pending} requests from this bottle to decide already (at most ${max} wait at once): check on them with check_request before asking again`);
+    }
     let id = newRequestId();
     while (await readRequest(opts.queueDir, id)) id = newRequestId();
     const request: QueueRequest = { version: QUEUE_VERSION, id, ...fields, status: "pending", answer: null, createdAt: now().toISOString(), decidedAt: null };

@@ -133,6 +133,16 @@ describe("supervise daemon", () => {
     assert.equal((await readdir(bottle.queueDir)).length, count);
   });
 
+  test("host names that would not say where they lead (wildcards over a TLD, numeric forms, embedded newlines, IPv6, over-long) are tool errors that file nothing", async () => {
+    const count = (await readdir(bottle.queueDir)).length;
+    for (const host of ["*", "*.com", "0x7f.1", "2130706433", "127.1", "docs.example.org\nevil.example.com", "[::1]", "::1", "a b.example.org", `${"a.".repeat(126)}org`, "*.*.example.org"]) {
+      const r = await call("request_host_access", { host, reason: "r" });
+      assert.equal(r.isError, true, host);
+      assert.match(text(r), /is not a host name|must contain at most|Input validation error/, host);
+    }
+    assert.equal((await readdir(bottle.queueDir)).length, count);
+  });
+
   test("a request without a session id is refused and /healthz answers", async () => {
     const bad = await fetch(url, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }) });
     assert.equal(bad.status, 400);

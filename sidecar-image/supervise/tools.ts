@@ -3,6 +3,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod/v3";
+import { BbError } from "../../lib/errors.ts";
 import { normalizeHost, RequestKind, RequestStatus, type QueueRequest } from "../../lib/supervise/queue.ts";
 import type { RequestBook } from "./requests.ts";
 
@@ -37,6 +38,16 @@ function failure(text: string): CallToolResult {
   return { content: [{ type: "text", text }], isError: true };
 }
 
+/** A refusal from the request book (too many pending) is an answer for the agent. */
+async function answered(ask: () => Promise<QueueRequest>): Promise<CallToolResult> {
+  try {
+    return result(await ask());
+  } catch (e) {
+    if (e instanceof BbError && e.code === "STATE") return failure(e.message);
+    throw e;
+  }
+}
+
 export function registerSuperviseTools(server: McpServer, book: RequestBook): void {
   server.registerTool(
     "request_host_access",
@@ -55,7 +66,7 @@ export function registerSuperviseTools(server: McpServer, book: RequestBook): vo
     async ({ host, reason, tls_passthrough }, extra) => {
       const normal = normalizeHost(host);
       if (!normal) return failure(`"${host}" is not a host name: give just the host, like api.example.com (no scheme, port or path)`);
-      return result(await book.requestHost({ host: normal, reason, tlsPassthrough: tls_passthrough ?? false }, extra.signal));
+      return answered(() => book.requestHost({ host: normal, reason, tlsPassthrough: tls_passthrough ?? false }, extra.signal));
     },
   );
 
@@ -67,7 +78,7 @@ export function registerSuperviseTools(server: McpServer, book: RequestBook): vo
       inputSchema: { question: z.string().min(1).max(4000) },
       outputSchema: Outcome,
     },
-    async ({ question }, extra) => result(await book.askOperator(question, extra.signal)),
+    async ({ question }, extra) => answered(() => book.askOperator(question, extra.signal)),
   );
 
   server.registerTool(

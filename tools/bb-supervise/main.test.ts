@@ -91,3 +91,25 @@ test("an unknown id fails with exit 1 naming the pending ids; an unknown slug na
     await b.remove();
   }
 });
+
+test("list never lets the agent's text drive the operator's terminal: control, C1 and bidi characters show escaped in the table and in --json", async () => {
+  const b = await makeTestBottle();
+  try {
+    const reason = "docs\u001b[2K\r\u001b[1Abb22 approved\u0007\u009b31m\u0085\u202eevil\u200b";
+    await writeRequest(b.queueDir, request("aa11", { reason }));
+    await writeRequest(b.queueDir, request("bb22", { kind: "question", host: null, reason: null, question: "which?\u001b]0;title\u0007" }));
+
+    const table = await tool(["--plan", b.planFile, "list"]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.doesNotMatch(table.stdout, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/u);
+    assert.equal(table.stdout.split("\n").length, 4, "one line per request");
+    assert.match(table.stdout, /aa11 .*docs\.example\.org: docs\\x1b\[2K \\x1b\[1Abb22 approved\\x07\\x9b31m\\x85\\u202eevil\\u200b$/m);
+    assert.match(table.stdout, /bb22 .*which\?\\x1b\]0;title\\x07/);
+
+    const json = await tool(["--plan", b.planFile, "list", "--json"]);
+    assert.doesNotMatch(json.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/u);
+    assert.deepEqual((JSON.parse(json.stdout) as QueueRequest[]).map((r) => r.reason ?? r.question), [reason, "which?\u001b]0;title\u0007"], "--json still carries the exact text");
+  } finally {
+    await b.remove();
+  }
+});

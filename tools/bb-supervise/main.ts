@@ -12,7 +12,7 @@ import { locatePlan, type LocateOptions } from "../../lib/plan/locate.ts";
 import { approveContext } from "../../lib/supervise/bottle.ts";
 import { answerRequest, approveRequest, denyRequest } from "../../lib/supervise/decide.ts";
 import { listRequests } from "../../lib/supervise/queue.ts";
-import { formatTable } from "./table.ts";
+import { formatJson, formatTable } from "./table.ts";
 
 async function context(cmd: Command) {
   return approveContext(await locatePlan(cmd.optsWithGlobals<LocateOptions>()));
@@ -33,7 +33,7 @@ program
   .action(async (opts: { all?: boolean; json?: boolean }, cmd: Command) => {
     const { queueDir } = await context(cmd);
     const requests = (await listRequests(queueDir)).filter((r) => opts.all || r.status === "pending");
-    await writeStdout(opts.json ? JSON.stringify(requests, null, 2) + "\n" : formatTable(requests));
+    await writeStdout(opts.json ? formatJson(requests) : formatTable(requests));
   });
 
 program

@@ -1,5 +1,13 @@
-// The `bb-supervise list` table for people (scripts use --json).
+// What `bb-supervise list` prints: a table for people, JSON for scripts. Reasons and
+// questions are the agent's text, so neither form lets a control, C1 or bidi character
+// reach the operator's terminal raw (an escape sequence could redraw the screen or make
+// a request read like another one).
+import { hex, printable } from "../../lib/printable.ts";
 import type { QueueRequest } from "../../lib/supervise/queue.ts";
+
+// What JSON.stringify leaves raw inside strings (it escapes C0 itself; the only raw C0
+// left is the layout's own newlines).
+const UNSAFE_IN_JSON = /[\u007f-\u009f\p{Cf}\u2028\u2029]/gu;
 
 function what(r: QueueRequest): string {
   if (r.kind === "host") {
@@ -10,7 +18,7 @@ function what(r: QueueRequest): string {
 }
 
 function oneLine(text: string, max = 100): string {
-  const flat = text.replace(/\s+/g, " ").trim();
+  const flat = printable(text.replace(/\s+/g, " ").trim());
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
@@ -22,4 +30,12 @@ export function formatTable(requests: QueueRequest[]): string {
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")).join("\n") + "\n";
+}
+
+/** The requests as JSON; the unsafe characters JSON.stringify leaves raw become \u escapes. */
+export function formatJson(requests: QueueRequest[]): string {
+  const text = JSON.stringify(requests, null, 2).replace(UNSAFE_IN_JSON, (c) =>
+    [...Array(c.length).keys()].map((i) => `\\u${hex(c.charCodeAt(i), 4)}`).join(""),
+  );
+  return `${text}\n`;
 }

@@ -1,0 +1,273 @@
+// git-gate against an agent that tries to get around it: every push here is one an
+// attacker inside the bottle would try, made with the real git client (or raw git://
+// packets where the client itself would refuse), and each must leave upstream unchanged;
+// every fetch of something undeclared must be refused before git runs.
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import { symlink, writeFile } from "node:fs/promises";
+import net from "node:net";
+import { join } from "node:path";
+import { after, before, beforeEach, describe, it } from "node:test";
+import { pkt } from "./pktline.ts";
+import { REPO, startGateFixture, type GateFixture } from "./testdata/gate.ts";
+
+const AWS_KEY = "AKIAZ7QK3MPLW2XVR4TN";
+
+describe("git-gate under attack (real process, real git)", () => {
+  let f: GateFixture;
+  let git: GateFixture["git"];
+
+  /** Push that must be refused: stderr matches every pattern, upstream does not change. */
+  async function refusedPush(args: string[], ...patterns: RegExp[]) {
+    const before = await f.upstreamRefs();
+    const r = await git(f.work, ["push", "origin", ...args], [1]);
+    for (const p of patterns) assert.match(r.stderr, p);
+    assert.equal(await f.upstreamRefs(), before, "upstream changed after a refused push");
+    return r;
+  }
+
+  /** Store a commit object written by hand (headers git commit cannot set). */
+  async function rawCommit(text: string) {
+    return (await git(f.work, ["hash-object", "-t", "commit", "-w", "--stdin"], [0], text)).stdout.trim();
+  }
+
+  before(async () => {
+    f = await startGateFixture({
+      push: {
+        allowedRefs: ["main", "agent/**", "refs/tags/v*", "refs/notes/*"],
+        protectedBranches: ["main", "agent/protected"],
+        protectedPaths: [".github/**", "secrets", "deploy/**", "**/*.pem"],
+        dlp: true,
+      },
+    });
+    git = f.git;
+  });
+
+  after(() => f?.stop());
+
+  beforeEach(async () => {
+    await git(f.work, ["fetch", "-q", "--prune", "--prune-tags", "origin"]);
+    await git(f.work, ["reset", "-q", "--hard", "origin/main"]);
+    await git(f.work, ["clean", "-qfdx"]);
+  });
+
+  it("a secret in a binary file (a NUL byte makes git call it binary) is refused", async () => {
+    await f.commit("assets/blob.bin", Buffer.concat([Buffer.from([0, 1, 2, 0]), Buffer.from(`\nkey=${AWS_KEY}\n`)]));
+    await refusedPush(["HEAD:refs/heads/agent/binary"], /\[dlp\] refs\/heads\/agent\/binary: commit [0-9a-f]{12} adds a secret to assets\/blob\.bin: found by the aws detector/);
+  });
+
+  it("a secret in the author name or in an extra commit header is refused", async () => {
+    await writeFile(join(f.work, "a.txt"), "a\n");
+    await git(f.work, ["add", "a.txt"]);
+    await git(f.work, ["commit", "-q", "-m", "innocent", `--author=${AWS_KEY} <x@example.test>`]);
+    await refusedPush(["HEAD:refs/heads/agent/author"], /\[dlp\] refs\/heads\/agent\/author: commit [0-9a-f]{12} header: secret found by the aws detector/);
+
+    const head = (await git(f.work, ["cat-file", "commit", "origin/main"])).stdout;
+    const sha = await rawCommit(head.replace("\n\n", `\nx-note ${AWS_KEY}\n\n`));
+    await refusedPush([`${sha}:refs/heads/agent/header`], /\[dlp\] refs\/heads\/agent\/header: commit [0-9a-f]{12} header: secret found by the aws detector/);
+  });
+
+  it("a tag pointing at a blob or a tree (no commit for the scan to walk) is refused", async () => {
+    const blob = (await git(f.work, ["hash-object", "-w", "--stdin"], [0], `AWS_ACCESS_KEY_ID=${AWS_KEY}\n`)).stdout.trim();
+    await refusedPush([`${blob}:refs/tags/v-blob`], /refs\/tags\/v-blob: .*points at a blob/);
+    const tree = (await git(f.work, ["write-tree"])).stdout.trim();
+    await refusedPush([`${tree}:refs/tags/v-tree`], /refs\/tags\/v-tree: .*points at a tree/);
+    await git(f.work, ["tag", "-a", "-m", "wraps a blob", "v-wrapped", blob]);
+    await refusedPush(["refs/tags/v-wrapped"], /refs\/tags\/v-wrapped: .*points at a blob/);
+  });
+
+  it("a secret in an inner tag of a tag of a tag is refused", async () => {
+    await git(f.work, ["tag", "-a", "-m", `inner ${AWS_KEY}`, "inner", "HEAD"]);
+    await git(f.work, ["tag", "-a", "-m", "looks fine", "v-outer", "inner"]);
+    await refusedPush(["refs/tags/v-outer"], /\[dlp\] refs\/tags\/v-outer: tag [0-9a-f]{12}: secret found by the aws detector/);
+  });
+
+  it("a secret in a git note is refused", async () => {
+    await git(f.work, ["notes", "add", "-m", `deploy key ${AWS_KEY}`, "HEAD"]);
+    await refusedPush(["refs/notes/commits"], /\[dlp\] refs\/notes\/commits: commit [0-9a-f]{12} adds a secret to [0-9a-f]{40}: found by the aws detector/);
+    await git(f.work, ["update-ref", "-d", "refs/notes/commits"]);
+  });
+
+  it("a secret added and then removed in later commits of the same push is still refused", async () => {
+    await f.commit("notes/todo.md", `key ${AWS_KEY}\n`);
+    await f.commit("notes/todo.md", "nothing here\n");
+    await refusedPush(["HEAD:refs/heads/agent/history"], /\[dlp\] refs\/heads\/agent\/history: commit [0-9a-f]{12} adds a secret to notes\/todo\.md/);
+  });
+
+  it("a merge that brings in a secret or a protected change neither parent has is refused", async () => {
+    await git(f.work, ["checkout", "-q", "-b", "side"]);
+    await f.commit("side.txt", "side\n");
+    await git(f.work, ["checkout", "-q", "main"]);
+    await git(f.work, ["merge", "-q", "--no-ff", "--no-commit", "side"]);
+    await writeFile(join(f.work, "side.txt"), `side\n${AWS_KEY}\n`);
+    await writeFile(join(f.work, ".github/workflows/ci.yml"), "on: push\njobs: {evil: {}}\n");
+    await git(f.work, ["add", "-A"]);
+    await git(f.work, ["commit", "-q", "-m", "merge side"]);
+    await refusedPush(
+      ["HEAD:refs/heads/agent/merge"],
+      /\[dlp\] refs\/heads\/agent\/merge: commit [0-9a-f]{12} adds a secret to side\.txt/,
+      /\[protectedPaths\] refs\/heads\/agent\/merge: commit [0-9a-f]{12} changes protected path \.github\/workflows\/ci\.yml/,
+    );
+    await git(f.work, ["branch", "-q", "-D", "side"]);
+  });
+
+  it("a protected path spelled with other case, a trailing dot or space, or an invisible character is refused", async () => {
+    for (const path of [".GitHub/workflows/ci.yml", ".github./workflows/ci.yml", "Secrets /token.txt", "secr\u200bets/token.txt", "keys/ID.PEM"]) {
+      await git(f.work, ["reset", "-q", "--hard", "origin/main"]);
+      await f.commit(path, "on: push\n");
+      await refusedPush(["HEAD:refs/heads/agent/spelling"], /\[protectedPaths\] refs\/heads\/agent\/spelling: commit [0-9a-f]{12} changes protected path/);
+    }
+  });
+
+  it("control characters in a pushed path reach the refusal (and the gate's log) escaped, never raw", async () => {
+    await f.commit("secrets/\x1b[2J\x1b]0;owned\x07.txt", "x\n");
+    const r = await refusedPush(["HEAD:refs/heads/agent/escape"], /changes protected path secrets\/\\x1b\[2J\\x1b\]0;owned\\x07\.txt/);
+    assert.ok(!/[\x07\x1b]/.test(r.stderr), "a raw escape sequence reached the terminal");
+    assert.ok(!/[\x07\x1b]/.test(f.gate.stderr()), "a raw escape sequence reached the gate's log");
+  });
+
+  it("a symlink, a file or a submodule in place of a protected folder is refused; so is moving a protected file away", async () => {
+    await symlink("docs", join(f.work, "deploy"));
+    await git(f.work, ["add", "deploy"]);
+    await git(f.work, ["commit", "-q", "-m", "link"]);
+    await refusedPush(["HEAD:refs/heads/agent/link"], /\[protectedPaths\] refs\/heads\/agent\/link: commit [0-9a-f]{12} changes protected path deploy \(matches deploy\/\*\*\)/);
+
+    await git(f.work, ["reset", "-q", "--hard", "origin/main"]);
+    const head = (await git(f.work, ["rev-parse", "HEAD"])).stdout.trim();
+    await git(f.work, ["update-index", "--add", "--cacheinfo", `160000,${head},deploy`]);
+    await git(f.work, ["commit", "-q", "-m", "submodule"]);
+    await refusedPush(["HEAD:refs/heads/agent/gitlink"], /changes protected path deploy \(matches deploy\/\*\*\)/);
+
+    await git(f.work, ["reset", "-q", "--hard", "origin/main"]);
+    await git(f.work, ["mv", ".github/workflows/ci.yml", "ci.yml"]);
+    await git(f.work, ["commit", "-q", "-m", "move"]);
+    await refusedPush(["HEAD:refs/heads/agent/move"], /changes protected path \.github\/workflows\/ci\.yml/);
+  });
+
+  it("a push to a branch spelled like a protected one in another case is refused", async () => {
+    const base = (await git(f.work, ["rev-parse", "HEAD"])).stdout.trim();
+    await f.commit("p.txt", "1\n");
+    await git(f.work, ["push", "-q", "origin", "HEAD:refs/heads/agent/protected"]);
+    await git(f.work, ["reset", "-q", "--hard", base]);
+    await f.commit("p.txt", "2\n");
+    await refusedPush(["HEAD:refs/heads/agent/PROTECTED"], /\[protectedBranches\] refs\/heads\/agent\/PROTECTED: .*agent\/protected/);
+  });
+
+  it("one forbidden update refuses the whole push, allowed ones included", async () => {
+    await f.commit("ok.txt", "fine\n");
+    await refusedPush(["HEAD:refs/heads/agent/fine", "HEAD:refs/heads/not-allowed"], /\[allowedRefs\] refs\/heads\/not-allowed/);
+  });
+
+  it("a ref name the glob would let through but git calls malformed (.., HEAD, no refs/ prefix) is refused by the policy itself", async () => {
+    const before = await f.upstreamRefs();
+    const main = (await git(f.upstream, ["rev-parse", "main"])).stdout.trim();
+    for (const ref of ["refs/heads/agent/../main", "refs/heads/agent/x.lock", "HEAD", "heads/agent/x"]) {
+      // The git client refuses to send these, so the packets are written by hand.
+      const out = await rawReceivePack(f.gate.port, REPO, [`${"0".repeat(40)} ${main} ${ref}`]);
+      assert.match(out, new RegExp(`ng ${ref.replaceAll(".", "\\.")} pre-receive hook declined`));
+      assert.match(f.gate.stderr(), new RegExp(`\\[allowedRefs\\] ${ref.replaceAll(".", "\\.")}: "${ref.replaceAll(".", "\\.")}" is not a valid ref name`));
+    }
+    assert.equal(await f.upstreamRefs(), before);
+  });
+
+  it("a command that lies about a protected branch's old value cannot force-push it: upstream holds the push to the old value the policy judged", async () => {
+    const l1 = await f.commit("lie.txt", "1\n");
+    const l2 = await f.commit("lie.txt", "2\n");
+    await git(f.work, ["push", "-q", "origin", "HEAD:refs/heads/agent/lie"]);
+    await git(f.work, ["reset", "-q", "--hard", "origin/main"]);
+    await f.commit("main.txt", "moves on\n");
+    await git(f.work, ["push", "-q", "origin", "HEAD:main"]);
+    const before = await f.upstreamRefs();
+    // l1 -> l2 is a fast-forward, but main is elsewhere: moving it to l2 rewrites history.
+    const lied = await rawReceivePack(f.gate.port, REPO, [`${l1} ${l2} refs/heads/main`]);
+    assert.match(lied, /ng refs\/heads\/main /);
+    const created = await rawReceivePack(f.gate.port, REPO, [`${"0".repeat(40)} ${l2} refs/heads/main`]);
+    assert.match(created, /ng refs\/heads\/main /);
+    assert.equal(await f.upstreamRefs(), before);
+  });
+
+  it("a force-push and a delete of an unprotected branch still reach upstream (the lease lets them through, not a forced refspec)", async () => {
+    await f.commit("free.txt", "1\n");
+    await git(f.work, ["push", "-q", "origin", "HEAD:refs/heads/agent/free"]);
+    await git(f.work, ["commit", "-q", "--amend", "-m", "rewritten"]);
+    const rewritten = (await git(f.work, ["rev-parse", "HEAD"])).stdout.trim();
+    await git(f.work, ["push", "-q", "--force", "origin", "HEAD:refs/heads/agent/free"]);
+    assert.equal((await git(f.upstream, ["rev-parse", "agent/free"])).stdout.trim(), rewritten);
+    await git(f.work, ["push", "-q", "origin", ":refs/heads/agent/free"]);
+    assert.doesNotMatch(await f.upstreamRefs(), /agent\/free/);
+  });
+
+  it("a repo path that is not exactly a declared repo (traversal, encoding, absolute, case, escapes, other service) is refused before git runs, and logged escaped", async () => {
+    const paths = [
+      "/example.com/acme/widget/../../../../upstream/acme/widget",
+      "/example.com/acme/%2e%2e/widget",
+      `/${f.upstream}`,
+      "/EXAMPLE.COM/acme/widget",
+      "/example.com/acme/./widget",
+      "/example.com//acme/widget",
+      "/example.com/acme/widget.git.git",
+      "~/example.com/acme/widget",
+      "/example.com/acme/widget\nhost=x",
+      "/repos/example.com/acme/widget.git",
+      "/example.com/acme/\u009b2J\u001b]0;owned\u0007",
+    ];
+    for (const path of paths) {
+      const out = await rawRequest(f.gate.port, `git-upload-pack ${path}\0host=127.0.0.1\0`);
+      assert.match(out, /^[0-9a-f]{4}ERR git-gate: repository .* is not declared for this bottle/, path);
+    }
+    assert.match(await rawRequest(f.gate.port, `git-upload-archive /${REPO}\0host=127.0.0.1\0`), /ERR git-gate: service git-upload-archive is not offered/);
+    assert.ok(!/[\u0007\u001b\u009b]/.test(f.gate.stderr()), "a raw escape sequence reached the gate's log");
+  });
+});
+
+/** An empty pack: what a client sends when every object is already on the other side. */
+function emptyPack(): Buffer {
+  const head = Buffer.concat([Buffer.from("PACK"), Buffer.from([0, 0, 0, 2, 0, 0, 0, 0])]);
+  return Buffer.concat([head, createHash("sha1").update(head).digest()]);
+}
+
+/** Whether the pkt-lines in `buf` end with a flush packet ("0000"). */
+function endsAtFlush(buf: Buffer): boolean {
+  for (let at = 0; at + 4 <= buf.length; ) {
+    const len = Number.parseInt(buf.subarray(at, at + 4).toString("latin1"), 16);
+    if (len === 0) return true;
+    at += len;
+  }
+  return false;
+}
+
+/** Speak receive-pack by hand: commands with report-status, an empty pack, the report. */
+function rawReceivePack(port: number, repo: string, commands: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1");
+    let buf = Buffer.alloc(0);
+    let sent = false;
+    socket.on("error", reject);
+    socket.on("data", (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      // The advertisement ends with a flush packet; then send the update.
+      if (!sent && endsAtFlush(buf)) {
+        sent = true;
+        const cmds = commands.map((c, i) => pkt(i === 0 ? `${c}\0report-status\n` : `${c}\n`));
+        socket.write(Buffer.concat([...cmds, Buffer.from("0000"), emptyPack()]));
+      }
+    });
+    socket.on("end", () => resolve(buf.toString("latin1")));
+    socket.setTimeout(30_000, () => socket.destroy(new Error("raw receive-pack timed out")));
+    socket.write(pkt(`git-receive-pack /${repo}\0host=127.0.0.1\0`));
+  });
+}
+
+/** Send one request line, return everything the gate answers before it closes. */
+function rawRequest(port: number, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    socket.on("error", reject);
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("end", () => resolve(Buffer.concat(chunks).toString("latin1")));
+    socket.setTimeout(30_000, () => socket.destroy(new Error("raw request timed out")));
+    socket.write(pkt(line));
+  });
+}

@@ -1,0 +1,113 @@
+// Test support: git-gate as a real process in front of a real upstream (a bare repo over
+// file://), with the hooks bb-prepare writes, a seeded history and an agent-side clone.
+// The push policy is the caller's; the seed holds README.md and .github/workflows/ci.yml.
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import type { PushPolicy } from "../../../lib/plan/schema.ts";
+import { gitGateHookFiles } from "../../../lib/git-gate-hooks.ts";
+import { run, type RunResult } from "../../../lib/proc.ts";
+import { REPO_ROOT, startDaemon, type DaemonProcess } from "../../../tests/support/daemon-process.ts";
+
+export const REPO = "example.com/acme/widget";
+
+export interface GateFixture {
+  dir: string;
+  /** The bare upstream repo. */
+  upstream: string;
+  /** The agent's clone of REPO through the gate (origin = the gate). */
+  work: string;
+  gate: DaemonProcess;
+  url(repo: string): string;
+  git(cwd: string, args: string[], expect?: number[], input?: string): Promise<RunResult>;
+  /** "<ref> <sha>" lines of every upstream ref. */
+  upstreamRefs(): Promise<string>;
+  /** Write `content` to `file` in the clone, commit it, return the commit. */
+  commit(file: string, content: string | Uint8Array, message?: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+type Git = (cwd: string, args: string[], expect?: number[], input?: string) => Promise<RunResult>;
+
+/**
+ * In `dir`: a git config and the env that uses it, the bare upstream
+ * upstream/acme/widget.git seeded with README.md and .github/workflows/ci.yml on main,
+ * and the hooks bb-prepare writes, in hooks/.
+ */
+export async function seedUpstream(dir: string): Promise<{ gitEnv: Record<string, string>; git: Git; upstream: string; hooks: string }> {
+  await writeFile(join(dir, "gitconfig"), "[user]\n\tname = Test\n\temail = test@example.test\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n");
+  const gitEnv = { GIT_CONFIG_GLOBAL: join(dir, "gitconfig"), GIT_CONFIG_NOSYSTEM: "1", GIT_TERMINAL_PROMPT: "0" };
+  const git: Git = (cwd, args, expect = [0], input) => run(["git", ...args], { cwd, env: gitEnv, expect, input, timeoutMs: 60_000 });
+
+  const upstream = join(dir, "upstream/acme/widget.git");
+  await mkdir(upstream, { recursive: true });
+  await git(upstream, ["init", "-q", "--bare"]);
+  const seed = join(dir, "seed");
+  await git(dir, ["clone", "-q", upstream, seed]);
+  await mkdir(join(seed, ".github/workflows"), { recursive: true });
+  await writeFile(join(seed, "README.md"), "# widget\n");
+  await writeFile(join(seed, ".github/workflows/ci.yml"), "on: push\n");
+  await git(seed, ["add", "-A"]);
+  await git(seed, ["commit", "-q", "-m", "initial"]);
+  await git(seed, ["push", "-q", "origin", "main"]);
+
+  const hooks = join(dir, "hooks");
+  await mkdir(hooks);
+  for (const [name, content] of Object.entries(gitGateHookFiles())) {
+    await writeFile(join(hooks, name), content);
+    await chmod(join(hooks, name), 0o755);
+  }
+  return { gitEnv, git, upstream, hooks };
+}
+
+export async function startGateFixture(opts: { push: PushPolicy; sensitive?: Record<string, string> }): Promise<GateFixture> {
+  const dir = await mkdtemp(join(tmpdir(), "bb-git-gate-fixture-"));
+  let gate: DaemonProcess | undefined;
+  try {
+    const { gitEnv, git, upstream, hooks } = await seedUpstream(dir);
+    const slots = Object.keys(opts.sensitive ?? {});
+    const config = {
+      version: 1,
+      upstreams: [{ host: "example.com", url: `file://${join(dir, "upstream")}`, identity: null, hostKeys: null }],
+      repos: [REPO],
+      push: opts.push,
+      dlp: { disabled: [], sensitive: slots.map((name, i) => ({ name, slot: `BB_SENSITIVE_${i}` })) },
+    };
+    await writeFile(join(dir, "config.json"), JSON.stringify(config));
+    const sensitiveEnv = Object.fromEntries(slots.map((name, i) => [`BB_SENSITIVE_${i}`, opts.sensitive![name]!]));
+    gate = await startDaemon(
+      join(REPO_ROOT, "sidecar-image/git-gate/main.ts"),
+      ["--listen", "127.0.0.1:0", "--config", join(dir, "config.json"), "--hooks", hooks, "--data", join(dir, "data")],
+      { ...gitEnv, ...sensitiveEnv },
+    );
+    const started = gate;
+    const url = (repo: string) => `git://127.0.0.1:${started.port}/${repo}`;
+    const work = join(dir, "work");
+    await git(dir, ["clone", "-q", url(REPO), work]);
+
+    return {
+      dir,
+      upstream,
+      work,
+      gate: started,
+      url,
+      git,
+      upstreamRefs: async () => (await git(upstream, ["for-each-ref", "--format=%(refname) %(objectname)"])).stdout,
+      async commit(file, content, message = `change ${file}`) {
+        await mkdir(dirname(join(work, file)), { recursive: true });
+        await writeFile(join(work, file), content);
+        await git(work, ["add", "--", file]);
+        await git(work, ["commit", "-q", "-m", message]);
+        return (await git(work, ["rev-parse", "HEAD"])).stdout.trim();
+      },
+      async stop() {
+        await started.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    await gate?.stop();
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
