@@ -145,6 +145,11 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       // The host user's uid, so the daemons can read the 0600 state files and identity
       // keys bind-mounted from the host and write the queue and mirrors.
       user: hostUser(),
+      // The daemons need no capability (ports above 1024, files of their own uid), and
+      // nothing in the bundle may gain one through a setuid binary: whatever an agent
+      // could make of a daemon bug is left with less.
+      capDrop: ["ALL"],
+      securityOpt: ["no-new-privileges"],
       ...(docker ? {} : { publish: facing.map((s) => PORT_OF[s]), publishAddress: opts.loopbackAddr ?? "127.0.0.1" }),
     });
     if (internal) await connectNetwork({ network: internal, container, aliases: facing.map(String) });

@@ -48,6 +48,11 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
       hostname: plan.slug,
       entrypoint: "sleep",
       cmd: ["infinity"],
+      // No raw sockets (no forged packets on the internal network) and no device nodes.
+      // Root keeps the rest, and no-new-privileges is not set: with it, docker exec -u 0
+      // into a container whose user is node gets no capabilities at all, and bb-provision
+      // installs the CA and copies files as root that way.
+      capDrop: ["NET_RAW", "MKNOD", "SETFCAP", "AUDIT_WRITE", "SYS_CHROOT"],
     });
     if (opts.signal?.aborted) throw opts.signal.reason;
   } catch (e) {

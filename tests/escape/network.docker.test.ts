@@ -138,6 +138,19 @@ describe("escape suite: network confinement (docker)", () => {
     assert.equal(inside.stdout.trim(), "open");
   });
 
+  it("the bundle's daemons hold no capability and cannot gain one; root in the agent has no raw sockets", async () => {
+    // Every daemon: effective and bounding capabilities empty, no_new_privs set.
+    const r = await docker.execIn(a!.bundle, ["sh", "-c",
+      'for p in /proc/[0-9]*; do c=$(tr "\\0" " " < $p/cmdline 2>/dev/null); case "$c" in "node /opt/bb/sidecar/"*) echo "$c|$(grep -E "^(CapEff|CapBnd|NoNewPrivs):" $p/status | tr -s "\\t\\n" "  ")";; esac; done']);
+    const daemons = r.stdout.split("\n").filter(Boolean);
+    assert.ok(daemons.length >= 3, `expected init, firewall and supervise at least:\n${r.stdout}`);
+    for (const line of daemons) assert.match(line, /CapEff: 0+ CapBnd: 0+ NoNewPrivs: 1/, line);
+    // Root in the agent (bb-provision's way in) keeps chown but not NET_RAW (bit 13).
+    const caps = BigInt(`0x${/CapEff:\s*([0-9a-f]+)/.exec((await a!.sh("grep CapEff /proc/self/status", { root: true })).stdout)![1]}`);
+    assert.equal(caps & (1n << 13n), 0n, "CAP_NET_RAW is held by root in the agent");
+    assert.notEqual(caps & 1n, 0n, "control: root in the agent keeps CAP_CHOWN");
+  });
+
   it("the agent cannot resolve outside names, and no resolver ever sees its query", async () => {
     const leak = `leak-${newId()}.test`;
     // ahostsv4: one query type, so the resolver's retries (5 s x 2) are not doubled for AAAA.
