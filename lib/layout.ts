@@ -39,3 +39,31 @@ export const AGENT = {
 
 /** Agent-facing daemons (egress is never reachable by the agent). */
 export const AGENT_FACING = ["firewall", "git-gate", "supervise"] as const;
+
+/** The uids the bundle's own daemons run under. Far above ordinary users, so none is
+ * likely to be the host user's. */
+const DAEMON_UIDS = { firewall: 64101, egress: 64102, supervise: 64103, "git-gate": 64104 } as const;
+
+/**
+ * BB_DAEMON_IDS for the bundle's init (sidecar-image/init/identity.ts): each daemon under
+ * its own uid, all in the host user's group, which may read the bottle's state files.
+ * git-gate runs as the host user, whose SSH identity files it reads, unless that user is
+ * root: root is init's uid too, and init's environment holds egress's tokens (bb-bundle
+ * then hands git-gate group-readable copies of the identities instead). A daemon uid
+ * that happens to be the host user's moves up past the others.
+ */
+export function daemonIds(host: { uid: number; gid: number }): string {
+  const taken = new Set<number>([host.uid]);
+  const parts: string[] = [];
+  for (const [name, preferred] of Object.entries(DAEMON_UIDS)) {
+    if (name === "git-gate" && host.uid !== 0) {
+      parts.push(`git-gate=${host.uid}:${host.gid}`);
+      continue;
+    }
+    let uid = preferred;
+    while (taken.has(uid)) uid += 100;
+    taken.add(uid);
+    parts.push(`${name}=${uid}:${host.gid}`);
+  }
+  return parts.join(",");
+}

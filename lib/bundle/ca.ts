@@ -2,7 +2,7 @@
 // on resume, so an agent that already trusts it keeps working. The firewall signs its
 // intercepted leaves with it; the agent trusts only its certificate.
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { mintCa } from "../tls/mod.ts";
 
@@ -17,13 +17,19 @@ export async function ensureBottleCa(stateDir: string, slug: string): Promise<Ca
   const dir = join(stateDir, "ca");
   const cert = join(dir, "ca.pem");
   const key = join(dir, "ca-key.pem");
+  // The firewall reads the key in the bundle under a uid of its own that shares only your
+  // group (sidecar-image/init/identity.ts); the bottle's folder around it is 0700.
   if (existsSync(cert) && existsSync(key)) {
     await readFile(cert, "utf8"); // readable, or fail now rather than inside the bundle
+    await chmod(dir, 0o750); // a bottle from an older bot-bottle had 0700 and 0600
+    await chmod(key, 0o640);
     return { dir, cert, key, created: false };
   }
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(dir, { recursive: true, mode: 0o750 });
+  await chmod(dir, 0o750);
   const pair = await mintCa({ commonName: `bot-bottle ${slug} CA` });
-  await writeFile(key, pair.keyPem, { mode: 0o600 });
+  await writeFile(key, pair.keyPem, { mode: 0o640 });
+  await chmod(key, 0o640); // whatever the umask
   await writeFile(cert, pair.certPem, { mode: 0o644 });
   return { dir, cert, key, created: true };
 }

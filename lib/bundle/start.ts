@@ -7,7 +7,7 @@
 //                git-gate, supervise); bundle alone on the egress network.
 // smolmachines:  bundle on a per-bottle bridge, agent-facing ports published on the
 //                bottle's loopback address; the VM's allowlist is exactly that address.
-import { copyFile, mkdir, rm } from "node:fs/promises";
+import { chmod, copyFile, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { BbError } from "../errors.ts";
@@ -16,7 +16,7 @@ import { bottleLabels, type Role } from "../docker/labels.ts";
 import { createNetwork, removeNetwork, connectNetwork } from "../docker/network.ts";
 import { removeContainer, runContainer, type Mount } from "../docker/container.ts";
 import { hostPort } from "../docker/inspect.ts";
-import { AGENT_FACING, BUNDLE_PATHS, names, PORTS } from "../layout.ts";
+import { AGENT_FACING, BUNDLE_PATHS, daemonIds, names, PORTS } from "../layout.ts";
 import type { BundleSection, Plan, Service } from "../plan/schema.ts";
 import { ensureBottleCa } from "./ca.ts";
 import { waitForDaemons } from "./readiness.ts";
@@ -44,8 +44,38 @@ export interface BundleOptions {
   now?: () => Date;
 }
 
-function hostUser(): string | undefined {
-  return typeof process.getuid === "function" ? `${process.getuid()}:${process.getgid!()}` : undefined;
+function hostUser(): { uid: number; gid: number } | undefined {
+  return typeof process.getuid === "function" ? { uid: process.getuid(), gid: process.getgid!() } : undefined;
+}
+
+/**
+ * The SSH identities git-gate fetches with. It runs as you and reads your key files where
+ * they are, unless you are root: then it runs as a uid of its own (lib/layout.ts
+ * daemonIds) and gets copies in the bottle's folder that your group may read, which ssh
+ * accepts because they are not its own files.
+ */
+async function identityMounts(plan: Plan, host: { uid: number; gid: number } | undefined): Promise<Mount[]> {
+  const upstreams = plan.bottle.git?.upstreams ?? [];
+  const mounts: Mount[] = [];
+  if (host?.uid !== 0) {
+    upstreams.forEach((u, i) => {
+      if (u.identityFile) mounts.push({ source: u.identityFile, target: `${BUNDLE_PATHS.identities}/identity-${i}`, readOnly: true });
+    });
+    return mounts;
+  }
+  const dir = join(plan.files.dir, "git-gate-identities");
+  for (const [i, u] of upstreams.entries()) {
+    if (!u.identityFile) continue;
+    await mkdir(dir, { recursive: true, mode: 0o750 });
+    await chmod(dir, 0o750);
+    const copy = join(dir, `identity-${i}`);
+    await copyFile(u.identityFile, copy).catch((e: Error) => {
+      throw new BbError("CONFIG", `Cannot read identity_file ${u.identityFile} of git upstream ${u.host}: ${e.message}`, { cause: e });
+    });
+    await chmod(copy, 0o640);
+    mounts.push({ source: copy, target: `${BUNDLE_PATHS.identities}/identity-${i}`, readOnly: true });
+  }
+  return mounts;
 }
 
 const PORT_OF: Record<(typeof AGENT_FACING)[number], number> = { firewall: PORTS.firewall, "git-gate": PORTS.gitGate, supervise: PORTS.supervise };
@@ -112,18 +142,21 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       mounts.push({ source: join(plan.files.dir, "git-gate"), target: BUNDLE_PATHS.gitGate, readOnly: true });
       // Mirrors live in the state dir, so a resumed bottle does not re-clone.
       const data = join(plan.files.dir, "git-gate-data");
-      await mkdir(data, { recursive: true, mode: 0o700 });
+      await mkdir(data, { recursive: true, mode: 0o770 });
+      await chmod(data, 0o770); // git-gate writes here as a uid of its own when you are root
       mounts.push({ source: data, target: BUNDLE_PATHS.gitGateData });
     }
     if (plan.files.superviseQueue) mounts.push({ source: join(plan.files.dir, "supervise"), target: BUNDLE_PATHS.supervise });
-    plan.bottle.git?.upstreams.forEach((u, i) => {
-      if (u.identityFile) mounts.push({ source: u.identityFile, target: `${BUNDLE_PATHS.identities}/identity-${i}`, readOnly: true });
-    });
+    const host = hostUser();
+    mounts.push(...(await identityMounts(plan, host)));
     const env: Record<string, string> = { BB_SERVICES: plan.services.join(","), BB_SLUG: plan.slug, ...secrets.env };
+    if (host) env.BB_DAEMON_IDS = daemonIds(host);
     if (opts.upstreamCa) {
       const dir = join(plan.files.dir, "upstream-ca");
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await mkdir(dir, { recursive: true, mode: 0o750 });
+      await chmod(dir, 0o750);
       await copyFile(opts.upstreamCa, join(dir, "ca.pem"));
+      await chmod(join(dir, "ca.pem"), 0o644);
       mounts.push({ source: dir, target: BUNDLE_PATHS.upstreamCa, readOnly: true });
       env.BB_UPSTREAM_CA = `${BUNDLE_PATHS.upstreamCa}/ca.pem`;
     }
@@ -142,13 +175,12 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       hostname: "bundle",
       // tini as PID 1 reaps the daemons' orphaned children (git) and forwards signals to init.
       init: true,
-      // The host user's uid, so the daemons can read the 0600 state files and identity
-      // keys bind-mounted from the host and write the queue and mirrors.
-      user: hostUser(),
-      // The daemons need no capability (ports above 1024, files of their own uid), and
-      // nothing in the bundle may gain one through a setuid binary: whatever an agent
-      // could make of a daemon bug is left with less.
+      // init runs as root with just what it takes to start each daemon under its own uid
+      // (BB_DAEMON_IDS): the daemons themselves hold no capability, and nothing in the
+      // bundle can gain one through a setuid binary.
+      user: host ? "0:0" : undefined,
       capDrop: ["ALL"],
+      capAdd: host ? ["SETUID", "SETGID", "SETPCAP", "KILL"] : [],
       securityOpt: ["no-new-privileges"],
       ...(docker ? {} : { publish: facing.map((s) => PORT_OF[s]), publishAddress: opts.loopbackAddr ?? "127.0.0.1" }),
     });

@@ -25,7 +25,7 @@ export interface CapturedExecOptions extends ExecOptions {
   /** Written to the command's stdin. */
   input?: string | Uint8Array;
   /** Exit codes that are not failures (default [0]); pass e.g. [0, 1] to branch on a check. */
-  expect?: number[];
+  expect?: readonly number[];
   timeoutMs?: number;
   what?: string;
 }

@@ -75,40 +75,45 @@ export interface WriteFilesInput {
 /** Write every per-bottle file; returns their paths for the plan's files section. */
 export async function writeBottleFiles(input: WriteFilesInput): Promise<FilesSection> {
   const { dir, slug, bottle, services } = input;
+  // The bottle's folder stays private to you (0700). Inside it, what the firewall, egress
+  // and supervise read or write is open to your group: in the bundle they run under uids
+  // of their own that share only your group (sidecar-image/init/identity.ts); git-gate
+  // does too when you are root.
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const sub = async (name: string) => {
+  await chmod(dir, 0o700);
+  const sub = async (name: string, mode = 0o700) => {
     const p = join(dir, name);
-    await mkdir(p, { recursive: true, mode: 0o700 });
+    await mkdir(p, { recursive: true, mode });
+    await chmod(p, mode); // a resumed bottle's folder may carry an older mode
     return p;
   };
 
-  const firewallPolicyPath = join(await sub("firewall"), "policy.json");
-  await writeAtomic(firewallPolicyPath, json(firewallPolicy(slug, bottle)));
+  const firewallPolicyPath = join(await sub("firewall", 0o750), "policy.json");
+  await writeAtomic(firewallPolicyPath, json(firewallPolicy(slug, bottle)), 0o640);
 
   let egressRoutesPath: string | null = null;
   if (services.includes("egress")) {
-    egressRoutesPath = join(await sub("egress"), "routes.json");
-    await writeAtomic(egressRoutesPath, json(egressRoutes(bottle)));
+    egressRoutesPath = join(await sub("egress", 0o750), "routes.json");
+    await writeAtomic(egressRoutesPath, json(egressRoutes(bottle)), 0o640);
   }
 
   let gitGateConfigPath: string | null = null;
   let gitGateHooksPath: string | null = null;
   const gg = gitGateConfig(bottle);
   if (services.includes("git-gate") && gg) {
-    const gdir = await sub("git-gate");
+    const gdir = await sub("git-gate", 0o750);
     gitGateConfigPath = join(gdir, "config.json");
-    await writeAtomic(gitGateConfigPath, json(gg));
-    gitGateHooksPath = join(gdir, "hooks");
-    await mkdir(gitGateHooksPath, { recursive: true, mode: 0o700 });
+    await writeAtomic(gitGateConfigPath, json(gg), 0o640);
+    gitGateHooksPath = await sub("git-gate/hooks", 0o750);
     for (const [name, content] of Object.entries(gitGateHookFiles())) {
-      await writeAtomic(join(gitGateHooksPath, name), content, 0o700);
+      await writeAtomic(join(gitGateHooksPath, name), content, 0o750);
     }
   }
 
   let queue: string | null = null;
   if (services.includes("supervise")) {
-    queue = join(await sub("supervise"), "queue");
-    await mkdir(queue, { recursive: true, mode: 0o700 });
+    await sub("supervise", 0o770);
+    queue = await sub("supervise/queue", 0o770);
   }
 
   let prompt: string | null = null;

@@ -2,7 +2,7 @@
 // file the firewall reads. The firewall only reads its policy at start, so callers follow
 // a change with a firewall restart.
 import { randomBytes } from "node:crypto";
-import { rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, rename, rm, stat, writeFile } from "node:fs/promises";
 import process from "node:process";
 import { BbError } from "../errors.ts";
 import { FirewallPolicy, readConfig } from "../sidecar-config.ts";
@@ -32,6 +32,7 @@ async function writePolicy(path: string, policy: FirewallPolicy): Promise<void> 
     // Keep the mode bb-prepare chose: the firewall may read the file as another uid.
     const { mode } = await stat(path);
     await writeFile(tmp, JSON.stringify(policy, null, 2) + "\n", { mode: mode & 0o777 });
+    await chmod(tmp, mode & 0o777); // whatever the umask
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });

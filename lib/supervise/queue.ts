@@ -3,7 +3,7 @@
 // bb-supervise on the host (which decides them). Each side only ever replaces a whole
 // file by rename, so a reader never sees half a file, on either side of a bind mount.
 import { randomBytes } from "node:crypto";
-import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { z } from "zod/v3";
@@ -94,8 +94,11 @@ export async function writeRequest(queueDir: string, request: QueueRequest): Pro
   // Same directory, so the rename never crosses a filesystem; dot-prefixed so listings skip it.
   const tmp = join(queueDir, `.${valid.id}.json.tmp-${process.pid}-${randomBytes(3).toString("hex")}`);
   try {
-    // 0644: the daemon inside the bundle may run as another uid than the host operator.
-    await writeFile(tmp, JSON.stringify(valid, null, 2) + "\n", { mode: 0o644 });
+    // 0640 whatever the umask: supervise in the bundle runs as another uid than the host
+    // operator, sharing only the operator's group (sidecar-image/init/identity.ts), and
+    // each side reads what the other wrote.
+    await writeFile(tmp, JSON.stringify(valid, null, 2) + "\n", { mode: 0o640 });
+    await chmod(tmp, 0o640);
     await rename(tmp, target);
   } catch (e) {
     await rm(tmp, { force: true });

@@ -3,12 +3,14 @@
 // output with their name, restarts a crashed one with backoff, and maps signals:
 //   SIGTERM/SIGINT -> stop every daemon, then exit    SIGUSR1 -> restart the firewall only
 //   SIGHUP         -> forward to egress (route reload)
+// With BB_DAEMON_IDS each daemon runs under its own uid (identity.ts).
 // Exit codes: 0 after a stop, 2 bad flags or service list, 1 anything else.
 //
 //   BB_SERVICES=firewall,egress BB_SLUG=researcher-k3x9 node /opt/bb/sidecar/init.js
 import process from "node:process";
 import { createProgram, mainOf } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
+import { asDaemon, DAEMON_HOME, ensurePasswdEntries, parseDaemonIds } from "./identity.ts";
 import { defaultArgv, envFor, parseArgvOverride, parseServices, SERVICES } from "./services.ts";
 import { createSupervisor } from "./supervisor.ts";
 
@@ -33,11 +35,16 @@ async function runInit(flags: Flags): Promise<void> {
   const override = parseArgvOverride(flags.argvJson);
   const ctx = { sidecarDir: flags.sidecarDir, slug: process.env.BB_SLUG, services, upstreamCa: process.env.BB_UPSTREAM_CA || undefined };
   // Resolve the whole table up front so a missing BB_SLUG fails before anything starts.
-  const argv = Object.fromEntries(services.map((s) => [s, override[s] ?? defaultArgv(s, ctx)]));
+  const ids = parseDaemonIds(process.env.BB_DAEMON_IDS);
+  if (Object.keys(ids).length) ensurePasswdEntries(ids);
+  const argv = Object.fromEntries(services.map((s) => {
+    const plain = override[s] ?? defaultArgv(s, ctx);
+    return [s, ids[s] ? asDaemon(plain, ids[s]) : plain];
+  }));
   const supervisor = createSupervisor({
     services,
     argv: (s) => argv[s]!,
-    env: (s) => envFor(s, process.env),
+    env: (s) => ({ ...envFor(s, process.env), ...(ids[s] ? { HOME: DAEMON_HOME } : {}) }),
     out: (t) => void process.stdout.write(t),
     err: (t) => void process.stderr.write(t),
     backoff: { initialMs: ms(flags.backoffInitial, "--backoff-initial"), maxMs: ms(flags.backoffMax, "--backoff-max"), resetAfterMs: ms(flags.stableAfter, "--stable-after") },

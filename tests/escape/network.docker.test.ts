@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as docker from "../../lib/docker/index.ts";
+import { ANY_EXIT } from "../../lib/proc.ts";
 import { removeAll, startBottle, type Bottle } from "./support/bottle.ts";
 import { newId } from "./support/env.ts";
 import { startFakeInternet, startHostResolver, type FakeInternet, type HostResolver } from "./support/fake-internet.ts";
@@ -138,13 +139,29 @@ describe("escape suite: network confinement (docker)", () => {
     assert.equal(inside.stdout.trim(), "open");
   });
 
-  it("the bundle's daemons hold no capability and cannot gain one; root in the agent has no raw sockets", async () => {
-    // Every daemon: effective and bounding capabilities empty, no_new_privs set.
+  it("each daemon runs under its own uid with no capability; none can read another's environment; root in the agent has no raw sockets", async () => {
     const r = await docker.execIn(a!.bundle, ["sh", "-c",
-      'for p in /proc/[0-9]*; do c=$(tr "\\0" " " < $p/cmdline 2>/dev/null); case "$c" in "node /opt/bb/sidecar/"*) echo "$c|$(grep -E "^(CapEff|CapBnd|NoNewPrivs):" $p/status | tr -s "\\t\\n" "  ")";; esac; done']);
-    const daemons = r.stdout.split("\n").filter(Boolean);
-    assert.ok(daemons.length >= 3, `expected init, firewall and supervise at least:\n${r.stdout}`);
-    for (const line of daemons) assert.match(line, /CapEff: 0+ CapBnd: 0+ NoNewPrivs: 1/, line);
+      'for p in /proc/[0-9]*; do c=$(tr "\\0" " " < $p/cmdline 2>/dev/null); case "$c" in "node /opt/bb/sidecar/"*) echo "${p#/proc/}|$(stat -c %u $p)|$c|$(grep -E "^(CapEff|CapBnd|NoNewPrivs):" $p/status | tr -s "\\t\\n" "  ")";; esac; done']);
+    const procs = r.stdout.split("\n").filter(Boolean).map((l) => {
+      const [pid, uid, cmd, status] = l.split("|");
+      return { pid: pid!, uid: uid!, name: /sidecar\/([a-z-]+)\.js/.exec(cmd!)![1]!, status: status! };
+    });
+    const daemons = procs.filter((p) => p.name !== "init");
+    assert.ok(daemons.length >= 3, `expected firewall, egress and supervise at least:\n${r.stdout}`);
+    assert.equal(new Set(daemons.map((d) => d.uid)).size, daemons.length, `daemons share a uid:\n${r.stdout}`);
+    for (const d of daemons) assert.match(d.status, /CapEff: 0+ CapBnd: 0+ NoNewPrivs: 1/, `${d.name}: ${d.status}`);
+    // init keeps exactly what it takes to start and signal them: SETUID, SETGID, SETPCAP, KILL.
+    const init = procs.find((p) => p.name === "init");
+    assert.match(init?.status ?? "", /CapEff: 0+1e0 .*NoNewPrivs: 1/, `init: ${init?.status}`);
+    for (const reader of daemons) {
+      for (const target of [...daemons.filter((d) => d !== reader), init!]) {
+        const read = await docker.execIn(a!.bundle, ["cat", `/proc/${target.pid}/environ`], { user: reader.uid, expect: ANY_EXIT });
+        assert.notEqual(read.code, 0, `${reader.name}'s uid read ${target.name}'s environment`);
+      }
+    }
+    const own = await docker.execIn(a!.bundle, ["cat", `/proc/${daemons[0]!.pid}/environ`], { user: daemons[0]!.uid, expect: ANY_EXIT });
+    assert.equal(own.code, 0, "control: a daemon's own uid reads its environment");
+
     // Root in the agent (bb-provision's way in) keeps chown but not NET_RAW (bit 13).
     const caps = BigInt(`0x${/CapEff:\s*([0-9a-f]+)/.exec((await a!.sh("grep CapEff /proc/self/status", { root: true })).stdout)![1]}`);
     assert.equal(caps & (1n << 13n), 0n, "CAP_NET_RAW is held by root in the agent");

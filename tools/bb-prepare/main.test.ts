@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
 import { readdir, readFile, utimes } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import process from "node:process";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
 import { REPO, runTool } from "../../tests/support/tools.ts";
@@ -43,9 +43,14 @@ test("bb-prepare writes the per-bottle files with private modes", async (t) => {
   assert.deepEqual(routes.routes, [{ host: "api.anthropic.com", auth: "x-api-key", header: null, slot: "EGRESS_TOKEN_0" }]);
   assert.ok(existsSync(plan.files.superviseQueue!));
   assert.match(await readFile(plan.files.prompt!, "utf8"), /request_host_access/);
-  for (const f of [plan.files.firewallPolicy, plan.files.egressRoutes!, plan.files.prompt!, plan.files.plan]) {
-    assert.equal(statSync(f).mode & 0o777, 0o600, f);
+  for (const f of [plan.files.prompt!, plan.files.plan]) assert.equal(statSync(f).mode & 0o777, 0o600, f);
+  // What the firewall, egress and supervise use is open to the group their uids share in
+  // the bundle; the bottle's folder around it is yours alone.
+  for (const f of [plan.files.firewallPolicy, plan.files.egressRoutes!]) {
+    assert.equal(statSync(f).mode & 0o777, 0o640, f);
+    assert.equal(statSync(dirname(f)).mode & 0o777, 0o750, dirname(f));
   }
+  assert.equal(statSync(plan.files.superviseQueue!).mode & 0o777, 0o770);
   assert.equal(statSync(plan.files.dir).mode & 0o777, 0o700);
   assert.deepEqual(validatePlan(JSON.parse(await readFile(plan.files.plan, "utf8"))), plan);
 });
