@@ -14,10 +14,16 @@ import { registerSuperviseTools } from "./tools.ts";
 
 export const MCP_PATH = "/mcp";
 const MAX_BODY = 1 << 20;
+/** Sessions kept at once. An agent opens one or two; one in a loop must not eat the
+ * bundle's memory, so past this the least recently used session is closed (its client
+ * gets 404 and, as the spec says, opens a new one). */
+export const MAX_SESSIONS = 32;
 
 export interface SuperviseHandlerOptions {
   slug: string;
   book: RequestBook;
+  /** Default MAX_SESSIONS. */
+  maxSessions?: number;
 }
 
 export interface SuperviseHandler {
@@ -49,7 +55,16 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 export function createSuperviseHandler(opts: SuperviseHandlerOptions): SuperviseHandler {
+  // In order of last use: the first entry is the one to close when a new session needs room.
   const sessions = new Map<string, Session>();
+  const maxSessions = opts.maxSessions ?? MAX_SESSIONS;
+
+  function closeLeastRecentlyUsed() {
+    const [id, oldest] = sessions.entries().next().value!;
+    sessions.delete(id);
+    log.info(`session ${id} closed: ${maxSessions} sessions are open and a new one started`);
+    void oldest.server.close().catch(() => {});
+  }
 
   async function openSession(req: IncomingMessage, res: ServerResponse, body: unknown) {
     const server = new McpServer(
@@ -60,6 +75,7 @@ export function createSuperviseHandler(opts: SuperviseHandlerOptions): Supervise
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
+        if (sessions.size >= maxSessions) closeLeastRecentlyUsed();
         sessions.set(id, { server, transport });
         log.debug(`session ${id} opened (${sessions.size} open)`);
       },
@@ -86,6 +102,8 @@ export function createSuperviseHandler(opts: SuperviseHandlerOptions): Supervise
       const session = sessions.get(sid);
       // 404 tells a spec-following client to start a new session.
       if (!session) return jsonRpcError(res, 404, `Session not found: ${sid}`);
+      sessions.delete(sid); // used now: to the end of the line
+      sessions.set(sid, session);
       await session.transport.handleRequest(req, res);
       return;
     }
