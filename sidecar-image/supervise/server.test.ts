@@ -13,7 +13,7 @@ import { createSuperviseHandler, MCP_PATH } from "./server.ts";
 test("past maxSessions the least recently used session is closed; the others keep working", async (t) => {
   const bottle = await makeTestBottle();
   t.after(() => bottle.remove());
-  const supervise = createSuperviseHandler({ slug: bottle.slug, book: createRequestBook({ queueDir: bottle.queueDir }), maxSessions: 2 });
+  const supervise = createSuperviseHandler({ slug: bottle.slug, book: createRequestBook({ queueDir: bottle.queueDir, waitMs: 0, pollMs: 10 }), maxSessions: 2 });
   const server = createServer(supervise.handler);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   t.after(async () => {
