@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import net from "node:net";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import zlib from "node:zlib";
 import { createLogger } from "../../lib/log.ts";
 import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
@@ -23,15 +23,8 @@ resolve.set("127.0.0.1", { host: "127.0.0.1", port: upstream.port });
 
 const POLICY = policyOf(["api.example.test", "plain.example.test", { host: "eighty.example.test", tlsPassthrough: false, ports: [80] }]);
 
-const firewalls = firewallPool({ policy: POLICY, ca: bottleCa, upstreamCa: [upstreamCa.certPem], resolve, log: createLogger({ level: "error" }) });
-const startFirewall = firewalls.start;
+const startFirewall = firewallPool({ policy: POLICY, ca: bottleCa, upstreamCa: [upstreamCa.certPem], resolve, log: createLogger({ level: "error" }) }, [upstream, plainUpstream]);
 const port = await startFirewall();
-
-after(async () => {
-  await firewalls.closeAll();
-  await upstream.close();
-  await plainUpstream.close();
-});
 
 const AWS_ID = "AKIAIOSFODNN7EXAMPLF";
 const H = { host: "api.example.test" };

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
 import net from "node:net";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import zlib from "node:zlib";
 import { createLogger } from "../../lib/log.ts";
 import type { Detector, FirewallPolicy } from "../../lib/sidecar-config.ts";
@@ -40,21 +40,14 @@ const POLICY = policyOf([
 ]);
 
 const logs: string[] = [];
-const firewalls = firewallPool({
+const startFirewall = firewallPool({
   policy: POLICY,
   ca: bottleCa,
   upstreamCa: [upstreamCa.certPem],
   resolve,
   log: createLogger({ level: "info", write: (t) => void logs.push(t) }),
-});
-const startFirewall = firewalls.start;
+}, [upstream, plainUpstream]);
 const port = await startFirewall();
-
-after(async () => {
-  await firewalls.closeAll();
-  await upstream.close();
-  await plainUpstream.close();
-});
 
 const api = () => httpsVia(port, "api.example.test", bottleCa.certPem);
 const H = { host: "api.example.test" };

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
+import { after } from "node:test";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { parseWsFrame, wsFrame } from "../../tests/support/ws-frame.ts";
 import { createFirewall, type Firewall, type FirewallOptions } from "./firewall.ts";
@@ -90,17 +91,19 @@ export function policyOf(hosts: (string | { host: string; tlsPassthrough: boolea
   };
 }
 
-/** The firewalls one test file starts on 127.0.0.1 from shared options, closed together. */
-export function firewallPool(base: FirewallOptions): { start(extra?: Partial<FirewallOptions>): Promise<number>; closeAll(): Promise<void> } {
+/**
+ * A starter for the firewalls one test file runs on 127.0.0.1 from shared options (each
+ * call may override some); after the file's tests they are closed, then `alsoClose`.
+ */
+export function firewallPool(base: FirewallOptions, alsoClose: { close(): Promise<void> }[] = []): (extra?: Partial<FirewallOptions>) => Promise<number> {
   const open: Firewall[] = [];
-  return {
-    async start(extra = {}) {
-      const fw = createFirewall({ ...base, ...extra });
-      open.push(fw);
-      return (await fw.listen(0, "127.0.0.1")).port;
-    },
-    async closeAll() {
-      await Promise.all(open.map((f) => f.close()));
-    },
+  after(async () => {
+    await Promise.all(open.map((f) => f.close()));
+    for (const c of alsoClose) await c.close();
+  });
+  return async (extra = {}) => {
+    const fw = createFirewall({ ...base, ...extra });
+    open.push(fw);
+    return (await fw.listen(0, "127.0.0.1")).port;
   };
 }
