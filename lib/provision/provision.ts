@@ -19,6 +19,9 @@ export interface Target {
 export async function provision(plan: Ready, target: Target, opts: { now?: () => Date; agentFiles?: Record<string, string> } = {}): Promise<Plan> {
   log.step(`provision: staging files for ${plan.slug}`);
   const staged = await stage(plan, { cwd: plan.cwd, agentFiles: opts.agentFiles });
+  if (staged.scrubbed.length) {
+    log.warn(`provision: the copy of ${plan.cwd} leaves its credentials behind: ${staged.scrubbed.join("; ")} (.git/config in the bottle)`);
+  }
   try {
     const { script, steps } = provisionScript(plan, { cwd: plan.cwd !== null });
     log.step(`provision: ${steps.join(", ")}`);

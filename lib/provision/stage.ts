@@ -2,6 +2,7 @@
 // (CA, ~/.gitconfig, prompt, skills, MCP config, the host checkout), packed as one tar
 // that the provisioning script unpacks at /. Built on the host so the guest needs nothing
 // but tar, and the whole provisioning is one exec.
+import { existsSync } from "node:fs";
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +10,7 @@ import { stringify as toToml } from "smol-toml";
 import { AGENT } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
 import { run } from "../proc.ts";
+import { scrubGitCredentials } from "./scrub-git.ts";
 
 type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
 
@@ -46,6 +48,8 @@ export function skillsDir(plan: Plan): string {
 }
 
 export interface Staged {
+  /** Credentials taken out of the copied checkout's .git/config (described, no values). */
+  scrubbed: string[];
   tarFile: string;
   cleanup: () => Promise<void>;
 }
@@ -76,14 +80,17 @@ export async function stage(plan: Ready, opts: { cwd: string | null; agentFiles?
     }
     if (mcp) await put(`${AGENT.home}/.bot-bottle/mcp.json`, JSON.stringify({ mcpServers: { supervise: { type: "http", url: mcp } } }, null, 2) + "\n");
     for (const [guestPath, content] of Object.entries(opts.agentFiles ?? {})) await put(guestPath, content);
+    let scrubbed: string[] = [];
     if (opts.cwd) {
       await mkdir(at(AGENT.workdir), { recursive: true });
       await cp(opts.cwd, at(AGENT.workdir), { recursive: true, verbatimSymlinks: true });
+      const gitConfig = join(at(AGENT.workdir), ".git", "config");
+      if (existsSync(gitConfig)) scrubbed = await scrubGitCredentials(gitConfig);
     }
     const tarFile = `${root}.tar`;
     await run(["tar", "-C", root, "--numeric-owner", "-cf", tarFile, "."], { what: "Cannot pack the provisioning files" });
     await rm(root, { recursive: true, force: true });
-    return { tarFile, cleanup: () => rm(tarFile, { force: true }) };
+    return { tarFile, scrubbed, cleanup: () => rm(tarFile, { force: true }) };
   } catch (e) {
     await rm(root, { recursive: true, force: true });
     throw e;

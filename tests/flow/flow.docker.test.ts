@@ -4,6 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run, ANY_EXIT } from "../../lib/proc.ts";
 import { tempDir, writeTree } from "../support/tmp.ts";
@@ -85,10 +86,20 @@ test("keep=true leaves the bottle running and slug= reattaches to it", async (t)
 
 test("cwd= copies the host checkout into ~/work, writable by the agent", async (t) => {
   const { env } = await flowEnv(t);
-  const repo = await writeTree(await tempDir(t), { "hello.txt": "hello from the host\n", "sub/dir/file": "x" });
-  const r = await just(["run", "agent=shell", `cwd=${repo}`, "--", "sh", "-c", "cat ~/work/hello.txt && touch ~/work/sub/new && ls ~/work/sub/dir"], env);
+  const token = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+  const repo = await writeTree(await tempDir(t), {
+    "hello.txt": "hello from the host\n",
+    "sub/dir/file": "x",
+    // What a CI checkout or a careless clone leaves on the host: the token must stay there.
+    ".git/config": `[remote "origin"]\n\turl = https://x-access-token:${token}@github.com/acme/widget.git\n[http "https://github.com/"]\n\textraheader = AUTHORIZATION: bearer ${token}\n`,
+  });
+  const r = await just(["run", "agent=shell", `cwd=${repo}`, "--", "sh", "-c", "cat ~/work/hello.txt && touch ~/work/sub/new && ls ~/work/sub/dir && cat ~/work/.git/config"], env);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /hello from the host\nfile/);
+  assert.doesNotMatch(r.stdout, new RegExp(token), "the host checkout's token reached the bottle");
+  assert.match(r.stdout, /url = https:\/\/github\.com\/acme\/widget\.git/, "the remote itself is kept");
+  assert.match(r.stderr, /leaves its credentials behind: the credential in remote\.origin\.url; http\.https:\/\/github\.com\/\.extraheader/);
+  assert.match(await readFile(join(repo, ".git/config"), "utf8"), new RegExp(token), "the host's own file is untouched");
 });
 
 test("forward_host_credentials: the host's codex login reaches egress's slot only; the agent gets placeholder JWTs", async (t) => {
