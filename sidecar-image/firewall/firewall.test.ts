@@ -10,7 +10,7 @@ import { createLogger } from "../../lib/log.ts";
 import type { Detector, FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
 import { connectTunnel, httpsVia, plainVia, RawHttp, tlsOver } from "../../tests/support/raw-http.ts";
-import { wsFrame } from "../../tests/support/ws-frame.ts";
+import { wsFrame } from "../../tests/support/ws-frame.mjs";
 import { firewallPool, policyOf, startUpstream } from "./test-harness.ts";
 
 const corpus = (name: string) => JSON.parse(readFileSync(new URL(`../../lib/dlp/testdata/${name}`, import.meta.url), "utf8"));

@@ -8,7 +8,7 @@ import https from "node:https";
 import net from "node:net";
 import { after } from "node:test";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
-import { parseWsFrame, wsFrame } from "../../tests/support/ws-frame.ts";
+import { parseWsFrame, wsFrame } from "../../tests/support/ws-frame.mjs";
 import { createFirewall, type Firewall, type FirewallOptions } from "./firewall.ts";
 
 export interface Recorded {

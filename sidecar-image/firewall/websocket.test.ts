@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import net from "node:net";
 import { test } from "node:test";
-import { parseWsFrame, wsFrame } from "../../tests/support/ws-frame.ts";
+import { parseWsFrame, wsFrame } from "../../tests/support/ws-frame.mjs";
 import { closeFrame, parseClientFrame, relayWebSocket, type WsBlock } from "./websocket.ts";
 
 /** A connected pair of real loopback sockets. */

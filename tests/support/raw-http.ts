@@ -6,7 +6,7 @@
 import { Buffer } from "node:buffer";
 import net from "node:net";
 import tls from "node:tls";
-import { parseWsFrame, type WsFrame } from "./ws-frame.ts";
+import { parseWsFrame, type WsFrame } from "./ws-frame.mjs";
 
 export interface RawResponse {
   status: number;

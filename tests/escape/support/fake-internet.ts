@@ -11,7 +11,10 @@ import * as docker from "../../../lib/docker/index.ts";
 import { ensureImage } from "../../../lib/images/mod.ts";
 import { run } from "../../../lib/proc.ts";
 import { mintCa, mintLeaf } from "../../../lib/tls/mod.ts";
-import { ESCAPE_DIR, TEST_LABELS } from "./env.ts";
+import { ESCAPE_DIR, REPO, TEST_LABELS } from "./env.ts";
+
+/** The tests' WebSocket codec, which the fake server imports from /fake-lib. */
+const WS_CODEC = { source: join(REPO, "tests", "support", "ws-frame.mjs"), target: "/fake-lib/ws-frame.mjs", readOnly: true };
 
 /** The names the fake answers to on a bottle's egress network. */
 export const FAKE_HOSTS = ["api.test", "allowed.test", "other.test", "passthrough.test", "git.test"] as const;
@@ -112,6 +115,7 @@ export async function startFakeInternet(id: string): Promise<FakeInternet> {
       user: "0", // ports 53, 80 and 443
       mounts: [
         { source: join(ESCAPE_DIR, "testdata", "fake"), target: "/fake", readOnly: true },
+        WS_CODEC,
         { source: tls, target: "/fake-tls", readOnly: true },
       ],
       entrypoint: "/fake/entry.sh",
@@ -168,7 +172,7 @@ export async function startHostResolver(id: string, address: string): Promise<Ho
       network: "host",
       user: "0",
       env: { FAKE_SERVE: "dns", FAKE_DNS_BIND: address },
-      mounts: [{ source: join(ESCAPE_DIR, "testdata", "fake"), target: "/fake", readOnly: true }],
+      mounts: [{ source: join(ESCAPE_DIR, "testdata", "fake"), target: "/fake", readOnly: true }, WS_CODEC],
       entrypoint: "sh",
       cmd: ["-c", "mkdir -p /var/log/fake && : > /var/log/fake/events.jsonl && exec node /fake/server.mjs"],
     });

@@ -9,6 +9,7 @@ import { appendFileSync, readFileSync } from "node:fs";
 import dgram from "node:dgram";
 import http from "node:http";
 import https from "node:https";
+import { parseWsFrame, wsFrame } from "/fake-lib/ws-frame.mjs";
 
 const LOG = process.env.FAKE_LOG ?? "/var/log/fake/events.jsonl";
 const TLS_DIR = process.env.FAKE_TLS ?? "/fake-tls";
@@ -38,32 +39,7 @@ function handler(tls) {
 }
 
 // WebSocket: accept any upgrade, record every frame the client sends (unmasked), echo
-// text frames back. Frames are small in the tests; lengths up to 64 bits are read anyway.
-function parseFrame(buf) {
-  if (buf.length < 2) return null;
-  let len = buf[1] & 0x7f;
-  let at = 2;
-  if (len === 126) {
-    if (buf.length < 4) return null;
-    len = buf.readUInt16BE(2);
-    at = 4;
-  } else if (len === 127) {
-    if (buf.length < 10) return null;
-    len = Number(buf.readBigUInt64BE(2));
-    at = 10;
-  }
-  const masked = (buf[1] & 0x80) !== 0;
-  const start = at + (masked ? 4 : 0);
-  if (buf.length < start + len) return null;
-  const data = Buffer.from(buf.subarray(start, start + len));
-  if (masked) for (let i = 0; i < len; i++) data[i] ^= buf[at + (i % 4)];
-  return { opcode: buf[0] & 0x0f, payload: data, size: start + len };
-}
-
-function serverFrame(opcode, payload) {
-  return Buffer.concat([Buffer.from([0x80 | opcode, payload.length]), payload]);
-}
-
+// text frames back. The codec is the tests' own (tests/support/ws-frame.mjs, mounted in).
 function onUpgrade(tls) {
   return (req, socket) => {
     record({ kind: "ws-open", tls, host: req.headers.host ?? null, path: req.url, headers: req.headers, remote: socket.remoteAddress });
@@ -72,10 +48,10 @@ function onUpgrade(tls) {
     let buf = Buffer.alloc(0);
     socket.on("data", (c) => {
       buf = Buffer.concat([buf, c]);
-      for (let f = parseFrame(buf); f; f = parseFrame(buf)) {
+      for (let f = parseWsFrame(buf); f; f = parseWsFrame(buf)) {
         buf = buf.subarray(f.size);
         record({ kind: "ws", opcode: f.opcode, payload: f.payload.toString("latin1") });
-        if (f.opcode === 1) socket.write(serverFrame(1, Buffer.from(`echo: ${f.payload.toString()}`.slice(0, 125))));
+        if (f.opcode === 1) socket.write(wsFrame(`echo: ${f.payload.toString()}`.slice(0, 125), false));
       }
     });
     socket.on("error", () => socket.destroy());
