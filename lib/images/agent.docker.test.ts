@@ -4,6 +4,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { docker } from "../docker/cmd.ts";
+import { run } from "../proc.ts";
+import { tsArgv } from "../supervise/testdata/ts-argv.ts";
 import { LABEL } from "../docker/labels.ts";
 import { ensureImage } from "./ensure.ts";
 import { AGENT_CLIS } from "./versions.ts";
@@ -22,4 +24,12 @@ test("the agent image runs claude and codex at the pinned versions as node in /h
   assert.equal(tools.length, 4, `missing tools: ${tools.join(" ")}`);
   const again = await ensureImage("agent");
   assert.deepEqual([again.ref, again.id, again.built], [image.ref, image.id, false]);
+});
+
+test("a prefetched agent image lookup is the one ensureImage uses: the image is inspected once", async () => {
+  const r = await run(tsArgv("lib/images/testdata/prefetch-then-ensure.ts"), { timeoutMs: 120_000 });
+  const ref = r.stdout.trim();
+  assert.match(ref, /^bot-bottle\/agent:[0-9a-f]{16}$/);
+  const inspects = r.stderr.split("\n").filter((l) => l.includes("docker image inspect") && l.includes(ref));
+  assert.equal(inspects.length, 1, r.stderr);
 });

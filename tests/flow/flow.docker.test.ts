@@ -47,6 +47,17 @@ test("just run: the command's exit code comes back and the bottle is gone afterw
   assert.ok(!existsSync(join(state, "bottles", slug)), "state dir left behind");
 });
 
+test("an unknown argument is refused before anything starts, with each mode's own arguments listed", async (t) => {
+  const { state, env } = await flowEnv(t);
+  const start = await just(["start", "agent=shell", "bogus=1"], env);
+  assert.equal(start.code, 2);
+  assert.equal(start.stderr.trim(), "just start: unknown argument 'bogus=1' (expected agent=NAME [backend=docker|smolmachines] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true])");
+  const run = await just(["run", "agent=shell", "bogus=1", "--", "true"], env);
+  assert.equal(run.code, 2);
+  assert.equal(run.stderr.trim(), "just run: unknown argument 'bogus=1' (expected agent=NAME [backend=docker|smolmachines] [cwd=DIR] -- CMD)");
+  assert.ok(!existsSync(join(state, "bottles")), "nothing was prepared");
+});
+
 test("just start without a terminal and without yes=true refuses and leaves nothing", async (t) => {
   const { state, env } = await flowEnv(t);
   const r = await just(["start", "agent=shell"], env);
