@@ -1,5 +1,6 @@
 // Where bot-bottle keeps things on the host, following the XDG base-directory spec so a
 // user can move them with the usual variables.
+import { chmod, mkdir } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -32,4 +33,12 @@ export function bottleDir(stateRoot: string, slug: string): string {
 export function repoRoot(): string {
   const here = new URL(".", import.meta.url).pathname;
   return resolve(here, "..");
+}
+
+/** Make `dir` (and its parents) and give it exactly `mode`: mkdir's mode is cut by the
+ * umask and leaves an existing folder (a resumed bottle's) as it was. */
+export async function dirWithMode(dir: string, mode: number): Promise<string> {
+  await mkdir(dir, { recursive: true, mode });
+  await chmod(dir, mode);
+  return dir;
 }

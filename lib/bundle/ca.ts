@@ -2,7 +2,8 @@
 // on resume, so an agent that already trusts it keeps working. The firewall signs its
 // intercepted leaves with it; the agent trusts only its certificate.
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, readFile, writeFile } from "node:fs/promises";
+import { dirWithMode } from "../paths.ts";
 import { join } from "node:path";
 import { mintCa } from "../tls/mod.ts";
 
@@ -25,8 +26,7 @@ export async function ensureBottleCa(stateDir: string, slug: string): Promise<Ca
     await chmod(key, 0o640);
     return { dir, cert, key, created: false };
   }
-  await mkdir(dir, { recursive: true, mode: 0o750 });
-  await chmod(dir, 0o750);
+  await dirWithMode(dir, 0o750);
   const pair = await mintCa({ commonName: `bot-bottle ${slug} CA` });
   await writeFile(key, pair.keyPem, { mode: 0o640 });
   await chmod(key, 0o640); // whatever the umask

@@ -7,7 +7,8 @@
 //                git-gate, supervise); bundle alone on the egress network.
 // smolmachines:  bundle on a per-bottle bridge, agent-facing ports published on the
 //                bottle's loopback address; the VM's allowlist is exactly that address.
-import { chmod, copyFile, mkdir, rm } from "node:fs/promises";
+import { chmod, copyFile, rm } from "node:fs/promises";
+import { dirWithMode } from "../paths.ts";
 import { join } from "node:path";
 import process from "node:process";
 import { BbError } from "../errors.ts";
@@ -66,8 +67,7 @@ async function identityMounts(plan: Plan, host: { uid: number; gid: number } | u
   const dir = join(plan.files.dir, "git-gate-identities");
   for (const [i, u] of upstreams.entries()) {
     if (!u.identityFile) continue;
-    await mkdir(dir, { recursive: true, mode: 0o750 });
-    await chmod(dir, 0o750);
+    await dirWithMode(dir, 0o750);
     const copy = join(dir, `identity-${i}`);
     await copyFile(u.identityFile, copy).catch((e: Error) => {
       throw new BbError("CONFIG", `Cannot read identity_file ${u.identityFile} of git upstream ${u.host}: ${e.message}`, { cause: e });
@@ -142,8 +142,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       mounts.push({ source: join(plan.files.dir, "git-gate"), target: BUNDLE_PATHS.gitGate, readOnly: true });
       // Mirrors live in the state dir, so a resumed bottle does not re-clone.
       const data = join(plan.files.dir, "git-gate-data");
-      await mkdir(data, { recursive: true, mode: 0o770 });
-      await chmod(data, 0o770); // git-gate writes here as a uid of its own when you are root
+      await dirWithMode(data, 0o770); // git-gate writes here as a uid of its own when you are root
       mounts.push({ source: data, target: BUNDLE_PATHS.gitGateData });
     }
     if (plan.files.superviseQueue) mounts.push({ source: join(plan.files.dir, "supervise"), target: BUNDLE_PATHS.supervise });
@@ -153,8 +152,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     if (host) env.BB_DAEMON_IDS = daemonIds(host);
     if (opts.upstreamCa) {
       const dir = join(plan.files.dir, "upstream-ca");
-      await mkdir(dir, { recursive: true, mode: 0o750 });
-      await chmod(dir, 0o750);
+      await dirWithMode(dir, 0o750);
       await copyFile(opts.upstreamCa, join(dir, "ca.pem"));
       await chmod(join(dir, "ca.pem"), 0o644);
       mounts.push({ source: dir, target: BUNDLE_PATHS.upstreamCa, readOnly: true });

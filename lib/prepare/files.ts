@@ -3,7 +3,8 @@
 // queue) and the agent's prompt. Secret values never land here, only slot names.
 // Modes: dirs 0700 and files 0600, since some hold private material (prompt, plan); the
 // bundle runs as root inside its own container, so it can still read them.
-import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
+import { chmod, rename, writeFile } from "node:fs/promises";
+import { dirWithMode } from "../paths.ts";
 import { join } from "node:path";
 import process from "node:process";
 import { gitGateHookFiles } from "../git-gate-hooks.ts";
@@ -79,14 +80,8 @@ export async function writeBottleFiles(input: WriteFilesInput): Promise<FilesSec
   // and supervise read or write is open to your group: in the bundle they run under uids
   // of their own that share only your group (sidecar-image/init/identity.ts); git-gate
   // does too when you are root.
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
-  const sub = async (name: string, mode = 0o700) => {
-    const p = join(dir, name);
-    await mkdir(p, { recursive: true, mode });
-    await chmod(p, mode); // a resumed bottle's folder may carry an older mode
-    return p;
-  };
+  await dirWithMode(dir, 0o700);
+  const sub = (name: string, mode = 0o700) => dirWithMode(join(dir, name), mode);
 
   const firewallPolicyPath = join(await sub("firewall", 0o750), "policy.json");
   await writeAtomic(firewallPolicyPath, json(firewallPolicy(slug, bottle)), 0o640);
