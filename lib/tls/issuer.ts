@@ -4,6 +4,7 @@
 // same host share one mint because the cache holds the promise, not the result.
 import { createSecureContext, type SecureContext } from "node:tls";
 import { generateKeyPair, keyPem, loadSigner, signLeaf } from "./cert.ts";
+import { PROXY_CIPHERS } from "./ciphers.ts";
 
 export interface LeafIssuer {
   /** A SecureContext presenting a leaf for `host` (DNS name or IP literal) signed by the CA. */
@@ -39,7 +40,7 @@ export function createLeafIssuer(opts: LeafIssuerOptions): LeafIssuer {
   async function mint(host: string): Promise<SecureContext> {
     const { ca, leafKeys, leafKeyPem } = await ready;
     const cert = await signLeaf({ ca, publicKey: leafKeys.publicKey, hosts: [host] });
-    return createSecureContext({ cert, key: leafKeyPem });
+    return createSecureContext({ cert, key: leafKeyPem, ciphers: PROXY_CIPHERS, honorCipherOrder: true });
   }
 
   return {

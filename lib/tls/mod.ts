@@ -2,3 +2,4 @@
 // fly for interception. Used by the firewall and by bb-bundle.
 export { mintCa, mintLeaf, type PemPair } from "./cert.ts";
 export { createLeafIssuer, normalizeHost, type LeafIssuer, type LeafIssuerOptions } from "./issuer.ts";
+export { clientContext, PROXY_CIPHERS } from "./ciphers.ts";

@@ -3,14 +3,15 @@ import { generateKeyPairSync, X509Certificate } from "node:crypto";
 import net, { type AddressInfo } from "node:net";
 import { test } from "node:test";
 import tls from "node:tls";
+import { skipWhen } from "../../tests/support/skip.ts";
 import { isBbError } from "../errors.ts";
-import { createLeafIssuer, mintCa, mintLeaf } from "./mod.ts";
+import { clientContext, createLeafIssuer, mintCa, mintLeaf } from "./mod.ts";
 
 const ca = await mintCa({ commonName: "bot-bottle test CA" });
 
 /** Handshake with a TLS server choosing its context by SNI (or by the address without
  * SNI); resolves to the peer certificate a client trusting only the CA verified. */
-async function handshake(opts: { context: (servername: string) => Promise<tls.SecureContext>; servername?: string }) {
+async function handshake(opts: { context: (servername: string) => Promise<tls.SecureContext>; servername?: string; onSecure?: (s: tls.TLSSocket) => void }) {
   const fallback = await opts.context("127.0.0.1");
   const server = net.createServer((socket) => {
     const s = new tls.TLSSocket(socket, {
@@ -26,6 +27,7 @@ async function handshake(opts: { context: (servername: string) => Promise<tls.Se
   try {
     return await new Promise<tls.PeerCertificate>((resolve, reject) => {
       const s = tls.connect({ host: "127.0.0.1", port: (server.address() as AddressInfo).port, servername: opts.servername, ca: ca.certPem }, () => {
+        opts.onSecure?.(s);
         resolve(s.getPeerCertificate());
         s.end();
       });
@@ -60,6 +62,32 @@ test("createLeafIssuer() mints a leaf per SNI host and an IP SAN for an IP liter
   assert.equal(byName.subjectaltname, "DNS:deep.sub.example.test");
   const byIp = await handshake({ context: (h) => issuer.contextFor(h) });
   assert.equal(byIp.subjectaltname, "IP Address:127.0.0.1");
+});
+
+test("leaves choose AES-128-GCM even when the client lists AES-256 first; clientContext() offers it first", skipWhen("Deno" in globalThis && "Deno's node:tls ignores `ciphers` and `honorCipherOrder`; the daemons ship on node", "cipher order"), async () => {
+  const issuer = createLeafIssuer({ caCertPem: ca.certPem, caKeyPem: ca.keyPem });
+  let chosen = "";
+  // node's default client order puts TLS_AES_256_GCM_SHA384 first: the leaf's order wins.
+  await handshake({ context: (h) => issuer.contextFor(h), servername: "a.test", onSecure: (s) => (chosen = s.getCipher().name) });
+  assert.equal(chosen, "TLS_AES_128_GCM_SHA256");
+
+  // A server that follows the client's order (node servers default to their own) gets AES-128.
+  const leaf = await mintLeaf({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, hosts: ["127.0.0.1"] });
+  const server = tls.createServer({ cert: leaf.certPem, key: leaf.keyPem, honorCipherOrder: false }, (s) => s.end());
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  try {
+    chosen = await new Promise<string>((resolve, reject) => {
+      const port = (server.address() as AddressInfo).port;
+      const s = tls.connect({ host: "127.0.0.1", port, secureContext: clientContext([ca.certPem]) }, () => {
+        resolve(s.getCipher().name);
+        s.end();
+      });
+      s.on("error", reject);
+    });
+    assert.equal(chosen, "TLS_AES_128_GCM_SHA256");
+  } finally {
+    server.close();
+  }
 });
 
 test("createLeafIssuer() caches per host, shares concurrent mints and evicts the least recently used", async () => {

@@ -7,7 +7,7 @@ import https from "node:https";
 import net from "node:net";
 import process from "node:process";
 import type { Duplex } from "node:stream";
-import tls from "node:tls";
+import { clientContext } from "../../lib/tls/ciphers.ts";
 import type { EgressRoutes } from "../../lib/sidecar-config.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
 import { endToEndHeaders, flat, headerObject } from "./headers.ts";
@@ -68,10 +68,9 @@ export function createEgress(opts: EgressOptions): Egress {
   const env = opts.env ?? process.env;
   const log = opts.log ?? createLogger({ prefix: "egress: " });
   const resolveMap = opts.resolve ?? new Map<string, Target>();
-  // A `ca` list replaces node's default roots, so the system store is named explicitly. It
-  // goes in one SecureContext, not as `ca`: https.Agent keys its pool by a string built from
-  // its options, and ~150 PEM roots in that key cost half a millisecond per request.
-  const secureContext = opts.extraCa?.length ? tls.createSecureContext({ ca: [...tls.rootCertificates, ...opts.extraCa] }) : undefined;
+  // One SecureContext, not `ca` and `ciphers` options: https.Agent keys its pool by a string
+  // built from its options, and ~150 PEM roots in that key cost half a millisecond per request.
+  const secureContext = clientContext(opts.extraCa);
   const agents = {
     https: new https.Agent({ keepAlive: true, secureContext }),
     http: new http.Agent({ keepAlive: true }),

@@ -10,7 +10,7 @@ import { Buffer } from "node:buffer";
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
-import tls from "node:tls";
+import { clientContext } from "../../lib/tls/ciphers.ts";
 
 export interface Endpoint {
   host: string;
@@ -60,7 +60,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
   const httpAgent = new http.Agent(pool);
   // One SecureContext, not a `ca` list: https.Agent keys its pool by a string built from
   // the options, and ~150 PEM roots in that key cost a millisecond per request.
-  const secureContext = opts.upstreamCa?.length ? tls.createSecureContext({ ca: [...tls.rootCertificates, ...opts.upstreamCa] }) : undefined;
+  const secureContext = clientContext(opts.upstreamCa);
   const httpsAgent = new https.Agent({ ...pool, secureContext });
   const upgradeAgent = new https.Agent({ secureContext }); // no pooling: upgraded sockets leave the agent
   const dialAddress = (host: string, port: number): Endpoint => opts.resolve?.get(host) ?? { host, port };

@@ -14,6 +14,7 @@ import { gitGateHookFiles } from "../../lib/git-gate-hooks.ts";
 import { ANY_EXIT, run, start, type RunResult } from "../../lib/proc.ts";
 import { REPO_ROOT, signalPid, startDaemon, type DaemonProcess } from "../../tests/support/daemon-process.ts";
 import { freePort } from "../../tests/support/ports.ts";
+import { skipWhen } from "../../tests/support/skip.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 
 const SSHD = "/usr/sbin/sshd";
@@ -76,9 +77,7 @@ async function cannotRun(): Promise<string | null> {
   return null;
 }
 
-test("git-gate fetches and pushes over SSH with an identity only it holds; a key the upstream does not accept, or a host key other than the pinned one, fails with the upstream named", async (t) => {
-  const why = await cannotRun();
-  if (why) return t.skip(why);
+test("git-gate fetches and pushes over SSH with an identity only it holds; a key the upstream does not accept, or a host key other than the pinned one, fails with the upstream named", skipWhen(await cannotRun(), "git-gate over SSH"), async (t) => {
   const dir = await tempDir(t, "bb-git-gate-ssh-");
   await writeFile(join(dir, "gitconfig"), "[user]\n\tname = Test\n\temail = test@example.test\n[init]\n\tdefaultBranch = main\n");
   const gitEnv = { GIT_CONFIG_GLOBAL: join(dir, "gitconfig"), GIT_CONFIG_NOSYSTEM: "1", GIT_TERMINAL_PROMPT: "0" };
