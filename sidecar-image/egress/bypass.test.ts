@@ -6,14 +6,10 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import https from "node:https";
-import type net from "node:net";
-import { after, test } from "node:test";
-import { createLogger } from "../../lib/log.ts";
-import type { EgressRoutes, FirewallPolicy } from "../../lib/sidecar-config.ts";
+import { test } from "node:test";
 import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
 import { connectTunnel, httpsVia, plainVia, RawHttp, tlsOver } from "../../tests/support/raw-http.ts";
-import { createFirewall } from "../firewall/firewall.ts";
-import { createEgress } from "./server.ts";
+import { startChain } from "./testdata/chain.ts";
 
 interface Seen {
   method: string;
@@ -37,47 +33,21 @@ const upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (r
   req.resume();
   req.on("end", () => res.end("ok"));
 });
-await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
-const upstreamPort = (upstream.address() as net.AddressInfo).port;
-
-const routes: EgressRoutes = {
-  version: 1,
+const { egressPort, fwPort } = await startChain({
+  upstream,
+  upstreamCa,
+  bottleCa,
+  names: NAMES,
+  env: REAL,
   routes: [
     { host: "api.example.test", auth: "bearer", header: null, slot: "EGRESS_TOKEN_0" },
     { host: "hdr.example.test", auth: "header", header: "X-Private-Token", slot: "EGRESS_TOKEN_1" },
   ],
-};
-const egress = createEgress({
-  routes,
-  env: REAL,
-  extraCa: [upstreamCa.certPem],
-  resolve: new Map(NAMES.map((n) => [n, { host: "127.0.0.1", port: upstreamPort }])),
-  log: createLogger({ level: "error" }),
-});
-await new Promise<void>((r) => egress.server.listen(0, "127.0.0.1", r));
-const egressPort = (egress.server.address() as net.AddressInfo).port;
-
-// What bb-bundle writes for these routes (lib/prepare/files.ts).
-const policy: FirewallPolicy = {
-  version: 1,
-  slug: "test-bottle",
   hosts: [
     { host: "api.example.test", tlsPassthrough: false, routed: true, replacedHeaders: ["authorization", "x-api-key"] },
     { host: "hdr.example.test", tlsPassthrough: false, routed: true, replacedHeaders: ["authorization", "x-api-key", "x-private-token"] },
     { host: "open.example.test", tlsPassthrough: false, routed: false },
   ],
-  dlp: { disabled: [], sensitive: [] },
-};
-const firewall = createFirewall({ policy, ca: bottleCa, nextHop: { host: "127.0.0.1", port: egressPort }, log: createLogger({ level: "error" }) });
-const fwPort = (await firewall.listen(0, "127.0.0.1")).port;
-
-after(async () => {
-  await firewall.close();
-  await egress.close();
-  await new Promise<void>((r) => {
-    upstream.close(() => r());
-    upstream.closeAllConnections();
-  });
 });
 
 const values = (s: Seen, name: string) => s.headers.filter(([k]) => k === name).map(([, v]) => v);

@@ -33,6 +33,27 @@ export type Injection =
   | { ok: true; header: [name: string, value: string] }
   | { ok: false; reason: string };
 
+/**
+ * The user:password a token is sent as over basic auth. A bare token (no colon) goes the way
+ * GitHub and most forges take one: as the password of the conventional user "x-access-token".
+ */
+function basicPair(token: string): string {
+  return token.includes(":") ? token : `x-access-token:${token}`;
+}
+
+/**
+ * Every spelling of `route`'s credential that egress itself puts on the wire: the token,
+ * for basic auth also its base64 form and a user:password pair's password. These are what
+ * egress masks in the upstream's answer (redact.ts).
+ */
+export function injectedSecrets(route: Route, env: Record<string, string | undefined>): string[] {
+  const token = env[route.slot];
+  if (!token) return [];
+  if (route.auth !== "basic") return [token];
+  const userPass = basicPair(token);
+  return [token, userPass.slice(userPass.indexOf(":") + 1), Buffer.from(userPass, "utf8").toString("base64")];
+}
+
 /** The header egress adds for `route`, read from its token slot in `env` at call time. */
 export function injectedHeader(route: Route, env: Record<string, string | undefined>): Injection {
   const token = env[route.slot];
@@ -47,12 +68,8 @@ export function injectedHeader(route: Route, env: Record<string, string | undefi
       return { ok: true, header: ["authorization", `Bearer ${token}`] };
     case "x-api-key":
       return { ok: true, header: ["x-api-key", token] };
-    case "basic": {
-      // A bare token (no colon) is sent the way GitHub and most forges take a token over
-      // basic auth: as the password of the conventional user "x-access-token".
-      const userPass = token.includes(":") ? token : `x-access-token:${token}`;
-      return { ok: true, header: ["authorization", `Basic ${Buffer.from(userPass, "utf8").toString("base64")}`] };
-    }
+    case "basic":
+      return { ok: true, header: ["authorization", `Basic ${Buffer.from(basicPair(token), "utf8").toString("base64")}`] };
     case "header":
       return { ok: true, header: [route.header!.toLowerCase(), token] };
   }

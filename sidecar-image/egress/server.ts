@@ -6,12 +6,14 @@ import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import process from "node:process";
-import type { Duplex } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
+import zlib from "node:zlib";
 import { clientContext } from "../../lib/tls/ciphers.ts";
 import type { EgressRoutes } from "../../lib/sidecar-config.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
 import { endToEndHeaders, flat, headerObject } from "./headers.ts";
-import { credentialHeaderNames, injectedHeader, routeTable, type Route } from "./routes.ts";
+import { maskHeaderValue, Redactor, secretForms, type Secret } from "./redact.ts";
+import { credentialHeaderNames, injectedHeader, injectedSecrets, routeTable, type Route } from "./routes.ts";
 
 export interface Target {
   host: string;
@@ -42,6 +44,8 @@ interface Prepared {
   secure: boolean;
   route: Route | undefined;
   origin: string;
+  /** The injected credential's spellings, masked in the answer (empty when not routed). */
+  secrets: Secret[];
 }
 
 type Prep = { ok: true; value: Prepared } | { ok: false; status: number; reason: string };
@@ -64,6 +68,31 @@ function describeUpstreamError(origin: string, e: NodeJS.ErrnoException): string
   return `cannot reach upstream ${origin}: ${e.code ?? e.message}`;
 }
 
+const DECODERS: Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress> = {
+  gzip: () => zlib.createGunzip(),
+  "x-gzip": () => zlib.createGunzip(),
+  deflate: () => zlib.createInflate(),
+  br: () => zlib.createBrotliDecompress(),
+};
+
+type RedactedBody = { ok: true; stream: Readable; dropHeaders: string[] } | { ok: false; encoding: string };
+
+/**
+ * A routed upstream's body with the credential masked. Egress asked for identity, but an
+ * upstream may encode anyway: gzip, deflate and br are decoded first (the answer then goes
+ * on unencoded), anything else is refused rather than passed on unsearched.
+ */
+function redactedBody(upRes: http.IncomingMessage, secrets: Secret[]): RedactedBody {
+  const encoding = String(upRes.headers["content-encoding"] ?? "identity").trim().toLowerCase();
+  if (encoding === "identity" || encoding === "") return { ok: true, stream: upRes.pipe(new Redactor(secrets)), dropHeaders: [] };
+  const decoder = DECODERS[encoding];
+  if (!decoder) return { ok: false, encoding };
+  const decode = decoder();
+  const redactor = new Redactor(secrets);
+  decode.on("error", (e) => redactor.destroy(e));
+  return { ok: true, stream: upRes.pipe(decode).pipe(redactor), dropHeaders: ["content-encoding", "content-length"] };
+}
+
 export function createEgress(opts: EgressOptions): Egress {
   const env = opts.env ?? process.env;
   const log = opts.log ?? createLogger({ prefix: "egress: " });
@@ -81,6 +110,18 @@ export function createEgress(opts: EgressOptions): Egress {
   let routes = routeTable(opts.routes);
   const tunnels = new Set<Duplex>();
 
+  // A route's spellings, worked out once per token (slots are read at request time).
+  const secretCache = new Map<string, Secret[]>();
+  function secretsOf(route: Route): Secret[] {
+    const key = `${route.auth}\0${env[route.slot] ?? ""}`;
+    let hit = secretCache.get(key);
+    if (!hit) {
+      if (secretCache.size >= 64) secretCache.clear();
+      secretCache.set(key, (hit = secretForms(injectedSecrets(route, env))));
+    }
+    return hit;
+  }
+
   function target(hostname: string, port: number): Target {
     return resolveMap.get(hostname) ?? { host: hostname, port };
   }
@@ -97,7 +138,9 @@ export function createEgress(opts: EgressOptions): Egress {
     const hostname = unbracket(url.hostname).toLowerCase();
     const origin = `${url.protocol}//${url.host}`;
     const route = routes.get(hostname);
-    const drop = ["host", ...(route ? credentialHeaderNames(route) : [])];
+    // On a routed host the answer is searched for the credential (redact.ts), which needs
+    // it unencoded: identity is asked for, and a WebSocket is kept from compressing frames.
+    const drop = ["host", ...(route ? [...credentialHeaderNames(route), "accept-encoding", "sec-websocket-extensions"] : [])];
     const headers = endToEndHeaders(req.rawHeaders, drop);
     headers.push(["host", url.host]);
     if (route) {
@@ -107,6 +150,7 @@ export function createEgress(opts: EgressOptions): Egress {
       const inj = injectedHeader(route, env);
       if (!inj.ok) return { ok: false, status: 502, reason: inj.reason };
       headers.push(inj.header);
+      if (!upgrade) headers.push(["accept-encoding", "identity"]);
     }
     if (upgrade) {
       headers.push(["connection", "upgrade"]);
@@ -124,7 +168,8 @@ export function createEgress(opts: EgressOptions): Egress {
     // Certificates are checked against the name the agent asked for, even when --resolve
     // sends the connection elsewhere; SNI must not carry an IP literal.
     if (secure && net.isIP(hostname) === 0) options.servername = hostname;
-    return { ok: true, value: { options, secure, route, origin } };
+    const secrets = route ? secretsOf(route) : [];
+    return { ok: true, value: { options, secure, route, origin, secrets } };
   }
 
   function routeNote(route: Route | undefined): string {
@@ -145,13 +190,25 @@ export function createEgress(opts: EgressOptions): Egress {
       fail(res, prep.status, prep.reason);
       return;
     }
-    const { options, secure, route, origin } = prep.value;
+    const { options, secure, route, origin, secrets } = prep.value;
     const send = secure ? https.request : http.request;
     const upstream = send(options, (upRes) => {
       log.debug(`${req.method} ${origin} -> ${upRes.statusCode}${routeNote(route)}`);
-      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, flat(endToEndHeaders(upRes.rawHeaders)));
-      upRes.pipe(res);
       upRes.on("error", () => res.destroy());
+      if (!secrets.length) {
+        res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, flat(endToEndHeaders(upRes.rawHeaders)));
+        upRes.pipe(res);
+        return;
+      }
+      const body = redactedBody(upRes, secrets);
+      if (!body.ok) {
+        upRes.destroy();
+        fail(res, 502, `${origin} answered with content-encoding ${body.encoding}, which egress cannot search for the injected credential`);
+        return;
+      }
+      const headers = endToEndHeaders(upRes.rawHeaders, body.dropHeaders).map(([k, v]): [string, string] => [k, maskHeaderValue(v, secrets)]);
+      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, flat(headers));
+      body.stream.pipe(res);
     });
     upstream.on("error", (e: NodeJS.ErrnoException) => {
       if (res.headersSent) res.destroy();
@@ -171,7 +228,8 @@ export function createEgress(opts: EgressOptions): Egress {
     socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   }
 
-  function splice(a: Duplex, b: Duplex) {
+  /** Join a and b both ways; what b sends passes `bToA` first when given. */
+  function splice(a: Duplex, b: Duplex, bToA?: Redactor) {
     tunnels.add(a);
     tunnels.add(b);
     const done = () => {
@@ -183,7 +241,8 @@ export function createEgress(opts: EgressOptions): Egress {
     a.on("error", done).on("close", done);
     b.on("error", done).on("close", done);
     a.pipe(b);
-    b.pipe(a);
+    if (bToA) b.pipe(bToA).pipe(a);
+    else b.pipe(a);
   }
 
   function onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer) {
@@ -193,24 +252,33 @@ export function createEgress(opts: EgressOptions): Egress {
       rawFail(socket, prep.status, prep.reason);
       return;
     }
-    const { options, secure, route, origin } = prep.value;
+    const { options, secure, route, origin, secrets } = prep.value;
+    const mask = (v: string) => (secrets.length ? maskHeaderValue(v, secrets) : v);
     const upstream = (secure ? https.request : http.request)(options);
     upstream.on("upgrade", (upRes, upSocket, upHead) => {
       log.debug(`upgrade ${origin} -> ${upRes.statusCode}${routeNote(route)}`);
       const lines = [`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage ?? ""}`];
-      for (let i = 0; i < upRes.rawHeaders.length; i += 2) lines.push(`${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}`);
+      for (let i = 0; i < upRes.rawHeaders.length; i += 2) lines.push(`${upRes.rawHeaders[i]}: ${mask(upRes.rawHeaders[i + 1]!)}`);
       socket.write(`${lines.join("\r\n")}\r\n\r\n`);
-      if (upHead.length) socket.write(upHead);
+      // Masking keeps lengths, so the upstream's frames stay well-formed.
+      const redactor = secrets.length ? new Redactor(secrets) : undefined;
+      if (upHead.length) upSocket.unshift(upHead);
       if (head.length) upSocket.write(head);
-      splice(socket, upSocket);
+      splice(socket, upSocket, redactor);
     });
     // The upstream declined the upgrade: relay its answer and close.
     upstream.on("response", (upRes) => {
+      const body = secrets.length ? redactedBody(upRes, secrets) : { ok: true as const, stream: upRes as Readable, dropHeaders: [] };
+      if (!body.ok) {
+        upRes.destroy();
+        rawFail(socket, 502, `${origin} answered with content-encoding ${body.encoding}, which egress cannot search for the injected credential`);
+        return;
+      }
       const lines = [`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage ?? ""}`];
-      for (const [k, v] of endToEndHeaders(upRes.rawHeaders, ["transfer-encoding", "content-length"])) lines.push(`${k}: ${v}`);
+      for (const [k, v] of endToEndHeaders(upRes.rawHeaders, ["transfer-encoding", "content-length", ...body.dropHeaders])) lines.push(`${k}: ${mask(v)}`);
       lines.push("connection: close");
       socket.write(`${lines.join("\r\n")}\r\n\r\n`);
-      upRes.pipe(socket);
+      body.stream.pipe(socket);
     });
     upstream.on("error", (e: NodeJS.ErrnoException) => rawFail(socket, 502, describeUpstreamError(origin, e)));
     upstream.end();

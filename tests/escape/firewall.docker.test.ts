@@ -168,6 +168,14 @@ describe("escape suite: the proxy path (docker)", () => {
     assert.ok(!JSON.stringify(await fake!.events()).includes(placeholder), "the placeholder reached the upstream");
   });
 
+  it("a routed upstream that echoes the request hands the agent a mask, never the real credential", async () => {
+    const echo = await curlIn(bottle!, ["-D", "/dev/stderr", "-H", `Authorization: Bearer ${placeholder}`, "https://api.test/echo"]);
+    assert.equal(echo.status, "200", JSON.stringify(echo));
+    assert.ok(!echo.body.includes(TOKEN) && !echo.stderr.includes(TOKEN), "the real token came back to the agent");
+    assert.match(echo.stderr, /x-echo-authorization: Bearer \[egress-redacted\]/i);
+    assert.match(JSON.parse(echo.body).headers.authorization, /^Bearer \[egress-redacted\]/);
+  });
+
   it("a tls_passthrough host is reached untouched: the agent sees the upstream's own certificate, not the bottle CA's", async () => {
     const upstreamCa = await readFile(fake!.caFile, "utf8");
     const seen = await seenDuring(async () => {

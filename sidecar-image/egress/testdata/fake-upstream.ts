@@ -3,6 +3,8 @@
 //   https (trusted test cert) and http: answer every request with JSON describing what
 //     arrived (method, url, raw headers, body, the client's port); WebSocket upgrades get
 //     101, a header echoing the Authorization seen, then every byte echoed back;
+//     both reports are hex, because egress masks a routed credential in what comes back
+//     (redact.ts), and a plain echo would show the mask rather than what arrived;
 //   rogue: https with a self-signed certificate nobody trusts;
 //   echo: raw TCP echo (the far end of CONNECT tunnels).
 // Usage: node --import tsx fake-upstream.ts CERT KEY ROGUE_CERT ROGUE_KEY
@@ -22,8 +24,8 @@ function describe(req: http.IncomingMessage, res: http.ServerResponse) {
     const headers: [string, string][] = [];
     for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
     const body = JSON.stringify({ method: req.method, url: req.url, headers, body: Buffer.concat(chunks).toString("utf8"), clientPort: req.socket.remotePort });
-    res.writeHead(200, { "content-type": "application/json" });
-    res.end(body);
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.end(Buffer.from(body).toString("hex"));
   });
 }
 
@@ -31,7 +33,7 @@ function upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer) {
   const accept = createHash("sha1").update(`${req.headers["sec-websocket-key"]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
   socket.write(
     `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n` +
-      `x-seen-authorization: ${req.headers.authorization ?? "(none)"}\r\n\r\n`,
+      `x-seen-authorization-hex: ${Buffer.from(req.headers.authorization ?? "(none)").toString("hex")}\r\n\r\n`,
   );
   if (head.length) socket.write(head);
   socket.pipe(socket);

@@ -2,7 +2,8 @@
 // container as root): HTTPS on 443 and HTTP on 80 for every name the container answers to,
 // with a leaf from the test's CA, accepting WebSocket upgrades; a DNS server on UDP 53 that answers NXDOMAIN. Every TCP
 // connection, HTTP request and DNS query is appended as one JSON line to the events log,
-// which the test reads back with `docker exec`. FAKE_SERVE=dns runs the DNS server alone,
+// which the test reads back with `docker exec`. GET /echo answers with the request's own
+// headers (an upstream that hands a credential back). FAKE_SERVE=dns runs the DNS server alone,
 // on FAKE_DNS_BIND (a resolver on one of the host's own addresses).
 import { createHash } from "node:crypto";
 import { appendFileSync, readFileSync } from "node:fs";
@@ -32,6 +33,11 @@ function handler(tls) {
         body,
         remote: req.socket.remoteAddress,
       });
+      if (req.url === "/echo") {
+        // An upstream that hands the request's credential back, in a header and the body.
+        res.writeHead(200, { "content-type": "application/json", "x-echo-authorization": req.headers.authorization ?? "(none)" });
+        return res.end(JSON.stringify({ headers: req.headers }) + "\n");
+      }
       res.writeHead(200, { "content-type": "application/json", "x-fake-upstream": "1" });
       res.end(JSON.stringify({ ok: true, host: req.headers.host ?? null }) + "\n");
     });

@@ -1,0 +1,175 @@
+// An upstream that hands the injected credential back (echoing request headers, quoting
+// them in an error, a WebSocket echo) must not give the agent the real token: egress masks
+// every spelling it sent, in headers and bodies, split across chunks, decoded when the
+// upstream compresses anyway. Real processes on 127.0.0.1: egress against a fake HTTPS
+// upstream with its own test CA, and the firewall in front for the whole-chain case.
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import http from "node:http";
+import https from "node:https";
+import type net from "node:net";
+import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import zlib from "node:zlib";
+import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
+import { httpsVia, plainVia } from "../../tests/support/raw-http.ts";
+import { wsFrame } from "../../tests/support/ws-frame.mjs";
+import { startChain } from "./testdata/chain.ts";
+
+const BEARER = "real-bearer-token-0123456789";
+const BASIC = "real-basic-token-9876543210";
+const BASIC_B64 = Buffer.from(`x-access-token:${BASIC}`).toString("base64");
+const NAMES = ["api.example.test", "git.example.test", "open.example.test"];
+
+const bottleCa = await mintCa({ commonName: "test bottle CA" });
+const upstreamCa = await mintCa({ commonName: "test upstream CA" });
+const leaf = await mintLeaf({ caCertPem: upstreamCa.certPem, caKeyPem: upstreamCa.keyPem, hosts: NAMES });
+
+const acceptEncodings: string[] = [];
+const upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, async (req, res) => {
+  req.resume();
+  const auth = req.headers.authorization ?? "";
+  acceptEncodings.push(req.headers["accept-encoding"] ?? "(none)");
+  const echo = `{"you sent":${JSON.stringify(auth)}}`;
+  switch (req.url) {
+    case "/headers":
+      res.writeHead(401, { "content-type": "application/json", "www-authenticate": `invalid credential ${auth}`, "content-length": Buffer.byteLength(echo) });
+      return void res.end(echo);
+    case "/split": {
+      // The credential arrives in two writes, 30 ms apart: two chunks at egress.
+      const cut = Math.floor(auth.length / 2);
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.write(`before ${auth.slice(0, cut)}`);
+      await sleep(30);
+      return void res.end(`${auth.slice(cut)} after`);
+    }
+    case "/gzip": // ignores the identity egress asked for
+      res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip" });
+      return void res.end(zlib.gzipSync(echo));
+    case "/zstd":
+      res.writeHead(200, { "content-encoding": "zstd" });
+      return void res.end(Buffer.from("not really zstd"));
+    case "/sse": // one event, then the stream stays open until the client leaves
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: first event\n\n");
+      return;
+    default:
+      res.writeHead(404);
+      res.end();
+  }
+});
+// A WebSocket that greets with the Authorization header it received.
+upstream.on("upgrade", (req: http.IncomingMessage, socket: net.Socket) => {
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nx-seen: ${req.headers.authorization}\r\nx-extensions: ${req.headers["sec-websocket-extensions"] ?? "(none)"}\r\n\r\n`);
+  socket.write(wsFrame(`hello, ${req.headers.authorization}`, false));
+  socket.on("error", () => {});
+});
+const { egressPort, fwPort } = await startChain({
+  upstream,
+  upstreamCa,
+  bottleCa,
+  names: NAMES,
+  env: { EGRESS_TOKEN_0: BEARER, EGRESS_TOKEN_1: BASIC },
+  routes: [
+    { host: "api.example.test", auth: "bearer", header: null, slot: "EGRESS_TOKEN_0" },
+    { host: "git.example.test", auth: "basic", header: null, slot: "EGRESS_TOKEN_1" },
+  ],
+  hosts: [{ host: "api.example.test", tlsPassthrough: false, routed: true, replacedHeaders: ["authorization", "x-api-key"] }],
+});
+
+/** One request written straight to egress in absolute form, as the firewall sends it. */
+async function viaEgress(url: string, headers: Record<string, string> = {}) {
+  const c = await plainVia(egressPort);
+  try {
+    return await c.proxyRequest("GET", url, { authorization: "Bearer placeholder", "accept-encoding": "gzip, br", connection: "close", ...headers });
+  } finally {
+    c.socket.destroy();
+  }
+}
+
+const leaks = (text: string) => [BEARER, BASIC, BASIC_B64].filter((s) => text.includes(s));
+
+test("an upstream echoing the injected credential in headers and body hands back a mask of the same length", async () => {
+  const r = await viaEgress("https://api.example.test/headers");
+  assert.equal(r.status, 401);
+  assert.deepEqual(leaks(JSON.stringify(r)), [], "the real bearer token reached the agent");
+  assert.match(r.headers["www-authenticate"]!, /^invalid credential Bearer \[egress-redacted\]/);
+  assert.equal(Number(r.headers["content-length"]), Buffer.byteLength(r.body), "Content-Length still matches the body");
+  assert.equal(JSON.parse(r.body)["you sent"].length, `Bearer ${BEARER}`.length);
+
+  const basic = await viaEgress("https://git.example.test/headers");
+  assert.deepEqual(leaks(JSON.stringify(basic)), [], "basic auth's base64 form reached the agent");
+  assert.match(JSON.parse(basic.body)["you sent"], /^Basic \[egress-redacted\]/);
+});
+
+test("the credential split across two chunks is masked, the text around it untouched", async () => {
+  const r = await viaEgress("https://api.example.test/split");
+  assert.equal(r.status, 200);
+  assert.deepEqual(leaks(r.body), []);
+  assert.match(r.body, /^before Bearer \[egress-redacted\]\S* after$/);
+  assert.equal(r.body.length, `before Bearer ${BEARER} after`.length);
+});
+
+test("routed requests ask for identity; an upstream that gzips anyway is decoded and masked, an encoding egress cannot read is refused", async () => {
+  const before = acceptEncodings.length;
+  const r = await viaEgress("https://api.example.test/gzip");
+  assert.equal(acceptEncodings[before], "identity", "egress replaced the agent's accept-encoding");
+  assert.equal(r.status, 200);
+  assert.equal(r.headers["content-encoding"], undefined, "the decoded body goes on unencoded");
+  assert.deepEqual(leaks(r.body), []);
+  assert.match(JSON.parse(r.body)["you sent"], /^Bearer \[egress-redacted\]/);
+
+  const z = await viaEgress("https://api.example.test/zstd");
+  assert.equal(z.status, 502);
+  assert.match(z.body, /content-encoding zstd, which egress cannot search for the injected credential/);
+
+  // Control: an unrouted host's answer is passed as sent, its encoding kept.
+  const open = await viaEgress("https://open.example.test/gzip");
+  assert.equal(open.headers["content-encoding"], "gzip");
+  assert.equal(acceptEncodings.at(-1), "gzip, br");
+});
+
+test("a streamed answer is not held back: the first event arrives while the upstream keeps the stream open", async () => {
+  const first = await new Promise<string>((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port: egressPort, path: "https://api.example.test/sse", headers: { host: "api.example.test" } }, (res) => {
+      res.once("data", (c: Buffer) => {
+        resolve(c.toString());
+        req.destroy();
+      });
+    });
+    req.on("error", reject);
+    req.setTimeout(5_000, () => req.destroy(new Error("no event within 5 s: egress held the stream back")));
+  });
+  assert.equal(first, "data: first event\n\n");
+});
+
+test("a WebSocket on a routed host gets the credential masked in the 101 and in frames, with compression kept off", async () => {
+  const c = await plainVia(egressPort);
+  try {
+    c.socket.write(
+      "GET https://api.example.test/ws HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Extensions: permessage-deflate\r\nAuthorization: Bearer placeholder\r\n\r\n",
+    );
+    const head = await c.readResponse();
+    assert.equal(head.status, 101);
+    assert.equal(head.headers["x-extensions"], "(none)", "the agent's permessage-deflate offer reached the upstream");
+    assert.match(head.headers["x-seen"]!, /^Bearer \[egress-redacted\]/);
+    const frame = await c.readWsFrame();
+    assert.deepEqual(leaks(frame.payload.toString()), []);
+    assert.equal(frame.payload.length, `hello, Bearer ${BEARER}`.length, "the frame kept its length");
+  } finally {
+    c.socket.destroy();
+  }
+});
+
+test("through the whole chain (firewall, egress, upstream) the agent sees only the mask", async () => {
+  const c = await httpsVia(fwPort, "api.example.test", bottleCa.certPem);
+  try {
+    const r = await c.request("GET", "/headers", { host: "api.example.test", authorization: "Bearer placeholder" });
+    assert.equal(r.status, 401);
+    assert.deepEqual(leaks(JSON.stringify(r)), []);
+    assert.match(JSON.parse(r.body)["you sent"], /^Bearer \[egress-redacted\]/);
+  } finally {
+    c.socket.destroy();
+  }
+});

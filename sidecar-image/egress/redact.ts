@@ -1,0 +1,91 @@
+// Keeping an injected credential out of what a routed upstream sends back. An upstream
+// that echoes request headers (a debug endpoint, an error page quoting the Authorization
+// header, a WebSocket echo) would otherwise hand the agent the real token it must never
+// hold. Every spelling egress itself sent (the token, and for basic auth its base64 form)
+// is overwritten with a mask of the same length, so Content-Length and WebSocket frame
+// lengths stay valid. Compressed bodies cannot be searched as they stream, so routed
+// requests ask for identity and an encoded answer is decoded first (see server.ts).
+import { Buffer } from "node:buffer";
+import { Transform, type TransformCallback } from "node:stream";
+
+const MASK = "[egress-redacted]";
+
+/** Secrets shorter than this are not searched for: a short one would mask ordinary text. */
+export const MIN_SECRET_LENGTH = 8;
+
+/** One spelling to mask: its bytes (bodies) and those bytes as latin1 text (header values). */
+export interface Secret {
+  bytes: Buffer;
+  latin1: string;
+}
+
+/** The spellings to mask, longest first, leaving out those too short to search for. */
+export function secretForms(forms: Iterable<string>): Secret[] {
+  const unique = new Set([...forms].filter((f) => f.length >= MIN_SECRET_LENGTH));
+  return [...unique]
+    .map((f) => Buffer.from(f, "utf8"))
+    .sort((a, b) => b.length - a.length)
+    .map((bytes) => ({ bytes, latin1: bytes.toString("latin1") }));
+}
+
+function maskOf(length: number): Buffer {
+  return Buffer.alloc(length, MASK);
+}
+
+/** Mask every whole occurrence in `data`; returns `data` itself when nothing matched. */
+export function maskAll(data: Buffer, secrets: readonly Secret[]): Buffer {
+  let out = data;
+  for (const { bytes: s } of secrets) {
+    for (let at = out.indexOf(s); at !== -1; at = out.indexOf(s, at + s.length)) {
+      if (out === data) out = Buffer.from(data); // never write into a buffer a socket handed us
+      maskOf(s.length).copy(out, at);
+    }
+  }
+  return out;
+}
+
+/** A header value with every secret masked (node hands header bytes over as latin1 characters). */
+export function maskHeaderValue(value: string, secrets: readonly Secret[]): string {
+  // The common case, no secret in the value, costs a string search per secret, no copies.
+  if (!secrets.some((s) => value.includes(s.latin1))) return value;
+  return maskAll(Buffer.from(value, "latin1"), secrets).toString("latin1");
+}
+
+/** How many bytes at the end of `data` are the start of some secret (and so must wait). */
+function pendingPrefix(data: Buffer, secrets: readonly Secret[]): number {
+  let hold = 0;
+  for (const { bytes: s } of secrets) {
+    for (let k = Math.min(s.length - 1, data.length); k > hold; k--) {
+      // The first byte before any slicing: this runs on every chunk of every routed answer.
+      if (data[data.length - k] === s[0] && data.subarray(data.length - k).equals(s.subarray(0, k))) {
+        hold = k;
+        break;
+      }
+    }
+  }
+  return hold;
+}
+
+/**
+ * A byte stream with every secret masked, even one split across chunks. Only a chunk's
+ * tail that could begin a secret is held back for the next chunk, so a streamed answer
+ * (server-sent events) is not delayed by a fixed window.
+ */
+export class Redactor extends Transform {
+  #carry: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly secrets: readonly Secret[]) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    const data = maskAll(this.#carry.length ? Buffer.concat([this.#carry, chunk]) : chunk, this.secrets);
+    const hold = pendingPrefix(data, this.secrets);
+    this.#carry = hold ? Buffer.from(data.subarray(data.length - hold)) : Buffer.alloc(0);
+    done(null, hold ? data.subarray(0, data.length - hold) : data);
+  }
+
+  override _flush(done: TransformCallback): void {
+    done(null, this.#carry.length ? this.#carry : undefined);
+  }
+}
