@@ -78,6 +78,13 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
           child.kill("SIGKILL");
         }, opts.timeoutMs)
       : undefined;
+    // A grandchild holding our pipes (git's remote helper, say) would keep "close" from
+    // firing after a timeout: once the child itself has exited, stop reading.
+    child.on("exit", () => {
+      if (!timedOut) return;
+      child.stdout!.destroy();
+      child.stderr!.destroy();
+    });
     child.stdout!.on("data", (b: Buffer) => out.push(b));
     child.stderr!.on("data", (b: Buffer) => err.push(b));
     child.stdin!.on("error", () => {}); // child may exit before reading its stdin

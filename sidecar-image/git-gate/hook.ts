@@ -24,9 +24,15 @@ export interface HookOptions {
   cwd: string;
   /** Messages for the pusher (default: stderr, always shown). */
   out?: Logger;
+  /** How long forwarding to upstream may take before the push fails (default 10 min). */
+  forwardTimeoutMs?: number;
 }
 
 const MAX_SHOWN = 20;
+// A push the agent waits on must end: git commands that only read the gate's repo get
+// CHECK_TIMEOUT_MS each, forwarding (network) FORWARD_TIMEOUT_MS, the same as a clone.
+const CHECK_TIMEOUT_MS = 300_000;
+const FORWARD_TIMEOUT_MS = 600_000;
 
 function required(env: Record<string, string | undefined>, name: string): string {
   const v = env[name];
@@ -34,9 +40,9 @@ function required(env: Record<string, string | undefined>, name: string): string
   return v;
 }
 
-type RunGit = (args: string[], env?: Record<string, string | undefined>) => Promise<{ code: number; stdout: string; stderr: string }>;
+type RunGit = (args: string[], env?: Record<string, string | undefined>, limit?: { timeoutMs: number; what: string }) => Promise<{ code: number; stdout: string; stderr: string }>;
 
-async function forward(repo: Repo, updates: RefUpdate[], git: RunGit, env: Record<string, string>) {
+async function forward(repo: Repo, updates: RefUpdate[], git: RunGit, env: Record<string, string>, timeoutMs: number) {
   const args = ["push", "--atomic", "--porcelain", repo.url];
   for (const u of updates) {
     // The lease is what lets a non-fast-forward through, and only when upstream is still
@@ -48,7 +54,7 @@ async function forward(repo: Repo, updates: RefUpdate[], git: RunGit, env: Recor
   // The quarantine's object dirs stay set so pack-objects finds the pushed objects, but
   // GIT_QUARANTINE_PATH must not leak into a local upstream's receive-pack (file://),
   // which would then refuse to update its refs. Pushing to a URL moves no local ref.
-  return git(args, { ...env, GIT_QUARANTINE_PATH: undefined });
+  return git(args, { ...env, GIT_QUARANTINE_PATH: undefined }, { timeoutMs, what: `forwarding the push to upstream ${repo.key}` });
 }
 
 /** Returns the hook's exit code: 0 lets receive-pack update the gate's refs. */
@@ -61,7 +67,8 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   if (!repo) throw new BbError("CONFIG", `push refused: ${key} is not a declared repo`);
   const updates = parseUpdates(opts.input);
 
-  const runGit: RunGit = (args, env = {}) => run(["git", ...args], { cwd: opts.cwd, env, expect: [0, 1, 128] });
+  const runGit: RunGit = (args, env = {}, limit = { timeoutMs: CHECK_TIMEOUT_MS, what: `checking the push to ${repo.key}` }) =>
+    run(["git", ...args], { cwd: opts.cwd, env, expect: [0, 1, 128], ...limit });
   const git: Git = async (args) => {
     const r = await runGit(args);
     if (r.code !== 0) throw new BbError("SUBPROCESS", `git ${args.join(" ")} failed: ${r.stderr.trim()}`);
@@ -81,7 +88,7 @@ export async function preReceive(opts: HookOptions): Promise<number> {
     return 1;
   }
 
-  const pushed = await forward(repo, updates, runGit, upstreamEnv(repo.upstream, dirs));
+  const pushed = await forward(repo, updates, runGit, upstreamEnv(repo.upstream, dirs), opts.forwardTimeoutMs ?? FORWARD_TIMEOUT_MS);
   if (pushed.code !== 0) {
     const why = `${pushed.stdout}\n${pushed.stderr}`.replaceAll(repo.url, redactUrl(repo.url)).trim();
     out.info(`upstream refused the push to ${repo.key}; the gate is unchanged:`);

@@ -46,10 +46,14 @@ describe("git-gate repo registry", () => {
     assert.throws(() => createRegistry(withKey, { data: dir, identities: dir }), /identity other_key for github\.com is not in/);
   });
 
-  it("upstreamEnv() points ssh at the identity only the gate holds", () => {
+  const SSH_KEEPALIVE = "ssh -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4";
+
+  it("upstreamEnv() points ssh at the identity only the gate holds, and gives up on a stalled upstream over ssh or http", () => {
     const env = upstreamEnv({ host: "github.com", url: "git@github.com:", identity: "deploy_key", hostKeys: null }, { data: dir, identities: dir });
-    assert.equal(env.GIT_SSH_COMMAND, `ssh -i ${dir}/deploy_key -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${dir}/known_hosts`);
-    assert.equal(upstreamEnv({ host: "h", url: "u", identity: null, hostKeys: null }, { data: dir, identities: null }).GIT_SSH_COMMAND, undefined);
+    assert.equal(env.GIT_SSH_COMMAND, `${SSH_KEEPALIVE} -i ${dir}/deploy_key -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${dir}/known_hosts`);
+    const https = upstreamEnv({ host: "h", url: "u", identity: null, hostKeys: null }, { data: dir, identities: null });
+    assert.equal(https.GIT_SSH_COMMAND, undefined);
+    assert.deepEqual([https.GIT_HTTP_LOW_SPEED_LIMIT, https.GIT_HTTP_LOW_SPEED_TIME], ["1000", "60"]);
   });
 
   it("a pinned host key replaces trust on first use: ssh checks strictly against only the declared keys", async () => {
@@ -61,7 +65,7 @@ describe("git-gate repo registry", () => {
     assert.equal((await stat(file)).mode & 0o777, 0o600);
     assert.equal(
       upstreamEnv(reg.repos.get("git.example.test/a/b")!.upstream, { data: dir, identities: dir }).GIT_SSH_COMMAND,
-      `ssh -i ${dir}/deploy_key -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${file} -o HostKeyAlias=bb-upstream.git.example.test`,
+      `${SSH_KEEPALIVE} -i ${dir}/deploy_key -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${file} -o HostKeyAlias=bb-upstream.git.example.test`,
     );
   });
 

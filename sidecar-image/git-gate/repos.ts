@@ -59,9 +59,11 @@ const keyAlias = (upstream: Upstream) => `bb-upstream.${upstream.host}`;
 
 /** Environment for git commands that talk to `upstream` (fetch, push). */
 export function upstreamEnv(upstream: Upstream, dirs: GateDirs): Record<string, string> {
-  const env: Record<string, string> = { GIT_TERMINAL_PROMPT: "0" };
+  // A stalled upstream fails the transfer instead of holding it (and the agent's push) open:
+  // HTTP below 1 KB/s for a minute, or an SSH peer silent for a minute.
+  const env: Record<string, string> = { GIT_TERMINAL_PROMPT: "0", GIT_HTTP_LOW_SPEED_LIMIT: "1000", GIT_HTTP_LOW_SPEED_TIME: "60" };
   if (!upstream.identity && !upstream.hostKeys) return env;
-  const ssh = ["ssh"];
+  const ssh = ["ssh", "-o", "ConnectTimeout=30", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"];
   if (upstream.identity) ssh.push("-i", join(dirs.identities ?? "", upstream.identity), "-o", "IdentitiesOnly=yes");
   if (upstream.hostKeys) {
     ssh.push("-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${pinnedKnownHosts(upstream, dirs)}`, "-o", `HostKeyAlias=${keyAlias(upstream)}`);

@@ -1,0 +1,20 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { isBbError } from "./errors.ts";
+import { run } from "./proc.ts";
+
+test("run() ends at its timeout even when a grandchild still holds the output pipes", async () => {
+  const started = Date.now();
+  // sh is killed at the timeout; the sleep it started in the background keeps stdout open.
+  await assert.rejects(run(["sh", "-c", "sleep 4 & wait"], { timeoutMs: 300, what: "waiting" }), (e) => {
+    return isBbError(e) && e.code === "TIMEOUT" && /^waiting: sh -c 'sleep 4 & wait' did not finish within 300ms$/.test(e.message);
+  });
+  assert.ok(Date.now() - started < 3_000, `run() returned after ${Date.now() - started} ms`);
+});
+
+test("run() reports a failing command's exit code and the tail of its stderr", async () => {
+  await assert.rejects(run(["sh", "-c", "echo one >&2; echo two >&2; exit 3"], { what: "the step" }), (e) => {
+    return isBbError(e) && e.code === "SUBPROCESS" && e.message === "the step: sh -c 'echo one >&2; echo two >&2; exit 3' exited 3: one\ntwo";
+  });
+  assert.equal((await run(["sh", "-c", "exit 3"], { expect: [3] })).code, 3);
+});
