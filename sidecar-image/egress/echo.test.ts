@@ -45,7 +45,10 @@ const upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, as
     }
     case "/gzip": // ignores the identity egress asked for
       res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip" });
-      return void res.end(zlib.gzipSync(echo));
+      return void res.end(req.method === "HEAD" ? undefined : zlib.gzipSync(echo));
+    case "/gzip-304":
+      res.writeHead(304, { "content-encoding": "gzip", etag: '"v1"' });
+      return void res.end();
     case "/zstd":
       res.writeHead(200, { "content-encoding": "zstd" });
       return void res.end(Buffer.from("not really zstd"));
@@ -118,6 +121,21 @@ test("routed requests ask for identity; an upstream that gzips anyway is decoded
   assert.equal(r.headers["content-encoding"], undefined, "the decoded body goes on unencoded");
   assert.deepEqual(leaks(r.body), []);
   assert.match(JSON.parse(r.body)["you sent"], /^Bearer \[egress-redacted\]/);
+
+  // Answers without a body keep their encoding header and are not fed to a decoder.
+  for (const [method, path, status] of [["HEAD", "/gzip", 200], ["GET", "/gzip-304", 304]] as const) {
+    const head = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.request({ host: "127.0.0.1", port: egressPort, method, path: `https://api.example.test${path}`, headers: { host: "api.example.test" } }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res));
+        res.on("error", reject);
+      });
+      req.on("error", reject).setTimeout(5_000, () => req.destroy(new Error(`${method} ${path}: no complete answer within 5 s`)));
+      req.end();
+    });
+    assert.equal(head.statusCode, status, `${method} ${path}`);
+    assert.equal(head.headers["content-encoding"], "gzip", `${method} ${path}`);
+  }
 
   const z = await viaEgress("https://api.example.test/zstd");
   assert.equal(z.status, 502);

@@ -82,9 +82,11 @@ type RedactedBody = { ok: true; stream: Readable; dropHeaders: string[] } | { ok
  * upstream may encode anyway: gzip, deflate and br are decoded first (the answer then goes
  * on unencoded), anything else is refused rather than passed on unsearched.
  */
-function redactedBody(upRes: http.IncomingMessage, secrets: Secret[]): RedactedBody {
+function redactedBody(upRes: http.IncomingMessage, secrets: Secret[], method: string | undefined): RedactedBody {
   const encoding = String(upRes.headers["content-encoding"] ?? "identity").trim().toLowerCase();
-  if (encoding === "identity" || encoding === "") return { ok: true, stream: upRes.pipe(new Redactor(secrets)), dropHeaders: [] };
+  // No body to decode (a decoder fed nothing fails): the headers describe one not sent.
+  const bodiless = method === "HEAD" || upRes.statusCode === 204 || upRes.statusCode === 304 || upRes.headers["content-length"] === "0";
+  if (bodiless || encoding === "identity" || encoding === "") return { ok: true, stream: upRes.pipe(new Redactor(secrets)), dropHeaders: [] };
   const decoder = DECODERS[encoding];
   if (!decoder) return { ok: false, encoding };
   const decode = decoder();
@@ -200,7 +202,7 @@ export function createEgress(opts: EgressOptions): Egress {
         upRes.pipe(res);
         return;
       }
-      const body = redactedBody(upRes, secrets);
+      const body = redactedBody(upRes, secrets, req.method);
       if (!body.ok) {
         upRes.destroy();
         fail(res, 502, `${origin} answered with content-encoding ${body.encoding}, which egress cannot search for the injected credential`);
@@ -268,7 +270,7 @@ export function createEgress(opts: EgressOptions): Egress {
     });
     // The upstream declined the upgrade: relay its answer and close.
     upstream.on("response", (upRes) => {
-      const body = secrets.length ? redactedBody(upRes, secrets) : { ok: true as const, stream: upRes as Readable, dropHeaders: [] };
+      const body = secrets.length ? redactedBody(upRes, secrets, req.method) : { ok: true as const, stream: upRes as Readable, dropHeaders: [] };
       if (!body.ok) {
         upRes.destroy();
         rawFail(socket, 502, `${origin} answered with content-encoding ${body.encoding}, which egress cannot search for the injected credential`);
