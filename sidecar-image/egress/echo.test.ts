@@ -46,6 +46,9 @@ const upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, as
     case "/gzip": // ignores the identity egress asked for
       res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip" });
       return void res.end(req.method === "HEAD" ? undefined : zlib.gzipSync(echo));
+    case "/gzip-corrupt":
+      res.writeHead(200, { "content-encoding": "gzip" });
+      return void res.end(Buffer.from("this is not gzip at all"));
     case "/gzip-304":
       res.writeHead(304, { "content-encoding": "gzip", etag: '"v1"' });
       return void res.end();
@@ -136,6 +139,10 @@ test("routed requests ask for identity; an upstream that gzips anyway is decoded
     assert.equal(head.statusCode, status, `${method} ${path}`);
     assert.equal(head.headers["content-encoding"], "gzip", `${method} ${path}`);
   }
+
+  // A body that does not decode is cut off; egress itself carries on.
+  await assert.rejects(viaEgress("https://api.example.test/gzip-corrupt"), /connection closed/);
+  assert.equal((await viaEgress("https://api.example.test/gzip")).status, 200, "egress survived the corrupt body");
 
   const z = await viaEgress("https://api.example.test/zstd");
   assert.equal(z.status, 502);

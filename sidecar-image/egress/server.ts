@@ -210,6 +210,7 @@ export function createEgress(opts: EgressOptions): Egress {
       }
       const headers = endToEndHeaders(upRes.rawHeaders, body.dropHeaders).map(([k, v]): [string, string] => [k, maskHeaderValue(v, secrets)]);
       res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, flat(headers));
+      body.stream.on("error", () => res.destroy()); // a body that does not decode is cut off
       body.stream.pipe(res);
     });
     upstream.on("error", (e: NodeJS.ErrnoException) => {
@@ -280,6 +281,7 @@ export function createEgress(opts: EgressOptions): Egress {
       for (const [k, v] of endToEndHeaders(upRes.rawHeaders, ["transfer-encoding", "content-length", ...body.dropHeaders])) lines.push(`${k}: ${mask(v)}`);
       lines.push("connection: close");
       socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+      body.stream.on("error", () => socket.destroy());
       body.stream.pipe(socket);
     });
     upstream.on("error", (e: NodeJS.ErrnoException) => rawFail(socket, 502, describeUpstreamError(origin, e)));
