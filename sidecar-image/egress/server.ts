@@ -75,20 +75,20 @@ const DECODERS: Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDec
   br: () => zlib.createBrotliDecompress(),
 };
 
-type RedactedBody = { ok: true; stream: Readable; dropHeaders: string[] } | { ok: false; encoding: string };
+type RedactedBody = { ok: true; stream: Readable; dropHeaders: string[] } | { ok: false; reason: string };
 
 /**
  * A routed upstream's body with the credential masked. Egress asked for identity, but an
  * upstream may encode anyway: gzip, deflate and br are decoded first (the answer then goes
  * on unencoded), anything else is refused rather than passed on unsearched.
  */
-function redactedBody(upRes: http.IncomingMessage, secrets: Secret[], method: string | undefined): RedactedBody {
+function redactedBody(upRes: http.IncomingMessage, secrets: Secret[], method: string | undefined, origin: string): RedactedBody {
   const encoding = String(upRes.headers["content-encoding"] ?? "identity").trim().toLowerCase();
   // No body to decode (a decoder fed nothing fails): the headers describe one not sent.
   const bodiless = method === "HEAD" || upRes.statusCode === 204 || upRes.statusCode === 304 || upRes.headers["content-length"] === "0";
   if (bodiless || encoding === "identity" || encoding === "") return { ok: true, stream: upRes.pipe(new Redactor(secrets)), dropHeaders: [] };
   const decoder = DECODERS[encoding];
-  if (!decoder) return { ok: false, encoding };
+  if (!decoder) return { ok: false, reason: `${origin} answered with content-encoding ${encoding}, which egress cannot search for the injected credential` };
   const decode = decoder();
   const redactor = new Redactor(secrets);
   decode.on("error", (e) => redactor.destroy(e));
@@ -99,8 +99,6 @@ export function createEgress(opts: EgressOptions): Egress {
   const env = opts.env ?? process.env;
   const log = opts.log ?? createLogger({ prefix: "egress: " });
   const resolveMap = opts.resolve ?? new Map<string, Target>();
-  // One SecureContext, not `ca` and `ciphers` options: https.Agent keys its pool by a string
-  // built from its options, and ~150 PEM roots in that key cost half a millisecond per request.
   const secureContext = clientContext(opts.extraCa);
   const agents = {
     https: new https.Agent({ keepAlive: true, secureContext }),
@@ -202,10 +200,10 @@ export function createEgress(opts: EgressOptions): Egress {
         upRes.pipe(res);
         return;
       }
-      const body = redactedBody(upRes, secrets, req.method);
+      const body = redactedBody(upRes, secrets, req.method, origin);
       if (!body.ok) {
         upRes.destroy();
-        fail(res, 502, `${origin} answered with content-encoding ${body.encoding}, which egress cannot search for the injected credential`);
+        fail(res, 502, body.reason);
         return;
       }
       const headers = endToEndHeaders(upRes.rawHeaders, body.dropHeaders).map(([k, v]): [string, string] => [k, maskHeaderValue(v, secrets)]);
@@ -271,10 +269,10 @@ export function createEgress(opts: EgressOptions): Egress {
     });
     // The upstream declined the upgrade: relay its answer and close.
     upstream.on("response", (upRes) => {
-      const body = secrets.length ? redactedBody(upRes, secrets, req.method) : { ok: true as const, stream: upRes as Readable, dropHeaders: [] };
+      const body = secrets.length ? redactedBody(upRes, secrets, req.method, origin) : { ok: true as const, stream: upRes as Readable, dropHeaders: [] };
       if (!body.ok) {
         upRes.destroy();
-        rawFail(socket, 502, `${origin} answered with content-encoding ${body.encoding}, which egress cannot search for the injected credential`);
+        rawFail(socket, 502, body.reason);
         return;
       }
       const lines = [`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage ?? ""}`];

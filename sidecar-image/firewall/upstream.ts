@@ -58,8 +58,6 @@ const defaultPort = (scheme: Target["scheme"]) => (scheme === "https" ? 443 : 80
 export function createUpstream(opts: UpstreamOptions): Upstream {
   const pool = { keepAlive: true, scheduling: "lifo" as const, maxFreeSockets: 256 };
   const httpAgent = new http.Agent(pool);
-  // One SecureContext, not a `ca` list: https.Agent keys its pool by a string built from
-  // the options, and ~150 PEM roots in that key cost a millisecond per request.
   const secureContext = clientContext(opts.upstreamCa);
   const httpsAgent = new https.Agent({ ...pool, secureContext });
   const upgradeAgent = new https.Agent({ secureContext }); // no pooling: upgraded sockets leave the agent
