@@ -45,25 +45,32 @@ export const AGENT_FACING = ["firewall", "git-gate", "supervise"] as const;
 const DAEMON_UIDS = { firewall: 64101, egress: 64102, supervise: 64103, "git-gate": 64104 } as const;
 
 /**
- * BB_DAEMON_IDS for the bundle's init (sidecar-image/init/identity.ts): each daemon under
+ * The uids the bundle's init (sidecar-image/init/identity.ts) starts each daemon under:
  * its own uid, all in the host user's group, which may read the bottle's state files.
  * git-gate runs as the host user, whose SSH identity files it reads, unless that user is
  * root: root is init's uid too, and init's environment holds egress's tokens (bb-bundle
  * then hands git-gate group-readable copies of the identities instead). A daemon uid
  * that happens to be the host user's moves up past the others.
  */
-export function daemonIds(host: { uid: number; gid: number }): string {
+export function daemonIdMap(host: { uid: number; gid: number }): Record<keyof typeof DAEMON_UIDS, { uid: number; gid: number }> {
   const taken = new Set<number>([host.uid]);
-  const parts: string[] = [];
-  for (const [name, preferred] of Object.entries(DAEMON_UIDS)) {
+  const ids = {} as Record<keyof typeof DAEMON_UIDS, { uid: number; gid: number }>;
+  for (const [name, preferred] of Object.entries(DAEMON_UIDS) as [keyof typeof DAEMON_UIDS, number][]) {
     if (name === "git-gate" && host.uid !== 0) {
-      parts.push(`git-gate=${host.uid}:${host.gid}`);
+      ids[name] = { uid: host.uid, gid: host.gid };
       continue;
     }
     let uid = preferred;
     while (taken.has(uid)) uid += 100;
     taken.add(uid);
-    parts.push(`${name}=${uid}:${host.gid}`);
+    ids[name] = { uid, gid: host.gid };
   }
-  return parts.join(",");
+  return ids;
+}
+
+/** daemonIdMap() as BB_DAEMON_IDS: "firewall=64101:0,egress=...". */
+export function daemonIds(host: { uid: number; gid: number }): string {
+  return Object.entries(daemonIdMap(host))
+    .map(([name, id]) => `${name}=${id.uid}:${id.gid}`)
+    .join(",");
 }

@@ -8,7 +8,7 @@
 // smolmachines:  bundle on a per-bottle bridge, agent-facing ports published on the
 //                bottle's loopback address; the VM's allowlist is exactly that address.
 import { chmod, copyFile, rm } from "node:fs/promises";
-import { dirWithMode } from "../paths.ts";
+import { adoptTree, dirWithMode } from "../paths.ts";
 import { join } from "node:path";
 import process from "node:process";
 import { BbError } from "../errors.ts";
@@ -17,7 +17,7 @@ import { bottleLabels, type Role } from "../docker/labels.ts";
 import { createNetwork, removeNetwork, connectNetwork } from "../docker/network.ts";
 import { removeContainer, runContainer, type Mount } from "../docker/container.ts";
 import { hostPort } from "../docker/inspect.ts";
-import { AGENT_FACING, BUNDLE_PATHS, daemonIds, names, PORTS } from "../layout.ts";
+import { AGENT_FACING, BUNDLE_PATHS, daemonIdMap, daemonIds, names, PORTS } from "../layout.ts";
 import type { BundleSection, Plan, Service } from "../plan/schema.ts";
 import { ensureBottleCa } from "./ca.ts";
 import { waitForDaemons } from "./readiness.ts";
@@ -76,6 +76,19 @@ async function identityMounts(plan: Plan, host: { uid: number; gid: number } | u
     mounts.push({ source: copy, target: `${BUNDLE_PATHS.identities}/identity-${i}`, readOnly: true });
   }
   return mounts;
+}
+
+/**
+ * When you are root, git-gate runs as a uid of its own and cannot update a mirror some
+ * other uid made: a bottle resumed from before the per-daemon uids, or state copied in.
+ * Such mirrors are handed to git-gate's uid before it starts, instead of failing the
+ * agent's first fetch with "Permission denied" inside the bundle.
+ */
+async function adoptMirrors(data: string): Promise<void> {
+  const host = hostUser();
+  if (host?.uid !== 0) return; // git-gate runs as you: the mirrors are already yours
+  const changed = await adoptTree(data, daemonIdMap(host)["git-gate"]);
+  if (changed) log.info(`bundle: gave ${changed} entries below ${data} to git-gate's uid`);
 }
 
 const PORT_OF: Record<(typeof AGENT_FACING)[number], number> = { firewall: PORTS.firewall, "git-gate": PORTS.gitGate, supervise: PORTS.supervise };
@@ -143,6 +156,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       // Mirrors live in the state dir, so a resumed bottle does not re-clone.
       const data = join(plan.files.dir, "git-gate-data");
       await dirWithMode(data, 0o770); // git-gate writes here as a uid of its own when you are root
+      await adoptMirrors(data);
       mounts.push({ source: data, target: BUNDLE_PATHS.gitGateData });
     }
     if (plan.files.superviseQueue) mounts.push({ source: join(plan.files.dir, "supervise"), target: BUNDLE_PATHS.supervise });
