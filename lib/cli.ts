@@ -18,13 +18,15 @@ export interface CommonOptions {
   quiet?: boolean;
 }
 
+const COMMON_FLAGS = [
+  ["--json-errors", "on failure also print a JSON error object (with a stable code) to stderr"],
+  ["-v, --verbose", "log every subprocess and step (same as BB_LOG_LEVEL=debug)"],
+  ["-q, --quiet", "only warnings and errors on stderr"],
+] as const;
+
 /** A commander program with the flags and help every tool shares. */
 export function createProgram(name: string, summary: string, opts: { example?: string; readsPlan?: boolean } = {}): Command {
-  const program = new Command(name)
-    .description(summary)
-    .option("--json-errors", "on failure also print a JSON error object (with a stable code) to stderr")
-    .option("-v, --verbose", "log every subprocess and step (same as BB_LOG_LEVEL=debug)")
-    .option("-q, --quiet", "only warnings and errors on stderr")
+  const program = addCommonFlags(new Command(name).description(summary))
     .helpOption("-h, --help", "show this help")
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ writeOut: (s) => void process.stderr.write(s), writeErr: (s) => void process.stderr.write(s) });
@@ -86,7 +88,10 @@ function applyLogFlags(program: Command) {
  * nothing for 0) and throw BbError for failures; nothing here calls process.exit.
  */
 export async function runProgram(program: Command, argv: string[] = process.argv): Promise<number> {
-  program.exitOverride();
+  for (const c of allCommands(program)) {
+    c.exitOverride();
+    if (c !== program) addCommonFlags(c);
+  }
   program.hook("preAction", (_this, actionCommand) => {
     applyLogFlags(program);
     if (actionCommand !== program) applyLogFlags(actionCommand);
@@ -99,8 +104,16 @@ export async function runProgram(program: Command, argv: string[] = process.argv
     exitCode = fromAction ?? EXIT.ok;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.help" || e.code === "commander.version") return EXIT.ok;
-      return EXIT.usage; // commander already printed the message
+      // --help, `help CMD` and --version exit 0; help shown because a subcommand is
+      // missing (exitCode 1) is a usage error like any other.
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return EXIT.ok;
+      if (e.code === "commander.help" && e.exitCode === 0) return EXIT.ok;
+      // commander already printed the message; --json-errors still gets its object.
+      if (wantsJsonErrors(program)) {
+        const message = e.code === "commander.help" ? "a subcommand is required" : e.message.replace(/^error: /, "");
+        process.stderr.write(JSON.stringify(new BbError("USAGE", message).toJSON()) + "\n");
+      }
+      return EXIT.usage;
     }
     const err = toBbError(e);
     reportError(program, err);
@@ -119,9 +132,28 @@ export function setExitCode(program: Command, code: number): void {
 function reportError(program: Command, err: BbError) {
   log.error(err.message);
   if (log.level() === "debug" && err.cause instanceof Error && err.cause.stack) log.debug(err.cause.stack);
-  const jsonErrors = program.opts<CommonOptions>().jsonErrors || process.argv.includes("--json-errors");
-  if (jsonErrors) process.stderr.write(JSON.stringify(err.toJSON()) + "\n");
+  if (wantsJsonErrors(program)) process.stderr.write(JSON.stringify(err.toJSON()) + "\n");
 }
+
+// From argv too: the flag may sit after a subcommand, or parsing may have failed first.
+function wantsJsonErrors(program: Command): boolean {
+  return Boolean(program.opts<CommonOptions>().jsonErrors) || process.argv.includes("--json-errors");
+}
+
+function allCommands(c: Command): Command[] {
+  return [c, ...c.commands.flatMap(allCommands)];
+}
+
+/** The common flags on a subcommand too, so `bb-vm exec -q ...` means what `bb-vm -q` does
+ * (tools with positional options hand everything after the subcommand to it). */
+function addCommonFlags(c: Command): Command {
+  for (const [flags, description] of COMMON_FLAGS) {
+    const long = flags.split(" ").at(-1);
+    if (!c.options.some((o) => o.long === long)) c.option(flags, description);
+  }
+  return c;
+}
+
 
 /**
  * An AbortSignal that fires on SIGINT/SIGTERM, so a tool can stop and roll back what it

@@ -30,6 +30,7 @@ export type ErrorCode =
   | "PLAN_INVALID"
   | "PLAN_VERSION"
   | "PLAN_SECTION_MISSING"
+  | "PLAN_SECTION_PRESENT"
   | "MANIFEST_NOT_FOUND"
   | "MANIFEST_PARSE"
   | "MANIFEST_UNKNOWN_KEY"
@@ -56,6 +57,7 @@ const DEFAULT_EXIT: Partial<Record<ErrorCode, ExitCode>> = {
   PLAN_INVALID: EXIT.invalidPlan,
   PLAN_VERSION: EXIT.invalidPlan,
   PLAN_SECTION_MISSING: EXIT.invalidPlan,
+  PLAN_SECTION_PRESENT: EXIT.invalidPlan,
   MANIFEST_NOT_FOUND: EXIT.invalidManifest,
   MANIFEST_PARSE: EXIT.invalidManifest,
   MANIFEST_UNKNOWN_KEY: EXIT.invalidManifest,

@@ -176,7 +176,6 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     const container = names.bundle(plan.slug);
     const facing = AGENT_FACING.filter((s) => plan.services.includes(s as Service));
     log.step(`bundle: starting ${container} (${plan.services.join(", ")})`);
-    undo.push(`remove container ${container}`, () => removeContainer(container));
     await runContainer({
       name: container,
       image,
@@ -195,7 +194,15 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       capAdd: host ? ["SETUID", "SETGID", "SETPCAP", "KILL"] : [],
       securityOpt: ["no-new-privileges"],
       ...(docker ? {} : { publish: facing.map((s) => PORT_OF[s]), publishAddress: opts.loopbackAddr ?? "127.0.0.1" }),
+    }).catch(async (e: Error) => {
+      // A name in use is another run's bundle: never ours to remove.
+      if (/is already in use/.test(e.message)) {
+        throw new BbError("BUNDLE", `container ${container} already exists: bottle ${plan.slug} has a bundle already (bb-cleanup --slug ${plan.slug} removes it)`, { cause: e });
+      }
+      await removeContainer(container).catch(() => {}); // created, but it did not start
+      throw e;
     });
+    undo.push(`remove container ${container}`, () => removeContainer(container));
     if (internal) await connectNetwork({ network: internal, container, aliases: facing.map(String) });
     checkAbort(opts.signal);
 

@@ -43,6 +43,20 @@ export function validatePlan(value: unknown, require: SectionName[] = [], source
 
 const PRODUCER: Record<SectionName, string> = { bundle: "bb-bundle", vm: "bb-vm", provision: "bb-provision" };
 
+/**
+ * Refuse a plan a stage already ran on: its bottle is started, and starting it again
+ * would clash with (and, rolling back, could remove) what is running.
+ */
+export function refuseSection(plan: Plan, section: SectionName, source = "plan"): void {
+  if (plan[section] === undefined) return;
+  throw new BbError(
+    "PLAN_SECTION_PRESENT",
+    `${source} for bottle ${plan.slug} already has a "${section}" section: ${PRODUCER[section]} already ran for it. ` +
+      `Reach the running bottle with bb-vm exec/attach --slug ${plan.slug}; start a new one from bb-prepare`,
+    { details: { section } },
+  );
+}
+
 /** Parse plan text (stdin or a file's contents). */
 export function parsePlanText(text: string, require: SectionName[] = [], source = "plan"): Plan {
   if (text.trim() === "") {

@@ -3,6 +3,7 @@
 // dir), or the plan on stdin.
 import { join } from "node:path";
 import { existsSync } from "node:fs";
+import process from "node:process";
 import { BbError } from "../errors.ts";
 import { readPlanInput, type CommonOptions } from "../cli.ts";
 import { bottleDir, defaultStateRoot } from "../paths.ts";
@@ -19,6 +20,9 @@ export async function locatePlan(o: LocateOptions, require: SectionName[] = []):
     const file = join(bottleDir(o.stateDir ?? defaultStateRoot(), o.slug), "plan.json");
     if (!existsSync(file)) throw new BbError("NOT_FOUND", `no bottle "${o.slug}": ${file} does not exist (bb-list shows the live bottles)`);
     return readPlanFile(file, require);
+  }
+  if (!o.plan && process.stdin.isTTY) {
+    throw new BbError("USAGE", "which bottle? pass --slug SLUG (bb-list shows the live bottles), --plan FILE, or pipe a plan in");
   }
   return readPlanInput(o, require);
 }

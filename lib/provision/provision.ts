@@ -20,7 +20,7 @@ export async function provision(plan: Ready, target: Target, opts: { now?: () =>
   log.step(`provision: staging files for ${plan.slug}`);
   const staged = await stage(plan, { cwd: plan.cwd, agentFiles: opts.agentFiles });
   if (staged.scrubbed.length) {
-    log.warn(`provision: the copy of ${plan.cwd} leaves its credentials behind: ${staged.scrubbed.join("; ")} (.git/config in the bottle)`);
+    log.warn(`provision: credentials removed from the bottle's copy of ${plan.cwd} (its .git/config; your own file is untouched): ${staged.scrubbed.join("; ")}`);
   }
   try {
     const { script, steps } = provisionScript(plan, { cwd: plan.cwd !== null });

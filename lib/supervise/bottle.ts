@@ -32,5 +32,5 @@ export function approveContext(plan: Plan, restartFirewall = dockerFirewallResta
   if (!queueDir) {
     throw new BbError("CONFIG", `Bottle ${plan.slug} (bottle ${plan.bottle.name}) has supervise off, so it has no request queue`);
   }
-  return { queueDir, policyFile: plan.files.firewallPolicy, restartFirewall };
+  return { queueDir, slug: plan.slug, policyFile: plan.files.firewallPolicy, restartFirewall };
 }

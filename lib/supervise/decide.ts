@@ -8,6 +8,8 @@ import { listRequests, normalizeHost, readRequest, RequestId, writeRequest, type
 
 export interface DecideContext {
   queueDir: string;
+  /** The bottle, so a hint names a command that works as pasted. */
+  slug?: string;
   /** Clock for decidedAt (tests pin it). */
   now?: () => Date;
 }
@@ -22,6 +24,10 @@ export interface ApproveResult {
   request: QueueRequest;
   /** False when the host was in the policy already (no restart needed). */
   policyChanged: boolean;
+}
+
+function command(ctx: DecideContext, sub: string): string {
+  return `bb-supervise${ctx.slug ? ` --slug ${ctx.slug}` : ""} ${sub}`;
 }
 
 function describePending(pending: QueueRequest[]): string {
@@ -54,7 +60,7 @@ function decided(request: QueueRequest, status: "approved" | "denied", answer: s
 export async function approveRequest(ctx: ApproveContext, id: string): Promise<ApproveResult> {
   const request = await pendingRequest(ctx.queueDir, id);
   if (request.kind !== "host") {
-    throw new BbError("USAGE", `Request ${id} is a question, not a host request: reply with \`bb-supervise answer ${id} TEXT\``);
+    throw new BbError("USAGE", `Request ${id} is a question, not a host request: reply with \`${command(ctx, "answer")} ${id} TEXT\``);
   }
   // The queue schema guarantees a host that normalizes; the policy gets its plain form.
   const policyChanged = await allowHost(ctx.policyFile, { host: normalizeHost(request.host!)!, tlsPassthrough: request.tlsPassthrough });
@@ -84,7 +90,7 @@ export async function denyRequest(ctx: DecideContext, id: string, reason: string
 export async function answerRequest(ctx: DecideContext, id: string, text: string): Promise<QueueRequest> {
   const request = await pendingRequest(ctx.queueDir, id);
   if (request.kind !== "question") {
-    throw new BbError("USAGE", `Request ${id} asks for host ${request.host}, not a question: use \`bb-supervise approve ${id}\` or \`deny ${id}\``);
+    throw new BbError("USAGE", `Request ${id} asks for host ${request.host}, not a question: use \`${command(ctx, "approve")} ${id}\` or \`${command(ctx, "deny")} ${id}\``);
   }
   const done = decided(request, "approved", text, ctx);
   await writeRequest(ctx.queueDir, done);

@@ -56,6 +56,10 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
     });
     if (opts.signal?.aborted) throw opts.signal.reason;
   } catch (e) {
+    // A name already in use is another run's container, live or not: never ours to remove.
+    if (/is already in use/.test((e as Error).message)) {
+      throw new BbError("VM", `container ${name} already exists: bottle ${plan.slug} has an agent already (bb-vm exec --slug ${plan.slug} reaches it; bb-cleanup --slug ${plan.slug} removes it)`, { cause: e });
+    }
     await removeContainer(name).catch(() => {});
     throw e;
   }

@@ -104,12 +104,12 @@ test("cwd= copies the host checkout into ~/work, writable by the agent", async (
     // What a CI checkout or a careless clone leaves on the host: the token must stay there.
     ".git/config": `[remote "origin"]\n\turl = https://x-access-token:${token}@github.com/acme/widget.git\n[http "https://github.com/"]\n\textraheader = AUTHORIZATION: bearer ${token}\n`,
   });
-  const r = await just(["run", "agent=shell", `cwd=${repo}`, "--", "sh", "-c", "cat ~/work/hello.txt && touch ~/work/sub/new && ls ~/work/sub/dir && cat ~/work/.git/config"], env);
+  const r = await just(["run", "agent=shell", `cwd=${repo}`, "--", "sh", "-c", "pwd && cat ~/work/hello.txt && touch ~/work/sub/new && ls ~/work/sub/dir && cat ~/work/.git/config"], env);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /hello from the host\nfile/);
+  assert.match(r.stdout, /^\/home\/node\/work\nhello from the host\nfile/, "the command runs in the copied checkout");
   assert.doesNotMatch(r.stdout, new RegExp(token), "the host checkout's token reached the bottle");
   assert.match(r.stdout, /url = https:\/\/github\.com\/acme\/widget\.git/, "the remote itself is kept");
-  assert.match(r.stderr, /leaves its credentials behind: the credential in remote\.origin\.url; http\.https:\/\/github\.com\/\.extraheader/);
+  assert.match(r.stderr, /credentials removed from the bottle's copy of .* \(its \.git\/config; your own file is untouched\): the credential in remote\.origin\.url; http\.https:\/\/github\.com\/\.extraheader/);
   assert.match(await readFile(join(repo, ".git/config"), "utf8"), new RegExp(token), "the host's own file is untouched");
 });
 

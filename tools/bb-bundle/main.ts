@@ -15,7 +15,7 @@ import { log } from "../../lib/log.ts";
 import { createProgram, interruptSignal, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { readyTimeoutMs, startBundle } from "../../lib/bundle/start.ts";
 import { ensureImage } from "../../lib/images/mod.ts";
-import { savePlan } from "../../lib/plan/io.ts";
+import { refuseSection, savePlan } from "../../lib/plan/io.ts";
 import { withEngine } from "../../lib/docker/daemon.ts";
 import { loopbackFor } from "../../lib/loopback.ts";
 
@@ -30,6 +30,7 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
     const signal = interruptSignal();
     const readyMs = readyTimeoutMs(o.readyTimeout);
     const plan = await readPlanInput(o);
+    refuseSection(plan, "bundle");
     const loopbackAddr = plan.backend === "smolmachines" ? await loopbackFor({ platform: process.platform, stateRoot: plan.stateRoot, slug: plan.slug }) : undefined;
     const forwarded = forwardedCredentials(plan, { home: homedir(), env: process.env });
     for (const source of forwarded.sources) log.step(`bundle: forwarding the host credential from ${source} into egress only`);

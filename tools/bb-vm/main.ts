@@ -11,12 +11,12 @@
 // Exit codes: see --help (exec and attach exit with the command's code).
 import { join } from "node:path";
 import process from "node:process";
-import { createProgram, interruptSignal, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
+import { createProgram, interruptSignal, type Command, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { withEngine } from "../../lib/docker/daemon.ts";
 import { ensureImage, prefetchAgentImage } from "../../lib/images/mod.ts";
 import { AGENT } from "../../lib/layout.ts";
 import { repoRoot } from "../../lib/paths.ts";
-import { savePlan } from "../../lib/plan/io.ts";
+import { refuseSection, savePlan } from "../../lib/plan/io.ts";
 import { locatePlan, type LocateOptions } from "../../lib/plan/locate.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { agentCommand } from "../../lib/providers.ts";
@@ -35,6 +35,8 @@ const program = createProgram("bb-vm", "Start the agent's machine for a bundled 
 })
   // Options after a subcommand belong to it (bb-vm exec --plan F), not to bb-vm itself.
   .enablePositionalOptions()
+  // A default action hides commander's `help` subcommand; `bb-vm help exec` should work.
+  .helpCommand(true)
   .option(
     "--dns <ip>",
     "DNS server the agent container's resolver forwards outside names to (default: docker's); the internal network must never let such a query leave — tests point it at a recording resolver (repeatable; docker backend)",
@@ -46,6 +48,7 @@ const program = createProgram("bb-vm", "Start the agent's machine for a bundled 
   // agent image up now instead of after the plan arrives.
   prefetchAgentImage();
   const plan = (await readPlanInput(o, ["bundle"])) as Bundled;
+  refuseSection(plan, "vm");
   const agentImage = () => ensureImage("agent");
   const started: Plan = await withEngine(async () => {
     if (plan.backend === "docker") return startDockerAgent(plan, { agentImage, extraLabels: testLabels(), dns: o.dns, signal });
@@ -73,14 +76,18 @@ locateFlags(program.command("exec").description("run a command in the bottle as 
   .option("--root", "run as root")
   .option("-t, --tty", "allocate a TTY")
   .passThroughOptions()
-  .action(async (cmd: string[], o: LocateOptions & { root?: boolean; tty?: boolean }, command) => {
+  .action(async (cmd: string[], _o: unknown, command: Command) => {
+    // With globals: `bb-vm --plan F exec -- CMD` names the plan before the subcommand.
+    const o = command.optsWithGlobals<LocateOptions & { root?: boolean; tty?: boolean }>();
     const plan = (await locatePlan(o, ["vm"])) as Vmd;
-    setExitCode(command, await execIn(plan, cmd, { root: o.root, tty: o.tty ?? false, interactive: !process.stdin.isTTY || Boolean(o.tty) }));
+    // Where attach starts the agent: the copied checkout when there is one.
+    const workdir = plan.cwd ? AGENT.workdir : undefined;
+    setExitCode(command, await execIn(plan, cmd, { root: o.root, tty: o.tty ?? false, interactive: !process.stdin.isTTY || Boolean(o.tty), workdir }));
   });
 
 locateFlags(program.command("attach").description("run the agent (claude, codex or bash) interactively in the bottle"))
-  .action(async (o: LocateOptions, command) => {
-    const plan = (await locatePlan(o, ["vm"])) as Vmd;
+  .action(async (_o: unknown, command: Command) => {
+    const plan = (await locatePlan(command.optsWithGlobals<LocateOptions>(), ["vm"])) as Vmd;
     const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
     setExitCode(command, await execIn(plan, agentCommand(plan), { tty, interactive: true, workdir: plan.cwd ? AGENT.workdir : undefined }));
   });
