@@ -154,6 +154,53 @@ describe("git-gate under attack (real process, real git)", () => {
     await refusedPush(["HEAD:refs/heads/agent/PROTECTED"], /\[protectedBranches\] refs\/heads\/agent\/PROTECTED: .*agent\/protected/);
   });
 
+  it("a replace ref is refused, and one upstream already has does not make the checks read another commit", async () => {
+    const base = (await git(f.work, ["rev-parse", "HEAD"])).stdout.trim();
+    const evil = await f.commit(".github/workflows/ci.yml", `on: push\n# ${AWS_KEY}\n`);
+    await git(f.work, ["reset", "-q", "--hard", base]);
+    const benign = await f.commit("harmless.txt", "hello\n");
+    await refusedPush([`${benign}:refs/replace/${evil}`], /\[allowedRefs\] refs\/replace\/[0-9a-f]{40}: .*is a replace ref/);
+
+    // The same replacement written upstream by someone else reaches the gate's mirror; the
+    // hook must still judge the commit that would be forwarded.
+    await git(f.work, ["push", "-q", f.upstream, `${benign}:refs/heads/agent/benign`, `${benign}:refs/replace/${evil}`]);
+    try {
+      await refusedPush(
+        [`${evil}:refs/heads/agent/evil`],
+        /\[protectedPaths\] refs\/heads\/agent\/evil: commit [0-9a-f]{12} changes protected path \.github\/workflows\/ci\.yml/,
+        /\[dlp\] refs\/heads\/agent\/evil: commit [0-9a-f]{12} adds a secret/,
+      );
+    } finally {
+      await git(f.upstream, ["update-ref", "-d", `refs/replace/${evil}`]);
+      await git(f.upstream, ["update-ref", "-d", "refs/heads/agent/benign"]);
+    }
+  });
+
+  it("a commit upstream holds only under a non-branch ref (a fork's pull request) is judged as new when merged", async () => {
+    const base = (await git(f.work, ["rev-parse", "HEAD"])).stdout.trim();
+    const pr = await f.commit(".github/workflows/ci.yml", "on: push\njobs: {exfil: {}}\n", "ci: tweak");
+    await git(f.work, ["push", "-q", f.upstream, `${pr}:refs/pull/1/head`]);
+    try {
+      await git(f.work, ["reset", "-q", "--hard", base]);
+      await git(f.work, ["fetch", "-q", "origin", "refs/pull/1/head"]);
+      await git(f.work, ["merge", "-q", "--no-ff", "-m", "Merge PR #1", "FETCH_HEAD"]);
+      await refusedPush(["HEAD:refs/heads/agent/pr"], new RegExp(`\\[protectedPaths\\] refs/heads/agent/pr: commit ${pr.slice(0, 12)} changes protected path \\.github/workflows/ci\\.yml`));
+    } finally {
+      await git(f.upstream, ["update-ref", "-d", "refs/pull/1/head"]);
+    }
+  });
+
+  it("a tree with an entry named .git or .. is refused by receive-pack's object checks before the policy runs", async () => {
+    const blob = (await git(f.work, ["hash-object", "-w", "--stdin"], [0], "#!/bin/sh\necho pwned\n")).stdout.trim();
+    const hooks = (await git(f.work, ["mktree"], [0], `100755 blob ${blob}\tpost-checkout\n`)).stdout.trim();
+    for (const name of [".git", ".."]) {
+      const inner = (await git(f.work, ["mktree"], [0], `040000 tree ${hooks}\thooks\n`)).stdout.trim();
+      const tree = (await git(f.work, ["mktree", "--missing"], [0], `040000 tree ${inner}\t${name}\n`)).stdout.trim();
+      const commit = (await git(f.work, ["commit-tree", "-p", "HEAD", "-m", "odd tree", tree])).stdout.trim();
+      await refusedPush([`${commit}:refs/heads/agent/odd`], name === ".git" ? /hasDotgit/ : /hasDotdot/);
+    }
+  });
+
   it("one forbidden update refuses the whole push, allowed ones included", async () => {
     await f.commit("ok.txt", "fine\n");
     await refusedPush(["HEAD:refs/heads/agent/fine", "HEAD:refs/heads/not-allowed"], /\[allowedRefs\] refs\/heads\/not-allowed/);

@@ -11,7 +11,7 @@ import { createLogger, type Logger } from "../../lib/log.ts";
 import { run } from "../../lib/proc.ts";
 import { GitGateConfig, readConfig } from "../../lib/sidecar-config.ts";
 import type { Git } from "./diff.ts";
-import { checkPush, parseUpdates, ZERO, type RefUpdate } from "./policy.ts";
+import { checkPush, NO_REPLACE, parseUpdates, ZERO, type RefUpdate } from "./policy.ts";
 import { createRegistry, redactUrl, upstreamEnv, type Repo } from "./repos.ts";
 import { printable } from "../../lib/printable.ts";
 import { HOOK_ENV } from "./server.ts";
@@ -68,7 +68,7 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   const updates = parseUpdates(opts.input);
 
   const runGit: RunGit = (args, env = {}, limit = { timeoutMs: CHECK_TIMEOUT_MS, what: `checking the push to ${repo.key}` }) =>
-    run(["git", ...args], { cwd: opts.cwd, env, expect: [0, 1, 128], ...limit });
+    run(["git", ...args], { cwd: opts.cwd, env: { ...NO_REPLACE, ...env }, expect: [0, 1, 128], ...limit });
   const git: Git = async (args) => {
     const r = await runGit(args);
     if (r.code !== 0) throw new BbError("SUBPROCESS", `git ${args.join(" ")} failed: ${r.stderr.trim()}`);

@@ -11,14 +11,22 @@
 //   protectedPaths    no new commit may change a matching path;
 //   dlp               no new commit may add a detectable secret (in a file, a path name,
 //                     its message or its header lines); no pushed tag may carry one.
-// "New" commits are those no ref of the gate reaches yet; the gate mirrors upstream, so
-// that is what upstream has not seen.
+// "New" commits are those no branch or tag of the gate reaches yet; the gate mirrors
+// upstream, so that is what upstream's writers have not published. Other refs the mirror
+// holds do not count: anyone may put a commit under refs/pull/* (a fork's pull request).
+//
+// Every git command here runs with replace refs off (NO_REPLACE): a refs/replace/<X>
+// would make the checks read another commit than the X that is forwarded upstream. Such
+// refs are refused too, for upstream's clones that do honour them.
 import type { PushPolicy } from "../../lib/plan/schema.ts";
 import type { Finding, Scanner } from "../../lib/dlp/mod.ts";
 import { commitChanges, type CommitChanges, type Git } from "./diff.ts";
 import { pathMatches, refMatches } from "./glob.ts";
 
 export const ZERO = /^0+$/;
+
+/** Environment for every git the gate runs on pushed objects: refs/replace/* ignored. */
+export const NO_REPLACE = { GIT_NO_REPLACE_OBJECTS: "1" } as const;
 
 export interface RefUpdate {
   old: string;
@@ -114,7 +122,9 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
       v("oldValue", `the push says ${u.ref} was at ${ZERO.test(u.old) ? "nothing" : shortSha(u.old)}, but it is at ${actual ? shortSha(actual) : "nothing"} (fetch and try again)`);
       continue;
     }
-    if (policy.allowedRefs.length && !policy.allowedRefs.some((p) => refMatches(p, u.ref))) {
+    if (u.ref.startsWith("refs/replace/")) {
+      v("allowedRefs", `${u.ref} is a replace ref, which makes git show one object in place of another; git-gate never accepts one`);
+    } else if (policy.allowedRefs.length && !policy.allowedRefs.some((p) => refMatches(p, u.ref))) {
       v("allowedRefs", `${u.ref} is not an allowed ref (allowed: ${policy.allowedRefs.join(", ")})`);
     }
     if (branch && policy.protectedBranches.some((p) => refMatches(p, u.ref))) {
@@ -145,7 +155,7 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
       continue;
     }
 
-    const newCommits = (await ctx.git(["rev-list", target, "--not", "--all"])).split("\n").filter(Boolean);
+    const newCommits = (await ctx.git(["rev-list", target, "--not", "--branches", "--tags"])).split("\n").filter(Boolean);
     for (const c of newCommits) {
       const ch = await changesOf(c);
       for (const path of ch.paths) {

@@ -13,6 +13,7 @@ import { start } from "../../lib/proc.ts";
 import type { GitGateConfig } from "../../lib/sidecar-config.ts";
 import { errPkt, parseRequest, readFirstPkt, type GitRequest } from "./pktline.ts";
 import { createRegistry, type GateDirs, type Registry, type Repo } from "./repos.ts";
+import { NO_REPLACE } from "./policy.ts";
 
 /** Environment receive-pack hands to the hook: how to call back and what to enforce. */
 export const HOOK_ENV = {
@@ -44,6 +45,11 @@ export interface GitGate {
 
 const SERVICES = new Set(["git-upload-pack", "git-receive-pack"]);
 
+// receive-pack checks every pushed object, and what git only warns about by default is an
+// error here: a tree entry named ".git", ".", "..", "" or starting with "/" is one no
+// path rule can judge by its text, and a careless client's checkout may act on it.
+const RECEIVE_FSCK = ["receive.fsckObjects=true", ...["hasDotgit", "hasDot", "hasDotdot", "fullPathname", "emptyName"].map((id) => `receive.fsck.${id}=error`)].flatMap((c) => ["-c", c]);
+
 export function createGitGate(opts: GitGateOptions): GitGate {
   const log = opts.log ?? createLogger({ prefix: "git-gate: " });
   const registry = createRegistry(opts.config, opts.dirs);
@@ -56,11 +62,11 @@ export function createGitGate(opts: GitGateOptions): GitGate {
 
   function serviceArgv(req: GitRequest, repo: Repo): string[] {
     if (req.service === "git-upload-pack") return ["git", "upload-pack", "--strict", "--timeout=600", repo.dir];
-    return ["git", "-c", `core.hooksPath=${opts.hooksDir}`, "receive-pack", repo.dir];
+    return ["git", "-c", `core.hooksPath=${opts.hooksDir}`, ...RECEIVE_FSCK, "receive-pack", repo.dir];
   }
 
   function serviceEnv(req: GitRequest, repo: Repo): Record<string, string | undefined> {
-    const env: Record<string, string | undefined> = { GIT_PROTOCOL: req.extra.length ? req.extra.join(":") : undefined };
+    const env: Record<string, string | undefined> = { ...NO_REPLACE, GIT_PROTOCOL: req.extra.length ? req.extra.join(":") : undefined };
     if (req.service === "git-receive-pack") {
       env[HOOK_ENV.command] = opts.hookCommand;
       env[HOOK_ENV.config] = opts.configPath;
