@@ -80,6 +80,6 @@ export const PATTERNS: readonly Pattern[] = [
  * Known formats inside them are still found (the scan resumes inside the span).
  */
 export const BENIGN_SOURCES: readonly string[] = [
-  "-----BEGIN (?:CERTIFICATE|TRUSTED CERTIFICATE|PUBLIC KEY|RSA PUBLIC KEY|X509 CRL|CERTIFICATE REQUEST|NEW CERTIFICATE REQUEST|PGP PUBLIC KEY BLOCK|PGP SIGNATURE|PGP MESSAGE|SSH SIGNATURE)-----[\\s\\S]{0,65536}?-----END [A-Z0-9 ]{1,40}-----",
+  "-----BEGIN (?:CERTIFICATE|TRUSTED CERTIFICATE|PUBLIC KEY|RSA PUBLIC KEY|X509 CRL|CERTIFICATE REQUEST|NEW CERTIFICATE REQUEST|PGP PUBLIC KEY BLOCK|PGP SIGNATURE|PGP MESSAGE|SSH SIGNATURE)-----(?:(?!-----BEGIN )[\\s\\S]){0,65536}?-----END [A-Z0-9 ]{1,40}-----",
   "data:[a-z]{1,20}/[A-Za-z0-9.+-]{1,80};base64,[A-Za-z0-9+/=]+",
 ];

@@ -55,6 +55,15 @@ const upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, as
     case "/zstd":
       res.writeHead(200, { "content-encoding": "zstd" });
       return void res.end(Buffer.from("not really zstd"));
+    case "/reason": // the credential in the reason phrase and in a header's name
+      res.writeHead(401, `Rejected ${auth}`, { [`x-echo-${auth.split(" ")[1]}`]: "1", "content-length": 0 });
+      return void res.end();
+    case "/status-099": // a status line node parses but will not write back out
+      return void req.socket.end("HTTP/1.1 099 Odd\r\ncontent-length: 0\r\n\r\n");
+    case "/te-gzip": { // a transfer coding node does not undo: the agent would gunzip it
+      const gz = zlib.gzipSync(echo);
+      return void req.socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n${gz.length.toString(16)}\r\n`), gz, Buffer.from("\r\n0\r\n\r\n")]));
+    }
     case "/sse": // one event, then the stream stays open until the client leaves
       res.writeHead(200, { "content-type": "text/event-stream" });
       res.write("data: first event\n\n");
@@ -67,7 +76,12 @@ const upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, as
 // A WebSocket that greets with the Authorization header it received.
 upstream.on("upgrade", (req: http.IncomingMessage, socket: net.Socket) => {
   socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nx-seen: ${req.headers.authorization}\r\nx-extensions: ${req.headers["sec-websocket-extensions"] ?? "(none)"}\r\n\r\n`);
-  socket.write(wsFrame(`hello, ${req.headers.authorization}`, false));
+  const greeting = `hello, ${req.headers.authorization}`;
+  if (req.url === "/ws-split") {
+    // The greeting in two fragments, cut inside the credential.
+    const cut = greeting.length - 10;
+    socket.write(Buffer.concat([wsFrame(greeting.slice(0, cut), false, { fin: false }), wsFrame(greeting.slice(cut), false, { opcode: 0 })]));
+  } else socket.write(wsFrame(greeting, false));
   socket.on("error", () => {});
 });
 const { egressPort, fwPort } = await startChain({
@@ -154,6 +168,26 @@ test("routed requests ask for identity; an upstream that gzips anyway is decoded
   assert.equal(acceptEncodings.at(-1), "gzip, br");
 });
 
+test("neither the reason phrase nor a header name carries the credential back", async () => {
+  const r = await viaEgress("https://api.example.test/reason");
+  assert.equal(r.statusLine, "HTTP/1.1 401 Unauthorized", "the upstream's own phrase is replaced by the standard one");
+  assert.deepEqual(leaks(JSON.stringify(r).toLowerCase()), [], "the token reached the agent");
+  assert.ok(!Object.keys(r.headers).some((k) => k.startsWith("x-echo-")), "the header named after the token was dropped");
+});
+
+test("an answer egress cannot relay or search (status 099, transfer-encoding gzip) is a 502, and egress carries on", async () => {
+  const odd = await viaEgress("https://api.example.test/status-099");
+  assert.equal(odd.status, 502);
+  assert.match(odd.body, /https:\/\/api\.example\.test sent an answer egress cannot relay: status 99 is not a valid HTTP status/);
+  const unrouted = await viaEgress("https://open.example.test/status-099");
+  assert.equal(unrouted.status, 502, "an unrouted host's bad status is refused the same way");
+
+  const te = await viaEgress("https://api.example.test/te-gzip");
+  assert.equal(te.status, 502);
+  assert.match(te.body, /transfer-encoding gzip, chunked, which egress cannot search for the injected credential/);
+  assert.equal((await viaEgress("https://api.example.test/gzip")).status, 200, "egress is still up");
+});
+
 test("a streamed answer is not held back: the first event arrives while the upstream keeps the stream open", async () => {
   const first = await new Promise<string>((resolve, reject) => {
     const req = http.get({ host: "127.0.0.1", port: egressPort, path: "https://api.example.test/sse", headers: { host: "api.example.test" } }, (res) => {
@@ -168,20 +202,37 @@ test("a streamed answer is not held back: the first event arrives while the upst
   assert.equal(first, "data: first event\n\n");
 });
 
+/** A WebSocket upgrade to api.example.test written straight to egress; its answer's head. */
+function wsUpgrade(c: Awaited<ReturnType<typeof plainVia>>, path: string, extraHeaders = "") {
+  c.socket.write(
+    `GET https://api.example.test${path} HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n` +
+      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extraHeaders}Authorization: Bearer placeholder\r\n\r\n`,
+  );
+  return c.readResponse();
+}
+
 test("a WebSocket on a routed host gets the credential masked in the 101 and in frames, with compression kept off", async () => {
   const c = await plainVia(egressPort);
   try {
-    c.socket.write(
-      "GET https://api.example.test/ws HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Extensions: permessage-deflate\r\nAuthorization: Bearer placeholder\r\n\r\n",
-    );
-    const head = await c.readResponse();
+    const head = await wsUpgrade(c, "/ws", "Sec-WebSocket-Extensions: permessage-deflate\r\n");
     assert.equal(head.status, 101);
     assert.equal(head.headers["x-extensions"], "(none)", "the agent's permessage-deflate offer reached the upstream");
     assert.match(head.headers["x-seen"]!, /^Bearer \[egress-redacted\]/);
     const frame = await c.readWsFrame();
     assert.deepEqual(leaks(frame.payload.toString()), []);
     assert.equal(frame.payload.length, `hello, Bearer ${BEARER}`.length, "the frame kept its length");
+  } finally {
+    c.socket.destroy();
+  }
+});
+
+test("a WebSocket message whose fragments split the credential reaches the agent masked", async () => {
+  const c = await plainVia(egressPort);
+  try {
+    assert.equal((await wsUpgrade(c, "/ws-split")).status, 101);
+    const message = (await c.readWsFrame()).payload.toString() + (await c.readWsFrame()).payload.toString();
+    assert.deepEqual(leaks(message), [], "the reassembled message carries the real token");
+    assert.match(message, /^hello, Bearer \[egress-redacted\]/);
   } finally {
     c.socket.destroy();
   }

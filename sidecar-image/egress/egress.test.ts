@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { start } from "../../lib/proc.ts";
 import { environOf, REPO_ROOT, signalPid, startDaemon, tsNodeArgv, type DaemonProcess } from "../../tests/support/daemon-process.ts";
 import { connectTunnel, plainVia, RawHttp } from "../../tests/support/raw-http.ts";
+import { wsFrame } from "../../tests/support/ws-frame.mjs";
 import { mintTestPki } from "./testdata/pki.ts";
 
 const TOKENS = {
@@ -215,8 +216,11 @@ describe("egress (real process, real TLS)", () => {
       assert.equal(res.status, 101);
       assert.equal(res.headers["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
       assert.equal(Buffer.from(res.headers["x-seen-authorization-hex"]!, "hex").toString(), `Bearer ${TOKENS.EGRESS_TOKEN_0}`);
-      conn.socket.write("ws-frame-bytes");
-      assert.equal((await conn.readBytes(14)).toString(), "ws-frame-bytes");
+      // The fake echoes bytes as they come; an unmasked frame is what egress must then
+      // read back as a server's (it re-frames routed WebSockets to mask the credential).
+      const frame = wsFrame("ws-frame-bytes", false);
+      conn.socket.write(frame);
+      assert.deepEqual(await conn.readBytes(frame.length), frame);
     } finally {
       conn.socket.destroy();
     }

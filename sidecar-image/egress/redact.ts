@@ -51,6 +51,19 @@ export function maskHeaderValue(value: string, secrets: readonly Secret[]): stri
   return maskAll(Buffer.from(value, "latin1"), secrets).toString("latin1");
 }
 
+/**
+ * Header pairs with every secret masked in the values. A header whose name holds a secret
+ * is dropped: a name cannot be masked into something valid, and it reaches the agent
+ * lower-cased at best, so it is compared without case.
+ */
+export function maskedHeaders(pairs: [string, string][], secrets: readonly Secret[]): [string, string][] {
+  if (!secrets.length) return pairs;
+  const lower = secrets.map((s) => s.latin1.toLowerCase());
+  return pairs
+    .filter(([name]) => !lower.some((s) => name.toLowerCase().includes(s)))
+    .map(([name, value]) => [name, maskHeaderValue(value, secrets)]);
+}
+
 /** How many bytes at the end of `data` are the start of some secret (and so must wait). */
 function pendingPrefix(data: Buffer, secrets: readonly Secret[]): number {
   let hold = 0;
@@ -67,25 +80,46 @@ function pendingPrefix(data: Buffer, secrets: readonly Secret[]): number {
 }
 
 /**
- * A byte stream with every secret masked, even one split across chunks. Only a chunk's
+ * Masks every secret in a stream of chunks, even one split across them. Only a chunk's
  * tail that could begin a secret is held back for the next chunk, so a streamed answer
  * (server-sent events) is not delayed by a fixed window.
  */
-export class Redactor extends Transform {
+export class SecretMasker {
   #carry: Buffer = Buffer.alloc(0);
 
-  constructor(private readonly secrets: readonly Secret[]) {
-    super();
-  }
+  constructor(private readonly secrets: readonly Secret[]) {}
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+  /** What of `chunk` (and the held tail) can go on now, masked. */
+  push(chunk: Buffer): Buffer {
     const data = maskAll(this.#carry.length ? Buffer.concat([this.#carry, chunk]) : chunk, this.secrets);
     const hold = pendingPrefix(data, this.secrets);
     this.#carry = hold ? Buffer.from(data.subarray(data.length - hold)) : Buffer.alloc(0);
-    done(null, hold ? data.subarray(0, data.length - hold) : data);
+    return hold ? data.subarray(0, data.length - hold) : data;
+  }
+
+  /** The held tail: the stream ended, so it cannot become a secret any more. */
+  flush(): Buffer {
+    const rest = this.#carry;
+    this.#carry = Buffer.alloc(0);
+    return rest;
+  }
+}
+
+/** A byte stream with every secret masked (SecretMasker as a Transform). */
+export class Redactor extends Transform {
+  readonly #masker: SecretMasker;
+
+  constructor(secrets: readonly Secret[]) {
+    super();
+    this.#masker = new SecretMasker(secrets);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    done(null, this.#masker.push(chunk));
   }
 
   override _flush(done: TransformCallback): void {
-    done(null, this.#carry.length ? this.#carry : undefined);
+    const rest = this.#masker.flush();
+    done(null, rest.length ? rest : undefined);
   }
 }

@@ -6,13 +6,15 @@ import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import process from "node:process";
-import type { Duplex, Readable } from "node:stream";
+import type { Duplex, Readable, Transform } from "node:stream";
 import zlib from "node:zlib";
+import { relayStatus } from "../../lib/http/status.ts";
 import { clientContext } from "../../lib/tls/ciphers.ts";
 import type { EgressRoutes } from "../../lib/sidecar-config.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
 import { endToEndHeaders, flat, headerObject } from "./headers.ts";
-import { maskHeaderValue, Redactor, secretForms, type Secret } from "./redact.ts";
+import { maskedHeaders, Redactor, secretForms, type Secret } from "./redact.ts";
+import { WsRedactor } from "./ws-redact.ts";
 import { credentialHeaderNames, injectedHeader, injectedSecrets, routeTable, type Route } from "./routes.ts";
 
 export interface Target {
@@ -83,6 +85,12 @@ type RedactedBody = { ok: true; stream: Readable; dropHeaders: string[] } | { ok
  * on unencoded), anything else is refused rather than passed on unsearched.
  */
 function redactedBody(upRes: http.IncomingMessage, secrets: Secret[], method: string | undefined, origin: string): RedactedBody {
+  // Node undoes only "chunked"; any other transfer coding would reach the agent (which
+  // decodes it) with the credential unsearched.
+  const te = upRes.headers["transfer-encoding"];
+  if (te !== undefined && te.trim().toLowerCase() !== "chunked") {
+    return { ok: false, reason: `${origin} answered with transfer-encoding ${te}, which egress cannot search for the injected credential` };
+  }
   const encoding = String(upRes.headers["content-encoding"] ?? "identity").trim().toLowerCase();
   // No body to decode (a decoder fed nothing fails): the headers describe one not sent.
   const bodiless = method === "HEAD" || upRes.statusCode === 204 || upRes.statusCode === 304 || upRes.headers["content-length"] === "0";
@@ -192,12 +200,24 @@ export function createEgress(opts: EgressOptions): Egress {
     }
     const { options, secure, route, origin, secrets } = prep.value;
     const send = secure ? https.request : http.request;
+    /** Relay the upstream's status and headers; false (the answer refused) when they cannot be. */
+    const relayHead = (upRes: http.IncomingMessage, headers: [string, string][]): boolean => {
+      const status = relayStatus(upRes.statusCode);
+      try {
+        if (!status) throw new Error(`status ${upRes.statusCode} is not a valid HTTP status`);
+        res.writeHead(status.code, status.phrase, flat(headers));
+        return true;
+      } catch (e) {
+        upRes.destroy();
+        fail(res, 502, `${origin} sent an answer egress cannot relay: ${(e as Error).message}`);
+        return false;
+      }
+    };
     const upstream = send(options, (upRes) => {
       log.debug(`${req.method} ${origin} -> ${upRes.statusCode}${routeNote(route)}`);
       upRes.on("error", () => res.destroy());
       if (!secrets.length) {
-        res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, flat(endToEndHeaders(upRes.rawHeaders)));
-        upRes.pipe(res);
+        if (relayHead(upRes, endToEndHeaders(upRes.rawHeaders))) upRes.pipe(res);
         return;
       }
       const body = redactedBody(upRes, secrets, req.method, origin);
@@ -206,8 +226,7 @@ export function createEgress(opts: EgressOptions): Egress {
         fail(res, 502, body.reason);
         return;
       }
-      const headers = endToEndHeaders(upRes.rawHeaders, body.dropHeaders).map(([k, v]): [string, string] => [k, maskHeaderValue(v, secrets)]);
-      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, flat(headers));
+      if (!relayHead(upRes, maskedHeaders(endToEndHeaders(upRes.rawHeaders, body.dropHeaders), secrets))) return;
       body.stream.on("error", () => res.destroy()); // a body that does not decode is cut off
       body.stream.pipe(res);
     });
@@ -230,7 +249,7 @@ export function createEgress(opts: EgressOptions): Egress {
   }
 
   /** Join a and b both ways; what b sends passes `bToA` first when given. */
-  function splice(a: Duplex, b: Duplex, bToA?: Redactor) {
+  function splice(a: Duplex, b: Duplex, bToA?: Transform) {
     tunnels.add(a);
     tunnels.add(b);
     const done = () => {
@@ -242,7 +261,13 @@ export function createEgress(opts: EgressOptions): Egress {
     a.on("error", done).on("close", done);
     b.on("error", done).on("close", done);
     a.pipe(b);
-    if (bToA) b.pipe(bToA).pipe(a);
+    if (bToA) {
+      bToA.on("error", (e) => {
+        log.warn(e.message);
+        done();
+      });
+      b.pipe(bToA).pipe(a);
+    }
     else b.pipe(a);
   }
 
@@ -254,15 +279,23 @@ export function createEgress(opts: EgressOptions): Egress {
       return;
     }
     const { options, secure, route, origin, secrets } = prep.value;
-    const mask = (v: string) => (secrets.length ? maskHeaderValue(v, secrets) : v);
+    /** The status line and headers of an answer to an upgrade, written by hand. */
+    const answerHead = (upRes: http.IncomingMessage, headers: [string, string][]): string | null => {
+      const status = relayStatus(upRes.statusCode);
+      if (!status) return null;
+      const lines = [`HTTP/1.1 ${status.code} ${status.phrase}`, ...maskedHeaders(headers, secrets).map(([k, v]) => `${k}: ${v}`)];
+      return `${lines.join("\r\n")}\r\n`;
+    };
     const upstream = (secure ? https.request : http.request)(options);
     upstream.on("upgrade", (upRes, upSocket, upHead) => {
       log.debug(`upgrade ${origin} -> ${upRes.statusCode}${routeNote(route)}`);
-      const lines = [`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage ?? ""}`];
-      for (let i = 0; i < upRes.rawHeaders.length; i += 2) lines.push(`${upRes.rawHeaders[i]}: ${mask(upRes.rawHeaders[i + 1]!)}`);
-      socket.write(`${lines.join("\r\n")}\r\n\r\n`);
-      // Masking keeps lengths, so the upstream's frames stay well-formed.
-      const redactor = secrets.length ? new Redactor(secrets) : undefined;
+      const pairs: [string, string][] = [];
+      for (let i = 0; i < upRes.rawHeaders.length; i += 2) pairs.push([upRes.rawHeaders[i]!, upRes.rawHeaders[i + 1]!]);
+      socket.write(`${answerHead(upRes, pairs)}\r\n`); // a 101 is always a valid status
+      // A WebSocket's frames are read and re-framed (ws-redact.ts), so a credential split
+      // by a frame boundary is masked too; other protocols are masked as bytes.
+      const websocket = String(upRes.headers.upgrade ?? "").trim().toLowerCase() === "websocket";
+      const redactor = !secrets.length ? undefined : websocket ? new WsRedactor(secrets) : new Redactor(secrets);
       if (upHead.length) upSocket.unshift(upHead);
       if (head.length) upSocket.write(head);
       splice(socket, upSocket, redactor);
@@ -275,10 +308,13 @@ export function createEgress(opts: EgressOptions): Egress {
         rawFail(socket, 502, body.reason);
         return;
       }
-      const lines = [`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage ?? ""}`];
-      for (const [k, v] of endToEndHeaders(upRes.rawHeaders, ["transfer-encoding", "content-length", ...body.dropHeaders])) lines.push(`${k}: ${mask(v)}`);
-      lines.push("connection: close");
-      socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+      const text = answerHead(upRes, endToEndHeaders(upRes.rawHeaders, ["transfer-encoding", "content-length", ...body.dropHeaders]));
+      if (text === null) {
+        upRes.destroy();
+        rawFail(socket, 502, `${origin} sent an answer egress cannot relay: status ${upRes.statusCode} is not a valid HTTP status`);
+        return;
+      }
+      socket.write(`${text}connection: close\r\n\r\n`);
       body.stream.on("error", () => socket.destroy());
       body.stream.pipe(socket);
     });

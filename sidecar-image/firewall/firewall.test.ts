@@ -125,6 +125,30 @@ test("every positive DLP sample is blocked in the URL, a header and the body, na
   c.socket.destroy();
 });
 
+test("a secret sent as a header name is blocked, upper-case formats included (names arrive lower-cased)", async () => {
+  const c = await api();
+  const seen = upstream.requests.length;
+  for (const [name, detector] of [["AKIAZ7QK3MPLW2XVR4TN", "aws"], ["ghp_0123456789abcdefghijABCDEFGHIJ012345", "github"]] as const) {
+    const res = await c.request("GET", "/", { ...H, [name]: "1" });
+    assert.equal(res.status, 403, `${name}: ${res.body}`);
+    assert.match(res.body, new RegExp(`detector ${detector} matched in a header name`));
+  }
+  assert.equal(upstream.requests.length, seen, "nothing blocked reached the upstream");
+  assert.equal((await c.request("GET", "/", { ...H, "x-request-id": "1" })).status, 200);
+  c.socket.destroy();
+});
+
+test("an upstream status the firewall cannot relay is a 502 for that request only", async () => {
+  const c = await api();
+  const res = await c.request("GET", "/status-099", H);
+  assert.equal(res.status, 502);
+  assert.match(res.body, /api\.example\.test sent an answer the firewall cannot relay: status 99 is not a valid HTTP status/);
+  c.socket.destroy();
+  const again = await api();
+  assert.equal((await again.request("GET", "/after", H)).status, 200, "the firewall is still up");
+  again.socket.destroy();
+});
+
 test("a request blocked on its headers has its body drained and the connection stays usable", async () => {
   const c = await api();
   const jwt = positives.find((p) => p.detector === "jwt")!.sample;

@@ -9,6 +9,7 @@ import { Buffer } from "node:buffer";
 import http from "node:http";
 import type net from "node:net";
 import tls from "node:tls";
+import { relayStatus } from "../../lib/http/status.ts";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { log as rootLog, type Logger } from "../../lib/log.ts";
 import { createLeafIssuer, normalizeHost } from "../../lib/tls/mod.ts";
@@ -239,7 +240,19 @@ export function createFirewall(opts: FirewallOptions): Firewall {
 
     const up = upstream.request(target, { method, path: target.path, headers });
     up.on("response", (ures) => {
-      res.writeHead(ures.statusCode ?? 502, ures.statusMessage, withoutHopByHop(ures.headers));
+      const status = relayStatus(ures.statusCode);
+      try {
+        if (!status) throw new Error(`status ${ures.statusCode} is not a valid HTTP status`);
+        res.writeHead(status.code, status.phrase, withoutHopByHop(ures.headers));
+      } catch (e) {
+        // A throw here would end the daemon and every tunnel it holds; only this answer fails.
+        ures.destroy();
+        log.warn(`upstream ${target.host}: ${(e as Error).message}`);
+        const text = `bot-bottle firewall: ${target.host} sent an answer the firewall cannot relay: ${(e as Error).message}\n`;
+        res.writeHead(502, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
+        res.end(text);
+        return;
+      }
       ures.pipe(res);
       ures.on("error", () => res.destroy());
     });
@@ -276,7 +289,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
 
     const up = upstream.request(target, { method, path: target.path, headers, upgrade: true });
     up.on("upgrade", (ures, usocket, uhead) => {
-      let text = `HTTP/1.1 ${ures.statusCode} ${ures.statusMessage}\r\n`;
+      let text = `HTTP/1.1 101 ${relayStatus(101)!.phrase}\r\n`; // "upgrade" fires for a 101 only
       for (let i = 0; i < ures.rawHeaders.length; i += 2) text += `${ures.rawHeaders[i]}: ${ures.rawHeaders[i + 1]}\r\n`;
       socket.write(`${text}\r\n`);
       if (uhead.length) socket.write(uhead);
@@ -296,9 +309,10 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       ures.on("data", (c: Buffer) => chunks.push(c));
       ures.on("end", () => {
         const body = Buffer.concat(chunks);
+        const status = relayStatus(ures.statusCode) ?? { code: 502, phrase: "Bad Gateway" };
         socket.end(
           Buffer.concat([
-            Buffer.from(`HTTP/1.1 ${ures.statusCode} ${ures.statusMessage}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`),
+            Buffer.from(`HTTP/1.1 ${status.code} ${status.phrase}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`),
             body,
           ]),
         );

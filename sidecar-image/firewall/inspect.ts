@@ -37,6 +37,11 @@ function blocked(f: Finding, where: string): Block {
 export function inspectHead(policy: CompiledPolicy, url: string, headers: OutgoingHttpHeaders, replaced: ReadonlySet<string> = NONE): Block | null {
   const inUrl = policy.scanner.scan(url);
   if (inUrl) return blocked(inUrl, "url");
+  // A name can carry data too. Names arrive lower-cased, which loses nothing for an
+  // all-upper-case format (AWS key ids), so the upper-cased names are scanned as well.
+  const names = Object.keys(headers).join("\n");
+  const inName = policy.scanner.scan(names) ?? policy.scanner.scan(names.toUpperCase());
+  if (inName) return blocked(inName, "a header name");
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || replaced.has(name)) continue;
     const scanner: Scanner = ECHO_HEADERS.has(name) ? policy.echoScanner : policy.scanner;

@@ -40,6 +40,8 @@ export async function startUpstream(opts: { tls?: { certPem: string; keyPem: str
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       requests.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString("latin1") });
+      // A status line node parses but refuses to write back out (a proxy must not crash on it).
+      if (req.url === "/status-099") return void req.socket.end("HTTP/1.1 099 Odd\r\ncontent-length: 0\r\n\r\n");
       const body = JSON.stringify({ ok: true, path: req.url });
       res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
       res.end(body);

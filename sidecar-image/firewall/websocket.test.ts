@@ -6,7 +6,7 @@ import { Buffer } from "node:buffer";
 import net from "node:net";
 import { test } from "node:test";
 import { parseWsFrame, wsFrame } from "../../tests/support/ws-frame.mjs";
-import { closeFrame, parseClientFrame, relayWebSocket, type WsBlock } from "./websocket.ts";
+import { closeFrame, MAX_FRAGMENTS, parseClientFrame, relayWebSocket, type WsBlock } from "./websocket.ts";
 
 /** A connected pair of real loopback sockets. */
 async function pair(): Promise<[net.Socket, net.Socket]> {
@@ -69,6 +69,17 @@ test("a message over the limit is refused with 1009 from its header, before its 
   const halves = await through([wsFrame("y".repeat(40_000), true, { fin: false }), wsFrame("y".repeat(40_000), true, { opcode: 0 })], 65_536);
   assert.equal(halves.close, 1009);
   assert.equal(halves.upstreamGot.length, 0);
+});
+
+test("empty continuation frames cannot pile up: the fragment count is capped, and framing counts toward the limit", async () => {
+  const empty = wsFrame("", true, { opcode: 0, fin: false });
+  const many = await through([wsFrame("a", true, { fin: false }), Buffer.concat(Array.from({ length: MAX_FRAGMENTS + 1 }, () => empty))]);
+  assert.equal(many.close, 1009);
+  assert.match(many.blocks[0]!.reason, new RegExp(`more than ${MAX_FRAGMENTS} fragments`));
+  assert.equal(many.upstreamGot.length, 0);
+  // 1000 empty fragments of 6 bytes are over a 4 KiB limit though they carry no payload.
+  const framed = await through([wsFrame("a", true, { fin: false }), Buffer.concat(Array.from({ length: 1000 }, () => empty))], 4096);
+  assert.equal(framed.close, 1009);
 });
 
 test("parseClientFrame waits for a whole frame and unmasks it; closeFrame caps its reason at the control-frame limit", () => {

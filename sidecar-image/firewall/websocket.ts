@@ -10,6 +10,7 @@
 // (compressed or otherwise extended) is refused instead of forwarded unread.
 import { Buffer } from "node:buffer";
 import type { Duplex } from "node:stream";
+import { frameLength, serverFrame } from "../../lib/ws/frame.ts";
 
 export interface WsBlock {
   /** Close code sent to the client: 1008 policy violation, 1009 too big, 1002 protocol error. */
@@ -48,19 +49,9 @@ export function parseClientFrame(buf: Buffer, maxPayload: number): Parsed {
   if (b0 & 0x70) return { error: { code: 1002, reason: "frame uses an extension (RSV bit set), which the firewall cannot scan" } };
   if (!(opcode in OPCODES)) return { error: { code: 1002, reason: `unknown frame opcode ${opcode}` } };
   if (!(b1 & 0x80)) return { error: { code: 1002, reason: "client frame is not masked" } };
-  let len = b1 & 0x7f;
-  let at = 2;
-  if (len === 126) {
-    if (buf.length < 4) return { need: 4 };
-    len = buf.readUInt16BE(2);
-    at = 4;
-  } else if (len === 127) {
-    if (buf.length < 10) return { need: 10 };
-    const big = buf.readBigUInt64BE(2);
-    if (big > BigInt(maxPayload)) return { error: { code: 1009, reason: `message is over ${maxPayload / 1048576} MiB, too large to scan` } };
-    len = Number(big);
-    at = 10;
-  }
+  const length = frameLength(buf);
+  if (!length) return { need: (b1 & 0x7f) === 126 ? 4 : 10 };
+  const { len, at } = length;
   if (opcode >= 8 && (len > 125 || !(b0 & 0x80))) return { error: { code: 1002, reason: "control frame is fragmented or over 125 bytes" } };
   if (len > maxPayload) return { error: { code: 1009, reason: `message is over ${maxPayload / 1048576} MiB, too large to scan` } };
   const total = at + 4 + len;
@@ -75,12 +66,9 @@ export function parseClientFrame(buf: Buffer, maxPayload: number): Parsed {
 export function closeFrame(block: WsBlock): Buffer {
   let reason = Buffer.from(block.reason, "utf8");
   if (reason.length > 123) reason = reason.subarray(0, 123); // control payload max 125 with the code
-  const out = Buffer.alloc(4 + reason.length);
-  out[0] = 0x88;
-  out[1] = 2 + reason.length;
-  out.writeUInt16BE(block.code, 2);
-  reason.copy(out, 4);
-  return out;
+  const code = Buffer.alloc(2);
+  code.writeUInt16BE(block.code);
+  return serverFrame(true, 8, Buffer.concat([code, reason]));
 }
 
 /** Either stream ending or failing destroys both: a relay is one connection to its ends. */
@@ -98,6 +86,9 @@ export function closeTogether(a: Duplex, b: Duplex): void {
  * client sent after its upgrade request. Upstream -> client is piped as is. Either side
  * closing closes both.
  */
+/** More fragments than any client sends for one message (16 MiB in 4 KiB pieces). */
+export const MAX_FRAGMENTS = 4096;
+
 export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, opts: WsScanOptions): void {
   let pending: Buffer = Buffer.alloc(0);
   let message: Frame[] = [];
@@ -144,7 +135,10 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
       }
       if ((f.opcode === 0) !== message.length > 0) return block({ code: 1002, reason: f.opcode === 0 ? "continuation frame without a message to continue" : "new message before the last one ended" });
       message.push(f);
-      messageBytes += f.payload.length;
+      // Framing counts too, and fragments are capped: empty continuation frames would
+      // otherwise be held without limit (6 bytes on the wire, far more in memory each).
+      messageBytes += f.raw.length;
+      if (message.length > MAX_FRAGMENTS) return block({ code: 1009, reason: `message in more than ${MAX_FRAGMENTS} fragments` });
       if (!f.fin) continue;
       const whole = message.length === 1 ? f.payload : Buffer.concat(message.map((m) => m.payload));
       const why = opts.scan(whole, `websocket ${OPCODES[message[0]!.opcode]} message`);

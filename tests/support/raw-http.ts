@@ -10,6 +10,8 @@ import { parseWsFrame, type WsFrame } from "./ws-frame.mjs";
 
 export interface RawResponse {
   status: number;
+  /** The whole first line, reason phrase included. */
+  statusLine: string;
   headers: Record<string, string>;
   body: string;
 }
@@ -97,7 +99,7 @@ export class RawHttp {
       await this.until(() => this.closed, "end of body").catch(() => {});
       body = this.take(this.buf.length);
     }
-    return { status, headers, body: body.toString("utf8") };
+    return { status, statusLine: statusLine!, headers, body: body.toString("utf8") };
   }
 
   /** Send a request (content-length added when there is a body) and read its response. */
