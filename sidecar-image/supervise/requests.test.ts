@@ -26,3 +26,18 @@ test("an agent cannot pile up more than maxPending undecided requests; a retry s
     await b.remove();
   }
 });
+
+test("calls made at once still file no more than maxPending, and one host once", async () => {
+  const b = await makeTestBottle();
+  try {
+    const book = createRequestBook({ queueDir: b.queueDir, waitMs: 0, pollMs: 10, maxPending: 5 });
+    const hosts = Array.from({ length: 10 }, () => book.requestHost({ host: "same.example.org", reason: "r", tlsPassthrough: false }));
+    const questions = Array.from({ length: 50 }, (_, i) => book.askOperator(`question ${i}?`));
+    assert.equal(new Set((await Promise.all(hosts)).map((r) => r.id)).size, 1, "the same host was filed more than once");
+    const settled = await Promise.allSettled(questions);
+    assert.equal(settled.filter((s) => s.status === "fulfilled").length, 4);
+    assert.equal((await readdir(b.queueDir)).length, 5, "the cap held");
+  } finally {
+    await b.remove();
+  }
+});

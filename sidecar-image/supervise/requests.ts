@@ -39,6 +39,14 @@ export interface RequestBook {
 
 export function createRequestBook(opts: RequestBookOptions): RequestBook {
   const now = opts.now ?? (() => new Date());
+  // Counting the pending files and writing a new one is one step: calls made at once
+  // would otherwise all see room under the cap (and all file the same host).
+  let queue: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(step: () => Promise<T>): Promise<T> => {
+    const done = queue.then(step);
+    queue = done.catch(() => {});
+    return done;
+  };
 
   /** Throws STATE when the operator already has maxPending requests to decide. */
   async function file(fields: Pick<QueueRequest, "kind" | "host" | "tlsPassthrough" | "reason" | "question">): Promise<QueueRequest> {
@@ -74,14 +82,16 @@ export function createRequestBook(opts: RequestBookOptions): RequestBook {
     async requestHost(ask, signal) {
       // An agent retrying after a "pending" answer joins its earlier request instead of
       // piling up duplicates in front of the operator.
-      const same = (await listRequests(opts.queueDir)).find(
-        (r) => r.status === "pending" && r.kind === "host" && r.host === ask.host && r.tlsPassthrough === ask.tlsPassthrough,
-      );
-      const request = same ?? (await file({ kind: "host", host: ask.host, tlsPassthrough: ask.tlsPassthrough, reason: ask.reason, question: null }));
+      const request = await oneAtATime(async () => {
+        const same = (await listRequests(opts.queueDir)).find(
+          (r) => r.status === "pending" && r.kind === "host" && r.host === ask.host && r.tlsPassthrough === ask.tlsPassthrough,
+        );
+        return same ?? (await file({ kind: "host", host: ask.host, tlsPassthrough: ask.tlsPassthrough, reason: ask.reason, question: null }));
+      });
       return waitForDecision(request, signal);
     },
     async askOperator(question, signal) {
-      const request = await file({ kind: "question", host: null, tlsPassthrough: false, reason: null, question });
+      const request = await oneAtATime(() => file({ kind: "question", host: null, tlsPassthrough: false, reason: null, question }));
       return waitForDecision(request, signal);
     },
     check: async (id) => (RequestId.safeParse(id).success ? readRequest(opts.queueDir, id) : null),

@@ -38,7 +38,7 @@ test("list shows pending requests as a table, --all adds decided ones, --json pr
     assert.equal(table.code, 0, table.stderr);
     assert.deepEqual(table.stdout.split("\n"), [
       "ID     KIND      STATUS   CREATED               REQUEST",
-      "aa11   host      pending  2026-03-03 03:03:04Z  docs.example.org (tls passthrough): read the docs",
+      "aa11   host      pending  2026-03-03 03:03:04Z  (TLS PASSTHROUGH, not scanned) docs.example.org: read the docs",
       "bb222  question  pending  2026-03-03 03:03:05Z  Which branch?",
       "",
     ]);
@@ -46,6 +46,19 @@ test("list shows pending requests as a table, --all adds decided ones, --json pr
     // BB_STATE_DIR stands in for --state-dir, as for every tool.
     const json = await tool(["--slug", b.slug, "list", "--all", "--json"], { BB_STATE_DIR: b.stateRoot });
     assert.deepEqual((JSON.parse(json.stdout) as QueueRequest[]).map((r) => [r.id, r.status]), [["aa11", "pending"], ["bb222", "pending"], ["cc3333", "denied"]]);
+  } finally {
+    await b.remove();
+  }
+});
+
+test("list never cuts the host a long request asks for, nor hides its passthrough flag; only the reason is shortened", async () => {
+  const b = await makeTestBottle();
+  try {
+    const host = `${"a".repeat(60)}.${"b".repeat(60)}.${"c".repeat(60)}.attacker.example`;
+    await writeRequest(b.queueDir, request("dd44", { host, tlsPassthrough: true, reason: "r".repeat(300) }));
+    const table = await tool(["--slug", b.slug, "--state-dir", b.stateRoot, "list"]);
+    const row = table.stdout.split("\n")[1]!;
+    assert.ok(row.includes(`(TLS PASSTHROUGH, not scanned) ${host}: ${"r".repeat(99)}…`), row);
   } finally {
     await b.remove();
   }

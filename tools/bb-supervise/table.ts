@@ -9,12 +9,14 @@ import type { QueueRequest } from "../../lib/supervise/queue.ts";
 // left is the layout's own newlines).
 const UNSAFE_IN_JSON = /[\u007f-\u009f\p{Cf}\u2028\u2029]/gu;
 
+// What approving grants is never cut: the whole host (253 characters at most) and the
+// passthrough flag come first; only the agent's reason is shortened.
 function what(r: QueueRequest): string {
   if (r.kind === "host") {
-    const host = `${r.host}${r.tlsPassthrough ? " (tls passthrough)" : ""}`;
-    return r.reason ? `${host}: ${r.reason}` : host;
+    const host = `${r.tlsPassthrough ? "(TLS PASSTHROUGH, not scanned) " : ""}${printable(r.host ?? "")}`;
+    return r.reason ? `${host}: ${oneLine(r.reason)}` : host;
   }
-  return r.question ?? "";
+  return oneLine(r.question ?? "");
 }
 
 function oneLine(text: string, max = 100): string {
@@ -26,7 +28,7 @@ export function formatTable(requests: QueueRequest[]): string {
   if (requests.length === 0) return "no requests\n";
   const rows = [
     ["ID", "KIND", "STATUS", "CREATED", "REQUEST"],
-    ...requests.map((r) => [r.id, r.kind, r.status, r.createdAt.replace("T", " ").replace(/\.\d+Z$/, "Z"), oneLine(what(r))]),
+    ...requests.map((r) => [r.id, r.kind, r.status, r.createdAt.replace("T", " ").replace(/\.\d+Z$/, "Z"), what(r)]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")).join("\n") + "\n";
