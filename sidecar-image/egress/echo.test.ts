@@ -26,7 +26,7 @@ const upstreamCa = await mintCa({ commonName: "test upstream CA" });
 const leaf = await mintLeaf({ caCertPem: upstreamCa.certPem, caKeyPem: upstreamCa.keyPem, hosts: NAMES });
 
 const acceptEncodings: string[] = [];
-const upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, async (req, res) => {
+const upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem, maxHeaderSize: 64 * 1024 }, async (req, res) => {
   req.resume();
   const auth = req.headers.authorization ?? "";
   acceptEncodings.push(req.headers["accept-encoding"] ?? "(none)");
@@ -245,6 +245,16 @@ test("through the whole chain (firewall, egress, upstream) the agent sees only t
     assert.equal(r.status, 401);
     assert.deepEqual(leaks(JSON.stringify(r)), []);
     assert.match(JSON.parse(r.body)["you sent"], /^Bearer \[egress-redacted\]/);
+  } finally {
+    c.socket.destroy();
+  }
+});
+
+test("a request head the firewall accepts (a 20 KB cookie) egress accepts too", async () => {
+  const c = await httpsVia(fwPort, "api.example.test", bottleCa.certPem);
+  try {
+    const r = await c.request("GET", "/nothing-here", { host: "api.example.test", cookie: `session=${"a".repeat(20_000)}` });
+    assert.equal(r.status, 404, `the upstream's own answer, not egress's 431: ${r.status} ${r.body}`);
   } finally {
     c.socket.destroy();
   }

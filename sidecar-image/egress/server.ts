@@ -8,6 +8,7 @@ import net from "node:net";
 import process from "node:process";
 import type { Duplex, Readable, Transform } from "node:stream";
 import zlib from "node:zlib";
+import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
 import { relayStatus } from "../../lib/http/status.ts";
 import { clientContext } from "../../lib/tls/ciphers.ts";
 import type { EgressRoutes } from "../../lib/sidecar-config.ts";
@@ -171,6 +172,7 @@ export function createEgress(opts: EgressOptions): Egress {
       method: req.method,
       path: `${url.pathname}${url.search}`,
       headers: headerObject(headers),
+      maxHeaderSize: MAX_HEADER_BYTES,
       agent: upgrade ? (secure ? agents.httpsUpgrade : agents.httpUpgrade) : secure ? agents.https : agents.http,
     };
     // Certificates are checked against the name the agent asked for, even when --resolve
@@ -346,7 +348,7 @@ export function createEgress(opts: EgressOptions): Egress {
     });
   }
 
-  const server = http.createServer({ keepAliveTimeout: 65_000 }, onRequest);
+  const server = http.createServer({ keepAliveTimeout: 65_000, maxHeaderSize: MAX_HEADER_BYTES }, onRequest);
   server.on("upgrade", onUpgrade);
   server.on("connect", onConnect);
 

@@ -9,6 +9,7 @@ import { Buffer } from "node:buffer";
 import http from "node:http";
 import type net from "node:net";
 import tls from "node:tls";
+import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
 import { relayStatus } from "../../lib/http/status.ts";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { log as rootLog, type Logger } from "../../lib/log.ts";
@@ -332,7 +333,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     return { scheme: t.scheme, host: t.host, port: t.port, path };
   }
 
-  const serverOptions: http.ServerOptions = { maxHeaderSize: 64 * 1024 };
+  const serverOptions: http.ServerOptions = { maxHeaderSize: MAX_HEADER_BYTES };
   // Parses the requests inside tunnels; sockets are handed to it, it never listens itself.
   const inner = http.createServer(serverOptions);
   // Deno's node:http destroys a keep-alive socket after each response when its server is

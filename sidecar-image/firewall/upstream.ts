@@ -10,6 +10,7 @@ import { Buffer } from "node:buffer";
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
+import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
 import { clientContext } from "../../lib/tls/ciphers.ts";
 
 export interface Endpoint {
@@ -119,11 +120,12 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
           method: init.method,
           path: `${target.scheme}://${authority(target.host, target.port, defaultPort(target.scheme))}${init.path}`,
           headers: init.headers,
+          maxHeaderSize: MAX_HEADER_BYTES,
           agent: init.upgrade ? false : httpAgent,
         });
       }
       const to = dialAddress(target.host, target.port);
-      const common = { host: to.host, port: to.port, method: init.method, path: init.path, headers: init.headers };
+      const common = { host: to.host, port: to.port, method: init.method, path: init.path, headers: init.headers, maxHeaderSize: MAX_HEADER_BYTES };
       if (target.scheme === "http") return http.request({ ...common, agent: init.upgrade ? false : httpAgent });
       return https.request({
         ...common,
