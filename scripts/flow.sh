@@ -106,7 +106,11 @@ for code in "${stages[@]}"; do [ "$code" -eq 0 ] || exit "$code"; done
 if [ "$keep" = true ]; then rm -f "$state_root/bottles/$current_slug/owner.json"; fi
 
 if [ "$mode" = start ]; then
-  echo "» attaching to $current_slug (exit the agent to stop the bottle${keep:+; keep=$keep})" >&2
+  if [ "$keep" = true ]; then
+    echo "» attaching to $current_slug (keep=true: it stays up when the agent exits; just start slug=$current_slug reattaches, just cleanup removes it)" >&2
+  else
+    echo "» attaching to $current_slug (exit the agent to stop the bottle)" >&2
+  fi
   bb-vm attach --plan "$work/ready.json"
 else
   bb-vm exec --plan "$work/ready.json" -- "${cmd[@]}"

@@ -24,6 +24,7 @@ export function bundleSecrets(plan: Plan, hostEnv: Record<string, string | undef
     const route = plan.bottle.egress.find((r) => r.tokenEnv === name);
     const value = hostEnv[name] ?? (route ? credentials[route.slot] : undefined);
     if (value) env[slot] = value;
+    else warnings.push(`sensitive_env $${name} is not set on the host: its value cannot be checked for (is the name right?)`);
   }
   return { env, warnings };
 }

@@ -23,7 +23,8 @@ export async function openBackends(): Promise<Backends> {
   const errors: Inventory["errors"] = [];
   const [hasDocker, hasSmolvm] = await Promise.all([which("docker"), which("smolvm")]);
   if (!hasDocker) log.info("docker is not installed (not on PATH): skipping docker containers and networks");
-  if (!hasSmolvm) log.info("smolvm is not installed (not on PATH): skipping smolvm machines");
+  // Most hosts have no smolvm at all: say so only with -v, not on every run.
+  if (!hasSmolvm) log.debug("smolvm is not installed (not on PATH): skipping smolvm machines");
   let smolvm: Smolvm | null = null;
   if (hasSmolvm) {
     try {

@@ -81,7 +81,7 @@ export function parseBottle(name: string, fm: Frontmatter): BottleDecl {
   if ("git_user" in d) decl.gitUser = parseGitUser(r, d.git_user);
   if ("egress" in d) decl.egress = r.list("egress", d.egress ?? []).map((v, i) => parseRoute(r, `egress[${i}]`, v));
   if ("allow_hosts" in d) decl.allowHosts = r.list("allow_hosts", d.allow_hosts ?? []).map((v, i) => parseAllowHost(r, `allow_hosts[${i}]`, v));
-  if ("sensitive_env" in d) decl.sensitiveEnv = r.stringList("sensitive_env", d.sensitive_env ?? []);
+  if ("sensitive_env" in d) decl.sensitiveEnv = r.stringList("sensitive_env", d.sensitive_env ?? []).map((v, i) => envName(r, `sensitive_env[${i}]`, v));
   if ("supervise" in d) decl.supervise = r.boolean("supervise", d.supervise);
   if ("dlp_disable" in d) {
     decl.dlpDisable = r.list("dlp_disable", d.dlp_disable ?? []).map((v, i) => r.oneOf(`dlp_disable[${i}]`, v, DETECTORS, "detector"));

@@ -24,9 +24,18 @@ export interface LoadedAgent {
 function mdNames(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
-    .filter((f) => f.endsWith(".md") && !f.startsWith(".") && f.toLowerCase() !== "readme.md" && statSync(join(dir, f)).isFile())
+    .filter((f) => f.endsWith(".md") && !f.startsWith(".") && f.toLowerCase() !== "readme.md" && notAFolder(join(dir, f)))
     .map((f) => f.slice(0, -3))
     .sort();
+}
+
+/** A broken or looping symlink counts as a file: only using it fails, naming it. */
+function notAFolder(path: string): boolean {
+  try {
+    return !statSync(path).isDirectory();
+  } catch {
+    return true;
+  }
 }
 
 export function listAgents(manifestDir: string): string[] {

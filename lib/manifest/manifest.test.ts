@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { BbError } from "../errors.ts";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
@@ -271,4 +272,15 @@ test("host_key pins an ssh upstream's key (one or a list); anything else names t
     const e = await loadError(await manifest(t, { child: up(extra, url) }));
     assert.match(e.message, why, extra);
   }
+});
+
+test("a broken symlink beside the agent's files blocks nothing; using it names the file", async (t) => {
+  const dir = await manifest(t, { child: "allow_hosts: []" });
+  await symlink("/nonexistent/old.md", join(dir, "agents/old.md"));
+  await symlink("/nonexistent/gone.md", join(dir, "gone.md"));
+  const loaded = await loadAgent(dir, "a");
+  assert.equal(loaded.agent.name, "a");
+  const e = await loadError(dir, "old");
+  assert.equal(e.code, "MANIFEST_NOT_FOUND");
+  assert.match(e.message, /Cannot read .*agents\/old\.md: ENOENT/);
 });

@@ -49,7 +49,11 @@ export function preflightText(plan: Plan, hostEnv: Record<string, string | undef
   }
   const allow = bottle.allowHosts.map((h) => `${h.host}${h.ports ? `:${h.ports.join("/")}` : ""}${h.tlsPassthrough ? " (passthrough)" : ""}`);
   rows.push(["allow", allow.length ? allow.join(", ") : "(only routed hosts)"]);
-  if (bottle.sensitiveEnv.length) rows.push(["sensitive", bottle.sensitiveEnv.join(", ")]);
+  if (bottle.sensitiveEnv.length) {
+    // An unset name protects nothing: most often a typo of the variable meant.
+    const unset = bottle.sensitiveEnv.filter((n) => !hostEnv[n] && !bottle.egress.some((r) => r.tokenEnv === n && agent.forwardHostCredentials));
+    rows.push(["sensitive", `${bottle.sensitiveEnv.join(", ")}${unset.length ? ` (NOT SET on host, so not checked: ${unset.join(", ")})` : ""}`]);
+  }
   if (bottle.dlpDisable.length) rows.push(["dlp off", bottle.dlpDisable.join(", ")]);
   rows.push(["supervise", bottle.supervise ? "on (the agent can ask you for more over MCP)" : "off"]);
   if (plan.cwd) rows.push(["cwd", `${plan.cwd} (copied into the bottle)`]);

@@ -33,7 +33,8 @@ test("bb-cleanup --yes removes a dead bottle's bundle, networks and state dir, a
   assert.deepEqual(report.kept.map((k) => k.slug).sort(), [running.slug, starting.slug].sort());
   assert.ok(report.results!.every((x) => x.ok), JSON.stringify(report.results));
   assert.match(r.stderr, new RegExp(`${dead.slug} \\(docker, researcher\\): owner pid \\d+ gone`));
-  assert.match(r.stderr, /smolvm is not installed \(not on PATH\): skipping smolvm machines/);
+  // A host without smolvm has no machines to find: that is said only with -v.
+  assert.doesNotMatch(r.stderr, /smolvm is not installed/);
 
   assert.deepEqual(await resourcesOf(run, dead.slug), []);
   assert.ok(!existsSync(dead.dir) && !existsSync(emptyDir.dir));

@@ -38,7 +38,11 @@ const program = createProgram("bb-list", "List live bottles across every availab
     if (s.errors.length) setExitCode(program, EXIT.failure);
     const rows = s.bottles.filter((b) => o.all || b.live).map(listRow);
     if (o.json) await writeStdout(JSON.stringify(rows, null, 2) + "\n");
-    else if (rows.length === 0) log.info(o.all ? "no bottles and no leftovers" : "no live bottles");
+    else if (rows.length === 0) {
+      const none = o.all ? "no bottles and no leftovers" : "no live bottles";
+      // A backend that could not be asked may hold some: say so rather than "none".
+      log.info(s.errors.length ? `${none} found by the backends that answered (${[...new Set(s.errors.map((e) => e.backend))].join(", ")} did not)` : none);
+    }
     else await writeStdout(listTable(rows, { all: o.all }));
   });
 

@@ -85,6 +85,22 @@ test("bb-prepare on a broken manifest prints one line naming file and field, exi
   assert.ok(!existsSync(join(state, "bottles")) || (await readdir(join(state, "bottles"))).length === 0);
 });
 
+test("sensitive_env: an unset name is flagged in the preflight; a name that cannot be a variable is refused", async (t) => {
+  const dir = await writeTree(await tempDir(t), {
+    "agents/a.md": "---\nprovider: shell\nbottle: b\n---\n",
+    "b.md": "---\nsensitive_env: [BB_TEST_SET_VAR, BB_TEST_TYPO_VAR]\n---\n",
+    "agents/c.md": "---\nprovider: shell\nbottle: c\n---\n",
+    "c.md": "---\nsensitive_env: [\"lower case\"]\n---\n",
+  });
+  const state = await tempDir(t);
+  const r = await runTool("bb-prepare", ["a", "--manifest-dir", dir, "--state-dir", state], { env: { BB_TEST_SET_VAR: "a-value-to-watch" } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /sensitive\s+BB_TEST_SET_VAR, BB_TEST_TYPO_VAR \(NOT SET on host, so not checked: BB_TEST_TYPO_VAR\)/);
+  const bad = await runTool("bb-prepare", ["c", "--manifest-dir", dir, "--state-dir", state]);
+  assert.equal(bad.code, 4);
+  assert.match(bad.stderr, /c\.md: field "sensitive_env\[0\]": "lower case" is not a valid environment variable name/);
+});
+
 test("bb-prepare --json-errors adds a JSON error object with a stable code", async (t) => {
   const state = await tempDir(t);
   const r = await runTool("bb-prepare", ["nosuchagent", "--state-dir", state, "--json-errors"]);
