@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { symlink, writeFile } from "node:fs/promises";
+import { readFile, symlink, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
@@ -318,3 +318,40 @@ function rawRequest(port: number, line: string): Promise<string> {
     socket.write(pkt(line));
   });
 }
+
+describe("git-gate against a client that opens sessions and never finishes them", () => {
+  // git sends a keep-alive every 5 s while a hook runs (receive.keepAlive), so 6 s of
+  // silence is a session nobody finishes.
+  let f: GateFixture;
+  before(async () => {
+    f = await startGateFixture({ push: { allowedRefs: [], protectedBranches: [], protectedPaths: [], dlp: false }, args: ["--max-sessions", "2", "--idle-timeout", "6"] });
+  });
+  after(() => f?.stop());
+
+  it("sessions past the cap are refused, and a quiet session is ended so a new one fits", async () => {
+    const line = `git-upload-pack /${REPO}\0host=127.0.0.1\0`;
+    const started = Date.now();
+    const held = [rawRequest(f.gate.port, line), rawRequest(f.gate.port, line)];
+    await new Promise((r) => setTimeout(r, 300));
+    assert.match(await rawRequest(f.gate.port, line), /ERR git-gate: too many git sessions at once \(at most 2\)/);
+    for (const out of await Promise.all(held)) assert.match(out, /refs\/heads\/main/, "the held session got its advertisement first");
+    assert.ok(Date.now() - started >= 6000, "a held session ended before its idle time");
+    assert.match(f.gate.stderr(), /ended a session from 127\.0\.0\.1: nothing sent either way for 6s/);
+    const clone = await f.git(f.dir, ["clone", "-q", f.url(REPO), join(f.dir, "after-idle")]);
+    assert.equal(clone.code, 0, clone.stderr);
+  });
+
+  it("a push whose checks take longer than the idle time is not ended: git keeps it talking", async () => {
+    const hook = join(f.dir, "hooks", "pre-receive");
+    const original = await readFile(hook, "utf8");
+    await writeFile(hook, original.replace(/^(#!.*\n)/, "$1sleep 11\n"));
+    try {
+      await f.commit("slow.txt", "slow\n");
+      const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/slow"], [0, 1]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /pushed refs\/heads\/slow to upstream/);
+    } finally {
+      await writeFile(hook, original);
+    }
+  });
+});

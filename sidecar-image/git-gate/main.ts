@@ -17,7 +17,7 @@ import { formatArgv } from "../../lib/proc.ts";
 import { GitGateConfig, readConfig } from "../../lib/sidecar-config.ts";
 import { listen, parseHostPort, untilTerminated } from "../../lib/daemon.ts";
 import { runPreReceiveHook } from "./hook.ts";
-import { createGitGate } from "./server.ts";
+import { createGitGate, MAX_SESSIONS } from "./server.ts";
 
 interface Flags {
   listen: string;
@@ -25,6 +25,17 @@ interface Flags {
   data?: string;
   hooks?: string;
   identities?: string;
+  maxSessions: number;
+  idleTimeout: number;
+}
+
+/** A commander parser for a whole number above 0; anything else is a usage error naming the flag. */
+function positiveInt(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new BbError("USAGE", `${flag} wants a whole number above 0, got ${JSON.stringify(v)}`);
+    return n;
+  };
 }
 
 const log = createLogger({ prefix: "git-gate: " });
@@ -51,6 +62,8 @@ async function serve(flags: Flags): Promise<void> {
     hooksDir: flags.hooks ? resolve(flags.hooks) : null,
     hookCommand: selfCommand(),
     log,
+    maxSessions: flags.maxSessions,
+    idleTimeoutMs: flags.idleTimeout * 1000,
   });
   if (!flags.hooks) log.warn("no --hooks dir: every push will be refused");
   const bound = await listen(gate.server, at, "git-gate");
@@ -66,6 +79,8 @@ const program = createProgram("git-gate", "Serve the bottle's declared git repos
   .option("--data <dir>", "where the mirrors live (required)")
   .option("--hooks <dir>", "hooks dir bb-prepare wrote (core.hooksPath for pushes); without it pushes are refused")
   .option("--identities <dir>", "dir holding the upstreams' identity files named in the config")
+  .option("--max-sessions <n>", "git sessions served at once; one more is refused", positiveInt("--max-sessions"), MAX_SESSIONS)
+  .option("--idle-timeout <seconds>", "end a session that sends nothing either way for this long", positiveInt("--idle-timeout"), 300)
   .action((flags: Flags) => serve(flags));
 
 program

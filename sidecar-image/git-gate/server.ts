@@ -35,7 +35,14 @@ export interface GitGateOptions {
   hookCommand: string;
   log?: Logger;
   requestTimeoutMs?: number;
+  /** A session with no bytes either way for this long is ended (default 5 minutes). */
+  idleTimeoutMs?: number;
+  /** Sessions at once; one more is refused (default MAX_SESSIONS). */
+  maxSessions?: number;
 }
+
+/** One bottle's agent never needs more git sessions at once; each costs a git process. */
+export const MAX_SESSIONS = 16;
 
 export interface GitGate {
   server: net.Server;
@@ -102,6 +109,13 @@ export function createGitGate(opts: GitGateOptions): GitGate {
       log.warn(`serving ${repo.key} from the mirror as it is: ${(e as Error).message}`);
     }
     if (socket.destroyed) return;
+    // From here on git keeps a live session talking (keep-alive packets while a hook or a
+    // pack is being computed), so a session silent this long is one nobody finishes.
+    const idleMs = opts.idleTimeoutMs ?? 300_000;
+    socket.setTimeout(idleMs, () => {
+      log.warn(`ended a session from ${socket.remoteAddress}: nothing sent either way for ${idleMs / 1000}s`);
+      socket.destroy();
+    });
     log.info(`${req.service === "git-upload-pack" ? "fetch" : "push"} ${repo.key} from ${socket.remoteAddress}`);
     const child = start(serviceArgv(req, repo), { env: serviceEnv(req, repo), stdio: ["pipe", "pipe", "pipe"] });
     const childLog = log.child(`${req.service.slice(4)} ${repo.key}`);
@@ -128,6 +142,11 @@ export function createGitGate(opts: GitGateOptions): GitGate {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", (e) => log.debug(`connection error: ${e.message}`));
+    // A client that opens sessions and never finishes them would pile up git processes
+    // in the bundle the firewall shares: cap how many run (and end the quiet ones, below).
+    if (sockets.size > (opts.maxSessions ?? MAX_SESSIONS)) {
+      return refuse(socket, `too many git sessions at once (at most ${opts.maxSessions ?? MAX_SESSIONS}); try again when one ends`);
+    }
     session(socket).catch((e: Error) => {
       log.error(`session failed: ${e.message}`);
       socket.destroy();

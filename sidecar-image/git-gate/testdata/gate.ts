@@ -60,7 +60,7 @@ export async function seedUpstream(dir: string): Promise<{ gitEnv: Record<string
   return { gitEnv, git, upstream, hooks };
 }
 
-export async function startGateFixture(opts: { push: PushPolicy; sensitive?: Record<string, string> }): Promise<GateFixture> {
+export async function startGateFixture(opts: { push: PushPolicy; sensitive?: Record<string, string>; args?: string[] }): Promise<GateFixture> {
   const dir = await mkdtemp(join(tmpdir(), "bb-git-gate-fixture-"));
   let gate: DaemonProcess | undefined;
   try {
@@ -77,7 +77,7 @@ export async function startGateFixture(opts: { push: PushPolicy; sensitive?: Rec
     const sensitiveEnv = Object.fromEntries(slots.map((name, i) => [`BB_SENSITIVE_${i}`, opts.sensitive![name]!]));
     gate = await startDaemon(
       join(REPO_ROOT, "sidecar-image/git-gate/main.ts"),
-      ["--listen", "127.0.0.1:0", "--config", join(dir, "config.json"), "--hooks", hooks, "--data", join(dir, "data")],
+      ["--listen", "127.0.0.1:0", "--config", join(dir, "config.json"), "--hooks", hooks, "--data", join(dir, "data"), ...(opts.args ?? [])],
       { ...gitEnv, ...sensitiveEnv },
     );
     const started = gate;
