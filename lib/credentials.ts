@@ -19,7 +19,8 @@ export interface ForwardedCredentials {
   sources: string[];
 }
 
-const PROVIDER_HOSTS = { claude: ["api.anthropic.com"], codex: ["chatgpt.com", "api.openai.com"], shell: [] } as const;
+/** The hosts a provider's own login is good for; forward_host_credentials needs a route to one. */
+export const PROVIDER_HOSTS = { claude: ["api.anthropic.com"], codex: ["chatgpt.com", "api.openai.com"], shell: [] } as const;
 
 function routeFor(plan: Plan): EgressRoute {
   const hosts: readonly string[] = PROVIDER_HOSTS[plan.agent.provider];
@@ -27,7 +28,7 @@ function routeFor(plan: Plan): EgressRoute {
   if (!route) {
     throw new BbError(
       "CONFIG",
-      `${plan.agent.file}: forward_host_credentials needs an egress route for ${hosts.join(" or ")} in bottle ${plan.bottle.name} (${plan.bottle.file}); add one under egress:`,
+      `${plan.agent.file}: forward_host_credentials needs an egress route for ${hosts.join(" or ")} in bottle ${plan.bottle.name} (${plan.bottle.file}); add one under egress`,
     );
   }
   return route;

@@ -5,6 +5,7 @@
 // Only the agent and its bottle chain are parsed: a broken unrelated file never blocks.
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { PROVIDER_HOSTS } from "../credentials.ts";
 import { BbError } from "../errors.ts";
 import type { AgentSection, BottleSection } from "../plan/schema.ts";
 import { parseAgent, type AgentDecl } from "./agent.ts";
@@ -73,6 +74,18 @@ export async function loadAgent(manifestDir: string, name: string): Promise<Load
   }
   const resolved = await resolveBottle(agent.bottle, source);
   checkBottle(resolved.decl);
+  if (agent.forwardHostCredentials) {
+    // Checked here, before the preflight and its y/N, not when bb-bundle needs the slot.
+    const hosts: readonly string[] = PROVIDER_HOSTS[agent.provider];
+    if (!(resolved.decl.egress ?? []).some((r) => hosts.includes(r.host))) {
+      new FieldReader(agent.file).fail(
+        "forward_host_credentials",
+        hosts.length
+          ? `needs an egress route for ${hosts.join(" or ")} in bottle ${agent.bottle}, where the ${agent.provider} login is used; add one under egress`
+          : `provider ${agent.provider} has no login to forward`,
+      );
+    }
+  }
   const skills = agent.skills.map((s, i) => {
     const path = join(manifestDir, "skills", s);
     if (!existsSync(path) || !statSync(path).isDirectory()) {

@@ -284,3 +284,10 @@ test("a broken symlink beside the agent's files blocks nothing; using it names t
   assert.equal(e.code, "MANIFEST_NOT_FOUND");
   assert.match(e.message, /Cannot read .*agents\/old\.md: ENOENT/);
 });
+
+test("forward_host_credentials without a route for the provider's host is refused at load, naming the agent file", async (t) => {
+  const dir = await manifest(t, { child: "egress:\n  - host: api.example.com\n    auth: bearer\n    token_env: SOME_TOKEN" }, "---\nprovider: claude\nbottle: child\nforward_host_credentials: true\n---\n");
+  const e = await loadError(dir);
+  assert.equal(e.code, "MANIFEST_INVALID");
+  assert.match(e.message, /agents\/a\.md: field "forward_host_credentials": needs an egress route for api\.anthropic\.com in bottle child/);
+});

@@ -1,5 +1,6 @@
 // The preflight summary people read before saying y: what will run, with what access.
 // Secret-looking env values and auth placeholders are never shown.
+import { PROVIDER_HOSTS } from "../credentials.ts";
 import type { Plan } from "../plan/schema.ts";
 
 const SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION)/i;
@@ -41,7 +42,8 @@ export function preflightText(plan: Plan, hostEnv: Record<string, string | undef
   if (bottle.gitUser) rows.push(["git user", [bottle.gitUser.name, bottle.gitUser.email && `<${bottle.gitUser.email}>`].filter(Boolean).join(" ")]);
   if (bottle.egress.length) {
     for (const r of bottle.egress) {
-      const set = agent.forwardHostCredentials || hostEnv[r.tokenEnv] ? "set on host" : "NOT SET on host: requests will fail until it is";
+      const forwarded = agent.forwardHostCredentials && (PROVIDER_HOSTS[agent.provider] as readonly string[]).includes(r.host);
+      const set = forwarded ? "your host login, forwarded" : hostEnv[r.tokenEnv] ? "set on host" : "NOT SET on host: requests will fail until it is";
       rows.push(["egress", `${r.host}  ${r.auth}${r.header ? ` (${r.header})` : ""} from $${r.tokenEnv} (${set})`]);
     }
   } else {
