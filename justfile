@@ -29,7 +29,7 @@ test *args:
 test-unit *args:
     node scripts/test.mjs --tier unit "$@"
 
-# resolve an agent into a plan: just prepare agent=researcher [backend=docker]
+# resolve an agent into a plan: just prepare agent=researcher [backend=docker] [cwd=DIR] [manifest=DIR]
 [no-exit-message]
 prepare *args:
     #!/usr/bin/env bash
@@ -40,13 +40,14 @@ prepare *args:
         agent=*) agent="${a#agent=}" ;;
         backend=*) extra+=(--backend "${a#backend=}") ;;
         cwd=*) extra+=(--cwd "${a#cwd=}") ;;
-        *) echo "just prepare: unknown argument '$a' (expected agent=NAME [backend=docker|smolmachines] [cwd=DIR])" >&2; exit 2 ;;
+        manifest=*) extra+=(--manifest-dir "${a#manifest=}") ;;
+        *) echo "just prepare: unknown argument '$a' (expected agent=NAME [backend=docker|smolmachines] [cwd=DIR] [manifest=DIR])" >&2; exit 2 ;;
       esac
     done
     [ -n "$agent" ] || { echo "just prepare: missing agent=NAME" >&2; exit 2; }
     bb-prepare "$agent" "${extra[@]}"
 
-# start an agent in a bottle and attach to it: just start agent=researcher [backend=docker] [yes=true] [cwd=DIR] [slug=SLUG]
+# start an agent in a bottle and attach to it: just start agent=researcher [backend=docker] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true] [manifest=DIR]
 [no-exit-message]
 start *args:
     @scripts/flow.sh start "$@"

@@ -3,8 +3,10 @@
 # provision, then attach (start) or exec a command (run), and tear the bottle down when
 # the agent exits, a step fails, or the user presses Ctrl-C.
 #
-#   scripts/flow.sh start agent=NAME [backend=docker] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true]
-#   scripts/flow.sh run agent=NAME [backend=docker] [cwd=DIR] -- CMD [ARG...]
+#   scripts/flow.sh start agent=NAME [backend=docker] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true] [manifest=DIR]
+#   scripts/flow.sh run agent=NAME [backend=docker] [cwd=DIR] [manifest=DIR] -- CMD [ARG...]
+#
+# manifest=DIR reads agents and bottles from DIR instead of this checkout's bottles/.
 #
 # slug=SLUG resumes: a live bottle with that slug is reattached; otherwise it is rebuilt
 # under the same slug. keep=true leaves the bottle running after the agent exits.
@@ -22,19 +24,27 @@ while [ $# -gt 0 ]; do
     cwd=*) cwd="${1#cwd=}" ;;
     slug=*) slug="${1#slug=}" ;;
     keep=*) keep="${1#keep=}" ;;
+    manifest=*) export BB_MANIFEST_DIR="${1#manifest=}" ;;
     --) shift; cmd=("$@"); break ;;
     # `just` drops a `--` before the command, so in run mode the first word that is not
-    # key=value starts the command.
-    *) if [ "$mode" = run ] && [[ "$1" != *=* ]]; then cmd=("$@"); break; fi
-       usage="agent=NAME [backend=docker|smolmachines] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true]"
-       [ "$mode" = run ] && usage="agent=NAME [backend=docker|smolmachines] [cwd=DIR] -- CMD"
-       echo "just $mode: unknown argument '$1' (expected $usage)" >&2; exit 2 ;;
+    # key=value starts the command, and so does an environment assignment (FOO=1 env).
+    *) if [ "$mode" = run ] && { [[ "$1" != *=* ]] || [[ "$1" =~ ^[A-Z_][A-Z0-9_]*= ]]; }; then cmd=("$@"); break; fi
+       usage="agent=NAME [backend=docker|smolmachines] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true] [manifest=DIR]"
+       [ "$mode" = run ] && usage="agent=NAME [backend=docker|smolmachines] [cwd=DIR] [manifest=DIR] -- CMD"
+       hint=""; [[ "$1" != *=* ]] && [ -z "$agent" ] && hint=" (did you mean agent=$1?)"
+       echo "just $mode: unknown argument '$1'$hint (expected $usage)" >&2; exit 2 ;;
   esac
   shift
 done
 [ -n "$agent" ] || { echo "just $mode: missing agent=NAME (try: just $mode agent=shell)" >&2; exit 2; }
+# Checked here so the message names what you typed (backend=, cwd=, slug=), not a flag.
+case "$backend" in docker|smolmachines) ;; *) echo "just $mode: backend=$backend is not a backend (docker or smolmachines)" >&2; exit 2 ;; esac
+[ -z "$cwd" ] || [ -d "$cwd" ] || { echo "just $mode: cwd=$cwd is not a directory" >&2; exit 2; }
+[ -z "$slug" ] || [[ "$slug" =~ ^[a-z0-9][a-z0-9-]*$ ]] || { echo "just $mode: slug=$slug is not a slug (lower-case letters, digits and -, as bb-list shows them)" >&2; exit 2; }
 if [ "$mode" = run ]; then
   [ ${#cmd[@]} -gt 0 ] || { echo "just run: missing the command: just run agent=$agent -- CMD" >&2; exit 2; }
+  # FOO=1 CMD means what it means in a shell; docker exec runs argv as is, so env does it.
+  [[ "${cmd[0]}" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] && cmd=(env "${cmd[@]}")
   yes=true
 fi
 

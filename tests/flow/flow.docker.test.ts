@@ -51,11 +51,32 @@ test("an unknown argument is refused before anything starts, with each mode's ow
   const { state, env } = await flowEnv(t);
   const start = await just(["start", "agent=shell", "bogus=1"], env);
   assert.equal(start.code, 2);
-  assert.equal(start.stderr.trim(), "just start: unknown argument 'bogus=1' (expected agent=NAME [backend=docker|smolmachines] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true])");
+  assert.equal(start.stderr.trim(), "just start: unknown argument 'bogus=1' (expected agent=NAME [backend=docker|smolmachines] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true] [manifest=DIR])");
   const run = await just(["run", "agent=shell", "bogus=1", "--", "true"], env);
   assert.equal(run.code, 2);
-  assert.equal(run.stderr.trim(), "just run: unknown argument 'bogus=1' (expected agent=NAME [backend=docker|smolmachines] [cwd=DIR] -- CMD)");
+  assert.equal(run.stderr.trim(), "just run: unknown argument 'bogus=1' (expected agent=NAME [backend=docker|smolmachines] [cwd=DIR] [manifest=DIR] -- CMD)");
+  // Values are checked in the words you typed, not as the flags they become.
+  for (const [arg, message] of [
+    ["backend=vmware", "just start: backend=vmware is not a backend (docker or smolmachines)"],
+    ["cwd=/nonexistent", "just start: cwd=/nonexistent is not a directory"],
+    ["slug=Bad_Slug", "just start: slug=Bad_Slug is not a slug (lower-case letters, digits and -, as bb-list shows them)"],
+  ]) {
+    const r = await just(["start", "agent=shell", "yes=true", arg!], env);
+    assert.equal(r.code, 2, arg);
+    assert.equal(r.stderr.trim(), message);
+  }
+  const bare = await just(["start", "shell"], env);
+  assert.match(bare.stderr, /unknown argument 'shell' \(did you mean agent=shell\?\)/);
   assert.ok(!existsSync(join(state, "bottles")), "nothing was prepared");
+});
+
+test("manifest=DIR reads your own agents; just run takes FOO=1 as the start of the command", async (t) => {
+  const { env } = await flowEnv(t);
+  const dir = await writeTree(await tempDir(t), { "agents/mine.md": "---\nprovider: shell\nbottle: plain\n---\n", "plain.md": "---\nsupervise: false\n---\n" });
+  const r = await just(["run", "agent=mine", `manifest=${dir}`, "--", "FOO=from-the-command", "sh", "-c", "echo $FOO"], env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), "from-the-command");
+  assert.match(r.stderr, /agent\s+mine \(shell\)/);
 });
 
 test("just start without a terminal and without yes=true refuses and leaves nothing", async (t) => {

@@ -23,7 +23,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
   .addOption(new Option("--backend <backend>", "where the agent runs").choices(["docker", "smolmachines"]).default("docker"))
   .option("--cwd <dir>", "host checkout to copy into the bottle (by bb-provision)")
   .option("--identity <slug>", "resume: keep this slug (and its state dir)")
-  .option("--manifest-dir <dir>", "manifest tree to read (default: bottles/ of this checkout)")
+  .option("--manifest-dir <dir>", "manifest tree to read (default: $BB_MANIFEST_DIR, else bottles/ of this checkout)")
   .option("--state-dir <dir>", "state root for all bottles (default: $XDG_STATE_HOME/bot-bottle)")
   .option("--owner-pid <pid>", "record PID as the process that owns this bottle while it starts (bb-cleanup leaves it alone while PID lives)")
   .action(async (agent: string, o: { backend: Backend; cwd?: string; identity?: string; manifestDir?: string; stateDir?: string; ownerPid?: string }) => {
@@ -34,7 +34,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
       backend: o.backend,
       cwd: o.cwd ?? null,
       identity: o.identity ?? null,
-      manifestDir: o.manifestDir ?? join(repoRoot(), "bottles"),
+      manifestDir: o.manifestDir ?? (process.env.BB_MANIFEST_DIR || join(repoRoot(), "bottles")),
       stateRoot: o.stateDir ?? defaultStateRoot(),
       ownerPid,
     });
