@@ -190,6 +190,14 @@ describe("git-gate under attack (real process, real git)", () => {
     }
   });
 
+  it("a secret as the name of an empty folder (no file below it to diff) is refused", async () => {
+    const empty = (await git(f.work, ["hash-object", "-t", "tree", "-w", "--stdin"], [0], "")).stdout.trim();
+    const base = (await git(f.work, ["ls-tree", "HEAD"])).stdout;
+    const tree = (await git(f.work, ["mktree"], [0], `${base}040000 tree ${empty}\t${AWS_KEY}\n`)).stdout.trim();
+    const commit = (await git(f.work, ["commit-tree", "-p", "HEAD", "-m", "an empty folder", tree])).stdout.trim();
+    await refusedPush([`${commit}:refs/heads/agent/folder`], /\[dlp\] refs\/heads\/agent\/folder: commit [0-9a-f]{12} names a folder with a secret: found by the aws detector/);
+  });
+
   it("a tree with an entry named .git or .. is refused by receive-pack's object checks before the policy runs", async () => {
     const blob = (await git(f.work, ["hash-object", "-w", "--stdin"], [0], "#!/bin/sh\necho pwned\n")).stdout.trim();
     const hooks = (await git(f.work, ["mktree"], [0], `100755 blob ${blob}\tpost-checkout\n`)).stdout.trim();

@@ -16,11 +16,28 @@ export interface CommitChanges {
   paths: string[];
   /** Added lines per changed path (binary files included, see --text). */
   added: Map<string, string[]>;
+  /** Folders the commit adds or changes (their names are content too). */
+  folders: string[];
+}
+
+/** The folders in `git diff-tree -t --raw` output: ":old new sha sha X\tpath" lines with mode 040000. */
+export function rawFolderPaths(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(":")) continue;
+    const tab = line.indexOf("\t");
+    if (tab === -1 || line.split(" ")[1] !== "040000") continue;
+    const path = line.slice(tab + 1);
+    out.push(path.startsWith('"') ? unquoteCPath(path) : path);
+  }
+  return out;
 }
 
 // --text: a file git would call binary (one NUL byte, or a -diff attribute) still shows
 // its lines, or a secret could ride in it unscanned.
-const DIFF_FLAGS = ["--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", "--submodule=short", "--text", "-r", "-p"];
+// -t --raw: folders get a line of their own too, so a name that only an empty folder
+// carries (no file below it to diff) is still seen.
+const DIFF_FLAGS = ["--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", "--submodule=short", "--text", "-r", "-t", "--raw", "-p"];
 
 const ESCAPES: Record<string, number> = { a: 7, b: 8, t: 9, n: 10, v: 11, f: 12, r: 13, '"': 34, "\\": 92 };
 
@@ -119,5 +136,7 @@ export async function commitChanges(git: Git, commit: string): Promise<CommitCha
   for (const path of perParent[0]!.keys()) {
     if (perParent.every((m) => m.has(path))) added.set(path, intersectLines(perParent.map((m) => m.get(path)!)));
   }
-  return { commit, header, message, paths: [...added.keys()], added };
+  const folderLists = patches.map(rawFolderPaths);
+  const folders = folderLists[0]!.filter((f) => folderLists.every((l) => l.includes(f)));
+  return { commit, header, message, paths: [...added.keys()], added, folders };
 }

@@ -171,6 +171,8 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
         const f = ctx.scanner.scan(`${path}\n${lines.join("\n")}`);
         if (f) v("dlp", `commit ${shortSha(c)} adds a secret to ${path}: found by the ${describeFinding(f)}`);
       }
+      const inFolders = ctx.scanner.scan(ch.folders.join("\n"));
+      if (inFolders) v("dlp", `commit ${shortSha(c)} names a folder with a secret: found by the ${describeFinding(inFolders)}`);
     }
   }
   return violations;
