@@ -20,9 +20,13 @@ export function parseFrontmatter(file: string, text: string): Frontmatter {
   const doc = parseDocument(m[1]!, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line;
-    const where = line !== undefined ? ` (frontmatter line ${line})` : "";
-    throw new BbError("MANIFEST_PARSE", `${file}: invalid YAML${where}: ${e.message.split("\n")[0]}`, { details: { file, line } });
+    // The file's own line number (the YAML starts below the opening "---"), as an editor
+    // shows it; the parser's message says the line again in frontmatter terms, so its
+    // "at line N, column M:" tail is cut.
+    const inYaml = e.linePos?.[0]?.line;
+    const line = inYaml === undefined ? undefined : inYaml + 1;
+    const why = e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "").replace(/:$/, "");
+    throw new BbError("MANIFEST_PARSE", `${file}${line !== undefined ? `:${line}` : ""}: invalid YAML: ${why}`, { details: { file, line } });
   }
   const data = doc.toJS() as unknown;
   if (data === null || data === undefined) return { file, data: {}, body: m[2]!.trim() };

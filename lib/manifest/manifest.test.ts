@@ -121,7 +121,11 @@ test("an unknown agent lists the agents", async (t) => {
 test("invalid YAML names the file and the line", async (t) => {
   const e = await loadError(await manifest(t, { child: "env:\n  A: 1\n   B: [" }));
   assert.equal(e.code, "MANIFEST_PARSE");
-  assert.match(e.message, /child\.md: invalid YAML \(frontmatter line \d+\)/);
+  assert.match(e.message, /child\.md:\d+: invalid YAML: [^\n]*[^:]$/);
+  // A duplicate key on the YAML's second line is the file's third ("---" comes first).
+  const dup = await loadError(await manifest(t, { child: "supervise: true\nsupervise: false" }));
+  assert.match(dup.message, /child\.md:3: invalid YAML: /);
+  assert.equal(dup.details.line, 3);
 });
 
 test("a file without frontmatter says how it must start", async (t) => {
