@@ -72,7 +72,8 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
 
     if (kept.length) log.info(`keeping ${kept.length} live bottle(s): ${kept.map((b) => `${b.slug} (${b.why})`).join("; ")}`);
     if (removals.length === 0 && images.length === 0) {
-      log.info(o.slug ? `nothing left of bottle ${o.slug}` : "nothing to clean up");
+      // Exit 0 all the same: a teardown that finds its bottle gone has nothing to fail at.
+      log.info(o.slug ? `nothing left of bottle ${o.slug}: no container, network or state dir by that slug (bb-list --all shows what there is)` : "nothing to clean up");
       return done();
     }
     const plan = (removals.length ? planText(removals) : "") + (images.length ? imagesText(images) : "");

@@ -11,7 +11,7 @@
 // Exit codes: see --help (exec and attach exit with the command's code).
 import { join } from "node:path";
 import process from "node:process";
-import { createProgram, interruptSignal, type Command, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
+import { createProgram, interruptSignal, Option, type Command, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { withEngine } from "../../lib/docker/daemon.ts";
 import { ensureImage, prefetchAgentImage } from "../../lib/images/mod.ts";
 import { AGENT } from "../../lib/layout.ts";
@@ -37,10 +37,12 @@ const program = createProgram("bb-vm", "Start the agent's machine for a bundled 
   .enablePositionalOptions()
   // A default action hides commander's `help` subcommand; `bb-vm help exec` should work.
   .helpCommand(true)
-  .option(
-    "--dns <ip>",
-    "DNS server the agent container's resolver forwards outside names to (default: docker's); the internal network must never let such a query leave — tests point it at a recording resolver (repeatable; docker backend)",
-    (ip: string, acc: string[] = []) => [...acc, ip],
+  // For the escape suite only (hidden from --help): the internal network must never let a
+  // query for an outside name leave, and tests point this at a recording resolver.
+  .addOption(
+    new Option("--dns <ip>", "DNS server the agent container's resolver forwards outside names to (repeatable; docker backend)")
+      .argParser((ip: string, acc: string[] = []) => [...acc, ip])
+      .hideHelp(),
   )
   .action(async (o: CommonOptions & { dns?: string[] }) => {
   const signal = interruptSignal();
