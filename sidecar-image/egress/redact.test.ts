@@ -16,6 +16,14 @@ test("secretForms() leaves out values too short to search for without masking or
   assert.deepEqual(secrets.map((s) => s.latin1), ["s3cr3t-token-value", "dG9rZW4tYmFzZTY0"]);
 });
 
+test("secretForms() adds the spellings an echo quotes a token in: JSON with \\/, and percent-encoded", () => {
+  const token = "ab+cd/ef==gh";
+  const forms = secretForms([token]).map((s) => s.latin1);
+  for (const spelled of [token, "ab+cd\\/ef==gh", "ab%2Bcd%2Fef%3D%3Dgh", "ab%2bcd%2fef%3d%3dgh"]) assert.ok(forms.includes(spelled), spelled);
+  const echoed = maskAll(Buffer.from(`{"token":"ab+cd\\/ef==gh"} Location: /cb?t=ab%2Bcd%2Fef%3D%3Dgh`), secretForms([token])).toString();
+  assert.ok(!echoed.includes("ab+cd") && !echoed.includes("ab%2Bcd"), echoed);
+});
+
 test("Redactor masks a secret cut at every possible point, and overlapping near-misses stay", async () => {
   const text = Buffer.from("a s3cr3t-token-valu s3cr3t-token-value b dG9rZW4tYmFzZTY0dG9rZW4tYmFzZTY0 c s3cr3t");
   const whole = maskAll(text, secrets).toString();

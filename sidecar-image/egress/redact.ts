@@ -19,9 +19,21 @@ export interface Secret {
   latin1: string;
 }
 
-/** The spellings to mask, longest first, leaving out those too short to search for. */
+/**
+ * How an upstream commonly quotes a value it echoes: JSON with "/" escaped (PHP, Java),
+ * percent-encoded in a URL or a Location header (either case of hex digits). A token with
+ * "/", "+" or "=" (base64) is spelled differently in each, and the agent decodes them all.
+ */
+function echoedSpellings(form: string): string[] {
+  const json = JSON.stringify(form).slice(1, -1);
+  const url = encodeURIComponent(form);
+  return [form, json, json.replaceAll("/", "\\/"), url, url.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())];
+}
+
+/** The spellings to mask (each form as sent and as echoed), longest first, leaving out
+ * those too short to search for. */
 export function secretForms(forms: Iterable<string>): Secret[] {
-  const unique = new Set([...forms].filter((f) => f.length >= MIN_SECRET_LENGTH));
+  const unique = new Set([...forms].flatMap(echoedSpellings).filter((f) => f.length >= MIN_SECRET_LENGTH));
   return [...unique]
     .map((f) => Buffer.from(f, "utf8"))
     .sort((a, b) => b.length - a.length)
