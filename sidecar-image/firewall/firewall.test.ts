@@ -226,6 +226,18 @@ test("a passthrough host is gated by name but never decrypted: the client sees t
   again.socket.destroy();
 });
 
+test("a passthrough tunnel whose TLS names another server than the CONNECT did is closed", async () => {
+  const seen = upstream.requests.length;
+  for (const [servername, why] of [["other.example.test", "its TLS names another server"], ["", "its TLS names no server"]] as const) {
+    const t = await connectTunnel(port, "pass.example.test:443");
+    assert.ok("socket" in t);
+    await assert.rejects(tlsOver(t.socket, servername, upstreamCa.certPem));
+    t.socket.destroy();
+    assert.ok(logs.some((l) => l.includes(`blocked passthrough tunnel to pass.example.test: ${why}`)), logs.join("\n"));
+  }
+  assert.equal(upstream.requests.length, seen, "nothing reached the upstream");
+});
+
 test("plain HTTP absolute-form requests are scanned and forwarded", async () => {
   const c = await plainVia(port);
   const ok = await c.request("POST", "http://plain.example.test/form?a=1", { host: "plain.example.test" }, "hello");
