@@ -6,6 +6,7 @@ import { rm } from "node:fs/promises";
 import { resolve } from "node:path";
 import { BbError } from "../errors.ts";
 import { agentSection, bottleSection, loadAgent } from "../manifest/load.ts";
+import { FieldReader } from "../manifest/fields.ts";
 import { writeOwner } from "../inventory/owner.ts";
 import { bottleDir } from "../paths.ts";
 import { readPlanFile, savePlan } from "../plan/io.ts";
@@ -34,6 +35,12 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
     throw new BbError("USAGE", `--cwd ${opts.cwd}: not a directory`);
   }
   const loaded = await loadAgent(manifestDir, opts.agent);
+  // A key that is not there fails now, before the y/N, not at bb-bundle or the first fetch.
+  for (const u of loaded.bottle.git?.upstreams ?? []) {
+    if (u.identityFile && !existsSync(u.identityFile)) {
+      new FieldReader(loaded.bottle.origin.git ?? loaded.bottle.file).fail(`git.upstreams.${u.host}.identity_file`, `${u.identityFile} does not exist`);
+    }
+  }
 
   let slug: string;
   let createdAt = (opts.now ?? (() => new Date()))().toISOString();

@@ -8,9 +8,11 @@
 //   bb-prepare researcher | bb-bundle | bb-vm | bb-provision
 //
 // Exit codes: see --help.
+import { accessSync, constants, statSync } from "node:fs";
 import { homedir } from "node:os";
 import process from "node:process";
 import { forwardedCredentials } from "../../lib/credentials.ts";
+import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { createProgram, interruptSignal, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { readyTimeoutMs, startBundle } from "../../lib/bundle/start.ts";
@@ -29,6 +31,8 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
   .action(async (o: CommonOptions & { upstreamCa?: string; readyTimeout: string; wait: boolean }) => {
     const signal = interruptSignal();
     const readyMs = readyTimeoutMs(o.readyTimeout);
+    // Before anything is created: a missing file would otherwise fail half-way in.
+    if (o.upstreamCa !== undefined && !isReadableFile(o.upstreamCa)) throw new BbError("USAGE", `--upstream-ca ${o.upstreamCa}: no such readable file`);
     const plan = await readPlanInput(o);
     refuseSection(plan, "bundle");
     const loopbackAddr = plan.backend === "smolmachines" ? await loopbackFor({ platform: process.platform, stateRoot: plan.stateRoot, slug: plan.slug }) : undefined;
@@ -48,5 +52,14 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
     await savePlan(bundled);
     await writePlan(bundled);
   });
+
+function isReadableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
 
 await mainOf(program);

@@ -101,6 +101,18 @@ test("sensitive_env: an unset name is flagged in the preflight; a name that cann
   assert.match(bad.stderr, /c\.md: field "sensitive_env\[0\]": "lower case" is not a valid environment variable name/);
 });
 
+test("an identity_file that does not exist is a manifest error naming the field, and nothing is prepared", async (t) => {
+  const dir = await writeTree(await tempDir(t), {
+    "agents/a.md": "---\nprovider: shell\nbottle: b\n---\n",
+    "b.md": "---\ngit:\n  upstreams:\n    a.test: {url: 'ssh://git@a.test', identity_file: /nonexistent/id_ed25519}\n  repos: [a.test/o/r]\n---\n",
+  });
+  const state = await tempDir(t);
+  const r = await runTool("bb-prepare", ["a", "--manifest-dir", dir, "--state-dir", state]);
+  assert.equal(r.code, 4, r.stderr);
+  assert.match(r.stderr, /b\.md: field "git\.upstreams\.a\.test\.identity_file": \/nonexistent\/id_ed25519 does not exist/);
+  assert.ok(!existsSync(join(state, "bottles")) || (await readdir(join(state, "bottles"))).length === 0);
+});
+
 test("bb-prepare --json-errors adds a JSON error object with a stable code", async (t) => {
   const state = await tempDir(t);
   const r = await runTool("bb-prepare", ["nosuchagent", "--state-dir", state, "--json-errors"]);

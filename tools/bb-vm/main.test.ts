@@ -75,3 +75,9 @@ test("bb-bundle and bb-vm refuse a plan their stage already ran on, before touch
     await b.remove();
   }
 });
+
+test("bb-bundle --upstream-ca naming no file is a usage error before anything is created", async () => {
+  const r = await tool("bb-bundle", ["--upstream-ca", "/nonexistent/ca.pem"]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--upstream-ca \/nonexistent\/ca\.pem: no such readable file/);
+});
