@@ -13,7 +13,7 @@ import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
 import { relayStatus } from "../../lib/http/status.ts";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { log as rootLog, type Logger } from "../../lib/log.ts";
-import { readClientHello, type HelloRead } from "../../lib/tls/client-hello.ts";
+import { readClientHello } from "../../lib/tls/client-hello.ts";
 import { createLeafIssuer, normalizeHost } from "../../lib/tls/mod.ts";
 import { type Block, inspectBody, inspectHead, MAX_BODY_BYTES, readBody } from "./inspect.ts";
 import { compilePolicy, type CompiledPolicy, type HostRule } from "./policy.ts";
@@ -114,48 +114,21 @@ function pipeBoth(a: net.Socket, b: net.Socket): void {
   b.pipe(a);
 }
 
-/** A passthrough client's first TLS record (or its first bytes, when it speaks some other
- * protocol), read off the socket; null if it closes or stays silent for IDLE_MS first. */
-function readHello(socket: net.Socket, head: Buffer): Promise<{ bytes: Buffer; hello: HelloRead } | null> {
-  return new Promise((resolve) => {
-    let buf = head;
-    const settle = (v: { bytes: Buffer; hello: HelloRead } | null) => {
-      socket.setTimeout(0);
-      socket.off("data", onData);
-      socket.off("end", onGone);
-      socket.off("close", onGone);
-      resolve(v);
-    };
-    const check = (): boolean => {
-      const hello = readClientHello(buf);
-      if (hello.kind === "need") return false;
-      socket.pause();
-      settle({ bytes: buf, hello });
-      return true;
-    };
-    const onData = (chunk: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-      check();
-    };
-    const onGone = () => settle(null);
-    if (check()) return;
-    socket.setTimeout(IDLE_MS, () => socket.destroy());
-    socket.on("data", onData);
-    socket.once("end", onGone);
-    socket.once("close", onGone);
-  });
-}
-
-/** The first bytes a client sends in a tunnel, left unread on the socket; null if it
- * closes (or stays silent for IDLE_MS) first. */
-function peek(socket: net.Socket): Promise<Buffer | null> {
+/**
+ * The first bytes a client sends in a tunnel, read until `enough` says so and left unread
+ * on the (paused) socket; null if it closes, or stays silent for IDLE_MS, first.
+ */
+function peek(socket: net.Socket, enough: (buf: Buffer) => boolean = (b) => b.length > 0): Promise<Buffer | null> {
   socket.setTimeout(IDLE_MS, () => socket.destroy());
   return new Promise((resolve) => {
+    let buf: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      if (!enough(buf)) return;
       cleanup();
       socket.pause();
-      socket.unshift(chunk);
-      resolve(chunk);
+      socket.unshift(buf);
+      resolve(buf);
     };
     const onGone = () => {
       cleanup();
@@ -438,9 +411,10 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     socket.write(ESTABLISHED);
     // Not decrypted, but the server the TLS names must be the one the CONNECT named: on a
     // shared front end the SNI picks the site. Other protocols (ssh) pass as they are.
-    const first = await readHello(socket, head);
+    if (head.length) socket.unshift(head);
+    const first = await peek(socket, (b) => readClientHello(b).kind !== "need");
     if (!first) return void up.destroy();
-    const { hello } = first;
+    const hello = readClientHello(first);
     const why =
       hello.kind === "bad" ? hello.reason
       : hello.kind === "hello" && net.isIP(to.host) === 0 && hello.sni !== to.host ? (hello.sni === null ? "its TLS names no server" : "its TLS names another server")
@@ -451,7 +425,6 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       up.destroy();
       return void socket.destroy();
     }
-    up.write(first.bytes);
     pipeBoth(socket, up);
   }
 
