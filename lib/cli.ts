@@ -36,6 +36,20 @@ export function createProgram(name: string, summary: string, opts: { example?: s
   return program;
 }
 
+/**
+ * A commander option parser for a whole number of at least `min` (digits only: no "1e3",
+ * no sign); anything else is a usage error naming the flag.
+ */
+export function wholeNumber(flag: string, min = 0): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) {
+      throw new BbError("USAGE", `${flag} wants a whole number${min > 0 ? ` of at least ${min}` : ""}, got ${JSON.stringify(text)}`);
+    }
+    return n;
+  };
+}
+
 /** Read the plan from --plan FILE or stdin, requiring the given sections. */
 export async function readPlanInput(options: CommonOptions, require: SectionName[] = []): Promise<Plan> {
   if (options.plan) return readPlanFile(options.plan, require);

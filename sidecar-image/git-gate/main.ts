@@ -10,7 +10,7 @@
 //   git-gate --config /etc/bot-bottle/git-gate.json --hooks /etc/bot-bottle/git-gate-hooks --data /var/lib/git-gate
 import { resolve } from "node:path";
 import process from "node:process";
-import { createProgram, mainOf, setExitCode } from "../../lib/cli.ts";
+import { createProgram, mainOf, setExitCode, wholeNumber } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { createLogger } from "../../lib/log.ts";
 import { formatArgv } from "../../lib/proc.ts";
@@ -27,15 +27,6 @@ interface Flags {
   identities?: string;
   maxSessions: number;
   idleTimeout: number;
-}
-
-/** A commander parser for a whole number above 0; anything else is a usage error naming the flag. */
-function positiveInt(flag: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new BbError("USAGE", `${flag} wants a whole number above 0, got ${JSON.stringify(v)}`);
-    return n;
-  };
 }
 
 const log = createLogger({ prefix: "git-gate: " });
@@ -79,8 +70,8 @@ const program = createProgram("git-gate", "Serve the bottle's declared git repos
   .option("--data <dir>", "where the mirrors live (required)")
   .option("--hooks <dir>", "hooks dir bb-prepare wrote (core.hooksPath for pushes); without it pushes are refused")
   .option("--identities <dir>", "dir holding the upstreams' identity files named in the config")
-  .option("--max-sessions <n>", "git sessions served at once; one more is refused", positiveInt("--max-sessions"), MAX_SESSIONS)
-  .option("--idle-timeout <seconds>", "end a session that sends nothing either way for this long", positiveInt("--idle-timeout"), 300)
+  .option("--max-sessions <n>", "git sessions served at once; one more is refused", wholeNumber("--max-sessions", 1), MAX_SESSIONS)
+  .option("--idle-timeout <seconds>", "end a session that sends nothing either way for this long", wholeNumber("--idle-timeout", 1), 300)
   .action((flags: Flags) => serve(flags));
 
 program

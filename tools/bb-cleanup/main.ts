@@ -14,7 +14,7 @@
 // Exit codes: see --help (0 ok, 1 a removal failed or the answer was no, 2 usage or no
 // terminal to ask on without --yes).
 import process from "node:process";
-import { createProgram, mainOf, setExitCode, writeStdout } from "../../lib/cli.ts";
+import { createProgram, mainOf, setExitCode, wholeNumber, writeStdout } from "../../lib/cli.ts";
 import { BbError, EXIT } from "../../lib/errors.ts";
 import { systemRemover } from "../../lib/inventory/backends.ts";
 import { GRACE_MS } from "../../lib/inventory/classify.ts";
@@ -59,7 +59,7 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
   .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
   .option("--filter-label <key=value>", FILTER_LABEL_HELP, collectLabel)
   .option("--images", "also remove bot-bottle images that no bottle of this checkout would start from and no container uses (old builds: a sidecar is ~280 MB, an agent ~1 GB)")
-  .option("--grace <seconds>", "a bottle with no owner record counts as starting (live) this long after its newest state dir change or container", seconds, GRACE_MS / 1000)
+  .option("--grace <seconds>", "a bottle with no owner record counts as starting (live) this long after its newest state dir change or container", wholeNumber("--grace"), GRACE_MS / 1000)
   .addHelpText("after", "\nbb-cleanup: exit 1 also when the answer to y/N was no (nothing removed); exit 2 also when\nthere is no terminal to ask on and no --yes (nothing removed).\n")
   .action(async (o: Options) => {
     if (o.slug !== undefined) checkSlug(o.slug, "--slug");
@@ -120,12 +120,6 @@ async function staleImages(o: Options, hasDocker: boolean): Promise<OurImage[]> 
   if (o.images) return found.stale;
   if (found.stale.length) log.info(`${found.stale.length} old bot-bottle image(s) no bottle here uses (${totalSize(found.stale)}): bb-cleanup --images removes them`);
   return [];
-}
-
-function seconds(text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new BbError("USAGE", `--grace ${JSON.stringify(text)}: expected whole seconds`);
-  return n;
 }
 
 await mainOf(program);
