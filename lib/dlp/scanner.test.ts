@@ -157,3 +157,14 @@ test("scan() of a 1 MiB API body stays in the tens of milliseconds", (t) => {
   t.diagnostic(`scan of ${body.length} bytes: ${ms.toFixed(1)} ms`);
   assert.ok(ms < 250, `took ${ms} ms`); // generous: CI machines are shared
 });
+
+test("a certificate block ends at its own END: a BEGIN with none does not stretch to the next block's, exempting what lies between", () => {
+  const scanner = createScanner({});
+  const cert = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ\n-----END CERTIFICATE-----";
+  const key = "GdXooRpx8U8jCV9CIFGIhfAj04Noi5KwoawgzKSm";
+  assert.equal(scanner.scan(`${cert}\n${cert}`), null, "whole blocks stay benign");
+  // Before, the first BEGIN matched lazily up to the second block's END, so the random
+  // key between them counted as certificate text (and each unmatched BEGIN cost 64 KiB of
+  // scanning, which let a small request freeze the firewall).
+  assert.equal(scanner.scan(`-----BEGIN CERTIFICATE-----\napi_key: ${key}\n${cert}`)?.detector, "high_entropy");
+});
