@@ -15,7 +15,7 @@ import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { bottleLabels, type Role } from "../docker/labels.ts";
 import { createNetwork, removeNetwork, connectNetwork } from "../docker/network.ts";
-import { removeContainer, runContainer, type Mount } from "../docker/container.ts";
+import { isNameInUse, removeContainer, runContainer, type Mount } from "../docker/container.ts";
 import { hostPort } from "../docker/inspect.ts";
 import { AGENT_FACING, BUNDLE_PATHS, daemonIdMap, daemonIds, names, PORTS } from "../layout.ts";
 import type { BundleSection, Plan, Service } from "../plan/schema.ts";
@@ -196,7 +196,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       ...(docker ? {} : { publish: facing.map((s) => PORT_OF[s]), publishAddress: opts.loopbackAddr ?? "127.0.0.1" }),
     }).catch(async (e: Error) => {
       // A name in use is another run's bundle: never ours to remove.
-      if (/is already in use/.test(e.message)) {
+      if (isNameInUse(e)) {
         throw new BbError("BUNDLE", `container ${container} already exists: bottle ${plan.slug} has a bundle already (bb-cleanup --slug ${plan.slug} removes it)`, { cause: e });
       }
       await removeContainer(container).catch(() => {}); // created, but it did not start

@@ -1,6 +1,7 @@
 // Container lifecycle: run detached from a spec, signal, stop, remove. The spec is turned
 // into argv by a pure function (runArgs) so what docker is asked to do can be checked
 // without docker.
+import { BbError } from "../errors.ts";
 import { docker, failure, isNoSuch } from "./cmd.ts";
 import { envArgs } from "./env.ts";
 import { labelArgs } from "./labels.ts";
@@ -71,11 +72,19 @@ function csvField(field: string): string {
   return /[",]/.test(field) ? `"${field.replaceAll('"', '""')}"` : field;
 }
 
-/** Start a container detached; returns its ID. */
+/** Start a container detached; returns its ID. A name already taken fails with an error
+ * isNameInUse() knows: that container is another run's, never the caller's to remove. */
 export async function runContainer(spec: ContainerSpec): Promise<string> {
   const { args, childEnv } = runArgs(spec);
-  const r = await docker(args, { env: childEnv, what: `Cannot start container ${spec.name}` });
-  return r.stdout.trim();
+  const r = await docker(args, { env: childEnv, expect: [0, 125], what: `Cannot start container ${spec.name}` });
+  if (r.code === 0) return r.stdout.trim();
+  const failed = failure(r, `Cannot start container ${spec.name}`);
+  if (/is already in use/.test(r.stderr)) failed.details.nameInUse = true;
+  throw failed;
+}
+
+export function isNameInUse(e: unknown): boolean {
+  return e instanceof BbError && e.details.nameInUse === true;
 }
 
 /** Send a signal (SIGHUP to reload, SIGUSR1 to restart the firewall, ...). */

@@ -17,6 +17,7 @@ import {
   execIn,
   hostPort,
   inspectContainer,
+  isNameInUse,
   killContainer,
   listContainers,
   listNetworks,
@@ -234,3 +235,13 @@ function readGreeting(host: string, port: number): Promise<string> {
     s.on("error", reject);
   });
 }
+
+test("a name already in use fails with an error isNameInUse() knows, and the container of that name is untouched", async () => {
+  const before = await inspectContainer(box.agent);
+  const err = await runContainer({ name: box.agent, image: BASE, labels: labels("agent"), network: net.internal, cmd: ["true"] }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  assert.ok(isNameInUse(err), String(err));
+  assert.deepEqual((await inspectContainer(box.agent))?.state, before?.state);
+});

@@ -3,7 +3,7 @@
 // commands in it as user node.
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
-import { removeContainer, runContainer } from "../docker/container.ts";
+import { isNameInUse, removeContainer, runContainer } from "../docker/container.ts";
 import { bottleLabels } from "../docker/labels.ts";
 import { AGENT, names } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
@@ -57,7 +57,7 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
     if (opts.signal?.aborted) throw opts.signal.reason;
   } catch (e) {
     // A name already in use is another run's container, live or not: never ours to remove.
-    if (/is already in use/.test((e as Error).message)) {
+    if (isNameInUse(e)) {
       throw new BbError("VM", `container ${name} already exists: bottle ${plan.slug} has an agent already (bb-vm exec --slug ${plan.slug} reaches it; bb-cleanup --slug ${plan.slug} removes it)`, { cause: e });
     }
     await removeContainer(name).catch(() => {});
