@@ -2,8 +2,9 @@
 // loopback: the fake HTTPS upstream (own test CA), a firewall dialing it directly, a
 // firewall→egress chain with api.example.test routed through a token slot, and the
 // baseline, two mitmdump processes chained the same way (each intercepting TLS, as
-// egress and pipelock did in the original). Each row is a way to dial one keep-alive
-// HTTPS session to the upstream.
+// egress and pipelock did in the original), and the floor, two bare TLS relay processes
+// (lib/tls-relay-main.ts). Each row is a way to dial one keep-alive HTTPS session to the
+// upstream.
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -22,9 +23,10 @@ export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const TSX_LOADER = join(REPO, "node_modules/tsx/dist/loader.mjs");
 const HOST = "api.example.test";
 
-export type RowId = "direct" | "firewall" | "chain" | "mitmdump";
+export type RowId = "direct" | "relay" | "firewall" | "chain" | "mitmdump";
 export const ROWS: readonly { id: RowId; label: string }[] = [
   { id: "direct", label: "direct" },
+  { id: "relay", label: "TLS relay floor" },
   { id: "firewall", label: "firewall" },
   { id: "chain", label: "firewall→egress" },
   { id: "mitmdump", label: "mitmdump chain" },
@@ -173,11 +175,19 @@ async function assemble(o: RigOptions, dir: string, procs: ProcGroup): Promise<O
     ]), sensitiveEnv),
   );
   const mitm = mitmSkip === null ? startMitmChain(procs, named, dir, upCaFile) : Promise.resolve(null);
-  const [alonePort, chainPort, mitmChain] = await Promise.all([alone, chain, mitm, egress]);
+  const relayLeaf = await mintLeaf({ caCertPem: bottleCa.certPem, caKeyPem: bottleCa.keyPem, hosts: [HOST] });
+  const relayArgv = (args: string[]) => ["node", "--import", TSX_LOADER, join(REPO, "tests/bench/lib/tls-relay-main.ts"), ...args];
+  const relay = daemon("relay back", relayArgv(["back", "--upstream", `127.0.0.1:${upPort}`, "--servername", HOST]), trustUpstream).then(async (backPort) =>
+    daemon("relay front", relayArgv([
+      "front", "--cert", await file("relay.pem", relayLeaf.certPem), "--key", await file("relay-key.pem", relayLeaf.keyPem), "--next", `127.0.0.1:${backPort}`,
+    ]), {}),
+  );
+  const [alonePort, chainPort, mitmChain, relayPort] = await Promise.all([alone, chain, mitm, relay, egress]);
 
   const target = { servername: HOST, ca: bottleCa.certPem };
   const rows: Row[] = [
     { id: "direct", label: labelOf("direct"), dial: directDialer(upPort, { servername: HOST, ca: upCa.certPem }), credential: "absent", pids: [] },
+    { id: "relay", label: labelOf("relay"), dial: proxyDialer(relayPort, `${HOST}:443`, target), credential: "absent", pids: pidsOf("relay front", "relay back") },
     { id: "firewall", label: labelOf("firewall"), dial: proxyDialer(alonePort, `${HOST}:443`, target), credential: "absent", pids: pidsOf("firewall (alone)") },
     { id: "chain", label: labelOf("chain"), dial: proxyDialer(chainPort, `${HOST}:443`, target), credential: "injected", pids: pidsOf("firewall (→egress)", "egress") },
   ];
@@ -185,7 +195,7 @@ async function assemble(o: RigOptions, dir: string, procs: ProcGroup): Promise<O
   // by name in SNI and Host, which is all the certificate checks look at.
   if (mitmChain) rows.push({ id: "mitmdump", label: labelOf("mitmdump"), dial: proxyDialer(mitmChain.port, `127.0.0.1:${upPort}`, { servername: HOST, ca: mitmChain.ca }), credential: "absent", pids: pidsOf("mitmdump 1", "mitmdump 2") });
   // Started concurrently, so listed in a fixed order rather than the order they came up.
-  const order = ["firewall (alone)", "firewall (→egress)", "egress", "mitmdump 1", "mitmdump 2"];
+  const order = ["firewall (alone)", "firewall (→egress)", "egress", "mitmdump 1", "mitmdump 2", "relay front", "relay back"];
   named.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   const memoryNow = async () => Promise.all(named.map(async (p) => ({ name: p.name, memory: await memoryOf(p.pid) })));
   return {

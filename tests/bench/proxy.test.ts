@@ -18,7 +18,7 @@ function bench(args: string[]) {
 }
 
 describe("bench proxy", () => {
-  it("--json measures direct, firewall, firewall→egress and the mitmdump chain for both bodies, with ratios and memory", async () => {
+  it("--json measures direct, the TLS relay floor, firewall, firewall→egress and the mitmdump chain for both bodies, with ratios and memory", async () => {
     const mitmdump = await which("mitmdump");
     // Sources, not dist: the test checks the current code without needing a build.
     const r = await bench(["proxy", "--json", "--duration", "0.3", "--warmup", "0.1", "--connections", "1", "--daemons", "source"]);
@@ -27,7 +27,7 @@ describe("bench proxy", () => {
 
     assert.equal(res.daemons, "source");
     assert.deepEqual(res.bodies.map((b) => b.bytes), [64, 1 << 20]);
-    const rows = ["direct", "firewall", "chain", ...(mitmdump ? ["mitmdump"] : [])];
+    const rows = ["direct", "relay", "firewall", "chain", ...(mitmdump ? ["mitmdump"] : [])];
     assert.deepEqual(res.rows.map((x) => x.id), rows);
     if (!mitmdump) assert.match(res.skipped[0]!.reason, /mitmdump is not on PATH/);
     for (const body of res.bodies) {
@@ -43,12 +43,13 @@ describe("bench proxy", () => {
     }
     assert.equal(res.ratios.length, 2);
     for (const x of res.ratios) {
-      assert.ok(Number.isFinite(x.addedP50Ms));
-      if (mitmdump) assert.ok(x.throughputX! > 0 && typeof x.throughputPass === "boolean");
+      assert.ok(Number.isFinite(x.addedP50Ms) && Number.isFinite(x.floorAddedP50Ms));
+      if (mitmdump) assert.ok(x.throughputX! > 0 && x.floorThroughputX! > 0 && typeof x.throughputPass === "boolean");
       if (mitmdump && process.platform === "linux" && x.body === "1 MiB") assert.ok(x.cpuX! > 0, JSON.stringify(x));
     }
     const names = res.memory.map((m) => m.name);
     assert.deepEqual(names.slice(0, 3), ["firewall (alone)", "firewall (→egress)", "egress"]);
+    assert.deepEqual(names.slice(-2), ["relay front", "relay back"]);
     for (const m of res.memory) assert.ok(m.idleRssKiB! > 0 && m.peakRssKiB! >= m.idleRssKiB!, JSON.stringify(m));
 
     const text = formatReport(res);

@@ -1,7 +1,8 @@
 // `bench proxy`: requests/s and p50/p99 latency for a small and a 1 MiB response over
 // keep-alive HTTPS on loopback, direct to the upstream, through the firewall alone,
-// through firewall→egress (credential injected), and through a two-hop mitmdump chain
-// (the proxy the original used) as the baseline; then our chain's ratios against the
+// through firewall→egress (credential injected), through a two-hop mitmdump chain (the
+// proxy the original used) as the baseline, and through two bare TLS relays as the floor
+// any two-hop intercepting design pays; then our chain's ratios against the
 // targets (≥ 3× the mitmdump chain's throughput, < 1 ms added p50) and the proxies' memory.
 // Every cell runs for a fixed time, so the run is bounded and stops by itself.
 import os from "node:os";
@@ -129,7 +130,7 @@ function connectionList(text: string): number[] {
 
 export function proxyCommand(): Command {
   return new Command("proxy")
-    .description("Throughput and latency of firewall, firewall→egress and a mitmdump chain against direct, on loopback.")
+    .description("Throughput and latency of firewall, firewall→egress, a mitmdump chain and a bare TLS relay floor against direct, on loopback.")
     .option("--duration <seconds>", "measuring time per cell", seconds("--duration"), 3)
     .option("--warmup <seconds>", "unmeasured warm-up per cell", seconds("--warmup"), 0.5)
     .addOption(new Option("--connections <list>", "concurrent keep-alive connections, one column group each").argParser(connectionList).default([1, 8], "1,8"))
