@@ -2,6 +2,7 @@
 // Secret-looking env values and auth placeholders are never shown.
 import { PROVIDER_HOSTS } from "../credentials.ts";
 import type { Plan } from "../plan/schema.ts";
+import { publicSuffixUnderWildcard } from "../public-suffix.ts";
 
 const SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION)/i;
 
@@ -49,7 +50,11 @@ export function preflightText(plan: Plan, hostEnv: Record<string, string | undef
   } else {
     rows.push(["egress", "(no credential routes)"]);
   }
-  const allow = bottle.allowHosts.map((h) => `${h.host}${h.ports ? `:${h.ports.join("/")}` : ""}${h.tlsPassthrough ? " (passthrough)" : ""}`);
+  const allow = bottle.allowHosts.map((h) => {
+    const suffix = publicSuffixUnderWildcard(h.host);
+    const open = suffix ? ` (EVERY site anyone registers under ${suffix})` : "";
+    return `${h.host}${h.ports ? `:${h.ports.join("/")}` : ""}${h.tlsPassthrough ? " (passthrough)" : ""}${open}`;
+  });
   rows.push(["allow", allow.length ? allow.join(", ") : "(only routed hosts)"]);
   if (bottle.sensitiveEnv.length) {
     // An unset name protects nothing: most often a typo of the variable meant.

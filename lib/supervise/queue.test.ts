@@ -73,7 +73,7 @@ test("normalizeHost() keeps exact and *.suffix hosts and rejects URLs, ports, pa
 test("normalizeHost() refuses a wildcard over a whole top-level domain and numbers a resolver would read as another address", () => {
   // getaddrinfo reads each of these as 127.0.0.1: the operator would approve a name that
   // does not say where it goes.
-  for (const bad of ["*.com", "*.localhost", "0x7f.1", "0x7f000001", "2130706433", "127.1", "0177.0.0.1", "127.0.0.01", "1.2.3.256", "*.1.2.3.4", "example.0x10"]) {
+  for (const bad of ["*.com", "*.co.uk", "*.github.io", "*.localhost", "0x7f.1", "0x7f000001", "2130706433", "127.1", "0177.0.0.1", "127.0.0.01", "1.2.3.256", "*.1.2.3.4", "example.0x10"]) {
     assert.equal(normalizeHost(bad), null, bad);
   }
   assert.equal(normalizeHost("*.example.com"), "*.example.com");
@@ -85,7 +85,7 @@ test("normalizeHost() refuses a wildcard over a whole top-level domain and numbe
 test("a queue file whose host is not a host name does not parse: the operator never sees or approves it", async () => {
   const b = await makeTestBottle();
   try {
-    for (const [id, host] of [["aa11", "*"], ["bb22", "evil.example.com\u001b[2K\rdocs.example.org"], ["cc33", "*.com"]] as const) {
+    for (const [id, host] of [["aa11", "*"], ["bb22", "evil.example.com\u001b[2K\rdocs.example.org"], ["cc33", "*.com"], ["dd44", "*.github.io"]] as const) {
       await writeFile(join(b.queueDir, `${id}.json`), JSON.stringify({ ...hostRequest(id, "2026-01-01T00:00:00.000Z"), host }));
       await assert.rejects(readRequest(b.queueDir, id), /host: not a host name/);
     }

@@ -10,6 +10,7 @@ import { z } from "zod/v3";
 import { parseJsonFile } from "../sidecar-config.ts";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
+import { publicSuffixUnderWildcard } from "../public-suffix.ts";
 
 export const QUEUE_VERSION = 1;
 
@@ -62,7 +63,7 @@ function isDottedQuad(labels: string[]): boolean {
 /**
  * The host as the firewall policy writes it (lowercase, exact or "*.suffix"), or null
  * when `input` is not a host name: no scheme, port, path, bare "*" or wildcard over a
- * whole top-level domain ("*.com"), and no address written any way but a plain dotted
+ * public suffix ("*.com", "*.co.uk", "*.github.io": lib/public-suffix.ts), and no address written any way but a plain dotted
  * quad, since whatever the agent sends here ends up in the policy once an operator
  * approves it, and the operator must be able to read where it leads.
  */
@@ -74,7 +75,7 @@ export function normalizeHost(input: string): string | null {
   const labels = bare.split(".");
   if (!labels.every((l) => LABEL_RE.test(l))) return null;
   if (NUMERIC_LABEL.test(labels.at(-1)!) && (wildcard || !isDottedQuad(labels))) return null;
-  if (wildcard && labels.length < 2) return null;
+  if (wildcard && (labels.length < 2 || publicSuffixUnderWildcard(host) !== null)) return null;
   return host;
 }
 

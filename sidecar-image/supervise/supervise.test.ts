@@ -135,12 +135,27 @@ describe("supervise daemon", () => {
 
   test("host names that would not say where they lead (wildcards over a TLD, numeric forms, embedded newlines, IPv6, over-long) are tool errors that file nothing", async () => {
     const count = (await readdir(bottle.queueDir)).length;
-    for (const host of ["*", "*.com", "0x7f.1", "2130706433", "127.1", "docs.example.org\nevil.example.com", "[::1]", "::1", "a b.example.org", `${"a.".repeat(126)}org`, "*.*.example.org"]) {
+    for (const host of ["*", "0x7f.1", "2130706433", "127.1", "docs.example.org\nevil.example.com", "[::1]", "::1", "a b.example.org", `${"a.".repeat(126)}org`, "*.*.example.org"]) {
       const r = await call("request_host_access", { host, reason: "r" });
       assert.equal(r.isError, true, host);
       assert.match(text(r), /is not a host name|must contain at most|Input validation error/, host);
     }
     assert.equal((await readdir(bottle.queueDir)).length, count);
+  });
+
+  test("a wildcard over a public suffix (*.com, *.co.uk, *.github.io, *.s3.amazonaws.com) is a tool error that names the suffix and files nothing", async () => {
+    const count = (await readdir(bottle.queueDir)).length;
+    for (const [host, suffix] of [["*.com", "com"], ["*.CO.UK.", "co.uk"], ["*.github.io", "github.io"], ["*.s3.amazonaws.com", "s3.amazonaws.com"]] as const) {
+      const r = await call("request_host_access", { host, reason: "r" });
+      assert.equal(r.isError, true, host);
+      assert.match(text(r), new RegExp(`every site anyone registers under ${suffix.replaceAll(".", "\\.")}.*\\*\\.NAME\\.${suffix.replaceAll(".", "\\.")}`), host);
+    }
+    assert.equal((await readdir(bottle.queueDir)).length, count);
+    // One organisation's subdomains under such a suffix are an ordinary request.
+    const ok = call("request_host_access", { host: "*.myorg.github.io", reason: "r" });
+    const req = await filed((r) => r.host === "*.myorg.github.io");
+    await denyRequest({ queueDir: bottle.queueDir }, req.id, "not now");
+    assert.equal(((await ok).structuredContent as { status: string }).status, "denied");
   });
 
   test("a request without a session id is refused and /healthz answers", async () => {

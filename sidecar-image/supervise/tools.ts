@@ -4,6 +4,7 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod/v3";
 import { BbError } from "../../lib/errors.ts";
+import { publicSuffixUnderWildcard } from "../../lib/public-suffix.ts";
 import { normalizeHost, RequestKind, RequestStatus, type QueueRequest } from "../../lib/supervise/queue.ts";
 import type { RequestBook } from "./requests.ts";
 
@@ -64,6 +65,10 @@ export function registerSuperviseTools(server: McpServer, book: RequestBook): vo
       outputSchema: Outcome,
     },
     async ({ host, reason, tls_passthrough }, extra) => {
+      const suffix = publicSuffixUnderWildcard(host.trim().toLowerCase().replace(/\.$/, ""));
+      if (suffix) {
+        return failure(`"${host}" would open every site anyone registers under ${suffix}, not one organisation's: ask for the host itself, or for *.NAME.${suffix}`);
+      }
       const normal = normalizeHost(host);
       if (!normal) return failure(`"${host}" is not a host name: give just the host, like api.example.com (no scheme, port or path)`);
       return answered(() => book.requestHost({ host: normal, reason, tlsPassthrough: tls_passthrough ?? false }, extra.signal));

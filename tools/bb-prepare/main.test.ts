@@ -101,6 +101,17 @@ test("sensitive_env: an unset name is flagged in the preflight; a name that cann
   assert.match(bad.stderr, /c\.md: field "sensitive_env\[0\]": "lower case" is not a valid environment variable name/);
 });
 
+test("the preflight says a wildcard over a public suffix opens every site under it, and leaves one organisation's subdomains plain", async (t) => {
+  const dir = await writeTree(await tempDir(t), {
+    "agents/a.md": "---\nprovider: shell\nbottle: b\n---\n",
+    "b.md": "---\nallow_hosts: ['*.github.io', '*.myorg.github.io', {host: '*.co.uk', tls_passthrough: true}]\n---\n",
+  });
+  const r = await runTool("bb-prepare", ["a", "--manifest-dir", dir, "--state-dir", await tempDir(t)]);
+  assert.equal(r.code, 0, r.stderr);
+  const allow = /^\s+allow\s+(.*)$/m.exec(r.stderr)?.[1];
+  assert.equal(allow, "*.github.io (EVERY site anyone registers under github.io), *.myorg.github.io, *.co.uk (passthrough) (EVERY site anyone registers under co.uk)");
+});
+
 test("an identity_file that does not exist is a manifest error naming the field, and nothing is prepared", async (t) => {
   const dir = await writeTree(await tempDir(t), {
     "agents/a.md": "---\nprovider: shell\nbottle: b\n---\n",
