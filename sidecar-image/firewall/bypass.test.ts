@@ -278,3 +278,43 @@ test("secrets in the forms a server decodes on its own are blocked: JSON \\u and
   assert.equal(upstream.requests.length, before);
   c.socket.destroy();
 });
+
+test("inside a tunnel a request head or body trickled a byte at a time is cut off at its deadline; a prompt keep-alive request is not", async () => {
+  // Node enforces these limits only on servers that listen, which the tunnels' inner one never does.
+  const p = await startFirewall({ timeouts: { idleMs: 65_000, headersMs: 600, requestMs: 900 } });
+  /** Write `first`, then one more byte every 100 ms; the ms until the firewall closes the tunnel (Infinity: still open after 5 s). */
+  const trickle = async (first: string): Promise<number> => {
+    const socket = await apiTunnel(p);
+    const t0 = Date.now();
+    socket.on("error", () => {});
+    socket.write(first);
+    const timer = setInterval(() => socket.write("a"), 100);
+    const closed = await Promise.race([new Promise((r) => socket.once("close", () => r(true))), new Promise((r) => setTimeout(() => r(false), 5000))]);
+    clearInterval(timer);
+    socket.destroy();
+    return closed ? Date.now() - t0 : Infinity;
+  };
+  const head = await trickle("GET /slow-head HTTP/1.1\r\nhost: api.example.test\r\nx-trickle: ");
+  assert.ok(head >= 500 && head < 3000, `head cut off after ${head} ms`);
+  const body = await trickle("POST /slow-body HTTP/1.1\r\nhost: api.example.test\r\ncontent-length: 1000\r\n\r\n");
+  assert.ok(body >= 800 && body < 3000, `body cut off after ${body} ms`);
+  assert.ok(!everything().some((r) => r.url.startsWith("/slow-")), "neither trickled request reached the upstream");
+
+  // Two requests on one tunnel, the second 400 ms after the first answer: each within its deadline.
+  const socket = await apiTunnel(p);
+  const first = await exchangeKeep(socket, "GET /prompt-1 HTTP/1.1\r\nhost: api.example.test\r\n\r\n");
+  await new Promise((r) => setTimeout(r, 400));
+  const second = await exchange(socket, "GET /prompt-2 HTTP/1.1\r\nhost: api.example.test\r\n\r\n");
+  assert.deepEqual([statuses(first), statuses(second)], [[200], [200]]);
+});
+
+/** Like exchange(), but leaves the socket open for the next request. */
+async function exchangeKeep(socket: net.Socket, bytes: string): Promise<string> {
+  let got = "";
+  const onData = (c: Buffer) => void (got += c.toString("latin1"));
+  socket.on("data", onData);
+  socket.write(bytes);
+  for (let i = 0; i < 60 && !/\r\n\r\n[\s\S]*\}/.test(got); i++) await new Promise((r) => setTimeout(r, 50));
+  socket.off("data", onData);
+  return got;
+}

@@ -33,7 +33,18 @@ export interface FirewallOptions {
   /** Host name -> address to dial instead (direct dialing only; tests). */
   resolve?: ReadonlyMap<string, Endpoint>;
   maxBodyBytes?: number;
+  /** Connection time limits (tests shorten them). */
+  timeouts?: Partial<Timeouts>;
   log?: Logger;
+}
+
+export interface Timeouts {
+  /** A keep-alive connection with no request in flight is closed after this. */
+  idleMs: number;
+  /** A request head must be complete this long after the connection opens or the last response ends. */
+  headersMs: number;
+  /** A request body must be complete this long after its head. */
+  requestMs: number;
 }
 
 export interface Firewall {
@@ -56,6 +67,7 @@ const ESTABLISHED = "HTTP/1.1 200 Connection Established\r\n\r\n";
 const TLS_HANDSHAKE = 0x16;
 /** Longer than clients keep idle connections, so a request never races a server-side close. */
 const IDLE_MS = 65_000;
+const TIMEOUTS: Timeouts = { idleMs: IDLE_MS, headersMs: IDLE_MS + 1000, requestMs: 300_000 };
 
 /** Per-hop headers, never forwarded (RFC 9110 7.6.1), plus ones the firewall consumes. */
 const HOP_BY_HOP = new Set([
@@ -108,6 +120,37 @@ function parseAbsolute(url: string): (Target & { path: string }) | null {
   return { scheme, ...at, path: rest.startsWith("/") ? rest : `/${rest}` };
 }
 
+/**
+ * headersTimeout and requestTimeout for the sockets handed to a server that never listens:
+ * from open() (or the end of each response) the next request head must arrive within
+ * headersMs; from each head its body must arrive within requestMs. A deadline missed
+ * destroys the socket. Nothing runs while a response streams, however long it takes.
+ */
+function tunnelDeadlines(server: http.Server, t: Timeouts) {
+  const timers = new WeakMap<net.Socket, ReturnType<typeof setTimeout>>();
+  const release = (socket: net.Socket) => clearTimeout(timers.get(socket));
+  const arm = (socket: net.Socket, ms: number) => {
+    release(socket);
+    if (socket.destroyed) return;
+    const timer = setTimeout(() => socket.destroy(), ms);
+    timer.unref();
+    timers.set(socket, timer);
+  };
+  server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const socket = req.socket;
+    arm(socket, t.requestMs);
+    req.once("end", () => res.writableFinished || release(socket));
+    res.once("finish", () => arm(socket, t.headersMs));
+  });
+  return {
+    open(socket: net.Socket) {
+      arm(socket, t.headersMs);
+      socket.once("close", () => release(socket));
+    },
+    release,
+  };
+}
+
 function pipeBoth(a: net.Socket, b: net.Socket): void {
   closeTogether(a, b);
   a.pipe(b);
@@ -116,10 +159,10 @@ function pipeBoth(a: net.Socket, b: net.Socket): void {
 
 /**
  * The first bytes a client sends in a tunnel, read until `enough` says so and left unread
- * on the (paused) socket; null if it closes, or stays silent for IDLE_MS, first.
+ * on the (paused) socket; null if it closes, or stays silent for `idleMs`, first.
  */
-function peek(socket: net.Socket, enough: (buf: Buffer) => boolean = (b) => b.length > 0): Promise<Buffer | null> {
-  socket.setTimeout(IDLE_MS, () => socket.destroy());
+function peek(socket: net.Socket, idleMs: number, enough: (buf: Buffer) => boolean = (b) => b.length > 0): Promise<Buffer | null> {
+  socket.setTimeout(idleMs, () => socket.destroy());
   return new Promise((resolve) => {
     let buf: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
@@ -339,7 +382,8 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     return { scheme: t.scheme, host: t.host, port: t.port, path };
   }
 
-  const serverOptions: http.ServerOptions = { maxHeaderSize: MAX_HEADER_BYTES };
+  const limits = { ...TIMEOUTS, ...opts.timeouts };
+  const serverOptions: http.ServerOptions = { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: limits.requestMs };
   // Parses the requests inside tunnels; sockets are handed to it, it never listens itself.
   const inner = http.createServer(serverOptions);
   // Deno's node:http destroys a keep-alive socket after each response when its server is
@@ -347,9 +391,13 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   Object.defineProperty(inner, "listening", { get: () => true });
   const server = http.createServer(serverOptions);
   for (const s of [inner, server]) {
-    s.keepAliveTimeout = IDLE_MS;
-    s.headersTimeout = IDLE_MS + 1000;
+    s.keepAliveTimeout = limits.idleMs;
+    s.headersTimeout = limits.headersMs;
   }
+  // Node checks headersTimeout and requestTimeout only on a server that listens, and the
+  // inner one never does: without these a tunnel trickling a request head a byte a minute
+  // would be held for ever. The upgrade handler takes its socket off them.
+  const deadlines = tunnelDeadlines(inner, limits);
 
   inner.on("request", (req, res) => {
     const target = tunnelTarget(req);
@@ -360,6 +408,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     });
   });
   inner.on("upgrade", (req, socket: net.Socket, head: Buffer) => {
+    deadlines.release(socket);
     const target = tunnelTarget(req);
     if (!target) return void socket.destroy();
     upgrade(req, socket, head, target);
@@ -412,7 +461,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     // Not decrypted, but the server the TLS names must be the one the CONNECT named: on a
     // shared front end the SNI picks the site. Other protocols (ssh) pass as they are.
     if (head.length) socket.unshift(head);
-    const first = await peek(socket, (b) => readClientHello(b).kind !== "need");
+    const first = await peek(socket, limits.idleMs, (b) => readClientHello(b).kind !== "need");
     if (!first) return void up.destroy();
     const hello = readClientHello(first);
     const why =
@@ -433,11 +482,12 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     context.catch(() => {});
     socket.write(ESTABLISHED);
     if (head.length) socket.unshift(head);
-    const first = head.length ? head : await peek(socket);
+    const first = head.length ? head : await peek(socket, limits.idleMs);
     if (!first) return void socket.destroy();
     if (first[0] !== TLS_HANDSHAKE) {
       // Plain HTTP inside a tunnel (some ws:// clients do this): scanned all the same.
       tunnels.set(socket, { ...to, scheme: "http" });
+      deadlines.open(socket);
       inner.emit("connection", socket);
       socket.resume(); // peek() paused it; a new 'data' listener alone does not resume a paused stream
       return;
@@ -445,6 +495,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: await context, ALPNProtocols: ["http/1.1"] });
     secure.on("error", () => secure.destroy());
     tunnels.set(secure, { ...to, scheme: "https" });
+    deadlines.open(secure);
     inner.emit("connection", secure);
   }
 
