@@ -1,5 +1,8 @@
 // The shared CLI pieces, in a real tool process where the behaviour is the tool's.
 import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { BbError } from "./errors.ts";
 import { wholeNumber } from "./cli.ts";
@@ -21,4 +24,25 @@ test("a bad number flag exits 2 before the tool does anything (git-gate, bb-clea
   const cleanup = await run(tsArgv("tools/bb-cleanup/main.ts", ["--grace", "soon"]), { expect: [0, 1, 2], input: "" });
   assert.equal(cleanup.code, 2, cleanup.stderr);
   assert.match(cleanup.stderr, /--grace wants a whole number, got "soon"/);
+});
+
+test("--plan naming no file is a usage error (exit 2); a file holding no plan is an invalid plan (exit 3)", async (t) => {
+  const missing = await run(tsArgv("tools/bb-provision/main.ts", ["--plan", "/nonexistent/plan.json"]), { expect: [0, 1, 2, 3] });
+  assert.equal(missing.code, 2, missing.stderr);
+  assert.match(missing.stderr, /--plan \/nonexistent\/plan\.json: no such file/);
+  const dir = await mkdtemp(join(tmpdir(), "bb-cli-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, "plan.json"), "{}");
+  const invalid = await run(tsArgv("tools/bb-provision/main.ts", ["--plan", join(dir, "plan.json")]), { expect: [0, 1, 2, 3] });
+  assert.equal(invalid.code, 3, invalid.stderr);
+});
+
+test("each tool's exit-code table lists the plan and manifest codes only where the tool can return them", async () => {
+  const help = async (tool: string) => (await run(tsArgv(`tools/${tool}/main.ts`, ["--help"]))).stderr;
+  for (const [tool, plan, manifest] of [["bb-prepare", false, true], ["bb-provision", true, false], ["bb-list", false, false], ["bb-cleanup", false, false]] as const) {
+    const text = await help(tool);
+    assert.match(text, /Exit codes:\n\s+0\s+ok/, tool);
+    assert.equal(/\n\s+3\s+invalid plan/.test(text), plan, tool);
+    assert.equal(/\n\s+4\s+invalid manifest/.test(text), manifest, tool);
+  }
 });

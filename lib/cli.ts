@@ -1,10 +1,10 @@
 // Shared scaffolding for every bb-* tool: one CLI library (commander), the common flags,
 // the exit-code table in --help, reading the plan from stdin or --plan, and mapping
 // errors to one stderr line (plus a JSON object with --json-errors) and an exit code.
-import { fstatSync } from "node:fs";
+import { existsSync, fstatSync } from "node:fs";
 import process from "node:process";
 import { Command, CommanderError, Option } from "commander";
-import { BbError, EXIT, EXIT_TABLE_TEXT, toBbError } from "./errors.ts";
+import { BbError, EXIT, exitTableText, toBbError } from "./errors.ts";
 import { log, setLogLevel } from "./log.ts";
 import { parsePlanText, readPlanFile, serializePlan } from "./plan/io.ts";
 import type { Plan, SectionName } from "./plan/schema.ts";
@@ -25,13 +25,13 @@ const COMMON_FLAGS = [
 ] as const;
 
 /** A commander program with the flags and help every tool shares. */
-export function createProgram(name: string, summary: string, opts: { example?: string; readsPlan?: boolean } = {}): Command {
+export function createProgram(name: string, summary: string, opts: { example?: string; readsPlan?: boolean; readsManifest?: boolean } = {}): Command {
   const program = addCommonFlags(new Command(name).description(summary))
     .helpOption("-h, --help", "show this help")
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ writeOut: (s) => void process.stderr.write(s), writeErr: (s) => void process.stderr.write(s) });
   if (opts.readsPlan) program.option("--plan <file>", "read the plan from FILE instead of stdin");
-  const tail = [opts.example ? `Example:\n  ${opts.example}` : "", EXIT_TABLE_TEXT].filter(Boolean).join("\n\n");
+  const tail = [opts.example ? `Example:\n  ${opts.example}` : "", exitTableText({ plan: opts.readsPlan, manifest: opts.readsManifest })].filter(Boolean).join("\n\n");
   program.addHelpText("after", `\n${tail}\n`);
   return program;
 }
@@ -52,6 +52,9 @@ export function wholeNumber(flag: string, min = 0): (text: string) => number {
 
 /** Read the plan from --plan FILE or stdin, requiring the given sections. */
 export async function readPlanInput(options: CommonOptions, require: SectionName[] = []): Promise<Plan> {
+  // A file that is not there is a bad flag value (exit 2); one that is there but holds no
+  // valid plan is an invalid plan (exit 3).
+  if (options.plan && !existsSync(options.plan)) throw new BbError("USAGE", `--plan ${options.plan}: no such file`);
   if (options.plan) return readPlanFile(options.plan, require);
   if (process.stdin.isTTY) {
     throw new BbError("USAGE", "no plan on stdin: pipe one in (bb-prepare AGENT | ...) or pass --plan FILE");

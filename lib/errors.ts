@@ -15,14 +15,19 @@ export const EXIT = {
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
-export const EXIT_TABLE_TEXT = `Exit codes:
-  0    ok
-  1    failure (the message says what failed and what to try)
-  2    usage error (bad flag or argument)
-  3    invalid plan on stdin / --plan
-  4    invalid manifest (the message names the file and the field)
-  124  timed out
-  130  interrupted`;
+/** The exit-code table for a tool's --help: the plan and manifest rows only where it reads one. */
+export function exitTableText(reads: { plan?: boolean; manifest?: boolean } = {}): string {
+  return [
+    "Exit codes:",
+    "  0    ok",
+    "  1    failure (the message says what failed and what to try)",
+    "  2    usage error (bad flag or argument)",
+    ...(reads.plan ? ["  3    invalid plan on stdin / --plan"] : []),
+    ...(reads.manifest ? ["  4    invalid manifest (the message names the file and the field)"] : []),
+    "  124  timed out",
+    "  130  interrupted",
+  ].join("\n");
+}
 
 /** Stable error codes. Add here; never reuse a code for another meaning. */
 export type ErrorCode =

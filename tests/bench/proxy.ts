@@ -9,7 +9,7 @@ import os from "node:os";
 import process from "node:process";
 import { Buffer } from "node:buffer";
 import { Command, interruptSignal, Option, writeStdout } from "../../lib/cli.ts";
-import { BbError, EXIT_TABLE_TEXT } from "../../lib/errors.ts";
+import { BbError, exitTableText } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { runLoad } from "./lib/load.ts";
 import { cpuMsOf } from "./lib/procs.ts";
@@ -137,7 +137,7 @@ export function proxyCommand(): Command {
     .option("--daemons <mode>", "auto (dist bundles when built, else sources), dist or source", "auto")
     .option("--no-mitmdump", "leave out the mitmdump chain row (and the throughput ratio)")
     .option("--json", "print the result as JSON on stdout instead of the tables")
-    .addHelpText("after", `\nExample:\n  just bench proxy --duration 2 --connections 1,4\n\nA missed target is reported (MISS), never an exit code.\n\n${EXIT_TABLE_TEXT}\n`)
+    .addHelpText("after", `\nExample:\n  just bench proxy --duration 2 --connections 1,4\n\nA missed target is reported (MISS), never an exit code.\n\n${exitTableText()}\n`)
     .action(async (f: { duration: number; warmup: number; connections: number[]; daemons: string; mitmdump: boolean; json?: boolean }) => {
       if (!["auto", "dist", "source"].includes(f.daemons)) throw new BbError("USAGE", `--daemons wants auto, dist or source, got ${JSON.stringify(f.daemons)}`);
       const result = await benchProxy({

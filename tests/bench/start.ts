@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { Command, writeStdout } from "../../lib/cli.ts";
-import { BbError, EXIT_TABLE_TEXT } from "../../lib/errors.ts";
+import { BbError, exitTableText } from "../../lib/errors.ts";
 import { ensureImage } from "../../lib/images/mod.ts";
 import { run } from "../../lib/proc.ts";
 import { engineFloorOnce } from "./lib/engine-floor.ts";
@@ -154,7 +154,7 @@ export function startCommand(): Command {
       return n;
     }, 5)
     .option("--json", "print the result as JSON on stdout instead of the report")
-    .addHelpText("after", `\nExample:\n  just bench start --runs 3\n\nA missed target is reported (MISS), never an exit code.\n\n${EXIT_TABLE_TEXT}\n`)
+    .addHelpText("after", `\nExample:\n  just bench start --runs 3\n\nA missed target is reported (MISS), never an exit code.\n\n${exitTableText()}\n`)
     .action(async (f: { runs: number; json?: boolean }) => {
       const b = await benchStart({ runs: f.runs });
       await writeStdout(f.json ? JSON.stringify(b, null, 2) + "\n" : formatStart(b));

@@ -18,6 +18,7 @@ import type { Backend } from "../../lib/plan/schema.ts";
 
 const program = createProgram("bb-prepare", "Resolve an agent and its bottle into a plan (JSON on stdout); write the bottle's sidecar config files.", {
   example: "bb-prepare researcher | jq .slug",
+  readsManifest: true,
 })
   .argument("<agent>", "agent name: a file bottles/agents/<agent>.md in the manifest dir")
   .addOption(new Option("--backend <backend>", "where the agent runs").choices(["docker", "smolmachines"]).default("docker"))
