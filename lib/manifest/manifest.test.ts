@@ -73,6 +73,11 @@ test("missing parent names the file, the field and suggests a bottle", async (t)
   assert.match(e.message, /child\.md: field "extends": no bottle named "bsae" \(did you mean "base"\?\)/);
 });
 
+test("a parent written as its file name (base.md) is pointed at its name", async (t) => {
+  const e = await loadError(await manifest(t, { child: "extends: base.md", base: "env: {}" }));
+  assert.match(e.message, /child\.md: field "extends": no bottle named "base\.md" \(did you mean "base"\? names leave out \.md\)/);
+});
+
 test("self-extends is an error", async (t) => {
   const e = await loadError(await manifest(t, { child: "extends: child" }));
   assert.match(e.message, /child\.md: field "extends": bottle "child" extends itself/);

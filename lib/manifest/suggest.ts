@@ -30,8 +30,10 @@ export function nearest(word: string, candidates: readonly string[]): string | u
   return bestD <= limit ? best : undefined;
 }
 
-/** " (did you mean "x"?)" or "". */
+/** " (did you mean "x"?)" or "". Agents and bottles are named by file without ".md", so a name written as the file is matched by its stem. */
 export function didYouMean(word: string, candidates: readonly string[]): string {
+  const stem = word.endsWith(".md") ? word.slice(0, -3) : word;
+  if (stem !== word && candidates.includes(stem)) return ` (did you mean "${stem}"? names leave out .md)`;
   const n = nearest(word, candidates);
   return n ? ` (did you mean "${n}"?)` : "";
 }
