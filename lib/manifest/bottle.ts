@@ -161,6 +161,9 @@ function parseGitUser(r: FieldReader, v: unknown): GitUserDecl {
 const HOST_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$/;
 
 /** `host_key`: one key or a list (a host serving several key types), ssh upstreams only. */
+/** The transports git-gate fetches and pushes over, and scp-like user@host:path. */
+const GIT_URL = /^(?:(?:ssh|https?|git|file):\/\/.|[^/:@\s]+@[^/:\s]+:)/i;
+
 function parseHostKeys(r: FieldReader, field: string, v: unknown, url: string): string[] {
   if (!/^ssh:\/\/|^[^/:]+@[^/:]+:/.test(url)) r.fail(field, `only applies to an ssh upstream, and url is ${JSON.stringify(url)}`);
   const keys = typeof v === "string" ? [v] : r.stringList(field, v);
@@ -186,6 +189,9 @@ function parseGit(r: FieldReader, v: unknown, file: string): GitDecl {
     r.checkKeys(uo, ["url", "identity_file", "host_key"], field);
     if (!("url" in uo)) r.fail(`${field}.url`, "is required: where git-gate fetches from and pushes to (e.g. ssh://git@github.com)");
     const url = r.nonEmptyString(`${field}.url`, uo.url).replace(/\/+$/, "");
+    if (!GIT_URL.test(url)) {
+      r.fail(`${field}.url`, `${JSON.stringify(url)} is not a URL git-gate can fetch from: use ssh://, https://, http://, git:// or file://, or user@host:path`);
+    }
     const identityFile = "identity_file" in uo ? expandPath(r.nonEmptyString(`${field}.identity_file`, uo.identity_file), file) : null;
     const hostKeys = "host_key" in uo ? parseHostKeys(r, `${field}.host_key`, uo.host_key, url) : null;
     return { host: h.toLowerCase(), url, identityFile, hostKeys };

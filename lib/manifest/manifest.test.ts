@@ -163,6 +163,17 @@ test("allow_hosts ports: listed ports are kept sorted and unique; bad ones name 
   }
 });
 
+test("an upstream url git-gate cannot fetch over is refused, naming the field; every transport it can is taken", async (t) => {
+  for (const url of ["ftp://a.test", "ext::sh -c evil", "a.test/o", "/srv/git", "https:/a.test"]) {
+    const e = await loadError(await manifest(t, { child: `git:\n  upstreams:\n    a.test: {url: '${url}'}\n  repos: [a.test/o/r]` }));
+    assert.match(e.message, /field "git\.upstreams\.a\.test\.url": ".*" is not a URL git-gate can fetch from: use ssh:\/\//, url);
+  }
+  for (const url of ["ssh://git@a.test", "https://a.test", "http://127.0.0.1:8080", "git://127.0.0.1:1", "file:///srv/git", "git@a.test:", "GIT@a.test:org"]) {
+    const b = await resolved(t, { child: `git:\n  upstreams:\n    a.test: {url: '${url}'}\n  repos: [a.test/o/r]` });
+    assert.equal(b.git?.upstreams[0]?.url, url);
+  }
+});
+
 test("a repo whose host has no upstream is an error", async (t) => {
   const e = await loadError(await manifest(t, { child: "git:\n  upstreams:\n    a.test: {url: 'file:///x'}\n  repos: [b.test/o/r]" }));
   assert.match(e.message, /field "git\.repos\[0\]": host "b\.test" has no entry under git\.upstreams/);
