@@ -78,6 +78,12 @@ if [ -n "$slug" ] && [ "$mode" = start ] && [ -f "$state_root/bottles/$slug/plan
   exit $?
 fi
 
+# Refused before anything is prepared: there would be nobody to say y to the preflight.
+if [ "$yes" != true ] && [ ! -t 0 ]; then
+  echo "just $mode: no terminal to ask y/N on; pass yes=true to start without asking" >&2
+  exit 2
+fi
+
 prep_args=("$agent" --backend "$backend" --state-dir "$state_root" --owner-pid $$)
 [ -n "$cwd" ] && prep_args+=(--cwd "$cwd")
 [ -n "$slug" ] && prep_args+=(--identity "$slug")
@@ -93,10 +99,6 @@ bottle_work="$state_root/bottles/$current_slug/flow"
 mkdir -p "$bottle_work" && mv "$work/plan.json" "$bottle_work/" && rm -rf "$work" && work="$bottle_work"
 
 if [ "$yes" != true ]; then
-  if [ ! -t 0 ]; then
-    echo "just $mode: no terminal to ask y/N on; pass yes=true to start without asking" >&2
-    exit 2
-  fi
   read -r -p "Start this bottle? [y/N] " answer
   case "$answer" in y|Y|yes|YES) ;; *) echo "not started" >&2; exit 1 ;; esac
 fi
