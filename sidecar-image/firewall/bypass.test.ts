@@ -306,6 +306,18 @@ test("inside a tunnel a request head or body trickled a byte at a time is cut of
   await new Promise((r) => setTimeout(r, 400));
   const second = await exchange(socket, "GET /prompt-2 HTTP/1.1\r\nhost: api.example.test\r\n\r\n");
   assert.deepEqual([statuses(first), statuses(second)], [[200], [200]]);
+
+  // An answer streaming for longer than both deadlines arrives whole, also behind a
+  // pipelined request whose answer ends first.
+  const pipelined = await exchange(
+    await apiTunnel(p),
+    "GET /prompt-3 HTTP/1.1\r\nhost: api.example.test\r\n\r\nGET /slow-answer-1500 HTTP/1.1\r\nhost: api.example.test\r\n\r\n",
+    2000,
+  );
+  assert.deepEqual(statuses(pipelined), [200, 200]);
+  assert.ok(pipelined.endsWith("\r\n\r\n1234567890"), pipelined.slice(-80));
+  const afterBody = await exchange(await apiTunnel(p), "POST /slow-answer-1500 HTTP/1.1\r\nhost: api.example.test\r\ncontent-length: 2\r\n\r\nhi", 2000);
+  assert.ok(afterBody.endsWith("\r\n\r\n1234567890"), afterBody.slice(-80));
 });
 
 /** Like exchange(), but leaves the socket open for the next request. */

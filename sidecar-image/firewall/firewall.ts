@@ -122,9 +122,9 @@ function parseAbsolute(url: string): (Target & { path: string }) | null {
 
 /**
  * headersTimeout and requestTimeout for the sockets handed to a server that never listens:
- * from open() (or the end of each response) the next request head must arrive within
- * headersMs; from each head its body must arrive within requestMs. A deadline missed
- * destroys the socket. Nothing runs while a response streams, however long it takes.
+ * from open() (or the end of the last answer in flight) the next request head must arrive
+ * within headersMs; from each head its body must arrive within requestMs. A deadline
+ * missed destroys the socket. Nothing runs while an answer streams, however long it takes.
  */
 function tunnelDeadlines(server: http.Server, t: Timeouts) {
   const timers = new WeakMap<net.Socket, ReturnType<typeof setTimeout>>();
@@ -136,11 +136,25 @@ function tunnelDeadlines(server: http.Server, t: Timeouts) {
     timer.unref();
     timers.set(socket, timer);
   };
+  // Answers not yet finished per socket: a pipelined request's answer may still stream
+  // when the one before it ends. Bodies arrive one after another, so one timer serves them.
+  const answering = new WeakMap<net.Socket, number>();
   server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
     const socket = req.socket;
-    arm(socket, t.requestMs);
-    req.once("end", () => res.writableFinished || release(socket));
-    res.once("finish", () => arm(socket, t.headersMs));
+    answering.set(socket, (answering.get(socket) ?? 0) + 1);
+    // A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112
+    // 6.3); its 'end' is not a signal to wait for (Deno emits it only after the answer).
+    const bodiless = req.headers["transfer-encoding"] === undefined && Number(req.headers["content-length"] ?? 0) === 0;
+    if (bodiless) release(socket);
+    else {
+      arm(socket, t.requestMs);
+      req.once("end", () => res.writableFinished || release(socket));
+    }
+    res.once("finish", () => {
+      const left = answering.get(socket)! - 1;
+      answering.set(socket, left);
+      if (left === 0) arm(socket, t.headersMs);
+    });
   });
   return {
     open(socket: net.Socket) {

@@ -42,6 +42,13 @@ export async function startUpstream(opts: { tls?: { certPem: string; keyPem: str
       requests.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString("latin1") });
       // A status line node parses but refuses to write back out (a proxy must not crash on it).
       if (req.url === "/status-099") return void req.socket.end("HTTP/1.1 099 Odd\r\ncontent-length: 0\r\n\r\n");
+      // An answer that streams for MS milliseconds: half now, half later.
+      const slow = /^\/slow-answer-(\d+)$/.exec(req.url!);
+      if (slow) {
+        res.writeHead(200, { "content-type": "text/plain", "content-length": 10 });
+        res.write("12345");
+        return void setTimeout(() => res.end("67890"), Number(slow[1]));
+      }
       const body = JSON.stringify({ ok: true, path: req.url });
       res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
       res.end(body);
