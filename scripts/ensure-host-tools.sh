@@ -3,6 +3,7 @@
 #   git, ssh/ssh-keygen  the git-gate suites      sshd      git-gate over SSH
 #   skopeo               the OCI registry and the smolvm stand-in's pack
 #   sqlite3              the smolvm stand-in's state DB
+#   socat, nsenter, ip   the smolvm stand-in's relays into its guests' network namespaces
 #   mitmdump             the proxy benchmark's baseline      script    the terminal tests
 #
 #   scripts/ensure-host-tools.sh
@@ -21,6 +22,9 @@ wanted=(
   "/usr/sbin/sshd openssh-server"
   "skopeo skopeo"
   "sqlite3 sqlite3"
+  "socat socat"
+  "nsenter util-linux"
+  "ip iproute2"
   "mitmdump mitmproxy"
   "script util-linux"
   "curl curl"

@@ -61,7 +61,14 @@ const handlers: Record<string, Handler> = {
     const tag = imageTag(m.name);
     await loadArtifact(m.source, tag);
     const c = await startContainer({ machine: m, tag, network });
-    if (network === "none" && m.network) await syncRelays({ name: m.name, pid: c.pid, cidrs });
+    try {
+      if (network === "none" && m.network) await syncRelays({ name: m.name, pid: c.pid, cidrs });
+    } catch (e) {
+      // A start that fails leaves the machine stopped, as smolvm does, not a guest running.
+      stopRelays(m.name);
+      await stopContainer(c.id);
+      throw e;
+    }
     await putMachine({ ...m, state: "running", pid: c.pid, container: c.id });
     out(`Started machine: ${m.name}\n`);
     return 0;

@@ -15,7 +15,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { run, start } from "../../../lib/proc.ts";
+import { run, start, which } from "../../../lib/proc.ts";
 import { machineKey } from "./runtime.ts";
 import { FakeError } from "./state.ts";
 
@@ -81,6 +81,10 @@ function spawnDetached(argv: string[]): number {
 /** Make sure every host listener on an allowed address has its relay pair into the guest. */
 export async function syncRelays(opts: { name: string; pid: number; cidrs: string[] }): Promise<void> {
   const addrs = allowedAddresses(opts.cidrs);
+  // Checked up front: a detached spawn of a missing program would only crash the stand-in.
+  for (const tool of ["socat", "nsenter"]) {
+    if (!(await which(tool))) throw new FakeError(`the stand-in needs ${tool} on PATH to relay allowed addresses into the guest (scripts/ensure-host-tools.sh installs it)`);
+  }
   const dir = relayDir(opts.name);
   mkdirSync(dir, { recursive: true });
   for (const addr of addrs) {
