@@ -112,6 +112,36 @@ describe("git-gate under attack (real process, real git)", () => {
     await git(f.work, ["branch", "-q", "-D", "side"]);
   });
 
+  it("a merge that keeps a parent's old version of a protected path, undoing published work, is refused; a true merge of it passes", async () => {
+    const commitTree = async (tree: string, ...parents: string[]) =>
+      (await git(f.work, ["commit-tree", tree, ...parents.flatMap((p) => ["-p", p]), "-m", "merge"])).stdout.trim();
+    const treeOf = async (rev: string) => (await git(f.work, ["rev-parse", `${rev}^{tree}`])).stdout.trim();
+    const main = (await git(f.work, ["rev-parse", "HEAD"])).stdout.trim();
+    // A maintainer publishes a hardened workflow upstream (not through the gate).
+    const hardened = await f.commit(".github/workflows/ci.yml", "on: push\njobs: {scan: {}}\n", "harden ci");
+    await git(f.work, ["push", "-q", f.upstream, "HEAD:refs/heads/hardened"]);
+    await git(f.work, ["fetch", "-q", "origin"]); // the gate's mirror learns it
+
+    // "Merging" the commit before it, keeping that commit's tree: the hardening is undone.
+    const undo = await commitTree(await treeOf(main), hardened, main);
+    await refusedPush([`${undo}:refs/heads/agent/undo`], /\[protectedPaths\] refs\/heads\/agent\/undo: commit [0-9a-f]{12} changes protected path \.github\/workflows\/ci\.yml/);
+
+    // Merging a new root commit that lacks the workflow, and dropping it.
+    await git(f.work, ["rm", "-q", "--cached", "-r", ".github"]);
+    const bare = (await git(f.work, ["write-tree"])).stdout.trim();
+    await git(f.work, ["reset", "-q"]);
+    const dropped = await commitTree(bare, hardened, await commitTree(bare));
+    await refusedPush([`${dropped}:refs/heads/agent/drop`], /\[protectedPaths\] refs\/heads\/agent\/drop: commit [0-9a-f]{12} changes protected path \.github\/workflows\/ci\.yml/);
+
+    // An agent branch from before the hardening merges it for real: nothing of its own.
+    await git(f.work, ["checkout", "-q", "-b", "late", main]);
+    await f.commit("late.txt", "late\n");
+    await git(f.work, ["merge", "-q", "--no-edit", "--no-ff", hardened]);
+    await git(f.work, ["push", "-q", "origin", "HEAD:refs/heads/agent/late"]);
+    await git(f.work, ["checkout", "-q", "main"]);
+    await git(f.work, ["branch", "-q", "-D", "late"]);
+  });
+
   it("a protected path spelled with other case, a trailing dot or space, or an invisible character is refused", async () => {
     for (const path of [".GitHub/workflows/ci.yml", ".github./workflows/ci.yml", "Secrets /token.txt", "secr\u200bets/token.txt", "keys/ID.PEM"]) {
       await git(f.work, ["reset", "-q", "--hard", "origin/main"]);

@@ -89,4 +89,36 @@ describe("commitChanges() on real commits", () => {
     assert.deepEqual(resolved.paths, ["base.txt"]);
     assert.deepEqual(resolved.added.get("base.txt"), ["resolved by hand"]);
   });
+
+  it("a merge that keeps one parent's version of a path the other parent changed touches it, though it adds no line", async () => {
+    const commitTree = async (tree: string, ...parents: string[]) => sh("commit-tree", tree, ...parents.flatMap((p) => ["-p", p]), "-m", "merge");
+    const before = await sh("rev-parse", "HEAD");
+    await writeFile(join(dir, "r/base.txt"), "base\nhardened\n");
+    await sh("commit", "-q", "-am", "harden");
+    const hardened = await sh("rev-parse", "HEAD");
+
+    // "Merging" the commit before the change, keeping its tree: the change is undone.
+    const undo = await commitChanges(git, await commitTree(await sh("rev-parse", `${before}^{tree}`), hardened, before));
+    assert.deepEqual([undo.paths, [...undo.added.keys()]], [["base.txt"], []]);
+
+    // Merging a new root commit that lacks the file, and dropping it: the file is gone.
+    await run(["git", "rm", "-q", "--cached", "base.txt"], { cwd: join(dir, "r"), env: env() });
+    const empty = await sh("write-tree");
+    await sh("reset", "-q");
+    const orphan = await commitTree(empty);
+    const dropped = await commitChanges(git, await commitTree(empty, hardened, orphan));
+    assert.deepEqual(dropped.paths, ["base.txt"]);
+    // Keeping it is a merge that changes nothing the first parent had.
+    const kept = await commitChanges(git, await commitTree(await sh("rev-parse", `${hardened}^{tree}`), hardened, orphan));
+    assert.deepEqual(kept.paths, []);
+
+    // A true merge of the change into a branch from before it still touches nothing.
+    await sh("checkout", "-q", "-b", "late", before);
+    await writeFile(join(dir, "r/other.txt"), "other\n");
+    await sh("add", "other.txt");
+    await sh("commit", "-q", "-m", "other");
+    await sh("merge", "-q", "--no-edit", "--no-ff", hardened);
+    assert.deepEqual((await commitChanges(git, await sh("rev-parse", "HEAD"))).paths, []);
+    await sh("checkout", "-q", "main");
+  });
 });

@@ -1,7 +1,8 @@
 // What one pushed commit changes: the paths it touches and the lines it adds, read from
 // `git diff-tree -p` against each parent. A merge counts only what differs from every
 // parent (what the merge itself introduced), so merging already-published work does not
-// count as touching its paths or adding its lines.
+// count as touching its paths or adding its lines; a merge that keeps one parent's version
+// of a path another parent changed does count as touching it (revertedPaths).
 import { Buffer } from "node:buffer";
 
 /** Runs git in the gate repo and returns stdout; throws on failure. */
@@ -138,5 +139,32 @@ export async function commitChanges(git: Git, commit: string): Promise<CommitCha
   }
   const folderLists = patches.map(rawFolderPaths);
   const folders = folderLists[0]!.filter((f) => folderLists.every((l) => l.includes(f)));
-  return { commit, header, message, paths: [...added.keys()], added, folders };
+  const paths = new Set(added.keys());
+  if (parents.length > 1) for (const path of await revertedPaths(git, parents, perParent)) paths.add(path);
+  return { commit, header, message, paths: [...paths], added, folders };
+}
+
+/**
+ * Paths where a merge takes one parent's version over another parent's own change: the
+ * merge matches some parent there, so no diff against every parent shows it, yet it undoes
+ * published work (a fix to .github/ reverted by "merging" the commit before it, or a
+ * protected file dropped by merging a new root commit that lacks it). A path counts when
+ * the merge differs from a parent that changed it since the merge base; with no common
+ * base (unrelated histories) every path a parent has counts as its change, and with
+ * several bases (criss-cross) a change since any of them does: in doubt, it counts.
+ */
+async function revertedPaths(git: Git, parents: string[], perParent: Map<string, string[]>[]): Promise<Set<string>> {
+  // No common ancestor makes merge-base exit 1; any failure reads as none, which counts more.
+  const bases = (await git(["merge-base", "--all", "--octopus", ...parents]).catch(() => "")).split("\n").filter(Boolean);
+  const names = (out: string) => out.split("\0").filter(Boolean);
+  const out = new Set<string>();
+  for (const [i, parent] of parents.entries()) {
+    const differs = perParent[i]!;
+    if (differs.size === 0) continue;
+    const changed = bases.length
+      ? (await Promise.all(bases.map((b) => git(["diff-tree", "-r", "-z", "--name-only", "--no-renames", b, parent])))).flatMap(names)
+      : names(await git(["ls-tree", "-r", "-z", "--name-only", "--full-tree", parent]));
+    for (const path of changed) if (differs.has(path)) out.add(path);
+  }
+  return out;
 }
