@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { BbError } from "../errors.ts";
 import { agentSection, bottleSection, loadAgent } from "../manifest/load.ts";
 import { FieldReader } from "../manifest/fields.ts";
+import { linkedGitDir } from "../provision/linked-git.ts";
 import { writeOwner } from "../inventory/owner.ts";
 import { bottleDir } from "../paths.ts";
 import { readPlanFile, savePlan } from "../plan/io.ts";
@@ -34,6 +35,8 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
   if (cwd !== null && (!existsSync(cwd) || !statSync(cwd).isDirectory())) {
     throw new BbError("USAGE", `--cwd ${opts.cwd}: not a directory`);
   }
+  // A worktree's .git link that leads nowhere fails now, not after the bottle is started.
+  if (cwd !== null) await linkedGitDir(cwd);
   const loaded = await loadAgent(manifestDir, opts.agent);
   // A key that is not there fails now, before the y/N, not at bb-bundle or the first fetch.
   for (const u of loaded.bottle.git?.upstreams ?? []) {

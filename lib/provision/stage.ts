@@ -10,6 +10,7 @@ import { stringify as toToml } from "smol-toml";
 import { AGENT } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
 import { run } from "../proc.ts";
+import { inlineGitDir, linkedGitDir } from "./linked-git.ts";
 import { scrubGitCredentials } from "./scrub-git.ts";
 
 type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
@@ -84,6 +85,8 @@ export async function stage(plan: Ready, opts: { cwd: string | null; agentFiles?
     if (opts.cwd) {
       await mkdir(at(AGENT.workdir), { recursive: true });
       await cp(opts.cwd, at(AGENT.workdir), { recursive: true, verbatimSymlinks: true });
+      const linked = await linkedGitDir(opts.cwd);
+      if (linked) await inlineGitDir(linked, join(at(AGENT.workdir), ".git"));
       const gitConfig = join(at(AGENT.workdir), ".git", "config");
       if (existsSync(gitConfig)) scrubbed = await scrubGitCredentials(gitConfig);
     }

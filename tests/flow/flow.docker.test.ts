@@ -133,6 +133,22 @@ test("cwd= copies the host checkout into ~/work, writable by the agent", async (
   assert.match(await readFile(join(repo, ".git/config"), "utf8"), new RegExp(token), "the host's own file is untouched");
 });
 
+test("cwd= a linked worktree: the bottle gets a working repository on the worktree's branch, without the host's token", async (t) => {
+  const { env } = await flowEnv(t);
+  const token = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+  const dir = await tempDir(t);
+  const gitEnv = { ...env, GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1", GIT_AUTHOR_NAME: "T", GIT_AUTHOR_EMAIL: "t@example.test", GIT_COMMITTER_NAME: "T", GIT_COMMITTER_EMAIL: "t@example.test" };
+  const git = (cwd: string, ...args: string[]) => run(["git", ...args], { cwd, env: gitEnv });
+  await run(["git", "init", "-q", "-b", "main", join(dir, "main")], { env: gitEnv });
+  await git(join(dir, "main"), "remote", "add", "origin", `https://x-access-token:${token}@github.com/acme/widget.git`);
+  await git(join(dir, "main"), "commit", "-q", "--allow-empty", "-m", "first");
+  await git(join(dir, "main"), "worktree", "add", "-q", "-b", "feature", join(dir, "wt"));
+  const r = await just(["run", "agent=shell", `cwd=${join(dir, "wt")}`, "--", "sh", "-c", "git rev-parse --abbrev-ref HEAD && git log --format=%s && git status --porcelain && git remote get-url origin"], env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "feature\nfirst\nhttps://github.com/acme/widget.git\n");
+  assert.match(r.stderr, /credentials removed from the bottle's copy of .*: the credential in remote\.origin\.url/);
+});
+
 test("forward_host_credentials: the host's codex login reaches egress's slot only; the agent gets placeholder JWTs", async (t) => {
   const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
   const access = `${b64({ alg: "RS256" })}.${b64({ exp: 1893456000 })}.REAL-SIGNATURE-${"z".repeat(32)}`;

@@ -168,6 +168,13 @@ test("bb-prepare --cwd and --backend land in the plan; a missing --cwd is a usag
   const bad = await runTool("bb-prepare", ["shell", "--state-dir", state, "--cwd", "/nonexistent/dir"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--cwd \/nonexistent\/dir: not a directory/);
+  // A worktree whose repository is gone: refused before anything is made, naming the link.
+  const stale = await writeTree(await tempDir(t), { ".git": "gitdir: /nonexistent/repo/.git/worktrees/x\n" });
+  const before = await readdir(state);
+  const broken = await runTool("bb-prepare", ["shell", "--state-dir", state, "--cwd", stale]);
+  assert.equal(broken.code, 2);
+  assert.match(broken.stderr, /\.git points at \/nonexistent\/repo\/\.git\/worktrees\/x, which is not a git directory/);
+  assert.deepEqual(await readdir(state), before, "a refused prepare left something in the state dir");
 });
 
 test("bb-prepare --help shows the exit-code table and an example", async () => {
