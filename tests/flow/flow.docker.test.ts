@@ -79,13 +79,20 @@ test("manifest=DIR reads your own agents; just run takes FOO=1 as the start of t
   assert.match(r.stderr, /agent\s+mine \(shell\)/);
 });
 
-test("just start without a terminal and without yes=true refuses before preparing anything", async (t) => {
+test("just start without a terminal: refused before preparing anything without yes=true; with it, the agent runs on the piped input, warned", async (t) => {
   const { state, env } = await flowEnv(t);
   const r = await just(["start", "agent=shell"], env);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /no terminal to ask y\/N on; pass yes=true/);
   assert.doesNotMatch(r.stderr, /preflight/);
   assert.ok(!existsSync(join(state, "bottles")) || (await readdir(join(state, "bottles"))).length === 0);
+
+  // With yes=true it starts, says the agent has no terminal and how to script instead.
+  const piped = await just(["start", "agent=shell", "yes=true"], env, "echo piped-$((6*7)); exit 3\n");
+  assert.equal(piped.code, 3, piped.stderr);
+  assert.equal(piped.stdout, "piped-42\n");
+  assert.match(piped.stderr, /attach: no terminal \(stdin or stdout is not one\), so shell runs without a TTY; to script a bottle, use: just run agent=shell -- CMD/);
+  assert.deepEqual(await leftovers(slugOf(piped.stderr)), []);
 });
 
 test("just start attaches bash on a real terminal, tears down on exit, and y/N 'n' starts nothing", async (t) => {

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { createProgram, interruptSignal, Option, type Command, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { withEngine } from "../../lib/docker/daemon.ts";
+import { log } from "../../lib/log.ts";
 import { ensureImage, prefetchAgentImage } from "../../lib/images/mod.ts";
 import { AGENT } from "../../lib/layout.ts";
 import { repoRoot } from "../../lib/paths.ts";
@@ -91,6 +92,9 @@ locateFlags(program.command("attach").description("run the agent (claude, codex 
   .action(async (_o: unknown, command: Command) => {
     const plan = (await locatePlan(command.optsWithGlobals<LocateOptions>(), ["vm"])) as Vmd;
     const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+    // Claude Code and codex read a terminal-less stdin as a one-shot prompt, and fail on an
+    // empty one with their own words: say up front what is going on.
+    if (!tty) log.warn(`attach: no terminal (stdin or stdout is not one), so ${plan.agent.provider} runs without a TTY; to script a bottle, use: just run agent=${plan.agent.name} -- CMD`);
     setExitCode(command, await execIn(plan, agentCommand(plan), { tty, interactive: true, workdir: plan.cwd ? AGENT.workdir : undefined }));
   });
 
