@@ -35,6 +35,9 @@ export const AGENT = {
   caBundle: "/etc/ssl/certs/ca-certificates.crt",
   promptFile: "/home/node/.bot-bottle/prompt.md",
   workdir: "/home/node/work",
+  /** The --cwd checkout as bb-provision ships it: a tar of its own, unpacked into workdir
+   * and removed. Beside workdir, so on the same filesystem (a VM's /tmp may be RAM). */
+  checkoutTar: "/home/node/.bb-checkout.tar",
 } as const;
 
 /** Agent-facing daemons (egress is never reachable by the agent). */

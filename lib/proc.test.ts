@@ -1,4 +1,8 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { isBbError } from "./errors.ts";
 import { run } from "./proc.ts";
@@ -17,4 +21,15 @@ test("run() reports a failing command's exit code and the tail of its stderr", a
     return isBbError(e) && e.code === "SUBPROCESS" && e.message === "the step: sh -c 'echo one >&2; echo two >&2; exit 3' exited 3: one\ntwo";
   });
   assert.equal((await run(["sh", "-c", "exit 3"], { expect: [3] })).code, 3);
+});
+
+test("run() streams an input file into the child's stdin, and names a file it cannot read", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "bb-proc-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "big.bin");
+  writeFileSync(file, Buffer.alloc(8 * 1024 * 1024, 7)); // more than one pipe buffer, many chunks
+  assert.equal((await run(["wc", "-c"], { input: { file } })).stdout.trim(), String(8 * 1024 * 1024));
+  await assert.rejects(run(["cat"], { input: { file: join(dir, "missing") }, what: "Cannot feed cat" }), (e) => {
+    return isBbError(e) && e.code === "SUBPROCESS" && /^Cannot feed cat: cannot read .*missing for cat: ENOENT/.test(e.message);
+  });
 });

@@ -3,6 +3,7 @@
 // the caller did not list in `expect` throws a BbError carrying argv, the exit code and
 // the tail of stderr.
 import { spawn, type StdioOptions } from "node:child_process";
+import { createReadStream } from "node:fs";
 import process from "node:process";
 import { BbError, type ErrorCode } from "./errors.ts";
 import { log } from "./log.ts";
@@ -13,8 +14,9 @@ export const ANY_EXIT: readonly number[] = Array.from({ length: 256 }, (_, i) =>
 export interface RunOptions {
   /** Exit codes that are not failures (default [0]). */
   expect?: readonly number[];
-  /** Text or bytes written to the child's stdin (stdin is closed either way). */
-  input?: string | Uint8Array;
+  /** Text or bytes written to the child's stdin, or a file streamed into it (a large tar
+   * need not fit in memory); stdin is closed either way. */
+  input?: string | Uint8Array | { file: string };
   /** Extra environment on top of process.env (or instead of it with `replaceEnv`). */
   env?: Record<string, string | undefined>;
   replaceEnv?: boolean;
@@ -88,7 +90,17 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     child.stdout!.on("data", (b: Buffer) => out.push(b));
     child.stderr!.on("data", (b: Buffer) => err.push(b));
     child.stdin!.on("error", () => {}); // child may exit before reading its stdin
-    child.stdin!.end(opts.input ?? undefined);
+    const input = opts.input;
+    if (input !== undefined && typeof input !== "string" && !(input instanceof Uint8Array)) {
+      const source = createReadStream(input.file);
+      source.on("error", (e) => {
+        child.kill("SIGKILL");
+        reject(new BbError(opts.errorCode ?? "SUBPROCESS", `${opts.what ? opts.what + ": " : ""}cannot read ${input.file} for ${argv[0]}: ${e.message}`, { cause: e, details: { argv } }));
+      });
+      source.pipe(child.stdin!);
+    } else {
+      child.stdin!.end(input ?? undefined);
+    }
     child.on("error", (e: NodeJS.ErrnoException) => {
       if (timer) clearTimeout(timer);
       const hint = e.code === "ENOENT" ? ` (is ${argv[0]} installed and on PATH?)` : "";

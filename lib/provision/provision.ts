@@ -1,7 +1,6 @@
 // bb-provision's work: stage the files, run the one provisioning script in the bottle as
 // root with the tar on stdin, and check every step. The bottle is reached through a
 // Target, so docker and smolvm share everything but the exec.
-import { readFile } from "node:fs/promises";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { Plan } from "../plan/schema.ts";
@@ -12,8 +11,8 @@ import { stage } from "./stage.ts";
 type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
 
 export interface Target {
-  /** Run argv as root in the bottle with `input` on stdin; never throws on a non-zero exit. */
-  execRoot(argv: string[], input: Uint8Array): Promise<RunResult>;
+  /** Run argv as root in the bottle with the file `input` streamed to stdin; never throws on a non-zero exit. */
+  execRoot(argv: string[], input: { file: string }): Promise<RunResult>;
 }
 
 export async function provision(plan: Ready, target: Target, opts: { now?: () => Date; agentFiles?: Record<string, string> } = {}): Promise<Plan> {
@@ -25,7 +24,7 @@ export async function provision(plan: Ready, target: Target, opts: { now?: () =>
   try {
     const { script, steps } = provisionScript(plan, { cwd: plan.cwd !== null });
     log.step(`provision: ${steps.join(", ")}`);
-    const r = await target.execRoot(["sh", "-c", script], await readFile(staged.tarFile));
+    const r = await target.execRoot(["sh", "-c", script], { file: staged.tarFile });
     const results = parseSteps(r.stdout, steps);
     for (const s of results) log.debug(`provision step ${s.name}: ${s.ok ? "ok" : `FAILED ${s.detail ?? ""}`}`);
     const failed = results.filter((s) => !s.ok);

@@ -1,5 +1,6 @@
 // The provisioning script: one root shell inside the bottle that unpacks the staged tar
-// (stdin) at / (leaving existing directories' modes alone) and runs each step, printing "BB-STEP <name> ok" or "BB-STEP <name> fail
+// (stdin) at / (leaving existing directories' modes alone), then the checkout's own tar
+// into the workdir, and runs each step, printing "BB-STEP <name> ok" or "BB-STEP <name> fail
 // <why>". Each step checks its own result (the CA is really in the system bundle, the
 // gitconfig really rewrites the upstreams, the MCP server is really registered), so a
 // silent failure cannot pass.
@@ -50,9 +51,17 @@ export function provisionScript(plan: Ready, opts: { cwd: boolean }): { script: 
   const body = steps
     .map(([name, cmd]) => `if out=$( (\n${cmd}\n) 2>&1 ); then echo "BB-STEP ${name} ok"; else echo "BB-STEP ${name} fail $(printf '%s' "$out" | tail -n 3 | tr '\\n' ' ')"; fi`)
     .join("\n");
+  const oneLine = `| tail -n 3 | tr '\\n' ' '`;
+  // The checkout after the staging tar: its .git/config (credentials removed) is in the
+  // staging tar and not in the checkout's.
+  const checkout = opts.cwd
+    ? `if ! out=$(tar -x --no-same-owner -C ${AGENT.workdir} -f ${AGENT.checkoutTar} 2>&1); then echo "BB-STEP unpack fail checkout: $(printf '%s' "$out" ${oneLine})"; rm -f ${AGENT.checkoutTar}; exit 0; fi
+rm -f ${AGENT.checkoutTar}
+`
+    : "";
   const script = `set -u
-if ! out=$(tar -x --no-same-owner --no-overwrite-dir -C / -f - 2>&1); then echo "BB-STEP unpack fail $out"; exit 0; fi
-echo "BB-STEP unpack ok"
+if ! out=$(tar -x --no-same-owner --no-overwrite-dir -C / -f - 2>&1); then echo "BB-STEP unpack fail $(printf '%s' "$out" ${oneLine})"; exit 0; fi
+${checkout}echo "BB-STEP unpack ok"
 chown -R ${AGENT.user}:${AGENT.user} ${AGENT.home}
 ${body}
 `;

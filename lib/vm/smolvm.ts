@@ -6,7 +6,7 @@ import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { AGENT, names } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
-import { run, runInteractive, type RunResult, ANY_EXIT } from "../proc.ts";
+import { run, runInteractive, type RunOptions, type RunResult, ANY_EXIT } from "../proc.ts";
 import type { Smolvm } from "../smolvm/driver.ts";
 import { agentEnv } from "./env.ts";
 import type { AgentImage } from "./docker.ts";
@@ -64,7 +64,7 @@ export function asAgent(argv: string[]): string[] {
 }
 
 /** Run as root with bytes on stdin (provisioning), capturing output. */
-export function smolvmExecRoot(smolvm: Smolvm, plan: Vmd, argv: string[], input: Uint8Array, env?: Record<string, string | undefined>): Promise<RunResult> {
+export function smolvmExecRoot(smolvm: Smolvm, plan: Vmd, argv: string[], input: RunOptions["input"], env?: Record<string, string | undefined>): Promise<RunResult> {
   const full = smolvm.execArgv({ name: plan.vm.name, argv, interactive: true });
   return run(full, { input, env, expect: ANY_EXIT });
 }

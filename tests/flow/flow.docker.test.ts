@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { existsSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { run, ANY_EXIT } from "../../lib/proc.ts";
 import { tempDir, writeTree } from "../support/tmp.ts";
@@ -131,9 +131,14 @@ test("cwd= copies the host checkout into ~/work, writable by the agent", async (
     // What a CI checkout or a careless clone leaves on the host: the token must stay there.
     ".git/config": `[remote "origin"]\n\turl = https://x-access-token:${token}@github.com/acme/widget.git\n[http "https://github.com/"]\n\textraheader = AUTHORIZATION: bearer ${token}\n`,
   });
-  const r = await just(["run", "agent=shell", `cwd=${repo}`, "--", "sh", "-c", "pwd && cat ~/work/hello.txt && touch ~/work/sub/new && ls ~/work/sub/dir && cat ~/work/.git/config"], env);
+  // Symlinks arrive as symlinks, never as what they point to on the host.
+  await symlink("hello.txt", join(repo, "link"));
+  await symlink("/etc/host-only/secret", join(repo, "abs"));
+  const r = await just(["run", "agent=shell", `cwd=${repo}`, "--", "sh", "-c", "pwd && cat ~/work/hello.txt && touch ~/work/sub/new && ls ~/work/sub/dir && readlink ~/work/link ~/work/abs && ls -a ~ && cat ~/work/.git/config"], env);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^\/home\/node\/work\nhello from the host\nfile/, "the command runs in the copied checkout");
+  assert.match(r.stdout, /^\/home\/node\/work\nhello from the host\nfile\nhello\.txt\n\/etc\/host-only\/secret\n/, "the command runs in the copied checkout");
+  assert.doesNotMatch(r.stdout, /bb-checkout\.tar/, "the checkout's tar was left in the home folder");
+  assert.match(r.stderr, /» provision: packing your checkout .*\n» provision: checkout packed \(\d+\.\d MiB\)/);
   assert.doesNotMatch(r.stdout, new RegExp(token), "the host checkout's token reached the bottle");
   assert.match(r.stdout, /url = https:\/\/github\.com\/acme\/widget\.git/, "the remote itself is kept");
   assert.match(r.stderr, /credentials removed from the bottle's copy of .* \(its \.git\/config; your own file is untouched\): the credential in remote\.origin\.url; http\.https:\/\/github\.com\/\.extraheader/);
