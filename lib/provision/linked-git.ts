@@ -36,7 +36,7 @@ export async function linkedGitDir(checkout: string): Promise<LinkedGitDir | nul
   return { gitDir, commonDir };
 }
 
-/** Replace the .git file at `stagedDotGit` with a standalone copy of `linked`. */
+/** Make `stagedDotGit` a standalone copy of `linked` (replacing a copied .git file there). */
 export async function inlineGitDir(linked: LinkedGitDir, stagedDotGit: string): Promise<void> {
   await rm(stagedDotGit, { force: true });
   const others = join(linked.commonDir, "worktrees"); // the other worktrees' private dirs

@@ -60,7 +60,7 @@ export interface Staged {
  * The checkout, packed straight from the host folder into a tar of its own (`tarFile`),
  * which the guest unpacks into workdir after the staging tar: copying it into the staging
  * tree first would create every file twice on the host, and creating files is what costs
- * (20,000 small ones took 10-20 s here). Its .git/config is left out of that tar: the
+ * (copying 20,000 small ones took 16-28 s here, packing them 0.3 s). Its .git/config is left out of that tar: the
  * staging tree carries a copy with the credentials taken out (returned: what went). A
  * .git that is a link to a git dir elsewhere is left out too, that git dir staged instead.
  */
