@@ -48,19 +48,20 @@ export function provisionScript(plan: Ready, opts: { cwd: boolean }): { script: 
   }
   if (opts.cwd) steps.push(["cwd", `test -d ${AGENT.workdir} && ${asNode} test -w ${AGENT.workdir} || { echo "${AGENT.workdir} missing or not writable by ${AGENT.user}"; exit 1; }`]);
 
+  // A failure's output as one line, its last three lines: parseSteps reads line by line.
+  const why = `$(printf '%s' "$out" | tail -n 3 | tr '\\n' ' ')`;
   const body = steps
-    .map(([name, cmd]) => `if out=$( (\n${cmd}\n) 2>&1 ); then echo "BB-STEP ${name} ok"; else echo "BB-STEP ${name} fail $(printf '%s' "$out" | tail -n 3 | tr '\\n' ' ')"; fi`)
+    .map(([name, cmd]) => `if out=$( (\n${cmd}\n) 2>&1 ); then echo "BB-STEP ${name} ok"; else echo "BB-STEP ${name} fail ${why}"; fi`)
     .join("\n");
-  const oneLine = `| tail -n 3 | tr '\\n' ' '`;
   // The checkout after the staging tar: its .git/config (credentials removed) is in the
   // staging tar and not in the checkout's.
   const checkout = opts.cwd
-    ? `if ! out=$(tar -x --no-same-owner -C ${AGENT.workdir} -f ${AGENT.checkoutTar} 2>&1); then echo "BB-STEP unpack fail checkout: $(printf '%s' "$out" ${oneLine})"; rm -f ${AGENT.checkoutTar}; exit 0; fi
+    ? `if ! out=$(tar -x --no-same-owner -C ${AGENT.workdir} -f ${AGENT.checkoutTar} 2>&1); then echo "BB-STEP unpack fail checkout: ${why}"; rm -f ${AGENT.checkoutTar}; exit 0; fi
 rm -f ${AGENT.checkoutTar}
 `
     : "";
   const script = `set -u
-if ! out=$(tar -x --no-same-owner --no-overwrite-dir -C / -f - 2>&1); then echo "BB-STEP unpack fail $(printf '%s' "$out" ${oneLine})"; exit 0; fi
+if ! out=$(tar -x --no-same-owner --no-overwrite-dir -C / -f - 2>&1); then echo "BB-STEP unpack fail ${why}"; exit 0; fi
 ${checkout}echo "BB-STEP unpack ok"
 chown -R ${AGENT.user}:${AGENT.user} ${AGENT.home}
 ${body}
