@@ -160,10 +160,10 @@ function parseGitUser(r: FieldReader, v: unknown): GitUserDecl {
 // optional comment.
 const HOST_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$/;
 
-/** `host_key`: one key or a list (a host serving several key types), ssh upstreams only. */
 /** The transports git-gate fetches and pushes over, and scp-like user@host:path. */
 const GIT_URL = /^(?:(?:ssh|https?|git|file):\/\/.|[^/:@\s]+@[^/:\s]+:)/i;
 
+/** `host_key`: one key or a list (a host serving several key types), ssh upstreams only. */
 function parseHostKeys(r: FieldReader, field: string, v: unknown, url: string): string[] {
   if (!/^ssh:\/\/|^[^/:]+@[^/:]+:/.test(url)) r.fail(field, `only applies to an ssh upstream, and url is ${JSON.stringify(url)}`);
   const keys = typeof v === "string" ? [v] : r.stringList(field, v);

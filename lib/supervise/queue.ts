@@ -60,6 +60,11 @@ function isDottedQuad(labels: string[]): boolean {
   return labels.length === 4 && labels.every((l) => QUAD_PART.test(l) && Number(l) <= 255);
 }
 
+/** A host name as typed, trimmed, lower-cased and without a trailing dot (not yet checked). */
+export function hostText(input: string): string {
+  return input.trim().toLowerCase().replace(/\.$/, "");
+}
+
 /**
  * The host as the firewall policy writes it (lowercase, exact or "*.suffix"), or null
  * when `input` is not a host name: no scheme, port, path, bare "*" or wildcard over a
@@ -68,7 +73,7 @@ function isDottedQuad(labels: string[]): boolean {
  * approves it, and the operator must be able to read where it leads.
  */
 export function normalizeHost(input: string): string | null {
-  const host = input.trim().toLowerCase().replace(/\.$/, "");
+  const host = hostText(input);
   const wildcard = host.startsWith("*.");
   const bare = wildcard ? host.slice(2) : host;
   if (bare.length === 0 || host.length > 253) return null;

@@ -120,6 +120,10 @@ function parseAbsolute(url: string): (Target & { path: string }) | null {
   return { scheme, ...at, path: rest.startsWith("/") ? rest : `/${rest}` };
 }
 
+/** A request with neither Content-Length (or a zero one) nor Transfer-Encoding has no body (RFC 9112 6.3). */
+const hasBody = (req: http.IncomingMessage) =>
+  req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
+
 /**
  * headersTimeout and requestTimeout for the sockets handed to a server that never listens:
  * from open() (or the end of the last answer in flight) the next request head must arrive
@@ -142,10 +146,8 @@ function tunnelDeadlines(server: http.Server, t: Timeouts) {
   server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
     const socket = req.socket;
     answering.set(socket, (answering.get(socket) ?? 0) + 1);
-    // A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112
-    // 6.3); its 'end' is not a signal to wait for (Deno emits it only after the answer).
-    const bodiless = req.headers["transfer-encoding"] === undefined && Number(req.headers["content-length"] ?? 0) === 0;
-    if (bodiless) release(socket);
+    // A bodiless request's 'end' is not a signal to wait for (Deno emits it only after the answer).
+    if (!hasBody(req)) release(socket);
     else {
       arm(socket, t.requestMs);
       req.once("end", () => res.writableFinished || release(socket));
@@ -279,8 +281,6 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     return headers;
   }
 
-  const hasBody = (req: http.IncomingMessage) =>
-    req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
 
   async function forward(req: http.IncomingMessage, res: http.ServerResponse, target: Target & { path: string }): Promise<void> {
     const p = policy; // one policy for the whole request, even if a reload lands meanwhile

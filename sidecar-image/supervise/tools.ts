@@ -5,7 +5,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod/v3";
 import { BbError } from "../../lib/errors.ts";
 import { publicSuffixUnderWildcard } from "../../lib/public-suffix.ts";
-import { normalizeHost, RequestKind, RequestStatus, type QueueRequest } from "../../lib/supervise/queue.ts";
+import { hostText, normalizeHost, RequestKind, RequestStatus, type QueueRequest } from "../../lib/supervise/queue.ts";
 import type { RequestBook } from "./requests.ts";
 
 const Outcome = {
@@ -65,7 +65,7 @@ export function registerSuperviseTools(server: McpServer, book: RequestBook): vo
       outputSchema: Outcome,
     },
     async ({ host, reason, tls_passthrough }, extra) => {
-      const suffix = publicSuffixUnderWildcard(host.trim().toLowerCase().replace(/\.$/, ""));
+      const suffix = publicSuffixUnderWildcard(hostText(host));
       if (suffix) {
         return failure(`"${host}" would open every site anyone registers under ${suffix}, not one organisation's: ask for the host itself, or for *.NAME.${suffix}`);
       }
