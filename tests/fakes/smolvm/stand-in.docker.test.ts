@@ -2,14 +2,15 @@
 // guest reaches host listeners on allowed addresses, nothing else; no --net, no network).
 // All traffic stays on this machine: a TCP server on host loopback is the only target.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { after, before, test } from "node:test";
 import { openSmolvm } from "../../../lib/smolvm/driver.ts";
 import { run } from "../../../lib/proc.ts";
-import { fakeSmolvm, makeArtifact, type FakeSmolvm } from "./harness.ts";
+import { FAKE_SMOLVM_DIR, fakeSmolvm, makeArtifact, type FakeSmolvm } from "./harness.ts";
 import { buildTestImage, type TestImage } from "./images.ts";
 
 let image: TestImage;
@@ -86,4 +87,24 @@ test("the stand-in logs and refuses a subcommand it does not know, and a broad a
   assert.equal(started.stdout.trim(), "", "refused before any container was made");
   const unset = await run(["smolvm", "--version"], { env: { ...fake.env, FAKE_SMOLVM_LOG: undefined }, expect: [97] });
   assert.match(unset.stderr, /set FAKE_SMOLVM_LOG/);
+});
+
+test("a machine start without socat on PATH fails naming it, and leaves no guest running", async () => {
+  // PATH as it is, minus socat: one folder of links to every other program on it.
+  const bin = join(dir, "no-socat-bin");
+  mkdirSync(bin);
+  for (const d of (process.env.PATH ?? "").split(":").filter((d) => d && existsSync(d))) {
+    for (const name of readdirSync(d)) {
+      if (name !== "socat" && !existsSync(join(bin, name))) symlinkSync(join(d, name), join(bin, name));
+    }
+  }
+  const fake = fakeSmolvm("1.8.0");
+  fakes.push(fake);
+  const smolvm = await openSmolvm({ env: { ...fake.env, PATH: `${FAKE_SMOLVM_DIR}:${bin}` }, settleMs: 0 });
+  await smolvm.create({ name: "nosocat", from: artifact, allowCidrs: ["127.0.0.1/32"], env: {} });
+  await assert.rejects(smolvm.start("nosocat"), /the stand-in needs socat on PATH to relay allowed addresses into the guest/);
+  assert.notEqual((await smolvm.status("nosocat")).state, "running");
+  const running = await run(["docker", "ps", "-q", "--filter", "label=bot-bottle.fake-smolvm.machine=nosocat"]);
+  assert.equal(running.stdout.trim(), "", "a failed start left its guest running");
+  await smolvm.delete("nosocat");
 });
