@@ -38,6 +38,8 @@ export const AGENT = {
   /** The --cwd checkout as bb-provision ships it: a tar of its own, unpacked into workdir
    * and removed. Beside workdir, so on the same filesystem (a VM's /tmp may be RAM). */
   checkoutTar: "/home/node/.bb-checkout.tar",
+  /** A linked worktree's git dir (lib/provision/linked-git.ts), unpacked into workdir/.git. */
+  gitDirTar: "/home/node/.bb-gitdir.tar",
 } as const;
 
 /** Agent-facing daemons (egress is never reachable by the agent). */

@@ -6,20 +6,24 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { BbError } from "../errors.ts";
 import { run } from "../proc.ts";
-import { inlineGitDir, linkedGitDir } from "./linked-git.ts";
+import { linkedGitDir, packGitDir } from "./linked-git.ts";
 
 describe("a checkout whose .git is a file becomes a standalone repository in the staged copy", () => {
   let dir: string;
   const env = () => ({ GIT_CONFIG_GLOBAL: join(dir, "gc"), GIT_CONFIG_NOSYSTEM: "1" });
   const git = async (cwd: string, ...args: string[]) => (await run(["git", ...args], { cwd, env: env() })).stdout.trim();
 
-  /** Copy `checkout` as stage() does, inline its git dir, then move the host repo away. */
+  /** Copy `checkout` as the bottle gets it: the files, then the git dir packed into .git
+   * (as the guest unpacks it), then the host repo moved away. */
   async function stagedCopy(checkout: string, hostRepo: string): Promise<string> {
     const copy = join(dir, `copy-${Math.random().toString(36).slice(2)}`);
     await cp(checkout, copy, { recursive: true, verbatimSymlinks: true });
     const linked = await linkedGitDir(checkout);
     assert.ok(linked, "the .git file was not recognised");
-    await inlineGitDir(linked, join(copy, ".git"));
+    const tar = `${copy}.tar`;
+    await rm(join(copy, ".git"));
+    await packGitDir(linked, tar, join(copy, ".git", "config"));
+    await run(["tar", "-x", "-C", join(copy, ".git"), "-f", tar]);
     // Nothing on the host may be needed any more: the bottle has only the copy.
     await rename(hostRepo, `${hostRepo}-gone`);
     return copy;
@@ -49,6 +53,9 @@ describe("a checkout whose .git is a file becomes a standalone repository in the
     await git(join(dir, "wt"), "commit", "-q", "-m", "on feature");
     await writeFile(join(dir, "wt", "staged.txt"), "staged\n");
     await git(join(dir, "wt"), "add", "staged.txt");
+    await git(main, "commit", "-q", "--allow-empty", "-m", "main moves");
+    await git(main, "reset", "-q", "--hard", "HEAD"); // the main worktree's ORIG_HEAD: "main moves"
+    await rm(join(main, ".git", "worktrees", "wt", "ORIG_HEAD")); // the worktree has none of its own
 
     const copy = await stagedCopy(join(dir, "wt"), main);
     assert.equal(await git(copy, "rev-parse", "--abbrev-ref", "HEAD"), "feature");
@@ -56,6 +63,8 @@ describe("a checkout whose .git is a file becomes a standalone repository in the
     assert.equal(await git(copy, "status", "--porcelain"), "A  staged.txt", "the worktree's own index came along");
     assert.equal(await git(copy, "rev-parse", "--is-bare-repository"), "false");
     assert.ok(!existsSync(join(copy, ".git", "worktrees")), "the other worktrees' private dirs were copied");
+    assert.ok(!existsSync(join(copy, ".git", "ORIG_HEAD")), "the main worktree's ORIG_HEAD came along");
+    assert.doesNotMatch(await git(copy, "reflog", "--format=%gs"), /main moves/, "the main worktree's reflog came along");
     await git(copy, "commit", "-q", "-m", "in the bottle");
   });
 

@@ -6,9 +6,10 @@
 // config) plus a worktree's own HEAD and index, with the settings that tied it to the
 // host's layout (core.worktree, core.bare of a bare main repo) taken out.
 import { existsSync, statSync } from "node:fs";
-import { cp, readFile, rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { copyFile, mkdir, readdir, readFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { BbError } from "../errors.ts";
+import { log } from "../log.ts";
 import { run } from "../proc.ts";
 
 export interface LinkedGitDir {
@@ -36,19 +37,32 @@ export async function linkedGitDir(checkout: string): Promise<LinkedGitDir | nul
   return { gitDir, commonDir };
 }
 
-/** Make `stagedDotGit` a standalone copy of `linked` (replacing a copied .git file there). */
-export async function inlineGitDir(linked: LinkedGitDir, stagedDotGit: string): Promise<void> {
-  await rm(stagedDotGit, { force: true });
-  const others = join(linked.commonDir, "worktrees"); // the other worktrees' private dirs
-  await cp(linked.commonDir, stagedDotGit, { recursive: true, verbatimSymlinks: true, filter: (src) => src !== others });
-  if (linked.gitDir !== linked.commonDir) {
-    for (const f of PER_WORKTREE) {
-      const from = join(linked.gitDir, f);
-      if (existsSync(from)) await cp(from, join(stagedDotGit, f));
-    }
-  }
-  const config = join(stagedDotGit, "config");
-  const git = (args: string[]) => run(["git", "config", "--file", config, ...args], { expect: [0, 5], what: `Cannot adjust the copied ${config}` });
+/**
+ * Pack `linked` as the copy's .git folder: everything but its config into `tarFile`, with
+ * names relative to .git (the guest unpacks it there), and its config, adjusted, to
+ * `configOut` (the staging tree's copy, which the credential scrub then goes over). Packed
+ * with tar, like the checkout, rather than copied: a git dir can hold thousands of loose
+ * objects, and creating files one by one is what costs.
+ */
+export async function packGitDir(linked: LinkedGitDir, tarFile: string, configOut: string): Promise<void> {
+  const worktree = linked.gitDir !== linked.commonDir;
+  // The main repository's own HEAD, index and reflog are not this worktree's.
+  const ownFiles = worktree ? PER_WORKTREE : [];
+  const leaveOut = new Set(["config", "worktrees", ...ownFiles]); // worktrees/: the other worktrees' private dirs
+  const shared = (await readdir(linked.commonDir)).filter((n) => !leaveOut.has(n)).map((n) => `./${n}`);
+  const pack = async (from: string, mode: "-cf" | "-rf", names: string[], exclude: string[] = []) => {
+    const r = await run(["tar", "-C", from, ...exclude.map((e) => `--exclude=./${e}`), mode, tarFile, ...names], { expect: [0, 1], what: `Cannot pack the git dir ${from}` });
+    // Exit 1 is GNU tar's "a file changed as we read it" (git ran meanwhile): still whole.
+    if (r.code === 1) log.warn(`provision: ${from} changed while it was packed; the bottle has it as tar read it`);
+  };
+  await mkdir(dirname(tarFile), { recursive: true });
+  await pack(linked.commonDir, "-cf", shared, ownFiles.filter((f) => f.includes("/")));
+  const own = ownFiles.filter((f) => existsSync(join(linked.gitDir, f))).map((f) => `./${f}`);
+  if (own.length) await pack(linked.gitDir, "-rf", own);
+
+  await mkdir(dirname(configOut), { recursive: true });
+  await copyFile(join(linked.commonDir, "config"), configOut);
+  const git = (args: string[]) => run(["git", "config", "--file", configOut, ...args], { expect: [0, 5], what: `Cannot adjust the copied ${configOut}` });
   await git(["--unset-all", "core.worktree"]);
   await git(["core.bare", "false"]);
 }

@@ -54,10 +54,13 @@ export function provisionScript(plan: Ready, opts: { cwd: boolean }): { script: 
     .map(([name, cmd]) => `if out=$( (\n${cmd}\n) 2>&1 ); then echo "BB-STEP ${name} ok"; else echo "BB-STEP ${name} fail ${why}"; fi`)
     .join("\n");
   // The checkout after the staging tar: its .git/config (credentials removed) is in the
-  // staging tar and not in the checkout's.
+  // staging tar and not in the checkout's. A linked worktree's git dir has a tar of its own.
+  const unpack = (tar: string, into: string, what: string) =>
+    `if ! out=$(tar -x --no-same-owner -C ${into} -f ${tar} 2>&1); then echo "BB-STEP unpack fail ${what}: ${why}"; rm -f ${AGENT.checkoutTar} ${AGENT.gitDirTar}; exit 0; fi`;
   const checkout = opts.cwd
-    ? `if ! out=$(tar -x --no-same-owner -C ${AGENT.workdir} -f ${AGENT.checkoutTar} 2>&1); then echo "BB-STEP unpack fail checkout: ${why}"; rm -f ${AGENT.checkoutTar}; exit 0; fi
-rm -f ${AGENT.checkoutTar}
+    ? `${unpack(AGENT.checkoutTar, AGENT.workdir, "checkout")}
+if [ -f ${AGENT.gitDirTar} ]; then ${unpack(AGENT.gitDirTar, `${AGENT.workdir}/.git`, "git dir")}; fi
+rm -f ${AGENT.checkoutTar} ${AGENT.gitDirTar}
 `
     : "";
   const script = `set -u

@@ -11,7 +11,7 @@ import { AGENT } from "../layout.ts";
 import { log } from "../log.ts";
 import type { Plan } from "../plan/schema.ts";
 import { run } from "../proc.ts";
-import { inlineGitDir, linkedGitDir } from "./linked-git.ts";
+import { linkedGitDir, packGitDir } from "./linked-git.ts";
 import { scrubGitCredentials } from "./scrub-git.ts";
 
 type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
@@ -60,27 +60,30 @@ export interface Staged {
  * The checkout, packed straight from the host folder into a tar of its own (`tarFile`),
  * which the guest unpacks into workdir after the staging tar: copying it into the staging
  * tree first would create every file twice on the host, and creating files is what costs
- * (copying 20,000 small ones took 16-28 s here, packing them 0.3 s). Its .git/config is left out of that tar: the
- * staging tree carries a copy with the credentials taken out (returned: what went). A
- * .git that is a link to a git dir elsewhere is left out too, that git dir staged instead.
+ * (copying 20,000 small ones took 16-28 s here, packing them 0.3 s). Its .git/config is
+ * left out of that tar: the staging tree carries a copy with the credentials taken out
+ * (returned: what went). A .git that is a link to a git dir elsewhere is left out too, and
+ * that git dir goes in a tar of its own (`tars.gitDir`), unpacked into workdir/.git.
  */
-async function stageCheckout(cwd: string, stagedWorkdir: string, tarFile: string): Promise<string[]> {
+async function stageCheckout(cwd: string, stagedWorkdir: string, tars: { checkout: string; gitDir: string }): Promise<string[]> {
   await mkdir(stagedWorkdir, { recursive: true }); // where the guest unpacks the checkout's tar
   const linked = await linkedGitDir(cwd);
   const gitConfig = join(stagedWorkdir, ".git", "config");
   if (linked) {
-    await inlineGitDir(linked, join(stagedWorkdir, ".git"));
+    await packGitDir(linked, tars.gitDir, gitConfig);
   } else if (existsSync(join(cwd, ".git", "config"))) {
     await mkdir(join(stagedWorkdir, ".git"), { recursive: true });
     await copyFile(join(cwd, ".git", "config"), gitConfig);
   }
   const scrubbed = existsSync(gitConfig) ? await scrubGitCredentials(gitConfig) : [];
   log.step(`provision: packing your checkout ${cwd}`);
+  const tarFile = tars.checkout;
   await mkdir(dirname(tarFile), { recursive: true });
   // Exit 1 is GNU tar's "a file changed as we read it": the archive is still whole.
   const r = await run(["tar", "-C", cwd, `--exclude=./.git${linked ? "" : "/config"}`, "-cf", tarFile, "."], { expect: [0, 1], what: `Cannot pack the checkout ${cwd}` });
   if (r.code === 1) log.warn(`provision: files in ${cwd} changed while it was packed; the bottle has them as tar read them: ${r.stderr.trim().split("\n").slice(-2).join(" ")}`);
-  log.step(`provision: checkout packed (${(statSync(tarFile).size / 1048576).toFixed(1)} MiB)`);
+  const size = [tarFile, tars.gitDir].filter((f) => existsSync(f)).reduce((n, f) => n + statSync(f).size, 0);
+  log.step(`provision: checkout packed (${(size / 1048576).toFixed(1)} MiB)`);
   return scrubbed;
 }
 
@@ -110,7 +113,7 @@ export async function stage(plan: Ready, opts: { cwd: string | null; agentFiles?
     }
     if (mcp) await put(`${AGENT.home}/.bot-bottle/mcp.json`, JSON.stringify({ mcpServers: { supervise: { type: "http", url: mcp } } }, null, 2) + "\n");
     for (const [guestPath, content] of Object.entries(opts.agentFiles ?? {})) await put(guestPath, content);
-    const scrubbed = opts.cwd ? await stageCheckout(opts.cwd, at(AGENT.workdir), at(AGENT.checkoutTar)) : [];
+    const scrubbed = opts.cwd ? await stageCheckout(opts.cwd, at(AGENT.workdir), { checkout: at(AGENT.checkoutTar), gitDir: at(AGENT.gitDirTar) }) : [];
     const tarFile = `${root}.tar`;
     await run(["tar", "-C", root, "--numeric-owner", "-cf", tarFile, "."], { what: "Cannot pack the provisioning files" });
     await rm(root, { recursive: true, force: true });
