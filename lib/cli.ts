@@ -57,7 +57,7 @@ export async function readPlanInput(options: CommonOptions, require: SectionName
   if (options.plan && !existsSync(options.plan)) throw new BbError("USAGE", `--plan ${options.plan}: no such file`);
   if (options.plan) return readPlanFile(options.plan, require);
   if (process.stdin.isTTY) {
-    throw new BbError("USAGE", "no plan on stdin: pipe one in (bb-prepare AGENT | ...) or pass --plan FILE");
+    throw new BbError("USAGE", "No plan on stdin: pipe one in (bb-prepare AGENT | ...) or pass --plan FILE");
   }
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -181,7 +181,7 @@ export function interruptSignal(): AbortSignal {
   const onSig = (sig: NodeJS.Signals) => {
     if (ac.signal.aborted) return;
     log.warn(`${sig} received: stopping and rolling back`);
-    ac.abort(new BbError("INTERRUPTED", `interrupted by ${sig}`));
+    ac.abort(new BbError("INTERRUPTED", `Interrupted by ${sig}`));
   };
   process.once("SIGINT", onSig);
   process.once("SIGTERM", onSig);

@@ -8,7 +8,7 @@ import { LINUX_POOL, loopbackFor, MAC_POOL, pickFromPool } from "./loopback.ts";
 
 test("pickFromPool takes the first address no other bottle holds, and says so when all are taken", () => {
   assert.equal(pickFromPool(new Set(["127.0.0.16", "127.0.0.17"])), "127.0.0.18");
-  assert.throws(() => pickFromPool(new Set(MAC_POOL)), /all 16 loopback addresses \(127\.0\.0\.16-127\.0\.0\.31\) are taken/);
+  assert.throws(() => pickFromPool(new Set(MAC_POOL)), /All 16 loopback addresses \(127\.0\.0\.16-127\.0\.0\.31\) are taken/);
 });
 
 test("on Linux each smolmachines bottle gets its own loopback address, never 127.0.0.1", async (t) => {

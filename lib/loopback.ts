@@ -19,7 +19,7 @@ export const LINUX_POOL = Array.from({ length: 239 }, (_, i) => `127.0.0.${16 + 
 /** The first pool address no other bottle's plan holds. */
 export function pickFromPool(taken: Set<string>, pool: string[] = MAC_POOL): string {
   const free = pool.find((a) => !taken.has(a));
-  if (!free) throw new BbError("BUNDLE", `all ${pool.length} loopback addresses (${pool[0]}-${pool[pool.length - 1]}) are taken by other bottles: stop one (bb-list, bb-cleanup)`);
+  if (!free) throw new BbError("BUNDLE", `All ${pool.length} loopback addresses (${pool[0]}-${pool[pool.length - 1]}) are taken by other bottles: stop one (bb-list, bb-cleanup)`);
   return free;
 }
 

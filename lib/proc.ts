@@ -95,7 +95,7 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
       const source = createReadStream(input.file);
       source.on("error", (e) => {
         child.kill("SIGKILL");
-        reject(new BbError(opts.errorCode ?? "SUBPROCESS", `${opts.what ? opts.what + ": " : ""}cannot read ${input.file} for ${argv[0]}: ${e.message}`, { cause: e, details: { argv } }));
+        reject(new BbError(opts.errorCode ?? "SUBPROCESS", `${opts.what ? opts.what + ": cannot" : "Cannot"} read ${input.file} for ${argv[0]}: ${e.message}`, { cause: e, details: { argv } }));
       });
       source.pipe(child.stdin!);
     } else {
@@ -104,7 +104,7 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     child.on("error", (e: NodeJS.ErrnoException) => {
       if (timer) clearTimeout(timer);
       const hint = e.code === "ENOENT" ? ` (is ${argv[0]} installed and on PATH?)` : "";
-      reject(new BbError(opts.errorCode ?? "SUBPROCESS", `${opts.what ? opts.what + ": " : ""}cannot run ${argv[0]}${hint}: ${e.message}`, { cause: e, details: { argv } }));
+      reject(new BbError(opts.errorCode ?? "SUBPROCESS", `${opts.what ? opts.what + ": cannot" : "Cannot"} run ${argv[0]}${hint}: ${e.message}`, { cause: e, details: { argv } }));
     });
     child.on("close", (code, sig) => {
       if (timer) clearTimeout(timer);
@@ -149,7 +149,7 @@ export function start(argv: string[], opts: SpawnOptions = {}) {
 export function runInteractive(argv: string[], opts: SpawnOptions = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = start(argv, { ...opts, stdio: opts.stdio ?? "inherit" });
-    child.on("error", (e) => reject(new BbError("SUBPROCESS", `cannot run ${argv[0]}: ${e.message}`, { cause: e, details: { argv } })));
+    child.on("error", (e) => reject(new BbError("SUBPROCESS", `Cannot run ${argv[0]}: ${e.message}`, { cause: e, details: { argv } })));
     child.on("close", (code, sig) => resolve(code ?? (sig ? 128 + (signalNumber(sig) ?? 0) : 1)));
   });
 }

@@ -197,7 +197,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     }).catch(async (e: Error) => {
       // A name in use is another run's bundle: never ours to remove.
       if (isNameInUse(e)) {
-        throw new BbError("BUNDLE", `container ${container} already exists: bottle ${plan.slug} has a bundle already (bb-cleanup --slug ${plan.slug} removes it)`, { cause: e });
+        throw new BbError("BUNDLE", `Cannot start the bundle: container ${container} already exists: bottle ${plan.slug} has a bundle already (bb-cleanup --slug ${plan.slug} removes it)`, { cause: e });
       }
       await removeContainer(container).catch(() => {}); // created, but it did not start
       throw e;

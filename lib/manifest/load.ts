@@ -57,7 +57,7 @@ export function bottleSource(manifestDir: string): BottleSource {
 
 export async function loadAgent(manifestDir: string, name: string): Promise<LoadedAgent> {
   if (!existsSync(manifestDir) || !statSync(manifestDir).isDirectory()) {
-    throw new BbError("MANIFEST_NOT_FOUND", `manifest dir ${manifestDir} does not exist (pass --manifest-dir DIR, or run from a bot-bottle checkout)`);
+    throw new BbError("MANIFEST_NOT_FOUND", `Manifest dir ${manifestDir} does not exist (pass --manifest-dir DIR, or run from a bot-bottle checkout)`);
   }
   const agents = listAgents(manifestDir);
   if (!agents.includes(name)) {

@@ -18,11 +18,11 @@ export interface LocateOptions extends CommonOptions {
 export async function locatePlan(o: LocateOptions, require: SectionName[] = []): Promise<Plan> {
   if (o.slug) {
     const file = join(bottleDir(o.stateDir ?? defaultStateRoot(), o.slug), "plan.json");
-    if (!existsSync(file)) throw new BbError("NOT_FOUND", `no bottle "${o.slug}": ${file} does not exist (bb-list shows the live bottles)`);
+    if (!existsSync(file)) throw new BbError("NOT_FOUND", `No bottle "${o.slug}": ${file} does not exist (bb-list shows the live bottles)`);
     return readPlanFile(file, require);
   }
   if (!o.plan && process.stdin.isTTY) {
-    throw new BbError("USAGE", "which bottle? pass --slug SLUG (bb-list shows the live bottles), --plan FILE, or pipe a plan in");
+    throw new BbError("USAGE", "Which bottle? Pass --slug SLUG (bb-list shows the live bottles), --plan FILE, or pipe a plan in");
   }
   return readPlanInput(o, require);
 }

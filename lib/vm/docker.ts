@@ -28,7 +28,7 @@ export interface VmOptions {
 type Bundled = Plan & { bundle: NonNullable<Plan["bundle"]> };
 
 export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<Plan> {
-  if (!plan.bundle.networks.internal) throw new BbError("VM", `plan for ${plan.slug} has no internal network: was it bundled for the docker backend?`);
+  if (!plan.bundle.networks.internal) throw new BbError("VM", `Plan for ${plan.slug} has no internal network: was it bundled for the docker backend?`);
   const image = await opts.agentImage();
   if (opts.signal?.aborted) throw opts.signal.reason;
   const name = names.agent(plan.slug);
@@ -58,7 +58,7 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
   } catch (e) {
     // A name already in use is another run's container, live or not: never ours to remove.
     if (isNameInUse(e)) {
-      throw new BbError("VM", `container ${name} already exists: bottle ${plan.slug} has an agent already (bb-vm exec --slug ${plan.slug} reaches it; bb-cleanup --slug ${plan.slug} removes it)`, { cause: e });
+      throw new BbError("VM", `Cannot start the agent: container ${name} already exists: bottle ${plan.slug} has an agent already (bb-vm exec --slug ${plan.slug} reaches it; bb-cleanup --slug ${plan.slug} removes it)`, { cause: e });
     }
     await removeContainer(name).catch(() => {});
     throw e;

@@ -25,7 +25,7 @@ export interface SmolvmVmOptions {
 
 export async function startSmolvmAgent(plan: Bundled, opts: SmolvmVmOptions): Promise<Plan> {
   const addr = plan.bundle.loopbackAddr;
-  if (!addr) throw new BbError("VM", `plan for ${plan.slug} has no loopback address: was it bundled for the smolmachines backend?`);
+  if (!addr) throw new BbError("VM", `Plan for ${plan.slug} has no loopback address: was it bundled for the smolmachines backend?`);
   const image = await opts.agentImage();
   const packed = await opts.pack(image.ref);
   if (opts.signal?.aborted) throw opts.signal.reason;

@@ -95,7 +95,7 @@ test("an upstream that never answers fails the push after the forwarding timeout
       out: createLogger({ level: "info", write: (l) => void lines.push(l) }),
       forwardTimeoutMs: 1500,
     }),
-    (e) => isBbError(e) && e.code === "TIMEOUT" && /forwarding the push to upstream example\.com\/acme\/widget/.test(e.message),
+    (e) => isBbError(e) && e.code === "TIMEOUT" && /Cannot forward the push to upstream example\.com\/acme\/widget/.test(e.message),
   ).catch((e) => assert.fail(`${e.message}; the hook said: ${lines.join("")}`));
   assert.ok(held.length > 0, "git never reached the fake upstream");
   assert.ok(Date.now() - started < 10_000, "the hook returned long after its timeout");

@@ -54,7 +54,7 @@ async function forward(repo: Repo, updates: RefUpdate[], git: RunGit, env: Recor
   // The quarantine's object dirs stay set so pack-objects finds the pushed objects, but
   // GIT_QUARANTINE_PATH must not leak into a local upstream's receive-pack (file://),
   // which would then refuse to update its refs. Pushing to a URL moves no local ref.
-  return git(args, { ...env, GIT_QUARANTINE_PATH: undefined }, { timeoutMs, what: `forwarding the push to upstream ${repo.key}` });
+  return git(args, { ...env, GIT_QUARANTINE_PATH: undefined }, { timeoutMs, what: `Cannot forward the push to upstream ${repo.key}` });
 }
 
 /** Returns the hook's exit code: 0 lets receive-pack update the gate's refs. */
@@ -67,7 +67,7 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   if (!repo) throw new BbError("CONFIG", `push refused: ${key} is not a declared repo`);
   const updates = parseUpdates(opts.input);
 
-  const runGit: RunGit = (args, env = {}, limit = { timeoutMs: CHECK_TIMEOUT_MS, what: `checking the push to ${repo.key}` }) =>
+  const runGit: RunGit = (args, env = {}, limit = { timeoutMs: CHECK_TIMEOUT_MS, what: `Cannot check the push to ${repo.key}` }) =>
     run(["git", ...args], { cwd: opts.cwd, env: { ...NO_REPLACE, ...env }, expect: [0, 1, 128], ...limit });
   const git: Git = async (args) => {
     const r = await runGit(args);

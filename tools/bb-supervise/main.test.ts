@@ -99,7 +99,7 @@ test("an unknown id fails with exit 1 naming the pending ids; an unknown slug na
 
     const noBottle = await tool(["--state-dir", b.stateRoot, "--slug", "nope-x1", "list"]);
     assert.equal(noBottle.code, 1);
-    assert.match(noBottle.stderr, /no bottle "nope-x1": .*bottles\/nope-x1\/plan\.json does not exist/);
+    assert.match(noBottle.stderr, /No bottle "nope-x1": .*bottles\/nope-x1\/plan\.json does not exist/);
   } finally {
     await b.remove();
   }
