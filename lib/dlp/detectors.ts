@@ -76,8 +76,10 @@ export const PATTERNS: readonly Pattern[] = [
 
 /**
  * Public, non-secret blocks that look random (certificates, public keys, signatures, data
- * URIs). They never produce a finding; they only keep the entropy check from flagging them.
- * Known formats inside them are still found (the scan resumes inside the span).
+ * URIs). They never produce a finding themselves: what their base64 carries is decoded and
+ * scanned, and the base64 is spared the entropy check only when that payload has the shape
+ * the block claims (blocks.ts). Known formats in the block's text are still found (the
+ * scan resumes inside the span).
  */
 export const BENIGN_SOURCES: readonly string[] = [
   "-----BEGIN (?:CERTIFICATE|TRUSTED CERTIFICATE|PUBLIC KEY|RSA PUBLIC KEY|X509 CRL|CERTIFICATE REQUEST|NEW CERTIFICATE REQUEST|PGP PUBLIC KEY BLOCK|PGP SIGNATURE|PGP MESSAGE|SSH SIGNATURE)-----(?:(?!-----BEGIN )[\\s\\S]){0,65536}?-----END [A-Z0-9 ]{1,40}-----",

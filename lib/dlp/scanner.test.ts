@@ -131,6 +131,28 @@ test("a known format hidden inside a certificate block is still found", () => {
   assert.equal(createScanner().scan(text)?.detector, "npm");
 });
 
+test("a certificate, signature or data: URI hides nothing: what its base64 carries is scanned, and random bytes wearing one are tokens like any others", () => {
+  const scanner = createScanner();
+  const npm = positives.find((p) => p.detector === "npm")!.sample;
+  const random = "Xq7Lm2Pz9Rt4Vb8Nc1Kd6Fg3Hj5Wy0QsAeUoIrTy";
+  assert.equal(scanner.scan(random)?.detector, "high_entropy", "the token alone must be flagged for this test to mean anything");
+  const carried = Buffer.from(`NPM_TOKEN=${npm}\n`).toString("base64");
+  const lines = (b64: string) => b64.match(/.{1,64}/g)!.join("\n");
+  const wrapped: [string, string, Detector][] = [
+    ["data: URI", `{"avatar":"data:text/plain;base64,${carried}"}`, "npm"],
+    ["certificate armour", `-----BEGIN CERTIFICATE-----\n${lines(carried)}\n-----END CERTIFICATE-----`, "npm"],
+    ["a commit's gpgsig", `gpgsig -----BEGIN PGP SIGNATURE-----\n \n ${lines(carried).replaceAll("\n", "\n ")}\n -----END PGP SIGNATURE-----`, "npm"],
+    // The key split across two armour lines is found in the joined payload.
+    ["split over armour lines", `-----BEGIN PUBLIC KEY-----\n${carried.slice(0, 16)}\n${carried.slice(16)}\n-----END PUBLIC KEY-----`, "npm"],
+    ["binary payload", `data:image/png;base64,${Buffer.concat([Buffer.from("\x89PNG\r\n\x1a\n\0\0", "latin1"), Buffer.from(npm)]).toString("base64")}`, "npm"],
+    ["random token behind a data: prefix", `data:a/b;base64,${random}`, "high_entropy"],
+    ["random token in certificate armour", `-----BEGIN CERTIFICATE-----\n${random}\n-----END CERTIFICATE-----`, "high_entropy"],
+    ["random token running on past a data: URI", `data:a/b;base64,x_${random}`, "high_entropy"],
+    ["ASCII inside DER-shaped bytes", `-----BEGIN CERTIFICATE-----\n${Buffer.concat([Buffer.from([0x30, 40]), Buffer.from(random)]).toString("base64")}\n-----END CERTIFICATE-----`, "high_entropy"],
+  ];
+  for (const [what, text, detector] of wrapped) assert.equal(scanner.scan(text)?.detector, detector, what);
+});
+
 test("the entropy check flags random base62 tokens of 40 chars and ignores hex of any length", () => {
   let seed = 0x9e3779b9;
   const next = () => ((seed = (seed ^ (seed << 13)) >>> 0), (seed = (seed ^ (seed >>> 17)) >>> 0), (seed = (seed ^ (seed << 5)) >>> 0));

@@ -9,9 +9,11 @@
 // being encoded: text with %XX escapes is scanned again percent-decoded, then JSON
 // string escapes (\uXXXX, \/) decoded, and base64 tokens that decode to text get the
 // whole scan again (entropy included: a random token wrapped in Basic auth is still one),
-// down to a few levels of nesting.
+// down to a few levels of nesting. So does the payload of a certificate, signature or
+// data: URI, whatever it decodes to (blocks.ts).
 import { Buffer } from "node:buffer";
 import type { Detector } from "../sidecar-config.ts";
+import { readBlock } from "./blocks.ts";
 import { BENIGN_SOURCES, PATTERNS } from "./detectors.ts";
 import { forEachToken, highEntropy, MIN_TOKEN } from "./entropy.ts";
 import { MIN_SENSITIVE_LENGTH, sensitiveForms } from "./sensitive.ts";
@@ -67,6 +69,8 @@ const DECODINGS: readonly { test: RegExp; decode: (t: string) => string; how: st
   { test: PERCENT, decode: percentDecode, how: " (URL-encoded)" },
   { test: JSON_ESCAPE, decode: jsonUnescape, how: " (JSON-decoded)" },
 ];
+
+const BASE64 = " (base64-encoded)";
 
 /** How deep base64 inside base64 is followed (base64 of base64 of a key is still found). */
 const MAX_NESTING = 3;
@@ -139,13 +143,17 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
   // Pass 2: one alternation; group i+1 is PATTERNS[i], later groups are benign spans.
   const knownRe = new RegExp([...PATTERNS.map((p) => p.source), ...BENIGN_SOURCES].map((s) => `(${s})`).join("|"), "g");
 
-  /** Known formats and sensitive values; claimed spans go to `spans`. */
-  function exact(text: string, how: string, spans: Span[], out: Finding[], stopAtFirst: boolean): void {
+  /**
+   * Known formats and sensitive values; the spans they claim go to `spans`. A benign block
+   * (certificate, signature, data: URI) has its payload scanned as base64 content is, and
+   * goes to `benign` when its payload is what it claims to be (blocks.ts).
+   */
+  function exact(text: string, how: string, depth: number, found: { spans: Span[]; benign: Span[] }, out: Finding[], stopAtFirst: boolean): void {
     if (sensitiveRe) {
       sensitiveRe.lastIndex = 0;
       for (let m = sensitiveRe.exec(text); m; m = sensitiveRe.exec(text)) {
         const f = formOf.get(m[0])!;
-        spans.push({ start: m.index, end: m.index + m[0].length });
+        found.spans.push({ start: m.index, end: m.index + m[0].length });
         out.push({ detector: "sensitive_env", label: `value of sensitive env ${f.name}${f.how}${how}`, excerpt: `(${m[0].length} chars)` });
         if (stopAtFirst) return;
       }
@@ -156,12 +164,22 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
       while (m[g] === undefined) g++;
       const p = PATTERNS[g - 1];
       const hit = m[0];
-      if (p?.accept && !p.accept(hit)) {
+      const span = { start: m.index, end: m.index + hit.length };
+      if (!p) {
+        const block = readBlock(hit);
+        // The recursion runs knownRe itself: resume this scan where it stood.
+        scanPayload(block.payload.toString("latin1"), depth, out, stopAtFirst);
+        if (stopAtFirst && out.length) return;
+        if (block.genuine) found.benign.push(span);
+        knownRe.lastIndex = m.index + 1; // known formats inside the block are still found
+        continue;
+      }
+      if (p.accept && !p.accept(hit)) {
         knownRe.lastIndex = m.index + 1;
         continue;
       }
-      spans.push({ start: m.index, end: m.index + hit.length });
-      if (p && !disabled.has(p.detector)) {
+      found.spans.push(span);
+      if (!disabled.has(p.detector)) {
         out.push({ detector: p.detector, label: `${p.label}${how}`, excerpt: p.excerpt ? p.excerpt(hit) : redact(hit) });
         if (stopAtFirst) return;
       } else {
@@ -170,32 +188,45 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
     }
   }
 
+  /** What base64 carried, scanned one level deeper (only for known formats at the limit). */
+  function scanPayload(decoded: string, depth: number, out: Finding[], stopAtFirst: boolean): void {
+    if (depth < MAX_NESTING) scanInto(decoded, BASE64, depth + 1, out, stopAtFirst);
+    else exact(decoded, BASE64, depth, { spans: [], benign: [] }, out, stopAtFirst);
+  }
+
   /** Everything `exact` finds, in the text and its decoded forms, then the entropy pass
    * over the most decoded form; base64 text found there is scanned the same way. */
   function scanInto(text: string, how: string, depth: number, out: Finding[], stopAtFirst: boolean): void {
-    let spans: Span[] = [];
-    exact(text, how, spans, out, stopAtFirst);
+    let found = { spans: [] as Span[], benign: [] as Span[] };
+    exact(text, how, depth, found, out, stopAtFirst);
     if (stopAtFirst && out.length) return;
     for (const d of DECODINGS) {
       if (!d.test.test(text)) continue;
       // Entropy only means something on the decoded text: %2F and \/ split tokens.
       text = d.decode(text);
-      spans = [];
-      exact(text, `${d.how}${how}`, spans, out, stopAtFirst);
+      found = { spans: [], benign: [] };
+      exact(text, `${d.how}${how}`, depth, found, out, stopAtFirst);
       if (stopAtFirst && out.length) return;
     }
     if (text.length < MIN_TOKEN) return;
-    const claimed = disjoint(spans);
-    let next = 0; // tokens come in text order, so one cursor walks the claimed spans
+    const claimed = disjoint(found.spans);
+    const benign = disjoint(found.benign);
+    // Tokens come in text order, so one cursor walks each list of spans.
+    let next = 0;
+    let nextBenign = 0;
     forEachToken(text, (start, end) => {
       while (next < claimed.length && claimed[next]!.end <= start) next++;
       if (next < claimed.length && claimed[next]!.start < end) return false;
+      // A benign block spares only tokens wholly inside it: one that runs on past its end
+      // ("data:image/png;base64,...AAA_<key>") is checked like any other.
+      while (nextBenign < benign.length && benign[nextBenign]!.end <= start) nextBenign++;
+      const b = benign[nextBenign];
+      if (b && b.start <= start && end <= b.end) return false;
       const token = text.slice(start, end);
       const decoded = base64Text(token);
       if (decoded !== null) {
         // base64 of text is data, not a random key itself; but what it carries is scanned
-        if (depth < MAX_NESTING) scanInto(decoded, " (base64-encoded)", depth + 1, out, stopAtFirst);
-        else exact(decoded, " (base64-encoded)", [], out, stopAtFirst);
+        scanPayload(decoded, depth, out, stopAtFirst);
         return stopAtFirst && out.length > 0;
       }
       if (!entropyOn) return false;
