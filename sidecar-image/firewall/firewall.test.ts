@@ -29,11 +29,19 @@ const plainUpstream = await startUpstream();
 const resolve = new Map(HOSTS.map((h) => [h, { host: "127.0.0.1", port: upstream.port }]));
 resolve.set("plain.example.test", { host: "127.0.0.1", port: plainUpstream.port });
 resolve.set("down.example.test", { host: "127.0.0.1", port: 1 });
+resolve.set("plainpass.example.test", { host: "127.0.0.1", port: plainUpstream.port });
+// What a non-HTTP protocol's server would see: every byte, echoed back.
+const echo = net.createServer((s) => s.pipe(s));
+await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
+echo.unref();
+resolve.set("ssh.example.test", { host: "127.0.0.1", port: (echo.address() as net.AddressInfo).port });
 
 const POLICY = policyOf([
   { host: "api.example.test", tlsPassthrough: false, ports: [443, 8443] },
   "*.wild.test",
   { host: "pass.example.test", tlsPassthrough: true },
+  { host: "plainpass.example.test", tlsPassthrough: true },
+  { host: "ssh.example.test", tlsPassthrough: true, ports: [22] },
   "ws.example.test",
   "plain.example.test",
   "down.example.test",
@@ -236,6 +244,44 @@ test("a passthrough tunnel whose TLS names another server than the CONNECT did i
     assert.ok(logs.some((l) => l.includes(`blocked passthrough tunnel to pass.example.test: ${why}`)), logs.join("\n"));
   }
   assert.equal(upstream.requests.length, seen, "nothing reached the upstream");
+});
+
+test("plain HTTP in a passthrough tunnel is served like an intercepted tunnel's: its Host cannot pick another site, and it is scanned", async () => {
+  const t = await connectTunnel(port, "plainpass.example.test:80");
+  assert.ok("socket" in t);
+  const c = new RawHttp(t.socket);
+  // Before, the tunnel was piped as it was: a shared front end served "evil.test" to it.
+  assert.equal((await c.request("GET", "/fronted", { host: "evil.test" })).status, 200);
+  assert.equal(plainUpstream.requests.at(-1)!.url, "/fronted");
+  assert.equal(plainUpstream.requests.at(-1)!.headers.host, "plainpass.example.test");
+  const seen = plainUpstream.requests.length;
+  const bad = await c.request("GET", "/", { host: "plainpass.example.test", "x-key": positives.find((p) => p.detector === "npm")!.sample });
+  assert.equal(bad.status, 403);
+  assert.match(bad.body, /detector npm matched in header x-key/);
+  assert.equal(plainUpstream.requests.length, seen);
+  c.socket.destroy();
+
+  // Blank lines and a tab before the target, which lenient servers take, change nothing.
+  const u = await connectTunnel(port, "plainpass.example.test:443");
+  assert.ok("socket" in u);
+  u.socket.write("\r\n\r\nGET\t/lenient HTTP/1.1\r\nHost: evil.test\r\nConnection: close\r\n\r\n");
+  const answer = await new Promise<string>((r) => {
+    let text = "";
+    u.socket.on("data", (d: Buffer) => (text += d.toString("latin1")));
+    u.socket.on("close", () => r(text));
+  });
+  assert.doesNotMatch(answer, /^HTTP\/1\.1 200/, "a request the firewall could not parse went through unscanned");
+  assert.ok(!plainUpstream.requests.some((r) => r.url === "/lenient" && r.headers.host === "evil.test"));
+});
+
+test("other plain protocols in a passthrough tunnel pass as they are (ssh)", async () => {
+  const t = await connectTunnel(port, "ssh.example.test:22");
+  assert.ok("socket" in t);
+  const banner = "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n";
+  t.socket.write(banner);
+  const echoed = await new Promise<string>((r) => t.socket.once("data", (d: Buffer) => r(d.toString("latin1"))));
+  assert.equal(echoed, banner);
+  t.socket.destroy();
 });
 
 test("plain HTTP absolute-form requests are scanned and forwarded", async () => {

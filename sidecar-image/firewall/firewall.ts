@@ -167,6 +167,29 @@ function tunnelDeadlines(server: http.Server, t: Timeouts) {
   };
 }
 
+const TOKEN_CHAR = /[!#$%&'*+.^_`|~0-9A-Za-z-]/;
+const isSpace = (c: number | undefined) => c === 0x20 || c === 0x09;
+
+/**
+ * What a tunnel's first plain (not TLS) bytes start: "other" for a protocol that is
+ * plainly not HTTP (binary, ssh's "SSH-2.0-" banner, a lone word on its line), "need"
+ * until that shows, and "http" for everything else, so a request line a lenient server
+ * would still take (after blank lines, with a tab) is never piped past the scan.
+ */
+function plainProtocol(buf: Buffer): "http" | "other" | "need" {
+  let i = 0;
+  while (i < buf.length && (buf[i] === 0x0d || buf[i] === 0x0a || isSpace(buf[i]))) i++;
+  if (i > 64) return "http";
+  if (i === buf.length) return "need";
+  if (!TOKEN_CHAR.test(String.fromCharCode(buf[i]!))) return "other";
+  const start = i;
+  while (i < buf.length && i - start <= 32 && TOKEN_CHAR.test(String.fromCharCode(buf[i]!))) i++;
+  if (i - start > 32) return "http";
+  if (i === buf.length) return "need";
+  if (buf.subarray(start, start + 4).toString("latin1") === "SSH-") return "other";
+  return isSpace(buf[i]) ? "http" : "other";
+}
+
 function pipeBoth(a: net.Socket, b: net.Socket): void {
   closeTogether(a, b);
   a.pipe(b);
@@ -473,11 +496,21 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     }
     socket.write(ESTABLISHED);
     // Not decrypted, but the server the TLS names must be the one the CONNECT named: on a
-    // shared front end the SNI picks the site. Other protocols (ssh) pass as they are.
+    // shared front end the SNI picks the site. Plain HTTP is served like an intercepted
+    // tunnel's: its Host header would pick the site just the same, and nothing is
+    // encrypted to pass unscanned. Other protocols (ssh) pass as they are.
     if (head.length) socket.unshift(head);
-    const first = await peek(socket, limits.idleMs, (b) => readClientHello(b).kind !== "need");
+    const decided = (b: Buffer) => {
+      const kind = readClientHello(b).kind;
+      return kind !== "need" && (kind !== "not-tls" || plainProtocol(b) !== "need");
+    };
+    const first = await peek(socket, limits.idleMs, decided);
     if (!first) return void up.destroy();
     const hello = readClientHello(first);
+    if (hello.kind === "not-tls" && plainProtocol(first) === "http") {
+      up.destroy();
+      return serveInside(socket, { ...to, scheme: "http" });
+    }
     const why =
       hello.kind === "bad" ? hello.reason
       : hello.kind === "hello" && net.isIP(to.host) === 0 && hello.sni !== to.host ? (hello.sni === null ? "its TLS names no server" : "its TLS names another server")
@@ -498,19 +531,20 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     if (head.length) socket.unshift(head);
     const first = head.length ? head : await peek(socket, limits.idleMs);
     if (!first) return void socket.destroy();
-    if (first[0] !== TLS_HANDSHAKE) {
-      // Plain HTTP inside a tunnel (some ws:// clients do this): scanned all the same.
-      tunnels.set(socket, { ...to, scheme: "http" });
-      deadlines.open(socket);
-      inner.emit("connection", socket);
-      socket.resume(); // peek() paused it; a new 'data' listener alone does not resume a paused stream
-      return;
-    }
+    // Plain HTTP inside a tunnel (some ws:// clients do this): scanned all the same.
+    if (first[0] !== TLS_HANDSHAKE) return serveInside(socket, { ...to, scheme: "http" });
     const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: await context, ALPNProtocols: ["http/1.1"] });
     secure.on("error", () => secure.destroy());
-    tunnels.set(secure, { ...to, scheme: "https" });
-    deadlines.open(secure);
-    inner.emit("connection", secure);
+    serveInside(secure, { ...to, scheme: "https" });
+  }
+
+  /** Hand a tunnel's (decrypted) stream to the inner server: every request in it is
+   * gated, scanned and sent to the tunnel's host. */
+  function serveInside(socket: net.Socket, tunnel: Tunnel): void {
+    tunnels.set(socket, tunnel);
+    deadlines.open(socket);
+    inner.emit("connection", socket);
+    socket.resume(); // peek() paused it; a new 'data' listener alone does not resume a paused stream
   }
 
   return {
