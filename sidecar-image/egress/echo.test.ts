@@ -64,6 +64,16 @@ const upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem, maxH
       const gz = zlib.gzipSync(echo);
       return void req.socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n${gz.length.toString(16)}\r\n`), gz, Buffer.from("\r\n0\r\n\r\n")]));
     }
+    case "/range": { // an echo that honours Range: a slice of it would be no whole credential
+      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? "");
+      if (!m) {
+        res.writeHead(200, { "content-length": Buffer.byteLength(echo), "accept-ranges": "bytes" });
+        return void res.end(echo);
+      }
+      const part = Buffer.from(echo).subarray(Number(m[1]), Number(m[2]) + 1);
+      res.writeHead(206, { "content-range": `bytes ${m[1]}-${m[2]}/${Buffer.byteLength(echo)}`, "content-length": part.length });
+      return void res.end(part);
+    }
     case "/sse": // one event, then the stream stays open until the client leaves
       res.writeHead(200, { "content-type": "text/event-stream" });
       res.write("data: first event\n\n");
@@ -120,6 +130,17 @@ test("an upstream echoing the injected credential in headers and body hands back
   const basic = await viaEgress("https://git.example.test/headers");
   assert.deepEqual(leaks(JSON.stringify(basic)), [], "basic auth's base64 form reached the agent");
   assert.match(JSON.parse(basic.body)["you sent"], /^Basic \[egress-redacted\]/);
+});
+
+test("a routed request's Range is dropped: an echo cut into slices would hand the credential over piece by piece", async () => {
+  const start = '{"you sent":"Bearer '.length;
+  const halves = [`bytes=${start}-${start + 13}`, `bytes=${start + 14}-${start + BEARER.length - 1}`];
+  const got = await Promise.all(halves.map((range) => viaEgress("https://api.example.test/range", { range, "if-range": "*" })));
+  for (const r of got) {
+    assert.equal(r.status, 200, "the whole answer, as if no Range had been asked for");
+    assert.deepEqual(leaks(r.body), []);
+    assert.ok(!r.body.includes(BEARER.slice(0, 14)) && !r.body.includes(BEARER.slice(14)), `a piece of the credential came back: ${r.body}`);
+  }
 });
 
 test("the credential split across two chunks is masked, the text around it untouched", async () => {

@@ -149,7 +149,10 @@ export function createEgress(opts: EgressOptions): Egress {
     const route = routes.get(hostname);
     // On a routed host the answer is searched for the credential (redact.ts), which needs
     // it unencoded: identity is asked for, and a WebSocket is kept from compressing frames.
-    const drop = ["host", ...(route ? [...credentialHeaderNames(route), "accept-encoding", "sec-websocket-extensions"] : [])];
+    // It needs it whole too: an echo served in byte ranges would hand it over in slices
+    // no search can recognise, so Range goes (a server may always answer it in full).
+    const routedDrop = ["accept-encoding", "sec-websocket-extensions", "range", "if-range"];
+    const drop = ["host", ...(route ? [...credentialHeaderNames(route), ...routedDrop] : [])];
     const headers = endToEndHeaders(req.rawHeaders, drop);
     headers.push(["host", url.host]);
     if (route) {
