@@ -7,6 +7,9 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 set positional-arguments
 
 export PATH := justfile_directory() / "bin" + ":" + justfile_directory() / "node_modules/.bin" + ":" + env_var('PATH')
+# Recipes run in this folder; relative paths you type (cwd=., manifest=m) are read from
+# the folder you ran just in.
+export BB_CALLER_DIR := invocation_directory()
 
 # list the recipes
 default:
@@ -34,6 +37,7 @@ test-unit *args:
 prepare *args:
     #!/usr/bin/env bash
     set -euo pipefail
+    cd "$BB_CALLER_DIR"
     agent=""; extra=()
     for a in "$@"; do
       case "$a" in

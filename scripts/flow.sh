@@ -9,22 +9,41 @@
 # manifest=DIR reads agents and bottles from DIR instead of this checkout's bottles/.
 #
 # slug=SLUG resumes: a live bottle with that slug is reattached; otherwise it is rebuilt
-# under the same slug. keep=true leaves the bottle running after the agent exits.
+# under the same slug, keeping its state dir (the hosts approved for it, its supervise
+# queue). keep=true leaves the bottle running after the agent exits. cwd= and manifest=
+# are read from the folder just was run in.
 set -uo pipefail
 here=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 export PATH="$here/bin:$PATH"
 
 mode=${1:?usage: flow.sh start|run key=value... [-- CMD]}; shift
-agent="" backend=docker yes=false cwd="" slug="" keep=false cmd=()
+# Paths you type (cwd=., manifest=../m) mean what they mean where you typed them; just
+# runs recipes in the checkout, so the justfile hands the folder you were in over.
+caller=${BB_CALLER_DIR:-$PWD}
+from_caller() {
+  case "$1" in
+    /*) printf '%s' "$1" ;;
+    "~") printf '%s' "$HOME" ;;
+    "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}" ;;
+    *) printf '%s/%s' "$caller" "$1" ;;
+  esac
+}
+agent="" backend=docker yes=false cwd="" slug="" keep=false manifest="" cmd=()
 while [ $# -gt 0 ]; do
   case "$1" in
     agent=*) agent="${1#agent=}" ;;
     backend=*) backend="${1#backend=}" ;;
-    yes=*) yes="${1#yes=}" ;;
-    cwd=*) cwd="${1#cwd=}" ;;
-    slug=*) slug="${1#slug=}" ;;
-    keep=*) keep="${1#keep=}" ;;
-    manifest=*) export BB_MANIFEST_DIR="${1#manifest=}" ;;
+    yes=*|keep=*|slug=*)
+      if [ "$mode" = run ]; then
+        echo "just run: ${1%%=*}= is for just start (run starts a fresh bottle, runs the command without asking, and always tears it down)" >&2; exit 2
+      fi
+      case "$1" in
+        yes=*) yes="${1#yes=}" ;;
+        keep=*) keep="${1#keep=}" ;;
+        slug=*) slug="${1#slug=}" ;;
+      esac ;;
+    cwd=*) cwd="${1#cwd=}"; [ -z "$cwd" ] || cwd=$(from_caller "$cwd") ;;
+    manifest=*) manifest="${1#manifest=}"; [ -z "$manifest" ] || manifest=$(from_caller "$manifest") ;;
     --) shift; cmd=("$@"); break ;;
     # `just` drops a `--` before the command, so in run mode the first word that is not
     # key=value starts the command, and so does an environment assignment (FOO=1 env).
@@ -39,10 +58,18 @@ done
 [ -n "$agent" ] || { echo "just $mode: missing agent=NAME (try: just $mode agent=shell)" >&2; exit 2; }
 # Checked here so the message names what you typed (backend=, cwd=, slug=), not a flag.
 case "$backend" in docker|smolmachines) ;; *) echo "just $mode: backend=$backend is not a backend (docker or smolmachines)" >&2; exit 2 ;; esac
+for flag in "yes=$yes" "keep=$keep"; do
+  case "${flag#*=}" in true|false) ;; *) echo "just $mode: $flag is not true or false" >&2; exit 2 ;; esac
+done
 [ -z "$cwd" ] || [ -d "$cwd" ] || { echo "just $mode: cwd=$cwd is not a directory" >&2; exit 2; }
+if [ -n "$manifest" ]; then
+  [ -d "$manifest" ] || { echo "just $mode: manifest=$manifest is not a directory" >&2; exit 2; }
+  export BB_MANIFEST_DIR="$manifest"
+fi
 [ -z "$slug" ] || [[ "$slug" =~ ^[a-z0-9][a-z0-9-]*$ ]] || { echo "just $mode: slug=$slug is not a slug (lower-case letters, digits and -, as bb-list shows them)" >&2; exit 2; }
 if [ "$mode" = run ]; then
   [ ${#cmd[@]} -gt 0 ] || { echo "just run: missing the command: just run agent=$agent -- CMD" >&2; exit 2; }
+  [[ "${cmd[0]}" != -* ]] || { echo "just run: unknown argument '${cmd[0]}' (the command comes after --: just run agent=$agent -- CMD)" >&2; exit 2; }
   # FOO=1 CMD means what it means in a shell; docker exec runs argv as is, so env does it.
   [[ "${cmd[0]}" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] && cmd=(env "${cmd[@]}")
   yes=true
@@ -52,14 +79,29 @@ state_root=${BB_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/bot-bottle}
 work=$(mktemp -d "${TMPDIR:-/tmp}/bb-flow.XXXXXX")
 current_slug=""
 torn_down=false
+# A resumed bottle keeps its state dir (the hosts approved for it) unless its agent ran:
+# declined at y/N, nothing of it is touched; failed while rebuilding, only what started
+# goes.
+resuming=false
+replaced=false
+reached_agent=false
 
 teardown() {
   local code=$?
   trap - EXIT INT TERM HUP
-  if [ -n "$current_slug" ] && [ "$keep" != true ] && [ "$torn_down" = false ]; then
+  # keep=true keeps a bottle whose agent ran, not the parts of one that failed to start.
+  if [ -n "$current_slug" ] && { [ "$keep" != true ] || [ "$reached_agent" = false ]; } && [ "$torn_down" = false ]; then
     torn_down=true
-    echo "» tearing down $current_slug" >&2
-    bb-cleanup --slug "$current_slug" --yes --quiet --state-dir "$state_root" >&2 || echo "warning: teardown of $current_slug was incomplete; run: bb-cleanup" >&2
+    if [ "$resuming" = true ] && [ "$reached_agent" = false ]; then
+      if [ "$replaced" = true ]; then
+        echo "» stopping what started of $current_slug (its state dir stays: just start slug=$current_slug tries again)" >&2
+        bb-cleanup --slug "$current_slug" --keep-state --yes --quiet --state-dir "$state_root" >&2 || echo "warning: teardown of $current_slug was incomplete; run: bb-cleanup" >&2
+      fi
+      rm -f "$state_root/bottles/$current_slug/owner.json"
+    else
+      echo "» tearing down $current_slug" >&2
+      bb-cleanup --slug "$current_slug" --yes --quiet --state-dir "$state_root" >&2 || echo "warning: teardown of $current_slug was incomplete; run: bb-cleanup" >&2
+    fi
   fi
   rm -rf "$work"
   exit "$code"
@@ -87,6 +129,13 @@ fi
 prep_args=("$agent" --backend "$backend" --state-dir "$state_root" --owner-pid $$)
 [ -n "$cwd" ] && prep_args+=(--cwd "$cwd")
 [ -n "$slug" ] && prep_args+=(--identity "$slug")
+# Not running (stopped by a reboot, or its agent died): rebuilt under its slug, its old
+# containers replaced once you say y.
+if [ -n "$slug" ] && [ -f "$state_root/bottles/$slug/plan.json" ]; then
+  resuming=true
+  prep_args+=(--rebuild)
+  echo "» $slug is not running: rebuilding it under the same slug" >&2
+fi
 bb-prepare "${prep_args[@]}" > "$work/plan.json" || exit $?
 # The plan is written with "slug" second, top level (lib/plan/io.ts); read it with bash
 # rather than one more node start. Slugs are [a-z0-9-] (SLUG_PATTERN).
@@ -101,6 +150,10 @@ mkdir -p "$bottle_work" && mv "$work/plan.json" "$bottle_work/" && rm -rf "$work
 if [ "$yes" != true ]; then
   read -r -p "Start this bottle? [y/N] " answer
   case "$answer" in y|Y|yes|YES) ;; *) echo "not started" >&2; exit 1 ;; esac
+fi
+if [ "$resuming" = true ]; then
+  replaced=true
+  bb-cleanup --slug "$current_slug" --keep-state --yes --quiet --state-dir "$state_root" >&2 || exit $?
 fi
 
 # One pipe, so each tool starts (and bb-vm looks its image up) while the one before it
@@ -117,6 +170,7 @@ for code in "${stages[@]}"; do [ "$code" -eq 0 ] || exit "$code"; done
 # for the leftovers of a killed flow as soon as this shell is gone.
 if [ "$keep" = true ]; then rm -f "$state_root/bottles/$current_slug/owner.json"; fi
 
+reached_agent=true
 if [ "$mode" = start ]; then
   if [ "$keep" = true ]; then
     echo "» attaching to $current_slug (keep=true: it stays up when the agent exits; just start slug=$current_slug reattaches, just cleanup removes it)" >&2

@@ -10,8 +10,11 @@ import { FieldReader } from "../manifest/fields.ts";
 import { linkedGitDir } from "../provision/linked-git.ts";
 import { writeOwner } from "../inventory/owner.ts";
 import { bottleDir } from "../paths.ts";
+import { log } from "../log.ts";
 import { readPlanFile, savePlan } from "../plan/io.ts";
 import { PLAN_VERSION, type Backend, type Plan } from "../plan/schema.ts";
+import { allowHost } from "../supervise/policy.ts";
+import { listRequests, normalizeHost } from "../supervise/queue.ts";
 import { servicesFor, writeBottleFiles } from "./files.ts";
 import { checkSlug, mintSlug } from "./slug.ts";
 
@@ -23,6 +26,9 @@ export interface PrepareOptions {
   cwd: string | null;
   /** Resume: keep this slug (and its createdAt when the bottle exists). */
   identity: string | null;
+  /** With identity: the caller replaces the bottle's old containers (the start flow's
+   * resume). Without it, a bottle that was started is refused: its files are in use. */
+  rebuild?: boolean;
   /** The start flow's pid: written to owner.json before anything else exists. */
   ownerPid?: number | null;
   now?: () => Date;
@@ -59,6 +65,12 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
         if (old.agent.name !== opts.agent) {
           throw new BbError("USAGE", `--identity ${slug} belongs to agent "${old.agent.name}", not "${opts.agent}"`);
         }
+        if ((old.bundle || old.vm) && !opts.rebuild) {
+          throw new BbError(
+            "USAGE",
+            `Bottle ${slug} was started and not torn down, so its files are in use: \`just start agent=${opts.agent} slug=${slug}\` resumes it (reattaching when it runs, rebuilding it when not), \`bb-cleanup --slug ${slug}\` removes it`,
+          );
+        }
         createdAt = old.createdAt;
       }
     }
@@ -72,6 +84,7 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
   try {
     const files = await writeBottleFiles({ dir, slug, bottle, services, prompt: loaded.agent.prompt });
     if (opts.ownerPid) await writeOwner(dir, opts.ownerPid);
+    if (!fresh) await keepApprovedHosts(files);
     const plan: Plan = {
       version: PLAN_VERSION,
       slug,
@@ -91,4 +104,18 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
     if (fresh) await rm(dir, { recursive: true, force: true });
     throw e;
   }
+}
+
+/**
+ * A resumed bottle keeps the hosts the operator approved for it: the policy was just
+ * written afresh from the manifest, and the approvals are in the supervise queue.
+ */
+async function keepApprovedHosts(files: Plan["files"]): Promise<void> {
+  if (!files.superviseQueue || !existsSync(files.superviseQueue)) return;
+  let kept = 0;
+  for (const r of await listRequests(files.superviseQueue)) {
+    const host = r.kind === "host" && r.status === "approved" ? normalizeHost(r.host ?? "") : null;
+    if (host && (await allowHost(files.firewallPolicy, { host, tlsPassthrough: r.tlsPassthrough }))) kept++;
+  }
+  if (kept) log.info(`bb-prepare: kept ${kept} host(s) approved for this bottle before`);
 }

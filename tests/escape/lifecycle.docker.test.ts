@@ -155,7 +155,7 @@ describe("escape suite: bottle lifecycle (docker)", () => {
     const flow = startFlow(["--", "sleep", "600"], box.env);
     const flowExit = new Promise<number | null>((resolve) => flow.on("close", (code) => resolve(code)));
     const keptBox = await sandbox("live-kept");
-    const keeping = run([FLOW, "run", "agent=shell", "keep=true", "--", "true"], { env: keptBox.env, expect: ANY_EXIT, timeoutMs: 180_000 });
+    const keeping = run([FLOW, "start", "agent=shell", "yes=true", "keep=true"], { env: keptBox.env, expect: ANY_EXIT, timeoutMs: 180_000 });
     const hand = await sandbox("live-hand");
     const prepared = await tool("bb-prepare", ["shell", "--state-dir", hand.state]);
     assert.equal(prepared.code, 0, prepared.stderr);

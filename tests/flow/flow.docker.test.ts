@@ -6,7 +6,9 @@ import { Buffer } from "node:buffer";
 import { existsSync } from "node:fs";
 import { readdir, readFile, symlink } from "node:fs/promises";
 import { join } from "node:path";
+import process from "node:process";
 import { run, ANY_EXIT } from "../../lib/proc.ts";
+import { writeRequest } from "../../lib/supervise/queue.ts";
 import { tempDir, writeTree } from "../support/tmp.ts";
 import { REPO } from "../support/tools.ts";
 import type { TestContext } from "node:test";
@@ -65,18 +67,43 @@ test("an unknown argument is refused before anything starts, with each mode's ow
     assert.equal(r.code, 2, arg);
     assert.equal(r.stderr.trim(), message);
   }
+  for (const [args, message] of [
+    [["start", "agent=shell", "yes=true", "keep=yes"], "just start: keep=yes is not true or false"],
+    [["start", "agent=shell", "yes=1"], "just start: yes=1 is not true or false"],
+    [["run", "agent=shell", "slug=shell-x1y2", "--", "true"], "just run: slug= is for just start (run starts a fresh bottle, runs the command without asking, and always tears it down)"],
+    [["run", "agent=shell", "keep=true", "--", "true"], "just run: keep= is for just start (run starts a fresh bottle, runs the command without asking, and always tears it down)"],
+    [["run", "agent=shell", "--bogus", "--", "true"], "just run: unknown argument '--bogus' (the command comes after --: just run agent=shell -- CMD)"],
+    [["start", "agent=shell", "manifest=no-such-dir"], `just start: manifest=${process.cwd()}/no-such-dir is not a directory`],
+  ] as const) {
+    const r = await just([...args], env);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.equal(r.stderr.trim(), message);
+  }
   const bare = await just(["start", "shell"], env);
   assert.match(bare.stderr, /unknown argument 'shell' \(did you mean agent=shell\?\)/);
   assert.ok(!existsSync(join(state, "bottles")), "nothing was prepared");
 });
 
-test("manifest=DIR reads your own agents; just run takes FOO=1 as the start of the command", async (t) => {
+test("manifest=DIR reads your own agents; just run takes FOO=1 as the start of the command; cwd= and manifest= are read from where just ran", async (t) => {
   const { env } = await flowEnv(t);
-  const dir = await writeTree(await tempDir(t), { "agents/mine.md": "---\nprovider: shell\nbottle: plain\n---\n", "plain.md": "---\nsupervise: false\n---\n" });
-  const r = await just(["run", "agent=mine", `manifest=${dir}`, "--", "FOO=from-the-command", "sh", "-c", "echo $FOO"], env);
+  const dir = await writeTree(await tempDir(t), {
+    "m/agents/mine.md": "---\nprovider: shell\nbottle: plain\n---\n",
+    "m/plain.md": "---\nsupervise: false\n---\n",
+    "project/marker.txt": "mine\n",
+  });
+  const r = await just(["run", "agent=mine", `manifest=${dir}/m`, "--", "FOO=from-the-command", "sh", "-c", "echo $FOO"], env);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), "from-the-command");
   assert.match(r.stderr, /agent\s+mine \(shell\)/);
+  // just runs recipes in the checkout; "." must still be the folder you were in.
+  const here = await run([join(REPO, "node_modules/.bin/just"), "--justfile", join(REPO, "justfile"), "run", "agent=mine", "manifest=../m", "cwd=.", "--", "ls", "/home/node/work"], {
+    cwd: join(dir, "project"),
+    env,
+    expect: ANY_EXIT,
+    timeoutMs: 300_000,
+  });
+  assert.equal(here.code, 0, here.stderr);
+  assert.equal(here.stdout.trim(), "marker.txt", "cwd=. copied another folder than the one just ran in");
 });
 
 test("just start without a terminal: refused before preparing anything without yes=true; with it, the agent runs on the piped input, warned", async (t) => {
@@ -119,6 +146,45 @@ test("keep=true leaves the bottle running and slug= reattaches to it", async (t)
   assert.match(again.stdout, new RegExp(`${slug} is running: reattaching`));
   assert.equal(again.code, 9, "the same container (with its marker file) was reattached");
   await run([join(REPO, "bin/bb-cleanup"), "--slug", slug, "--yes", "-q", "--state-dir", env.BB_STATE_DIR!]);
+  assert.deepEqual(await leftovers(slug), []);
+});
+
+test("slug= of a kept bottle that stopped rebuilds it under its slug with its approved hosts; a bottle in use is never re-prepared", async (t) => {
+  const { env } = await flowEnv(t);
+  const state = env.BB_STATE_DIR!;
+  const first = await just(["start", "agent=shell", "yes=true", "keep=true"], env, "exit 0\n");
+  assert.equal(first.code, 0, first.stderr);
+  const slug = slugOf(first.stderr);
+  const dir = join(state, "bottles", slug);
+  const planBefore = JSON.parse(await readFile(join(dir, "plan.json"), "utf8"));
+  // Re-preparing a bottle in use would rewrite the files its daemons read.
+  const prep = await run([join(REPO, "bin/bb-prepare"), "shell", "--identity", slug, "--state-dir", state], { expect: ANY_EXIT });
+  assert.equal(prep.code, 2, prep.stderr);
+  assert.match(prep.stderr, new RegExp(`Bottle ${slug} was started and not torn down, so its files are in use: .just start agent=shell slug=${slug}. resumes it`));
+
+  // The operator approved a host while it ran; then a reboot stopped its agent.
+  await writeRequest(join(dir, "supervise", "queue"), {
+    version: 1, id: "req-1", kind: "host", host: "docs.example.test", tlsPassthrough: false, reason: "docs", question: null,
+    status: "approved", answer: null, createdAt: new Date().toISOString(), decidedAt: new Date().toISOString(),
+  });
+  await run(["docker", "stop", "-t", "0", `bb-${slug}-agent`]);
+
+  // y/N "n" starts nothing and keeps the bottle's state.
+  const no = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start agent=shell slug=${slug}`, env, "n\n");
+  assert.equal(no.code, 1, no.stdout);
+  assert.match(no.stdout, new RegExp(`${slug} is not running: rebuilding it under the same slug`));
+  assert.ok(existsSync(join(dir, "supervise", "queue", "req-1.json")), "declining the rebuild removed the bottle's state");
+
+  const again = await just(["start", "agent=shell", `slug=${slug}`, "yes=true", "keep=true"], env, "echo rebuilt; exit 4\n");
+  assert.equal(again.code, 4, again.stderr);
+  assert.equal(again.stdout, "rebuilt\n");
+  assert.match(again.stderr, /kept 1 host\(s\) approved for this bottle before/);
+  const policy = JSON.parse(await readFile(join(dir, "firewall", "policy.json"), "utf8"));
+  assert.ok(policy.hosts.some((h: { host: string }) => h.host === "docs.example.test"), JSON.stringify(policy.hosts));
+  assert.equal(JSON.parse(await readFile(join(dir, "plan.json"), "utf8")).createdAt, planBefore.createdAt);
+  const running = await run(["docker", "ps", "--filter", `label=bot-bottle.slug=${slug}`, "--format", "{{.Names}}"]);
+  assert.equal(running.stdout.split("\n").filter(Boolean).length, 2, "the rebuilt bundle and agent run (keep=true)");
+  await run([join(REPO, "bin/bb-cleanup"), "--slug", slug, "--yes", "-q", "--state-dir", state]);
   assert.deepEqual(await leftovers(slug), []);
 });
 
@@ -236,7 +302,7 @@ test("bb-bundle that fails part-way removes what it created and nothing else", a
   assert.ok(!existsSync(join(state, "bottles", plan.slug, "ca")), "the CA minted for the failed bundle was left behind");
 });
 
-test("just run: a step that fails mid-pipe gives the flow its exit code, and the bottle is gone", async (t) => {
+test("a step that fails mid-pipe gives the flow its exit code, and the bottle is gone", async (t) => {
   const { state, env } = await flowEnv(t);
   // slug= fixes the bottle's name, so its egress network name can be taken beforehand:
   // bb-bundle fails, and bb-vm and bb-provision behind it in the pipe get no plan.
@@ -245,11 +311,11 @@ test("just run: a step that fails mid-pipe gives the flow its exit code, and the
   await run(["docker", "network", "create", "--label", "bot-bottle.test=1", squatter]);
   t.after(() => run(["docker", "network", "rm", squatter], { expect: ANY_EXIT }));
 
-  const r = await just(["run", "agent=shell", `slug=${slug}`, "--", "true"], env);
+  const r = await just(["start", "agent=shell", `slug=${slug}`, "yes=true", "keep=true"], env);
   assert.equal(r.code, 1, `bb-bundle's own exit code (1), not a later step's (3):\n${r.stderr}`);
   assert.match(r.stderr, new RegExp(squatter), "bb-bundle says what failed");
   assert.match(r.stderr, /bb-vm got no plan on stdin: the step before it in the pipe failed/);
   assert.doesNotMatch(r.stderr, /starting bb-shell-pipefail-agent/, "bb-vm started an agent without a bundle");
-  assert.deepEqual(await leftovers(slug), []);
+  assert.deepEqual(await leftovers(slug), [], "keep=true keeps a bottle whose agent ran, not the parts of one that failed");
   assert.ok(!existsSync(join(state, "bottles", slug)), "state dir left behind");
 });

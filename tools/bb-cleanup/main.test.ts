@@ -11,15 +11,15 @@ test("bb-cleanup --help shows every flag and the exit-code table", async () => {
   const r = await runTool("bb-cleanup", ["--help"]);
   assert.equal(r.code, 0);
   assert.equal(r.stdout, "");
-  for (const flag of ["--yes", "--dry-run", "--json", "--slug <slug>", "--state-dir <dir>", "--filter-label <key=value>", "--grace <seconds>"]) {
+  for (const flag of ["--yes", "--dry-run", "--json", "--slug <slug>", "--state-dir <dir>", "--filter-label <key=value>", "--grace <seconds>", "--keep-state"]) {
     assert.ok(r.stderr.includes(flag), flag);
   }
   assert.match(r.stderr, /Exit codes:\n\s+0\s+ok\n\s+1\s+failure/);
   assert.match(r.stderr, /exit 2 also when\s+there is no terminal to ask on and no --yes/);
 });
 
-test("bb-cleanup rejects a bad --slug, --grace or --filter-label with exit 2 before looking at anything", async () => {
-  for (const args of [["--slug", "../etc"], ["--grace", "soon"], ["--filter-label", "novalue"]]) {
+test("bb-cleanup rejects a bad --slug, --grace or --filter-label, or --keep-state without --slug, with exit 2 before looking at anything", async () => {
+  for (const args of [["--slug", "../etc"], ["--grace", "soon"], ["--filter-label", "novalue"], ["--keep-state"]]) {
     const r = await runTool("bb-cleanup", [...args, "--yes", "--state-dir", "/nonexistent/bb-state"]);
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, new RegExp(args[0]!));

@@ -9,6 +9,7 @@
 //   bb-cleanup                      # plan, y/N, remove orphans
 //   bb-cleanup --dry-run --json | jq '.plan[].slug'
 //   bb-cleanup --slug researcher-k3x9 --yes
+//   bb-cleanup --slug researcher-k3x9 --keep-state --yes   # containers only (a resume rebuilds it)
 //   bb-cleanup --images             # also old bot-bottle/* images
 //
 // Exit codes: see --help (0 ok, 1 a removal failed or the answer was no, 2 usage or no
@@ -21,7 +22,7 @@ import { GRACE_MS } from "../../lib/inventory/classify.ts";
 import { FILTER_LABEL_HELP, collectLabel } from "../../lib/inventory/flags.ts";
 import { findStaleImages, removeImage, totalSize, type OurImage } from "../../lib/images/stale.ts";
 import { imagesText, planText, resultLine } from "../../lib/inventory/format.ts";
-import { executeRemovals, message, type Removal, type RemovalResult } from "../../lib/inventory/remove.ts";
+import { executeRemovals, isEmpty, message, type Removal, type RemovalResult } from "../../lib/inventory/remove.ts";
 import { requireComplete, scan, selectForCleanup } from "../../lib/inventory/scan.ts";
 import { log } from "../../lib/log.ts";
 import { defaultStateRoot } from "../../lib/paths.ts";
@@ -33,6 +34,7 @@ interface Options {
   dryRun?: boolean;
   json?: boolean;
   slug?: string;
+  keepState?: boolean;
   stateDir?: string;
   filterLabel?: Record<string, string>;
   grace: number;
@@ -56,6 +58,7 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
   .option("-n, --dry-run", "print the plan only; change nothing")
   .option("--json", "print the plan and the results as JSON on stdout")
   .option("--slug <slug>", "tear down exactly this bottle, even if it is live")
+  .option("--keep-state", "with --slug: remove the bottle's containers, networks and machines but keep its state dir (approved hosts, supervise queue), so it can be rebuilt under its slug")
   .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
   .option("--filter-label <key=value>", FILTER_LABEL_HELP, collectLabel)
   .option("--images", "also remove bot-bottle images that no bottle of this checkout would start from and no container uses (old builds: a sidecar is ~280 MB, an agent ~1 GB)")
@@ -63,9 +66,12 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
   .addHelpText("after", "\nbb-cleanup: exit 1 also when the answer to y/N was no (nothing removed); exit 2 also when\nthere is no terminal to ask on and no --yes (nothing removed).\n")
   .action(async (o: Options) => {
     if (o.slug !== undefined) checkSlug(o.slug, "--slug");
+    if (o.keepState && o.slug === undefined) throw new BbError("USAGE", "--keep-state keeps one bottle's state dir: it needs --slug SLUG");
     const s = await scan({ stateRoot: o.stateDir ?? defaultStateRoot(), scope: o.filterLabel, graceMs: o.grace * 1000 });
     requireComplete(s);
-    const { removals, kept } = selectForCleanup(s.bottles, { slug: o.slug });
+    const selected = selectForCleanup(s.bottles, { slug: o.slug });
+    const removals = o.keepState ? selected.removals.map((r) => ({ ...r, stateDir: null })).filter((r) => !isEmpty(r)) : selected.removals;
+    const kept = selected.kept;
     const images = await staleImages(o, s.backends.docker !== null);
     const report: Report = { dryRun: Boolean(o.dryRun), plan: removals, kept: kept.map((b) => ({ slug: b.slug, why: b.why })), images, results: null };
     const done = () => (o.json ? writeStdout(JSON.stringify(report, null, 2) + "\n") : Promise.resolve());

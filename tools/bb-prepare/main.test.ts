@@ -157,6 +157,29 @@ test("bb-prepare --identity resumes with the same slug and createdAt", async (t)
   assert.match(wrong.stderr, /belongs to agent "shell"/);
   const bad = await runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", "Not A Slug"]);
   assert.equal(bad.code, 2);
+  const lone = await runTool("bb-prepare", ["shell", "--state-dir", state, "--rebuild"]);
+  assert.equal(lone.code, 2);
+  assert.match(lone.stderr, /--rebuild replaces a bottle's containers under its slug: it needs --identity SLUG/);
+});
+
+test("bb-prepare --identity keeps the hosts approved for the bottle (the policy is rewritten from the manifest)", async (t) => {
+  const state = await tempDir(t);
+  const first = validatePlan((await runTool("bb-prepare", ["shell", "--state-dir", state])).json());
+  const queue = first.files.superviseQueue!;
+  const request = (id: string, host: string, status: string) => ({
+    version: 1, id, kind: "host", host, tlsPassthrough: false, reason: "r", question: null, status, answer: null, createdAt: first.createdAt, decidedAt: null,
+  });
+  await writeTree(queue, {
+    "a.json": JSON.stringify(request("a", "docs.example.test", "approved")),
+    "b.json": JSON.stringify(request("b", "denied.example.test", "denied")),
+    "c.json": JSON.stringify(request("c", "pending.example.test", "pending")),
+  });
+  const again = await runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", first.slug]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /kept 1 host\(s\) approved for this bottle before/);
+  const hosts = JSON.parse(await readFile(first.files.firewallPolicy, "utf8")).hosts.map((h: { host: string }) => h.host);
+  assert.ok(hosts.includes("docs.example.test"), hosts.join(" "));
+  assert.ok(!hosts.includes("denied.example.test") && !hosts.includes("pending.example.test"), hosts.join(" "));
 });
 
 test("bb-prepare --cwd and --backend land in the plan; a missing --cwd is a usage error", async (t) => {

@@ -23,11 +23,13 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
   .argument("<agent>", "agent name: a file bottles/agents/<agent>.md in the manifest dir")
   .addOption(new Option("--backend <backend>", "where the agent runs").choices(["docker", "smolmachines"]).default("docker"))
   .option("--cwd <dir>", "host checkout to copy into the bottle (by bb-provision)")
-  .option("--identity <slug>", "resume: keep this slug (and its state dir)")
+  .option("--identity <slug>", "resume: keep this slug (and its state dir, with the hosts approved for it)")
+  .option("--rebuild", "with --identity: the bottle's old containers are being replaced (just start slug= does this); without it a bottle that was started is refused")
   .option("--manifest-dir <dir>", "manifest tree to read (default: $BB_MANIFEST_DIR, else bottles/ of this checkout)")
-  .option("--state-dir <dir>", "state root for all bottles (default: $XDG_STATE_HOME/bot-bottle)")
+  .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
   .option("--owner-pid <pid>", "record PID as the process that owns this bottle while it starts (bb-cleanup leaves it alone while PID lives)")
-  .action(async (agent: string, o: { backend: Backend; cwd?: string; identity?: string; manifestDir?: string; stateDir?: string; ownerPid?: string }) => {
+  .action(async (agent: string, o: { backend: Backend; cwd?: string; identity?: string; rebuild?: boolean; manifestDir?: string; stateDir?: string; ownerPid?: string }) => {
+    if (o.rebuild && o.identity === undefined) throw new BbError("USAGE", "--rebuild replaces a bottle's containers under its slug: it needs --identity SLUG");
     const ownerPid = o.ownerPid === undefined ? null : Number(o.ownerPid);
     if (ownerPid !== null && !(Number.isInteger(ownerPid) && ownerPid > 0)) throw new BbError("USAGE", `--owner-pid "${o.ownerPid}" is not a process id`);
     const plan = await prepare({
@@ -35,6 +37,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
       backend: o.backend,
       cwd: o.cwd ?? null,
       identity: o.identity ?? null,
+      rebuild: o.rebuild ?? false,
       manifestDir: o.manifestDir ?? (process.env.BB_MANIFEST_DIR || join(repoRoot(), "bottles")),
       stateRoot: o.stateDir ?? defaultStateRoot(),
       ownerPid,
