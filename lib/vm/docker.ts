@@ -109,3 +109,10 @@ export async function execCapture(plan: Plan & { vm: NonNullable<Plan["vm"]> }, 
 export function execInteractive(plan: Plan & { vm: NonNullable<Plan["vm"]> }, argv: string[], o: ExecOptions = {}): Promise<number> {
   return runInteractive(execArgs(plan, argv, o));
 }
+
+/** Why the agent container cannot run a command ("is gone", "is stopped"), or null when it can. */
+export async function agentGone(name: string): Promise<string | null> {
+  const r = await run(["docker", "container", "inspect", "-f", "{{.State.Running}}", name], { expect: ANY_EXIT });
+  if (r.code !== 0) return /no such (container|object)/i.test(r.stderr) ? "is gone" : null;
+  return r.stdout.trim() === "true" ? null : "is stopped";
+}

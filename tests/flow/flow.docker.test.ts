@@ -168,6 +168,12 @@ test("slug= of a kept bottle that stopped rebuilds it under its slug with its ap
     status: "approved", answer: null, createdAt: new Date().toISOString(), decidedAt: new Date().toISOString(),
   });
   await run(["docker", "stop", "-t", "0", `bb-${slug}-agent`]);
+  const exec = await run([join(REPO, "bin/bb-vm"), "exec", "--slug", slug, "--state-dir", state, "--", "true"], { expect: ANY_EXIT });
+  assert.equal(exec.code, 1);
+  assert.match(exec.stderr, new RegExp(`error: bottle ${slug}: its agent container bb-${slug}-agent is stopped; .just start agent=shell slug=${slug}. rebuilds it`));
+  const tty = await run([join(REPO, "bin/bb-vm"), "exec", "-t", "--slug", slug, "--state-dir", state, "--", "true"], { expect: ANY_EXIT });
+  assert.equal(tty.code, 2);
+  assert.match(tty.stderr, /--tty needs a terminal on stdin/);
 
   // y/N "n" starts nothing and keeps the bottle's state.
   const no = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start agent=shell slug=${slug}`, env, "n\n");

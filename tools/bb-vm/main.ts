@@ -13,6 +13,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { createProgram, interruptSignal, Option, type Command, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { withEngine } from "../../lib/docker/daemon.ts";
+import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { ensureImage, prefetchAgentImage } from "../../lib/images/mod.ts";
 import { AGENT } from "../../lib/layout.ts";
@@ -22,7 +23,7 @@ import { locatePlan, type LocateOptions } from "../../lib/plan/locate.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { agentCommand } from "../../lib/providers.ts";
 import { openSmolvm } from "../../lib/smolvm/driver.ts";
-import { execInteractive, startDockerAgent } from "../../lib/vm/docker.ts";
+import { agentGone, execInteractive, startDockerAgent } from "../../lib/vm/docker.ts";
 import { smolvmExecInteractive, startSmolvmAgent } from "../../lib/vm/smolvm.ts";
 import { packImage } from "../../smolmachine-pack/pack.ts";
 
@@ -69,7 +70,15 @@ const locateFlags = (c: ReturnType<typeof program.command>) =>
     .option("--state-dir <dir>", "state root (with --slug)");
 
 async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boolean; interactive: boolean; workdir?: string }): Promise<number> {
-  if (plan.vm.kind === "docker") return execInteractive(plan, argv, o);
+  if (plan.vm.kind === "docker") {
+    const code = await execInteractive(plan, argv, o);
+    // docker exec says "No such container" with exit 1, like a command failing: name it.
+    if (code !== 0) {
+      const gone = await agentGone(plan.vm.name);
+      if (gone) log.error(`bottle ${plan.slug}: its agent container ${plan.vm.name} ${gone}; \`just start agent=${plan.agent.name} slug=${plan.slug}\` rebuilds it, \`bb-cleanup --slug ${plan.slug}\` removes it`);
+    }
+    return code;
+  }
   const smolvm = await openSmolvm();
   return smolvmExecInteractive(smolvm, plan, argv, { tty: o.tty, workdir: o.workdir, ptyResize: join(repoRoot(), "bin", "bb-pty-resize"), root: o.root });
 }
@@ -82,6 +91,7 @@ locateFlags(program.command("exec").description("run a command in the bottle as 
   .action(async (cmd: string[], _o: unknown, command: Command) => {
     // With globals: `bb-vm --plan F exec -- CMD` names the plan before the subcommand.
     const o = command.optsWithGlobals<LocateOptions & { root?: boolean; tty?: boolean }>();
+    if (o.tty && !process.stdin.isTTY) throw new BbError("USAGE", "--tty needs a terminal on stdin (this one is a pipe or a file); leave -t out to pipe input to the command");
     const plan = (await locatePlan(o, ["vm"])) as Vmd;
     // Where attach starts the agent: the copied checkout when there is one.
     const workdir = plan.cwd ? AGENT.workdir : undefined;
