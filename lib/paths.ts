@@ -1,9 +1,11 @@
 // Where bot-bottle keeps things on the host, following the XDG base-directory spec so a
 // user can move them with the usual variables.
+import { existsSync, statSync } from "node:fs";
 import { chmod, lchown, lstat, mkdir, readdir } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
+import { BbError } from "./errors.ts";
 
 function xdg(varName: string, fallback: string): string {
   const v = process.env[varName];
@@ -11,10 +13,24 @@ function xdg(varName: string, fallback: string): string {
 }
 
 /** Root of all bottles' state: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle. */
-export function defaultStateRoot(): string {
+function defaultStateRoot(): string {
   const override = process.env.BB_STATE_DIR;
-  if (override) return resolve(override);
+  if (override) return checkedRoot(override, "$BB_STATE_DIR");
   return join(xdg("XDG_STATE_HOME", ".local/state"), "bot-bottle");
+}
+
+/** The state root a tool was given with --state-dir, else the default one. */
+export function stateRootFrom(flag: string | undefined): string {
+  return flag === undefined ? defaultStateRoot() : checkedRoot(flag, "--state-dir");
+}
+
+/** A state root that can be one: not empty (which would mean the current folder), and a
+ * folder if it exists. */
+function checkedRoot(path: string, what: string): string {
+  if (path.trim() === "") throw new BbError("USAGE", `${what} is empty: give the folder bot-bottle keeps its bottles in`);
+  const abs = resolve(path);
+  if (existsSync(abs) && !statSync(abs).isDirectory()) throw new BbError("USAGE", `${what} ${path} is not a folder`);
+  return abs;
 }
 
 /** Cache root ($XDG_CACHE_HOME/bot-bottle): .smolmachine artifacts, built bundles. */

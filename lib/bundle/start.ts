@@ -8,6 +8,7 @@
 // smolmachines:  bundle on a per-bottle bridge, agent-facing ports published on the
 //                bottle's loopback address; the VM's allowlist is exactly that address.
 import { chmod, copyFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { adoptTree, dirWithMode } from "../paths.ts";
 import { join } from "node:path";
 import process from "node:process";
@@ -116,6 +117,14 @@ export async function awaitBundle(
 }
 
 export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan> {
+  // The daemons read their files from the state dir: without it the bundle cannot start,
+  // and docker's complaint about a bind source would say so 600 characters in.
+  if (!existsSync(plan.files.firewallPolicy)) {
+    throw new BbError(
+      "STATE",
+      `Cannot start the bundle for ${plan.slug}: its state dir ${plan.files.dir} is gone or incomplete (bb-cleanup removes bottles prepared and never started); run bb-prepare again`,
+    );
+  }
   const undo = new Undo();
   const labels = (role: Role) => bottleLabels({ slug: plan.slug, backend: plan.backend, agent: plan.agent.name, role, extra: opts.extraLabels });
   try {

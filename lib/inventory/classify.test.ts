@@ -59,7 +59,7 @@ test("a stopped agent container does not keep a bottle alive", () => {
 
 test("without an owner record a bottle is starting for the grace period after its newest change, then an orphan", () => {
   const fresh = facts({ dir: null, containers: [container("bundle", "running", "2026-05-27 17:59:30 +0000 UTC")] });
-  assert.deepEqual([classify(fresh, { now: NOW }).status, classify(fresh, { now: NOW }).why], ["starting", "created 30s ago, no owner recorded yet"]);
+  assert.deepEqual([classify(fresh, { now: NOW }).status, classify(fresh, { now: NOW }).why], ["starting", "last changed 30s ago, no owner recorded yet"]);
   assert.equal(classify(fresh, { now: NOW + GRACE_MS }).status, "orphan");
   assert.equal(classify(fresh, { now: NOW, graceMs: 0 }).status, "orphan");
   const freshDir = facts({ dir: dir({ mtimeMs: NOW - 1000 }) });

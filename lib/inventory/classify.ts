@@ -63,7 +63,7 @@ export function classify(f: BottleFacts, opts: ClassifyOptions = {}): Bottle {
     ownerLive ? `owner pid ${owner!.pid} alive` : "",
     agentUp ? "agent container running" : "",
     machineUp ? "smolvm machine running" : "",
-    fresh ? `created ${ago(age)}, no owner recorded yet` : "",
+    fresh ? `last changed ${ago(age)}, no owner recorded yet` : "",
   ].filter(Boolean);
   const live = liveBecause.length > 0;
   const orphanBecause = [

@@ -6,7 +6,8 @@ import { existsSync } from "node:fs";
 import process from "node:process";
 import { BbError } from "../errors.ts";
 import { readPlanInput, type CommonOptions } from "../cli.ts";
-import { bottleDir, defaultStateRoot } from "../paths.ts";
+import { bottleDir, stateRootFrom } from "../paths.ts";
+import { checkSlug } from "../prepare/slug.ts";
 import { readPlanFile } from "./io.ts";
 import type { Plan, SectionName } from "./schema.ts";
 
@@ -16,8 +17,10 @@ export interface LocateOptions extends CommonOptions {
 }
 
 export async function locatePlan(o: LocateOptions, require: SectionName[] = []): Promise<Plan> {
-  if (o.slug) {
-    const file = join(bottleDir(o.stateDir ?? defaultStateRoot(), o.slug), "plan.json");
+  if (o.slug !== undefined) {
+    checkSlug(o.slug, "--slug");
+    if (o.plan !== undefined) throw new BbError("USAGE", "--slug and --plan both name a bottle: give one");
+    const file = join(bottleDir(stateRootFrom(o.stateDir), o.slug), "plan.json");
     if (!existsSync(file)) throw new BbError("NOT_FOUND", `No bottle "${o.slug}": ${file} does not exist (bb-list shows the live bottles)`);
     return readPlanFile(file, require);
   }

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { existsSync } from "node:fs";
-import { readdir, readFile, symlink } from "node:fs/promises";
+import { readdir, readFile, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { run, ANY_EXIT } from "../../lib/proc.ts";
@@ -285,6 +285,19 @@ test("--ready-timeout refuses a value that is not a positive number before doing
     assert.equal(r.code, 2, `${tool}: ${r.stderr}`);
     assert.match(r.stderr, /--ready-timeout wants a number of seconds above 0, got "soon"/);
   }
+});
+
+test("bb-bundle on a plan whose state dir is gone says so, and makes nothing", async (t) => {
+  const { state, env } = await flowEnv(t);
+  const prepared = await run([join(REPO, "bin/bb-prepare"), "shell"], { env, expect: ANY_EXIT });
+  assert.equal(prepared.code, 0, prepared.stderr);
+  const slug = JSON.parse(prepared.stdout).slug as string;
+  await rm(join(state, "bottles", slug), { recursive: true });
+  const r = await run([join(REPO, "bin/bb-bundle")], { env, input: prepared.stdout, expect: ANY_EXIT });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`Cannot start the bundle for ${slug}: its state dir .* is gone or incomplete .*run bb-prepare again`));
+  assert.ok(!existsSync(join(state, "bottles", slug)), "bb-bundle made the bottle's folder again");
+  assert.deepEqual(await leftovers(slug), []);
 });
 
 test("bb-bundle that fails part-way removes what it created and nothing else", async (t) => {

@@ -8,7 +8,8 @@
 //   bb-prepare researcher | bb-bundle | bb-vm | bb-provision
 //
 // Exit codes: see --help.
-import { accessSync, constants, statSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import process from "node:process";
 import { forwardedCredentials } from "../../lib/credentials.ts";
@@ -32,7 +33,7 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
     const signal = interruptSignal();
     const readyMs = readyTimeoutMs(o.readyTimeout);
     // Before anything is created: a missing file would otherwise fail half-way in.
-    if (o.upstreamCa !== undefined && !isReadableFile(o.upstreamCa)) throw new BbError("USAGE", `--upstream-ca ${o.upstreamCa}: no such readable file`);
+    if (o.upstreamCa !== undefined) checkUpstreamCa(o.upstreamCa);
     const plan = await readPlanInput(o);
     refuseSection(plan, "bundle");
     const loopbackAddr = plan.backend === "smolmachines" ? await loopbackFor({ platform: process.platform, stateRoot: plan.stateRoot, slug: plan.slug }) : undefined;
@@ -59,6 +60,22 @@ function isReadableFile(path: string): boolean {
     return statSync(path).isFile();
   } catch {
     return false;
+  }
+}
+
+/** --upstream-ca must be PEM certificates: anything else would only fail as an upstream's
+ * TLS error, at the first request, inside the bundle. */
+function checkUpstreamCa(file: string): void {
+  if (!isReadableFile(file)) throw new BbError("USAGE", `--upstream-ca ${file}: no such readable file`);
+  const pem = readFileSync(file, "utf8");
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new BbError("USAGE", `--upstream-ca ${file}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)`);
+  for (const b of blocks) {
+    try {
+      new X509Certificate(b);
+    } catch (e) {
+      throw new BbError("USAGE", `--upstream-ca ${file}: a certificate in it does not parse (${(e as Error).message})`);
+    }
   }
 }
 

@@ -25,7 +25,7 @@ import { imagesText, planText, resultLine } from "../../lib/inventory/format.ts"
 import { executeRemovals, isEmpty, message, type Removal, type RemovalResult } from "../../lib/inventory/remove.ts";
 import { requireComplete, scan, selectForCleanup } from "../../lib/inventory/scan.ts";
 import { log } from "../../lib/log.ts";
-import { defaultStateRoot } from "../../lib/paths.ts";
+import { stateRootFrom } from "../../lib/paths.ts";
 import { checkSlug } from "../../lib/prepare/slug.ts";
 import { confirm } from "./confirm.ts";
 
@@ -67,7 +67,7 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
   .action(async (o: Options) => {
     if (o.slug !== undefined) checkSlug(o.slug, "--slug");
     if (o.keepState && o.slug === undefined) throw new BbError("USAGE", "--keep-state keeps one bottle's state dir: it needs --slug SLUG");
-    const s = await scan({ stateRoot: o.stateDir ?? defaultStateRoot(), scope: o.filterLabel, graceMs: o.grace * 1000 });
+    const s = await scan({ stateRoot: stateRootFrom(o.stateDir), scope: o.filterLabel, graceMs: o.grace * 1000 });
     requireComplete(s);
     const selected = selectForCleanup(s.bottles, { slug: o.slug });
     const removals = o.keepState ? selected.removals.map((r) => ({ ...r, stateDir: null })).filter((r) => !isEmpty(r)) : selected.removals;

@@ -15,7 +15,7 @@ import { FILTER_LABEL_HELP, collectLabel } from "../../lib/inventory/flags.ts";
 import { listRow, listTable } from "../../lib/inventory/format.ts";
 import { scan } from "../../lib/inventory/scan.ts";
 import { log } from "../../lib/log.ts";
-import { defaultStateRoot } from "../../lib/paths.ts";
+import { stateRootFrom } from "../../lib/paths.ts";
 
 interface Options {
   json?: boolean;
@@ -32,7 +32,7 @@ const program = createProgram("bb-list", "List live bottles across every availab
   .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
   .option("--filter-label <key=value>", FILTER_LABEL_HELP, collectLabel)
   .action(async (o: Options) => {
-    const s = await scan({ stateRoot: o.stateDir ?? defaultStateRoot(), scope: o.filterLabel });
+    const s = await scan({ stateRoot: stateRootFrom(o.stateDir), scope: o.filterLabel });
     // A backend that could not be asked may hide bottles: list the rest, then exit 1.
     for (const e of s.errors) log.warn(`${e.backend}: ${e.message}`);
     if (s.errors.length) setExitCode(program, EXIT.failure);

@@ -11,7 +11,7 @@ import process from "node:process";
 import { createProgram, mainOf, Option, writePlan } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
-import { defaultStateRoot, repoRoot } from "../../lib/paths.ts";
+import { stateRootFrom, repoRoot } from "../../lib/paths.ts";
 import { prepare } from "../../lib/prepare/prepare.ts";
 import { preflightText } from "../../lib/prepare/preflight.ts";
 import type { Backend } from "../../lib/plan/schema.ts";
@@ -39,7 +39,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
       identity: o.identity ?? null,
       rebuild: o.rebuild ?? false,
       manifestDir: o.manifestDir ?? (process.env.BB_MANIFEST_DIR || join(repoRoot(), "bottles")),
-      stateRoot: o.stateDir ?? defaultStateRoot(),
+      stateRoot: stateRootFrom(o.stateDir),
       ownerPid,
     });
     log.raw(preflightText(plan, process.env));
