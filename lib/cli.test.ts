@@ -35,6 +35,13 @@ test("--plan naming no file is a usage error (exit 2); a file holding no plan is
   await writeFile(join(dir, "plan.json"), "{}");
   const invalid = await run(tsArgv("tools/bb-provision/main.ts", ["--plan", join(dir, "plan.json")]), { expect: [0, 1, 2, 3] });
   assert.equal(invalid.code, 3, invalid.stderr);
+  const folder = await run(tsArgv("tools/bb-provision/main.ts", ["--plan", dir]), { expect: [0, 1, 2, 3] });
+  assert.equal(folder.code, 2, folder.stderr);
+  assert.match(folder.stderr, /--plan .* is a folder, not a plan file/);
+  await writeFile(join(dir, "broken.json"), '{"slug":\n  oops\n}');
+  const broken = await run(tsArgv("tools/bb-provision/main.ts", ["--plan", join(dir, "broken.json")]), { expect: [0, 1, 2, 3] });
+  assert.equal(broken.code, 3, broken.stderr);
+  assert.equal(broken.stderr.trim().split("\n").length, 1, `one line: ${broken.stderr}`);
 });
 
 test("each tool's exit-code table lists the plan and manifest codes only where the tool can return them", async () => {

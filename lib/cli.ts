@@ -1,7 +1,7 @@
 // Shared scaffolding for every bb-* tool: one CLI library (commander), the common flags,
 // the exit-code table in --help, reading the plan from stdin or --plan, and mapping
 // errors to one stderr line (plus a JSON object with --json-errors) and an exit code.
-import { existsSync, fstatSync } from "node:fs";
+import { existsSync, fstatSync, statSync } from "node:fs";
 import process from "node:process";
 import { Command, CommanderError, Option } from "commander";
 import { BbError, EXIT, exitTableText, toBbError } from "./errors.ts";
@@ -50,11 +50,13 @@ export function wholeNumber(flag: string, min = 0): (text: string) => number {
   };
 }
 
-/** Read the plan from --plan FILE or stdin, requiring the given sections. */
-export async function readPlanInput(options: CommonOptions, require: SectionName[] = []): Promise<Plan> {
+/** Read the plan from --plan FILE or stdin, requiring the given sections. A tool that
+ * acts on a running bottle names its --slug in the messages (`instead`). */
+export async function readPlanInput(options: CommonOptions, require: SectionName[] = [], instead = "--plan FILE"): Promise<Plan> {
   // A file that is not there is a bad flag value (exit 2); one that is there but holds no
   // valid plan is an invalid plan (exit 3).
   if (options.plan && !existsSync(options.plan)) throw new BbError("USAGE", `--plan ${options.plan}: no such file`);
+  if (options.plan && statSync(options.plan).isDirectory()) throw new BbError("USAGE", `--plan ${options.plan} is a folder, not a plan file`);
   if (options.plan) return readPlanFile(options.plan, require);
   if (process.stdin.isTTY) {
     throw new BbError("USAGE", "No plan on stdin: pipe one in (bb-prepare AGENT | ...) or pass --plan FILE");
@@ -64,7 +66,7 @@ export async function readPlanInput(options: CommonOptions, require: SectionName
   const text = Buffer.concat(chunks).toString("utf8");
   if (text === "" && stdinIsPipe()) {
     // In a pipe that usually means the tool before this one failed and has said why.
-    throw new BbError("PLAN_INVALID", `${toolName()} got no plan on stdin: the step before it in the pipe failed or wrote nothing`);
+    throw new BbError("PLAN_INVALID", `${toolName()} got no plan on stdin: the step before it in the pipe failed or wrote nothing${instead === "--plan FILE" ? "" : ` (or pass ${instead})`}`);
   }
   return parsePlanText(text, require, "plan on stdin");
 }

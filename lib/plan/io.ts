@@ -66,7 +66,8 @@ export function parsePlanText(text: string, require: SectionName[] = [], source 
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new BbError("PLAN_INVALID", `${source} is not JSON: ${(e as Error).message}`, { cause: e });
+    // One line: V8's message may quote the input, newlines and all.
+    throw new BbError("PLAN_INVALID", `${source} is not JSON: ${(e as Error).message.replace(/\s*\n\s*/g, " ")}`, { cause: e });
   }
   return validatePlan(value, require, source);
 }

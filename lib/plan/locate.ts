@@ -27,5 +27,5 @@ export async function locatePlan(o: LocateOptions, require: SectionName[] = []):
   if (!o.plan && process.stdin.isTTY) {
     throw new BbError("USAGE", "Which bottle? Pass --slug SLUG (bb-list shows the live bottles), --plan FILE, or pipe a plan in");
   }
-  return readPlanInput(o, require);
+  return readPlanInput(o, require, "--slug SLUG");
 }

@@ -4,7 +4,7 @@
 // is told "approved" only once the new policy is live.
 import { BbError } from "../errors.ts";
 import { allowHost } from "./policy.ts";
-import { listRequests, normalizeHost, readRequest, RequestId, writeRequest, type QueueRequest } from "./queue.ts";
+import { listRequests, normalizeHost, readRequest, RequestId, statusText, writeRequest, type QueueRequest } from "./queue.ts";
 
 export interface DecideContext {
   queueDir: string;
@@ -46,7 +46,7 @@ export async function pendingRequest(queueDir: string, id: string): Promise<Queu
     });
   }
   if (request.status !== "pending") {
-    throw new BbError("STATE", `Request ${id} was already ${request.status} at ${request.decidedAt ?? "an unknown time"}; nothing to do`, {
+    throw new BbError("STATE", `Request ${id} was already ${statusText(request)} at ${request.decidedAt ?? "an unknown time"}; nothing to do`, {
       details: { id, status: request.status },
     });
   }

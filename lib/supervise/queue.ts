@@ -49,6 +49,12 @@ export const QueueRequest = z
 export type QueueRequest = z.infer<typeof QueueRequest>;
 export type RequestStatus = z.infer<typeof RequestStatus>;
 
+/** The status as people read it: a question that got its answer is "answered" (the queue
+ * records it as approved, which is what the agent's side polls for). */
+export function statusText(r: QueueRequest): string {
+  return r.kind === "question" && r.status === "approved" ? "answered" : r.status;
+}
+
 const FILE_RE = /^([a-z0-9][a-z0-9-]{0,63})\.json$/;
 const LABEL_RE = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
 // A last label like these makes resolvers (inet_aton) and URL parsers read the whole

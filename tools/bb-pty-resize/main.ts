@@ -36,6 +36,9 @@ How it works:
       setExitCode(program, await runWithPtyResize({ argv: command, machine: o.name, smolvm: o.smolvm, firstSyncMs }));
     } catch (e) {
       if (e instanceof BbError) throw e;
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") {
+        throw new BbError("SUBPROCESS", `Cannot run ${command[0]}: no such program (is it installed and on PATH?)`, { cause: e });
+      }
       throw new BbError("USAGE", (e as Error).message, { cause: e });
     }
   });

@@ -49,3 +49,8 @@ test("bb-pty-resize refuses a bad --first-sync-ms as a usage error", async () =>
   const r = await run([TOOL, "--first-sync-ms", "soon", "--", "true"], { expect: [2] });
   assert.match(r.stderr, /--first-sync-ms must be a number/);
 });
+
+test("bb-pty-resize names a command that does not exist (exit 1, not a usage error)", async () => {
+  const r = await run([TOOL, "--", "/nonexistent/x"], { expect: [1] });
+  assert.match(r.stderr, /error: Cannot run \/nonexistent\/x: no such program/);
+});

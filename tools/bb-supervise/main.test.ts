@@ -83,6 +83,10 @@ test("approve, deny --reason and answer decide requests; approving without a run
 
     assert.equal((await tool(["--plan", b.planFile, "answer", "cc33", "use", "main"])).code, 0);
     assert.equal((await readRequest(b.queueDir, "cc33"))?.answer, "use main");
+    const twice = await tool(["--plan", b.planFile, "answer", "cc33", "again"]);
+    assert.equal(twice.code, 1);
+    assert.match(twice.stderr, /Request cc33 was already answered at /);
+    assert.match((await tool(["--plan", b.planFile, "list", "--all"])).stdout, /cc33\s+question\s+answered/);
   } finally {
     await b.remove();
   }

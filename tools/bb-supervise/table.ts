@@ -3,7 +3,7 @@
 // reach the operator's terminal raw (an escape sequence could redraw the screen or make
 // a request read like another one).
 import { hex, printable } from "../../lib/printable.ts";
-import type { QueueRequest } from "../../lib/supervise/queue.ts";
+import { statusText, type QueueRequest } from "../../lib/supervise/queue.ts";
 
 // What JSON.stringify leaves raw inside strings (it escapes C0 itself; the only raw C0
 // left is the layout's own newlines).
@@ -28,7 +28,7 @@ export function formatTable(requests: QueueRequest[]): string {
   if (requests.length === 0) return "no requests\n";
   const rows = [
     ["ID", "KIND", "STATUS", "CREATED", "REQUEST"],
-    ...requests.map((r) => [r.id, r.kind, r.status, r.createdAt.replace("T", " ").replace(/\.\d+Z$/, "Z"), what(r)]),
+    ...requests.map((r) => [r.id, r.kind, statusText(r), r.createdAt.replace("T", " ").replace(/\.\d+Z$/, "Z"), what(r)]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")).join("\n") + "\n";

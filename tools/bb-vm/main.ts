@@ -83,7 +83,11 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
   return smolvmExecInteractive(smolvm, plan, argv, { tty: o.tty, workdir: o.workdir, ptyResize: join(repoRoot(), "bin", "bb-pty-resize"), root: o.root });
 }
 
+const passedThrough = (what: string) =>
+  `\nExit codes: ${what}; before it runs, the table of \`bb-vm --help\` (2 usage, 3 invalid plan, 1 any other failure).\n`;
+
 locateFlags(program.command("exec").description("run a command in the bottle as user node (or root with --root); exits with its code"))
+  .addHelpText("after", passedThrough("the command's own"))
   .argument("<cmd...>", "the command and its arguments (after --)")
   .option("--root", "run as root")
   .option("-t, --tty", "allocate a TTY")
@@ -99,6 +103,7 @@ locateFlags(program.command("exec").description("run a command in the bottle as 
   });
 
 locateFlags(program.command("attach").description("run the agent (claude, codex or bash) interactively in the bottle"))
+  .addHelpText("after", passedThrough("the agent's own when it exits"))
   .action(async (_o: unknown, command: Command) => {
     const plan = (await locatePlan(command.optsWithGlobals<LocateOptions>(), ["vm"])) as Vmd;
     const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
