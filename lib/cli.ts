@@ -66,7 +66,11 @@ export async function readPlanInput(options: CommonOptions, require: SectionName
   const text = Buffer.concat(chunks).toString("utf8");
   if (text === "" && stdinIsPipe()) {
     // In a pipe that usually means the tool before this one failed and has said why.
-    throw new BbError("PLAN_INVALID", `${toolName()} got no plan on stdin: the step before it in the pipe failed or wrote nothing${instead === "--plan FILE" ? "" : ` (or pass ${instead})`}`);
+    // The start flow sets BB_PIPE_STEP on the steps after the first: the one that failed
+    // has said why, and a line from each step after it would only bury that.
+    throw new BbError("PLAN_INVALID", `${toolName()} got no plan on stdin: the step before it in the pipe failed or wrote nothing${instead === "--plan FILE" ? "" : ` (or pass ${instead})`}`, {
+      details: process.env.BB_PIPE_STEP === "1" ? { quiet: true } : {},
+    });
   }
   return parsePlanText(text, require, "plan on stdin");
 }
@@ -134,7 +138,14 @@ export async function runProgram(program: Command, argv: string[] = process.argv
       }
       return EXIT.usage;
     }
-    const err = toBbError(e);
+    let err = toBbError(e);
+    // A Ctrl-C reaches the docker or git a tool was running too, which then "fails" with
+    // 130: that is the interruption, not a second error.
+    if (interruptedBy && err.code !== "INTERRUPTED") {
+      log.debug(err.message);
+      err = new BbError("INTERRUPTED", `Interrupted by ${interruptedBy}`, { cause: err });
+    }
+    if (err.code === "INTERRUPTED" && process.env.BB_PIPE_STEP === "1") err.details.quiet = true;
     reportError(program, err);
     return err.exitCode;
   }
@@ -149,7 +160,8 @@ export function setExitCode(program: Command, code: number): void {
 }
 
 function reportError(program: Command, err: BbError) {
-  log.error(err.message);
+  if (err.details.quiet === true) log.debug(err.message);
+  else log.error(err.message);
   if (log.level() === "debug" && err.cause instanceof Error && err.cause.stack) log.debug(err.cause.stack);
   if (wantsJsonErrors(program)) process.stderr.write(JSON.stringify(err.toJSON()) + "\n");
 }
@@ -178,11 +190,18 @@ function addCommonFlags(c: Command): Command {
  * An AbortSignal that fires on SIGINT/SIGTERM, so a tool can stop and roll back what it
  * created instead of dying half-way. Call once per tool.
  */
+/** The signal interruptSignal() caught, if any. */
+let interruptedBy: NodeJS.Signals | null = null;
+
 export function interruptSignal(): AbortSignal {
   const ac = new AbortController();
   const onSig = (sig: NodeJS.Signals) => {
     if (ac.signal.aborted) return;
-    log.warn(`${sig} received: stopping and rolling back`);
+    interruptedBy = sig;
+    // Ctrl-C reaches every step of the start flow's pipe: the first one speaks for all.
+    const text = `${sig} received: stopping and rolling back`;
+    if (process.env.BB_PIPE_STEP === "1") log.debug(text);
+    else log.warn(text);
     ac.abort(new BbError("INTERRUPTED", `Interrupted by ${sig}`));
   };
   process.once("SIGINT", onSig);

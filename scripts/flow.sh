@@ -85,6 +85,7 @@ torn_down=false
 resuming=false
 replaced=false
 reached_agent=false
+bundle_undone=false
 
 teardown() {
   local code=$?
@@ -100,7 +101,11 @@ teardown() {
       rm -f "$state_root/bottles/$current_slug/owner.json"
     else
       echo "» tearing down $current_slug" >&2
-      bb-cleanup --slug "$current_slug" --yes --quiet --state-dir "$state_root" >&2 || echo "warning: teardown of $current_slug was incomplete; run: bb-cleanup" >&2
+      if [ "$bundle_undone" = true ]; then
+        bb-cleanup --slug "$current_slug" --yes --quiet --state-dir "$state_root" >/dev/null 2>&1 || rm -rf "$state_root/bottles/$current_slug"
+      else
+        bb-cleanup --slug "$current_slug" --yes --quiet --state-dir "$state_root" >&2 || echo "warning: teardown of $current_slug was incomplete; run: bb-cleanup" >&2
+      fi
     fi
   fi
   rm -rf "$work"
@@ -160,10 +165,14 @@ fi
 # works; tee keeps every stage's plan. --no-wait: the agent container starts while the
 # bundle's daemons come up; bb-provision waits for them before it touches the bottle.
 bb-bundle --no-wait --plan "$work/plan.json" | tee "$work/bundled.json" \
-  | bb-vm | tee "$work/vm.json" \
-  | bb-provision > "$work/ready.json"
+  | BB_PIPE_STEP=1 bb-vm | tee "$work/vm.json" \
+  | BB_PIPE_STEP=1 bb-provision > "$work/ready.json"
 stages=("${PIPESTATUS[@]}")
-# The first step that failed says why; the ones after it only saw no plan arrive.
+# bb-bundle undoes its own work when it fails (a signal aside): the state dir is all there
+# is to tear down, even when the Docker engine it could not reach cannot be asked.
+[ "${stages[0]}" -eq 0 ] || [ "${stages[0]}" -ge 128 ] || bundle_undone=true
+# The first step that failed says why; the ones after it only saw no plan arrive (and,
+# told by BB_PIPE_STEP, say nothing).
 for code in "${stages[@]}"; do [ "$code" -eq 0 ] || exit "$code"; done
 # A kept bottle outlives this flow: hand it over now that it is complete. Without an owner
 # record it is live while its agent runs; with ours left behind, bb-cleanup would take it
