@@ -6,6 +6,8 @@
 // images, thinking signatures, encrypted payloads). What remains must reach a threshold
 // a little below the entropy a random base62/base64 string of that length shows.
 
+import { Buffer } from "node:buffer";
+
 export const MIN_TOKEN = 32;
 export const MAX_TOKEN = 200;
 
@@ -69,16 +71,26 @@ export function threshold(n: number): number {
 }
 
 const ID_PREFIX = /^[a-z]{2,12}[_-](?=[A-Za-z0-9])/; // toolu_, msg_, chatcmpl-: ids, not secrets
-const SRI = /^sha(?:1|256|384|512)-/;
+// Digests in their usual spellings, each its exact length: a prefix alone exempts nothing.
+const SRI = /^(?:sha1-[A-Za-z0-9+/]{27}=|sha256-[A-Za-z0-9+/]{43}=|sha384-[A-Za-z0-9+/]{64}|sha512-[A-Za-z0-9+/]{86}==)$/;
+const GO_SUM = /^[A-Za-z0-9+/]{43}=$/; // after "h1:"
+
+/** An SSH wire-format public key blob: a length-prefixed algorithm name ("ssh-ed25519"). */
+function sshKeyBlob(core: string): boolean {
+  const head = Buffer.from(core.slice(0, 32), "base64");
+  if (head.length < 8) return false;
+  const n = head.readUInt32BE(0);
+  return n >= 7 && n <= 40 && head.length >= 4 + n && /^(?:ssh|ecdsa|sk|rsa)-[a-z0-9@.-]+$/.test(head.subarray(4, 4 + n).toString("latin1"));
+}
 
 /** Returns the entropy when `token` (found at `start` in `text`) looks like a random secret. */
 export function highEntropy(text: string, start: number, token: string): number | null {
   if (SRI.test(token)) return null;
-  if (start >= 3 && text.startsWith("h1:", start - 3)) return null; // go.sum
+  if (start >= 3 && text.startsWith("h1:", start - 3) && GO_SUM.test(token)) return null;
   const core = token.replace(ID_PREFIX, "").replace(/=+$/, "");
   const n = core.length;
   if (n < MIN_TOKEN || n > MAX_TOKEN) return null;
-  if (core.startsWith("AAAA")) return null; // SSH public key blobs, zero-led binary
+  if (core.startsWith("AAAA") && sshKeyBlob(core)) return null;
   let upper = 0;
   let lower = 0;
   let digits = 0;

@@ -153,6 +153,18 @@ test("a certificate, signature or data: URI hides nothing: what its base64 carri
   for (const [what, text, detector] of wrapped) assert.equal(scanner.scan(text)?.detector, detector, what);
 });
 
+test("a digest or SSH key spelling spares a token only when it has that exact shape: a random token behind the prefix is flagged", () => {
+  const scanner = createScanner();
+  const random = "Xq7Lm2Pz9Rt4Vb8Nc1Kd6Fg3Hj5Wy0QsAeUoIrTy";
+  for (const text of [`AAAA${random}`, `sha256-${random}`, `integrity: sha512-${random}`, `example.com/x v1.0.0 h1:${random}`]) {
+    assert.equal(scanner.scan(text)?.detector, "high_entropy", text);
+  }
+  const digest = (alg: string, bytes: number) => Buffer.alloc(bytes, 0xa7).map((b, i) => (b * (i + 7)) & 0xff).toString("base64");
+  for (const text of [`sha256-${digest("sha256", 32)}`, `sha384-${digest("sha384", 48)}`, `sha512-${digest("sha512", 64)}`, `golang.org/x/text v0.3.0 h1:${digest("sha256", 32)}`]) {
+    assert.equal(scanner.scan(text), null, text);
+  }
+});
+
 test("the entropy check flags random base62 tokens of 40 chars and ignores hex of any length", () => {
   let seed = 0x9e3779b9;
   const next = () => ((seed = (seed ^ (seed << 13)) >>> 0), (seed = (seed ^ (seed >>> 17)) >>> 0), (seed = (seed ^ (seed << 5)) >>> 0));
