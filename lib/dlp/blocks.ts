@@ -104,9 +104,8 @@ function tilesOpenPgp(b: Buffer): boolean {
       const type = tag & 3;
       if (type === 3) return false;
       head = 1 + (1 << type);
-      if (b.length - at < head) return false;
       len = 0;
-      for (let i = 1; i < head; i++) len = len * 256 + b[at + i]!;
+      for (let i = 1; i < head; i++) len = len * 256 + (b[at + i] ?? 0);
     }
     if (b.length - at < head) return false;
     at += head + len;
