@@ -166,6 +166,21 @@ test("a digest or SSH key spelling spares a token only when it has that exact sh
   }
 });
 
+test("keys and sensitive values are found spelled in hex or UTF-16 (a body in UTF-16, a hex dump)", () => {
+  const scanner = createScanner({ sensitive: [{ name: "MY_TOKEN", value: SECRET }] });
+  const github = positives.find((p) => p.detector === "github")!.sample;
+  const utf16be = (t: string) => Buffer.from(t, "utf16le").swap16().toString("latin1");
+  const cases: [string, Detector][] = [
+    [`{"dump":"${Buffer.from(`token=${github}`).toString("hex")}"}`, "github"],
+    [`dump: ${Buffer.from(github).toString("hex").toUpperCase()}`, "github"],
+    [Buffer.from(`{"note":"use ${github}"}`, "utf16le").toString("latin1"), "github"],
+    [utf16be(`use ${github} please`), "github"],
+    [`x=${Buffer.from(SECRET).toString("hex")}`, "sensitive_env"],
+    [Buffer.from(`p=${SECRET}`, "utf16le").toString("latin1"), "sensitive_env"],
+  ];
+  for (const [text, detector] of cases) assert.equal(scanner.scan(text)?.detector, detector, JSON.stringify(text.slice(0, 40)));
+});
+
 test("the entropy check flags random base62 tokens of 40 chars and ignores hex of any length", () => {
   let seed = 0x9e3779b9;
   const next = () => ((seed = (seed ^ (seed << 13)) >>> 0), (seed = (seed ^ (seed >>> 17)) >>> 0), (seed = (seed ^ (seed << 5)) >>> 0));

@@ -10,7 +10,8 @@
 // string escapes (\uXXXX, \/) decoded, and base64 tokens that decode to text get the
 // whole scan again (entropy included: a random token wrapped in Basic auth is still one),
 // down to a few levels of nesting. So does the payload of a certificate, signature or
-// data: URI, whatever it decodes to (blocks.ts).
+// data: URI, whatever it decodes to (blocks.ts). UTF-16 text and hex tokens are read for
+// known formats and sensitive values too.
 import { Buffer } from "node:buffer";
 import type { Detector } from "../sidecar-config.ts";
 import { readBlock } from "./blocks.ts";
@@ -63,6 +64,13 @@ const JSON_ESCAPE = /\\(?:u[0-9A-Fa-f]{4}|\/)/;
 function jsonUnescape(text: string): string {
   return text.replace(/\\(?:u([0-9A-Fa-f]{4})|\/)/g, (_, h: string | undefined) => (h ? String.fromCharCode(parseInt(h, 16)) : "/"));
 }
+
+/** UTF-16 text, read as latin1: every other byte a NUL. Checked for known formats and
+ * sensitive values with the NULs taken out. */
+const UTF16 = /(?:[\x20-\x7e]\x00){4}|(?:\x00[\x20-\x7e]){4}/;
+const isUtf16 = (text: string) => text.includes("\x00") && UTF16.test(text);
+
+const HEX = /^(?:[0-9A-Fa-f]{2})+$/;
 
 /** Decoded forms scanned after the text itself, each applied to the previous result. */
 const DECODINGS: readonly { test: RegExp; decode: (t: string) => string; how: string }[] = [
@@ -200,6 +208,10 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
     let found = { spans: [] as Span[], benign: [] as Span[] };
     exact(text, how, depth, found, out, stopAtFirst);
     if (stopAtFirst && out.length) return;
+    if (isUtf16(text)) {
+      exact(text.replaceAll("\x00", ""), ` (UTF-16)${how}`, depth, { spans: [], benign: [] }, out, stopAtFirst);
+      if (stopAtFirst && out.length) return;
+    }
     for (const d of DECODINGS) {
       if (!d.test.test(text)) continue;
       // Entropy only means something on the decoded text: %2F and \/ split tokens.
@@ -223,6 +235,11 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
       const b = benign[nextBenign];
       if (b && b.start <= start && end <= b.end) return false;
       const token = text.slice(start, end);
+      if (HEX.test(token)) {
+        // A digest or an id, as a rule; but a hex dump of a key is the key.
+        exact(Buffer.from(token, "hex").toString("latin1"), ` (hex-encoded)${how}`, depth, { spans: [], benign: [] }, out, stopAtFirst);
+        return stopAtFirst && out.length > 0;
+      }
       const decoded = base64Text(token);
       if (decoded !== null) {
         // base64 of text is data, not a random key itself; but what it carries is scanned

@@ -1,5 +1,5 @@
 // The encoded forms under which a sensitive value may leave: as is, JSON-escaped,
-// URL-encoded, form-encoded, and base64 (standard and URL-safe) at each of the three
+// URL-encoded, form-encoded, hex, UTF-16, and base64 (standard and URL-safe) at each of the three
 // alignments it can take inside a longer base64 stream. For an alignment only the
 // characters fully determined by the value are kept, so the form matches wherever the
 // value is embedded.
@@ -36,6 +36,10 @@ export function sensitiveForms(value: string): Form[] {
     { text: value.replaceAll(" ", "+"), how: " (form-encoded)" },
     // Bodies are decoded as latin1 (one char per byte); a non-ASCII value appears as its UTF-8 bytes.
     { text: bytes.toString("latin1"), how: "" },
+    { text: bytes.toString("hex"), how: " (hex-encoded)" },
+    { text: bytes.toString("hex").toUpperCase(), how: " (hex-encoded)" },
+    { text: Buffer.from(value, "utf16le").toString("latin1"), how: " (UTF-16)" },
+    { text: Buffer.from(value, "utf16le").swap16().toString("latin1"), how: " (UTF-16)" },
   ];
   for (const core of base64Cores(bytes)) {
     forms.push({ text: core, how: " (base64-encoded)" });
