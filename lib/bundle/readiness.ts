@@ -2,11 +2,12 @@
 // bundle (docker exec), because egress listens on the bundle's loopback only and
 // the internal network is not reachable from every host (Docker Desktop).
 import { BbError } from "../errors.ts";
+import { log } from "../log.ts";
 import { docker } from "../docker/cmd.ts";
 import { ANY_EXIT } from "../proc.ts";
 import { inspectContainer } from "../docker/inspect.ts";
 import { PORTS } from "../layout.ts";
-import type { Service } from "../plan/schema.ts";
+import type { Plan, Service } from "../plan/schema.ts";
 
 // A daemon is up once its port is in LISTEN state (0A) in the bundle's /proc/net/tcp{,6}.
 // Reading two files is a far cheaper probe than starting node in the bundle on every poll.
@@ -70,4 +71,26 @@ async function logTail(container: string): Promise<string> {
   const r = await docker(["logs", "--tail", "15", container], { expect: [0, 1] }).catch(() => null);
   const text = r ? (r.stdout + r.stderr).trim() : "";
   return text ? `\nlast bundle log lines:\n${text}` : "";
+}
+
+/** --ready-timeout's value (seconds, as typed) in ms; anything but a positive number is a usage error. */
+export function readyTimeoutMs(seconds: string): number {
+  const n = Number(seconds);
+  if (!Number.isFinite(n) || n <= 0) throw new BbError("USAGE", `--ready-timeout wants a number of seconds above 0, got ${JSON.stringify(seconds)}`);
+  return n * 1000;
+}
+
+/** Wait until every daemon of a started bundle answers; the error names the first that did not. */
+export async function awaitBundle(
+  plan: Pick<Plan, "slug" | "services"> & { bundle: { container: string } },
+  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<void> {
+  await waitForDaemons({
+    container: plan.bundle.container,
+    slug: plan.slug,
+    services: plan.services,
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    signal: opts.signal,
+    onProgress: (up) => log.step(`bundle: ${up.length}/${plan.services.length} daemons answering${up.length ? ` (${up.join(", ")})` : ""}`),
+  });
 }

@@ -21,7 +21,7 @@ import { hostPort } from "../docker/inspect.ts";
 import { AGENT_FACING, BUNDLE_PATHS, daemonIdMap, daemonIds, names, PORTS } from "../layout.ts";
 import type { BundleSection, Plan, Service } from "../plan/schema.ts";
 import { ensureBottleCa } from "./ca.ts";
-import { waitForDaemons } from "./readiness.ts";
+import { awaitBundle } from "./readiness.ts";
 import { bundleSecrets } from "./secrets.ts";
 import { checkAbort, Undo } from "./undo.ts";
 
@@ -93,28 +93,6 @@ async function adoptMirrors(data: string): Promise<void> {
 }
 
 const PORT_OF: Record<(typeof AGENT_FACING)[number], number> = { firewall: PORTS.firewall, "git-gate": PORTS.gitGate, supervise: PORTS.supervise };
-
-/** --ready-timeout's value (seconds, as typed) in ms; anything but a positive number is a usage error. */
-export function readyTimeoutMs(seconds: string): number {
-  const n = Number(seconds);
-  if (!Number.isFinite(n) || n <= 0) throw new BbError("USAGE", `--ready-timeout wants a number of seconds above 0, got ${JSON.stringify(seconds)}`);
-  return n * 1000;
-}
-
-/** Wait until every daemon of a started bundle answers; the error names the first that did not. */
-export async function awaitBundle(
-  plan: Pick<Plan, "slug" | "services"> & { bundle: { container: string } },
-  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
-): Promise<void> {
-  await waitForDaemons({
-    container: plan.bundle.container,
-    slug: plan.slug,
-    services: plan.services,
-    timeoutMs: opts.timeoutMs ?? 30_000,
-    signal: opts.signal,
-    onProgress: (up) => log.step(`bundle: ${up.length}/${plan.services.length} daemons answering${up.length ? ` (${up.join(", ")})` : ""}`),
-  });
-}
 
 export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan> {
   // The daemons read their files from the state dir: without it the bundle cannot start,

@@ -12,7 +12,7 @@
 import { homedir } from "node:os";
 import process from "node:process";
 import { forwardedCredentials } from "../../lib/credentials.ts";
-import { awaitBundle, readyTimeoutMs } from "../../lib/bundle/start.ts";
+import { awaitBundle, readyTimeoutMs } from "../../lib/bundle/readiness.ts";
 import { createProgram, interruptSignal, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { savePlan } from "../../lib/plan/io.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
