@@ -77,10 +77,10 @@ const GO_SUM = /^[A-Za-z0-9+/]{43}=$/; // after "h1:"
 
 /** An SSH wire-format public key blob: a length-prefixed algorithm name ("ssh-ed25519"). */
 function sshKeyBlob(core: string): boolean {
-  const head = Buffer.from(core.slice(0, 32), "base64");
+  const head = Buffer.from(core.slice(0, 64), "base64"); // room for "sk-ecdsa-sha2-nistp256@openssh.com"
   if (head.length < 8) return false;
   const n = head.readUInt32BE(0);
-  return n >= 7 && n <= 40 && head.length >= 4 + n && /^(?:ssh|ecdsa|sk|rsa)-[a-z0-9@.-]+$/.test(head.subarray(4, 4 + n).toString("latin1"));
+  return n >= 7 && n <= 44 && head.length >= 4 + n && /^(?:ssh|ecdsa|sk|rsa)-[a-z0-9@.-]+$/.test(head.subarray(4, 4 + n).toString("latin1"));
 }
 
 /** Returns the entropy when `token` (found at `start` in `text`) looks like a random secret. */

@@ -161,7 +161,21 @@ test("a digest or SSH key spelling spares a token only when it has that exact sh
   }
   /** Stand-in digest bytes of the given size (their values do not matter, only the shape). */
   const digest = (bytes: number) => Buffer.from(Buffer.alloc(bytes, 0xa7).map((b, i) => (b * (i + 7)) & 0xff)).toString("base64");
-  for (const text of [`sha256-${digest(32)}`, `sha384-${digest(48)}`, `sha512-${digest(64)}`, `golang.org/x/text v0.3.0 h1:${digest(32)}`]) {
+  // SSH wire-format keys: a length-prefixed algorithm name, then the key (FIDO keys have long names).
+  const sshKey = (name: string, keyBytes: number) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(name.length);
+    return Buffer.concat([len, Buffer.from(name), Buffer.from(digest(keyBytes), "base64"), Buffer.from("\0\0\0\x04ssh:")]).toString("base64");
+  };
+  for (const text of [
+    `sha256-${digest(32)}`,
+    `sha384-${digest(48)}`,
+    `sha512-${digest(64)}`,
+    `golang.org/x/text v0.3.0 h1:${digest(32)}`,
+    `ssh-ed25519 ${sshKey("ssh-ed25519", 36)} me@laptop`,
+    `sk-ssh-ed25519@openssh.com ${sshKey("sk-ssh-ed25519@openssh.com", 36)} me@laptop`,
+    `sk-ecdsa-sha2-nistp256@openssh.com ${sshKey("sk-ecdsa-sha2-nistp256@openssh.com", 40)} me@laptop`,
+  ]) {
     assert.equal(scanner.scan(text), null, text);
   }
 });
