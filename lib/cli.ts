@@ -186,13 +186,14 @@ function addCommonFlags(c: Command): Command {
 }
 
 
+/** The signal interruptSignal() caught, if any: runProgram reports a failure after it as
+ * the interruption. */
+let interruptedBy: NodeJS.Signals | null = null;
+
 /**
  * An AbortSignal that fires on SIGINT/SIGTERM, so a tool can stop and roll back what it
  * created instead of dying half-way. Call once per tool.
  */
-/** The signal interruptSignal() caught, if any. */
-let interruptedBy: NodeJS.Signals | null = null;
-
 export function interruptSignal(): AbortSignal {
   const ac = new AbortController();
   const onSig = (sig: NodeJS.Signals) => {
