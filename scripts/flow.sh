@@ -87,6 +87,11 @@ replaced=false
 reached_agent=false
 bundle_undone=false
 
+# Remove this flow's bottle (extra flags: --keep-state); says so when something stays.
+remove_bottle() {
+  bb-cleanup --slug "$current_slug" "$@" --yes --quiet --state-dir "$state_root" >&2 || echo "warning: teardown of $current_slug was incomplete; run: bb-cleanup" >&2
+}
+
 teardown() {
   local code=$?
   trap - EXIT INT TERM HUP
@@ -96,7 +101,7 @@ teardown() {
     if [ "$resuming" = true ] && [ "$reached_agent" = false ]; then
       if [ "$replaced" = true ]; then
         echo "» stopping what started of $current_slug (its state dir stays: just start slug=$current_slug tries again)" >&2
-        bb-cleanup --slug "$current_slug" --keep-state --yes --quiet --state-dir "$state_root" >&2 || echo "warning: teardown of $current_slug was incomplete; run: bb-cleanup" >&2
+        remove_bottle --keep-state
       fi
       rm -f "$state_root/bottles/$current_slug/owner.json"
     else
@@ -104,7 +109,7 @@ teardown() {
       if [ "$bundle_undone" = true ]; then
         bb-cleanup --slug "$current_slug" --yes --quiet --state-dir "$state_root" >/dev/null 2>&1 || rm -rf "$state_root/bottles/$current_slug"
       else
-        bb-cleanup --slug "$current_slug" --yes --quiet --state-dir "$state_root" >&2 || echo "warning: teardown of $current_slug was incomplete; run: bb-cleanup" >&2
+        remove_bottle
       fi
     fi
   fi

@@ -40,8 +40,11 @@ export function readBlock(text: string): Block {
   return { payload, genuine };
 }
 
+/** Printable ASCII, tab, CR or LF: what text is made of (scanner.ts reads base64 by it too). */
+export const printableByte = (b: number) => (b >= 32 && b < 127) || b === 9 || b === 10 || b === 13;
+
 function isText(b: Buffer): boolean {
-  for (const c of b) if (!((c >= 32 && c < 127) || c === 9 || c === 10 || c === 13)) return false;
+  for (const c of b) if (!printableByte(c)) return false;
   return true;
 }
 

@@ -14,7 +14,7 @@
 // known formats and sensitive values too.
 import { Buffer } from "node:buffer";
 import type { Detector } from "../sidecar-config.ts";
-import { readBlock } from "./blocks.ts";
+import { printableByte, readBlock } from "./blocks.ts";
 import { BENIGN_SOURCES, PATTERNS } from "./detectors.ts";
 import { forEachToken, highEntropy, MIN_TOKEN } from "./entropy.ts";
 import { MIN_SENSITIVE_LENGTH, sensitiveForms } from "./sensitive.ts";
@@ -88,7 +88,6 @@ const B64 = new Int8Array(128).fill(-1);
 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".split("").forEach((c, i) => (B64[c.charCodeAt(0)] = i));
 B64[43] = B64[45] = 62; // + -
 B64[47] = B64[95] = 63; // / _
-const printableByte = (b: number) => (b >= 32 && b < 127) || b === 9 || b === 10 || b === 13;
 
 /**
  * The decoded text when `token` is base64 (either alphabet) of printable text, else

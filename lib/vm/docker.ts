@@ -4,6 +4,7 @@
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { isNameInUse, removeContainer, runContainer } from "../docker/container.ts";
+import { inspectContainer } from "../docker/inspect.ts";
 import { bottleLabels } from "../docker/labels.ts";
 import { AGENT, names } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
@@ -110,9 +111,11 @@ export function execInteractive(plan: Plan & { vm: NonNullable<Plan["vm"]> }, ar
   return runInteractive(execArgs(plan, argv, o));
 }
 
-/** Why the agent container cannot run a command ("is gone", "is stopped"), or null when it can. */
+/** Why the agent container cannot run a command ("is gone", "is stopped"), or null when it
+ * can, or when docker cannot say. */
 export async function agentGone(name: string): Promise<string | null> {
-  const r = await run(["docker", "container", "inspect", "-f", "{{.State.Running}}", name], { expect: ANY_EXIT });
-  if (r.code !== 0) return /no such (container|object)/i.test(r.stderr) ? "is gone" : null;
-  return r.stdout.trim() === "true" ? null : "is stopped";
+  const info = await inspectContainer(name).catch(() => undefined);
+  if (info === undefined) return null;
+  if (info === null) return "is gone";
+  return info.state.running ? null : "is stopped";
 }
