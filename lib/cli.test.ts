@@ -1,6 +1,8 @@
 // The shared CLI pieces, in a real tool process where the behaviour is the tool's.
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -60,4 +62,33 @@ test("an empty plan from a pipe says the step before failed; inside the start fl
   assert.match(alone.stderr, /bb-provision got no plan on stdin: the step before it in the pipe failed or wrote nothing/);
   const inFlow = await run(["sh", "-c", `true | ${argv}`], { expect: [3], env: { BB_PIPE_STEP: "1" } });
   assert.equal(inFlow.stderr, "");
+});
+
+test("Ctrl-C while a tool waits on docker: one warning and 'Interrupted by SIGINT', not docker's own exit as a second error; inside the start flow, nothing", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "bb-cli-int-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // A docker whose first call hangs until the signal reaches it too, as Ctrl-C reaches a
+  // whole terminal group; the rollback's calls after it answer at once.
+  await writeFile(join(dir, "docker"), `#!/bin/sh\n[ -e ${dir}/docker-called ] && exit 0\ntouch ${dir}/docker-called\nexec sleep 30\n`);
+  await chmod(join(dir, "docker"), 0o755);
+  const prepared = await run(tsArgv("tools/bb-prepare/main.ts", ["shell", "--state-dir", join(dir, "state")]));
+  await writeFile(join(dir, "plan.json"), prepared.stdout);
+  const interrupted = async (env: Record<string, string>) => {
+    await rm(join(dir, "docker-called"), { force: true });
+    const [cmd, ...args] = tsArgv("tools/bb-bundle/main.ts", ["--plan", join(dir, "plan.json")]);
+    const child = spawn(cmd!, args, { detached: true, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, ...env } });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    for (let i = 0; i < 300 && !existsSync(join(dir, "docker-called")); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(existsSync(join(dir, "docker-called")), `bb-bundle never called docker:\n${stderr}`);
+    process.kill(-child.pid!, "SIGINT");
+    return { code: await exited, stderr };
+  };
+  const alone = await interrupted({});
+  assert.equal(alone.code, 130, alone.stderr);
+  assert.deepEqual(alone.stderr.match(/^(error|warning): .*$/gm), ["warning: SIGINT received: stopping and rolling back", "error: Interrupted by SIGINT"], alone.stderr);
+  const inFlow = await interrupted({ BB_PIPE_STEP: "1" });
+  assert.equal(inFlow.code, 130, inFlow.stderr);
+  assert.equal(inFlow.stderr.match(/^(error|warning): .*$/gm), null, inFlow.stderr);
 });
