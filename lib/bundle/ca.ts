@@ -5,7 +5,6 @@ import { existsSync } from "node:fs";
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import { dirWithMode } from "../paths.ts";
 import { join } from "node:path";
-import { mintCa } from "../tls/mod.ts";
 
 export interface CaFiles {
   dir: string;
@@ -27,6 +26,9 @@ export async function ensureBottleCa(stateDir: string, slug: string): Promise<Ca
     return { dir, cert, key, created: false };
   }
   await dirWithMode(dir, 0o750);
+  // Loaded only here: the certificate library is a fifth of bb-bundle and most of its load
+  // time, and a resumed bottle never needs it.
+  const { mintCa } = await import("../tls/cert.ts");
   const pair = await mintCa({ commonName: `bot-bottle ${slug} CA` });
   await writeFile(key, pair.keyPem, { mode: 0o640 });
   await chmod(key, 0o640); // whatever the umask

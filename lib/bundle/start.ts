@@ -110,19 +110,23 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     const imageLookup = opts.sidecarImage();
     imageLookup.catch(() => {}); // awaited below; a failure is thrown there, after undo is set up
 
-    const ca = await ensureBottleCa(plan.files.dir, plan.slug);
-    if (ca.created) undo.push("remove the bottle CA", () => rm(ca.dir, { recursive: true, force: true }));
-
     const secrets = bundleSecrets(plan, opts.hostEnv, opts.credentials);
     for (const w of secrets.warnings) log.warn(w);
+
+    // Minted while the networks are made (the engine's work, not ours).
+    const minting = ensureBottleCa(plan.files.dir, plan.slug).then((ca) => {
+      if (ca.created) undo.push("remove the bottle CA", () => rm(ca.dir, { recursive: true, force: true }));
+      return ca;
+    });
 
     const docker = plan.backend === "docker";
     const internal = docker ? names.internalNet(plan.slug) : null;
     const egress = names.egressNet(plan.slug);
     log.step(`bundle: creating network${docker ? "s" : ""} for ${plan.slug}`);
     // Created side by side; each is registered for undo as soon as it exists, so a failure
-    // of one still removes the other.
+    // of one still removes the other (and the CA, once minted).
     const created = await Promise.allSettled([
+      minting,
       internal &&
         createNetwork({ name: internal, internal: true, labels: labels("network-internal") }).then(() =>
           undo.push(`remove network ${internal}`, () => removeNetwork(internal)),
@@ -130,6 +134,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       createNetwork({ name: egress, labels: labels("network-egress") }).then(() => undo.push(`remove network ${egress}`, () => removeNetwork(egress))),
     ]);
     for (const r of created) if (r.status === "rejected") throw r.reason;
+    const ca = await minting;
     const image = await imageLookup;
     checkAbort(opts.signal);
 
