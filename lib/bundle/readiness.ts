@@ -11,7 +11,21 @@ import type { Plan, Service } from "../plan/schema.ts";
 
 // A daemon is up once its port is in LISTEN state (0A) in the bundle's /proc/net/tcp{,6}.
 // Reading two files is a far cheaper probe than starting node in the bundle on every poll.
-const PROBE = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null";
+const POLL_MS = 20;
+const WAIT_IN_BUNDLE_MS = 2000;
+
+/**
+ * One docker exec that polls inside the bundle until every port listens or `waitMs` has
+ * passed, then prints /proc/net/tcp{,6} for listeningPorts() to judge. A docker exec costs
+ * tens of ms, so polling from the host would see a daemon come up that much late.
+ */
+export function probeScript(ports: number[], waitMs: number): string {
+  const listens = ports
+    .map((p) => `grep -Eq '^ *[0-9]+: [0-9A-F]+:${p.toString(16).toUpperCase().padStart(4, "0")} [0-9A-F]+:[0-9A-F]+ 0A ' /proc/net/tcp /proc/net/tcp6 2>/dev/null`)
+    .join(" && ");
+  const polls = Math.max(0, Math.floor(waitMs / POLL_MS));
+  return `i=0; while [ $i -lt ${polls} ] && ! { ${listens}; }; do sleep ${POLL_MS / 1000}; i=$((i+1)); done; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null`;
+}
 
 /** Ports in LISTEN state in /proc/net/tcp{,6} text. */
 export function listeningPorts(procNetTcp: string): Set<number> {
@@ -38,7 +52,8 @@ export async function waitForDaemons(opts: { container: string; slug: string; se
     if (opts.signal?.aborted) throw opts.signal.reason;
     // The probe alone while it works; only when it fails is the container inspected, to
     // tell a stopped bundle (an error now) from one still starting.
-    const r = await docker(["exec", opts.container, "sh", "-c", PROBE], { expect: ANY_EXIT });
+    const waitMs = Math.min(WAIT_IN_BUNDLE_MS, deadline - Date.now());
+    const r = await docker(["exec", opts.container, "sh", "-c", probeScript(opts.services.map((s) => TARGETS[s]), waitMs)], { expect: ANY_EXIT });
     if (r.code === 0) listening = listeningPorts(r.stdout);
     else {
       const info = await inspectContainer(opts.container);
@@ -63,7 +78,8 @@ export async function waitForDaemons(opts: { container: string; slug: string; se
         { details: { missing } },
       );
     }
-    await new Promise((r) => setTimeout(r, 50));
+    // The probe waited in the bundle; a failed one waits here before the next.
+    if (r.code !== 0) await new Promise((r) => setTimeout(r, 50));
   }
 }
 
