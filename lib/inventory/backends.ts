@@ -10,8 +10,6 @@ import { openSmolvm, type Smolvm } from "../smolvm/driver.ts";
 import type { DockerSource, Inventory } from "./collect.ts";
 import { removeStateDir, type Remover } from "./remove.ts";
 
-/** Seconds a container gets to exit on SIGTERM before docker kills it. */
-
 export interface Backends {
   docker: DockerSource | null;
   /** The driver (list reads it, cleanup stops and deletes through it). */
