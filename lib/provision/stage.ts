@@ -4,10 +4,10 @@
 // guest needs nothing but tar, and the whole provisioning is one exec.
 import { existsSync, statSync } from "node:fs";
 import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { stringify as toToml } from "smol-toml";
 import { AGENT } from "../layout.ts";
+import { dirWithMode } from "../paths.ts";
 import { log } from "../log.ts";
 import type { Plan } from "../plan/schema.ts";
 import { run } from "../proc.ts";
@@ -87,9 +87,16 @@ async function stageCheckout(cwd: string, stagedWorkdir: string, tars: { checkou
   return scrubbed;
 }
 
-/** Build the staging tree and its tar. */
+/**
+ * Build the staging tree and its tar in the bottle's own state dir, under a folder only you
+ * may enter: the copy of your checkout is yours alone while it is packed, and a start
+ * killed half-way leaves it where bb-cleanup removes it with the bottle (not in $TMPDIR).
+ */
 export async function stage(plan: Ready, opts: { cwd: string | null; agentFiles?: Record<string, string> }): Promise<Staged> {
-  const root = await mkdtemp(join(tmpdir(), `bb-provision-${plan.slug}-`));
+  const parent = join(plan.files.dir, "provision");
+  await rm(parent, { recursive: true, force: true }); // what a killed provisioning left
+  await dirWithMode(parent, 0o700);
+  const root = await mkdtemp(join(parent, "stage-"));
   await chmod(root, 0o755); // mkdtemp's 0700 must not land on the guest's directories
   const at = (guestPath: string) => join(root, guestPath);
   const put = async (guestPath: string, content: string | Buffer) => {
@@ -117,9 +124,9 @@ export async function stage(plan: Ready, opts: { cwd: string | null; agentFiles?
     const tarFile = `${root}.tar`;
     await run(["tar", "-C", root, "--numeric-owner", "-cf", tarFile, "."], { what: "Cannot pack the provisioning files" });
     await rm(root, { recursive: true, force: true });
-    return { tarFile, scrubbed, cleanup: () => rm(tarFile, { force: true }) };
+    return { tarFile, scrubbed, cleanup: () => rm(parent, { recursive: true, force: true }) };
   } catch (e) {
-    await rm(root, { recursive: true, force: true });
+    await rm(parent, { recursive: true, force: true });
     throw e;
   }
 }
