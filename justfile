@@ -3,7 +3,9 @@
 # Recipes take `key=value` words (just hands `agent=researcher`, written after the recipe
 # name, to the recipe as a literal argument), so each reads its pairs itself.
 
-set shell := ["bash", "-euo", "pipefail", "-c"]
+# --norc: bash reads bashrc files in a non-interactive shell whose stdin is a socket (it
+# takes that for an ssh session), and -u would then fail on the system bashrc's $PS1.
+set shell := ["bash", "--norc", "-euo", "pipefail", "-c"]
 set positional-arguments
 
 export PATH := justfile_directory() / "bin" + ":" + justfile_directory() / "node_modules/.bin" + ":" + env_var('PATH')
