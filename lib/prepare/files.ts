@@ -19,9 +19,16 @@ export function servicesFor(bottle: BottleSection): Service[] {
   return s;
 }
 
-/** BB_SENSITIVE_<n> slots for the bottle's sensitive host env vars. */
+/** Sensitive env vars that are also a route's token: egress alone holds their value (its
+ * token slot), so no scanner gets it; the agent only ever holds a placeholder for them. */
+export function routeTokensIn(bottle: BottleSection): string[] {
+  return bottle.sensitiveEnv.filter((name) => bottle.egress.some((r) => r.tokenEnv === name));
+}
+
+/** BB_SENSITIVE_<n> slots for the bottle's sensitive host env vars (route tokens aside). */
 export function sensitiveSlots(bottle: BottleSection) {
-  return bottle.sensitiveEnv.map((name, i) => ({ name, slot: `BB_SENSITIVE_${i}` }));
+  const tokens = routeTokensIn(bottle);
+  return bottle.sensitiveEnv.filter((name) => !tokens.includes(name)).map((name, i) => ({ name, slot: `BB_SENSITIVE_${i}` }));
 }
 
 export function firewallPolicy(slug: string, bottle: BottleSection): FirewallPolicy {

@@ -1,8 +1,11 @@
 // The preflight summary people read before saying y: what will run, with what access.
-// Secret-looking env values and auth placeholders are never shown.
+// Env values that look secret (by name, or by what the firewall's detectors find in them)
+// and auth placeholders are never shown.
 import { PROVIDER_HOSTS } from "../credentials.ts";
 import type { Plan } from "../plan/schema.ts";
+import { createScanner } from "../dlp/mod.ts";
 import { publicSuffixUnderWildcard } from "../public-suffix.ts";
+import { routeTokensIn, sensitiveSlots } from "./files.ts";
 
 const SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION)/i;
 
@@ -10,12 +13,21 @@ export function isSecretName(name: string): boolean {
   return SECRET_NAME.test(name);
 }
 
+let scanner: ReturnType<typeof createScanner> | undefined;
+
+/** A value to show as <hidden> whatever its name: a known credential format or a random
+ * token (the firewall's own detectors), or a URL with a password in it. */
+function looksSecret(value: string): boolean {
+  scanner ??= createScanner();
+  return /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]*@/i.test(value) || scanner.scan(value) !== null;
+}
+
 function envLine(plan: Plan): string {
   const placeholders = new Set(plan.bottle.egress.map((r) => r.agentEnv));
   const env = { ...plan.bottle.env, ...plan.agent.env };
   const parts = Object.keys(env)
     .sort()
-    .map((k) => (placeholders.has(k) ? `${k}=<placeholder>` : isSecretName(k) ? `${k}=<hidden>` : `${k}=${env[k]}`));
+    .map((k) => (placeholders.has(k) ? `${k}=<placeholder>` : isSecretName(k) || looksSecret(env[k]!) ? `${k}=<hidden>` : `${k}=${env[k]}`));
   for (const k of [...placeholders].sort()) if (!(k in env)) parts.push(`${k}=<placeholder>`);
   return parts.length ? parts.join(", ") : "(none)";
 }
@@ -58,8 +70,14 @@ export function preflightText(plan: Plan, hostEnv: Record<string, string | undef
   rows.push(["allow", allow.length ? allow.join(", ") : "(only routed hosts)"]);
   if (bottle.sensitiveEnv.length) {
     // An unset name protects nothing: most often a typo of the variable meant.
-    const unset = bottle.sensitiveEnv.filter((n) => !hostEnv[n] && !bottle.egress.some((r) => r.tokenEnv === n && agent.forwardHostCredentials));
-    rows.push(["sensitive", `${bottle.sensitiveEnv.join(", ")}${unset.length ? ` (NOT SET on host, so not checked: ${unset.join(", ")})` : ""}`]);
+    const checked = sensitiveSlots(bottle).map((s) => s.name);
+    const unset = checked.filter((n) => !hostEnv[n]);
+    const tokens = routeTokensIn(bottle);
+    const notes = [
+      unset.length ? `NOT SET on host, so not checked: ${unset.join(", ")}` : "",
+      tokens.length ? `${tokens.join(", ")}: a route's token, held by egress alone and never by the agent, so no scanner is given it` : "",
+    ].filter(Boolean);
+    rows.push(["sensitive", `${bottle.sensitiveEnv.join(", ")}${notes.length ? ` (${notes.join("; ")})` : ""}`]);
   }
   if (bottle.dlpDisable.length) rows.push(["dlp off", bottle.dlpDisable.join(", ")]);
   rows.push(["supervise", bottle.supervise ? "on (the agent can ask you for more over MCP)" : "off"]);

@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
 import { REPO, runTool } from "../../tests/support/tools.ts";
+import { bundleSecrets } from "../../lib/bundle/secrets.ts";
 import { validatePlan } from "../../lib/plan/io.ts";
 import { run } from "../../lib/proc.ts";
 
@@ -38,7 +39,7 @@ test("bb-prepare writes the per-bottle files with private modes", async (t) => {
     policy.hosts.find((h: { host: string }) => h.host === "api.anthropic.com"),
     { host: "api.anthropic.com", tlsPassthrough: false, routed: true, replacedHeaders: ["authorization", "x-api-key"] },
   );
-  assert.deepEqual(policy.dlp.sensitive, [{ name: "ANTHROPIC_API_KEY", slot: "BB_SENSITIVE_0" }]);
+  assert.deepEqual(policy.dlp.sensitive, []);
   const routes = JSON.parse(await readFile(plan.files.egressRoutes!, "utf8"));
   assert.deepEqual(routes.routes, [{ host: "api.anthropic.com", auth: "x-api-key", header: null, slot: "EGRESS_TOKEN_0" }]);
   assert.ok(existsSync(plan.files.superviseQueue!));
@@ -99,6 +100,35 @@ test("sensitive_env: an unset name is flagged in the preflight; a name that cann
   const bad = await runTool("bb-prepare", ["c", "--manifest-dir", dir, "--state-dir", state]);
   assert.equal(bad.code, 4);
   assert.match(bad.stderr, /c\.md: field "sensitive_env\[0\]": "lower case" is not a valid environment variable name/);
+});
+
+test("a route's own token listed in sensitive_env stays egress's alone: no BB_SENSITIVE slot for the firewall or git-gate, said in the preflight", async (t) => {
+  const dir = await writeTree(await tempDir(t), {
+    "agents/a.md": "---\nprovider: shell\nbottle: b\n---\n",
+    "b.md": "---\negress:\n  - {host: api.example.test, auth: bearer, token_env: BB_TEST_ROUTE_TOKEN}\nsensitive_env: [BB_TEST_ROUTE_TOKEN, BB_TEST_DB_PASSWORD]\n---\n",
+  });
+  const state = await tempDir(t);
+  const hostEnv = { BB_TEST_ROUTE_TOKEN: "route-token-value-123", BB_TEST_DB_PASSWORD: "db-password-value-456" };
+  const r = await runTool("bb-prepare", ["a", "--manifest-dir", dir, "--state-dir", state], { env: hostEnv });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /sensitive\s+BB_TEST_ROUTE_TOKEN, BB_TEST_DB_PASSWORD \(BB_TEST_ROUTE_TOKEN: a route's token, held by egress alone/);
+  const plan = validatePlan(r.json());
+  const policy = JSON.parse(await readFile(plan.files.firewallPolicy, "utf8"));
+  assert.deepEqual(policy.dlp.sensitive, [{ name: "BB_TEST_DB_PASSWORD", slot: "BB_SENSITIVE_0" }]);
+  const env = bundleSecrets(plan, hostEnv).env;
+  assert.deepEqual(env, { EGRESS_TOKEN_0: "route-token-value-123", BB_SENSITIVE_0: "db-password-value-456" });
+});
+
+test("the preflight hides env values that look secret whatever their name: known formats, random tokens, URL passwords", async (t) => {
+  const token = "ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6";
+  const dir = await writeTree(await tempDir(t), {
+    "agents/a.md": "---\nprovider: shell\nbottle: b\n---\n",
+    "b.md": `---\nenv:\n  GH: ${token}\n  DATABASE_URL: "postgres://app:hunter2pass@db.internal:5432/app"\n  RANDOM_ID: "q8Zt2LmX9vR4kW7pN3bY6cJ1hF5dS0gA"\n  PLAIN: hello-world\n  HOME_URL: "https://example.com/docs"\n---\n`,
+  });
+  const r = await runTool("bb-prepare", ["a", "--manifest-dir", dir, "--state-dir", await tempDir(t)]);
+  assert.equal(r.code, 0, r.stderr);
+  for (const secret of [token, "hunter2pass", "q8Zt2LmX9vR4kW7pN3bY6cJ1hF5dS0gA"]) assert.ok(!r.stderr.includes(secret), `the preflight shows ${secret}`);
+  assert.match(r.stderr, /DATABASE_URL=<hidden>, GH=<hidden>, HOME_URL=https:\/\/example\.com\/docs, PLAIN=hello-world, RANDOM_ID=<hidden>/);
 });
 
 test("the preflight says a wildcard over a public suffix opens every site under it, and leaves one organisation's subdomains plain", async (t) => {
