@@ -31,7 +31,7 @@ function ctx(b: TestBottle, restarts: string[], fail = false): ApproveContext {
     queueDir: b.queueDir,
     policyFile: b.policyFile,
     now: () => NOW,
-    restartFirewall: async () => {
+    reloadFirewall: async () => {
       restarts.push("firewall");
       if (fail) throw new Error("container not running");
     },
@@ -76,11 +76,11 @@ test("approveRequest() never turns an existing routed host into passthrough", as
   }
 });
 
-test("approveRequest() leaves the request pending when the firewall restart fails", async () => {
+test("approveRequest() leaves the request pending when the firewall cannot be made to re-read its policy", async () => {
   const b = await makeTestBottle();
   try {
     await writeRequest(b.queueDir, pending("aa11", { host: "x.example.org" }));
-    await assert.rejects(approveRequest(ctx(b, [], true), "aa11"), (e: BbError) => e.code === "STATE" && /restarting the firewall failed/.test(e.message));
+    await assert.rejects(approveRequest(ctx(b, [], true), "aa11"), (e: BbError) => e.code === "STATE" && /signalling the firewall to re-read it failed/.test(e.message));
     assert.equal((await readRequest(b.queueDir, "aa11"))?.status, "pending");
   } finally {
     await b.remove();

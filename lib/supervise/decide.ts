@@ -1,7 +1,7 @@
 // The operator's side of the supervise queue: look requests up and decide them. Approving
-// a host request widens the firewall policy and restarts the firewall (injected, so tests
-// and other backends pass their own) before the request is marked approved: the agent
-// is told "approved" only once the new policy is live.
+// a host request widens the firewall policy and has the firewall re-read it (injected, so
+// tests and other backends pass their own) before the request is marked approved: the
+// agent is told "approved" only once the new policy is live.
 import { BbError } from "../errors.ts";
 import { allowHost } from "./policy.ts";
 import { listRequests, normalizeHost, readRequest, RequestId, statusText, writeRequest, type QueueRequest } from "./queue.ts";
@@ -16,13 +16,13 @@ export interface DecideContext {
 
 export interface ApproveContext extends DecideContext {
   policyFile: string;
-  /** Make the firewall re-read its policy (bb-supervise: docker kill --signal USR1 <bundle>). */
-  restartFirewall: () => Promise<void>;
+  /** Make the firewall re-read its policy (bb-supervise: docker kill --signal HUP <bundle>). */
+  reloadFirewall: () => Promise<void>;
 }
 
 export interface ApproveResult {
   request: QueueRequest;
-  /** False when the host was in the policy already (no restart needed). */
+  /** False when the host was in the policy already (no reload needed). */
   policyChanged: boolean;
 }
 
@@ -66,11 +66,11 @@ export async function approveRequest(ctx: ApproveContext, id: string): Promise<A
   const policyChanged = await allowHost(ctx.policyFile, { host: normalizeHost(request.host!)!, tlsPassthrough: request.tlsPassthrough });
   if (policyChanged) {
     try {
-      await ctx.restartFirewall();
+      await ctx.reloadFirewall();
     } catch (e) {
       throw new BbError(
         "STATE",
-        `Added ${request.host} to ${ctx.policyFile}, but restarting the firewall failed (${(e as Error).message}); request ${id} stays pending. Restart the bottle's firewall, then approve again`,
+        `Added ${request.host} to ${ctx.policyFile}, but signalling the firewall to re-read it failed (${(e as Error).message}); request ${id} stays pending. Check the bottle is running (bb-list), then approve again`,
         { cause: e },
       );
     }

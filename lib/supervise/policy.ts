@@ -1,6 +1,6 @@
 // Widening a bottle's firewall policy on the host: the one write bb-supervise makes to a
-// file the firewall reads. The firewall only reads its policy at start, so callers follow
-// a change with a firewall restart.
+// file the firewall reads. The firewall reads its policy at start and when signalled, so
+// callers follow a change with that signal (SIGHUP to the bundle).
 import { randomBytes } from "node:crypto";
 import { chmod, rename, rm, stat, writeFile } from "node:fs/promises";
 import process from "node:process";

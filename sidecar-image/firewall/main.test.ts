@@ -1,5 +1,5 @@
 // The firewall as a real host process (node + tsx, as the bundle's supervisor would run
-// the built file): flags, startup, blocking, logging, SIGUSR1 reload, startup failure.
+// the built file): flags, startup, blocking, logging, SIGHUP/SIGUSR1 reload, startup failure.
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -93,13 +93,17 @@ test("the daemon blocks a sensitive env value from its slot and never logs it", 
   assert.ok(!daemon.stderr().includes(SECRET));
 });
 
-test("SIGUSR1 reloads the policy: a newly added host becomes reachable; a bad policy is refused and the old kept", async () => {
+test("SIGHUP (or SIGUSR1) reloads the policy live: a newly added host becomes reachable, a connection opened before keeps working; a bad policy is refused and the old kept", async () => {
   const refused = await connectTunnel(daemon.port, "new.example.test:443");
   assert.ok("refused" in refused);
+  const open = await httpsVia(daemon.port, "api.example.test", bottleCa.certPem);
+  assert.equal((await open.request("GET", "/before", { host: "api.example.test" })).status, 200);
 
   writeFileSync(policyFile, JSON.stringify(policyOf(["api.example.test", "new.example.test"])));
-  sigusr1();
+  process.kill(daemon.child.pid!, "SIGHUP");
   await daemon.waitFor(/policy reloaded from .*policy\.json \(2 hosts\)/);
+  assert.equal((await open.request("GET", "/after", { host: "api.example.test" })).status, 200, "the reload dropped an open connection");
+  open.socket.destroy();
   const c = await httpsVia(daemon.port, "new.example.test", bottleCa.certPem);
   assert.equal((await c.request("GET", "/", { host: "new.example.test" })).status, 200);
   c.socket.destroy();

@@ -2,8 +2,8 @@
 // the policy's hosts, intercepts TLS with the bottle CA to scan every request with the DLP
 // detectors, tunnels tlsPassthrough hosts undecrypted, and forwards to egress (--next-hop)
 // in absolute form. Reads the FirewallPolicy file and the CA files; sensitive values come
-// from the env slots the policy names. SIGUSR1 re-reads the policy (a bad one is refused
-// and the old one kept). Logs to stderr only, one line per blocked request.
+// from the env slots the policy names. SIGHUP or SIGUSR1 re-reads the policy live (a bad
+// one is refused and the old one kept). Logs to stderr only, one line per blocked request.
 // Exit codes: 0 stopped, 1 failure (bad policy or CA at startup, port in use), 2 usage.
 //
 //   firewall --policy firewall.json --ca-cert ca.pem --ca-key ca-key.pem --next-hop 127.0.0.1:9099
@@ -34,7 +34,7 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
   example: "firewall --policy firewall.json --ca-cert ca.pem --ca-key ca-key.pem --next-hop 127.0.0.1:9099",
 })
   .option("--listen <host:port>", "address to listen on", "0.0.0.0:8888")
-  .requiredOption("--policy <file>", "FirewallPolicy JSON (re-read on SIGUSR1)")
+  .requiredOption("--policy <file>", "FirewallPolicy JSON (re-read on SIGHUP or SIGUSR1)")
   .requiredOption("--ca-cert <file>", "bottle CA certificate (PEM) used to intercept TLS")
   .requiredOption("--ca-key <file>", "bottle CA private key (PEM)")
   .option("--next-hop <host:port>", "egress; when omitted the firewall dials upstreams itself")
@@ -57,14 +57,16 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
     const via = nextHop ? `next hop ${nextHop.host}:${nextHop.port}` : "dialing upstreams directly";
     log.info(`listening on ${addr.address}:${addr.port} (${policy.hosts.length} hosts, ${via})`);
 
-    process.on("SIGUSR1", () => {
+    // In the bundle init sends SIGHUP (and restarts the firewall on its own SIGUSR1).
+    const reload = () =>
       readConfig(FirewallPolicy, o.policy)
         .then((next) => {
           firewall.setPolicy(next);
           log.info(`policy reloaded from ${o.policy} (${next.hosts.length} hosts)`);
         })
         .catch((e) => log.error(`policy reload refused, keeping the previous policy: ${(e as Error).message}`));
-    });
+    process.on("SIGHUP", reload);
+    process.on("SIGUSR1", reload);
     await untilTerminated(() => firewall.close());
   });
 

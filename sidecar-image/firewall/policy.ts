@@ -1,6 +1,6 @@
 // A FirewallPolicy compiled once for the hot path: host rules in a Map keyed by exact host
 // and by "*." suffix, and the DLP scanner built with the sensitive values read from the
-// environment at load time. Swapping policies (SIGUSR1) swaps one CompiledPolicy object.
+// environment at load time. A reload (SIGHUP or SIGUSR1) swaps one CompiledPolicy object.
 import { isIP } from "node:net";
 import process from "node:process";
 import { createScanner, type Scanner } from "../../lib/dlp/mod.ts";

@@ -146,7 +146,7 @@ test("a crashing daemon restarts with doubling delays up to the cap, and one tha
   [100, 200, 400, 400].forEach((d, i) => assert.ok(gaps[i]! >= d - 20, `gap ${i} was ${gaps[i]}ms, announced ${d}ms`));
 });
 
-test("SIGUSR1 restarts only the firewall, SIGHUP reaches egress, and the other daemons keep their pids", async () => {
+test("SIGUSR1 restarts only the firewall, SIGHUP reaches the firewall and egress (not supervise), and the other daemons keep their pids", async () => {
   const init = startInit({ services: ["firewall", "egress", "supervise"] });
   try {
     const before = { firewall: await pidOf(init, "firewall"), egress: await pidOf(init, "egress"), supervise: await pidOf(init, "supervise") };
@@ -163,8 +163,10 @@ test("SIGUSR1 restarts only the firewall, SIGHUP reaches egress, and the other d
 
     init.signal("SIGHUP");
     await init.waitFor(/^egress \| egress got SIGHUP$/, 5_000);
+    await init.waitFor(/^firewall \| firewall got SIGHUP$/, 5_000);
     await sleep(200);
-    assert.equal(init.lines.filter((l) => / got SIGHUP$/.test(l)).length, 1, "only egress gets SIGHUP");
+    assert.deepEqual(init.lines.filter((l) => / got SIGHUP$/.test(l)).sort(), ["egress | egress got SIGHUP", "firewall | firewall got SIGHUP"], "supervise gets no SIGHUP");
+    assert.ok(alive(firewall), "SIGHUP is a re-read, not a restart");
   } finally {
     await stopInit(init);
   }

@@ -2,7 +2,8 @@
 // egress, git-gate, supervise), each with only the environment it needs, prefixes their
 // output with their name, restarts a crashed one with backoff, and maps signals:
 //   SIGTERM/SIGINT -> stop every daemon, then exit    SIGUSR1 -> restart the firewall only
-//   SIGHUP         -> forward to egress (route reload)
+//   SIGHUP         -> forward to egress and the firewall, which re-read their routes and
+//                     policy live: no connection drops (an approved host takes effect so)
 // With BB_DAEMON_IDS each daemon runs under its own uid (identity.ts).
 // Exit codes: 0 after a stop, 2 bad flags or service list, 1 anything else.
 //
@@ -57,7 +58,8 @@ async function runInit(flags: Flags): Promise<void> {
     if (!supervisor.restart("firewall")) note("SIGUSR1: firewall is not running in this bundle; nothing to restart");
   });
   process.on("SIGHUP", () => {
-    if (!supervisor.signal("egress", "SIGHUP")) note("SIGHUP: egress is not running in this bundle; nothing to reload");
+    const reached = (["firewall", "egress"] as const).filter((d) => supervisor.signal(d, "SIGHUP"));
+    if (!reached.length) note("SIGHUP: neither the firewall nor egress is running in this bundle; nothing to reload");
   });
   const stopped = new Promise<void>((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) {

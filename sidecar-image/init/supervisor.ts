@@ -37,7 +37,7 @@ export interface Supervisor {
   start(): void;
   /** Replace one daemon's process (SIGUSR1 -> firewall). False when it is not supervised. */
   restart(name: Service): boolean;
-  /** Send a signal to one daemon (SIGHUP -> egress). False when it is not running. */
+  /** Send a signal to one daemon (SIGHUP -> firewall, egress). False when it is not running. */
   signal(name: Service, sig: NodeJS.Signals): boolean;
   /** Stop every daemon; resolves once all are gone. */
   stop(): Promise<void>;

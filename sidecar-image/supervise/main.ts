@@ -45,8 +45,9 @@ async function serve(flags: Flags): Promise<void> {
     queueDir: flags.queue,
     waitMs: positiveNumber(flags.wait, "--wait") * 1000,
     pollMs: positiveNumber(flags.poll, "--poll"),
-    // The host restarts the firewall before marking a request approved; the new firewall
-    // may still be binding its port, so hold the answer until it accepts connections.
+    // The host has the firewall re-read its policy before marking a request approved; if
+    // the firewall was restarted instead (init's SIGUSR1) it may still be binding its port,
+    // so hold the answer until it accepts connections.
     afterHostApproved: firewall
       ? async () => {
           if (!(await waitForListener(firewall, 5000))) log.warn(`firewall at ${flags.firewall} did not come back within 5s`);

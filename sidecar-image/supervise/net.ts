@@ -1,4 +1,4 @@
-// The wait for a local listener (the firewall coming back after a restart).
+// The wait for a local listener (the firewall coming back after init restarted it).
 import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { HostPort } from "../../lib/daemon.ts";

@@ -1,8 +1,8 @@
 // The supervise daemon as a node:http request handler: MCP over streamable HTTP at /mcp
 // with stateful sessions (one McpServer per session, the SDK binds a server to one
 // transport), plus /healthz for bb-bundle's readiness check. Sessions live in this
-// process's memory, which is why the init supervisor restarts the firewall alone when
-// the policy changes: restarting supervise would drop the agent's session.
+// process's memory, which is why a policy change reaches the firewall alone (a live
+// re-read, or init restarting it on SIGUSR1): restarting supervise would drop the sessions.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";

@@ -1,7 +1,8 @@
 // Escape suite, supervise (issue 4, property 12), against a real Docker engine: the agent
 // asks for a host over MCP (streamable HTTP, from the agent's own node), the operator
-// decides on the host with the real `bb-supervise`, and an approval takes effect live
-// (firewall restarted alone) without dropping the agent's MCP session.
+// decides on the host with the real `bb-supervise`, and an approval takes effect live (the
+// firewall re-reads its policy) without dropping the agent's MCP session or a connection
+// open through the firewall.
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +13,27 @@ import { removeAll, startBottle, tool, type Bottle } from "./support/bottle.ts";
 import { curlIn } from "./support/curl.ts";
 import { ESCAPE_DIR, newId } from "./support/env.ts";
 import { startFakeInternet, type FakeInternet } from "./support/fake-internet.ts";
+
+/** In the agent: GET http://allowed.test/ through the firewall, wait for /tmp/approved,
+ * GET again on the same connection; prints the two statuses ("closed" if it was cut). */
+const HELD_CONNECTION = `
+import net from "node:net";
+import { existsSync, writeFileSync } from "node:fs";
+const s = net.connect(8888, "firewall");
+let text = "", closed = false;
+s.on("data", (d) => (text += d)).on("close", () => (closed = true)).on("error", () => {});
+const statuses = () => [...text.matchAll(/HTTP\\/1\\.1 (\\d{3})/g)].map((m) => m[1]);
+const get = (path) => s.write("GET http://allowed.test" + path + " HTTP/1.1\\r\\nHost: allowed.test\\r\\n\\r\\n");
+const until = async (ok) => { for (let i = 0; i < 600 && !ok() && !closed; i++) await new Promise((r) => setTimeout(r, 50)); };
+get("/held-1");
+await until(() => statuses().length >= 1);
+writeFileSync("/tmp/first-answered", "");
+await until(() => existsSync("/tmp/approved"));
+if (!closed) get("/held-2");
+await until(() => statuses().length >= 2);
+console.log(statuses().length >= 2 ? statuses().join(" ") : statuses().concat("closed").join(" "));
+s.destroy();
+`;
 
 interface ToolAnswer {
   result?: { isError?: boolean; content: { text: string }[]; structuredContent?: { id: string; status: string; host: string | null } };
@@ -59,7 +81,7 @@ describe("escape suite: supervise over MCP (docker)", () => {
     throw new Error(`no pending request for ${host} appeared`);
   }
 
-  it("an approved host request takes effect live: the MCP call returns approved, other.test answers, and the same session still works", async () => {
+  it("an approved host request takes effect live: the MCP call returns approved, other.test answers, the same session still works, and a connection held through the firewall is not cut", async () => {
     const before = await curlIn(bottle!, ["https://other.test/before"]);
     assert.equal(before.connect, "403", JSON.stringify(before));
 
@@ -67,8 +89,16 @@ describe("escape suite: supervise over MCP (docker)", () => {
     assert.match(session, /^[0-9a-f-]{36}$/);
     const asking = callTool(session, "request_host_access", { host: "other.test", reason: "the escape suite needs it" });
     const requestId = await pendingRequest("other.test");
+    // A keep-alive connection through the firewall, as a streaming answer would hold one:
+    // one request before the approval, one on the same connection after it.
+    await bottle!.exec(["rm", "-f", "/tmp/approved"]);
+    const held = bottle!.exec(["node", "--input-type=module", "-e", HELD_CONNECTION]);
+    for (let i = 0; i < 100 && (await bottle!.exec(["test", "-e", "/tmp/first-answered"])).code !== 0; i++) await sleep(100);
     const approved = await tool("bb-supervise", ["--plan", bottle!.planFile, "approve", requestId]);
     assert.equal(approved.code, 0, approved.stderr);
+    await bottle!.exec(["touch", "/tmp/approved"]);
+    const heldOut = await held;
+    assert.equal(heldOut.stdout.trim(), "200 200", `the approval broke a connection open through the firewall: ${heldOut.stdout} ${heldOut.stderr}`);
 
     const answer = await asking;
     assert.equal(answer.result?.structuredContent?.status, "approved", JSON.stringify(answer));
@@ -79,7 +109,7 @@ describe("escape suite: supervise over MCP (docker)", () => {
     assert.equal(now.status, "200", JSON.stringify(now));
     assert.ok((await fake!.events()).slice(start).some((e) => e.kind === "http" && e.host === "other.test" && e.path === "/after"));
 
-    // The firewall restarted; supervise did not: the session opened before still answers.
+    // Supervise was not restarted: the session opened before still answers.
     const check = await callTool(session, "check_request", { id: requestId });
     assert.equal(check.result?.structuredContent?.status, "approved", JSON.stringify(check));
     assert.equal(check.result?.structuredContent?.host, "other.test");

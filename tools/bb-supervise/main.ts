@@ -1,6 +1,6 @@
 // bb-supervise: the operator's side of a bottle's supervise queue. Lists what the agent
-// asked for, approves a host (adds it to the bottle's firewall policy and restarts only
-// the firewall: docker kill --signal USR1 <bundle>), denies a request with a reason, or
+// asked for, approves a host (adds it to the bottle's firewall policy and has the running
+// firewall re-read it: docker kill --signal HUP <bundle>), denies a request with a reason, or
 // answers a question. Reads the plan bb-prepare saved (--slug), --plan FILE or stdin; writes
 // the list (table, or JSON with --json) to stdout and everything else to stderr.
 //
@@ -38,7 +38,7 @@ program
 
 program
   .command("approve <id>")
-  .description("allow the requested host: add it to the firewall policy and restart the firewall")
+  .description("allow the requested host: add it to the firewall policy, which the running firewall re-reads (open connections stay)")
   .action(async (id: string, _opts: unknown, cmd: Command) => {
     const { request, policyChanged } = await approveRequest(await context(cmd), id);
     log.info(`approved ${request.id}: ${request.host}${policyChanged ? " added to the firewall policy" : " was already in the firewall policy"}`);
