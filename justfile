@@ -53,7 +53,7 @@ prepare *args:
     [ -n "$agent" ] || { echo "just prepare: missing agent=NAME" >&2; exit 2; }
     bb-prepare "$agent" "${extra[@]}"
 
-# start an agent in a bottle and attach to it: just start agent=researcher [backend=docker] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true] [manifest=DIR]
+# start an agent in a bottle and attach to it: just start agent=researcher [backend=docker] [yes=true] [cwd=DIR] [keep=true] [manifest=DIR]; resume a kept one: just start slug=SLUG
 [no-exit-message]
 start *args:
     @scripts/flow.sh start "$@"

@@ -4,14 +4,16 @@
 # the agent exits, a step fails, or the user presses Ctrl-C.
 #
 #   scripts/flow.sh start agent=NAME [backend=docker] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true] [manifest=DIR]
+#   scripts/flow.sh start slug=SLUG [yes=true] [keep=false]
 #   scripts/flow.sh run agent=NAME [backend=docker] [cwd=DIR] [manifest=DIR] -- CMD [ARG...]
 #
 # manifest=DIR reads agents and bottles from DIR instead of this checkout's bottles/.
 #
 # slug=SLUG resumes: a live bottle with that slug is reattached; otherwise it is rebuilt
 # under the same slug, keeping its state dir (the hosts approved for it, its supervise
-# queue). keep=true leaves the bottle running after the agent exits. cwd= and manifest=
-# are read from the folder just was run in.
+# queue). Its agent, backend and manifest tree come from its saved plan, and it stays up
+# when the agent exits unless keep=false. keep=true leaves the bottle running after the
+# agent exits. cwd= and manifest= are read from the folder just was run in.
 set -uo pipefail
 here=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 export PATH="$here/bin:$PATH"
@@ -28,18 +30,18 @@ from_caller() {
     *) printf '%s/%s' "$caller" "$1" ;;
   esac
 }
-agent="" backend=docker yes=false cwd="" slug="" keep=false manifest="" cmd=()
+agent="" backend=docker backend_given="" keep_given=false yes=false cwd="" slug="" keep=false manifest="" cmd=()
 while [ $# -gt 0 ]; do
   case "$1" in
     agent=*) agent="${1#agent=}" ;;
-    backend=*) backend="${1#backend=}" ;;
+    backend=*) backend="${1#backend=}"; backend_given=$backend ;;
     yes=*|keep=*|slug=*)
       if [ "$mode" = run ]; then
         echo "just run: ${1%%=*}= is for just start (run starts a fresh bottle, runs the command without asking, and always tears it down)" >&2; exit 2
       fi
       case "$1" in
         yes=*) yes="${1#yes=}" ;;
-        keep=*) keep="${1#keep=}" ;;
+        keep=*) keep="${1#keep=}"; keep_given=true ;;
         slug=*) slug="${1#slug=}" ;;
       esac ;;
     cwd=*) cwd="${1#cwd=}"; [ -z "$cwd" ] || cwd=$(from_caller "$cwd") ;;
@@ -55,7 +57,35 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+state_root=${BB_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/bot-bottle}
+[ -z "$slug" ] || [[ "$slug" =~ ^[a-z0-9][a-z0-9-]*$ ]] || { echo "just $mode: slug=$slug is not a slug (lower-case letters, digits and -, as bb-list shows them)" >&2; exit 2; }
+# A bottle resumed by slug is the agent, backend and manifest tree it was made from: the
+# words left out are read from its saved plan (with bash: one node start less), and an
+# agent= or backend= that differs is refused rather than resuming something else.
+if [ -n "$slug" ] && [ -f "$state_root/bottles/$slug/plan.json" ]; then
+  saved_plan=$(<"$state_root/bottles/$slug/plan.json")
+  for field in agent backend manifest; do
+    case $field in
+      agent) re='"agent": \{[[:space:]]*"name": "([^"]+)"'; given=$agent ;;
+      backend) re='"backend": "([^"]+)"'; given=$backend_given ;;
+      manifest) re='"manifestDir": "([^"]+)"'; given=$manifest ;;
+    esac
+    [[ $saved_plan =~ $re ]] || continue
+    was=${BASH_REMATCH[1]}
+    if [ -z "$given" ]; then
+      case $field in agent) agent=$was ;; backend) backend=$was ;; manifest) manifest=$was ;; esac
+    elif [ "$field" != manifest ] && [ "$given" != "$was" ]; then
+      echo "just $mode: slug=$slug is a bottle of $field=$was, not $field=$given (leave $field= out to resume it)" >&2; exit 2
+    fi
+  done
+fi
+if [ -z "$agent" ] && [ -n "$slug" ]; then
+  echo "just $mode: there is no bottle $slug in $state_root (bb-list shows them); to start a new bottle under that slug, add agent=NAME" >&2; exit 2
+fi
 [ -n "$agent" ] || { echo "just $mode: missing agent=NAME (try: just $mode agent=shell)" >&2; exit 2; }
+# A bottle resumed by slug is one you kept: it stays up when the agent exits (keep=false
+# says otherwise), instead of being torn down with the state you resumed it for.
+[ -z "$slug" ] || [ "$keep_given" = true ] || keep=true
 # Checked here so the message names what you typed (backend=, cwd=, slug=), not a flag.
 case "$backend" in docker|smolmachines) ;; *) echo "just $mode: backend=$backend is not a backend (docker or smolmachines)" >&2; exit 2 ;; esac
 for flag in "yes=$yes" "keep=$keep"; do
@@ -66,7 +96,6 @@ if [ -n "$manifest" ]; then
   [ -d "$manifest" ] || { echo "just $mode: manifest=$manifest is not a directory" >&2; exit 2; }
   export BB_MANIFEST_DIR="$manifest"
 fi
-[ -z "$slug" ] || [[ "$slug" =~ ^[a-z0-9][a-z0-9-]*$ ]] || { echo "just $mode: slug=$slug is not a slug (lower-case letters, digits and -, as bb-list shows them)" >&2; exit 2; }
 if [ "$mode" = run ]; then
   [ ${#cmd[@]} -gt 0 ] || { echo "just run: missing the command: just run agent=$agent -- CMD" >&2; exit 2; }
   [[ "${cmd[0]}" != -* ]] || { echo "just run: unknown argument '${cmd[0]}' (the command comes after --: just run agent=$agent -- CMD)" >&2; exit 2; }
@@ -75,7 +104,6 @@ if [ "$mode" = run ]; then
   yes=true
 fi
 
-state_root=${BB_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/bot-bottle}
 work=$(mktemp -d "${TMPDIR:-/tmp}/bb-flow.XXXXXX")
 current_slug=""
 torn_down=false

@@ -136,13 +136,16 @@ test("just start attaches bash on a real terminal, tears down on exit, and y/N '
   assert.ok(!existsSync(join(state, "bottles", slugOf(no.stdout))));
 });
 
-test("keep=true leaves the bottle running and slug= reattaches to it", async (t) => {
+test("keep=true leaves the bottle running and slug= alone reattaches to it (its agent read from its plan; another agent= is refused)", async (t) => {
   const { env } = await flowEnv(t);
   const first = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start agent=shell yes=true keep=true`, env, "touch /tmp/marker; exit 0\n");
   assert.equal(first.code, 0, first.stdout);
   const slug = slugOf(first.stdout);
   assert.ok((await leftovers(slug)).length > 0, "keep=true tore the bottle down");
-  const again = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start agent=shell slug=${slug}`, env, "test -f /tmp/marker && exit 9\n");
+  const other = await just(["start", "agent=researcher", `slug=${slug}`, "yes=true"], env);
+  assert.equal(other.code, 2, other.stderr);
+  assert.equal(other.stderr.trim(), `just start: slug=${slug} is a bottle of agent=shell, not agent=researcher (leave agent= out to resume it)`);
+  const again = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start slug=${slug}`, env, "test -f /tmp/marker && exit 9\n");
   assert.match(again.stdout, new RegExp(`${slug} is running: reattaching`));
   assert.equal(again.code, 9, "the same container (with its marker file) was reattached");
   await run([join(REPO, "bin/bb-cleanup"), "--slug", slug, "--yes", "-q", "--state-dir", env.BB_STATE_DIR!]);
