@@ -114,6 +114,7 @@ resuming=false
 replaced=false
 reached_agent=false
 bundle_undone=false
+declined=false
 
 # Remove this flow's bottle (extra flags: --keep-state); says so when something stays.
 remove_bottle() {
@@ -132,6 +133,8 @@ teardown() {
         remove_bottle --keep-state
       fi
       rm -f "$state_root/bottles/$current_slug/owner.json"
+    elif [ "$declined" = true ]; then
+      rm -rf "$state_root/bottles/$current_slug" # only bb-prepare's files: nothing started
     else
       echo "» tearing down $current_slug" >&2
       if [ "$bundle_undone" = true ]; then
@@ -187,7 +190,7 @@ mkdir -p "$bottle_work" && mv "$work/plan.json" "$bottle_work/" && rm -rf "$work
 
 if [ "$yes" != true ]; then
   read -r -p "Start this bottle? [y/N] " answer
-  case "$answer" in y|Y|yes|YES) ;; *) echo "not started" >&2; exit 1 ;; esac
+  case "$answer" in y|Y|yes|YES) ;; *) echo "not started" >&2; declined=true; exit 1 ;; esac
 fi
 if [ "$resuming" = true ]; then
   replaced=true

@@ -132,6 +132,7 @@ test("just start attaches bash on a real terminal, tears down on exit, and y/N '
   const no = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start agent=shell`, env, "n\n");
   assert.equal(no.code, 1);
   assert.match(no.stdout, /not started/);
+  assert.doesNotMatch(no.stdout, /tearing down/, "a bottle never started is not torn down");
   assert.deepEqual(await leftovers(slugOf(no.stdout)), []);
   assert.ok(!existsSync(join(state, "bottles", slugOf(no.stdout))));
 });
