@@ -5,7 +5,10 @@
 //             is replaced whole when the child declares it
 // Missing parents, self-extends and cycles are errors naming the file and the chain.
 // Resolution is memoised per name, so diamonds parse each parent once.
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { BbError } from "../errors.ts";
+import { repoRoot } from "../paths.ts";
 import type { BottleDecl } from "./bottle.ts";
 import { didYouMean } from "./suggest.ts";
 
@@ -44,9 +47,12 @@ function resolve(name: string, source: BottleSource, memo: Map<string, Promise<R
     }
     if (!source.names().includes(parentName)) {
       const names = source.names();
+      // Your own manifest dir is read alone: a shipped parent must be copied into it.
+      const shipped = join(repoRoot(), "bottles", `${parentName}.md`);
+      const copy = existsSync(shipped) && dirname(decl.file) !== dirname(shipped) ? ` (bot-bottle ships one: copy ${shipped} into ${dirname(decl.file)})` : "";
       throw new BbError(
         "MANIFEST_EXTENDS",
-        `${decl.file}: field "extends": no bottle named "${parentName}"${didYouMean(parentName, names)}; bottles: ${names.join(", ") || "none"}`,
+        `${decl.file}: field "extends": no bottle named "${parentName}"${didYouMean(parentName, names)}; bottles: ${names.join(", ") || "none"}${copy}`,
         { details: { file: decl.file, field: "extends", missing: parentName } },
       );
     }

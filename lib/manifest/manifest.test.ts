@@ -73,6 +73,12 @@ test("missing parent names the file, the field and suggests a bottle", async (t)
   assert.match(e.message, /child\.md: field "extends": no bottle named "bsae" \(did you mean "base"\?\)/);
 });
 
+test("your own manifest dir extending the shipped base is told to copy it in", async (t) => {
+  const dir = await manifest(t, { child: "extends: base" });
+  const e = await loadError(dir);
+  assert.match(e.message, /child\.md: field "extends": no bottle named "base"; bottles: child \(bot-bottle ships one: copy \S+\/bottles\/base\.md into /);
+});
+
 test("a parent written as its file name (base.md) is pointed at its name", async (t) => {
   const e = await loadError(await manifest(t, { child: "extends: base.md", base: "env: {}" }));
   assert.match(e.message, /child\.md: field "extends": no bottle named "base\.md" \(did you mean "base"\? names leave out \.md\)/);
