@@ -22,6 +22,8 @@ export const BUNDLE_PATHS = {
   ca: "/bb/ca",
   identities: "/bb/identities",
   upstreamCa: "/bb/upstream-ca",
+  /** file:// git upstreams, each mounted from its host folder as <this>/<n>. */
+  localUpstreams: "/bb/local-upstreams",
   gitGateData: "/var/lib/bb/git-gate",
 } as const;
 

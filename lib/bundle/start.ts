@@ -20,6 +20,7 @@ import { isNameInUse, removeContainer, runContainer, type Mount } from "../docke
 import { hostPort } from "../docker/inspect.ts";
 import { AGENT_FACING, BUNDLE_PATHS, daemonIdMap, daemonIds, names, PORTS } from "../layout.ts";
 import type { BundleSection, Plan, Service } from "../plan/schema.ts";
+import { localUpstreamPath } from "../prepare/files.ts";
 import { ensureBottleCa } from "./ca.ts";
 import { awaitBundle } from "./readiness.ts";
 import { bundleSecrets } from "./secrets.ts";
@@ -92,6 +93,17 @@ async function adoptMirrors(data: string): Promise<void> {
   if (changed) log.info(`bundle: gave ${changed} entries below ${data} to git-gate's uid`);
 }
 
+/** file:// git upstreams: each host folder at the bundle path git-gate's config names
+ * (lib/prepare/files.ts gitGateConfig), read-write, since pushes land there. */
+function localUpstreamMounts(plan: Plan): Mount[] {
+  return (plan.bottle.git?.upstreams ?? []).flatMap((u, i) => {
+    if (!u.url.startsWith("file://")) return [];
+    const source = localUpstreamPath(u.url);
+    if (!existsSync(source)) throw new BbError("CONFIG", `Cannot start the bundle: git upstream ${u.host} is ${u.url}, and ${source} does not exist`);
+    return [{ source, target: `${BUNDLE_PATHS.localUpstreams}/${i}` }];
+  });
+}
+
 const PORT_OF: Record<(typeof AGENT_FACING)[number], number> = { firewall: PORTS.firewall, "git-gate": PORTS.gitGate, supervise: PORTS.supervise };
 
 export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan> {
@@ -103,6 +115,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       `Cannot start the bundle for ${plan.slug}: its state dir ${plan.files.dir} is gone or incomplete (bb-cleanup removes bottles prepared and never started); run bb-prepare again`,
     );
   }
+  const localMounts = localUpstreamMounts(plan); // before anything is created: it may refuse
   const undo = new Undo();
   const labels = (role: Role) => bottleLabels({ slug: plan.slug, backend: plan.backend, agent: plan.agent.name, role, extra: opts.extraLabels });
   try {
@@ -154,6 +167,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     if (plan.files.superviseQueue) mounts.push({ source: join(plan.files.dir, "supervise"), target: BUNDLE_PATHS.supervise });
     const host = hostUser();
     mounts.push(...(await identityMounts(plan, host)));
+    mounts.push(...localMounts);
     const env: Record<string, string> = { BB_SERVICES: plan.services.join(","), BB_SLUG: plan.slug, ...secrets.env };
     if (host) env.BB_DAEMON_IDS = daemonIds(host);
     if (opts.upstreamCa) {

@@ -8,6 +8,7 @@ import { dirWithMode } from "../paths.ts";
 import { join } from "node:path";
 import process from "node:process";
 import { gitGateHookFiles } from "../git-gate-hooks.ts";
+import { BUNDLE_PATHS } from "../layout.ts";
 import type { BottleSection, FilesSection, Service } from "../plan/schema.ts";
 import { CONFIG_VERSION, type EgressRoutes, type FirewallPolicy, type GitGateConfig } from "../sidecar-config.ts";
 
@@ -52,11 +53,22 @@ export function egressRoutes(bottle: BottleSection): EgressRoutes {
   return { version: CONFIG_VERSION, routes: bottle.egress.map((r) => ({ host: r.host, auth: r.auth, header: r.header, slot: r.slot })) };
 }
 
+/** A file:// upstream is a folder on this machine, which bb-bundle mounts into the bundle
+ * (localUpstreamPath): git-gate reaches it there. Other URLs are git-gate's as they are. */
+function gateUrl(url: string, i: number): string {
+  return url.startsWith("file://") ? `file://${BUNDLE_PATHS.localUpstreams}/${i}` : url;
+}
+
+/** The host folder of a file:// upstream URL. */
+export function localUpstreamPath(url: string): string {
+  return decodeURIComponent(new URL(url).pathname);
+}
+
 export function gitGateConfig(bottle: BottleSection): GitGateConfig | null {
   if (!bottle.git) return null;
   return {
     version: CONFIG_VERSION,
-    upstreams: bottle.git.upstreams.map((u, i) => ({ host: u.host, url: u.url, identity: u.identityFile ? `identity-${i}` : null, hostKeys: u.hostKeys })),
+    upstreams: bottle.git.upstreams.map((u, i) => ({ host: u.host, url: gateUrl(u.url, i), identity: u.identityFile ? `identity-${i}` : null, hostKeys: u.hostKeys })),
     repos: bottle.git.repos,
     push: bottle.git.push,
     dlp: { disabled: bottle.dlpDisable as GitGateConfig["dlp"]["disabled"], sensitive: sensitiveSlots(bottle) },

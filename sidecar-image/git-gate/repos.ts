@@ -57,11 +57,28 @@ export function pinnedKnownHosts(upstream: Upstream, dirs: GateDirs): string {
 // need not spell ssh's host forms ("[host]:2222").
 const keyAlias = (upstream: Upstream) => `bb-upstream.${upstream.host}`;
 
+/**
+ * A file:// upstream is a folder of yours that git-gate may reach under another uid (in the
+ * bundle, when you run as root), and git then refuses it as "dubious ownership" unless the
+ * global config trusts it (git 2.39 honours safe.directory from no other place for the
+ * upload-pack and receive-pack it runs there). The git commands given this config only
+ * ever open the gate's own mirror and the upstream folder the bottle declares.
+ */
+function trustLocalUpstreams(dirs: GateDirs): string {
+  const file = join(dirs.data, "local-upstream.gitconfig");
+  if (!existsSync(file)) {
+    mkdirSync(dirs.data, { recursive: true });
+    writeFileSync(file, "[safe]\n\tdirectory = *\n");
+  }
+  return file;
+}
+
 /** Environment for git commands that talk to `upstream` (fetch, push). */
 export function upstreamEnv(upstream: Upstream, dirs: GateDirs): Record<string, string> {
   // A stalled upstream fails the transfer instead of holding it (and the agent's push) open:
   // HTTP below 1 KB/s for a minute, or an SSH peer silent for a minute.
   const env: Record<string, string> = { GIT_TERMINAL_PROMPT: "0", GIT_HTTP_LOW_SPEED_LIMIT: "1000", GIT_HTTP_LOW_SPEED_TIME: "60" };
+  if (upstream.url.startsWith("file://")) env.GIT_CONFIG_GLOBAL = trustLocalUpstreams(dirs);
   if (!upstream.identity && !upstream.hostKeys) return env;
   const ssh = ["ssh", "-o", "ConnectTimeout=30", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"];
   if (upstream.identity) ssh.push("-i", join(dirs.identities ?? "", upstream.identity), "-o", "IdentitiesOnly=yes");

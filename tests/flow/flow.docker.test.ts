@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { existsSync } from "node:fs";
-import { readdir, readFile, rm, symlink } from "node:fs/promises";
+import { readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { run, ANY_EXIT } from "../../lib/proc.ts";
@@ -351,4 +351,27 @@ test("a step that fails mid-pipe gives the flow its exit code, and the bottle is
   assert.doesNotMatch(r.stderr, /starting bb-shell-pipefail-agent/, "bb-vm started an agent without a bundle");
   assert.deepEqual(await leftovers(slug), [], "keep=true keeps a bottle whose agent ran, not the parts of one that failed");
   assert.ok(!existsSync(join(state, "bottles", slug)), "state dir left behind");
+});
+
+test("a file:// git upstream (a folder on this machine) is served in the bottle: clone, and a push within policy lands in the folder", async (t) => {
+  const { env } = await flowEnv(t);
+  const root = await tempDir(t, "bb-flow-local-upstream-");
+  const upstream = join(root, "upstream");
+  const gitEnv = { GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1", GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.test", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.test" };
+  await run(["git", "init", "-q", "--bare", "--shared=group", "-b", "main", join(upstream, "team", "app")], { env: gitEnv });
+  const seed = join(root, "seed");
+  await run(["git", "clone", "-q", join(upstream, "team", "app"), seed], { env: gitEnv });
+  await writeFile(join(seed, "README"), "from the host\n");
+  await run(["sh", "-c", "git add README && git commit -qm seed && git push -q origin HEAD:main"], { cwd: seed, env: gitEnv });
+  const manifest = await writeTree(await tempDir(t), {
+    "agents/a.md": "---\nprovider: shell\nbottle: b\n---\n",
+    "b.md": `---\ngit_user: {name: bot, email: bot@example.test}\ngit:\n  upstreams:\n    local.test: {url: "file://${upstream}"}\n  repos: [local.test/team/app]\n  push:\n    allowed_refs: ["refs/heads/bot/*"]\n---\n`,
+  });
+  const r = await just(["run", "agent=a", `manifest=${manifest}`, "--", "sh", "-c",
+    "git clone -q https://local.test/team/app && cd app && cat README && echo more > NEW && git add NEW && git commit -qm more && git push -q origin HEAD:refs/heads/bot/x && (git push -q origin HEAD:main 2>&1 || true)"], env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^from the host\n/);
+  assert.match(r.stdout, /refs\/heads\/main is not an allowed ref/, "the push policy applies to a local upstream");
+  const landed = await run(["git", "--git-dir", join(upstream, "team", "app"), "log", "--format=%s", "bot/x"], { env: gitEnv });
+  assert.equal(landed.stdout, "more\nseed\n");
 });
