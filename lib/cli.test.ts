@@ -64,6 +64,15 @@ test("an empty plan from a pipe says the step before failed; inside the start fl
   assert.equal(inFlow.stderr, "");
 });
 
+test("no plan at all (stdin empty, not a pipe) is a usage error naming the way to give one: --slug for the tools that find a running bottle", async () => {
+  const vm = await run(["sh", "-c", `${tsArgv("tools/bb-vm/main.ts", ["exec", "--", "true"]).map((a) => `'${a}'`).join(" ")} </dev/null`], { expect: [0, 1, 2, 3] });
+  assert.equal(vm.code, 2, vm.stderr);
+  assert.equal(vm.stderr.trim(), "error: No plan: stdin is empty; pass --slug SLUG (bb-list shows them) or --plan FILE, or pipe one in (bb-prepare AGENT | ...)");
+  const provision = await run(["sh", "-c", `${tsArgv("tools/bb-provision/main.ts", []).map((a) => `'${a}'`).join(" ")} </dev/null`], { expect: [0, 1, 2, 3] });
+  assert.equal(provision.code, 2, provision.stderr);
+  assert.match(provision.stderr, /No plan: stdin is empty; pass --plan FILE, or pipe one in/);
+});
+
 test("Ctrl-C while a tool waits on docker: one warning and 'Interrupted by SIGINT', not docker's own exit as a second error; inside the start flow, nothing", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "bb-cli-int-"));
   t.after(() => rm(dir, { recursive: true, force: true }));

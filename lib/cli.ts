@@ -58,9 +58,9 @@ export async function readPlanInput(options: CommonOptions, require: SectionName
   if (options.plan && !existsSync(options.plan)) throw new BbError("USAGE", `--plan ${options.plan}: no such file`);
   if (options.plan && statSync(options.plan).isDirectory()) throw new BbError("USAGE", `--plan ${options.plan} is a folder, not a plan file`);
   if (options.plan) return readPlanFile(options.plan, require);
-  if (process.stdin.isTTY) {
-    throw new BbError("USAGE", "No plan on stdin: pipe one in (bb-prepare AGENT | ...) or pass --plan FILE");
-  }
+  // Which plan, when none came: --slug for the tools that find a running bottle's.
+  const ways = instead === "--plan FILE" ? "pass --plan FILE" : `pass ${instead} (bb-list shows them) or --plan FILE`;
+  if (process.stdin.isTTY) throw new BbError("USAGE", `No plan: ${ways}, or pipe one in (bb-prepare AGENT | ...)`);
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   const text = Buffer.concat(chunks).toString("utf8");
@@ -72,6 +72,7 @@ export async function readPlanInput(options: CommonOptions, require: SectionName
       details: process.env.BB_PIPE_STEP === "1" ? { quiet: true } : {},
     });
   }
+  if (text.trim() === "") throw new BbError("USAGE", `No plan: stdin is empty; ${ways}, or pipe one in (bb-prepare AGENT | ...)`);
   return parsePlanText(text, require, "plan on stdin");
 }
 

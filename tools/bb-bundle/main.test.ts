@@ -26,5 +26,5 @@ test("--upstream-ca must hold PEM certificates that parse; anything else is refu
   await writeFile(good, (await mintCa({ commonName: "test upstream CA" })).certPem);
   const r = await runTool("bb-bundle", ["--upstream-ca", good], { input: "" });
   assert.doesNotMatch(r.stderr, /--upstream-ca/);
-  assert.match(r.stderr, /got no plan on stdin|plan on stdin is empty/);
+  assert.match(r.stderr, /got no plan on stdin|stdin is empty/);
 });
