@@ -64,7 +64,7 @@ test("list never cuts the host a long request asks for, nor hides its passthroug
   }
 });
 
-test("approve, deny --reason and answer decide requests; approving without a running bundle warns and still widens the policy", async () => {
+test("approve, deny (reason as words or --reason) and answer decide requests; approving without a running bundle warns and still widens the policy", async () => {
   const b = await makeTestBottle();
   try {
     await writeRequest(b.queueDir, request("aa11", {}));
@@ -78,8 +78,14 @@ test("approve, deny --reason and answer decide requests; approving without a run
     const hosts = FirewallPolicy.parse(JSON.parse(await readFile(b.policyFile, "utf8"))).hosts;
     assert.deepEqual(hosts.map((h) => h.host), ["api.anthropic.com", "docs.example.org"]);
 
-    assert.equal((await tool(["--plan", b.planFile, "deny", "bb22", "--reason", "no paste sites"])).code, 0);
+    const both = await tool(["--plan", b.planFile, "deny", "bb22", "no", "--reason", "paste sites"]);
+    assert.equal(both.code, 2, both.stderr);
+    assert.match(both.stderr, /Give the reason once/);
+    assert.equal((await tool(["--plan", b.planFile, "deny", "bb22", "no", "paste", "sites"])).code, 0);
     assert.deepEqual([(await readRequest(b.queueDir, "bb22"))?.status, (await readRequest(b.queueDir, "bb22"))?.answer], ["denied", "no paste sites"]);
+    await writeRequest(b.queueDir, request("dd44", { host: "pastebin.example.com" }));
+    assert.equal((await tool(["--plan", b.planFile, "deny", "dd44", "--reason", "not this one"])).code, 0);
+    assert.equal((await readRequest(b.queueDir, "dd44"))?.answer, "not this one");
 
     assert.equal((await tool(["--plan", b.planFile, "answer", "cc33", "use", "main"])).code, 0);
     assert.equal((await readRequest(b.queueDir, "cc33"))?.answer, "use main");

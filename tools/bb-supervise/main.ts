@@ -7,6 +7,7 @@
 //   bb-supervise --slug researcher-k3x9 list
 //   bb-supervise --slug researcher-k3x9 approve 3fa2c1b9
 import { createProgram, mainOf, writeStdout, type Command } from "../../lib/cli.ts";
+import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { locatePlan, type LocateOptions } from "../../lib/plan/locate.ts";
 import { approveContext } from "../../lib/supervise/bottle.ts";
@@ -45,11 +46,12 @@ program
   });
 
 program
-  .command("deny <id>")
-  .description("refuse a request; the agent is told the reason")
+  .command("deny <id> [reason...]")
+  .description("refuse a request; the agent is told the reason (the words after the id, or --reason)")
   .option("--reason <text>", "why (the agent sees it)")
-  .action(async (id: string, opts: { reason?: string }, cmd: Command) => {
-    const request = await denyRequest(await context(cmd), id, opts.reason ?? null);
+  .action(async (id: string, words: string[], opts: { reason?: string }, cmd: Command) => {
+    if (opts.reason !== undefined && words.length) throw new BbError("USAGE", "Give the reason once: as the words after the id, or as --reason TEXT");
+    const request = await denyRequest(await context(cmd), id, opts.reason ?? (words.length ? words.join(" ") : null));
     log.info(`denied ${request.id}`);
   });
 
