@@ -68,6 +68,11 @@ run *args:
 list *args:
     @bb-list "$@"
 
+# answer a bottle's agent: just supervise --slug S list | approve ID | deny ID [REASON] | answer ID TEXT
+[no-exit-message]
+supervise *args:
+    @bb-supervise "$@"
+
 # remove everything no live bottle owns (one y/N; --yes to skip, --slug S for one bottle)
 [no-exit-message]
 cleanup *args:

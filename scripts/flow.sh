@@ -222,6 +222,10 @@ if [ "$mode" = start ]; then
   else
     echo "» attaching to $current_slug (exit the agent to stop the bottle)" >&2
   fi
+  # What the agent asks for over supervise waits for you in another terminal.
+  if grep -q '"supervise": "http' "$work/ready.json" 2>/dev/null; then
+    echo "» when the agent asks for a host or a question: just supervise --slug $current_slug list (then approve ID, deny ID REASON, answer ID TEXT)" >&2
+  fi
   bb-vm attach --plan "$work/ready.json"
 else
   bb-vm exec --plan "$work/ready.json" -- "${cmd[@]}"

@@ -56,7 +56,7 @@ export function preflightText(plan: Plan, hostEnv: Record<string, string | undef
   if (bottle.egress.length) {
     for (const r of bottle.egress) {
       const forwarded = agent.forwardHostCredentials && (PROVIDER_HOSTS[agent.provider] as readonly string[]).includes(r.host);
-      const set = forwarded ? "your host login, forwarded" : hostEnv[r.tokenEnv] ? "set on host" : "NOT SET on host: requests will fail until it is";
+      const set = forwarded ? "your host login, forwarded" : hostEnv[r.tokenEnv] ? "set on host" : "NOT SET on host: requests will fail until you set it and start the bottle again";
       rows.push(["egress", `${r.host}  ${r.auth}${r.header ? ` (${r.header})` : ""} from $${r.tokenEnv} (${set})`]);
     }
   } else {

@@ -128,6 +128,7 @@ test("just start attaches bash on a real terminal, tears down on exit, and y/N '
   assert.equal(r.code, 5, r.stdout);
   assert.match(r.stdout, /hi-from-42/);
   const slug = slugOf(r.stdout);
+  assert.match(r.stdout, new RegExp(`when the agent asks for a host or a question: just supervise --slug ${slug} list`));
   assert.deepEqual(await leftovers(slug), []);
   const no = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start agent=shell`, env, "n\n");
   assert.equal(no.code, 1);
@@ -146,6 +147,9 @@ test("keep=true leaves the bottle running and slug= alone reattaches to it (its 
   const other = await just(["start", "agent=researcher", `slug=${slug}`, "yes=true"], env);
   assert.equal(other.code, 2, other.stderr);
   assert.equal(other.stderr.trim(), `just start: slug=${slug} is a bottle of agent=shell, not agent=researcher (leave agent= out to resume it)`);
+  const asked = await just(["supervise", "--slug", slug, "list", "--json"], env);
+  assert.equal(asked.code, 0, asked.stderr);
+  assert.equal(asked.stdout.trim(), "[]");
   const again = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start slug=${slug}`, env, "test -f /tmp/marker && exit 9\n");
   assert.match(again.stdout, new RegExp(`${slug} is running: reattaching`));
   assert.equal(again.code, 9, "the same container (with its marker file) was reattached");
