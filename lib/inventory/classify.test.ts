@@ -69,8 +69,15 @@ test("without an owner record a bottle is starting for the grace period after it
   assert.equal(classify(died, { now: NOW }).live, false);
 });
 
+test("a bottle with only its networks so far (no state dir here, no container yet) is starting while they are new", () => {
+  const net = (createdAt: string) => ({ name: "bb-r-1-int", id: "n", role: "network-internal", createdAt });
+  const fresh = facts({ dir: null, networks: [net("2026-05-27 17:59:50.5 +0000 UTC")] });
+  assert.deepEqual([classify(fresh, { now: NOW }).live, classify(fresh, { now: NOW }).status], [true, "starting"]);
+  assert.equal(classify(facts({ dir: null, networks: [net("2026-05-27 17:00:00 +0000 UTC")] }), { now: NOW }).live, false);
+});
+
 test("resources with no state dir are an orphan named as such, dated by their oldest container", () => {
-  const b = classify(facts({ dir: null, containers: [container("bundle", "running")], networks: [{ name: "bb-r-1-int", id: "n", role: "network-internal" }] }), { now: NOW });
+  const b = classify(facts({ dir: null, containers: [container("bundle", "running")], networks: [{ name: "bb-r-1-int", id: "n", role: "network-internal", createdAt: "2026-05-27 17:00:00 +0000 UTC" }] }), { now: NOW });
   assert.equal(b.why, "no owner, agent not running, no state dir");
   assert.equal(b.startedAt, "2026-05-27T17:00:00.000Z");
   assert.equal(b.backend, "docker");

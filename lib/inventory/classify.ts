@@ -32,8 +32,11 @@ export function parseDockerTime(text: string): number {
   return m ? Date.parse(`${m[1]}T${m[2]}${m[3]}:${m[4]}`) : Date.parse(text);
 }
 
+/** The last sign of life: a bundle that has made only its networks so far (building its
+ * image, say) is as new as they are. */
 function newest(f: BottleFacts): number {
-  const times = [f.dir?.mtimeMs ?? 0, ...f.containers.map((c) => parseDockerTime(c.createdAt))].filter((t) => Number.isFinite(t));
+  const created = [...f.containers, ...f.networks].map((r) => parseDockerTime(r.createdAt));
+  const times = [f.dir?.mtimeMs ?? 0, ...created].filter((t) => Number.isFinite(t));
   return Math.max(0, ...times);
 }
 

@@ -37,6 +37,8 @@ export interface NetworkFacts {
   name: string;
   id: string;
   role: string;
+  /** As docker prints it ("2026-05-27 18:00:00.123 +0000 UTC"). */
+  createdAt: string;
 }
 
 export interface MachineFacts {
@@ -167,7 +169,7 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
   for (const n of networks) {
     const slug = n.labels[LABEL.slug];
     if (!slug) continue;
-    bottle(slug).networks.push({ name: n.name, id: n.id, role: n.labels[LABEL.role] ?? "" });
+    bottle(slug).networks.push({ name: n.name, id: n.id, role: n.labels[LABEL.role] ?? "", createdAt: n.createdAt });
   }
   for (const m of machines) {
     const slug = machineSlug(m.name);
