@@ -19,6 +19,23 @@ test("a plan round-trips through serializePlan and parsePlanText unchanged", () 
   assert.deepEqual(parsePlanText(serializePlan(plan)), plan);
 });
 
+test("keys the schema does not know pass through validation and serialization where they were (a tool writes the whole document on)", () => {
+  const raw = JSON.parse(serializePlan(samplePlan()));
+  raw.note = { by: "a script", tags: ["x"] };
+  raw.bottle.extra = 1;
+  raw.bottle.allowHosts = [{ host: "docs.example.test", tlsPassthrough: false, mine: true }];
+  // JSON.parse makes "__proto__" an own key; put back, it must not become a prototype.
+  const text = JSON.stringify(raw).replace(/^\{/, '{"__proto__":{"polluted":true},');
+  const plan = validatePlan(JSON.parse(text));
+  const out = JSON.parse(serializePlan(plan));
+  assert.deepEqual(out.note, { by: "a script", tags: ["x"] });
+  assert.equal(out.bottle.extra, 1);
+  assert.equal(out.bottle.allowHosts[0].mine, true);
+  assert.equal((plan as unknown as { polluted?: boolean }).polluted, undefined);
+  assert.deepEqual(Object.keys(out).slice(0, 2), ["version", "slug"]);
+  assert.equal(({} as { polluted?: boolean }).polluted, undefined);
+});
+
 test("an unknown version names the version this tool reads", () => {
   rejects(() => validatePlan({ ...samplePlan(), version: 99 }), "PLAN_VERSION", /has version 99; this tool reads plan version 1/);
   rejects(() => validatePlan({ slug: "x" }), "PLAN_VERSION", /has version null/);

@@ -38,7 +38,26 @@ export function validatePlan(value: unknown, require: SectionName[] = [], source
       });
     }
   }
-  return result.data;
+  return withUnknownKeys(value, result.data) as Plan;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * The validated plan with the keys the schema does not know put back where they were: a
+ * tool writes the whole document on, so what a later tool or a script added survives the
+ * stages between (zod's parse drops them).
+ */
+function withUnknownKeys(raw: unknown, parsed: unknown): unknown {
+  if (isRecord(raw) && isRecord(parsed)) {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(parsed)) out[k] = withUnknownKeys(raw[k], parsed[k]);
+    // After the known ones, so the plan keeps the schema's order ("slug" second).
+    for (const k of Object.keys(raw)) if (!(k in out) && k !== "__proto__") out[k] = raw[k];
+    return out;
+  }
+  if (Array.isArray(raw) && Array.isArray(parsed) && raw.length === parsed.length) return parsed.map((p, i) => withUnknownKeys(raw[i], p));
+  return parsed;
 }
 
 const PRODUCER: Record<SectionName, string> = { bundle: "bb-bundle", vm: "bb-vm", provision: "bb-provision" };
@@ -83,7 +102,7 @@ export async function readPlanFile(path: string, require: SectionName[] = []): P
 }
 
 export function serializePlan(plan: Plan): string {
-  return JSON.stringify(Plan.parse(plan), null, 2) + "\n";
+  return JSON.stringify(withUnknownKeys(plan, Plan.parse(plan)), null, 2) + "\n";
 }
 
 /** Persist the plan into the bottle's state dir (atomically) so list/cleanup/resume find it. */
