@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tempDir } from "../tests/support/tmp.ts";
@@ -23,9 +24,20 @@ test("on Linux each smolmachines bottle gets its own loopback address, never 127
   };
   await mkdir(join(state, "bottles", other.slug), { recursive: true });
   await writeFile(join(state, "bottles", other.slug, "plan.json"), JSON.stringify(withBundle));
+  await mkdir(join(state, "bottles", "mine-2222"), { recursive: true });
   const addr = await loopbackFor({ platform: "linux", stateRoot: state, slug: "mine-2222" });
   assert.equal(addr, "127.0.0.17");
   assert.ok(LINUX_POOL.includes(addr));
   assert.ok(!LINUX_POOL.includes("127.0.0.1"));
   assert.equal(await loopbackFor({ platform: "linux", stateRoot: state, slug: other.slug }), "127.0.0.16", "a bottle keeps its own address on resume");
+});
+
+test("bottles starting at once each get their own address, reserved before their bundles start; a resumed one keeps its own", async (t) => {
+  const state = await tempDir(t);
+  const slugs = Array.from({ length: 8 }, (_, i) => `b${i}-aaaa`);
+  for (const s of slugs) await mkdir(join(state, "bottles", s), { recursive: true });
+  const addrs = await Promise.all(slugs.map((slug) => loopbackFor({ platform: "linux", stateRoot: state, slug })));
+  assert.equal(new Set(addrs).size, slugs.length, `two bottles got one address: ${addrs.join(", ")}`);
+  assert.equal(await loopbackFor({ platform: "linux", stateRoot: state, slug: slugs[5]! }), addrs[5]);
+  assert.ok(!existsSync(join(state, "loopback.lock")), "the lock was left behind");
 });

@@ -7,6 +7,7 @@
 //          service and every other bottle's published ports.)
 // Services listening on the wildcard address stay reachable from any loopback address.
 import { readdirSync } from "node:fs";
+import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BbError } from "./errors.ts";
 import { log } from "./log.ts";
@@ -23,20 +24,49 @@ export function pickFromPool(taken: Set<string>, pool: string[] = MAC_POOL): str
   return free;
 }
 
-async function takenAddresses(stateRoot: string, exceptSlug: string): Promise<Set<string>> {
-  const taken = new Set<string>();
+/** Each bottle's address: reserved in its state dir when picked (below), or recorded in its plan. */
+async function addressesByBottle(stateRoot: string): Promise<Map<string, string>> {
+  const held = new Map<string, string>();
   let slugs: string[] = [];
   try {
     slugs = readdirSync(join(stateRoot, "bottles"));
   } catch {
-    return taken;
+    return held;
   }
   for (const slug of slugs) {
-    if (slug === exceptSlug) continue;
-    const addr = await readPlanFile(join(stateRoot, "bottles", slug, "plan.json")).then((p) => p.bundle?.loopbackAddr, () => undefined);
-    if (addr) taken.add(addr);
+    const dir = join(stateRoot, "bottles", slug);
+    const reserved = await readFile(join(dir, RESERVATION), "utf8").then((t) => t.trim(), () => "");
+    const addr = reserved || (await readPlanFile(join(dir, "plan.json")).then((p) => p.bundle?.loopbackAddr, () => undefined));
+    if (addr) held.set(slug, addr);
   }
-  return taken;
+  return held;
+}
+
+/** The file in a bottle's state dir that holds its address from the moment it is picked:
+ * its plan records it only once the bundle is up, minutes later on a first image build. */
+const RESERVATION = "loopback-addr";
+
+/** Run `fn` holding a lock (a folder: mkdir is atomic) so two bottles starting at once
+ * cannot pick the same address. A lock older than STALE_MS was left by a killed start. */
+async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
+  const STALE_MS = 30_000;
+  for (let i = 0; ; i++) {
+    try {
+      await mkdir(lock);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const age = await stat(lock).then((st) => Date.now() - st.mtimeMs, () => 0);
+      if (age > STALE_MS) await rm(lock, { recursive: true, force: true });
+      else if (i > 400) throw new BbError("BUNDLE", `Cannot pick a loopback address: ${lock} is held by another start (remove it if none is running)`);
+      else await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
 }
 
 async function ensureMacAliases(): Promise<void> {
@@ -48,8 +78,19 @@ async function ensureMacAliases(): Promise<void> {
   await run(["sudo", "sh", "-c", script], { what: "Cannot add loopback aliases" });
 }
 
+/** This bottle's address: the one it already holds (a resumed bottle keeps it), else the
+ * first one no other bottle holds, reserved in its state dir before anything is started. */
 export async function loopbackFor(opts: { platform: string; stateRoot: string; slug: string }): Promise<string> {
-  if (opts.platform !== "darwin") return pickFromPool(await takenAddresses(opts.stateRoot, opts.slug), LINUX_POOL);
-  await ensureMacAliases();
-  return pickFromPool(await takenAddresses(opts.stateRoot, opts.slug));
+  const mac = opts.platform === "darwin";
+  if (mac) await ensureMacAliases();
+  const pool = mac ? MAC_POOL : LINUX_POOL;
+  return withLock(join(opts.stateRoot, "loopback.lock"), async () => {
+    const held = await addressesByBottle(opts.stateRoot);
+    const own = held.get(opts.slug);
+    held.delete(opts.slug);
+    const taken = new Set(held.values());
+    const addr = own && pool.includes(own) && !taken.has(own) ? own : pickFromPool(taken, pool);
+    await writeFile(join(opts.stateRoot, "bottles", opts.slug, RESERVATION), `${addr}\n`);
+    return addr;
+  });
 }
