@@ -210,10 +210,14 @@ stages=("${PIPESTATUS[@]}")
 # The first step that failed says why; the ones after it only saw no plan arrive (and,
 # told by BB_PIPE_STEP, say nothing).
 for code in "${stages[@]}"; do [ "$code" -eq 0 ] || exit "$code"; done
-# A kept bottle outlives this flow: hand it over now that it is complete. Without an owner
-# record it is live while its agent runs; with ours left behind, bb-cleanup would take it
-# for the leftovers of a killed flow as soon as this shell is gone.
-if [ "$keep" = true ]; then rm -f "$state_root/bottles/$current_slug/owner.json"; fi
+# A kept bottle outlives this flow: hand it over now that it is complete. The kept record
+# makes it yours (bb-list and bb-cleanup leave it be, running or stopped by a reboot, until
+# you remove it); our owner record left behind would make it the leftovers of a killed
+# flow as soon as this shell is gone.
+if [ "$keep" = true ]; then
+  date -u +%FT%TZ > "$state_root/bottles/$current_slug/kept"
+  rm -f "$state_root/bottles/$current_slug/owner.json"
+fi
 
 reached_agent=true
 if [ "$mode" = start ]; then

@@ -7,7 +7,7 @@ const NOW = Date.parse("2026-05-27T18:00:00Z");
 const LONG_AGO = NOW - 3600_000;
 
 function dir(over: Partial<StateDirFacts> = {}): StateDirFacts {
-  return { path: "/s/bottles/r-1", plan: null, planError: "no plan.json", owner: null, ownerAlive: false, mtimeMs: LONG_AGO, ...over };
+  return { path: "/s/bottles/r-1", plan: null, planError: "no plan.json", owner: null, ownerAlive: false, kept: false, mtimeMs: LONG_AGO, ...over };
 }
 
 function facts(over: Partial<BottleFacts> = {}): BottleFacts {
@@ -50,6 +50,18 @@ test("a running agent whose recorded owner is gone is an orphan: its start flow 
   assert.equal(machine.live, false);
   const owned = classify(facts({ dir: dir({ owner, ownerAlive: true }), containers: running }), { now: NOW });
   assert.deepEqual([owned.live, owned.status], [true, "running"]);
+});
+
+test("a bottle kept for you (keep=true) stays yours when it stops: live, status kept, with how to resume or remove it", () => {
+  const stopped = classify(facts({ dir: dir({ kept: true }), containers: [container("agent", "exited"), container("bundle", "exited")] }), { now: NOW });
+  assert.deepEqual([stopped.live, stopped.status], [true, "kept"]);
+  assert.equal(stopped.why, "kept (keep=true), not running: just start slug=r-1 resumes it, bb-cleanup --slug r-1 removes it");
+  const justStopped = classify(facts({ dir: dir({ kept: true, mtimeMs: NOW - 1000 }) }), { now: NOW });
+  assert.deepEqual([justStopped.status, justStopped.why.startsWith("kept")], ["kept", true], "kept, not 'starting', right after a change");
+  const gone = classify(facts({ dir: dir({ kept: true }) }), { now: NOW });
+  assert.deepEqual([gone.live, gone.status], [true, "kept"], "its containers removed (a prune), its state dir is still resumable");
+  const running = classify(facts({ dir: dir({ kept: true }), containers: [container("agent", "running")] }), { now: NOW });
+  assert.deepEqual([running.live, running.status, running.why], [true, "running", "agent container running"]);
 });
 
 test("a stopped agent container does not keep a bottle alive", () => {

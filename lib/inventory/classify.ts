@@ -13,7 +13,7 @@ import type { BottleFacts } from "./collect.ts";
 
 export const GRACE_MS = 60_000;
 
-export type Status = "running" | "starting" | "orphan";
+export type Status = "running" | "starting" | "kept" | "orphan";
 
 export interface Bottle extends BottleFacts {
   backend: string | null;
@@ -61,12 +61,15 @@ export function classify(f: BottleFacts, opts: ClassifyOptions = {}): Bottle {
   const machineUp = machine && !abandoned;
   const age = now - newest(f);
   const fresh = !owner && age < (opts.graceMs ?? GRACE_MS);
+  // Kept for you (keep=true): stopped by a reboot, say, it is still yours to resume.
+  const kept = (f.dir?.kept ?? false) && !agentUp && !machineUp;
 
   const liveBecause = [
     ownerLive ? `owner pid ${owner!.pid} alive` : "",
     agentUp ? "agent container running" : "",
     machineUp ? "smolvm machine running" : "",
-    fresh ? `last changed ${ago(age)}, no owner recorded yet` : "",
+    fresh && !kept ? `last changed ${ago(age)}, no owner recorded yet` : "",
+    kept ? `kept (keep=true), not running: just start slug=${f.slug} resumes it, bb-cleanup --slug ${f.slug} removes it` : "",
   ].filter(Boolean);
   const live = liveBecause.length > 0;
   const orphanBecause = [
@@ -88,7 +91,7 @@ export function classify(f: BottleFacts, opts: ClassifyOptions = {}): Bottle {
       plan?.bundle?.startedAt ??
       plan?.createdAt ??
       (earliestContainer === undefined ? null : new Date(earliestContainer).toISOString()),
-    status: agentUp || machineUp ? "running" : live ? "starting" : "orphan",
+    status: agentUp || machineUp ? "running" : ownerLive ? "starting" : kept ? "kept" : fresh ? "starting" : "orphan",
     live,
     why: (live ? liveBecause : orphanBecause).join(", "),
   };

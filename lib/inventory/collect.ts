@@ -1,6 +1,7 @@
 // Gathering the facts list and cleanup decide on: every bottle state dir under the state
 // root, every docker container and network carrying the bot-bottle label, every smolvm
 // machine named like a bottle. Grouped by slug; nothing is judged here (see classify.ts).
+import { existsSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { LABEL, type ContainerSummary, type LabelFilter, type NetworkSummary } from "../docker/index.ts";
@@ -9,7 +10,7 @@ import { readPlanFile } from "../plan/io.ts";
 import type { Plan } from "../plan/schema.ts";
 import { SLUG_PATTERN } from "../prepare/slug.ts";
 import type { MachineInfo } from "../smolvm/driver.ts";
-import { ownerAlive, readOwner, type Owner } from "./owner.ts";
+import { KEPT_FILE, ownerAlive, readOwner, type Owner } from "./owner.ts";
 
 export interface StateDirFacts {
   path: string;
@@ -18,6 +19,8 @@ export interface StateDirFacts {
   planError: string | null;
   owner: Owner | null;
   ownerAlive: boolean;
+  /** A `kept` record: the start flow handed the bottle over to you (keep=true). */
+  kept: boolean;
   /** Newest modification time of the dir and its plan.json, for the grace period. */
   mtimeMs: number;
 }
@@ -112,7 +115,8 @@ export async function readStateDirs(stateRoot: string): Promise<Map<string, Stat
         }
         const owner = await readOwner(path);
         const times = await Promise.all([path, planPath].map((p) => stat(p).then((s) => s.mtimeMs, () => 0)));
-        out.set(e.name, { path, plan, planError, owner, ownerAlive: owner ? ownerAlive(owner) : false, mtimeMs: Math.max(...times) });
+        const kept = existsSync(join(path, KEPT_FILE));
+        out.set(e.name, { path, plan, planError, owner, ownerAlive: owner ? ownerAlive(owner) : false, kept, mtimeMs: Math.max(...times) });
       }),
   );
   return out;

@@ -17,6 +17,10 @@ import { z } from "zod/v3";
 
 export const OWNER_FILE = "owner.json";
 
+/** Written by the start flow in place of the owner record when it hands a bottle over to
+ * you (keep=true): list and cleanup then keep it, stopped or not, until you remove it. */
+export const KEPT_FILE = "kept";
+
 export const Owner = z.object({
   pid: z.number().int().positive(),
   startedAt: z.string(),

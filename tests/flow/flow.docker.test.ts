@@ -176,6 +176,14 @@ test("slug= of a kept bottle that stopped rebuilds it under its slug with its ap
     status: "approved", answer: null, createdAt: new Date().toISOString(), decidedAt: new Date().toISOString(),
   });
   await run(["docker", "stop", "-t", "0", `bb-${slug}-agent`]);
+  // Stopped, it is still the bottle you kept: a plain cleanup leaves it and its state.
+  const listed = await run([join(REPO, "bin/bb-list"), "--json", "--state-dir", state]);
+  const entry = (JSON.parse(listed.stdout) as { slug: string; status: string }[]).find((b) => b.slug === slug);
+  assert.equal(entry?.status, "kept", listed.stdout);
+  const swept = await run([join(REPO, "bin/bb-cleanup"), "--yes", "--grace", "0", "--state-dir", state, "--filter-label", "bot-bottle.test=1"], { expect: ANY_EXIT });
+  assert.equal(swept.code, 0, swept.stderr);
+  assert.match(swept.stderr, new RegExp(`keeping 1 live bottle\\(s\\): ${slug} \\(kept \\(keep=true\\), not running`));
+  assert.ok(existsSync(join(dir, "supervise", "queue", "req-1.json")), "a plain cleanup removed a kept bottle's state");
   const exec = await run([join(REPO, "bin/bb-vm"), "exec", "--slug", slug, "--state-dir", state, "--", "true"], { expect: ANY_EXIT });
   assert.equal(exec.code, 1);
   assert.match(exec.stderr, new RegExp(`error: bottle ${slug}: its agent container bb-${slug}-agent is stopped; .just start agent=shell slug=${slug}. rebuilds it`));
