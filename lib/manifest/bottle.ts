@@ -80,7 +80,14 @@ export function parseBottle(name: string, fm: Frontmatter): BottleDecl {
   if ("git" in d) decl.git = d.git === null ? null : parseGit(r, d.git, fm.file);
   if ("git_user" in d) decl.gitUser = parseGitUser(r, d.git_user);
   if ("egress" in d) decl.egress = r.list("egress", d.egress ?? []).map((v, i) => parseRoute(r, `egress[${i}]`, v));
-  if ("allow_hosts" in d) decl.allowHosts = r.list("allow_hosts", d.allow_hosts ?? []).map((v, i) => parseAllowHost(r, `allow_hosts[${i}]`, v));
+  if ("allow_hosts" in d) {
+    decl.allowHosts = r.list("allow_hosts", d.allow_hosts ?? []).map((v, i) => parseAllowHost(r, `allow_hosts[${i}]`, v));
+    // Host names are case-insensitive: docs.Python.org twice would be one host, shown twice.
+    decl.allowHosts.forEach((h, i) => {
+      const first = decl.allowHosts!.findIndex((o) => o.host === h.host);
+      if (first < i) r.fail(`allow_hosts[${i}]`, `"${h.host}" is listed already (allow_hosts[${first}]); give its ports and tls_passthrough in one entry`);
+    });
+  }
   if ("sensitive_env" in d) decl.sensitiveEnv = r.stringList("sensitive_env", d.sensitive_env ?? []).map((v, i) => envName(r, `sensitive_env[${i}]`, v));
   if ("supervise" in d) decl.supervise = r.boolean("supervise", d.supervise);
   if ("dlp_disable" in d) {
@@ -91,6 +98,10 @@ export function parseBottle(name: string, fm: Frontmatter): BottleDecl {
 
 function host(r: FieldReader, field: string, v: unknown, allowWildcard: boolean): string {
   const h = r.nonEmptyString(field, v).toLowerCase();
+  const withPort = /^(.+):(\d+)$/.exec(h);
+  if (withPort && allowWildcard && HOST_PATTERN.test(withPort[1]!)) {
+    r.fail(field, `"${h}" is not a valid host name: give the port apart ({host: ${withPort[1]}, ports: [${withPort[2]}]})`);
+  }
   if (!HOST_PATTERN.test(h) || (!allowWildcard && h.startsWith("*."))) {
     r.fail(field, `"${h}" is not a valid host name${allowWildcard ? ' (use "example.com" or "*.example.com")' : ""}`);
   }

@@ -169,6 +169,13 @@ test("allow_hosts ports: listed ports are kept sorted and unique; bad ones name 
   }
 });
 
+test("allow_hosts: a host:port points at the ports form; one host listed twice (in any case) is refused", async (t) => {
+  const port = await loadError(await manifest(t, { child: "allow_hosts: [docs.python.org:8443]" }));
+  assert.match(port.message, /field "allow_hosts\[0\]": "docs\.python\.org:8443" is not a valid host name: give the port apart \(\{host: docs\.python\.org, ports: \[8443\]\}\)/);
+  const twice = await loadError(await manifest(t, { child: "allow_hosts: [docs.python.org, Docs.Python.org]" }));
+  assert.match(twice.message, /field "allow_hosts\[1\]": "docs\.python\.org" is listed already \(allow_hosts\[0\]\)/);
+});
+
 test("an upstream url git-gate cannot fetch over is refused, naming the field; every transport it can is taken", async (t) => {
   for (const url of ["ftp://a.test", "ext::sh -c evil", "a.test/o", "/srv/git", "https:/a.test"]) {
     const e = await loadError(await manifest(t, { child: `git:\n  upstreams:\n    a.test: {url: '${url}'}\n  repos: [a.test/o/r]` }));
