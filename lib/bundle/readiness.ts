@@ -96,17 +96,26 @@ export function readyTimeoutMs(seconds: string): number {
   return n * 1000;
 }
 
-/** Wait until every daemon of a started bundle answers; the error names the first that did not. */
+/**
+ * Wait until every daemon of a started bundle answers; the error names the first that did
+ * not. `quietIfUp`: say nothing when all answer at the first look (bb-provision after a
+ * bb-bundle that waited already, which said so).
+ */
 export async function awaitBundle(
   plan: Pick<Plan, "slug" | "services"> & { bundle: { container: string } },
-  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+  opts: { timeoutMs?: number; signal?: AbortSignal; quietIfUp?: boolean } = {},
 ): Promise<void> {
+  let first = true;
   await waitForDaemons({
     container: plan.bundle.container,
     slug: plan.slug,
     services: plan.services,
     timeoutMs: opts.timeoutMs ?? 30_000,
     signal: opts.signal,
-    onProgress: (up) => log.step(`bundle: ${up.length}/${plan.services.length} daemons answering${up.length ? ` (${up.join(", ")})` : ""}`),
+    onProgress: (up) => {
+      const quiet = first && opts.quietIfUp && up.length === plan.services.length;
+      first = false;
+      if (!quiet) log.step(`bundle: ${up.length}/${plan.services.length} daemons answering${up.length ? ` (${up.join(", ")})` : ""}`);
+    },
   });
 }

@@ -32,8 +32,9 @@ const program = createProgram("bb-provision", "Provision a started bottle: CA, g
     const timeoutMs = readyTimeoutMs(o.readyTimeout);
     const plan = (await readPlanInput(o, ["bundle", "vm"])) as Ready;
     // The daemons first: provisioning registers them with the agent, and a bundle started
-    // with `bb-bundle --no-wait` may still be coming up (one probe when it already is).
-    await awaitBundle(plan, { timeoutMs, signal: interruptSignal() });
+    // with `bb-bundle --no-wait` may still be coming up (one probe, and no word, when it
+    // already is).
+    await awaitBundle(plan, { timeoutMs, signal: interruptSignal(), quietIfUp: true });
     const smolvm = plan.vm.kind === "smolvm" ? await openSmolvm() : null;
     const { agentFiles } = forwardedCredentials(plan, { home: homedir(), env: process.env });
     const done = await provision(
