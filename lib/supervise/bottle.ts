@@ -10,7 +10,10 @@ import type { ApproveContext } from "./decide.ts";
 /**
  * docker kill --signal HUP <bundle>: the bundle's init passes it to the firewall (and
  * egress), which re-read their files live, so no connection through them drops and every
- * daemon stays up. Both backends run the bundle as a docker container.
+ * daemon stays up. The firewall's own word that it did is awaited; without it (a bundle
+ * from before this version, whose init sends SIGHUP to egress alone) the firewall is
+ * restarted instead (SIGUSR1), which reads the policy as it starts. Both backends run the
+ * bundle as a docker container.
  */
 export function dockerFirewallReload(plan: Plan): () => Promise<void> {
   return async () => {
@@ -19,31 +22,38 @@ export function dockerFirewallReload(plan: Plan): () => Promise<void> {
       return;
     }
     const container = plan.bundle.container;
-    const since = new Date(Date.now() - 1).toISOString();
-    await run(["docker", "kill", "--signal", "HUP", container], {
-      errorCode: "DOCKER",
-      what: `Cannot signal the firewall of ${plan.slug} (container ${container})`,
-      timeoutMs: 30_000,
-    });
-    await firewallReloaded(container, since);
-    log.info(`the firewall of ${plan.slug} re-read its policy (container ${container}; open connections stay)`);
+    const signal = (sig: string) =>
+      run(["docker", "kill", "--signal", sig, container], { errorCode: "DOCKER", what: `Cannot signal the firewall of ${plan.slug} (container ${container})`, timeoutMs: 30_000 });
+    const before = await reloadLines(container);
+    await signal("HUP");
+    if (await firewallReloaded(container, before)) {
+      log.info(`the firewall of ${plan.slug} re-read its policy (container ${container}; open connections stay)`);
+      return;
+    }
+    log.warn(`the firewall of ${plan.slug} did not say it re-read its policy (a bundle from an older bot-bottle?): restarting it instead, which drops the connections through it`);
+    await signal("USR1");
   };
+}
+
+/** The firewall's reload lines so far (counted, not dated: the engine's clock may differ). */
+async function reloadLines(container: string): Promise<string[]> {
+  const r = await run(["docker", "logs", container], { expect: ANY_EXIT, timeoutMs: 30_000 });
+  return `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => l.startsWith("firewall | ") && l.includes("policy reload"));
 }
 
 /**
  * Wait for the firewall's own word that it re-read the policy, so the agent is told
  * "approved" only once the host is open: the signal returns before the firewall acts on
- * it, and a policy it refuses must not be reported as applied.
+ * it, and a policy it refuses must not be reported as applied. False when it says nothing.
  */
-async function firewallReloaded(container: string, since: string, timeoutMs = 10_000): Promise<void> {
+async function firewallReloaded(container: string, before: string[], timeoutMs = 5_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = await run(["docker", "logs", "--since", since, container], { expect: ANY_EXIT });
-    const lines = `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => l.startsWith("firewall | "));
-    if (lines.some((l) => l.includes("policy reloaded"))) return;
-    const refused = lines.find((l) => l.includes("policy reload refused"));
+    const fresh = (await reloadLines(container)).slice(before.length);
+    if (fresh.some((l) => l.includes("policy reloaded"))) return true;
+    const refused = fresh.find((l) => l.includes("policy reload refused"));
     if (refused) throw new BbError("STATE", refused.slice("firewall | ".length));
-    if (Date.now() > deadline) throw new BbError("TIMEOUT", `the firewall did not say it re-read its policy within ${timeoutMs / 1000}s (docker logs ${container} shows what it did)`);
+    if (Date.now() > deadline) return false;
     await sleep(50);
   }
 }

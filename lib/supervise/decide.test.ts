@@ -42,7 +42,7 @@ async function policy(b: TestBottle) {
   return FirewallPolicy.parse(JSON.parse(await readFile(b.policyFile, "utf8")));
 }
 
-test("approveRequest() adds the host once, restarts the firewall, then marks the request approved", async () => {
+test("approveRequest() adds the host once, has the firewall re-read its policy, then marks the request approved", async () => {
   const b = await makeTestBottle();
   try {
     const restarts: string[] = [];
@@ -58,7 +58,7 @@ test("approveRequest() adds the host once, restarts the firewall, then marks the
     await writeRequest(b.queueDir, pending("bb22", { host: "docs.example.org" }));
     const again = await approveRequest(ctx(b, restarts), "bb22");
     assert.equal(again.policyChanged, false);
-    assert.deepEqual(restarts, ["firewall"], "no restart when the policy did not change");
+    assert.deepEqual(restarts, ["firewall", "firewall"], "the firewall re-reads even an unchanged policy (a retried approval)");
     assert.equal((await policy(b)).hosts.filter((h) => h.host === "docs.example.org").length, 1);
   } finally {
     await b.remove();
@@ -82,6 +82,12 @@ test("approveRequest() leaves the request pending when the firewall cannot be ma
     await writeRequest(b.queueDir, pending("aa11", { host: "x.example.org" }));
     await assert.rejects(approveRequest(ctx(b, [], true), "aa11"), (e: BbError) => e.code === "STATE" && /signalling the firewall to re-read it failed/.test(e.message));
     assert.equal((await readRequest(b.queueDir, "aa11"))?.status, "pending");
+    // Approved again once the firewall answers: the host is in the file already, and the
+    // firewall is still told to read it.
+    const reloads: string[] = [];
+    await approveRequest(ctx(b, reloads), "aa11");
+    assert.deepEqual(reloads, ["firewall"]);
+    assert.equal((await readRequest(b.queueDir, "aa11"))?.status, "approved");
   } finally {
     await b.remove();
   }

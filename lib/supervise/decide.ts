@@ -22,7 +22,7 @@ export interface ApproveContext extends DecideContext {
 
 export interface ApproveResult {
   request: QueueRequest;
-  /** False when the host was in the policy already (no reload needed). */
+  /** False when the host was in the policy already (the firewall is told to re-read it all the same). */
   policyChanged: boolean;
 }
 
@@ -64,16 +64,16 @@ export async function approveRequest(ctx: ApproveContext, id: string): Promise<A
   }
   // The queue schema guarantees a host that normalizes; the policy gets its plain form.
   const policyChanged = await allowHost(ctx.policyFile, { host: normalizeHost(request.host!)!, tlsPassthrough: request.tlsPassthrough });
-  if (policyChanged) {
-    try {
-      await ctx.reloadFirewall();
-    } catch (e) {
-      throw new BbError(
-        "STATE",
-        `Added ${request.host} to ${ctx.policyFile}, but signalling the firewall to re-read it failed (${(e as Error).message}); request ${id} stays pending. Check the bottle is running (bb-list), then approve again`,
-        { cause: e },
-      );
-    }
+  // Even when the file had the host already: an approval retried after a failed reload
+  // must still get it into the running firewall.
+  try {
+    await ctx.reloadFirewall();
+  } catch (e) {
+    throw new BbError(
+      "STATE",
+      `Added ${request.host} to ${ctx.policyFile}, but signalling the firewall to re-read it failed (${(e as Error).message}); request ${id} stays pending. Check the bottle is running (bb-list), then approve again`,
+      { cause: e },
+    );
   }
   const done = decided(request, "approved", null, ctx);
   await writeRequest(ctx.queueDir, done);

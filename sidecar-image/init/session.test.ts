@@ -1,7 +1,7 @@
 // The property the firewall-only restart exists for: init runs the real firewall and the
-// real supervise daemon; an approval restarts the firewall (SIGUSR1 to init, as
-// `docker kill --signal USR1` does in the bundle) while the agent's MCP session, opened
-// before, keeps working.
+// real supervise daemon; init's SIGUSR1 restarts the firewall alone (what bb-supervise
+// falls back to when a bundle's firewall does not confirm a live re-read) while the
+// agent's MCP session, opened before, keeps working.
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -20,7 +20,7 @@ import { mintCa } from "../../lib/tls/mod.ts";
 import { freePort } from "../../tests/support/ports.ts";
 
 
-test("an approval restarts only the firewall and the agent's MCP session keeps working on the same session id", async () => {
+test("an approval with init's SIGUSR1 restarts only the firewall and the agent's MCP session keeps working on the same session id", async () => {
   const bottle = await makeTestBottle();
   const ca = await mintCa({ commonName: "session test CA" });
   const caCert = join(bottle.plan.files.dir, "ca.pem");

@@ -1,0 +1,50 @@
+// How bb-supervise makes a running bundle's firewall read an approved host, against a real
+// engine, with a stand-in bundle whose PID 1 is a shell acting as the firewall would: one
+// that re-reads live on SIGHUP and says so, and one from an older bot-bottle that does not.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { test } from "node:test";
+import { setLogLevel } from "../log.ts";
+import { ANY_EXIT, run } from "../proc.ts";
+import { samplePlan } from "../../tests/support/plans.ts";
+import { dockerFirewallReload } from "./bottle.ts";
+
+setLogLevel("error");
+
+const BASE = "debian:bookworm-slim";
+
+async function standIn(t: { after: (fn: () => Promise<unknown>) => void }, onHup: string): Promise<string> {
+  const name = `bbt-sup-${randomBytes(3).toString("hex")}`;
+  const script = `trap '${onHup}' HUP; trap 'echo "init | restarting firewall"' USR1; while :; do sleep 0.05; done`;
+  await run(["docker", "run", "--detach", "--name", name, "--label", "bot-bottle.test=1", BASE, "sh", "-c", script]);
+  t.after(() => run(["docker", "rm", "--force", name], { expect: ANY_EXIT }));
+  return name;
+}
+
+const planFor = (container: string) => ({
+  ...samplePlan(),
+  bundle: {
+    container, image: "i", networks: { internal: "n", egress: "e" }, caCert: "/ca", hostPorts: null, loopbackAddr: null, startedAt: "t",
+    agentUrls: { proxy: "http://firewall:8888", gitGate: null, supervise: "http://supervise:9100/mcp" },
+  },
+});
+
+const logs = async (name: string) => (await run(["docker", "logs", name])).stdout;
+
+test("a firewall that says it re-read its policy is left running: no restart", async (t) => {
+  const name = await standIn(t, 'echo "firewall | firewall: policy reloaded from /bb/firewall/policy.json (2 hosts)"');
+  await dockerFirewallReload(planFor(name))();
+  assert.doesNotMatch(await logs(name), /restarting firewall/);
+});
+
+test("a firewall that never says so (an older bundle) is restarted instead, so the approval still takes effect", async (t) => {
+  const name = await standIn(t, "");
+  await dockerFirewallReload(planFor(name))();
+  assert.match(await logs(name), /restarting firewall/);
+});
+
+test("a firewall that refuses the new policy fails the approval with its own words", async (t) => {
+  const name = await standIn(t, 'echo "firewall | firewall: policy reload refused, keeping the previous policy: bad json"');
+  await assert.rejects(dockerFirewallReload(planFor(name))(), /policy reload refused, keeping the previous policy: bad json/);
+  assert.doesNotMatch(await logs(name), /restarting firewall/);
+});
