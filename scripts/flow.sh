@@ -62,18 +62,26 @@ state_root=${BB_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/bot-bottle}
 # A bottle resumed by slug is the agent, backend and manifest tree it was made from: the
 # words left out are read from its saved plan (with bash: one node start less), and an
 # agent= or backend= that differs is refused rather than resuming something else.
+has_saved_plan=false
 if [ -n "$slug" ] && [ -f "$state_root/bottles/$slug/plan.json" ]; then
+  has_saved_plan=true
   saved_plan=$(<"$state_root/bottles/$slug/plan.json")
   for field in agent backend manifest; do
     case $field in
-      agent) re='"agent": \{[[:space:]]*"name": "([^"]+)"'; given=$agent ;;
-      backend) re='"backend": "([^"]+)"'; given=$backend_given ;;
-      manifest) re='"manifestDir": "([^"]+)"'; given=$manifest ;;
+      agent) re='"agent": \{[[:space:]]*"name": "([^"\\]+)"'; given=$agent ;;
+      backend) re='"backend": "([^"\\]+)"'; given=$backend_given ;;
+      # A path JSON had to escape is not read here (rare: then the default tree is used).
+      manifest) re='"manifestDir": "([^"\\]+)"'; given=$manifest ;;
     esac
     [[ $saved_plan =~ $re ]] || continue
     was=${BASH_REMATCH[1]}
     if [ -z "$given" ]; then
-      case $field in agent) agent=$was ;; backend) backend=$was ;; manifest) manifest=$was ;; esac
+      case $field in
+        agent) agent=$was ;;
+        backend) backend=$was ;;
+        # Only while it is there: a checkout moved since has its bottles/ elsewhere.
+        manifest) [ ! -d "$was" ] || manifest=$was ;;
+      esac
     elif [ "$field" != manifest ] && [ "$given" != "$was" ]; then
       echo "just $mode: slug=$slug is a bottle of $field=$was, not $field=$given (leave $field= out to resume it)" >&2; exit 2
     fi
@@ -85,7 +93,7 @@ fi
 [ -n "$agent" ] || { echo "just $mode: missing agent=NAME (try: just $mode agent=shell)" >&2; exit 2; }
 # A bottle resumed by slug is one you kept: it stays up when the agent exits (keep=false
 # says otherwise), instead of being torn down with the state you resumed it for.
-[ -z "$slug" ] || [ "$keep_given" = true ] || keep=true
+[ "$has_saved_plan" = false ] || [ "$keep_given" = true ] || keep=true
 # Checked here so the message names what you typed (backend=, cwd=, slug=), not a flag.
 case "$backend" in docker|smolmachines) ;; *) echo "just $mode: backend=$backend is not a backend (docker or smolmachines)" >&2; exit 2 ;; esac
 for flag in "yes=$yes" "keep=$keep"; do
@@ -156,7 +164,8 @@ trap 'exit 129' HUP
 if [ -n "$slug" ] && [ "$mode" = start ] && [ -f "$state_root/bottles/$slug/plan.json" ] \
    && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true >/dev/null 2>&1; then
   echo "» $slug is running: reattaching" >&2
-  keep=true
+  # keep=false: this time it goes when the agent exits (the teardown below).
+  if [ "$keep" = false ]; then current_slug=$slug; reached_agent=true; fi
   bb-vm attach --slug "$slug" --state-dir "$state_root"
   exit $?
 fi

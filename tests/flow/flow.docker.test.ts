@@ -153,8 +153,13 @@ test("keep=true leaves the bottle running and slug= alone reattaches to it (its 
   const again = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start slug=${slug}`, env, "test -f /tmp/marker && exit 9\n");
   assert.match(again.stdout, new RegExp(`${slug} is running: reattaching`));
   assert.equal(again.code, 9, "the same container (with its marker file) was reattached");
-  await run([join(REPO, "bin/bb-cleanup"), "--slug", slug, "--yes", "-q", "--state-dir", env.BB_STATE_DIR!]);
+  assert.ok((await leftovers(slug)).length > 0, "a reattached bottle stays up when the agent exits");
+  // keep=false: reattached once more, and gone when the agent exits.
+  const last = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start slug=${slug} keep=false`, env, "exit 0\n");
+  assert.equal(last.code, 0, last.stdout);
+  assert.match(last.stdout, /tearing down/);
   assert.deepEqual(await leftovers(slug), []);
+  assert.ok(!existsSync(join(env.BB_STATE_DIR!, "bottles", slug)), "state dir left behind");
 });
 
 test("slug= of a kept bottle that stopped rebuilds it under its slug with its approved hosts; a bottle in use is never re-prepared", async (t) => {
@@ -292,8 +297,7 @@ test("bb-bundle --no-wait leaves the readiness wait to bb-provision, which names
   await run(["docker", "unpause", plan.bundle.container]);
   const ok = await run([bin("bb-provision")], { env, input: r.stdout, expect: ANY_EXIT, timeoutMs: 60_000 });
   assert.equal(ok.code, 0, ok.stderr);
-  // Up at the first look: bb-provision goes on without a word about it (in the manual pipe
-  // bb-bundle has said so already).
+  // Up at the first look: bb-provision goes on without a word about it.
   assert.doesNotMatch(ok.stderr, /daemons answering/);
   assert.match(ok.stderr, /provision: unpack/);
 });
