@@ -32,6 +32,9 @@ test("keys the schema does not know pass through validation and serialization wh
   assert.equal(out.bottle.extra, 1);
   assert.equal(out.bottle.allowHosts[0].mine, true);
   assert.equal((plan as unknown as { polluted?: boolean }).polluted, undefined);
+  assert.deepEqual(out.__proto__, { polluted: true }, "a __proto__ key is kept as a key");
+  const named = validatePlan({ ...JSON.parse(serializePlan(samplePlan())), constructor: "c", toString: "t" });
+  assert.deepEqual([JSON.parse(serializePlan(named)).constructor, JSON.parse(serializePlan(named)).toString], ["c", "t"]);
   assert.deepEqual(Object.keys(out).slice(0, 2), ["version", "slug"]);
   assert.equal(({} as { polluted?: boolean }).polluted, undefined);
 });

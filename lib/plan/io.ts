@@ -53,7 +53,10 @@ function withUnknownKeys(raw: unknown, parsed: unknown): unknown {
     const out: Record<string, unknown> = {};
     for (const k of Object.keys(parsed)) out[k] = withUnknownKeys(raw[k], parsed[k]);
     // After the known ones, so the plan keeps the schema's order ("slug" second).
-    for (const k of Object.keys(raw)) if (!(k in out) && k !== "__proto__") out[k] = raw[k];
+    // defineProperty: a "__proto__" key stays a key instead of setting the prototype.
+    for (const k of Object.keys(raw)) {
+      if (!Object.hasOwn(out, k)) Object.defineProperty(out, k, { value: raw[k], enumerable: true, writable: true, configurable: true });
+    }
     return out;
   }
   if (Array.isArray(raw) && Array.isArray(parsed) && raw.length === parsed.length) return parsed.map((p, i) => withUnknownKeys(raw[i], p));
