@@ -19,7 +19,7 @@ let scanner: ReturnType<typeof createScanner> | undefined;
  * token (the firewall's own detectors), or a URL with a password in it. */
 function looksSecret(value: string): boolean {
   scanner ??= createScanner();
-  return /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]*@/i.test(value) || scanner.scan(value) !== null;
+  return /[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:[^/@\s]*@/i.test(value) || scanner.scan(value) !== null;
 }
 
 function envLine(plan: Plan): string {

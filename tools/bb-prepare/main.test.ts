@@ -123,12 +123,12 @@ test("the preflight hides env values that look secret whatever their name: known
   const token = "ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6";
   const dir = await writeTree(await tempDir(t), {
     "agents/a.md": "---\nprovider: shell\nbottle: b\n---\n",
-    "b.md": `---\nenv:\n  GH: ${token}\n  DATABASE_URL: "postgres://app:hunter2pass@db.internal:5432/app"\n  RANDOM_ID: "q8Zt2LmX9vR4kW7pN3bY6cJ1hF5dS0gA"\n  PLAIN: hello-world\n  HOME_URL: "https://example.com/docs"\n---\n`,
+    "b.md": `---\nenv:\n  GH: ${token}\n  JAVA_OPTS: "-Dhttp.proxy=http://bob:hunter3pass@proxy.corp:8080"\n  DATABASE_URL: "postgres://app:hunter2pass@db.internal:5432/app"\n  RANDOM_ID: "q8Zt2LmX9vR4kW7pN3bY6cJ1hF5dS0gA"\n  PLAIN: hello-world\n  HOME_URL: "https://example.com/docs"\n---\n`,
   });
   const r = await runTool("bb-prepare", ["a", "--manifest-dir", dir, "--state-dir", await tempDir(t)]);
   assert.equal(r.code, 0, r.stderr);
-  for (const secret of [token, "hunter2pass", "q8Zt2LmX9vR4kW7pN3bY6cJ1hF5dS0gA"]) assert.ok(!r.stderr.includes(secret), `the preflight shows ${secret}`);
-  assert.match(r.stderr, /DATABASE_URL=<hidden>, GH=<hidden>, HOME_URL=https:\/\/example\.com\/docs, PLAIN=hello-world, RANDOM_ID=<hidden>/);
+  for (const secret of [token, "hunter2pass", "hunter3pass", "q8Zt2LmX9vR4kW7pN3bY6cJ1hF5dS0gA"]) assert.ok(!r.stderr.includes(secret), `the preflight shows ${secret}`);
+  assert.match(r.stderr, /DATABASE_URL=<hidden>, GH=<hidden>, HOME_URL=https:\/\/example\.com\/docs, JAVA_OPTS=<hidden>, PLAIN=hello-world, RANDOM_ID=<hidden>/);
 });
 
 test("the preflight says a wildcard over a public suffix opens every site under it, and leaves one organisation's subdomains plain", async (t) => {
