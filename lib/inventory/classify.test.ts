@@ -60,6 +60,9 @@ test("a bottle kept for you (keep=true) stays yours when it stops: live, status 
   assert.deepEqual([justStopped.status, justStopped.why.startsWith("kept")], ["kept", true], "kept, not 'starting', right after a change");
   const gone = classify(facts({ dir: dir({ kept: true }) }), { now: NOW });
   assert.deepEqual([gone.live, gone.status], [true, "kept"], "its containers removed (a prune), its state dir is still resumable");
+  const killedResume = classify(facts({ dir: dir({ kept: true, owner: { pid: 42, startedAt: "x" }, ownerAlive: false }), containers: [container("agent", "running")] }), { now: NOW });
+  assert.deepEqual([killedResume.live, killedResume.status], [true, "kept"]);
+  assert.match(killedResume.why, /^kept \(keep=true\), agent left running by a start flow that died: just start slug=r-1 resumes it/);
   const running = classify(facts({ dir: dir({ kept: true }), containers: [container("agent", "running")] }), { now: NOW });
   assert.deepEqual([running.live, running.status, running.why], [true, "running", "agent container running"]);
 });

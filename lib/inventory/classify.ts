@@ -7,7 +7,10 @@
 //   - it has no owner record and was created less than the grace period ago (default
 //     GRACE_MS; bb-cleanup --grace): a start flow between
 //     bb-prepare and writing owner.json, or a hand-run pipe between bb-bundle and bb-vm,
-//     must not be reaped by a cleanup that happens to run at that moment.
+//     must not be reaped by a cleanup that happens to run at that moment, or
+//   - it was kept for you (keep=true: the flow's `kept` record), running or not: stopped
+//     by a reboot, its containers pruned, or its resume killed, it is yours to resume or
+//     remove (bb-cleanup --slug).
 // Everything else bot-bottle created is an orphan, whatever is left of it.
 import type { BottleFacts } from "./collect.ts";
 
@@ -69,7 +72,7 @@ export function classify(f: BottleFacts, opts: ClassifyOptions = {}): Bottle {
     agentUp ? "agent container running" : "",
     machineUp ? "smolvm machine running" : "",
     fresh && !kept ? `last changed ${ago(age)}, no owner recorded yet` : "",
-    kept ? `kept (keep=true), not running: just start slug=${f.slug} resumes it, bb-cleanup --slug ${f.slug} removes it` : "",
+    kept ? `kept (keep=true), ${agentContainer || machine ? "agent left running by a start flow that died" : "not running"}: just start slug=${f.slug} resumes it, bb-cleanup --slug ${f.slug} removes it` : "",
   ].filter(Boolean);
   const live = liveBecause.length > 0;
   const orphanBecause = [
