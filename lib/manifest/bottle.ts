@@ -199,7 +199,8 @@ function parseGit(r: FieldReader, v: unknown, file: string): GitDecl {
     const uo = r.object(field, u);
     r.checkKeys(uo, ["url", "identity_file", "host_key"], field);
     if (!("url" in uo)) r.fail(`${field}.url`, "is required: where git-gate fetches from and pushes to (e.g. ssh://git@github.com)");
-    const url = r.nonEmptyString(`${field}.url`, uo.url).replace(/\/+$/, "");
+    // The scheme in lower case: bb-bundle and git-gate tell file:// upstreams by it.
+    const url = r.nonEmptyString(`${field}.url`, uo.url).replace(/\/+$/, "").replace(/^[a-z][a-z0-9+.-]*:\/\//i, (scheme) => scheme.toLowerCase());
     if (!GIT_URL.test(url)) {
       r.fail(`${field}.url`, `${JSON.stringify(url)} is not a URL git-gate can fetch from: use ssh://, https://, http://, git:// or file://, or user@host:path`);
     }

@@ -185,6 +185,9 @@ test("an upstream url git-gate cannot fetch over is refused, naming the field; e
     const b = await resolved(t, { child: `git:\n  upstreams:\n    a.test: {url: '${url}'}\n  repos: [a.test/o/r]` });
     assert.equal(b.git?.upstreams[0]?.url, url);
   }
+  // The scheme is kept in lower case, as bb-bundle and git-gate read it (FILE:// is a folder too).
+  const upper = await resolved(t, { child: `git:\n  upstreams:\n    a.test: {url: 'FILE:///Srv/Git'}\n  repos: [a.test/o/r]` });
+  assert.equal(upper.git?.upstreams[0]?.url, "file:///Srv/Git");
 });
 
 test("a repo whose host has no upstream is an error", async (t) => {
