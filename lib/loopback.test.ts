@@ -1,7 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import process from "node:process";
 import { join } from "node:path";
 import { tempDir } from "../tests/support/tmp.ts";
 import { samplePlan } from "../tests/support/plans.ts";
@@ -40,4 +42,22 @@ test("bottles starting at once each get their own address, reserved before their
   assert.equal(new Set(addrs).size, slugs.length, `two bottles got one address: ${addrs.join(", ")}`);
   assert.equal(await loopbackFor({ platform: "linux", stateRoot: state, slug: slugs[5]! }), addrs[5]);
   assert.ok(!existsSync(join(state, "loopback.lock")), "the lock was left behind");
+});
+
+test("a lock left by a start that was killed (its holder gone) is cleared at once; a live holder's is waited for", async (t) => {
+  const state = await tempDir(t);
+  await mkdir(join(state, "bottles", "c0-aaaa"), { recursive: true });
+  const dead = spawnSync("sh", ["-c", "echo $$"]).stdout.toString().trim();
+  await mkdir(join(state, "loopback.lock"));
+  await writeFile(join(state, "loopback.lock", "pid"), `${dead}\n`);
+  assert.equal(await loopbackFor({ platform: "linux", stateRoot: state, slug: "c0-aaaa" }), "127.0.0.16");
+
+  await mkdir(join(state, "loopback.lock"));
+  await writeFile(join(state, "loopback.lock", "pid"), `${process.pid}\n`);
+  let done = false;
+  const waiting = loopbackFor({ platform: "linux", stateRoot: state, slug: "c0-aaaa" }).then((a) => ((done = true), a));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(done, false, "a lock held by a live process was taken");
+  await rm(join(state, "loopback.lock"), { recursive: true });
+  assert.equal(await waiting, "127.0.0.16");
 });

@@ -9,6 +9,7 @@
 import { readdirSync } from "node:fs";
 import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import process from "node:process";
 import { BbError } from "./errors.ts";
 import { log } from "./log.ts";
 import { readPlanFile } from "./plan/io.ts";
@@ -46,19 +47,24 @@ async function addressesByBottle(stateRoot: string): Promise<Map<string, string>
  * its plan records it only once the bundle is up, minutes later on a first image build. */
 const RESERVATION = "loopback-addr";
 
-/** Run `fn` holding a lock (a folder: mkdir is atomic) so two bottles starting at once
- * cannot pick the same address. A lock older than STALE_MS was left by a killed start. */
+/**
+ * Run `fn` holding a lock (a folder: mkdir is atomic, with the holder's pid in it) so two
+ * bottles starting at once cannot pick the same address. The lock is held for a few ms;
+ * one whose holder is gone (a start killed right then) is cleared by the next start. Two
+ * starts clearing the same dead lock at once could still both go on: that needs a start
+ * killed inside those ms and two more in the same instant.
+ */
 async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
-  const STALE_MS = 30_000;
-  for (let i = 0; ; i++) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
     try {
       await mkdir(lock);
+      await writeFile(join(lock, "pid"), `${process.pid}\n`);
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const age = await stat(lock).then((st) => Date.now() - st.mtimeMs, () => 0);
-      if (age > STALE_MS) await rm(lock, { recursive: true, force: true });
-      else if (i > 400) throw new BbError("BUNDLE", `Cannot pick a loopback address: ${lock} is held by another start (remove it if none is running)`);
+      if (await lockAbandoned(lock)) await rm(lock, { recursive: true, force: true });
+      else if (Date.now() > deadline) throw new BbError("BUNDLE", `Cannot pick a loopback address: ${lock} has been held for a minute (remove it if no bottle is starting)`);
       else await new Promise((r) => setTimeout(r, 25));
     }
   }
@@ -67,6 +73,22 @@ async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
   } finally {
     await rm(lock, { recursive: true, force: true });
   }
+}
+
+/** A lock whose holder process is gone, or that never got a pid in 5 s (its holder was
+ * killed between the two steps). */
+async function lockAbandoned(lock: string): Promise<boolean> {
+  const pid = Number(await readFile(join(lock, "pid"), "utf8").catch(() => ""));
+  if (pid > 0) {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === "ESRCH";
+    }
+  }
+  const age = await stat(lock).then((st) => Date.now() - st.mtimeMs, () => 0);
+  return age > 5_000;
 }
 
 async function ensureMacAliases(): Promise<void> {
