@@ -98,8 +98,8 @@ export function readyTimeoutMs(seconds: string): number {
 
 /**
  * Wait until every daemon of a started bundle answers; the error names the first that did
- * not. `quietIfUp`: say nothing when all answer at the first look (bb-provision after a
- * bb-bundle that waited already, which said so).
+ * not. `quietIfUp`: say nothing when all answer at the first look (bb-provision: after a
+ * bb-bundle that waited and said so, or in the start flow where they came up meanwhile).
  */
 export async function awaitBundle(
   plan: Pick<Plan, "slug" | "services"> & { bundle: { container: string } },

@@ -32,8 +32,9 @@ const program = createProgram("bb-provision", "Provision a started bottle: CA, g
     const timeoutMs = readyTimeoutMs(o.readyTimeout);
     const plan = (await readPlanInput(o, ["bundle", "vm"])) as Ready;
     // The daemons first: provisioning registers them with the agent, and a bundle started
-    // with `bb-bundle --no-wait` may still be coming up (one probe, and no word, when it
-    // already is).
+    // with `bb-bundle --no-wait` may still be coming up. One probe, and no word, when they
+    // all answer at its first look (which waits up to 2 s in the bundle, so in the start
+    // flow they usually do); a longer wait is reported as it goes.
     await awaitBundle(plan, { timeoutMs, signal: interruptSignal(), quietIfUp: true });
     const smolvm = plan.vm.kind === "smolvm" ? await openSmolvm() : null;
     const { agentFiles } = forwardedCredentials(plan, { home: homedir(), env: process.env });
