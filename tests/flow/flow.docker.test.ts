@@ -191,7 +191,7 @@ test("slug= of a kept bottle that stopped rebuilds it under its slug with its ap
   assert.ok(existsSync(join(dir, "supervise", "queue", "req-1.json")), "a plain cleanup removed a kept bottle's state");
   const exec = await run([join(REPO, "bin/bb-vm"), "exec", "--slug", slug, "--state-dir", state, "--", "true"], { expect: ANY_EXIT });
   assert.equal(exec.code, 1);
-  assert.match(exec.stderr, new RegExp(`error: bottle ${slug}: its agent container bb-${slug}-agent is stopped; .just start agent=shell slug=${slug}. rebuilds it`));
+  assert.match(exec.stderr, new RegExp(`error: bottle ${slug}: its agent container bb-${slug}-agent is stopped; .just start slug=${slug}. rebuilds it`));
   const tty = await run([join(REPO, "bin/bb-vm"), "exec", "-t", "--slug", slug, "--state-dir", state, "--", "true"], { expect: ANY_EXIT });
   assert.equal(tty.code, 2);
   assert.match(tty.stderr, /--tty needs a terminal on stdin/);
@@ -211,8 +211,14 @@ test("slug= of a kept bottle that stopped rebuilds it under its slug with its ap
   assert.equal(JSON.parse(await readFile(join(dir, "plan.json"), "utf8")).createdAt, planBefore.createdAt);
   const running = await run(["docker", "ps", "--filter", `label=bot-bottle.slug=${slug}`, "--format", "{{.Names}}"]);
   assert.equal(running.stdout.split("\n").filter(Boolean).length, 2, "the rebuilt bundle and agent run (keep=true)");
+  const planCopy = join(await tempDir(t), "plan.json");
+  await writeFile(planCopy, await readFile(join(dir, "plan.json"), "utf8"));
   await run([join(REPO, "bin/bb-cleanup"), "--slug", slug, "--yes", "-q", "--state-dir", state]);
   assert.deepEqual(await leftovers(slug), []);
+  // Removed whole, it is not offered for a rebuild: there is nothing left to rebuild from.
+  const removed = await run([join(REPO, "bin/bb-vm"), "exec", "--plan", planCopy, "--", "true"], { expect: ANY_EXIT });
+  assert.notEqual(removed.code, 0);
+  assert.match(removed.stderr, new RegExp(`its agent container bb-${slug}-agent is gone; the bottle was removed \\(its state dir .* is gone\\): .just start agent=shell. starts a new one`));
 });
 
 test("cwd= copies the host checkout into ~/work, writable by the agent", async (t) => {

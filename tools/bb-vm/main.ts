@@ -9,6 +9,7 @@
 //   bb-vm attach --slug shell-k3x9
 //
 // Exit codes: see --help (exec and attach exit with the command's code).
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { createProgram, interruptSignal, Option, type Command, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
@@ -75,7 +76,11 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
     // docker exec says "No such container" with exit 1, like a command failing: name it.
     if (code !== 0) {
       const gone = await agentGone(plan.vm.name);
-      if (gone) log.error(`bottle ${plan.slug}: its agent container ${plan.vm.name} ${gone}; \`just start agent=${plan.agent.name} slug=${plan.slug}\` rebuilds it, \`bb-cleanup --slug ${plan.slug}\` removes it`);
+      // Rebuilding under the slug needs the bottle's state dir; a bottle removed whole is over.
+      const next = existsSync(plan.files.dir)
+        ? `\`just start slug=${plan.slug}\` rebuilds it, \`bb-cleanup --slug ${plan.slug}\` removes it`
+        : `the bottle was removed (its state dir ${plan.files.dir} is gone): \`just start agent=${plan.agent.name}\` starts a new one`;
+      if (gone) log.error(`bottle ${plan.slug}: its agent container ${plan.vm.name} ${gone}; ${next}`);
     }
     return code;
   }
