@@ -47,6 +47,10 @@ test("just run: the command's exit code comes back and the bottle is gone afterw
   assert.match(slug, /^shell-/);
   assert.deepEqual(await leftovers(slug), []);
   assert.ok(!existsSync(join(state, "bottles", slug)), "state dir left behind");
+  // A command that is not there exits 127, as in a shell (docker exec alone says 126).
+  const missing = await just(["run", "agent=shell", "--", "no-such-command", "--flag"], env);
+  assert.equal(missing.code, 127, missing.stderr);
+  assert.match(missing.stderr, /no-such-command.*No such file or directory/);
 });
 
 test("an unknown argument is refused before anything starts, with each mode's own arguments listed", async (t) => {
