@@ -107,7 +107,8 @@ fi
 if [ "$mode" = run ]; then
   [ ${#cmd[@]} -gt 0 ] || { echo "just run: missing the command: just run agent=$agent -- CMD" >&2; exit 2; }
   [[ "${cmd[0]}" != -* ]] || { echo "just run: unknown argument '${cmd[0]}' (the command comes after --: just run agent=$agent -- CMD)" >&2; exit 2; }
-  # FOO=1 CMD means what it means in a shell; docker exec runs argv as is, so env does it.
+  # FOO=1 CMD means what it means in a shell; bb-vm exec runs argv as is (there a first
+  # word with "=" names a file), so env does it.
   [[ "${cmd[0]}" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] && cmd=(env "${cmd[@]}")
   yes=true
 fi

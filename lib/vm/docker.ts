@@ -95,9 +95,10 @@ function execArgs(plan: Plan & { vm: NonNullable<Plan["vm"]> }, argv: string[], 
   if (o.root) args.push("-u", "0");
   else args.push("-u", AGENT.user, "-e", `HOME=${AGENT.home}`);
   if (o.workdir) args.push("-w", o.workdir);
-  // Through env, as a shell and the smolvm backend run it: a command that is not there
-  // exits 127 ("No such file or directory"), not docker's 126 with an OCI runtime error.
-  return [...args, plan.vm.name, "env", "--", ...argv];
+  // Through sh's exec, argv as it is (env would take a first word with "=" for a variable):
+  // a command that is not there exits 127 as in a shell, not docker's 126 with an OCI
+  // runtime error.
+  return [...args, plan.vm.name, "sh", "-c", 'exec "$@"', "sh", ...argv];
 }
 
 /** Run a command in the agent container, capturing output; returns the exit code. */
