@@ -24,9 +24,10 @@ export function dockerFirewallReload(plan: Plan): () => Promise<void> {
     const container = plan.bundle.container;
     const signal = (sig: string) =>
       run(["docker", "kill", "--signal", sig, container], { errorCode: "DOCKER", what: `Cannot signal the firewall of ${plan.slug} (container ${container})`, timeoutMs: 30_000 });
-    const before = await reloadLines(container);
+    const since = await lastLogStamp(container);
+    const before = await reloadLines(container, since);
     await signal("HUP");
-    if (await firewallReloaded(container, before)) {
+    if (await firewallReloaded(container, since, before)) {
       log.info(`the firewall of ${plan.slug} re-read its policy (container ${container}; open connections stay)`);
       return;
     }
@@ -35,9 +36,17 @@ export function dockerFirewallReload(plan: Plan): () => Promise<void> {
   };
 }
 
-/** The firewall's reload lines so far (counted, not dated: the engine's clock may differ). */
-async function reloadLines(container: string): Promise<string[]> {
-  const r = await run(["docker", "logs", container], { expect: ANY_EXIT, timeoutMs: 30_000 });
+/** The engine's own time stamp of the bundle's newest log line: reading from there keeps
+ * each look short however long the bundle has run, and needs no clock of ours. */
+async function lastLogStamp(container: string): Promise<string | null> {
+  const r = await run(["docker", "logs", "--timestamps", "--tail", "1", container], { expect: ANY_EXIT, timeoutMs: 30_000 });
+  const stamps = `${r.stdout}\n${r.stderr}`.split("\n").map((l) => l.split(" ")[0]!).filter((t) => /^\d{4}-\d\d-\d\dT/.test(t));
+  return stamps.sort().at(-1) ?? null;
+}
+
+/** The firewall's reload lines since `since` (counted: two may share a time stamp). */
+async function reloadLines(container: string, since: string | null): Promise<string[]> {
+  const r = await run(["docker", "logs", ...(since ? ["--since", since] : []), container], { expect: ANY_EXIT, timeoutMs: 30_000 });
   return `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => l.startsWith("firewall | ") && l.includes("policy reload"));
 }
 
@@ -46,10 +55,10 @@ async function reloadLines(container: string): Promise<string[]> {
  * "approved" only once the host is open: the signal returns before the firewall acts on
  * it, and a policy it refuses must not be reported as applied. False when it says nothing.
  */
-async function firewallReloaded(container: string, before: string[], timeoutMs = 5_000): Promise<boolean> {
+async function firewallReloaded(container: string, since: string | null, before: string[], timeoutMs = 5_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const fresh = (await reloadLines(container)).slice(before.length);
+    const fresh = (await reloadLines(container, since)).slice(before.length);
     if (fresh.some((l) => l.includes("policy reloaded"))) return true;
     const refused = fresh.find((l) => l.includes("policy reload refused"));
     if (refused) throw new BbError("STATE", refused.slice("firewall | ".length));

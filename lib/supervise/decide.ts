@@ -71,7 +71,7 @@ export async function approveRequest(ctx: ApproveContext, id: string): Promise<A
   } catch (e) {
     throw new BbError(
       "STATE",
-      `Added ${request.host} to ${ctx.policyFile}, but signalling the firewall to re-read it failed (${(e as Error).message}); request ${id} stays pending. Check the bottle is running (bb-list), then approve again`,
+      `${request.host} is in ${ctx.policyFile}, but signalling the firewall to re-read it failed (${(e as Error).message}); request ${id} stays pending. Check the bottle is running (bb-list), then approve again`,
       { cause: e },
     );
   }
