@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { spawnSync } from "node:child_process";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, utimes, writeFile } from "node:fs/promises";
 import process from "node:process";
 import { join } from "node:path";
 import { tempDir } from "../tests/support/tmp.ts";
@@ -60,4 +60,11 @@ test("a lock left by a start that was killed (its holder gone) is cleared at onc
   assert.equal(done, false, "a lock held by a live process was taken");
   await rm(join(state, "loopback.lock"), { recursive: true });
   assert.equal(await waiting, "127.0.0.16");
+
+  // Over 30 s old, a lock is abandoned even when its pid is alive again (reused).
+  await mkdir(join(state, "loopback.lock"));
+  await writeFile(join(state, "loopback.lock", "pid"), `${process.pid}\n`);
+  const old = new Date(Date.now() - 60_000);
+  await utimes(join(state, "loopback.lock"), old, old);
+  assert.equal(await loopbackFor({ platform: "linux", stateRoot: state, slug: "c0-aaaa" }), "127.0.0.16");
 });

@@ -75,20 +75,20 @@ async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A lock whose holder process is gone, or that never got a pid in 5 s (its holder was
- * killed between the two steps). */
+/** A lock whose holder process is gone, that never got a pid in 5 s (its holder was
+ * killed between the two steps), or that is over 30 s old: it is held for milliseconds,
+ * so its pid has been reused by another process (after a reboot, say). */
 async function lockAbandoned(lock: string): Promise<boolean> {
-  const pid = Number(await readFile(join(lock, "pid"), "utf8").catch(() => ""));
-  if (pid > 0) {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code === "ESRCH";
-    }
-  }
   const age = await stat(lock).then((st) => Date.now() - st.mtimeMs, () => 0);
-  return age > 5_000;
+  if (age > 30_000) return true;
+  const pid = Number(await readFile(join(lock, "pid"), "utf8").catch(() => ""));
+  if (!(pid > 0)) return age > 5_000;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "ESRCH";
+  }
 }
 
 async function ensureMacAliases(): Promise<void> {
