@@ -7,6 +7,7 @@ import process from "node:process";
 import { join } from "node:path";
 import { tempDir } from "../tests/support/tmp.ts";
 import { samplePlan } from "../tests/support/plans.ts";
+import { writeOwner } from "./inventory/owner.ts";
 import { LINUX_POOL, loopbackFor, MAC_POOL, pickFromPool } from "./loopback.ts";
 
 test("pickFromPool takes the first address no other bottle holds, and says so when all are taken", () => {
@@ -49,11 +50,11 @@ test("a lock left by a start that was killed (its holder gone) is cleared at onc
   await mkdir(join(state, "bottles", "c0-aaaa"), { recursive: true });
   const dead = spawnSync("sh", ["-c", "echo $$"]).stdout.toString().trim();
   await mkdir(join(state, "loopback.lock"));
-  await writeFile(join(state, "loopback.lock", "pid"), `${dead}\n`);
+  await writeOwner(join(state, "loopback.lock"), Number(dead));
   assert.equal(await loopbackFor({ platform: "linux", stateRoot: state, slug: "c0-aaaa" }), "127.0.0.16");
 
   await mkdir(join(state, "loopback.lock"));
-  await writeFile(join(state, "loopback.lock", "pid"), `${process.pid}\n`);
+  await writeOwner(join(state, "loopback.lock"), process.pid);
   let done = false;
   const waiting = loopbackFor({ platform: "linux", stateRoot: state, slug: "c0-aaaa" }).then((a) => ((done = true), a));
   await new Promise((r) => setTimeout(r, 300));
@@ -63,7 +64,7 @@ test("a lock left by a start that was killed (its holder gone) is cleared at onc
 
   // Over 30 s old, a lock is abandoned even when its pid is alive again (reused).
   await mkdir(join(state, "loopback.lock"));
-  await writeFile(join(state, "loopback.lock", "pid"), `${process.pid}\n`);
+  await writeOwner(join(state, "loopback.lock"), process.pid);
   const old = new Date(Date.now() - 60_000);
   await utimes(join(state, "loopback.lock"), old, old);
   assert.equal(await loopbackFor({ platform: "linux", stateRoot: state, slug: "c0-aaaa" }), "127.0.0.16");

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { BbError } from "./errors.ts";
 import { log } from "./log.ts";
+import { ownerAlive, readOwner, writeOwner } from "./inventory/owner.ts";
 import { readPlanFile } from "./plan/io.ts";
 import { run } from "./proc.ts";
 
@@ -48,7 +49,7 @@ async function addressesByBottle(stateRoot: string): Promise<Map<string, string>
 const RESERVATION = "loopback-addr";
 
 /**
- * Run `fn` holding a lock (a folder: mkdir is atomic, with the holder's pid in it) so two
+ * Run `fn` holding a lock (a folder: mkdir is atomic, with the holder's owner record in it) so two
  * bottles starting at once cannot pick the same address. The lock is held for a few ms;
  * one whose holder is gone (a start killed right then) is cleared by the next start. Two
  * starts clearing the same dead lock at once could still both go on: that needs a start
@@ -59,7 +60,7 @@ async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
   for (;;) {
     try {
       await mkdir(lock);
-      await writeFile(join(lock, "pid"), `${process.pid}\n`);
+      await writeOwner(lock, process.pid);
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
@@ -75,20 +76,14 @@ async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A lock whose holder process is gone, that never got a pid in 5 s (its holder was
- * killed between the two steps), or that is over 30 s old: it is held for milliseconds,
- * so its pid has been reused by another process (after a reboot, say). */
+/** A lock whose holder is gone (the owner record's check, pid reuse included), that never
+ * got a record in 5 s (its holder was killed between the two steps), or that is over 30 s
+ * old: it is held for milliseconds, and without procfs a reused pid looks alive. */
 async function lockAbandoned(lock: string): Promise<boolean> {
   const age = await stat(lock).then((st) => Date.now() - st.mtimeMs, () => 0);
   if (age > 30_000) return true;
-  const pid = Number(await readFile(join(lock, "pid"), "utf8").catch(() => ""));
-  if (!(pid > 0)) return age > 5_000;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "ESRCH";
-  }
+  const holder = await readOwner(lock);
+  return holder ? !ownerAlive(holder) : age > 5_000;
 }
 
 async function ensureMacAliases(): Promise<void> {
