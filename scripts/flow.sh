@@ -162,7 +162,7 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 
 # Resume a live bottle: reattach without rebuilding.
-if [ -n "$slug" ] && [ "$mode" = start ] && [ -f "$state_root/bottles/$slug/plan.json" ] \
+if [ "$has_saved_plan" = true ] && [ "$mode" = start ] \
    && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true >/dev/null 2>&1; then
   echo "» $slug is running: reattaching" >&2
   # keep=false: this time it goes when the agent exits (the teardown below).
@@ -182,7 +182,7 @@ prep_args=("$agent" --backend "$backend" --state-dir "$state_root" --owner-pid $
 [ -n "$slug" ] && prep_args+=(--identity "$slug")
 # Not running (stopped by a reboot, or its agent died): rebuilt under its slug, its old
 # containers replaced once you say y.
-if [ -n "$slug" ] && [ -f "$state_root/bottles/$slug/plan.json" ]; then
+if [ "$has_saved_plan" = true ]; then
   resuming=true
   prep_args+=(--rebuild)
   echo "» $slug is not running: rebuilding it under the same slug" >&2
