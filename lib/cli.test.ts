@@ -101,3 +101,16 @@ test("Ctrl-C while a tool waits on docker: one warning and 'Interrupted by SIGIN
   assert.equal(inFlow.code, 130, inFlow.stderr);
   assert.equal(inFlow.stderr.match(/^(error|warning): .*$/gm), null, inFlow.stderr);
 });
+
+test("a next step that exits before reading the plan: one error naming the bottle and how to remove it, no stack trace", async (t) => {
+  const state = await mkdtemp(join(tmpdir(), "bb-cli-"));
+  t.after(() => rm(state, { recursive: true, force: true }));
+  // `true` is gone long before bb-prepare has a plan to write, so the write meets a closed pipe.
+  const argv = tsArgv("tools/bb-prepare/main.ts", ["shell", "--state-dir", state, "-q"]).map((a) => `'${a}'`).join(" ");
+  const r = await run(["bash", "-c", `set -o pipefail; ${argv} | true`], { expect: [0, 1, 2, 3] });
+  assert.equal(r.code, 1, r.stderr);
+  const slug = /bottle (shell-[a-z0-9]+) is left/.exec(r.stderr)?.[1];
+  assert.ok(slug, r.stderr);
+  assert.equal(r.stderr.trim(), `error: stdout was closed before the output was written: the next step in the pipe exited first; bottle ${slug} is left as this step made it: bb-cleanup --slug ${slug} removes it`);
+  assert.ok(existsSync(join(state, "bottles", slug)), "what the step made is still there to find");
+});

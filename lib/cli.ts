@@ -93,12 +93,42 @@ function stdinIsPipe(): boolean {
 }
 
 /** Write the plan as the tool's only stdout output. */
-export function writePlan(plan: Plan): Promise<void> {
-  return writeStdout(serializePlan(plan));
+export async function writePlan(plan: Plan): Promise<void> {
+  try {
+    await writeStdout(serializePlan(plan));
+  } catch (e) {
+    if (!(e instanceof BbError && e.details.closed)) throw e;
+    // What this step made stays (the next step may have failed on its own input); the
+    // person needs the one command that finds it again.
+    throw new BbError("STATE", `${e.message}; bottle ${plan.slug} is left as this step made it: bb-cleanup --slug ${plan.slug} removes it`, {
+      cause: e.cause,
+    });
+  }
 }
 
+let stdoutErrorsHeard = false;
+
+/**
+ * Write to stdout and wait until it is flushed. A reader that went away (the next step in
+ * a pipe exited first) is a BbError, not an unhandled 'error' event and a stack trace.
+ */
 export function writeStdout(text: string): Promise<void> {
-  return new Promise((resolve, reject) => process.stdout.write(text, (e) => (e ? reject(e) : resolve())));
+  // The stream also emits 'error' (after the callback); unheard, that crashes the process.
+  if (!stdoutErrorsHeard) process.stdout.on("error", () => {});
+  stdoutErrorsHeard = true;
+  return new Promise((resolve, reject) => {
+    process.stdout.write(text, (e) => {
+      if (!e) return resolve();
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EPIPE" || code === "ERR_STREAM_DESTROYED") {
+        return reject(new BbError("STATE", "stdout was closed before the output was written: the next step in the pipe exited first", {
+          cause: e,
+          details: { closed: true },
+        }));
+      }
+      reject(e);
+    });
+  });
 }
 
 function applyLogFlags(program: Command) {
