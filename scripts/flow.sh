@@ -30,7 +30,7 @@ from_caller() {
     *) printf '%s/%s' "$caller" "$1" ;;
   esac
 }
-agent="" backend=docker backend_given="" keep_given=false yes=false cwd="" slug="" keep=false manifest="" cmd=()
+agent="" backend=docker backend_given="" keep_given=false yes=false cwd="" slug="" keep=false manifest="" cmd=() cmd_after_dashes=false
 while [ $# -gt 0 ]; do
   case "$1" in
     agent=*) agent="${1#agent=}" ;;
@@ -46,7 +46,8 @@ while [ $# -gt 0 ]; do
       esac ;;
     cwd=*) cwd="${1#cwd=}"; [ -z "$cwd" ] || cwd=$(from_caller "$cwd") ;;
     manifest=*) manifest="${1#manifest=}"; [ -z "$manifest" ] || manifest=$(from_caller "$manifest") ;;
-    --) shift; cmd=("$@"); break ;;
+    # A `--` that reaches us is a second one: what follows is the command even when it starts with -.
+    --) shift; cmd=("$@"); cmd_after_dashes=true; break ;;
     # `just` drops a `--` before the command, so in run mode the first word that is not
     # key=value starts the command, and so does an environment assignment (FOO=1 env).
     *) if [ "$mode" = run ] && { [[ "$1" != *=* ]] || [[ "$1" =~ ^[A-Z_][A-Z0-9_]*= ]]; }; then cmd=("$@"); break; fi
@@ -106,7 +107,8 @@ if [ -n "$manifest" ]; then
 fi
 if [ "$mode" = run ]; then
   [ ${#cmd[@]} -gt 0 ] || { echo "just run: missing the command: just run agent=$agent -- CMD" >&2; exit 2; }
-  [[ "${cmd[0]}" != -* ]] || { echo "just run: unknown argument '${cmd[0]}' (the command comes after --: just run agent=$agent -- CMD)" >&2; exit 2; }
+  [[ "${cmd[0]}" != -* ]] || [ "$cmd_after_dashes" = true ] || {
+    echo "just run: unknown argument '${cmd[0]}' (the command comes after --: just run agent=$agent -- CMD; just keeps the first -- for itself, so a command that starts with - needs two: just run agent=$agent -- -- ${cmd[0]})" >&2; exit 2; }
   # FOO=1 CMD means what it means in a shell; bb-vm exec runs argv as is (there a first
   # word with "=" names a file), so env does it.
   [[ "${cmd[0]}" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] && cmd=(env "${cmd[@]}")

@@ -77,7 +77,7 @@ test("an unknown argument is refused before anything starts, with each mode's ow
     [["start", "agent=shell", "yes=1"], "just start: yes=1 is not true or false"],
     [["run", "agent=shell", "slug=shell-x1y2", "--", "true"], "just run: slug= is for just start (run starts a fresh bottle, runs the command without asking, and always tears it down)"],
     [["run", "agent=shell", "keep=true", "--", "true"], "just run: keep= is for just start (run starts a fresh bottle, runs the command without asking, and always tears it down)"],
-    [["run", "agent=shell", "--bogus", "--", "true"], "just run: unknown argument '--bogus' (the command comes after --: just run agent=shell -- CMD)"],
+    [["run", "agent=shell", "--bogus", "--", "true"], "just run: unknown argument '--bogus' (the command comes after --: just run agent=shell -- CMD; just keeps the first -- for itself, so a command that starts with - needs two: just run agent=shell -- -- --bogus)"],
     [["start", "agent=shell", "manifest=no-such-dir"], `just start: manifest=${process.cwd()}/no-such-dir is not a directory`],
   ] as const) {
     const r = await just([...args], env);
@@ -100,6 +100,9 @@ test("manifest=DIR reads your own agents; just run takes FOO=1 as the start of t
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), "from-the-command");
   assert.match(r.stderr, /agent\s+mine \(shell\)/);
+  // After a second -- (just keeps the first) a word starting with - is the command: sh finds no "-x" to run.
+  const dashed = await just(["run", "agent=mine", `manifest=${dir}/m`, "--", "--", "-x"], env);
+  assert.equal(dashed.code, 127, dashed.stderr);
   // just runs recipes in the checkout; "." must still be the folder you were in.
   const here = await run([join(REPO, "node_modules/.bin/just"), "--justfile", join(REPO, "justfile"), "run", "agent=mine", "manifest=../m", "cwd=.", "--", "ls", "/home/node/work"], {
     cwd: join(dir, "project"),
