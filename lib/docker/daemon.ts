@@ -25,6 +25,21 @@ const HOW_TO_START = [
   "If it is running, check that your user may use it (the docker group) and DOCKER_HOST.",
 ].join("\n");
 
+const firstLine = (text: string) => text.trim().split("\n").find((l) => l.trim()) ?? "";
+
+/** What the docker CLI says when there is no engine at the other end (or no access to it). */
+const UNREACHABLE = /Cannot connect to the Docker daemon|Is the docker daemon running|error during connect|permission denied while trying to connect to the Docker daemon/i;
+
+/**
+ * A docker call that failed because the engine cannot be reached, said once in the words
+ * `dockerInfo` uses (a listing makes several calls, each with docker's long line); any
+ * other error as it is.
+ */
+export function engineUnreachable(e: unknown): unknown {
+  const stderr = isBbError(e) && typeof e.details.stderr === "string" ? e.details.stderr : "";
+  return UNREACHABLE.test(stderr) ? new BbError("DOCKER", `Cannot reach the Docker engine (${firstLine(stderr)})`, { cause: e }) : e;
+}
+
 // One `docker version` per process: a tool asks before its first docker step and again when
 // it picks an image's architecture, and each call costs a round trip to the engine.
 let cached: Promise<DockerInfo> | undefined;
@@ -45,8 +60,7 @@ async function queryDockerInfo(timeoutMs?: number): Promise<DockerInfo> {
       throw new BbError("DOCKER", `Docker is not installed (no docker command on PATH).\n${HOW_TO_INSTALL}`, { cause: e });
     }
     const stderr = isBbError(e) && typeof e.details.stderr === "string" ? e.details.stderr : "";
-    const why = (stderr || message).trim().split("\n").find((l) => l.trim()) ?? "";
-    throw new BbError("DOCKER", `Cannot reach the Docker engine (${why}).\n${HOW_TO_START}`, { cause: e });
+    throw new BbError("DOCKER", `Cannot reach the Docker engine (${firstLine(stderr || message)}).\n${HOW_TO_START}`, { cause: e });
   }
   const server = (JSON.parse(out) ?? {}) as Record<string, unknown>;
   const str = (k: string) => (typeof server[k] === "string" ? (server[k] as string) : "");

@@ -2,6 +2,7 @@
 // and bb-cleanup.
 import { BbError } from "../errors.ts";
 import { docker } from "./cmd.ts";
+import { engineUnreachable } from "./daemon.ts";
 import { labelFilterArgs, parseLabelString } from "./labels.ts";
 
 /** Label filter: key -> value, or key -> undefined for "has this label". */
@@ -46,7 +47,9 @@ const str = (v: unknown) => (typeof v === "string" ? v : "");
 /** Containers (running or not) carrying every label in `filter`. */
 export async function listContainers(filter: LabelFilter): Promise<ContainerSummary[]> {
   const what = "Cannot list containers";
-  const r = await docker(["ps", "--all", "--no-trunc", ...labelFilterArgs(filter), "--format", "{{json .}}"], { what });
+  const r = await docker(["ps", "--all", "--no-trunc", ...labelFilterArgs(filter), "--format", "{{json .}}"], { what }).catch((e) => {
+    throw engineUnreachable(e);
+  });
   return jsonLines(r.stdout, what).map((c) => ({
     id: str(c.ID),
     name: str(c.Names),
@@ -61,7 +64,9 @@ export async function listContainers(filter: LabelFilter): Promise<ContainerSumm
 /** Networks carrying every label in `filter`. */
 export async function listNetworks(filter: LabelFilter): Promise<NetworkSummary[]> {
   const what = "Cannot list networks";
-  const r = await docker(["network", "ls", "--no-trunc", ...labelFilterArgs(filter), "--format", "{{json .}}"], { what });
+  const r = await docker(["network", "ls", "--no-trunc", ...labelFilterArgs(filter), "--format", "{{json .}}"], { what }).catch((e) => {
+    throw engineUnreachable(e);
+  });
   return jsonLines(r.stdout, what).map((n) => ({
     id: str(n.ID),
     name: str(n.Name),

@@ -139,7 +139,9 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
     try {
       return await p;
     } catch (e) {
-      errors.push({ backend, message: (e as Error).message });
+      const message = (e as Error).message;
+      // Containers and networks are two calls; an engine that is down fails both alike.
+      if (!errors.some((x) => x.backend === backend && x.message === message)) errors.push({ backend, message });
       return [];
     }
   };
