@@ -2,14 +2,14 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { BbError } from "./errors.ts";
 import { wholeNumber } from "./cli.ts";
 import { run } from "./proc.ts";
-import { tsArgv } from "./supervise/testdata/ts-argv.ts";
+import { REPO_ROOT, tsArgv } from "./supervise/testdata/ts-argv.ts";
 
 test("wholeNumber() takes digits at or above its minimum and names the flag otherwise", () => {
   assert.equal(wholeNumber("--grace")("0"), 0);
@@ -113,4 +113,12 @@ test("a next step that exits before reading the plan: one error naming the bottl
   assert.ok(slug, r.stderr);
   assert.equal(r.stderr.trim(), `error: stdout was closed before the output was written: the next step in the pipe exited first; bottle ${slug} is left as this step made it: bb-cleanup --slug ${slug} removes it`);
   assert.ok(existsSync(join(state, "bottles", slug)), "what the step made is still there to find");
+});
+
+test("every tool has a deno task that runs it (deno task bb-list --help)", async () => {
+  const tools = (await readdir(join(REPO_ROOT, "tools"), { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  const tasks = (JSON.parse(await readFile(join(REPO_ROOT, "deno.json"), "utf8")) as { tasks: Record<string, string> }).tasks;
+  for (const tool of tools) assert.equal(tasks[tool], `deno run -A tools/${tool}/main.ts`, tool);
+  const r = await run([join(REPO_ROOT, "node_modules/.bin/deno"), "task", "--quiet", "bb-list", "--help"], { cwd: REPO_ROOT, env: { NO_COLOR: "1" } });
+  assert.match(r.stderr, /^Usage: bb-list \[options\]/m);
 });
