@@ -4,6 +4,7 @@
 // every fetch of something undeclared must be refused before git runs.
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFile, symlink, writeFile } from "node:fs/promises";
 import net from "node:net";
@@ -239,6 +240,56 @@ describe("git-gate under attack (real process, real git)", () => {
     }
   });
 
+  // fsck takes any header line after committer, and git reads parents only right after
+  // tree: a "parent" line down there is no parent to git, and must be none to the checks.
+  const IDENT = "A U Thor <a@example.test> 1700000000 +0000";
+  const withStrayParent = (tree: string, parent: string | null, stray: string) =>
+    rawCommit(`tree ${tree}\n${parent ? `parent ${parent}\n` : ""}author ${IDENT}\ncommitter ${IDENT}\nparent ${stray}\n\ndocs: typo\n`);
+
+  it("a 'parent' line after the committer (no parent to git) hides nothing: what the commit really adds is judged, and the commit is refused", async () => {
+    const main = (await git(f.work, ["rev-parse", "HEAD"])).stdout.trim();
+    await writeFile(join(f.work, ".github/workflows/evil.yml"), "on: push\n");
+    await writeFile(join(f.work, "config.env"), `AWS_ACCESS_KEY_ID=${AWS_KEY}\n`);
+    await git(f.work, ["add", "-A"]);
+    const tree = (await git(f.work, ["write-tree"])).stdout.trim();
+    // The stray "parent" is the commit's own tree: a diff against it shows nothing at all.
+    const c = await withStrayParent(tree, main, tree);
+    assert.equal((await git(f.work, ["rev-parse", `${c}^@`])).stdout.trim(), main, "git sees one parent, main");
+    await refusedPush(
+      [`${c}:refs/heads/agent/innocent`],
+      /\[commitFormat\] refs\/heads\/agent\/innocent: commit [0-9a-f]{12} has a "parent" line after its author\/committer/,
+      /\[protectedPaths\] refs\/heads\/agent\/innocent: commit [0-9a-f]{12} changes protected path \.github\/workflows\/evil\.yml/,
+      /\[dlp\] refs\/heads\/agent\/innocent: commit [0-9a-f]{12} adds a secret to config\.env/,
+    );
+    // A root commit the same way: every path it has is new.
+    await refusedPush([`${await withStrayParent(tree, null, tree)}:refs/heads/agent/root`], /\[protectedPaths\] .*\.github\/workflows\/ci\.yml/, /\[dlp\] .*config\.env/);
+  });
+
+  it("a fast-forward of protected main whose stray 'parent' is a same-tree commit sent only in the pack is refused", async () => {
+    const main = (await git(f.work, ["rev-parse", "HEAD"])).stdout.trim();
+    await writeFile(join(f.work, ".github/workflows/ci.yml"), "on: push\njobs: {pwn: {}}\n");
+    await git(f.work, ["add", "-A"]);
+    const tree = (await git(f.work, ["write-tree"])).stdout.trim();
+    // q: a real commit on main with the same tree, referenced by nothing git reads.
+    const q = (await git(f.work, ["commit-tree", tree, "-p", main, "-m", "q"])).stdout.trim();
+    const c = await withStrayParent(tree, main, q);
+    const objects = (await git(f.work, ["rev-list", "--objects", c, "--not", main])).stdout.split("\n").map((l) => l.split(" ")[0]!).filter(Boolean);
+    const before = await f.upstreamRefs();
+    const out = await rawReceivePack(f.gate.port, REPO, [`${main} ${c} refs/heads/main`], await packOf(f.work, [...objects, q]));
+    assert.match(out, /ng refs\/heads\/main pre-receive hook declined/);
+    assert.match(f.gate.stderr(), /\[protectedPaths\] refs\/heads\/main: commit [0-9a-f]{12} changes protected path \.github\/workflows\/ci\.yml/);
+    assert.equal(await f.upstreamRefs(), before);
+  });
+
+  it("a secret as a ref name (branch or lightweight tag) is refused, and the refusal and the gate's log do not repeat it", async () => {
+    await f.commit("ok.txt", "fine\n");
+    for (const ref of [`refs/heads/agent/${AWS_KEY}`, `refs/tags/v1-${AWS_KEY}`]) {
+      const r = await refusedPush([`HEAD:${ref}`], /\[dlp\] \(ref name withheld\): the ref name carries a secret: found by the aws detector/);
+      assert.ok(!r.stderr.replace(/\n.*(To |! \[remote rejected\]|error: failed to push).*/g, "").includes(AWS_KEY), r.stderr);
+    }
+    assert.ok(!f.gate.stderr().includes(AWS_KEY), "the gate's log holds the secret ref name");
+  });
+
   it("one forbidden update refuses the whole push, allowed ones included", async () => {
     await f.commit("ok.txt", "fine\n");
     await refusedPush(["HEAD:refs/heads/agent/fine", "HEAD:refs/heads/not-allowed"], /\[allowedRefs\] refs\/heads\/not-allowed/);
@@ -322,8 +373,20 @@ function endsAtFlush(buf: Buffer): boolean {
   return false;
 }
 
-/** Speak receive-pack by hand: commands with report-status, an empty pack, the report. */
-function rawReceivePack(port: number, repo: string, commands: string[]): Promise<string> {
+/** `git pack-objects` of exactly these objects. */
+function packOf(cwd: string, shas: string[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const p = spawn("git", ["pack-objects", "--stdout"], { cwd, stdio: ["pipe", "pipe", "inherit"] });
+    const chunks: Buffer[] = [];
+    p.stdout.on("data", (c: Buffer) => chunks.push(c));
+    p.on("error", reject);
+    p.on("close", (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`git pack-objects exited ${code}`))));
+    p.stdin.end(`${shas.join("\n")}\n`);
+  });
+}
+
+/** Speak receive-pack by hand: commands with report-status, a pack (empty by default), the report. */
+function rawReceivePack(port: number, repo: string, commands: string[], pack = emptyPack()): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, "127.0.0.1");
     let buf = Buffer.alloc(0);
@@ -335,7 +398,7 @@ function rawReceivePack(port: number, repo: string, commands: string[]): Promise
       if (!sent && endsAtFlush(buf)) {
         sent = true;
         const cmds = commands.map((c, i) => pkt(i === 0 ? `${c}\0report-status\n` : `${c}\n`));
-        socket.write(Buffer.concat([...cmds, Buffer.from("0000"), emptyPack()]));
+        socket.write(Buffer.concat([...cmds, Buffer.from("0000"), pack]));
       }
     });
     socket.on("end", () => resolve(buf.toString("latin1")));

@@ -12,6 +12,9 @@ export interface CommitChanges {
   commit: string;
   /** The commit object's header lines (tree, parents, author, committer, any extra). */
   header: string;
+  /** "parent" lines git does not read as parents (after author or committer): extra
+   * header lines fsck accepts, which a reader that takes every "parent" line miscounts. */
+  strayParents: string[];
   message: string;
   /** Paths changed (relative to the repo root). */
   paths: string[];
@@ -124,10 +127,7 @@ export async function commitChanges(git: Git, commit: string): Promise<CommitCha
   const split = raw.indexOf("\n\n");
   const header = split === -1 ? raw : raw.slice(0, split);
   const message = split === -1 ? "" : raw.slice(split + 2);
-  const parents = header
-    .split("\n")
-    .filter((l) => l.startsWith("parent "))
-    .map((l) => l.slice(7));
+  const { parents, strayParents } = parentsOf(header);
   const base = ["-c", "core.quotePath=false", "diff-tree", ...DIFF_FLAGS];
   const patches = parents.length
     ? await Promise.all(parents.map((p) => git([...base, p, commit])))
@@ -141,7 +141,21 @@ export async function commitChanges(git: Git, commit: string): Promise<CommitCha
   const folders = folderLists[0]!.filter((f) => folderLists.every((l) => l.includes(f)));
   const paths = new Set(added.keys());
   if (parents.length > 1) for (const path of await revertedPaths(git, parents, perParent)) paths.add(path);
-  return { commit, header, message, paths: [...paths], added, folders };
+  return { commit, header, message, strayParents, paths: [...paths], added, folders };
+}
+
+/**
+ * A commit's parents as git reads them: only the "parent" lines right after "tree". A later
+ * one (after author or committer) is an extra header to git; counted as a parent, it would
+ * make a diff against it, not the real parent, what the commit changes.
+ */
+export function parentsOf(header: string): { parents: string[]; strayParents: string[] } {
+  const lines = header.split("\n");
+  let i = lines[0]?.startsWith("tree ") ? 1 : 0;
+  const parents: string[] = [];
+  for (; i < lines.length && lines[i]!.startsWith("parent "); i++) parents.push(lines[i]!.slice(7));
+  const strayParents = lines.slice(i).filter((l) => l.startsWith("parent ")).map((l) => l.slice(7));
+  return { parents, strayParents };
 }
 
 /**

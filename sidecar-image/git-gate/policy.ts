@@ -9,8 +9,11 @@
 //   protectedBranches no delete, no non-fast-forward update, and no spelling that differs
 //                     only in case (the same branch on a case-insensitive upstream);
 //   protectedPaths    no new commit may change a matching path;
+//   commitFormat      no new commit may carry a header git reads differently from a
+//                     naive reader (a "parent" line after author/committer);
 //   dlp               no new commit may add a detectable secret (in a file, a path name,
-//                     its message or its header lines); no pushed tag may carry one.
+//                     its message or its header lines); no pushed tag may carry one, and
+//                     no ref name either (upstream keeps the name as it is).
 // "New" commits are those no branch or tag of the gate reaches yet; the gate mirrors
 // upstream, so that is what upstream's writers have not published. Other refs the mirror
 // holds do not count: anyone may put a commit under refs/pull/* (a fork's pull request).
@@ -34,7 +37,7 @@ export interface RefUpdate {
   ref: string;
 }
 
-export type Rule = "allowedRefs" | "oldValue" | "refTarget" | "protectedBranches" | "protectedPaths" | "dlp";
+export type Rule = "allowedRefs" | "oldValue" | "refTarget" | "protectedBranches" | "protectedPaths" | "commitFormat" | "dlp";
 
 export interface Violation {
   rule: Rule;
@@ -113,6 +116,13 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
     const deleting = ZERO.test(u.new);
     const branch = u.ref.startsWith("refs/heads/") ? u.ref.slice("refs/heads/".length) : null;
 
+    // Upstream keeps a ref's name as it is, so it is content too. Checked first, and alone:
+    // every other message names the ref, and this one must not repeat the secret.
+    const inName = ctx.scanner?.scan(u.ref);
+    if (inName) {
+      violations.push({ rule: "dlp", ref: "(ref name withheld)", message: `the ref name carries a secret: found by the ${describeFinding(inName)}` });
+      continue;
+    }
     if (!isValidRefName(u.ref)) {
       v("allowedRefs", `${JSON.stringify(u.ref)} is not a valid ref name`);
       continue;
@@ -158,6 +168,9 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
     const newCommits = (await ctx.git(["rev-list", target, "--not", "--branches", "--tags"])).split("\n").filter(Boolean);
     for (const c of newCommits) {
       const ch = await changesOf(c);
+      if (ch.strayParents.length) {
+        v("commitFormat", `commit ${shortSha(c)} has a "parent" line after its author/committer, which git does not read as a parent; git-gate refuses commits other tools may read differently`);
+      }
       for (const path of ch.paths) {
         const pattern = policy.protectedPaths.find((p) => pathMatches(p, path));
         if (pattern) v("protectedPaths", `commit ${shortSha(c)} changes protected path ${path} (matches ${pattern})`);
