@@ -12,6 +12,12 @@ export interface Pattern {
   source: string;
   /** Extra check on the matched text (cheap regexes cannot express it). */
   accept?: (match: string) => boolean;
+  /**
+   * Where a match the regex only began really ends, read from the text after it (`end`),
+   * or null when there is no match after all: for what a regex can only say by
+   * backtracking, which one crafted text can make take quadratic time.
+   */
+  follow?: (text: string, end: number) => number | null;
   /** A safe excerpt when the generic one (a few leading characters) says too little. */
   excerpt?: (match: string) => string;
 }
@@ -24,11 +30,53 @@ function ci(word: string): string {
 
 const SEP = "[_.-]?";
 
-// A key body must follow the header (the header alone is common in code and docs); the
-// optional tail claims the whole block so its base64 lines are not reported again.
-const PRIVATE_KEY =
-  "-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[\\s\\S]{0,200}?[A-Za-z0-9+/]{40}(?:[\\s\\S]{0,16384}?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----)?";
+// The regex finds the header; keyBody (below) requires a key body after it (the header
+// alone is common in code and docs) and claims the whole block up to its END line, so
+// its base64 lines are not reported again.
+const PRIVATE_KEY = "-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----";
 const pemHeader = (match: string) => match.slice(match.indexOf("-----BEGIN"), match.indexOf("-----", match.indexOf("-----BEGIN") + 10) + 5);
+
+/** Where the body must start (at most this far after the header), how long a base64 run
+ * makes one, and how far the END line may come after it. */
+const BODY_WITHIN = 200;
+const BODY_RUN = 40;
+const END_WITHIN = 16384;
+const PEM_END = /-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/g;
+const isBase64Char = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
+
+/** The first END line at or after `from` (start and end), or null. The last answer is
+ * kept: many headers before one END line must not each search the same text again. */
+let endCache: { text: string; from: number; found: { at: number; end: number } | null } | null = null;
+function nextEndLine(text: string, from: number): { at: number; end: number } | null {
+  const c = endCache;
+  if (c && c.text === text && c.from <= from && (c.found === null || c.found.at >= from)) return c.found;
+  PEM_END.lastIndex = from;
+  const m = PEM_END.exec(text);
+  const found = m ? { at: m.index, end: m.index + m[0].length } : null;
+  endCache = { text, from, found };
+  return found;
+}
+
+/**
+ * After a private key header: a run of 40 base64 characters starting within 200 of it
+ * (one linear walk), then the block through its END line when that comes within 16 KiB.
+ * Null when no body follows.
+ */
+function keyBody(text: string, end: number): number | null {
+  let run = 0;
+  let bodyEnd = -1;
+  const limit = Math.min(text.length, end + BODY_WITHIN + BODY_RUN);
+  for (let i = end; i < limit; i++) {
+    if (!isBase64Char(text.charCodeAt(i))) run = 0;
+    else if (++run === BODY_RUN) {
+      bodyEnd = i + 1;
+      break;
+    }
+  }
+  if (bodyEnd === -1) return null;
+  const endLine = nextEndLine(text, bodyEnd);
+  return endLine && endLine.at <= bodyEnd + END_WITHIN ? endLine.end : bodyEnd;
+}
 const AWS_SECRET_NAME = `(?:${ci("aws")}${SEP}${ci("secret")}${SEP}(?:${ci("access")}${SEP})?${ci("key")}|${ci("secretaccesskey")})`;
 
 /** A JWT header is base64url JSON naming its algorithm; this keeps random `ey...` runs out. */
@@ -49,7 +97,13 @@ export const PATTERNS: readonly Pattern[] = [
     // Quotes may be JSON-escaped when the snippet travels inside a JSON string.
     source: `${AWS_SECRET_NAME}(?:\\\\?["'])?\\s{0,3}[:=]\\s{0,3}(?:\\\\?["'])?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])`,
   },
-  { detector: "gcp", label: "GCP service-account private key", source: `"private_key\\\\?"\\s{0,3}:\\s{0,3}\\\\?"${PRIVATE_KEY}`, excerpt: pemHeader },
+  {
+    detector: "gcp",
+    label: "GCP service-account private key",
+    source: `"private_key\\\\?"\\s{0,3}:\\s{0,3}\\\\?"${PRIVATE_KEY}`,
+    follow: keyBody,
+    excerpt: pemHeader,
+  },
   { detector: "gcp", label: "Google API key", source: "(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])" },
   { detector: "github", label: "GitHub token", source: "(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36,251}(?![A-Za-z0-9_])" },
   { detector: "github", label: "GitHub fine-grained token", source: "(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{60,251}(?![A-Za-z0-9_])" },
@@ -65,7 +119,7 @@ export const PATTERNS: readonly Pattern[] = [
       "(?<![A-Za-z0-9_-])sk-(?:(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{20,}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}(?![A-Za-z0-9])|[A-Za-z0-9]{48}(?![A-Za-z0-9]))",
   },
   { detector: "npm", label: "npm token", source: "(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])" },
-  { detector: "private_key", label: "PEM private key", source: PRIVATE_KEY, excerpt: pemHeader },
+  { detector: "private_key", label: "PEM private key", source: PRIVATE_KEY, follow: keyBody, excerpt: pemHeader },
   {
     detector: "jwt",
     label: "JWT",

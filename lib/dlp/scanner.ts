@@ -170,7 +170,16 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
       let g = 1;
       while (m[g] === undefined) g++;
       const p = PATTERNS[g - 1];
-      const hit = m[0];
+      let hit = m[0];
+      if (p?.follow) {
+        const end = p.follow(text, m.index + hit.length);
+        if (end === null) {
+          knownRe.lastIndex = m.index + 1;
+          continue;
+        }
+        hit = text.slice(m.index, end);
+        knownRe.lastIndex = end;
+      }
       const span = { start: m.index, end: m.index + hit.length };
       if (!p) {
         const block = readBlock(hit);
