@@ -270,3 +270,14 @@ test("text crafted to make the private key pattern backtrack scans about as fast
     assert.ok(ratio < 12, `${name}: ${ratio.toFixed(1)}x the time of ordinary text`);
   }
 });
+
+test("keys in a quoted-printable MIME part (=41 escapes, = soft line breaks) are found: multipart readers undo them", () => {
+  const scanner = createScanner({ sensitive: [{ name: "MY_TOKEN", value: SECRET }] });
+  const part = (body: string) =>
+    `--b\r\nContent-Disposition: form-data; name="f"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${body}\r\n--b--\r\n`;
+  assert.equal(scanner.scan(part("=41KIAZ7QK3MPLW2XVR4TN"))?.detector, "aws");
+  assert.equal(scanner.scan(part("AKIAZ7QK3M=\r\nPLW2XVR4TN"))?.detector, "aws");
+  assert.match(scanner.scan(part(`${SECRET.slice(0, 5)}=\r\n${SECRET.slice(5)}`))?.label ?? "", /sensitive env MY_TOKEN.*quoted-printable/);
+  // Without the encoding named, "=AB" is left alone: it is ordinary in queries and config.
+  assert.equal(scanner.scan("GET /search?q=ABC&page=2 color=FF00FF"), null);
+});

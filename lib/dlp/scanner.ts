@@ -6,8 +6,9 @@
 // Known formats of a disabled detector still claim their span, so switching "jwt" off
 // lets a JWT through instead of the entropy check blocking its signature. The encodings a
 // server undoes on its own are undone here too, so a key does not slip out merely by
-// being encoded: text with %XX escapes is scanned again percent-decoded, then JSON
-// string escapes (\uXXXX, \/) decoded, and base64 tokens that decode to text get the
+// being encoded: text naming quoted-printable is scanned again decoded from it, text
+// with %XX escapes percent-decoded, then JSON string escapes (\uXXXX, \/) decoded,
+// and base64 tokens that decode to text get the
 // whole scan again (entropy included: a random token wrapped in Basic auth is still one),
 // down to a few levels of nesting. So does the payload of a certificate, signature or
 // data: URI, whatever it decodes to (blocks.ts). UTF-16 text and hex tokens are read for
@@ -72,8 +73,17 @@ const isUtf16 = (text: string) => text.includes("\x00") && UTF16.test(text);
 
 const HEX = /^(?:[0-9A-Fa-f]{2})+$/;
 
+// A multipart part (or a mail) sent quoted-printable: the server's MIME reader turns "=41"
+// into "A" and drops "=" line breaks. Only where the text names that encoding: "=AB"
+// is ordinary in query strings and config, and decoding it there would split tokens.
+const QUOTED_PRINTABLE = /quoted-printable/i;
+function quotedPrintableDecode(text: string): string {
+  return text.replace(/=(?:\r?\n|([0-9A-Fa-f]{2}))/g, (_, h: string | undefined) => (h ? String.fromCharCode(parseInt(h, 16)) : ""));
+}
+
 /** Decoded forms scanned after the text itself, each applied to the previous result. */
 const DECODINGS: readonly { test: RegExp; decode: (t: string) => string; how: string }[] = [
+  { test: QUOTED_PRINTABLE, decode: quotedPrintableDecode, how: " (quoted-printable)" },
   { test: PERCENT, decode: percentDecode, how: " (URL-encoded)" },
   { test: JSON_ESCAPE, decode: jsonUnescape, how: " (JSON-decoded)" },
 ];
