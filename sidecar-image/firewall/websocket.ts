@@ -90,7 +90,11 @@ export function closeTogether(a: Duplex, b: Duplex): void {
 export const MAX_FRAGMENTS = 4096;
 
 export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, opts: WsScanOptions): void {
-  let pending: Buffer = Buffer.alloc(0);
+  // Bytes of a frame not yet whole, kept as received and joined once the frame is: joining
+  // on every chunk would copy a 16 MiB frame sent in small pieces thousands of times.
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  let needed = 0;
   let message: Frame[] = [];
   let messageBytes = 0;
   let cut = false;
@@ -117,11 +121,23 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
   };
 
   const onData = (chunk: Buffer) => {
-    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    held.push(chunk);
+    heldBytes += chunk.length;
+    if (heldBytes < needed) return;
+    let pending = held.length === 1 ? chunk : Buffer.concat(held, heldBytes);
+    held = [];
+    heldBytes = 0;
     for (;;) {
       const p = parseClientFrame(pending, opts.maxMessageBytes - messageBytes);
       if ("error" in p) return block(p.error);
-      if ("need" in p) return;
+      if ("need" in p) {
+        needed = p.need;
+        if (pending.length) {
+          held = [pending];
+          heldBytes = pending.length;
+        }
+        return;
+      }
       pending = pending.subarray(p.used);
       const f = p.frame;
       // Frames are copied out of `pending` so a held message does not pin the whole buffer.
