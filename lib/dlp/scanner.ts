@@ -7,10 +7,9 @@
 // lets a JWT through instead of the entropy check blocking its signature. The encodings a
 // server undoes on its own are undone here too, so a key does not slip out merely by
 // being encoded: text naming quoted-printable is scanned again decoded from it, text
-// with %XX escapes percent-decoded, then JSON string escapes (\uXXXX, \/) decoded,
-// and base64 tokens that decode to text get the
-// whole scan again (entropy included: a random token wrapped in Basic auth is still one),
-// down to a few levels of nesting. So does the payload of a certificate, signature or
+// with %XX escapes percent-decoded, then JSON string escapes (\uXXXX, \/) decoded, and
+// base64 tokens that decode to text get the whole scan again (entropy included: a random
+// token wrapped in Basic auth is still one), down to a few levels of nesting. So does the payload of a certificate, signature or
 // data: URI, whatever it decodes to (blocks.ts). UTF-16 text and hex tokens are read for
 // known formats and sensitive values too.
 import { Buffer } from "node:buffer";
