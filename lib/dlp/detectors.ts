@@ -13,11 +13,12 @@ export interface Pattern {
   /** Extra check on the matched text (cheap regexes cannot express it). */
   accept?: (match: string) => boolean;
   /**
-   * Where a match the regex only began really ends, read from the text after it (`end`),
-   * or null when there is no match after all: for what a regex can only say by
-   * backtracking, which one crafted text can make take quadratic time.
+   * For what a regex could only say by backtracking (which one crafted text can make take
+   * quadratic time): a fresh function per text scanned that tells where a match the regex
+   * only began really ends, reading the text after it (`end`), or null when there is no
+   * match after all. It may remember what it read of that one text.
    */
-  follow?: (text: string, end: number) => number | null;
+  follow?: () => (text: string, end: number) => number | null;
   /** A safe excerpt when the generic one (a few leading characters) says too little. */
   excerpt?: (match: string) => string;
 }
@@ -44,38 +45,36 @@ const END_WITHIN = 16384;
 const PEM_END = /-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/g;
 const isBase64Char = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
 
-/** The first END line at or after `from` (start and end), or null. The last answer is
- * kept: many headers before one END line must not each search the same text again. */
-let endCache: { text: string; from: number; found: { at: number; end: number } | null } | null = null;
-function nextEndLine(text: string, from: number): { at: number; end: number } | null {
-  const c = endCache;
-  if (c && c.text === text && c.from <= from && (c.found === null || c.found.at >= from)) return c.found;
-  PEM_END.lastIndex = from;
-  const m = PEM_END.exec(text);
-  const found = m ? { at: m.index, end: m.index + m[0].length } : null;
-  endCache = { text, from, found };
-  return found;
-}
-
 /**
  * After a private key header: a run of 40 base64 characters starting within 200 of it
  * (one linear walk), then the block through its END line when that comes within 16 KiB.
- * Null when no body follows.
+ * Null when no body follows. The END line last found is kept: many headers before one
+ * END line must not each search the same text again.
  */
-function keyBody(text: string, end: number): number | null {
-  let run = 0;
-  let bodyEnd = -1;
-  const limit = Math.min(text.length, end + BODY_WITHIN + BODY_RUN);
-  for (let i = end; i < limit; i++) {
-    if (!isBase64Char(text.charCodeAt(i))) run = 0;
-    else if (++run === BODY_RUN) {
-      bodyEnd = i + 1;
-      break;
+function keyBody(): (text: string, end: number) => number | null {
+  let last: { from: number; found: { at: number; end: number } | null } | null = null;
+  const nextEndLine = (text: string, from: number) => {
+    if (last && last.from <= from && (last.found === null || last.found.at >= from)) return last.found;
+    PEM_END.lastIndex = from;
+    const m = PEM_END.exec(text);
+    last = { from, found: m ? { at: m.index, end: m.index + m[0].length } : null };
+    return last.found;
+  };
+  return (text, end) => {
+    let run = 0;
+    let bodyEnd = -1;
+    const limit = Math.min(text.length, end + BODY_WITHIN + BODY_RUN);
+    for (let i = end; i < limit; i++) {
+      if (!isBase64Char(text.charCodeAt(i))) run = 0;
+      else if (++run === BODY_RUN) {
+        bodyEnd = i + 1;
+        break;
+      }
     }
-  }
-  if (bodyEnd === -1) return null;
-  const endLine = nextEndLine(text, bodyEnd);
-  return endLine && endLine.at <= bodyEnd + END_WITHIN ? endLine.end : bodyEnd;
+    if (bodyEnd === -1) return null;
+    const endLine = nextEndLine(text, bodyEnd);
+    return endLine && endLine.at <= bodyEnd + END_WITHIN ? endLine.end : bodyEnd;
+  };
 }
 const AWS_SECRET_NAME = `(?:${ci("aws")}${SEP}${ci("secret")}${SEP}(?:${ci("access")}${SEP})?${ci("key")}|${ci("secretaccesskey")})`;
 

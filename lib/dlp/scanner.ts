@@ -15,7 +15,7 @@
 import { Buffer } from "node:buffer";
 import type { Detector } from "../sidecar-config.ts";
 import { printableByte, readBlock } from "./blocks.ts";
-import { BENIGN_SOURCES, PATTERNS } from "./detectors.ts";
+import { BENIGN_SOURCES, type Pattern, PATTERNS } from "./detectors.ts";
 import { forEachToken, highEntropy, MIN_TOKEN } from "./entropy.ts";
 import { MIN_SENSITIVE_LENGTH, sensitiveForms } from "./sensitive.ts";
 
@@ -175,13 +175,16 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
       }
     }
     knownRe.lastIndex = 0;
+    const followers = new Map<Pattern, (text: string, end: number) => number | null>();
     for (let m = knownRe.exec(text); m; m = knownRe.exec(text)) {
       let g = 1;
       while (m[g] === undefined) g++;
       const p = PATTERNS[g - 1];
       let hit = m[0];
       if (p?.follow) {
-        const end = p.follow(text, m.index + hit.length);
+        let follow = followers.get(p);
+        if (!follow) followers.set(p, (follow = p.follow()));
+        const end = follow(text, m.index + hit.length);
         if (end === null) {
           knownRe.lastIndex = m.index + 1;
           continue;
