@@ -1,6 +1,8 @@
 // The one logger. Everything people read goes to stderr; stdout is reserved for data
 // (the plan, --json output). Level comes from BB_LOG_LEVEL or a tool's --verbose/--quiet.
+// Every message is made printable (lib/printable.ts); raw() text is the caller's.
 import process from "node:process";
+import { printableLines } from "./printable.ts";
 
 export type Level = "debug" | "info" | "warn" | "error" | "silent";
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
@@ -42,7 +44,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const lvl = () => options.level ?? current ?? envLevel();
   const emit = (l: Level, tag: string, msg: string) => {
     if (ORDER[l] < ORDER[lvl()]) return;
-    write(`${prefix}${tag}${msg}\n`);
+    // Messages quote what came from inside a bottle (a header, a host, a path): no
+    // control character reaches a terminal or `docker logs` raw (printable.ts).
+    write(`${prefix}${tag}${printableLines(msg)}\n`);
   };
   return {
     debug: (m) => emit("debug", "debug: ", m),

@@ -1,10 +1,20 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { printable } from "./printable.ts";
+import { createLogger } from "./log.ts";
+import { printable, printableLines } from "./printable.ts";
 
 test("printable() escapes control, C1, bidi and separator characters and keeps letters of any script", () => {
   assert.equal(printable("evil\x1b[2K\rdocs"), "evil\\x1b[2K\\x0ddocs");
   assert.equal(printable("a\u009bb\u0085c\x7f"), "a\\x9bb\\x85c\\x7f");
   assert.equal(printable("x\u202egpj.exe\u200b\u2028"), "x\\u202egpj.exe\\u200b\\u2028");
   assert.equal(printable("Grüße, 日本, émoji 🎉"), "Grüße, 日本, émoji 🎉");
+});
+
+test("printableLines() keeps line breaks and tabs, and every message the logger writes goes through it", () => {
+  assert.equal(printableLines("one\n\ttwo\u009b2J\r"), "one\n\ttwo\\x9b2J\\x0d");
+  const out: string[] = [];
+  const log = createLogger({ level: "debug", prefix: "firewall: ", write: (t) => void out.push(t) });
+  log.warn("blocked POST a.test: content-encoding \u009b1;1f\u001b]0;title\u0007");
+  log.error("first line\nsecond line");
+  assert.deepEqual(out, ["firewall: warning: blocked POST a.test: content-encoding \\x9b1;1f\\x1b]0;title\\x07\n", "firewall: error: first line\nsecond line\n"]);
 });

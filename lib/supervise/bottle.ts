@@ -44,10 +44,16 @@ async function lastLogStamp(container: string): Promise<string | null> {
   return stamps.sort().at(-1) ?? null;
 }
 
+// The firewall's own two reload lines, whole from the start (init's "firewall | " and the
+// firewall's own prefix): its other lines quote what the agent sent, so a line that only
+// contains these words may be the agent's.
+const RELOADED = /^firewall \| firewall: policy reloaded from \//;
+const REFUSED = /^firewall \| firewall: (?:error: )?policy reload refused, keeping the previous policy: /;
+
 /** The firewall's reload lines since `since` (counted: two may share a time stamp). */
 async function reloadLines(container: string, since: string | null): Promise<string[]> {
   const r = await run(["docker", "logs", ...(since ? ["--since", since] : []), container], { expect: ANY_EXIT, timeoutMs: 30_000 });
-  return `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => l.startsWith("firewall | ") && l.includes("policy reload"));
+  return `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => RELOADED.test(l) || REFUSED.test(l));
 }
 
 /**
@@ -59,9 +65,9 @@ async function firewallReloaded(container: string, since: string | null, before:
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const fresh = (await reloadLines(container, since)).slice(before.length);
-    if (fresh.some((l) => l.includes("policy reloaded"))) return true;
-    const refused = fresh.find((l) => l.includes("policy reload refused"));
-    if (refused) throw new BbError("STATE", refused.slice("firewall | ".length));
+    if (fresh.some((l) => RELOADED.test(l))) return true;
+    const refused = fresh.find((l) => REFUSED.test(l));
+    if (refused) throw new BbError("STATE", refused.slice("firewall | firewall: ".length));
     if (Date.now() > deadline) return false;
     await sleep(50);
   }
