@@ -10,10 +10,11 @@
 // (`printf '{"pid":%d,"startedAt":"%s"}' $$ "$(date -u +%FT%TZ)"`); then only the pid is
 // checked.
 import { readFileSync } from "node:fs";
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { z } from "zod/v3";
+import { writeFileAtomic } from "../fs-atomic.ts";
 
 export const OWNER_FILE = "owner.json";
 
@@ -45,10 +46,7 @@ export function procStartTime(pid: number): string | null {
 export async function writeOwner(dir: string, pid: number, now: Date = new Date()): Promise<Owner> {
   const procStart = procStartTime(pid);
   const owner: Owner = { pid, startedAt: now.toISOString(), ...(procStart ? { procStart } : {}) };
-  const path = join(dir, OWNER_FILE);
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, JSON.stringify(owner) + "\n", { mode: 0o600 });
-  await rename(tmp, path);
+  await writeFileAtomic(join(dir, OWNER_FILE), JSON.stringify(owner) + "\n");
   return owner;
 }
 

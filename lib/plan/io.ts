@@ -1,8 +1,8 @@
 // Reading, validating and writing plans. Every tool parses its input as `unknown` and
 // goes through parsePlan(), so a wrong version or a missing section is one clear error.
-import { readFile, writeFile, rename } from "node:fs/promises";
-import process from "node:process";
+import { readFile } from "node:fs/promises";
 import { BbError } from "../errors.ts";
+import { writeFileAtomic } from "../fs-atomic.ts";
 import { PLAN_VERSION, Plan, type SectionName } from "./schema.ts";
 
 function describeIssues(issues: { path: PropertyKey[]; message: string }[]): string {
@@ -110,7 +110,5 @@ export function serializePlan(plan: Plan): string {
 
 /** Persist the plan into the bottle's state dir (atomically) so list/cleanup/resume find it. */
 export async function savePlan(plan: Plan): Promise<void> {
-  const tmp = `${plan.files.plan}.tmp-${process.pid}`;
-  await writeFile(tmp, serializePlan(plan), { mode: 0o600 });
-  await rename(tmp, plan.files.plan);
+  await writeFileAtomic(plan.files.plan, serializePlan(plan));
 }

@@ -3,10 +3,9 @@
 // queue) and the agent's prompt. Secret values never land here, only slot names.
 // Modes: dirs 0700 and files 0600, since some hold private material (prompt, plan); the
 // bundle runs as root inside its own container, so it can still read them.
-import { chmod, rename, writeFile } from "node:fs/promises";
+import { writeFileAtomic } from "../fs-atomic.ts";
 import { dirWithMode } from "../paths.ts";
 import { join } from "node:path";
-import process from "node:process";
 import { gitGateHookFiles } from "../git-gate-hooks.ts";
 import { BUNDLE_PATHS } from "../layout.ts";
 import type { BottleSection, FilesSection, Service } from "../plan/schema.ts";
@@ -75,13 +74,6 @@ export function gitGateConfig(bottle: BottleSection): GitGateConfig | null {
   };
 }
 
-async function writeAtomic(path: string, content: string, mode = 0o600) {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, content, { mode });
-  await chmod(tmp, mode);
-  await rename(tmp, path);
-}
-
 const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
 
 export interface WriteFilesInput {
@@ -103,12 +95,12 @@ export async function writeBottleFiles(input: WriteFilesInput): Promise<FilesSec
   const sub = (name: string, mode = 0o700) => dirWithMode(join(dir, name), mode);
 
   const firewallPolicyPath = join(await sub("firewall", 0o750), "policy.json");
-  await writeAtomic(firewallPolicyPath, json(firewallPolicy(slug, bottle)), 0o640);
+  await writeFileAtomic(firewallPolicyPath, json(firewallPolicy(slug, bottle)), 0o640);
 
   let egressRoutesPath: string | null = null;
   if (services.includes("egress")) {
     egressRoutesPath = join(await sub("egress", 0o750), "routes.json");
-    await writeAtomic(egressRoutesPath, json(egressRoutes(bottle)), 0o640);
+    await writeFileAtomic(egressRoutesPath, json(egressRoutes(bottle)), 0o640);
   }
 
   let gitGateConfigPath: string | null = null;
@@ -117,10 +109,10 @@ export async function writeBottleFiles(input: WriteFilesInput): Promise<FilesSec
   if (services.includes("git-gate") && gg) {
     const gdir = await sub("git-gate", 0o750);
     gitGateConfigPath = join(gdir, "config.json");
-    await writeAtomic(gitGateConfigPath, json(gg), 0o640);
+    await writeFileAtomic(gitGateConfigPath, json(gg), 0o640);
     gitGateHooksPath = await sub("git-gate/hooks", 0o750);
     for (const [name, content] of Object.entries(gitGateHookFiles())) {
-      await writeAtomic(join(gitGateHooksPath, name), content, 0o750);
+      await writeFileAtomic(join(gitGateHooksPath, name), content, 0o750);
     }
   }
 
@@ -133,7 +125,7 @@ export async function writeBottleFiles(input: WriteFilesInput): Promise<FilesSec
   let prompt: string | null = null;
   if (input.prompt.length > 0) {
     prompt = join(dir, "prompt.md");
-    await writeAtomic(prompt, input.prompt + "\n");
+    await writeFileAtomic(prompt, input.prompt + "\n");
   }
 
   return {

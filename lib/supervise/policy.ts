@@ -1,10 +1,9 @@
 // Widening a bottle's firewall policy on the host: the one write bb-supervise makes to a
 // file the firewall reads. The firewall reads its policy at start and when signalled, so
 // callers follow a change with that signal (SIGHUP to the bundle).
-import { randomBytes } from "node:crypto";
-import { chmod, rename, rm, stat, writeFile } from "node:fs/promises";
-import process from "node:process";
+import { stat } from "node:fs/promises";
 import { BbError } from "../errors.ts";
+import { writeFileAtomic } from "../fs-atomic.ts";
 import { FirewallPolicy, readConfig } from "../sidecar-config.ts";
 
 export interface AllowHostOptions {
@@ -27,15 +26,11 @@ export async function allowHost(policyFile: string, opts: AllowHostOptions): Pro
 }
 
 async function writePolicy(path: string, policy: FirewallPolicy): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(3).toString("hex")}`;
   try {
     // Keep the mode bb-prepare chose: the firewall may read the file as another uid.
     const { mode } = await stat(path);
-    await writeFile(tmp, JSON.stringify(policy, null, 2) + "\n", { mode: mode & 0o777 });
-    await chmod(tmp, mode & 0o777); // whatever the umask
-    await rename(tmp, path);
+    await writeFileAtomic(path, JSON.stringify(policy, null, 2) + "\n", mode & 0o777);
   } catch (e) {
-    await rm(tmp, { force: true });
     throw new BbError("STATE", `Cannot update the firewall policy ${path}: ${(e as Error).message}`, { cause: e });
   }
 }
