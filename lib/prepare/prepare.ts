@@ -13,6 +13,7 @@ import { bottleDir } from "../paths.ts";
 import { log } from "../log.ts";
 import { readPlanFile, savePlan } from "../plan/io.ts";
 import { PLAN_VERSION, type Backend, type Plan } from "../plan/schema.ts";
+import { APPROVALS_FILE, readApprovals } from "../supervise/approvals.ts";
 import { allowHost } from "../supervise/policy.ts";
 import { listRequests, normalizeHost } from "../supervise/queue.ts";
 import { servicesFor, writeBottleFiles } from "./files.ts";
@@ -108,14 +109,26 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
 
 /**
  * A resumed bottle keeps the hosts the operator approved for it: the policy was just
- * written afresh from the manifest, and the approvals are in the supervise queue.
+ * written afresh from the manifest, and bb-supervise recorded each approval where only the
+ * host writes (approvals.ts). A host the queue calls approved without such a record is
+ * named and left out: the bundle can write the queue.
  */
 async function keepApprovedHosts(files: Plan["files"]): Promise<void> {
-  if (!files.superviseQueue || !existsSync(files.superviseQueue)) return;
-  let kept = 0;
-  for (const r of await listRequests(files.superviseQueue)) {
-    const host = r.kind === "host" && r.status === "approved" ? normalizeHost(r.host ?? "") : null;
-    if (host && (await allowHost(files.firewallPolicy, { host, tlsPassthrough: r.tlsPassthrough }))) kept++;
+  const kept: string[] = [];
+  const recorded = await readApprovals(files.dir);
+  for (const a of recorded) {
+    const host = normalizeHost(a.host);
+    if (host && (await allowHost(files.firewallPolicy, { host, tlsPassthrough: a.tlsPassthrough }))) kept.push(host);
   }
-  if (kept) log.info(`bb-prepare: kept ${kept} host(s) approved for this bottle before`);
+  if (kept.length) log.info(`bb-prepare: kept the host(s) you approved for this bottle before: ${kept.join(", ")}`);
+  if (!files.superviseQueue || !existsSync(files.superviseQueue)) return;
+  const unrecorded = (await listRequests(files.superviseQueue))
+    .filter((r) => r.kind === "host" && r.status === "approved" && !recorded.some((a) => a.host === normalizeHost(r.host ?? "")))
+    .map((r) => r.host!);
+  if (unrecorded.length) {
+    log.warn(
+      `bb-prepare: the supervise queue calls ${unrecorded.join(", ")} approved, but bb-supervise never recorded approving them (${APPROVALS_FILE}); ` +
+        "left out: approve them again if you meant them",
+    );
+  }
 }

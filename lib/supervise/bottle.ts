@@ -79,5 +79,5 @@ export function approveContext(plan: Plan, reloadFirewall = dockerFirewallReload
   if (!queueDir) {
     throw new BbError("CONFIG", `Bottle ${plan.slug} (bottle ${plan.bottle.name}) has supervise off, so it has no request queue`);
   }
-  return { queueDir, slug: plan.slug, policyFile: plan.files.firewallPolicy, reloadFirewall };
+  return { queueDir, slug: plan.slug, policyFile: plan.files.firewallPolicy, bottleDir: plan.files.dir, reloadFirewall };
 }

@@ -6,6 +6,7 @@ import { FirewallPolicy } from "../sidecar-config.ts";
 import { answerRequest, approveRequest, denyRequest, type ApproveContext } from "./decide.ts";
 import { QUEUE_VERSION, readRequest, writeRequest, type QueueRequest } from "./queue.ts";
 import { makeTestBottle, type TestBottle } from "./testdata/bottle.ts";
+import { readApprovals } from "./approvals.ts";
 
 const NOW = new Date("2026-02-02T02:02:02.000Z");
 
@@ -30,6 +31,7 @@ function ctx(b: TestBottle, restarts: string[], fail = false): ApproveContext {
   return {
     queueDir: b.queueDir,
     policyFile: b.policyFile,
+    bottleDir: b.plan.files.dir,
     now: () => NOW,
     reloadFirewall: async () => {
       restarts.push("firewall");
@@ -54,12 +56,15 @@ test("approveRequest() adds the host once, has the firewall re-read its policy, 
     const onDisk = await readRequest(b.queueDir, "aa11");
     assert.equal(onDisk?.status, "approved");
     assert.equal(onDisk?.decidedAt, NOW.toISOString());
+    // Recorded in the bottle's own folder, which no container mounts, for a resume.
+    assert.deepEqual(await readApprovals(b.plan.files.dir), [{ host: "docs.example.org", tlsPassthrough: true, request: "aa11", approvedAt: NOW.toISOString() }]);
 
     await writeRequest(b.queueDir, pending("bb22", { host: "docs.example.org" }));
     const again = await approveRequest(ctx(b, restarts), "bb22");
     assert.equal(again.policyChanged, false);
     assert.deepEqual(restarts, ["firewall", "firewall"], "the firewall re-reads even an unchanged policy (a retried approval)");
     assert.equal((await policy(b)).hosts.filter((h) => h.host === "docs.example.org").length, 1);
+    assert.deepEqual((await readApprovals(b.plan.files.dir)).map((a) => [a.host, a.request]), [["docs.example.org", "bb22"]], "approved again: one entry");
   } finally {
     await b.remove();
   }

@@ -3,6 +3,7 @@
 // tests and other backends pass their own) before the request is marked approved: the
 // agent is told "approved" only once the new policy is live.
 import { BbError } from "../errors.ts";
+import { recordApproval } from "./approvals.ts";
 import { allowHost } from "./policy.ts";
 import { listRequests, normalizeHost, readRequest, RequestId, statusText, writeRequest, type QueueRequest } from "./queue.ts";
 
@@ -16,6 +17,8 @@ export interface DecideContext {
 
 export interface ApproveContext extends DecideContext {
   policyFile: string;
+  /** The bottle's own folder, where the approval is recorded for a resume (approvals.ts). */
+  bottleDir: string;
   /** Make the firewall re-read its policy (bb-supervise: docker kill --signal HUP <bundle>). */
   reloadFirewall: () => Promise<void>;
 }
@@ -63,7 +66,10 @@ export async function approveRequest(ctx: ApproveContext, id: string): Promise<A
     throw new BbError("USAGE", `Request ${id} is a question, not a host request: reply with \`${command(ctx, "answer")} ${id} TEXT\``);
   }
   // The queue schema guarantees a host that normalizes; the policy gets its plain form.
-  const policyChanged = await allowHost(ctx.policyFile, { host: normalizeHost(request.host!)!, tlsPassthrough: request.tlsPassthrough });
+  const host = normalizeHost(request.host!)!;
+  const policyChanged = await allowHost(ctx.policyFile, { host, tlsPassthrough: request.tlsPassthrough });
+  const done = decided(request, "approved", null, ctx);
+  await recordApproval(ctx.bottleDir, { host, tlsPassthrough: request.tlsPassthrough, request: id, approvedAt: done.decidedAt! });
   // Even when the file had the host already: an approval retried after a failed reload
   // must still get it into the running firewall.
   try {
@@ -75,7 +81,6 @@ export async function approveRequest(ctx: ApproveContext, id: string): Promise<A
       { cause: e },
     );
   }
-  const done = decided(request, "approved", null, ctx);
   await writeRequest(ctx.queueDir, done);
   return { request: done, policyChanged };
 }

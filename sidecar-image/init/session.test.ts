@@ -57,7 +57,7 @@ test("an approval with init's SIGUSR1 restarts only the firewall and the agent's
       id = (await listRequests(bottle.queueDir)).find((r) => r.host === "new.example.test")?.id;
       await sleep(50);
     }
-    await approveRequest({ queueDir: bottle.queueDir, policyFile: bottle.policyFile, reloadFirewall: async () => init.signal("SIGUSR1") }, id);
+    await approveRequest({ queueDir: bottle.queueDir, policyFile: bottle.policyFile, bottleDir: bottle.plan.files.dir, reloadFirewall: async () => init.signal("SIGUSR1") }, id);
 
     const approved = await call;
     assert.equal((approved.structuredContent as { status: string }).status, "approved", JSON.stringify(approved));

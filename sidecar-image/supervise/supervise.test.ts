@@ -72,7 +72,7 @@ describe("supervise daemon", () => {
     const req = await filed((r) => r.host === "docs.example.org");
     assert.equal(req.reason, "read the API docs");
     let restarts = 0;
-    await approveRequest({ queueDir: bottle.queueDir, policyFile: bottle.policyFile, reloadFirewall: async () => void restarts++ }, req.id);
+    await approveRequest({ queueDir: bottle.queueDir, policyFile: bottle.policyFile, bottleDir: bottle.plan.files.dir, reloadFirewall: async () => void restarts++ }, req.id);
     const r = await pendingCall;
     assert.deepEqual(r.structuredContent, { id: req.id, kind: "host", status: "approved", host: "docs.example.org", answer: null });
     assert.match(text(r), /^Approved: docs\.example\.org/);

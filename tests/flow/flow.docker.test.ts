@@ -191,8 +191,10 @@ test("slug= of a kept bottle that stopped rebuilds it under its slug with its ap
   // The operator approved a host while it ran; then a reboot stopped its agent.
   await writeRequest(join(dir, "supervise", "queue"), {
     version: 1, id: "req-1", kind: "host", host: "docs.example.test", tlsPassthrough: false, reason: "docs", question: null,
-    status: "approved", answer: null, createdAt: new Date().toISOString(), decidedAt: new Date().toISOString(),
+    status: "pending", answer: null, createdAt: new Date().toISOString(), decidedAt: null,
   });
+  const approved = await run([join(REPO, "bin/bb-supervise"), "--slug", slug, "--state-dir", state, "approve", "req-1"], { expect: ANY_EXIT });
+  assert.equal(approved.code, 0, approved.stderr);
   await run(["docker", "stop", "-t", "0", `bb-${slug}-agent`]);
   // Stopped, it is still the bottle you kept: a plain cleanup leaves it and its state.
   const listed = await run([join(REPO, "bin/bb-list"), "--json", "--state-dir", state]);
@@ -218,7 +220,7 @@ test("slug= of a kept bottle that stopped rebuilds it under its slug with its ap
   const again = await just(["start", "agent=shell", `slug=${slug}`, "yes=true", "keep=true"], env, "echo rebuilt; exit 4\n");
   assert.equal(again.code, 4, again.stderr);
   assert.equal(again.stdout, "rebuilt\n");
-  assert.match(again.stderr, /kept 1 host\(s\) approved for this bottle before/);
+  assert.match(again.stderr, /kept the host\(s\) you approved for this bottle before: docs\.example\.test/);
   const policy = JSON.parse(await readFile(join(dir, "firewall", "policy.json"), "utf8"));
   assert.ok(policy.hosts.some((h: { host: string }) => h.host === "docs.example.test"), JSON.stringify(policy.hosts));
   assert.equal(JSON.parse(await readFile(join(dir, "plan.json"), "utf8")).createdAt, planBefore.createdAt);

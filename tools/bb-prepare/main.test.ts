@@ -9,6 +9,7 @@ import { REPO, runTool } from "../../tests/support/tools.ts";
 import { bundleSecrets } from "../../lib/bundle/secrets.ts";
 import { validatePlan } from "../../lib/plan/io.ts";
 import { run } from "../../lib/proc.ts";
+import { recordApproval } from "../../lib/supervise/approvals.ts";
 
 test("bb-prepare researcher: stdout is exactly one valid plan, stderr has the preflight", async (t) => {
   const state = await tempDir(t);
@@ -192,24 +193,28 @@ test("bb-prepare --identity resumes with the same slug and createdAt", async (t)
   assert.match(lone.stderr, /--rebuild replaces a bottle's containers under its slug: it needs --identity SLUG/);
 });
 
-test("bb-prepare --identity keeps the hosts approved for the bottle (the policy is rewritten from the manifest)", async (t) => {
+test("bb-prepare --identity keeps the hosts bb-supervise recorded approving (the policy is rewritten from the manifest), never one only the queue calls approved", async (t) => {
   const state = await tempDir(t);
   const first = validatePlan((await runTool("bb-prepare", ["shell", "--state-dir", state])).json());
   const queue = first.files.superviseQueue!;
-  const request = (id: string, host: string, status: string) => ({
-    version: 1, id, kind: "host", host, tlsPassthrough: false, reason: "r", question: null, status, answer: null, createdAt: first.createdAt, decidedAt: null,
+  const request = (id: string, host: string, status: string, tlsPassthrough = false) => ({
+    version: 1, id, kind: "host", host, tlsPassthrough, reason: "r", question: null, status, answer: null, createdAt: first.createdAt, decidedAt: null,
   });
   await writeTree(queue, {
     "a.json": JSON.stringify(request("a", "docs.example.test", "approved")),
     "b.json": JSON.stringify(request("b", "denied.example.test", "denied")),
     "c.json": JSON.stringify(request("c", "pending.example.test", "pending")),
+    // Written from inside the bundle (the queue is mounted there): decided by nobody.
+    "0badc0de.json": JSON.stringify(request("0badc0de", "exfil.attacker.example", "approved", true)),
   });
+  await recordApproval(first.files.dir, { host: "docs.example.test", tlsPassthrough: false, request: "a", approvedAt: first.createdAt });
   const again = await runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", first.slug]);
   assert.equal(again.code, 0, again.stderr);
-  assert.match(again.stderr, /kept 1 host\(s\) approved for this bottle before/);
+  assert.match(again.stderr, /kept the host\(s\) you approved for this bottle before: docs\.example\.test\n/);
+  assert.match(again.stderr, /warning: bb-prepare: the supervise queue calls exfil\.attacker\.example approved, but bb-supervise never recorded approving them \(approved-hosts\.json\); left out/);
   const hosts = JSON.parse(await readFile(first.files.firewallPolicy, "utf8")).hosts.map((h: { host: string }) => h.host);
   assert.ok(hosts.includes("docs.example.test"), hosts.join(" "));
-  assert.ok(!hosts.includes("denied.example.test") && !hosts.includes("pending.example.test"), hosts.join(" "));
+  for (const h of ["denied.example.test", "pending.example.test", "exfil.attacker.example"]) assert.ok(!hosts.includes(h), `${h} in ${hosts.join(" ")}`);
 });
 
 test("bb-prepare --cwd and --backend land in the plan; a missing --cwd is a usage error", async (t) => {

@@ -1,0 +1,40 @@
+// The operator's approvals, kept where only the host writes: a file in the bottle's own
+// folder, which no container mounts. A resumed bottle gets back these hosts, never what
+// the supervise queue says: the queue is the bundle's to write too, so a compromised
+// daemon could mark any host "approved" there and have the next bundle open it.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod/v3";
+import { BbError } from "../errors.ts";
+import { writeFileAtomic } from "../fs-atomic.ts";
+
+export const APPROVALS_FILE = "approved-hosts.json";
+
+const Approval = z.object({ host: z.string(), tlsPassthrough: z.boolean(), request: z.string(), approvedAt: z.string() }).strict();
+export type Approval = z.infer<typeof Approval>;
+const Approvals = z.object({ version: z.literal(1), hosts: z.array(Approval) }).strict();
+
+export const approvalsFile = (bottleDir: string) => join(bottleDir, APPROVALS_FILE);
+
+/** The hosts approved for the bottle in `bottleDir`, oldest first; none when never any. */
+export async function readApprovals(bottleDir: string): Promise<Approval[]> {
+  const path = approvalsFile(bottleDir);
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw new BbError("STATE", `Cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    return Approvals.parse(JSON.parse(text)).hosts;
+  } catch (e) {
+    throw new BbError("STATE", `${path} is not a record of approved hosts (${(e as Error).message.split("\n")[0]}); remove it, and approve the hosts again with bb-supervise`, { cause: e });
+  }
+}
+
+/** Add one approval (a host approved again replaces its entry). */
+export async function recordApproval(bottleDir: string, approval: Approval): Promise<void> {
+  const hosts = (await readApprovals(bottleDir)).filter((a) => a.host !== approval.host);
+  await writeFileAtomic(approvalsFile(bottleDir), JSON.stringify({ version: 1, hosts: [...hosts, approval] }, null, 2) + "\n");
+}
