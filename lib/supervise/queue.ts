@@ -3,7 +3,8 @@
 // bb-supervise on the host (which decides them). Each side only ever replaces a whole
 // file by rename, so a reader never sees half a file, on either side of a bind mount.
 import { randomBytes } from "node:crypto";
-import { chmod, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { chmod, open, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { z } from "zod/v3";
@@ -36,8 +37,9 @@ export const QueueRequest = z
     status: RequestStatus,
     /** The operator's text: the answer to a question, or the reason given with a denial. */
     answer: z.string().nullable(),
-    createdAt: z.string(),
-    decidedAt: z.string().nullable(),
+    /** ISO 8601 times: the table shows them as they are. */
+    createdAt: z.string().datetime({ offset: true }),
+    decidedAt: z.string().datetime({ offset: true }).nullable(),
   })
   .superRefine((r, ctx) => {
     if (r.kind === "host" && r.host === null) ctx.addIssue({ code: "custom", path: ["host"], message: "a host request needs a host" });
@@ -122,17 +124,38 @@ function parseRequest(text: string, path: string): QueueRequest {
   return parseJsonFile(QueueRequest, text, path);
 }
 
+/** Far more than any request the daemon files (a 4000-character question, a 2000-character reason). */
+const MAX_REQUEST_BYTES = 256 * 1024;
+
+/**
+ * A request file's text. The queue is also the bundle's to write, so a name there may be
+ * a symlink (never followed), a FIFO (opened without blocking, then refused) or huge.
+ */
+async function readRequestFile(path: string): Promise<string | null> {
+  let handle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return null;
+    const why = code === "ELOOP" ? "it is a symlink" : (e as Error).message;
+    throw new BbError("STATE", `Cannot read supervise request ${path}: ${why}`, { cause: e });
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new BbError("STATE", `Cannot read supervise request ${path}: it is not a regular file`);
+    if (st.size > MAX_REQUEST_BYTES) throw new BbError("STATE", `Cannot read supervise request ${path}: ${st.size} bytes, over ${MAX_REQUEST_BYTES}`);
+    return await handle.readFile("utf8");
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Read one request; null when there is no such file. */
 export async function readRequest(queueDir: string, id: string): Promise<QueueRequest | null> {
   const path = requestPath(queueDir, id);
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new BbError("STATE", `Cannot read supervise request ${path}: ${(e as Error).message}`, { cause: e });
-  }
-  return parseRequest(text, path);
+  const text = await readRequestFile(path);
+  return text === null ? null : parseRequest(text, path);
 }
 
 /**
