@@ -164,7 +164,9 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       await adoptMirrors(data);
       mounts.push({ source: data, target: BUNDLE_PATHS.gitGateData });
     }
-    if (plan.files.superviseQueue) mounts.push({ source: join(plan.files.dir, "supervise"), target: BUNDLE_PATHS.supervise });
+    // The queue folder itself, not its parent: from the parent the bundle could swap the
+    // queue for a symlink, and bb-supervise on the host would follow it to write elsewhere.
+    if (plan.files.superviseQueue) mounts.push({ source: plan.files.superviseQueue, target: `${BUNDLE_PATHS.supervise}/queue` });
     const host = hostUser();
     mounts.push(...(await identityMounts(plan, host)));
     mounts.push(...localMounts);

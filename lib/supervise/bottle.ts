@@ -1,5 +1,6 @@
 // From a bottle's plan to what the operator's decisions act on: its queue dir, its
 // firewall policy file, and how to make its running firewall re-read that policy.
+import { lstatSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -78,6 +79,11 @@ export function approveContext(plan: Plan, reloadFirewall = dockerFirewallReload
   const queueDir = plan.files.superviseQueue;
   if (!queueDir) {
     throw new BbError("CONFIG", `Bottle ${plan.slug} (bottle ${plan.bottle.name}) has supervise off, so it has no request queue`);
+  }
+  // A bundle from before the queue was mounted alone could swap the folder for a symlink;
+  // bb-supervise writes there, and must not be led elsewhere on the host.
+  if (lstatSync(queueDir, { throwIfNoEntry: false })?.isSymbolicLink()) {
+    throw new BbError("STATE", `The supervise queue of ${plan.slug}, ${queueDir}, is a symlink, which bot-bottle never makes: something in the bundle replaced it. Not following it; remove the bottle (bb-cleanup --slug ${plan.slug})`);
   }
   return { queueDir, slug: plan.slug, policyFile: plan.files.firewallPolicy, bottleDir: plan.files.dir, reloadFirewall };
 }

@@ -4,11 +4,15 @@
 // firewall re-reads its policy) without dropping the agent's MCP session or a connection
 // open through the firewall.
 import assert from "node:assert/strict";
+import { lstatSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { daemonIdMap } from "../../lib/layout.ts";
+import { ANY_EXIT, run } from "../../lib/proc.ts";
 import { removeAll, startBottle, tool, type Bottle } from "./support/bottle.ts";
 import { curlIn } from "./support/curl.ts";
 import { ESCAPE_DIR, newId } from "./support/env.ts";
@@ -126,5 +130,13 @@ describe("escape suite: supervise over MCP (docker)", () => {
     assert.match(answer.result!.content[0]!.text, /not for this task/);
     const still = await curlIn(bottle!, ["https://denied.test/"]);
     assert.equal(still.connect, "403", JSON.stringify(still));
+  });
+
+  it("the supervise daemon reaches only the queue folder of the bottle's state: it cannot swap the queue for a symlink that bb-supervise would follow on the host", async () => {
+    const ids = daemonIdMap({ uid: process.getuid!(), gid: process.getgid!() }).supervise;
+    const swap = await run(["docker", "exec", "-u", `${ids.uid}:${ids.gid}`, bottle!.bundle, "sh", "-c", "ls -A /bb/supervise; mv /bb/supervise/queue /bb/supervise/moved && ln -s / /bb/supervise/queue"], { expect: ANY_EXIT });
+    assert.notEqual(swap.code, 0, swap.stdout + swap.stderr);
+    assert.equal(swap.stdout.trim(), "queue", "the daemon sees the queue and nothing else of the bottle's folder");
+    assert.ok(lstatSync(bottle!.plan.files.superviseQueue!).isDirectory(), "the queue on the host is still a real folder");
   });
 });

@@ -3,7 +3,8 @@
 // may redraw the operator's terminal or hang the command.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { symlink, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { run } from "../../lib/proc.ts";
@@ -65,5 +66,25 @@ test("a queue entry that is a FIFO, a symlink or huge is skipped with a warning,
     assert.match(r.stdout, /dd44 .*docs\.example\.org/);
   } finally {
     await b.remove();
+  }
+});
+
+test("a queue folder swapped for a symlink is refused before anything is read or written through it", async () => {
+  const b = await makeTestBottle();
+  const elsewhere = await mkdtemp(join(tmpdir(), "bb-elsewhere-"));
+  try {
+    await rm(b.queueDir, { recursive: true });
+    await symlink(elsewhere, b.queueDir);
+    await writeFile(join(elsewhere, "aa11.json"), JSON.stringify(request("aa11", {})));
+    for (const args of [["list"], ["deny", "aa11"]]) {
+      const r = await tool(["--plan", b.planFile, ...args]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /is a symlink, which bot-bottle never makes: something in the bundle replaced it/);
+    }
+    assert.deepEqual(await readdir(elsewhere), ["aa11.json"]);
+    assert.equal(JSON.parse(await readFile(join(elsewhere, "aa11.json"), "utf8")).status, "pending");
+  } finally {
+    await b.remove();
+    await rm(elsewhere, { recursive: true, force: true });
   }
 });
