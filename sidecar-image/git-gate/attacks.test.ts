@@ -442,6 +442,32 @@ describe("git-gate against a client that opens sessions and never finishes them"
     assert.equal(clone.code, 0, clone.stderr);
   });
 
+  it("a refused client that never closes its side does not keep a place under the cap", async () => {
+    const line = pkt(`git-upload-pack /${REPO}\0host=127.0.0.1\0`);
+    const open = (): Promise<{ socket: net.Socket; got: () => string }> =>
+      new Promise((resolve, reject) => {
+        // allowHalfOpen: the gate's FIN after its refusal does not close this side.
+        const socket = net.connect({ port: f.gate.port, host: "127.0.0.1", allowHalfOpen: true }, () => {
+          socket.write(line);
+          resolve({ socket, got: () => text });
+        });
+        let text = "";
+        socket.on("data", (c: Buffer) => (text += c.toString("latin1"))).on("error", reject);
+      });
+    const held = [await open(), await open()];
+    await new Promise((r) => setTimeout(r, 300));
+    const refused = [await open(), await open(), await open()];
+    await new Promise((r) => setTimeout(r, 300));
+    for (const r of refused) assert.match(r.got(), /ERR git-gate: too many git sessions at once/);
+    for (const h of held) h.socket.destroy();
+    // The gate lets a refused client read its refusal for the request timeout (10 s), then
+    // lets go of it; before, the three still counted, and any new session was refused.
+    await new Promise((r) => setTimeout(r, 10_500));
+    const clone = await f.git(f.dir, ["clone", "-q", f.url(REPO), join(f.dir, "after-refused")]);
+    assert.equal(clone.code, 0, clone.stderr);
+    for (const r of refused) r.socket.destroy();
+  });
+
   it("a push whose checks take longer than the idle time is not ended: git keeps it talking", async () => {
     const hook = join(f.dir, "hooks", "pre-receive");
     const original = await readFile(hook, "utf8");

@@ -65,6 +65,8 @@ export function createGitGate(opts: GitGateOptions): GitGate {
   function refuse(socket: net.Socket, message: string) {
     log.warn(`refused: ${printable(message)}`);
     socket.end(errPkt(`git-gate: ${message}`));
+    // A client that never closes its side would hold a place under the session cap.
+    socket.setTimeout(opts.requestTimeoutMs ?? 10_000, () => socket.destroy());
   }
 
   function serviceArgv(req: GitRequest, repo: Repo): string[] {
