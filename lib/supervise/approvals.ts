@@ -2,11 +2,11 @@
 // folder, which no container mounts. A resumed bottle gets back these hosts, never what
 // the supervise queue says: the queue is the bundle's to write too, so a compromised
 // daemon could mark any host "approved" there and have the next bundle open it.
-import { readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod/v3";
-import { BbError } from "../errors.ts";
 import { writeFileAtomic } from "../fs-atomic.ts";
+import { readConfig } from "../sidecar-config.ts";
 
 export const APPROVALS_FILE = "approved-hosts.json";
 
@@ -16,21 +16,11 @@ const Approvals = z.object({ version: z.literal(1), hosts: z.array(Approval) }).
 
 export const approvalsFile = (bottleDir: string) => join(bottleDir, APPROVALS_FILE);
 
-/** The hosts approved for the bottle in `bottleDir`, oldest first; none when never any. */
+/** The hosts approved for the bottle in `bottleDir`, oldest first; none when never any.
+ * A file that does not parse is an error naming it and its first bad field. */
 export async function readApprovals(bottleDir: string): Promise<Approval[]> {
   const path = approvalsFile(bottleDir);
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw new BbError("STATE", `Cannot read ${path}: ${(e as Error).message}`, { cause: e });
-  }
-  try {
-    return Approvals.parse(JSON.parse(text)).hosts;
-  } catch (e) {
-    throw new BbError("STATE", `${path} is not a record of approved hosts (${(e as Error).message.split("\n")[0]}); remove it, and approve the hosts again with bb-supervise`, { cause: e });
-  }
+  return existsSync(path) ? (await readConfig(Approvals, path)).hosts : [];
 }
 
 /** Add one approval (a host approved again replaces its entry). */
