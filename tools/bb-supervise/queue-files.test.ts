@@ -9,10 +9,20 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { run } from "../../lib/proc.ts";
 import { QUEUE_VERSION, type QueueRequest } from "../../lib/supervise/queue.ts";
-import { makeTestBottle } from "../../lib/supervise/testdata/bottle.ts";
+import { makeTestBottle, type TestBottle } from "../../lib/supervise/testdata/bottle.ts";
 import { tsArgv } from "../../lib/supervise/testdata/ts-argv.ts";
 
 const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/u;
+/** Run `body` against a fresh test bottle, removed afterwards whatever happens. */
+async function withBottle(body: (b: TestBottle) => Promise<void>): Promise<void> {
+  const b = await makeTestBottle();
+  try {
+    await body(b);
+  } finally {
+    await b.remove();
+  }
+}
+
 const tool = (args: string[]) => run(tsArgv("tools/bb-supervise/main.ts", args), { expect: [0, 1, 2, 3], timeoutMs: 20_000 });
 
 function request(id: string, fields: Partial<QueueRequest>): QueueRequest {
@@ -22,23 +32,18 @@ function request(id: string, fields: Partial<QueueRequest>): QueueRequest {
   };
 }
 
-test("list never writes a queue file's createdAt raw: it cannot redraw the table", async () => {
-  const b = await makeTestBottle();
-  try {
+test("list never writes a queue file's createdAt raw: it cannot redraw the table", () =>
+  withBottle(async (b) => {
     // Cursor up, erase line, and draw a benign-looking row over the real one.
     const createdAt = "2026-03-03T03:03:03.000Z\u001b[2K\r" + "aa11  host  pending  2026-03-03 03:03:03Z  docs.python.org: read the docs\u001b[8m";
     await writeFile(join(b.queueDir, "aa11.json"), JSON.stringify(request("aa11", { createdAt })));
     const r = await tool(["--plan", b.planFile, "list"]);
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stdout, RAW, JSON.stringify(r.stdout));
-  } finally {
-    await b.remove();
-  }
-});
+  }));
 
-test("a queue file that does not parse is reported without its text reaching the terminal raw", async () => {
-  const b = await makeTestBottle();
-  try {
+test("a queue file that does not parse is reported without its text reaching the terminal raw", () =>
+  withBottle(async (b) => {
     // zod's enum message quotes the value it got; V8's JSON.parse message quotes the text.
     await writeFile(join(b.queueDir, "aa11.json"), JSON.stringify({ ...request("aa11", {}), kind: "\u001b]0;pwned\u0007\u001b[2J" }));
     await writeFile(join(b.queueDir, "bb22.json"), "\u001b[2J\u001b[H not json");
@@ -46,14 +51,10 @@ test("a queue file that does not parse is reported without its text reaching the
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /skipped/);
     assert.doesNotMatch(r.stderr, RAW, JSON.stringify(r.stderr));
-  } finally {
-    await b.remove();
-  }
-});
+  }));
 
-test("a queue entry that is a FIFO, a symlink or huge is skipped with a warning, and list goes on with the rest", async () => {
-  const b = await makeTestBottle();
-  try {
+test("a queue entry that is a FIFO, a symlink or huge is skipped with a warning, and list goes on with the rest", () =>
+  withBottle(async (b) => {
     execFileSync("mkfifo", [join(b.queueDir, "aa11.json")]);
     await symlink(b.policyFile, join(b.queueDir, "bb22.json"));
     await writeFile(join(b.queueDir, "cc33.json"), JSON.stringify(request("cc33", { reason: "r".repeat(300_000) })));
@@ -64,10 +65,7 @@ test("a queue entry that is a FIFO, a symlink or huge is skipped with a warning,
     assert.match(r.stderr, /bb22\.json: it is a symlink \(skipped\)/);
     assert.match(r.stderr, /cc33\.json: \d+ bytes, over 262144 \(skipped\)/);
     assert.match(r.stdout, /dd44 .*docs\.example\.org/);
-  } finally {
-    await b.remove();
-  }
-});
+  }));
 
 test("a queue folder swapped for a symlink is refused before anything is read or written through it", async () => {
   const b = await makeTestBottle();
