@@ -1,10 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { lstat, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { adoptTree } from "./paths.ts";
+import { adoptTree, dirWithMode } from "./paths.ts";
 import { skipWhen } from "../tests/support/skip.ts";
 
 const notRoot = process.getuid?.() !== 0 && "chown to another uid needs root";
@@ -31,4 +31,23 @@ test("adoptTree() hands every entry below the folder to the owner, not the folde
     await rm(dir, { recursive: true, force: true });
     await rm(outside, { recursive: true, force: true });
   }
+});
+
+test("dirWithMode() makes missing parents, gives the folder its mode, and fails (not hangs) where no folder can be made", async () => {
+  const root = await mkdtemp(join(tmpdir(), "bb-paths-"));
+  try {
+    const dir = join(root, "a", "b", "c");
+    await dirWithMode(dir, 0o750);
+    assert.equal((await stat(dir)).mode & 0o777, 0o750);
+    await dirWithMode(dir, 0o700); // an existing folder takes the mode too
+    assert.equal((await stat(dir)).mode & 0o777, 0o700);
+    await writeFile(join(root, "file"), "");
+    await assert.rejects(dirWithMode(join(root, "file"), 0o700), { code: "ENOTDIR" });
+    await assert.rejects(dirWithMode(join(root, "file", "below"), 0o700), { code: "ENOTDIR" });
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+  // Creating a folder in /proc fails with ENOENT although /proc is there: node's own
+  // recursive mkdir retries that forever.
+  await assert.rejects(dirWithMode("/proc/bb-no-such/state", 0o700), { code: "ENOENT" });
 });

@@ -1,9 +1,9 @@
 // Where bot-bottle keeps things on the host, following the XDG base-directory spec so a
 // user can move them with the usual variables.
 import { existsSync, statSync } from "node:fs";
-import { chmod, lchown, lstat, mkdir, readdir } from "node:fs/promises";
+import { chmod, lchown, lstat, mkdir, readdir, stat } from "node:fs/promises";
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { BbError } from "./errors.ts";
 
@@ -51,10 +51,34 @@ export function repoRoot(): string {
   return resolve(here, "..");
 }
 
+/**
+ * `mkdir -p`, one level at a time. Node's recursive mkdir never returns where creating a
+ * folder fails with ENOENT although its parent exists (below /proc: it retries the parent
+ * forever); here a second ENOENT is an error. Folders made take `mode` (cut by the umask).
+ */
+export async function makeDirs(dir: string, mode = 0o777): Promise<void> {
+  const once = async () => {
+    try {
+      await mkdir(dir, { mode });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), { code: "ENOTDIR" });
+    }
+  };
+  try {
+    await once();
+  } catch (e) {
+    const parent = dirname(dir);
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT" || parent === dir) throw e;
+    await makeDirs(parent, mode);
+    await once();
+  }
+}
+
 /** Make `dir` (and its parents) and give it exactly `mode`: mkdir's mode is cut by the
  * umask and leaves an existing folder (a resumed bottle's) as it was. */
 export async function dirWithMode(dir: string, mode: number): Promise<string> {
-  await mkdir(dir, { recursive: true, mode });
+  await makeDirs(dir, mode);
   await chmod(dir, mode);
   return dir;
 }
