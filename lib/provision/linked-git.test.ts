@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { BbError } from "../errors.ts";
 import { run } from "../proc.ts";
-import { linkedGitDir, packGitDir } from "./linked-git.ts";
+import { adjustLinkedConfig, linkedGitConfigs, linkedGitDir, packGitDir } from "./linked-git.ts";
 
 describe("a checkout whose .git is a file becomes a standalone repository in the staged copy", () => {
   let dir: string;
@@ -22,8 +22,15 @@ describe("a checkout whose .git is a file becomes a standalone repository in the
     assert.ok(linked, "the .git file was not recognised");
     const tar = `${copy}.tar`;
     await rm(join(copy, ".git"));
-    await packGitDir(linked, tar, join(copy, ".git", "config"));
+    await packGitDir(linked, tar, new Set());
+    await mkdir(join(copy, ".git"));
     await run(["tar", "-x", "-C", join(copy, ".git"), "-f", tar]);
+    // The config files are left out of the tar: stage() puts (scrubbed) copies in place.
+    for (const [from, rel] of await linkedGitConfigs(linked)) {
+      assert.ok(!existsSync(join(copy, ".git", rel)), `${rel} came in the tar`);
+      await cp(from, join(copy, ".git", rel));
+    }
+    await adjustLinkedConfig(join(copy, ".git", "config"));
     // Nothing on the host may be needed any more: the bottle has only the copy.
     await rename(hostRepo, `${hostRepo}-gone`);
     return copy;

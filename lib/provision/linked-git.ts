@@ -5,12 +5,13 @@
 // that git dir instead, as a standalone .git folder: the shared part (objects, refs,
 // config) plus a worktree's own HEAD and index, with the settings that tied it to the
 // host's layout (core.worktree, core.bare of a bare main repo) taken out.
-import { existsSync, statSync } from "node:fs";
-import { copyFile, mkdir, readdir, readFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { existsSync, lstatSync, realpathSync } from "node:fs";
+import { mkdir, readdir, readFile } from "node:fs/promises";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { run } from "../proc.ts";
+import { gitConfigFiles, leavingOut } from "./git-configs.ts";
 
 export interface LinkedGitDir {
   /** The git dir the .git file names (a worktree's private one, or the repository). */
@@ -25,7 +26,7 @@ const PER_WORKTREE = ["HEAD", "index", "ORIG_HEAD", "MERGE_HEAD", "logs/HEAD", "
 /** The git dir `checkout/.git` points at, or null when .git is a folder or absent. */
 export async function linkedGitDir(checkout: string): Promise<LinkedGitDir | null> {
   const dotGit = join(checkout, ".git");
-  if (!existsSync(dotGit) || !statSync(dotGit).isFile()) return null;
+  if (!existsSync(dotGit) || !lstatSync(dotGit).isFile()) return null;
   const m = /^gitdir: (.+)$/m.exec(await readFile(dotGit, "utf8"));
   if (!m) throw new BbError("USAGE", `${dotGit} is a file but not a "gitdir: PATH" link, so the bottle's copy of ${checkout} would not be a git repository`);
   const gitDir = resolve(checkout, m[1]!.trim());
@@ -34,35 +35,97 @@ export async function linkedGitDir(checkout: string): Promise<LinkedGitDir | nul
   }
   const common = join(gitDir, "commondir");
   const commonDir = existsSync(common) ? resolve(gitDir, (await readFile(common, "utf8")).trim()) : gitDir;
+  await checkPointsBack(checkout, { gitDir, commonDir });
   return { gitDir, commonDir };
 }
 
+const samePath = (a: string, b: string) => {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
+};
+
 /**
- * Pack `linked` as the copy's .git folder: everything but its config into `tarFile`, with
- * names relative to .git (the guest unpacks it there), and its config, adjusted, to
- * `configOut` (the staging tree's copy, which the credential scrub then goes over). Packed
- * with tar, like the checkout, rather than copied: a git dir can hold thousands of loose
- * objects, and creating files one by one is what costs.
+ * The git dir a .git file names is copied into the bottle whole, so the file alone (it is
+ * part of the checkout, whoever made it) must not choose it: it could name any folder of
+ * yours (~/.aws with a commondir file, another repository's .git). Git links a worktree's
+ * and a submodule's git dir back to their checkout (`gitdir` and the repository's
+ * worktrees/ list; core.worktree); a git dir made with --separate-git-dir has no link, and
+ * is taken unless it is another checkout's .git folder or a bare repository.
  */
-export async function packGitDir(linked: LinkedGitDir, tarFile: string, configOut: string): Promise<void> {
+async function checkPointsBack(checkout: string, linked: LinkedGitDir): Promise<void> {
+  const { gitDir, commonDir } = linked;
+  const refuse = (why: string, hint = "") =>
+    new BbError("USAGE", `${join(checkout, ".git")} names ${gitDir} as its git dir, but ${why}, so the bottle's copy of ${checkout} does not take it${hint}`);
+  if (gitDir !== commonDir) {
+    const back = join(gitDir, "gitdir");
+    const pointsBack = existsSync(back) && samePath(resolve(gitDir, (await readFile(back, "utf8")).trim()), join(checkout, ".git"));
+    if (!pointsBack || !samePath(join(commonDir, "worktrees", basename(gitDir)), gitDir)) {
+      throw refuse(`that git dir is not a worktree of ${commonDir} whose checkout is ${checkout}`, " (for a moved worktree, `git worktree repair` in the main checkout rewrites its links)");
+    }
+    return;
+  }
+  const get = async (key: string) => (await run(["git", "config", "--file", join(gitDir, "config"), "--get", key], { expect: [0, 1] })).stdout.trim();
+  const worktree = await get("core.worktree");
+  if (worktree) {
+    if (!samePath(resolve(gitDir, worktree), checkout)) throw refuse(`its core.worktree is ${worktree}, not ${checkout}`);
+  } else if (basename(gitDir) === ".git" || (await get("core.bare")) === "true") {
+    throw refuse(basename(gitDir) === ".git" ? `that is the .git folder of another checkout (${dirname(gitDir)})` : "that is a bare repository");
+  }
+}
+
+/**
+ * The git config files of `linked` the copy's .git gets, each as [host file, path in the
+ * copy's .git]: the repository's config (adjustLinkedConfig() unties it from the host's
+ * layout), the worktree's own config.worktree, and its submodules' configs. The caller
+ * stages scrubbed copies, and packGitDir() leaves the host files out.
+ */
+export async function linkedGitConfigs(linked: LinkedGitDir): Promise<[string, string][]> {
+  const out: [string, string][] = [[join(linked.commonDir, "config"), "config"]];
+  const own = join(linked.gitDir, "config.worktree");
+  if (isRegularFile(own)) out.push([own, "config.worktree"]);
+  for (const f of await gitConfigFiles(join(linked.commonDir, "modules"), false)) out.push([f, relative(linked.commonDir, f)]);
+  return out.filter(([f]) => isRegularFile(f));
+}
+
+const isRegularFile = (path: string) => {
+  try {
+    return lstatSync(path).isFile();
+  } catch {
+    return false;
+  }
+};
+
+/** The copied config of a linked git dir, made a standalone repository's. */
+export async function adjustLinkedConfig(configOut: string): Promise<void> {
+  const git = (args: string[]) => run(["git", "config", "--file", configOut, ...args], { expect: [0, 5], what: `Cannot adjust the copied ${configOut}` });
+  await git(["--unset-all", "core.worktree"]);
+  await git(["core.bare", "false"]);
+}
+
+/**
+ * Pack `linked` as the copy's .git folder into `tarFile`, with names relative to .git (the
+ * guest unpacks it there), leaving out its config files (staged scrubbed instead) and the
+ * host files in `leaveOut`. Packed with tar, like the checkout, rather than copied: a git
+ * dir can hold thousands of loose objects, and creating files one by one is what costs.
+ */
+export async function packGitDir(linked: LinkedGitDir, tarFile: string, leaveOut: ReadonlySet<string>): Promise<void> {
   const worktree = linked.gitDir !== linked.commonDir;
-  // The main repository's own HEAD, index and reflog are not this worktree's.
+  // The main repository's own HEAD, index, reflog and config.worktree are not this worktree's.
   const ownFiles = worktree ? PER_WORKTREE : [];
-  const leaveOut = new Set(["config", "worktrees", ...ownFiles]); // worktrees/: the other worktrees' private dirs
-  const shared = (await readdir(linked.commonDir)).filter((n) => !leaveOut.has(n)).map((n) => `./${n}`);
+  const skip = new Set(["config", "worktrees", ...(worktree ? ["config.worktree"] : []), ...ownFiles]); // worktrees/: the other worktrees' private dirs
+  const configs = new Set((await linkedGitConfigs(linked)).map(([f]) => f));
+  const shared = (await readdir(linked.commonDir)).filter((n) => !skip.has(n)).map((n) => `./${n}`);
   const pack = async (from: string, mode: "-cf" | "-rf", names: string[], exclude: string[] = []) => {
-    const r = await run(["tar", "-C", from, ...exclude.map((e) => `--exclude=./${e}`), mode, tarFile, ...names], { expect: [0, 1], what: `Cannot pack the git dir ${from}` });
+    const out = leavingOut(from, [...exclude.map((e) => join(from, e)), ...configs, ...leaveOut]);
+    const r = await run(["tar", "-C", from, ...out.args, mode, tarFile, ...names], { input: out.input, expect: [0, 1], what: `Cannot pack the git dir ${from}` });
     // Exit 1 is GNU tar's "a file changed as we read it" (git ran meanwhile): still whole.
     if (r.code === 1) log.warn(`provision: ${from} changed while it was packed; the bottle has it as tar read it`);
   };
   await mkdir(dirname(tarFile), { recursive: true });
   await pack(linked.commonDir, "-cf", shared, ownFiles.filter((f) => f.includes("/")));
-  const own = ownFiles.filter((f) => existsSync(join(linked.gitDir, f))).map((f) => `./${f}`);
+  const own = ownFiles.filter((f) => f !== "config.worktree" && existsSync(join(linked.gitDir, f))).map((f) => `./${f}`);
   if (own.length) await pack(linked.gitDir, "-rf", own);
-
-  await mkdir(dirname(configOut), { recursive: true });
-  await copyFile(join(linked.commonDir, "config"), configOut);
-  const git = (args: string[]) => run(["git", "config", "--file", configOut, ...args], { expect: [0, 5], what: `Cannot adjust the copied ${configOut}` });
-  await git(["--unset-all", "core.worktree"]);
-  await git(["core.bare", "false"]);
 }

@@ -19,7 +19,7 @@ export async function provision(plan: Ready, target: Target, opts: { now?: () =>
   log.step(`provision: staging files for ${plan.slug}`);
   const staged = await stage(plan, { cwd: plan.cwd, agentFiles: opts.agentFiles });
   if (staged.scrubbed.length) {
-    log.warn(`provision: credentials removed from the bottle's copy of ${plan.cwd} (its .git/config; your own file is untouched): ${staged.scrubbed.join("; ")}`);
+    log.warn(`provision: credentials removed from the bottle's copy of ${plan.cwd} (its git config files; yours are untouched): ${staged.scrubbed.join("; ")}`);
   }
   try {
     const { script, steps } = provisionScript(plan, { cwd: plan.cwd !== null });

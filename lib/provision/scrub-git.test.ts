@@ -25,7 +25,7 @@ test("the copied .git/config loses every credential and keeps everything else", 
     '[branch "main"]', "\tremote = origin",
   ].join("\n") + "\n");
 
-  const removed = await scrubGitCredentials(file);
+  const { removed } = await scrubGitCredentials(file, "/checkout");
   const text = await readFile(file, "utf8");
   assert.doesNotMatch(text, new RegExp(TOKEN), text);
   assert.doesNotMatch(text, /extraheader|helper|username|Bearer|basic /i, text);
@@ -45,6 +45,6 @@ test("a .git/config without credentials is left as it was", async (t) => {
   const file = join(await tempDir(t), "config");
   const text = '[core]\n\tbare = false\n[remote "origin"]\n\turl = git@github.com:acme/widget.git\n';
   await writeFile(file, text);
-  assert.deepEqual(await scrubGitCredentials(file), []);
+  assert.deepEqual(await scrubGitCredentials(file, "/checkout"), { removed: [], storeFiles: [] });
   assert.equal(await readFile(file, "utf8"), text);
 });

@@ -3,15 +3,16 @@
 // packed as one tar that the provisioning script unpacks at /. Built on the host so the
 // guest needs nothing but tar, and the whole provisioning is one exec.
 import { existsSync, statSync } from "node:fs";
-import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { chmod, copyFile, cp, lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { dirname, join, relative } from "node:path";
 import { stringify as toToml } from "smol-toml";
 import { AGENT } from "../layout.ts";
 import { dirWithMode } from "../paths.ts";
 import { log } from "../log.ts";
 import type { Plan } from "../plan/schema.ts";
 import { run } from "../proc.ts";
-import { linkedGitDir, packGitDir } from "./linked-git.ts";
+import { gitConfigFiles, leavingOut } from "./git-configs.ts";
+import { adjustLinkedConfig, linkedGitConfigs, linkedGitDir, packGitDir } from "./linked-git.ts";
 import { scrubGitCredentials } from "./scrub-git.ts";
 
 type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
@@ -60,28 +61,43 @@ export interface Staged {
  * The checkout, packed straight from the host folder into a tar of its own (`tarFile`),
  * which the guest unpacks into workdir after the staging tar: copying it into the staging
  * tree first would create every file twice on the host, and creating files is what costs
- * (copying 20,000 small ones took 16-28 s here, packing them 0.3 s). Its .git/config is
- * left out of that tar: the staging tree carries a copy with the credentials taken out
- * (returned: what went). A .git that is a link to a git dir elsewhere is left out too, and
- * that git dir goes in a tar of its own (`tars.gitDir`), unpacked into workdir/.git.
+ * (copying 20,000 small ones took 16-28 s here, packing them 0.3 s). Its git config files
+ * (the repository's, its submodules', a nested clone's) are left out of that tar: the
+ * staging tree carries copies with the credentials taken out (returned: what went), and a
+ * credential store file a helper named is left out altogether. A .git that is a link to a
+ * git dir elsewhere is left out too, and that git dir goes in a tar of its own
+ * (`tars.gitDir`), unpacked into workdir/.git.
  */
 async function stageCheckout(cwd: string, stagedWorkdir: string, tars: { checkout: string; gitDir: string }): Promise<string[]> {
   await mkdir(stagedWorkdir, { recursive: true }); // where the guest unpacks the checkout's tar
-  const linked = await linkedGitDir(cwd);
-  const gitConfig = join(stagedWorkdir, ".git", "config");
-  if (linked) {
-    await packGitDir(linked, tars.gitDir, gitConfig);
-  } else if (existsSync(join(cwd, ".git", "config"))) {
-    await mkdir(join(stagedWorkdir, ".git"), { recursive: true });
-    await copyFile(join(cwd, ".git", "config"), gitConfig);
+  const dotGit = join(cwd, ".git");
+  const dotGitStat = await lstat(dotGit).catch(() => null);
+  if (dotGitStat?.isSymbolicLink()) {
+    log.warn(`provision: ${dotGit} is a symlink (to ${await readlink(dotGit)}); the copy keeps it as a link, which leads nowhere in the bottle, so the copy is no git repository there`);
   }
-  const scrubbed = existsSync(gitConfig) ? await scrubGitCredentials(gitConfig) : [];
+  const linked = dotGitStat?.isFile() ? await linkedGitDir(cwd) : null;
+  // Every git config file the copy carries, as [host file, its scrubbed copy in the staging tree].
+  const configs: [string, string][] = (await gitConfigFiles(cwd, true)).map((f) => [f, join(stagedWorkdir, relative(cwd, f))]);
+  if (linked) for (const [f, rel] of await linkedGitConfigs(linked)) configs.push([f, join(stagedWorkdir, ".git", rel)]);
+  const leaveOut = new Set<string>();
+  const scrubbed: string[] = [];
+  for (const [from, to] of configs) {
+    await mkdir(dirname(to), { recursive: true });
+    await copyFile(from, to);
+    if (linked && to === join(stagedWorkdir, ".git", "config")) await adjustLinkedConfig(to);
+    const s = await scrubGitCredentials(to, cwd);
+    const name = linked && from.startsWith(linked.commonDir + "/") ? `.git/${relative(linked.commonDir, from)}` : relative(cwd, from);
+    scrubbed.push(...s.removed.map((r) => `${name}: ${r}`));
+    for (const f of s.storeFiles) leaveOut.add(f);
+  }
   log.step(`provision: packing your checkout ${cwd}`);
   const tarFile = tars.checkout;
   await mkdir(dirname(tarFile), { recursive: true });
+  const out = leavingOut(cwd, [...configs.map(([f]) => f), ...leaveOut, ...(linked ? [dotGit] : [])]);
   // Exit 1 is GNU tar's "a file changed as we read it": the archive is still whole.
-  const r = await run(["tar", "-C", cwd, `--exclude=./.git${linked ? "" : "/config"}`, "-cf", tarFile, "."], { expect: [0, 1], what: `Cannot pack the checkout ${cwd}` });
+  const r = await run(["tar", "-C", cwd, ...out.args, "-cf", tarFile, "."], { input: out.input, expect: [0, 1], what: `Cannot pack the checkout ${cwd}` });
   if (r.code === 1) log.warn(`provision: files in ${cwd} changed while it was packed; the bottle has them as tar read them: ${r.stderr.trim().split("\n").slice(-2).join(" ")}`);
+  if (linked) await packGitDir(linked, tars.gitDir, leaveOut);
   const size = [tarFile, tars.gitDir].filter((f) => existsSync(f)).reduce((n, f) => n + statSync(f).size, 0);
   log.step(`provision: checkout packed (${(size / 1048576).toFixed(1)} MiB)`);
   return scrubbed;

@@ -255,7 +255,7 @@ test("cwd= copies the host checkout into ~/work, writable by the agent", async (
   assert.match(r.stderr, /» provision: packing your checkout .*\n» provision: checkout packed \(\d+\.\d MiB\)/);
   assert.doesNotMatch(r.stdout, new RegExp(token), "the host checkout's token reached the bottle");
   assert.match(r.stdout, /url = https:\/\/github\.com\/acme\/widget\.git/, "the remote itself is kept");
-  assert.match(r.stderr, /credentials removed from the bottle's copy of .* \(its \.git\/config; your own file is untouched\): the credential in remote\.origin\.url; http\.https:\/\/github\.com\/\.extraheader/);
+  assert.match(r.stderr, /credentials removed from the bottle's copy of .* \(its git config files; yours are untouched\): \.git\/config: the credential in remote\.origin\.url; \.git\/config: http\.https:\/\/github\.com\/\.extraheader/);
   assert.match(await readFile(join(repo, ".git/config"), "utf8"), new RegExp(token), "the host's own file is untouched");
 });
 
