@@ -239,7 +239,7 @@ describe("egress (real process, real TLS)", () => {
     }
   });
 
-  it("SIGHUP reloads routes on a kept-alive connection; a bad routes file keeps the old ones", async () => {
+  it("SIGHUP reloads routes on a kept-alive connection; a bad routes file (not JSON, or a table egress refuses) keeps the old ones", async () => {
     const conn = await plainVia(egress.port);
     try {
       const first = await conn.proxyRequest("GET", "https://api.example.test/a", AGENT_CREDS);
@@ -258,7 +258,16 @@ describe("egress (real process, real TLS)", () => {
       await refused;
       const third = await conn.proxyRequest("GET", "https://api.example.test/c", AGENT_CREDS);
       assert.deepEqual(header(report(third.body), "authorization"), [`Bearer ${TOKENS.EGRESS_TOKEN_5}`]);
-      assert.equal(conn.closed, false, "the keep-alive connection must survive both reloads");
+
+      // Valid JSON that the route table refuses (a host twice) is a bad file too, not a crash.
+      const twice = routes("EGRESS_TOKEN_0");
+      await writeFile(routesFile, JSON.stringify({ ...twice, routes: [...twice.routes, twice.routes[0]] }));
+      const refusedTable = egress.waitForLog(/reload failed, keeping the previous routes: .*api\.example\.test/);
+      egress.signal("SIGHUP");
+      await refusedTable;
+      const fourth = await conn.proxyRequest("GET", "https://api.example.test/d", AGENT_CREDS);
+      assert.deepEqual(header(report(fourth.body), "authorization"), [`Bearer ${TOKENS.EGRESS_TOKEN_5}`]);
+      assert.equal(conn.closed, false, "the keep-alive connection must survive every reload");
     } finally {
       conn.socket.destroy();
     }

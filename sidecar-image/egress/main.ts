@@ -50,13 +50,13 @@ async function serve(flags: Flags): Promise<void> {
   const egress = createEgress({ routes: await load(), extraCa: await readCa(flags.extraCa), resolve: parseResolveList(flags.resolve), log });
   process.on("SIGHUP", () => {
     if (!flags.routes) return log.warn("SIGHUP: no --routes file to reload");
-    load().then(
-      (r) => {
+    // setRoutes() throws on a table it refuses (a host twice): a bad file like any other.
+    load()
+      .then((r) => {
         egress.setRoutes(r);
         log.info(`routes reloaded from ${flags.routes}: ${r.routes.length} route(s)`);
-      },
-      (e: Error) => log.error(`routes reload failed, keeping the previous routes: ${e.message}`),
-    );
+      })
+      .catch((e: Error) => log.error(`routes reload failed, keeping the previous routes: ${e.message}`));
   });
   const bound = await listen(egress.server, at, "egress");
   log.info(`listening on ${bound}`);
