@@ -16,7 +16,7 @@ import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { bottleLabels, type Role } from "../docker/labels.ts";
 import { createNetwork, removeNetwork, connectNetwork } from "../docker/network.ts";
-import { isNameInUse, removeContainer, runContainer, type Mount } from "../docker/container.ts";
+import { BOTTLE_LOG_LIMIT, isNameInUse, removeContainer, runContainer, type Mount } from "../docker/container.ts";
 import { hostPort } from "../docker/inspect.ts";
 import { AGENT_FACING, BUNDLE_PATHS, daemonIdMap, daemonIds, names, PORTS } from "../layout.ts";
 import type { BundleSection, Plan, Service } from "../plan/schema.ts";
@@ -192,6 +192,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       env,
       mounts,
       hostname: "bundle",
+      logLimit: BOTTLE_LOG_LIMIT,
       // tini as PID 1 reaps the daemons' orphaned children (git) and forwards signals to init.
       init: true,
       // init runs as root with just what it takes to start each daemon under its own uid

@@ -41,7 +41,14 @@ export interface ContainerSpec {
   capDrop?: string[];
   capAdd?: string[];
   securityOpt?: string[];
+  /** Keep at most this much of the container's output, in docker's `local` log driver
+   * (rotated files; `docker logs` reads it), whatever the engine's default driver: what a
+   * bottle writes to its log is partly the agent's doing, and must not fill your disk. */
+  logLimit?: { fileMiB: number; files: number };
 }
+
+/** A bottle's containers keep at most 30 MiB of log each. */
+export const BOTTLE_LOG_LIMIT = { fileMiB: 10, files: 3 } as const;
 
 export function runArgs(spec: ContainerSpec): { args: string[]; childEnv: Record<string, string> } {
   const env = envArgs(spec.env);
@@ -62,6 +69,7 @@ export function runArgs(spec: ContainerSpec): { args: string[]; childEnv: Record
   for (const c of spec.capDrop ?? []) args.push("--cap-drop", c);
   for (const c of spec.capAdd ?? []) args.push("--cap-add", c);
   for (const o of spec.securityOpt ?? []) args.push("--security-opt", o);
+  if (spec.logLimit) args.push("--log-driver", "local", "--log-opt", `max-size=${spec.logLimit.fileMiB}m`, "--log-opt", `max-file=${spec.logLimit.files}`);
   if (spec.entrypoint !== undefined) args.push("--entrypoint", spec.entrypoint);
   args.push(spec.image, ...(spec.cmd ?? []));
   return { args, childEnv: env.childEnv };

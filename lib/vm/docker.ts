@@ -3,7 +3,7 @@
 // commands in it as user node.
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
-import { isNameInUse, removeContainer, runContainer } from "../docker/container.ts";
+import { BOTTLE_LOG_LIMIT, isNameInUse, removeContainer, runContainer } from "../docker/container.ts";
 import { inspectContainer } from "../docker/inspect.ts";
 import { bottleLabels } from "../docker/labels.ts";
 import { AGENT, names } from "../layout.ts";
@@ -47,6 +47,7 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
       user: AGENT.user,
       workdir: AGENT.home,
       hostname: plan.slug,
+      logLimit: BOTTLE_LOG_LIMIT,
       entrypoint: "sleep",
       cmd: ["infinity"],
       // No raw sockets (no forged packets on the internal network) and no device nodes.

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as docker from "../../lib/docker/index.ts";
+import { run } from "../../lib/proc.ts";
 import { removeAll, startBottle, type Bottle } from "./support/bottle.ts";
 import { curlIn } from "./support/curl.ts";
 import { ESCAPE_DIR, newId } from "./support/env.ts";
@@ -145,6 +146,13 @@ describe("escape suite: the proxy path (docker)", () => {
     const info = await docker.inspectContainer(bottle!.agent);
     assert.ok(!Object.values(info!.env).some((v) => v.includes(TOKEN)));
     assert.equal(info!.env.BB_ESCAPE_TOKEN, placeholder);
+  });
+
+  it("what the bottle writes to its logs cannot fill your disk: both containers log to docker's local driver, rotated at 10 MiB x 3", async () => {
+    for (const container of [bottle!.bundle, bottle!.agent]) {
+      const r = await run(["docker", "inspect", "--format", "{{json .HostConfig.LogConfig}}", container]);
+      assert.deepEqual(JSON.parse(r.stdout), { Type: "local", Config: { "max-file": "3", "max-size": "10m" } }, container);
+    }
   });
 
   it("the agent reaches an allowed host, and the routed host gets the real credential while the agent only ever sends the placeholder", async () => {
