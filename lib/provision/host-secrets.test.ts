@@ -112,9 +112,10 @@ test("config.worktree is scrubbed, in a plain checkout and in a linked worktree"
   const wt = join(dir, "wt");
   await git(dir, co, "worktree", "add", "-q", "-b", "feat", wt);
   await git(dir, wt, "config", "--worktree", "credential.helper", `!echo password=${SECRET}`);
-  const { files } = await bottleFiles(dir, wt);
+  const { files, scrubbed } = await bottleFiles(dir, wt);
   assert.deepEqual(leaks(files), []);
   assert.ok(files.has(".git/config.worktree"), "the worktree's own config.worktree comes, scrubbed");
+  assert.ok(scrubbed.includes(".git/config.worktree: credential.helper"), scrubbed.join("\n"));
 });
 
 for (const [name, key, value, kept] of [

@@ -76,17 +76,17 @@ async function stageCheckout(cwd: string, stagedWorkdir: string, tars: { checkou
     log.warn(`provision: ${dotGit} is a symlink (to ${await readlink(dotGit)}); the copy keeps it as a link, which leads nowhere in the bottle, so the copy is no git repository there`);
   }
   const linked = dotGitStat?.isFile() ? await linkedGitDir(cwd) : null;
-  // Every git config file the copy carries, as [host file, its scrubbed copy in the staging tree].
-  const configs: [string, string][] = (await gitConfigFiles(cwd, true)).map((f) => [f, join(stagedWorkdir, relative(cwd, f))]);
-  if (linked) for (const [f, rel] of await linkedGitConfigs(linked)) configs.push([f, join(stagedWorkdir, ".git", rel)]);
+  // Every git config file the copy carries, as [host file, its path in the copy].
+  const configs: [string, string][] = (await gitConfigFiles(cwd, true)).map((f) => [f, relative(cwd, f)]);
+  if (linked) for (const [f, rel] of await linkedGitConfigs(linked)) configs.push([f, join(".git", rel)]);
   const leaveOut = new Set<string>();
   const scrubbed: string[] = [];
-  for (const [from, to] of configs) {
+  for (const [from, name] of configs) {
+    const to = join(stagedWorkdir, name);
     await mkdir(dirname(to), { recursive: true });
     await copyFile(from, to);
-    if (linked && to === join(stagedWorkdir, ".git", "config")) await adjustLinkedConfig(to);
+    if (linked && name === join(".git", "config")) await adjustLinkedConfig(to);
     const s = await scrubGitCredentials(to, cwd);
-    const name = linked && from.startsWith(linked.commonDir + "/") ? `.git/${relative(linked.commonDir, from)}` : relative(cwd, from);
     scrubbed.push(...s.removed.map((r) => `${name}: ${r}`));
     for (const f of s.storeFiles) leaveOut.add(f);
   }
