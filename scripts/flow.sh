@@ -167,6 +167,11 @@ trap 'exit 129' HUP
 if [ "$has_saved_plan" = true ] && [ "$mode" = start ] \
    && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true >/dev/null 2>&1; then
   echo "» $slug is running: reattaching" >&2
+  # Yours from now on: the flow that started it may be gone (killed, or keep=false and
+  # its terminal closed), and its owner record left behind would make this bottle, with
+  # you in it, a dead flow's leftovers that bb-cleanup removes.
+  [ -f "$state_root/bottles/$slug/kept" ] || date -u +%FT%TZ > "$state_root/bottles/$slug/kept"
+  rm -f "$state_root/bottles/$slug/owner.json"
   # keep=false: this time it goes when the agent exits (the teardown below).
   if [ "$keep" = false ]; then current_slug=$slug; reached_agent=true; fi
   bb-vm attach --slug "$slug" --state-dir "$state_root"

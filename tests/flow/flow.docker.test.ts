@@ -163,10 +163,19 @@ test("keep=true leaves the bottle running and slug= alone reattaches to it (its 
   const asked = await just(["supervise", "--slug", slug, "list", "--json"], env);
   assert.equal(asked.code, 0, asked.stderr);
   assert.equal(asked.stdout.trim(), "[]");
+  // As a start flow that was killed leaves it (keep=false, SIGKILL): its owner record names
+  // a dead pid, which makes a running bottle leftovers to bb-cleanup until someone takes it over.
+  const dir = join(env.BB_STATE_DIR!, "bottles", slug);
+  await rm(join(dir, "kept"));
+  await writeFile(join(dir, "owner.json"), JSON.stringify({ pid: 2 ** 22 + 1, startedAt: new Date().toISOString() }));
+  const bbList = async () => JSON.parse((await run([join(REPO, "bin/bb-list"), "--json", "--all", "--state-dir", env.BB_STATE_DIR!], { env })).stdout) as { slug: string; live: boolean }[];
+  assert.equal((await bbList()).find((b) => b.slug === slug)?.live, false, "the setup: a dead owner");
   const again = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start slug=${slug}`, env, "test -f /tmp/marker && exit 9\n");
   assert.match(again.stdout, new RegExp(`${slug} is running: reattaching`));
   assert.equal(again.code, 9, "the same container (with its marker file) was reattached");
   assert.ok((await leftovers(slug)).length > 0, "a reattached bottle stays up when the agent exits");
+  assert.ok(existsSync(join(dir, "kept")) && !existsSync(join(dir, "owner.json")), "reattaching took the bottle over");
+  assert.equal((await bbList()).find((b) => b.slug === slug)?.live, true, "bb-cleanup would remove the bottle you reattached to");
   // keep=false: reattached once more, and gone when the agent exits.
   const last = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start slug=${slug} keep=false`, env, "exit 0\n");
   assert.equal(last.code, 0, last.stdout);
