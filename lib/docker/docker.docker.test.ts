@@ -245,3 +245,14 @@ test("a name already in use fails with an error isNameInUse() knows, and the con
   assert.ok(isNameInUse(err), String(err));
   assert.deepEqual((await inspectContainer(box.agent))?.state, before?.state);
 });
+
+test("networks docker made twice under one name (created at the same moment) are all removed by that name", async () => {
+  const name = `bbt-${id}-twice`;
+  // Docker checks names before it creates, so calls at the same moment each make one.
+  const made = await Promise.allSettled([1, 2, 3, 4].map(() => createNetwork({ name, labels: labels("network-egress") })));
+  const ids = made.filter((m) => m.status === "fulfilled").map((m) => (m as PromiseFulfilledResult<string>).value);
+  assert.ok(ids.length >= 2, `docker made ${ids.length} network(s) named ${name}: the race did not happen`);
+  assert.equal(await removeNetwork(name), true);
+  for (const n of ids) assert.equal(await removeNetwork(n), false, `network ${n} is left`);
+  assert.equal(await removeNetwork(name), false);
+});

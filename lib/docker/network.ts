@@ -23,12 +23,23 @@ export async function createNetwork(spec: NetworkSpec): Promise<string> {
   return r.stdout.trim();
 }
 
-/** Remove a network; false when it did not exist. */
+/**
+ * Remove a network; false when it did not exist. Docker lets two `network create` calls
+ * at the same moment both make one under the name (two flows starting the same slug), and
+ * then refuses `network rm NAME` as ambiguous: every bot-bottle network of that exact name
+ * goes then, by ID.
+ */
 export async function removeNetwork(name: string): Promise<boolean> {
   const r = await docker(["network", "rm", name], { expect: [0, 1], what: `Cannot remove network ${name}` });
   if (r.code === 0) return true;
   if (isNoSuch(r.stderr)) return false;
-  throw failure(r, `Cannot remove network ${name}`);
+  if (!/ambiguous/.test(r.stderr)) throw failure(r, `Cannot remove network ${name}`);
+  const listed = await docker(["network", "ls", "--no-trunc", "--filter", "label=bot-bottle=1", "--filter", `name=${name}`, "--format", "{{.ID}} {{.Name}}"], { what: `Cannot list the networks named ${name}` });
+  const ids = listed.stdout.split("\n").filter((l) => l.slice(l.indexOf(" ") + 1) === name).map((l) => l.slice(0, l.indexOf(" ")));
+  if (ids.length === 0) return false;
+  const byId = await docker(["network", "rm", ...ids], { expect: [0, 1], what: `Cannot remove the networks named ${name}` });
+  if (byId.code !== 0 && !isNoSuch(byId.stderr)) throw failure(byId, `Cannot remove the networks named ${name}`);
+  return true;
 }
 
 /** Attach a container to another network, reachable there under `aliases`. */
