@@ -83,9 +83,10 @@ async function checkPointsBack(checkout: string, linked: LinkedGitDir): Promise<
  * stages scrubbed copies, and packGitDir() leaves the host files out.
  */
 export async function linkedGitConfigs(linked: LinkedGitDir): Promise<[string, string][]> {
-  const out: [string, string][] = [[join(linked.commonDir, "config"), "config"]];
-  const own = join(linked.gitDir, "config.worktree");
-  if (isRegularFile(own)) out.push([own, "config.worktree"]);
+  const out: [string, string][] = [
+    [join(linked.commonDir, "config"), "config"],
+    [join(linked.gitDir, "config.worktree"), "config.worktree"],
+  ];
   for (const f of await gitConfigFiles(join(linked.commonDir, "modules"), false)) out.push([f, relative(linked.commonDir, f)]);
   return out.filter(([f]) => isRegularFile(f));
 }

@@ -38,7 +38,7 @@ function sectionOf(key: string): { section: string; sub: string | null } {
 }
 
 /** The file a store helper names ("store --file ~/x", "store --file=x"), relative to `base`. */
-export function storeFileOf(helper: string, base: string): string | null {
+function storeFileOf(helper: string, base: string): string | null {
   const m = /(?:^|\s)store\b.*?--file(?:=|\s+)("[^"]*"|'[^']*'|\S+)/.exec(helper);
   if (!m) return null;
   const file = m[1]!.replace(/^(["'])(.*)\1$/, "$2");
