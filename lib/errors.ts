@@ -43,6 +43,7 @@ export type ErrorCode =
   | "MANIFEST_EXTENDS"
   | "MANIFEST_INVALID"
   | "STATE"
+  | "BUSY"
   | "SUBPROCESS"
   | "DOCKER"
   | "SMOLVM"

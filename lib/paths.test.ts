@@ -4,7 +4,8 @@ import { lstat, mkdir, mkdtemp, rm, stat, symlink, writeFile } from "node:fs/pro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { adoptTree, dirWithMode } from "./paths.ts";
+import { adoptTree, dirWithMode, makeNewDir } from "./paths.ts";
+import { tempDir } from "../tests/support/tmp.ts";
 import { skipWhen } from "../tests/support/skip.ts";
 
 const notRoot = process.getuid?.() !== 0 && "chown to another uid needs root";
@@ -50,4 +51,13 @@ test("dirWithMode() makes missing parents, gives the folder its mode, and fails 
   // Creating a folder in /proc fails with ENOENT although /proc is there: node's own
   // recursive mkdir retries that forever.
   await assert.rejects(dirWithMode("/proc/bb-no-such/state", 0o700), { code: "ENOENT" });
+});
+
+test("makeNewDir() makes its parents, and of many callers racing for one name exactly one made it", async (t) => {
+  const root = await tempDir(t);
+  for (let round = 0; round < 20; round++) {
+    const made = await Promise.all(Array.from({ length: 8 }, () => makeNewDir(join(root, "bottles", `b-${round}`))));
+    assert.equal(made.filter(Boolean).length, 1, `round ${round}: ${made}`);
+  }
+  assert.equal(await makeNewDir(join(root, "bottles", "b-0")), false);
 });

@@ -75,6 +75,20 @@ export async function makeDirs(dir: string, mode = 0o777): Promise<void> {
   }
 }
 
+/** Make `dir` where there is none (its parents as needed): true when this call made it,
+ * false when it was there. mkdir is atomic, so of two callers racing for one name exactly
+ * one gets true. */
+export async function makeNewDir(dir: string, mode = 0o700): Promise<boolean> {
+  await makeDirs(dirname(dir), mode);
+  try {
+    await mkdir(dir, { mode });
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw e;
+  }
+}
+
 /** Make `dir` (and its parents) and give it exactly `mode`: mkdir's mode is cut by the
  * umask and leaves an existing folder (a resumed bottle's) as it was. */
 export async function dirWithMode(dir: string, mode: number): Promise<string> {

@@ -163,17 +163,57 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
+# The pid of the start flow that owns the bottle in DIR while that flow lives: the check
+# lib/inventory/owner.ts's ownerAlive makes, in bash (a zombie is dead; so is a pid the
+# kernel gave to a process that started at another time).
+live_owner() {
+  local rec pid stat fields
+  rec=$(cat "$1/owner.json" 2>/dev/null) || return 1
+  [[ $rec =~ \"pid\":([0-9]+) ]] || return 1
+  pid=${BASH_REMATCH[1]}
+  kill -0 "$pid" 2>/dev/null || [ -d "/proc/$pid" ] || return 1
+  if stat=$(cat "/proc/$pid/stat" 2>/dev/null); then
+    read -r -a fields <<<"${stat##*) }" # fields 3 on: the command name may hold spaces
+    [ "${fields[0]}" != Z ] || return 1
+    if [[ $rec =~ \"procStart\":\"([0-9]+)\" ]] && [ "${fields[19]}" != "${BASH_REMATCH[1]}" ]; then return 1; fi
+  fi
+  printf '%s' "$pid"
+}
+
+# Resume a bottle another start flow owns (it is starting it, or its agent runs and it
+# tears the bottle down when that agent exits): never a second build or a takeover, whose
+# teardown would pull the bottle from under the other. Once that flow has it up, you get a
+# session beside its agent; until then, nothing.
+if [ "$has_saved_plan" = true ] && [ "$mode" = start ] && holder=$(live_owner "$state_root/bottles/$slug"); then
+  if [ -s "$state_root/bottles/$slug/flow/ready.json" ] \
+     && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true >/dev/null 2>&1; then
+    echo "» $slug is running and belongs to the start flow pid $holder: attaching beside its agent (the bottle, and this session with it, goes when that flow's agent exits)" >&2
+    bb-vm attach --slug "$slug" --state-dir "$state_root"
+    exit $?
+  fi
+  echo "just start: slug=$slug is being started by another start flow (pid $holder); run this again once it is up" >&2
+  exit 1
+fi
+
 # Resume a live bottle: reattach without rebuilding.
 if [ "$has_saved_plan" = true ] && [ "$mode" = start ] \
    && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true >/dev/null 2>&1; then
   echo "» $slug is running: reattaching" >&2
-  # Yours from now on: the flow that started it may be gone (killed, or keep=false and
-  # its terminal closed), and its owner record left behind would make this bottle, with
-  # you in it, a dead flow's leftovers that bb-cleanup removes.
-  [ -f "$state_root/bottles/$slug/kept" ] || date -u +%FT%TZ > "$state_root/bottles/$slug/kept"
+  # Yours from now on: the flow that started it is gone (killed, or keep=false and its
+  # terminal closed), and its owner record left behind would make this bottle, with you in
+  # it, a dead flow's leftovers that bb-cleanup removes.
   rm -f "$state_root/bottles/$slug/owner.json"
-  # keep=false: this time it goes when the agent exits (the teardown below).
-  if [ "$keep" = false ]; then current_slug=$slug; reached_agent=true; fi
+  if [ "$keep" = true ]; then
+    [ -f "$state_root/bottles/$slug/kept" ] || date -u +%FT%TZ > "$state_root/bottles/$slug/kept"
+  else
+    # keep=false: it goes when the agent exits (the teardown below), so this flow owns it
+    # meanwhile; another resume then attaches beside it instead of taking it over. The
+    # record is made only where there is none (noclobber): a resume that lost that race
+    # to another one starts over and finds the winner's.
+    ( set -C; printf '{"pid":%d,"startedAt":"%s"}\n' $$ "$(date -u +%FT%TZ)" > "$state_root/bottles/$slug/owner.json" ) 2>/dev/null \
+      || { echo "just start: another start flow took $slug over just now; run this again" >&2; exit 1; }
+    current_slug=$slug; reached_agent=true
+  fi
   bb-vm attach --slug "$slug" --state-dir "$state_root"
   exit $?
 fi
@@ -203,7 +243,8 @@ current_slug=${BASH_REMATCH[1]}
 # From here the flow's files live in the bottle's state dir, so even a SIGKILLed flow
 # (no trap runs) leaves nothing that bb-cleanup does not remove with the bottle.
 bottle_work="$state_root/bottles/$current_slug/flow"
-mkdir -p "$bottle_work" && mv "$work/plan.json" "$bottle_work/" && rm -rf "$work" && work="$bottle_work"
+# A stage file left by the bottle's last run would tell a resume beside us that this one is up.
+mkdir -p "$bottle_work" && rm -f "$bottle_work"/{bundled,vm,ready}.json && mv "$work/plan.json" "$bottle_work/" && rm -rf "$work" && work="$bottle_work"
 
 if [ "$yes" != true ]; then
   read -r -p "Start this bottle? [y/N] " answer

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { start } from "../proc.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
-import { OWNER_FILE, ownerAlive, procStartTime, procState, readOwner, writeOwner } from "./owner.ts";
+import type { BbError } from "../errors.ts";
+import { claimOwner, OWNER_FILE, ownerAlive, procStartTime, procState, readOwner, releaseOwner, writeOwner } from "./owner.ts";
 
 const onLinux = process.platform === "linux";
 
@@ -57,4 +58,57 @@ test("a zombie owner (its start flow killed, not yet reaped) counts as dead", as
   assert.equal(procState(pid), "Z");
   assert.equal(ownerAlive({ pid, startedAt: new Date().toISOString() }), false);
   child.kill("SIGKILL");
+});
+
+/** A live process that is not this one: a claim by another start flow. */
+function otherFlow(t: { after: (fn: () => void) => void }): number {
+  const child = start(["sleep", "30"], { stdio: "ignore" });
+  t.after(() => child.kill("SIGKILL"));
+  return child.pid!;
+}
+
+test("claimOwner() takes a bottle nobody holds, stands for the same process again, and refuses one a live flow holds with BUSY naming it", async (t) => {
+  const dir = await tempDir(t);
+  const mine = await claimOwner(dir, process.pid);
+  assert.deepEqual(await readOwner(dir), mine);
+  assert.deepEqual(await claimOwner(dir, process.pid), mine, "the holder's own second claim");
+  const other = otherFlow(t);
+  await assert.rejects(claimOwner(dir, other), (e: BbError) => {
+    assert.equal(e.code, "BUSY");
+    assert.match(e.message, new RegExp(`belongs to another start flow \\(pid ${process.pid}, since ${mine.startedAt}\\)`));
+    return true;
+  });
+  assert.deepEqual(await readOwner(dir), mine, "a refused claim changed the record");
+  assert.deepEqual((await readdir(dir)).sort(), [OWNER_FILE], "a claim left a temp file");
+  await releaseOwner(dir, other);
+  assert.deepEqual(await readOwner(dir), mine, "released by a flow that does not hold it");
+  await releaseOwner(dir, process.pid);
+  assert.equal(await readOwner(dir), null);
+});
+
+test("claimOwner() replaces the record of a flow that is gone, or a broken one", async (t) => {
+  const dir = await tempDir(t);
+  const gone = { pid: 2 ** 22 + 1, startedAt: "2026-05-27T18:00:00.000Z" };
+  for (const stale of [JSON.stringify(gone), "{"]) {
+    await writeFile(join(dir, OWNER_FILE), stale);
+    const claimed = await claimOwner(dir, process.pid);
+    assert.deepEqual(await readOwner(dir), claimed, stale);
+    await releaseOwner(dir, process.pid);
+  }
+});
+
+test("claimOwner(): of many flows claiming one bottle at the same moment, exactly one gets it, fresh or over a dead flow's record", async (t) => {
+  const flows = Array.from({ length: 6 }, () => otherFlow(t));
+  for (const stale of [null, JSON.stringify({ pid: 2 ** 22 + 1, startedAt: "2026-05-27T18:00:00.000Z" })]) {
+    for (let round = 0; round < 10; round++) {
+      const dir = await tempDir(t);
+      if (stale) await writeFile(join(dir, OWNER_FILE), stale);
+      const results = await Promise.allSettled(flows.map((pid) => claimOwner(dir, pid)));
+      const won = results.flatMap((r, i) => (r.status === "fulfilled" ? [flows[i]] : []));
+      assert.equal(won.length, 1, `${stale ? "over a dead record" : "fresh"}, round ${round}: ${won.length} claims succeeded`);
+      for (const r of results) if (r.status === "rejected") assert.equal((r.reason as BbError).code, "BUSY", String(r.reason));
+      assert.equal((await readOwner(dir))?.pid, won[0]);
+      assert.deepEqual(await readdir(dir), [OWNER_FILE]);
+    }
+  }
 });

@@ -9,11 +9,13 @@
 // dead owner is not mistaken for a live one. A shell may write the record without it
 // (`printf '{"pid":%d,"startedAt":"%s"}' $$ "$(date -u +%FT%TZ)"`); then only the pid is
 // checked.
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { link, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import process from "node:process";
 import { z } from "zod/v3";
+import { BbError } from "../errors.ts";
 import { writeFileAtomic } from "../fs-atomic.ts";
 
 export const OWNER_FILE = "owner.json";
@@ -50,20 +52,85 @@ export async function writeOwner(dir: string, pid: number, now: Date = new Date(
   return owner;
 }
 
-/** The owner record of the bottle in `dir`; null when there is none or it is unreadable. */
-export async function readOwner(dir: string): Promise<Owner | null> {
-  let text: string;
+/**
+ * Claim the bottle in `dir` for the start flow `pid`: the owner record is created only
+ * where there is none (link(2) fails on an existing name), so of two flows given one slug
+ * at the same moment one gets it and the other a BUSY error naming it. A record whose
+ * process is gone (a flow that was killed) is replaced; one naming `pid` itself stands.
+ */
+export async function claimOwner(dir: string, pid: number, now: Date = new Date()): Promise<Owner> {
+  const procStart = procStartTime(pid);
+  const owner: Owner = { pid, startedAt: now.toISOString(), ...(procStart ? { procStart } : {}) };
+  const path = join(dir, OWNER_FILE);
+  const mine = `${path}.claim-${process.pid}-${randomBytes(3).toString("hex")}`;
+  await writeFile(mine, JSON.stringify(owner) + "\n", { mode: 0o600 });
   try {
-    text = await readFile(join(dir, OWNER_FILE), "utf8");
-  } catch {
-    return null;
+    for (const deadline = Date.now() + 5_000; Date.now() < deadline; ) {
+      try {
+        await link(mine, path);
+        return owner;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+      const held = await readOwner(dir);
+      if (held && held.pid === pid && (held.procStart ?? procStart) === procStart) return held;
+      if (held && ownerAlive(held)) {
+        throw new BbError("BUSY", `Bottle ${basename(dir)} belongs to another start flow (pid ${held.pid}, since ${held.startedAt}), which is starting or running it: wait until it is up (\`just start slug=${basename(dir)}\` then attaches beside it), or end that flow first`, {
+          details: { pid: held.pid, startedAt: held.startedAt },
+        });
+      }
+      await removeIfDead(path);
+    }
+    throw new BbError("STATE", `Cannot claim bottle ${basename(dir)}: its owner record ${path} keeps changing`);
+  } finally {
+    await rm(mine, { force: true });
   }
+}
+
+/**
+ * Remove the owner record at `path` if its flow is gone (or it is broken), holding a
+ * second lock (a folder beside it) and reading it again there: two flows that both judged
+ * it dead would otherwise both remove it, the second one the claim the first just made.
+ * A breaker lock older than 10 s is a claimer killed while holding it (for microseconds).
+ */
+async function removeIfDead(path: string): Promise<void> {
+  const breaker = `${path}.break`;
+  try {
+    await mkdir(breaker);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    const age = await stat(breaker).then((st) => Date.now() - st.mtimeMs, () => 0);
+    if (age > 10_000) await rm(breaker, { recursive: true, force: true });
+    await new Promise((r) => setTimeout(r, 5));
+    return;
+  }
+  try {
+    const text = await readFile(path, "utf8").catch(() => null);
+    const held = text === null ? null : parseOwner(text);
+    if (text !== null && !(held && ownerAlive(held))) await rm(path, { force: true });
+  } finally {
+    await rm(breaker, { recursive: true, force: true });
+  }
+}
+
+/** Remove the owner record in `dir` if it names `pid` (a claim given back). */
+export async function releaseOwner(dir: string, pid: number): Promise<void> {
+  if ((await readOwner(dir))?.pid === pid) await rm(join(dir, OWNER_FILE), { force: true });
+}
+
+function parseOwner(text: string): Owner | null {
   try {
     const parsed = Owner.safeParse(JSON.parse(text));
     return parsed.success ? parsed.data : null;
   } catch {
     return null;
   }
+}
+
+/** The owner record of the bottle in `dir`; null when there is none or it is unreadable. */
+export async function readOwner(dir: string): Promise<Owner | null> {
+  const text = await readFile(join(dir, OWNER_FILE), "utf8").catch(() => null);
+  return text === null ? null : parseOwner(text);
 }
 
 /** The one-letter state of a process in /proc/<pid>/stat (R, S, Z, ...), or null without procfs. */

@@ -4,12 +4,12 @@
 import { existsSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { resolve } from "node:path";
-import { BbError } from "../errors.ts";
+import { BbError, isBbError } from "../errors.ts";
 import { agentSection, bottleSection, loadAgent } from "../manifest/load.ts";
 import { FieldReader } from "../manifest/fields.ts";
 import { linkedGitDir } from "../provision/linked-git.ts";
-import { writeOwner } from "../inventory/owner.ts";
-import { bottleDir } from "../paths.ts";
+import { claimOwner, releaseOwner } from "../inventory/owner.ts";
+import { bottleDir, makeNewDir } from "../paths.ts";
 import { log } from "../log.ts";
 import { readPlanFile, savePlan } from "../plan/io.ts";
 import { PLAN_VERSION, type Backend, type Plan } from "../plan/schema.ts";
@@ -30,7 +30,8 @@ export interface PrepareOptions {
   /** With identity: the caller replaces the bottle's old containers (the start flow's
    * resume). Without it, a bottle that was started is refused: its files are in use. */
   rebuild?: boolean;
-  /** The start flow's pid: written to owner.json before anything else exists. */
+  /** The start flow's pid: it claims the bottle (owner.json) before any file is written,
+   * and a bottle another live flow holds is refused (BUSY). */
   ownerPid?: number | null;
   now?: () => Date;
 }
@@ -58,7 +59,7 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
   if (opts.identity !== null) {
     slug = checkSlug(opts.identity);
     const existing = bottleDir(stateRoot, slug);
-    if (existsSync(existing)) {
+    if (!(await makeNewDir(existing))) {
       fresh = false;
       const planPath = `${existing}/plan.json`;
       if (existsSync(planPath)) {
@@ -76,15 +77,21 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
       }
     }
   } else {
-    slug = mintSlug(opts.agent, stateRoot);
+    slug = await mintSlug(opts.agent, stateRoot);
   }
 
   const dir = bottleDir(stateRoot, slug);
   const bottle = bottleSection(loaded);
   const services = servicesFor(bottle);
+  let claimed = false;
   try {
+    // Claimed first: of two flows given one slug, the second stops here, before it
+    // rewrites a file the first one's bottle reads.
+    if (opts.ownerPid) {
+      await claimOwner(dir, opts.ownerPid);
+      claimed = true;
+    }
     const files = await writeBottleFiles({ dir, slug, bottle, services, prompt: loaded.agent.prompt });
-    if (opts.ownerPid) await writeOwner(dir, opts.ownerPid);
     if (!fresh) await keepApprovedHosts(files);
     const plan: Plan = {
       version: PLAN_VERSION,
@@ -102,7 +109,9 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
     await savePlan(plan);
     return plan;
   } catch (e) {
-    if (fresh) await rm(dir, { recursive: true, force: true });
+    // A dir we made but another flow claimed (it came for the same slug) is theirs now.
+    if (fresh && !(isBbError(e) && e.code === "BUSY")) await rm(dir, { recursive: true, force: true });
+    else if (claimed) await releaseOwner(dir, opts.ownerPid!);
     throw e;
   }
 }

@@ -1,9 +1,8 @@
 // Bottle slugs: "<agent>-<4 random base36 chars>", unique under the state root. The
 // slug names every resource the bottle creates, so it stays short and DNS-safe.
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
 import { BbError } from "../errors.ts";
-import { bottleDir } from "../paths.ts";
+import { bottleDir, makeNewDir } from "../paths.ts";
 
 export const SLUG_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -17,11 +16,11 @@ export function randomSuffix(): string {
   return Array.from(randomBytes(4), (b) => alphabet[b % 36]).join("");
 }
 
-/** A slug whose state dir does not exist yet. */
-export function mintSlug(agent: string, stateRoot: string): string {
+/** A new slug, its state dir made by this call: two prepares at once never share one. */
+export async function mintSlug(agent: string, stateRoot: string): Promise<string> {
   for (let i = 0; i < 20; i++) {
     const slug = `${slugBase(agent)}-${randomSuffix()}`;
-    if (!existsSync(bottleDir(stateRoot, slug))) return slug;
+    if (await makeNewDir(bottleDir(stateRoot, slug))) return slug;
   }
   throw new BbError("STATE", `Cannot mint a free slug for ${agent} under ${stateRoot}: 20 tries collided (run bb-cleanup?)`);
 }

@@ -184,6 +184,27 @@ test("keep=true leaves the bottle running and slug= alone reattaches to it (its 
   assert.ok(!existsSync(join(env.BB_STATE_DIR!, "bottles", slug)), "state dir left behind");
 });
 
+test("slug= of a bottle whose start flow runs its agent attaches beside it, without taking it over: it goes when that flow's agent exits", async (t) => {
+  const { env } = await flowEnv(t);
+  const dir = join(env.BB_STATE_DIR!, "bottles", "side");
+  const justStart = `${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start`;
+  // The first flow's agent waits for the second session's mark, then exits.
+  const first = inTty(`${justStart} agent=shell slug=side yes=true`, env, "for i in $(seq 600); do test -f /tmp/beside && break; sleep 0.1; done; exit 5\n");
+  // Up once bb-provision has written its plan (the shell makes the file empty at the start).
+  const ready = () => readFile(join(dir, "flow", "ready.json"), "utf8").then((text) => text.length > 0, () => false);
+  for (let i = 0; i < 1200 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 100));
+  const owner = JSON.parse(await readFile(join(dir, "owner.json"), "utf8"));
+  const beside = await inTty(`${justStart} slug=side`, env, "touch /tmp/beside; exit 3\n");
+  assert.equal(beside.code, 3, beside.stdout);
+  assert.match(beside.stdout, new RegExp(`side is running and belongs to the start flow pid ${owner.pid}: attaching beside its agent`));
+  assert.deepEqual(JSON.parse(await readFile(join(dir, "owner.json"), "utf8")), owner, "the second session took the bottle over");
+  assert.ok(!existsSync(join(dir, "kept")));
+  const done = await first;
+  assert.equal(done.code, 5, done.stdout);
+  assert.match(done.stdout, /tearing down side/);
+  assert.deepEqual(await leftovers("side"), []);
+});
+
 test("slug= of a kept bottle that stopped rebuilds it under its slug with its approved hosts; a bottle in use is never re-prepared", async (t) => {
   const { env } = await flowEnv(t);
   const state = env.BB_STATE_DIR!;

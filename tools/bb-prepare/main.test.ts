@@ -1,14 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
-import { readdir, readFile, utimes } from "node:fs/promises";
+import { readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
 import { REPO, runTool } from "../../tests/support/tools.ts";
 import { bundleSecrets } from "../../lib/bundle/secrets.ts";
 import { validatePlan } from "../../lib/plan/io.ts";
-import { run } from "../../lib/proc.ts";
+import { run, start } from "../../lib/proc.ts";
 import { recordApproval } from "../../lib/supervise/approvals.ts";
 
 test("bb-prepare researcher: stdout is exactly one valid plan, stderr has the preflight", async (t) => {
@@ -269,6 +269,53 @@ test("bb-prepare --owner-pid records the start flow's owner; a bad pid is a usag
   const bad = await runTool("bb-prepare", ["shell", "--state-dir", state, "--owner-pid", "abc"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--owner-pid "abc" is not a process id/);
+});
+
+test("bb-prepare --owner-pid claims the slug: a second start flow for it is refused while the first lives, and takes over once it is gone", async (t) => {
+  const state = await tempDir(t);
+  const flow = () => {
+    const child = start(["sleep", "60"], { stdio: "ignore" });
+    t.after(() => child.kill("SIGKILL"));
+    return child;
+  };
+  const first = flow();
+  const a = await runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", "dev", "--owner-pid", String(first.pid)]);
+  assert.equal(a.code, 0, a.stderr);
+  const dir = join(state, "bottles", "dev");
+  const before = await readFile(join(dir, "firewall", "policy.json"), "utf8");
+  await writeFile(join(dir, "firewall", "policy.json"), before.replace("}", ', "marker": 1}'));
+  const b = await runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", "dev", "--owner-pid", String(flow().pid), "--json-errors"]);
+  assert.equal(b.code, 1, b.stderr);
+  assert.match(b.stderr, new RegExp(`^error: Bottle dev belongs to another start flow \\(pid ${first.pid}, since [^)]+\\), which is starting or running it: wait until it is up \\(.just start slug=dev. then attaches beside it\\), or end that flow first$`, "m"));
+  assert.equal(JSON.parse(b.stderr.trim().split("\n").pop()!).error.code, "BUSY");
+  assert.equal(b.stdout, "", "a refused prepare printed a plan");
+  assert.match(await readFile(join(dir, "firewall", "policy.json"), "utf8"), /"marker": 1/, "the refused flow rewrote the first one's files");
+  assert.equal(JSON.parse(await readFile(join(dir, "owner.json"), "utf8")).pid, first.pid);
+  first.kill("SIGKILL");
+  await new Promise((r) => first.on("close", r));
+  const third = flow();
+  const c = await runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", "dev", "--owner-pid", String(third.pid)]);
+  assert.equal(c.code, 0, c.stderr);
+  assert.equal(JSON.parse(await readFile(join(dir, "owner.json"), "utf8")).pid, third.pid);
+});
+
+test("bb-prepare: two start flows given one new slug at the same moment: one prepares it, the other is refused and removes nothing", async (t) => {
+  const state = await tempDir(t);
+  const flows = [0, 1].map(() => {
+    const child = start(["sleep", "60"], { stdio: "ignore" });
+    t.after(() => child.kill("SIGKILL"));
+    return child.pid!;
+  });
+  for (let round = 0; round < 3; round++) {
+    const slug = `race-${round}`;
+    const results = await Promise.all(flows.map((pid) => runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", slug, "--owner-pid", String(pid)])));
+    const ok = results.filter((r) => r.code === 0);
+    assert.equal(ok.length, 1, results.map((r) => r.stderr).join("\n"));
+    assert.match(results.find((r) => r.code !== 0)!.stderr, /belongs to another start flow/);
+    const plan = validatePlan(ok[0].json());
+    assert.ok(existsSync(plan.files.firewallPolicy), "the winner's bottle dir was removed by the loser");
+    assert.equal(JSON.parse(await readFile(join(plan.files.dir, "owner.json"), "utf8")).pid, flows[results.indexOf(ok[0])]);
+  }
 });
 
 test("bin/bb-prepare runs from source, and says so, when dist/ is older than the sources", async (t) => {

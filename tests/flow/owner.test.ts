@@ -1,0 +1,64 @@
+// The start flow's own reading of a bottle's owner record (scripts/flow.sh live_owner):
+// `just start slug=S` never rebuilds or takes over a bottle another live flow owns, and
+// takes a dead flow's record for what it is. No Docker engine needed: the refusal comes
+// before any of it, and a dead owner's resume stops at the y/N no terminal can answer.
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test, type TestContext } from "node:test";
+import { procStartTime } from "../../lib/inventory/owner.ts";
+import { run, start, ANY_EXIT } from "../../lib/proc.ts";
+import { tempDir } from "../support/tmp.ts";
+import { REPO, runTool } from "../support/tools.ts";
+
+async function preparedBottle(t: TestContext): Promise<{ state: string; dir: string }> {
+  const state = await tempDir(t);
+  const r = await runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", "dev"]);
+  assert.equal(r.code, 0, r.stderr);
+  return { state, dir: join(state, "bottles", "dev") };
+}
+
+const resume = (state: string) =>
+  run([join(REPO, "scripts/flow.sh"), "start", "slug=dev"], { env: { BB_STATE_DIR: state }, input: "", expect: ANY_EXIT, timeoutMs: 60_000 });
+
+function sleeper(t: TestContext): number {
+  const child = start(["sleep", "60"], { stdio: "ignore" });
+  t.after(() => child.kill("SIGKILL"));
+  return child.pid!;
+}
+
+test("just start slug= of a bottle another live start flow is starting is refused, naming that flow, and changes nothing", async (t) => {
+  const { state, dir } = await preparedBottle(t);
+  const pid = sleeper(t);
+  for (const record of [{ pid }, { pid, procStart: procStartTime(pid) ?? undefined }]) {
+    const text = JSON.stringify({ ...record, startedAt: new Date().toISOString() });
+    await writeFile(join(dir, "owner.json"), text);
+    const r = await resume(state);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr, `just start: slug=dev is being started by another start flow (pid ${pid}); run this again once it is up\n`);
+    assert.equal(await readFile(join(dir, "owner.json"), "utf8"), text);
+  }
+});
+
+test("just start slug= takes a dead flow's record for dead: an exited pid, a zombie, a pid reused by a process that started at another time", async (t) => {
+  const { state, dir } = await preparedBottle(t);
+  // `sleep 0` exits at once, but its parent exec's into `sleep 60`, which never reaps it.
+  const parent = start(["sh", "-c", "sleep 0 & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
+  t.after(() => parent.kill("SIGKILL"));
+  const zombie = await new Promise<number>((resolve) => parent.stdout!.once("data", (b: Buffer) => resolve(Number(String(b).trim()))));
+  await new Promise((r) => setTimeout(r, 300));
+  const live = sleeper(t);
+  const records = [
+    { pid: 2 ** 22 + 1 },
+    ...(procStartTime(zombie) ? [{ pid: zombie }] : []),
+    ...(procStartTime(live) ? [{ pid: live, procStart: String(Number(procStartTime(live)) + 1) }] : []),
+  ];
+  if (records.length < 3) t.diagnostic("no /proc here: the zombie and reused-pid cases are not checked");
+  for (const record of records) {
+    await writeFile(join(dir, "owner.json"), JSON.stringify({ ...record, startedAt: new Date().toISOString() }));
+    const r = await resume(state);
+    assert.equal(r.code, 2, `${JSON.stringify(record)}: ${r.stderr}`);
+    assert.match(r.stderr, /no terminal to ask y\/N on/, JSON.stringify(record));
+  }
+});
