@@ -27,7 +27,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
   .option("--rebuild", "with --identity: the bottle's old containers are being replaced (just start slug= does this); without it a bottle that was started is refused")
   .option("--manifest-dir <dir>", "manifest tree to read (default: $BB_MANIFEST_DIR, else bottles/ of this checkout)")
   .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
-  .option("--owner-pid <pid>", "record PID as the process that owns this bottle while it starts (bb-cleanup leaves it alone while PID lives)")
+  .option("--owner-pid <pid>", "claim the bottle for PID, the start flow that owns it (bb-cleanup leaves it alone while PID lives); refused (code BUSY, exit 1) while another live process holds it")
   .action(async (agent: string, o: { backend: Backend; cwd?: string; identity?: string; rebuild?: boolean; manifestDir?: string; stateDir?: string; ownerPid?: string }) => {
     if (o.rebuild && o.identity === undefined) throw new BbError("USAGE", "--rebuild replaces a bottle's containers under its slug: it needs --identity SLUG");
     const ownerPid = o.ownerPid === undefined ? null : Number(o.ownerPid);
