@@ -117,7 +117,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
   }
   const localMounts = localUpstreamMounts(plan); // before anything is created: it may refuse
   const undo = new Undo();
-  const labels = (role: Role) => bottleLabels({ slug: plan.slug, backend: plan.backend, agent: plan.agent.name, role, extra: opts.extraLabels });
+  const labels = (role: Role) => bottleLabels({ slug: plan.slug, backend: plan.backend, agent: plan.agent.name, stateRoot: plan.stateRoot, role, extra: opts.extraLabels });
   try {
     // The image is looked up (or built) while the CA and the networks are made.
     const imageLookup = opts.sidecarImage();

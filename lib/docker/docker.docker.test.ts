@@ -34,7 +34,7 @@ const net = { internal: `bbt-${id}-int`, egress: `bbt-${id}-egress` };
 const box = { bundle: `bbt-${id}-bundle`, agent: `bbt-${id}-agent`, internet: `bbt-${id}-internet` };
 const secret = `s3cr3t-${randomBytes(8).toString("hex")}`;
 const labels = (role: Parameters<typeof bottleLabels>[0]["role"]) =>
-  bottleLabels({ slug, backend: "docker", agent: "tester", role, extra: { [LABEL.test]: "1" } });
+  bottleLabels({ slug, backend: "docker", agent: "tester", stateRoot: null, role, extra: { [LABEL.test]: "1" } });
 
 // A tiny TCP server that greets with its hostname: enough to prove who answered.
 const GREETER = [

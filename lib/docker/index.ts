@@ -1,6 +1,6 @@
 // The docker driver: small functions over the docker CLI (through lib/proc.ts), one file
 // per job. Import from here: `import * as docker from "../docker/index.ts"`.
-export { LABEL, bottleLabels, labelArgs, labelFilterArgs, parseLabelString, type BackendName, type BottleLabelInput, type Role } from "./labels.ts";
+export { LABEL, bottleLabels, decodeLabelValue, encodeLabelValue, labelArgs, labelFilterArgs, parseLabelString, type BackendName, type BottleLabelInput, type Role } from "./labels.ts";
 export { dockerInfo, type DockerInfo } from "./daemon.ts";
 export { connectNetwork, createNetwork, removeNetwork, type NetworkSpec } from "./network.ts";
 export { isNameInUse, killContainer, removeContainer, runArgs, runContainer, stopContainer, type ContainerSpec, type Mount } from "./container.ts";

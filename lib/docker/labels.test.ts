@@ -1,21 +1,25 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { LABEL, bottleLabels, labelArgs, labelFilterArgs, parseLabelString } from "./labels.ts";
+import { LABEL, bottleLabels, decodeLabelValue, encodeLabelValue, labelArgs, labelFilterArgs, parseLabelString } from "./labels.ts";
 
 test("bottleLabels() marks a resource with root, slug, backend, agent and role, plus extras", () => {
-  const labels = bottleLabels({ slug: "researcher-k3x9", backend: "docker", agent: "researcher", role: "bundle", extra: { [LABEL.test]: "1" } });
+  const labels = bottleLabels({ slug: "researcher-k3x9", backend: "docker", agent: "researcher", stateRoot: "/home/a,b/100%/state", role: "bundle", extra: { [LABEL.test]: "1" } });
   assert.deepEqual(labels, {
     "bot-bottle": "1",
     "bot-bottle.slug": "researcher-k3x9",
     "bot-bottle.backend": "docker",
     "bot-bottle.agent": "researcher",
     "bot-bottle.role": "bundle",
+    "bot-bottle.state-root": "/home/a%2Cb/100%25/state",
     "bot-bottle.test": "1",
   });
+  assert.equal(decodeLabelValue(labels["bot-bottle.state-root"]!), "/home/a,b/100%/state");
+  assert.equal(decodeLabelValue(encodeLabelValue("/x\n%2C,y")), "/x\n%2C,y");
+  assert.equal(parseLabelString(Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(","))["bot-bottle.state-root"], "/home/a%2Cb/100%25/state");
 });
 
 test("bottleLabels() rejects a value with a comma, which docker's label list could not carry", () => {
-  assert.throws(() => bottleLabels({ slug: "a,b", backend: "docker", agent: "x", role: "agent" }), /bot-bottle\.slug.*comma/);
+  assert.throws(() => bottleLabels({ slug: "a,b", backend: "docker", agent: "x", stateRoot: null, role: "agent" }), /bot-bottle\.slug.*comma/);
 });
 
 test("labelArgs() and labelFilterArgs() build --label and --filter pairs", () => {

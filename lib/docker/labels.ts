@@ -10,6 +10,9 @@ export const LABEL = {
   backend: "bot-bottle.backend",
   agent: "bot-bottle.agent",
   role: "bot-bottle.role",
+  /** The state root of the bottle's state dir: bb-list and bb-cleanup judge only their own
+   * root's bottles (another root's state dir is not theirs to read). */
+  stateRoot: "bot-bottle.state-root",
   test: "bot-bottle.test",
 } as const;
 
@@ -20,6 +23,8 @@ export interface BottleLabelInput {
   slug: string;
   backend: BackendName;
   agent: string;
+  /** The plan's state root (absolute); null only for a resource of no state root. */
+  stateRoot: string | null;
   role: Role;
   /** More labels (a test adds `bot-bottle.test=1`). */
   extra?: Record<string, string>;
@@ -37,12 +42,23 @@ export function bottleLabels(input: BottleLabelInput): Record<string, string> {
     [LABEL.backend]: input.backend,
     [LABEL.agent]: input.agent,
     [LABEL.role]: input.role,
+    ...(input.stateRoot === null ? {} : { [LABEL.stateRoot]: encodeLabelValue(input.stateRoot) }),
     ...(input.extra ?? {}),
   };
   for (const [k, v] of Object.entries(labels)) {
     if (!VALUE.test(v)) throw new BbError("DOCKER", `Label ${k}=${JSON.stringify(v)} may not contain a comma or newline`);
   }
   return labels;
+}
+
+/** A path as a label value: `%`, `,` and newlines percent-encoded (docker's label list is
+ * comma-joined, one per line); any other path reads as it is in `docker inspect`. */
+export function encodeLabelValue(text: string): string {
+  return text.replace(/[%,\n]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0").toUpperCase()}`);
+}
+
+export function decodeLabelValue(text: string): string {
+  return text.replace(/%(25|2C|0A)/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
 /** `--label k=v` pairs for docker create/run/network create. */

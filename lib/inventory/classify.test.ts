@@ -11,7 +11,7 @@ function dir(over: Partial<StateDirFacts> = {}): StateDirFacts {
 }
 
 function facts(over: Partial<BottleFacts> = {}): BottleFacts {
-  return { slug: "r-1", dir: dir(), containers: [], networks: [], machines: [], ...over };
+  return { slug: "r-1", dir: dir(), elsewhere: null, containers: [], networks: [], machines: [], ...over };
 }
 
 const container = (role: string, state: string, createdAt = "2026-05-27 17:00:00 +0000 UTC") => ({
@@ -102,4 +102,12 @@ test("parseDockerTime() reads docker ps's CreatedAt text", () => {
   assert.equal(parseDockerTime("2026-05-27 18:00:00 +0200 CEST"), Date.parse("2026-05-27T16:00:00Z"));
   assert.equal(parseDockerTime("2026-05-27 18:00:00.123456 +0000 UTC"), Date.parse("2026-05-27T18:00:00Z"));
   assert.ok(Number.isNaN(parseDockerTime("yesterday")));
+});
+
+test("a bottle whose resources name another state root is live whatever they are doing: its owner and kept records are there", () => {
+  const stopped = classify(facts({ dir: null, elsewhere: "/root/.local/state/bot-bottle", containers: [container("agent", "exited")] }), { now: NOW });
+  assert.deepEqual([stopped.live, stopped.status], [true, "elsewhere"]);
+  assert.equal(stopped.why, "a bottle of state root /root/.local/state/bot-bottle (bb-list and bb-cleanup judge it with --state-dir /root/.local/state/bot-bottle)");
+  const running = classify(facts({ dir: null, elsewhere: "/other", containers: [container("agent", "running")] }), { now: NOW });
+  assert.deepEqual([running.live, running.status], [true, "running"]);
 });

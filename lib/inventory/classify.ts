@@ -10,13 +10,15 @@
 //     must not be reaped by a cleanup that happens to run at that moment, or
 //   - it was kept for you (keep=true: the flow's `kept` record), running or not: stopped
 //     by a reboot, its containers pruned, or its resume killed, it is yours to resume or
-//     remove (bb-cleanup --slug).
+//     remove (bb-cleanup --slug), or
+//   - its docker resources name another state root (sudo, another BB_STATE_DIR): its
+//     owner and kept records are there, so only a list or cleanup of that root judges it.
 // Everything else bot-bottle created is an orphan, whatever is left of it.
 import type { BottleFacts } from "./collect.ts";
 
 export const GRACE_MS = 60_000;
 
-export type Status = "running" | "starting" | "kept" | "orphan";
+export type Status = "running" | "starting" | "kept" | "orphan" | "elsewhere";
 
 export interface Bottle extends BottleFacts {
   backend: string | null;
@@ -73,6 +75,7 @@ export function classify(f: BottleFacts, opts: ClassifyOptions = {}): Bottle {
     machineUp ? "smolvm machine running" : "",
     fresh && !kept ? `last changed ${ago(age)}, no owner recorded yet` : "",
     kept ? `kept (keep=true), ${agentContainer || machine ? "agent left running by a start flow that died" : "not running"}: just start slug=${f.slug} resumes it, bb-cleanup --slug ${f.slug} removes it` : "",
+    f.elsewhere ? `a bottle of state root ${f.elsewhere} (bb-list and bb-cleanup judge it with --state-dir ${f.elsewhere})` : "",
   ].filter(Boolean);
   const live = liveBecause.length > 0;
   const orphanBecause = [
@@ -94,7 +97,7 @@ export function classify(f: BottleFacts, opts: ClassifyOptions = {}): Bottle {
       plan?.bundle?.startedAt ??
       plan?.createdAt ??
       (earliestContainer === undefined ? null : new Date(earliestContainer).toISOString()),
-    status: agentUp || machineUp ? "running" : ownerLive ? "starting" : kept ? "kept" : fresh ? "starting" : "orphan",
+    status: agentUp || machineUp ? "running" : f.elsewhere ? "elsewhere" : ownerLive ? "starting" : kept ? "kept" : fresh ? "starting" : "orphan",
     live,
     why: (live ? liveBecause : orphanBecause).join(", "),
   };

@@ -3,8 +3,8 @@
 // machine named like a bottle. Grouped by slug; nothing is judged here (see classify.ts).
 import { existsSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
-import { LABEL, type ContainerSummary, type LabelFilter, type NetworkSummary } from "../docker/index.ts";
+import { join, resolve } from "node:path";
+import { decodeLabelValue, LABEL, type ContainerSummary, type LabelFilter, type NetworkSummary } from "../docker/index.ts";
 import { names } from "../layout.ts";
 import { readPlanFile } from "../plan/io.ts";
 import type { Plan } from "../plan/schema.ts";
@@ -52,6 +52,9 @@ export interface MachineFacts {
 export interface BottleFacts {
   slug: string;
   dir: StateDirFacts | null;
+  /** The other state root its docker resources name (bot-bottle.state-root), when they
+   * name one: its state dir, and so its owner, is there, not here. */
+  elsewhere: string | null;
   containers: ContainerFacts[];
   networks: NetworkFacts[];
   machines: MachineFacts[];
@@ -155,13 +158,20 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
   const bottles = new Map<string, BottleFacts>();
   const bottle = (slug: string) => {
     let b = bottles.get(slug);
-    if (!b) bottles.set(slug, (b = { slug, dir: null, containers: [], networks: [], machines: [] }));
+    if (!b) bottles.set(slug, (b = { slug, dir: null, elsewhere: null, containers: [], networks: [], machines: [] }));
     return b;
+  };
+  // Resources made before the label existed carry none, and are judged as ours.
+  const here = resolve(opts.stateRoot);
+  const rootOf = (slug: string, labels: Record<string, string>) => {
+    const root = labels[LABEL.stateRoot];
+    if (root !== undefined && resolve(decodeLabelValue(root)) !== here) bottle(slug).elsewhere = decodeLabelValue(root);
   };
   for (const [slug, dir] of dirs) bottle(slug).dir = dir;
   for (const c of containers) {
     const slug = c.labels[LABEL.slug];
     if (!slug) continue; // labelled bot-bottle=1 but no slug: not made by a bottle, never ours to touch
+    rootOf(slug, c.labels);
     bottle(slug).containers.push({
       name: c.name,
       id: c.id,
@@ -175,6 +185,7 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
   for (const n of networks) {
     const slug = n.labels[LABEL.slug];
     if (!slug) continue;
+    rootOf(slug, n.labels);
     bottle(slug).networks.push({ name: n.name, id: n.id, role: n.labels[LABEL.role] ?? "", createdAt: n.createdAt });
   }
   for (const m of machines) {

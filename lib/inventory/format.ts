@@ -14,6 +14,8 @@ export interface ListRow {
   live: boolean;
   why: string;
   stateDir: string | null;
+  /** The state root its resources name when it is not this one (status "elsewhere"). */
+  otherStateRoot: string | null;
   owner: { pid: number; startedAt: string; alive: boolean } | null;
   containers: { name: string; role: string; state: string }[];
   networks: { name: string; role: string }[];
@@ -34,6 +36,7 @@ export function listRow(b: Bottle): ListRow {
     live: b.live,
     why: b.why,
     stateDir: b.dir?.path ?? null,
+    otherStateRoot: b.elsewhere,
     owner: owner ? { pid: owner.pid, startedAt: owner.startedAt, alive: b.dir!.ownerAlive } : null,
     containers: b.containers.map((c) => ({ name: c.name, role: c.role, state: c.state })),
     networks: b.networks.map((n) => ({ name: n.name, role: n.role })),

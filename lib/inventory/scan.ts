@@ -39,6 +39,13 @@ export interface CleanupSelection {
 export function selectForCleanup(bottles: Bottle[], opts: { slug?: string } = {}): CleanupSelection {
   if (opts.slug !== undefined) {
     const b = bottles.find((x) => x.slug === opts.slug);
+    // Its state dir and owner are under the other root: removing its containers from here
+    // would leave that state dir behind, and could pull a bottle from under its flow.
+    if (b?.elsewhere) {
+      throw new BbError("USAGE", `Bottle ${b.slug} belongs to state root ${b.elsewhere}: \`bb-cleanup --state-dir ${b.elsewhere} --slug ${b.slug}\` removes it`, {
+        details: { stateRoot: b.elsewhere },
+      });
+    }
     return { removals: b ? [removalFor(b)].filter((r) => !isEmpty(r)) : [], kept: [] };
   }
   return {

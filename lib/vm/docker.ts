@@ -39,7 +39,7 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
     await runContainer({
       name,
       image: image.ref,
-      labels: bottleLabels({ slug: plan.slug, backend: plan.backend, agent: plan.agent.name, role: "agent", extra: opts.extraLabels }),
+      labels: bottleLabels({ slug: plan.slug, backend: plan.backend, agent: plan.agent.name, stateRoot: plan.stateRoot, role: "agent", extra: opts.extraLabels }),
       network: plan.bundle.networks.internal,
       env,
       dns: opts.dns,

@@ -3,10 +3,11 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { ListRow } from "../../lib/inventory/format.ts";
-import { fakeSmolvm, makeBottle, resourcesOf, squatter, testRun } from "../../lib/inventory/testdata/bottles.ts";
+import { fakeSmolvm, makeBottle, resourcesOf, RUN_LABEL, squatter, testRun } from "../../lib/inventory/testdata/bottles.ts";
 import { names } from "../../lib/layout.ts";
 import { run as runProcess } from "../../lib/proc.ts";
-import { REPO } from "../../tests/support/tools.ts";
+import { tempDir } from "../../tests/support/tmp.ts";
+import { REPO, runTool } from "../../tests/support/tools.ts";
 
 interface Report {
   dryRun: boolean;
@@ -183,4 +184,30 @@ test("bb-cleanup walks smolvm too: a dead smolmachines bottle's machine goes wit
   const left = await runProcess(["smolvm", "machine", "ls", "--json"], { env: smolvm.env });
   assert.deepEqual((JSON.parse(left.stdout) as { name: string }[]).map((m) => m.name), ["someone-elses-vm"]);
   assert.deepEqual(await resourcesOf(run, dead.slug), []);
+});
+
+test("bb-cleanup of another state root (sudo, another BB_STATE_DIR) leaves this root's bottles alone, stopped or not, and --slug names the root that removes one", async (t) => {
+  const run = await testRun(t);
+  // The start flow died: a dead owner and a stopped bundle, an orphan to its own root.
+  const dead = await makeBottle(t, run, { name: "dead", owner: "dead", bundle: true, networks: true, old: true });
+  await runProcess(["docker", "stop", "-t", "0", names.bundle(dead.slug)]);
+  const other = await tempDir(t, "bb-other-root-");
+  const scope = ["--filter-label", `${RUN_LABEL}=${run.id}`];
+  const there = await runTool("bb-cleanup", ["--yes", "--grace", "0", "--json", "--state-dir", other, ...scope]);
+  assert.equal(there.code, 0, there.stderr);
+  const report = there.json() as Report;
+  assert.deepEqual(report.plan, []);
+  assert.deepEqual(report.kept.map((k) => [k.slug, k.why]), [[dead.slug, `a bottle of state root ${run.stateRoot} (bb-list and bb-cleanup judge it with --state-dir ${run.stateRoot})`]]);
+  assert.equal((await resourcesOf(run, dead.slug)).length, 3, "another root's cleanup removed this root's bottle");
+  const listed = await runTool("bb-list", ["--json", "--state-dir", other, ...scope]);
+  assert.deepEqual((listed.json() as ListRow[]).map((r) => [r.slug, r.status, r.otherStateRoot]), [[dead.slug, "elsewhere", run.stateRoot]]);
+  const bySlug = await runTool("bb-cleanup", ["--slug", dead.slug, "--yes", "--state-dir", other, ...scope]);
+  assert.equal(bySlug.code, 2, bySlug.stderr);
+  assert.match(bySlug.stderr, new RegExp(`Bottle ${dead.slug} belongs to state root ${run.stateRoot}: .bb-cleanup --state-dir ${run.stateRoot} --slug ${dead.slug}. removes it`));
+  assert.equal((await resourcesOf(run, dead.slug)).length, 3);
+  // Its own root's cleanup judges it, and removes it.
+  const own = await run.tool("bb-cleanup", ["--yes", "--grace", "0"]);
+  assert.equal(own.code, 0, own.stderr);
+  assert.deepEqual(await resourcesOf(run, dead.slug), []);
+  assert.ok(!existsSync(dead.dir));
 });

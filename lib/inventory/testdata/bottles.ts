@@ -66,7 +66,7 @@ export interface MadeBottle {
 }
 
 function labels(run: TestRun, slug: string, backend: docker.BackendName, role: docker.Role) {
-  return docker.bottleLabels({ slug, backend, agent: "researcher", role, extra: { [docker.LABEL.test]: "1", [RUN_LABEL]: run.id } });
+  return docker.bottleLabels({ slug, backend, agent: "researcher", stateRoot: run.stateRoot, role, extra: { [docker.LABEL.test]: "1", [RUN_LABEL]: run.id } });
 }
 
 /** The pid of a process that has already exited. */
