@@ -152,6 +152,10 @@ test("keep=true leaves the bottle running and slug= alone reattaches to it (its 
   assert.equal(first.code, 0, first.stdout);
   const slug = slugOf(first.stdout);
   assert.ok((await leftovers(slug)).length > 0, "keep=true tore the bottle down");
+  // Each resource names its state root, so a cleanup of another root leaves it be.
+  const ofRoot = await run(["docker", "ps", "--filter", `label=bot-bottle.slug=${slug}`, "--filter", `label=bot-bottle.state-root=${env.BB_STATE_DIR}`, "--format", "{{.Names}}"]);
+  const nets = await run(["docker", "network", "ls", "--filter", `label=bot-bottle.slug=${slug}`, "--filter", `label=bot-bottle.state-root=${env.BB_STATE_DIR}`, "--format", "{{.Name}}"]);
+  assert.deepEqual([...ofRoot.stdout.split("\n"), ...nets.stdout.split("\n")].filter(Boolean).sort(), (await leftovers(slug)).sort());
   const other = await just(["start", "agent=researcher", `slug=${slug}`, "yes=true"], env);
   assert.equal(other.code, 2, other.stderr);
   assert.equal(other.stderr.trim(), `just start: slug=${slug} is a bottle of agent=shell, not agent=researcher (leave agent= out to resume it)`);
