@@ -134,7 +134,14 @@ remove_bottle() {
 
 teardown() {
   local code=$?
-  trap - EXIT INT TERM HUP
+  # The teardown outlives the signals that follow the one that started it: Ctrl-C reaches
+  # every process on the terminal at once, npx's just (a Node wrapper) then sends just a
+  # SIGTERM that just passes on to us, and a terminal closed meanwhile sends HUP. Ignored
+  # here, they are ignored by the bb-cleanup it runs too. A second Ctrl-C still stops it
+  # (bb-cleanup removes the rest later: this flow's owner record then names a dead pid).
+  trap - EXIT
+  trap '' TERM HUP
+  trap 'exit 130' INT
   # keep=true keeps a bottle whose agent ran, not the parts of one that failed to start.
   if [ -n "$current_slug" ] && { [ "$keep" != true ] || [ "$reached_agent" = false ]; } && [ "$torn_down" = false ]; then
     torn_down=true
@@ -247,8 +254,10 @@ bottle_work="$state_root/bottles/$current_slug/flow"
 mkdir -p "$bottle_work" && rm -f "$bottle_work"/{bundled,vm,ready}.json && mv "$work/plan.json" "$bottle_work/" && rm -rf "$work" && work="$bottle_work"
 
 if [ "$yes" != true ]; then
+  # Declined until you say y: Ctrl-C at the question starts nothing too.
+  declined=true
   read -r -p "Start this bottle? [y/N] " answer
-  case "$answer" in y|Y|yes|YES) ;; *) echo "not started" >&2; declined=true; exit 1 ;; esac
+  case "$answer" in y|Y|yes|YES) declined=false ;; *) echo "not started" >&2; exit 1 ;; esac
 fi
 if [ "$resuming" = true ]; then
   replaced=true

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { run, ANY_EXIT } from "../../lib/proc.ts";
+import { run, start, ANY_EXIT } from "../../lib/proc.ts";
 import { writeRequest } from "../../lib/supervise/queue.ts";
 import { tempDir, writeTree } from "../support/tmp.ts";
 import { REPO } from "../support/tools.ts";
@@ -144,6 +144,60 @@ test("just start attaches bash on a real terminal, tears down on exit, and y/N '
   assert.doesNotMatch(no.stdout, /tearing down/, "a bottle never started is not torn down");
   assert.deepEqual(await leftovers(slugOf(no.stdout)), []);
   assert.ok(!existsSync(join(state, "bottles", slugOf(no.stdout))));
+});
+
+test("Ctrl-C through npx's just (a Node wrapper that then sends just a SIGTERM), at the y/N or while the bottle starts, leaves nothing behind", async (t) => {
+  for (const when of ["at the y/N", "while the bundle starts", "while provisioning"] as const) {
+    const { env } = await flowEnv(t);
+    const ask = when === "at the y/N" ? "" : " yes=true";
+    const term = start(["script", "-qefc", `${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start agent=shell${ask}`, "/dev/null"], {
+      env,
+      stdio: ["pipe", "pipe", "ignore"],
+    });
+    t.after(() => void term.kill("SIGKILL"));
+    let out = "";
+    term.stdout!.on("data", (b: Buffer) => (out += b));
+    const closed = new Promise((r) => term.on("close", r));
+    const until = async (what: string, ok: () => Promise<boolean> | boolean) => {
+      for (let i = 0; i < 1200; i++) if (await ok()) return;
+      else await new Promise((r) => setTimeout(r, 50));
+      assert.fail(`${when}: never saw ${what}:\n${out}`);
+    };
+    await until("the preflight", () => slugOf(out) !== "");
+    const slug = slugOf(out);
+    const dir = join(env.BB_STATE_DIR!, "bottles", slug);
+    if (when === "at the y/N") await until("the question", () => out.includes("Start this bottle? [y/N]"));
+    else if (when === "while the bundle starts") await until("the bundle container", async () => (await leftovers(slug)).some((n) => n.endsWith("-bundle")));
+    else await until("bb-provision at work", async () => (await run(["pgrep", "-f", `bb-provision`], { expect: ANY_EXIT })).code === 0 && (await leftovers(slug)).some((n) => n.endsWith("-agent")));
+    term.stdin!.write("\x03");
+    await closed; // the wrapper exits at once; the flow's teardown goes on without it
+    await until("the bottle gone", async () => !existsSync(dir) && (await leftovers(slug)).length === 0);
+    assert.doesNotMatch(out, /teardown of .* was incomplete/, out);
+  }
+});
+
+test("a teardown under way finishes whatever signal follows the one that started it (just's SIGTERM after a Ctrl-C, a closed terminal's HUP)", async (t) => {
+  const { env } = await flowEnv(t);
+  // Its own process group, as a terminal's foreground job.
+  const flow = start(["setsid", join(REPO, "scripts/flow.sh"), "run", "agent=shell", "--", "sleep", "600"], { env, stdio: ["ignore", "ignore", "pipe"] });
+  t.after(() => void flow.kill("SIGKILL"));
+  let err = "";
+  flow.stderr!.on("data", (b: Buffer) => (err += b));
+  const exited = new Promise<number | null>((r) => flow.on("close", (code) => r(code)));
+  const until = async (what: string, ok: () => Promise<boolean> | boolean) => {
+    for (let i = 0; i < 1200; i++) if (await ok()) return;
+    else await new Promise((r) => setTimeout(r, 50));
+    assert.fail(`never saw ${what}:\n${err}`);
+  };
+  await until("the command run", async () => slugOf(err) !== "" && (await run(["docker", "top", `bb-${slugOf(err)}-agent`], { expect: ANY_EXIT })).stdout.includes("sleep 600"));
+  const slug = slugOf(err);
+  await run(["kill", "-s", "INT", "--", `-${flow.pid}`]);
+  await until("the teardown start", () => err.includes(`» tearing down ${slug}`));
+  await run(["kill", "-s", "TERM", String(flow.pid)]);
+  await run(["kill", "-s", "HUP", String(flow.pid)]);
+  assert.equal(await exited, 130, err);
+  assert.deepEqual(await leftovers(slug), [], "the flow ended before its teardown did");
+  assert.ok(!existsSync(join(env.BB_STATE_DIR!, "bottles", slug)));
 });
 
 test("keep=true leaves the bottle running and slug= alone reattaches to it (its agent read from its plan; another agent= is refused)", async (t) => {
