@@ -126,6 +126,7 @@ replaced=false
 reached_agent=false
 bundle_undone=false
 declined=false
+step_pid=""
 
 # Remove this flow's bottle (extra flags: --keep-state); says so when something stays.
 remove_bottle() {
@@ -163,8 +164,23 @@ teardown() {
     fi
   fi
   rm -rf "$work"
+  # The session ends with its bottle (docker exec then gives the terminal back); one in a
+  # bottle this flow keeps runs on until you leave it, as a foreground step would.
+  [ -z "$step_pid" ] || wait "$step_pid" 2>/dev/null
   exit "$code"
 }
+# The agent's session (or the command) runs as a job this shell waits for: bash runs a
+# trap only once a foreground command ends, but a signal interrupts `wait`. So a SIGTERM
+# sent to the flow alone (kill PID, or just passing its own on) tears the bottle down now,
+# not when the agent exits; removing the bottle ends the session, which the teardown then
+# waits for (a bottle it keeps, it waits for as before). `<&0`: a job's stdin is /dev/null
+# otherwise. It stays in this process group, so Ctrl-C still reaches it.
+in_step() {
+  "$@" <&0 &
+  step_pid=$!
+  wait "$step_pid"
+}
+
 trap teardown EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -195,7 +211,7 @@ if [ "$has_saved_plan" = true ] && [ "$mode" = start ] && holder=$(live_owner "$
   if [ -s "$state_root/bottles/$slug/flow/ready.json" ] \
      && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true >/dev/null 2>&1; then
     echo "» $slug is running and belongs to the start flow pid $holder: attaching beside its agent (the bottle, and this session with it, goes when that flow's agent exits)" >&2
-    bb-vm attach --slug "$slug" --state-dir "$state_root"
+    in_step bb-vm attach --slug "$slug" --state-dir "$state_root"
     exit $?
   fi
   echo "just start: slug=$slug is being started by another start flow (pid $holder); run this again once it is up" >&2
@@ -221,7 +237,7 @@ if [ "$has_saved_plan" = true ] && [ "$mode" = start ] \
       || { echo "just start: another start flow took $slug over just now; run this again" >&2; exit 1; }
     current_slug=$slug; reached_agent=true
   fi
-  bb-vm attach --slug "$slug" --state-dir "$state_root"
+  in_step bb-vm attach --slug "$slug" --state-dir "$state_root"
   exit $?
 fi
 
@@ -297,7 +313,7 @@ if [ "$mode" = start ]; then
   if grep -q '"supervise": "http' "$work/ready.json" 2>/dev/null; then
     echo "» when the agent asks for a host or a question: just supervise --slug $current_slug list (then approve ID, deny ID REASON, answer ID TEXT)" >&2
   fi
-  bb-vm attach --plan "$work/ready.json"
+  in_step bb-vm attach --plan "$work/ready.json"
 else
-  bb-vm exec --plan "$work/ready.json" -- "${cmd[@]}"
+  in_step bb-vm exec --plan "$work/ready.json" -- "${cmd[@]}"
 fi

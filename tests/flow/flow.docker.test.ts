@@ -200,6 +200,30 @@ test("a teardown under way finishes whatever signal follows the one that started
   assert.ok(!existsSync(join(env.BB_STATE_DIR!, "bottles", slug)));
 });
 
+test("SIGTERM to the flow alone (kill PID; just passes its own on that way) tears the bottle down now, not when the command ends", async (t) => {
+  const { env } = await flowEnv(t);
+  const flow = start([join(REPO, "scripts/flow.sh"), "run", "agent=shell", "--", "sleep", "600"], { env, stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  flow.stderr!.on("data", (b: Buffer) => (err += b));
+  const exited = new Promise<number | null>((r) => flow.on("close", (code) => r(code)));
+  // Should the flow outlive the test, its bottle goes too (flowEnv's cleanup ran first, and kept it live).
+  t.after(async () => {
+    if (flow.exitCode !== null || flow.signalCode !== null) return;
+    flow.kill("SIGKILL");
+    await run([join(REPO, "bin/bb-cleanup"), "--yes", "--grace", "0", "-q", "--state-dir", env.BB_STATE_DIR!, "--filter-label", "bot-bottle.test=1"], { expect: ANY_EXIT });
+  });
+  for (let i = 0; i < 1200; i++) {
+    if (slugOf(err) && (await run(["docker", "top", `bb-${slugOf(err)}-agent`], { expect: ANY_EXIT })).stdout.includes("sleep 600")) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const slug = slugOf(err);
+  flow.kill("SIGTERM");
+  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("still running after 60 s"), 60_000).unref())]);
+  assert.equal(code, 143, err);
+  assert.deepEqual(await leftovers(slug), []);
+  assert.ok(!existsSync(join(env.BB_STATE_DIR!, "bottles", slug)));
+});
+
 test("keep=true leaves the bottle running and slug= alone reattaches to it (its agent read from its plan; another agent= is refused)", async (t) => {
   const { env } = await flowEnv(t);
   const first = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start agent=shell yes=true keep=true`, env, "touch /tmp/marker; exit 0\n");
