@@ -127,10 +127,18 @@ reached_agent=false
 bundle_undone=false
 declined=false
 step_pid=""
+tty_modes=""
 
 # Remove this flow's bottle (extra flags: --keep-state); says so when something stays.
 remove_bottle() {
-  bb-cleanup --slug "$current_slug" "$@" --yes --quiet --state-dir "$state_root" >&2 || echo "warning: teardown of $current_slug was incomplete; run: bb-cleanup" >&2
+  cleanup --slug "$current_slug" "$@" --yes --quiet --state-dir "$state_root" >&2 || echo "warning: teardown of $current_slug was incomplete; run: bb-cleanup" >&2
+}
+
+# bb-cleanup for the teardown, in a session of its own where setsid(1) is there (Linux):
+# a terminal closed mid-way then sends its HUP to the flow (which ignores it) but not to
+# bb-cleanup and the docker commands it runs, which Node and docker would not ignore.
+cleanup() {
+  if command -v setsid >/dev/null; then setsid bb-cleanup "$@" </dev/null; else bb-cleanup "$@" </dev/null; fi
 }
 
 teardown() {
@@ -138,8 +146,7 @@ teardown() {
   # The teardown outlives the signals that follow the one that started it: Ctrl-C reaches
   # every process on the terminal at once, npx's just (a Node wrapper) then sends just a
   # SIGTERM that just passes on to us, and a terminal closed meanwhile sends HUP. Ignored
-  # here, they are ignored by the bb-cleanup it runs too. A second Ctrl-C still stops it
-  # (bb-cleanup removes the rest later: this flow's owner record then names a dead pid).
+  # here (and kept from bb-cleanup: cleanup below). A second Ctrl-C still stops the flow.
   trap - EXIT
   trap '' TERM HUP
   trap 'exit 130' INT
@@ -157,7 +164,7 @@ teardown() {
     else
       echo "» tearing down $current_slug" >&2
       if [ "$bundle_undone" = true ]; then
-        bb-cleanup --slug "$current_slug" --yes --quiet --state-dir "$state_root" >/dev/null 2>&1 || rm -rf "$state_root/bottles/$current_slug"
+        cleanup --slug "$current_slug" --yes --quiet --state-dir "$state_root" >/dev/null 2>&1 || rm -rf "$state_root/bottles/$current_slug"
       else
         remove_bottle
       fi
@@ -167,6 +174,9 @@ teardown() {
   # The session ends with its bottle (docker exec then gives the terminal back); one in a
   # bottle this flow keeps runs on until you leave it, as a foreground step would.
   [ -z "$step_pid" ] || wait "$step_pid" 2>/dev/null
+  # Node puts back the terminal modes it found when it started, and a bb-cleanup started
+  # while docker exec still held the terminal raw finds raw ones: set them as they were.
+  [ -z "$tty_modes" ] || stty "$tty_modes" 2>/dev/null
   exit "$code"
 }
 # The agent's session (or the command) runs as a job this shell waits for: bash runs a
@@ -176,6 +186,7 @@ teardown() {
 # waits for (a bottle it keeps, it waits for as before). `<&0`: a job's stdin is /dev/null
 # otherwise. It stays in this process group, so Ctrl-C still reaches it.
 in_step() {
+  [ ! -t 0 ] || tty_modes=$(stty -g 2>/dev/null) || tty_modes=""
   "$@" <&0 &
   step_pid=$!
   wait "$step_pid"
@@ -208,7 +219,8 @@ live_owner() {
 # teardown would pull the bottle from under the other. Once that flow has it up, you get a
 # session beside its agent; until then, nothing.
 if [ "$has_saved_plan" = true ] && [ "$mode" = start ] && holder=$(live_owner "$state_root/bottles/$slug"); then
-  if [ -s "$state_root/bottles/$slug/flow/ready.json" ] \
+  # Up: bb-provision saved its section into the plan (a rebuild's bb-prepare starts it afresh).
+  if grep -q '^  "provision": {' "$state_root/bottles/$slug/plan.json" 2>/dev/null \
      && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true >/dev/null 2>&1; then
     echo "» $slug is running and belongs to the start flow pid $holder: attaching beside its agent (the bottle, and this session with it, goes when that flow's agent exits)" >&2
     in_step bb-vm attach --slug "$slug" --state-dir "$state_root"
@@ -221,6 +233,10 @@ fi
 # Resume a live bottle: reattach without rebuilding.
 if [ "$has_saved_plan" = true ] && [ "$mode" = start ] \
    && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true >/dev/null 2>&1; then
+  # Checked again right before: another resume may have taken it since the check above.
+  if holder=$(live_owner "$state_root/bottles/$slug"); then
+    echo "just start: the start flow pid $holder took $slug over just now; run this again to attach beside it" >&2; exit 1
+  fi
   echo "» $slug is running: reattaching" >&2
   # Yours from now on: the flow that started it is gone (killed, or keep=false and its
   # terminal closed), and its owner record left behind would make this bottle, with you in
@@ -232,8 +248,10 @@ if [ "$has_saved_plan" = true ] && [ "$mode" = start ] \
     # keep=false: it goes when the agent exits (the teardown below), so this flow owns it
     # meanwhile; another resume then attaches beside it instead of taking it over. The
     # record is made only where there is none (noclobber): a resume that lost that race
-    # to another one starts over and finds the winner's.
-    ( set -C; printf '{"pid":%d,"startedAt":"%s"}\n' $$ "$(date -u +%FT%TZ)" > "$state_root/bottles/$slug/owner.json" ) 2>/dev/null \
+    # is told to run again, and then attaches beside the winner.
+    own_start=""
+    if stat=$(cat "/proc/$$/stat" 2>/dev/null); then read -r -a fields <<<"${stat##*) }"; own_start=${fields[19]}; fi
+    ( set -C; printf '{"pid":%d,"startedAt":"%s"%s}\n' $$ "$(date -u +%FT%TZ)" "${own_start:+,\"procStart\":\"$own_start\"}" > "$state_root/bottles/$slug/owner.json" ) 2>/dev/null \
       || { echo "just start: another start flow took $slug over just now; run this again" >&2; exit 1; }
     current_slug=$slug; reached_agent=true
   fi
@@ -266,8 +284,7 @@ current_slug=${BASH_REMATCH[1]}
 # From here the flow's files live in the bottle's state dir, so even a SIGKILLed flow
 # (no trap runs) leaves nothing that bb-cleanup does not remove with the bottle.
 bottle_work="$state_root/bottles/$current_slug/flow"
-# A stage file left by the bottle's last run would tell a resume beside us that this one is up.
-mkdir -p "$bottle_work" && rm -f "$bottle_work"/{bundled,vm,ready}.json && mv "$work/plan.json" "$bottle_work/" && rm -rf "$work" && work="$bottle_work"
+mkdir -p "$bottle_work" && mv "$work/plan.json" "$bottle_work/" && rm -rf "$work" && work="$bottle_work"
 
 if [ "$yes" != true ]; then
   # Declined until you say y: Ctrl-C at the question starts nothing too.

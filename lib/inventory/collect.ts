@@ -1,7 +1,7 @@
 // Gathering the facts list and cleanup decide on: every bottle state dir under the state
 // root, every docker container and network carrying the bot-bottle label, every smolvm
 // machine named like a bottle. Grouped by slug; nothing is judged here (see classify.ts).
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { decodeLabelValue, LABEL, type ContainerSummary, type LabelFilter, type NetworkSummary } from "../docker/index.ts";
@@ -125,6 +125,15 @@ export async function readStateDirs(stateRoot: string): Promise<Map<string, Stat
   return out;
 }
 
+/** The folder a state root path leads to (symlinks followed), or the path itself where there is none. */
+function realRoot(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
 const MACHINE_PREFIX = names.machine("");
 
 /** The slug a smolvm machine name belongs to, or null when it is not one of ours. */
@@ -161,11 +170,12 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
     if (!b) bottles.set(slug, (b = { slug, dir: null, elsewhere: null, containers: [], networks: [], machines: [] }));
     return b;
   };
-  // Resources made before the label existed carry none, and are judged as ours.
-  const here = resolve(opts.stateRoot);
+  // Resources made before the label existed carry none, and are judged as ours. A root is
+  // compared by the folder it is, so one reached through a symlink is still this one.
+  const here = realRoot(opts.stateRoot);
   const rootOf = (slug: string, labels: Record<string, string>) => {
     const root = labels[LABEL.stateRoot];
-    if (root !== undefined && resolve(decodeLabelValue(root)) !== here) bottle(slug).elsewhere = decodeLabelValue(root);
+    if (root !== undefined && realRoot(decodeLabelValue(root)) !== here) bottle(slug).elsewhere = decodeLabelValue(root);
   };
   for (const [slug, dir] of dirs) bottle(slug).dir = dir;
   for (const c of containers) {

@@ -91,7 +91,7 @@ export async function claimOwner(dir: string, pid: number, now: Date = new Date(
  * Remove the owner record at `path` if its flow is gone (or it is broken), holding a
  * second lock (a folder beside it) and reading it again there: two flows that both judged
  * it dead would otherwise both remove it, the second one the claim the first just made.
- * A breaker lock older than 10 s is a claimer killed while holding it (for microseconds).
+ * A breaker lock older than 2 s is a claimer killed while holding it (for microseconds).
  */
 async function removeIfDead(path: string): Promise<void> {
   const breaker = `${path}.break`;
@@ -100,7 +100,7 @@ async function removeIfDead(path: string): Promise<void> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
     const age = await stat(breaker).then((st) => Date.now() - st.mtimeMs, () => 0);
-    if (age > 10_000) await rm(breaker, { recursive: true, force: true });
+    if (age > 2_000) await rm(breaker, { recursive: true, force: true });
     await new Promise((r) => setTimeout(r, 5));
     return;
   }

@@ -194,7 +194,9 @@ test("a teardown under way finishes whatever signal follows the one that started
   await run(["kill", "-s", "INT", "--", `-${flow.pid}`]);
   await until("the teardown start", () => err.includes(`» tearing down ${slug}`));
   await run(["kill", "-s", "TERM", String(flow.pid)]);
-  await run(["kill", "-s", "HUP", String(flow.pid)]);
+  // A closed terminal hangs up its whole foreground group: not the teardown's bb-cleanup.
+  await until("the teardown's bb-cleanup", async () => (await run(["pgrep", "-f", `bb-cleanup.* --slug ${slug}`], { expect: ANY_EXIT })).code === 0);
+  await run(["kill", "-s", "HUP", "--", `-${flow.pid}`]);
   assert.equal(await exited, 130, err);
   assert.deepEqual(await leftovers(slug), [], "the flow ended before its teardown did");
   assert.ok(!existsSync(join(env.BB_STATE_DIR!, "bottles", slug)));

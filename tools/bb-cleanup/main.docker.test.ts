@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
+import { symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { ListRow } from "../../lib/inventory/format.ts";
@@ -205,7 +206,11 @@ test("bb-cleanup of another state root (sudo, another BB_STATE_DIR) leaves this 
   assert.equal(bySlug.code, 2, bySlug.stderr);
   assert.match(bySlug.stderr, new RegExp(`Bottle ${dead.slug} belongs to state root ${run.stateRoot}: .bb-cleanup --state-dir ${run.stateRoot} --slug ${dead.slug}. removes it`));
   assert.equal((await resourcesOf(run, dead.slug)).length, 3);
-  // Its own root's cleanup judges it, and removes it.
+  // Its own root's cleanup judges it, and removes it, whatever path leads to that root.
+  const link = join(other, "link");
+  await symlink(run.stateRoot, link);
+  const viaLink = await runTool("bb-list", ["--json", "--all", "--state-dir", link, ...scope]);
+  assert.deepEqual((viaLink.json() as ListRow[]).map((r) => [r.slug, r.status]), [[dead.slug, "orphan"]]);
   const own = await run.tool("bb-cleanup", ["--yes", "--grace", "0"]);
   assert.equal(own.code, 0, own.stderr);
   assert.deepEqual(await resourcesOf(run, dead.slug), []);
