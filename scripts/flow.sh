@@ -201,17 +201,25 @@ trap 'exit 129' HUP
 # lib/inventory/owner.ts's ownerAlive makes, in bash (a zombie is dead; so is a pid the
 # kernel gave to a process that started at another time).
 live_owner() {
-  local rec pid stat fields
+  local rec pid fields
   rec=$(cat "$1/owner.json" 2>/dev/null) || return 1
   [[ $rec =~ \"pid\":([0-9]+) ]] || return 1
   pid=${BASH_REMATCH[1]}
   kill -0 "$pid" 2>/dev/null || [ -d "/proc/$pid" ] || return 1
-  if stat=$(cat "/proc/$pid/stat" 2>/dev/null); then
-    read -r -a fields <<<"${stat##*) }" # fields 3 on: the command name may hold spaces
+  if fields=$(proc_stat "$pid"); then
+    read -r -a fields <<<"$fields"
     [ "${fields[0]}" != Z ] || return 1
     if [[ $rec =~ \"procStart\":\"([0-9]+)\" ]] && [ "${fields[19]}" != "${BASH_REMATCH[1]}" ]; then return 1; fi
   fi
   printf '%s' "$pid"
+}
+
+# Fields 3 on of /proc/PID/stat (state first, start time 20th), or failure without procfs.
+# The command name before them is in parentheses and may hold spaces or ")".
+proc_stat() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  printf '%s' "${stat##*) }"
 }
 
 # Resume a bottle another start flow owns (it is starting it, or its agent runs and it
@@ -250,7 +258,7 @@ if [ "$has_saved_plan" = true ] && [ "$mode" = start ] \
     # record is made only where there is none (noclobber): a resume that lost that race
     # is told to run again, and then attaches beside the winner.
     own_start=""
-    if stat=$(cat "/proc/$$/stat" 2>/dev/null); then read -r -a fields <<<"${stat##*) }"; own_start=${fields[19]}; fi
+    if fields=$(proc_stat $$); then read -r -a fields <<<"$fields"; own_start=${fields[19]}; fi
     ( set -C; printf '{"pid":%d,"startedAt":"%s"%s}\n' $$ "$(date -u +%FT%TZ)" "${own_start:+,\"procStart\":\"$own_start\"}" > "$state_root/bottles/$slug/owner.json" ) 2>/dev/null \
       || { echo "just start: another start flow took $slug over just now; run this again" >&2; exit 1; }
     current_slug=$slug; reached_agent=true
