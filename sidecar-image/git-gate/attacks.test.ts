@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, generateKeyPairSync } from "node:crypto";
 import { readFile, symlink, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { join } from "node:path";
@@ -15,18 +15,20 @@ import { REPO, startGateFixture, type GateFixture } from "./testdata/gate.ts";
 
 const AWS_KEY = "AKIAZ7QK3MPLW2XVR4TN";
 
+/** A push from the fixture's clone that must be refused: stderr matches every pattern, upstream does not change. */
+async function refusedPushTo(f: GateFixture, args: string[], ...patterns: RegExp[]) {
+  const before = await f.upstreamRefs();
+  const r = await f.git(f.work, ["push", "origin", ...args], [1]);
+  for (const p of patterns) assert.match(r.stderr, p);
+  assert.equal(await f.upstreamRefs(), before, "upstream changed after a refused push");
+  return r;
+}
+
 describe("git-gate under attack (real process, real git)", () => {
   let f: GateFixture;
   let git: GateFixture["git"];
 
-  /** Push that must be refused: stderr matches every pattern, upstream does not change. */
-  async function refusedPush(args: string[], ...patterns: RegExp[]) {
-    const before = await f.upstreamRefs();
-    const r = await git(f.work, ["push", "origin", ...args], [1]);
-    for (const p of patterns) assert.match(r.stderr, p);
-    assert.equal(await f.upstreamRefs(), before, "upstream changed after a refused push");
-    return r;
-  }
+  const refusedPush = (args: string[], ...patterns: RegExp[]) => refusedPushTo(f, args, ...patterns);
 
   /** Store a commit object written by hand (headers git commit cannot set). */
   async function rawCommit(text: string) {
@@ -419,6 +421,81 @@ function rawRequest(port: number, line: string): Promise<string> {
     socket.write(pkt(line));
   });
 }
+
+describe("git-gate judges a push by what it does to the branch, not commit by commit (real process, real git)", () => {
+  let f: GateFixture;
+  let git: GateFixture["git"];
+  const head = async () => (await git(f.work, ["rev-parse", "HEAD"])).stdout.trim();
+  const upstreamAt = async (ref: string) => (await git(f.upstream, ["rev-parse", "--verify", "-q", ref], [0, 1])).stdout.trim();
+
+  const refusedPush = (args: string[], ...patterns: RegExp[]) => refusedPushTo(f, args, ...patterns);
+
+  /** A maintainer's commit on `branch`, pushed to upstream itself (not through the gate), which the gate's mirror then learns. */
+  async function publish(branch: string, file: string, content: string) {
+    await git(f.work, ["checkout", "-q", "-B", "maint", `origin/${branch}`]);
+    const sha = await f.commit(file, content, `maintainer: ${file}`);
+    await git(f.work, ["push", "-q", f.upstream, `HEAD:refs/heads/${branch}`]);
+    await git(f.work, ["checkout", "-q", "--detach", "origin/main"]);
+    await git(f.work, ["branch", "-q", "-D", "maint"]);
+    await git(f.work, ["fetch", "-q", "origin"]);
+    return sha;
+  }
+
+  before(async () => {
+    // high_entropy off: with it, a key's body lines alone are caught as random text, which
+    // would hide whether the key itself is seen.
+    f = await startGateFixture({
+      push: { allowedRefs: ["agent/**"], protectedBranches: ["main"], protectedPaths: [".github/**"], dlp: true },
+      dlpDisabled: ["high_entropy"],
+    });
+    git = f.git;
+  });
+  after(() => f?.stop());
+  beforeEach(async () => {
+    await git(f.work, ["fetch", "-q", "origin"]);
+    await git(f.work, ["checkout", "-q", "--detach", "origin/main"]);
+    await git(f.work, ["clean", "-qfdx"]);
+  });
+
+  it("a private key whose header and body come in separate commits of one push is refused as a key", async () => {
+    const pem = generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }) as string;
+    const [header, ...rest] = pem.trimEnd().split("\n");
+    const first = await f.commit("keys/id.txt", `${header}\n`);
+    await f.commit("keys/id.txt", `${header}\n${rest.join("\n")}\n`);
+    await refusedPush(["HEAD:refs/heads/agent/split"], /\[dlp\] refs\/heads\/agent\/split: the 2 new commits together add a secret to keys\/id\.txt, split across them: found by the private_key detector/);
+    // Neither commit is caught alone: the header passes on its own, and the whole key in
+    // one commit is refused as what it is.
+    await git(f.work, ["push", "-q", "origin", `${first}:refs/heads/agent/header-only`]);
+    await git(f.work, ["checkout", "-q", "--detach", "origin/main"]);
+    await f.commit("keys/whole.txt", pem);
+    await refusedPush(["HEAD:refs/heads/agent/whole"], /\[dlp\] refs\/heads\/agent\/whole: commit [0-9a-f]{12} adds a secret to keys\/whole\.txt: found by the private_key detector/);
+  });
+
+  it("a force-push that rewinds or replaces an unprotected branch past a published change to a protected path is refused", async () => {
+    const base = (await git(f.work, ["rev-parse", "origin/main"])).stdout.trim();
+    await git(f.work, ["push", "-q", "origin", `${base}:refs/heads/agent/ci`]);
+    const hardened = await publish("agent/ci", ".github/workflows/ci.yml", "on: push\njobs: {scan: {}}\n");
+    const taken = /\[protectedPaths\] refs\/heads\/agent\/ci: the update takes back [0-9a-f]{12}'s change to protected path \.github\/workflows\/ci\.yml \(matches \.github\/\*\*\)/;
+    await refusedPush(["--force", `${base}:refs/heads/agent/ci`], taken);
+    const other = await f.commit("free.txt", "free\n");
+    await refusedPush(["--force", `${other}:refs/heads/agent/ci`], taken);
+    assert.equal(await upstreamAt("agent/ci"), hardened);
+  });
+
+  it("a force-push that rebases the agent's own work onto newer published work, or rewrites only the agent's commits, passes", async () => {
+    await f.commit("work.txt", "1\n");
+    await git(f.work, ["push", "-q", "origin", "HEAD:refs/heads/agent/work"]);
+    await git(f.work, ["commit", "-q", "--amend", "-m", "reworded"]);
+    await git(f.work, ["push", "-q", "--force", "origin", "HEAD:refs/heads/agent/work"]);
+    const mine = await head();
+    // main moves on with a protected change; the agent rebases onto it.
+    await publish("main", ".github/workflows/ci.yml", "on: push\njobs: {lint: {}}\n");
+    await git(f.work, ["checkout", "-q", "--detach", mine]);
+    await git(f.work, ["rebase", "-q", "origin/main"]);
+    await git(f.work, ["push", "-q", "--force", "origin", "HEAD:refs/heads/agent/work"]);
+    assert.equal(await upstreamAt("agent/work"), await head());
+  });
+});
 
 describe("git-gate against a client that opens sessions and never finishes them", () => {
   // git sends a keep-alive every 5 s while a hook runs (receive.keepAlive), so 6 s of

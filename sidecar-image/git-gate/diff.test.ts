@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { run } from "../../lib/proc.ts";
-import { commitChanges, parsePatch, type Git } from "./diff.ts";
+import { addedOver, commitChanges, droppedPaths, parsePatch, type Git } from "./diff.ts";
 
 describe("parsePatch()", () => {
   it("frames hunks by their counts, so an added line that looks like a header is content", () => {
@@ -120,5 +120,38 @@ describe("commitChanges() on real commits", () => {
     await sh("merge", "-q", "--no-edit", "--no-ff", hardened);
     assert.deepEqual((await commitChanges(git, await sh("rev-parse", "HEAD"))).paths, []);
     await sh("checkout", "-q", "main");
+  });
+
+  it("droppedPaths(): a rewind or a replaced history takes back the old side's changes; a fast-forward or a rebase onto newer work does not", async () => {
+    await sh("checkout", "-q", "-b", "drop", "main");
+    const base = await sh("rev-parse", "HEAD");
+    await writeFile(join(dir, "r/guarded.txt"), "v2\n");
+    await sh("add", "guarded.txt");
+    await sh("commit", "-q", "-m", "guard");
+    const guarded = await sh("rev-parse", "HEAD");
+    assert.deepEqual(await droppedPaths(git, guarded, base), ["guarded.txt"], "a rewind");
+    assert.deepEqual(await droppedPaths(git, base, guarded), [], "a fast-forward");
+
+    // Work started from base, rebased onto guarded: it drops nothing guarded changed.
+    await sh("checkout", "-q", "-b", "work", base);
+    await writeFile(join(dir, "r/work.txt"), "work\n");
+    await sh("add", "work.txt");
+    await sh("commit", "-q", "-m", "work");
+    const work = await sh("rev-parse", "HEAD");
+    await sh("rebase", "-q", guarded);
+    assert.deepEqual(await droppedPaths(git, work, await sh("rev-parse", "HEAD")), [], "a rebase onto newer work");
+    assert.deepEqual(await droppedPaths(git, guarded, work), ["guarded.txt"], "a replaced history");
+
+    // An unrelated history (no merge base): every path the old side has and the new one changes counts.
+    const orphan = await sh("commit-tree", await sh("rev-parse", `${work}^{tree}`), "-m", "orphan");
+    assert.deepEqual(await droppedPaths(git, guarded, orphan), ["guarded.txt"]);
+    await sh("checkout", "-q", "main");
+  });
+
+  it("addedOver(): with no base, a commit's whole content; with several, only what it adds over each", async () => {
+    const head = await sh("rev-parse", "HEAD");
+    const whole = await addedOver(git, [], head);
+    assert.deepEqual(whole.added.get("base.txt"), (await sh("show", `${head}:base.txt`)).split("\n"));
+    assert.deepEqual((await addedOver(git, [head], head)).added.size, 0);
   });
 });

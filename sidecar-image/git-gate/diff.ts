@@ -12,6 +12,8 @@ export interface CommitChanges {
   commit: string;
   /** The commit object's header lines (tree, parents, author, committer, any extra). */
   header: string;
+  /** The parents git reads (the "parent" lines right after "tree"). */
+  parents: string[];
   /** "parent" lines git does not read as parents (after author or committer): extra
    * header lines fsck accepts, which a reader that takes every "parent" line miscounts. */
   strayParents: string[];
@@ -128,20 +130,30 @@ export async function commitChanges(git: Git, commit: string): Promise<CommitCha
   const header = split === -1 ? raw : raw.slice(0, split);
   const message = split === -1 ? "" : raw.slice(split + 2);
   const { parents, strayParents } = parentsOf(header);
+  const { perBase, added, folders } = await addedOver(git, parents, commit);
+  const paths = new Set(added.keys());
+  if (parents.length > 1) for (const path of await revertedPaths(git, parents, perBase)) paths.add(path);
+  return { commit, header, message, parents, strayParents, paths: [...paths], added, folders };
+}
+
+/**
+ * What `commit` adds over every one of `bases` (commits or trees): a path counts when it
+ * differs from each base, and its added lines are those every diff adds. With no base it
+ * is the commit's whole content (a root commit, or a push of new history).
+ */
+export async function addedOver(git: Git, bases: string[], commit: string): Promise<{ perBase: Map<string, string[]>[]; added: Map<string, string[]>; folders: string[] }> {
   const base = ["-c", "core.quotePath=false", "diff-tree", ...DIFF_FLAGS];
-  const patches = parents.length
-    ? await Promise.all(parents.map((p) => git([...base, p, commit])))
-    : [await git([...base, "--root", "--no-commit-id", commit])];
-  const perParent = patches.map(parsePatch);
+  const patches = bases.length
+    ? await Promise.all(bases.map((p) => git([...base, p, commit])))
+    : [await git([...base, (await git(["hash-object", "-t", "tree", "/dev/null"])).trim(), commit])];
+  const perBase = patches.map(parsePatch);
   const added = new Map<string, string[]>();
-  for (const path of perParent[0]!.keys()) {
-    if (perParent.every((m) => m.has(path))) added.set(path, intersectLines(perParent.map((m) => m.get(path)!)));
+  for (const path of perBase[0]!.keys()) {
+    if (perBase.every((m) => m.has(path))) added.set(path, intersectLines(perBase.map((m) => m.get(path)!)));
   }
   const folderLists = patches.map(rawFolderPaths);
   const folders = folderLists[0]!.filter((f) => folderLists.every((l) => l.includes(f)));
-  const paths = new Set(added.keys());
-  if (parents.length > 1) for (const path of await revertedPaths(git, parents, perParent)) paths.add(path);
-  return { commit, header, message, strayParents, paths: [...paths], added, folders };
+  return { perBase, added, folders };
 }
 
 /**
@@ -168,17 +180,39 @@ export function parentsOf(header: string): { parents: string[]; strayParents: st
  * several bases (criss-cross) a change since any of them does: in doubt, it counts.
  */
 async function revertedPaths(git: Git, parents: string[], perParent: Map<string, string[]>[]): Promise<Set<string>> {
-  // No common ancestor makes merge-base exit 1; any failure reads as none, which counts more.
-  const bases = (await git(["merge-base", "--all", "--octopus", ...parents]).catch(() => "")).split("\n").filter(Boolean);
-  const names = (out: string) => out.split("\0").filter(Boolean);
+  const bases = await mergeBases(git, parents);
   const out = new Set<string>();
   for (const [i, parent] of parents.entries()) {
     const differs = perParent[i]!;
     if (differs.size === 0) continue;
-    const changed = bases.length
-      ? (await Promise.all(bases.map((b) => git(["diff-tree", "-r", "-z", "--name-only", "--no-renames", b, parent])))).flatMap(names)
-      : names(await git(["ls-tree", "-r", "-z", "--name-only", "--full-tree", parent]));
-    for (const path of changed) if (differs.has(path)) out.add(path);
+    for (const path of await changedSince(git, bases, parent)) if (differs.has(path)) out.add(path);
   }
   return out;
+}
+
+/**
+ * Paths a ref update from `from` to `to` takes back: `to` differs there from `from`, which
+ * changed it since their merge base. The same judgement as a merge that keeps one parent's
+ * version (revertedPaths), for a force-push that drops `from`'s commits outright; a
+ * rebase onto newer work only takes what the other side changed, so it drops nothing.
+ */
+export async function droppedPaths(git: Git, from: string, to: string): Promise<string[]> {
+  const differs = new Set(nulNames(await git(["diff-tree", "-r", "-z", "--name-only", "--no-renames", from, to])));
+  if (differs.size === 0) return [];
+  return (await changedSince(git, await mergeBases(git, [from, to]), from)).filter((p) => differs.has(p));
+}
+
+const nulNames = (out: string) => out.split("\0").filter(Boolean);
+
+/** The best common ancestors of `revs`; none for unrelated histories (merge-base exits 1,
+ * and any failure reads as none, which counts more). */
+async function mergeBases(git: Git, revs: string[]): Promise<string[]> {
+  return (await git(["merge-base", "--all", "--octopus", ...revs]).catch(() => "")).split("\n").filter(Boolean);
+}
+
+/** Paths `rev` changed since any of `bases`; with no base, every path it has. */
+async function changedSince(git: Git, bases: string[], rev: string): Promise<string[]> {
+  return bases.length
+    ? (await Promise.all(bases.map((b) => git(["diff-tree", "-r", "-z", "--name-only", "--no-renames", b, rev])))).flatMap(nulNames)
+    : nulNames(await git(["ls-tree", "-r", "-z", "--name-only", "--full-tree", rev]));
 }

@@ -8,12 +8,15 @@
 //                     carries content no path or history check can see;
 //   protectedBranches no delete, no non-fast-forward update, and no spelling that differs
 //                     only in case (the same branch on a case-insensitive upstream);
-//   protectedPaths    no new commit may change a matching path;
+//   protectedPaths    no new commit may change a matching path, and no update may drop
+//                     a change the ref's commits made to one (a rewind or a replaced
+//                     history: what a protected branch refuses outright);
 //   commitFormat      no new commit may carry a header git reads differently from a
 //                     naive reader (a "parent" line after author/committer);
 //   dlp               no new commit may add a detectable secret (in a file, a path name,
-//                     its message or its header lines); no pushed tag may carry one, and
-//                     no ref name either (upstream keeps the name as it is).
+//                     its message or its header lines), nor may the new commits of one
+//                     ref together (a key split across them); no pushed tag may carry
+//                     one, and no ref name either (upstream keeps the name as it is).
 // "New" commits are those no branch or tag of the gate reaches yet; the gate mirrors
 // upstream, so that is what upstream's writers have not published. Other refs the mirror
 // holds do not count: anyone may put a commit under refs/pull/* (a fork's pull request).
@@ -23,7 +26,7 @@
 // refs are refused too, for upstream's clones that do honour them.
 import type { PushPolicy } from "../../lib/plan/schema.ts";
 import type { Finding, Scanner } from "../../lib/dlp/mod.ts";
-import { commitChanges, type CommitChanges, type Git } from "./diff.ts";
+import { addedOver, commitChanges, type CommitChanges, droppedPaths, type Git } from "./diff.ts";
 import { pathMatches, refMatches } from "./glob.ts";
 
 export const ZERO = /^0+$/;
@@ -137,7 +140,8 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
     } else if (policy.allowedRefs.length && !policy.allowedRefs.some((p) => refMatches(p, u.ref))) {
       v("allowedRefs", `${u.ref} is not an allowed ref (allowed: ${policy.allowedRefs.join(", ")})`);
     }
-    if (branch && policy.protectedBranches.some((p) => refMatches(p, u.ref))) {
+    const protectedBranch = branch !== null && policy.protectedBranches.some((p) => refMatches(p, u.ref));
+    if (protectedBranch) {
       if (deleting) v("protectedBranches", `deleting protected branch ${branch} is not allowed`);
       else if (!ZERO.test(u.old) && !(await ctx.isAncestor(u.old, u.new))) {
         v("protectedBranches", `force-push (non-fast-forward) to protected branch ${branch} is not allowed`);
@@ -165,7 +169,16 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
       continue;
     }
 
+    if (!ZERO.test(u.old) && !protectedBranch && policy.protectedPaths.length) {
+      const oldCommit = await ctx.git(["rev-parse", "--verify", "--quiet", `${u.old}^{commit}`]).then((s) => s.trim(), () => null);
+      for (const path of oldCommit ? await droppedPaths(ctx.git, oldCommit, target) : []) {
+        const pattern = policy.protectedPaths.find((p) => pathMatches(p, path));
+        if (pattern) v("protectedPaths", `the update takes back ${shortSha(oldCommit!)}'s change to protected path ${path} (matches ${pattern}): a rewind or a replaced history may not undo one`);
+      }
+    }
+
     const newCommits = (await ctx.git(["rev-list", target, "--not", "--branches", "--tags"])).split("\n").filter(Boolean);
+    const flagged = new Set<string>(); // paths a single commit was already refused for
     for (const c of newCommits) {
       const ch = await changesOf(c);
       if (ch.strayParents.length) {
@@ -182,10 +195,24 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
       if (inHeader) v("dlp", `commit ${shortSha(c)} header: secret found by the ${describeFinding(inHeader)}`);
       for (const [path, lines] of ch.added) {
         const f = ctx.scanner.scan(`${path}\n${lines.join("\n")}`);
-        if (f) v("dlp", `commit ${shortSha(c)} adds a secret to ${path}: found by the ${describeFinding(f)}`);
+        if (f) {
+          v("dlp", `commit ${shortSha(c)} adds a secret to ${path}: found by the ${describeFinding(f)}`);
+          flagged.add(path);
+        }
       }
       const inFolders = ctx.scanner.scan(ch.folders.join("\n"));
       if (inFolders) v("dlp", `commit ${shortSha(c)} names a folder with a secret: found by the ${describeFinding(inFolders)}`);
+    }
+    if (!ctx.scanner || newCommits.length < 2) continue;
+    // Each commit's lines alone miss a key whose header comes in one commit and its body
+    // in the next; what the new commits add together, over the published commits they
+    // build on, holds it whole.
+    const fresh = new Set(newCommits);
+    const published = new Set((await Promise.all(newCommits.map(changesOf))).flatMap((ch) => ch.parents).filter((p) => !fresh.has(p)));
+    for (const [path, lines] of (await addedOver(ctx.git, [...published], target)).added) {
+      if (flagged.has(path)) continue;
+      const f = ctx.scanner.scan(`${path}\n${lines.join("\n")}`);
+      if (f) v("dlp", `the ${newCommits.length} new commits together add a secret to ${path}, split across them: found by the ${describeFinding(f)}`);
     }
   }
   return violations;

@@ -60,7 +60,8 @@ export async function seedUpstream(dir: string): Promise<{ gitEnv: Record<string
   return { gitEnv, git, upstream, hooks };
 }
 
-export async function startGateFixture(opts: { push: PushPolicy; sensitive?: Record<string, string>; args?: string[] }): Promise<GateFixture> {
+/** `dlpDisabled`: detectors the bottle switched off (config dlp.disabled). */
+export async function startGateFixture(opts: { push: PushPolicy; sensitive?: Record<string, string>; dlpDisabled?: string[]; args?: string[] }): Promise<GateFixture> {
   const dir = await mkdtemp(join(tmpdir(), "bb-git-gate-fixture-"));
   let gate: DaemonProcess | undefined;
   try {
@@ -71,7 +72,7 @@ export async function startGateFixture(opts: { push: PushPolicy; sensitive?: Rec
       upstreams: [{ host: "example.com", url: `file://${join(dir, "upstream")}`, identity: null, hostKeys: null }],
       repos: [REPO],
       push: opts.push,
-      dlp: { disabled: [], sensitive: slots.map((name, i) => ({ name, slot: `BB_SENSITIVE_${i}` })) },
+      dlp: { disabled: opts.dlpDisabled ?? [], sensitive: slots.map((name, i) => ({ name, slot: `BB_SENSITIVE_${i}` })) },
     };
     await writeFile(join(dir, "config.json"), JSON.stringify(config));
     const sensitiveEnv = Object.fromEntries(slots.map((name, i) => [`BB_SENSITIVE_${i}`, opts.sensitive![name]!]));
