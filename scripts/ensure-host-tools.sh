@@ -5,6 +5,7 @@
 #   sqlite3              the smolvm stand-in's state DB
 #   socat, nsenter, ip   the smolvm stand-in's relays into its guests' network namespaces
 #   mitmdump             the proxy benchmark's baseline      script    the terminal tests
+#   bsdtar               the checkout packing under macOS's tar
 #
 #   scripts/ensure-host-tools.sh
 #
@@ -28,6 +29,7 @@ wanted=(
   "mitmdump mitmproxy"
   "script util-linux"
   "curl curl"
+  "bsdtar libarchive-tools"
 )
 
 missing=()

@@ -1,9 +1,6 @@
 // The git config files a copied tree carries (each one may hold a host credential, so the
-// copy gets a scrubbed version of each), and the tar arguments that leave host files out
-// of a pack.
+// copy gets a scrubbed version of each).
 import { existsSync } from "node:fs";
-import { relative, sep } from "node:path";
-import { BbError } from "../errors.ts";
 import { run } from "../proc.ts";
 
 /**
@@ -20,22 +17,4 @@ export async function gitConfigFiles(root: string, insideDotGit: boolean): Promi
     what: `Cannot look for git config files in ${root}`,
   });
   return r.stdout.split("\0").filter(Boolean);
-}
-
-/** A name as a tar pattern that matches only itself. */
-const literal = (name: string) => name.replace(/[\\*?[]/g, "\\$&");
-
-/**
- * tar's arguments (and the stdin they read) to leave out those of `paths` that lie below
- * `root`, for a `tar -C root ... ./names` pack.
- */
-export function leavingOut(root: string, paths: Iterable<string>): { args: string[]; input?: string } {
-  const names: string[] = [];
-  for (const p of paths) {
-    const rel = relative(root, p);
-    if (rel === "" || rel.startsWith(`..${sep}`) || rel === "..") continue;
-    if (rel.includes("\n")) throw new BbError("USAGE", `Cannot copy ${root}: ${JSON.stringify(p)} has a line break in its name, and must be left out of the copy`);
-    names.push(literal(`./${rel}`));
-  }
-  return names.length ? { args: ["-X", "-"], input: names.join("\n") + "\n" } : { args: [] };
 }

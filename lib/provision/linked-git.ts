@@ -11,7 +11,8 @@ import { basename, dirname, join, relative, resolve } from "node:path";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { run } from "../proc.ts";
-import { gitConfigFiles, leavingOut } from "./git-configs.ts";
+import { gitConfigFiles } from "./git-configs.ts";
+import { packFolder } from "./pack.ts";
 
 export interface LinkedGitDir {
   /** The git dir the .git file names (a worktree's private one, or the repository). */
@@ -119,14 +120,20 @@ export async function packGitDir(linked: LinkedGitDir, tarFile: string, leaveOut
   const skip = new Set(["config", "worktrees", ...(worktree ? ["config.worktree"] : []), ...ownFiles]); // worktrees/: the other worktrees' private dirs
   const configs = new Set((await linkedGitConfigs(linked)).map(([f]) => f));
   const shared = (await readdir(linked.commonDir)).filter((n) => !skip.has(n)).map((n) => `./${n}`);
-  const pack = async (from: string, mode: "-cf" | "-rf", names: string[], exclude: string[] = []) => {
-    const out = leavingOut(from, [...exclude.map((e) => join(from, e)), ...configs, ...leaveOut]);
-    const r = await run(["tar", "-C", from, ...out.args, mode, tarFile, ...names], { input: out.input, expect: [0, 1], what: `Cannot pack the git dir ${from}` });
-    // Exit 1 is GNU tar's "a file changed as we read it" (git ran meanwhile): still whole.
-    if (r.code === 1) log.warn(`provision: ${from} changed while it was packed; the bottle has it as tar read it`);
+  const pack = async (from: string, append: boolean, names: string[], exclude: string[] = []) => {
+    const { changed } = await packFolder({
+      from,
+      tarFile,
+      names,
+      leaveOut: [...exclude.map((e) => join(from, e)), ...configs, ...leaveOut],
+      append,
+      what: `Cannot pack the git dir ${from}`,
+    });
+    // git ran meanwhile: the archive is whole, as tar read it.
+    if (changed) log.warn(`provision: ${from} changed while it was packed; the bottle has it as tar read it`);
   };
   await mkdir(dirname(tarFile), { recursive: true });
-  await pack(linked.commonDir, "-cf", shared, ownFiles.filter((f) => f.includes("/")));
+  await pack(linked.commonDir, false, shared, ownFiles.filter((f) => f.includes("/")));
   const own = ownFiles.filter((f) => f !== "config.worktree" && existsSync(join(linked.gitDir, f))).map((f) => `./${f}`);
-  if (own.length) await pack(linked.gitDir, "-rf", own);
+  if (own.length) await pack(linked.gitDir, true, own);
 }

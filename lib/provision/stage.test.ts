@@ -10,6 +10,8 @@ import { tempDir } from "../../tests/support/tmp.ts";
 import { samplePlan } from "../../tests/support/plans.ts";
 import type { Plan } from "../plan/schema.ts";
 import { stage } from "./stage.ts";
+import { withTar } from "../../tests/support/tar.ts";
+import { AGENT } from "../layout.ts";
 
 type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
 
@@ -53,3 +55,31 @@ test("the checkout is staged inside the bottle's state dir, in a folder only you
   await staged.cleanup();
   assert.ok(!existsSync(area), "cleanup left the staging folder");
 });
+
+for (const flavor of ["gnu", "bsd"] as const) {
+  test(`a git checkout stages with ${flavor === "gnu" ? "GNU tar" : "bsdtar (macOS's tar)"}: its files come along, its .git/config only as the scrubbed copy`, (t) =>
+    withTar(t, flavor, async () => {
+      const dir = await tempDir(t);
+      const checkout = join(dir, "checkout");
+      const env = { GIT_CONFIG_GLOBAL: join(dir, "gc"), GIT_CONFIG_NOSYSTEM: "1" };
+      await writeFile(join(dir, "gc"), "[user]\n\tname = T\n\temail = t@example.test\n");
+      await run(["git", "init", "-q", checkout], { env });
+      await run(["git", "remote", "add", "origin", "https://x-access-token:ghp_secret0123456789@github.com/acme/widget.git"], { cwd: checkout, env });
+      await mkdir(join(checkout, "src"));
+      await writeFile(join(checkout, "src", "main.ts"), "export {};\n");
+      const p = samplePlan();
+      const plan = { ...p, files: { ...p.files, dir: join(dir, "bottles", p.slug) }, bundle: { caCert: join(dir, "ca.pem"), agentUrls: { supervise: null } }, vm: {} } as unknown as Ready;
+      await writeFile(join(dir, "ca.pem"), "-----BEGIN CERTIFICATE-----\n");
+      const staged = await stage(plan, { cwd: checkout });
+      t.after(() => staged.cleanup());
+      // Unpacked as the guest does, with GNU tar: the staging tar, then the checkout's.
+      const guest = join(dir, "guest");
+      await mkdir(guest);
+      await run(["/usr/bin/tar", "-x", "--no-same-owner", "-C", guest, "-f", staged.tarFile]);
+      const packed = (await run(["/usr/bin/tar", "-tf", join(guest, AGENT.checkoutTar)])).stdout.split("\n");
+      assert.ok(packed.includes("./src/main.ts"), packed.join("\n"));
+      assert.ok(packed.includes("./.git/HEAD"), packed.join("\n"));
+      assert.ok(!packed.includes("./.git/config"), "the host's .git/config (with its credential) went into the checkout's tar");
+      assert.deepEqual(staged.scrubbed.length > 0, true, "the credential in .git/config was not reported as taken out");
+    }));
+}

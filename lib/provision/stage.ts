@@ -10,8 +10,8 @@ import { AGENT } from "../layout.ts";
 import { dirWithMode } from "../paths.ts";
 import { log } from "../log.ts";
 import type { Plan } from "../plan/schema.ts";
-import { run } from "../proc.ts";
-import { gitConfigFiles, leavingOut } from "./git-configs.ts";
+import { gitConfigFiles } from "./git-configs.ts";
+import { packFolder } from "./pack.ts";
 import { adjustLinkedConfig, linkedGitConfigs, linkedGitDir, packGitDir } from "./linked-git.ts";
 import { scrubGitCredentials } from "./scrub-git.ts";
 
@@ -93,10 +93,14 @@ async function stageCheckout(cwd: string, stagedWorkdir: string, tars: { checkou
   log.step(`provision: packing your checkout ${cwd}`);
   const tarFile = tars.checkout;
   await mkdir(dirname(tarFile), { recursive: true });
-  const out = leavingOut(cwd, [...configs.map(([f]) => f), ...leaveOut, ...(linked ? [dotGit] : [])]);
-  // Exit 1 is GNU tar's "a file changed as we read it": the archive is still whole.
-  const r = await run(["tar", "-C", cwd, ...out.args, "-cf", tarFile, "."], { input: out.input, expect: [0, 1], what: `Cannot pack the checkout ${cwd}` });
-  if (r.code === 1) log.warn(`provision: files in ${cwd} changed while it was packed; the bottle has them as tar read them: ${r.stderr.trim().split("\n").slice(-2).join(" ")}`);
+  const { changed } = await packFolder({
+    from: cwd,
+    tarFile,
+    names: ["."],
+    leaveOut: [...configs.map(([f]) => f), ...leaveOut, ...(linked ? [dotGit] : [])],
+    what: `Cannot pack the checkout ${cwd}`,
+  });
+  if (changed) log.warn(`provision: files in ${cwd} changed while it was packed; the bottle has them as tar read them: ${changed}`);
   if (linked) await packGitDir(linked, tars.gitDir, leaveOut);
   const size = [tarFile, tars.gitDir].filter((f) => existsSync(f)).reduce((n, f) => n + statSync(f).size, 0);
   log.step(`provision: checkout packed (${(size / 1048576).toFixed(1)} MiB)`);
@@ -138,7 +142,7 @@ export async function stage(plan: Ready, opts: { cwd: string | null; agentFiles?
     for (const [guestPath, content] of Object.entries(opts.agentFiles ?? {})) await put(guestPath, content);
     const scrubbed = opts.cwd ? await stageCheckout(opts.cwd, at(AGENT.workdir), { checkout: at(AGENT.checkoutTar), gitDir: at(AGENT.gitDirTar) }) : [];
     const tarFile = `${root}.tar`;
-    await run(["tar", "-C", root, "--numeric-owner", "-cf", tarFile, "."], { what: "Cannot pack the provisioning files" });
+    await packFolder({ from: root, tarFile, names: ["."], leaveOut: [], what: "Cannot pack the provisioning files" });
     await rm(root, { recursive: true, force: true });
     return { tarFile, scrubbed, cleanup: () => rm(parent, { recursive: true, force: true }) };
   } catch (e) {
