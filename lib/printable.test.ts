@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createLogger } from "./log.ts";
-import { printable, printableLines } from "./printable.ts";
+import { columnsOf, fitColumns, printable, printableLines } from "./printable.ts";
 
 test("printable() escapes control, C1, bidi and separator characters and keeps letters of any script", () => {
   assert.equal(printable("evil\x1b[2K\rdocs"), "evil\\x1b[2K\\x0ddocs");
@@ -17,4 +17,17 @@ test("printableLines() keeps line breaks and tabs, and every message the logger 
   log.warn("blocked POST a.test: content-encoding \u009b1;1f\u001b]0;title\u0007");
   log.error("first line\nsecond line");
   assert.deepEqual(out, ["firewall: warning: blocked POST a.test: content-encoding \\x9b1;1f\\x1b]0;title\\x07\n", "firewall: error: first line\nsecond line\n"]);
+});
+
+test("fitColumns() cuts by terminal columns: wide characters count two, combining marks none, and no character is split", () => {
+  const width = (s: string) => [...s].reduce((n, c) => n + columnsOf(c), 0);
+  assert.equal(fitColumns("r".repeat(100), 100), "r".repeat(100));
+  assert.equal(fitColumns("r".repeat(101), 100), `${"r".repeat(99)}…`);
+  const cjk = fitColumns("漢".repeat(80), 100);
+  assert.equal(cjk, `${"漢".repeat(49)}…`);
+  assert.equal(width(cjk), 99);
+  const emoji = fitColumns("😀".repeat(60), 100);
+  assert.ok(width(emoji) <= 100 && !/[\ud800-\udbff](?![\udc00-\udfff])/.test(emoji), "a surrogate pair was split");
+  assert.equal(fitColumns("e\u0301".repeat(100), 100), "e\u0301".repeat(100), "combining accents took columns");
+  assert.equal(fitColumns(`${"a".repeat(98)}漢漢`, 100), `${"a".repeat(98)}…`, "a wide character straddled the limit");
 });

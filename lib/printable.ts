@@ -23,3 +23,28 @@ export function printable(text: string): string {
 export function printableLines(text: string): string {
   return text.replace(UNSAFE, (c) => (c === "\n" || c === "\t" ? c : escape(c)));
 }
+
+// East Asian Wide and Fullwidth characters and emoji shown as such take two terminal
+// columns; combining marks and variation selectors none (wcwidth's ranges, approximately).
+const WIDE = /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1f64f}\u{1f900}-\u{1f9ff}\u{20000}-\u{3fffd}]|\p{Emoji_Presentation}/u;
+const ZERO_WIDTH = /[\p{M}\u200b\ufe00-\ufe0f]/u;
+
+/** The terminal columns one character (code point) takes. */
+export function columnsOf(c: string): number {
+  return ZERO_WIDTH.test(c) ? 0 : WIDE.test(c) ? 2 : 1;
+}
+
+/** `text` cut to at most `max` terminal columns, ending in "…" when cut; never splits a
+ * character (a surrogate pair, or a wide character across the limit). */
+export function fitColumns(text: string, max: number): string {
+  const chars = [...text];
+  if (chars.reduce((n, c) => n + columnsOf(c), 0) <= max) return text;
+  let out = "";
+  let used = 0;
+  for (const c of chars) {
+    if (used + columnsOf(c) > max - 1) break; // one column for the ellipsis
+    used += columnsOf(c);
+    out += c;
+  }
+  return `${out}…`;
+}

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { test } from "node:test";
 import { run } from "../../lib/proc.ts";
+import { columnsOf } from "../../lib/printable.ts";
 import { QUEUE_VERSION, readRequest, writeRequest, type QueueRequest } from "../../lib/supervise/queue.ts";
 import { FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { makeTestBottle } from "../../lib/supervise/testdata/bottle.ts";
@@ -59,6 +60,19 @@ test("list never cuts the host a long request asks for, nor hides its passthroug
     const table = await tool(["--slug", b.slug, "--state-dir", b.stateRoot, "list"]);
     const row = table.stdout.split("\n")[1]!;
     assert.ok(row.includes(`(TLS PASSTHROUGH, not scanned) ${host}: ${"r".repeat(99)}…`), row);
+  } finally {
+    await b.remove();
+  }
+});
+
+test("list cuts a question in wide characters by the columns it takes, so its row does not wrap", async () => {
+  const b = await makeTestBottle();
+  try {
+    await writeRequest(b.queueDir, request("ee55", { kind: "question", host: null, reason: null, question: "この変更をマージしてもよいですか".repeat(10) }));
+    const row = (await tool(["--slug", b.slug, "--state-dir", b.stateRoot, "list"])).stdout.split("\n")[1]!;
+    const question = row.slice(row.indexOf("この"));
+    assert.equal([...question].reduce((n, c) => n + columnsOf(c), 0), 99, question);
+    assert.ok(question.endsWith("…"), question);
   } finally {
     await b.remove();
   }

@@ -2,7 +2,7 @@
 // questions are the agent's text, so neither form lets a control, C1 or bidi character
 // reach the operator's terminal raw (an escape sequence could redraw the screen or make
 // a request read like another one).
-import { hex, printable } from "../../lib/printable.ts";
+import { fitColumns, hex, printable } from "../../lib/printable.ts";
 import { statusText, type QueueRequest } from "../../lib/supervise/queue.ts";
 
 // What JSON.stringify leaves raw inside strings (it escapes C0 itself; the only raw C0
@@ -19,9 +19,10 @@ function what(r: QueueRequest): string {
   return oneLine(r.question ?? "");
 }
 
+// Cut by terminal columns, not string length: a reason in CJK or emoji takes two columns
+// a character, and must not wrap the row.
 function oneLine(text: string, max = 100): string {
-  const flat = printable(text.replace(/\s+/g, " ").trim());
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+  return fitColumns(printable(text.replace(/\s+/g, " ").trim()), max);
 }
 
 export function formatTable(requests: QueueRequest[]): string {
