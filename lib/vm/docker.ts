@@ -115,11 +115,20 @@ export function execInteractive(plan: Plan & { vm: NonNullable<Plan["vm"]> }, ar
   return runInteractive(execArgs(plan, argv, o));
 }
 
-/** Why the agent container cannot run a command ("is gone", "is stopped"), or null when it
- * can, or when docker cannot say. */
-export async function agentGone(name: string): Promise<string | null> {
-  const info = await inspectContainer(name).catch(() => undefined);
-  if (info === undefined) return null;
-  if (info === null) return "is gone";
-  return info.state.running ? null : "is stopped";
+/** Why the agent container cannot run a command ("is gone", "is being removed", "is
+ * stopped"), or null when it can, or when docker cannot say.
+ *
+ * `killed`: the command died of SIGKILL (exit 137), as every command in a container does
+ * when `docker rm -f` or a stop kills it; docker can still report that container running
+ * for a moment after, so it is looked at again for up to ~2 s before it counts as up. */
+export async function agentGone(name: string, opts: { killed?: boolean } = {}): Promise<string | null> {
+  for (let tries = opts.killed ? 20 : 1; ; ) {
+    const info = await inspectContainer(name).catch(() => undefined);
+    if (info === undefined) return null;
+    if (info === null) return "is gone";
+    if (info.state.status === "removing") return "is being removed";
+    if (!info.state.running) return "is stopped";
+    if (--tries === 0) return null;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -273,8 +273,8 @@ test("slug= of a bottle whose start flow runs its agent attaches beside it, with
   const { env } = await flowEnv(t);
   const dir = join(env.BB_STATE_DIR!, "bottles", "side");
   const justStart = `${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start`;
-  // The first flow's agent waits for the second session's mark, then exits.
-  const first = inTty(`${justStart} agent=shell slug=side yes=true`, env, "for i in $(seq 600); do test -f /tmp/beside && break; sleep 0.1; done; exit 5\n");
+  // The first flow's agent waits for the marks of the two sessions beside it, then exits.
+  const first = inTty(`${justStart} agent=shell slug=side yes=true`, env, "for m in beside still-beside; do for i in $(seq 600); do test -f /tmp/$m && break; sleep 0.1; done; done; exit 5\n");
   // Up once bb-provision has written its plan (the shell makes the file empty at the start).
   const ready = () => readFile(join(dir, "flow", "ready.json"), "utf8").then((text) => text.length > 0, () => false);
   for (let i = 0; i < 1200 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 100));
@@ -284,9 +284,16 @@ test("slug= of a bottle whose start flow runs its agent attaches beside it, with
   assert.match(beside.stdout, new RegExp(`side is running and belongs to the start flow pid ${owner.pid}: attaching beside its agent`));
   assert.deepEqual(JSON.parse(await readFile(join(dir, "owner.json"), "utf8")), owner, "the second session took the bottle over");
   assert.ok(!existsSync(join(dir, "kept")));
+  // A session still beside it when that flow tears the bottle down ends with it, and says
+  // that nothing is left rather than offering to rebuild what is gone.
+  const still = inTty(`${justStart} slug=side`, env, "touch /tmp/still-beside; sleep 600\n");
   const done = await first;
   assert.equal(done.code, 5, done.stdout);
   assert.match(done.stdout, /tearing down side/);
+  const ended = await still;
+  assert.notEqual(ended.code, 0, ended.stdout);
+  assert.match(ended.stdout, new RegExp(`error: bottle side: its agent container bb-side-agent (is stopped|is being removed|is gone)(: the start flow pid ${owner.pid} that owns it is tearing it down, state dir and all, so nothing is left to resume; |; the bottle was removed \\(its state dir .* is gone\\): ).just start agent=shell. starts a new one`));
+  assert.doesNotMatch(ended.stdout, /rebuilds it/, "offered to rebuild a bottle its owning flow removed");
   assert.deepEqual(await leftovers("side"), []);
 });
 

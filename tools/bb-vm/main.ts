@@ -9,7 +9,6 @@
 //   bb-vm attach --slug shell-k3x9
 //
 // Exit codes: see --help (exec and attach exit with the command's code).
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { createProgram, interruptSignal, Option, type Command, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
@@ -25,6 +24,7 @@ import type { Plan } from "../../lib/plan/schema.ts";
 import { agentCommand } from "../../lib/providers.ts";
 import { openSmolvm } from "../../lib/smolvm/driver.ts";
 import { agentGone, execInteractive, startDockerAgent } from "../../lib/vm/docker.ts";
+import { goneMessage } from "../../lib/vm/gone.ts";
 import { smolvmExecInteractive, startSmolvmAgent } from "../../lib/vm/smolvm.ts";
 import { packImage } from "../../smolmachine-pack/pack.ts";
 
@@ -75,12 +75,8 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
     const code = await execInteractive(plan, argv, o);
     // docker exec says "No such container" with exit 1, like a command failing: name it.
     if (code !== 0) {
-      const gone = await agentGone(plan.vm.name);
-      // Rebuilding under the slug needs the bottle's state dir; a bottle removed whole is over.
-      const next = existsSync(plan.files.dir)
-        ? `\`just start slug=${plan.slug}\` rebuilds it, \`bb-cleanup --slug ${plan.slug}\` removes it`
-        : `the bottle was removed (its state dir ${plan.files.dir} is gone): \`just start agent=${plan.agent.name}\` starts a new one`;
-      if (gone) log.error(`bottle ${plan.slug}: its agent container ${plan.vm.name} ${gone}; ${next}`);
+      const gone = await agentGone(plan.vm.name, { killed: code === 137 });
+      if (gone) log.error(await goneMessage(plan, gone));
     }
     return code;
   }

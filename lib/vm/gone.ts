@@ -1,0 +1,27 @@
+// What to tell someone whose session ended because the bottle's agent container went away:
+// what happened to the bottle, and the one next step that still works.
+import { existsSync } from "node:fs";
+import { ownerAlive, readOwner } from "../inventory/owner.ts";
+
+/**
+ * The error line for a bottle whose agent container `gone` ("is gone", "is being removed", "is stopped").
+ *
+ * A live owner record means a start flow is tearing the bottle down: its own agent's
+ * session ended with the container (or it was killed), and that flow's teardown removes
+ * the state dir too, so offering a rebuild would point at something about to vanish (a
+ * session attached beside that flow's agent ends exactly then). Read before the state dir
+ * is looked at: the teardown removes the record only with the dir, and its flow outlives both.
+ * Without one, a rebuild is offered only while the saved plan it rebuilds from is there.
+ */
+export async function goneMessage(plan: { slug: string; agent: { name: string }; files: { dir: string; plan: string }; vm: { name: string } }, gone: string): Promise<string> {
+  const what = `bottle ${plan.slug}: its agent container ${plan.vm.name} ${gone}`;
+  const fresh = `\`just start agent=${plan.agent.name}\` starts a new one`;
+  const owner = await readOwner(plan.files.dir);
+  if (owner && ownerAlive(owner)) {
+    return `${what}: the start flow pid ${owner.pid} that owns it is tearing it down, state dir and all, so nothing is left to resume; ${fresh}`;
+  }
+  if (existsSync(plan.files.plan)) {
+    return `${what}; \`just start slug=${plan.slug}\` rebuilds it, \`bb-cleanup --slug ${plan.slug}\` removes it`;
+  }
+  return `${what}; the bottle was removed (its state dir ${plan.files.dir} is gone): ${fresh}`;
+}
