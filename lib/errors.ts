@@ -44,6 +44,7 @@ export type ErrorCode =
   | "MANIFEST_INVALID"
   | "STATE"
   | "BUSY"
+  | "SLUG_TAKEN"
   | "SUBPROCESS"
   | "DOCKER"
   | "SMOLVM"

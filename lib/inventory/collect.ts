@@ -126,7 +126,7 @@ export async function readStateDirs(stateRoot: string): Promise<Map<string, Stat
 }
 
 /** The folder a state root path leads to (symlinks followed), or the path itself where there is none. */
-function realRoot(path: string): string {
+export function realRoot(path: string): string {
   try {
     return realpathSync(path);
   } catch {
@@ -170,12 +170,10 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
     if (!b) bottles.set(slug, (b = { slug, dir: null, elsewhere: null, containers: [], networks: [], machines: [] }));
     return b;
   };
-  // Resources made before the label existed carry none, and are judged as ours. A root is
-  // compared by the folder it is, so one reached through a symlink is still this one.
   const here = realRoot(opts.stateRoot);
   const rootOf = (slug: string, labels: Record<string, string>) => {
-    const root = labels[LABEL.stateRoot];
-    if (root !== undefined && realRoot(decodeLabelValue(root)) !== here) bottle(slug).elsewhere = decodeLabelValue(root);
+    const other = otherRoot(labels, here);
+    if (other !== null) bottle(slug).elsewhere = other;
   };
   for (const [slug, dir] of dirs) bottle(slug).dir = dir;
   for (const c of containers) {
@@ -204,4 +202,16 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
     bottle(slug).machines.push({ name: m.name, state: m.state });
   }
   return { stateRoot: opts.stateRoot, bottles: [...bottles.values()].sort((a, b) => a.slug.localeCompare(b.slug)), errors };
+}
+
+/**
+ * The state root a resource's labels name when it is not `here` (a realRoot), else null.
+ * Resources made before the label existed carry none, and are judged as ours. A root is
+ * compared by the folder it is, so one reached through a symlink is still this one.
+ */
+export function otherRoot(labels: Record<string, string>, here: string): string | null {
+  const root = labels[LABEL.stateRoot];
+  if (root === undefined) return null;
+  const decoded = decodeLabelValue(root);
+  return realRoot(decoded) === here ? null : decoded;
 }

@@ -33,6 +33,9 @@ export interface PrepareOptions {
   /** The start flow's pid: it claims the bottle (owner.json) before any file is written,
    * and a bottle another live flow holds is refused (BUSY). */
   ownerPid?: number | null;
+  /** With identity: throws when the slug cannot be used here (another state root's
+   * bottle holds it: lib/inventory/taken.ts), before the bottle's dir is made. */
+  refuseSlug?: (slug: string, stateRoot: string) => Promise<void>;
   now?: () => Date;
 }
 
@@ -58,6 +61,7 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
   let fresh = true;
   if (opts.identity !== null) {
     slug = checkSlug(opts.identity);
+    await opts.refuseSlug?.(slug, stateRoot);
     const existing = bottleDir(stateRoot, slug);
     if (!(await makeNewDir(existing))) {
       fresh = false;

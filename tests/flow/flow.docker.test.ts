@@ -297,6 +297,57 @@ test("slug= of a bottle whose start flow runs its agent attaches beside it, with
   assert.deepEqual(await leftovers("side"), []);
 });
 
+test("a slug another state root's bottle holds, running or stopped, is refused before anything is made (just start, bb-bundle, bb-vm), naming that root; that bottle is untouched", async (t) => {
+  const [a, b, c] = [await flowEnv(t), await flowEnv(t), await flowEnv(t)];
+  const slug = "taken";
+  const bin = (tool: string) => join(REPO, "bin", tool);
+  // A plan root C prepared while the slug was free anywhere, for bb-bundle and bb-vm.
+  const prepared = await run([bin("bb-prepare"), "shell", "--identity", slug, "-q"], { env: c.env });
+  const planC = JSON.parse(prepared.stdout);
+  const first = await just(["start", "agent=shell", `slug=${slug}`, "yes=true", "keep=true"], a.env, "exit 0\n");
+  assert.equal(first.code, 0, first.stderr);
+  t.after(() => run([bin("bb-cleanup"), "--slug", slug, "--yes", "-q", "--state-dir", a.state], { expect: ANY_EXIT }));
+  const ofSlug = async () => {
+    const c = await run(["docker", "ps", "-a", "--filter", `label=bot-bottle.slug=${slug}`, "--format", "{{.ID}} {{.Names}} {{.State}} {{.Label \"bot-bottle.state-root\"}}"]);
+    const n = await run(["docker", "network", "ls", "--filter", `label=bot-bottle.slug=${slug}`, "--format", "{{.ID}} {{.Name}} {{.Label \"bot-bottle.state-root\"}}"]);
+    return [...c.stdout.split("\n"), ...n.stdout.split("\n")].filter(Boolean).sort();
+  };
+  const refused = (stderr: string) => {
+    assert.equal(stderr.trim().split("\n").length, 1, stderr);
+    assert.match(stderr.trim(), new RegExp(`^error: Slug ${slug} is taken by a bottle of state root ${a.state} \\(.*\\); nothing was made: pick another slug`));
+  };
+  const aFiles = async () => (await readdir(join(a.state, "bottles", slug))).sort();
+  const filesBefore = await aFiles();
+
+  for (const state of ["running", "stopped"]) {
+    if (state === "stopped") await run(["docker", "stop", "-t", "0", `bb-${slug}-agent`, `bb-${slug}-bundle`]);
+    const before = await ofSlug();
+    assert.equal(before.length, 4, before.join("\n"));
+    assert.ok(before.every((line) => line.endsWith(` ${a.state}`)), before.join("\n"));
+
+    const r = await just(["start", "agent=shell", `slug=${slug}`, "yes=true"], b.env, "exit 0\n");
+    assert.equal(r.code, 1, `${state}: ${r.stderr}`);
+    refused(r.stderr);
+    assert.ok(!existsSync(join(b.state, "bottles", slug)), `${state}: a state dir was made for the refused bottle`);
+    const json = await run([bin("bb-prepare"), "shell", "--identity", slug, "--json-errors"], { env: b.env, expect: ANY_EXIT });
+    assert.deepEqual(JSON.parse(json.stderr.trim().split("\n").at(-1)!).error.details, { slug, stateRoot: a.state });
+    assert.equal(JSON.parse(json.stderr.trim().split("\n").at(-1)!).error.code, "SLUG_TAKEN");
+
+    const bundle = await run([bin("bb-bundle")], { env: c.env, input: prepared.stdout, expect: ANY_EXIT, timeoutMs: 120_000 });
+    assert.equal(bundle.code, 1, bundle.stderr);
+    refused(bundle.stderr);
+    assert.ok(!existsSync(join(c.state, "bottles", slug, "ca")), "bb-bundle minted a CA for the refused bottle");
+    // As bundled before root A's bottle came: its networks were bb-taken-int and -egress too.
+    const bundled = { ...planC, bundle: { container: `bb-${slug}-bundle`, image: "bot-bottle/sidecar:test", networks: { internal: `bb-${slug}-int`, egress: `bb-${slug}-egress` }, caCert: join(c.state, "bottles", slug, "ca", "ca.pem"), agentUrls: { proxy: "http://firewall:8888", gitGate: null, supervise: "http://supervise:9100/mcp" }, hostPorts: null, loopbackAddr: null, startedAt: planC.createdAt } };
+    const vm = await run([bin("bb-vm")], { env: c.env, input: JSON.stringify(bundled), expect: ANY_EXIT, timeoutMs: 120_000 });
+    assert.equal(vm.code, 1, vm.stderr);
+    refused(vm.stderr);
+
+    assert.deepEqual(await ofSlug(), before, `${state}: root A's containers or networks changed`);
+    assert.deepEqual(await aFiles(), filesBefore, "root A's state dir changed");
+  }
+});
+
 test("slug= of a kept bottle that stopped rebuilds it under its slug with its approved hosts; a bottle in use is never re-prepared", async (t) => {
   const { env } = await flowEnv(t);
   const state = env.BB_STATE_DIR!;

@@ -19,6 +19,7 @@ import { createProgram, interruptSignal, mainOf, readPlanInput, writePlan, type 
 import { readyTimeoutMs } from "../../lib/bundle/readiness.ts";
 import { startBundle } from "../../lib/bundle/start.ts";
 import { ensureImage } from "../../lib/images/mod.ts";
+import { refuseSlugElsewhere } from "../../lib/inventory/taken.ts";
 import { refuseSection, savePlan } from "../../lib/plan/io.ts";
 import { withEngine } from "../../lib/docker/daemon.ts";
 import { loopbackFor } from "../../lib/loopback.ts";
@@ -40,17 +41,21 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
     const loopbackAddr = plan.backend === "smolmachines" ? await loopbackFor({ platform: process.platform, stateRoot: plan.stateRoot, slug: plan.slug }) : undefined;
     const forwarded = forwardedCredentials(plan, { home: homedir(), env: process.env });
     for (const source of forwarded.sources) log.step(`bundle: forwarding the host credential from ${source} into egress only`);
-    const bundled = await withEngine(() => startBundle(plan, {
-      credentials: forwarded.slots,
-      sidecarImage: () => ensureImage("sidecar").then((i) => i.ref),
-      hostEnv: process.env,
-      upstreamCa: o.upstreamCa,
-      loopbackAddr,
-      readyTimeoutMs: readyMs,
-      noWait: !o.wait,
-      extraLabels: process.env.BB_TEST_LABEL ? { "bot-bottle.test": "1" } : undefined,
-      signal,
-    }));
+    const bundled = await withEngine(async () => {
+      // Before anything is made: the names below would be another state root's bottle's.
+      await refuseSlugElsewhere({ slug: plan.slug, stateRoot: plan.stateRoot });
+      return startBundle(plan, {
+        credentials: forwarded.slots,
+        sidecarImage: () => ensureImage("sidecar").then((i) => i.ref),
+        hostEnv: process.env,
+        upstreamCa: o.upstreamCa,
+        loopbackAddr,
+        readyTimeoutMs: readyMs,
+        noWait: !o.wait,
+        extraLabels: process.env.BB_TEST_LABEL ? { "bot-bottle.test": "1" } : undefined,
+        signal,
+      });
+    });
     await savePlan(bundled);
     await writePlan(bundled);
   });

@@ -1,6 +1,7 @@
 // bb-prepare AGENT: resolve an agent and its bottle from the manifest, write the bottle's
 // per-sidecar config files into its state dir, print the preflight summary on stderr and
-// the plan (JSON) on stdout. Touches no docker and no smolvm.
+// the plan (JSON) on stdout. Touches no smolvm, and docker only to ask (by label) whether
+// an --identity slug is another state root's bottle.
 //
 //   bb-prepare researcher | bb-bundle | bb-vm | bb-provision
 //   bb-prepare researcher --backend smolmachines --cwd . > plan.json
@@ -11,6 +12,7 @@ import process from "node:process";
 import { createProgram, mainOf, Option, writePlan } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
+import { refuseSlugElsewhere } from "../../lib/inventory/taken.ts";
 import { stateRootFrom, repoRoot } from "../../lib/paths.ts";
 import { prepare } from "../../lib/prepare/prepare.ts";
 import { preflightText } from "../../lib/prepare/preflight.ts";
@@ -23,7 +25,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
   .argument("<agent>", "agent name: a file bottles/agents/<agent>.md in the manifest dir")
   .addOption(new Option("--backend <backend>", "where the agent runs").choices(["docker", "smolmachines"]).default("docker"))
   .option("--cwd <dir>", "host checkout to copy into the bottle (by bb-provision)")
-  .option("--identity <slug>", "resume: keep this slug (and its state dir, with the hosts approved for it)")
+  .option("--identity <slug>", "resume: keep this slug (and its state dir, with the hosts approved for it); refused (code SLUG_TAKEN, exit 1) when another state root's bottle has it on this Docker engine")
   .option("--rebuild", "with --identity: the bottle's old containers are being replaced (just start slug= does this); without it a bottle that was started is refused")
   .option("--manifest-dir <dir>", "manifest tree to read (default: $BB_MANIFEST_DIR, else bottles/ of this checkout)")
   .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
@@ -41,6 +43,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
       manifestDir: o.manifestDir ?? (process.env.BB_MANIFEST_DIR || join(repoRoot(), "bottles")),
       stateRoot: stateRootFrom(o.stateDir),
       ownerPid,
+      refuseSlug: (slug, stateRoot) => refuseSlugElsewhere({ slug, stateRoot, engineOptional: true }),
     });
     log.raw(preflightText(plan, process.env));
     await writePlan(plan);

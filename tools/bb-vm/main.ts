@@ -18,6 +18,7 @@ import { log } from "../../lib/log.ts";
 import { ensureImage, prefetchAgentImage } from "../../lib/images/mod.ts";
 import { AGENT } from "../../lib/layout.ts";
 import { repoRoot } from "../../lib/paths.ts";
+import { refuseSlugElsewhere } from "../../lib/inventory/taken.ts";
 import { refuseSection, savePlan } from "../../lib/plan/io.ts";
 import { locatePlan, type LocateOptions } from "../../lib/plan/locate.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
@@ -56,6 +57,8 @@ const program = createProgram("bb-vm", "Start the agent's machine for a bundled 
   refuseSection(plan, "vm");
   const agentImage = () => ensureImage("agent");
   const started: Plan = await withEngine(async () => {
+    // The agent's name, and docker's network it joins, would be another root's bottle's.
+    await refuseSlugElsewhere({ slug: plan.slug, stateRoot: plan.stateRoot });
     if (plan.backend === "docker") return startDockerAgent(plan, { agentImage, extraLabels: testLabels(), dns: o.dns, signal });
     const smolvm = await openSmolvm();
     return startSmolvmAgent(plan, { agentImage, smolvm, pack: (image) => packImage({ image, smolvm }), signal });
