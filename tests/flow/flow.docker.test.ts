@@ -29,6 +29,16 @@ const just = (args: string[], env: Record<string, string>, input?: string) =>
 const inTty = (cmd: string, env: Record<string, string>, input: string) =>
   run(["script", "-qefc", cmd, "/dev/null"], { env, expect: ANY_EXIT, input, timeoutMs: 300_000 });
 
+/** Start a command under a real pseudo-terminal, with its stdin open for typing and what it prints gathered. */
+function startInTty(t: TestContext, cmd: string, env: Record<string, string>) {
+  const term = start(["script", "-qefc", cmd, "/dev/null"], { env, stdio: ["pipe", "pipe", "ignore"] });
+  t.after(() => void term.kill("SIGKILL"));
+  let out = "";
+  term.stdout!.on("data", (b: Buffer) => (out += b));
+  const closed = new Promise((r) => term.on("close", r));
+  return { term, closed, output: () => out };
+}
+
 const slugOf = (stderr: string) => /bot-bottle preflight: (\S+)/.exec(stderr)?.[1] ?? "";
 
 async function leftovers(slug: string): Promise<string[]> {
@@ -150,29 +160,22 @@ test("Ctrl-C through npx's just (a Node wrapper that then sends just a SIGTERM),
   for (const when of ["at the y/N", "while the bundle starts", "while provisioning"] as const) {
     const { env } = await flowEnv(t);
     const ask = when === "at the y/N" ? "" : " yes=true";
-    const term = start(["script", "-qefc", `${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start agent=shell${ask}`, "/dev/null"], {
-      env,
-      stdio: ["pipe", "pipe", "ignore"],
-    });
-    t.after(() => void term.kill("SIGKILL"));
-    let out = "";
-    term.stdout!.on("data", (b: Buffer) => (out += b));
-    const closed = new Promise((r) => term.on("close", r));
+    const { term, closed, output } = startInTty(t, `${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start agent=shell${ask}`, env);
     const until = async (what: string, ok: () => Promise<boolean> | boolean) => {
       for (let i = 0; i < 1200; i++) if (await ok()) return;
       else await new Promise((r) => setTimeout(r, 50));
-      assert.fail(`${when}: never saw ${what}:\n${out}`);
+      assert.fail(`${when}: never saw ${what}:\n${output()}`);
     };
-    await until("the preflight", () => slugOf(out) !== "");
-    const slug = slugOf(out);
+    await until("the preflight", () => slugOf(output()) !== "");
+    const slug = slugOf(output());
     const dir = join(env.BB_STATE_DIR!, "bottles", slug);
-    if (when === "at the y/N") await until("the question", () => out.includes("Start this bottle? [y/N]"));
+    if (when === "at the y/N") await until("the question", () => output().includes("Start this bottle? [y/N]"));
     else if (when === "while the bundle starts") await until("the bundle container", async () => (await leftovers(slug)).some((n) => n.endsWith("-bundle")));
     else await until("bb-provision at work", async () => (await run(["pgrep", "-f", `bb-provision`], { expect: ANY_EXIT })).code === 0 && (await leftovers(slug)).some((n) => n.endsWith("-agent")));
     term.stdin!.write("\x03");
     await closed; // the wrapper exits at once; the flow's teardown goes on without it
     await until("the bottle gone", async () => !existsSync(dir) && (await leftovers(slug)).length === 0);
-    assert.doesNotMatch(out, /teardown of .* was incomplete/, out);
+    assert.doesNotMatch(output(), /teardown of .* was incomplete/, output());
   }
 });
 
@@ -225,6 +228,30 @@ test("SIGTERM to the flow alone (kill PID; just passes its own on that way) tear
   assert.equal(code, 143, err);
   assert.deepEqual(await leftovers(slug), []);
   assert.ok(!existsSync(join(env.BB_STATE_DIR!, "bottles", slug)));
+});
+
+test("SIGTERM to the flow while the agent's session holds the terminal raw: the teardown puts back the terminal modes from before the session", async (t) => {
+  const { env } = await flowEnv(t);
+  const dir = await tempDir(t, "bb-flow-tty-");
+  const at = (name: string) => join(dir, name);
+  // On a real terminal: its modes before and after the flow; the flow runs in the
+  // foreground under a pid written down first (exec keeps it), for kill(1).
+  const inner = `echo $$ > ${at("pid")}; exec ${join(REPO, "scripts/flow.sh")} start agent=shell yes=true`;
+  const { closed, output } = startInTty(t, `tty > ${at("tty")}; stty -a > ${at("before")}; sh -c '${inner}'; echo $? > ${at("code")}; stty -a > ${at("after")}`, env);
+  const read = (name: string) => readFile(at(name), "utf8").catch(() => "");
+  const modesNow = async () => {
+    const tty = (await read("tty")).trim();
+    return tty ? (await run(["stty", "-a", "-F", tty], { expect: ANY_EXIT })).stdout : "";
+  };
+  // docker exec -it sets the terminal raw once the session is attached.
+  for (let i = 0; i < 1200 && !/ -icanon /.test(await modesNow()); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(await modesNow(), / -icanon /, `the session never set the terminal raw:\n${output()}`);
+  const before = await read("before");
+  assert.match(before, / icanon /, "the terminal was cooked before the flow");
+  await run(["kill", "-s", "TERM", (await read("pid")).trim()]);
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 60_000).unref())]);
+  assert.equal((await read("code")).trim(), "143", output());
+  assert.equal(await read("after"), before, `the terminal's modes were not put back:\n${output()}`);
 });
 
 test("keep=true leaves the bottle running and slug= alone reattaches to it (its agent read from its plan; another agent= is refused)", async (t) => {
