@@ -7,7 +7,7 @@ import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { which } from "../proc.ts";
 import { openSmolvm, type Smolvm } from "../smolvm/driver.ts";
-import type { DockerSource, Inventory } from "./collect.ts";
+import { DOCKER_ENGINE, type DockerSource, type Inventory } from "./collect.ts";
 import { removeStateDir, type Remover } from "./remove.ts";
 
 export interface Backends {
@@ -31,7 +31,7 @@ export async function openBackends(): Promise<Backends> {
       errors.push({ backend: "smolmachines", message: (e as Error).message });
     }
   }
-  return { docker: hasDocker ? { listContainers: docker.listContainers, listNetworks: docker.listNetworks } : null, smolvm, errors };
+  return { docker: hasDocker ? DOCKER_ENGINE : null, smolvm, errors };
 }
 
 /** Removal through the real docker CLI, smolvm driver and file system. */

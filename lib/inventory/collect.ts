@@ -4,7 +4,7 @@
 import { existsSync, realpathSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { decodeLabelValue, LABEL, type ContainerSummary, type LabelFilter, type NetworkSummary } from "../docker/index.ts";
+import { decodeLabelValue, LABEL, listContainers, listNetworks, type ContainerSummary, type LabelFilter, type NetworkSummary } from "../docker/index.ts";
 import { names } from "../layout.ts";
 import { readPlanFile } from "../plan/io.ts";
 import type { Plan } from "../plan/schema.ts";
@@ -65,6 +65,9 @@ export interface DockerSource {
   listContainers(filter: LabelFilter): Promise<ContainerSummary[]>;
   listNetworks(filter: LabelFilter): Promise<NetworkSummary[]>;
 }
+
+/** The real engine, through the docker CLI. */
+export const DOCKER_ENGINE: DockerSource = { listContainers, listNetworks };
 
 /** What collect() reads smolvm through (lib/smolvm's driver). */
 export interface SmolvmSource {

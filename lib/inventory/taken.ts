@@ -4,11 +4,9 @@
 // one's network or container. So the tools that name docker resources after a slug ask
 // first, by label, before they create anything.
 import { BbError } from "../errors.ts";
-import { LABEL, listContainers, listNetworks } from "../docker/index.ts";
+import { LABEL } from "../docker/index.ts";
 import { log } from "../log.ts";
-import { otherRoot, realRoot, type DockerSource } from "./collect.ts";
-
-const ENGINE: DockerSource = { listContainers, listNetworks };
+import { DOCKER_ENGINE, otherRoot, realRoot, type DockerSource } from "./collect.ts";
 
 export interface TakenOptions {
   slug: string;
@@ -23,7 +21,7 @@ export interface TakenOptions {
 /** The other state root whose bottle `slug` has containers or networks on this engine, or null. */
 export async function slugElsewhere(opts: TakenOptions): Promise<string | null> {
   const filter = { [LABEL.root]: "1", [LABEL.slug]: opts.slug };
-  const docker = opts.docker ?? ENGINE;
+  const docker = opts.docker ?? DOCKER_ENGINE;
   let containers, networks;
   try {
     [containers, networks] = await Promise.all([docker.listContainers(filter), docker.listNetworks(filter)]);

@@ -101,6 +101,9 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
   const { policy } = ctx;
   const violations: Violation[] = [];
   const analysed = new Map<string, Promise<CommitChanges>>();
+  const protectedBy = (path: string) => policy.protectedPaths.find((p) => pathMatches(p, path));
+  /** A finding in the lines added to `path` (its name scanned with them). */
+  const scanAdded = (path: string, lines: string[]) => ctx.scanner?.scan(`${path}\n${lines.join("\n")}`) ?? null;
   const changesOf = (c: string) => {
     if (!analysed.has(c)) analysed.set(c, commitChanges(ctx.git, c));
     return analysed.get(c)!;
@@ -172,7 +175,7 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
     if (!ZERO.test(u.old) && !protectedBranch && policy.protectedPaths.length) {
       const oldCommit = await ctx.git(["rev-parse", "--verify", "--quiet", `${u.old}^{commit}`]).then((s) => s.trim(), () => null);
       for (const path of oldCommit ? await droppedPaths(ctx.git, oldCommit, target) : []) {
-        const pattern = policy.protectedPaths.find((p) => pathMatches(p, path));
+        const pattern = protectedBy(path);
         if (pattern) v("protectedPaths", `the update takes back ${shortSha(oldCommit!)}'s change to protected path ${path} (matches ${pattern}): a rewind or a replaced history may not undo one`);
       }
     }
@@ -185,7 +188,7 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
         v("commitFormat", `commit ${shortSha(c)} has a "parent" line after its author/committer, which git does not read as a parent; git-gate refuses commits other tools may read differently`);
       }
       for (const path of ch.paths) {
-        const pattern = policy.protectedPaths.find((p) => pathMatches(p, path));
+        const pattern = protectedBy(path);
         if (pattern) v("protectedPaths", `commit ${shortSha(c)} changes protected path ${path} (matches ${pattern})`);
       }
       if (!ctx.scanner) continue;
@@ -194,7 +197,7 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
       const inHeader = ctx.scanner.scan(ch.header);
       if (inHeader) v("dlp", `commit ${shortSha(c)} header: secret found by the ${describeFinding(inHeader)}`);
       for (const [path, lines] of ch.added) {
-        const f = ctx.scanner.scan(`${path}\n${lines.join("\n")}`);
+        const f = scanAdded(path, lines);
         if (f) {
           v("dlp", `commit ${shortSha(c)} adds a secret to ${path}: found by the ${describeFinding(f)}`);
           flagged.add(path);
@@ -211,7 +214,7 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
     const published = new Set((await Promise.all(newCommits.map(changesOf))).flatMap((ch) => ch.parents).filter((p) => !fresh.has(p)));
     for (const [path, lines] of (await addedOver(ctx.git, [...published], target)).added) {
       if (flagged.has(path)) continue;
-      const f = ctx.scanner.scan(`${path}\n${lines.join("\n")}`);
+      const f = scanAdded(path, lines);
       if (f) v("dlp", `the ${newCommits.length} new commits together add a secret to ${path}, split across them: found by the ${describeFinding(f)}`);
     }
   }
