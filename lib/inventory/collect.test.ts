@@ -8,7 +8,8 @@ import { openSmolvm, smolvmFor } from "../smolvm/driver.ts";
 import { parseVersion } from "../smolvm/version.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { REPO } from "../../tests/support/tools.ts";
-import { collect, machineSlug, readStateDirs } from "./collect.ts";
+import { bottleLabels, type ContainerSummary, type NetworkSummary, type Role } from "../docker/index.ts";
+import { collect, machineSlug, readStateDirs, type DockerSource } from "./collect.ts";
 import { writeOwner } from "./owner.ts";
 import { fakeSmolvm } from "./testdata/bottles.ts";
 
@@ -71,4 +72,48 @@ test("collect() records a backend it could not ask instead of throwing", async (
   assert.equal(inv.errors.length, 1);
   assert.equal(inv.errors[0]!.backend, "smolmachines");
   assert.match(inv.errors[0]!.message, /Cannot list smolvm machines/);
+});
+
+/** Docker holding the given containers and networks, answering label filters as the CLI does. */
+function engine(containers: ContainerSummary[], networks: NetworkSummary[]): DockerSource {
+  const matching = <T extends { labels: Record<string, string> }>(items: T[], filter: Record<string, string | undefined>) =>
+    items.filter((x) => Object.entries(filter).every(([k, v]) => x.labels[k] === v));
+  return { listContainers: async (f) => matching(containers, f), listNetworks: async (f) => matching(networks, f) };
+}
+const labelled = (slug: string, stateRoot: string | null, role: Role, backend: "docker" | "smolmachines" = "docker") =>
+  bottleLabels({ slug, backend, agent: "shell", stateRoot, role });
+const container = (name: string, labels: Record<string, string>, state = "running"): ContainerSummary => ({ id: `id-${name}`, name, image: "i", state, status: "", createdAt: "", labels });
+const network = (name: string, labels: Record<string, string>): NetworkSummary => ({ id: `id-${name}`, name, driver: "bridge", internal: false, createdAt: "", labels });
+
+test("collect() keeps a slug of this root and the same slug of another root apart; a smolvm machine goes to the root whose bottle is a smolmachines one", async (t) => {
+  const here = await tempDir(t);
+  const other = "/srv/other-root";
+  // This root's state dir for dup (its bb-bundle refused: SLUG_TAKEN), while the other
+  // root's bottle dup runs; this root's own bottle mine; the other root's smolvm bottle vm.
+  await mkdir(join(here, "bottles/dup"), { recursive: true });
+  await mkdir(join(here, "bottles/mine"), { recursive: true });
+  const docker = engine(
+    [
+      container("bb-dup-agent", labelled("dup", other, "agent")),
+      container("bb-mine-agent", labelled("mine", here, "agent")),
+      container("bb-vm-bundle", labelled("vm", other, "bundle", "smolmachines")),
+    ],
+    [network("bb-dup-egress", labelled("dup", other, "network-egress")), network("bb-old-egress", labelled("old", null, "network-egress"))],
+  );
+  const fake = await fakeSmolvm(t);
+  await Promise.all(["bb-vm", "bb-dup", "bb-stray"].map((n) => fake.createMachine(n)));
+  const smolvm = await openSmolvm({ bin: join(REPO, "tests/fakes/smolvm/smolvm"), env: fake.env });
+
+  const inv = await collect({ stateRoot: here, docker, smolvm });
+  assert.deepEqual(inv.errors, []);
+  const rows = inv.bottles.map((b) => [b.slug, b.elsewhere, b.dir?.path ?? null, b.containers.map((c) => c.name), b.networks.map((n) => n.name), b.machines.map((m) => m.name)]);
+  assert.deepEqual(rows, [
+    ["dup", null, join(here, "bottles/dup"), [], [], ["bb-dup"]],
+    ["dup", other, null, ["bb-dup-agent"], ["bb-dup-egress"], []],
+    ["mine", null, join(here, "bottles/mine"), ["bb-mine-agent"], [], []],
+    // Made before the state-root label: judged as this root's.
+    ["old", null, null, [], ["bb-old-egress"], []],
+    ["stray", null, null, [], [], ["bb-stray"]],
+    ["vm", other, null, ["bb-vm-bundle"], [], ["bb-vm"]],
+  ]);
 });

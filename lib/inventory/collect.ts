@@ -1,6 +1,7 @@
 // Gathering the facts list and cleanup decide on: every bottle state dir under the state
 // root, every docker container and network carrying the bot-bottle label, every smolvm
-// machine named like a bottle. Grouped by slug; nothing is judged here (see classify.ts).
+// machine named like a bottle. Grouped by slug and state root (the bot-bottle.state-root
+// label): nothing is judged here (see classify.ts).
 import { existsSync, realpathSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -53,7 +54,8 @@ export interface BottleFacts {
   slug: string;
   dir: StateDirFacts | null;
   /** The other state root its docker resources name (bot-bottle.state-root), when they
-   * name one: its state dir, and so its owner, is there, not here. */
+   * name one: its state dir, and so its owner, is there, not here (dir is then null). The
+   * same slug can also be a bottle of this root: that is another BottleFacts. */
   elsewhere: string | null;
   containers: ContainerFacts[];
   networks: NetworkFacts[];
@@ -167,23 +169,22 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
     guard("smolmachines", opts.smolvm?.ls()),
   ]);
 
+  // Keyed by slug and root: slug X of this root and slug X of another root are two
+  // bottles. Grouped as one, this root's own state dir for X would be judged by the other
+  // root's containers (and kept, or refused by `bb-cleanup --slug X`, as theirs).
   const bottles = new Map<string, BottleFacts>();
-  const bottle = (slug: string) => {
-    let b = bottles.get(slug);
-    if (!b) bottles.set(slug, (b = { slug, dir: null, elsewhere: null, containers: [], networks: [], machines: [] }));
+  const bottle = (slug: string, elsewhere: string | null) => {
+    const key = elsewhere === null ? slug : `${slug}\n${elsewhere}`;
+    let b = bottles.get(key);
+    if (!b) bottles.set(key, (b = { slug, dir: null, elsewhere, containers: [], networks: [], machines: [] }));
     return b;
   };
   const here = realRoot(opts.stateRoot);
-  const rootOf = (slug: string, labels: Record<string, string>) => {
-    const other = otherRoot(labels, here);
-    if (other !== null) bottle(slug).elsewhere = other;
-  };
-  for (const [slug, dir] of dirs) bottle(slug).dir = dir;
+  for (const [slug, dir] of dirs) bottle(slug, null).dir = dir;
   for (const c of containers) {
     const slug = c.labels[LABEL.slug];
     if (!slug) continue; // labelled bot-bottle=1 but no slug: not made by a bottle, never ours to touch
-    rootOf(slug, c.labels);
-    bottle(slug).containers.push({
+    bottle(slug, otherRoot(c.labels, here)).containers.push({
       name: c.name,
       id: c.id,
       role: c.labels[LABEL.role] ?? "",
@@ -196,15 +197,31 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
   for (const n of networks) {
     const slug = n.labels[LABEL.slug];
     if (!slug) continue;
-    rootOf(slug, n.labels);
-    bottle(slug).networks.push({ name: n.name, id: n.id, role: n.labels[LABEL.role] ?? "", createdAt: n.createdAt });
+    bottle(slug, otherRoot(n.labels, here)).networks.push({ name: n.name, id: n.id, role: n.labels[LABEL.role] ?? "", createdAt: n.createdAt });
   }
+  const all = [...bottles.values()];
   for (const m of machines) {
     const slug = machineSlug(m.name);
-    if (!slug || (opts.scope && !bottles.has(slug))) continue;
-    bottle(slug).machines.push({ name: m.name, state: m.state });
+    if (!slug) continue;
+    const owner = machineOwner(all.filter((b) => b.slug === slug));
+    if (owner === undefined && opts.scope) continue;
+    (owner ?? bottle(slug, null)).machines.push({ name: m.name, state: m.state });
   }
-  return { stateRoot: opts.stateRoot, bottles: [...bottles.values()].sort((a, b) => a.slug.localeCompare(b.slug)), errors };
+  const order = (a: BottleFacts, b: BottleFacts) => a.slug.localeCompare(b.slug) || (a.elsewhere ?? "").localeCompare(b.elsewhere ?? "");
+  return { stateRoot: opts.stateRoot, bottles: [...bottles.values()].sort(order), errors };
+}
+
+const isSmolvmBottle = (b: BottleFacts) => b.dir?.plan?.backend === "smolmachines" || b.containers.some((c) => c.backend === "smolmachines");
+
+/**
+ * Which of the bottles found under a slug (this root's, other roots') a smolvm machine of
+ * that slug belongs to. Machines carry no labels, so it goes by whose bottle is a
+ * smolmachines one: this root's first, then another root's (its bundle container names
+ * the root), then this root's anyway. Undefined when there is none of that slug at all.
+ */
+function machineOwner(candidates: BottleFacts[]): BottleFacts | undefined {
+  const mine = candidates.find((b) => b.elsewhere === null);
+  return (mine && isSmolvmBottle(mine) ? mine : undefined) ?? candidates.find(isSmolvmBottle) ?? mine ?? candidates[0];
 }
 
 /**

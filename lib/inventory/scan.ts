@@ -38,12 +38,16 @@ export interface CleanupSelection {
  */
 export function selectForCleanup(bottles: Bottle[], opts: { slug?: string } = {}): CleanupSelection {
   if (opts.slug !== undefined) {
-    const b = bottles.find((x) => x.slug === opts.slug);
-    // Its state dir and owner are under the other root: removing its containers from here
-    // would leave that state dir behind, and could pull a bottle from under its flow.
-    if (b?.elsewhere) {
-      throw new BbError("USAGE", `Bottle ${b.slug} belongs to state root ${b.elsewhere}: \`bb-cleanup --state-dir ${b.elsewhere} --slug ${b.slug}\` removes it`, {
-        details: { stateRoot: b.elsewhere },
+    const ofSlug = bottles.filter((x) => x.slug === opts.slug);
+    const b = ofSlug.find((x) => !x.elsewhere);
+    // Only another root's: its state dir and owner are there, so removing its containers
+    // from here would leave that state dir behind, and could pull a bottle from under its
+    // flow. (This root's own bottle of that slug, a state dir its bb-bundle refused to build
+    // on with SLUG_TAKEN, say, is removed alone.)
+    const theirs = ofSlug.find((x) => x.elsewhere);
+    if (!b && theirs) {
+      throw new BbError("USAGE", `Bottle ${theirs.slug} belongs to state root ${theirs.elsewhere}: \`bb-cleanup --state-dir ${theirs.elsewhere} --slug ${theirs.slug}\` removes it`, {
+        details: { stateRoot: theirs.elsewhere },
       });
     }
     return { removals: b ? [removalFor(b)].filter((r) => !isEmpty(r)) : [], kept: [] };

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { symlink } from "node:fs/promises";
+import { mkdir, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { ListRow } from "../../lib/inventory/format.ts";
@@ -206,6 +206,20 @@ test("bb-cleanup of another state root (sudo, another BB_STATE_DIR) leaves this 
   assert.equal(bySlug.code, 2, bySlug.stderr);
   assert.match(bySlug.stderr, new RegExp(`Bottle ${dead.slug} belongs to state root ${run.stateRoot}: .bb-cleanup --state-dir ${run.stateRoot} --slug ${dead.slug}. removes it`));
   assert.equal((await resourcesOf(run, dead.slug)).length, 3);
+  // That root's own state dir of the slug (a start whose bb-bundle stopped at SLUG_TAKEN) is
+  // a bottle of its own there: listed apart, and its --slug teardown removes that dir alone.
+  const ownDir = join(other, "bottles", dead.slug);
+  await mkdir(ownDir, { recursive: true });
+  const both = await runTool("bb-list", ["--json", "--all", "--state-dir", other, ...scope]);
+  assert.deepEqual((both.json() as ListRow[]).map((r) => [r.slug, r.stateDir, r.otherStateRoot, r.containers.length]), [
+    [dead.slug, ownDir, null, 0],
+    [dead.slug, null, run.stateRoot, 1],
+  ]);
+  const teardown = await runTool("bb-cleanup", ["--slug", dead.slug, "--yes", "--json", "--state-dir", other, ...scope]);
+  assert.equal(teardown.code, 0, teardown.stderr);
+  assert.deepEqual((teardown.json() as Report).results!.map((x) => [x.kind, x.name, x.ok]), [["state dir", ownDir, true]]);
+  assert.ok(!existsSync(ownDir));
+  assert.equal((await resourcesOf(run, dead.slug)).length, 3, "the teardown of this root's dir removed the other root's bottle");
   // Its own root's cleanup judges it, and removes it, whatever path leads to that root.
   const link = join(other, "link");
   await symlink(run.stateRoot, link);
