@@ -109,23 +109,23 @@ export async function adjustLinkedConfig(configOut: string): Promise<void> {
 
 /**
  * Pack `linked` as the copy's .git folder into `tarFile`, with names relative to .git (the
- * guest unpacks it there), leaving out its config files (staged scrubbed instead) and the
- * host files in `leaveOut`. Packed with tar, like the checkout, rather than copied: a git
- * dir can hold thousands of loose objects, and creating files one by one is what costs.
+ * guest unpacks it there), leaving out its config files (`configs`, linkedGitConfigs()'s
+ * answer: the caller stages them scrubbed) and the host files in `leaveOut`. Packed with
+ * tar, like the checkout, rather than copied: a git dir can hold thousands of loose
+ * objects, and creating files one by one is what costs.
  */
-export async function packGitDir(linked: LinkedGitDir, tarFile: string, leaveOut: ReadonlySet<string>): Promise<void> {
+export async function packGitDir(linked: LinkedGitDir, tarFile: string, opts: { configs: [string, string][]; leaveOut: ReadonlySet<string> }): Promise<void> {
   const worktree = linked.gitDir !== linked.commonDir;
   // The main repository's own HEAD, index, reflog and config.worktree are not this worktree's.
   const ownFiles = worktree ? PER_WORKTREE : [];
   const skip = new Set(["config", "worktrees", ...(worktree ? ["config.worktree"] : []), ...ownFiles]); // worktrees/: the other worktrees' private dirs
-  const configs = new Set((await linkedGitConfigs(linked)).map(([f]) => f));
   const shared = (await readdir(linked.commonDir)).filter((n) => !skip.has(n)).map((n) => `./${n}`);
   const pack = async (from: string, append: boolean, names: string[], exclude: string[] = []) => {
     const { changed } = await packFolder({
       from,
       tarFile,
       names,
-      leaveOut: [...exclude.map((e) => join(from, e)), ...configs, ...leaveOut],
+      leaveOut: [...exclude.map((e) => join(from, e)), ...opts.configs.map(([f]) => f), ...opts.leaveOut],
       append,
       what: `Cannot pack the git dir ${from}`,
     });

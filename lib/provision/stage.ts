@@ -78,7 +78,8 @@ async function stageCheckout(cwd: string, stagedWorkdir: string, tars: { checkou
   const linked = dotGitStat?.isFile() ? await linkedGitDir(cwd) : null;
   // Every git config file the copy carries, as [host file, its path in the copy].
   const configs: [string, string][] = (await gitConfigFiles(cwd, true)).map((f) => [f, relative(cwd, f)]);
-  if (linked) for (const [f, rel] of await linkedGitConfigs(linked)) configs.push([f, join(".git", rel)]);
+  const linkedConfigs = linked ? await linkedGitConfigs(linked) : [];
+  for (const [f, rel] of linkedConfigs) configs.push([f, join(".git", rel)]);
   const leaveOut = new Set<string>();
   const scrubbed: string[] = [];
   for (const [from, name] of configs) {
@@ -101,7 +102,7 @@ async function stageCheckout(cwd: string, stagedWorkdir: string, tars: { checkou
     what: `Cannot pack the checkout ${cwd}`,
   });
   if (changed) log.warn(`provision: files in ${cwd} changed while it was packed; the bottle has them as tar read them: ${changed}`);
-  if (linked) await packGitDir(linked, tars.gitDir, leaveOut);
+  if (linked) await packGitDir(linked, tars.gitDir, { configs: linkedConfigs, leaveOut });
   const size = [tarFile, tars.gitDir].filter((f) => existsSync(f)).reduce((n, f) => n + statSync(f).size, 0);
   log.step(`provision: checkout packed (${(size / 1048576).toFixed(1)} MiB)`);
   return scrubbed;
