@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import { after, test } from "node:test";
 import { fakeSmolvm, type FakeSmolvm } from "../../tests/fakes/smolvm/harness.ts";
 import { isBbError } from "../errors.ts";
@@ -103,12 +104,61 @@ test("0.8.1 and 1.0.2 drop the allowlist too and get it patched", async () => {
   }
 });
 
-test("1.8.0 keeps --allow-cidr itself and the driver does not touch the state DB", async () => {
+test("1.8.0 keeps --allow-cidr itself: the driver reads it back from machine ls and does not touch the state DB", async () => {
   const { fake, artifact } = setup("1.8.0");
   // No sqlite3 at all: any attempt to patch would fail the create.
   const smolvm = await openSmolvm({ env: fake.env, sqlite3: "/nonexistent/sqlite3" });
   assert.deepEqual(await smolvm.create({ name: "m1", from: artifact, allowCidrs: ["127.0.0.1/32"], env: {} }), { allowlistPatched: false });
   assert.deepEqual((await readMachineRecord({ dbPath: fake.db, name: "m1" })).allowed_cidrs, ["127.0.0.1/32"]);
+  assert.deepEqual(fake.calls().map((c) => c.argv.slice(0, 2).join(" ")), ["--version", "machine create", "machine ls"]);
+});
+
+test("a release taken to keep --allow-cidr that drops it after all: the machine is deleted before it ever starts", async () => {
+  // A driver for 1.8.0 talking to a release that drops the allowlist with --from (1.0.2's
+  // behaviour, same --name dialect): what a regression in a later smolvm would look like.
+  const { fake, artifact } = setup("1.0.2");
+  const smolvm = smolvmFor(parseVersion("1.8.0"), { env: fake.env });
+  await assert.rejects(smolvm.create({ name: "m1", from: artifact, allowCidrs: ["127.0.0.16/32"], env: {} }), (e) => {
+    assert.ok(isBbError(e) && e.code === "SMOLVM");
+    assert.match(e.message, /^smolvm 1\.8\.0 made machine m1 with allowed_cidrs=\[\] \(read back from smolvm machine ls\), not \["127\.0\.0\.16\/32"\] as asked: it was deleted, never started/);
+    return true;
+  });
+  assert.deepEqual(await smolvm.ls(), []);
+  assert.ok(!fake.calls().some((c) => c.argv[1] === "start"));
+});
+
+/** Run `fn` with the warnings the logger writes to stderr collected into `into`. */
+async function withWarnings(into: string[], fn: () => Promise<unknown>): Promise<void> {
+  const original = process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    into.push(...String(chunk).split("\n").filter((l) => l.startsWith("warning: ")));
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    await fn();
+  } finally {
+    process.stderr.write = original;
+  }
+}
+
+test("where machine ls shows no allowlist the state DB is read; where neither can, the driver says so and goes on", async () => {
+  const { fake, artifact } = setup("1.8.0");
+  // A smolvm whose `machine ls --json` prints no allowed_cidrs.
+  const bin = join(fake.home, "smolvm-quiet-ls");
+  writeFileSync(bin, `#!/bin/sh\nif [ "$1 $2" = "machine ls" ]; then smolvm "$@" | jq 'map(del(.allowed_cidrs))'; else exec smolvm "$@"; fi\n`, { mode: 0o755 });
+  const smolvm = smolvmFor(parseVersion("1.8.0"), { bin, env: fake.env });
+  assert.deepEqual(await smolvm.create({ name: "m1", from: artifact, allowCidrs: ["127.0.0.1/32"], env: {} }), { allowlistPatched: false });
+  assert.ok(!("allowed_cidrs" in (await smolvm.ls())[0]!.raw));
+  // The state DB holds a dropped allowlist: refused as above.
+  const dropped = smolvmFor(parseVersion("1.8.0"), { bin, env: { ...fake.env, FAKE_SMOLVM_VERSION: "1.0.2" } });
+  await assert.rejects(dropped.create({ name: "m2", from: artifact, allowCidrs: ["127.0.0.1/32"], env: {} }), /made machine m2 with allowed_cidrs=\[\] \(read back from smolvm's state DB /);
+  // No state DB where it was looked for either: a warning, and the machine stands.
+  const warnings: string[] = [];
+  const unknown = smolvmFor(parseVersion("1.8.0"), { bin, env: fake.env, stateDb: join(fake.home, "no-such.db") });
+  await withWarnings(warnings, () => unknown.create({ name: "m3", from: artifact, allowCidrs: ["127.0.0.1/32"], env: {} }));
+  assert.equal(warnings.length, 1, warnings.join("\n"));
+  assert.deepEqual((await smolvm.ls()).map((m) => m.name).sort(), ["m1", "m3"]);
+  assert.match(warnings[0]!, /cannot read back machine m3's allowlist .*trusting --allow-cidr 127\.0\.0\.1\/32/);
 });
 
 test("a failed allowlist patch deletes the machine it just created", async () => {

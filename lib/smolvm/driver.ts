@@ -10,7 +10,7 @@ import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { run, type RunResult, ANY_EXIT } from "../proc.ts";
 import * as A from "./argv.ts";
-import { stateDbPath, writeAllowlist } from "./state-db.ts";
+import { readMachineRecord, sameList, stateDbPath, writeAllowlist } from "./state-db.ts";
 import { capabilities, parseVersion, type SmolvmCapabilities, type SmolvmVersion } from "./version.ts";
 
 export type { CreateSpec, ExecSpec } from "./argv.ts";
@@ -121,6 +121,34 @@ export function smolvmFor(version: SmolvmVersion, opts: SmolvmOptions = {}): Smo
   const call = (argv: string[], what: string, extra: { timeoutMs?: number } = {}): Promise<RunResult> =>
     run(argv, { env: opts.env, errorCode: "SMOLVM", what, ...extra });
 
+  /**
+   * A release that keeps `--allow-cidr` itself is taken at its word only after the machine
+   * it made is read back: a release that drops it again (as every one before 1.8.0 did
+   * with `--from`) would start a VM that reaches more than the bundle. `machine ls` is
+   * asked first; where it prints no allowed_cidrs, the state DB. Where neither answers
+   * (a layout this driver does not know), it says so and goes on.
+   */
+  const confirmAllowlist = async (name: string, cidrs: string[], dbPath: string): Promise<void> => {
+    const listed = (await smolvm.ls()).find((m) => m.name === name);
+    let seen: { from: string; cidrs: unknown } | null = listed && "allowed_cidrs" in listed.raw ? { from: "smolvm machine ls", cidrs: listed.raw.allowed_cidrs } : null;
+    if (!seen) {
+      seen = await readMachineRecord({ dbPath, name, sqlite3: opts.sqlite3 }).then(
+        (doc) => ("allowed_cidrs" in doc ? { from: `smolvm's state DB ${dbPath}`, cidrs: doc.allowed_cidrs } : null),
+        (e: Error) => (log.debug(`reading ${name} back from ${dbPath}: ${e.message}`), null),
+      );
+    }
+    if (!seen) {
+      log.warn(`smolvm ${version.text}: cannot read back machine ${name}'s allowlist (neither \`smolvm machine ls --json\` nor ${dbPath} shows allowed_cidrs); trusting --allow-cidr ${cidrs.join(" ")}`);
+      return;
+    }
+    if (!sameList(seen.cidrs, cidrs)) {
+      throw new BbError("SMOLVM", `smolvm ${version.text} made machine ${name} with allowed_cidrs=${JSON.stringify(seen.cidrs)} (read back from ${seen.from}), not ${JSON.stringify(cidrs)} as asked: it was deleted, never started, since without its allowlist the VM could reach more than the bundle`, {
+        details: { name, asked: cidrs, seen: seen.cidrs, from: seen.from },
+      });
+    }
+    log.debug(`smolvm ${version.text}: ${name} has allowed_cidrs=${JSON.stringify(cidrs)} (${seen.from})`);
+  };
+
   const smolvm: Smolvm = {
     bin,
     version,
@@ -128,17 +156,21 @@ export function smolvmFor(version: SmolvmVersion, opts: SmolvmOptions = {}): Smo
 
     async create(spec) {
       await call(A.createArgv(bin, caps, spec), `Cannot create smolvm machine ${spec.name}`);
-      if (!caps.allowlistNeedsDbPatch || spec.allowCidrs.length === 0) return { allowlistPatched: false };
+      if (spec.allowCidrs.length === 0) return { allowlistPatched: false };
       const dbPath = opts.stateDb ?? stateDbPath({ env: { ...process.env, ...opts.env } });
       try {
-        await writeAllowlist({ dbPath, name: spec.name, cidrs: spec.allowCidrs, sqlite3: opts.sqlite3 });
+        if (caps.allowlistNeedsDbPatch) {
+          await writeAllowlist({ dbPath, name: spec.name, cidrs: spec.allowCidrs, sqlite3: opts.sqlite3 });
+          log.debug(`smolvm ${version.text}: wrote allowed_cidrs=${JSON.stringify(spec.allowCidrs)} for ${spec.name} into ${dbPath}`);
+          return { allowlistPatched: true };
+        }
+        await confirmAllowlist(spec.name, spec.allowCidrs, dbPath);
+        return { allowlistPatched: false };
       } catch (e) {
         // A machine without its allowlist must never be started: take it away again.
-        await smolvm.delete(spec.name).catch((de) => log.warn(`could not delete ${spec.name} after a failed allowlist patch: ${(de as Error).message}`));
+        await smolvm.delete(spec.name).catch((de) => log.warn(`could not delete ${spec.name} after its allowlist failed: ${(de as Error).message}`));
         throw e;
       }
-      log.debug(`smolvm ${version.text}: wrote allowed_cidrs=${JSON.stringify(spec.allowCidrs)} for ${spec.name} into ${dbPath}`);
-      return { allowlistPatched: true };
     },
 
     async start(name) {

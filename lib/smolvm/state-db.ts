@@ -71,7 +71,8 @@ export async function readMachineRecord(opts: StateDbOptions & { name: string })
   throw new BbError("SMOLVM", `${what}: its data column is not a JSON object`, { details: { dbPath: opts.dbPath } });
 }
 
-function sameList(a: unknown, b: string[]): boolean {
+/** True when `a` is exactly the list `b`, in order. */
+export function sameList(a: unknown, b: string[]): boolean {
   return Array.isArray(a) && a.length === b.length && a.every((x, i) => x === b[i]);
 }
 

@@ -176,7 +176,7 @@ test("smolvm 0.8.0: the flow writes the allowlist into the state DB, provisions 
   assert.deepEqual(cs.at(-1), ["machine", "delete", "-f", names.machine(r.slug)]);
 });
 
-test("smolvm 1.8.0: create keeps the allowlist (no state DB patch), and the same flow works with --name and a copied checkout", async (t) => {
+test("smolvm 1.8.0: create keeps the allowlist (read back, no state DB patch), and the same flow works with --name and a copied checkout", async (t) => {
   const checkout = mkdtempSync(join(tmpdir(), "bb-smol-cwd-"));
   t.after(() => rmSync(checkout, { recursive: true, force: true }));
   writeFileSync(join(checkout, "marker"), "from the host checkout\n");
@@ -189,7 +189,7 @@ test("smolvm 1.8.0: create keeps the allowlist (no state DB patch), and the same
   );
   assert.doesNotMatch(r.flow.stderr(), /wrote the allowlist/);
   const cs = calls(r.flow);
-  assert.deepEqual(verbs(cs).filter((v) => v !== "pack create"), ["machine create", "machine start", "machine exec", "machine exec", "machine ls", "machine stop", "machine delete"]);
+  assert.deepEqual(verbs(cs).filter((v) => v !== "pack create"), ["machine create", "machine ls", "machine start", "machine exec", "machine exec", "machine ls", "machine stop", "machine delete"]);
   assertCreate(r, "1.8.0");
   assert.deepEqual(cs.at(-1), ["machine", "delete", "--name", names.machine(r.slug), "-f"]);
 });
