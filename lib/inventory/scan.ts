@@ -1,6 +1,7 @@
 // One call for both tools: open the backends this machine has, collect what bot-bottle
 // created, judge each bottle live or orphan, and pick what cleanup would remove.
 import { BbError } from "../errors.ts";
+import { log } from "../log.ts";
 import { openBackends, type Backends } from "./backends.ts";
 import { classifyAll, type Bottle } from "./classify.ts";
 import { collect, type Inventory } from "./collect.ts";
@@ -58,11 +59,32 @@ export function selectForCleanup(bottles: Bottle[], opts: { slug?: string } = {}
   };
 }
 
-/** Cleanup must see every backend it can: an unanswered one could hide a live bottle. */
-export function requireComplete(s: Scan): void {
-  if (s.errors.length === 0) return;
-  const what = s.errors.map((e) => `${e.backend}: ${e.message}`).join("\n  ");
-  throw new BbError("STATE", `Cannot tell which bottles are live, so nothing was removed:\n  ${what}\nStart the backend named above (or take its CLI off PATH if you do not use it) and run bb-cleanup again.`, {
-    details: { errors: s.errors },
-  });
+/**
+ * What cleanup may judge when a backend could not be asked. Without docker, nothing: every
+ * bottle has docker parts (a smolmachines bottle's bundle too), so an unseen running agent
+ * could be taken for an orphan's. Without smolvm, every bottle but the smolmachines ones:
+ * a docker bottle has no machine, while a smolmachines bottle whose machine may be running
+ * is kept, and its `--slug` teardown refused (its machine would stay behind). An unrelated
+ * smolvm on PATH that cannot answer (too old, broken) must not stop docker bottles' cleanup,
+ * the start flow's own teardown among them.
+ */
+export function judgeable(s: Scan, opts: { slug?: string } = {}): Bottle[] {
+  const smolvm = s.errors.find((e) => e.backend === "smolmachines");
+  const refuse = (errors: Inventory["errors"]) => {
+    const what = errors.map((e) => `${e.backend}: ${e.message}`).join("\n  ");
+    return new BbError("STATE", `Cannot tell which bottles are live, so nothing was removed:\n  ${what}\nStart the backend named above (or take its CLI off PATH if you do not use it) and run bb-cleanup again.`, {
+      details: { errors },
+    });
+  };
+  if (s.errors.some((e) => e.backend === "docker")) throw refuse(s.errors);
+  if (!smolvm) return s.bottles;
+  const unseen = (b: Bottle) => b.backend === "smolmachines";
+  if (opts.slug !== undefined) {
+    if (s.bottles.some((b) => b.slug === opts.slug && !b.elsewhere && unseen(b))) throw refuse([smolvm]);
+    log.debug(`smolmachines: ${smolvm.message} (bottle ${opts.slug} is not a smolmachines one)`);
+    return s.bottles;
+  }
+  const why = `a smolmachines bottle, and smolvm could not be asked whether its machine runs (${smolvm.message})`;
+  log.warn(`smolmachines: ${smolvm.message}: smolmachines bottles are left as they are, the rest is judged as usual`);
+  return s.bottles.map((b) => (unseen(b) && !b.live ? { ...b, live: true, why } : b));
 }

@@ -230,3 +230,32 @@ test("bb-cleanup of another state root (sudo, another BB_STATE_DIR) leaves this 
   assert.deepEqual(await resourcesOf(run, dead.slug), []);
   assert.ok(!existsSync(dead.dir));
 });
+
+test("a smolvm on PATH that cannot be asked stops no docker bottle's cleanup: smolmachines bottles are kept, and their --slug teardown refused", async (t) => {
+  const run = await testRun(t);
+  const smolvm = await fakeSmolvm(t);
+  // Installed but unanswerable: a release the stand-in does not know fails every call.
+  const env = { ...smolvm.env, FAKE_SMOLVM_VERSION: "0.1.0" };
+  const dockerDead = await makeBottle(t, run, { name: "dock", owner: "dead", bundle: true, networks: true, old: true });
+  const smolDead = await makeBottle(t, run, { name: "smol", backend: "smolmachines", owner: "dead", bundle: true, old: true });
+
+  const r = await run.tool("bb-cleanup", ["--yes", "--json"], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /warning: smolmachines: .*: smolmachines bottles are left as they are, the rest is judged as usual/);
+  const report = r.json() as Report;
+  assert.deepEqual(report.plan.map((p) => p.slug), [dockerDead.slug]);
+  assert.deepEqual(report.kept.map((k) => k.slug), [smolDead.slug]);
+  assert.match(report.kept[0]!.why, /^a smolmachines bottle, and smolvm could not be asked whether its machine runs/);
+  assert.deepEqual(await resourcesOf(run, dockerDead.slug), []);
+  assert.ok(!existsSync(dockerDead.dir));
+
+  const bySlug = await run.tool("bb-cleanup", ["--slug", smolDead.slug, "--yes"], { env });
+  assert.equal(bySlug.code, 1, bySlug.stderr);
+  assert.match(bySlug.stderr, /Cannot tell which bottles are live, so nothing was removed:\n {2}smolmachines: /);
+  assert.deepEqual(await resourcesOf(run, smolDead.slug), [names.bundle(smolDead.slug), names.egressNet(smolDead.slug)].sort());
+  assert.ok(existsSync(smolDead.dir));
+  // Once smolvm answers, it goes like any orphan.
+  const fixed = await run.tool("bb-cleanup", ["--slug", smolDead.slug, "--yes"], { env: smolvm.env });
+  assert.equal(fixed.code, 0, fixed.stderr);
+  assert.deepEqual(await resourcesOf(run, smolDead.slug), []);
+});

@@ -23,7 +23,7 @@ import { FILTER_LABEL_HELP, collectLabel } from "../../lib/inventory/flags.ts";
 import { findStaleImages, removeImage, totalSize, type OurImage } from "../../lib/images/stale.ts";
 import { imagesText, planText, resultLine } from "../../lib/inventory/format.ts";
 import { executeRemovals, isEmpty, message, type Removal, type RemovalResult } from "../../lib/inventory/remove.ts";
-import { requireComplete, scan, selectForCleanup } from "../../lib/inventory/scan.ts";
+import { judgeable, scan, selectForCleanup } from "../../lib/inventory/scan.ts";
 import { log } from "../../lib/log.ts";
 import { stateRootFrom } from "../../lib/paths.ts";
 import { checkSlug } from "../../lib/prepare/slug.ts";
@@ -68,8 +68,7 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
     if (o.slug !== undefined) checkSlug(o.slug, "--slug");
     if (o.keepState && o.slug === undefined) throw new BbError("USAGE", "--keep-state keeps one bottle's state dir: it needs --slug SLUG");
     const s = await scan({ stateRoot: stateRootFrom(o.stateDir), scope: o.filterLabel, graceMs: o.grace * 1000 });
-    requireComplete(s);
-    const selected = selectForCleanup(s.bottles, { slug: o.slug });
+    const selected = selectForCleanup(judgeable(s, { slug: o.slug }), { slug: o.slug });
     const removals = o.keepState ? selected.removals.map((r) => ({ ...r, stateDir: null })).filter((r) => !isEmpty(r)) : selected.removals;
     const kept = selected.kept;
     const images = await staleImages(o, s.backends.docker !== null);
