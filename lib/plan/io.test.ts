@@ -81,3 +81,10 @@ test("a plan with a bundle section validates when the section is required", () =
   };
   assert.equal(validatePlan(JSON.parse(serializePlan(plan)), ["bundle"]).bundle?.container, "bb-shell-ab12-bundle");
 });
+
+test("a vm section saved before the container id was recorded still parses, with id null", () => {
+  const vm = { kind: "docker", image: "a", imageId: null, name: "bb-shell-ab12-agent", artifact: null, user: "node", home: "/home/node", env: {}, startedAt: "t" };
+  assert.equal(validatePlan({ ...samplePlan(), vm }, ["vm"]).vm?.id, null);
+  const id = "0123456789abcdef".repeat(4);
+  assert.equal(validatePlan({ ...samplePlan(), vm: { ...vm, id } }, ["vm"]).vm?.id, id);
+});

@@ -138,6 +138,10 @@ export const VmSection = z.object({
   imageId: z.string().nullable(),
   /** docker container name, or smolvm machine name. */
   name: z.string(),
+  /** docker: the container's id, which every exec addresses it by (names are one namespace
+   * for every state root, so a same-named container may be another root's bottle); null for
+   * smolvm, and absent in plans written before it was recorded. */
+  id: z.string().nullable().default(null),
   artifact: z.string().nullable(),
   user: z.string(),
   home: z.string(),

@@ -25,7 +25,7 @@ function ready(over: Partial<Plan["bottle"]> = {}): Ready {
       loopbackAddr: null,
       startedAt: "t",
     },
-    vm: { kind: "docker", image: "a", imageId: null, name: "v", artifact: null, user: "node", home: "/home/node", env: {}, startedAt: "t" },
+    vm: { kind: "docker", image: "a", imageId: null, name: "v", id: null, artifact: null, user: "node", home: "/home/node", env: {}, startedAt: "t" },
   };
 }
 

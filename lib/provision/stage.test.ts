@@ -36,7 +36,7 @@ test("the checkout is staged inside the bottle's state dir, in a folder only you
       loopbackAddr: null,
       startedAt: "t",
     },
-    vm: { kind: "docker", image: "a", imageId: null, name: "v", artifact: null, user: "node", home: "/home/node", env: {}, startedAt: "t" },
+    vm: { kind: "docker", image: "a", imageId: null, name: "v", id: null, artifact: null, user: "node", home: "/home/node", env: {}, startedAt: "t" },
   };
   const inTmp = () => readdirSync(tmpdir()).filter((n) => n.startsWith(`bb-provision-${plan.slug}`));
   const before = inTmp();

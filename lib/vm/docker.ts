@@ -6,6 +6,7 @@ import { log } from "../log.ts";
 import { BOTTLE_LOG_LIMIT, isNameInUse, removeContainer, runContainer } from "../docker/container.ts";
 import { inspectContainer } from "../docker/inspect.ts";
 import { bottleLabels } from "../docker/labels.ts";
+import { otherRoot, realRoot } from "../inventory/collect.ts";
 import { AGENT, names } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
 import { run, runInteractive, ANY_EXIT } from "../proc.ts";
@@ -27,6 +28,7 @@ export interface VmOptions {
 }
 
 type Bundled = Plan & { bundle: NonNullable<Plan["bundle"]> };
+type Vmd = Plan & { vm: NonNullable<Plan["vm"]> };
 
 export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<Plan> {
   if (!plan.bundle.networks.internal) throw new BbError("VM", `Plan for ${plan.slug} has no internal network: was it bundled for the docker backend?`);
@@ -35,8 +37,9 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
   const name = names.agent(plan.slug);
   const env = agentEnv(plan);
   log.step(`vm: starting ${name} on ${plan.bundle.networks.internal} only`);
+  let id: string;
   try {
-    await runContainer({
+    id = await runContainer({
       name,
       image: image.ref,
       labels: bottleLabels({ slug: plan.slug, backend: plan.backend, agent: plan.agent.name, stateRoot: plan.stateRoot, role: "agent", extra: opts.extraLabels }),
@@ -72,6 +75,7 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
       image: image.ref,
       imageId: image.id,
       name,
+      id,
       artifact: null,
       user: AGENT.user,
       home: AGENT.home,
@@ -89,7 +93,32 @@ export interface ExecOptions {
   workdir?: string;
 }
 
-function execArgs(plan: Plan & { vm: NonNullable<Plan["vm"]> }, argv: string[], o: ExecOptions): string[] {
+/**
+ * What docker exec and inspect address the agent container by. Its name is one namespace for
+ * every state root, so once this root's container is removed, another root's bottle of the
+ * same slug may hold that name; the id bb-vm recorded is only ever the container it started,
+ * so its removal reads as "is gone" (agentGone) rather than a session in the other root's
+ * bottle. The id costs no docker call. A plan saved before ids were recorded has only the
+ * name: one inspect reads its labels first, and another root's container is refused.
+ */
+export async function agentContainer(plan: Vmd): Promise<string> {
+  if (plan.vm.id !== null) return plan.vm.id;
+  // No answer from docker: the exec that follows fails with docker's own words.
+  const info = await inspectContainer(plan.vm.name).catch(() => null);
+  if (info === null) return plan.vm.name;
+  const other = otherRoot(info.labels, realRoot(plan.stateRoot));
+  if (other !== null) {
+    throw new BbError(
+      "SLUG_TAKEN",
+      `Cannot reach bottle ${plan.slug}'s agent: container ${plan.vm.name} is a bottle of state root ${other}, not of this one (docker names containers by slug alone, one namespace for every state root on this engine), so this root's agent container is gone; reach that bottle from its own root (BB_STATE_DIR=${other})`,
+      { details: { slug: plan.slug, stateRoot: other } },
+    );
+  }
+  return info.id;
+}
+
+/** argv of `docker exec` into `container` (an id or name: see agentContainer). */
+function execArgs(container: string, argv: string[], o: ExecOptions): string[] {
   const args = ["docker", "exec"];
   if (o.interactive) args.push("-i");
   if (o.tty) args.push("-t");
@@ -99,20 +128,20 @@ function execArgs(plan: Plan & { vm: NonNullable<Plan["vm"]> }, argv: string[], 
   // Through sh's exec, argv as it is (env would take a first word with "=" for a variable):
   // a command that is not there exits 127 as in a shell, not docker's 126 with an OCI
   // runtime error.
-  return [...args, plan.vm.name, "sh", "-c", 'exec "$@"', "sh", ...argv];
+  return [...args, container, "sh", "-c", 'exec "$@"', "sh", ...argv];
 }
 
 /** Run a command in the agent container, capturing output; returns the exit code. */
-export async function execCapture(plan: Plan & { vm: NonNullable<Plan["vm"]> }, argv: string[], o: ExecOptions = {}) {
-  return run(execArgs(plan, argv, { ...o, interactive: o.input !== undefined }), {
+export async function execCapture(plan: Vmd, argv: string[], o: ExecOptions = {}) {
+  return run(execArgs(await agentContainer(plan), argv, { ...o, interactive: o.input !== undefined }), {
     expect: ANY_EXIT,
     input: o.input,
   });
 }
 
 /** Run a command with the caller's stdio (attach, exec from a terminal); returns the exit code. */
-export function execInteractive(plan: Plan & { vm: NonNullable<Plan["vm"]> }, argv: string[], o: ExecOptions = {}): Promise<number> {
-  return runInteractive(execArgs(plan, argv, o));
+export function execInteractive(container: string, argv: string[], o: ExecOptions = {}): Promise<number> {
+  return runInteractive(execArgs(container, argv, o));
 }
 
 /** Why the agent container cannot run a command ("is gone", "is being removed", "is
@@ -121,9 +150,9 @@ export function execInteractive(plan: Plan & { vm: NonNullable<Plan["vm"]> }, ar
  * `killed`: the command died of SIGKILL (exit 137), as every command in a container does
  * when `docker rm -f` or a stop kills it; docker can still report that container running
  * for a moment after, so it is looked at again for up to ~2 s before it counts as up. */
-export async function agentGone(name: string, opts: { killed?: boolean } = {}): Promise<string | null> {
+export async function agentGone(container: string, opts: { killed?: boolean } = {}): Promise<string | null> {
   for (let tries = opts.killed ? 20 : 1; ; ) {
-    const info = await inspectContainer(name).catch(() => undefined);
+    const info = await inspectContainer(container).catch(() => undefined);
     if (info === undefined) return null;
     if (info === null) return "is gone";
     if (info.state.status === "removing") return "is being removed";

@@ -49,6 +49,7 @@ export async function startSmolvmAgent(plan: Bundled, opts: SmolvmVmOptions): Pr
       image: image.ref,
       imageId: image.id,
       name,
+      id: null,
       artifact: packed.artifact,
       user: AGENT.user,
       home: AGENT.home,

@@ -375,6 +375,32 @@ test("a slug another state root's bottle holds, running or stopped, is refused b
   }
 });
 
+test("slug= of a kept bottle whose containers are gone, while another state root's bottle runs under that slug, never attaches into that bottle: the rebuild is refused naming that root", async (t) => {
+  const [a, b] = [await flowEnv(t), await flowEnv(t)];
+  const slug = `moved-${process.pid}`;
+  const kept = await just(["start", "agent=shell", `slug=${slug}`, "yes=true", "keep=true"], b.env, "exit 0\n");
+  assert.equal(kept.code, 0, kept.stderr);
+  // Root B's bottle loses its containers and networks (a reboot, then a prune) and keeps its plan.
+  await run(["docker", "rm", "-f", `bb-${slug}-agent`, `bb-${slug}-bundle`]);
+  await run(["docker", "network", "rm", `bb-${slug}-int`, `bb-${slug}-egress`]);
+  const bDir = join(b.state, "bottles", slug);
+  const bFiles = async () => (await readdir(bDir)).sort();
+  const bBefore = await bFiles();
+  // Root A, which sees no bottle of that slug anywhere, starts one and keeps it.
+  const first = await just(["start", "agent=shell", `slug=${slug}`, "yes=true", "keep=true"], a.env, "exit 0\n");
+  assert.equal(first.code, 0, first.stderr);
+  t.after(() => run([join(REPO, "bin/bb-cleanup"), "--slug", slug, "--yes", "-q", "--state-dir", a.state], { expect: ANY_EXIT }));
+
+  const resumed = await just(["start", `slug=${slug}`, "yes=true"], b.env, "touch /tmp/from-b; exit 0\n");
+  assert.equal(resumed.code, 1, resumed.stderr);
+  assert.doesNotMatch(resumed.stderr, /reattaching/);
+  assert.match(resumed.stderr, new RegExp(`${slug} is not running: rebuilding it under the same slug`));
+  assert.match(resumed.stderr, new RegExp(`error: Slug ${slug} is taken by a bottle of state root ${a.state} `));
+  const inA = await run(["docker", "exec", `bb-${slug}-agent`, "test", "-e", "/tmp/from-b"], { expect: ANY_EXIT });
+  assert.equal(inA.code, 1, "root B's session ran in root A's bottle");
+  assert.deepEqual(await bFiles(), bBefore, "root B's bottle files changed (an owner record taken, a kept record dropped)");
+});
+
 test("slug= of a kept bottle that stopped rebuilds it under its slug with its approved hosts; a bottle in use is never re-prepared", async (t) => {
   const { env } = await flowEnv(t);
   const state = env.BB_STATE_DIR!;

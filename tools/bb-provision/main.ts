@@ -16,9 +16,10 @@ import { awaitBundle, readyTimeoutMs } from "../../lib/bundle/readiness.ts";
 import { createProgram, interruptSignal, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { savePlan } from "../../lib/plan/io.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
-import { provision } from "../../lib/provision/provision.ts";
+import { provision, type Target } from "../../lib/provision/provision.ts";
 import { run, ANY_EXIT } from "../../lib/proc.ts";
 import { openSmolvm } from "../../lib/smolvm/driver.ts";
+import { agentContainer } from "../../lib/vm/docker.ts";
 import { smolvmExecRoot } from "../../lib/vm/smolvm.ts";
 
 type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
@@ -36,18 +37,20 @@ const program = createProgram("bb-provision", "Provision a started bottle: CA, g
     // all answer at its first look (which waits up to 2 s in the bundle, so in the start
     // flow they usually do); a longer wait is reported as it goes.
     await awaitBundle(plan, { timeoutMs, signal: interruptSignal(), quietIfUp: true });
-    const smolvm = plan.vm.kind === "smolvm" ? await openSmolvm() : null;
     const { agentFiles } = forwardedCredentials(plan, { home: homedir(), env: process.env });
-    const done = await provision(
-      plan,
-      {
-        execRoot: (argv, input) =>
-          smolvm ? smolvmExecRoot(smolvm, plan, argv, input) : run(["docker", "exec", "-i", "-u", "0", plan.vm.name, ...argv], { input, expect: ANY_EXIT }),
-      },
-      { agentFiles },
-    );
+    const done = await provision(plan, await rootShell(plan), { agentFiles });
     await savePlan(done);
     await writePlan(done);
   });
+
+/** Commands as root in the agent: the docker container by the id bb-vm recorded (see agentContainer). */
+async function rootShell(plan: Ready): Promise<Target> {
+  if (plan.vm.kind === "smolvm") {
+    const smolvm = await openSmolvm();
+    return { execRoot: (argv, input) => smolvmExecRoot(smolvm, plan, argv, input) };
+  }
+  const container = await agentContainer(plan);
+  return { execRoot: (argv, input) => run(["docker", "exec", "-i", "-u", "0", container, ...argv], { input, expect: ANY_EXIT }) };
+}
 
 await mainOf(program);

@@ -64,7 +64,7 @@ test("bb-bundle and bb-vm refuse a plan their stage already ran on, before touch
 
     const withVm: Plan = {
       ...b.plan,
-      vm: { kind: "docker", image: "i", imageId: null, name: "bb-shell-t3st-agent", artifact: null, user: "node", home: "/home/node", env: {}, startedAt: "2026-01-01T00:00:02.000Z" },
+      vm: { kind: "docker", image: "i", imageId: null, name: "bb-shell-t3st-agent", id: null, artifact: null, user: "node", home: "/home/node", env: {}, startedAt: "2026-01-01T00:00:02.000Z" },
     };
     const file = join(b.stateRoot, "vm-plan.json");
     await writeFile(file, JSON.stringify(withVm));

@@ -24,7 +24,7 @@ import { locatePlan, type LocateOptions } from "../../lib/plan/locate.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { agentCommand } from "../../lib/providers.ts";
 import { openSmolvm } from "../../lib/smolvm/driver.ts";
-import { agentGone, execInteractive, startDockerAgent } from "../../lib/vm/docker.ts";
+import { agentContainer, agentGone, execInteractive, startDockerAgent } from "../../lib/vm/docker.ts";
 import { goneMessage } from "../../lib/vm/gone.ts";
 import { smolvmExecInteractive, startSmolvmAgent } from "../../lib/vm/smolvm.ts";
 import { packImage } from "../../smolmachine-pack/pack.ts";
@@ -75,10 +75,12 @@ const locateFlags = (c: ReturnType<typeof program.command>) =>
 
 async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boolean; interactive: boolean; workdir?: string }): Promise<number> {
   if (plan.vm.kind === "docker") {
-    const code = await execInteractive(plan, argv, o);
+    // By the id bb-vm recorded: a container of that name now may be another root's bottle.
+    const container = await agentContainer(plan);
+    const code = await execInteractive(container, argv, o);
     // docker exec says "No such container" with exit 1, like a command failing: name it.
     if (code !== 0) {
-      const gone = await agentGone(plan.vm.name, { killed: code === 137 });
+      const gone = await agentGone(container, { killed: code === 137 });
       if (gone) log.error(await goneMessage(plan, gone));
     }
     return code;

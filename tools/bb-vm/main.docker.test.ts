@@ -1,0 +1,82 @@
+// bb-vm exec and attach against a real Docker engine, whose container names are one
+// namespace for every state root: a plan reaches the agent container bb-vm started for it,
+// or none, never another root's bottle that has taken the name since.
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import * as docker from "../../lib/docker/index.ts";
+import { makeBottle, RUN_LABEL, testRun } from "../../lib/inventory/testdata/bottles.ts";
+import { names } from "../../lib/layout.ts";
+import { savePlan } from "../../lib/plan/io.ts";
+import type { Plan } from "../../lib/plan/schema.ts";
+import { prepare } from "../../lib/prepare/prepare.ts";
+import { run, ANY_EXIT } from "../../lib/proc.ts";
+import { tempDir } from "../../tests/support/tmp.ts";
+import { REPO, runTool } from "../../tests/support/tools.ts";
+
+/** Whether `file` exists in the container (by id or name). */
+const hasFile = async (container: string, file: string) => (await run(["docker", "exec", container, "test", "-e", file], { expect: ANY_EXIT })).code === 0;
+
+test("a plan whose agent container was removed never reaches another root's bottle that took the name: exec and attach say it is gone, or (a plan without the id) name that root", async (t) => {
+  const rootA = await testRun(t);
+  const rootB = await tempDir(t, "bb-vm-root-b-");
+  const slug = `t${rootA.id}-x`;
+  const agent = names.agent(slug);
+  // Root B's bottle first, its agent a sleeper started and recorded as bb-vm does (debian
+  // has no user node, so every exec here is --root).
+  const prepared = await prepare({ agent: "researcher", manifestDir: join(REPO, "bottles"), stateRoot: rootB, backend: "docker", cwd: null, identity: slug });
+  const idB = await docker.runContainer({
+    name: agent,
+    image: "debian:bookworm-slim",
+    labels: docker.bottleLabels({ slug, backend: "docker", agent: "researcher", stateRoot: rootB, role: "agent", extra: { [docker.LABEL.test]: "1", [RUN_LABEL]: rootA.id } }),
+    network: "none",
+    init: true,
+    entrypoint: "sleep",
+    cmd: ["infinity"],
+  });
+  const vm = { kind: "docker" as const, image: "debian:bookworm-slim", imageId: null, name: agent, id: idB, artifact: null, user: "node", home: "/home/node", env: {}, startedAt: prepared.createdAt };
+  const withId: Plan = { ...prepared, vm };
+  const { id: _, ...withoutId } = vm;
+  const saveWithId = () => savePlan(withId);
+  // As a version that did not record the id saved it.
+  const saveWithoutId = () => writeFile(prepared.files.plan, JSON.stringify({ ...prepared, vm: withoutId }));
+  const markFrom = (file: string, flags: string[] = []) => runTool("bb-vm", ["exec", "--root", "--slug", slug, "--state-dir", rootB, ...flags, "--", "sh", "-c", `echo B > ${file}`]);
+  const attach = () => runTool("bb-vm", ["attach", "--slug", slug, "--state-dir", rootB]);
+
+  // While it lives, both plans reach it: by its id, or by its name once its labels say it is this root's.
+  await saveWithId();
+  assert.equal((await markFrom("/tmp/by-id")).code, 0);
+  await saveWithoutId();
+  assert.equal((await markFrom("/tmp/by-name")).code, 0);
+  assert.ok((await hasFile(idB, "/tmp/by-id")) && (await hasFile(idB, "/tmp/by-name")), "root B's exec did not run in root B's container");
+
+  // Then it is removed (a reboot and a prune, a `docker rm`) and root A's bottle X takes the name.
+  await docker.removeContainer(idB);
+  await makeBottle(t, rootA, { name: "x", agent: true });
+  const idA = (await docker.inspectContainer(agent))!.id;
+
+  await saveWithId();
+  const gone = new RegExp(`^error: bottle ${slug}: its agent container ${agent} is gone; .just start slug=${slug}. rebuilds it`, "m");
+  const exec = await markFrom("/tmp/from-b");
+  assert.notEqual(exec.code, 0, exec.stderr);
+  assert.match(exec.stderr, gone);
+  const attached = await attach();
+  assert.notEqual(attached.code, 0, attached.stderr);
+  assert.match(attached.stderr, gone);
+
+  await saveWithoutId();
+  const taken = new RegExp(`^error: Cannot reach bottle ${slug}'s agent: container ${agent} is a bottle of state root ${rootA.stateRoot}, not of this one .*BB_STATE_DIR=${rootA.stateRoot}\\)$`, "m");
+  const execOld = await markFrom("/tmp/from-b-old");
+  assert.equal(execOld.code, 1, execOld.stderr);
+  assert.match(execOld.stderr, taken);
+  const json = await markFrom("/tmp/from-b-old", ["--json-errors"]);
+  const error = JSON.parse(json.stderr.trim().split("\n").at(-1)!).error;
+  assert.deepEqual([error.code, error.details], ["SLUG_TAKEN", { slug, stateRoot: rootA.stateRoot }]);
+  const attachOld = await attach();
+  assert.equal(attachOld.code, 1, attachOld.stderr);
+  assert.match(attachOld.stderr, taken);
+
+  assert.equal((await docker.inspectContainer(agent))?.id, idA);
+  assert.ok(!(await hasFile(idA, "/tmp/from-b")) && !(await hasFile(idA, "/tmp/from-b-old")), "root B's exec ran in root A's bottle");
+});
