@@ -63,7 +63,7 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
   } catch (e) {
     // A name already in use is another run's container, live or not: never ours to remove.
     if (isNameInUse(e)) {
-      throw new BbError("VM", `Cannot start the agent: container ${name} already exists: bottle ${plan.slug} has an agent already (bb-vm exec --slug ${plan.slug} reaches it; bb-cleanup --slug ${plan.slug} removes it)`, { cause: e });
+      throw new BbError("VM", `Cannot start the agent: container ${name} already exists: bottle ${plan.slug} has an agent already, which this plan did not start (bb-list --all shows it; bb-cleanup --slug ${plan.slug} removes the bottle, then start it again)`, { cause: e });
     }
     await removeContainer(name).catch(() => {});
     throw e;
