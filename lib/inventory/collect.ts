@@ -217,7 +217,8 @@ const isSmolvmBottle = (b: BottleFacts) => b.dir?.plan?.backend === "smolmachine
  * Which of the bottles found under a slug (this root's, other roots') a smolvm machine of
  * that slug belongs to. Machines carry no labels, so it goes by whose bottle is a
  * smolmachines one: this root's first, then another root's (its bundle container names
- * the root), then this root's anyway. Undefined when there is none of that slug at all.
+ * the root); failing that, this root's bottle of the slug, else another root's (where it
+ * is kept, never removed from here). Undefined when there is no bottle of that slug.
  */
 function machineOwner(candidates: BottleFacts[]): BottleFacts | undefined {
   const mine = candidates.find((b) => b.elsewhere === null);

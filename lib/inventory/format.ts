@@ -105,7 +105,6 @@ export function planText(removals: Removal[]): string {
   return out.join("\n") + "\n";
 }
 
-/** One line per removal step, for the log as it happens. */
 /** The stale-images part of the cleanup plan. */
 export function imagesText(images: OurImage[]): string {
   const rows = images.map((i) => [i.ref ?? `${i.id.slice(0, 19)} (untagged)`, i.size, `built ${i.created}`]);
@@ -113,6 +112,7 @@ export function imagesText(images: OurImage[]): string {
   return [`images no bottle here uses (built for an older checkout; ${totalSize(images)} in all):`, ...rows.map((row) => `  image  ${row[0]!.padEnd(widths[0]!)}  ${row[1]!.padStart(widths[1]!)}  ${row[2]}`)].join("\n") + "\n";
 }
 
+/** One line per removal step, for the log as it happens. */
 export function resultLine(res: RemovalResult): string {
   return res.ok ? `removed ${res.kind} ${res.name}` : `could not remove ${res.kind} ${res.name}${res.slug ? ` (${res.slug})` : ""}: ${res.error}`;
 }
