@@ -81,7 +81,8 @@ export function listTable(rows: ListRow[], opts: { all?: boolean } = {}): string
     r.agent ?? "-",
     r.services.join(",") || "-",
     r.startedAt ? shortTime(r.startedAt) : "-",
-    r.status,
+    // A slug can be a bottle of this root and of another: say which row is the other's.
+    r.otherStateRoot === null ? r.status : `${r.status} (state root ${r.otherStateRoot})`,
     ...(opts.all ? [leftovers(r)] : []),
   ]);
   return table(header, cells);
