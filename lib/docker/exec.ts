@@ -1,7 +1,7 @@
-// Running a command inside a running container: captured (with its exit code, for
-// provisioning steps and checks) or interactive on the user's terminal (attaching the agent).
-import process from "node:process";
-import { runInteractive, type RunResult } from "../proc.ts";
+// Running a command inside a running container: the one builder of `docker exec` argv (the
+// agent's exec and attach in lib/vm/docker.ts build on it), and a captured run with its exit
+// code for checks.
+import type { RunResult } from "../proc.ts";
 import { docker } from "./cmd.ts";
 import { envArgs } from "./env.ts";
 
@@ -12,7 +12,9 @@ export interface ExecOptions {
   env?: Record<string, string>;
 }
 
-function execArgs(container: string, cmd: string[], opts: ExecOptions, flags: string[]) {
+/** argv after `docker` for `docker exec` (flags such as --interactive and --tty first), and
+ * the values the docker CLI must carry in its environment (see env.ts). */
+export function execArgs(container: string, cmd: string[], opts: ExecOptions, flags: string[] = []) {
   const env = envArgs(opts.env);
   const args = ["exec", ...flags, ...env.args];
   if (opts.user) args.push("--user", opts.user);
@@ -40,16 +42,4 @@ export function execIn(container: string, cmd: string[], opts: CapturedExecOptio
     timeoutMs: opts.timeoutMs,
     what: opts.what ?? `Command ${cmd[0]} failed in container ${container}`,
   });
-}
-
-export interface InteractiveExecOptions extends ExecOptions {
-  /** Allocate a TTY (default: when our stdin is one). */
-  tty?: boolean;
-}
-
-/** Run a command on the user's terminal; resolves to its exit code. */
-export function execInteractive(container: string, cmd: string[], opts: InteractiveExecOptions = {}): Promise<number> {
-  const tty = opts.tty ?? Boolean(process.stdin.isTTY);
-  const { args, childEnv } = execArgs(container, cmd, opts, tty ? ["--interactive", "--tty"] : ["--interactive"]);
-  return runInteractive(["docker", ...args], { env: childEnv });
 }

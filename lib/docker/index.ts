@@ -5,6 +5,6 @@ export { dockerInfo, type DockerInfo } from "./daemon.ts";
 export { connectNetwork, createNetwork, removeNetwork, type NetworkSpec } from "./network.ts";
 export { isNameInUse, killContainer, removeContainer, runArgs, runContainer, stopContainer, type ContainerSpec, type Mount } from "./container.ts";
 export { hostPort, imageId, inspectContainer, inspectImage, type ContainerInfo, type ImageInfo } from "./inspect.ts";
-export { execIn, execInteractive, type CapturedExecOptions, type ExecOptions, type InteractiveExecOptions } from "./exec.ts";
+export { execArgs, execIn, type CapturedExecOptions, type ExecOptions } from "./exec.ts";
 export { listContainers, listNetworks, type ContainerSummary, type LabelFilter, type NetworkSummary } from "./list.ts";
 export { envArgs } from "./env.ts";

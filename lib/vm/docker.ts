@@ -5,6 +5,7 @@ import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { BOTTLE_LOG_LIMIT, isNameInUse, removeContainer, runContainer } from "../docker/container.ts";
 import { inspectContainer } from "../docker/inspect.ts";
+import { execArgs } from "../docker/exec.ts";
 import { bottleLabels } from "../docker/labels.ts";
 import { otherRoot, realRoot } from "../inventory/collect.ts";
 import { AGENT, names } from "../layout.ts";
@@ -118,22 +119,22 @@ export async function agentContainer(plan: Vmd): Promise<string> {
 }
 
 /** argv of `docker exec` into `container` (an id or name: see agentContainer). */
-function execArgs(container: string, argv: string[], o: ExecOptions): string[] {
-  const args = ["docker", "exec"];
-  if (o.interactive) args.push("-i");
-  if (o.tty) args.push("-t");
-  if (o.root) args.push("-u", "0");
-  else args.push("-u", AGENT.user, "-e", `HOME=${AGENT.home}`);
-  if (o.workdir) args.push("-w", o.workdir);
+export function agentExecArgv(container: string, argv: string[], o: ExecOptions): string[] {
+  const flags = [...(o.interactive ? ["--interactive"] : []), ...(o.tty ? ["--tty"] : [])];
   // Through sh's exec, argv as it is (env would take a first word with "=" for a variable):
   // a command that is not there exits 127 as in a shell, not docker's 126 with an OCI
-  // runtime error.
-  return [...args, container, "sh", "-c", 'exec "$@"', "sh", ...argv];
+  // runtime error. HOME is one of the names that travel on argv, so no child env is needed.
+  const { args } = execArgs(container, ["sh", "-c", 'exec "$@"', "sh", ...argv], {
+    user: o.root ? "0" : AGENT.user,
+    env: o.root ? undefined : { HOME: AGENT.home },
+    workdir: o.workdir,
+  }, flags);
+  return ["docker", ...args];
 }
 
 /** Run a command in the agent container, capturing output; returns the exit code. */
 export async function execCapture(plan: Vmd, argv: string[], o: ExecOptions = {}) {
-  return run(execArgs(await agentContainer(plan), argv, { ...o, interactive: o.input !== undefined }), {
+  return run(agentExecArgv(await agentContainer(plan), argv, { ...o, interactive: o.input !== undefined }), {
     expect: ANY_EXIT,
     input: o.input,
   });
@@ -141,7 +142,7 @@ export async function execCapture(plan: Vmd, argv: string[], o: ExecOptions = {}
 
 /** Run a command with the caller's stdio (attach, exec from a terminal); returns the exit code. */
 export function execInteractive(container: string, argv: string[], o: ExecOptions = {}): Promise<number> {
-  return runInteractive(execArgs(container, argv, o));
+  return runInteractive(agentExecArgv(container, argv, o));
 }
 
 /** Why the agent container cannot run a command ("is gone", "is being removed", "is
