@@ -102,6 +102,22 @@ test("Ctrl-C while a tool waits on docker: one warning and 'Interrupted by SIGIN
   assert.equal(inFlow.stderr.match(/^(error|warning): .*$/gm), null, inFlow.stderr);
 });
 
+test("a docker that dies of Ctrl-C before the tool hears it is still the interruption, not a failure of its own", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "bb-cli-int-order-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // The order a loaded machine can show: the child's exit (130) is seen first, the tool's
+  // own SIGINT later: 0.3 s, past the rollback, within the ~1 s the tool waits for it. The
+  // background kill keeps no pipe of the child open.
+  await writeFile(join(dir, "docker"), `#!/bin/sh\n[ -e ${dir}/docker-called ] && exit 0\ntouch ${dir}/docker-called\n(sleep 0.3; kill -INT $PPID) </dev/null >/dev/null 2>&1 &\nkill -INT $$\nsleep 5\n`);
+  await chmod(join(dir, "docker"), 0o755);
+  const prepared = await run(tsArgv("tools/bb-prepare/main.ts", ["shell", "--state-dir", join(dir, "state")]));
+  await writeFile(join(dir, "plan.json"), prepared.stdout);
+  const r = await run(tsArgv("tools/bb-bundle/main.ts", ["--plan", join(dir, "plan.json")]), { env: { PATH: `${dir}:${process.env.PATH}` }, expect: [0, 1, 130] });
+  assert.ok(existsSync(join(dir, "docker-called")), r.stderr);
+  assert.equal(r.code, 130, r.stderr);
+  assert.deepEqual(r.stderr.match(/^(error|warning): .*$/gm), ["warning: SIGINT received: stopping and rolling back", "error: Interrupted by SIGINT"], r.stderr);
+});
+
 test("a next step that exits before reading the plan: one error naming the bottle and how to remove it, no stack trace", async (t) => {
   const state = await mkdtemp(join(tmpdir(), "bb-cli-"));
   t.after(() => rm(state, { recursive: true, force: true }));

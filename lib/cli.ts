@@ -171,7 +171,10 @@ export async function runProgram(program: Command, argv: string[] = process.argv
     }
     let err = toBbError(e);
     // A Ctrl-C reaches the docker or git a tool was running too, which then "fails" with
-    // 130: that is the interruption, not a second error.
+    // 130: that is the interruption, not a second error. The child's exit and our own
+    // signal come in on separate event-loop callbacks in either order, so a child that died
+    // of one waits for ours to be handled first.
+    if (!interruptedBy && diedOfSignal(e)) await signalHandled();
     if (interruptedBy && err.code !== "INTERRUPTED") {
       log.debug(err.message);
       err = new BbError("INTERRUPTED", `Interrupted by ${interruptedBy}`, { cause: err });
@@ -181,6 +184,22 @@ export async function runProgram(program: Command, argv: string[] = process.argv
     return err.exitCode;
   }
   return exitCode;
+}
+
+/** Whether a failure is a child process that exited 130 or 143 (SIGINT, SIGTERM), anywhere
+ * along the error's causes. */
+function diedOfSignal(e: unknown): boolean {
+  for (let c: unknown = e, depth = 0; c instanceof Error && depth < 10; c = c.cause, depth++) {
+    const code = c instanceof BbError ? c.details.exitCode : undefined;
+    if (code === 130 || code === 143) return true;
+  }
+  return false;
+}
+
+/** A few event-loop turns (at most ~1 s) for a signal already sent to this process's
+ * group to reach interruptSignal()'s handler. */
+async function signalHandled(): Promise<void> {
+  for (let i = 0; i < 100 && !interruptedBy; i++) await new Promise((r) => setTimeout(r, 10));
 }
 
 /** Use inside an action to hand a non-zero exit code back to runProgram. */
