@@ -3,7 +3,6 @@ import { join } from "node:path";
 import { run, type RunResult, ANY_EXIT } from "../../lib/proc.ts";
 
 export const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
-export const SHIPPED_BOTTLES = join(REPO, "bottles");
 
 export interface ToolRun extends RunResult {
   json(): unknown;

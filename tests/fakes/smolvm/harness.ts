@@ -13,7 +13,6 @@ import { dbPath, listMachines } from "./state.ts";
 
 /** The folder holding the `smolvm` launcher: put it first on PATH. */
 export const FAKE_SMOLVM_DIR = fileURLToPath(new URL(".", import.meta.url)).replace(/\/$/, "");
-export const FAKE_SMOLVM_BIN = join(FAKE_SMOLVM_DIR, "smolvm");
 
 export interface Call {
   argv: string[];
