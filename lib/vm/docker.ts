@@ -5,7 +5,7 @@ import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { BOTTLE_LOG_LIMIT, isNameInUse, removeContainer, runContainer } from "../docker/container.ts";
 import { inspectContainer } from "../docker/inspect.ts";
-import { execArgs } from "../docker/exec.ts";
+import { execArgs, execIn } from "../docker/exec.ts";
 import { bottleLabels } from "../docker/labels.ts";
 import { otherRoot, realRoot } from "../inventory/collect.ts";
 import { AGENT, names } from "../layout.ts";
@@ -150,8 +150,11 @@ export function execInteractive(container: string, argv: string[], o: ExecOption
  *
  * `killed`: the command died of SIGKILL (exit 137), as every command in a container does
  * when `docker rm -f` or a stop kills it; docker can still report that container running
- * for a moment after, so it is looked at again for up to ~2 s before it counts as up. */
+ * for a moment after. So a container reported running is asked to run `true`: one whose
+ * processes were all killed cannot, and is looked at again for up to ~2 s; one that can
+ * is up (the command was killed on its own: kill -9, the OOM killer), said at once. */
 export async function agentGone(container: string, opts: { killed?: boolean } = {}): Promise<string | null> {
+  let probed = false;
   for (let tries = opts.killed ? 20 : 1; ; ) {
     const info = await inspectContainer(container).catch(() => undefined);
     if (info === undefined) return null;
@@ -159,6 +162,11 @@ export async function agentGone(container: string, opts: { killed?: boolean } = 
     if (info.state.status === "removing") return "is being removed";
     if (!info.state.running) return "is stopped";
     if (--tries === 0) return null;
+    if (!probed) {
+      probed = true;
+      const probe = await execIn(container, ["true"], { expect: ANY_EXIT, timeoutMs: 5000 }).catch(() => null);
+      if (probe?.code === 0) return null;
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import * as docker from "../../lib/docker/index.ts";
 import { makeBottle, RUN_LABEL, testRun } from "../../lib/inventory/testdata/bottles.ts";
 import { names } from "../../lib/layout.ts";
-import { savePlan } from "../../lib/plan/io.ts";
+import { readPlanFile, savePlan } from "../../lib/plan/io.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { prepare } from "../../lib/prepare/prepare.ts";
 import { run, ANY_EXIT } from "../../lib/proc.ts";
@@ -79,4 +79,21 @@ test("a plan whose agent container was removed never reaches another root's bott
 
   assert.equal((await docker.inspectContainer(agent))?.id, idA);
   assert.ok(!(await hasFile(idA, "/tmp/from-b")) && !(await hasFile(idA, "/tmp/from-b-old")), "root B's exec ran in root A's bottle");
+});
+
+test("a command killed inside a running agent (exit 137) is its own exit: bb-vm asks docker once whether the container runs, says nothing more, and does not wait", async (t) => {
+  const root = await testRun(t);
+  const bottle = await makeBottle(t, root, { name: "k", agent: true });
+  const agent = names.agent(bottle.slug);
+  const plan = await readPlanFile(join(bottle.dir, "plan.json"));
+  const id = (await docker.inspectContainer(agent))!.id;
+  await savePlan({ ...plan, vm: { kind: "docker", image: "debian:bookworm-slim", imageId: null, name: agent, id, artifact: null, user: "node", home: "/home/node", env: {}, startedAt: plan.createdAt } });
+
+  // kill -9 of the command itself (as the OOM killer does) ends it with 137, as `docker rm -f`
+  // does; only the latter's container stops, which the probe tells apart at once.
+  const r = await runTool("bb-vm", ["-v", "exec", "--root", "--slug", bottle.slug, "--state-dir", root.stateRoot, "--", "sh", "-c", "kill -9 $$"]);
+  assert.equal(r.code, 137, r.stderr);
+  assert.doesNotMatch(r.stderr, /^error:/m);
+  const inspects = r.stderr.split("\n").filter((l) => /run: docker container inspect /.test(l));
+  assert.equal(inspects.length, 1, `bb-vm looked at the container ${inspects.length} times, polling a container that runs:\n${r.stderr}`);
 });
