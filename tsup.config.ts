@@ -35,5 +35,6 @@ const common = {
 export default defineConfig([
   { ...common, entry: mains("tools"), outDir: "dist" },
   // The bundle image runs Debian bookworm's Node 18.
-  { ...common, entry: mains("sidecar-image"), outDir: "dist/sidecar", target: "node18" },
+  // The firewall's scan worker is a file of its own, beside firewall.js (off-thread.ts).
+  { ...common, entry: { ...mains("sidecar-image"), "firewall-scan-worker": "sidecar-image/firewall/scan-worker.ts" }, outDir: "dist/sidecar", target: "node18" },
 ]);

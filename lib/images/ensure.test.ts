@@ -40,12 +40,13 @@ test("sidecarContext() names each missing bundle and says to run npm run build",
     (e) => {
       assert.ok(isBbError(e));
       assert.equal(e.code, "NOT_FOUND");
-      assert.match(e.message, /missing dist\/sidecar\/init\.js\)/);
+      assert.match(e.message, /missing dist\/sidecar\/firewall-scan-worker\.js, dist\/sidecar\/init\.js\)/);
       assert.match(e.message, /npm run build/);
       return true;
     },
   );
   writeFileSync(join(root, "dist", "sidecar", "init.js"), "");
+  writeFileSync(join(root, "dist", "sidecar", "firewall-scan-worker.js"), "");
   const ctx = sidecarContext(root, quiet);
-  assert.deepEqual(ctx.bundles, ["firewall.js", "init.js"]);
+  assert.deepEqual(ctx.bundles, ["firewall-scan-worker.js", "firewall.js", "init.js"]);
 });

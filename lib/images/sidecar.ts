@@ -22,6 +22,7 @@ function expectedBundles(root: string): string[] {
   for (const e of readdirSync(src, { withFileTypes: true })) {
     if (e.isDirectory() && existsSync(join(src, e.name, "main.ts"))) names.add(e.name);
   }
+  if (names.has("firewall")) names.add("firewall-scan-worker"); // its large-body scans (tsup.config.ts)
   return [...names].sort();
 }
 

@@ -16,6 +16,7 @@ import { log as rootLog, type Logger } from "../../lib/log.ts";
 import { readClientHello } from "../../lib/tls/client-hello.ts";
 import { createLeafIssuer, normalizeHost } from "../../lib/tls/mod.ts";
 import { type Block, inspectBody, inspectHead, MAX_BODY_BYTES, readBody } from "./inspect.ts";
+import { createOffThreadScanner } from "./off-thread.ts";
 import { compilePolicy, type CompiledPolicy, type HostRule } from "./policy.ts";
 import { closeTogether, relayWebSocket } from "./websocket.ts";
 import { authority, createUpstream, type Endpoint, type Target } from "./upstream.ts";
@@ -236,6 +237,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   const upstream = createUpstream({ nextHop: opts.nextHop, upstreamCa: opts.upstreamCa, resolve: opts.resolve });
   const tunnels = new WeakMap<net.Socket, Tunnel>();
   const sockets = new Set<net.Socket>();
+  const offThread = createOffThreadScanner(log);
 
   let policy: CompiledPolicy;
   function setPolicy(p: FirewallPolicy): void {
@@ -319,7 +321,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     if (hasBody(req)) {
       const read = await readBody(req, maxBody);
       if (!Buffer.isBuffer(read)) return deny(req, res, target.host, read, true);
-      const bodyBlock = await inspectBody(p, read, req.headers["content-encoding"]);
+      const bodyBlock = await inspectBody(p, read, req.headers["content-encoding"], offThread);
       if (bodyBlock) return deny(req, res, target.host, bodyBlock);
       body = read;
       headers["content-length"] = body.length;
@@ -566,6 +568,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
         upstream.close();
+        offThread.close();
       });
     },
   };

@@ -7,6 +7,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
 import type { Finding, Scanner } from "../../lib/dlp/mod.ts";
+import { OFF_THREAD_BYTES, type OffThreadScanner, scanHere } from "./off-thread.ts";
 import type { CompiledPolicy } from "./policy.ts";
 
 export interface Block {
@@ -106,10 +107,11 @@ async function decode(body: Buffer, contentEncoding: string | undefined): Promis
  * of their stream and ignore what follows, and the upstream gets those bytes all the same
  * (or gets the body undecoded when the Connection header strips Content-Encoding).
  */
-export async function inspectBody(policy: CompiledPolicy, body: Buffer, contentEncoding: string | undefined): Promise<Block | null> {
+export async function inspectBody(policy: CompiledPolicy, body: Buffer, contentEncoding: string | undefined, offThread?: OffThreadScanner): Promise<Block | null> {
   if (body.length === 0) return null;
   const plain = await decode(body, contentEncoding);
   if (!Buffer.isBuffer(plain)) return plain;
-  const f = policy.scanner.scan(plain.toString("latin1")) ?? (plain === body ? null : policy.scanner.scan(body.toString("latin1")));
+  const texts = plain === body ? [plain] : [plain, body];
+  const f = offThread && plain.length >= OFF_THREAD_BYTES ? await offThread.scan(policy.scannerOptions, policy.scanner, texts) : scanHere(policy.scanner, texts);
   return f ? blocked(f, "body") : null;
 }

@@ -3,7 +3,7 @@
 // environment at load time. A reload (SIGHUP or SIGUSR1) swaps one CompiledPolicy object.
 import { isIP } from "node:net";
 import process from "node:process";
-import { createScanner, type Scanner } from "../../lib/dlp/mod.ts";
+import { createScanner, type Scanner, type ScannerOptions } from "../../lib/dlp/mod.ts";
 import { DEFAULT_PORTS, type FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { normalizeHost } from "../../lib/tls/mod.ts";
 
@@ -21,6 +21,8 @@ export interface CompiledPolicy {
   /** The rule allowing `host`, or null when the host is not in the allowlist. */
   ruleFor(host: string): HostRule | null;
   scanner: Scanner;
+  /** What `scanner` was made from, to make the same one on the scan worker (off-thread.ts). */
+  scannerOptions: ScannerOptions;
   /** The same detectors minus the entropy check, for headers that echo server-issued values. */
   echoScanner: Scanner;
   hostCount: number;
@@ -50,7 +52,8 @@ export function compilePolicy(policy: FirewallPolicy, env: Record<string, string
     if (value) sensitive.push({ name, value });
     else warnings.push(`sensitive env ${name}: its slot ${slot} is not set, so there is nothing to scan for`);
   }
-  const scanner = createScanner({ disabled: policy.dlp.disabled, sensitive });
+  const scannerOptions: ScannerOptions = { disabled: policy.dlp.disabled, sensitive };
+  const scanner = createScanner(scannerOptions);
   for (const name of scanner.ignoredSensitive) warnings.push(`sensitive env ${name}: value too short to scan for safely; ignored`);
   const echoScanner = createScanner({ disabled: [...policy.dlp.disabled, "high_entropy"], sensitive });
 
@@ -69,6 +72,7 @@ export function compilePolicy(policy: FirewallPolicy, env: Record<string, string
       return null;
     },
     scanner,
+    scannerOptions,
     echoScanner,
     hostCount: policy.hosts.length,
     warnings,

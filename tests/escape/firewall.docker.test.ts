@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as docker from "../../lib/docker/index.ts";
-import { run } from "../../lib/proc.ts";
+import { ANY_EXIT, run } from "../../lib/proc.ts";
 import { removeAll, startBottle, type Bottle } from "./support/bottle.ts";
 import { curlIn } from "./support/curl.ts";
 import { ESCAPE_DIR, newId } from "./support/env.ts";
@@ -107,6 +107,23 @@ describe("escape suite: the proxy path (docker)", () => {
     assert.deepEqual(seen.filter(http), []);
     const text = JSON.stringify(seen);
     assert.ok(!text.includes(SENSITIVE) && !text.includes(AWS_KEY_ID) && !text.includes(AWS_SECRET));
+  });
+
+  it("a large body, which the firewall scans on its worker thread, is scanned all the same: a secret at its end is blocked, the clean body arrives whole", async () => {
+    // 2 MiB of ordinary text, past the size that goes to the worker (off-thread.ts).
+    const made = await bottle!.sh(`head -c 2097152 /dev/zero | tr '\\0' 'a' > /tmp/big && { cat /tmp/big; printf ' key=%s' "$1"; } > /tmp/big-secret`, { args: [AWS_KEY_ID] });
+    assert.equal(made.code, 0, made.stderr);
+    const seen = await seenDuring(async () => {
+      const secret = await curlIn(bottle!, ["--data-binary", "@/tmp/big-secret", "https://allowed.test/big-secret"]);
+      assert.equal(secret.status, "403", JSON.stringify({ ...secret, body: secret.body.slice(0, 300) }));
+      assert.match(secret.body, /detector aws matched in body/);
+      const clean = await curlIn(bottle!, ["--data-binary", "@/tmp/big", "https://allowed.test/big"]);
+      assert.equal(clean.status, "200", JSON.stringify({ ...clean, body: clean.body.slice(0, 300) }));
+    });
+    const arrived = seen.filter(http) as Extract<FakeEvent, { kind: "http" }>[];
+    assert.deepEqual(arrived.map((e) => [e.path, e.body.length, e.body === "a".repeat(2097152)]), [["/big", 2097152, true]]);
+    const logs = await run(["docker", "logs", bottle!.bundle], { expect: ANY_EXIT });
+    assert.doesNotMatch(logs.stdout + logs.stderr, /scan worker failed/, "the firewall scanned on its own thread: the worker did not run in the image");
   });
 
   it("the agent cannot send a secret over a WebSocket to an allowed host: the message is refused with close 1008 and the upstream never gets it", async () => {
