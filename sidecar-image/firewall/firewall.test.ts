@@ -11,6 +11,7 @@ import type { Detector, FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
 import { connectTunnel, httpsVia, plainVia, RawHttp, tlsOver } from "../../tests/support/raw-http.ts";
 import { wsFrame } from "../../tests/support/ws-frame.mjs";
+import { OFF_THREAD_BYTES } from "./off-thread.ts";
 import { firewallPool, policyOf, startUpstream } from "./test-harness.ts";
 
 const corpus = (name: string) => JSON.parse(readFileSync(new URL(`../../lib/dlp/testdata/${name}`, import.meta.url), "utf8"));
@@ -361,8 +362,8 @@ test("a host is reachable only on its ports: 80 and 443 unless it lists others, 
 const WS = { host: "ws.example.test", upgrade: "websocket", connection: "Upgrade", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" };
 
 /** A WebSocket session to the fake upstream through the firewall, and what the upstream saw so far. */
-async function wsSession(extra: Record<string, string> = {}) {
-  const c = await httpsVia(port, "ws.example.test", bottleCa.certPem);
+async function wsSession(extra: Record<string, string> = {}, via = port) {
+  const c = await httpsVia(via, "ws.example.test", bottleCa.certPem);
   const res = await c.request("GET", "/chat", { ...WS, ...extra });
   assert.equal(res.status, 101);
   return { c, seenBefore: upstream.wsFrames.length };
@@ -408,6 +409,29 @@ test("clean WebSocket messages pass byte for byte: large (16-bit and 64-bit leng
   await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual(upstream.wsFrames.slice(seenBefore), ["x".repeat(300), "are you there?", "part one, ", "part two", big]);
   c.socket.destroy();
+});
+
+test("a WebSocket message of 1 MiB or more goes to the scan worker: a secret at its end closes with 1008, a clean one arrives whole; with no worker the firewall scans it itself", async () => {
+  const aws = positives.find((p) => p.detector === "aws")!.sample;
+  const clean = "lorem ipsum ".repeat(Math.ceil((2 * OFF_THREAD_BYTES) / 12));
+  const brokenLogs: string[] = [];
+  const broken = await startFirewall({
+    scanWorker: new URL("./no-such-worker.js", import.meta.url),
+    log: createLogger({ level: "info", write: (t) => void brokenLogs.push(t) }),
+  });
+  for (const [name, via] of [["worker", port], ["no worker", broken]] as const) {
+    const { c, seenBefore } = await wsSession({}, via);
+    c.socket.write(wsFrame(clean, true, { opcode: 2 }));
+    c.socket.write(wsFrame(`${clean} ${aws}`, true, { opcode: 2 }));
+    const close = await closeOf(c);
+    assert.equal(close.code, 1008, name);
+    assert.match(close.reason, /^detector aws matched in websocket binary message/, name);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(upstream.wsFrames.slice(seenBefore).map((f) => f === clean), [true], `${name}: not just the clean message reached the upstream`);
+    c.socket.destroy();
+  }
+  assert.ok(!logs.some((l) => /scan worker failed/.test(l)), logs.join("\n"));
+  assert.equal(brokenLogs.filter((l) => /^warning: scanning a large body or message on the firewall's own thread: the scan worker failed/.test(l)).length, 2, brokenLogs.join("\n"));
 });
 
 test("only WebSocket upgrades pass, without compression; a compressed or unmasked frame is refused with 1002", async () => {

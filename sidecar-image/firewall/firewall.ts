@@ -11,12 +11,13 @@ import net from "node:net";
 import tls from "node:tls";
 import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
 import { relayStatus } from "../../lib/http/status.ts";
+import type { Finding } from "../../lib/dlp/mod.ts";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { log as rootLog, type Logger } from "../../lib/log.ts";
 import { readClientHello } from "../../lib/tls/client-hello.ts";
 import { createLeafIssuer, normalizeHost } from "../../lib/tls/mod.ts";
 import { type Block, inspectBody, inspectHead, MAX_BODY_BYTES, readBody } from "./inspect.ts";
-import { createOffThreadScanner } from "./off-thread.ts";
+import { createOffThreadScanner, OFF_THREAD_BYTES } from "./off-thread.ts";
 import { compilePolicy, type CompiledPolicy, type HostRule } from "./policy.ts";
 import { closeTogether, relayWebSocket } from "./websocket.ts";
 import { authority, createUpstream, type Endpoint, type Target } from "./upstream.ts";
@@ -34,6 +35,8 @@ export interface FirewallOptions {
   /** Host name -> address to dial instead (direct dialing only; tests). */
   resolve?: ReadonlyMap<string, Endpoint>;
   maxBodyBytes?: number;
+  /** The scan worker's module (tests point it at one that cannot load). */
+  scanWorker?: URL;
   /** Connection time limits (tests shorten them). */
   timeouts?: Partial<Timeouts>;
   log?: Logger;
@@ -237,7 +240,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   const upstream = createUpstream({ nextHop: opts.nextHop, upstreamCa: opts.upstreamCa, resolve: opts.resolve });
   const tunnels = new WeakMap<net.Socket, Tunnel>();
   const sockets = new Set<net.Socket>();
-  const offThread = createOffThreadScanner(log);
+  const offThread = createOffThreadScanner(log, opts.scanWorker);
 
   let policy: CompiledPolicy;
   function setPolicy(p: FirewallPolicy): void {
@@ -385,9 +388,12 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       relayWebSocket(socket, usocket, head, {
         maxMessageBytes: maxBody,
         // The policy in force now, not at the upgrade: a long-lived socket sees reloads.
+        // Messages of 1 MiB or more go to the scan worker, as request bodies do.
         scan: (payload, what) => {
-          const f = policy.scanner.scan(payload.toString("latin1"));
-          return f ? `detector ${f.detector} matched in ${what} (${f.label}: ${f.excerpt})` : null;
+          const p = policy;
+          const reason = (f: Finding | null) => (f ? `detector ${f.detector} matched in ${what} (${f.label}: ${f.excerpt})` : null);
+          if (payload.length >= OFF_THREAD_BYTES) return offThread.scan(p.scannerOptions, p.scanner, [payload]).then(reason);
+          return reason(p.scanner.scan(payload.toString("latin1")));
         },
         onBlock: (b) => log.warn(`blocked websocket to ${target.host}: ${b.reason}`),
       });

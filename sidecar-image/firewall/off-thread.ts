@@ -1,6 +1,6 @@
-// Large request bodies are scanned on a worker thread: a scan runs at ~10-20 ms per MiB,
-// and on the event loop a 16 MiB upload (64 MiB once inflated) would hold every other
-// request of the bottle, and the answers streaming back, for up to a second. The worker
+// Large request bodies and WebSocket messages are scanned on a worker thread: a scan runs
+// at ~10-20 ms per MiB, and on the event loop a 16 MiB upload (64 MiB once inflated) would
+// hold every other request of the bottle, and the answers streaming back, for up to a second. The worker
 // starts on the first large body (idle memory stays as it was) and holds the process open
 // only while it has work. Should it fail to start or die, the body is scanned here
 // instead: never forwarded unscanned.
@@ -95,7 +95,7 @@ export function createOffThreadScanner(log: Logger, workerUrl: URL = WORKER_URL)
           w.postMessage({ id, options, texts: copies } satisfies ScanJob, copies.map((c) => c.buffer));
         });
       } catch (e) {
-        log.warn(`scanning a large body on the firewall's own thread: the scan worker failed (${(e as Error).message})`);
+        log.warn(`scanning a large body or message on the firewall's own thread: the scan worker failed (${(e as Error).message})`);
         return scanHere(inline, texts);
       }
     },

@@ -7,7 +7,7 @@ import net from "node:net";
 import { Duplex } from "node:stream";
 import { test } from "node:test";
 import { parseWsFrame, wsFrame } from "../../tests/support/ws-frame.mjs";
-import { closeFrame, MAX_FRAGMENTS, parseClientFrame, relayWebSocket, type WsBlock } from "./websocket.ts";
+import { closeFrame, MAX_FRAGMENTS, parseClientFrame, relayWebSocket, type WsBlock, type WsScanOptions } from "./websocket.ts";
 
 /** A connected pair of real loopback sockets. */
 async function pair(): Promise<[net.Socket, net.Socket]> {
@@ -21,11 +21,13 @@ async function pair(): Promise<[net.Socket, net.Socket]> {
 }
 
 /** Relay `frames` from an agent socket to an upstream socket; what each side ends up with. */
-async function through(frames: Buffer[], maxMessageBytes = 1 << 20) {
+const scanSecret = (p: Buffer) => (p.includes("SECRET") ? "found SECRET" : null);
+
+async function through(frames: Buffer[], maxMessageBytes = 1 << 20, scan: WsScanOptions["scan"] = scanSecret) {
   const [agent, clientSide] = await pair();
   const [upstreamSide, upstream] = await pair();
   const blocks: WsBlock[] = [];
-  relayWebSocket(clientSide, upstreamSide, Buffer.alloc(0), { maxMessageBytes, scan: (p) => (p.includes("SECRET") ? "found SECRET" : null), onBlock: (b) => blocks.push(b) });
+  relayWebSocket(clientSide, upstreamSide, Buffer.alloc(0), { maxMessageBytes, scan, onBlock: (b) => blocks.push(b) });
   const got: Buffer[] = [];
   upstream.on("data", (c: Buffer) => got.push(c));
   const back: Buffer[] = [];
@@ -116,4 +118,55 @@ test("a big frame arriving in small pieces is joined once, not once per piece", 
   assert.deepEqual(Buffer.concat(got), frame);
   // Joining on every piece copied ~512 MiB here (the held bytes again per KiB).
   assert.ok(copied < 3 * frame.length, `${(copied / 1048576).toFixed(0)} MiB copied for a 1 MiB frame`);
+});
+
+/** A scan that answers for "LATER" messages only once `release` is called, the others at once. */
+function laterScan() {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const asked: string[] = [];
+  const scan = (p: Buffer) => {
+    asked.push(p.toString());
+    return p.includes("LATER") ? released.then(() => scanSecret(p)) : scanSecret(p);
+  };
+  return { scan, asked, release };
+}
+
+test("a scan that answers later holds what follows: nothing after it is read or forwarded until the verdict, then all of it in order", async () => {
+  const [agent, clientSide] = await pair();
+  const [upstreamSide, upstream] = await pair();
+  const { scan, asked, release } = laterScan();
+  const blocks: WsBlock[] = [];
+  relayWebSocket(clientSide, upstreamSide, Buffer.alloc(0), { maxMessageBytes: 1 << 20, scan, onBlock: (b) => blocks.push(b) });
+  const got: Buffer[] = [];
+  upstream.on("data", (c: Buffer) => got.push(c));
+  const frames = [wsFrame("first", true), wsFrame("LATER, a big one", true), wsFrame("ping", true, { opcode: 9 }), wsFrame("after", true)];
+  agent.write(Buffer.concat(frames));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(Buffer.concat(got), frames[0], "a frame after the pending message was forwarded before its verdict");
+  assert.deepEqual(asked, ["first", "LATER, a big one"], "frames after the pending message were parsed before its verdict");
+  assert.equal(clientSide.isPaused(), true, "the agent's socket was not paused while a scan was pending");
+  release();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(Buffer.concat(got), Buffer.concat(frames));
+  assert.equal(clientSide.isPaused(), false);
+  assert.deepEqual(blocks, []);
+  agent.destroy();
+  upstream.destroy();
+});
+
+test("a scan that answers later with a block: that message and everything after it never reach the upstream", async () => {
+  const { scan, release } = laterScan();
+  setTimeout(release, 50);
+  const r = await through([wsFrame("ok", true), wsFrame("LATER SECRET", true, { fin: false }), wsFrame(" tail", true, { opcode: 0 }), wsFrame("after", true)], 1 << 20, scan);
+  assert.deepEqual(r.upstreamGot, wsFrame("ok", true));
+  assert.equal(r.close, 1008);
+  assert.deepEqual(r.blocks, [{ code: 1008, reason: "found SECRET" }]);
+});
+
+test("a scan that fails is a block, never a pass", async () => {
+  const r = await through([wsFrame("anything", true)], 1 << 20, () => Promise.reject(new Error("worker gone")));
+  assert.equal(r.close, 1008);
+  assert.equal(r.upstreamGot.length, 0);
+  assert.match(r.blocks[0]!.reason, /could not be scanned \(worker gone\)/);
 });

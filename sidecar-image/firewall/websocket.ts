@@ -19,8 +19,9 @@ export interface WsBlock {
 }
 
 export interface WsScanOptions {
-  /** Scan one complete message (or control frame) payload; a reason blocks it. */
-  scan(payload: Buffer, what: string): string | null;
+  /** Scan one complete message (or control frame) payload; a reason blocks it. A promise
+   * holds the relay until it settles (a large message scanned on the worker). */
+  scan(payload: Buffer, what: string): string | null | Promise<string | null>;
   /** The largest message held for scanning; a larger one is refused (1009). */
   maxMessageBytes: number;
   /** Called once when the connection is cut for a block, before both sides close. */
@@ -81,14 +82,19 @@ export function closeTogether(a: Duplex, b: Duplex): void {
   b.on("error", done).on("close", done);
 }
 
+/** More fragments than any client sends for one message (16 MiB in 4 KiB pieces). */
+export const MAX_FRAGMENTS = 4096;
+
 /**
  * Relay client -> upstream frame by frame, scanning each message; `head` is what the
  * client sent after its upgrade request. Upstream -> client is piped as is. Either side
  * closing closes both.
+ *
+ * A scan may answer later (a large message goes to the scan worker): the client is then
+ * paused and nothing after that message is parsed or forwarded until the verdict, so
+ * frames reach the upstream in the order they came, and a blocked message's successors
+ * never do.
  */
-/** More fragments than any client sends for one message (16 MiB in 4 KiB pieces). */
-export const MAX_FRAGMENTS = 4096;
-
 export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, opts: WsScanOptions): void {
   // Bytes of a frame not yet whole, kept as received and joined once the frame is: joining
   // on every chunk would copy a 16 MiB frame sent in small pieces thousands of times.
@@ -98,9 +104,17 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
   let message: Frame[] = [];
   let messageBytes = 0;
   let cut = false;
+  // Why the client is paused: a scan answering later, the upstream's buffer full, or both.
+  let scanning = false;
+  let draining = false;
 
   closeTogether(client, upstream);
   upstream.pipe(client);
+
+  const flow = () => {
+    if (scanning || draining) client.pause();
+    else client.resume();
+  };
 
   const block = (b: WsBlock) => {
     if (cut) return;
@@ -114,55 +128,95 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
 
   const forward = (frames: Frame[]) => {
     const bytes = frames.length === 1 ? frames[0]!.raw : Buffer.concat(frames.map((f) => f.raw));
-    if (!upstream.write(bytes)) {
-      client.pause();
-      upstream.once("drain", () => client.resume());
+    if (!upstream.write(bytes) && !draining) {
+      draining = true;
+      flow();
+      upstream.once("drain", () => {
+        draining = false;
+        flow();
+      });
+    }
+  };
+
+  /** Forward `frames` unless `why` blocks them. */
+  const settle = (why: string | null, frames: Frame[]): boolean => {
+    if (why) {
+      block({ code: 1008, reason: why });
+      return false;
+    }
+    forward(frames);
+    return true;
+  };
+
+  /** Parse and relay what is held, up to a frame not yet whole or a scan answering later. */
+  const pump = () => {
+    if (cut || scanning || heldBytes < needed || heldBytes === 0) return;
+    let pending = held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes);
+    held = [];
+    heldBytes = 0;
+    const hold = () => {
+      if (pending.length) {
+        held = [pending];
+        heldBytes = pending.length;
+      }
+    };
+    for (;;) {
+      const p = parseClientFrame(pending, opts.maxMessageBytes - messageBytes);
+      if ("error" in p) return block(p.error);
+      if ("need" in p) {
+        needed = p.need;
+        return hold();
+      }
+      needed = 0;
+      pending = pending.subarray(p.used);
+      const f = p.frame;
+      // Frames are copied out of `pending` so a held message does not pin the whole buffer.
+      f.raw = Buffer.from(f.raw);
+      let frames: Frame[];
+      let verdict: ReturnType<WsScanOptions["scan"]>;
+      if (f.opcode >= 8) {
+        // Control frames may arrive between fragments; each is complete on its own.
+        frames = [f];
+        verdict = opts.scan(f.payload, `websocket ${OPCODES[f.opcode]} frame`);
+      } else {
+        if ((f.opcode === 0) !== message.length > 0) return block({ code: 1002, reason: f.opcode === 0 ? "continuation frame without a message to continue" : "new message before the last one ended" });
+        message.push(f);
+        // Framing counts too, and fragments are capped: empty continuation frames would
+        // otherwise be held without limit (6 bytes on the wire, far more in memory each).
+        messageBytes += f.raw.length;
+        if (message.length > MAX_FRAGMENTS) return block({ code: 1009, reason: `message in more than ${MAX_FRAGMENTS} fragments` });
+        if (!f.fin) continue;
+        frames = message;
+        message = [];
+        messageBytes = 0;
+        const whole = frames.length === 1 ? f.payload : Buffer.concat(frames.map((m) => m.payload));
+        verdict = opts.scan(whole, `websocket ${OPCODES[frames[0]!.opcode]} message`);
+      }
+      if (typeof verdict === "string" || verdict === null) {
+        if (!settle(verdict, frames)) return;
+        continue;
+      }
+      // The verdict comes later: hold the rest unparsed, and the client's further bytes too.
+      hold();
+      scanning = true;
+      flow();
+      verdict.then(
+        (why) => {
+          scanning = false;
+          if (cut || client.destroyed || !settle(why, frames)) return;
+          flow();
+          pump();
+        },
+        (e: Error) => block({ code: 1008, reason: `the message could not be scanned (${e.message})` }),
+      );
+      return;
     }
   };
 
   const onData = (chunk: Buffer) => {
     held.push(chunk);
     heldBytes += chunk.length;
-    if (heldBytes < needed) return;
-    let pending = held.length === 1 ? chunk : Buffer.concat(held, heldBytes);
-    held = [];
-    heldBytes = 0;
-    for (;;) {
-      const p = parseClientFrame(pending, opts.maxMessageBytes - messageBytes);
-      if ("error" in p) return block(p.error);
-      if ("need" in p) {
-        needed = p.need;
-        if (pending.length) {
-          held = [pending];
-          heldBytes = pending.length;
-        }
-        return;
-      }
-      pending = pending.subarray(p.used);
-      const f = p.frame;
-      // Frames are copied out of `pending` so a held message does not pin the whole buffer.
-      f.raw = Buffer.from(f.raw);
-      if (f.opcode >= 8) {
-        // Control frames may arrive between fragments; each is complete on its own.
-        const why = opts.scan(f.payload, `websocket ${OPCODES[f.opcode]} frame`);
-        if (why) return block({ code: 1008, reason: why });
-        forward([f]);
-        continue;
-      }
-      if ((f.opcode === 0) !== message.length > 0) return block({ code: 1002, reason: f.opcode === 0 ? "continuation frame without a message to continue" : "new message before the last one ended" });
-      message.push(f);
-      // Framing counts too, and fragments are capped: empty continuation frames would
-      // otherwise be held without limit (6 bytes on the wire, far more in memory each).
-      messageBytes += f.raw.length;
-      if (message.length > MAX_FRAGMENTS) return block({ code: 1009, reason: `message in more than ${MAX_FRAGMENTS} fragments` });
-      if (!f.fin) continue;
-      const whole = message.length === 1 ? f.payload : Buffer.concat(message.map((m) => m.payload));
-      const why = opts.scan(whole, `websocket ${OPCODES[message[0]!.opcode]} message`);
-      if (why) return block({ code: 1008, reason: why });
-      forward(message);
-      message = [];
-      messageBytes = 0;
-    }
+    pump();
   };
   client.on("data", onData);
   if (head.length) onData(head);

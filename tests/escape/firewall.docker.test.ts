@@ -146,6 +146,19 @@ describe("escape suite: the proxy path (docker)", () => {
     assert.deepEqual(seen.filter((e) => e.kind === "ws").map((e) => (e as { payload: string }).payload), ["hello over a websocket"]);
     const text = JSON.stringify(seen);
     assert.ok(!text.includes(AWS_KEY_ID) && !text.includes(AWS_SECRET), "the secret reached the upstream");
+
+    // 2 MiB messages go to the firewall's scan worker (off-thread.ts): scanned all the same.
+    const made = await bottle!.sh(`head -c 2097152 /dev/zero | tr '\\0' 'a' > /tmp/ws-big && { cat /tmp/ws-big; printf ' key=%s' "$1"; } > /tmp/ws-big-secret`, { args: [AWS_KEY_ID] });
+    assert.equal(made.code, 0, made.stderr);
+    const large = await seenDuring(async () => {
+      assert.deepEqual(await ws("@/tmp/ws-big"), { status: 101, frame: { opcode: 1, text: `echo: ${"a".repeat(119)}` } });
+      const secret = await ws("@/tmp/ws-big-secret");
+      assert.deepEqual([secret.frame?.opcode, secret.frame?.code], [8, 1008], JSON.stringify(secret));
+      assert.match(secret.frame?.reason ?? "", /detector aws matched in websocket text message/);
+    });
+    assert.deepEqual(large.filter((e) => e.kind === "ws").map((e) => (e as { payload: string }).payload === "a".repeat(2097152)), [true]);
+    const logs = await run(["docker", "logs", bottle!.bundle], { expect: ANY_EXIT });
+    assert.doesNotMatch(logs.stdout + logs.stderr, /scan worker failed/, "the firewall scanned on its own thread: the worker did not run in the image");
   });
 
   it("the agent never holds the real token: its env, every /proc/*/environ and its files carry only the placeholder", async () => {

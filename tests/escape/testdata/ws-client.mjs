@@ -2,7 +2,8 @@
 // WebSocket library in the bottle would go out: CONNECT through $HTTPS_PROXY, TLS trusting
 // the bottle CA (NODE_EXTRA_CA_CERTS), the upgrade, one masked text message, then the
 // first frame back. Prints one JSON line: {status, frame: {opcode, text} | {opcode, code, reason}}.
-//   node --input-type=module - HOST PATH MESSAGE
+//   node --input-type=module - HOST PATH MESSAGE    (MESSAGE "@FILE": the file's bytes)
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import tls from "node:tls";
 import { randomBytes } from "node:crypto";
@@ -52,9 +53,15 @@ socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nCon
 const status = Number((await until(head)).split(" ")[1]);
 let frame = null;
 if (status === 101) {
-  const payload = Buffer.from(message);
+  const payload = message.startsWith("@") ? readFileSync(message.slice(1)) : Buffer.from(message);
   const mask = randomBytes(4);
-  const len = payload.length < 126 ? Buffer.from([0x81, 0x80 | payload.length]) : Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 255]);
+  let len;
+  if (payload.length < 126) len = Buffer.from([0x81, 0x80 | payload.length]);
+  else if (payload.length < 65536) len = Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 255]);
+  else {
+    len = Buffer.from([0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 0]);
+    len.writeBigUInt64BE(BigInt(payload.length), 2);
+  }
   socket.write(Buffer.concat([len, mask, payload.map((b, i) => b ^ mask[i % 4])]));
   frame = await until((b) => {
     if (b.length < 2 || b.length < 2 + (b[1] & 0x7f)) return null;
