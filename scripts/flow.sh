@@ -134,11 +134,17 @@ remove_bottle() {
   cleanup --slug "$current_slug" "$@" --yes --quiet --state-dir "$state_root" >&2 || echo "warning: teardown of $current_slug was incomplete; run: bb-cleanup" >&2
 }
 
-# bb-cleanup for the teardown, in a session of its own where setsid(1) is there (Linux):
-# a terminal closed mid-way then sends its HUP to the flow (which ignores it) but not to
-# bb-cleanup and the docker commands it runs, which Node and docker would not ignore.
+# bb-cleanup for the teardown, in a session of its own: a terminal closed mid-way then
+# sends its HUP to the flow (which ignores it) but not to bb-cleanup and the docker
+# commands it runs, which Node and docker would not ignore. setsid(1) where there is one
+# (Linux); elsewhere (macOS) own-session.mjs, which is exposed for its first ~40 ms while
+# Node starts.
 cleanup() {
-  if command -v setsid >/dev/null; then setsid bb-cleanup "$@" </dev/null; else bb-cleanup "$@" </dev/null; fi
+  if command -v setsid >/dev/null; then
+    setsid bb-cleanup "$@" </dev/null
+  else
+    node "$here/scripts/own-session.mjs" bb-cleanup "$@" </dev/null
+  fi
 }
 
 teardown() {

@@ -4,7 +4,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { existsSync } from "node:fs";
-import { readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { run, start, ANY_EXIT } from "../../lib/proc.ts";
@@ -15,9 +16,15 @@ import type { TestContext } from "node:test";
 
 
 async function flowEnv(t: TestContext, extra: Record<string, string> = {}) {
-  const state = await tempDir(t, "bb-flow-state-");
+  // One hook, in this order: the bottles go before their state dir (bb-cleanup judges them
+  // by it), each by --slug so that one a failed test left live (its flow still running, or
+  // gone with the state dir's owner record) is removed too.
+  const state = await mkdtemp(join(tmpdir(), "bb-flow-state-"));
   t.after(async () => {
-    await run([join(REPO, "bin/bb-cleanup"), "--yes", "--grace", "0", "-q", "--state-dir", state, "--filter-label", "bot-bottle.test=1"], { expect: ANY_EXIT });
+    const cleanup = (args: string[]) => run([join(REPO, "bin/bb-cleanup"), "--yes", "--grace", "0", "-q", "--state-dir", state, "--filter-label", "bot-bottle.test=1", ...args], { expect: ANY_EXIT });
+    for (const slug of await readdir(join(state, "bottles")).catch(() => [])) await cleanup(["--slug", slug]);
+    await cleanup([]);
+    await rm(state, { recursive: true, force: true });
   });
   return { state, env: { BB_STATE_DIR: state, BB_TEST_LABEL: "1", ...extra } };
 }
@@ -179,31 +186,56 @@ test("Ctrl-C through npx's just (a Node wrapper that then sends just a SIGTERM),
   }
 });
 
-test("a teardown under way finishes whatever signal follows the one that started it (just's SIGTERM after a Ctrl-C, a closed terminal's HUP)", async (t) => {
-  const { env } = await flowEnv(t);
-  // Its own process group, as a terminal's foreground job.
-  const flow = start(["setsid", join(REPO, "scripts/flow.sh"), "run", "agent=shell", "--", "sleep", "600"], { env, stdio: ["ignore", "ignore", "pipe"] });
-  t.after(() => void flow.kill("SIGKILL"));
-  let err = "";
-  flow.stderr!.on("data", (b: Buffer) => (err += b));
-  const exited = new Promise<number | null>((r) => flow.on("close", (code) => r(code)));
-  const until = async (what: string, ok: () => Promise<boolean> | boolean) => {
-    for (let i = 0; i < 1200; i++) if (await ok()) return;
-    else await new Promise((r) => setTimeout(r, 50));
-    assert.fail(`never saw ${what}:\n${err}`);
-  };
-  await until("the command run", async () => slugOf(err) !== "" && (await run(["docker", "top", `bb-${slugOf(err)}-agent`], { expect: ANY_EXIT })).stdout.includes("sleep 600"));
-  const slug = slugOf(err);
-  await run(["kill", "-s", "INT", "--", `-${flow.pid}`]);
-  await until("the teardown start", () => err.includes(`» tearing down ${slug}`));
-  await run(["kill", "-s", "TERM", String(flow.pid)]);
-  // A closed terminal hangs up its whole foreground group: not the teardown's bb-cleanup.
-  await until("the teardown's bb-cleanup", async () => (await run(["pgrep", "-f", `bb-cleanup.* --slug ${slug}`], { expect: ANY_EXIT })).code === 0);
-  await run(["kill", "-s", "HUP", "--", `-${flow.pid}`]);
-  assert.equal(await exited, 130, err);
-  assert.deepEqual(await leftovers(slug), [], "the flow ended before its teardown did");
-  assert.ok(!existsSync(join(env.BB_STATE_DIR!, "bottles", slug)));
-});
+/** PATH as it is, but with every directory that holds setsid(1) replaced by a copy (of
+ * links) without it: the flow as it runs on macOS. */
+async function pathWithoutSetsid(t: TestContext): Promise<string> {
+  const dirs: string[] = [];
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    if (!dir || !existsSync(join(dir, "setsid"))) {
+      dirs.push(dir);
+      continue;
+    }
+    const shadow = await tempDir(t, "bb-no-setsid-");
+    for (const name of await readdir(dir)) if (name !== "setsid") await symlink(join(dir, name), join(shadow, name));
+    dirs.push(shadow);
+  }
+  return dirs.join(":");
+}
+
+for (const variant of ["setsid(1)", "own-session.mjs (no setsid, as on macOS)"] as const) {
+  test(`a teardown under way finishes whatever signal follows the one that started it (just's SIGTERM after a Ctrl-C, a closed terminal's HUP), in its own session by ${variant}`, async (t) => {
+    const { env } = await flowEnv(t);
+    const flowEnvVars: Record<string, string> = variant === "setsid(1)" ? env : { ...env, PATH: await pathWithoutSetsid(t) };
+    // Its own process group, as a terminal's foreground job (this test's setsid, found on
+    // the test's own PATH).
+    const setsid = (process.env.PATH ?? "").split(":").map((d) => join(d, "setsid")).find((f) => existsSync(f))!;
+    const flow = start([setsid, join(REPO, "scripts/flow.sh"), "run", "agent=shell", "--", "sleep", "600"], { env: flowEnvVars, stdio: ["ignore", "ignore", "pipe"] });
+    t.after(() => void flow.kill("SIGKILL"));
+    let err = "";
+    flow.stderr!.on("data", (b: Buffer) => (err += b));
+    const exited = new Promise<number | null>((r) => flow.on("close", (code) => r(code)));
+    const until = async (what: string, ok: () => Promise<boolean> | boolean) => {
+      for (let i = 0; i < 1200; i++) if (await ok()) return;
+      else await new Promise((r) => setTimeout(r, 50));
+      assert.fail(`never saw ${what}:\n${err}`);
+    };
+    await until("the command run", async () => slugOf(err) !== "" && (await run(["docker", "top", `bb-${slugOf(err)}-agent`], { expect: ANY_EXIT })).stdout.includes("sleep 600"));
+    const slug = slugOf(err);
+    await run(["kill", "-s", "INT", "--", `-${flow.pid}`]);
+    await until("the teardown start", () => err.includes(`» tearing down ${slug}`));
+    await run(["kill", "-s", "TERM", String(flow.pid)]);
+    // A closed terminal hangs up its whole foreground group: not the teardown's bb-cleanup.
+    // The tool itself (node running it), not a wrapper on its way to starting it.
+    const tool = `bb-cleanup(\\.js|/main\\.ts) .*--slug ${slug}`;
+    await until("the teardown's bb-cleanup", async () => (await run(["pgrep", "-f", tool], { expect: ANY_EXIT })).code === 0);
+    const wrapped = (await run(["pgrep", "-f", `own-session\\.mjs bb-cleanup .*--slug ${slug}`], { expect: ANY_EXIT })).code === 0;
+    assert.equal(wrapped, variant !== "setsid(1)", "the teardown took its session another way than expected");
+    await run(["kill", "-s", "HUP", "--", `-${flow.pid}`]);
+    assert.equal(await exited, 130, err);
+    assert.deepEqual(await leftovers(slug), [], "the flow ended before its teardown did");
+    assert.ok(!existsSync(join(env.BB_STATE_DIR!, "bottles", slug)));
+  });
+}
 
 test("SIGTERM to the flow alone (kill PID; just passes its own on that way) tears the bottle down now, not when the command ends", async (t) => {
   const { env } = await flowEnv(t);

@@ -1,0 +1,43 @@
+// scripts/own-session.mjs, the flow's way to keep its teardown out of the terminal's reach
+// on Linux and macOS alike: run as a terminal's foreground job (a process group of its
+// own), the signals a closed terminal and Ctrl-C send that group reach the wrapper, which
+// waits on, and never the command, which finishes and hands back its status.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { test } from "node:test";
+import { tempDir } from "../support/tmp.ts";
+
+const HELPER = new URL("../../scripts/own-session.mjs", import.meta.url).pathname;
+
+function runAsJob(args: string[]) {
+  // detached: a process group of its own, as a shell makes for a foreground job.
+  const job = spawn("node", [HELPER, ...args], { detached: true, stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  job.stderr!.on("data", (b: Buffer) => (err += b));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((r) => job.on("close", (code, signal) => r({ code, signal })));
+  return { job, exited, err: () => err };
+}
+
+test("HUP, TERM and INT sent to the job's group reach neither the command nor the wrapper: the command finishes and its status comes back", async (t) => {
+  const dir = await tempDir(t);
+  const done = join(dir, "done");
+  const started = join(dir, "started");
+  // The command records its own session: it must not be the job's.
+  const { job, exited, err } = runAsJob(["sh", "-c", `ps -o sid= -p $$ > "$1"; sleep 0.6; echo finished > "$2"; exit 7`, "sh", started, done]);
+  for (let i = 0; i < 200 && !(existsSync(started) && readFileSync(started, "utf8").trim()); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.notEqual(Number(readFileSync(started, "utf8").trim()), job.pid, "the command shares the job's session");
+  for (const signal of ["SIGHUP", "SIGTERM", "SIGINT"] as const) process.kill(-job.pid!, signal);
+  assert.deepEqual(await exited, { code: 7, signal: null }, err());
+  assert.equal(readFileSync(done, "utf8"), "finished\n");
+});
+
+test("a command killed by a signal is reported as 128+N; one that cannot run is 127 with its name", async () => {
+  const killed = runAsJob(["sh", "-c", "kill -9 $$"]);
+  assert.equal((await killed.exited).code, 137);
+  const missing = runAsJob(["no-such-command-here"]);
+  assert.equal((await missing.exited).code, 127);
+  assert.match(missing.err(), /own-session: cannot run no-such-command-here: .*ENOENT/);
+});
