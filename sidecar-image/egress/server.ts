@@ -9,6 +9,7 @@ import process from "node:process";
 import type { Duplex, Readable, Transform } from "node:stream";
 import zlib from "node:zlib";
 import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
+import { replayable, retryOnFreshConnection } from "../../lib/http/retry.ts";
 import { relayStatus } from "../../lib/http/status.ts";
 import { clientContext } from "../../lib/tls/ciphers.ts";
 import type { EgressRoutes } from "../../lib/sidecar-config.ts";
@@ -65,6 +66,9 @@ const TLS_TRUST_ERRORS = new Set([
 function unbracket(host: string): string {
   return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
 }
+
+/** The largest request body egress keeps a copy of, to send again (lib/http/retry.ts). */
+const REPLAY_BODY_BYTES = 1024 * 1024;
 
 function describeUpstreamError(origin: string, e: NodeJS.ErrnoException): string {
   if (e.code && TLS_TRUST_ERRORS.has(e.code)) return `upstream ${origin} presented a TLS certificate egress does not trust (${e.code})`;
@@ -218,7 +222,7 @@ export function createEgress(opts: EgressOptions): Egress {
         return false;
       }
     };
-    const upstream = send(options, (upRes) => {
+    const onResponse = (upRes: http.IncomingMessage) => {
       log.debug(`${req.method} ${origin} -> ${upRes.statusCode}${routeNote(route)}`);
       upRes.on("error", () => res.destroy());
       if (!secrets.length) {
@@ -234,16 +238,43 @@ export function createEgress(opts: EgressOptions): Egress {
       if (!relayHead(upRes, maskedHeaders(endToEndHeaders(upRes.rawHeaders, body.dropHeaders), secrets))) return;
       body.stream.on("error", () => res.destroy()); // a body that does not decode is cut off
       body.stream.pipe(res);
-    });
-    upstream.on("error", (e: NodeJS.ErrnoException) => {
-      if (res.headersSent) res.destroy();
-      else fail(res, 502, describeUpstreamError(origin, e));
-    });
+    };
+    // A replayable request can be sent again should its pooled connection turn out closed
+    // under it (lib/http/retry.ts), once its whole body is here: the body streams through,
+    // and a copy is kept on the side until the answer begins (up to REPLAY_BODY_BYTES).
+    let kept: Buffer[] | null = replayable(req.method, req.headers) ? [] : null;
+    let keptBytes = 0;
+    if (kept) {
+      req.on("data", (c: Buffer) => {
+        keptBytes += c.length;
+        if (keptBytes > REPLAY_BODY_BYTES) kept = null;
+        else kept?.push(c);
+      });
+    }
+    let upstream: http.ClientRequest;
+    const attempt = (body?: Buffer) => {
+      const sent = send(options, (upRes) => {
+        kept = null; // answered: it will not be sent again
+        onResponse(upRes);
+      });
+      upstream = sent;
+      sent.on("error", (e: NodeJS.ErrnoException) => {
+        if (res.headersSent) return void res.destroy();
+        const whole = kept !== null && req.readableEnded;
+        if (!res.destroyed && retryOnFreshConnection(sent, e, whole)) {
+          log.debug(`${req.method} ${origin}: the pooled connection was closed under the request (${e.code}); sending it again`);
+          return attempt(Buffer.concat(kept!, keptBytes));
+        }
+        fail(res, 502, describeUpstreamError(origin, e));
+      });
+      if (body) sent.end(body);
+      else req.pipe(sent);
+    };
+    attempt();
     // The client went away before the response finished: stop the upstream too.
     res.on("close", () => {
       if (!res.writableFinished) upstream.destroy();
     });
-    req.pipe(upstream);
   }
 
   function rawFail(socket: Duplex, status: number, reason: string) {

@@ -10,6 +10,7 @@ import http from "node:http";
 import net from "node:net";
 import tls from "node:tls";
 import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
+import { replayable, retryOnFreshConnection } from "../../lib/http/retry.ts";
 import { relayStatus } from "../../lib/http/status.ts";
 import type { Finding } from "../../lib/dlp/mod.ts";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
@@ -330,8 +331,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       headers["content-length"] = body.length;
     }
 
-    const up = upstream.request(target, { method, path: target.path, headers });
-    up.on("response", (ures) => {
+    const onResponse = (ures: http.IncomingMessage) => {
       const status = relayStatus(ures.statusCode);
       try {
         if (!status) throw new Error(`status ${ures.statusCode} is not a valid HTTP status`);
@@ -347,18 +347,32 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       }
       ures.pipe(res);
       ures.on("error", () => res.destroy());
-    });
-    up.on("error", (e) => {
-      if (res.headersSent) return void res.destroy();
-      log.warn(`upstream ${target.host}: ${e.message}`);
-      const text = `bot-bottle firewall: cannot reach ${target.host}: ${e.message}\n`;
-      res.writeHead(502, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
-      res.end(text);
-    });
+    };
+    // The body is held whole, so any replayable request can go again should its pooled
+    // connection turn out closed under it (lib/http/retry.ts).
+    const mayReplay = replayable(method, headers);
+    let up: http.ClientRequest;
+    const attempt = () => {
+      const sent = upstream.request(target, { method, path: target.path, headers });
+      up = sent;
+      sent.on("response", onResponse);
+      sent.on("error", (e: NodeJS.ErrnoException) => {
+        if (res.headersSent) return void res.destroy();
+        if (!res.destroyed && retryOnFreshConnection(sent, e, mayReplay)) {
+          log.debug(`${method} ${target.host}: the pooled connection was closed under the request (${e.code}); sending it again`);
+          return attempt();
+        }
+        log.warn(`upstream ${target.host}: ${e.message}`);
+        const text = `bot-bottle firewall: cannot reach ${target.host}: ${e.message}\n`;
+        res.writeHead(502, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
+        res.end(text);
+      });
+      sent.end(body);
+    };
+    attempt();
     res.on("close", () => {
       if (!res.writableFinished) up.destroy(); // the client went away
     });
-    up.end(body);
   }
 
   function upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, target: Target & { path: string }): void {

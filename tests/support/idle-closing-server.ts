@@ -1,0 +1,63 @@
+// Test helper: an HTTP server that stages, on cue, the race a server's keep-alive idle
+// timeout makes. It answers the first request on each connection and keeps the connection
+// open, then closes it, unanswered, the moment a second request arrives on it: what a
+// proxy sees when the server closed an idle pooled connection just as the proxy reused it.
+import { Buffer } from "node:buffer";
+import net from "node:net";
+
+/** Why a test of this race cannot run under deno (false under node). */
+export const DENO_KEEPS_CLOSED_SOCKETS =
+  "Deno" in globalThis &&
+  "Deno's node:http does not notice a pooled connection the server closed before answering (the request waits until it is destroyed); the daemons ship on node";
+
+export interface IdleClosingServer {
+  port: number;
+  /** Connections accepted so far. */
+  connections(): number;
+  /** Every request line that arrived ("GET /a"), answered or not, in order. */
+  arrived: string[];
+  close(): Promise<void>;
+}
+
+export async function startIdleClosingServer(): Promise<IdleClosingServer> {
+  const arrived: string[] = [];
+  let connections = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    const n = ++connections;
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    let buf = Buffer.alloc(0);
+    let answered = false;
+    socket.on("data", (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const head = buf.subarray(0, end).toString("latin1");
+      const line = head.slice(0, head.indexOf("\r\n")).split(" ").slice(0, 2).join(" ");
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+      if (answered) {
+        arrived.push(line);
+        return void socket.destroy(); // closed under the request, as an idle timeout would
+      }
+      if (buf.length < end + 4 + length) return;
+      arrived.push(line);
+      answered = true;
+      buf = Buffer.alloc(0);
+      const body = `${line} answered on connection ${n}`;
+      socket.write(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: keep-alive\r\n\r\n${body}`);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connections: () => connections,
+    arrived,
+    close: () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
