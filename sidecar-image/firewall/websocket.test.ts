@@ -7,7 +7,7 @@ import net from "node:net";
 import { Duplex } from "node:stream";
 import { test } from "node:test";
 import { parseWsFrame, wsFrame } from "../../tests/support/ws-frame.mjs";
-import { closeFrame, MAX_FRAGMENTS, parseClientFrame, relayWebSocket, type WsBlock, type WsScanOptions } from "./websocket.ts";
+import { closeFrame, MAX_FRAGMENTS, parseClientFrame, relayWebSocket, unmask, type WsBlock, type WsScanOptions } from "./websocket.ts";
 
 /** A connected pair of real loopback sockets. */
 async function pair(): Promise<[net.Socket, net.Socket]> {
@@ -169,4 +169,18 @@ test("a scan that fails is a block, never a pass", async () => {
   assert.equal(r.close, 1008);
   assert.equal(r.upstreamGot.length, 0);
   assert.match(r.blocks[0]!.reason, /could not be scanned \(worker gone\)/);
+});
+
+test("unmask undoes the mask byte for byte at every length and alignment, and leaves its input as it was", () => {
+  const mask = Buffer.from([0x9a, 0x01, 0xff, 0x5c]);
+  const source = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37 + 11) & 0xff));
+  for (let offset = 0; offset < 5; offset++) {
+    for (const len of [0, 1, 3, 4, 15, 16, 17, 63, 64, 65, 255]) {
+      const masked = source.subarray(offset, offset + len); // views at every alignment
+      const before = Buffer.from(masked);
+      const expected = Buffer.from(masked.map((b, i) => b ^ mask[i & 3]!));
+      assert.deepEqual(unmask(masked, mask), expected, `offset ${offset}, length ${len}`);
+      assert.deepEqual(masked, before, "the input was changed");
+    }
+  }
 });
