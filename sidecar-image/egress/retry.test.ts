@@ -6,6 +6,7 @@ import { Buffer } from "node:buffer";
 import type net from "node:net";
 import { test } from "node:test";
 import { createLogger } from "../../lib/log.ts";
+import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
 import { DENO_KEEPS_CLOSED_SOCKETS, startIdleClosingServer } from "../../tests/support/idle-closing-server.ts";
 import { plainVia } from "../../tests/support/raw-http.ts";
 import { skipWhen } from "../../tests/support/skip.ts";
@@ -43,5 +44,33 @@ test("a pooled upstream connection closed under a request: a GET or a keyed POST
   assert.equal(big.status, 502);
   assert.deepEqual(upstream.arrived, ["GET /a", "GET /b", "GET /b", "POST /c", "GET /e", "POST /d", "POST /d", "GET /f", "GET /f", "POST /g"]);
   assert.equal(lines.filter((l) => /cannot reach upstream/.test(l)).length, 2, lines.join("\n"));
+  c.socket.destroy();
+});
+
+test("a routed HTTPS host: the GET sent again carries the real credential, as the first did, and never the placeholder", skipWhen(DENO_KEEPS_CLOSED_SOCKETS, "egress retry, routed"), async (t) => {
+  const ca = await mintCa({ commonName: "test upstream CA" });
+  const upstream = await startIdleClosingServer({ tls: await mintLeaf({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, hosts: ["api.flaky.test"] }) });
+  const egress = createEgress({
+    routes: { version: 1, routes: [{ host: "api.flaky.test", auth: "bearer", header: null, slot: "EGRESS_TOKEN_0" }] },
+    env: { EGRESS_TOKEN_0: "real-token-for-the-retry" },
+    extraCa: [ca.certPem],
+    resolve: new Map([["api.flaky.test", { host: "127.0.0.1", port: upstream.port }]]),
+    log: createLogger({ level: "warn", write: () => {} }),
+  });
+  await new Promise<void>((r) => egress.server.listen(0, "127.0.0.1", r));
+  t.after(async () => {
+    await egress.close();
+    await upstream.close();
+  });
+  const c = await plainVia((egress.server.address() as net.AddressInfo).port);
+  const get = (path: string) => c.request("GET", `https://api.flaky.test${path}`, { host: "api.flaky.test", authorization: "Bearer PLACEHOLDER" });
+  assert.equal((await get("/a")).body, "GET /a answered on connection 1");
+  const again = await get("/b");
+  assert.deepEqual([again.status, again.body], [200, "GET /b answered on connection 2"]);
+  assert.deepEqual(upstream.arrived, ["GET /a", "GET /b", "GET /b"]);
+  for (const head of upstream.heads) {
+    assert.match(head, /\r\nauthorization: bearer real-token-for-the-retry\r\n/);
+    assert.doesNotMatch(head, /placeholder/);
+  }
   c.socket.destroy();
 });

@@ -4,6 +4,7 @@
 // proxy sees when the server closed an idle pooled connection just as the proxy reused it.
 import { Buffer } from "node:buffer";
 import net from "node:net";
+import tls from "node:tls";
 
 /** Why a test of this race cannot run under deno (false under node). */
 export const DENO_KEEPS_CLOSED_SOCKETS =
@@ -16,14 +17,18 @@ export interface IdleClosingServer {
   connections(): number;
   /** Every request line that arrived ("GET /a"), answered or not, in order. */
   arrived: string[];
+  /** The head of each of those requests, lower-cased. */
+  heads: string[];
   close(): Promise<void>;
 }
 
-export async function startIdleClosingServer(): Promise<IdleClosingServer> {
+/** Plain HTTP, or HTTPS with `tls`'s certificate. */
+export async function startIdleClosingServer(opts: { tls?: { certPem: string; keyPem: string } } = {}): Promise<IdleClosingServer> {
   const arrived: string[] = [];
+  const heads: string[] = [];
   let connections = 0;
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
+  const onConnection = (socket: net.Socket) => {
     const n = ++connections;
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
@@ -39,21 +44,25 @@ export async function startIdleClosingServer(): Promise<IdleClosingServer> {
       const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
       if (answered) {
         arrived.push(line);
+        heads.push(head.toLowerCase());
         return void socket.destroy(); // closed under the request, as an idle timeout would
       }
       if (buf.length < end + 4 + length) return;
       arrived.push(line);
+      heads.push(head.toLowerCase());
       answered = true;
       buf = Buffer.alloc(0);
       const body = `${line} answered on connection ${n}`;
       socket.write(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: keep-alive\r\n\r\n${body}`);
     });
-  });
+  };
+  const server = opts.tls ? tls.createServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, onConnection) : net.createServer(onConnection);
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return {
     port: (server.address() as net.AddressInfo).port,
     connections: () => connections,
     arrived,
+    heads,
     close: () =>
       new Promise((r) => {
         for (const s of sockets) s.destroy();
