@@ -77,13 +77,14 @@ test("Ctrl-C while a tool waits on docker: one warning and 'Interrupted by SIGIN
   const dir = await mkdtemp(join(tmpdir(), "bb-cli-int-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
   // A docker whose first call hangs until the signal reaches it too, as Ctrl-C reaches a
-  // whole terminal group; the rollback's calls after it answer at once.
-  await writeFile(join(dir, "docker"), `#!/bin/sh\n[ -e ${dir}/docker-called ] && exit 0\ntouch ${dir}/docker-called\nexec sleep 30\n`);
+  // whole terminal group; the rollback's calls after it answer at once. The first call is
+  // claimed with mkdir, which is atomic: bb-bundle runs some docker calls at once.
+  await writeFile(join(dir, "docker"), `#!/bin/sh\nmkdir ${dir}/docker-called 2>/dev/null || exit 0\nexec sleep 30\n`);
   await chmod(join(dir, "docker"), 0o755);
   const prepared = await run(tsArgv("tools/bb-prepare/main.ts", ["shell", "--state-dir", join(dir, "state")]));
   await writeFile(join(dir, "plan.json"), prepared.stdout);
   const interrupted = async (env: Record<string, string>) => {
-    await rm(join(dir, "docker-called"), { force: true });
+    await rm(join(dir, "docker-called"), { recursive: true, force: true });
     const [cmd, ...args] = tsArgv("tools/bb-bundle/main.ts", ["--plan", join(dir, "plan.json")]);
     const child = spawn(cmd!, args, { detached: true, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, ...env } });
     let stderr = "";
@@ -107,8 +108,10 @@ test("a docker that dies of Ctrl-C before the tool hears it is still the interru
   t.after(() => rm(dir, { recursive: true, force: true }));
   // The order a loaded machine can show: the child's exit (130) is seen first, the tool's
   // own SIGINT later: 0.3 s, past the rollback, within the ~1 s the tool waits for it. The
-  // background kill keeps no pipe of the child open.
-  await writeFile(join(dir, "docker"), `#!/bin/sh\n[ -e ${dir}/docker-called ] && exit 0\ntouch ${dir}/docker-called\n(sleep 0.3; kill -INT $PPID) </dev/null >/dev/null 2>&1 &\nkill -INT $$\nsleep 5\n`);
+  // background kill keeps no pipe of the child open. Only the first call does this, claimed
+  // with mkdir (atomic): bb-bundle runs some docker calls at once, and two calls both seeing
+  // no claim would send the tool two SIGINTs, the second of which ends it outright.
+  await writeFile(join(dir, "docker"), `#!/bin/sh\nmkdir ${dir}/docker-called 2>/dev/null || exit 0\n(sleep 0.3; kill -INT $PPID) </dev/null >/dev/null 2>&1 &\nkill -INT $$\nsleep 5\n`);
   await chmod(join(dir, "docker"), 0o755);
   const prepared = await run(tsArgv("tools/bb-prepare/main.ts", ["shell", "--state-dir", join(dir, "state")]));
   await writeFile(join(dir, "plan.json"), prepared.stdout);
