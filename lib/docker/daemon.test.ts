@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { isBbError } from "../errors.ts";
@@ -36,5 +39,24 @@ test("withEngine() lets the engine's how-to-start message win over the work's ow
   } finally {
     if (saved === undefined) delete process.env.DOCKER_HOST;
     else process.env.DOCKER_HOST = saved;
+  }
+});
+
+test("dockerInfo() when `docker version` answers with something other than JSON names what it printed, not a parse error", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "bb-docker-version-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const saved = process.env.PATH;
+  t.after(() => void (process.env.PATH = saved));
+  process.env.PATH = `${dir}:${saved}`;
+  for (const [printed, said] of [["", "printed nothing"], ["Emulate Docker CLI using podman\n", 'printed "Emulate Docker CLI using podman"']]) {
+    await writeFile(join(dir, "docker"), `#!/bin/sh\nprintf '%s' '${printed}'\n`);
+    await chmod(join(dir, "docker"), 0o755);
+    await assert.rejects(dockerInfo(), (e) => {
+      assert.ok(isBbError(e));
+      assert.equal(e.code, "DOCKER");
+      assert.ok(e.message.includes(said), e.message);
+      assert.match(e.message, /not JSON\. Is `docker` on PATH the Docker CLI\?$/);
+      return true;
+    });
   }
 });

@@ -62,7 +62,13 @@ async function queryDockerInfo(timeoutMs?: number): Promise<DockerInfo> {
     const stderr = isBbError(e) && typeof e.details.stderr === "string" ? e.details.stderr : "";
     throw new BbError("DOCKER", `Cannot reach the Docker engine (${firstLine(stderr || message)}).\n${HOW_TO_START}`, { cause: e });
   }
-  const server = (JSON.parse(out) ?? {}) as Record<string, unknown>;
+  let server: Record<string, unknown>;
+  try {
+    server = (JSON.parse(out) ?? {}) as Record<string, unknown>;
+  } catch {
+    // A wrapper or another CLI answering as `docker`: say what came back, not a parse error.
+    throw new BbError("DOCKER", `Cannot read the Docker engine's version: \`docker version --format '{{json .Server}}'\` printed ${out.trim() ? JSON.stringify(firstLine(out)) : "nothing"}, not JSON. Is \`docker\` on PATH the Docker CLI?`);
+  }
   const str = (k: string) => (typeof server[k] === "string" ? (server[k] as string) : "");
   // Some client versions exit 0 without a daemon and print a null server.
   if (!str("Version")) throw new BbError("DOCKER", `Cannot reach the Docker engine (docker version shows no server).\n${HOW_TO_START}`);
