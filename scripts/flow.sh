@@ -138,47 +138,13 @@ remove_bottle() {
 # sends its HUP to the flow (which ignores it) but not to bb-cleanup and the docker
 # commands it runs, which Node and docker would not ignore. setsid(1) where there is one
 # (Linux); elsewhere (macOS) own-session.mjs, which is exposed for its first ~40 ms while
-# Node starts. It runs as a job this shell waits for, so that a second Ctrl-C interrupts
-# the wait and stop_teardown can end it (bash runs a trap only once a foreground command ends).
-cleanup_pid=""
-slow_note_pid=""
+# Node starts.
 cleanup() {
   if command -v setsid >/dev/null; then
-    setsid bb-cleanup "$@" </dev/null &
+    setsid bb-cleanup "$@" </dev/null
   else
-    node "$here/scripts/own-session.mjs" bb-cleanup "$@" </dev/null &
+    node "$here/scripts/own-session.mjs" bb-cleanup "$@" </dev/null
   fi
-  cleanup_pid=$!
-  # npm's just gives the prompt back at the first Ctrl-C, and the second then reaches your
-  # shell, not this flow: a teardown that takes long says how to stop it.
-  # `read -t` on a pipe nobody writes is a sleep without a child process, so one KILL (the
-  # teardown ignores TERM, and so does this job) leaves nothing behind.
-  ( read -rt 15 <> <(:); echo "» the teardown of ${current_slug:-the bottle} is taking long (a Docker engine that stopped answering?): Ctrl-C, or kill -INT $$, stops it" >&2 ) &
-  slow_note_pid=$!
-  # A signal that came in before the teardown ignored it (the HUP of a terminal closing
-  # with npx's just) is still pending in bash and cuts the first wait short: wait again
-  # until the job itself has ended.
-  local status
-  while :; do
-    status=0
-    wait "$cleanup_pid" || status=$?
-    kill -0 "$cleanup_pid" 2>/dev/null || break
-  done
-  kill -KILL "$slow_note_pid" 2>/dev/null
-  return "$status"
-}
-
-# A second Ctrl-C during the teardown: the way out of one that hangs (a Docker engine that
-# stopped answering). setsid's bb-cleanup leads a process group of its own, ended whole
-# (its docker commands too); own-session.mjs ends its command's group itself on SIGINT.
-stop_teardown() {
-  [ -z "$slow_note_pid" ] || kill -KILL "$slow_note_pid" 2>/dev/null
-  if [ -n "$cleanup_pid" ]; then
-    kill -TERM -- "-$cleanup_pid" 2>/dev/null || kill -INT "$cleanup_pid" 2>/dev/null
-    echo "» teardown of $current_slug stopped; \`just cleanup\` removes what is left" >&2
-  fi
-  rm -rf "$work"
-  exit 130
 }
 
 teardown() {
@@ -186,10 +152,11 @@ teardown() {
   # The teardown outlives the signals that follow the one that started it: Ctrl-C reaches
   # every process on the terminal at once, npx's just (a Node wrapper) then sends just a
   # SIGTERM that just passes on to us, and a terminal closed meanwhile sends HUP. Ignored
-  # here (and kept from bb-cleanup: cleanup above). A second Ctrl-C stops the teardown.
+  # here (and kept from bb-cleanup: cleanup below). A second Ctrl-C ends the flow only once
+  # bb-cleanup is done: bash runs a trap when the foreground command ends.
   trap - EXIT
   trap '' TERM HUP
-  trap stop_teardown INT
+  trap 'exit 130' INT
   # keep=true keeps a bottle whose agent ran, not the parts of one that failed to start.
   if [ -n "$current_slug" ] && { [ "$keep" != true ] || [ "$reached_agent" = false ]; } && [ "$torn_down" = false ]; then
     torn_down=true

@@ -9,9 +9,8 @@
 // ends it: flow.sh prefers setsid(1) where there is one.
 //
 // This wrapper stays in the flow's group and waits, so the flow still waits for the
-// teardown. HUP and TERM are ignored here, as the flow ignores them while it tears down.
-// INT is a second Ctrl-C, the way to stop a teardown that hangs: it ends the command's
-// whole process group (its docker commands too), and this wrapper with 130.
+// teardown: HUP, TERM and INT are ignored here, as the flow ignores them (or defers INT)
+// while it tears down.
 import { spawn } from "node:child_process";
 import os from "node:os";
 import process from "node:process";
@@ -21,16 +20,8 @@ if (!cmd || cmd === "--help" || cmd === "-h") {
   process.stderr.write("usage: own-session.mjs CMD [ARG...]  (runs CMD in a new session, exits with its status)\n");
   process.exit(cmd ? 0 : 2);
 }
-for (const signal of ["SIGHUP", "SIGTERM"]) process.on(signal, () => {});
+for (const signal of ["SIGHUP", "SIGTERM", "SIGINT"]) process.on(signal, () => {});
 const child = spawn(cmd, args, { detached: true, stdio: "inherit" });
-process.on("SIGINT", () => {
-  try {
-    process.kill(-child.pid, "SIGTERM");
-  } catch {
-    // already gone
-  }
-  process.exit(130);
-});
 child.on("error", (e) => {
   process.stderr.write(`own-session: cannot run ${cmd}: ${e.message}\n`);
   process.exit(127);
