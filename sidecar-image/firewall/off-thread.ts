@@ -1,9 +1,9 @@
 // Large request bodies and WebSocket messages are scanned on a worker thread: a scan runs
 // at ~10-20 ms per MiB, and on the event loop a 16 MiB upload (64 MiB once inflated) would
-// hold every other request of the bottle, and the answers streaming back, for up to a second. The worker
-// starts on the first large body (idle memory stays as it was) and holds the process open
-// only while it has work. Should it fail to start or die, the body is scanned here
-// instead: never forwarded unscanned.
+// hold every other request of the bottle, and the answers streaming back, for up to a
+// second. The worker starts on the first large body (idle memory stays as it was) and
+// holds the process open only while it has work. Should it fail to start or die, the body
+// is scanned here instead: never forwarded unscanned.
 import { Buffer } from "node:buffer";
 import { Worker } from "node:worker_threads";
 import type { Finding, Scanner, ScannerOptions } from "../../lib/dlp/mod.ts";
