@@ -153,7 +153,8 @@ teardown() {
   # every process on the terminal at once, npx's just (a Node wrapper) then sends just a
   # SIGTERM that just passes on to us, and a terminal closed meanwhile sends HUP. Ignored
   # here (and kept from bb-cleanup: cleanup below). A second Ctrl-C ends the flow only once
-  # bb-cleanup is done: bash runs a trap when the foreground command ends.
+  # bb-cleanup is done (bash runs a trap when the foreground command ends), which an engine
+  # that stopped answering delays by at most BB_DOCKER_TIMEOUT per round of docker calls.
   trap - EXIT
   trap '' TERM HUP
   trap 'exit 130' INT

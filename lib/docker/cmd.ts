@@ -1,12 +1,61 @@
 // The one way this driver calls the docker CLI: argv arrays through lib/proc.ts, failures
 // thrown as BbError("DOCKER") whose message starts with what the caller was doing.
-import { BbError } from "../errors.ts";
+import process from "node:process";
+import { BbError, isBbError } from "../errors.ts";
 import { formatArgv, run, type RunOptions, type RunResult } from "../proc.ts";
 
 export type DockerOptions = Omit<RunOptions, "errorCode">;
 
 export function docker(args: string[], opts: DockerOptions = {}): Promise<RunResult> {
   return run(["docker", ...args], { ...opts, errorCode: "DOCKER" });
+}
+
+/** Seconds a bounded call may take unless BB_DOCKER_TIMEOUT says otherwise. */
+export const BOUNDED_CALL_SECONDS = 60;
+
+/** The limit for boundedDocker calls, from BB_DOCKER_TIMEOUT (seconds). */
+export function boundedCallMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.BB_DOCKER_TIMEOUT;
+  if (raw === undefined || raw === "") return BOUNDED_CALL_SECONDS * 1000;
+  const seconds = Number(raw);
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(raw) || !(seconds > 0)) {
+    throw new BbError("USAGE", `BB_DOCKER_TIMEOUT=${raw}: expected a number of seconds above 0 (how long a docker listing or removal may take; default ${BOUNDED_CALL_SECONDS})`);
+  }
+  return Math.round(seconds * 1000);
+}
+
+// The first bounded call the engine left unanswered, if any: later ones in this process
+// fail at once instead of each waiting out the limit (a teardown's removals run in rounds,
+// containers then networks, and would otherwise wait one limit per round).
+let unanswered: string | null = null;
+
+/**
+ * A docker call that a working engine answers in well under a second (a listing, a
+ * removal), with a time limit: the docker CLI itself waits forever on an engine that
+ * accepts the connection and never answers, and a teardown must not. Past the limit the
+ * CLI is killed and the error says the engine did not answer.
+ */
+export async function boundedDocker(args: string[], opts: Omit<DockerOptions, "timeoutMs"> = {}): Promise<RunResult> {
+  const timeoutMs = boundedCallMs();
+  const argv = ["docker", ...args];
+  const prefix = opts.what ? opts.what + ": " : "";
+  if (unanswered !== null) {
+    throw new BbError("TIMEOUT", `${prefix}not asked: the Docker engine did not answer \`${unanswered}\` within ${timeoutMs / 1000} s. Is it hung? Restart it and try again.`, {
+      details: { argv, timeoutMs },
+    });
+  }
+  try {
+    return await docker(args, { ...opts, timeoutMs });
+  } catch (e) {
+    if (!isBbError(e) || e.code !== "TIMEOUT") throw e;
+    unanswered ??= formatArgv(argv);
+    throw new BbError(
+      "TIMEOUT",
+      `${prefix}the Docker engine did not answer \`${formatArgv(argv)}\` within ${timeoutMs / 1000} s. ` +
+        `Is it hung? Restart it and try again (BB_DOCKER_TIMEOUT=SECONDS allows a slow engine longer).`,
+      { cause: e, details: { argv, timeoutMs } },
+    );
+  }
 }
 
 /** True when stderr says the object does not exist (removal of a missing thing is not an error). */

@@ -2,7 +2,7 @@
 // into argv by a pure function (runArgs) so what docker is asked to do can be checked
 // without docker.
 import { BbError } from "../errors.ts";
-import { docker, failure, isNoSuch } from "./cmd.ts";
+import { boundedDocker, docker, failure, isNoSuch } from "./cmd.ts";
 import { envArgs } from "./env.ts";
 import { labelArgs } from "./labels.ts";
 
@@ -110,7 +110,7 @@ export async function stopContainer(name: string, timeoutS = 10): Promise<boolea
 
 /** Remove (forcibly: a running container is killed first); false when it did not exist. */
 export async function removeContainer(name: string): Promise<boolean> {
-  const r = await docker(["rm", "--force", "--volumes", name], { expect: [0, 1] });
+  const r = await boundedDocker(["rm", "--force", "--volumes", name], { expect: [0, 1] });
   // `rm --force` exits 0 for a missing container too; only a removal echoes the name.
   if (r.code === 0) return r.stdout.trim() !== "";
   if (isNoSuch(r.stderr)) return false;

@@ -1,7 +1,7 @@
 // Finding what bot-bottle created, by label (never by name patterns): the basis of bb-list
 // and bb-cleanup.
 import { BbError } from "../errors.ts";
-import { docker } from "./cmd.ts";
+import { boundedDocker } from "./cmd.ts";
 import { engineUnreachable } from "./daemon.ts";
 import { labelFilterArgs, parseLabelString } from "./labels.ts";
 
@@ -47,7 +47,7 @@ const str = (v: unknown) => (typeof v === "string" ? v : "");
 /** Containers (running or not) carrying every label in `filter`. */
 export async function listContainers(filter: LabelFilter): Promise<ContainerSummary[]> {
   const what = "Cannot list containers";
-  const r = await docker(["ps", "--all", "--no-trunc", ...labelFilterArgs(filter), "--format", "{{json .}}"], { what }).catch((e) => {
+  const r = await boundedDocker(["ps", "--all", "--no-trunc", ...labelFilterArgs(filter), "--format", "{{json .}}"], { what }).catch((e) => {
     throw engineUnreachable(e);
   });
   return jsonLines(r.stdout, what).map((c) => ({
@@ -64,7 +64,7 @@ export async function listContainers(filter: LabelFilter): Promise<ContainerSumm
 /** Networks carrying every label in `filter`. */
 export async function listNetworks(filter: LabelFilter): Promise<NetworkSummary[]> {
   const what = "Cannot list networks";
-  const r = await docker(["network", "ls", "--no-trunc", ...labelFilterArgs(filter), "--format", "{{json .}}"], { what }).catch((e) => {
+  const r = await boundedDocker(["network", "ls", "--no-trunc", ...labelFilterArgs(filter), "--format", "{{json .}}"], { what }).catch((e) => {
     throw engineUnreachable(e);
   });
   return jsonLines(r.stdout, what).map((n) => ({

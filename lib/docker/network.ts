@@ -1,6 +1,6 @@
 // Per-bottle docker networks: create (optionally --internal, so nothing on it can leave),
 // remove, and attach a running container to a second network under aliases.
-import { docker, failure, isNoSuch } from "./cmd.ts";
+import { boundedDocker, docker, failure, isNoSuch } from "./cmd.ts";
 import { labelArgs } from "./labels.ts";
 
 export interface NetworkSpec {
@@ -30,14 +30,14 @@ export async function createNetwork(spec: NetworkSpec): Promise<string> {
  * goes then, by ID.
  */
 export async function removeNetwork(name: string): Promise<boolean> {
-  const r = await docker(["network", "rm", name], { expect: [0, 1], what: `Cannot remove network ${name}` });
+  const r = await boundedDocker(["network", "rm", name], { expect: [0, 1], what: `Cannot remove network ${name}` });
   if (r.code === 0) return true;
   if (isNoSuch(r.stderr)) return false;
   if (!/ambiguous/.test(r.stderr)) throw failure(r, `Cannot remove network ${name}`);
-  const listed = await docker(["network", "ls", "--no-trunc", "--filter", "label=bot-bottle=1", "--filter", `name=${name}`, "--format", "{{.ID}} {{.Name}}"], { what: `Cannot list the networks named ${name}` });
+  const listed = await boundedDocker(["network", "ls", "--no-trunc", "--filter", "label=bot-bottle=1", "--filter", `name=${name}`, "--format", "{{.ID}} {{.Name}}"], { what: `Cannot list the networks named ${name}` });
   const ids = listed.stdout.split("\n").filter((l) => l.slice(l.indexOf(" ") + 1) === name).map((l) => l.slice(0, l.indexOf(" ")));
   if (ids.length === 0) return false;
-  const byId = await docker(["network", "rm", ...ids], { expect: [0, 1], what: `Cannot remove the networks named ${name}` });
+  const byId = await boundedDocker(["network", "rm", ...ids], { expect: [0, 1], what: `Cannot remove the networks named ${name}` });
   if (byId.code !== 0 && !isNoSuch(byId.stderr)) throw failure(byId, `Cannot remove the networks named ${name}`);
   return true;
 }

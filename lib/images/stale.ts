@@ -3,7 +3,7 @@
 // old one behind (a sidecar is ~280 MB, an agent ~1 GB). An image is stale when it is ours
 // (repository bot-bottle/*, or an untagged image carrying our base-id label: one whose tag
 // moved to a rebuild), this checkout would not use it, and no container uses it.
-import { docker, failure, isNoSuch } from "../docker/cmd.ts";
+import { boundedDocker, failure, isNoSuch } from "../docker/cmd.ts";
 import { labelFilterArgs } from "../docker/labels.ts";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -67,7 +67,7 @@ export function currentRefs(root = repoRoot()): { refs: Set<string>; unknown: st
 
 async function listOurs(scope: Record<string, string>): Promise<OurImage[]> {
   const list = async (filters: string[]) => {
-    const r = await docker(["image", "ls", "--no-trunc", ...filters, ...labelFilterArgs(scope), "--format", "{{json .}}"], { what: "Cannot list images" });
+    const r = await boundedDocker(["image", "ls", "--no-trunc", ...filters, ...labelFilterArgs(scope), "--format", "{{json .}}"], { what: "Cannot list images" });
     return r.stdout.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as Listed);
   };
   const [byRepo, byLabel] = await Promise.all([
@@ -87,9 +87,9 @@ async function listOurs(scope: Record<string, string>): Promise<OurImage[]> {
 
 /** Full image IDs of every container on the engine, running or not (not only ours). */
 async function imagesInUse(): Promise<Set<string>> {
-  const ids = (await docker(["container", "ls", "--all", "--quiet", "--no-trunc"], { what: "Cannot list containers" })).stdout.split("\n").filter(Boolean);
+  const ids = (await boundedDocker(["container", "ls", "--all", "--quiet", "--no-trunc"], { what: "Cannot list containers" })).stdout.split("\n").filter(Boolean);
   if (ids.length === 0) return new Set();
-  const r = await docker(["container", "inspect", "--format", "{{.Image}}", ...ids], { expect: [0, 1] });
+  const r = await boundedDocker(["container", "inspect", "--format", "{{.Image}}", ...ids], { expect: [0, 1] });
   // A container removed between the two calls is "no such container"; the rest still count.
   if (r.code !== 0 && !isNoSuch(r.stderr)) throw failure(r, "Cannot inspect containers");
   return new Set(r.stdout.split("\n").filter(Boolean));
@@ -105,7 +105,7 @@ export async function findStaleImages(opts: { root?: string; scope?: Record<stri
 /** Remove one image: a tag is untagged (and the image deleted with its last tag), an
  * untagged image by ID. Never forced: docker refuses an image a container still uses. */
 export async function removeImage(image: OurImage): Promise<void> {
-  const r = await docker(["image", "rm", image.ref ?? image.id], { expect: [0, 1] });
+  const r = await boundedDocker(["image", "rm", image.ref ?? image.id], { expect: [0, 1] });
   if (r.code === 0 || isNoSuch(r.stderr)) return;
   throw new BbError("DOCKER", `Cannot remove image ${image.ref ?? image.id}: ${r.stderr.trim().split("\n").at(-1)}`);
 }

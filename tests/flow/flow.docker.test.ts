@@ -10,6 +10,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { run, start, ANY_EXIT } from "../../lib/proc.ts";
 import { writeRequest } from "../../lib/supervise/queue.ts";
+import { hangingEngine, realEngineSocket } from "../support/hanging-engine.ts";
 import { tempDir, writeTree } from "../support/tmp.ts";
 import { REPO } from "../support/tools.ts";
 import type { TestContext } from "node:test";
@@ -260,6 +261,24 @@ test("SIGTERM to the flow alone (kill PID; just passes its own on that way) tear
   assert.equal(code, 143, err);
   assert.deepEqual(await leftovers(slug), []);
   assert.ok(!existsSync(join(env.BB_STATE_DIR!, "bottles", slug)));
+});
+
+test("a teardown the Docker engine stops answering ends anyway: its removals give up after BB_DOCKER_TIMEOUT, the flow says the teardown was incomplete, and bb-cleanup removes the rest later", async (t) => {
+  const { state, env } = await flowEnv(t);
+  // The real engine behind a socket that answers everything but a removal (DELETE).
+  const engine = await hangingEngine(t, { via: realEngineSocket(), hangOn: /^DELETE / });
+  const r = await just(["run", "agent=shell", "--", "sh", "-c", "exit 3"], { ...env, DOCKER_HOST: engine.host, BB_DOCKER_TIMEOUT: "2" });
+  assert.equal(r.code, 3, r.stderr);
+  const slug = slugOf(r.stderr);
+  assert.match(r.stderr, new RegExp(`could not remove container bb-${slug}-agent .*the Docker engine did not answer \`docker rm --force --volumes bb-${slug}-agent\` within 2 s`));
+  assert.match(r.stderr, new RegExp(`warning: teardown of ${slug} was incomplete; run: bb-cleanup`));
+  // The two containers' removals waited out the limit; the networks' were not asked.
+  assert.equal(engine.held.length, 2, engine.held.join("\n"));
+  assert.match(r.stderr, new RegExp(`could not remove network bb-${slug}-int .*not asked: the Docker engine did not answer`));
+  assert.equal((await leftovers(slug)).length, 4);
+  const later = await run([join(REPO, "bin/bb-cleanup"), "--slug", slug, "--yes", "--state-dir", state], { expect: ANY_EXIT });
+  assert.equal(later.code, 0, later.stderr);
+  assert.deepEqual(await leftovers(slug), []);
 });
 
 test("SIGTERM to the flow while the agent's session holds the terminal raw: the teardown puts back the terminal modes from before the session", async (t) => {

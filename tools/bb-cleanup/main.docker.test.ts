@@ -7,6 +7,7 @@ import type { ListRow } from "../../lib/inventory/format.ts";
 import { fakeSmolvm, makeBottle, resourcesOf, RUN_LABEL, squatter, testRun } from "../../lib/inventory/testdata/bottles.ts";
 import { names } from "../../lib/layout.ts";
 import { run as runProcess } from "../../lib/proc.ts";
+import { hangingEngine, realEngineSocket } from "../../tests/support/hanging-engine.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { REPO, runTool } from "../../tests/support/tools.ts";
 
@@ -258,4 +259,35 @@ test("a smolvm on PATH that cannot be asked stops no docker bottle's cleanup: sm
   const fixed = await run.tool("bb-cleanup", ["--slug", smolDead.slug, "--yes"], { env: smolvm.env });
   assert.equal(fixed.code, 0, fixed.stderr);
   assert.deepEqual(await resourcesOf(run, smolDead.slug), []);
+});
+
+test("bb-cleanup gives up on removals a Docker engine never answers: those under way fail after BB_DOCKER_TIMEOUT naming the call, later ones are not asked, and a later run removes what is left", async (t) => {
+  const run = await testRun(t);
+  const b = await makeBottle(t, run, { name: "hung", owner: "dead", bundle: true, agent: true, networks: true });
+  const all = await resourcesOf(run, b.slug);
+  assert.equal(all.length, 4);
+  // The real engine behind a socket that answers everything but a removal (DELETE).
+  const engine = await hangingEngine(t, { via: realEngineSocket(), hangOn: /^DELETE / });
+  const r = await run.tool("bb-cleanup", ["--slug", b.slug, "--yes", "--json"], { env: { DOCKER_HOST: engine.host, BB_DOCKER_TIMEOUT: "1" } });
+  assert.equal(r.code, 1, r.stderr);
+  const failed = (r.json() as Report).results!.filter((x) => !x.ok);
+  assert.deepEqual(failed.map((x) => x.name).sort(), all);
+  // The containers go first, together: each waits out the limit. The networks come after,
+  // and are not asked of an engine that already left a call unanswered.
+  for (const x of failed.filter((x) => x.kind === "container")) {
+    assert.ok(x.error!.includes(`the Docker engine did not answer \`docker rm --force --volumes ${x.name}\` within 1 s`), x.error);
+  }
+  for (const x of failed.filter((x) => x.kind === "network")) {
+    assert.match(x.error!, /not asked: the Docker engine did not answer `docker rm --force --volumes bb-\S+` within 1 s/);
+  }
+  assert.match(r.stderr, /4 of 5 removal\(s\) failed \(see above\); run bb-cleanup again/);
+  assert.deepEqual(engine.held.map((l) => l.split(" ")[0]), ["DELETE", "DELETE"], engine.held.join("\n"));
+  assert.deepEqual(await resourcesOf(run, b.slug), all, "the engine never got the removals");
+  // The CLIs were killed, not left waiting: their connections close.
+  for (let i = 0; i < 50 && engine.openClients() > 0; i++) await new Promise((res) => setTimeout(res, 100));
+  assert.equal(engine.openClients(), 0);
+
+  const again = await run.tool("bb-cleanup", ["--slug", b.slug, "--yes"]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(await resourcesOf(run, b.slug), []);
 });

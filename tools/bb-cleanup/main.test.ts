@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdir, utimes } from "node:fs/promises";
 import { join } from "node:path";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import { which } from "../../lib/proc.ts";
+import { hangingEngine } from "../../tests/support/hanging-engine.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { runTool } from "../../tests/support/tools.ts";
 
@@ -16,6 +17,7 @@ test("bb-cleanup --help shows every flag and the exit-code table", async () => {
   }
   assert.match(r.stderr, /Exit codes:\n\s+0\s+ok\n\s+1\s+failure/);
   assert.match(r.stderr, /exit 2 also when\s+there is no terminal to ask on and no --yes/);
+  assert.match(r.stderr, /Environment:\n\s+BB_DOCKER_TIMEOUT\s+seconds each docker listing or removal may take/);
 });
 
 test("bb-cleanup rejects a bad --slug, --grace or --filter-label, or --keep-state without --slug, with exit 2 before looking at anything", async () => {
@@ -27,12 +29,18 @@ test("bb-cleanup rejects a bad --slug, --grace or --filter-label, or --keep-stat
   }
 });
 
-test("bb-cleanup refuses (exit 1, nothing removed) when an installed backend cannot be asked; bb-list lists the rest and exits 1", { skip: !(await which("docker")) && "docker CLI not installed" }, async (t) => {
+/** A state root holding one bottle's state dir, old enough to be judged dead. */
+async function deadBottleDir(t: TestContext): Promise<{ state: string; dir: string }> {
   const state = await tempDir(t);
   const dir = join(state, "bottles", "gone-0001");
   await mkdir(dir, { recursive: true });
   const past = new Date(Date.now() - 3600_000);
   await utimes(dir, past, past);
+  return { state, dir };
+}
+
+test("bb-cleanup refuses (exit 1, nothing removed) when an installed backend cannot be asked; bb-list lists the rest and exits 1", { skip: !(await which("docker")) && "docker CLI not installed" }, async (t) => {
+  const { state, dir } = await deadBottleDir(t);
   // The docker CLI is there but its engine is not: which bottles are live is unknown.
   const env = { DOCKER_HOST: "unix:///nonexistent/docker.sock" };
   const r = await runTool("bb-cleanup", ["--yes", "--state-dir", state], { env });
@@ -45,4 +53,32 @@ test("bb-cleanup refuses (exit 1, nothing removed) when an installed backend can
   assert.equal(list.code, 1, list.stderr);
   assert.equal(list.stderr.match(/warning: docker: Cannot reach the Docker engine/g)?.length, 1, list.stderr);
   assert.deepEqual((list.json() as { slug: string }[]).map((b) => b.slug), ["gone-0001"]);
+});
+
+test("bb-cleanup and bb-list give up on a Docker engine that takes the connection and never answers, within BB_DOCKER_TIMEOUT, and say so", { skip: !(await which("docker")) && "docker CLI not installed" }, async (t) => {
+  const { state, dir } = await deadBottleDir(t);
+  const engine = await hangingEngine(t);
+  const env = { DOCKER_HOST: engine.host, BB_DOCKER_TIMEOUT: "1" };
+  // Without a limit the docker CLI waits forever here, and runTool's own 120 s limit throws.
+  const r = await runTool("bb-cleanup", ["--yes", "--state-dir", state], { env });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /Cannot tell which bottles are live, so nothing was removed:\n {2}docker: Cannot list (containers|networks): the Docker engine did not answer `docker (ps|network ls) .*` within 1 s\. Is it hung\?/);
+  assert.ok(existsSync(dir), "nothing is removed while the engine cannot say what is live");
+
+  const list = await runTool("bb-list", ["--all", "--json", "--state-dir", state], { env });
+  assert.equal(list.code, 1, list.stderr);
+  assert.match(list.stderr, /warning: docker: Cannot list (containers|networks): the Docker engine did not answer/);
+  assert.deepEqual((list.json() as { slug: string }[]).map((b) => b.slug), ["gone-0001"]);
+  // The CLIs were killed, not left waiting: their connections close.
+  for (let i = 0; i < 50 && engine.openClients() > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(engine.openClients(), 0);
+});
+
+test("a BB_DOCKER_TIMEOUT that is not a number of seconds is a usage error that names it", { skip: !(await which("docker")) && "docker CLI not installed" }, async (t) => {
+  const state = await tempDir(t);
+  for (const bad of ["soon", "0", "-3"]) {
+    const r = await runTool("bb-cleanup", ["--yes", "--state-dir", state], { env: { BB_DOCKER_TIMEOUT: bad, DOCKER_HOST: "unix:///nonexistent/docker.sock" } });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`^error: BB_DOCKER_TIMEOUT=${bad}: expected a number of seconds above 0`));
+  }
 });

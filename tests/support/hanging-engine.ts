@@ -1,0 +1,77 @@
+// Test helper: a Docker engine that stops answering, on a Unix socket of the test's own
+// (DOCKER_HOST=unix://...). The docker CLI has no time limit of its own, so this is how a
+// test stages an engine that accepts connections and never replies. Without `via`, nothing
+// is answered at all; with `via` (the real engine's socket), every request passes through
+// except those whose request line matches `hangOn`, which are held forever, along with
+// anything after them on that connection.
+import { Buffer } from "node:buffer";
+import net from "node:net";
+import { join } from "node:path";
+import process from "node:process";
+import type { TestContext } from "node:test";
+import { tempDir } from "./tmp.ts";
+
+export interface HangingEngine {
+  /** For DOCKER_HOST. */
+  host: string;
+  /** Request lines ("DELETE /v1.50/containers/x?force=1") held so far. */
+  held: string[];
+  /** Connections from docker CLIs still open (a CLI that was killed has closed its own). */
+  openClients(): number;
+}
+
+/** The real engine's socket, from DOCKER_HOST or docker's default. */
+export function realEngineSocket(): string {
+  const host = process.env.DOCKER_HOST;
+  if (host?.startsWith("unix://")) return host.slice("unix://".length);
+  return "/var/run/docker.sock";
+}
+
+export async function hangingEngine(t: TestContext, opts: { via?: string; hangOn?: RegExp } = {}): Promise<HangingEngine> {
+  const path = join(await tempDir(t, "bb-hung-engine-"), "docker.sock");
+  const held: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const clients = new Set<net.Socket>();
+  const track = (s: net.Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+    s.on("error", () => s.destroy());
+  };
+  // Half-open both ways: the docker CLI ends its side of an exec's hijacked stream when its
+  // stdin ends, and still reads the command's output after.
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
+    track(client);
+    clients.add(client);
+    client.on("close", () => clients.delete(client));
+    if (!opts.via) {
+      client.resume(); // read and never answer
+      client.on("end", () => client.end()); // until the CLI goes
+      return;
+    }
+    const upstream = net.connect({ path: opts.via, allowHalfOpen: true });
+    track(upstream);
+    upstream.pipe(client);
+    upstream.on("close", () => client.destroy());
+    client.on("close", () => upstream.destroy());
+    let holding = false;
+    client.on("data", (chunk: Buffer) => {
+      if (holding) return;
+      // The docker CLI writes each request whole; a request line starts a chunk or follows
+      // the previous request's end.
+      const line = chunk.toString("latin1").match(/(?:^|\r\n)([A-Z]+ \S+) HTTP\/1\.1\r\n/)?.[1];
+      if (line && opts.hangOn?.test(line)) {
+        holding = true;
+        held.push(line);
+        return;
+      }
+      upstream.write(chunk);
+    });
+    client.on("end", () => (holding ? client.end() : upstream.end()));
+  });
+  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(path, resolve));
+  t.after(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return { host: `unix://${path}`, held, openClients: () => clients.size };
+}
