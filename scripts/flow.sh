@@ -137,13 +137,15 @@ remove_bottle() {
 # bb-cleanup for the teardown, in a session of its own: a terminal closed mid-way then
 # sends its HUP to the flow (which ignores it) but not to bb-cleanup and the docker
 # commands it runs, which Node and docker would not ignore. setsid(1) where there is one
-# (Linux); elsewhere (macOS) own-session.mjs, which is exposed for its first ~40 ms while
-# Node starts.
+# (Linux); elsewhere (macOS) own-session.pl, which keeps the flow's ignored HUP and TERM
+# from its first instruction. With neither, bb-cleanup stays in the flow's session.
 cleanup() {
   if command -v setsid >/dev/null; then
     setsid bb-cleanup "$@" </dev/null
+  elif command -v perl >/dev/null; then
+    perl "$here/scripts/own-session.pl" bb-cleanup "$@" </dev/null
   else
-    node "$here/scripts/own-session.mjs" bb-cleanup "$@" </dev/null
+    bb-cleanup "$@" </dev/null
   fi
 }
 

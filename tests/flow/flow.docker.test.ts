@@ -203,7 +203,7 @@ async function pathWithoutSetsid(t: TestContext): Promise<string> {
   return dirs.join(":");
 }
 
-for (const variant of ["setsid(1)", "own-session.mjs (no setsid, as on macOS)"] as const) {
+for (const variant of ["setsid(1)", "own-session.pl (no setsid, as on macOS)"] as const) {
   test(`a teardown under way finishes whatever signal follows the one that started it (just's SIGTERM after a Ctrl-C, a closed terminal's HUP), in its own session by ${variant}`, async (t) => {
     const { env } = await flowEnv(t);
     const flowEnvVars: Record<string, string> = variant === "setsid(1)" ? env : { ...env, PATH: await pathWithoutSetsid(t) };
@@ -229,7 +229,7 @@ for (const variant of ["setsid(1)", "own-session.mjs (no setsid, as on macOS)"] 
     // The tool itself (node running it), not a wrapper on its way to starting it.
     const tool = `bb-cleanup(\\.js|/main\\.ts) .*--slug ${slug}`;
     await until("the teardown's bb-cleanup", async () => (await run(["pgrep", "-f", tool], { expect: ANY_EXIT })).code === 0);
-    const wrapped = (await run(["pgrep", "-f", `own-session\\.mjs bb-cleanup .*--slug ${slug}`], { expect: ANY_EXIT })).code === 0;
+    const wrapped = (await run(["pgrep", "-f", `own-session\\.pl bb-cleanup .*--slug ${slug}`], { expect: ANY_EXIT })).code === 0;
     assert.equal(wrapped, variant !== "setsid(1)", "the teardown took its session another way than expected");
     await run(["kill", "-s", "HUP", "--", `-${flow.pid}`]);
     assert.equal(await exited, 130, err);

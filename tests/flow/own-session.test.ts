@@ -1,5 +1,5 @@
-// scripts/own-session.mjs, the flow's way to keep its teardown out of the terminal's reach
-// on Linux and macOS alike: run as a terminal's foreground job (a process group of its
+// scripts/own-session.pl, the flow's way to keep its teardown out of the terminal's reach
+// where there is no setsid(1) (macOS): run as a terminal's foreground job (a process group of its
 // own), the signals a closed terminal and Ctrl-C send that group reach the wrapper, which
 // waits on, and never the command, which finishes and hands back its status.
 import assert from "node:assert/strict";
@@ -10,11 +10,17 @@ import process from "node:process";
 import { test } from "node:test";
 import { tempDir } from "../support/tmp.ts";
 
-const HELPER = new URL("../../scripts/own-session.mjs", import.meta.url).pathname;
+const HELPER = new URL("../../scripts/own-session.pl", import.meta.url).pathname;
 
-function runAsJob(args: string[]) {
-  // detached: a process group of its own, as a shell makes for a foreground job.
-  const job = spawn("node", [HELPER, ...args], { detached: true, stdio: ["ignore", "ignore", "pipe"] });
+/** The helper as the flow's teardown runs it: HUP and TERM ignored (the flow's `trap ''`),
+ * in a process group of its own, as a shell makes for a foreground job (detached). */
+function runAsJob(args: string[], opts: { ready?: string } = {}) {
+  // `ready`: a file made once the signals are ignored, right before the helper starts.
+  const job = spawn("sh", ["-c", `trap '' HUP TERM; [ -z "$READY" ] || : > "$READY"; exec perl "$0" "$@"`, HELPER, ...args], {
+    detached: true,
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, READY: opts.ready ?? "" },
+  });
   let err = "";
   job.stderr!.on("data", (b: Buffer) => (err += b));
   const exited = new Promise<{ code: number | null; signal: string | null }>((r) => job.on("close", (code, signal) => r({ code, signal })));
@@ -39,5 +45,28 @@ test("a command killed by a signal is reported as 128+N; one that cannot run is 
   assert.equal((await killed.exited).code, 137);
   const missing = runAsJob(["no-such-command-here"]);
   assert.equal((await missing.exited).code, 127);
-  assert.match(missing.err(), /own-session: cannot run no-such-command-here: .*ENOENT/);
+  assert.match(missing.err(), /own-session: cannot run no-such-command-here: No such file or directory/);
+});
+
+test("no moment while the helper starts when a HUP or TERM to the job's group ends it: the command's status still comes back", async (t) => {
+  const dir = await tempDir(t);
+  const [done, ready] = [join(dir, "done"), join(dir, "ready")];
+  const { job, exited, err } = runAsJob(["sh", "-c", `sleep 0.4; echo finished > "$1"; exit 5`, "sh", done], { ready });
+  for (let i = 0; i < 2000 && !existsSync(ready); i++) await new Promise((r) => setTimeout(r, 1));
+  // From the moment the helper starts, over the time an interpreter takes to start (Node
+  // resets inherited ignored signals as it starts, so a Node helper fails this).
+  let gone = false;
+  void exited.then(() => (gone = true));
+  for (let i = 0; i < 60 && !gone; i++) {
+    for (const signal of ["SIGHUP", "SIGTERM"] as const) {
+      try {
+        process.kill(-job.pid!, signal);
+      } catch {
+        break;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.deepEqual(await exited, { code: 5, signal: null }, err());
+  assert.equal(readFileSync(done, "utf8"), "finished\n");
 });
