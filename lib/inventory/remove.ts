@@ -2,7 +2,8 @@
 // best-effort executor that keeps going past a failure and reports every step.
 //
 // Order per bottle: smolvm machine (stop, delete), agent container, bundle container, any
-// other container, networks (only empty once their containers are gone), state dir last.
+// other container, networks (only empty once their containers are gone), state dir last,
+// and only when everything else of the bottle went.
 // Loopback aliases are not removed: on macOS the pool 127.0.0.16-31 is added once per boot
 // and shared by every bottle (the plan's bundle.loopbackAddr only says which one this
 // bottle used), and on Linux bottles use 127.0.0.1, so there is nothing per bottle to undo.
@@ -97,7 +98,16 @@ async function removeOne(r: Removal, remover: Remover, onResult: (res: RemovalRe
   // atomically), and docker's stop costs over a second per container.
   await Promise.all(r.containers.map((c) => step("container", c.name, () => remover.removeContainer(c.name))));
   await Promise.all(r.networks.map((n) => step("network", n, () => remover.removeNetwork(n))));
-  if (r.stateDir) await step("state dir", r.stateDir, () => remover.removeDir(r.stateDir!));
+  if (r.stateDir) {
+    // Only once the rest is gone: the state dir's owner record is what makes the bottle's
+    // leftovers an orphan's once its flow has exited. Without it, an agent container that
+    // could not be removed counts as a live bottle, which a plain bb-cleanup never takes.
+    const left = results.filter((x) => !x.ok).length;
+    await step("state dir", r.stateDir, async () => {
+      if (left) throw new Error(`kept while ${left} other resource(s) of the bottle remain: run bb-cleanup again once they can be removed`);
+      await remover.removeDir(r.stateDir!);
+    });
+  }
   return results;
 }
 

@@ -103,7 +103,7 @@ test("bb-cleanup without --yes and without a terminal refuses with exit 2; --dry
   assert.ok(existsSync(dead.dir));
 });
 
-test("bb-cleanup reports a removal that fails, still removes the rest, and exits 1", async (t) => {
+test("bb-cleanup reports a removal that fails, still removes the rest but the state dir, and exits 1", async (t) => {
   const run = await testRun(t);
   const dead = await makeBottle(t, run, { name: "dead", owner: "dead", bundle: true, networks: true });
   // A container that is not bot-bottle's keeps the internal network busy.
@@ -111,12 +111,14 @@ test("bb-cleanup reports a removal that fails, still removes the rest, and exits
   const r = await run.tool("bb-cleanup", ["--yes", "--json"]);
   assert.equal(r.code, 1, r.stderr);
   const failed = (r.json() as Report).results!.filter((x) => !x.ok);
-  assert.deepEqual(failed.map((x) => [x.kind, x.name]), [["network", names.internalNet(dead.slug)]]);
+  assert.deepEqual(failed.map((x) => [x.kind, x.name]), [["network", names.internalNet(dead.slug)], ["state dir", dead.dir]]);
   assert.match(failed[0]!.error!, /active endpoints|in use/i);
   assert.match(r.stderr, new RegExp(`could not remove network ${names.internalNet(dead.slug)} \\(${dead.slug}\\)`));
-  assert.match(r.stderr, /1 of 4 removal\(s\) failed/);
+  // The state dir stays with the network: it is what judges the rest an orphan's.
+  assert.match(r.stderr, new RegExp(`could not remove state dir ${dead.dir} \\(${dead.slug}\\): kept while 1 other resource\\(s\\) of the bottle remain`));
+  assert.match(r.stderr, /2 of 4 removal\(s\) failed/);
   assert.deepEqual(await resourcesOf(run, dead.slug), [names.internalNet(dead.slug)]);
-  assert.ok(!existsSync(dead.dir));
+  assert.ok(existsSync(dead.dir));
 });
 
 test("bb-cleanup keeps a bottle with no owner record during the grace period, and takes it with --grace 0", async (t) => {
@@ -271,7 +273,7 @@ test("bb-cleanup gives up on removals a Docker engine never answers: those under
   const r = await run.tool("bb-cleanup", ["--slug", b.slug, "--yes", "--json"], { env: { DOCKER_HOST: engine.host, BB_DOCKER_TIMEOUT: "1" } });
   assert.equal(r.code, 1, r.stderr);
   const failed = (r.json() as Report).results!.filter((x) => !x.ok);
-  assert.deepEqual(failed.map((x) => x.name).sort(), all);
+  assert.deepEqual(failed.map((x) => x.name).sort(), [...all, b.dir].sort());
   // The containers go first, together: each waits out the limit. The networks come after,
   // and are not asked of an engine that already left a call unanswered.
   for (const x of failed.filter((x) => x.kind === "container")) {
@@ -280,14 +282,18 @@ test("bb-cleanup gives up on removals a Docker engine never answers: those under
   for (const x of failed.filter((x) => x.kind === "network")) {
     assert.match(x.error!, /not asked: the Docker engine did not answer `docker rm --force --volumes bb-\S+` within 1 s/);
   }
-  assert.match(r.stderr, /4 of 5 removal\(s\) failed \(see above\); run bb-cleanup again/);
+  assert.match(r.stderr, /5 of 5 removal\(s\) failed \(see above\); run bb-cleanup again/);
+  assert.ok(existsSync(b.dir));
   assert.deepEqual(engine.held.map((l) => l.split(" ")[0]), ["DELETE", "DELETE"], engine.held.join("\n"));
   assert.deepEqual(await resourcesOf(run, b.slug), all, "the engine never got the removals");
   // The CLIs were killed, not left waiting: their connections close.
   for (let i = 0; i < 50 && engine.openClients() > 0; i++) await new Promise((res) => setTimeout(res, 100));
   assert.equal(engine.openClients(), 0);
 
-  const again = await run.tool("bb-cleanup", ["--slug", b.slug, "--yes"]);
+  // A plain cleanup, as the error says: the owner record left in the state dir makes
+  // the rest a dead flow's leftovers, its running agent container notwithstanding.
+  const again = await run.tool("bb-cleanup", ["--yes"]);
   assert.equal(again.code, 0, again.stderr);
   assert.deepEqual(await resourcesOf(run, b.slug), []);
+  assert.ok(!existsSync(b.dir));
 });
