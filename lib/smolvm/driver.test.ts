@@ -75,6 +75,23 @@ test("a failing subcommand throws SMOLVM with argv and smolvm's stderr", async (
   });
 });
 
+test("stop, delete, ls and status give up on a smolvm that never answers (TIMEOUT, naming the call)", async () => {
+  const { fake, artifact } = setup("1.8.0");
+  await (await openSmolvm({ env: fake.env })).create({ name: "m1", from: artifact, allowCidrs: [], env: {} });
+  const hung = { ...fake.env, FAKE_SMOLVM_HANG: "machine stop,machine delete,machine ls,machine status" };
+  const smolvm = smolvmFor(parseVersion("1.8.0"), { env: hung, controlCallMs: 1500 });
+  for (const [call, what] of [
+    [() => smolvm.stop("m1"), /Cannot stop smolvm machine m1: smolvm machine stop --name m1 did not finish within 1500ms/],
+    [() => smolvm.delete("m1"), /Cannot delete smolvm machine m1: smolvm machine delete --name m1 -f did not finish within 1500ms/],
+    [() => smolvm.ls(), /Cannot list smolvm machines: smolvm machine ls --json did not finish within 1500ms/],
+    [() => smolvm.status("m1"), /Cannot read the status of smolvm machine m1: smolvm machine status --name m1 did not finish within 1500ms/],
+  ] as const) {
+    await assert.rejects(call(), (e) => isBbError(e) && e.code === "TIMEOUT" && what.test(e.message));
+  }
+  // With the CLI answering again, the machine is there to remove.
+  await (await openSmolvm({ env: fake.env })).delete("m1");
+});
+
 test("0.8.0 stores allowed_cidrs null with --from; the driver writes the CIDR in as a BLOB and reads it back", async () => {
   const { fake, artifact } = setup("0.8.0");
   const smolvm = await openSmolvm({ env: fake.env });

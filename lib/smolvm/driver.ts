@@ -31,7 +31,17 @@ export interface SmolvmOptions {
   sqlite3?: string;
   /** smolvm's state DB; default from the platform and HOME (see state-db.ts). */
   stateDb?: string;
+  /** The time limit for stop, delete, ls and status (default CONTROL_CALL_MS). */
+  controlCallMs?: number;
 }
+
+/**
+ * How long the calls a teardown and a listing make (stop, delete, ls, status) may take:
+ * a stop waits for the guest to shut down, but a CLI that has not answered in two minutes
+ * is hung, and bb-cleanup must not wait on it forever. (start, create and pack are the
+ * start flow's, which Ctrl-C stops.)
+ */
+export const CONTROL_CALL_MS = 120_000;
 
 export interface ExecOptions extends A.ExecSpec {
   /** Text for the guest command's stdin (implies -i). */
@@ -120,6 +130,7 @@ export function smolvmFor(version: SmolvmVersion, opts: SmolvmOptions = {}): Smo
   const settleMs = opts.settleMs ?? DEFAULT_SETTLE_MS;
   const call = (argv: string[], what: string, extra: { timeoutMs?: number } = {}): Promise<RunResult> =>
     run(argv, { env: opts.env, errorCode: "SMOLVM", what, ...extra });
+  const control = { timeoutMs: opts.controlCallMs ?? CONTROL_CALL_MS };
 
   /**
    * A release that keeps `--allow-cidr` itself is taken at its word only after the machine
@@ -179,11 +190,11 @@ export function smolvmFor(version: SmolvmVersion, opts: SmolvmOptions = {}): Smo
     },
 
     async stop(name) {
-      await call(A.stopArgv(bin, caps, name), `Cannot stop smolvm machine ${name}`);
+      await call(A.stopArgv(bin, caps, name), `Cannot stop smolvm machine ${name}`, control);
     },
 
     async delete(name) {
-      await call(A.deleteArgv(bin, caps, name), `Cannot delete smolvm machine ${name}`);
+      await call(A.deleteArgv(bin, caps, name), `Cannot delete smolvm machine ${name}`, control);
     },
 
     async exec(o) {
@@ -210,12 +221,12 @@ export function smolvmFor(version: SmolvmVersion, opts: SmolvmOptions = {}): Smo
     },
 
     async ls() {
-      const r = await call(A.lsArgv(bin), "Cannot list smolvm machines");
+      const r = await call(A.lsArgv(bin), "Cannot list smolvm machines", control);
       return parseLs(r.stdout, r.argv);
     },
 
     async status(name) {
-      const r = await call(A.statusArgv(bin, caps, name), `Cannot read the status of smolvm machine ${name}`);
+      const r = await call(A.statusArgv(bin, caps, name), `Cannot read the status of smolvm machine ${name}`, control);
       return parseStatus(name, r.stdout);
     },
 

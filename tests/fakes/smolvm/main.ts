@@ -198,6 +198,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const cmd = grammar(version).find((c) => c.path === argv.slice(0, 2).join(" "));
+  // A CLI that stopped answering (a wedged VM, a hung server), for tests of time limits.
+  if (cmd && (process.env.FAKE_SMOLVM_HANG ?? "").split(",").includes(cmd.path)) {
+    await new Promise(() => setInterval(() => {}, 60_000));
+  }
   if (!cmd) {
     process.stderr.write(`error: unrecognized subcommand '${argv.slice(0, 2).join(" ")}'\n\nUsage: smolvm <COMMAND>\n\nFor more information, try '--help'.\n`);
     return 2;
