@@ -6,7 +6,8 @@
 // and only when everything else of the bottle went.
 // Loopback aliases are not removed: on macOS the pool 127.0.0.16-31 is added once per boot
 // and shared by every bottle (the plan's bundle.loopbackAddr only says which one this
-// bottle used), and on Linux bottles use 127.0.0.1, so there is nothing per bottle to undo.
+// bottle used), and on Linux all of 127/8 is local already. A bottle's claim on its
+// address is a file in its state dir (lib/loopback.ts), and goes with it.
 import { rm } from "node:fs/promises";
 import type { Bottle } from "./classify.ts";
 
