@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { isBbError } from "./errors.ts";
-import { run } from "./proc.ts";
+import { run, which } from "./proc.ts";
+import { tempDir } from "../tests/support/tmp.ts";
 
 test("run() ends at its timeout even when a grandchild still holds the output pipes", async () => {
   const started = Date.now();
@@ -32,4 +34,19 @@ test("run() streams an input file into the child's stdin, and names a file it ca
   await assert.rejects(run(["cat"], { input: { file: join(dir, "missing") }, what: "Cannot feed cat" }), (e) => {
     return isBbError(e) && e.code === "SUBPROCESS" && /^Cannot feed cat: cannot read .*missing for cat: ENOENT/.test(e.message);
   });
+});
+
+test("which() finds executable files on PATH, or at a path given with a slash; not directories, not files without x", async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, "tool"), "#!/bin/sh\n", { mode: 0o755 });
+  await writeFile(join(dir, "plain"), "not executable", { mode: 0o644 });
+  await mkdir(join(dir, "folder"));
+  const env = { PATH: `/nonexistent:${dir}` };
+  assert.equal(await which("tool", env), true);
+  assert.equal(await which("plain", env), false);
+  assert.equal(await which("folder", env), false);
+  assert.equal(await which("missing", env), false);
+  assert.equal(await which("", env), false);
+  assert.equal(await which(join(dir, "tool"), { PATH: "" }), true);
+  assert.equal(await which("sh"), true, "sh on this process's PATH");
 });
