@@ -19,7 +19,7 @@ export function boundedCallMs(env: NodeJS.ProcessEnv = process.env): number {
   if (raw === undefined || raw === "") return BOUNDED_CALL_SECONDS * 1000;
   const seconds = Number(raw);
   if (!/^\s*\d+(\.\d+)?\s*$/.test(raw) || !(seconds > 0)) {
-    throw new BbError("USAGE", `BB_DOCKER_TIMEOUT=${raw}: expected a number of seconds above 0 (how long a docker listing or removal may take; default ${BOUNDED_CALL_SECONDS})`);
+    throw new BbError("USAGE", `BB_DOCKER_TIMEOUT=${raw}: expected a number of seconds above 0 (how long a docker listing or a container or network removal may take; default ${BOUNDED_CALL_SECONDS})`);
   }
   return Math.round(seconds * 1000);
 }

@@ -3,7 +3,7 @@
 // old one behind (a sidecar is ~280 MB, an agent ~1 GB). An image is stale when it is ours
 // (repository bot-bottle/*, or an untagged image carrying our base-id label: one whose tag
 // moved to a rebuild), this checkout would not use it, and no container uses it.
-import { boundedDocker, failure, isNoSuch } from "../docker/cmd.ts";
+import { boundedDocker, docker, failure, isNoSuch } from "../docker/cmd.ts";
 import { labelFilterArgs } from "../docker/labels.ts";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -105,7 +105,9 @@ export async function findStaleImages(opts: { root?: string; scope?: Record<stri
 /** Remove one image: a tag is untagged (and the image deleted with its last tag), an
  * untagged image by ID. Never forced: docker refuses an image a container still uses. */
 export async function removeImage(image: OurImage): Promise<void> {
-  const r = await boundedDocker(["image", "rm", image.ref ?? image.id], { expect: [0, 1] });
+  // Not bounded like the listings: deleting a gigabyte of layers can take a slow disk a
+  // while, and only `bb-cleanup --images`, never a teardown, waits on it.
+  const r = await docker(["image", "rm", image.ref ?? image.id], { expect: [0, 1] });
   if (r.code === 0 || isNoSuch(r.stderr)) return;
   throw new BbError("DOCKER", `Cannot remove image ${image.ref ?? image.id}: ${r.stderr.trim().split("\n").at(-1)}`);
 }

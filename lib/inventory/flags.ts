@@ -13,4 +13,4 @@ export function collectLabel(text: string, acc: Record<string, string> = {}): Re
 
 /** The environment both tools read, for --help. */
 export const ENVIRONMENT_HELP =
-  "\nEnvironment:\n  BB_DOCKER_TIMEOUT  seconds each docker listing or removal may take before the engine\n                     counts as not answering (default 60)\n";
+  "\nEnvironment:\n  BB_DOCKER_TIMEOUT  seconds each docker listing or container/network removal may take\n                     before the engine counts as not answering (default 60)\n";

@@ -17,7 +17,7 @@ test("bb-cleanup --help shows every flag and the exit-code table", async () => {
   }
   assert.match(r.stderr, /Exit codes:\n\s+0\s+ok\n\s+1\s+failure/);
   assert.match(r.stderr, /exit 2 also when\s+there is no terminal to ask on and no --yes/);
-  assert.match(r.stderr, /Environment:\n\s+BB_DOCKER_TIMEOUT\s+seconds each docker listing or removal may take/);
+  assert.match(r.stderr, /Environment:\n\s+BB_DOCKER_TIMEOUT\s+seconds each docker listing or container\/network removal may take/);
 });
 
 test("bb-cleanup rejects a bad --slug, --grace or --filter-label, or --keep-state without --slug, with exit 2 before looking at anything", async () => {
