@@ -75,7 +75,8 @@ test("a failing subcommand throws SMOLVM with argv and smolvm's stderr", async (
   });
 });
 
-test("stop, delete, ls and status give up on a smolvm that never answers (TIMEOUT, naming the call)", async () => {
+// The test's own limit: without the driver's, the first call would wait forever.
+test("stop, delete, ls and status give up on a smolvm that never answers (TIMEOUT, naming the call)", { timeout: 60_000 }, async () => {
   const { fake, artifact } = setup("1.8.0");
   await (await openSmolvm({ env: fake.env })).create({ name: "m1", from: artifact, allowCidrs: [], env: {} });
   const hung = { ...fake.env, FAKE_SMOLVM_HANG: "machine stop,machine delete,machine ls,machine status" };

@@ -16,8 +16,9 @@ export interface HangingEngine {
   host: string;
   /** Request lines ("DELETE /v1.50/containers/x?force=1") held so far. */
   held: string[];
-  /** Connections from docker CLIs still open (a CLI that was killed has closed its own). */
-  openClients(): number;
+  /** Wait up to ~5 s for every docker CLI's connection to close (a CLI that was killed
+   * has closed its own); resolves with how many are still open. */
+  clientsClosed(): Promise<number>;
 }
 
 /** The real engine's socket, from DOCKER_HOST or docker's default. */
@@ -73,5 +74,9 @@ export async function hangingEngine(t: TestContext, opts: { via?: string; hangOn
     for (const s of sockets) s.destroy();
     await new Promise((resolve) => server.close(resolve));
   });
-  return { host: `unix://${path}`, held, openClients: () => clients.size };
+  const clientsClosed = async () => {
+    for (let i = 0; i < 50 && clients.size > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    return clients.size;
+  };
+  return { host: `unix://${path}`, held, clientsClosed };
 }
