@@ -21,6 +21,10 @@ test("goneMessage() offers a rebuild only while nobody is tearing the bottle dow
   // A live start flow owns it: its teardown is under way and takes the state dir with it.
   await writeOwner(dir, process.pid);
   assert.equal(await goneMessage(plan, "is stopped"), `bottle shell-t3st: its agent container bb-shell-t3st-agent is stopped: the start flow pid ${process.pid} that owns it is tearing it down, state dir and all, so nothing is left to resume; \`just start agent=${plan.agent.name}\` starts a new one`);
+  // ...unless that flow is the one this session belongs to: then someone else removed it,
+  // and the flow's teardown has not begun.
+  assert.equal(await goneMessage(plan, "is gone", { parentPid: process.pid }), `bottle shell-t3st: its agent container bb-shell-t3st-agent is gone, not by this start flow (docker rm, or bb-cleanup --slug shell-t3st); the flow now tears the rest of the bottle down, state dir and all; \`just start agent=${plan.agent.name}\` starts a new one`);
+  assert.match(await goneMessage(plan, "is stopped", { parentPid: process.pid }), /is stopped, not by this start flow \(docker stop or kill, or the Docker engine restarted\)/);
 
   // Gone whole.
   await rm(dir, { recursive: true });

@@ -49,6 +49,26 @@ function startInTty(t: TestContext, cmd: string, env: Record<string, string>) {
 
 const slugOf = (stderr: string) => /bot-bottle preflight: (\S+)/.exec(stderr)?.[1] ?? "";
 
+/** `just run agent=shell -- sleep 600` started through flow.sh, once the sleep runs in the
+ * agent container. Should the flow outlive the test, its bottle goes too (flowEnv's
+ * cleanup ran first, and kept it live). */
+async function flowRunningSleep(t: TestContext, env: Record<string, string>) {
+  const flow = start([join(REPO, "scripts/flow.sh"), "run", "agent=shell", "--", "sleep", "600"], { env, stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  flow.stderr!.on("data", (b: Buffer) => (err += b));
+  const exited = new Promise<number | null>((r) => flow.on("close", (code) => r(code)));
+  t.after(async () => {
+    if (flow.exitCode !== null || flow.signalCode !== null) return;
+    flow.kill("SIGKILL");
+    await run([join(REPO, "bin/bb-cleanup"), "--yes", "--grace", "0", "-q", "--state-dir", env.BB_STATE_DIR!, "--filter-label", "bot-bottle.test=1"], { expect: ANY_EXIT });
+  });
+  for (let i = 0; i < 1200; i++) {
+    if (slugOf(err) && (await run(["docker", "top", `bb-${slugOf(err)}-agent`], { expect: ANY_EXIT })).stdout.includes("sleep 600")) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { flow, exited, slug: slugOf(err), err: () => err };
+}
+
 async function leftovers(slug: string): Promise<string[]> {
   const c = await run(["docker", "ps", "-a", "--filter", `label=bot-bottle.slug=${slug}`, "--format", "{{.Names}}"]);
   const n = await run(["docker", "network", "ls", "--filter", `label=bot-bottle.slug=${slug}`, "--format", "{{.Name}}"]);
@@ -240,25 +260,23 @@ for (const variant of ["setsid(1)", "own-session.pl (no setsid, as on macOS)"] a
 
 test("SIGTERM to the flow alone (kill PID; just passes its own on that way) tears the bottle down now, not when the command ends", async (t) => {
   const { env } = await flowEnv(t);
-  const flow = start([join(REPO, "scripts/flow.sh"), "run", "agent=shell", "--", "sleep", "600"], { env, stdio: ["ignore", "ignore", "pipe"] });
-  let err = "";
-  flow.stderr!.on("data", (b: Buffer) => (err += b));
-  const exited = new Promise<number | null>((r) => flow.on("close", (code) => r(code)));
-  // Should the flow outlive the test, its bottle goes too (flowEnv's cleanup ran first, and kept it live).
-  t.after(async () => {
-    if (flow.exitCode !== null || flow.signalCode !== null) return;
-    flow.kill("SIGKILL");
-    await run([join(REPO, "bin/bb-cleanup"), "--yes", "--grace", "0", "-q", "--state-dir", env.BB_STATE_DIR!, "--filter-label", "bot-bottle.test=1"], { expect: ANY_EXIT });
-  });
-  for (let i = 0; i < 1200; i++) {
-    if (slugOf(err) && (await run(["docker", "top", `bb-${slugOf(err)}-agent`], { expect: ANY_EXIT })).stdout.includes("sleep 600")) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const slug = slugOf(err);
+  const { flow, exited, slug, err } = await flowRunningSleep(t, env);
   // kill(1), as a user does (Deno reports a child it signalled itself as killed, whatever its trap did).
   await run(["kill", "-s", "TERM", String(flow.pid)]);
   const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("still running after 60 s"), 60_000).unref())]);
-  assert.equal(code, 143, err);
+  assert.equal(code, 143, err());
+  assert.deepEqual(await leftovers(slug), []);
+  assert.ok(!existsSync(join(env.BB_STATE_DIR!, "bottles", slug)));
+});
+
+test("an agent container removed from outside the flow: its command ends, the flow says so (not that it removed it), and tears the rest down", async (t) => {
+  const { env } = await flowEnv(t);
+  const { exited, slug, err } = await flowRunningSleep(t, env);
+  await run(["docker", "rm", "--force", `bb-${slug}-agent`]);
+  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("still running after 60 s"), 60_000).unref())]);
+  assert.equal(code, 137, err()); // the command's own: killed with its container
+  assert.match(err(), new RegExp(`error: bottle ${slug}: its agent container bb-${slug}-agent (is being removed|is gone), not by this start flow \\(docker rm, or bb-cleanup --slug ${slug}\\); the flow now tears the rest of the bottle down`));
+  assert.match(err(), new RegExp(`» tearing down ${slug}`));
   assert.deepEqual(await leftovers(slug), []);
   assert.ok(!existsSync(join(env.BB_STATE_DIR!, "bottles", slug)));
 });
