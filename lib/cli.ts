@@ -4,6 +4,7 @@
 import { existsSync, fstatSync, statSync } from "node:fs";
 import process from "node:process";
 import { Command, CommanderError, Option } from "commander";
+import { boundedCallMs, DOCKER_ENVIRONMENT_HELP } from "./docker/cmd.ts";
 import { BbError, EXIT, exitTableText, toBbError } from "./errors.ts";
 import { log, setLogLevel } from "./log.ts";
 import { parsePlanText, readPlanFile, serializePlan } from "./plan/io.ts";
@@ -24,8 +25,10 @@ const COMMON_FLAGS = [
   ["-q, --quiet", "only warnings and errors on stderr"],
 ] as const;
 
-/** A commander program with the flags and help every tool shares. */
-export function createProgram(name: string, summary: string, opts: { example?: string; readsPlan?: boolean; readsManifest?: boolean } = {}): Command {
+/** A commander program with the flags and help every tool shares. `docker`: the tool talks
+ * to the Docker engine, so its --help lists BB_DOCKER_TIMEOUT, and a bad value is one
+ * usage error before any subcommand does anything. */
+export function createProgram(name: string, summary: string, opts: { example?: string; readsPlan?: boolean; readsManifest?: boolean; docker?: boolean } = {}): Command {
   const program = addCommonFlags(new Command(name).description(summary))
     .helpOption("-h, --help", "show this help")
     .showHelpAfterError("(run with --help for usage)")
@@ -33,6 +36,7 @@ export function createProgram(name: string, summary: string, opts: { example?: s
   if (opts.readsPlan) program.option("--plan <file>", "read the plan from FILE instead of stdin");
   const tail = [opts.example ? `Example:\n  ${opts.example}` : "", exitTableText({ plan: opts.readsPlan, manifest: opts.readsManifest })].filter(Boolean).join("\n\n");
   program.addHelpText("after", `\n${tail}\n`);
+  if (opts.docker) program.addHelpText("after", DOCKER_ENVIRONMENT_HELP).hook("preAction", () => void boundedCallMs());
   return program;
 }
 

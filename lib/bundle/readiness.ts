@@ -3,7 +3,7 @@
 // the internal network is not reachable from every host (Docker Desktop).
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
-import { docker } from "../docker/cmd.ts";
+import { boundedDocker } from "../docker/cmd.ts";
 import { ANY_EXIT } from "../proc.ts";
 import { inspectContainer } from "../docker/inspect.ts";
 import { PORTS } from "../layout.ts";
@@ -53,7 +53,7 @@ export async function waitForDaemons(opts: { container: string; slug: string; se
     // The probe alone while it works; only when it fails is the container inspected, to
     // tell a stopped bundle (an error now) from one still starting.
     const waitMs = Math.min(WAIT_IN_BUNDLE_MS, deadline - Date.now());
-    const r = await docker(["exec", opts.container, "sh", "-c", probeScript(opts.services.map((s) => TARGETS[s]), waitMs)], { expect: ANY_EXIT });
+    const r = await boundedDocker(["exec", opts.container, "sh", "-c", probeScript(opts.services.map((s) => TARGETS[s]), waitMs)], { expect: ANY_EXIT, waitMs });
     if (r.code === 0) listening = listeningPorts(r.stdout);
     else {
       const info = await inspectContainer(opts.container);
@@ -84,7 +84,7 @@ export async function waitForDaemons(opts: { container: string; slug: string; se
 }
 
 async function logTail(container: string): Promise<string> {
-  const r = await docker(["logs", "--tail", "15", container], { expect: [0, 1] }).catch(() => null);
+  const r = await boundedDocker(["logs", "--tail", "15", container], { expect: [0, 1] }).catch(() => null);
   const text = r ? (r.stdout + r.stderr).trim() : "";
   return text ? `\nlast bundle log lines:\n${text}` : "";
 }

@@ -19,7 +19,7 @@ export function boundedCallMs(env: NodeJS.ProcessEnv = process.env): number {
   if (raw === undefined || raw === "") return BOUNDED_CALL_SECONDS * 1000;
   const seconds = Number(raw);
   if (!/^\s*\d+(\.\d+)?\s*$/.test(raw) || !(seconds > 0)) {
-    throw new BbError("USAGE", `BB_DOCKER_TIMEOUT=${raw}: expected a number of seconds above 0 (how long a docker listing or a container or network removal may take; default ${BOUNDED_CALL_SECONDS})`);
+    throw new BbError("USAGE", `BB_DOCKER_TIMEOUT=${raw}: expected a number of seconds above 0 (how long a docker call that should answer at once, such as a listing, an inspect or a removal, may take; default ${BOUNDED_CALL_SECONDS})`);
   }
   return Math.round(seconds * 1000);
 }
@@ -30,13 +30,16 @@ export function boundedCallMs(env: NodeJS.ProcessEnv = process.env): number {
 let unanswered: string | null = null;
 
 /**
- * A docker call that a working engine answers in well under a second (a listing, a
- * removal), with a time limit: the docker CLI itself waits forever on an engine that
- * accepts the connection and never answers, and a teardown must not. Past the limit the
- * CLI is killed and the error says the engine did not answer.
+ * A docker call that a working engine answers in well under a second (a listing, an
+ * inspect, creating or starting a container or network, a removal), with a time limit:
+ * the docker CLI itself waits forever on an engine that accepts the connection and never
+ * answers, and no step may. Past the limit the CLI is killed and the error says the
+ * engine did not answer. `waitMs`: how long the command itself takes on purpose (an exec
+ * that waits in the container), added to the limit.
  */
-export async function boundedDocker(args: string[], opts: Omit<DockerOptions, "timeoutMs"> = {}): Promise<RunResult> {
-  const timeoutMs = boundedCallMs();
+export async function boundedDocker(args: string[], opts: Omit<DockerOptions, "timeoutMs"> & { waitMs?: number } = {}): Promise<RunResult> {
+  const { waitMs = 0, ...rest } = opts;
+  const timeoutMs = boundedCallMs() + waitMs;
   const argv = ["docker", ...args];
   const prefix = opts.what ? opts.what + ": " : "";
   if (unanswered !== null) {
@@ -45,7 +48,7 @@ export async function boundedDocker(args: string[], opts: Omit<DockerOptions, "t
     });
   }
   try {
-    return await docker(args, { ...opts, timeoutMs });
+    return await docker(args, { ...rest, timeoutMs });
   } catch (e) {
     if (!isBbError(e) || e.code !== "TIMEOUT") throw e;
     unanswered ??= formatArgv(argv);
@@ -57,6 +60,10 @@ export async function boundedDocker(args: string[], opts: Omit<DockerOptions, "t
     );
   }
 }
+
+/** BB_DOCKER_TIMEOUT, for the --help of every tool that talks to the Docker engine. */
+export const DOCKER_ENVIRONMENT_HELP =
+  "\nEnvironment:\n  BB_DOCKER_TIMEOUT  seconds a docker call that should answer at once (a listing, an\n                     inspect, creating, starting or removing a container or network) may\n                     take before the engine counts as not answering (default 60)\n";
 
 /** True when stderr says the object does not exist (removal of a missing thing is not an error). */
 export function isNoSuch(stderr: string): boolean {

@@ -2,7 +2,7 @@
 // into argv by a pure function (runArgs) so what docker is asked to do can be checked
 // without docker.
 import { BbError } from "../errors.ts";
-import { boundedDocker, docker, failure, isNoSuch } from "./cmd.ts";
+import { boundedDocker, failure, isNoSuch } from "./cmd.ts";
 import { envArgs } from "./env.ts";
 import { labelArgs } from "./labels.ts";
 
@@ -84,7 +84,7 @@ function csvField(field: string): string {
  * isNameInUse() knows: that container is another run's, never the caller's to remove. */
 export async function runContainer(spec: ContainerSpec): Promise<string> {
   const { args, childEnv } = runArgs(spec);
-  const r = await docker(args, { env: childEnv, expect: [0, 125], what: `Cannot start container ${spec.name}` });
+  const r = await boundedDocker(args, { env: childEnv, expect: [0, 125], what: `Cannot start container ${spec.name}` });
   if (r.code === 0) return r.stdout.trim();
   const failed = failure(r, `Cannot start container ${spec.name}`);
   if (/is already in use/.test(r.stderr)) failed.details.nameInUse = true;
@@ -93,19 +93,6 @@ export async function runContainer(spec: ContainerSpec): Promise<string> {
 
 export function isNameInUse(e: unknown): boolean {
   return e instanceof BbError && e.details.nameInUse === true;
-}
-
-/** Send a signal (SIGHUP to reload, SIGUSR1 to restart the firewall, ...). */
-export async function killContainer(name: string, signal = "SIGKILL"): Promise<void> {
-  await docker(["kill", "--signal", signal, name], { what: `Cannot send ${signal} to container ${name}` });
-}
-
-/** Stop (SIGTERM, then SIGKILL after `timeoutS`); false when it did not exist. */
-export async function stopContainer(name: string, timeoutS = 10): Promise<boolean> {
-  const r = await docker(["stop", "-t", String(timeoutS), name], { expect: [0, 1] });
-  if (r.code === 0) return true;
-  if (isNoSuch(r.stderr)) return false;
-  throw failure(r, `Cannot stop container ${name}`);
 }
 
 /** Remove (forcibly: a running container is killed first); false when it did not exist. */

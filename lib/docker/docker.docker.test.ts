@@ -1,6 +1,6 @@
 // The docker driver against a real engine: a bottle-shaped layout (an --internal network
 // for the agent side, an egress network for the bundle only), aliases, loopback port
-// publishing, env by name, exec exit codes, signals, listing by label, and cleanup.
+// publishing, env by name, exec exit codes, listing by label, and cleanup.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
@@ -18,13 +18,11 @@ import {
   hostPort,
   inspectContainer,
   isNameInUse,
-  killContainer,
   listContainers,
   listNetworks,
   removeContainer,
   removeNetwork,
   runContainer,
-  stopContainer,
 } from "./index.ts";
 
 const BASE = "debian:bookworm-slim";
@@ -94,7 +92,7 @@ before(async () => {
     labels: labels("agent"),
     network: net.internal,
     hostname: "agent",
-    cmd: ["sh", "-c", 'trap "exit 7" HUP; while :; do sleep 0.1; done'],
+    cmd: ["sleep", "infinity"],
   });
 });
 
@@ -184,25 +182,11 @@ test("listing by label finds this bottle's containers and networks and nothing e
   assert.deepEqual(await listContainers({ [LABEL.slug]: `${slug}-other` }), []);
 });
 
-test("killContainer() delivers the signal asked for", async () => {
-  await killContainer(box.agent, "SIGHUP");
-  const deadline = Date.now() + 10_000;
-  let info = await inspectContainer(box.agent);
-  while (info!.state.running && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    info = await inspectContainer(box.agent);
-  }
-  assert.equal(info!.state.running, false);
-  assert.equal(info!.state.exitCode, 7);
-});
-
 test("removal is idempotent and errors name what failed", async () => {
   const name = `bbt-${id}-gone`;
   await runContainer({ name, image: BASE, labels: labels("agent"), cmd: ["sleep", "60"] });
-  assert.equal(await stopContainer(name, 1), true);
-  assert.equal((await inspectContainer(name))!.state.running, false);
+  assert.equal((await inspectContainer(name))!.state.running, true);
   assert.equal(await removeContainer(name), true);
-  assert.equal(await stopContainer(name, 1), false);
   assert.equal(await removeContainer(name), false);
   assert.equal(await inspectContainer(name), null);
   assert.equal(await removeNetwork(`bbt-${id}-never`), false);

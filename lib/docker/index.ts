@@ -3,7 +3,7 @@
 export { LABEL, bottleLabels, decodeLabelValue, encodeLabelValue, labelArgs, labelFilterArgs, parseLabelString, type BackendName, type BottleLabelInput, type Role } from "./labels.ts";
 export { dockerInfo, type DockerInfo } from "./daemon.ts";
 export { connectNetwork, createNetwork, removeNetwork, type NetworkSpec } from "./network.ts";
-export { isNameInUse, killContainer, removeContainer, runArgs, runContainer, stopContainer, type ContainerSpec, type Mount } from "./container.ts";
+export { isNameInUse, removeContainer, runArgs, runContainer, type ContainerSpec, type Mount } from "./container.ts";
 export { hostPort, imageId, inspectContainer, inspectImage, type ContainerInfo, type ImageInfo } from "./inspect.ts";
 export { execArgs, execIn, type CapturedExecOptions, type ExecOptions } from "./exec.ts";
 export { listContainers, listNetworks, type ContainerSummary, type LabelFilter, type NetworkSummary } from "./list.ts";

@@ -3,7 +3,7 @@
 // undefined), and the host port docker picked for a published container port.
 import { z } from "zod/v3";
 import { BbError } from "../errors.ts";
-import { docker, failure, isNoSuch } from "./cmd.ts";
+import { boundedDocker, failure, isNoSuch } from "./cmd.ts";
 
 const RawContainer = z.object({
   Id: z.string(),
@@ -63,7 +63,7 @@ export interface ContainerInfo {
 
 /** Inspect one container; null when it does not exist. */
 export async function inspectContainer(name: string): Promise<ContainerInfo | null> {
-  const r = await docker(["container", "inspect", name], { expect: [0, 1] });
+  const r = await boundedDocker(["container", "inspect", name], { expect: [0, 1] });
   if (r.code !== 0) {
     if (isNoSuch(r.stderr)) return null;
     throw failure(r, `Cannot inspect container ${name}`);
@@ -113,7 +113,7 @@ export async function inspectContainer(name: string): Promise<ContainerInfo | nu
 /** The host address and port docker published `containerPort`/tcp on (`docker port`). */
 export async function hostPort(container: string, containerPort: number): Promise<{ host: string; port: number }> {
   const what = `Cannot find the host port of ${container} ${containerPort}/tcp`;
-  const r = await docker(["port", container, `${containerPort}/tcp`], { what });
+  const r = await boundedDocker(["port", container, `${containerPort}/tcp`], { what });
   // One line per binding: "127.0.0.1:49153" or "[::1]:49153"; the first is the one we asked for.
   const line = r.stdout.split("\n").map((l) => l.trim()).find(Boolean) ?? "";
   const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(line);
@@ -141,7 +141,7 @@ export interface ImageInfo {
 
 /** Inspect a local image; null when it is not present (nothing is pulled). */
 export async function inspectImage(ref: string): Promise<ImageInfo | null> {
-  const r = await docker(["image", "inspect", ref], { expect: [0, 1] });
+  const r = await boundedDocker(["image", "inspect", ref], { expect: [0, 1] });
   if (r.code !== 0) {
     if (isNoSuch(r.stderr)) return null;
     throw failure(r, `Cannot inspect image ${ref}`);

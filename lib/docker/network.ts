@@ -1,6 +1,6 @@
 // Per-bottle docker networks: create (optionally --internal, so nothing on it can leave),
 // remove, and attach a running container to a second network under aliases.
-import { boundedDocker, docker, failure, isNoSuch } from "./cmd.ts";
+import { boundedDocker, failure, isNoSuch } from "./cmd.ts";
 import { labelArgs } from "./labels.ts";
 
 export interface NetworkSpec {
@@ -19,7 +19,7 @@ export async function createNetwork(spec: NetworkSpec): Promise<string> {
   // bridge, only the containers on it can talk to each other.
   if (spec.internal) args.push("--internal", "--opt", "com.docker.network.bridge.inhibit_ipv4=true");
   args.push(...labelArgs(spec.labels), spec.name);
-  const r = await docker(args, { what: `Cannot create network ${spec.name}` });
+  const r = await boundedDocker(args, { what: `Cannot create network ${spec.name}` });
   return r.stdout.trim();
 }
 
@@ -45,6 +45,6 @@ export async function removeNetwork(name: string): Promise<boolean> {
 /** Attach a container to another network, reachable there under `aliases`. */
 export async function connectNetwork(opts: { network: string; container: string; aliases?: string[] }): Promise<void> {
   const args = ["network", "connect", ...(opts.aliases ?? []).flatMap((a) => ["--alias", a]), opts.network, opts.container];
-  await docker(args, { what: `Cannot connect container ${opts.container} to network ${opts.network}` });
+  await boundedDocker(args, { what: `Cannot connect container ${opts.container} to network ${opts.network}` });
 }
 

@@ -10,7 +10,3 @@ export function collectLabel(text: string, acc: Record<string, string> = {}): Re
   if (i <= 0) throw new BbError("USAGE", `--filter-label ${JSON.stringify(text)}: expected KEY=VALUE`);
   return { ...acc, [text.slice(0, i)]: text.slice(i + 1) };
 }
-
-/** The environment both tools read, for --help. */
-export const ENVIRONMENT_HELP =
-  "\nEnvironment:\n  BB_DOCKER_TIMEOUT  seconds each docker listing or container/network removal may take\n                     before the engine counts as not answering (default 60)\n";

@@ -27,6 +27,7 @@ import { loopbackFor } from "../../lib/loopback.ts";
 const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (firewall, egress, git-gate, supervise) and add the plan's bundle section.", {
   example: "bb-prepare shell | bb-bundle > plan.json",
   readsPlan: true,
+  docker: true,
 })
   .option("--upstream-ca <file>", "extra CA certificate (PEM) the bundle trusts for upstream TLS (a corporate proxy, a test upstream)")
   .option("--ready-timeout <seconds>", "how long to wait for each daemon to answer", "30")

@@ -17,7 +17,7 @@ test("bb-cleanup --help shows every flag and the exit-code table", async () => {
   }
   assert.match(r.stderr, /Exit codes:\n\s+0\s+ok\n\s+1\s+failure/);
   assert.match(r.stderr, /exit 2 also when\s+there is no terminal to ask on and no --yes/);
-  assert.match(r.stderr, /Environment:\n\s+BB_DOCKER_TIMEOUT\s+seconds each docker listing or container\/network removal may take/);
+  assert.match(r.stderr, /Environment:\n\s+BB_DOCKER_TIMEOUT\s+seconds a docker call that should answer at once/);
 });
 
 test("bb-cleanup rejects a bad --slug, --grace or --filter-label, or --keep-state without --slug, with exit 2 before looking at anything", async () => {
@@ -73,11 +73,25 @@ test("bb-cleanup and bb-list give up on a Docker engine that takes the connectio
   assert.equal(await engine.clientsClosed(), 0);
 });
 
-test("a BB_DOCKER_TIMEOUT that is not a number of seconds is a usage error that names it", { skip: !(await which("docker")) && "docker CLI not installed" }, async (t) => {
+test("a BB_DOCKER_TIMEOUT that is not a number of seconds is a usage error that names it, in every tool that talks to docker, and their --help lists it", async (t) => {
   const state = await tempDir(t);
-  for (const bad of ["soon", "0", "-3"]) {
-    const r = await runTool("bb-cleanup", ["--yes", "--state-dir", state], { env: { BB_DOCKER_TIMEOUT: bad, DOCKER_HOST: "unix:///nonexistent/docker.sock" } });
-    assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, new RegExp(`^error: BB_DOCKER_TIMEOUT=${bad}: expected a number of seconds above 0`));
+  const calls: [string, string[]][] = [
+    ["bb-cleanup", ["--yes", "--state-dir", state]],
+    ["bb-list", ["--state-dir", state]],
+    ["bb-bundle", ["--plan", "/nonexistent/plan.json"]],
+    ["bb-vm", ["--plan", "/nonexistent/plan.json"]],
+    ["bb-vm", ["exec", "--slug", "nope", "--state-dir", state, "--", "true"]],
+    ["bb-vm", ["attach", "--slug", "nope", "--state-dir", state]],
+    ["bb-provision", ["--plan", "/nonexistent/plan.json"]],
+  ];
+  for (const [tool, args] of calls) {
+    for (const bad of ["soon", "0", "-3"]) {
+      const r = await runTool(tool, args, { env: { BB_DOCKER_TIMEOUT: bad, DOCKER_HOST: "unix:///nonexistent/docker.sock" } });
+      assert.equal(r.code, 2, `${tool} ${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^error: BB_DOCKER_TIMEOUT=${bad}: expected a number of seconds above 0`));
+    }
+  }
+  for (const tool of new Set(calls.map(([tool]) => tool))) {
+    assert.match((await runTool(tool, ["--help"])).stderr, /Environment:\n\s+BB_DOCKER_TIMEOUT\s+seconds a docker call that should answer at once/, tool);
   }
 });

@@ -19,7 +19,7 @@ import { createProgram, mainOf, setExitCode, wholeNumber, writeStdout } from "..
 import { BbError, EXIT } from "../../lib/errors.ts";
 import { systemRemover } from "../../lib/inventory/backends.ts";
 import { GRACE_MS } from "../../lib/inventory/classify.ts";
-import { ENVIRONMENT_HELP, FILTER_LABEL_HELP, collectLabel } from "../../lib/inventory/flags.ts";
+import { FILTER_LABEL_HELP, collectLabel } from "../../lib/inventory/flags.ts";
 import { findStaleImages, removeImage, totalSize, type OurImage } from "../../lib/images/stale.ts";
 import { imagesText, planText, resultLine } from "../../lib/inventory/format.ts";
 import { executeRemovals, isEmpty, message, type Removal, type RemovalResult } from "../../lib/inventory/remove.ts";
@@ -53,6 +53,7 @@ interface Report {
 
 const program = createProgram("bb-cleanup", "Remove everything bot-bottle created that no live bottle owns (or one bottle with --slug).", {
   example: "bb-cleanup --dry-run",
+  docker: true,
 })
   .option("-y, --yes", "do not ask; remove right away")
   .option("-n, --dry-run", "print the plan only; change nothing")
@@ -64,7 +65,6 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
   .option("--images", "also remove bot-bottle images that no bottle of this checkout would start from and no container uses (old builds: a sidecar is ~280 MB, an agent ~1 GB)")
   .option("--grace <seconds>", "a bottle with no owner record counts as starting (live) this long after its newest state dir change or container", wholeNumber("--grace"), GRACE_MS / 1000)
   .addHelpText("after", "\nbb-cleanup: exit 1 also when the answer to y/N was no (nothing removed); exit 2 also when\nthere is no terminal to ask on and no --yes (nothing removed).\n")
-  .addHelpText("after", ENVIRONMENT_HELP)
   .action(async (o: Options) => {
     if (o.slug !== undefined) checkSlug(o.slug, "--slug");
     if (o.keepState && o.slug === undefined) throw new BbError("USAGE", "--keep-state keeps one bottle's state dir: it needs --slug SLUG");

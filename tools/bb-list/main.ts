@@ -11,7 +11,7 @@
 // Exit codes: see --help (0 ok, 2 usage, 1 a backend could not be asked: the rest is listed).
 import { createProgram, mainOf, setExitCode, writeStdout } from "../../lib/cli.ts";
 import { EXIT } from "../../lib/errors.ts";
-import { ENVIRONMENT_HELP, FILTER_LABEL_HELP, collectLabel } from "../../lib/inventory/flags.ts";
+import { FILTER_LABEL_HELP, collectLabel } from "../../lib/inventory/flags.ts";
 import { listRow, listTable } from "../../lib/inventory/format.ts";
 import { scan } from "../../lib/inventory/scan.ts";
 import { log } from "../../lib/log.ts";
@@ -26,12 +26,12 @@ interface Options {
 
 const program = createProgram("bb-list", "List live bottles across every available backend (a table, or --json).", {
   example: "bb-list --json | jq -r '.[].slug'",
+  docker: true,
 })
   .option("--json", "print a JSON array of bottles on stdout instead of the table")
   .option("--all", "also list dead bottles' leftovers (status orphan)")
   .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
   .option("--filter-label <key=value>", FILTER_LABEL_HELP, collectLabel)
-  .addHelpText("after", ENVIRONMENT_HELP)
   .action(async (o: Options) => {
     const s = await scan({ stateRoot: stateRootFrom(o.stateDir), scope: o.filterLabel });
     // A backend that could not be asked may hide bottles: list the rest, then exit 1.

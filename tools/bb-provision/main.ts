@@ -27,6 +27,7 @@ type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan[
 const program = createProgram("bb-provision", "Provision a started bottle: CA, gitconfig, prompt, skills, supervise MCP, checkout.", {
   example: "bb-prepare shell | bb-bundle | bb-vm | bb-provision > plan.json",
   readsPlan: true,
+  docker: true,
 })
   .option("--ready-timeout <seconds>", "how long to wait for each bundle daemon to answer first", "30")
   .action(async (o: CommonOptions & { readyTimeout: string }) => {

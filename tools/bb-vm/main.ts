@@ -36,6 +36,7 @@ const testLabels = () => (process.env.BB_TEST_LABEL ? { "bot-bottle.test": "1" }
 const program = createProgram("bb-vm", "Start the agent's machine for a bundled plan; exec commands in it or attach the agent.", {
   example: "bb-prepare shell | bb-bundle | bb-vm | bb-provision > plan.json && bb-vm exec --plan plan.json -- id",
   readsPlan: true,
+  docker: true,
 })
   // Options after a subcommand belong to it (bb-vm exec --plan F), not to bb-vm itself.
   .enablePositionalOptions()
