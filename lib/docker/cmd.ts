@@ -63,7 +63,7 @@ export async function boundedDocker(args: string[], opts: Omit<DockerOptions, "t
 
 /** BB_DOCKER_TIMEOUT, for the --help of every tool that talks to the Docker engine. */
 export const DOCKER_ENVIRONMENT_HELP =
-  "\nEnvironment:\n  BB_DOCKER_TIMEOUT  seconds a docker call that should answer at once (a listing, an\n                     inspect, creating, starting or removing a container or network) may\n                     take before the engine counts as not answering (default 60)\n";
+  "\nEnvironment:\n  BB_DOCKER_TIMEOUT  seconds a docker call that should answer at once (a listing, an\n                     inspect, a signal, a log read, creating, starting or removing a\n                     container or network) may take before the engine counts as not\n                     answering (default 60)\n";
 
 /** True when stderr says the object does not exist (removal of a missing thing is not an error). */
 export function isNoSuch(stderr: string): boolean {

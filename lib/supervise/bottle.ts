@@ -5,7 +5,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { Plan } from "../plan/schema.ts";
-import { ANY_EXIT, run } from "../proc.ts";
+import { boundedDocker } from "../docker/cmd.ts";
+import { ANY_EXIT } from "../proc.ts";
 import type { ApproveContext } from "./decide.ts";
 
 /**
@@ -24,7 +25,7 @@ export function dockerFirewallReload(plan: Plan): () => Promise<void> {
     }
     const container = plan.bundle.container;
     const signal = (sig: string) =>
-      run(["docker", "kill", "--signal", sig, container], { errorCode: "DOCKER", what: `Cannot signal the firewall of ${plan.slug} (container ${container})`, timeoutMs: 30_000 });
+      boundedDocker(["kill", "--signal", sig, container], { what: `Cannot signal the firewall of ${plan.slug} (container ${container})` });
     const since = await lastLogStamp(container);
     const before = await reloadLines(container, since);
     await signal("HUP");
@@ -40,7 +41,7 @@ export function dockerFirewallReload(plan: Plan): () => Promise<void> {
 /** The engine's own time stamp of the bundle's newest log line: reading from there keeps
  * each look short however long the bundle has run, and needs no clock of ours. */
 async function lastLogStamp(container: string): Promise<string | null> {
-  const r = await run(["docker", "logs", "--timestamps", "--tail", "1", container], { expect: ANY_EXIT, timeoutMs: 30_000 });
+  const r = await boundedDocker(["logs", "--timestamps", "--tail", "1", container], { expect: ANY_EXIT });
   const stamps = `${r.stdout}\n${r.stderr}`.split("\n").map((l) => l.split(" ")[0]!).filter((t) => /^\d{4}-\d\d-\d\dT/.test(t));
   return stamps.sort().at(-1) ?? null;
 }
@@ -53,7 +54,7 @@ const REFUSED = /^firewall \| firewall: (?:error: )?policy reload refused, keepi
 
 /** The firewall's reload lines since `since` (counted: two may share a time stamp). */
 async function reloadLines(container: string, since: string | null): Promise<string[]> {
-  const r = await run(["docker", "logs", ...(since ? ["--since", since] : []), container], { expect: ANY_EXIT, timeoutMs: 30_000 });
+  const r = await boundedDocker(["logs", ...(since ? ["--since", since] : []), container], { expect: ANY_EXIT });
   return `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => RELOADED.test(l) || REFUSED.test(l));
 }
 

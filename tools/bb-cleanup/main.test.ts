@@ -83,6 +83,7 @@ test("a BB_DOCKER_TIMEOUT that is not a number of seconds is a usage error that 
     ["bb-vm", ["exec", "--slug", "nope", "--state-dir", state, "--", "true"]],
     ["bb-vm", ["attach", "--slug", "nope", "--state-dir", state]],
     ["bb-provision", ["--plan", "/nonexistent/plan.json"]],
+    ["bb-supervise", ["--plan", "/nonexistent/plan.json", "approve", "x"]],
   ];
   for (const [tool, args] of calls) {
     for (const bad of ["soon", "0", "-3"]) {

@@ -21,6 +21,7 @@ async function context(cmd: Command) {
 
 const program = createProgram("bb-supervise", "Decide what a bottle's agent asked the operator for.", {
   readsPlan: true,
+  docker: true,
   example: "bb-supervise --slug researcher-k3x9 list; bb-supervise --slug researcher-k3x9 approve 3fa2c1b9",
 })
   .option("--slug <slug>", "the bottle (its plan is <state dir>/bottles/<slug>/plan.json)")
