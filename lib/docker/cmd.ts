@@ -27,7 +27,8 @@ export function boundedCallMs(env: NodeJS.ProcessEnv = process.env): number {
 // The first bounded call the engine left unanswered, if any: later ones in this process
 // fail at once instead of each waiting out the limit (a teardown's removals run in rounds,
 // containers then networks, and would otherwise wait one limit per round).
-let unanswered: string | null = null;
+// Its own limit is kept with it: a probe's limit includes its wait (waitMs).
+let unanswered: { argv: string; timeoutMs: number } | null = null;
 
 /**
  * A docker call that a working engine answers in well under a second (a listing, an
@@ -43,7 +44,7 @@ export async function boundedDocker(args: string[], opts: Omit<DockerOptions, "t
   const argv = ["docker", ...args];
   const prefix = opts.what ? opts.what + ": " : "";
   if (unanswered !== null) {
-    throw new BbError("TIMEOUT", `${prefix}not asked: the Docker engine did not answer \`${unanswered}\` within ${timeoutMs / 1000} s. Is it hung? Restart it and try again.`, {
+    throw new BbError("TIMEOUT", `${prefix}not asked: the Docker engine did not answer \`${unanswered.argv}\` within ${unanswered.timeoutMs / 1000} s. Is it hung? Restart it and try again.`, {
       details: { argv, timeoutMs },
     });
   }
@@ -51,7 +52,7 @@ export async function boundedDocker(args: string[], opts: Omit<DockerOptions, "t
     return await docker(args, { ...rest, timeoutMs });
   } catch (e) {
     if (!isBbError(e) || e.code !== "TIMEOUT") throw e;
-    unanswered ??= formatArgv(argv);
+    unanswered ??= { argv: formatArgv(argv), timeoutMs };
     throw new BbError(
       "TIMEOUT",
       `${prefix}the Docker engine did not answer \`${formatArgv(argv)}\` within ${timeoutMs / 1000} s. ` +

@@ -1,6 +1,5 @@
 // One call for both tools: open the backends this machine has, collect what bot-bottle
 // created, judge each bottle live or orphan, and pick what cleanup would remove.
-import { boundedCallMs } from "../docker/cmd.ts";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { openBackends, type Backends } from "./backends.ts";
@@ -23,9 +22,6 @@ export interface Scan {
 }
 
 export async function scan(opts: ScanOptions): Promise<Scan> {
-  // A bad BB_DOCKER_TIMEOUT is the user's to fix: one usage error before anything is asked,
-  // not a failure per docker call.
-  boundedCallMs();
   const backends = await openBackends();
   const inv = await collect({ stateRoot: opts.stateRoot, docker: backends.docker, smolvm: backends.smolvm, scope: opts.scope });
   return { backends, bottles: classifyAll(inv.bottles, { graceMs: opts.graceMs }), errors: [...backends.errors, ...inv.errors] };
