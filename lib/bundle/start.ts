@@ -138,15 +138,17 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     log.step(`bundle: creating network${docker ? "s" : ""} for ${plan.slug}`);
     // Created side by side; each is registered for undo as soon as it exists, so a failure
     // of one still removes the other (and the CA, once minted).
-    const created = await Promise.allSettled([
-      minting,
-      internal &&
-        createNetwork({ name: internal, internal: true, labels: labels("network-internal") }).then(() =>
-          undo.push(`remove network ${internal}`, () => removeNetwork(internal)),
-        ),
-      createNetwork({ name: egress, labels: labels("network-egress") }).then(() => undo.push(`remove network ${egress}`, () => removeNetwork(egress))),
-    ]);
+    const made = (name: string, id: string) => {
+      undo.push(`remove network ${name}`, () => removeNetwork(id));
+      return id;
+    };
+    const internalId = internal && createNetwork({ name: internal, internal: true, labels: labels("network-internal") }).then((id) => made(internal, id));
+    const egressId = createNetwork({ name: egress, labels: labels("network-egress") }).then((id) => made(egress, id));
+    const created = await Promise.allSettled([minting, internalId, egressId]);
     for (const r of created) if (r.status === "rejected") throw r.reason;
+    // By ID from here on: two flows starting one slug at once can both make a network of
+    // that name (docker allows it), and a name would then be ambiguous, or the other's.
+    const networkIds = { internal: await internalId, egress: await egressId };
     const ca = await minting;
     const image = await imageLookup;
     checkAbort(opts.signal);
@@ -188,7 +190,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       name: container,
       image,
       labels: labels("bundle"),
-      network: egress,
+      network: networkIds.egress,
       env,
       mounts,
       hostname: "bundle",
@@ -212,7 +214,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       throw e;
     });
     undo.push(`remove container ${container}`, () => removeContainer(container));
-    if (internal) await connectNetwork({ network: internal, container, aliases: facing.map(String) });
+    if (networkIds.internal) await connectNetwork({ network: networkIds.internal, name: internal!, container, aliases: facing.map(String) });
     checkAbort(opts.signal);
 
     if (!opts.noWait) await awaitBundle({ ...plan, bundle: { container } }, { timeoutMs: opts.readyTimeoutMs, signal: opts.signal });
@@ -223,6 +225,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
         container,
         image,
         networks: { internal, egress },
+        networkIds,
         caCert: ca.cert,
         agentUrls: {
           proxy: `http://firewall:${PORTS.firewall}`,
@@ -241,6 +244,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
         container,
         image,
         networks: { internal: null, egress },
+        networkIds,
         caCert: ca.cert,
         agentUrls: {
           proxy: `http://${addr}:${ports.firewall}`,

@@ -42,9 +42,9 @@ export async function removeNetwork(name: string): Promise<boolean> {
   return true;
 }
 
-/** Attach a container to another network, reachable there under `aliases`. */
-export async function connectNetwork(opts: { network: string; container: string; aliases?: string[] }): Promise<void> {
+/** Attach a container to another network (by name or ID; `name` for messages), reachable there under `aliases`. */
+export async function connectNetwork(opts: { network: string; name?: string; container: string; aliases?: string[] }): Promise<void> {
   const args = ["network", "connect", ...(opts.aliases ?? []).flatMap((a) => ["--alias", a]), opts.network, opts.container];
-  await boundedDocker(args, { what: `Cannot connect container ${opts.container} to network ${opts.network}` });
+  await boundedDocker(args, { what: `Cannot connect container ${opts.container} to network ${opts.name ?? opts.network}` });
 }
 

@@ -71,7 +71,7 @@ test("a plan with a bundle section validates when the section is required", () =
     bundle: {
       container: "bb-shell-ab12-bundle",
       image: "bot-bottle/sidecar:x",
-      networks: { internal: "bb-shell-ab12-int", egress: "bb-shell-ab12-egress" },
+      networks: { internal: "bb-shell-ab12-int", egress: "bb-shell-ab12-egress" }, networkIds: null,
       caCert: "/s/bottles/shell-ab12/ca/ca.pem",
       agentUrls: { proxy: "http://firewall:8888", gitGate: null, supervise: "http://supervise:9100/mcp" },
       hostPorts: null,

@@ -123,6 +123,10 @@ export const BundleSection = z.object({
   container: z.string(),
   image: z.string(),
   networks: z.object({ internal: z.string().nullable(), egress: z.string() }),
+  /** The IDs docker gave those networks (null in plans written before they were recorded).
+   * Names are one namespace for every state root; an ID is only ever the network bb-bundle
+   * made, so bb-vm joins it without first asking whether the slug is another root's. */
+  networkIds: z.object({ internal: z.string().nullable(), egress: z.string() }).nullable().default(null),
   /** Host path of the bottle CA certificate (PEM) the agent must trust. */
   caCert: z.string(),
   agentUrls: AgentUrls,

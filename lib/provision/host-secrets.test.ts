@@ -23,7 +23,7 @@ async function readyPlan(dir: string): Promise<Ready> {
     ...p,
     files: { ...p.files, dir: join(dir, "state", "bottles", p.slug) },
     bundle: {
-      container: "c", image: "i", networks: { internal: "n", egress: "e" }, caCert: join(dir, "ca.pem"),
+      container: "c", image: "i", networks: { internal: "n", egress: "e" }, networkIds: null, caCert: join(dir, "ca.pem"),
       agentUrls: { proxy: "http://firewall:8888", gitGate: null, supervise: null }, hostPorts: null, loopbackAddr: null, startedAt: "t",
     },
     vm: { kind: "docker", image: "a", imageId: null, name: "v", id: null, artifact: null, user: "node", home: "/home/node", env: {}, startedAt: "t" },

@@ -18,7 +18,7 @@ function ready(over: Partial<Plan["bottle"]> = {}): Ready {
     bundle: {
       container: "c",
       image: "i",
-      networks: { internal: "n", egress: "e" },
+      networks: { internal: "n", egress: "e" }, networkIds: null,
       caCert: "/ca.pem",
       agentUrls: { proxy: "http://firewall:8888", gitGate: "git://git-gate:9418", supervise: "http://supervise:9100/mcp" },
       hostPorts: null,

@@ -29,7 +29,7 @@ test("the checkout is staged inside the bottle's state dir, in a folder only you
     bundle: {
       container: "c",
       image: "i",
-      networks: { internal: "n", egress: "e" },
+      networks: { internal: "n", egress: "e" }, networkIds: null,
       caCert: join(dir, "ca.pem"),
       agentUrls: { proxy: "http://firewall:8888", gitGate: null, supervise: null },
       hostPorts: null,

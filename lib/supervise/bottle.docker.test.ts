@@ -24,7 +24,7 @@ async function standIn(t: { after: (fn: () => Promise<unknown>) => void }, onHup
 const planFor = (container: string) => ({
   ...samplePlan(),
   bundle: {
-    container, image: "i", networks: { internal: "n", egress: "e" }, caCert: "/ca", hostPorts: null, loopbackAddr: null, startedAt: "t",
+    container, image: "i", networks: { internal: "n", egress: "e" }, networkIds: null, caCert: "/ca", hostPorts: null, loopbackAddr: null, startedAt: "t",
     agentUrls: { proxy: "http://firewall:8888", gitGate: null, supervise: "http://supervise:9100/mcp" },
   },
 });

@@ -1,13 +1,14 @@
 // The docker backend's agent: a container from the agent image on the bottle's internal
 // network only (so the bundle is all it can reach), idling until bb-vm exec/attach run
 // commands in it as user node.
-import { BbError } from "../errors.ts";
+import { BbError, isBbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { BOTTLE_LOG_LIMIT, isNameInUse, removeContainer, runContainer } from "../docker/container.ts";
 import { inspectContainer } from "../docker/inspect.ts";
 import { execArgs, execIn } from "../docker/exec.ts";
 import { bottleLabels } from "../docker/labels.ts";
 import { otherRoot, realRoot } from "../inventory/collect.ts";
+import { refuseSlugElsewhere } from "../inventory/taken.ts";
 import { AGENT, names } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
 import { run, runInteractive, ANY_EXIT } from "../proc.ts";
@@ -44,7 +45,8 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
       name,
       image: image.ref,
       labels: bottleLabels({ slug: plan.slug, backend: plan.backend, agent: plan.agent.name, stateRoot: plan.stateRoot, role: "agent", extra: opts.extraLabels }),
-      network: plan.bundle.networks.internal,
+      // By ID when bb-bundle recorded it: only ever the network it made for this plan.
+      network: plan.bundle.networkIds?.internal ?? plan.bundle.networks.internal,
       env,
       dns: opts.dns,
       init: true,
@@ -62,6 +64,14 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
     });
     if (opts.signal?.aborted) throw opts.signal.reason;
   } catch (e) {
+    // Joined by ID, nothing asked beforehand whether the slug is another root's (bb-vm):
+    // docker refusing the name, or the network gone, may be that. Asked now, on failure
+    // only; an engine that did not answer, or cannot be asked, leaves docker's own error.
+    if (plan.bundle.networkIds && !(isBbError(e) && e.code === "TIMEOUT")) {
+      await refuseSlugElsewhere({ slug: plan.slug, stateRoot: plan.stateRoot }).catch((refusal) => {
+        if (isBbError(refusal) && refusal.code === "SLUG_TAKEN") throw refusal;
+      });
+    }
     // A name already in use is another run's container, live or not: never ours to remove.
     if (isNameInUse(e)) {
       throw new BbError("VM", `Cannot start the agent: container ${name} already exists: bottle ${plan.slug} has an agent already, which this plan did not start (bb-list --all shows it; bb-cleanup --slug ${plan.slug} removes the bottle, then start it again)`, { cause: e });

@@ -457,9 +457,15 @@ test("a slug another state root's bottle holds, running or stopped, is refused b
     assert.ok(!existsSync(join(c.state, "bottles", slug, "ca")), "bb-bundle minted a CA for the refused bottle");
     // As bundled before root A's bottle came: its networks were bb-taken-int and -egress too.
     const bundled = { ...planC, bundle: { container: `bb-${slug}-bundle`, image: "bot-bottle/sidecar:test", networks: { internal: `bb-${slug}-int`, egress: `bb-${slug}-egress` }, caCert: join(c.state, "bottles", slug, "ca", "ca.pem"), agentUrls: { proxy: "http://firewall:8888", gitGate: null, supervise: "http://supervise:9100/mcp" }, hostPorts: null, loopbackAddr: null, startedAt: planC.createdAt } };
-    const vm = await run([bin("bb-vm")], { env: c.env, input: JSON.stringify(bundled), expect: ANY_EXIT, timeoutMs: 120_000 });
-    assert.equal(vm.code, 1, vm.stderr);
-    refused(vm.stderr);
+    // A plan written before network IDs were recorded is asked about first; one with the
+    // IDs of networks since removed (a prune) once docker run fails on the name.
+    const gone = { internal: "0".repeat(64), egress: "1".repeat(64) };
+    for (const plan of [bundled, { ...bundled, bundle: { ...bundled.bundle, networkIds: gone } }]) {
+      const vm = await run([bin("bb-vm")], { env: c.env, input: JSON.stringify(plan), expect: ANY_EXIT, timeoutMs: 120_000 });
+      assert.equal(vm.code, 1, vm.stderr);
+      // The latter says which container it was starting when docker refused the name.
+      refused(plan === bundled ? vm.stderr : vm.stderr.replace(`» vm: starting bb-${slug}-agent on bb-${slug}-int only\n`, ""));
+    }
 
     assert.deepEqual(await ofSlug(), before, `${state}: root A's containers or networks changed`);
     assert.deepEqual(await aFiles(), filesBefore, "root A's state dir changed");

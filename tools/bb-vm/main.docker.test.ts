@@ -97,3 +97,43 @@ test("a command killed inside a running agent (exit 137) is its own exit: bb-vm 
   const inspects = r.stderr.split("\n").filter((l) => /run: docker container inspect /.test(l));
   assert.equal(inspects.length, 1, `bb-vm looked at the container ${inspects.length} times, polling a container that runs:\n${r.stderr}`);
 });
+
+test("bb-vm on the plan bb-bundle just wrote joins the internal network by its ID and asks docker nothing first; a plan without the IDs asks whether the slug is another root's", async (t) => {
+  const root = await testRun(t);
+  const bottle = await makeBottle(t, root, { name: "ids", networks: true });
+  const internal = names.internalNet(bottle.slug);
+  const egress = names.egressNet(bottle.slug);
+  const ids = Object.fromEntries((await docker.listNetworks({ [RUN_LABEL]: root.id })).map((n) => [n.name, n.id]));
+  const prepared = await readPlanFile(join(bottle.dir, "plan.json"));
+  const bundle = {
+    container: names.bundle(bottle.slug), image: "i", networks: { internal, egress }, networkIds: { internal: ids[internal]!, egress: ids[egress]! },
+    caCert: join(bottle.dir, "ca.pem"), agentUrls: { proxy: "http://firewall:8888", gitGate: null, supervise: null }, hostPorts: null, loopbackAddr: null, startedAt: prepared.createdAt,
+  };
+  const agent = names.agent(bottle.slug);
+  // Removed before testRun's own cleanup takes the network (after-hooks run in order).
+  const remove = () => run(["docker", "rm", "-f", agent], { expect: ANY_EXIT });
+  // What bb-vm asks docker before it starts the agent (aside from the image lookups and the
+  // engine's version, which run alongside).
+  const before = async (plan: Plan) => {
+    const r = await runTool("bb-vm", ["-v"], { input: JSON.stringify(plan), env: { BB_TEST_LABEL: "1" } });
+    assert.equal(r.code, 0, r.stderr);
+    const calls = r.stderr.split("\n").filter((l) => /run: docker /.test(l) && !/docker (image|build|version) /.test(l));
+    const runAt = calls.findIndex((l) => /run: docker run /.test(l));
+    assert.ok(runAt >= 0, r.stderr);
+    return { calls: calls.slice(0, runAt), run: calls[runAt]! };
+  };
+
+  try {
+    const fresh = await before({ ...prepared, bundle });
+    assert.deepEqual(fresh.calls, [], "bb-vm asked docker something a fresh bb-bundle plan answers");
+    assert.match(fresh.run, new RegExp(` --network ${ids[internal]} `));
+    assert.deepEqual(Object.values((await docker.inspectContainer(agent))!.networks).map((n) => n.id), [ids[internal]]);
+
+    await remove();
+    const old = await before({ ...prepared, bundle: { ...bundle, networkIds: null } });
+    assert.ok(old.calls.some((l) => /docker ps /.test(l)) && old.calls.some((l) => /docker network ls /.test(l)), old.calls.join("\n"));
+    assert.match(old.run, new RegExp(` --network ${internal} `));
+  } finally {
+    await remove();
+  }
+});

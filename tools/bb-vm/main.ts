@@ -59,7 +59,9 @@ const program = createProgram("bb-vm", "Start the agent's machine for a bundled 
   const agentImage = () => ensureImage("agent");
   const started: Plan = await withEngine(async () => {
     // The agent's name, and docker's network it joins, would be another root's bottle's.
-    await refuseSlugElsewhere({ slug: plan.slug, stateRoot: plan.stateRoot });
+    // A plan bb-bundle wrote just now names its network by ID, which no other root's can
+    // be, and docker refuses the name then: startDockerAgent asks only if docker run fails.
+    if (plan.backend !== "docker" || !plan.bundle.networkIds) await refuseSlugElsewhere({ slug: plan.slug, stateRoot: plan.stateRoot });
     if (plan.backend === "docker") return startDockerAgent(plan, { agentImage, extraLabels: testLabels(), dns: o.dns, signal });
     const smolvm = await openSmolvm();
     return startSmolvmAgent(plan, { agentImage, smolvm, pack: (image) => packImage({ image, smolvm }), signal });

@@ -43,7 +43,7 @@ export async function makeTestBottle(opts: { slug?: string; bundle?: Partial<Bun
       ? {
           container: "bb-test-bundle",
           image: "bot-bottle-sidecar:test",
-          networks: { internal: null, egress: "bb-test-egress" },
+          networks: { internal: null, egress: "bb-test-egress" }, networkIds: null,
           caCert: join(dir, "ca.pem"),
           agentUrls: { proxy: "http://firewall:8888", gitGate: null, supervise: "http://supervise:9100/mcp" },
           hostPorts: null,
