@@ -53,7 +53,12 @@ export async function waitForDaemons(opts: { container: string; slug: string; se
     // The probe alone while it works; only when it fails is the container inspected, to
     // tell a stopped bundle (an error now) from one still starting.
     const waitMs = Math.min(WAIT_IN_BUNDLE_MS, deadline - Date.now());
-    const r = await boundedDocker(["exec", opts.container, "sh", "-c", probeScript(opts.services.map((s) => TARGETS[s]), waitMs)], { expect: ANY_EXIT, waitMs });
+    const r = await boundedDocker(["exec", opts.container, "sh", "-c", probeScript(opts.services.map((s) => TARGETS[s]), waitMs)], {
+      expect: ANY_EXIT,
+      waitMs,
+      what: `Cannot ask bundle ${opts.container} which daemons are up`,
+      shown: `docker exec ${opts.container} sh -c <the readiness probe>`,
+    });
     if (r.code === 0) listening = listeningPorts(r.stdout);
     else {
       const info = await inspectContainer(opts.container);

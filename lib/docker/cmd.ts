@@ -36,12 +36,14 @@ let unanswered: { argv: string; timeoutMs: number } | null = null;
  * the docker CLI itself waits forever on an engine that accepts the connection and never
  * answers, and no step may. Past the limit the CLI is killed and the error says the
  * engine did not answer. `waitMs`: how long the command itself takes on purpose (an exec
- * that waits in the container), added to the limit.
+ * that waits in the container), added to the limit. `shown`: the call as messages quote
+ * it, for one whose argv is too long to read (a script).
  */
-export async function boundedDocker(args: string[], opts: Omit<DockerOptions, "timeoutMs"> & { waitMs?: number } = {}): Promise<RunResult> {
-  const { waitMs = 0, ...rest } = opts;
+export async function boundedDocker(args: string[], opts: Omit<DockerOptions, "timeoutMs"> & { waitMs?: number; shown?: string } = {}): Promise<RunResult> {
+  const { waitMs = 0, shown, ...rest } = opts;
   const timeoutMs = boundedCallMs() + waitMs;
   const argv = ["docker", ...args];
+  const quoted = shown ?? formatArgv(argv);
   const prefix = opts.what ? opts.what + ": " : "";
   if (unanswered !== null) {
     throw new BbError("TIMEOUT", `${prefix}not asked: the Docker engine did not answer \`${unanswered.argv}\` within ${unanswered.timeoutMs / 1000} s. Is it hung? Restart it and try again.`, {
@@ -52,10 +54,10 @@ export async function boundedDocker(args: string[], opts: Omit<DockerOptions, "t
     return await docker(args, { ...rest, timeoutMs });
   } catch (e) {
     if (!isBbError(e) || e.code !== "TIMEOUT") throw e;
-    unanswered ??= { argv: formatArgv(argv), timeoutMs };
+    unanswered ??= { argv: quoted, timeoutMs };
     throw new BbError(
       "TIMEOUT",
-      `${prefix}the Docker engine did not answer \`${formatArgv(argv)}\` within ${timeoutMs / 1000} s. ` +
+      `${prefix}the Docker engine did not answer \`${quoted}\` within ${timeoutMs / 1000} s. ` +
         `Is it hung? Restart it and try again (BB_DOCKER_TIMEOUT=SECONDS allows a slow engine longer).`,
       { cause: e, details: { argv, timeoutMs } },
     );

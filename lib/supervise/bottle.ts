@@ -41,7 +41,7 @@ export function dockerFirewallReload(plan: Plan): () => Promise<void> {
 /** The engine's own time stamp of the bundle's newest log line: reading from there keeps
  * each look short however long the bundle has run, and needs no clock of ours. */
 async function lastLogStamp(container: string): Promise<string | null> {
-  const r = await boundedDocker(["logs", "--timestamps", "--tail", "1", container], { expect: ANY_EXIT });
+  const r = await boundedDocker(["logs", "--timestamps", "--tail", "1", container], { expect: ANY_EXIT, what: `Cannot read the log of container ${container}` });
   const stamps = `${r.stdout}\n${r.stderr}`.split("\n").map((l) => l.split(" ")[0]!).filter((t) => /^\d{4}-\d\d-\d\dT/.test(t));
   return stamps.sort().at(-1) ?? null;
 }
@@ -54,7 +54,7 @@ const REFUSED = /^firewall \| firewall: (?:error: )?policy reload refused, keepi
 
 /** The firewall's reload lines since `since` (counted: two may share a time stamp). */
 async function reloadLines(container: string, since: string | null): Promise<string[]> {
-  const r = await boundedDocker(["logs", ...(since ? ["--since", since] : []), container], { expect: ANY_EXIT });
+  const r = await boundedDocker(["logs", ...(since ? ["--since", since] : []), container], { expect: ANY_EXIT, what: `Cannot read the log of container ${container}` });
   return `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => RELOADED.test(l) || REFUSED.test(l));
 }
 

@@ -2,7 +2,7 @@
 // a host request widens the firewall policy and has the firewall re-read it (injected, so
 // tests and other backends pass their own) before the request is marked approved: the
 // agent is told "approved" only once the new policy is live.
-import { BbError } from "../errors.ts";
+import { BbError, isBbError } from "../errors.ts";
 import { recordApproval } from "./approvals.ts";
 import { allowHost } from "./policy.ts";
 import { listRequests, normalizeHost, readRequest, RequestId, statusText, writeRequest, type QueueRequest } from "./queue.ts";
@@ -75,6 +75,10 @@ export async function approveRequest(ctx: ApproveContext, id: string): Promise<A
   try {
     await ctx.reloadFirewall();
   } catch (e) {
+    // An engine that did not answer in time stays a timeout (exit 124), as in every tool.
+    if (isBbError(e) && e.code === "TIMEOUT") {
+      throw new BbError("TIMEOUT", `${request.host} is in ${ctx.policyFile}, but the firewall was not told to re-read it: ${e.message}\nRequest ${id} stays pending: approve it again once the engine answers`, { cause: e });
+    }
     throw new BbError(
       "STATE",
       `${request.host} is in ${ctx.policyFile}, but signalling the firewall to re-read it failed (${(e as Error).message}); request ${id} stays pending. Check the bottle is running (bb-list), then approve again`,

@@ -304,21 +304,29 @@ test("a teardown the Docker engine stops answering ends anyway: its removals giv
 
 test("a start the Docker engine stops answering ends anyway: the step waiting on it gives up after BB_DOCKER_TIMEOUT naming the call, and the teardown removes the rest", async (t) => {
   const { state, env } = await flowEnv(t);
-  // The real engine behind a socket that never answers the creation of the agent container.
-  const engine = await hangingEngine(t, { via: realEngineSocket(), hangOn: /^POST \/v[\d.]+\/containers\/create\?name=bb-[a-z0-9-]+-agent$/i });
-  const r = await run([join(REPO, "node_modules/.bin/just"), "--justfile", join(REPO, "justfile"), "run", "agent=shell", "--", "true"], {
-    env: { ...env, DOCKER_HOST: engine.host, BB_DOCKER_TIMEOUT: "2" },
-    expect: ANY_EXIT,
-    timeoutMs: 90_000, // without the limit, bb-vm waits for docker forever
-  });
-  assert.equal(r.code, 124, r.stderr); // timed out, as the exit-code table says
-  const slug = slugOf(r.stderr);
-  assert.equal(engine.held.length, 1, engine.held.join("\n"));
-  assert.match(r.stderr, new RegExp(`error: Cannot start container bb-${slug}-agent: the Docker engine did not answer \`docker run --detach --name bb-${slug}-agent .*\` within 2 s`));
-  assert.match(r.stderr, new RegExp(`» tearing down ${slug}`));
-  assert.deepEqual(await leftovers(slug), []);
-  assert.ok(!existsSync(join(state, "bottles", slug)));
-  assert.equal(await engine.clientsClosed(), 0);
+  // The real engine behind a socket that never answers one request of the start: the
+  // agent container's creation (bb-vm), or the bundle's readiness probe (an exec, whose
+  // long script the error does not quote; its limit adds the probe's 2 s wait in the bundle).
+  const cases = [
+    { hangOn: /^POST \/v[\d.]+\/containers\/create\?name=bb-[a-z0-9-]+-agent$/i, error: (slug: string) => `error: Cannot start container bb-${slug}-agent: the Docker engine did not answer \`docker run --detach --name bb-${slug}-agent .*\` within 2 s` },
+    { hangOn: /^POST \/v[\d.]+\/containers\/bb-[a-z0-9-]+-bundle\/exec$/i, error: (slug: string) => `error: Cannot ask bundle bb-${slug}-bundle which daemons are up: the Docker engine did not answer \`docker exec bb-${slug}-bundle sh -c <the readiness probe>\` within [34](\\.\\d+)? s\\.` },
+  ];
+  for (const { hangOn, error } of cases) {
+    const engine = await hangingEngine(t, { via: realEngineSocket(), hangOn });
+    const r = await run([join(REPO, "node_modules/.bin/just"), "--justfile", join(REPO, "justfile"), "run", "agent=shell", "--", "true"], {
+      env: { ...env, DOCKER_HOST: engine.host, BB_DOCKER_TIMEOUT: "2" },
+      expect: ANY_EXIT,
+      timeoutMs: 90_000, // without the limit, the step waits for docker forever
+    });
+    assert.equal(r.code, 124, r.stderr); // timed out, as the exit-code table says
+    const slug = slugOf(r.stderr);
+    assert.equal(engine.held.length, 1, engine.held.join("\n"));
+    assert.match(r.stderr, new RegExp(error(slug)));
+    assert.match(r.stderr, new RegExp(`» tearing down ${slug}`));
+    assert.deepEqual(await leftovers(slug), []);
+    assert.ok(!existsSync(join(state, "bottles", slug)));
+    assert.equal(await engine.clientsClosed(), 0);
+  }
 });
 
 test("SIGTERM to the flow while the agent's session holds the terminal raw: the teardown puts back the terminal modes from before the session", async (t) => {

@@ -5,10 +5,11 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { run } from "../../lib/proc.ts";
+import { ANY_EXIT, run } from "../../lib/proc.ts";
 import { QUEUE_VERSION, readRequest, writeRequest, type QueueRequest } from "../../lib/supervise/queue.ts";
 import { makeTestBottle } from "../../lib/supervise/testdata/bottle.ts";
 import { tsArgv } from "../../lib/supervise/testdata/ts-argv.ts";
+import { hangingEngine, realEngineSocket } from "../../tests/support/hanging-engine.ts";
 
 const SCRIPT = [
   'trap "echo usr1 >> /tmp/signals" USR1',
@@ -50,5 +51,33 @@ test("approve sends HUP to the bottle's bundle container and waits for the firew
     await run(["docker", "rm", "-f", container], { expect: [0, 1] });
     await b.remove();
     await gone.remove();
+  }
+});
+
+test("approve against a Docker engine that stops answering gives up after BB_DOCKER_TIMEOUT with exit 124 naming the call, and the request stays pending", async (t) => {
+  const b = await makeTestBottle({ bundle: { container: `bb-supervise-test-${randomBytes(4).toString("hex")}` } });
+  t.after(() => b.remove());
+  const pending: QueueRequest = {
+    version: QUEUE_VERSION, id: "cc33", kind: "host", host: "docs.example.org", tlsPassthrough: false, reason: "r", question: null,
+    status: "pending", answer: null, createdAt: new Date().toISOString(), decidedAt: null,
+  };
+  await writeRequest(b.queueDir, pending);
+  // Nothing answered at all (the first call, the log read, waits); then only the signal held.
+  const cases = [
+    { engine: await hangingEngine(t), call: /docker logs --timestamps --tail 1 / },
+    { engine: await hangingEngine(t, { via: realEngineSocket(), hangOn: /^POST \S+\/containers\/[^/]+\/kill/ }), call: /docker kill --signal HUP / },
+  ];
+  for (const { engine, call } of cases) {
+    const started = Date.now();
+    const r = await run(tsArgv("tools/bb-supervise/main.ts", ["--plan", b.planFile, "approve", "cc33"]), {
+      expect: ANY_EXIT, env: { DOCKER_HOST: engine.host, BB_DOCKER_TIMEOUT: "1" }, timeoutMs: 60_000,
+    });
+    assert.equal(r.code, 124, r.stderr);
+    assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
+    assert.match(r.stderr, /^error: docs\.example\.org is in .*policy\.json, but the firewall was not told to re-read it: Cannot (read the log of|signal the firewall of .*) \(?container [^:]*: the Docker engine did not answer `docker /m);
+    assert.match(r.stderr, call);
+    assert.match(r.stderr, /^Request cc33 stays pending: approve it again once the engine answers$/m);
+    assert.equal((await readRequest(b.queueDir, "cc33"))?.status, "pending");
+    assert.equal(await engine.clientsClosed(), 0, "a docker CLI was left connected to the engine");
   }
 });
