@@ -16,11 +16,14 @@ import type { Finding } from "../../lib/dlp/mod.ts";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { log as rootLog, type Logger } from "../../lib/log.ts";
 import { readClientHello } from "../../lib/tls/client-hello.ts";
-import { createLeafIssuer, normalizeHost } from "../../lib/tls/mod.ts";
+import { createLeafIssuer } from "../../lib/tls/mod.ts";
 import { type Block, inspectBody, inspectHead, MAX_BODY_BYTES, readBody } from "./inspect.ts";
 import { createOffThreadScanner, OFF_THREAD_BYTES } from "./off-thread.ts";
 import { compilePolicy, type CompiledPolicy, type HostRule } from "./policy.ts";
-import { closeTogether, relayWebSocket } from "./websocket.ts";
+import { relayWebSocket } from "./websocket.ts";
+import { tunnelDeadlines, type Timeouts } from "./deadlines.ts";
+import { hasBody, parseAbsolute, parseAuthority, withoutHopByHop } from "./request-target.ts";
+import { peek, pipeBoth, plainProtocol } from "./tunnel-bytes.ts";
 import { authority, createUpstream, type Endpoint, type Target } from "./upstream.ts";
 
 export interface FirewallOptions {
@@ -43,14 +46,7 @@ export interface FirewallOptions {
   log?: Logger;
 }
 
-export interface Timeouts {
-  /** A keep-alive connection with no request in flight is closed after this. */
-  idleMs: number;
-  /** A request head must be complete this long after the connection opens or the last response ends. */
-  headersMs: number;
-  /** A request body must be complete this long after its head. */
-  requestMs: number;
-}
+export type { Timeouts };
 
 export interface Firewall {
   server: http.Server;
@@ -73,165 +69,6 @@ const TLS_HANDSHAKE = 0x16;
 /** Longer than clients keep idle connections, so a request never races a server-side close. */
 const IDLE_MS = 65_000;
 const TIMEOUTS: Timeouts = { idleMs: IDLE_MS, headersMs: IDLE_MS + 1000, requestMs: 300_000 };
-
-/** Per-hop headers, never forwarded (RFC 9110 7.6.1), plus ones the firewall consumes. */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authorization",
-  "proxy-authenticate",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "expect", // the firewall already answered 100-continue and holds the whole body
-]);
-
-function withoutHopByHop(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
-  const named = String(headers.connection ?? "")
-    .toLowerCase()
-    .split(",")
-    .map((s) => s.trim());
-  const out: http.OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k) && !named.includes(k)) out[k] = v;
-  return out;
-}
-
-/** Parse "host:port" (CONNECT) or an authority; IPv6 may be bracketed. */
-function parseAuthority(text: string, fallbackPort: number): Endpoint | null {
-  try {
-    const u = new URL(`http://${text}`);
-    if (!u.hostname || u.username || u.pathname !== "/" || /[?#]/.test(text)) return null;
-    // The URL is parsed as http, so an explicit ":80" reads as no port at all; take it
-    // from the text, or "CONNECT host:80" and "https://host:80/" would be gated as 443.
-    const explicit = u.port || /:(\d+)$/.exec(text)?.[1];
-    return { host: normalizeHost(u.hostname), port: explicit ? Number(explicit) : fallbackPort };
-  } catch {
-    return null;
-  }
-}
-
-const ABSOLUTE = /^(https?):\/\/([^/?#]*)([^#]*)/i;
-
-/** Target of an absolute-form request, keeping the path exactly as sent. */
-function parseAbsolute(url: string): (Target & { path: string }) | null {
-  const m = ABSOLUTE.exec(url);
-  if (!m) return null;
-  const scheme = m[1]!.toLowerCase() as Target["scheme"];
-  const at = parseAuthority(m[2]!, scheme === "https" ? 443 : 80);
-  if (!at) return null;
-  const rest = m[3] || "/";
-  return { scheme, ...at, path: rest.startsWith("/") ? rest : `/${rest}` };
-}
-
-/** A request with neither Content-Length (or a zero one) nor Transfer-Encoding has no body (RFC 9112 6.3). */
-const hasBody = (req: http.IncomingMessage) =>
-  req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
-
-/**
- * headersTimeout and requestTimeout for the sockets handed to a server that never listens:
- * from open() (or the end of the last answer in flight) the next request head must arrive
- * within headersMs; from each head its body must arrive within requestMs. A deadline
- * missed destroys the socket. Nothing runs while an answer streams, however long it takes.
- */
-function tunnelDeadlines(server: http.Server, t: Timeouts) {
-  const timers = new WeakMap<net.Socket, ReturnType<typeof setTimeout>>();
-  const release = (socket: net.Socket) => clearTimeout(timers.get(socket));
-  const arm = (socket: net.Socket, ms: number) => {
-    release(socket);
-    if (socket.destroyed) return;
-    const timer = setTimeout(() => socket.destroy(), ms);
-    timer.unref();
-    timers.set(socket, timer);
-  };
-  // Answers not yet finished per socket: a pipelined request's answer may still stream
-  // when the one before it ends. Bodies arrive one after another, so one timer serves them.
-  const answering = new WeakMap<net.Socket, number>();
-  server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const socket = req.socket;
-    answering.set(socket, (answering.get(socket) ?? 0) + 1);
-    // A bodiless request's 'end' is not a signal to wait for (Deno emits it only after the answer).
-    if (!hasBody(req)) release(socket);
-    else {
-      arm(socket, t.requestMs);
-      req.once("end", () => res.writableFinished || release(socket));
-    }
-    res.once("finish", () => {
-      const left = answering.get(socket)! - 1;
-      answering.set(socket, left);
-      if (left === 0) arm(socket, t.headersMs);
-    });
-  });
-  return {
-    open(socket: net.Socket) {
-      arm(socket, t.headersMs);
-      socket.once("close", () => release(socket));
-    },
-    release,
-  };
-}
-
-const TOKEN_CHAR = /[!#$%&'*+.^_`|~0-9A-Za-z-]/;
-const isSpace = (c: number | undefined) => c === 0x20 || c === 0x09;
-
-/**
- * What a tunnel's first plain (not TLS) bytes start: "other" for a protocol that is
- * plainly not HTTP (binary, ssh's "SSH-2.0-" banner, a lone word on its line), "need"
- * until that shows, and "http" for everything else, so a request line a lenient server
- * would still take (after blank lines, with a tab) is never piped past the scan.
- */
-function plainProtocol(buf: Buffer): "http" | "other" | "need" {
-  let i = 0;
-  while (i < buf.length && (buf[i] === 0x0d || buf[i] === 0x0a || isSpace(buf[i]))) i++;
-  if (i > 64) return "http";
-  if (i === buf.length) return "need";
-  if (!TOKEN_CHAR.test(String.fromCharCode(buf[i]!))) return "other";
-  const start = i;
-  while (i < buf.length && i - start <= 32 && TOKEN_CHAR.test(String.fromCharCode(buf[i]!))) i++;
-  if (i - start > 32) return "http";
-  if (i === buf.length) return "need";
-  if (buf.subarray(start, start + 4).toString("latin1") === "SSH-") return "other";
-  return isSpace(buf[i]) ? "http" : "other";
-}
-
-function pipeBoth(a: net.Socket, b: net.Socket): void {
-  closeTogether(a, b);
-  a.pipe(b);
-  b.pipe(a);
-}
-
-/**
- * The first bytes a client sends in a tunnel, read until `enough` says so and left unread
- * on the (paused) socket; null if it closes, or stays silent for `idleMs`, first.
- */
-function peek(socket: net.Socket, idleMs: number, enough: (buf: Buffer) => boolean = (b) => b.length > 0): Promise<Buffer | null> {
-  socket.setTimeout(idleMs, () => socket.destroy());
-  return new Promise((resolve) => {
-    let buf: Buffer = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-      if (!enough(buf)) return;
-      cleanup();
-      socket.pause();
-      socket.unshift(buf);
-      resolve(buf);
-    };
-    const onGone = () => {
-      cleanup();
-      resolve(null);
-    };
-    const cleanup = () => {
-      socket.setTimeout(0);
-      socket.off("data", onData);
-      socket.off("end", onGone);
-      socket.off("close", onGone);
-    };
-    socket.on("data", onData);
-    socket.once("end", onGone);
-    socket.once("close", onGone);
-  });
-}
 
 export function createFirewall(opts: FirewallOptions): Firewall {
   const log = opts.log ?? rootLog.child("firewall");
