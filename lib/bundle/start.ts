@@ -139,7 +139,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     // Created side by side; each is registered for undo as soon as it exists, so a failure
     // of one still removes the other (and the CA, once minted).
     const made = (name: string, id: string) => {
-      undo.push(`remove network ${name}`, () => removeNetwork(id));
+      undo.push(`remove network ${name}`, () => removeNetwork(id, name));
       return id;
     };
     const internalId = internal && createNetwork({ name: internal, internal: true, labels: labels("network-internal") }).then((id) => made(internal, id));

@@ -24,16 +24,16 @@ export async function createNetwork(spec: NetworkSpec): Promise<string> {
 }
 
 /**
- * Remove a network; false when it did not exist. Docker lets two `network create` calls
- * at the same moment both make one under the name (two flows starting the same slug), and
- * then refuses `network rm NAME` as ambiguous: every bot-bottle network of that exact name
- * goes then, by ID.
+ * Remove a network by name or ID; false when it did not exist. Docker lets two `network
+ * create` calls at the same moment both make one under the name (two flows starting the
+ * same slug), and then refuses `network rm NAME` as ambiguous: every bot-bottle network of
+ * that exact name goes then, by ID. `shown`: its name, for messages, when `name` is an ID.
  */
-export async function removeNetwork(name: string): Promise<boolean> {
-  const r = await boundedDocker(["network", "rm", name], { expect: [0, 1], what: `Cannot remove network ${name}` });
+export async function removeNetwork(name: string, shown = name): Promise<boolean> {
+  const r = await boundedDocker(["network", "rm", name], { expect: [0, 1], what: `Cannot remove network ${shown}` });
   if (r.code === 0) return true;
   if (isNoSuch(r.stderr)) return false;
-  if (!/ambiguous/.test(r.stderr)) throw failure(r, `Cannot remove network ${name}`);
+  if (!/ambiguous/.test(r.stderr)) throw failure(r, `Cannot remove network ${shown}`);
   const listed = await boundedDocker(["network", "ls", "--no-trunc", "--filter", "label=bot-bottle=1", "--filter", `name=${name}`, "--format", "{{.ID}} {{.Name}}"], { what: `Cannot list the networks named ${name}` });
   const ids = listed.stdout.split("\n").filter((l) => l.slice(l.indexOf(" ") + 1) === name).map((l) => l.slice(0, l.indexOf(" ")));
   if (ids.length === 0) return false;

@@ -2,7 +2,8 @@
 // and network names are one namespace for the whole engine: a second root's bottle under
 // the same slug would fail half-way in (a name in use), or worse, attach to the first
 // one's network or container. So the tools that name docker resources after a slug ask
-// first, by label, before they create anything.
+// first, by label, before they create anything; bb-vm, given the network IDs bb-bundle
+// recorded, asks only when docker refuses its container (lib/vm/docker.ts).
 import { BbError } from "../errors.ts";
 import { LABEL } from "../docker/index.ts";
 import { log } from "../log.ts";

@@ -80,6 +80,11 @@ test("a plan with a bundle section validates when the section is required", () =
     },
   };
   assert.equal(validatePlan(JSON.parse(serializePlan(plan)), ["bundle"]).bundle?.container, "bb-shell-ab12-bundle");
+  // Saved before the network IDs were recorded: they read as null (bb-vm then asks docker).
+  const { networkIds: _, ...old } = plan.bundle!;
+  assert.equal(validatePlan({ ...plan, bundle: old }, ["bundle"]).bundle?.networkIds, null);
+  const networkIds = { internal: "a".repeat(64), egress: "b".repeat(64) };
+  assert.deepEqual(validatePlan(JSON.parse(serializePlan({ ...plan, bundle: { ...plan.bundle!, networkIds } })), ["bundle"]).bundle?.networkIds, networkIds);
 });
 
 test("a vm section saved before the container id was recorded still parses, with id null", () => {

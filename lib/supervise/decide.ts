@@ -77,7 +77,7 @@ export async function approveRequest(ctx: ApproveContext, id: string): Promise<A
   } catch (e) {
     // An engine that did not answer in time stays a timeout (exit 124), as in every tool.
     if (isBbError(e) && e.code === "TIMEOUT") {
-      throw new BbError("TIMEOUT", `${request.host} is in ${ctx.policyFile}, but the firewall was not told to re-read it: ${e.message}\nRequest ${id} stays pending: approve it again once the engine answers`, { cause: e });
+      throw new BbError("TIMEOUT", `${request.host} is in ${ctx.policyFile}, but the firewall may not have re-read it: ${e.message}\nRequest ${id} stays pending: approve it again once the engine answers`, { cause: e });
     }
     throw new BbError(
       "STATE",

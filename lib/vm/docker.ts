@@ -32,6 +32,15 @@ export interface VmOptions {
 type Bundled = Plan & { bundle: NonNullable<Plan["bundle"]> };
 type Vmd = Plan & { vm: NonNullable<Plan["vm"]> };
 
+/**
+ * The ID of the internal network bb-bundle made for this plan (null in a plan written
+ * before IDs were recorded, and for smolmachines): by it, the agent joins only that
+ * network, never another state root's of the same name.
+ */
+export function internalNetworkId(plan: Bundled): string | null {
+  return plan.backend === "docker" ? (plan.bundle.networkIds?.internal ?? null) : null;
+}
+
 export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<Plan> {
   if (!plan.bundle.networks.internal) throw new BbError("VM", `Plan for ${plan.slug} has no internal network: was it bundled for the docker backend?`);
   const image = await opts.agentImage();
@@ -39,14 +48,14 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
   const name = names.agent(plan.slug);
   const env = agentEnv(plan);
   log.step(`vm: starting ${name} on ${plan.bundle.networks.internal} only`);
+  const networkId = internalNetworkId(plan);
   let id: string;
   try {
     id = await runContainer({
       name,
       image: image.ref,
       labels: bottleLabels({ slug: plan.slug, backend: plan.backend, agent: plan.agent.name, stateRoot: plan.stateRoot, role: "agent", extra: opts.extraLabels }),
-      // By ID when bb-bundle recorded it: only ever the network it made for this plan.
-      network: plan.bundle.networkIds?.internal ?? plan.bundle.networks.internal,
+      network: networkId ?? plan.bundle.networks.internal,
       env,
       dns: opts.dns,
       init: true,
@@ -64,19 +73,24 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
     });
     if (opts.signal?.aborted) throw opts.signal.reason;
   } catch (e) {
+    // A name already in use is another run's container, live or not: never ours to remove.
+    const nameTaken = isNameInUse(e);
+    if (!nameTaken) await removeContainer(name).catch(() => {});
     // Joined by ID, nothing asked beforehand whether the slug is another root's (bb-vm):
     // docker refusing the name, or the network gone, may be that. Asked now, on failure
-    // only; an engine that did not answer, or cannot be asked, leaves docker's own error.
-    if (plan.bundle.networkIds && !(isBbError(e) && e.code === "TIMEOUT")) {
+    // only; an interrupt, an engine that did not answer, or one that cannot be asked
+    // leaves the error as it is.
+    if (networkId && !opts.signal?.aborted && !(isBbError(e) && e.code === "TIMEOUT")) {
       await refuseSlugElsewhere({ slug: plan.slug, stateRoot: plan.stateRoot }).catch((refusal) => {
         if (isBbError(refusal) && refusal.code === "SLUG_TAKEN") throw refusal;
       });
     }
-    // A name already in use is another run's container, live or not: never ours to remove.
-    if (isNameInUse(e)) {
+    if (nameTaken) {
       throw new BbError("VM", `Cannot start the agent: container ${name} already exists: bottle ${plan.slug} has an agent already, which this plan did not start (bb-list --all shows it; bb-cleanup --slug ${plan.slug} removes the bottle, then start it again)`, { cause: e });
     }
-    await removeContainer(name).catch(() => {});
+    if (networkId && isBbError(e) && new RegExp(`network ${networkId} not found`).test(e.message)) {
+      throw new BbError("VM", `Cannot start the agent: bottle ${plan.slug}'s internal network ${plan.bundle.networks.internal} (ID ${networkId.slice(0, 12)}) is gone since bb-bundle made it (docker network rm or prune, or bb-cleanup); bb-cleanup --slug ${plan.slug} removes the rest of the bottle, then start it again`, { cause: e });
+    }
     throw e;
   }
   return {

@@ -110,7 +110,7 @@ test("bb-vm on the plan bb-bundle just wrote joins the internal network by its I
     caCert: join(bottle.dir, "ca.pem"), agentUrls: { proxy: "http://firewall:8888", gitGate: null, supervise: null }, hostPorts: null, loopbackAddr: null, startedAt: prepared.createdAt,
   };
   const agent = names.agent(bottle.slug);
-  // Removed before testRun's own cleanup takes the network (after-hooks run in order).
+  // Removed before testRun's own cleanup (an after-hook) takes the network.
   const remove = () => run(["docker", "rm", "-f", agent], { expect: ANY_EXIT });
   // What bb-vm asks docker before it starts the agent (aside from the image lookups and the
   // engine's version, which run alongside).
@@ -133,6 +133,13 @@ test("bb-vm on the plan bb-bundle just wrote joins the internal network by its I
     const old = await before({ ...prepared, bundle: { ...bundle, networkIds: null } });
     assert.ok(old.calls.some((l) => /docker ps /.test(l)) && old.calls.some((l) => /docker network ls /.test(l)), old.calls.join("\n"));
     assert.match(old.run, new RegExp(` --network ${internal} `));
+
+    // An ID whose network was removed since (a prune) is named as the bottle's network.
+    await remove();
+    const pruned = await runTool("bb-vm", [], { input: JSON.stringify({ ...prepared, bundle: { ...bundle, networkIds: { internal: "0".repeat(64), egress: "1".repeat(64) } } }), env: { BB_TEST_LABEL: "1" } });
+    assert.equal(pruned.code, 1, pruned.stderr);
+    assert.match(pruned.stderr, new RegExp(`^error: Cannot start the agent: bottle ${bottle.slug}'s internal network ${internal} \\(ID 000000000000\\) is gone since bb-bundle made it .*bb-cleanup --slug ${bottle.slug} removes the rest`, "m"));
+    assert.equal(await docker.inspectContainer(agent), null, "the agent container that could not start was left");
   } finally {
     await remove();
   }

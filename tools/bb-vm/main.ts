@@ -24,7 +24,7 @@ import { locatePlan, type LocateOptions } from "../../lib/plan/locate.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { agentCommand } from "../../lib/providers.ts";
 import { openSmolvm } from "../../lib/smolvm/driver.ts";
-import { agentContainer, agentGone, execInteractive, startDockerAgent } from "../../lib/vm/docker.ts";
+import { agentContainer, agentGone, execInteractive, internalNetworkId, startDockerAgent } from "../../lib/vm/docker.ts";
 import { goneMessage } from "../../lib/vm/gone.ts";
 import { smolvmExecInteractive, startSmolvmAgent } from "../../lib/vm/smolvm.ts";
 import { packImage } from "../../smolmachine-pack/pack.ts";
@@ -61,7 +61,7 @@ const program = createProgram("bb-vm", "Start the agent's machine for a bundled 
     // The agent's name, and docker's network it joins, would be another root's bottle's.
     // A plan bb-bundle wrote just now names its network by ID, which no other root's can
     // be, and docker refuses the name then: startDockerAgent asks only if docker run fails.
-    if (plan.backend !== "docker" || !plan.bundle.networkIds) await refuseSlugElsewhere({ slug: plan.slug, stateRoot: plan.stateRoot });
+    if (!internalNetworkId(plan)) await refuseSlugElsewhere({ slug: plan.slug, stateRoot: plan.stateRoot });
     if (plan.backend === "docker") return startDockerAgent(plan, { agentImage, extraLabels: testLabels(), dns: o.dns, signal });
     const smolvm = await openSmolvm();
     return startSmolvmAgent(plan, { agentImage, smolvm, pack: (image) => packImage({ image, smolvm }), signal });
