@@ -99,8 +99,38 @@ async function runDeno() {
   if (r.status !== 0) failedRuns.push("deno");
 }
 
-if (runtime === "node" || runtime === "both") await runNode();
-if (runtime === "deno" || runtime === "both") await runDeno();
+/**
+ * Containers and networks a run left behind: every test labels what it makes
+ * bot-bottle.test=1 and removes it when it ends, so any still here is a leak, counted as a
+ * failure of that run, and removed, so the next runtime's run starts clean. (Two suites at
+ * once on one engine would see each other's.)
+ */
+function sweepLeaks(name) {
+  if (!dockerOk || !files.some(isDocker)) return;
+  const list = (what, name) =>
+    (spawnSync("docker", [...what, "--filter", "label=bot-bottle.test=1", "--format", `{{.ID}} ${name}`], { encoding: "utf8" }).stdout ?? "")
+      .split("\n")
+      .filter(Boolean);
+  const containers = list(["ps", "-a"], "container {{.Names}}");
+  const networks = list(["network", "ls"], "network {{.Name}}");
+  if (containers.length + networks.length === 0) return;
+  console.error(`\nLEAKED by the ${name} run (test-labelled docker resources still there after it; removing them):`);
+  for (const line of [...containers, ...networks]) console.error(`  ${line}`);
+  const ids = (lines) => lines.map((l) => l.split(" ")[0]);
+  if (containers.length) spawnSync("docker", ["rm", "-f", ...ids(containers)], { stdio: "ignore" });
+  if (networks.length) spawnSync("docker", ["network", "rm", ...ids(networks)], { stdio: "ignore" });
+  totals.failed += 1;
+  failedRuns.push(`${name} (left docker resources)`);
+}
+
+if (runtime === "node" || runtime === "both") {
+  await runNode();
+  sweepLeaks("node");
+}
+if (runtime === "deno" || runtime === "both") {
+  await runDeno();
+  sweepLeaks("deno");
+}
 
 console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 if (failedRuns.length) {
