@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { test } from "node:test";
 import { run, which } from "../proc.ts";
 import { withTar } from "../../tests/support/tar.ts";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
@@ -16,57 +16,57 @@ async function gnuList(tarFile: string): Promise<{ names: string[]; stderr: stri
   return { names: r.stdout.split("\n").filter(Boolean).map((l) => l.split(/\s+/).slice(5).join(" ")), stderr: r.stderr };
 }
 
+// test(), not describe/it: deno runs no t.after() of an it(), and the temp dirs would stay.
 for (const flavor of ["gnu", "bsd"] as const) {
-  describe(`packFolder() with ${flavor === "gnu" ? "GNU tar" : "bsdtar"}`, () => {
-    it("leaves out exactly the paths named (pattern characters in a name, a folder with what is below it), not the same names elsewhere", (t) =>
-      withTar(t, flavor, async () => {
-        const dir = await tempDir(t);
-        const src = await writeTree(join(dir, "src"), {
-          ".git/config": "[core]\n",
-          "sub/.git/config": "[core]\n",
-          "st*ar": "1",
-          "sub/st*ar": "2",
-          "drop/x": "3",
-          "keep.txt": "4",
-        });
-        const tarFile = join(dir, "out.tar");
-        const r = await packFolder({ from: src, tarFile, names: ["."], leaveOut: [join(src, ".git/config"), join(src, "st*ar"), join(src, "drop"), "/elsewhere/x"], what: "pack" });
-        assert.equal(r.changed, null);
-        const { names, stderr } = await gnuList(tarFile);
-        const files = names.filter((n) => !n.endsWith("/")).sort();
-        assert.deepEqual(files, ["./keep.txt", "./sub/.git/config", "./sub/st*ar"]);
-        assert.equal(stderr, "");
-        assert.ok(!existsSync(`${tarFile}.exclude`), "the exclusion list was left behind");
-      }));
+  const tar = flavor === "gnu" ? "GNU tar" : "bsdtar";
+  test(`packFolder() with ${tar}: leaves out exactly the paths named (pattern characters in a name, a folder with what is below it), not the same names elsewhere`, (t) =>
+    withTar(t, flavor, async () => {
+      const dir = await tempDir(t);
+      const src = await writeTree(join(dir, "src"), {
+        ".git/config": "[core]\n",
+        "sub/.git/config": "[core]\n",
+        "st*ar": "1",
+        "sub/st*ar": "2",
+        "drop/x": "3",
+        "keep.txt": "4",
+      });
+      const tarFile = join(dir, "out.tar");
+      const r = await packFolder({ from: src, tarFile, names: ["."], leaveOut: [join(src, ".git/config"), join(src, "st*ar"), join(src, "drop"), "/elsewhere/x"], what: "pack" });
+      assert.equal(r.changed, null);
+      const { names, stderr } = await gnuList(tarFile);
+      const files = names.filter((n) => !n.endsWith("/")).sort();
+      assert.deepEqual(files, ["./keep.txt", "./sub/.git/config", "./sub/st*ar"]);
+      assert.equal(stderr, "");
+      assert.ok(!existsSync(`${tarFile}.exclude`), "the exclusion list was left behind");
+    }));
 
-    it("appends to an archive, and packs named entries only", (t) =>
-      withTar(t, flavor, async () => {
-        const dir = await tempDir(t);
-        const a = await writeTree(join(dir, "a"), { "one": "1", "skip": "x" });
-        const b = await writeTree(join(dir, "b"), { "two": "2", "three": "3" });
-        const tarFile = join(dir, "out.tar");
-        await packFolder({ from: a, tarFile, names: ["./one"], leaveOut: [], what: "pack" });
-        await packFolder({ from: b, tarFile, names: ["./two"], leaveOut: [], append: true, what: "pack" });
-        assert.deepEqual((await gnuList(tarFile)).names, ["./one", "./two"]);
-      }));
+  test(`packFolder() with ${tar}: appends to an archive, and packs named entries only`, (t) =>
+    withTar(t, flavor, async () => {
+      const dir = await tempDir(t);
+      const a = await writeTree(join(dir, "a"), { "one": "1", "skip": "x" });
+      const b = await writeTree(join(dir, "b"), { "two": "2", "three": "3" });
+      const tarFile = join(dir, "out.tar");
+      await packFolder({ from: a, tarFile, names: ["./one"], leaveOut: [], what: "pack" });
+      await packFolder({ from: b, tarFile, names: ["./two"], leaveOut: [], append: true, what: "pack" });
+      assert.deepEqual((await gnuList(tarFile)).names, ["./one", "./two"]);
+    }));
 
-    it("carries no extended attributes the guest's GNU tar would warn about", (t) =>
-      withTar(t, flavor, async () => {
-        const dir = await tempDir(t);
-        const src = await writeTree(join(dir, "src"), { "tagged": "1" });
-        const python = await which("python3");
-        const tagged = python && (await run(["python3", "-c", "import os,sys; os.setxattr(sys.argv[1], b'user.bb', b'1')", join(src, "tagged")], { expect: [0, 1] })).code === 0;
-        if (!tagged) {
-          const reason = python ? "this file system takes no user extended attributes" : "python3 (to set an extended attribute) is not installed";
-          console.log(`SKIP extended attributes with ${flavor} tar: ${reason}`);
-          t.skip(reason);
-          return;
-        }
-        const tarFile = join(dir, "out.tar");
-        await packFolder({ from: src, tarFile, names: ["."], leaveOut: [], what: "pack" });
-        const { names, stderr } = await gnuList(tarFile);
-        assert.deepEqual(names, ["./", "./tagged"]);
-        assert.equal(stderr, "", "GNU tar warned reading the archive");
-      }));
-  });
+  test(`packFolder() with ${tar}: carries no extended attributes the guest's GNU tar would warn about`, (t) =>
+    withTar(t, flavor, async () => {
+      const dir = await tempDir(t);
+      const src = await writeTree(join(dir, "src"), { "tagged": "1" });
+      const python = await which("python3");
+      const tagged = python && (await run(["python3", "-c", "import os,sys; os.setxattr(sys.argv[1], b'user.bb', b'1')", join(src, "tagged")], { expect: [0, 1] })).code === 0;
+      if (!tagged) {
+        const reason = python ? "this file system takes no user extended attributes" : "python3 (to set an extended attribute) is not installed";
+        console.log(`SKIP extended attributes with ${flavor} tar: ${reason}`);
+        t.skip(reason);
+        return;
+      }
+      const tarFile = join(dir, "out.tar");
+      await packFolder({ from: src, tarFile, names: ["."], leaveOut: [], what: "pack" });
+      const { names, stderr } = await gnuList(tarFile);
+      assert.deepEqual(names, ["./", "./tagged"]);
+      assert.equal(stderr, "", "GNU tar warned reading the archive");
+    }));
 }
