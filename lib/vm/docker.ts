@@ -81,9 +81,7 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
     // only; an interrupt, an engine that did not answer, or one that cannot be asked
     // leaves the error as it is.
     if (networkId && !opts.signal?.aborted && !(isBbError(e) && e.code === "TIMEOUT")) {
-      await refuseSlugElsewhere({ slug: plan.slug, stateRoot: plan.stateRoot }).catch((refusal) => {
-        if (isBbError(refusal) && refusal.code === "SLUG_TAKEN") throw refusal;
-      });
+      await refuseSlugElsewhere({ slug: plan.slug, stateRoot: plan.stateRoot, engineOptional: true });
     }
     if (nameTaken) {
       throw new BbError("VM", `Cannot start the agent: container ${name} already exists: bottle ${plan.slug} has an agent already, which this plan did not start (bb-list --all shows it; bb-cleanup --slug ${plan.slug} removes the bottle, then start it again)`, { cause: e });

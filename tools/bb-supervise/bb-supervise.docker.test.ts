@@ -21,16 +21,18 @@ async function signalsOf(container: string): Promise<string> {
   return (await run(["docker", "exec", container, "sh", "-c", "cat /tmp/signals 2>/dev/null || true"])).stdout;
 }
 
+/** A host request waiting for the operator. */
+const pending = (id: string, host: string): QueueRequest => ({
+  version: QUEUE_VERSION, id, kind: "host", host, tlsPassthrough: false, reason: "r", question: null,
+  status: "pending", answer: null, createdAt: new Date().toISOString(), decidedAt: null,
+});
+
 test("approve sends HUP to the bottle's bundle container and waits for the firewall's word, and a missing container leaves the request pending", async () => {
   const container = `bb-supervise-test-${randomBytes(4).toString("hex")}`;
   const b = await makeTestBottle({ bundle: { container } });
   const gone = await makeTestBottle({ bundle: { container: `${container}-missing` } });
   try {
     await run(["docker", "run", "-d", "--rm", "--name", container, "--label", "bot-bottle.test=1", "--network", "none", "debian:bookworm-slim", "sh", "-c", SCRIPT]);
-    const pending = (id: string, host: string): QueueRequest => ({
-      version: QUEUE_VERSION, id, kind: "host", host, tlsPassthrough: false, reason: "r", question: null,
-      status: "pending", answer: null, createdAt: new Date().toISOString(), decidedAt: null,
-    });
     await writeRequest(b.queueDir, pending("aa11", "docs.example.org"));
     await writeRequest(gone.queueDir, pending("bb22", "docs.example.org"));
 
@@ -57,11 +59,7 @@ test("approve sends HUP to the bottle's bundle container and waits for the firew
 test("approve against a Docker engine that stops answering gives up after BB_DOCKER_TIMEOUT with exit 124 naming the call, and the request stays pending", async (t) => {
   const b = await makeTestBottle({ bundle: { container: `bb-supervise-test-${randomBytes(4).toString("hex")}` } });
   t.after(() => b.remove());
-  const pending: QueueRequest = {
-    version: QUEUE_VERSION, id: "cc33", kind: "host", host: "docs.example.org", tlsPassthrough: false, reason: "r", question: null,
-    status: "pending", answer: null, createdAt: new Date().toISOString(), decidedAt: null,
-  };
-  await writeRequest(b.queueDir, pending);
+  await writeRequest(b.queueDir, pending("cc33", "docs.example.org"));
   // Nothing answered at all (the first call, the log read, waits); then only the signal held.
   const cases = [
     { engine: await hangingEngine(t), call: /docker logs --timestamps --tail 1 / },
