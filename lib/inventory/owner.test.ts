@@ -50,14 +50,15 @@ test("readOwner() takes a record a shell wrote without procStart, and returns nu
   }
 });
 
-test("a zombie owner (its start flow killed, not yet reaped) counts as dead", async () => {
-  // `sleep 0` exits at once, but its parent exec's into `sleep 5`, which never reaps it.
-  const child = start(["sh", "-c", "sleep 0 & echo $!; exec sleep 5"], { stdio: ["ignore", "pipe", "ignore"] });
-  const pid = await new Promise<number>((resolve) => child.stdout!.once("data", (b: Buffer) => resolve(Number(String(b).trim()))));
-  await new Promise((r) => setTimeout(r, 300));
-  assert.equal(procState(pid), "Z");
+test("a zombie owner (its start flow killed, not yet reaped) counts as dead", async (t) => {
+  // perl forks a child that exits at once and never reaps it (a shell may reap its own
+  // background job before it exec's, so `sh -c 'sleep 0 & exec sleep 5'` is not reliable).
+  const parent = start(["perl", "-e", '$| = 1; my $p = fork() // die; exit 0 unless $p; print "$p\\n"; sleep 30'], { stdio: ["ignore", "pipe", "ignore"] });
+  t.after(() => void parent.kill("SIGKILL"));
+  const pid = await new Promise<number>((resolve) => parent.stdout!.once("data", (b: Buffer) => resolve(Number(String(b).trim()))));
+  for (let i = 0; i < 100 && procState(pid) !== "Z"; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(procState(pid), "Z", `the unreaped child ${pid} never became a zombie`);
   assert.equal(ownerAlive({ pid, startedAt: new Date().toISOString() }), false);
-  child.kill("SIGKILL");
 });
 
 /** A live process that is not this one: a claim by another start flow. */
