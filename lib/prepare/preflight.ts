@@ -32,7 +32,11 @@ function envLine(plan: Plan): string {
   return parts.length ? parts.join(", ") : "(none)";
 }
 
-export function preflightText(plan: Plan, hostEnv: Record<string, string | undefined>): string {
+/**
+ * `approved`: hosts the operator approved for this bottle before (approved-hosts.json),
+ * which a rebuild puts back into the policy: the allow line shows all the agent can reach.
+ */
+export function preflightText(plan: Plan, hostEnv: Record<string, string | undefined>, approved: readonly { host: string; tlsPassthrough: boolean }[] = []): string {
   const { agent, bottle } = plan;
   const rows: [string, string][] = [];
   rows.push(["agent", `${agent.name} (${agent.provider})  ${agent.file}`]);
@@ -67,7 +71,12 @@ export function preflightText(plan: Plan, hostEnv: Record<string, string | undef
     const open = suffix ? ` (EVERY site anyone registers under ${suffix})` : "";
     return `${h.host}${h.ports ? `:${h.ports.join("/")}` : ""}${h.tlsPassthrough ? " (passthrough)" : ""}${open}`;
   });
-  rows.push(["allow", allow.length ? allow.join(", ") : "(only routed hosts)"]);
+  const listed = new Set([...bottle.allowHosts, ...bottle.egress].map((h) => h.host.toLowerCase()));
+  for (const a of approved) {
+    if (!listed.has(a.host.toLowerCase())) allow.push(`${a.host} (approved before${a.tlsPassthrough ? ", passthrough" : ""})`);
+  }
+  const none = bottle.egress.length ? "(only the egress hosts above)" : "(none)";
+  rows.push(["allow", allow.length ? allow.join(", ") : none]);
   if (bottle.sensitiveEnv.length) {
     // An unset name protects nothing: most often a typo of the variable meant.
     const checked = sensitiveSlots(bottle).map((s) => s.name);

@@ -13,7 +13,7 @@ import { bottleDir, makeNewDir } from "../paths.ts";
 import { log } from "../log.ts";
 import { readPlanFile, savePlan } from "../plan/io.ts";
 import { PLAN_VERSION, type Backend, type Plan } from "../plan/schema.ts";
-import { APPROVALS_FILE, readApprovals } from "../supervise/approvals.ts";
+import { APPROVALS_FILE, clearReloadOwed, readApprovals } from "../supervise/approvals.ts";
 import { allowHost } from "../supervise/policy.ts";
 import { listRequests, normalizeHost } from "../supervise/queue.ts";
 import { servicesFor, writeBottleFiles } from "./files.ts";
@@ -129,6 +129,8 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
 async function keepApprovedHosts(files: Plan["files"]): Promise<void> {
   const kept: string[] = [];
   const recorded = await readApprovals(files.dir);
+  // The bundle about to start reads the policy afresh: no reload is owed to an old one.
+  await clearReloadOwed(files.dir);
   for (const a of recorded) {
     const host = normalizeHost(a.host);
     if (host && (await allowHost(files.firewallPolicy, { host, tlsPassthrough: a.tlsPassthrough }))) kept.push(host);

@@ -3,6 +3,7 @@
 // the supervise queue says: the queue is the bundle's to write too, so a compromised
 // daemon could mark any host "approved" there and have the next bundle open it.
 import { existsSync } from "node:fs";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod/v3";
 import { writeFileAtomic } from "../fs-atomic.ts";
@@ -27,4 +28,22 @@ export async function readApprovals(bottleDir: string): Promise<Approval[]> {
 export async function recordApproval(bottleDir: string, approval: Approval): Promise<void> {
   const hosts = (await readApprovals(bottleDir)).filter((a) => a.host !== approval.host);
   await writeFileAtomic(approvalsFile(bottleDir), JSON.stringify({ version: 1, hosts: [...hosts, approval] }, null, 2) + "\n");
+}
+
+/**
+ * Set when an approval's reload went unanswered by the engine: the signal may have landed,
+ * so the running firewall may allow a host that the policy file (rolled back) does not.
+ * The next reload that succeeds pays it; a deny, which otherwise leaves the firewall be,
+ * reloads while it is set.
+ */
+const RELOAD_OWED_FILE = "firewall-reload-owed";
+
+export const reloadOwed = (bottleDir: string): boolean => existsSync(join(bottleDir, RELOAD_OWED_FILE));
+
+export async function setReloadOwed(bottleDir: string, why: string): Promise<void> {
+  await writeFile(join(bottleDir, RELOAD_OWED_FILE), `${why}\n`);
+}
+
+export async function clearReloadOwed(bottleDir: string): Promise<void> {
+  await rm(join(bottleDir, RELOAD_OWED_FILE), { force: true });
 }

@@ -2,12 +2,12 @@
 // firewall policy file, and how to make its running firewall re-read that policy.
 import { lstatSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { BbError } from "../errors.ts";
+import { BbError, isBbError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { Plan } from "../plan/schema.ts";
 import { boundedDocker } from "../docker/cmd.ts";
 import { ANY_EXIT } from "../proc.ts";
-import type { ApproveContext } from "./decide.ts";
+import { BUNDLE_DOWN, type ApproveContext } from "./decide.ts";
 
 /**
  * docker kill --signal HUP <bundle>: the bundle's init passes it to the firewall (and
@@ -24,8 +24,17 @@ export function dockerFirewallReload(plan: Plan): () => Promise<void> {
       return;
     }
     const container = plan.bundle.container;
-    const signal = (sig: string) =>
-      boundedDocker(["kill", "--signal", sig, container], { what: `Cannot signal the firewall of ${plan.slug} (container ${container})` });
+    const signal = async (sig: string) => {
+      try {
+        await boundedDocker(["kill", "--signal", sig, container], { what: `Cannot signal the firewall of ${plan.slug} (container ${container})` });
+      } catch (e) {
+        // No running firewall: nothing live to change (it reads the file when it starts).
+        if (isBbError(e) && e.code === "DOCKER" && /no such container|is not running/i.test(String(e.details.stderr ?? ""))) {
+          throw new BbError("STATE", e.message, { cause: e, details: { ...e.details, [BUNDLE_DOWN]: true } });
+        }
+        throw e;
+      }
+    };
     const since = await lastLogStamp(container);
     const before = await reloadLines(container, since);
     await signal("HUP");

@@ -3,10 +3,10 @@ import { readFile } from "node:fs/promises";
 import { test } from "node:test";
 import { BbError } from "../errors.ts";
 import { FirewallPolicy } from "../sidecar-config.ts";
-import { answerRequest, approveRequest, denyRequest, type ApproveContext } from "./decide.ts";
+import { answerRequest, approveRequest, BUNDLE_DOWN, denyRequest, type ApproveContext } from "./decide.ts";
 import { QUEUE_VERSION, readRequest, writeRequest, type QueueRequest } from "./queue.ts";
 import { makeTestBottle, type TestBottle } from "./testdata/bottle.ts";
-import { readApprovals } from "./approvals.ts";
+import { readApprovals, reloadOwed } from "./approvals.ts";
 
 const NOW = new Date("2026-02-02T02:02:02.000Z");
 
@@ -27,7 +27,8 @@ function pending(id: string, fields: Partial<QueueRequest>): QueueRequest {
   };
 }
 
-function ctx(b: TestBottle, restarts: string[], fail = false): ApproveContext {
+/** `fail`: true for a plain failure, or the error the reload throws. */
+function ctx(b: TestBottle, restarts: string[], fail: boolean | Error = false): ApproveContext {
   return {
     queueDir: b.queueDir,
     policyFile: b.policyFile,
@@ -35,10 +36,12 @@ function ctx(b: TestBottle, restarts: string[], fail = false): ApproveContext {
     now: () => NOW,
     reloadFirewall: async () => {
       restarts.push("firewall");
-      if (fail) throw new Error("container not running");
+      if (fail) throw fail === true ? new Error("container not running") : fail;
     },
   };
 }
+
+const hostsOf = async (b: TestBottle) => (await policy(b)).hosts.map((h) => h.host);
 
 async function policy(b: TestBottle) {
   return FirewallPolicy.parse(JSON.parse(await readFile(b.policyFile, "utf8")));
@@ -81,18 +84,98 @@ test("approveRequest() never turns an existing routed host into passthrough", as
   }
 });
 
-test("approveRequest() leaves the request pending when the firewall cannot be made to re-read its policy", async () => {
+test("approveRequest() leaves the request pending, and its host out of the policy and the approvals, when the firewall cannot be made to re-read it", async () => {
+  const b = await makeTestBottle();
+  try {
+    const before = await hostsOf(b);
+    await writeRequest(b.queueDir, pending("aa11", { host: "x.example.org" }));
+    await assert.rejects(approveRequest(ctx(b, [], true), "aa11"), (e: BbError) => {
+      assert.equal(e.code, "STATE");
+      assert.match(e.message, /^Request aa11 stays pending; x\.example\.org is out of .*policy\.json again: signalling the firewall to re-read its policy with x\.example\.org failed \(container not running\)/);
+      return true;
+    });
+    assert.equal((await readRequest(b.queueDir, "aa11"))?.status, "pending");
+    assert.deepEqual(await hostsOf(b), before, "a firewall that restarts would read a host nobody approved");
+    assert.deepEqual(await readApprovals(b.plan.files.dir), [], "a resume would bring it back");
+    assert.equal(reloadOwed(b.plan.files.dir), false, "a plain failure: the signal never landed");
+    // Denied now: the policy stays as it was, and the firewall is left be.
+    const reloads: string[] = [];
+    await denyRequest(ctx(b, reloads), "aa11", null);
+    assert.deepEqual([reloads, await hostsOf(b)], [[], before]);
+  } finally {
+    await b.remove();
+  }
+});
+
+test("approveRequest() retried after a failed reload adds the host again and approves it", async () => {
   const b = await makeTestBottle();
   try {
     await writeRequest(b.queueDir, pending("aa11", { host: "x.example.org" }));
-    await assert.rejects(approveRequest(ctx(b, [], true), "aa11"), (e: BbError) => e.code === "STATE" && /signalling the firewall to re-read it failed/.test(e.message));
-    assert.equal((await readRequest(b.queueDir, "aa11"))?.status, "pending");
-    // Approved again once the firewall answers: the host is in the file already, and the
-    // firewall is still told to read it.
+    await assert.rejects(approveRequest(ctx(b, [], true), "aa11"));
     const reloads: string[] = [];
-    await approveRequest(ctx(b, reloads), "aa11");
+    assert.equal((await approveRequest(ctx(b, reloads), "aa11")).policyChanged, true);
     assert.deepEqual(reloads, ["firewall"]);
     assert.equal((await readRequest(b.queueDir, "aa11"))?.status, "approved");
+    assert.ok((await hostsOf(b)).includes("x.example.org"));
+  } finally {
+    await b.remove();
+  }
+});
+
+test("a failed approval of a host the policy had already (declared, or approved before) leaves it there", async () => {
+  const b = await makeTestBottle();
+  try {
+    await writeRequest(b.queueDir, pending("aa11", { host: "API.anthropic.com" }));
+    await assert.rejects(approveRequest(ctx(b, [], true), "aa11"), (e: BbError) => !/out of/.test(e.message));
+    assert.deepEqual((await policy(b)).hosts, [{ host: "api.anthropic.com", tlsPassthrough: false, routed: true }]);
+  } finally {
+    await b.remove();
+  }
+});
+
+test("an approval whose reload timed out (the signal may have landed) is owed a reload: the deny that follows has the firewall re-read the policy, once", async () => {
+  const b = await makeTestBottle();
+  try {
+    const before = await hostsOf(b);
+    await writeRequest(b.queueDir, pending("aa11", { host: "x.example.org" }));
+    await writeRequest(b.queueDir, pending("bb22", { host: "y.example.org" }));
+    const hung = new BbError("TIMEOUT", "Cannot signal the firewall: the Docker engine did not answer `docker kill` within 1 s");
+    await assert.rejects(approveRequest(ctx(b, [], hung), "aa11"), (e: BbError) => {
+      assert.equal(e.code, "TIMEOUT");
+      assert.match(e.message, /^Request aa11 stays pending; x\.example\.org is out of .* again: the firewall may have re-read the policy with it before the engine stopped answering: Cannot signal/);
+      assert.match(e.message, /\nOnce the engine answers, approve it again, or deny it \(which then has the firewall re-read the policy without it\)$/);
+      return true;
+    });
+    assert.deepEqual(await hostsOf(b), before);
+    assert.equal(reloadOwed(b.plan.files.dir), true);
+
+    // The engine still hangs: denied all the same, and the error says the firewall may still let it through.
+    await assert.rejects(denyRequest(ctx(b, [], hung), "aa11", null), (e: BbError) => e.code === "TIMEOUT" && /^Denied aa11, but the firewall.*\nUntil it does .* it may still let x\.example\.org through$/s.test(e.message));
+    assert.equal((await readRequest(b.queueDir, "aa11"))?.status, "denied");
+    assert.equal(reloadOwed(b.plan.files.dir), true, "still owed");
+    // It answers again: the next deny reloads and pays the debt; the one after leaves the firewall be.
+    await writeRequest(b.queueDir, pending("cc33", { host: "z.example.org" }));
+    const reloads: string[] = [];
+    await denyRequest(ctx(b, reloads), "bb22", null);
+    await denyRequest(ctx(b, reloads), "cc33", null);
+    assert.deepEqual(reloads, ["firewall"]);
+    assert.equal(reloadOwed(b.plan.files.dir), false);
+  } finally {
+    await b.remove();
+  }
+});
+
+test("a deny owed a reload whose bundle is not running has nothing live to change: denied, and the debt cleared", async () => {
+  const b = await makeTestBottle();
+  try {
+    await writeRequest(b.queueDir, pending("aa11", { host: "x.example.org" }));
+    await assert.rejects(approveRequest(ctx(b, [], new BbError("TIMEOUT", "hung")), "aa11"));
+    const down = new BbError("STATE", "Cannot signal the firewall: No such container", { details: { [BUNDLE_DOWN]: true } });
+    const reloads: string[] = [];
+    await denyRequest(ctx(b, reloads, down), "aa11", null);
+    assert.deepEqual(reloads, ["firewall"]);
+    assert.equal((await readRequest(b.queueDir, "aa11"))?.status, "denied");
+    assert.equal(reloadOwed(b.plan.files.dir), false);
   } finally {
     await b.remove();
   }

@@ -3,8 +3,8 @@
 // tests and other backends pass their own) before the request is marked approved: the
 // agent is told "approved" only once the new policy is live.
 import { BbError, isBbError } from "../errors.ts";
-import { recordApproval } from "./approvals.ts";
-import { allowHost } from "./policy.ts";
+import { clearReloadOwed, recordApproval, reloadOwed, setReloadOwed } from "./approvals.ts";
+import { allowHost, disallowHost } from "./policy.ts";
 import { listRequests, normalizeHost, readRequest, RequestId, statusText, writeRequest, type QueueRequest } from "./queue.ts";
 
 export interface DecideContext {
@@ -22,6 +22,10 @@ export interface ApproveContext extends DecideContext {
   /** Make the firewall re-read its policy (bb-supervise: docker kill --signal HUP <bundle>). */
   reloadFirewall: () => Promise<void>;
 }
+
+/** Set in the details of a reload error whose bundle is not running (nothing live to change). */
+export const BUNDLE_DOWN = "bundleDown";
+const bundleDown = (e: unknown): boolean => isBbError(e) && e.details[BUNDLE_DOWN] === true;
 
 export interface ApproveResult {
   request: QueueRequest;
@@ -68,31 +72,62 @@ export async function approveRequest(ctx: ApproveContext, id: string): Promise<A
   // The queue schema guarantees a host that normalizes; the policy gets its plain form.
   const host = normalizeHost(request.host!)!;
   const policyChanged = await allowHost(ctx.policyFile, { host, tlsPassthrough: request.tlsPassthrough });
-  const done = decided(request, "approved", null, ctx);
-  await recordApproval(ctx.bottleDir, { host, tlsPassthrough: request.tlsPassthrough, request: id, approvedAt: done.decidedAt! });
   // Even when the file had the host already: an approval retried after a failed reload
   // must still get it into the running firewall.
   try {
     await ctx.reloadFirewall();
   } catch (e) {
+    // Still pending, so the file must not allow the host either: a firewall that restarts
+    // (a crash, a resume) would read it, and a later deny would leave it there.
+    const undone = policyChanged ? `; ${host} is out of ${ctx.policyFile} again` : "";
+    if (policyChanged) await disallowHost(ctx.policyFile, host);
     // An engine that did not answer in time stays a timeout (exit 124), as in every tool.
+    // Its signal may still have landed, with the host in the file: a deny must reload.
     if (isBbError(e) && e.code === "TIMEOUT") {
-      throw new BbError("TIMEOUT", `${request.host} is in ${ctx.policyFile}, but the firewall may not have re-read it: ${e.message}\nRequest ${id} stays pending: approve it again once the engine answers`, { cause: e });
+      await setReloadOwed(ctx.bottleDir, `approve ${id} (${host}) timed out: ${e.message}`);
+      throw new BbError(
+        "TIMEOUT",
+        `Request ${id} stays pending${undone}: the firewall may have re-read the policy with it before the engine stopped answering: ${e.message}\nOnce the engine answers, approve it again, or deny it (which then has the firewall re-read the policy without it)`,
+        { cause: e },
+      );
     }
     throw new BbError(
       "STATE",
-      `${request.host} is in ${ctx.policyFile}, but signalling the firewall to re-read it failed (${(e as Error).message}); request ${id} stays pending. Check the bottle is running (bb-list), then approve again`,
+      `Request ${id} stays pending${undone}: signalling the firewall to re-read its policy with ${host} failed (${(e as Error).message}). Check the bottle is running (bb-list), then approve again`,
       { cause: e },
     );
   }
+  await clearReloadOwed(ctx.bottleDir);
+  const done = decided(request, "approved", null, ctx);
+  // Recorded for a resume only once the host is live.
+  await recordApproval(ctx.bottleDir, { host, tlsPassthrough: request.tlsPassthrough, request: id, approvedAt: done.decidedAt! });
   await writeRequest(ctx.queueDir, done);
   return { request: done, policyChanged };
 }
 
-export async function denyRequest(ctx: DecideContext, id: string, reason: string | null): Promise<QueueRequest> {
+/**
+ * Deny leaves the policy be: a pending request's host is never in it. Only after an
+ * approval that timed out (reloadOwed) may the running firewall allow it; then the firewall
+ * re-reads the policy, once the denial is recorded (the agent is told at once either way).
+ */
+export async function denyRequest(ctx: DecideContext & Partial<Pick<ApproveContext, "bottleDir" | "reloadFirewall">>, id: string, reason: string | null): Promise<QueueRequest> {
   const request = await pendingRequest(ctx.queueDir, id);
   const done = decided(request, "denied", reason, ctx);
   await writeRequest(ctx.queueDir, done);
+  if (request.kind === "host" && ctx.bottleDir && ctx.reloadFirewall && reloadOwed(ctx.bottleDir)) {
+    try {
+      await ctx.reloadFirewall();
+    } catch (e) {
+      if (!bundleDown(e)) {
+        throw new BbError(
+          isBbError(e) && e.code === "TIMEOUT" ? "TIMEOUT" : "STATE",
+          `Denied ${id}, but the firewall, which an earlier approval that timed out may have opened to ${request.host}, could not be made to re-read its policy: ${(e as Error).message}\nUntil it does (the next approve, or a restart of the bottle), it may still let ${request.host} through`,
+          { cause: e },
+        );
+      }
+    }
+    await clearReloadOwed(ctx.bottleDir);
+  }
   return done;
 }
 

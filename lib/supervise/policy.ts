@@ -25,6 +25,14 @@ export async function allowHost(policyFile: string, opts: AllowHostOptions): Pro
   return true;
 }
 
+/** Take `host` back out of the policy file: an approval whose reload failed undoes its
+ * own addition, so the file never allows a host whose request is still pending. */
+export async function disallowHost(policyFile: string, host: string): Promise<void> {
+  const policy = await readConfig(FirewallPolicy, policyFile);
+  const hosts = policy.hosts.filter((h) => h.host.toLowerCase() !== host.toLowerCase());
+  if (hosts.length !== policy.hosts.length) await writePolicy(policyFile, FirewallPolicy.parse({ ...policy, hosts }));
+}
+
 async function writePolicy(path: string, policy: FirewallPolicy): Promise<void> {
   try {
     // Keep the mode bb-prepare chose: the firewall may read the file as another uid.

@@ -211,6 +211,8 @@ test("bb-prepare --identity keeps the hosts bb-supervise recorded approving (the
   const again = await runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", first.slug]);
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /kept the host\(s\) you approved for this bottle before: docs\.example\.test\n/);
+  // The y/N summary shows it among what the agent can reach.
+  assert.match(again.stderr, /^ {2}allow +docs\.example\.test \(approved before\)$/m);
   assert.match(again.stderr, /warning: bb-prepare: the supervise queue calls exfil\.attacker\.example approved, but bb-supervise never recorded approving them \(approved-hosts\.json\); left out/);
   const hosts = JSON.parse(await readFile(first.files.firewallPolicy, "utf8")).hosts.map((h: { host: string }) => h.host);
   assert.ok(hosts.includes("docs.example.test"), hosts.join(" "));

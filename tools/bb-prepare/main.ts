@@ -16,6 +16,7 @@ import { refuseSlugElsewhere } from "../../lib/inventory/taken.ts";
 import { stateRootFrom, repoRoot } from "../../lib/paths.ts";
 import { prepare } from "../../lib/prepare/prepare.ts";
 import { preflightText } from "../../lib/prepare/preflight.ts";
+import { readApprovals } from "../../lib/supervise/approvals.ts";
 import type { Backend } from "../../lib/plan/schema.ts";
 
 const program = createProgram("bb-prepare", "Resolve an agent and its bottle into a plan (JSON on stdout); write the bottle's sidecar config files.", {
@@ -45,7 +46,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
       ownerPid,
       refuseSlug: (slug, stateRoot) => refuseSlugElsewhere({ slug, stateRoot, engineOptional: true }),
     });
-    log.raw(preflightText(plan, process.env));
+    log.raw(preflightText(plan, process.env, await readApprovals(plan.files.dir)));
     await writePlan(plan);
   });
 

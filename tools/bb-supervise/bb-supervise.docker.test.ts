@@ -3,9 +3,11 @@
 // PID 1 records the signals it receives and answers HUP as the firewall does).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ANY_EXIT, run } from "../../lib/proc.ts";
+import { reloadOwed } from "../../lib/supervise/approvals.ts";
 import { QUEUE_VERSION, readRequest, writeRequest, type QueueRequest } from "../../lib/supervise/queue.ts";
 import { makeTestBottle } from "../../lib/supervise/testdata/bottle.ts";
 import { tsArgv } from "../../lib/supervise/testdata/ts-argv.ts";
@@ -47,8 +49,9 @@ test("approve sends HUP to the bottle's bundle container and waits for the firew
     assert.equal((await readRequest(b.queueDir, "aa11"))?.status, "approved");
 
     const failed = await run(tsArgv("tools/bb-supervise/main.ts", ["--plan", gone.planFile, "approve", "bb22"]), { expect: [1] });
-    assert.match(failed.stderr, /signalling the firewall to re-read it failed .*Cannot signal the firewall of .* \(container .*-missing\).*request bb22 stays pending/);
+    assert.match(failed.stderr, /^error: Request bb22 stays pending; docs\.example\.org is out of .*policy\.json again: signalling the firewall to re-read its policy with docs\.example\.org failed \(Cannot signal the firewall of .* \(container .*-missing\)/m);
     assert.equal((await readRequest(gone.queueDir, "bb22"))?.status, "pending");
+    assert.doesNotMatch(await readFile(gone.policyFile, "utf8"), /docs\.example\.org/);
   } finally {
     await run(["docker", "rm", "-f", container], { expect: [0, 1] });
     await b.remove();
@@ -72,10 +75,18 @@ test("approve against a Docker engine that stops answering gives up after BB_DOC
     });
     assert.equal(r.code, 124, r.stderr);
     assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
-    assert.match(r.stderr, /^error: docs\.example\.org is in .*policy\.json, but the firewall may not have re-read it: Cannot (read the log of|signal the firewall of .*) \(?container [^:]*: the Docker engine did not answer `docker /m);
+    assert.match(r.stderr, /^error: Request cc33 stays pending; docs\.example\.org is out of .*policy\.json again: the firewall may have re-read the policy with it before the engine stopped answering: Cannot (read the log of|signal the firewall of .*) \(?container [^:]*: the Docker engine did not answer `docker /m);
     assert.match(r.stderr, call);
-    assert.match(r.stderr, /^Request cc33 stays pending: approve it again once the engine answers$/m);
+    assert.match(r.stderr, /^Once the engine answers, approve it again, or deny it \(which then has the firewall re-read the policy without it\)$/m);
     assert.equal((await readRequest(b.queueDir, "cc33"))?.status, "pending");
+    assert.doesNotMatch(await readFile(b.policyFile, "utf8"), /docs\.example\.org/);
     assert.equal(await engine.clientsClosed(), 0, "a docker CLI was left connected to the engine");
   }
+  // The engine answers again: the deny asks the firewall to re-read the policy, and a
+  // bundle that is not running (this bottle's never was) has nothing live to change.
+  assert.equal(reloadOwed(b.plan.files.dir), true);
+  const denied = await run(tsArgv("tools/bb-supervise/main.ts", ["--plan", b.planFile, "deny", "cc33"]));
+  assert.match(denied.stderr, /denied cc33/);
+  assert.equal((await readRequest(b.queueDir, "cc33"))?.status, "denied");
+  assert.equal(reloadOwed(b.plan.files.dir), false);
 });
