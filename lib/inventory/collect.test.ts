@@ -117,3 +117,20 @@ test("collect() keeps a slug of this root and the same slug of another root apar
     ["vm", other, null, ["bb-vm-bundle"], [], ["bb-vm"]],
   ]);
 });
+
+test("collect() with a label scope leaves out the state dir of a bottle with docker resources outside the scope (judged by none of them, a running bottle would look dead)", async (t) => {
+  const here = await tempDir(t);
+  for (const slug of ["live", "tested", "dead"]) await mkdir(join(here, "bottles", slug), { recursive: true });
+  const scope = { "bot-bottle.test": "1" };
+  const docker = engine(
+    [
+      container("bb-live-agent", labelled("live", here, "agent")),
+      container("bb-tested-agent", { ...labelled("tested", here, "agent"), ...scope }, "exited"),
+    ],
+    [network("bb-live-int", labelled("live", here, "network-internal")), network("bb-tested-int", { ...labelled("tested", here, "network-internal"), ...scope })],
+  );
+  const rows = (inv: Awaited<ReturnType<typeof collect>>) => inv.bottles.map((b) => [b.slug, b.dir !== null, b.containers.length + b.networks.length]);
+  assert.deepEqual(rows(await collect({ stateRoot: here, docker, smolvm: null })), [["dead", true, 0], ["live", true, 2], ["tested", true, 2]]);
+  // In scope: the test's own bottle and a state dir nothing on the engine belongs to.
+  assert.deepEqual(rows(await collect({ stateRoot: here, docker, smolvm: null, scope })), [["dead", true, 0], ["tested", true, 2]]);
+});

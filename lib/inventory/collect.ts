@@ -85,7 +85,8 @@ export interface CollectOptions {
   /**
    * Only docker resources also carrying these labels (one CI job or test run among others
    * on the same engine). smolvm machines have no labels, so with a scope only machines of
-   * slugs found in scope are kept.
+   * slugs found in scope are kept; a state dir is kept unless its bottle has docker
+   * resources outside the scope.
    */
   scope?: Record<string, string>;
 }
@@ -162,12 +163,23 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
       return [];
     }
   };
-  const [dirs, containers, networks, machines] = await Promise.all([
+  // With a scope, every resource too: a state dir is no docker resource and carries no
+  // label, so its bottle is left out when the engine holds anything of it outside the scope
+  // (judged by its in-scope part alone, a running bottle would look dead).
+  const unscoped = { [LABEL.root]: "1" };
+  const [dirs, containers, networks, machines, allContainers, allNetworks] = await Promise.all([
     readStateDirs(opts.stateRoot),
     guard("docker", opts.docker?.listContainers(filter)),
     guard("docker", opts.docker?.listNetworks(filter)),
     guard("smolmachines", opts.smolvm?.ls()),
+    opts.scope ? guard("docker", opts.docker?.listContainers(unscoped)) : [],
+    opts.scope ? guard("docker", opts.docker?.listNetworks(unscoped)) : [],
   ]);
+  const inScope = new Set([...containers, ...networks].map((r) => r.id));
+  const here = realRoot(opts.stateRoot);
+  const outside = new Set(
+    [...allContainers, ...allNetworks].filter((r) => !inScope.has(r.id) && otherRoot(r.labels, here) === null).map((r) => r.labels[LABEL.slug]),
+  );
 
   // Keyed by slug and root: slug X of this root and slug X of another root are two
   // bottles. Grouped as one, this root's own state dir for X would be judged by the other
@@ -179,8 +191,7 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
     if (!b) bottles.set(key, (b = { slug, dir: null, elsewhere, containers: [], networks: [], machines: [] }));
     return b;
   };
-  const here = realRoot(opts.stateRoot);
-  for (const [slug, dir] of dirs) bottle(slug, null).dir = dir;
+  for (const [slug, dir] of dirs) if (!outside.has(slug)) bottle(slug, null).dir = dir;
   for (const c of containers) {
     const slug = c.labels[LABEL.slug];
     if (!slug) continue; // labelled bot-bottle=1 but no slug: not made by a bottle, never ours to touch

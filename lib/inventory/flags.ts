@@ -2,7 +2,7 @@
 import { BbError } from "../errors.ts";
 
 export const FILTER_LABEL_HELP =
-  "only docker resources that also carry label KEY=VALUE (repeatable; to scope to one CI job or test run on a shared engine)";
+  "only docker resources that also carry label KEY=VALUE, and state dirs of no bottle with resources outside that (repeatable; to scope to one CI job or test run on a shared engine)";
 
 /** commander reducer for a repeatable --filter-label KEY=VALUE. */
 export function collectLabel(text: string, acc: Record<string, string> = {}): Record<string, string> {
