@@ -2,7 +2,7 @@
 // telling the user how to install or start one. Not `docker info`: that gathers the whole
 // engine's state (storage, plugins, counts) and costs 3-4x longer on every start.
 import { BbError, isBbError } from "../errors.ts";
-import { docker } from "./cmd.ts";
+import { boundedDocker } from "./cmd.ts";
 
 export interface DockerInfo {
   serverVersion: string;
@@ -44,17 +44,20 @@ export function engineUnreachable(e: unknown): unknown {
 // it picks an image's architecture, and each call costs a round trip to the engine.
 let cached: Promise<DockerInfo> | undefined;
 
-export function dockerInfo(opts: { timeoutMs?: number } = {}): Promise<DockerInfo> {
-  cached ??= queryDockerInfo(opts.timeoutMs);
+export function dockerInfo(): Promise<DockerInfo> {
+  cached ??= queryDockerInfo();
   cached.catch(() => (cached = undefined)); // a failure is not remembered: the engine may come up
   return cached;
 }
 
-async function queryDockerInfo(timeoutMs?: number): Promise<DockerInfo> {
+async function queryDockerInfo(): Promise<DockerInfo> {
   let out: string;
   try {
-    out = (await docker(["version", "--format", "{{json .Server}}"], { timeoutMs: timeoutMs ?? 20_000 })).stdout;
+    // Bounded as every call that should answer at once: a hung engine is a TIMEOUT (exit
+    // 124) after BB_DOCKER_TIMEOUT, said to be hung, not a stopped one to start.
+    out = (await boundedDocker(["version", "--format", "{{json .Server}}"], { what: "Cannot reach the Docker engine" })).stdout;
   } catch (e) {
+    if (isBbError(e) && e.code === "TIMEOUT") throw e;
     const message = e instanceof Error ? e.message : String(e);
     if (/ENOENT/.test(message)) {
       throw new BbError("DOCKER", `Docker is not installed (no docker command on PATH).\n${HOW_TO_INSTALL}`, { cause: e });

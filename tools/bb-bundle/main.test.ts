@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
+import { which } from "../../lib/proc.ts";
 import { mintCa } from "../../lib/tls/mod.ts";
+import { hangingEngine } from "../../tests/support/hanging-engine.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { runTool } from "../../tests/support/tools.ts";
 
@@ -27,4 +29,19 @@ test("--upstream-ca must hold PEM certificates that parse; anything else is refu
   const r = await runTool("bb-bundle", ["--upstream-ca", good], { input: "" });
   assert.doesNotMatch(r.stderr, /--upstream-ca/);
   assert.match(r.stderr, /got no plan on stdin|stdin is empty/);
+});
+
+test("an engine that accepts and never answers: bb-bundle gives up after BB_DOCKER_TIMEOUT with exit 124, says it is hung (not to start it), and leaves no docker CLI connected", async (t) => {
+  if (!(await which("docker"))) return t.skip("no docker CLI on PATH: the hung engine is met through it");
+  const state = await tempDir(t);
+  const prepared = await runTool("bb-prepare", ["shell", "--state-dir", state]);
+  assert.equal(prepared.code, 0, prepared.stderr);
+  const engine = await hangingEngine(t);
+  const started = Date.now();
+  const r = await runTool("bb-bundle", [], { input: prepared.stdout, env: { DOCKER_HOST: engine.host, BB_DOCKER_TIMEOUT: "1" } });
+  assert.equal(r.code, 124, r.stderr);
+  assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`);
+  assert.match(r.stderr, /^error: Cannot reach the Docker engine: the Docker engine did not answer `docker version --format '\{\{json \.Server\}\}'` within 1 s\. Is it hung\? Restart it/m);
+  assert.doesNotMatch(r.stderr, /Start the Docker engine/);
+  assert.equal(await engine.clientsClosed(), 0);
 });
