@@ -10,6 +10,9 @@ export const EXIT = {
   invalidPlan: 3,
   invalidManifest: 4,
   timeout: 124,
+  /** bb-vm exec and attach: the bottle could not run the command at all (its agent
+   * container is gone or stopped), as docker run's 125; otherwise they exit with its code. */
+  notRun: 125,
   interrupted: 130,
 } as const;
 

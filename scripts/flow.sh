@@ -172,6 +172,9 @@ teardown() {
     elif [ "$declined" = true ]; then
       rm -rf "$state_root/bottles/$current_slug" # only bb-prepare's files: nothing started
     else
+      # The session this ends (bb-vm, our step) then knows it is ours (lib/vm/gone.ts).
+      local bottle_dir="$state_root/bottles/$current_slug"
+      { [ -d "$bottle_dir" ] && mkdir -p "$bottle_dir/flow" && : > "$bottle_dir/flow/tearing-down"; } 2>/dev/null || true
       echo "» tearing down $current_slug" >&2
       if [ "$bundle_undone" = true ]; then
         cleanup --slug "$current_slug" --yes --quiet --state-dir "$state_root" >/dev/null 2>&1 || rm -rf "$state_root/bottles/$current_slug"
@@ -340,7 +343,7 @@ fi
 reached_agent=true
 if [ "$mode" = start ]; then
   if [ "$keep" = true ]; then
-    echo "» attaching to $current_slug (keep=true: it stays up when the agent exits; just start slug=$current_slug reattaches, just cleanup removes it)" >&2
+    echo "» attaching to $current_slug (keep=true: it stays up when the agent exits; just start slug=$current_slug reattaches, just cleanup --slug $current_slug removes it)" >&2
   else
     echo "» attaching to $current_slug (exit the agent to stop the bottle)" >&2
   fi

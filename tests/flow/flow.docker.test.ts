@@ -265,6 +265,9 @@ test("SIGTERM to the flow alone (kill PID; just passes its own on that way) tear
   await run(["kill", "-s", "TERM", String(flow.pid)]);
   const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("still running after 60 s"), 60_000).unref())]);
   assert.equal(code, 143, err());
+  // The session's end is the flow's own teardown, which it says: no blame on anyone else.
+  assert.match(err(), new RegExp(`» tearing down ${slug}`));
+  assert.doesNotMatch(err(), /not by this start flow|error:/);
   assert.deepEqual(await leftovers(slug), []);
   assert.ok(!existsSync(join(env.BB_STATE_DIR!, "bottles", slug)));
 });
@@ -359,6 +362,8 @@ test("keep=true leaves the bottle running and slug= alone reattaches to it (its 
   assert.equal(first.code, 0, first.stdout);
   const slug = slugOf(first.stdout);
   assert.ok((await leftovers(slug)).length > 0, "keep=true tore the bottle down");
+  // A plain `just cleanup` keeps a kept bottle: the way out named is the one that removes it.
+  assert.match(first.stdout, new RegExp(`just start slug=${slug} reattaches, just cleanup --slug ${slug} removes it\\)`));
   // Each resource names its state root, so a cleanup of another root leaves it be.
   const ofRoot = await run(["docker", "ps", "--filter", `label=bot-bottle.slug=${slug}`, "--filter", `label=bot-bottle.state-root=${env.BB_STATE_DIR}`, "--format", "{{.Names}}"]);
   const nets = await run(["docker", "network", "ls", "--filter", `label=bot-bottle.slug=${slug}`, "--filter", `label=bot-bottle.state-root=${env.BB_STATE_DIR}`, "--format", "{{.Name}}"]);

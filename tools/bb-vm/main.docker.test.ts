@@ -58,11 +58,15 @@ test("a plan whose agent container was removed never reaches another root's bott
 
   await saveWithId();
   const gone = new RegExp(`^error: bottle ${slug}: its agent container ${agent} is gone; .just start slug=${slug}. rebuilds it`, "m");
-  const exec = await markFrom("/tmp/from-b");
-  assert.notEqual(exec.code, 0, exec.stderr);
+  // 125, as docker run's: the bottle could not run the command, which a script can tell
+  // from the command's own exit 1; with --json-errors, the error object too.
+  const exec = await markFrom("/tmp/from-b", ["--json-errors"]);
+  assert.equal(exec.code, 125, exec.stderr);
   assert.match(exec.stderr, gone);
+  const goneJson = JSON.parse(exec.stderr.trim().split("\n").at(-1)!).error;
+  assert.deepEqual([goneJson.code, goneJson.exitCode, goneJson.details], ["VM", 125, { slug, container: agent }]);
   const attached = await attach();
-  assert.notEqual(attached.code, 0, attached.stderr);
+  assert.equal(attached.code, 125, attached.stderr);
   assert.match(attached.stderr, gone);
 
   await saveWithoutId();

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { createProgram, interruptSignal, Option, type Command, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { withEngine } from "../../lib/docker/daemon.ts";
-import { BbError } from "../../lib/errors.ts";
+import { BbError, EXIT } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { ensureImage, prefetchAgentImage } from "../../lib/images/mod.ts";
 import { AGENT } from "../../lib/layout.ts";
@@ -81,11 +81,15 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
     // By the id bb-vm recorded: a container of that name now may be another root's bottle.
     const container = await agentContainer(plan);
     const code = await execInteractive(container, argv, o);
-    // docker exec says "No such container" with exit 1, like a command failing: name it.
-    if (code !== 0) {
-      const gone = await agentGone(container, { killed: code === 137 });
-      if (gone) log.error(await goneMessage(plan, gone));
-    }
+    if (code === 0) return code;
+    const gone = await agentGone(container, { killed: code === 137 });
+    const why = gone && (await goneMessage(plan, gone));
+    if (!why) return code;
+    // docker exec that could not start says "No such container" or "is not running" with
+    // exit 1, as a command that failed would: the bottle failed, not the command.
+    if (code === 1) throw new BbError("VM", why, { exitCode: EXIT.notRun, details: { slug: plan.slug, container: plan.vm.name } });
+    // Killed with its container (137), or ended by its stop: the command's own code.
+    log.error(why);
     return code;
   }
   const smolvm = await openSmolvm();
@@ -93,7 +97,7 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
 }
 
 const passedThrough = (what: string) =>
-  `\nExit codes: ${what}; before it runs, the table of \`bb-vm --help\` (2 usage, 3 invalid plan, 1 any other failure).\n`;
+  `\nExit codes: ${what}; 125 when the bottle could not run it (its agent container is gone or stopped); before it runs, the table of \`bb-vm --help\` (2 usage, 3 invalid plan, 1 any other failure).\n`;
 
 locateFlags(program.command("exec").description("run a command in the bottle as user node (or root with --root); exits with its code"))
   .addHelpText("after", passedThrough("the command's own"))
