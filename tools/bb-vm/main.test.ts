@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { run } from "../../lib/proc.ts";
+import { ANY_EXIT, run, which } from "../../lib/proc.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { makeTestBottle } from "../../lib/supervise/testdata/bottle.ts";
 import { tsArgv } from "../../lib/supervise/testdata/ts-argv.ts";
@@ -80,4 +80,22 @@ test("bb-bundle --upstream-ca naming no file is a usage error before anything is
   const r = await tool("bb-bundle", ["--upstream-ca", "/nonexistent/ca.pem"]);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /--upstream-ca \/nonexistent\/ca\.pem: no such readable file/);
+});
+
+test("bb-vm exec with the Docker engine out of reach says so as every tool does, and exits 125: the command never ran", async (t) => {
+  if (!(await which("docker"))) return t.skip("no docker CLI on PATH: the unreachable engine is met through it");
+  const b = await makeTestBottle({ bundle: {} });
+  t.after(() => b.remove());
+  const withVm: Plan = {
+    ...b.plan,
+    vm: { kind: "docker", image: "i", imageId: null, name: "bb-shell-t3st-agent", id: "0123456789ab", artifact: null, user: "node", home: "/home/node", env: {}, startedAt: "2026-01-01T00:00:02.000Z" },
+  };
+  const file = join(b.stateRoot, "vm-plan.json");
+  await writeFile(file, JSON.stringify(withVm));
+  const r = await run(tsArgv("tools/bb-vm/main.ts", ["exec", "--json-errors", "--plan", file, "--", "true"]), {
+    expect: ANY_EXIT, input: "", env: { DOCKER_HOST: "unix:///nonexistent/bb-test-docker.sock" },
+  });
+  assert.equal(r.code, 125, r.stderr);
+  assert.match(r.stderr, /^error: Cannot reach the Docker engine \(.*\)\.\nStart the Docker engine/m);
+  assert.deepEqual([jsonError(r.stderr).code], ["DOCKER"]);
 });

@@ -12,8 +12,8 @@
 import { join } from "node:path";
 import process from "node:process";
 import { createProgram, interruptSignal, Option, type Command, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
-import { withEngine } from "../../lib/docker/daemon.ts";
-import { BbError, EXIT } from "../../lib/errors.ts";
+import { dockerInfo, withEngine } from "../../lib/docker/daemon.ts";
+import { BbError, EXIT, isBbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { ensureImage, prefetchAgentImage } from "../../lib/images/mod.ts";
 import { AGENT } from "../../lib/layout.ts";
@@ -83,6 +83,13 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
     const code = await execInteractive(container, argv, o);
     if (code === 0) return code;
     const gone = await agentGone(container, { killed: code === 137 });
+    // docker could not say: an engine out of reach fails exec with exit 1 too, in docker's
+    // words alone; said as every tool says it (dockerInfo throws), the command never ran.
+    if (gone === null && code === 1) {
+      await dockerInfo().catch((e: unknown) => {
+        throw isBbError(e) ? new BbError(e.code, e.message, { cause: e, exitCode: EXIT.notRun, details: e.details }) : e;
+      });
+    }
     const why = gone && (await goneMessage(plan, gone));
     if (!why) return code;
     // docker exec that could not start says "No such container" or "is not running" with
