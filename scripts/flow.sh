@@ -168,6 +168,9 @@ teardown() {
         echo "» stopping what started of $current_slug (its state dir stays: just start slug=$current_slug tries again)" >&2
         remove_bottle --keep-state
       fi
+      if [ "$replaced" = false ] && [ -f "$state_root/bottles/$current_slug/flow/plan.before.json" ]; then
+        mv -f "$state_root/bottles/$current_slug/flow/plan.before.json" "$state_root/bottles/$current_slug/plan.json"
+      fi
       rm -f "$state_root/bottles/$current_slug/owner.json"
     elif [ "$declined" = true ]; then
       rm -rf "$state_root/bottles/$current_slug" # only bb-prepare's files: nothing started
@@ -294,6 +297,9 @@ prep_args=("$agent" --backend "$backend" --state-dir "$state_root" --owner-pid $
 if [ "$has_saved_plan" = true ]; then
   resuming=true
   prep_args+=(--rebuild)
+  # bb-prepare rewrites the plan for the rebuild; a "n" at the y/N puts the old one back
+  # (the teardown), so the stopped bottle still reads as the one that ran.
+  mkdir -p "$state_root/bottles/$slug/flow" && cp -p "$state_root/bottles/$slug/plan.json" "$state_root/bottles/$slug/flow/plan.before.json"
   echo "» $slug is not running: rebuilding it under the same slug" >&2
 fi
 bb-prepare "${prep_args[@]}" > "$work/plan.json" || exit $?
@@ -331,6 +337,7 @@ stages=("${PIPESTATUS[@]}")
 # The first step that failed says why; the ones after it only saw no plan arrive (and,
 # told by BB_PIPE_STEP, say nothing).
 for code in "${stages[@]}"; do [ "$code" -eq 0 ] || exit "$code"; done
+rm -f "$work/plan.before.json"
 # A kept bottle outlives this flow: hand it over now that it is complete. The kept record
 # makes it yours (bb-list and bb-cleanup leave it be, running or stopped by a reboot, until
 # you remove it); our owner record left behind would make it the leftovers of a killed

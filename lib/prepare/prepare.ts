@@ -36,6 +36,9 @@ export interface PrepareOptions {
   /** With identity: throws when the slug cannot be used here (another state root's
    * bottle holds it: lib/inventory/taken.ts), before the bottle's dir is made. */
   refuseSlug?: (slug: string, stateRoot: string) => Promise<void>;
+  /** With rebuild: whether the old plan's agent is up (lib/vm/running.ts). A rebuild
+   * would rewrite the plan its session is reached by, so a running one is refused. */
+  agentRunning?: (old: Plan) => Promise<boolean>;
   now?: () => Date;
 }
 
@@ -75,6 +78,12 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
           throw new BbError(
             "USAGE",
             `Bottle ${slug} was started and not torn down, so its files are in use: \`just start agent=${opts.agent} slug=${slug}\` resumes it (reattaching when it runs, rebuilding it when not), \`bb-cleanup --slug ${slug}\` removes it`,
+          );
+        }
+        if (old.vm && opts.rebuild && (await opts.agentRunning?.(old))) {
+          throw new BbError(
+            "USAGE",
+            `Bottle ${slug} is running (its agent ${old.vm.name} is up), so --rebuild would take its plan from under it: \`just start slug=${slug}\` attaches to it, \`bb-cleanup --slug ${slug}\` removes it (then --rebuild makes it afresh)`,
           );
         }
         createdAt = old.createdAt;

@@ -544,7 +544,7 @@ test("slug= of a kept bottle that stopped rebuilds it under its slug with its ap
   assert.match(swept.stderr, new RegExp(`keeping \\d+ live bottle\\(s\\): (.*; )?${slug} \\(kept \\(keep=true\\), not running`));
   assert.ok(existsSync(join(dir, "supervise", "queue", "req-1.json")), "a plain cleanup removed a kept bottle's state");
   const exec = await run([join(REPO, "bin/bb-vm"), "exec", "--slug", slug, "--state-dir", state, "--", "true"], { expect: ANY_EXIT });
-  assert.equal(exec.code, 1);
+  assert.equal(exec.code, 125, "the bottle, not the command, failed");
   assert.match(exec.stderr, new RegExp(`error: bottle ${slug}: its agent container bb-${slug}-agent is stopped; .just start slug=${slug}. rebuilds it`));
   const tty = await run([join(REPO, "bin/bb-vm"), "exec", "-t", "--slug", slug, "--state-dir", state, "--", "true"], { expect: ANY_EXIT });
   assert.equal(tty.code, 2);
@@ -555,6 +555,9 @@ test("slug= of a kept bottle that stopped rebuilds it under its slug with its ap
   assert.equal(no.code, 1, no.stdout);
   assert.match(no.stdout, new RegExp(`${slug} is not running: rebuilding it under the same slug`));
   assert.ok(existsSync(join(dir, "supervise", "queue", "req-1.json")), "declining the rebuild removed the bottle's state");
+  // ...and its plan is the one that ran, so bb-vm still says it is stopped, not "run bb-vm first".
+  assert.ok(JSON.parse(await readFile(join(dir, "plan.json"), "utf8")).vm, "declining the rebuild left bb-prepare's fresh plan");
+  assert.ok(!existsSync(join(dir, "flow", "plan.before.json")));
 
   const again = await just(["start", "agent=shell", `slug=${slug}`, "yes=true", "keep=true"], env, "echo rebuilt; exit 4\n");
   assert.equal(again.code, 4, again.stderr);

@@ -17,17 +17,19 @@ import { stateRootFrom, repoRoot } from "../../lib/paths.ts";
 import { prepare } from "../../lib/prepare/prepare.ts";
 import { preflightText } from "../../lib/prepare/preflight.ts";
 import { readApprovals } from "../../lib/supervise/approvals.ts";
+import { agentRunning } from "../../lib/vm/running.ts";
 import type { Backend } from "../../lib/plan/schema.ts";
 
 const program = createProgram("bb-prepare", "Resolve an agent and its bottle into a plan (JSON on stdout); write the bottle's sidecar config files.", {
   example: "bb-prepare researcher | jq .slug",
   readsManifest: true,
+  docker: true,
 })
   .argument("<agent>", "agent name: a file bottles/agents/<agent>.md in the manifest dir")
   .addOption(new Option("--backend <backend>", "where the agent runs").choices(["docker", "smolmachines"]).default("docker"))
   .option("--cwd <dir>", "host checkout to copy into the bottle (by bb-provision)")
   .option("--identity <slug>", "resume: keep this slug (and its state dir, with the hosts approved for it); refused (code SLUG_TAKEN, exit 1) when another state root's bottle has it on this Docker engine")
-  .option("--rebuild", "with --identity: the bottle's old containers are being replaced (just start slug= does this); without it a bottle that was started is refused")
+  .option("--rebuild", "with --identity: the bottle's old containers are being replaced (just start slug= does this); without it a bottle that was started is refused, and with it one whose agent still runs")
   .option("--manifest-dir <dir>", "manifest tree to read (default: $BB_MANIFEST_DIR, else bottles/ of this checkout)")
   .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
   .option("--owner-pid <pid>", "claim the bottle for PID, the start flow that owns it (bb-cleanup leaves it alone while PID lives); refused (code BUSY, exit 1) while another live process holds it")
@@ -45,6 +47,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
       stateRoot: stateRootFrom(o.stateDir),
       ownerPid,
       refuseSlug: (slug, stateRoot) => refuseSlugElsewhere({ slug, stateRoot, engineOptional: true }),
+      agentRunning,
     });
     log.raw(preflightText(plan, process.env, await readApprovals(plan.files.dir)));
     await writePlan(plan);
