@@ -44,7 +44,9 @@ const TARGETS: Record<Service, number> = {
   supervise: PORTS.supervise,
 };
 
-export async function waitForDaemons(opts: { container: string; slug: string; services: Service[]; timeoutMs: number; signal?: AbortSignal; onProgress?: (up: Service[]) => void }): Promise<void> {
+/** `what`: how errors start (default "Cannot start bundle for SLUG"; bb-provision says what it was doing). */
+export async function waitForDaemons(opts: { container: string; slug: string; services: Service[]; timeoutMs: number; signal?: AbortSignal; onProgress?: (up: Service[]) => void; what?: string }): Promise<void> {
+  const what = opts.what ?? `Cannot start bundle for ${opts.slug}`;
   const deadline = Date.now() + opts.timeoutMs;
   let listening = new Set<number>();
   let reported = -1;
@@ -62,9 +64,9 @@ export async function waitForDaemons(opts: { container: string; slug: string; se
     if (r.code === 0) listening = listeningPorts(r.stdout);
     else {
       const info = await inspectContainer(opts.container);
-      if (!info || !info.state.running) {
-        throw new BbError("BUNDLE", `Cannot start bundle for ${opts.slug}: container ${opts.container} ${info ? `exited with code ${info.state.exitCode}` : "disappeared"}${await logTail(opts.container)}`);
-      }
+      // A container that is gone has no log to show: say where it went instead.
+      if (!info) throw new BbError("BUNDLE", `${what}: its bundle container ${opts.container} is gone (docker rm, or bb-cleanup --slug ${opts.slug}, removed it)`);
+      if (!info.state.running) throw new BbError("BUNDLE", `${what}: its bundle container ${opts.container} exited with code ${info.state.exitCode}${await logTail(opts.container)}`);
     }
     const ready = opts.services.filter((s) => listening.has(TARGETS[s]));
     if (ready.length !== reported) {
@@ -77,7 +79,7 @@ export async function waitForDaemons(opts: { container: string; slug: string; se
       const first = missing[0]!;
       throw new BbError(
         "TIMEOUT",
-        `Cannot start bundle for ${opts.slug}: daemon ${first} did not answer on ${TARGETS[first]} within ${Math.round(opts.timeoutMs / 1000)}s` +
+        `${what}: daemon ${first} did not answer on ${TARGETS[first]} within ${Math.round(opts.timeoutMs / 1000)}s` +
           (missing.length > 1 ? ` (also not up: ${missing.slice(1).join(", ")})` : "") +
           `${await logTail(opts.container)}`,
         { details: { missing } },
@@ -108,10 +110,11 @@ export function readyTimeoutMs(seconds: string): number {
  */
 export async function awaitBundle(
   plan: Pick<Plan, "slug" | "services"> & { bundle: { container: string } },
-  opts: { timeoutMs?: number; signal?: AbortSignal; quietIfUp?: boolean } = {},
+  opts: { timeoutMs?: number; signal?: AbortSignal; quietIfUp?: boolean; what?: string } = {},
 ): Promise<void> {
   let first = true;
   await waitForDaemons({
+    what: opts.what,
     container: plan.bundle.container,
     slug: plan.slug,
     services: plan.services,

@@ -653,7 +653,7 @@ test("bb-bundle --no-wait leaves the readiness wait to bb-provision, which names
   await run(["docker", "pause", plan.bundle.container]);
   const frozen = await run([bin("bb-provision"), "--ready-timeout", "2"], { env, input: r.stdout, expect: ANY_EXIT, timeoutMs: 60_000 });
   assert.equal(frozen.code, 124, frozen.stderr);
-  assert.match(frozen.stderr, /daemon (firewall|supervise) did not answer on \d+ within 2s/);
+  assert.match(frozen.stderr, new RegExp(`^error: Cannot provision ${plan.slug}: daemon (firewall|supervise) did not answer on \\d+ within 2s`, "m"));
   const untouched = await run(["docker", "exec", plan.vm.name, "test", "-e", "/home/node/.bot-bottle"], { expect: ANY_EXIT });
   assert.notEqual(untouched.code, 0, "provisioning ran although the bundle never answered");
 
@@ -663,6 +663,13 @@ test("bb-bundle --no-wait leaves the readiness wait to bb-provision, which names
   // Up at the first look: bb-provision goes on without a word about it.
   assert.doesNotMatch(ok.stderr, /daemons answering/);
   assert.match(ok.stderr, /provision: unpack/);
+
+  // Its bundle removed since: said as gone, with no log of a container that is not there.
+  await run(["docker", "rm", "--force", plan.bundle.container]);
+  const gone = await run([bin("bb-provision")], { env, input: r.stdout, expect: ANY_EXIT, timeoutMs: 60_000 });
+  assert.equal(gone.code, 1, gone.stderr);
+  assert.match(gone.stderr, new RegExp(`^error: Cannot provision ${plan.slug}: its bundle container ${plan.bundle.container} is gone \\(docker rm, or bb-cleanup --slug ${plan.slug}, removed it\\)$`, "m"));
+  assert.doesNotMatch(gone.stderr, /last bundle log lines|No such container/);
 });
 
 test("--ready-timeout refuses a value that is not a positive number before doing anything", async () => {

@@ -37,7 +37,7 @@ const program = createProgram("bb-provision", "Provision a started bottle: CA, g
     // with `bb-bundle --no-wait` may still be coming up. One probe, and no word, when they
     // all answer at its first look (which waits up to 2 s in the bundle, so in the start
     // flow they usually do); a longer wait is reported as it goes.
-    await awaitBundle(plan, { timeoutMs, signal: interruptSignal(), quietIfUp: true });
+    await awaitBundle(plan, { timeoutMs, signal: interruptSignal(), quietIfUp: true, what: `Cannot provision ${plan.slug}` });
     const { agentFiles } = forwardedCredentials(plan, { home: homedir(), env: process.env });
     const done = await provision(plan, await rootShell(plan), { agentFiles });
     await savePlan(done);
