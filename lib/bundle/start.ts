@@ -142,8 +142,20 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       undo.push(`remove network ${name}`, () => removeNetwork(id, name));
       return id;
     };
-    const internalId = internal && createNetwork({ name: internal, internal: true, labels: labels("network-internal") }).then((id) => made(internal, id));
-    const egressId = createNetwork({ name: egress, labels: labels("network-egress") }).then((id) => made(egress, id));
+    // One that exists already is another run's (this plan's bundle started before, say):
+    // never ours to remove, and said as the bottle it is, not as docker's argv.
+    const create = (name: string, internal: boolean, role: Role) =>
+      createNetwork({ name, internal, labels: labels(role) }).then(
+        (id) => made(name, id),
+        (e: Error) => {
+          if (/already exists/i.test(e.message)) {
+            throw new BbError("BUNDLE", `Cannot start the bundle: network ${name} already exists, and this step did not make it: ${alreadyStarted(plan.slug)}, or something else holds the name`, { cause: e });
+          }
+          throw e;
+        },
+      );
+    const internalId = internal && create(internal, true, "network-internal");
+    const egressId = create(egress, false, "network-egress");
     const created = await Promise.allSettled([minting, internalId, egressId]);
     for (const r of created) if (r.status === "rejected") throw r.reason;
     // By ID from here on: two flows starting one slug at once can both make a network of
@@ -208,7 +220,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     }).catch(async (e: Error) => {
       // A name in use is another run's bundle: never ours to remove.
       if (isNameInUse(e)) {
-        throw new BbError("BUNDLE", `Cannot start the bundle: container ${container} already exists: bottle ${plan.slug} has a bundle already (bb-cleanup --slug ${plan.slug} removes it)`, { cause: e });
+        throw new BbError("BUNDLE", `Cannot start the bundle: container ${container} already exists: ${alreadyStarted(plan.slug)}`, { cause: e });
       }
       await removeContainer(container).catch(() => {}); // created, but it did not start
       throw e;
@@ -258,9 +270,12 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     }
     return { ...plan, bundle: section };
   } catch (e) {
-    log.step(`bundle: rolling back what this step created for ${plan.slug}`);
+    if (undo.pending) log.step(`bundle: rolling back what this step created for ${plan.slug}`);
     await undo.run();
     if (e instanceof BbError) throw e;
     throw new BbError("BUNDLE", `Cannot start bundle for ${plan.slug}: ${(e as Error).message}`, { cause: e });
   }
 }
+
+const alreadyStarted = (slug: string) =>
+  `bottle ${slug} has a bundle already, which this plan did not start (bb-list --all shows it; bb-cleanup --slug ${slug} removes the bottle)`;

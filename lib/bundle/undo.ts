@@ -5,6 +5,11 @@ import { log } from "../log.ts";
 export class Undo {
   private steps: { what: string; fn: () => Promise<unknown> }[] = [];
 
+  /** Whether anything is left to undo. */
+  get pending(): boolean {
+    return this.steps.length > 0;
+  }
+
   push(what: string, fn: () => Promise<unknown>): void {
     this.steps.push({ what, fn });
   }

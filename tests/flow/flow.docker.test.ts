@@ -716,12 +716,30 @@ test("bb-bundle that fails part-way removes what it created and nothing else", a
 
   const r = await run([bin("bb-bundle")], { env, input: prepared.stdout, expect: ANY_EXIT, timeoutMs: 120_000 });
   assert.notEqual(r.code, 0, "bb-bundle succeeded although its egress network name was taken");
-  assert.match(r.stderr, new RegExp(`${squatter}`));
+  assert.match(r.stderr, new RegExp(`^error: Cannot start the bundle: network ${squatter} already exists, and this step did not make it: bottle ${plan.slug} has a bundle already`, "m"));
   assert.match(r.stderr, /rolling back what this step created/);
   assert.deepEqual(await leftovers(plan.slug), [], "a network or container of the failed bundle was left behind");
   const still = await run(["docker", "network", "inspect", squatter], { expect: ANY_EXIT });
   assert.equal(still.code, 0, "the rollback removed a network bb-bundle did not create");
   assert.ok(!existsSync(join(state, "bottles", plan.slug, "ca")), "the CA minted for the failed bundle was left behind");
+});
+
+test("bb-bundle run again on a plan it bundled already names the bottle, rolls nothing back, and leaves the running bundle be", async (t) => {
+  const { state, env } = await flowEnv(t);
+  const bin = (tool: string) => join(REPO, "bin", tool);
+  const prepared = await run([bin("bb-prepare"), "shell", "--state-dir", state, "-q"], { env });
+  const plan = JSON.parse(prepared.stdout);
+  t.after(() => run([bin("bb-cleanup"), "--slug", plan.slug, "--yes", "-q", "--state-dir", state], { expect: ANY_EXIT }));
+  const first = await run([bin("bb-bundle"), "--no-wait"], { env, input: prepared.stdout, expect: ANY_EXIT, timeoutMs: 120_000 });
+  assert.equal(first.code, 0, first.stderr);
+  const before = (await leftovers(plan.slug)).sort();
+
+  const again = await run([bin("bb-bundle"), "--no-wait"], { env, input: prepared.stdout, expect: ANY_EXIT, timeoutMs: 120_000 });
+  assert.equal(again.code, 1, again.stderr);
+  assert.match(again.stderr, new RegExp(`^error: Cannot start the bundle: network bb-${plan.slug}-(int|egress) already exists, and this step did not make it: bottle ${plan.slug} has a bundle already, which this plan did not start \\(bb-list --all shows it; bb-cleanup --slug ${plan.slug} removes the bottle\\)`, "m"));
+  assert.doesNotMatch(again.stderr, /rolling back|docker network create/, "nothing was made to roll back, and docker's argv is no message");
+  assert.deepEqual((await leftovers(plan.slug)).sort(), before);
+  assert.ok(existsSync(join(state, "bottles", plan.slug, "ca")), "the first bundle's CA was removed");
 });
 
 test("a step that fails mid-pipe gives the flow its exit code, and the bottle is gone", async (t) => {
