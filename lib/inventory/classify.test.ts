@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { classify, GRACE_MS, parseDockerTime } from "./classify.ts";
 import type { BottleFacts, StateDirFacts } from "./collect.ts";
+import { samplePlan } from "../../tests/support/plans.ts";
 
 const NOW = Date.parse("2026-05-27T18:00:00Z");
 const LONG_AGO = NOW - 3600_000;
@@ -110,4 +111,17 @@ test("a bottle whose resources name another state root is live whatever they are
   assert.equal(stopped.why, "a bottle of state root /root/.local/state/bot-bottle (bb-list and bb-cleanup judge it with --state-dir /root/.local/state/bot-bottle)");
   const running = classify(facts({ dir: null, elsewhere: "/other", containers: [container("agent", "running")] }), { now: NOW });
   assert.deepEqual([running.live, running.status], [true, "running"]);
+});
+
+test("a plan only prepared (no bundle, no vm, nothing on any backend, no owner) is 'prepared' with no start time, live for the grace period alone", () => {
+  const plan = samplePlan();
+  const prepared = facts({ dir: dir({ plan, planError: null, mtimeMs: NOW - 5000 }) });
+  const b = classify(prepared, { now: NOW });
+  assert.deepEqual([b.live, b.status, b.startedAt, b.why], [true, "prepared", null, "prepared 5s ago and not started, no owner recorded"]);
+  assert.equal(classify(prepared, { now: NOW + GRACE_MS }).status, "orphan");
+  // Under a live start flow it is that flow's bottle, starting; with networks made, being bundled by hand.
+  const owned = facts({ dir: dir({ plan, planError: null, mtimeMs: NOW - 5000, owner: { pid: 42, startedAt: "2026-05-27T17:59:55Z" }, ownerAlive: true }) });
+  assert.equal(classify(owned, { now: NOW }).status, "starting");
+  const bundled = facts({ dir: dir({ plan, planError: null, mtimeMs: NOW - 5000 }), networks: [{ name: "bb-r-1-int", id: "n", role: "network-internal", createdAt: "2026-05-27 17:59:58 +0000 UTC" }] });
+  assert.equal(classify(bundled, { now: NOW }).status, "starting");
 });

@@ -18,7 +18,9 @@ import type { BottleFacts } from "./collect.ts";
 
 export const GRACE_MS = 60_000;
 
-export type Status = "running" | "starting" | "kept" | "orphan" | "elsewhere";
+/** "prepared": bb-prepare's files alone, nothing started and no start flow at work (a
+ * hand-run bb-prepare, within the grace period: its bb-bundle may come next). */
+export type Status = "running" | "starting" | "prepared" | "kept" | "orphan" | "elsewhere";
 
 export interface Bottle extends BottleFacts {
   backend: string | null;
@@ -68,12 +70,13 @@ export function classify(f: BottleFacts, opts: ClassifyOptions = {}): Bottle {
   const fresh = !owner && age < (opts.graceMs ?? GRACE_MS);
   // Kept for you (keep=true): stopped by a reboot, say, it is still yours to resume.
   const kept = (f.dir?.kept ?? false) && !agentUp && !machineUp;
+  const preparedOnly = plan !== null && !plan.bundle && !plan.vm && f.containers.length + f.networks.length + f.machines.length === 0;
 
   const liveBecause = [
     ownerLive ? `owner pid ${owner!.pid} alive` : "",
     agentUp ? "agent container running" : "",
     machineUp ? "smolvm machine running" : "",
-    fresh && !kept ? `last changed ${ago(age)}, no owner recorded yet` : "",
+    fresh && !kept ? (preparedOnly ? `prepared ${ago(age)} and not started, no owner recorded` : `last changed ${ago(age)}, no owner recorded yet`) : "",
     kept ? `kept (keep=true), ${agentContainer || machine ? "agent left running by a start flow that died" : "not running"}: just start slug=${f.slug} resumes it, bb-cleanup --slug ${f.slug} removes it` : "",
     f.elsewhere ? `a bottle of state root ${f.elsewhere} (bb-list and bb-cleanup judge it with --state-dir ${f.elsewhere})` : "",
   ].filter(Boolean);
@@ -91,13 +94,13 @@ export function classify(f: BottleFacts, opts: ClassifyOptions = {}): Bottle {
     backend: plan?.backend ?? (firstContainer?.backend || null) ?? (f.machines.length ? "smolmachines" : null),
     agent: plan?.agent.name ?? (firstContainer?.agent || null),
     services: plan?.services ?? [],
-    startedAt:
+    startedAt: preparedOnly && !owner ? null : (
       owner?.startedAt ??
       plan?.vm?.startedAt ??
       plan?.bundle?.startedAt ??
       plan?.createdAt ??
-      (earliestContainer === undefined ? null : new Date(earliestContainer).toISOString()),
-    status: agentUp || machineUp ? "running" : f.elsewhere ? "elsewhere" : ownerLive ? "starting" : kept ? "kept" : fresh ? "starting" : "orphan",
+      (earliestContainer === undefined ? null : new Date(earliestContainer).toISOString())),
+    status: agentUp || machineUp ? "running" : f.elsewhere ? "elsewhere" : ownerLive ? "starting" : kept ? "kept" : fresh ? (preparedOnly ? "prepared" : "starting") : "orphan",
     live,
     why: (live ? liveBecause : orphanBecause).join(", "),
   };

@@ -1,6 +1,6 @@
 // bb-list: the bottles that are live right now, across every backend this machine has
 // (docker containers and networks by label, smolvm machines, state dirs): backend, slug,
-// agent, services, started-at, status (running, or starting while its start flow builds it).
+// agent, services, started-at, status (STATUSES below).
 // Reads no plan. The table is this tool's output, so it goes to stdout; --json prints an
 // array of objects instead. Notes and warnings go to stderr.
 //
@@ -24,10 +24,20 @@ interface Options {
   filterLabel?: Record<string, string>;
 }
 
+const STATUSES = `Status:
+  running    its agent runs
+  starting   its start flow is building it (or, for a minute, resources of a hand-run pipe)
+  prepared   bb-prepare ran and nothing was started (listed for a minute, then an orphan)
+  kept       kept for you (keep=true) and not running: just start slug=S resumes it
+  elsewhere  another state root's bottle (its resources name that root)
+  orphan     a dead bottle's leftovers, with --all (what bb-cleanup removes)
+`;
+
 const program = createProgram("bb-list", "List live bottles across every available backend (a table, or --json).", {
   example: "bb-list --json | jq -r '.[].slug'",
   docker: true,
 })
+  .addHelpText("after", STATUSES)
   .option("--json", "print a JSON array of bottles on stdout instead of the table")
   .option("--all", "also list dead bottles' leftovers (status orphan)")
   .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
