@@ -53,12 +53,12 @@ prepare *args:
     [ -n "$agent" ] || { echo "just prepare: missing agent=NAME" >&2; exit 2; }
     bb-prepare "$agent" "${extra[@]}"
 
-# start an agent in a bottle and attach to it: just start agent=researcher [backend=docker] [yes=true] [cwd=DIR] [keep=true] [manifest=DIR]; resume a kept one: just start slug=SLUG
+# start an agent in a bottle and attach to it: just start agent=researcher [backend=docker] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true] [manifest=DIR]; resume a kept one: just start slug=SLUG
 [no-exit-message]
 start *args:
     @scripts/flow.sh start "$@"
 
-# run one command in a fresh bottle and tear it down: just run agent=shell -- CMD
+# run one command in a fresh bottle and tear it down: just run agent=shell [backend=docker] [cwd=DIR] [manifest=DIR] -- CMD
 [no-exit-message]
 run *args:
     @scripts/flow.sh run "$@"

@@ -300,7 +300,7 @@ if [ "$has_saved_plan" = true ]; then
   # bb-prepare rewrites the plan for the rebuild; a "n" at the y/N puts the old one back
   # (the teardown), so the stopped bottle still reads as the one that ran.
   mkdir -p "$state_root/bottles/$slug/flow" && cp -p "$state_root/bottles/$slug/plan.json" "$state_root/bottles/$slug/flow/plan.before.json"
-  echo "» $slug is not running: rebuilding it under the same slug" >&2
+  echo "» $slug is not running: rebuilding it under the same slug (a new agent container: files changed in the old one, ~/work included, are not carried over)" >&2
 fi
 bb-prepare "${prep_args[@]}" > "$work/plan.json" || exit $?
 # The plan is written with "slug" second, top level (lib/plan/io.ts); read it with bash

@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 import process from "node:process";
-import { BbError } from "../errors.ts";
+import { BbError, isBbError } from "../errors.ts";
 import { readPlanInput, type CommonOptions } from "../cli.ts";
 import { bottleDir, stateRootFrom } from "../paths.ts";
 import { checkSlug } from "../prepare/slug.ts";
@@ -22,7 +22,15 @@ export async function locatePlan(o: LocateOptions, require: SectionName[] = []):
     if (o.plan !== undefined) throw new BbError("USAGE", "--slug and --plan both name a bottle: give one");
     const file = join(bottleDir(stateRootFrom(o.stateDir), o.slug), "plan.json");
     if (!existsSync(file)) throw new BbError("NOT_FOUND", `No bottle "${o.slug}": ${file} does not exist (bb-list shows the live bottles)`);
-    return readPlanFile(file, require);
+    try {
+      return await readPlanFile(file, require);
+    } catch (e) {
+      // Found by slug, a plan without the section is a bottle never started, not a step to run.
+      if (isBbError(e) && e.code === "PLAN_SECTION_MISSING") {
+        throw new BbError("PLAN_SECTION_MISSING", `Bottle ${o.slug} is not started (its plan ${file} has no "${String(e.details.section)}" section yet): \`just start slug=${o.slug}\` starts it`, { cause: e, details: e.details });
+      }
+      throw e;
+    }
   }
   if (!o.plan && process.stdin.isTTY) {
     throw new BbError("USAGE", "Which bottle? Pass --slug SLUG (bb-list shows the live bottles), --plan FILE, or pipe a plan in");

@@ -555,7 +555,7 @@ test("slug= of a kept bottle that stopped rebuilds it under its slug with its ap
   assert.equal(no.code, 1, no.stdout);
   assert.match(no.stdout, new RegExp(`${slug} is not running: rebuilding it under the same slug`));
   assert.ok(existsSync(join(dir, "supervise", "queue", "req-1.json")), "declining the rebuild removed the bottle's state");
-  // ...and its plan is the one that ran, so bb-vm still says it is stopped, not "run bb-vm first".
+  // ...and its plan is the one that ran, so bb-vm still says it is stopped, not that it is not started.
   assert.ok(JSON.parse(await readFile(join(dir, "plan.json"), "utf8")).vm, "declining the rebuild left bb-prepare's fresh plan");
   assert.ok(!existsSync(join(dir, "flow", "plan.before.json")));
 

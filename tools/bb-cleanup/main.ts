@@ -123,7 +123,10 @@ async function staleImages(o: Options, hasDocker: boolean): Promise<OurImage[]> 
   if (!hasDocker || (!o.images && o.slug !== undefined)) return [];
   const found = await findStaleImages({ scope: o.filterLabel });
   if (found.unknown.length) log.info(`not judging ${found.unknown.join(", ")} images: this checkout's daemons are not built yet (npm run build)`);
-  if (o.images) return found.stale;
+  if (o.images) {
+    if (found.stale.length === 0) log.info("no old bot-bottle images to remove");
+    return found.stale;
+  }
   if (found.stale.length) log.info(`${found.stale.length} old bot-bottle image(s) no bottle here uses (${totalSize(found.stale)}): bb-cleanup --images removes them`);
   return [];
 }

@@ -99,3 +99,12 @@ test("bb-vm exec with the Docker engine out of reach says so as every tool does,
   assert.match(r.stderr, /^error: Cannot reach the Docker engine \(.*\)\.\nStart the Docker engine/m);
   assert.deepEqual([jsonError(r.stderr).code], ["DOCKER"]);
 });
+
+test("bb-vm exec --slug of a bottle not started that far says so, and how to start it (not which tool to run)", async (t) => {
+  const b = await makeTestBottle({ bundle: {} });
+  t.after(() => b.remove());
+  const r = await tool("bb-vm", ["exec", "--slug", b.slug, "--state-dir", b.stateRoot, "--json-errors", "--", "true"]);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, new RegExp(`^error: Bottle ${b.slug} is not started \\(its plan .*plan\\.json has no "vm" section yet\\): .just start slug=${b.slug}. starts it$`, "m"));
+  assert.deepEqual([jsonError(r.stderr).code], ["PLAN_SECTION_MISSING"]);
+});
