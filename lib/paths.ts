@@ -3,7 +3,7 @@
 import { existsSync, statSync } from "node:fs";
 import { chmod, lchown, lstat, mkdir, readdir, stat } from "node:fs/promises";
 import { homedir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import process from "node:process";
 import { BbError } from "./errors.ts";
 
@@ -15,22 +15,61 @@ function xdg(varName: string, fallback: string): string {
 /** Root of all bottles' state: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle. */
 function defaultStateRoot(): string {
   const override = process.env.BB_STATE_DIR;
-  if (override) return checkedRoot(override, "$BB_STATE_DIR");
+  // Set but empty is refused as --state-dir "" is: most often a variable that was meant to
+  // hold a folder and did not, and falling back would put bottles somewhere unasked.
+  if (override !== undefined) return checkedRoot(override, "$BB_STATE_DIR", "unset it or give the folder bot-bottle keeps its bottles in");
   return join(xdg("XDG_STATE_HOME", ".local/state"), "bot-bottle");
 }
 
 /** The state root a tool was given with --state-dir, else the default one. */
 export function stateRootFrom(flag: string | undefined): string {
-  return flag === undefined ? defaultStateRoot() : checkedRoot(flag, "--state-dir");
+  return flag === undefined ? defaultStateRoot() : checkedRoot(flag, "--state-dir", "give the folder bot-bottle keeps its bottles in");
 }
+
+/**
+ * The words each state root was given in ("$BB_STATE_DIR /x", "--state-dir x"), by its
+ * absolute path. A root that cannot hold bottles is found deep in the work (a scan, a slug
+ * being minted), where only the path is at hand, and its error names the root as the user
+ * gave it (stateRootError): kept here rather than passed along with every root, which would
+ * widen scan's, collect's and prepare's options for an error message's sake.
+ */
+const rootsGiven = new Map<string, string>();
 
 /** A state root that can be one: not empty (which would mean the current folder), and a
  * folder if it exists. */
-function checkedRoot(path: string, what: string): string {
-  if (path.trim() === "") throw new BbError("USAGE", `${what} is empty: give the folder bot-bottle keeps its bottles in`);
+function checkedRoot(path: string, what: string, whenEmpty: string): string {
+  if (path.trim() === "") throw new BbError("USAGE", `${what} is empty: ${whenEmpty}`);
   const abs = resolve(path);
   if (existsSync(abs) && !statSync(abs).isDirectory()) throw new BbError("USAGE", `${what} ${path} is not a folder`);
+  rootsGiven.set(abs, `${what} ${path}`);
   return abs;
+}
+
+/**
+ * The usage error for a state root whose folders cannot be read or made, from the fs error
+ * `e` of a path at, above (the root being made) or below `root`; any other error is
+ * returned as it is. Only called once something failed: the happy path stats nothing more.
+ */
+export function stateRootError(root: string, e: unknown): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (typeof err?.code !== "string" || typeof err.path !== "string") return e;
+  const abs = resolve(root);
+  const given = rootsGiven.get(abs) ?? `state root ${abs}`;
+  const below = (p: string) => p.startsWith(abs + sep);
+  const fail = (message: string) => new BbError("USAGE", message, { cause: e, details: { stateRoot: abs, path: err.path } });
+  if (err.code === "ENOTDIR") {
+    // The error names the path asked for; the file in the way is the first one that is there.
+    let culprit = resolve(err.path);
+    while (!existsSync(culprit) && dirname(culprit) !== culprit) culprit = dirname(culprit);
+    if (culprit === abs) return fail(`${given} is not a folder`);
+    if (below(culprit)) return fail(`${given}: ${relative(abs, culprit)} is not a folder`);
+    return fail(`${given} cannot be made: ${culprit} is not a folder`);
+  }
+  // "ENOENT: no such file or directory, mkdir '/x'" (node and deno alike): the words only.
+  const why = err.message.replace(/^[A-Z]+: /, "").replace(/, \w+ '.*'$/s, "");
+  const path = resolve(err.path);
+  if (!below(path)) return fail(`${given} cannot be made: ${why}`);
+  return fail(`${given}: ${relative(abs, path)} cannot be ${err.syscall === "mkdir" ? "made" : "read"}: ${why}`);
 }
 
 /** Cache root ($XDG_CACHE_HOME/bot-bottle): .smolmachine artifacts, built bundles. */
@@ -62,7 +101,9 @@ export async function makeDirs(dir: string, mode = 0o777): Promise<void> {
       await mkdir(dir, { mode });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), { code: "ENOTDIR" });
+      if (!(await stat(dir)).isDirectory()) {
+        throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), { code: "ENOTDIR", path: dir, syscall: "mkdir" });
+      }
     }
   };
   try {
@@ -86,6 +127,16 @@ export async function makeNewDir(dir: string, mode = 0o700): Promise<boolean> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
     throw e;
+  }
+}
+
+/** Bottle `slug`'s folder below the state root, made by this call (true) or there already
+ * (makeNewDir); a root that cannot hold it is a usage error naming the root. */
+export async function makeBottleDir(stateRoot: string, slug: string): Promise<boolean> {
+  try {
+    return await makeNewDir(bottleDir(stateRoot, slug));
+  } catch (e) {
+    throw stateRootError(stateRoot, e);
   }
 }
 

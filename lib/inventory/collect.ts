@@ -7,6 +7,7 @@ import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { decodeLabelValue, LABEL, listContainers, listNetworks, type ContainerSummary, type LabelFilter, type NetworkSummary } from "../docker/index.ts";
 import { names } from "../layout.ts";
+import { stateRootError } from "../paths.ts";
 import { readPlanFile } from "../plan/io.ts";
 import type { Plan } from "../plan/schema.ts";
 import { SLUG_PATTERN } from "../prepare/slug.ts";
@@ -107,7 +108,7 @@ export async function readStateDirs(stateRoot: string): Promise<Map<string, Stat
     entries = await readdir(root, { withFileTypes: true });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return out;
-    throw e;
+    throw stateRootError(stateRoot, e);
   }
   await Promise.all(
     entries

@@ -9,7 +9,7 @@ import { agentSection, bottleSection, loadAgent } from "../manifest/load.ts";
 import { FieldReader } from "../manifest/fields.ts";
 import { linkedGitDir } from "../provision/linked-git.ts";
 import { claimOwner, releaseOwner } from "../inventory/owner.ts";
-import { bottleDir, makeNewDir } from "../paths.ts";
+import { bottleDir, makeBottleDir } from "../paths.ts";
 import { log } from "../log.ts";
 import { readPlanFile, savePlan } from "../plan/io.ts";
 import { PLAN_VERSION, type Backend, type Plan } from "../plan/schema.ts";
@@ -66,7 +66,7 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
     slug = checkSlug(opts.identity);
     await opts.refuseSlug?.(slug, stateRoot);
     const existing = bottleDir(stateRoot, slug);
-    if (!(await makeNewDir(existing))) {
+    if (!(await makeBottleDir(stateRoot, slug))) {
       fresh = false;
       const planPath = `${existing}/plan.json`;
       if (existsSync(planPath)) {

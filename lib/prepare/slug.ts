@@ -2,7 +2,7 @@
 // slug names every resource the bottle creates, so it stays short and DNS-safe.
 import { randomBytes } from "node:crypto";
 import { BbError } from "../errors.ts";
-import { bottleDir, makeNewDir } from "../paths.ts";
+import { makeBottleDir } from "../paths.ts";
 
 export const SLUG_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -20,7 +20,7 @@ export function randomSuffix(): string {
 export async function mintSlug(agent: string, stateRoot: string): Promise<string> {
   for (let i = 0; i < 20; i++) {
     const slug = `${slugBase(agent)}-${randomSuffix()}`;
-    if (await makeNewDir(bottleDir(stateRoot, slug))) return slug;
+    if (await makeBottleDir(stateRoot, slug)) return slug;
   }
   throw new BbError("STATE", `Cannot mint a free slug for ${agent} under ${stateRoot}: 20 tries collided (run bb-cleanup?)`);
 }

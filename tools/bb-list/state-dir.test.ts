@@ -14,6 +14,7 @@ test("a --state-dir or $BB_STATE_DIR that is empty or a file is refused with exi
   const cases: [string, string[], Record<string, string>, RegExp][] = [
     ["bb-list", ["--state-dir", file], {}, /--state-dir .*a-file is not a folder/],
     ["bb-list", ["--state-dir", ""], {}, /--state-dir is empty/],
+    ["bb-list", [], { BB_STATE_DIR: "" }, /\$BB_STATE_DIR is empty: unset it or give the folder/],
     ["bb-cleanup", ["--dry-run"], { BB_STATE_DIR: file }, /\$BB_STATE_DIR .*a-file is not a folder/],
     ["bb-prepare", ["shell", "--state-dir", file], {}, /--state-dir .*a-file is not a folder/],
     ["bb-vm", ["exec", "--slug", "shell-x1y2", "--state-dir", file, "--", "true"], {}, /--state-dir .*a-file is not a folder/],
@@ -22,6 +23,28 @@ test("a --state-dir or $BB_STATE_DIR that is empty or a file is refused with exi
     const r = await runTool(tool, args, { env });
     assert.equal(r.code, 2, `${tool} ${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, message);
+  }
+});
+
+test("a state root that cannot be made, or whose bottles/ is a file, is one usage error naming the root as it was given", async (t) => {
+  const root = await tempDir(t);
+  await writeFile(join(root, "bottles"), "x");
+  // No engine to ask: the state dirs are read all the same (docker answers nothing here).
+  const noEngine = { DOCKER_HOST: "unix:///nonexistent/docker.sock" };
+  const cases: [string, string[], Record<string, string>, RegExp][] = [
+    // Below /proc no folder can be made although /proc is there.
+    ["bb-prepare", ["shell"], { BB_STATE_DIR: "/proc/bb-no-such" }, /^error: \$BB_STATE_DIR \/proc\/bb-no-such cannot be made: no such file or directory$/m],
+    ["bb-prepare", ["shell", "--state-dir", join(root, "bottles", "x")], {}, /^error: --state-dir .*\/bottles\/x cannot be made: .*\/bottles is not a folder$/m],
+    ["bb-prepare", ["shell"], { BB_STATE_DIR: root }, /^error: \$BB_STATE_DIR .*: bottles is not a folder$/m],
+    ["bb-prepare", ["shell", "--identity", "shell-x1y2", "--state-dir", root], {}, /^error: --state-dir .*: bottles is not a folder$/m],
+    ["bb-list", ["--all"], { BB_STATE_DIR: root, ...noEngine }, /^error: \$BB_STATE_DIR .*: bottles is not a folder$/m],
+    ["bb-cleanup", ["--dry-run", "--state-dir", root], noEngine, /^error: --state-dir .*: bottles is not a folder$/m],
+  ];
+  for (const [tool, args, env, message] of cases) {
+    const r = await runTool(tool, args, { env });
+    assert.equal(r.code, 2, `${tool} ${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stderr, /ENOENT|ENOTDIR/);
   }
 });
 
