@@ -13,6 +13,10 @@ export function parseFrontmatter(file: string, text: string): Frontmatter {
   const normalized = text.replace(/^\uFEFF/, "").replace(/\r\n/g, "\n");
   const m = /^---\n([\s\S]*?)\n?---[ \t]*(?:\n|$)([\s\S]*)$/.exec(normalized);
   if (!m) {
+    // Opened but never closed: the whole file would be YAML, which is not what was meant.
+    if (normalized === "---" || normalized.startsWith("---\n")) {
+      throw new BbError("MANIFEST_PARSE", `${file}: the YAML frontmatter opened on line 1 is never closed by a line "---"`, { details: { file, line: 1 } });
+    }
     throw new BbError("MANIFEST_PARSE", `${file}: no YAML frontmatter: the file must start with a line "---", then YAML, then a line "---"`, {
       details: { file },
     });

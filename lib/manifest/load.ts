@@ -60,6 +60,14 @@ export async function loadAgent(manifestDir: string, name: string): Promise<Load
     throw new BbError("MANIFEST_NOT_FOUND", `Manifest dir ${manifestDir} does not exist (pass --manifest-dir DIR, or run from a bot-bottle checkout)`);
   }
   const agents = listAgents(manifestDir);
+  // Told apart from a name that is not there: "" and ".." are no name at all (most often a
+  // variable that was empty, or a path typed where a name goes).
+  if (/^\.*$/.test(name.trim())) {
+    const what = name.trim() === "" ? "the agent name is empty" : `"${name}" is not an agent name`;
+    throw new BbError("USAGE", `${what}: an agent is named by its file in ${join(manifestDir, "agents")}, without .md; agents: ${agents.join(", ") || "none"}`, {
+      details: { agent: name, agents },
+    });
+  }
   if (!agents.includes(name)) {
     throw new BbError(
       "MANIFEST_NOT_FOUND",

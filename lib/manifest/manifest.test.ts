@@ -145,6 +145,33 @@ test("a file without frontmatter says how it must start", async (t) => {
   assert.match(e.message, /agents\/a\.md: no YAML frontmatter/);
 });
 
+test("a frontmatter opened by \"---\" and never closed says so, not that there is none", async (t) => {
+  for (const text of ["---\nprovider: shell\nbottle: base\n", "---", "---\r\nprovider: shell\r\n"]) {
+    const dir = await writeTree(await tempDir(t), { "agents/a.md": text });
+    const e = await loadError(dir);
+    assert.match(e.message, /agents\/a\.md: the YAML frontmatter opened on line 1 is never closed by a line "---"$/, JSON.stringify(text));
+  }
+});
+
+test("an empty or dots-only agent name is its own usage error, and a word too short or too far from a name gets no \"did you mean\"", async (t) => {
+  const dir = await writeTree(await tempDir(t), { "agents/gu.md": "---\nprovider: shell\nbottle: b\n---\n", "agents/shell.md": "---\nprovider: shell\nbottle: b\n---\n" });
+  const empty = await loadError(dir, "");
+  assert.equal(empty.code, "USAGE");
+  assert.match(empty.message, /^the agent name is empty: an agent is named by its file in .*\/agents, without \.md; agents: gu, shell$/);
+  for (const dots of ["..", "."]) {
+    const e = await loadError(dir, dots);
+    assert.equal(e.code, "USAGE");
+    assert.match(e.message, new RegExp(`^"${dots.replace(/\./g, "\\.")}" is not an agent name: `));
+  }
+  for (const far of ["xy", "zzu", "abcdef"]) {
+    const e = await loadError(dir, far);
+    assert.equal(e.code, "MANIFEST_NOT_FOUND");
+    assert.doesNotMatch(e.message, /did you mean/, far);
+  }
+  assert.match((await loadError(dir, "shel")).message, /no agent named "shel" .*\(did you mean "shell"\?\)/);
+  assert.match((await loadError(dir, "gux")).message, /\(did you mean "gu"\?\)/);
+});
+
 test("a routed host cannot be tls_passthrough", async (t) => {
   const e = await loadError(
     await manifest(t, { child: "egress:\n  - {host: api.test, auth: bearer, token_env: T}\nallow_hosts:\n  - {host: api.test, tls_passthrough: true}" }),

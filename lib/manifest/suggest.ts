@@ -17,6 +17,9 @@ export function editDistance(a: string, b: string): number {
 
 /** The closest candidate within a distance that still reads as a typo, or undefined. */
 export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  // One or two characters are no typo of anything in particular: ".." and "" are two edits
+  // from every two-letter name.
+  if (word.length < 3) return undefined;
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
@@ -26,7 +29,9 @@ export function nearest(word: string, candidates: readonly string[]): string | u
       best = c;
     }
   }
-  const limit = Math.max(2, Math.floor(word.length / 3));
+  // A third of the word, two edits for a short one (a swap, "bsae", is two), but never
+  // more than half of it: "zzu" is another word, not "gu" mistyped.
+  const limit = Math.min(Math.floor(word.length / 2), Math.max(2, Math.floor(word.length / 3)));
   return bestD <= limit ? best : undefined;
 }
 
