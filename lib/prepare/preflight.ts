@@ -83,7 +83,8 @@ export function preflightText(plan: Plan, hostEnv: Record<string, string | undef
     const unset = checked.filter((n) => !hostEnv[n]);
     const tokens = routeTokensIn(bottle);
     const notes = [
-      unset.length ? `NOT SET on host, so not checked: ${unset.join(", ")}` : "",
+      // The unset ones are named only when some are set: naming all would repeat the list.
+      unset.length === 0 ? "" : unset.length === bottle.sensitiveEnv.length ? "NOT SET on host, so not checked" : `NOT SET on host, so not checked: ${unset.join(", ")}`,
       tokens.length ? `${tokens.join(", ")}: a route's token, held by egress alone and never by the agent, so no scanner is given it` : "",
     ].filter(Boolean);
     rows.push(["sensitive", `${bottle.sensitiveEnv.join(", ")}${notes.length ? ` (${notes.join("; ")})` : ""}`]);

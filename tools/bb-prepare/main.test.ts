@@ -93,11 +93,17 @@ test("sensitive_env: an unset name is flagged in the preflight; a name that cann
     "b.md": "---\nsensitive_env: [BB_TEST_SET_VAR, BB_TEST_TYPO_VAR]\n---\n",
     "agents/c.md": "---\nprovider: shell\nbottle: c\n---\n",
     "c.md": "---\nsensitive_env: [\"lower case\"]\n---\n",
+    "agents/d.md": "---\nprovider: shell\nbottle: d\n---\n",
+    "d.md": "---\nsensitive_env: [BB_TEST_TYPO_VAR]\n---\n",
   });
   const state = await tempDir(t);
   const r = await runTool("bb-prepare", ["a", "--manifest-dir", dir, "--state-dir", state], { env: { BB_TEST_SET_VAR: "a-value-to-watch" } });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /sensitive\s+BB_TEST_SET_VAR, BB_TEST_TYPO_VAR \(NOT SET on host, so not checked: BB_TEST_TYPO_VAR\)/);
+  // All of them unset: the list is not said twice.
+  const none = await runTool("bb-prepare", ["d", "--manifest-dir", dir, "--state-dir", state]);
+  assert.equal(none.code, 0, none.stderr);
+  assert.match(none.stderr, /^ {2}sensitive\s+BB_TEST_TYPO_VAR \(NOT SET on host, so not checked\)$/m);
   const bad = await runTool("bb-prepare", ["c", "--manifest-dir", dir, "--state-dir", state]);
   assert.equal(bad.code, 4);
   assert.match(bad.stderr, /c\.md: field "sensitive_env\[0\]": "lower case" is not a valid environment variable name/);
