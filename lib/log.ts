@@ -26,9 +26,23 @@ interface LoggerOptions {
   write?: (text: string) => void;
 }
 
-function envLevel(): Level {
-  const v = (process.env.BB_LOG_LEVEL ?? "").toLowerCase();
-  return v in ORDER ? (v as Level) : "info";
+let fromEnv: { raw: string; level: Level } | undefined;
+
+/**
+ * BB_LOG_LEVEL's level, info when it is unset or empty. Every message asks, so the value is
+ * parsed again only when it changed; one that is no level is said once, where the message
+ * that asked goes, instead of being ignored without a word.
+ */
+function envLevel(write: (text: string) => void): Level {
+  const raw = process.env.BB_LOG_LEVEL ?? "";
+  if (fromEnv?.raw === raw) return fromEnv.level;
+  const v = raw.toLowerCase();
+  const known = Object.hasOwn(ORDER, v);
+  fromEnv = { raw, level: known ? (v as Level) : "info" };
+  if (raw !== "" && !known) {
+    write(`warning: ${printableLines(`BB_LOG_LEVEL=${raw} is not a log level (one of ${Object.keys(ORDER).join(", ")}): using info`)}\n`);
+  }
+  return fromEnv.level;
 }
 
 let current: Level | undefined;
@@ -41,7 +55,7 @@ export function setLogLevel(level: Level): void {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const write = options.write ?? ((t: string) => void process.stderr.write(t));
   const prefix = options.prefix ?? "";
-  const lvl = () => options.level ?? current ?? envLevel();
+  const lvl = () => options.level ?? current ?? envLevel(write);
   const emit = (l: Level, tag: string, msg: string) => {
     if (ORDER[l] < ORDER[lvl()]) return;
     // Messages quote what came from inside a bottle (a header, a host, a path): no
