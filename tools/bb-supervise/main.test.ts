@@ -34,6 +34,9 @@ test("list shows pending requests as a table, --all adds decided ones, --json pr
     await writeRequest(b.queueDir, request("aa11", { tlsPassthrough: true }));
     await writeRequest(b.queueDir, request("bb222", { kind: "question", host: null, reason: null, question: "Which\nbranch?" }));
     await writeRequest(b.queueDir, request("cc3333", { status: "denied", answer: "no", decidedAt: "2026-03-03T04:00:00.000Z" }));
+    const decided = { status: "approved", decidedAt: "2026-03-03T04:00:00.000Z" } as const;
+    await writeRequest(b.queueDir, request("dd44444", { kind: "question", host: null, reason: null, question: "Which tag?", answer: "v2", ...decided }));
+    await writeRequest(b.queueDir, request("ee555555", decided));
 
     const table = await tool(["--slug", b.slug, "--state-dir", b.stateRoot, "list"]);
     assert.equal(table.code, 0, table.stderr);
@@ -46,7 +49,13 @@ test("list shows pending requests as a table, --all adds decided ones, --json pr
 
     // BB_STATE_DIR stands in for --state-dir, as for every tool.
     const json = await tool(["--slug", b.slug, "list", "--all", "--json"], { BB_STATE_DIR: b.stateRoot });
-    assert.deepEqual((JSON.parse(json.stdout) as QueueRequest[]).map((r) => [r.id, r.status]), [["aa11", "pending"], ["bb222", "pending"], ["cc3333", "denied"]]);
+    // The status the table shows: an answered question is "answered", not its file's "approved".
+    assert.deepEqual(
+      (JSON.parse(json.stdout) as { id: string; status: string }[]).map((r) => [r.id, r.status]),
+      [["aa11", "pending"], ["bb222", "pending"], ["cc3333", "denied"], ["dd44444", "answered"], ["ee555555", "approved"]],
+    );
+    assert.match((await tool(["--slug", b.slug, "list", "--all"], { BB_STATE_DIR: b.stateRoot })).stdout, /dd44444\s+question\s+answered/);
+    assert.equal((await readRequest(b.queueDir, "dd44444"))?.status, "approved", "the queue file keeps what the daemon reads");
   } finally {
     await b.remove();
   }

@@ -31,7 +31,7 @@ program
   .command("list")
   .description("show pending requests (--all: decided ones too)")
   .option("--all", "include approved and denied requests")
-  .option("--json", "print the requests as a JSON array")
+  .option("--json", "print the requests as a JSON array (status as the table says it: an answered question is \"answered\")")
   .action(async (opts: { all?: boolean; json?: boolean }, cmd: Command) => {
     const { queueDir } = await context(cmd);
     const requests = (await listRequests(queueDir)).filter((r) => opts.all || r.status === "pending");

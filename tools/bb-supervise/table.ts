@@ -35,9 +35,12 @@ export function formatTable(requests: QueueRequest[]): string {
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")).join("\n") + "\n";
 }
 
-/** The requests as JSON; the unsafe characters JSON.stringify leaves raw become \u escapes. */
+/** The requests as JSON; the unsafe characters JSON.stringify leaves raw become \u escapes.
+ * The status is the table's (statusText): an answered question is "answered" here too,
+ * though its file says "approved", which is what the bundle's daemon reads. */
 export function formatJson(requests: QueueRequest[]): string {
-  const text = JSON.stringify(requests, null, 2).replace(UNSAFE_IN_JSON, (c) =>
+  const shown = requests.map((r) => ({ ...r, status: statusText(r) }));
+  const text = JSON.stringify(shown, null, 2).replace(UNSAFE_IN_JSON, (c) =>
     [...Array(c.length).keys()].map((i) => `\\u${hex(c.charCodeAt(i), 4)}`).join(""),
   );
   return `${text}\n`;
