@@ -58,6 +58,10 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+# Set but empty is refused, as every tool refuses it (lib/paths.ts): not the default root.
+if [ "${BB_STATE_DIR+set}" = set ] && [ -z "${BB_STATE_DIR//[[:space:]]/}" ]; then
+  echo "just $mode: \$BB_STATE_DIR is empty: unset it or give the folder bot-bottle keeps its bottles in" >&2; exit 2
+fi
 state_root=${BB_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/bot-bottle}
 [ -z "$slug" ] || [[ "$slug" =~ ^[a-z0-9][a-z0-9-]*$ ]] || { echo "just $mode: slug=$slug is not a slug (lower-case letters, digits and -, as bb-list shows them)" >&2; exit 2; }
 # A bottle resumed by slug is the agent, backend and manifest tree it was made from: the

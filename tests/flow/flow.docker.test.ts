@@ -124,6 +124,10 @@ test("an unknown argument is refused before anything starts, with each mode's ow
   }
   const bare = await just(["start", "shell"], env);
   assert.match(bare.stderr, /unknown argument 'shell' \(did you mean agent=shell\?\)/);
+  // An empty BB_STATE_DIR is refused as every tool refuses it, not taken for the default root.
+  const empty = await just(["run", "agent=shell", "--", "true"], { ...env, BB_STATE_DIR: "" });
+  assert.equal(empty.code, 2, empty.stderr);
+  assert.equal(empty.stderr.trim(), "just run: $BB_STATE_DIR is empty: unset it or give the folder bot-bottle keeps its bottles in");
   assert.ok(!existsSync(join(state, "bottles")), "nothing was prepared");
 });
 
