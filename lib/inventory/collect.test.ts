@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { prepare } from "../prepare/prepare.ts";
 import { openSmolvm, smolvmFor } from "../smolvm/driver.ts";
 import { parseVersion } from "../smolvm/version.ts";
-import { tempDir } from "../../tests/support/tmp.ts";
+import { tempDir, writeTree } from "../../tests/support/tmp.ts";
 import { REPO } from "../../tests/support/tools.ts";
 import { bottleLabels, type ContainerSummary, type NetworkSummary, type Role } from "../docker/index.ts";
 import { collect, machineSlug, readStateDirs, type DockerSource } from "./collect.ts";
@@ -20,6 +20,9 @@ test("readStateDirs() reads each bottle dir's plan and owner, tolerating a broke
   await mkdir(join(root, "bottles/broken"), { recursive: true });
   await writeFile(join(root, "bottles/broken/plan.json"), "[]");
   await mkdir(join(root, "bottles/bare"));
+  // Not a bottle's: a folder of someone's own under a mistyped root, and a name no slug has.
+  await writeTree(join(root, "bottles/junk"), { "notes.txt": "mine" });
+  await mkdir(join(root, "bottles/UPPER"));
   const elsewhere = await tempDir(t);
   await symlink(elsewhere, join(root, "bottles/link"));
   await writeFile(join(root, "bottles/stray-file"), "");

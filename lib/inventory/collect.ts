@@ -7,12 +7,14 @@ import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { decodeLabelValue, LABEL, listContainers, listNetworks, type ContainerSummary, type LabelFilter, type NetworkSummary } from "../docker/index.ts";
 import { names } from "../layout.ts";
+import { log } from "../log.ts";
+import { APPROVALS_FILE, RELOAD_OWED_FILE } from "../supervise/approvals.ts";
 import { stateRootError } from "../paths.ts";
 import { readPlanFile } from "../plan/io.ts";
 import type { Plan } from "../plan/schema.ts";
 import { SLUG_PATTERN } from "../prepare/slug.ts";
 import type { MachineInfo } from "../smolvm/driver.ts";
-import { KEPT_FILE, ownerAlive, readOwner, type Owner } from "./owner.ts";
+import { KEPT_FILE, OWNER_FILE, ownerAlive, readOwner, type Owner } from "./owner.ts";
 
 export interface StateDirFacts {
   path: string;
@@ -110,9 +112,11 @@ export async function readStateDirs(stateRoot: string): Promise<Map<string, Stat
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return out;
     throw stateRootError(stateRoot, e);
   }
+  const bottles = entries.filter((e) => e.isDirectory());
+  const ours = await Promise.all(bottles.map((e) => isBottleDir(join(root, e.name), e.name)));
   await Promise.all(
-    entries
-      .filter((e) => e.isDirectory())
+    bottles
+      .filter((_, i) => ours[i])
       .map(async (e) => {
         const path = join(root, e.name);
         const planPath = join(path, "plan.json");
@@ -130,6 +134,22 @@ export async function readStateDirs(stateRoot: string): Promise<Map<string, Stat
       }),
   );
   return out;
+}
+
+/** What bot-bottle puts in a bottle's folder (bb-prepare, bb-bundle, the start flow). */
+const BOTTLE_ENTRIES = new Set(["plan.json", OWNER_FILE, KEPT_FILE, "firewall", "egress", "git-gate", "supervise", "prompt.md", "ca", "flow", APPROVALS_FILE, RELOAD_OWED_FILE]);
+
+/**
+ * Whether a folder below bottles/ is a bottle's: named as a slug, and empty (a bb-prepare
+ * stopped right after making it) or holding something bot-bottle writes there. Anything
+ * else (a mistyped --state-dir over a folder of your own) is left alone, and said so:
+ * cleanup would otherwise remove it as a dead bottle's.
+ */
+async function isBottleDir(path: string, name: string): Promise<boolean> {
+  const names = await readdir(path).catch(() => null);
+  const ours = SLUG_PATTERN.test(name) && names !== null && (names.length === 0 || names.some((n) => BOTTLE_ENTRIES.has(n)));
+  if (!ours) log.warn(`left alone: ${path} is not a bottle's folder (${SLUG_PATTERN.test(name) ? "nothing bot-bottle writes is in it" : "its name is no slug"})`);
+  return ours;
 }
 
 /** The folder a state root path leads to (symlinks followed), or the path itself where there is none. */

@@ -36,7 +36,7 @@ export async function recordApproval(bottleDir: string, approval: Approval): Pro
  * The next reload that succeeds pays it; a deny, which otherwise leaves the firewall be,
  * reloads while it is set.
  */
-const RELOAD_OWED_FILE = "firewall-reload-owed";
+export const RELOAD_OWED_FILE = "firewall-reload-owed";
 
 export const reloadOwed = (bottleDir: string): boolean => existsSync(join(bottleDir, RELOAD_OWED_FILE));
 
