@@ -57,7 +57,8 @@ export function bottleSource(manifestDir: string): BottleSource {
 
 export async function loadAgent(manifestDir: string, name: string): Promise<LoadedAgent> {
   if (!existsSync(manifestDir) || !statSync(manifestDir).isDirectory()) {
-    throw new BbError("MANIFEST_NOT_FOUND", `Manifest dir ${manifestDir} does not exist (pass --manifest-dir DIR, or run from a bot-bottle checkout)`);
+    const what = existsSync(manifestDir) ? "is not a folder" : "does not exist";
+    throw new BbError("MANIFEST_NOT_FOUND", `Manifest dir ${manifestDir} ${what} (pass --manifest-dir DIR, or run from a bot-bottle checkout)`);
   }
   const agents = listAgents(manifestDir);
   // Told apart from a name that is not there: "" and ".." are no name at all (most often a

@@ -179,6 +179,12 @@ test("bb-prepare usage errors exit 2 and name the flag", async (t) => {
   const missing = await runTool("bb-prepare", []);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /missing required argument 'agent'/);
+  // A manifest dir that is not there, or is a file, is said as what it is.
+  for (const [dir, what] of [[join(state, "nope"), "does not exist"], ["/etc/passwd", "is not a folder"]] as const) {
+    const r = await runTool("bb-prepare", ["shell", "--state-dir", state, "--manifest-dir", dir]);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, new RegExp(`^error: Manifest dir ${dir} ${what} \\(pass --manifest-dir DIR`, "m"));
+  }
 });
 
 test("bb-prepare --identity resumes with the same slug and createdAt", async (t) => {
