@@ -302,8 +302,9 @@ if [ "$has_saved_plan" = true ]; then
   resuming=true
   prep_args+=(--rebuild)
   # bb-prepare rewrites the plan for the rebuild; a "n" at the y/N puts the old one back
-  # (the teardown), so the stopped bottle still reads as the one that ran.
-  mkdir -p "$state_root/bottles/$slug/flow" && cp -p "$state_root/bottles/$slug/plan.json" "$state_root/bottles/$slug/flow/plan.before.json"
+  # (the teardown), so the stopped bottle still reads as the one that ran. Kept with the
+  # flow's own files: nothing is added to the bottle's folder unless bb-prepare takes it.
+  cp -p "$state_root/bottles/$slug/plan.json" "$work/plan.before.json"
   echo "» $slug is not running: rebuilding it under the same slug (a new agent container: files changed in the old one, ~/work included, are not carried over)" >&2
 fi
 bb-prepare "${prep_args[@]}" > "$work/plan.json" || exit $?
@@ -315,7 +316,9 @@ current_slug=${BASH_REMATCH[1]}
 # From here the flow's files live in the bottle's state dir, so even a SIGKILLed flow
 # (no trap runs) leaves nothing that bb-cleanup does not remove with the bottle.
 bottle_work="$state_root/bottles/$current_slug/flow"
-mkdir -p "$bottle_work" && mv "$work/plan.json" "$bottle_work/" && rm -rf "$work" && work="$bottle_work"
+mkdir -p "$bottle_work" && mv "$work/plan.json" "$bottle_work/" \
+  && { [ ! -f "$work/plan.before.json" ] || mv "$work/plan.before.json" "$bottle_work/"; } \
+  && rm -rf "$work" && work="$bottle_work"
 
 if [ "$yes" != true ]; then
   # Declined until you say y: Ctrl-C at the question starts nothing too.
