@@ -73,13 +73,17 @@ test("no plan at all (stdin empty, not a pipe) is a usage error naming the way t
   assert.match(provision.stderr, /No plan: stdin is empty; pass --plan FILE, or pipe one in/);
 });
 
+/** The fake docker's calls other than the one it holds: answered at once, `docker version`
+ * as an engine does (with nothing printed, the engine check would fail first, a race). */
+const ANSWER = `{ [ "$1" = version ] && echo '{"Version":"0-test","Arch":"amd64","Os":"linux"}'; exit 0; }`;
+
 test("Ctrl-C while a tool waits on docker: one warning and 'Interrupted by SIGINT', not docker's own exit as a second error; inside the start flow, nothing", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "bb-cli-int-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
   // A docker whose first call hangs until the signal reaches it too, as Ctrl-C reaches a
   // whole terminal group; the rollback's calls after it answer at once. The first call is
   // claimed with mkdir, which is atomic: bb-bundle runs some docker calls at once.
-  await writeFile(join(dir, "docker"), `#!/bin/sh\nmkdir ${dir}/docker-called 2>/dev/null || exit 0\nexec sleep 30\n`);
+  await writeFile(join(dir, "docker"), `#!/bin/sh\nmkdir ${dir}/docker-called 2>/dev/null || ${ANSWER}\nexec sleep 30\n`);
   await chmod(join(dir, "docker"), 0o755);
   const prepared = await run(tsArgv("tools/bb-prepare/main.ts", ["shell", "--state-dir", join(dir, "state")]));
   await writeFile(join(dir, "plan.json"), prepared.stdout);
@@ -111,7 +115,7 @@ test("a docker that dies of Ctrl-C before the tool hears it is still the interru
   // background kill keeps no pipe of the child open. Only the first call does this, claimed
   // with mkdir (atomic): bb-bundle runs some docker calls at once, and two calls both seeing
   // no claim would send the tool two SIGINTs, the second of which ends it outright.
-  await writeFile(join(dir, "docker"), `#!/bin/sh\nmkdir ${dir}/docker-called 2>/dev/null || exit 0\n(sleep 0.3; kill -INT $PPID) </dev/null >/dev/null 2>&1 &\nkill -INT $$\nsleep 5\n`);
+  await writeFile(join(dir, "docker"), `#!/bin/sh\nmkdir ${dir}/docker-called 2>/dev/null || ${ANSWER}\n(sleep 0.3; kill -INT $PPID) </dev/null >/dev/null 2>&1 &\nkill -INT $$\nsleep 5\n`);
   await chmod(join(dir, "docker"), 0o755);
   const prepared = await run(tsArgv("tools/bb-prepare/main.ts", ["shell", "--state-dir", join(dir, "state")]));
   await writeFile(join(dir, "plan.json"), prepared.stdout);
