@@ -14,7 +14,7 @@ import process from "node:process";
 import { forwardedCredentials } from "../../lib/credentials.ts";
 import { awaitBundle, readyTimeoutMs } from "../../lib/bundle/readiness.ts";
 import { createProgram, interruptSignal, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
-import { savePlan } from "../../lib/plan/io.ts";
+import { refuseSection, savePlan } from "../../lib/plan/io.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { provision, type Target } from "../../lib/provision/provision.ts";
 import { run, ANY_EXIT } from "../../lib/proc.ts";
@@ -33,6 +33,8 @@ const program = createProgram("bb-provision", "Provision a started bottle: CA, g
   .action(async (o: CommonOptions & { readyTimeout: string }) => {
     const timeoutMs = readyTimeoutMs(o.readyTimeout);
     const plan = (await readPlanInput(o, ["bundle", "vm"])) as Ready;
+    // Again would unpack the host checkout over the agent's ~/work, losing its changes.
+    refuseSection(plan, "provision");
     // The daemons first: provisioning registers them with the agent, and a bundle started
     // with `bb-bundle --no-wait` may still be coming up. One probe, and no word, when they
     // all answer at its first look (which waits up to 2 s in the bundle, so in the start

@@ -54,7 +54,7 @@ test("-q, -v and --json-errors work after bb-vm's subcommand, and --plan before 
   }
 });
 
-test("bb-bundle and bb-vm refuse a plan their stage already ran on, before touching anything", async () => {
+test("bb-bundle, bb-vm and bb-provision refuse a plan their stage already ran on, before touching anything", async () => {
   const b = await makeTestBottle({ bundle: {} });
   try {
     const bundled = await tool("bb-bundle", ["--json-errors", "--plan", b.planFile]);
@@ -71,6 +71,14 @@ test("bb-bundle and bb-vm refuse a plan their stage already ran on, before touch
     const again = await tool("bb-vm", ["--plan", file]);
     assert.equal(again.code, 3, again.stderr);
     assert.match(again.stderr, /already has a "vm" section: bb-vm already ran for it\. Reach the running bottle with bb-vm exec\/attach --slug shell-t3st/);
+
+    // Provisioning again would unpack the host checkout over the agent's ~/work.
+    const provisioned = join(b.stateRoot, "provisioned-plan.json");
+    await writeFile(provisioned, JSON.stringify({ ...withVm, provision: { steps: [], at: "2026-01-01T00:00:03.000Z" } }));
+    const reprovision = await tool("bb-provision", ["--json-errors", "--plan", provisioned]);
+    assert.equal(reprovision.code, 3, reprovision.stderr);
+    assert.equal(jsonError(reprovision.stderr).code, "PLAN_SECTION_PRESENT");
+    assert.match(reprovision.stderr, /already has a "provision" section: bb-provision already ran for it/);
   } finally {
     await b.remove();
   }
