@@ -10,18 +10,23 @@ export interface Frontmatter {
 }
 
 export function parseFrontmatter(file: string, text: string): Frontmatter {
-  const normalized = text.replace(/^\uFEFF/, "").replace(/\r\n/g, "\n");
-  const m = /^---\n([\s\S]*?)\n?---[ \t]*(?:\n|$)([\s\S]*)$/.exec(normalized);
-  if (!m) {
-    // Opened but never closed: the whole file would be YAML, which is not what was meant.
-    if (normalized === "---" || normalized.startsWith("---\n")) {
-      throw new BbError("MANIFEST_PARSE", `${file}: the YAML frontmatter opened on line 1 is never closed by a line "---"`, { details: { file, line: 1 } });
-    }
+  const lines = text.replace(/^\uFEFF/, "").replace(/\r\n/g, "\n").split("\n");
+  // Fences are whole lines ("---", trailing blanks allowed), as editors and other
+  // frontmatter readers take them: "key: a---" closes nothing.
+  const fence = (line: string) => /^---[ \t]*$/.test(line);
+  if (!fence(lines[0]!)) {
     throw new BbError("MANIFEST_PARSE", `${file}: no YAML frontmatter: the file must start with a line "---", then YAML, then a line "---"`, {
       details: { file },
     });
   }
-  const doc = parseDocument(m[1]!, { prettyErrors: true, uniqueKeys: true });
+  const close = lines.findIndex((line, i) => i > 0 && fence(line));
+  // Opened but never closed: the whole file would be YAML, which is not what was meant.
+  if (close < 0) {
+    throw new BbError("MANIFEST_PARSE", `${file}: the YAML frontmatter opened on line 1 is never closed by a line "---"`, { details: { file, line: 1 } });
+  }
+  const yaml = lines.slice(1, close).join("\n");
+  const body = lines.slice(close + 1).join("\n").trim();
+  const doc = parseDocument(yaml, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     // The file's own line number (the YAML starts below the opening "---"), as an editor
@@ -33,11 +38,11 @@ export function parseFrontmatter(file: string, text: string): Frontmatter {
     throw new BbError("MANIFEST_PARSE", `${file}${line !== undefined ? `:${line}` : ""}: invalid YAML: ${why}`, { details: { file, line } });
   }
   const data = doc.toJS() as unknown;
-  if (data === null || data === undefined) return { file, data: {}, body: m[2]!.trim() };
+  if (data === null || data === undefined) return { file, data: {}, body };
   if (typeof data !== "object" || Array.isArray(data)) {
     throw new BbError("MANIFEST_PARSE", `${file}: the frontmatter must be a YAML mapping (key: value lines)`, { details: { file } });
   }
-  return { file, data: data as Record<string, unknown>, body: m[2]!.trim() };
+  return { file, data: data as Record<string, unknown>, body };
 }
 
 export async function readFrontmatter(file: string): Promise<Frontmatter> {

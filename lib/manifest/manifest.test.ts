@@ -153,6 +153,17 @@ test("a frontmatter opened by \"---\" and never closed says so, not that there i
   }
 });
 
+test("frontmatter fences are whole lines: trailing blanks are fine, \"---\" inside a line closes nothing", async (t) => {
+  const spaced = await writeTree(await tempDir(t), { "agents/a.md": "--- \nprovider: shell\nbottle: b\n---\t\nBody.\n", "b.md": "---\n---\n" });
+  const l = await loadAgent(spaced, "a");
+  assert.equal(l.agent.provider, "shell");
+  assert.equal(l.agent.prompt, "Body.");
+  const inline = await writeTree(await tempDir(t), { "agents/a.md": "---\nprovider: shell\nbottle: b---\nrest\n" });
+  assert.match((await loadError(inline)).message, /agents\/a\.md: the YAML frontmatter opened on line 1 is never closed by a line "---"$/);
+  const dashes = await writeTree(await tempDir(t), { "agents/a.md": "----\nprovider: shell\n---\n" });
+  assert.match((await loadError(dashes)).message, /agents\/a\.md: no YAML frontmatter/);
+});
+
 test("an empty or dots-only agent name is its own usage error, and a word too short or too far from a name gets no \"did you mean\"", async (t) => {
   const dir = await writeTree(await tempDir(t), { "agents/gu.md": "---\nprovider: shell\nbottle: b\n---\n", "agents/shell.md": "---\nprovider: shell\nbottle: b\n---\n" });
   const empty = await loadError(dir, "");
