@@ -281,3 +281,47 @@ test("keys in a quoted-printable MIME part (=41 escapes, = soft line breaks) are
   // Without the encoding named, "=AB" is left alone: it is ordinary in queries and config.
   assert.equal(scanner.scan("GET /search?q=ABC&page=2 color=FF00FF"), null);
 });
+
+test("encodings a server undoes by itself are undone: UTF-32 either way round, character references, UTF-7 where the text names it, a base64 MIME part wrapped across lines, a key id in base64 too short for the entropy check", () => {
+  const scanner = createScanner();
+  const github = positives.find((p) => p.detector === "github")!.sample;
+  const key = "AKIAIOSFODNN7EXAMPLF";
+  const utf32 = (text: string, be: boolean) =>
+    Buffer.concat([...text].map((ch) => {
+      const b = Buffer.alloc(4);
+      if (be) b.writeUInt32BE(ch.codePointAt(0)!);
+      else b.writeUInt32LE(ch.codePointAt(0)!);
+      return b;
+    })).toString("latin1");
+  const utf7 = (text: string) => `+${Buffer.from(text, "utf16le").swap16().toString("base64").replace(/=+$/, "")}-`;
+  const wrapped = Buffer.from(`notes\n${github}\n`).toString("base64").replace(/.{12}/g, "$&\r\n");
+  const cases: [string, string, RegExp][] = [
+    ["UTF-32LE", utf32(`{"t":"${github}"}`, false), /\(UTF-32\)/],
+    ["UTF-32BE", utf32(`{"t":"${github}"}`, true), /\(UTF-32\)/],
+    ["decimal and hex references", `<t>${[...github].map((ch, i) => (i % 2 ? `&#${ch.charCodeAt(0)};` : `&#x${ch.charCodeAt(0).toString(16)};`)).join("")}</t>`, /\(character references\)/],
+    ["UTF-7", `Content-Type: text/plain; charset=utf-7\r\n\r\n${utf7(github)}`, /\(UTF-7\)/],
+    ["wrapped MIME part", `--b\r\nContent-Disposition: form-data; name="f"; filename="n.txt"\r\nContent-Transfer-Encoding: base64\r\n\r\n${wrapped}\r\n--b--\r\n`, /\(base64-encoded\)/],
+  ];
+  for (const [name, text, how] of cases) {
+    const f = scanner.scan(text);
+    assert.equal(f?.detector, "github", `${name}: ${JSON.stringify(f)}`);
+    assert.match(f.label, how, name);
+  }
+  assert.ok(!/(?:[A-Za-z0-9+/]{20})/.test(wrapped), "each line of the wrapped part is too short to be decoded alone");
+  const short = Buffer.from(key).toString("base64");
+  assert.ok(short.length < 32, "shorter than an entropy token");
+  assert.equal(scanner.scan(`user ${short}`)?.detector, "aws");
+  // "+" is ordinary outside UTF-7 text: no decoding, no finding.
+  assert.equal(scanner.scan(`a+b and ${utf7("hello")} c+-d`), null);
+});
+
+test("scanName: a name that arrived lower-cased still shows a sensitive value (in any case) and an all-upper-case key id", () => {
+  const value = "MyS3cretPassw0rdXyz";
+  const scanner = createScanner({ sensitive: [{ name: "DB_PASSWORD", value }] });
+  const f = scanner.scanName(`${value.toLowerCase()}.wild.test`);
+  assert.equal(f?.detector, "sensitive_env");
+  assert.match(f.label, /value of sensitive env DB_PASSWORD \(case changed\)/);
+  assert.equal(scanner.scan(`${value.toLowerCase()}.wild.test`), null, "scan() itself stays case-sensitive");
+  assert.equal(scanner.scanName("x-akiaiosfodnn7examplf")?.detector, "aws");
+  assert.equal(scanner.scanName("api.example.test\ncontent-type\nx-request-id"), null);
+});

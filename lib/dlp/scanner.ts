@@ -7,11 +7,14 @@
 // lets a JWT through instead of the entropy check blocking its signature. The encodings a
 // server undoes on its own are undone here too, so a key does not slip out merely by
 // being encoded: text naming quoted-printable is scanned again decoded from it, text
-// with %XX escapes percent-decoded, then JSON string escapes (\uXXXX, \/) decoded, and
+// with %XX escapes percent-decoded, then JSON string escapes (\uXXXX, \/) decoded, then
+// XML/HTML numeric character references (&#103;), then UTF-7 where the text names it; and
 // base64 tokens that decode to text get the whole scan again (entropy included: a random
-// token wrapped in Basic auth is still one), down to a few levels of nesting. So does the payload of a certificate, signature or
-// data: URI, whatever it decodes to (blocks.ts). UTF-16 text and hex tokens are read for
-// known formats and sensitive values too.
+// token wrapped in Basic auth is still one), down to a few levels of nesting. So does the
+// payload of a certificate, signature or data: URI, or of a MIME part sent base64 (line
+// wrapped), whatever it decodes to (blocks.ts). UTF-16 and UTF-32 text, hex tokens, and
+// base64 runs too short for the entropy check (an AWS key id is 28 characters of it) are
+// read for known formats and sensitive values.
 import { Buffer } from "node:buffer";
 import type { Detector } from "../sidecar-config.ts";
 import { printableByte, readBlock } from "./blocks.ts";
@@ -37,6 +40,12 @@ export interface Scanner {
   /** The first finding, or null when the text may pass. */
   scan(text: string): Finding | null;
   scanAll(text: string): Finding[];
+  /**
+   * A name that arrives lower-cased (a host, header names): scanned as is, upper-cased (an
+   * all-upper-case format such as an AWS key id loses nothing), and for sensitive values
+   * in any case, since lower-casing a password leaves most of it readable.
+   */
+  scanName(name: string): Finding | null;
   /** Names of sensitive values ignored because they are too short to match safely. */
   readonly ignoredSensitive: readonly string[];
 }
@@ -65,10 +74,15 @@ function jsonUnescape(text: string): string {
   return text.replace(/\\(?:u([0-9A-Fa-f]{4})|\/)/g, (_, h: string | undefined) => (h ? String.fromCharCode(parseInt(h, 16)) : "/"));
 }
 
-/** UTF-16 text, read as latin1: every other byte a NUL. Checked for known formats and
- * sensitive values with the NULs taken out. */
+/** Wide text read as latin1: UTF-32 (three NULs to each ASCII byte) or UTF-16 (one).
+ * Checked for known formats and sensitive values with the NULs taken out; a JSON parser
+ * detects either from the bytes alone, so a missing charset hides nothing. */
+const UTF32 = /(?:[\x20-\x7e]\x00\x00\x00){4}|(?:\x00\x00\x00[\x20-\x7e]){4}/;
 const UTF16 = /(?:[\x20-\x7e]\x00){4}|(?:\x00[\x20-\x7e]){4}/;
-const isUtf16 = (text: string) => text.includes("\x00") && UTF16.test(text);
+function wideText(text: string): string | null {
+  if (!text.includes("\x00")) return null;
+  return UTF32.test(text) ? " (UTF-32)" : UTF16.test(text) ? " (UTF-16)" : null;
+}
 
 const HEX = /^(?:[0-9A-Fa-f]{2})+$/;
 
@@ -80,12 +94,49 @@ function quotedPrintableDecode(text: string): string {
   return text.replace(/=(?:\r?\n|([0-9A-Fa-f]{2}))/g, (_, h: string | undefined) => (h ? String.fromCharCode(parseInt(h, 16)) : ""));
 }
 
+// XML and HTML parsers expand numeric character references: "&#103;&#x68;p_" is "ghp_".
+const CHAR_REF = /&#(?:[0-9]|[xX][0-9A-Fa-f])/;
+function charRefDecode(text: string): string {
+  return text.replace(/&#(?:([0-9]{1,7})|[xX]([0-9A-Fa-f]{1,6}));/g, (m, dec: string | undefined, hex: string | undefined) => {
+    const code = dec !== undefined ? parseInt(dec, 10) : parseInt(hex!, 16);
+    return code <= 0x10ffff ? String.fromCodePoint(code) : m;
+  });
+}
+
+// UTF-7 writes anything as "+<base64 of UTF-16BE>-", which a server told the charset
+// (body-parser, iconv) decodes by itself. Only where the text names it: "+" is ordinary.
+const UTF7 = /utf-?7/i;
+function utf7Decode(text: string): string {
+  return text.replace(/\+([A-Za-z0-9+/]*)-?/g, (_, run: string) => {
+    if (run === "") return "+";
+    const bytes = Buffer.from(run, "base64");
+    return bytes.subarray(0, bytes.length & ~1).swap16().toString("utf16le");
+  });
+}
+
 /** Decoded forms scanned after the text itself, each applied to the previous result. */
 const DECODINGS: readonly { test: RegExp; decode: (t: string) => string; how: string }[] = [
   { test: QUOTED_PRINTABLE, decode: quotedPrintableDecode, how: " (quoted-printable)" },
   { test: PERCENT, decode: percentDecode, how: " (URL-encoded)" },
   { test: JSON_ESCAPE, decode: jsonUnescape, how: " (JSON-decoded)" },
+  { test: CHAR_REF, decode: charRefDecode, how: " (character references)" },
+  { test: UTF7, decode: utf7Decode, how: " (UTF-7)" },
 ];
+
+// A MIME part (multipart/form-data, a mail) sent base64 is wrapped at 76 characters, so
+// no one token holds it; the server's MIME reader joins the lines and decodes the part.
+// Its body runs from the blank line after its headers to the next boundary line.
+const MIME_BASE64 = /content-transfer-encoding:[ \t]*base64[ \t]*\r?\n(?:[^\r\n]+\r?\n)*?\r?\n([\s\S]*?)(?=\r?\n--|$)/gi;
+
+/** The decoded bodies of the base64 MIME parts in `text` (decoded as MIME readers do:
+ * whatever is not a base64 digit is skipped). */
+function mimeBase64Parts(text: string): string[] {
+  if (!/content-transfer-encoding/i.test(text)) return [];
+  return [...text.matchAll(MIME_BASE64)].map((m) => Buffer.from(m[1]!, "base64").toString("latin1"));
+}
+
+/** Shortest base64 run decoded for known formats (20 bytes of AWS key id are 28 chars). */
+const MIN_BASE64_RUN = 20;
 
 const BASE64 = " (base64-encoded)";
 
@@ -152,9 +203,11 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
       for (const f of sensitiveForms(value)) if (!formOf.has(f.text)) formOf.set(f.text, { name, how: f.how });
     }
   }
-  const sensitiveRe = formOf.size
-    ? new RegExp([...formOf.keys()].sort((a, b) => b.length - a.length).map(escapeRegex).join("|"), "g")
-    : null;
+  const sensitiveSource = [...formOf.keys()].sort((a, b) => b.length - a.length).map(escapeRegex).join("|");
+  const sensitiveRe = formOf.size ? new RegExp(sensitiveSource, "g") : null;
+  const anyCaseRe = formOf.size ? new RegExp(sensitiveSource, "i") : null;
+  const formOfLower = new Map<string, { name: string; how: string }>();
+  for (const [text, f] of formOf) if (!formOfLower.has(text.toLowerCase())) formOfLower.set(text.toLowerCase(), f);
 
   // Pass 2: one alternation; group i+1 is PATTERNS[i], later groups are benign spans.
   const knownRe = new RegExp([...PATTERNS.map((p) => p.source), ...BENIGN_SOURCES].map((s) => `(${s})`).join("|"), "g");
@@ -228,8 +281,13 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
     let found = { spans: [] as Span[], benign: [] as Span[] };
     exact(text, how, depth, found, out, stopAtFirst);
     if (stopAtFirst && out.length) return;
-    if (isUtf16(text)) {
-      exact(text.replaceAll("\x00", ""), ` (UTF-16)${how}`, depth, { spans: [], benign: [] }, out, stopAtFirst);
+    const wide = wideText(text);
+    if (wide) {
+      exact(text.replaceAll("\x00", ""), `${wide}${how}`, depth, { spans: [], benign: [] }, out, stopAtFirst);
+      if (stopAtFirst && out.length) return;
+    }
+    for (const part of mimeBase64Parts(text)) {
+      scanPayload(part, depth, out, stopAtFirst);
       if (stopAtFirst && out.length) return;
     }
     for (const d of DECODINGS) {
@@ -240,7 +298,7 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
       exact(text, `${d.how}${how}`, depth, found, out, stopAtFirst);
       if (stopAtFirst && out.length) return;
     }
-    if (text.length < MIN_TOKEN) return;
+    if (text.length < MIN_BASE64_RUN) return;
     const claimed = disjoint(found.spans);
     const benign = disjoint(found.benign);
     // Tokens come in text order, so one cursor walks each list of spans.
@@ -255,6 +313,12 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
       const b = benign[nextBenign];
       if (b && b.start <= start && end <= b.end) return false;
       const token = text.slice(start, end);
+      if (end - start < MIN_TOKEN) {
+        // Too short for the entropy check, long enough to carry a key id in base64.
+        const decoded = base64Text(token);
+        if (decoded !== null) exact(decoded, `${BASE64}${how}`, depth, { spans: [], benign: [] }, out, stopAtFirst);
+        return stopAtFirst && out.length > 0;
+      }
       if (HEX.test(token)) {
         // A digest or an id, as a rule; but a hex dump of a key is the key.
         exact(Buffer.from(token, "hex").toString("latin1"), ` (hex-encoded)${how}`, depth, { spans: [], benign: [] }, out, stopAtFirst);
@@ -271,7 +335,7 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
       if (h === null) return false;
       out.push({ detector: "high_entropy", label: `high-entropy string (${h.toFixed(2)} bits/char)${how}`, excerpt: redact(token) });
       return stopAtFirst;
-    });
+    }, MIN_BASE64_RUN);
   }
 
   function run(text: string, stopAtFirst: boolean): Finding[] {
@@ -280,8 +344,16 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
     return out;
   }
 
+  function sensitiveAnyCase(name: string): Finding | null {
+    const m = anyCaseRe?.exec(name);
+    if (!m) return null;
+    const f = formOfLower.get(m[0].toLowerCase())!;
+    return { detector: "sensitive_env", label: `value of sensitive env ${f.name}${f.how} (case changed)`, excerpt: `(${m[0].length} chars)` };
+  }
+
   return {
     scan: (text) => run(text, true)[0] ?? null,
+    scanName: (name) => run(name, true)[0] ?? run(name.toUpperCase(), true)[0] ?? sensitiveAnyCase(name),
     scanAll(text) {
       const seen = new Set<string>();
       return run(text, false).filter((f) => {

@@ -12,6 +12,7 @@ import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
 import { connectTunnel, httpsVia, plainVia, RawHttp, tlsOver } from "../../tests/support/raw-http.ts";
 import { wsFrame } from "../../tests/support/ws-frame.mjs";
 import { OFF_THREAD_BYTES } from "./off-thread.ts";
+import { createFirewall } from "./firewall.ts";
 import { firewallPool, policyOf, startUpstream } from "./test-harness.ts";
 
 const corpus = (name: string) => JSON.parse(readFileSync(new URL(`../../lib/dlp/testdata/${name}`, import.meta.url), "utf8"));
@@ -283,6 +284,48 @@ test("other plain protocols in a passthrough tunnel pass as they are (ssh)", asy
   const echoed = await new Promise<string>((r) => t.socket.once("data", (d: Buffer) => r(d.toString("latin1"))));
   assert.equal(echoed, banner);
   t.socket.destroy();
+});
+
+/** Whether `socket` closes within `ms`. */
+const closesWithin = (socket: net.Socket, ms: number) =>
+  new Promise<boolean>((r) => {
+    if (socket.destroyed) return r(true);
+    const timer = setTimeout(() => r(false), ms);
+    socket.once("close", () => (clearTimeout(timer), r(true)));
+  });
+
+test("a reload closes the WebSockets and passthrough tunnels it no longer allows (gated once, when they opened); those it still allows stay open", async (t) => {
+  const lines: string[] = [];
+  const fw = createFirewall({ policy: POLICY, ca: bottleCa, upstreamCa: [upstreamCa.certPem], resolve, log: createLogger({ level: "info", write: (l) => void lines.push(l) }) });
+  t.after(() => fw.close());
+  const via = (await fw.listen(0, "127.0.0.1")).port;
+  const ws = await wsSession({}, via);
+  const pass = await connectTunnel(via, "pass.example.test:443");
+  assert.ok("socket" in pass);
+  const passTls = new RawHttp(await tlsOver(pass.socket, "pass.example.test", upstreamCa.certPem));
+  assert.equal((await passTls.request("GET", "/before", { host: "pass.example.test" })).status, 200);
+  const ssh = await connectTunnel(via, "ssh.example.test:22");
+  assert.ok("socket" in ssh);
+  const echo = (text: string) => {
+    ssh.socket.write(text);
+    return new Promise<string>((r) => ssh.socket.once("data", (d: Buffer) => r(d.toString("latin1"))));
+  };
+  assert.equal(await echo("SSH-2.0-OpenSSH_9.2p1\r\n"), "SSH-2.0-OpenSSH_9.2p1\r\n");
+
+  // ws.example.test goes (a denied approval rolled back); pass.example.test is to be
+  // decrypted from now on, which an open passthrough tunnel never will be.
+  fw.setPolicy({
+    ...POLICY,
+    hosts: POLICY.hosts.filter((h) => h.host !== "ws.example.test").map((h) => (h.host === "pass.example.test" ? { ...h, tlsPassthrough: false } : h)),
+  });
+  assert.ok(await closesWithin(ws.c.socket, 2000), "the WebSocket to a host the policy dropped is still open");
+  assert.ok(await closesWithin(passTls.socket, 2000), "the passthrough tunnel to a host now intercepted is still open");
+  assert.deepEqual(lines.filter((l) => l.includes("no longer allows")), [
+    "warning: closed websocket to ws.example.test: the reloaded policy no longer allows it\n",
+    "warning: closed passthrough tunnel to pass.example.test: the reloaded policy no longer allows it\n",
+  ]);
+  assert.equal(await echo("still here\r\n"), "still here\r\n", "a tunnel the policy still allows was cut");
+  ssh.socket.destroy();
 });
 
 test("plain HTTP absolute-form requests are scanned and forwarded", async () => {

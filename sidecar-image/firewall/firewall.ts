@@ -80,23 +80,38 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   const sockets = new Set<net.Socket>();
   const offThread = createOffThreadScanner(log, opts.scanWorker);
 
+  // Open WebSockets and passthrough tunnels: gated once, when they opened, so a reload
+  // that takes their host away (a denied approval rolled back) must cut them. Requests in
+  // intercepted tunnels are gated one by one and need no list.
+  type Relay = { kind: string; host: string; port: number; passthrough?: true };
+  const relays = new Map<net.Socket, Relay>();
+  function track(socket: net.Socket, relay: Relay): void {
+    relays.set(socket, relay);
+    socket.on("close", () => relays.delete(socket));
+  }
+
   let policy: CompiledPolicy;
   function setPolicy(p: FirewallPolicy): void {
     const next = compilePolicy(p, env);
     for (const w of next.warnings) log.warn(w);
     policy = next;
+    for (const [socket, r] of relays) {
+      const rule = next.ruleFor(r.host);
+      if (rule && rule.ports.has(r.port) && (!r.passthrough || rule.tlsPassthrough)) continue;
+      log.warn(`closed ${r.kind} to ${r.host}: the reloaded policy no longer allows it`);
+      socket.destroy();
+    }
   }
   setPolicy(opts.policy);
 
   /**
    * Gate a host name: its rule, or the block plus a label safe to log. The name is
    * scanned too: under a "*." rule (or on its way to being refused) the name itself can
-   * carry data, and then it must not reach the log either. Names arrive lower-cased, which
-   * loses nothing for an all-upper-case format (AWS key ids), so the upper-cased name is
-   * scanned as well.
+   * carry data, and then it must not reach the log either. Names arrive lower-cased
+   * (scanName).
    */
   function gate(p: CompiledPolicy, host: string, port: number): { rule: HostRule } | { block: Block; label: string } {
-    const f = p.scanner.scan(host) ?? p.scanner.scan(host.toUpperCase());
+    const f = p.scanner.scanName(host);
     if (f) return { block: { status: 403, reason: `detector ${f.detector} matched in host name (${f.label}: ${f.excerpt})` }, label: "(redacted host name)" };
     const rule = p.ruleFor(host);
     if (!rule) return { block: { status: 403, reason: NOT_ALLOWED }, label: host };
@@ -162,7 +177,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     if (hasBody(req)) {
       const read = await readBody(req, maxBody);
       if (!Buffer.isBuffer(read)) return deny(req, res, target.host, read, true);
-      const bodyBlock = await inspectBody(p, read, req.headers["content-encoding"], offThread);
+      const bodyBlock = await inspectBody(p, read, req.headers, offThread);
       if (bodyBlock) return deny(req, res, target.host, bodyBlock);
       body = read;
       headers["content-length"] = body.length;
@@ -223,6 +238,12 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     if (protocol !== "websocket") {
       return denyRaw(socket, method, target.host, { status: 403, reason: `upgrade to ${JSON.stringify(protocol)} is refused: only WebSocket traffic can be scanned` });
     }
+    // What follows the head is read as frames here; a server that honoured a declared body
+    // would read those bytes (still masked) as the body instead, unscanned.
+    const declared = req.headers["content-length"];
+    if (req.headers["transfer-encoding"] !== undefined || (declared !== undefined && declared !== "0")) {
+      return denyRaw(socket, method, target.host, { status: 400, reason: "an upgrade request cannot carry a body (Content-Length or Transfer-Encoding)" });
+    }
     const headers = outgoingHeaders(req, target);
     headers.connection = "Upgrade";
     headers.upgrade = req.headers.upgrade;
@@ -236,6 +257,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       for (let i = 0; i < ures.rawHeaders.length; i += 2) text += `${ures.rawHeaders[i]}: ${ures.rawHeaders[i + 1]}\r\n`;
       socket.write(`${text}\r\n`);
       if (uhead.length) socket.write(uhead);
+      track(socket, { kind: "websocket", host: target.host, port: target.port });
       relayWebSocket(socket, usocket, head, {
         maxMessageBytes: maxBody,
         // The policy in force now, not at the upgrade: a long-lived socket sees reloads.
@@ -380,6 +402,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       up.destroy();
       return void socket.destroy();
     }
+    track(socket, { kind: "passthrough tunnel", host: to.host, port: to.port, passthrough: true });
     pipeBoth(socket, up);
   }
 
