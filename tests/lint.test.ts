@@ -1,7 +1,9 @@
 // The project's lint rules that no formatter checks: stdout is for data, so production
 // code never calls console.*; and nothing deep in the code calls process.exit (errors are
 // values that main maps to exit codes). Test fixtures (testdata/) are exempt. And no
-// test takes its context in an it(): deno never runs that context's t.after().
+// test takes its context in an it(): deno never runs that context's t.after(). And every
+// skip goes through skipWhen(): deno counts a t.skip() as passed and prints no reason for
+// a bare skip option.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -43,4 +45,9 @@ test("production code never calls process.exit: errors go back to main as values
 test("no test takes its context in an it(): deno never runs an it()'s t.after(), so what it cleans up would stay (use test())", () => {
   assert.ok(testFiles.length > 50, "the lint found the tests");
   assert.deepEqual(offenders(/\bit\((["'`]).*?\1,\s*(async\s*)?\(?t\b/, testFiles), []);
+});
+
+test("every skip goes through skipWhen() (tests/support/skip.ts): never the context's skip method nor a bare skip option, which deno counts as passed or ignores without a reason", () => {
+  const testSide = [...testFiles, ...sources(join(REPO, "tests"), false)].filter((f) => relative(REPO, f) !== "tests/support/skip.ts");
+  assert.deepEqual(offenders(/\.skip\(|\bskip\s*:/, testSide), []);
 });

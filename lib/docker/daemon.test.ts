@@ -6,10 +6,12 @@ import process from "node:process";
 import { test } from "node:test";
 import { isBbError } from "../errors.ts";
 import { which } from "../proc.ts";
+import { skipWhen } from "../../tests/support/skip.ts";
 import { dockerInfo, withEngine } from "./daemon.ts";
 
-test("dockerInfo() without a reachable engine says how to start one", async (t) => {
-  if (!(await which("docker"))) return t.skip("no docker CLI on PATH");
+const noDocker = !(await which("docker")) && "no docker CLI on PATH";
+
+test("dockerInfo() without a reachable engine says how to start one", skipWhen(noDocker, "dockerInfo() without an engine"), async () => {
   const saved = process.env.DOCKER_HOST;
   process.env.DOCKER_HOST = "unix:///nonexistent/bb-test-docker.sock";
   try {
@@ -27,8 +29,7 @@ test("dockerInfo() without a reachable engine says how to start one", async (t) 
   }
 });
 
-test("withEngine() lets the engine's how-to-start message win over the work's own failure", async (t) => {
-  if (!(await which("docker"))) return t.skip("no docker CLI on PATH");
+test("withEngine() lets the engine's how-to-start message win over the work's own failure", skipWhen(noDocker, "withEngine() without an engine"), async () => {
   const saved = process.env.DOCKER_HOST;
   process.env.DOCKER_HOST = "unix:///nonexistent/bb-test-docker.sock";
   try {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { start } from "../proc.ts";
+import { skipWhen } from "../../tests/support/skip.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import type { BbError } from "../errors.ts";
 import { claimOwner, OWNER_FILE, ownerAlive, procStartTime, procState, readOwner, releaseOwner, writeOwner } from "./owner.ts";
@@ -31,7 +32,7 @@ test("ownerAlive() is false once the owner process has exited", async () => {
   assert.equal(ownerAlive(owner), false);
 });
 
-test("ownerAlive() is false for a reused pid: the process there started at another time", { skip: !onLinux && "needs /proc" }, () => {
+test("ownerAlive() is false for a reused pid: the process there started at another time", skipWhen(!onLinux && "needs /proc (Linux)", "ownerAlive() of a reused pid"), () => {
   const real = procStartTime(process.pid)!;
   assert.equal(ownerAlive({ pid: process.pid, startedAt: "x", procStart: real }), true);
   assert.equal(ownerAlive({ pid: process.pid, startedAt: "x", procStart: String(Number(real) + 1) }), false);

@@ -10,7 +10,8 @@ import { tempDir } from "../../tests/support/tmp.ts";
 import { samplePlan } from "../../tests/support/plans.ts";
 import type { Plan } from "../plan/schema.ts";
 import { stage } from "./stage.ts";
-import { withTar } from "../../tests/support/tar.ts";
+import { skipWhen } from "../../tests/support/skip.ts";
+import { noTar, withTar } from "../../tests/support/tar.ts";
 import { AGENT } from "../layout.ts";
 
 type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
@@ -57,7 +58,8 @@ test("the checkout is staged inside the bottle's state dir, in a folder only you
 });
 
 for (const flavor of ["gnu", "bsd"] as const) {
-  test(`a git checkout stages with ${flavor === "gnu" ? "GNU tar" : "bsdtar (macOS's tar)"}: its files come along, its .git/config only as the scrubbed copy`, (t) =>
+  const tar = flavor === "gnu" ? "GNU tar" : "bsdtar (macOS's tar)";
+  test(`a git checkout stages with ${tar}: its files come along, its .git/config only as the scrubbed copy`, skipWhen(await noTar(flavor), `staging with ${tar}`), (t) =>
     withTar(t, flavor, async () => {
       const dir = await tempDir(t);
       const checkout = join(dir, "checkout");

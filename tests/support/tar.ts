@@ -9,29 +9,27 @@ import { which } from "../../lib/proc.ts";
 import { tarFlavor, type TarFlavor } from "../../lib/provision/pack.ts";
 import { tempDir } from "./tmp.ts";
 
-/** A PATH whose `tar` is the given flavor, or why this machine has none. */
-async function pathWithTar(t: TestContext, flavor: TarFlavor): Promise<string | { skip: string }> {
-  if (flavor === "gnu") {
-    return (await tarFlavor()) === "gnu" ? process.env.PATH ?? "" : { skip: "the tar on PATH is not GNU tar" };
-  }
-  if (!(await which("bsdtar"))) return { skip: "bsdtar is not installed (Debian: apt-get install libarchive-tools)" };
+/** Why this machine has no tar of the flavor, or false: for skipWhen(), before test(). */
+export async function noTar(flavor: TarFlavor): Promise<string | false> {
+  if (flavor === "gnu") return (await tarFlavor()) !== "gnu" && "the tar on PATH is not GNU tar";
+  return !(await which("bsdtar")) && "bsdtar is not installed (Debian: apt-get install libarchive-tools)";
+}
+
+/** A PATH whose `tar` is the given flavor (noTar() said there is one). */
+async function pathWithTar(t: TestContext, flavor: TarFlavor): Promise<string> {
+  if (flavor === "gnu") return process.env.PATH ?? "";
   const bin = join(await tempDir(t, "bb-bsdtar-"), "bin");
   await mkdir(bin);
   await writeFile(join(bin, "tar"), '#!/bin/sh\nexec bsdtar "$@"\n', { mode: 0o755 });
   return `${bin}:${process.env.PATH ?? ""}`;
 }
 
-/** Run `fn` with PATH leading to the flavor's tar; skipped, saying why, where there is none.
- * PATH is the process's: the tests of one file run one at a time. */
+/** Run `fn` with PATH leading to the flavor's tar. The test skips through
+ * skipWhen(await noTar(flavor), ...) where there is none. PATH is the process's: the tests
+ * of one file run one at a time. */
 export async function withTar(t: TestContext, flavor: TarFlavor, fn: () => Promise<void>): Promise<void> {
-  const path = await pathWithTar(t, flavor);
-  if (typeof path !== "string") {
-    console.log(`SKIP ${flavor} tar: ${path.skip}`);
-    t.skip(path.skip);
-    return;
-  }
   const saved = process.env.PATH;
-  process.env.PATH = path;
+  process.env.PATH = await pathWithTar(t, flavor);
   try {
     assert.equal(await tarFlavor(), flavor);
     await fn();

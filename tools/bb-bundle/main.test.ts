@@ -6,7 +6,10 @@ import { which } from "../../lib/proc.ts";
 import { mintCa } from "../../lib/tls/mod.ts";
 import { hangingEngine } from "../../tests/support/hanging-engine.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
+import { skipWhen } from "../../tests/support/skip.ts";
 import { runTool } from "../../tests/support/tools.ts";
+
+const noDocker = !(await which("docker")) && "no docker CLI on PATH: the hung engine is met through it";
 
 test("--upstream-ca must hold PEM certificates that parse; anything else is refused before the plan is read", async (t) => {
   const dir = await tempDir(t);
@@ -31,8 +34,7 @@ test("--upstream-ca must hold PEM certificates that parse; anything else is refu
   assert.match(r.stderr, /got no plan on stdin|stdin is empty/);
 });
 
-test("an engine that accepts and never answers: bb-bundle gives up after BB_DOCKER_TIMEOUT with exit 124, says it is hung (not to start it), and leaves no docker CLI connected", async (t) => {
-  if (!(await which("docker"))) return t.skip("no docker CLI on PATH: the hung engine is met through it");
+test("an engine that accepts and never answers: bb-bundle gives up after BB_DOCKER_TIMEOUT with exit 124, says it is hung (not to start it), and leaves no docker CLI connected", skipWhen(noDocker, "bb-bundle against a hung engine"), async (t) => {
   const state = await tempDir(t);
   const prepared = await runTool("bb-prepare", ["shell", "--state-dir", state]);
   assert.equal(prepared.code, 0, prepared.stderr);

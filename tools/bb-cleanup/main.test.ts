@@ -6,7 +6,10 @@ import { test, type TestContext } from "node:test";
 import { which } from "../../lib/proc.ts";
 import { hangingEngine } from "../../tests/support/hanging-engine.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
+import { skipWhen } from "../../tests/support/skip.ts";
 import { runTool } from "../../tests/support/tools.ts";
+
+const noDocker = !(await which("docker")) && "docker CLI not installed";
 
 test("bb-cleanup --help shows every flag and the exit-code table", async () => {
   const r = await runTool("bb-cleanup", ["--help"]);
@@ -39,7 +42,7 @@ async function deadBottleDir(t: TestContext): Promise<{ state: string; dir: stri
   return { state, dir };
 }
 
-test("bb-cleanup refuses (exit 1, nothing removed) when an installed backend cannot be asked; bb-list lists the rest and exits 1", { skip: !(await which("docker")) && "docker CLI not installed" }, async (t) => {
+test("bb-cleanup refuses (exit 1, nothing removed) when an installed backend cannot be asked; bb-list lists the rest and exits 1", skipWhen(noDocker, "bb-cleanup with an engine out of reach"), async (t) => {
   const { state, dir } = await deadBottleDir(t);
   // The docker CLI is there but its engine is not: which bottles are live is unknown.
   const env = { DOCKER_HOST: "unix:///nonexistent/docker.sock" };
@@ -55,7 +58,7 @@ test("bb-cleanup refuses (exit 1, nothing removed) when an installed backend can
   assert.deepEqual((list.json() as { slug: string }[]).map((b) => b.slug), ["gone-0001"]);
 });
 
-test("bb-cleanup and bb-list give up on a Docker engine that takes the connection and never answers, within BB_DOCKER_TIMEOUT, and say so", { skip: !(await which("docker")) && "docker CLI not installed" }, async (t) => {
+test("bb-cleanup and bb-list give up on a Docker engine that takes the connection and never answers, within BB_DOCKER_TIMEOUT, and say so", skipWhen(noDocker, "bb-cleanup with a hung engine"), async (t) => {
   const { state, dir } = await deadBottleDir(t);
   const engine = await hangingEngine(t);
   const env = { DOCKER_HOST: engine.host, BB_DOCKER_TIMEOUT: "1" };

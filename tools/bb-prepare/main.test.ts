@@ -10,6 +10,10 @@ import { bundleSecrets } from "../../lib/bundle/secrets.ts";
 import { validatePlan } from "../../lib/plan/io.ts";
 import { run, start } from "../../lib/proc.ts";
 import { recordApproval } from "../../lib/supervise/approvals.ts";
+import { skipWhen } from "../../tests/support/skip.ts";
+
+const BUNDLE = join(REPO, "dist/bb-prepare.js");
+const noBundle = !existsSync(BUNDLE) && "dist/bb-prepare.js not built (npm run build); `npm test` builds it first";
 
 test("bb-prepare researcher: stdout is exactly one valid plan, stderr has the preflight", async (t) => {
   const state = await tempDir(t);
@@ -258,18 +262,17 @@ test("bb-prepare --help shows the exit-code table and an example", async () => {
   assert.match(r.stderr, /4\s+invalid manifest/);
 });
 
-test("bb-prepare runs under deno run and as the tsup bundle too", async (t) => {
+test("bb-prepare runs under deno run", async (t) => {
   const state = await tempDir(t);
   const deno = await run([join(REPO, "node_modules/.bin/deno"), "run", "-A", join(REPO, "tools/bb-prepare/main.ts"), "shell", "--state-dir", state], {
     env: { NO_COLOR: "1" },
   });
   assert.equal(validatePlan(JSON.parse(deno.stdout)).agent.name, "shell");
-  const bundle = join(REPO, "dist/bb-prepare.js");
-  if (!existsSync(bundle)) {
-    t.skip("dist/bb-prepare.js not built (npm run build); the bundle path is tested by `npm test`, which builds first");
-    return;
-  }
-  const node = await run(["node", bundle, "shell", "--state-dir", state]);
+});
+
+test("bb-prepare runs as the tsup bundle", skipWhen(noBundle, "bb-prepare as the bundle"), async (t) => {
+  const state = await tempDir(t);
+  const node = await run(["node", BUNDLE, "shell", "--state-dir", state]);
   assert.equal(validatePlan(JSON.parse(node.stdout)).agent.name, "shell");
 });
 
@@ -332,20 +335,15 @@ test("bb-prepare: two start flows given one new slug at the same moment: one pre
   }
 });
 
-test("bin/bb-prepare runs from source, and says so, when dist/ is older than the sources", async (t) => {
-  const bundle = join(REPO, "dist/bb-prepare.js");
-  if (!existsSync(bundle)) {
-    t.skip("dist/bb-prepare.js not built (npm run build); `npm test` builds it first");
-    return;
-  }
-  const { atime, mtime } = statSync(bundle);
-  await utimes(bundle, new Date(1000), new Date(1000));
+test("bin/bb-prepare runs from source, and says so, when dist/ is older than the sources", skipWhen(noBundle, "bin/bb-prepare from source"), async () => {
+  const { atime, mtime } = statSync(BUNDLE);
+  await utimes(BUNDLE, new Date(1000), new Date(1000));
   try {
     const r = await run([join(REPO, "bin/bb-prepare"), "--help"], { env: { BB_FROM_SOURCE: undefined } });
     assert.match(r.stderr, /bb-prepare: dist\/ is older than \S+\.ts; running from source/);
     assert.match(r.stderr, /Usage: bb-prepare/);
   } finally {
-    await utimes(bundle, atime, mtime);
+    await utimes(BUNDLE, atime, mtime);
   }
   const fresh = await run([join(REPO, "bin/bb-prepare"), "--help"], { env: { BB_FROM_SOURCE: undefined } });
   assert.doesNotMatch(fresh.stderr, /running from source/);

@@ -8,6 +8,9 @@ import { ANY_EXIT, run, which } from "../../lib/proc.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { makeTestBottle } from "../../lib/supervise/testdata/bottle.ts";
 import { tsArgv } from "../../lib/supervise/testdata/ts-argv.ts";
+import { skipWhen } from "../../tests/support/skip.ts";
+
+const noDocker = !(await which("docker")) && "no docker CLI on PATH: the unreachable engine is met through it";
 
 const tool = (name: string, args: string[]) => run(tsArgv(`tools/${name}/main.ts`, args), { expect: [0, 1, 2, 3, 4], input: "" });
 
@@ -90,8 +93,7 @@ test("bb-bundle --upstream-ca naming no file is a usage error before anything is
   assert.match(r.stderr, /--upstream-ca \/nonexistent\/ca\.pem: no such readable file/);
 });
 
-test("bb-vm exec with the Docker engine out of reach says so as every tool does, and exits 125: the command never ran", async (t) => {
-  if (!(await which("docker"))) return t.skip("no docker CLI on PATH: the unreachable engine is met through it");
+test("bb-vm exec with the Docker engine out of reach says so as every tool does, and exits 125: the command never ran", skipWhen(noDocker, "bb-vm exec with the engine out of reach"), async (t) => {
   const b = await makeTestBottle({ bundle: {} });
   t.after(() => b.remove());
   const withVm: Plan = {
