@@ -26,7 +26,7 @@ setup:
 build:
     npm run build
 
-# run every test (node + deno; docker tier when a Docker engine answers)
+# run every test (node + deno; docker tier when a Docker engine answers, or --require-docker to fail without one)
 test *args:
     npm test -- "$@"
 
