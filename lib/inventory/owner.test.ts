@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
@@ -7,8 +6,9 @@ import { test } from "node:test";
 import { start } from "../proc.ts";
 import { skipWhen } from "../../tests/support/skip.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
+import { zombie } from "../../tests/support/zombie.ts";
 import type { BbError } from "../errors.ts";
-import { claimOwner, OWNER_FILE, ownerAlive, procStartTime, procState, readOwner, releaseOwner, writeOwner } from "./owner.ts";
+import { claimOwner, OWNER_FILE, ownerAlive, procStartTime, readOwner, releaseOwner, writeOwner } from "./owner.ts";
 
 const onLinux = process.platform === "linux";
 
@@ -52,13 +52,7 @@ test("readOwner() takes a record a shell wrote without procStart, and returns nu
 });
 
 test("a zombie owner (its start flow killed, not yet reaped) counts as dead", async (t) => {
-  // perl forks a child that exits at once and never reaps it (a shell may reap its own
-  // background job before it exec's, so `sh -c 'sleep 0 & exec sleep 5'` is not reliable).
-  const parent = start(["perl", "-e", '$| = 1; my $p = fork() // die; exit 0 unless $p; print "$p\\n"; sleep 30'], { stdio: ["ignore", "pipe", "ignore"] });
-  t.after(() => void parent.kill("SIGKILL"));
-  const pid = await new Promise<number>((resolve) => parent.stdout!.once("data", (b: Buffer) => resolve(Number(String(b).trim()))));
-  for (let i = 0; i < 100 && procState(pid) !== "Z"; i++) await new Promise((r) => setTimeout(r, 50));
-  assert.equal(procState(pid), "Z", `the unreaped child ${pid} never became a zombie`);
+  const pid = await zombie(t);
   assert.equal(ownerAlive({ pid, startedAt: new Date().toISOString() }), false);
 });
 

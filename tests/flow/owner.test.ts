@@ -3,14 +3,16 @@
 // takes a dead flow's record for what it is. No Docker engine needed: the refusal comes
 // before any of it, and a dead owner's resume stops at the y/N no terminal can answer.
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import process from "node:process";
 import { test, type TestContext } from "node:test";
 import { procStartTime } from "../../lib/inventory/owner.ts";
 import { run, start, ANY_EXIT } from "../../lib/proc.ts";
+import { skipWhen } from "../support/skip.ts";
 import { tempDir } from "../support/tmp.ts";
 import { REPO, runTool } from "../support/tools.ts";
+import { zombie } from "../support/zombie.ts";
 
 async function preparedBottle(t: TestContext): Promise<{ state: string; dir: string }> {
   const state = await tempDir(t);
@@ -41,24 +43,26 @@ test("just start slug= of a bottle another live start flow is starting is refuse
   }
 });
 
-test("just start slug= takes a dead flow's record for dead: an exited pid, a zombie, a pid reused by a process that started at another time", async (t) => {
-  const { state, dir } = await preparedBottle(t);
-  // `sleep 0` exits at once, but its parent exec's into `sleep 60`, which never reaps it.
-  const parent = start(["sh", "-c", "sleep 0 & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
-  t.after(() => parent.kill("SIGKILL"));
-  const zombie = await new Promise<number>((resolve) => parent.stdout!.once("data", (b: Buffer) => resolve(Number(String(b).trim()))));
-  await new Promise((r) => setTimeout(r, 300));
-  const live = sleeper(t);
-  const records = [
-    { pid: 2 ** 22 + 1 },
-    ...(procStartTime(zombie) ? [{ pid: zombie }] : []),
-    ...(procStartTime(live) ? [{ pid: live, procStart: String(Number(procStartTime(live)) + 1) }] : []),
-  ];
-  if (records.length < 3) t.diagnostic("no /proc here: the zombie and reused-pid cases are not checked");
+/** Each record must read as a dead flow's: the resume goes on to its y/N (none can be answered here). */
+async function takenForDead(state: string, dir: string, records: { pid: number; procStart?: string }[]): Promise<void> {
   for (const record of records) {
     await writeFile(join(dir, "owner.json"), JSON.stringify({ ...record, startedAt: new Date().toISOString() }));
     const r = await resume(state);
     assert.equal(r.code, 2, `${JSON.stringify(record)}: ${r.stderr}`);
     assert.match(r.stderr, /no terminal to ask y\/N on/, JSON.stringify(record));
   }
+}
+
+test("just start slug= takes a dead flow's record for dead: an exited pid", async (t) => {
+  const { state, dir } = await preparedBottle(t);
+  await takenForDead(state, dir, [{ pid: 2 ** 22 + 1 }]);
+});
+
+test("just start slug= takes a dead flow's record for dead: a zombie, a pid reused by a process that started at another time", skipWhen(process.platform !== "linux" && "a zombie and a process's start time are read in /proc (Linux)", "a zombie or reused pid as the owner"), async (t) => {
+  const { state, dir } = await preparedBottle(t);
+  const pid = await zombie(t);
+  const live = sleeper(t);
+  const liveStart = procStartTime(live);
+  assert.ok(liveStart, `no start time in /proc for the live pid ${live}`);
+  await takenForDead(state, dir, [{ pid }, { pid: live, procStart: String(Number(liveStart) + 1) }]);
 });
