@@ -3,7 +3,7 @@
 // tars as the guest script does, and looks for the secret in every file of the result.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "../proc.ts";
@@ -30,8 +30,9 @@ async function readyPlan(dir: string): Promise<Ready> {
   };
 }
 
-/** Stage `checkout`, unpack it as the guest script does; every file of the bottle's tree with its text, and what stage() said it removed. */
-async function bottleFiles(dir: string, checkout: string): Promise<{ files: Map<string, string>; scrubbed: string[] }> {
+/** Stage `checkout`, unpack it as the guest script does; every file of the bottle's tree with its text, every symlink with
+ * its target, and what stage() said it removed. */
+async function bottleFiles(dir: string, checkout: string): Promise<{ files: Map<string, string>; links: Map<string, string>; scrubbed: string[] }> {
   const staged = await stage(await readyPlan(dir), { cwd: checkout });
   const root = join(dir, "guest");
   await rm(root, { recursive: true, force: true });
@@ -44,16 +45,18 @@ async function bottleFiles(dir: string, checkout: string): Promise<{ files: Map<
   await rm(join(root, AGENT.gitDirTar), { force: true });
   await staged.cleanup();
   const files = new Map<string, string>();
+  const links = new Map<string, string>();
   const walk = (d: string) => {
     for (const n of readdirSync(d)) {
       const p = join(d, n);
       const st = lstatSync(p);
       if (st.isDirectory()) walk(p);
       else if (st.isFile()) files.set(p.slice(wd.length + 1), readFileSync(p, "latin1"));
+      else if (st.isSymbolicLink()) links.set(p.slice(wd.length + 1), readlinkSync(p));
     }
   };
   walk(wd);
-  return { files, scrubbed: staged.scrubbed };
+  return { files, links, scrubbed: staged.scrubbed };
 }
 const leaks = (files: Map<string, string>) => [...files].filter(([, c]) => c.includes(SECRET)).map(([p]) => p);
 const env = (dir: string) => ({ GIT_CONFIG_GLOBAL: join(dir, "gc"), GIT_CONFIG_NOSYSTEM: "1", GIT_ALLOW_PROTOCOL: "file" });
@@ -174,12 +177,16 @@ test("a .git/config or .git that is a symlink stays a link: the file it names is
   await writeFile(mycnf, `[client]\npassword = ${SECRET}\n`);
   await rm(join(co, ".git", "config"));
   await symlink(mycnf, join(co, ".git", "config"));
-  assert.deepEqual(leaks((await bottleFiles(dir, co)).files), []);
+  const copied = await bottleFiles(dir, co);
+  assert.deepEqual(leaks(copied.files), []);
+  assert.deepEqual([...copied.links], [[".git/config", mycnf]], "the .git/config link did not come as the same link");
 
   const linkCo = join(dir, "link-checkout");
   await mkdir(linkCo);
   await symlink(join(co, ".git"), join(linkCo, ".git"));
-  assert.deepEqual(leaks((await bottleFiles(dir, linkCo)).files), []);
+  const linked = await bottleFiles(dir, linkCo);
+  assert.deepEqual(leaks(linked.files), []);
+  assert.deepEqual([...linked.links], [[".git", join(co, ".git")]], "the .git link did not come as the same link");
 });
 
 test("a credential store file a helper names inside the checkout is left out of the copy", async (t) => {
@@ -203,7 +210,12 @@ test("symlinks in the checkout stay links, and the usual credentials go", async 
   await git(dir, co, "remote", "add", "origin", `https://ci:${SECRET}@git.example.test/x.git`);
   await git(dir, co, "config", "http.https://git.example.test/.extraHeader", `Authorization: Basic ${SECRET}`);
   await git(dir, co, "config", `url.https://u:${SECRET}@git.example.test/.insteadOf`, "https://git.example.test/");
-  const { files } = await bottleFiles(dir, co);
+  const { files, links } = await bottleFiles(dir, co);
   assert.deepEqual(leaks(files), []);
   assert.equal(files.get("f.txt"), "x\n");
+  assert.deepEqual(new Map([...links].sort()), new Map([
+    [".git/hooks/pre-commit", join(ssh, "id_ed25519")],
+    ["key", join(ssh, "id_ed25519")],
+    ["keys", ssh],
+  ]));
 });
