@@ -50,8 +50,13 @@ test("the checkout is staged inside the bottle's state dir, in a folder only you
   assert.equal(statSync(area).mode & 0o777, 0o700, "the staging folder is open to other users");
   assert.ok(!existsSync(join(area, "stage-old")), "a killed run's staging was left in place");
   assert.deepEqual(inTmp(), before, "provisioning staged files in $TMPDIR");
-  const listing = await run(["tar", "-tf", staged.tarFile]);
-  assert.match(listing.stdout, /checkout\.tar|workdir|home\/node/, listing.stdout);
+  const listing = (await run(["tar", "-tf", staged.tarFile])).stdout.split("\n");
+  assert.ok(listing.includes(`.${AGENT.checkoutTar}`), listing.join("\n"));
+  const guest = join(dir, "guest");
+  await mkdir(guest);
+  await run(["tar", "-x", "--no-same-owner", "-C", guest, "-f", staged.tarFile, `.${AGENT.checkoutTar}`]);
+  const packed = (await run(["tar", "-tf", join(guest, AGENT.checkoutTar)])).stdout.split("\n");
+  assert.ok(packed.includes("./secret.txt"), packed.join("\n"));
 
   await staged.cleanup();
   assert.ok(!existsSync(area), "cleanup left the staging folder");
