@@ -226,7 +226,9 @@ describe("egress (real process, real TLS)", () => {
     }
   });
 
-  it("only the egress process holds the token slots, and egress never logs a token", async () => {
+  // That no daemon but egress holds a slot is init's to prove (sidecar-image/init/init.test.ts):
+  // here only this harness hands out tokens, and the processes below are a check of it.
+  it("egress reads its slots and never logs a token", async () => {
     const egressEnv = await environOf(egress.pid);
     for (const [slot, value] of Object.entries(TOKENS)) assert.ok(egressEnv.includes(`${slot}=${value}`), `egress lacks ${slot}`);
     for (const [who, pid] of [["fake upstream", upstream.pid!], ["test process", "self"]] as const) {
