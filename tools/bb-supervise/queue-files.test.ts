@@ -11,6 +11,7 @@ import { run } from "../../lib/proc.ts";
 import { QUEUE_VERSION, type QueueRequest } from "../../lib/supervise/queue.ts";
 import { makeTestBottle, type TestBottle } from "../../lib/supervise/testdata/bottle.ts";
 import { tsArgv } from "../../lib/supervise/testdata/ts-argv.ts";
+import { formatTable } from "./table.ts";
 
 const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/u;
 /** Run `body` against a fresh test bottle, removed afterwards whatever happens. */
@@ -32,14 +33,34 @@ function request(id: string, fields: Partial<QueueRequest>): QueueRequest {
   };
 }
 
-test("list never writes a queue file's createdAt raw: it cannot redraw the table", () =>
+// Erase the line, return, and draw a benign-looking row over the real one.
+const FAKE_ROW = "\u001b[2K\r" + "aa11  host  pending  2026-03-03 03:03:03Z  docs.python.org: read the docs\u001b[8m";
+
+test("list never writes a queue file's createdAt raw: it cannot redraw the table (the schema refuses the file, and says so)", () =>
   withBottle(async (b) => {
-    // Cursor up, erase line, and draw a benign-looking row over the real one.
-    const createdAt = "2026-03-03T03:03:03.000Z\u001b[2K\r" + "aa11  host  pending  2026-03-03 03:03:03Z  docs.python.org: read the docs\u001b[8m";
-    await writeFile(join(b.queueDir, "aa11.json"), JSON.stringify(request("aa11", { createdAt })));
+    await writeFile(join(b.queueDir, "aa11.json"), JSON.stringify(request("aa11", { createdAt: `2026-03-03T03:03:03.000Z${FAKE_ROW}` })));
+    const r = await tool(["--plan", b.planFile, "list"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /aa11\.json: createdAt: Invalid .*datetime.* \(skipped\)/i);
+    assert.equal(r.stdout, "no requests\n");
+  }));
+
+test("formatTable() escapes a createdAt the schema would refuse: the table is a defence of its own", () => {
+  const table = formatTable([request("aa11", { createdAt: `2026-03-03T03:03:03.000Z${FAKE_ROW}` })]);
+  assert.doesNotMatch(table, RAW, JSON.stringify(table));
+  assert.match(table, /2026-03-03 03:03:03\.000Z\\x1b\[2K\\x0daa11/);
+});
+
+test("list writes an agent's reason in a table row with its control characters escaped: it cannot redraw the table", () =>
+  withBottle(async (b) => {
+    await writeFile(join(b.queueDir, "aa11.json"), JSON.stringify(request("aa11", { host: "evil.example", reason: `need it${FAKE_ROW}` })));
     const r = await tool(["--plan", b.planFile, "list"]);
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stdout, RAW, JSON.stringify(r.stdout));
+    const rows = r.stdout.trimEnd().split("\n");
+    assert.equal(rows.length, 2, r.stdout);
+    // The carriage return is white space, shown as one space like the rest.
+    assert.match(rows[1]!, /^aa11 +host +pending +2026-03-03 03:03:03Z +evil\.example: need it\\x1b\[2K aa11 host .*read the docs\\x1b\[8m$/, r.stdout);
   }));
 
 test("a queue file that does not parse is reported without its text reaching the terminal raw", () =>

@@ -29,7 +29,9 @@ export function formatTable(requests: QueueRequest[]): string {
   if (requests.length === 0) return "no requests\n";
   const rows = [
     ["ID", "KIND", "STATUS", "CREATED", "REQUEST"],
-    ...requests.map((r) => [r.id, r.kind, statusText(r), r.createdAt.replace("T", " ").replace(/\.\d+Z$/, "Z"), what(r)]),
+    // createdAt passed the queue schema's datetime check; printable() all the same, as the
+    // file it came from may have been written inside the bundle.
+    ...requests.map((r) => [r.id, r.kind, statusText(r), printable(r.createdAt.replace("T", " ").replace(/\.\d+Z$/, "Z")), what(r)]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")).join("\n") + "\n";
