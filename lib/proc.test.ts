@@ -4,8 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { test } from "node:test";
 import { isBbError } from "./errors.ts";
+import { setLogLevel } from "./log.ts";
 import { run, which } from "./proc.ts";
 import { tempDir } from "../tests/support/tmp.ts";
 
@@ -49,4 +51,29 @@ test("which() finds executable files on PATH, or at a path given with a slash; n
   assert.equal(await which("", env), false);
   assert.equal(await which(join(dir, "tool"), { PATH: "" }), true);
   assert.equal(await which("sh"), true, "sh on this process's PATH");
+});
+
+test("run() hides URL credentials in what it says about a command: the error, its details, the stderr tail and the debug log", async () => {
+  const url = "https://bbuser:UPSTREAM-TOKEN-s3cr3t@127.0.0.1:1/acme/widget";
+  const lines: string[] = [];
+  const failing = run(["sh", "-c", 'echo "fatal: cannot reach $0" >&2; exit 3', url], { what: "Cannot forward" }).catch((e) => e);
+  const slow = run(["sh", "-c", "sleep 5", url], { timeoutMs: 100 }).catch((e) => e);
+  setLogLevel("debug");
+  const write = process.stderr.write;
+  process.stderr.write = ((t: string) => (lines.push(String(t)), true)) as typeof process.stderr.write;
+  try {
+    await run(["true", url]);
+  } finally {
+    process.stderr.write = write;
+    setLogLevel("info");
+  }
+  for (const e of [await failing, await slow]) {
+    assert.ok(isBbError(e));
+    const said = `${e.message}\n${JSON.stringify(e.details)}`;
+    assert.ok(!said.includes("UPSTREAM-TOKEN"), said);
+    assert.match(said, /https:\/\/\*\*\*@127\.0\.0\.1:1\/acme\/widget/);
+  }
+  assert.equal((await failing).code, "SUBPROCESS");
+  assert.equal((await slow).code, "TIMEOUT");
+  assert.deepEqual(lines, [`debug: run: true https://***@127.0.0.1:1/acme/widget\n`]);
 });

@@ -52,6 +52,22 @@ export function formatArgv(argv: string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
 }
 
+/**
+ * Text with the credentials of any URL in it hidden ("https://user:token@host" ->
+ * "https://***@host"). Argv and output go into logs and error messages, and some reach
+ * people the credential is not for: git-gate's hook prints to the agent.
+ */
+export function redactCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@'"]+@/gi, "$1***@");
+}
+
+/** argv as a shell line for people (logs, errors): quoted, URL credentials hidden. */
+export function showArgv(argv: string[]): string {
+  return redactCredentials(formatArgv(argv));
+}
+
+const shownArgv = (argv: string[]) => argv.map(redactCredentials);
+
 function tail(text: string, lines = 8): string {
   return text.trimEnd().split("\n").slice(-lines).join("\n");
 }
@@ -59,7 +75,7 @@ function tail(text: string, lines = 8): string {
 /** Run a command to completion, capturing stdout and stderr. */
 export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   const expect = opts.expect ?? [0];
-  log.debug(`run: ${formatArgv(argv)}`);
+  log.debug(`run: ${showArgv(argv)}`);
   return new Promise((resolve, reject) => {
     let child;
     try {
@@ -70,7 +86,7 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
         signal: opts.signal,
       });
     } catch (e) {
-      reject(new BbError(opts.errorCode ?? "SUBPROCESS", `Cannot run ${argv[0]}: ${(e as Error).message}`, { cause: e, details: { argv } }));
+      reject(new BbError(opts.errorCode ?? "SUBPROCESS", `Cannot run ${argv[0]}: ${(e as Error).message}`, { cause: e, details: { argv: shownArgv(argv) } }));
       return;
     }
     const out: Buffer[] = [];
@@ -97,7 +113,7 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
       const source = createReadStream(input.file);
       source.on("error", (e) => {
         child.kill("SIGKILL");
-        reject(new BbError(opts.errorCode ?? "SUBPROCESS", `${opts.what ? opts.what + ": cannot" : "Cannot"} read ${input.file} for ${argv[0]}: ${e.message}`, { cause: e, details: { argv } }));
+        reject(new BbError(opts.errorCode ?? "SUBPROCESS", `${opts.what ? opts.what + ": cannot" : "Cannot"} read ${input.file} for ${argv[0]}: ${e.message}`, { cause: e, details: { argv: shownArgv(argv) } }));
       });
       source.pipe(child.stdin!);
     } else {
@@ -106,7 +122,7 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     child.on("error", (e: NodeJS.ErrnoException) => {
       if (timer) clearTimeout(timer);
       const hint = e.code === "ENOENT" ? ` (is ${argv[0]} installed and on PATH?)` : "";
-      reject(new BbError(opts.errorCode ?? "SUBPROCESS", `${opts.what ? opts.what + ": cannot" : "Cannot"} run ${argv[0]}${hint}: ${e.message}`, { cause: e, details: { argv } }));
+      reject(new BbError(opts.errorCode ?? "SUBPROCESS", `${opts.what ? opts.what + ": cannot" : "Cannot"} run ${argv[0]}${hint}: ${e.message}`, { cause: e, details: { argv: shownArgv(argv) } }));
     });
     child.on("close", (code, sig) => {
       if (timer) clearTimeout(timer);
@@ -117,14 +133,14 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
         stderr: Buffer.concat(err).toString("utf8"),
       };
       if (timedOut) {
-        reject(new BbError("TIMEOUT", `${opts.what ? opts.what + ": " : ""}${formatArgv(argv)} did not finish within ${opts.timeoutMs}ms`, { details: { argv } }));
+        reject(new BbError("TIMEOUT", `${opts.what ? opts.what + ": " : ""}${showArgv(argv)} did not finish within ${opts.timeoutMs}ms`, { details: { argv: shownArgv(argv) } }));
         return;
       }
       if (!expect.includes(result.code)) {
-        const why = tail(result.stderr) || tail(result.stdout) || "(no output)";
+        const why = redactCredentials(tail(result.stderr) || tail(result.stdout) || "(no output)");
         reject(
-          new BbError(opts.errorCode ?? "SUBPROCESS", `${opts.what ? opts.what + ": " : ""}${formatArgv(argv)} exited ${result.code}: ${why}`, {
-            details: { argv, exitCode: result.code, stderr: tail(result.stderr, 20) },
+          new BbError(opts.errorCode ?? "SUBPROCESS", `${opts.what ? opts.what + ": " : ""}${showArgv(argv)} exited ${result.code}: ${why}`, {
+            details: { argv: shownArgv(argv), exitCode: result.code, stderr: redactCredentials(tail(result.stderr, 20)) },
           }),
         );
         return;
@@ -143,7 +159,7 @@ export interface SpawnOptions {
 
 /** Start a long-running or interactive child (daemons, `docker exec -it`). The caller owns it. */
 export function start(argv: string[], opts: SpawnOptions = {}) {
-  log.debug(`start: ${formatArgv(argv)}`);
+  log.debug(`start: ${showArgv(argv)}`);
   return spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: childEnv(opts), stdio: opts.stdio ?? "inherit" });
 }
 
@@ -151,7 +167,7 @@ export function start(argv: string[], opts: SpawnOptions = {}) {
 export function runInteractive(argv: string[], opts: SpawnOptions = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = start(argv, { ...opts, stdio: opts.stdio ?? "inherit" });
-    child.on("error", (e) => reject(new BbError("SUBPROCESS", `Cannot run ${argv[0]}: ${e.message}`, { cause: e, details: { argv } })));
+    child.on("error", (e) => reject(new BbError("SUBPROCESS", `Cannot run ${argv[0]}: ${e.message}`, { cause: e, details: { argv: shownArgv(argv) } })));
     child.on("close", (code, sig) => resolve(code ?? (sig ? 128 + (signalNumber(sig) ?? 0) : 1)));
   });
 }

@@ -2,7 +2,7 @@
 // thrown as BbError("DOCKER") whose message starts with what the caller was doing.
 import process from "node:process";
 import { BbError, isBbError } from "../errors.ts";
-import { formatArgv, run, type RunOptions, type RunResult } from "../proc.ts";
+import { showArgv, run, type RunOptions, type RunResult } from "../proc.ts";
 
 export type DockerOptions = Omit<RunOptions, "errorCode">;
 
@@ -43,7 +43,7 @@ export async function boundedDocker(args: string[], opts: Omit<DockerOptions, "t
   const { waitMs = 0, shown, ...rest } = opts;
   const timeoutMs = boundedCallMs() + waitMs;
   const argv = ["docker", ...args];
-  const quoted = shown ?? formatArgv(argv);
+  const quoted = shown ?? showArgv(argv);
   const prefix = opts.what ? opts.what + ": " : "";
   if (unanswered !== null) {
     throw new BbError("TIMEOUT", `${prefix}not asked: the Docker engine did not answer \`${unanswered.argv}\` within ${unanswered.timeoutMs / 1000} s. Is it hung? Restart it and try again.`, {
@@ -76,7 +76,7 @@ export function isNoSuch(stderr: string): boolean {
 /** The error for a result the caller let through with `expect` but cannot accept after all. */
 export function failure(r: RunResult, what: string): BbError {
   const why = r.stderr.trim().split("\n").slice(-8).join("\n") || "(no output)";
-  return new BbError("DOCKER", `${what}: ${formatArgv(r.argv)} exited ${r.code}: ${why}`, {
+  return new BbError("DOCKER", `${what}: ${showArgv(r.argv)} exited ${r.code}: ${why}`, {
     details: { argv: r.argv, exitCode: r.code, stderr: r.stderr.trim().split("\n").slice(-20).join("\n") },
   });
 }

@@ -2,7 +2,7 @@
 // that builds an image for minutes shows what it is doing.
 import { BbError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { formatArgv, start } from "../proc.ts";
+import { showArgv, start } from "../proc.ts";
 import { labelArgs } from "../docker/labels.ts";
 
 export interface BuildOptions {
@@ -47,7 +47,7 @@ export function buildImage(opts: BuildOptions): Promise<void> {
       if (code === 0) return resolve();
       const how = code === null ? `was killed by ${signal}` : `exited ${code}`;
       reject(
-        new BbError("DOCKER", `Cannot build image ${opts.ref}: ${formatArgv(argv)} ${how}:\n${recent.slice(-10).join("\n")}`, {
+        new BbError("DOCKER", `Cannot build image ${opts.ref}: ${showArgv(argv)} ${how}:\n${recent.slice(-10).join("\n")}`, {
           details: { argv, exitCode: code, output: recent.join("\n") },
         }),
       );
