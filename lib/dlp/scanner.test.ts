@@ -311,6 +311,9 @@ test("encodings a server undoes by itself are undone: UTF-32 either way round, c
   const short = Buffer.from(key).toString("base64");
   assert.ok(short.length < 32, "shorter than an entropy token");
   assert.equal(scanner.scan(`user ${short}`)?.detector, "aws");
+  // base64 of UTF-16 text (PowerShell's -EncodedCommand) is text too, wide.
+  const wideB64 = Buffer.from(`$env:KEY = "${github}"`, "utf16le").toString("base64");
+  assert.equal(scanner.scan(`powershell -EncodedCommand ${wideB64}`)?.detector, "github");
   // "+" is ordinary outside UTF-7 text: no decoding, no finding.
   assert.equal(scanner.scan(`a+b and ${utf7("hello")} c+-d`), null);
 });

@@ -152,12 +152,15 @@ B64[47] = B64[95] = 63; // / _
 /**
  * The decoded text when `token` is base64 (either alphabet) of printable text, else
  * null. Decodes without allocating and gives up as soon as more than ~5% of the bytes so
- * far are binary, which is within a few bytes for images and random keys.
+ * far are binary, which is within a few bytes for images and random keys. NUL bytes are
+ * let through the count and judged at the end: UTF-16 or UTF-32 text (PowerShell's
+ * -EncodedCommand, a UTF-7 commit's base64 runs) is text, wide.
  */
 function base64Text(token: string): string | null {
   const n = token.length - (token.endsWith("==") ? 2 : token.endsWith("=") ? 1 : 0);
   let seen = 0;
   let bad = 0;
+  let nul = 0;
   let acc = 0;
   let bits = 0;
   for (let i = 0; i < n; i++) {
@@ -168,10 +171,13 @@ function base64Text(token: string): string | null {
     if (bits >= 8) {
       bits -= 8;
       seen++;
-      if (!printableByte((acc >> bits) & 0xff) && ++bad > 2 + seen / 20) return null;
+      const byte = (acc >> bits) & 0xff;
+      if (byte === 0) nul++;
+      else if (!printableByte(byte) && ++bad > 2 + seen / 20) return null;
     }
   }
-  return Buffer.from(token, /[-_]/.test(token) ? "base64url" : "base64").toString("latin1");
+  const text = Buffer.from(token, /[-_]/.test(token) ? "base64url" : "base64").toString("latin1");
+  return nul > 2 + seen / 20 && wideText(text) === null ? null : text;
 }
 
 /** Sorted, merged intervals. */

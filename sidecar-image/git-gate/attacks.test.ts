@@ -71,6 +71,23 @@ describe("git-gate under attack (real process, real git)", () => {
     await refusedPush([`${sha}:refs/heads/agent/header`], /\[dlp\] refs\/heads\/agent\/header: commit [0-9a-f]{12} header: secret found by the aws detector/);
   });
 
+  it("a commit that declares an encoding other than UTF-8 is refused: git would show its readers another text than the one scanned", async () => {
+    const head = (await git(f.work, ["cat-file", "commit", "origin/main"])).stdout;
+    // UTF-7 for "aws AKIA...": git log upstream prints the key in clear.
+    const sha = await rawCommit(head.replace(/\n\n[\s\S]*$/, `\nencoding UTF-7\n\naws +AEEASwBJAEE-Z7QK3MPLW2XVR4TN\n`));
+    await refusedPush([`${sha}:refs/heads/agent/encoding`], /\[commitFormat\] refs\/heads\/agent\/encoding: commit [0-9a-f]{12} declares encoding "UTF-7"/);
+    const main = (await git(f.work, ["rev-parse", "origin/main"])).stdout.trim();
+    const child = head.replace(/^parent .*\n/gm, "").replace(/^(tree .*\n)/, `$1parent ${main}\n`);
+    const utf8 = await rawCommit(child.replace(/\n\n[\s\S]*$/, "\nencoding UTF-8\n\nplain\n"));
+    const r = await git(f.work, ["push", "origin", `${utf8}:refs/heads/agent/utf8`], [0, 1]);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  it("a file of 32 MiB or more is refused by size, before its diff is read (which would take memory many times its size)", async () => {
+    await f.commit("assets/big.bin", Buffer.alloc(33 * 1024 * 1024, 0x41));
+    await refusedPush(["HEAD:refs/heads/agent/big"], /\[fileSize\] refs\/heads\/agent\/big: the push adds assets\/big\.bin of 33\.0 MiB; git-gate checks files under 32 MiB/);
+  });
+
   it("a tag pointing at a blob or a tree (no commit for the scan to walk) is refused", async () => {
     const blob = (await git(f.work, ["hash-object", "-w", "--stdin"], [0], `AWS_ACCESS_KEY_ID=${AWS_KEY}\n`)).stdout.trim();
     await refusedPush([`${blob}:refs/tags/v-blob`], /refs\/tags\/v-blob: .*points at a blob/);
@@ -557,5 +574,74 @@ describe("git-gate against a client that opens sessions and never finishes them"
     } finally {
       await writeFile(hook, original);
     }
+  });
+});
+
+describe("git-gate with any ref allowed (the manifest's default): what a ref name resolves to upstream (real process, real git)", () => {
+  let f: GateFixture;
+  let git: GateFixture["git"];
+  const refusedPush = (args: string[], ...patterns: RegExp[]) => refusedPushTo(f, args, ...patterns);
+
+  before(async () => {
+    f = await startGateFixture({ push: { allowedRefs: [], protectedBranches: ["main", "refs/tags/v*"], protectedPaths: [".github/**", "secrets"], dlp: true } });
+    git = f.git;
+  });
+  after(() => f?.stop());
+  beforeEach(async () => {
+    await git(f.work, ["fetch", "-q", "--prune", "--prune-tags", "origin"]);
+    await git(f.work, ["checkout", "-q", "-B", "main", "origin/main"]);
+    await git(f.work, ["clean", "-qfdx"]);
+  });
+
+  /** A commit on history of its own (what a force-push would put in place of main's). */
+  async function unrelated(): Promise<string> {
+    await git(f.work, ["checkout", "-q", "--orphan", `o-${Date.now()}`]);
+    await git(f.work, ["rm", "-rqf", "."]);
+    return f.commit("other.txt", "other history\n");
+  }
+
+  it("a ref upstream holds as a symbolic ref to main cannot be force-pushed or deleted in main's place", async () => {
+    await git(f.upstream, ["symbolic-ref", "refs/heads/master", "refs/heads/main"]);
+    try {
+      await git(f.work, ["fetch", "-q", "origin"]);
+      // main moved on, then rewritten (its new commit amended: no protected path involved).
+      await f.commit("alias.txt", "1\n");
+      await git(f.work, ["push", "-q", "origin", "HEAD:main"]);
+      await git(f.work, ["fetch", "-q", "origin"]);
+      await git(f.work, ["commit", "-q", "--amend", "-m", "rewritten"]);
+      const other = (await git(f.work, ["rev-parse", "HEAD"])).stdout.trim();
+      await refusedPush([`+${other}:refs/heads/main`], /force-push \(non-fast-forward\) to protected branch main/);
+      const alias = /\[allowedRefs\] refs\/heads\/master: upstream holds refs\/heads\/master as a symbolic ref to refs\/heads\/main, so a push to it would move refs\/heads\/main/;
+      await refusedPush([`+${other}:refs/heads/master`], alias);
+      await refusedPush([":refs/heads/master"], alias);
+    } finally {
+      await git(f.upstream, ["update-ref", "--no-deref", "-d", "refs/heads/master"]);
+    }
+  });
+
+  it("a spelling of main that differs in any part's case (refs/Heads/main too) is refused: one ref on a case-insensitive upstream", async () => {
+    const other = await unrelated();
+    for (const ref of ["refs/heads/Main", "refs/Heads/main", "refs/HEADS/MAIN"]) {
+      await refusedPush([`${other}:${ref}`], new RegExp(`\\[protectedBranches\\] ${ref}: ${ref} differs from protected main only in case`));
+    }
+  });
+
+  it("a refs/tags/ pattern in protected_branches protects those tags: created once, never moved or deleted", async () => {
+    await git(f.work, ["tag", "v1", "HEAD"]);
+    const r = await git(f.work, ["push", "origin", "refs/tags/v1"], [0, 1]);
+    assert.equal(r.code, 0, r.stderr);
+    const other = await unrelated();
+    await refusedPush([`+${other}:refs/tags/v1`], /\[protectedBranches\] refs\/tags\/v1: force-push \(non-fast-forward\) to protected ref refs\/tags\/v1 is not allowed/);
+    await refusedPush([":refs/tags/v1"], /\[protectedBranches\] refs\/tags\/v1: deleting protected ref refs\/tags\/v1 is not allowed/);
+  });
+
+  it("protected paths are folded as NTFS and APFS fold them: a dotless i or a long s is no way around", async () => {
+    await f.commit(".g\u0131thub/workflows/evil.yml", "on: push\n");
+    await f.commit("\u017fecrets/token.txt", "x\n");
+    await refusedPush(
+      ["HEAD:refs/heads/agent/fold"],
+      /\[protectedPaths\] refs\/heads\/agent\/fold: commit [0-9a-f]{12} changes protected path \.g\u0131thub\/workflows\/evil\.yml \(matches \.github\/\*\*\)/,
+      /\[protectedPaths\] refs\/heads\/agent\/fold: commit [0-9a-f]{12} changes protected path \u017fecrets\/token\.txt \(matches secrets\)/,
+    );
   });
 });

@@ -34,6 +34,9 @@ describe("push policy globs", () => {
     assert.equal(pathMatches("caf\u00e9", "cafe\u0301/menu.txt"), true, "NFC pattern, NFD path");
     assert.equal(pathMatches("**/*.pem", "keys/ID.PEM"), true);
     assert.equal(pathMatches(".github/**", ".githubx/ci.yml"), false);
+    // NTFS upcases the dotless i and the long s to I and S; APFS folds the long s to s.
+    assert.equal(pathMatches(".github/**", ".g\u0131thub/workflows/x.yml"), true);
+    assert.equal(pathMatches("secrets", "\u017fecrets/token.txt"), true);
   });
 
   it("pathMatches(): a folder pattern also covers a file, symlink or submodule with the folder's name", () => {

@@ -32,13 +32,16 @@ export function refMatches(pattern: string, ref: string, ignoreCase = false): bo
 }
 
 /**
- * A path as a checkout on some file system would name it: NFC, lower case, without the
+ * A path as a checkout on some file system would name it: NFC, case folded, without the
  * invisible code points HFS+ ignores, without the trailing dots and spaces Windows drops
- * from each segment. ".GitHub./Workflows" is ".github/workflows" on such a machine.
+ * from each segment. ".GitHub./Workflows" is ".github/workflows" on such a machine. The
+ * fold goes through upper case first: NTFS upcases "ı" and "ſ" to "I" and "S", which
+ * toLowerCase() alone leaves apart from "i" and "s".
  */
 export function foldPath(path: string): string {
   return path
     .normalize("NFC")
+    .toUpperCase()
     .toLowerCase()
     .replace(/\p{Default_Ignorable_Code_Point}/gu, "")
     .split("/")

@@ -8,7 +8,7 @@ import process from "node:process";
 import { createScanner } from "../../lib/dlp/mod.ts";
 import { BbError } from "../../lib/errors.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
-import { run } from "../../lib/proc.ts";
+import { redactCredentials, run } from "../../lib/proc.ts";
 import { GitGateConfig, readConfig } from "../../lib/sidecar-config.ts";
 import type { Git } from "./diff.ts";
 import { checkPush, NO_REPLACE, parseUpdates, ZERO, type RefUpdate } from "./policy.ts";
@@ -57,6 +57,21 @@ async function forward(repo: Repo, updates: RefUpdate[], git: RunGit, env: Recor
   return git(args, { ...env, GIT_QUARANTINE_PATH: undefined }, { timeoutMs, what: `Cannot forward the push to upstream ${repo.key}` });
 }
 
+/**
+ * Refs upstream holds as symbolic refs to another ("refs/heads/master" -> main): the
+ * gate's mirror keeps them as plain refs, so the policy would judge a push to one by its
+ * own name while upstream moves (or deletes) the branch it names. A v2 ref listing shows
+ * every symref; a server that speaks only v0 shows HEAD's alone.
+ */
+async function upstreamSymrefs(repo: Repo, refs: string[], git: RunGit, env: Record<string, string>, timeoutMs: number): Promise<Map<string, string>> {
+  const what = `Cannot forward the push to upstream ${repo.key}: cannot list its refs`;
+  const r = await git(["ls-remote", "--symref", repo.url, ...refs], { ...env, GIT_QUARANTINE_PATH: undefined }, { timeoutMs, what });
+  if (r.code !== 0) throw new BbError("SUBPROCESS", `${what}: ${redactCredentials(r.stderr.trim())}`);
+  const out = new Map<string, string>();
+  for (const m of r.stdout.matchAll(/^ref: (\S+)\t(\S+)$/gm)) out.set(m[2]!, m[1]!);
+  return out;
+}
+
 /** Returns the hook's exit code: 0 lets receive-pack update the gate's refs. */
 export async function preReceive(opts: HookOptions): Promise<number> {
   const out = opts.out ?? createLogger({ level: "info", prefix: "git-gate: " });
@@ -81,6 +96,15 @@ export async function preReceive(opts: HookOptions): Promise<number> {
     git,
     isAncestor: async (a, b) => (await runGit(["merge-base", "--is-ancestor", a, b])).code === 0,
   });
+  const env = upstreamEnv(repo.upstream, dirs);
+  const forwardTimeoutMs = opts.forwardTimeoutMs ?? FORWARD_TIMEOUT_MS;
+  if (!violations.length) {
+    const symrefs = await upstreamSymrefs(repo, updates.map((u) => u.ref), runGit, env, forwardTimeoutMs);
+    for (const u of updates) {
+      const target = symrefs.get(u.ref);
+      if (target) violations.push({ rule: "allowedRefs", ref: u.ref, message: `upstream holds ${u.ref} as a symbolic ref to ${target}, so a push to it would move ${target}: push to ${target} itself` });
+    }
+  }
   if (violations.length) {
     out.info(`push to ${repo.key} rejected by the bottle's push policy; nothing was sent upstream:`);
     for (const v of violations.slice(0, MAX_SHOWN)) out.info(printable(`  [${v.rule}] ${v.ref}: ${v.message}`));
@@ -88,9 +112,9 @@ export async function preReceive(opts: HookOptions): Promise<number> {
     return 1;
   }
 
-  const pushed = await forward(repo, updates, runGit, upstreamEnv(repo.upstream, dirs), opts.forwardTimeoutMs ?? FORWARD_TIMEOUT_MS);
+  const pushed = await forward(repo, updates, runGit, env, forwardTimeoutMs);
   if (pushed.code !== 0) {
-    const why = `${pushed.stdout}\n${pushed.stderr}`.replaceAll(repo.url, redactUrl(repo.url)).trim();
+    const why = redactCredentials(`${pushed.stdout}\n${pushed.stderr}`.replaceAll(repo.url, redactUrl(repo.url))).trim();
     out.info(`upstream refused the push to ${repo.key}; the gate is unchanged:`);
     for (const line of why.split("\n").filter((l) => l.trim())) out.info(printable(`  ${line}`));
     return 1;

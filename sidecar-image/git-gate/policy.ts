@@ -7,12 +7,17 @@
 //   refTarget         the ref must point at a commit (or at tags of one): a blob or tree
 //                     carries content no path or history check can see;
 //   protectedBranches no delete, no non-fast-forward update, and no spelling that differs
-//                     only in case (the same branch on a case-insensitive upstream);
+//                     only in case (the same ref on a case-insensitive upstream, its
+//                     "refs/heads/" too); a "refs/..." pattern protects tags as well;
 //   protectedPaths    no new commit may change a matching path, and no update may drop
 //                     a change the ref's commits made to one (a rewind or a replaced
 //                     history: what a protected branch refuses outright);
+//   fileSize          no new commit may add a file of MAX_FILE_MIB or more: its diff is
+//                     read whole, several times over, to be checked;
 //   commitFormat      no new commit may carry a header git reads differently from a
-//                     naive reader (a "parent" line after author/committer);
+//                     naive reader (a "parent" line after author/committer), nor an
+//                     encoding other than UTF-8 (git re-encodes such a message for every
+//                     reader, so the text scanned is not the text they see);
 //   dlp               no new commit may add a detectable secret (in a file, a path name,
 //                     its message or its header lines), nor may the new commits of one
 //                     ref together (a key split across them); no pushed tag may carry
@@ -40,7 +45,26 @@ export interface RefUpdate {
   ref: string;
 }
 
-export type Rule = "allowedRefs" | "oldValue" | "refTarget" | "protectedBranches" | "protectedPaths" | "commitFormat" | "dlp";
+export type Rule = "allowedRefs" | "oldValue" | "refTarget" | "protectedBranches" | "protectedPaths" | "fileSize" | "commitFormat" | "dlp";
+
+/** The largest file a push may add: checking one reads its diff whole, several times over. */
+export const MAX_FILE_MIB = 32;
+
+/** Files of MAX_FILE_MIB or more that `target` brings and no branch or tag has yet. */
+async function oversizedFiles(git: Git, target: string): Promise<{ path: string; mib: number }[]> {
+  const fresh = [target, "--not", "--branches", "--tags"];
+  const omitted = (await git(["rev-list", "--objects", `--filter=blob:limit=${MAX_FILE_MIB}m`, "--filter-print-omitted", ...fresh]))
+    .split("\n")
+    .filter((l) => l.startsWith("~"))
+    .map((l) => l.slice(1).trim());
+  if (!omitted.length) return [];
+  const pathOf = new Map<string, string>();
+  for (const line of (await git(["rev-list", "--objects", ...fresh])).split("\n")) {
+    const space = line.indexOf(" ");
+    if (space > 0) pathOf.set(line.slice(0, space), line.slice(space + 1));
+  }
+  return Promise.all(omitted.map(async (oid) => ({ path: pathOf.get(oid) ?? oid, mib: Number(await git(["cat-file", "-s", oid])) / 1048576 })));
+}
 
 export interface Violation {
   rule: Rule;
@@ -143,15 +167,16 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
     } else if (policy.allowedRefs.length && !policy.allowedRefs.some((p) => refMatches(p, u.ref))) {
       v("allowedRefs", `${u.ref} is not an allowed ref (allowed: ${policy.allowedRefs.join(", ")})`);
     }
-    const protectedBranch = branch !== null && policy.protectedBranches.some((p) => refMatches(p, u.ref));
-    if (protectedBranch) {
-      if (deleting) v("protectedBranches", `deleting protected branch ${branch} is not allowed`);
+    const protectedRef = policy.protectedBranches.some((p) => refMatches(p, u.ref));
+    const name = branch !== null ? `branch ${branch}` : `ref ${u.ref}`;
+    if (protectedRef) {
+      if (deleting) v("protectedBranches", `deleting protected ${name} is not allowed`);
       else if (!ZERO.test(u.old) && !(await ctx.isAncestor(u.old, u.new))) {
-        v("protectedBranches", `force-push (non-fast-forward) to protected branch ${branch} is not allowed`);
+        v("protectedBranches", `force-push (non-fast-forward) to protected ${name} is not allowed`);
       }
-    } else if (branch) {
+    } else {
       const lookalike = policy.protectedBranches.find((p) => refMatches(p, u.ref, true));
-      if (lookalike) v("protectedBranches", `${branch} differs from protected branch ${lookalike} only in case (the same branch on a case-insensitive upstream)`);
+      if (lookalike) v("protectedBranches", `${u.ref} differs from protected ${lookalike} only in case (the same ref on a case-insensitive upstream)`);
     }
     if (deleting) continue;
 
@@ -172,7 +197,7 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
       continue;
     }
 
-    if (!ZERO.test(u.old) && !protectedBranch && policy.protectedPaths.length) {
+    if (!ZERO.test(u.old) && !protectedRef && policy.protectedPaths.length) {
       const oldCommit = await ctx.git(["rev-parse", "--verify", "--quiet", `${u.old}^{commit}`]).then((s) => s.trim(), () => null);
       for (const path of oldCommit ? await droppedPaths(ctx.git, oldCommit, target) : []) {
         const pattern = protectedBy(path);
@@ -180,10 +205,18 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
       }
     }
 
+    const oversized = await oversizedFiles(ctx.git, target);
+    for (const o of oversized) v("fileSize", `the push adds ${o.path} of ${o.mib.toFixed(1)} MiB; git-gate checks files under ${MAX_FILE_MIB} MiB (keep large files out of the repo)`);
+    if (oversized.length) continue;
+
     const newCommits = (await ctx.git(["rev-list", target, "--not", "--branches", "--tags"])).split("\n").filter(Boolean);
     const flagged = new Set<string>(); // paths a single commit was already refused for
     for (const c of newCommits) {
       const ch = await changesOf(c);
+      const encoding = /^encoding (.*)$/m.exec(ch.header)?.[1]?.trim();
+      if (encoding !== undefined && !/^utf-?8$/i.test(encoding)) {
+        v("commitFormat", `commit ${shortSha(c)} declares encoding ${JSON.stringify(encoding)}: git re-encodes its message for every reader, so what git-gate scans is not what they read; git-gate accepts UTF-8 commits only`);
+      }
       if (ch.strayParents.length) {
         v("commitFormat", `commit ${shortSha(c)} has a "parent" line after its author/committer, which git does not read as a parent; git-gate refuses commits other tools may read differently`);
       }

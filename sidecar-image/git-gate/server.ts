@@ -55,7 +55,14 @@ const SERVICES = new Set(["git-upload-pack", "git-receive-pack"]);
 // receive-pack checks every pushed object, and what git only warns about by default is an
 // error here: a tree entry named ".git", ".", "..", "" or starting with "/" is one no
 // path rule can judge by its text, and a careless client's checkout may act on it.
-const RECEIVE_FSCK = ["receive.fsckObjects=true", ...["hasDotgit", "hasDot", "hasDotdot", "fullPathname", "emptyName"].map((id) => `receive.fsck.${id}=error`)].flatMap((c) => ["-c", c]);
+// A pack over MAX_PUSH is refused as it arrives: the quarantine lives in the host's state
+// dir, which an agent pushing without end would fill.
+const MAX_PUSH = "1g";
+const RECEIVE_CONFIG = [
+  "receive.fsckObjects=true",
+  ...["hasDotgit", "hasDot", "hasDotdot", "fullPathname", "emptyName"].map((id) => `receive.fsck.${id}=error`),
+  `receive.maxInputSize=${MAX_PUSH}`,
+].flatMap((c) => ["-c", c]);
 
 export function createGitGate(opts: GitGateOptions): GitGate {
   const log = opts.log ?? createLogger({ prefix: "git-gate: " });
@@ -71,7 +78,7 @@ export function createGitGate(opts: GitGateOptions): GitGate {
 
   function serviceArgv(req: GitRequest, repo: Repo): string[] {
     if (req.service === "git-upload-pack") return ["git", "upload-pack", "--strict", "--timeout=600", repo.dir];
-    return ["git", "-c", `core.hooksPath=${opts.hooksDir}`, ...RECEIVE_FSCK, "receive-pack", repo.dir];
+    return ["git", "-c", `core.hooksPath=${opts.hooksDir}`, ...RECEIVE_CONFIG, "receive-pack", repo.dir];
   }
 
   function serviceEnv(req: GitRequest, repo: Repo): Record<string, string | undefined> {
