@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readdirSync, statSync } from "node:fs";
 import { symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { BbError } from "../errors.ts";
@@ -39,8 +40,16 @@ test("shipped researcher resolves through base: env merged, supervise inherited,
   assert.equal(l.skills[0]!.name, "commit-style");
 });
 
-test("every shipped agent loads", async () => {
-  for (const name of ["researcher", "coder", "shell"]) await loadAgent(shipped, name);
+test("every shipped agent (each bottles/agents/*.md) loads, with a known provider and a bottle chain that ends in a shipped bottle", async () => {
+  const names = readdirSync(join(shipped, "agents")).filter((f) => f.endsWith(".md")).map((f) => f.slice(0, -3)).sort();
+  for (const name of ["coder", "researcher", "shell"]) assert.ok(names.includes(name), `${name} is not among ${names.join(", ")}`);
+  for (const name of names) {
+    const l = await loadAgent(shipped, name);
+    assert.ok(["claude", "codex", "shell"].includes(l.agent.provider), `${name}: provider ${l.agent.provider}`);
+    assert.equal(l.chain[0], l.agent.bottle, name);
+    const root = l.chain.at(-1)!;
+    assert.ok(statSync(join(shipped, `${root}.md`)).isFile(), `${name}: its chain ${l.chain.join(" -> ")} ends in ${root}, which is no shipped bottle`);
+  }
 });
 
 test("unknown key names the file and field and suggests the near miss", async (t) => {
