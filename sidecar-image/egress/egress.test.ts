@@ -190,6 +190,21 @@ describe("egress (real process, real TLS)", () => {
     assert.match(res.body, /rogue\.example\.test.*does not trust/);
   });
 
+  it("a name that resolves to loopback is never dialed, by request or CONNECT; the same address as an explicit mapping is", async () => {
+    // "localhost" comes from /etc/hosts (no DNS query leaves), as 127.0.0.1 and ::1: what
+    // an allowed host's own DNS could answer to reach the bundle's loopback.
+    for (const url of [`http://localhost:${ports.http}/status`, `https://localhost:${ports.https}/`]) {
+      const res = await via("GET", url, AGENT_CREDS);
+      assert.equal(res.status, 502, res.body);
+      assert.match(res.body, /cannot reach upstream https?:\/\/localhost:\d+: localhost resolves only to 127\.0\.0\.1 \(loopback\)(?:, ::1 \(loopback\))?, which egress never dials/);
+    }
+    const t = await connectTunnel(egress.port, `localhost:${ports.echo}`);
+    assert.ok("refused" in t, "egress opened a tunnel to loopback");
+    assert.match(t.refused.body, /localhost resolves only to 127\.0\.0\.1 \(loopback\)/);
+    // plain.example.test is mapped to 127.0.0.1 by --resolve: the operator's own word.
+    assert.equal((await via("GET", "http://plain.example.test/status")).status, 200);
+  });
+
   it("CONNECT opens a raw byte tunnel", async () => {
     const t = await connectTunnel(egress.port, "tunnel.example.test:443");
     assert.ok("socket" in t, "egress refused the CONNECT");

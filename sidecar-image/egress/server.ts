@@ -17,6 +17,7 @@ import { createLogger, type Logger } from "../../lib/log.ts";
 import { endToEndHeaders, flat, headerObject } from "./headers.ts";
 import { maskedHeaders, Redactor, secretForms, type Secret } from "./redact.ts";
 import { WsRedactor } from "./ws-redact.ts";
+import { routableLookup } from "./lookup.ts";
 import { credentialHeaderNames, injectedHeader, injectedSecrets, routeTable, type Route } from "./routes.ts";
 
 export interface Target {
@@ -72,6 +73,7 @@ const REPLAY_BODY_BYTES = 1024 * 1024;
 
 function describeUpstreamError(origin: string, e: NodeJS.ErrnoException): string {
   if (e.code && TLS_TRUST_ERRORS.has(e.code)) return `upstream ${origin} presented a TLS certificate egress does not trust (${e.code})`;
+  if (e.code === "EUNROUTABLE") return `cannot reach upstream ${origin}: ${e.message}`;
   return `cannot reach upstream ${origin}: ${e.code ?? e.message}`;
 }
 
@@ -112,6 +114,7 @@ export function createEgress(opts: EgressOptions): Egress {
   const env = opts.env ?? process.env;
   const log = opts.log ?? createLogger({ prefix: "egress: " });
   const resolveMap = opts.resolve ?? new Map<string, Target>();
+  const lookup = routableLookup();
   const secureContext = clientContext(opts.extraCa);
   const agents = {
     https: new https.Agent({ keepAlive: true, secureContext }),
@@ -181,6 +184,7 @@ export function createEgress(opts: EgressOptions): Egress {
       headers: headerObject(headers),
       maxHeaderSize: MAX_HEADER_BYTES,
       agent: upgrade ? (secure ? agents.httpsUpgrade : agents.httpUpgrade) : secure ? agents.https : agents.http,
+      lookup,
     };
     // Certificates are checked against the name the agent asked for, even when --resolve
     // sends the connection elsewhere; SNI must not carry an IP literal.
@@ -370,7 +374,7 @@ export function createEgress(opts: EgressOptions): Egress {
     }
     const hostname = unbracket(m[1]!).toLowerCase();
     const t = target(hostname, port);
-    const upstream = net.connect({ host: t.host, port: t.port });
+    const upstream = net.connect({ host: t.host, port: t.port, lookup });
     const onEarlyError = (e: NodeJS.ErrnoException) => rawFail(socket, 502, describeUpstreamError(`${hostname}:${port}`, e));
     upstream.once("error", onEarlyError);
     upstream.once("connect", () => {
