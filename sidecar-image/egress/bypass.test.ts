@@ -5,8 +5,10 @@
 // header list, so a credential sent to the wrong host or a leftover agent header shows.
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import { randomBytes } from "node:crypto";
 import https from "node:https";
 import { test } from "node:test";
+import { createScanner } from "../../lib/dlp/scanner.ts";
 import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
 import { connectTunnel, httpsVia, plainVia, RawHttp, tlsOver } from "../../tests/support/raw-http.ts";
 import { startChain } from "./testdata/chain.ts";
@@ -17,9 +19,13 @@ interface Seen {
   headers: [string, string][];
 }
 
-const REAL = { EGRESS_TOKEN_0: "real-bearer-token-0", EGRESS_TOKEN_1: "real-header-token-1" };
+// EGRESS_TOKEN_2 has the shape of a real Anthropic key (sk-ant-api03-, 93 base62
+// characters, AA), which the firewall's DLP blocks wherever it scans.
+const BASE62 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const ANTHROPIC_KEY = `sk-ant-api03-${[...randomBytes(93)].map((b) => BASE62[b % 62]).join("")}AA`;
+const REAL = { EGRESS_TOKEN_0: "real-bearer-token-0", EGRESS_TOKEN_1: "real-header-token-1", EGRESS_TOKEN_2: ANTHROPIC_KEY };
 const AWS_ID = "AKIAIOSFODNN7EXAMPLF";
-const NAMES = ["api.example.test", "hdr.example.test", "open.example.test", "evil.test"];
+const NAMES = ["api.example.test", "hdr.example.test", "ant.example.test", "open.example.test", "evil.test"];
 
 const bottleCa = await mintCa({ commonName: "test bottle CA" });
 const upstreamCa = await mintCa({ commonName: "test upstream CA" });
@@ -33,7 +39,7 @@ const upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (r
   req.resume();
   req.on("end", () => res.end("ok"));
 });
-const { egressPort, fwPort } = await startChain({
+const { egressPort, fwPort, sentByFirewall } = await startChain({
   upstream,
   upstreamCa,
   bottleCa,
@@ -42,10 +48,12 @@ const { egressPort, fwPort } = await startChain({
   routes: [
     { host: "api.example.test", auth: "bearer", header: null, slot: "EGRESS_TOKEN_0" },
     { host: "hdr.example.test", auth: "header", header: "X-Private-Token", slot: "EGRESS_TOKEN_1" },
+    { host: "ant.example.test", auth: "x-api-key", header: null, slot: "EGRESS_TOKEN_2" },
   ],
   hosts: [
     { host: "api.example.test", tlsPassthrough: false, routed: true, replacedHeaders: ["authorization", "x-api-key"] },
     { host: "hdr.example.test", tlsPassthrough: false, routed: true, replacedHeaders: ["authorization", "x-api-key", "x-private-token"] },
+    { host: "ant.example.test", tlsPassthrough: false, routed: true, replacedHeaders: ["authorization", "x-api-key"] },
     { host: "open.example.test", tlsPassthrough: false, routed: false },
   ],
 });
@@ -86,6 +94,23 @@ test("on a routed host, what the agent puts in the headers the firewall leaves u
   assert.deepEqual(values(h, "x-private-token"), [REAL.EGRESS_TOKEN_1]);
   assert.deepEqual(values(h, "authorization"), []);
   assert.ok(!seen.some((s) => allValues(s).includes(AWS_ID)), "an agent credential header reached the upstream");
+});
+
+test("a routed host's real credential never trips the firewall's DLP: the firewall only ever handles the placeholder, egress puts the key in, and the upstream gets exactly it", async () => {
+  assert.equal(createScanner().scan(ANTHROPIC_KEY)?.detector, "anthropic", "the real key is not one the DLP blocks");
+  const before = seen.length;
+  const ant = await httpsVia(fwPort, "ant.example.test", bottleCa.certPem);
+  const res = await ant.request("POST", "/v1/messages", { host: "ant.example.test", "x-api-key": "bb-placeholder-egress-token-2", "content-type": "application/json" }, '{"max_tokens":1}');
+  ant.socket.destroy();
+  assert.equal(res.status, 200, res.body);
+  const [s] = seen.slice(before) as [Seen];
+  assert.deepEqual(values(s, "x-api-key"), [ANTHROPIC_KEY]);
+  // On a routed host the firewall does not scan the value of a header egress replaces, so
+  // it would pass the key in x-api-key even with egress in front of it: a 200 alone cannot
+  // tell the order. What left the firewall holds the placeholder and never the key.
+  const sent = sentByFirewall();
+  assert.match(sent, /x-api-key: bb-placeholder-egress-token-2\r\n/i);
+  assert.ok(!sent.includes(ANTHROPIC_KEY), "the firewall handled the real key: egress is not behind it");
 });
 
 test("egress takes the target from the absolute URL alone: a Host header naming a routed host neither gets a credential nor moves one", async () => {
