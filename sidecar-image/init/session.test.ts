@@ -1,7 +1,8 @@
 // The property the firewall-only restart exists for: init runs the real firewall and the
 // real supervise daemon; init's SIGUSR1 restarts the firewall alone (what bb-supervise
 // falls back to when a bundle's firewall does not confirm a live re-read) while the
-// agent's MCP session, opened before, keeps working.
+// agent's MCP session, opened before, keeps working, and the host it asked for, refused by
+// the firewall before the approval, is reachable through it after.
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -18,9 +19,9 @@ import { watch } from "../../lib/supervise/testdata/process.ts";
 import { tsArgv } from "../../lib/supervise/testdata/ts-argv.ts";
 import { mintCa } from "../../lib/tls/mod.ts";
 import { freePort } from "../../tests/support/ports.ts";
+import { connectTunnel, tlsOver } from "../../tests/support/raw-http.ts";
 
-
-test("an approval with init's SIGUSR1 restarts only the firewall and the agent's MCP session keeps working on the same session id", async () => {
+test("an approval with init's SIGUSR1 restarts only the firewall: the requested host, refused before, opens through it, and the agent's MCP session keeps working on the same session id", async () => {
   const bottle = await makeTestBottle();
   const ca = await mintCa({ commonName: "session test CA" });
   const caCert = join(bottle.plan.files.dir, "ca.pem");
@@ -50,6 +51,12 @@ test("an approval with init's SIGUSR1 restarts only the firewall and the agent's
     const sessionId = transport.sessionId;
     assert.ok(sessionId);
 
+    // Before the approval the firewall refuses the host outright.
+    const refused = await connectTunnel(fwPort, "new.example.test:443");
+    assert.ok("refused" in refused, "the firewall let new.example.test through before any approval");
+    assert.equal(refused.refused.status, 403, refused.refused.body);
+    assert.match(refused.refused.body, /new\.example\.test/);
+
     const mark = init.lines.length;
     const call = client.callTool({ name: "request_host_access", arguments: { host: "new.example.test", reason: "fetch fixtures" } }) as Promise<CallToolResult>;
     let id: string | undefined;
@@ -66,6 +73,13 @@ test("an approval with init's SIGUSR1 restarts only the firewall and the agent's
     await init.waitFor(/^firewall \| .*listening on 127\.0\.0\.1:\d+ \(2 hosts/, 20_000, mark);
     assert.equal(init.lines.slice(mark).filter((l) => l.startsWith("init | started supervise")).length, 0, "supervise was not restarted");
     assert.ok(init.lines.includes(`init | started supervise (pid ${supervisePid})`));
+
+    // After it, the restarted firewall opens the tunnel and speaks TLS for the host with the bottle CA.
+    const opened = await connectTunnel(fwPort, "new.example.test:443");
+    assert.ok("socket" in opened, "refused" in opened ? `${opened.refused.status} ${opened.refused.body}` : "");
+    const tls = await tlsOver(opened.socket, "new.example.test", ca.certPem);
+    assert.ok(tls.authorized);
+    tls.destroy();
 
     // The same session, after the restart.
     const checked = (await client.callTool({ name: "check_request", arguments: { id } })) as CallToolResult;
