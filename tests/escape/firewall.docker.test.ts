@@ -178,6 +178,27 @@ describe("escape suite: the proxy path (docker)", () => {
     assert.equal(info!.env.BB_ESCAPE_TOKEN, placeholder);
   });
 
+  it("in the bundle only egress holds the token slot, and only the firewall and git-gate the sensitive value (init, which hands them out, holds them as docker gave them)", async () => {
+    const list = await docker.execIn(bottle!.bundle, ["sh", "-c",
+      'for p in /proc/[0-9]*; do c=$(tr "\\0" " " < $p/cmdline 2>/dev/null); case "$c" in "node /opt/bb/sidecar/"*) echo "${p#/proc/} $(stat -c %u $p) $c";; esac; done']);
+    const held: string[] = [];
+    for (const line of list.stdout.split("\n").filter(Boolean)) {
+      const [pid, uid, , script] = line.split(" ");
+      const name = /sidecar\/([a-z-]+)\.js/.exec(script!)![1]!;
+      // Each process's environment read by its own uid (root here lacks CAP_SYS_PTRACE, which
+      // reading another uid's needs); the real values come in on stdin, never in an argv.
+      const r = await docker.execIn(bottle!.bundle, ["sh", "-c", `read -r t; read -r s; e=$(tr "\\0" "\\n" < /proc/${pid}/environ) || exit 3; echo "$(echo "$e" | grep -oE "^(EGRESS_TOKEN|BB_SENSITIVE)_[0-9]+" | sort | tr "\\n" " ")token=$(echo "$e" | grep -c -F -e "$t") sensitive=$(echo "$e" | grep -c -F -e "$s")"`], { user: uid, input: `${TOKEN}\n${SENSITIVE}\n` });
+      held.push(`${name}: ${r.stdout.trim()}`);
+    }
+    assert.deepEqual(held.sort(), [
+      "egress: EGRESS_TOKEN_0 token=1 sensitive=0",
+      "firewall: BB_SENSITIVE_0 token=0 sensitive=1",
+      "git-gate: BB_SENSITIVE_0 token=0 sensitive=1",
+      "init: BB_SENSITIVE_0 EGRESS_TOKEN_0 token=1 sensitive=1",
+      "supervise: token=0 sensitive=0",
+    ]);
+  });
+
   it("what the bottle writes to its logs cannot fill your disk: both containers log to docker's local driver, rotated at 10 MiB x 3", async () => {
     for (const container of [bottle!.bundle, bottle!.agent]) {
       const r = await run(["docker", "inspect", "--format", "{{json .HostConfig.LogConfig}}", container]);

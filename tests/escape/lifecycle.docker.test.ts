@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import * as docker from "../../lib/docker/index.ts";
+import { bottleResources } from "../support/leftovers.ts";
 import { run, start, ANY_EXIT } from "../../lib/proc.ts";
 import { removeBottle, tool } from "./support/bottle.ts";
 import { REPO } from "./support/env.ts";
@@ -72,12 +72,7 @@ describe("escape suite: bottle lifecycle (docker)", () => {
   }
 
   async function leftOf(state: string, slug: string): Promise<Left> {
-    const filter = { "bot-bottle.slug": slug };
-    return {
-      containers: (await docker.listContainers(filter)).map((c) => c.name).sort(),
-      networks: (await docker.listNetworks(filter)).map((n) => n.name).sort(),
-      stateDir: existsSync(join(state, "bottles", slug)),
-    };
+    return { ...(await bottleResources(slug)), stateDir: existsSync(join(state, "bottles", slug)) };
   }
   const nothing: Left = { containers: [], networks: [], stateDir: false };
 

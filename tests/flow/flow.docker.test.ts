@@ -11,6 +11,7 @@ import process from "node:process";
 import { run, start, ANY_EXIT } from "../../lib/proc.ts";
 import { writeRequest } from "../../lib/supervise/queue.ts";
 import { hangingEngine, realEngineSocket } from "../support/hanging-engine.ts";
+import { bottleResources } from "../support/leftovers.ts";
 import { tempDir, writeTree } from "../support/tmp.ts";
 import { REPO } from "../support/tools.ts";
 import type { TestContext } from "node:test";
@@ -70,9 +71,8 @@ async function flowRunningSleep(t: TestContext, env: Record<string, string>) {
 }
 
 async function leftovers(slug: string): Promise<string[]> {
-  const c = await run(["docker", "ps", "-a", "--filter", `label=bot-bottle.slug=${slug}`, "--format", "{{.Names}}"]);
-  const n = await run(["docker", "network", "ls", "--filter", `label=bot-bottle.slug=${slug}`, "--format", "{{.Name}}"]);
-  return [...c.stdout.split("\n"), ...n.stdout.split("\n")].filter(Boolean);
+  const { containers, networks } = await bottleResources(slug);
+  return [...containers, ...networks];
 }
 
 test("just run: the command's exit code comes back and the bottle is gone afterwards", async (t) => {

@@ -242,9 +242,9 @@ for (const k of KILL_POINTS) {
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(removed(r.stdout), removedAll(flow, slug), r.stdout + r.stderr);
     assert.deepEqual(verbs(calls(flow)), k.cleanup, "the machine went away through smolvm");
-    // Known gap, outside bb-cleanup's reach: flow.sh's work dir ($TMPDIR/bb-flow.*, copies
-    // of the plan) is removed only by its own EXIT trap, which SIGKILL skips.
-    assert.deepEqual((await leftovers(flow, slug)).filter((x) => !x.startsWith("tmp bb-flow.")), []);
+    // flow.sh's work dir moved into the bottle's state dir once bb-prepare named it, so
+    // bb-cleanup took it too: nothing is left in $TMPDIR.
+    assert.deepEqual(await leftovers(flow, slug), []);
   });
 }
 

@@ -13,6 +13,7 @@ import { fakeSmolvm, type FakeSmolvm } from "../fakes/smolvm/harness.ts";
 import { relayDir } from "../fakes/smolvm/relay.ts";
 import { containerName } from "../fakes/smolvm/runtime.ts";
 import { listMachines } from "../fakes/smolvm/state.ts";
+import { bottleResources } from "../support/leftovers.ts";
 import { REPO } from "../support/tools.ts";
 
 const JUST = join(REPO, "node_modules", ".bin", "just");
@@ -151,16 +152,11 @@ export async function startFlow(t: TestContext, opts: FlowOptions): Promise<Flow
 
 /** Everything a bottle of this flow might have left, found without bot-bottle's own code. */
 export async function leftovers(flow: Flow, slug: string): Promise<string[]> {
-  const byLabel = { [docker.LABEL.slug]: slug };
-  const [containers, networks, machines] = await Promise.all([
-    docker.listContainers(byLabel),
-    docker.listNetworks(byLabel),
-    listMachines(flow.fake.home).catch(() => []),
-  ]);
+  const [{ containers, networks }, machines] = await Promise.all([bottleResources(slug), listMachines(flow.fake.home).catch(() => [])]);
   const vm = await run(["docker", "ps", "-a", "--format", "{{.Names}}", "--filter", `name=^${containerName(names.machine(slug), flow.fake.home)}$`]);
   return [
-    ...containers.map((c) => `container ${c.name}`),
-    ...networks.map((n) => `network ${n.name}`),
+    ...containers.map((c) => `container ${c}`),
+    ...networks.map((n) => `network ${n}`),
     ...machines.map((m) => `machine ${m.name}`),
     ...(vm.stdout.trim() ? [`vm container ${vm.stdout.trim()}`] : []),
     ...(existsSync(join(flow.stateRoot, "bottles", slug)) ? [`state dir ${slug}`] : []),
