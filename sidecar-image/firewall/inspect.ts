@@ -86,11 +86,13 @@ export function readBody(req: IncomingMessage, max = MAX_BODY_BYTES): Promise<Bu
 }
 
 type Inflate = (b: Buffer, o: zlib.ZlibOptions & { info: true }) => Promise<{ buffer: Buffer; engine: { bytesWritten: number } }>;
+// With `info`, node's callback gets the output and the engine (how much input it read).
+const withInfo = (f: typeof zlib.gunzip | typeof zlib.brotliDecompress) => promisify(f) as unknown as Inflate;
 const inflaters: Record<string, Inflate> = {
-  gzip: promisify(zlib.gunzip) as unknown as Inflate,
-  "x-gzip": promisify(zlib.gunzip) as unknown as Inflate,
-  deflate: promisify(zlib.inflate) as unknown as Inflate,
-  br: promisify(zlib.brotliDecompress) as unknown as Inflate,
+  gzip: withInfo(zlib.gunzip),
+  "x-gzip": withInfo(zlib.gunzip),
+  deflate: withInfo(zlib.inflate),
+  br: withInfo(zlib.brotliDecompress),
 };
 
 /**

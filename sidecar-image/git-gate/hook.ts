@@ -42,7 +42,9 @@ function required(env: Record<string, string | undefined>, name: string): string
 
 type RunGit = (args: string[], env?: Record<string, string | undefined>, limit?: { timeoutMs: number; what: string }) => Promise<{ code: number; stdout: string; stderr: string }>;
 
-async function forward(repo: Repo, updates: RefUpdate[], git: RunGit, env: Record<string, string>, timeoutMs: number) {
+type RemoteEnv = Record<string, string | undefined>;
+
+async function forward(repo: Repo, updates: RefUpdate[], git: RunGit, env: RemoteEnv, timeoutMs: number) {
   const args = ["push", "--atomic", "--porcelain", repo.url];
   for (const u of updates) {
     // The lease is what lets a non-fast-forward through, and only when upstream is still
@@ -51,10 +53,7 @@ async function forward(repo: Repo, updates: RefUpdate[], git: RunGit, env: Recor
     args.push(`--force-with-lease=${u.ref}:${ZERO.test(u.old) ? "" : u.old}`);
     args.push(ZERO.test(u.new) ? `:${u.ref}` : `${u.new}:${u.ref}`);
   }
-  // The quarantine's object dirs stay set so pack-objects finds the pushed objects, but
-  // GIT_QUARANTINE_PATH must not leak into a local upstream's receive-pack (file://),
-  // which would then refuse to update its refs. Pushing to a URL moves no local ref.
-  return git(args, { ...env, GIT_QUARANTINE_PATH: undefined }, { timeoutMs, what: `Cannot forward the push to upstream ${repo.key}` });
+  return git(args, env, { timeoutMs, what: `Cannot forward the push to upstream ${repo.key}` });
 }
 
 /**
@@ -63,9 +62,9 @@ async function forward(repo: Repo, updates: RefUpdate[], git: RunGit, env: Recor
  * own name while upstream moves (or deletes) the branch it names. A v2 ref listing shows
  * every symref; a server that speaks only v0 shows HEAD's alone.
  */
-async function upstreamSymrefs(repo: Repo, refs: string[], git: RunGit, env: Record<string, string>, timeoutMs: number): Promise<Map<string, string>> {
+async function upstreamSymrefs(repo: Repo, refs: string[], git: RunGit, env: RemoteEnv, timeoutMs: number): Promise<Map<string, string>> {
   const what = `Cannot forward the push to upstream ${repo.key}: cannot list its refs`;
-  const r = await git(["ls-remote", "--symref", repo.url, ...refs], { ...env, GIT_QUARANTINE_PATH: undefined }, { timeoutMs, what });
+  const r = await git(["ls-remote", "--symref", repo.url, ...refs], env, { timeoutMs, what });
   if (r.code !== 0) throw new BbError("SUBPROCESS", `${what}: ${redactCredentials(r.stderr.trim())}`);
   const out = new Map<string, string>();
   for (const m of r.stdout.matchAll(/^ref: (\S+)\t(\S+)$/gm)) out.set(m[2]!, m[1]!);
@@ -96,7 +95,11 @@ export async function preReceive(opts: HookOptions): Promise<number> {
     git,
     isAncestor: async (a, b) => (await runGit(["merge-base", "--is-ancestor", a, b])).code === 0,
   });
-  const env = upstreamEnv(repo.upstream, dirs);
+  // For the git that talks to upstream: the quarantine's object dirs stay set so
+  // pack-objects finds the pushed objects, but GIT_QUARANTINE_PATH must not leak into a
+  // local upstream's receive-pack (file://), which would then refuse to update its refs.
+  // Pushing to a URL moves no local ref.
+  const env: RemoteEnv = { ...upstreamEnv(repo.upstream, dirs), GIT_QUARANTINE_PATH: undefined };
   const forwardTimeoutMs = opts.forwardTimeoutMs ?? FORWARD_TIMEOUT_MS;
   if (!violations.length) {
     const symrefs = await upstreamSymrefs(repo, updates.map((u) => u.ref), runGit, env, forwardTimeoutMs);
