@@ -162,8 +162,8 @@ describe("git-gate under attack (real process, real git)", () => {
     await git(f.work, ["branch", "-q", "-D", "late"]);
   });
 
-  it("a protected path spelled with other case, a trailing dot or space, or an invisible character is refused", async () => {
-    for (const path of [".GitHub/workflows/ci.yml", ".github./workflows/ci.yml", "Secrets /token.txt", "secr\u200bets/token.txt", "keys/ID.PEM"]) {
+  it("a protected path spelled with other case, a trailing dot or space, an invisible character or as an NTFS short name is refused", async () => {
+    for (const path of [".GitHub/workflows/ci.yml", ".github./workflows/ci.yml", "Secrets /token.txt", "secr\u200bets/token.txt", "keys/ID.PEM", "GITHUB~1/workflows/ci.yml", "SECRET~1/token.txt"]) {
       await git(f.work, ["reset", "-q", "--hard", "origin/main"]);
       await f.commit(path, "on: push\n");
       await refusedPush(["HEAD:refs/heads/agent/spelling"], /\[protectedPaths\] refs\/heads\/agent\/spelling: commit [0-9a-f]{12} changes protected path/);

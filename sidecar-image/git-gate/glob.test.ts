@@ -39,6 +39,19 @@ describe("push policy globs", () => {
     assert.equal(pathMatches("secrets", "\u017fecrets/token.txt"), true);
   });
 
+  it("pathMatches(): an NTFS 8.3 short name stands for the name it may abbreviate", () => {
+    assert.equal(pathMatches(".github/**", "GITHUB~1/workflows/ci.yml"), true);
+    assert.equal(pathMatches(".github/workflows/*", "GITHUB~1/WORKFL~1/ci.yml"), true);
+    assert.equal(pathMatches(".github/**", "GI7A2B~1/workflows/ci.yml"), true, "the hashed form: two characters and four hex digits");
+    assert.equal(pathMatches("secrets", "app/SECRET~1/db.txt"), true);
+    assert.equal(pathMatches("config.env", "CONFIG~1.ENV"), true);
+    assert.equal(pathMatches("**/*.yaml", "deploy/CI~1.YAM"), true, "the extension cut to three");
+    assert.equal(pathMatches("deploy/**", "src/DEPLOY~1"), false, "anchored patterns stay anchored");
+    assert.equal(pathMatches(".github/**", "DOCS~1/ci.yml"), false);
+    assert.equal(pathMatches("config.env", "CONFIG~1.TXT"), false);
+    assert.equal(pathMatches("secrets", "SECRET~1.TXT"), false, "a name without an extension gets a short name without one");
+  });
+
   it("pathMatches(): a folder pattern also covers a file, symlink or submodule with the folder's name", () => {
     assert.equal(pathMatches(".github/**", ".github"), true);
     assert.equal(pathMatches("deploy/**", "deploy"), true);
