@@ -41,6 +41,8 @@ export interface ContainerSpec {
   capDrop?: string[];
   capAdd?: string[];
   securityOpt?: string[];
+  /** At most this many processes and threads at once (`--pids-limit`). */
+  pidsLimit?: number;
   /** Keep at most this much of the container's output, in docker's `local` log driver
    * (rotated files; `docker logs` reads it), whatever the engine's default driver: what a
    * bottle writes to its log is partly the agent's doing, and must not fill your disk. */
@@ -49,6 +51,13 @@ export interface ContainerSpec {
 
 /** A bottle's containers keep at most 30 MiB of log each. */
 export const BOTTLE_LOG_LIMIT = { fileMiB: 10, files: 3 } as const;
+
+/**
+ * Processes and threads a bottle's containers may hold at once. A fork bomb, or a test
+ * runner gone wrong, stops at the limit instead of exhausting your machine's process
+ * table; a build with a few hundred compilers and node's threads stays far below it.
+ */
+export const PIDS_LIMIT = { agent: 4096, bundle: 1024 } as const;
 
 export function runArgs(spec: ContainerSpec): { args: string[]; childEnv: Record<string, string> } {
   const env = envArgs(spec.env);
@@ -69,6 +78,7 @@ export function runArgs(spec: ContainerSpec): { args: string[]; childEnv: Record
   for (const c of spec.capDrop ?? []) args.push("--cap-drop", c);
   for (const c of spec.capAdd ?? []) args.push("--cap-add", c);
   for (const o of spec.securityOpt ?? []) args.push("--security-opt", o);
+  if (spec.pidsLimit !== undefined) args.push("--pids-limit", String(spec.pidsLimit));
   if (spec.logLimit) args.push("--log-driver", "local", "--log-opt", `max-size=${spec.logLimit.fileMiB}m`, "--log-opt", `max-file=${spec.logLimit.files}`);
   if (spec.entrypoint !== undefined) args.push("--entrypoint", spec.entrypoint);
   args.push(spec.image, ...(spec.cmd ?? []));

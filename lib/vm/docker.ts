@@ -3,7 +3,7 @@
 // commands in it as user node.
 import { BbError, isBbError } from "../errors.ts";
 import { log } from "../log.ts";
-import { BOTTLE_LOG_LIMIT, isNameInUse, removeContainer, runContainer } from "../docker/container.ts";
+import { BOTTLE_LOG_LIMIT, isNameInUse, PIDS_LIMIT, removeContainer, runContainer } from "../docker/container.ts";
 import { inspectContainer } from "../docker/inspect.ts";
 import { execArgs, execIn } from "../docker/exec.ts";
 import { bottleLabels } from "../docker/labels.ts";
@@ -70,6 +70,7 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
       // into a container whose user is node gets no capabilities at all, and bb-provision
       // installs the CA and copies files as root that way.
       capDrop: ["NET_RAW", "MKNOD", "SETFCAP", "AUDIT_WRITE", "SYS_CHROOT"],
+      pidsLimit: PIDS_LIMIT.agent,
     });
     if (opts.signal?.aborted) throw opts.signal.reason;
   } catch (e) {

@@ -11,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as docker from "../../lib/docker/index.ts";
 import { ANY_EXIT } from "../../lib/proc.ts";
+import { PIDS_LIMIT } from "../../lib/docker/container.ts";
 import { removeAll, startBottle, type Bottle } from "./support/bottle.ts";
 import { newId } from "./support/env.ts";
 import { startFakeInternet, startHostResolver, type FakeInternet, type HostResolver } from "./support/fake-internet.ts";
@@ -166,6 +167,12 @@ describe("escape suite: network confinement (docker)", () => {
     const caps = BigInt(`0x${/CapEff:\s*([0-9a-f]+)/.exec((await a!.sh("grep CapEff /proc/self/status", { root: true })).stdout)![1]}`);
     assert.equal(caps & (1n << 13n), 0n, "CAP_NET_RAW is held by root in the agent");
     assert.notEqual(caps & 1n, 0n, "control: root in the agent keeps CAP_CHOWN");
+  });
+
+  it("the agent and the bundle each have a process limit, so a fork bomb cannot exhaust the machine's process table", async () => {
+    const pidsMax = "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max";
+    assert.equal((await a!.sh(pidsMax)).stdout.trim(), String(PIDS_LIMIT.agent));
+    assert.equal((await docker.execIn(a!.bundle, ["sh", "-c", pidsMax])).stdout.trim(), String(PIDS_LIMIT.bundle));
   });
 
   it("the agent cannot resolve outside names, and no resolver ever sees its query", async () => {
