@@ -34,7 +34,7 @@ export function parseAgent(name: string, fm: Frontmatter): AgentDecl {
     file: fm.file,
     provider: r.oneOf("provider", d.provider, PROVIDERS, "provider"),
     bottle: r.nonEmptyString("bottle", d.bottle),
-    description: "description" in d ? r.string("description", d.description) : null,
+    description: "description" in d ? r.line("description", d.description) : null,
     skills,
     env: "env" in d ? r.envMap("env", d.env ?? {}) : {},
     forwardHostCredentials: "forward_host_credentials" in d ? r.boolean("forward_host_credentials", d.forward_host_credentials) : false,

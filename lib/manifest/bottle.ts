@@ -75,7 +75,7 @@ export function parseBottle(name: string, fm: Frontmatter): BottleDecl {
     if (typeof v !== "string") r.fail("extends", `must be the name of one bottle (a string), got ${v === null ? "nothing" : Array.isArray(v) ? "a list" : typeof v}`, "MANIFEST_EXTENDS");
     decl.extends = r.nonEmptyString("extends", v);
   }
-  if ("description" in d) decl.description = r.string("description", d.description);
+  if ("description" in d) decl.description = r.line("description", d.description);
   if ("env" in d) decl.env = r.envMap("env", d.env ?? {});
   if ("git" in d) decl.git = d.git === null ? null : parseGit(r, d.git, fm.file);
   if ("git_user" in d) decl.gitUser = parseGitUser(r, d.git_user);
@@ -120,6 +120,10 @@ function parseRoute(r: FieldReader, field: string, v: unknown): RouteDecl {
   if (auth !== "header" && header !== null) r.fail(`${field}.header`, `only applies when auth is "header" (auth is "${auth}")`);
   const tokenEnv = envName(r, `${field}.token_env`, o.token_env);
   const agentEnv = "agent_env" in o ? envName(r, `${field}.agent_env`, o.agent_env) : tokenEnv;
+  // token_env is read on the host, where any name will do; it names the agent's
+  // placeholder too unless agent_env gives another.
+  if ("agent_env" in o) r.notReserved(`${field}.agent_env`, agentEnv, "give the placeholder another name");
+  else r.notReserved(`${field}.token_env`, tokenEnv, "the agent's placeholder takes this name unless agent_env gives another: set agent_env");
   return { host: host(r, `${field}.host`, o.host, false), auth, header, tokenEnv, agentEnv };
 }
 
@@ -161,8 +165,8 @@ function parsePorts(r: FieldReader, field: string, v: unknown): number[] {
 function parseGitUser(r: FieldReader, v: unknown): GitUserDecl {
   const o = r.object("git_user", v ?? {});
   r.checkKeys(o, ["name", "email"], "git_user");
-  const name = "name" in o && o.name !== null ? r.string("git_user.name", o.name).trim() : "";
-  const email = "email" in o && o.email !== null ? r.string("git_user.email", o.email).trim() : "";
+  const name = "name" in o && o.name !== null ? r.line("git_user.name", o.name) : "";
+  const email = "email" in o && o.email !== null ? r.line("git_user.email", o.email) : "";
   if (name === "" && email === "") r.fail("git_user", "declares neither name nor email: set at least one, or remove the block");
   return { name: name || null, email: email || null };
 }
@@ -200,10 +204,11 @@ function parseGit(r: FieldReader, v: unknown, file: string): GitDecl {
     r.checkKeys(uo, ["url", "identity_file", "host_key"], field);
     if (!("url" in uo)) r.fail(`${field}.url`, "is required: where git-gate fetches from and pushes to (e.g. ssh://git@github.com)");
     // The scheme in lower case: bb-bundle and git-gate tell file:// upstreams by it.
-    const url = r.nonEmptyString(`${field}.url`, uo.url).replace(/\/+$/, "").replace(/^[a-z][a-z0-9+.-]*:\/\//i, (scheme) => scheme.toLowerCase());
+    const url = r.oneLine(`${field}.url`, r.nonEmptyString(`${field}.url`, uo.url)).replace(/\/+$/, "").replace(/^[a-z][a-z0-9+.-]*:\/\//i, (scheme) => scheme.toLowerCase());
     if (!GIT_URL.test(url)) {
       r.fail(`${field}.url`, `${JSON.stringify(url)} is not a URL git-gate can fetch from: use ssh://, https://, http://, git:// or file://, or user@host:path`);
     }
+    if (/\s/.test(url)) r.fail(`${field}.url`, `${JSON.stringify(url)} holds a space: a URL has none (write a space in a path as %20)`);
     const identityFile = "identity_file" in uo ? expandPath(r.nonEmptyString(`${field}.identity_file`, uo.identity_file), file) : null;
     const hostKeys = "host_key" in uo ? parseHostKeys(r, `${field}.host_key`, uo.host_key, url) : null;
     return { host: h.toLowerCase(), url, identityFile, hostKeys };

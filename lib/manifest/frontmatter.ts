@@ -37,7 +37,14 @@ export function parseFrontmatter(file: string, text: string): Frontmatter {
     const why = e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "").replace(/:$/, "");
     throw new BbError("MANIFEST_PARSE", `${file}${line !== undefined ? `:${line}` : ""}: invalid YAML: ${why}`, { details: { file, line } });
   }
-  const data = doc.toJS() as unknown;
+  let data: unknown;
+  try {
+    // Parsing succeeded, but building the values can still fail: an alias bomb (anchors
+    // expanded past the parser's limit) is refused here.
+    data = doc.toJS();
+  } catch (e) {
+    throw new BbError("MANIFEST_PARSE", `${file}: invalid YAML: ${(e as Error).message.split("\n")[0]}`, { cause: e, details: { file } });
+  }
   if (data === null || data === undefined) return { file, data: {}, body };
   if (typeof data !== "object" || Array.isArray(data)) {
     throw new BbError("MANIFEST_PARSE", `${file}: the frontmatter must be a YAML mapping (key: value lines)`, { details: { file } });

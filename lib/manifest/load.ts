@@ -3,7 +3,7 @@
 //   <dir>/<bottle>.md         bottles
 //   <dir>/skills/<skill>/     skills (copied into the agent's home by bb-provision)
 // Only the agent and its bottle chain are parsed: a broken unrelated file never blocks.
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { PROVIDER_HOSTS } from "../credentials.ts";
 import { BbError } from "../errors.ts";
@@ -97,12 +97,34 @@ export async function loadAgent(manifestDir: string, name: string): Promise<Load
   }
   const skills = agent.skills.map((s, i) => {
     const path = join(manifestDir, "skills", s);
-    if (!existsSync(path) || !statSync(path).isDirectory()) {
-      new FieldReader(agent.file).fail(`skills[${i}]`, `no skill folder ${path}`);
-    }
+    checkSkill(new FieldReader(agent.file), `skills[${i}]`, path);
     return { name: s, path };
   });
   return { agent, bottle: resolved.decl, chain: resolved.chain, skills };
+}
+
+/**
+ * A skill is copied into the bottle as it is, a link inside it kept as a link: a folder
+ * that is itself a link would arrive as one leading nowhere, and a FIFO, socket or device
+ * cannot be copied at all. Both are refused now, before the bottle is started.
+ */
+function checkSkill(r: FieldReader, field: string, path: string): void {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (st?.isSymbolicLink()) {
+    r.fail(field, `the skill folder ${path} is a symlink (to ${readlinkSync(path)}); skills are copied with links kept as links, so it would lead nowhere in the bottle: put the folder itself there`);
+  }
+  if (!st?.isDirectory()) r.fail(field, `no skill folder ${path}`);
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
+      const file = join(dir, name);
+      const f = lstatSync(file);
+      if (f.isDirectory()) walk(file);
+      else if (!f.isFile() && !f.isSymbolicLink()) {
+        r.fail(field, `skill ${path} holds ${file}, a ${f.isFIFO() ? "FIFO" : f.isSocket() ? "socket" : "device"}: a skill may hold only files, folders and links`);
+      }
+    }
+  };
+  walk(path);
 }
 
 /** Checks that span fields (after merging), naming the file that declared the field. */

@@ -1,12 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, statSync } from "node:fs";
-import { symlink } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, rm, symlink } from "node:fs/promises";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
 import { BbError } from "../errors.ts";
+import { run } from "../proc.ts";
+import { agentEnv } from "../vm/env.ts";
+import { samplePlan } from "../../tests/support/plans.ts";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
 import { bottleSection, bottleSource, loadAgent } from "./load.ts";
 import { resolveBottle } from "./extends.ts";
+import { reservedEnvReason } from "./reserved-env.ts";
 import type { TestContext } from "node:test";
 
 const shipped = new URL("../../bottles", import.meta.url).pathname;
@@ -373,4 +378,135 @@ test("forward_host_credentials without a route for the provider's host is refuse
   const e = await loadError(dir);
   assert.equal(e.code, "MANIFEST_INVALID");
   assert.match(e.message, /agents\/a\.md: field "forward_host_credentials": needs an egress route for api\.anthropic\.com in bottle child/);
+});
+
+// --- what reaches a terminal, a config file or the agent's environment -------------------
+
+test("a control character in an env value, git_user, a description or an upstream url is refused, naming the file and the field", async (t) => {
+  const up = (url: string) => `git:\n  upstreams:\n    a.test: {url: "${url}"}\n  repos: [a.test/o/r]`;
+  for (const [child, field, shown] of [
+    [String.raw`env: {LANG: "C.UTF-8\n  allow      (none)"}`, "env.LANG", String.raw`\x0a`],
+    [String.raw`env: {LANG: "C.UTF-8\e[8m"}`, "env.LANG", String.raw`\x1b`],
+    [String.raw`env: {LANG: "C\u202eUTF"}`, "env.LANG", String.raw`\u202e`],
+    [String.raw`git_user: {name: "Bot\n[core]\n\tfsmonitor = touch /tmp/x"}`, "git_user.name", String.raw`\x0a`],
+    [String.raw`git_user: {email: "b@x.test\e[2K"}`, "git_user.email", String.raw`\x1b`],
+    [String.raw`description: "ok\rforged"`, "description", String.raw`\x0d`],
+    [up(String.raw`https://a.test\n\e[2Kfoo`), "git.upstreams.a.test.url", String.raw`\x0a`],
+  ] as const) {
+    const e = await loadError(await manifest(t, { child }));
+    assert.equal(e.code, "MANIFEST_INVALID", child);
+    assert.equal(e.message.split("\n").length, 1, e.message);
+    assert.ok(e.message.includes(`child.md: field "${field}": holds a control character (${shown}): write it as one line of plain text`), e.message);
+  }
+  const agent = await loadError(await manifest(t, { child: "" }, '---\nprovider: shell\nbottle: child\ndescription: "a\\e[8m"\nenv: {EDITOR: vi}\n---\n'));
+  assert.match(agent.message, /agents\/a\.md: field "description": holds a control character \(\\x1b\)/);
+  const agentEnv = await loadError(await manifest(t, { child: "" }, '---\nprovider: shell\nbottle: child\nenv: {EDITOR: "vi\\n"}\n---\n'));
+  assert.match(agentEnv.message, /agents\/a\.md: field "env\.EDITOR": holds a control character \(\\x0a\)/);
+  const spaced = await loadError(await manifest(t, { child: up("https://a.test/o r") }));
+  assert.match(spaced.message, /child\.md: field "git\.upstreams\.a\.test\.url": "https:\/\/a\.test\/o r" holds a space: a URL has none/);
+  // Names and descriptions are trimmed (a YAML block scalar ends in a newline); non-ASCII stays.
+  const b = await resolved(t, { child: 'git_user: {name: "R2-D2 #1 ünïcode  "}\ndescription: |\n  one line\nenv: {GREETING: "héllo wörld 👋"}' });
+  assert.deepEqual(b.gitUser, { name: "R2-D2 #1 ünïcode", email: null });
+  assert.equal(b.env.GREETING, "héllo wörld 👋");
+});
+
+test("a name bot-bottle keeps for itself is refused in env, agent env and a route's placeholder, naming the file, the field, the name and why", async (t) => {
+  for (const [name, why] of [
+    ["PATH", "it decides which programs or code run when a command in the bottle starts"],
+    ["LD_PRELOAD", "it decides which programs"],
+    ["LD_LIBRARY_PATH", "it decides which programs"],
+    ["NODE_OPTIONS", "it decides which programs"],
+    ["BASH_ENV", "it decides which programs"],
+    ["ENV", "it decides which programs"],
+    ["GIT_CONFIG_GLOBAL", "it decides which programs"],
+    ["GIT_CONFIG_COUNT", "it decides which programs"],
+    ["GIT_EXEC_PATH", "it decides which programs"],
+    ["GIT_SSH_COMMAND", "it decides which programs"],
+    ["GIT_ASKPASS", "it decides which programs"],
+    ["GIT_PROXY_COMMAND", "it decides which programs"],
+    ["HOME", "the agent's user, home and shell are the bottle's own"],
+    ["USER", "the agent's user, home and shell"],
+    ["SHELL", "the agent's user, home and shell"],
+    ["HTTPS_PROXY", "bot-bottle sets the proxy: the firewall is the bottle's only way out"],
+    ["https_proxy", "bot-bottle sets the proxy"],
+    ["No_Proxy", "bot-bottle sets the proxy"],
+    ["ALL_PROXY", "bot-bottle sets the proxy"],
+    ["NODE_EXTRA_CA_CERTS", "it decides which CA the bottle trusts"],
+    ["SSL_CERT_FILE", "it decides which CA the bottle trusts"],
+    ["SSL_CERT_DIR", "it decides which CA"],
+    ["GIT_SSL_CAINFO", "it decides which CA"],
+    ["REQUESTS_CA_BUNDLE", "it decides which CA"],
+    ["BB_SLUG", "BB_ names are bot-bottle's own"],
+  ] as const) {
+    const env = await loadError(await manifest(t, { child: `env: {${name}: x}` }));
+    assert.equal(env.code, "MANIFEST_INVALID", name);
+    assert.ok(env.message.includes(`child.md: field "env.${name}": ${name} cannot be set in the bottle: ${why}`), env.message);
+    assert.match(env.message, /; leave it out$/);
+    const agentEnv = await loadError(await manifest(t, { child: "" }, `---\nprovider: shell\nbottle: child\nenv: {${name}: x}\n---\n`));
+    assert.ok(agentEnv.message.includes(`agents/a.md: field "env.${name}": ${name} cannot be set in the bottle`), agentEnv.message);
+    const route = await loadError(await manifest(t, { child: `egress:\n  - {host: a.test, auth: bearer, token_env: T, agent_env: ${name}}` }));
+    assert.ok(route.message.includes(`child.md: field "egress[0].agent_env": ${name} cannot be set in the bottle: ${why}`), route.message);
+    assert.match(route.message, /; give the placeholder another name$/);
+  }
+  // token_env is a host name: reserved only when it names the placeholder too.
+  const byDefault = await loadError(await manifest(t, { child: "egress:\n  - {host: a.test, auth: bearer, token_env: BB_TOKEN}" }));
+  assert.match(byDefault.message, /field "egress\[0\]\.token_env": BB_TOKEN cannot be set in the bottle: .*: set agent_env$/);
+  const b = await resolved(t, {
+    child: "env: {EDITOR: vi, LANG: C.UTF-8, PATHS: a, MY_HOME: b, GIT_AUTHOR_NAME: c, LD: d, http_proxy_note: e}\negress:\n  - {host: a.test, auth: bearer, token_env: BB_TOKEN, agent_env: A_TOKEN}",
+  });
+  assert.deepEqual(Object.keys(b.env).sort(), ["EDITOR", "GIT_AUTHOR_NAME", "LANG", "LD", "MY_HOME", "PATHS", "http_proxy_note"]);
+  assert.equal(b.egress[0]!.agentEnv, "A_TOKEN");
+});
+
+test("every name bot-bottle sets in the agent's environment itself is one a manifest may not set", () => {
+  const p = samplePlan();
+  const plan = {
+    ...p,
+    bottle: { ...p.bottle, env: {} },
+    bundle: {
+      container: "c", image: "i", networks: { internal: "n", egress: "e" }, networkIds: null, caCert: "/ca.pem",
+      agentUrls: { proxy: "http://firewall:8888", gitGate: "git://git-gate:9418", supervise: "http://supervise:9100/mcp" },
+      hostPorts: null, loopbackAddr: "127.0.0.16", startedAt: "t",
+    },
+  };
+  const names = Object.keys(agentEnv(plan));
+  assert.ok(names.includes("HOME") && names.includes("BB_SUPERVISE_URL"), names.join(" "));
+  for (const name of names) assert.notEqual(reservedEnvReason(name), null, `${name} is set by bot-bottle but a manifest may set it too`);
+});
+
+test("a YAML alias bomb is a parse error naming the file, not an internal one", async (t) => {
+  const bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]";
+  const e = await loadError(await manifest(t, { child: bomb }));
+  assert.equal(e.code, "MANIFEST_PARSE");
+  assert.match(e.message, /child\.md: invalid YAML: Excessive alias count/);
+  assert.equal(e.details.file, join(dirname(e.details.file as string), "child.md"));
+});
+
+test("skills: a link inside is fine; a skill folder that is a link, or one holding a FIFO or socket, is refused naming the agent file, the skill and the file", async (t) => {
+  const agent = (skill: string) => `---\nprovider: shell\nbottle: child\nskills: [ok, ${skill}]\n---\n`;
+  const dir = await manifest(t, { child: "" }, agent("ok"));
+  await writeTree(dir, { "skills/ok/SKILL.md": "# ok\n", "elsewhere/s/SKILL.md": "# s\n" });
+  await symlink("SKILL.md", join(dir, "skills/ok/alias.md"));
+  assert.deepEqual((await loadAgent(dir, "a")).skills.map((s) => s.name), ["ok", "ok"]);
+
+  await symlink(join(dir, "elsewhere/s"), join(dir, "skills/linked"));
+  await writeTree(dir, { "agents/a.md": agent("linked") });
+  const linked = await loadError(dir);
+  assert.equal(linked.code, "MANIFEST_INVALID");
+  assert.ok(
+    linked.message.includes(`agents/a.md: field "skills[1]": the skill folder ${join(dir, "skills/linked")} is a symlink (to ${join(dir, "elsewhere/s")})`),
+    linked.message,
+  );
+
+  await writeTree(dir, { "skills/odd/SKILL.md": "# odd\n", "agents/a.md": agent("odd") });
+  await mkdir(join(dir, "skills/odd/deep"));
+  await run(["mkfifo", join(dir, "skills/odd/deep/pipe")]);
+  const fifo = await loadError(dir);
+  assert.ok(fifo.message.includes(`agents/a.md: field "skills[1]": skill ${join(dir, "skills/odd")} holds ${join(dir, "skills/odd/deep/pipe")}, a FIFO`), fifo.message);
+  await rm(join(dir, "skills/odd/deep/pipe"));
+  const server = createServer();
+  await new Promise<void>((ok) => server.listen(join(dir, "skills/odd/sock"), ok));
+  t.after(() => server.close());
+  const sock = await loadError(dir);
+  assert.match(sock.message, /skills\/odd\/sock, a socket: a skill may hold only files, folders and links$/);
 });

@@ -4,6 +4,8 @@
 import { PROVIDER_HOSTS } from "../credentials.ts";
 import type { Plan } from "../plan/schema.ts";
 import { createScanner } from "../dlp/mod.ts";
+import { printable } from "../printable.ts";
+import { redactCredentials } from "../proc.ts";
 import { publicSuffixUnderWildcard } from "../public-suffix.ts";
 import { routeTokensIn, sensitiveSlots } from "./files.ts";
 
@@ -49,7 +51,7 @@ export function preflightText(plan: Plan, hostEnv: Record<string, string | undef
   if (bottle.git && bottle.git.upstreams.length) {
     for (const u of bottle.git.upstreams) {
       const repos = bottle.git.repos.filter((r) => r.split("/")[0] === u.host);
-      rows.push(["git", `${u.host} -> ${u.url} (identity: ${u.identityFile ?? "none"}; host key: ${u.hostKeys ? `pinned, ${u.hostKeys.length}` : "trusted on first use"}); repos: ${repos.join(", ") || "(none)"}`]);
+      rows.push(["git", `${u.host} -> ${shownUrl(u.url)} (identity: ${u.identityFile ?? "none"}; host key: ${u.hostKeys ? `pinned, ${u.hostKeys.length}` : "trusted on first use"}); repos: ${repos.join(", ") || "(none)"}`]);
     }
     const p = bottle.git.push;
     rows.push(["push", `refs: ${p.allowedRefs.join(", ") || "any"}; protected branches: ${p.protectedBranches.join(", ") || "none"}; protected paths: ${p.protectedPaths.join(", ") || "none"}; dlp: ${p.dlp ? "on" : "off"}`]);
@@ -94,5 +96,13 @@ export function preflightText(plan: Plan, hostEnv: Record<string, string | undef
   if (plan.cwd) rows.push(["cwd", `${plan.cwd} (copied into the bottle)`]);
   rows.push(["state", plan.files.dir]);
   const width = Math.max(...rows.map(([k]) => k.length));
-  return `bot-bottle preflight: ${plan.slug}\n${rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join("\n")}\n`;
+  // Values come from the manifest (and its file names): a newline or ESC in one must not
+  // add a row or hide the rows after it on the one screen read before y.
+  return `bot-bottle preflight: ${printable(plan.slug)}\n${rows.map(([k, v]) => `  ${k.padEnd(width)}  ${printable(v)}`).join("\n")}\n`;
+}
+
+/** An upstream URL with its userinfo masked (https://***@host/...), which for http(s) is
+ * a credential; an ssh URL's bare user name is the login (git@), shown. */
+function shownUrl(url: string): string {
+  return /^ssh:\/\/[^/@:]*@/i.test(url) ? url : redactCredentials(url);
 }

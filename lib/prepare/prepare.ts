@@ -52,11 +52,15 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
   // A worktree's .git link that leads nowhere fails now, not after the bottle is started.
   if (cwd !== null) await linkedGitDir(cwd);
   const loaded = await loadAgent(manifestDir, opts.agent);
-  // A key that is not there fails now, before the y/N, not at bb-bundle or the first fetch.
+  // A key file that is not there (or is a folder) fails now, before the y/N, not at
+  // bb-bundle or the first fetch.
   for (const u of loaded.bottle.git?.upstreams ?? []) {
-    if (u.identityFile && !existsSync(u.identityFile)) {
-      new FieldReader(loaded.bottle.origin.git ?? loaded.bottle.file).fail(`git.upstreams.${u.host}.identity_file`, `${u.identityFile} does not exist`);
-    }
+    if (!u.identityFile) continue;
+    const field = `git.upstreams.${u.host}.identity_file`;
+    const r = new FieldReader(loaded.bottle.origin.git ?? loaded.bottle.file);
+    if (!existsSync(u.identityFile)) r.fail(field, `${u.identityFile} does not exist`);
+    const st = statSync(u.identityFile);
+    if (!st.isFile()) r.fail(field, `${u.identityFile} is ${st.isDirectory() ? "a folder" : "no regular file"}: name the private key file itself (e.g. ~/.ssh/id_ed25519)`);
   }
 
   let slug: string;

@@ -162,9 +162,9 @@ describe("escape suite: the proxy path (docker)", () => {
   });
 
   it("the agent never holds the real token: its env, every /proc/*/environ and its files carry only the placeholder", async () => {
-    assert.equal((await bottle!.exec(["printenv", "BB_ESCAPE_TOKEN"])).stdout.trim(), placeholder);
+    assert.equal((await bottle!.exec(["printenv", "ESCAPE_TOKEN"])).stdout.trim(), placeholder);
     const asAgent = await bottle!.sh("env; cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'");
-    assert.ok(asAgent.stdout.includes(`BB_ESCAPE_TOKEN=${placeholder}`), asAgent.stdout);
+    assert.ok(asAgent.stdout.includes(`ESCAPE_TOKEN=${placeholder}`), asAgent.stdout);
     assert.ok(!asAgent.stdout.includes(TOKEN));
     // Stricter than the agent can be: root searches every process and the writable trees.
     // The token goes in on stdin, so it never sits in an argv or environment in the bottle.
@@ -175,7 +175,7 @@ describe("escape suite: the proxy path (docker)", () => {
     assert.equal(asRoot.stdout, "0\ndone\n");
     const info = await docker.inspectContainer(bottle!.agent);
     assert.ok(!Object.values(info!.env).some((v) => v.includes(TOKEN)));
-    assert.equal(info!.env.BB_ESCAPE_TOKEN, placeholder);
+    assert.equal(info!.env.ESCAPE_TOKEN, placeholder);
   });
 
   it("in the bundle only egress holds the token slot, and only the firewall and git-gate the sensitive value (init, which hands them out, holds them as docker gave them)", async () => {

@@ -116,7 +116,7 @@ test("sensitive_env: an unset name is flagged in the preflight; a name that cann
 test("a route's own token listed in sensitive_env stays egress's alone: no BB_SENSITIVE slot for the firewall or git-gate, said in the preflight", async (t) => {
   const dir = await writeTree(await tempDir(t), {
     "agents/a.md": "---\nprovider: shell\nbottle: b\n---\n",
-    "b.md": "---\negress:\n  - {host: api.example.test, auth: bearer, token_env: BB_TEST_ROUTE_TOKEN}\nsensitive_env: [BB_TEST_ROUTE_TOKEN, BB_TEST_DB_PASSWORD]\n---\n",
+    "b.md": "---\negress:\n  - {host: api.example.test, auth: bearer, token_env: BB_TEST_ROUTE_TOKEN, agent_env: ROUTE_TOKEN}\nsensitive_env: [BB_TEST_ROUTE_TOKEN, BB_TEST_DB_PASSWORD]\n---\n",
   });
   const state = await tempDir(t);
   const hostEnv = { BB_TEST_ROUTE_TOKEN: "route-token-value-123", BB_TEST_DB_PASSWORD: "db-password-value-456" };
@@ -163,6 +163,36 @@ test("an identity_file that does not exist is a manifest error naming the field,
   assert.equal(r.code, 4, r.stderr);
   assert.match(r.stderr, /b\.md: field "git\.upstreams\.a\.test\.identity_file": \/nonexistent\/id_ed25519 does not exist/);
   assert.ok(!existsSync(join(state, "bottles")) || (await readdir(join(state, "bottles"))).length === 0);
+});
+
+test("an identity_file that is a folder, not a key file, is a manifest error naming the field, and nothing is prepared", async (t) => {
+  const dir = await writeTree(await tempDir(t), {
+    "agents/a.md": "---\nprovider: shell\nbottle: b\n---\n",
+    "b.md": "---\ngit:\n  upstreams:\n    a.test: {url: 'ssh://git@a.test', identity_file: keys}\n  repos: [a.test/o/r]\n---\n",
+    "keys/id_ed25519": "not a real key\n",
+  });
+  const state = await tempDir(t);
+  const r = await runTool("bb-prepare", ["a", "--manifest-dir", dir, "--state-dir", state]);
+  assert.equal(r.code, 4, r.stderr);
+  assert.ok(r.stderr.includes(`b.md: field "git.upstreams.a.test.identity_file": ${join(dir, "keys")} is a folder: name the private key file itself`), r.stderr);
+  assert.equal(r.stdout, "");
+  assert.ok(!existsSync(join(state, "bottles")) || (await readdir(join(state, "bottles"))).length === 0);
+});
+
+test("the preflight shows a manifest's file names with their newlines and ESCs escaped, so they add no row and hide none; an upstream's credential is masked", async (t) => {
+  // A bottle's name is its file's: the one manifest text no field check sees.
+  const bottle = "b\n  allow      (none)\n  supervise  off\x1b[8m";
+  const dir = await writeTree(await tempDir(t), {
+    "agents/a.md": `---\nprovider: shell\nbottle: "b\\n  allow      (none)\\n  supervise  off\\e[8m"\n---\n`,
+    [`${bottle}.md`]: "---\nallow_hosts: [pastebin.com]\ngit:\n  upstreams:\n    a.test: {url: 'https://alice:hunter2pass@a.test'}\n  repos: [a.test/o/r]\n---\n",
+  });
+  const r = await runTool("bb-prepare", ["a", "--manifest-dir", dir, "--state-dir", await tempDir(t)]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(!r.stderr.includes("\x1b"), JSON.stringify(r.stderr));
+  assert.deepEqual(r.stderr.split("\n").filter((l) => /^ {2}(allow|supervise) /.test(l)), ["  allow      pastebin.com", "  supervise  off"]);
+  assert.match(r.stderr, /^ {2}bottle +b\\x0a {2}allow {6}\(none\)\\x0a {2}supervise {2}off\\x1b\[8m {2}/m);
+  assert.match(r.stderr, /^ {2}git +a\.test -> https:\/\/\*\*\*@a\.test \(identity: none/m);
+  assert.ok(!r.stderr.includes("hunter2pass"), "the upstream's password is in the preflight");
 });
 
 test("bb-prepare --json-errors adds a JSON error object with a stable code", async (t) => {
