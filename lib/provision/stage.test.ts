@@ -2,14 +2,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { run } from "../proc.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { samplePlan } from "../../tests/support/plans.ts";
 import type { Plan } from "../plan/schema.ts";
-import { stage } from "./stage.ts";
+import { gitconfigText, stage } from "./stage.ts";
 import { skipWhen } from "../../tests/support/skip.ts";
 import { noTar, withTar } from "../../tests/support/tar.ts";
 import { AGENT } from "../layout.ts";
@@ -90,3 +90,45 @@ for (const flavor of ["gnu", "bsd"] as const) {
       assert.deepEqual(staged.scrubbed.length > 0, true, "the credential in .git/config was not reported as taken out");
     }));
 }
+
+test("gitconfigText(): a git_user name or email with #, ;, quotes or a backslash reads back from git exactly as declared", async (t) => {
+  const dir = await tempDir(t);
+  const p = samplePlan();
+  for (const name of ["R2-D2 #1", "team; bots", 'Bob "Bobby" Smith', "CORP\\bob", "  spaced  ", "end\\", "a\nb\tc"]) {
+    const email = `${name.trim()}@example.test`;
+    const plan = { ...p, bottle: { ...p.bottle, gitUser: { name, email } }, bundle: { agentUrls: { gitGate: null } } } as unknown as Ready;
+    const file = join(dir, "gitconfig");
+    await writeFile(file, gitconfigText(plan));
+    const read = async (key: string) => (await run(["git", "config", "--file", file, "--get", key])).stdout.replace(/\n$/, "");
+    assert.equal(await read("user.name"), name, await readFile(file, "utf8"));
+    assert.equal(await read("user.email"), email);
+    assert.deepEqual((await run(["git", "config", "--file", file, "--name-only", "--list"])).stdout.split("\n").filter(Boolean), ["user.name", "user.email", "init.defaultbranch"], "a value started a line of its own");
+  }
+});
+
+test("a skill's links are staged as the links they are, not rewritten to the host's paths", async (t) => {
+  const dir = await tempDir(t);
+  const skill = join(dir, "manifest", "skills", "s");
+  await mkdir(join(skill, "sub"), { recursive: true });
+  await writeFile(join(skill, "SKILL.md"), "# s\n");
+  await symlink("SKILL.md", join(skill, "alias.md"));
+  await symlink("../SKILL.md", join(skill, "sub", "up.md"));
+  await writeFile(join(dir, "ca.pem"), "-----BEGIN CERTIFICATE-----\n");
+  const p = samplePlan();
+  const plan = {
+    ...p,
+    agent: { ...p.agent, skills: [{ name: "s", path: skill }] },
+    files: { ...p.files, dir: join(dir, "bottles", p.slug) },
+    bundle: { caCert: join(dir, "ca.pem"), agentUrls: { supervise: null, gitGate: null } },
+    vm: {},
+  } as unknown as Ready;
+  const staged = await stage(plan, { cwd: null });
+  t.after(() => staged.cleanup());
+  const guest = join(dir, "guest");
+  await mkdir(guest);
+  await run(["tar", "-x", "--no-same-owner", "-C", guest, "-f", staged.tarFile]);
+  const at = join(guest, AGENT.home, ".bot-bottle", "skills", "s");
+  assert.equal(await readlink(join(at, "alias.md")), "SKILL.md");
+  assert.equal(await readlink(join(at, "sub", "up.md")), "../SKILL.md");
+  assert.equal(await readFile(join(at, "sub", "up.md"), "utf8"), "# s\n");
+});

@@ -32,11 +32,19 @@ export function gitconfigText(plan: Ready): string {
   const gu = plan.bottle.gitUser;
   if (gu && (gu.name || gu.email)) {
     lines.push("[user]");
-    if (gu.name) lines.push(`\tname = ${gu.name}`);
-    if (gu.email) lines.push(`\temail = ${gu.email}`);
+    if (gu.name) lines.push(`\tname = ${configValue(gu.name)}`);
+    if (gu.email) lines.push(`\temail = ${configValue(gu.email)}`);
   }
   lines.push("[init]", "\tdefaultBranch = main");
   return lines.join("\n") + "\n";
+}
+
+/** A git config value, quoted: `#` and `;` would start a comment, `"` and `\` an escape,
+ * and surrounding blanks would be dropped (R2-D2 #1, team; bots, CORP\bob). bb-prepare
+ * refuses control characters; a plan written by other hands still cannot start a line. */
+function configValue(v: string): string {
+  const escaped = v.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\n/g, "\\n").replace(/\t/g, "\\t").replace(/\x08/g, "\\b");
+  return `"${escaped}"`;
 }
 
 export function skillsDir(plan: Plan): string {
@@ -133,7 +141,9 @@ export async function stage(plan: Ready, opts: { cwd: string | null; agentFiles?
       if (plan.agent.provider === "codex") await put(`${AGENT.home}/.codex/AGENTS.md`, prompt);
     }
     for (const s of plan.agent.skills) {
-      await cp(s.path, at(`${skillsDir(plan)}/${s.name}`), { recursive: true });
+      // A link stays the link it is: cp would otherwise rewrite a relative one into the
+      // host's absolute path, leading nowhere in the bottle and telling it the host's layout.
+      await cp(s.path, at(`${skillsDir(plan)}/${s.name}`), { recursive: true, verbatimSymlinks: true });
     }
     const mcp = plan.bundle.agentUrls.supervise;
     if (mcp && plan.agent.provider === "codex") {
