@@ -12,7 +12,7 @@ import { refuseSlugElsewhere } from "../inventory/taken.ts";
 import { AGENT, names } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
 import { run, runInteractive, ANY_EXIT } from "../proc.ts";
-import { agentEnv } from "./env.ts";
+import { agentEnv, rootExec, type RootExec } from "./env.ts";
 
 export interface AgentImage {
   ref: string;
@@ -110,7 +110,8 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
 }
 
 export interface ExecOptions {
-  root?: boolean;
+  /** As root, in root's environment (rootExec). */
+  root?: RootExec;
   tty?: boolean;
   interactive?: boolean;
   input?: string;
@@ -147,17 +148,18 @@ export function agentExecArgv(container: string, argv: string[], o: ExecOptions)
   // Through sh's exec, argv as it is (env would take a first word with "=" for a variable):
   // a command that is not there exits 127 as in a shell, not docker's 126 with an OCI
   // runtime error. HOME is one of the names that travel on argv, so no child env is needed.
-  const { args } = execArgs(container, ["sh", "-c", 'exec "$@"', "sh", ...argv], {
+  const { args } = execArgs(container, o.root ? o.root.wrap(argv) : ["sh", "-c", 'exec "$@"', "sh", ...argv], {
     user: o.root ? "0" : AGENT.user,
-    env: o.root ? undefined : { HOME: AGENT.home },
+    env: o.root ? o.root.env : { HOME: AGENT.home },
     workdir: o.workdir,
   }, flags);
   return ["docker", ...args];
 }
 
 /** Run a command in the agent container, capturing output; returns the exit code. */
-export async function execCapture(plan: Vmd, argv: string[], o: ExecOptions = {}) {
-  return run(agentExecArgv(await agentContainer(plan), argv, { ...o, interactive: o.input !== undefined }), {
+export async function execCapture(plan: Vmd, argv: string[], o: Omit<ExecOptions, "root"> & { root?: boolean } = {}) {
+  const opts = { ...o, root: o.root ? rootExec(plan) : undefined, interactive: o.input !== undefined };
+  return run(agentExecArgv(await agentContainer(plan), argv, opts), {
     expect: ANY_EXIT,
     input: o.input,
   });

@@ -8,7 +8,7 @@ import { AGENT, names } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
 import { run, runInteractive, type RunOptions, type RunResult, ANY_EXIT } from "../proc.ts";
 import type { Smolvm } from "../smolvm/driver.ts";
-import { agentEnv } from "./env.ts";
+import { agentEnv, rootExec } from "./env.ts";
 import type { AgentImage } from "./docker.ts";
 
 type Bundled = Plan & { bundle: NonNullable<Plan["bundle"]> };
@@ -66,12 +66,14 @@ export function asAgent(argv: string[]): string[] {
 
 /** Run as root with bytes on stdin (provisioning), capturing output. */
 export function smolvmExecRoot(smolvm: Smolvm, plan: Vmd, argv: string[], input: RunOptions["input"], env?: Record<string, string | undefined>): Promise<RunResult> {
-  const full = smolvm.execArgv({ name: plan.vm.name, argv, interactive: true });
+  const root = rootExec(plan);
+  const full = smolvm.execArgv({ name: plan.vm.name, argv: root.wrap(argv), env: root.env, interactive: true });
   return run(full, { input, env, expect: ANY_EXIT });
 }
 
 /** Interactive exec as the agent user; a TTY session goes through bb-pty-resize. */
 export function smolvmExecInteractive(smolvm: Smolvm, plan: Vmd, argv: string[], o: { tty: boolean; workdir?: string; ptyResize: string; root?: boolean }): Promise<number> {
-  const full = smolvm.execArgv({ name: plan.vm.name, argv: o.root ? argv : asAgent(argv), tty: o.tty, interactive: true, workdir: o.workdir });
+  const root = o.root ? rootExec(plan) : undefined;
+  const full = smolvm.execArgv({ name: plan.vm.name, argv: root ? root.wrap(argv) : asAgent(argv), env: root?.env, tty: o.tty, interactive: true, workdir: o.workdir });
   return runInteractive(o.tty ? [o.ptyResize, "--name", plan.vm.name, "--", ...full] : full);
 }

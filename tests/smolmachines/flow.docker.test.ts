@@ -170,8 +170,11 @@ test("smolvm 0.8.0: the flow writes the allowlist into the state DB, provisions 
   assert.deepEqual(verbs(cs).filter((v) => v !== "pack create"), ["machine create", "machine start", "machine exec", "machine exec", "machine ls", "machine stop", "machine delete"]);
   assertCreate(r, "0.8.0");
   const [provision, command] = cs.filter((a) => verbs([a])[0] === "machine exec");
-  assert.deepEqual(provision!.slice(2, 6), ["--name", names.machine(r.slug), "-i", "--"], "provisioning is one root exec with the tar on stdin");
-  assert.equal(provision![6], "sh");
+  const dash = provision!.indexOf("--");
+  assert.deepEqual(provision!.slice(2, 4), ["--name", names.machine(r.slug)]);
+  assert.deepEqual(provision!.slice(dash - 1, dash + 2), ["-i", "--", "/usr/bin/env"], "provisioning is one root exec with the tar on stdin, in root's environment");
+  assert.ok(provision!.includes("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") && provision!.includes("LD_PRELOAD="), provision!.join(" "));
+  assert.equal(provision![provision!.indexOf("/bin/sh") + 1], "-c");
   assert.deepEqual(command!.slice(6, 9), ["runuser", "-u", "node"], "the command runs as node");
   assert.deepEqual(cs.at(-1), ["machine", "delete", "-f", names.machine(r.slug)]);
 });

@@ -20,6 +20,7 @@ import { provision, type Target } from "../../lib/provision/provision.ts";
 import { run, ANY_EXIT } from "../../lib/proc.ts";
 import { openSmolvm } from "../../lib/smolvm/driver.ts";
 import { agentContainer, agentExecArgv } from "../../lib/vm/docker.ts";
+import { rootExec } from "../../lib/vm/env.ts";
 import { smolvmExecRoot } from "../../lib/vm/smolvm.ts";
 
 type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
@@ -53,7 +54,7 @@ async function rootShell(plan: Ready): Promise<Target> {
     return { execRoot: (argv, input) => smolvmExecRoot(smolvm, plan, argv, input) };
   }
   const container = await agentContainer(plan);
-  return { execRoot: (argv, input) => run(agentExecArgv(container, argv, { root: true, interactive: true }), { input, expect: ANY_EXIT }) };
+  return { execRoot: (argv, input) => run(agentExecArgv(container, argv, { root: rootExec(plan), interactive: true }), { input, expect: ANY_EXIT }) };
 }
 
 await mainOf(program);

@@ -148,3 +148,39 @@ test("bb-vm on the plan bb-bundle just wrote joins the internal network by its I
     await remove();
   }
 });
+
+test("bb-vm exec --root runs in root's environment: none of the bottle's declared names, the image's PATH, no preloaded library; the agent keeps them", async (t) => {
+  const root = await testRun(t);
+  const slug = `t${root.id}-env`;
+  const prepared = await prepare({ agent: "researcher", manifestDir: join(REPO, "bottles"), stateRoot: root.stateRoot, backend: "docker", cwd: null, identity: slug });
+  // What a manifest from a shared repo could have declared, before such names were refused
+  // at prepare: a PATH and a preload into folders the agent writes, and tar's options.
+  const declared = { PATH: "/tmp/evil:/usr/bin:/bin", LD_PRELOAD: "/tmp/evil/x.so", TAR_OPTIONS: "--to-command=/tmp/evil/id", BOTTLE_DECLARED: "yes" };
+  const plan: Plan = { ...prepared, bottle: { ...prepared.bottle, env: declared } };
+  const id = await docker.runContainer({
+    name: names.agent(slug),
+    image: "debian:bookworm-slim",
+    labels: docker.bottleLabels({ slug, backend: "docker", agent: "researcher", stateRoot: root.stateRoot, role: "agent", extra: { [docker.LABEL.test]: "1", [RUN_LABEL]: root.id } }),
+    network: "none",
+    env: declared,
+    entrypoint: "/bin/sleep",
+    cmd: ["infinity"],
+  });
+  await savePlan({ ...plan, vm: { kind: "docker", image: "debian:bookworm-slim", imageId: null, name: names.agent(slug), id, artifact: null, user: "node", home: "/home/node", env: declared, startedAt: plan.createdAt } });
+  // A program of the agent's making, named as one root's commands call.
+  await run(["docker", "exec", "-u", "0", id, "/bin/sh", "-c", "mkdir -p /tmp/evil && printf '#!/bin/sh\\necho owned > /tmp/owned\\n' > /tmp/evil/id && chmod +x /tmp/evil/id"]);
+  const control = await run(["docker", "exec", "-u", "0", id, "sh", "-c", "id -u"], { expect: ANY_EXIT });
+  assert.ok(await hasFile(id, "/tmp/owned"), `control: a plain root exec runs the bottle's PATH (${control.stderr})`);
+  await run(["docker", "exec", "-u", "0", id, "rm", "/tmp/owned"]);
+
+  const r = await runTool("bb-vm", ["exec", "--root", "--slug", slug, "--state-dir", root.stateRoot, "--", "sh", "-c", "id -u; env"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^0$/m);
+  assert.match(r.stdout, /^PATH=\/usr\/local\/sbin:\/usr\/local\/bin:\/usr\/sbin:\/usr\/bin:\/sbin:\/bin$/m);
+  assert.match(r.stdout, /^HOME=\/root$/m);
+  assert.doesNotMatch(r.stdout, /BOTTLE_DECLARED|TAR_OPTIONS|\/tmp\/evil/);
+  assert.doesNotMatch(r.stderr, /LD_PRELOAD|x\.so/, "the loader tried the declared preload");
+  assert.equal(await hasFile(id, "/tmp/owned"), false, "root ran the bottle's program");
+  const agent = await run(["docker", "exec", id, "sh", "-c", "env"]);
+  assert.match(agent.stdout, /^BOTTLE_DECLARED=yes$/m, "control: the agent's own commands keep what the bottle declared");
+});

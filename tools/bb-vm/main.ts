@@ -25,6 +25,7 @@ import type { Plan } from "../../lib/plan/schema.ts";
 import { agentCommand } from "../../lib/providers.ts";
 import { openSmolvm } from "../../lib/smolvm/driver.ts";
 import { agentContainer, agentGone, execInteractive, internalNetworkId, startDockerAgent } from "../../lib/vm/docker.ts";
+import { rootExec } from "../../lib/vm/env.ts";
 import { goneMessage } from "../../lib/vm/gone.ts";
 import { smolvmExecInteractive, startSmolvmAgent } from "../../lib/vm/smolvm.ts";
 import { packImage } from "../../smolmachine-pack/pack.ts";
@@ -80,7 +81,7 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
   if (plan.vm.kind === "docker") {
     // By the id bb-vm recorded: a container of that name now may be another root's bottle.
     const container = await agentContainer(plan);
-    const code = await execInteractive(container, argv, o);
+    const code = await execInteractive(container, argv, { ...o, root: o.root ? rootExec(plan) : undefined });
     if (code === 0) return code;
     const gone = await agentGone(container, { killed: code === 137 });
     // docker could not say: an engine out of reach fails exec with exit 1 too, in docker's
