@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { cp, mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { existsSync, realpathSync } from "node:fs";
+import { cp, mkdir, mkdtemp, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -98,6 +98,59 @@ describe("a checkout whose .git is a file becomes a standalone repository in the
     const copy = await stagedCopy(repo, gitDir);
     assert.equal(await git(copy, "status", "--porcelain"), "");
     assert.equal(await git(copy, "rev-parse", "--show-toplevel"), copy);
+  });
+
+  it("another checkout's .git reached through a symlink, or spelled .GIT, is refused like the direct path", async () => {
+    const other = join(dir, "secretproj");
+    await repoWithCommit(other, "secret.txt");
+    const co = join(dir, "crafted");
+    await mkdir(co);
+    const refused = (e: BbError) => {
+      assert.equal(e.code, "USAGE");
+      assert.match(e.message, /as its git dir, but that is the \.git folder of another checkout \(.*secretproj\)/);
+      return true;
+    };
+    await writeFile(join(co, ".git"), `gitdir: ${join(other, ".git")}\n`);
+    await assert.rejects(linkedGitDir(co), refused);
+
+    await symlink(join(other, ".git"), join(co, "evil"));
+    await writeFile(join(co, ".git"), "gitdir: evil\n");
+    await assert.rejects(linkedGitDir(co), (e: BbError) => refused(e) && /names .*crafted\/evil \(which is .*secretproj\/\.git\)/.test(e.message));
+
+    // What a case-insensitive file system (macOS) opens as .git: refused on any.
+    const upper = join(dir, "upperproj");
+    await repoWithCommit(upper, "u.txt");
+    await rename(join(upper, ".git"), join(upper, ".GIT"));
+    await writeFile(join(co, ".git"), `gitdir: ${join(upper, ".GIT")}\n`);
+    await assert.rejects(linkedGitDir(co), /that is the \.git folder of another checkout \(.*upperproj\)/);
+  });
+
+  it("a git dir named through a symlink is checked and packed at its real path", async () => {
+    const repo = join(dir, "sep-link");
+    const gitDir = join(dir, "sep-link-gitdir");
+    await repoWithCommit(repo, "l.txt", ["--separate-git-dir", gitDir]);
+    await symlink(gitDir, join(repo, "meta"));
+    await writeFile(join(repo, ".git"), "gitdir: meta\n");
+    const linked = await linkedGitDir(repo);
+    assert.deepEqual(linked, { gitDir: realpathSync(gitDir), commonDir: realpathSync(gitDir) });
+
+    const copy = await stagedCopy(repo, gitDir);
+    assert.equal(await git(copy, "log", "--format=%s"), "l.txt");
+  });
+
+  it("a --separate-git-dir clone without core.worktree is taken; a folder that only has a HEAD is no git dir", async () => {
+    const repo = join(dir, "sep-plain");
+    const gitDir = join(dir, "sep-plain-gitdir");
+    await repoWithCommit(repo, "p.txt", ["--separate-git-dir", gitDir]);
+    assert.equal(await git(repo, "config", "--get", "core.worktree").catch(() => ""), "", "git init wrote core.worktree");
+    assert.ok(await linkedGitDir(repo));
+
+    const fake = join(dir, "not-a-repo");
+    await mkdir(fake);
+    await writeFile(join(fake, "HEAD"), "ref: refs/heads/main\n");
+    await writeFile(join(fake, "credentials"), "secret\n");
+    await writeFile(join(repo, ".git"), `gitdir: ${fake}\n`);
+    await assert.rejects(linkedGitDir(repo), /names .*not-a-repo as its git dir, but it has no objects\/ and refs\/ folders, so it is no git directory/);
   });
 
   it("a .git folder needs nothing; a .git file that leads nowhere is refused, naming it", async () => {

@@ -5,7 +5,7 @@
 // that git dir instead, as a standalone .git folder: the shared part (objects, refs,
 // config) plus a worktree's own HEAD and index, with the settings that tied it to the
 // host's layout (core.worktree, core.bare of a bare main repo) taken out.
-import { existsSync, lstatSync, realpathSync } from "node:fs";
+import { existsSync, lstatSync, realpathSync, statSync } from "node:fs";
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { BbError } from "../errors.ts";
@@ -24,21 +24,33 @@ export interface LinkedGitDir {
 /** Files a linked worktree keeps for itself in its private git dir. */
 const PER_WORKTREE = ["HEAD", "index", "ORIG_HEAD", "MERGE_HEAD", "logs/HEAD", "config.worktree"];
 
-/** The git dir `checkout/.git` points at, or null when .git is a folder or absent. */
+/** The git dir `checkout/.git` points at, or null when .git is a folder or absent. Both
+ * paths are real (no symlink in them): what was checked is what gets packed. */
 export async function linkedGitDir(checkout: string): Promise<LinkedGitDir | null> {
   const dotGit = join(checkout, ".git");
   if (!existsSync(dotGit) || !lstatSync(dotGit).isFile()) return null;
   const m = /^gitdir: (.+)$/m.exec(await readFile(dotGit, "utf8"));
   if (!m) throw new BbError("USAGE", `${dotGit} is a file but not a "gitdir: PATH" link, so the bottle's copy of ${checkout} would not be a git repository`);
-  const gitDir = resolve(checkout, m[1]!.trim());
-  if (!existsSync(join(gitDir, "HEAD"))) {
-    throw new BbError("USAGE", `${dotGit} points at ${gitDir}, which is not a git directory (a removed worktree, or a moved repository?), so the bottle's copy of ${checkout} would not be a git repository`);
+  const named = resolve(checkout, m[1]!.trim());
+  if (!existsSync(join(named, "HEAD"))) {
+    throw new BbError("USAGE", `${dotGit} points at ${named}, which is not a git directory (a removed worktree, or a moved repository?), so the bottle's copy of ${checkout} would not be a git repository`);
   }
+  // A symlink on the way (`gitdir: x`, x -> ../other/.git) must not hide where it leads.
+  const gitDir = realpathSync.native(named);
   const common = join(gitDir, "commondir");
-  const commonDir = existsSync(common) ? resolve(gitDir, (await readFile(common, "utf8")).trim()) : gitDir;
-  await checkPointsBack(checkout, { gitDir, commonDir });
+  const commonDir = existsSync(common) ? realOrAsIs(resolve(gitDir, (await readFile(common, "utf8")).trim())) : gitDir;
+  await checkPointsBack(checkout, { gitDir, commonDir }, named);
   return { gitDir, commonDir };
 }
+
+/** A missing commondir target stays as named: checkPointsBack() refuses it, naming it. */
+const realOrAsIs = (path: string) => {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return path;
+  }
+};
 
 const samePath = (a: string, b: string) => {
   try {
@@ -48,18 +60,40 @@ const samePath = (a: string, b: string) => {
   }
 };
 
+const isDir = (path: string) => {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+/** Whether `dir` is the .git folder of the folder it is in, whatever the spelling: a
+ * case-insensitive file system (macOS, Windows) opens `.GIT` as `.git`. */
+function isDotGitFolder(dir: string): boolean {
+  if (basename(dir).toLowerCase() === ".git") return true;
+  try {
+    const [a, b] = [statSync(dir), statSync(join(dirname(dir), ".git"))];
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The git dir a .git file names is copied into the bottle whole, so the file alone (it is
  * part of the checkout, whoever made it) must not choose it: it could name any folder of
  * yours (~/.aws with a commondir file, another repository's .git). Git links a worktree's
  * and a submodule's git dir back to their checkout (`gitdir` and the repository's
  * worktrees/ list; core.worktree); a git dir made with --separate-git-dir has no link, and
- * is taken unless it is another checkout's .git folder or a bare repository.
+ * is taken when it is a git directory (HEAD, objects/, refs/) that is neither another
+ * checkout's .git folder nor a bare repository. `linked` holds real paths; `named` is the
+ * path as the .git file wrote it, for the message.
  */
-async function checkPointsBack(checkout: string, linked: LinkedGitDir): Promise<void> {
+async function checkPointsBack(checkout: string, linked: LinkedGitDir, named: string): Promise<void> {
   const { gitDir, commonDir } = linked;
   const refuse = (why: string, hint = "") =>
-    new BbError("USAGE", `${join(checkout, ".git")} names ${gitDir} as its git dir, but ${why}, so the bottle's copy of ${checkout} does not take it${hint}`);
+    new BbError("USAGE", `${join(checkout, ".git")} names ${named}${named === gitDir ? "" : ` (which is ${gitDir})`} as its git dir, but ${why}, so the bottle's copy of ${checkout} does not take it${hint}`);
   if (gitDir !== commonDir) {
     const back = join(gitDir, "gitdir");
     const pointsBack = existsSync(back) && samePath(resolve(gitDir, (await readFile(back, "utf8")).trim()), join(checkout, ".git"));
@@ -72,8 +106,12 @@ async function checkPointsBack(checkout: string, linked: LinkedGitDir): Promise<
   const worktree = await get("core.worktree");
   if (worktree) {
     if (!samePath(resolve(gitDir, worktree), checkout)) throw refuse(`its core.worktree is ${worktree}, not ${checkout}`);
-  } else if (basename(gitDir) === ".git" || (await get("core.bare")) === "true") {
-    throw refuse(basename(gitDir) === ".git" ? `that is the .git folder of another checkout (${dirname(gitDir)})` : "that is a bare repository");
+  } else if (isDotGitFolder(gitDir)) {
+    throw refuse(`that is the .git folder of another checkout (${dirname(gitDir)})`);
+  } else if ((await get("core.bare")) === "true") {
+    throw refuse("that is a bare repository");
+  } else if (!isDir(join(gitDir, "objects")) || !isDir(join(gitDir, "refs"))) {
+    throw refuse("it has no objects/ and refs/ folders, so it is no git directory");
   }
 }
 
