@@ -140,6 +140,56 @@ for (const [name, key, value, kept] of [
   });
 }
 
+test("credentials outside URLs' userinfo go too: a proxy without a scheme, a token in a query, an included file, a cookie jar, a nested bare repository", async (t) => {
+  const { dir, co } = await checkout(t);
+  await git(dir, co, "config", "http.proxy", `alice:${SECRET}@proxy.example.test:3128`);
+  await git(dir, co, "config", "remote.origin.proxy", `bob:${SECRET}@proxy2.example.test:8080`);
+  await git(dir, co, "config", "remote.mirror.url", `https://gitlab.example.test/a/x.git?private_token=${SECRET}`);
+  await git(dir, co, "config", "include.path", "extra.inc");
+  await writeFile(join(co, ".git", "extra.inc"), `[http]\n\textraHeader = Authorization: Bearer ${SECRET}\n[include]\n\tpath = more.inc\n`);
+  await writeFile(join(co, ".git", "more.inc"), `[remote "origin"]\n\turl = https://ci:${SECRET}@git.example.test/x.git\n[user]\n\tname = Kept\n`);
+  await git(dir, co, "config", "http.cookieFile", ".git/cookies");
+  await writeFile(join(co, ".git", "cookies"), `git.example.test\tFALSE\t/\tTRUE\t0\tsession\t${SECRET}\n`);
+  await run(["git", "init", "-q", "--bare", join(co, "mirror.git")], { env: env(dir) });
+  await git(dir, join(co, "mirror.git"), "config", "remote.origin.url", `https://carol:${SECRET}@github.com/c/x.git`);
+
+  const { files, scrubbed } = await bottleFiles(dir, co);
+  assert.deepEqual(leaks(files), []);
+  assert.ok(!files.has(".git/cookies"), "the cookie jar was copied");
+  const config = files.get(".git/config")!;
+  assert.match(config, /proxy = proxy\.example\.test:3128/);
+  assert.match(config, /url = https:\/\/gitlab\.example\.test\/a\/x\.git\n/);
+  assert.doesNotMatch(config, /include|cookie/i, "the include and cookieFile keys stayed");
+  assert.match(files.get(".git/more.inc")!, /name = Kept/, "an included file comes scrubbed, the rest of it kept");
+  assert.match(files.get("mirror.git/config")!, /url = https:\/\/github\.com\/c\/x\.git/);
+  for (const line of [
+    ".git/config: the credential in http.proxy",
+    ".git/config: the credential in remote.origin.proxy",
+    ".git/config: the credential in remote.mirror.url",
+    ".git/config: include.path (the bottle's git reads no included file)",
+    `.git/config: the file ${join(co, ".git", "cookies")} (named by http.cookiefile)`,
+    ".git/extra.inc: http.extraheader",
+    ".git/more.inc: the credential in remote.origin.url",
+    "mirror.git/config: the credential in remote.origin.url",
+  ]) assert.ok(scrubbed.includes(line), `${line} not in:\n${scrubbed.join("\n")}`);
+});
+
+test("a tracked config the repository includes stays in the copy; a config git cannot read is left out, and said so", async (t) => {
+  const { dir, co } = await checkout(t);
+  await writeFile(join(co, ".gitconfig"), "[alias]\n\tst = status\n");
+  await git(dir, co, "add", ".gitconfig");
+  await git(dir, co, "-c", "user.name=T", "-c", "user.email=t@e", "commit", "-q", "-m", "shared config");
+  await git(dir, co, "config", "include.path", "../.gitconfig");
+  await run(["git", "init", "-q", "--bare", join(co, "broken.git")], { env: env(dir) });
+  await writeFile(join(co, "broken.git", "config"), `[remote "origin"\n\turl = https://x:${SECRET}@git.example.test/x.git\n`);
+
+  const { files, scrubbed } = await bottleFiles(dir, co);
+  assert.deepEqual(leaks(files), []);
+  assert.equal(files.get(".gitconfig"), "[alias]\n\tst = status\n");
+  assert.ok(!files.has("broken.git/config"), "the unreadable config was copied");
+  assert.ok(scrubbed.includes("broken.git/config: the whole file (git cannot read it as config, so its credentials cannot be told apart from the rest)"), scrubbed.join("\n"));
+});
+
 test("an ssh URL's user name is not a secret and stays (~/.gitconfig's insteadOf matches it)", async (t) => {
   const { dir, co } = await checkout(t);
   await git(dir, co, "remote", "add", "origin", "ssh://git@git.example.test/x.git");
@@ -148,7 +198,7 @@ test("an ssh URL's user name is not a secret and stays (~/.gitconfig's insteadOf
   assert.deepEqual(scrubbed, []);
 });
 
-test("a .git file is believed only when the git dir it names points back: one naming ~/.aws or another checkout's .git is refused", async (t) => {
+test("a .git file is believed only when the git dir it names points back: one naming ~/.aws or another checkout's .git, directly or through a symlink, is refused", async (t) => {
   const dir = await tempDir(t);
   const aws = join(dir, "home", ".aws");
   await mkdir(aws, { recursive: true });
@@ -167,6 +217,9 @@ test("a .git file is believed only when the git dir it names points back: one na
   await repo(dir, other);
   await writeFile(join(co, ".git"), `gitdir: ${join(other, ".git")}\n`);
   await assert.rejects(stage(await readyPlan(dir), { cwd: co }), /but that is the \.git folder of another checkout \(.*private\)/);
+  await symlink(join(other, ".git"), join(co, "evil"));
+  await writeFile(join(co, ".git"), "gitdir: evil\n");
+  await assert.rejects(stage(await readyPlan(dir), { cwd: co }), /evil \(which is .*private\/\.git\) as its git dir, but that is the \.git folder of another checkout \(.*private\)/);
   assert.ok(!existsSync(join((await readyPlan(dir)).files.dir, "provision")), "nothing staged is left behind");
 });
 

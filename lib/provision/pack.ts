@@ -6,7 +6,7 @@
 // it"), and on macOS archives extended attributes as AppleDouble "._name" entries unless
 // told not to.
 import { rm, writeFile } from "node:fs/promises";
-import { relative, sep } from "node:path";
+import { isAbsolute, relative, sep } from "node:path";
 import { BbError } from "../errors.ts";
 import { run } from "../proc.ts";
 
@@ -21,6 +21,12 @@ export async function tarFlavor(): Promise<TarFlavor> {
 /** A name as a tar pattern that matches only itself (fnmatch's specials escaped). */
 const literal = (name: string) => name.replace(/[\\*?[]/g, "\\$&");
 
+/** `path` relative to `root` when it lies below it (textually), else null. */
+export function below(root: string, path: string): string | null {
+  const rel = relative(root, path);
+  return rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? null : rel;
+}
+
 /**
  * The exclusion list's lines that leave out those of `paths` that lie below `root`, for a
  * `tar -C root ... ./names` pack; empty when none does.
@@ -28,8 +34,8 @@ const literal = (name: string) => name.replace(/[\\*?[]/g, "\\$&");
 export function exclusionPatterns(root: string, paths: Iterable<string>, flavor: TarFlavor): string[] {
   const out: string[] = [];
   for (const p of paths) {
-    const rel = relative(root, p);
-    if (rel === "" || rel.startsWith(`..${sep}`) || rel === "..") continue;
+    const rel = below(root, p);
+    if (rel === null) continue;
     if (rel.includes("\n")) throw new BbError("USAGE", `Cannot copy ${root}: ${JSON.stringify(p)} has a line break in its name, and must be left out of the copy`);
     out.push(`${flavor === "bsd" ? "^" : ""}${literal(`./${rel}`)}`);
   }

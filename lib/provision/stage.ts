@@ -2,7 +2,7 @@
 // (CA, ~/.gitconfig, prompt, skills, MCP config, the host checkout as a tar of its own),
 // packed as one tar that the provisioning script unpacks at /. Built on the host so the
 // guest needs nothing but tar, and the whole provisioning is one exec.
-import { existsSync, statSync } from "node:fs";
+import { existsSync, realpathSync, statSync } from "node:fs";
 import { chmod, copyFile, cp, lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { stringify as toToml } from "smol-toml";
@@ -11,7 +11,7 @@ import { dirWithMode } from "../paths.ts";
 import { log } from "../log.ts";
 import type { Plan } from "../plan/schema.ts";
 import { gitConfigFiles } from "./git-configs.ts";
-import { packFolder } from "./pack.ts";
+import { below, packFolder } from "./pack.ts";
 import { adjustLinkedConfig, linkedGitConfigs, linkedGitDir, packGitDir } from "./linked-git.ts";
 import { scrubGitCredentials } from "./scrub-git.ts";
 
@@ -65,48 +65,81 @@ export interface Staged {
   cleanup: () => Promise<void>;
 }
 
+/** The real path of `path` when it is a regular file, else null. */
+const realFile = (path: string): string | null => {
+  try {
+    const real = realpathSync.native(path);
+    return statSync(real).isFile() ? real : null;
+  } catch {
+    return null;
+  }
+};
+
 /**
  * The checkout, packed straight from the host folder into a tar of its own (`tarFile`),
  * which the guest unpacks into workdir after the staging tar: copying it into the staging
  * tree first would create every file twice on the host, and creating files is what costs
  * (copying 20,000 small ones took 16-28 s here, packing them 0.3 s). Its git config files
- * (the repository's, its submodules', a nested clone's) are left out of that tar: the
- * staging tree carries copies with the credentials taken out (returned: what went), and a
- * credential store file a helper named is left out altogether. A .git that is a link to a
- * git dir elsewhere is left out too, and that git dir goes in a tar of its own
- * (`tars.gitDir`), unpacked into workdir/.git.
+ * (the repository's, its submodules', a nested clone's or bare repository's, and the files
+ * they include) are left out of that tar: the staging tree carries copies with the
+ * credentials taken out (returned: what went), and a file a config names for its secret (a
+ * credential store, a cookie jar, a client key) is left out altogether. A .git that is a
+ * link to a git dir elsewhere is left out too, and that git dir goes in a tar of its own
+ * (`tars.gitDir`), unpacked into workdir/.git. Paths are real throughout: a file a config
+ * names is left out at the path tar meets it by, whatever symlink the name went through.
  */
 async function stageCheckout(cwd: string, stagedWorkdir: string, tars: { checkout: string; gitDir: string }): Promise<string[]> {
   await mkdir(stagedWorkdir, { recursive: true }); // where the guest unpacks the checkout's tar
-  const dotGit = join(cwd, ".git");
+  const root = realpathSync.native(cwd);
+  const dotGit = join(root, ".git");
   const dotGitStat = await lstat(dotGit).catch(() => null);
   if (dotGitStat?.isSymbolicLink()) {
-    log.warn(`provision: ${dotGit} is a symlink (to ${await readlink(dotGit)}); the copy keeps it as a link, which leads nowhere in the bottle, so the copy is no git repository there`);
+    log.warn(`provision: ${join(cwd, ".git")} is a symlink (to ${await readlink(dotGit)}); the copy keeps it as a link, which leads nowhere in the bottle, so the copy is no git repository there`);
   }
   const linked = dotGitStat?.isFile() ? await linkedGitDir(cwd) : null;
-  // Every git config file the copy carries, as [host file, its path in the copy].
-  const configs: [string, string][] = (await gitConfigFiles(cwd, true)).map((f) => [f, relative(cwd, f)]);
+  // Every git config file the copy carries: the host file, its path in the copy, and the
+  // path git opens it by (an included file's relative includes are read from there).
+  const configs = (await gitConfigFiles(root, true)).map((f) => ({ host: f, name: relative(root, f), origin: f }));
   const linkedConfigs = linked ? await linkedGitConfigs(linked) : [];
-  for (const [f, rel] of linkedConfigs) configs.push([f, join(".git", rel)]);
-  const leaveOut = new Set<string>();
+  for (const [f, rel] of linkedConfigs) configs.push({ host: f, name: join(".git", rel), origin: f });
+  /** Where a host file is in the copy, or null when the copy does not hold it. */
+  const inCopy = (real: string): string | null => {
+    const rel = below(root, real);
+    const inGitDir = linked && below(linked.commonDir, real);
+    return rel ?? (inGitDir ? join(".git", inGitDir) : null);
+  };
+  const leaveOut = new Set(configs.map((c) => c.host));
   const scrubbed: string[] = [];
-  for (const [from, name] of configs) {
+  // configs grows as it goes: each included file that lies inside the copy joins it.
+  for (let i = 0; i < configs.length; i++) {
+    const { host, name, origin } = configs[i]!;
     const to = join(stagedWorkdir, name);
     await mkdir(dirname(to), { recursive: true });
-    await copyFile(from, to);
-    if (linked && name === join(".git", "config")) await adjustLinkedConfig(to);
-    const s = await scrubGitCredentials(to, cwd);
+    await copyFile(host, to);
+    const s = await scrubGitCredentials(to, { origin, base: root });
+    if (linked && name === join(".git", "config") && existsSync(to)) await adjustLinkedConfig(to);
     scrubbed.push(...s.removed.map((r) => `${name}: ${r}`));
-    for (const f of s.storeFiles) leaveOut.add(f);
+    for (const f of s.leaveOut) {
+      leaveOut.add(f);
+      const real = realFile(f);
+      if (real) leaveOut.add(real);
+    }
+    for (const f of s.included) {
+      const real = realFile(f);
+      const at = real && !leaveOut.has(real) ? inCopy(real) : null;
+      if (!real || at === null) continue;
+      leaveOut.add(real);
+      configs.push({ host: real, name: at, origin: f });
+    }
   }
   log.step(`provision: packing your checkout ${cwd}`);
   const tarFile = tars.checkout;
   await mkdir(dirname(tarFile), { recursive: true });
   const { changed } = await packFolder({
-    from: cwd,
+    from: root,
     tarFile,
     names: ["."],
-    leaveOut: [...configs.map(([f]) => f), ...leaveOut, ...(linked ? [dotGit] : [])],
+    leaveOut: [...leaveOut, ...(linked ? [dotGit] : [])],
     what: `Cannot pack the checkout ${cwd}`,
   });
   if (changed) log.warn(`provision: files in ${cwd} changed while it was packed; the bottle has them as tar read them: ${changed}`);
