@@ -114,3 +114,23 @@ test("a config git cannot read is removed whole, and says so", async (t) => {
   assert.ok(!existsSync(file), "the unreadable copy is still there");
   assert.deepEqual(removed, ["the whole file (git cannot read it as config, so its credentials cannot be told apart from the rest)"]);
 });
+
+test("comments go, with any token in them; every setting reads back as it was, odd characters included", async (t) => {
+  const file = join(await tempDir(t), "config");
+  await writeFile(file, [
+    "# old remote: https://me:" + TOKEN + "@github.com/acme/widget.git",
+    "[core]", "\tbare = false ; " + TOKEN, "\tlogAllRefUpdates",
+    '[remote "origin"]', "\turl = git@github.com:acme/widget.git   # " + TOKEN,
+    '\tfetch = "+refs/heads/*:refs/remotes/origin/*"',
+    '[alias]', '\tsay = "!echo \\"a;b#c\\" \\\\ done\\tx"',
+    '[branch "we\\"ird"]', "\tremote = origin",
+    "[core]", "\tautocrlf = input",
+  ].join("\n") + "\n");
+  const list = async () => (await run(["git", "config", "--file", file, "--null", "--list"])).stdout;
+  const before = await list();
+  const { removed } = await scrubGitCredentials(file, { origin: file, base: "/checkout" });
+  const text = await readFile(file, "utf8");
+  assert.doesNotMatch(text, new RegExp(TOKEN), text);
+  assert.equal(await list(), before, "the settings, in order, are git's reading of the original");
+  assert.ok(removed.some((r) => /comments/.test(r)), removed.join("\n"));
+});

@@ -15,7 +15,7 @@
 // include.path and includeIf.*.path pull in are config files like this one: the caller
 // scrubs those that lie inside the copy as well.
 import { statSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { run } from "../proc.ts";
@@ -213,6 +213,35 @@ export async function scrubGitCredentials(path: string, where: { origin: string;
     out.leaveOut.push(f);
     if (isFile(f)) out.removed.push(what(f));
   }
+  if (await rewriteWithoutComments(path)) out.removed.push("any comments (one may hold a credential no setting shows, such as an old remote's URL)");
   out.removed = [...new Set(out.removed)];
   return out;
 }
+
+/**
+ * A comment is text git never reads, so no key above sees a token in one (a commented-out
+ * remote URL, a note after a value). A file holding "#" or ";" anywhere is written anew
+ * from git's own reading of its settings, in their order; true when it was.
+ */
+async function rewriteWithoutComments(path: string): Promise<boolean> {
+  if (!/[#;]/.test(await readFile(path, "utf8"))) return false;
+  const listed = await run(["git", "config", "--file", path, "--no-includes", "--null", "--list"], { what: `Cannot clean the copied ${path}` });
+  let text = "";
+  let current: string | null = null;
+  for (const entry of listed.stdout.split("\0").filter(Boolean)) {
+    const nl = entry.indexOf("\n");
+    const key = nl === -1 ? entry : entry.slice(0, nl);
+    const { section, sub } = sectionOf(key);
+    if (section !== current) {
+      const name = sub === null ? section : section.slice(0, section.indexOf("."));
+      text += sub === null ? `[${name}]\n` : `[${name} "${sub.replace(/["\\]/g, "\\$&")}"]\n`;
+      current = section;
+    }
+    // No value ("[core] bare") is git's true; any value goes quoted, escaped as git reads it.
+    text += nl === -1 ? `\t${key.slice(key.lastIndexOf(".") + 1)}\n` : `\t${key.slice(key.lastIndexOf(".") + 1)} = ${quoteValue(entry.slice(nl + 1))}\n`;
+  }
+  await writeFile(path, text);
+  return true;
+}
+
+const quoteValue = (v: string) => `"${v.replace(/["\\]/g, "\\$&").replace(/\n/g, "\\n").replace(/\t/g, "\\t").replace(/\x08/g, "\\b")}"`;
