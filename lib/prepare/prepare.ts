@@ -1,9 +1,9 @@
 // bb-prepare's work: resolve the agent and its bottle, mint (or keep) the slug, write the
 // per-bottle files and return the plan. Pure resolution: no docker, no smolvm. If it
 // fails after creating a new bottle dir, it removes that dir (nothing half-made).
-import { existsSync, statSync } from "node:fs";
+import { existsSync, realpathSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { resolve } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { BbError, isBbError } from "../errors.ts";
 import { agentSection, bottleSection, loadAgent } from "../manifest/load.ts";
 import { FieldReader } from "../manifest/fields.ts";
@@ -42,6 +42,27 @@ export interface PrepareOptions {
   now?: () => Date;
 }
 
+/**
+ * The checkout is copied into the bottle whole: with the state root inside it, the copy
+ * would carry every bottle's state (their CA keys, git-gate's copies of identity files)
+ * into this one; inside the state root, another bottle's. Compared by real paths, the
+ * state root's nearest existing folder standing in for one not made yet.
+ */
+function refuseNested(cwd: string, given: string, stateRoot: string): void {
+  let existing = stateRoot;
+  while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+  const real = realpathSync.native(existing);
+  const state = join(real, relative(existing, stateRoot));
+  const checkout = realpathSync.native(cwd);
+  const inside = (outer: string, inner: string) => inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
+  if (inside(checkout, state)) {
+    throw new BbError("USAGE", `--cwd ${given}: the state root ${stateRoot} lies inside it, and the copy would carry every bottle's state (CA keys, identity files) into this one: set BB_STATE_DIR (or --state-dir) outside the checkout`);
+  }
+  if (inside(state, checkout)) {
+    throw new BbError("USAGE", `--cwd ${given}: it lies inside the state root ${stateRoot}, where bottles keep their state (CA keys, identity files): copy a checkout from elsewhere`);
+  }
+}
+
 export async function prepare(opts: PrepareOptions): Promise<Plan> {
   const manifestDir = resolve(opts.manifestDir);
   const stateRoot = resolve(opts.stateRoot);
@@ -49,6 +70,7 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
   if (cwd !== null && (!existsSync(cwd) || !statSync(cwd).isDirectory())) {
     throw new BbError("USAGE", `--cwd ${opts.cwd}: not a directory`);
   }
+  if (cwd !== null) refuseNested(cwd, opts.cwd!, stateRoot);
   // A worktree's .git link that leads nowhere fails now, not after the bottle is started.
   if (cwd !== null) await linkedGitDir(cwd);
   const loaded = await loadAgent(manifestDir, opts.agent);

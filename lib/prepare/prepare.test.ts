@@ -1,0 +1,35 @@
+// prepare() with a checkout and a state root on the same disk, nested either way.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, symlink } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { isBbError } from "../errors.ts";
+import { tempDir } from "../../tests/support/tmp.ts";
+import { REPO } from "../../tests/support/tools.ts";
+import { prepare } from "./prepare.ts";
+
+const prep = (cwd: string, stateRoot: string) =>
+  prepare({ agent: "researcher", manifestDir: join(REPO, "bottles"), stateRoot, backend: "docker", cwd, identity: null });
+
+test("a checkout holding the state root, or inside it, is refused before anything is made: its copy would carry bottles' state into this one", async (t) => {
+  const dir = await tempDir(t);
+  const checkout = join(dir, "checkout");
+  await mkdir(checkout);
+  const cases = [
+    { cwd: checkout, state: join(checkout, "state"), why: /the state root .* lies inside it/ },
+    { cwd: checkout, state: join(checkout, "not", "made", "yet"), why: /lies inside it/ },
+    { cwd: join(dir, "via-link"), state: join(checkout, "state"), why: /lies inside it/, link: true },
+    { cwd: join(dir, "state", "bottles"), state: join(dir, "state"), why: /it lies inside the state root/ },
+  ];
+  await symlink(checkout, join(dir, "via-link"));
+  await mkdir(join(dir, "state", "bottles"), { recursive: true });
+  for (const c of cases) {
+    await assert.rejects(prep(c.cwd, c.state), (e: unknown) => isBbError(e) && e.code === "USAGE" && c.why.test(e.message), `${c.cwd} with state ${c.state}`);
+  }
+  assert.equal(existsSync(join(checkout, "state")), false, "nothing was made");
+  assert.deepEqual(await readdir(join(dir, "state", "bottles")), []);
+  // Control: side by side, the same checkout prepares.
+  const plan = await prep(checkout, join(dir, "elsewhere"));
+  assert.equal(plan.cwd, checkout);
+});
