@@ -1,16 +1,37 @@
 // Replacing a file whole, so a reader (another tool, a daemon across a bind mount) never
 // sees half of it: a temp file beside it (same filesystem), then rename.
 import { randomBytes } from "node:crypto";
-import { chmod, rename, rm, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import process from "node:process";
 
+// O_EXCL never opens a name that is there already, a symlink included; O_NOFOLLOW says so
+// where O_EXCL alone would not (an O_CREAT without it).
+const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/**
+ * Write `content` to `path` with exactly `mode` (whatever the umask), by rename. The folder
+ * may be shared with another uid (the supervise queue is the bundle's to write too), which
+ * can swap the temp name for a symlink at any moment: so the temp file is made new, and
+ * its mode and content go through the open handle, never through its name again. At worst
+ * the rename then moves the other side's symlink into `path` (never followed there: the
+ * queue's reader opens with O_NOFOLLOW), and nothing outside the folder is touched.
+ */
 export async function writeFileAtomic(path: string, content: string, mode = 0o600): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(3).toString("hex")}`;
+  // Dot-prefixed, so listings (ls, the queue's own) pass it by.
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
   try {
-    await writeFile(tmp, content, { mode });
-    await chmod(tmp, mode); // whatever the umask
+    const handle = await open(tmp, CREATE_NEW, mode);
+    try {
+      await handle.chmod(mode);
+      await handle.writeFile(content);
+    } finally {
+      await handle.close();
+    }
     await rename(tmp, path);
   } catch (e) {
+    // Whatever sits at the name now is removed, not followed.
     await rm(tmp, { force: true });
     throw e;
   }

@@ -6,6 +6,7 @@ import { readFile } from "node:fs/promises";
 import { z } from "zod/v3";
 import { AuthScheme, PushPolicy } from "./plan/schema.ts";
 import { BbError } from "./errors.ts";
+import { printable } from "./printable.ts";
 
 export const CONFIG_VERSION = 1;
 
@@ -94,18 +95,23 @@ export const GitGateConfig = z.object({
 });
 export type GitGateConfig = z.infer<typeof GitGateConfig>;
 
-/** Parse JSON text and validate it; errors name the file and the first bad field. */
+/**
+ * Parse JSON text and validate it; errors name the file and the first bad field. What the
+ * messages quote of the file (JSON.parse's snippet, zod's "received" value, a key) is
+ * made printable: some of these files are written inside the bundle, and a raw newline
+ * in an error could forge lines on the operator's terminal.
+ */
 export function parseJsonFile<T>(schema: z.ZodType<T>, text: string, path: string): T {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new BbError("CONFIG", `${path} is not JSON: ${(e as Error).message}`, { cause: e });
+    throw new BbError("CONFIG", `${path} is not JSON: ${printable((e as Error).message)}`, { cause: e });
   }
   const r = schema.safeParse(value);
   if (!r.success) {
     const first = r.error.issues[0]!;
-    throw new BbError("CONFIG", `${path}: ${first.path.map(String).join(".") || "(root)"}: ${first.message}`);
+    throw new BbError("CONFIG", `${path}: ${printable(first.path.map(String).join(".")) || "(root)"}: ${printable(first.message)}`);
   }
   return r.data;
 }

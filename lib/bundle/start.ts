@@ -25,6 +25,7 @@ import { ensureBottleCa } from "./ca.ts";
 import { awaitBundle } from "./readiness.ts";
 import { bundleSecrets } from "./secrets.ts";
 import { checkAbort, Undo } from "./undo.ts";
+import { shareQueueDir } from "../supervise/queue.ts";
 
 export interface BundleOptions {
   /** Ensures the sidecar image exists and returns its reference. */
@@ -180,7 +181,11 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     }
     // The queue folder itself, not its parent: from the parent the bundle could swap the
     // queue for a symlink, and bb-supervise on the host would follow it to write elsewhere.
-    if (plan.files.superviseQueue) mounts.push({ source: plan.files.superviseQueue, target: `${BUNDLE_PATHS.supervise}/queue` });
+    // Sticky, so no daemon can move or remove what another uid wrote there (queue.ts).
+    if (plan.files.superviseQueue) {
+      await shareQueueDir(plan.files.superviseQueue);
+      mounts.push({ source: plan.files.superviseQueue, target: `${BUNDLE_PATHS.supervise}/queue` });
+    }
     const host = hostUser();
     mounts.push(...(await identityMounts(plan, host)));
     mounts.push(...localMounts);

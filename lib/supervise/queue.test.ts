@@ -1,9 +1,17 @@
 import assert from "node:assert/strict";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, chown, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import process from "node:process";
 import { test } from "node:test";
-import { listRequests, normalizeHost, QUEUE_VERSION, readRequest, writeRequest, type QueueRequest } from "./queue.ts";
+import { run, which } from "../proc.ts";
+import { listRequests, normalizeHost, QUEUE_VERSION, readRequest, shareQueueDir, writeRequest, type QueueRequest } from "./queue.ts";
+import { skipWhen } from "../../tests/support/skip.ts";
 import { makeTestBottle } from "./testdata/bottle.ts";
+import { watch } from "./testdata/process.ts";
+import { tsArgv } from "./testdata/ts-argv.ts";
+
+/** A compromised bundle daemon's moves on the queue, as a real process (testdata/hostile-bundle.ts). */
+const hostileBundle = (args: string[]) => watch(tsArgv("lib/supervise/testdata/hostile-bundle.ts", args));
 
 function hostRequest(id: string, createdAt: string): QueueRequest {
   return {
@@ -91,6 +99,95 @@ test("a queue file whose host is not a host name does not parse: the operator ne
     }
     assert.deepEqual(await listRequests(b.queueDir), []);
     await assert.rejects(writeRequest(b.queueDir, { ...hostRequest("dd44", "x"), host: "*" }));
+  } finally {
+    await b.remove();
+  }
+});
+
+test("writeRequest() into a queue where a bundle daemon swaps each temp file for a symlink chmods and writes nothing outside the queue", async () => {
+  const b = await makeTestBottle();
+  // Stands in for the operator's SSH key, which git-gate's mount puts in the bundle.
+  const victim = join(b.stateRoot, "id_ed25519");
+  const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real one\n-----END OPENSSH PRIVATE KEY-----\n";
+  await writeFile(victim, key, { mode: 0o600 });
+  const bundle = hostileBundle(["swap-temps", b.queueDir, victim]);
+  try {
+    await bundle.waitFor(/^ready$/, 20_000);
+    const swapped = () => bundle.lines.filter((l) => l.startsWith("swapped ")).length;
+    const victimMode = async () => ((await stat(victim)).mode & 0o777).toString(8);
+    // Until the daemon has won the race many times (or the victim shows it won).
+    for (let i = 0; i < 5000 && swapped() < 200 && (await victimMode()) === "600"; i++) {
+      await writeRequest(b.queueDir, { ...hostRequest(`aa${i % 50}`, "2026-01-01T00:00:00.000Z"), status: "denied", answer: "no" });
+    }
+    assert.ok(swapped() > 0, "the daemon swapped no temp file: the race never ran");
+    assert.equal(await victimMode(), "600", "the key outside the queue was chmod-ed");
+    assert.equal(await readFile(victim, "utf8"), key);
+  } finally {
+    await bundle.stop();
+    await b.remove();
+  }
+});
+
+test("readRequest() never takes in more than 256 KiB of a request file that a bundle daemon fills after it was opened", async () => {
+  const b = await makeTestBottle();
+  const path = join(b.queueDir, "aa11.json");
+  // A request the queue schema accepts, four times the cap.
+  const big = join(b.stateRoot, "big.json");
+  await writeFile(big, JSON.stringify({ ...hostRequest("aa11", "2026-01-01T00:00:00.000Z"), reason: "r".repeat(1024 * 1024) }));
+  await writeFile(path, "");
+  const bundle = hostileBundle(["flap", path, big]);
+  try {
+    await bundle.waitFor(/^ready$/, 20_000);
+    const outcomes = new Set<string>();
+    for (let i = 0; i < 600; i++) {
+      outcomes.add(
+        await readRequest(b.queueDir, "aa11").then(
+          (r) => `read a request of ${JSON.stringify(r).length} bytes`,
+          (e: Error) => (/over 262144 bytes/.test(e.message) ? "refused: over the cap" : "refused: not a whole request"),
+        ),
+      );
+    }
+    assert.deepEqual([...outcomes].sort(), ["refused: not a whole request", "refused: over the cap"]);
+  } finally {
+    await bundle.stop();
+    await b.remove();
+  }
+});
+
+const cannotActAsDaemons =
+  (process.getuid?.() !== 0 && "needs root, to act as the daemons' uids") || (!(await which("setpriv")) && "needs setpriv (util-linux), to act as the daemons' uids");
+
+test("the queue folder a bundle shares is sticky: supervise's uid files requests, the host decides them, and no other uid moves or removes what it did not write", skipWhen(cannotActAsDaemons, "sticky queue folder"), async () => {
+  const b = await makeTestBottle();
+  const host = { uid: 64000, gid: process.getgid!() };
+  const as = (uid: number, script: string) =>
+    run(["setpriv", `--reuid=${uid}`, `--regid=${host.gid}`, "--clear-groups", "--", "sh", "-c", script, "sh", b.queueDir], { expect: [0, 1] });
+  try {
+    // The host user owns its state dir; the daemons share its group (lib/layout.ts daemonIdMap).
+    await chmod(b.stateRoot, 0o750);
+    await chown(b.queueDir, host.uid, host.gid);
+    await shareQueueDir(b.queueDir);
+    assert.equal((await stat(b.queueDir)).mode & 0o7777, 0o1770);
+
+    const supervise = 64103;
+    const firewall = 64101;
+    // As writeRequest does: a temp file of one's own, renamed over the request's name.
+    const replace = (uid: number, id: string, json: string) =>
+      as(uid, `umask 027; echo '${json}' > "$1/.${id}.tmp" && mv "$1/.${id}.tmp" "$1/${id}.json"`);
+    const filed = hostRequest("bb22", "2026-01-01T00:00:00.000Z");
+    for (const id of ["bb22", "cc33"]) {
+      const r = await replace(supervise, id, JSON.stringify({ ...filed, id }));
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.equal((await replace(host.uid, "bb22", JSON.stringify({ ...filed, status: "denied" }))).code, 0, "the host decides");
+
+    // Neither daemon may replace or remove the host's decision, nor firewall what supervise filed.
+    for (const [uid, id] of [[supervise, "bb22"], [firewall, "bb22"], [firewall, "cc33"]] as const) {
+      const moved = await as(uid, `ln -s /etc/passwd "$1/link-${uid}" && mv -f "$1/link-${uid}" "$1/${id}.json"`);
+      assert.equal(moved.code, 1, `uid ${uid} replaced ${id}.json`);
+      assert.equal((await as(uid, `rm -f "$1/${id}.json"`)).code, 1, `uid ${uid} removed ${id}.json`);
+    }
+    assert.deepEqual((await listRequests(b.queueDir)).map((r) => [r.id, r.status]), [["bb22", "denied"], ["cc33", "pending"]]);
   } finally {
     await b.remove();
   }

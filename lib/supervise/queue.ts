@@ -4,13 +4,14 @@
 // file by rename, so a reader never sees half a file, on either side of a bind mount.
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { chmod, open, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, lstat, open, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
 import { z } from "zod/v3";
 import { parseJsonFile } from "../sidecar-config.ts";
 import { BbError } from "../errors.ts";
+import { writeFileAtomic } from "../fs-atomic.ts";
 import { log } from "../log.ts";
+import { printable } from "../printable.ts";
 import { publicSuffixUnderWildcard } from "../public-suffix.ts";
 
 export const QUEUE_VERSION = 1;
@@ -101,23 +102,38 @@ export function requestPath(queueDir: string, id: string): string {
   return join(queueDir, `${RequestId.parse(id)}.json`);
 }
 
-/** Write (create or replace) a request atomically: a dot-file beside it, then rename. */
+/**
+ * Write (create or replace) a request atomically (lib/fs-atomic.ts: a temp file made new
+ * beside it, then rename), so the other side of the bind mount, which shares the folder,
+ * cannot steer the write elsewhere by swapping the temp name for a symlink.
+ */
 export async function writeRequest(queueDir: string, request: QueueRequest): Promise<void> {
   const valid = QueueRequest.parse(request);
   const target = requestPath(queueDir, valid.id);
-  // Same directory, so the rename never crosses a filesystem; dot-prefixed so listings skip it.
-  const tmp = join(queueDir, `.${valid.id}.json.tmp-${process.pid}-${randomBytes(3).toString("hex")}`);
   try {
     // 0640 whatever the umask: supervise in the bundle runs as another uid than the host
     // operator, sharing only the operator's group (sidecar-image/init/identity.ts), and
     // each side reads what the other wrote.
-    await writeFile(tmp, JSON.stringify(valid, null, 2) + "\n", { mode: 0o640 });
-    await chmod(tmp, 0o640);
-    await rename(tmp, target);
+    await writeFileAtomic(target, JSON.stringify(valid, null, 2) + "\n", 0o640);
   } catch (e) {
-    await rm(tmp, { force: true });
     throw new BbError("STATE", `Cannot write supervise request ${target}: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/**
+ * The queue folder's mode while a bundle shares it: the daemons' group may write (the
+ * supervise daemon files requests as a uid of its own), and sticky, so no daemon may
+ * rename or remove a file it does not own: not the operator's decision, nor the temp
+ * file it is written through, nor (for firewall or egress) what supervise filed. The
+ * owner (the host user) may still replace what supervise filed with its decision.
+ */
+export const SHARED_QUEUE_MODE = 0o1770;
+
+/** Give the queue folder SHARED_QUEUE_MODE before a bundle mounts it; a symlink there is refused, not followed. */
+export async function shareQueueDir(queueDir: string): Promise<void> {
+  const st = await lstat(queueDir);
+  if (!st.isDirectory()) throw new BbError("STATE", `The supervise queue ${queueDir} is not a folder (bot-bottle makes one there): remove the bottle and prepare it again`);
+  await chmod(queueDir, SHARED_QUEUE_MODE);
 }
 
 function parseRequest(text: string, path: string): QueueRequest {
@@ -129,7 +145,9 @@ const MAX_REQUEST_BYTES = 256 * 1024;
 
 /**
  * A request file's text. The queue is also the bundle's to write, so a name there may be
- * a symlink (never followed), a FIFO (opened without blocking, then refused) or huge.
+ * a symlink (never followed), a FIFO (opened without blocking, then refused), huge, or
+ * growing while it is read: at most MAX_REQUEST_BYTES + 1 bytes are ever read, whatever
+ * size it said it had.
  */
 async function readRequestFile(path: string): Promise<string | null> {
   let handle;
@@ -144,8 +162,23 @@ async function readRequestFile(path: string): Promise<string | null> {
   try {
     const st = await handle.stat();
     if (!st.isFile()) throw new BbError("STATE", `Cannot read supervise request ${path}: it is not a regular file`);
-    if (st.size > MAX_REQUEST_BYTES) throw new BbError("STATE", `Cannot read supervise request ${path}: ${st.size} bytes, over ${MAX_REQUEST_BYTES}`);
-    return await handle.readFile("utf8");
+    // The size it says is only where to start (the daemon polls small files often); a
+    // file that grew past it gets one buffer of the most ever read.
+    let buf = new Uint8Array(Math.min(st.size, MAX_REQUEST_BYTES) + 1);
+    let used = 0;
+    for (;;) {
+      if (used === buf.length) {
+        if (used > MAX_REQUEST_BYTES) break;
+        const most = new Uint8Array(MAX_REQUEST_BYTES + 1);
+        most.set(buf);
+        buf = most;
+      }
+      const { bytesRead } = await handle.read(buf, used, buf.length - used, used);
+      if (bytesRead === 0) break;
+      used += bytesRead;
+    }
+    if (used > MAX_REQUEST_BYTES) throw new BbError("STATE", `Cannot read supervise request ${path}: it is over ${MAX_REQUEST_BYTES} bytes`);
+    return new TextDecoder().decode(buf.subarray(0, used));
   } finally {
     await handle.close();
   }
@@ -177,7 +210,8 @@ export async function listRequests(queueDir: string): Promise<QueueRequest[]> {
       const r = await readRequest(queueDir, m[1]!);
       if (r) out.push(r);
     } catch (e) {
-      log.warn(`${(e as Error).message} (skipped)`);
+      // One line whatever the file holds: the message may quote it (lib/sidecar-config.ts).
+      log.warn(`${printable((e as Error).message)} (skipped)`);
     }
   }
   return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
