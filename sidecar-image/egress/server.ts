@@ -17,7 +17,7 @@ import { createLogger, type Logger } from "../../lib/log.ts";
 import { endToEndHeaders, flat, headerObject } from "./headers.ts";
 import { maskedHeaders, Redactor, secretForms, type Secret } from "./redact.ts";
 import { WsRedactor } from "./ws-redact.ts";
-import { routableLookup } from "./lookup.ts";
+import { routableLookup } from "../../lib/http/lookup.ts";
 import { credentialHeaderNames, injectedHeader, injectedSecrets, routeTable, type Route } from "./routes.ts";
 
 export interface Target {
@@ -114,7 +114,7 @@ export function createEgress(opts: EgressOptions): Egress {
   const env = opts.env ?? process.env;
   const log = opts.log ?? createLogger({ prefix: "egress: " });
   const resolveMap = opts.resolve ?? new Map<string, Target>();
-  const lookup = routableLookup();
+  const lookup = routableLookup("egress");
   const secureContext = clientContext(opts.extraCa);
   const agents = {
     https: new https.Agent({ keepAlive: true, secureContext }),

@@ -542,6 +542,29 @@ test("an unreachable upstream gives 502 naming the host; a request to the proxy 
   d.socket.destroy();
 });
 
+test("without egress the firewall never dials a name that resolves only to loopback (or link-local): 502 naming the addresses, nothing reaches the listener there", async () => {
+  const at = plainUpstream.port;
+  const seen = plainUpstream.requests.length;
+  const direct = await startFirewall({ policy: policyOf([{ host: "localhost", tlsPassthrough: false, ports: [at] }]), resolve: new Map() });
+  const c = await plainVia(direct);
+  const res = await c.request("GET", `http://localhost:${at}/metadata`, { host: `localhost:${at}` });
+  assert.equal(res.status, 502, res.body);
+  assert.match(res.body, /localhost resolves only to 127\.0\.0\.1 \(loopback\)(?:, ::1 \(loopback\))?, which the firewall never dials/);
+  c.socket.destroy();
+  assert.equal(plainUpstream.requests.length, seen, "the request reached the loopback listener");
+  const connections = plainUpstream.connections();
+  const passthrough = await startFirewall({ policy: policyOf([{ host: "localhost", tlsPassthrough: true, ports: [at] }]), resolve: new Map() });
+  const t = await connectTunnel(passthrough, `localhost:${at}`);
+  assert.ok("refused" in t && t.refused.status === 502, "refused" in t ? t.refused.body : "the tunnel opened");
+  assert.match(t.refused.body, /which the firewall never dials/);
+  assert.equal(plainUpstream.connections(), connections, "a passthrough tunnel reached the loopback listener");
+  // Control: the same listener named by a --resolve mapping (the operator's word) is reached.
+  const mapped = await startFirewall({ policy: policyOf([{ host: "localhost", tlsPassthrough: false, ports: [at] }]), resolve: new Map([["localhost", { host: "127.0.0.1", port: at }]]) });
+  const m = await plainVia(mapped);
+  assert.equal((await m.request("GET", `http://localhost:${at}/ok`, { host: `localhost:${at}` })).status, 200);
+  m.socket.destroy();
+});
+
 test("with a next hop, requests leave in absolute form and passthrough tunnels as CONNECT (the egress contract)", async () => {
   const egress = await startUpstream(); // records the request line egress receives
   const connects: string[] = [];

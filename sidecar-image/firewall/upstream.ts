@@ -4,13 +4,16 @@
 //   intercepted HTTPS   METHOD https://host[:port]/path HTTP/1.1   (WebSocket upgrades too)
 //   plain HTTP          METHOD http://host[:port]/path HTTP/1.1
 //   passthrough         CONNECT host:port HTTP/1.1, then raw bytes
-// Without a next hop the firewall dials upstreams itself (tests, the "firewall alone"
-// benchmark), trusting the system roots plus --upstream-ca, with --resolve overrides.
+// Without a next hop the firewall dials upstreams itself (a bottle without credential
+// routes runs no egress; tests; the "firewall alone" benchmark), trusting the system roots
+// plus --upstream-ca, with --resolve overrides, and never a name that resolves only to
+// loopback or link-local addresses (lib/http/lookup.ts), as egress does.
 import { Buffer } from "node:buffer";
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
+import { routableLookup } from "../../lib/http/lookup.ts";
 import { clientContext } from "../../lib/tls/ciphers.ts";
 
 export interface Endpoint {
@@ -63,10 +66,13 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
   const httpsAgent = new https.Agent({ ...pool, secureContext });
   const upgradeAgent = new https.Agent({ secureContext }); // no pooling: upgraded sockets leave the agent
   const dialAddress = (host: string, port: number): Endpoint => opts.resolve?.get(host) ?? { host, port };
+  // Asked only for names: an IP literal (the next hop's, a --resolve mapping's, an
+  // allowed IP's) is dialed as it is.
+  const lookup = routableLookup("the firewall");
 
   function dial(to: Endpoint): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
-      const s = net.connect(to.port, to.host);
+      const s = net.connect({ port: to.port, host: to.host, lookup });
       s.setTimeout(CONNECT_TIMEOUT_MS, () => s.destroy(new Error(`connect timed out after ${CONNECT_TIMEOUT_MS / 1000}s`)));
       s.once("connect", () => {
         s.setTimeout(0);
@@ -125,7 +131,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
         });
       }
       const to = dialAddress(target.host, target.port);
-      const common = { host: to.host, port: to.port, method: init.method, path: init.path, headers: init.headers, maxHeaderSize: MAX_HEADER_BYTES };
+      const common = { host: to.host, port: to.port, lookup, method: init.method, path: init.path, headers: init.headers, maxHeaderSize: MAX_HEADER_BYTES };
       if (target.scheme === "http") return http.request({ ...common, agent: init.upgrade ? false : httpAgent });
       return https.request({
         ...common,

@@ -18,10 +18,10 @@ test("routableLookup(): drops the addresses egress never dials, fails naming the
     new Promise<{ err: NodeJS.ErrnoException | null; result: unknown }>((r) =>
       (lookup as unknown as (h: string, o: dns.LookupOptions, cb: (e: NodeJS.ErrnoException | null, a?: unknown, f?: number) => void) => void)("api.example.test", { all }, (err, a, f) => r({ err, result: all ? a : [a, f] })),
     );
-  const mixed = routableLookup(answering([{ address: "169.254.169.254", family: 4 }, { address: "203.0.113.5", family: 4 }]));
+  const mixed = routableLookup("egress", answering([{ address: "169.254.169.254", family: 4 }, { address: "203.0.113.5", family: 4 }]));
   assert.deepEqual((await ask(mixed, false)).result, ["203.0.113.5", 4]);
   assert.deepEqual((await ask(mixed, true)).result, [{ address: "203.0.113.5", family: 4 }]);
-  const metadata = await ask(routableLookup(answering([{ address: "169.254.169.254", family: 4 }])), false);
+  const metadata = await ask(routableLookup("egress", answering([{ address: "169.254.169.254", family: 4 }])), false);
   assert.equal(metadata.err?.code, "EUNROUTABLE");
   assert.match(metadata.err!.message, /^api\.example\.test resolves only to 169\.254\.169\.254 \(link-local \(a cloud metadata service lives there\)\), which egress never dials$/);
 });
