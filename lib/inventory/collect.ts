@@ -9,6 +9,7 @@ import { decodeLabelValue, LABEL, listContainers, listNetworks, type ContainerSu
 import { names } from "../layout.ts";
 import { log } from "../log.ts";
 import { APPROVALS_FILE, RELOAD_OWED_FILE } from "../supervise/approvals.ts";
+import { SHOWN_FILE } from "../supervise/shown.ts";
 import { stateRootError } from "../paths.ts";
 import { readPlanFile } from "../plan/io.ts";
 import type { Plan } from "../plan/schema.ts";
@@ -137,7 +138,7 @@ export async function readStateDirs(stateRoot: string): Promise<Map<string, Stat
 }
 
 /** What bot-bottle puts in a bottle's folder (bb-prepare, bb-bundle, the start flow). */
-const BOTTLE_ENTRIES = new Set(["plan.json", OWNER_FILE, KEPT_FILE, "firewall", "egress", "git-gate", "supervise", "prompt.md", "ca", "flow", APPROVALS_FILE, RELOAD_OWED_FILE]);
+const BOTTLE_ENTRIES = new Set(["plan.json", OWNER_FILE, KEPT_FILE, "firewall", "egress", "git-gate", "supervise", "prompt.md", "ca", "flow", APPROVALS_FILE, RELOAD_OWED_FILE, SHOWN_FILE]);
 
 /**
  * Whether a folder below bottles/ is a bottle's: named as a slug, and empty (a bb-prepare

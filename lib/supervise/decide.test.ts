@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { test } from "node:test";
 import { BbError } from "../errors.ts";
 import { FirewallPolicy } from "../sidecar-config.ts";
-import { answerRequest, approveRequest, BUNDLE_DOWN, denyRequest, type ApproveContext } from "./decide.ts";
+import { answerRequest, approveRequest, BUNDLE_DOWN, denyRequest, showRequests, type ApproveContext } from "./decide.ts";
 import { QUEUE_VERSION, readRequest, writeRequest, type QueueRequest } from "./queue.ts";
 import { makeTestBottle, type TestBottle } from "./testdata/bottle.ts";
 import { readApprovals, reloadOwed } from "./approvals.ts";
@@ -224,6 +224,54 @@ test("denyRequest() records the reason and answerRequest() the answer text", asy
     assert.deepEqual([answered.status, answered.answer], ["approved", "main"]);
     assert.equal((await readRequest(b.queueDir, "bb22"))?.answer, "main");
     assert.equal((await policy(b)).hosts.length, 1, "deny never touches the policy");
+  } finally {
+    await b.remove();
+  }
+});
+
+test("approveRequest() refuses a request whose file changed after the operator was shown it, says what it asked and asks now, and opens nothing", async () => {
+  const b = await makeTestBottle();
+  try {
+    await writeRequest(b.queueDir, pending("aa11", { host: "docs.python.org", reason: "read the stdlib docs" }));
+    await writeRequest(b.queueDir, pending("bb22", { host: "pypi.org", reason: "install deps" }));
+    const shown = await showRequests(ctx(b, []));
+    assert.deepEqual([shown.requests.map((r) => r.host), shown.changed], [["docs.python.org", "pypi.org"], []]);
+    // Rewritten inside the bundle between the operator's list and approve: another host, or only other words.
+    await writeRequest(b.queueDir, pending("aa11", { host: "*.attacker.example", tlsPassthrough: true, reason: "read the stdlib docs" }));
+    await writeRequest(b.queueDir, pending("bb22", { host: "pypi.org", reason: "install deps (approving also lets me push)" }));
+    const before = await hostsOf(b);
+    const reloads: string[] = [];
+    await assert.rejects(approveRequest(ctx(b, reloads), "aa11"), (e: BbError) => {
+      assert.equal(e.code, "STATE");
+      assert.equal(
+        e.message,
+        "Request aa11 changed after bb-supervise first showed it: it asked for docs.python.org, and now asks for (TLS PASSTHROUGH, not scanned) *.attacker.example. " +
+          "supervise never rewrites a request, so something in the bundle did: it cannot be approved. Deny it (`bb-supervise deny aa11`); the agent may ask again",
+      );
+      return true;
+    });
+    await assert.rejects(approveRequest(ctx(b, reloads), "bb22"), (e: BbError) => /^Request bb22 changed .*: it asked for pypi\.org, with other words or time\./.test(e.message));
+    assert.deepEqual([reloads, await hostsOf(b), await readApprovals(b.plan.files.dir)], [[], before, []]);
+    assert.equal((await readRequest(b.queueDir, "aa11"))?.status, "pending");
+    // Listed again, it is still the changed one; deny is how it goes.
+    assert.deepEqual((await showRequests(ctx(b, []))).changed.map((c) => [c.request.id, c.was]), [["aa11", "docs.python.org"], ["bb22", "pypi.org"]]);
+    assert.equal((await denyRequest(ctx(b, []), "aa11", "rewritten")).status, "denied");
+  } finally {
+    await b.remove();
+  }
+});
+
+test("a request first read by approve is recorded as shown then; an id that names an Object property is a request like any other", async () => {
+  const b = await makeTestBottle();
+  try {
+    await writeRequest(b.queueDir, pending("constructor", { host: "docs.example.org" }));
+    assert.deepEqual((await showRequests(ctx(b, []))).changed, []);
+    assert.equal((await approveRequest(ctx(b, []), "constructor")).request.status, "approved");
+    await writeRequest(b.queueDir, pending("aa11", { host: "x.example.org" }));
+    await assert.rejects(approveRequest(ctx(b, [], true), "aa11"));
+    // Shown by the approve that failed; rewritten before the retry.
+    await writeRequest(b.queueDir, pending("aa11", { host: "y.example.org" }));
+    await assert.rejects(approveRequest(ctx(b, []), "aa11"), /it asked for x\.example\.org, and now asks for y\.example\.org/);
   } finally {
     await b.remove();
   }

@@ -5,7 +5,8 @@
 import { BbError, isBbError } from "../errors.ts";
 import { clearReloadOwed, recordApproval, reloadOwed, setReloadOwed } from "./approvals.ts";
 import { allowHost, disallowHost } from "./policy.ts";
-import { listRequests, normalizeHost, readRequest, RequestId, statusText, writeRequest, type QueueRequest } from "./queue.ts";
+import { asked, listRequests, normalizeHost, readRequest, RequestId, statusText, writeRequest, type QueueRequest } from "./queue.ts";
+import { noteShown, type Changed } from "./shown.ts";
 
 export interface DecideContext {
   queueDir: string;
@@ -15,10 +16,14 @@ export interface DecideContext {
   now?: () => Date;
 }
 
-export interface ApproveContext extends DecideContext {
-  policyFile: string;
-  /** The bottle's own folder, where the approval is recorded for a resume (approvals.ts). */
+export interface ShowContext extends DecideContext {
+  /** The bottle's own folder, where what the operator was shown (shown.ts) and the
+   * approvals for a resume (approvals.ts) are recorded. */
   bottleDir: string;
+}
+
+export interface ApproveContext extends ShowContext {
+  policyFile: string;
   /** Make the firewall re-read its policy (bb-supervise: docker kill --signal HUP <bundle>). */
   reloadFirewall: () => Promise<void>;
 }
@@ -60,6 +65,22 @@ export async function pendingRequest(queueDir: string, id: string): Promise<Queu
   return request;
 }
 
+/** The sentence that says a request changed since the operator was first shown it, and what to do. */
+export function changedText(ctx: DecideContext, { request, was }: Changed): string {
+  const now = asked(request);
+  return `Request ${request.id} changed after bb-supervise first showed it: it asked for ${was}, ${now === was ? "with other words or time" : `and now asks for ${now}`}. supervise never rewrites a request, so something in the bundle did: it cannot be approved. Deny it (\`${command(ctx, "deny")} ${request.id}\`); the agent may ask again`;
+}
+
+/**
+ * The requests to show the operator (pending ones, or `all`), oldest first, with the
+ * pending ones recorded as shown (shown.ts), and those that changed since first shown.
+ */
+export async function showRequests(ctx: ShowContext, opts: { all?: boolean } = {}): Promise<{ requests: QueueRequest[]; changed: Changed[] }> {
+  const requests = await listRequests(ctx.queueDir);
+  const changed = await noteShown(ctx.bottleDir, requests);
+  return { requests: requests.filter((r) => opts.all || r.status === "pending"), changed };
+}
+
 function decided(request: QueueRequest, status: "approved" | "denied", answer: string | null, ctx: DecideContext): QueueRequest {
   return { ...request, status, answer, decidedAt: (ctx.now ?? (() => new Date()))().toISOString() };
 }
@@ -69,6 +90,10 @@ export async function approveRequest(ctx: ApproveContext, id: string): Promise<A
   if (request.kind !== "host") {
     throw new BbError("USAGE", `Request ${id} is a question, not a host request: reply with \`${command(ctx, "answer")} ${id} TEXT\``);
   }
+  // What is granted is what this read found, and only if that is what the operator was
+  // first shown: the file may have been rewritten since their list.
+  const [changed] = await noteShown(ctx.bottleDir, [request]);
+  if (changed) throw new BbError("STATE", changedText(ctx, changed), { details: { id, shown: changed.was, now: asked(request) } });
   // The queue schema guarantees a host that normalizes; the policy gets its plain form.
   const host = normalizeHost(request.host!)!;
   const policyChanged = await allowHost(ctx.policyFile, { host, tlsPassthrough: request.tlsPassthrough });

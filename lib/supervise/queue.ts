@@ -58,6 +58,12 @@ export function statusText(r: QueueRequest): string {
   return r.kind === "question" && r.status === "approved" ? "answered" : r.status;
 }
 
+/** What a host request asks for: its whole host, after any "(TLS PASSTHROUGH, not
+ * scanned)". What approving grants is never cut, nor its flag hidden. */
+export function asked(r: QueueRequest): string {
+  return `${r.tlsPassthrough ? "(TLS PASSTHROUGH, not scanned) " : ""}${printable(r.host ?? "")}`;
+}
+
 const FILE_RE = /^([a-z0-9][a-z0-9-]{0,63})\.json$/;
 const LABEL_RE = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
 // A last label like these makes resolvers (inet_aton) and URL parsers read the whole

@@ -121,6 +121,34 @@ test("approve, deny (reason as words or --reason) and answer decide requests; ap
   }
 });
 
+test("approve grants a request only as list showed it: one rewritten since is refused with exit 1, both named, and the policy stays as it was", async () => {
+  const b = await makeTestBottle();
+  try {
+    await writeRequest(b.queueDir, request("3fa2c1b9", { reason: "read the stdlib docs" }));
+    const listed = await tool(["--plan", b.planFile, "list"]);
+    assert.match(listed.stdout, /^3fa2c1b9 .* docs\.example\.org: read the stdlib docs$/m);
+    // Meanwhile something in the bundle rewrites the same id.
+    await writeRequest(b.queueDir, request("3fa2c1b9", { host: "*.attacker.example", tlsPassthrough: true, reason: "read the stdlib docs" }));
+    const before = await readFile(b.policyFile, "utf8");
+
+    const approved = await tool(["--plan", b.planFile, "approve", "3fa2c1b9"]);
+    assert.equal(approved.code, 1, approved.stderr);
+    assert.match(approved.stderr, /^error: Request 3fa2c1b9 changed after bb-supervise first showed it: it asked for docs\.example\.org, and now asks for \(TLS PASSTHROUGH, not scanned\) \*\.attacker\.example\. .*Deny it \(`bb-supervise --slug shell-t3st deny 3fa2c1b9`\)/m);
+    assert.equal(await readFile(b.policyFile, "utf8"), before);
+    // list says so too, above the table, every time.
+    const again = await tool(["--plan", b.planFile, "list"]);
+    assert.match(again.stderr, /^warning: Request 3fa2c1b9 changed after bb-supervise first showed it: it asked for docs\.example\.org, and now asks for \(TLS PASSTHROUGH, not scanned\) \*\.attacker\.example\. /m);
+    assert.equal((await tool(["--plan", b.planFile, "deny", "3fa2c1b9"])).code, 0);
+
+    // approve says what it granted, passthrough and all.
+    await writeRequest(b.queueDir, request("bb22", { host: "pkg.example.net", tlsPassthrough: true }));
+    const ok = await tool(["--plan", b.planFile, "approve", "bb22"]);
+    assert.match(ok.stderr, /approved bb22: \(TLS PASSTHROUGH, not scanned\) pkg\.example\.net added to the firewall policy/);
+  } finally {
+    await b.remove();
+  }
+});
+
 test("an unknown id fails with exit 1 naming the pending ids; an unknown slug names the missing plan", async () => {
   const b = await makeTestBottle();
   try {

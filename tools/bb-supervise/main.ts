@@ -1,8 +1,10 @@
 // bb-supervise: the operator's side of a bottle's supervise queue. Lists what the agent
 // asked for, approves a host (adds it to the bottle's firewall policy and has the running
 // firewall re-read it: docker kill --signal HUP <bundle>), denies a request with a reason, or
-// answers a question. Reads the plan bb-prepare saved (--slug), --plan FILE or stdin; writes
-// the list (table, or JSON with --json) to stdout and everything else to stderr.
+// answers a question. Approve grants a request only as it was first shown (by list, or by
+// approve itself): one whose file changed since is refused. Reads the plan bb-prepare saved
+// (--slug), --plan FILE or stdin; writes the list (table, or JSON with --json) to stdout and
+// everything else to stderr.
 //
 //   bb-supervise --slug researcher-k3x9 list
 //   bb-supervise --slug researcher-k3x9 approve 3fa2c1b9
@@ -11,8 +13,8 @@ import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { locatePlan, type LocateOptions } from "../../lib/plan/locate.ts";
 import { approveContext } from "../../lib/supervise/bottle.ts";
-import { answerRequest, approveRequest, denyRequest } from "../../lib/supervise/decide.ts";
-import { listRequests } from "../../lib/supervise/queue.ts";
+import { answerRequest, approveRequest, changedText, denyRequest, showRequests } from "../../lib/supervise/decide.ts";
+import { asked } from "../../lib/supervise/queue.ts";
 import { formatJson, formatTable } from "./table.ts";
 
 async function context(cmd: Command) {
@@ -33,17 +35,18 @@ program
   .option("--all", "include approved and denied requests")
   .option("--json", "print the requests as a JSON array (status as the table says it: an answered question is \"answered\")")
   .action(async (opts: { all?: boolean; json?: boolean }, cmd: Command) => {
-    const { queueDir } = await context(cmd);
-    const requests = (await listRequests(queueDir)).filter((r) => opts.all || r.status === "pending");
+    const ctx = await context(cmd);
+    const { requests, changed } = await showRequests(ctx, opts);
+    for (const c of changed) log.warn(changedText(ctx, c));
     await writeStdout(opts.json ? formatJson(requests) : formatTable(requests));
   });
 
 program
   .command("approve <id>")
-  .description("allow the requested host: add it to the firewall policy, which the running firewall re-reads (open connections stay)")
+  .description("allow the requested host as list showed it (a request changed since is refused): add it to the firewall policy, which the running firewall re-reads (open connections stay)")
   .action(async (id: string, _opts: unknown, cmd: Command) => {
     const { request, policyChanged } = await approveRequest(await context(cmd), id);
-    log.info(`approved ${request.id}: ${request.host}${policyChanged ? " added to the firewall policy" : " was already in the firewall policy"}`);
+    log.info(`approved ${request.id}: ${asked(request)}${policyChanged ? " added to the firewall policy" : " was already in the firewall policy"}`);
   });
 
 program

@@ -3,19 +3,16 @@
 // reach the operator's terminal raw (an escape sequence could redraw the screen or make
 // a request read like another one).
 import { fitColumns, hex, printable } from "../../lib/printable.ts";
-import { statusText, type QueueRequest } from "../../lib/supervise/queue.ts";
+import { asked, statusText, type QueueRequest } from "../../lib/supervise/queue.ts";
 
 // What JSON.stringify leaves raw inside strings (it escapes C0 itself; the only raw C0
 // left is the layout's own newlines).
 const UNSAFE_IN_JSON = /[\u007f-\u009f\p{Cf}\u2028\u2029]/gu;
 
 // What approving grants is never cut: the whole host (253 characters at most) and the
-// passthrough flag come first; only the agent's reason is shortened.
+// passthrough flag come first (asked()); only the agent's reason is shortened.
 function what(r: QueueRequest): string {
-  if (r.kind === "host") {
-    const host = `${r.tlsPassthrough ? "(TLS PASSTHROUGH, not scanned) " : ""}${printable(r.host ?? "")}`;
-    return r.reason ? `${host}: ${oneLine(r.reason)}` : host;
-  }
+  if (r.kind === "host") return r.reason ? `${asked(r)}: ${oneLine(r.reason)}` : asked(r);
   return oneLine(r.question ?? "");
 }
 
