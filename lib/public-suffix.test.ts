@@ -6,12 +6,38 @@ test("a wildcard over a public suffix names the suffix, from both sections of th
   // ICANN section, private section (anyone's GitHub Pages site, anyone's S3 bucket), and a
   // suffix that only a list wildcard rule (*.ck) makes public.
   for (const s of ["co.uk", "com", "github.io", "s3.amazonaws.com", "blogspot.com", "foo.ck"]) {
-    assert.equal(publicSuffixUnderWildcard(`*.${s}`), s);
+    assert.deepEqual(publicSuffixUnderWildcard(`*.${s}`), { suffix: s, text: s });
   }
 });
 
+test("a wildcard over a parent of public suffixes (*.amazonaws.com, *.on.aws, *.windows.net) is as open, and names suffixes beneath it", () => {
+  const cases = {
+    "*.amazonaws.com": "s3.amazonaws.com", // every bucket, API Gateway, load balancer
+    "*.sa-east-1.amazonaws.com": "s3.sa-east-1.amazonaws.com",
+    "*.on.aws": null, // Lambda function URLs (lambda-url.<region>.on.aws), two levels down
+    "*.core.windows.net": null, // blob.core.windows.net: every storage account
+    "*.windows.net": "servicebus.windows.net", // core.windows.net itself is no rule, its children are
+  } as const;
+  for (const [host, nearest] of Object.entries(cases)) {
+    const open = publicSuffixUnderWildcard(host);
+    assert.ok(open, `${host} is not flagged`);
+    const base = host.slice(2);
+    assert.ok(open.suffix.endsWith(`.${base}`), `${host}: ${open.suffix}`);
+    if (nearest) assert.equal(open.suffix, nearest, host);
+    assert.match(open.text, new RegExp(`^the public suffixes beneath ${base.replaceAll(".", "\\.")} \\(${open.suffix.replaceAll(".", "\\.")}[,)]`), host);
+  }
+  assert.match(publicSuffixUnderWildcard("*.core.windows.net")!.text, /blob\.core\.windows\.net/);
+  assert.match(publicSuffixUnderWildcard("*.on.aws")!.suffix, /^[a-z-]+\.[a-z0-9-]+\.on\.aws$/);
+});
+
+test("storage.googleapis.com, every Cloud Storage bucket but not in the list, counts as a public suffix", () => {
+  assert.deepEqual(publicSuffixUnderWildcard("*.storage.googleapis.com"), { suffix: "storage.googleapis.com", text: "storage.googleapis.com" });
+  assert.equal(publicSuffixUnderWildcard("*.mybucket.storage.googleapis.com"), null);
+});
+
 test("one organisation's subdomains, exact hosts and names outside the list are not flagged", () => {
-  for (const h of ["*.example.co.uk", "*.myorg.github.io", "*.example.com", "*.amazonaws.com", "*.api.example.test", "co.uk", "github.io", "example.com"]) {
+  // *.www.ck: the list's exception (!www.ck) makes www.ck one registrant's name.
+  for (const h of ["*.example.co.uk", "*.myorg.github.io", "*.example.com", "*.api.example.test", "*.docs.python.org", "*.www.ck", "*.mybucket.s3.amazonaws.com", "co.uk", "github.io", "example.com", "amazonaws.com", "docs.amazonaws.com"]) {
     assert.equal(publicSuffixUnderWildcard(h), null, h);
   }
 });

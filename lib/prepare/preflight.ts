@@ -69,8 +69,8 @@ export function preflightText(plan: Plan, hostEnv: Record<string, string | undef
     rows.push(["egress", "(no credential routes)"]);
   }
   const allow = bottle.allowHosts.map((h) => {
-    const suffix = publicSuffixUnderWildcard(h.host);
-    const open = suffix ? ` (EVERY site anyone registers under ${suffix})` : "";
+    const opens = publicSuffixUnderWildcard(h.host);
+    const open = opens ? ` (EVERY site anyone registers under ${opens.text})` : "";
     return `${h.host}${h.ports ? `:${h.ports.join("/")}` : ""}${h.tlsPassthrough ? " (passthrough)" : ""}${open}`;
   });
   const listed = new Set([...bottle.allowHosts, ...bottle.egress].map((h) => h.host.toLowerCase()));

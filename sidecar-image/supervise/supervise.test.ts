@@ -143,12 +143,20 @@ describe("supervise daemon", () => {
     assert.equal((await readdir(bottle.queueDir)).length, count);
   });
 
-  test("a wildcard over a public suffix (*.com, *.co.uk, *.github.io, *.s3.amazonaws.com) is a tool error that names the suffix and files nothing", async () => {
+  test("a wildcard over a public suffix (*.com, *.co.uk, *.github.io, *.s3.amazonaws.com) or over a parent of one (*.amazonaws.com, *.on.aws) is a tool error that names the suffix and files nothing", async () => {
     const count = (await readdir(bottle.queueDir)).length;
     for (const [host, suffix] of [["*.com", "com"], ["*.CO.UK.", "co.uk"], ["*.github.io", "github.io"], ["*.s3.amazonaws.com", "s3.amazonaws.com"]] as const) {
       const r = await call("request_host_access", { host, reason: "r" });
       assert.equal(r.isError, true, host);
       assert.match(text(r), new RegExp(`every site anyone registers under ${suffix.replaceAll(".", "\\.")}.*\\*\\.NAME\\.${suffix.replaceAll(".", "\\.")}`), host);
+    }
+    // A wildcard over a parent of public suffixes opens them all: every S3 bucket, every
+    // Lambda URL, every Azure storage account, every Cloud Storage bucket.
+    for (const [host, beneath] of [["*.amazonaws.com", "s3.amazonaws.com"], ["*.on.aws", "on.aws"], ["*.core.windows.net", "core.windows.net"], ["*.windows.net", "windows.net"], ["*.storage.googleapis.com", "storage.googleapis.com"]] as const) {
+      const r = await call("request_host_access", { host, reason: "use the SDK" });
+      assert.equal(r.isError, true, host);
+      assert.match(text(r), /^".*" would open every site anyone registers under .*, not one organisation's: ask for the host itself, or for \*\.NAME\./, host);
+      assert.ok(text(r).includes(beneath), `${host}: ${text(r)}`);
     }
     assert.equal((await readdir(bottle.queueDir)).length, count);
     // One organisation's subdomains under such a suffix are an ordinary request.

@@ -65,9 +65,9 @@ export function registerSuperviseTools(server: McpServer, book: RequestBook): vo
       outputSchema: Outcome,
     },
     async ({ host, reason, tls_passthrough }, extra) => {
-      const suffix = publicSuffixUnderWildcard(hostText(host));
-      if (suffix) {
-        return failure(`"${host}" would open every site anyone registers under ${suffix}, not one organisation's: ask for the host itself, or for *.NAME.${suffix}`);
+      const open = publicSuffixUnderWildcard(hostText(host));
+      if (open) {
+        return failure(`"${host}" would open every site anyone registers under ${open.text}, not one organisation's: ask for the host itself, or for *.NAME.${open.suffix}`);
       }
       const normal = normalizeHost(host);
       if (!normal) return failure(`"${host}" is not a host name: give just the host, like api.example.com (no scheme, port or path)`);

@@ -142,15 +142,19 @@ test("the preflight hides env values that look secret whatever their name: known
   assert.match(r.stderr, /DATABASE_URL=<hidden>, GH=<hidden>, HOME_URL=https:\/\/example\.com\/docs, JAVA_OPTS=<hidden>, PLAIN=hello-world, RANDOM_ID=<hidden>/);
 });
 
-test("the preflight says a wildcard over a public suffix opens every site under it, and leaves one organisation's subdomains plain", async (t) => {
+test("the preflight says a wildcard over a public suffix, or over a parent of some (*.amazonaws.com), opens every site under it, and leaves one organisation's subdomains plain", async (t) => {
   const dir = await writeTree(await tempDir(t), {
     "agents/a.md": "---\nprovider: shell\nbottle: b\n---\n",
-    "b.md": "---\nallow_hosts: ['*.github.io', '*.myorg.github.io', {host: '*.co.uk', tls_passthrough: true}]\n---\n",
+    "b.md": "---\nallow_hosts: ['*.github.io', '*.myorg.github.io', {host: '*.co.uk', tls_passthrough: true}, '*.amazonaws.com', '*.mybucket.s3.amazonaws.com']\n---\n",
   });
   const r = await runTool("bb-prepare", ["a", "--manifest-dir", dir, "--state-dir", await tempDir(t)]);
   assert.equal(r.code, 0, r.stderr);
   const allow = /^\s+allow\s+(.*)$/m.exec(r.stderr)?.[1];
-  assert.equal(allow, "*.github.io (EVERY site anyone registers under github.io), *.myorg.github.io, *.co.uk (passthrough) (EVERY site anyone registers under co.uk)");
+  assert.equal(
+    allow,
+    "*.github.io (EVERY site anyone registers under github.io), *.myorg.github.io, *.co.uk (passthrough) (EVERY site anyone registers under co.uk), " +
+      "*.amazonaws.com (EVERY site anyone registers under the public suffixes beneath amazonaws.com (s3.amazonaws.com, elb.amazonaws.com, ...)), *.mybucket.s3.amazonaws.com",
+  );
 });
 
 test("an identity_file that does not exist is a manifest error naming the field, and nothing is prepared", async (t) => {
