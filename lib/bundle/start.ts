@@ -199,6 +199,9 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       mounts.push({ source: dir, target: BUNDLE_PATHS.upstreamCa, readOnly: true });
       env.BB_UPSTREAM_CA = `${BUNDLE_PATHS.upstreamCa}/ca.pem`;
     }
+    // smolmachines: the agent reaches supervise at this host address (published below), and
+    // supervise answers only requests that name the address the agent uses (DNS rebinding).
+    if (!docker) env.BB_LOOPBACK_ADDR = opts.loopbackAddr ?? "127.0.0.1";
 
     const container = names.bundle(plan.slug);
     const facing = AGENT_FACING.filter((s) => plan.services.includes(s as Service));

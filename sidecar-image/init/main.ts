@@ -34,7 +34,13 @@ function ms(text: string, flag: string): number {
 async function runInit(flags: Flags): Promise<void> {
   const services = parseServices(flags.services);
   const override = parseArgvOverride(flags.argvJson);
-  const ctx = { sidecarDir: flags.sidecarDir, slug: process.env.BB_SLUG, services, upstreamCa: process.env.BB_UPSTREAM_CA || undefined };
+  const ctx = {
+    sidecarDir: flags.sidecarDir,
+    slug: process.env.BB_SLUG,
+    services,
+    upstreamCa: process.env.BB_UPSTREAM_CA || undefined,
+    loopbackAddr: process.env.BB_LOOPBACK_ADDR || undefined,
+  };
   // Resolve the whole table up front so a missing BB_SLUG fails before anything starts.
   const ids = parseDaemonIds(process.env.BB_DAEMON_IDS);
   if (Object.keys(ids).length) ensurePasswdEntries(ids);

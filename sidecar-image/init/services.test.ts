@@ -16,8 +16,16 @@ test("defaultArgv() runs the bundled daemon with the in-container paths bb-bundl
   ]);
   assert.deepEqual(defaultArgv("supervise", ctx), [
     "node", "/opt/bb/sidecar/supervise.js", "--listen", "0.0.0.0:9100", "--queue", "/bb/supervise/queue", "--slug", "demo-x1", "--firewall", "127.0.0.1:8888",
+    "--allowed-host", "supervise",
   ]);
   assert.throws(() => defaultArgv("supervise", { ...ctx, slug: undefined }), (e: BbError) => e.code === "CONFIG" && /BB_SLUG/.test(e.message));
+});
+
+test("defaultArgv() has supervise answer the address a smolmachines agent reaches it by, instead of the docker name", () => {
+  const ctx = { sidecarDir: "/d", slug: "s", services: ["supervise"] as const, upstreamCa: undefined, loopbackAddr: "127.0.0.17" };
+  const argv = defaultArgv("supervise", ctx);
+  assert.deepEqual(argv.slice(-2), ["--allowed-host", "127.0.0.17"]);
+  assert.equal(argv.filter((a) => a === "--allowed-host").length, 1);
 });
 
 test("defaultArgv() gives the upstream CA to whichever daemon dials upstreams, and no next hop without egress", () => {

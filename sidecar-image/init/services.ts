@@ -18,6 +18,9 @@ export interface TableContext {
   services: readonly Service[];
   /** BB_UPSTREAM_CA: an extra CA for whichever daemon dials the upstreams (test upstreams). */
   upstreamCa: string | undefined;
+  /** BB_LOOPBACK_ADDR, smolmachines only: the host address the agent-facing ports are
+   * published on, by which the agent reaches supervise (on docker it uses the name "supervise"). */
+  loopbackAddr?: string;
 }
 
 function daemonArgs(name: Service, ctx: TableContext): string[] {
@@ -51,6 +54,8 @@ function daemonArgs(name: Service, ctx: TableContext): string[] {
         "--slug", ctx.slug,
         // supervise holds an approval back until the restarted firewall listens again.
         "--firewall", `127.0.0.1:${PORTS.firewall}`,
+        // The one Host it answers: the name or address in the agent's BB_SUPERVISE_URL.
+        "--allowed-host", ctx.loopbackAddr ?? "supervise",
       ];
   }
 }

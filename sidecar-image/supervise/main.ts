@@ -3,9 +3,12 @@
 // and to look an earlier request up (check_request). Requests are files in --queue;
 // the operator decides them with bb-supervise on the host.
 //
+// It answers only requests whose Host is a name the agent uses (--allowed-host, and the
+// --listen address unless that is a wildcard), and none with an Origin (server.ts).
+//
 // Exit codes: 0 after SIGTERM/SIGINT, 2 bad flags, 1 anything else.
 //
-//   supervise --listen 0.0.0.0:9100 --queue /bb/supervise/queue --slug researcher-k3x9
+//   supervise --listen 0.0.0.0:9100 --queue /bb/supervise/queue --slug researcher-k3x9 --allowed-host supervise
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
 import { createServer } from "node:http";
@@ -14,7 +17,7 @@ import { createProgram, mainOf } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { createRequestBook } from "./requests.ts";
-import { createSuperviseHandler, MCP_PATH } from "./server.ts";
+import { createSuperviseHandler, MAX_CONNECTIONS, MCP_PATH } from "./server.ts";
 import { parseHostPort } from "../../lib/daemon.ts";
 import { waitForListener } from "./net.ts";
 
@@ -25,7 +28,11 @@ interface Flags {
   wait: string;
   poll: string;
   firewall?: string;
+  allowedHost: string[];
 }
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+const WILDCARD_ADDRESSES = new Set(["0.0.0.0", "::", "[::]"]);
 
 function positiveNumber(text: string, flag: string): number {
   const n = Number(text);
@@ -54,15 +61,21 @@ async function serve(flags: Flags): Promise<void> {
         }
       : undefined,
   });
-  const supervise = createSuperviseHandler({ slug: flags.slug, book });
+  const allowedHosts = [...(flags.allowedHost.length ? flags.allowedHost : ["supervise"]), ...(WILDCARD_ADDRESSES.has(listen.host) ? [] : [listen.host])];
+  const supervise = createSuperviseHandler({ slug: flags.slug, book, allowedHosts });
   const server = createServer(supervise.handler);
+  // What a client that opens connections and never finishes a request can hold: a
+  // connection past the cap is closed unanswered (server.ts caps requests with a 503).
+  server.maxConnections = MAX_CONNECTIONS;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e) => reject(new BbError("CONFIG", `Cannot listen on ${flags.listen}: ${e.message}`, { cause: e })));
     server.listen(listen.port, listen.host, resolve);
   });
   const bound = server.address();
   const port = typeof bound === "object" && bound ? bound.port : listen.port;
-  log.info(`listening on http://${listen.host}:${port}${MCP_PATH} (bottle ${flags.slug}, queue ${flags.queue})`);
+  log.info(`listening on http://${listen.host}:${port}${MCP_PATH} (bottle ${flags.slug}, queue ${flags.queue}, Host ${allowedHosts.join(" or ")})`);
 
   const sig = await new Promise<string>((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));
@@ -83,8 +96,9 @@ const program = createProgram("supervise", "MCP server the agent uses to ask the
   .requiredOption("--queue <dir>", "the bottle's supervise queue dir (request files)")
   .option("--slug <slug>", "the bottle's slug (shown to the agent)", process.env.BB_SLUG ?? "bottle")
   .option("--wait <seconds>", "how long a tool call waits for the operator before answering pending (below the usual 60s client timeout)", "50")
-  .option("--poll <ms>", "how often a waiting call re-reads its request file", "500")
+  .option("--poll <ms>", "how often the requests that calls wait on are re-read (one read each, however many calls wait)", "500")
   .option("--firewall <host:port>", "after an approval, wait until the firewall accepts connections again before telling the agent")
+  .option("--allowed-host <name>", "a Host name (no port) the agent reaches supervise by, repeatable; any other is refused (default: supervise; the --listen address is allowed too unless it is a wildcard)", collect, [])
   .action((flags: Flags) => serve(flags));
 
 await mainOf(program);

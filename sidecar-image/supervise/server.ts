@@ -3,6 +3,16 @@
 // transport), plus /healthz for bb-bundle's readiness check. Sessions live in this
 // process's memory, which is why a policy change reaches the firewall alone (a live
 // re-read, or init restarting it on SIGUSR1): restarting supervise would drop the sessions.
+//
+// Only the agent may talk to it. On smolmachines it is published on a host loopback
+// address, where a web page whose name was rebound to that address (DNS rebinding) could
+// reach it from the operator's browser: so a request is answered only when its Host names
+// what the agent uses (allowedHosts) and it carries no Origin (browsers send one; MCP
+// clients do not). The SDK's own check (enableDnsRebindingProtection) is not used: it
+// compares whole Host values, port included, and supervise cannot know the host port
+// docker picks when publishing it; it lets listed Origins through, where no Origin is
+// legitimate here; and it runs inside the transport, after this handler has read an
+// initialize body.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
@@ -13,7 +23,15 @@ import type { RequestBook } from "./requests.ts";
 import { registerSuperviseTools } from "./tools.ts";
 
 export const MCP_PATH = "/mcp";
-const MAX_BODY = 1 << 20;
+/** The largest call is a few KiB (a 4000-character question, JSON-escaped); a batch of
+ * them fits too. The SDK's default, 4 MiB per POST, is what a flood would hold. */
+export const MAX_BODY_BYTES = 256 * 1024;
+/** HTTP requests in flight at once: each session's event stream, and every POST until
+ * its calls are answered. Past it a request gets 503 before its body is read. */
+export const MAX_REQUESTS = 64;
+/** Connections open at once (main.ts sets it on the server): requests past MAX_REQUESTS
+ * are answered and closed, so these are mostly idle keep-alives and half-sent headers. */
+export const MAX_CONNECTIONS = 256;
 /** Sessions kept at once. An agent opens one or two; one in a loop must not eat the
  * bundle's memory, so past this the least recently used session is closed (its client
  * gets 404 and, as the spec says, opens a new one). */
@@ -24,6 +42,12 @@ export interface SuperviseHandlerOptions {
   book: RequestBook;
   /** Default MAX_SESSIONS. */
   maxSessions?: number;
+  /** Host header names (no port) the agent reaches supervise by; any other gets 403. */
+  allowedHosts: readonly string[];
+  /** Default MAX_BODY_BYTES. */
+  maxBodyBytes?: number;
+  /** Default MAX_REQUESTS. */
+  maxRequests?: number;
 }
 
 export interface SuperviseHandler {
@@ -31,6 +55,8 @@ export interface SuperviseHandler {
   /** Close every open session. */
   close(): Promise<void>;
   sessionCount(): number;
+  /** HTTP requests being answered now. */
+  requestCount(): number;
 }
 
 interface Session {
@@ -38,26 +64,50 @@ interface Session {
   transport: StreamableHTTPServerTransport;
 }
 
-function jsonRpcError(res: ServerResponse, status: number, message: string) {
-  res.writeHead(status, { "content-type": "application/json" });
+function jsonRpcError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}) {
+  res.writeHead(status, { "content-type": "application/json", ...headers });
   res.end(JSON.stringify({ jsonrpc: "2.0", error: { code: -32000, message }, id: null }));
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+/** An error answer that closes the connection, leaving any unread body unread. */
+function refuse(res: ServerResponse, status: number, message: string) {
+  jsonRpcError(res, status, message, { connection: "close" });
+}
+
+class TooLarge extends Error {}
+
+/** The body as JSON; TooLarge past `max` bytes, said or sent. */
+async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
+  const tooLarge = () => new TooLarge(`Payload Too Large: the request body must not exceed ${max} bytes`);
+  if (Number(req.headers["content-length"]) > max) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new Error(`request body over ${MAX_BODY} bytes`);
+    if (size > max) throw tooLarge();
     chunks.push(chunk as Buffer);
   }
   return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+}
+
+/** The name in a Host header ("supervise:9100" -> "supervise", "[::1]:80" -> "[::1]"), or null. */
+function hostName(header: string | undefined): string | null {
+  if (!header) return null;
+  try {
+    return new URL(`http://${header}`).hostname;
+  } catch {
+    return null;
+  }
 }
 
 export function createSuperviseHandler(opts: SuperviseHandlerOptions): SuperviseHandler {
   // In order of last use: the first entry is the one to close when a new session needs room.
   const sessions = new Map<string, Session>();
   const maxSessions = opts.maxSessions ?? MAX_SESSIONS;
+  const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
+  const maxRequests = opts.maxRequests ?? MAX_REQUESTS;
+  const allowedHosts = new Set(opts.allowedHosts.map((h) => h.toLowerCase()));
+  let requests = 0;
 
   function closeLeastRecentlyUsed() {
     const [id, oldest] = sessions.entries().next().value!;
@@ -71,9 +121,10 @@ export function createSuperviseHandler(opts: SuperviseHandlerOptions): Supervise
       { name: "bot-bottle-supervise", version: "1.0.0" },
       { instructions: `Ask the operator of bottle ${opts.slug} for network access (request_host_access) or anything else (ask_operator).` },
     );
-    registerSuperviseTools(server, opts.book);
+    registerSuperviseTools(server, opts.book.forSession());
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
+      maxRequestBodySize: maxBody,
       onsessioninitialized: (id) => {
         if (sessions.size >= maxSessions) closeLeastRecentlyUsed();
         sessions.set(id, { server, transport });
@@ -88,6 +139,9 @@ export function createSuperviseHandler(opts: SuperviseHandlerOptions): Supervise
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
+    const host = hostName(req.headers.host);
+    if (host === null || !allowedHosts.has(host)) return refuse(res, 403, `Forbidden: Host ${JSON.stringify(req.headers.host ?? "")} is not how this bottle's agent reaches supervise`);
+    if (req.headers.origin !== undefined) return refuse(res, 403, "Forbidden: requests from a web page (with an Origin header) are not answered");
     const path = new URL(req.url ?? "/", "http://supervise").pathname;
     if (path === "/healthz" && req.method === "GET") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
@@ -110,8 +164,9 @@ export function createSuperviseHandler(opts: SuperviseHandlerOptions): Supervise
     if (req.method !== "POST") return jsonRpcError(res, 400, "Bad Request: no Mcp-Session-Id header; initialize a session first");
     let body: unknown;
     try {
-      body = await readJson(req);
+      body = await readJson(req, maxBody);
     } catch (e) {
+      if (e instanceof TooLarge) return refuse(res, 413, e.message);
       return jsonRpcError(res, 400, `Bad Request: ${(e as Error).message}`);
     }
     if (!isInitializeRequest(body)) return jsonRpcError(res, 400, "Bad Request: no Mcp-Session-Id header; initialize a session first");
@@ -120,6 +175,11 @@ export function createSuperviseHandler(opts: SuperviseHandlerOptions): Supervise
 
   return {
     handler(req, res) {
+      if (requests >= maxRequests) {
+        return refuse(res, 503, `Service Unavailable: supervise is answering ${requests} requests already (at most ${maxRequests} at once); try again once one has finished`);
+      }
+      requests++;
+      res.once("close", () => requests--);
       handle(req, res).catch((e) => {
         log.error(`${req.method} ${req.url}: ${(e as Error).message}`);
         if (!res.headersSent) jsonRpcError(res, 500, "Internal error");
@@ -132,5 +192,6 @@ export function createSuperviseHandler(opts: SuperviseHandlerOptions): Supervise
       await Promise.allSettled(open.map((s) => s.server.close()));
     },
     sessionCount: () => sessions.size,
+    requestCount: () => requests,
   };
 }

@@ -2,6 +2,7 @@
 // operator side is the real bb-supervise tool (as a subprocess) or its library.
 import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -47,7 +48,12 @@ async function hosts() {
 describe("supervise daemon", () => {
   before(async () => {
     bottle = await makeTestBottle();
-    daemon = watch(tsArgv("sidecar-image/supervise/main.ts", ["--listen", "127.0.0.1:0", "--queue", bottle.queueDir, "--slug", bottle.slug, "--wait", String(WAIT_S), "--poll", "100"]));
+    daemon = watch(
+      tsArgv("sidecar-image/supervise/main.ts", [
+        "--listen", "127.0.0.1:0", "--queue", bottle.queueDir, "--slug", bottle.slug, "--wait", String(WAIT_S), "--poll", "100",
+        "--allowed-host", "supervise", "--allowed-host", "127.0.0.17",
+      ]),
+    );
     const m = await daemon.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+\/mcp)/, 20_000);
     url = m[1]!;
     client = new Client({ name: "supervise-test", version: "1.0.0" });
@@ -164,6 +170,51 @@ describe("supervise daemon", () => {
     const req = await filed((r) => r.host === "*.myorg.github.io");
     await denyRequest({ queueDir: bottle.queueDir }, req.id, "not now");
     assert.equal(((await ok).structuredContent as { status: string }).status, "denied");
+  });
+
+  test("only a Host the agent uses is answered, and nothing with an Origin: a DNS-rebound web page gets 403 and files nothing", async () => {
+    const port = Number(new URL(url).port);
+    /** One request as a browser or the agent would send it, Host and Origin as given. */
+    const send = (path: string, headers: Record<string, string>, body?: unknown) =>
+      new Promise<{ status: number; session: string | undefined; text: string }>((resolve, reject) => {
+        const method = body === undefined ? "GET" : "POST";
+        const req = httpRequest({ host: "127.0.0.1", port, path, method, headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers } }, (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => (text += c));
+          res.on("end", () => resolve({ status: res.statusCode!, session: res.headers["mcp-session-id"] as string | undefined, text }));
+        });
+        req.on("error", reject);
+        req.end(body === undefined ? undefined : JSON.stringify(body));
+      });
+    const init = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "page", version: "1" } } };
+    const count = (await readdir(bottle.queueDir)).length;
+
+    for (const host of [`rebind.attacker.example:${port}`, `localhost:${port}`, `127.0.0.2:${port}`, "supervise.attacker.example:9100"]) {
+      const r = await send("/mcp", { host }, init);
+      assert.equal(r.status, 403, host);
+      assert.equal(r.session, undefined, host);
+      assert.match(r.text, /is not how this bottle's agent reaches supervise/, host);
+      assert.equal((await send("/healthz", { host })).status, 403, host);
+    }
+    const page = await send("/mcp", { host: `127.0.0.1:${port}`, origin: `http://rebind.attacker.example:${port}` }, init);
+    assert.equal(page.status, 403);
+    assert.match(page.text, /requests from a web page \(with an Origin header\) are not answered/);
+    // A session opened by the agent is no way in for a page either.
+    const sid = (client.transport as StreamableHTTPClientTransport).sessionId!;
+    const call = { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "request_host_access", arguments: { host: "paste.attacker.example", reason: "r" } } };
+    const inSession = { "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" };
+    assert.equal((await send("/mcp", { ...inSession, host: `rebind.attacker.example:${port}` }, call)).status, 403);
+    assert.equal((await send("/mcp", { ...inSession, host: `127.0.0.1:${port}`, origin: "null" }, call)).status, 403);
+    assert.equal((await readdir(bottle.queueDir)).length, count, "nothing was filed");
+
+    // The names given with --allowed-host (any port: docker picks the published one) and
+    // the --listen address.
+    for (const host of ["supervise:9100", "127.0.0.17:54321", `127.0.0.1:${port}`, "SUPERVISE:9100"]) {
+      const r = await send("/mcp", { host }, init);
+      assert.equal(r.status, 200, host);
+      assert.ok(r.session, host);
+    }
   });
 
   test("a request without a session id is refused and /healthz answers", async () => {

@@ -6,7 +6,7 @@ import { z } from "zod/v3";
 import { BbError } from "../../lib/errors.ts";
 import { publicSuffixUnderWildcard } from "../../lib/public-suffix.ts";
 import { hostText, normalizeHost, RequestKind, RequestStatus, type QueueRequest } from "../../lib/supervise/queue.ts";
-import type { RequestBook } from "./requests.ts";
+import type { Requests } from "./requests.ts";
 
 const Outcome = {
   id: z.string(),
@@ -39,17 +39,17 @@ function failure(text: string): CallToolResult {
   return { content: [{ type: "text", text }], isError: true };
 }
 
-/** A refusal from the request book (too many pending) is an answer for the agent. */
+/** A refusal from the request book (too many pending, too many calls in flight) is an answer for the agent. */
 async function answered(ask: () => Promise<QueueRequest>): Promise<CallToolResult> {
   try {
     return result(await ask());
   } catch (e) {
-    if (e instanceof BbError && e.code === "STATE") return failure(e.message);
+    if (e instanceof BbError && (e.code === "STATE" || e.code === "BUSY")) return failure(e.message);
     throw e;
   }
 }
 
-export function registerSuperviseTools(server: McpServer, book: RequestBook): void {
+export function registerSuperviseTools(server: McpServer, book: Requests): void {
   server.registerTool(
     "request_host_access",
     {
