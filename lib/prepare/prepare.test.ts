@@ -1,10 +1,12 @@
 // prepare() with a checkout and a state root on the same disk, nested either way.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, symlink } from "node:fs/promises";
+import { mkdir, readdir, readFile, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
+import process from "node:process";
 import { isBbError } from "../errors.ts";
+import { recordApproval } from "../supervise/approvals.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { REPO } from "../../tests/support/tools.ts";
 import { prepare } from "./prepare.ts";
@@ -32,4 +34,26 @@ test("a checkout holding the state root, or inside it, is refused before anythin
   // Control: side by side, the same checkout prepares.
   const plan = await prep(checkout, join(dir, "elsewhere"));
   assert.equal(plan.cwd, checkout);
+});
+
+test("a resumed bottle keeps the hosts approved for it, and names one bb-supervise no longer grants instead of dropping it silently", async (t) => {
+  const dir = await tempDir(t);
+  const stateRoot = join(dir, "state");
+  const again = () => prepare({ agent: "researcher", manifestDir: join(REPO, "bottles"), stateRoot, backend: "docker", cwd: null, identity: "researcher-ab12" });
+  const first = await again();
+  await recordApproval(first.files.dir, { host: "docs.python.org", tlsPassthrough: false, approvedAt: first.createdAt, request: "aa11" });
+  await recordApproval(first.files.dir, { host: "*.amazonaws.com", tlsPassthrough: false, approvedAt: first.createdAt, request: "bb22" });
+  const said: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((text: string) => (said.push(String(text)), true)) as typeof process.stderr.write;
+  let resumed;
+  try {
+    resumed = await again();
+  } finally {
+    process.stderr.write = write;
+  }
+  const hosts = JSON.parse(await readFile(resumed.files.firewallPolicy, "utf8")).hosts.map((h: { host: string }) => h.host);
+  assert.ok(hosts.includes("docs.python.org"), hosts.join(", "));
+  assert.ok(!hosts.includes("*.amazonaws.com"), hosts.join(", "));
+  assert.match(said.join(""), /left out \*\.amazonaws\.com, which you approved for this bottle before/);
 });

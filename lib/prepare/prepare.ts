@@ -163,14 +163,18 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
  */
 async function keepApprovedHosts(files: Plan["files"]): Promise<void> {
   const kept: string[] = [];
+  const dropped: string[] = [];
   const recorded = await readApprovals(files.dir);
   // The bundle about to start reads the policy afresh: no reload is owed to an old one.
   await clearReloadOwed(files.dir);
   for (const a of recorded) {
     const host = normalizeHost(a.host);
-    if (host && (await allowHost(files.firewallPolicy, { host, tlsPassthrough: a.tlsPassthrough }))) kept.push(host);
+    if (!host) dropped.push(a.host);
+    else if (await allowHost(files.firewallPolicy, { host, tlsPassthrough: a.tlsPassthrough })) kept.push(host);
   }
   if (kept.length) log.info(`bb-prepare: kept the host(s) you approved for this bottle before: ${kept.join(", ")}`);
+  // Approved under an older, looser check (a wildcard over names anyone can register).
+  if (dropped.length) log.warn(`bb-prepare: left out ${dropped.join(", ")}, which you approved for this bottle before: bb-supervise no longer grants such a host (a wildcard over a public suffix opens every site anyone registers there); approve narrower hosts instead`);
   if (!files.superviseQueue || !existsSync(files.superviseQueue)) return;
   const unrecorded = (await listRequests(files.superviseQueue))
     .filter((r) => r.kind === "host" && r.status === "approved" && !recorded.some((a) => a.host === normalizeHost(r.host ?? "")))
