@@ -40,10 +40,15 @@ test("preflightText(): an upstream url's userinfo is masked, an ssh login name i
     [`ssh://alice:${token}@a.test`, "ssh://***@a.test"],
     ["ssh://git@a.test", "ssh://git@a.test"],
     ["git@a.test:o/r", "git@a.test:o/r"],
-    ["file:///srv/git", "file:///srv/git"],
   ] as const) {
     const text = preflightText(gitPlan(url), {});
     assert.ok(text.includes(`a.test -> ${shown} (identity`), `${url}: ${text}`);
     if (shown !== url) assert.ok(!text.includes(url.replace(/^\w+:\/\//, "").split("@")[0]!), `${url} shown: ${text}`);
   }
+});
+
+test("preflightText(): a file:// upstream says it is a folder on this machine that git-gate writes, not a host key to trust", () => {
+  const text = preflightText(gitPlan("file:///srv/git"), {});
+  assert.match(text, /a\.test -> file:\/\/\/srv\/git \(a folder on this machine, mounted into git-gate read-write: pushes land there\); repos:/);
+  assert.doesNotMatch(text, /host key/);
 });

@@ -51,7 +51,11 @@ export function preflightText(plan: Plan, hostEnv: Record<string, string | undef
   if (bottle.git && bottle.git.upstreams.length) {
     for (const u of bottle.git.upstreams) {
       const repos = bottle.git.repos.filter((r) => r.split("/")[0] === u.host);
-      rows.push(["git", `${u.host} -> ${shownUrl(u.url)} (identity: ${u.identityFile ?? "none"}; host key: ${u.hostKeys ? `pinned, ${u.hostKeys.length}` : "trusted on first use"}); repos: ${repos.join(", ") || "(none)"}`]);
+      // A folder on this machine is mounted into git-gate read-write: no identity, no host key.
+      const how = /^file:/i.test(u.url)
+        ? "a folder on this machine, mounted into git-gate read-write: pushes land there"
+        : `identity: ${u.identityFile ?? "none"}; host key: ${u.hostKeys ? `pinned, ${u.hostKeys.length}` : "trusted on first use"}`;
+      rows.push(["git", `${u.host} -> ${shownUrl(u.url)} (${how}); repos: ${repos.join(", ") || "(none)"}`]);
     }
     const p = bottle.git.push;
     rows.push(["push", `refs: ${p.allowedRefs.join(", ") || "any"}; protected branches: ${p.protectedBranches.join(", ") || "none"}; protected paths: ${p.protectedPaths.join(", ") || "none"}; dlp: ${p.dlp ? "on" : "off"}`]);
