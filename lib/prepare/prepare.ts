@@ -3,11 +3,12 @@
 // fails after creating a new bottle dir, it removes that dir (nothing half-made).
 import { existsSync, realpathSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { dirname, join, relative, resolve, sep } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { BbError, isBbError } from "../errors.ts";
 import { agentSection, bottleSection, loadAgent } from "../manifest/load.ts";
 import { FieldReader } from "../manifest/fields.ts";
 import { linkedGitDir } from "../provision/linked-git.ts";
+import { below } from "../provision/pack.ts";
 import { claimOwner, releaseOwner } from "../inventory/owner.ts";
 import { bottleDir, makeBottleDir } from "../paths.ts";
 import { log } from "../log.ts";
@@ -54,7 +55,7 @@ function refuseNested(cwd: string, given: string, stateRoot: string): void {
   const real = realpathSync.native(existing);
   const state = join(real, relative(existing, stateRoot));
   const checkout = realpathSync.native(cwd);
-  const inside = (outer: string, inner: string) => inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
+  const inside = (outer: string, inner: string) => inner === outer || below(outer, inner) !== null;
   if (inside(checkout, state)) {
     throw new BbError("USAGE", `--cwd ${given}: the state root ${stateRoot} lies inside it, and the copy would carry every bottle's state (CA keys, identity files) into this one: set BB_STATE_DIR (or --state-dir) outside the checkout`);
   }
