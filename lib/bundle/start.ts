@@ -16,7 +16,7 @@ import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { bottleLabels, type Role } from "../docker/labels.ts";
 import { createNetwork, removeNetwork, connectNetwork } from "../docker/network.ts";
-import { BOTTLE_LOG_LIMIT, isNameInUse, PIDS_LIMIT, removeContainer, runContainer, type Mount } from "../docker/container.ts";
+import { BOTTLE_LOG_LIMIT, BUNDLE_MEMORY_MIB, isNameInUse, PIDS_LIMIT, removeContainer, runContainer, type Mount } from "../docker/container.ts";
 import { hostPort } from "../docker/inspect.ts";
 import { AGENT_FACING, BUNDLE_PATHS, daemonIdMap, daemonIds, names, PORTS } from "../layout.ts";
 import type { BundleSection, Plan, Service } from "../plan/schema.ts";
@@ -225,6 +225,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       capAdd: host ? ["SETUID", "SETGID", "SETPCAP", "KILL"] : [],
       securityOpt: ["no-new-privileges"],
       pidsLimit: PIDS_LIMIT.bundle,
+      memoryMiB: BUNDLE_MEMORY_MIB,
       ...(docker ? {} : { publish: facing.map((s) => PORT_OF[s]), publishAddress: opts.loopbackAddr ?? "127.0.0.1" }),
     }).catch(async (e: Error) => {
       // A name in use is another run's bundle: never ours to remove.

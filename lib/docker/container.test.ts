@@ -42,6 +42,13 @@ test("runArgs() builds a detached, labelled run with networks, mounts, loopback 
   ]);
 });
 
+test("runArgs() caps memory with swap held to the same figure, and CPUs only when given", () => {
+  const { args } = runArgs({ name: "n", image: "i", labels: {}, memoryMiB: 1536, cpus: 0.5, pidsLimit: 64 });
+  assert.deepEqual(args.slice(args.indexOf("--pids-limit")), ["--pids-limit", "64", "--memory", "1536m", "--memory-swap", "1536m", "--cpus", "0.5", "i"]);
+  const bare = runArgs({ name: "n", image: "i", labels: {} }).args;
+  assert.ok(!bare.includes("--memory") && !bare.includes("--cpus"), bare.join(" "));
+});
+
 test("runArgs() refuses an environment name docker could not pass", () => {
   assert.throws(() => runArgs({ name: "n", image: "i", labels: {}, env: { "A=B": "x" } }), /Invalid environment variable name/);
 });

@@ -43,6 +43,11 @@ export interface ContainerSpec {
   securityOpt?: string[];
   /** At most this many processes and threads at once (`--pids-limit`). */
   pidsLimit?: number;
+  /** At most this much memory (MiB), swap included: past it the kernel's OOM killer
+   * picks a process inside the container, never one of yours (`--memory`). */
+  memoryMiB?: number;
+  /** At most this many CPUs' worth of time (`--cpus`, fractions allowed). */
+  cpus?: number;
   /** Keep at most this much of the container's output, in docker's `local` log driver
    * (rotated files; `docker logs` reads it), whatever the engine's default driver: what a
    * bottle writes to its log is partly the agent's doing, and must not fill your disk. */
@@ -58,6 +63,10 @@ export const BOTTLE_LOG_LIMIT = { fileMiB: 10, files: 3 } as const;
  * table; a build with a few hundred compilers and node's threads stays far below it.
  */
 export const PIDS_LIMIT = { agent: 4096, bundle: 1024 } as const;
+
+/** Memory (MiB) the bundle may use. Its daemons idle near 80 MiB together; the headroom is
+ * for git-gate packing a large repository. (The agent's is the bottle's: lib/vm/limits.ts.) */
+export const BUNDLE_MEMORY_MIB = 2048;
 
 export function runArgs(spec: ContainerSpec): { args: string[]; childEnv: Record<string, string> } {
   const env = envArgs(spec.env);
@@ -79,6 +88,9 @@ export function runArgs(spec: ContainerSpec): { args: string[]; childEnv: Record
   for (const c of spec.capAdd ?? []) args.push("--cap-add", c);
   for (const o of spec.securityOpt ?? []) args.push("--security-opt", o);
   if (spec.pidsLimit !== undefined) args.push("--pids-limit", String(spec.pidsLimit));
+  // The same figure for --memory-swap: no swap beyond the limit, so the ceiling is real.
+  if (spec.memoryMiB !== undefined) args.push("--memory", `${spec.memoryMiB}m`, "--memory-swap", `${spec.memoryMiB}m`);
+  if (spec.cpus !== undefined) args.push("--cpus", String(spec.cpus));
   if (spec.logLimit) args.push("--log-driver", "local", "--log-opt", `max-size=${spec.logLimit.fileMiB}m`, "--log-opt", `max-file=${spec.logLimit.files}`);
   if (spec.entrypoint !== undefined) args.push("--entrypoint", spec.entrypoint);
   args.push(spec.image, ...(spec.cmd ?? []));

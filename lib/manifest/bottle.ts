@@ -19,6 +19,7 @@ export const BOTTLE_KEYS = [
   "sensitive_env",
   "supervise",
   "dlp_disable",
+  "limits",
 ] as const;
 
 const AUTH_SCHEMES = ["bearer", "x-api-key", "basic", "header"] as const satisfies readonly AuthScheme[];
@@ -48,6 +49,12 @@ export interface GitUserDecl {
   email: string | null;
 }
 
+/** Resource ceilings; null: not declared here (the backend's default, or the parent's). */
+export interface LimitsDecl {
+  memoryMiB: number | null;
+  cpus: number | null;
+}
+
 export interface BottleDecl {
   name: string;
   file: string;
@@ -61,6 +68,7 @@ export interface BottleDecl {
   sensitiveEnv?: string[];
   supervise?: boolean;
   dlpDisable?: Detector[];
+  limits?: LimitsDecl;
   /** Which file declared each field (after merging), so cross-field errors name it. */
   origin: Partial<Record<string, string>>;
 }
@@ -93,7 +101,38 @@ export function parseBottle(name: string, fm: Frontmatter): BottleDecl {
   if ("dlp_disable" in d) {
     decl.dlpDisable = r.list("dlp_disable", d.dlp_disable ?? []).map((v, i) => r.oneOf(`dlp_disable[${i}]`, v, DETECTORS, "detector"));
   }
+  if ("limits" in d) decl.limits = parseLimits(r, d.limits);
   return decl;
+}
+
+/** Below this node and the agent CLI do not start, and the failure would read as a crash. */
+const MIN_MEMORY_MIB = 256;
+
+function parseLimits(r: FieldReader, v: unknown): LimitsDecl {
+  const o = r.object("limits", v ?? {});
+  r.checkKeys(o, ["memory", "cpus"], "limits");
+  const memoryMiB = "memory" in o ? parseMemory(r, "limits.memory", o.memory) : null;
+  const cpus = "cpus" in o ? parseCpus(r, "limits.cpus", o.cpus) : null;
+  if (memoryMiB === null && cpus === null) r.fail("limits", "declares neither memory nor cpus: set at least one, or remove the block");
+  return { memoryMiB, cpus };
+}
+
+/** "8g", "1.5GiB", "512m", "768MB": binary units either way, as docker reads them. */
+function parseMemory(r: FieldReader, field: string, v: unknown): number {
+  const s = typeof v === "string" ? v.trim() : "";
+  const m = /^(\d+(?:\.\d+)?)\s*([mg])(?:i?b)?$/i.exec(s);
+  if (!m) r.fail(field, `must be a size with its unit, like "8g", "1.5g" or "512m", got ${JSON.stringify(v)}`);
+  const mib = Math.round(Number(m[1]) * (m[2]!.toLowerCase() === "g" ? 1024 : 1));
+  if (mib < MIN_MEMORY_MIB) r.fail(field, `${JSON.stringify(v)} is below ${MIN_MEMORY_MIB}m, too little for node and the agent CLI to start`);
+  return mib;
+}
+
+function parseCpus(r: FieldReader, field: string, v: unknown): number {
+  // docker counts CPUs in hundredths; a finer figure would be rounded without saying so.
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0.01 || Math.round(v * 100) !== v * 100 || v > 256) {
+    r.fail(field, `must be a number of CPUs from 0.01 to 256 (fractions in hundredths, like 2 or 1.5), got ${JSON.stringify(v)}`);
+  }
+  return v;
 }
 
 function host(r: FieldReader, field: string, v: unknown, allowWildcard: boolean): string {

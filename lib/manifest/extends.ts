@@ -1,6 +1,7 @@
 // Resolving `extends` chains with the original's merge rules:
 //   env       merges by key, child wins
 //   git_user  overlays per field (a child's set field wins)
+//   limits    overlays per field, like git_user
 //   everything else (git, egress, allow_hosts, sensitive_env, supervise, dlp_disable)
 //             is replaced whole when the child declares it
 // Missing parents, self-extends and cycles are errors naming the file and the chain.
@@ -76,6 +77,9 @@ export function merge(parent: BottleDecl, child: BottleDecl): BottleDecl {
   if (parent.env !== undefined || child.env !== undefined) out.env = { ...(parent.env ?? {}), ...(child.env ?? {}) };
   if (child.gitUser !== undefined) {
     out.gitUser = { name: child.gitUser.name ?? parent.gitUser?.name ?? null, email: child.gitUser.email ?? parent.gitUser?.email ?? null };
+  }
+  if (child.limits !== undefined) {
+    out.limits = { memoryMiB: child.limits.memoryMiB ?? parent.limits?.memoryMiB ?? null, cpus: child.limits.cpus ?? parent.limits?.cpus ?? null };
   }
   for (const key of ["git", "egress", "allowHosts", "sensitiveEnv", "supervise", "dlpDisable"] as const) {
     if (child[key] !== undefined) (out as unknown as Record<string, unknown>)[key] = child[key];

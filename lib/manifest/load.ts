@@ -183,5 +183,6 @@ export function bottleSection(l: LoadedAgent): BottleSection {
     sensitiveEnv: b.sensitiveEnv ?? [],
     supervise: b.supervise ?? false,
     dlpDisable: b.dlpDisable ?? [],
+    limits: b.limits ?? { memoryMiB: null, cpus: null },
   };
 }

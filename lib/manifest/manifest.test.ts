@@ -125,6 +125,39 @@ test("an all-empty git_user is an error", async (t) => {
   assert.match(e.message, /field "git_user": declares neither name nor email/);
 });
 
+test("limits: memory with its unit and cpus in hundredths are read; undeclared, both are null", async (t) => {
+  for (const [yaml, want] of [
+    ["limits: {memory: 8g, cpus: 2}", { memoryMiB: 8192, cpus: 2 }],
+    ["limits: {memory: 1.5GiB}", { memoryMiB: 1536, cpus: null }],
+    ["limits: {memory: 768MB, cpus: 0.25}", { memoryMiB: 768, cpus: 0.25 }],
+    ["limits: {cpus: 1.5}", { memoryMiB: null, cpus: 1.5 }],
+    ["env: {}", { memoryMiB: null, cpus: null }],
+  ] as const) {
+    const b = await resolved(t, { child: yaml });
+    assert.deepEqual(b.limits, want, yaml);
+  }
+});
+
+test("bad limits are refused naming the file and the field", async (t) => {
+  for (const [yaml, field, why] of [
+    ["limits: {memory: 8}", "limits.memory", /a size with its unit, like "8g"/],
+    ["limits: {memory: 8x}", "limits.memory", /a size with its unit/],
+    ["limits: {memory: 100m}", "limits.memory", /below 256m/],
+    ["limits: {cpus: 0}", "limits.cpus", /from 0\.01 to 256/],
+    ["limits: {cpus: 0.333}", "limits.cpus", /in hundredths/],
+    ["limits: {cpus: \"2\"}", "limits.cpus", /a number of CPUs/],
+    ["limits: {}", "limits", /declares neither memory nor cpus/],
+    ["limits: {memroy: 8g}", "limits", /memroy/],
+  ] as const) {
+    const dir = await manifest(t, { child: yaml });
+    const e = await loadError(dir);
+    assert.equal(e.code, field === "limits" && /memroy/.test(yaml) ? "MANIFEST_UNKNOWN_KEY" : "MANIFEST_INVALID", yaml);
+    assert.ok(e.message.startsWith(join(dir, "child.md")), e.message);
+    assert.match(e.message, new RegExp(`field "${field.replace(".", "\\.")}`), yaml);
+    assert.match(e.message, why, yaml);
+  }
+});
+
 test("an agent whose bottle does not exist names the agent file", async (t) => {
   const dir = await manifest(t, { base: "" }, "---\nprovider: shell\nbottle: nope\n---\n");
   const e = await loadError(dir);
@@ -306,6 +339,13 @@ test("an explicitly empty list in the child clears the parent's", async (t) => {
 test("git_user overlays per field", async (t) => {
   const b = await resolved(t, { child: "extends: base\ngit_user: {email: c@x.test}", base: "git_user: {name: Parent, email: p@x.test}" });
   assert.deepEqual(b.gitUser, { name: "Parent", email: "c@x.test" });
+});
+
+test("limits overlay per field, like git_user", async (t) => {
+  const b = await resolved(t, { child: "extends: base\nlimits: {cpus: 4}", base: "limits: {memory: 16g, cpus: 1}" });
+  assert.deepEqual(b.limits, { memoryMiB: 16384, cpus: 4 });
+  const inherited = await resolved(t, { child: "extends: base", base: "limits: {memory: 2g}" });
+  assert.deepEqual(inherited.limits, { memoryMiB: 2048, cpus: null });
 });
 
 test("a chain of three merges grandparent, parent and child in order", async (t) => {

@@ -85,6 +85,10 @@ export const AgentSection = z.object({
   hasPrompt: z.boolean(),
 });
 
+/** Resource ceilings the bottle declared; null: the backend's default (docker: an 8 GiB
+ * agent, every CPU). */
+export const Limits = z.object({ memoryMiB: z.number().int().positive().nullable(), cpus: z.number().positive().nullable() });
+
 export const BottleSection = z.object({
   name: z.string(),
   file: z.string(),
@@ -98,6 +102,8 @@ export const BottleSection = z.object({
   sensitiveEnv: z.array(z.string()),
   supervise: z.boolean(),
   dlpDisable: z.array(z.string()),
+  /** Absent in plans written before limits were declared. */
+  limits: Limits.default({ memoryMiB: null, cpus: null }),
 });
 
 /** Per-bottle files bb-prepare wrote; absolute host paths (null when the service is off). */
@@ -190,6 +196,7 @@ export type PushPolicy = z.infer<typeof PushPolicy>;
 export type GitUser = z.infer<typeof GitUser>;
 export type AgentSection = z.infer<typeof AgentSection>;
 export type BottleSection = z.infer<typeof BottleSection>;
+export type Limits = z.infer<typeof Limits>;
 export type FilesSection = z.infer<typeof FilesSection>;
 export type BundleSection = z.infer<typeof BundleSection>;
 export type VmSection = z.infer<typeof VmSection>;

@@ -23,7 +23,7 @@ test("preflightText(): a newline, ESC or bidi override from the manifest (a valu
   const rows = text.trimEnd().split("\n");
   assert.deepEqual(
     rows.map((r) => /^ {2}(\S+(?: \S+)?) {2,}/.exec(r)?.[1] ?? r.split(":")[0]),
-    ["bot-bottle preflight", "agent", "bottle", "backend", "services", "env", "skills", "prompt", "git", "push", "git user", "egress", "allow", "supervise", "state"],
+    ["bot-bottle preflight", "agent", "bottle", "backend", "services", "env", "skills", "prompt", "git", "push", "git user", "egress", "allow", "supervise", "limits", "state"],
   );
   assert.match(text, /^ {2}env +LANG=C\.UTF-8\\x0a {2}allow {6}\(none\)\\x0a {2}supervise {2}off\\x1b\[8m$/m);
   assert.match(text, /^ {2}git +a\.test -> https:\/\/a\.test\/o\\x0a\\x1b\[2Kfoo \(identity: none/m);
@@ -51,4 +51,13 @@ test("preflightText(): a file:// upstream says it is a folder on this machine th
   const text = preflightText(gitPlan("file:///srv/git"), {});
   assert.match(text, /a\.test -> file:\/\/\/srv\/git \(a folder on this machine, mounted into git-gate read-write: pushes land there\); repos:/);
   assert.doesNotMatch(text, /host key/);
+});
+
+test("preflightText(): the limits row shows the bottle's memory and CPUs, or the defaults", () => {
+  const p = samplePlan();
+  assert.match(preflightText(p, {}), /^ {2}limits +memory 8 GiB \(the default\), every CPU$/m);
+  const declared: Plan = { ...p, bottle: { ...p.bottle, limits: { memoryMiB: 1536, cpus: 0.5 } } };
+  assert.match(preflightText(declared, {}), /^ {2}limits +memory 1\.5 GiB, 0\.5 CPUs$/m);
+  const small: Plan = { ...p, bottle: { ...p.bottle, limits: { memoryMiB: 768, cpus: 1 } } };
+  assert.match(preflightText(small, {}), /^ {2}limits +memory 768 MiB, 1 CPU$/m);
 });

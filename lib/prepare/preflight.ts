@@ -7,6 +7,7 @@ import { createScanner } from "../dlp/mod.ts";
 import { printable } from "../printable.ts";
 import { redactCredentials } from "../proc.ts";
 import { publicSuffixUnderWildcard } from "../public-suffix.ts";
+import { describeLimits } from "../vm/limits.ts";
 import { routeTokensIn, sensitiveSlots } from "./files.ts";
 
 const SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION)/i;
@@ -97,6 +98,7 @@ export function preflightText(plan: Plan, hostEnv: Record<string, string | undef
   }
   if (bottle.dlpDisable.length) rows.push(["dlp off", bottle.dlpDisable.join(", ")]);
   rows.push(["supervise", bottle.supervise ? "on (the agent can ask you for more over MCP)" : "off"]);
+  rows.push(["limits", describeLimits(bottle.limits)]);
   if (plan.cwd) rows.push(["cwd", `${plan.cwd} (copied into the bottle)`]);
   rows.push(["state", plan.files.dir]);
   const width = Math.max(...rows.map(([k]) => k.length));

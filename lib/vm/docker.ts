@@ -13,6 +13,7 @@ import { AGENT, names } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
 import { run, runInteractive, ANY_EXIT } from "../proc.ts";
 import { agentEnv, rootExec, type RootExec } from "./env.ts";
+import { agentLimits } from "./limits.ts";
 
 export interface AgentImage {
   ref: string;
@@ -71,6 +72,7 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
       // installs the CA and copies files as root that way.
       capDrop: ["NET_RAW", "MKNOD", "SETFCAP", "AUDIT_WRITE", "SYS_CHROOT"],
       pidsLimit: PIDS_LIMIT.agent,
+      ...agentLimits(plan.bottle.limits),
     });
     if (opts.signal?.aborted) throw opts.signal.reason;
   } catch (e) {

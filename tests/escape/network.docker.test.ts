@@ -11,7 +11,8 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as docker from "../../lib/docker/index.ts";
 import { ANY_EXIT } from "../../lib/proc.ts";
-import { PIDS_LIMIT } from "../../lib/docker/container.ts";
+import { BUNDLE_MEMORY_MIB, PIDS_LIMIT } from "../../lib/docker/container.ts";
+import { AGENT_MEMORY_MIB } from "../../lib/vm/limits.ts";
 import { removeAll, startBottle, type Bottle } from "./support/bottle.ts";
 import { newId } from "./support/env.ts";
 import { startFakeInternet, startHostResolver, type FakeInternet, type HostResolver } from "./support/fake-internet.ts";
@@ -49,7 +50,8 @@ describe("escape suite: network confinement (docker)", () => {
         // A resolver on this machine's own address first, then one on the egress network.
         dns: () => [bridgeGateway, fakeEgressIp],
       }).then((x) => (a = x)),
-      startBottle({ stateRoot: state }).then((x) => (b = x)),
+      // B declares limits (its bottle extends A's), which the limits test reads back.
+      startBottle({ stateRoot: state, agent: "limited" }).then((x) => (b = x)),
     ]);
   });
 
@@ -173,6 +175,20 @@ describe("escape suite: network confinement (docker)", () => {
     const pidsMax = "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max";
     assert.equal((await a!.sh(pidsMax)).stdout.trim(), String(PIDS_LIMIT.agent));
     assert.equal((await docker.execIn(a!.bundle, ["sh", "-c", pidsMax])).stdout.trim(), String(PIDS_LIMIT.bundle));
+  });
+
+  it("the agent and the bundle each have a memory limit (the default, or the bottle's) and a declared CPU limit holds", async () => {
+    // cgroup v2 names one file, v1 another; "max" is v2's "no limit".
+    const memoryMax = "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes";
+    const mib = (out: string) => Number(out.trim()) / 2 ** 20;
+    assert.equal(mib((await a!.sh(memoryMax)).stdout), AGENT_MEMORY_MIB, "A declares no limits: the default");
+    assert.equal(mib((await docker.execIn(a!.bundle, ["sh", "-c", memoryMax])).stdout), BUNDLE_MEMORY_MIB);
+    assert.equal(mib((await b!.sh(memoryMax)).stdout), 1024, "B's bottle declares memory: 1g");
+    // 0.5 CPU: half of each period. v2 writes "quota period" in one file, v1 two files.
+    const cpuMax = "cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)";
+    const [quota, period] = (await b!.sh(cpuMax)).stdout.trim().split(/\s+/).map(Number);
+    assert.equal(quota! / period!, 0.5, "B's bottle declares cpus: 0.5");
+    assert.match((await a!.sh(cpuMax)).stdout, /^(max|-1) /, "A declares no cpus: no quota");
   });
 
   it("the agent cannot resolve outside names, and no resolver ever sees its query", async () => {

@@ -23,6 +23,7 @@ export function samplePlan(): Plan {
       sensitiveEnv: [],
       supervise: true,
       dlpDisable: [],
+      limits: { memoryMiB: null, cpus: null },
     },
     services: ["firewall", "supervise"],
     files: {
