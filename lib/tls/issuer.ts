@@ -2,7 +2,9 @@
 // mitmproxy does): the per-host cost is then one ECDSA signature, and the resulting
 // SecureContext is cached per host in a bounded LRU. Concurrent first requests for the
 // same host share one mint because the cache holds the promise, not the result.
+import { isIP } from "node:net";
 import { createSecureContext, type SecureContext } from "node:tls";
+import { BbError } from "../errors.ts";
 import { generateKeyPair, keyPem, loadSigner, signLeaf } from "./cert.ts";
 import { PROXY_CIPHERS } from "./ciphers.ts";
 
@@ -23,6 +25,20 @@ export function normalizeHost(host: string): string {
   let h = host.toLowerCase();
   if (h.startsWith("[") && h.endsWith("]")) h = h.slice(1, -1);
   return h.endsWith(".") ? h.slice(0, -1) : h;
+}
+
+const LABEL = /^[a-z0-9_-]{1,63}$/;
+
+/**
+ * Whether a normalized host is one a leaf may name: an IP literal, or a name DNS can carry
+ * (at most 253 characters, labels of 1 to 63 letters, digits, "-" and "_"). A URL parser
+ * lets through far more ("*", empty labels, 60 KiB names), and under a "*.suffix" rule the
+ * agent picks the name: it must get neither a wildcard leaf nor one that costs a mint of
+ * its size and a cache entry of it for each of a thousand names.
+ */
+export function isLeafHost(host: string): boolean {
+  if (isIP(host)) return true;
+  return host.length <= 253 && host.split(".").every((l) => LABEL.test(l));
 }
 
 export function createLeafIssuer(opts: LeafIssuerOptions): LeafIssuer {
@@ -46,6 +62,7 @@ export function createLeafIssuer(opts: LeafIssuerOptions): LeafIssuer {
   return {
     contextFor(host) {
       const key = normalizeHost(host);
+      if (!isLeafHost(key)) return Promise.reject(new BbError("TLS", `Cannot mint a leaf certificate for ${JSON.stringify(key.slice(0, 80))}: not a host name or an IP address`));
       const hit = cache.get(key);
       if (hit) {
         cache.delete(key); // re-insert: Map order is the recency order

@@ -109,3 +109,12 @@ test("createLeafIssuer() rejects with a TLS error when the key does not belong t
   const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ type: "pkcs8", format: "pem" }) as string;
   await assert.rejects(mintLeaf({ caCertPem: ca.certPem, caKeyPem: rsa, hosts: ["a.test"] }), /expected EC P-256/);
 });
+
+test("createLeafIssuer() refuses to mint for a name no DNS name can be: a wildcard, an empty or 64-character label, over 253 characters", async () => {
+  const issuer = createLeafIssuer({ caCertPem: ca.certPem, caKeyPem: ca.keyPem });
+  for (const host of ["*.example.test", "a*b.example.test", ".example.test", "a..example.test", `${"a".repeat(64)}.test`, `${"a.".repeat(127)}test`, "a b.test"]) {
+    await assert.rejects(issuer.contextFor(host), (e) => isBbError(e) && e.code === "TLS" && /not a host name or an IP address/.test(e.message), host);
+  }
+  assert.ok(await issuer.contextFor(`${"a".repeat(63)}.under_score.x-y.test`));
+  assert.ok(await issuer.contextFor("[::1]"));
+});

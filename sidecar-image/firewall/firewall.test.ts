@@ -112,6 +112,24 @@ test("a *.suffix rule allows any subdomain at any depth but not the bare domain"
   assert.ok("refused" in t && t.refused.status === 403);
 });
 
+test("a name no DNS name can be is no target, though a *.suffix rule would allow it: no wildcard or outsized leaf is minted for it", async () => {
+  const long = `${Array.from({ length: 5 }, () => "a".repeat(60)).join(".")}.wild.test`; // 315 characters
+  for (const host of ["*.wild.test", "a*b.wild.test", ".wild.test", "x..wild.test", `${"a".repeat(64)}.wild.test`, long]) {
+    const t = await connectTunnel(port, `${host}:443`);
+    assert.ok("refused" in t, `CONNECT ${host.slice(0, 40)} was let through`);
+    assert.equal(t.refused.status, 400, host);
+    assert.match(t.refused.body, /cannot parse CONNECT target/);
+  }
+  const c = await plainVia(port);
+  assert.equal((await c.request("GET", "http://*.wild.test/", { host: "*.wild.test" })).status, 400);
+  c.socket.destroy();
+  // The longest name DNS carries still passes.
+  const longest = `${Array.from({ length: 3 }, () => "b".repeat(63)).join(".")}.${"c".repeat(51)}.wild.test`;
+  assert.equal(longest.length, 253);
+  const ok = await httpsVia(port, longest, bottleCa.certPem);
+  ok.socket.destroy();
+});
+
 test("every positive DLP sample is blocked in the URL, a header and the body, naming detector and place", async () => {
   const c = await api();
   const seen = upstream.requests.length;

@@ -2,7 +2,7 @@
 // of an absolute-form URL (gated by exactly what the agent sent), and the headers a hop
 // consumes rather than forwards.
 import type http from "node:http";
-import { normalizeHost } from "../../lib/tls/mod.ts";
+import { isLeafHost, normalizeHost } from "../../lib/tls/mod.ts";
 import type { Endpoint, Target } from "./upstream.ts";
 
 /** Per-hop headers, never forwarded (RFC 9110 7.6.1), plus ones the firewall consumes. */
@@ -29,15 +29,21 @@ export function withoutHopByHop(headers: http.IncomingHttpHeaders): http.Outgoin
   return out;
 }
 
-/** Parse "host:port" (CONNECT) or an authority; IPv6 may be bracketed. */
+/**
+ * Parse "host:port" (CONNECT) or an authority; IPv6 may be bracketed. A host no DNS name
+ * or address can be ("*.x.test", "a..x.test", 60 KiB long: the URL parser takes them) is
+ * no target: a "*.suffix" rule would allow it, and it would get a leaf of its own.
+ */
 export function parseAuthority(text: string, fallbackPort: number): Endpoint | null {
   try {
     const u = new URL(`http://${text}`);
     if (!u.hostname || u.username || u.pathname !== "/" || /[?#]/.test(text)) return null;
+    const host = normalizeHost(u.hostname);
+    if (!isLeafHost(host)) return null;
     // The URL is parsed as http, so an explicit ":80" reads as no port at all; take it
     // from the text, or "CONNECT host:80" and "https://host:80/" would be gated as 443.
     const explicit = u.port || /:(\d+)$/.exec(text)?.[1];
-    return { host: normalizeHost(u.hostname), port: explicit ? Number(explicit) : fallbackPort };
+    return { host, port: explicit ? Number(explicit) : fallbackPort };
   } catch {
     return null;
   }
