@@ -35,11 +35,17 @@ function envLine(plan: Plan): string {
   return parts.length ? parts.join(", ") : "(none)";
 }
 
-/**
- * `approved`: hosts the operator approved for this bottle before (approved-hosts.json),
- * which a rebuild puts back into the policy: the allow line shows all the agent can reach.
- */
-export function preflightText(plan: Plan, hostEnv: Record<string, string | undefined>, approved: readonly { host: string; tlsPassthrough: boolean }[] = []): string {
+export interface PreflightExtras {
+  /** Hosts the operator approved for this bottle before (approved-hosts.json), which a
+   * rebuild puts back into the policy: the allow line shows all the agent can reach. */
+  approved?: readonly { host: string; tlsPassthrough: boolean }[];
+  /** The git dir whose history the cwd copy takes when the checkout's .git is a file
+   * naming one elsewhere (a worktree's repository, a --separate-git-dir clone's folder). */
+  linkedGitDir?: string | null;
+}
+
+export function preflightText(plan: Plan, hostEnv: Record<string, string | undefined>, extras: PreflightExtras = {}): string {
+  const approved = extras.approved ?? [];
   const { agent, bottle } = plan;
   const rows: [string, string][] = [];
   rows.push(["agent", `${agent.name} (${agent.provider})  ${agent.file}`]);
@@ -99,7 +105,12 @@ export function preflightText(plan: Plan, hostEnv: Record<string, string | undef
   if (bottle.dlpDisable.length) rows.push(["dlp off", bottle.dlpDisable.join(", ")]);
   rows.push(["supervise", bottle.supervise ? "on (the agent can ask you for more over MCP)" : "off"]);
   rows.push(["limits", describeLimits(bottle.limits)]);
-  if (plan.cwd) rows.push(["cwd", `${plan.cwd} (copied into the bottle)`]);
+  if (plan.cwd) {
+    // The .git file is part of the checkout, whoever wrote it: the folder whose history it
+    // brings along is shown, since a separate git dir has no link back to check.
+    const history = extras.linkedGitDir ? `, with the git history of ${extras.linkedGitDir}, which its .git file names` : "";
+    rows.push(["cwd", `${plan.cwd} (copied into the bottle${history})`]);
+  }
   rows.push(["state", plan.files.dir]);
   const width = Math.max(...rows.map(([k]) => k.length));
   // Values come from the manifest (and its file names): a newline or ESC in one must not

@@ -287,6 +287,20 @@ test("bb-prepare --cwd and --backend land in the plan; a missing --cwd is a usag
   assert.deepEqual(await readdir(state), before, "a refused prepare left something in the state dir");
 });
 
+test("bb-prepare's preflight names the git dir whose history a cwd's .git file brings along; a plain checkout's row names none", async (t) => {
+  const [state, dir] = [await tempDir(t), await tempDir(t)];
+  const git = (args: string[]) => run(["git", "-c", "user.name=t", "-c", "user.email=t@t", ...args]);
+  await git(["init", "-q", join(dir, "src")]);
+  await git(["-C", join(dir, "src"), "commit", "-q", "--allow-empty", "-m", "x"]);
+  // A --separate-git-dir clone: its git dir holds no link back, so only the row can say.
+  await git(["clone", "-q", `--separate-git-dir=${join(dir, "history")}`, join(dir, "src"), join(dir, "co")]);
+  const r = await runTool("bb-prepare", ["shell", "--state-dir", state, "--cwd", join(dir, "co")]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`^ {2}cwd +${join(dir, "co")} \\(copied into the bottle, with the git history of ${join(dir, "history")}, which its \\.git file names\\)$`, "m"));
+  const plain = await runTool("bb-prepare", ["shell", "--state-dir", state, "--cwd", join(dir, "src")]);
+  assert.match(plain.stderr, new RegExp(`^ {2}cwd +${join(dir, "src")} \\(copied into the bottle\\)$`, "m"));
+});
+
 test("bb-prepare --help shows the exit-code table and an example", async () => {
   const r = await runTool("bb-prepare", ["--help"]);
   assert.equal(r.code, 0);

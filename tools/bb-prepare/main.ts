@@ -16,6 +16,7 @@ import { refuseSlugElsewhere } from "../../lib/inventory/taken.ts";
 import { stateRootFrom, repoRoot } from "../../lib/paths.ts";
 import { prepare } from "../../lib/prepare/prepare.ts";
 import { preflightText } from "../../lib/prepare/preflight.ts";
+import { linkedGitDir } from "../../lib/provision/linked-git.ts";
 import { readApprovals } from "../../lib/supervise/approvals.ts";
 import { agentRunning } from "../../lib/vm/running.ts";
 import type { Backend } from "../../lib/plan/schema.ts";
@@ -49,7 +50,8 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
       refuseSlug: (slug, stateRoot) => refuseSlugElsewhere({ slug, stateRoot, engineOptional: true }),
       agentRunning,
     });
-    log.raw(preflightText(plan, process.env, await readApprovals(plan.files.dir)));
+    const linked = plan.cwd === null ? null : await linkedGitDir(plan.cwd);
+    log.raw(preflightText(plan, process.env, { approved: await readApprovals(plan.files.dir), linkedGitDir: linked?.commonDir ?? null }));
     await writePlan(plan);
   });
 
