@@ -56,7 +56,7 @@ const DAEMON_UIDS = { firewall: 64101, egress: 64102, supervise: 64103, "git-gat
  * its own uid, all in the host user's group, which may read the bottle's state files.
  * git-gate runs as the host user, whose SSH identity files it reads, unless that user is
  * root: root is init's uid too, and init's environment holds egress's tokens (bb-bundle
- * then hands git-gate group-readable copies of the identities instead). A daemon uid
+ * then hands git-gate copies of the identities that are its own instead). A daemon uid
  * that happens to be the host user's moves up past the others.
  */
 export function daemonIdMap(host: { uid: number; gid: number }): Record<keyof typeof DAEMON_UIDS, { uid: number; gid: number }> {

@@ -7,7 +7,7 @@
 //                git-gate, supervise); bundle alone on the egress network.
 // smolmachines:  bundle on a per-bottle bridge, agent-facing ports published on the
 //                bottle's loopback address; the VM's allowlist is exactly that address.
-import { chmod, copyFile, rm } from "node:fs/promises";
+import { chmod, chown, copyFile, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { adoptTree, dirWithMode } from "../paths.ts";
 import { join } from "node:path";
@@ -55,8 +55,9 @@ function hostUser(): { uid: number; gid: number } | undefined {
 /**
  * The SSH identities git-gate fetches with. It runs as you and reads your key files where
  * they are, unless you are root: then it runs as a uid of its own (lib/layout.ts
- * daemonIds) and gets copies in the bottle's folder that your group may read, which ssh
- * accepts because they are not its own files.
+ * daemonIds) and gets copies in the bottle's folder that are its own (0600). Every daemon
+ * shares your group, root's, so copies your group may read would be the firewall's and
+ * supervise's to read as well.
  */
 async function identityMounts(plan: Plan, host: { uid: number; gid: number } | undefined): Promise<Mount[]> {
   const upstreams = plan.bottle.git?.upstreams ?? [];
@@ -68,6 +69,7 @@ async function identityMounts(plan: Plan, host: { uid: number; gid: number } | u
     return mounts;
   }
   const dir = join(plan.files.dir, "git-gate-identities");
+  const gitGate = daemonIdMap(host)["git-gate"];
   for (const [i, u] of upstreams.entries()) {
     if (!u.identityFile) continue;
     await dirWithMode(dir, 0o750);
@@ -75,7 +77,8 @@ async function identityMounts(plan: Plan, host: { uid: number; gid: number } | u
     await copyFile(u.identityFile, copy).catch((e: Error) => {
       throw new BbError("CONFIG", `Cannot read identity_file ${u.identityFile} of git upstream ${u.host}: ${e.message}`, { cause: e });
     });
-    await chmod(copy, 0o640);
+    await chown(copy, gitGate.uid, gitGate.gid);
+    await chmod(copy, 0o600);
     mounts.push({ source: copy, target: `${BUNDLE_PATHS.identities}/identity-${i}`, readOnly: true });
   }
   return mounts;
@@ -128,7 +131,8 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     for (const w of secrets.warnings) log.warn(w);
 
     // Minted while the networks are made (the engine's work, not ours).
-    const minting = ensureBottleCa(plan.files.dir, plan.slug).then((ca) => {
+    const host = hostUser();
+    const minting = ensureBottleCa(plan.files.dir, plan.slug, host?.uid === 0 ? daemonIdMap(host).firewall : undefined).then((ca) => {
       if (ca.created) undo.push("remove the bottle CA", () => rm(ca.dir, { recursive: true, force: true }));
       return ca;
     });
@@ -186,7 +190,6 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       await shareQueueDir(plan.files.superviseQueue);
       mounts.push({ source: plan.files.superviseQueue, target: `${BUNDLE_PATHS.supervise}/queue` });
     }
-    const host = hostUser();
     mounts.push(...(await identityMounts(plan, host)));
     mounts.push(...localMounts);
     const env: Record<string, string> = { BB_SERVICES: plan.services.join(","), BB_SLUG: plan.slug, ...secrets.env };
