@@ -3,9 +3,9 @@
 // already trusts it keeps working. The firewall signs its intercepted leaves with it; the
 // agent trusts only its certificate.
 import { existsSync } from "node:fs";
-import { chmod, chown, readFile, writeFile } from "node:fs/promises";
-import { dirWithMode } from "../paths.ts";
+import { chmod, chown, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { BbError } from "../errors.ts";
 
 export interface CaFiles {
   dir: string;
@@ -14,34 +14,75 @@ export interface CaFiles {
   created: boolean;
 }
 
+/** A bottle CA on its way into <state>/ca: the one there, or a new one minted beside it. */
+export interface StagedCa {
+  /** Put it in place. A new one appears whole or not at all: of two runs that minted one
+   * at once, the first to place it wins and both use that one. */
+  place(): Promise<CaFiles>;
+  /** Remove a new one that was never placed (a start that failed before); nothing else. */
+  discard(): Promise<void>;
+}
+
+const filesIn = (dir: string) => ({ cert: join(dir, "ca.pem"), key: join(dir, "ca-key.pem") });
+
 /**
+ * The bottle CA, minted if there is none yet and placed by the caller once its networks
+ * are made: a run that fails before that leaves nothing, and no run ever writes into the
+ * CA another run of the same bottle placed (a key of one and a certificate of the other).
+ *
  * `firewall`: the firewall's uid in the bundle, when bb-bundle may hand it the key (runs as
  * root). The key is then that uid's alone (0600): every daemon shares the host user's
  * group, and the others (supervise and git-gate, which the agent talks to) have no use
  * for it. Otherwise it is group-readable (0640), which is how the firewall reads it.
  */
-export async function ensureBottleCa(stateDir: string, slug: string, firewall?: { uid: number; gid: number }): Promise<CaFiles> {
+export async function stageBottleCa(stateDir: string, slug: string, firewall?: { uid: number; gid: number }): Promise<StagedCa> {
   const dir = join(stateDir, "ca");
-  const cert = join(dir, "ca.pem");
-  const key = join(dir, "ca-key.pem");
-  // The bottle's folder around it is 0700.
-  const keyMode = async () => {
+  const keyMode = async (key: string) => {
     if (firewall) await chown(key, firewall.uid, firewall.gid);
     await chmod(key, firewall ? 0o600 : 0o640); // whatever the umask, or an older bot-bottle's 0600
   };
-  if (existsSync(cert) && existsSync(key)) {
+  const complete = () => Object.values(filesIn(dir)).every((f) => existsSync(f));
+  const existing = async (): Promise<CaFiles> => {
+    const { cert, key } = filesIn(dir);
     await readFile(cert, "utf8"); // readable, or fail now rather than inside the bundle
-    await chmod(dir, 0o750); // a bottle from an older bot-bottle had 0700
-    await keyMode();
+    await chmod(dir, 0o750); // a bottle from an older bot-bottle had 0700 (the bottle's folder around it is 0700)
+    await keyMode(key);
     return { dir, cert, key, created: false };
+  };
+  if (complete()) return { place: existing, discard: async () => {} };
+
+  // Minted beside its place (same filesystem), so that a rename puts it there whole.
+  const tmp = await mkdtemp(join(stateDir, ".ca-"));
+  try {
+    await chmod(tmp, 0o750);
+    // Loaded only here: the certificate library is a fifth of bb-bundle and most of its load
+    // time, and a resumed bottle never needs it.
+    const { mintCa } = await import("../tls/cert.ts");
+    const pair = await mintCa({ commonName: `bot-bottle ${slug} CA` });
+    const staged = filesIn(tmp);
+    await writeFile(staged.key, pair.keyPem, { mode: 0o600, flag: "wx" });
+    await keyMode(staged.key);
+    await writeFile(staged.cert, pair.certPem, { mode: 0o644, flag: "wx" });
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
   }
-  await dirWithMode(dir, 0o750);
-  // Loaded only here: the certificate library is a fifth of bb-bundle and most of its load
-  // time, and a resumed bottle never needs it.
-  const { mintCa } = await import("../tls/cert.ts");
-  const pair = await mintCa({ commonName: `bot-bottle ${slug} CA` });
-  await writeFile(key, pair.keyPem, { mode: 0o600 });
-  await keyMode();
-  await writeFile(cert, pair.certPem, { mode: 0o644 });
-  return { dir, cert, key, created: true };
+  let placed = false;
+  return {
+    async place() {
+      try {
+        await rename(tmp, dir); // onto nothing, or an empty folder
+        placed = true;
+        return { dir, ...filesIn(dir), created: true };
+      } catch (e) {
+        await rm(tmp, { recursive: true, force: true });
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== "ENOTEMPTY" && code !== "EEXIST") throw e;
+      }
+      // Another run of this bottle placed its CA first: that one it is.
+      if (!complete()) throw new BbError("STATE", `Cannot put the bottle CA in place: ${dir} holds something else than a CA (ca.pem and ca-key.pem); remove that folder and run bb-bundle again`);
+      return existing();
+    },
+    discard: () => (placed ? Promise.resolve() : rm(tmp, { recursive: true, force: true })),
+  };
 }

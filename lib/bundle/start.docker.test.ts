@@ -1,7 +1,9 @@
 // bb-bundle against a real Docker engine: what each daemon in the started bundle may read,
-// checked under the uid and gid the bundle's init gave it (read from the bundle's /proc).
+// checked under the uid and gid the bundle's init gave it (read from the bundle's /proc),
+// and two runs starting one bottle at once.
 import assert from "node:assert/strict";
-import { chmod } from "node:fs/promises";
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { chmod, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
@@ -70,4 +72,27 @@ test("run as root, the SSH identity is git-gate's alone and the CA key the firew
   assert.deepEqual(await readers("/bb/ca/ca.pem"), ["firewall", "git-gate", "supervise"]);
   // And ssh takes the key as git-gate's own: no "UNPROTECTED PRIVATE KEY FILE".
   assert.ok(await as("git-gate", ["ssh-keygen", "-y", "-f", "/bb/identities/identity-0"]), "git-gate's ssh refuses its identity");
+});
+
+test("two bb-bundle runs of one new bottle at once leave it one CA, whole, its key matching, in the bundle if one started: neither removes what the other uses", skipWhen(noDocker, "two bb-bundle runs at once"), async (t) => {
+  const state = await tempDir(t);
+  const prepared = await runTool("bb-prepare", ["shell", "--state-dir", state, "-q"]);
+  assert.equal(prepared.code, 0, prepared.stderr);
+  const slug = (prepared.json() as { slug: string }).slug;
+  t.after(() => runTool("bb-cleanup", ["--slug", slug, "--yes", "-q", "--state-dir", state]));
+  const bundle = () => runTool("bb-bundle", ["--no-wait"], { input: prepared.stdout, env: { BB_TEST_LABEL: "1" } });
+  // Which of them starts the bundle is the engine's call (some engines let both make the
+  // networks, and then neither may start it); the CA must come out whole either way.
+  const runs = await Promise.all([bundle(), bundle()]);
+  const stderr = runs.map((r) => r.stderr).join("\n---\n");
+  assert.ok(runs.some((r) => r.code !== 0), stderr);
+
+  const ca = join(state, "bottles", slug, "ca");
+  const cert = await readFile(join(ca, "ca.pem"), "utf8").catch(() => assert.fail(`the bottle's CA is gone:\n${stderr}`));
+  assert.ok(new X509Certificate(cert).checkPrivateKey(createPrivateKey(await readFile(join(ca, "ca-key.pem"), "utf8"))), "the CA's key is not its certificate's");
+  assert.deepEqual((await readdir(join(state, "bottles", slug))).filter((n) => n.startsWith(".ca-")), [], "a staged CA was left behind");
+  if (runs.some((r) => r.code === 0)) {
+    const inBundle = await run(["docker", "exec", `bb-${slug}-bundle`, "cat", "/bb/ca/ca.pem"], { expect: ANY_EXIT });
+    assert.equal(inBundle.stdout, cert, inBundle.stderr);
+  }
 });

@@ -7,7 +7,7 @@
 //                git-gate, supervise); bundle alone on the egress network.
 // smolmachines:  bundle on a per-bottle bridge, agent-facing ports published on the
 //                bottle's loopback address; the VM's allowlist is exactly that address.
-import { chmod, chown, copyFile, rm } from "node:fs/promises";
+import { chmod, chown, copyFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { adoptTree, dirWithMode } from "../paths.ts";
 import { join } from "node:path";
@@ -21,7 +21,7 @@ import { hostPort } from "../docker/inspect.ts";
 import { AGENT_FACING, BUNDLE_PATHS, daemonIdMap, daemonIds, names, PORTS } from "../layout.ts";
 import type { BundleSection, Plan, Service } from "../plan/schema.ts";
 import { localUpstreamPath } from "../prepare/files.ts";
-import { ensureBottleCa } from "./ca.ts";
+import { stageBottleCa } from "./ca.ts";
 import { awaitBundle } from "./readiness.ts";
 import { bundleSecrets } from "./secrets.ts";
 import { checkAbort, Undo } from "./undo.ts";
@@ -130,11 +130,14 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     const secrets = bundleSecrets(plan, opts.hostEnv, opts.credentials);
     for (const w of secrets.warnings) log.warn(w);
 
-    // Minted while the networks are made (the engine's work, not ours).
+    // Minted while the networks are made (the engine's work, not ours), and put in place
+    // only once they are. Once placed it is the bottle's, kept whatever fails later (as
+    // the state dir around it is): another run starting this bottle at once may be using
+    // it, and bb-cleanup removes it with the bottle.
     const host = hostUser();
-    const minting = ensureBottleCa(plan.files.dir, plan.slug, host?.uid === 0 ? daemonIdMap(host).firewall : undefined).then((ca) => {
-      if (ca.created) undo.push("remove the bottle CA", () => rm(ca.dir, { recursive: true, force: true }));
-      return ca;
+    const minting = stageBottleCa(plan.files.dir, plan.slug, host?.uid === 0 ? daemonIdMap(host).firewall : undefined).then((staged) => {
+      undo.push("remove the bottle CA minted for this start", () => staged.discard());
+      return staged;
     });
 
     const docker = plan.backend === "docker";
@@ -166,9 +169,9 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     // By ID from here on: two flows starting one slug at once can both make a network of
     // that name (docker allows it), and a name would then be ambiguous, or the other's.
     const networkIds = { internal: await internalId, egress: await egressId };
-    const ca = await minting;
     const image = await imageLookup;
     checkAbort(opts.signal);
+    const ca = await (await minting).place();
 
     const mounts: Mount[] = [
       { source: join(plan.files.dir, "firewall"), target: BUNDLE_PATHS.firewall, readOnly: true },
