@@ -15,7 +15,7 @@ import { runTool } from "../../tests/support/tools.ts";
 const notRoot = process.getuid?.() !== 0 && "bb-bundle runs as you: git-gate reads your own 0600 key file and the CA key is your group's, as the daemons' is";
 const noDocker = !(await which("docker")) && "no docker CLI on PATH";
 
-test("run as root, the SSH identity is git-gate's alone and the CA key the firewall's: supervise and the firewall, which the agent talks to, read neither", skipWhen(notRoot || noDocker, "bundle file modes as root"), async (t) => {
+test("run as root, the SSH identity and the data folder are git-gate's alone and the CA key the firewall's: supervise and the firewall, which the agent talks to, read neither, nor write there", skipWhen(notRoot || noDocker, "bundle file modes as root"), async (t) => {
   const dir = await tempDir(t);
   const state = join(dir, "state");
   const identity = join(dir, "id_ed25519");
@@ -70,6 +70,11 @@ test("run as root, the SSH identity is git-gate's alone and the CA key the firew
   assert.deepEqual(await readers("/bb/identities/identity-0"), ["git-gate"]);
   assert.deepEqual(await readers("/bb/ca/ca-key.pem"), ["firewall"]);
   assert.deepEqual(await readers("/bb/ca/ca.pem"), ["firewall", "git-gate", "supervise"]);
+  // git-gate's data folder is its own: a daemon that could write there could plant a
+  // declared repo's mirror, whose config git-gate would run at the agent's next fetch.
+  const writers: string[] = [];
+  for (const d of Object.keys(ids).sort()) if (await as(d, ["mkdir", `/var/lib/bb/git-gate/by-${d}`])) writers.push(d);
+  assert.deepEqual(writers, ["git-gate"]);
   // And ssh takes the key as git-gate's own: no "UNPROTECTED PRIVATE KEY FILE".
   assert.ok(await as("git-gate", ["ssh-keygen", "-y", "-f", "/bb/identities/identity-0"]), "git-gate's ssh refuses its identity");
 });

@@ -85,15 +85,22 @@ async function identityMounts(plan: Plan, host: { uid: number; gid: number } | u
 }
 
 /**
- * When you are root, git-gate runs as a uid of its own and cannot update a mirror some
- * other uid made: a bottle resumed from before the per-daemon uids, or state copied in.
- * Such mirrors are handed to git-gate's uid before it starts, instead of failing the
- * agent's first fetch with "Permission denied" inside the bundle.
+ * git-gate's data folder (its mirrors, known hosts and git config) is git-gate's alone:
+ * 0700, and git-gate's uid's when you are root. Every daemon shares your group, and one
+ * that could write here could plant the mirror of a declared repo, whose config git-gate
+ * then runs at the agent's next fetch (an upload-pack command of its choosing: git skips
+ * its ownership check for the --git-dir git-gate names), as git-gate, with the SSH key.
+ * When you are root, mirrors some other uid made (a bottle resumed from before the
+ * per-daemon uids, or state copied in) are handed to git-gate's uid too, instead of
+ * failing the agent's first fetch with "Permission denied" inside the bundle.
  */
-async function adoptMirrors(data: string): Promise<void> {
+async function gitGateData(data: string): Promise<void> {
+  await dirWithMode(data, 0o700);
   const host = hostUser();
-  if (host?.uid !== 0) return; // git-gate runs as you: the mirrors are already yours
-  const changed = await adoptTree(data, daemonIdMap(host)["git-gate"]);
+  if (host?.uid !== 0) return; // git-gate runs as you: the folder and the mirrors are yours
+  const gitGate = daemonIdMap(host)["git-gate"];
+  await chown(data, gitGate.uid, gitGate.gid);
+  const changed = await adoptTree(data, gitGate);
   if (changed) log.info(`bundle: gave ${changed} entries below ${data} to git-gate's uid`);
 }
 
@@ -182,8 +189,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       mounts.push({ source: join(plan.files.dir, "git-gate"), target: BUNDLE_PATHS.gitGate, readOnly: true });
       // Mirrors live in the state dir, so a resumed bottle does not re-clone.
       const data = join(plan.files.dir, "git-gate-data");
-      await dirWithMode(data, 0o770); // git-gate writes here as a uid of its own when you are root
-      await adoptMirrors(data);
+      await gitGateData(data);
       mounts.push({ source: data, target: BUNDLE_PATHS.gitGateData });
     }
     // The queue folder itself, not its parent: from the parent the bundle could swap the
