@@ -5,10 +5,16 @@ import { spawnSync } from "node:child_process";
 import { mkdir, rm, utimes, writeFile } from "node:fs/promises";
 import process from "node:process";
 import { join } from "node:path";
+import { listenOn } from "../tests/support/ports.ts";
 import { tempDir } from "../tests/support/tmp.ts";
 import { samplePlan } from "../tests/support/plans.ts";
 import { writeOwner } from "./inventory/owner.ts";
-import { LINUX_POOL, loopbackFor, MAC_POOL, pickFromPool } from "./loopback.ts";
+import { LINUX_POOL, loopbackFor as pick, MAC_POOL, pickFromPool } from "./loopback.ts";
+import type { OccupantSources } from "./loopback-occupants.ts";
+
+/** Nothing else on the host: the state root's own records decide. */
+const idle: OccupantSources = { listeners: async () => [], published: async () => [] };
+const loopbackFor = (o: Parameters<typeof pick>[0]) => pick({ occupants: idle, ...o });
 
 test("pickFromPool takes the first address no other bottle holds, and says so when all are taken", () => {
   assert.equal(pickFromPool(new Set(["127.0.0.16", "127.0.0.17"])), "127.0.0.18");
@@ -68,4 +74,19 @@ test("a lock left by a start that was killed (its holder gone) is cleared at onc
   const old = new Date(Date.now() - 60_000);
   await utimes(join(state, "loopback.lock"), old, old);
   assert.equal(await loopbackFor({ platform: "linux", stateRoot: state, slug: "c0-aaaa" }), "127.0.0.16");
+});
+
+test("an address something on this host is bound to is never picked: another state root's or user's bundle, a host service", async (t) => {
+  const state = await tempDir(t);
+  await mkdir(join(state, "bottles", "mine-3333"), { recursive: true });
+  // A real listener on 127.0.0.16 (what another root's bundle publishes looks like this),
+  // and docker publishing on 127.0.0.17 with no listener of its own (userland proxy off).
+  await listenOn(t, "127.0.0.16");
+  const published = async () => [{ addr: "127.0.0.17", port: 32769, container: "bb-other-4444-bundle" }];
+  const addr = await pick({ platform: "linux", stateRoot: state, slug: "mine-3333", occupants: { published } });
+  assert.notEqual(addr, "127.0.0.16", "picked an address another process listens on");
+  assert.notEqual(addr, "127.0.0.17", "picked an address docker publishes another bottle's ports on");
+  // A resumed bottle whose address someone took meanwhile moves to another.
+  await writeFile(join(state, "bottles", "mine-3333", "loopback-addr"), "127.0.0.16\n");
+  assert.notEqual(await pick({ platform: "linux", stateRoot: state, slug: "mine-3333", occupants: { published } }), "127.0.0.16");
 });

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { BbError } from "./errors.ts";
 import { log } from "./log.ts";
+import { loopbackOccupants, type OccupantSources } from "./loopback-occupants.ts";
 import { ownerAlive, readOwner, writeOwner } from "./inventory/owner.ts";
 import { readPlanFile } from "./plan/io.ts";
 import { run } from "./proc.ts";
@@ -22,7 +23,7 @@ export const LINUX_POOL = Array.from({ length: 239 }, (_, i) => `127.0.0.${16 + 
 /** The first pool address no other bottle's plan holds. */
 export function pickFromPool(taken: Set<string>, pool: string[] = MAC_POOL): string {
   const free = pool.find((a) => !taken.has(a));
-  if (!free) throw new BbError("BUNDLE", `All ${pool.length} loopback addresses (${pool[0]}-${pool[pool.length - 1]}) are taken by other bottles: stop one (bb-list, bb-cleanup)`);
+  if (!free) throw new BbError("BUNDLE", `All ${pool.length} loopback addresses (${pool[0]}-${pool[pool.length - 1]}) are taken by other bottles or in use on this host: stop one (bb-list, bb-cleanup)`);
   return free;
 }
 
@@ -96,8 +97,10 @@ async function ensureMacAliases(): Promise<void> {
 }
 
 /** This bottle's address: the one it already holds (a resumed bottle keeps it), else the
- * first one no other bottle holds, reserved in its state dir before anything is started. */
-export async function loopbackFor(opts: { platform: string; stateRoot: string; slug: string }): Promise<string> {
+ * first one no other bottle holds, reserved in its state dir before anything is started.
+ * An address something on this host is bound to (another state root's or user's bundle, a
+ * host service) is no one's to take: the VM allowed it would reach that too. */
+export async function loopbackFor(opts: { platform: string; stateRoot: string; slug: string; occupants?: OccupantSources }): Promise<string> {
   const mac = opts.platform === "darwin";
   if (mac) await ensureMacAliases();
   const pool = mac ? MAC_POOL : LINUX_POOL;
@@ -106,6 +109,12 @@ export async function loopbackFor(opts: { platform: string; stateRoot: string; s
     const own = held.get(opts.slug);
     held.delete(opts.slug);
     const taken = new Set(held.values());
+    const inUse = new Set((await loopbackOccupants({ ...opts.occupants, lenient: true })).map((o) => o.addr));
+    for (const a of pool) {
+      if (!inUse.has(a)) continue;
+      if (a === own) log.info(`loopback: ${a}, which bottle ${opts.slug} had, is in use on this host now: picking another`);
+      taken.add(a);
+    }
     const addr = own && pool.includes(own) && !taken.has(own) ? own : pickFromPool(taken, pool);
     await writeFile(join(opts.stateRoot, "bottles", opts.slug, RESERVATION), `${addr}\n`);
     return addr;

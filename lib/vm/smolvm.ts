@@ -5,6 +5,7 @@
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { AGENT, names } from "../layout.ts";
+import { loopbackOccupants, type OccupantSources } from "../loopback-occupants.ts";
 import type { Plan } from "../plan/schema.ts";
 import { run, runInteractive, type RunOptions, type RunResult, ANY_EXIT } from "../proc.ts";
 import type { Smolvm } from "../smolvm/driver.ts";
@@ -21,6 +22,28 @@ export interface SmolvmVmOptions {
   pack: (image: string) => Promise<{ artifact: string; cached: boolean }>;
   signal?: AbortSignal;
   now?: () => Date;
+  /** Where to look for what else is bound to the bottle's address (default: this host and docker). */
+  occupants?: OccupantSources;
+}
+
+/**
+ * The VM will reach every port bound to the bottle's loopback address (its whole TSI
+ * allowlist), so that address must hold this bottle's bundle and nothing else. bb-bundle
+ * picked an address nothing used, but another state root's or user's bottle, or a host
+ * service, may have taken it since: that one's firewall, git-gate and supervise would be
+ * this agent's too.
+ */
+export async function refuseSharedAddress(plan: Bundled, sources?: OccupantSources): Promise<void> {
+  const addr = plan.bundle.loopbackAddr!;
+  const own = new Set(Object.values(plan.bundle.hostPorts ?? {}));
+  const foreign = (await loopbackOccupants({ ...sources, addr })).filter((o) => (o.container === null ? !own.has(o.port) : o.container !== plan.bundle.container));
+  if (foreign.length === 0) return;
+  const what = [...new Set(foreign.map((o) => (o.container ? `port ${o.port} (docker container ${o.container})` : `port ${o.port}`)))].join(", ");
+  throw new BbError(
+    "VM",
+    `Cannot start the smolvm machine for ${plan.slug}: ${addr}, the only address it may reach, is also bound by something that is not this bottle's bundle (${what}), which the VM would reach too. Another state root's or user's bottle, or a host service, took the address after bb-bundle picked it: tear this bottle down and start it again to pick another`,
+    { details: { slug: plan.slug, addr, foreign } },
+  );
 }
 
 export async function startSmolvmAgent(plan: Bundled, opts: SmolvmVmOptions): Promise<Plan> {
@@ -29,6 +52,7 @@ export async function startSmolvmAgent(plan: Bundled, opts: SmolvmVmOptions): Pr
   const image = await opts.agentImage();
   const packed = await opts.pack(image.ref);
   if (opts.signal?.aborted) throw opts.signal.reason;
+  await refuseSharedAddress(plan, opts.occupants);
   const name = names.machine(plan.slug);
   const env = agentEnv(plan);
   log.step(`vm: creating smolvm machine ${name} (allowlist ${addr}/32)`);

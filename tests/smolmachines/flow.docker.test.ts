@@ -197,6 +197,25 @@ test("smolvm 1.8.0: create keeps the allowlist (read back, no state DB patch), a
   assert.deepEqual(cs.at(-1), ["machine", "delete", "--name", names.machine(r.slug), "-f"]);
 });
 
+test("a bottle of another state root (or user) never shares a running bottle's loopback address: its VM cannot reach that bottle's firewall", async (t) => {
+  const first = await startFlow(t, { version: "1.8.0", cacheDir, command: ["sh", "-c", "echo READY; read -r _; exit 0"] });
+  await first.line(/^READY$/);
+  const firstSlug = first.slug();
+  const firstAddr = (await readPlanFile(join(first.stateRoot, "bottles", firstSlug, "plan.json"))).bundle!.loopbackAddr!;
+  const firewall = await published(firstSlug, PORTS.firewall);
+  // Its own state root: nothing in it records the first bottle's address.
+  const second = await startFlow(t, { version: "1.8.0", cacheDir, command: ["sh", "-c", INSIDE] });
+  await second.line(/^READY$/);
+  const plan = await readPlanFile(join(second.stateRoot, "bottles", second.slug(), "plan.json"));
+  assert.notEqual(plan.bundle!.loopbackAddr, firstAddr, "the second bottle took the first one's loopback address");
+  second.send(`${firewall}\n${firewall}\n`);
+  second.end();
+  assert.equal(await second.exit, 7, second.stderr());
+  assert.equal(report(second).bridge, "unreachable", `the second bottle's VM reached the first bottle's firewall at ${firewall}`);
+  first.end();
+  assert.equal(await first.exit, 0, first.stderr());
+});
+
 test("bb-list shows a running smolmachines bottle with its machine, bundle, network and loopback address", async (t) => {
   const flow = await startFlow(t, { version: "1.8.0", cacheDir, command: ["sh", "-c", "echo READY; read -r _; exit 0"] });
   await flow.line(/^READY$/);

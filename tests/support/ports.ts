@@ -13,3 +13,11 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** A listener on `host` (any free port) that answers with nothing, closed when the test ends. */
+export async function listenOn(t: { after(fn: () => unknown): void }, host: string): Promise<number> {
+  const server = net.createServer((c) => c.end());
+  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(0, host, () => resolve()));
+  t.after(() => new Promise((r) => server.close(r)));
+  return (server.address() as net.AddressInfo).port;
+}

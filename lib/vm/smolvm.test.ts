@@ -1,0 +1,70 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import process from "node:process";
+import { samplePlan } from "../../tests/support/plans.ts";
+import { listenOn } from "../../tests/support/ports.ts";
+import { skipWhen } from "../../tests/support/skip.ts";
+import type { Smolvm } from "../smolvm/driver.ts";
+import { startSmolvmAgent } from "./smolvm.ts";
+
+function bundled(addr: string, ports: Record<string, number>) {
+  const plan = { ...samplePlan(), backend: "smolmachines" as const };
+  return {
+    ...plan,
+    bundle: {
+      container: `bb-${plan.slug}-bundle`, image: "i", networks: { internal: null, egress: "e" }, networkIds: null, caCert: "/ca",
+      agentUrls: { proxy: `http://${addr}:${ports.firewall}`, gitGate: null, supervise: null }, hostPorts: ports, loopbackAddr: addr, startedAt: "t",
+    },
+  };
+}
+
+/** A driver that records create and start, and fails on anything else. */
+function recordingSmolvm(calls: string[]): Smolvm {
+  const unexpected = (what: string) => () => Promise.reject(new Error(`unexpected smolvm ${what}`));
+  return {
+    bin: "smolvm", version: { major: 1, minor: 8, patch: 0, text: "1.8.0" }, caps: { nameStyle: "flag", allowlistNeedsDbPatch: false, execForwardsWinsize: true },
+    create: async (spec) => (calls.push(`create ${spec.name} ${spec.allowCidrs.join(",")}`), { allowlistPatched: false }),
+    start: async (name) => void calls.push(`start ${name}`),
+    stop: unexpected("stop"), delete: unexpected("delete"), exec: unexpected("exec"), execArgv: () => { throw new Error("unexpected smolvm execArgv"); },
+    cpIn: unexpected("cp"), cpOut: unexpected("cp"), ls: unexpected("ls"), status: unexpected("status"), packCreate: unexpected("pack create"),
+  };
+}
+
+const opts = (calls: string[]) => ({
+  smolvm: recordingSmolvm(calls),
+  agentImage: async () => ({ ref: "bot-bottle/agent:t", id: "sha256:00" }),
+  pack: async () => ({ artifact: "/cache/00.smolmachine", cached: true }),
+  occupants: { published: async () => [] },
+});
+
+const noProc = process.platform !== "linux" && "reads /proc/net/tcp";
+
+test("startSmolvmAgent() makes no machine when its address is bound by something other than the bottle's bundle (another root's or user's bottle)", skipWhen(noProc, "startSmolvmAgent"), async (t) => {
+  const addr = "127.0.0.252";
+  const own = await listenOn(t, addr);
+  const foreign = await listenOn(t, addr);
+  const calls: string[] = [];
+  await assert.rejects(startSmolvmAgent(bundled(addr, { firewall: own }), opts(calls)), (e: Error) => {
+    assert.match(e.message, new RegExp(`^Cannot start the smolvm machine for shell-ab12: 127\\.0\\.0\\.252, the only address it may reach, is also bound by something that is not this bottle's bundle \\(port ${foreign}\\)`));
+    return true;
+  });
+  assert.deepEqual(calls, []);
+
+  // A port docker publishes there for another container counts too; the bundle's own do not.
+  const published = async () => [
+    { addr, port: own, container: "bb-shell-ab12-bundle" },
+    { addr, port: 40000, container: "bb-other-1111-bundle" },
+  ];
+  await assert.rejects(startSmolvmAgent(bundled(addr, { firewall: own, supervise: foreign }), { ...opts(calls), occupants: { published } }), /\(port 40000 \(docker container bb-other-1111-bundle\)\)/);
+  assert.deepEqual(calls, []);
+});
+
+test("startSmolvmAgent() creates and starts the machine when only the bundle's own ports are on its address", skipWhen(noProc, "startSmolvmAgent"), async (t) => {
+  const addr = "127.0.0.253";
+  const firewall = await listenOn(t, addr);
+  const supervise = await listenOn(t, addr);
+  const calls: string[] = [];
+  const plan = await startSmolvmAgent(bundled(addr, { firewall, supervise }), opts(calls));
+  assert.deepEqual(calls, ["create bb-shell-ab12 127.0.0.253/32", "start bb-shell-ab12"]);
+  assert.equal(plan.vm?.name, "bb-shell-ab12");
+});
