@@ -3,14 +3,17 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
+import { createServer } from "node:http";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { isBbError } from "../lib/errors.ts";
 import { run } from "../lib/proc.ts";
+import { listenOn } from "../tests/support/ports.ts";
+import { skipWhen } from "../tests/support/skip.ts";
 import { OCI_MANIFEST, readDockerArchive } from "./docker-archive.ts";
-import { serveRegistry, type RunningRegistry } from "./registry.ts";
+import { createRegistryHandler, listenLoopback, serveRegistry, type RunningRegistry } from "./registry.ts";
 import { indexTar } from "./tar-index.ts";
 
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -144,4 +147,27 @@ test("readDockerArchive() refuses a tarball that docker save did not write", asy
   const other = join(dir, "other.tar");
   await run(["tar", "-cf", other, "-C", dir, "hello.txt"]);
   await assert.rejects(readDockerArchive(other), (e) => isBbError(e) && e.code === "PACK" && /no manifest\.json/.test(e.message));
+});
+
+// Whether this host has ::1 at all (where it has not, nothing can answer there).
+const noV6 = await new Promise<string | false>((resolve) => {
+  const s = createServer().once("error", (e: NodeJS.ErrnoException) => resolve(`this host has no ::1 (${e.code})`));
+  s.listen(0, "::1", () => s.close(() => resolve(false)));
+});
+
+test("the registry never shares its port with another process on ::1, where a puller of localhost:PORT may go first", skipWhen(noV6, "registry ::1"), async (t) => {
+  // Another local user listening on ::1 at a port: serving 127.0.0.1 alone there would let
+  // it answer a pull from localhost:PORT with an image of its own.
+  const taken = await listenOn(t, "::1");
+  const handler = createRegistryHandler({ image: await readDockerArchive(archive), name: "bot-bottle/agent", tag: "v1" });
+  await assert.rejects(listenLoopback(handler, taken), (e: NodeJS.ErrnoException) => e.code === "EADDRINUSE" && /::1 port \d+ is taken by another process/.test(e.message));
+  const free = await fetch(`http://127.0.0.1:${taken}/v2/`).then(() => "answered", () => "refused");
+  assert.equal(free, "refused", "the 127.0.0.1 side was left listening");
+
+  // serveRegistry: whatever port it lands on, both sides of localhost are its own.
+  for (const host of ["127.0.0.1", "[::1]"]) {
+    const r = await fetch(`http://${host}:${registry.port}/v2/bot-bottle/agent/manifests/v1`);
+    assert.equal(r.status, 200, host);
+    await r.arrayBuffer();
+  }
 });

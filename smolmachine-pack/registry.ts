@@ -110,33 +110,61 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
+/** How many ports to try before giving up on one whose ::1 side is ours too. */
+const LISTEN_ATTEMPTS = 20;
+
 /**
- * Serve the image on 127.0.0.1 (and ::1 on the same port when the host has IPv6, since
- * clients may resolve "localhost" to either) on a free port.
+ * Listen with `handler` on 127.0.0.1:`port` (any free one for 0) and on ::1 at the same port,
+ * since a client may resolve "localhost" to either. Rejects with EADDRINUSE when ::1 at that
+ * port is someone else's: any local user may listen there, and a puller that tries ::1
+ * first would take its image for ours. Serves 127.0.0.1 alone only where the host has no
+ * ::1, so nothing can answer there.
  */
-export async function serveRegistry(opts: RegistryOptions): Promise<RunningRegistry> {
-  const handler = createRegistryHandler(opts);
+export async function listenLoopback(handler: Handler, port: number): Promise<{ port: number; servers: Server[] }> {
   const v4 = createServer(handler);
-  let port: number;
-  try {
-    port = await listen(v4, 0, "127.0.0.1");
-  } catch (e) {
-    throw new BbError("PACK", `Cannot start the loopback registry for ${opts.name}: ${(e as Error).message}`, { cause: e });
-  }
-  const servers = [v4];
+  const bound = await listen(v4, port, "127.0.0.1");
   const v6 = createServer(handler);
   try {
-    await listen(v6, port, "::1");
-    servers.push(v6);
-  } catch {
-    log.debug(`registry: no ::1 listener on port ${port}; serving 127.0.0.1 only`);
+    await listen(v6, bound, "::1");
+    return { port: bound, servers: [v4, v6] };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EADDRNOTAVAIL" || code === "EAFNOSUPPORT") {
+      log.debug(`registry: this host has no ::1 (${code}); serving 127.0.0.1:${bound} only`);
+      return { port: bound, servers: [v4] };
+    }
+    await closeServer(v4);
+    throw Object.assign(new Error(`::1 port ${bound} is taken by another process (${code}), which would answer pulls from localhost:${bound}`), { code, cause: e });
+  }
+}
+
+/** Serve the image on localhost (127.0.0.1 and ::1, one port) on a port free on both. */
+export async function serveRegistry(opts: RegistryOptions): Promise<RunningRegistry> {
+  const handler = createRegistryHandler(opts);
+  let servers: Server[] | null = null;
+  let port = 0;
+  let last: Error | null = null;
+  for (let attempt = 0; attempt < LISTEN_ATTEMPTS && !servers; attempt++) {
+    try {
+      ({ port, servers } = await listenLoopback(handler, 0));
+    } catch (e) {
+      last = e as Error;
+      if ((e as NodeJS.ErrnoException).code !== "EADDRINUSE") break;
+      log.debug(`registry: ${last.message}; trying another port`);
+    }
+  }
+  if (!servers) {
+    const inUse = (last as NodeJS.ErrnoException | null)?.code === "EADDRINUSE";
+    const hint = inUse ? `, and so were the ${LISTEN_ATTEMPTS - 1} ports tried before it: see who holds ports on ::1 (\`ss -6ltnp\`, \`lsof -iTCP@[::1]\`)` : "";
+    throw new BbError("PACK", `Cannot start the loopback registry for ${opts.name}: ${last?.message}${hint}`, { cause: last });
   }
   log.debug(`registry: serving ${opts.name}:${opts.tag} (${opts.image.manifestDigest}) on localhost:${port}`);
+  const held = servers;
   return {
     port,
     ref: `localhost:${port}/${opts.name}:${opts.tag}`,
     close: async () => {
-      await Promise.all(servers.map(closeServer));
+      await Promise.all(held.map(closeServer));
     },
   };
 }
