@@ -13,6 +13,7 @@ import { createProgram, mainOf } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { log as rootLog } from "../../lib/log.ts";
 import { parseHostPort, parseResolveList, tuneGcForRelaying, untilTerminated } from "../../lib/daemon.ts";
+import { agentNetworkOnly } from "../../lib/http/agent-network.ts";
 import { FirewallPolicy, readConfig } from "../../lib/sidecar-config.ts";
 import { createFirewall } from "./firewall.ts";
 
@@ -40,7 +41,8 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
   .option("--next-hop <host:port>", "egress; when omitted the firewall dials upstreams itself")
   .option("--upstream-ca <file>", "extra CA to trust when dialing upstreams directly (repeatable)", collect, [])
   .option("--resolve <host=ip:port>", "dial IP:PORT for HOST when dialing directly (repeatable)", collect, [])
-  .action(async (o: { listen: string; policy: string; caCert: string; caKey: string; nextHop?: string; upstreamCa: string[]; resolve: string[] }) => {
+  .option("--agent-network-only", "refuse connections on the egress network's side, the interface holding the default route, which the host reaches (docker backend: the agent's network has none)")
+  .action(async (o: { listen: string; policy: string; caCert: string; caKey: string; nextHop?: string; upstreamCa: string[]; resolve: string[]; agentNetworkOnly?: boolean }) => {
     const listen = parseHostPort(o.listen, "--listen");
     const nextHop = o.nextHop ? parseHostPort(o.nextHop, "--next-hop") : undefined;
     const resolve = parseResolveList(o.resolve);
@@ -53,6 +55,7 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
       resolve,
       log,
     });
+    if (o.agentNetworkOnly) agentNetworkOnly(firewall.server, "firewall", log);
     const addr = await firewall.listen(listen.port, listen.host);
     const via = nextHop ? `next hop ${nextHop.host}:${nextHop.port}` : "dialing upstreams directly";
     log.info(`listening on ${addr.address}:${addr.port} (${policy.hosts.length} hosts, ${via})`);

@@ -16,6 +16,7 @@ import { createLogger } from "../../lib/log.ts";
 import { formatArgv } from "../../lib/proc.ts";
 import { GitGateConfig, readConfig } from "../../lib/sidecar-config.ts";
 import { listen, parseHostPort, untilTerminated } from "../../lib/daemon.ts";
+import { agentNetworkOnly } from "../../lib/http/agent-network.ts";
 import { runPreReceiveHook } from "./hook.ts";
 import { createGitGate, MAX_SESSIONS } from "./server.ts";
 
@@ -27,6 +28,7 @@ interface Flags {
   identities?: string;
   maxSessions: number;
   idleTimeout: number;
+  agentNetworkOnly?: boolean;
 }
 
 const log = createLogger({ prefix: "git-gate: " });
@@ -57,6 +59,7 @@ async function serve(flags: Flags): Promise<void> {
     idleTimeoutMs: flags.idleTimeout * 1000,
   });
   if (!flags.hooks) log.warn("no --hooks dir: every push will be refused");
+  if (flags.agentNetworkOnly) agentNetworkOnly(gate.server, "git-gate", log);
   const bound = await listen(gate.server, at, "git-gate");
   log.info(`listening on ${bound} (${gate.registry.repos.size} repo(s))`);
   await untilTerminated(() => gate.close());
@@ -72,6 +75,7 @@ const program = createProgram("git-gate", "Serve the bottle's declared git repos
   .option("--identities <dir>", "dir holding the upstreams' identity files named in the config")
   .option("--max-sessions <n>", "git sessions served at once; one more is refused", wholeNumber("--max-sessions", 1), MAX_SESSIONS)
   .option("--idle-timeout <seconds>", "end a session that sends nothing either way for this long", wholeNumber("--idle-timeout", 1), 300)
+  .option("--agent-network-only", "refuse connections on the egress network's side, the interface holding the default route, which the host reaches (docker backend: the agent's network has none)")
   .action((flags: Flags) => serve(flags));
 
 program

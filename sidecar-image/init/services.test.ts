@@ -3,19 +3,19 @@ import { test } from "node:test";
 import { BbError } from "../../lib/errors.ts";
 import { defaultArgv, envFor, parseArgvOverride, parseServices } from "./services.ts";
 
-test("defaultArgv() runs the bundled daemon with the in-container paths bb-bundle mounts", () => {
+test("defaultArgv() runs the bundled daemon with the in-container paths bb-bundle mounts (docker: the agent-facing ones refuse the egress side)", () => {
   const ctx = { sidecarDir: "/opt/bb/sidecar", slug: "demo-x1", services: ["firewall", "egress", "git-gate", "supervise"] as const, upstreamCa: undefined };
   assert.deepEqual(defaultArgv("firewall", ctx), [
-    "node", "/opt/bb/sidecar/firewall.js", "--listen", "0.0.0.0:8888", "--policy", "/bb/firewall/policy.json",
+    "node", "/opt/bb/sidecar/firewall.js", "--listen", "0.0.0.0:8888", "--agent-network-only", "--policy", "/bb/firewall/policy.json",
     "--ca-cert", "/bb/ca/ca.pem", "--ca-key", "/bb/ca/ca-key.pem", "--next-hop", "127.0.0.1:9099",
   ]);
   assert.deepEqual(defaultArgv("egress", ctx), ["node", "/opt/bb/sidecar/egress.js", "--listen", "127.0.0.1:9099", "--routes", "/bb/egress/routes.json"]);
   assert.deepEqual(defaultArgv("git-gate", ctx), [
-    "node", "/opt/bb/sidecar/git-gate.js", "--listen", "0.0.0.0:9418", "--config", "/bb/git-gate/config.json",
+    "node", "/opt/bb/sidecar/git-gate.js", "--listen", "0.0.0.0:9418", "--agent-network-only", "--config", "/bb/git-gate/config.json",
     "--hooks", "/bb/git-gate/hooks", "--data", "/var/lib/bb/git-gate", "--identities", "/bb/identities",
   ]);
   assert.deepEqual(defaultArgv("supervise", ctx), [
-    "node", "/opt/bb/sidecar/supervise.js", "--listen", "0.0.0.0:9100", "--queue", "/bb/supervise/queue", "--slug", "demo-x1", "--firewall", "127.0.0.1:8888",
+    "node", "/opt/bb/sidecar/supervise.js", "--listen", "0.0.0.0:9100", "--agent-network-only", "--queue", "/bb/supervise/queue", "--slug", "demo-x1", "--firewall", "127.0.0.1:8888",
     "--allowed-host", "supervise",
   ]);
   assert.throws(() => defaultArgv("supervise", { ...ctx, slug: undefined }), (e: BbError) => e.code === "CONFIG" && /BB_SLUG/.test(e.message));
@@ -26,6 +26,10 @@ test("defaultArgv() has supervise answer the address a smolmachines agent reache
   const argv = defaultArgv("supervise", ctx);
   assert.deepEqual(argv.slice(-2), ["--allowed-host", "127.0.0.17"]);
   assert.equal(argv.filter((a) => a === "--allowed-host").length, 1);
+  // Published on loopback, the ports arrive on the bundle's one network, its default route.
+  for (const name of ["firewall", "git-gate", "supervise"] as const) {
+    assert.ok(!defaultArgv(name, { ...ctx, services: ["firewall", "git-gate", "supervise"] }).includes("--agent-network-only"), name);
+  }
 });
 
 test("defaultArgv() gives the upstream CA to whichever daemon dials upstreams, and no next hop without egress", () => {

@@ -23,12 +23,16 @@ export interface TableContext {
   loopbackAddr?: string;
 }
 
+// Without a loopback address the bundle is docker's, whose egress network the host reaches.
+const agentSide = (ctx: TableContext) => (ctx.loopbackAddr === undefined ? ["--agent-network-only"] : []);
+
 function daemonArgs(name: Service, ctx: TableContext): string[] {
   const extraCa = (flag: string) => (ctx.upstreamCa ? [flag, ctx.upstreamCa] : []);
   switch (name) {
     case "firewall":
       return [
         "--listen", `0.0.0.0:${PORTS.firewall}`,
+        ...agentSide(ctx),
         "--policy", `${BUNDLE_PATHS.firewall}/policy.json`,
         "--ca-cert", `${BUNDLE_PATHS.ca}/ca.pem`,
         "--ca-key", `${BUNDLE_PATHS.ca}/ca-key.pem`,
@@ -41,6 +45,7 @@ function daemonArgs(name: Service, ctx: TableContext): string[] {
     case "git-gate":
       return [
         "--listen", `0.0.0.0:${PORTS.gitGate}`,
+        ...agentSide(ctx),
         "--config", `${BUNDLE_PATHS.gitGate}/config.json`,
         "--hooks", `${BUNDLE_PATHS.gitGate}/hooks`,
         "--data", BUNDLE_PATHS.gitGateData,
@@ -50,6 +55,7 @@ function daemonArgs(name: Service, ctx: TableContext): string[] {
       if (!ctx.slug) throw new BbError("CONFIG", "BB_SLUG is not set: supervise needs the bottle's slug (bb-bundle sets it)");
       return [
         "--listen", `0.0.0.0:${PORTS.supervise}`,
+        ...agentSide(ctx),
         "--queue", `${BUNDLE_PATHS.supervise}/queue`,
         "--slug", ctx.slug,
         // supervise holds an approval back until the restarted firewall listens again.

@@ -19,6 +19,7 @@ import { log } from "../../lib/log.ts";
 import { createRequestBook } from "./requests.ts";
 import { createSuperviseHandler, MAX_CONNECTIONS, MCP_PATH } from "./server.ts";
 import { parseHostPort } from "../../lib/daemon.ts";
+import { agentNetworkOnly } from "../../lib/http/agent-network.ts";
 import { waitForListener } from "./net.ts";
 
 interface Flags {
@@ -29,6 +30,7 @@ interface Flags {
   poll: string;
   firewall?: string;
   allowedHost: string[];
+  agentNetworkOnly?: boolean;
 }
 
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -67,6 +69,7 @@ async function serve(flags: Flags): Promise<void> {
   // What a client that opens connections and never finishes a request can hold: a
   // connection past the cap is closed unanswered (server.ts caps requests with a 503).
   server.maxConnections = MAX_CONNECTIONS;
+  if (flags.agentNetworkOnly) agentNetworkOnly(server, "supervise", log);
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
@@ -98,6 +101,7 @@ const program = createProgram("supervise", "MCP server the agent uses to ask the
   .option("--wait <seconds>", "how long a tool call waits for the operator before answering pending (below the usual 60s client timeout)", "50")
   .option("--poll <ms>", "how often the requests that calls wait on are re-read (one read each, however many calls wait)", "500")
   .option("--firewall <host:port>", "after an approval, wait until the firewall accepts connections again before telling the agent")
+  .option("--agent-network-only", "refuse connections on the egress network's side, the interface holding the default route, which the host reaches (docker backend: the agent's network has none)")
   .option("--allowed-host <name>", "a Host name (no port) the agent reaches supervise by, repeatable; any other is refused (default: supervise; the --listen address is allowed too unless it is a wildcard)", collect, [])
   .action((flags: Flags) => serve(flags));
 

@@ -10,13 +10,28 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as docker from "../../lib/docker/index.ts";
-import { ANY_EXIT } from "../../lib/proc.ts";
+import { ANY_EXIT, run } from "../../lib/proc.ts";
 import { BUNDLE_MEMORY_MIB, PIDS_LIMIT } from "../../lib/docker/container.ts";
 import { AGENT_MEMORY_MIB } from "../../lib/vm/limits.ts";
 import { removeAll, startBottle, type Bottle } from "./support/bottle.ts";
 import { newId } from "./support/env.ts";
 import { startFakeInternet, startHostResolver, type FakeInternet, type HostResolver } from "./support/fake-internet.ts";
 import { control, gatewayOf, hostListener, parallel, tcpProbe } from "./support/net.ts";
+
+/** node -e: connect to argv[1]:argv[2], send argv[3] (base64: a pkt-line holds NULs),
+ * print {connected, reply} once the peer closes or 3 s pass. */
+const EXCHANGE = `const [host, port, b64] = process.argv.slice(1);
+const text = Buffer.from(b64, "base64");
+let connected = false, reply = "";
+const done = () => { console.log(JSON.stringify({ connected, reply })); process.exit(0); };
+const s = require("net").connect(Number(port), host, () => { connected = true; s.write(text); });
+s.on("data", (d) => (reply += d)).on("close", done).on("error", () => {});
+setTimeout(done, 3000);`;
+
+const b64 = (text: string) => Buffer.from(text).toString("base64");
+
+/** A git pkt-line: four hex digits of length, then the payload. */
+const pktLine = (payload: string) => (payload.length + 4).toString(16).padStart(4, "0") + payload;
 
 const opened = (output: string) => output.split("\n").filter((l) => l.startsWith("open "));
 
@@ -140,6 +155,31 @@ describe("escape suite: network confinement (docker)", () => {
     // Control: egress answers on the bundle's loopback.
     const inside = await docker.execIn(a!.bundle, ["node", "-e", `require("net").connect(9099, "127.0.0.1").on("connect", () => { console.log("open"); process.exit(0); }).on("error", (e) => { console.log(e.code); process.exit(1); })`], { expect: [0, 1] });
     assert.equal(inside.stdout.trim(), "open");
+  });
+
+  it("nothing on this machine but the agent uses the bundle: at its egress-network address each agent-facing port takes a connection and closes it unanswered", async () => {
+    const egressIp = await ipOn(a!.bundle, a!.egressNet);
+    const hello: [number, string][] = [
+      [8888, "CONNECT api.test:443 HTTP/1.1\r\nHost: api.test:443\r\n\r\n"],
+      [9418, pktLine("git-upload-pack /git.test/team/app\0host=git-gate\0")],
+      [9100, "GET /mcp HTTP/1.1\r\nHost: supervise\r\n\r\n"],
+    ];
+    // From this machine, as any local user's process would (the egress network is a plain
+    // bridge, reachable through its gateway).
+    for (const [port, text] of hello) {
+      const r = await run(["node", "-e", EXCHANGE, egressIp, String(port), b64(text)]);
+      const got = JSON.parse(r.stdout) as { connected: boolean; reply: string };
+      assert.ok(got.connected, `${egressIp}:${port} took no connection, so its refusal proves nothing`);
+      assert.equal(got.reply, "", `${egressIp}:${port} answered this machine`);
+    }
+    // Control: the agent, on the internal network, is answered on the same ports.
+    for (const [port, text] of hello) {
+      const host = { 8888: "firewall", 9418: "git-gate", 9100: "supervise" }[port]!;
+      const got = JSON.parse((await a!.exec(["node", "-e", EXCHANGE, host, String(port), b64(text)])).stdout) as { connected: boolean; reply: string };
+      assert.notEqual(got.reply, "", `control: ${host}:${port} answered the agent nothing`);
+    }
+    const logs = await run(["docker", "logs", a!.bundle]);
+    assert.match(logs.stdout + logs.stderr, /refused a connection from \S+ on the egress network's side/);
   });
 
   it("each daemon runs under its own uid with no capability; none can read another's environment; root in the agent has no raw sockets", async () => {
