@@ -13,6 +13,12 @@ test("createArgv() puts the name last (positional) on 0.8.x and behind --name fr
   for (const v of ["1.0.2", "1.8.0", "2.0.0"]) assert.deepEqual(A.createArgv("smolvm", caps(v), spec), ["smolvm", "machine", "create", "--name", "bb-x1", ...tail], v);
 });
 
+test("createArgv() passes the machine's size as --cpus and --mem only when given", () => {
+  const sized = A.createArgv("smolvm", caps("1.8.0"), { ...spec, cpus: 2, memMiB: 8192 });
+  assert.deepEqual(sized.slice(sized.indexOf("--cpus"), sized.indexOf("-e")), ["--cpus", "2", "--mem", "8192"]);
+  assert.ok(!A.createArgv("smolvm", caps("0.8.0"), spec).some((a) => a === "--cpus" || a === "--mem"));
+});
+
 test("createArgv() passes --net whenever there is an allowlist and no network flags without one", () => {
   const argv = A.createArgv("smolvm", caps("1.8.0"), { ...spec, allowCidrs: ["127.0.0.16/32", "10.0.0.2/32"] });
   assert.deepEqual(argv.slice(5, 10), ["--from", "/c/a.smolmachine", "--net", "--allow-cidr", "127.0.0.16/32"]);

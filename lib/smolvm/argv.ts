@@ -12,6 +12,10 @@ export interface CreateSpec {
   allowCidrs: string[];
   /** Guest environment (values are visible on the host's process list; no secrets). */
   env: Record<string, string>;
+  /** The guest's vCPUs (`--cpus`, a whole number) and memory ceiling in MiB (`--mem`);
+   * absent, smolvm's own default. */
+  cpus?: number;
+  memMiB?: number;
 }
 
 export interface ExecSpec {
@@ -44,7 +48,8 @@ export function createArgv(bin: string, caps: SmolvmCapabilities, spec: CreateSp
   const name = checkName(spec.name);
   // 0.8.0 ignores --allow-cidr together with --from unless --net is given too.
   const net = spec.allowCidrs.length > 0 ? ["--net", ...spec.allowCidrs.flatMap((c) => ["--allow-cidr", c])] : [];
-  const flags = ["--from", spec.from, ...net, ...envFlags(spec.env)];
+  const resources = [...(spec.cpus === undefined ? [] : ["--cpus", String(spec.cpus)]), ...(spec.memMiB === undefined ? [] : ["--mem", String(spec.memMiB)])];
+  const flags = ["--from", spec.from, ...net, ...resources, ...envFlags(spec.env)];
   return caps.nameStyle === "flag" ? [bin, "machine", "create", "--name", name, ...flags] : [bin, "machine", "create", ...flags, name];
 }
 

@@ -4,6 +4,7 @@ import process from "node:process";
 import { samplePlan } from "../../tests/support/plans.ts";
 import { listenOn } from "../../tests/support/ports.ts";
 import { skipWhen } from "../../tests/support/skip.ts";
+import type { CreateSpec } from "../smolvm/argv.ts";
 import type { Smolvm } from "../smolvm/driver.ts";
 import { startSmolvmAgent } from "./smolvm.ts";
 
@@ -18,20 +19,20 @@ function bundled(addr: string, ports: Record<string, number>) {
   };
 }
 
-/** A driver that records create and start, and fails on anything else. */
-function recordingSmolvm(calls: string[]): Smolvm {
+/** A driver that records create and start (and each create's spec), and fails on anything else. */
+function recordingSmolvm(calls: string[], specs: CreateSpec[] = []): Smolvm {
   const unexpected = (what: string) => () => Promise.reject(new Error(`unexpected smolvm ${what}`));
   return {
     bin: "smolvm", version: { major: 1, minor: 8, patch: 0, text: "1.8.0" }, caps: { nameStyle: "flag", allowlistNeedsDbPatch: false, execForwardsWinsize: true },
-    create: async (spec) => (calls.push(`create ${spec.name} ${spec.allowCidrs.join(",")}`), { allowlistPatched: false }),
+    create: async (spec) => (specs.push(spec), calls.push(`create ${spec.name} ${spec.allowCidrs.join(",")}`), { allowlistPatched: false }),
     start: async (name) => void calls.push(`start ${name}`),
     stop: unexpected("stop"), delete: unexpected("delete"), exec: unexpected("exec"), execArgv: () => { throw new Error("unexpected smolvm execArgv"); },
     cpIn: unexpected("cp"), cpOut: unexpected("cp"), ls: unexpected("ls"), status: unexpected("status"), packCreate: unexpected("pack create"),
   };
 }
 
-const opts = (calls: string[]) => ({
-  smolvm: recordingSmolvm(calls),
+const opts = (calls: string[], specs: CreateSpec[] = []) => ({
+  smolvm: recordingSmolvm(calls, specs),
   agentImage: async () => ({ ref: "bot-bottle/agent:t", id: "sha256:00" }),
   pack: async () => ({ artifact: "/cache/00.smolmachine", cached: true }),
   occupants: { published: async () => [] },
@@ -67,4 +68,14 @@ test("startSmolvmAgent() creates and starts the machine when only the bundle's o
   const plan = await startSmolvmAgent(bundled(addr, { firewall, supervise }), opts(calls));
   assert.deepEqual(calls, ["create bb-shell-ab12 127.0.0.253/32", "start bb-shell-ab12"]);
   assert.equal(plan.vm?.name, "bb-shell-ab12");
+});
+
+test("startSmolvmAgent() sizes the machine by the bottle's limits: the default memory ceiling, and whole vCPUs rounded up from a fraction", skipWhen(noProc, "startSmolvmAgent"), async (t) => {
+  const addr = "127.0.0.252";
+  const ports = { firewall: await listenOn(t, addr), supervise: await listenOn(t, addr) };
+  const specs: CreateSpec[] = [];
+  await startSmolvmAgent(bundled(addr, ports), opts([], specs));
+  const declared = bundled(addr, ports);
+  await startSmolvmAgent({ ...declared, bottle: { ...declared.bottle, limits: { memoryMiB: 1536, cpus: 0.5 } } }, opts([], specs));
+  assert.deepEqual(specs.map((s) => [s.memMiB, s.cpus]), [[8192, undefined], [1536, 1]]);
 });

@@ -10,6 +10,7 @@ import type { Plan } from "../plan/schema.ts";
 import { run, runInteractive, type RunOptions, type RunResult, ANY_EXIT } from "../proc.ts";
 import type { Smolvm } from "../smolvm/driver.ts";
 import { agentEnv, rootExec } from "./env.ts";
+import { agentLimits } from "./limits.ts";
 import type { AgentImage } from "./docker.ts";
 
 type Bundled = Plan & { bundle: NonNullable<Plan["bundle"]> };
@@ -55,8 +56,11 @@ export async function startSmolvmAgent(plan: Bundled, opts: SmolvmVmOptions): Pr
   await refuseSharedAddress(plan, opts.occupants);
   const name = names.machine(plan.slug);
   const env = agentEnv(plan);
+  // smolvm counts whole vCPUs: a fraction rounds up, so the guest gets at least as many.
+  const limits = agentLimits(plan.bottle.limits);
+  const size = { memMiB: limits.memoryMiB, ...(limits.cpus === undefined ? {} : { cpus: Math.min(255, Math.ceil(limits.cpus)) }) };
   log.step(`vm: creating smolvm machine ${name} (allowlist ${addr}/32)`);
-  const { allowlistPatched } = await opts.smolvm.create({ name, from: packed.artifact, allowCidrs: [`${addr}/32`], env });
+  const { allowlistPatched } = await opts.smolvm.create({ name, from: packed.artifact, allowCidrs: [`${addr}/32`], env, ...size });
   if (allowlistPatched) log.step(`vm: wrote the allowlist into smolvm's state DB (this smolvm drops it with --from)`);
   try {
     if (opts.signal?.aborted) throw opts.signal.reason;

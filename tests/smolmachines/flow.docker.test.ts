@@ -20,6 +20,7 @@ import { run } from "../../lib/proc.ts";
 import { artifactPath } from "../../smolmachine-pack/pack.ts";
 import { listMachines } from "../fakes/smolvm/state.ts";
 import { calls, leftovers, startFlow, tool, verbs, type Flow } from "./flow.ts";
+import { AGENT_MEMORY_MIB } from "../../lib/vm/limits.ts";
 
 const INSIDE = readFileSync(new URL("./testdata/inside.sh", import.meta.url), "utf8");
 
@@ -139,6 +140,10 @@ function assertCreate(r: Awaited<ReturnType<typeof fullFlow>>, version: string) 
   const env = create.filter((_, i) => create[i - 1] === "-e");
   assert.ok(env.includes(`HTTPS_PROXY=http://${r.proxyPort}`), JSON.stringify(env));
   assert.ok(env.includes(`BB_SLUG=${r.slug}`), JSON.stringify(env));
+  // The shell bottle declares no limits: the default memory ceiling, smolvm's own vCPUs.
+  assert.equal(create[create.indexOf("--mem") + 1], String(AGENT_MEMORY_MIB), create.join(" "));
+  assert.ok(!create.includes("--cpus"), create.join(" "));
+  assert.deepEqual(r.machines.map((m) => m.memory_mib), [AGENT_MEMORY_MIB]);
 }
 
 test("the first smolmachines start packs the agent image once; the next start reuses the cached .smolmachine", async (t) => {

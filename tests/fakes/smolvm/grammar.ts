@@ -53,7 +53,10 @@ export function grammar(version: string): Command[] {
   return [
     {
       path: "machine create",
-      flags: [{ long: "from", value: "PATH" }, { long: "net" }, { long: "allow-cidr", value: "CIDR", multi: true }, ENV, ...(flagNames ? [name] : [])],
+      flags: [
+        { long: "from", value: "PATH" }, { long: "net" }, { long: "allow-cidr", value: "CIDR", multi: true },
+        { long: "cpus", value: "N" }, { long: "mem", value: "MiB" }, ENV, ...(flagNames ? [name] : []),
+      ],
       positionals: flagNames ? [] : ["NAME"],
     },
     { path: "machine start", flags: [name], positionals: [] },

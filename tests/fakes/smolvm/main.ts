@@ -18,6 +18,14 @@ function out(text: string) {
 
 type Handler = (p: Parsed, version: string) => Promise<number>;
 
+/** --cpus (u8) and --mem (u32) as smolvm's clap parser reads them: a whole number in range. */
+function wholeNumber(p: Parsed, key: string, max: number): number | undefined {
+  const v = value(p, key);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) > max) throw new FakeError(`invalid value '${v}' for '--${key}': expected a whole number from 0 to ${max}`);
+  return Number(v);
+}
+
 const handlers: Record<string, Handler> = {
   "machine create": async (p, version) => {
     const name = value(p, "name") ?? p.positionals[0]!;
@@ -39,8 +47,8 @@ const handlers: Record<string, Handler> = {
       network: has(p, "net") || (honoursAllowlist && cidrs.length > 0),
       allowed_cidrs: honoursAllowlist ? (cidrs.length ? cidrs : null) : version === "0.8.0" ? null : [],
       env: values(p, "env"),
-      cpus: 1,
-      memory_mib: 512,
+      cpus: wholeNumber(p, "cpus", 255) ?? 1,
+      memory_mib: wholeNumber(p, "mem", 2 ** 32 - 1) ?? 512,
       created_at: new Date().toISOString(),
       container: null,
     };

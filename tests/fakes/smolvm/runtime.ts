@@ -3,6 +3,7 @@
 // Artifacts are OCI archives (what `pack create` here writes), loaded into docker with
 // skopeo unless docker already has that image.
 import { createHash } from "node:crypto";
+import { availableParallelism } from "node:os";
 import process from "node:process";
 import { run } from "../../../lib/proc.ts";
 import { FakeError, type MachineRecord } from "./state.ts";
@@ -78,6 +79,11 @@ export async function startContainer(spec: ContainerSpec): Promise<{ id: string;
       `${MACHINE_LABEL}=${spec.machine.name}`,
       "--network",
       spec.network,
+      // The guest's size, as a VM of that size would hold it.
+      "--cpus",
+      String(Math.min(spec.machine.cpus, availableParallelism())),
+      "--memory",
+      `${spec.machine.memory_mib}m`,
       ...spec.machine.env.flatMap((e) => ["-e", e]),
       "--entrypoint",
       "sleep",
