@@ -113,6 +113,19 @@ test("0.8.0 stores allowed_cidrs null with --from; the driver writes the CIDR in
   assert.deepEqual(listed?.raw.allowed_cidrs, ["127.0.0.1/32"], "smolvm reads the patched row");
 });
 
+test("a user's ~/.sqliterc (headers on, column mode) changes nothing the driver reads from or writes to the state DB", async () => {
+  const { fake, artifact } = setup("0.8.0");
+  // sqlite3 reads the init file of the user's passwd home whatever HOME says; this wrapper
+  // hands it one such file the way that default does, ahead of the driver's own arguments.
+  const rc = join(fake.home, "sqliterc");
+  writeFileSync(rc, ".headers on\n.mode column\n");
+  const sqlite3 = join(fake.home, "sqlite3-with-rc");
+  writeFileSync(sqlite3, `#!/bin/sh\nexec sqlite3 -init ${rc} "$@"\n`, { mode: 0o755 });
+  const smolvm = await openSmolvm({ env: fake.env, sqlite3 });
+  assert.deepEqual(await smolvm.create({ name: "m1", from: artifact, allowCidrs: ["127.0.0.16/32"], env: {} }), { allowlistPatched: true });
+  assert.deepEqual((await readMachineRecord({ dbPath: fake.db, name: "m1", sqlite3 })).allowed_cidrs, ["127.0.0.16/32"]);
+});
+
 test("0.8.1 and 1.0.2 drop the allowlist too and get it patched", async () => {
   for (const v of ["0.8.1", "1.0.2"]) {
     const { fake, artifact } = setup(v);

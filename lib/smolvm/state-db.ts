@@ -47,7 +47,9 @@ export interface StateDbOptions {
 }
 
 async function sql(opts: StateDbOptions, script: string, what: string): Promise<string> {
-  const r = await run([opts.sqlite3 ?? "sqlite3", "-batch", "-bail", opts.dbPath], {
+  // `-init /dev/null`: not the user's ~/.sqliterc, whose `.headers on` or `.mode` would
+  // change the output read here (a header line decoded as hex is no document at all).
+  const r = await run([opts.sqlite3 ?? "sqlite3", "-init", "/dev/null", "-batch", "-bail", opts.dbPath], {
     input: `.timeout 5000\n${script}\n`,
     errorCode: "SMOLVM",
     what,
