@@ -223,3 +223,13 @@ test("parseStatus() finds the state word in smolvm's status text", () => {
   assert.equal(parseStatus("m", "Machine 'm': stopped").state, "stopped");
   assert.equal(parseStatus("m", "???").state, "unknown");
 });
+
+test("status() reads the machine's state, not a state word in its name (an agent called error-triage or running-coach)", async () => {
+  const { fake, artifact } = setup("1.8.0");
+  const smolvm = await openSmolvm({ env: fake.env });
+  await smolvm.create({ name: "bb-running-coach-ab12", from: artifact, allowCidrs: [], env: {} });
+  assert.equal((await smolvm.status("bb-running-coach-ab12")).state, "created");
+  // A running one (the stand-in's text for it; starting it needs docker).
+  assert.equal(parseStatus("bb-error-triage-k3x9", "Machine 'bb-error-triage-k3x9': running (PID 42)\n").state, "running");
+  assert.equal(parseStatus("bb-stopped-bot-x1y2", "Machine 'bb-stopped-bot-x1y2': running (PID 42)").state, "running");
+});

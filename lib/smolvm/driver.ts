@@ -269,6 +269,8 @@ export function parseLs(stdout: string, argv: string[] = ["smolvm", "machine", "
 /** Read the state word out of `machine status` text ("Machine 'x': running (PID 42)"). */
 export function parseStatus(name: string, stdout: string): MachineStatus {
   const text = stdout.trim();
-  const m = /\b(running|stopped|created|starting|stopping|unreachable|error)\b/i.exec(text);
+  // Read around the machine's own name, which may hold a state word itself: a slug starts
+  // with its agent's name (bb-error-triage-k3x9, bb-running-coach-ab12).
+  const m = /\b(running|stopped|created|starting|stopping|unreachable|error)\b/i.exec(text.split(name).join(" "));
   return { name, state: m ? m[1]!.toLowerCase() : "unknown", text };
 }
