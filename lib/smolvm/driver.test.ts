@@ -93,6 +93,18 @@ test("stop, delete, ls and status give up on a smolvm that never answers (TIMEOU
   await (await openSmolvm({ env: fake.env })).delete("m1");
 });
 
+test("create and start give up on a smolvm that never answers (TIMEOUT), and a create killed that way leaves no machine", { timeout: 60_000 }, async () => {
+  const { fake, artifact } = setup("1.8.0");
+  const answering = await openSmolvm({ env: fake.env });
+  await answering.create({ name: "m1", from: artifact, allowCidrs: [], env: {} });
+  const hung = smolvmFor(parseVersion("1.8.0"), { env: { ...fake.env, FAKE_SMOLVM_HANG: "machine create,machine start" }, bootCallMs: 1500 });
+  await assert.rejects(hung.start("m1"), (e) => isBbError(e) && e.code === "TIMEOUT" && /Cannot start smolvm machine m1: smolvm machine start --name m1 did not finish within 1500ms/.test(e.message));
+  await assert.rejects(hung.create({ name: "m2", from: artifact, allowCidrs: [], env: {} }), (e) => isBbError(e) && e.code === "TIMEOUT" && /Cannot create smolvm machine m2/.test(e.message));
+  assert.deepEqual(fake.calls().slice(-2).map((c) => c.argv.slice(0, 3)), [["machine", "create", "--name"], ["machine", "delete", "--name"]], "the timed-out create's machine was deleted");
+  assert.deepEqual((await answering.ls()).map((m) => [m.name, m.state]), [["m1", "stopped"]]);
+  await answering.delete("m1");
+});
+
 test("0.8.0 stores allowed_cidrs null with --from; the driver writes the CIDR in as a BLOB and reads it back", async () => {
   const { fake, artifact } = setup("0.8.0");
   const smolvm = await openSmolvm({ env: fake.env });

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import process from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod/v3";
-import { BbError } from "../errors.ts";
+import { BbError, isBbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { run, type RunResult, ANY_EXIT } from "../proc.ts";
 import * as A from "./argv.ts";
@@ -33,6 +33,8 @@ export interface SmolvmOptions {
   stateDb?: string;
   /** The time limit for stop, delete, ls and status (default CONTROL_CALL_MS). */
   controlCallMs?: number;
+  /** The time limit for create and start (default BOOT_CALL_MS). */
+  bootCallMs?: number;
 }
 
 /**
@@ -42,6 +44,13 @@ export interface SmolvmOptions {
  * start flow's, which Ctrl-C stops.)
  */
 export const CONTROL_CALL_MS = 120_000;
+
+/**
+ * How long create and start may take. A first start may unpack a large artifact, but a
+ * machine that has not come up in five minutes is hung, and a start flow with no terminal
+ * to Ctrl-C (CI, `just run` under a script) would otherwise wait on it for ever.
+ */
+export const BOOT_CALL_MS = 300_000;
 
 export interface ExecOptions extends A.ExecSpec {
   /** Text for the guest command's stdin (implies -i). */
@@ -131,6 +140,7 @@ export function smolvmFor(version: SmolvmVersion, opts: SmolvmOptions = {}): Smo
   const call = (argv: string[], what: string, extra: { timeoutMs?: number } = {}): Promise<RunResult> =>
     run(argv, { env: opts.env, errorCode: "SMOLVM", what, ...extra });
   const control = { timeoutMs: opts.controlCallMs ?? CONTROL_CALL_MS };
+  const boot = { timeoutMs: opts.bootCallMs ?? BOOT_CALL_MS };
 
   /**
    * A release that keeps `--allow-cidr` itself is taken at its word only after the machine
@@ -166,7 +176,12 @@ export function smolvmFor(version: SmolvmVersion, opts: SmolvmOptions = {}): Smo
     caps,
 
     async create(spec) {
-      await call(A.createArgv(bin, caps, spec), `Cannot create smolvm machine ${spec.name}`);
+      await call(A.createArgv(bin, caps, spec), `Cannot create smolvm machine ${spec.name}`, boot).catch(async (e: unknown) => {
+        // Killed at its time limit, it may have made the machine already (nothing else had
+        // that name, or create would have failed at once): take it away.
+        if (isBbError(e) && e.code === "TIMEOUT") await smolvm.delete(spec.name).catch(() => {});
+        throw e;
+      });
       if (spec.allowCidrs.length === 0) return { allowlistPatched: false };
       const dbPath = opts.stateDb ?? stateDbPath({ env: { ...process.env, ...opts.env } });
       try {
@@ -185,7 +200,7 @@ export function smolvmFor(version: SmolvmVersion, opts: SmolvmOptions = {}): Smo
     },
 
     async start(name) {
-      await call(A.startArgv(bin, caps, name), `Cannot start smolvm machine ${name}`);
+      await call(A.startArgv(bin, caps, name), `Cannot start smolvm machine ${name}`, boot);
       if (settleMs > 0) await sleep(settleMs);
     },
 
