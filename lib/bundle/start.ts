@@ -22,6 +22,8 @@ import { AGENT_FACING, BUNDLE_PATHS, daemonIdMap, daemonIds, names, PORTS } from
 import type { BundleSection, Plan, Service } from "../plan/schema.ts";
 import { localUpstreamPath } from "../prepare/files.ts";
 import { stageBottleCa } from "./ca.ts";
+import { bottleAgentKey } from "./agent-key.ts";
+import { AGENT_KEY_ENV } from "../http/agent-key.ts";
 import { awaitBundle } from "./readiness.ts";
 import { bundleSecrets } from "./secrets.ts";
 import { checkAbort, Undo } from "./undo.ts";
@@ -214,6 +216,9 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     // smolmachines: the agent reaches supervise at this host address (published below), and
     // supervise answers only requests that name the address the agent uses (DNS rebinding).
     if (!docker) env.BB_LOOPBACK_ADDR = opts.loopbackAddr ?? "127.0.0.1";
+    // ...where every local user can connect too: the ports serve only the agent's key.
+    const agentKey = docker ? null : await bottleAgentKey(plan.files.dir);
+    if (agentKey) env[AGENT_KEY_ENV] = agentKey;
 
     const container = names.bundle(plan.slug);
     const facing = AGENT_FACING.filter((s) => plan.services.includes(s as Service));
@@ -280,10 +285,11 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
         networks: { internal: null, egress },
         networkIds,
         caCert: ca.cert,
+        // The key as the proxy's password and the first path segment (lib/http/agent-key.ts).
         agentUrls: {
-          proxy: `http://${addr}:${ports.firewall}`,
-          gitGate: ports["git-gate"] ? `git://${addr}:${ports["git-gate"]}` : null,
-          supervise: ports.supervise ? `http://${addr}:${ports.supervise}/mcp` : null,
+          proxy: `http://bb:${agentKey}@${addr}:${ports.firewall}`,
+          gitGate: ports["git-gate"] ? `git://${addr}:${ports["git-gate"]}/${agentKey}` : null,
+          supervise: ports.supervise ? `http://${addr}:${ports.supervise}/${agentKey}/mcp` : null,
         },
         hostPorts: ports,
         loopbackAddr: addr,

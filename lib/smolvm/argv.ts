@@ -10,7 +10,9 @@ export interface CreateSpec {
   from: string;
   /** TSI allowlist, e.g. ["127.0.0.1/32"]. Non-empty turns networking on. */
   allowCidrs: string[];
-  /** Guest environment (values are visible on the host's process list; no secrets). */
+  /** Guest environment. Its values are on the host's process list while create runs: no
+   * credential ever (placeholders only); the bottle's agent key in the proxy URL is the
+   * one value there another local user could use, a gap the README names. */
   env: Record<string, string>;
   /** The guest's vCPUs (`--cpus`, a whole number) and memory ceiling in MiB (`--mem`);
    * absent, smolvm's own default. */

@@ -346,6 +346,41 @@ test("a reload closes the WebSockets and passthrough tunnels it no longer allows
   ssh.socket.destroy();
 });
 
+test("with an agent key, a proxy request without it (or with another) is a 407 that names no key, for CONNECT, plain HTTP and upgrades; with it, the request is served", async () => {
+  const key = "a".repeat(16) + "0123456789abcdef0123456789abcdef";
+  const keyed = await startFirewall({ agentKey: key });
+  const basic = (user: string, pass: string) => ({ "Proxy-Authorization": `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}` });
+  for (const headers of [{}, basic("bb", key.slice(0, -1) + "0"), basic("bb", ""), { "Proxy-Authorization": `Bearer ${key}` }]) {
+    const t = await connectTunnel(keyed, "api.example.test:443", headers);
+    assert.ok("refused" in t, JSON.stringify(headers));
+    assert.equal(t.refused.status, 407);
+    assert.equal(t.refused.headers["proxy-authenticate"], 'Basic realm="bot-bottle"');
+    assert.match(t.refused.body, /serves only its bottle's agent/);
+    assert.ok(!t.refused.body.includes(key.slice(0, 8)));
+  }
+  const before = upstream.requests.length;
+  const plain = await plainVia(keyed);
+  const res = await plain.request("POST", "http://plain.example.test/form", { host: "plain.example.test" }, "hello");
+  assert.equal(res.status, 407);
+  plain.socket.destroy();
+  const ws = await plainVia(keyed);
+  const up = await ws.request("GET", "http://ws.example.test/", { host: "ws.example.test", upgrade: "websocket", connection: "upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" });
+  assert.equal(up.status, 407);
+  ws.socket.destroy();
+  assert.equal(upstream.requests.length, before, "a keyless request reached the upstream");
+  assert.equal(logs.filter((l) => /without the bottle's agent key/.test(l)).length, 1, "said once, however many");
+  // With the key (any user name), the tunnel opens and the request is served.
+  const t = await connectTunnel(keyed, "api.example.test:443", basic("anyone", key));
+  assert.ok("socket" in t, JSON.stringify(t));
+  const c = new RawHttp(await tlsOver(t.socket, "api.example.test", bottleCa.certPem));
+  assert.equal((await c.request("GET", "/keyed", H)).status, 200);
+  c.socket.destroy();
+  const ok = await plainVia(keyed);
+  assert.equal((await ok.request("GET", "http://plain.example.test/k", { host: "plain.example.test", ...basic("bb", key) })).status, 200);
+  assert.equal(plainUpstream.requests.at(-1)!.headers["proxy-authorization"], undefined, "the key went on to the upstream");
+  ok.socket.destroy();
+});
+
 test("plain HTTP absolute-form requests are scanned and forwarded", async () => {
   const c = await plainVia(port);
   const ok = await c.request("POST", "http://plain.example.test/form?a=1", { host: "plain.example.test" }, "hello");

@@ -25,6 +25,7 @@ import { tunnelDeadlines, type Timeouts } from "./deadlines.ts";
 import { hasBody, parseAbsolute, parseAuthority, withoutHopByHop } from "./request-target.ts";
 import { peek, pipeBoth, plainProtocol } from "./tunnel-bytes.ts";
 import { authority, createUpstream, type Endpoint, type Target } from "./upstream.ts";
+import { isAgentKey, proxyPassword } from "../../lib/http/agent-key.ts";
 
 export interface FirewallOptions {
   policy: FirewallPolicy;
@@ -38,6 +39,9 @@ export interface FirewallOptions {
   upstreamCa?: string[];
   /** Host name -> address to dial instead (direct dialing only; tests). */
   resolve?: ReadonlyMap<string, Endpoint>;
+  /** Serve only requests whose Proxy-Authorization carries this password (the bottle's
+   * agent key, lib/http/agent-key.ts): the port is on host loopback, open to every user. */
+  agentKey?: string;
   maxBodyBytes?: number;
   /** The scan worker's module (tests point it at one that cannot load). */
   scanWorker?: URL;
@@ -74,6 +78,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   const log = opts.log ?? rootLog.child("firewall");
   const env = opts.env;
   const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
+  let keylessSaid = false;
   const issuer = createLeafIssuer({ caCertPem: opts.ca.certPem, caKeyPem: opts.ca.keyPem });
   const upstream = createUpstream({ nextHop: opts.nextHop, upstreamCa: opts.upstreamCa, resolve: opts.resolve });
   const tunnels = new WeakMap<net.Socket, Tunnel>();
@@ -336,7 +341,24 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
   });
+  /** Whether a proxy request lacks the agent key; if so it is answered 407 (and said once:
+   * a flood of them must not flood the log). Requests inside a tunnel are the tunnel's. */
+  function keyless(req: http.IncomingMessage): boolean {
+    if (opts.agentKey === undefined || isAgentKey(proxyPassword(req.headers["proxy-authorization"]), opts.agentKey)) return false;
+    if (!keylessSaid) log.warn(`refused a ${req.method} from ${req.socket.remoteAddress} without the bottle's agent key: this proxy serves only its bottle's agent`);
+    keylessSaid = true;
+    return true;
+  }
+  const KEYLESS = "bot-bottle firewall: this proxy serves only its bottle's agent, whose HTTPS_PROXY carries the key\n";
+  const keylessHead = { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(KEYLESS), "proxy-authenticate": 'Basic realm="bot-bottle"', connection: "close" };
+  const keylessRaw = (socket: net.Socket) =>
+    socket.end(`HTTP/1.1 407 Proxy Authentication Required\r\n${Object.entries(keylessHead).map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n${KEYLESS}`);
+
   server.on("request", (req, res) => {
+    if (keyless(req)) {
+      if (!req.readableEnded) req.resume();
+      return void res.writeHead(407, keylessHead).end(KEYLESS);
+    }
     const target = parseAbsolute(req.url ?? "");
     if (!target) {
       const text = "bot-bottle firewall: this is an HTTP proxy; send absolute-form requests (http://host/path) or CONNECT host:port\n";
@@ -349,6 +371,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     });
   });
   server.on("upgrade", (req, socket: net.Socket, head: Buffer) => {
+    if (keyless(req)) return keylessRaw(socket);
     const target = parseAbsolute(req.url ?? "");
     if (!target) return rawResponse(socket, 400, "bot-bottle firewall: upgrade requests must be absolute-form\n");
     upgrade(req, socket, head, target);
@@ -356,6 +379,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
 
   server.on("connect", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     socket.on("error", () => socket.destroy());
+    if (keyless(req)) return keylessRaw(socket);
     const to = parseAuthority(req.url ?? "", 443);
     if (!to) return rawResponse(socket, 400, `bot-bottle firewall: cannot parse CONNECT target ${JSON.stringify(req.url)}\n`);
     const g = gate(policy, to.host, to.port);

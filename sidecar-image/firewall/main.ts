@@ -13,6 +13,7 @@ import { createProgram, mainOf } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { log as rootLog } from "../../lib/log.ts";
 import { parseHostPort, parseResolveList, tuneGcForRelaying, untilTerminated } from "../../lib/daemon.ts";
+import { agentKeyFromEnv } from "../../lib/http/agent-key.ts";
 import { agentNetworkOnly } from "../../lib/http/agent-network.ts";
 import { FirewallPolicy, readConfig } from "../../lib/sidecar-config.ts";
 import { createFirewall } from "./firewall.ts";
@@ -41,8 +42,9 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
   .option("--next-hop <host:port>", "egress; when omitted the firewall dials upstreams itself")
   .option("--upstream-ca <file>", "extra CA to trust when dialing upstreams directly (repeatable)", collect, [])
   .option("--resolve <host=ip:port>", "dial IP:PORT for HOST when dialing directly (repeatable)", collect, [])
+  .option("--require-agent-key", "serve only clients that show the bottle's agent key from $BB_AGENT_KEY (proxy password; as the proxy password): for ports on host loopback, open to every local user")
   .option("--agent-network-only", "refuse connections on the egress network's side, the interface holding the default route, which the host reaches (docker backend: the agent's network has none)")
-  .action(async (o: { listen: string; policy: string; caCert: string; caKey: string; nextHop?: string; upstreamCa: string[]; resolve: string[]; agentNetworkOnly?: boolean }) => {
+  .action(async (o: { listen: string; policy: string; caCert: string; caKey: string; nextHop?: string; upstreamCa: string[]; resolve: string[]; agentNetworkOnly?: boolean; requireAgentKey?: boolean }) => {
     const listen = parseHostPort(o.listen, "--listen");
     const nextHop = o.nextHop ? parseHostPort(o.nextHop, "--next-hop") : undefined;
     const resolve = parseResolveList(o.resolve);
@@ -54,6 +56,7 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
       upstreamCa: await Promise.all(o.upstreamCa.map((f) => readText(f, "upstream CA"))),
       resolve,
       log,
+      agentKey: o.requireAgentKey ? agentKeyFromEnv("firewall") : undefined,
     });
     if (o.agentNetworkOnly) agentNetworkOnly(firewall.server, "firewall", log);
     const addr = await firewall.listen(listen.port, listen.host);

@@ -160,3 +160,54 @@ describe("git-gate (real process, real git)", () => {
     assert.equal(gateRefs.stdout, "");
   });
 });
+
+describe("git-gate with an agent key (ports on host loopback)", () => {
+  const key = "fedcba9876543210".repeat(3);
+  let dir: string;
+  let gitEnv: Record<string, string>;
+  let gate: DaemonProcess;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "bb-git-gate-key-"));
+    let hooks: string;
+    ({ gitEnv, hooks } = await seedUpstream(dir));
+    const config = {
+      version: 1,
+      upstreams: [{ host: "example.com", url: `file://${join(dir, "upstream")}`, identity: null, hostKeys: null }],
+      repos: ["example.com/acme/widget"],
+      push: { allowedRefs: ["agent/**"], protectedBranches: ["main"], protectedPaths: [], dlp: true },
+      dlp: { disabled: [], sensitive: [] },
+    };
+    await writeFile(join(dir, "config.json"), JSON.stringify(config));
+    const args = ["--listen", "127.0.0.1:0", "--require-agent-key", "--config", join(dir, "config.json"), "--hooks", hooks, "--data", join(dir, "data")];
+    gate = await startDaemon(join(REPO_ROOT, "sidecar-image/git-gate/main.ts"), args, { ...gitEnv, BB_AGENT_KEY: key });
+  });
+
+  after(async () => {
+    await gate?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const lsRemote = (url: string) => run(["git", "ls-remote", url], { cwd: dir, env: gitEnv, expect: [0, 128], timeoutMs: 30_000 });
+
+  it("serves a repository only under /KEY/; without it, or with another, the refusal names no key", async () => {
+    const ok = await lsRemote(`git://127.0.0.1:${gate.port}/${key}/example.com/acme/widget`);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /refs\/heads\/main/);
+    for (const path of ["example.com/acme/widget", `${key.slice(0, -1)}1/example.com/acme/widget`, `${key}`]) {
+      const r = await lsRemote(`git://127.0.0.1:${gate.port}/${path}`);
+      assert.equal(r.code, 128, path);
+      assert.match(r.stderr, /git-gate: this git-gate serves only its bottle's agent, whose git URLs carry the key/, path);
+      assert.ok(!r.stderr.includes(key.slice(0, 8)), r.stderr);
+    }
+  });
+
+  it("does not start without $BB_AGENT_KEY", async () => {
+    const r = await run(["node", "--import", "tsx", join(REPO_ROOT, "sidecar-image/git-gate/main.ts"), "--listen", "127.0.0.1:0", "--require-agent-key", "--config", join(dir, "config.json"), "--data", join(dir, "data2")], {
+      env: { BB_AGENT_KEY: undefined },
+      expect: [1],
+      cwd: REPO_ROOT,
+    });
+    assert.match(r.stderr, /git-gate --require-agent-key: \$BB_AGENT_KEY is not set/);
+  });
+});

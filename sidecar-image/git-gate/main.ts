@@ -16,6 +16,7 @@ import { createLogger } from "../../lib/log.ts";
 import { formatArgv } from "../../lib/proc.ts";
 import { GitGateConfig, readConfig } from "../../lib/sidecar-config.ts";
 import { listen, parseHostPort, untilTerminated } from "../../lib/daemon.ts";
+import { agentKeyFromEnv } from "../../lib/http/agent-key.ts";
 import { agentNetworkOnly } from "../../lib/http/agent-network.ts";
 import { runPreReceiveHook } from "./hook.ts";
 import { createGitGate, MAX_SESSIONS } from "./server.ts";
@@ -29,6 +30,7 @@ interface Flags {
   maxSessions: number;
   idleTimeout: number;
   agentNetworkOnly?: boolean;
+  requireAgentKey?: boolean;
 }
 
 const log = createLogger({ prefix: "git-gate: " });
@@ -57,6 +59,7 @@ async function serve(flags: Flags): Promise<void> {
     log,
     maxSessions: flags.maxSessions,
     idleTimeoutMs: flags.idleTimeout * 1000,
+    agentKey: flags.requireAgentKey ? agentKeyFromEnv("git-gate") : undefined,
   });
   if (!flags.hooks) log.warn("no --hooks dir: every push will be refused");
   if (flags.agentNetworkOnly) agentNetworkOnly(gate.server, "git-gate", log);
@@ -75,6 +78,7 @@ const program = createProgram("git-gate", "Serve the bottle's declared git repos
   .option("--identities <dir>", "dir holding the upstreams' identity files named in the config")
   .option("--max-sessions <n>", "git sessions served at once; one more is refused", wholeNumber("--max-sessions", 1), MAX_SESSIONS)
   .option("--idle-timeout <seconds>", "end a session that sends nothing either way for this long", wholeNumber("--idle-timeout", 1), 300)
+  .option("--require-agent-key", "serve only clients that show the bottle's agent key from $BB_AGENT_KEY (the first segment of the repository path): for ports on host loopback, open to every local user")
   .option("--agent-network-only", "refuse connections on the egress network's side, the interface holding the default route, which the host reaches (docker backend: the agent's network has none)")
   .action((flags: Flags) => serve(flags));
 

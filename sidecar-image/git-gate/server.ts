@@ -14,6 +14,7 @@ import type { GitGateConfig } from "../../lib/sidecar-config.ts";
 import { errPkt, parseRequest, readFirstPkt, type GitRequest } from "./pktline.ts";
 import { createRegistry, type GateDirs, type Registry, type Repo } from "./repos.ts";
 import { NO_REPLACE } from "./policy.ts";
+import { isAgentKey } from "../../lib/http/agent-key.ts";
 
 /** Environment receive-pack hands to the hook: how to call back and what to enforce. */
 export const HOOK_ENV = {
@@ -39,6 +40,9 @@ export interface GitGateOptions {
   idleTimeoutMs?: number;
   /** Sessions at once; one more is refused (default MAX_SESSIONS). */
   maxSessions?: number;
+  /** Serve only paths under /KEY/ (the bottle's agent key, lib/http/agent-key.ts): the
+   * port is on host loopback, open to every local user. */
+  agentKey?: string;
 }
 
 /** One bottle's agent never needs more git sessions at once; each costs a git process. */
@@ -63,6 +67,13 @@ const RECEIVE_CONFIG = [
   ...["hasDotgit", "hasDot", "hasDotdot", "fullPathname", "emptyName"].map((id) => `receive.fsck.${id}=error`),
   `receive.maxInputSize=${MAX_PUSH}`,
 ].flatMap((c) => ["-c", c]);
+
+/** The request with its leading /KEY segment taken off, or null when it does not start
+ * with the key. */
+function withoutKey(req: GitRequest, key: string): GitRequest | null {
+  const m = /^\/([^/]*)(\/.*)$/s.exec(req.path);
+  return m && isAgentKey(m[1], key) ? { ...req, path: m[2]! } : null;
+}
 
 export function createGitGate(opts: GitGateOptions): GitGate {
   const log = opts.log ?? createLogger({ prefix: "git-gate: " });
@@ -102,8 +113,11 @@ export function createGitGate(opts: GitGateOptions): GitGate {
       socket.destroy();
       return;
     }
-    const req = parseRequest(first.payload);
-    if (!req) return refuse(socket, "malformed request line");
+    const parsed = parseRequest(first.payload);
+    if (!parsed) return refuse(socket, "malformed request line");
+    const req = opts.agentKey === undefined ? parsed : withoutKey(parsed, opts.agentKey);
+    // Said without the path: it would hold whatever key the client tried.
+    if (!req) return refuse(socket, "this git-gate serves only its bottle's agent, whose git URLs carry the key");
     if (!SERVICES.has(req.service)) return refuse(socket, `service ${req.service} is not offered (only fetch and push)`);
     const found = registry.lookup(req.path);
     if (!found.ok) return refuse(socket, found.reason);

@@ -21,14 +21,16 @@ test("defaultArgv() runs the bundled daemon with the in-container paths bb-bundl
   assert.throws(() => defaultArgv("supervise", { ...ctx, slug: undefined }), (e: BbError) => e.code === "CONFIG" && /BB_SLUG/.test(e.message));
 });
 
-test("defaultArgv() has supervise answer the address a smolmachines agent reaches it by, instead of the docker name", () => {
+test("defaultArgv() on smolmachines: supervise answers the address the agent reaches it by, and each agent-facing daemon serves only the agent key", () => {
   const ctx = { sidecarDir: "/d", slug: "s", services: ["supervise"] as const, upstreamCa: undefined, loopbackAddr: "127.0.0.17" };
   const argv = defaultArgv("supervise", ctx);
   assert.deepEqual(argv.slice(-2), ["--allowed-host", "127.0.0.17"]);
   assert.equal(argv.filter((a) => a === "--allowed-host").length, 1);
-  // Published on loopback, the ports arrive on the bundle's one network, its default route.
+  // Published on loopback, the ports arrive on the bundle's one network, its default route,
+  // and every local user can connect there: the agent's key keeps them out instead.
   for (const name of ["firewall", "git-gate", "supervise"] as const) {
-    assert.ok(!defaultArgv(name, { ...ctx, services: ["firewall", "git-gate", "supervise"] }).includes("--agent-network-only"), name);
+    const argv = defaultArgv(name, { ...ctx, services: ["firewall", "git-gate", "supervise"] });
+    assert.ok(!argv.includes("--agent-network-only") && argv.includes("--require-agent-key"), name);
   }
 });
 
@@ -56,11 +58,11 @@ test("parseArgvOverride() accepts argv per known service only", () => {
   assert.throws(() => parseArgvOverride("{"), (e: BbError) => e.code === "USAGE");
 });
 
-test("envFor() passes basics to all, EGRESS_TOKEN_* to egress only, BB_SENSITIVE_* to firewall and git-gate only", () => {
-  const env = { PATH: "/bin", HOME: "/root", NODE_EXTRA_CA_CERTS: "/ca.pem", LC_ALL: "C", EGRESS_TOKEN_0: "t", BB_SENSITIVE_0: "s", GITHUB_TOKEN: "g", EGRESS_TOKENX: "y" };
+test("envFor() passes basics to all, EGRESS_TOKEN_* to egress only, BB_SENSITIVE_* to firewall and git-gate only, the agent key to the three agent-facing daemons", () => {
+  const env = { PATH: "/bin", HOME: "/root", NODE_EXTRA_CA_CERTS: "/ca.pem", LC_ALL: "C", EGRESS_TOKEN_0: "t", BB_SENSITIVE_0: "s", GITHUB_TOKEN: "g", EGRESS_TOKENX: "y", BB_AGENT_KEY: "k" };
   const basics = { PATH: "/bin", HOME: "/root", NODE_EXTRA_CA_CERTS: "/ca.pem", LC_ALL: "C" };
   assert.deepEqual(envFor("egress", env), { ...basics, EGRESS_TOKEN_0: "t" });
-  assert.deepEqual(envFor("firewall", env), { ...basics, BB_SENSITIVE_0: "s" });
-  assert.deepEqual(envFor("git-gate", env), { ...basics, BB_SENSITIVE_0: "s" });
-  assert.deepEqual(envFor("supervise", env), basics);
+  assert.deepEqual(envFor("firewall", env), { ...basics, BB_SENSITIVE_0: "s", BB_AGENT_KEY: "k" });
+  assert.deepEqual(envFor("git-gate", env), { ...basics, BB_SENSITIVE_0: "s", BB_AGENT_KEY: "k" });
+  assert.deepEqual(envFor("supervise", env), { ...basics, BB_AGENT_KEY: "k" });
 });

@@ -5,6 +5,7 @@ import { z } from "zod/v3";
 import { BbError } from "../../lib/errors.ts";
 import { BUNDLE_PATHS, PORTS } from "../../lib/layout.ts";
 import { Service } from "../../lib/plan/schema.ts";
+import { AGENT_KEY_ENV } from "../../lib/http/agent-key.ts";
 
 export type { Service };
 export const SERVICES = Service.options;
@@ -23,8 +24,10 @@ export interface TableContext {
   loopbackAddr?: string;
 }
 
-// Without a loopback address the bundle is docker's, whose egress network the host reaches.
-const agentSide = (ctx: TableContext) => (ctx.loopbackAddr === undefined ? ["--agent-network-only"] : []);
+// Who else could connect, and how each agent-facing daemon keeps them out. Without a
+// loopback address the bundle is docker's, whose egress network the host reaches: refused
+// by interface. On host loopback any local user connects: only the agent has the key.
+const agentSide = (ctx: TableContext) => (ctx.loopbackAddr === undefined ? ["--agent-network-only"] : ["--require-agent-key"]);
 
 function daemonArgs(name: Service, ctx: TableContext): string[] {
   const extraCa = (flag: string) => (ctx.upstreamCa ? [flag, ctx.upstreamCa] : []);
@@ -102,15 +105,16 @@ const BASIC_PREFIXES = ["LC_", "NODE_"];
 
 /**
  * Secrets go only where they are used: the real credentials (EGRESS_TOKEN_*) to egress,
- * which injects them; the values DLP must catch (BB_SENSITIVE_*) to the two scanners.
+ * which injects them; the values DLP must catch (BB_SENSITIVE_*) to the two scanners;
+ * the bottle's agent key (BB_AGENT_KEY, smolmachines) to the three agent-facing daemons.
  * The original handed every daemon the whole environment and its scanner then flagged
  * the very credentials egress had injected.
  */
 const SECRET_PREFIXES: Record<Service, string[]> = {
-  firewall: ["BB_SENSITIVE_"],
+  firewall: ["BB_SENSITIVE_", AGENT_KEY_ENV],
   egress: ["EGRESS_TOKEN_"],
-  "git-gate": ["BB_SENSITIVE_"],
-  supervise: [],
+  "git-gate": ["BB_SENSITIVE_", AGENT_KEY_ENV],
+  supervise: [AGENT_KEY_ENV],
 };
 
 /** The environment for `name`, built from an allowlist over init's own environment. */

@@ -19,6 +19,7 @@ import { log } from "../../lib/log.ts";
 import { createRequestBook } from "./requests.ts";
 import { createSuperviseHandler, MAX_CONNECTIONS, MCP_PATH } from "./server.ts";
 import { parseHostPort } from "../../lib/daemon.ts";
+import { agentKeyFromEnv } from "../../lib/http/agent-key.ts";
 import { agentNetworkOnly } from "../../lib/http/agent-network.ts";
 import { waitForListener } from "./net.ts";
 
@@ -31,6 +32,7 @@ interface Flags {
   firewall?: string;
   allowedHost: string[];
   agentNetworkOnly?: boolean;
+  requireAgentKey?: boolean;
 }
 
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -64,7 +66,8 @@ async function serve(flags: Flags): Promise<void> {
       : undefined,
   });
   const allowedHosts = [...(flags.allowedHost.length ? flags.allowedHost : ["supervise"]), ...(WILDCARD_ADDRESSES.has(listen.host) ? [] : [listen.host])];
-  const supervise = createSuperviseHandler({ slug: flags.slug, book, allowedHosts });
+  const agentKey = flags.requireAgentKey ? agentKeyFromEnv("supervise") : undefined;
+  const supervise = createSuperviseHandler({ slug: flags.slug, book, allowedHosts, agentKey });
   const server = createServer(supervise.handler);
   // What a client that opens connections and never finishes a request can hold: a
   // connection past the cap is closed unanswered (server.ts caps requests with a 503).
@@ -78,7 +81,7 @@ async function serve(flags: Flags): Promise<void> {
   });
   const bound = server.address();
   const port = typeof bound === "object" && bound ? bound.port : listen.port;
-  log.info(`listening on http://${listen.host}:${port}${MCP_PATH} (bottle ${flags.slug}, queue ${flags.queue}, Host ${allowedHosts.join(" or ")})`);
+  log.info(`listening on http://${listen.host}:${port}${agentKey ? "/<agent key>" : ""}${MCP_PATH} (bottle ${flags.slug}, queue ${flags.queue}, Host ${allowedHosts.join(" or ")})`);
 
   const sig = await new Promise<string>((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));
@@ -101,6 +104,7 @@ const program = createProgram("supervise", "MCP server the agent uses to ask the
   .option("--wait <seconds>", "how long a tool call waits for the operator before answering pending (below the usual 60s client timeout)", "50")
   .option("--poll <ms>", "how often the requests that calls wait on are re-read (one read each, however many calls wait)", "500")
   .option("--firewall <host:port>", "after an approval, wait until the firewall accepts connections again before telling the agent")
+  .option("--require-agent-key", "serve only clients that show the bottle's agent key from $BB_AGENT_KEY (the MCP endpoint is /KEY/mcp): for ports on host loopback, open to every local user")
   .option("--agent-network-only", "refuse connections on the egress network's side, the interface holding the default route, which the host reaches (docker backend: the agent's network has none)")
   .option("--allowed-host <name>", "a Host name (no port) the agent reaches supervise by, repeatable; any other is refused (default: supervise; the --listen address is allowed too unless it is a wildcard)", collect, [])
   .action((flags: Flags) => serve(flags));

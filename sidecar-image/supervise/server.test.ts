@@ -27,7 +27,7 @@ async function serve(t: TestContext, opts: Partial<SuperviseHandlerOptions> = {}
     await new Promise((resolve) => server.close(resolve));
   });
   const port = (server.address() as AddressInfo).port;
-  const url = new URL(`http://127.0.0.1:${port}${MCP_PATH}`);
+  const url = new URL(`http://127.0.0.1:${port}${opts.agentKey ? `/${opts.agentKey}` : ""}${MCP_PATH}`);
   const connect = async () => {
     const c = new Client({ name: "server-test", version: "1.0.0" });
     const transport = new StreamableHTTPClientTransport(url);
@@ -113,4 +113,16 @@ test("a tool call past the session's cap on waiting calls is a tool error that p
   ac.abort();
   ac2.abort();
   await until(book.callsInFlight, 0, "a cancelled call ends");
+});
+
+test("with an agent key, MCP is served only at /KEY/mcp: /mcp and another key get a 404 that names no path", async (t) => {
+  const key = "0123456789abcdef".repeat(3);
+  const { port, connect } = await serve(t, { agentKey: key });
+  for (const path of [MCP_PATH, `/${key.slice(0, -1)}0${MCP_PATH}`, `/${key}`, `/${key}${MCP_PATH}/x`]) {
+    const r = await fetch(`http://127.0.0.1:${port}${path}`, { method: "POST", headers: MCP_HEADERS, body: JSON.stringify(INIT) });
+    assert.equal(r.status, 404, path);
+    assert.equal(await r.text(), "not found\n", path);
+  }
+  const { client } = await connect();
+  assert.equal((await client.listTools()).tools.length, 3, "the agent, with the key in its URL, is served");
 });

@@ -21,6 +21,7 @@ import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { log } from "../../lib/log.ts";
 import type { RequestBook } from "./requests.ts";
 import { registerSuperviseTools } from "./tools.ts";
+import { isAgentKey } from "../../lib/http/agent-key.ts";
 
 export const MCP_PATH = "/mcp";
 /** The largest call is a few KiB (a 4000-character question, JSON-escaped); a batch of
@@ -48,6 +49,9 @@ export interface SuperviseHandlerOptions {
   maxBodyBytes?: number;
   /** Default MAX_REQUESTS. */
   maxRequests?: number;
+  /** Serve MCP only at /KEY/mcp (the bottle's agent key, lib/http/agent-key.ts): the port
+   * is on host loopback, open to every local user. */
+  agentKey?: string;
 }
 
 export interface SuperviseHandler {
@@ -147,8 +151,9 @@ export function createSuperviseHandler(opts: SuperviseHandlerOptions): Supervise
       res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
       return;
     }
-    if (path !== MCP_PATH) {
-      res.writeHead(404, { "content-type": "text/plain" }).end(`not found: the MCP endpoint is ${MCP_PATH}\n`);
+    if (opts.agentKey !== undefined ? !isAgentKey(path, `/${opts.agentKey}${MCP_PATH}`) : path !== MCP_PATH) {
+      // With a key, where the endpoint is would be the key.
+      res.writeHead(404, { "content-type": "text/plain" }).end(opts.agentKey !== undefined ? "not found\n" : `not found: the MCP endpoint is ${MCP_PATH}\n`);
       return;
     }
     const sid = req.headers["mcp-session-id"];

@@ -75,6 +75,17 @@ async function bridgeAddress(slug: string): Promise<string> {
   return r.stdout.trim();
 }
 
+/** Send `text` to addr:port and read until the peer closes (or 5 s pass). */
+function exchange(host: string, port: number, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    let got = "";
+    const s = net.connect(port, host, () => s.write(text));
+    const done = () => (s.destroy(), resolve(got));
+    s.setTimeout(5000, done);
+    s.on("data", (d) => (got += d)).on("close", done).on("error", done);
+  });
+}
+
 /** The full flow for one smolvm release; returns what the test asserts on. */
 async function fullFlow(t: TestContext, version: string, words: string[] = []) {
   // A host service on 127.0.0.1: the bottle's VM must not reach it (its allowlist is the
@@ -93,6 +104,12 @@ async function fullFlow(t: TestContext, version: string, words: string[] = []) {
     supervisePort: await published(slug, PORTS.supervise),
     machines: await listMachines(flow.fake.home),
     caSha256: createHash("sha256").update(readFileSync(plan.bundle!.caCert)).digest("hex"),
+    urls: plan.bundle!.agentUrls,
+    // Any local user's process, without the agent's key, at the published ports.
+    keyless: {
+      proxy: await exchange(plan.bundle!.loopbackAddr!, plan.bundle!.hostPorts!.firewall!, "CONNECT other.invalid:443 HTTP/1.1\r\nHost: other.invalid:443\r\n\r\n"),
+      supervise: await exchange(plan.bundle!.loopbackAddr!, plan.bundle!.hostPorts!.supervise!, `GET /mcp HTTP/1.1\r\nHost: ${plan.bundle!.loopbackAddr!}\r\nConnection: close\r\n\r\n`),
+    },
     firewallLog: await run(["docker", "logs", names.bundle(slug)]).then((l) => l.stdout + l.stderr),
   };
   // The bundle's own address on its bridge: the VM must not reach it (only loopback is allowed).
@@ -108,8 +125,15 @@ function assertInside(r: Awaited<ReturnType<typeof fullFlow>>) {
   assert.equal(inside.user, "node");
   assert.match(r.loopback, /^127\.0\.0\.(1[6-9]|[2-9]\d|1\d\d|2[0-4]\d|25[0-4])$/, "each bottle has its own loopback address");
   assert.equal(r.proxyPort.split(":")[0], r.loopback, "the firewall is published on the bottle's loopback address only");
-  assert.equal(inside.proxy, `http://${r.proxyPort}`, "HTTPS_PROXY is the firewall's published loopback port");
-  assert.equal(inside.supervise, `http://${r.supervisePort}/mcp`);
+  // The ports are on host loopback, open to every local user: the agent's URLs carry the
+  // bottle's key, and without it the firewall answers 407 and supervise 404.
+  const key = /^http:\/\/bb:([0-9a-f]{48})@/.exec(r.urls.proxy)?.[1];
+  assert.ok(key, r.urls.proxy);
+  assert.equal(inside.proxy, `http://bb:${key}@${r.proxyPort}`, "HTTPS_PROXY is the firewall's published loopback port, with the key");
+  assert.equal(inside.supervise, `http://${r.supervisePort}/${key}/mcp`);
+  assert.match(r.keyless.proxy, /^HTTP\/1\.1 407 /);
+  assert.match(r.keyless.supervise, /^HTTP\/1\.1 404 /);
+  assert.ok(!r.keyless.proxy.includes(key) && !r.keyless.supervise.includes(key));
   // Provisioning ran for real: the bottle's own CA is trusted system-wide, ~/.gitconfig is
   // the agent's, the supervise MCP server is registered at the published port.
   assert.equal(inside.ca_sha256, r.caSha256);
@@ -138,7 +162,7 @@ function assertCreate(r: Awaited<ReturnType<typeof fullFlow>>, version: string) 
   assert.deepEqual(create.slice(0, 2 + named.head.length + 5), ["machine", "create", ...named.head, "--from", artifact, "--net", "--allow-cidr", `${r.loopback}/32`]);
   if (named.tail.length) assert.equal(create.at(-1), name);
   const env = create.filter((_, i) => create[i - 1] === "-e");
-  assert.ok(env.includes(`HTTPS_PROXY=http://${r.proxyPort}`), JSON.stringify(env));
+  assert.ok(env.includes(`HTTPS_PROXY=${r.urls.proxy}`), JSON.stringify(env));
   assert.ok(env.includes(`BB_SLUG=${r.slug}`), JSON.stringify(env));
   // The shell bottle declares no limits: the default memory ceiling, smolvm's own vCPUs.
   assert.equal(create[create.indexOf("--mem") + 1], String(AGENT_MEMORY_MIB), create.join(" "));

@@ -144,9 +144,9 @@ export async function plainVia(proxyPort: number): Promise<RawHttp> {
 }
 
 /** Open a CONNECT tunnel through the proxy; resolves to the tunnel or to the refusal. */
-export async function connectTunnel(proxyPort: number, target: string): Promise<{ socket: net.Socket } | { refused: RawResponse }> {
+export async function connectTunnel(proxyPort: number, target: string, headers: Record<string, string> = {}): Promise<{ socket: net.Socket } | { refused: RawResponse }> {
   const socket = await dial(proxyPort);
-  const res = await new RawHttp(socket).request("CONNECT", target, { Host: target });
+  const res = await new RawHttp(socket).request("CONNECT", target, { Host: target, ...headers });
   if (res.status !== 200) {
     socket.destroy();
     return { refused: res };

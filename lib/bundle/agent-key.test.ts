@@ -1,0 +1,22 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readdir, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { tempDir } from "../../tests/support/tmp.ts";
+import { AGENT_KEY_FILE, bottleAgentKey } from "./agent-key.ts";
+
+test("bottleAgentKey() makes the key once (0600) and hands back the same one after, however many ask at once", async (t) => {
+  const dir = await tempDir(t);
+  const keys = await Promise.all(Array.from({ length: 20 }, () => bottleAgentKey(dir)));
+  assert.equal(new Set(keys).size, 1);
+  assert.match(keys[0]!, /^[0-9a-f]{48}$/);
+  assert.equal((await stat(join(dir, AGENT_KEY_FILE))).mode & 0o777, 0o600);
+  assert.deepEqual(await readdir(dir), [AGENT_KEY_FILE], "no temporary file left");
+  assert.equal(await bottleAgentKey(dir), keys[0], "a resumed bottle's bundle takes the key its agent's URLs carry");
+});
+
+test("bottleAgentKey() refuses a file that holds no key, naming it", async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, AGENT_KEY_FILE), "");
+  await assert.rejects(bottleAgentKey(dir), new RegExp(`${join(dir, AGENT_KEY_FILE)} holds no agent key`));
+});

@@ -1,0 +1,31 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { agentKeyFromEnv, isAgentKey, newAgentKey, proxyPassword } from "./agent-key.ts";
+
+test("newAgentKey(): 48 hex digits, a new one each time", () => {
+  const [a, b] = [newAgentKey(), newAgentKey()];
+  assert.match(a, /^[0-9a-f]{48}$/);
+  assert.notEqual(a, b);
+});
+
+test("proxyPassword() reads the password of a Basic Proxy-Authorization, whatever the user name; anything else is null", () => {
+  const basic = (s: string) => `Basic ${Buffer.from(s).toString("base64")}`;
+  assert.equal(proxyPassword(basic("bb:k3y")), "k3y");
+  assert.equal(proxyPassword(basic(":k3y")), "k3y");
+  assert.equal(proxyPassword(` basic  ${Buffer.from("u:a:b").toString("base64")} `), "a:b");
+  for (const v of [undefined, "", "Bearer k3y", basic("no-colon"), "Basic !!!", ["Basic a", "Basic b"]]) assert.equal(proxyPassword(v), null, String(v));
+});
+
+test("isAgentKey() is true only for the key itself", () => {
+  const key = newAgentKey();
+  assert.ok(isAgentKey(key, key));
+  for (const other of [null, undefined, "", key.slice(1), `${key}0`, key.toUpperCase()]) assert.ok(!isAgentKey(other, key), String(other));
+});
+
+test("agentKeyFromEnv() takes $BB_AGENT_KEY, and refuses to serve without one (or a short one), naming the daemon", () => {
+  const key = newAgentKey();
+  assert.equal(agentKeyFromEnv("firewall", { BB_AGENT_KEY: key }), key);
+  assert.throws(() => agentKeyFromEnv("firewall", {}), /firewall --require-agent-key: \$BB_AGENT_KEY is not set/);
+  assert.throws(() => agentKeyFromEnv("supervise", { BB_AGENT_KEY: "short" }), /supervise --require-agent-key: \$BB_AGENT_KEY is shorter than 32 characters/);
+});
