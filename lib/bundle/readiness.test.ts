@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import { run } from "../proc.ts";
-import { listeningPorts, probeScript } from "./readiness.ts";
+import { crashLooping, listeningPorts, probeScript } from "./readiness.ts";
 
 test("listeningPorts finds this process's own listening socket in the real /proc/net/tcp{,6}", async (t) => {
   const server = net.createServer().listen(0, "0.0.0.0");
@@ -41,4 +41,13 @@ test("the probe waits in place until every port listens and returns then, not at
   // With nothing to wait for it reads the files once.
   const none = await run(["sh", "-c", probeScript([ports[0]!], 0)]);
   assert.ok(listeningPorts(none.stdout).has(ports[0]!));
+});
+
+test("crashLooping() names the first missing daemon init has seen exit three times, and ignores the rest", () => {
+  const exit = (name: string, n: number) => Array.from({ length: n }, (_, i) => `init | ${name} exited (code 3) after 0.${i}s; restarting in ${500 * 2 ** i}ms`);
+  const text = [...exit("firewall", 3), ...exit("supervise", 2), "firewall | error: Cannot read policy", "init | egress stopped for restart (SIGTERM)", ...exit("egress", 5)].join("\n");
+  assert.deepEqual(crashLooping(text, ["supervise", "firewall"]), { name: "firewall", exits: 3 });
+  assert.equal(crashLooping(text, ["supervise"]), null, "two exits are not yet a loop");
+  assert.equal(crashLooping(text, ["git-gate"]), null);
+  assert.deepEqual(crashLooping(text, ["egress"]), { name: "egress", exits: 5 });
 });

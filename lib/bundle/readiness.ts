@@ -37,6 +37,22 @@ export function listeningPorts(procNetTcp: string): Set<number> {
   return ports;
 }
 
+/** Exits of one daemon, while it is still not answering, that end the wait at once: it is
+ * crashing at start (a bad config, a missing file), and init would restart it for ever. */
+const EXITS_TO_GIVE_UP = 3;
+
+/**
+ * The first of `missing` that init's log (docker logs text) shows exiting at least
+ * EXITS_TO_GIVE_UP times, with how often; null when none has.
+ */
+export function crashLooping(logText: string, missing: readonly Service[]): { name: Service; exits: number } | null {
+  for (const name of missing) {
+    const exits = logText.split("\n").filter((l) => l.startsWith(`init | ${name} exited (`)).length;
+    if (exits >= EXITS_TO_GIVE_UP) return { name, exits };
+  }
+  return null;
+}
+
 const TARGETS: Record<Service, number> = {
   firewall: PORTS.firewall,
   egress: PORTS.egress,
@@ -74,6 +90,18 @@ export async function waitForDaemons(opts: { container: string; slug: string; se
       opts.onProgress?.(ready);
     }
     if (ready.length === opts.services.length) return;
+    // Still waiting after a full probe: a daemon that keeps crashing ends the wait now,
+    // named with its log, rather than when the timeout does.
+    if (r.code === 0 && waitMs >= WAIT_IN_BUNDLE_MS) {
+      const missing = opts.services.filter((s) => !listening.has(TARGETS[s]));
+      const logs = await boundedDocker(["logs", "--tail", "200", opts.container], { expect: [0, 1] }).catch(() => null);
+      const looping = logs && crashLooping(logs.stdout + logs.stderr, missing);
+      if (looping) {
+        throw new BbError("BUNDLE", `${what}: daemon ${looping.name} keeps exiting (${looping.exits} times) instead of answering on ${TARGETS[looping.name]}${await logTail(opts.container)}`, {
+          details: { missing, crashing: looping.name },
+        });
+      }
+    }
     if (Date.now() > deadline) {
       const missing = opts.services.filter((s) => !listening.has(TARGETS[s]));
       const first = missing[0]!;

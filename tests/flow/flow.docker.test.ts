@@ -642,6 +642,22 @@ test("forward_host_credentials: the host's codex login reaches egress's slot onl
   assert.equal(JSON.parse(Buffer.from(dummy.tokens.access_token.split(".")[1], "base64url").toString()).exp, 1893456000);
 });
 
+test("bb-bundle gives up at once on a daemon that keeps crashing, names it with its log, and leaves no container or network", async (t) => {
+  const { state, env } = await flowEnv(t);
+  const bin = (tool: string) => join(REPO, "bin", tool);
+  const prepared = await run([bin("bb-prepare"), "shell", "--state-dir", state], { env, timeoutMs: 60_000 });
+  const plan = JSON.parse(prepared.stdout);
+  await writeFile(plan.files.firewallPolicy, "{ not json"); // the firewall exits at start, every time
+  const began = Date.now();
+  const r = await run([bin("bb-bundle"), "--ready-timeout", "120"], { env, input: prepared.stdout, expect: ANY_EXIT, timeoutMs: 180_000 });
+  const took = Date.now() - began;
+  assert.notEqual(r.code, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`^error: Cannot start bundle for ${plan.slug}: daemon firewall keeps exiting \\(\\d+ times\\) instead of answering on 8888`, "m"));
+  assert.match(r.stderr, /last bundle log lines:[\s\S]*firewall/);
+  assert.ok(took < 60_000, `it waited ${took} ms, as if for the timeout`);
+  assert.deepEqual(await leftovers(plan.slug), []);
+});
+
 test("bb-bundle --no-wait leaves the readiness wait to bb-provision, which names a daemon that never answers", async (t) => {
   const { state, env } = await flowEnv(t);
   const bin = (tool: string) => join(REPO, "bin", tool);
