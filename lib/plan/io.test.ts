@@ -65,6 +65,15 @@ test("an invalid slug is refused", () => {
   rejects(() => validatePlan({ ...samplePlan(), slug: "Bad Slug" }), "PLAN_INVALID", /slug/);
 });
 
+test("an egress route's slot is only ever EGRESS_TOKEN_<n>: a plan naming another variable is refused", () => {
+  const route = { host: "api.test", auth: "bearer", header: null, tokenEnv: "T", agentEnv: "T", placeholder: "p" } as const;
+  const withSlot = (slot: string) => ({ ...samplePlan(), bottle: { ...samplePlan().bottle, egress: [{ ...route, slot }] } });
+  assert.equal(validatePlan(withSlot("EGRESS_TOKEN_0")).bottle.egress[0]!.slot, "EGRESS_TOKEN_0");
+  for (const slot of ["NODE_OPTIONS", "BB_SERVICES", "EGRESS_TOKEN_", "EGRESS_TOKEN_0 ", "X_EGRESS_TOKEN_1"]) {
+    rejects(() => validatePlan(withSlot(slot)), "PLAN_INVALID", /bottle\.egress\.0\.slot.*EGRESS_TOKEN_<n>/);
+  }
+});
+
 test("a plan with a bundle section validates when the section is required", () => {
   const plan: Plan = {
     ...samplePlan(),

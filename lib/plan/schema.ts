@@ -26,8 +26,10 @@ export const EgressRoute = z.object({
   header: z.string().nullable(),
   /** Host env var whose value is the real credential (read by bb-bundle, never stored). */
   tokenEnv: z.string(),
-  /** The env var inside egress that carries the credential: EGRESS_TOKEN_<n>. */
-  slot: z.string(),
+  /** The env var inside egress that carries the credential: EGRESS_TOKEN_<n>. Only that
+   * shape: bb-bundle sets it in the bundle's environment, where a plan naming NODE_OPTIONS
+   * or BB_SERVICES would configure the daemons with a credential's value. */
+  slot: z.string().regex(/^EGRESS_TOKEN_\d+$/, "must be EGRESS_TOKEN_<n>"),
   /** The env var the agent sees, holding only a placeholder. */
   agentEnv: z.string(),
   placeholder: z.string(),
