@@ -9,6 +9,7 @@ import { parseVersion } from "../smolvm/version.ts";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
 import { REPO } from "../../tests/support/tools.ts";
 import { bottleLabels, type ContainerSummary, type NetworkSummary, type Role } from "../docker/index.ts";
+import { log } from "../log.ts";
 import { collect, machineSlug, readStateDirs, type DockerSource } from "./collect.ts";
 import { writeOwner } from "./owner.ts";
 import { fakeSmolvm } from "./testdata/bottles.ts";
@@ -137,3 +138,33 @@ test("collect() with a label scope leaves out the state dir of a bottle with doc
   // In scope: the test's own bottle and a state dir nothing on the engine belongs to.
   assert.deepEqual(rows(await collect({ stateRoot: here, docker, smolvm: null, scope })), [["dead", true, 0], ["tested", true, 2]]);
 });
+
+test("collect() leaves alone, and names, a container or network carrying a bottle's labels under a name bot-bottle does not give it (one run from an image committed from a bottle's container), or under a slug label that is no slug", async (t) => {
+  const here = await tempDir(t);
+  const docker = engine(
+    [
+      container("bb-mine-agent", labelled("mine", here, "agent")),
+      // docker run --name my-db an-image-committed-from-bb-mine-agent
+      container("my-db", labelled("mine", here, "agent")),
+      container("bb-mine-bundle", labelled("mine", here, "agent")),
+      container("bb-x\u001b[2K-agent", { ...labelled("x", here, "agent"), "bot-bottle.slug": "x\u001b[2K" }),
+    ],
+    [network("bb-mine-int", labelled("mine", here, "network-internal")), network("their-net", labelled("mine", here, "network-egress")), network("bb-mine-other", { ...labelled("mine", here, "network-egress"), "bot-bottle.role": "other" })],
+  );
+  const warnings: string[] = [];
+  t.mock.method(log, "warn", (m: string) => void warnings.push(m));
+  const inv = await collect({ stateRoot: here, docker, smolvm: null });
+  assert.deepEqual(inv.bottles.map((b) => [b.slug, b.containers.map((c) => c.name), b.networks.map((n) => n.name)]), [["mine", ["bb-mine-agent"], ["bb-mine-int"]]]);
+  assert.deepEqual(warnings, [
+    "left alone: container my-db carries bot-bottle's labels but is not a bottle's (bot-bottle names bottle mine's agent bb-mine-agent)",
+    "left alone: container bb-mine-bundle carries bot-bottle's labels but is not a bottle's (bot-bottle names bottle mine's agent bb-mine-agent)",
+    'left alone: container bb-x\u001b[2K-agent carries bot-bottle\'s labels but is not a bottle\'s (its bot-bottle.slug label "x\\u001b[2K" is no slug)',
+    "left alone: network their-net carries bot-bottle's labels but is not a bottle's (bot-bottle names bottle mine's network-egress bb-mine-egress)",
+    'left alone: network bb-mine-other carries bot-bottle\'s labels but is not a bottle\'s (its bot-bottle.role label "other" is no role bot-bottle gives)',
+  ]);
+  // With a scope, a look-alike outside it hides no state dir of this root either.
+  await mkdir(join(here, "bottles/kept"), { recursive: true });
+  const scoped = engine([container("someones-box", labelled("kept", here, "agent"))], []);
+  assert.deepEqual((await collect({ stateRoot: here, docker: scoped, smolvm: null, scope: { "bot-bottle.test": "1" } })).bottles.map((b) => b.slug), ["kept"]);
+});
+

@@ -1,7 +1,7 @@
 // Gathering the facts list and cleanup decide on: every bottle state dir under the state
-// root, every docker container and network carrying the bot-bottle label, every smolvm
-// machine named like a bottle. Grouped by slug and state root (the bot-bottle.state-root
-// label): nothing is judged here (see classify.ts).
+// root, every docker container and network carrying the bot-bottle label under the name
+// bot-bottle gives it (bottleOf), every smolvm machine named like a bottle. Grouped by slug
+// and state root (the bot-bottle.state-root label): nothing is judged here (see classify.ts).
 import { existsSync, realpathSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -164,6 +164,34 @@ export function realRoot(path: string): string {
 
 const MACHINE_PREFIX = names.machine("");
 
+/** The name bot-bottle gives the resource of each role it labels (lib/layout.ts). */
+const NAME_OF_ROLE: Record<string, (slug: string) => string> = {
+  agent: names.agent,
+  bundle: names.bundle,
+  "network-internal": names.internalNet,
+  "network-egress": names.egressNet,
+};
+
+/**
+ * The bottle a labelled container or network belongs to, or null when it is not one
+ * bot-bottle made: its slug label must be a slug and its name the one bot-bottle gives its
+ * role in that bottle. The labels alone prove nothing: a container carries every label of
+ * its image, so one run from an image committed from a bottle's container (or from any image
+ * whose Dockerfile says LABEL bot-bottle=1) has them all under a name of its own, and
+ * cleanup would remove it, anonymous volumes and all. `why` says what did not fit.
+ */
+export function bottleOf(r: { name: string; labels: Record<string, string> }): { slug: string } | { slug: null; why: string | null } {
+  const slug = r.labels[LABEL.slug];
+  // Labelled bot-bottle=1 but no slug: not made by a bottle, never ours to touch.
+  if (slug === undefined || slug === "") return { slug: null, why: null };
+  if (!SLUG_PATTERN.test(slug)) return { slug: null, why: `its ${LABEL.slug} label ${JSON.stringify(slug)} is no slug` };
+  const role = r.labels[LABEL.role] ?? "";
+  const expected = Object.hasOwn(NAME_OF_ROLE, role) ? NAME_OF_ROLE[role]!(slug) : null;
+  if (expected === null) return { slug: null, why: `its ${LABEL.role} label ${JSON.stringify(role)} is no role bot-bottle gives` };
+  if (r.name !== expected) return { slug: null, why: `bot-bottle names bottle ${slug}'s ${role} ${expected}` };
+  return { slug };
+}
+
 /** The slug a smolvm machine name belongs to, or null when it is not one of ours. */
 export function machineSlug(name: string): string | null {
   if (!name.startsWith(MACHINE_PREFIX)) return null;
@@ -197,10 +225,22 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
     opts.scope ? guard("docker", opts.docker?.listContainers(unscoped)) : [],
     opts.scope ? guard("docker", opts.docker?.listNetworks(unscoped)) : [],
   ]);
+  // Said once per resource: the scoped and unscoped lists hold the same one twice.
+  const warned = new Set<string>();
+  const ours = <T extends { id: string; name: string; labels: Record<string, string> }>(kind: string, list: T[]) =>
+    list.flatMap((r) => {
+      const b = bottleOf(r);
+      if (b.slug !== null) return [{ slug: b.slug, r }];
+      if (b.why && !warned.has(r.id)) {
+        warned.add(r.id);
+        log.warn(`left alone: ${kind} ${r.name} carries bot-bottle's labels but is not a bottle's (${b.why})`);
+      }
+      return [];
+    });
   const inScope = new Set([...containers, ...networks].map((r) => r.id));
   const here = realRoot(opts.stateRoot);
   const outside = new Set(
-    [...allContainers, ...allNetworks].filter((r) => !inScope.has(r.id) && otherRoot(r.labels, here) === null).map((r) => r.labels[LABEL.slug]),
+    [...ours("container", allContainers), ...ours("network", allNetworks)].filter(({ r }) => !inScope.has(r.id) && otherRoot(r.labels, here) === null).map(({ slug }) => slug),
   );
 
   // Keyed by slug and root: slug X of this root and slug X of another root are two
@@ -214,9 +254,7 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
     return b;
   };
   for (const [slug, dir] of dirs) if (!outside.has(slug)) bottle(slug, null).dir = dir;
-  for (const c of containers) {
-    const slug = c.labels[LABEL.slug];
-    if (!slug) continue; // labelled bot-bottle=1 but no slug: not made by a bottle, never ours to touch
+  for (const { slug, r: c } of ours("container", containers)) {
     bottle(slug, otherRoot(c.labels, here)).containers.push({
       name: c.name,
       id: c.id,
@@ -227,9 +265,7 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
       createdAt: c.createdAt,
     });
   }
-  for (const n of networks) {
-    const slug = n.labels[LABEL.slug];
-    if (!slug) continue;
+  for (const { slug, r: n } of ours("network", networks)) {
     bottle(slug, otherRoot(n.labels, here)).networks.push({ name: n.name, id: n.id, role: n.labels[LABEL.role] ?? "", createdAt: n.createdAt });
   }
   const all = [...bottles.values()];

@@ -121,6 +121,37 @@ test("bb-cleanup reports a removal that fails, still removes the rest but the st
   assert.ok(existsSync(dead.dir));
 });
 
+test("bb-cleanup and its --slug teardown leave alone a container run from an image committed from a bottle's: it carries the bottle's labels under a name of its own", async (t) => {
+  const run = await testRun(t);
+  const dead = await makeBottle(t, run, { name: "dead", owner: "dead", bundle: true, networks: true, old: true });
+  // `docker commit` keeps the container's labels in the image, and every container run from
+  // that image carries them: bot-bottle=1, the slug, the role, this root.
+  const image = `bb-test-committed-${run.id}`;
+  const mine = `bb-test-mine-${run.id}`;
+  t.after(async () => {
+    await runProcess(["docker", "rm", "--force", mine], { expect: [0, 1] });
+    await runProcess(["docker", "image", "rm", "--force", image], { expect: [0, 1] });
+  });
+  await runProcess(["docker", "commit", names.bundle(dead.slug), image]);
+  await runProcess(["docker", "run", "--detach", "--name", mine, "--volume", "/data", image]);
+  assert.equal((await resourcesOf(run, dead.slug)).length, 4, "the committed image's container carries the bottle's labels");
+
+  const listed = await run.tool("bb-list", ["--all", "--json"]);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.deepEqual((listed.json() as ListRow[]).map((r) => [r.slug, r.containers.map((c) => c.name)]), [[dead.slug, [names.bundle(dead.slug)]]]);
+  assert.match(listed.stderr, new RegExp(`left alone: container ${mine} carries bot-bottle's labels but is not a bottle's \\(bot-bottle names bottle ${dead.slug}'s bundle ${names.bundle(dead.slug)}\\)`));
+  const swept = await run.tool("bb-cleanup", ["--yes", "--grace", "0", "--json"]);
+  assert.equal(swept.code, 0, swept.stderr);
+  assert.deepEqual((swept.json() as Report).results!.map((x) => [x.kind, x.name]).sort(), [
+    ["container", names.bundle(dead.slug)], ["network", names.egressNet(dead.slug)], ["network", names.internalNet(dead.slug)], ["state dir", dead.dir],
+  ].sort());
+  assert.deepEqual(await resourcesOf(run, dead.slug), [mine]);
+  const slug = await run.tool("bb-cleanup", ["--slug", dead.slug, "--yes"]);
+  assert.equal(slug.code, 0, slug.stderr);
+  assert.match(slug.stderr, new RegExp(`nothing left of bottle ${dead.slug}`));
+  assert.equal((await runProcess(["docker", "inspect", "--format", "{{.State.Running}}", mine])).stdout.trim(), "true");
+});
+
 test("bb-cleanup keeps a bottle with no owner record during the grace period, and takes it with --grace 0", async (t) => {
   const run = await testRun(t);
   // bb-bundle run by hand a moment ago, bb-vm not yet: no owner, no agent, no state dir here.
