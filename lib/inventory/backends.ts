@@ -44,8 +44,8 @@ export function systemRemover(smolvm: Smolvm | null): Remover {
   return {
     stopMachine: (name) => driver().stop(name),
     deleteMachine: (name) => driver().delete(name),
-    removeContainer: async (name) => void (await docker.removeContainer(name)),
-    removeNetwork: async (name) => void (await docker.removeNetwork(name)),
+    removeContainer: async (id) => void (await docker.removeContainer(id)),
+    removeNetwork: async (id, name) => void (await docker.removeNetwork(id, name)),
     removeDir: removeStateDir,
   };
 }

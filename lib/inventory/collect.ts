@@ -115,26 +115,24 @@ export async function readStateDirs(stateRoot: string): Promise<Map<string, Stat
   }
   const bottles = entries.filter((e) => e.isDirectory());
   const ours = await Promise.all(bottles.map((e) => isBottleDir(join(root, e.name), e.name)));
-  await Promise.all(
-    bottles
-      .filter((_, i) => ours[i])
-      .map(async (e) => {
-        const path = join(root, e.name);
-        const planPath = join(path, "plan.json");
-        let plan: Plan | null = null;
-        let planError: string | null = null;
-        try {
-          plan = await readPlanFile(planPath);
-        } catch (err) {
-          planError = (err as Error).message;
-        }
-        const owner = await readOwner(path);
-        const times = await Promise.all([path, planPath].map((p) => stat(p).then((s) => s.mtimeMs, () => 0)));
-        const kept = existsSync(join(path, KEPT_FILE));
-        out.set(e.name, { path, plan, planError, owner, ownerAlive: owner ? ownerAlive(owner) : false, kept, mtimeMs: Math.max(...times) });
-      }),
-  );
+  await Promise.all(bottles.filter((_, i) => ours[i]).map(async (e) => out.set(e.name, await readStateDir(join(root, e.name)))));
   return out;
+}
+
+/** What one bottle's folder holds (a folder that is gone holds nothing: no plan, no owner). */
+export async function readStateDir(path: string): Promise<StateDirFacts> {
+  const planPath = join(path, "plan.json");
+  let plan: Plan | null = null;
+  let planError: string | null = null;
+  try {
+    plan = await readPlanFile(planPath);
+  } catch (err) {
+    planError = (err as Error).message;
+  }
+  const owner = await readOwner(path);
+  const times = await Promise.all([path, planPath].map((p) => stat(p).then((s) => s.mtimeMs, () => 0)));
+  const kept = existsSync(join(path, KEPT_FILE));
+  return { path, plan, planError, owner, ownerAlive: owner ? ownerAlive(owner) : false, kept, mtimeMs: Math.max(...times) };
 }
 
 /** What bot-bottle puts in a bottle's folder (bb-prepare, bb-bundle, the start flow). */

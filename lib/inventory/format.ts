@@ -97,7 +97,7 @@ export function planText(removals: Removal[]): string {
     const rows: string[][] = [
       ...r.machines.map((m) => ["machine", m.name, m.running ? "running" : ""]),
       ...r.containers.map((c) => ["container", c.name, [c.role, c.running ? "running" : ""].filter(Boolean).join(", ")]),
-      ...r.networks.map((n) => ["network", n, ""]),
+      ...r.networks.map((n) => ["network", n.name, ""]),
       ...(r.stateDir ? [["state dir", r.stateDir, ""]] : []),
     ];
     const widths = [0, 1].map((i) => Math.max(...rows.map((row) => row[i]!.length)));

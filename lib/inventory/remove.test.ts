@@ -10,10 +10,10 @@ const bottle: Removal = {
   why: "owner pid 1 gone",
   machines: [],
   containers: [
-    { name: "bb-s-1-agent", role: "agent", running: true },
-    { name: "bb-s-1-bundle", role: "bundle", running: true },
+    { name: "bb-s-1-agent", id: "c-agent", role: "agent", running: true },
+    { name: "bb-s-1-bundle", id: "c-bundle", role: "bundle", running: true },
   ],
-  networks: ["bb-s-1-egress", "bb-s-1-int"],
+  networks: [{ name: "bb-s-1-egress", id: "n-egress" }, { name: "bb-s-1-int", id: "n-int" }],
   stateDir: "/state/bottles/s-1",
 };
 
@@ -28,20 +28,40 @@ function recorder(fail: string[] = []) {
   return { calls, remover };
 }
 
-test("a bottle goes containers first, then networks, then its state dir", async () => {
+test("a bottle goes containers first, then networks (each by the ID the scan found), then its state dir", async () => {
   const { calls, remover } = recorder();
   const results = await executeRemovals([bottle], remover);
   assert.ok(results.every((r) => r.ok));
-  assert.deepEqual(calls.slice(0, 2).sort(), ["rm bb-s-1-agent", "rm bb-s-1-bundle"]);
-  assert.deepEqual(calls.slice(2, 4).sort(), ["network rm bb-s-1-egress", "network rm bb-s-1-int"]);
+  assert.deepEqual(results.map((r) => r.name).slice(0, 4).sort(), ["bb-s-1-agent", "bb-s-1-bundle", "bb-s-1-egress", "bb-s-1-int"]);
+  assert.deepEqual(calls.slice(0, 2).sort(), ["rm c-agent", "rm c-bundle"]);
+  assert.deepEqual(calls.slice(2, 4).sort(), ["network rm n-egress", "network rm n-int"]);
   assert.deepEqual(calls.slice(4), ["rm -r /state/bottles/s-1"]);
 });
 
 test("the state dir stays while anything else of the bottle could not be removed; the rest is still tried", async () => {
-  const { calls, remover } = recorder(["bb-s-1-agent"]);
+  const { calls, remover } = recorder(["c-agent"]);
   const results = await executeRemovals([bottle], remover);
   assert.deepEqual(results.filter((r) => !r.ok).map((r) => `${r.kind} ${r.name}`), ["container bb-s-1-agent", "state dir /state/bottles/s-1"]);
   assert.match(results.find((r) => r.kind === "state dir")!.error!, /kept while 1 other resource\(s\) of the bottle remain/);
-  assert.ok(calls.includes("rm bb-s-1-bundle") && calls.includes("network rm bb-s-1-int"));
+  assert.ok(calls.includes("rm c-bundle") && calls.includes("network rm n-int"));
   assert.ok(!calls.includes("rm -r /state/bottles/s-1"));
 });
+
+test("with recheck, a bottle found live before it goes is left whole, and one found live before its state dir keeps it", async () => {
+  const skipped: string[] = [];
+  const onSkip = (r: Removal, why: string) => void skipped.push(`${r.slug}: ${why}`);
+  const before = recorder();
+  const untouched = await executeRemovals([bottle], before.remover, { recheck: async () => "owner pid 42 alive", onSkip });
+  assert.deepEqual([untouched, before.calls, skipped], [[], [], ["s-1: owner pid 42 alive"]]);
+
+  // A resume claims the state dir while the containers go.
+  skipped.length = 0;
+  const during = recorder();
+  let asked = 0;
+  const results = await executeRemovals([bottle], during.remover, { recheck: async () => (asked++ === 0 ? null : "owner pid 42 alive"), onSkip });
+  assert.equal(asked, 2);
+  assert.deepEqual(results.map((r) => r.kind).sort(), ["container", "container", "network", "network"]);
+  assert.ok(!during.calls.includes("rm -r /state/bottles/s-1"));
+  assert.deepEqual(skipped, ["s-1: owner pid 42 alive"]);
+});
+

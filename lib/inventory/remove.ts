@@ -4,6 +4,11 @@
 // Order per bottle: smolvm machine (stop, delete), agent container, bundle container, any
 // other container, networks (only empty once their containers are gone), state dir last,
 // and only when everything else of the bottle went.
+//
+// Containers and networks go by the ID the scan found, never by name: a bottle resumed under
+// its slug since (`just start slug=S`, while a sweep's y/N waited) has new ones under the
+// same names. A sweep also asks `recheck` before a bottle and again before its state dir
+// whether the bottle is still an orphan: that resume claims the state dir first.
 // Loopback aliases are not removed: on macOS the pool 127.0.0.16-31 is added once per boot
 // and shared by every bottle (the plan's bundle.loopbackAddr only says which one this
 // bottle used), and on Linux all of 127/8 is local already. A bottle's claim on its
@@ -18,8 +23,8 @@ export interface Removal {
   live: boolean;
   why: string;
   machines: { name: string; running: boolean }[];
-  containers: { name: string; role: string; running: boolean }[];
-  networks: string[];
+  containers: { name: string; id: string; role: string; running: boolean }[];
+  networks: { name: string; id: string }[];
   stateDir: string | null;
 }
 
@@ -38,8 +43,9 @@ export interface RemovalResult {
 export interface Remover {
   stopMachine(name: string): Promise<void>;
   deleteMachine(name: string): Promise<void>;
-  removeContainer(name: string): Promise<void>;
-  removeNetwork(name: string): Promise<void>;
+  /** By ID; `name` for messages. */
+  removeContainer(id: string, name: string): Promise<void>;
+  removeNetwork(id: string, name: string): Promise<void>;
   removeDir(path: string): Promise<void>;
 }
 
@@ -59,8 +65,8 @@ export function removalFor(b: Bottle): Removal {
     machines: b.machines.map((m) => ({ name: m.name, running: m.state === "running" })),
     containers: [...b.containers]
       .sort((x, y) => roleRank(x.role) - roleRank(y.role) || x.name.localeCompare(y.name))
-      .map((c) => ({ name: c.name, role: c.role, running: c.state === "running" || c.state === "paused" || c.state === "restarting" })),
-    networks: b.networks.map((n) => n.name).sort(),
+      .map((c) => ({ name: c.name, id: c.id, role: c.role, running: c.state === "running" || c.state === "paused" || c.state === "restarting" })),
+    networks: b.networks.map((n) => ({ name: n.name, id: n.id })).sort((x, y) => x.name.localeCompare(y.name)),
     stateDir: b.dir?.path ?? null,
   };
 }
@@ -73,8 +79,24 @@ export function message(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).trim().split("\n").slice(0, 3).join(" ");
 }
 
-async function removeOne(r: Removal, remover: Remover, onResult: (res: RemovalResult) => void): Promise<RemovalResult[]> {
+/** Why a bottle planned as an orphan is not to be removed now (it became live), or null. */
+export type Recheck = (r: Removal) => Promise<string | null>;
+
+interface Hooks {
+  onResult: (res: RemovalResult) => void;
+  recheck?: Recheck;
+  onSkip: (r: Removal, why: string) => void;
+}
+
+async function removeOne(r: Removal, remover: Remover, hooks: Hooks): Promise<RemovalResult[]> {
+  const { onResult, recheck } = hooks;
   const results: RemovalResult[] = [];
+  const live = async () => {
+    const why = recheck ? await recheck(r) : null;
+    if (why !== null) hooks.onSkip(r, why);
+    return why !== null;
+  };
+  if (await live()) return results;
   const step = async (kind: ResourceKind, name: string, fn: () => Promise<void>) => {
     let res: RemovalResult;
     try {
@@ -97,8 +119,10 @@ async function removeOne(r: Removal, remover: Remover, onResult: (res: RemovalRe
   // rm --force (SIGKILL) rather than a graceful stop: a bottle being torn down is
   // disposable, its daemons hold nothing unwritten (queue and policy files are written
   // atomically), and docker's stop costs over a second per container.
-  await Promise.all(r.containers.map((c) => step("container", c.name, () => remover.removeContainer(c.name))));
-  await Promise.all(r.networks.map((n) => step("network", n, () => remover.removeNetwork(n))));
+  await Promise.all(r.containers.map((c) => step("container", c.name, () => remover.removeContainer(c.id, c.name))));
+  await Promise.all(r.networks.map((n) => step("network", n.name, () => remover.removeNetwork(n.id, n.name))));
+  // Asked again: the containers took a while, and a resume claims the state dir first.
+  if (r.stateDir && (await live())) return results;
   if (r.stateDir) {
     // Only once the rest is gone: the state dir's owner record is what makes the bottle's
     // leftovers an orphan's once its flow has exited. Without it, an agent container that
@@ -115,17 +139,20 @@ async function removeOne(r: Removal, remover: Remover, onResult: (res: RemovalRe
 /**
  * Remove every resource of every bottle in `removals`, bottles in parallel (a few at a
  * time), steps within a bottle in order. Never throws: each step's outcome is a result.
+ * With `recheck`, a bottle it finds live is left (the rest of it, when found so before its
+ * state dir) and given to `onSkip`.
  */
 export async function executeRemovals(
   removals: Removal[],
   remover: Remover,
-  opts: { concurrency?: number; onResult?: (res: RemovalResult) => void } = {},
+  opts: { concurrency?: number; onResult?: (res: RemovalResult) => void; recheck?: Recheck; onSkip?: (r: Removal, why: string) => void } = {},
 ): Promise<RemovalResult[]> {
+  const hooks: Hooks = { onResult: opts.onResult ?? (() => {}), recheck: opts.recheck, onSkip: opts.onSkip ?? (() => {}) };
   const queue = [...removals];
   const done: RemovalResult[][] = new Array(removals.length);
   const worker = async () => {
     for (let next = queue.shift(); next; next = queue.shift()) {
-      done[removals.indexOf(next)] = await removeOne(next, remover, opts.onResult ?? (() => {}));
+      done[removals.indexOf(next)] = await removeOne(next, remover, hooks);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 4) }, worker));

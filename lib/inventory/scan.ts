@@ -3,9 +3,9 @@
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { openBackends, type Backends } from "./backends.ts";
-import { classifyAll, type Bottle } from "./classify.ts";
-import { collect, type Inventory } from "./collect.ts";
-import { isEmpty, removalFor, type Removal } from "./remove.ts";
+import { classify, classifyAll, type Bottle } from "./classify.ts";
+import { collect, readStateDir, type Inventory } from "./collect.ts";
+import { isEmpty, removalFor, type Recheck, type Removal } from "./remove.ts";
 
 export interface ScanOptions {
   stateRoot: string;
@@ -56,6 +56,22 @@ export function selectForCleanup(bottles: Bottle[], opts: { slug?: string } = {}
   return {
     removals: bottles.filter((b) => !b.live).map(removalFor).filter((r) => !isEmpty(r)),
     kept: bottles.filter((b) => b.live),
+  };
+}
+
+/**
+ * For a sweep (no --slug): each planned orphan judged again by its state dir as it is now,
+ * right before it goes. A y/N can wait minutes, and meanwhile `just start slug=S` may have
+ * taken the bottle (an owner record of a live flow), a reattach kept it, or a new bottle
+ * been prepared under the slug: then it is live, and left. Its docker facts are the scan's:
+ * what the plan would remove of them goes by ID, so none made since is touched.
+ */
+export function recheckOrphans(bottles: Bottle[], opts: { graceMs?: number } = {}): Recheck {
+  return async (r) => {
+    const b = bottles.find((x) => x.slug === r.slug && !x.elsewhere);
+    if (!b?.dir) return null;
+    const now = classify({ ...b, dir: await readStateDir(b.dir.path) }, { graceMs: opts.graceMs });
+    return now.live ? now.why : null;
   };
 }
 

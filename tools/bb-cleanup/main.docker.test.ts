@@ -1,19 +1,21 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { existsSync } from "node:fs";
 import { mkdir, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { ListRow } from "../../lib/inventory/format.ts";
-import { fakeSmolvm, makeBottle, resourcesOf, RUN_LABEL, squatter, testRun } from "../../lib/inventory/testdata/bottles.ts";
+import { fakeSmolvm, makeBottle, makeResources, resourcesOf, RUN_LABEL, squatter, testRun } from "../../lib/inventory/testdata/bottles.ts";
+import { writeOwner } from "../../lib/inventory/owner.ts";
 import { names } from "../../lib/layout.ts";
-import { run as runProcess } from "../../lib/proc.ts";
+import { run as runProcess, start } from "../../lib/proc.ts";
 import { hangingEngine, realEngineSocket } from "../../tests/support/hanging-engine.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { REPO, runTool } from "../../tests/support/tools.ts";
 
 interface Report {
   dryRun: boolean;
-  plan: { slug: string; live: boolean; containers: { name: string }[]; networks: string[]; stateDir: string | null }[];
+  plan: { slug: string; live: boolean; containers: { name: string; id: string }[]; networks: { name: string; id: string }[]; stateDir: string | null }[];
   kept: { slug: string; why: string }[];
   results: { slug: string; kind: string; name: string; ok: boolean; error?: string }[] | null;
 }
@@ -94,7 +96,7 @@ test("bb-cleanup without --yes and without a terminal refuses with exit 2; --dry
   const report = dry.json() as Report;
   assert.equal(report.dryRun, true);
   assert.equal(report.results, null);
-  assert.deepEqual(report.plan.map((p) => [p.slug, p.containers.map((c) => c.name), p.networks, p.stateDir]), [
+  assert.deepEqual(report.plan.map((p) => [p.slug, p.containers.map((c) => c.name), p.networks.map((n) => n.name), p.stateDir]), [
     [dead.slug, [names.bundle(dead.slug)], [names.egressNet(dead.slug), names.internalNet(dead.slug)], dead.dir],
   ]);
   assert.match(dry.stderr, /bb-cleanup would remove:/);
@@ -185,6 +187,45 @@ test("bb-cleanup asks y/N on a terminal: n removes nothing (exit 1), y removes t
 
   const yes = await ask("y");
   assert.equal(yes.code, 0, yes.stdout);
+  assert.deepEqual(await resourcesOf(run, dead.slug), []);
+  assert.ok(!existsSync(dead.dir));
+});
+
+test("a y/N answered after `just start slug=S` took a bottle the plan had as an orphan leaves that bottle: its new containers (under the old names) and its state dir", async (t) => {
+  const run = await testRun(t);
+  const [taken, dead] = await Promise.all([
+    makeBottle(t, run, { name: "taken", owner: "dead", bundle: true, networks: true, old: true }),
+    makeBottle(t, run, { name: "dead", owner: "dead", bundle: true, old: true }),
+  ]);
+  const term = start(["script", "-qec", [join(REPO, "bin/bb-cleanup"), "--grace", "0", ...run.flags].join(" "), "/dev/null"], {
+    env: { BB_FROM_SOURCE: "1" },
+    stdio: ["pipe", "pipe", "ignore"],
+  });
+  t.after(() => void term.kill("SIGKILL"));
+  let out = "";
+  term.stdout!.on("data", (b: Buffer) => (out += b));
+  const closed = new Promise((r) => term.on("close", r));
+  for (let i = 0; i < 600 && !out.includes("Remove all of the above?"); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.match(out, new RegExp(`${taken.slug} \\(docker, researcher\\): owner pid \\d+ gone`));
+
+  // Meanwhile, what the resume does: its flow's owner record, then the stopped bottle's
+  // containers and networks replaced by new ones under the same names.
+  const flow = start(["sleep", "300"], { stdio: "ignore" });
+  t.after(() => void flow.kill("SIGKILL"));
+  await writeOwner(taken.dir, flow.pid!);
+  await runProcess(["docker", "rm", "--force", names.bundle(taken.slug)]);
+  await runProcess(["docker", "network", "rm", names.egressNet(taken.slug), names.internalNet(taken.slug)]);
+  await makeResources(run, taken.slug, { bundle: true, networks: true });
+  const resumed = await resourcesOf(run, taken.slug);
+
+  term.stdin!.write("y\n");
+  await closed;
+  assert.equal(term.exitCode, 0, out);
+  assert.match(out, new RegExp(`left ${taken.slug}: it is live now \\(owner pid ${flow.pid} alive\\), not the orphan it was when the plan was made`));
+  assert.deepEqual(await resourcesOf(run, taken.slug), resumed);
+  assert.equal((await runProcess(["docker", "inspect", "--format", "{{.State.Running}}", names.bundle(taken.slug)])).stdout.trim(), "true");
+  assert.ok(existsSync(join(taken.dir, "plan.json")));
+  // The rest of the plan went.
   assert.deepEqual(await resourcesOf(run, dead.slug), []);
   assert.ok(!existsSync(dead.dir));
 });
@@ -303,15 +344,17 @@ test("bb-cleanup gives up on removals a Docker engine never answers: those under
   const engine = await hangingEngine(t, { via: realEngineSocket(), hangOn: /^DELETE / });
   const r = await run.tool("bb-cleanup", ["--slug", b.slug, "--yes", "--json"], { env: { DOCKER_HOST: engine.host, BB_DOCKER_TIMEOUT: "1" } });
   assert.equal(r.code, 1, r.stderr);
-  const failed = (r.json() as Report).results!.filter((x) => !x.ok);
+  const report = r.json() as Report;
+  const failed = report.results!.filter((x) => !x.ok);
   assert.deepEqual(failed.map((x) => x.name).sort(), [...all, b.dir].sort());
-  // The containers go first, together: each waits out the limit. The networks come after,
-  // and are not asked of an engine that already left a call unanswered.
+  // The containers go first, together (by the ID the scan found): each waits out the limit.
+  // The networks come after, and are not asked of an engine that already left a call unanswered.
+  const ids = new Map(report.plan[0]!.containers.map((c) => [c.name, c.id]));
   for (const x of failed.filter((x) => x.kind === "container")) {
-    assert.ok(x.error!.includes(`the Docker engine did not answer \`docker rm --force --volumes ${x.name}\` within 1 s`), x.error);
+    assert.ok(x.error!.includes(`the Docker engine did not answer \`docker rm --force --volumes ${ids.get(x.name)}\` within 1 s`), x.error);
   }
   for (const x of failed.filter((x) => x.kind === "network")) {
-    assert.match(x.error!, /not asked: the Docker engine did not answer `docker rm --force --volumes bb-\S+` within 1 s/);
+    assert.match(x.error!, /not asked: the Docker engine did not answer `docker rm --force --volumes [0-9a-f]{64}` within 1 s/);
   }
   assert.match(r.stderr, /5 of 5 removal\(s\) failed \(see above\); run bb-cleanup again/);
   assert.ok(existsSync(b.dir));

@@ -23,7 +23,7 @@ import { FILTER_LABEL_HELP, collectLabel } from "../../lib/inventory/flags.ts";
 import { findStaleImages, removeImage, totalSize, type OurImage } from "../../lib/images/stale.ts";
 import { imagesText, planText, resultLine } from "../../lib/inventory/format.ts";
 import { executeRemovals, isEmpty, message, type Removal, type RemovalResult } from "../../lib/inventory/remove.ts";
-import { judgeable, scan, selectForCleanup } from "../../lib/inventory/scan.ts";
+import { judgeable, recheckOrphans, scan, selectForCleanup } from "../../lib/inventory/scan.ts";
 import { log } from "../../lib/log.ts";
 import { stateRootFrom } from "../../lib/paths.ts";
 import { checkSlug } from "../../lib/prepare/slug.ts";
@@ -49,6 +49,9 @@ interface Report {
   images: OurImage[];
   /** null when nothing was attempted (dry run, or nothing to remove). */
   results: RemovalResult[] | null;
+  /** Bottles of the plan left because they were live by the time they came to be removed
+   * (a start flow took one while the y/N waited); what of them went before is in results. */
+  skipped: { slug: string; why: string }[];
 }
 
 const program = createProgram("bb-cleanup", "Remove everything bot-bottle created that no live bottle owns (or one bottle with --slug).", {
@@ -69,11 +72,12 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
     if (o.slug !== undefined) checkSlug(o.slug, "--slug");
     if (o.keepState && o.slug === undefined) throw new BbError("USAGE", "--keep-state keeps one bottle's state dir: it needs --slug SLUG");
     const s = await scan({ stateRoot: stateRootFrom(o.stateDir), scope: o.filterLabel, graceMs: o.grace * 1000 });
-    const selected = selectForCleanup(judgeable(s, { slug: o.slug }), { slug: o.slug });
+    const judged = judgeable(s, { slug: o.slug });
+    const selected = selectForCleanup(judged, { slug: o.slug });
     const removals = o.keepState ? selected.removals.map((r) => ({ ...r, stateDir: null })).filter((r) => !isEmpty(r)) : selected.removals;
     const kept = selected.kept;
     const images = await staleImages(o, s.backends.docker !== null);
-    const report: Report = { dryRun: Boolean(o.dryRun), plan: removals, kept: kept.map((b) => ({ slug: b.slug, why: b.why })), images, results: null };
+    const report: Report = { dryRun: Boolean(o.dryRun), plan: removals, kept: kept.map((b) => ({ slug: b.slug, why: b.why })), images, results: null, skipped: [] };
     const done = () => (o.json ? writeStdout(JSON.stringify(report, null, 2) + "\n") : Promise.resolve());
 
     if (kept.length) log.info(`keeping ${kept.length} live bottle(s): ${kept.map((b) => `${b.slug} (${b.why})`).join("; ")}`);
@@ -97,6 +101,12 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
     }
     const results = await executeRemovals(removals, systemRemover(s.backends.smolvm), {
       onResult: (res) => (res.ok ? log.info(resultLine(res)) : log.error(resultLine(res))),
+      // --slug takes its bottle live or not; a sweep takes none that came alive since the plan.
+      recheck: o.slug === undefined ? recheckOrphans(judged, { graceMs: o.grace * 1000 }) : undefined,
+      onSkip: (r, why) => {
+        report.skipped.push({ slug: r.slug, why });
+        log.info(`left ${r.slug}: it is live now (${why}), not the orphan it was when the plan was made`);
+      },
     });
     // After the bottles: a removed container no longer holds its image.
     for (const image of images) {

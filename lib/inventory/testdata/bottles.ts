@@ -101,6 +101,13 @@ export async function makeBottle(t: TestContext, run: TestRun, spec: BottleSpec)
     const past = new Date(Date.now() - 3600_000);
     for (const p of [dir, join(dir, "plan.json"), join(dir, OWNER_FILE)]) await utimes(p, past, past).catch(() => {});
   }
+  await makeResources(run, slug, spec);
+  return { slug, dir, ownerPid };
+}
+
+/** A bottle's labelled networks and containers, as bb-bundle and bb-vm make them. */
+export async function makeResources(run: TestRun, slug: string, spec: Pick<BottleSpec, "networks" | "bundle" | "agent" | "backend">): Promise<void> {
+  const backend = spec.backend ?? "docker";
   // smolmachines: the bundle sits on one bridge network and the agent is a smolvm machine.
   const smol = backend === "smolmachines";
   if (spec.networks || spec.bundle || spec.agent) {
@@ -118,7 +125,6 @@ export async function makeBottle(t: TestContext, run: TestRun, spec: BottleSpec)
       cmd: ["infinity"],
     });
   await Promise.all([spec.bundle ? sleeper(names.bundle(slug), "bundle") : null, spec.agent ? sleeper(names.agent(slug), "agent") : null]);
-  return { slug, dir, ownerPid };
 }
 
 /** Names of this run's docker resources that belong to `slug`, found by label. */
