@@ -1,4 +1,9 @@
-// What list and cleanup print: JSON rows for scripts, aligned text for people.
+// What list and cleanup print: JSON rows for scripts, aligned text for people. The text
+// quotes what docker labels, state dirs and plans say (an agent's name, a state root, an
+// owner record's time), which a look-alike container's image or a hand-edited file can
+// fill with anything: every cell is made printable (lib/printable.ts), so none can move the
+// cursor, clear a line or start a new one, and hide or forge a row of the table or the plan.
+import { printable } from "../printable.ts";
 import type { Bottle } from "./classify.ts";
 import { totalSize, type OurImage } from "../images/stale.ts";
 import type { Removal, RemovalResult } from "./remove.ts";
@@ -66,7 +71,8 @@ function shortTime(iso: string): string {
 }
 
 /** Columns padded to their widest cell; the last column is not padded. */
-export function table(header: string[], rows: string[][]): string {
+export function table(header: string[], cells: string[][]): string {
+  const rows = cells.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ") + "\n";
   return line(header) + rows.map(line).join("");
@@ -93,13 +99,13 @@ export function planText(removals: Removal[]): string {
   const out: string[] = [];
   for (const r of removals) {
     const head = [r.backend, r.agent].filter(Boolean).join(", ");
-    out.push(`${r.slug}${head ? ` (${head})` : ""}: ${r.live ? "LIVE, " : ""}${r.why}`);
+    out.push(printable(`${r.slug}${head ? ` (${head})` : ""}: ${r.live ? "LIVE, " : ""}${r.why}`));
     const rows: string[][] = [
       ...r.machines.map((m) => ["machine", m.name, m.running ? "running" : ""]),
       ...r.containers.map((c) => ["container", c.name, [c.role, c.running ? "running" : ""].filter(Boolean).join(", ")]),
       ...r.networks.map((n) => ["network", n.name, ""]),
       ...(r.stateDir ? [["state dir", r.stateDir, ""]] : []),
-    ];
+    ].map((row) => row.map(printable));
     const widths = [0, 1].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
     for (const row of rows) out.push(`  ${row[0]!.padEnd(widths[0]!)}  ${row[1]!.padEnd(widths[1]!)}  ${row[2]}`.trimEnd());
   }
