@@ -222,6 +222,8 @@ trap 'exit 129' HUP
 # kernel gave to a process that started at another time).
 live_owner() {
   local rec pid fields
+  # A regular file only: cat would wait on a FIFO there forever.
+  [ -f "$1/owner.json" ] || return 1
   rec=$(cat "$1/owner.json" 2>/dev/null) || return 1
   [[ $rec =~ \"pid\":([0-9]+) ]] || return 1
   pid=${BASH_REMATCH[1]}

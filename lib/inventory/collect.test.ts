@@ -4,6 +4,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { prepare } from "../prepare/prepare.ts";
+import { run } from "../proc.ts";
 import { openSmolvm, smolvmFor } from "../smolvm/driver.ts";
 import { parseVersion } from "../smolvm/version.ts";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
@@ -166,5 +167,19 @@ test("collect() leaves alone, and names, a container or network carrying a bottl
   await mkdir(join(here, "bottles/kept"), { recursive: true });
   const scoped = engine([container("someones-box", labelled("kept", here, "agent"))], []);
   assert.deepEqual((await collect({ stateRoot: here, docker: scoped, smolvm: null, scope: { "bot-bottle.test": "1" } })).bottles.map((b) => b.slug), ["kept"]);
+});
+
+test("readStateDirs() names a plan.json or owner.json that is a FIFO, a link to a device or a folder, instead of waiting on it forever", { timeout: 20_000 }, async (t) => {
+  const root = await tempDir(t);
+  const dir = (slug: string) => join(root, "bottles", slug);
+  for (const slug of ["fifo-plan", "zero-plan", "fifo-owner", "folder-owner"]) await mkdir(dir(slug), { recursive: true });
+  await run(["mkfifo", join(dir("fifo-plan"), "plan.json"), join(dir("fifo-owner"), "owner.json")]);
+  await symlink("/dev/zero", join(dir("zero-plan"), "plan.json"));
+  await mkdir(join(dir("folder-owner"), "owner.json"));
+  const dirs = await readStateDirs(root);
+  assert.deepEqual([...dirs.keys()].sort(), ["fifo-owner", "fifo-plan", "folder-owner", "zero-plan"]);
+  assert.equal(dirs.get("fifo-plan")!.planError, `Cannot read plan file ${join(dir("fifo-plan"), "plan.json")}: ${join(dir("fifo-plan"), "plan.json")} is a FIFO, not a regular file`);
+  assert.match(dirs.get("zero-plan")!.planError!, /plan\.json is a device, not a regular file$/);
+  for (const slug of ["fifo-owner", "folder-owner"]) assert.equal(dirs.get(slug)!.owner, null);
 });
 

@@ -7,15 +7,16 @@ import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { decodeLabelValue, LABEL, listContainers, listNetworks, type ContainerSummary, type LabelFilter, type NetworkSummary } from "../docker/index.ts";
 import { names } from "../layout.ts";
+import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { APPROVALS_FILE, RELOAD_OWED_FILE } from "../supervise/approvals.ts";
 import { SHOWN_FILE } from "../supervise/shown.ts";
 import { stateRootError } from "../paths.ts";
-import { readPlanFile } from "../plan/io.ts";
+import { parsePlanText } from "../plan/io.ts";
 import type { Plan } from "../plan/schema.ts";
 import { SLUG_PATTERN } from "../prepare/slug.ts";
 import type { MachineInfo } from "../smolvm/driver.ts";
-import { KEPT_FILE, OWNER_FILE, ownerAlive, readOwner, type Owner } from "./owner.ts";
+import { KEPT_FILE, OWNER_FILE, ownerAlive, readOwner, readStateFile, type Owner } from "./owner.ts";
 
 export interface StateDirFacts {
   path: string;
@@ -125,7 +126,10 @@ export async function readStateDir(path: string): Promise<StateDirFacts> {
   let plan: Plan | null = null;
   let planError: string | null = null;
   try {
-    plan = await readPlanFile(planPath);
+    const text = await readStateFile(planPath).catch((e: Error) => {
+      throw new BbError("PLAN_INVALID", `Cannot read plan file ${planPath}: ${e.message}`, { cause: e });
+    });
+    plan = parsePlanText(text, [], planPath);
   } catch (err) {
     planError = (err as Error).message;
   }

@@ -10,8 +10,8 @@
 // (`printf '{"pid":%d,"startedAt":"%s"}' $$ "$(date -u +%FT%TZ)"`); then only the pid is
 // checked.
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { link, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { constants, readFileSync } from "node:fs";
+import { link, mkdir, open, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import process from "node:process";
 import { z } from "zod/v3";
@@ -105,7 +105,7 @@ async function removeIfDead(path: string): Promise<void> {
     return;
   }
   try {
-    const text = await readFile(path, "utf8").catch(() => null);
+    const text = await readStateFile(path).catch(() => null);
     const held = text === null ? null : parseOwner(text);
     if (text !== null && !(held && ownerAlive(held))) await rm(path, { force: true });
   } finally {
@@ -127,9 +127,29 @@ function parseOwner(text: string): Owner | null {
   }
 }
 
+/**
+ * The text of a file bot-bottle keeps in a bottle's folder (plan.json, owner.json), refused
+ * with an error naming it when it is no regular file: a FIFO there (or a link to one, or to
+ * /dev/zero) would hold bb-list, bb-cleanup and the start flow's teardown forever. Opened
+ * without blocking, then checked on what was opened, so nothing is swapped in between.
+ */
+export async function readStateFile(path: string): Promise<string> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) {
+      const what = st.isFIFO() ? "a FIFO" : st.isDirectory() ? "a folder" : st.isSocket() ? "a socket" : "a device";
+      throw new BbError("STATE", `${path} is ${what}, not a regular file`, { details: { path } });
+    }
+    return await handle.readFile("utf8");
+  } finally {
+    await handle.close();
+  }
+}
+
 /** The owner record of the bottle in `dir`; null when there is none or it is unreadable. */
 export async function readOwner(dir: string): Promise<Owner | null> {
-  const text = await readFile(join(dir, OWNER_FILE), "utf8").catch(() => null);
+  const text = await readStateFile(join(dir, OWNER_FILE)).catch(() => null);
   return text === null ? null : parseOwner(text);
 }
 

@@ -66,3 +66,11 @@ test("just start slug= takes a dead flow's record for dead: a zombie, a pid reus
   assert.ok(liveStart, `no start time in /proc for the live pid ${live}`);
   await takenForDead(state, dir, [{ pid }, { pid: live, procStart: String(Number(liveStart) + 1) }]);
 });
+
+test("just start slug= of a bottle whose owner.json is a FIFO takes it for no record, instead of waiting on it forever", async (t) => {
+  const { state, dir } = await preparedBottle(t);
+  await run(["mkfifo", join(dir, "owner.json")]);
+  const r = await run([join(REPO, "scripts/flow.sh"), "start", "slug=dev"], { env: { BB_STATE_DIR: state }, input: "", expect: ANY_EXIT, timeoutMs: 20_000 });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /no terminal to ask y\/N on/);
+});
