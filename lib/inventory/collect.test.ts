@@ -183,3 +183,9 @@ test("readStateDirs() names a plan.json or owner.json that is a FIFO, a link to 
   for (const slug of ["fifo-owner", "folder-owner"]) assert.equal(dirs.get(slug)!.owner, null);
 });
 
+test("readStateDirs() takes a folder holding only what bb-bundle or bb-provision wrote there (git-gate's mirrors, say) for a bottle's", async (t) => {
+  const root = await tempDir(t);
+  for (const entry of ["git-gate-data", "git-gate-identities", "upstream-ca", "provision"]) await mkdir(join(root, "bottles", `only-${entry}`, entry), { recursive: true });
+  await writeTree(join(root, "bottles/only-loopback"), { "loopback-addr": "127.0.0.16\n" });
+  assert.deepEqual([...(await readStateDirs(root)).keys()].sort(), ["only-git-gate-data", "only-git-gate-identities", "only-loopback", "only-provision", "only-upstream-ca"]);
+});

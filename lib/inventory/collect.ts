@@ -139,8 +139,12 @@ export async function readStateDir(path: string): Promise<StateDirFacts> {
   return { path, plan, planError, owner, ownerAlive: owner ? ownerAlive(owner) : false, kept, mtimeMs: Math.max(...times) };
 }
 
-/** What bot-bottle puts in a bottle's folder (bb-prepare, bb-bundle, the start flow). */
-const BOTTLE_ENTRIES = new Set(["plan.json", OWNER_FILE, KEPT_FILE, "firewall", "egress", "git-gate", "supervise", "prompt.md", "ca", "flow", APPROVALS_FILE, RELOAD_OWED_FILE, SHOWN_FILE]);
+/** What bot-bottle puts in a bottle's folder (bb-prepare, bb-bundle, bb-provision, the
+ * start flow; the names lib/bundle, lib/provision and lib/loopback.ts give theirs). */
+const BOTTLE_ENTRIES = new Set([
+  "plan.json", OWNER_FILE, KEPT_FILE, "firewall", "egress", "git-gate", "supervise", "prompt.md", "ca", "flow", APPROVALS_FILE, RELOAD_OWED_FILE, SHOWN_FILE,
+  "git-gate-data", "git-gate-identities", "upstream-ca", "provision", "loopback-addr",
+]);
 
 /**
  * Whether a folder below bottles/ is a bottle's: named as a slug, and empty (a bb-prepare

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { readdir, rm, symlink } from "node:fs/promises";
+import { join } from "node:path";
 import { test } from "node:test";
-import { executeRemovals, type Removal, type Remover } from "./remove.ts";
+import { tempDir, writeTree } from "../../tests/support/tmp.ts";
+import { readStateDirs } from "./collect.ts";
+import { executeRemovals, removeStateDir, type Removal, type Remover } from "./remove.ts";
 
 const bottle: Removal = {
   slug: "s-1",
@@ -65,3 +70,22 @@ test("with recheck, a bottle found live before it goes is left whole, and one fo
   assert.deepEqual(skipped, ["s-1: owner pid 42 alive"]);
 });
 
+test("removeStateDir() takes a bottle's records last, so a removal cut short leaves a folder still a dead bottle's; a link it only unlinks", async (t) => {
+  const root = await tempDir(t);
+  const dir = join(root, "bottles/s-1");
+  await writeTree(dir, { "plan.json": "{}", "owner.json": "{}", "git-gate-data/m.git/HEAD": "ref", "firewall/policy.json": "{}" });
+  // Cut short deep in git-gate's mirrors.
+  const cut = ((path: string, opts: object) => (path.endsWith("git-gate-data") ? Promise.reject(new Error("killed")) : rm(path, opts))) as typeof rm;
+  await assert.rejects(removeStateDir(dir, cut), /killed/);
+  assert.deepEqual((await readdir(dir)).sort(), ["git-gate-data", "owner.json", "plan.json"]);
+  assert.deepEqual([...(await readStateDirs(root)).keys()], ["s-1"]);
+
+  await removeStateDir(dir);
+  assert.ok(!existsSync(dir));
+  const elsewhere = await tempDir(t);
+  await writeTree(elsewhere, { "plan.json": "{}", "keep.txt": "mine" });
+  await symlink(elsewhere, dir);
+  await removeStateDir(dir);
+  assert.ok(!existsSync(dir));
+  assert.deepEqual((await readdir(elsewhere)).sort(), ["keep.txt", "plan.json"]);
+});

@@ -13,8 +13,10 @@
 // and shared by every bottle (the plan's bundle.loopbackAddr only says which one this
 // bottle used), and on Linux all of 127/8 is local already. A bottle's claim on its
 // address is a file in its state dir (lib/loopback.ts), and goes with it.
-import { rm } from "node:fs/promises";
+import { lstat, readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import type { Bottle } from "./classify.ts";
+import { KEPT_FILE, OWNER_FILE } from "./owner.ts";
 
 export interface Removal {
   slug: string;
@@ -159,7 +161,22 @@ export async function executeRemovals(
   return done.flat();
 }
 
-/** Remove a bottle's state dir (a directory entry below <state root>/bottles, never followed through a link). */
-export async function removeStateDir(path: string): Promise<void> {
-  await rm(path, { recursive: true, force: true });
+/** The records that make a folder a bottle's, and a dead or kept one's, to bb-list and bb-cleanup. */
+const RECORDS = new Set(["plan.json", OWNER_FILE, KEPT_FILE]);
+
+/**
+ * Remove a bottle's state dir (a directory entry below <state root>/bottles, never followed
+ * through a link), its records last: a removal cut short (the teardown's bb-cleanup killed,
+ * a power cut) while it was deep in git-gate's mirrors would otherwise leave a folder of
+ * those alone, which no bb-cleanup takes for a bottle's again. With the records there, the
+ * next one finds a dead bottle's leftovers and finishes the job. `remove`: rm, for tests.
+ */
+export async function removeStateDir(path: string, remove: typeof rm = rm): Promise<void> {
+  const st = await lstat(path).catch(() => null);
+  if (st?.isDirectory()) {
+    const names = await readdir(path).catch(() => [] as string[]);
+    const gone = await Promise.allSettled(names.filter((n) => !RECORDS.has(n)).map((n) => remove(join(path, n), { recursive: true, force: true })));
+    for (const g of gone) if (g.status === "rejected") throw g.reason;
+  }
+  await remove(path, { recursive: true, force: true });
 }
