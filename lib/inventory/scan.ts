@@ -53,10 +53,27 @@ export function selectForCleanup(bottles: Bottle[], opts: { slug?: string } = {}
     }
     return { removals: b ? [removalFor(b)].filter((r) => !isEmpty(r)) : [], kept: [] };
   }
+  const sweep = (b: Bottle) => !b.live && !machineOnly(b);
   return {
-    removals: bottles.filter((b) => !b.live).map(removalFor).filter((r) => !isEmpty(r)),
-    kept: bottles.filter((b) => b.live),
+    removals: bottles.filter(sweep).map(removalFor).filter((r) => !isEmpty(r)),
+    kept: [
+      ...bottles.filter((b) => b.live),
+      ...bottles.filter((b) => !b.live && machineOnly(b)).map((b) => ({
+        ...b,
+        why: `only a stopped smolvm machine named like its (${b.machines.map((m) => m.name).join(", ")}): machines carry no labels, and nothing else of bottle ${b.slug} is here, so it may be yours; bb-cleanup --slug ${b.slug} removes it`,
+      })),
+    ],
   };
+}
+
+/**
+ * Nothing of the bottle but smolvm machines: no state dir, no container, no network. smolvm
+ * machines carry no labels, so a name alone (bb-<slug>) is all that ties one to bot-bottle,
+ * and a machine of your own named bb-dev must not go in a sweep. bot-bottle's teardown
+ * removes the machine before the state dir, so its own leftovers keep one of the two.
+ */
+function machineOnly(b: Bottle): boolean {
+  return b.machines.length > 0 && b.dir === null && b.containers.length === 0 && b.networks.length === 0 && !b.elsewhere;
 }
 
 /**
