@@ -29,12 +29,14 @@ test("stageBottleCa(): two starts minting one bottle's CA at once both end with 
 test("stageBottleCa(): a start that fails before placing its CA removes only what it minted; a CA there already is kept as it is", async (t) => {
   const dir = await tempDir(t);
   const first = await stageBottleCa(dir, "x");
+  assert.equal(first.minted, true);
   await first.discard();
   assert.deepEqual(await readdir(dir), [], "the discarded CA is gone");
 
   const placed = await (await stageBottleCa(dir, "x")).place();
   const cert = await readFile(placed.cert, "utf8");
   const again = await stageBottleCa(dir, "x");
+  assert.equal(again.minted, false, "nothing of this run's for a rollback to undo");
   await again.discard();
   const resumed = await again.place();
   assert.equal(resumed.created, false);

@@ -16,6 +16,8 @@ export interface CaFiles {
 
 /** A bottle CA on its way into <state>/ca: the one there, or a new one minted beside it. */
 export interface StagedCa {
+  /** Whether this run minted a new one (false: the bottle's placed CA, nothing to undo). */
+  minted: boolean;
   /** Put it in place. A new one appears whole or not at all: of two runs that minted one
    * at once, the first to place it wins and both use that one. */
   place(): Promise<CaFiles>;
@@ -49,7 +51,7 @@ export async function stageBottleCa(stateDir: string, slug: string, firewall?: {
     await keyMode(key);
     return { dir, cert, key, created: false };
   };
-  if (complete()) return { place: existing, discard: async () => {} };
+  if (complete()) return { minted: false, place: existing, discard: async () => {} };
 
   // Minted beside its place (same filesystem), so that a rename puts it there whole.
   const tmp = await mkdtemp(join(stateDir, ".ca-"));
@@ -69,6 +71,7 @@ export async function stageBottleCa(stateDir: string, slug: string, firewall?: {
   }
   let placed = false;
   return {
+    minted: true,
     async place() {
       try {
         await rename(tmp, dir); // onto nothing, or an empty folder

@@ -145,7 +145,8 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     // it, and bb-cleanup removes it with the bottle.
     const host = hostUser();
     const minting = stageBottleCa(plan.files.dir, plan.slug, host?.uid === 0 ? daemonIdMap(host).firewall : undefined).then((staged) => {
-      undo.push("remove the bottle CA minted for this start", () => staged.discard());
+      // The bottle's CA placed by an earlier run is no work of this one: nothing to undo.
+      if (staged.minted) undo.push("remove the bottle CA minted for this start", () => staged.discard());
       return staged;
     });
 
