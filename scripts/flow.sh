@@ -119,7 +119,10 @@ if [ "$mode" = run ]; then
   yes=true
 fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/bb-flow.XXXXXX")
+# The flow's files live in the bottle's state dir (flow/), from when bb-prepare names the
+# bottle: nothing is made before it, so a flow killed (no trap runs) at any moment, in a
+# long attach too, leaves nothing outside what bb-cleanup removes with the bottle.
+work=""
 current_slug=""
 torn_down=false
 # A resumed bottle keeps its state dir (the hosts approved for it) unless its agent ran:
@@ -190,7 +193,8 @@ teardown() {
       fi
     fi
   fi
-  rm -rf "$work"
+  # The flow's own files (plan copies); a torn-down bottle took them already.
+  [ -z "$work" ] || rm -rf "$work"
   # The session ends with its bottle (docker exec then gives the terminal back); one in a
   # bottle this flow keeps runs on until you leave it, as a foreground step would.
   [ -z "$step_pid" ] || wait "$step_pid" 2>/dev/null
@@ -304,23 +308,19 @@ if [ "$has_saved_plan" = true ]; then
   resuming=true
   prep_args+=(--rebuild)
   # bb-prepare rewrites the plan for the rebuild; a "n" at the y/N puts the old one back
-  # (the teardown), so the stopped bottle still reads as the one that ran. Kept with the
-  # flow's own files: nothing is added to the bottle's folder unless bb-prepare takes it.
-  cp -p "$state_root/bottles/$slug/plan.json" "$work/plan.before.json"
+  # (the teardown), so the stopped bottle still reads as the one that ran. Held here until
+  # bb-prepare takes the bottle: nothing is added to its folder unless it does.
+  plan_before=$(<"$state_root/bottles/$slug/plan.json") || exit 1
   echo "» $slug is not running: rebuilding it under the same slug (a new agent container: files changed in the old one, ~/work included, are not carried over)" >&2
 fi
-bb-prepare "${prep_args[@]}" > "$work/plan.json" || exit $?
+plan_text=$(bb-prepare "${prep_args[@]}") || exit $?
 # The plan is written with "slug" second, top level (lib/plan/io.ts); read it with bash
 # rather than one more node start. Slugs are [a-z0-9-] (SLUG_PATTERN).
-plan_text=$(<"$work/plan.json")
 [[ $plan_text =~ \"slug\":\ \"([a-z0-9][a-z0-9-]*)\" ]] || { echo "just $mode: bb-prepare's plan has no slug" >&2; exit 1; }
 current_slug=${BASH_REMATCH[1]}
-# From here the flow's files live in the bottle's state dir, so even a SIGKILLed flow
-# (no trap runs) leaves nothing that bb-cleanup does not remove with the bottle.
-bottle_work="$state_root/bottles/$current_slug/flow"
-mkdir -p "$bottle_work" && mv "$work/plan.json" "$bottle_work/" \
-  && { [ ! -f "$work/plan.before.json" ] || mv "$work/plan.before.json" "$bottle_work/"; } \
-  && rm -rf "$work" && work="$bottle_work"
+work="$state_root/bottles/$current_slug/flow"
+mkdir -p "$work" && printf '%s\n' "$plan_text" > "$work/plan.json" \
+  && { [ "$resuming" = false ] || printf '%s\n' "$plan_before" > "$work/plan.before.json"; } || exit 1
 
 if [ "$yes" != true ]; then
   # Declined until you say y: Ctrl-C at the question starts nothing too.
