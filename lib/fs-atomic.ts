@@ -2,7 +2,7 @@
 // sees half of it: a temp file beside it (same filesystem), then rename.
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { open, rename, rm } from "node:fs/promises";
+import { link, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import process from "node:process";
 
@@ -19,6 +19,32 @@ const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | c
  * queue's reader opens with O_NOFOLLOW), and nothing outside the folder is touched.
  */
 export async function writeFileAtomic(path: string, content: string, mode = 0o600): Promise<void> {
+  await viaTempFile(path, content, mode, (tmp) => rename(tmp, path));
+}
+
+/**
+ * Create `path` with `content` and exactly `mode` only if nothing is there: true when this
+ * call made it, false when the name was taken. The file appears whole (written beside it,
+ * then linked in, which link(2) refuses onto an existing name), so of two callers at once
+ * one makes it and the other reads all of what the first wrote.
+ */
+export async function createFileWhole(path: string, content: string, mode = 0o600): Promise<boolean> {
+  let made = true;
+  await viaTempFile(path, content, mode, async (tmp) => {
+    try {
+      await link(tmp, path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      made = false;
+    } finally {
+      await rm(tmp, { force: true }); // linked in or refused, the temp name goes
+    }
+  });
+  return made;
+}
+
+/** Write a new temp file beside `path` through its handle and hand its name to `place`. */
+async function viaTempFile(path: string, content: string, mode: number, place: (tmp: string) => Promise<void>): Promise<void> {
   // Dot-prefixed, so listings (ls, the queue's own) pass it by.
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
   try {
@@ -29,7 +55,7 @@ export async function writeFileAtomic(path: string, content: string, mode = 0o60
     } finally {
       await handle.close();
     }
-    await rename(tmp, path);
+    await place(tmp);
   } catch (e) {
     // Whatever sits at the name now is removed, not followed.
     await rm(tmp, { force: true });

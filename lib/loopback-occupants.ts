@@ -13,6 +13,7 @@ import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { boundedDocker } from "./docker/cmd.ts";
 import { log } from "./log.ts";
+import { procListeners } from "./proc-net-tcp.ts";
 import { run } from "./proc.ts";
 
 /** A port bound to a host address: a TCP listener, or a port docker publishes for a container. */
@@ -40,14 +41,11 @@ function procIpv4(hex: string): string {
 /** Listening sockets in /proc/net/tcp or tcp6 text (IPv4 and IPv4-mapped addresses only). */
 export function parseProcNetTcp(text: string): Occupant[] {
   const out: Occupant[] = [];
-  for (const line of text.split("\n").slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 4 || f[3] !== "0A") continue; // 0A: LISTEN
-    const [ip, port] = f[1]!.split(":") as [string, string];
+  for (const { hexAddr: ip, port } of procListeners(text)) {
     let v4: string | null = null;
     if (ip.length === 8) v4 = procIpv4(ip);
     else if (ip.length === 32 && ip.toUpperCase().startsWith("0000000000000000FFFF0000")) v4 = procIpv4(ip.slice(24));
-    if (v4 && v4 !== "0.0.0.0") out.push({ addr: v4, port: parseInt(port, 16), container: null });
+    if (v4 && v4 !== "0.0.0.0") out.push({ addr: v4, port, container: null });
   }
   return out;
 }

@@ -7,6 +7,7 @@ import { boundedDocker } from "../docker/cmd.ts";
 import { ANY_EXIT } from "../proc.ts";
 import { inspectContainer } from "../docker/inspect.ts";
 import { PORTS } from "../layout.ts";
+import { procListeners } from "../proc-net-tcp.ts";
 import type { Plan, Service } from "../plan/schema.ts";
 
 // A daemon is up once its port is in LISTEN state (0A) in the bundle's /proc/net/tcp{,6}.
@@ -29,12 +30,7 @@ export function probeScript(ports: number[], waitMs: number): string {
 
 /** Ports in LISTEN state in /proc/net/tcp{,6} text. */
 export function listeningPorts(procNetTcp: string): Set<number> {
-  const ports = new Set<number>();
-  for (const line of procNetTcp.split("\n")) {
-    const f = line.trim().split(/\s+/);
-    if (f.length > 3 && f[3] === "0A" && f[1]!.includes(":")) ports.add(parseInt(f[1]!.split(":").pop()!, 16));
-  }
-  return ports;
+  return new Set(procListeners(procNetTcp).map((l) => l.port));
 }
 
 /** Exits of one daemon, while it is still not answering, that end the wait at once: it is

@@ -9,14 +9,13 @@
 // dead owner is not mistaken for a live one. A shell may write the record without it
 // (`printf '{"pid":%d,"startedAt":"%s"}' $$ "$(date -u +%FT%TZ)"`); then only the pid is
 // checked.
-import { randomBytes } from "node:crypto";
 import { constants, readFileSync } from "node:fs";
-import { link, mkdir, open, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import process from "node:process";
 import { z } from "zod/v3";
 import { BbError } from "../errors.ts";
-import { writeFileAtomic } from "../fs-atomic.ts";
+import { createFileWhole, writeFileAtomic } from "../fs-atomic.ts";
 
 export const OWNER_FILE = "owner.json";
 
@@ -54,7 +53,7 @@ export async function writeOwner(dir: string, pid: number, now: Date = new Date(
 
 /**
  * Claim the bottle in `dir` for the start flow `pid`: the owner record is created only
- * where there is none (link(2) fails on an existing name), so of two flows given one slug
+ * where there is none (createFileWhole: link(2) fails on an existing name), so of two flows given one slug
  * at the same moment one gets it and the other a BUSY error naming it. A record whose
  * process is gone (a flow that was killed) is replaced; one naming `pid` itself stands.
  */
@@ -62,29 +61,18 @@ export async function claimOwner(dir: string, pid: number, now: Date = new Date(
   const procStart = procStartTime(pid);
   const owner: Owner = { pid, startedAt: now.toISOString(), ...(procStart ? { procStart } : {}) };
   const path = join(dir, OWNER_FILE);
-  const mine = `${path}.claim-${process.pid}-${randomBytes(3).toString("hex")}`;
-  await writeFile(mine, JSON.stringify(owner) + "\n", { mode: 0o600 });
-  try {
-    for (const deadline = Date.now() + 5_000; Date.now() < deadline; ) {
-      try {
-        await link(mine, path);
-        return owner;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      }
-      const held = await readOwner(dir);
-      if (held && held.pid === pid && (held.procStart ?? procStart) === procStart) return held;
-      if (held && ownerAlive(held)) {
-        throw new BbError("BUSY", `Bottle ${basename(dir)} belongs to another start flow (pid ${held.pid}, since ${held.startedAt}), which is starting or running it: wait until it is up (\`just start slug=${basename(dir)}\` then attaches beside it), or end that flow first`, {
-          details: { pid: held.pid, startedAt: held.startedAt },
-        });
-      }
-      await removeIfDead(path);
+  for (const deadline = Date.now() + 5_000; Date.now() < deadline; ) {
+    if (await createFileWhole(path, JSON.stringify(owner) + "\n")) return owner;
+    const held = await readOwner(dir);
+    if (held && held.pid === pid && (held.procStart ?? procStart) === procStart) return held;
+    if (held && ownerAlive(held)) {
+      throw new BbError("BUSY", `Bottle ${basename(dir)} belongs to another start flow (pid ${held.pid}, since ${held.startedAt}), which is starting or running it: wait until it is up (\`just start slug=${basename(dir)}\` then attaches beside it), or end that flow first`, {
+        details: { pid: held.pid, startedAt: held.startedAt },
+      });
     }
-    throw new BbError("STATE", `Cannot claim bottle ${basename(dir)}: its owner record ${path} keeps changing`);
-  } finally {
-    await rm(mine, { force: true });
+    await removeIfDead(path);
   }
+  throw new BbError("STATE", `Cannot claim bottle ${basename(dir)}: its owner record ${path} keeps changing`);
 }
 
 /**
