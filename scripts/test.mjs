@@ -11,6 +11,7 @@
 // reason printed, and its files counted in the closing line's skipped; with
 // --require-docker (CI, which starts dockerd) that is a failure instead.
 import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
@@ -32,6 +33,11 @@ const runtime = flag("--runtime", process.env.BB_TEST_RUNTIME ?? "both");
 const tier = flag("--tier", process.env.BB_TEST_TIER ?? "all");
 const requireDocker = has("--require-docker");
 const runtimes = runtime === "both" ? ["node", "deno"] : [runtime];
+// This run's id: every docker resource its tests make is labelled bot-bottle.test-suite=ID
+// (lib/docker/labels.ts testLabels), so the leak sweep below takes only this run's, never
+// those of another run, or of a test run by hand, on the same engine.
+const suite = randomBytes(6).toString("hex");
+process.env.BB_TEST_SUITE = suite;
 
 const ROOTS = ["lib", "tools", "sidecar-image", "smolmachine-pack", "tests"];
 function find(dir, out = []) {
@@ -114,15 +120,14 @@ async function runDeno() {
 }
 
 /**
- * Containers and networks a run left behind: every test labels what it makes
- * bot-bottle.test=1 and removes it when it ends, so any still here is a leak, counted as a
- * failure of that run, and removed, so the next runtime's run starts clean. (Two suites at
- * once on one engine would see each other's.)
+ * Containers and networks a run left behind: every test labels what it makes with this
+ * run's id and removes it when it ends, so any still here is a leak, counted as a failure
+ * of that run, and removed, so the next runtime's run starts clean.
  */
 function sweepLeaks(name) {
   if (!dockerOk || !files.some(isDocker)) return;
   const list = (what, name) =>
-    (spawnSync("docker", [...what, "--filter", "label=bot-bottle.test=1", "--format", `{{.ID}} ${name}`], { encoding: "utf8" }).stdout ?? "")
+    (spawnSync("docker", [...what, "--filter", `label=bot-bottle.test-suite=${suite}`, "--format", `{{.ID}} ${name}`], { encoding: "utf8" }).stdout ?? "")
       .split("\n")
       .filter(Boolean);
   const containers = list(["ps", "-a"], "container {{.Names}}");

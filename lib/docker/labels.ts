@@ -1,6 +1,7 @@
 // The labels every docker resource bot-bottle creates carries. bb-list and bb-cleanup find
 // resources by these labels, never by guessing from names, so every create goes through
 // `bottleLabels()`.
+import process from "node:process";
 import { BbError } from "../errors.ts";
 
 /** Label keys. `root` marks anything of ours; `test` marks resources a test created. */
@@ -14,7 +15,17 @@ export const LABEL = {
    * root's bottles (another root's state dir is not theirs to read). */
   stateRoot: "bot-bottle.state-root",
   test: "bot-bottle.test",
+  /** The test suite run that made a test resource (scripts/test.mjs sets $BB_TEST_SUITE), so
+   * its end-of-run leak sweep removes its own run's leftovers and never another run's. */
+  testSuite: "bot-bottle.test-suite",
 } as const;
+
+/** The labels of a resource a test makes: `bot-bottle.test=1`, and the suite run's id when
+ * one runs it. */
+export function testLabels(env: Record<string, string | undefined> = process.env): Record<string, string> {
+  const suite = env.BB_TEST_SUITE;
+  return { [LABEL.test]: "1", ...(suite ? { [LABEL.testSuite]: suite } : {}) };
+}
 
 export type Role = "bundle" | "agent" | "network-internal" | "network-egress";
 export type BackendName = "docker" | "smolmachines";

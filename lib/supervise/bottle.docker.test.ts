@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
+import { labelArgs, testLabels } from "../docker/labels.ts";
 import { setLogLevel } from "../log.ts";
 import { ANY_EXIT, run } from "../proc.ts";
 import { samplePlan } from "../../tests/support/plans.ts";
@@ -16,7 +17,7 @@ const BASE = "debian:bookworm-slim";
 async function standIn(t: { after: (fn: () => Promise<unknown>) => void }, onHup: string): Promise<string> {
   const name = `bbt-sup-${randomBytes(3).toString("hex")}`;
   const script = `trap '${onHup}' HUP; trap 'echo "init | restarting firewall"' USR1; while :; do sleep 0.05; done`;
-  await run(["docker", "run", "--detach", "--name", name, "--label", "bot-bottle.test=1", BASE, "sh", "-c", script]);
+  await run(["docker", "run", "--detach", "--name", name, ...labelArgs(testLabels()), BASE, "sh", "-c", script]);
   t.after(() => run(["docker", "rm", "--force", name], { expect: ANY_EXIT }));
   return name;
 }

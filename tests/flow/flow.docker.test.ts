@@ -8,6 +8,7 @@ import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/prom
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { labelArgs, testLabels } from "../../lib/docker/labels.ts";
 import { run, start, ANY_EXIT } from "../../lib/proc.ts";
 import { writeRequest } from "../../lib/supervise/queue.ts";
 import { hangingEngine, realEngineSocket } from "../support/hanging-engine.ts";
@@ -732,7 +733,7 @@ test("bb-bundle that fails part-way removes what it created and nothing else", a
   // Someone else's network already holds the egress network's name: creating it fails
   // after the internal network (created alongside) may already exist.
   const squatter = `bb-${plan.slug}-egress`;
-  await run(["docker", "network", "create", "--label", "bot-bottle.test=1", squatter]);
+  await run(["docker", "network", "create", ...labelArgs(testLabels()), squatter]);
   t.after(() => run(["docker", "network", "rm", squatter], { expect: ANY_EXIT }));
 
   const r = await run([bin("bb-bundle")], { env, input: prepared.stdout, expect: ANY_EXIT, timeoutMs: 120_000 });
@@ -770,7 +771,7 @@ test("a step that fails mid-pipe gives the flow its exit code, and the bottle is
   // bb-bundle fails, and bb-vm and bb-provision behind it in the pipe get no plan.
   const slug = "shell-pipefail";
   const squatter = `bb-${slug}-egress`;
-  await run(["docker", "network", "create", "--label", "bot-bottle.test=1", squatter]);
+  await run(["docker", "network", "create", ...labelArgs(testLabels()), squatter]);
   t.after(() => run(["docker", "network", "rm", squatter], { expect: ANY_EXIT }));
 
   const r = await just(["start", "agent=shell", `slug=${slug}`, "yes=true", "keep=true"], env);

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { test } from "node:test";
+import { labelArgs, testLabels } from "../../lib/docker/labels.ts";
 import { savePlan, validatePlan } from "../../lib/plan/io.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { run } from "../../lib/proc.ts";
@@ -13,7 +14,7 @@ test("bb-prepare --identity --rebuild refuses a bottle whose agent container run
   const state = await tempDir(t);
   const first = validatePlan((await runTool("bb-prepare", ["shell", "--state-dir", state])).json());
   // The agent stands in as a sleeper, recorded in the plan as bb-vm records its container.
-  const id = (await run(["docker", "run", "--detach", "--label", "bot-bottle.test=1", "--network", "none", "debian:bookworm-slim", "sleep", "infinity"])).stdout.trim();
+  const id = (await run(["docker", "run", "--detach", ...labelArgs(testLabels()), "--network", "none", "debian:bookworm-slim", "sleep", "infinity"])).stdout.trim();
   t.after(async () => void (await run(["docker", "rm", "--force", id], { expect: [0, 1] })));
   const started: Plan = {
     ...first,

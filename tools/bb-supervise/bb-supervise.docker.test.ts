@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { labelArgs, testLabels } from "../../lib/docker/labels.ts";
 import { ANY_EXIT, run } from "../../lib/proc.ts";
 import { reloadOwed } from "../../lib/supervise/approvals.ts";
 import { QUEUE_VERSION, readRequest, writeRequest, type QueueRequest } from "../../lib/supervise/queue.ts";
@@ -34,7 +35,7 @@ test("approve sends HUP to the bottle's bundle container and waits for the firew
   const b = await makeTestBottle({ bundle: { container } });
   const gone = await makeTestBottle({ bundle: { container: `${container}-missing` } });
   try {
-    await run(["docker", "run", "-d", "--rm", "--name", container, "--label", "bot-bottle.test=1", "--network", "none", "debian:bookworm-slim", "sh", "-c", SCRIPT]);
+    await run(["docker", "run", "-d", "--rm", "--name", container, ...labelArgs(testLabels()), "--network", "none", "debian:bookworm-slim", "sh", "-c", SCRIPT]);
     await writeRequest(b.queueDir, pending("aa11", "docs.example.org"));
     await writeRequest(gone.queueDir, pending("bb22", "docs.example.org"));
 

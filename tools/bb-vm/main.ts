@@ -13,6 +13,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { createProgram, interruptSignal, Option, type Command, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { dockerInfo, withEngine } from "../../lib/docker/daemon.ts";
+import { testLabels } from "../../lib/docker/labels.ts";
 import { BbError, EXIT, isBbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { ensureImage, prefetchAgentImage } from "../../lib/images/mod.ts";
@@ -32,7 +33,7 @@ import { packImage } from "../../smolmachine-pack/pack.ts";
 
 type Bundled = Plan & { bundle: NonNullable<Plan["bundle"]> };
 type Vmd = Plan & { vm: NonNullable<Plan["vm"]> };
-const testLabels = () => (process.env.BB_TEST_LABEL ? { "bot-bottle.test": "1" } : undefined);
+const testLabelsIfAsked = () => (process.env.BB_TEST_LABEL ? testLabels() : undefined);
 
 const program = createProgram("bb-vm", "Start the agent's machine for a bundled plan; exec commands in it or attach the agent.", {
   example: "bb-prepare shell | bb-bundle | bb-vm | bb-provision > plan.json && bb-vm exec --plan plan.json -- id",
@@ -63,7 +64,7 @@ const program = createProgram("bb-vm", "Start the agent's machine for a bundled 
     // A plan bb-bundle wrote just now names its network by ID, which no other root's can
     // be, and docker refuses the name then: startDockerAgent asks only if docker run fails.
     if (!internalNetworkId(plan)) await refuseSlugElsewhere({ slug: plan.slug, stateRoot: plan.stateRoot });
-    if (plan.backend === "docker") return startDockerAgent(plan, { agentImage, extraLabels: testLabels(), dns: o.dns, signal });
+    if (plan.backend === "docker") return startDockerAgent(plan, { agentImage, extraLabels: testLabelsIfAsked(), dns: o.dns, signal });
     const smolvm = await openSmolvm();
     return startSmolvmAgent(plan, { agentImage, smolvm, pack: (image) => packImage({ image, smolvm }), signal });
   });

@@ -5,10 +5,10 @@
 import { createHash } from "node:crypto";
 import { availableParallelism } from "node:os";
 import process from "node:process";
+import { labelArgs, testLabels } from "../../../lib/docker/labels.ts";
 import { run } from "../../../lib/proc.ts";
 import { FakeError, type MachineRecord } from "./state.ts";
 
-export const TEST_LABEL = "bot-bottle.test=1";
 export const MACHINE_LABEL = "bot-bottle.fake-smolvm.machine";
 
 /**
@@ -73,8 +73,7 @@ export async function startContainer(spec: ContainerSpec): Promise<{ id: string;
       "--init",
       "--name",
       name,
-      "--label",
-      TEST_LABEL,
+      ...labelArgs(testLabels()),
       "--label",
       `${MACHINE_LABEL}=${spec.machine.name}`,
       "--network",
