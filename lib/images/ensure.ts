@@ -14,6 +14,7 @@ import { inspectImage } from "../docker/inspect.ts";
 import { stageAgentTools, stageKey, STAGE_LAYOUT, type AgentArch } from "./agent-stage.ts";
 import { ensureBaseImage } from "./base.ts";
 import { buildImage } from "./build.ts";
+import { recordBuilt } from "./built.ts";
 import { assembleSidecarContext, sidecarContext } from "./sidecar.ts";
 import { contentTag } from "./tag.ts";
 import { AGENT_CLIS, BASE_IMAGE, IMAGE_REPO, type ImageName } from "./versions.ts";
@@ -60,7 +61,7 @@ export async function ensureImage(name: ImageName, opts: EnsureImageOptions = {}
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    return done(ref, await builtId(ref), true);
+    return done(ref, await builtId(ref, opts), true);
   }
 
   const dockerfile = join(root, "agent-image", "Dockerfile");
@@ -80,7 +81,7 @@ export async function ensureImage(name: ImageName, opts: EnsureImageOptions = {}
   logger.step(`building ${ref} (first use of claude-code ${AGENT_CLIS.claude.version}, codex ${AGENT_CLIS.codex.version}; a few minutes)`);
   const staged = await stageAgentTools({ arch, cacheRoot: opts.cacheRoot ?? defaultCacheRoot(), logger });
   await buildImage({ ref, dockerfile, contextDir: staged.dir, labels, logger });
-  const result = done(ref, await builtId(ref), true);
+  const result = done(ref, await builtId(ref, opts), true);
   logger.info(`built ${ref} in ${result.seconds.toFixed(0)}s`);
   return result;
 }
@@ -169,8 +170,11 @@ function hostArch(): AgentArch | null {
   return process.arch === "x64" || process.arch === "arm64" ? process.arch : null;
 }
 
-async function builtId(ref: string): Promise<string> {
+/** The ID of the image just built, recorded as ours (lib/images/built.ts) so that it is
+ * found once a later build takes its tag. */
+async function builtId(ref: string, opts: EnsureImageOptions): Promise<string> {
   const image = await inspectImage(ref);
   if (!image) throw new BbError("DOCKER", `docker build reported success but ${ref} is not present`);
+  recordBuilt(opts.cacheRoot ?? defaultCacheRoot(), image.id);
   return image.id;
 }

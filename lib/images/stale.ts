@@ -1,13 +1,15 @@
 // Old images of ours. Both tags are hashes of their build inputs, so every change to the
 // daemons, the agent Dockerfile or a pinned CLI version builds a new image and leaves the
 // old one behind (a sidecar is ~280 MB, an agent ~1 GB). An image is stale when it is ours
-// (repository bot-bottle/*, or an untagged image carrying our base-id label: one whose tag
-// moved to a rebuild), this checkout would not use it, and no container uses it.
+// (repository bot-bottle/*, or an untagged image this machine's record says bot-bottle
+// built: one whose tag moved to a rebuild), this checkout would not use it, and no
+// container uses it.
 import { boundedDocker, docker, failure, isNoSuch } from "../docker/cmd.ts";
 import { labelFilterArgs } from "../docker/labels.ts";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
-import { repoRoot } from "../paths.ts";
+import { defaultCacheRoot, repoRoot } from "../paths.ts";
+import { builtIds } from "./built.ts";
 import { agentTag, BASE_ID_LABEL } from "./ensure.ts";
 import { sidecarContext } from "./sidecar.ts";
 import { IMAGE_REPO } from "./versions.ts";
@@ -65,17 +67,20 @@ export function currentRefs(root = repoRoot()): { refs: Set<string>; unknown: st
   return { refs, unknown };
 }
 
-async function listOurs(scope: Record<string, string>): Promise<OurImage[]> {
+async function listOurs(scope: Record<string, string>, cacheRoot: string): Promise<OurImage[]> {
   const list = async (filters: string[]) => {
     const r = await boundedDocker(["image", "ls", "--no-trunc", ...filters, ...labelFilterArgs(scope), "--format", "{{json .}}"], { what: "Cannot list images" });
     return r.stdout.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as Listed);
   };
-  const [byRepo, byLabel] = await Promise.all([
+  const [byRepo, byLabel, built] = await Promise.all([
     Promise.all(Object.values(IMAGE_REPO).map((repo) => list(["--filter", `reference=${repo}`]))),
-    list(labelFilterArgs({ [BASE_ID_LABEL]: undefined })),
+    list(["--filter", "dangling=true", ...labelFilterArgs({ [BASE_ID_LABEL]: undefined })]),
+    builtIds(cacheRoot),
   ]);
   const seen = new Map<string, OurImage>();
-  for (const l of [...byRepo.flat(), ...byLabel]) {
+  // An untagged image with our labels may be built FROM ours (labels are inherited): it is
+  // ours only when we built it.
+  for (const l of [...byRepo.flat(), ...byLabel.filter((l) => built.has(l.ID))]) {
     const tagged = l.Repository !== "<none>" && l.Tag !== "<none>";
     const ref = tagged ? `${l.Repository}:${l.Tag}` : null;
     // Only our repositories: a labelled image someone re-tagged elsewhere is theirs now.
@@ -95,9 +100,9 @@ async function imagesInUse(): Promise<Set<string>> {
   return new Set(r.stdout.split("\n").filter(Boolean));
 }
 
-export async function findStaleImages(opts: { root?: string; scope?: Record<string, string> } = {}): Promise<{ stale: OurImage[]; unknown: string[] }> {
+export async function findStaleImages(opts: { root?: string; scope?: Record<string, string>; cacheRoot?: string } = {}): Promise<{ stale: OurImage[]; unknown: string[] }> {
   const { refs, unknown } = currentRefs(opts.root);
-  const [images, inUse] = await Promise.all([listOurs(opts.scope ?? {}), imagesInUse()]);
+  const [images, inUse] = await Promise.all([listOurs(opts.scope ?? {}, opts.cacheRoot ?? defaultCacheRoot()), imagesInUse()]);
   const candidates = images.filter((i) => !unknown.some((repo) => i.ref?.startsWith(`${repo}:`)));
   return { stale: pickStale(candidates, refs, inUse), unknown };
 }

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { recordBuilt } from "../../lib/images/built.ts";
 import { BASE_ID_LABEL } from "../../lib/images/ensure.ts";
 import { BASE_IMAGE } from "../../lib/images/versions.ts";
 import { RUN_LABEL, testRun } from "../../lib/inventory/testdata/bottles.ts";
@@ -10,19 +14,20 @@ interface Report {
   results: { kind: string; name: string; ok: boolean; error?: string }[] | null;
 }
 
-test("bb-cleanup --images removes old bot-bottle images, untagged leftovers included, and keeps one a container uses", async (t) => {
+test("bb-cleanup --images removes old bot-bottle images, untagged leftovers it built included, and keeps one a container uses and a user's untagged image built FROM ours", async (t) => {
   const r = await testRun(t);
   const labels = { "bot-bottle.test": "1", [RUN_LABEL]: r.id, [BASE_ID_LABEL]: "sha256:test" };
   const ours = async () =>
     (await run(["docker", "image", "ls", "--no-trunc", "--filter", `label=${RUN_LABEL}=${r.id}`, "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"])).stdout.split("\n").filter(Boolean).sort();
   t.after(async () => {
     await run(["docker", "container", "rm", "--force", `bb-test-${r.id}-user`], { expect: [0, 1] });
-    for (const line of await ours()) await run(["docker", "image", "rm", "--force", line.split(" ")[0]!], { expect: [0, 1] });
+    // Twice: a parent goes only once the images built FROM it are gone.
+    for (const _ of [1, 2]) for (const line of await ours()) await run(["docker", "image", "rm", "--force", line.split(" ")[0]!], { expect: [0, 1] });
   });
   // Tiny images on the base: each label set is its own image ID, built without a layer.
-  const build = async (ref: string, n: number) => {
+  const build = async (ref: string, n: number, from = BASE_IMAGE) => {
     const args = Object.entries({ ...labels, "bot-bottle.test-n": String(n) }).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
-    await run(["docker", "build", "--quiet", "--tag", ref, ...args, "-"], { input: `FROM ${BASE_IMAGE}\n` });
+    await run(["docker", "build", "--quiet", "--tag", ref, ...args, "-"], { input: `FROM ${from}\n` });
     return (await run(["docker", "image", "inspect", "--format", "{{.Id}}", ref])).stdout.trim();
   };
   const old = `bot-bottle/sidecar:t${r.id}-old`;
@@ -32,24 +37,34 @@ test("bb-cleanup --images removes old bot-bottle images, untagged leftovers incl
   const usedId = await build(used, 2);
   const untaggedId = await build(moved, 3);
   const movedId = await build(moved, 4); // the tag moves: image 3 is left untagged
+  // A user's image FROM one of ours inherits our labels; their rebuild leaves it untagged.
+  const theirs = `bb-test-${r.id}-theirs:latest`;
+  const theirsId = await build(theirs, 5, used);
+  const theirsNowId = await build(theirs, 6, used);
+  // bb-bundle and bb-vm record what they build in the cache root; 1 to 4 are "ours".
+  const cache = await mkdtemp(join(tmpdir(), "bb-images-cache-"));
+  t.after(() => rm(cache, { recursive: true, force: true }));
+  for (const ref of [old, used, moved]) recordBuilt(cache, (await run(["docker", "image", "inspect", "--format", "{{.Id}}", ref])).stdout.trim());
+  recordBuilt(cache, untaggedId);
+  const env = { env: { BB_CACHE_DIR: cache } };
   await run(["docker", "create", "--name", `bb-test-${r.id}-user`, "--label", `${RUN_LABEL}=${r.id}`, used, "true"]);
 
-  const hint = await r.tool("bb-cleanup", ["--dry-run"]);
+  const hint = await r.tool("bb-cleanup", ["--dry-run"], env);
   assert.equal(hint.code, 0, hint.stderr);
   assert.match(hint.stderr, /3 old bot-bottle image\(s\) no bottle here uses .*: bb-cleanup --images removes them/);
 
-  const dry = await r.tool("bb-cleanup", ["--images", "--dry-run", "--json"]);
+  const dry = await r.tool("bb-cleanup", ["--images", "--dry-run", "--json"], env);
   assert.equal(dry.code, 0, dry.stderr);
   const planned = (dry.json() as Report).images.map((i) => i.ref ?? i.id).sort();
   assert.deepEqual(planned, [moved, old, untaggedId].sort());
   assert.match(dry.stderr, /images no bottle here uses/);
   assert.match(dry.stderr, new RegExp(`image  ${old.replace(/[/.]/g, "\\$&")}`));
-  assert.equal((await ours()).length, 4, "a dry run removes nothing");
+  assert.equal((await ours()).length, 6, "a dry run removes nothing");
 
-  const done = await r.tool("bb-cleanup", ["--images", "--yes", "--json"]);
+  const done = await r.tool("bb-cleanup", ["--images", "--yes", "--json"], env);
   assert.equal(done.code, 0, done.stderr);
   const results = (done.json() as Report).results!;
   assert.deepEqual(results.filter((x) => x.kind === "image").map((x) => [x.name, x.ok]).sort(), [[moved, true], [old, true], [untaggedId, true]].sort());
-  assert.deepEqual(await ours(), [`${usedId} ${used}`]);
+  assert.deepEqual(await ours(), [`${usedId} ${used}`, `${theirsId} <none>:<none>`, `${theirsNowId} ${theirs}`].sort());
   assert.notEqual(movedId, untaggedId);
 });
