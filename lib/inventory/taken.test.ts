@@ -8,12 +8,13 @@ import { tempDir } from "../../tests/support/tmp.ts";
 import type { DockerSource } from "./collect.ts";
 import { refuseSlugElsewhere, slugElsewhere } from "./taken.ts";
 
-/** Docker holding one network per labels set, answering only for the slug asked about. */
-function engine(...labelSets: Record<string, string>[]): DockerSource {
-  const networks = labelSets.map((labels, i) => ({ id: `n${i}`, name: `net-${i}`, driver: "bridge", internal: false, createdAt: "", labels }) satisfies NetworkSummary);
+/** Docker holding one egress network per labels set (named as bot-bottle names it), and
+ * the given containers, answering only for the slug asked about. */
+function engine(labelSets: Record<string, string>[], containers: ContainerSummary[] = []): DockerSource {
+  const networks = labelSets.map((labels, i) => ({ id: `n${i}`, name: `bb-${labels["bot-bottle.slug"]}-egress`, driver: "bridge", internal: false, createdAt: "", labels }) satisfies NetworkSummary);
   const matching = <T extends { labels: Record<string, string> }>(items: T[], filter: Record<string, string | undefined>) =>
     items.filter((x) => Object.entries(filter).every(([k, v]) => x.labels[k] === v));
-  return { listContainers: async (filter) => matching([] as ContainerSummary[], filter), listNetworks: async (filter) => matching(networks, filter) };
+  return { listContainers: async (filter) => matching(containers, filter), listNetworks: async (filter) => matching(networks, filter) };
 }
 const of = (slug: string, stateRoot: string | null) => bottleLabels({ slug, backend: "docker", agent: "shell", stateRoot, role: "network-egress" });
 
@@ -22,14 +23,14 @@ test("slugElsewhere() names another state root holding the slug, and not this on
   const link = join(await tempDir(t), "link");
   await symlink(here, link);
   const other = "/srv/other,root";
-  assert.equal(await slugElsewhere({ slug: "dup", stateRoot: here, docker: engine(of("dup", other)) }), other, "the label's encoded comma is decoded");
-  assert.equal(await slugElsewhere({ slug: "dup", stateRoot: here, docker: engine(of("dup", link), of("dup", null), of("other", other)) }), null);
+  assert.equal(await slugElsewhere({ slug: "dup", stateRoot: here, docker: engine([of("dup", other)]) }), other, "the label's encoded comma is decoded");
+  assert.equal(await slugElsewhere({ slug: "dup", stateRoot: here, docker: engine([of("dup", link), of("dup", null), of("other", other)]) }), null);
   assert.equal(of("dup", other)["bot-bottle.state-root"], encodeLabelValue(other));
 });
 
 test("refuseSlugElsewhere() throws SLUG_TAKEN naming the slug and the root; with engineOptional a docker that cannot answer is no answer", async (t) => {
   const here = await tempDir(t);
-  await assert.rejects(refuseSlugElsewhere({ slug: "dup", stateRoot: here, docker: engine(of("dup", "/srv/a")) }), (e: BbError) => {
+  await assert.rejects(refuseSlugElsewhere({ slug: "dup", stateRoot: here, docker: engine([of("dup", "/srv/a")]) }), (e: BbError) => {
     assert.equal(e.code, "SLUG_TAKEN");
     assert.equal(e.exitCode, 1);
     assert.match(e.message, /^Slug dup is taken by a bottle of state root \/srv\/a .*nothing was made/);
@@ -39,4 +40,12 @@ test("refuseSlugElsewhere() throws SLUG_TAKEN naming the slug and the root; with
   const down: DockerSource = { listContainers: () => Promise.reject(new BbError("DOCKER", "Cannot reach the Docker engine")), listNetworks: async () => [] };
   await refuseSlugElsewhere({ slug: "dup", stateRoot: here, docker: down, engineOptional: true });
   await assert.rejects(refuseSlugElsewhere({ slug: "dup", stateRoot: here, docker: down }), /Cannot reach the Docker engine/);
+});
+
+test("slugElsewhere() takes no slug for a container carrying another root's labels under a name bot-bottle does not give (one run from an image committed from that bottle)", async (t) => {
+  const here = await tempDir(t);
+  const labels = bottleLabels({ slug: "dup", backend: "docker", agent: "shell", stateRoot: "/srv/other", role: "agent" });
+  const container = (name: string): ContainerSummary => ({ id: name, name, image: "x", state: "running", status: "Up", createdAt: "", labels });
+  assert.equal(await slugElsewhere({ slug: "dup", stateRoot: here, docker: engine([], [container("my-db")]) }), null);
+  assert.equal(await slugElsewhere({ slug: "dup", stateRoot: here, docker: engine([], [container("bb-dup-agent")]) }), "/srv/other");
 });

@@ -2,12 +2,12 @@
 // and network names are one namespace for the whole engine: a second root's bottle under
 // the same slug would fail half-way in (a name in use), or worse, attach to the first
 // one's network or container. So the tools that name docker resources after a slug ask
-// first, by label, before they create anything; bb-vm, given the network IDs bb-bundle
+// first, by label and name, before they create anything; bb-vm, given the network IDs bb-bundle
 // recorded, asks only when docker refuses its container (lib/vm/docker.ts).
 import { BbError } from "../errors.ts";
 import { LABEL } from "../docker/index.ts";
 import { log } from "../log.ts";
-import { DOCKER_ENGINE, otherRoot, realRoot, type DockerSource } from "./collect.ts";
+import { bottleOf, DOCKER_ENGINE, otherRoot, realRoot, type DockerSource } from "./collect.ts";
 
 export interface TakenOptions {
   slug: string;
@@ -33,6 +33,9 @@ export async function slugElsewhere(opts: TakenOptions): Promise<string | null> 
   }
   const here = realRoot(opts.stateRoot);
   for (const r of [...containers, ...networks]) {
+    // Only a name bot-bottle gives can collide: a container run from an image committed
+    // from a bottle carries all its labels under a name of its own, and takes no slug.
+    if (bottleOf(r).slug === null) continue;
     const other = otherRoot(r.labels, here);
     if (other !== null) return other;
   }
