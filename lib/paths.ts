@@ -18,7 +18,9 @@ function defaultStateRoot(): string {
   // Set but empty is refused as --state-dir "" is: most often a variable that was meant to
   // hold a folder and did not, and falling back would put bottles somewhere unasked.
   if (override !== undefined) return checkedRoot(override, "$BB_STATE_DIR", "unset it or give the folder bot-bottle keeps its bottles in");
-  return join(xdg("XDG_STATE_HOME", ".local/state"), "bot-bottle");
+  const root = join(xdg("XDG_STATE_HOME", ".local/state"), "bot-bottle");
+  refuseForeignRoot(root, `state root ${root}`);
+  return root;
 }
 
 /** The state root a tool was given with --state-dir, else the default one. */
@@ -42,7 +44,35 @@ function checkedRoot(path: string, what: string, whenEmpty: string): string {
   const abs = resolve(path);
   if (existsSync(abs) && !statSync(abs).isDirectory()) throw new BbError("USAGE", `${what} ${path} is not a folder`);
   rootsGiven.set(abs, `${what} ${path}`);
+  refuseForeignRoot(abs, `${what} ${path}`);
   return abs;
+}
+
+/**
+ * A state root (or its bottles/ folder) that another user owns, or that every user may
+ * write to (BB_STATE_DIR=/tmp/bb made by someone else, or /tmp itself), is refused: whoever
+ * can write there can swap a bottle's plan, policy or owner record, which the tools then
+ * act on as yours. Folders bot-bottle makes are 0700 and yours, so this only ever refuses
+ * one it did not make.
+ */
+function refuseForeignRoot(abs: string, given: string): void {
+  const me = process.geteuid?.();
+  if (me === undefined) return; // no uids (Windows)
+  for (const dir of [abs, join(abs, "bottles")]) {
+    let st;
+    try {
+      st = statSync(dir);
+    } catch {
+      return; // not there yet: bot-bottle makes it, 0700
+    }
+    const what = dir === abs ? given : `${given}: its bottles/ folder`;
+    if (st.uid !== me) {
+      throw new BbError("USAGE", `${what} belongs to uid ${st.uid}, not to you (uid ${me}): its owner could change your bottles' plans and keys; use a folder of your own`, { details: { stateRoot: abs, path: dir } });
+    }
+    if (st.mode & 0o002) {
+      throw new BbError("USAGE", `${what} is writable by every user (mode ${(st.mode & 0o7777).toString(8)}): any of them could change your bottles' plans and keys; run chmod o-w ${dir}, or use a folder of your own`, { details: { stateRoot: abs, path: dir } });
+    }
+  }
 }
 
 /**
