@@ -42,6 +42,11 @@ export const AGENT = {
   checkoutTar: "/home/node/.bb-checkout.tar",
   /** A linked worktree's git dir (lib/provision/linked-git.ts), unpacked into workdir/.git. */
   gitDirTar: "/home/node/.bb-gitdir.tar",
+  /** smolmachines: the proxy, git-gate and supervise URLs, carrying the bottle's agent key,
+   * as sh `export` lines (lib/vm/env.ts bundleUrlEnv). bb-provision writes it (root's,
+   * 0644: root's commands read it too, so the agent must not be able to change it); every
+   * command bot-bottle runs in the VM reads it first. */
+  bundleEnv: "/etc/bot-bottle/bundle-env.sh",
 } as const;
 
 /** Agent-facing daemons (egress is never reachable by the agent). */

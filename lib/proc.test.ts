@@ -8,7 +8,8 @@ import process from "node:process";
 import { test } from "node:test";
 import { isBbError } from "./errors.ts";
 import { setLogLevel } from "./log.ts";
-import { run, which } from "./proc.ts";
+import { newAgentKey } from "./http/agent-key.ts";
+import { redactCredentials, run, which } from "./proc.ts";
 import { tempDir } from "../tests/support/tmp.ts";
 
 test("run() ends at its timeout even when a grandchild still holds the output pipes", async () => {
@@ -76,4 +77,28 @@ test("run() hides URL credentials in what it says about a command: the error, it
   assert.equal((await failing).code, "SUBPROCESS");
   assert.equal((await slow).code, "TIMEOUT");
   assert.deepEqual(lines, [`debug: run: true https://***@127.0.0.1:1/acme/widget\n`]);
+});
+
+test("run() hides a bottle's agent key wherever it is in what it says about a command: git-gate's and supervise's URL paths, an assignment, the output", async () => {
+  const key = newAgentKey();
+  const argv = ["sh", "-c", 'echo "no $1" >&2; exit 3', "sh", `git://127.0.0.16:40001/${key}/github.com/o/r`, `http://127.0.0.16:40002/${key}/mcp`, `BB_AGENT_KEY=${key}`];
+  const lines: string[] = [];
+  setLogLevel("debug");
+  const write = process.stderr.write;
+  process.stderr.write = ((t: string) => (lines.push(String(t)), true)) as typeof process.stderr.write;
+  let e: unknown;
+  try {
+    e = await run(argv).catch((x) => x);
+  } finally {
+    process.stderr.write = write;
+    setLogLevel("info");
+  }
+  assert.ok(isBbError(e));
+  const said = `${lines.join("")}\n${e.message}\n${JSON.stringify(e.details)}`;
+  assert.ok(!said.includes(key), said);
+  assert.match(said, /git:\/\/127\.0\.0\.16:40001\/\*\*\*\/github\.com\/o\/r http:\/\/127\.0\.0\.16:40002\/\*\*\*\/mcp BB_AGENT_KEY=\*\*\*/);
+  assert.match(e.message, /no git:\/\/127\.0\.0\.16:40001\/\*\*\*\/github\.com\/o\/r$/);
+  // A longer run of hex digits (a SHA-256 object name) is not a key and stays.
+  const sha256 = "a".repeat(64);
+  assert.equal(redactCredentials(`fetched ${sha256}`), `fetched ${sha256}`);
 });

@@ -8,6 +8,7 @@ import { access, stat } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { BbError, type ErrorCode } from "./errors.ts";
+import { AGENT_KEY_PATTERN } from "./http/agent-key.ts";
 import { log } from "./log.ts";
 
 /** Every exit status, for `expect` when the caller reads the code itself. */
@@ -54,11 +55,13 @@ export function formatArgv(argv: string[]): string {
 
 /**
  * Text with the credentials of any URL in it hidden ("https://user:token@host" ->
- * "https://***@host"). Argv and output go into logs and error messages, and some reach
- * people the credential is not for: git-gate's hook prints to the agent.
+ * "https://***@host"), and anything shaped like a bottle's agent key (48 hex digits,
+ * lib/http/agent-key.ts), which git-gate's and supervise's URLs carry in their path.
+ * Argv and output go into logs and error messages, and some reach people the credential
+ * is not for: git-gate's hook prints to the agent.
  */
 export function redactCredentials(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@'"]+@/gi, "$1***@");
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@'"]+@/gi, "$1***@").replace(AGENT_KEY_PATTERN, "***");
 }
 
 /** argv as a shell line for people (logs, errors): quoted, URL credentials hidden. */

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tempDir } from "../../tests/support/tmp.ts";
-import { AGENT_KEY_FILE, bottleAgentKey } from "./agent-key.ts";
+import { AGENT_KEY_FILE, agentUrlsWithKey, bottleAgentKey } from "./agent-key.ts";
 
 test("bottleAgentKey() makes the key once (0600) and hands back the same one after, however many ask at once", async (t) => {
   const dir = await tempDir(t);
@@ -19,4 +19,17 @@ test("bottleAgentKey() refuses a file that holds no key, naming it", async (t) =
   const dir = await tempDir(t);
   await writeFile(join(dir, AGENT_KEY_FILE), "");
   await assert.rejects(bottleAgentKey(dir), new RegExp(`${join(dir, AGENT_KEY_FILE)} holds no agent key`));
+});
+
+test("agentUrlsWithKey() keys the plan's URLs with the key from the file the bundle names; a bundle naming none (docker, or a plan whose URLs carry it) is taken as it is", async (t) => {
+  const dir = await tempDir(t);
+  const key = await bottleAgentKey(dir);
+  const agentUrls = { proxy: "http://127.0.0.16:1", gitGate: "git://127.0.0.16:2", supervise: "http://127.0.0.16:3/mcp" };
+  assert.deepEqual(await agentUrlsWithKey({ agentUrls, agentKeyFile: join(dir, AGENT_KEY_FILE) }), {
+    proxy: `http://bb:${key}@127.0.0.16:1`,
+    gitGate: `git://127.0.0.16:2/${key}`,
+    supervise: `http://127.0.0.16:3/${key}/mcp`,
+  });
+  assert.deepEqual(await agentUrlsWithKey({ agentUrls }), agentUrls);
+  await assert.rejects(agentUrlsWithKey({ agentUrls, agentKeyFile: join(dir, "gone") }), new RegExp(`Cannot read the bottle's agent key ${join(dir, "gone")}: it is gone`));
 });

@@ -22,7 +22,7 @@ import { AGENT_FACING, BUNDLE_PATHS, daemonIdMap, daemonIds, names, PORTS } from
 import type { BundleSection, Plan, Service } from "../plan/schema.ts";
 import { localUpstreamPath } from "../prepare/files.ts";
 import { stageBottleCa } from "./ca.ts";
-import { bottleAgentKey } from "./agent-key.ts";
+import { AGENT_KEY_FILE, bottleAgentKey } from "./agent-key.ts";
 import { AGENT_KEY_ENV } from "../http/agent-key.ts";
 import { awaitBundle } from "./readiness.ts";
 import { bundleSecrets } from "./secrets.ts";
@@ -217,9 +217,10 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     // smolmachines: the agent reaches supervise at this host address (published below), and
     // supervise answers only requests that name the address the agent uses (DNS rebinding).
     if (!docker) env.BB_LOOPBACK_ADDR = opts.loopbackAddr ?? "127.0.0.1";
-    // ...where every local user can connect too: the ports serve only the agent's key.
-    const agentKey = docker ? null : await bottleAgentKey(plan.files.dir);
-    if (agentKey) env[AGENT_KEY_ENV] = agentKey;
+    // ...where every local user can connect too: the ports serve only the agent's key. It
+    // goes by name (lib/docker/env.ts): its value in the docker CLI's own environment,
+    // which only you (and root) can read, never on its command line.
+    if (!docker) env[AGENT_KEY_ENV] = await bottleAgentKey(plan.files.dir);
 
     const container = names.bundle(plan.slug);
     const facing = AGENT_FACING.filter((s) => plan.services.includes(s as Service));
@@ -286,12 +287,14 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
         networks: { internal: null, egress },
         networkIds,
         caCert: ca.cert,
-        // The key as the proxy's password and the first path segment (lib/http/agent-key.ts).
+        // Without the key, which bb-provision puts in (agentUrlsWithKey) as it hands them
+        // to the agent: the plan names only its file.
         agentUrls: {
-          proxy: `http://bb:${agentKey}@${addr}:${ports.firewall}`,
-          gitGate: ports["git-gate"] ? `git://${addr}:${ports["git-gate"]}/${agentKey}` : null,
-          supervise: ports.supervise ? `http://${addr}:${ports.supervise}/${agentKey}/mcp` : null,
+          proxy: `http://${addr}:${ports.firewall}`,
+          gitGate: ports["git-gate"] ? `git://${addr}:${ports["git-gate"]}` : null,
+          supervise: ports.supervise ? `http://${addr}:${ports.supervise}/mcp` : null,
         },
+        agentKeyFile: join(plan.files.dir, AGENT_KEY_FILE),
         hostPorts: ports,
         loopbackAddr: addr,
         startedAt: (opts.now ?? (() => new Date()))().toISOString(),

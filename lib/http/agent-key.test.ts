@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { agentKeyFromEnv, isAgentKey, newAgentKey, proxyPassword } from "./agent-key.ts";
+import { agentKeyFromEnv, isAgentKey, keyedAgentUrls, newAgentKey, proxyPassword } from "./agent-key.ts";
 
 test("newAgentKey(): 48 hex digits, a new one each time", () => {
   const [a, b] = [newAgentKey(), newAgentKey()];
@@ -28,4 +28,20 @@ test("agentKeyFromEnv() takes $BB_AGENT_KEY, and refuses to serve without one (o
   assert.equal(agentKeyFromEnv("firewall", { BB_AGENT_KEY: key }), key);
   assert.throws(() => agentKeyFromEnv("firewall", {}), /firewall --require-agent-key: \$BB_AGENT_KEY is not set/);
   assert.throws(() => agentKeyFromEnv("supervise", { BB_AGENT_KEY: "short" }), /supervise --require-agent-key: \$BB_AGENT_KEY is shorter than 32 characters/);
+});
+
+test("keyedAgentUrls() puts the key where each daemon looks for it: the proxy's password, the first path segment of git-gate's and supervise's", () => {
+  const key = newAgentKey();
+  const urls = { proxy: "http://127.0.0.16:40001", gitGate: "git://127.0.0.16:40002", supervise: "http://127.0.0.16:40003/mcp" };
+  assert.deepEqual(keyedAgentUrls(urls, key), {
+    proxy: `http://bb:${key}@127.0.0.16:40001`,
+    gitGate: `git://127.0.0.16:40002/${key}`,
+    supervise: `http://127.0.0.16:40003/${key}/mcp`,
+  });
+  assert.deepEqual(keyedAgentUrls({ ...urls, gitGate: null, supervise: null }, key), { proxy: `http://bb:${key}@127.0.0.16:40001`, gitGate: null, supervise: null });
+  // What a client sends for that proxy URL is what the firewall reads.
+  const proxy = new URL(keyedAgentUrls(urls, key).proxy);
+  assert.equal(proxyPassword(`Basic ${Buffer.from(`${proxy.username}:${proxy.password}`).toString("base64")}`), key);
+  // A proxy URL with credentials already (a plan from before they were kept out) is refused, not keyed twice.
+  assert.throws(() => keyedAgentUrls({ ...urls, proxy: `http://bb:${key}@127.0.0.16:40001` }, key), /Cannot put the agent key into the proxy URL/);
 });

@@ -120,6 +120,9 @@ export const FilesSection = z.object({
   prompt: z.string().nullable(),
 });
 
+/** Where the agent reaches the bundle's daemons. On smolmachines without the bottle's agent
+ * key, which the agent's copies carry (bundle.agentKeyFile; lib/http/agent-key.ts): a
+ * plan holds no secret value, and a user may save one anywhere. */
 export const AgentUrls = z.object({
   /** HTTP(S)_PROXY for the agent. */
   proxy: z.string(),
@@ -138,6 +141,10 @@ export const BundleSection = z.object({
   /** Host path of the bottle CA certificate (PEM) the agent must trust. */
   caCert: z.string(),
   agentUrls: AgentUrls,
+  /** smolmachines: the bottle's agent key file (0600 in its state dir), which bb-provision
+   * reads to hand the agent its URLs with the key. Absent on docker, and in plans written
+   * while agentUrls still carried the key. */
+  agentKeyFile: z.string().optional(),
   /** smolmachines: host ports published on loopbackAddr. */
   hostPorts: z.record(z.string(), z.number()).nullable(),
   loopbackAddr: z.string().nullable(),

@@ -1,10 +1,11 @@
 // bb-provision's work: stage the files, run the one provisioning script in the bottle as
 // root with the tar on stdin, and check every step. The bottle is reached through a
 // Target, so docker and smolvm share everything but the exec.
+import { agentUrlsWithKey } from "../bundle/agent-key.ts";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { Plan } from "../plan/schema.ts";
-import type { RunResult } from "../proc.ts";
+import { redactCredentials, type RunResult } from "../proc.ts";
 import { parseSteps, provisionScript } from "./script.ts";
 import { stage } from "./stage.ts";
 
@@ -17,7 +18,10 @@ export interface Target {
 
 export async function provision(plan: Ready, target: Target, opts: { now?: () => Date; agentFiles?: Record<string, string> } = {}): Promise<Plan> {
   log.step(`provision: staging files for ${plan.slug}`);
-  const staged = await stage(plan, { cwd: plan.cwd, agentFiles: opts.agentFiles });
+  // The agent's URLs with the bottle's agent key (smolmachines): only in the staged tar,
+  // which reaches the bottle over the exec's stdin, never on a command line.
+  const urls = await agentUrlsWithKey(plan.bundle);
+  const staged = await stage(plan, { cwd: plan.cwd, urls, agentFiles: opts.agentFiles });
   if (staged.scrubbed.length) {
     log.warn(`provision: credentials removed from the bottle's copy of ${plan.cwd} (its git config files; yours are untouched): ${staged.scrubbed.join("; ")}`);
   }
@@ -25,12 +29,14 @@ export async function provision(plan: Ready, target: Target, opts: { now?: () =>
     const { script, steps } = provisionScript(plan, { cwd: plan.cwd !== null });
     log.step(`provision: ${steps.join(", ")}`);
     const r = await target.execRoot(["sh", "-c", script], { file: staged.tarFile });
-    const results = parseSteps(r.stdout, steps);
+    // What a step printed goes into the plan and the log: without the agent key.
+    const stderr = redactCredentials(r.stderr);
+    const results = parseSteps(redactCredentials(r.stdout), steps);
     for (const s of results) log.debug(`provision step ${s.name}: ${s.ok ? "ok" : `FAILED ${s.detail ?? ""}`}`);
     const failed = results.filter((s) => !s.ok);
     if (failed.length) {
       const why = failed.map((s) => `${s.name} (${s.detail ?? "no detail"})`).join("; ");
-      throw new BbError("PROVISION", `Cannot provision ${plan.slug}: ${why}${r.stderr.trim() ? `\n${r.stderr.trim().split("\n").slice(-5).join("\n")}` : ""}`, {
+      throw new BbError("PROVISION", `Cannot provision ${plan.slug}: ${why}${stderr.trim() ? `\n${stderr.trim().split("\n").slice(-5).join("\n")}` : ""}`, {
         details: { steps: results },
       });
     }

@@ -3,7 +3,10 @@
 // into the workdir, and runs each step, printing "BB-STEP <name> ok" or "BB-STEP <name> fail
 // <why>". Each step checks its own result (the CA is really in the system bundle, the
 // gitconfig really rewrites the upstreams, the MCP server is really registered), so a
-// silent failure cannot pass.
+// silent failure cannot pass. The script is the command line of a `docker exec` or
+// `smolvm machine exec`, which every local user can read: it names the bundle's URLs only
+// as $BB_GIT_GATE_URL and $BB_SUPERVISE_URL (the container's environment on docker; on
+// smolmachines AGENT.bundleEnv, just unpacked), since there they carry the agent key.
 import { AGENT } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
 import { skillsDir } from "./stage.ts";
@@ -21,10 +24,9 @@ export function provisionScript(plan: Ready, opts: { cwd: boolean }): { script: 
     // its 0.8 s rehash of every cert; the file in ca-certificates/ keeps it on a later update.
     `grep -qF "$(sed -n 2p ${AGENT.caFile})" ${AGENT.caBundle} || cat ${AGENT.caFile} >> ${AGENT.caBundle}; grep -qF "$(sed -n 2p ${AGENT.caFile})" ${AGENT.caBundle} || { echo "bottle CA not in ${AGENT.caBundle}"; exit 1; }`,
   ]);
-  const gate = plan.bundle.agentUrls.gitGate;
   const gitChecks = (plan.bottle.git?.upstreams ?? [])
-    .filter(() => gate)
-    .map((u) => `test "$(${asNode} git ls-remote --get-url https://${u.host}/x/y)" = ${q(`${gate}/${u.host}/x/y`)} || { echo "https://${u.host} is not rewritten to git-gate"; exit 1; }`);
+    .filter(() => plan.bundle.agentUrls.gitGate)
+    .map((u) => `test "$(${asNode} git ls-remote --get-url https://${u.host}/x/y)" = "$BB_GIT_GATE_URL"/${q(`${u.host}/x/y`)} || { echo "https://${u.host} is not rewritten to git-gate"; exit 1; }`);
   const gu = plan.bottle.gitUser;
   if (gu?.name) gitChecks.push(`test "$(${asNode} git config --global user.name)" = ${q(gu.name)} || { echo "user.name not set"; exit 1; }`);
   if (gu?.email) gitChecks.push(`test "$(${asNode} git config --global user.email)" = ${q(gu.email)} || { echo "user.email not set"; exit 1; }`);
@@ -33,17 +35,17 @@ export function provisionScript(plan: Ready, opts: { cwd: boolean }): { script: 
   if (plan.agent.skills.length) {
     steps.push(["skills", plan.agent.skills.map((s) => `test -d ${q(`${skillsDir(plan)}/${s.name}`)} || { echo "skill ${s.name} missing"; exit 1; }`).join("\n")]);
   }
-  const mcp = plan.bundle.agentUrls.supervise;
-  if (mcp) {
+  if (plan.bundle.agentUrls.supervise) {
+    const mcp = '"$BB_SUPERVISE_URL"';
     if (plan.agent.provider === "claude") {
       steps.push([
         "supervise-mcp",
-        `${asNode} claude mcp remove --scope user supervise >/dev/null 2>&1; ${asNode} claude mcp add --transport http --scope user supervise ${q(mcp)} && ${asNode} claude mcp get supervise | grep -qF ${q(mcp)}`,
+        `${asNode} claude mcp remove --scope user supervise >/dev/null 2>&1; ${asNode} claude mcp add --transport http --scope user supervise ${mcp} && ${asNode} claude mcp get supervise | grep -qF ${mcp}`,
       ]);
     } else if (plan.agent.provider === "codex") {
-      steps.push(["supervise-mcp", `grep -qF ${q(mcp)} ${AGENT.home}/.codex/config.toml || { echo "codex config.toml lacks supervise"; exit 1; }`]);
+      steps.push(["supervise-mcp", `grep -qF ${mcp} ${AGENT.home}/.codex/config.toml || { echo "codex config.toml lacks supervise"; exit 1; }`]);
     } else {
-      steps.push(["supervise-mcp", `grep -qF ${q(mcp)} ${AGENT.home}/.bot-bottle/mcp.json`]);
+      steps.push(["supervise-mcp", `grep -qF ${mcp} ${AGENT.home}/.bot-bottle/mcp.json`]);
     }
   }
   if (opts.cwd) steps.push(["cwd", `test -d ${AGENT.workdir} && ${asNode} test -w ${AGENT.workdir} || { echo "${AGENT.workdir} missing or not writable by ${AGENT.user}"; exit 1; }`]);
@@ -63,10 +65,13 @@ if [ -f ${AGENT.gitDirTar} ]; then ${unpack(AGENT.gitDirTar, `${AGENT.workdir}/.
 rm -f ${AGENT.checkoutTar} ${AGENT.gitDirTar}
 `
     : "";
+  // On smolmachines the bundle's URLs come with the tar (lib/provision/stage.ts).
+  const bundleEnv = plan.vm.kind === "smolvm" ? `. ${AGENT.bundleEnv}
+` : "";
   const script = `set -u
 if ! out=$(tar -x --no-same-owner --no-overwrite-dir -C / -f - 2>&1); then echo "BB-STEP unpack fail ${why}"; exit 0; fi
 ${checkout}echo "BB-STEP unpack ok"
-chown -R ${AGENT.user}:${AGENT.user} ${AGENT.home}
+${bundleEnv}chown -R ${AGENT.user}:${AGENT.user} ${AGENT.home}
 ${body}
 `;
   return { script, steps: ["unpack", ...steps.map(([n]) => n)] };

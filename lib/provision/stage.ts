@@ -9,7 +9,9 @@ import { stringify as toToml } from "smol-toml";
 import { AGENT } from "../layout.ts";
 import { dirWithMode } from "../paths.ts";
 import { log } from "../log.ts";
+import type { AgentUrls } from "../http/agent-key.ts";
 import type { Plan } from "../plan/schema.ts";
+import { bundleEnvScript } from "../vm/env.ts";
 import { gitConfigFiles } from "./git-configs.ts";
 import { below, packFolder } from "./pack.ts";
 import { adjustLinkedConfig, linkedGitConfigs, linkedGitDir, packGitDir } from "./linked-git.ts";
@@ -17,10 +19,11 @@ import { scrubGitCredentials } from "./scrub-git.ts";
 
 type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
 
-/** ~/.gitconfig: every declared upstream rewritten to git-gate, plus git_user. */
-export function gitconfigText(plan: Ready): string {
+/** ~/.gitconfig: every declared upstream rewritten to git-gate (`urls`: the agent's, with
+ * the bottle's agent key where it has one), plus git_user. */
+export function gitconfigText(plan: Ready, urls: AgentUrls = plan.bundle.agentUrls): string {
   const lines: string[] = [];
-  const gate = plan.bundle.agentUrls.gitGate;
+  const gate = urls.gitGate;
   if (gate && plan.bottle.git) {
     for (const u of plan.bottle.git.upstreams) {
       lines.push(`[url "${gate}/${u.host}/"]`);
@@ -154,7 +157,8 @@ async function stageCheckout(cwd: string, stagedWorkdir: string, tars: { checkou
  * may enter: the copy of your checkout is yours alone while it is packed, and a start
  * killed half-way leaves it where bb-cleanup removes it with the bottle (not in $TMPDIR).
  */
-export async function stage(plan: Ready, opts: { cwd: string | null; agentFiles?: Record<string, string> }): Promise<Staged> {
+export async function stage(plan: Ready, opts: { cwd: string | null; urls?: AgentUrls; agentFiles?: Record<string, string> }): Promise<Staged> {
+  const urls = opts.urls ?? plan.bundle.agentUrls;
   const parent = join(plan.files.dir, "provision");
   await rm(parent, { recursive: true, force: true }); // what a killed provisioning left
   await dirWithMode(parent, 0o700);
@@ -167,7 +171,14 @@ export async function stage(plan: Ready, opts: { cwd: string | null; agentFiles?
   };
   try {
     await put(AGENT.caFile, await readFile(plan.bundle.caCert));
-    await put(`${AGENT.home}/.gitconfig`, gitconfigText(plan));
+    await put(`${AGENT.home}/.gitconfig`, gitconfigText(plan, urls));
+    if (plan.vm.kind === "smolvm") {
+      // Its folder is new in the guest and takes the mode it has here, whatever the umask:
+      // the agent reads the file as itself, and must not write either.
+      await put(AGENT.bundleEnv, bundleEnvScript(urls));
+      await chmod(join(at(AGENT.bundleEnv), ".."), 0o755);
+      await chmod(at(AGENT.bundleEnv), 0o644);
+    }
     if (plan.files.prompt) {
       const prompt = await readFile(plan.files.prompt);
       await put(AGENT.promptFile, prompt);
@@ -178,7 +189,7 @@ export async function stage(plan: Ready, opts: { cwd: string | null; agentFiles?
       // host's absolute path, leading nowhere in the bottle and telling it the host's layout.
       await cp(s.path, at(`${skillsDir(plan)}/${s.name}`), { recursive: true, verbatimSymlinks: true });
     }
-    const mcp = plan.bundle.agentUrls.supervise;
+    const mcp = urls.supervise;
     if (mcp && plan.agent.provider === "codex") {
       await put(`${AGENT.home}/.codex/config.toml`, toToml({ mcp_servers: { supervise: { url: mcp } } }) + "\n");
     }

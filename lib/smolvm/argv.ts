@@ -10,9 +10,9 @@ export interface CreateSpec {
   from: string;
   /** TSI allowlist, e.g. ["127.0.0.1/32"]. Non-empty turns networking on. */
   allowCidrs: string[];
-  /** Guest environment. Its values are on the host's process list while create runs: no
-   * credential ever (placeholders only); the bottle's agent key in the proxy URL is the
-   * one value there another local user could use, a gap the README names. */
+  /** Guest environment. Its values are on the host's process list while create runs, and
+   * in smolvm's state DB after: no credential ever (placeholders only), and nothing that
+   * carries the bottle's agent key (lib/vm/env.ts machineEnv). */
   env: Record<string, string>;
   /** The guest's vCPUs (`--cpus`, a whole number) and memory ceiling in MiB (`--mem`);
    * absent, smolvm's own default. */
@@ -22,6 +22,7 @@ export interface CreateSpec {
 
 export interface ExecSpec {
   name: string;
+  /** The guest command: on the host's process list while exec runs, as `env` is. */
   argv: string[];
   env?: Record<string, string>;
   workdir?: string;

@@ -6,7 +6,9 @@ import { listenOn } from "../../tests/support/ports.ts";
 import { skipWhen } from "../../tests/support/skip.ts";
 import type { CreateSpec } from "../smolvm/argv.ts";
 import type { Smolvm } from "../smolvm/driver.ts";
-import { startSmolvmAgent } from "./smolvm.ts";
+import { run } from "../proc.ts";
+import { BUNDLE_URL_VARS, rootExec, WITH_BUNDLE_ENV } from "./env.ts";
+import { asAgent, startSmolvmAgent } from "./smolvm.ts";
 
 function bundled(addr: string, ports: Record<string, number>) {
   const plan = { ...samplePlan(), backend: "smolmachines" as const };
@@ -78,4 +80,27 @@ test("startSmolvmAgent() sizes the machine by the bottle's limits: the default m
   const declared = bundled(addr, ports);
   await startSmolvmAgent({ ...declared, bottle: { ...declared.bottle, limits: { memoryMiB: 1536, cpus: 0.5 } } }, opts([], specs));
   assert.deepEqual(specs.map((s) => [s.memMiB, s.cpus]), [[8192, undefined], [1536, 1]]);
+});
+
+test("startSmolvmAgent() makes the machine without the bundle's URLs, whose values carry the agent key: smolvm takes env only on its command line, and keeps it", skipWhen(noProc, "startSmolvmAgent"), async (t) => {
+  const addr = "127.0.0.253";
+  const ports = { firewall: await listenOn(t, addr), supervise: await listenOn(t, addr) };
+  const declared = bundled(addr, ports);
+  const plan = { ...declared, bottle: { ...declared.bottle, env: { LANG: "C.UTF-8", HTTPS_PROXY: "http://declared:1" } } };
+  const specs: CreateSpec[] = [];
+  const started = await startSmolvmAgent({ ...plan, bundle: { ...plan.bundle, agentUrls: { ...plan.bundle.agentUrls, supervise: `http://${addr}:${ports.supervise}/mcp` } } }, opts([], specs));
+  const names = Object.keys(specs[0]!.env);
+  for (const n of BUNDLE_URL_VARS) assert.ok(!names.includes(n), `${n} is on smolvm's command line`);
+  assert.deepEqual([specs[0]!.env.LANG, specs[0]!.env.BB_SLUG, specs[0]!.env.NO_PROXY], ["C.UTF-8", "shell-ab12", `localhost,127.0.0.1,git-gate,supervise,${addr}`]);
+  assert.deepEqual(started.vm?.env, specs[0]!.env, "the plan records the machine's environment as made");
+});
+
+test("commands in the VM read the bundle's URLs first, as the agent (after runuser) or as root (after the declared names are gone); before bb-provision wrote them, they run without", async () => {
+  const agent = asAgent(["id"]);
+  assert.deepEqual(agent.slice(0, agent.indexOf("/bin/sh")), ["runuser", "-u", "node", "--", "env", "HOME=/home/node", "USER=node"]);
+  assert.deepEqual(agent.slice(agent.indexOf("/bin/sh")), ["/bin/sh", "-c", WITH_BUNDLE_ENV, "sh", "id"]);
+  const plan = { ...samplePlan(), bottle: { ...samplePlan().bottle, env: { BASH_ENV: "/home/node/x" } } };
+  const root = rootExec(plan, { bundleEnv: true }).wrap(["id"]);
+  assert.deepEqual(root, ["/usr/bin/env", "-u", "BASH_ENV", "USER=root", "LOGNAME=root", "/bin/sh", "-c", WITH_BUNDLE_ENV, "sh", "id"]);
+  assert.equal((await run(["sh", "-c", WITH_BUNDLE_ENV, "sh", "echo", "ran"])).stdout, "ran\n");
 });

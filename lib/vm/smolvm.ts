@@ -2,6 +2,13 @@
 // a .smolmachine, whose TSI allowlist is exactly the bottle's loopback address, where the
 // bundle publishes its agent-facing ports. Commands touching the agent's home run as node
 // with HOME=/home/node (smolvm's exec runs as root; bare runuser would keep root's HOME).
+//
+// smolvm takes a guest's environment only as `-e K=V` on its command line (create and
+// exec; a Smolfile cannot be combined with --from), which every local user can read in
+// /proc while it runs, and create keeps it in smolvm's state DB. So the machine gets no
+// value that carries the bottle's agent key: the proxy, git-gate and supervise URLs reach
+// the VM in bb-provision's tar, over the stdin of its one exec (AGENT.bundleEnv), and
+// every command run here reads them from there (WITH_BUNDLE_ENV).
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { AGENT, names } from "../layout.ts";
@@ -9,7 +16,7 @@ import { loopbackOccupants, type OccupantSources } from "../loopback-occupants.t
 import type { Plan } from "../plan/schema.ts";
 import { run, runInteractive, type RunOptions, type RunResult, ANY_EXIT } from "../proc.ts";
 import type { Smolvm } from "../smolvm/driver.ts";
-import { agentEnv, rootExec } from "./env.ts";
+import { machineEnv, rootExec, WITH_BUNDLE_ENV } from "./env.ts";
 import { agentLimits } from "./limits.ts";
 import type { AgentImage } from "./docker.ts";
 
@@ -55,7 +62,7 @@ export async function startSmolvmAgent(plan: Bundled, opts: SmolvmVmOptions): Pr
   if (opts.signal?.aborted) throw opts.signal.reason;
   await refuseSharedAddress(plan, opts.occupants);
   const name = names.machine(plan.slug);
-  const env = agentEnv(plan);
+  const env = machineEnv(plan);
   // smolvm counts whole vCPUs: a fraction rounds up, so the guest gets at least as many.
   const limits = agentLimits(plan.bottle.limits);
   const size = { memMiB: limits.memoryMiB, ...(limits.cpus === undefined ? {} : { cpus: Math.min(255, Math.ceil(limits.cpus)) }) };
@@ -87,21 +94,22 @@ export async function startSmolvmAgent(plan: Bundled, opts: SmolvmVmOptions): Pr
   };
 }
 
-/** argv running `argv` as the agent user inside the VM. */
+/** argv running `argv` as the agent user inside the VM, with the bundle's URLs (read as
+ * the agent: root's shell never sources anything with the bottle's declared env). */
 export function asAgent(argv: string[]): string[] {
-  return ["runuser", "-u", AGENT.user, "--", "env", `HOME=${AGENT.home}`, `USER=${AGENT.user}`, ...argv];
+  return ["runuser", "-u", AGENT.user, "--", "env", `HOME=${AGENT.home}`, `USER=${AGENT.user}`, "/bin/sh", "-c", WITH_BUNDLE_ENV, "sh", ...argv];
 }
 
 /** Run as root with bytes on stdin (provisioning), capturing output. */
 export function smolvmExecRoot(smolvm: Smolvm, plan: Vmd, argv: string[], input: RunOptions["input"], env?: Record<string, string | undefined>): Promise<RunResult> {
-  const root = rootExec(plan);
+  const root = rootExec(plan, { bundleEnv: true });
   const full = smolvm.execArgv({ name: plan.vm.name, argv: root.wrap(argv), env: root.env, interactive: true });
   return run(full, { input, env, expect: ANY_EXIT });
 }
 
 /** Interactive exec as the agent user; a TTY session goes through bb-pty-resize. */
 export function smolvmExecInteractive(smolvm: Smolvm, plan: Vmd, argv: string[], o: { tty: boolean; workdir?: string; ptyResize: string; root?: boolean }): Promise<number> {
-  const root = o.root ? rootExec(plan) : undefined;
+  const root = o.root ? rootExec(plan, { bundleEnv: true }) : undefined;
   const full = smolvm.execArgv({ name: plan.vm.name, argv: root ? root.wrap(argv) : asAgent(argv), env: root?.env, tty: o.tty, interactive: true, workdir: o.workdir });
   return runInteractive(o.tty ? [o.ptyResize, "--name", plan.vm.name, "--", ...full] : full);
 }

@@ -2,7 +2,8 @@
 // that opens session after session, sends bodies that never end, or keeps calls waiting
 // cannot grow what the daemon holds past its bounds.
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import process from "node:process";
 import type { AddressInfo } from "node:net";
 import { test, type TestContext } from "node:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -125,4 +126,26 @@ test("with an agent key, MCP is served only at /KEY/mcp: /mcp and another key ge
   }
   const { client } = await connect();
   assert.equal((await client.listTools()).tools.length, 3, "the agent, with the key in its URL, is served");
+});
+
+test("with an agent key, a request that fails inside the handler is logged with its path, the key left out (the bundle's log is docker's)", async (t) => {
+  const key = "0123456789abcdef".repeat(3);
+  const { supervise } = await serve(t, { agentKey: key });
+  const said: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((s: string) => (said.push(String(s)), true)) as typeof process.stderr.write;
+  let ended!: () => void;
+  const done = new Promise<void>((r) => (ended = r));
+  try {
+    // A request whose headers cannot be read: what the handler's last-resort catch is for.
+    const req = { method: "POST", url: `/${key}${MCP_PATH}`, get headers(): never { throw new Error("headers unreadable"); } };
+    const res = { headersSent: false, once: () => res, writeHead: () => res, end: () => ended() };
+    supervise.handler(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    await done;
+  } finally {
+    process.stderr.write = write;
+  }
+  const line = said.join("");
+  assert.match(line, new RegExp(`POST /<agent key>${MCP_PATH}: headers unreadable`));
+  assert.ok(!line.includes(key), line);
 });

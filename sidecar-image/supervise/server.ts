@@ -186,7 +186,9 @@ export function createSuperviseHandler(opts: SuperviseHandlerOptions): Supervise
       requests++;
       res.once("close", () => requests--);
       handle(req, res).catch((e) => {
-        log.error(`${req.method} ${req.url}: ${(e as Error).message}`);
+        // The bundle's log is docker's: the path is said without the key in it.
+        const url = opts.agentKey !== undefined ? (req.url ?? "").split(opts.agentKey).join("<agent key>") : req.url;
+        log.error(`${req.method} ${url}: ${(e as Error).message}`);
         if (!res.headersSent) jsonRpcError(res, 500, "Internal error");
         else res.end();
       });

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -98,8 +98,15 @@ async function fullFlow(t: TestContext, version: string, words: string[] = []) {
   await flow.line(/^READY$/);
   const slug = flow.slug();
   const plan = await readPlanFile(join(flow.stateRoot, "bottles", slug, "plan.json"));
+  const keyFile = plan.bundle!.agentKeyFile!;
+  const key = readFileSync(keyFile, "utf8");
   const running = {
     slug,
+    key,
+    keyFileMode: statSync(keyFile).mode & 0o777,
+    // Every file of the flow's (its state, its TMPDIR, smolvm's state DB and call log) that
+    // holds the key, while the agent runs: only the key's own.
+    holdingKey: [flow.stateRoot, flow.tmp, flow.fake.home].flatMap((d) => filesHolding(d, key)),
     proxyPort: await published(slug, PORTS.firewall),
     supervisePort: await published(slug, PORTS.supervise),
     machines: await listMachines(flow.fake.home),
@@ -117,7 +124,7 @@ async function fullFlow(t: TestContext, version: string, words: string[] = []) {
   flow.send(`127.0.0.1:${(hostService.address() as net.AddressInfo).port}\n`);
   flow.end();
   const code = await flow.exit;
-  return { flow, code, ...running, loopback: plan.bundle!.loopbackAddr!, inside: report(flow), left: await leftovers(flow, slug) };
+  return { flow, code, ...running, loopback: plan.bundle!.loopbackAddr!, inside: report(flow), argv: flow.argvSeen(), left: await leftovers(flow, slug) };
 }
 
 function assertInside(r: Awaited<ReturnType<typeof fullFlow>>) {
@@ -127,13 +134,23 @@ function assertInside(r: Awaited<ReturnType<typeof fullFlow>>) {
   assert.equal(r.proxyPort.split(":")[0], r.loopback, "the firewall is published on the bottle's loopback address only");
   // The ports are on host loopback, open to every local user: the agent's URLs carry the
   // bottle's key, and without it the firewall answers 407 and supervise 404.
-  const key = /^http:\/\/bb:([0-9a-f]{48})@/.exec(r.urls.proxy)?.[1];
-  assert.ok(key, r.urls.proxy);
+  const { key } = r;
+  assert.match(key, /^[0-9a-f]{48}$/);
+  assert.equal(r.keyFileMode, 0o600);
   assert.equal(inside.proxy, `http://bb:${key}@${r.proxyPort}`, "HTTPS_PROXY is the firewall's published loopback port, with the key");
   assert.equal(inside.supervise, `http://${r.supervisePort}/${key}/mcp`);
   assert.match(r.keyless.proxy, /^HTTP\/1\.1 407 /);
   assert.match(r.keyless.supervise, /^HTTP\/1\.1 404 /);
   assert.ok(!r.keyless.proxy.includes(key) && !r.keyless.supervise.includes(key));
+  // No other local user can learn it: it was on no command line of the flow's (smolvm's,
+  // docker's, sqlite3's, skopeo's, ... or any other process's /proc showed), in no file but
+  // its own 0600 one (not the plan, not smolvm's state DB), and in no log.
+  assert.ok(r.argv.length > 50 && r.argv.some((a) => a.startsWith("smolvm machine create")) && r.argv.some((a) => / machine exec /.test(a)), `the argv watch saw too little:\n${r.argv.join("\n")}`);
+  assert.deepEqual(r.argv.filter((a) => a.includes(key)), [], "the agent key was on a command line");
+  assert.deepEqual(r.holdingKey, [join(r.flow.stateRoot, "bottles", r.slug, "agent-key")]);
+  assert.ok(!JSON.stringify(r.urls).includes(key), "the plan's URLs carry the key");
+  assert.ok(!r.firewallLog.includes(key), "the bundle's log holds the key");
+  assert.ok(!r.flow.stderr().includes(key) && !r.flow.stdout().replaceAll(inside.proxy!, "").replaceAll(inside.supervise!, "").includes(key), "the flow said the key");
   // Provisioning ran for real: the bottle's own CA is trusted system-wide, ~/.gitconfig is
   // the agent's, the supervise MCP server is registered at the published port.
   assert.equal(inside.ca_sha256, r.caSha256);
@@ -161,9 +178,12 @@ function assertCreate(r: Awaited<ReturnType<typeof fullFlow>>, version: string) 
   const named = version.startsWith("0.") ? { head: [], tail: [name] } : { head: ["--name", name], tail: [] };
   assert.deepEqual(create.slice(0, 2 + named.head.length + 5), ["machine", "create", ...named.head, "--from", artifact, "--net", "--allow-cidr", `${r.loopback}/32`]);
   if (named.tail.length) assert.equal(create.at(-1), name);
+  // The machine's environment is on smolvm's command line and in its state DB: none of the
+  // bundle's URLs, which carry the key (the VM gets them from bb-provision's tar).
   const env = create.filter((_, i) => create[i - 1] === "-e");
-  assert.ok(env.includes(`HTTPS_PROXY=${r.urls.proxy}`), JSON.stringify(env));
   assert.ok(env.includes(`BB_SLUG=${r.slug}`), JSON.stringify(env));
+  assert.ok(env.includes(`NO_PROXY=localhost,127.0.0.1,git-gate,supervise,${r.loopback}`), JSON.stringify(env));
+  assert.deepEqual(env.filter((e) => /^(HTTPS?_PROXY|https?_proxy|BB_GIT_GATE_URL|BB_SUPERVISE_URL)=/.test(e)), [], JSON.stringify(env));
   // The shell bottle declares no limits: the default memory ceiling, smolvm's own vCPUs.
   assert.equal(create[create.indexOf("--mem") + 1], String(AGENT_MEMORY_MIB), create.join(" "));
   assert.ok(!create.includes("--cpus"), create.join(" "));
@@ -297,6 +317,26 @@ for (const k of KILL_POINTS) {
     // bb-cleanup took it too: nothing is left in $TMPDIR.
     assert.deepEqual(await leftovers(flow, slug), []);
   });
+}
+
+/** The file's bytes, or null for one only its daemon may read (the bundle's, when not root). */
+function readable(path: string): Buffer | null {
+  try {
+    return readFileSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** Regular files below `dir` whose bytes hold `text` (sockets, FIFOs and links passed by). */
+function filesHolding(dir: string, text: string): string[] {
+  const found: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) found.push(...filesHolding(path, text));
+    else if (e.isFile() && readable(path)?.includes(text)) found.push(path);
+  }
+  return found;
 }
 
 function removed(stdout: string): string[] {

@@ -2,9 +2,10 @@
 // against the smolvm stand-in, the way a user's terminal would: the flow in its own process
 // group (so a test can SIGKILL all of it at once), its stdout read line by line, and its
 // stdin held open so the command in the VM can wait for the test before it goes on.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import type { TestContext } from "node:test";
 import * as docker from "../../lib/docker/index.ts";
 import { names } from "../../lib/layout.ts";
@@ -27,6 +28,8 @@ export const scope = (slug: string) => ["--filter-label", `${docker.LABEL.test}=
 
 export interface Flow {
   fake: FakeSmolvm;
+  /** Every host-side command line seen while the flow ran (see watchArgv). */
+  argvSeen(): string[];
   stateRoot: string;
   /** The flow's TMPDIR. */
   tmp: string;
@@ -74,6 +77,60 @@ function groupMembers(pgid: number): number[] {
 /** Complete lines only: a line still being written must not match early. */
 const lines = (text: string) => text.split("\n").slice(0, -1);
 
+/** The host tools bot-bottle (and the stand-in) run whose command lines the argv watch
+ * records as they are called; smolvm's are the stand-in's own log. */
+const WATCHED = ["docker", "sqlite3", "skopeo", "tar", "git", "socat", "nsenter"];
+
+/**
+ * What every local user could read of the flow's processes' command lines: a PATH shim
+ * for each WATCHED tool logs every argv it is called with, and /proc is read every 20 ms
+ * for the command line of each process in this PID namespace (the bundle's and the
+ * stand-in VM's are in their containers', as a real VM's are out of the host's sight).
+ * A sweep can miss a process shorter than its period; the shims and the stand-in's log
+ * miss none.
+ */
+function watchArgv(): { env: (path: string) => Record<string, string>; seen: () => string[]; stop: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "bb-smol-argv-"));
+  const log = join(dir, "argv.log");
+  writeFileSync(log, "");
+  const realPath = process.env.PATH ?? "";
+  for (const name of WATCHED) {
+    const real = realPath.split(":").map((d) => join(d || ".", name)).find((f) => existsSync(f));
+    if (!real) continue;
+    writeFileSync(join(dir, name), `#!/bin/sh\nprintf '%s\\n' "$0 $*" >> '${log}'\nexec '${real}' "$@"\n`);
+    chmodSync(join(dir, name), 0o755);
+  }
+  const ns = (pid: string) => {
+    try {
+      return readlinkSync(`/proc/${pid}/ns/pid`);
+    } catch {
+      return null;
+    }
+  };
+  const own = ns("self");
+  const swept = new Set<string>();
+  const sweep = () => {
+    for (const pid of readdirSync("/proc")) {
+      if (!/^\d+$/.test(pid) || ns(pid) !== own) continue;
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        if (cmdline) swept.add(cmdline.replaceAll("\0", " "));
+      } catch {
+        // gone already
+      }
+    }
+  };
+  const timer = own ? setInterval(sweep, 20) : undefined;
+  return {
+    env: (path) => ({ PATH: `${dir}:${path}` }),
+    seen: () => [...(existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean) : []), ...swept],
+    stop: () => {
+      clearInterval(timer);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** Start the flow; the test's after-hooks kill it and remove whatever it left. */
 export async function startFlow(t: TestContext, opts: FlowOptions): Promise<Flow> {
   // The flow's own TMPDIR: its work dir, the provisioning tar and the stand-in's relay
@@ -81,7 +138,8 @@ export async function startFlow(t: TestContext, opts: FlowOptions): Promise<Flow
   const tmp = mkdtempSync(join(tmpdir(), "bb-smol-tmp-"));
   const fake = fakeSmolvm(opts.version, { tmp });
   const stateRoot = mkdtempSync(join(tmpdir(), "bb-smol-state-"));
-  const env = { ...fake.env, BB_STATE_DIR: stateRoot, BB_CACHE_DIR: opts.cacheDir, BB_FROM_SOURCE: "1", BB_TEST_LABEL: "1", NO_COLOR: "1" };
+  const argv = watchArgv();
+  const env = { ...fake.env, ...argv.env(fake.env.PATH!), BB_STATE_DIR: stateRoot, BB_CACHE_DIR: opts.cacheDir, BB_FROM_SOURCE: "1", BB_TEST_LABEL: "1", NO_COLOR: "1" };
   // setsid: a child of this process is no group leader, so setsid execs in place and the
   // flow's pid is its process group id.
   const child = start(["setsid", JUST, "run", "agent=shell", "backend=smolmachines", ...(opts.words ?? []), "--", ...opts.command], {
@@ -117,6 +175,7 @@ export async function startFlow(t: TestContext, opts: FlowOptions): Promise<Flow
   };
   const flow: Flow = {
     fake,
+    argvSeen: () => [...argv.seen(), ...fake.calls().map((c) => `smolvm ${c.argv.join(" ")}`)],
     stateRoot,
     tmp,
     env,
@@ -143,6 +202,7 @@ export async function startFlow(t: TestContext, opts: FlowOptions): Promise<Flow
   };
   t.after(async () => {
     await kill();
+    argv.stop();
     await removeLeftovers(flow);
     rmSync(stateRoot, { recursive: true, force: true });
     rmSync(tmp, { recursive: true, force: true });

@@ -2,9 +2,11 @@
 // sections and, in one checked exec: trusts the bottle CA (system store and
 // NODE_EXTRA_CA_CERTS), writes ~/.gitconfig (every declared upstream rewritten to
 // git-gate, plus git_user), copies the prompt and skills, registers the supervise MCP
-// server with the agent CLI, and copies the host checkout when the plan has --cwd.
-// Waits for the bundle's daemons first (see bb-bundle --no-wait). Writes the plan with its
-// "provision" section.
+// server with the agent CLI, and copies the host checkout when the plan has --cwd. On
+// smolmachines it also hands the VM the proxy, git-gate and supervise URLs with the
+// bottle's agent key (read from bundle.agentKeyFile; the plan's are without it), in the
+// tar on the exec's stdin. Waits for the bundle's daemons first (see bb-bundle
+// --no-wait). Writes the plan with its "provision" section.
 //
 //   bb-prepare coder --cwd . | bb-bundle | bb-vm | bb-provision > plan.json
 //
