@@ -12,7 +12,9 @@
 # slug=SLUG resumes: a live bottle with that slug is reattached; otherwise it is rebuilt
 # under the same slug, keeping its state dir (the hosts approved for it, its supervise
 # queue). Its agent, backend and manifest tree come from its saved plan, and it stays up
-# when the agent exits unless keep=false. keep=true leaves the bottle running after the
+# when the agent exits unless keep=false. Until you say y, its folder (or one an older
+# bottle left under that slug) is as it was: a "n", Ctrl-C or a failing bb-prepare puts
+# back what bb-prepare rewrote there. keep=true leaves the bottle running after the
 # agent exits. cwd= and manifest= are read from the folder just was run in.
 set -uo pipefail
 here=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
@@ -125,10 +127,14 @@ fi
 work=""
 current_slug=""
 torn_down=false
-# A resumed bottle keeps its state dir (the hosts approved for it) unless its agent ran:
-# declined at y/N, nothing of it is touched; failed while rebuilding, only what started
-# goes.
+# A bottle folder that slug= names and that is there already (a stopped bottle's, or what an
+# older one left: its approved hosts, its supervise queue) keeps its state dir unless its
+# agent ran: ended before the y (a "n", Ctrl-C, bb-prepare failing), it is put back as it
+# was; failed while starting, only what started goes.
 resuming=false
+# That folder, and where this flow copied what bb-prepare rewrites in it (see save_folder);
+# the copy is good once copied=true, and goes at the y.
+existing="" copy="" copied=false
 replaced=false
 reached_agent=false
 bundle_undone=false
@@ -167,18 +173,23 @@ teardown() {
   trap - EXIT
   trap '' TERM HUP
   trap 'exit 130' INT
+  # Ended before the y: the folder slug= named is put back as it was, where bb-prepare
+  # took it for this flow: it made its plan, or was ended (Ctrl-C) with our claim in place.
+  # Not where it refused before its claim (BUSY: another flow's), or gave the claim back.
+  if [ "$copied" = true ] && { [ -n "$current_slug" ] || [ "$(live_owner "$existing")" = $$ ]; }; then
+    put_back "$existing" "$copy" || echo "warning: could not put $existing back as it was before this flow: files bb-prepare wrote for the plan you did not start may be left in it" >&2
+  fi
+  [ -z "$copy" ] || { rm -rf "$copy"; rmdir "$existing/flow" 2>/dev/null; }
   # keep=true keeps a bottle whose agent ran, not the parts of one that failed to start.
   if [ -n "$current_slug" ] && { [ "$keep" != true ] || [ "$reached_agent" = false ]; } && [ "$torn_down" = false ]; then
     torn_down=true
     if [ "$resuming" = true ] && [ "$reached_agent" = false ]; then
+      # Before the y its folder was put back above, its owner record with it.
       if [ "$replaced" = true ]; then
         echo "» stopping what started of $current_slug (its state dir stays: just start slug=$current_slug tries again)" >&2
         remove_bottle --keep-state
+        rm -f "$state_root/bottles/$current_slug/owner.json"
       fi
-      if [ "$replaced" = false ] && [ -f "$state_root/bottles/$current_slug/flow/plan.before.json" ]; then
-        mv -f "$state_root/bottles/$current_slug/flow/plan.before.json" "$state_root/bottles/$current_slug/plan.json"
-      fi
-      rm -f "$state_root/bottles/$current_slug/owner.json"
     elif [ "$declined" = true ]; then
       rm -rf "$state_root/bottles/$current_slug" # only bb-prepare's files: nothing started
     else
@@ -214,6 +225,69 @@ in_step() {
   "$@" <&0 &
   step_pid=$!
   wait "$step_pid"
+}
+
+# What bb-prepare writes in a bottle's folder (lib/prepare/prepare.ts and files.ts: the
+# owner record, the plan, the daemons' configs, the prompt; a reload it no longer owes),
+# and the folders whose modes it sets: all of the folder that a "n" must put back. The
+# rest (the CA, approved hosts, the supervise queue, git-gate's mirrors) it leaves be.
+prepared_entries=(owner.json plan.json prompt.md firewall-reload-owed firewall egress git-gate)
+prepared_dirs=(supervise/queue supervise .)
+prepared_modes=()
+
+# What PATH is: l (a symlink), d (a folder), f (anything else), or nothing when absent.
+kind_of() { if [ -L "$1" ]; then echo l; elif [ -d "$1" ]; then echo d; elif [ -e "$1" ]; then echo f; fi; }
+# A folder's permission bits in octal (GNU stat, else BSD's).
+mode_of() { stat -c %a "$1" 2>/dev/null || stat -f %Mp%Lp "$1"; }
+
+# Copy what bb-prepare rewrites in the bottle folder DIR into COPY, and note the modes.
+save_folder() {
+  local e d m
+  mkdir -p "$2" || return 1
+  for e in "${prepared_entries[@]}"; do
+    [ -z "$(kind_of "$1/$e")" ] || cp -PpR "$1/$e" "$2/$e" || return 1
+  done
+  prepared_modes=()
+  for d in "${prepared_dirs[@]}"; do
+    m=""
+    if [ "$(kind_of "$1/$d")" = d ]; then m=$(mode_of "$1/$d") || return 1; fi
+    prepared_modes+=("$m")
+  done
+}
+
+# Put the bottle folder DIR back as save_folder found it, from COPY. A folder that is
+# there in both is filled in place, not replaced (the bundle of a bottle whose agent alone
+# stopped still runs, with it bind-mounted), each file by rename, as bb-prepare writes
+# them: a daemon reading one never sees half of it.
+put_back() {
+  local e p rel d i=0
+  for e in "${prepared_entries[@]}"; do
+    if [ "$(kind_of "$1/$e")" = d ] && [ "$(kind_of "$2/$e")" = d ]; then
+      # What the copy has not, or has as another kind; symlinks too, so no rename below lands through one.
+      while IFS= read -r -d '' p; do
+        [ "$(kind_of "$p")" != l ] && [ "$(kind_of "$p")" = "$(kind_of "$2/$e/${p#"$1/$e/"}")" ] || rm -rf -- "$p"
+      done < <(find "$1/$e" -mindepth 1 -depth -print0)
+      while IFS= read -r -d '' p; do
+        rel=$e/${p#"$2/$e/"}
+        if [ "$(kind_of "$p")" = d ]; then mkdir -p "$1/$rel" || return 1
+        else cp -PpR "$p" "$1/$rel.put-back.$$" && mv -f "$1/$rel.put-back.$$" "$1/$rel" || return 1
+        fi
+      done < <(find "$2/$e" -mindepth 1 -print0)
+      while IFS= read -r -d '' p; do
+        chmod "$(mode_of "$p")" "$1/$e${p#"$2/$e"}" || return 1
+      done < <(find "$2/$e" -type d -print0)
+    else
+      # A file goes back by rename over the one there; anything else is removed first.
+      case "$(kind_of "$2/$e"):$(kind_of "$1/$e")" in f:f | l:f) ;; *) rm -rf -- "${1:?}/$e" || return 1 ;; esac
+      [ -z "$(kind_of "$2/$e")" ] || mv -f "$2/$e" "$1/$e" || return 1
+    fi
+  done
+  for d in "${prepared_dirs[@]}"; do
+    if [ -n "${prepared_modes[i]}" ]; then chmod "${prepared_modes[i]}" "$1/$d" || return 1
+    elif [ "$(kind_of "$1/$d")" = d ]; then rmdir "$1/$d" 2>/dev/null # made by bb-prepare, still empty
+    fi
+    i=$((i + 1))
+  done
 }
 
 trap teardown EXIT
@@ -305,13 +379,22 @@ prep_args=("$agent" --backend "$backend" --state-dir "$state_root" --owner-pid $
 # Not running (stopped by a reboot, or its agent died): rebuilt under its slug, its old
 # containers replaced once you say y.
 if [ "$has_saved_plan" = true ]; then
-  resuming=true
   prep_args+=(--rebuild)
-  # bb-prepare rewrites the plan for the rebuild; a "n" at the y/N puts the old one back
-  # (the teardown), so the stopped bottle still reads as the one that ran. Held here until
-  # bb-prepare takes the bottle: nothing is added to its folder unless it does.
-  plan_before=$(<"$state_root/bottles/$slug/plan.json") || exit 1
   echo "» $slug is not running: rebuilding it under the same slug (a new agent container: files changed in the old one, ~/work included, are not carried over)" >&2
+fi
+# bb-prepare rewrites its files in the folder before the y/N: what they were is copied
+# aside first (into the folder's flow/, so a flow killed meanwhile leaves nothing outside
+# it), for the teardown to put back. Not while another live flow holds the folder: its
+# bb-prepare (BUSY) would refuse it anyway.
+if [ -n "$slug" ] && [ -d "$state_root/bottles/$slug" ]; then
+  existing="$state_root/bottles/$slug"
+  if holder=$(live_owner "$existing"); then
+    echo "just $mode: slug=$slug is being started by another start flow (pid $holder); run this again once it is up" >&2; exit 1
+  fi
+  resuming=true
+  copy="$existing/flow/before.$$"
+  save_folder "$existing" "$copy" || { echo "just $mode: cannot copy what bb-prepare rewrites in $existing aside (to put it back at a \"n\"); nothing was changed" >&2; exit 1; }
+  copied=true
 fi
 plan_text=$(bb-prepare "${prep_args[@]}") || exit $?
 # The plan is written with "slug" second, top level (lib/plan/io.ts); read it with bash
@@ -319,14 +402,18 @@ plan_text=$(bb-prepare "${prep_args[@]}") || exit $?
 [[ $plan_text =~ \"slug\":\ \"([a-z0-9][a-z0-9-]*)\" ]] || { echo "just $mode: bb-prepare's plan has no slug" >&2; exit 1; }
 current_slug=${BASH_REMATCH[1]}
 work="$state_root/bottles/$current_slug/flow"
-mkdir -p "$work" && printf '%s\n' "$plan_text" > "$work/plan.json" \
-  && { [ "$resuming" = false ] || printf '%s\n' "$plan_before" > "$work/plan.before.json"; } || exit 1
+mkdir -p "$work" && printf '%s\n' "$plan_text" > "$work/plan.json" || exit 1
 
 if [ "$yes" != true ]; then
   # Declined until you say y: Ctrl-C at the question starts nothing too.
   declined=true
   read -r -p "Start this bottle? [y/N] " answer
   case "$answer" in y|Y|yes|YES) declined=false ;; *) echo "not started" >&2; exit 1 ;; esac
+fi
+# Yes: the folder is this start's now; the copy goes (not put back from then on).
+if [ "$copied" = true ]; then
+  copied=false
+  rm -rf "$copy"
 fi
 if [ "$resuming" = true ]; then
   replaced=true
@@ -346,7 +433,6 @@ stages=("${PIPESTATUS[@]}")
 # The first step that failed says why; the ones after it only saw no plan arrive (and,
 # told by BB_PIPE_STEP, say nothing).
 for code in "${stages[@]}"; do [ "$code" -eq 0 ] || exit "$code"; done
-rm -f "$work/plan.before.json"
 # A kept bottle outlives this flow: hand it over now that it is complete. The kept record
 # makes it yours (bb-list and bb-cleanup leave it be, running or stopped by a reboot, until
 # you remove it); our owner record left behind would make it the leftovers of a killed

@@ -3,8 +3,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -582,6 +583,110 @@ test("slug= of a kept bottle that stopped rebuilds it under its slug with its ap
   const removed = await run([join(REPO, "bin/bb-vm"), "exec", "--plan", planCopy, "--", "true"], { expect: ANY_EXIT });
   assert.notEqual(removed.code, 0);
   assert.match(removed.stderr, new RegExp(`its agent container bb-${slug}-agent is gone; the bottle was removed \\(its state dir .* is gone\\): .just start agent=shell. starts a new one`));
+});
+
+/** Everything in a bottle folder as a y/N must leave it: each entry's kind and mode, a
+ * file's content and mtime, a symlink's target. Folders' own mtimes are left out: a
+ * folder's changes with every name made and removed in it, the flow's own flow/ among them. */
+async function folderState(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (rel: string): Promise<void> => {
+    const path = join(dir, rel);
+    const st = await lstat(path);
+    const mode = (st.mode & 0o7777).toString(8);
+    if (st.isSymbolicLink()) out[rel] = `link ${await readlink(path)}`;
+    else if (st.isDirectory()) {
+      out[rel] = `dir ${mode}`;
+      for (const name of (await readdir(path)).sort()) await walk(rel === "." ? name : join(rel, name));
+    } else if (!st.isFile()) out[rel] = `other ${mode}`;
+    else {
+      // The CA's key, by its hash: a failed assertion prints what it compares.
+      const text = await readFile(path, "utf8");
+      out[rel] = `file ${mode} ${st.mtimeMs} ${rel.startsWith("ca/") ? createHash("sha256").update(text).digest("hex") : text}`;
+    }
+  };
+  await walk(".");
+  return out;
+}
+
+test("a \"n\" at the y/N of slug= over a stopped bottle leaves its folder as it was: not a file bb-prepare rewrote for the new plan is left, and its running bundle still reads it", async (t) => {
+  const { env } = await flowEnv(t, { DECLINE_TEST_TOKEN: "not-a-real-token" });
+  const slug = `declined-${process.pid}`;
+  const m = await writeTree(await tempDir(t), {
+    "agents/a.md": "---\nprovider: shell\nbottle: b\n---\nThe first prompt.\n",
+    "b.md": "---\nsupervise: true\nallow_hosts: [a.example.test]\n---\n",
+  });
+  const first = await just(["start", "agent=a", `manifest=${m}`, `slug=${slug}`, "yes=true", "keep=true"], env, "exit 0\n");
+  assert.equal(first.code, 0, first.stderr);
+  // Its agent stopped (a reboot, or it died); its bundle, with the folders bind-mounted, runs on.
+  await run(["docker", "stop", "-t", "0", `bb-${slug}-agent`]);
+  const dir = join(env.BB_STATE_DIR!, "bottles", slug);
+  await writeFile(join(dir, "approved-hosts.json"), JSON.stringify({ version: 1, hosts: [{ host: "docs.example.test", tlsPassthrough: false, request: "req-1", approvedAt: new Date().toISOString() }] }));
+  await writeFile(join(dir, "firewall-reload-owed"), "an approval's reload went unanswered\n");
+  const before = await folderState(dir);
+  assert.match(before["supervise/queue"]!, /^dir 1770$/, "the setup: bb-bundle shares the queue (sticky)");
+
+  // The manifest changed since: every file bb-prepare writes is another for the rebuild.
+  await writeTree(m, {
+    "agents/a.md": "---\nprovider: shell\nbottle: b\n---\nA second prompt.\n",
+    "b.md": "---\nsupervise: true\nallow_hosts: [b.example.test]\negress:\n  - {host: api.example.test, auth: bearer, token_env: DECLINE_TEST_TOKEN}\ngit:\n  upstreams:\n    example.test: {url: \"https://example.test\"}\n  repos: [example.test/team/app]\n---\n",
+  });
+  const no = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start slug=${slug}`, env, "n\n");
+  assert.equal(no.code, 1, no.stdout);
+  assert.match(no.stdout, new RegExp(`${slug} is not running: rebuilding it under the same slug[\\s\\S]*api\\.example\\.test[\\s\\S]*not started`), "the preflight showed the new plan");
+  assert.deepEqual(await folderState(dir), before, "declining the rebuild changed the bottle's folder");
+  // Filled in place: the bundle's bind mount still shows the host's policy.
+  const seen = await run(["docker", "exec", `bb-${slug}-bundle`, "cat", "/bb/firewall/policy.json"], { expect: ANY_EXIT });
+  assert.equal(seen.stdout, await readFile(join(dir, "firewall", "policy.json"), "utf8"), seen.stderr);
+});
+
+test("slug= over a folder with no plan (what an older bottle left: its approved hosts, its supervise queue): a \"n\", Ctrl-C while bb-prepare writes, and a start that fails all leave it", async (t) => {
+  const { env } = await flowEnv(t);
+  const slug = `leftover-${process.pid}`;
+  const dir = join(env.BB_STATE_DIR!, "bottles", slug);
+  const approvals = JSON.stringify({ version: 1, hosts: [{ host: "docs.example.test", tlsPassthrough: false, request: "req-1", approvedAt: new Date().toISOString() }] });
+  await mkdir(join(dir, "supervise", "queue"), { recursive: true });
+  await writeFile(join(dir, "approved-hosts.json"), approvals);
+  await writeRequest(join(dir, "supervise", "queue"), {
+    version: 1, id: "req-1", kind: "host", host: "docs.example.test", tlsPassthrough: false, reason: "docs", question: null,
+    status: "approved", answer: null, createdAt: new Date().toISOString(), decidedAt: new Date().toISOString(),
+  });
+  await chmod(join(dir, "supervise", "queue"), 0o1770);
+  const justStart = `${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start agent=shell slug=${slug}`;
+
+  const before = await folderState(dir);
+  const no = await inTty(justStart, env, "n\n");
+  assert.equal(no.code, 1, no.stdout);
+  assert.match(no.stdout, /kept the host\(s\) you approved for this bottle before: docs\.example\.test[\s\S]*not started/);
+  assert.deepEqual(await folderState(dir), before, "declining removed or changed the folder");
+
+  // Ctrl-C while bb-prepare runs, once it has written the daemons' files: it reads the
+  // approvals after them, and a FIFO in their place holds it there.
+  await rm(join(dir, "approved-hosts.json"));
+  await run(["mkfifo", join(dir, "approved-hosts.json")]);
+  const held = await folderState(dir);
+  const { term, closed, output } = startInTty(t, justStart, env);
+  for (let i = 0; i < 1200 && !existsSync(join(dir, "firewall", "policy.json")); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(existsSync(join(dir, "firewall", "policy.json")), `bb-prepare never wrote its files:\n${output()}`);
+  term.stdin!.write("\x03");
+  await closed;
+  for (let i = 0; i < 200 && existsSync(join(dir, "flow")); i++) await new Promise((r) => setTimeout(r, 50)); // the teardown outlives npx's just
+  assert.deepEqual(await folderState(dir), held, "Ctrl-C during bb-prepare left its files behind");
+
+  // Said yes, and the start fails (its egress network's name is taken): what started goes,
+  // the folder's state stays, as for any bottle rebuilt under its slug.
+  await rm(join(dir, "approved-hosts.json"));
+  await writeFile(join(dir, "approved-hosts.json"), approvals);
+  const squatter = `bb-${slug}-egress`;
+  await run(["docker", "network", "create", ...labelArgs(testLabels()), squatter]);
+  t.after(() => run(["docker", "network", "rm", squatter], { expect: ANY_EXIT }));
+  const r = await just(["start", "agent=shell", `slug=${slug}`, "yes=true"], env);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`stopping what started of ${slug} \\(its state dir stays`));
+  assert.deepEqual((await leftovers(slug)).filter((n) => n !== squatter), []);
+  assert.equal(await readFile(join(dir, "approved-hosts.json"), "utf8"), approvals);
+  assert.ok(existsSync(join(dir, "supervise", "queue", "req-1.json")), "the failed start removed the older bottle's queue");
+  assert.ok(!existsSync(join(dir, "owner.json")));
 });
 
 test("cwd= copies the host checkout into ~/work, writable by the agent", async (t) => {
