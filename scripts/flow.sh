@@ -70,18 +70,33 @@ state_root=${BB_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/bot-bottle}
 # words left out are read from its saved plan (with bash: one node start less), and an
 # agent= or backend= that differs is refused rather than resuming something else.
 has_saved_plan=false
+# The JSON string $1 (its text between the quotes) as it reads: a path may hold " or \.
+# Fails on a \uXXXX (a control character JSON wrote so), which is not read here.
+json_unescape() {
+  local rest=$1 out=""
+  while [[ $rest =~ ^([^\\]*)\\(.)(.*)$ ]]; do
+    out+=${BASH_REMATCH[1]}
+    case ${BASH_REMATCH[2]} in
+      '"' | '\' | /) out+=${BASH_REMATCH[2]} ;;
+      n) out+=$'\n' ;;
+      t) out+=$'\t' ;;
+      *) return 1 ;;
+    esac
+    rest=${BASH_REMATCH[3]}
+  done
+  printf '%s' "$out$rest"
+}
 if [ -n "$slug" ] && [ -f "$state_root/bottles/$slug/plan.json" ]; then
   has_saved_plan=true
   saved_plan=$(<"$state_root/bottles/$slug/plan.json")
+  string='"(([^"\\]|\\.)*)"'
   for field in agent backend manifest; do
     case $field in
-      agent) re='"agent": \{[[:space:]]*"name": "([^"\\]+)"'; given=$agent ;;
-      backend) re='"backend": "([^"\\]+)"'; given=$backend_given ;;
-      # A path JSON had to escape is not read here (rare: then the default tree is used).
-      manifest) re='"manifestDir": "([^"\\]+)"'; given=$manifest ;;
+      agent) re='"agent": \{[[:space:]]*"name": '$string; given=$agent ;;
+      backend) re='"backend": '$string; given=$backend_given ;;
+      manifest) re='"manifestDir": '$string; given=$manifest ;;
     esac
-    [[ $saved_plan =~ $re ]] || continue
-    was=${BASH_REMATCH[1]}
+    [[ $saved_plan =~ $re ]] && was=$(json_unescape "${BASH_REMATCH[1]}") && [ -n "$was" ] || continue
     if [ -z "$given" ]; then
       case $field in
         agent) agent=$was ;;

@@ -640,6 +640,22 @@ test("a \"n\" at the y/N of slug= over a stopped bottle leaves its folder as it 
   assert.equal(seen.stdout, await readFile(join(dir, "firewall", "policy.json"), "utf8"), seen.stderr);
 });
 
+test("slug= reads its bottle's manifest tree back from the plan when the tree's path holds a quote or a backslash (JSON escapes them)", async (t) => {
+  const { state, env } = await flowEnv(t);
+  const m = await writeTree(join(await tempDir(t), 'my "bottles" \\ here'), {
+    "agents/a.md": "---\nprovider: shell\nbottle: b\n---\n",
+    "b.md": "---\nsupervise: false\n---\n",
+  });
+  const slug = `quoted-${process.pid}`;
+  // Prepared and never started: just start slug= rebuilds it, from the tree its plan names.
+  const prepared = await run([join(REPO, "bin/bb-prepare"), "a", "--identity", slug, "--manifest-dir", m, "--state-dir", state, "-q"], { env, expect: ANY_EXIT });
+  assert.equal(prepared.code, 0, prepared.stderr);
+  assert.ok((await readFile(join(state, "bottles", slug, "plan.json"), "utf8")).includes('\\"bottles\\" \\\\ here'), "the setup: JSON escapes the path");
+  const no = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start slug=${slug}`, env, "n\n");
+  assert.equal(no.code, 1, no.stdout);
+  assert.match(no.stdout, /agent\s+a \(shell\)[\s\S]*not started/);
+});
+
 test("slug= over a folder with no plan (what an older bottle left: its approved hosts, its supervise queue): a \"n\", Ctrl-C while bb-prepare writes, and a start that fails all leave it", async (t) => {
   const { env } = await flowEnv(t);
   const slug = `leftover-${process.pid}`;
