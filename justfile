@@ -51,7 +51,7 @@ prepare *args:
       esac
     done
     [ -n "$agent" ] || { echo "just prepare: missing agent=NAME" >&2; exit 2; }
-    bb-prepare "$agent" "${extra[@]}"
+    bb-prepare "${extra[@]}" -- "$agent"
 
 # start an agent in a bottle and attach to it: just start agent=researcher [backend=docker] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true] [manifest=DIR]; resume a kept one: just start slug=SLUG
 [no-exit-message]

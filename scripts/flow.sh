@@ -388,7 +388,7 @@ if [ "$yes" != true ] && [ ! -t 0 ]; then
   exit 2
 fi
 
-prep_args=("$agent" --backend "$backend" --state-dir "$state_root" --owner-pid $$)
+prep_args=(--backend "$backend" --state-dir "$state_root" --owner-pid $$)
 [ -n "$cwd" ] && prep_args+=(--cwd "$cwd")
 [ -n "$slug" ] && prep_args+=(--identity "$slug")
 # Not running (stopped by a reboot, or its agent died): rebuilt under its slug, its old
@@ -411,7 +411,8 @@ if [ -n "$slug" ] && [ -d "$state_root/bottles/$slug" ]; then
   save_folder "$existing" "$copy" || { echo "just $mode: cannot copy what bb-prepare rewrites in $existing aside (to put it back at a \"n\"); nothing was changed" >&2; exit 1; }
   copied=true
 fi
-plan_text=$(bb-prepare "${prep_args[@]}") || exit $?
+# The agent after --: a name that starts with - is still a name, not an option.
+plan_text=$(bb-prepare "${prep_args[@]}" -- "$agent") || exit $?
 # The plan is written with "slug" second, top level (lib/plan/io.ts); read it with bash
 # rather than one more node start. Slugs are [a-z0-9-] (SLUG_PATTERN).
 [[ $plan_text =~ \"slug\":\ \"([a-z0-9][a-z0-9-]*)\" ]] || { echo "just $mode: bb-prepare's plan has no slug" >&2; exit 1; }

@@ -18,3 +18,14 @@ test("a recipe run with a socket for stdin and no SHLVL (node's pipes, ssh) does
   });
   assert.doesNotMatch(r.stderr, /bashrc|unbound variable/, r.stderr);
 });
+
+test("just prepare agent=NAME hands a name that starts with - to bb-prepare as the agent's name, not as one of its options", async (t) => {
+  const r = await run([join(REPO, "node_modules/.bin/just"), "--justfile", join(REPO, "justfile"), "prepare", "agent=--help"], {
+    env: { BB_STATE_DIR: await tempDir(t) },
+    input: "",
+    expect: [0, 1, 2, 4],
+  });
+  assert.equal(r.code, 4, r.stderr);
+  assert.match(r.stderr, /no agent named "--help"/);
+  assert.equal(r.stdout, "");
+});

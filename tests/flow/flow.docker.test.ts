@@ -126,6 +126,10 @@ test("an unknown argument is refused before anything starts, with each mode's ow
   }
   const bare = await just(["start", "shell"], env);
   assert.match(bare.stderr, /unknown argument 'shell' \(did you mean agent=shell\?\)/);
+  // A name that starts with - is still a name to bb-prepare, not one of its options (--help).
+  const dashed = await just(["start", "agent=--help", "yes=true"], env);
+  assert.equal(dashed.code, 4, dashed.stderr);
+  assert.match(dashed.stderr, /no agent named "--help"/);
   // An empty BB_STATE_DIR is refused as every tool refuses it, not taken for the default root.
   const empty = await just(["run", "agent=shell", "--", "true"], { ...env, BB_STATE_DIR: "" });
   assert.equal(empty.code, 2, empty.stderr);
