@@ -14,7 +14,7 @@ import { bottleDir, makeBottleDir } from "../paths.ts";
 import { log } from "../log.ts";
 import { readPlanFile, savePlan } from "../plan/io.ts";
 import { PLAN_VERSION, type Backend, type Plan } from "../plan/schema.ts";
-import { APPROVALS_FILE, clearReloadOwed, readApprovals } from "../supervise/approvals.ts";
+import { APPROVALS_FILE, clearReloadOwed, readApprovals, type Approval } from "../supervise/approvals.ts";
 import { allowHost } from "../supervise/policy.ts";
 import { listRequests, normalizeHost } from "../supervise/queue.ts";
 import { servicesFor, writeBottleFiles } from "./files.ts";
@@ -131,8 +131,11 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
       await claimOwner(dir, opts.ownerPid);
       claimed = true;
     }
+    // Read before anything is written: a record that cannot be read fails the prepare
+    // with the folder as it was, not half rewritten.
+    const recorded = fresh ? [] : await readApprovals(dir);
     const files = await writeBottleFiles({ dir, slug, bottle, services, prompt: loaded.agent.prompt });
-    if (!fresh) await keepApprovedHosts(files);
+    if (!fresh) await keepApprovedHosts(files, recorded);
     const plan: Plan = {
       version: PLAN_VERSION,
       slug,
@@ -162,10 +165,9 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
  * host writes (approvals.ts). A host the queue calls approved without such a record is
  * named and left out: the bundle can write the queue.
  */
-async function keepApprovedHosts(files: Plan["files"]): Promise<void> {
+async function keepApprovedHosts(files: Plan["files"], recorded: Approval[]): Promise<void> {
   const kept: string[] = [];
   const dropped: string[] = [];
-  const recorded = await readApprovals(files.dir);
   // The bundle about to start reads the policy afresh: no reload is owed to an old one.
   await clearReloadOwed(files.dir);
   for (const a of recorded) {

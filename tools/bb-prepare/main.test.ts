@@ -269,6 +269,20 @@ test("bb-prepare --identity keeps the hosts bb-supervise recorded approving (the
   for (const h of ["denied.example.test", "pending.example.test", "exfil.attacker.example"]) assert.ok(!hosts.includes(h), `${h} in ${hosts.join(" ")}`);
 });
 
+test("bb-prepare --identity over an approvals record it cannot read fails with the bottle's files as they were", async (t) => {
+  const state = await tempDir(t);
+  const first = validatePlan((await runTool("bb-prepare", ["shell", "--state-dir", state])).json());
+  await writeFile(join(first.files.dir, "approved-hosts.json"), "{ not json");
+  const snapshot = async () => Promise.all([first.files.firewallPolicy, first.files.plan].map(async (f) => [await readFile(f, "utf8"), statSync(f).mtimeMs]));
+  const before = await snapshot();
+  const queueMode = statSync(first.files.superviseQueue!).mode;
+  const again = await runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", first.slug]);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /approved-hosts\.json/);
+  assert.deepEqual(await snapshot(), before, "the policy or plan was rewritten");
+  assert.equal(statSync(first.files.superviseQueue!).mode, queueMode);
+});
+
 test("bb-prepare --cwd and --backend land in the plan; a missing --cwd is a usage error", async (t) => {
   const state = await tempDir(t);
   const r = await runTool("bb-prepare", ["shell", "--state-dir", state, "--cwd", REPO, "--backend", "smolmachines"]);
