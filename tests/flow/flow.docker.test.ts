@@ -660,7 +660,7 @@ test("slug= reads its bottle's manifest tree back from the plan when the tree's 
   assert.match(no.stdout, /agent\s+a \(shell\)[\s\S]*not started/);
 });
 
-test("slug= over a folder with no plan (what an older bottle left: its approved hosts, its supervise queue): a \"n\", Ctrl-C while bb-prepare writes, and a start that fails all leave it", async (t) => {
+test("slug= over a folder with no plan (what an older bottle left: its approved hosts, its supervise queue): a \"n\", Ctrl-C while bb-prepare runs, and a start that fails all leave it", async (t) => {
   const { env } = await flowEnv(t);
   const slug = `leftover-${process.pid}`;
   const dir = join(env.BB_STATE_DIR!, "bottles", slug);
@@ -680,14 +680,14 @@ test("slug= over a folder with no plan (what an older bottle left: its approved 
   assert.match(no.stdout, /kept the host\(s\) you approved for this bottle before: docs\.example\.test[\s\S]*not started/);
   assert.deepEqual(await folderState(dir), before, "declining removed or changed the folder");
 
-  // Ctrl-C while bb-prepare runs, once it has written the daemons' files: it reads the
-  // approvals after them, and a FIFO in their place holds it there.
+  // Ctrl-C while bb-prepare runs, once it has claimed the folder (owner.json): it reads
+  // the approvals next, before it writes anything, and a FIFO in their place holds it there.
   await rm(join(dir, "approved-hosts.json"));
   await run(["mkfifo", join(dir, "approved-hosts.json")]);
   const held = await folderState(dir);
   const { term, closed, output } = startInTty(t, justStart, env);
-  for (let i = 0; i < 1200 && !existsSync(join(dir, "firewall", "policy.json")); i++) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(existsSync(join(dir, "firewall", "policy.json")), `bb-prepare never wrote its files:\n${output()}`);
+  for (let i = 0; i < 1200 && !existsSync(join(dir, "owner.json")); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(existsSync(join(dir, "owner.json")), `bb-prepare never claimed the folder:\n${output()}`);
   term.stdin!.write("\x03");
   await closed;
   for (let i = 0; i < 200 && existsSync(join(dir, "flow")); i++) await new Promise((r) => setTimeout(r, 50)); // the teardown outlives npx's just
