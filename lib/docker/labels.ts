@@ -27,6 +27,12 @@ export function testLabels(env: Record<string, string | undefined> = process.env
   return { [LABEL.test]: "1", ...(suite ? { [LABEL.testSuite]: suite } : {}) };
 }
 
+/** testLabels() for what bb-bundle and bb-vm create when a test runs them with
+ * $BB_TEST_LABEL set; nothing otherwise. */
+export function testLabelsIfAsked(env: Record<string, string | undefined> = process.env): Record<string, string> | undefined {
+  return env.BB_TEST_LABEL ? testLabels(env) : undefined;
+}
+
 export type Role = "bundle" | "agent" | "network-internal" | "network-egress";
 export type BackendName = "docker" | "smolmachines";
 

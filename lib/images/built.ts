@@ -4,14 +4,12 @@
 // dangling derived image look like our leftover. A tag leaves our image when a rebuild
 // takes it over (a newer base) or two first starts build the same tag at once; the record
 // still names the image it left.
-import { appendFileSync, constants, mkdirSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { log } from "../log.ts";
+import { readRegularFile } from "../read-regular.ts";
 
 export const BUILT_FILE = "built-images";
-/** Reading stops here: a line per build, so years of builds stay far below it. */
-const READ_CAP = 1 << 20;
 const ID = /^sha256:[0-9a-f]{64}$/;
 
 /** Add one built image's ID. Best effort: a cache root that cannot be written costs only
@@ -27,25 +25,16 @@ export function recordBuilt(cacheRoot: string, id: string): void {
   }
 }
 
-/** Every ID recorded (empty when nothing was, or the record is no regular file: opened
- * without blocking, so a FIFO there cannot hold bb-cleanup). */
+/** Every ID recorded (empty when nothing was, or the record is no regular file: a FIFO
+ * there cannot hold bb-cleanup). */
 export async function builtIds(cacheRoot: string): Promise<Set<string>> {
   const path = join(cacheRoot, BUILT_FILE);
-  let handle;
+  let text: string;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch {
-    return new Set();
-  }
-  try {
-    if (!(await handle.stat()).isFile()) throw new Error("not a regular file");
-    const buf = new Uint8Array(READ_CAP);
-    const { bytesRead } = await handle.read(buf, 0, READ_CAP, 0);
-    return new Set(new TextDecoder().decode(buf.subarray(0, bytesRead)).split("\n").filter((l) => ID.test(l)));
+    text = await readRegularFile(path);
   } catch (e) {
-    log.warn(`ignoring ${path} (the images bot-bottle built): ${(e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") log.warn(`ignoring ${path} (the images bot-bottle built): ${(e as Error).message}`);
     return new Set();
-  } finally {
-    await handle.close();
   }
+  return new Set(text.split("\n").filter((l) => ID.test(l)));
 }

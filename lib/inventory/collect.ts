@@ -16,7 +16,8 @@ import { parsePlanText } from "../plan/io.ts";
 import type { Plan } from "../plan/schema.ts";
 import { SLUG_PATTERN } from "../prepare/slug.ts";
 import type { MachineInfo } from "../smolvm/driver.ts";
-import { KEPT_FILE, OWNER_FILE, ownerAlive, readOwner, readStateFile, type Owner } from "./owner.ts";
+import { KEPT_FILE, OWNER_FILE, ownerAlive, readOwner, type Owner } from "./owner.ts";
+import { readRegularFile } from "../read-regular.ts";
 
 export interface StateDirFacts {
   path: string;
@@ -126,7 +127,7 @@ export async function readStateDir(path: string): Promise<StateDirFacts> {
   let plan: Plan | null = null;
   let planError: string | null = null;
   try {
-    const text = await readStateFile(planPath).catch((e: Error) => {
+    const text = await readRegularFile(planPath).catch((e: Error) => {
       throw new BbError("PLAN_INVALID", `Cannot read plan file ${planPath}: ${e.message}`, { cause: e });
     });
     plan = parsePlanText(text, [], planPath);

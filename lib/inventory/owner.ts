@@ -9,13 +9,14 @@
 // dead owner is not mistaken for a live one. A shell may write the record without it
 // (`printf '{"pid":%d,"startedAt":"%s"}' $$ "$(date -u +%FT%TZ)"`); then only the pid is
 // checked.
-import { constants, readFileSync } from "node:fs";
-import { mkdir, open, rm, stat } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { mkdir, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import process from "node:process";
 import { z } from "zod/v3";
 import { BbError } from "../errors.ts";
 import { createFileWhole, writeFileAtomic } from "../fs-atomic.ts";
+import { readRegularFile } from "../read-regular.ts";
 
 export const OWNER_FILE = "owner.json";
 
@@ -93,7 +94,7 @@ async function removeIfDead(path: string): Promise<void> {
     return;
   }
   try {
-    const text = await readStateFile(path).catch(() => null);
+    const text = await readRegularFile(path).catch(() => null);
     const held = text === null ? null : parseOwner(text);
     if (text !== null && !(held && ownerAlive(held))) await rm(path, { force: true });
   } finally {
@@ -115,29 +116,9 @@ function parseOwner(text: string): Owner | null {
   }
 }
 
-/**
- * The text of a file bot-bottle keeps in a bottle's folder (plan.json, owner.json), refused
- * with an error naming it when it is no regular file: a FIFO there (or a link to one, or to
- * /dev/zero) would hold bb-list, bb-cleanup and the start flow's teardown forever. Opened
- * without blocking, then checked on what was opened, so nothing is swapped in between.
- */
-export async function readStateFile(path: string): Promise<string> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const st = await handle.stat();
-    if (!st.isFile()) {
-      const what = st.isFIFO() ? "a FIFO" : st.isDirectory() ? "a folder" : st.isSocket() ? "a socket" : "a device";
-      throw new BbError("STATE", `${path} is ${what}, not a regular file`, { details: { path } });
-    }
-    return await handle.readFile("utf8");
-  } finally {
-    await handle.close();
-  }
-}
-
 /** The owner record of the bottle in `dir`; null when there is none or it is unreadable. */
 export async function readOwner(dir: string): Promise<Owner | null> {
-  const text = await readStateFile(join(dir, OWNER_FILE)).catch(() => null);
+  const text = await readRegularFile(join(dir, OWNER_FILE)).catch(() => null);
   return text === null ? null : parseOwner(text);
 }
 

@@ -13,7 +13,7 @@ import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import process from "node:process";
 import { forwardedCredentials } from "../../lib/credentials.ts";
-import { testLabels } from "../../lib/docker/labels.ts";
+import { testLabelsIfAsked } from "../../lib/docker/labels.ts";
 import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { createProgram, interruptSignal, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
@@ -54,7 +54,7 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
         loopbackAddr,
         readyTimeoutMs: readyMs,
         noWait: !o.wait,
-        extraLabels: process.env.BB_TEST_LABEL ? testLabels() : undefined,
+        extraLabels: testLabelsIfAsked(),
         signal,
       });
     });

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { createProgram, interruptSignal, Option, type Command, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { dockerInfo, withEngine } from "../../lib/docker/daemon.ts";
-import { testLabels } from "../../lib/docker/labels.ts";
+import { testLabelsIfAsked } from "../../lib/docker/labels.ts";
 import { BbError, EXIT, isBbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { ensureImage, prefetchAgentImage } from "../../lib/images/mod.ts";
@@ -33,7 +33,6 @@ import { packImage } from "../../smolmachine-pack/pack.ts";
 
 type Bundled = Plan & { bundle: NonNullable<Plan["bundle"]> };
 type Vmd = Plan & { vm: NonNullable<Plan["vm"]> };
-const testLabelsIfAsked = () => (process.env.BB_TEST_LABEL ? testLabels() : undefined);
 
 const program = createProgram("bb-vm", "Start the agent's machine for a bundled plan; exec commands in it or attach the agent.", {
   example: "bb-prepare shell | bb-bundle | bb-vm | bb-provision > plan.json && bb-vm exec --plan plan.json -- id",
