@@ -103,6 +103,7 @@ async function runNode() {
   totals.failed += num(/ℹ fail (\d+)/) + num(/ℹ cancelled (\d+)/);
   totals.skipped += num(/ℹ skipped (\d+)/);
   if (r.status !== 0) failedRuns.push("node");
+  else if (num(/ℹ tests (\d+)/) === 0) ranNone("node");
 }
 
 async function runDeno() {
@@ -113,10 +114,19 @@ async function runDeno() {
     totals.passed += Number(last[1]);
     totals.failed += Number(last[2]);
     totals.skipped += Number(last[3] ?? 0);
+    if (r.status === 0 && last.slice(1).every((n) => !Number(n))) ranNone("deno");
   } else {
     totals.failed += 1; // no summary line: the run itself broke
   }
   if (r.status !== 0) failedRuns.push("deno");
+}
+
+/** A runner that found no test in the files it was given (a recursive node --test run
+ * skips them all) said nothing failed: that is no evidence, so it counts as a failure. */
+function ranNone(name) {
+  console.error(`\nFAILED: the ${name} run ran no test at all in ${files.length} file(s)`);
+  totals.failed += 1;
+  failedRuns.push(`${name} (ran no test)`);
 }
 
 /**
