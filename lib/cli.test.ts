@@ -22,10 +22,21 @@ test("wholeNumber() takes digits at or above its minimum and names the flag othe
 test("a bad number flag exits 2 before the tool does anything (git-gate, bb-cleanup)", async () => {
   const gate = await run(tsArgv("sidecar-image/git-gate/main.ts", ["--max-sessions", "0"]), { expect: [0, 1, 2], input: "" });
   assert.equal(gate.code, 2, gate.stderr);
-  assert.match(gate.stderr, /--max-sessions wants a whole number of at least 1, got "0"/);
+  assert.match(gate.stderr, /^git-gate: error: --max-sessions wants a whole number of at least 1, got "0"/);
   const cleanup = await run(tsArgv("tools/bb-cleanup/main.ts", ["--grace", "soon"]), { expect: [0, 1, 2], input: "" });
   assert.equal(cleanup.code, 2, cleanup.stderr);
-  assert.match(cleanup.stderr, /--grace wants a whole number, got "soon"/);
+  assert.match(cleanup.stderr, /^bb-cleanup: error: --grace wants a whole number, got "soon"/);
+});
+
+test("an error names the tool that says it, commander's own usage errors too: in a pipe of four tools, a bare 'error:' leaves you to guess", async () => {
+  const unknown = await run(tsArgv("tools/bb-list/main.ts", ["--bogus"]), { expect: [0, 1, 2] });
+  assert.equal(unknown.code, 2, unknown.stderr);
+  assert.match(unknown.stderr, /^bb-list: error: unknown option '--bogus'$/m);
+  const sub = await run(tsArgv("tools/bb-vm/main.ts", ["exec"]), { expect: [0, 1, 2], input: "" });
+  assert.equal(sub.code, 2, sub.stderr);
+  assert.match(sub.stderr, /^bb-vm: error: missing required argument 'cmd'$/m);
+  const missing = await run(tsArgv("tools/bb-provision/main.ts", ["--plan", "/nonexistent/plan.json"]), { expect: [0, 1, 2, 3] });
+  assert.equal(missing.stderr, "bb-provision: error: --plan /nonexistent/plan.json: no such file\n");
 });
 
 test("--plan naming no file is a usage error (exit 2); a file holding no plan is an invalid plan (exit 3)", async (t) => {
@@ -67,7 +78,7 @@ test("an empty plan from a pipe says the step before failed; inside the start fl
 test("no plan at all (stdin empty, not a pipe) is a usage error naming the way to give one: --slug for the tools that find a running bottle", async () => {
   const vm = await run(["sh", "-c", `${tsArgv("tools/bb-vm/main.ts", ["exec", "--", "true"]).map((a) => `'${a}'`).join(" ")} </dev/null`], { expect: [0, 1, 2, 3] });
   assert.equal(vm.code, 2, vm.stderr);
-  assert.equal(vm.stderr.trim(), "error: No plan: stdin is empty; pass --slug SLUG (bb-list shows them) or --plan FILE, or pipe one in (bb-prepare AGENT | ...)");
+  assert.equal(vm.stderr.trim(), "bb-vm: error: No plan: stdin is empty; pass --slug SLUG (bb-list shows them) or --plan FILE, or pipe one in (bb-prepare AGENT | ...)");
   const provision = await run(["sh", "-c", `${tsArgv("tools/bb-provision/main.ts", []).map((a) => `'${a}'`).join(" ")} </dev/null`], { expect: [0, 1, 2, 3] });
   assert.equal(provision.code, 2, provision.stderr);
   assert.match(provision.stderr, /No plan: stdin is empty; pass --plan FILE, or pipe one in/);
@@ -101,10 +112,10 @@ test("Ctrl-C while a tool waits on docker: one warning and 'Interrupted by SIGIN
   };
   const alone = await interrupted({});
   assert.equal(alone.code, 130, alone.stderr);
-  assert.deepEqual(alone.stderr.match(/^(error|warning): .*$/gm), ["warning: SIGINT received: stopping and rolling back", "error: Interrupted by SIGINT"], alone.stderr);
+  assert.deepEqual(alone.stderr.match(/^(bb-bundle: error|warning): .*$/gm), ["warning: SIGINT received: stopping and rolling back", "bb-bundle: error: Interrupted by SIGINT"], alone.stderr);
   const inFlow = await interrupted({ BB_PIPE_STEP: "1" });
   assert.equal(inFlow.code, 130, inFlow.stderr);
-  assert.equal(inFlow.stderr.match(/^(error|warning): .*$/gm), null, inFlow.stderr);
+  assert.equal(inFlow.stderr.match(/^(bb-bundle: error|warning): .*$/gm), null, inFlow.stderr);
 });
 
 test("a docker that dies of Ctrl-C before the tool hears it is still the interruption, not a failure of its own", async (t) => {
@@ -122,7 +133,7 @@ test("a docker that dies of Ctrl-C before the tool hears it is still the interru
   const r = await run(tsArgv("tools/bb-bundle/main.ts", ["--plan", join(dir, "plan.json")]), { env: { PATH: `${dir}:${process.env.PATH}` }, expect: [0, 1, 130] });
   assert.ok(existsSync(join(dir, "docker-called")), r.stderr);
   assert.equal(r.code, 130, r.stderr);
-  assert.deepEqual(r.stderr.match(/^(error|warning): .*$/gm), ["warning: SIGINT received: stopping and rolling back", "error: Interrupted by SIGINT"], r.stderr);
+  assert.deepEqual(r.stderr.match(/^(bb-bundle: error|warning): .*$/gm), ["warning: SIGINT received: stopping and rolling back", "bb-bundle: error: Interrupted by SIGINT"], r.stderr);
 });
 
 test("a next step that exits before reading the plan: one error naming the bottle and how to remove it, no stack trace", async (t) => {
@@ -134,7 +145,7 @@ test("a next step that exits before reading the plan: one error naming the bottl
   assert.equal(r.code, 1, r.stderr);
   const slug = /bottle (shell-[a-z0-9]+) is left/.exec(r.stderr)?.[1];
   assert.ok(slug, r.stderr);
-  assert.equal(r.stderr.trim(), `error: stdout was closed before the output was written: the next step in the pipe exited first; bottle ${slug} is left as this step made it: bb-cleanup --slug ${slug} removes it`);
+  assert.equal(r.stderr.trim(), `bb-prepare: error: stdout was closed before the output was written: the next step in the pipe exited first; bottle ${slug} is left as this step made it: bb-cleanup --slug ${slug} removes it`);
   assert.ok(existsSync(join(state, "bottles", slug)), "what the step made is still there to find");
 });
 

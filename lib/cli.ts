@@ -32,7 +32,8 @@ export function createProgram(name: string, summary: string, opts: { example?: s
   const program = addCommonFlags(new Command(name).description(summary))
     .helpOption("-h, --help", "show this help")
     .showHelpAfterError("(run with --help for usage)")
-    .configureOutput({ writeOut: (s) => void process.stderr.write(s), writeErr: (s) => void process.stderr.write(s) });
+    // An error names the tool: in a pipe of four, "error: ..." alone leaves you to guess.
+    .configureOutput({ writeOut: (s) => void process.stderr.write(s), writeErr: (s) => void process.stderr.write(s), outputError: (s, write) => write(`${name}: ${s}`) });
   if (opts.readsPlan) program.option("--plan <file>", "read the plan from FILE instead of stdin");
   const tail = [opts.example ? `Example:\n  ${opts.example}` : "", exitTableText({ plan: opts.readsPlan, manifest: opts.readsManifest })].filter(Boolean).join("\n\n");
   program.addHelpText("after", `\n${tail}\n`);
@@ -215,7 +216,7 @@ export function setExitCode(program: Command, code: number): void {
 
 function reportError(program: Command, err: BbError) {
   if (err.details.quiet === true) log.debug(err.message);
-  else log.error(err.message);
+  else log.child(program.name()).error(err.message);
   if (log.level() === "debug" && err.cause instanceof Error && err.cause.stack) log.debug(err.cause.stack);
   if (wantsJsonErrors(program)) process.stderr.write(JSON.stringify(err.toJSON()) + "\n");
 }

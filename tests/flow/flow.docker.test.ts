@@ -456,7 +456,7 @@ test("a slug another state root's bottle holds, running or stopped, is refused b
   };
   const refused = (stderr: string) => {
     assert.equal(stderr.trim().split("\n").length, 1, stderr);
-    assert.match(stderr.trim(), new RegExp(`^error: Slug ${slug} is taken by a bottle of state root ${a.state} \\(.*\\); nothing was made: pick another slug`));
+    assert.match(stderr.trim(), new RegExp(`^(bb-prepare|bb-bundle|bb-vm): error: Slug ${slug} is taken by a bottle of state root ${a.state} \\(.*\\); nothing was made: pick another slug`));
   };
   const aFiles = async () => (await readdir(join(a.state, "bottles", slug))).sort();
   const filesBefore = await aFiles();
@@ -779,7 +779,7 @@ test("bb-bundle gives up at once on a daemon that keeps crashing, names it with 
   const r = await run([bin("bb-bundle"), "--ready-timeout", "120"], { env, input: prepared.stdout, expect: ANY_EXIT, timeoutMs: 180_000 });
   const took = Date.now() - began;
   assert.notEqual(r.code, 0, r.stderr);
-  assert.match(r.stderr, new RegExp(`^error: Cannot start bundle for ${plan.slug}: daemon firewall keeps exiting \\(\\d+ times\\) instead of answering on 8888`, "m"));
+  assert.match(r.stderr, new RegExp(`^bb-bundle: error: Cannot start bundle for ${plan.slug}: daemon firewall keeps exiting \\(\\d+ times\\) instead of answering on 8888`, "m"));
   assert.match(r.stderr, /last bundle log lines:[\s\S]*firewall/);
   assert.ok(took < 60_000, `it waited ${took} ms, as if for the timeout`);
   assert.deepEqual(await leftovers(plan.slug), []);
@@ -800,7 +800,7 @@ test("bb-bundle --no-wait leaves the readiness wait to bb-provision, which names
   await run(["docker", "pause", plan.bundle.container]);
   const frozen = await run([bin("bb-provision"), "--ready-timeout", "2"], { env, input: r.stdout, expect: ANY_EXIT, timeoutMs: 60_000 });
   assert.equal(frozen.code, 124, frozen.stderr);
-  assert.match(frozen.stderr, new RegExp(`^error: Cannot provision ${plan.slug}: daemon (firewall|supervise) did not answer on \\d+ within 2s`, "m"));
+  assert.match(frozen.stderr, new RegExp(`^bb-provision: error: Cannot provision ${plan.slug}: daemon (firewall|supervise) did not answer on \\d+ within 2s`, "m"));
   const untouched = await run(["docker", "exec", plan.vm.name, "test", "-e", "/home/node/.bot-bottle"], { expect: ANY_EXIT });
   assert.notEqual(untouched.code, 0, "provisioning ran although the bundle never answered");
 
@@ -815,7 +815,7 @@ test("bb-bundle --no-wait leaves the readiness wait to bb-provision, which names
   await run(["docker", "rm", "--force", plan.bundle.container]);
   const gone = await run([bin("bb-provision")], { env, input: r.stdout, expect: ANY_EXIT, timeoutMs: 60_000 });
   assert.equal(gone.code, 1, gone.stderr);
-  assert.match(gone.stderr, new RegExp(`^error: Cannot provision ${plan.slug}: its bundle container ${plan.bundle.container} is gone \\(docker rm, or bb-cleanup --slug ${plan.slug}, removed it\\)$`, "m"));
+  assert.match(gone.stderr, new RegExp(`^bb-provision: error: Cannot provision ${plan.slug}: its bundle container ${plan.bundle.container} is gone \\(docker rm, or bb-cleanup --slug ${plan.slug}, removed it\\)$`, "m"));
   assert.doesNotMatch(gone.stderr, /last bundle log lines|No such container/);
 });
 
@@ -831,8 +831,8 @@ test("just run with the Docker engine out of reach: bb-bundle's one error, the l
   const { state, env } = await flowEnv(t, { DOCKER_HOST: "unix:///nonexistent/docker.sock" });
   const r = await just(["run", "agent=shell", "--", "true"], env);
   assert.equal(r.code, 1, r.stderr);
-  assert.equal(r.stderr.match(/^error: /gm)?.length, 1, r.stderr);
-  assert.match(r.stderr, /error: Cannot reach the Docker engine/);
+  assert.equal(r.stderr.match(/^[\w-]+: error: /gm)?.length, 1, r.stderr);
+  assert.match(r.stderr, /^bb-bundle: error: Cannot reach the Docker engine/m);
   assert.doesNotMatch(r.stderr, /got no plan on stdin|teardown .* was incomplete/);
   assert.deepEqual(await readdir(join(state, "bottles")), [], "the state dir was left behind");
 });
@@ -863,7 +863,7 @@ test("bb-bundle that fails part-way removes what it created and nothing else", a
 
   const r = await run([bin("bb-bundle")], { env, input: prepared.stdout, expect: ANY_EXIT, timeoutMs: 120_000 });
   assert.notEqual(r.code, 0, "bb-bundle succeeded although its egress network name was taken");
-  assert.match(r.stderr, new RegExp(`^error: Cannot start the bundle: network ${squatter} already exists, and this step did not make it: bottle ${plan.slug} has a bundle already`, "m"));
+  assert.match(r.stderr, new RegExp(`^bb-bundle: error: Cannot start the bundle: network ${squatter} already exists, and this step did not make it: bottle ${plan.slug} has a bundle already`, "m"));
   assert.match(r.stderr, /rolling back what this step created/);
   // The squatter carries the bottle's name but is the test's own (asserted kept below).
   assert.deepEqual((await leftovers(plan.slug)).filter((n) => n !== squatter), [], "a network or container of the failed bundle was left behind");
@@ -884,7 +884,7 @@ test("bb-bundle run again on a plan it bundled already names the bottle, rolls n
 
   const again = await run([bin("bb-bundle"), "--no-wait"], { env, input: prepared.stdout, expect: ANY_EXIT, timeoutMs: 120_000 });
   assert.equal(again.code, 1, again.stderr);
-  assert.match(again.stderr, new RegExp(`^error: Cannot start the bundle: network bb-${plan.slug}-(int|egress) already exists, and this step did not make it: bottle ${plan.slug} has a bundle already, which this plan did not start \\(bb-list --all shows it; bb-cleanup --slug ${plan.slug} removes the bottle\\)`, "m"));
+  assert.match(again.stderr, new RegExp(`^bb-bundle: error: Cannot start the bundle: network bb-${plan.slug}-(int|egress) already exists, and this step did not make it: bottle ${plan.slug} has a bundle already, which this plan did not start \\(bb-list --all shows it; bb-cleanup --slug ${plan.slug} removes the bottle\\)`, "m"));
   assert.doesNotMatch(again.stderr, /rolling back|docker network create/, "nothing was made to roll back, and docker's argv is no message");
   assert.deepEqual((await leftovers(plan.slug)).sort(), before);
   assert.ok(existsSync(join(state, "bottles", plan.slug, "ca")), "the first bundle's CA was removed");

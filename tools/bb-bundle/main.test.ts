@@ -43,7 +43,7 @@ test("an engine that accepts and never answers: bb-bundle gives up after BB_DOCK
   const r = await runTool("bb-bundle", [], { input: prepared.stdout, env: { DOCKER_HOST: engine.host, BB_DOCKER_TIMEOUT: "1" } });
   assert.equal(r.code, 124, r.stderr);
   assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`);
-  assert.match(r.stderr, /^error: Cannot reach the Docker engine: the Docker engine did not answer `docker version --format '\{\{json \.Server\}\}'` within 1 s\. Is it hung\? Restart it/m);
+  assert.match(r.stderr, /^bb-bundle: error: Cannot reach the Docker engine: the Docker engine did not answer `docker version --format '\{\{json \.Server\}\}'` within 1 s\. Is it hung\? Restart it/m);
   assert.doesNotMatch(r.stderr, /Start the Docker engine/);
   assert.equal(await engine.clientsClosed(), 0);
 });

@@ -92,7 +92,7 @@ test("a BB_DOCKER_TIMEOUT that is not a number of seconds is a usage error that 
     for (const bad of ["soon", "0", "-3"]) {
       const r = await runTool(tool, args, { env: { BB_DOCKER_TIMEOUT: bad, DOCKER_HOST: "unix:///nonexistent/docker.sock" } });
       assert.equal(r.code, 2, `${tool} ${args.join(" ")}: ${r.stderr}`);
-      assert.match(r.stderr, new RegExp(`^error: BB_DOCKER_TIMEOUT=${bad}: expected a number of seconds above 0`));
+      assert.match(r.stderr, new RegExp(`^${tool}: error: BB_DOCKER_TIMEOUT=${bad}: expected a number of seconds above 0`));
     }
   }
   for (const tool of new Set(calls.map(([tool]) => tool))) {

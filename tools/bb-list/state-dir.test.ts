@@ -33,12 +33,12 @@ test("a state root that cannot be made, or whose bottles/ is a file, is one usag
   const noEngine = { DOCKER_HOST: "unix:///nonexistent/docker.sock" };
   const cases: [string, string[], Record<string, string>, RegExp][] = [
     // Below /proc no folder can be made although /proc is there.
-    ["bb-prepare", ["shell"], { BB_STATE_DIR: "/proc/bb-no-such" }, /^error: \$BB_STATE_DIR \/proc\/bb-no-such cannot be made: no such file or directory$/m],
-    ["bb-prepare", ["shell", "--state-dir", join(root, "bottles", "x")], {}, /^error: --state-dir .*\/bottles\/x cannot be made: .*\/bottles is not a folder$/m],
-    ["bb-prepare", ["shell"], { BB_STATE_DIR: root }, /^error: \$BB_STATE_DIR .*: bottles is not a folder$/m],
-    ["bb-prepare", ["shell", "--identity", "shell-x1y2", "--state-dir", root], {}, /^error: --state-dir .*: bottles is not a folder$/m],
-    ["bb-list", ["--all"], { BB_STATE_DIR: root, ...noEngine }, /^error: \$BB_STATE_DIR .*: bottles is not a folder$/m],
-    ["bb-cleanup", ["--dry-run", "--state-dir", root], noEngine, /^error: --state-dir .*: bottles is not a folder$/m],
+    ["bb-prepare", ["shell"], { BB_STATE_DIR: "/proc/bb-no-such" }, /^bb-prepare: error: \$BB_STATE_DIR \/proc\/bb-no-such cannot be made: no such file or directory$/m],
+    ["bb-prepare", ["shell", "--state-dir", join(root, "bottles", "x")], {}, /^bb-prepare: error: --state-dir .*\/bottles\/x cannot be made: .*\/bottles is not a folder$/m],
+    ["bb-prepare", ["shell"], { BB_STATE_DIR: root }, /^bb-prepare: error: \$BB_STATE_DIR .*: bottles is not a folder$/m],
+    ["bb-prepare", ["shell", "--identity", "shell-x1y2", "--state-dir", root], {}, /^bb-prepare: error: --state-dir .*: bottles is not a folder$/m],
+    ["bb-list", ["--all"], { BB_STATE_DIR: root, ...noEngine }, /^bb-list: error: \$BB_STATE_DIR .*: bottles is not a folder$/m],
+    ["bb-cleanup", ["--dry-run", "--state-dir", root], noEngine, /^bb-cleanup: error: --state-dir .*: bottles is not a folder$/m],
   ];
   for (const [tool, args, env, message] of cases) {
     const r = await runTool(tool, args, { env });

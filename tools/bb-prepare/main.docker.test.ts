@@ -25,7 +25,7 @@ test("bb-prepare --identity --rebuild refuses a bottle whose agent container run
 
   const refused = await runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", first.slug, "--rebuild"]);
   assert.equal(refused.code, 2, refused.stderr);
-  assert.match(refused.stderr, new RegExp(`^error: Bottle ${first.slug} is running \\(its agent bb-${first.slug}-agent is up\\), so --rebuild would take its plan from under it: .just start slug=${first.slug}. attaches to it`, "m"));
+  assert.match(refused.stderr, new RegExp(`^bb-prepare: error: Bottle ${first.slug} is running \\(its agent bb-${first.slug}-agent is up\\), so --rebuild would take its plan from under it: .just start slug=${first.slug}. attaches to it`, "m"));
   assert.equal(refused.stdout, "");
   assert.equal(await readFile(first.files.plan, "utf8"), before, "the running bottle's plan was rewritten");
 

@@ -221,7 +221,7 @@ test("bb-prepare usage errors exit 2 and name the flag", async (t) => {
   for (const [dir, what] of [[join(state, "nope"), "does not exist"], ["/etc/passwd", "is not a folder"]] as const) {
     const r = await runTool("bb-prepare", ["shell", "--state-dir", state, "--manifest-dir", dir]);
     assert.equal(r.code, 4, r.stderr);
-    assert.match(r.stderr, new RegExp(`^error: Manifest dir ${dir} ${what} \\(pass --manifest-dir DIR`, "m"));
+    assert.match(r.stderr, new RegExp(`^bb-prepare: error: Manifest dir ${dir} ${what} \\(pass --manifest-dir DIR`, "m"));
   }
 });
 
@@ -365,7 +365,7 @@ test("bb-prepare --owner-pid claims the slug: a second start flow for it is refu
   await writeFile(join(dir, "firewall", "policy.json"), before.replace("}", ', "marker": 1}'));
   const b = await runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", "dev", "--owner-pid", String(flow().pid), "--json-errors"]);
   assert.equal(b.code, 1, b.stderr);
-  assert.match(b.stderr, new RegExp(`^error: Bottle dev belongs to another start flow \\(pid ${first.pid}, since [^)]+\\), which is starting or running it: wait until it is up \\(.just start slug=dev. then attaches beside it\\), or end that flow first$`, "m"));
+  assert.match(b.stderr, new RegExp(`^bb-prepare: error: Bottle dev belongs to another start flow \\(pid ${first.pid}, since [^)]+\\), which is starting or running it: wait until it is up \\(.just start slug=dev. then attaches beside it\\), or end that flow first$`, "m"));
   assert.equal(JSON.parse(b.stderr.trim().split("\n").pop()!).error.code, "BUSY");
   assert.equal(b.stdout, "", "a refused prepare printed a plan");
   assert.match(await readFile(join(dir, "firewall", "policy.json"), "utf8"), /"marker": 1/, "the refused flow rewrote the first one's files");

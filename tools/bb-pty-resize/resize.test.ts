@@ -52,5 +52,5 @@ test("bb-pty-resize refuses a bad --first-sync-ms as a usage error", async () =>
 
 test("bb-pty-resize names a command that does not exist (exit 1, not a usage error)", async () => {
   const r = await run([TOOL, "--", "/nonexistent/x"], { expect: [1] });
-  assert.match(r.stderr, /error: Cannot run \/nonexistent\/x: no such program/);
+  assert.match(r.stderr, /bb-pty-resize: error: Cannot run \/nonexistent\/x: no such program/);
 });

@@ -50,7 +50,7 @@ test("approve sends HUP to the bottle's bundle container and waits for the firew
     assert.equal((await readRequest(b.queueDir, "aa11"))?.status, "approved");
 
     const failed = await run(tsArgv("tools/bb-supervise/main.ts", ["--plan", gone.planFile, "approve", "bb22"]), { expect: [1] });
-    assert.match(failed.stderr, /^error: Request bb22 stays pending; docs\.example\.org is out of .*policy\.json again: signalling the firewall to re-read its policy with docs\.example\.org failed \(Cannot signal the firewall of .* \(container .*-missing\)/m);
+    assert.match(failed.stderr, /^bb-supervise: error: Request bb22 stays pending; docs\.example\.org is out of .*policy\.json again: signalling the firewall to re-read its policy with docs\.example\.org failed \(Cannot signal the firewall of .* \(container .*-missing\)/m);
     assert.equal((await readRequest(gone.queueDir, "bb22"))?.status, "pending");
     assert.doesNotMatch(await readFile(gone.policyFile, "utf8"), /docs\.example\.org/);
   } finally {
@@ -76,7 +76,7 @@ test("approve against a Docker engine that stops answering gives up after BB_DOC
     });
     assert.equal(r.code, 124, r.stderr);
     assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
-    assert.match(r.stderr, /^error: Request cc33 stays pending; docs\.example\.org is out of .*policy\.json again: the firewall may have re-read the policy with it before the engine stopped answering: Cannot (read the log of|signal the firewall of .*) \(?container [^:]*: the Docker engine did not answer `docker /m);
+    assert.match(r.stderr, /^bb-supervise: error: Request cc33 stays pending; docs\.example\.org is out of .*policy\.json again: the firewall may have re-read the policy with it before the engine stopped answering: Cannot (read the log of|signal the firewall of .*) \(?container [^:]*: the Docker engine did not answer `docker /m);
     assert.match(r.stderr, call);
     assert.match(r.stderr, /^Once the engine answers, approve it again, or deny it \(which then has the firewall re-read the policy without it\)$/m);
     assert.equal((await readRequest(b.queueDir, "cc33"))?.status, "pending");

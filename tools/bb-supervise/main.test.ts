@@ -133,7 +133,7 @@ test("approve grants a request only as list showed it: one rewritten since is re
 
     const approved = await tool(["--plan", b.planFile, "approve", "3fa2c1b9"]);
     assert.equal(approved.code, 1, approved.stderr);
-    assert.match(approved.stderr, /^error: Request 3fa2c1b9 changed after bb-supervise first showed it: it asked for docs\.example\.org, and now asks for \(TLS PASSTHROUGH, not scanned\) \*\.attacker\.example\. .*Deny it \(`bb-supervise --slug shell-t3st deny 3fa2c1b9`\)/m);
+    assert.match(approved.stderr, /^bb-supervise: error: Request 3fa2c1b9 changed after bb-supervise first showed it: it asked for docs\.example\.org, and now asks for \(TLS PASSTHROUGH, not scanned\) \*\.attacker\.example\. .*Deny it \(`bb-supervise --slug shell-t3st deny 3fa2c1b9`\)/m);
     assert.equal(await readFile(b.policyFile, "utf8"), before);
     // list says so too, above the table, every time.
     const again = await tool(["--plan", b.planFile, "list"]);
@@ -155,7 +155,7 @@ test("an unknown id fails with exit 1 naming the pending ids; an unknown slug na
     await writeRequest(b.queueDir, request("aa11", {}));
     const unknown = await tool(["--plan", b.planFile, "approve", "zz99"]);
     assert.equal(unknown.code, 1);
-    assert.match(unknown.stderr, /^error: No supervise request "zz99" in .*; pending: aa11 \(docs\.example\.org\)$/m);
+    assert.match(unknown.stderr, /^bb-supervise: error: No supervise request "zz99" in .*; pending: aa11 \(docs\.example\.org\)$/m);
     assert.equal(unknown.stdout, "");
 
     const noBottle = await tool(["--state-dir", b.stateRoot, "--slug", "nope-x1", "list"]);

@@ -89,7 +89,7 @@ test("a queue file that does not parse is reported on one line: what the message
     // approve names the bad file in its error, on one line too.
     const approve = await tool(["--plan", b.planFile, "approve", "aa11"]);
     assert.equal(approve.code, 1);
-    assert.match(approve.stderr, /^error: .*aa11\.json: kind: .*received 'host\\x0a.*'\n$/);
+    assert.match(approve.stderr, /^bb-supervise: error: .*aa11\.json: kind: .*received 'host\\x0a.*'\n$/);
   }));
 
 test("a queue entry that is a FIFO, a symlink or huge is skipped with a warning, and list goes on with the rest", () =>

@@ -57,7 +57,7 @@ test("a plan whose agent container was removed never reaches another root's bott
   const idA = (await docker.inspectContainer(agent))!.id;
 
   await saveWithId();
-  const gone = new RegExp(`^error: bottle ${slug}: its agent container ${agent} is gone; .just start slug=${slug}. rebuilds it`, "m");
+  const gone = new RegExp(`^bb-vm: error: bottle ${slug}: its agent container ${agent} is gone; .just start slug=${slug}. rebuilds it`, "m");
   // 125, as docker run's: the bottle could not run the command, which a script can tell
   // from the command's own exit 1; with --json-errors, the error object too.
   const exec = await markFrom("/tmp/from-b", ["--json-errors"]);
@@ -70,7 +70,7 @@ test("a plan whose agent container was removed never reaches another root's bott
   assert.match(attached.stderr, gone);
 
   await saveWithoutId();
-  const taken = new RegExp(`^error: Cannot reach bottle ${slug}'s agent: container ${agent} is a bottle of state root ${rootA.stateRoot}, not of this one .*BB_STATE_DIR=${rootA.stateRoot}\\)$`, "m");
+  const taken = new RegExp(`^bb-vm: error: Cannot reach bottle ${slug}'s agent: container ${agent} is a bottle of state root ${rootA.stateRoot}, not of this one .*BB_STATE_DIR=${rootA.stateRoot}\\)$`, "m");
   const execOld = await markFrom("/tmp/from-b-old");
   assert.equal(execOld.code, 1, execOld.stderr);
   assert.match(execOld.stderr, taken);
@@ -142,7 +142,7 @@ test("bb-vm on the plan bb-bundle just wrote joins the internal network by its I
     await remove();
     const pruned = await runTool("bb-vm", [], { input: JSON.stringify({ ...prepared, bundle: { ...bundle, networkIds: { internal: "0".repeat(64), egress: "1".repeat(64) } } }), env: { BB_TEST_LABEL: "1" } });
     assert.equal(pruned.code, 1, pruned.stderr);
-    assert.match(pruned.stderr, new RegExp(`^error: Cannot start the agent: bottle ${bottle.slug}'s internal network ${internal} \\(ID 000000000000\\) is gone since bb-bundle made it .*bb-cleanup --slug ${bottle.slug} removes the rest`, "m"));
+    assert.match(pruned.stderr, new RegExp(`^bb-vm: error: Cannot start the agent: bottle ${bottle.slug}'s internal network ${internal} \\(ID 000000000000\\) is gone since bb-bundle made it .*bb-cleanup --slug ${bottle.slug} removes the rest`, "m"));
     assert.equal(await docker.inspectContainer(agent), null, "the agent container that could not start was left");
   } finally {
     await remove();

@@ -106,7 +106,7 @@ test("bb-vm exec with the Docker engine out of reach says so as every tool does,
     expect: ANY_EXIT, input: "", env: { DOCKER_HOST: "unix:///nonexistent/bb-test-docker.sock" },
   });
   assert.equal(r.code, 125, r.stderr);
-  assert.match(r.stderr, /^error: Cannot reach the Docker engine \(.*\)\.\nStart the Docker engine/m);
+  assert.match(r.stderr, /^bb-vm: error: Cannot reach the Docker engine \(.*\)\.\nStart the Docker engine/m);
   assert.deepEqual([jsonError(r.stderr).code], ["DOCKER"]);
 });
 
@@ -115,6 +115,6 @@ test("bb-vm exec --slug of a bottle not started that far says so, and how to sta
   t.after(() => b.remove());
   const r = await tool("bb-vm", ["exec", "--slug", b.slug, "--state-dir", b.stateRoot, "--json-errors", "--", "true"]);
   assert.equal(r.code, 3, r.stderr);
-  assert.match(r.stderr, new RegExp(`^error: Bottle ${b.slug} is not started \\(its plan .*plan\\.json has no "vm" section yet\\): .just start slug=${b.slug}. starts it$`, "m"));
+  assert.match(r.stderr, new RegExp(`^bb-vm: error: Bottle ${b.slug} is not started \\(its plan .*plan\\.json has no "vm" section yet\\): .just start slug=${b.slug}. starts it$`, "m"));
   assert.deepEqual([jsonError(r.stderr).code], ["PLAN_SECTION_MISSING"]);
 });
