@@ -66,10 +66,10 @@ if [ "${BB_STATE_DIR+set}" = set ] && [ -z "${BB_STATE_DIR//[[:space:]]/}" ]; th
 fi
 state_root=${BB_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/bot-bottle}
 [ -z "$slug" ] || [[ "$slug" =~ ^[a-z0-9][a-z0-9-]*$ ]] || { echo "just $mode: slug=$slug is not a slug (lower-case letters, digits and -, as bb-list shows them)" >&2; exit 2; }
-# A bottle resumed by slug is the agent, backend and manifest tree it was made from: the
-# words left out are read from its saved plan (with bash: one node start less), and an
-# agent= or backend= that differs is refused rather than resuming something else.
-has_saved_plan=false
+# A bottle resumed by slug is the agent, backend, manifest tree and checkout it was made
+# from: the words left out are read from its saved plan (with bash: one node start less),
+# and an agent= or backend= that differs is refused rather than resuming something else.
+has_saved_plan=false saved_cwd_gone=""
 # The JSON string $1 (its text between the quotes) as it reads: a path may hold " or \.
 # Fails on a \uXXXX (a control character JSON wrote so), which is not read here.
 json_unescape() {
@@ -90,11 +90,13 @@ if [ -n "$slug" ] && [ -f "$state_root/bottles/$slug/plan.json" ]; then
   has_saved_plan=true
   saved_plan=$(<"$state_root/bottles/$slug/plan.json")
   string='"(([^"\\]|\\.)*)"'
-  for field in agent backend manifest; do
+  for field in agent backend manifest cwd; do
     case $field in
       agent) re='"agent": \{[[:space:]]*"name": '$string; given=$agent ;;
       backend) re='"backend": '$string; given=$backend_given ;;
       manifest) re='"manifestDir": '$string; given=$manifest ;;
+      # The plan's own (top-level, two spaces in) cwd: no section's field of that name.
+      cwd) re=$'\n  "cwd": '$string; given=$cwd ;;
     esac
     [[ $saved_plan =~ $re ]] && was=$(json_unescape "${BASH_REMATCH[1]}") && [ -n "$was" ] || continue
     if [ -z "$given" ]; then
@@ -103,8 +105,10 @@ if [ -n "$slug" ] && [ -f "$state_root/bottles/$slug/plan.json" ]; then
         backend) backend=$was ;;
         # Only while it is there: a checkout moved since has its bottles/ elsewhere.
         manifest) [ ! -d "$was" ] || manifest=$was ;;
+        # A rebuild copies it in again, as the first start did; one gone since is said.
+        cwd) if [ -d "$was" ]; then cwd=$was; else saved_cwd_gone=$was; fi ;;
       esac
-    elif [ "$field" != manifest ] && [ "$given" != "$was" ]; then
+    elif [ "$field" = agent ] || [ "$field" = backend ] && [ "$given" != "$was" ]; then
       echo "just $mode: slug=$slug is a bottle of $field=$was, not $field=$given (leave $field= out to resume it)" >&2; exit 2
     fi
   done
@@ -396,6 +400,9 @@ prep_args=(--backend "$backend" --state-dir "$state_root" --owner-pid $$)
 if [ "$has_saved_plan" = true ]; then
   prep_args+=(--rebuild)
   echo "» $slug is not running: rebuilding it under the same slug (a new agent container: files changed in the old one, ~/work included, are not carried over)" >&2
+  if [ -n "$cwd" ]; then echo "» ~/work is copied afresh from $cwd" >&2
+  elif [ -n "$saved_cwd_gone" ]; then echo "» $saved_cwd_gone, the checkout it was started with, is gone: rebuilding without one (cwd=DIR gives one)" >&2
+  fi
 fi
 # bb-prepare rewrites its files in the folder before the y/N: what they were is copied
 # aside first (into the folder's flow/, so a flow killed meanwhile leaves nothing outside

@@ -732,6 +732,30 @@ test("cwd= copies the host checkout into ~/work, writable by the agent", async (
   assert.match(await readFile(join(repo, ".git/config"), "utf8"), new RegExp(token), "the host's own file is untouched");
 });
 
+test("slug= rebuilding a stopped bottle copies the checkout it was started with (cwd=) in again, and says when that folder is gone", async (t) => {
+  const { env } = await flowEnv(t);
+  const repo = await writeTree(await tempDir(t), { "hello.txt": "hello from the host\n" });
+  const first = await just(["start", "agent=shell", `cwd=${repo}`, "yes=true", "keep=true"], env, "exit 0\n");
+  assert.equal(first.code, 0, first.stderr);
+  const slug = slugOf(first.stderr);
+  const stopAndRebuild = async () => {
+    await run(["docker", "stop", "-t", "0", `bb-${slug}-agent`]);
+    return await just(["start", `slug=${slug}`, "yes=true"], env, "cat ~/work/hello.txt 2>&1; exit 0\n");
+  };
+  // Changed on the host since: the rebuild takes the checkout as it is now.
+  await writeFile(join(repo, "hello.txt"), "changed on the host\n");
+  const again = await stopAndRebuild();
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, new RegExp(`» ~/work is copied afresh from ${repo}\n`));
+  assert.equal(again.stdout, "changed on the host\n");
+  // A checkout gone since: said, and the bottle rebuilt without one.
+  await rm(repo, { recursive: true });
+  const gone = await stopAndRebuild();
+  assert.equal(gone.code, 0, gone.stderr);
+  assert.match(gone.stderr, new RegExp(`» ${repo}, the checkout it was started with, is gone: rebuilding without one`));
+  assert.match(gone.stdout, /No such file or directory/);
+});
+
 test("cwd= a linked worktree: the bottle gets a working repository on the worktree's branch, without the host's token", async (t) => {
   const { env } = await flowEnv(t);
   const token = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
