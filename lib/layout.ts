@@ -16,6 +16,8 @@ export const names = {
 /** Where bb-bundle mounts the bottle's state-dir folders inside the bundle container. */
 export const BUNDLE_PATHS = {
   firewall: "/bb/firewall",
+  /** The firewall's record of refusals (lib/blocked-record.ts): the one folder it writes. */
+  firewallBlocked: "/bb/firewall-blocked",
   egress: "/bb/egress",
   gitGate: "/bb/git-gate",
   supervise: "/bb/supervise",

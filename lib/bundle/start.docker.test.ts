@@ -1,16 +1,36 @@
 // bb-bundle against a real Docker engine: what each daemon in the started bundle may read,
 // checked under the uid and gid the bundle's init gave it (read from the bundle's /proc),
-// and two runs starting one bottle at once.
+// two runs starting one bottle at once, and the firewall's record of refusals, which a
+// flood that rotates the bundle's log cannot erase.
 import assert from "node:assert/strict";
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { chmod, readdir, readFile } from "node:fs/promises";
+import { chmod, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
+import { blockedRecordPath, BLOCKED_DIR, BLOCKED_LIMITS, type BlockedRecord } from "../blocked-record.ts";
+import { daemonIdMap } from "../layout.ts";
 import { ANY_EXIT, run, which } from "../proc.ts";
 import { skipWhen } from "../../tests/support/skip.ts";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
 import { runTool } from "../../tests/support/tools.ts";
+
+/** bb-prepare ARGS into `state` (-q), the bottle removed with bb-cleanup after the test. */
+async function prepare(t: TestContext, state: string, args: string[]): Promise<{ slug: string; plan: string }> {
+  const prepared = await runTool("bb-prepare", [...args, "--state-dir", state, "-q"]);
+  assert.equal(prepared.code, 0, prepared.stderr);
+  const slug = (prepared.json() as { slug: string }).slug;
+  t.after(() => runTool("bb-cleanup", ["--slug", slug, "--yes", "-q", "--state-dir", state]));
+  return { slug, plan: prepared.stdout };
+}
+
+/** Run `argv` in the bundle as a daemon does: its uid and gid ("uid:gid"), no groups, no
+ * capabilities; whether it succeeded. */
+async function asDaemon(container: string, id: string, argv: string[]): Promise<boolean> {
+  const [uid, gid] = id.split(":");
+  const setpriv = ["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"];
+  return (await run(["docker", "exec", container, ...setpriv, ...argv], { expect: ANY_EXIT })).code === 0;
+}
 
 const notRoot = process.getuid?.() !== 0 && "bb-bundle runs as you: git-gate reads your own 0600 key file and the CA key is your group's, as the daemons' is";
 const noDocker = !(await which("docker")) && "no docker CLI on PATH";
@@ -39,11 +59,8 @@ test("run as root, the SSH identity and the data folder are git-gate's alone and
       "",
     ].join("\n"),
   });
-  const prepared = await runTool("bb-prepare", ["gated", "--manifest-dir", join(dir, "bottles"), "--state-dir", state, "-q"]);
-  assert.equal(prepared.code, 0, prepared.stderr);
-  const slug = (prepared.json() as { slug: string }).slug;
-  t.after(() => runTool("bb-cleanup", ["--slug", slug, "--yes", "-q", "--state-dir", state]));
-  const bundled = await runTool("bb-bundle", [], { input: prepared.stdout, env: { BB_TEST_LABEL: "1" } });
+  const { slug, plan } = await prepare(t, state, ["gated", "--manifest-dir", join(dir, "bottles")]);
+  const bundled = await runTool("bb-bundle", [], { input: plan, env: { BB_TEST_LABEL: "1" } });
   assert.equal(bundled.code, 0, bundled.stderr);
   const container = `bb-${slug}-bundle`;
 
@@ -56,12 +73,7 @@ test("run as root, the SSH identity and the data folder are git-gate's alone and
   }
   assert.deepEqual(Object.keys(ids).sort(), ["firewall", "git-gate", "supervise"], ps.stdout);
 
-  /** Run `argv` in the bundle as a daemon does: its uid and gid, no groups, no capabilities. */
-  const as = async (daemon: string, argv: string[]) => {
-    const [uid, gid] = ids[daemon]!.split(":");
-    const setpriv = ["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"];
-    return (await run(["docker", "exec", container, ...setpriv, ...argv], { expect: ANY_EXIT })).code === 0;
-  };
+  const as = (daemon: string, argv: string[]) => asDaemon(container, ids[daemon]!, argv);
   const readers = async (file: string) => {
     const can: string[] = [];
     for (const d of Object.keys(ids).sort()) if (await as(d, ["cat", file])) can.push(d);
@@ -81,11 +93,8 @@ test("run as root, the SSH identity and the data folder are git-gate's alone and
 
 test("two bb-bundle runs of one new bottle at once leave it one CA, whole, its key matching, in the bundle if one started: neither removes what the other uses", skipWhen(noDocker, "two bb-bundle runs at once"), async (t) => {
   const state = await tempDir(t);
-  const prepared = await runTool("bb-prepare", ["shell", "--state-dir", state, "-q"]);
-  assert.equal(prepared.code, 0, prepared.stderr);
-  const slug = (prepared.json() as { slug: string }).slug;
-  t.after(() => runTool("bb-cleanup", ["--slug", slug, "--yes", "-q", "--state-dir", state]));
-  const bundle = () => runTool("bb-bundle", ["--no-wait"], { input: prepared.stdout, env: { BB_TEST_LABEL: "1" } });
+  const { slug, plan } = await prepare(t, state, ["shell"]);
+  const bundle = () => runTool("bb-bundle", ["--no-wait"], { input: plan, env: { BB_TEST_LABEL: "1" } });
   // Which of them starts the bundle is the engine's call (some engines let both make the
   // networks, and then neither may start it); the CA must come out whole either way.
   const runs = await Promise.all([bundle(), bundle()]);
@@ -100,4 +109,94 @@ test("two bb-bundle runs of one new bottle at once leave it one CA, whole, its k
     const inBundle = await run(["docker", "exec", `bb-${slug}-bundle`, "cat", "/bb/ca/ca.pem"], { expect: ANY_EXIT });
     assert.equal(inBundle.stdout, cert, inBundle.stderr);
   }
+});
+
+// Run in the bundle (node is there): refused plain-HTTP requests to the firewall on the
+// bundle's loopback, pipelined a batch at a time on a few keep-alive connections. Each
+// host is distinct and as long as DNS allows, so each refusal is a long log line.
+const FLOOD = String.raw`
+const net = require("node:net");
+const [total, conns] = [Number(process.argv[2]), 8];
+const host = (i) => "a".repeat(63) + "." + "b".repeat(63) + "." + "c".repeat(63) + "." + "d".repeat(40) + "-" + i + ".flood.test";
+const one = (from, to) => new Promise((resolve, reject) => {
+  const s = net.connect(8888, "127.0.0.1");
+  let next = from, seen = 0, tail = "";
+  const batch = () => {
+    let out = "";
+    for (let n = 0; n < 200 && next < to; n++, next++) out += "GET http://" + host(next) + "/ HTTP/1.1\r\nHost: " + host(next) + "\r\n\r\n";
+    s.write(out);
+  };
+  s.on("data", (c) => {
+    const text = tail + c.toString("latin1");
+    seen += text.split("HTTP/1.1 403 ").length - 1;
+    tail = text.slice(-12); // shorter than the marker: never counted twice
+    if (seen === to - from) return s.end(resolve);
+    if (seen === next - from) batch();
+  });
+  s.on("error", reject);
+  batch();
+});
+const per = Math.ceil(total / conns);
+Promise.all([...Array(conns).keys()].map((k) => one(k * per, Math.min(total, (k + 1) * per)))).then(() => console.log("done"), (e) => { console.error(e); process.exit(1); });
+`;
+
+test("a flood of refusals that rotates the first ones out of the bundle's log leaves them in the firewall's record, which only the firewall can write and bb-supervise blocked shows", skipWhen(noDocker, "a real bundle"), async (t) => {
+  const state = await tempDir(t);
+  const { slug, plan } = await prepare(t, state, ["shell"]);
+  const bundled = await runTool("bb-bundle", [], { input: plan, env: { BB_TEST_LABEL: "1" } });
+  assert.equal(bundled.code, 0, bundled.stderr);
+  const container = `bb-${slug}-bundle`;
+  const inBundle = (argv: string[], input?: string) => run(["docker", "exec", ...(input === undefined ? [] : ["-i"]), container, ...argv], { expect: ANY_EXIT, input, timeoutMs: 300_000 });
+
+  // The first attempt, then enough long refusals to rotate the log (10 MiB x 3) past it.
+  const first = await inBundle(["node", "-e", `require("node:http").get({ host: "127.0.0.1", port: 8888, path: "http://first.exfil.test/", headers: { host: "first.exfil.test" } }, (r) => console.log(r.statusCode))`]);
+  assert.equal(first.stdout.trim(), "403", first.stderr);
+  const logged = async () => (await run(["docker", "logs", container], { expect: ANY_EXIT, timeoutMs: 120_000 })).stderr;
+  /** The bundle's log once it shows `re` (lines reach it a little after the answers). */
+  const loggedOnce = async (re: RegExp) => {
+    let text = await logged();
+    for (const deadline = Date.now() + 30_000; !re.test(text) && Date.now() < deadline; text = await logged()) await new Promise((r) => setTimeout(r, 200));
+    return text;
+  };
+  assert.match(await loggedOnce(/first\.exfil/), /blocked GET first\.exfil\.test: host is not in this bottle's allowlist/);
+  const flood = await inBundle(["node", "-", "120000"], FLOOD);
+  assert.equal(flood.stdout.trim(), "done", flood.stderr);
+  const logs = await loggedOnce(/-119999\.flood\.test/);
+  assert.match(logs, /-119999\.flood\.test/, "the last refusal never reached the log");
+  assert.doesNotMatch(logs, /first\.exfil\.test/, "the flood did not rotate the first refusal out of the log: flood harder");
+  assert.doesNotMatch(logs, /-0\.flood\.test/);
+
+  const path = blockedRecordPath(join(state, "bottles", slug));
+  let record: BlockedRecord | null = null;
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+    const r = await runTool("bb-supervise", ["--slug", slug, "--state-dir", state, "blocked", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    record = JSON.parse(r.stdout) as BlockedRecord;
+    if (record.others.count === 120_000 - (BLOCKED_LIMITS.gate - 1)) break;
+  }
+  assert.equal(record!.entries.length, BLOCKED_LIMITS.gate);
+  assert.deepEqual([record!.entries[0]!.host, record!.entries[0]!.rule, record!.entries[0]!.count], ["first.exfil.test", "not allowed", 1]);
+  assert.match(record!.entries[1]!.host, /-0\.flood\.test$/);
+  assert.equal(record!.others.count, 120_000 - (BLOCKED_LIMITS.gate - 1));
+  assert.ok((await stat(path)).size < 512 * 1024);
+  const table = await runTool("bb-supervise", ["--slug", slug, "--state-dir", state, "blocked"]);
+  assert.match(table.stdout.split("\n")[1]!, /^first\.exfil\.test\s+not allowed\s+1\s/);
+  assert.match(table.stderr, /119601 more refusals .* are counted but not listed/);
+
+  // Who may write the folder, as each daemon's uid (the bundle runs only the firewall here).
+  const host = { uid: process.getuid!(), gid: process.getgid!() };
+  const ids = daemonIdMap(host);
+  const writers: string[] = [];
+  for (const [name, id] of Object.entries(ids)) if (await asDaemon(container, `${id.uid}:${id.gid}`, ["touch", `/bb/firewall-blocked/by-${name}`])) writers.push(name);
+  const dir = await stat(join(state, "bottles", slug, BLOCKED_DIR));
+  if (host.uid === 0) {
+    assert.deepEqual(writers, ["firewall"]);
+    assert.deepEqual([dir.uid, dir.mode & 0o7777], [ids.firewall.uid, 0o700]);
+  } else {
+    // Your group's, as the supervise queue is; sticky, so none may replace the firewall's file.
+    assert.deepEqual([dir.uid, dir.mode & 0o7777], [host.uid, 0o1770]);
+    assert.equal(await asDaemon(container, `${ids.supervise.uid}:${ids.supervise.gid}`, ["rm", "-f", "/bb/firewall-blocked/blocked.json"]), false);
+  }
+  const file = await stat(path);
+  assert.deepEqual([file.uid, file.mode & 0o777], [ids.firewall.uid, 0o640]);
 });

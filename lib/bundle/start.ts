@@ -21,6 +21,7 @@ import { hostPort } from "../docker/inspect.ts";
 import { AGENT_FACING, BUNDLE_PATHS, daemonIdMap, daemonIds, names, PORTS } from "../layout.ts";
 import type { BundleSection, Plan, Service } from "../plan/schema.ts";
 import { localUpstreamPath } from "../prepare/files.ts";
+import { firewallBlockedDir } from "./blocked-dir.ts";
 import { stageBottleCa } from "./ca.ts";
 import { AGENT_KEY_FILE, bottleAgentKey } from "./agent-key.ts";
 import { AGENT_KEY_ENV } from "../http/agent-key.ts";
@@ -186,6 +187,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     const mounts: Mount[] = [
       { source: join(plan.files.dir, "firewall"), target: BUNDLE_PATHS.firewall, readOnly: true },
       { source: ca.dir, target: BUNDLE_PATHS.ca, readOnly: true },
+      { source: await firewallBlockedDir(plan.files.dir, host), target: BUNDLE_PATHS.firewallBlocked },
     ];
     if (plan.files.egressRoutes) mounts.push({ source: join(plan.files.dir, "egress"), target: BUNDLE_PATHS.egress, readOnly: true });
     if (plan.files.gitGateConfig) {

@@ -6,6 +6,7 @@ import { existsSync, realpathSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { decodeLabelValue, LABEL, listContainers, listNetworks, type ContainerSummary, type LabelFilter, type NetworkSummary } from "../docker/index.ts";
+import { BLOCKED_DIR } from "../blocked-record.ts";
 import { names } from "../layout.ts";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -144,7 +145,7 @@ export async function readStateDir(path: string): Promise<StateDirFacts> {
  * start flow; the names lib/bundle, lib/provision and lib/loopback.ts give theirs). */
 const BOTTLE_ENTRIES = new Set([
   "plan.json", OWNER_FILE, KEPT_FILE, "firewall", "egress", "git-gate", "supervise", "prompt.md", "ca", "flow", APPROVALS_FILE, RELOAD_OWED_FILE, SHOWN_FILE,
-  "git-gate-data", "git-gate-identities", "upstream-ca", "provision", "loopback-addr",
+  "git-gate-data", "git-gate-identities", "upstream-ca", "provision", "loopback-addr", BLOCKED_DIR,
 ]);
 
 /**

@@ -20,6 +20,7 @@ import { createLeafIssuer } from "../../lib/tls/mod.ts";
 import { type Block, inspectBody, inspectHead, MAX_BODY_BYTES, readBody } from "./inspect.ts";
 import { createOffThreadScanner, OFF_THREAD_BYTES } from "./off-thread.ts";
 import { compilePolicy, type CompiledPolicy, type HostRule } from "./policy.ts";
+import type { Refusal } from "./blocked.ts";
 import { relayWebSocket } from "./websocket.ts";
 import { tunnelDeadlines, type Timeouts } from "./deadlines.ts";
 import { hasBody, parseAbsolute, parseAuthority, withoutHopByHop } from "./request-target.ts";
@@ -48,6 +49,8 @@ export interface FirewallOptions {
   /** Connection time limits (tests shorten them). */
   timeouts?: Partial<Timeouts>;
   log?: Logger;
+  /** Told of every refusal it logs (main.ts keeps the bottle's record of them, blocked.ts). */
+  onBlocked?: (r: Refusal) => void;
 }
 
 export type { Timeouts };
@@ -127,6 +130,12 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     return { rule };
   }
 
+  /** Log a refusal (one line each) and hand it to the record, which a log flood cannot rotate away. */
+  function refused(what: string, host: string, reason: string, line = `blocked ${what} ${host}: ${reason}`): void {
+    log.warn(line);
+    opts.onBlocked?.({ host, reason, what });
+  }
+
   function blockText(host: string, block: Block): string {
     return `bot-bottle firewall: blocked request to ${host}: ${block.reason}\n`;
   }
@@ -134,7 +143,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   /** Answer a blocked request. Its unread body is drained so the connection stays usable
    * (`close` instead when the body is too large to be worth reading). */
   function deny(req: http.IncomingMessage, res: http.ServerResponse, host: string, block: Block, close = false): void {
-    log.warn(`blocked ${req.method} ${host}: ${block.reason}`);
+    refused(req.method ?? "GET", host, block.reason);
     if (!req.readableEnded) req.resume();
     const body = blockText(host, block);
     res.writeHead(block.status, {
@@ -155,7 +164,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   }
 
   function denyRaw(socket: net.Socket, method: string, host: string, block: Block): void {
-    log.warn(`blocked ${method} ${host}: ${block.reason}`);
+    refused(method, host, block.reason);
     rawResponse(socket, block.status, blockText(host, block));
   }
 
@@ -273,7 +282,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
           if (payload.length >= OFF_THREAD_BYTES) return offThread.scan(p.scannerOptions, p.scanner, [payload]).then(reason);
           return reason(p.scanner.scan(payload.toString("latin1")));
         },
-        onBlock: (b) => log.warn(`blocked websocket to ${target.host}: ${b.reason}`),
+        onBlock: (b) => refused("websocket", target.host, b.reason, `blocked websocket to ${target.host}: ${b.reason}`),
       });
     });
     up.on("response", (ures) => {
@@ -422,7 +431,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       : null;
     if (why) {
       // The 200 is out already, so the refusal is the closed tunnel (and the log line).
-      log.warn(`blocked passthrough tunnel to ${to.host}: ${why}`);
+      refused("passthrough tunnel", to.host, why, `blocked passthrough tunnel to ${to.host}: ${why}`);
       up.destroy();
       return void socket.destroy();
     }

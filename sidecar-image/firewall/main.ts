@@ -3,7 +3,9 @@
 // detectors, tunnels tlsPassthrough hosts undecrypted, and forwards to egress (--next-hop)
 // in absolute form. Reads the FirewallPolicy file and the CA files; sensitive values come
 // from the env slots the policy names. SIGHUP or SIGUSR1 re-reads the policy live (a bad
-// one is refused and the old one kept). Logs to stderr only, one line per blocked request.
+// one is refused and the old one kept). Logs to stderr only, one line per blocked request;
+// with --blocked-record it also keeps a bounded summary of them in that file, which a flood
+// of refusals cannot rotate away as it does the log (blocked.ts).
 // Exit codes: 0 stopped, 1 failure (bad policy or CA at startup, port in use), 2 usage.
 //
 //   firewall --policy firewall.json --ca-cert ca.pem --ca-key ca-key.pem --next-hop 127.0.0.1:9099
@@ -16,6 +18,7 @@ import { parseHostPort, parseResolveList, tuneGcForRelaying, untilTerminated } f
 import { agentKeyFromEnv } from "../../lib/http/agent-key.ts";
 import { agentNetworkOnly } from "../../lib/http/agent-network.ts";
 import { FirewallPolicy, readConfig } from "../../lib/sidecar-config.ts";
+import { openBlockedRecord } from "./blocked.ts";
 import { createFirewall } from "./firewall.ts";
 
 tuneGcForRelaying();
@@ -43,12 +46,14 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
   .option("--upstream-ca <file>", "extra CA to trust when dialing upstreams directly (repeatable)", collect, [])
   .option("--resolve <host=ip:port>", "dial IP:PORT for HOST when dialing directly (repeatable)", collect, [])
   .option("--require-agent-key", "serve only clients that show the bottle's agent key from $BB_AGENT_KEY (proxy password; as the proxy password): for ports on host loopback, open to every local user")
+  .option("--blocked-record <file>", "keep a summary of refused requests in this file (host, rule, count, first and last seen), rewritten at most once a second")
   .option("--agent-network-only", "refuse connections on the egress network's side, the interface holding the default route, which the host reaches (docker backend: the agent's network has none)")
-  .action(async (o: { listen: string; policy: string; caCert: string; caKey: string; nextHop?: string; upstreamCa: string[]; resolve: string[]; agentNetworkOnly?: boolean; requireAgentKey?: boolean }) => {
+  .action(async (o: { listen: string; policy: string; caCert: string; caKey: string; nextHop?: string; upstreamCa: string[]; resolve: string[]; agentNetworkOnly?: boolean; requireAgentKey?: boolean; blockedRecord?: string }) => {
     const listen = parseHostPort(o.listen, "--listen");
     const nextHop = o.nextHop ? parseHostPort(o.nextHop, "--next-hop") : undefined;
     const resolve = parseResolveList(o.resolve);
     const policy = await readConfig(FirewallPolicy, o.policy);
+    const record = o.blockedRecord ? await openBlockedRecord(o.blockedRecord, { log }) : undefined;
     const firewall = createFirewall({
       policy,
       ca: { certPem: await readText(o.caCert, "CA certificate"), keyPem: await readText(o.caKey, "CA key") },
@@ -57,6 +62,7 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
       resolve,
       log,
       agentKey: o.requireAgentKey ? agentKeyFromEnv("firewall") : undefined,
+      onBlocked: record?.add,
     });
     if (o.agentNetworkOnly) agentNetworkOnly(firewall.server, "firewall", log);
     const addr = await firewall.listen(listen.port, listen.host);
@@ -73,7 +79,10 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
         .catch((e) => log.error(`policy reload refused, keeping the previous policy: ${(e as Error).message}`));
     process.on("SIGHUP", reload);
     process.on("SIGUSR1", reload);
-    await untilTerminated(() => firewall.close());
+    await untilTerminated(async () => {
+      await firewall.close();
+      await record?.close();
+    });
   });
 
 await mainOf(program);

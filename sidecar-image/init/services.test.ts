@@ -7,7 +7,7 @@ test("defaultArgv() runs the bundled daemon with the in-container paths bb-bundl
   const ctx = { sidecarDir: "/opt/bb/sidecar", slug: "demo-x1", services: ["firewall", "egress", "git-gate", "supervise"] as const, upstreamCa: undefined };
   assert.deepEqual(defaultArgv("firewall", ctx), [
     "node", "/opt/bb/sidecar/firewall.js", "--listen", "0.0.0.0:8888", "--agent-network-only", "--policy", "/bb/firewall/policy.json",
-    "--ca-cert", "/bb/ca/ca.pem", "--ca-key", "/bb/ca/ca-key.pem", "--next-hop", "127.0.0.1:9099",
+    "--ca-cert", "/bb/ca/ca.pem", "--ca-key", "/bb/ca/ca-key.pem", "--blocked-record", "/bb/firewall-blocked/blocked.json", "--next-hop", "127.0.0.1:9099",
   ]);
   assert.deepEqual(defaultArgv("egress", ctx), ["node", "/opt/bb/sidecar/egress.js", "--listen", "127.0.0.1:9099", "--routes", "/bb/egress/routes.json"]);
   assert.deepEqual(defaultArgv("git-gate", ctx), [

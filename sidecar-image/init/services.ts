@@ -2,6 +2,7 @@
 // in-container paths bb-bundle mounts things at (lib/layout.ts, shared with bb-bundle);
 // tests replace it (BB_INIT_ARGV) to run fakes or real daemons on loopback ports.
 import { z } from "zod/v3";
+import { BLOCKED_FILE } from "../../lib/blocked-record.ts";
 import { BbError } from "../../lib/errors.ts";
 import { BUNDLE_PATHS, PORTS } from "../../lib/layout.ts";
 import { Service } from "../../lib/plan/schema.ts";
@@ -39,6 +40,7 @@ function daemonArgs(name: Service, ctx: TableContext): string[] {
         "--policy", `${BUNDLE_PATHS.firewall}/policy.json`,
         "--ca-cert", `${BUNDLE_PATHS.ca}/ca.pem`,
         "--ca-key", `${BUNDLE_PATHS.ca}/ca-key.pem`,
+        "--blocked-record", `${BUNDLE_PATHS.firewallBlocked}/${BLOCKED_FILE}`,
         // bb-prepare runs egress only for bottles with credential routes; without it the
         // firewall dials the upstreams itself.
         ...(ctx.services.includes("egress") ? ["--next-hop", `127.0.0.1:${PORTS.egress}`] : extraCa("--upstream-ca")),

@@ -1,20 +1,24 @@
 // bb-supervise: the operator's side of a bottle's supervise queue. Lists what the agent
 // asked for, approves a host (adds it to the bottle's firewall policy and has the running
 // firewall re-read it: docker kill --signal HUP <bundle>), denies a request with a reason, or
-// answers a question. Approve grants a request only as it was first shown (by list, or by
+// answers a question; shows what the firewall refused (blocked). Approve grants a request only as it was first shown (by list, or by
 // approve itself): one whose file changed since is refused. Reads the plan bb-prepare saved
 // (--slug), --plan FILE or stdin; writes the list (table, or JSON with --json) to stdout and
 // everything else to stderr.
 //
 //   bb-supervise --slug researcher-k3x9 list
 //   bb-supervise --slug researcher-k3x9 approve 3fa2c1b9
+//   bb-supervise --slug researcher-k3x9 blocked --json | jq -r '.entries[].host'
+import { blockedRecordPath, readBlockedRecord } from "../../lib/blocked-record.ts";
 import { createProgram, mainOf, writeStdout, type Command } from "../../lib/cli.ts";
+import { names } from "../../lib/layout.ts";
 import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { locatePlan, type LocateOptions } from "../../lib/plan/locate.ts";
 import { approveContext } from "../../lib/supervise/bottle.ts";
 import { answerRequest, approveRequest, changedText, denyRequest, showRequests } from "../../lib/supervise/decide.ts";
 import { asked } from "../../lib/supervise/queue.ts";
+import { emptyRecord, formatBlockedJson, formatBlockedTable, othersText } from "./blocked.ts";
 import { formatJson, formatTable } from "./table.ts";
 
 async function context(cmd: Command) {
@@ -65,6 +69,22 @@ program
   .action(async (id: string, text: string[], _opts: unknown, cmd: Command) => {
     const request = await answerRequest(await context(cmd), id, text.join(" "));
     log.info(`answered ${request.id}`);
+  });
+
+program
+  .command("blocked")
+  .description("show what the firewall refused: host, rule, count, first and last seen (the first 400 hosts and 100 DLP and other findings stay, whatever follows; the bundle log rotates)")
+  .option("--json", "print the whole record as JSON (entries, and others: refusals counted once the record was full)")
+  .addHelpText(
+    "after",
+    "\nTo allow a refused host: the agent asks for it through supervise (its tool\nrequest_host_access) and you `bb-supervise approve ID`; or add it to allow_hosts in the\nbottle's manifest and start the bottle again. Approve only hosts you know.\n",
+  )
+  .action(async (opts: { json?: boolean }, cmd: Command) => {
+    const plan = await locatePlan(cmd.optsWithGlobals<LocateOptions>());
+    const record = (await readBlockedRecord(blockedRecordPath(plan.files.dir))) ?? emptyRecord();
+    const others = othersText(record, plan.bundle?.container ?? names.bundle(plan.slug));
+    if (others) log.warn(others);
+    await writeStdout(opts.json ? formatBlockedJson(record) : formatBlockedTable(record));
   });
 
 await mainOf(program);

@@ -30,17 +30,26 @@ export function formatTable(requests: QueueRequest[]): string {
     // file it came from may have been written inside the bundle.
     ...requests.map((r) => [r.id, r.kind, statusText(r), printable(r.createdAt.replace("T", " ").replace(/\.\d+Z$/, "Z")), what(r)]),
   ];
+  return aligned(rows);
+}
+
+/** Rows of cells in columns two spaces apart; the last column is not padded. */
+export function aligned(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")).join("\n") + "\n";
+}
+
+/** JSON for stdout, with the unsafe characters JSON.stringify leaves raw as \u escapes. */
+export function safeJson(value: unknown): string {
+  const text = JSON.stringify(value, null, 2).replace(UNSAFE_IN_JSON, (c) =>
+    [...Array(c.length).keys()].map((i) => `\\u${hex(c.charCodeAt(i), 4)}`).join(""),
+  );
+  return `${text}\n`;
 }
 
 /** The requests as JSON; the unsafe characters JSON.stringify leaves raw become \u escapes.
  * The status is the table's (statusText): an answered question is "answered" here too,
  * though its file says "approved", which is what the bundle's daemon reads. */
 export function formatJson(requests: QueueRequest[]): string {
-  const shown = requests.map((r) => ({ ...r, status: statusText(r) }));
-  const text = JSON.stringify(shown, null, 2).replace(UNSAFE_IN_JSON, (c) =>
-    [...Array(c.length).keys()].map((i) => `\\u${hex(c.charCodeAt(i), 4)}`).join(""),
-  );
-  return `${text}\n`;
+  return safeJson(requests.map((r) => ({ ...r, status: statusText(r) })));
 }

@@ -1,0 +1,31 @@
+// The one folder of the bottle's the firewall writes: its record of refusals
+// (lib/blocked-record.ts), mounted read-write at BUNDLE_PATHS.firewallBlocked. The agent
+// has no mount of the state dir on either backend (its container or VM gets copies from
+// bb-provision), so it can neither read the record nor rewrite it.
+import { chown } from "node:fs/promises";
+import { join } from "node:path";
+import { BLOCKED_DIR } from "../blocked-record.ts";
+import { daemonIdMap } from "../layout.ts";
+import { dirWithMode } from "../paths.ts";
+
+/** Shared with your group as the supervise queue is (lib/supervise/queue.ts): the firewall
+ * runs under a uid of its own in your group, and sticky, so no other daemon there may
+ * replace or remove the firewall's file. */
+export const SHARED_BLOCKED_MODE = 0o1770;
+
+/**
+ * Make (or take over from an earlier start) the folder and give it to the firewall. Run as
+ * root, bb-bundle gives it to the firewall's uid (0700): every daemon shares root's group,
+ * and none but the firewall need write there. Otherwise it stays yours, SHARED_BLOCKED_MODE.
+ * Returns its path.
+ */
+export async function firewallBlockedDir(stateDir: string, host: { uid: number; gid: number } | undefined): Promise<string> {
+  const dir = join(stateDir, BLOCKED_DIR);
+  const asRoot = host?.uid === 0;
+  await dirWithMode(dir, asRoot ? 0o700 : SHARED_BLOCKED_MODE);
+  if (asRoot) {
+    const firewall = daemonIdMap(host).firewall;
+    await chown(dir, firewall.uid, firewall.gid);
+  }
+  return dir;
+}

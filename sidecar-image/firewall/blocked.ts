@@ -1,0 +1,146 @@
+// The firewall's side of lib/blocked-record.ts: a bounded summary of its refusals, kept
+// in memory and written whole (temp file + rename) at most once per interval and on close.
+// The first distinct (host, rule) keys of each kind (BLOCKED_LIMITS) stay for good; a flood
+// of new names after them bumps `others` and nothing else, so it can neither push the
+// first ones out nor grow the file. A restarted firewall carries on from the record it finds.
+import { clearTimeout, setTimeout } from "node:timers";
+import { BLOCKED_LIMITS, BLOCKED_VERSION, MAX_HOST_CHARS, MAX_RULE_CHARS, MAX_SAMPLE_CHARS, readBlockedRecord, type BlockedEntry, type BlockedRecord } from "../../lib/blocked-record.ts";
+import { writeFileAtomic } from "../../lib/fs-atomic.ts";
+import type { Logger } from "../../lib/log.ts";
+import { printable } from "../../lib/printable.ts";
+
+/** One refusal as the firewall logs it: `blocked <what> <host>: <reason>`. */
+export interface Refusal {
+  /** The host as logged ("(redacted host name)" when the name itself held a secret). */
+  host: string;
+  reason: string;
+  /** The method, "websocket" or "passthrough tunnel". */
+  what: string;
+}
+
+/**
+ * The rule a refusal counts under: a few words of the firewall's own, never the agent's
+ * text (a refused protocol or charset name is the agent's, so it stays in the sample).
+ * One host refused for the same thing a thousand times is one key.
+ */
+export function ruleOf(r: Pick<Refusal, "reason" | "what">): string {
+  const port = /^port (\d{1,5}) is not allowed/.exec(r.reason);
+  const detector = /^detector ([a-z_]{1,30}) matched/.exec(r.reason);
+  if (r.reason.startsWith("host is not in this bottle's allowlist")) return "not allowed";
+  if (port) return `port ${port[1]} not allowed`;
+  if (detector) return `dlp ${detector[1]}`;
+  if (/too large|more than \d+ fragments/.test(r.reason)) return "too large to scan";
+  if (r.what === "passthrough tunnel") return "passthrough tls";
+  if (r.what === "websocket") return "websocket";
+  if (/^(an )?upgrade/.test(r.reason)) return "upgrade";
+  return "cannot scan";
+}
+
+/** Which budget a rule's keys come from (BLOCKED_LIMITS): the gate's, whose keys are any
+ * name or port the agent makes up, or what was sent to an allowed host. */
+export const kindOf = (rule: string): keyof typeof BLOCKED_LIMITS => (rule === "not allowed" || /^port \d+ not allowed$/.test(rule) ? "gate" : "content");
+
+const cut = (text: string, max: number) => {
+  const chars = [...printable(text)];
+  return chars.length <= max ? chars.join("") : `${chars.slice(0, max - 1).join("")}…`;
+};
+
+export interface BlockedSummary {
+  add(r: Refusal): void;
+  snapshot(): BlockedRecord;
+}
+
+export type BlockedLimits = Record<keyof typeof BLOCKED_LIMITS, number>;
+
+export function createBlockedSummary(opts: { limits?: BlockedLimits; now?: () => Date; from?: BlockedRecord | null } = {}): BlockedSummary {
+  const limits = { ...(opts.limits ?? BLOCKED_LIMITS) };
+  const now = opts.now ?? (() => new Date());
+  const entries = new Map<string, BlockedEntry>();
+  const used = { gate: 0, content: 0 };
+  const keep = (key: string, e: BlockedEntry) => {
+    const kind = kindOf(e.rule);
+    if (used[kind] >= limits[kind]) return false;
+    used[kind]++;
+    entries.set(key, e);
+    return true;
+  };
+  for (const e of opts.from?.entries ?? []) keep(JSON.stringify([e.host, e.rule]), { ...e });
+  const others = { count: 0, firstSeen: null as string | null, lastSeen: null as string | null, ...opts.from?.others };
+  return {
+    add(r) {
+      const at = now().toISOString();
+      const host = cut(r.host, MAX_HOST_CHARS);
+      const rule = cut(ruleOf(r), MAX_RULE_CHARS);
+      const key = JSON.stringify([host, rule]);
+      const known = entries.get(key);
+      if (known) {
+        known.count++;
+        known.lastSeen = at;
+      } else if (!keep(key, { host, rule, count: 1, firstSeen: at, lastSeen: at, sample: cut(`${r.what}: ${r.reason}`, MAX_SAMPLE_CHARS) })) {
+        others.count++;
+        others.firstSeen ??= at;
+        others.lastSeen = at;
+      }
+    },
+    snapshot: () => ({ version: BLOCKED_VERSION, limits: { ...limits }, updatedAt: now().toISOString(), entries: [...entries.values()].map((e) => ({ ...e })), others: { ...others } }),
+  };
+}
+
+export interface BlockedRecorder {
+  add(r: Refusal): void;
+  /** Write what is not written yet and stop the timer. */
+  close(): Promise<void>;
+}
+
+/** Default time between two writes: a flood rewrites the file at most this often. */
+export const WRITE_INTERVAL_MS = 1000;
+
+/**
+ * A summary kept in `path`: read back at start (a record that cannot be read is said and
+ * begun anew), written `intervalMs` after the first refusal since the last write. A write
+ * that fails is said once, until one succeeds; the refusal is in the log all the same.
+ */
+export async function openBlockedRecord(path: string, opts: { log: Logger; intervalMs?: number; limits?: BlockedLimits; now?: () => Date }): Promise<BlockedRecorder> {
+  const from = await readBlockedRecord(path).catch((e: Error) => {
+    opts.log.warn(`cannot read the record of refusals ${path}, starting a new one: ${e.message}`);
+    return null;
+  });
+  const summary = createBlockedSummary({ limits: opts.limits, now: opts.now, from });
+  const interval = opts.intervalMs ?? WRITE_INTERVAL_MS;
+  let dirty = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let writing: Promise<void> | null = null;
+  let failing = false;
+
+  async function flush(): Promise<void> {
+    while (writing) await writing;
+    if (!dirty) return;
+    dirty = false;
+    writing = writeFileAtomic(path, `${JSON.stringify(summary.snapshot())}\n`, 0o640)
+      .then(() => void (failing = false))
+      .catch((e: Error) => {
+        if (!failing) opts.log.warn(`cannot write the record of refusals ${path}: ${e.message} (each refusal is still logged)`);
+        failing = true;
+      })
+      .finally(() => void (writing = null));
+    await writing;
+  }
+
+  return {
+    add(r) {
+      summary.add(r);
+      dirty = true;
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        void flush();
+      }, interval);
+      timer.unref();
+    },
+    async close() {
+      clearTimeout(timer);
+      timer = undefined;
+      await flush();
+    },
+  };
+}
