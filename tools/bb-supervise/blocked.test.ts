@@ -73,8 +73,8 @@ test("blocked with no record says nothing was refused (an empty record with --js
 
 test("blocked refuses a record that is a symlink, oversized or not the record's shape, naming the file", async () => {
   for (const [make, why] of [
-    [async (path: string) => symlink("/etc/passwd", path), /^error: Cannot read the firewall's record of refusals: \S+\/firewall-blocked\/blocked\.json is a symlink, which the firewall never writes$/m],
-    [async (path: string) => writeFile(path, " ".repeat(MAX_RECORD_BYTES + 1)), /^error: Cannot read the firewall's record of refusals: \S+\/blocked\.json is over 2097152 bytes/m],
+    [async (path: string) => symlink("/etc/passwd", path), /^bb-supervise: error: Cannot read the firewall's record of refusals: \S+\/firewall-blocked\/blocked\.json is a symlink, which the firewall never writes$/m],
+    [async (path: string) => writeFile(path, " ".repeat(MAX_RECORD_BYTES + 1)), /^bb-supervise: error: Cannot read the firewall's record of refusals: \S+\/blocked\.json is over 2097152 bytes/m],
     [async (path: string) => writeFile(path, JSON.stringify({ version: 1, entries: "x" })), /blocked\.json: limits: Required/],
   ] as const) {
     const { b, path, args } = await withRecord("{}");
