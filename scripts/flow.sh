@@ -347,8 +347,9 @@ proc_stat() {
 # session beside its agent; until then, nothing.
 if [ "$has_saved_plan" = true ] && [ "$mode" = start ] && holder=$(live_owner "$state_root/bottles/$slug"); then
   # Up: bb-provision saved its section into the plan (a rebuild's bb-prepare starts it afresh).
+  # Its check that the agent container runs reads no stdin: one piped in is the agent's.
   if grep -q '^  "provision": {' "$state_root/bottles/$slug/plan.json" 2>/dev/null \
-     && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true >/dev/null 2>&1; then
+     && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true </dev/null >/dev/null 2>&1; then
     echo "» $slug is running and belongs to the start flow pid $holder: attaching beside its agent (the bottle, and this session with it, goes when that flow's agent exits)" >&2
     in_step bb-vm attach --slug "$slug" --state-dir "$state_root"
     exit $?
@@ -357,9 +358,9 @@ if [ "$has_saved_plan" = true ] && [ "$mode" = start ] && holder=$(live_owner "$
   exit 1
 fi
 
-# Resume a live bottle: reattach without rebuilding.
+# Resume a live bottle: reattach without rebuilding (the check reads no stdin, as above).
 if [ "$has_saved_plan" = true ] && [ "$mode" = start ] \
-   && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true >/dev/null 2>&1; then
+   && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true </dev/null >/dev/null 2>&1; then
   # Checked again right before: another resume may have taken it since the check above.
   if holder=$(live_owner "$state_root/bottles/$slug"); then
     echo "just start: the start flow pid $holder took $slug over just now; run this again to attach beside it" >&2; exit 1

@@ -411,6 +411,18 @@ test("keep=true leaves the bottle running and slug= alone reattaches to it (its 
   assert.ok(!existsSync(join(env.BB_STATE_DIR!, "bottles", slug)), "state dir left behind");
 });
 
+test("slug= of a running bottle with the agent's input piped in hands all of it to the reattached agent", async (t) => {
+  const { env } = await flowEnv(t);
+  const kept = await just(["start", "agent=shell", "yes=true", "keep=true"], env, "exit 0\n");
+  assert.equal(kept.code, 0, kept.stderr);
+  const slug = slugOf(kept.stderr);
+  // The check that the bottle runs must not read it first: the agent then got nothing and exited 0.
+  const again = await just(["start", `slug=${slug}`], env, "echo reattached; exit 4\n");
+  assert.match(again.stderr, new RegExp(`${slug} is running: reattaching`));
+  assert.equal(again.stdout, "reattached\n", again.stderr);
+  assert.equal(again.code, 4, again.stderr);
+});
+
 test("slug= of a bottle whose start flow runs its agent attaches beside it, without taking it over: it goes when that flow's agent exits", async (t) => {
   const { env } = await flowEnv(t);
   const dir = join(env.BB_STATE_DIR!, "bottles", "side");
