@@ -9,8 +9,8 @@ set shell := ["bash", "--norc", "-euo", "pipefail", "-c"]
 set positional-arguments
 
 export PATH := justfile_directory() / "bin" + ":" + justfile_directory() / "node_modules/.bin" + ":" + env_var('PATH')
-# Recipes run in this folder; relative paths you type (cwd=., manifest=m) are read from
-# the folder you ran just in.
+# Recipes run in this folder; relative paths you type (cwd=., manifest=m, --plan FILE,
+# --state-dir DIR, $BB_STATE_DIR) are read from the folder you ran just in.
 export BB_CALLER_DIR := invocation_directory()
 
 # list the recipes
@@ -66,17 +66,17 @@ run *args:
 # the live bottles (--json for scripts)
 [no-exit-message]
 list *args:
-    @bb-list "$@"
+    @cd "$BB_CALLER_DIR" && bb-list "$@"
 
 # answer a bottle's agent: just supervise --slug S list | approve ID | deny ID [REASON] | answer ID TEXT
 [no-exit-message]
 supervise *args:
-    @bb-supervise "$@"
+    @cd "$BB_CALLER_DIR" && bb-supervise "$@"
 
 # remove everything no live bottle owns (one y/N; --yes to skip, --slug S for one bottle)
 [no-exit-message]
 cleanup *args:
-    @bb-cleanup "$@"
+    @cd "$BB_CALLER_DIR" && bb-cleanup "$@"
 
 # benchmarks: just bench proxy [--duration S] [--connections 1,8] [--json] | just bench start [--runs N]
 bench *args:

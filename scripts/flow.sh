@@ -64,6 +64,8 @@ done
 if [ "${BB_STATE_DIR+set}" = set ] && [ -z "${BB_STATE_DIR//[[:space:]]/}" ]; then
   echo "just $mode: \$BB_STATE_DIR is empty: unset it or give the folder bot-bottle keeps its bottles in" >&2; exit 2
 fi
+# A relative one is read from the folder you ran just in, as a tool run there would read it.
+[ -z "${BB_STATE_DIR:-}" ] || [[ $BB_STATE_DIR == /* ]] || export BB_STATE_DIR="$caller/$BB_STATE_DIR"
 state_root=${BB_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/bot-bottle}
 [ -z "$slug" ] || [[ "$slug" =~ ^[a-z0-9][a-z0-9-]*$ ]] || { echo "just $mode: slug=$slug is not a slug (lower-case letters, digits and -, as bb-list shows them)" >&2; exit 2; }
 # A bottle resumed by slug is the agent, backend, manifest tree and checkout it was made

@@ -2,8 +2,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import process from "node:process";
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { run } from "../lib/proc.ts";
+import { ANY_EXIT, run } from "../lib/proc.ts";
 import { tempDir } from "./support/tmp.ts";
 import { REPO } from "./support/tools.ts";
 
@@ -28,4 +30,38 @@ test("just prepare agent=NAME hands a name that starts with - to bb-prepare as t
   assert.equal(r.code, 4, r.stderr);
   assert.match(r.stderr, /no agent named "--help"/);
   assert.equal(r.stdout, "");
+});
+
+const justIn = (cwd: string, args: string[], env: Record<string, string>) =>
+  run([join(REPO, "node_modules/.bin/just"), "--justfile", join(REPO, "justfile"), ...args], { cwd, env, input: "", expect: ANY_EXIT });
+
+test("just list, supervise and cleanup read a relative path (--plan, --state-dir, $BB_STATE_DIR) from the folder just was run in, not from the checkout", async (t) => {
+  const caller = await tempDir(t);
+  await mkdir(join(caller, "state"), { mode: 0o700 });
+  const prepared = await run([join(REPO, "bin/bb-prepare"), "shell", "--state-dir", join(caller, "state")], { expect: ANY_EXIT });
+  assert.equal(prepared.code, 0, prepared.stderr);
+  const slug = (JSON.parse(prepared.stdout) as { slug: string }).slug;
+  await writeFile(join(caller, "plan.json"), prepared.stdout);
+  const env = { BB_STATE_DIR: "state" };
+
+  const asked = await justIn(caller, ["supervise", "--plan", "plan.json", "list", "--json"], env);
+  assert.equal(asked.code, 0, asked.stderr);
+  assert.equal(asked.stdout.trim(), "[]");
+  // bb-list exits 1 (and says so) without a Docker engine; the state dirs are listed all the same.
+  // Other state roots' bottles on the engine are listed too: ours is the one with our state dir.
+  const ours = (out: string) => (JSON.parse(out) as { stateDir: string | null }[]).filter((b) => b.stateDir?.startsWith(caller)).map((b) => b.stateDir);
+  const listed = await justIn(caller, ["list", "--json"], env);
+  assert.deepEqual(ours(listed.stdout), [join(caller, "state", "bottles", slug)], listed.stderr);
+  const byFlag = await justIn(caller, ["list", "--json", "--state-dir", "state"], { BB_STATE_DIR: join(caller, "elsewhere") });
+  assert.deepEqual(ours(byFlag.stdout), [join(caller, "state", "bottles", slug)], byFlag.stderr);
+  const cleanup = await justIn(caller, ["cleanup", "--dry-run", "--json"], env);
+  assert.match(cleanup.stdout, new RegExp(slug), cleanup.stderr);
+  assert.ok(!existsSync(join(REPO, "state")), "a state root was made in the checkout");
+});
+
+test("just start and just run read a relative $BB_STATE_DIR from the folder just was run in", async (t) => {
+  const caller = await tempDir(t);
+  const r = await justIn(caller, ["start", "slug=nowhere-1"], { BB_STATE_DIR: "state" });
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr.trim(), `just start: there is no bottle nowhere-1 in ${caller}/state (bb-list shows them); to start a new bottle under that slug, add agent=NAME`);
 });
