@@ -27,10 +27,12 @@ build:
     npm run build
 
 # run every test (node + deno; docker tier when a Docker engine answers, or --require-docker to fail without one)
+[no-exit-message]
 test *args:
     npm test -- "$@"
 
 # run the fast tests only (no docker)
+[no-exit-message]
 test-unit *args:
     node scripts/test.mjs --tier unit "$@"
 
@@ -79,5 +81,6 @@ cleanup *args:
     @cd "$BB_CALLER_DIR" && bb-cleanup "$@"
 
 # benchmarks: just bench proxy [--duration S] [--connections 1,8] [--json] | just bench start [--runs N]
+[no-exit-message]
 bench *args:
     @node --import ./node_modules/tsx/dist/loader.mjs tests/bench/main.ts "$@"

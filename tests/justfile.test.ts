@@ -65,3 +65,14 @@ test("just start and just run read a relative $BB_STATE_DIR from the folder just
   assert.equal(r.code, 2, r.stderr);
   assert.equal(r.stderr.trim(), `just start: there is no bottle nowhere-1 in ${caller}/state (bb-list shows them); to start a new bottle under that slug, add agent=NAME`);
 });
+
+test("just bench's usage error is one line that names it (no just 'recipe failed' line after it), for a subcommand's option too", async (t) => {
+  const caller = await tempDir(t);
+  const runs = await justIn(caller, ["bench", "start", "--runs", "x"], {});
+  assert.equal(runs.code, 2, runs.stderr);
+  assert.equal(runs.stderr.trim(), 'bench: error: --runs wants a whole number >= 1, got "x"');
+  const duration = await justIn(caller, ["bench", "proxy", "--duration"], {});
+  assert.equal(duration.code, 2, duration.stderr);
+  assert.equal(duration.stderr.split("\n")[0], "bench: error: option '--duration <seconds>' argument missing");
+  assert.doesNotMatch(duration.stderr, /recipe `bench` failed/);
+});

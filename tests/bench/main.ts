@@ -10,8 +10,9 @@ import { startCommand } from "./start.ts";
 
 const program = createProgram("bench", "Benchmarks: measure on this machine, print the numbers and the ratios to the targets.", {
   example: "just bench proxy --duration 2 --connections 1,8",
-})
-  .addCommand(proxyCommand())
-  .addCommand(startCommand());
+});
+// Made apart from the program, so they take its error prefix ("bench: error: ...") and its
+// help settings here; program.command() would have handed them over.
+for (const command of [proxyCommand(), startCommand()]) program.addCommand(command.copyInheritedSettings(program));
 
 await mainOf(program);
