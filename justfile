@@ -46,9 +46,12 @@ prepare *args:
     for a in "$@"; do
       case "$a" in
         agent=*) agent="${a#agent=}" ;;
-        backend=*) extra+=(--backend "${a#backend=}") ;;
-        cwd=*) extra+=(--cwd "${a#cwd=}") ;;
-        manifest=*) extra+=(--manifest-dir "${a#manifest=}") ;;
+        # Checked here, as scripts/flow.sh does, so the error names what you typed.
+        backend=docker|backend=smolmachines) extra+=(--backend "${a#backend=}") ;;
+        backend=*) echo "just prepare: $a is not a backend (docker or smolmachines)" >&2; exit 2 ;;
+        cwd=|manifest=) ;; # none given, as for just start
+        cwd=*|manifest=*) [ -d "${a#*=}" ] || { echo "just prepare: $a is not a directory" >&2; exit 2; }
+          if [[ $a == cwd=* ]]; then extra+=(--cwd "${a#cwd=}"); else extra+=(--manifest-dir "${a#manifest=}"); fi ;;
         *) echo "just prepare: unknown argument '$a' (expected agent=NAME [backend=docker|smolmachines] [cwd=DIR] [manifest=DIR])" >&2; exit 2 ;;
       esac
     done

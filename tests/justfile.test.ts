@@ -76,3 +76,19 @@ test("just bench's usage error is one line that names it (no just 'recipe failed
   assert.equal(duration.stderr.split("\n")[0], "bench: error: option '--duration <seconds>' argument missing");
   assert.doesNotMatch(duration.stderr, /recipe `bench` failed/);
 });
+
+test("just prepare names the word you typed (backend=, cwd=, manifest=) in one line when it is wrong, not the bb-prepare flag it becomes", async (t) => {
+  const caller = await tempDir(t);
+  const env = { BB_STATE_DIR: join(caller, "state") };
+  const cases: [string, string][] = [
+    ["backend=vm", "just prepare: backend=vm is not a backend (docker or smolmachines)"],
+    ["cwd=nope", "just prepare: cwd=nope is not a directory"],
+    ["manifest=nope", "just prepare: manifest=nope is not a directory"],
+  ];
+  for (const [word, line] of cases) {
+    const r = await justIn(caller, ["prepare", "agent=shell", word], env);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr, `${line}\n`);
+    assert.ok(!existsSync(join(caller, "state")), `${word}: a state root was made`);
+  }
+});
