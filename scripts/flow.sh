@@ -56,6 +56,11 @@ while [ $# -gt 0 ]; do
        usage="agent=NAME [backend=docker|smolmachines] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true] [manifest=DIR]"
        [ "$mode" = run ] && usage="agent=NAME [backend=docker|smolmachines] [cwd=DIR] [manifest=DIR] -- CMD"
        hint=""; [[ "$1" != *=* ]] && [ -z "$agent" ] && hint=" (did you mean agent=$1?)"
+       case "$1" in agent | backend | yes | cwd | slug | keep | manifest) hint=" (did you mean $1=...?)" ;; esac
+       # A command where just run takes one: the usage line alone would not say where it goes.
+       if [ "$mode" = start ] && [[ "$1" != *=* ]] && [ -n "$agent" ] && [ -z "$hint" ]; then
+         echo "just start: unknown argument '$1' (just start attaches the agent and takes no command; to run one: just run agent=$agent -- $1 ...)" >&2; exit 2
+       fi
        echo "just $mode: unknown argument '$1'$hint (expected $usage)" >&2; exit 2 ;;
   esac
   shift

@@ -92,3 +92,14 @@ test("just prepare names the word you typed (backend=, cwd=, manifest=) in one l
     assert.ok(!existsSync(join(caller, "state")), `${word}: a state root was made`);
   }
 });
+
+test("just start given a command (as just run takes one) says where a command goes", async (t) => {
+  const caller = await tempDir(t);
+  const r = await justIn(caller, ["start", "agent=shell", "yes=true", "--", "ls", "-l"], { BB_STATE_DIR: join(caller, "state") });
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr, "just start: unknown argument 'ls' (just start attaches the agent and takes no command; to run one: just run agent=shell -- ls ...)\n");
+  // A key written without its value is not taken for a command.
+  const bare = await justIn(caller, ["start", "agent=shell", "keep"], { BB_STATE_DIR: join(caller, "state") });
+  assert.match(bare.stderr, /^just start: unknown argument 'keep' \(did you mean keep=\.\.\.\?\)/);
+  assert.ok(!existsSync(join(caller, "state")), "a state root was made");
+});
