@@ -156,3 +156,15 @@ test("every tool has a deno task that runs it (deno task bb-list --help)", async
   const r = await run([join(REPO_ROOT, "node_modules/.bin/deno"), "task", "--quiet", "bb-list", "--help"], { cwd: REPO_ROOT, env: { NO_COLOR: "1" } });
   assert.match(r.stderr, /^Usage: bb-list \[options\]/m);
 });
+
+test("a key=value word where a tool takes flags (just cleanup slug=S, as just start slug=S is written) names the flag it meant", async () => {
+  const cleanup = await run(tsArgv("tools/bb-cleanup/main.ts", ["slug=shell-k3x9"]), { expect: [0, 1, 2], input: "" });
+  assert.equal(cleanup.code, 2, cleanup.stderr);
+  assert.match(cleanup.stderr, /^bb-cleanup: error: too many arguments\. Expected 0 arguments but got 1\. \(did you mean --slug shell-k3x9\?\)\n/);
+  const yes = await run(tsArgv("tools/bb-cleanup/main.ts", ["yes=true"]), { expect: [0, 1, 2], input: "" });
+  assert.match(yes.stderr, /\(did you mean --yes\?\)\n/);
+  // A word naming no flag of the tool gets no guess.
+  const list = await run(tsArgv("tools/bb-list/main.ts", ["colour=red"]), { expect: [0, 1, 2], input: "" });
+  assert.equal(list.code, 2, list.stderr);
+  assert.doesNotMatch(list.stderr, /did you mean/);
+});

@@ -33,7 +33,7 @@ export function createProgram(name: string, summary: string, opts: { example?: s
     .helpOption("-h, --help", "show this help")
     .showHelpAfterError("(run with --help for usage)")
     // An error names the tool: in a pipe of four, "error: ..." alone leaves you to guess.
-    .configureOutput({ writeOut: (s) => void process.stderr.write(s), writeErr: (s) => void process.stderr.write(s), outputError: (s, write) => write(`${name}: ${s}`) });
+    .configureOutput({ writeOut: (s) => void process.stderr.write(s), writeErr: (s) => void process.stderr.write(s), outputError: (s, write) => write(`${name}: ${withFlagHint(program, s)}`) });
   if (opts.readsPlan) program.option("--plan <file>", "read the plan from FILE instead of stdin");
   const tail = [opts.example ? `Example:\n  ${opts.example}` : "", exitTableText({ plan: opts.readsPlan, manifest: opts.readsManifest })].filter(Boolean).join("\n\n");
   program.addHelpText("after", `\n${tail}\n`);
@@ -224,6 +224,21 @@ function reportError(program: Command, err: BbError) {
 // From argv too: the flag may sit after a subcommand, or parsing may have failed first.
 function wantsJsonErrors(program: Command): boolean {
   return Boolean(program.opts<CommonOptions>().jsonErrors) || process.argv.includes("--json-errors");
+}
+
+/** A word `key=value` where the tool wants a flag (`just cleanup slug=S`, as `just start
+ * slug=S` is written) is refused as an extra argument or an unknown command; the refusal
+ * then names the flag of that name the tool has. */
+function withFlagHint(program: Command, message: string): string {
+  if (!/too many arguments|unknown command/.test(message)) return message;
+  for (const word of process.argv.slice(2)) {
+    const m = /^([a-z][a-z-]*)=(.*)$/s.exec(word);
+    const option = m && allCommands(program).flatMap((c) => c.options).find((o) => o.long === `--${m[1]}`);
+    if (!m || !option) continue;
+    const flag = option.isBoolean() ? option.long! : `${option.long} ${m[2]}`;
+    return message.replace(/\n?$/, ` (did you mean ${flag}?)\n`);
+  }
+  return message;
 }
 
 function allCommands(c: Command): Command[] {
