@@ -46,6 +46,8 @@ prepare *args:
     for a in "$@"; do
       case "$a" in
         agent=*) agent="${a#agent=}" ;;
+        -h | --help) echo "usage: just prepare agent=NAME [backend=docker|smolmachines] [cwd=DIR] [manifest=DIR]"
+          echo "Prints the bottle's plan (JSON, stdout) and preflight (stderr); starts nothing."; exit 0 ;;
         # Checked here, as scripts/flow.sh does, so the error names what you typed.
         backend=docker|backend=smolmachines) extra+=(--backend "${a#backend=}") ;;
         backend=*) echo "just prepare: $a is not a backend (docker or smolmachines)" >&2; exit 2 ;;

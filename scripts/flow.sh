@@ -32,6 +32,19 @@ from_caller() {
     *) printf '%s/%s' "$caller" "$1" ;;
   esac
 }
+synopsis="agent=NAME [backend=docker|smolmachines] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true] [manifest=DIR]"
+[ "$mode" = start ] || synopsis="agent=NAME [backend=docker|smolmachines] [cwd=DIR] [manifest=DIR] -- CMD"
+# just start --help, just run --help: what to type (README.md has the rest).
+usage() {
+  echo "usage: just $mode $synopsis"
+  if [ "$mode" = start ]; then
+    echo "       just start slug=SLUG [keep=false]"
+    echo "Shows what the bottle can reach, asks y/N, starts it and attaches you to the agent; the"
+    echo "bottle is torn down when the agent exits, unless keep=true (slug= resumes a kept one)."
+  else
+    echo "Runs CMD in a fresh bottle without asking, tears it down, and exits with CMD's code."
+  fi
+}
 agent="" backend=docker backend_given="" keep_given=false yes=false cwd="" slug="" keep=false manifest="" cmd=() cmd_after_dashes=false
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -50,18 +63,18 @@ while [ $# -gt 0 ]; do
     manifest=*) manifest="${1#manifest=}"; [ -z "$manifest" ] || manifest=$(from_caller "$manifest") ;;
     # A `--` that reaches us is a second one: what follows is the command even when it starts with -.
     --) shift; cmd=("$@"); cmd_after_dashes=true; break ;;
+    # Before the command: a command that starts with - comes after a second -- (below).
+    -h | --help) usage; exit 0 ;;
     # `just` drops a `--` before the command, so in run mode the first word that is not
     # key=value starts the command, and so does an environment assignment (FOO=1 env).
     *) if [ "$mode" = run ] && { [[ "$1" != *=* ]] || [[ "$1" =~ ^[A-Z_][A-Z0-9_]*= ]]; }; then cmd=("$@"); break; fi
-       usage="agent=NAME [backend=docker|smolmachines] [yes=true] [cwd=DIR] [slug=SLUG] [keep=true] [manifest=DIR]"
-       [ "$mode" = run ] && usage="agent=NAME [backend=docker|smolmachines] [cwd=DIR] [manifest=DIR] -- CMD"
        hint=""; [[ "$1" != *=* ]] && [ -z "$agent" ] && hint=" (did you mean agent=$1?)"
        case "$1" in agent | backend | yes | cwd | slug | keep | manifest) hint=" (did you mean $1=...?)" ;; esac
        # A command where just run takes one: the usage line alone would not say where it goes.
        if [ "$mode" = start ] && [[ "$1" != *=* ]] && [ -n "$agent" ] && [ -z "$hint" ]; then
          echo "just start: unknown argument '$1' (just start attaches the agent and takes no command; to run one: just run agent=$agent -- $1 ...)" >&2; exit 2
        fi
-       echo "just $mode: unknown argument '$1'$hint (expected $usage)" >&2; exit 2 ;;
+       echo "just $mode: unknown argument '$1'$hint (expected $synopsis)" >&2; exit 2 ;;
   esac
   shift
 done

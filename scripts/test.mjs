@@ -12,8 +12,8 @@
 // --require-docker (CI, which starts dockerd) that is a failure instead.
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
 const args = process.argv.slice(2);
@@ -21,6 +21,7 @@ function flag(name, def) {
   const i = args.indexOf(name);
   if (i === -1) return def;
   const v = args[i + 1];
+  if (v === undefined || v.startsWith("-")) usageError(`${name} needs a value`);
   args.splice(i, 2);
   return v;
 }
@@ -29,9 +30,26 @@ function has(name) {
   if (i !== -1) args.splice(i, 1);
   return i !== -1;
 }
+const USAGE = "usage: just test [--runtime node|deno|both] [--tier unit|docker|all] [--require-docker] [FILE...]";
 const runtime = flag("--runtime", process.env.BB_TEST_RUNTIME ?? "both");
 const tier = flag("--tier", process.env.BB_TEST_TIER ?? "all");
 const requireDocker = has("--require-docker");
+// Anything else was taken for a FILE to test: --help ran node's own help as one.
+if (has("--help") || has("-h")) {
+  console.log(USAGE);
+  process.exit(0);
+}
+function usageError(message) {
+  console.error(`test: ${message} (${USAGE})`);
+  process.exit(2);
+}
+if (!["node", "deno", "both"].includes(runtime)) usageError(`--runtime ${runtime} is not node, deno or both`);
+if (!["unit", "docker", "all"].includes(tier)) usageError(`--tier ${tier} is not unit, docker or all`);
+for (const a of args) {
+  if (a.startsWith("-")) usageError(`unknown option '${a}'`);
+  // Files are run from the checkout (the runners' cwd below).
+  if (!existsSync(resolve(root, a))) usageError(`no test file ${a} (in ${root})`);
+}
 const runtimes = runtime === "both" ? ["node", "deno"] : [runtime];
 // This run's id: every docker resource its tests make is labelled bot-bottle.test-suite=ID
 // (lib/docker/labels.ts testLabels), so the leak sweep below takes only this run's, never

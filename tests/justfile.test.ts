@@ -103,3 +103,23 @@ test("just start given a command (as just run takes one) says where a command go
   assert.match(bare.stderr, /^just start: unknown argument 'keep' \(did you mean keep=\.\.\.\?\)/);
   assert.ok(!existsSync(join(caller, "state")), "a state root was made");
 });
+
+test("--help of just start, run, prepare and test prints what to type and starts nothing (it was an unknown argument, a missing agent=, or a test file)", async (t) => {
+  const caller = await tempDir(t);
+  const env = { BB_STATE_DIR: join(caller, "state") };
+  for (const [recipe, first] of [["start", "usage: just start agent=NAME"], ["run", "usage: just run agent=NAME"], ["prepare", "usage: just prepare agent=NAME"]]) {
+    const r = await justIn(caller, [recipe!, "--help"], env);
+    assert.equal(r.code, 0, `${recipe}: ${r.stderr}`);
+    assert.ok(r.stdout.startsWith(first!), `${recipe}: ${r.stdout}`);
+  }
+  assert.ok(!existsSync(join(caller, "state")), "a state root was made");
+  const tests = await run(["node", join(REPO, "scripts/test.mjs"), "--help"], { expect: ANY_EXIT });
+  assert.equal(tests.code, 0, tests.stderr);
+  assert.match(tests.stdout, /^usage: just test /);
+  assert.doesNotMatch(tests.stderr, /=== node --test/);
+  for (const args of [["--teir", "unit"], ["--tier", "units"], ["--tier"], ["no-such.test.ts"]]) {
+    const bad = await run(["node", join(REPO, "scripts/test.mjs"), ...args], { expect: ANY_EXIT });
+    assert.equal(bad.code, 2, `${args}: ${bad.stderr}`);
+    assert.match(bad.stderr, /^test: .*\(usage: just test /, `${args}`);
+  }
+});
