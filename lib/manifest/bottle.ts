@@ -121,7 +121,7 @@ function parseLimits(r: FieldReader, v: unknown): LimitsDecl {
 function parseMemory(r: FieldReader, field: string, v: unknown): number {
   const s = typeof v === "string" ? v.trim() : "";
   const m = /^(\d+(?:\.\d+)?)\s*([mg])(?:i?b)?$/i.exec(s);
-  if (!m) r.fail(field, `must be a size with its unit, like "8g", "1.5g" or "512m", got ${JSON.stringify(v)}`);
+  if (!m) r.fail(field, `must be a size in m or g (MiB or GiB: "512m", "8g", "1.5GiB"), got ${JSON.stringify(v)}`);
   const mib = Math.round(Number(m[1]) * (m[2]!.toLowerCase() === "g" ? 1024 : 1));
   if (mib < MIN_MEMORY_MIB) r.fail(field, `${JSON.stringify(v)} is below ${MIN_MEMORY_MIB}m, too little for node and the agent CLI to start`);
   return mib;

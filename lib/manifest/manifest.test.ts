@@ -140,8 +140,9 @@ test("limits: memory with its unit and cpus in hundredths are read; undeclared, 
 
 test("bad limits are refused naming the file and the field", async (t) => {
   for (const [yaml, field, why] of [
-    ["limits: {memory: 8}", "limits.memory", /a size with its unit, like "8g"/],
-    ["limits: {memory: 8x}", "limits.memory", /a size with its unit/],
+    ["limits: {memory: 8}", "limits.memory", /a size in m or g \(MiB or GiB: "512m", "8g", "1\.5GiB"\), got "?8"?$/],
+    ["limits: {memory: 8x}", "limits.memory", /a size in m or g/],
+    ["limits: {memory: 99999t}", "limits.memory", /a size in m or g \(MiB or GiB.*got "99999t"/],
     ["limits: {memory: 100m}", "limits.memory", /below 256m/],
     ["limits: {cpus: 0}", "limits.cpus", /from 0\.01 to 256/],
     ["limits: {cpus: 0.333}", "limits.cpus", /in hundredths/],
