@@ -142,6 +142,11 @@ fi
 [ "$has_saved_plan" = false ] || [ "$keep_given" = true ] || keep=true
 # Checked here so the message names what you typed (backend=, cwd=, slug=), not a flag.
 case "$backend" in docker|smolmachines) ;; *) echo "just $mode: backend=$backend is not a backend (docker or smolmachines)" >&2; exit 2 ;; esac
+# Each agent runs in a smolvm microVM there: without smolvm the start would fail only once
+# the bundle is up (bb-bundle checks its version before it starts one).
+if [ "$backend" = smolmachines ] && ! command -v smolvm >/dev/null; then
+  echo "just $mode: backend=smolmachines runs the agent with smolvm, which is not on PATH: install it (README, smolmachines), or leave backend= out for docker" >&2; exit 1
+fi
 for flag in "yes=$yes" "keep=$keep"; do
   case "${flag#*=}" in true|false) ;; *) echo "just $mode: $flag is not true or false" >&2; exit 2 ;; esac
 done

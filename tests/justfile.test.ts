@@ -123,3 +123,14 @@ test("--help of just start, run, prepare and test prints what to type and starts
     assert.match(bad.stderr, /^test: .*\(usage: just test /, `${args}`);
   }
 });
+
+test("just start and just run with backend=smolmachines and no smolvm on PATH stop before anything is prepared, naming it", async (t) => {
+  const state = await tempDir(t);
+  const path = (process.env.PATH ?? "").split(":").filter((d) => d && !existsSync(join(d, "smolvm"))).join(":");
+  for (const args of [["run", "agent=shell", "backend=smolmachines", "--", "true"], ["start", "agent=shell", "backend=smolmachines", "yes=true"]]) {
+    const r = await run([join(REPO, "node_modules/.bin/just"), "--justfile", join(REPO, "justfile"), ...args], { env: { PATH: path, BB_STATE_DIR: state }, input: "", expect: ANY_EXIT });
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr, `just ${args[0]}: backend=smolmachines runs the agent with smolvm, which is not on PATH: install it (README, smolmachines), or leave backend= out for docker\n`);
+    assert.ok(!existsSync(join(state, "bottles")), "a bottle was prepared");
+  }
+});

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import process from "node:process";
 import { join } from "node:path";
 import { test } from "node:test";
 import { which } from "../../lib/proc.ts";
@@ -46,4 +48,23 @@ test("an engine that accepts and never answers: bb-bundle gives up after BB_DOCK
   assert.match(r.stderr, /^bb-bundle: error: Cannot reach the Docker engine: the Docker engine did not answer `docker version --format '\{\{json \.Server\}\}'` within 1 s\. Is it hung\? Restart it/m);
   assert.doesNotMatch(r.stderr, /Start the Docker engine/);
   assert.equal(await engine.clientsClosed(), 0);
+});
+
+test("a smolmachines plan with no smolvm, or one too old, is refused before bb-bundle asks docker for anything", async (t) => {
+  const dir = await tempDir(t);
+  const prepared = await runTool("bb-prepare", ["shell", "--backend", "smolmachines", "--state-dir", join(dir, "state")]);
+  assert.equal(prepared.code, 0, prepared.stderr);
+  // A docker that only notes it was called; PATH without any smolvm of this machine's.
+  const bin = join(dir, "bin");
+  await mkdir(bin);
+  await writeFile(join(bin, "docker"), `#!/bin/sh\ntouch ${join(dir, "docker-called")}\nexit 1\n`, { mode: 0o755 });
+  const path = [bin, ...(process.env.PATH ?? "").split(":").filter((d) => d && !existsSync(join(d, "smolvm")))].join(":");
+  const missing = await runTool("bb-bundle", [], { input: prepared.stdout, env: { PATH: path } });
+  assert.equal(missing.code, 1, missing.stderr);
+  assert.match(missing.stderr, /^bb-bundle: error: Cannot ask smolvm for its version: .*\(is smolvm installed and on PATH\?\)/m);
+  await writeFile(join(bin, "smolvm"), "#!/bin/sh\necho 'smolvm 0.1.0'\n", { mode: 0o755 });
+  const old = await runTool("bb-bundle", [], { input: prepared.stdout, env: { PATH: path } });
+  assert.equal(old.code, 1, old.stderr);
+  assert.match(old.stderr, /^bb-bundle: error: smolvm 0\.1\.0 is too old: bot-bottle needs smolvm [\d.]+ or later$/m);
+  assert.ok(!existsSync(join(dir, "docker-called")), "bb-bundle called docker for a bottle it cannot start");
 });

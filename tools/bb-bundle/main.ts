@@ -24,6 +24,7 @@ import { refuseSlugElsewhere } from "../../lib/inventory/taken.ts";
 import { refuseSection, savePlan } from "../../lib/plan/io.ts";
 import { withEngine } from "../../lib/docker/daemon.ts";
 import { loopbackFor } from "../../lib/loopback.ts";
+import { openSmolvm } from "../../lib/smolvm/driver.ts";
 
 const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (firewall, egress, git-gate, supervise) and add the plan's bundle section.", {
   example: "bb-prepare shell | bb-bundle > plan.json",
@@ -40,6 +41,8 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
     if (o.upstreamCa !== undefined) checkUpstreamCa(o.upstreamCa);
     const plan = await readPlanInput(o);
     refuseSection(plan, "bundle");
+    // A smolvm that is missing or too old fails bb-vm: say so before a bundle is started for it.
+    if (plan.backend === "smolmachines") await openSmolvm();
     const loopbackAddr = plan.backend === "smolmachines" ? await loopbackFor({ platform: process.platform, stateRoot: plan.stateRoot, slug: plan.slug }) : undefined;
     const forwarded = forwardedCredentials(plan, { home: homedir(), env: process.env });
     for (const source of forwarded.sources) log.step(`bundle: forwarding the host credential from ${source} into egress only`);
