@@ -22,7 +22,10 @@ export interface ForwardedCredentials {
 /** The hosts a provider's own login is good for; forward_host_credentials needs a route to one. */
 export const PROVIDER_HOSTS = { claude: ["api.anthropic.com"], codex: ["chatgpt.com", "api.openai.com"], shell: [] } as const;
 
-function routeFor(plan: Plan): EgressRoute {
+/** What the credentials depend on: a plan, or the sections bb-prepare has before it writes one. */
+type Sections = Pick<Plan, "agent" | "bottle">;
+
+function routeFor(plan: Sections): EgressRoute {
   const hosts: readonly string[] = PROVIDER_HOSTS[plan.agent.provider];
   const route = plan.bottle.egress.find((r) => hosts.includes(r.host));
   if (!route) {
@@ -61,7 +64,7 @@ export function placeholderJwt(real: string): string {
   return `${b64url(JSON.stringify({ alg: "none", typ: "JWT", bb: "placeholder" }))}.${b64url(JSON.stringify(claims))}.${b64url("bb-placeholder-signature")}`;
 }
 
-function claude(plan: Plan, home: string, env: Record<string, string | undefined>): ForwardedCredentials {
+function claude(plan: Sections, home: string, env: Record<string, string | undefined>): ForwardedCredentials {
   const route = routeFor(plan);
   const fromEnv = env[route.tokenEnv] ?? env.ANTHROPIC_API_KEY;
   if (fromEnv) return { slots: { [route.slot]: fromEnv }, agentFiles: {}, sources: [`$${env[route.tokenEnv] ? route.tokenEnv : "ANTHROPIC_API_KEY"}`] };
@@ -80,7 +83,7 @@ function claude(plan: Plan, home: string, env: Record<string, string | undefined
   return { slots: { [route.slot]: oauth.accessToken }, agentFiles: {}, sources: [file] };
 }
 
-function codex(plan: Plan, home: string, env: Record<string, string | undefined>): ForwardedCredentials {
+function codex(plan: Sections, home: string, env: Record<string, string | undefined>): ForwardedCredentials {
   const route = routeFor(plan);
   if (env[route.tokenEnv]) return { slots: { [route.slot]: env[route.tokenEnv]! }, agentFiles: {}, sources: [`$${route.tokenEnv}`] };
   const file = join(env.CODEX_HOME ?? join(home, ".codex"), "auth.json");
@@ -108,7 +111,7 @@ function codex(plan: Plan, home: string, env: Record<string, string | undefined>
 }
 
 /** The host credentials to forward for this plan's agent, or nothing when it does not ask. */
-export function forwardedCredentials(plan: Plan, opts: { home: string; env: Record<string, string | undefined> }): ForwardedCredentials {
+export function forwardedCredentials(plan: Sections, opts: { home: string; env: Record<string, string | undefined> }): ForwardedCredentials {
   if (!plan.agent.forwardHostCredentials) return { slots: {}, agentFiles: {}, sources: [] };
   switch (plan.agent.provider) {
     case "claude":

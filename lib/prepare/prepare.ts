@@ -7,6 +7,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { BbError, isBbError } from "../errors.ts";
 import { agentSection, bottleSection, loadAgent } from "../manifest/load.ts";
 import { FieldReader } from "../manifest/fields.ts";
+import { forwardedCredentials } from "../credentials.ts";
 import { linkedGitDir } from "../provision/linked-git.ts";
 import { below } from "../provision/pack.ts";
 import { claimOwner, releaseOwner } from "../inventory/owner.ts";
@@ -40,6 +41,10 @@ export interface PrepareOptions {
   /** With rebuild: whether the old plan's agent is up (lib/vm/running.ts). A rebuild
    * would rewrite the plan its session is reached by, so a running one is refused. */
   agentRunning?: (old: Plan) => Promise<boolean>;
+  /** Where the host's own login is read from (bb-prepare: $HOME and its environment): an
+   * agent with forward_host_credentials and no login to forward is refused now, before
+   * the y/N, not after it at bb-bundle. */
+  hostCredentials?: { home: string; env: Record<string, string | undefined> };
   now?: () => Date;
 }
 
@@ -86,6 +91,11 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
     if (!st.isFile()) r.fail(field, `${u.identityFile} is ${st.isDirectory() ? "a folder" : "no regular file"}: name the private key file itself (e.g. ~/.ssh/id_ed25519)`);
   }
 
+  const agent = agentSection(loaded);
+  const bottle = bottleSection(loaded);
+  // Read and dropped: bb-bundle reads it again for egress, and the plan never holds it.
+  if (opts.hostCredentials) forwardedCredentials({ agent, bottle }, opts.hostCredentials);
+
   let slug: string;
   let createdAt = (opts.now ?? (() => new Date()))().toISOString();
   let fresh = true;
@@ -121,7 +131,6 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
   }
 
   const dir = bottleDir(stateRoot, slug);
-  const bottle = bottleSection(loaded);
   const services = servicesFor(bottle);
   let claimed = false;
   try {
@@ -144,7 +153,7 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
       manifestDir,
       stateRoot,
       cwd,
-      agent: agentSection(loaded),
+      agent,
       bottle,
       services,
       files,

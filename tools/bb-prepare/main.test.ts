@@ -410,3 +410,21 @@ test("bin/bb-prepare runs from source, and says so, when dist/ is older than the
   const fresh = await run([join(REPO, "bin/bb-prepare"), "--help"], { env: { BB_FROM_SOURCE: undefined } });
   assert.doesNotMatch(fresh.stderr, /running from source/);
 });
+
+test("forward_host_credentials with no login on the host to forward is refused before anything is written (it failed after the y/N, at bb-bundle)", async (t) => {
+  const state = await tempDir(t);
+  const home = await tempDir(t);
+  const manifest = join(REPO, "tests/flow/testdata/bottles");
+  const env = { HOME: home, CODEX_HOME: undefined, BB_FLOW_UNUSED_TOKEN: undefined } as unknown as Record<string, string>;
+  const none = await runTool("bb-prepare", ["fwd", "--manifest-dir", manifest, "--state-dir", state], { env });
+  assert.equal(none.code, 1, none.stderr);
+  assert.equal(none.stderr, `bb-prepare: error: forward_host_credentials: no Codex credential on this host: set $BB_FLOW_UNUSED_TOKEN, or run codex login (${join(home, ".codex", "auth.json")})\n`);
+  assert.equal(none.stdout, "");
+  assert.deepEqual(existsSync(join(state, "bottles")) ? await readdir(join(state, "bottles")) : [], [], "a bottle was prepared");
+  // Logged in: prepared, and the preflight says whose login goes to egress.
+  await writeTree(home, { ".codex/auth.json": JSON.stringify({ OPENAI_API_KEY: "sk-host-login", tokens: null }) });
+  const ok = await runTool("bb-prepare", ["fwd", "--manifest-dir", manifest, "--state-dir", state], { env });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stderr, /chatgpt\.com {2}bearer from \$BB_FLOW_UNUSED_TOKEN \(your host login, forwarded\)/);
+  assert.doesNotMatch(ok.stdout + ok.stderr, /sk-host-login/);
+});

@@ -7,6 +7,7 @@
 //   bb-prepare researcher --backend smolmachines --cwd . > plan.json
 //
 // Exit codes: see --help (0 ok, 2 usage, 4 invalid manifest, 1 other failure).
+import { homedir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { createProgram, mainOf, Option, writePlan } from "../../lib/cli.ts";
@@ -49,6 +50,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
       ownerPid,
       refuseSlug: (slug, stateRoot) => refuseSlugElsewhere({ slug, stateRoot, engineOptional: true }),
       agentRunning,
+      hostCredentials: { home: homedir(), env: process.env },
     });
     const linked = plan.cwd === null ? null : await linkedGitDir(plan.cwd);
     log.raw(preflightText(plan, process.env, { approved: await readApprovals(plan.files.dir), linkedGitDir: linked?.commonDir ?? null }));
