@@ -7,13 +7,12 @@
 //          service and every other bottle's published ports.)
 // Services listening on the wildcard address stay reachable from any loopback address.
 import { readdirSync } from "node:fs";
-import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
 import { BbError } from "./errors.ts";
 import { log } from "./log.ts";
 import { loopbackOccupants, type OccupantSources } from "./loopback-occupants.ts";
-import { ownerAlive, readOwner, writeOwner } from "./inventory/owner.ts";
+import { withDirLock } from "./dir-lock.ts";
 import { readPlanFile } from "./plan/io.ts";
 import { run } from "./proc.ts";
 
@@ -49,44 +48,6 @@ async function addressesByBottle(stateRoot: string): Promise<Map<string, string>
  * its plan records it only once the bundle is up, minutes later on a first image build. */
 const RESERVATION = "loopback-addr";
 
-/**
- * Run `fn` holding a lock (a folder: mkdir is atomic, with the holder's owner record in it) so two
- * bottles starting at once cannot pick the same address. The lock is held for a few ms;
- * one whose holder is gone (a start killed right then) is cleared by the next start. Two
- * starts clearing the same dead lock at once could still both go on: that needs a start
- * killed inside those ms and two more in the same instant.
- */
-async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      await mkdir(lock);
-      await writeOwner(lock, process.pid);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      if (await lockAbandoned(lock)) await rm(lock, { recursive: true, force: true });
-      else if (Date.now() > deadline) throw new BbError("BUNDLE", `Cannot pick a loopback address: ${lock} has been held for a minute (remove it if no bottle is starting)`);
-      else await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(lock, { recursive: true, force: true });
-  }
-}
-
-/** A lock whose holder is gone (the owner record's check, pid reuse included), that never
- * got a record in 5 s (its holder was killed between the two steps), or that is over 30 s
- * old: it is held for milliseconds, and without procfs a reused pid looks alive. */
-async function lockAbandoned(lock: string): Promise<boolean> {
-  const age = await stat(lock).then((st) => Date.now() - st.mtimeMs, () => 0);
-  if (age > 30_000) return true;
-  const holder = await readOwner(lock);
-  return holder ? !ownerAlive(holder) : age > 5_000;
-}
-
 async function ensureMacAliases(): Promise<void> {
   const r = await run(["ifconfig", "lo0"]);
   const missing = MAC_POOL.filter((a) => !r.stdout.includes(`inet ${a} `));
@@ -104,7 +65,10 @@ export async function loopbackFor(opts: { platform: string; stateRoot: string; s
   const mac = opts.platform === "darwin";
   if (mac) await ensureMacAliases();
   const pool = mac ? MAC_POOL : LINUX_POOL;
-  return withLock(join(opts.stateRoot, "loopback.lock"), async () => {
+  // Held for a few ms, so two bottles starting at once cannot pick the same address.
+  const lock = join(opts.stateRoot, "loopback.lock");
+  const busy = () => new BbError("BUNDLE", `Cannot pick a loopback address: ${lock} has been held for a minute (remove it if no bottle is starting)`);
+  return withDirLock(lock, { waitMs: 60_000, staleMs: 30_000, busy }, async () => {
     const held = await addressesByBottle(opts.stateRoot);
     const own = held.get(opts.slug);
     held.delete(opts.slug);

@@ -7,6 +7,7 @@ import { test } from "node:test";
 import process from "node:process";
 import { isBbError } from "../errors.ts";
 import { recordApproval } from "../supervise/approvals.ts";
+import { underDecisionLock } from "../supervise/lock.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { REPO } from "../../tests/support/tools.ts";
 import { prepare } from "./prepare.ts";
@@ -56,4 +57,26 @@ test("a resumed bottle keeps the hosts approved for it, and names one bb-supervi
   assert.ok(hosts.includes("docs.python.org"), hosts.join(", "));
   assert.ok(!hosts.includes("*.amazonaws.com"), hosts.join(", "));
   assert.match(said.join(""), /left out \*\.amazonaws\.com, which you approved for this bottle before/);
+});
+
+test("a rebuild waits while a decision holds the bottle (an approve between its read of the approvals and its rewrite of the policy would be lost)", async (t) => {
+  const dir = await tempDir(t);
+  const stateRoot = join(dir, "state");
+  const again = () => prepare({ agent: "researcher", manifestDir: join(REPO, "bottles"), stateRoot, backend: "docker", cwd: null, identity: "researcher-cd34" });
+  const first = await again();
+  let release!: () => void;
+  let rebuilt = false;
+  const holding = underDecisionLock(first.files.dir, async () => {
+    await new Promise<void>((r) => (release = r));
+    // What an approve does while it holds the lock: the rebuild must read it afterwards.
+    await recordApproval(first.files.dir, { host: "docs.python.org", tlsPassthrough: false, approvedAt: first.createdAt, request: "aa11" });
+  });
+  const rebuilding = again().then((p) => ((rebuilt = true), p));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(rebuilt, false, "the rebuild went on while the lock was held");
+  release();
+  await holding;
+  const plan = await rebuilding;
+  const hosts = JSON.parse(await readFile(plan.files.firewallPolicy, "utf8")).hosts.map((h: { host: string }) => h.host);
+  assert.ok(hosts.includes("docs.python.org"), hosts.join(", "));
 });

@@ -16,6 +16,7 @@ import { log } from "../log.ts";
 import { readPlanFile, savePlan } from "../plan/io.ts";
 import { PLAN_VERSION, type Backend, type Plan } from "../plan/schema.ts";
 import { APPROVALS_FILE, clearReloadOwed, readApprovals, type Approval } from "../supervise/approvals.ts";
+import { underDecisionLock } from "../supervise/lock.ts";
 import { allowHost } from "../supervise/policy.ts";
 import { listRequests, normalizeHost } from "../supervise/queue.ts";
 import { servicesFor, writeBottleFiles } from "./files.ts";
@@ -142,9 +143,16 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
     }
     // Read before anything is written: a record that cannot be read fails the prepare
     // with the folder as it was, not half rewritten.
-    const recorded = fresh ? [] : await readApprovals(dir);
-    const files = await writeBottleFiles({ dir, slug, bottle, services, prompt: loaded.agent.prompt });
-    if (!fresh) await keepApprovedHosts(files, recorded);
+    // A rebuild holds the bottle's decision lock while it rewrites the policy from the
+    // approvals: a bb-supervise approve between the two would be lost, or would write back
+    // the policy it read before this rewrite.
+    const rewrite = async () => {
+      const recorded = fresh ? [] : await readApprovals(dir);
+      const files = await writeBottleFiles({ dir, slug, bottle, services, prompt: loaded.agent.prompt });
+      if (!fresh) await keepApprovedHosts(files, recorded);
+      return files;
+    };
+    const files = fresh ? await rewrite() : await underDecisionLock(dir, rewrite);
     const plan: Plan = {
       version: PLAN_VERSION,
       slug,

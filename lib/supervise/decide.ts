@@ -6,6 +6,7 @@ import { BbError, isBbError } from "../errors.ts";
 import { clearReloadOwed, recordApproval, reloadOwed, setReloadOwed } from "./approvals.ts";
 import { allowHost, disallowHost } from "./policy.ts";
 import { asked, listRequests, normalizeHost, readRequest, RequestId, statusText, writeRequest, type QueueRequest } from "./queue.ts";
+import { underDecisionLock } from "./lock.ts";
 import { noteShown, type Changed } from "./shown.ts";
 
 export interface DecideContext {
@@ -76,16 +77,28 @@ export function changedText(ctx: DecideContext, { request, was }: Changed): stri
  * pending ones recorded as shown (shown.ts), and those that changed since first shown.
  */
 export async function showRequests(ctx: ShowContext, opts: { all?: boolean } = {}): Promise<{ requests: QueueRequest[]; changed: Changed[] }> {
-  const requests = await listRequests(ctx.queueDir);
-  const changed = await noteShown(ctx.bottleDir, requests);
+  const { requests, changed } = await oneDecisionAtATime(ctx, async () => {
+    const requests = await listRequests(ctx.queueDir);
+    return { requests, changed: await noteShown(ctx.bottleDir, requests) };
+  });
   return { requests: requests.filter((r) => opts.all || r.status === "pending"), changed };
+}
+
+/** `fn` under the bottle's decision lock (lock.ts) when the bottle's folder is known: each
+ * decision reads and writes back the request, the policy and the bottle's records whole. */
+function oneDecisionAtATime<T>(ctx: { bottleDir?: string }, fn: () => Promise<T>): Promise<T> {
+  return ctx.bottleDir ? underDecisionLock(ctx.bottleDir, fn) : fn();
 }
 
 function decided(request: QueueRequest, status: "approved" | "denied", answer: string | null, ctx: DecideContext): QueueRequest {
   return { ...request, status, answer, decidedAt: (ctx.now ?? (() => new Date()))().toISOString() };
 }
 
-export async function approveRequest(ctx: ApproveContext, id: string): Promise<ApproveResult> {
+export function approveRequest(ctx: ApproveContext, id: string): Promise<ApproveResult> {
+  return oneDecisionAtATime(ctx, () => approveLocked(ctx, id));
+}
+
+async function approveLocked(ctx: ApproveContext, id: string): Promise<ApproveResult> {
   const request = await pendingRequest(ctx.queueDir, id);
   if (request.kind !== "host") {
     throw new BbError("USAGE", `Request ${id} is a question, not a host request: reply with \`${command(ctx, "answer")} ${id} TEXT\``);
@@ -135,7 +148,11 @@ export async function approveRequest(ctx: ApproveContext, id: string): Promise<A
  * approval that timed out (reloadOwed) may the running firewall allow it; then the firewall
  * re-reads the policy, once the denial is recorded (the agent is told at once either way).
  */
-export async function denyRequest(ctx: DecideContext & Partial<Pick<ApproveContext, "bottleDir" | "reloadFirewall">>, id: string, reason: string | null): Promise<QueueRequest> {
+export function denyRequest(ctx: DecideContext & Partial<Pick<ApproveContext, "bottleDir" | "reloadFirewall">>, id: string, reason: string | null): Promise<QueueRequest> {
+  return oneDecisionAtATime(ctx, () => denyLocked(ctx, id, reason));
+}
+
+async function denyLocked(ctx: DecideContext & Partial<Pick<ApproveContext, "bottleDir" | "reloadFirewall">>, id: string, reason: string | null): Promise<QueueRequest> {
   const request = await pendingRequest(ctx.queueDir, id);
   const done = decided(request, "denied", reason, ctx);
   await writeRequest(ctx.queueDir, done);
@@ -156,12 +173,14 @@ export async function denyRequest(ctx: DecideContext & Partial<Pick<ApproveConte
   return done;
 }
 
-export async function answerRequest(ctx: DecideContext, id: string, text: string): Promise<QueueRequest> {
-  const request = await pendingRequest(ctx.queueDir, id);
-  if (request.kind !== "question") {
-    throw new BbError("USAGE", `Request ${id} asks for host ${request.host}, not a question: use \`${command(ctx, "approve")} ${id}\` or \`${command(ctx, "deny")} ${id}\``);
-  }
-  const done = decided(request, "approved", text, ctx);
-  await writeRequest(ctx.queueDir, done);
-  return done;
+export function answerRequest(ctx: DecideContext & { bottleDir?: string }, id: string, text: string): Promise<QueueRequest> {
+  return oneDecisionAtATime(ctx, async () => {
+    const request = await pendingRequest(ctx.queueDir, id);
+    if (request.kind !== "question") {
+      throw new BbError("USAGE", `Request ${id} asks for host ${request.host}, not a question: use \`${command(ctx, "approve")} ${id}\` or \`${command(ctx, "deny")} ${id}\``);
+    }
+    const done = decided(request, "approved", text, ctx);
+    await writeRequest(ctx.queueDir, done);
+    return done;
+  });
 }

@@ -1,0 +1,58 @@
+// A lock between bot-bottle's own processes on one host: a folder (mkdir is atomic) with
+// its holder's owner record in it (lib/inventory/owner.ts: pid, and on Linux the process
+// start time, so a reused pid is not taken for the holder). A lock whose holder is gone
+// (killed while holding it) is cleared by the next taker. Two takers clearing the same
+// dead lock at once could still both go on: that needs a holder killed right then and two
+// more takers in the same instant.
+import { mkdir, rm, stat } from "node:fs/promises";
+import process from "node:process";
+import { ownerAlive, readOwner, writeOwner, type Owner } from "./inventory/owner.ts";
+
+export interface DirLockOptions {
+  /** How long to wait for a live holder before giving up with `busy`'s error. */
+  waitMs: number;
+  /** A lock older than this is taken for abandoned whatever its record says: without
+   * procfs (macOS) a reused pid looks alive. Longer than the lock is ever held. */
+  staleMs: number;
+  /** The error to throw once `waitMs` has passed; `holder` as its record says (null: none yet). */
+  busy: (holder: Owner | null) => Error;
+  /** Called once when the lock is found held, before waiting (to say why nothing happens). */
+  onWait?: (holder: Owner | null) => void;
+}
+
+/** Run `fn` holding the lock folder `lock`; it goes when `fn` ends, however it ends. */
+export async function withDirLock<T>(lock: string, opts: DirLockOptions, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + opts.waitMs;
+  let told = false;
+  for (;;) {
+    try {
+      await mkdir(lock);
+      await writeOwner(lock, process.pid);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      if (await abandoned(lock, opts.staleMs)) {
+        await rm(lock, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw opts.busy(await readOwner(lock));
+      if (!told) opts.onWait?.(await readOwner(lock));
+      told = true;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
+}
+
+/** A lock whose holder is gone (the owner record's check, pid reuse included), that never
+ * got a record in 5 s (its holder was killed between the two steps), or older than `staleMs`. */
+async function abandoned(lock: string, staleMs: number): Promise<boolean> {
+  const age = await stat(lock).then((st) => Date.now() - st.mtimeMs, () => 0);
+  if (age > staleMs) return true;
+  const holder = await readOwner(lock);
+  return holder ? !ownerAlive(holder) : age > 5_000;
+}
