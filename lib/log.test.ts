@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger } from "./log.ts";
+import { start } from "./proc.ts";
+import { tsArgv } from "./supervise/testdata/ts-argv.ts";
 
 test("a BB_LOG_LEVEL that is no level is said once, naming the variable, its value and the levels, and info is used", (t) => {
   const before = process.env.BB_LOG_LEVEL;
@@ -31,4 +34,26 @@ test("a BB_LOG_LEVEL that is no level is said once, naming the variable, its val
     assert.equal(out.filter((l) => !l.startsWith("warning:")).length, shown, value);
     assert.equal(out.filter((l) => l.startsWith("warning: BB_LOG_LEVEL=")).length, warned, value);
   }
+});
+
+test("a stderr read slower than warnings come holds at most about a MiB of them; the rest are counted, said once it is read, and info lines all go", async () => {
+  const count = 100_000; // about 32 MB of warnings
+  const child = start(tsArgv("lib/testdata/log-flood.ts", [String(count)]), { stdio: ["ignore", "pipe", "pipe"] });
+  const exited = new Promise((r) => child.on("close", r));
+  let stdout = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  // stderr is not read until the flood is over (a runtime that writes stderr
+  // synchronously waits for it, so after a while it is read all the same).
+  for (let i = 0; i < 300 && !/queued \d+/.test(stdout); i++) await sleep(20);
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  await exited;
+  const queued = Number(/queued (\d+)/.exec(stdout)?.[1]);
+  assert.ok(queued < 1.2 * 1024 * 1024, `${queued} bytes waited unwritten`);
+  const lines = stderr.split("\n");
+  const shown = lines.filter((l) => l.startsWith("flood: warning: blocked GET")).length;
+  const leftOut = lines.map((l) => /^warning: (\d+) log line\(s\) left out: they came faster than the log was read$/.exec(l)?.[1]).filter(Boolean).map(Number);
+  assert.equal(shown + leftOut.reduce((a, b) => a + b, 0), count, `${shown} shown, left out: ${leftOut.join(", ")}`);
+  assert.ok(lines.includes("flood: policy reloaded"), "the info line was left out");
+  assert.equal(lines.filter(Boolean).at(-1), "flood: done");
 });

@@ -52,15 +52,42 @@ export function setLogLevel(level: Level): void {
   current = level;
 }
 
+/**
+ * Node queues writes to a stderr that is a pipe without bound when the reader is slower
+ * (a daemon in the bundle, whose log goes through init to docker at a few MB/s): an
+ * agent that has the firewall refuse request after request grew its memory by megabytes
+ * a second, and put its answer to a reload signal (an info line) behind all of that,
+ * later and later. So while more than this waits unwritten, warnings, errors and debug
+ * lines (what the agent can have a daemon say over and over) are left out and counted,
+ * and said once the queue is short again; info lines, a daemon's own doings, always go.
+ */
+const MAX_QUEUED = 1024 * 1024;
+let leftOut = 0;
+
+function toStderr(text: string, droppable: boolean): void {
+  const queued = process.stderr.writableLength;
+  if (droppable && queued > MAX_QUEUED) {
+    leftOut++;
+    return;
+  }
+  if (leftOut > 0 && queued <= MAX_QUEUED) {
+    process.stderr.write(`warning: ${leftOut} log line(s) left out: they came faster than the log was read\n`);
+    leftOut = 0;
+  }
+  process.stderr.write(text);
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const write = options.write ?? ((t: string) => void process.stderr.write(t));
+  const write = options.write ?? ((t: string) => toStderr(t, false));
   const prefix = options.prefix ?? "";
   const lvl = () => options.level ?? current ?? envLevel(write);
   const emit = (l: Level, tag: string, msg: string) => {
     if (ORDER[l] < ORDER[lvl()]) return;
     // Messages quote what came from inside a bottle (a header, a host, a path): no
     // control character reaches a terminal or `docker logs` raw (printable.ts).
-    write(`${prefix}${tag}${printableLines(msg)}\n`);
+    const text = `${prefix}${tag}${printableLines(msg)}\n`;
+    if (options.write) options.write(text);
+    else toStderr(text, l !== "info");
   };
   return {
     debug: (m) => emit("debug", "debug: ", m),

@@ -1,9 +1,12 @@
 // init as a real process supervising small fake daemons (testdata/fake-daemon.mjs).
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { start } from "../../lib/proc.ts";
 import { watch, type Watched } from "../../lib/supervise/testdata/process.ts";
 import { REPO_ROOT, tsArgv } from "../../lib/supervise/testdata/ts-argv.ts";
 import type { Service } from "./services.ts";
@@ -184,6 +187,30 @@ test("SIGTERM stops every daemon, SIGKILLs one that ignores it after the deadlin
   assert.ok(init.lines.includes("init | git-gate ignored SIGTERM for 500ms; sending SIGKILL"));
   assert.ok(init.lines.includes("init | firewall stopped (code 0)"), init.lines.join("\n"));
   assert.deepEqual(pids.filter(alive), []);
+});
+
+test("a daemon that writes faster than docker reads init's output is held back by its pipe, not queued in init's memory", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "bb-init-flood-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const taken = join(dir, "taken");
+  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", BB_SLUG: "init-test" };
+  const flags = ["--services", "firewall", "--argv-json", JSON.stringify({ firewall: fake("firewall", "flood", taken) }), "--stop-timeout", "2000"];
+  // Nothing reads init's stdout for now: as docker when the log driver falls behind.
+  const init = start(tsArgv("sidecar-image/init/main.ts", flags), { env, replaceEnv: true, cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const exited = new Promise((r) => init.on("close", r));
+  // A failed check must not leave init reading the flood into its memory.
+  t.after(() => void init.kill("SIGKILL"));
+  init.stderr!.resume();
+  const takenNow = async () => Number(await readFile(taken, "utf8").catch(() => "0"));
+  for (let i = 0; i < 200 && (await takenNow()) === 0; i++) await sleep(50);
+  await sleep(2_000);
+  const held = await takenNow();
+  assert.ok(held < 8 * 1024 * 1024, `init took ${held} bytes from the daemon while its own output was not read`);
+  init.stdout!.resume(); // docker catches up: init passes the daemon's lines on again
+  for (let i = 0; i < 100 && (await takenNow()) < held + 8 * 1024 * 1024; i++) await sleep(50);
+  assert.ok((await takenNow()) >= held + 8 * 1024 * 1024, "init did not pass the daemon's output on once it was read");
+  init.kill("SIGTERM");
+  await exited;
 });
 
 test("an unknown service name is a usage error before any daemon starts", async () => {

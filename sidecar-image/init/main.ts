@@ -48,12 +48,22 @@ async function runInit(flags: Flags): Promise<void> {
     const plain = override[s] ?? defaultArgv(s, ctx);
     return [s, ids[s] ? asDaemon(plain, ids[s]) : plain];
   }));
+  const backlogged = () => process.stdout.writableLength + process.stderr.writableLength > 1024 * 1024;
   const supervisor = createSupervisor({
     services,
     argv: (s) => argv[s]!,
     env: (s) => ({ ...envFor(s, process.env), ...(ids[s] ? { HOME: DAEMON_HOME } : {}) }),
     out: (t) => void process.stdout.write(t),
     err: (t) => void process.stderr.write(t),
+    // Node queues what docker reads slower than daemons write without bound: past 1 MiB,
+    // init reads no more of it until the queue is short again.
+    backlog: {
+      full: backlogged,
+      onDrain: (resume) => {
+        const check = () => (backlogged() ? setTimeout(check, 20) : resume());
+        setTimeout(check, 20);
+      },
+    },
     backoff: { initialMs: ms(flags.backoffInitial, "--backoff-initial"), maxMs: ms(flags.backoffMax, "--backoff-max"), resetAfterMs: ms(flags.stableAfter, "--stable-after") },
     stopTimeoutMs: ms(flags.stopTimeout, "--stop-timeout"),
   });

@@ -28,6 +28,10 @@ export interface SupervisorOptions {
   /** Where prefixed lines go: daemons' stdout and init's own messages, and daemons' stderr. */
   out: (text: string) => void;
   err: (text: string) => void;
+  /** Backpressure: while full() (out and err are read slower than daemons write), stop
+   * reading daemons' output until onDrain calls back, so it waits in their pipes (and the
+   * daemons' own bounded logs, lib/log.ts) instead of piling up in init. */
+  backlog?: { full(): boolean; onDrain(resume: () => void): void };
   backoff: Backoff;
   /** How long stop() and restart() wait after SIGTERM before SIGKILL. */
   stopTimeoutMs: number;
@@ -89,7 +93,12 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
     for (const [stream, write] of [[child.stdout!, opts.out], [child.stderr!, opts.err]] as const) {
       const lines = createLinePrefixer(d.name, write);
       stream.setEncoding("utf8");
-      stream.on("data", (t: string) => lines.push(t));
+      stream.on("data", (t: string) => {
+        lines.push(t);
+        if (!opts.backlog?.full()) return;
+        stream.pause();
+        opts.backlog.onDrain(() => stream.resume());
+      });
       stream.on("end", () => lines.flush());
     }
     let gone = false;

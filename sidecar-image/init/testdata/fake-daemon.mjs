@@ -5,6 +5,9 @@
 //      crash MS: exit 3 after MS milliseconds.
 //      stubborn: ignore SIGTERM.
 //      chatty N: write N numbered lines in small pieces that split lines, then serve.
+//      flood FILE: write lines to stdout as fast as they are taken, one 60 KB piece at a
+//                  time, keeping in FILE the count of bytes taken so far.
+import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import process from "node:process";
 
@@ -30,5 +33,12 @@ if (mode === "chatty") {
     setImmediate(next);
   };
   next();
+}
+if (mode === "flood") {
+  const piece = `${name} ${"y".repeat(200)}\n`.repeat(300);
+  let taken = 0;
+  const more = () => process.stdout.write(piece, () => ((taken += piece.length), more()));
+  more();
+  setInterval(() => writeFileSync(arg, String(taken)), 50);
 }
 setInterval(() => {}, 1 << 30);
