@@ -2,7 +2,7 @@
 // string built from values); every call is logged at debug level; a non-zero exit that
 // the caller did not list in `expect` throws a BbError carrying argv, the exit code and
 // the tail of stderr.
-import { spawn, type StdioOptions } from "node:child_process";
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { constants, createReadStream } from "node:fs";
 import { access, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -164,6 +164,21 @@ export interface SpawnOptions {
 export function start(argv: string[], opts: SpawnOptions = {}) {
   log.debug(`start: ${showArgv(argv)}`);
   return spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: childEnv(opts), stdio: opts.stdio ?? "inherit" });
+}
+
+/** Hand `onLines` each batch of whole lines a started child writes to stdout or stderr
+ * (a chunk from a pipe can end mid-line: the rest waits for its newline). */
+export function onOutputLines(child: ChildProcess, onLines: (lines: string[]) => void): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    let partial = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (text: string) => {
+      const parts = (partial + text).split("\n");
+      partial = parts.pop()!;
+      onLines(parts);
+    });
+  }
 }
 
 /** Run interactively with inherited stdio; resolves to the exit code (never throws on non-zero). */

@@ -3,6 +3,7 @@
 // that re-reads live on SIGHUP and says so, and one from an older bot-bottle that does not.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import process from "node:process";
 import { test } from "node:test";
 import { labelArgs, testLabels } from "../docker/labels.ts";
 import { setLogLevel } from "../log.ts";
@@ -14,10 +15,14 @@ setLogLevel("error");
 
 const BASE = "debian:bookworm-slim";
 
-async function standIn(t: { after: (fn: () => Promise<unknown>) => void }, onHup: string): Promise<string> {
+async function standIn(t: { after: (fn: () => Promise<unknown>) => void }, onHup: string, opts: { busy?: boolean } = {}): Promise<string> {
   const name = `bbt-sup-${randomBytes(3).toString("hex")}`;
-  const script = `trap '${onHup}' HUP; trap 'echo "init | restarting firewall"' USR1; while :; do sleep 0.05; done`;
-  await run(["docker", "run", "--detach", "--name", name, ...labelArgs(testLabels()), BASE, "sh", "-c", script]);
+  // Busy: the firewall logs a refused request after another, as when the agent floods it
+  // (about 4000 lines a second), in docker's local driver as bb-bundle runs the bundle.
+  const step = opts.busy ? `i=0; while [ $i -lt 200 ]; do echo "firewall | firewall: warning: blocked GET flood-$i.test: not allowed by this bottle's policy"; i=$((i+1)); done; sleep 0.05` : "sleep 0.05";
+  const script = `trap '${onHup}' HUP; trap 'echo "init | restarting firewall"' USR1; while :; do ${step}; done`;
+  const logs = opts.busy ? ["--log-driver", "local", "--log-opt", "max-size=1m", "--log-opt", "max-file=2"] : [];
+  await run(["docker", "run", "--detach", "--name", name, ...labelArgs(testLabels()), ...logs, "--network", "none", BASE, "sh", "-c", script]);
   t.after(() => run(["docker", "rm", "--force", name], { expect: ANY_EXIT }));
   return name;
 }
@@ -31,6 +36,7 @@ const planFor = (container: string) => ({
 });
 
 const logs = async (name: string) => (await run(["docker", "logs", name])).stdout;
+const RELOADED = 'echo "firewall | firewall: policy reloaded from /bb/firewall/policy.json (2 hosts)"';
 
 /** The stand-in runs a trap only between its 50 ms sleeps: give it time to show a restart
  * (polling for one that is expected, waiting out a few sleeps for one that is not). */
@@ -58,4 +64,25 @@ test("a firewall that refuses the new policy fails the approval with its own wor
   const name = await standIn(t, 'echo "firewall | firewall: policy reload refused, keeping the previous policy: bad json"');
   await assert.rejects(dockerFirewallReload(planFor(name))(), /policy reload refused, keeping the previous policy: bad json/);
   assert.equal(await restarted(name, false), false);
+});
+
+test("a firewall busy logging what the agent floods it with gets time to answer: its answer 7 s after the signal is waited for, no restart", async (t) => {
+  // The answer comes from a subshell, so the flood goes on meanwhile.
+  const name = await standIn(t, `(sleep 7; ${RELOADED}) &`, { busy: true });
+  await new Promise((r) => setTimeout(r, 1_000));
+  const started = Date.now();
+  await dockerFirewallReload(planFor(name))();
+  assert.ok(Date.now() - started > 6_000, "answered before the stand-in did");
+  assert.equal(await restarted(name, false), false);
+});
+
+test("a busy firewall that never answers is restarted once BB_DOCKER_TIMEOUT has passed", async (t) => {
+  const name = await standIn(t, "", { busy: true });
+  const was = process.env.BB_DOCKER_TIMEOUT;
+  process.env.BB_DOCKER_TIMEOUT = "8";
+  t.after(() => (was === undefined ? delete process.env.BB_DOCKER_TIMEOUT : (process.env.BB_DOCKER_TIMEOUT = was)));
+  const started = Date.now();
+  await dockerFirewallReload(planFor(name))();
+  assert.ok(Date.now() - started > 7_500, `restarted after ${Date.now() - started} ms, while the firewall was still logging`);
+  assert.equal(await restarted(name, true), true);
 });

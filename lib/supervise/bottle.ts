@@ -1,13 +1,13 @@
 // From a bottle's plan to what the operator's decisions act on: its queue dir, its
 // firewall policy file, and how to make its running firewall re-read that policy.
 import { lstatSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import { BbError, isBbError } from "../errors.ts";
 import { log } from "../log.ts";
 import type { Plan } from "../plan/schema.ts";
-import { boundedDocker } from "../docker/cmd.ts";
+import { boundedCallMs, boundedDocker } from "../docker/cmd.ts";
 import { ANY_EXIT } from "../proc.ts";
 import { BUNDLE_DOWN, type ApproveContext } from "./decide.ts";
+import { firewallAnswer, logSince } from "./reload-answer.ts";
 
 /**
  * docker kill --signal HUP <bundle>: the bundle's init passes it to the firewall (and
@@ -36,13 +36,23 @@ export function dockerFirewallReload(plan: Plan): () => Promise<void> {
       }
     };
     const since = await lastLogStamp(container);
-    const before = await reloadLines(container, since);
+    const before = await logSince(container, since);
     await signal("HUP");
-    if (await firewallReloaded(container, since, before)) {
+    const mostMs = boundedCallMs();
+    const answer = await firewallAnswer(container, since, before, {
+      quietMs: 5_000,
+      mostMs,
+      onBusy: (n) => log.info(`the firewall of ${plan.slug} is busy (${n} lines in its log since the signal) and has not said yet that it re-read its policy: waiting up to ${mostMs / 1000} s`),
+    });
+    if (answer.reloaded) {
       log.info(`the firewall of ${plan.slug} re-read its policy (container ${container}; open connections stay)`);
       return;
     }
-    log.warn(`the firewall of ${plan.slug} did not say it re-read its policy (a bundle from an older bot-bottle?): restarting it instead, which drops the connections through it`);
+    log.warn(
+      answer.lines > 0
+        ? `the firewall of ${plan.slug} did not say it re-read its policy within ${mostMs / 1000} s, while it logged ${answer.lines} lines (is the agent flooding it?): restarting it instead, which drops the connections through it`
+        : `the firewall of ${plan.slug} did not say it re-read its policy (a bundle from an older bot-bottle?): restarting it instead, which drops the connections through it`,
+    );
     await signal("USR1");
   };
 }
@@ -53,35 +63,6 @@ async function lastLogStamp(container: string): Promise<string | null> {
   const r = await boundedDocker(["logs", "--timestamps", "--tail", "1", container], { expect: ANY_EXIT, what: `Cannot read the log of container ${container}` });
   const stamps = `${r.stdout}\n${r.stderr}`.split("\n").map((l) => l.split(" ")[0]!).filter((t) => /^\d{4}-\d\d-\d\dT/.test(t));
   return stamps.sort().at(-1) ?? null;
-}
-
-// The firewall's own two reload lines, whole from the start (init's "firewall | " and the
-// firewall's own prefix): its other lines quote what the agent sent, so a line that only
-// contains these words may be the agent's.
-const RELOADED = /^firewall \| firewall: policy reloaded from \//;
-const REFUSED = /^firewall \| firewall: (?:error: )?policy reload refused, keeping the previous policy: /;
-
-/** The firewall's reload lines since `since` (counted: two may share a time stamp). */
-async function reloadLines(container: string, since: string | null): Promise<string[]> {
-  const r = await boundedDocker(["logs", ...(since ? ["--since", since] : []), container], { expect: ANY_EXIT, what: `Cannot read the log of container ${container}` });
-  return `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => RELOADED.test(l) || REFUSED.test(l));
-}
-
-/**
- * Wait for the firewall's own word that it re-read the policy, so the agent is told
- * "approved" only once the host is open: the signal returns before the firewall acts on
- * it, and a policy it refuses must not be reported as applied. False when it says nothing.
- */
-async function firewallReloaded(container: string, since: string | null, before: string[], timeoutMs = 5_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const fresh = (await reloadLines(container, since)).slice(before.length);
-    if (fresh.some((l) => RELOADED.test(l))) return true;
-    const refused = fresh.find((l) => REFUSED.test(l));
-    if (refused) throw new BbError("STATE", refused.slice("firewall | firewall: ".length));
-    if (Date.now() > deadline) return false;
-    await sleep(50);
-  }
 }
 
 /** Everything approve/deny/answer need for this bottle. */

@@ -2,7 +2,7 @@
 // the test stops (and waits for) when it is done.
 import type { ChildProcess } from "node:child_process";
 import process from "node:process";
-import { start } from "../../proc.ts";
+import { onOutputLines, start } from "../../proc.ts";
 import { REPO_ROOT } from "./ts-argv.ts";
 
 export interface Watched {
@@ -28,17 +28,11 @@ export function watch(argv: string[], env: Record<string, string | undefined> = 
   const lines: string[] = [];
   const stamps: number[] = [];
   const waiters = new Set<() => void>();
-  for (const stream of [child.stdout!, child.stderr!]) {
-    let partial = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (text: string) => {
-      const parts = (partial + text).split("\n");
-      partial = parts.pop()!;
-      lines.push(...parts);
-      stamps.push(...parts.map(() => Date.now()));
-      for (const w of waiters) w();
-    });
-  }
+  onOutputLines(child, (parts) => {
+    lines.push(...parts);
+    stamps.push(...parts.map(() => Date.now()));
+    for (const w of waiters) w();
+  });
   let done = false;
   const exited = new Promise<number>((resolve) => {
     child.on("close", (code, sig) => {
