@@ -8,6 +8,8 @@ test("printable() escapes control, C1, bidi and separator characters and keeps l
   assert.equal(printable("a\u009bb\u0085c\x7f"), "a\\x9bb\\x85c\\x7f");
   assert.equal(printable("x\u202egpj.exe\u200b\u2028"), "x\\u202egpj.exe\\u200b\\u2028");
   assert.equal(printable("Grüße, 日本, émoji 🎉"), "Grüße, 日本, émoji 🎉");
+  // Letters and marks that draw nothing are escaped too; an emoji's variation selector stays.
+  assert.equal(printable("a\u3164b\u115f\u1160c\uffa0d\u034fe ❤\ufe0f"), "a\\u3164b\\u115f\\u1160c\\uffa0d\\u034fe ❤\ufe0f");
 });
 
 test("printableLines() keeps line breaks and tabs, and every message the logger writes goes through it", () => {

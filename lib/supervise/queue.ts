@@ -59,9 +59,18 @@ export function statusText(r: QueueRequest): string {
 }
 
 /** What a host request asks for: its whole host, after any "(TLS PASSTHROUGH, not
- * scanned)". What approving grants is never cut, nor its flag hidden. */
+ * scanned)". What approving grants is never cut, nor its flag hidden, and it is shown as
+ * approve writes it to the policy (normalizeHost), not as the file spells it: a file
+ * written inside the bundle may pad it with thousands of spaces (the 253-character
+ * limit counts after trimming), putting the host screens away from its id, or spell it
+ * in capitals or with a Kelvin sign (K, which lower-cases to k). */
 export function asked(r: QueueRequest): string {
-  return `${r.tlsPassthrough ? "(TLS PASSTHROUGH, not scanned) " : ""}${printable(r.host ?? "")}`;
+  return `${r.tlsPassthrough ? "(TLS PASSTHROUGH, not scanned) " : ""}${printable(grantedHost(r) ?? "")}`;
+}
+
+/** The host approving `r` writes to the policy (the schema makes sure there is one for a host request). */
+export function grantedHost(r: QueueRequest): string | null {
+  return r.host === null ? null : (normalizeHost(r.host) ?? r.host);
 }
 
 const FILE_RE = /^([a-z0-9][a-z0-9-]{0,63})\.json$/;

@@ -3,11 +3,11 @@
 // reach the operator's terminal raw (an escape sequence could redraw the screen or make
 // a request read like another one).
 import { fitColumns, hex, printable } from "../../lib/printable.ts";
-import { asked, statusText, type QueueRequest } from "../../lib/supervise/queue.ts";
+import { asked, grantedHost, statusText, type QueueRequest } from "../../lib/supervise/queue.ts";
 
 // What JSON.stringify leaves raw inside strings (it escapes C0 itself; the only raw C0
-// left is the layout's own newlines).
-const UNSAFE_IN_JSON = /[\u007f-\u009f\p{Cf}\u2028\u2029]/gu;
+// left is the layout's own newlines), and what printable() escapes besides.
+const UNSAFE_IN_JSON = /[\u007f-\u009f\p{Cf}\u2028\u2029]|(?![\ufe00-\ufe0f\u{e0100}-\u{e01ef}])\p{Default_Ignorable_Code_Point}/gu;
 
 // What approving grants is never cut: the whole host (253 characters at most) and the
 // passthrough flag come first (asked()); only the agent's reason is shortened.
@@ -17,9 +17,11 @@ function what(r: QueueRequest): string {
 }
 
 // Cut by terminal columns, not string length: a reason in CJK or emoji takes two columns
-// a character, and must not wrap the row.
+// a character, and must not wrap the row. Combining marks take none, so past two on one
+// letter (no script needs more) they go: the cut would not bound them, and a letter with
+// hundreds stacked on it is drawn over the rows above and below in many terminals.
 function oneLine(text: string, max = 100): string {
-  return fitColumns(printable(text.replace(/\s+/g, " ").trim()), max);
+  return fitColumns(printable(text.replace(/\s+/g, " ").trim()).replace(/(\p{M}{2})\p{M}+/gu, "$1"), max);
 }
 
 export function formatTable(requests: QueueRequest[]): string {
@@ -49,7 +51,8 @@ export function safeJson(value: unknown): string {
 
 /** The requests as JSON; the unsafe characters JSON.stringify leaves raw become \u escapes.
  * The status is the table's (statusText): an answered question is "answered" here too,
- * though its file says "approved", which is what the bundle's daemon reads. */
+ * though its file says "approved", which is what the bundle's daemon reads. The host is
+ * the one approve grants (asked()), not the file's spelling of it. */
 export function formatJson(requests: QueueRequest[]): string {
-  return safeJson(requests.map((r) => ({ ...r, status: statusText(r) })));
+  return safeJson(requests.map((r) => ({ ...r, host: grantedHost(r), status: statusText(r) })));
 }
