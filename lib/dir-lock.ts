@@ -1,9 +1,7 @@
 // A lock between bot-bottle's own processes on one host: a folder (mkdir is atomic) with
 // its holder's owner record in it (lib/inventory/owner.ts: pid, and on Linux the process
 // start time, so a reused pid is not taken for the holder). A lock whose holder is gone
-// (killed while holding it) is cleared by the next taker. Two takers clearing the same
-// dead lock at once could still both go on: that needs a holder killed right then and two
-// more takers in the same instant.
+// (killed while holding it) is cleared by the next taker.
 import { mkdir, rm, stat } from "node:fs/promises";
 import process from "node:process";
 import { ownerAlive, readOwner, writeOwner, type Owner } from "./inventory/owner.ts";
@@ -32,7 +30,7 @@ export async function withDirLock<T>(lock: string, opts: DirLockOptions, fn: () 
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       if (await abandoned(lock, opts.staleMs)) {
-        await rm(lock, { recursive: true, force: true });
+        await clearAbandoned(lock, opts.staleMs);
         continue;
       }
       if (Date.now() > deadline) throw opts.busy(await readOwner(lock));
@@ -44,14 +42,47 @@ export async function withDirLock<T>(lock: string, opts: DirLockOptions, fn: () 
   try {
     return await fn();
   } finally {
-    await rm(lock, { recursive: true, force: true });
+    await underBreaker(lock, () => rm(lock, { recursive: true, force: true }));
   }
 }
+
+/**
+ * Run `fn` holding the breaker of `lock` (a folder beside it), which both judging a lock
+ * abandoned and removing it take, and so does its holder to release it: a taker that read
+ * a holder's record, then found that holder gone, would otherwise remove the lock a live
+ * taker made after the holder released its own (seen with a dozen takers at once). A
+ * breaker older than 2 s was left by a process killed while it held it (for milliseconds).
+ */
+async function underBreaker(lock: string, fn: () => Promise<void>): Promise<void> {
+  const breaker = `${lock}.break`;
+  for (;;) {
+    try {
+      await mkdir(breaker);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      if ((await ageOf(breaker)) > 2_000) await rm(breaker, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  try {
+    await fn();
+  } finally {
+    await rm(breaker, { recursive: true, force: true });
+  }
+}
+
+const clearAbandoned = (lock: string, staleMs: number) =>
+  underBreaker(lock, async () => {
+    if (await abandoned(lock, staleMs)) await rm(lock, { recursive: true, force: true });
+  });
+
+const ageOf = (path: string) => stat(path).then((st) => Date.now() - st.mtimeMs, () => 0);
 
 /** A lock whose holder is gone (the owner record's check, pid reuse included), that never
  * got a record in 5 s (its holder was killed between the two steps), or older than `staleMs`. */
 async function abandoned(lock: string, staleMs: number): Promise<boolean> {
-  const age = await stat(lock).then((st) => Date.now() - st.mtimeMs, () => 0);
+  const age = await ageOf(lock);
   if (age > staleMs) return true;
   const holder = await readOwner(lock);
   return holder ? !ownerAlive(holder) : age > 5_000;
