@@ -1,5 +1,5 @@
 // Reading a file bot-bottle keeps (a bottle's plan.json and owner.json, the cache's record
-// of built images, the firewall's record of refusals) without ever waiting on one that is
+// of built images, the firewall's record of refusals, supervise's requests) without ever waiting on one that is
 // not a file.
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
@@ -21,17 +21,31 @@ export interface ReadRegularOptions {
  */
 export async function readRegularFile(path: string, opts: ReadRegularOptions = {}): Promise<string> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | (opts.flags ?? 0));
+  const refuse = (why: string) => new BbError("STATE", `${path} ${why}`, { details: { path, why: `it ${why}` } });
   try {
     const st = await handle.stat();
     if (!st.isFile()) {
       const what = st.isFIFO() ? "a FIFO" : st.isDirectory() ? "a folder" : st.isSocket() ? "a socket" : "a device";
-      throw new BbError("STATE", `${path} is ${what}, not a regular file`, { details: { path } });
+      throw refuse(`is ${what}, not a regular file`);
     }
     if (opts.maxBytes === undefined) return await handle.readFile("utf8");
-    const buf = new Uint8Array(opts.maxBytes + 1);
+    // The size it says is only where to start (supervise polls small files often, and
+    // should not take the most ever read each time); a file that grew past it gets one
+    // buffer of that most.
+    let buf = new Uint8Array(Math.min(st.size, opts.maxBytes) + 1);
     let used = 0;
-    for (let n = -1; n !== 0 && used < buf.length; used += n) n = (await handle.read(buf, used, buf.length - used, used)).bytesRead;
-    if (used > opts.maxBytes) throw new BbError("STATE", `${path} is over ${opts.maxBytes} bytes, more than bot-bottle ever writes there`, { details: { path } });
+    for (;;) {
+      if (used === buf.length) {
+        if (used > opts.maxBytes) break;
+        const most = new Uint8Array(opts.maxBytes + 1);
+        most.set(buf);
+        buf = most;
+      }
+      const { bytesRead } = await handle.read(buf, used, buf.length - used, used);
+      if (bytesRead === 0) break;
+      used += bytesRead;
+    }
+    if (used > opts.maxBytes) throw refuse(`is over ${opts.maxBytes} bytes, more than bot-bottle ever writes there`);
     return new TextDecoder().decode(buf.subarray(0, used));
   } finally {
     await handle.close();

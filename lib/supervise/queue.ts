@@ -4,12 +4,13 @@
 // file by rename, so a reader never sees half a file, on either side of a bind mount.
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { chmod, lstat, open, readdir } from "node:fs/promises";
+import { chmod, lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod/v3";
 import { parseJsonFile } from "../sidecar-config.ts";
 import { BbError } from "../errors.ts";
 import { writeFileAtomic } from "../fs-atomic.ts";
+import { readRegularFile } from "../read-regular.ts";
 import { log } from "../log.ts";
 import { printable } from "../printable.ts";
 import { publicSuffixUnderWildcard } from "../public-suffix.ts";
@@ -165,37 +166,14 @@ const MAX_REQUEST_BYTES = 256 * 1024;
  * size it said it had.
  */
 async function readRequestFile(path: string): Promise<string | null> {
-  let handle;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    // Never through a symlink: the queue is the bundle's to write.
+    return await readRegularFile(path, { maxBytes: MAX_REQUEST_BYTES, flags: constants.O_NOFOLLOW });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return null;
-    const why = code === "ELOOP" ? "it is a symlink" : (e as Error).message;
+    const why = code === "ELOOP" ? "it is a symlink" : e instanceof BbError && typeof e.details.why === "string" ? e.details.why : (e as Error).message;
     throw new BbError("STATE", `Cannot read supervise request ${path}: ${why}`, { cause: e });
-  }
-  try {
-    const st = await handle.stat();
-    if (!st.isFile()) throw new BbError("STATE", `Cannot read supervise request ${path}: it is not a regular file`);
-    // The size it says is only where to start (the daemon polls small files often); a
-    // file that grew past it gets one buffer of the most ever read.
-    let buf = new Uint8Array(Math.min(st.size, MAX_REQUEST_BYTES) + 1);
-    let used = 0;
-    for (;;) {
-      if (used === buf.length) {
-        if (used > MAX_REQUEST_BYTES) break;
-        const most = new Uint8Array(MAX_REQUEST_BYTES + 1);
-        most.set(buf);
-        buf = most;
-      }
-      const { bytesRead } = await handle.read(buf, used, buf.length - used, used);
-      if (bytesRead === 0) break;
-      used += bytesRead;
-    }
-    if (used > MAX_REQUEST_BYTES) throw new BbError("STATE", `Cannot read supervise request ${path}: it is over ${MAX_REQUEST_BYTES} bytes`);
-    return new TextDecoder().decode(buf.subarray(0, used));
-  } finally {
-    await handle.close();
   }
 }
 
