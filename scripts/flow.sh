@@ -222,6 +222,11 @@ teardown() {
   # Not where it refused before its claim (BUSY: another flow's), or gave the claim back.
   if [ "$copied" = true ] && { [ -n "$current_slug" ] || [ "$(live_owner "$existing")" = $$ ]; }; then
     put_back "$existing" "$copy" || echo "warning: could not put $existing back as it was before this flow: files bb-prepare wrote for the plan you did not start may be left in it" >&2
+    # A bb-prepare ended while it held the bottle's decision lock (lib/supervise/lock.ts)
+    # leaves it, its holder dead: the next taker would clear it; the folder goes back as it
+    # was. One without its record yet may be a live taker's first moment, and stays.
+    lock="$existing/supervise.lock"
+    if [ -f "$lock/owner.json" ] && ! live_owner "$lock" >/dev/null; then rm -rf "$lock"; fi
   fi
   [ -z "$copy" ] || { rm -rf "$copy"; rmdir "$existing/flow" 2>/dev/null; }
   # keep=true keeps a bottle whose agent ran, not the parts of one that failed to start.
