@@ -3,20 +3,18 @@
 // a file the bundle writes, so every cell is made printable again here, as in `list`.
 import { BLOCKED_LIMITS, BLOCKED_VERSION, type BlockedRecord } from "../../lib/blocked-record.ts";
 import { fitColumns, printable } from "../../lib/printable.ts";
-import { aligned, safeJson } from "./table.ts";
+import { aligned, safeJson, shownTime } from "./table.ts";
 
 /** The record when there is none yet: nothing refused, or no bundle has run. */
 export function emptyRecord(): BlockedRecord {
   return { version: BLOCKED_VERSION, limits: { ...BLOCKED_LIMITS }, updatedAt: new Date(0).toISOString(), entries: [], others: { count: 0, firstSeen: null, lastSeen: null } };
 }
 
-const when = (iso: string) => printable(iso.replace("T", " ").replace(/\.\d+Z$/, "Z"));
-
 export function formatBlockedTable(record: BlockedRecord): string {
   if (record.entries.length === 0) return "nothing refused\n";
   return aligned([
     ["HOST", "RULE", "COUNT", "FIRST SEEN", "LAST SEEN", "SAMPLE"],
-    ...record.entries.map((e) => [printable(e.host), printable(e.rule), String(e.count), when(e.firstSeen), when(e.lastSeen), fitColumns(printable(e.sample), 80)]),
+    ...record.entries.map((e) => [printable(e.host), printable(e.rule), String(e.count), shownTime(e.firstSeen), shownTime(e.lastSeen), fitColumns(printable(e.sample), 80)]),
   ]);
 }
 
@@ -26,6 +24,6 @@ export const formatBlockedJson = (record: BlockedRecord) => safeJson(record);
 export function othersText(record: BlockedRecord, bundle: string): string | null {
   const o = record.others;
   if (o.count === 0) return null;
-  const span = o.firstSeen && o.lastSeen ? ` between ${when(o.firstSeen)} and ${when(o.lastSeen)}` : "";
+  const span = o.firstSeen && o.lastSeen ? ` between ${shownTime(o.firstSeen)} and ${shownTime(o.lastSeen)}` : "";
   return `${o.count} more refusals${span} are counted but not listed: the record keeps the first ${record.limits.gate} hosts refused by name or port and the first ${record.limits.content} refusals of what was sent to an allowed host, whatever follows; the latest are in the bundle's log (docker logs ${bundle})`;
 }

@@ -1,10 +1,10 @@
 // bb-supervise: the operator's side of a bottle's supervise queue. Lists what the agent
 // asked for, approves a host (adds it to the bottle's firewall policy and has the running
 // firewall re-read it: docker kill --signal HUP <bundle>), denies a request with a reason, or
-// answers a question; shows what the firewall refused (blocked). Approve grants a request only as it was first shown (by list, or by
-// approve itself): one whose file changed since is refused. Reads the plan bb-prepare saved
-// (--slug), --plan FILE or stdin; writes the list (table, or JSON with --json) to stdout and
-// everything else to stderr.
+// answers a question; `blocked` shows what the firewall refused. Approve grants a request
+// only as it was first shown (by list, or by approve itself): one whose file changed since
+// is refused. Reads the plan bb-prepare saved (--slug), --plan FILE or stdin; writes the
+// list (table, or JSON with --json) to stdout and everything else to stderr.
 //
 //   bb-supervise --slug researcher-k3x9 list
 //   bb-supervise --slug researcher-k3x9 approve 3fa2c1b9

@@ -2,12 +2,12 @@
 // questions are the agent's text, so neither form lets a control, C1 or bidi character
 // reach the operator's terminal raw (an escape sequence could redraw the screen or make
 // a request read like another one).
-import { fitColumns, hex, printable } from "../../lib/printable.ts";
+import { DRAWS_NOTHING, fitColumns, hex, printable } from "../../lib/printable.ts";
 import { asked, grantedHost, statusText, type QueueRequest } from "../../lib/supervise/queue.ts";
 
 // What JSON.stringify leaves raw inside strings (it escapes C0 itself; the only raw C0
 // left is the layout's own newlines), and what printable() escapes besides.
-const UNSAFE_IN_JSON = /[\u007f-\u009f\p{Cf}\u2028\u2029]|(?![\ufe00-\ufe0f\u{e0100}-\u{e01ef}])\p{Default_Ignorable_Code_Point}/gu;
+const UNSAFE_IN_JSON = new RegExp(String.raw`[\u007f-\u009f\p{Cf}\u2028\u2029]|${DRAWS_NOTHING}`, "gu");
 
 // What approving grants is never cut: the whole host (253 characters at most) and the
 // passthrough flag come first (asked()); only the agent's reason is shortened.
@@ -30,10 +30,13 @@ export function formatTable(requests: QueueRequest[]): string {
     ["ID", "KIND", "STATUS", "CREATED", "REQUEST"],
     // createdAt passed the queue schema's datetime check; printable() all the same, as the
     // file it came from may have been written inside the bundle.
-    ...requests.map((r) => [r.id, r.kind, statusText(r), printable(r.createdAt.replace("T", " ").replace(/\.\d+Z$/, "Z")), what(r)]),
+    ...requests.map((r) => [r.id, r.kind, statusText(r), shownTime(r.createdAt), what(r)]),
   ];
   return aligned(rows);
 }
+
+/** A time stamp from a file the bundle may write, to the second, made printable. */
+export const shownTime = (iso: string) => printable(iso.replace("T", " ").replace(/\.\d+Z$/, "Z"));
 
 /** Rows of cells in columns two spaces apart; the last column is not padded. */
 export function aligned(rows: string[][]): string {
