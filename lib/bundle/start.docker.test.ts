@@ -116,14 +116,14 @@ test("two bb-bundle runs of one new bottle at once leave it one CA, whole, its k
 // host is distinct and as long as DNS allows, so each refusal is a long log line.
 const FLOOD = String.raw`
 const net = require("node:net");
-const [total, conns] = [Number(process.argv[2]), 8];
+const [total, conns, offset] = [Number(process.argv[2]), 8, Number(process.argv[3] ?? 0)];
 const host = (i) => "a".repeat(63) + "." + "b".repeat(63) + "." + "c".repeat(63) + "." + "d".repeat(40) + "-" + i + ".flood.test";
 const one = (from, to) => new Promise((resolve, reject) => {
   const s = net.connect(8888, "127.0.0.1");
   let next = from, seen = 0, tail = "";
   const batch = () => {
     let out = "";
-    for (let n = 0; n < 200 && next < to; n++, next++) out += "GET http://" + host(next) + "/ HTTP/1.1\r\nHost: " + host(next) + "\r\n\r\n";
+    for (let n = 0; n < 200 && next < to; n++, next++) out += "GET http://" + host(offset + next) + "/ HTTP/1.1\r\nHost: " + host(offset + next) + "\r\n\r\n";
     s.write(out);
   };
   s.on("data", (c) => {
@@ -159,29 +159,35 @@ test("a flood of refusals that rotates the first ones out of the bundle's log le
     return text;
   };
   assert.match(await loggedOnce(/first\.exfil/), /blocked GET first\.exfil\.test: host is not in this bottle's allowlist/);
-  const flood = await inBundle(["node", "-", "120000"], FLOOD);
-  assert.equal(flood.stdout.trim(), "done", flood.stderr);
-  const logs = await loggedOnce(/-119999\.flood\.test/);
-  assert.match(logs, /-119999\.flood\.test/, "the last refusal never reached the log");
-  assert.doesNotMatch(logs, /first\.exfil\.test/, "the flood did not rotate the first refusal out of the log: flood harder");
+  // Rounds of 120,000 until the log has rotated past the first refusal: under a flood the
+  // daemons leave warnings out of the log (lib/log.ts), so how many rounds that takes varies.
+  let total = 0;
+  for (let round = 0; round < 6 && /first\.exfil\.test/.test(await logged()); round++) {
+    const flood = await inBundle(["node", "-", "120000", String(total)], FLOOD);
+    assert.equal(flood.stdout.trim(), "done", flood.stderr);
+    total += 120_000;
+  }
+  const logs = await logged();
+  assert.doesNotMatch(logs, /first\.exfil\.test/, `${total} refusals did not rotate the first refusal out of the log: flood harder`);
   assert.doesNotMatch(logs, /-0\.flood\.test/);
 
   const path = blockedRecordPath(join(state, "bottles", slug));
+  const others = total - (BLOCKED_LIMITS.gate - 1);
   let record: BlockedRecord | null = null;
   for (const deadline = Date.now() + 15_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
     const r = await runTool("bb-supervise", ["--slug", slug, "--state-dir", state, "blocked", "--json"]);
     assert.equal(r.code, 0, r.stderr);
     record = JSON.parse(r.stdout) as BlockedRecord;
-    if (record.others.count === 120_000 - (BLOCKED_LIMITS.gate - 1)) break;
+    if (record.others.count === others) break;
   }
   assert.equal(record!.entries.length, BLOCKED_LIMITS.gate);
   assert.deepEqual([record!.entries[0]!.host, record!.entries[0]!.rule, record!.entries[0]!.count], ["first.exfil.test", "not allowed", 1]);
   assert.match(record!.entries[1]!.host, /-0\.flood\.test$/);
-  assert.equal(record!.others.count, 120_000 - (BLOCKED_LIMITS.gate - 1));
+  assert.equal(record!.others.count, others);
   assert.ok((await stat(path)).size < 512 * 1024);
   const table = await runTool("bb-supervise", ["--slug", slug, "--state-dir", state, "blocked"]);
   assert.match(table.stdout.split("\n")[1]!, /^first\.exfil\.test\s+not allowed\s+1\s/);
-  assert.match(table.stderr, /119601 more refusals .* are counted but not listed/);
+  assert.match(table.stderr, new RegExp(`${others} more refusals .* are counted but not listed`));
 
   // Who may write the folder, as each daemon's uid (the bundle runs only the firewall here).
   const host = { uid: process.getuid!(), gid: process.getgid!() };
