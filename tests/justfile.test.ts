@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { ANY_EXIT, run } from "../lib/proc.ts";
 import { skipWhen } from "./support/skip.ts";
 import { tempDir } from "./support/tmp.ts";
-import { REPO } from "./support/tools.ts";
+import { pathWithout, REPO } from "./support/tools.ts";
 
 test("a recipe run with a socket for stdin and no SHLVL (node's pipes, ssh) does not read the system bashrc", async (t) => {
   // bash takes such a start for a remote shell and reads bashrc files, where -u then fails
@@ -139,7 +139,7 @@ test("--help of just start, run, prepare and test prints what to type and starts
 
 test("just start and just run with backend=smolmachines and no smolvm on PATH stop before anything is prepared, naming it", async (t) => {
   const state = await tempDir(t);
-  const path = (process.env.PATH ?? "").split(":").filter((d) => d && !existsSync(join(d, "smolvm"))).join(":");
+  const path = pathWithout("smolvm");
   for (const args of [["run", "agent=shell", "backend=smolmachines", "--", "true"], ["start", "agent=shell", "backend=smolmachines", "yes=true"]]) {
     const r = await run([join(REPO, "node_modules/.bin/just"), "--justfile", join(REPO, "justfile"), ...args], { env: { PATH: path, BB_STATE_DIR: state }, input: "", expect: ANY_EXIT });
     assert.equal(r.code, 1, r.stderr);

@@ -1,5 +1,7 @@
 // Running the bb-* tools as real subprocesses from the checkout, the way a user does.
+import { existsSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import { run, type RunResult, ANY_EXIT } from "../../lib/proc.ts";
 
 export const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
@@ -23,3 +25,8 @@ export async function runTool(
   });
   return { ...r, json: () => JSON.parse(r.stdout) };
 }
+
+/** This process's PATH without the folders that hold `program`: a machine that has it installed
+ * still runs a test of what happens without it. */
+export const pathWithout = (program: string): string =>
+  (process.env.PATH ?? "").split(":").filter((d) => d && !existsSync(join(d, program))).join(":");

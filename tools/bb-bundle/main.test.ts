@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import process from "node:process";
 import { join } from "node:path";
 import { test } from "node:test";
 import { which } from "../../lib/proc.ts";
@@ -9,7 +8,7 @@ import { mintCa } from "../../lib/tls/mod.ts";
 import { hangingEngine } from "../../tests/support/hanging-engine.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { skipWhen } from "../../tests/support/skip.ts";
-import { runTool } from "../../tests/support/tools.ts";
+import { pathWithout, runTool } from "../../tests/support/tools.ts";
 
 const noDocker = !(await which("docker")) && "no docker CLI on PATH: the hung engine is met through it";
 
@@ -58,7 +57,7 @@ test("a smolmachines plan with no smolvm, or one too old, is refused before bb-b
   const bin = join(dir, "bin");
   await mkdir(bin);
   await writeFile(join(bin, "docker"), `#!/bin/sh\ntouch ${join(dir, "docker-called")}\nexit 1\n`, { mode: 0o755 });
-  const path = [bin, ...(process.env.PATH ?? "").split(":").filter((d) => d && !existsSync(join(d, "smolvm")))].join(":");
+  const path = `${bin}:${pathWithout("smolvm")}`;
   const missing = await runTool("bb-bundle", [], { input: prepared.stdout, env: { PATH: path } });
   assert.equal(missing.code, 1, missing.stderr);
   assert.match(missing.stderr, /^bb-bundle: error: Cannot ask smolvm for its version: .*\(is smolvm installed and on PATH\?\)/m);
