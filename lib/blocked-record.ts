@@ -1,8 +1,9 @@
 // The firewall's record of what it refused: one entry per (host, rule) with a count, when
 // it was first and last refused and one sample, kept in the bottle's state dir where the
-// agent has no mount. The bundle's log says the same line by line, but it rotates (10 MiB
-// x 3), and an agent that makes the firewall refuse ~30 MiB of long names pushes its
-// first attempts out of it; the record keeps the first BLOCKED_LIMITS keys whatever
+// agent has no mount. The bundle's log says the first refusal of each key and counts the
+// repeats (sidecar-image/firewall/blocked-log.ts), at a bounded rate, so under a flood it
+// names only the first few hundred keys and then some a second; it rotates (10 MiB x 3)
+// and goes with the container. The record keeps the first BLOCKED_LIMITS keys whatever
 // follows (later new keys only count in `others`), and outlives the container.
 // The firewall (sidecar-image/firewall/blocked.ts) writes it; `bb-supervise blocked` reads it.
 import { constants } from "node:fs";
@@ -18,13 +19,21 @@ export const BLOCKED_FILE = "blocked.json";
 export const BLOCKED_VERSION = 1;
 /**
  * Distinct (host, rule) keys kept, by kind: `gate`, a host or port the policy does not
- * allow (any name the agent makes up), and `content`, what was sent to an allowed host (a
- * DLP finding, a body too large or unreadable). Apart, so a flood of made-up names sent
- * first cannot crowd out a secret the agent then tries to send. A refusal under any other
- * key only counts in `others`.
+ * allow (any name the agent makes up); `content`, what was sent to an allowed host (a DLP
+ * finding, a body too large or unreadable); `keyless`, a client on the machine without the
+ * agent key (a 407: someone who is not the agent knocking on the published port). Apart,
+ * so a flood of made-up names sent first cannot crowd out a secret the agent then tries
+ * to send, nor a knocker the agent's own attempts. A refusal under any other key only
+ * counts in `others`.
  */
-export const BLOCKED_LIMITS = { gate: 400, content: 100 } as const;
-export const MAX_BLOCKED_ENTRIES = BLOCKED_LIMITS.gate + BLOCKED_LIMITS.content;
+export const BLOCKED_LIMITS = { gate: 400, content: 100, keyless: 20 } as const;
+/**
+ * Content keys kept per allowlist entry (the `under` of an entry): made-up subdomains of
+ * one allowed `*.example`, each carrying a secret, take at most these of the content keys,
+ * so a secret sent to another allowed host after them is still listed.
+ */
+export const CONTENT_KEYS_PER_RULE = 10;
+export const MAX_BLOCKED_ENTRIES = BLOCKED_LIMITS.gate + BLOCKED_LIMITS.content + BLOCKED_LIMITS.keyless;
 /** Cuts (characters) of what the agent chose; a host is a DNS name (253 at most) already. */
 export const MAX_HOST_CHARS = 253;
 export const MAX_RULE_CHARS = 60;
@@ -33,6 +42,7 @@ export const MAX_SAMPLE_CHARS = 200;
 export const MAX_RECORD_BYTES = 2 * 1024 * 1024;
 
 const Instant = z.string().datetime({ offset: true });
+const Count = z.number().int().nonnegative();
 
 export const BlockedEntry = z.object({
   host: z.string().max(MAX_HOST_CHARS * 4),
@@ -41,17 +51,20 @@ export const BlockedEntry = z.object({
   firstSeen: Instant,
   lastSeen: Instant,
   sample: z.string().max(MAX_SAMPLE_CHARS * 4),
+  /** The allowlist entry the host was allowed by ("*.example"), for a content refusal. */
+  under: z.string().max(MAX_HOST_CHARS * 4).optional(),
 });
 export type BlockedEntry = z.infer<typeof BlockedEntry>;
 
 export const BlockedRecord = z.object({
   version: z.literal(BLOCKED_VERSION),
   /** The keys this record keeps of each kind (BLOCKED_LIMITS when it was written). */
-  limits: z.object({ gate: z.number().int().nonnegative(), content: z.number().int().nonnegative() }),
+  // keyless and contentPerRule are absent from a record written before they were kept.
+  limits: z.object({ gate: Count, content: Count, keyless: Count.optional(), contentPerRule: Count.optional() }),
   updatedAt: Instant,
   entries: z.array(BlockedEntry).max(MAX_BLOCKED_ENTRIES * 2),
   /** Refusals under keys that came after the record was full. */
-  others: z.object({ count: z.number().int().nonnegative(), firstSeen: Instant.nullable(), lastSeen: Instant.nullable() }),
+  others: z.object({ count: Count, firstSeen: Instant.nullable(), lastSeen: Instant.nullable() }),
 });
 export type BlockedRecord = z.infer<typeof BlockedRecord>;
 

@@ -1,7 +1,7 @@
 // bb-bundle against a real Docker engine: what each daemon in the started bundle may read,
 // checked under the uid and gid the bundle's init gave it (read from the bundle's /proc),
-// two runs starting one bottle at once, and the firewall's record of refusals, which a
-// flood that rotates the bundle's log cannot erase.
+// two runs starting one bottle at once, and what a flood of refusals leaves in the bundle's
+// log (the first ones and counts, never rotated away) and in the firewall's record.
 import assert from "node:assert/strict";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { chmod, readdir, readFile, stat } from "node:fs/promises";
@@ -140,7 +140,7 @@ const per = Math.ceil(total / conns);
 Promise.all([...Array(conns).keys()].map((k) => one(k * per, Math.min(total, (k + 1) * per)))).then(() => console.log("done"), (e) => { console.error(e); process.exit(1); });
 `;
 
-test("a flood of refusals that rotates the first ones out of the bundle's log leaves them in the firewall's record, which only the firewall can write and bb-supervise blocked shows", skipWhen(noDocker, "a real bundle"), async (t) => {
+test("a flood of refusals leaves the first ones and counts of the rest in the bundle's log, which stays small, and the first keys in the firewall's record, which only the firewall can write and bb-supervise blocked shows", skipWhen(noDocker, "a real bundle"), async (t) => {
   const state = await tempDir(t);
   const { slug, plan } = await prepare(t, state, ["shell"]);
   const bundled = await runTool("bb-bundle", [], { input: plan, env: { BB_TEST_LABEL: "1" } });
@@ -148,28 +148,25 @@ test("a flood of refusals that rotates the first ones out of the bundle's log le
   const container = `bb-${slug}-bundle`;
   const inBundle = (argv: string[], input?: string) => run(["docker", "exec", ...(input === undefined ? [] : ["-i"]), container, ...argv], { expect: ANY_EXIT, input, timeoutMs: 300_000 });
 
-  // The first attempt, then enough long refusals to rotate the log (10 MiB x 3) past it.
+  // The first attempt, then a flood of long refusals that took about 40 MiB of log when each
+  // had its line, rotating (10 MiB x 3) the first one out of it.
   const first = await inBundle(["node", "-e", `require("node:http").get({ host: "127.0.0.1", port: 8888, path: "http://first.exfil.test/", headers: { host: "first.exfil.test" } }, (r) => console.log(r.statusCode))`]);
   assert.equal(first.stdout.trim(), "403", first.stderr);
   const logged = async () => (await run(["docker", "logs", container], { expect: ANY_EXIT, timeoutMs: 120_000 })).stderr;
-  /** The bundle's log once it shows `re` (lines reach it a little after the answers). */
-  const loggedOnce = async (re: RegExp) => {
-    let text = await logged();
-    for (const deadline = Date.now() + 30_000; !re.test(text) && Date.now() < deadline; text = await logged()) await new Promise((r) => setTimeout(r, 200));
-    return text;
-  };
-  assert.match(await loggedOnce(/first\.exfil/), /blocked GET first\.exfil\.test: host is not in this bottle's allowlist/);
-  // Rounds of 120,000 until the log has rotated past the first refusal: under a flood the
-  // daemons leave warnings out of the log (lib/log.ts), so how many rounds that takes varies.
-  let total = 0;
-  for (let round = 0; round < 6 && /first\.exfil\.test/.test(await logged()); round++) {
-    const flood = await inBundle(["node", "-", "120000", String(total)], FLOOD);
-    assert.equal(flood.stdout.trim(), "done", flood.stderr);
-    total += 120_000;
-  }
-  const logs = await logged();
-  assert.doesNotMatch(logs, /first\.exfil\.test/, `${total} refusals did not rotate the first refusal out of the log: flood harder`);
-  assert.doesNotMatch(logs, /-0\.flood\.test/);
+  const total = 120_000;
+  const flood = await inBundle(["node", "-", String(total)], FLOOD);
+  assert.equal(flood.stdout.trim(), "done", flood.stderr);
+  // The counts are said within a window (10 s) of the last refusal.
+  let logs = await logged();
+  for (const deadline = Date.now() + 30_000; !/blocked \d+ more refusals/.test(logs) && Date.now() < deadline; logs = await logged()) await new Promise((r) => setTimeout(r, 500));
+  assert.match(logs, /blocked GET first\.exfil\.test: host is not in this bottle's allowlist/);
+  assert.match(logs, /-0\.flood\.test: host is not in this bottle's allowlist/);
+  assert.doesNotMatch(logs, /left out/);
+  assert.ok(logs.length < 1024 * 1024, `the flood wrote ${logs.length} bytes of log`);
+  const lines = logs.split("\n");
+  const one = lines.filter((l) => /blocked GET a{63}\..*\.flood\.test: host is not/.test(l)).length;
+  const counted = lines.map((l) => /blocked (\d+) more refusals? in the last \d+ s, not logged one by one \((\d+) to hosts or ports not allowed\)/.exec(l)?.[2]).filter(Boolean).reduce((a, n) => a + Number(n), 0);
+  assert.equal(one + counted, total, lines.filter((l) => /more refusals/.test(l)).join("\n"));
 
   const path = blockedRecordPath(join(state, "bottles", slug));
   const others = total - (BLOCKED_LIMITS.gate - 1);

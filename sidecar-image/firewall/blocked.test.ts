@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { BLOCKED_LIMITS, BlockedRecord } from "../../lib/blocked-record.ts";
+import { BLOCKED_LIMITS, BlockedRecord, CONTENT_KEYS_PER_RULE } from "../../lib/blocked-record.ts";
 import { createLogger } from "../../lib/log.ts";
 import { mintCa } from "../../lib/tls/mod.ts";
 import { startDaemon } from "../../tests/support/daemon-process.ts";
@@ -27,6 +27,7 @@ test("ruleOf() names the firewall's rule in its own words, never the agent's", (
     ["websocket", "client frame is not masked", "websocket"],
     ["GET", 'upgrade to "\u001b[2Jh2c" is refused: only WebSocket traffic can be scanned', "upgrade"],
     ["POST", 'request body has charset "\u001b]0;x", which the firewall cannot read, so it cannot be scanned', "cannot scan"],
+    ["CONNECT", "no agent key (407) from 127.0.0.1: this proxy serves only its bottle's agent", "no agent key"],
   ];
   for (const [what, reason, rule] of cases) assert.equal(ruleOf({ what, reason }), rule, reason);
 });
@@ -44,8 +45,30 @@ test("the summary keeps the first keys of each kind for good: later new keys onl
   assert.equal(r.entries[0]!.firstSeen, "2026-01-01T00:00:01.000Z");
   assert.equal(r.entries[0]!.lastSeen, "2026-01-01T00:00:07.000Z");
   assert.deepEqual(r.others, { count: 4, firstSeen: "2026-01-01T00:00:05.000Z", lastSeen: "2026-01-01T00:00:10.000Z" });
-  assert.deepEqual(r.limits, { gate: 3, content: 1 });
+  assert.deepEqual(r.limits, { gate: 3, content: 1, keyless: BLOCKED_LIMITS.keyless, contentPerRule: CONTENT_KEYS_PER_RULE });
   assert.equal(r.entries[0]!.sample, "CONNECT: host is not in this bottle's allowlist");
+});
+
+test("content keys are kept per allowlist entry: one wildcard's made-up subdomains cannot take them all, across a restart too; keyless clients have a budget of their own", () => {
+  const s = createBlockedSummary({ limits: { content: 6, contentPerRule: 2, keyless: 1 } });
+  const secret = (host: string, under?: string) => ({ host, under, what: "POST", reason: "detector aws matched in body (AWS access key: AKIA…)" });
+  for (let i = 0; i < 20; i++) s.add(secret(`x${i}.wild.test`, "*.wild.test"));
+  s.add(secret("api.test", "api.test"));
+  s.add({ host: "api.test", under: "api.test", what: "POST", reason: "request body is over 16 MiB, too large to scan" });
+  s.add({ host: "api.test", under: "api.test", what: "POST", reason: "detector jwt matched in body (JWT: eyJ…)" }); // past api.test's two
+  s.add(secret("(redacted host name)")); // no entry named: the label is its own
+  for (const host of ["knock.test", "other.test"]) s.add({ host, what: "CONNECT", reason: "no agent key (407) from 127.0.0.1: ..." });
+  s.add({ host: "evil.test", what: "CONNECT", reason: "host is not in this bottle's allowlist" });
+  const r = BlockedRecord.parse(s.snapshot());
+  const rows = [["x0.wild.test", "dlp aws", "*.wild.test"], ["x1.wild.test", "dlp aws", "*.wild.test"], ["api.test", "dlp aws", "api.test"], ["api.test", "too large to scan", "api.test"], ["(redacted host name)", "dlp aws", undefined], ["knock.test", "no agent key", undefined], ["evil.test", "not allowed", undefined]];
+  assert.deepEqual(r.entries.map((e) => [e.host, e.rule, e.under]), rows);
+  assert.equal(r.others.count, 18 + 1 + 1);
+  // A restarted firewall counts the entries it finds against their allowlist entries.
+  const again = createBlockedSummary({ limits: { content: 6, contentPerRule: 2, keyless: 1 }, from: r });
+  again.add(secret("x99.wild.test", "*.wild.test"));
+  again.add(secret("new.test", "new.test"));
+  assert.deepEqual(again.snapshot().entries.map((e) => e.host).slice(-1), ["new.test"]);
+  assert.equal(again.snapshot().others.count, r.others.count + 1);
 });
 
 test("the summary cuts the agent's text and makes it printable, and a restarted firewall carries on from its record", () => {

@@ -1,10 +1,11 @@
 // The firewall's side of lib/blocked-record.ts: a bounded summary of its refusals, kept
 // in memory and written whole (temp file + rename) at most once per interval and on close.
-// The first distinct (host, rule) keys of each kind (BLOCKED_LIMITS) stay for good; a flood
-// of new names after them bumps `others` and nothing else, so it can neither push the
-// first ones out nor grow the file. A restarted firewall carries on from the record it finds.
+// The first distinct (host, rule) keys of each kind (BLOCKED_LIMITS) stay for good, content
+// keys at most CONTENT_KEYS_PER_RULE per allowlist entry; a flood of new names after them
+// bumps `others` and nothing else, so it can neither push the first ones out nor grow the
+// file. A restarted firewall carries on from the record it finds.
 import { clearTimeout, setTimeout } from "node:timers";
-import { BLOCKED_LIMITS, BLOCKED_VERSION, MAX_HOST_CHARS, MAX_RULE_CHARS, MAX_SAMPLE_CHARS, readBlockedRecord, type BlockedEntry, type BlockedRecord } from "../../lib/blocked-record.ts";
+import { BLOCKED_LIMITS, BLOCKED_VERSION, CONTENT_KEYS_PER_RULE, MAX_HOST_CHARS, MAX_RULE_CHARS, MAX_SAMPLE_CHARS, readBlockedRecord, type BlockedEntry, type BlockedRecord } from "../../lib/blocked-record.ts";
 import { writeFileAtomic } from "../../lib/fs-atomic.ts";
 import type { Logger } from "../../lib/log.ts";
 import { printable } from "../../lib/printable.ts";
@@ -16,6 +17,8 @@ export interface Refusal {
   reason: string;
   /** The method, "websocket" or "passthrough tunnel". */
   what: string;
+  /** The allowlist entry that allowed the host ("*.example"), when what was sent was refused. */
+  under?: string;
 }
 
 /**
@@ -24,6 +27,7 @@ export interface Refusal {
  * One host refused for the same thing a thousand times is one key.
  */
 export function ruleOf(r: Pick<Refusal, "reason" | "what">): string {
+  if (r.reason.startsWith(NO_AGENT_KEY)) return "no agent key";
   const port = /^port (\d{1,5}) is not allowed/.exec(r.reason);
   const detector = /^detector ([a-z_]{1,30}) matched/.exec(r.reason);
   if (r.reason.startsWith("host is not in this bottle's allowlist")) return "not allowed";
@@ -36,30 +40,48 @@ export function ruleOf(r: Pick<Refusal, "reason" | "what">): string {
   return "cannot scan";
 }
 
+/** How a 407's reason begins (firewall.ts): a client without the agent key. */
+export const NO_AGENT_KEY = "no agent key (407)";
+
+export type BlockedKind = keyof typeof BLOCKED_LIMITS;
+
 /** Which budget a rule's keys come from (BLOCKED_LIMITS): the gate's, whose keys are any
- * name or port the agent makes up, or what was sent to an allowed host. */
-export const kindOf = (rule: string): keyof typeof BLOCKED_LIMITS => (rule === "not allowed" || /^port \d+ not allowed$/.test(rule) ? "gate" : "content");
+ * name or port the agent makes up, what was sent to an allowed host, or a keyless client's. */
+export const kindOf = (rule: string): BlockedKind =>
+  rule === "no agent key" ? "keyless" : rule === "not allowed" || /^port \d+ not allowed$/.test(rule) ? "gate" : "content";
 
 const cut = (text: string, max: number) => {
   const chars = [...printable(text)];
   return chars.length <= max ? chars.join("") : `${chars.slice(0, max - 1).join("")}…`;
 };
 
+/** A refusal's key, as the record and the log count it: its host and rule, cut and printable. */
+export function keyOf(r: Refusal): { key: string; host: string; rule: string; kind: BlockedKind } {
+  const host = cut(r.host, MAX_HOST_CHARS);
+  const rule = cut(ruleOf(r), MAX_RULE_CHARS);
+  return { key: JSON.stringify([host, rule]), host, rule, kind: kindOf(rule) };
+}
+
 export interface BlockedSummary {
   add(r: Refusal): void;
   snapshot(): BlockedRecord;
 }
 
-export type BlockedLimits = Record<keyof typeof BLOCKED_LIMITS, number>;
+export type BlockedLimits = Record<BlockedKind | "contentPerRule", number>;
 
-export function createBlockedSummary(opts: { limits?: BlockedLimits; now?: () => Date; from?: BlockedRecord | null } = {}): BlockedSummary {
-  const limits = { ...(opts.limits ?? BLOCKED_LIMITS) };
+export function createBlockedSummary(opts: { limits?: Partial<BlockedLimits>; now?: () => Date; from?: BlockedRecord | null } = {}): BlockedSummary {
+  const limits: BlockedLimits = { ...BLOCKED_LIMITS, contentPerRule: CONTENT_KEYS_PER_RULE, ...opts.limits };
   const now = opts.now ?? (() => new Date());
   const entries = new Map<string, BlockedEntry>();
-  const used = { gate: 0, content: 0 };
+  const used = { gate: 0, content: 0, keyless: 0 };
+  // Content keys by allowlist entry (the host itself when none was named).
+  const perRule = new Map<string, number>();
   const keep = (key: string, e: BlockedEntry) => {
     const kind = kindOf(e.rule);
     if (used[kind] >= limits[kind]) return false;
+    const rule = e.under ?? e.host;
+    if (kind === "content" && (perRule.get(rule) ?? 0) >= limits.contentPerRule) return false;
+    if (kind === "content") perRule.set(rule, (perRule.get(rule) ?? 0) + 1);
     used[kind]++;
     entries.set(key, e);
     return true;
@@ -69,14 +91,13 @@ export function createBlockedSummary(opts: { limits?: BlockedLimits; now?: () =>
   return {
     add(r) {
       const at = now().toISOString();
-      const host = cut(r.host, MAX_HOST_CHARS);
-      const rule = cut(ruleOf(r), MAX_RULE_CHARS);
-      const key = JSON.stringify([host, rule]);
+      const { key, host, rule } = keyOf(r);
       const known = entries.get(key);
+      const under = r.under === undefined ? {} : { under: cut(r.under, MAX_HOST_CHARS) };
       if (known) {
         known.count++;
         known.lastSeen = at;
-      } else if (!keep(key, { host, rule, count: 1, firstSeen: at, lastSeen: at, sample: cut(`${r.what}: ${r.reason}`, MAX_SAMPLE_CHARS) })) {
+      } else if (!keep(key, { host, rule, count: 1, firstSeen: at, lastSeen: at, sample: cut(`${r.what}: ${r.reason}`, MAX_SAMPLE_CHARS), ...under })) {
         others.count++;
         others.firstSeen ??= at;
         others.lastSeen = at;
@@ -100,7 +121,7 @@ export const WRITE_INTERVAL_MS = 1000;
  * begun anew), written `intervalMs` after the first refusal since the last write. A write
  * that fails is said once, until one succeeds; the refusal is in the log all the same.
  */
-export async function openBlockedRecord(path: string, opts: { log: Logger; intervalMs?: number; limits?: BlockedLimits; now?: () => Date }): Promise<BlockedRecorder> {
+export async function openBlockedRecord(path: string, opts: { log: Logger; intervalMs?: number; limits?: Partial<BlockedLimits>; now?: () => Date }): Promise<BlockedRecorder> {
   const from = await readBlockedRecord(path).catch((e: Error) => {
     opts.log.warn(`cannot read the record of refusals ${path}, starting a new one: ${e.message}`);
     return null;

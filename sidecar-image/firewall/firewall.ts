@@ -20,7 +20,8 @@ import { createLeafIssuer } from "../../lib/tls/mod.ts";
 import { type Block, inspectBody, inspectHead, MAX_BODY_BYTES, readBody } from "./inspect.ts";
 import { createOffThreadScanner, OFF_THREAD_BYTES } from "./off-thread.ts";
 import { compilePolicy, type CompiledPolicy, type HostRule } from "./policy.ts";
-import type { Refusal } from "./blocked.ts";
+import { NO_AGENT_KEY, type Refusal } from "./blocked.ts";
+import { createBlockedLog } from "./blocked-log.ts";
 import { relayWebSocket } from "./websocket.ts";
 import { tunnelDeadlines, type Timeouts } from "./deadlines.ts";
 import { hasBody, parseAbsolute, parseAuthority, withoutHopByHop } from "./request-target.ts";
@@ -49,7 +50,7 @@ export interface FirewallOptions {
   /** Connection time limits (tests shorten them). */
   timeouts?: Partial<Timeouts>;
   log?: Logger;
-  /** Told of every refusal it logs (main.ts keeps the bottle's record of them, blocked.ts). */
+  /** Told of every refusal (main.ts keeps the bottle's record of them, blocked.ts). */
   onBlocked?: (r: Refusal) => void;
 }
 
@@ -81,7 +82,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   const log = opts.log ?? rootLog.child("firewall");
   const env = opts.env;
   const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
-  let keylessSaid = false;
+  const blockedLog = createBlockedLog({ log });
   const issuer = createLeafIssuer({ caCertPem: opts.ca.certPem, caKeyPem: opts.ca.keyPem });
   const upstream = createUpstream({ nextHop: opts.nextHop, upstreamCa: opts.upstreamCa, resolve: opts.resolve });
   const tunnels = new WeakMap<net.Socket, Tunnel>();
@@ -130,10 +131,11 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     return { rule };
   }
 
-  /** Log a refusal (one line each) and hand it to the record, which a log flood cannot rotate away. */
-  function refused(what: string, host: string, reason: string, line = `blocked ${what} ${host}: ${reason}`): void {
-    log.warn(line);
-    opts.onBlocked?.({ host, reason, what });
+  /** Log a refusal (its key's first, the rest counted: blocked-log.ts) and hand it to the
+   * record, which a log flood cannot rotate away. */
+  function refused(r: Refusal, line = `blocked ${r.what} ${r.host}: ${r.reason}`): void {
+    blockedLog.add(r, line);
+    opts.onBlocked?.(r);
   }
 
   function blockText(host: string, block: Block): string {
@@ -141,16 +143,17 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   }
 
   /** Answer a blocked request. Its unread body is drained so the connection stays usable
-   * (`close` instead when the body is too large to be worth reading). */
-  function deny(req: http.IncomingMessage, res: http.ServerResponse, host: string, block: Block, close = false): void {
-    refused(req.method ?? "GET", host, block.reason);
+   * (`close` instead when the body is too large to be worth reading). `under` is the
+   * allowlist entry that let the host through, when what was sent is refused. */
+  function deny(req: http.IncomingMessage, res: http.ServerResponse, host: string, block: Block, o: { under?: string; close?: boolean } = {}): void {
+    refused({ what: req.method ?? "GET", host, reason: block.reason, under: o.under });
     if (!req.readableEnded) req.resume();
     const body = blockText(host, block);
     res.writeHead(block.status, {
       "content-type": "text/plain; charset=utf-8",
       "content-length": Buffer.byteLength(body),
       "x-bot-bottle-firewall": "blocked",
-      ...(close ? { connection: "close" } : {}),
+      ...(o.close ? { connection: "close" } : {}),
     });
     res.end(body);
   }
@@ -163,8 +166,8 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     );
   }
 
-  function denyRaw(socket: net.Socket, method: string, host: string, block: Block): void {
-    refused(method, host, block.reason);
+  function denyRaw(socket: net.Socket, method: string, host: string, block: Block, under?: string): void {
+    refused({ what: method, host, reason: block.reason, under });
     rawResponse(socket, block.status, blockText(host, block));
   }
 
@@ -184,15 +187,16 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     if ("block" in g) return deny(req, res, g.label, g.block);
     const headers = outgoingHeaders(req, target);
     const url = `${target.scheme}://${headers.host}${target.path}`;
+    const under = g.rule.pattern;
     const headBlock = inspectHead(p, url, headers, g.rule.replacedHeaders);
-    if (headBlock) return deny(req, res, target.host, headBlock);
+    if (headBlock) return deny(req, res, target.host, headBlock, { under });
 
     let body: Buffer | undefined;
     if (hasBody(req)) {
       const read = await readBody(req, maxBody);
-      if (!Buffer.isBuffer(read)) return deny(req, res, target.host, read, true);
+      if (!Buffer.isBuffer(read)) return deny(req, res, target.host, read, { under, close: true });
       const bodyBlock = await inspectBody(p, read, req.headers, offThread);
-      if (bodyBlock) return deny(req, res, target.host, bodyBlock);
+      if (bodyBlock) return deny(req, res, target.host, bodyBlock, { under });
       body = read;
       headers["content-length"] = body.length;
     }
@@ -250,20 +254,20 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     // leave the agent an unscanned pipe to the host.
     const protocol = String(req.headers.upgrade ?? "").trim().toLowerCase();
     if (protocol !== "websocket") {
-      return denyRaw(socket, method, target.host, { status: 403, reason: `upgrade to ${JSON.stringify(protocol)} is refused: only WebSocket traffic can be scanned` });
+      return denyRaw(socket, method, target.host, { status: 403, reason: `upgrade to ${JSON.stringify(protocol)} is refused: only WebSocket traffic can be scanned` }, g.rule.pattern);
     }
     // What follows the head is read as frames here; a server that honoured a declared body
     // would read those bytes (still masked) as the body instead, unscanned.
     const declared = req.headers["content-length"];
     if (req.headers["transfer-encoding"] !== undefined || (declared !== undefined && declared !== "0")) {
-      return denyRaw(socket, method, target.host, { status: 400, reason: "an upgrade request cannot carry a body (Content-Length or Transfer-Encoding)" });
+      return denyRaw(socket, method, target.host, { status: 400, reason: "an upgrade request cannot carry a body (Content-Length or Transfer-Encoding)" }, g.rule.pattern);
     }
     const headers = outgoingHeaders(req, target);
     headers.connection = "Upgrade";
     headers.upgrade = req.headers.upgrade;
     delete headers["sec-websocket-extensions"]; // no compression: frames stay readable (websocket.ts)
     const block = inspectHead(p, `${target.scheme}://${headers.host}${target.path}`, headers, g.rule.replacedHeaders);
-    if (block) return denyRaw(socket, method, target.host, block);
+    if (block) return denyRaw(socket, method, target.host, block, g.rule.pattern);
 
     const up = upstream.request(target, { method, path: target.path, headers, upgrade: true });
     up.on("upgrade", (ures, usocket, uhead) => {
@@ -282,7 +286,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
           if (payload.length >= OFF_THREAD_BYTES) return offThread.scan(p.scannerOptions, p.scanner, [payload]).then(reason);
           return reason(p.scanner.scan(payload.toString("latin1")));
         },
-        onBlock: (b) => refused("websocket", target.host, b.reason, `blocked websocket to ${target.host}: ${b.reason}`),
+        onBlock: (b) => refused({ what: "websocket", host: target.host, reason: b.reason, under: g.rule.pattern }, `blocked websocket to ${target.host}: ${b.reason}`),
       });
     });
     up.on("response", (ures) => {
@@ -350,12 +354,17 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
   });
-  /** Whether a proxy request lacks the agent key; if so it is answered 407 (and said once:
-   * a flood of them must not flood the log). Requests inside a tunnel are the tunnel's. */
-  function keyless(req: http.IncomingMessage): boolean {
+  /**
+   * Whether a proxy request lacks the agent key; if so it is answered 407, and logged and
+   * recorded as a refusal of the host it asked for: someone on the machine who is not the
+   * agent knocked. The name is scanned as the gate's are, so no secret reaches the log.
+   * Requests inside a tunnel are the tunnel's.
+   */
+  function keyless(req: http.IncomingMessage, host: string | undefined): boolean {
     if (opts.agentKey === undefined || isAgentKey(proxyPassword(req.headers["proxy-authorization"]), opts.agentKey)) return false;
-    if (!keylessSaid) log.warn(`refused a ${req.method} from ${req.socket.remoteAddress} without the bottle's agent key: this proxy serves only its bottle's agent`);
-    keylessSaid = true;
+    const label = host === undefined ? "(no host)" : policy.scanner.scanName(host) ? "(redacted host name)" : host;
+    const from = req.socket.remoteAddress ?? "an unknown address";
+    refused({ what: req.method ?? "GET", host: label, reason: `${NO_AGENT_KEY} from ${from}: this proxy serves only its bottle's agent` });
     return true;
   }
   const KEYLESS = "bot-bottle firewall: this proxy serves only its bottle's agent, whose HTTPS_PROXY carries the key\n";
@@ -364,11 +373,11 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     socket.end(`HTTP/1.1 407 Proxy Authentication Required\r\n${Object.entries(keylessHead).map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n${KEYLESS}`);
 
   server.on("request", (req, res) => {
-    if (keyless(req)) {
+    const target = parseAbsolute(req.url ?? "");
+    if (keyless(req, target?.host)) {
       if (!req.readableEnded) req.resume();
       return void res.writeHead(407, keylessHead).end(KEYLESS);
     }
-    const target = parseAbsolute(req.url ?? "");
     if (!target) {
       const text = "bot-bottle firewall: this is an HTTP proxy; send absolute-form requests (http://host/path) or CONNECT host:port\n";
       res.writeHead(400, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
@@ -380,27 +389,27 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     });
   });
   server.on("upgrade", (req, socket: net.Socket, head: Buffer) => {
-    if (keyless(req)) return keylessRaw(socket);
     const target = parseAbsolute(req.url ?? "");
+    if (keyless(req, target?.host)) return keylessRaw(socket);
     if (!target) return rawResponse(socket, 400, "bot-bottle firewall: upgrade requests must be absolute-form\n");
     upgrade(req, socket, head, target);
   });
 
   server.on("connect", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     socket.on("error", () => socket.destroy());
-    if (keyless(req)) return keylessRaw(socket);
     const to = parseAuthority(req.url ?? "", 443);
+    if (keyless(req, to?.host)) return keylessRaw(socket);
     if (!to) return rawResponse(socket, 400, `bot-bottle firewall: cannot parse CONNECT target ${JSON.stringify(req.url)}\n`);
     const g = gate(policy, to.host, to.port);
     if ("block" in g) return denyRaw(socket, "CONNECT", g.label, g.block);
-    const task = g.rule.tlsPassthrough ? passthrough(socket, head, to) : intercept(socket, head, to);
+    const task = g.rule.tlsPassthrough ? passthrough(socket, head, to, g.rule.pattern) : intercept(socket, head, to);
     task.catch((e) => {
       log.error(`tunnel to ${to.host}: ${(e as Error).message}`);
       socket.destroy();
     });
   });
 
-  async function passthrough(socket: net.Socket, head: Buffer, to: Endpoint): Promise<void> {
+  async function passthrough(socket: net.Socket, head: Buffer, to: Endpoint, under: string): Promise<void> {
     let up: net.Socket;
     try {
       up = await upstream.tunnel(to.host, to.port);
@@ -431,7 +440,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       : null;
     if (why) {
       // The 200 is out already, so the refusal is the closed tunnel (and the log line).
-      refused("passthrough tunnel", to.host, why, `blocked passthrough tunnel to ${to.host}: ${why}`);
+      refused({ what: "passthrough tunnel", host: to.host, reason: why, under }, `blocked passthrough tunnel to ${to.host}: ${why}`);
       up.destroy();
       return void socket.destroy();
     }
@@ -477,6 +486,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       return server.address() as net.AddressInfo;
     },
     close() {
+      blockedLog.close(); // counts still pending are said before the daemon goes
       return new Promise((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();

@@ -3,9 +3,10 @@
 // detectors, tunnels tlsPassthrough hosts undecrypted, and forwards to egress (--next-hop)
 // in absolute form. Reads the FirewallPolicy file and the CA files; sensitive values come
 // from the env slots the policy names. SIGHUP or SIGUSR1 re-reads the policy live (a bad
-// one is refused and the old one kept). Logs to stderr only, one line per blocked request;
-// with --blocked-record it also keeps a bounded summary of them in that file, which a flood
-// of refusals cannot rotate away as it does the log (blocked.ts).
+// one is refused and the old one kept). Logs to stderr only: the first refusal of each host
+// and rule, then counts of the rest, at a rate the log can take (blocked-log.ts); with
+// --blocked-record it also keeps a bounded summary of them in that file, which outlives the
+// container and its rotated log (blocked.ts).
 // Exit codes: 0 stopped, 1 failure (bad policy or CA at startup, port in use), 2 usage.
 //
 //   firewall --policy firewall.json --ca-cert ca.pem --ca-key ca-key.pem --next-hop 127.0.0.1:9099

@@ -57,6 +57,27 @@ test("blocked shows the record as a table (agent text made printable) and says o
   }
 });
 
+test("blocked lists a client without the agent key and a secret's allowlist entry, and names every budget the record keeps", async () => {
+  const record: BlockedRecord = {
+    version: BLOCKED_VERSION, limits: { gate: 400, content: 100, keyless: 20, contentPerRule: 10 }, updatedAt: "2026-03-03T04:04:05.000Z",
+    entries: [
+      entry("knock.test", "no agent key", 3, "CONNECT: no agent key (407) from 127.0.0.1: this proxy serves only its bottle's agent"),
+      { ...entry("x1.wild.test", "dlp aws", 1, "GET: detector aws matched in url (AWS access key id: AKIA…)"), under: "*.wild.test" },
+    ],
+    others: { count: 12, firstSeen: "2026-03-03T05:00:00.000Z", lastSeen: "2026-03-03T06:00:00.000Z" },
+  };
+  const { b, args } = await withRecord(record);
+  try {
+    const table = await tool(args);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout.split("\n")[1]!, /^knock\.test\s+no agent key\s+3\s/);
+    assert.match(table.stderr, /the record keeps the first 400 hosts refused by name or port and the first 100 refusals of what was sent to an allowed host \(at most 10 per allowlist entry\), and the first 20 asked for by a client without the agent key, whatever follows/);
+    assert.deepEqual(JSON.parse((await tool([...args, "--json"])).stdout), record);
+  } finally {
+    await b.remove();
+  }
+});
+
 test("blocked with no record says nothing was refused (an empty record with --json)", async () => {
   const b = await makeTestBottle();
   try {
