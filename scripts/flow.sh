@@ -176,9 +176,9 @@ torn_down=false
 # agent ran: ended before the y (a "n", Ctrl-C, bb-prepare failing), it is put back as it
 # was; failed while starting, only what started goes.
 resuming=false
-# That folder, and where this flow copied what bb-prepare rewrites in it (see save_folder);
-# the copy is good once copied=true, and goes at the y.
-existing="" copy="" copied=false
+# That folder, and where bb-prepare copies what it rewrites there for this flow
+# (lib/prepare/before.ts): put back before the y, removed at it.
+existing="" copy=""
 replaced=false
 reached_agent=false
 bundle_undone=false
@@ -191,20 +191,21 @@ remove_bottle() {
   cleanup --slug "$current_slug" "$@" --yes --quiet --state-dir "$state_root" >&2 || echo "warning: teardown of $current_slug was incomplete; run: bb-cleanup" >&2
 }
 
-# bb-cleanup for the teardown, in a session of its own: a terminal closed mid-way then
-# sends its HUP to the flow (which ignores it) but not to bb-cleanup and the docker
-# commands it runs, which Node and docker would not ignore. setsid(1) where there is one
-# (Linux); elsewhere (macOS) own-session.pl, which keeps the flow's ignored HUP and TERM
-# from its first instruction. With neither, bb-cleanup stays in the flow's session.
-cleanup() {
+# A teardown step (bb-cleanup, bb-prepare's put-back) in a session of its own: a terminal
+# closed mid-way then sends its HUP to the flow (which ignores it) but not to the step and
+# the docker commands it runs, which Node and docker would not ignore. setsid(1) where there
+# is one (Linux); elsewhere (macOS) own-session.pl, which keeps the flow's ignored HUP and
+# TERM from its first instruction. With neither, the step stays in the flow's session.
+own_session() {
   if command -v setsid >/dev/null; then
-    setsid bb-cleanup "$@" </dev/null
+    setsid "$@" </dev/null
   elif command -v perl >/dev/null; then
-    perl "$here/scripts/own-session.pl" bb-cleanup "$@" </dev/null
+    perl "$here/scripts/own-session.pl" "$@" </dev/null
   else
-    bb-cleanup "$@" </dev/null
+    "$@" </dev/null
   fi
 }
+cleanup() { own_session bb-cleanup "$@"; }
 
 teardown() {
   local code=$?
@@ -217,18 +218,24 @@ teardown() {
   trap - EXIT
   trap '' TERM HUP
   trap 'exit 130' INT
-  # Ended before the y: the folder slug= named is put back as it was, where bb-prepare
-  # took it for this flow: it made its plan, or was ended (Ctrl-C) with our claim in place.
-  # Not where it refused before its claim (BUSY: another flow's), or gave the claim back.
-  if [ "$copied" = true ] && { [ -n "$current_slug" ] || [ "$(live_owner "$existing")" = $$ ]; }; then
-    put_back "$existing" "$copy" || echo "warning: could not put $existing back as it was before this flow: files bb-prepare wrote for the plan you did not start may be left in it" >&2
+  # Ended before the y: the folder slug= named is put back as it was, from the copy
+  # bb-prepare made while it held the folder for this flow (none where it refused: BUSY,
+  # another flow's), keeping hosts approved meanwhile. In its own session, as bb-cleanup.
+  if [ -n "$copy" ] && [ -d "$copy" ]; then
+    if ! own_session bb-prepare --put-back --identity "$slug" --owner-pid $$ --state-dir "$state_root" >&2; then
+      echo "warning: could not put $existing back as it was before this flow: files bb-prepare wrote for the plan you did not start are left in it, and the copy of what was there in $copy (the next just start slug=$slug puts it back)" >&2
+      work="" # flow/ holds that copy: kept
+    fi
+  fi
+  if [ -n "$copy" ]; then
     # A bb-prepare ended while it held the bottle's decision lock (lib/supervise/lock.ts)
     # leaves it, its holder dead: the next taker would clear it; the folder goes back as it
     # was. One without its record yet may be a live taker's first moment, and stays.
     lock="$existing/supervise.lock"
     if [ -f "$lock/owner.json" ] && ! live_owner "$lock" >/dev/null; then rm -rf "$lock"; fi
+    rm -rf "$copy.part"
+    rmdir "$existing/flow" 2>/dev/null
   fi
-  [ -z "$copy" ] || { rm -rf "$copy"; rmdir "$existing/flow" 2>/dev/null; }
   # keep=true keeps a bottle whose agent ran, not the parts of one that failed to start.
   if [ -n "$current_slug" ] && { [ "$keep" != true ] || [ "$reached_agent" = false ]; } && [ "$torn_down" = false ]; then
     torn_down=true
@@ -274,69 +281,6 @@ in_step() {
   "$@" <&0 &
   step_pid=$!
   wait "$step_pid"
-}
-
-# What bb-prepare writes in a bottle's folder (lib/prepare/prepare.ts and files.ts: the
-# owner record, the plan, the daemons' configs, the prompt; a reload it no longer owes),
-# and the folders whose modes it sets: all of the folder that a "n" must put back. The
-# rest (the CA, approved hosts, the supervise queue, git-gate's mirrors) it leaves be.
-prepared_entries=(owner.json plan.json prompt.md firewall-reload-owed firewall egress git-gate)
-prepared_dirs=(supervise/queue supervise .)
-prepared_modes=()
-
-# What PATH is: l (a symlink), d (a folder), f (anything else), or nothing when absent.
-kind_of() { if [ -L "$1" ]; then echo l; elif [ -d "$1" ]; then echo d; elif [ -e "$1" ]; then echo f; fi; }
-# A folder's permission bits in octal (GNU stat, else BSD's).
-mode_of() { stat -c %a "$1" 2>/dev/null || stat -f %Mp%Lp "$1"; }
-
-# Copy what bb-prepare rewrites in the bottle folder DIR into COPY, and note the modes.
-save_folder() {
-  local e d m
-  mkdir -p "$2" || return 1
-  for e in "${prepared_entries[@]}"; do
-    [ -z "$(kind_of "$1/$e")" ] || cp -PpR "$1/$e" "$2/$e" || return 1
-  done
-  prepared_modes=()
-  for d in "${prepared_dirs[@]}"; do
-    m=""
-    if [ "$(kind_of "$1/$d")" = d ]; then m=$(mode_of "$1/$d") || return 1; fi
-    prepared_modes+=("$m")
-  done
-}
-
-# Put the bottle folder DIR back as save_folder found it, from COPY. A folder that is
-# there in both is filled in place, not replaced (the bundle of a bottle whose agent alone
-# stopped still runs, with it bind-mounted), each file by rename, as bb-prepare writes
-# them: a daemon reading one never sees half of it.
-put_back() {
-  local e p rel d i=0
-  for e in "${prepared_entries[@]}"; do
-    if [ "$(kind_of "$1/$e")" = d ] && [ "$(kind_of "$2/$e")" = d ]; then
-      # What the copy has not, or has as another kind; symlinks too, so no rename below lands through one.
-      while IFS= read -r -d '' p; do
-        [ "$(kind_of "$p")" != l ] && [ "$(kind_of "$p")" = "$(kind_of "$2/$e/${p#"$1/$e/"}")" ] || rm -rf -- "$p"
-      done < <(find "$1/$e" -mindepth 1 -depth -print0)
-      while IFS= read -r -d '' p; do
-        rel=$e/${p#"$2/$e/"}
-        if [ "$(kind_of "$p")" = d ]; then mkdir -p "$1/$rel" || return 1
-        else cp -PpR "$p" "$1/$rel.put-back.$$" && mv -f "$1/$rel.put-back.$$" "$1/$rel" || return 1
-        fi
-      done < <(find "$2/$e" -mindepth 1 -print0)
-      while IFS= read -r -d '' p; do
-        chmod "$(mode_of "$p")" "$1/$e${p#"$2/$e"}" || return 1
-      done < <(find "$2/$e" -type d -print0)
-    else
-      # A file goes back by rename over the one there; anything else is removed first.
-      case "$(kind_of "$2/$e"):$(kind_of "$1/$e")" in f:f | l:f) ;; *) rm -rf -- "${1:?}/$e" || return 1 ;; esac
-      [ -z "$(kind_of "$2/$e")" ] || mv -f "$2/$e" "$1/$e" || return 1
-    fi
-  done
-  for d in "${prepared_dirs[@]}"; do
-    if [ -n "${prepared_modes[i]}" ]; then chmod "${prepared_modes[i]}" "$1/$d" || return 1
-    elif [ "$(kind_of "$1/$d")" = d ]; then rmdir "$1/$d" 2>/dev/null # made by bb-prepare, still empty
-    fi
-    i=$((i + 1))
-  done
 }
 
 trap teardown EXIT
@@ -435,10 +379,10 @@ if [ "$has_saved_plan" = true ]; then
   elif [ -n "$saved_cwd_gone" ]; then echo "» $saved_cwd_gone, the checkout it was started with, is gone: rebuilding without one (cwd=DIR gives one)" >&2
   fi
 fi
-# bb-prepare rewrites its files in the folder before the y/N: what they were is copied
-# aside first (into the folder's flow/, so a flow killed meanwhile leaves nothing outside
-# it), for the teardown to put back. Not while another live flow holds the folder: its
-# bb-prepare (BUSY) would refuse it anyway.
+# bb-prepare rewrites its files in the folder before the y/N, having copied what they were
+# aside (into the folder's flow/, so a flow killed meanwhile leaves nothing outside it; the
+# next rebuild puts such a copy back), for the teardown to put back. Not while another live
+# flow holds the folder: its bb-prepare (BUSY) would refuse it anyway.
 if [ -n "$slug" ] && [ -d "$state_root/bottles/$slug" ]; then
   existing="$state_root/bottles/$slug"
   if holder=$(live_owner "$existing"); then
@@ -446,8 +390,6 @@ if [ -n "$slug" ] && [ -d "$state_root/bottles/$slug" ]; then
   fi
   resuming=true
   copy="$existing/flow/before.$$"
-  save_folder "$existing" "$copy" || { echo "just $mode: cannot copy what bb-prepare rewrites in $existing aside (to put it back at a \"n\"); nothing was changed" >&2; exit 1; }
-  copied=true
 fi
 # The agent after --: a name that starts with - is still a name, not an option.
 plan_text=$(bb-prepare "${prep_args[@]}" -- "$agent") || exit $?
@@ -464,10 +406,11 @@ if [ "$yes" != true ]; then
   read -r -p "Start this bottle? [y/N] " answer
   case "$answer" in y|Y|yes|YES) declined=false ;; *) echo "not started" >&2; exit 1 ;; esac
 fi
-# Yes: the folder is this start's now; the copy goes (not put back from then on).
-if [ "$copied" = true ]; then
-  copied=false
-  rm -rf "$copy"
+# Yes: the folder is this start's now; the copy goes (not put back from then on), renamed
+# away first so that one cut short by a kill is never taken for a whole one.
+if [ -n "$copy" ]; then
+  [ ! -d "$copy" ] || { mv "$copy" "$copy.gone" && rm -rf "$copy.gone"; } || exit 1
+  copy=""
 fi
 if [ "$resuming" = true ]; then
   replaced=true

@@ -19,6 +19,7 @@ import { APPROVALS_FILE, clearReloadOwed, readApprovals, type Approval } from ".
 import { underDecisionLock } from "../supervise/lock.ts";
 import { allowHost } from "../supervise/policy.ts";
 import { listRequests, normalizeHost } from "../supervise/queue.ts";
+import { beginCopy, dropPart, finishCopy, putBack } from "./before.ts";
 import { servicesFor, writeBottleFiles } from "./files.ts";
 import { checkSlug, mintSlug } from "./slug.ts";
 
@@ -134,7 +135,12 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
   const dir = bottleDir(stateRoot, slug);
   const services = servicesFor(bottle);
   let claimed = false;
+  // The start flow's rebuild of a folder that is there: what is rewritten is copied aside
+  // first (before.ts), for a "n" to put back; the owner record before the claim replaces it.
+  const copying = !fresh && opts.ownerPid ? opts.ownerPid : null;
+  let copied = false;
   try {
+    if (copying) await beginCopy(dir, copying);
     // Claimed first: of two flows given one slug, the second stops here, before it
     // rewrites a file the first one's bottle reads.
     if (opts.ownerPid) {
@@ -147,6 +153,10 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
     // approvals: a bb-supervise approve between the two would be lost, or would write back
     // the policy it read before this rewrite.
     const rewrite = async () => {
+      if (copying) {
+        await finishCopy(dir, copying);
+        copied = true;
+      }
       const recorded = fresh ? [] : await readApprovals(dir);
       const files = await writeBottleFiles({ dir, slug, bottle, services, prompt: loaded.agent.prompt });
       if (!fresh) await keepApprovedHosts(files, recorded);
@@ -171,7 +181,13 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
   } catch (e) {
     // A dir we made but another flow claimed (it came for the same slug) is theirs now.
     if (fresh && !(isBbError(e) && e.code === "BUSY")) await rm(dir, { recursive: true, force: true });
-    else if (claimed) await releaseOwner(dir, opts.ownerPid!);
+    // The owner record from before the claim goes back with the rest; a copy that cannot
+    // be put back stays, for the start flow's teardown to try again.
+    else if (copied) await putBack(dir, copying!).catch((pe) => log.warn(`bb-prepare: could not put ${dir} back as it was: ${(pe as Error).message}`));
+    else {
+      if (copying) await dropPart(dir, copying);
+      if (claimed) await releaseOwner(dir, opts.ownerPid!);
+    }
     throw e;
   }
 }

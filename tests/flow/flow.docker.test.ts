@@ -3,9 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -13,6 +12,7 @@ import { labelArgs, testLabels } from "../../lib/docker/labels.ts";
 import { run, start, ANY_EXIT } from "../../lib/proc.ts";
 import { writeRequest } from "../../lib/supervise/queue.ts";
 import { hangingEngine, realEngineSocket } from "../support/hanging-engine.ts";
+import { folderState } from "../support/folder-state.ts";
 import { bottleResources } from "../support/leftovers.ts";
 import { tempDir, writeTree } from "../support/tmp.ts";
 import { REPO } from "../support/tools.ts";
@@ -600,30 +600,6 @@ test("slug= of a kept bottle that stopped rebuilds it under its slug with its ap
   assert.notEqual(removed.code, 0);
   assert.match(removed.stderr, new RegExp(`its agent container bb-${slug}-agent is gone; the bottle was removed \\(its state dir .* is gone\\): .just start agent=shell. starts a new one`));
 });
-
-/** Everything in a bottle folder as a y/N must leave it: each entry's kind and mode, a
- * file's content and mtime, a symlink's target. Folders' own mtimes are left out: a
- * folder's changes with every name made and removed in it, the flow's own flow/ among them. */
-async function folderState(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (rel: string): Promise<void> => {
-    const path = join(dir, rel);
-    const st = await lstat(path);
-    const mode = (st.mode & 0o7777).toString(8);
-    if (st.isSymbolicLink()) out[rel] = `link ${await readlink(path)}`;
-    else if (st.isDirectory()) {
-      out[rel] = `dir ${mode}`;
-      for (const name of (await readdir(path)).sort()) await walk(rel === "." ? name : join(rel, name));
-    } else if (!st.isFile()) out[rel] = `other ${mode}`;
-    else {
-      // The CA's key, by its hash: a failed assertion prints what it compares.
-      const text = await readFile(path, "utf8");
-      out[rel] = `file ${mode} ${st.mtimeMs} ${rel.startsWith("ca/") ? createHash("sha256").update(text).digest("hex") : text}`;
-    }
-  };
-  await walk(".");
-  return out;
-}
 
 test("a \"n\" at the y/N of slug= over a stopped bottle leaves its folder as it was: not a file bb-prepare rewrote for the new plan is left, and its running bundle still reads it", async (t) => {
   const { env } = await flowEnv(t, { DECLINE_TEST_TOKEN: "not-a-real-token" });

@@ -14,7 +14,9 @@ import { createProgram, mainOf, Option, writePlan } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { refuseSlugElsewhere } from "../../lib/inventory/taken.ts";
-import { stateRootFrom, repoRoot } from "../../lib/paths.ts";
+import { bottleDir, stateRootFrom, repoRoot } from "../../lib/paths.ts";
+import { putBack } from "../../lib/prepare/before.ts";
+import { checkSlug } from "../../lib/prepare/slug.ts";
 import { prepare } from "../../lib/prepare/prepare.ts";
 import { preflightText } from "../../lib/prepare/preflight.ts";
 import { linkedGitDir } from "../../lib/provision/linked-git.ts";
@@ -27,18 +29,28 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
   readsManifest: true,
   docker: true,
 })
-  .argument("<agent>", "agent name: a file bottles/agents/<agent>.md in the manifest dir")
+  // Optional to commander only: --put-back alone takes none (checked in the action).
+  .usage("[options] <agent>\n       bb-prepare --put-back --identity SLUG --owner-pid PID [--state-dir DIR]")
+  .argument("[agent]", "agent name: a file bottles/agents/<agent>.md in the manifest dir")
   .addOption(new Option("--backend <backend>", "where the agent runs").choices(["docker", "smolmachines"]).default("docker"))
   .option("--cwd <dir>", "host checkout to copy into the bottle (by bb-provision)")
   .option("--identity <slug>", "resume: keep this slug (and its state dir, with the hosts approved for it); refused (code SLUG_TAKEN, exit 1) when another state root's bottle has it on this Docker engine")
   .option("--rebuild", "with --identity: the bottle's old containers are being replaced (just start slug= does this); without it a bottle that was started is refused, and with it one whose agent still runs")
   .option("--manifest-dir <dir>", "manifest tree to read (default: $BB_MANIFEST_DIR, else bottles/ of this checkout)")
   .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
-  .option("--owner-pid <pid>", "claim the bottle for PID, the start flow that owns it (bb-cleanup leaves it alone while PID lives); refused (code BUSY, exit 1) while another live process holds it")
-  .action(async (agent: string, o: { backend: Backend; cwd?: string; identity?: string; rebuild?: boolean; manifestDir?: string; stateDir?: string; ownerPid?: string }) => {
+  .option("--owner-pid <pid>", "claim the bottle for PID, the start flow that owns it (bb-cleanup leaves it alone while PID lives); refused (code BUSY, exit 1) while another live process holds it; with --identity of a folder that is there, what is rewritten in it is copied aside first, to flow/before.PID")
+  .option("--put-back", "with --identity and --owner-pid, no agent: put the bottle's folder back from flow/before.PID as it was before that flow's bb-prepare (hosts approved since stay in its policy), and remove the copy; the start flow does this at a \"n\" or Ctrl-C")
+  .action(async (agent: string | undefined, o: { backend: Backend; cwd?: string; identity?: string; rebuild?: boolean; manifestDir?: string; stateDir?: string; ownerPid?: string; putBack?: boolean }) => {
     if (o.rebuild && o.identity === undefined) throw new BbError("USAGE", "--rebuild replaces a bottle's containers under its slug: it needs --identity SLUG");
     const ownerPid = o.ownerPid === undefined ? null : Number(o.ownerPid);
     if (ownerPid !== null && !(Number.isInteger(ownerPid) && ownerPid > 0)) throw new BbError("USAGE", `--owner-pid "${o.ownerPid}" is not a process id`);
+    if (o.putBack) {
+      if (agent !== undefined || o.identity === undefined || ownerPid === null) throw new BbError("USAGE", "--put-back takes --identity SLUG and --owner-pid PID, and no agent");
+      const dir = bottleDir(stateRootFrom(o.stateDir), checkSlug(o.identity));
+      if (await putBack(dir, ownerPid)) log.info(`bb-prepare: put ${dir} back as it was before the rebuild`);
+      return;
+    }
+    if (agent === undefined) throw new BbError("USAGE", "missing required argument 'agent' (a file bottles/agents/AGENT.md in the manifest dir)");
     const plan = await prepare({
       agent,
       backend: o.backend,

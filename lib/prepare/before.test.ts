@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import process from "node:process";
+import { run } from "../proc.ts";
+import { approveRequest } from "../supervise/decide.ts";
+import { underDecisionLock } from "../supervise/lock.ts";
+import { writeRequest } from "../supervise/queue.ts";
+import { folderState } from "../../tests/support/folder-state.ts";
+import { tempDir, writeTree } from "../../tests/support/tmp.ts";
+import { copyOf, PREPARED_DIRS, PREPARED_ENTRIES, putBack } from "./before.ts";
+import { prepare } from "./prepare.ts";
+
+/** A bottle prepared from a manifest whose bottle allows a.example.test, then the manifest
+ * changed to b.example.test, egress, git and a new prompt: every file a rebuild writes differs. */
+async function preparedBottle(t: import("node:test").TestContext) {
+  const root = await tempDir(t);
+  const manifestDir = await writeTree(join(root, "m"), {
+    "agents/a.md": "---\nprovider: shell\nbottle: b\n---\nThe first prompt.\n",
+    "b.md": "---\nsupervise: true\nallow_hosts: [a.example.test]\n---\n",
+  });
+  const stateRoot = join(root, "state");
+  const slug = "a-put1";
+  const rebuild = (ownerPid: number) =>
+    prepare({ agent: "a", manifestDir, stateRoot, backend: "docker", cwd: null, identity: slug, rebuild: true, ownerPid });
+  const first = await prepare({ agent: "a", manifestDir, stateRoot, backend: "docker", cwd: null, identity: slug });
+  await writeTree(manifestDir, {
+    "agents/a.md": "---\nprovider: shell\nbottle: b\n---\nA second prompt.\n",
+    "b.md": "---\nsupervise: true\nallow_hosts: [b.example.test]\negress:\n  - {host: api.example.test, auth: bearer, token_env: PUT_BACK_TEST_TOKEN}\ngit:\n  upstreams:\n    example.test: {url: \"https://example.test\"}\n  repos: [example.test/team/app]\n---\n",
+  });
+  return { dir: first.files.dir, rebuild };
+}
+
+const hostsIn = async (dir: string) =>
+  (JSON.parse(await readFile(join(dir, "firewall", "policy.json"), "utf8")).hosts as { host: string }[]).map((h) => h.host).sort();
+
+/** A pid no process has (one that has exited): a start flow killed by SIGKILL. */
+const deadPid = async () => Number((await run(["sh", "-c", "echo $$"])).stdout.trim());
+
+test("a put-back keeps a host approved while the rebuild waited at its y/N in the policy it puts back (approved-hosts.json alone had it)", async (t) => {
+  const { dir, rebuild } = await preparedBottle(t);
+  const before = await hostsIn(dir);
+  await rebuild(process.pid);
+  assert.deepEqual(await hostsIn(dir), ["api.example.test", "b.example.test"], "the setup: the rebuild rewrote the policy");
+  // The operator approves at the y/N (bb-supervise reads the rebuilt plan: no bundle to reload).
+  const queueDir = join(dir, "supervise", "queue");
+  await writeRequest(queueDir, {
+    version: 1, id: "req-1", kind: "host", host: "docs.example.test", tlsPassthrough: false, reason: "docs", question: null,
+    status: "pending", answer: null, createdAt: new Date().toISOString(), decidedAt: null,
+  });
+  await approveRequest({ queueDir, bottleDir: dir, policyFile: join(dir, "firewall", "policy.json"), reloadFirewall: async () => {} }, "req-1");
+  assert.equal(await putBack(dir, process.pid), true);
+  assert.deepEqual(await hostsIn(dir), [...before, "docs.example.test"].sort());
+  assert.equal(existsSync(copyOf(dir, process.pid)), false, "the copy stayed");
+});
+
+test("a put-back waits for a decision under way: an approve that read the rewritten policy would write it back over the one put back", async (t) => {
+  const { dir, rebuild } = await preparedBottle(t);
+  const before = await hostsIn(dir);
+  await rebuild(process.pid);
+  let putBackDone = false;
+  const policy = join(dir, "firewall", "policy.json");
+  // An approve's read, change and write of the policy, with time between read and write.
+  const deciding = underDecisionLock(dir, async () => {
+    const read = JSON.parse(await readFile(policy, "utf8"));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(putBackDone, false, "the put-back went on while a decision held the bottle");
+    read.hosts.push({ host: "docs.example.test", tlsPassthrough: false, routed: false });
+    const { writeFileAtomic } = await import("../fs-atomic.ts");
+    await writeFileAtomic(policy, JSON.stringify(read, null, 2) + "\n", 0o640);
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  const puttingBack = putBack(dir, process.pid).then(() => (putBackDone = true));
+  await deciding;
+  await puttingBack;
+  // The approve's own record is what a put-back keeps hosts from; here it wrote none, so
+  // the policy is the one from before, whole.
+  assert.deepEqual(await hostsIn(dir), before);
+});
+
+test("a rebuild after a start flow killed at its y/N (its copy left in flow/) puts that copy back first: a \"n\" then leaves the folder as it was before either", async (t) => {
+  const { dir, rebuild } = await preparedBottle(t);
+  const original = await folderState(dir);
+  const killed = await deadPid();
+  await rebuild(killed);
+  assert.ok(existsSync(copyOf(dir, killed)), "the setup: the killed flow's copy is there");
+  await rebuild(process.pid);
+  assert.deepEqual(await readdir(join(dir, "flow")), [`before.${process.pid}`], "the killed flow's copy stayed");
+  assert.equal(await putBack(dir, process.pid), true);
+  const after = await folderState(dir);
+  delete after["flow"];
+  assert.deepEqual(after, original);
+});
+
+test("a rebuild that fails after its copy puts the folder back itself, its claim with it", async (t) => {
+  const { dir, rebuild } = await preparedBottle(t);
+  const original = await folderState(dir);
+  await writeTree(dir, { "approved-hosts.json": "{not json" });
+  delete original["approved-hosts.json"];
+  await assert.rejects(rebuild(process.pid), /approved-hosts\.json/);
+  const after = await folderState(dir);
+  delete after["flow"];
+  delete after["approved-hosts.json"];
+  assert.deepEqual(after, original);
+  assert.deepEqual(await readdir(join(dir, "flow")), []);
+});
+
+test("PREPARED_ENTRIES holds every name a rebuild writes in the bottle's folder (so a \"n\" puts back all of it)", async (t) => {
+  const { dir, rebuild } = await preparedBottle(t);
+  await rebuild(process.pid);
+  // Left be by bb-prepare (the flow's copy aside): what a fresh bottle with every section has.
+  const written = (await readdir(dir)).filter((n) => n !== "flow").sort();
+  const known = new Set<string>([...PREPARED_ENTRIES, ...PREPARED_DIRS.map((d) => d.split("/")[0]!)]);
+  assert.deepEqual(written.filter((n) => !known.has(n)), []);
+  assert.deepEqual(await readdir(join(dir, "supervise")), ["queue"]);
+});

@@ -1,0 +1,176 @@
+// What a rebuild's bb-prepare (`just start slug=S` over a bottle that is not running)
+// rewrites in the bottle's folder before the y/N, copied aside so that a "n", a Ctrl-C or
+// a failure puts the folder back as it was. The copy is `flow/before.<pid>` (the start
+// flow's pid), made only while that flow holds the bottle's claim (owner.json), so one
+// start at a time copies and puts back; a flow killed at the y/N (SIGKILL: no teardown)
+// leaves its copy, which the next rebuild's bb-prepare puts back before it copies anew.
+// Copy and put-back hold the bottle's decision lock, as bb-supervise's decisions do, and a
+// put-back keeps the hosts approved meanwhile in the firewall policy.
+import { existsSync } from "node:fs";
+import { lstat, mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod/v3";
+import { log } from "../log.ts";
+import { OWNER_FILE, ownerAlive } from "../inventory/owner.ts";
+import { writeFileAtomic } from "../fs-atomic.ts";
+import { parseJsonFile } from "../sidecar-config.ts";
+import { APPROVALS_FILE, readApprovals, RELOAD_OWED_FILE, type Approval } from "../supervise/approvals.ts";
+import { underDecisionLock } from "../supervise/lock.ts";
+import { allowHost } from "../supervise/policy.ts";
+import { normalizeHost } from "../supervise/queue.ts";
+import { copyTree, kindOf, putBackEntry, putBackMode } from "./folder-copy.ts";
+
+/** What bb-prepare writes in a bottle's folder (prepare.ts: the owner record, the plan;
+ * files.ts: the daemons' configs, the prompt; a reload it no longer owes), all of it put
+ * back; the rest (the CA, approved hosts, the supervise queue, git-gate's mirrors) it
+ * leaves be. files.test.ts holds writeBottleFiles to this list. */
+export const PREPARED_ENTRIES = [OWNER_FILE, "plan.json", "prompt.md", RELOAD_OWED_FILE, "firewall", "egress", "git-gate"] as const;
+/** Folders bb-prepare makes or sets the mode of, deepest first: a mode put back, or the
+ * folder removed if it made it and it is still empty. */
+export const PREPARED_DIRS = ["supervise/queue", "supervise", "."] as const;
+
+const SAVED_FILE = "saved.json";
+
+const Saved = z.object({
+  version: z.literal(1),
+  savedAt: z.string(),
+  modes: z.record(z.number().int().nullable()),
+});
+
+export const copyOf = (dir: string, pid: number) => join(dir, "flow", `before.${pid}`);
+const partOf = (dir: string, pid: number) => `${copyOf(dir, pid)}.part`;
+
+/**
+ * First step of the copy, before the claim: the owner record as it is, which the claim
+ * is about to replace (a dead flow's, or none). Returns the unfinished copy.
+ */
+export async function beginCopy(dir: string, pid: number): Promise<string> {
+  const part = partOf(dir, pid);
+  await rm(part, { recursive: true, force: true });
+  await mkdir(join(dir, "flow"), { recursive: true, mode: 0o700 });
+  await mkdir(part, { mode: 0o700 });
+  if (await kindOf(join(dir, OWNER_FILE))) await copyTree(join(dir, OWNER_FILE), join(part, OWNER_FILE));
+  return part;
+}
+
+/**
+ * The rest of the copy, holding the claim and the decision lock: a copy a killed flow left
+ * is put back first (its owner record, from before that flow's claim, becomes this copy's),
+ * then what bb-prepare is about to rewrite is copied, and the copy is made whole by one
+ * rename.
+ */
+export async function finishCopy(dir: string, pid: number): Promise<void> {
+  const part = partOf(dir, pid);
+  const dead = await putBackLeftCopies(dir, pid);
+  if (dead) {
+    await rm(join(part, OWNER_FILE), { force: true });
+    if (await kindOf(join(dead, OWNER_FILE))) await copyTree(join(dead, OWNER_FILE), join(part, OWNER_FILE));
+  }
+  for (const e of PREPARED_ENTRIES) {
+    if (e !== OWNER_FILE && (await kindOf(join(dir, e)))) await copyTree(join(dir, e), join(part, e));
+  }
+  // The approvals as they are now, to tell the ones made meanwhile (never put back).
+  if (await isFile(join(dir, APPROVALS_FILE))) await copyTree(join(dir, APPROVALS_FILE), join(part, APPROVALS_FILE));
+  const modes: Record<string, number | null> = {};
+  for (const d of PREPARED_DIRS) modes[d] = (await kindOf(join(dir, d))) === "d" ? (await lstat(join(dir, d))).mode & 0o7777 : null;
+  const saved: z.infer<typeof Saved> = { version: 1, savedAt: new Date().toISOString(), modes };
+  await writeFileAtomic(join(part, SAVED_FILE), JSON.stringify(saved) + "\n");
+  // Ours whole before the one it replaces goes: killed between, the next rebuild finds two.
+  await rename(part, copyOf(dir, pid));
+  if (dead) await removeCopy(dead);
+}
+
+/** Drop an unfinished copy (the claim was refused, or the copy failed). */
+export const dropPart = (dir: string, pid: number) => rm(partOf(dir, pid), { recursive: true, force: true });
+
+/**
+ * Put the folder back from the copy start flow `pid` made, holding the decision lock, and
+ * remove the copy; false when there is none (that flow's bb-prepare never copied, or put
+ * it back itself). Hosts approved since the copy stay in the policy put back.
+ */
+export async function putBack(dir: string, pid: number): Promise<boolean> {
+  const copy = copyOf(dir, pid);
+  if (!existsSync(join(copy, SAVED_FILE))) {
+    await dropPart(dir, pid);
+    return false;
+  }
+  await underDecisionLock(dir, () => restore(copy, dir, { owner: true }));
+  await removeCopy(copy);
+  return true;
+}
+
+/** Removed by renaming it away first: a copy cut half way is never taken for a whole one. */
+async function removeCopy(copy: string): Promise<void> {
+  await rename(copy, `${copy}.gone`).catch(() => {});
+  await rm(`${copy}.gone`, { recursive: true, force: true });
+}
+
+async function restore(copy: string, dir: string, opts: { owner: boolean }): Promise<void> {
+  const saved = parseJsonFile(Saved, await readFile(join(copy, SAVED_FILE), "utf8"), join(copy, SAVED_FILE));
+  for (const e of PREPARED_ENTRIES) {
+    if (e !== OWNER_FILE || opts.owner) await putBackEntry(join(copy, e), join(dir, e));
+  }
+  for (const d of PREPARED_DIRS) await putBackMode(join(dir, d), saved.modes[d] ?? null);
+  await keepApprovedSince(copy, dir);
+}
+
+/**
+ * The policy put back is the one from before the rebuild's rewrite; a host approved
+ * meanwhile (bb-supervise approve at the y/N) was written to the rewritten one. Added
+ * again, as approve would have added it, so the policy never lacks an approved host.
+ */
+async function keepApprovedSince(copy: string, dir: string): Promise<void> {
+  const policy = join(dir, "firewall", "policy.json");
+  // A FIFO or folder there is left be (and not waited on): no approval was written to it.
+  if (!(await isFile(policy)) || !(await isFile(join(dir, APPROVALS_FILE)))) return;
+  let then: Approval[], now: Approval[];
+  try {
+    [then, now] = [await readApprovals(copy), await readApprovals(dir)];
+  } catch (e) {
+    // The folder is back as it was all the same; a rebuild would fail on the same file.
+    log.warn(`bb-prepare: put back ${dir} without checking for hosts approved meanwhile: ${(e as Error).message}`);
+    return;
+  }
+  const seen = new Set(then.map(key));
+  const kept: string[] = [];
+  for (const a of now) {
+    const host = normalizeHost(a.host);
+    if (!seen.has(key(a)) && host && (await allowHost(policy, { host, tlsPassthrough: a.tlsPassthrough }))) kept.push(host);
+  }
+  if (kept.length) log.info(`bb-prepare: kept ${kept.join(", ")} in the firewall policy put back: approved while the rebuild waited`);
+}
+
+const isFile = (path: string) => lstat(path).then((st) => st.isFile(), () => false);
+const key = (a: Approval) => `${a.host}\n${a.request}\n${a.approvedAt}`;
+
+/**
+ * Put back the copy a start flow killed before its y left (the folder then holds the files
+ * bb-prepare rewrote for a plan never started), except its owner record, and return it, to
+ * be removed once this flow's copy has taken that record. Unfinished copies and ones being
+ * removed go, unless their flow still runs. Several whole ones (never left by this
+ * version) put back the oldest: the others copied what an earlier one had rewritten.
+ */
+async function putBackLeftCopies(dir: string, pid: number): Promise<string | null> {
+  const flow = join(dir, "flow");
+  const whole: { path: string; at: string }[] = [];
+  for (const name of await readdir(flow)) {
+    const m = /^before\.(\d+)(\.part|\.gone)?$/.exec(name);
+    if (!m || Number(m[1]) === pid) continue;
+    const path = join(flow, name);
+    if (m[2] || !existsSync(join(path, SAVED_FILE))) {
+      if (!alive(Number(m[1]))) await rm(path, { recursive: true, force: true });
+      continue;
+    }
+    const saved = parseJsonFile(Saved, await readFile(join(path, SAVED_FILE), "utf8"), join(path, SAVED_FILE));
+    whole.push({ path, at: saved.savedAt });
+  }
+  whole.sort((a, b) => a.at.localeCompare(b.at));
+  const [first, ...rest] = whole;
+  if (!first) return null;
+  await restore(first.path, dir, { owner: false });
+  for (const r of rest) await removeCopy(r.path);
+  log.info(`bb-prepare: put back what a start flow killed at its y/N (${first.path}) had left rewritten in ${dir}`);
+  return first.path;
+}
+
+const alive = (pid: number) => ownerAlive({ pid, startedAt: "" });
