@@ -10,7 +10,8 @@
 // slot answers 502 naming the host and slot, and TRACE (which echoes the request, the
 // credential with it) answers 405. Other hosts pass untouched.
 // Reads: --routes FILE (EgressRoutes, lib/sidecar-config.ts), re-read on SIGHUP (a bad
-// file keeps the old routes). Writes: logs on stderr, never a header value.
+// file keeps the old routes). Writes: logs on stderr, never a header value; a failed
+// request's line once, then counts of its repeats (lib/log-limit.ts).
 // Exit codes: 0 after SIGTERM/SIGINT, 1 failure, 2 usage.
 //   egress --listen 127.0.0.1:9099 --routes /etc/bot-bottle/egress-routes.json
 import { readFile } from "node:fs/promises";

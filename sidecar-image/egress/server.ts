@@ -14,6 +14,7 @@ import { relayStatus } from "../../lib/http/status.ts";
 import { clientContext } from "../../lib/tls/ciphers.ts";
 import type { EgressRoutes } from "../../lib/sidecar-config.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
+import { createAgentLines } from "../../lib/log-limit.ts";
 import { endToEndHeaders, flat, headerObject } from "./headers.ts";
 import { maskedHeaders, Redactor, secretForms, type Secret } from "./redact.ts";
 import { WsRedactor } from "./ws-redact.ts";
@@ -113,6 +114,9 @@ function redactedBody(upRes: http.IncomingMessage, secrets: Secret[], method: st
 export function createEgress(opts: EgressOptions): Egress {
   const env = opts.env ?? process.env;
   const log = opts.log ?? createLogger({ prefix: "egress: " });
+  // Every failed request is the agent's (an allowed host that is down answers each one):
+  // the first of each line, then counts (lib/log-limit.ts).
+  const agentLines = createAgentLines({ log, what: "warnings about requests" });
   const resolveMap = opts.resolve ?? new Map<string, Target>();
   const lookup = routableLookup("egress");
   const secureContext = clientContext(opts.extraCa);
@@ -198,7 +202,7 @@ export function createEgress(opts: EgressOptions): Egress {
   }
 
   function fail(res: http.ServerResponse, status: number, reason: string) {
-    log.warn(reason);
+    agentLines.warn(reason);
     const body = Buffer.from(`egress: ${reason}\n`, "utf8");
     res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": body.length });
     res.end(body);
@@ -282,7 +286,7 @@ export function createEgress(opts: EgressOptions): Egress {
   }
 
   function rawFail(socket: Duplex, status: number, reason: string) {
-    log.warn(reason);
+    agentLines.warn(reason);
     const body = `egress: ${reason}\n`;
     const text = status === 400 ? "Bad Request" : "Bad Gateway";
     socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
@@ -303,7 +307,7 @@ export function createEgress(opts: EgressOptions): Egress {
     a.pipe(b);
     if (bToA) {
       bToA.on("error", (e) => {
-        log.warn(e.message);
+        agentLines.warn(e.message);
         done();
       });
       b.pipe(bToA).pipe(a);
@@ -396,6 +400,7 @@ export function createEgress(opts: EgressOptions): Egress {
       routes = routeTable(next);
     },
     close() {
+      agentLines.close(); // counts still pending are said before egress goes
       return new Promise((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

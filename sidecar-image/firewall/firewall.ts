@@ -22,6 +22,7 @@ import { createOffThreadScanner, OFF_THREAD_BYTES } from "./off-thread.ts";
 import { compilePolicy, type CompiledPolicy, type HostRule } from "./policy.ts";
 import { NO_AGENT_KEY, type Refusal } from "./blocked.ts";
 import { createBlockedLog } from "./blocked-log.ts";
+import { createAgentLines } from "../../lib/log-limit.ts";
 import { relayWebSocket } from "./websocket.ts";
 import { tunnelDeadlines, type Timeouts } from "./deadlines.ts";
 import { hasBody, parseAbsolute, parseAuthority, withoutHopByHop } from "./request-target.ts";
@@ -83,11 +84,14 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   const env = opts.env;
   const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
   const blockedLog = createBlockedLog({ log });
+  // What goes wrong per request of the agent's (an allowed host that is down, a tunnel that
+  // cannot open): the first of each line, then counts (lib/log-limit.ts), as refusals are.
+  const agentLines = createAgentLines({ log, what: "warnings about the agent's requests" });
   const issuer = createLeafIssuer({ caCertPem: opts.ca.certPem, caKeyPem: opts.ca.keyPem });
   const upstream = createUpstream({ nextHop: opts.nextHop, upstreamCa: opts.upstreamCa, resolve: opts.resolve });
   const tunnels = new WeakMap<net.Socket, Tunnel>();
   const sockets = new Set<net.Socket>();
-  const offThread = createOffThreadScanner(log, opts.scanWorker);
+  const offThread = createOffThreadScanner(agentLines, opts.scanWorker);
 
   // Open WebSockets and passthrough tunnels: gated once, when they opened, so a reload
   // that takes their host away (a denied approval rolled back) must cut them. Requests in
@@ -209,7 +213,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       } catch (e) {
         // A throw here would end the daemon and every tunnel it holds; only this answer fails.
         ures.destroy();
-        log.warn(`upstream ${target.host}: ${(e as Error).message}`);
+        agentLines.warn(`upstream ${target.host}: ${(e as Error).message}`);
         const text = `bot-bottle firewall: ${target.host} sent an answer the firewall cannot relay: ${(e as Error).message}\n`;
         res.writeHead(502, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
         res.end(text);
@@ -232,7 +236,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
           log.debug(`${method} ${target.host}: the pooled connection was closed under the request (${e.code}); sending it again`);
           return attempt();
         }
-        log.warn(`upstream ${target.host}: ${e.message}`);
+        agentLines.warn(`upstream ${target.host}: ${e.message}`);
         const text = `bot-bottle firewall: cannot reach ${target.host}: ${e.message}\n`;
         res.writeHead(502, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
         res.end(text);
@@ -339,7 +343,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     const target = tunnelTarget(req);
     if (!target) return void res.destroy();
     forward(req, res, target).catch((e) => {
-      log.error(`request to ${target.host} failed: ${(e as Error).message}`);
+      agentLines.error(`request to ${target.host} failed: ${(e as Error).message}`);
       res.destroy();
     });
   });
@@ -384,7 +388,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       return void res.end(text);
     }
     forward(req, res, target).catch((e) => {
-      log.error(`request to ${target.host} failed: ${(e as Error).message}`);
+      agentLines.error(`request to ${target.host} failed: ${(e as Error).message}`);
       res.destroy();
     });
   });
@@ -404,7 +408,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     if ("block" in g) return denyRaw(socket, "CONNECT", g.label, g.block);
     const task = g.rule.tlsPassthrough ? passthrough(socket, head, to, g.rule.pattern) : intercept(socket, head, to);
     task.catch((e) => {
-      log.error(`tunnel to ${to.host}: ${(e as Error).message}`);
+      agentLines.error(`tunnel to ${to.host}: ${(e as Error).message}`);
       socket.destroy();
     });
   });
@@ -414,7 +418,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     try {
       up = await upstream.tunnel(to.host, to.port);
     } catch (e) {
-      log.warn(`tunnel to ${to.host}:${to.port} failed: ${(e as Error).message}`);
+      agentLines.warn(`tunnel to ${to.host}:${to.port} failed: ${(e as Error).message}`);
       return rawResponse(socket, 502, `bot-bottle firewall: cannot open a tunnel to ${to.host}: ${(e as Error).message}\n`);
     }
     socket.write(ESTABLISHED);
@@ -487,6 +491,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     },
     close() {
       blockedLog.close(); // counts still pending are said before the daemon goes
+      agentLines.close();
       return new Promise((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();

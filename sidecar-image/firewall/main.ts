@@ -4,7 +4,8 @@
 // in absolute form. Reads the FirewallPolicy file and the CA files; sensitive values come
 // from the env slots the policy names. SIGHUP or SIGUSR1 re-reads the policy live (a bad
 // one is refused and the old one kept). Logs to stderr only: the first refusal of each host
-// and rule, then counts of the rest, at a rate the log can take (blocked-log.ts); with
+// and rule, then counts of the rest, at a rate the log can take (blocked-log.ts), and so
+// its other lines the agent can cause (an allowed host that is down, lib/log-limit.ts); with
 // --blocked-record it also keeps a bounded summary of them in that file, which outlives the
 // container and its rotated log (blocked.ts).
 // Exit codes: 0 stopped, 1 failure (bad policy or CA at startup, port in use), 2 usage.

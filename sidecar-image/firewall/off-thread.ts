@@ -51,7 +51,8 @@ export function scanHere(scanner: Scanner, texts: Buffer[]): Finding | null {
   return null;
 }
 
-export function createOffThreadScanner(log: Logger, workerUrl: URL = WORKER_URL): OffThreadScanner {
+/** `log` takes a line per body the worker fails to scan: a rate-limited one (lib/log-limit.ts). */
+export function createOffThreadScanner(log: Pick<Logger, "warn">, workerUrl: URL = WORKER_URL): OffThreadScanner {
   let worker: Worker | null = null;
   let nextId = 0;
   const pending = new Map<number, { resolve: (f: Finding | null) => void; reject: (e: Error) => void }>();

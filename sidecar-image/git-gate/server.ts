@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { createLogger, type Logger } from "../../lib/log.ts";
+import { createAgentLines } from "../../lib/log-limit.ts";
 import { printable } from "../../lib/printable.ts";
 import { start } from "../../lib/proc.ts";
 import type { GitGateConfig } from "../../lib/sidecar-config.ts";
@@ -79,9 +80,18 @@ export function createGitGate(opts: GitGateOptions): GitGate {
   const log = opts.log ?? createLogger({ prefix: "git-gate: " });
   const registry = createRegistry(opts.config, opts.dirs);
   const sockets = new Set<net.Socket>();
+  // The agent can open a session a few thousand times a second and have each refused, or
+  // start git after git that fails the same way: the first of each line, then counts
+  // (lib/log-limit.ts). What git says of pushes (the hook's refusals) has lines of its own,
+  // so junk sessions or fetches cannot use up what the log may take of them.
+  const sessionLines = createAgentLines({ log, what: "warnings about sessions" });
+  const gitLines = {
+    "git-upload-pack": createAgentLines({ log, what: "lines from git upload-pack" }),
+    "git-receive-pack": createAgentLines({ log, what: "lines from git receive-pack" }),
+  };
 
   function refuse(socket: net.Socket, message: string) {
-    log.warn(`refused: ${printable(message)}`);
+    sessionLines.warn(`refused: ${printable(message)}`);
     socket.end(errPkt(`git-gate: ${message}`));
     // A client that never closes its side would hold a place under the session cap.
     socket.setTimeout(opts.requestTimeoutMs ?? 10_000, () => socket.destroy());
@@ -109,7 +119,7 @@ export function createGitGate(opts: GitGateOptions): GitGate {
     try {
       first = await readFirstPkt(socket, opts.requestTimeoutMs ?? 10_000);
     } catch (e) {
-      log.warn(`dropped connection from ${socket.remoteAddress}: ${(e as Error).message}`);
+      sessionLines.warn(`dropped connection from ${socket.remoteAddress}: ${(e as Error).message}`);
       socket.destroy();
       return;
     }
@@ -129,26 +139,30 @@ export function createGitGate(opts: GitGateOptions): GitGate {
       // A mirror that exists is served stale rather than not at all; the push hook
       // talks to upstream itself and fails there if it is really gone.
       if (!existsSync(join(repo.dir, "HEAD"))) return refuse(socket, `cannot fetch ${repo.key} from its upstream`);
-      log.warn(`serving ${repo.key} from the mirror as it is: ${(e as Error).message}`);
+      sessionLines.warn(`serving ${repo.key} from the mirror as it is: ${(e as Error).message}`);
     }
     if (socket.destroyed) return;
     // From here on git keeps a live session talking (keep-alive packets while a hook or a
     // pack is being computed), so a session silent this long is one nobody finishes.
     const idleMs = opts.idleTimeoutMs ?? 300_000;
     socket.setTimeout(idleMs, () => {
-      log.warn(`ended a session from ${socket.remoteAddress}: nothing sent either way for ${idleMs / 1000}s`);
+      sessionLines.warn(`ended a session from ${socket.remoteAddress}: nothing sent either way for ${idleMs / 1000}s`);
       socket.destroy();
     });
-    log.info(`${req.service === "git-upload-pack" ? "fetch" : "push"} ${repo.key} from ${socket.remoteAddress}`);
+    // Each push is said (it goes upstream); fetches, which a loop can start 170 times a
+    // second, as the first of each repo and address, then counts.
+    if (req.service === "git-receive-pack") log.info(`push ${repo.key} from ${socket.remoteAddress}`);
+    else gitLines["git-upload-pack"].info(`fetch ${repo.key} from ${socket.remoteAddress}`);
     const child = start(serviceArgv(req, repo), { env: serviceEnv(req, repo), stdio: ["pipe", "pipe", "pipe"] });
-    const childLog = log.child(`${req.service.slice(4)} ${repo.key}`);
+    const said = req.service === "git-receive-pack" ? gitLines["git-receive-pack"] : gitLines["git-upload-pack"];
+    const what = `${req.service.slice(4)} ${repo.key}`;
     child.stderr!.on("data", (b: Buffer) => {
-      for (const line of b.toString("utf8").split("\n")) if (line.trim()) childLog.warn(printable(line));
+      for (const line of b.toString("utf8").split("\n")) if (line.trim()) said.warn(`${what}: ${printable(line)}`);
     });
     child.stdin!.on("error", () => {});
     child.stdout!.on("error", () => {});
     child.on("error", (e) => {
-      log.error(`cannot run ${req.service}: ${e.message}`);
+      sessionLines.error(`cannot run ${req.service}: ${e.message}`);
       socket.destroy();
     });
     child.on("close", () => socket.end());
@@ -171,7 +185,7 @@ export function createGitGate(opts: GitGateOptions): GitGate {
       return refuse(socket, `too many git sessions at once (at most ${opts.maxSessions ?? MAX_SESSIONS}); try again when one ends`);
     }
     session(socket).catch((e: Error) => {
-      log.error(`session failed: ${e.message}`);
+      sessionLines.error(`session failed: ${e.message}`);
       socket.destroy();
     });
   });
@@ -180,6 +194,7 @@ export function createGitGate(opts: GitGateOptions): GitGate {
     server,
     registry,
     close() {
+      for (const l of [sessionLines, ...Object.values(gitLines)]) l.close(); // counts still pending are said
       return new Promise((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();

@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { makeTestBottle, type TestBottle } from "../../lib/supervise/testdata/bottle.ts";
 import { watch, type Watched } from "../../lib/supervise/testdata/process.ts";
 import { tsArgv } from "../../lib/supervise/testdata/ts-argv.ts";
-import { MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_REQUESTS } from "./server.ts";
+import { MAX_BODY_BYTES, MAX_CONNECTIONS, MAX_REQUESTS, MAX_SESSIONS } from "./server.ts";
 import { INIT, rawRequest } from "./testdata/raw-http.ts";
 
 let bottle: TestBottle;
@@ -77,5 +77,12 @@ describe("supervise daemon limits", () => {
     assert.equal(await extra.closed(), "");
     open.forEach((s) => s.destroy());
     assert.equal(await answered(t), 200);
+  });
+
+  test(`sessions started in a loop past the ${MAX_SESSIONS} kept: the first one closed for room is logged, the rest counted, not a line each`, async (t) => {
+    const from = daemon.lines.length;
+    for (let i = 0; i < MAX_SESSIONS + 300; i++) assert.equal(await answered(t), 200);
+    const closed = daemon.lines.slice(from).filter((l) => /sessions are open and a new one started/.test(l));
+    assert.ok(closed.length <= 1, `${closed.length} lines:\n${closed.slice(0, 5).join("\n")}`);
   });
 });

@@ -19,6 +19,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { log } from "../../lib/log.ts";
+import { createAgentLines } from "../../lib/log-limit.ts";
 import type { RequestBook } from "./requests.ts";
 import { registerSuperviseTools } from "./tools.ts";
 import { isAgentKey } from "../../lib/http/agent-key.ts";
@@ -112,11 +113,15 @@ export function createSuperviseHandler(opts: SuperviseHandlerOptions): Supervise
   const maxRequests = opts.maxRequests ?? MAX_REQUESTS;
   const allowedHosts = new Set(opts.allowedHosts.map((h) => h.toLowerCase()));
   let requests = 0;
+  // The agent can start session after session, or fail request after request: the first
+  // of each line, then counts (lib/log-limit.ts). An info line is never left out of a
+  // flooded log (lib/log.ts), so without this one per session past the cap grew it for ever.
+  const agentLines = createAgentLines({ log, what: "lines about the agent's MCP requests" });
 
   function closeLeastRecentlyUsed() {
     const [id, oldest] = sessions.entries().next().value!;
     sessions.delete(id);
-    log.info(`session ${id} closed: ${maxSessions} sessions are open and a new one started`);
+    agentLines.info(`session ${id} closed: ${maxSessions} sessions are open and a new one started`, "closed for room");
     void oldest.server.close().catch(() => {});
   }
 
@@ -188,12 +193,13 @@ export function createSuperviseHandler(opts: SuperviseHandlerOptions): Supervise
       handle(req, res).catch((e) => {
         // The bundle's log is docker's: the path is said without the key in it.
         const url = opts.agentKey !== undefined ? (req.url ?? "").split(opts.agentKey).join("<agent key>") : req.url;
-        log.error(`${req.method} ${url}: ${(e as Error).message}`);
+        agentLines.error(`${req.method} ${url}: ${(e as Error).message}`, `${req.method} ${(e as Error).message}`);
         if (!res.headersSent) jsonRpcError(res, 500, "Internal error");
         else res.end();
       });
     },
     async close() {
+      agentLines.close(); // counts still pending are said
       const open = [...sessions.values()];
       sessions.clear();
       await Promise.allSettled(open.map((s) => s.server.close()));

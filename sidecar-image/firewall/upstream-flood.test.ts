@@ -1,0 +1,90 @@
+// An allowed host that is down, under an agent's loop of requests to it: the firewall and
+// egress as real host processes on loopback, the host's address a closed loopback port.
+// Each failure had a line of its own in both daemons' logs (one per request in egress, one
+// per passthrough CONNECT in the firewall); now the first of each, then counts.
+import assert from "node:assert/strict";
+import net from "node:net";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test, type TestContext } from "node:test";
+import { mintCa } from "../../lib/tls/mod.ts";
+import { type DaemonProcess, startDaemon } from "../../tests/support/daemon-process.ts";
+import { connectTunnel, plainVia } from "../../tests/support/raw-http.ts";
+import { tempDir } from "../../tests/support/tmp.ts";
+import { policyOf } from "./test-harness.ts";
+
+const FIREWALL = new URL("./main.ts", import.meta.url).pathname;
+const EGRESS = new URL("../egress/main.ts", import.meta.url).pathname;
+const ca = await mintCa({ commonName: "test bottle CA" });
+const FLOOD = 2000;
+
+/** A loopback port nobody listens on: it was ours a moment ago. */
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const { port } = s.address() as net.AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function firewall(t: TestContext, hosts: Parameters<typeof policyOf>[0], extra: string[]): Promise<DaemonProcess & { policy: string }> {
+  const dir = await tempDir(t, "bb-upstream-flood-");
+  const policy = join(dir, "policy.json");
+  await writeFile(policy, JSON.stringify(policyOf(hosts)));
+  await writeFile(join(dir, "ca.pem"), ca.certPem);
+  await writeFile(join(dir, "ca-key.pem"), ca.keyPem);
+  const fw = await startDaemon(FIREWALL, ["--listen", "127.0.0.1:0", "--policy", policy, "--ca-cert", join(dir, "ca.pem"), "--ca-key", join(dir, "ca-key.pem"), ...extra]);
+  t.after(() => fw.stop());
+  return Object.assign(fw, { policy });
+}
+
+/** The failures a log accounts for with `first`: its lines, plus what its count lines say. */
+function accounted(log: string, first: RegExp): number {
+  const lines = log.split("\n").filter((l) => first.test(l));
+  return lines.reduce((n, l) => n + Number(/ \((\d+) more like it in the last \d+ s\)$/.exec(l)?.[1] ?? 1), 0);
+}
+
+test("an agent looping requests to an allowed host that is down: egress and the firewall each log its first failure, then counts, and the policy's reload answer still comes", async (t) => {
+  const down = await closedPort();
+  const egress = await startDaemon(EGRESS, ["--listen", "127.0.0.1:0", "--resolve", `down.test=127.0.0.1:${down}`, "--resolve", `pass.test=127.0.0.1:${down}`]);
+  t.after(() => egress.stop());
+  const fw = await firewall(t, ["down.test", { host: "pass.test", tlsPassthrough: true }], ["--next-hop", `127.0.0.1:${egress.port}`]);
+
+  const c = await plainVia(fw.port);
+  for (let i = 0; i < FLOOD; i++) assert.equal((await c.proxyRequest("GET", `http://down.test/${i}`)).status, 502);
+  c.socket.destroy();
+  for (let i = 0; i < FLOOD; i++) {
+    const r = await connectTunnel(fw.port, "pass.test:443");
+    assert.ok("refused" in r && r.refused.status === 502);
+  }
+  fw.signal("SIGHUP");
+  await fw.waitForLog(/policy reloaded from /);
+  await fw.stop(); // SIGTERM: counts still pending are said on the way out
+  await egress.stop();
+
+  const fwLog = fw.stderr();
+  const egLog = egress.stderr();
+  assert.ok(egLog.length < 4096, `egress wrote ${egLog.length} bytes of log:\n${egLog.slice(0, 1000)}`);
+  assert.ok(fwLog.length < 4096, `the firewall wrote ${fwLog.length} bytes of log:\n${fwLog.slice(0, 1000)}`);
+  // Each failure is in the log once: the first line of its kind, or counted in a later one.
+  assert.equal(accounted(egLog, /^egress: warning: cannot reach upstream http:\/\/down\.test: ECONNREFUSED/), FLOOD, egLog);
+  assert.equal(accounted(egLog, /^egress: warning: cannot reach upstream pass\.test:443: ECONNREFUSED/), FLOOD, egLog);
+  assert.equal(accounted(fwLog, /^firewall: warning: tunnel to pass\.test:443 failed: next hop refused CONNECT pass\.test:443/), FLOOD, fwLog);
+  assert.doesNotMatch(fwLog + egLog, /left out|not logged/);
+});
+
+test("a firewall dialing upstreams itself logs an allowed host that is down once, then counts; another host's failure after the flood is logged at once", async (t) => {
+  const down = await closedPort();
+  const fw = await firewall(t, ["down.test", "other.test"], ["--resolve", `down.test=127.0.0.1:${down}`, "--resolve", `other.test=127.0.0.1:${down}`]);
+  const c = await plainVia(fw.port);
+  for (let i = 0; i < FLOOD; i++) assert.equal((await c.proxyRequest("GET", `http://down.test/${i}`)).status, 502);
+  assert.equal((await c.proxyRequest("GET", "http://other.test/")).status, 502);
+  c.socket.destroy();
+  await fw.waitForLog(/upstream other\.test: /, 5000).catch(() => {});
+  await fw.stop();
+
+  const log = fw.stderr();
+  assert.ok(log.length < 2048, `the firewall wrote ${log.length} bytes of log:\n${log.slice(0, 1000)}`);
+  assert.equal(accounted(log, /^firewall: warning: upstream down\.test: connect ECONNREFUSED/), FLOOD, log);
+  assert.match(log, /^firewall: warning: upstream other\.test: connect ECONNREFUSED/m);
+});
