@@ -119,7 +119,7 @@ test("the recorder writes at most once per interval and on close; a write that f
   }
   await stuck.close();
   assert.equal(said.length, 1, said.join(""));
-  assert.match(said[0]!, /cannot write the record of refusals .*blocked\.json: .*each refusal is still logged/);
+  assert.match(said[0]!, /cannot write the record of refusals .*blocked\.json: .*the log still says the first refusal of each host and rule/);
 });
 
 test("a record that cannot be read is said and begun anew", async (t) => {

@@ -140,7 +140,7 @@ export async function openBlockedRecord(path: string, opts: { log: Logger; inter
     writing = writeFileAtomic(path, `${JSON.stringify(summary.snapshot())}\n`, 0o640)
       .then(() => void (failing = false))
       .catch((e: Error) => {
-        if (!failing) opts.log.warn(`cannot write the record of refusals ${path}: ${e.message} (each refusal is still logged)`);
+        if (!failing) opts.log.warn(`cannot write the record of refusals ${path}: ${e.message} (the log still says the first refusal of each host and rule, and counts the rest)`);
         failing = true;
       })
       .finally(() => void (writing = null));
