@@ -2,6 +2,7 @@
 // string built from values); every call is logged at debug level; a non-zero exit that
 // the caller did not list in `expect` throws a BbError carrying argv, the exit code and
 // the tail of stderr.
+import { Buffer } from "node:buffer";
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { constants, createReadStream } from "node:fs";
 import { access, stat } from "node:fs/promises";
@@ -183,8 +184,27 @@ export function onOutputLines(child: ChildProcess, onLines: (lines: string[]) =>
 
 /** Run interactively with inherited stdio; resolves to the exit code (never throws on non-zero). */
 export function runInteractive(argv: string[], opts: SpawnOptions = {}): Promise<number> {
+  return exitOf(argv, start(argv, { ...opts, stdio: opts.stdio ?? "inherit" }));
+}
+
+/**
+ * runInteractive, its stdin and stdout the caller's, that also resolves to the start of
+ * what the child wrote on stderr (passed on to ours as it comes). `docker exec --tty`
+ * puts the command's own stderr through the terminal onto stdout, so there its stderr
+ * holds only docker's own words.
+ */
+export async function runInteractiveSaying(argv: string[], opts: Omit<SpawnOptions, "stdio"> = {}): Promise<{ code: number; stderr: string }> {
+  const child = start(argv, { ...opts, stdio: ["inherit", "inherit", "pipe"] });
+  let said = "";
+  child.stderr!.on("data", (b: Buffer) => {
+    process.stderr.write(b);
+    if (said.length < 4096) said += b.toString("utf8");
+  });
+  return { code: await exitOf(argv, child), stderr: said };
+}
+
+function exitOf(argv: string[], child: ChildProcess): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = start(argv, { ...opts, stdio: opts.stdio ?? "inherit" });
     child.on("error", (e) => reject(new BbError("SUBPROCESS", `Cannot run ${argv[0]}: ${e.message}`, { cause: e, details: { argv: shownArgv(argv) } })));
     child.on("close", (code, sig) => resolve(code ?? (sig ? 128 + (signalNumber(sig) ?? 0) : 1)));
   });

@@ -358,7 +358,19 @@ if [ "$has_saved_plan" = true ] && [ "$mode" = start ] \
     current_slug=$slug; reached_agent=true
   fi
   in_step bb-vm attach --slug "$slug" --state-dir "$state_root"
-  exit $?
+  code=$?
+  # keep=false tears down a bottle whose agent you ran and left, not one you only meant
+  # to look in on whose session never started (bb-vm's 125: docker did not start it) while
+  # the bottle still runs: it stays, yours as keep=true leaves it (so that bb-cleanup
+  # does not take it for leftovers), this flow's owner record gone.
+  if [ -n "$current_slug" ] && [ "$code" -eq 125 ] \
+     && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true </dev/null >/dev/null 2>&1; then
+    [ -f "$state_root/bottles/$slug/kept" ] || date -u +%FT%TZ > "$state_root/bottles/$slug/kept"
+    rm -f "$state_root/bottles/$slug/owner.json"
+    current_slug=""
+    echo "» $slug stays up: this session never started (keep=false applies to a session that ran); just start slug=$slug attaches again, just cleanup --slug $slug removes it" >&2
+  fi
+  exit "$code"
 fi
 
 # Refused before anything is prepared: there would be nobody to say y to the preflight.

@@ -11,7 +11,7 @@ import { otherRoot, realRoot } from "../inventory/collect.ts";
 import { refuseSlugElsewhere } from "../inventory/taken.ts";
 import { AGENT, names } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
-import { run, runInteractive, ANY_EXIT } from "../proc.ts";
+import { run, runInteractive, runInteractiveSaying, ANY_EXIT } from "../proc.ts";
 import { agentEnv, rootExec, type RootExec } from "./env.ts";
 import { agentLimits } from "./limits.ts";
 
@@ -167,9 +167,14 @@ export async function execCapture(plan: Vmd, argv: string[], o: Omit<ExecOptions
   });
 }
 
-/** Run a command with the caller's stdio (attach, exec from a terminal); returns the exit code. */
-export function execInteractive(container: string, argv: string[], o: ExecOptions = {}): Promise<number> {
-  return runInteractive(agentExecArgv(container, argv, o));
+/** Run a command with the caller's stdio (attach, exec from a terminal): its exit code, and
+ * with a terminal (o.tty) what docker itself said on stderr (the command's own output
+ * goes through the terminal), so that a session docker never started can be told from a
+ * command that failed; without one, docker's words and the command's share stderr: "". */
+export async function execInteractive(container: string, argv: string[], o: ExecOptions = {}): Promise<{ code: number; dockerSaid: string }> {
+  if (!o.tty) return { code: await runInteractive(agentExecArgv(container, argv, o)), dockerSaid: "" };
+  const { code, stderr } = await runInteractiveSaying(agentExecArgv(container, argv, o));
+  return { code, dockerSaid: stderr.trim() };
 }
 
 /** Why the agent container cannot run a command ("is gone", "is being removed", "is

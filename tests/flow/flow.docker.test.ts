@@ -423,6 +423,33 @@ test("slug= of a running bottle with the agent's input piped in hands all of it 
   assert.equal(again.code, 4, again.stderr);
 });
 
+test("slug= keep=false whose attach never got a session (docker refused the exec) keeps the running bottle and says how to get back in or remove it; an agent that ran and exited 127 is torn down as asked", async (t) => {
+  const { env } = await flowEnv(t);
+  const kept = await just(["start", "agent=shell", "yes=true", "keep=true"], env, "echo lived-here > /tmp/mark; exit 0\n");
+  assert.equal(kept.code, 0, kept.stderr);
+  const slug = slugOf(kept.stderr);
+  const dir = join(env.BB_STATE_DIR!, "bottles", slug);
+  // The real engine, but the attach's exec (the one with a terminal) is refused, as an
+  // engine would refuse it; the flow's check that the bottle runs (no terminal) passes.
+  const engine = await hangingEngine(t, { via: realEngineSocket(), refuse: { line: /^POST \/v[\d.]+\/containers\/[^/]+\/exec$/, body: /"Tty":true/ } });
+  const justStart = `${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start`;
+  const failed = await inTty(`${justStart} slug=${slug} keep=false`, { ...env, DOCKER_HOST: engine.host }, "exit 0\n");
+  assert.equal(engine.held.length, 1, engine.held.join("\n"));
+  assert.equal(failed.code, 125, failed.stdout);
+  assert.match(failed.stdout, /refused by the test's engine/);
+  assert.doesNotMatch(failed.stdout, /tearing down/);
+  assert.match(failed.stdout, new RegExp(`» ${slug} stays up: this session never started \\(keep=false applies to a session that ran\\); just start slug=${slug} attaches again, just cleanup --slug ${slug} removes it`));
+  assert.equal((await leftovers(slug)).length, 4, "the bottle was torn down by an attach that never started");
+  assert.ok(existsSync(join(dir, "kept")) && !existsSync(join(dir, "owner.json")), "the bottle is not handed back as a kept one");
+  // The agent's own 127 (its last command not found) is an agent that ran: torn down.
+  const ran = await inTty(`${justStart} slug=${slug} keep=false`, env, "cat /tmp/mark; no-such-command-x; exit\n");
+  assert.equal(ran.code, 127, ran.stdout);
+  assert.match(ran.stdout, /lived-here/);
+  assert.match(ran.stdout, /tearing down/);
+  assert.deepEqual(await leftovers(slug), []);
+  assert.ok(!existsSync(dir));
+});
+
 test("slug= of a bottle whose start flow runs its agent attaches beside it, without taking it over: it goes when that flow's agent exits", async (t) => {
   const { env } = await flowEnv(t);
   const dir = join(env.BB_STATE_DIR!, "bottles", "side");

@@ -3,7 +3,8 @@
 // test stages an engine that accepts connections and never replies. Without `via`, nothing
 // is answered at all; with `via` (the real engine's socket), every request passes through
 // except those whose request line matches `hangOn`, which are held forever, along with
-// anything after them on that connection.
+// anything after them on that connection. `refuse` instead answers the requests it matches
+// (request line and body) with the engine's error, as an engine that refused them would.
 import { Buffer } from "node:buffer";
 import net from "node:net";
 import { join } from "node:path";
@@ -14,7 +15,7 @@ import { tempDir } from "./tmp.ts";
 export interface HangingEngine {
   /** For DOCKER_HOST. */
   host: string;
-  /** Request lines ("DELETE /v1.50/containers/x?force=1") held so far. */
+  /** Request lines ("DELETE /v1.50/containers/x?force=1") held (or refused) so far. */
   held: string[];
   /** Wait up to ~5 s for every docker CLI's connection to close (a CLI that was killed
    * has closed its own); resolves with how many are still open. */
@@ -28,7 +29,13 @@ export function realEngineSocket(): string {
   return "/var/run/docker.sock";
 }
 
-export async function hangingEngine(t: TestContext, opts: { via?: string; hangOn?: RegExp } = {}): Promise<HangingEngine> {
+export interface Refusal {
+  line: RegExp;
+  /** Matched against the request's body too (an exec's {"Tty":true}); any body without it. */
+  body?: RegExp;
+}
+
+export async function hangingEngine(t: TestContext, opts: { via?: string; hangOn?: RegExp; refuse?: Refusal } = {}): Promise<HangingEngine> {
   const path = join(await tempDir(t, "bb-hung-engine-"), "docker.sock");
   const held: string[] = [];
   const sockets = new Set<net.Socket>();
@@ -55,15 +62,34 @@ export async function hangingEngine(t: TestContext, opts: { via?: string; hangOn
     upstream.on("close", () => client.destroy());
     client.on("close", () => upstream.destroy());
     let holding = false;
+    // A request `refuse` names, gathered until its body is whole (the CLI may write it apart).
+    let pending: Buffer | null = null;
     client.on("data", (chunk: Buffer) => {
       if (holding) return;
+      if (pending) chunk = Buffer.concat([pending, chunk]);
+      pending = null;
       // The docker CLI writes each request whole; a request line starts a chunk or follows
       // the previous request's end.
-      const line = chunk.toString("latin1").match(/(?:^|\r\n)([A-Z]+ \S+) HTTP\/1\.1\r\n/)?.[1];
+      const text = chunk.toString("latin1");
+      const line = text.match(/(?:^|\r\n)([A-Z]+ \S+) HTTP\/1\.1\r\n/)?.[1];
       if (line && opts.hangOn?.test(line)) {
         holding = true;
         held.push(line);
         return;
+      }
+      if (line && opts.refuse?.line.test(line)) {
+        const end = text.indexOf("\r\n\r\n");
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(text)?.[1] ?? 0);
+        if (end < 0 || chunk.length < end + 4 + length) {
+          pending = chunk;
+          return;
+        }
+        if (!opts.refuse.body || opts.refuse.body.test(text.slice(end + 4, end + 4 + length))) {
+          held.push(line);
+          const body = JSON.stringify({ message: `refused by the test's engine: ${line}` });
+          client.write(`HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+          return;
+        }
       }
       upstream.write(chunk);
     });

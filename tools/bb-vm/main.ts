@@ -81,7 +81,7 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
   if (plan.vm.kind === "docker") {
     // By the id bb-vm recorded: a container of that name now may be another root's bottle.
     const container = await agentContainer(plan);
-    const code = await execInteractive(container, argv, { ...o, root: o.root ? rootExec(plan) : undefined });
+    const { code, dockerSaid } = await execInteractive(container, argv, { ...o, root: o.root ? rootExec(plan) : undefined });
     if (code === 0) return code;
     const gone = await agentGone(container, { killed: code === 137 });
     // docker could not say: an engine out of reach fails exec with exit 1 too, in docker's
@@ -89,6 +89,15 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
     if (gone === null && code === 1) {
       await dockerInfo().catch((e: unknown) => {
         throw isBbError(e) ? new BbError(e.code, e.message, { cause: e, exitCode: EXIT.notRun, details: e.details }) : e;
+      });
+    }
+    // With a terminal, docker's stderr is docker's alone: words there mean docker did not
+    // start the session (refused the exec, could not enter ~/work, ...), which the start
+    // flow must not take for an agent that ran and exited (keep=false tears down then).
+    if (gone === null && dockerSaid) {
+      throw new BbError("VM", `bottle ${plan.slug}: the session in ${plan.vm.name} did not start (docker exec exited ${code}, saying what is above); the bottle runs on`, {
+        exitCode: EXIT.notRun,
+        details: { slug: plan.slug, container: plan.vm.name, dockerExit: code },
       });
     }
     const why = gone && (await goneMessage(plan, gone));
@@ -105,7 +114,7 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
 }
 
 const passedThrough = (what: string) =>
-  `\nExit codes: ${what}; 125 when the bottle could not run it (its agent container is gone or stopped); before it runs, the table of \`bb-vm --help\` (2 usage, 3 invalid plan, 1 any other failure).\n`;
+  `\nExit codes: ${what}; 125 when the bottle could not run it (its agent container is gone or stopped, or, with a terminal, docker did not start it); before it runs, the table of \`bb-vm --help\` (2 usage, 3 invalid plan, 1 any other failure).\n`;
 
 locateFlags(program.command("exec").description("run a command in the bottle as user node (or root with --root); exits with its code"))
   .addHelpText("after", passedThrough("the command's own"))
