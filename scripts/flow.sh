@@ -212,12 +212,14 @@ teardown() {
   # The teardown outlives the signals that follow the one that started it: Ctrl-C reaches
   # every process on the terminal at once, npx's just (a Node wrapper) then sends just a
   # SIGTERM that just passes on to us, and a terminal closed meanwhile sends HUP. Ignored
-  # here (and kept from bb-cleanup: cleanup below). A second Ctrl-C ends the flow only once
-  # bb-cleanup is done (bash runs a trap when the foreground command ends), which an engine
-  # that stopped answering delays by at most BB_DOCKER_TIMEOUT per round of docker calls.
+  # here (and kept from bb-cleanup: cleanup below). A second Ctrl-C does not end the flow
+  # part-way (bash would run an exit trap as soon as bb-cleanup ended, before the terminal
+  # modes below were put back, leaving your shell raw, or between two steps, leaving the
+  # bottle): it ends only the wait for a kept bottle's session at the end (a trap ends
+  # `wait`). The teardown's steps are bounded: BB_DOCKER_TIMEOUT per round of docker calls.
   trap - EXIT
   trap '' TERM HUP
-  trap 'exit 130' INT
+  trap ':' INT
   # Ended before the y: the folder slug= named is put back as it was, from the copy
   # bb-prepare made while it held the folder for this flow (none where it refused: BUSY,
   # another flow's), keeping hosts approved meanwhile. In its own session, as bb-cleanup.

@@ -343,12 +343,12 @@ test("a start the Docker engine stops answering ends anyway: the step waiting on
   }
 });
 
-test("SIGTERM to the flow while the agent's session holds the terminal raw: the teardown puts back the terminal modes from before the session", async (t) => {
-  const { env } = await flowEnv(t);
+/** `just start agent=shell` on a real terminal, once the agent's session holds it raw:
+ * the terminal's modes before and after the flow (read("before"), read("after")), its exit
+ * code (read("code")), and the flow's pid, written down first (exec keeps it), for kill(1). */
+async function rawSession(t: TestContext, env: Record<string, string>) {
   const dir = await tempDir(t, "bb-flow-tty-");
   const at = (name: string) => join(dir, name);
-  // On a real terminal: its modes before and after the flow; the flow runs in the
-  // foreground under a pid written down first (exec keeps it), for kill(1).
   const inner = `echo $$ > ${at("pid")}; exec ${join(REPO, "scripts/flow.sh")} start agent=shell yes=true`;
   const { closed, output } = startInTty(t, `tty > ${at("tty")}; stty -a > ${at("before")}; sh -c '${inner}'; echo $? > ${at("code")}; stty -a > ${at("after")}`, env);
   const read = (name: string) => readFile(at(name), "utf8").catch(() => "");
@@ -359,12 +359,35 @@ test("SIGTERM to the flow while the agent's session holds the terminal raw: the 
   // docker exec -it sets the terminal raw once the session is attached.
   for (let i = 0; i < 1200 && !/ -icanon /.test(await modesNow()); i++) await new Promise((r) => setTimeout(r, 50));
   assert.match(await modesNow(), / -icanon /, `the session never set the terminal raw:\n${output()}`);
-  const before = await read("before");
-  assert.match(before, / icanon /, "the terminal was cooked before the flow");
-  await run(["kill", "-s", "TERM", (await read("pid")).trim()]);
-  await Promise.race([closed, new Promise((r) => setTimeout(r, 60_000).unref())]);
+  assert.match(await read("before"), / icanon /, "the terminal was cooked before the flow");
+  const ended = () => Promise.race([closed, new Promise((r) => setTimeout(r, 60_000).unref())]);
+  return { output, read, ended, flowPid: (await read("pid")).trim(), slug: slugOf(output()) };
+}
+
+test("SIGTERM to the flow while the agent's session holds the terminal raw: the teardown puts back the terminal modes from before the session", async (t) => {
+  const { env } = await flowEnv(t);
+  const { output, read, ended, flowPid } = await rawSession(t, env);
+  await run(["kill", "-s", "TERM", flowPid]);
+  await ended();
   assert.equal((await read("code")).trim(), "143", output());
-  assert.equal(await read("after"), before, `the terminal's modes were not put back:\n${output()}`);
+  assert.equal(await read("after"), await read("before"), `the terminal's modes were not put back:\n${output()}`);
+});
+
+test("a second Ctrl-C while the teardown's bb-cleanup runs: the bottle goes all the same, and the teardown still puts back the terminal's modes before the flow ends", async (t) => {
+  const { env } = await flowEnv(t);
+  const { output, read, ended, flowPid, slug } = await rawSession(t, env);
+  // The first: the teardown starts (a SIGTERM: on the raw terminal a Ctrl-C is the agent's).
+  await run(["kill", "-s", "TERM", flowPid]);
+  const cleaning = async () => (await run(["pgrep", "-f", `bb-cleanup(\\.js|/main\\.ts) .*--slug ${slug}`], { expect: ANY_EXIT })).code === 0;
+  for (let i = 0; i < 1200 && !(await cleaning()); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(await cleaning(), `never saw the teardown's bb-cleanup:\n${output()}`);
+  // The second, as the terminal sends it to its foreground group (the flow among it).
+  await run(["kill", "-s", "INT", flowPid]);
+  await ended();
+  assert.deepEqual(await leftovers(slug), [], output());
+  assert.ok(!existsSync(join(env.BB_STATE_DIR!, "bottles", slug)));
+  assert.equal(await read("after"), await read("before"), `the terminal's modes were not put back:\n${output()}`);
+  assert.equal((await read("code")).trim(), "143", `the first signal's code: ${output()}`);
 });
 
 test("keep=true leaves the bottle running and slug= alone reattaches to it (its agent read from its plan; another agent= is refused)", async (t) => {
