@@ -364,8 +364,10 @@ if [ "$has_saved_plan" = true ] && [ "$mode" = start ] \
   # keep=false tears down a bottle whose agent you ran and left, not one you only meant
   # to look in on whose session never started (bb-vm's 125: docker did not start it) while
   # the bottle still runs: it stays, yours as keep=true leaves it (so that bb-cleanup
-  # does not take it for leftovers), this flow's owner record gone.
-  if [ -n "$current_slug" ] && [ "$code" -eq 125 ] \
+  # does not take it for leftovers), this flow's owner record gone. On a terminal only, as
+  # bb-vm tells so only there (docker's words alone on its stderr): without one, a 125 of
+  # a bottle still running is the agent's own exit.
+  if [ -n "$current_slug" ] && [ "$code" -eq 125 ] && [ -t 0 ] && [ -t 1 ] \
      && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true </dev/null >/dev/null 2>&1; then
     [ -f "$state_root/bottles/$slug/kept" ] || date -u +%FT%TZ > "$state_root/bottles/$slug/kept"
     rm -f "$state_root/bottles/$slug/owner.json"
