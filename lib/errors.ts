@@ -11,7 +11,7 @@ export const EXIT = {
   invalidManifest: 4,
   timeout: 124,
   /** bb-vm exec and attach: the bottle could not run the command at all (its agent
-   * container is gone or stopped), as docker run's 125; otherwise they exit with its code. */
+   * container is gone, stopped or paused), as docker run's 125; otherwise they exit with its code. */
   notRun: 125,
   interrupted: 130,
 } as const;

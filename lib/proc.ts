@@ -6,6 +6,7 @@ import { Buffer } from "node:buffer";
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { constants, createReadStream } from "node:fs";
 import { access, stat } from "node:fs/promises";
+import type { Readable } from "node:stream";
 import { join } from "node:path";
 import process from "node:process";
 import { BbError, type ErrorCode } from "./errors.ts";
@@ -182,25 +183,18 @@ export function onOutputLines(child: ChildProcess, onLines: (lines: string[]) =>
   }
 }
 
-/** Run interactively with inherited stdio; resolves to the exit code (never throws on non-zero). */
-export function runInteractive(argv: string[], opts: SpawnOptions = {}): Promise<number> {
-  return exitOf(argv, start(argv, { ...opts, stdio: opts.stdio ?? "inherit" }));
+export interface InteractiveOptions extends SpawnOptions {
+  /** Take the child's stderr as a pipe (stdin and stdout stay inherited) and hand it to
+   * this, which must read it to its end: the promise settles once it is drained. */
+  stderr?: (stream: Readable) => void;
 }
 
-/**
- * runInteractive, its stdin and stdout the caller's, that also resolves to the start of
- * what the child wrote on stderr (passed on to ours as it comes). `docker exec --tty`
- * puts the command's own stderr through the terminal onto stdout, so there its stderr
- * holds only docker's own words.
- */
-export async function runInteractiveSaying(argv: string[], opts: Omit<SpawnOptions, "stdio"> = {}): Promise<{ code: number; stderr: string }> {
-  const child = start(argv, { ...opts, stdio: ["inherit", "inherit", "pipe"] });
-  let said = "";
-  child.stderr!.on("data", (b: Buffer) => {
-    process.stderr.write(b);
-    if (said.length < 4096) said += b.toString("utf8");
-  });
-  return { code: await exitOf(argv, child), stderr: said };
+/** Run interactively with inherited stdio; resolves to the exit code (never throws on non-zero). */
+export function runInteractive(argv: string[], opts: InteractiveOptions = {}): Promise<number> {
+  const { stderr, ...spawnOpts } = opts;
+  const child = start(argv, { ...spawnOpts, stdio: stderr ? ["inherit", "inherit", "pipe"] : (spawnOpts.stdio ?? "inherit") });
+  if (stderr) stderr(child.stderr!);
+  return exitOf(argv, child);
 }
 
 function exitOf(argv: string[], child: ChildProcess): Promise<number> {

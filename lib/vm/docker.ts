@@ -1,6 +1,8 @@
 // The docker backend's agent: a container from the agent image on the bottle's internal
 // network only (so the bundle is all it can reach), idling until bb-vm exec/attach run
 // commands in it as user node.
+import process from "node:process";
+import { holdCliErrors, type HeldCliErrors } from "../docker/cli-errors.ts";
 import { BbError, isBbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { BOTTLE_LOG_LIMIT, isNameInUse, PIDS_LIMIT, removeContainer, runContainer } from "../docker/container.ts";
@@ -11,7 +13,7 @@ import { otherRoot, realRoot } from "../inventory/collect.ts";
 import { refuseSlugElsewhere } from "../inventory/taken.ts";
 import { AGENT, names } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
-import { run, runInteractive, runInteractiveSaying, ANY_EXIT } from "../proc.ts";
+import { run, runInteractive, ANY_EXIT } from "../proc.ts";
 import { agentEnv, rootExec, type RootExec } from "./env.ts";
 import { agentLimits } from "./limits.ts";
 
@@ -168,17 +170,19 @@ export async function execCapture(plan: Vmd, argv: string[], o: Omit<ExecOptions
 }
 
 /** Run a command with the caller's stdio (attach, exec from a terminal): its exit code, and
- * with a terminal (o.tty) what docker itself said on stderr (the command's own output
- * goes through the terminal), so that a session docker never started can be told from a
+ * the docker CLI's own lines on why it could not start, held back from stderr for the
+ * caller to release (they were the command's) or replace with a line of its own; and with a
+ * terminal (o.tty) what docker said on stderr, held or not (the command's own output goes
+ * through the terminal), so that a session docker never started can be told from a
  * command that failed; without one, docker's words and the command's share stderr: "". */
-export async function execInteractive(container: string, argv: string[], o: ExecOptions = {}): Promise<{ code: number; dockerSaid: string }> {
-  if (!o.tty) return { code: await runInteractive(agentExecArgv(container, argv, o)), dockerSaid: "" };
-  const { code, stderr } = await runInteractiveSaying(agentExecArgv(container, argv, o));
-  return { code, dockerSaid: stderr.trim() };
+export async function execInteractive(container: string, argv: string[], o: ExecOptions = {}): Promise<{ code: number; cli: HeldCliErrors; dockerSaid: string }> {
+  let cli: HeldCliErrors | undefined;
+  const code = await runInteractive(agentExecArgv(container, argv, o), { stderr: (stream) => void (cli = holdCliErrors(stream, process.stderr)) });
+  return { code, cli: cli!, dockerSaid: o.tty ? cli!.said().trim() : "" };
 }
 
 /** Why the agent container cannot run a command ("is gone", "is being removed", "is
- * stopped"), or null when it can, or when docker cannot say.
+ * paused", "is stopped"), or null when it can, or when docker cannot say.
  *
  * `killed`: the command died of SIGKILL (exit 137), as every command in a container does
  * when `docker rm -f` or a stop kills it; docker can still report that container running
@@ -192,6 +196,8 @@ export async function agentGone(container: string, opts: { killed?: boolean } = 
     if (info === undefined) return null;
     if (info === null) return "is gone";
     if (info.state.status === "removing") return "is being removed";
+    // Paused counts as running, yet runs nothing until `docker unpause`.
+    if (info.state.status === "paused") return "is paused";
     if (!info.state.running) return "is stopped";
     if (--tries === 0) return null;
     if (!probed) {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import * as docker from "../../lib/docker/index.ts";
 import { makeBottle, RUN_LABEL, testRun } from "../../lib/inventory/testdata/bottles.ts";
 import { names } from "../../lib/layout.ts";
@@ -14,6 +14,18 @@ import { prepare } from "../../lib/prepare/prepare.ts";
 import { run, ANY_EXIT } from "../../lib/proc.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { REPO, runTool } from "../../tests/support/tools.ts";
+
+/** A bottle of this run whose agent (a sleeper, as root only: debian has no user node) is
+ * recorded in its plan as bb-vm records it. */
+async function agentBottle(t: TestContext, name: string) {
+  const root = await testRun(t);
+  const bottle = await makeBottle(t, root, { name, agent: true });
+  const agent = names.agent(bottle.slug);
+  const plan = await readPlanFile(join(bottle.dir, "plan.json"));
+  const id = (await docker.inspectContainer(agent))!.id;
+  await savePlan({ ...plan, vm: { kind: "docker", image: "debian:bookworm-slim", imageId: null, name: agent, id, artifact: null, user: "node", home: "/home/node", env: {}, startedAt: plan.createdAt } });
+  return { root, bottle, agent, id };
+}
 
 /** Whether `file` exists in the container (by id or name). */
 const hasFile = async (container: string, file: string) => (await run(["docker", "exec", container, "test", "-e", file], { expect: ANY_EXIT })).code === 0;
@@ -86,12 +98,7 @@ test("a plan whose agent container was removed never reaches another root's bott
 });
 
 test("a command killed inside a running agent (exit 137) is its own exit: bb-vm asks docker once whether the container runs, says nothing more, and does not wait", async (t) => {
-  const root = await testRun(t);
-  const bottle = await makeBottle(t, root, { name: "k", agent: true });
-  const agent = names.agent(bottle.slug);
-  const plan = await readPlanFile(join(bottle.dir, "plan.json"));
-  const id = (await docker.inspectContainer(agent))!.id;
-  await savePlan({ ...plan, vm: { kind: "docker", image: "debian:bookworm-slim", imageId: null, name: agent, id, artifact: null, user: "node", home: "/home/node", env: {}, startedAt: plan.createdAt } });
+  const { root, bottle } = await agentBottle(t, "k");
 
   // kill -9 of the command itself (as the OOM killer does) ends it with 137, as `docker rm -f`
   // does; only the latter's container stops, which the probe tells apart at once.
@@ -183,4 +190,43 @@ test("bb-vm exec --root runs in root's environment: none of the bottle's declare
   assert.equal(await hasFile(id, "/tmp/owned"), false, "root ran the bottle's program");
   const agent = await run(["docker", "exec", id, "sh", "-c", "env"]);
   assert.match(agent.stdout, /^BOTTLE_DECLARED=yes$/m, "control: the agent's own commands keep what the bottle declared");
+});
+
+test("bb-vm exec and attach on a paused, stopped or removed agent say so in one line of their own, none of docker's; a command's own stderr passes byte for byte, with its exit code", async (t) => {
+  const { root, bottle, agent, id } = await agentBottle(t, "raw");
+  const where = ["--slug", bottle.slug, "--state-dir", root.stateRoot];
+  const exec = (script: string) => runTool("bb-vm", ["exec", "--root", ...where, "--", "sh", "-c", script]);
+
+  // What the command writes, even in docker's words, even a line cut short, is its own.
+  const own = await exec("printf 'Error response from daemon: No such container: x\\n' >&2; printf '\\377partial' >&2; exit 1");
+  assert.equal(own.code, 1, own.stderr);
+  assert.equal(own.stderr, "Error response from daemon: No such container: x\n\uFFFDpartial");
+  const bytes = await run(["sh", "-c", `${join(REPO, "bin", "bb-vm")} exec --root ${where.join(" ")} -- sh -c "printf 'Err\\377' >&2; exit 7" 2>&1 | od -An -tx1`], { env: { BB_FROM_SOURCE: "1" }, expect: ANY_EXIT });
+  assert.equal(bytes.stdout.trim(), "45 72 72 ff", "the command's stderr did not pass byte for byte");
+  const ok = await exec("echo out; echo err >&2; exit 3");
+  assert.deepEqual([ok.code, ok.stdout, ok.stderr], [3, "out\n", "err\n"]);
+
+  const onlyOurs = (r: { code: number; stderr: string }, state: RegExp) => {
+    assert.equal(r.code, 125, r.stderr);
+    const lines = r.stderr.split("\n").filter((l) => l && !/^warning: attach: no terminal/.test(l));
+    assert.equal(lines.length, 1, `not one line:\n${r.stderr}`);
+    assert.match(lines[0]!, new RegExp(`^bb-vm: error: bottle ${bottle.slug}: its agent container ${agent} `));
+    assert.match(lines[0]!, state);
+  };
+  await run(["docker", "pause", id]);
+  try {
+    onlyOurs(await exec("true"), new RegExp(`is paused .*docker unpause ${agent}. resumes it$`));
+  } finally {
+    await run(["docker", "unpause", id]);
+  }
+  await run(["docker", "stop", "-t", "0", id]);
+  const rebuild = new RegExp(`; .just start slug=${bottle.slug}. rebuilds it`);
+  onlyOurs(await exec("true"), /is stopped/);
+  onlyOurs(await exec("true"), rebuild);
+  onlyOurs(await runTool("bb-vm", ["attach", ...where]), /is stopped/);
+  await run(["docker", "rm", "-f", id]);
+  onlyOurs(await exec("true"), /is gone/);
+  onlyOurs(await runTool("bb-vm", ["attach", ...where]), /is gone/);
+  // docker's own words are there for whoever asks (-v).
+  assert.match((await runTool("bb-vm", ["-v", "exec", "--root", ...where, "--", "true"])).stderr, /docker exec said: Error response from daemon: No such container/);
 });

@@ -81,26 +81,24 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
   if (plan.vm.kind === "docker") {
     // By the id bb-vm recorded: a container of that name now may be another root's bottle.
     const container = await agentContainer(plan);
-    const { code, dockerSaid } = await execInteractive(container, argv, { ...o, root: o.root ? rootExec(plan) : undefined });
-    if (code === 0) return code;
-    const gone = await agentGone(container, { killed: code === 137 });
-    // docker could not say: an engine out of reach fails exec with exit 1 too, in docker's
-    // words alone; said as every tool says it (dockerInfo throws), the command never ran.
-    if (gone === null && code === 1) {
-      await dockerInfo().catch((e: unknown) => {
-        throw isBbError(e) ? new BbError(e.code, e.message, { cause: e, exitCode: EXIT.notRun, details: e.details }) : e;
-      });
+    const { code, cli, dockerSaid } = await execInteractive(container, argv, { ...o, root: o.root ? rootExec(plan) : undefined });
+    const why = code === 0 ? null : await whyNotRun(plan, container, code, cli.text());
+    if (why === null) {
+      // The lines the docker CLI wrote were the command's own after all, or the CLI's on a
+      // bottle that can run commands: either way, as they came.
+      cli.release();
+      // With a terminal, docker's stderr is docker's alone: words there mean docker did not
+      // start the session (refused the exec, could not enter ~/work, ...), which the start
+      // flow must not take for an agent that ran and exited (keep=false tears down then).
+      if (code !== 0 && dockerSaid) {
+        throw new BbError("VM", `bottle ${plan.slug}: the session in ${plan.vm.name} did not start (docker exec exited ${code}, saying what is above); the bottle runs on`, {
+          exitCode: EXIT.notRun,
+          details: { slug: plan.slug, container: plan.vm.name, dockerExit: code },
+        });
+      }
+      return code;
     }
-    // With a terminal, docker's stderr is docker's alone: words there mean docker did not
-    // start the session (refused the exec, could not enter ~/work, ...), which the start
-    // flow must not take for an agent that ran and exited (keep=false tears down then).
-    if (gone === null && dockerSaid) {
-      throw new BbError("VM", `bottle ${plan.slug}: the session in ${plan.vm.name} did not start (docker exec exited ${code}, saying what is above); the bottle runs on`, {
-        exitCode: EXIT.notRun,
-        details: { slug: plan.slug, container: plan.vm.name, dockerExit: code },
-      });
-    }
-    const why = gone && (await goneMessage(plan, gone));
+    // A teardown under way says so itself.
     if (!why) return code;
     // docker exec that could not start says "No such container" or "is not running" with
     // exit 1, as a command that failed would: the bottle failed, not the command.
@@ -113,8 +111,30 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
   return smolvmExecInteractive(smolvm, plan, argv, { tty: o.tty, workdir: o.workdir, ptyResize: join(repoRoot(), "bin", "bb-pty-resize"), root: o.root });
 }
 
+/**
+ * Why the agent container could not run (or finish) a command that exited `code`, in place
+ * of what the docker CLI said (`said`, kept for -v): null when it can run commands, so the
+ * code is the command's; "" when a teardown under way says so itself (goneMessage).
+ */
+async function whyNotRun(plan: Vmd, container: string, code: number, said: string): Promise<string | null> {
+  const gone = await agentGone(container, { killed: code === 137 });
+  const drop = () => said && log.debug(`docker exec said: ${said.trim()}`);
+  // docker could not say: an engine out of reach fails exec with exit 1 too, in docker's
+  // words alone; said as every tool says it (dockerInfo throws), the command never ran.
+  if (gone === null && code === 1) {
+    await dockerInfo().catch((e: unknown) => {
+      drop();
+      throw isBbError(e) ? new BbError(e.code, e.message, { cause: e, exitCode: EXIT.notRun, details: e.details }) : e;
+    });
+  }
+  if (gone === null) return null;
+  drop();
+  if (gone === "is paused") return `bottle ${plan.slug}: its agent container ${plan.vm.name} is paused (docker pause); \`docker unpause ${plan.vm.name}\` resumes it`;
+  return (await goneMessage(plan, gone)) ?? "";
+}
+
 const passedThrough = (what: string) =>
-  `\nExit codes: ${what}; 125 when the bottle could not run it (its agent container is gone or stopped, or, with a terminal, docker did not start it); before it runs, the table of \`bb-vm --help\` (2 usage, 3 invalid plan, 1 any other failure).\n`;
+  `\nExit codes: ${what}; 125 when the bottle could not run it (its agent container is gone, stopped or paused, or, with a terminal, docker did not start it); before it runs, the table of \`bb-vm --help\` (2 usage, 3 invalid plan, 1 any other failure).\n`;
 
 locateFlags(program.command("exec").description("run a command in the bottle as user node (or root with --root); exits with its code"))
   .addHelpText("after", passedThrough("the command's own"))
