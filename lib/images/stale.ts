@@ -1,15 +1,16 @@
 // Old images of ours. Both tags are hashes of their build inputs, so every change to the
 // daemons, the agent Dockerfile or a pinned CLI version builds a new image and leaves the
 // old one behind (a sidecar is ~280 MB, an agent ~1 GB). An image is stale when it is ours
-// (repository bot-bottle/*, or an untagged image this machine's record says bot-bottle
-// built: one whose tag moved to a rebuild), this checkout would not use it, and no
+// (repository bot-bottle/*, or an untagged image bot-bottle built, by this machine's record
+// or its history: one whose tag moved to a rebuild), this checkout would not use it, and no
 // container uses it.
 import { boundedDocker, docker, failure, isNoSuch } from "../docker/cmd.ts";
 import { labelFilterArgs } from "../docker/labels.ts";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { defaultCacheRoot, repoRoot } from "../paths.ts";
-import { builtIds } from "./built.ts";
+import { builtIds, pruneBuilt } from "./built.ts";
+import { builtByUs } from "./own-build.ts";
 import { agentTag, BASE_ID_LABEL } from "./ensure.ts";
 import { sidecarContext } from "./sidecar.ts";
 import { IMAGE_REPO } from "./versions.ts";
@@ -67,20 +68,21 @@ export function currentRefs(root = repoRoot()): { refs: Set<string>; unknown: st
   return { refs, unknown };
 }
 
-async function listOurs(scope: Record<string, string>, cacheRoot: string): Promise<OurImage[]> {
+async function listOurs(scope: Record<string, string>, built: ReadonlySet<string>): Promise<OurImage[]> {
   const list = async (filters: string[]) => {
     const r = await boundedDocker(["image", "ls", "--no-trunc", ...filters, ...labelFilterArgs(scope), "--format", "{{json .}}"], { what: "Cannot list images" });
     return r.stdout.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as Listed);
   };
-  const [byRepo, byLabel, built] = await Promise.all([
+  const [byRepo, byLabel] = await Promise.all([
     Promise.all(Object.values(IMAGE_REPO).map((repo) => list(["--filter", `reference=${repo}`]))),
     list(["--filter", "dangling=true", ...labelFilterArgs({ [BASE_ID_LABEL]: undefined })]),
-    builtIds(cacheRoot),
   ]);
-  const seen = new Map<string, OurImage>();
   // An untagged image with our labels may be built FROM ours (labels are inherited): it is
-  // ours only when we built it.
-  for (const l of [...byRepo.flat(), ...byLabel.filter((l) => built.has(l.ID))]) {
+  // ours only when we built it, as the record says or (one built before the record was
+  // kept) its history shows.
+  const untagged = await Promise.all(byLabel.map(async (l) => (built.has(l.ID) || (await builtByUs(l.ID)) ? [l] : [])));
+  const seen = new Map<string, OurImage>();
+  for (const l of [...byRepo.flat(), ...untagged.flat()]) {
     const tagged = l.Repository !== "<none>" && l.Tag !== "<none>";
     const ref = tagged ? `${l.Repository}:${l.Tag}` : null;
     // Only our repositories: a labelled image someone re-tagged elsewhere is theirs now.
@@ -100,11 +102,23 @@ async function imagesInUse(): Promise<Set<string>> {
   return new Set(r.stdout.split("\n").filter(Boolean));
 }
 
-export async function findStaleImages(opts: { root?: string; scope?: Record<string, string>; cacheRoot?: string } = {}): Promise<{ stale: OurImage[]; unknown: string[] }> {
+/** The stale images, the repositories not judged, and the IDs the record of built images
+ * held before the engine was listed (for forgetGoneImages). */
+export async function findStaleImages(opts: { root?: string; scope?: Record<string, string>; cacheRoot?: string } = {}): Promise<{ stale: OurImage[]; unknown: string[]; recorded: Set<string> }> {
   const { refs, unknown } = currentRefs(opts.root);
-  const [images, inUse] = await Promise.all([listOurs(opts.scope ?? {}, opts.cacheRoot ?? defaultCacheRoot()), imagesInUse()]);
+  const recorded = await builtIds(opts.cacheRoot ?? defaultCacheRoot());
+  const [images, inUse] = await Promise.all([listOurs(opts.scope ?? {}, recorded), imagesInUse()]);
   const candidates = images.filter((i) => !unknown.some((repo) => i.ref?.startsWith(`${repo}:`)));
-  return { stale: pickStale(candidates, refs, inUse), unknown };
+  return { stale: pickStale(candidates, refs, inUse), unknown, recorded };
+}
+
+/** Drop from the record of built images those of `recorded` (read before anything was
+ * listed, so a build recorded since is never among them) that the engine no longer has. */
+export async function forgetGoneImages(recorded: ReadonlySet<string>, cacheRoot = defaultCacheRoot()): Promise<void> {
+  if (recorded.size === 0) return;
+  const r = await boundedDocker(["image", "ls", "--all", "--quiet", "--no-trunc"], { what: "Cannot list images" });
+  const present = new Set(r.stdout.split("\n").map((l) => l.trim()));
+  await pruneBuilt(cacheRoot, new Set([...recorded].filter((id) => !present.has(id))));
 }
 
 /** Remove one image: a tag is untagged (and the image deleted with its last tag), an

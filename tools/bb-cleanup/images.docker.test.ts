@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { recordBuilt } from "../../lib/images/built.ts";
+import { BUILT_FILE, recordBuilt } from "../../lib/images/built.ts";
 import { BASE_ID_LABEL } from "../../lib/images/ensure.ts";
 import { BASE_IMAGE } from "../../lib/images/versions.ts";
 import { RUN_LABEL, testRun } from "../../lib/inventory/testdata/bottles.ts";
@@ -67,4 +67,60 @@ test("bb-cleanup --images removes old bot-bottle images, untagged leftovers it b
   assert.deepEqual(results.filter((x) => x.kind === "image").map((x) => [x.name, x.ok]).sort(), [[moved, true], [old, true], [untaggedId, true]].sort());
   assert.deepEqual(await ours(), [`${usedId} ${used}`, `${theirsId} <none>:<none>`, `${theirsNowId} ${theirs}`].sort());
   assert.notEqual(movedId, untaggedId);
+});
+
+test("bb-cleanup --images finds an untagged leftover bot-bottle built before it kept its record, by its history, never a user's image built FROM ours; and the record forgets images the engine no longer has", async (t) => {
+  const r = await testRun(t);
+  const scope = { "bot-bottle.test": "1", [RUN_LABEL]: r.id };
+  const ours = async () =>
+    (await run(["docker", "image", "ls", "--no-trunc", "--filter", `label=${RUN_LABEL}=${r.id}`, "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"])).stdout.split("\n").filter(Boolean).sort();
+  t.after(async () => {
+    for (const _ of [1, 2]) for (const line of await ours()) await run(["docker", "image", "rm", "--force", line.split(" ")[0]!], { expect: [0, 1] });
+  });
+  const idOf = async (ref: string) => (await run(["docker", "image", "inspect", "--format", "{{.Id}}", ref])).stdout.trim();
+  // Built as bb-bundle builds the sidecar: our Dockerfile's last two steps, and the base's ID
+  // as a build label. The test labels scope it to this run (a user's build FROM it inherits them).
+  const buildOurs = async (ref: string, n: number) => {
+    const labels = { ...scope, [BASE_ID_LABEL]: `sha256:test${n}` };
+    const args = Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
+    await run(["docker", "build", "--quiet", "--tag", ref, ...args, "-"], { input: `FROM ${BASE_IMAGE}\nLABEL bot-bottle="1" bot-bottle.image="sidecar"\nENTRYPOINT ["true"]\n` });
+    return idOf(ref);
+  };
+  const buildTheirs = async (ref: string, from: string, step: string) => {
+    await run(["docker", "build", "--quiet", "--tag", ref, "-"], { input: `FROM ${from}\n${step}\n` });
+    return idOf(ref);
+  };
+  const tag = `bot-bottle/sidecar:t${r.id}-pre`;
+  const leftId = await buildOurs(tag, 1);
+  const nowId = await buildOurs(tag, 2); // a rebuild takes the tag: image 1 is left untagged, and never recorded
+  // A user's images FROM ours, each rebuilt so the first is left untagged with every label of ours.
+  const theirs = `bb-test-${r.id}-theirs:latest`;
+  const theirsEnv = await buildTheirs(theirs, tag, "ENV STEP=1");
+  await buildTheirs(theirs, tag, "ENV STEP=2");
+  const theirsEntry = await buildTheirs(theirs, tag, 'ENTRYPOINT ["true"]');
+  await buildTheirs(theirs, tag, "ENV STEP=3");
+  const cache = await mkdtemp(join(tmpdir(), "bb-images-cache-"));
+  t.after(() => rm(cache, { recursive: true, force: true }));
+  // The record knows the current build and an image removed by hand since.
+  const goneId = await buildOurs(`bot-bottle/sidecar:t${r.id}-gone`, 3);
+  await run(["docker", "image", "rm", `bot-bottle/sidecar:t${r.id}-gone`]);
+  recordBuilt(cache, nowId);
+  recordBuilt(cache, goneId);
+  const record = () => readFile(join(cache, BUILT_FILE), "utf8");
+  const env = { env: { BB_CACHE_DIR: cache } };
+
+  const dry = await r.tool("bb-cleanup", ["--images", "--dry-run", "--json"], env);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.deepEqual((dry.json() as Report).images.map((i) => i.ref ?? i.id).sort(), [leftId, tag].sort());
+  assert.equal(await record(), `${nowId}\n${goneId}\n`, "a dry run changed the record");
+
+  const done = await r.tool("bb-cleanup", ["--images", "--yes", "--json"], env);
+  assert.equal(done.code, 0, done.stderr);
+  assert.deepEqual((done.json() as Report).results!.map((x) => [x.name, x.ok]).sort(), [[leftId, true], [tag, true]].sort());
+  const left = (await ours()).map((l) => l.split(" ")[0]);
+  assert.ok(left.includes(theirsEnv) && left.includes(theirsEntry), `a user's image built FROM ours was removed:\n${left.join("\n")}`);
+  assert.ok(!left.includes(leftId) && !left.includes(nowId));
+  // Untagged, the current build stays as the parent of the user's images: the record keeps it.
+  assert.equal((await run(["docker", "image", "inspect", nowId], { expect: [0, 1] })).code, 0);
+  assert.equal(await record(), `${nowId}\n`, "the record still names an image the engine no longer has, or lost one it has");
 });

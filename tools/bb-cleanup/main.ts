@@ -20,7 +20,7 @@ import { BbError, EXIT } from "../../lib/errors.ts";
 import { systemRemover } from "../../lib/inventory/backends.ts";
 import { GRACE_MS } from "../../lib/inventory/classify.ts";
 import { FILTER_LABEL_HELP, collectLabel } from "../../lib/inventory/flags.ts";
-import { findStaleImages, removeImage, totalSize, type OurImage } from "../../lib/images/stale.ts";
+import { findStaleImages, forgetGoneImages, removeImage, totalSize, type OurImage } from "../../lib/images/stale.ts";
 import { imagesText, planText, resultLine } from "../../lib/inventory/format.ts";
 import { executeRemovals, isEmpty, message, type Removal, type RemovalResult } from "../../lib/inventory/remove.ts";
 import { judgeable, recheckOrphans, scan, selectForCleanup } from "../../lib/inventory/scan.ts";
@@ -76,7 +76,14 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
     const selected = selectForCleanup(judged, { slug: o.slug });
     const removals = o.keepState ? selected.removals.map((r) => ({ ...r, stateDir: null })).filter((r) => !isEmpty(r)) : selected.removals;
     const kept = selected.kept;
-    const images = await staleImages(o, s.backends.docker !== null);
+    const found = await staleImages(o, s.backends.docker !== null);
+    const images = found.stale;
+    // Asked about images and told to go on: the record of what bot-bottle built forgets
+    // the images the engine no longer has (removed here, or by hand).
+    const forget = async () => {
+      if (!o.images || o.dryRun) return;
+      await forgetGoneImages(found.recorded).catch((e: unknown) => log.warn(`left the record of the images bot-bottle built as it was: ${message(e)}`));
+    };
     const report: Report = { dryRun: Boolean(o.dryRun), plan: removals, kept: kept.map((b) => ({ slug: b.slug, why: b.why })), images, results: null, skipped: [] };
     const done = () => (o.json ? writeStdout(JSON.stringify(report, null, 2) + "\n") : Promise.resolve());
 
@@ -84,6 +91,7 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
     if (removals.length === 0 && images.length === 0) {
       // Exit 0 all the same: a teardown that finds its bottle gone has nothing to fail at.
       log.info(o.slug ? `nothing left of bottle ${o.slug}: no container, network or state dir by that slug (bb-list --all shows what there is)` : "nothing to clean up");
+      await forget();
       return done();
     }
     const plan = (removals.length ? planText(removals) : "") + (images.length ? imagesText(images) : "");
@@ -118,6 +126,7 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
       results.push(res);
       (res.ok ? log.info : log.error)(resultLine(res));
     }
+    await forget();
     report.results = results;
     const failed = results.filter((r) => !r.ok);
     if (failed.length) {
@@ -129,16 +138,16 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
 
 /** With --images, the stale ones; without, none, and for a whole-machine cleanup a hint
  * when there are some (a --slug teardown skips the lookup: it runs on every bottle exit). */
-async function staleImages(o: Options, hasDocker: boolean): Promise<OurImage[]> {
-  if (!hasDocker || (!o.images && o.slug !== undefined)) return [];
+async function staleImages(o: Options, hasDocker: boolean): Promise<{ stale: OurImage[]; recorded: ReadonlySet<string> }> {
+  if (!hasDocker || (!o.images && o.slug !== undefined)) return { stale: [], recorded: new Set() };
   const found = await findStaleImages({ scope: o.filterLabel });
   if (found.unknown.length) log.info(`not judging ${found.unknown.join(", ")} images: this checkout's daemons are not built yet (npm run build)`);
   if (o.images) {
     if (found.stale.length === 0) log.info("no old bot-bottle images to remove");
-    return found.stale;
+    return found;
   }
   if (found.stale.length) log.info(`${found.stale.length} old bot-bottle image(s) no bottle here uses (${totalSize(found.stale)}): bb-cleanup --images removes them`);
-  return [];
+  return { stale: [], recorded: found.recorded };
 }
 
 await mainOf(program);
