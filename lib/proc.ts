@@ -187,13 +187,18 @@ export interface InteractiveOptions extends SpawnOptions {
   /** Take the child's stderr as a pipe (stdin and stdout stay inherited) and hand it to
    * this, which must read it to its end: the promise settles once it is drained. */
   stderr?: (stream: Readable) => void;
+  /** Ends the child (SIGTERM) when it fires. */
+  signal?: AbortSignal;
 }
 
 /** Run interactively with inherited stdio; resolves to the exit code (never throws on non-zero). */
 export function runInteractive(argv: string[], opts: InteractiveOptions = {}): Promise<number> {
-  const { stderr, ...spawnOpts } = opts;
+  const { stderr, signal, ...spawnOpts } = opts;
   const child = start(argv, { ...spawnOpts, stdio: stderr ? ["inherit", "inherit", "pipe"] : (spawnOpts.stdio ?? "inherit") });
   if (stderr) stderr(child.stderr!);
+  const end = () => void child.kill("SIGTERM");
+  signal?.addEventListener("abort", end, { once: true });
+  child.on("close", () => signal?.removeEventListener("abort", end));
   return exitOf(argv, child);
 }
 

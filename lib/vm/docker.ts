@@ -6,6 +6,7 @@ import { holdCliErrors, type HeldCliErrors } from "../docker/cli-errors.ts";
 import { BbError, isBbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { BOTTLE_LOG_LIMIT, isNameInUse, PIDS_LIMIT, removeContainer, runContainer } from "../docker/container.ts";
+import { boundedDocker } from "../docker/cmd.ts";
 import { inspectContainer } from "../docker/inspect.ts";
 import { execArgs, execIn } from "../docker/exec.ts";
 import { bottleLabels } from "../docker/labels.ts";
@@ -169,16 +170,38 @@ export async function execCapture(plan: Vmd, argv: string[], o: Omit<ExecOptions
   });
 }
 
+/** How long an exec may run before bb-vm asks the engine, once, whether it answers at all. */
+export const ENGINE_CHECK_AFTER_MS = 1000;
+
 /** Run a command with the caller's stdio (attach, exec from a terminal): its exit code, and
  * the docker CLI's own lines on why it could not start, held back from stderr for the
  * caller to release (they were the command's) or replace with a line of its own; and with a
  * terminal (o.tty) what docker said on stderr, held or not (the command's own output goes
  * through the terminal), so that a session docker never started can be told from a
- * command that failed; without one, docker's words and the command's share stderr: "". */
-export async function execInteractive(container: string, argv: string[], o: ExecOptions = {}): Promise<{ code: number; cli: HeldCliErrors; dockerSaid: string }> {
+ * command that failed; without one, docker's words and the command's share stderr: "".
+ *
+ * The docker CLI waits forever on an engine that takes the connection and never answers,
+ * and the exec cannot be bounded as a whole (a command runs as long as it runs). So one
+ * still running after ENGINE_CHECK_AFTER_MS has the engine asked its version, bounded as
+ * every such call: an engine that does not answer that either is hung, and the CLI waiting
+ * on it is ended with a TIMEOUT naming the bottle. */
+export async function execInteractive(container: string, argv: string[], o: ExecOptions & { slug: string }): Promise<{ code: number; cli: HeldCliErrors; dockerSaid: string }> {
   let cli: HeldCliErrors | undefined;
-  const code = await runInteractive(agentExecArgv(container, argv, o), { stderr: (stream) => void (cli = holdCliErrors(stream, process.stderr)) });
-  return { code, cli: cli!, dockerSaid: o.tty ? cli!.said().trim() : "" };
+  const hung = new AbortController();
+  const done = new AbortController();
+  const check = setTimeout(() => {
+    boundedDocker(["version", "--format", "{{.Server.Version}}"], { what: `Cannot run ${argv[0]} in bottle ${o.slug}`, signal: done.signal }).catch((e: unknown) => {
+      if (isBbError(e) && e.code === "TIMEOUT") hung.abort(e);
+    });
+  }, ENGINE_CHECK_AFTER_MS);
+  try {
+    const code = await runInteractive(agentExecArgv(container, argv, o), { stderr: (stream) => void (cli = holdCliErrors(stream, process.stderr)), signal: hung.signal });
+    if (hung.signal.aborted) throw hung.signal.reason;
+    return { code, cli: cli!, dockerSaid: o.tty ? cli!.said().trim() : "" };
+  } finally {
+    clearTimeout(check);
+    done.abort();
+  }
 }
 
 /** Why the agent container cannot run a command ("is gone", "is being removed", "is

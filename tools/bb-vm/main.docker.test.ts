@@ -12,6 +12,7 @@ import { readPlanFile, savePlan } from "../../lib/plan/io.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { prepare } from "../../lib/prepare/prepare.ts";
 import { run, ANY_EXIT } from "../../lib/proc.ts";
+import { hangingEngine } from "../../tests/support/hanging-engine.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { REPO, runTool } from "../../tests/support/tools.ts";
 
@@ -229,4 +230,28 @@ test("bb-vm exec and attach on a paused, stopped or removed agent say so in one 
   onlyOurs(await runTool("bb-vm", ["attach", ...where]), /is gone/);
   // docker's own words are there for whoever asks (-v).
   assert.match((await runTool("bb-vm", ["-v", "exec", "--root", ...where, "--", "true"])).stderr, /docker exec said: Error response from daemon: No such container/);
+});
+
+test("bb-vm exec and attach on an engine that stops answering end in one line naming the bottle (124 hung, 125 down), and leave no docker exec waiting; a command that runs past the engine check keeps its exit code", async (t) => {
+  const { root, bottle } = await agentBottle(t, "hung");
+  const where = ["--slug", bottle.slug, "--state-dir", root.stateRoot];
+  const slow = await runTool("bb-vm", ["exec", "--root", ...where, "--", "sh", "-c", "sleep 1.5; echo late >&2; exit 4"]);
+  assert.deepEqual([slow.code, slow.stderr], [4, "late\n"]);
+
+  const hung = await hangingEngine(t);
+  for (const argv of [["exec", "--root", ...where, "--", "true"], ["attach", ...where]]) {
+    const began = Date.now();
+    const r = await runTool("bb-vm", argv, { env: { DOCKER_HOST: hung.host, BB_DOCKER_TIMEOUT: "1" } });
+    assert.equal(r.code, 124, r.stderr);
+    const lines = r.stderr.split("\n").filter((l) => l && !/^warning: attach: no terminal/.test(l));
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, new RegExp(`^bb-vm: error: Cannot run \\S+ in bottle ${bottle.slug}: the Docker engine did not answer .docker version.* within 1 s\\. Is it hung\\?`));
+    assert.ok(Date.now() - began < 20_000, `took ${Date.now() - began} ms`);
+  }
+  assert.equal(await hung.clientsClosed(), 0, "a docker exec still waits on the hung engine");
+
+  const down = await runTool("bb-vm", ["exec", "--root", ...where, "--", "true"], { env: { DOCKER_HOST: `unix://${join(root.stateRoot, "no-engine.sock")}` } });
+  assert.equal(down.code, 125, down.stderr);
+  assert.match(down.stderr, /^bb-vm: error: Cannot reach the Docker engine \(/);
+  assert.doesNotMatch(down.stderr, /^(error during connect|Cannot connect to the Docker daemon|Error response from daemon)/m);
 });

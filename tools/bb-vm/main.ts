@@ -81,7 +81,7 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
   if (plan.vm.kind === "docker") {
     // By the id bb-vm recorded: a container of that name now may be another root's bottle.
     const container = await agentContainer(plan);
-    const { code, cli, dockerSaid } = await execInteractive(container, argv, { ...o, root: o.root ? rootExec(plan) : undefined });
+    const { code, cli, dockerSaid } = await execInteractive(container, argv, { ...o, root: o.root ? rootExec(plan) : undefined, slug: plan.slug });
     const why = code === 0 ? null : await whyNotRun(plan, container, code, cli.text());
     if (why === null) {
       // The lines the docker CLI wrote were the command's own after all, or the CLI's on a
