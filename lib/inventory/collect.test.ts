@@ -68,6 +68,15 @@ test("collect() groups by slug across state dirs and smolvm machines; a label sc
   assert.deepEqual(scoped.bottles.map((b) => b.slug), ["r-0001"]);
 });
 
+test("collect() says an engine that fails every listing once, by the first that failed, not once a call", async (t) => {
+  const root = await tempDir(t);
+  const hung = (what: string) => () => Promise.reject(new Error(`Cannot list ${what}: the Docker engine did not answer \`docker ${what} ls\` within 2 s`));
+  const inv = await collect({ stateRoot: root, docker: { listContainers: hung("containers"), listNetworks: hung("networks") }, smolvm: null, scope: { "bot-bottle.test-run": "x" } });
+  assert.equal(inv.errors.length, 1, inv.errors.map((e) => e.message).join("\n"));
+  assert.equal(inv.errors[0]!.backend, "docker");
+  assert.match(inv.errors[0]!.message, /^Cannot list (containers|networks): the Docker engine did not answer/);
+});
+
 test("collect() records a backend it could not ask instead of throwing", async (t) => {
   const root = await tempDir(t);
   const fake = await fakeSmolvm(t);

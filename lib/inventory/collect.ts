@@ -216,8 +216,11 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
       return await p;
     } catch (e) {
       const message = (e as Error).message;
-      // Containers and networks are two calls; an engine that is down fails both alike.
-      if (!errors.some((x) => x.backend === backend && x.message === message)) errors.push({ backend, message });
+      // Containers and networks are two calls each (four with a scope), asked at once: an
+      // engine that is down or hung fails them all alike, each naming its own call. One
+      // line per backend says it.
+      if (errors.some((x) => x.backend === backend)) log.debug(`${backend}: ${message}`);
+      else errors.push({ backend, message });
       return [];
     }
   };
