@@ -231,3 +231,9 @@ export async function agentGone(container: string, opts: { killed?: boolean } = 
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** Whether `dir` is not there in the running container (false also when docker cannot say). */
+export async function folderGone(container: string, dir: string): Promise<boolean> {
+  const r = await execIn(container, ["test", "-d", dir], { user: "0", expect: ANY_EXIT, timeoutMs: 5000 }).catch(() => null);
+  return r?.code === 1;
+}

@@ -255,3 +255,18 @@ test("bb-vm exec and attach on an engine that stops answering end in one line na
   assert.match(down.stderr, /^bb-vm: error: Cannot reach the Docker engine \(/);
   assert.doesNotMatch(down.stderr, /^(error during connect|Cannot connect to the Docker daemon|Error response from daemon)/m);
 });
+
+test("bb-vm exec into a bottle whose checkout folder was removed inside it says so in one line and how to make it again (exit 125), not only docker's OCI runtime error and 126", async (t) => {
+  const { root, bottle, agent, id } = await agentBottle(t, "nowork");
+  const plan = await readPlanFile(join(bottle.dir, "plan.json"));
+  await savePlan({ ...plan, cwd: root.stateRoot });
+  const exec = () => runTool("bb-vm", ["exec", "--root", "--slug", bottle.slug, "--state-dir", root.stateRoot, "--", "pwd"]);
+  const r = await exec();
+  assert.equal(r.code, 125, JSON.stringify(r.stderr));
+  // docker's own line comes on the command's stdout, where bb-vm does not read.
+  assert.match(r.stdout, /^OCI runtime exec failed: .*chdir to cwd/);
+  assert.equal(r.stderr, `bb-vm: error: bottle ${bottle.slug}: /home/node/work, where commands start, is gone from its agent container (removed inside the bottle), so docker could not start the command there; \`docker exec -u node ${agent} mkdir -p /home/node/work\` makes it again\n`);
+  await run(["docker", "exec", id, "mkdir", "-p", "/home/node/work"]);
+  const again = await exec();
+  assert.deepEqual([again.code, again.stdout], [0, "/home/node/work\n"], again.stderr);
+});

@@ -25,7 +25,7 @@ import { locatePlan, type LocateOptions } from "../../lib/plan/locate.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { agentCommand } from "../../lib/providers.ts";
 import { openSmolvm } from "../../lib/smolvm/driver.ts";
-import { agentContainer, agentGone, execInteractive, internalNetworkId, startDockerAgent } from "../../lib/vm/docker.ts";
+import { agentContainer, agentGone, execInteractive, folderGone, internalNetworkId, startDockerAgent } from "../../lib/vm/docker.ts";
 import { rootExec } from "../../lib/vm/env.ts";
 import { goneMessage } from "../../lib/vm/gone.ts";
 import { smolvmExecInteractive, startSmolvmAgent } from "../../lib/vm/smolvm.ts";
@@ -82,7 +82,7 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
     // By the id bb-vm recorded: a container of that name now may be another root's bottle.
     const container = await agentContainer(plan);
     const { code, cli, dockerSaid } = await execInteractive(container, argv, { ...o, root: o.root ? rootExec(plan) : undefined, slug: plan.slug });
-    const why = code === 0 ? null : await whyNotRun(plan, container, code, cli.text());
+    const why = code === 0 ? null : await whyNotRun(plan, container, code, cli.text(), o.workdir);
     if (why === null) {
       // The lines the docker CLI wrote were the command's own after all, or the CLI's on a
       // bottle that can run commands: either way, as they came.
@@ -101,8 +101,9 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
     // A teardown under way says so itself.
     if (!why) return code;
     // docker exec that could not start says "No such container" or "is not running" with
-    // exit 1, as a command that failed would: the bottle failed, not the command.
-    if (code === 1) throw new BbError("VM", why, { exitCode: EXIT.notRun, details: { slug: plan.slug, container: plan.vm.name } });
+    // exit 1, as a command that failed would (or 126, a start folder gone): the bottle
+    // failed, not the command.
+    if (code === 1 || code === 126) throw new BbError("VM", why, { exitCode: EXIT.notRun, details: { slug: plan.slug, container: plan.vm.name } });
     // Killed with its container (137), or ended by its stop: the command's own code.
     log.error(why);
     return code;
@@ -116,9 +117,16 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
  * of what the docker CLI said (`said`, kept for -v): null when it can run commands, so the
  * code is the command's; "" when a teardown under way says so itself (goneMessage).
  */
-async function whyNotRun(plan: Vmd, container: string, code: number, said: string): Promise<string | null> {
-  const gone = await agentGone(container, { killed: code === 137 });
+async function whyNotRun(plan: Vmd, container: string, code: number, said: string, workdir?: string): Promise<string | null> {
   const drop = () => said && log.debug(`docker exec said: ${said.trim()}`);
+  // The folder exec and attach start in (the copied checkout) was removed inside the
+  // bottle: docker's runtime starts nothing there, exits 126 and says why on the command's
+  // stdout (out of bb-vm's reach), in words that do not name the bottle or the fix.
+  if (code === 126 && workdir && (await folderGone(container, workdir))) {
+    drop();
+    return `bottle ${plan.slug}: ${workdir}, where commands start, is gone from its agent container (removed inside the bottle), so docker could not start the command there; \`docker exec -u ${plan.vm.user} ${plan.vm.name} mkdir -p ${workdir}\` makes it again`;
+  }
+  const gone = await agentGone(container, { killed: code === 137 });
   // docker could not say: an engine out of reach fails exec with exit 1 too, in docker's
   // words alone; said as every tool says it (dockerInfo throws), the command never ran.
   if (gone === null && code === 1) {
