@@ -106,7 +106,9 @@ function csvField(field: string): string {
  * isNameInUse() knows: that container is another run's, never the caller's to remove. */
 export async function runContainer(spec: ContainerSpec): Promise<string> {
   const { args, childEnv } = runArgs(spec);
-  const r = await boundedDocker(args, { env: childEnv, expect: [0, 125], what: `Cannot start container ${spec.name}` });
+  // Quoted whole (every label, variable and mount), the call would fill a screen.
+  const shown = `docker run --detach --name ${spec.name} ... ${spec.image}`;
+  const r = await boundedDocker(args, { env: childEnv, expect: [0, 125], what: `Cannot start container ${spec.name}`, shown });
   if (r.code === 0) return r.stdout.trim();
   const failed = failure(r, `Cannot start container ${spec.name}`);
   if (/is already in use/.test(r.stderr)) failed.details.nameInUse = true;

@@ -12,7 +12,7 @@ import { readPlanFile, savePlan } from "../../lib/plan/io.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { prepare } from "../../lib/prepare/prepare.ts";
 import { run, ANY_EXIT } from "../../lib/proc.ts";
-import { hangingEngine } from "../../tests/support/hanging-engine.ts";
+import { hangingEngine, realEngineSocket } from "../../tests/support/hanging-engine.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { REPO, runTool } from "../../tests/support/tools.ts";
 
@@ -26,6 +26,22 @@ async function agentBottle(t: TestContext, name: string) {
   const id = (await docker.inspectContainer(agent))!.id;
   await savePlan({ ...plan, vm: { kind: "docker", image: "debian:bookworm-slim", imageId: null, name: agent, id, artifact: null, user: "node", home: "/home/node", env: {}, startedAt: plan.createdAt } });
   return { root, bottle, agent, id };
+}
+
+/** A bottle of a run of its own with its networks made and a bundle section as bb-bundle
+ * writes it (network IDs included), ready for bb-vm to start its agent. */
+async function bundledBottle(t: TestContext, name: string) {
+  const root = await testRun(t);
+  const bottle = await makeBottle(t, root, { name, networks: true });
+  const internal = names.internalNet(bottle.slug);
+  const egress = names.egressNet(bottle.slug);
+  const ids = Object.fromEntries((await docker.listNetworks({ [RUN_LABEL]: root.id })).map((n) => [n.name, n.id]));
+  const prepared = await readPlanFile(join(bottle.dir, "plan.json"));
+  const bundle = {
+    container: names.bundle(bottle.slug), image: "i", networks: { internal, egress }, networkIds: { internal: ids[internal]!, egress: ids[egress]! },
+    caCert: join(bottle.dir, "ca.pem"), agentUrls: { proxy: "http://firewall:8888", gitGate: null, supervise: null }, hostPorts: null, loopbackAddr: null, startedAt: prepared.createdAt,
+  };
+  return { root, bottle, internal, ids, prepared, bundle };
 }
 
 /** Whether `file` exists in the container (by id or name). */
@@ -111,16 +127,7 @@ test("a command killed inside a running agent (exit 137) is its own exit: bb-vm 
 });
 
 test("bb-vm on the plan bb-bundle just wrote joins the internal network by its ID and asks docker nothing first; a plan without the IDs asks whether the slug is another root's", async (t) => {
-  const root = await testRun(t);
-  const bottle = await makeBottle(t, root, { name: "ids", networks: true });
-  const internal = names.internalNet(bottle.slug);
-  const egress = names.egressNet(bottle.slug);
-  const ids = Object.fromEntries((await docker.listNetworks({ [RUN_LABEL]: root.id })).map((n) => [n.name, n.id]));
-  const prepared = await readPlanFile(join(bottle.dir, "plan.json"));
-  const bundle = {
-    container: names.bundle(bottle.slug), image: "i", networks: { internal, egress }, networkIds: { internal: ids[internal]!, egress: ids[egress]! },
-    caCert: join(bottle.dir, "ca.pem"), agentUrls: { proxy: "http://firewall:8888", gitGate: null, supervise: null }, hostPorts: null, loopbackAddr: null, startedAt: prepared.createdAt,
-  };
+  const { bottle, internal, ids, prepared, bundle } = await bundledBottle(t, "ids");
   const agent = names.agent(bottle.slug);
   // Removed before testRun's own cleanup (an after-hook) takes the network.
   const remove = () => run(["docker", "rm", "-f", agent], { expect: ANY_EXIT });
@@ -269,4 +276,19 @@ test("bb-vm exec into a bottle whose checkout folder was removed inside it says 
   await run(["docker", "exec", id, "mkdir", "-p", "/home/node/work"]);
   const again = await exec();
   assert.deepEqual([again.code, again.stdout], [0, "/home/node/work\n"], again.stderr);
+});
+
+test("bb-vm on an engine that stops answering as it starts the agent says so in one short line (124) and leaves no container", async (t) => {
+  const { bottle, prepared, bundle } = await bundledBottle(t, "norun");
+  const engine = await hangingEngine(t, { via: realEngineSocket(), hangOn: /^POST \S+\/containers\/create/ });
+  const r = await runTool("bb-vm", [], { input: JSON.stringify({ ...prepared, bundle }), env: { BB_TEST_LABEL: "1", DOCKER_HOST: engine.host, BB_DOCKER_TIMEOUT: "2" } });
+  assert.equal(r.code, 124, r.stderr);
+  assert.equal(engine.held.length, 1, engine.held.join("\n"));
+  const agent = names.agent(bottle.slug);
+  const error = r.stderr.split("\n").filter((l) => l.startsWith("bb-vm: error:"));
+  assert.equal(error.length, 1, r.stderr);
+  assert.match(error[0]!, new RegExp(`^bb-vm: error: Cannot start container ${agent}: the Docker engine did not answer \`docker run --detach --name ${agent} \\.\\.\\. bot-bottle/agent:\\w+\` within 2 s\\. Is it hung\\?`));
+  assert.ok(error[0]!.length < 300, `${error[0]!.length} characters`);
+  assert.equal(r.stdout, "");
+  assert.equal(await docker.inspectContainer(agent), null);
 });
