@@ -72,7 +72,7 @@ interface Counted<K> {
   since: number;
 }
 
-export function tokenBucket(rate: Rate, now: number) {
+function tokenBucket(rate: Rate, now: number) {
   let tokens = rate.burst;
   let last = now;
   const refill = (at: number) => {
