@@ -645,3 +645,58 @@ describe("git-gate with any ref allowed (the manifest's default): what a ref nam
     );
   });
 });
+
+describe("git-gate in front of an upstream that speaks only protocol v0 (no symref but HEAD's is shown; real process, real git)", () => {
+  let f: GateFixture;
+  let git: GateFixture["git"];
+  const refusedPush = (args: string[], ...patterns: RegExp[]) => refusedPushTo(f, args, ...patterns);
+
+  before(async () => {
+    f = await startGateFixture({ push: { allowedRefs: ["agent/**"], protectedBranches: ["main"], protectedPaths: [".github/**"], dlp: true }, v0Upstream: true });
+    git = f.git;
+  });
+  after(() => f?.stop());
+  beforeEach(async () => {
+    await git(f.work, ["fetch", "-q", "--prune", "origin"]);
+    await git(f.work, ["checkout", "-q", "-B", "main", "origin/main"]);
+    await git(f.work, ["clean", "-qfdx"]);
+  });
+
+  it("an allowed ref upstream holds as a symbolic ref to protected main cannot move, rewrite or delete main", async () => {
+    await git(f.upstream, ["symbolic-ref", "refs/heads/agent/alias", "refs/heads/main"]);
+    try {
+      const url = `${JSON.parse(await readFile(join(f.dir, "config.json"), "utf8")).upstreams[0].url}/acme/widget`;
+      const listing = (await git(f.dir, ["ls-remote", "--symref", url])).stdout;
+      assert.match(listing, /^[0-9a-f]{40}\trefs\/heads\/agent\/alias$/m);
+      assert.doesNotMatch(listing, /^ref: .*\trefs\/heads\/agent\/alias$/m, "the upstream shows the symref: it is not v0-only");
+      // A maintainer moves main on; the rewrite replaces that commit (no protected path in it).
+      await f.commit("maintainer.txt", "1\n");
+      await git(f.work, ["push", "-q", f.upstream, "HEAD:main"]);
+      await git(f.work, ["fetch", "-q", "origin"]);
+      const main = (await git(f.upstream, ["rev-parse", "main"])).stdout.trim();
+      const other = await f.commit("other.txt", "other\n");
+      await git(f.work, ["reset", "-q", "--hard", `${main}^`]);
+      const rewrite = await f.commit("rewrite.txt", "not main's history\n");
+      const why = (rule: string, refused: string) =>
+        new RegExp(`\\[${rule}\\] refs/heads/agent/alias: upstream speaks protocol v0, which hides symbolic refs, and has refs/heads/agent/alias at the same commit as refs/heads/main: if it is a symbolic ref to refs/heads/main, the push moves refs/heads/main, which the policy refuses: ${refused}`);
+      await refusedPush([`${other}:refs/heads/agent/alias`], why("allowedRefs", "refs/heads/main is not an allowed ref"));
+      await refusedPush([`+${rewrite}:refs/heads/agent/alias`], why("protectedBranches", "force-push \\(non-fast-forward\\) to protected branch main is not allowed"));
+      await refusedPush([":refs/heads/agent/alias"], why("protectedBranches", "deleting protected branch main is not allowed"));
+      assert.equal((await git(f.upstream, ["rev-parse", "main"])).stdout.trim(), main);
+    } finally {
+      await git(f.upstream, ["update-ref", "--no-deref", "-d", "refs/heads/agent/alias"]);
+    }
+  });
+
+  it("an agent branch of its own still moves, is rewritten and deleted as before", async () => {
+    await f.commit("mine.txt", "1\n");
+    await git(f.work, ["push", "-q", "origin", "HEAD:refs/heads/agent/mine"]);
+    await f.commit("mine.txt", "2\n");
+    await git(f.work, ["push", "-q", "origin", "HEAD:refs/heads/agent/mine"]);
+    await git(f.work, ["commit", "-q", "--amend", "-m", "reworded"]);
+    await git(f.work, ["push", "-q", "--force", "origin", "HEAD:refs/heads/agent/mine"]);
+    assert.equal((await git(f.upstream, ["rev-parse", "agent/mine"])).stdout.trim(), (await git(f.work, ["rev-parse", "HEAD"])).stdout.trim());
+    await git(f.work, ["push", "-q", "origin", ":refs/heads/agent/mine"]);
+    assert.equal((await git(f.upstream, ["rev-parse", "--verify", "-q", "agent/mine"], [1])).code, 1);
+  });
+});

@@ -11,7 +11,8 @@ import { createLogger, type Logger } from "../../lib/log.ts";
 import { redactCredentials, run } from "../../lib/proc.ts";
 import { GitGateConfig, readConfig } from "../../lib/sidecar-config.ts";
 import type { Git } from "./diff.ts";
-import { checkPush, NO_REPLACE, parseUpdates, ZERO, type RefUpdate } from "./policy.ts";
+import { upstreamAliases } from "./aliases.ts";
+import { checkPush, judgeMove, NO_REPLACE, parseUpdates, ZERO, type RefUpdate } from "./policy.ts";
 import { createRegistry, redactUrl, upstreamEnv, type Repo } from "./repos.ts";
 import { printable } from "../../lib/printable.ts";
 import { HOOK_ENV } from "./server.ts";
@@ -56,21 +57,6 @@ async function forward(repo: Repo, updates: RefUpdate[], git: RunGit, env: Remot
   return git(args, env, { timeoutMs, what: `Cannot forward the push to upstream ${repo.key}` });
 }
 
-/**
- * Refs upstream holds as symbolic refs to another ("refs/heads/master" -> main): the
- * gate's mirror keeps them as plain refs, so the policy would judge a push to one by its
- * own name while upstream moves (or deletes) the branch it names. A v2 ref listing shows
- * every symref; a server that speaks only v0 shows HEAD's alone.
- */
-async function upstreamSymrefs(repo: Repo, refs: string[], git: RunGit, env: RemoteEnv, timeoutMs: number): Promise<Map<string, string>> {
-  const what = `Cannot forward the push to upstream ${repo.key}: cannot list its refs`;
-  const r = await git(["ls-remote", "--symref", repo.url, ...refs], env, { timeoutMs, what });
-  if (r.code !== 0) throw new BbError("SUBPROCESS", `${what}: ${redactCredentials(r.stderr.trim())}`);
-  const out = new Map<string, string>();
-  for (const m of r.stdout.matchAll(/^ref: (\S+)\t(\S+)$/gm)) out.set(m[2]!, m[1]!);
-  return out;
-}
-
 /** Returns the hook's exit code: 0 lets receive-pack update the gate's refs. */
 export async function preReceive(opts: HookOptions): Promise<number> {
   const out = opts.out ?? createLogger({ level: "info", prefix: "git-gate: " });
@@ -88,12 +74,13 @@ export async function preReceive(opts: HookOptions): Promise<number> {
     if (r.code !== 0) throw new BbError("SUBPROCESS", `git ${args.join(" ")} failed: ${r.stderr.trim()}`);
     return r.stdout;
   };
+  const isAncestor = async (a: string, b: string) => (await runGit(["merge-base", "--is-ancestor", a, b])).code === 0;
   const sensitive = config.dlp.sensitive.map((s) => ({ name: s.name, value: opts.env[s.slot] ?? "" })).filter((s) => s.value);
   const violations = await checkPush(updates, {
     policy: config.push,
     scanner: config.push.dlp ? createScanner({ disabled: config.dlp.disabled, sensitive }) : null,
     git,
-    isAncestor: async (a, b) => (await runGit(["merge-base", "--is-ancestor", a, b])).code === 0,
+    isAncestor,
   });
   // For the git that talks to upstream: the quarantine's object dirs stay set so
   // pack-objects finds the pushed objects, but GIT_QUARANTINE_PATH must not leak into a
@@ -102,10 +89,19 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   const env: RemoteEnv = { ...upstreamEnv(repo.upstream, dirs), GIT_QUARANTINE_PATH: undefined };
   const forwardTimeoutMs = opts.forwardTimeoutMs ?? FORWARD_TIMEOUT_MS;
   if (!violations.length) {
-    const symrefs = await upstreamSymrefs(repo, updates.map((u) => u.ref), runGit, env, forwardTimeoutMs);
+    const what = `Cannot forward the push to upstream ${repo.key}: cannot list its refs`;
+    const aliases = await upstreamAliases(repo.url, updates.map((u) => u.ref), (args, extra) => runGit(args, { ...env, ...extra }, { timeoutMs: forwardTimeoutMs, what }), what);
     for (const u of updates) {
-      const target = symrefs.get(u.ref);
-      if (target) violations.push({ rule: "allowedRefs", ref: u.ref, message: `upstream holds ${u.ref} as a symbolic ref to ${target}, so a push to it would move ${target}: push to ${target} itself` });
+      for (const target of aliases.targets.get(u.ref) ?? []) {
+        if (aliases.protocol === "v2") {
+          violations.push({ rule: "allowedRefs", ref: u.ref, message: `upstream holds ${u.ref} as a symbolic ref to ${target}, so a push to it would move ${target}: push to ${target} itself` });
+          continue;
+        }
+        // A fast-forward the policy allows under the target's name too stays allowed.
+        for (const r of await judgeMove({ ...u, ref: target }, config.push, isAncestor)) {
+          violations.push({ rule: r.rule, ref: u.ref, message: `upstream speaks protocol v0, which hides symbolic refs, and has ${u.ref} at the same commit as ${target}: if it is a symbolic ref to ${target}, the push moves ${target}, which the policy refuses: ${r.message}` });
+        }
+      }
     }
   }
   if (violations.length) {

@@ -121,6 +121,32 @@ function parseTag(text: string): { header: string; message: string; object: stri
   return { header, message: split === -1 ? "" : text.slice(split + 2), object };
 }
 
+/**
+ * What the ref rules say of moving `u.ref` from `u.old` to `u.new`: allowedRefs (replace
+ * refs never) and protectedBranches. Apart from checkPush, for a ref that may be upstream's
+ * symbolic ref to another: the move is judged under that other name too.
+ */
+export async function judgeMove(u: RefUpdate, policy: PushPolicy, isAncestor: PolicyContext["isAncestor"]): Promise<{ rule: Rule; message: string }[]> {
+  const out: { rule: Rule; message: string }[] = [];
+  if (u.ref.startsWith("refs/replace/")) {
+    out.push({ rule: "allowedRefs", message: `${u.ref} is a replace ref, which makes git show one object in place of another; git-gate never accepts one` });
+  } else if (policy.allowedRefs.length && !policy.allowedRefs.some((p) => refMatches(p, u.ref))) {
+    out.push({ rule: "allowedRefs", message: `${u.ref} is not an allowed ref (allowed: ${policy.allowedRefs.join(", ")})` });
+  }
+  const branch = u.ref.startsWith("refs/heads/") ? u.ref.slice("refs/heads/".length) : null;
+  const name = branch !== null ? `branch ${branch}` : `ref ${u.ref}`;
+  if (policy.protectedBranches.some((p) => refMatches(p, u.ref))) {
+    if (ZERO.test(u.new)) out.push({ rule: "protectedBranches", message: `deleting protected ${name} is not allowed` });
+    else if (!ZERO.test(u.old) && !(await isAncestor(u.old, u.new))) {
+      out.push({ rule: "protectedBranches", message: `force-push (non-fast-forward) to protected ${name} is not allowed` });
+    }
+  } else {
+    const lookalike = policy.protectedBranches.find((p) => refMatches(p, u.ref, true));
+    if (lookalike) out.push({ rule: "protectedBranches", message: `${u.ref} differs from protected ${lookalike} only in case (the same ref on a case-insensitive upstream)` });
+  }
+  return out;
+}
+
 export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promise<Violation[]> {
   const { policy } = ctx;
   const violations: Violation[] = [];
@@ -144,7 +170,6 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
   for (const u of updates) {
     const v = (rule: Rule, message: string) => violations.push({ rule, ref: u.ref, message });
     const deleting = ZERO.test(u.new);
-    const branch = u.ref.startsWith("refs/heads/") ? u.ref.slice("refs/heads/".length) : null;
 
     // Upstream keeps a ref's name as it is, so it is content too. Checked first, and alone:
     // every other message names the ref, and this one must not repeat the secret.
@@ -162,22 +187,8 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
       v("oldValue", `the push says ${u.ref} was at ${ZERO.test(u.old) ? "nothing" : shortSha(u.old)}, but it is at ${actual ? shortSha(actual) : "nothing"} (fetch and try again)`);
       continue;
     }
-    if (u.ref.startsWith("refs/replace/")) {
-      v("allowedRefs", `${u.ref} is a replace ref, which makes git show one object in place of another; git-gate never accepts one`);
-    } else if (policy.allowedRefs.length && !policy.allowedRefs.some((p) => refMatches(p, u.ref))) {
-      v("allowedRefs", `${u.ref} is not an allowed ref (allowed: ${policy.allowedRefs.join(", ")})`);
-    }
+    for (const r of await judgeMove(u, policy, ctx.isAncestor)) v(r.rule, r.message);
     const protectedRef = policy.protectedBranches.some((p) => refMatches(p, u.ref));
-    const name = branch !== null ? `branch ${branch}` : `ref ${u.ref}`;
-    if (protectedRef) {
-      if (deleting) v("protectedBranches", `deleting protected ${name} is not allowed`);
-      else if (!ZERO.test(u.old) && !(await ctx.isAncestor(u.old, u.new))) {
-        v("protectedBranches", `force-push (non-fast-forward) to protected ${name} is not allowed`);
-      }
-    } else {
-      const lookalike = policy.protectedBranches.find((p) => refMatches(p, u.ref, true));
-      if (lookalike) v("protectedBranches", `${u.ref} differs from protected ${lookalike} only in case (the same ref on a case-insensitive upstream)`);
-    }
     if (deleting) continue;
 
     // Peel tags down to what the ref finally names, scanning each tag on the way. The

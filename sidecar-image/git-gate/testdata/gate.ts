@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import type { PushPolicy } from "../../../lib/plan/schema.ts";
 import { gitGateHookFiles } from "../../../lib/git-gate-hooks.ts";
 import { run, type RunResult } from "../../../lib/proc.ts";
+import { serveV0Upstream, type V0Upstream } from "./v0-upstream.ts";
 import { REPO_ROOT, startDaemon, type DaemonProcess } from "../../../tests/support/daemon-process.ts";
 
 export const REPO = "example.com/acme/widget";
@@ -60,16 +61,19 @@ export async function seedUpstream(dir: string): Promise<{ gitEnv: Record<string
   return { gitEnv, git, upstream, hooks };
 }
 
-/** `dlpDisabled`: detectors the bottle switched off (config dlp.disabled). */
-export async function startGateFixture(opts: { push: PushPolicy; sensitive?: Record<string, string>; dlpDisabled?: string[]; args?: string[] }): Promise<GateFixture> {
+/** `dlpDisabled`: detectors the bottle switched off (config dlp.disabled); `v0Upstream`:
+ * the gate reaches upstream over git:// from a server that speaks only protocol v0. */
+export async function startGateFixture(opts: { push: PushPolicy; sensitive?: Record<string, string>; dlpDisabled?: string[]; args?: string[]; v0Upstream?: boolean }): Promise<GateFixture> {
   const dir = await mkdtemp(join(tmpdir(), "bb-git-gate-fixture-"));
   let gate: DaemonProcess | undefined;
+  let v0: V0Upstream | undefined;
   try {
     const { gitEnv, git, upstream, hooks } = await seedUpstream(dir);
+    if (opts.v0Upstream) v0 = await serveV0Upstream(join(dir, "upstream"), gitEnv);
     const slots = Object.keys(opts.sensitive ?? {});
     const config = {
       version: 1,
-      upstreams: [{ host: "example.com", url: `file://${join(dir, "upstream")}`, identity: null, hostKeys: null }],
+      upstreams: [{ host: "example.com", url: v0?.url ?? `file://${join(dir, "upstream")}`, identity: null, hostKeys: null }],
       repos: [REPO],
       push: opts.push,
       dlp: { disabled: opts.dlpDisabled ?? [], sensitive: slots.map((name, i) => ({ name, slot: `BB_SENSITIVE_${i}` })) },
@@ -103,11 +107,13 @@ export async function startGateFixture(opts: { push: PushPolicy; sensitive?: Rec
       },
       async stop() {
         await started.stop();
+        await v0?.stop();
         await rm(dir, { recursive: true, force: true });
       },
     };
   } catch (e) {
     await gate?.stop();
+    await v0?.stop();
     await rm(dir, { recursive: true, force: true });
     throw e;
   }
