@@ -26,6 +26,15 @@ describe("push policy globs", () => {
     assert.equal(pathMatches("/infra/", "infra/main.tf"), true);
   });
 
+  it("pathMatches(): a pattern written with ./ or doubled slashes protects what it names, not nothing", () => {
+    assert.equal(pathMatches("./deploy/**", "deploy/prod.tf"), true);
+    assert.equal(pathMatches("./.github/workflows/*", ".github/workflows/ci.yml"), true);
+    assert.equal(pathMatches(".github/./workflows/*", ".github/workflows/ci.yml"), true);
+    assert.equal(pathMatches("deploy//**", "deploy/prod.tf"), true);
+    assert.equal(pathMatches("./secrets", "app/secrets/db.txt"), true);
+    assert.equal(pathMatches("./deploy/**", "src/deploy/x"), false, "still anchored at the root");
+  });
+
   it("pathMatches(): folds case, Unicode form, invisible characters and trailing dots or spaces on both sides", () => {
     assert.equal(foldPath(".GitHub. /Workflows/CI.yml"), ".github/workflows/ci.yml");
     assert.equal(pathMatches(".github/**", ".GITHUB/workflows/ci.yml"), true);

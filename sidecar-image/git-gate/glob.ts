@@ -53,11 +53,14 @@ export function foldPath(path: string): string {
  * Path patterns follow .gitignore habits: one without a slash matches a file or folder
  * name at any depth ("*.pem", "secrets"); one with a slash is anchored at the root
  * (".github/workflows/*"). Naming a folder protects everything below it and the name
- * itself ("deploy/**" covers a file, symlink or submodule named "deploy"). Both sides
+ * itself ("deploy/**" covers a file, symlink or submodule named "deploy"). Leading, doubled
+ * and trailing slashes and "." segments do not count ("/infra/", "./deploy/**"). Both sides
  * are folded (foldPath), so no spelling of a protected path slips through.
  */
 export function pathMatches(pattern: string, path: string): boolean {
-  const bare = pattern.replace(/^\/+|\/+$/g, "");
+  // "./deploy/**" and "deploy//**" name what "deploy/**" does; no path git stores has an
+  // empty or "." segment, so left in they would silently protect nothing.
+  const bare = pattern.split("/").filter((s) => s !== "" && s !== ".").join("/");
   const anchored = bare.includes("/");
   const trimmed = foldPath(bare.replace(/\/\*\*$/, ""));
   const re = globToRegExp(trimmed);
