@@ -406,6 +406,7 @@ if [ -n "$slug" ] && [ -d "$state_root/bottles/$slug" ]; then
   fi
   resuming=true
   copy="$existing/flow/before.$$"
+  prep_args+=(--copy-before)
 fi
 # The agent after --: a name that starts with - is still a name, not an option.
 plan_text=$(bb-prepare "${prep_args[@]}" -- "$agent") || exit $?

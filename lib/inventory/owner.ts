@@ -44,10 +44,15 @@ export function procStartTime(pid: number): string | null {
   return rest[22 - 3] ?? null;
 }
 
+/** The record naming process `pid` as it is now (its start time too, where there is procfs). */
+export function ownerRecord(pid: number, now: Date = new Date()): Owner {
+  const procStart = procStartTime(pid);
+  return { pid, startedAt: now.toISOString(), ...(procStart ? { procStart } : {}) };
+}
+
 /** Record `pid` as the owner of the bottle in `dir` (atomically: readers never see half a file). */
 export async function writeOwner(dir: string, pid: number, now: Date = new Date()): Promise<Owner> {
-  const procStart = procStartTime(pid);
-  const owner: Owner = { pid, startedAt: now.toISOString(), ...(procStart ? { procStart } : {}) };
+  const owner = ownerRecord(pid, now);
   await writeFileAtomic(join(dir, OWNER_FILE), JSON.stringify(owner) + "\n");
   return owner;
 }
@@ -59,8 +64,8 @@ export async function writeOwner(dir: string, pid: number, now: Date = new Date(
  * process is gone (a flow that was killed) is replaced; one naming `pid` itself stands.
  */
 export async function claimOwner(dir: string, pid: number, now: Date = new Date()): Promise<Owner> {
-  const procStart = procStartTime(pid);
-  const owner: Owner = { pid, startedAt: now.toISOString(), ...(procStart ? { procStart } : {}) };
+  const owner = ownerRecord(pid, now);
+  const procStart = owner.procStart ?? null;
   const path = join(dir, OWNER_FILE);
   for (const deadline = Date.now() + 5_000; Date.now() < deadline; ) {
     if (await createFileWhole(path, JSON.stringify(owner) + "\n")) return owner;
@@ -117,8 +122,11 @@ function parseOwner(text: string): Owner | null {
 }
 
 /** The owner record of the bottle in `dir`; null when there is none or it is unreadable. */
-export async function readOwner(dir: string): Promise<Owner | null> {
-  const text = await readRegularFile(join(dir, OWNER_FILE)).catch(() => null);
+export const readOwner = (dir: string): Promise<Owner | null> => readOwnerFile(join(dir, OWNER_FILE));
+
+/** An owner record kept under another name (lib/prepare/before.ts: the flow a copy is for). */
+export async function readOwnerFile(path: string): Promise<Owner | null> {
+  const text = await readRegularFile(path).catch(() => null);
   return text === null ? null : parseOwner(text);
 }
 

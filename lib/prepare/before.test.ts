@@ -1,16 +1,17 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import process from "node:process";
-import { run } from "../proc.ts";
+import { procStartTime } from "../inventory/owner.ts";
+import { run, start } from "../proc.ts";
 import { approveRequest } from "../supervise/decide.ts";
 import { underDecisionLock } from "../supervise/lock.ts";
 import { writeRequest } from "../supervise/queue.ts";
 import { folderState } from "../../tests/support/folder-state.ts";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
-import { copyOf, PREPARED_DIRS, PREPARED_ENTRIES, putBack } from "./before.ts";
+import { beginCopy, copyOf, PREPARED_DIRS, PREPARED_ENTRIES, putBack } from "./before.ts";
 import { prepare } from "./prepare.ts";
 
 /** A bottle prepared from a manifest whose bottle allows a.example.test, then the manifest
@@ -23,18 +24,26 @@ async function preparedBottle(t: import("node:test").TestContext) {
   });
   const stateRoot = join(root, "state");
   const slug = "a-put1";
-  const rebuild = (ownerPid: number) =>
-    prepare({ agent: "a", manifestDir, stateRoot, backend: "docker", cwd: null, identity: slug, rebuild: true, ownerPid });
+  // The start flow's rebuild by default (a y/N follows); copyBefore false: one run by hand.
+  const rebuild = (ownerPid: number | null, copyBefore = true) =>
+    prepare({ agent: "a", manifestDir, stateRoot, backend: "docker", cwd: null, identity: slug, rebuild: true, ownerPid, copyBefore });
   const first = await prepare({ agent: "a", manifestDir, stateRoot, backend: "docker", cwd: null, identity: slug });
   await writeTree(manifestDir, {
     "agents/a.md": "---\nprovider: shell\nbottle: b\n---\nA second prompt.\n",
     "b.md": "---\nsupervise: true\nallow_hosts: [b.example.test]\negress:\n  - {host: api.example.test, auth: bearer, token_env: PUT_BACK_TEST_TOKEN}\ngit:\n  upstreams:\n    example.test: {url: \"https://example.test\"}\n  repos: [example.test/team/app]\n---\n",
   });
-  return { dir: first.files.dir, rebuild };
+  return { dir: first.files.dir, rebuild, manifestDir };
 }
 
 const hostsIn = async (dir: string) =>
   (JSON.parse(await readFile(join(dir, "firewall", "policy.json"), "utf8")).hosts as { host: string }[]).map((h) => h.host).sort();
+
+/** The bottle's folder but for flow/, where the copies are. */
+async function outsideFlow(dir: string) {
+  const state = await folderState(dir);
+  delete state["flow"];
+  return state;
+}
 
 /** A pid no process has (one that has exited): a start flow killed by SIGKILL. */
 const deadPid = async () => Number((await run(["sh", "-c", "echo $$"])).stdout.trim());
@@ -89,8 +98,7 @@ test("a rebuild after a start flow killed at its y/N (its copy left in flow/) pu
   await rebuild(process.pid);
   assert.deepEqual(await readdir(join(dir, "flow")), [`before.${process.pid}`], "the killed flow's copy stayed");
   assert.equal(await putBack(dir, process.pid), true);
-  const after = await folderState(dir);
-  delete after["flow"];
+  const after = await outsideFlow(dir);
   assert.deepEqual(after, original);
 });
 
@@ -100,11 +108,57 @@ test("a rebuild that fails after its copy puts the folder back itself, its claim
   await writeTree(dir, { "approved-hosts.json": "{not json" });
   delete original["approved-hosts.json"];
   await assert.rejects(rebuild(process.pid), /approved-hosts\.json/);
-  const after = await folderState(dir);
-  delete after["flow"];
+  const after = await outsideFlow(dir);
   delete after["approved-hosts.json"];
   assert.deepEqual(after, original);
   assert.deepEqual(await readdir(join(dir, "flow")), []);
+});
+
+test("a rebuild run by hand (--owner-pid without --copy-before: no y/N follows) leaves no copy, and puts back a killed flow's first, so no later rebuild undoes it", async (t) => {
+  const { dir, rebuild, manifestDir } = await preparedBottle(t);
+  const killed = await deadPid();
+  await rebuild(killed);
+  assert.ok(existsSync(copyOf(dir, killed)), "the setup: a killed flow's copy is there");
+  const handPid = await deadPid();
+  await rebuild(handPid, false);
+  assert.deepEqual(await readdir(join(dir, "flow")), [], "a copy stayed, for a later rebuild to put back over this one");
+  // The hand run's result is what a start flow's "n" puts back, whatever the manifest says by then.
+  const handRun = await outsideFlow(dir);
+  await writeTree(manifestDir, { "b.md": "---\nallow_hosts: [c.example.test]\n---\n" });
+  await rebuild(process.pid);
+  assert.deepEqual(await hostsIn(dir), ["c.example.test"], "the setup: the flow's rebuild rewrote the policy");
+  assert.equal(await putBack(dir, process.pid), true);
+  const after = await outsideFlow(dir);
+  assert.deepEqual(after, handRun);
+});
+
+test("a rebuild without the claim (no --owner-pid) leaves the copy of a flow that still runs at its y/N alone", async (t) => {
+  const { dir, rebuild } = await preparedBottle(t);
+  const flow = start(["sleep", "60"], { stdio: "ignore" });
+  t.after(() => void flow.kill("SIGKILL"));
+  await rebuild(flow.pid!);
+  await rebuild(null, false);
+  assert.deepEqual(await readdir(join(dir, "flow")), [`before.${flow.pid}`]);
+  assert.equal(await putBack(dir, flow.pid!), true);
+});
+
+test("an unfinished copy whose flow died is removed by the next rebuild even when its pid now belongs to another process", async (t) => {
+  const { dir, rebuild } = await preparedBottle(t);
+  // A live process that is not the flow the copy was begun for: its pid, reused.
+  const other = start(["sleep", "60"], { stdio: "ignore" });
+  t.after(() => void other.kill("SIGKILL"));
+  const part = await beginCopy(dir, other.pid!);
+  // The record of the flow it was begun for, which started before this process did.
+  const started = Number(procStartTime(other.pid!));
+  await writeFile(join(part, "flow-owner.json"), JSON.stringify({ pid: other.pid, startedAt: new Date().toISOString(), procStart: String(started - 1) }));
+  // And a live flow's unfinished copy stays.
+  const live = start(["sleep", "60"], { stdio: "ignore" });
+  t.after(() => void live.kill("SIGKILL"));
+  const livePart = await beginCopy(dir, live.pid!);
+  await rebuild(process.pid);
+  assert.deepEqual((await readdir(join(dir, "flow"))).sort(), [`before.${live.pid}.part`, `before.${process.pid}`].sort());
+  const rec = JSON.parse(await readFile(join(livePart, "flow-owner.json"), "utf8"));
+  assert.deepEqual([rec.pid, rec.procStart], [live.pid, procStartTime(live.pid!)], "a copy begun names its flow and that flow's start time");
 });
 
 test("PREPARED_ENTRIES holds every name a rebuild writes in the bottle's folder (so a \"n\" puts back all of it)", async (t) => {

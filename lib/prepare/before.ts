@@ -1,9 +1,12 @@
 // What a rebuild's bb-prepare (`just start slug=S` over a bottle that is not running)
 // rewrites in the bottle's folder before the y/N, copied aside so that a "n", a Ctrl-C or
 // a failure puts the folder back as it was. The copy is `flow/before.<pid>` (the start
-// flow's pid), made only while that flow holds the bottle's claim (owner.json), so one
-// start at a time copies and puts back; a flow killed at the y/N (SIGKILL: no teardown)
-// leaves its copy, which the next rebuild's bb-prepare puts back before it copies anew.
+// flow's pid), made only when that flow asks for it (a y/N follows: bb-prepare
+// --copy-before) and while it holds the bottle's claim (owner.json), so one start at a
+// time copies and puts back; a flow killed at the y/N (SIGKILL: no teardown) leaves its
+// copy, which the next rebuild's bb-prepare, copying or not, puts back before it rewrites.
+// Each copy holds its flow's owner record (pid and start time), so a pid the kernel gave
+// to another process since is not taken for that flow.
 // Copy and put-back hold the bottle's decision lock, as bb-supervise's decisions do, and a
 // put-back keeps the hosts approved meanwhile in the firewall policy.
 import { existsSync } from "node:fs";
@@ -11,7 +14,7 @@ import { lstat, mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod/v3";
 import { log } from "../log.ts";
-import { OWNER_FILE, ownerAlive } from "../inventory/owner.ts";
+import { OWNER_FILE, ownerAlive, ownerRecord, readOwnerFile } from "../inventory/owner.ts";
 import { writeFileAtomic } from "../fs-atomic.ts";
 import { parseJsonFile } from "../sidecar-config.ts";
 import { APPROVALS_FILE, readApprovals, RELOAD_OWED_FILE, type Approval } from "../supervise/approvals.ts";
@@ -30,6 +33,8 @@ export const PREPARED_ENTRIES = [OWNER_FILE, "plan.json", "prompt.md", RELOAD_OW
 export const PREPARED_DIRS = ["supervise/queue", "supervise", "."] as const;
 
 const SAVED_FILE = "saved.json";
+/** In a copy: the owner record of the flow it is for, written first. */
+const FLOW_FILE = "flow-owner.json";
 
 const Saved = z.object({
   version: z.literal(1),
@@ -49,6 +54,7 @@ export async function beginCopy(dir: string, pid: number): Promise<string> {
   await rm(part, { recursive: true, force: true });
   await mkdir(join(dir, "flow"), { recursive: true, mode: 0o700 });
   await mkdir(part, { mode: 0o700 });
+  await writeFileAtomic(join(part, FLOW_FILE), JSON.stringify(ownerRecord(pid)) + "\n");
   if (await kindOf(join(dir, OWNER_FILE))) await copyTree(join(dir, OWNER_FILE), join(part, OWNER_FILE));
   return part;
 }
@@ -61,7 +67,7 @@ export async function beginCopy(dir: string, pid: number): Promise<string> {
  */
 export async function finishCopy(dir: string, pid: number): Promise<void> {
   const part = partOf(dir, pid);
-  const dead = await putBackLeftCopies(dir, pid);
+  const dead = await putBackLeftCopies(dir, { except: pid, claimed: true });
   if (dead) {
     await rm(join(part, OWNER_FILE), { force: true });
     if (await kindOf(join(dead, OWNER_FILE))) await copyTree(join(dead, OWNER_FILE), join(part, OWNER_FILE));
@@ -77,6 +83,17 @@ export async function finishCopy(dir: string, pid: number): Promise<void> {
   await writeFileAtomic(join(part, SAVED_FILE), JSON.stringify(saved) + "\n");
   // Ours whole before the one it replaces goes: killed between, the next rebuild finds two.
   await rename(part, copyOf(dir, pid));
+  if (dead) await removeCopy(dead);
+}
+
+/**
+ * A rebuild that makes no copy (bb-prepare run by hand) puts back and removes, holding the
+ * decision lock, the copy a killed flow left, as one that copies does: kept, it would be
+ * put back by a later rebuild, over this one. Without the claim (no --owner-pid) a copy
+ * whose flow still runs is left be: that flow puts it back or removes it.
+ */
+export async function putBackLeft(dir: string, claimed: boolean): Promise<void> {
+  const dead = await putBackLeftCopies(dir, { except: null, claimed });
   if (dead) await removeCopy(dead);
 }
 
@@ -150,17 +167,24 @@ const key = (a: Approval) => `${a.host}\n${a.request}\n${a.approvedAt}`;
  * removed go, unless their flow still runs. Several whole ones (never left by this
  * version) put back the oldest: the others copied what an earlier one had rewritten.
  */
-async function putBackLeftCopies(dir: string, pid: number): Promise<string | null> {
+async function putBackLeftCopies(dir: string, opts: { except: number | null; claimed: boolean }): Promise<string | null> {
   const flow = join(dir, "flow");
   const whole: { path: string; at: string }[] = [];
-  for (const name of await readdir(flow)) {
+  const names = await readdir(flow).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return [];
+    throw e;
+  });
+  for (const name of names) {
     const m = /^before\.(\d+)(\.part|\.gone)?$/.exec(name);
-    if (!m || Number(m[1]) === pid) continue;
+    if (!m || Number(m[1]) === opts.except) continue;
     const path = join(flow, name);
     if (m[2] || !existsSync(join(path, SAVED_FILE))) {
-      if (!alive(Number(m[1]))) await rm(path, { recursive: true, force: true });
+      if (!(await flowAlive(path, Number(m[1])))) await rm(path, { recursive: true, force: true });
       continue;
     }
+    // Holding the claim, every other flow is gone (its claim was taken over): only without
+    // it is a whole copy's flow asked after.
+    if (!opts.claimed && (await flowAlive(path, Number(m[1])))) continue;
     const saved = parseJsonFile(Saved, await readFile(join(path, SAVED_FILE), "utf8"), join(path, SAVED_FILE));
     whole.push({ path, at: saved.savedAt });
   }
@@ -173,4 +197,9 @@ async function putBackLeftCopies(dir: string, pid: number): Promise<string | nul
   return first.path;
 }
 
-const alive = (pid: number) => ownerAlive({ pid, startedAt: "" });
+/** Whether the flow copy `path` is for still runs: its record's check (pid reuse included),
+ * or the pid's alone in a copy cut short before its record (or by its removal). */
+async function flowAlive(path: string, pid: number): Promise<boolean> {
+  const rec = await readOwnerFile(join(path, FLOW_FILE));
+  return ownerAlive(rec?.pid === pid ? rec : { pid, startedAt: "" });
+}

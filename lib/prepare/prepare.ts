@@ -19,7 +19,7 @@ import { APPROVALS_FILE, clearReloadOwed, readApprovals, type Approval } from ".
 import { underDecisionLock } from "../supervise/lock.ts";
 import { allowHost } from "../supervise/policy.ts";
 import { listRequests, normalizeHost } from "../supervise/queue.ts";
-import { beginCopy, dropPart, finishCopy, putBack } from "./before.ts";
+import { beginCopy, dropPart, finishCopy, putBack, putBackLeft } from "./before.ts";
 import { servicesFor, writeBottleFiles } from "./files.ts";
 import { checkSlug, mintSlug } from "./slug.ts";
 
@@ -37,6 +37,10 @@ export interface PrepareOptions {
   /** The start flow's pid: it claims the bottle (owner.json) before any file is written,
    * and a bottle another live flow holds is refused (BUSY). */
   ownerPid?: number | null;
+  /** With identity and ownerPid: a y/N follows, whose "n" puts the folder back
+   * (before.ts), so what is rewritten in a folder that is there is copied aside first.
+   * Only the start flow asks: a copy nobody puts back would be put back by a later rebuild. */
+  copyBefore?: boolean;
   /** With identity: throws when the slug cannot be used here (another state root's
    * bottle holds it: lib/inventory/taken.ts), before the bottle's dir is made. */
   refuseSlug?: (slug: string, stateRoot: string) => Promise<void>;
@@ -137,7 +141,7 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
   let claimed = false;
   // The start flow's rebuild of a folder that is there: what is rewritten is copied aside
   // first (before.ts), for a "n" to put back; the owner record before the claim replaces it.
-  const copying = !fresh && opts.ownerPid ? opts.ownerPid : null;
+  const copying = !fresh && opts.ownerPid && opts.copyBefore ? opts.ownerPid : null;
   let copied = false;
   try {
     if (copying) await beginCopy(dir, copying);
@@ -156,7 +160,7 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
       if (copying) {
         await finishCopy(dir, copying);
         copied = true;
-      }
+      } else if (!fresh) await putBackLeft(dir, claimed);
       const recorded = fresh ? [] : await readApprovals(dir);
       const files = await writeBottleFiles({ dir, slug, bottle, services, prompt: loaded.agent.prompt });
       if (!fresh) await keepApprovedHosts(files, recorded);

@@ -378,6 +378,21 @@ test("bb-prepare --owner-pid claims the slug: a second start flow for it is refu
   assert.equal(JSON.parse(await readFile(join(dir, "owner.json"), "utf8")).pid, third.pid);
 });
 
+test("bb-prepare --put-back with no copy to put back says so in one line and exits 0; --copy-before without --owner-pid is a usage error", async (t) => {
+  const state = await tempDir(t);
+  const made = await runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", "dev"]);
+  assert.equal(made.code, 0, made.stderr);
+  const policy = await readFile(join(state, "bottles", "dev", "firewall", "policy.json"), "utf8");
+  const r = await runTool("bb-prepare", ["--put-back", "--identity", "dev", "--owner-pid", String(process.pid), "--state-dir", state]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "");
+  assert.match(r.stderr, new RegExp(`^bb-prepare: nothing to put back in ${join(state, "bottles", "dev")}: there is no copy flow/before\\.${process.pid} \\(.*\\)\\n$`));
+  assert.equal(await readFile(join(state, "bottles", "dev", "firewall", "policy.json"), "utf8"), policy);
+  const bad = await runTool("bb-prepare", ["shell", "--state-dir", state, "--identity", "dev", "--copy-before"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--copy-before .* needs --identity SLUG and --owner-pid PID/);
+});
+
 test("bb-prepare: two start flows given one new slug at the same moment: one prepares it, the other is refused and removes nothing", async (t) => {
   const state = await tempDir(t);
   const flows = [0, 1].map(() => {

@@ -38,9 +38,10 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
   .option("--rebuild", "with --identity: the bottle's old containers are being replaced (just start slug= does this); without it a bottle that was started is refused, and with it one whose agent still runs")
   .option("--manifest-dir <dir>", "manifest tree to read (default: $BB_MANIFEST_DIR, else bottles/ of this checkout)")
   .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
-  .option("--owner-pid <pid>", "claim the bottle for PID, the start flow that owns it (bb-cleanup leaves it alone while PID lives); refused (code BUSY, exit 1) while another live process holds it; with --identity of a folder that is there, what is rewritten in it is copied aside first, to flow/before.PID")
+  .option("--owner-pid <pid>", "claim the bottle for PID, the start flow that owns it (bb-cleanup leaves it alone while PID lives); refused (code BUSY, exit 1) while another live process holds it")
+  .option("--copy-before", "with --identity and --owner-pid: a y/N follows (the start flow asks for this), so what is rewritten in a folder that is there is copied aside first, to flow/before.PID, for --put-back at a \"n\" (or the next rebuild once PID is gone) to put back")
   .option("--put-back", "with --identity and --owner-pid, no agent: put the bottle's folder back from flow/before.PID as it was before that flow's bb-prepare (hosts approved since stay in its policy), and remove the copy; the start flow does this at a \"n\" or Ctrl-C")
-  .action(async (agent: string | undefined, o: { backend: Backend; cwd?: string; identity?: string; rebuild?: boolean; manifestDir?: string; stateDir?: string; ownerPid?: string; putBack?: boolean }) => {
+  .action(async (agent: string | undefined, o: { backend: Backend; cwd?: string; identity?: string; rebuild?: boolean; manifestDir?: string; stateDir?: string; ownerPid?: string; copyBefore?: boolean; putBack?: boolean }) => {
     if (o.rebuild && o.identity === undefined) throw new BbError("USAGE", "--rebuild replaces a bottle's containers under its slug: it needs --identity SLUG");
     const ownerPid = o.ownerPid === undefined ? null : Number(o.ownerPid);
     if (ownerPid !== null && !(Number.isInteger(ownerPid) && ownerPid > 0)) throw new BbError("USAGE", `--owner-pid "${o.ownerPid}" is not a process id`);
@@ -48,8 +49,10 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
       if (agent !== undefined || o.identity === undefined || ownerPid === null) throw new BbError("USAGE", "--put-back takes --identity SLUG and --owner-pid PID, and no agent");
       const dir = bottleDir(stateRootFrom(o.stateDir), checkSlug(o.identity));
       if (await putBack(dir, ownerPid)) log.info(`bb-prepare: put ${dir} back as it was before the rebuild`);
+      else log.info(`bb-prepare: nothing to put back in ${dir}: there is no copy flow/before.${ownerPid} (that flow's bb-prepare made none, or it was put back or removed already)`);
       return;
     }
+    if (o.copyBefore && (o.identity === undefined || ownerPid === null)) throw new BbError("USAGE", "--copy-before copies a bottle's folder aside for its start flow: it needs --identity SLUG and --owner-pid PID");
     if (agent === undefined) throw new BbError("USAGE", "missing required argument 'agent' (a file bottles/agents/AGENT.md in the manifest dir)");
     const plan = await prepare({
       agent,
@@ -60,6 +63,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
       manifestDir: o.manifestDir ?? (process.env.BB_MANIFEST_DIR || join(repoRoot(), "bottles")),
       stateRoot: stateRootFrom(o.stateDir),
       ownerPid,
+      copyBefore: o.copyBefore ?? false,
       refuseSlug: (slug, stateRoot) => refuseSlugElsewhere({ slug, stateRoot, engineOptional: true }),
       agentRunning,
       hostCredentials: { home: homedir(), env: process.env },
