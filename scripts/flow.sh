@@ -222,7 +222,8 @@ teardown() {
   trap ':' INT
   # Ended before the y: the folder slug= named is put back as it was, from the copy
   # bb-prepare made while it held the folder for this flow (none where it refused: BUSY,
-  # another flow's), keeping hosts approved meanwhile. In its own session, as bb-cleanup.
+  # another flow's), keeping hosts approved meanwhile, and a bundle of the bottle's that
+  # still runs (its agent stopped) re-reads that policy. In its own session, as bb-cleanup.
   if [ -n "$copy" ] && [ -d "$copy" ]; then
     if ! own_session bb-prepare --put-back --identity "$slug" --owner-pid $$ --state-dir "$state_root" >&2; then
       echo "warning: could not put $existing back as it was before this flow: files bb-prepare wrote for the plan you did not start are left in it, and the copy of what was there in $copy (the next just start slug=$slug puts it back)" >&2

@@ -4,10 +4,12 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import process from "node:process";
+import { BbError } from "../errors.ts";
 import { procStartTime } from "../inventory/owner.ts";
 import { run, start } from "../proc.ts";
-import { approveRequest } from "../supervise/decide.ts";
-import { underDecisionLock } from "../supervise/lock.ts";
+import { RELOAD_OWED_FILE } from "../supervise/approvals.ts";
+import { approveRequest, BUNDLE_DOWN } from "../supervise/decide.ts";
+import { DECISION_LOCK, underDecisionLock } from "../supervise/lock.ts";
 import { writeRequest } from "../supervise/queue.ts";
 import { folderState } from "../../tests/support/folder-state.ts";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
@@ -63,6 +65,32 @@ test("a put-back keeps a host approved while the rebuild waited at its y/N in th
   assert.equal(await putBack(dir, process.pid), true);
   assert.deepEqual(await hostsIn(dir), [...before, "docs.example.test"].sort());
   assert.equal(existsSync(copyOf(dir, process.pid)), false, "the copy stayed");
+});
+
+test("a put-back has a running firewall re-read the policy put back, under the decision lock; one it cannot tell is owed a reload, one not running is not", async (t) => {
+  const { dir, rebuild } = await preparedBottle(t);
+  const before = await hostsIn(dir);
+  const owed = join(dir, RELOAD_OWED_FILE);
+  await rebuild(process.pid);
+  const read: string[][] = [];
+  const reloadFirewall = async (d: string) => {
+    assert.ok(existsSync(join(d, DECISION_LOCK)), "reloaded outside the decision lock");
+    read.push(await hostsIn(d));
+  };
+  assert.equal(await putBack(dir, process.pid, { reloadFirewall }), true);
+  assert.deepEqual(read, [before], "the firewall was not told to re-read the policy put back");
+  assert.equal(existsSync(owed), false);
+
+  await rebuild(process.pid);
+  const down = new BbError("STATE", "No such container: bb-x", { details: { [BUNDLE_DOWN]: true } });
+  assert.equal(await putBack(dir, process.pid, { reloadFirewall: () => Promise.reject(down) }), true);
+  assert.equal(existsSync(owed), false, "a reload owed to a bundle that does not run");
+
+  await rebuild(process.pid);
+  const refused = new BbError("STATE", "policy reload refused, keeping the previous policy: bad json");
+  assert.equal(await putBack(dir, process.pid, { reloadFirewall: () => Promise.reject(refused) }), true);
+  assert.deepEqual(await hostsIn(dir), before, "the folder is put back all the same");
+  assert.match(await readFile(owed, "utf8"), /policy reload refused/);
 });
 
 test("a put-back waits for a decision under way: an approve that read the rewritten policy would write it back over the one put back", async (t) => {

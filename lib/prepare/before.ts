@@ -8,7 +8,8 @@
 // Each copy holds its flow's owner record (pid and start time), so a pid the kernel gave
 // to another process since is not taken for that flow.
 // Copy and put-back hold the bottle's decision lock, as bb-supervise's decisions do, and a
-// put-back keeps the hosts approved meanwhile in the firewall policy.
+// put-back keeps the hosts approved meanwhile in the firewall policy, which a bundle still
+// running (its agent stopped) is then told to re-read.
 import { existsSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -17,7 +18,8 @@ import { log } from "../log.ts";
 import { OWNER_FILE, ownerAlive, ownerRecord, readOwnerFile } from "../inventory/owner.ts";
 import { writeFileAtomic } from "../fs-atomic.ts";
 import { parseJsonFile } from "../sidecar-config.ts";
-import { APPROVALS_FILE, readApprovals, RELOAD_OWED_FILE, type Approval } from "../supervise/approvals.ts";
+import { APPROVALS_FILE, readApprovals, RELOAD_OWED_FILE, setReloadOwed, type Approval } from "../supervise/approvals.ts";
+import { bundleDown } from "../supervise/decide.ts";
 import { underDecisionLock } from "../supervise/lock.ts";
 import { allowHost } from "../supervise/policy.ts";
 import { normalizeHost } from "../supervise/queue.ts";
@@ -100,20 +102,48 @@ export async function putBackLeft(dir: string, claimed: boolean): Promise<void> 
 /** Drop an unfinished copy (the claim was refused, or the copy failed). */
 export const dropPart = (dir: string, pid: number) => rm(partOf(dir, pid), { recursive: true, force: true });
 
+export interface PutBackOptions {
+  /** Have a bundle the plan put back names, if it still runs, re-read its policy
+   * (bb-prepare: lib/supervise/bottle.ts's reload); an error that is bundleDown says none runs. */
+  reloadFirewall?: (dir: string) => Promise<void>;
+}
+
 /**
  * Put the folder back from the copy start flow `pid` made, holding the decision lock, and
  * remove the copy; false when there is none (that flow's bb-prepare never copied, or put
  * it back itself). Hosts approved since the copy stay in the policy put back.
  */
-export async function putBack(dir: string, pid: number): Promise<boolean> {
+export async function putBack(dir: string, pid: number, opts: PutBackOptions = {}): Promise<boolean> {
   const copy = copyOf(dir, pid);
   if (!existsSync(join(copy, SAVED_FILE))) {
     await dropPart(dir, pid);
     return false;
   }
-  await underDecisionLock(dir, () => restore(copy, dir, { owner: true }));
+  await underDecisionLock(dir, async () => {
+    await restore(copy, dir, { owner: true });
+    if (opts.reloadFirewall) await reloadPutBack(dir, opts.reloadFirewall);
+  });
   await removeCopy(copy);
   return true;
+}
+
+/**
+ * A bottle rebuilt while its agent was down may have kept its bundle running, whose
+ * firewall holds the policy it last read: one without the hosts approved at the y/N (their
+ * approve read the rebuilt plan, which names no bundle, so signalled nothing), or the
+ * rebuilt one (a firewall restarted meanwhile reads the file as it then was). Told to
+ * re-read the policy put back, as an approve would; one it could not be told is owed a
+ * reload (approvals.ts), which the next decision pays.
+ */
+async function reloadPutBack(dir: string, reload: (dir: string) => Promise<void>): Promise<void> {
+  try {
+    await reload(dir);
+  } catch (e) {
+    if (bundleDown(e)) return; // nothing runs: it reads the file when it starts
+    const why = `the firewall of ${dir} could not be made to re-read the policy put back: ${(e as Error).message}`;
+    log.warn(`bb-prepare: put back ${dir}, but ${why}; the next bb-supervise decision has it re-read`);
+    await setReloadOwed(dir, `put-back: ${why}`);
+  }
 }
 
 /** Removed by renaming it away first: a copy cut half way is never taken for a whole one. */

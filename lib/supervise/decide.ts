@@ -31,7 +31,7 @@ export interface ApproveContext extends ShowContext {
 
 /** Set in the details of a reload error whose bundle is not running (nothing live to change). */
 export const BUNDLE_DOWN = "bundleDown";
-const bundleDown = (e: unknown): boolean => isBbError(e) && e.details[BUNDLE_DOWN] === true;
+export const bundleDown = (e: unknown): boolean => isBbError(e) && e.details[BUNDLE_DOWN] === true;
 
 export interface ApproveResult {
   request: QueueRequest;

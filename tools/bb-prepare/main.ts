@@ -1,12 +1,14 @@
 // bb-prepare AGENT: resolve an agent and its bottle from the manifest, write the bottle's
 // per-sidecar config files into its state dir, print the preflight summary on stderr and
 // the plan (JSON) on stdout. Touches no smolvm, and docker only to ask (by label) whether
-// an --identity slug is another state root's bottle.
+// an --identity slug is another state root's bottle, and (--put-back) to have a bundle
+// still running re-read the firewall policy put back.
 //
 //   bb-prepare researcher | bb-bundle | bb-vm | bb-provision
 //   bb-prepare researcher --backend smolmachines --cwd . > plan.json
 //
 // Exit codes: see --help (0 ok, 2 usage, 4 invalid manifest, 1 other failure).
+import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -20,7 +22,9 @@ import { checkSlug } from "../../lib/prepare/slug.ts";
 import { prepare } from "../../lib/prepare/prepare.ts";
 import { preflightText } from "../../lib/prepare/preflight.ts";
 import { linkedGitDir } from "../../lib/provision/linked-git.ts";
+import { readPlanFile } from "../../lib/plan/io.ts";
 import { readApprovals } from "../../lib/supervise/approvals.ts";
+import { dockerFirewallReload } from "../../lib/supervise/bottle.ts";
 import { agentRunning } from "../../lib/vm/running.ts";
 import type { Backend } from "../../lib/plan/schema.ts";
 
@@ -40,7 +44,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
   .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
   .option("--owner-pid <pid>", "claim the bottle for PID, the start flow that owns it (bb-cleanup leaves it alone while PID lives); refused (code BUSY, exit 1) while another live process holds it")
   .option("--copy-before", "with --identity and --owner-pid: a y/N follows (the start flow asks for this), so what is rewritten in a folder that is there is copied aside first, to flow/before.PID, for --put-back at a \"n\" (or the next rebuild once PID is gone) to put back")
-  .option("--put-back", "with --identity and --owner-pid, no agent: put the bottle's folder back from flow/before.PID as it was before that flow's bb-prepare (hosts approved since stay in its policy), and remove the copy; the start flow does this at a \"n\" or Ctrl-C")
+  .option("--put-back", "with --identity and --owner-pid, no agent: put the bottle's folder back from flow/before.PID as it was before that flow's bb-prepare (hosts approved since stay in its policy, which a bundle still running re-reads), and remove the copy; says so when there is no copy; the start flow does this at a \"n\" or Ctrl-C")
   .action(async (agent: string | undefined, o: { backend: Backend; cwd?: string; identity?: string; rebuild?: boolean; manifestDir?: string; stateDir?: string; ownerPid?: string; copyBefore?: boolean; putBack?: boolean }) => {
     if (o.rebuild && o.identity === undefined) throw new BbError("USAGE", "--rebuild replaces a bottle's containers under its slug: it needs --identity SLUG");
     const ownerPid = o.ownerPid === undefined ? null : Number(o.ownerPid);
@@ -48,7 +52,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
     if (o.putBack) {
       if (agent !== undefined || o.identity === undefined || ownerPid === null) throw new BbError("USAGE", "--put-back takes --identity SLUG and --owner-pid PID, and no agent");
       const dir = bottleDir(stateRootFrom(o.stateDir), checkSlug(o.identity));
-      if (await putBack(dir, ownerPid)) log.info(`bb-prepare: put ${dir} back as it was before the rebuild`);
+      if (await putBack(dir, ownerPid, { reloadFirewall })) log.info(`bb-prepare: put ${dir} back as it was before the rebuild`);
       else log.info(`bb-prepare: nothing to put back in ${dir}: there is no copy flow/before.${ownerPid} (that flow's bb-prepare made none, or it was put back or removed already)`);
       return;
     }
@@ -72,5 +76,14 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
     log.raw(preflightText(plan, process.env, { approved: await readApprovals(plan.files.dir), linkedGitDir: linked?.commonDir ?? null }));
     await writePlan(plan);
   });
+
+/** The put-back's reload: the bundle the plan put back names, which may still run (its
+ * agent stopped; a running agent's bottle is never rebuilt). Without one, none ever started. */
+async function reloadFirewall(dir: string): Promise<void> {
+  const path = join(dir, "plan.json");
+  if (!existsSync(path)) return;
+  const plan = await readPlanFile(path);
+  if (plan.bundle) await dockerFirewallReload(plan)();
+}
 
 await mainOf(program);
