@@ -96,9 +96,14 @@ async function pickDaemons(mode: DaemonMode): Promise<{ daemons: "dist" | "sourc
   return { daemons: "dist", staleNote };
 }
 
+/** BB_BENCH_CPU_PROF=DIR writes a V8 CPU profile per proxy process (daemons and relay
+ * hops) there; --cpu-prof is refused in NODE_OPTIONS. */
+function cpuProfFlags(): string[] {
+  return process.env.BB_BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BB_BENCH_CPU_PROF] : [];
+}
+
 function daemonArgv(daemons: "dist" | "source", name: "firewall" | "egress", args: string[]): string[] {
-  // BB_BENCH_CPU_PROF=DIR writes a V8 CPU profile per daemon there (--cpu-prof is refused in NODE_OPTIONS).
-  const prof = process.env.BB_BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BB_BENCH_CPU_PROF] : [];
+  const prof = cpuProfFlags();
   return daemons === "dist"
     ? ["node", ...prof, join(REPO, "dist/sidecar", `${name}.js`), ...args]
     : ["node", ...prof, "--import", TSX_LOADER, join(REPO, "sidecar-image", name, "main.ts"), ...args];
@@ -176,7 +181,7 @@ async function assemble(o: RigOptions, dir: string, procs: ProcGroup): Promise<O
   );
   const mitm = mitmSkip === null ? startMitmChain(procs, named, dir, upCaFile) : Promise.resolve(null);
   const relayLeaf = await mintLeaf({ caCertPem: bottleCa.certPem, caKeyPem: bottleCa.keyPem, hosts: [HOST] });
-  const relayArgv = (args: string[]) => ["node", "--import", TSX_LOADER, join(REPO, "tests/bench/lib/tls-relay-main.ts"), ...args];
+  const relayArgv = (args: string[]) => ["node", ...cpuProfFlags(), "--import", TSX_LOADER, join(REPO, "tests/bench/lib/tls-relay-main.ts"), ...args];
   const relay = daemon("relay back", relayArgv(["back", "--upstream", `127.0.0.1:${upPort}`, "--servername", HOST]), trustUpstream).then(async (backPort) =>
     daemon("relay front", relayArgv([
       "front", "--cert", await file("relay.pem", relayLeaf.certPem), "--key", await file("relay-key.pem", relayLeaf.keyPem), "--next", `127.0.0.1:${backPort}`,

@@ -13,6 +13,7 @@
 import { Buffer } from "node:buffer";
 import { readFile } from "node:fs/promises";
 import net from "node:net";
+import process from "node:process";
 import tls from "node:tls";
 import { Command, createProgram, mainOf } from "../../../lib/cli.ts";
 import { parseHostPort, tuneGcForRelaying } from "../../../lib/daemon.ts";
@@ -87,4 +88,6 @@ const back = new Command("back")
 // The same GC setting the relaying daemons run with, so the floor is not charged for a
 // collector our chain does not pay for.
 tuneGcForRelaying();
+// Exit (rather than die of the signal) so a --cpu-prof profile gets written (BB_BENCH_CPU_PROF).
+process.on("SIGTERM", () => process.exit(0));
 await mainOf(createProgram("bench-tls-relay", "The proxy benchmark's two-hop TLS relay floor (loopback only).").addCommand(front).addCommand(back));
