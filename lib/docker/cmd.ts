@@ -37,15 +37,18 @@ let unanswered: { argv: string; timeoutMs: number } | null = null;
  * answers, and no step may. Past the limit the CLI is killed and the error says the
  * engine did not answer. `waitMs`: how long the command itself takes on purpose (an exec
  * that waits in the container), added to the limit. `shown`: the call as messages quote
- * it, for one whose argv is too long to read (a script).
+ * it, for one whose argv is too long to read (a script). `undoing`: the removal of what a
+ * call the engine left unanswered may have made (`docker run` creates the container, then
+ * hangs starting it): asked even then, as an engine stuck on one call may answer another,
+ * at the cost of one more limit on an engine that answers nothing.
  */
-export async function boundedDocker(args: string[], opts: Omit<DockerOptions, "timeoutMs"> & { waitMs?: number; shown?: string } = {}): Promise<RunResult> {
-  const { waitMs = 0, shown, ...rest } = opts;
+export async function boundedDocker(args: string[], opts: Omit<DockerOptions, "timeoutMs"> & { waitMs?: number; shown?: string; undoing?: boolean } = {}): Promise<RunResult> {
+  const { waitMs = 0, shown, undoing = false, ...rest } = opts;
   const timeoutMs = boundedCallMs() + waitMs;
   const argv = ["docker", ...args];
   const quoted = shown ?? showArgv(argv);
   const prefix = opts.what ? opts.what + ": " : "";
-  if (unanswered !== null) {
+  if (unanswered !== null && !undoing) {
     throw new BbError("TIMEOUT", `${prefix}not asked: the Docker engine did not answer \`${unanswered.argv}\` within ${unanswered.timeoutMs / 1000} s. Is it hung? Restart it and try again.`, {
       details: { argv, timeoutMs },
     });

@@ -120,8 +120,8 @@ export function isNameInUse(e: unknown): boolean {
 }
 
 /** Remove (forcibly: a running container is killed first); false when it did not exist. */
-export async function removeContainer(name: string): Promise<boolean> {
-  const r = await boundedDocker(["rm", "--force", "--volumes", name], { expect: [0, 1] });
+export async function removeContainer(name: string, opts: { undoing?: boolean } = {}): Promise<boolean> {
+  const r = await boundedDocker(["rm", "--force", "--volumes", name], { expect: [0, 1], undoing: opts.undoing });
   // `rm --force` exits 0 for a missing container too; only a removal echoes the name.
   if (r.code === 0) return r.stdout.trim() !== "";
   if (isNoSuch(r.stderr)) return false;

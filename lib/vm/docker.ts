@@ -81,7 +81,9 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
   } catch (e) {
     // A name already in use is another run's container, live or not: never ours to remove.
     const nameTaken = isNameInUse(e);
-    if (!nameTaken) await removeContainer(name).catch(() => {});
+    // Even after docker run went unanswered: it may have created the container and hung
+    // starting it, which leaves one "Created" that nothing else removes.
+    if (!nameTaken) await removeContainer(name, { undoing: true }).catch(() => {});
     // Joined by ID, nothing asked beforehand whether the slug is another root's (bb-vm):
     // docker refusing the name, or the network gone, may be that. Asked now, on failure
     // only; an interrupt, an engine that did not answer, or one that cannot be asked

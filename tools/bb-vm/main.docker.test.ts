@@ -292,3 +292,21 @@ test("bb-vm on an engine that stops answering as it starts the agent says so in 
   assert.equal(r.stdout, "");
   assert.equal(await docker.inspectContainer(agent), null);
 });
+
+test("bb-vm on an engine that creates the agent container and never starts it (docker run hangs at the start) ends in one line (124) and removes the created container", async (t) => {
+  const { bottle, prepared, bundle } = await bundledBottle(t, "nostart");
+  const agent = names.agent(bottle.slug);
+  // bb-vm's container carries no run label for testRun's cleanup to find.
+  t.after(() => run(["docker", "rm", "-f", agent], { expect: ANY_EXIT }));
+  const engine = await hangingEngine(t, { via: realEngineSocket(), hangOn: /^POST \S+\/containers\/[^/\s]+\/start/ });
+  const r = await runTool("bb-vm", [], { input: JSON.stringify({ ...prepared, bundle }), env: { BB_TEST_LABEL: "1", DOCKER_HOST: engine.host, BB_DOCKER_TIMEOUT: "2" } });
+  assert.equal(r.code, 124, r.stderr);
+  assert.equal(engine.held.length, 1, engine.held.join("\n"));
+  const error = r.stderr.split("\n").filter((l) => l.startsWith("bb-vm: error:"));
+  assert.equal(error.length, 1, r.stderr);
+  assert.match(error[0]!, new RegExp(`^bb-vm: error: Cannot start container ${agent}: the Docker engine did not answer \`docker run --detach --name ${agent} `));
+  assert.equal(r.stdout, "");
+  const left = await docker.inspectContainer(agent);
+  assert.equal(left, null, `the agent container docker created and never started was left (${left?.state.status})`);
+  assert.equal(await engine.clientsClosed(), 0, "a docker CLI still waits on the engine");
+});
