@@ -184,22 +184,53 @@ export function onOutputLines(child: ChildProcess, onLines: (lines: string[]) =>
 }
 
 export interface InteractiveOptions extends SpawnOptions {
-  /** Take the child's stderr as a pipe (stdin and stdout stay inherited) and hand it to
-   * this, which must read it to its end: the promise settles once it is drained. */
+  /** Take the child's stdout as a pipe and hand it to this, which must read it to its end
+   * (the promise settles once it is drained). */
+  stdout?: (stream: Readable) => void;
+  /** The same for the child's stderr; what is not taken stays inherited. */
   stderr?: (stream: Readable) => void;
   /** Ends the child (SIGTERM) when it fires. */
   signal?: AbortSignal;
 }
 
-/** Run interactively with inherited stdio; resolves to the exit code (never throws on non-zero). */
+/** Run interactively with inherited stdio; resolves to the exit code (never throws on non-zero).
+ * The child does not outlive this process, even one killed with SIGKILL (diesWithUs). */
 export function runInteractive(argv: string[], opts: InteractiveOptions = {}): Promise<number> {
-  const { stderr, signal, ...spawnOpts } = opts;
-  const child = start(argv, { ...spawnOpts, stdio: stderr ? ["inherit", "inherit", "pipe"] : (spawnOpts.stdio ?? "inherit") });
+  const { stdout, stderr, signal, ...spawnOpts } = opts;
+  const piped = stdout || stderr ? (["inherit", stdout ? "pipe" : "inherit", stderr ? "pipe" : "inherit"] as StdioOptions) : undefined;
+  const child = start(argv, { ...spawnOpts, stdio: piped ?? spawnOpts.stdio ?? "inherit" });
+  diesWithUs(child);
+  if (stdout) stdout(child.stdout!);
   if (stderr) stderr(child.stderr!);
   const end = () => void child.kill("SIGTERM");
   signal?.addEventListener("abort", end, { once: true });
   child.on("close", () => signal?.removeEventListener("abort", end));
   return exitOf(argv, child);
+}
+
+// Ignores the signals a terminal or a process group sends, so that only our end wakes it.
+const WATCHDOG = 'trap "" HUP INT QUIT TERM; cat >/dev/null; kill -TERM "$1" 2>/dev/null';
+
+/**
+ * A child of ours is reparented and runs on when we are killed with SIGKILL, which no
+ * handler of ours sees (a `docker exec` then waits on forever, holding the command's
+ * session), and node has no prctl(PR_SET_PDEATHSIG). The child cannot be put in a process
+ * group of its own that we end either: an interactive one must stay in the terminal's
+ * foreground group. So a watchdog sh reads a pipe from us that nothing writes and only our
+ * death closes, then ends the child; it is killed itself as soon as the child exits, before
+ * the child's pid can be anyone else's.
+ */
+function diesWithUs(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  const dog = spawn("/bin/sh", ["-c", WATCHDOG, "sh", String(child.pid)], { stdio: ["pipe", "ignore", "ignore"] });
+  dog.on("error", () => {}); // no sh: the child is as unguarded as before
+  dog.stdin?.on("error", () => {});
+  const release = () => void dog.kill("SIGKILL");
+  child.once("exit", release);
+  child.once("error", release);
+  // Never what keeps this process alive.
+  dog.unref();
+  (dog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
 }
 
 function exitOf(argv: string[], child: ChildProcess): Promise<number> {

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import process from "node:process";
 import { test, type TestContext } from "node:test";
 import * as docker from "../../lib/docker/index.ts";
 import { makeBottle, RUN_LABEL, testRun } from "../../lib/inventory/testdata/bottles.ts";
@@ -11,7 +12,7 @@ import { names } from "../../lib/layout.ts";
 import { readPlanFile, savePlan } from "../../lib/plan/io.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { prepare } from "../../lib/prepare/prepare.ts";
-import { run, ANY_EXIT } from "../../lib/proc.ts";
+import { run, start, ANY_EXIT } from "../../lib/proc.ts";
 import { hangingEngine, realEngineSocket } from "../../tests/support/hanging-engine.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { REPO, runTool } from "../../tests/support/tools.ts";
@@ -309,4 +310,33 @@ test("bb-vm on an engine that creates the agent container and never starts it (d
   const left = await docker.inspectContainer(agent);
   assert.equal(left, null, `the agent container docker created and never started was left (${left?.state.status})`);
   assert.equal(await engine.clientsClosed(), 0, "a docker CLI still waits on the engine");
+});
+
+test("bb-vm exec killed with SIGKILL takes its docker exec client with it: no docker exec of it is left running", async (t) => {
+  const { root, bottle, id } = await agentBottle(t, "sigkill");
+  const marker = `/tmp/running-${bottle.slug}`;
+  const argv = [join(REPO, "bin", "bb-vm"), "exec", "--root", "--slug", bottle.slug, "--state-dir", root.stateRoot, "--", "sh", "-c", `touch ${marker}; sleep 60`];
+  // The docker CLIs on this machine running that command (the command itself, inside the
+  // container, shows in ps too, but not as docker).
+  const clients = async () => (await run(["ps", "-eo", "pid=,args="])).stdout.split("\n").filter((l) => /^\s*\d+ docker exec /.test(l) && l.includes(marker));
+  // stdin a pipe this test holds open, as a caller's would be: the CLI never sees its end.
+  const child = start(argv, { env: { BB_FROM_SOURCE: "1" }, stdio: ["pipe", "ignore", "ignore"] });
+  t.after(async () => {
+    child.kill("SIGKILL");
+    for (const l of await clients()) process.kill(Number(l.trim().split(" ")[0]), "SIGKILL");
+  });
+  const began = Date.now();
+  while (!(await hasFile(id, marker))) {
+    assert.ok(Date.now() - began < 30_000, "the command never started");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal((await clients()).length, 1, "control: the docker exec client is found while bb-vm runs");
+  child.kill("SIGKILL");
+  await new Promise((r) => child.once("exit", r));
+  let left = await clients();
+  for (let i = 0; i < 50 && left.length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    left = await clients();
+  }
+  assert.deepEqual(left, [], "a docker exec client outlived the bb-vm that was killed");
 });
