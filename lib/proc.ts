@@ -189,20 +189,21 @@ export interface InteractiveOptions extends SpawnOptions {
   stdout?: (stream: Readable) => void;
   /** The same for the child's stderr; what is not taken stays inherited. */
   stderr?: (stream: Readable) => void;
-  /** Ends the child (SIGTERM) when it fires. */
+  /** Ends the child when it fires, with `killWith` (default SIGTERM). */
   signal?: AbortSignal;
+  killWith?: NodeJS.Signals;
 }
 
 /** Run interactively with inherited stdio; resolves to the exit code (never throws on non-zero).
  * The child does not outlive this process, even one killed with SIGKILL (diesWithUs). */
 export function runInteractive(argv: string[], opts: InteractiveOptions = {}): Promise<number> {
-  const { stdout, stderr, signal, ...spawnOpts } = opts;
+  const { stdout, stderr, signal, killWith = "SIGTERM", ...spawnOpts } = opts;
   const piped = stdout || stderr ? (["inherit", stdout ? "pipe" : "inherit", stderr ? "pipe" : "inherit"] as StdioOptions) : undefined;
   const child = start(argv, { ...spawnOpts, stdio: piped ?? spawnOpts.stdio ?? "inherit" });
   diesWithUs(child);
   if (stdout) stdout(child.stdout!);
   if (stderr) stderr(child.stderr!);
-  const end = () => void child.kill("SIGTERM");
+  const end = () => void child.kill(killWith);
   signal?.addEventListener("abort", end, { once: true });
   child.on("close", () => signal?.removeEventListener("abort", end));
   return exitOf(argv, child);

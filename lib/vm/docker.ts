@@ -6,7 +6,8 @@ import { holdCliErrors, type HeldCliErrors } from "../docker/cli-errors.ts";
 import { BbError, isBbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { BOTTLE_LOG_LIMIT, isNameInUse, PIDS_LIMIT, removeContainer, runContainer } from "../docker/container.ts";
-import { boundedDocker } from "../docker/cmd.ts";
+import { boundedCallMs, boundedDocker } from "../docker/cmd.ts";
+import { execStarted } from "../docker/exec-started.ts";
 import { inspectContainer } from "../docker/inspect.ts";
 import { execArgs, execIn } from "../docker/exec.ts";
 import { bottleLabels } from "../docker/labels.ts";
@@ -149,13 +150,16 @@ export async function agentContainer(plan: Vmd): Promise<string> {
   return info.id;
 }
 
+/** The command line `docker exec` runs in the agent container for `argv`. Through sh's exec,
+ * argv as it is (env would take a first word with "=" for a variable): a command that is
+ * not there exits 127 as in a shell, not docker's 126 with an OCI runtime error. */
+const inAgent = (argv: string[], o: ExecOptions) => (o.root ? o.root.wrap(argv) : ["sh", "-c", 'exec "$@"', "sh", ...argv]);
+
 /** argv of `docker exec` into `container` (an id or name: see agentContainer). */
 export function agentExecArgv(container: string, argv: string[], o: ExecOptions): string[] {
   const flags = [...(o.interactive ? ["--interactive"] : []), ...(o.tty ? ["--tty"] : [])];
-  // Through sh's exec, argv as it is (env would take a first word with "=" for a variable):
-  // a command that is not there exits 127 as in a shell, not docker's 126 with an OCI
-  // runtime error. HOME is one of the names that travel on argv, so no child env is needed.
-  const { args } = execArgs(container, o.root ? o.root.wrap(argv) : ["sh", "-c", 'exec "$@"', "sh", ...argv], {
+  // HOME is one of the names that travel on argv, so no child env is needed.
+  const { args } = execArgs(container, inAgent(argv, o), {
     user: o.root ? "0" : AGENT.user,
     env: o.root ? o.root.env : { HOME: AGENT.home },
     workdir: o.workdir,
@@ -185,24 +189,52 @@ export const ENGINE_CHECK_AFTER_MS = 1000;
  * The docker CLI waits forever on an engine that takes the connection and never answers,
  * and the exec cannot be bounded as a whole (a command runs as long as it runs). So one
  * still running after ENGINE_CHECK_AFTER_MS has the engine asked its version, bounded as
- * every such call: an engine that does not answer that either is hung, and the CLI waiting
- * on it is ended with a TIMEOUT naming the bottle. */
+ * every such call: an engine that does not answer that either is hung. One that answers
+ * is asked whether it started the exec (execStarted), until BB_DOCKER_TIMEOUT after the
+ * exec began: an engine stuck on just that call (or on the exec's create) is hung too.
+ * Either way the CLI waiting on it is ended with a TIMEOUT naming the bottle. */
 export async function execInteractive(container: string, argv: string[], o: ExecOptions & { slug: string }): Promise<{ code: number; cli: HeldCliErrors; dockerSaid: string }> {
   let cli: HeldCliErrors | undefined;
   const hung = new AbortController();
   const done = new AbortController();
   const check = setTimeout(() => {
-    boundedDocker(["version", "--format", "{{.Server.Version}}"], { what: `Cannot run ${argv[0]} in bottle ${o.slug}`, signal: done.signal }).catch((e: unknown) => {
+    watchEngine(container, inAgent(argv, o), { what: `Cannot run ${argv[0]} in bottle ${o.slug}`, since: Date.now() - ENGINE_CHECK_AFTER_MS, signal: done.signal }).catch((e: unknown) => {
+      if (done.signal.aborted) return;
       if (isBbError(e) && e.code === "TIMEOUT") hung.abort(e);
+      // The engine could not say (an older one without such events, say): the exec waits as it would.
+      else log.debug(`not watching the engine for ${argv[0]}: ${(e as Error).message}`);
     });
   }, ENGINE_CHECK_AFTER_MS);
   try {
-    const code = await runInteractive(agentExecArgv(container, argv, o), { stderr: (stream) => void (cli = holdCliErrors(stream, process.stderr)), signal: hung.signal });
+    const code = await runInteractive(agentExecArgv(container, argv, o), {
+      stderr: (stream) => void (cli = holdCliErrors(stream, process.stderr)),
+      signal: hung.signal,
+      // A docker CLI ended with SIGTERM says why in a line of its own ("unexpected EOF"),
+      // where bb-vm says it in its own; with a terminal, it must put the terminal back first.
+      killWith: o.tty ? "SIGTERM" : "SIGKILL",
+    });
     if (hung.signal.aborted) throw hung.signal.reason;
     return { code, cli: cli!, dockerSaid: o.tty ? cli!.said().trim() : "" };
   } finally {
     clearTimeout(check);
     done.abort();
+  }
+}
+
+/** Settles once the engine has started the exec of `cmd` (begun at `since`); throws TIMEOUT
+ * when it does not answer, or has not started it BB_DOCKER_TIMEOUT after `since`. */
+async function watchEngine(container: string, cmd: string[], o: { what: string; since: number; signal: AbortSignal }): Promise<void> {
+  const { what, signal } = o;
+  await boundedDocker(["version", "--format", "{{.Server.Version}}"], { what, signal });
+  const limitMs = boundedCallMs();
+  while (!signal.aborted) {
+    // Each asks up to a second ahead (execStarted), so this loop is paced by the engine.
+    if (await execStarted(container, cmd, o)) return;
+    if (Date.now() - o.since >= limitMs) {
+      throw new BbError("TIMEOUT", `${what}: the Docker engine answers, yet did not start the command within ${limitMs / 1000} s (\`docker exec\` waits on it). Is it hung? Restart it and try again (BB_DOCKER_TIMEOUT=SECONDS allows a slow engine longer).`, {
+        details: { container, timeoutMs: limitMs },
+      });
+    }
   }
 }
 

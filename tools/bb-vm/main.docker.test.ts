@@ -340,3 +340,23 @@ test("bb-vm exec killed with SIGKILL takes its docker exec client with it: no do
   }
   assert.deepEqual(left, [], "a docker exec client outlived the bb-vm that was killed");
 });
+
+test("bb-vm exec on an engine that answers everything but never starts the exec ends in one line naming the bottle (124) and leaves no docker exec waiting", async (t) => {
+  const { root, bottle } = await agentBottle(t, "noexec");
+  const where = ["--slug", bottle.slug, "--state-dir", root.stateRoot];
+  // The engine's version and the container's state answer, so the engine check passes.
+  for (const hangOn of [/^POST \S+\/containers\/[^/\s]+\/exec$/, /^POST \S+\/exec\/[^/\s]+\/start$/]) {
+    const engine = await hangingEngine(t, { via: realEngineSocket(), hangOn });
+    const began = Date.now();
+    // Bounded here: without a limit of its own, bb-vm waits forever.
+    const r = await run([join(REPO, "bin", "bb-vm"), "exec", "--root", ...where, "--", "true"], { env: { BB_FROM_SOURCE: "1", DOCKER_HOST: engine.host, BB_DOCKER_TIMEOUT: "2" }, expect: ANY_EXIT, timeoutMs: 30_000 });
+    assert.equal(engine.held.length, 1, engine.held.join("\n"));
+    assert.equal(r.code, 124, r.stderr);
+    const lines = r.stderr.split("\n").filter(Boolean);
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, new RegExp(`^bb-vm: error: Cannot run true in bottle ${bottle.slug}: the Docker engine answers, yet did not start the command within 2 s \\(.docker exec. waits on it\\)\\. Is it hung\\?`));
+    assert.equal(r.stdout, "");
+    assert.ok(Date.now() - began < 15_000, `took ${Date.now() - began} ms`);
+    assert.equal(await engine.clientsClosed(), 0, "a docker exec still waits on the engine");
+  }
+});
