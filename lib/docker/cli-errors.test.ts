@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { test } from "node:test";
-import { holdCliErrors, mayBeCliLines } from "./cli-errors.ts";
+import { holdCliErrors, mayBeCliLines, RUNTIME_LINE_STARTS } from "./cli-errors.ts";
 
 const b = (s: string) => Buffer.from(s, "latin1");
 
@@ -44,4 +44,19 @@ test("holdCliErrors() passes the command's stderr through as it comes and holds 
   assert.equal(cli.out(), "Error response from daemon: Container x is not running\n", "released, it was the command's after all");
   cli.held.release();
   assert.equal(cli.out(), "Error response from daemon: Container x is not running\n", "released twice");
+});
+
+test("holdCliErrors() on stdout holds only the runtime's refusal in its full form, and releases it where the caller says", async () => {
+  const runtime = "OCI runtime exec failed: exec failed: unable to start container process: exec: \"/usr/bin/env\": stat /usr/bin/env: no such file or directory: unknown\r\n";
+  assert.equal(mayBeCliLines(b(runtime), RUNTIME_LINE_STARTS), true);
+  for (const own of ["OCI runtime exec failed: mine\n", "Error response from daemon: x\n", "out\n"]) assert.equal(mayBeCliLines(b(own), RUNTIME_LINE_STARTS), false, own);
+  const source = new PassThrough();
+  const [stdout, stderr] = [new PassThrough(), new PassThrough()];
+  const text = (s: PassThrough) => (s.read() as Buffer | null)?.toString("latin1") ?? "";
+  const held = holdCliErrors(source, stdout, RUNTIME_LINE_STARTS);
+  source.end(b(runtime));
+  await new Promise((r) => source.on("end", r));
+  assert.equal(text(stdout), "");
+  held.release(stderr);
+  assert.deepEqual([text(stdout), text(stderr)], ["", runtime]);
 });

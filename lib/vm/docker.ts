@@ -2,7 +2,7 @@
 // network only (so the bundle is all it can reach), idling until bb-vm exec/attach run
 // commands in it as user node.
 import process from "node:process";
-import { holdCliErrors, type HeldCliErrors } from "../docker/cli-errors.ts";
+import { holdCliErrors, RUNTIME_LINE_STARTS, type HeldCliErrors } from "../docker/cli-errors.ts";
 import { BbError, isBbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { BOTTLE_LOG_LIMIT, isNameInUse, PIDS_LIMIT, removeContainer, runContainer } from "../docker/container.ts";
@@ -181,7 +181,9 @@ export const ENGINE_CHECK_AFTER_MS = 1000;
 
 /** Run a command with the caller's stdio (attach, exec from a terminal): its exit code, and
  * the docker CLI's own lines on why it could not start, held back from stderr for the
- * caller to release (they were the command's) or replace with a line of its own; and with a
+ * caller to release (they were the command's) or replace with a line of its own; the same
+ * for the runtime's line on stdout (`out`; without a terminal: with one, docker's stdout
+ * must be the terminal, whose size it reads, and the session's output is for people); and with a
  * terminal (o.tty) what docker said on stderr, held or not (the command's own output goes
  * through the terminal), so that a session docker never started can be told from a
  * command that failed; without one, docker's words and the command's share stderr: "".
@@ -193,8 +195,9 @@ export const ENGINE_CHECK_AFTER_MS = 1000;
  * is asked whether it started the exec (execStarted), until BB_DOCKER_TIMEOUT after the
  * exec began: an engine stuck on just that call (or on the exec's create) is hung too.
  * Either way the CLI waiting on it is ended with a TIMEOUT naming the bottle. */
-export async function execInteractive(container: string, argv: string[], o: ExecOptions & { slug: string }): Promise<{ code: number; cli: HeldCliErrors; dockerSaid: string }> {
+export async function execInteractive(container: string, argv: string[], o: ExecOptions & { slug: string }): Promise<{ code: number; cli: HeldCliErrors; out: HeldCliErrors; dockerSaid: string }> {
   let cli: HeldCliErrors | undefined;
+  let out: HeldCliErrors = { text: () => "", said: () => "", release: () => {} };
   const hung = new AbortController();
   const done = new AbortController();
   const check = setTimeout(() => {
@@ -207,6 +210,7 @@ export async function execInteractive(container: string, argv: string[], o: Exec
   }, ENGINE_CHECK_AFTER_MS);
   try {
     const code = await runInteractive(agentExecArgv(container, argv, o), {
+      stdout: o.tty ? undefined : (stream) => void (out = holdCliErrors(stream, process.stdout, RUNTIME_LINE_STARTS)),
       stderr: (stream) => void (cli = holdCliErrors(stream, process.stderr)),
       signal: hung.signal,
       // A docker CLI ended with SIGTERM says why in a line of its own ("unexpected EOF"),
@@ -214,7 +218,7 @@ export async function execInteractive(container: string, argv: string[], o: Exec
       killWith: o.tty ? "SIGTERM" : "SIGKILL",
     });
     if (hung.signal.aborted) throw hung.signal.reason;
-    return { code, cli: cli!, dockerSaid: o.tty ? cli!.said().trim() : "" };
+    return { code, cli: cli!, out, dockerSaid: o.tty ? cli!.said().trim() : "" };
   } finally {
     clearTimeout(check);
     done.abort();

@@ -271,8 +271,10 @@ test("bb-vm exec into a bottle whose checkout folder was removed inside it says 
   const exec = () => runTool("bb-vm", ["exec", "--root", "--slug", bottle.slug, "--state-dir", root.stateRoot, "--", "pwd"]);
   const r = await exec();
   assert.equal(r.code, 125, JSON.stringify(r.stderr));
-  // docker's own line comes on the command's stdout, where bb-vm does not read.
-  assert.match(r.stdout, /^OCI runtime exec failed: .*chdir to cwd/);
+  // docker's own line, which it writes on the command's stdout, is said in bb-vm's words
+  // instead, on stderr; docker's is there for whoever asks (-v).
+  assert.equal(r.stdout, "");
+  assert.match((await runTool("bb-vm", ["-v", "exec", "--root", "--slug", bottle.slug, "--state-dir", root.stateRoot, "--", "pwd"])).stderr, /docker exec said: OCI runtime exec failed: .*chdir to cwd/);
   assert.equal(r.stderr, `bb-vm: error: bottle ${bottle.slug}: /home/node/work, where commands start, is gone from its agent container (removed inside the bottle), so docker could not start the command there; \`docker exec -u node ${agent} mkdir -p /home/node/work\` makes it again\n`);
   await run(["docker", "exec", id, "mkdir", "-p", "/home/node/work"]);
   const again = await exec();
@@ -359,4 +361,22 @@ test("bb-vm exec on an engine that answers everything but never starts the exec 
     assert.ok(Date.now() - began < 15_000, `took ${Date.now() - began} ms`);
     assert.equal(await engine.clientsClosed(), 0, "a docker exec still waits on the engine");
   }
+});
+
+test("bb-vm exec whose command docker cannot start (the OCI runtime's exec fails, 126) keeps docker's line off stdout: stdout carries the command's output only", async (t) => {
+  const { root, bottle, id } = await agentBottle(t, "oci");
+  const where = ["--slug", bottle.slug, "--state-dir", root.stateRoot];
+  // Root's commands start with /usr/bin/env (rootExec): without it the runtime starts nothing.
+  await run(["docker", "exec", id, "mv", "/usr/bin/env", "/usr/bin/env.gone"]);
+  const r = await runTool("bb-vm", ["exec", "--root", ...where, "--", "true"]);
+  assert.equal(r.code, 126, r.stderr);
+  assert.equal(r.stdout, "", "docker's line reached stdout");
+  assert.match(r.stderr, /^OCI runtime exec failed: .*\/usr\/bin\/env/m);
+  await run(["docker", "exec", id, "mv", "/usr/bin/env.gone", "/usr/bin/env"]);
+  // The command's own output, even in docker's words, stays on stdout.
+  const own = await runTool("bb-vm", ["exec", "--root", ...where, "--", "sh", "-c", "echo 'OCI runtime exec failed: mine'; exit 126"]);
+  assert.deepEqual([own.code, own.stdout, own.stderr], [126, "OCI runtime exec failed: mine\n", ""]);
+  // A reader that goes away ends the command as it would without bb-vm between them.
+  const piped = await run(["sh", "-c", `${join(REPO, "bin", "bb-vm")} exec --root ${where.join(" ")} -- yes | head -n 1`], { env: { BB_FROM_SOURCE: "1" }, expect: ANY_EXIT, timeoutMs: 30_000 });
+  assert.deepEqual([piped.code, piped.stdout], [0, "y\n"], piped.stderr);
 });

@@ -81,12 +81,14 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
   if (plan.vm.kind === "docker") {
     // By the id bb-vm recorded: a container of that name now may be another root's bottle.
     const container = await agentContainer(plan);
-    const { code, cli, dockerSaid } = await execInteractive(container, argv, { ...o, root: o.root ? rootExec(plan) : undefined, slug: plan.slug });
-    const why = code === 0 ? null : await whyNotRun(plan, container, code, cli.text(), o.workdir);
+    const { code, cli, out, dockerSaid } = await execInteractive(container, argv, { ...o, root: o.root ? rootExec(plan) : undefined, slug: plan.slug });
+    const why = code === 0 ? null : await whyNotRun(plan, container, code, cli.text() + out.text(), o.workdir);
     if (why === null) {
       // The lines the docker CLI wrote were the command's own after all, or the CLI's on a
-      // bottle that can run commands: either way, as they came.
+      // bottle that can run commands: either way, as they came; but the runtime's refusal
+      // to start the command (126) goes to stderr, off the command's output.
       cli.release();
+      out.release(code === 126 ? process.stderr : undefined);
       // With a terminal, docker's stderr is docker's alone: words there mean docker did not
       // start the session (refused the exec, could not enter ~/work, ...), which the start
       // flow must not take for an agent that ran and exited (keep=false tears down then).
@@ -121,7 +123,7 @@ async function whyNotRun(plan: Vmd, container: string, code: number, said: strin
   const drop = () => said && log.debug(`docker exec said: ${said.trim()}`);
   // The folder exec and attach start in (the copied checkout) was removed inside the
   // bottle: docker's runtime starts nothing there, exits 126 and says why on the command's
-  // stdout (out of bb-vm's reach), in words that do not name the bottle or the fix.
+  // stdout (held back, as `said`), in words that do not name the bottle or the fix.
   if (code === 126 && workdir && (await folderGone(container, workdir))) {
     drop();
     return `bottle ${plan.slug}: ${workdir}, where commands start, is gone from its agent container (removed inside the bottle), so docker could not start the command there; \`docker exec -u ${plan.vm.user} ${plan.vm.name} mkdir -p ${workdir}\` makes it again`;
