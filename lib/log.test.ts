@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createLogger } from "./log.ts";
+import { createLogger, setTool } from "./log.ts";
 import { start } from "./proc.ts";
 import { tsArgv } from "./supervise/testdata/ts-argv.ts";
 
@@ -56,4 +56,17 @@ test("a stderr read slower than warnings come holds at most about a MiB of them;
   assert.equal(shown + leftOut.reduce((a, b) => a + b, 0), count, `${shown} shown, left out: ${leftOut.join(", ")}`);
   assert.ok(lines.includes("flood: policy reloaded"), "the info line was left out");
   assert.equal(lines.filter(Boolean).at(-1), "flood: done");
+});
+
+test("setTool() names the tool first on every warning line, a child's too, and on no other line", (t) => {
+  const lines: string[] = [];
+  const log = createLogger({ write: (text) => void lines.push(text), level: "debug" });
+  setTool("bb-list");
+  t.after(() => setTool(""));
+  log.warn("docker: Cannot reach the Docker engine");
+  log.child("scan").warn("x");
+  log.info("i");
+  log.error("e");
+  log.debug("d");
+  assert.deepEqual(lines, ["bb-list: warning: docker: Cannot reach the Docker engine\n", "bb-list: scan: warning: x\n", "i\n", "error: e\n", "debug: d\n"]);
 });

@@ -47,6 +47,18 @@ function envLevel(write: (text: string) => void): Level {
 
 let current: Level | undefined;
 
+// The tool whose warnings these are (setTool), said first on each warning line.
+let tool = "";
+
+/**
+ * Name the tool on every warning line ("bb-list: warning: docker: ..."), as its error line
+ * names it (cli.ts): a warning that a backend could not be asked reaches someone who ran
+ * several tools in a pipe or a script, and must say which one could not ask.
+ */
+export function setTool(name: string): void {
+  tool = name ? `${name}: ` : "";
+}
+
 /** Set the process-wide level (a tool's main does this once from its flags). */
 export function setLogLevel(level: Level): void {
   current = level;
@@ -85,7 +97,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     if (ORDER[l] < ORDER[lvl()]) return;
     // Messages quote what came from inside a bottle (a header, a host, a path): no
     // control character reaches a terminal or `docker logs` raw (printable.ts).
-    const text = `${prefix}${tag}${printableLines(msg)}\n`;
+    const text = `${l === "warn" ? tool : ""}${prefix}${tag}${printableLines(msg)}\n`;
     if (options.write) options.write(text);
     else toStderr(text, l !== "info");
   };

@@ -141,7 +141,7 @@ test("bb-cleanup and its --slug teardown leave alone a container run from an ima
   const listed = await run.tool("bb-list", ["--all", "--json"]);
   assert.equal(listed.code, 0, listed.stderr);
   assert.deepEqual((listed.json() as ListRow[]).map((r) => [r.slug, r.containers.map((c) => c.name)]), [[dead.slug, [names.bundle(dead.slug)]]]);
-  assert.match(listed.stderr, new RegExp(`left alone: container ${mine} carries bot-bottle's labels but is not a bottle's \\(bot-bottle names bottle ${dead.slug}'s bundle ${names.bundle(dead.slug)}\\)`));
+  assert.match(listed.stderr, new RegExp(`^bb-list: warning: left alone: container ${mine} carries bot-bottle's labels but is not a bottle's \\(bot-bottle names bottle ${dead.slug}'s bundle ${names.bundle(dead.slug)}\\)`, "m"));
   const swept = await run.tool("bb-cleanup", ["--yes", "--grace", "0", "--json"]);
   assert.equal(swept.code, 0, swept.stderr);
   assert.deepEqual((swept.json() as Report).results!.map((x) => [x.kind, x.name]).sort(), [
@@ -316,7 +316,7 @@ test("a smolvm on PATH that cannot be asked stops no docker bottle's cleanup: sm
 
   const r = await run.tool("bb-cleanup", ["--yes", "--json"], { env });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /warning: smolmachines: .*: smolmachines bottles are left as they are, the rest is judged as usual/);
+  assert.match(r.stderr, /^bb-cleanup: warning: smolmachines: .*: smolmachines bottles are left as they are, the rest is judged as usual/m);
   const report = r.json() as Report;
   assert.deepEqual(report.plan.map((p) => p.slug), [dockerDead.slug]);
   assert.deepEqual(report.kept.map((k) => k.slug), [smolDead.slug]);

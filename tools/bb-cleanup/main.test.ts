@@ -54,7 +54,7 @@ test("bb-cleanup refuses (exit 1, nothing removed) when an installed backend can
 
   const list = await runTool("bb-list", ["--all", "--json", "--state-dir", state], { env });
   assert.equal(list.code, 1, list.stderr);
-  assert.equal(list.stderr.match(/warning: docker: Cannot reach the Docker engine/g)?.length, 1, list.stderr);
+  assert.equal(list.stderr.match(/^bb-list: warning: docker: Cannot reach the Docker engine/gm)?.length, 1, list.stderr);
   assert.deepEqual((list.json() as { slug: string }[]).map((b) => b.slug), ["gone-0001"]);
 });
 
@@ -70,7 +70,7 @@ test("bb-cleanup and bb-list give up on a Docker engine that takes the connectio
 
   const list = await runTool("bb-list", ["--all", "--json", "--state-dir", state], { env });
   assert.equal(list.code, 1, list.stderr);
-  assert.match(list.stderr, /warning: docker: Cannot list (containers|networks): the Docker engine did not answer/);
+  assert.match(list.stderr, /^bb-list: warning: docker: Cannot list (containers|networks): the Docker engine did not answer/m);
   assert.deepEqual((list.json() as { slug: string }[]).map((b) => b.slug), ["gone-0001"]);
   // The CLIs were killed, not left waiting: their connections close.
   assert.equal(await engine.clientsClosed(), 0);
