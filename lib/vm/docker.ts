@@ -6,8 +6,8 @@ import { holdCliErrors, RUNTIME_LINE_STARTS, type HeldCliErrors } from "../docke
 import { BbError, isBbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { BOTTLE_LOG_LIMIT, isNameInUse, PIDS_LIMIT, removeContainer, runContainer } from "../docker/container.ts";
-import { boundedCallMs, boundedDocker } from "../docker/cmd.ts";
-import { execStarted } from "../docker/exec-started.ts";
+import { boundedCallMs } from "../docker/cmd.ts";
+import { engineClockOffset, execStarted } from "../docker/exec-started.ts";
 import { inspectContainer } from "../docker/inspect.ts";
 import { execArgs, execIn } from "../docker/exec.ts";
 import { bottleLabels } from "../docker/labels.ts";
@@ -229,11 +229,11 @@ export async function execInteractive(container: string, argv: string[], o: Exec
  * when it does not answer, or has not started it BB_DOCKER_TIMEOUT after `since`. */
 async function watchEngine(container: string, cmd: string[], o: { what: string; since: number; signal: AbortSignal }): Promise<void> {
   const { what, signal } = o;
-  await boundedDocker(["version", "--format", "{{.Server.Version}}"], { what, signal });
+  const offsetMs = await engineClockOffset({ what, signal });
   const limitMs = boundedCallMs();
   while (!signal.aborted) {
     // Each asks up to a second ahead (execStarted), so this loop is paced by the engine.
-    if (await execStarted(container, cmd, o)) return;
+    if (await execStarted(container, cmd, { ...o, offsetMs })) return;
     if (Date.now() - o.since >= limitMs) {
       throw new BbError("TIMEOUT", `${what}: the Docker engine answers, yet did not start the command within ${limitMs / 1000} s (\`docker exec\` waits on it). Is it hung? Restart it and try again (BB_DOCKER_TIMEOUT=SECONDS allows a slow engine longer).`, {
         details: { container, timeoutMs: limitMs },
