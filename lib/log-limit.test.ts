@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createLogger } from "./log.ts";
-import { createAgentLines } from "./log-limit.ts";
+import { AGENT_SHARE_RATE, createAgentLines } from "./log-limit.ts";
 
 function setup(rate = { burst: 3, perSecond: 1 }) {
   let t = Date.parse("2026-01-01T00:00:00Z");
@@ -55,4 +55,23 @@ test("a long line from the agent is held by a cut key: two that differ past the 
   assert.equal(lines.length, 2);
   assert.match(lines[1]!, /^warning: CONNECT needs host:port, got x+… \(1 more like it in the last 1 s\)$/);
   assert.ok(lines[1]!.length < 700);
+});
+
+test("lines named under one share (a wildcard's made-up subdomains) take at most its part of the budget: another share's first line still gets out", () => {
+  let t = Date.parse("2026-01-01T00:00:00Z");
+  const lines: string[] = [];
+  const log = createLogger({ level: "info", write: (s) => void lines.push(s.trimEnd()) });
+  const said = createAgentLines({ log, what: "warnings about requests", windowMs: 60_000, now: () => t });
+  for (let i = 0; i < 1000; i++) said.warn(`cannot reach upstream http://h${i}.x.test: ECONNREFUSED`, undefined, "x.test");
+  for (let i = 0; i < 1000; i++) said.warn(`cannot reach upstream http://h${i}.y.test: ECONNREFUSED`, undefined, "y.test");
+  said.warn("cannot reach upstream http://other.test: ECONNREFUSED", undefined, "other.test");
+  said.warn("a line of no share");
+  t += 2000;
+  said.close();
+  const firsts = (re: RegExp) => lines.filter((l) => re.test(l)).length;
+  assert.equal(firsts(/^warning: cannot reach upstream http:\/\/h\d+\.x\.test/), AGENT_SHARE_RATE.burst);
+  assert.equal(firsts(/^warning: cannot reach upstream http:\/\/h\d+\.y\.test/), AGENT_SHARE_RATE.burst);
+  assert.ok(lines.includes("warning: cannot reach upstream http://other.test: ECONNREFUSED"), lines.join("\n"));
+  assert.ok(lines.includes("warning: a line of no share"));
+  assert.equal(lines.at(-1), `warning: ${2000 - 2 * AGENT_SHARE_RATE.burst} more warnings about requests in the last 2 s, not logged: too many different ones at once`);
 });

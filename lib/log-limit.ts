@@ -4,7 +4,11 @@
 // and lib/log.ts then leaves out warnings, other ones among them. Here the first line of
 // each key gets out at once, its repeats are counted and said in one line a window later,
 // and keys past what the log may take (token buckets per kind, and optionally per share of
-// a kind) are counted in one line per window. Every count is said within a window (the
+// a kind: the allowlist entry a host came under, so one wildcard's made-up subdomains
+// cannot use up the lines of other hosts) are counted in one line per window. A count line
+// says too how many other wordings its repeats had (a few, bounded), so a key whose later
+// repeats failed for another reason does not pass for one reason only. Every count is said
+// within a window (the
 // timer runs while anything is pending) and on close; a key quiet for a window is
 // forgotten, and at most `maxKeys` are held, so memory stays bounded.
 import { clearInterval, setInterval } from "node:timers";
@@ -28,6 +32,8 @@ const MAX_KEYS = 1000;
 const MAX_SHARE_BUCKETS = 256;
 /** Keys and labels are cut to this: text from the agent (a URL, a host) could be long. */
 const MAX_KEY_CHARS = 600;
+/** Other wordings of a key's repeats told apart per window; at this a count line says "or more". */
+export const MAX_OTHER_REASONS = 10;
 
 export interface LineLimiterOptions<K extends string> {
   log: Logger;
@@ -37,8 +43,11 @@ export interface LineLimiterOptions<K extends string> {
   order: readonly K[];
   /** A bucket of its own for each `share` a line names, inside its kind's. */
   shareRate?: Rate;
-  /** A logged key's repeats: "upstream a.test: ECONNREFUSED (4 more like it in the last 10 s)". */
-  repeated?: (label: string, count: number, seconds: number) => string;
+  /**
+   * A logged key's repeats: "upstream a.test: ECONNREFUSED (4 more like it in the last 10 s)";
+   * `others`, how many reasons unlike the logged line's they had (at most MAX_OTHER_REASONS).
+   */
+  repeated?: (label: string, count: number, seconds: number, others: number) => string;
   /** The window's last line: what was neither logged nor counted in a line of its own. */
   summary: (counts: [K, number][], total: number, seconds: number) => string;
   windowMs?: number;
@@ -51,6 +60,8 @@ export interface LimitedLine<K extends string> {
   kind: K;
   /** What the count line says its repeats were like; defaults to the line. */
   label?: string;
+  /** Why, when lines of one key can differ in it (a refusal's reason): repeats' others are counted. */
+  reason?: string;
   /** The share of the kind's lines this one takes from (blocked-log: the allowlist entry). */
   share?: string;
   level?: LimitedLevel;
@@ -70,6 +81,16 @@ interface Counted<K> {
   /** Repeats since `since`, not yet said. */
   count: number;
   since: number;
+  /** The logged line's reason's hash, and those of its repeats' other reasons since `since` (bounded). */
+  reason: number | undefined;
+  others: Set<number>;
+}
+
+/** FNV-1a: a reason told apart by 32 bits, not held whole (keys x reasons would add up). */
+function hashOf(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
 function tokenBucket(rate: Rate, now: number) {
@@ -93,7 +114,10 @@ function tokenBucket(rate: Rate, now: number) {
 }
 
 const cut = (s: string) => (s.length > MAX_KEY_CHARS ? `${s.slice(0, MAX_KEY_CHARS)}…` : s);
-const parenthesised = (label: string, n: number, s: number) => `${label} (${n} more like it in the last ${s} s)`;
+/** ", 3 other reasons among them" ("10 or more" past the bound); nothing when all were alike. */
+export const otherReasons = (others: number) =>
+  others === 0 ? "" : `, ${others >= MAX_OTHER_REASONS ? `${MAX_OTHER_REASONS} or more` : others} other ${others === 1 ? "reason" : "reasons"} among them`;
+const parenthesised = (label: string, n: number, s: number, others: number) => `${label} (${n} more like it in the last ${s} s${otherReasons(others)})`;
 
 export function createLineLimiter<K extends string>(opts: LineLimiterOptions<K>): LineLimiter<K> {
   const { log, order } = opts;
@@ -136,10 +160,11 @@ export function createLineLimiter<K extends string>(opts: LineLimiterOptions<K>)
           if (at - k.since >= windowMs) keys.delete(key);
           continue;
         }
-        if (lines++ < MAX_COUNT_LINES) say(k.level, repeated(k.label, k.count, seconds(k.since, at)));
+        if (lines++ < MAX_COUNT_LINES) say(k.level, repeated(k.label, k.count, seconds(k.since, at), k.others.size));
         else folded.set(kind, (folded.get(kind) ?? 0) + k.count);
         k.count = 0;
         k.since = at;
+        k.others.clear();
       }
     }
     const parts = order.map((kind) => [kind, (unlogged.get(kind) ?? 0) + (folded.get(kind) ?? 0)] as [K, number]).filter(([, n]) => n > 0);
@@ -164,14 +189,17 @@ export function createLineLimiter<K extends string>(opts: LineLimiterOptions<K>)
   return {
     add(line, how) {
       const key = cut(how.key ?? line);
+      const reason = how.reason === undefined ? undefined : hashOf(cut(how.reason));
       const at = now();
       pending();
       const known = keys.get(key);
-      if (known) known.count++;
-      else if (room(how.kind, how.share, at)) {
+      if (known) {
+        known.count++;
+        if (reason !== undefined && reason !== known.reason && known.others.size < MAX_OTHER_REASONS) known.others.add(reason);
+      } else if (room(how.kind, how.share, at)) {
         const level = how.level ?? "warn";
         say(level, line);
-        keys.set(key, { label: cut(how.label ?? line), kind: how.kind, level, count: 0, since: at });
+        keys.set(key, { label: cut(how.label ?? line), kind: how.kind, level, count: 0, since: at, reason, others: new Set() });
       } else unlogged.set(how.kind, (unlogged.get(how.kind) ?? 0) + 1);
     },
     close() {
@@ -184,12 +212,22 @@ export function createLineLimiter<K extends string>(opts: LineLimiterOptions<K>)
 
 /** Lines of one kind a daemon says per request of the agent's, for `createAgentLines`. */
 export const AGENT_LINE_RATE: Rate = { burst: 50, perSecond: 1 };
+/**
+ * One share's part of AGENT_LINE_RATE: a wildcard's made-up subdomains, each failing in
+ * its own words, take at most this, and leave the rest to other hosts. A few shares
+ * flooding at once still leave some: 4 take 40 of the burst, and less than they refill.
+ */
+export const AGENT_SHARE_RATE: Rate = { burst: 10, perSecond: 0.2 };
 
-/** A daemon's lines the agent can cause, each said under a key (defaults to the line). */
+/**
+ * A daemon's lines the agent can cause, each said under a key (defaults to the line) and
+ * from a share of the daemon's lines (the allowlist entry the host came under, say), when
+ * one is named.
+ */
 export interface AgentLines {
-  info(line: string, key?: string): void;
-  warn(line: string, key?: string): void;
-  error(line: string, key?: string): void;
+  info(line: string, key?: string, share?: string): void;
+  warn(line: string, key?: string, share?: string): void;
+  error(line: string, key?: string, share?: string): void;
   close(): void;
 }
 
@@ -198,15 +236,16 @@ export interface AgentLines {
  * allowed host that is down, a refused git session): one kind, keyed by what the caller
  * says a line is about. `what` names them in the window's last line ("egress warnings").
  */
-export function createAgentLines(opts: { log: Logger; what: string; rate?: Rate; windowMs?: number; now?: () => number }): AgentLines {
+export function createAgentLines(opts: { log: Logger; what: string; rate?: Rate; shareRate?: Rate; windowMs?: number; now?: () => number }): AgentLines {
   const limiter = createLineLimiter({
     log: opts.log,
     rates: { agent: opts.rate ?? AGENT_LINE_RATE },
+    shareRate: opts.shareRate ?? AGENT_SHARE_RATE,
     order: ["agent"],
     windowMs: opts.windowMs,
     now: opts.now,
     summary: (_, total, s) => `${total} more ${opts.what} in the last ${s} s, not logged: too many different ones at once`,
   });
-  const at = (level: LimitedLevel) => (line: string, key?: string) => limiter.add(line, { kind: "agent", key, level });
+  const at = (level: LimitedLevel) => (line: string, key?: string, share?: string) => limiter.add(line, { kind: "agent", key, share, level });
   return { info: at("info"), warn: at("warn"), error: at("error"), close: () => limiter.close() };
 }

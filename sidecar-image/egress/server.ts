@@ -50,11 +50,24 @@ interface Prepared {
   secure: boolean;
   route: Route | undefined;
   origin: string;
+  /** The share of egress's lines the host's failures take from (shareOf). */
+  share: string;
   /** The injected credential's spellings, masked in the answer (empty when not routed). */
   secrets: Secret[];
 }
 
-type Prep = { ok: true; value: Prepared } | { ok: false; status: number; reason: string };
+type Prep = { ok: true; value: Prepared } | { ok: false; status: number; reason: string; share?: string };
+
+/**
+ * The share of egress's lines a host's failures take from (lib/log-limit.ts): its last two
+ * labels. Egress does not know the allowlist entry a host came under, but the made-up
+ * subdomains of one wildcard ("*.x.test", at any depth) all end alike, so they take from
+ * one share and cannot use up the lines another host's first failure needs.
+ */
+export function shareOf(hostname: string): string {
+  if (net.isIP(hostname) !== 0) return hostname;
+  return hostname.split(".").slice(-2).join(".");
+}
 
 const TLS_TRUST_ERRORS = new Set([
   "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
@@ -157,6 +170,7 @@ export function createEgress(opts: EgressOptions): Egress {
     if (!secure && url.protocol !== "http:") return { ok: false, status: 400, reason: `unsupported scheme ${url.protocol}` };
     const hostname = unbracket(url.hostname).toLowerCase();
     const origin = `${url.protocol}//${url.host}`;
+    const share = shareOf(hostname);
     const route = routes.get(hostname);
     // On a routed host the answer is searched for the credential (redact.ts), which needs
     // it unencoded: identity is asked for, and a WebSocket is kept from compressing frames.
@@ -167,11 +181,11 @@ export function createEgress(opts: EgressOptions): Egress {
     const headers = endToEndHeaders(req.rawHeaders, drop);
     headers.push(["host", url.host]);
     if (route) {
-      if (!secure) return { ok: false, status: 502, reason: `refusing to send the credential for ${route.host} over plain http; use https` };
+      if (!secure) return { ok: false, status: 502, reason: `refusing to send the credential for ${route.host} over plain http; use https`, share };
       // TRACE answers with the request it received, injected credential included.
-      if (/^TRAC[EK]$/i.test(req.method ?? "")) return { ok: false, status: 405, reason: `refusing ${req.method} to ${route.host}: the upstream would echo the injected credential back` };
+      if (/^TRAC[EK]$/i.test(req.method ?? "")) return { ok: false, status: 405, reason: `refusing ${req.method} to ${route.host}: the upstream would echo the injected credential back`, share };
       const inj = injectedHeader(route, env);
-      if (!inj.ok) return { ok: false, status: 502, reason: inj.reason };
+      if (!inj.ok) return { ok: false, status: 502, reason: inj.reason, share };
       headers.push(inj.header);
       if (!upgrade) headers.push(["accept-encoding", "identity"]);
     }
@@ -194,15 +208,15 @@ export function createEgress(opts: EgressOptions): Egress {
     // sends the connection elsewhere; SNI must not carry an IP literal.
     if (secure && net.isIP(hostname) === 0) options.servername = hostname;
     const secrets = route ? secretsOf(route) : [];
-    return { ok: true, value: { options, secure, route, origin, secrets } };
+    return { ok: true, value: { options, secure, route, origin, share, secrets } };
   }
 
   function routeNote(route: Route | undefined): string {
     return route ? ` (route ${route.auth} from ${route.slot})` : "";
   }
 
-  function fail(res: http.ServerResponse, status: number, reason: string) {
-    agentLines.warn(reason);
+  function fail(res: http.ServerResponse, status: number, reason: string, share?: string) {
+    agentLines.warn(reason, undefined, share);
     const body = Buffer.from(`egress: ${reason}\n`, "utf8");
     res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": body.length });
     res.end(body);
@@ -212,10 +226,10 @@ export function createEgress(opts: EgressOptions): Egress {
     const prep = prepare(req, false);
     if (!prep.ok) {
       req.resume();
-      fail(res, prep.status, prep.reason);
+      fail(res, prep.status, prep.reason, prep.share);
       return;
     }
-    const { options, secure, route, origin, secrets } = prep.value;
+    const { options, secure, route, origin, share, secrets } = prep.value;
     const send = secure ? https.request : http.request;
     /** Relay the upstream's status and headers; false (the answer refused) when they cannot be. */
     const relayHead = (upRes: http.IncomingMessage, headers: [string, string][]): boolean => {
@@ -226,7 +240,7 @@ export function createEgress(opts: EgressOptions): Egress {
         return true;
       } catch (e) {
         upRes.destroy();
-        fail(res, 502, `${origin} sent an answer egress cannot relay: ${(e as Error).message}`);
+        fail(res, 502, `${origin} sent an answer egress cannot relay: ${(e as Error).message}`, share);
         return false;
       }
     };
@@ -240,7 +254,7 @@ export function createEgress(opts: EgressOptions): Egress {
       const body = redactedBody(upRes, secrets, req.method, origin);
       if (!body.ok) {
         upRes.destroy();
-        fail(res, 502, body.reason);
+        fail(res, 502, body.reason, share);
         return;
       }
       if (!relayHead(upRes, maskedHeaders(endToEndHeaders(upRes.rawHeaders, body.dropHeaders), secrets))) return;
@@ -273,7 +287,7 @@ export function createEgress(opts: EgressOptions): Egress {
           log.debug(`${req.method} ${origin}: the pooled connection was closed under the request (${e.code}); sending it again`);
           return attempt(Buffer.concat(kept!, keptBytes));
         }
-        fail(res, 502, describeUpstreamError(origin, e));
+        fail(res, 502, describeUpstreamError(origin, e), share);
       });
       if (body) sent.end(body);
       else req.pipe(sent);
@@ -285,8 +299,8 @@ export function createEgress(opts: EgressOptions): Egress {
     });
   }
 
-  function rawFail(socket: Duplex, status: number, reason: string) {
-    agentLines.warn(reason);
+  function rawFail(socket: Duplex, status: number, reason: string, share?: string) {
+    agentLines.warn(reason, undefined, share);
     const body = `egress: ${reason}\n`;
     const text = status === 400 ? "Bad Request" : "Bad Gateway";
     socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
@@ -319,10 +333,10 @@ export function createEgress(opts: EgressOptions): Egress {
     socket.on("error", () => socket.destroy());
     const prep = prepare(req, true);
     if (!prep.ok) {
-      rawFail(socket, prep.status, prep.reason);
+      rawFail(socket, prep.status, prep.reason, prep.share);
       return;
     }
-    const { options, secure, route, origin, secrets } = prep.value;
+    const { options, secure, route, origin, share, secrets } = prep.value;
     /** The status line and headers of an answer to an upgrade, written by hand. */
     const answerHead = (upRes: http.IncomingMessage, headers: [string, string][]): string | null => {
       const status = relayStatus(upRes.statusCode);
@@ -349,20 +363,20 @@ export function createEgress(opts: EgressOptions): Egress {
       const body = secrets.length ? redactedBody(upRes, secrets, req.method, origin) : { ok: true as const, stream: upRes as Readable, dropHeaders: [] };
       if (!body.ok) {
         upRes.destroy();
-        rawFail(socket, 502, body.reason);
+        rawFail(socket, 502, body.reason, share);
         return;
       }
       const text = answerHead(upRes, endToEndHeaders(upRes.rawHeaders, ["transfer-encoding", "content-length", ...body.dropHeaders]));
       if (text === null) {
         upRes.destroy();
-        rawFail(socket, 502, `${origin} sent an answer egress cannot relay: status ${upRes.statusCode} is not a valid HTTP status`);
+        rawFail(socket, 502, `${origin} sent an answer egress cannot relay: status ${upRes.statusCode} is not a valid HTTP status`, share);
         return;
       }
       socket.write(`${text}connection: close\r\n\r\n`);
       body.stream.on("error", () => socket.destroy());
       body.stream.pipe(socket);
     });
-    upstream.on("error", (e: NodeJS.ErrnoException) => rawFail(socket, 502, describeUpstreamError(origin, e)));
+    upstream.on("error", (e: NodeJS.ErrnoException) => rawFail(socket, 502, describeUpstreamError(origin, e), share));
     upstream.end();
   }
 
@@ -379,7 +393,7 @@ export function createEgress(opts: EgressOptions): Egress {
     const hostname = unbracket(m[1]!).toLowerCase();
     const t = target(hostname, port);
     const upstream = net.connect({ host: t.host, port: t.port, lookup });
-    const onEarlyError = (e: NodeJS.ErrnoException) => rawFail(socket, 502, describeUpstreamError(`${hostname}:${port}`, e));
+    const onEarlyError = (e: NodeJS.ErrnoException) => rawFail(socket, 502, describeUpstreamError(`${hostname}:${port}`, e), shareOf(hostname));
     upstream.once("error", onEarlyError);
     upstream.once("connect", () => {
       upstream.off("error", onEarlyError);

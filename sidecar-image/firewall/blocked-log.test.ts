@@ -65,3 +65,29 @@ test("count lines are bounded per window, secrets' first; the counts past them g
   assert.equal(lines[0], "warning: blocked api.example.test (dlp aws): 1 more like it in the last 1 s");
   assert.equal(lines.at(-1), "warning: blocked 6 more refusals in the last 1 s, not logged one by one (6 to hosts or ports not allowed): the firewall's record counts them (bb-supervise blocked)");
 });
+
+test("repeats of one host and rule for other reasons say how many other reasons there were, up to a bound", () => {
+  const { lines, blocked, add } = setup();
+  const found = (what: string): Refusal => ({ what: "POST", host: "api.example.test", reason: `detector aws matched in ${what} (AWS access key id: AKIA…)`, under: "api.example.test" });
+  for (let i = 0; i < 3; i++) add(found("body"));
+  add(found("query"));
+  add(found("header x-a"));
+  add(found("query"));
+  for (let i = 0; i < 30; i++) add(found(`header x-${i}`));
+  add(notAllowed("evil.test"));
+  add(notAllowed("evil.test"));
+  blocked.close();
+  assert.deepEqual(lines.slice(2), [
+    "warning: blocked api.example.test (dlp aws): 35 more like it in the last 1 s, 10 or more other reasons among them",
+    "warning: blocked evil.test (not allowed): 1 more like it in the last 1 s",
+  ]);
+});
+
+test("repeats with one other reason say so in the singular", () => {
+  const { lines, blocked, add } = setup();
+  add(secret("a.example.test", "*.example.test"));
+  add({ ...secret("a.example.test", "*.example.test"), reason: "detector aws matched in query (AWS access key id: AKIA…)" });
+  add(secret("a.example.test", "*.example.test"));
+  blocked.close();
+  assert.deepEqual(lines.slice(1), ["warning: blocked a.example.test (dlp aws): 2 more like it in the last 1 s, 1 other reason among them"]);
+});

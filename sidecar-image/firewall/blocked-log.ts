@@ -8,7 +8,7 @@
 // refusals also by allowlist entry, so made-up names cannot use up the lines a secret's
 // refusal needs, nor one wildcard's made-up subdomains those of another allowed host.
 import type { Logger } from "../../lib/log.ts";
-import { createLineLimiter, type Rate } from "../../lib/log-limit.ts";
+import { createLineLimiter, otherReasons, type Rate } from "../../lib/log-limit.ts";
 import { type BlockedKind, keyOf, type Refusal } from "./blocked.ts";
 
 export { MAX_COUNT_LINES, WINDOW_MS } from "../../lib/log-limit.ts";
@@ -46,7 +46,7 @@ export function createBlockedLog(opts: { log: Logger; windowMs?: number; rates?:
     shareRate: perRule,
     windowMs: opts.windowMs,
     now: opts.now,
-    repeated: (label, n, s) => `${label}: ${n} more like it in the last ${s} s`,
+    repeated: (label, n, s, others) => `${label}: ${n} more like it in the last ${s} s${otherReasons(others)}`,
     summary: (parts, total, s) => {
       const which = parts.map(([kind, n]) => `${n} ${KIND_WORDS[kind]}`).join(", ");
       return `blocked ${total} more ${total === 1 ? "refusal" : "refusals"} in the last ${s} s, not logged one by one (${which}): the firewall's record counts them (bb-supervise blocked)`;
@@ -55,7 +55,7 @@ export function createBlockedLog(opts: { log: Logger; windowMs?: number; rates?:
   return {
     add(r, line) {
       const { key, host, rule, kind } = keyOf(r);
-      limiter.add(line, { key, kind, label: `blocked ${host} (${rule})`, share: kind === "content" ? (r.under ?? host) : undefined });
+      limiter.add(line, { key, kind, label: `blocked ${host} (${rule})`, reason: r.reason, share: kind === "content" ? (r.under ?? host) : undefined });
     },
     close: () => limiter.close(),
   };

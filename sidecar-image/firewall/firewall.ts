@@ -85,7 +85,9 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
   const blockedLog = createBlockedLog({ log });
   // What goes wrong per request of the agent's (an allowed host that is down, a tunnel that
-  // cannot open): the first of each line, then counts (lib/log-limit.ts), as refusals are.
+  // cannot open): the first of each line, then counts (lib/log-limit.ts), as refusals are;
+  // a host's failures take from its allowlist entry's share, so one wildcard's made-up
+  // subdomains cannot use up the lines of every other host.
   const agentLines = createAgentLines({ log, what: "warnings about the agent's requests" });
   const issuer = createLeafIssuer({ caCertPem: opts.ca.certPem, caKeyPem: opts.ca.keyPem });
   const upstream = createUpstream({ nextHop: opts.nextHop, upstreamCa: opts.upstreamCa, resolve: opts.resolve });
@@ -213,7 +215,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       } catch (e) {
         // A throw here would end the daemon and every tunnel it holds; only this answer fails.
         ures.destroy();
-        agentLines.warn(`upstream ${target.host}: ${(e as Error).message}`);
+        agentLines.warn(`upstream ${target.host}: ${(e as Error).message}`, undefined, under);
         const text = `bot-bottle firewall: ${target.host} sent an answer the firewall cannot relay: ${(e as Error).message}\n`;
         res.writeHead(502, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
         res.end(text);
@@ -236,7 +238,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
           log.debug(`${method} ${target.host}: the pooled connection was closed under the request (${e.code}); sending it again`);
           return attempt();
         }
-        agentLines.warn(`upstream ${target.host}: ${e.message}`);
+        agentLines.warn(`upstream ${target.host}: ${e.message}`, undefined, under);
         const text = `bot-bottle firewall: cannot reach ${target.host}: ${e.message}\n`;
         res.writeHead(502, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
         res.end(text);
@@ -418,7 +420,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     try {
       up = await upstream.tunnel(to.host, to.port);
     } catch (e) {
-      agentLines.warn(`tunnel to ${to.host}:${to.port} failed: ${(e as Error).message}`);
+      agentLines.warn(`tunnel to ${to.host}:${to.port} failed: ${(e as Error).message}`, undefined, under);
       return rawResponse(socket, 502, `bot-bottle firewall: cannot open a tunnel to ${to.host}: ${(e as Error).message}\n`);
     }
     socket.write(ESTABLISHED);

@@ -88,3 +88,52 @@ test("a firewall dialing upstreams itself logs an allowed host that is down once
   assert.equal(accounted(log, /^firewall: warning: upstream down\.test: connect ECONNREFUSED/), FLOOD, log);
   assert.match(log, /^firewall: warning: upstream other\.test: connect ECONNREFUSED/m);
 });
+
+// Made-up subdomains of one allowed wildcard, each failing in its own words (each name is
+// in its line): they must not use up the lines another allowed host's failure needs.
+const MADE_UP = 300;
+const madeUp = (i: number) => `h${i}.x.test`;
+const resolveAll = (port: number, names: string[]) => names.flatMap((n) => ["--resolve", `${n}=127.0.0.1:${port}`]);
+const names = Array.from({ length: MADE_UP }, (_, i) => madeUp(i));
+
+test("a flood of made-up subdomains of one allowed wildcard, each failing in egress: another allowed host's failure after it still gets its own line in egress's log", async (t) => {
+  const down = await closedPort();
+  const egress = await startDaemon(EGRESS, ["--listen", "127.0.0.1:0", ...resolveAll(down, [...names, "other.test"])]);
+  t.after(() => egress.stop());
+  const fw = await firewall(t, ["*.x.test", "other.test"], ["--next-hop", `127.0.0.1:${egress.port}`]);
+  const c = await plainVia(fw.port);
+  for (const n of names) assert.equal((await c.proxyRequest("GET", `http://${n}/`)).status, 502);
+  assert.equal((await c.proxyRequest("GET", "http://other.test/")).status, 502);
+  c.socket.destroy();
+  await egress.waitForLog(/other\.test/, 3000).catch(() => {});
+  await egress.stop();
+
+  const log = egress.stderr();
+  assert.match(log, /^egress: warning: cannot reach upstream http:\/\/other\.test: ECONNREFUSED/m, log.slice(-2000));
+  const firsts = log.split("\n").filter((l) => /^egress: warning: cannot reach upstream http:\/\/h\d+\.x\.test: ECONNREFUSED/.test(l)).length;
+  assert.ok(firsts >= 5, `only ${firsts} of the wildcard's failures had lines of their own`);
+  assert.ok(log.length < 16 * 1024, `egress wrote ${log.length} bytes of log`);
+});
+
+test("a flood of made-up subdomains of one allowed wildcard, each failing in the firewall (dialing directly, passthrough and intercepted): another allowed host's failures still get their own lines", async (t) => {
+  const down = await closedPort();
+  const pass = names.map((n) => n.replace(".x.", ".p."));
+  const fw = await firewall(t, ["*.x.test", "other.test", { host: "*.p.test", tlsPassthrough: true }, { host: "pass.test", tlsPassthrough: true }], resolveAll(down, [...names, ...pass, "other.test", "pass.test"]));
+  const c = await plainVia(fw.port);
+  for (const n of names) assert.equal((await c.proxyRequest("GET", `http://${n}/`)).status, 502);
+  assert.equal((await c.proxyRequest("GET", "http://other.test/")).status, 502);
+  c.socket.destroy();
+  for (const n of pass) {
+    const r = await connectTunnel(fw.port, `${n}:443`);
+    assert.ok("refused" in r && r.refused.status === 502);
+  }
+  const r = await connectTunnel(fw.port, "pass.test:443");
+  assert.ok("refused" in r && r.refused.status === 502);
+  await fw.waitForLog(/tunnel to pass\.test:443/, 3000).catch(() => {});
+  await fw.stop();
+
+  const log = fw.stderr();
+  assert.match(log, /^firewall: warning: upstream other\.test: connect ECONNREFUSED/m, log.slice(-2000));
+  assert.match(log, /^firewall: warning: tunnel to pass\.test:443 failed: connect ECONNREFUSED/m, log.slice(-2000));
+  assert.ok(log.length < 16 * 1024, `the firewall wrote ${log.length} bytes of log`);
+});
