@@ -33,12 +33,18 @@ export const BLOCKED_LIMITS = { gate: 400, content: 100, keyless: 20 } as const;
  * so a secret sent to another allowed host after them is still listed.
  */
 export const CONTENT_KEYS_PER_RULE = 10;
-export const MAX_BLOCKED_ENTRIES = BLOCKED_LIMITS.gate + BLOCKED_LIMITS.content + BLOCKED_LIMITS.keyless;
+/**
+ * Allowlist entries whose first content key is kept once the content keys are all taken:
+ * ten flooded wildcards fill BLOCKED_LIMITS.content, and a secret sent under an entry with
+ * no key yet (another allowed host) is listed all the same, up to this many entries.
+ */
+export const CONTENT_FIRST_KEYS = 100;
+export const MAX_BLOCKED_ENTRIES = BLOCKED_LIMITS.gate + BLOCKED_LIMITS.content + CONTENT_FIRST_KEYS + BLOCKED_LIMITS.keyless;
 /** Cuts (characters) of what the agent chose; a host is a DNS name (253 at most) already. */
 export const MAX_HOST_CHARS = 253;
 export const MAX_RULE_CHARS = 60;
 export const MAX_SAMPLE_CHARS = 200;
-/** Far over what MAX_BLOCKED_ENTRIES entries at those cuts take (about 300 KiB). */
+/** Far over what MAX_BLOCKED_ENTRIES entries at those cuts take (about 400 KiB). */
 export const MAX_RECORD_BYTES = 2 * 1024 * 1024;
 
 const Instant = z.string().datetime({ offset: true });
@@ -59,8 +65,8 @@ export type BlockedEntry = z.infer<typeof BlockedEntry>;
 export const BlockedRecord = z.object({
   version: z.literal(BLOCKED_VERSION),
   /** The keys this record keeps of each kind (BLOCKED_LIMITS when it was written). */
-  // keyless and contentPerRule are absent from a record written before they were kept.
-  limits: z.object({ gate: Count, content: Count, keyless: Count.optional(), contentPerRule: Count.optional() }),
+  // keyless, contentPerRule and contentFirsts are absent from a record written before they were kept.
+  limits: z.object({ gate: Count, content: Count, keyless: Count.optional(), contentPerRule: Count.optional(), contentFirsts: Count.optional() }),
   updatedAt: Instant,
   entries: z.array(BlockedEntry).max(MAX_BLOCKED_ENTRIES * 2),
   /** Refusals under keys that came after the record was full. */

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { BLOCKED_LIMITS, BlockedRecord, CONTENT_KEYS_PER_RULE } from "../../lib/blocked-record.ts";
+import { BLOCKED_LIMITS, BlockedRecord, CONTENT_FIRST_KEYS, CONTENT_KEYS_PER_RULE } from "../../lib/blocked-record.ts";
 import { createLogger } from "../../lib/log.ts";
 import { mintCa } from "../../lib/tls/mod.ts";
 import { startDaemon } from "../../tests/support/daemon-process.ts";
@@ -45,7 +45,7 @@ test("the summary keeps the first keys of each kind for good: later new keys onl
   assert.equal(r.entries[0]!.firstSeen, "2026-01-01T00:00:01.000Z");
   assert.equal(r.entries[0]!.lastSeen, "2026-01-01T00:00:07.000Z");
   assert.deepEqual(r.others, { count: 4, firstSeen: "2026-01-01T00:00:05.000Z", lastSeen: "2026-01-01T00:00:10.000Z" });
-  assert.deepEqual(r.limits, { gate: 3, content: 1, keyless: BLOCKED_LIMITS.keyless, contentPerRule: CONTENT_KEYS_PER_RULE });
+  assert.deepEqual(r.limits, { gate: 3, content: 1, keyless: BLOCKED_LIMITS.keyless, contentPerRule: CONTENT_KEYS_PER_RULE, contentFirsts: CONTENT_FIRST_KEYS });
   assert.equal(r.entries[0]!.sample, "CONNECT: host is not in this bottle's allowlist");
 });
 
@@ -68,6 +68,24 @@ test("content keys are kept per allowlist entry: one wildcard's made-up subdomai
   again.add(secret("x99.wild.test", "*.wild.test"));
   again.add(secret("new.test", "new.test"));
   assert.deepEqual(again.snapshot().entries.map((e) => e.host).slice(-1), ["new.test"]);
+  assert.equal(again.snapshot().others.count, r.others.count + 1);
+});
+
+test("once wildcards' made-up subdomains take every content key, the first key of each entry without one is kept, up to a bound, across a restart too", () => {
+  const limits = { content: 4, contentPerRule: 2, contentFirsts: 2 };
+  const s = createBlockedSummary({ limits });
+  const secret = (host: string, under: string) => ({ host, under, what: "POST", reason: "detector aws matched in body (AWS access key: AKIA…)" });
+  for (const w of ["a", "b"]) for (let i = 0; i < 5; i++) s.add(secret(`x${i}.${w}.test`, `*.${w}.test`));
+  s.add(secret("api.test", "api.test")); // its entry's first: kept past the content keys
+  s.add({ host: "api.test", under: "api.test", what: "POST", reason: "request body is over 16 MiB, too large to scan" }); // its second: not
+  s.add(secret("late.c.test", "*.c.test"));
+  s.add(secret("later.d.test", "*.d.test")); // past the bound
+  const r = BlockedRecord.parse(s.snapshot());
+  assert.deepEqual(r.entries.map((e) => e.host), ["x0.a.test", "x1.a.test", "x0.b.test", "x1.b.test", "api.test", "late.c.test"]);
+  assert.equal(r.others.count, 3 + 3 + 1 + 1);
+  const again = createBlockedSummary({ limits, from: r });
+  again.add(secret("new.e.test", "*.e.test"));
+  assert.deepEqual(again.snapshot().entries.map((e) => e.host), r.entries.map((e) => e.host));
   assert.equal(again.snapshot().others.count, r.others.count + 1);
 });
 

@@ -1,11 +1,12 @@
 // The firewall's side of lib/blocked-record.ts: a bounded summary of its refusals, kept
 // in memory and written whole (temp file + rename) at most once per interval and on close.
 // The first distinct (host, rule) keys of each kind (BLOCKED_LIMITS) stay for good, content
-// keys at most CONTENT_KEYS_PER_RULE per allowlist entry; a flood of new names after them
+// keys at most CONTENT_KEYS_PER_RULE per allowlist entry, and past the content keys the
+// first key of each entry yet without one (CONTENT_FIRST_KEYS); a flood of new names after them
 // bumps `others` and nothing else, so it can neither push the first ones out nor grow the
 // file. A restarted firewall carries on from the record it finds.
 import { clearTimeout, setTimeout } from "node:timers";
-import { BLOCKED_LIMITS, BLOCKED_VERSION, CONTENT_KEYS_PER_RULE, MAX_HOST_CHARS, MAX_RULE_CHARS, MAX_SAMPLE_CHARS, readBlockedRecord, type BlockedEntry, type BlockedRecord } from "../../lib/blocked-record.ts";
+import { BLOCKED_LIMITS, BLOCKED_VERSION, CONTENT_FIRST_KEYS, CONTENT_KEYS_PER_RULE, MAX_HOST_CHARS, MAX_RULE_CHARS, MAX_SAMPLE_CHARS, readBlockedRecord, type BlockedEntry, type BlockedRecord } from "../../lib/blocked-record.ts";
 import { writeFileAtomic } from "../../lib/fs-atomic.ts";
 import type { Logger } from "../../lib/log.ts";
 import { printable } from "../../lib/printable.ts";
@@ -67,22 +68,30 @@ export interface BlockedSummary {
   snapshot(): BlockedRecord;
 }
 
-export type BlockedLimits = Record<BlockedKind | "contentPerRule", number>;
+export type BlockedLimits = Record<BlockedKind | "contentPerRule" | "contentFirsts", number>;
 
 export function createBlockedSummary(opts: { limits?: Partial<BlockedLimits>; now?: () => Date; from?: BlockedRecord | null } = {}): BlockedSummary {
-  const limits: BlockedLimits = { ...BLOCKED_LIMITS, contentPerRule: CONTENT_KEYS_PER_RULE, ...opts.limits };
+  const limits: BlockedLimits = { ...BLOCKED_LIMITS, contentPerRule: CONTENT_KEYS_PER_RULE, contentFirsts: CONTENT_FIRST_KEYS, ...opts.limits };
   const now = opts.now ?? (() => new Date());
   const entries = new Map<string, BlockedEntry>();
-  const used = { gate: 0, content: 0, keyless: 0 };
+  // `contentFirsts`: entries' first content keys kept after the content keys were all taken.
+  const used = { gate: 0, content: 0, keyless: 0, contentFirsts: 0 };
   // Content keys by allowlist entry (the host itself when none was named).
   const perRule = new Map<string, number>();
+  /** Whether a content key under `rule` is kept; takes its room. */
+  const contentRoom = (rule: string) => {
+    const n = perRule.get(rule) ?? 0;
+    if (n >= limits.contentPerRule) return false;
+    const over = used.content >= limits.content;
+    if (over && (n > 0 || used.contentFirsts >= limits.contentFirsts)) return false;
+    used[over ? "contentFirsts" : "content"]++;
+    perRule.set(rule, n + 1);
+    return true;
+  };
   const keep = (key: string, e: BlockedEntry) => {
     const kind = kindOf(e.rule);
-    if (used[kind] >= limits[kind]) return false;
-    const rule = e.under ?? e.host;
-    if (kind === "content" && (perRule.get(rule) ?? 0) >= limits.contentPerRule) return false;
-    if (kind === "content") perRule.set(rule, (perRule.get(rule) ?? 0) + 1);
-    used[kind]++;
+    if (kind === "content" ? !contentRoom(e.under ?? e.host) : used[kind] >= limits[kind]) return false;
+    if (kind !== "content") used[kind]++;
     entries.set(key, e);
     return true;
   };

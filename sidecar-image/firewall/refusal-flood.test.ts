@@ -98,6 +98,26 @@ test("secrets sent to made-up subdomains of one wildcard take a bounded share of
   assert.equal(r.others.count, N - CONTENT_KEYS_PER_RULE);
 });
 
+test("secrets sent to made-up subdomains of ten wildcards fill the record's content keys: a secret under an eleventh allowlist entry after them is still listed", async (t) => {
+  const wilds = Array.from({ length: 11 }, (_, w) => `*.w${w}.test`);
+  const { fw, record } = await firewall(t, [...wilds, "api.example.test"]);
+  const c = await plainVia(fw.port);
+  const flooded = BLOCKED_LIMITS.content / CONTENT_KEYS_PER_RULE;
+  for (let w = 0; w < flooded; w++) {
+    for (let i = 0; i < CONTENT_KEYS_PER_RULE + 5; i++) assert.equal((await c.proxyRequest("GET", `http://x${i}.w${w}.test/?k=${AWS}`)).status, 403);
+  }
+  c.socket.destroy();
+  await secretTo(fw.port, "late.w10.test");
+  await secretTo(fw.port, "api.example.test");
+  await fw.stop();
+
+  const r = await record();
+  const content = r.entries.filter((e) => e.rule === "dlp aws");
+  assert.deepEqual(content.filter((e) => e.under === "*.w10.test" || e.under === "api.example.test").map((e) => [e.host, e.count]), [["late.w10.test", 1], ["api.example.test", 1]]);
+  assert.equal(content.length, BLOCKED_LIMITS.content + 2);
+  assert.equal(r.others.count, flooded * 5);
+});
+
 test("a client without the agent key is refused 407, logged with what it asked for and recorded apart, within a budget of its own", async (t) => {
   const key = "0123456789abcdef".repeat(3);
   const { fw, record } = await firewall(t, ["api.example.test"], ["--require-agent-key"], { BB_AGENT_KEY: key });
