@@ -49,15 +49,17 @@ async function serve(flags: Flags): Promise<void> {
   const at = parseHostPort(flags.listen, "--listen");
   const load = () => (flags.routes ? readConfig(EgressRoutes, flags.routes) : Promise.resolve<EgressRoutes>({ version: 1, routes: [] }));
   const egress = createEgress({ routes: await load(), extraCa: await readCa(flags.extraCa), resolve: parseResolveList(flags.resolve), log });
+  // Every answer to a reload is an info line, as the firewall's are: under an agent's flood
+  // the log leaves out warnings and errors (lib/log.ts), and the answer must not go with them.
   process.on("SIGHUP", () => {
-    if (!flags.routes) return log.warn("SIGHUP: no --routes file to reload");
+    if (!flags.routes) return log.info("SIGHUP: no --routes file to reload");
     // setRoutes() throws on a table it refuses (a host twice): a bad file like any other.
     load()
       .then((r) => {
         egress.setRoutes(r);
         log.info(`routes reloaded from ${flags.routes}: ${r.routes.length} route(s)`);
       })
-      .catch((e: Error) => log.error(`routes reload failed, keeping the previous routes: ${e.message}`));
+      .catch((e: Error) => log.info(`routes reload failed, keeping the previous routes: ${e.message}`));
   });
   const bound = await listen(egress.server, at, "egress");
   log.info(`listening on ${bound}`);
