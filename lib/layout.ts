@@ -51,6 +51,12 @@ export const AGENT = {
   bundleEnv: "/etc/bot-bottle/bundle-env.sh",
 } as const;
 
+/** The bottle CA's private key travels into the bundle only as this variable of init's,
+ * which init hands to the firewall alone (sidecar-image/init/services.ts): a process's
+ * environment is readable by its own uid only, while a file in the bundle is readable by
+ * the group every daemon shares when bb-bundle cannot chown it (it runs as you). */
+export const CA_KEY_ENV = "BB_CA_KEY";
+
 /** Agent-facing daemons (egress is never reachable by the agent). */
 export const AGENT_FACING = ["firewall", "git-gate", "supervise"] as const;
 

@@ -1,9 +1,10 @@
-// The bottle's CA: minted once per bottle into <state>/ca (cert 0644, key 0640, or 0600 and
-// the firewall's when bb-bundle runs as root) and reused on resume, so an agent that
-// already trusts it keeps working. The firewall signs its intercepted leaves with it; the
-// agent trusts only its certificate.
+// The bottle's CA: minted once per bottle into <state>/ca (cert 0644, key 0600, yours) and
+// reused on resume, so an agent that already trusts it keeps working. The firewall signs
+// its intercepted leaves with it; the agent trusts only its certificate. Only the
+// certificate is mounted into the bundle: bb-bundle hands the key to the firewall alone,
+// in its environment (lib/layout.ts CA_KEY_ENV).
 import { existsSync } from "node:fs";
-import { chmod, chown, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BbError } from "../errors.ts";
 
@@ -31,23 +32,15 @@ const filesIn = (dir: string) => ({ cert: join(dir, "ca.pem"), key: join(dir, "c
  * The bottle CA, minted if there is none yet and placed by the caller once its networks
  * are made: a run that fails before that leaves nothing, and no run ever writes into the
  * CA another run of the same bottle placed (a key of one and a certificate of the other).
- *
- * `firewall`: the firewall's uid in the bundle, when bb-bundle may hand it the key (runs as
- * root). The key is then that uid's alone (0600): every daemon shares the host user's
- * group, and the others (supervise and git-gate, which the agent talks to) have no use
- * for it. Otherwise it is group-readable (0640), which is how the firewall reads it.
  */
-export async function stageBottleCa(stateDir: string, slug: string, firewall?: { uid: number; gid: number }): Promise<StagedCa> {
+export async function stageBottleCa(stateDir: string, slug: string): Promise<StagedCa> {
   const dir = join(stateDir, "ca");
-  const keyMode = async (key: string) => {
-    if (firewall) await chown(key, firewall.uid, firewall.gid);
-    await chmod(key, firewall ? 0o600 : 0o640); // whatever the umask, or an older bot-bottle's 0600
-  };
+  // Whatever the umask, or an older bot-bottle's 0640 (your group's: every daemon's).
+  const keyMode = (key: string) => chmod(key, 0o600);
   const complete = () => Object.values(filesIn(dir)).every((f) => existsSync(f));
   const existing = async (): Promise<CaFiles> => {
     const { cert, key } = filesIn(dir);
     await readFile(cert, "utf8"); // readable, or fail now rather than inside the bundle
-    await chmod(dir, 0o750); // a bottle from an older bot-bottle had 0700 (the bottle's folder around it is 0700)
     await keyMode(key);
     return { dir, cert, key, created: false };
   };
@@ -56,7 +49,6 @@ export async function stageBottleCa(stateDir: string, slug: string, firewall?: {
   // Minted beside its place (same filesystem), so that a rename puts it there whole.
   const tmp = await mkdtemp(join(stateDir, ".ca-"));
   try {
-    await chmod(tmp, 0o750);
     // Loaded only here: the certificate library is a fifth of bb-bundle and most of its load
     // time, and a resumed bottle never needs it.
     const { mintCa } = await import("../tls/cert.ts");

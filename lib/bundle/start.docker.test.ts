@@ -4,7 +4,7 @@
 // log (the first ones and counts, never rotated away) and in the firewall's record.
 import assert from "node:assert/strict";
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { chmod, readdir, readFile, stat } from "node:fs/promises";
+import { chmod, chown, mkdir, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { test, type TestContext } from "node:test";
@@ -13,7 +13,7 @@ import { daemonIdMap } from "../layout.ts";
 import { ANY_EXIT, run, which } from "../proc.ts";
 import { skipWhen } from "../../tests/support/skip.ts";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
-import { runTool } from "../../tests/support/tools.ts";
+import { REPO, runTool } from "../../tests/support/tools.ts";
 
 /** bb-prepare ARGS into `state` (-q), the bottle removed with bb-cleanup after the test. */
 async function prepare(t: TestContext, state: string, args: string[]): Promise<{ slug: string; plan: string }> {
@@ -32,21 +32,67 @@ async function asDaemon(container: string, id: string, argv: string[]): Promise<
   return (await run(["docker", "exec", container, ...setpriv, ...argv], { expect: ANY_EXIT })).code === 0;
 }
 
-const notRoot = process.getuid?.() !== 0 && "bb-bundle runs as you: git-gate reads your own 0600 key file and the CA key is your group's, as the daemons' is";
-const noDocker = !(await which("docker")) && "no docker CLI on PATH";
+/**
+ * Which daemons can get at the bottle CA's key, each trying as its own uid: a key file
+ * anywhere under /bb, or the BB_CA_KEY in any daemon's environment (the firewall's, where
+ * init puts it). Whether it can is decided by the kernel (its /proc/PID/environ is its
+ * own uid's), not by this test.
+ */
+async function caKeyHolders(container: string, ids: Record<string, string>): Promise<string[]> {
+  const pids = await run(["docker", "exec", container, "sh", "-c", "for p in /proc/[0-9]*; do echo ${p#/proc/}; done"], { expect: ANY_EXIT });
+  const look = `for p in ${pids.stdout.split("\n").filter(Boolean).join(" ")}; do tr "\\0" "\\n" < /proc/$p/environ 2>/dev/null; done | grep -q "^BB_CA_KEY=-----BEGIN" || grep -rqs -- "PRIVATE KEY-----" /bb/ca /bb/firewall /bb/supervise /bb/git-gate /bb/firewall-blocked`;
+  const holders: string[] = [];
+  for (const d of Object.keys(ids).sort()) if (await asDaemon(container, ids[d]!, ["sh", "-c", look])) holders.push(d);
+  return holders;
+}
 
-test("run as root, the SSH identity and the data folder are git-gate's alone and the CA key the firewall's: supervise and the firewall, which the agent talks to, read neither, nor write there", skipWhen(notRoot || noDocker, "bundle file modes as root"), async (t) => {
-  const dir = await tempDir(t);
-  const state = join(dir, "state");
-  const identity = join(dir, "id_ed25519");
+/** Each daemon's uid and gid ("uid:gid"), as init started it, read from the bundle's /proc. */
+async function daemonIds(container: string): Promise<Record<string, string>> {
+  const ps = await run(["docker", "exec", container, "sh", "-c", 'for p in /proc/[0-9]*; do echo "$(awk \'/^Uid:/{u=$2} /^Gid:/{g=$2} END{print u":"g}\' $p/status) $(tr "\\0" " " < $p/cmdline)"; done'], { expect: ANY_EXIT });
+  const ids: Record<string, string> = {};
+  for (const line of ps.stdout.split("\n")) {
+    const m = /^(\d+:\d+) node \/opt\/bb\/sidecar\/(firewall|git-gate|supervise)\.js /.exec(line);
+    if (m) ids[m[2]!] = m[1]!;
+  }
+  return ids;
+}
+
+// Run in the bundle: a CONNECT through the firewall to an allowed host and a TLS handshake
+// inside it, which the firewall answers with a leaf it mints with the bottle CA's key (no
+// request follows, so nothing dials out). Prints the leaf's issuer once it verifies
+// against the bottle's certificate.
+const MINT = String.raw`
+const net = require("node:net"), tls = require("node:tls"), fs = require("node:fs");
+const s = net.connect(8888, "127.0.0.1", () => s.write("CONNECT mint.test:443 HTTP/1.1\r\nHost: mint.test:443\r\n\r\n"));
+s.once("data", (d) => {
+  if (!/^HTTP\/1\.1 200/.test(d.toString())) { console.error(d.toString()); process.exit(1); }
+  const t = tls.connect({ socket: s, servername: "mint.test", ca: fs.readFileSync("/bb/ca/ca.pem") }, () => {
+    console.log(t.getPeerCertificate().issuer.CN);
+    t.destroy();
+  });
+  t.on("error", (e) => { console.error(e.message); process.exit(1); });
+});
+`;
+
+/** The issuer of the leaf the bundle's firewall mints for an intercepted tunnel (MINT). */
+async function mintedBy(container: string): Promise<string> {
+  const minted = await run(["docker", "exec", container, "node", "-e", MINT], { expect: ANY_EXIT });
+  assert.equal(minted.code, 0, `the intercepted handshake failed: ${minted.stderr}`);
+  return minted.stdout.trim();
+}
+
+/** A 0600 SSH identity at `identity`, and in `bottles` the agent "gated" of a bottle with
+ * git-gate, supervise and mint.test allowed. */
+async function gatedBottle(bottles: string, identity: string): Promise<void> {
   const keygen = await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bb-test", "-f", identity], { expect: ANY_EXIT });
   assert.equal(keygen.code, 0, keygen.stderr);
   await chmod(identity, 0o600);
-  await writeTree(join(dir, "bottles"), {
+  await writeTree(bottles, {
     "agents/gated.md": "---\nprovider: shell\nbottle: gated\n---\n",
     // Never fetched: git-gate dials an upstream at the agent's first fetch, and there is no agent.
     "gated.md": [
       "---",
+      "allow_hosts: [mint.test]",
       "git:",
       "  upstreams:",
       "    git.invalid:",
@@ -59,19 +105,22 @@ test("run as root, the SSH identity and the data folder are git-gate's alone and
       "",
     ].join("\n"),
   });
+}
+
+const notRoot = process.getuid?.() !== 0 && "bb-bundle runs as you: git-gate reads your own 0600 key file";
+const noDocker = !(await which("docker")) && "no docker CLI on PATH";
+
+test("run as root, the SSH identity and the data folder are git-gate's alone and the CA key the firewall's: supervise and the firewall, which the agent talks to, read neither, nor write there", skipWhen(notRoot || noDocker, "bundle file modes as root"), async (t) => {
+  const dir = await tempDir(t);
+  const state = join(dir, "state");
+  await gatedBottle(join(dir, "bottles"), join(dir, "id_ed25519"));
   const { slug, plan } = await prepare(t, state, ["gated", "--manifest-dir", join(dir, "bottles")]);
   const bundled = await runTool("bb-bundle", [], { input: plan, env: { BB_TEST_LABEL: "1" } });
   assert.equal(bundled.code, 0, bundled.stderr);
   const container = `bb-${slug}-bundle`;
 
-  // Each daemon's uid and gid, as init started it.
-  const ps = await run(["docker", "exec", container, "sh", "-c", 'for p in /proc/[0-9]*; do echo "$(awk \'/^Uid:/{u=$2} /^Gid:/{g=$2} END{print u":"g}\' $p/status) $(tr "\\0" " " < $p/cmdline)"; done'], { expect: ANY_EXIT });
-  const ids: Record<string, string> = {};
-  for (const line of ps.stdout.split("\n")) {
-    const m = /^(\d+:\d+) node \/opt\/bb\/sidecar\/(firewall|git-gate|supervise)\.js /.exec(line);
-    if (m) ids[m[2]!] = m[1]!;
-  }
-  assert.deepEqual(Object.keys(ids).sort(), ["firewall", "git-gate", "supervise"], ps.stdout);
+  const ids = await daemonIds(container);
+  assert.deepEqual(Object.keys(ids).sort(), ["firewall", "git-gate", "supervise"], JSON.stringify(ids));
 
   const as = (daemon: string, argv: string[]) => asDaemon(container, ids[daemon]!, argv);
   const readers = async (file: string) => {
@@ -80,7 +129,8 @@ test("run as root, the SSH identity and the data folder are git-gate's alone and
     return can;
   };
   assert.deepEqual(await readers("/bb/identities/identity-0"), ["git-gate"]);
-  assert.deepEqual(await readers("/bb/ca/ca-key.pem"), ["firewall"]);
+  assert.deepEqual(await caKeyHolders(container, ids), ["firewall"]);
+  assert.equal(await mintedBy(container), `bot-bottle ${slug} CA`);
   assert.deepEqual(await readers("/bb/ca/ca.pem"), ["firewall", "git-gate", "supervise"]);
   // git-gate's data folder is its own: a daemon that could write there could plant a
   // declared repo's mirror, whose config git-gate would run at the agent's next fetch.
@@ -202,4 +252,46 @@ test("a flood of refusals leaves the first ones and counts of the rest in the bu
   }
   const file = await stat(path);
   assert.deepEqual([file.uid, file.mode & 0o777], [ids.firewall.uid, 0o640]);
+});
+
+const cannotSwitchUser = process.getuid?.() !== 0 && "running the tools as a throwaway non-root uid needs root (setpriv)";
+
+test("run as a non-root user, the CA key reaches the firewall alone, which still mints intercepted leaves with it: supervise and git-gate, which share your group, cannot read it", skipWhen(cannotSwitchUser || noDocker, "bundle as a non-root user"), async (t) => {
+  // A uid of no one's, in the engine socket's group: bb-prepare and bb-bundle run as a
+  // user in the docker group does.
+  const uid = 47000 + (process.pid % 1000);
+  const socket = await stat("/var/run/docker.sock").catch(() => null);
+  if (!socket) return t.skip("no engine socket at /var/run/docker.sock for the non-root user");
+  const dir = await tempDir(t);
+  await chmod(dir, 0o755);
+  const home = join(dir, "home");
+  await mkdir(home, { mode: 0o700 });
+  await chown(home, uid, uid);
+  const identity = join(home, "id_ed25519");
+  await gatedBottle(join(dir, "bottles"), identity);
+  await chown(identity, uid, uid);
+  await chmod(join(dir, "bottles"), 0o755);
+  const state = join(home, "state");
+  const asUser = (tool: string, args: string[], input?: string) =>
+    run(["setpriv", `--reuid=${uid}`, `--regid=${uid}`, `--groups=${socket.gid}`, "--", join(REPO, "bin", tool), ...args], {
+      expect: ANY_EXIT,
+      input,
+      env: { HOME: home, XDG_CACHE_HOME: join(home, ".cache"), BB_FROM_SOURCE: "1", NO_COLOR: "1", BB_TEST_LABEL: "1" },
+      timeoutMs: 180_000,
+    });
+  const prepared = await asUser("bb-prepare", ["gated", "--manifest-dir", join(dir, "bottles"), "--state-dir", state, "-q"]);
+  assert.equal(prepared.code, 0, prepared.stderr);
+  const slug = (JSON.parse(prepared.stdout) as { slug: string }).slug;
+  t.after(() => asUser("bb-cleanup", ["--slug", slug, "--yes", "-q", "--state-dir", state]));
+  const bundled = await asUser("bb-bundle", [], prepared.stdout);
+  assert.equal(bundled.code, 0, bundled.stderr);
+  const container = `bb-${slug}-bundle`;
+
+  const ids = await daemonIds(container);
+  assert.deepEqual(ids, Object.fromEntries(Object.entries(daemonIdMap({ uid, gid: uid })).filter(([d]) => d !== "egress").map(([d, id]) => [d, `${id.uid}:${id.gid}`])));
+  assert.deepEqual(await caKeyHolders(container, ids), ["firewall"]);
+  // Yours on the host, and yours alone.
+  const key = await stat(join(state, "bottles", slug, "ca", "ca-key.pem"));
+  assert.deepEqual([key.uid, key.mode & 0o777], [uid, 0o600]);
+  assert.equal(await mintedBy(container), `bot-bottle ${slug} CA`);
 });

@@ -7,7 +7,7 @@
 //                git-gate, supervise); bundle alone on the egress network.
 // smolmachines:  bundle on a per-bottle bridge, agent-facing ports published on the
 //                bottle's loopback address; the VM's allowlist is exactly that address.
-import { chmod, chown, copyFile } from "node:fs/promises";
+import { chmod, chown, copyFile, readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { adoptTree, dirWithMode } from "../paths.ts";
 import { join } from "node:path";
@@ -18,7 +18,7 @@ import { bottleLabels, type Role } from "../docker/labels.ts";
 import { createNetwork, removeNetwork, connectNetwork } from "../docker/network.ts";
 import { BOTTLE_LOG_LIMIT, BUNDLE_MEMORY_MIB, isNameInUse, PIDS_LIMIT, removeContainer, runContainer, type Mount } from "../docker/container.ts";
 import { hostPort } from "../docker/inspect.ts";
-import { AGENT_FACING, BUNDLE_PATHS, daemonIdMap, daemonIds, names, PORTS } from "../layout.ts";
+import { AGENT_FACING, BUNDLE_PATHS, CA_KEY_ENV, daemonIdMap, daemonIds, names, PORTS } from "../layout.ts";
 import type { BundleSection, Plan, Service } from "../plan/schema.ts";
 import { localUpstreamPath } from "../prepare/files.ts";
 import { firewallBlockedDir } from "./blocked-dir.ts";
@@ -118,6 +118,20 @@ function localUpstreamMounts(plan: Plan): Mount[] {
   });
 }
 
+/**
+ * The CA key, for init to hand to the firewall alone (lib/layout.ts CA_KEY_ENV), by name as
+ * the token slots are. Not a file in the bundle: run as you, bb-bundle cannot give one to
+ * the firewall's uid, and a file your group may read is every daemon's, supervise's and
+ * git-gate's too, which the agent talks to; init, holding no CHOWN or DAC capability,
+ * cannot take it over either.
+ */
+async function caKeyEnv(key: string): Promise<Record<string, string>> {
+  const pem = await readFile(key, "utf8").catch((e: Error) => {
+    throw new BbError("STATE", `Cannot read the bottle CA key ${key}: ${e.message}`, { cause: e });
+  });
+  return { [CA_KEY_ENV]: pem };
+}
+
 const PORT_OF: Record<(typeof AGENT_FACING)[number], number> = { firewall: PORTS.firewall, "git-gate": PORTS.gitGate, supervise: PORTS.supervise };
 
 export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan> {
@@ -145,7 +159,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     // the state dir around it is): another run starting this bottle at once may be using
     // it, and bb-cleanup removes it with the bottle.
     const host = hostUser();
-    const minting = stageBottleCa(plan.files.dir, plan.slug, host?.uid === 0 ? daemonIdMap(host).firewall : undefined).then((staged) => {
+    const minting = stageBottleCa(plan.files.dir, plan.slug).then((staged) => {
       // The bottle's CA placed by an earlier run is no work of this one: nothing to undo.
       if (staged.minted) undo.push("remove the bottle CA minted for this start", () => staged.discard());
       return staged;
@@ -186,7 +200,8 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
 
     const mounts: Mount[] = [
       { source: join(plan.files.dir, "firewall"), target: BUNDLE_PATHS.firewall, readOnly: true },
-      { source: ca.dir, target: BUNDLE_PATHS.ca, readOnly: true },
+      // The certificate alone: the key goes to the firewall in its environment (caKeyEnv).
+      { source: ca.cert, target: `${BUNDLE_PATHS.ca}/ca.pem`, readOnly: true },
       { source: await firewallBlockedDir(plan.files.dir, host), target: BUNDLE_PATHS.firewallBlocked },
     ];
     if (plan.files.egressRoutes) mounts.push({ source: join(plan.files.dir, "egress"), target: BUNDLE_PATHS.egress, readOnly: true });
@@ -206,7 +221,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     }
     mounts.push(...(await identityMounts(plan, host)));
     mounts.push(...localMounts);
-    const env: Record<string, string> = { BB_SERVICES: plan.services.join(","), BB_SLUG: plan.slug, ...secrets.env };
+    const env: Record<string, string> = { BB_SERVICES: plan.services.join(","), BB_SLUG: plan.slug, ...secrets.env, ...(await caKeyEnv(ca.key)) };
     if (host) env.BB_DAEMON_IDS = daemonIds(host);
     if (opts.upstreamCa) {
       const dir = join(plan.files.dir, "upstream-ca");

@@ -129,3 +129,27 @@ test("the daemon exits 2 with a usage error when a required flag is missing", as
   const r = await run(nodeArgv("--listen", "127.0.0.1:0"), { expect: [2], timeoutMs: 20_000 });
   assert.match(r.stderr, /required option '--policy <file>' not specified/);
 });
+
+test("--ca-key-env: the key comes from that variable (the bundle's way), and intercepted TLS is signed with it; giving both flags or neither is a usage error", async () => {
+  // The reload test leaves a bad policy in policyFile.
+  const viaEnv = flags.flatMap((f, i) => (f === "--ca-key" ? ["--ca-key-env", "BB_CA_KEY"] : flags[i - 1] === "--ca-key" ? [] : f === policyFile ? [file("good.json", startPolicy)] : [f]));
+  const child = start(nodeArgv(...viaEnv), { stdio: ["ignore", "ignore", "pipe"], env: { BB_CA_KEY: bottleCa.keyPem } });
+  try {
+    let text = "";
+    child.stderr!.on("data", (c: Buffer) => void (text += c.toString()));
+    const deadline = Date.now() + 15_000;
+    while (!/listening on 127\.0\.0\.1:\d+/.test(text)) {
+      if (Date.now() > deadline || child.exitCode !== null) assert.fail(`never listened; stderr:\n${text}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const c = await httpsVia(Number(/listening on 127\.0\.0\.1:(\d+)/.exec(text)![1]), "api.example.test", bottleCa.certPem);
+    assert.equal((await c.request("GET", "/hello", { host: "api.example.test" })).status, 200);
+    c.socket.destroy();
+  } finally {
+    child.kill("SIGTERM");
+  }
+  const both = await run(nodeArgv(...flags, "--ca-key-env", "BB_CA_KEY"), { expect: [2], timeoutMs: 20_000, env: { BB_CA_KEY: bottleCa.keyPem } });
+  assert.match(both.stderr, /exactly one of --ca-key <file> and --ca-key-env <name>/);
+  const unset = await run(nodeArgv(...viaEnv), { expect: [1], timeoutMs: 20_000, env: { BB_CA_KEY: "" } });
+  assert.match(unset.stderr, /\$BB_CA_KEY \(--ca-key-env\) is not set or empty/);
+});

@@ -35,6 +35,17 @@ async function readText(path: string, what: string): Promise<string> {
   }
 }
 
+/** The CA key from exactly one of --ca-key and --ca-key-env. The variable is then taken out
+ * of the environment, so nothing the firewall starts later inherits it. */
+async function caKeyPem(o: { caKey?: string; caKeyEnv?: string }): Promise<string> {
+  if ((o.caKey === undefined) === (o.caKeyEnv === undefined)) throw new BbError("USAGE", "give the CA key with exactly one of --ca-key <file> and --ca-key-env <name>");
+  if (o.caKey !== undefined) return readText(o.caKey, "CA key");
+  const pem = process.env[o.caKeyEnv!];
+  delete process.env[o.caKeyEnv!];
+  if (!pem) throw new BbError("CONFIG", `Cannot read the CA key: $${o.caKeyEnv} (--ca-key-env) is not set or empty`);
+  return pem;
+}
+
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanning HTTP(S) proxy (a sidecar daemon).", {
@@ -43,14 +54,16 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
   .option("--listen <host:port>", "address to listen on", "0.0.0.0:8888")
   .requiredOption("--policy <file>", "FirewallPolicy JSON (re-read on SIGHUP or SIGUSR1)")
   .requiredOption("--ca-cert <file>", "bottle CA certificate (PEM) used to intercept TLS")
-  .requiredOption("--ca-key <file>", "bottle CA private key (PEM)")
+  .option("--ca-key <file>", "bottle CA private key (PEM)")
+  .option("--ca-key-env <name>", "read the CA private key (PEM) from this environment variable instead (the bundle: init hands it to the firewall alone)")
   .option("--next-hop <host:port>", "egress; when omitted the firewall dials upstreams itself")
   .option("--upstream-ca <file>", "extra CA to trust when dialing upstreams directly (repeatable)", collect, [])
   .option("--resolve <host=ip:port>", "dial IP:PORT for HOST when dialing directly (repeatable)", collect, [])
   .option("--require-agent-key", "serve only clients that show the bottle's agent key from $BB_AGENT_KEY (proxy password; as the proxy password): for ports on host loopback, open to every local user")
   .option("--blocked-record <file>", "keep a summary of refused requests in this file (host, rule, count, first and last seen), rewritten at most once a second")
   .option("--agent-network-only", "refuse connections on the egress network's side, the interface holding the default route, which the host reaches (docker backend: the agent's network has none)")
-  .action(async (o: { listen: string; policy: string; caCert: string; caKey: string; nextHop?: string; upstreamCa: string[]; resolve: string[]; agentNetworkOnly?: boolean; requireAgentKey?: boolean; blockedRecord?: string }) => {
+  .action(async (o: { listen: string; policy: string; caCert: string; caKey?: string; caKeyEnv?: string; nextHop?: string; upstreamCa: string[]; resolve: string[]; agentNetworkOnly?: boolean; requireAgentKey?: boolean; blockedRecord?: string }) => {
+    const caKey = await caKeyPem(o);
     const listen = parseHostPort(o.listen, "--listen");
     const nextHop = o.nextHop ? parseHostPort(o.nextHop, "--next-hop") : undefined;
     const resolve = parseResolveList(o.resolve);
@@ -58,7 +71,7 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
     const record = o.blockedRecord ? await openBlockedRecord(o.blockedRecord, { log }) : undefined;
     const firewall = createFirewall({
       policy,
-      ca: { certPem: await readText(o.caCert, "CA certificate"), keyPem: await readText(o.caKey, "CA key") },
+      ca: { certPem: await readText(o.caCert, "CA certificate"), keyPem: caKey },
       nextHop,
       upstreamCa: await Promise.all(o.upstreamCa.map((f) => readText(f, "upstream CA"))),
       resolve,

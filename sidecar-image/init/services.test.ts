@@ -7,7 +7,7 @@ test("defaultArgv() runs the bundled daemon with the in-container paths bb-bundl
   const ctx = { sidecarDir: "/opt/bb/sidecar", slug: "demo-x1", services: ["firewall", "egress", "git-gate", "supervise"] as const, upstreamCa: undefined };
   assert.deepEqual(defaultArgv("firewall", ctx), [
     "node", "/opt/bb/sidecar/firewall.js", "--listen", "0.0.0.0:8888", "--agent-network-only", "--policy", "/bb/firewall/policy.json",
-    "--ca-cert", "/bb/ca/ca.pem", "--ca-key", "/bb/ca/ca-key.pem", "--blocked-record", "/bb/firewall-blocked/blocked.json", "--next-hop", "127.0.0.1:9099",
+    "--ca-cert", "/bb/ca/ca.pem", "--ca-key-env", "BB_CA_KEY", "--blocked-record", "/bb/firewall-blocked/blocked.json", "--next-hop", "127.0.0.1:9099",
   ]);
   assert.deepEqual(defaultArgv("egress", ctx), ["node", "/opt/bb/sidecar/egress.js", "--listen", "127.0.0.1:9099", "--routes", "/bb/egress/routes.json"]);
   assert.deepEqual(defaultArgv("git-gate", ctx), [
@@ -58,11 +58,11 @@ test("parseArgvOverride() accepts argv per known service only", () => {
   assert.throws(() => parseArgvOverride("{"), (e: BbError) => e.code === "USAGE");
 });
 
-test("envFor() passes basics to all, EGRESS_TOKEN_* to egress only, BB_SENSITIVE_* to firewall and git-gate only, the agent key to the three agent-facing daemons", () => {
-  const env = { PATH: "/bin", HOME: "/root", NODE_EXTRA_CA_CERTS: "/ca.pem", LC_ALL: "C", EGRESS_TOKEN_0: "t", BB_SENSITIVE_0: "s", GITHUB_TOKEN: "g", EGRESS_TOKENX: "y", BB_AGENT_KEY: "k" };
+test("envFor() passes basics to all, EGRESS_TOKEN_* to egress only, BB_SENSITIVE_* to firewall and git-gate only, the agent key to the three agent-facing daemons, the CA key to the firewall only", () => {
+  const env = { PATH: "/bin", HOME: "/root", NODE_EXTRA_CA_CERTS: "/ca.pem", LC_ALL: "C", EGRESS_TOKEN_0: "t", BB_SENSITIVE_0: "s", GITHUB_TOKEN: "g", EGRESS_TOKENX: "y", BB_AGENT_KEY: "k", BB_CA_KEY: "ca" };
   const basics = { PATH: "/bin", HOME: "/root", NODE_EXTRA_CA_CERTS: "/ca.pem", LC_ALL: "C" };
   assert.deepEqual(envFor("egress", env), { ...basics, EGRESS_TOKEN_0: "t" });
-  assert.deepEqual(envFor("firewall", env), { ...basics, BB_SENSITIVE_0: "s", BB_AGENT_KEY: "k" });
+  assert.deepEqual(envFor("firewall", env), { ...basics, BB_SENSITIVE_0: "s", BB_AGENT_KEY: "k", BB_CA_KEY: "ca" });
   assert.deepEqual(envFor("git-gate", env), { ...basics, BB_SENSITIVE_0: "s", BB_AGENT_KEY: "k" });
   assert.deepEqual(envFor("supervise", env), { ...basics, BB_AGENT_KEY: "k" });
 });

@@ -4,7 +4,7 @@
 import { z } from "zod/v3";
 import { BLOCKED_FILE } from "../../lib/blocked-record.ts";
 import { BbError } from "../../lib/errors.ts";
-import { BUNDLE_PATHS, PORTS } from "../../lib/layout.ts";
+import { BUNDLE_PATHS, CA_KEY_ENV, PORTS } from "../../lib/layout.ts";
 import { Service } from "../../lib/plan/schema.ts";
 import { AGENT_KEY_ENV } from "../../lib/http/agent-key.ts";
 
@@ -39,7 +39,7 @@ function daemonArgs(name: Service, ctx: TableContext): string[] {
         ...agentSide(ctx),
         "--policy", `${BUNDLE_PATHS.firewall}/policy.json`,
         "--ca-cert", `${BUNDLE_PATHS.ca}/ca.pem`,
-        "--ca-key", `${BUNDLE_PATHS.ca}/ca-key.pem`,
+        "--ca-key-env", CA_KEY_ENV,
         "--blocked-record", `${BUNDLE_PATHS.firewallBlocked}/${BLOCKED_FILE}`,
         // bb-prepare runs egress only for bottles with credential routes; without it the
         // firewall dials the upstreams itself.
@@ -107,13 +107,14 @@ const BASIC_PREFIXES = ["LC_", "NODE_"];
 
 /**
  * Secrets go only where they are used: the real credentials (EGRESS_TOKEN_*) to egress,
- * which injects them; the values DLP must catch (BB_SENSITIVE_*) to the two scanners;
+ * which injects them; the bottle CA's key (BB_CA_KEY) to the firewall, which mints the
+ * intercepted leaves with it; the values DLP must catch (BB_SENSITIVE_*) to the two scanners;
  * the bottle's agent key (BB_AGENT_KEY, smolmachines) to the three agent-facing daemons.
  * The original handed every daemon the whole environment and its scanner then flagged
  * the very credentials egress had injected.
  */
 const SECRET_PREFIXES: Record<Service, string[]> = {
-  firewall: ["BB_SENSITIVE_", AGENT_KEY_ENV],
+  firewall: ["BB_SENSITIVE_", AGENT_KEY_ENV, CA_KEY_ENV],
   egress: ["EGRESS_TOKEN_"],
   "git-gate": ["BB_SENSITIVE_", AGENT_KEY_ENV],
   supervise: [AGENT_KEY_ENV],
