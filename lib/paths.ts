@@ -170,10 +170,26 @@ export async function makeBottleDir(stateRoot: string, slug: string): Promise<bo
   }
 }
 
-/** Make `dir` (and its parents) and give it exactly `mode`: mkdir's mode is cut by the
- * umask and leaves an existing folder (a resumed bottle's) as it was. */
-export async function dirWithMode(dir: string, mode: number): Promise<string> {
+/**
+ * Make `dir` (and its parents) and give it exactly `mode`: mkdir's mode is cut by the
+ * umask and leaves an existing folder (a resumed bottle's) as it was. A symlink there is
+ * refused, not followed: chmod would give its target, which could be anywhere, the mode
+ * (a shared 0o1770, say), and a bind mount would hand the bundle that target. With
+ * `owners`, a folder there already must be yours or belong to one of those uids (ones
+ * bot-bottle gives it to): one someone else made before bot-bottle did is theirs to read
+ * and change whatever its mode.
+ */
+export async function dirWithMode(dir: string, mode: number, owners?: readonly number[]): Promise<string> {
   await makeDirs(dir, mode);
+  const st = await lstat(dir);
+  if (st.isSymbolicLink()) {
+    throw new BbError("STATE", `${dir} is a symlink, which bot-bottle never makes there: not following it; remove it and run again`, { details: { path: dir } });
+  }
+  const me = process.geteuid?.();
+  if (owners && me !== undefined && st.uid !== me && !owners.includes(st.uid)) {
+    const also = owners.length ? ` or to the uid bot-bottle gives it to (${owners.join(", ")})` : "";
+    throw new BbError("STATE", `${dir} belongs to uid ${st.uid}, not to you (uid ${me})${also}: bot-bottle did not make it, and its owner could change what is kept there; remove it and run again`, { details: { path: dir } });
+  }
   await chmod(dir, mode);
   return dir;
 }

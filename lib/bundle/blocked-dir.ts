@@ -2,7 +2,7 @@
 // (lib/blocked-record.ts), mounted read-write at BUNDLE_PATHS.firewallBlocked. The agent
 // has no mount of the state dir on either backend (its container or VM gets copies from
 // bb-provision), so it can neither read the record nor rewrite it.
-import { chown } from "node:fs/promises";
+import { lchown } from "node:fs/promises";
 import { join } from "node:path";
 import { BLOCKED_DIR } from "../blocked-record.ts";
 import { daemonIdMap } from "../layout.ts";
@@ -21,11 +21,10 @@ export const SHARED_BLOCKED_MODE = 0o1770;
  */
 export async function firewallBlockedDir(stateDir: string, host: { uid: number; gid: number } | undefined): Promise<string> {
   const dir = join(stateDir, BLOCKED_DIR);
-  const asRoot = host?.uid === 0;
-  await dirWithMode(dir, asRoot ? 0o700 : SHARED_BLOCKED_MODE);
-  if (asRoot) {
-    const firewall = daemonIdMap(host).firewall;
-    await chown(dir, firewall.uid, firewall.gid);
-  }
+  const firewall = host?.uid === 0 ? daemonIdMap(host).firewall : undefined;
+  // Never one planted there (a symlink, or someone else's folder): it is mounted read-write
+  // into the bundle, and `bb-supervise blocked` reads what it holds as the firewall's.
+  await dirWithMode(dir, firewall ? 0o700 : SHARED_BLOCKED_MODE, firewall ? [firewall.uid] : []);
+  if (firewall) await lchown(dir, firewall.uid, firewall.gid);
   return dir;
 }
