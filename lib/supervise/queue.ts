@@ -141,7 +141,9 @@ export async function writeRequest(queueDir: string, request: QueueRequest): Pro
  * supervise daemon files requests as a uid of its own), and sticky, so no daemon may
  * rename or remove a file it does not own: not the operator's decision, nor the temp
  * file it is written through, nor (for firewall or egress) what supervise filed. The
- * owner (the host user) may still replace what supervise filed with its decision.
+ * owner (the host user) may still replace what supervise filed with its decision; so may
+ * git-gate when bb-bundle runs as a non-root user, since it then runs as that user
+ * (lib/layout.ts daemonIdMap) and owns the folder in the bundle too.
  */
 export const SHARED_QUEUE_MODE = 0o1770;
 
