@@ -256,7 +256,7 @@ test("a flood of refusals leaves the first ones and counts of the rest in the bu
 
 const cannotSwitchUser = process.getuid?.() !== 0 && "running the tools as a throwaway non-root uid needs root (setpriv)";
 
-test("run as a non-root user, the CA key reaches the firewall alone, which still mints intercepted leaves with it: supervise and git-gate, which share your group, cannot read it", skipWhen(cannotSwitchUser || noDocker, "bundle as a non-root user"), async (t) => {
+test("run as a non-root user, the CA key reaches the firewall alone, which still mints intercepted leaves with it (supervise and git-gate, which share your group, cannot read it), and the firewall's record of refusals is its own from the start, never one supervise made", skipWhen(cannotSwitchUser || noDocker, "bundle as a non-root user"), async (t) => {
   // A uid of no one's, in the engine socket's group: bb-prepare and bb-bundle run as a
   // user in the docker group does.
   const uid = 47000 + (process.pid % 1000);
@@ -294,4 +294,14 @@ test("run as a non-root user, the CA key reaches the firewall alone, which still
   const key = await stat(join(state, "bottles", slug, "ca", "ca-key.pem"));
   assert.deepEqual([key.uid, key.mode & 0o777], [uid, 0o600]);
   assert.equal(await mintedBy(container), `bot-bottle ${slug} CA`);
+
+  // The refusal folder is your group's here (bb-bundle cannot chown it), but the firewall
+  // made its record before it listened, empty: supervise can neither make it first nor
+  // replace it (sticky).
+  const record = await stat(blockedRecordPath(join(state, "bottles", slug)));
+  assert.deepEqual([record.uid, record.mode & 0o777], [Number(ids.firewall!.split(":")[0]), 0o640]);
+  assert.equal(await asDaemon(container, ids.supervise!, ["sh", "-c", "echo planted > /bb/firewall-blocked/.p && mv -f /bb/firewall-blocked/.p /bb/firewall-blocked/blocked.json"]), false, "supervise replaced the firewall's record");
+  const shown = await asUser("bb-supervise", ["--slug", slug, "--state-dir", state, "blocked", "--json"]);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.deepEqual((JSON.parse(shown.stdout) as BlockedRecord).entries, []);
 });

@@ -129,6 +129,10 @@ export const WRITE_INTERVAL_MS = 1000;
  * A summary kept in `path`: read back at start (a record that cannot be read is said and
  * begun anew), written `intervalMs` after the first refusal since the last write. A write
  * that fails is said once, until one succeeds; the refusal is in the log all the same.
+ * Where there is none yet, an empty one is written at once, before the firewall listens:
+ * run as a non-root user, bb-bundle leaves the folder shared with every daemon (sticky,
+ * lib/bundle/blocked-dir.ts), and a record another daemon made first would be one the
+ * firewall cannot replace, shown on the host as the firewall's.
  */
 export async function openBlockedRecord(path: string, opts: { log: Logger; intervalMs?: number; limits?: Partial<BlockedLimits>; now?: () => Date }): Promise<BlockedRecorder> {
   const from = await readBlockedRecord(path).catch((e: Error) => {
@@ -154,6 +158,11 @@ export async function openBlockedRecord(path: string, opts: { log: Logger; inter
       })
       .finally(() => void (writing = null));
     await writing;
+  }
+
+  if (from === null) {
+    dirty = true;
+    await flush();
   }
 
   return {
