@@ -10,10 +10,10 @@ import { dirWithMode } from "../paths.ts";
 
 /** Shared with your group as the supervise queue is (lib/supervise/queue.ts): the firewall
  * runs under a uid of its own in your group, and sticky, so no other daemon there may
- * replace or remove the firewall's file. Two gaps remain, as bb-bundle cannot chown: any
- * daemon may make the record first (the firewall then cannot replace it), and git-gate,
- * which runs as you (lib/layout.ts daemonIdMap), owns the folder in the bundle and may
- * remove or replace anything in it. */
+ * replace or remove the firewall's file (which the firewall writes before it listens, so
+ * none can make it first: sidecar-image/firewall/blocked.ts). One gap remains, as bb-bundle
+ * cannot chown: git-gate, which runs as you (lib/layout.ts daemonIdMap), owns the folder
+ * in the bundle and may remove or replace anything in it. */
 export const SHARED_BLOCKED_MODE = 0o1770;
 
 /**
