@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { publicSuffixUnderWildcard } from "./public-suffix.ts";
+import { publicSuffixUnderWildcard, registrableDomain } from "./public-suffix.ts";
 
 test("a wildcard over a public suffix names the suffix, from both sections of the list", () => {
   // ICANN section, private section (anyone's GitHub Pages site, anyone's S3 bucket), and a
@@ -40,4 +40,23 @@ test("one organisation's subdomains, exact hosts and names outside the list are 
   for (const h of ["*.example.co.uk", "*.myorg.github.io", "*.example.com", "*.api.example.test", "*.docs.python.org", "*.www.ck", "*.mybucket.s3.amazonaws.com", "co.uk", "github.io", "example.com", "amazonaws.com", "docs.amazonaws.com"]) {
     assert.equal(publicSuffixUnderWildcard(h), null, h);
   }
+});
+
+test("a host's registrable domain is its public suffix and one label more, from both sections and the unlisted bases", () => {
+  const cases: [string, string][] = [
+    ["a.b.foo.github.io", "foo.github.io"],
+    ["bar.github.io", "bar.github.io"],
+    ["www.shop.co.uk", "shop.co.uk"],
+    ["h1.x.test", "x.test"],
+    ["-odd_.x.test", "x.test"], // a name DNS would refuse still has one
+    ["a.x.test.", "x.test"],
+    ["obj.mybucket.storage.googleapis.com", "mybucket.storage.googleapis.com"],
+    ["api.example.com", "example.com"],
+    // No registrable domain: the name is its own.
+    ["github.io", "github.io"],
+    ["co.uk", "co.uk"],
+    ["localhost", "localhost"],
+    ["storage.googleapis.com", "storage.googleapis.com"],
+  ];
+  for (const [host, domain] of cases) assert.equal(registrableDomain(host), domain, host);
 });

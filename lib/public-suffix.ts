@@ -11,7 +11,7 @@
 // rule trie (labels right to left from rulesRoot; see tldts/src/suffix-trie.ts): down to
 // X, then X opens something iff its node has any edge below it. The data is the whole
 // list tldts ships, the same one getPublicSuffix() reads, so the two never disagree.
-import { getPublicSuffix } from "tldts";
+import { getDomain, getPublicSuffix } from "tldts";
 // Typed by ./tldts-trie.d.ts from tldts's own declarations: a tldts release that
 // reshapes its trie fails the type check, and public-suffix.test.ts, before it ships.
 import { edgeChild, edgeLength, edgeStart, labelText, nodeFlags, rulesRoot } from "tldts/dist/cjs/src/data/trie.js";
@@ -95,4 +95,19 @@ export function publicSuffixUnderWildcard(host: string): OpenWildcard | null {
   const named = rulesBeneath(node, bare, 3);
   const shown = [...named.slice(0, 2), ...(named.length > 2 ? ["..."] : [])];
   return { suffix: named[0]!, text: `the public suffixes beneath ${bare} (${shown.join(", ")})` };
+}
+
+/**
+ * The registrable domain of a host name: its public suffix and one label more
+ * ("foo.github.io", "shop.co.uk", "x.test"), the unit one registrant owns. A public suffix
+ * itself, a single label or an IP literal is its own. Names are taken as a URL parser let
+ * them through, not as DNS would ("-a.x.test" still has x.test): else each odd name a flood
+ * makes up would be a unit of its own.
+ */
+export function registrableDomain(host: string): string {
+  const name = host.endsWith(".") ? host.slice(0, -1) : host;
+  for (const s of UNLISTED_SUFFIXES) {
+    if (name.endsWith(`.${s}`)) return `${name.slice(0, -s.length - 1).split(".").pop()}.${s}`;
+  }
+  return getDomain(name, { allowPrivateDomains: true, validateHostname: false }) ?? name;
 }

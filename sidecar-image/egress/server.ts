@@ -15,6 +15,7 @@ import { clientContext } from "../../lib/tls/ciphers.ts";
 import type { EgressRoutes } from "../../lib/sidecar-config.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
 import { createAgentLines } from "../../lib/log-limit.ts";
+import { registrableDomain } from "../../lib/public-suffix.ts";
 import { endToEndHeaders, flat, headerObject } from "./headers.ts";
 import { maskedHeaders, Redactor, secretForms, type Secret } from "./redact.ts";
 import { WsRedactor } from "./ws-redact.ts";
@@ -59,14 +60,15 @@ interface Prepared {
 type Prep = { ok: true; value: Prepared } | { ok: false; status: number; reason: string; share?: string };
 
 /**
- * The share of egress's lines a host's failures take from (lib/log-limit.ts): its last two
- * labels. Egress does not know the allowlist entry a host came under, but the made-up
- * subdomains of one wildcard ("*.x.test", at any depth) all end alike, so they take from
- * one share and cannot use up the lines another host's first failure needs.
+ * The share of egress's lines a host's failures take from (lib/log-limit.ts): its
+ * registrable domain. Egress does not know the allowlist entry a host came under, but the
+ * made-up subdomains of one wildcard ("*.x.test", at any depth) share theirs, so they take
+ * from one share and cannot use up the lines another host's first failure needs. Not the
+ * last two labels: under a public suffix of two (github.io, co.uk) those would put every
+ * registrant's hosts in one share, and one site's flood would silence all the others.
  */
 export function shareOf(hostname: string): string {
-  if (net.isIP(hostname) !== 0) return hostname;
-  return hostname.split(".").slice(-2).join(".");
+  return net.isIP(hostname) !== 0 ? hostname : registrableDomain(hostname);
 }
 
 const TLS_TRUST_ERRORS = new Set([

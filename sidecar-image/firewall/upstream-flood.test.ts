@@ -137,3 +137,27 @@ test("a flood of made-up subdomains of one allowed wildcard, each failing in the
   assert.match(log, /^firewall: warning: tunnel to pass\.test:443 failed: connect ECONNREFUSED/m, log.slice(-2000));
   assert.ok(log.length < 16 * 1024, `the firewall wrote ${log.length} bytes of log`);
 });
+
+// egress cannot know the allowlist entry, so it shares by registrable domain: under a
+// public suffix of two labels (github.io, co.uk) the last two labels would be every
+// registrant's, and one site's made-up subdomains would silence all its neighbours. The
+// names never leave this machine: --resolve sends each to the closed loopback port.
+test("a flood of made-up subdomains of one site under a two-label public suffix, each failing in egress: another site under the same suffix still gets its own line", async (t) => {
+  const down = await closedPort();
+  const flood = [...names.map((n) => n.replace(".x.test", ".flood.github.io")), ...names.map((n) => n.replace(".x.test", ".flood.co.uk"))];
+  const others = ["neighbour.github.io", "www.neighbour.co.uk"];
+  const egress = await startDaemon(EGRESS, ["--listen", "127.0.0.1:0", ...resolveAll(down, [...flood, ...others])]);
+  t.after(() => egress.stop());
+  const c = await plainVia(egress.port);
+  for (const n of flood) assert.equal((await c.proxyRequest("GET", `http://${n}/`)).status, 502);
+  for (const n of others) assert.equal((await c.proxyRequest("GET", `http://${n}/`)).status, 502);
+  c.socket.destroy();
+  await egress.waitForLog(/neighbour\.co\.uk/, 3000).catch(() => {});
+  await egress.stop();
+
+  const log = egress.stderr();
+  for (const n of others) assert.match(log, new RegExp(`^egress: warning: cannot reach upstream http://${n.replaceAll(".", "\\.")}: ECONNREFUSED`, "m"), log.slice(-2000));
+  const firsts = log.split("\n").filter((l) => /^egress: warning: cannot reach upstream http:\/\/h\d+\.flood\./.test(l)).length;
+  assert.ok(firsts >= 10, `only ${firsts} of the floods' failures had lines of their own`);
+  assert.ok(log.length < 16 * 1024, `egress wrote ${log.length} bytes of log`);
+});
