@@ -186,14 +186,25 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   }
 
 
-  async function forward(req: http.IncomingMessage, res: http.ServerResponse, target: Target & { path: string }): Promise<void> {
+  /** Forward a request; one that fails on the way (the agent hung up mid-body, say) is
+   * logged from the share of the allowlist entry the gate let its host through under. */
+  function forwardOrFail(req: http.IncomingMessage, res: http.ServerResponse, target: Target & { path: string }): void {
+    const gated: { under?: string } = {};
+    forward(req, res, target, gated).catch((e) => {
+      agentLines.error(`request to ${target.host} failed: ${(e as Error).message}`, undefined, gated.under);
+      res.destroy();
+    });
+  }
+
+  /** `gated.under` is set to the allowlist entry once the gate has let the host through. */
+  async function forward(req: http.IncomingMessage, res: http.ServerResponse, target: Target & { path: string }, gated: { under?: string }): Promise<void> {
     const p = policy; // one policy for the whole request, even if a reload lands meanwhile
     const method = req.method ?? "GET";
     const g = gate(p, target.host, target.port);
     if ("block" in g) return deny(req, res, g.label, g.block);
     const headers = outgoingHeaders(req, target);
     const url = `${target.scheme}://${headers.host}${target.path}`;
-    const under = g.rule.pattern;
+    const under = (gated.under = g.rule.pattern);
     const headBlock = inspectHead(p, url, headers, g.rule.replacedHeaders);
     if (headBlock) return deny(req, res, target.host, headBlock, { under });
 
@@ -344,10 +355,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   inner.on("request", (req, res) => {
     const target = tunnelTarget(req);
     if (!target) return void res.destroy();
-    forward(req, res, target).catch((e) => {
-      agentLines.error(`request to ${target.host} failed: ${(e as Error).message}`);
-      res.destroy();
-    });
+    forwardOrFail(req, res, target);
   });
   inner.on("upgrade", (req, socket: net.Socket, head: Buffer) => {
     deadlines.release(socket);
@@ -389,10 +397,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       res.writeHead(400, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
       return void res.end(text);
     }
-    forward(req, res, target).catch((e) => {
-      agentLines.error(`request to ${target.host} failed: ${(e as Error).message}`);
-      res.destroy();
-    });
+    forwardOrFail(req, res, target);
   });
   server.on("upgrade", (req, socket: net.Socket, head: Buffer) => {
     const target = parseAbsolute(req.url ?? "");
@@ -410,7 +415,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     if ("block" in g) return denyRaw(socket, "CONNECT", g.label, g.block);
     const task = g.rule.tlsPassthrough ? passthrough(socket, head, to, g.rule.pattern) : intercept(socket, head, to);
     task.catch((e) => {
-      agentLines.error(`tunnel to ${to.host}: ${(e as Error).message}`);
+      agentLines.error(`tunnel to ${to.host}: ${(e as Error).message}`, undefined, g.rule.pattern);
       socket.destroy();
     });
   });

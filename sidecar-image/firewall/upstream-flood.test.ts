@@ -3,6 +3,7 @@
 // Each failure had a line of its own in both daemons' logs (one per request in egress, one
 // per passthrough CONNECT in the firewall); now the first of each, then counts.
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import net from "node:net";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -160,4 +161,31 @@ test("a flood of made-up subdomains of one site under a two-label public suffix,
   const firsts = log.split("\n").filter((l) => /^egress: warning: cannot reach upstream http:\/\/h\d+\.flood\./.test(l)).length;
   assert.ok(firsts >= 10, `only ${firsts} of the floods' failures had lines of their own`);
   assert.ok(log.length < 16 * 1024, `egress wrote ${log.length} bytes of log`);
+});
+
+/** A POST whose body never comes whole: after the firewall's 100 Continue the agent hangs
+ * up, and the firewall's reading of the body fails ("request to HOST failed: aborted"). */
+async function abandonedPost(port: number, host: string): Promise<void> {
+  const s = net.connect(port, "127.0.0.1");
+  s.on("error", () => {});
+  s.write(`POST http://${host}/ HTTP/1.1\r\nhost: ${host}\r\nexpect: 100-continue\r\ncontent-length: 100\r\n\r\n`);
+  const [answer] = await once(s, "data");
+  assert.match(String(answer), /^HTTP\/1\.1 100 /);
+  s.end("part of it");
+  s.destroy();
+  await once(s, "close");
+}
+
+test("a flood of requests under one allowed wildcard that fail in the firewall itself: another allowed host's failure after it still gets its own line", async (t) => {
+  const fw = await firewall(t, ["*.x.test", "other.test"], []);
+  for (const n of names) await abandonedPost(fw.port, n);
+  await abandonedPost(fw.port, "other.test");
+  await fw.waitForLog(/request to other\.test failed/, 3000).catch(() => {});
+  await fw.stop();
+
+  const log = fw.stderr();
+  assert.match(log, /^firewall: error: request to other\.test failed: aborted/m, log.slice(-2000));
+  const firsts = log.split("\n").filter((l) => /^firewall: error: request to h\d+\.x\.test failed: aborted/.test(l)).length;
+  assert.ok(firsts >= 5, `only ${firsts} of the wildcard's failures had lines of their own`);
+  assert.ok(log.length < 16 * 1024, `the firewall wrote ${log.length} bytes of log`);
 });
