@@ -129,8 +129,10 @@ test("each daemon gets only its allowlisted environment: EGRESS_TOKEN_* in egres
 test("a crashing daemon restarts with doubling delays up to the cap, and one that ran long enough starts over at the initial delay", async () => {
   const init = startInit({
     services: ["egress", "git-gate"],
-    // egress dies at once; git-gate dies only after outliving --stable-after.
-    argv: { egress: fake("egress", "crash", "10"), "git-gate": fake("git-gate", "crash", "400") },
+    // egress dies at once; git-gate dies only after outliving --stable-after. egress is a
+    // shell, not the node fake: on a loaded machine node alone can take longer than
+    // --stable-after to start, and a crash that late counts as a stable run.
+    argv: { egress: ["sh", "-c", "exit 3"], "git-gate": fake("git-gate", "crash", "400") },
     flags: ["--backoff-max", "400", "--stable-after", "300"],
   });
   const count = (re: RegExp) => init.lines.filter((l) => re.test(l)).length;
