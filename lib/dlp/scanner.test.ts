@@ -96,6 +96,25 @@ test("keys are found percent-encoded (URLs, forms) and inside base64-encoded tex
   assert.match(f.label, /base64/);
 });
 
+test("a key or sensitive value in base64 wrapped across lines is found wherever a break splits it: 76 and 64 columns, CRLF, JSON \\n escapes, %0A", () => {
+  const scanner = createScanner({ sensitive: [{ name: "MY_TOKEN", value: SECRET }] });
+  const wrap = (b64: string, width: number, br: string) => b64.replace(new RegExp(`.{${width}}`, "g"), `$&${br}`);
+  const npm = positives.find((p) => p.detector === "npm")!.sample;
+  const forms: [string, (b64: string) => string][] = [
+    ["76 columns", (b) => wrap(b, 76, "\n")],
+    ["64 columns, CRLF", (b) => wrap(b, 64, "\r\n")],
+    ["JSON \\n escapes", (b) => JSON.stringify({ content: wrap(b, 60, "\n") })],
+    ["form body, %0A", (b) => `content=${encodeURIComponent(wrap(b, 76, "\n"))}`],
+  ];
+  for (const [what, value, detector] of [["an npm token", npm, "npm"], ["a sensitive value", SECRET, "sensitive_env"]] as const) {
+    // Every offset of the value against the line breaks, so some break falls inside it.
+    for (let pad = 0; pad < 60; pad += 5) {
+      const b64 = Buffer.from(`${"#".repeat(pad)} notes for the deploy\ntoken: ${value}\nthat is all\n`).toString("base64");
+      for (const [how, form] of forms) assert.equal(scanner.scan(form(b64))?.detector, detector, `${what}, ${how}, offset ${pad}`);
+    }
+  }
+});
+
 test("keys and sensitive values behind JSON string escapes (\\uXXXX, \\/) are found: JSON parsers undo them", () => {
   const scanner = createScanner({ sensitive: [{ name: "MY_TOKEN", value: SECRET }] });
   const uEscape = (t: string) => [...t].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`).join("");

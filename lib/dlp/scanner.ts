@@ -12,7 +12,8 @@
 // base64 tokens that decode to text get the whole scan again (entropy included: a random
 // token wrapped in Basic auth is still one), down to a few levels of nesting. So does the
 // payload of a certificate, signature or data: URI, or of a MIME part sent base64 (line
-// wrapped), whatever it decodes to (blocks.ts). UTF-16 and UTF-32 text, hex tokens, and
+// wrapped), whatever it decodes to (blocks.ts); base64 wrapped across lines anywhere else
+// is joined as a decoder joins it (wrapped-base64.ts). UTF-16 and UTF-32 text, hex tokens, and
 // base64 runs too short for the entropy check (an AWS key id is 28 characters of it) are
 // read for known formats and sensitive values.
 import { Buffer } from "node:buffer";
@@ -21,6 +22,7 @@ import { printableByte, readBlock } from "./blocks.ts";
 import { BENIGN_SOURCES, type Pattern, PATTERNS } from "./detectors.ts";
 import { forEachToken, highEntropy, MIN_TOKEN } from "./entropy.ts";
 import { MIN_SENSITIVE_LENGTH, sensitiveForms } from "./sensitive.ts";
+import { wrappedBase64 } from "./wrapped-base64.ts";
 
 export interface Finding {
   detector: Detector;
@@ -302,6 +304,12 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
       text = d.decode(text);
       found = { spans: [], benign: [] };
       exact(text, `${d.how}${how}`, depth, found, out, stopAtFirst);
+      if (stopAtFirst && out.length) return;
+    }
+    // On the most decoded form: a form body's breaks arrive as %0A.
+    for (const block of wrappedBase64(text)) {
+      if (block.text) scanPayload(block.decoded, depth, out, stopAtFirst);
+      else exact(block.decoded, BASE64, depth, { spans: [], benign: [] }, out, stopAtFirst);
       if (stopAtFirst && out.length) return;
     }
     if (text.length < MIN_BASE64_RUN) return;

@@ -284,6 +284,27 @@ test("secrets in the forms a server decodes on its own are blocked: JSON \\u and
   c.socket.destroy();
 });
 
+test("base64 wrapped across lines is read as its decoder reads it, joined: a key split by a line break never reaches the upstream", async () => {
+  const c = await httpsVia(port, "api.example.test", bottleCa.certPem);
+  const before = upstream.requests.length;
+  // `base64` wraps at 76 columns (57 bytes a line): from byte 50 on, the key straddles the first break.
+  const file = Buffer.from(`${"#".repeat(29)}\naws_access_key_id = ${AWS_ID}\n`).toString("base64");
+  const wrapped = file.replace(/.{76}/g, "$&\n");
+  assert.ok(!wrapped.split("\n").some((line) => Buffer.from(line, "base64").toString("latin1").includes(AWS_ID.slice(0, 8))), "no one line carries the key");
+  for (const [name, type, body] of [
+    ["raw body", "text/plain", wrapped],
+    ["JSON with \\n escapes", "application/json", JSON.stringify({ message: "add config", content: wrapped })],
+  ]) {
+    const res = await c.request("PUT", "/repos/o/r/contents/cfg", { ...H, "content-type": type! }, body);
+    assert.equal(res.status, 403, `${name}: ${res.body}`);
+    assert.match(res.body, /detector aws matched in body \(AWS access key id \(base64-encoded\)/, name);
+  }
+  assert.equal(upstream.requests.length, before, "a wrapped key reached the upstream");
+  const clean = await c.request("PUT", "/repos/o/r/contents/readme", { ...H, "content-type": "text/plain" }, Buffer.from(`${"#".repeat(40)}\nplain notes\n`.repeat(4)).toString("base64").replace(/.{76}/g, "$&\n"));
+  assert.equal(clean.status, 200, `wrapped base64 of ordinary text passes: ${clean.body}`);
+  c.socket.destroy();
+});
+
 test("a body is read as the server will read it: UTF-32 without a charset, a charset the firewall can decode, character references, a MIME part wrapped across lines; a charset it cannot decode is refused", async () => {
   const c = await httpsVia(port, "api.example.test", bottleCa.certPem);
   const before = upstream.requests.length;
