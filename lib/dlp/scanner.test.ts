@@ -115,6 +115,24 @@ test("a key or sensitive value in base64 wrapped across lines is found wherever 
   }
 });
 
+test("a wrapped block is checked as a whole: text, a hex dump or a data blob has no line flagged on its own, a random key a few lines long still does", () => {
+  const scanner = createScanner();
+  const wrap = (s: string, width: number, br = "\n") => s.replace(new RegExp(`.{${width}}`, "g"), `$&${br}`);
+  // Bytes that look random, from a fixed seed.
+  let seed = 7;
+  const random = (n: number) => Buffer.from(Array.from({ length: n }, () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) >> 23));
+  assert.equal(scanner.scan(wrap(random(1500).toString("base64"), 76)), null, "a wrapped image");
+  assert.equal(scanner.scan(JSON.stringify({ image: wrap(random(1500).toString("base64"), 60) })), null, "a wrapped image, \\n escapes");
+  const key = random(48).toString("base64");
+  assert.equal(scanner.scan(key)?.detector, "high_entropy");
+  assert.equal(scanner.scan(wrap(key, 32))?.detector, "high_entropy", "a random key wrapped in two lines");
+  // `xxd -p` writes 60 hex digits a line: the key straddles the first break.
+  const npm = positives.find((p) => p.detector === "npm")!.sample;
+  const dump = wrap(Buffer.from(`${"#".repeat(25)} ${npm}\n`).toString("hex"), 60);
+  assert.equal(scanner.scan(dump)?.detector, "npm");
+  assert.match(scanner.scan(dump)!.label, /hex-encoded/);
+});
+
 test("keys and sensitive values behind JSON string escapes (\\uXXXX, \\/) are found: JSON parsers undo them", () => {
   const scanner = createScanner({ sensitive: [{ name: "MY_TOKEN", value: SECRET }] });
   const uEscape = (t: string) => [...t].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`).join("");

@@ -20,7 +20,7 @@ import { Buffer } from "node:buffer";
 import type { Detector } from "../sidecar-config.ts";
 import { printableByte, readBlock } from "./blocks.ts";
 import { BENIGN_SOURCES, type Pattern, PATTERNS } from "./detectors.ts";
-import { forEachToken, highEntropy, MIN_TOKEN } from "./entropy.ts";
+import { forEachToken, highEntropy, MAX_TOKEN, MIN_TOKEN } from "./entropy.ts";
 import { MIN_SENSITIVE_LENGTH, sensitiveForms } from "./sensitive.ts";
 import { wrappedBase64 } from "./wrapped-base64.ts";
 
@@ -306,11 +306,23 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
       exact(text, `${d.how}${how}`, depth, found, out, stopAtFirst);
       if (stopAtFirst && out.length) return;
     }
-    // On the most decoded form: a form body's breaks arrive as %0A.
+    // On the most decoded form: a form body's breaks arrive as %0A. The body of a
+    // certificate or signature block (found.benign, in text order) had its payload
+    // scanned already.
+    const blocks = found.benign.length;
+    let inBlock = 0;
     for (const block of wrappedBase64(text)) {
-      if (block.text) scanPayload(block.decoded, depth, out, stopAtFirst);
-      else exact(block.decoded, BASE64, depth, { spans: [], benign: [] }, out, stopAtFirst);
+      while (inBlock < blocks && found.benign[inBlock]!.end <= block.start) inBlock++;
+      const b = found.benign[inBlock];
+      if (inBlock < blocks && b!.start <= block.start && block.end <= b!.end) continue;
+      // A hex dump is read as a hex token is: for known formats and sensitive values.
+      if (block.text && !block.hex) scanPayload(block.decoded, depth, out, stopAtFirst);
+      else exact(block.decoded, block.hex ? ` (hex-encoded)${how}` : `${BASE64}${how}`, depth, { spans: [], benign: [] }, out, stopAtFirst);
       if (stopAtFirst && out.length) return;
+      // Its lines are checked as the block, decoded whole: text, a hex dump, or a data blob
+      // longer than the entropy check's tokens (a wrapped image). What is left is binary a
+      // token's length, which may be a random key: its lines stay tokens.
+      if (block.text || block.hex || block.end - block.start > MAX_TOKEN) found.benign.push({ start: block.start, end: block.end });
     }
     if (text.length < MIN_BASE64_RUN) return;
     const claimed = disjoint(found.spans);

@@ -284,7 +284,7 @@ test("secrets in the forms a server decodes on its own are blocked: JSON \\u and
   c.socket.destroy();
 });
 
-test("base64 wrapped across lines is read as its decoder reads it, joined: a key split by a line break never reaches the upstream", async () => {
+test("base64 wrapped across lines is read as its decoder reads it, joined: a key split by a line break never reaches the upstream; a wrapped image is not taken for random keys", async () => {
   const c = await httpsVia(port, "api.example.test", bottleCa.certPem);
   const before = upstream.requests.length;
   // `base64` wraps at 76 columns (57 bytes a line): from byte 50 on, the key straddles the first break.
@@ -302,6 +302,13 @@ test("base64 wrapped across lines is read as its decoder reads it, joined: a key
   assert.equal(upstream.requests.length, before, "a wrapped key reached the upstream");
   const clean = await c.request("PUT", "/repos/o/r/contents/readme", { ...H, "content-type": "text/plain" }, Buffer.from(`${"#".repeat(40)}\nplain notes\n`.repeat(4)).toString("base64").replace(/.{76}/g, "$&\n"));
   assert.equal(clean.status, 200, `wrapped base64 of ordinary text passes: ${clean.body}`);
+  // An image as `base64` writes it: 76-column lines that look random one by one.
+  let seed = 63;
+  const image = Buffer.from(Array.from({ length: 1500 }, () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) >> 23)).toString("base64");
+  for (const body of [image.replace(/.{76}/g, "$&\n"), JSON.stringify({ content: image.replace(/.{60}/g, "$&\n") })]) {
+    const res = await c.request("PUT", "/repos/o/r/contents/logo.png", { ...H, "content-type": "application/json" }, body);
+    assert.equal(res.status, 200, `a wrapped image passes: ${res.body}`);
+  }
   c.socket.destroy();
 });
 
