@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import net from "node:net";
+import tls from "node:tls";
 import { test } from "node:test";
 import zlib from "node:zlib";
 import { createLogger } from "../../lib/log.ts";
@@ -168,6 +169,27 @@ test("host spellings are normalized before the gate, and the dial uses the name 
     if (c.closed) break;
   }
   c.socket.destroy();
+  assert.ok(!everything().some((r) => String(r.headers.host).startsWith("evil")));
+});
+
+test("in an intercepted tunnel the CONNECT authority picks the host, whatever the TLS SNI or a Host with another port names; IPv6 spellings of a refused address are refused", async () => {
+  const t = await connectTunnel(port, "api.example.test:443");
+  assert.ok("socket" in t);
+  // The client asks for evil.test in its SNI (and gets a leaf for the CONNECT's host, which it is told to accept).
+  const s = await new Promise<tls.TLSSocket>((ok, fail) => {
+    const sock = tls.connect({ socket: t.socket, servername: "evil.test", ca: bottleCa.certPem, rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] }, () => ok(sock));
+    sock.once("error", fail);
+  });
+  const c = new RawHttp(s);
+  for (const host of ["evil.test", "evil.test:8443", "api.example.test:8443"]) {
+    assert.equal((await c.request("GET", "/sni", { host })).status, 200, host);
+    assert.equal(upstream.requests.at(-1)!.headers.host, "api.example.test", host);
+  }
+  c.socket.destroy();
+  for (const target of ["[::127.0.0.1]:443", "[::ffff:7f00:1]:443", "[0:0:0:0:0:ffff:127.0.0.1]:443", "0x7f000001:443", "017700000001:443"]) {
+    const r = await connectTunnel(port, target);
+    assert.ok("refused" in r && r.refused.status === 403, `CONNECT ${target} was let through`);
+  }
   assert.ok(!everything().some((r) => String(r.headers.host).startsWith("evil")));
 });
 
