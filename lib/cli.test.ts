@@ -39,6 +39,26 @@ test("an error names the tool that says it, commander's own usage errors too: in
   assert.equal(missing.stderr, "bb-provision: error: --plan /nonexistent/plan.json: no such file\n");
 });
 
+test("a tool's warning and debug lines name it as its error lines do (createProgram); a sidecar daemon's are left for init to name", async (t) => {
+  const levels = "(one of debug, info, warn, error, silent): using info";
+  for (const [tool, args] of [["bb-provision", []], ["bb-bundle", []], ["bb-vm", ["exec"]]] as const) {
+    const r = await run(tsArgv(`tools/${tool}/main.ts`, [...args, "--plan", "/nonexistent/plan.json", ...(args.length ? ["--", "true"] : [])]), {
+      expect: [0, 1, 2, 3],
+      env: { BB_LOG_LEVEL: "bogus" },
+    });
+    assert.equal(r.stderr, `${tool}: warning: BB_LOG_LEVEL=bogus is not a log level ${levels}\n${tool}: error: --plan /nonexistent/plan.json: no such file\n`);
+  }
+  // Nothing on PATH: bb-list says so in a debug line for smolvm and asks no engine.
+  const state = await mkdtemp(join(tmpdir(), "bb-cli-named-"));
+  t.after(() => rm(state, { recursive: true, force: true }));
+  const list = await run(tsArgv("tools/bb-list/main.ts", ["--json", "--state-dir", state]), { env: { BB_LOG_LEVEL: "debug", PATH: "/nonexistent" } });
+  assert.match(list.stderr, /^bb-list: debug: smolvm is not installed \(not on PATH\)/m);
+  assert.doesNotMatch(list.stderr, /^(debug|warning|error): /m);
+  // init puts "git-gate | " before each of the daemon's lines: a name of its own would say it twice.
+  const gate = await run(tsArgv("sidecar-image/git-gate/main.ts", ["--max-sessions", "0"]), { expect: [0, 1, 2], input: "", env: { BB_LOG_LEVEL: "bogus" } });
+  assert.equal(gate.stderr, `warning: BB_LOG_LEVEL=bogus is not a log level ${levels}\ngit-gate: error: --max-sessions wants a whole number of at least 1, got "0"\n`);
+});
+
 test("--plan naming no file is a usage error (exit 2); a file holding no plan is an invalid plan (exit 3)", async (t) => {
   const missing = await run(tsArgv("tools/bb-provision/main.ts", ["--plan", "/nonexistent/plan.json"]), { expect: [0, 1, 2, 3] });
   assert.equal(missing.code, 2, missing.stderr);
@@ -112,10 +132,10 @@ test("Ctrl-C while a tool waits on docker: one warning and 'Interrupted by SIGIN
   };
   const alone = await interrupted({});
   assert.equal(alone.code, 130, alone.stderr);
-  assert.deepEqual(alone.stderr.match(/^(bb-bundle: error|warning): .*$/gm), ["warning: SIGINT received: stopping and rolling back", "bb-bundle: error: Interrupted by SIGINT"], alone.stderr);
+  assert.deepEqual(alone.stderr.match(/^(bb-bundle: )?(error|warning): .*$/gm), ["bb-bundle: warning: SIGINT received: stopping and rolling back", "bb-bundle: error: Interrupted by SIGINT"], alone.stderr);
   const inFlow = await interrupted({ BB_PIPE_STEP: "1" });
   assert.equal(inFlow.code, 130, inFlow.stderr);
-  assert.equal(inFlow.stderr.match(/^(bb-bundle: error|warning): .*$/gm), null, inFlow.stderr);
+  assert.equal(inFlow.stderr.match(/^(bb-bundle: )?(error|warning): .*$/gm), null, inFlow.stderr);
 });
 
 test("a docker that dies of Ctrl-C before the tool hears it is still the interruption, not a failure of its own", async (t) => {
@@ -133,7 +153,7 @@ test("a docker that dies of Ctrl-C before the tool hears it is still the interru
   const r = await run(tsArgv("tools/bb-bundle/main.ts", ["--plan", join(dir, "plan.json")]), { env: { PATH: `${dir}:${process.env.PATH}` }, expect: [0, 1, 130] });
   assert.ok(existsSync(join(dir, "docker-called")), r.stderr);
   assert.equal(r.code, 130, r.stderr);
-  assert.deepEqual(r.stderr.match(/^(bb-bundle: error|warning): .*$/gm), ["warning: SIGINT received: stopping and rolling back", "bb-bundle: error: Interrupted by SIGINT"], r.stderr);
+  assert.deepEqual(r.stderr.match(/^(bb-bundle: )?(error|warning): .*$/gm), ["bb-bundle: warning: SIGINT received: stopping and rolling back", "bb-bundle: error: Interrupted by SIGINT"], r.stderr);
 });
 
 test("a next step that exits before reading the plan: one error naming the bottle and how to remove it, no stack trace", async (t) => {

@@ -6,7 +6,7 @@ import process from "node:process";
 import { Command, CommanderError, Option } from "commander";
 import { boundedCallMs, DOCKER_ENVIRONMENT_HELP } from "./docker/cmd.ts";
 import { BbError, EXIT, exitTableText, toBbError } from "./errors.ts";
-import { log, setLogLevel } from "./log.ts";
+import { log, namedTool, setLogLevel, setTool } from "./log.ts";
 import { parsePlanText, readPlanFile, serializePlan } from "./plan/io.ts";
 import type { Plan, SectionName } from "./plan/schema.ts";
 
@@ -27,8 +27,11 @@ const COMMON_FLAGS = [
 
 /** A commander program with the flags and help every tool shares. `docker`: the tool talks
  * to the Docker engine, so its --help lists BB_DOCKER_TIMEOUT, and a bad value is one
- * usage error before any subcommand does anything. */
-export function createProgram(name: string, summary: string, opts: { example?: string; readsPlan?: boolean; readsManifest?: boolean; docker?: boolean } = {}): Command {
+ * usage error before any subcommand does anything. Its warning, error and debug lines name
+ * it (log.ts setTool), unless `sidecar`: a program of the sidecar bundle, whose lines are
+ * named already, init putting each daemon's name before them ("firewall | ..."). */
+export function createProgram(name: string, summary: string, opts: { example?: string; readsPlan?: boolean; readsManifest?: boolean; docker?: boolean; sidecar?: boolean } = {}): Command {
+  if (!opts.sidecar) setTool(name);
   const program = addCommonFlags(new Command(name).description(summary))
     .helpOption("-h, --help", "show this help")
     .showHelpAfterError("(run with --help for usage)")
@@ -216,7 +219,8 @@ export function setExitCode(program: Command, code: number): void {
 
 function reportError(program: Command, err: BbError) {
   if (err.details.quiet === true) log.debug(err.message);
-  else log.child(program.name()).error(err.message);
+  // Named once: by setTool, or here for a program that leaves that to init.
+  else (namedTool() === program.name() ? log : log.child(program.name())).error(err.message);
   if (log.level() === "debug" && err.cause instanceof Error && err.cause.stack) log.debug(err.cause.stack);
   if (wantsJsonErrors(program)) process.stderr.write(JSON.stringify(err.toJSON()) + "\n");
 }

@@ -58,7 +58,7 @@ test("a stderr read slower than warnings come holds at most about a MiB of them;
   assert.equal(lines.filter(Boolean).at(-1), "flood: done");
 });
 
-test("setTool() names the tool first on every warning line, a child's too, and on no other line", (t) => {
+test("setTool() names the tool first on every warning, error and debug line, a child's too, and on no info or step line", (t) => {
   const lines: string[] = [];
   const log = createLogger({ write: (text) => void lines.push(text), level: "debug" });
   setTool("bb-list");
@@ -68,5 +68,6 @@ test("setTool() names the tool first on every warning line, a child's too, and o
   log.info("i");
   log.error("e");
   log.debug("d");
-  assert.deepEqual(lines, ["bb-list: warning: docker: Cannot reach the Docker engine\n", "bb-list: scan: warning: x\n", "i\n", "error: e\n", "debug: d\n"]);
+  log.step("s");
+  assert.deepEqual(lines, ["bb-list: warning: docker: Cannot reach the Docker engine\n", "bb-list: scan: warning: x\n", "i\n", "bb-list: error: e\n", "bb-list: debug: d\n", "» s\n"]);
 });

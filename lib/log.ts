@@ -40,23 +40,31 @@ function envLevel(write: (text: string) => void): Level {
   const known = Object.hasOwn(ORDER, v);
   fromEnv = { raw, level: known ? (v as Level) : "info" };
   if (raw !== "" && !known) {
-    write(`warning: ${printableLines(`BB_LOG_LEVEL=${raw} is not a log level (one of ${Object.keys(ORDER).join(", ")}): using info`)}\n`);
+    write(`${tool}warning: ${printableLines(`BB_LOG_LEVEL=${raw} is not a log level (one of ${Object.keys(ORDER).join(", ")}): using info`)}\n`);
   }
   return fromEnv.level;
 }
 
 let current: Level | undefined;
 
-// The tool whose warnings these are (setTool), said first on each warning line.
+// The tool whose lines these are (setTool), said first on each warning, error and debug line.
 let tool = "";
 
 /**
- * Name the tool on every warning line ("bb-list: warning: docker: ..."), as its error line
- * names it (cli.ts): a warning that a backend could not be asked reaches someone who ran
- * several tools in a pipe or a script, and must say which one could not ask.
+ * Name the tool first on every line with a level tag ("bb-vm: warning: attach: ...",
+ * "bb-vm: error: ...", "bb-vm: debug: run: ..."): `just start` runs five tools at once in
+ * a pipe, and a line that does not say whose it is leaves the reader to guess. Info lines
+ * (and step's "» ") are the tool's own words for people and stay as written. createProgram
+ * (cli.ts) sets it for every tool; the sidecar daemons leave it unset, as init already puts
+ * each daemon's name before its lines.
  */
 export function setTool(name: string): void {
   tool = name ? `${name}: ` : "";
+}
+
+/** The name setTool() gave, "" when none. */
+export function namedTool(): string {
+  return tool.slice(0, -2);
 }
 
 /** Set the process-wide level (a tool's main does this once from its flags). */
@@ -83,7 +91,7 @@ function toStderr(text: string, droppable: boolean): void {
     return;
   }
   if (leftOut > 0 && queued <= MAX_QUEUED) {
-    process.stderr.write(`warning: ${leftOut} log line(s) left out: they came faster than the log was read\n`);
+    process.stderr.write(`${tool}warning: ${leftOut} log line(s) left out: they came faster than the log was read\n`);
     leftOut = 0;
   }
   process.stderr.write(text);
@@ -97,7 +105,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     if (ORDER[l] < ORDER[lvl()]) return;
     // Messages quote what came from inside a bottle (a header, a host, a path): no
     // control character reaches a terminal or `docker logs` raw (printable.ts).
-    const text = `${l === "warn" ? tool : ""}${prefix}${tag}${printableLines(msg)}\n`;
+    const text = `${l === "info" ? "" : tool}${prefix}${tag}${printableLines(msg)}\n`;
     if (options.write) options.write(text);
     else toStderr(text, l !== "info");
   };

@@ -141,7 +141,7 @@ async function reloadPutBack(dir: string, reload: (dir: string) => Promise<void>
   } catch (e) {
     if (bundleDown(e)) return; // nothing runs: it reads the file when it starts
     const why = `the firewall of ${dir} could not be made to re-read the policy put back: ${(e as Error).message}`;
-    log.warn(`bb-prepare: put back ${dir}, but ${why}; the next bb-supervise decision has it re-read`);
+    log.warn(`put back ${dir}, but ${why}; the next bb-supervise decision has it re-read`);
     await setReloadOwed(dir, `put-back: ${why}`);
   }
 }
@@ -175,7 +175,7 @@ async function keepApprovedSince(copy: string, dir: string): Promise<void> {
     [then, now] = [await readApprovals(copy), await readApprovals(dir)];
   } catch (e) {
     // The folder is back as it was all the same; a rebuild would fail on the same file.
-    log.warn(`bb-prepare: put back ${dir} without checking for hosts approved meanwhile: ${(e as Error).message}`);
+    log.warn(`put back ${dir} without checking for hosts approved meanwhile: ${(e as Error).message}`);
     return;
   }
   const seen = new Set(then.map(key));

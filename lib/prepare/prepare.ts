@@ -187,7 +187,7 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
     if (fresh && !(isBbError(e) && e.code === "BUSY")) await rm(dir, { recursive: true, force: true });
     // The owner record from before the claim goes back with the rest; a copy that cannot
     // be put back stays, for the start flow's teardown to try again.
-    else if (copied) await putBack(dir, copying!).catch((pe) => log.warn(`bb-prepare: could not put ${dir} back as it was: ${(pe as Error).message}`));
+    else if (copied) await putBack(dir, copying!).catch((pe) => log.warn(`could not put ${dir} back as it was: ${(pe as Error).message}`));
     else {
       if (copying) await dropPart(dir, copying);
       if (claimed) await releaseOwner(dir, opts.ownerPid!);
@@ -214,14 +214,14 @@ async function keepApprovedHosts(files: Plan["files"], recorded: Approval[]): Pr
   }
   if (kept.length) log.info(`bb-prepare: kept the host(s) you approved for this bottle before: ${kept.join(", ")}`);
   // Approved under an older, looser check (a wildcard over names anyone can register).
-  if (dropped.length) log.warn(`bb-prepare: left out ${dropped.join(", ")}, which you approved for this bottle before: bb-supervise no longer grants such a host (a wildcard over a public suffix opens every site anyone registers there); approve narrower hosts instead`);
+  if (dropped.length) log.warn(`left out ${dropped.join(", ")}, which you approved for this bottle before: bb-supervise no longer grants such a host (a wildcard over a public suffix opens every site anyone registers there); approve narrower hosts instead`);
   if (!files.superviseQueue || !existsSync(files.superviseQueue)) return;
   const unrecorded = (await listRequests(files.superviseQueue))
     .filter((r) => r.kind === "host" && r.status === "approved" && !recorded.some((a) => a.host === normalizeHost(r.host ?? "")))
     .map((r) => r.host!);
   if (unrecorded.length) {
     log.warn(
-      `bb-prepare: the supervise queue calls ${unrecorded.join(", ")} approved, but bb-supervise never recorded approving them (${APPROVALS_FILE}); ` +
+      `the supervise queue calls ${unrecorded.join(", ")} approved, but bb-supervise never recorded approving them (${APPROVALS_FILE}); ` +
         "left out: approve them again if you meant them",
     );
   }

@@ -68,6 +68,7 @@ async function serve(flags: Flags): Promise<void> {
 
 const program = createProgram("egress", "Inject route credentials and dial upstreams for the firewall (bundle loopback only).", {
   example: "egress --listen 127.0.0.1:9099 --routes /etc/bot-bottle/egress-routes.json",
+  sidecar: true,
 })
   .option("--listen <host:port>", "address to listen on (keep it on loopback)", "127.0.0.1:9099")
   .option("--routes <file>", "EgressRoutes JSON; re-read on SIGHUP (without it every host passes untouched)")

@@ -50,6 +50,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanning HTTP(S) proxy (a sidecar daemon).", {
   example: "firewall --policy firewall.json --ca-cert ca.pem --ca-key ca-key.pem --next-hop 127.0.0.1:9099",
+  sidecar: true,
 })
   .option("--listen <host:port>", "address to listen on", "0.0.0.0:8888")
   .requiredOption("--policy <file>", "FirewallPolicy JSON (re-read on SIGHUP or SIGUSR1)")

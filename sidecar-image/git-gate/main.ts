@@ -70,6 +70,7 @@ async function serve(flags: Flags): Promise<void> {
 
 const program = createProgram("git-gate", "Serve the bottle's declared git repos; enforce the push policy before forwarding upstream.", {
   example: "git-gate --config git-gate.json --hooks hooks/ --data /var/lib/git-gate --identities /run/bot-bottle/identities",
+  sidecar: true,
 })
   .option("--listen <host:port>", "address to listen on", "0.0.0.0:9418")
   .option("--config <file>", "GitGateConfig JSON (required)")

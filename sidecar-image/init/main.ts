@@ -95,6 +95,7 @@ async function runInit(flags: Flags): Promise<void> {
 
 const program = createProgram("init", "The sidecar bundle's init: runs the listed daemons and maps container signals onto them.", {
   example: "BB_SERVICES=firewall,egress BB_SLUG=demo init",
+  sidecar: true,
 })
   .option("--services <list>", "comma list of daemons to run", process.env.BB_SERVICES ?? "")
   .option("--argv-json <json>", 'replace the argv of some daemons: {"firewall": ["node", "fake.js"]} (tests)', process.env.BB_INIT_ARGV)

@@ -97,6 +97,7 @@ async function serve(flags: Flags): Promise<void> {
 
 const program = createProgram("supervise", "MCP server the agent uses to ask the operator for hosts and answers.", {
   example: "supervise --listen 127.0.0.1:9100 --queue /tmp/queue --slug demo",
+  sidecar: true,
 })
   .option("--listen <host:port>", "address to listen on", "0.0.0.0:9100")
   .requiredOption("--queue <dir>", "the bottle's supervise queue dir (request files)")

@@ -24,7 +24,7 @@ import { findStaleImages, forgetGoneImages, removeImage, totalSize, type OurImag
 import { imagesText, planText, resultLine } from "../../lib/inventory/format.ts";
 import { executeRemovals, isEmpty, message, type Removal, type RemovalResult } from "../../lib/inventory/remove.ts";
 import { judgeable, recheckOrphans, scan, selectForCleanup } from "../../lib/inventory/scan.ts";
-import { log, setTool } from "../../lib/log.ts";
+import { log } from "../../lib/log.ts";
 import { stateRootFrom } from "../../lib/paths.ts";
 import { checkSlug } from "../../lib/prepare/slug.ts";
 import { confirm } from "./confirm.ts";
@@ -150,6 +150,4 @@ async function staleImages(o: Options, hasDocker: boolean): Promise<{ stale: Our
   return { stale: [], recorded: found.recorded };
 }
 
-// Its warnings (a backend that could not be asked) say which tool could not ask.
-setTool("bb-cleanup");
 await mainOf(program);

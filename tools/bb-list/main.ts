@@ -14,7 +14,7 @@ import { EXIT } from "../../lib/errors.ts";
 import { FILTER_LABEL_HELP, collectLabel } from "../../lib/inventory/flags.ts";
 import { listRow, listTable } from "../../lib/inventory/format.ts";
 import { scan } from "../../lib/inventory/scan.ts";
-import { log, setTool } from "../../lib/log.ts";
+import { log } from "../../lib/log.ts";
 import { stateRootFrom } from "../../lib/paths.ts";
 
 interface Options {
@@ -57,6 +57,4 @@ const program = createProgram("bb-list", "List live bottles across every availab
     else await writeStdout(listTable(rows, { all: o.all }));
   });
 
-// Its warnings (a backend that could not be asked) say which tool could not ask.
-setTool("bb-list");
 await mainOf(program);

@@ -263,7 +263,7 @@ test("bb-prepare --identity keeps the hosts bb-supervise recorded approving (the
   assert.match(again.stderr, /kept the host\(s\) you approved for this bottle before: docs\.example\.test\n/);
   // The y/N summary shows it among what the agent can reach.
   assert.match(again.stderr, /^ {2}allow +docs\.example\.test \(approved before\)$/m);
-  assert.match(again.stderr, /warning: bb-prepare: the supervise queue calls exfil\.attacker\.example approved, but bb-supervise never recorded approving them \(approved-hosts\.json\); left out/);
+  assert.match(again.stderr, /^bb-prepare: warning: the supervise queue calls exfil\.attacker\.example approved, but bb-supervise never recorded approving them \(approved-hosts\.json\); left out/m);
   const hosts = JSON.parse(await readFile(first.files.firewallPolicy, "utf8")).hosts.map((h: { host: string }) => h.host);
   assert.ok(hosts.includes("docs.example.test"), hosts.join(" "));
   for (const h of ["denied.example.test", "pending.example.test", "exfil.attacker.example"]) assert.ok(!hosts.includes(h), `${h} in ${hosts.join(" ")}`);

@@ -137,7 +137,7 @@ test("approve grants a request only as list showed it: one rewritten since is re
     assert.equal(await readFile(b.policyFile, "utf8"), before);
     // list says so too, above the table, every time.
     const again = await tool(["--plan", b.planFile, "list"]);
-    assert.match(again.stderr, /^warning: Request 3fa2c1b9 changed after bb-supervise first showed it: it asked for docs\.example\.org, and now asks for \(TLS PASSTHROUGH, not scanned\) \*\.attacker\.example\. /m);
+    assert.match(again.stderr, /^bb-supervise: warning: Request 3fa2c1b9 changed after bb-supervise first showed it: it asked for docs\.example\.org, and now asks for \(TLS PASSTHROUGH, not scanned\) \*\.attacker\.example\. /m);
     assert.equal((await tool(["--plan", b.planFile, "deny", "3fa2c1b9"])).code, 0);
 
     // approve says what it granted, passthrough and all.

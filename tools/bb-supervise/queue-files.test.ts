@@ -84,7 +84,7 @@ test("a queue file that does not parse is reported on one line: what the message
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "no requests\n");
     const lines = r.stderr.trimEnd().split("\n");
-    assert.deepEqual(lines.map((l) => /^warning: .*\/(\w+)\.json.* \(skipped\)$/.exec(l)?.[1]).sort(), ["aa11", "bb22"], r.stderr);
+    assert.deepEqual(lines.map((l) => /^bb-supervise: warning: .*\/(\w+)\.json.* \(skipped\)$/.exec(l)?.[1]).sort(), ["aa11", "bb22"], r.stderr);
     assert.match(r.stderr, /aa11\.json: kind: .*received 'host\\x0a\\x0aID {8}KIND/);
     // approve names the bad file in its error, on one line too.
     const approve = await tool(["--plan", b.planFile, "approve", "aa11"]);

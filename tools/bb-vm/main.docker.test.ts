@@ -122,7 +122,7 @@ test("a command killed inside a running agent (exit 137) is its own exit: bb-vm 
   // does; only the latter's container stops, which the probe tells apart at once.
   const r = await runTool("bb-vm", ["-v", "exec", "--root", "--slug", bottle.slug, "--state-dir", root.stateRoot, "--", "sh", "-c", "kill -9 $$"]);
   assert.equal(r.code, 137, r.stderr);
-  assert.doesNotMatch(r.stderr, /^error:/m);
+  assert.doesNotMatch(r.stderr, /^(bb-vm: )?error:/m);
   const inspects = r.stderr.split("\n").filter((l) => /run: docker container inspect /.test(l));
   assert.equal(inspects.length, 1, `bb-vm looked at the container ${inspects.length} times, polling a container that runs:\n${r.stderr}`);
 });
@@ -217,7 +217,7 @@ test("bb-vm exec and attach on a paused, stopped or removed agent say so in one 
 
   const onlyOurs = (r: { code: number; stderr: string }, state: RegExp) => {
     assert.equal(r.code, 125, r.stderr);
-    const lines = r.stderr.split("\n").filter((l) => l && !/^warning: attach: no terminal/.test(l));
+    const lines = r.stderr.split("\n").filter((l) => l && !/^bb-vm: warning: attach: no terminal/.test(l));
     assert.equal(lines.length, 1, `not one line:\n${r.stderr}`);
     assert.match(lines[0]!, new RegExp(`^bb-vm: error: bottle ${bottle.slug}: its agent container ${agent} `));
     assert.match(lines[0]!, state);
@@ -251,7 +251,7 @@ test("bb-vm exec and attach on an engine that stops answering end in one line na
     const began = Date.now();
     const r = await runTool("bb-vm", argv, { env: { DOCKER_HOST: hung.host, BB_DOCKER_TIMEOUT: "1" } });
     assert.equal(r.code, 124, r.stderr);
-    const lines = r.stderr.split("\n").filter((l) => l && !/^warning: attach: no terminal/.test(l));
+    const lines = r.stderr.split("\n").filter((l) => l && !/^bb-vm: warning: attach: no terminal/.test(l));
     assert.equal(lines.length, 1, r.stderr);
     assert.match(lines[0]!, new RegExp(`^bb-vm: error: Cannot run \\S+ in bottle ${bottle.slug}: the Docker engine did not answer .docker info.* within 1 s\\. Is it hung\\?`));
     assert.ok(Date.now() - began < 20_000, `took ${Date.now() - began} ms`);
