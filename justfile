@@ -85,7 +85,7 @@ supervise *args:
 cleanup *args:
     @cd "$BB_CALLER_DIR" && bb-cleanup "$@"
 
-# benchmarks: just bench proxy [--duration S] [--connections 1,8] [--json] | just bench start [--runs N]
+# benchmarks: just bench proxy [--duration S] [--connections 1,8] [--json] | just bench start [--runs N] | just bench dlp [--runs N]
 [no-exit-message]
 bench *args:
     @node --import ./node_modules/tsx/dist/loader.mjs tests/bench/main.ts "$@"

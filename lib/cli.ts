@@ -76,20 +76,13 @@ export async function readPlanInput(options: CommonOptions, require: SectionName
     // In a pipe that usually means the tool before this one failed and has said why.
     // The start flow sets BB_PIPE_STEP on the steps after the first: the one that failed
     // has said why, and a line from each step after it would only bury that.
-    throw new BbError("PLAN_INVALID", `${toolName()} got no plan on stdin: the step before it in the pipe failed or wrote nothing${instead === "--plan FILE" ? "" : ` (or pass ${instead})`}`, {
+    // No tool name: every error line starts with it already (reportError).
+    throw new BbError("PLAN_INVALID", `Got no plan on stdin: the step before this one in the pipe failed or wrote nothing${instead === "--plan FILE" ? "" : ` (or pass ${instead})`}`, {
       details: process.env.BB_PIPE_STEP === "1" ? { quiet: true } : {},
     });
   }
   if (text.trim() === "") throw new BbError("USAGE", `No plan: stdin is empty; ${ways}, or pipe one in (bb-prepare AGENT | ...)`);
   return parsePlanText(text, require, "plan on stdin");
-}
-
-/** This tool's name from its script path: dist/bb-vm.js, or tools/bb-vm/main.ts run from source. */
-function toolName(): string {
-  const parts = (process.argv[1] ?? "").split(/[\\/]/);
-  const file = parts.at(-1) ?? "";
-  const name = /^main\.[jt]s$/.test(file) ? (parts.at(-2) ?? "") : file.replace(/\.[jt]s$/, "");
-  return name || "this tool";
 }
 
 function stdinIsPipe(): boolean {

@@ -54,10 +54,11 @@ export function parseResolveList(items: string[]): Map<string, HostPort> {
 }
 
 /** Listen and resolve with the bound address as "host:port" (IPv6 bracketed). */
-export function listen(server: Server, at: HostPort, daemon: string): Promise<string> {
+export function listen(server: Server, at: HostPort): Promise<string> {
   return new Promise((resolve, reject) => {
+    // No daemon name: its error line starts with it already (createProgram).
     const onError = (e: NodeJS.ErrnoException) =>
-      reject(new BbError("CONFIG", `${daemon} cannot listen on ${at.host}:${at.port}: ${e.code ?? e.message}`, { cause: e }));
+      reject(new BbError("CONFIG", `Cannot listen on ${at.host}:${at.port}: ${e.code ?? e.message}`, { cause: e }));
     server.once("error", onError);
     server.listen(at.port, at.host, () => {
       server.off("error", onError);

@@ -11,6 +11,8 @@ export const names = {
   internalNet: (slug: string) => `bb-${slug}-int`,
   egressNet: (slug: string) => `bb-${slug}-egress`,
   machine: (slug: string) => `bb-${slug}`,
+  /** git-gate's store: a named volume, kept across restarts of the bottle. */
+  gitGateVolume: (slug: string) => `bb-${slug}-git-gate`,
 } as const;
 
 /** Where bb-bundle mounts the bottle's state-dir folders inside the bundle container. */
@@ -22,12 +24,16 @@ export const BUNDLE_PATHS = {
   gitGate: "/bb/git-gate",
   supervise: "/bb/supervise",
   ca: "/bb/ca",
-  identities: "/bb/identities",
   upstreamCa: "/bb/upstream-ca",
   /** file:// git upstreams, each mounted from its host folder as <this>/<n>. */
   localUpstreams: "/bb/local-upstreams",
-  gitGateData: "/var/lib/bb/git-gate",
+  /** Where the bottle's git-gate volume (names.gitGateVolume) is mounted: root's, like
+   * any new volume; init makes git-gate's own folder in it (sidecar-image/init/store.ts). */
+  gitGateStore: "/var/lib/bb/git-gate-store",
 } as const;
+
+/** git-gate's data folder (mirrors, known hosts, git config) in the store, git-gate's uid's, 0700. */
+export const GIT_GATE_DATA = `${BUNDLE_PATHS.gitGateStore}/data`;
 
 /** The agent's side. */
 export const AGENT = {
@@ -57,6 +63,12 @@ export const AGENT = {
  * the group every daemon shares when bb-bundle cannot chown it (it runs as you). */
 export const CA_KEY_ENV = "BB_CA_KEY";
 
+/** Each upstream's SSH identity travels into the bundle as the variable <this><n> of
+ * init's (n: the upstream's index; git-gate's config names it identity-<n>), which init
+ * hands to git-gate alone, for the same reason as CA_KEY_ENV: run as you, bb-bundle cannot
+ * give a file to git-gate's uid, and one your group may read is every daemon's. */
+export const IDENTITY_ENV_PREFIX = "BB_GIT_IDENTITY_";
+
 /** Agent-facing daemons (egress is never reachable by the agent). */
 export const AGENT_FACING = ["firewall", "git-gate", "supervise"] as const;
 
@@ -67,19 +79,15 @@ const DAEMON_UIDS = { firewall: 64101, egress: 64102, supervise: 64103, "git-gat
 /**
  * The uids the bundle's init (sidecar-image/init/identity.ts) starts each daemon under:
  * its own uid, all in the host user's group, which may read the bottle's state files.
- * git-gate runs as the host user, whose SSH identity files it reads, unless that user is
- * root: root is init's uid too, and init's environment holds egress's tokens (bb-bundle
- * then hands git-gate copies of the identities that are its own instead). A daemon uid
- * that happens to be the host user's moves up past the others.
+ * None is the host user's, whose uid owns the bottle's folders in the bundle (the
+ * firewall's record of refusals, supervise's queue): git-gate gets its SSH identities in
+ * its environment and keeps its mirrors in a volume of its own instead. A daemon uid that
+ * happens to be the host user's moves up past the others.
  */
 export function daemonIdMap(host: { uid: number; gid: number }): Record<keyof typeof DAEMON_UIDS, { uid: number; gid: number }> {
   const taken = new Set<number>([host.uid]);
   const ids = {} as Record<keyof typeof DAEMON_UIDS, { uid: number; gid: number }>;
   for (const [name, preferred] of Object.entries(DAEMON_UIDS) as [keyof typeof DAEMON_UIDS, number][]) {
-    if (name === "git-gate" && host.uid !== 0) {
-      ids[name] = { uid: host.uid, gid: host.gid };
-      continue;
-    }
     let uid = preferred;
     while (taken.has(uid)) uid += 100;
     taken.add(uid);

@@ -71,3 +71,18 @@ test("setTool() names the tool first on every warning, error and debug line, a c
   log.step("s");
   assert.deepEqual(lines, ["bb-list: warning: docker: Cannot reach the Docker engine\n", "bb-list: scan: warning: x\n", "i\n", "bb-list: error: e\n", "bb-list: debug: d\n", "» s\n"]);
 });
+
+test("a stderr that went away (its reader exited, a terminal closed) does not end the process: the work goes on and finishes", async () => {
+  const child = start(tsArgv("lib/testdata/stderr-gone.ts"), { stdio: ["pipe", "pipe", "pipe"] });
+  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+  let stdout = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  for (let i = 0; i < 500 && !stderr.includes("gone: started"); i++) await sleep(20);
+  assert.ok(stderr.includes("gone: started"), stderr);
+  child.stderr!.destroy();
+  child.stdin!.end();
+  assert.equal(await exited, 0, `stdout: ${stdout}`);
+  assert.equal(stdout, "work done\n");
+});

@@ -84,7 +84,18 @@ export function setLogLevel(level: Level): void {
 const MAX_QUEUED = 1024 * 1024;
 let leftOut = 0;
 
+/**
+ * A stderr that went away fails every write: a terminal closed under us (EIO: the window
+ * closed, or `script` ended, and just start's teardown runs on in its exit trap), or a
+ * reader that exited (EPIPE). Unheard, the stream's 'error' event ends the process, so
+ * bb-cleanup in that teardown died at its first line with the bottle still there. What
+ * people read is best effort: the work goes on, and nothing more is written there.
+ */
+let stderrGone = false;
+process.stderr.on("error", () => void (stderrGone = true));
+
 function toStderr(text: string, droppable: boolean): void {
+  if (stderrGone) return;
   const queued = process.stderr.writableLength;
   if (droppable && queued > MAX_QUEUED) {
     leftOut++;

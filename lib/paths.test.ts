@@ -1,39 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, chown, lstat, mkdir, mkdtemp, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { adoptTree, dirWithMode, makeNewDir, stateRootFrom } from "./paths.ts";
+import { dirWithMode, makeNewDir, stateRootFrom } from "./paths.ts";
 import { tempDir } from "../tests/support/tmp.ts";
 import type { BbError } from "./errors.ts";
 import { skipWhen } from "../tests/support/skip.ts";
 
 const notRoot = process.getuid?.() !== 0 && "chown to another uid needs root";
-
-test("adoptTree() hands every entry below the folder to the owner, not the folder itself nor a symlink's target", skipWhen(notRoot, "adoptTree"), async () => {
-  const dir = await mkdtemp(join(tmpdir(), "bb-adopt-"));
-  const outside = await mkdtemp(join(tmpdir(), "bb-adopt-outside-"));
-  try {
-    await mkdir(join(dir, "repo.git/objects/pack"), { recursive: true });
-    await writeFile(join(dir, "repo.git/HEAD"), "ref: refs/heads/main\n");
-    await writeFile(join(outside, "target"), "not git-gate's\n");
-    await symlink(join(outside, "target"), join(dir, "repo.git/link"));
-    const owner = { uid: 64104, gid: 0 };
-
-    assert.equal(await adoptTree(dir, owner), 5); // repo.git, objects, pack, HEAD, link
-    for (const p of ["repo.git", "repo.git/objects/pack", "repo.git/HEAD", "repo.git/link"]) {
-      const st = await lstat(join(dir, p));
-      assert.deepEqual([st.uid, st.gid], [64104, 0], p);
-    }
-    assert.equal((await lstat(dir)).uid, 0, "the folder itself keeps its owner");
-    assert.equal((await lstat(join(outside, "target"))).uid, 0, "a symlink is not followed");
-    assert.equal(await adoptTree(dir, owner), 0, "a second pass finds nothing to change");
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-    await rm(outside, { recursive: true, force: true });
-  }
-});
 
 test("dirWithMode() makes missing parents, gives the folder its mode, and fails (not hangs) where no folder can be made", async () => {
   const root = await mkdtemp(join(tmpdir(), "bb-paths-"));

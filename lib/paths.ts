@@ -1,7 +1,7 @@
 // Where bot-bottle keeps things on the host, following the XDG base-directory spec so a
 // user can move them with the usual variables.
 import { existsSync, statSync } from "node:fs";
-import { chmod, lchown, lstat, mkdir, readdir, stat } from "node:fs/promises";
+import { chmod, lstat, mkdir, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import process from "node:process";
@@ -192,27 +192,4 @@ export async function dirWithMode(dir: string, mode: number, owners?: readonly n
   }
   await chmod(dir, mode);
   return dir;
-}
-
-/**
- * Give everything below `dir` to `owner` where it belongs to someone else, without
- * following symlinks; `dir` itself keeps its owner. Returns how many entries changed
- * hands. Needs the right to chown (root): bb-bundle uses it when a daemon's uid is not
- * the one that made the files.
- */
-export async function adoptTree(dir: string, owner: { uid: number; gid: number }): Promise<number> {
-  let changed = 0;
-  const visit = async (path: string): Promise<void> => {
-    for (const entry of await readdir(path, { withFileTypes: true })) {
-      const child = join(path, entry.name);
-      const st = await lstat(child);
-      if (st.uid !== owner.uid || st.gid !== owner.gid) {
-        await lchown(child, owner.uid, owner.gid);
-        changed++;
-      }
-      if (st.isDirectory()) await visit(child);
-    }
-  };
-  await visit(dir);
-  return changed;
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -9,16 +9,18 @@ import { test } from "node:test";
 import { isBbError } from "./errors.ts";
 import { setLogLevel } from "./log.ts";
 import { newAgentKey } from "./http/agent-key.ts";
-import { redactCredentials, run, which } from "./proc.ts";
+import { redactCredentials, run, start, which } from "./proc.ts";
 import { tempDir } from "../tests/support/tmp.ts";
+import { tsArgv } from "./supervise/testdata/ts-argv.ts";
 
 test("run() ends at its timeout even when a grandchild still holds the output pipes", async () => {
   const started = Date.now();
   // sh is killed at the timeout; the sleep it started in the background keeps stdout open.
-  await assert.rejects(run(["sh", "-c", "sleep 4 & wait"], { timeoutMs: 300, what: "waiting" }), (e) => {
-    return isBbError(e) && e.code === "TIMEOUT" && /^waiting: sh -c 'sleep 4 & wait' did not finish within 300ms$/.test(e.message);
+  await assert.rejects(run(["sh", "-c", "sleep 15 & wait"], { timeoutMs: 300, what: "waiting" }), (e) => {
+    return isBbError(e) && e.code === "TIMEOUT" && /^waiting: sh -c 'sleep 15 & wait' did not finish within 300ms$/.test(e.message);
   });
-  assert.ok(Date.now() - started < 3_000, `run() returned after ${Date.now() - started} ms`);
+  // Well before the grandchild let go: how soon after the timeout is the machine's load.
+  assert.ok(Date.now() - started < 10_000, `run() returned after ${Date.now() - started} ms`);
 });
 
 test("run() reports a failing command's exit code and the tail of its stderr", async () => {
@@ -101,4 +103,47 @@ test("run() hides a bottle's agent key wherever it is in what it says about a co
   // A longer run of hex digits (a SHA-256 object name) is not a key and stays.
   const sha256 = "a".repeat(64);
   assert.equal(redactCredentials(`fetched ${sha256}`), `fetched ${sha256}`);
+});
+
+test("runInteractive's `orphaned` command runs once we are killed (SIGKILL) before the child, never after a child that ended, and is killed past its limit", async (t) => {
+  const dir = await tempDir(t);
+  const file = (name: string) => join(dir, name);
+  /** orphaned.ts running `child` with `script` as the orphaned command, its lines gathered. */
+  const launch = (script: string, child: string[]) => {
+    const p = start(tsArgv("lib/testdata/orphaned.ts", [script, ...child]), { stdio: ["ignore", "pipe", "inherit"] });
+    const started = new Promise<void>((resolve) => p.stdout!.on("data", (b: Buffer) => String(b).includes("started") && resolve()));
+    const exited = new Promise((r) => p.once("exit", r));
+    t.after(() => void p.kill("SIGKILL"));
+    return { p, started, exited };
+  };
+  const eventually = async (what: string, check: () => Promise<boolean>) => {
+    for (const began = Date.now(); !(await check()); await new Promise((r) => setTimeout(r, 50))) assert.ok(Date.now() - began < 30_000, what);
+  };
+  const has = (name: string) => readFile(file(name), "utf8").then(() => true, () => false);
+
+  const killed = launch(`echo ran > ${file("ran")}`, ["sleep", "60"]);
+  await killed.started;
+  killed.p.kill("SIGKILL");
+  await eventually("the orphaned command never ran after we were killed", () => has("ran"));
+
+  // A child that ends on its own: no orphaned command; and its exit code is ours.
+  const ended = launch(`echo ran > ${file("ended")}`, ["sh", "-c", "exit 3"]);
+  assert.equal(await ended.exited, 3);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(await has("ended"), false, "the orphaned command ran after a child that ended on its own");
+
+  // One that does not end within its limit (2 s) is killed: its marker stops growing.
+  const hung = launch(`while :; do echo . >> ${file("hung")}; sleep 0.1; done`, ["sleep", "60"]);
+  await hung.started;
+  hung.p.kill("SIGKILL");
+  await eventually("the orphaned command never ran", () => has("hung"));
+  const size = async () => (await readFile(file("hung"), "utf8")).length;
+  let last = -1;
+  await eventually("the orphaned command ran on past its limit", async () => {
+    const now = await size();
+    const still = now === last;
+    last = now;
+    if (!still) await new Promise((r) => setTimeout(r, 1000));
+    return still;
+  });
 });

@@ -192,15 +192,18 @@ export interface InteractiveOptions extends SpawnOptions {
   /** Ends the child when it fires, with `killWith` (default SIGTERM). */
   signal?: AbortSignal;
   killWith?: NodeJS.Signals;
+  /** Run, within `timeoutMs`, once the child is ended because this process died before it:
+   * what the child started elsewhere and cannot end itself (a `docker exec`'s command). */
+  orphaned?: { argv: string[]; timeoutMs: number };
 }
 
 /** Run interactively with inherited stdio; resolves to the exit code (never throws on non-zero).
  * The child does not outlive this process, even one killed with SIGKILL (diesWithUs). */
 export function runInteractive(argv: string[], opts: InteractiveOptions = {}): Promise<number> {
-  const { stdout, stderr, signal, killWith = "SIGTERM", ...spawnOpts } = opts;
+  const { stdout, stderr, signal, killWith = "SIGTERM", orphaned, ...spawnOpts } = opts;
   const piped = stdout || stderr ? (["inherit", stdout ? "pipe" : "inherit", stderr ? "pipe" : "inherit"] as StdioOptions) : undefined;
   const child = start(argv, { ...spawnOpts, stdio: piped ?? spawnOpts.stdio ?? "inherit" });
-  diesWithUs(child);
+  diesWithUs(child, orphaned);
   if (stdout) stdout(child.stdout!);
   if (stderr) stderr(child.stderr!);
   const end = () => void child.kill(killWith);
@@ -209,24 +212,39 @@ export function runInteractive(argv: string[], opts: InteractiveOptions = {}): P
   return exitOf(argv, child);
 }
 
-// Ignores the signals a terminal or a process group sends, so that only our end wakes it.
-const WATCHDOG = 'trap "" HUP INT QUIT TERM; cat >/dev/null; kill -TERM "$1" 2>/dev/null';
+// Ignores the signals a terminal or a process group sends, so that only our end wakes it:
+// the pipe's end with no line on it (a line is our word that the child is done). Then,
+// given one, runs the orphaned command ($3...) for up to $2 seconds: its timer kills it
+// past that, or is told (USR1) to end with its sleep once the command is done. KILL: what
+// the watchdog starts ignores TERM as it does.
+const WATCHDOG = `trap "" HUP INT QUIT TERM
+if read -r _; then exit 0; fi
+kill -TERM "$1" 2>/dev/null
+[ $# -gt 2 ] || exit 0
+limit=$2; shift 2
+"$@" & cmd=$!
+{ trap 'kill -KILL "$s"; exit' USR1; sleep "$limit" & s=$!; wait "$s" && kill -KILL "$cmd"; } & timer=$!
+wait "$cmd"; kill -USR1 "$timer" 2>/dev/null`;
 
 /**
  * A child of ours is reparented and runs on when we are killed with SIGKILL, which no
  * handler of ours sees (a `docker exec` then waits on forever, holding the command's
  * session), and node has no prctl(PR_SET_PDEATHSIG). The child cannot be put in a process
  * group of its own that we end either: an interactive one must stay in the terminal's
- * foreground group. So a watchdog sh reads a pipe from us that nothing writes and only our
- * death closes, then ends the child; it is killed itself as soon as the child exits, before
- * the child's pid can be anyone else's.
+ * foreground group. So a watchdog sh reads a pipe from us that only our death closes, then
+ * ends the child; as soon as the child exits, before its pid can be anyone else's, a line
+ * on that pipe tells the watchdog to stand down. `orphaned` it runs after ending the child.
  */
-function diesWithUs(child: ChildProcess): void {
+function diesWithUs(child: ChildProcess, orphaned?: InteractiveOptions["orphaned"]): void {
   if (child.pid === undefined) return;
-  const dog = spawn("/bin/sh", ["-c", WATCHDOG, "sh", String(child.pid)], { stdio: ["pipe", "ignore", "ignore"] });
+  const then = orphaned ? [String(Math.ceil(orphaned.timeoutMs / 1000)), ...orphaned.argv] : [];
+  if (orphaned) log.debug(`if we die first: ${showArgv(orphaned.argv)}`);
+  const dog = spawn("/bin/sh", ["-c", WATCHDOG, "sh", String(child.pid), ...then], { stdio: ["pipe", "ignore", "ignore"] });
   dog.on("error", () => {}); // no sh: the child is as unguarded as before
   dog.stdin?.on("error", () => {});
-  const release = () => void dog.kill("SIGKILL");
+  // Told, not killed: Deno's kill() can close the pipe before the signal lands, which the
+  // watchdog would take for our death.
+  const release = () => void dog.stdin?.end("done\n");
   child.once("exit", release);
   child.once("error", release);
   // Never what keeps this process alive.

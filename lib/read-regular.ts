@@ -20,6 +20,13 @@ export interface ReadRegularOptions {
  * under O_NOFOLLOW).
  */
 export async function readRegularFile(path: string, opts: ReadRegularOptions = {}): Promise<string> {
+  return (await readRegularFileOwned(path, opts)).text;
+}
+
+/** readRegularFile(), with the uid that owns what was read: taken from the open file
+ * (fstat), so it is the owner of those very bytes, not of whatever the name holds a moment
+ * later (the supervise queue believes a file by its owner: lib/supervise/owners.ts). */
+export async function readRegularFileOwned(path: string, opts: ReadRegularOptions = {}): Promise<{ text: string; uid: number }> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | (opts.flags ?? 0));
   const refuse = (why: string) => new BbError("STATE", `${path} ${why}`, { details: { path, why: `it ${why}` } });
   try {
@@ -28,7 +35,7 @@ export async function readRegularFile(path: string, opts: ReadRegularOptions = {
       const what = st.isFIFO() ? "a FIFO" : st.isDirectory() ? "a folder" : st.isSocket() ? "a socket" : "a device";
       throw refuse(`is ${what}, not a regular file`);
     }
-    if (opts.maxBytes === undefined) return await handle.readFile("utf8");
+    if (opts.maxBytes === undefined) return { text: await handle.readFile("utf8"), uid: st.uid };
     // The size it says is only where to start (supervise polls small files often, and
     // should not take the most ever read each time); a file that grew past it gets one
     // buffer of that most.
@@ -46,7 +53,7 @@ export async function readRegularFile(path: string, opts: ReadRegularOptions = {
       used += bytesRead;
     }
     if (used > opts.maxBytes) throw refuse(`is over ${opts.maxBytes} bytes, more than bot-bottle ever writes there`);
-    return new TextDecoder().decode(buf.subarray(0, used));
+    return { text: new TextDecoder().decode(buf.subarray(0, used)), uid: st.uid };
   } finally {
     await handle.close();
   }

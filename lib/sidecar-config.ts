@@ -81,7 +81,8 @@ export const GitGateConfig = z.object({
     z.object({
       host: z.string(),
       url: z.string(),
-      /** File name of the identity inside the gate's identity dir (mounted by bb-bundle), or null. */
+      /** File name of the identity in the gate's identity dir (in the bundle, what git-gate
+       * writes from its environment: sidecar-image/git-gate/identities.ts), or null. */
       identity: z.string().nullable(),
       /** The only SSH host keys accepted from the upstream ("<type> <base64>"); null: the
        * first key seen is trusted and pinned. */

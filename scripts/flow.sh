@@ -19,6 +19,8 @@
 set -uo pipefail
 here=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 export PATH="$here/bin:$PATH"
+# live_owner, take_over: reading and taking a bottle's owner record.
+. "$here/scripts/flow-owner.sh"
 
 mode=${1:?usage: flow.sh start|run key=value... [-- CMD]}; shift
 # Paths you type (cwd=., manifest=../m) mean what they mean where you typed them; just
@@ -291,33 +293,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-# The pid of the start flow that owns the bottle in DIR while that flow lives: the check
-# lib/inventory/owner.ts's ownerAlive makes, in bash (a zombie is dead; so is a pid the
-# kernel gave to a process that started at another time).
-live_owner() {
-  local rec pid fields
-  # A regular file only: cat would wait on a FIFO there forever.
-  [ -f "$1/owner.json" ] || return 1
-  rec=$(cat "$1/owner.json" 2>/dev/null) || return 1
-  [[ $rec =~ \"pid\":([0-9]+) ]] || return 1
-  pid=${BASH_REMATCH[1]}
-  kill -0 "$pid" 2>/dev/null || [ -d "/proc/$pid" ] || return 1
-  if fields=$(proc_stat "$pid"); then
-    read -r -a fields <<<"$fields"
-    [ "${fields[0]}" != Z ] || return 1
-    if [[ $rec =~ \"procStart\":\"([0-9]+)\" ]] && [ "${fields[19]}" != "${BASH_REMATCH[1]}" ]; then return 1; fi
-  fi
-  printf '%s' "$pid"
-}
-
-# Fields 3 on of /proc/PID/stat (state first, start time 20th), or failure without procfs.
-# The command name before them is in parentheses and may hold spaces or ")".
-proc_stat() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  printf '%s' "${stat##*) }"
-}
-
 # Resume a bottle another start flow owns (it is starting it, or its agent runs and it
 # tears the bottle down when that agent exits): never a second build or a takeover, whose
 # teardown would pull the bottle from under the other. Once that flow has it up, you get a
@@ -338,37 +313,30 @@ fi
 # Resume a live bottle: reattach without rebuilding (the check reads no stdin, as above).
 if [ "$has_saved_plan" = true ] && [ "$mode" = start ] \
    && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true </dev/null >/dev/null 2>&1; then
-  # Checked again right before: another resume may have taken it since the check above.
-  if holder=$(live_owner "$state_root/bottles/$slug"); then
-    echo "just start: the start flow pid $holder took $slug over just now; run this again to attach beside it" >&2; exit 1
-  fi
-  echo "» $slug is running: reattaching" >&2
   # Yours from now on: the flow that started it is gone (killed, or keep=false and its
   # terminal closed), and its owner record left behind would make this bottle, with you in
-  # it, a dead flow's leftovers that bb-cleanup removes.
-  rm -f "$state_root/bottles/$slug/owner.json"
+  # it, a dead flow's leftovers that bb-cleanup removes. keep=false: it goes when the agent
+  # exits (the teardown below), so this flow owns it meanwhile, and another resume attaches
+  # beside it instead of taking it over. Judged again and taken in one step (take_over):
+  # another resume may have taken it since the check above, and of two at once one does.
+  claim=""; [ "$keep" = true ] || claim=$$
+  if ! holder=$(take_over "$state_root/bottles/$slug" $claim); then
+    echo "just start: ${holder:+the start flow pid $holder}${holder:-another start flow} took $slug over just now; run this again to attach beside it" >&2; exit 1
+  fi
+  echo "» $slug is running: reattaching" >&2
   if [ "$keep" = true ]; then
     [ -f "$state_root/bottles/$slug/kept" ] || date -u +%FT%TZ > "$state_root/bottles/$slug/kept"
   else
-    # keep=false: it goes when the agent exits (the teardown below), so this flow owns it
-    # meanwhile; another resume then attaches beside it instead of taking it over. The
-    # record is made only where there is none (noclobber): a resume that lost that race
-    # is told to run again, and then attaches beside the winner.
-    own_start=""
-    if fields=$(proc_stat $$); then read -r -a fields <<<"$fields"; own_start=${fields[19]}; fi
-    ( set -C; printf '{"pid":%d,"startedAt":"%s"%s}\n' $$ "$(date -u +%FT%TZ)" "${own_start:+,\"procStart\":\"$own_start\"}" > "$state_root/bottles/$slug/owner.json" ) 2>/dev/null \
-      || { echo "just start: another start flow took $slug over just now; run this again" >&2; exit 1; }
     current_slug=$slug; reached_agent=true
   fi
   in_step bb-vm attach --slug "$slug" --state-dir "$state_root"
   code=$?
   # keep=false tears down a bottle whose agent you ran and left, not one you only meant
-  # to look in on whose session never started (bb-vm's 125: docker did not start it) while
-  # the bottle still runs: it stays, yours as keep=true leaves it (so that bb-cleanup
-  # does not take it for leftovers), this flow's owner record gone. On a terminal only, as
-  # bb-vm tells so only there (docker's words alone on its stderr): without one, a 125 of
-  # a bottle still running is the agent's own exit.
-  if [ -n "$current_slug" ] && [ "$code" -eq 125 ] && [ -t 0 ] && [ -t 1 ] \
+  # to look in on whose session never started (bb-vm's 125: docker did not start it; told
+  # by docker's words on a terminal, by the engine's events without one) while the bottle
+  # still runs: it stays, yours as keep=true leaves it (so that bb-cleanup does not take
+  # it for leftovers), this flow's owner record gone.
+  if [ -n "$current_slug" ] && [ "$code" -eq 125 ] \
      && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true </dev/null >/dev/null 2>&1; then
     [ -f "$state_root/bottles/$slug/kept" ] || date -u +%FT%TZ > "$state_root/bottles/$slug/kept"
     rm -f "$state_root/bottles/$slug/owner.json"

@@ -58,7 +58,8 @@ const suite = randomBytes(6).toString("hex");
 process.env.BB_TEST_SUITE = suite;
 
 const ROOTS = ["lib", "tools", "sidecar-image", "smolmachine-pack", "tests"];
-function find(dir, out = []) {
+/** Files under `dir` (outside node_modules, and testdata unless `inTestdata`) whose name `pick` takes, from the checkout's root. */
+function find(dir, pick, inTestdata = false, out = []) {
   let entries;
   try {
     entries = readdirSync(dir);
@@ -66,15 +67,34 @@ function find(dir, out = []) {
     return out;
   }
   for (const e of entries) {
-    if (e === "node_modules" || e === "testdata" || e.startsWith(".")) continue;
+    if (e === "node_modules" || (e === "testdata" && !inTestdata) || e.startsWith(".")) continue;
     const p = join(dir, e);
-    if (statSync(p).isDirectory()) find(p, out);
-    else if (e.endsWith(".test.ts")) out.push(relative(root, p));
+    if (statSync(p).isDirectory()) find(p, pick, inTestdata, out);
+    else if (pick(e)) out.push(relative(root, p));
   }
   return out;
 }
+const isTest = (name) => name.endsWith(".test.ts");
 
-let files = args.length ? args : ROOTS.flatMap((r) => find(join(root, r))).sort();
+/**
+ * Why dist/ does not hold the current sources (a bundle missing, or older than a source
+ * it is built from), or null. bin/ then runs the tools from source, slower and saying so
+ * on stderr, and the tests of the bundles themselves fail over it.
+ */
+function staleDist() {
+  const mains = (dir, out) =>
+    existsSync(join(root, dir)) ? readdirSync(join(root, dir)).filter((n) => existsSync(join(root, dir, n, "main.ts"))).map((n) => `${out}/${n}.js`) : [];
+  const bundles = [...mains("tools", "dist"), ...mains("sidecar-image", "dist/sidecar")];
+  const missing = bundles.find((b) => !existsSync(join(root, b)));
+  if (missing) return `${missing} is missing`;
+  const built = Math.min(...bundles.map((b) => statSync(join(root, b)).mtimeMs));
+  // The sources bin/_run compares with, testdata's helpers among them, and the daemons'.
+  const sources = ["lib", "tools", "sidecar-image", "smolmachine-pack"].flatMap((r) => find(join(root, r), (n) => n.endsWith(".ts") && !isTest(n), true));
+  const newer = sources.find((f) => statSync(join(root, f)).mtimeMs > built);
+  return newer ? `dist/ is older than ${newer}` : null;
+}
+
+let files = args.length ? args : ROOTS.flatMap((r) => find(join(root, r), isTest)).sort();
 const isDocker = (f) => f.endsWith(".docker.test.ts");
 if (tier === "unit") files = files.filter((f) => !isDocker(f));
 if (tier === "docker") files = files.filter(isDocker);
@@ -95,6 +115,17 @@ if (dockerSkipped.length) {
 if (files.length === 0) {
   console.error("no test files selected");
   process.exit(1);
+}
+
+// Tests run the tools as bin/ does, from dist/, and the docker tier builds the bundle
+// image from dist/sidecar: so a run tests what is built, as `npm test` (which builds first) does.
+const stale = staleDist();
+if (stale) {
+  console.error(`${stale}: building it first (npm run build)`);
+  if (spawnSync("npm", ["run", "build"], { cwd: root, stdio: ["ignore", 2, 2] }).status !== 0) {
+    console.error("FAILED: npm run build failed, so the tests would run over an older dist/");
+    process.exit(1);
+  }
 }
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
@@ -148,24 +179,27 @@ function ranNone(name) {
 }
 
 /**
- * Containers and networks a run left behind: every test labels what it makes with this
+ * Containers, networks and volumes a run left behind: every test labels what it makes with this
  * run's id and removes it when it ends, so any still here is a leak, counted as a failure
  * of that run, and removed, so the next runtime's run starts clean.
  */
 function sweepLeaks(name) {
   if (!dockerOk || !files.some(isDocker)) return;
-  const list = (what, name) =>
-    (spawnSync("docker", [...what, "--filter", `label=bot-bottle.test-suite=${suite}`, "--format", `{{.ID}} ${name}`], { encoding: "utf8" }).stdout ?? "")
+  // Each line "ID what": a volume's ID is its name.
+  const list = (what, name, id = "{{.ID}}") =>
+    (spawnSync("docker", [...what, "--filter", `label=bot-bottle.test-suite=${suite}`, "--format", `${id} ${name}`], { encoding: "utf8" }).stdout ?? "")
       .split("\n")
       .filter(Boolean);
   const containers = list(["ps", "-a"], "container {{.Names}}");
   const networks = list(["network", "ls"], "network {{.Name}}");
-  if (containers.length + networks.length === 0) return;
+  const volumes = list(["volume", "ls"], "volume {{.Name}}", "{{.Name}}");
+  if (containers.length + networks.length + volumes.length === 0) return;
   console.error(`\nLEAKED by the ${name} run (test-labelled docker resources still there after it; removing them):`);
-  for (const line of [...containers, ...networks]) console.error(`  ${line}`);
+  for (const line of [...containers, ...networks, ...volumes]) console.error(`  ${line}`);
   const ids = (lines) => lines.map((l) => l.split(" ")[0]);
   if (containers.length) spawnSync("docker", ["rm", "-f", ...ids(containers)], { stdio: "ignore" });
   if (networks.length) spawnSync("docker", ["network", "rm", ...ids(networks)], { stdio: "ignore" });
+  if (volumes.length) spawnSync("docker", ["volume", "rm", ...ids(volumes)], { stdio: "ignore" });
   totals.failed += 1;
   failedRuns.push(`${name} (left docker resources)`);
 }

@@ -11,9 +11,8 @@ import { dirWithMode } from "../paths.ts";
 /** Shared with your group as the supervise queue is (lib/supervise/queue.ts): the firewall
  * runs under a uid of its own in your group, and sticky, so no other daemon there may
  * replace or remove the firewall's file (which the firewall writes before it listens, so
- * none can make it first: sidecar-image/firewall/blocked.ts). One gap remains, as bb-bundle
- * cannot chown: git-gate, which runs as you (lib/layout.ts daemonIdMap), owns the folder
- * in the bundle and may remove or replace anything in it. */
+ * none can make it first: sidecar-image/firewall/blocked.ts). No daemon runs as you, the
+ * folder's owner (lib/layout.ts daemonIdMap). */
 export const SHARED_BLOCKED_MODE = 0o1770;
 
 /**

@@ -7,18 +7,19 @@
 //                git-gate, supervise); bundle alone on the egress network.
 // smolmachines:  bundle on a per-bottle bridge, agent-facing ports published on the
 //                bottle's loopback address; the VM's allowlist is exactly that address.
-import { chmod, chown, copyFile, readFile } from "node:fs/promises";
+import { chmod, copyFile, readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
-import { adoptTree, dirWithMode } from "../paths.ts";
+import { dirWithMode } from "../paths.ts";
 import { join } from "node:path";
 import process from "node:process";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
-import { bottleLabels, type Role } from "../docker/labels.ts";
+import { bottleLabels, LABEL, type Role } from "../docker/labels.ts";
+import { createVolume, volumeLabels } from "../docker/volume.ts";
 import { createNetwork, removeNetwork, connectNetwork } from "../docker/network.ts";
 import { BOTTLE_LOG_LIMIT, BUNDLE_MEMORY_MIB, isNameInUse, PIDS_LIMIT, removeContainer, runContainer, type Mount } from "../docker/container.ts";
 import { hostPort } from "../docker/inspect.ts";
-import { AGENT_FACING, BUNDLE_PATHS, CA_KEY_ENV, daemonIdMap, daemonIds, names, PORTS } from "../layout.ts";
+import { AGENT_FACING, BUNDLE_PATHS, CA_KEY_ENV, daemonIds, IDENTITY_ENV_PREFIX, names, PORTS } from "../layout.ts";
 import type { BundleSection, Plan, Service } from "../plan/schema.ts";
 import { localUpstreamPath } from "../prepare/files.ts";
 import { firewallBlockedDir } from "./blocked-dir.ts";
@@ -56,55 +57,42 @@ function hostUser(): { uid: number; gid: number } | undefined {
 }
 
 /**
- * The SSH identities git-gate fetches with. It runs as you and reads your key files where
- * they are, unless you are root: then it runs as a uid of its own (lib/layout.ts
- * daemonIds) and gets copies in the bottle's folder that are its own (0600). Every daemon
- * shares your group, root's, so copies your group may read would be the firewall's and
- * supervise's to read as well.
+ * The SSH identities git-gate fetches with, for init to hand to git-gate alone
+ * (lib/layout.ts IDENTITY_ENV_PREFIX), by name as the CA key is: git-gate runs under a uid
+ * of its own, which your 0600 key files are not readable by, and which bb-bundle, run as
+ * you, cannot give a copy to. A copy your group may read would be the firewall's and
+ * supervise's as well.
  */
-async function identityMounts(plan: Plan, host: { uid: number; gid: number } | undefined): Promise<Mount[]> {
-  const upstreams = plan.bottle.git?.upstreams ?? [];
-  const mounts: Mount[] = [];
-  if (host?.uid !== 0) {
-    upstreams.forEach((u, i) => {
-      if (u.identityFile) mounts.push({ source: u.identityFile, target: `${BUNDLE_PATHS.identities}/identity-${i}`, readOnly: true });
-    });
-    return mounts;
-  }
-  const dir = join(plan.files.dir, "git-gate-identities");
-  const gitGate = daemonIdMap(host)["git-gate"];
-  for (const [i, u] of upstreams.entries()) {
+async function identityEnv(plan: Plan): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  for (const [i, u] of (plan.bottle.git?.upstreams ?? []).entries()) {
     if (!u.identityFile) continue;
-    await dirWithMode(dir, 0o750);
-    const copy = join(dir, `identity-${i}`);
-    await copyFile(u.identityFile, copy).catch((e: Error) => {
+    env[`${IDENTITY_ENV_PREFIX}${i}`] = await readFile(u.identityFile, "utf8").catch((e: Error) => {
       throw new BbError("CONFIG", `Cannot read identity_file ${u.identityFile} of git upstream ${u.host}: ${e.message}`, { cause: e });
     });
-    await chown(copy, gitGate.uid, gitGate.gid);
-    await chmod(copy, 0o600);
-    mounts.push({ source: copy, target: `${BUNDLE_PATHS.identities}/identity-${i}`, readOnly: true });
   }
-  return mounts;
+  return env;
 }
 
 /**
- * git-gate's data folder (its mirrors, known hosts and git config) is git-gate's alone:
- * 0700, and git-gate's uid's when you are root. Every daemon shares your group, and one
- * that could write here could plant the mirror of a declared repo, whose config git-gate
- * then runs at the agent's next fetch (an upload-pack command of its choosing: git skips
- * its ownership check for the --git-dir git-gate names), as git-gate, with the SSH key.
- * When you are root, mirrors some other uid made (a bottle resumed from before the
- * per-daemon uids, or state copied in) are handed to git-gate's uid too, instead of
- * failing the agent's first fetch with "Permission denied" inside the bundle.
+ * git-gate's store (its mirrors, known hosts and git config): a named volume of the
+ * bottle's, kept across its restarts (a resumed bottle does not clone again) and removed
+ * with it by bb-cleanup. Not a folder of the bottle's: git-gate's uid, not yours, owns its
+ * data (init makes its folder in the volume: sidecar-image/init/store.ts), and no folder of
+ * yours can be given to it when you are not root. Every daemon shares your group, and one
+ * that could write git-gate's data could plant the mirror of a declared repo, whose config
+ * git-gate then runs at the agent's next fetch, with the SSH key. A volume of that name
+ * with other labels (another state root's bottle of this slug) is never used.
  */
-async function gitGateData(data: string): Promise<void> {
-  await dirWithMode(data, 0o700);
-  const host = hostUser();
-  if (host?.uid !== 0) return; // git-gate runs as you: the folder and the mirrors are yours
-  const gitGate = daemonIdMap(host)["git-gate"];
-  await chown(data, gitGate.uid, gitGate.gid);
-  const changed = await adoptTree(data, gitGate);
-  if (changed) log.info(`bundle: gave ${changed} entries below ${data} to git-gate's uid`);
+async function gitGateVolume(plan: Plan, labels: Record<string, string>): Promise<string> {
+  const name = names.gitGateVolume(plan.slug);
+  await createVolume(name, labels); // an existing one is left as it is
+  const found = (await volumeLabels(name)) ?? {};
+  const mismatch = [LABEL.slug, LABEL.role, LABEL.stateRoot].find((k) => found[k] !== labels[k]);
+  if (mismatch) {
+    throw new BbError("BUNDLE", `Cannot start the bundle: volume ${name} exists, and it is not this bottle's git-gate store (its ${mismatch} label is ${JSON.stringify(found[mismatch] ?? null)}): remove it, or use another slug`);
+  }
+  return name;
 }
 
 /** file:// git upstreams: each host folder at the bundle path git-gate's config names
@@ -207,10 +195,7 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     if (plan.files.egressRoutes) mounts.push({ source: join(plan.files.dir, "egress"), target: BUNDLE_PATHS.egress, readOnly: true });
     if (plan.files.gitGateConfig) {
       mounts.push({ source: join(plan.files.dir, "git-gate"), target: BUNDLE_PATHS.gitGate, readOnly: true });
-      // Mirrors live in the state dir, so a resumed bottle does not re-clone.
-      const data = join(plan.files.dir, "git-gate-data");
-      await gitGateData(data);
-      mounts.push({ source: data, target: BUNDLE_PATHS.gitGateData });
+      mounts.push({ type: "volume", source: await gitGateVolume(plan, labels("volume-git-gate")), target: BUNDLE_PATHS.gitGateStore });
     }
     // The queue folder itself, not its parent: from the parent the bundle could swap the
     // queue for a symlink, and bb-supervise on the host would follow it to write elsewhere.
@@ -219,9 +204,9 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
       await shareQueueDir(plan.files.superviseQueue);
       mounts.push({ source: plan.files.superviseQueue, target: `${BUNDLE_PATHS.supervise}/queue` });
     }
-    mounts.push(...(await identityMounts(plan, host)));
     mounts.push(...localMounts);
     const env: Record<string, string> = { BB_SERVICES: plan.services.join(","), BB_SLUG: plan.slug, ...secrets.env, ...(await caKeyEnv(ca.key)) };
+    if (plan.files.gitGateConfig) Object.assign(env, await identityEnv(plan));
     if (host) env.BB_DAEMON_IDS = daemonIds(host);
     if (opts.upstreamCa) {
       const dir = join(plan.files.dir, "upstream-ca");

@@ -7,12 +7,16 @@
 // Random bytes in "-----BEGIN CERTIFICATE-----" armour, or behind "data:a/b;base64,",
 // are then tokens like any others.
 import { Buffer } from "node:buffer";
+import { lines, printableByte } from "./wrapped-base64.ts";
 
 export interface Block {
   /** The bytes the block carries (its base64 decoded). */
   payload: Buffer;
   /** Whether the payload has the shape the block claims, so its base64 may look random. */
   genuine: boolean;
+  /** Where its armour header lines ("Comment: ...") lie in the text read, which the payload
+   * leaves out: they are no part of what is spared, and anything may be written in them. */
+  headers: { start: number; end: number }[];
 }
 
 const PEM = /^-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END [A-Z0-9 ]+-----$/;
@@ -22,26 +26,31 @@ export function readBlock(text: string): Block {
   const uri = DATA_URI.exec(text);
   if (uri) {
     const payload = Buffer.from(uri[2]!, "base64");
-    return { payload, genuine: payload.length > 0 && (isText(payload) || hasMagic(payload)) };
+    return { payload, genuine: payload.length > 0 && (isText(payload) || hasMagic(payload)), headers: [] };
   }
   const pem = PEM.exec(text);
-  if (!pem) return { payload: Buffer.alloc(0), genuine: false };
+  if (!pem) return { payload: Buffer.alloc(0), genuine: false, headers: [] };
   // Armour headers ("Version: ...", "Comment: ...") and the OpenPGP checksum line ("=AbCd")
-  // are not part of the payload.
-  const lines = pem[2]!.split(/\r?\n/).filter((l) => !l.includes(":") && !/^=[A-Za-z0-9+/]{4}$/.test(l.trim()));
-  const payload = Buffer.from(lines.join(""), "base64");
+  // are not part of the payload. The lines may be broken by "\n" escapes (the block in a
+  // JSON string), whose "n" would otherwise be read as a base64 digit.
   const kind = pem[1]!;
+  const at = "-----BEGIN ".length + kind.length + "-----".length;
+  const headers: Block["headers"] = [];
+  let base64 = "";
+  for (const { start, end } of lines(pem[2]!)) {
+    const line = pem[2]!.slice(start, end);
+    if (line.includes(":")) headers.push({ start: at + start, end: at + end });
+    else if (!/^=[A-Za-z0-9+/]{4}$/.test(line.trim())) base64 += line;
+  }
+  const payload = Buffer.from(base64, "base64");
   const genuine =
     payload.length > 0 &&
     (isText(payload) ||
       (kind.startsWith("PGP ") ? tilesOpenPgp(payload)
       : kind === "SSH SIGNATURE" ? payload.subarray(0, 6).toString("latin1") === "SSHSIG"
       : tilesDer(payload)));
-  return { payload, genuine };
+  return { payload, genuine, headers };
 }
-
-/** Printable ASCII, tab, CR or LF: what text is made of (scanner.ts reads base64 by it too). */
-export const printableByte = (b: number) => (b >= 32 && b < 127) || b === 9 || b === 10 || b === 13;
 
 function isText(b: Buffer): boolean {
   for (const c of b) if (!printableByte(c)) return false;

@@ -18,11 +18,11 @@
 // read for known formats and sensitive values.
 import { Buffer } from "node:buffer";
 import type { Detector } from "../sidecar-config.ts";
-import { printableByte, readBlock } from "./blocks.ts";
+import { readBlock } from "./blocks.ts";
 import { BENIGN_SOURCES, type Pattern, PATTERNS } from "./detectors.ts";
 import { forEachToken, highEntropy, MAX_TOKEN, MIN_TOKEN } from "./entropy.ts";
 import { MIN_SENSITIVE_LENGTH, sensitiveForms } from "./sensitive.ts";
-import { wrappedBase64 } from "./wrapped-base64.ts";
+import { printableByte, wrappedBase64 } from "./wrapped-base64.ts";
 
 export interface Finding {
   detector: Detector;
@@ -259,7 +259,15 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
         // The recursion runs knownRe itself: resume this scan where it stood.
         scanPayload(block.payload.toString("latin1"), depth, out, stopAtFirst);
         if (stopAtFirst && out.length) return;
-        if (block.genuine) found.benign.push(span);
+        if (block.genuine) {
+          // Spared but for its header lines: a token written there is checked as any other.
+          let from = span.start;
+          for (const h of block.headers) {
+            found.benign.push({ start: from, end: span.start + h.start });
+            from = span.start + h.end;
+          }
+          found.benign.push({ start: from, end: span.end });
+        }
         knownRe.lastIndex = m.index + 1; // known formats inside the block are still found
         continue;
       }
@@ -321,8 +329,9 @@ export function createScanner(opts: ScannerOptions = {}): Scanner {
       if (stopAtFirst && out.length) return;
       // Its lines are checked as the block, decoded whole: text, a hex dump, or a data blob
       // longer than the entropy check's tokens (a wrapped image). What is left is binary a
-      // token's length, which may be a random key: its lines stay tokens.
-      if (block.text || block.hex || block.end - block.start > MAX_TOKEN) found.benign.push({ start: block.start, end: block.end });
+      // token's length, which may be a random key, or binary rows on one line, which may
+      // be a list of them: its rows stay tokens.
+      if (block.text || block.hex || (!block.flat && block.end - block.start > MAX_TOKEN)) found.benign.push({ start: block.start, end: block.end });
     }
     if (text.length < MIN_BASE64_RUN) return;
     const claimed = disjoint(found.spans);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { test } from "node:test";
-import { holdCliErrors, mayBeCliLines, RUNTIME_LINE_STARTS } from "./cli-errors.ts";
+import { holdCliErrors, mayBeCliLines, RUNTIME_LINE_STARTS, runtimeLineOff } from "./cli-errors.ts";
 
 const b = (s: string) => Buffer.from(s, "latin1");
 
@@ -59,4 +59,15 @@ test("holdCliErrors() on stdout holds only the runtime's refusal in its full for
   assert.equal(text(stdout), "");
   held.release(stderr);
   assert.deepEqual([text(stdout), text(stderr)], ["", runtime]);
+});
+
+test("runtimeLineOff() moves the runtime's refusal (126, 127) from stdout to the end of stderr, and nothing else", () => {
+  const oci = 'OCI runtime exec failed: exec failed: unable to start container process: exec: "x": executable file not found in $PATH: unknown\n';
+  const r = (code: number, stdout: string, stderr = "") => ({ argv: ["docker", "exec"], code, stdout, stderr });
+  assert.deepEqual(runtimeLineOff(r(126, oci, "before\n")), r(126, "", `before\n${oci}`));
+  assert.deepEqual(runtimeLineOff(r(127, oci)), r(127, "", oci));
+  // The command's own: another code, other words, or more than the runtime's line.
+  for (const own of [r(0, oci), r(1, oci), r(126, "OCI runtime exec failed: mine\n"), r(126, `${oci}and more\n`), r(126, "OCI r"), r(126, "")]) {
+    assert.deepEqual(runtimeLineOff(own), own);
+  }
 });

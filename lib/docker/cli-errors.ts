@@ -9,6 +9,7 @@
 // stdout instead (RUNTIME_LINE_STARTS), where a script reading the output would take it for
 // the command's.
 import type { Readable, Writable } from "node:stream";
+import type { RunResult } from "../proc.ts";
 
 const starts = (...lines: string[]) => lines.map((s) => Buffer.from(s));
 
@@ -73,4 +74,13 @@ export function holdCliErrors(source: Readable, sink: Writable, lineStarts: Buff
       held = null;
     },
   };
+}
+
+/** A captured exec's result with the runtime's refusal to start the command (exit 126 or
+ * 127, said on the command's stdout) moved to the end of stderr, where a failure's message
+ * is read from: it is why the command did not run, never what the command wrote. */
+export function runtimeLineOff(r: RunResult): RunResult {
+  const said = Buffer.from(r.stdout);
+  const refusal = (r.code === 126 || r.code === 127) && said.length >= RUNTIME_LINE_STARTS[0]!.length && mayBeCliLines(said, RUNTIME_LINE_STARTS);
+  return refusal ? { ...r, stdout: "", stderr: r.stderr + r.stdout } : r;
 }

@@ -2,7 +2,7 @@
 // thrown as BbError("DOCKER") whose message starts with what the caller was doing.
 import process from "node:process";
 import { BbError, isBbError } from "../errors.ts";
-import { showArgv, run, type RunOptions, type RunResult } from "../proc.ts";
+import { redactCredentials, showArgv, run, type RunOptions, type RunResult } from "../proc.ts";
 
 export type DockerOptions = Omit<RunOptions, "errorCode">;
 
@@ -73,13 +73,15 @@ export const DOCKER_ENVIRONMENT_HELP =
 
 /** True when stderr says the object does not exist (removal of a missing thing is not an error). */
 export function isNoSuch(stderr: string): boolean {
-  return /no such (container|network|object|image)|not found/i.test(stderr);
+  return /no such (container|network|object|image|volume)|not found/i.test(stderr);
 }
 
 /** The error for a result the caller let through with `expect` but cannot accept after all. */
 export function failure(r: RunResult, what: string): BbError {
-  const why = r.stderr.trim().split("\n").slice(-8).join("\n") || "(no output)";
+  // As run() says it: stderr's last lines, else stdout's (a command that says why there).
+  const last = (text: string, lines: number) => redactCredentials(text.trim().split("\n").slice(-lines).join("\n"));
+  const why = last(r.stderr, 8) || last(r.stdout, 8) || "(no output)";
   return new BbError("DOCKER", `${what}: ${showArgv(r.argv)} exited ${r.code}: ${why}`, {
-    details: { argv: r.argv, exitCode: r.code, stderr: r.stderr.trim().split("\n").slice(-20).join("\n") },
+    details: { argv: r.argv, exitCode: r.code, stderr: last(r.stderr, 20) },
   });
 }

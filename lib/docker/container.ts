@@ -7,6 +7,8 @@ import { envArgs } from "./env.ts";
 import { labelArgs } from "./labels.ts";
 
 export interface Mount {
+  /** A host path (bind, the default) or a named volume's name. */
+  type?: "bind" | "volume";
   source: string;
   target: string;
   readOnly?: boolean;
@@ -76,7 +78,7 @@ export function runArgs(spec: ContainerSpec): { args: string[]; childEnv: Record
   for (const server of spec.dns ?? []) args.push("--dns", server);
   args.push(...env.args);
   for (const m of spec.mounts ?? []) {
-    args.push("--mount", `type=bind,${csvField(`source=${m.source}`)},${csvField(`target=${m.target}`)}${m.readOnly ? ",readonly" : ""}`);
+    args.push("--mount", `type=${m.type ?? "bind"},${csvField(`source=${m.source}`)},${csvField(`target=${m.target}`)}${m.readOnly ? ",readonly" : ""}`);
   }
   const addr = spec.publishAddress ?? "127.0.0.1";
   for (const port of spec.publish ?? []) args.push("--publish", `${addr}::${port}/tcp`);

@@ -1,16 +1,18 @@
 // Has the engine started a `docker exec`? The docker CLI cannot say: it waits, silent, until
 // the engine starts the exec, and forever on an engine that answers every other call but
 // never that one. The engine's events can: each exec it starts is an exec_start event
-// naming the container and the command line.
+// naming the container and the command line. That line must be this exec's alone (bb-vm
+// marks it: marked() in exec.ts), or an earlier run of the same command, which the window
+// below may take in, counts as this one started.
 import { BbError } from "../errors.ts";
 import { boundedDocker } from "./cmd.ts";
 
 // Event times are the engine's clock, which is not ours (Docker Desktop runs the engine in
 // a VM whose clock drifts, a remote DOCKER_HOST has its own): engineClock() measures how far
 // it is from ours, and every window below is put on the engine's clock with it. Looking
-// further back only finds an earlier run of the same command, which counts as started (as
-// every exec counted before this check existed); looking a second ahead makes the call wait
-// that second, alongside the command, never in its way.
+// further back only finds other commands, as the command line is this exec's alone;
+// looking a second ahead makes the call wait that second, alongside the command, never in
+// its way.
 const BACK_MS = 10_000;
 const AHEAD_MS = 1000;
 

@@ -6,5 +6,6 @@ export { connectNetwork, createNetwork, removeNetwork, type NetworkSpec } from "
 export { isNameInUse, removeContainer, runArgs, runContainer, type ContainerSpec, type Mount } from "./container.ts";
 export { hostPort, imageId, inspectContainer, inspectImage, type ContainerInfo, type ImageInfo } from "./inspect.ts";
 export { execArgs, execIn, type CapturedExecOptions, type ExecOptions } from "./exec.ts";
-export { listContainers, listNetworks, type ContainerSummary, type LabelFilter, type NetworkSummary } from "./list.ts";
+export { listContainers, listNetworks, listVolumes, type ContainerSummary, type LabelFilter, type NetworkSummary, type VolumeSummary } from "./list.ts";
+export { createVolume, removeVolume, volumeLabels } from "./volume.ts";
 export { envArgs } from "./env.ts";

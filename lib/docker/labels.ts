@@ -33,7 +33,7 @@ export function testLabelsIfAsked(env: Record<string, string | undefined> = proc
   return env.BB_TEST_LABEL ? testLabels(env) : undefined;
 }
 
-export type Role = "bundle" | "agent" | "network-internal" | "network-egress";
+export type Role = "bundle" | "agent" | "network-internal" | "network-egress" | "volume-git-gate";
 export type BackendName = "docker" | "smolmachines";
 
 export interface BottleLabelInput {

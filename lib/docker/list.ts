@@ -76,3 +76,17 @@ export async function listNetworks(filter: LabelFilter): Promise<NetworkSummary[
     labels: parseLabelString(str(n.Labels)),
   }));
 }
+
+export interface VolumeSummary {
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** Volumes carrying every label in `filter`. */
+export async function listVolumes(filter: LabelFilter): Promise<VolumeSummary[]> {
+  const what = "Cannot list volumes";
+  const r = await boundedDocker(["volume", "ls", ...labelFilterArgs(filter), "--format", "{{json .}}"], { what }).catch((e) => {
+    throw engineUnreachable(e);
+  });
+  return jsonLines(r.stdout, what).map((v) => ({ name: str(v.Name), labels: parseLabelString(str(v.Labels)) }));
+}

@@ -23,11 +23,11 @@ test("isAgentKey() is true only for the key itself", () => {
   for (const other of [null, undefined, "", key.slice(1), `${key}0`, key.toUpperCase()]) assert.ok(!isAgentKey(other, key), String(other));
 });
 
-test("agentKeyFromEnv() takes $BB_AGENT_KEY, and refuses to serve without one (or a short one), naming the daemon", () => {
+test("agentKeyFromEnv() takes $BB_AGENT_KEY, and refuses to serve without one (or a short one), naming the flag", () => {
   const key = newAgentKey();
-  assert.equal(agentKeyFromEnv("firewall", { BB_AGENT_KEY: key }), key);
-  assert.throws(() => agentKeyFromEnv("firewall", {}), /firewall --require-agent-key: \$BB_AGENT_KEY is not set/);
-  assert.throws(() => agentKeyFromEnv("supervise", { BB_AGENT_KEY: "short" }), /supervise --require-agent-key: \$BB_AGENT_KEY is shorter than 32 characters/);
+  assert.equal(agentKeyFromEnv({ BB_AGENT_KEY: key }), key);
+  assert.throws(() => agentKeyFromEnv({}), /^BbError: --require-agent-key: \$BB_AGENT_KEY is not set/);
+  assert.throws(() => agentKeyFromEnv({ BB_AGENT_KEY: "short" }), /^BbError: --require-agent-key: \$BB_AGENT_KEY is shorter than 32 characters/);
 });
 
 test("keyedAgentUrls() puts the key where each daemon looks for it: the proxy's password, the first path segment of git-gate's and supervise's", () => {

@@ -62,10 +62,11 @@ export function keyedAgentUrls(urls: AgentUrls, key: string): AgentUrls {
 }
 
 /** The key from init's environment, for a daemon started with --require-agent-key. */
-export function agentKeyFromEnv(daemon: string, env: Record<string, string | undefined> = process.env): string {
+export function agentKeyFromEnv(env: Record<string, string | undefined> = process.env): string {
   const key = env[AGENT_KEY_ENV];
   if (!key || key.length < 32) {
-    throw new BbError("CONFIG", `${daemon} --require-agent-key: $${AGENT_KEY_ENV} is ${key ? "shorter than 32 characters" : "not set"} (bb-bundle sets it for a bundle on host loopback)`);
+    // No daemon name: its error line starts with it already (createProgram).
+    throw new BbError("CONFIG", `--require-agent-key: $${AGENT_KEY_ENV} is ${key ? "shorter than 32 characters" : "not set"} (bb-bundle sets it for a bundle on host loopback)`);
   }
   return key;
 }

@@ -22,6 +22,6 @@ export function replayable(method: string | undefined, headers: http.OutgoingHtt
  * connection: the connection was a reused one the server may have closed as we wrote.
  * `replayable` is the caller's word that the method allows it and the body is at hand.
  */
-export function retryOnFreshConnection(req: http.ClientRequest, e: NodeJS.ErrnoException, replayable: boolean): boolean {
+export function retryOnFreshConnection(req: Pick<http.ClientRequest, "reusedSocket">, e: NodeJS.ErrnoException, replayable: boolean): boolean {
   return replayable && req.reusedSocket && CLOSED_UNDER_US.has(e.code ?? "");
 }

@@ -46,6 +46,7 @@ export function systemRemover(smolvm: Smolvm | null): Remover {
     deleteMachine: (name) => driver().delete(name),
     removeContainer: async (id) => void (await docker.removeContainer(id)),
     removeNetwork: async (id, name) => void (await docker.removeNetwork(id, name)),
+    removeVolume: async (name) => void (await docker.removeVolume(name)),
     removeDir: removeStateDir,
   };
 }

@@ -12,7 +12,7 @@ function dir(over: Partial<StateDirFacts> = {}): StateDirFacts {
 }
 
 function facts(over: Partial<BottleFacts> = {}): BottleFacts {
-  return { slug: "r-1", dir: dir(), elsewhere: null, containers: [], networks: [], machines: [], ...over };
+  return { slug: "r-1", dir: dir(), elsewhere: null, containers: [], networks: [], volumes: [], machines: [], ...over };
 }
 
 const container = (role: string, state: string, createdAt = "2026-05-27 17:00:00 +0000 UTC") => ({

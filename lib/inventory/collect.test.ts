@@ -9,7 +9,7 @@ import { openSmolvm, smolvmFor } from "../smolvm/driver.ts";
 import { parseVersion } from "../smolvm/version.ts";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
 import { REPO } from "../../tests/support/tools.ts";
-import { bottleLabels, type ContainerSummary, type NetworkSummary, type Role } from "../docker/index.ts";
+import { bottleLabels, type ContainerSummary, type NetworkSummary, type Role, type VolumeSummary } from "../docker/index.ts";
 import { log } from "../log.ts";
 import { collect, machineSlug, readStateDirs, type DockerSource } from "./collect.ts";
 import { writeOwner } from "./owner.ts";
@@ -71,10 +71,10 @@ test("collect() groups by slug across state dirs and smolvm machines; a label sc
 test("collect() says an engine that fails every listing once, by the first that failed, not once a call", async (t) => {
   const root = await tempDir(t);
   const hung = (what: string) => () => Promise.reject(new Error(`Cannot list ${what}: the Docker engine did not answer \`docker ${what} ls\` within 2 s`));
-  const inv = await collect({ stateRoot: root, docker: { listContainers: hung("containers"), listNetworks: hung("networks") }, smolvm: null, scope: { "bot-bottle.test-run": "x" } });
+  const inv = await collect({ stateRoot: root, docker: { listContainers: hung("containers"), listNetworks: hung("networks"), listVolumes: hung("volumes") }, smolvm: null, scope: { "bot-bottle.test-run": "x" } });
   assert.equal(inv.errors.length, 1, inv.errors.map((e) => e.message).join("\n"));
   assert.equal(inv.errors[0]!.backend, "docker");
-  assert.match(inv.errors[0]!.message, /^Cannot list (containers|networks): the Docker engine did not answer/);
+  assert.match(inv.errors[0]!.message, /^Cannot list (containers|networks|volumes): the Docker engine did not answer/);
 });
 
 test("collect() records a backend it could not ask instead of throwing", async (t) => {
@@ -88,11 +88,11 @@ test("collect() records a backend it could not ask instead of throwing", async (
   assert.match(inv.errors[0]!.message, /Cannot list smolvm machines/);
 });
 
-/** Docker holding the given containers and networks, answering label filters as the CLI does. */
-function engine(containers: ContainerSummary[], networks: NetworkSummary[]): DockerSource {
+/** Docker holding the given containers, networks and volumes, answering label filters as the CLI does. */
+function engine(containers: ContainerSummary[], networks: NetworkSummary[], volumes: VolumeSummary[] = []): DockerSource {
   const matching = <T extends { labels: Record<string, string> }>(items: T[], filter: Record<string, string | undefined>) =>
     items.filter((x) => Object.entries(filter).every(([k, v]) => x.labels[k] === v));
-  return { listContainers: async (f) => matching(containers, f), listNetworks: async (f) => matching(networks, f) };
+  return { listContainers: async (f) => matching(containers, f), listNetworks: async (f) => matching(networks, f), listVolumes: async (f) => matching(volumes, f) };
 }
 const labelled = (slug: string, stateRoot: string | null, role: Role, backend: "docker" | "smolmachines" = "docker") =>
   bottleLabels({ slug, backend, agent: "shell", stateRoot, role });
@@ -130,6 +130,25 @@ test("collect() keeps a slug of this root and the same slug of another root apar
     ["stray", null, null, [], [], ["bb-stray"]],
     ["vm", other, null, ["bb-vm-bundle"], [], ["bb-vm"]],
   ]);
+});
+
+test("collect() gives a bottle its git-gate volume, one left behind alone a bottle of its own, and leaves alone a volume bot-bottle does not name so", async (t) => {
+  const here = await tempDir(t);
+  await mkdir(join(here, "bottles/mine"), { recursive: true });
+  const volume = (name: string, labels: Record<string, string>): VolumeSummary => ({ name, labels });
+  const docker = engine(
+    [container("bb-mine-bundle", labelled("mine", here, "bundle"))],
+    [],
+    [volume("bb-mine-git-gate", labelled("mine", here, "volume-git-gate")), volume("bb-gone-git-gate", labelled("gone", here, "volume-git-gate")), volume("my-data", labelled("mine", here, "volume-git-gate"))],
+  );
+  const warnings: string[] = [];
+  t.mock.method(log, "warn", (m: string) => void warnings.push(m));
+  const inv = await collect({ stateRoot: here, docker, smolvm: null });
+  assert.deepEqual(inv.bottles.map((b) => [b.slug, b.dir !== null, b.volumes]), [
+    ["gone", false, [{ name: "bb-gone-git-gate", role: "volume-git-gate" }]],
+    ["mine", true, [{ name: "bb-mine-git-gate", role: "volume-git-gate" }]],
+  ]);
+  assert.deepEqual(warnings, ["left alone: volume my-data carries bot-bottle's labels but is not a bottle's (bot-bottle names bottle mine's volume-git-gate bb-mine-git-gate)"]);
 });
 
 test("collect() with a label scope leaves out the state dir of a bottle with docker resources outside the scope (judged by none of them, a running bottle would look dead)", async (t) => {

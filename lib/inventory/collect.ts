@@ -1,11 +1,11 @@
 // Gathering the facts list and cleanup decide on: every bottle state dir under the state
-// root, every docker container and network carrying the bot-bottle label under the name
+// root, every docker container, network and volume carrying the bot-bottle label under the name
 // bot-bottle gives it (bottleOf), every smolvm machine named like a bottle. Grouped by slug
 // and state root (the bot-bottle.state-root label): nothing is judged here (see classify.ts).
 import { existsSync, realpathSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { decodeLabelValue, LABEL, listContainers, listNetworks, type ContainerSummary, type LabelFilter, type NetworkSummary } from "../docker/index.ts";
+import { decodeLabelValue, LABEL, listContainers, listNetworks, listVolumes, type ContainerSummary, type LabelFilter, type NetworkSummary, type VolumeSummary } from "../docker/index.ts";
 import { BLOCKED_DIR } from "../blocked-record.ts";
 import { names } from "../layout.ts";
 import { BbError } from "../errors.ts";
@@ -52,6 +52,11 @@ export interface NetworkFacts {
   createdAt: string;
 }
 
+export interface VolumeFacts {
+  name: string;
+  role: string;
+}
+
 export interface MachineFacts {
   name: string;
   state: string;
@@ -66,6 +71,8 @@ export interface BottleFacts {
   elsewhere: string | null;
   containers: ContainerFacts[];
   networks: NetworkFacts[];
+  /** Named volumes (git-gate's store): no sign of life, they outlast every start. */
+  volumes: VolumeFacts[];
   machines: MachineFacts[];
 }
 
@@ -73,10 +80,11 @@ export interface BottleFacts {
 export interface DockerSource {
   listContainers(filter: LabelFilter): Promise<ContainerSummary[]>;
   listNetworks(filter: LabelFilter): Promise<NetworkSummary[]>;
+  listVolumes(filter: LabelFilter): Promise<VolumeSummary[]>;
 }
 
 /** The real engine, through the docker CLI. */
-export const DOCKER_ENGINE: DockerSource = { listContainers, listNetworks };
+export const DOCKER_ENGINE: DockerSource = { listContainers, listNetworks, listVolumes };
 
 /** What collect() reads smolvm through (lib/smolvm's driver). */
 export interface SmolvmSource {
@@ -178,6 +186,7 @@ const NAME_OF_ROLE: Record<string, (slug: string) => string> = {
   bundle: names.bundle,
   "network-internal": names.internalNet,
   "network-egress": names.egressNet,
+  "volume-git-gate": names.gitGateVolume,
 };
 
 /**
@@ -228,13 +237,17 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
   // label, so its bottle is left out when the engine holds anything of it outside the scope
   // (judged by its in-scope part alone, a running bottle would look dead).
   const unscoped = { [LABEL.root]: "1" };
-  const [dirs, containers, networks, machines, allContainers, allNetworks] = await Promise.all([
+  // A volume is known by its name: give it that as the ID the others have.
+  const volumes = (f: LabelFilter) => opts.docker?.listVolumes(f).then((vs) => vs.map((v) => ({ ...v, id: v.name })));
+  const [dirs, containers, networks, vols, machines, allContainers, allNetworks, allVols] = await Promise.all([
     readStateDirs(opts.stateRoot),
     guard("docker", opts.docker?.listContainers(filter)),
     guard("docker", opts.docker?.listNetworks(filter)),
+    guard("docker", volumes(filter)),
     guard("smolmachines", opts.smolvm?.ls()),
     opts.scope ? guard("docker", opts.docker?.listContainers(unscoped)) : [],
     opts.scope ? guard("docker", opts.docker?.listNetworks(unscoped)) : [],
+    opts.scope ? guard("docker", volumes(unscoped)) : [],
   ]);
   // Said once per resource: the scoped and unscoped lists hold the same one twice.
   const warned = new Set<string>();
@@ -248,10 +261,10 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
       }
       return [];
     });
-  const inScope = new Set([...containers, ...networks].map((r) => r.id));
+  const inScope = new Set([...containers, ...networks, ...vols].map((r) => r.id));
   const here = realRoot(opts.stateRoot);
   const outside = new Set(
-    [...ours("container", allContainers), ...ours("network", allNetworks)].filter(({ r }) => !inScope.has(r.id) && otherRoot(r.labels, here) === null).map(({ slug }) => slug),
+    [...ours("container", allContainers), ...ours("network", allNetworks), ...ours("volume", allVols)].filter(({ r }) => !inScope.has(r.id) && otherRoot(r.labels, here) === null).map(({ slug }) => slug),
   );
 
   // Keyed by slug and root: slug X of this root and slug X of another root are two
@@ -261,7 +274,7 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
   const bottle = (slug: string, elsewhere: string | null) => {
     const key = elsewhere === null ? slug : `${slug}\n${elsewhere}`;
     let b = bottles.get(key);
-    if (!b) bottles.set(key, (b = { slug, dir: null, elsewhere, containers: [], networks: [], machines: [] }));
+    if (!b) bottles.set(key, (b = { slug, dir: null, elsewhere, containers: [], networks: [], volumes: [], machines: [] }));
     return b;
   };
   for (const [slug, dir] of dirs) if (!outside.has(slug)) bottle(slug, null).dir = dir;
@@ -278,6 +291,9 @@ export async function collect(opts: CollectOptions): Promise<Inventory> {
   }
   for (const { slug, r: n } of ours("network", networks)) {
     bottle(slug, otherRoot(n.labels, here)).networks.push({ name: n.name, id: n.id, role: n.labels[LABEL.role] ?? "", createdAt: n.createdAt });
+  }
+  for (const { slug, r: v } of ours("volume", vols)) {
+    bottle(slug, otherRoot(v.labels, here)).volumes.push({ name: v.name, role: v.labels[LABEL.role] ?? "" });
   }
   const all = [...bottles.values()];
   for (const m of machines) {

@@ -4,7 +4,7 @@ import { listTable, planText, type ListRow } from "./format.ts";
 
 const row = (over: Partial<ListRow>): ListRow => ({
   backend: "docker", slug: "dup", agent: "shell", services: ["firewall"], startedAt: "2026-11-24T10:00:00.123Z", status: "running", live: true, why: "",
-  stateDir: null, otherStateRoot: null, owner: null, containers: [], networks: [], machines: [], loopbackAddr: null, ...over,
+  stateDir: null, otherStateRoot: null, owner: null, containers: [], networks: [], volumes: [], machines: [], loopbackAddr: null, ...over,
 });
 
 test("listTable() names the other state root on that root's row, so a slug of both roots reads as two bottles", () => {
@@ -27,7 +27,7 @@ test("listTable() and planText() show what labels, state dirs and plans say with
     "",
   ]);
   const plan = planText([
-    { slug: "dup", backend: "docker", agent: forged, live: false, why: "no owner\u202e", machines: [], containers: [{ name: "bb-dup-agent", id: "c1", role: `agent${forged}`, running: false }], networks: [], stateDir: "/state\n  state dir /home/you" },
+    { slug: "dup", backend: "docker", agent: forged, live: false, why: "no owner\u202e", machines: [], containers: [{ name: "bb-dup-agent", id: "c1", role: `agent${forged}`, running: false }], networks: [], volumes: [], stateDir: "/state\n  state dir /home/you" },
   ]);
   assert.deepEqual(plan.split("\n"), [
     "dup (docker, \\x1b[2K\\x0d\\x1b[1A\\x1b[2Kresearcher-k3x9): no owner\\u202e",

@@ -24,6 +24,7 @@ export interface ListRow {
   owner: { pid: number; startedAt: string; alive: boolean } | null;
   containers: { name: string; role: string; state: string }[];
   networks: { name: string; role: string }[];
+  volumes: { name: string; role: string }[];
   machines: { name: string; state: string }[];
   /** smolmachines: the host loopback address the bundle publishes on. */
   loopbackAddr: string | null;
@@ -45,6 +46,7 @@ export function listRow(b: Bottle): ListRow {
     owner: owner ? { pid: owner.pid, startedAt: owner.startedAt, alive: b.dir!.ownerAlive } : null,
     containers: b.containers.map((c) => ({ name: c.name, role: c.role, state: c.state })),
     networks: b.networks.map((n) => ({ name: n.name, role: n.role })),
+    volumes: b.volumes.map((v) => ({ name: v.name, role: v.role })),
     machines: b.machines.map((m) => ({ name: m.name, state: m.state })),
     loopbackAddr: b.dir?.plan?.bundle?.loopbackAddr ?? null,
   };
@@ -58,6 +60,7 @@ function leftovers(r: ListRow): string {
   const parts = [
     r.containers.length ? plural(r.containers.length, "container") : "",
     r.networks.length ? plural(r.networks.length, "network") : "",
+    r.volumes.length ? plural(r.volumes.length, "volume") : "",
     r.machines.length ? plural(r.machines.length, "machine") : "",
     r.stateDir ? "state dir" : "",
   ].filter(Boolean);
@@ -104,6 +107,7 @@ export function planText(removals: Removal[]): string {
       ...r.machines.map((m) => ["machine", m.name, m.running ? "running" : ""]),
       ...r.containers.map((c) => ["container", c.name, [c.role, c.running ? "running" : ""].filter(Boolean).join(", ")]),
       ...r.networks.map((n) => ["network", n.name, ""]),
+      ...r.volumes.map((v) => ["volume", v.name, ""]),
       ...(r.stateDir ? [["state dir", r.stateDir, ""]] : []),
     ].map((row) => row.map(printable));
     const widths = [0, 1].map((i) => Math.max(...rows.map((row) => row[i]!.length)));

@@ -71,15 +71,26 @@ export async function claimOwner(dir: string, pid: number, now: Date = new Date(
     if (await createFileWhole(path, JSON.stringify(owner) + "\n")) return owner;
     const held = await readOwner(dir);
     if (held && held.pid === pid && (held.procStart ?? procStart) === procStart) return held;
-    if (held && ownerAlive(held)) {
-      throw new BbError("BUSY", `Bottle ${basename(dir)} belongs to another start flow (pid ${held.pid}, since ${held.startedAt}), which is starting or running it: wait until it is up (\`just start slug=${basename(dir)}\` then attaches beside it), or end that flow first`, {
-        details: { pid: held.pid, startedAt: held.startedAt },
-      });
-    }
+    if (held && ownerAlive(held)) throw heldBy(dir, held);
     await removeIfDead(path);
   }
   throw new BbError("STATE", `Cannot claim bottle ${basename(dir)}: its owner record ${path} keeps changing`);
 }
+
+/**
+ * Refuse (BUSY) to touch the bottle in `dir` while a live start flow holds it: what a
+ * caller without a claim of its own (bb-prepare without --owner-pid) would rewrite there
+ * is that flow's, whose "n" would put its copy back over it (lib/prepare/before.ts).
+ */
+export async function refuseHeld(dir: string): Promise<void> {
+  const held = await readOwner(dir);
+  if (held && ownerAlive(held)) throw heldBy(dir, held);
+}
+
+const heldBy = (dir: string, held: Owner) =>
+  new BbError("BUSY", `Bottle ${basename(dir)} belongs to another start flow (pid ${held.pid}, since ${held.startedAt}), which is starting or running it: wait until it is up (\`just start slug=${basename(dir)}\` then attaches beside it), or end that flow first`, {
+    details: { pid: held.pid, startedAt: held.startedAt },
+  });
 
 /**
  * Remove the owner record at `path` if its flow is gone (or it is broken), holding a

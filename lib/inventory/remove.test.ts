@@ -19,6 +19,7 @@ const bottle: Removal = {
     { name: "bb-s-1-bundle", id: "c-bundle", role: "bundle", running: true },
   ],
   networks: [{ name: "bb-s-1-egress", id: "n-egress" }, { name: "bb-s-1-int", id: "n-int" }],
+  volumes: [{ name: "bb-s-1-git-gate" }],
   stateDir: "/state/bottles/s-1",
 };
 
@@ -29,18 +30,18 @@ function recorder(fail: string[] = []) {
     calls.push(`${kind} ${name}`);
     if (fail.includes(name)) throw new Error(`${name}: engine said no`);
   };
-  const remover: Remover = { stopMachine: op("stop"), deleteMachine: op("delete"), removeContainer: op("rm"), removeNetwork: op("network rm"), removeDir: op("rm -r") };
+  const remover: Remover = { stopMachine: op("stop"), deleteMachine: op("delete"), removeContainer: op("rm"), removeNetwork: op("network rm"), removeVolume: op("volume rm"), removeDir: op("rm -r") };
   return { calls, remover };
 }
 
-test("a bottle goes containers first, then networks (each by the ID the scan found), then its state dir", async () => {
+test("a bottle goes containers first, then networks (each by the ID the scan found) and its volume, then its state dir", async () => {
   const { calls, remover } = recorder();
   const results = await executeRemovals([bottle], remover);
   assert.ok(results.every((r) => r.ok));
-  assert.deepEqual(results.map((r) => r.name).slice(0, 4).sort(), ["bb-s-1-agent", "bb-s-1-bundle", "bb-s-1-egress", "bb-s-1-int"]);
+  assert.deepEqual(results.map((r) => r.name).slice(0, 5).sort(), ["bb-s-1-agent", "bb-s-1-bundle", "bb-s-1-egress", "bb-s-1-git-gate", "bb-s-1-int"]);
   assert.deepEqual(calls.slice(0, 2).sort(), ["rm c-agent", "rm c-bundle"]);
-  assert.deepEqual(calls.slice(2, 4).sort(), ["network rm n-egress", "network rm n-int"]);
-  assert.deepEqual(calls.slice(4), ["rm -r /state/bottles/s-1"]);
+  assert.deepEqual(calls.slice(2, 5).sort(), ["network rm n-egress", "network rm n-int", "volume rm bb-s-1-git-gate"]);
+  assert.deepEqual(calls.slice(5), ["rm -r /state/bottles/s-1"]);
 });
 
 test("the state dir stays while anything else of the bottle could not be removed; the rest is still tried", async () => {
@@ -65,7 +66,7 @@ test("with recheck, a bottle found live before it goes is left whole, and one fo
   let asked = 0;
   const results = await executeRemovals([bottle], during.remover, { recheck: async () => (asked++ === 0 ? null : "owner pid 42 alive"), onSkip });
   assert.equal(asked, 2);
-  assert.deepEqual(results.map((r) => r.kind).sort(), ["container", "container", "network", "network"]);
+  assert.deepEqual(results.map((r) => r.kind).sort(), ["container", "container", "network", "network", "volume"]);
   assert.ok(!during.calls.includes("rm -r /state/bottles/s-1"));
   assert.deepEqual(skipped, ["s-1: owner pid 42 alive"]);
 });

@@ -2,8 +2,9 @@
 // best-effort executor that keeps going past a failure and reports every step.
 //
 // Order per bottle: smolvm machine (stop, delete), agent container, bundle container, any
-// other container, networks (only empty once their containers are gone), state dir last,
-// and only when everything else of the bottle went.
+// other container, networks (only empty once their containers are gone) and volumes (only
+// free once the bundle is gone), state dir last, and only when everything else of the
+// bottle went.
 //
 // Containers and networks go by the ID the scan found, never by name: a bottle resumed under
 // its slug since (`just start slug=S`, while a sweep's y/N waited) has new ones under the
@@ -27,10 +28,12 @@ export interface Removal {
   machines: { name: string; running: boolean }[];
   containers: { name: string; id: string; role: string; running: boolean }[];
   networks: { name: string; id: string }[];
+  /** By name: a volume has no other ID. */
+  volumes: { name: string }[];
   stateDir: string | null;
 }
 
-export type ResourceKind = "machine" | "container" | "network" | "state dir" | "image";
+export type ResourceKind = "machine" | "container" | "network" | "volume" | "state dir" | "image";
 
 export interface RemovalResult {
   /** The bottle the resource belonged to ("" for an image: images are shared). */
@@ -48,6 +51,7 @@ export interface Remover {
   /** By ID; `name` for messages. */
   removeContainer(id: string, name: string): Promise<void>;
   removeNetwork(id: string, name: string): Promise<void>;
+  removeVolume(name: string): Promise<void>;
   removeDir(path: string): Promise<void>;
 }
 
@@ -69,12 +73,13 @@ export function removalFor(b: Bottle): Removal {
       .sort((x, y) => roleRank(x.role) - roleRank(y.role) || x.name.localeCompare(y.name))
       .map((c) => ({ name: c.name, id: c.id, role: c.role, running: c.state === "running" || c.state === "paused" || c.state === "restarting" })),
     networks: b.networks.map((n) => ({ name: n.name, id: n.id })).sort((x, y) => x.name.localeCompare(y.name)),
+    volumes: b.volumes.map((v) => ({ name: v.name })).sort((x, y) => x.name.localeCompare(y.name)),
     stateDir: b.dir?.path ?? null,
   };
 }
 
 export function isEmpty(r: Removal): boolean {
-  return r.machines.length + r.containers.length + r.networks.length === 0 && r.stateDir === null;
+  return r.machines.length + r.containers.length + r.networks.length + r.volumes.length === 0 && r.stateDir === null;
 }
 
 export function message(e: unknown): string {
@@ -122,7 +127,10 @@ async function removeOne(r: Removal, remover: Remover, hooks: Hooks): Promise<Re
   // disposable, its daemons hold nothing unwritten (queue and policy files are written
   // atomically), and docker's stop costs over a second per container.
   await Promise.all(r.containers.map((c) => step("container", c.name, () => remover.removeContainer(c.id, c.name))));
-  await Promise.all(r.networks.map((n) => step("network", n.name, () => remover.removeNetwork(n.id, n.name))));
+  await Promise.all([
+    ...r.networks.map((n) => step("network", n.name, () => remover.removeNetwork(n.id, n.name))),
+    ...r.volumes.map((v) => step("volume", v.name, () => remover.removeVolume(v.name))),
+  ]);
   // Asked again: the containers took a while, and a resume claims the state dir first.
   if (r.stateDir && (await live())) return results;
   if (r.stateDir) {

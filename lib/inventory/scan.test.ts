@@ -6,7 +6,7 @@ import { selectForCleanup } from "./scan.ts";
 
 const NOW = Date.parse("2026-05-27T18:00:00Z");
 const dir = { path: "/s/bottles/dead-1", plan: null, planError: "no plan.json", owner: null, ownerAlive: false, kept: false, mtimeMs: NOW - 3600_000 };
-const bottle = (over: Partial<BottleFacts>) => classify({ slug: "dead-1", dir: null, elsewhere: null, containers: [], networks: [], machines: [], ...over }, { now: NOW });
+const bottle = (over: Partial<BottleFacts>) => classify({ slug: "dead-1", dir: null, elsewhere: null, containers: [], networks: [], volumes: [], machines: [], ...over }, { now: NOW });
 
 test("a sweep leaves a stopped smolvm machine that nothing else ties to bot-bottle (your own bb-dev), and says how to remove it; --slug takes it", () => {
   const mine = bottle({ slug: "dev", machines: [{ name: "bb-dev", state: "stopped" }] });

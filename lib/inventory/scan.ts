@@ -67,13 +67,13 @@ export function selectForCleanup(bottles: Bottle[], opts: { slug?: string } = {}
 }
 
 /**
- * Nothing of the bottle but smolvm machines: no state dir, no container, no network. smolvm
+ * Nothing of the bottle but smolvm machines: no state dir, container, network or volume. smolvm
  * machines carry no labels, so a name alone (bb-<slug>) is all that ties one to bot-bottle,
  * and a machine of your own named bb-dev must not go in a sweep. bot-bottle's teardown
  * removes the machine before the state dir, so its own leftovers keep one of the two.
  */
 function machineOnly(b: Bottle): boolean {
-  return b.machines.length > 0 && b.dir === null && b.containers.length === 0 && b.networks.length === 0 && !b.elsewhere;
+  return b.machines.length > 0 && b.dir === null && b.containers.length + b.networks.length + b.volumes.length === 0 && !b.elsewhere;
 }
 
 /**

@@ -14,7 +14,7 @@ function engine(labelSets: Record<string, string>[], containers: ContainerSummar
   const networks = labelSets.map((labels, i) => ({ id: `n${i}`, name: `bb-${labels["bot-bottle.slug"]}-egress`, driver: "bridge", internal: false, createdAt: "", labels }) satisfies NetworkSummary);
   const matching = <T extends { labels: Record<string, string> }>(items: T[], filter: Record<string, string | undefined>) =>
     items.filter((x) => Object.entries(filter).every(([k, v]) => x.labels[k] === v));
-  return { listContainers: async (filter) => matching(containers, filter), listNetworks: async (filter) => matching(networks, filter) };
+  return { listContainers: async (filter) => matching(containers, filter), listNetworks: async (filter) => matching(networks, filter), listVolumes: async () => [] };
 }
 const of = (slug: string, stateRoot: string | null) => bottleLabels({ slug, backend: "docker", agent: "shell", stateRoot, role: "network-egress" });
 
@@ -37,7 +37,7 @@ test("refuseSlugElsewhere() throws SLUG_TAKEN naming the slug and the root; with
     assert.deepEqual(e.details, { slug: "dup", stateRoot: "/srv/a" });
     return true;
   });
-  const down: DockerSource = { listContainers: () => Promise.reject(new BbError("DOCKER", "Cannot reach the Docker engine")), listNetworks: async () => [] };
+  const down: DockerSource = { listContainers: () => Promise.reject(new BbError("DOCKER", "Cannot reach the Docker engine")), listNetworks: async () => [], listVolumes: async () => [] };
   await refuseSlugElsewhere({ slug: "dup", stateRoot: here, docker: down, engineOptional: true });
   await assert.rejects(refuseSlugElsewhere({ slug: "dup", stateRoot: here, docker: down }), /Cannot reach the Docker engine/);
 });

@@ -8,7 +8,7 @@ import { BbError } from "../errors.ts";
 import { procStartTime } from "../inventory/owner.ts";
 import { run, start } from "../proc.ts";
 import { RELOAD_OWED_FILE } from "../supervise/approvals.ts";
-import { approveRequest, BUNDLE_DOWN } from "../supervise/decide.ts";
+import { approveRequest, BUNDLE_DOWN, denyRequest } from "../supervise/decide.ts";
 import { DECISION_LOCK, underDecisionLock } from "../supervise/lock.ts";
 import { writeRequest } from "../supervise/queue.ts";
 import { folderState } from "../../tests/support/folder-state.ts";
@@ -93,6 +93,44 @@ test("a put-back has a running firewall re-read the policy put back, under the d
   assert.match(await readFile(owed, "utf8"), /policy reload refused/);
 });
 
+test("a put-back whose firewall re-read the policy owes it no reload: the marker put back with the folder goes, and a later deny does not reload again", async (t) => {
+  const { dir, rebuild } = await preparedBottle(t);
+  const owed = join(dir, RELOAD_OWED_FILE);
+  const queueDir = join(dir, "supervise", "queue");
+  for (const reload of [async () => {}, () => Promise.reject(new BbError("STATE", "No such container: bb-x", { details: { [BUNDLE_DOWN]: true } }))]) {
+    // An approval's reload timed out before the rebuild, which starts its bundle afresh.
+    await writeFile(owed, "approve req-0 timed out\n");
+    await rebuild(process.pid);
+    assert.equal(existsSync(owed), false, "the setup: the rebuild owes no reload");
+    assert.equal(await putBack(dir, process.pid, { reloadFirewall: reload }), true);
+    assert.equal(existsSync(owed), false, "the marker put back stayed after the firewall read the policy (or none runs)");
+  }
+  const id = "req-2";
+  await writeRequest(queueDir, {
+    version: 1, id, kind: "host", host: "c.example.test", tlsPassthrough: false, reason: "docs", question: null,
+    status: "pending", answer: null, createdAt: new Date().toISOString(), decidedAt: null,
+  });
+  let reloads = 0;
+  await denyRequest({ queueDir, bottleDir: dir, reloadFirewall: async () => void reloads++ }, id, "no");
+  assert.equal(reloads, 0, "a deny redid the reload the put-back paid");
+});
+
+test("a rebuild that fails after its copy, putting the folder back itself, has a running firewall re-read the policy put back, as --put-back does", async (t) => {
+  const { dir, manifestDir } = await preparedBottle(t);
+  const before = await hostsIn(dir);
+  await writeTree(dir, { "approved-hosts.json": "{not json" });
+  const read: string[][] = [];
+  const reloadFirewall = async (d: string) => {
+    assert.ok(existsSync(join(d, DECISION_LOCK)), "reloaded outside the decision lock");
+    read.push(await hostsIn(d));
+  };
+  await assert.rejects(
+    prepare({ agent: "a", manifestDir, stateRoot: join(dir, "..", ".."), backend: "docker", cwd: null, identity: "a-put1", rebuild: true, ownerPid: process.pid, copyBefore: true, reloadFirewall }),
+    /approved-hosts\.json/,
+  );
+  assert.deepEqual(read, [before], "the firewall was not told to re-read the policy put back");
+});
+
 test("a put-back waits for a decision under way: an approve that read the rewritten policy would write it back over the one put back", async (t) => {
   const { dir, rebuild } = await preparedBottle(t);
   const before = await hostsIn(dir);
@@ -160,14 +198,20 @@ test("a rebuild run by hand (--owner-pid without --copy-before: no y/N follows) 
   assert.deepEqual(after, handRun);
 });
 
-test("a rebuild without the claim (no --owner-pid) leaves the copy of a flow that still runs at its y/N alone", async (t) => {
+test("a rebuild without the claim (no --owner-pid) of a bottle a start flow holds at its y/N is refused (BUSY), the folder and that flow's copy untouched; once the flow is gone it puts that copy back first", async (t) => {
   const { dir, rebuild } = await preparedBottle(t);
   const flow = start(["sleep", "60"], { stdio: "ignore" });
   t.after(() => void flow.kill("SIGKILL"));
   await rebuild(flow.pid!);
+  const held = await folderState(dir);
+  // Had it rewritten the folder, that flow's "n" would put its copy back over this run.
+  await assert.rejects(rebuild(null, false), (e: BbError) => e.code === "BUSY" && e.message.includes(`pid ${flow.pid}`));
+  assert.deepEqual(await folderState(dir), held);
+  flow.kill("SIGKILL");
+  await new Promise((r) => flow.on("close", r));
   await rebuild(null, false);
-  assert.deepEqual(await readdir(join(dir, "flow")), [`before.${flow.pid}`]);
-  assert.equal(await putBack(dir, flow.pid!), true);
+  assert.deepEqual(await readdir(join(dir, "flow")), [], "the dead flow's copy stayed, for a later rebuild to put back over this one");
+  assert.deepEqual(await hostsIn(dir), ["api.example.test", "b.example.test"], "the rebuild did not write the folder");
 });
 
 test("an unfinished copy whose flow died is removed by the next rebuild even when its pid now belongs to another process", async (t) => {

@@ -18,7 +18,7 @@ import { log } from "../log.ts";
 import { OWNER_FILE, ownerAlive, ownerRecord, readOwnerFile } from "../inventory/owner.ts";
 import { writeFileAtomic } from "../fs-atomic.ts";
 import { parseJsonFile } from "../sidecar-config.ts";
-import { APPROVALS_FILE, readApprovals, RELOAD_OWED_FILE, setReloadOwed, type Approval } from "../supervise/approvals.ts";
+import { APPROVALS_FILE, clearReloadOwed, readApprovals, RELOAD_OWED_FILE, setReloadOwed, type Approval } from "../supervise/approvals.ts";
 import { bundleDown } from "../supervise/decide.ts";
 import { underDecisionLock } from "../supervise/lock.ts";
 import { allowHost } from "../supervise/policy.ts";
@@ -133,17 +133,21 @@ export async function putBack(dir: string, pid: number, opts: PutBackOptions = {
  * approve read the rebuilt plan, which names no bundle, so signalled nothing), or the
  * rebuilt one (a firewall restarted meanwhile reads the file as it then was). Told to
  * re-read the policy put back, as an approve would; one it could not be told is owed a
- * reload (approvals.ts), which the next decision pays.
+ * reload (approvals.ts), which the next decision pays; one told, or not running, owes none.
  */
 async function reloadPutBack(dir: string, reload: (dir: string) => Promise<void>): Promise<void> {
   try {
     await reload(dir);
   } catch (e) {
-    if (bundleDown(e)) return; // nothing runs: it reads the file when it starts
+    // Nothing runs: it reads the file when it starts, so no reload is owed either.
+    if (bundleDown(e)) return clearReloadOwed(dir);
     const why = `the firewall of ${dir} could not be made to re-read the policy put back: ${(e as Error).message}`;
     log.warn(`put back ${dir}, but ${why}; the next bb-supervise decision has it re-read`);
-    await setReloadOwed(dir, `put-back: ${why}`);
+    return setReloadOwed(dir, `put-back: ${why}`);
   }
+  // The marker put back with the rest (an approval's reload that timed out before the
+  // rebuild) is paid: the firewall has just read the policy as the file holds it.
+  await clearReloadOwed(dir);
 }
 
 /** Removed by renaming it away first: a copy cut half way is never taken for a whole one. */

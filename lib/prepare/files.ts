@@ -89,8 +89,8 @@ export async function writeBottleFiles(input: WriteFilesInput): Promise<FilesSec
   const { dir, slug, bottle, services } = input;
   // The bottle's folder stays private to you (0700). Inside it, what the firewall, egress
   // and supervise read or write is open to your group: in the bundle they run under uids
-  // of their own that share only your group (sidecar-image/init/identity.ts); git-gate
-  // does too when you are root.
+  // of their own that share only your group (sidecar-image/init/identity.ts), git-gate's
+  // too.
   await dirWithMode(dir, 0o700);
   const sub = (name: string, mode = 0o700) => dirWithMode(join(dir, name), mode);
 

@@ -10,7 +10,7 @@ import { FieldReader } from "../manifest/fields.ts";
 import { forwardedCredentials } from "../credentials.ts";
 import { linkedGitDir } from "../provision/linked-git.ts";
 import { below } from "../provision/pack.ts";
-import { claimOwner, releaseOwner } from "../inventory/owner.ts";
+import { claimOwner, refuseHeld, releaseOwner } from "../inventory/owner.ts";
 import { bottleDir, makeBottleDir } from "../paths.ts";
 import { log } from "../log.ts";
 import { readPlanFile, savePlan } from "../plan/io.ts";
@@ -19,7 +19,7 @@ import { APPROVALS_FILE, clearReloadOwed, readApprovals, type Approval } from ".
 import { underDecisionLock } from "../supervise/lock.ts";
 import { allowHost } from "../supervise/policy.ts";
 import { listRequests, normalizeHost } from "../supervise/queue.ts";
-import { beginCopy, dropPart, finishCopy, putBack, putBackLeft } from "./before.ts";
+import { beginCopy, dropPart, finishCopy, putBack, putBackLeft, type PutBackOptions } from "./before.ts";
 import { servicesFor, writeBottleFiles } from "./files.ts";
 import { checkSlug, mintSlug } from "./slug.ts";
 
@@ -41,6 +41,10 @@ export interface PrepareOptions {
    * (before.ts), so what is rewritten in a folder that is there is copied aside first.
    * Only the start flow asks: a copy nobody puts back would be put back by a later rebuild. */
   copyBefore?: boolean;
+  /** With copyBefore: how a prepare that fails after its copy, and so puts the folder back
+   * itself, has a bundle still running re-read the policy put back, as --put-back does
+   * (before.ts's PutBackOptions). */
+  reloadFirewall?: PutBackOptions["reloadFirewall"];
   /** With identity: throws when the slug cannot be used here (another state root's
    * bottle holds it: lib/inventory/taken.ts), before the bottle's dir is made. */
   refuseSlug?: (slug: string, stateRoot: string) => Promise<void>;
@@ -160,7 +164,12 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
       if (copying) {
         await finishCopy(dir, copying);
         copied = true;
-      } else if (!fresh) await putBackLeft(dir, claimed);
+      } else if (!fresh) {
+        // Without a claim of its own, checked here, under the lock a flow's copy is made
+        // in: a flow holding the folder puts its copy back over whatever this writes.
+        if (!claimed) await refuseHeld(dir);
+        await putBackLeft(dir, claimed);
+      }
       const recorded = fresh ? [] : await readApprovals(dir);
       const files = await writeBottleFiles({ dir, slug, bottle, services, prompt: loaded.agent.prompt });
       if (!fresh) await keepApprovedHosts(files, recorded);
@@ -187,7 +196,7 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
     if (fresh && !(isBbError(e) && e.code === "BUSY")) await rm(dir, { recursive: true, force: true });
     // The owner record from before the claim goes back with the rest; a copy that cannot
     // be put back stays, for the start flow's teardown to try again.
-    else if (copied) await putBack(dir, copying!).catch((pe) => log.warn(`could not put ${dir} back as it was: ${(pe as Error).message}`));
+    else if (copied) await putBack(dir, copying!, { reloadFirewall: opts.reloadFirewall }).catch((pe) => log.warn(`could not put ${dir} back as it was: ${(pe as Error).message}`));
     else {
       if (copying) await dropPart(dir, copying);
       if (claimed) await releaseOwner(dir, opts.ownerPid!);

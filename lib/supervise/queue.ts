@@ -1,7 +1,8 @@
 // The supervise queue: one JSON file per request in the bottle's queue dir, the contract
 // between the supervise daemon (inside the bundle, which creates pending requests) and
-// bb-supervise on the host (which decides them). Each side only ever replaces a whole
-// file by rename, so a reader never sees half a file, on either side of a bind mount.
+// bb-supervise on the host (which decides them). Each side only ever puts a whole file in
+// place (a new request by link, a decision by rename), so a reader never sees half a file,
+// on either side of a bind mount. Who may have written a file is its owner (owners.ts).
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { chmod, lstat, readdir } from "node:fs/promises";
@@ -9,11 +10,12 @@ import { join } from "node:path";
 import { z } from "zod/v3";
 import { parseJsonFile } from "../sidecar-config.ts";
 import { BbError } from "../errors.ts";
-import { writeFileAtomic } from "../fs-atomic.ts";
-import { readRegularFile } from "../read-regular.ts";
+import { createFileWhole, writeFileAtomic } from "../fs-atomic.ts";
+import { readRegularFileOwned } from "../read-regular.ts";
 import { log } from "../log.ts";
 import { printable } from "../printable.ts";
 import { publicSuffixUnderWildcard } from "../public-suffix.ts";
+import { distrust, mayHold, queueOwners, warnLeftOut, type QueueOwners } from "./owners.ts";
 
 export const QUEUE_VERSION = 1;
 
@@ -124,13 +126,26 @@ export function requestPath(queueDir: string, id: string): string {
  * cannot steer the write elsewhere by swapping the temp name for a symlink.
  */
 export async function writeRequest(queueDir: string, request: QueueRequest): Promise<void> {
+  await placeRequest(queueDir, request, writeFileAtomic);
+}
+
+/**
+ * File a new request under its id, whole: false, writing nothing, when that name is taken
+ * already, by a file of any uid's. supervise files this way, so a file another daemon made
+ * first under the id is never taken over as supervise's, nor stops it (it takes a new id).
+ */
+export function createRequest(queueDir: string, request: QueueRequest): Promise<boolean> {
+  return placeRequest(queueDir, request, createFileWhole);
+}
+
+async function placeRequest<T>(queueDir: string, request: QueueRequest, place: (path: string, text: string, mode: number) => Promise<T>): Promise<T> {
   const valid = QueueRequest.parse(request);
   const target = requestPath(queueDir, valid.id);
   try {
     // 0640 whatever the umask: supervise in the bundle runs as another uid than the host
     // operator, sharing only the operator's group (sidecar-image/init/identity.ts), and
     // each side reads what the other wrote.
-    await writeFileAtomic(target, JSON.stringify(valid, null, 2) + "\n", 0o640);
+    return await place(target, JSON.stringify(valid, null, 2) + "\n", 0o640);
   } catch (e) {
     throw new BbError("STATE", `Cannot write supervise request ${target}: ${(e as Error).message}`, { cause: e });
   }
@@ -141,9 +156,8 @@ export async function writeRequest(queueDir: string, request: QueueRequest): Pro
  * supervise daemon files requests as a uid of its own), and sticky, so no daemon may
  * rename or remove a file it does not own: not the operator's decision, nor the temp
  * file it is written through, nor (for firewall or egress) what supervise filed. The
- * owner (the host user) may still replace what supervise filed with its decision; so may
- * git-gate when bb-bundle runs as a non-root user, since it then runs as that user
- * (lib/layout.ts daemonIdMap) and owns the folder in the bundle too.
+ * owner (the host user) may still replace what supervise filed with its decision; no
+ * daemon runs as that user (lib/layout.ts daemonIdMap).
  */
 export const SHARED_QUEUE_MODE = 0o1770;
 
@@ -162,15 +176,15 @@ function parseRequest(text: string, path: string): QueueRequest {
 const MAX_REQUEST_BYTES = 256 * 1024;
 
 /**
- * A request file's text. The queue is also the bundle's to write, so a name there may be
- * a symlink (never followed), a FIFO (opened without blocking, then refused), huge, or
- * growing while it is read: at most MAX_REQUEST_BYTES + 1 bytes are ever read, whatever
+ * A request file's text and owner. The queue is also the bundle's to write, so a name there
+ * may be a symlink (never followed), a FIFO (opened without blocking, then refused), huge,
+ * or growing while it is read: at most MAX_REQUEST_BYTES + 1 bytes are ever read, whatever
  * size it said it had.
  */
-async function readRequestFile(path: string): Promise<string | null> {
+async function readRequestFile(path: string): Promise<{ text: string; uid: number } | null> {
   try {
     // Never through a symlink: the queue is the bundle's to write.
-    return await readRegularFile(path, { maxBytes: MAX_REQUEST_BYTES, flags: constants.O_NOFOLLOW });
+    return await readRegularFileOwned(path, { maxBytes: MAX_REQUEST_BYTES, flags: constants.O_NOFOLLOW });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return null;
@@ -179,16 +193,28 @@ async function readRequestFile(path: string): Promise<string | null> {
   }
 }
 
-/** Read one request; null when there is no such file. */
+/** The request at `path` if its owner may have written it (owners.ts); else null, said in a warning. */
+async function readTrusted(path: string, ownersOf: () => Promise<QueueOwners | null>): Promise<QueueRequest | null> {
+  const file = await readRequestFile(path);
+  if (file === null) return null;
+  const owners = await ownersOf();
+  // Another daemon's file is not even parsed: what it says is nothing to go by.
+  const request = mayHold(owners, file.uid) ? parseRequest(file.text, path) : null;
+  const why = distrust(owners, file.uid, request?.status ?? null);
+  if (why === null) return request;
+  warnLeftOut(path, why);
+  return null;
+}
+
+/** Read one request; null when there is no such file, or none its owner may have written. */
 export async function readRequest(queueDir: string, id: string): Promise<QueueRequest | null> {
-  const path = requestPath(queueDir, id);
-  const text = await readRequestFile(path);
-  return text === null ? null : parseRequest(text, path);
+  return readTrusted(requestPath(queueDir, id), () => queueOwners(queueDir));
 }
 
 /**
- * Every request in the queue, oldest first. A file that does not parse is reported and
- * skipped, so one bad file never hides the others from the operator.
+ * Every request in the queue, oldest first. A file that does not parse, or that its owner
+ * may not have written, is reported and skipped, so one bad file never hides the others
+ * from the operator.
  */
 export async function listRequests(queueDir: string): Promise<QueueRequest[]> {
   let names: string[];
@@ -197,12 +223,13 @@ export async function listRequests(queueDir: string): Promise<QueueRequest[]> {
   } catch (e) {
     throw new BbError("STATE", `Cannot read the supervise queue ${queueDir}: ${(e as Error).message}`, { cause: e });
   }
+  const owners = await queueOwners(queueDir);
   const out: QueueRequest[] = [];
   for (const name of names) {
     const m = FILE_RE.exec(name);
     if (!m) continue;
     try {
-      const r = await readRequest(queueDir, m[1]!);
+      const r = await readTrusted(requestPath(queueDir, m[1]!), async () => owners);
       if (r) out.push(r);
     } catch (e) {
       // One line whatever the file holds: the message may quote it (lib/sidecar-config.ts).

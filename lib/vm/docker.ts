@@ -1,21 +1,22 @@
 // The docker backend's agent: a container from the agent image on the bottle's internal
 // network only (so the bundle is all it can reach), idling until bb-vm exec/attach run
 // commands in it as user node.
+import { randomBytes } from "node:crypto";
 import process from "node:process";
-import { holdCliErrors, RUNTIME_LINE_STARTS, type HeldCliErrors } from "../docker/cli-errors.ts";
+import { holdCliErrors, RUNTIME_LINE_STARTS, runtimeLineOff, type HeldCliErrors } from "../docker/cli-errors.ts";
 import { BbError, isBbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { BOTTLE_LOG_LIMIT, isNameInUse, PIDS_LIMIT, removeContainer, runContainer } from "../docker/container.ts";
 import { boundedCallMs } from "../docker/cmd.ts";
 import { engineClockOffset, execStarted } from "../docker/exec-started.ts";
 import { inspectContainer } from "../docker/inspect.ts";
-import { execArgs, execIn } from "../docker/exec.ts";
+import { END_GRACE_MS, endMarked, execArgs, execIn, marked } from "../docker/exec.ts";
 import { bottleLabels } from "../docker/labels.ts";
 import { otherRoot, realRoot } from "../inventory/collect.ts";
 import { refuseSlugElsewhere } from "../inventory/taken.ts";
 import { AGENT, names } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
-import { run, runInteractive, ANY_EXIT } from "../proc.ts";
+import { run, runInteractive, ANY_EXIT, type RunOptions, type RunResult } from "../proc.ts";
 import { agentEnv, rootExec, type RootExec } from "./env.ts";
 import { agentLimits } from "./limits.ts";
 
@@ -122,8 +123,11 @@ export interface ExecOptions {
   root?: RootExec;
   tty?: boolean;
   interactive?: boolean;
-  input?: string;
+  /** Written to the command's stdin (captured runs only). */
+  input?: RunOptions["input"];
   workdir?: string;
+  /** Marks the command's processes (EXEC_MARK, marked) for endMarked and execStarted. */
+  mark?: string;
 }
 
 /**
@@ -153,7 +157,10 @@ export async function agentContainer(plan: Vmd): Promise<string> {
 /** The command line `docker exec` runs in the agent container for `argv`. Through sh's exec,
  * argv as it is (env would take a first word with "=" for a variable): a command that is
  * not there exits 127 as in a shell, not docker's 126 with an OCI runtime error. */
-const inAgent = (argv: string[], o: ExecOptions) => (o.root ? o.root.wrap(argv) : ["sh", "-c", 'exec "$@"', "sh", ...argv]);
+const inAgent = (argv: string[], o: ExecOptions) => {
+  const cmd = o.root ? o.root.wrap(argv) : ["sh", "-c", 'exec "$@"', "sh", ...argv];
+  return o.mark ? marked(o.mark, cmd) : cmd;
+};
 
 /** argv of `docker exec` into `container` (an id or name: see agentContainer). */
 export function agentExecArgv(container: string, argv: string[], o: ExecOptions): string[] {
@@ -167,13 +174,16 @@ export function agentExecArgv(container: string, argv: string[], o: ExecOptions)
   return ["docker", ...args];
 }
 
-/** Run a command in the agent container, capturing output; returns the exit code. */
-export async function execCapture(plan: Vmd, argv: string[], o: Omit<ExecOptions, "root"> & { root?: boolean } = {}) {
-  const opts = { ...o, root: o.root ? rootExec(plan) : undefined, interactive: o.input !== undefined };
-  return run(agentExecArgv(await agentContainer(plan), argv, opts), {
-    expect: ANY_EXIT,
-    input: o.input,
-  });
+/** Run a command in the agent container `container` to its end, capturing its output,
+ * whatever its exit code; the runtime's refusal to start it is on stderr (runtimeLineOff). */
+export async function execCaptured(container: string, argv: string[], o: ExecOptions = {}): Promise<RunResult> {
+  const opts = { ...o, interactive: o.interactive || o.input !== undefined };
+  return runtimeLineOff(await run(agentExecArgv(container, argv, opts), { expect: ANY_EXIT, input: o.input }));
+}
+
+/** execCaptured in the plan's agent, as root (rootExec) with `root`. */
+export async function execCapture(plan: Vmd, argv: string[], o: Omit<ExecOptions, "root"> & { root?: boolean } = {}): Promise<RunResult> {
+  return execCaptured(await agentContainer(plan), argv, { ...o, root: o.root ? rootExec(plan) : undefined });
 }
 
 /** How long an exec may run before bb-vm asks the engine, once, whether it answers at all. */
@@ -187,6 +197,8 @@ export const ENGINE_CHECK_AFTER_MS = 1000;
  * terminal (o.tty) what docker said on stderr, held or not (the command's own output goes
  * through the terminal), so that a session docker never started can be told from a
  * command that failed; without one, docker's words and the command's share stderr: "".
+ * Without one, `askStarted` has the engine asked instead, once a command exits non-zero,
+ * whether it started the exec at all (`neverStarted`: it did not, or refused it).
  *
  * The docker CLI waits forever on an engine that takes the connection and never answers,
  * and the exec cannot be bounded as a whole (a command runs as long as it runs). So one
@@ -195,13 +207,28 @@ export const ENGINE_CHECK_AFTER_MS = 1000;
  * is asked whether it started the exec (execStarted), until BB_DOCKER_TIMEOUT after the
  * exec began: an engine stuck on just that call (or on the exec's create) is hung too.
  * Either way the CLI waiting on it is ended with a TIMEOUT naming the bottle. */
-export async function execInteractive(container: string, argv: string[], o: ExecOptions & { slug: string }): Promise<{ code: number; cli: HeldCliErrors; out: HeldCliErrors; dockerSaid: string }> {
+export async function execInteractive(
+  container: string,
+  argv: string[],
+  o: ExecOptions & { slug: string; askStarted?: boolean },
+): Promise<{ code: number; cli: HeldCliErrors; out: HeldCliErrors; dockerSaid: string; neverStarted: boolean }> {
   let cli: HeldCliErrors | undefined;
   let out: HeldCliErrors = { text: () => "", said: () => "", release: () => {} };
   const hung = new AbortController();
   const done = new AbortController();
+  // docker cannot end the command once its client is gone: if bb-vm dies first (SIGKILL,
+  // SIGTERM, Ctrl-C without a terminal), what it leaves behind ends the command's processes,
+  // found by their mark; with a terminal by its hangup, as a terminal closing would. The
+  // mark also makes the command line this exec's alone for the engine checks (watchEngine,
+  // notStarted), so an earlier session of the same command is not taken for this one.
+  const mark = randomBytes(8).toString("hex");
+  const mo = { ...o, mark };
+  const orphaned = { argv: agentExecArgv(container, endMarked(mark, o.tty ? "HUP" : "TERM"), { root: o.root }), timeoutMs: boundedCallMs() + END_GRACE_MS };
+  const began = Date.now();
+  const what = `Cannot run ${argv[0]} in bottle ${o.slug}`;
+  const cmd = inAgent(argv, mo);
   const check = setTimeout(() => {
-    watchEngine(container, inAgent(argv, o), { what: `Cannot run ${argv[0]} in bottle ${o.slug}`, since: Date.now() - ENGINE_CHECK_AFTER_MS, signal: done.signal }).catch((e: unknown) => {
+    watchEngine(container, cmd, { what, since: Date.now() - ENGINE_CHECK_AFTER_MS, signal: done.signal }).catch((e: unknown) => {
       if (done.signal.aborted) return;
       if (isBbError(e) && e.code === "TIMEOUT") hung.abort(e);
       // The engine could not say (an older one without such events, say): the exec waits as it would.
@@ -209,7 +236,8 @@ export async function execInteractive(container: string, argv: string[], o: Exec
     });
   }, ENGINE_CHECK_AFTER_MS);
   try {
-    const code = await runInteractive(agentExecArgv(container, argv, o), {
+    const code = await runInteractive(agentExecArgv(container, argv, mo), {
+      orphaned,
       stdout: o.tty ? undefined : (stream) => void (out = holdCliErrors(stream, process.stdout, RUNTIME_LINE_STARTS)),
       stderr: (stream) => void (cli = holdCliErrors(stream, process.stderr)),
       signal: hung.signal,
@@ -218,10 +246,23 @@ export async function execInteractive(container: string, argv: string[], o: Exec
       killWith: o.tty ? "SIGTERM" : "SIGKILL",
     });
     if (hung.signal.aborted) throw hung.signal.reason;
-    return { code, cli: cli!, out, dockerSaid: o.tty ? cli!.said().trim() : "" };
+    const neverStarted = code !== 0 && !o.tty && Boolean(o.askStarted) && (await notStarted(container, cmd, { since: began, what }));
+    return { code, cli: cli!, out, dockerSaid: o.tty ? cli!.said().trim() : "", neverStarted };
   } finally {
     clearTimeout(check);
     done.abort();
+  }
+}
+
+/** Whether the engine says it never started the exec of `cmd` (begun at `since`); false
+ * when it cannot say (an older engine without such events): the exit code then stands as
+ * the command's, as it did before this was asked. */
+async function notStarted(container: string, cmd: string[], o: { since: number; what: string }): Promise<boolean> {
+  try {
+    return !(await execStarted(container, cmd, { ...o, offsetMs: await engineClockOffset(o) }));
+  } catch (e) {
+    log.debug(`could not ask the engine whether it started ${cmd.join(" ")}: ${(e as Error).message}`);
+    return false;
   }
 }
 

@@ -7,7 +7,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { start } from "../../lib/proc.ts";
+import { ANY_EXIT, run, start } from "../../lib/proc.ts";
+import { tsArgv } from "../../lib/supervise/testdata/ts-argv.ts";
 import { environOf, REPO_ROOT, signalPid, startDaemon, tsNodeArgv, type DaemonProcess } from "../../tests/support/daemon-process.ts";
 import { connectTunnel, plainVia, RawHttp } from "../../tests/support/raw-http.ts";
 import { wsFrame } from "../../tests/support/ws-frame.mjs";
@@ -243,6 +244,11 @@ describe("egress (real process, real TLS)", () => {
 
   // That no daemon but egress holds a slot is init's to prove (sidecar-image/init/init.test.ts):
   // here only this harness hands out tokens, and the processes below are a check of it.
+  it("a second egress on the port the first holds fails in one line that names it once", async () => {
+    const r = await run(tsArgv("sidecar-image/egress/main.ts", ["--listen", `127.0.0.1:${egress.port}`]), { expect: ANY_EXIT, timeoutMs: 30_000 });
+    assert.deepEqual([r.code, r.stderr], [1, `egress: error: Cannot listen on 127.0.0.1:${egress.port}: EADDRINUSE\n`]);
+  });
+
   it("egress reads its slots and never logs a token", async () => {
     const egressEnv = await environOf(egress.pid);
     for (const [slot, value] of Object.entries(TOKENS)) assert.ok(egressEnv.includes(`${slot}=${value}`), `egress lacks ${slot}`);

@@ -61,7 +61,7 @@ async function serve(flags: Flags): Promise<void> {
       })
       .catch((e: Error) => log.info(`routes reload failed, keeping the previous routes: ${e.message}`));
   });
-  const bound = await listen(egress.server, at, "egress");
+  const bound = await listen(egress.server, at);
   log.info(`listening on ${bound}`);
   await untilTerminated(() => egress.close());
 }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import type net from "node:net";
-import { writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { startDaemon } from "../../tests/support/daemon-process.ts";
@@ -18,6 +18,16 @@ const EGRESS = new URL("./main.ts", import.meta.url).pathname;
 const HOST = `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(50)}.test`;
 /** Over the MiB lib/log.ts lets wait unwritten, plus what the pipe holds. */
 const FLOOD = 6000;
+
+/** A live process's scheduler state, what it waits in, and its threads' states, from /proc. */
+async function processState(pid: number): Promise<string> {
+  const read = (f: string) => readFile(`/proc/${pid}/${f}`, "utf8").catch(() => "?");
+  if ((await read("stat")) === "?") return "has exited";
+  const state = /^State:\s*(.*)$/m.exec(await read("status"))?.[1];
+  const tasks = await readdir(`/proc/${pid}/task`).catch(() => []);
+  const threads = await Promise.all(tasks.map(async (t) => `${(await read(`task/${t}/comm`)).trim()}:${(await read(`task/${t}/stat`)).split(") ")[1]?.[0]}`));
+  return `is ${state}, waiting in ${(await read("wchan")) || "-"}; threads ${threads.join(" ")}`;
+}
 
 test("a bad routes file reloaded while egress's log is flooded: the line saying the previous routes are kept is not left out", async (t) => {
   const upstream = http.createServer({ keepAliveTimeout: 120_000 }, (_req, res) => res.end("ok"));
@@ -33,7 +43,11 @@ test("a bad routes file reloaded while egress's log is flooded: the line saying 
   egress.child.stderr!.pause(); // nobody reads the log for now: egress's own queue grows
   const c = await plainVia(egress.port);
   const get = async (path: string) => {
-    const res = await c.proxyRequest("GET", `http://${HOST}/${path}`);
+    const res = await c.proxyRequest("GET", `http://${HOST}/${path}`).catch(async (e: Error) => {
+      // Once in about thirty runs on a loaded machine a request here went unanswered for
+      // 10 s, cause not yet found: say what egress was doing.
+      throw new Error(`request ${path}: ${e.message}; egress ${await processState(egress.pid)}`, { cause: e });
+    });
     assert.equal(res.status, 200, res.body);
   };
   for (let i = 0; i < FLOOD; i++) await get(String(i));

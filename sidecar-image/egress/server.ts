@@ -16,7 +16,7 @@ import type { EgressRoutes } from "../../lib/sidecar-config.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
 import { createAgentLines } from "../../lib/log-limit.ts";
 import { registrableDomain } from "../../lib/public-suffix.ts";
-import { endToEndHeaders, flat, headerObject } from "./headers.ts";
+import { endToEndHeaders, flat, headerObject } from "../../lib/http/headers.ts";
 import { maskedHeaders, Redactor, secretForms, type Secret } from "./redact.ts";
 import { WsRedactor } from "./ws-redact.ts";
 import { routableLookup } from "../../lib/http/lookup.ts";

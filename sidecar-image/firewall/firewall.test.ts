@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import { test } from "node:test";
 import zlib from "node:zlib";
@@ -690,4 +691,31 @@ test("on a routed host the credential headers egress replaces are not scanned, e
   const unrouted = await u.request("GET", "/", { ...H, host: "a.wild.test", authorization: `Bearer ${jwt}` });
   assert.equal(unrouted.status, 403, "an unrouted host's authorization header is scanned");
   u.socket.destroy();
+});
+
+test("with a next hop, answers come back de-framed and re-framed: chunked in pieces, a 204, headers the next hop's Connection names dropped, one keep-alive connection", async () => {
+  let connections = 0;
+  const hop = http.createServer((req, res) => {
+    if (req.url!.endsWith("/empty")) return void res.writeHead(204, { "x-kept": "yes" }).end();
+    res.writeHead(200, { connection: "keep-alive, x-hop", "x-hop": "per-connection", "x-kept": "yes" });
+    res.write("first ");
+    setTimeout(() => res.end("second"), 5);
+  });
+  hop.on("connection", () => connections++);
+  await new Promise<void>((r) => hop.listen(0, "127.0.0.1", r));
+  try {
+    const p = await startFirewall({ nextHop: { host: "127.0.0.1", port: (hop.address() as net.AddressInfo).port }, resolve: new Map() });
+    const c = await httpsVia(p, "api.example.test", bottleCa.certPem);
+    for (let i = 0; i < 2; i++) {
+      const r = await c.request("GET", "/chunked", H);
+      assert.deepEqual([r.status, r.body, r.headers["x-kept"], r.headers["x-hop"]], [200, "first second", "yes", undefined]);
+      const empty = await c.request("GET", "/empty", H);
+      assert.deepEqual([empty.status, empty.body, empty.headers["x-kept"]], [204, "", "yes"]);
+    }
+    c.socket.destroy();
+    assert.equal(connections, 1);
+  } finally {
+    hop.closeAllConnections();
+    hop.close();
+  }
 });

@@ -9,6 +9,7 @@ import { Buffer } from "node:buffer";
 import http from "node:http";
 import net from "node:net";
 import tls from "node:tls";
+import { endToEndHeaders, flat } from "../../lib/http/headers.ts";
 import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
 import { replayable, retryOnFreshConnection } from "../../lib/http/retry.ts";
 import { relayStatus } from "../../lib/http/status.ts";
@@ -17,7 +18,7 @@ import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { log as rootLog, type Logger } from "../../lib/log.ts";
 import { readClientHello } from "../../lib/tls/client-hello.ts";
 import { createLeafIssuer } from "../../lib/tls/mod.ts";
-import { type Block, inspectBody, inspectHead, MAX_BODY_BYTES, readBody } from "./inspect.ts";
+import { type Block, inspectBody, inspectHead, MAX_BODY_BYTES, readBody, transferCoding } from "./inspect.ts";
 import { createOffThreadScanner, OFF_THREAD_BYTES } from "./off-thread.ts";
 import { compilePolicy, type CompiledPolicy, type HostRule } from "./policy.ts";
 import { NO_AGENT_KEY, type Refusal } from "./blocked.ts";
@@ -27,7 +28,7 @@ import { relayWebSocket } from "./websocket.ts";
 import { tunnelDeadlines, type Timeouts } from "./deadlines.ts";
 import { hasBody, parseAbsolute, parseAuthority, withoutHopByHop } from "./request-target.ts";
 import { peek, pipeBoth, plainProtocol } from "./tunnel-bytes.ts";
-import { authority, createUpstream, type Endpoint, type Target } from "./upstream.ts";
+import { type Answer, authority, createUpstream, type Endpoint, type Sent, type Target } from "./upstream.ts";
 import { isAgentKey, proxyPassword } from "../../lib/http/agent-key.ts";
 
 export interface FirewallOptions {
@@ -210,6 +211,8 @@ export function createFirewall(opts: FirewallOptions): Firewall {
 
     let body: Buffer | undefined;
     if (hasBody(req)) {
+      const coded = transferCoding(req.headers);
+      if (coded) return deny(req, res, target.host, coded, { under, close: true });
       const read = await readBody(req, maxBody);
       if (!Buffer.isBuffer(read)) return deny(req, res, target.host, read, { under, close: true });
       const bodyBlock = await inspectBody(p, read, req.headers, offThread);
@@ -218,29 +221,30 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       headers["content-length"] = body.length;
     }
 
-    const onResponse = (ures: http.IncomingMessage) => {
-      const status = relayStatus(ures.statusCode);
+    const onResponse = (answer: Answer) => {
+      const status = relayStatus(answer.status);
       try {
-        if (!status) throw new Error(`status ${ures.statusCode} is not a valid HTTP status`);
-        res.writeHead(status.code, status.phrase, withoutHopByHop(ures.headers));
+        if (!status) throw new Error(`status ${answer.status} is not a valid HTTP status`);
+        // Framing is this hop's own: node frames the body anew towards the agent.
+        res.writeHead(status.code, status.phrase, flat(endToEndHeaders(answer.rawHeaders, ["transfer-encoding"])));
       } catch (e) {
         // A throw here would end the daemon and every tunnel it holds; only this answer fails.
-        ures.destroy();
+        answer.body.destroy();
         agentLines.warn(`upstream ${target.host}: ${(e as Error).message}`, undefined, under);
         const text = `bot-bottle firewall: ${target.host} sent an answer the firewall cannot relay: ${(e as Error).message}\n`;
         res.writeHead(502, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
         res.end(text);
         return;
       }
-      ures.pipe(res);
-      ures.on("error", () => res.destroy());
+      answer.body.pipe(res);
+      answer.body.on("error", () => res.destroy());
     };
     // The body is held whole, so any replayable request can go again should its pooled
     // connection turn out closed under it (lib/http/retry.ts).
     const mayReplay = replayable(method, headers);
-    let up: http.ClientRequest;
+    let up: Sent;
     const attempt = () => {
-      const sent = upstream.request(target, { method, path: target.path, headers });
+      const sent = upstream.send(target, { method, path: target.path, headers }, body);
       up = sent;
       sent.on("response", onResponse);
       sent.on("error", (e: NodeJS.ErrnoException) => {
@@ -254,7 +258,6 @@ export function createFirewall(opts: FirewallOptions): Firewall {
         res.writeHead(502, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
         res.end(text);
       });
-      sent.end(body);
     };
     attempt();
     res.on("close", () => {

@@ -64,6 +64,18 @@ function basicCredential(scanner: Scanner, name: string, value: string): Finding
   return m ? scanner.scan(Buffer.from(m[1]!, "base64").toString("latin1")) : null;
 }
 
+/**
+ * A block when the body is sent with a transfer coding besides chunked ("Transfer-Encoding:
+ * gzip, chunked"): node's parser takes off only the chunking, and the firewall forwards
+ * the body with a Content-Length, so the server would get the compressed bytes, scanned as
+ * they are. Refused as nginx refuses them (501, RFC 9112 6.1); clients do not send them.
+ */
+export function transferCoding(headers: { "transfer-encoding"?: string }): Block | null {
+  const codings = (headers["transfer-encoding"] ?? "").split(",").map((c) => c.trim().toLowerCase());
+  const other = codings.find((c) => c && c !== "chunked");
+  return other === undefined ? null : { status: 501, reason: `request body has transfer-encoding ${other}, which the firewall does not undo (only chunked), so it cannot be scanned` };
+}
+
 /** Read the whole request body, or a 413 block once it passes `max` bytes. */
 export function readBody(req: IncomingMessage, max = MAX_BODY_BYTES): Promise<Buffer | Block> {
   return new Promise((resolve, reject) => {

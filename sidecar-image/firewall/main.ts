@@ -77,7 +77,7 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
       upstreamCa: await Promise.all(o.upstreamCa.map((f) => readText(f, "upstream CA"))),
       resolve,
       log,
-      agentKey: o.requireAgentKey ? agentKeyFromEnv("firewall") : undefined,
+      agentKey: o.requireAgentKey ? agentKeyFromEnv() : undefined,
       onBlocked: record?.add,
     });
     if (o.agentNetworkOnly) agentNetworkOnly(firewall.server, "firewall", log);

@@ -15,7 +15,9 @@ import { firewallPool, policyOf } from "./test-harness.ts";
 const ca = await mintCa({ commonName: "test bottle CA" });
 
 for (const hop of ["the host itself", "its next hop"] as const) {
-  test(`a pooled connection to ${hop} closed under a request: a GET or a keyed POST goes again on a fresh one, a plain POST gets its 502`, skipWhen(DENO_KEEPS_CLOSED_SOCKETS, `firewall retry to ${hop}`), async () => {
+  // The next hop is reached through lib/http/hop-client.ts, not node:http, so that case
+  // runs under deno too (where node:http quietly sent the plain POST a second time).
+  test(`a pooled connection to ${hop} closed under a request: a GET or a keyed POST goes again on a fresh one, a plain POST gets its 502`, skipWhen(hop === "the host itself" && DENO_KEEPS_CLOSED_SOCKETS, `firewall retry to ${hop}`), async () => {
     const server = await startIdleClosingServer();
     const lines: string[] = [];
     const endpoint = { host: "127.0.0.1", port: server.port };

@@ -9,9 +9,13 @@
 // plus --upstream-ca, with --resolve overrides, and never a name that resolves only to
 // loopback or link-local addresses (lib/http/lookup.ts), as egress does.
 import { Buffer } from "node:buffer";
+import { EventEmitter } from "node:events";
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
+import type { Readable } from "node:stream";
+import { tcpDial } from "../../lib/http/dial.ts";
+import { createHopClient, type HopResponse } from "../../lib/http/hop-client.ts";
 import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
 import { routableLookup } from "../../lib/http/lookup.ts";
 import { clientContext } from "../../lib/tls/ciphers.ts";
@@ -42,14 +46,26 @@ export interface RequestInit {
   upgrade?: boolean;
 }
 
+/** An answer: its status, its headers as sent, and its body without framing. */
+export type Answer = HopResponse;
+
+/**
+ * A request under way: "response" (an Answer) or "error" before one; reusedSocket for
+ * lib/http/retry.ts; destroy() abandons it.
+ */
+export interface Sent extends EventEmitter {
+  readonly reusedSocket: boolean;
+  destroy(): void;
+}
+
 export interface Upstream {
+  /** Send a request whose body is at hand (none for upgrades, which use request()). */
+  send(target: Target, init: Omit<RequestInit, "upgrade">, body?: Buffer): Sent;
   request(target: Target, init: RequestInit): http.ClientRequest;
   /** A connected byte tunnel to host:port (for passthrough hosts). */
   tunnel(host: string, port: number): Promise<net.Socket>;
   close(): void;
 }
-
-const CONNECT_TIMEOUT_MS = 10_000;
 
 /** "host:port" for CONNECT and absolute URLs; IPv6 in brackets, default port omitted when asked. */
 export function authority(host: string, port: number, defaultPort?: number): string {
@@ -69,19 +85,13 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
   // Asked only for names: an IP literal (the next hop's, a --resolve mapping's, an
   // allowed IP's) is dialed as it is.
   const lookup = routableLookup("the firewall");
+  // Plain requests to the next hop skip node's http client (lib/http/hop-client.ts): the
+  // bulk of what the firewall relays comes back this way.
+  const hop = opts.nextHop ? createHopClient(opts.nextHop) : undefined;
+  const absolute = (target: Target, path: string) => `${target.scheme}://${authority(target.host, target.port, defaultPort(target.scheme))}${path}`;
 
-  function dial(to: Endpoint): Promise<net.Socket> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ port: to.port, host: to.host, lookup });
-      s.setTimeout(CONNECT_TIMEOUT_MS, () => s.destroy(new Error(`connect timed out after ${CONNECT_TIMEOUT_MS / 1000}s`)));
-      s.once("connect", () => {
-        s.setTimeout(0);
-        s.off("error", reject);
-        resolve(s);
-      });
-      s.once("error", reject);
-    });
-  }
+  const dial = (to: Endpoint) => tcpDial(to, { lookup });
+
 
   /** Send CONNECT to the next hop and hand back the socket once it answers 200. */
   async function connectVia(hop: Endpoint, host: string, port: number): Promise<net.Socket> {
@@ -117,14 +127,28 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     });
   }
 
-  return {
+  /** node's ClientRequest as a Sent, its IncomingMessage as an Answer. */
+  function sentThrough(req: http.ClientRequest, body?: Buffer): Sent {
+    const sent = Object.assign(new EventEmitter(), { destroy: () => void req.destroy() });
+    Object.defineProperty(sent, "reusedSocket", { get: () => req.reusedSocket });
+    req.on("response", (m: http.IncomingMessage) => sent.emit("response", { status: m.statusCode ?? 0, rawHeaders: m.rawHeaders, body: m as Readable } satisfies Answer));
+    req.on("error", (e) => sent.emit("error", e));
+    req.end(body);
+    return sent as Sent;
+  }
+
+  const upstream: Upstream = {
+    send(target, init, body) {
+      if (hop) return hop.request({ method: init.method, target: absolute(target, init.path), headers: init.headers, body });
+      return sentThrough(upstream.request(target, init), body);
+    },
     request(target, init) {
       if (opts.nextHop) {
         return http.request({
           host: opts.nextHop.host,
           port: opts.nextHop.port,
           method: init.method,
-          path: `${target.scheme}://${authority(target.host, target.port, defaultPort(target.scheme))}${init.path}`,
+          path: absolute(target, init.path),
           headers: init.headers,
           maxHeaderSize: MAX_HEADER_BYTES,
           agent: init.upgrade ? false : httpAgent,
@@ -143,9 +167,11 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
       return opts.nextHop ? connectVia(opts.nextHop, host, port) : dial(dialAddress(host, port));
     },
     close() {
+      hop?.close();
       httpAgent.destroy();
       httpsAgent.destroy();
       upgradeAgent.destroy();
     },
   };
+  return upstream;
 }

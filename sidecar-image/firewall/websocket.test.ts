@@ -20,6 +20,13 @@ async function pair(): Promise<[net.Socket, net.Socket]> {
   return [a, b];
 }
 
+/** Resolves once `ok()` holds; after 10 s it resolves anyway, and the assertions say what never came. */
+async function until(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+}
+
+const bytes = (chunks: Buffer[]) => chunks.reduce((n, c) => n + c.length, 0);
+
 /** Relay `frames` from an agent socket to an upstream socket; what each side ends up with. */
 const scanSecret = (p: Buffer) => (p.includes("SECRET") ? "found SECRET" : null);
 
@@ -30,10 +37,16 @@ async function through(frames: Buffer[], maxMessageBytes = 1 << 20, scan: WsScan
   relayWebSocket(clientSide, upstreamSide, Buffer.alloc(0), { maxMessageBytes, scan, onBlock: (b) => blocks.push(b) });
   const got: Buffer[] = [];
   upstream.on("data", (c: Buffer) => got.push(c));
+  upstream.on("error", () => {});
   const back: Buffer[] = [];
   agent.on("data", (c: Buffer) => back.push(c));
+  const closed = new Set<net.Socket>();
+  for (const side of [agent, upstream]) side.once("close", () => closed.add(side));
   for (const f of frames) agent.write(f);
-  await new Promise((r) => setTimeout(r, 150));
+  // Until the relay has settled it: forwarded every byte, or refused (it then ends the
+  // agent's socket after its close frame and destroys the upstream's, so that socket has
+  // whatever was forwarded before). A fixed wait lost this race on a loaded machine.
+  await until(() => bytes(got) >= bytes(frames) || closed.size === 2);
   agent.destroy();
   upstream.destroy();
   const close = parseWsFrame(Buffer.concat(back));
@@ -142,12 +155,13 @@ test("a scan that answers later holds what follows: nothing after it is read or 
   upstream.on("data", (c: Buffer) => got.push(c));
   const frames = [wsFrame("first", true), wsFrame("LATER, a big one", true), wsFrame("ping", true, { opcode: 9 }), wsFrame("after", true)];
   agent.write(Buffer.concat(frames));
-  await new Promise((r) => setTimeout(r, 100));
+  await until(() => asked.length >= 2 && bytes(got) >= frames[0]!.length);
+  await new Promise((r) => setTimeout(r, 100)); // room for a relay that does not hold to forward and parse what follows
   assert.deepEqual(Buffer.concat(got), frames[0], "a frame after the pending message was forwarded before its verdict");
   assert.deepEqual(asked, ["first", "LATER, a big one"], "frames after the pending message were parsed before its verdict");
   assert.equal(clientSide.isPaused(), true, "the agent's socket was not paused while a scan was pending");
   release();
-  await new Promise((r) => setTimeout(r, 100));
+  await until(() => bytes(got) >= bytes(frames));
   assert.deepEqual(Buffer.concat(got), Buffer.concat(frames));
   assert.equal(clientSide.isPaused(), false);
   assert.deepEqual(blocks, []);

@@ -1,16 +1,28 @@
-// Which refs a push may move upstream besides the ones it names. Upstream may hold a ref
-// as a symbolic ref to another ("refs/heads/master" -> main), and its receive-pack moves
-// (or deletes) the target when the symref is pushed; the gate's mirror keeps the symref as
-// a plain ref, so the policy alone would judge such a push by the wrong name.
+// What upstream holds right now, listed once per push before the policy runs: its refs'
+// values (what counts as published, published.ts) and which refs a push may move upstream
+// besides the ones it names. Upstream may hold a ref as a symbolic ref to another
+// ("refs/heads/master" -> main), and its receive-pack moves (or deletes) the target when
+// the symref is pushed; the gate's mirror keeps the symref as a plain ref, so the policy
+// alone would judge such a push by the wrong name.
 //
 // A protocol v2 ref listing names every symref's target. A server that speaks only v0 (an
 // sshd that does not pass GIT_PROTOCOL on, a web server that does not pass the
 // Git-Protocol header) shows HEAD's alone; a symref then shows up only as a ref at the
-// same commit as its target, so every such ref counts as a possible target.
+// same commit as its target, so every such ref counts as a possible target. Neither
+// protocol lists a symref whose target does not exist yet (dangling.ts).
 import { BbError } from "../../lib/errors.ts";
 import { redactCredentials } from "../../lib/proc.ts";
 
 export type ListRefs = (args: string[], env: Record<string, string | undefined>) => Promise<{ code: number; stdout: string; stderr: string }>;
+
+export interface Listing {
+  /** "v2": `symrefs` are all of upstream's; "v0": HEAD's at most. */
+  protocol: "v0" | "v2";
+  /** Symref name -> the ref it names. */
+  symrefs: Map<string, string>;
+  /** Every refs/... name upstream lists -> its value (peeled "^{}" lines left out). */
+  values: Map<string, string>;
+}
 
 export interface Aliases {
   /** "v2": `targets` are upstream's symrefs; "v0": refs that may be (same commit, not known). */
@@ -33,24 +45,24 @@ function parseListing(text: string): { symrefs: Map<string, string>; values: Map
   return { symrefs, values };
 }
 
-export async function upstreamAliases(url: string, refs: string[], list: ListRefs, what: string): Promise<Aliases> {
-  const ls = async (args: string[], env: Record<string, string | undefined> = {}) => {
-    const r = await list(["ls-remote", "--symref", url, ...args], env);
-    if (r.code !== 0) throw new BbError("SUBPROCESS", `${what}: ${redactCredentials(r.stderr.trim())}`);
-    return r;
-  };
-  const first = await ls(refs, { GIT_TRACE_PACKET: "1" });
+/** Every ref upstream lists, with the protocol it spoke (one `git ls-remote --symref`). */
+export async function listUpstream(url: string, list: ListRefs, what: string): Promise<Listing> {
+  const r = await list(["ls-remote", "--symref", url], { GIT_TRACE_PACKET: "1" });
+  if (r.code !== 0) throw new BbError("SUBPROCESS", `${what}: ${redactCredentials(r.stderr.trim())}`);
+  return { protocol: SPOKE_V2.test(r.stderr) ? "v2" : "v0", ...parseListing(r.stdout) };
+}
+
+/** The refs a push to each of `refs` may move instead, by what `listing` shows. */
+export function upstreamAliases(listing: Listing, refs: string[]): Aliases {
   const targets = new Map<string, string[]>();
-  if (SPOKE_V2.test(first.stderr)) {
-    for (const [name, target] of parseListing(first.stdout).symrefs) if (refs.includes(name)) targets.set(name, [target]);
+  if (listing.protocol === "v2") {
+    for (const [name, target] of listing.symrefs) if (refs.includes(name)) targets.set(name, [target]);
     return { protocol: "v2", targets };
   }
-  // v0 sends every ref whatever the patterns, but the client keeps only the matching ones.
-  const { values } = parseListing((await ls([])).stdout);
   for (const ref of refs) {
-    const at = values.get(ref);
+    const at = listing.values.get(ref);
     if (at === undefined) continue;
-    const same = [...values].filter(([name, sha]) => sha === at && name !== ref).map(([name]) => name);
+    const same = [...listing.values].filter(([name, sha]) => sha === at && name !== ref).map(([name]) => name);
     if (same.length) targets.set(ref, same);
   }
   return { protocol: "v0", targets };

@@ -11,18 +11,9 @@ import net from "node:net";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { pkt } from "./pktline.ts";
-import { REPO, startGateFixture, type GateFixture } from "./testdata/gate.ts";
+import { publishUpstream, refusedPushTo, REPO, startGateFixture, type GateFixture } from "./testdata/gate.ts";
 
 const AWS_KEY = "AKIAZ7QK3MPLW2XVR4TN";
-
-/** A push from the fixture's clone that must be refused: stderr matches every pattern, upstream does not change. */
-async function refusedPushTo(f: GateFixture, args: string[], ...patterns: RegExp[]) {
-  const before = await f.upstreamRefs();
-  const r = await f.git(f.work, ["push", "origin", ...args], [1]);
-  for (const p of patterns) assert.match(r.stderr, p);
-  assert.equal(await f.upstreamRefs(), before, "upstream changed after a refused push");
-  return r;
-}
 
 describe("git-gate under attack (real process, real git)", () => {
   let f: GateFixture;
@@ -447,16 +438,7 @@ describe("git-gate judges a push by what it does to the branch, not commit by co
 
   const refusedPush = (args: string[], ...patterns: RegExp[]) => refusedPushTo(f, args, ...patterns);
 
-  /** A maintainer's commit on `branch`, pushed to upstream itself (not through the gate), which the gate's mirror then learns. */
-  async function publish(branch: string, file: string, content: string) {
-    await git(f.work, ["checkout", "-q", "-B", "maint", `origin/${branch}`]);
-    const sha = await f.commit(file, content, `maintainer: ${file}`);
-    await git(f.work, ["push", "-q", f.upstream, `HEAD:refs/heads/${branch}`]);
-    await git(f.work, ["checkout", "-q", "--detach", "origin/main"]);
-    await git(f.work, ["branch", "-q", "-D", "maint"]);
-    await git(f.work, ["fetch", "-q", "origin"]);
-    return sha;
-  }
+  const publish = (branch: string, file: string, content: string) => publishUpstream(f, branch, file, content);
 
   before(async () => {
     // high_entropy off: with it, a key's body lines alone are caught as random text, which
@@ -523,36 +505,73 @@ describe("git-gate against a client that opens sessions and never finishes them"
   });
   after(() => f?.stop());
 
+  /** A session with its request sent: what it got so far, and when it closed. `halfOpen`:
+   * the gate's FIN does not close this side (a client that never closes). */
+  const openSession = (halfOpen: boolean): Promise<{ socket: net.Socket; got: () => string; closed: Promise<void> }> =>
+    new Promise((resolve, reject) => {
+      let text = "";
+      const socket = net.connect({ port: f.gate.port, host: "127.0.0.1", allowHalfOpen: halfOpen }, () => {
+        socket.write(pkt(`git-upload-pack /${REPO}\0host=127.0.0.1\0`));
+        resolve({ socket, got: () => text, closed });
+      });
+      const closed = new Promise<void>((r) => socket.on("close", () => r()));
+      socket.on("data", (c: Buffer) => (text += c.toString("latin1"))).on("error", reject);
+    });
+  /** Waits (up to 10 s) until every session got what `want` matches: the gate answers when it answers. */
+  const untilAll = async (sessions: { got: () => string }[], want: RegExp, what: string) => {
+    for (let i = 0; i < 500 && !sessions.every((s) => want.test(s.got())); i++) await new Promise((r) => setTimeout(r, 20));
+    for (const s of sessions) assert.match(s.got(), want, what);
+  };
+  /** Two sessions the gate counts (their advertisements came), tried until `deadline`: a
+   * session of the test before (its clone) can hold a place a moment after git exited. */
+  const holdTwo = async (halfOpen: boolean, deadline = Date.now() + 10_000) => {
+    for (;;) {
+      const held = [await openSession(halfOpen), await openSession(halfOpen)];
+      await untilAll(held, /refs\/heads\/main|ERR /, "the held sessions were answered");
+      if (held.every((h) => /refs\/heads\/main/.test(h.got())) || Date.now() > deadline) return held;
+      for (const h of held) h.socket.destroy();
+      await Promise.all(held.map((h) => h.closed));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const ADVERTISED = /refs\/heads\/main/;
+
   it("sessions past the cap are refused, and a quiet session is ended so a new one fits", async () => {
-    const line = `git-upload-pack /${REPO}\0host=127.0.0.1\0`;
     const started = Date.now();
-    const held = [rawRequest(f.gate.port, line), rawRequest(f.gate.port, line)];
-    await new Promise((r) => setTimeout(r, 300));
-    assert.match(await rawRequest(f.gate.port, line), /ERR git-gate: too many git sessions at once \(at most 2\)/);
-    for (const out of await Promise.all(held)) assert.match(out, /refs\/heads\/main/, "the held session got its advertisement first");
+    const held = await holdTwo(false);
+    await untilAll(held, ADVERTISED, "the held sessions got their advertisement");
+    assert.match(await rawRequest(f.gate.port, `git-upload-pack /${REPO}\0host=127.0.0.1\0`), /ERR git-gate: too many git sessions at once \(at most 2\)/);
+    await Promise.all(held.map((h) => h.closed));
     assert.ok(Date.now() - started >= 6000, "a held session ended before its idle time");
     assert.match(f.gate.stderr(), /ended a session from 127\.0\.0\.1: nothing sent either way for 6s/);
     const clone = await f.git(f.dir, ["clone", "-q", f.url(REPO), join(f.dir, "after-idle")]);
     assert.equal(clone.code, 0, clone.stderr);
   });
 
+  it("a refused client that closes gives its place back at once, not after the request timeout: a client retrying at the cap does not keep every place taken", async () => {
+    const held = await holdTwo(false);
+    await untilAll(held, ADVERTISED, "the held sessions got their advertisement");
+    // Refused five times over, each closing its side once it read the refusal. Before, the
+    // gate did not read what they had sent, so it never saw them close: each held a place
+    // for the request timeout (10 s).
+    for (let i = 0; i < 5; i++) {
+      const refused = await openSession(false);
+      await refused.closed;
+      assert.match(refused.got(), /ERR git-gate: too many git sessions at once/);
+    }
+    for (const h of held) h.socket.destroy();
+    await Promise.all(held.map((h) => h.closed));
+    // Well inside the 10 s those refusals would have held their places.
+    const again = await holdTwo(false, Date.now() + 5_000);
+    await untilAll(again, ADVERTISED, "two new sessions fit once the held ones closed");
+    for (const h of again) h.socket.destroy();
+  });
+
   it("a refused client that never closes its side does not keep a place under the cap", async () => {
-    const line = pkt(`git-upload-pack /${REPO}\0host=127.0.0.1\0`);
-    const open = (): Promise<{ socket: net.Socket; got: () => string }> =>
-      new Promise((resolve, reject) => {
-        // allowHalfOpen: the gate's FIN after its refusal does not close this side.
-        const socket = net.connect({ port: f.gate.port, host: "127.0.0.1", allowHalfOpen: true }, () => {
-          socket.write(line);
-          resolve({ socket, got: () => text });
-        });
-        let text = "";
-        socket.on("data", (c: Buffer) => (text += c.toString("latin1"))).on("error", reject);
-      });
-    const held = [await open(), await open()];
-    await new Promise((r) => setTimeout(r, 300));
-    const refused = [await open(), await open(), await open()];
-    await new Promise((r) => setTimeout(r, 300));
-    for (const r of refused) assert.match(r.got(), /ERR git-gate: too many git sessions at once/);
+    const held = await holdTwo(true);
+    await untilAll(held, ADVERTISED, "the held sessions got their advertisement");
+    const refused = [await openSession(true), await openSession(true), await openSession(true)];
+    await untilAll(refused, /ERR git-gate: too many git sessions at once/, "the sessions past the cap were refused");
     for (const h of held) h.socket.destroy();
     // The gate lets a refused client read its refusal for the request timeout (10 s), then
     // lets go of it; before, the three still counted, and any new session was refused.

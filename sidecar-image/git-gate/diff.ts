@@ -5,8 +5,8 @@
 // of a path another parent changed does count as touching it (revertedPaths).
 import { Buffer } from "node:buffer";
 
-/** Runs git in the gate repo and returns stdout; throws on failure. */
-export type Git = (args: string[]) => Promise<string>;
+/** Runs git in the gate repo (with `input` on its stdin) and returns stdout; throws on failure. */
+export type Git = (args: string[], input?: string) => Promise<string>;
 
 export interface CommitChanges {
   commit: string;

@@ -202,12 +202,20 @@ describe("git-gate with an agent key (ports on host loopback)", () => {
     }
   });
 
+  it("does not start with a repo no upstream serves, and says so in one line that names git-gate once", async () => {
+    const config = { version: 1, upstreams: [], repos: ["example.org/acme/orphan"], push: { allowedRefs: [], protectedBranches: [], protectedPaths: [], dlp: false }, dlp: { disabled: [], sensitive: [] } };
+    await writeFile(join(dir, "orphan.json"), JSON.stringify(config));
+    const r = await run(["node", "--import", "tsx", join(REPO_ROOT, "sidecar-image/git-gate/main.ts"), "--listen", "127.0.0.1:0", "--config", join(dir, "orphan.json"), "--data", join(dir, "data3")], { expect: [1], cwd: REPO_ROOT });
+    assert.equal(r.stderr, "git-gate: error: Repo example.org/acme/orphan has no upstream for host example.org\n");
+  });
+
   it("does not start without $BB_AGENT_KEY", async () => {
     const r = await run(["node", "--import", "tsx", join(REPO_ROOT, "sidecar-image/git-gate/main.ts"), "--listen", "127.0.0.1:0", "--require-agent-key", "--config", join(dir, "config.json"), "--data", join(dir, "data2")], {
       env: { BB_AGENT_KEY: undefined },
       expect: [1],
       cwd: REPO_ROOT,
     });
-    assert.match(r.stderr, /git-gate --require-agent-key: \$BB_AGENT_KEY is not set/);
+    // The daemon named once, as every error line names it.
+    assert.match(r.stderr, /^git-gate: error: --require-agent-key: \$BB_AGENT_KEY is not set/m);
   });
 });

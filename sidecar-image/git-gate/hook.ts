@@ -11,8 +11,10 @@ import { createLogger, type Logger } from "../../lib/log.ts";
 import { redactCredentials, run } from "../../lib/proc.ts";
 import { GitGateConfig, readConfig } from "../../lib/sidecar-config.ts";
 import type { Git } from "./diff.ts";
-import { upstreamAliases } from "./aliases.ts";
-import { checkPush, judgeMove, NO_REPLACE, parseUpdates, ZERO, type RefUpdate } from "./policy.ts";
+import { listUpstream, upstreamAliases } from "./aliases.ts";
+import { deletedRefs } from "./deleted.ts";
+import { checkPush, judgeMove, NO_REPLACE, parseUpdates, ZERO, type RefUpdate, type Violation } from "./policy.ts";
+import { hiddenCreates } from "./dangling.ts";
 import { createRegistry, redactUrl, upstreamEnv, type Repo } from "./repos.ts";
 import { printable } from "../../lib/printable.ts";
 import { HOOK_ENV } from "./server.ts";
@@ -41,7 +43,7 @@ function required(env: Record<string, string | undefined>, name: string): string
   return v;
 }
 
-type RunGit = (args: string[], env?: Record<string, string | undefined>, limit?: { timeoutMs: number; what: string }) => Promise<{ code: number; stdout: string; stderr: string }>;
+type RunGit = (args: string[], env?: Record<string, string | undefined>, limit?: { timeoutMs: number; what: string }, input?: string) => Promise<{ code: number; stdout: string; stderr: string }>;
 
 type RemoteEnv = Record<string, string | undefined>;
 
@@ -67,30 +69,35 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   if (!repo) throw new BbError("CONFIG", `push refused: ${key} is not a declared repo`);
   const updates = parseUpdates(opts.input);
 
-  const runGit: RunGit = (args, env = {}, limit = { timeoutMs: CHECK_TIMEOUT_MS, what: `Cannot check the push to ${repo.key}` }) =>
-    run(["git", ...args], { cwd: opts.cwd, env: { ...NO_REPLACE, ...env }, expect: [0, 1, 128], ...limit });
-  const git: Git = async (args) => {
-    const r = await runGit(args);
+  const runGit: RunGit = (args, env = {}, limit = { timeoutMs: CHECK_TIMEOUT_MS, what: `Cannot check the push to ${repo.key}` }, input) =>
+    run(["git", ...args], { cwd: opts.cwd, env: { ...NO_REPLACE, ...env }, expect: [0, 1, 128], input, ...limit });
+  const git: Git = async (args, input) => {
+    const r = await runGit(args, {}, undefined, input);
     if (r.code !== 0) throw new BbError("SUBPROCESS", `git ${args.join(" ")} failed: ${r.stderr.trim()}`);
     return r.stdout;
   };
   const isAncestor = async (a: string, b: string) => (await runGit(["merge-base", "--is-ancestor", a, b])).code === 0;
   const sensitive = config.dlp.sensitive.map((s) => ({ name: s.name, value: opts.env[s.slot] ?? "" })).filter((s) => s.value);
-  const violations = await checkPush(updates, {
-    policy: config.push,
-    scanner: config.push.dlp ? createScanner({ disabled: config.dlp.disabled, sensitive }) : null,
-    git,
-    isAncestor,
-  });
   // For the git that talks to upstream: the quarantine's object dirs stay set so
   // pack-objects finds the pushed objects, but GIT_QUARANTINE_PATH must not leak into a
   // local upstream's receive-pack (file://), which would then refuse to update its refs.
   // Pushing to a URL moves no local ref.
   const env: RemoteEnv = { ...upstreamEnv(repo.upstream, dirs), GIT_QUARANTINE_PATH: undefined };
   const forwardTimeoutMs = opts.forwardTimeoutMs ?? FORWARD_TIMEOUT_MS;
+  const what = `Cannot forward the push to upstream ${repo.key}: cannot list its refs`;
+  const list = () => listUpstream(repo.url, (args, extra) => runGit(args, { ...env, ...extra }, { timeoutMs: forwardTimeoutMs, what }), what);
+  const listing = await list();
+  const deleted = deletedRefs(opts.cwd);
+  const violations = await checkPush(updates, {
+    policy: config.push,
+    scanner: config.push.dlp ? createScanner({ disabled: config.dlp.disabled, sensitive }) : null,
+    git,
+    isAncestor,
+    upstream: listing.values,
+    deletedAt: deleted.at,
+  });
   if (!violations.length) {
-    const what = `Cannot forward the push to upstream ${repo.key}: cannot list its refs`;
-    const aliases = await upstreamAliases(repo.url, updates.map((u) => u.ref), (args, extra) => runGit(args, { ...env, ...extra }, { timeoutMs: forwardTimeoutMs, what }), what);
+    const aliases = upstreamAliases(listing, updates.map((u) => u.ref));
     for (const u of updates) {
       for (const target of aliases.targets.get(u.ref) ?? []) {
         if (aliases.protocol === "v2") {
@@ -104,13 +111,11 @@ export async function preReceive(opts: HookOptions): Promise<number> {
       }
     }
   }
-  if (violations.length) {
-    out.info(`push to ${repo.key} rejected by the bottle's push policy; nothing was sent upstream:`);
-    for (const v of violations.slice(0, MAX_SHOWN)) out.info(printable(`  [${v.rule}] ${v.ref}: ${v.message}`));
-    if (violations.length > MAX_SHOWN) out.info(`  ... and ${violations.length - MAX_SHOWN} more`);
-    return 1;
-  }
+  if (violations.length) return tell(out, `push to ${repo.key} rejected by the bottle's push policy; nothing was sent upstream:`, violations);
 
+  // A delete is recorded before it is sent: a record of one that then fails upstream
+  // only judges a later create of a ref that still exists (refused as stale anyway).
+  for (const u of updates) if (ZERO.test(u.new)) await deleted.record(u.ref, u.old);
   const pushed = await forward(repo, updates, runGit, env, forwardTimeoutMs);
   if (pushed.code !== 0) {
     const why = redactCredentials(`${pushed.stdout}\n${pushed.stderr}`.replaceAll(repo.url, redactUrl(repo.url))).trim();
@@ -118,8 +123,33 @@ export async function preReceive(opts: HookOptions): Promise<number> {
     for (const line of why.split("\n").filter((l) => l.trim())) out.info(printable(`  ${line}`));
     return 1;
   }
+  for (const u of updates) if (ZERO.test(u.old)) await deleted.forget(u.ref);
+  if (updates.some((u) => ZERO.test(u.old))) {
+    const refused: Violation[] = [];
+    const undo: RefUpdate[] = [];
+    for (const h of hiddenCreates(listing, await list(), updates)) {
+      const rules = await judgeMove({ old: "0", new: h.new, ref: h.ref }, config.push, isAncestor);
+      if (rules.length) undo.push({ old: h.new, new: "0", ref: h.ref });
+      for (const r of rules) {
+        refused.push({ rule: r.rule, ref: h.via, message: `upstream holds ${h.via} as a symbolic ref to ${h.ref}, which did not exist (so upstream listed neither), and the push created ${h.ref}, which the policy refuses: ${r.message}` });
+      }
+    }
+    if (undo.length) {
+      const undone = (await forward(repo, undo, runGit, env, forwardTimeoutMs)).code === 0;
+      const outcome = undone ? `git-gate deleted ${undo.map((u) => u.ref).join(", ")} again` : `git-gate could not delete ${undo.map((u) => u.ref).join(", ")} again: tell upstream's maintainers`;
+      return tell(out, `upstream took the push to ${repo.key}, but it created a ref through a symbolic ref upstream; ${outcome}:`, refused);
+    }
+  }
   out.info(`pushed ${updates.map((u) => u.ref).join(", ")} to upstream ${repo.key}`);
   return 0;
+}
+
+/** Say `header` and each violation (the first MAX_SHOWN) to the pusher; the hook's exit code: 1. */
+function tell(out: Logger, header: string, violations: Violation[]): number {
+  out.info(header);
+  for (const v of violations.slice(0, MAX_SHOWN)) out.info(printable(`  [${v.rule}] ${v.ref}: ${v.message}`));
+  if (violations.length > MAX_SHOWN) out.info(`  ... and ${violations.length - MAX_SHOWN} more`);
+  return 1;
 }
 
 /** Entry for `git-gate hook pre-receive`: stdin from receive-pack, env from git-gate. */

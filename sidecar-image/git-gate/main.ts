@@ -4,7 +4,8 @@
 // (--hooks) calls back into this program (`git-gate hook pre-receive`) to enforce the
 // push policy and forward to upstream. Undeclared repos get a git ERR naming them.
 // Reads: --config FILE (GitGateConfig, lib/sidecar-config.ts), identities in
-// --identities DIR, BB_SENSITIVE_<n> env for DLP. Writes: mirrors under --data DIR,
+// --identities DIR or from the environment (--identities-env PREFIX: identities.ts),
+// BB_SENSITIVE_<n> env for DLP. Writes: mirrors under --data DIR,
 // logs on stderr.
 // Exit codes: 0 after SIGTERM/SIGINT, 1 failure, 2 usage; `hook` exits 1 to refuse a push.
 //   git-gate --config /etc/bot-bottle/git-gate.json --hooks /etc/bot-bottle/git-gate-hooks --data /var/lib/git-gate
@@ -19,6 +20,7 @@ import { listen, parseHostPort, untilTerminated } from "../../lib/daemon.ts";
 import { agentKeyFromEnv } from "../../lib/http/agent-key.ts";
 import { agentNetworkOnly } from "../../lib/http/agent-network.ts";
 import { runPreReceiveHook } from "./hook.ts";
+import { identitiesFromEnv } from "./identities.ts";
 import { createGitGate, MAX_SESSIONS } from "./server.ts";
 
 interface Flags {
@@ -27,6 +29,7 @@ interface Flags {
   data?: string;
   hooks?: string;
   identities?: string;
+  identitiesEnv?: string;
   maxSessions: number;
   idleTimeout: number;
   agentNetworkOnly?: boolean;
@@ -49,23 +52,30 @@ async function serve(flags: Flags): Promise<void> {
   if (!flags.config) throw new BbError("USAGE", "--config FILE is required");
   if (!flags.data) throw new BbError("USAGE", "--data DIR is required");
   const at = parseHostPort(flags.listen, "--listen");
+  if (flags.identities && flags.identitiesEnv) throw new BbError("USAGE", "--identities and --identities-env are two sources of one folder: give one");
   const configPath = resolve(flags.config);
-  const gate = createGitGate({
-    config: await readConfig(GitGateConfig, configPath),
-    configPath,
-    dirs: { data: resolve(flags.data), identities: flags.identities ? resolve(flags.identities) : null },
-    hooksDir: flags.hooks ? resolve(flags.hooks) : null,
-    hookCommand: selfCommand(),
-    log,
-    maxSessions: flags.maxSessions,
-    idleTimeoutMs: flags.idleTimeout * 1000,
-    agentKey: flags.requireAgentKey ? agentKeyFromEnv("git-gate") : undefined,
-  });
-  if (!flags.hooks) log.warn("no --hooks dir: every push will be refused");
-  if (flags.agentNetworkOnly) agentNetworkOnly(gate.server, "git-gate", log);
-  const bound = await listen(gate.server, at, "git-gate");
-  log.info(`listening on ${bound} (${gate.registry.repos.size} repo(s))`);
-  await untilTerminated(() => gate.close());
+  const config = await readConfig(GitGateConfig, configPath);
+  const fromEnv = flags.identitiesEnv ? identitiesFromEnv(flags.identitiesEnv, process.env) : null;
+  try {
+    const gate = createGitGate({
+      config,
+      configPath,
+      dirs: { data: resolve(flags.data), identities: fromEnv?.dir ?? (flags.identities ? resolve(flags.identities) : null) },
+      hooksDir: flags.hooks ? resolve(flags.hooks) : null,
+      hookCommand: selfCommand(),
+      log,
+      maxSessions: flags.maxSessions,
+      idleTimeoutMs: flags.idleTimeout * 1000,
+      agentKey: flags.requireAgentKey ? agentKeyFromEnv() : undefined,
+    });
+    if (!flags.hooks) log.warn("no --hooks dir: every push will be refused");
+    if (flags.agentNetworkOnly) agentNetworkOnly(gate.server, "git-gate", log);
+    const bound = await listen(gate.server, at);
+    log.info(`listening on ${bound} (${gate.registry.repos.size} repo(s))`);
+    await untilTerminated(() => gate.close());
+  } finally {
+    fromEnv?.remove();
+  }
 }
 
 const program = createProgram("git-gate", "Serve the bottle's declared git repos; enforce the push policy before forwarding upstream.", {
@@ -77,6 +87,7 @@ const program = createProgram("git-gate", "Serve the bottle's declared git repos
   .option("--data <dir>", "where the mirrors live (required)")
   .option("--hooks <dir>", "hooks dir bb-prepare wrote (core.hooksPath for pushes); without it pushes are refused")
   .option("--identities <dir>", "dir holding the upstreams' identity files named in the config")
+  .option("--identities-env <prefix>", "take the identities from the environment instead: variable <prefix><n> is identity-<n>, written to a folder only this uid may enter")
   .option("--max-sessions <n>", "git sessions served at once; one more is refused", wholeNumber("--max-sessions", 1), MAX_SESSIONS)
   .option("--idle-timeout <seconds>", "end a session that sends nothing either way for this long", wholeNumber("--idle-timeout", 1), 300)
   .option("--require-agent-key", "serve only clients that show the bottle's agent key from $BB_AGENT_KEY (the first segment of the repository path): for ports on host loopback, open to every local user")

@@ -11,7 +11,9 @@
 //                     "refs/heads/" too); a "refs/..." pattern protects tags as well;
 //   protectedPaths    no new commit may change a matching path, and no update may drop
 //                     a change the ref's commits made to one (a rewind or a replaced
-//                     history: what a protected branch refuses outright);
+//                     history: what a protected branch refuses outright); a ref the gate
+//                     deleted and that is created again counts as moved from where it was
+//                     (deleted.ts), so a delete and a create are no rewind in two pushes;
 //   fileSize          no new commit may add a file of MAX_FILE_MIB or more: its diff is
 //                     read whole, several times over, to be checked;
 //   commitFormat      no new commit may carry a header git reads differently from a
@@ -22,9 +24,9 @@
 //                     its message or its header lines), nor may the new commits of one
 //                     ref together (a key split across them); no pushed tag may carry
 //                     one, and no ref name either (upstream keeps the name as it is).
-// "New" commits are those no branch or tag of the gate reaches yet; the gate mirrors
-// upstream, so that is what upstream's writers have not published. Other refs the mirror
-// holds do not count: anyone may put a commit under refs/pull/* (a fork's pull request).
+// "New" commits are those no branch or tag of upstream reaches now (published.ts): what
+// upstream's writers have not published, or took back. Other refs do not count: anyone may
+// put a commit under refs/pull/* (a fork's pull request).
 //
 // Every git command here runs with replace refs off (NO_REPLACE): a refs/replace/<X>
 // would make the checks read another commit than the X that is forwarded upstream. Such
@@ -33,6 +35,7 @@ import type { PushPolicy } from "../../lib/plan/schema.ts";
 import type { Finding, Scanner } from "../../lib/dlp/mod.ts";
 import { addedOver, commitChanges, type CommitChanges, droppedPaths, type Git } from "./diff.ts";
 import { pathMatches, refMatches } from "./glob.ts";
+import { beyond, publishedTips } from "./published.ts";
 
 export const ZERO = /^0+$/;
 
@@ -50,16 +53,16 @@ export type Rule = "allowedRefs" | "oldValue" | "refTarget" | "protectedBranches
 /** The largest file a push may add: checking one reads its diff whole, several times over. */
 export const MAX_FILE_MIB = 32;
 
-/** Files of MAX_FILE_MIB or more that `target` brings and no branch or tag has yet. */
-async function oversizedFiles(git: Git, target: string): Promise<{ path: string; mib: number }[]> {
-  const fresh = [target, "--not", "--branches", "--tags"];
-  const omitted = (await git(["rev-list", "--objects", `--filter=blob:limit=${MAX_FILE_MIB}m`, "--filter-print-omitted", ...fresh]))
+/** Files of MAX_FILE_MIB or more that `target` brings beyond the published `tips`. */
+async function oversizedFiles(git: Git, target: string, tips: string[]): Promise<{ path: string; mib: number }[]> {
+  const fresh = beyond(target, tips);
+  const omitted = (await git(["rev-list", "--objects", `--filter=blob:limit=${MAX_FILE_MIB}m`, "--filter-print-omitted", ...fresh.args], fresh.input))
     .split("\n")
     .filter((l) => l.startsWith("~"))
     .map((l) => l.slice(1).trim());
   if (!omitted.length) return [];
   const pathOf = new Map<string, string>();
-  for (const line of (await git(["rev-list", "--objects", ...fresh])).split("\n")) {
+  for (const line of (await git(["rev-list", "--objects", ...fresh.args], fresh.input)).split("\n")) {
     const space = line.indexOf(" ");
     if (space > 0) pathOf.set(line.slice(0, space), line.slice(space + 1));
   }
@@ -79,6 +82,10 @@ export interface PolicyContext {
   git: Git;
   /** Does `git merge-base --is-ancestor a b` hold? */
   isAncestor(a: string, b: string): Promise<boolean>;
+  /** Every ref upstream lists now -> its value. */
+  upstream: Map<string, string>;
+  /** The value a ref had when the gate deleted it upstream (deleted.ts), or null. */
+  deletedAt(ref: string): Promise<string | null>;
 }
 
 /** pre-receive's stdin: "<old> <new> <ref>" per line. */
@@ -166,6 +173,7 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
     const [sha, ref] = line.split(" ");
     current.set(ref!, sha!);
   }
+  const tips = await publishedTips(ctx.git, current, ctx.upstream);
 
   for (const u of updates) {
     const v = (rule: Rule, message: string) => violations.push({ rule, ref: u.ref, message });
@@ -208,19 +216,31 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
       continue;
     }
 
-    if (!ZERO.test(u.old) && !protectedRef && policy.protectedPaths.length) {
-      const oldCommit = await ctx.git(["rev-parse", "--verify", "--quiet", `${u.old}^{commit}`]).then((s) => s.trim(), () => null);
+    const created = ZERO.test(u.old);
+    const from = protectedRef || !policy.protectedPaths.length ? null : created ? await ctx.deletedAt(u.ref) : u.old;
+    if (from && created && !(await ctx.git(["cat-file", "-e", from]).then(() => true, () => false))) {
+      v("protectedPaths", `git-gate deleted ${u.ref} at ${shortSha(from)} and no longer holds that commit, so it cannot tell what creating the ref again would take back: push under another name`);
+    } else if (from) {
+      const oldCommit = await ctx.git(["rev-parse", "--verify", "--quiet", `${from}^{commit}`]).then((s) => s.trim(), () => null);
       for (const path of oldCommit ? await droppedPaths(ctx.git, oldCommit, target) : []) {
         const pattern = protectedBy(path);
-        if (pattern) v("protectedPaths", `the update takes back ${shortSha(oldCommit!)}'s change to protected path ${path} (matches ${pattern}): a rewind or a replaced history may not undo one`);
+        if (!pattern) continue;
+        const change = `${shortSha(oldCommit!)}'s change to protected path ${path} (matches ${pattern})`;
+        v(
+          "protectedPaths",
+          created
+            ? `${u.ref} was deleted through git-gate at ${shortSha(from)}, so creating it again counts as moving it from there, and this takes back ${change}; a branch under a name git-gate has not deleted may start at any published commit`
+            : `the update takes back ${change}: a rewind or a replaced history may not undo one`,
+        );
       }
     }
 
-    const oversized = await oversizedFiles(ctx.git, target);
+    const oversized = await oversizedFiles(ctx.git, target, tips);
     for (const o of oversized) v("fileSize", `the push adds ${o.path} of ${o.mib.toFixed(1)} MiB; git-gate checks files under ${MAX_FILE_MIB} MiB (keep large files out of the repo)`);
     if (oversized.length) continue;
 
-    const newCommits = (await ctx.git(["rev-list", target, "--not", "--branches", "--tags"])).split("\n").filter(Boolean);
+    const range = beyond(target, tips);
+    const newCommits = (await ctx.git(["rev-list", ...range.args], range.input)).split("\n").filter(Boolean);
     const flagged = new Set<string>(); // paths a single commit was already refused for
     for (const c of newCommits) {
       const ch = await changesOf(c);

@@ -43,7 +43,7 @@ describe("git-gate repo registry", () => {
   it("refuses config it cannot serve: repo without upstream, identity missing from the identities dir", () => {
     assert.throws(() => createRegistry(config({ repos: ["gitlab.com/a/b"] }), { data: dir, identities: null }), /no upstream for host gitlab\.com/);
     const withKey = config({ upstreams: [{ host: "github.com", url: "git@github.com:", identity: "other_key", hostKeys: null }] });
-    assert.throws(() => createRegistry(withKey, { data: dir, identities: dir }), /identity other_key for github\.com is not in/);
+    assert.throws(() => createRegistry(withKey, { data: dir, identities: dir }), /Identity other_key for github\.com is not in/);
   });
 
   const SSH_KEEPALIVE = "ssh -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4";

@@ -59,7 +59,7 @@ const keyAlias = (upstream: Upstream) => `bb-upstream.${upstream.host}`;
 
 /**
  * A file:// upstream is a folder of yours that git-gate may reach under another uid (in the
- * bundle, when you run as root), and git then refuses it as "dubious ownership" unless the
+ * bundle, its own), and git then refuses it as "dubious ownership" unless the
  * global config trusts it (git 2.39 honours safe.directory from no other place for the
  * upload-pack and receive-pack it runs there). The git commands given this config only
  * ever open the gate's own mirror and the upstream folder the bottle declares.
@@ -104,14 +104,14 @@ export function createRegistry(config: GitGateConfig, dirs: GateDirs): Registry 
   const repos = new Map<string, Repo>();
   for (const declared of config.repos) {
     const key = normalizeRepoPath(declared);
-    if (!key) throw new BbError("CONFIG", `git-gate: repo ${JSON.stringify(declared)} is not "<host>/<owner>/<repo>"`);
+    if (!key) throw new BbError("CONFIG", `Repo ${JSON.stringify(declared)} is not "<host>/<owner>/<repo>"`);
     const host = key.split("/")[0]!;
     const upstream = config.upstreams.find((u) => u.host === host);
-    if (!upstream) throw new BbError("CONFIG", `git-gate: repo ${key} has no upstream for host ${host}`);
+    if (!upstream) throw new BbError("CONFIG", `Repo ${key} has no upstream for host ${host}`);
     if (upstream.identity) {
-      if (!dirs.identities) throw new BbError("CONFIG", `git-gate: upstream ${host} names identity ${upstream.identity} but no --identities dir was given`);
+      if (!dirs.identities) throw new BbError("CONFIG", `Upstream ${host} names identity ${upstream.identity} but no --identities dir was given`);
       if (!existsSync(join(dirs.identities, upstream.identity))) {
-        throw new BbError("CONFIG", `git-gate: identity ${upstream.identity} for ${host} is not in ${dirs.identities}`);
+        throw new BbError("CONFIG", `Identity ${upstream.identity} for ${host} is not in ${dirs.identities}`);
       }
     }
     if (upstream.hostKeys) {

@@ -93,6 +93,10 @@ export function createGitGate(opts: GitGateOptions): GitGate {
   function refuse(socket: net.Socket, message: string) {
     sessionLines.warn(`refused: ${printable(message)}`);
     socket.end(errPkt(`git-gate: ${message}`));
+    // What the client sent is not read: unread, it hid the client's own close behind it, so
+    // a refused client that closed still held a place under the session cap until the
+    // timeout below, and a client retrying at the cap kept every place taken.
+    socket.resume();
     // A client that never closes its side would hold a place under the session cap.
     socket.setTimeout(opts.requestTimeoutMs ?? 10_000, () => socket.destroy());
   }

@@ -4,80 +4,26 @@
 // no key at all. Skipped, saying why, where sshd is not installed (.ci/run installs it).
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
-import { userInfo } from "node:os";
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
-import { test, type TestContext } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
-import net from "node:net";
+import { test } from "node:test";
 import { gitGateHookFiles } from "../../lib/git-gate-hooks.ts";
-import { ANY_EXIT, run, start, type RunResult } from "../../lib/proc.ts";
-import { REPO_ROOT, signalPid, startDaemon, type DaemonProcess } from "../../tests/support/daemon-process.ts";
-import { freePort } from "../../tests/support/ports.ts";
+import { run, type RunResult } from "../../lib/proc.ts";
+import { REPO_ROOT, startDaemon, type DaemonProcess } from "../../tests/support/daemon-process.ts";
 import { skipWhen } from "../../tests/support/skip.ts";
+import { cannotRunSshd, keypair, startSshd } from "../../tests/support/sshd.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 
-const SSHD = "/usr/sbin/sshd";
-
-async function keypair(dir: string, name: string): Promise<{ key: string; pub: string }> {
-  const key = join(dir, name);
-  await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", key]);
-  return { key, pub: `${key}.pub` };
+/** The folders a gate wrote `key` to from its environment (identities.ts). */
+async function envIdentityDirs(key: string): Promise<string[]> {
+  const base = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+  const dirs = (await readdir(base)).filter((n) => n.startsWith("git-gate-identities-")).map((n) => join(base, n));
+  const holding = await Promise.all(dirs.map((d) => readFile(join(d, "identity-0"), "utf8").then((k) => k === key, () => false)));
+  return dirs.filter((_, i) => holding[i]);
 }
 
-/** sshd on 127.0.0.1:port as this user, accepting only `authorizedKey`; stopped with the test. */
-async function startSshd(t: TestContext, dir: string, authorizedKey: string): Promise<number> {
-  const port = await freePort();
-  const host = await keypair(dir, "host_key");
-  await writeFile(join(dir, "authorized_keys"), authorizedKey);
-  const config = join(dir, "sshd_config");
-  await writeFile(
-    config,
-    [
-      `ListenAddress 127.0.0.1:${port}`,
-      `HostKey ${host.key}`,
-      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
-      "PidFile none",
-      "StrictModes no",
-      "UsePAM no",
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "PubkeyAuthentication yes",
-      "PermitRootLogin prohibit-password",
-      "",
-    ].join("\n"),
-  );
-  const sshd = start([SSHD, "-D", "-e", "-f", config], { stdio: ["ignore", "pipe", "pipe"] });
-  let log = "";
-  sshd.stderr!.on("data", (b: Buffer) => (log += b.toString()));
-  t.after(() => signalPid(sshd, "SIGTERM"));
-  for (let i = 0; i < 100; i++) {
-    if (sshd.exitCode !== null) throw new Error(`sshd exited ${sshd.exitCode}: ${log}`);
-    const up = await new Promise<boolean>((r) => {
-      const s = net.connect(port, "127.0.0.1");
-      s.once("connect", () => {
-        s.destroy();
-        r(true);
-      }).once("error", () => r(false));
-    });
-    if (up) return port;
-    await sleep(50);
-  }
-  throw new Error(`sshd did not listen on ${port}: ${log}`);
-}
-
-/** Why this machine cannot run the test, or null. */
-async function cannotRun(): Promise<string | null> {
-  if (!existsSync(SSHD)) return `${SSHD} is not installed (Debian: apt-get install openssh-server)`;
-  // sshd refuses to start without its privilege separation directory when run as root.
-  if (userInfo().uid === 0 && !existsSync("/run/sshd")) {
-    const r = await run(["mkdir", "-p", "-m", "0755", "/run/sshd"], { expect: ANY_EXIT });
-    if (r.code !== 0) return `cannot create /run/sshd: ${r.stderr.trim()}`;
-  }
-  return null;
-}
-
-test("git-gate fetches and pushes over SSH with an identity only it holds; a key the upstream does not accept, or a host key other than the pinned one, fails with the upstream named", skipWhen(await cannotRun(), "git-gate over SSH"), async (t) => {
+test("git-gate fetches and pushes over SSH with an identity only it holds (from its environment, as the bundle's init hands it over, or a folder); a key the upstream does not accept, or a host key other than the pinned one, fails with the upstream named", skipWhen(await cannotRunSshd(), "git-gate over SSH"), async (t) => {
   const dir = await tempDir(t, "bb-git-gate-ssh-");
   await writeFile(join(dir, "gitconfig"), "[user]\n\tname = Test\n\temail = test@example.test\n[init]\n\tdefaultBranch = main\n");
   const gitEnv = { GIT_CONFIG_GLOBAL: join(dir, "gitconfig"), GIT_CONFIG_NOSYSTEM: "1", GIT_TERMINAL_PROMPT: "0" };
@@ -100,7 +46,7 @@ test("git-gate fetches and pushes over SSH with an identity only it holds; a key
   await mkdir(identities, { mode: 0o700 });
   const accepted = await keypair(identities, "identity-0");
   const stranger = await keypair(identities, "identity-1"); // a key sshd has never heard of
-  const port = await startSshd(t, sshDir, await readFile(accepted.pub, "utf8"));
+  const port = await startSshd(t, sshDir, await readFile(accepted.pub, "utf8"), "127.0.0.1");
 
   const hooks = join(dir, "hooks");
   await mkdir(hooks);
@@ -109,7 +55,7 @@ test("git-gate fetches and pushes over SSH with an identity only it holds; a key
     await chmod(join(hooks, name), 0o755);
   }
   const sshUrl = `ssh://${userInfo().username}@127.0.0.1:${port}${upstreamRoot}`;
-  const gate = async (identity: string, data: string, hostKeys: string[] | null = null): Promise<DaemonProcess> => {
+  const gate = async (identity: string, data: string, hostKeys: string[] | null = null, fromEnv = false): Promise<DaemonProcess> => {
     const config = join(dir, `config-${data}.json`);
     await writeFile(
       config,
@@ -121,12 +67,19 @@ test("git-gate fetches and pushes over SSH with an identity only it holds; a key
         dlp: { disabled: [], sensitive: [] },
       }),
     );
-    const d = await startDaemon(join(REPO_ROOT, "sidecar-image/git-gate/main.ts"), ["--listen", "127.0.0.1:0", "--config", config, "--hooks", hooks, "--data", join(dir, data), "--identities", identities], gitEnv);
+    const source = fromEnv ? ["--identities-env", "BB_GIT_IDENTITY_"] : ["--identities", identities];
+    const env = fromEnv ? { ...gitEnv, BB_GIT_IDENTITY_0: await readFile(join(identities, identity), "utf8") } : gitEnv;
+    const d = await startDaemon(join(REPO_ROOT, "sidecar-image/git-gate/main.ts"), ["--listen", "127.0.0.1:0", "--config", config, "--hooks", hooks, "--data", join(dir, data), ...source], env);
     t.after(() => d.stop());
     return d;
   };
 
-  const good = await gate("identity-0", "data-good");
+  const good = await gate("identity-0", "data-good", null, true);
+  // Written from its environment to a folder of its own (ssh reads a file), 0700.
+  const key = await readFile(accepted.key, "utf8");
+  const written = await envIdentityDirs(key);
+  assert.equal(written.length, 1, written.join(", "));
+  assert.equal((await stat(written[0]!)).mode & 0o777, 0o700);
   const work = join(dir, "work");
   // The agent side has no SSH at all: a failing ssh on its PATH would be used if it tried.
   await git(dir, ["clone", "-q", `git://127.0.0.1:${good.port}/example.com/acme/widget`, work]);
@@ -139,6 +92,8 @@ test("git-gate fetches and pushes over SSH with an identity only it holds; a key
   assert.match(pushed.stderr, /git-gate: pushed refs\/heads\/agent\/over-ssh to upstream example\.com\/acme\/widget/);
   assert.equal((await git(bare, ["rev-parse", "agent/over-ssh"])).stdout.trim(), sha, "the push reached the upstream over ssh");
   assert.ok(existsSync(join(dir, "data-good", "known_hosts")), "the upstream's host key is pinned in the gate's own known_hosts");
+  await good.stop();
+  assert.deepEqual(await envIdentityDirs(key), [], "the gate removes its identities' folder when it stops");
 
   const bad = await gate("identity-1", "data-bad");
   const refused = await git(dir, ["ls-remote", `git://127.0.0.1:${bad.port}/example.com/acme/widget`], [128]);

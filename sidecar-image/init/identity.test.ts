@@ -14,15 +14,19 @@ test("parseDaemonIds() reads service=uid:gid pairs and names the bad part", () =
   assert.throws(() => parseDaemonIds("proxy=1:1"), /"proxy=1:1"/);
 });
 
-test("daemonIds() gives firewall, egress and supervise uids of their own, git-gate the host user's, all the host group", () => {
-  const ids = parseDaemonIds(daemonIds({ uid: 1000, gid: 1000 }));
-  assert.deepEqual(ids["git-gate"], { uid: 1000, gid: 1000 });
-  const uids = [ids.firewall!.uid, ids.egress!.uid, ids.supervise!.uid, 1000];
-  assert.equal(new Set(uids).size, 4, `uids collide: ${uids}`);
-  for (const s of ["firewall", "egress", "supervise"] as const) assert.equal(ids[s]!.gid, 1000);
+test("daemonIds() gives every daemon a uid of its own, never the host user's (which owns the bottle's folders), all in the host group", () => {
+  for (const host of [{ uid: 1000, gid: 1000 }, { uid: 0, gid: 0 }]) {
+    const ids = parseDaemonIds(daemonIds(host));
+    const uids = [ids.firewall!.uid, ids.egress!.uid, ids.supervise!.uid, ids["git-gate"]!.uid, host.uid];
+    assert.equal(new Set(uids).size, 5, `uids collide: ${uids}`);
+    for (const s of ["firewall", "egress", "supervise", "git-gate"] as const) assert.equal(ids[s]!.gid, host.gid);
+  }
+  assert.deepEqual(parseDaemonIds(daemonIds({ uid: 1000, gid: 1000 }))["git-gate"], { uid: 64104, gid: 1000 });
   // A host user whose uid is one the daemons would take pushes them aside.
-  const clash = parseDaemonIds(daemonIds({ uid: 64102, gid: 20 }));
-  assert.equal(new Set([clash.firewall!.uid, clash.egress!.uid, clash.supervise!.uid, 64102]).size, 4);
+  for (const uid of [64102, 64104]) {
+    const clash = parseDaemonIds(daemonIds({ uid, gid: 20 }));
+    assert.equal(new Set([clash.firewall!.uid, clash.egress!.uid, clash.supervise!.uid, clash["git-gate"]!.uid, uid]).size, 5);
+  }
 });
 
 test("asDaemon() runs the argv through setpriv with no groups, no capabilities and no_new_privs", () => {

@@ -1,12 +1,10 @@
 // Each daemon under its own uid. bb-bundle runs the bundle as root with only the
 // capabilities init needs to hand out identities (SETUID, SETGID, SETPCAP, KILL) and says
 // who runs what in BB_DAEMON_IDS:
-//   firewall=64101:1000,egress=64102:1000,supervise=64103:1000,git-gate=1000:1000
-// git-gate runs as the host user, because the SSH identity it fetches with is that user's
-// 0600 file; the others share only the host user's group, for the group-readable state
-// files (bb-prepare). A daemon's environment (/proc/PID/environ) is readable by its own
-// uid only, so a compromised firewall cannot read egress's token slots, and it cannot read
-// git-gate's identity file either. Each daemon is started through setpriv with no
+//   firewall=64101:1000,egress=64102:1000,supervise=64103:1000,git-gate=64104:1000
+// They share only the host user's group, for the group-readable state files (bb-prepare).
+// A daemon's environment (/proc/PID/environ) is readable by its own uid only, so a
+// compromised firewall cannot read egress's token slots, nor git-gate's SSH identities. Each daemon is started through setpriv with no
 // capabilities, an empty bounding set and no_new_privs, even when its uid is 0.
 import { readFileSync, appendFileSync } from "node:fs";
 import { BbError } from "../../lib/errors.ts";

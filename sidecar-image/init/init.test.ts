@@ -101,10 +101,10 @@ test("lines of daemons writing at once in split chunks never interleave mid-line
   assert.deepEqual(stray, []);
 });
 
-test("each daemon gets only its allowlisted environment: EGRESS_TOKEN_* in egress only, BB_SENSITIVE_* in firewall and git-gate only", async () => {
+test("each daemon gets only its allowlisted environment: EGRESS_TOKEN_* in egress only, BB_SENSITIVE_* in firewall and git-gate only, BB_GIT_IDENTITY_* in git-gate only", async () => {
   const init = startInit({
     services: ["firewall", "egress", "git-gate", "supervise"],
-    env: { EGRESS_TOKEN_0: "real-token", BB_SENSITIVE_0: "sensitive-value", NODE_ENV: "production", AWS_SECRET_ACCESS_KEY: "host-secret", LC_ALL: "C.UTF-8" },
+    env: { EGRESS_TOKEN_0: "real-token", BB_SENSITIVE_0: "sensitive-value", BB_GIT_IDENTITY_0: "ssh-key", NODE_ENV: "production", AWS_SECRET_ACCESS_KEY: "host-secret", LC_ALL: "C.UTF-8" },
   });
   try {
     const env: Record<string, Record<string, string>> = {};
@@ -117,6 +117,7 @@ test("each daemon gets only its allowlisted environment: EGRESS_TOKEN_* in egres
     for (const name of ["firewall", "git-gate", "supervise"]) assert.equal(env[name]!.EGRESS_TOKEN_0, undefined, name);
     for (const name of ["firewall", "git-gate"]) assert.equal(env[name]!.BB_SENSITIVE_0, "sensitive-value", name);
     for (const name of ["egress", "supervise"]) assert.equal(env[name]!.BB_SENSITIVE_0, undefined, name);
+    for (const [name, vars] of Object.entries(env)) assert.equal(vars.BB_GIT_IDENTITY_0, name === "git-gate" ? "ssh-key" : undefined, name);
     for (const [name, vars] of Object.entries(env)) {
       assert.equal(vars.AWS_SECRET_ACCESS_KEY, undefined, `${name} never gets the rest of init's environment`);
       assert.deepEqual([vars.PATH, vars.NODE_ENV, vars.LC_ALL, vars.BB_SLUG], [process.env.PATH ?? "/usr/bin:/bin", "production", "C.UTF-8", "init-test"], name);
@@ -126,13 +127,17 @@ test("each daemon gets only its allowlisted environment: EGRESS_TOKEN_* in egres
   }
 });
 
-test("a crashing daemon restarts with doubling delays up to the cap, and one that ran long enough starts over at the initial delay", async () => {
+test("a crashing daemon restarts with doubling delays up to the cap, and one that ran long enough starts over at the initial delay", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "bb-init-backoff-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const startedAt = join(dir, "egress-started");
   const init = startInit({
     services: ["egress", "git-gate"],
     // egress dies at once; git-gate dies only after outliving --stable-after. egress is a
     // shell, not the node fake: on a loaded machine node alone can take longer than
-    // --stable-after to start, and a crash that late counts as a stable run.
-    argv: { egress: ["sh", "-c", "exit 3"], "git-gate": fake("git-gate", "crash", "400") },
+    // --stable-after to start, and a crash that late counts as a stable run. It notes
+    // when it started (ns), for the gaps below.
+    argv: { egress: ["sh", "-c", `date +%s%N >> ${startedAt}; exit 3`], "git-gate": fake("git-gate", "crash", "400") },
     flags: ["--backoff-max", "400", "--stable-after", "300"],
   });
   const count = (re: RegExp) => init.lines.filter((l) => re.test(l)).length;
@@ -145,8 +150,10 @@ test("a crashing daemon restarts with doubling delays up to the cap, and one tha
   assert.deepEqual(delays("egress").slice(0, 5), [100, 200, 400, 400, 400]);
   assert.ok(delays("git-gate").length >= 2);
   assert.deepEqual(new Set(delays("git-gate")), new Set([100]));
-  // The delays are real: consecutive egress starts are at least the announced delay apart.
-  const starts = init.lines.flatMap((l, i) => (l.startsWith("init | started egress") ? [init.stamps[i]!] : []));
+  // The delays are real: consecutive egress starts are at least the announced delay apart,
+  // by egress's own clock readings: when this test read init's lines says nothing, as a
+  // busy machine can hold back two lines and hand them over at once.
+  const starts = (await readFile(startedAt, "utf8")).trim().split("\n").map((ns) => Number(BigInt(ns) / 1_000_000n));
   const gaps = starts.slice(1, 5).map((t, i) => t - starts[i]!);
   [100, 200, 400, 400].forEach((d, i) => assert.ok(gaps[i]! >= d - 20, `gap ${i} was ${gaps[i]}ms, announced ${d}ms`));
 });

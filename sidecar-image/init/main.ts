@@ -4,7 +4,8 @@
 //   SIGTERM/SIGINT -> stop every daemon, then exit    SIGUSR1 -> restart the firewall only
 //   SIGHUP         -> forward to egress and the firewall, which re-read their routes and
 //                     policy live: no connection drops (an approved host takes effect so)
-// With BB_DAEMON_IDS each daemon runs under its own uid (identity.ts).
+// With BB_DAEMON_IDS each daemon runs under its own uid (identity.ts), and git-gate keeps
+// its mirrors in a folder of its own in the bottle's volume (store.ts).
 // Exit codes: 0 after a stop, 2 bad flags or service list, 1 anything else.
 //
 //   BB_SERVICES=firewall,egress BB_SLUG=researcher-k3x9 node /opt/bb/sidecar/init.js
@@ -13,7 +14,12 @@ import { createProgram, mainOf } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { asDaemon, DAEMON_HOME, ensurePasswdEntries, parseDaemonIds } from "./identity.ts";
 import { defaultArgv, envFor, parseArgvOverride, parseServices, SERVICES } from "./services.ts";
+import { BUNDLE_PATHS, GIT_GATE_DATA } from "../../lib/layout.ts";
+import { prepareGitGateData } from "./store.ts";
 import { createSupervisor } from "./supervisor.ts";
+
+/** git-gate's data folder when init runs every daemon as itself (the image's, bb's). */
+const BY_HAND_DATA = "/var/lib/bb/git-gate";
 
 interface Flags {
   services: string;
@@ -34,16 +40,25 @@ function ms(text: string, flag: string): number {
 async function runInit(flags: Flags): Promise<void> {
   const services = parseServices(flags.services);
   const override = parseArgvOverride(flags.argvJson);
+  const ids = parseDaemonIds(process.env.BB_DAEMON_IDS);
+  if (Object.keys(ids).length) ensurePasswdEntries(ids);
+  const note = (msg: string) => void process.stdout.write(`init | ${msg}\n`);
+  // git-gate under a uid of its own keeps its mirrors in the bottle's volume; run by hand,
+  // as init itself, in the image's folder.
+  const gitGate = services.includes("git-gate") && !override["git-gate"] ? ids["git-gate"] : undefined;
+  if (gitGate) {
+    const made = await prepareGitGateData(BUNDLE_PATHS.gitGateStore, GIT_GATE_DATA, gitGate);
+    if (made) note(made);
+  }
   const ctx = {
     sidecarDir: flags.sidecarDir,
     slug: process.env.BB_SLUG,
     services,
     upstreamCa: process.env.BB_UPSTREAM_CA || undefined,
     loopbackAddr: process.env.BB_LOOPBACK_ADDR || undefined,
+    gitGateData: ids["git-gate"] ? GIT_GATE_DATA : BY_HAND_DATA,
   };
   // Resolve the whole table up front so a missing BB_SLUG fails before anything starts.
-  const ids = parseDaemonIds(process.env.BB_DAEMON_IDS);
-  if (Object.keys(ids).length) ensurePasswdEntries(ids);
   const argv = Object.fromEntries(services.map((s) => {
     const plain = override[s] ?? defaultArgv(s, ctx);
     return [s, ids[s] ? asDaemon(plain, ids[s]) : plain];
@@ -67,7 +82,6 @@ async function runInit(flags: Flags): Promise<void> {
     backoff: { initialMs: ms(flags.backoffInitial, "--backoff-initial"), maxMs: ms(flags.backoffMax, "--backoff-max"), resetAfterMs: ms(flags.stableAfter, "--stable-after") },
     stopTimeoutMs: ms(flags.stopTimeout, "--stop-timeout"),
   });
-  const note = (msg: string) => void process.stdout.write(`init | ${msg}\n`);
 
   // Handlers first: as PID 1 a signal without a handler is simply dropped by the kernel.
   process.on("SIGUSR1", () => {

@@ -12,7 +12,7 @@ test("defaultArgv() runs the bundled daemon with the in-container paths bb-bundl
   assert.deepEqual(defaultArgv("egress", ctx), ["node", "/opt/bb/sidecar/egress.js", "--listen", "127.0.0.1:9099", "--routes", "/bb/egress/routes.json"]);
   assert.deepEqual(defaultArgv("git-gate", ctx), [
     "node", "/opt/bb/sidecar/git-gate.js", "--listen", "0.0.0.0:9418", "--agent-network-only", "--config", "/bb/git-gate/config.json",
-    "--hooks", "/bb/git-gate/hooks", "--data", "/var/lib/bb/git-gate", "--identities", "/bb/identities",
+    "--hooks", "/bb/git-gate/hooks", "--data", "/var/lib/bb/git-gate-store/data", "--identities-env", "BB_GIT_IDENTITY_",
   ]);
   assert.deepEqual(defaultArgv("supervise", ctx), [
     "node", "/opt/bb/sidecar/supervise.js", "--listen", "0.0.0.0:9100", "--agent-network-only", "--queue", "/bb/supervise/queue", "--slug", "demo-x1", "--firewall", "127.0.0.1:8888",
@@ -58,11 +58,11 @@ test("parseArgvOverride() accepts argv per known service only", () => {
   assert.throws(() => parseArgvOverride("{"), (e: BbError) => e.code === "USAGE");
 });
 
-test("envFor() passes basics to all, EGRESS_TOKEN_* to egress only, BB_SENSITIVE_* to firewall and git-gate only, the agent key to the three agent-facing daemons, the CA key to the firewall only", () => {
-  const env = { PATH: "/bin", HOME: "/root", NODE_EXTRA_CA_CERTS: "/ca.pem", LC_ALL: "C", EGRESS_TOKEN_0: "t", BB_SENSITIVE_0: "s", GITHUB_TOKEN: "g", EGRESS_TOKENX: "y", BB_AGENT_KEY: "k", BB_CA_KEY: "ca" };
+test("envFor() passes basics to all, EGRESS_TOKEN_* to egress only, BB_SENSITIVE_* to firewall and git-gate only, the agent key to the three agent-facing daemons, the CA key to the firewall only, the SSH identities to git-gate only", () => {
+  const env = { PATH: "/bin", HOME: "/root", NODE_EXTRA_CA_CERTS: "/ca.pem", LC_ALL: "C", EGRESS_TOKEN_0: "t", BB_SENSITIVE_0: "s", GITHUB_TOKEN: "g", EGRESS_TOKENX: "y", BB_AGENT_KEY: "k", BB_CA_KEY: "ca", BB_GIT_IDENTITY_0: "id" };
   const basics = { PATH: "/bin", HOME: "/root", NODE_EXTRA_CA_CERTS: "/ca.pem", LC_ALL: "C" };
   assert.deepEqual(envFor("egress", env), { ...basics, EGRESS_TOKEN_0: "t" });
   assert.deepEqual(envFor("firewall", env), { ...basics, BB_SENSITIVE_0: "s", BB_AGENT_KEY: "k", BB_CA_KEY: "ca" });
-  assert.deepEqual(envFor("git-gate", env), { ...basics, BB_SENSITIVE_0: "s", BB_AGENT_KEY: "k" });
+  assert.deepEqual(envFor("git-gate", env), { ...basics, BB_SENSITIVE_0: "s", BB_AGENT_KEY: "k", BB_GIT_IDENTITY_0: "id" });
   assert.deepEqual(envFor("supervise", env), { ...basics, BB_AGENT_KEY: "k" });
 });

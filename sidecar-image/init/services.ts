@@ -4,7 +4,7 @@
 import { z } from "zod/v3";
 import { BLOCKED_FILE } from "../../lib/blocked-record.ts";
 import { BbError } from "../../lib/errors.ts";
-import { BUNDLE_PATHS, CA_KEY_ENV, PORTS } from "../../lib/layout.ts";
+import { BUNDLE_PATHS, CA_KEY_ENV, GIT_GATE_DATA, IDENTITY_ENV_PREFIX, PORTS } from "../../lib/layout.ts";
 import { Service } from "../../lib/plan/schema.ts";
 import { AGENT_KEY_ENV } from "../../lib/http/agent-key.ts";
 
@@ -23,6 +23,9 @@ export interface TableContext {
   /** BB_LOOPBACK_ADDR, smolmachines only: the host address the agent-facing ports are
    * published on, by which the agent reaches supervise (on docker it uses the name "supervise"). */
   loopbackAddr?: string;
+  /** git-gate's data folder: GIT_GATE_DATA in the bottle's volume unless init runs every
+   * daemon as itself (no BB_DAEMON_IDS: by hand), when it is the image's (main.ts). */
+  gitGateData?: string;
 }
 
 // Who else could connect, and how each agent-facing daemon keeps them out. Without a
@@ -53,8 +56,8 @@ function daemonArgs(name: Service, ctx: TableContext): string[] {
         ...agentSide(ctx),
         "--config", `${BUNDLE_PATHS.gitGate}/config.json`,
         "--hooks", `${BUNDLE_PATHS.gitGate}/hooks`,
-        "--data", BUNDLE_PATHS.gitGateData,
-        "--identities", BUNDLE_PATHS.identities,
+        "--data", ctx.gitGateData ?? GIT_GATE_DATA,
+        "--identities-env", IDENTITY_ENV_PREFIX,
       ];
     case "supervise":
       if (!ctx.slug) throw new BbError("CONFIG", "BB_SLUG is not set: supervise needs the bottle's slug (bb-bundle sets it)");
@@ -108,7 +111,8 @@ const BASIC_PREFIXES = ["LC_", "NODE_"];
 /**
  * Secrets go only where they are used: the real credentials (EGRESS_TOKEN_*) to egress,
  * which injects them; the bottle CA's key (BB_CA_KEY) to the firewall, which mints the
- * intercepted leaves with it; the values DLP must catch (BB_SENSITIVE_*) to the two scanners;
+ * intercepted leaves with it; the upstreams' SSH identities (BB_GIT_IDENTITY_*) to git-gate,
+ * which fetches and pushes with them; the values DLP must catch (BB_SENSITIVE_*) to the two scanners;
  * the bottle's agent key (BB_AGENT_KEY, smolmachines) to the three agent-facing daemons.
  * The original handed every daemon the whole environment and its scanner then flagged
  * the very credentials egress had injected.
@@ -116,7 +120,7 @@ const BASIC_PREFIXES = ["LC_", "NODE_"];
 const SECRET_PREFIXES: Record<Service, string[]> = {
   firewall: ["BB_SENSITIVE_", AGENT_KEY_ENV, CA_KEY_ENV],
   egress: ["EGRESS_TOKEN_"],
-  "git-gate": ["BB_SENSITIVE_", AGENT_KEY_ENV],
+  "git-gate": ["BB_SENSITIVE_", AGENT_KEY_ENV, IDENTITY_ENV_PREFIX],
   supervise: [AGENT_KEY_ENV],
 };
 

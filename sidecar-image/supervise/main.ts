@@ -66,7 +66,7 @@ async function serve(flags: Flags): Promise<void> {
       : undefined,
   });
   const allowedHosts = [...(flags.allowedHost.length ? flags.allowedHost : ["supervise"]), ...(WILDCARD_ADDRESSES.has(listen.host) ? [] : [listen.host])];
-  const agentKey = flags.requireAgentKey ? agentKeyFromEnv("supervise") : undefined;
+  const agentKey = flags.requireAgentKey ? agentKeyFromEnv() : undefined;
   const supervise = createSuperviseHandler({ slug: flags.slug, book, allowedHosts, agentKey });
   const server = createServer(supervise.handler);
   // What a client that opens connections and never finishes a request can hold: a

@@ -11,7 +11,7 @@
 // which at most maxWaitingPerSession from one MCP session. A call past a cap is refused
 // at once (BUSY, which the tools turn into an answer pointing at check_request).
 import { BbError } from "../../lib/errors.ts";
-import { listRequests, newRequestId, QUEUE_VERSION, readRequest, RequestId, writeRequest, type QueueRequest } from "../../lib/supervise/queue.ts";
+import { createRequest, listRequests, newRequestId, QUEUE_VERSION, readRequest, RequestId, type QueueRequest } from "../../lib/supervise/queue.ts";
 
 export interface RequestBookOptions {
   queueDir: string;
@@ -31,6 +31,10 @@ export interface RequestBookOptions {
 
 /** An agent in a loop must not bury the operator (or fill the host's disk) in requests. */
 const MAX_PENDING = 20;
+/** Fresh ids tried before filing gives up: a random id is taken only when something made
+ * that name first (a file another daemon of the bundle planted, owners.ts), and 32 random
+ * bits miss whatever a folder holds this many times over only when it is full beyond use. */
+const ID_TRIES = 20;
 /** An agent asks for a host or two at a time; these leave room for parallel tool calls
  * while bounding what a flood of batched calls (100 to a POST) holds in memory. */
 export const MAX_WAITING = 64;
@@ -92,11 +96,11 @@ export function createRequestBook(opts: RequestBookOptions): RequestBook {
     if (pending >= max) {
       throw new BbError("STATE", `The operator has ${pending} requests from this bottle to decide already (at most ${max} wait at once): check on them with check_request before asking again`);
     }
-    let id = newRequestId();
-    while (await readRequest(opts.queueDir, id)) id = newRequestId();
-    const request: QueueRequest = { version: QUEUE_VERSION, id, ...fields, status: "pending", answer: null, createdAt: now().toISOString(), decidedAt: null };
-    await writeRequest(opts.queueDir, request);
-    return request;
+    for (let tries = 0; tries < ID_TRIES; tries++) {
+      const request: QueueRequest = { version: QUEUE_VERSION, id: newRequestId(), ...fields, status: "pending", answer: null, createdAt: now().toISOString(), decidedAt: null };
+      if (await createRequest(opts.queueDir, request)) return request;
+    }
+    throw new BbError("STATE", `Cannot file a request in ${opts.queueDir}: ${ID_TRIES} fresh ids in a row were taken there already`);
   }
 
   const watched = new Map<string, Watched>();

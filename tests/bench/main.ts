@@ -5,6 +5,7 @@
 //
 //   node --import ./node_modules/tsx/dist/loader.mjs tests/bench/main.ts proxy --json | jq '.ratios'
 import { createProgram, mainOf } from "../../lib/cli.ts";
+import { dlpCommand } from "./dlp.ts";
 import { proxyCommand } from "./proxy.ts";
 import { startCommand } from "./start.ts";
 
@@ -13,6 +14,6 @@ const program = createProgram("bench", "Benchmarks: measure on this machine, pri
 });
 // Made apart from the program, so they take its error prefix ("bench: error: ...") and its
 // help settings here; program.command() would have handed them over.
-for (const command of [proxyCommand(), startCommand()]) program.addCommand(command.copyInheritedSettings(program));
+for (const command of [proxyCommand(), startCommand(), dlpCommand()]) program.addCommand(command.copyInheritedSettings(program));
 
 await mainOf(program);

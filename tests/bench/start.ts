@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { Command, writeStdout } from "../../lib/cli.ts";
-import { BbError, exitTableText } from "../../lib/errors.ts";
+import { exitTableText } from "../../lib/errors.ts";
+import { runsFlag } from "./lib/flags.ts";
 import { ensureImage } from "../../lib/images/mod.ts";
 import { run } from "../../lib/proc.ts";
 import { engineFloorOnce } from "./lib/engine-floor.ts";
@@ -148,11 +149,7 @@ export function formatStart(b: StartBench): string {
 export function startCommand(): Command {
   return new Command("start")
     .description("Time `just run agent=shell -- true` (warm images) and its stages against a bare docker run and the engine floor; the bundle's idle memory.")
-    .option("--runs <n>", "timed runs (the median is reported)", (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new BbError("USAGE", `--runs wants a whole number >= 1, got ${JSON.stringify(v)}`);
-      return n;
-    }, 5)
+    .option("--runs <n>", "timed runs (the median is reported)", runsFlag, 5)
     .option("--json", "print the result as JSON on stdout instead of the report")
     .addHelpText("after", `\nExample:\n  just bench start --runs 3\n\nA missed target is reported (MISS), never an exit code.\n\n${exitTableText()}\n`)
     .action(async (f: { runs: number; json?: boolean }) => {

@@ -23,6 +23,7 @@ const FLOW = join(REPO, "scripts", "flow.sh");
 interface Left {
   containers: string[];
   networks: string[];
+  volumes: string[];
   stateDir: boolean;
 }
 
@@ -74,7 +75,7 @@ describe("escape suite: bottle lifecycle (docker)", () => {
   async function leftOf(state: string, slug: string): Promise<Left> {
     return { ...(await bottleResources(slug)), stateDir: existsSync(join(state, "bottles", slug)) };
   }
-  const nothing: Left = { containers: [], networks: [], stateDir: false };
+  const nothing: Left = { containers: [], networks: [], volumes: [], stateDir: false };
 
   it("three bottles started at once all run their command with distinct slugs and networks, and all are torn down", async () => {
     const cmd = `echo "slug=$BB_SLUG firewall=$(getent hosts firewall | cut -d' ' -f1) proxy=$(curl -s -o /dev/null -w '%{http_code}' http://nowhere.test/)"`;

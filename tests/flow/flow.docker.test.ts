@@ -73,8 +73,8 @@ async function flowRunningSleep(t: TestContext, env: Record<string, string>) {
 }
 
 async function leftovers(slug: string): Promise<string[]> {
-  const { containers, networks } = await bottleResources(slug);
-  return [...containers, ...networks];
+  const { containers, networks, volumes } = await bottleResources(slug);
+  return [...containers, ...networks, ...volumes];
 }
 
 test("just run: the command's exit code comes back and the bottle is gone afterwards", async (t) => {
@@ -446,12 +446,17 @@ test("slug= of a running bottle with the agent's input piped in hands all of it 
   assert.equal(again.code, 4, again.stderr);
 });
 
-test("slug= keep=false whose attach never got a session (docker refused the exec) keeps the running bottle and says how to get back in or remove it; an agent that ran and exited 127 is torn down as asked", async (t) => {
+/** A kept bottle of agent=shell that left /tmp/mark holding "lived-here". */
+async function keptShell(t: TestContext) {
   const { env } = await flowEnv(t);
   const kept = await just(["start", "agent=shell", "yes=true", "keep=true"], env, "echo lived-here > /tmp/mark; exit 0\n");
   assert.equal(kept.code, 0, kept.stderr);
   const slug = slugOf(kept.stderr);
-  const dir = join(env.BB_STATE_DIR!, "bottles", slug);
+  return { env, slug, dir: join(env.BB_STATE_DIR!, "bottles", slug) };
+}
+
+test("slug= keep=false whose attach never got a session (docker refused the exec) keeps the running bottle and says how to get back in or remove it; an agent that ran and exited 127 is torn down as asked", async (t) => {
+  const { env, slug, dir } = await keptShell(t);
   // The real engine, but the attach's exec (the one with a terminal) is refused, as an
   // engine would refuse it; the flow's check that the bottle runs (no terminal) passes.
   const engine = await hangingEngine(t, { via: realEngineSocket(), refuse: { line: /^POST \/v[\d.]+\/containers\/[^/]+\/exec$/, body: /"Tty":true/ } });
@@ -469,6 +474,28 @@ test("slug= keep=false whose attach never got a session (docker refused the exec
   assert.equal(ran.code, 127, ran.stdout);
   assert.match(ran.stdout, /lived-here/);
   assert.match(ran.stdout, /tearing down/);
+  assert.deepEqual(await leftovers(slug), []);
+  assert.ok(!existsSync(dir));
+});
+
+test("slug= keep=false without a terminal whose attach never got a session (the engine refused the agent's exec) keeps the running bottle and says so; an agent that ran and exited 127 is torn down as asked", async (t) => {
+  const { env, slug, dir } = await keptShell(t);
+  // Only the agent's exec (bash -l) is refused: the flow's check that the bottle runs passes.
+  const engine = await hangingEngine(t, { via: realEngineSocket(), refuse: { line: /^POST \/v[\d.]+\/containers\/[^/]+\/exec$/, body: /"bash","-l"\]/ } });
+  const failed = await just(["start", `slug=${slug}`, "keep=false"], { ...env, DOCKER_HOST: engine.host }, "exit 0\n");
+  assert.equal(engine.held.length, 1, engine.held.join("\n"));
+  assert.equal(failed.code, 125, failed.stderr);
+  assert.match(failed.stderr, /refused by the test's engine/);
+  assert.match(failed.stderr, new RegExp(`the session in bb-${slug}-agent did not start \\(docker exec exited \\d+, the engine never started it\\); the bottle runs on`));
+  assert.doesNotMatch(failed.stderr, /tearing down/);
+  assert.match(failed.stderr, new RegExp(`» ${slug} stays up: this session never started \\(keep=false applies to a session that ran\\); just start slug=${slug} attaches again, just cleanup --slug ${slug} removes it`));
+  assert.equal((await leftovers(slug)).length, 4, "the bottle was torn down by an attach that never started");
+  assert.ok(existsSync(join(dir, "kept")) && !existsSync(join(dir, "owner.json")), "the bottle is not handed back as a kept one");
+  // The agent's own 127 (its last command not found), no terminal either: it ran, so it goes.
+  const ran = await just(["start", `slug=${slug}`, "keep=false"], env, "cat /tmp/mark; no-such-command-x; exit\n");
+  assert.equal(ran.code, 127, ran.stderr);
+  assert.match(ran.stdout, /lived-here/);
+  assert.match(ran.stderr, /tearing down/);
   assert.deepEqual(await leftovers(slug), []);
   assert.ok(!existsSync(dir));
 });
@@ -676,7 +703,11 @@ test("a \"n\" at the y/N of slug= over a stopped bottle leaves its folder as it 
   const no = await inTty(`${REPO}/node_modules/.bin/just --justfile ${REPO}/justfile start slug=${slug}`, env, "n\n");
   assert.equal(no.code, 1, no.stdout);
   assert.match(no.stdout, new RegExp(`${slug} is not running: rebuilding it under the same slug[\\s\\S]*api\\.example\\.test[\\s\\S]*not started`), "the preflight showed the new plan");
-  assert.deepEqual(await folderState(dir), before, "declining the rebuild changed the bottle's folder");
+  const after = await folderState(dir);
+  // Its running bundle re-read the policy put back: the reload owed before is paid.
+  assert.equal(after["firewall-reload-owed"], undefined, "the put-back's reload left the marker of one still owed");
+  delete before["firewall-reload-owed"];
+  assert.deepEqual(after, before, "declining the rebuild changed the bottle's folder");
   // Filled in place: the bundle's bind mount still shows the host's policy.
   const seen = await run(["docker", "exec", `bb-${slug}-bundle`, "cat", "/bb/firewall/policy.json"], { expect: ANY_EXIT });
   assert.equal(seen.stdout, await readFile(join(dir, "firewall", "policy.json"), "utf8"), seen.stderr);
@@ -728,7 +759,11 @@ test("slug= over a folder with no plan (what an older bottle left: its approved 
   assert.ok(existsSync(join(dir, "owner.json")), `bb-prepare never claimed the folder:\n${output()}`);
   term.stdin!.write("\x03");
   await closed;
-  for (let i = 0; i < 200 && existsSync(join(dir, "flow")); i++) await new Promise((r) => setTimeout(r, 50)); // the teardown outlives npx's just
+  // The teardown outlives npx's just: judged once every process of this flow has ended
+  // (each names the slug on its command line), not by one of the files it removes.
+  const flowRuns = async () => (await run(["pgrep", "-f", slug], { expect: ANY_EXIT })).code === 0;
+  for (let i = 0; i < 1200 && (await flowRuns()); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(!(await flowRuns()), `the flow's teardown never ended:\n${output()}`);
   assert.deepEqual(await folderState(dir), held, "Ctrl-C during bb-prepare left its files behind");
 
   // Said yes, and the start fails (its egress network's name is taken): what started goes,
@@ -895,7 +930,7 @@ test("just run with the Docker engine out of reach: bb-bundle's one error, the l
   assert.equal(r.code, 1, r.stderr);
   assert.equal(r.stderr.match(/^[\w-]+: error: /gm)?.length, 1, r.stderr);
   assert.match(r.stderr, /^bb-bundle: error: Cannot reach the Docker engine/m);
-  assert.doesNotMatch(r.stderr, /got no plan on stdin|teardown .* was incomplete/);
+  assert.doesNotMatch(r.stderr, /got no plan on stdin|teardown .* was incomplete/i);
   assert.deepEqual(await readdir(join(state, "bottles")), [], "the state dir was left behind");
 });
 
@@ -964,7 +999,7 @@ test("a step that fails mid-pipe gives the flow its exit code, and the bottle is
   const r = await just(["start", "agent=shell", `slug=${slug}`, "yes=true", "keep=true"], env);
   assert.equal(r.code, 1, `bb-bundle's own exit code (1), not a later step's (3):\n${r.stderr}`);
   assert.match(r.stderr, new RegExp(squatter), "bb-bundle says what failed");
-  assert.doesNotMatch(r.stderr, /got no plan on stdin/, "the steps after the failed one add nothing to its error");
+  assert.doesNotMatch(r.stderr, /got no plan on stdin/i, "the steps after the failed one add nothing to its error");
   assert.doesNotMatch(r.stderr, /starting bb-shell-pipefail-agent/, "bb-vm started an agent without a bundle");
   // The squatter carries the bottle's name but is the test's own.
   assert.deepEqual((await leftovers(slug)).filter((n) => n !== squatter), [], "keep=true keeps a bottle whose agent ran, not the parts of one that failed");

@@ -3,7 +3,8 @@
 // takes a dead flow's record for what it is. No Docker engine needed: the refusal comes
 // before any of it, and a dead owner's resume stops at the y/N no terminal can answer.
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { test, type TestContext } from "node:test";
@@ -73,4 +74,67 @@ test("just start slug= of a bottle whose owner.json is a FIFO takes it for no re
   const r = await run([join(REPO, "scripts/flow.sh"), "start", "slug=dev"], { env: { BB_STATE_DIR: state }, input: "", expect: ANY_EXIT, timeoutMs: 20_000 });
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /no terminal to ask y\/N on/);
+});
+
+/** A resume's take_over (scripts/flow-owner.sh) of the bottle in `dir` for a live process
+ * of its own (the flow it stands for), run in bash; with `sig`, it says in that folder when
+ * it tries the owner record's breaker (trying.NAME) and when it has judged the record
+ * (checked.NAME), then waits there until the test makes go.NAME. */
+function claimant(t: TestContext, dir: string, name: string, sig?: string) {
+  const flow = sleeper(t);
+  const hooks = sig === undefined ? "" : `
+eval "judge_$(declare -f live_owner)"
+live_owner() {
+  local out r=0
+  out=$(judge_live_owner "$@") || r=$?
+  if [ "$1" = "$DIR" ]; then : > "$SIG/checked.$NAME"; until [ -e "$SIG/go.$NAME" ]; do sleep 0.01; done; fi
+  printf '%s' "$out"; return $r
+}
+mkdir() { [ "$1" != "$DIR/owner.json.break" ] || : > "$SIG/trying.$NAME"; command mkdir "$@"; }`;
+  const script = `. "$REPO/scripts/flow-owner.sh"${hooks}\nholder=$(take_over "$DIR" "$FLOW") && echo took || echo "held by $holder"`;
+  const env = { REPO, DIR: dir, FLOW: String(flow), NAME: name, SIG: sig ?? "" };
+  return { flow, done: run(["bash", "-c", script], { env, expect: ANY_EXIT, timeoutMs: 60_000 }) };
+}
+
+const deadRecord = (dir: string) => writeFile(join(dir, "owner.json"), JSON.stringify({ pid: 2 ** 22 + 1, startedAt: new Date().toISOString() }));
+const ownerPid = async (dir: string) => JSON.parse(await readFile(join(dir, "owner.json"), "utf8")).pid as number;
+/** Settles once one of `paths` is there: the first. */
+const firstOf = async (...paths: string[]) => {
+  for (;;) {
+    const there = paths.find((p) => existsSync(p));
+    if (there) return there;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+test("of two resumes that both found a dead flow's record, only the first takes the bottle over: the second judges it again once the first is done, and finds it held", async (t) => {
+  const { dir } = await preparedBottle(t);
+  const sig = await tempDir(t);
+  await deadRecord(dir);
+  // The first stops once it has judged the record dead, before it takes the bottle.
+  const a = claimant(t, dir, "a", sig);
+  await firstOf(join(sig, "checked.a"));
+  // The second gets as far as it can meanwhile: to its own judgement of the dead record,
+  // or to the breaker the first holds.
+  const b = claimant(t, dir, "b", sig);
+  await firstOf(join(sig, "checked.b"), join(sig, "trying.b"));
+  await writeFile(join(sig, "go.a"), "");
+  assert.equal((await a.done).stdout, "took\n", (await a.done).stderr);
+  await writeFile(join(sig, "go.b"), "");
+  const second = await b.done;
+  assert.equal(second.stdout, `held by ${a.flow}\n`, second.stderr);
+  assert.equal(await ownerPid(dir), a.flow, "the second resume took the bottle from the first");
+});
+
+test("two resumes racing to take over a dead flow's bottle, many times over: each time exactly one takes it, and the record names that one", async (t) => {
+  const { dir } = await preparedBottle(t);
+  for (let round = 0; round < 40; round++) {
+    await deadRecord(dir);
+    const [a, b] = [claimant(t, dir, "a"), claimant(t, dir, "b")];
+    const results = [await a.done, await b.done];
+    const took = results.map((r) => r.stdout === "took\n");
+    assert.equal(took.filter(Boolean).length, 1, `round ${round}: ${results.map((r) => r.stdout + r.stderr).join(" | ")}`);
+    assert.equal(await ownerPid(dir), took[0] ? a.flow : b.flow, `round ${round}`);
+    assert.deepEqual((await readdir(dir)).filter((n) => n.includes("owner.json") && n !== "owner.json"), [], "a breaker or temp record was left");
+  }
 });

@@ -212,11 +212,12 @@ export async function startFlow(t: TestContext, opts: FlowOptions): Promise<Flow
 
 /** Everything a bottle of this flow might have left, found without bot-bottle's own code. */
 export async function leftovers(flow: Flow, slug: string): Promise<string[]> {
-  const [{ containers, networks }, machines] = await Promise.all([bottleResources(slug), listMachines(flow.fake.home).catch(() => [])]);
+  const [{ containers, networks, volumes }, machines] = await Promise.all([bottleResources(slug), listMachines(flow.fake.home).catch(() => [])]);
   const vm = await run(["docker", "ps", "-a", "--format", "{{.Names}}", "--filter", `name=^${containerName(names.machine(slug), flow.fake.home)}$`]);
   return [
     ...containers.map((c) => `container ${c}`),
     ...networks.map((n) => `network ${n}`),
+    ...volumes.map((v) => `volume ${v}`),
     ...machines.map((m) => `machine ${m.name}`),
     ...(vm.stdout.trim() ? [`vm container ${vm.stdout.trim()}`] : []),
     ...(existsSync(join(flow.stateRoot, "bottles", slug)) ? [`state dir ${slug}`] : []),

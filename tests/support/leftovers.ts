@@ -4,13 +4,19 @@
 // shows up as left behind.
 import { run } from "../../lib/proc.ts";
 
-async function names(kind: "container" | "network", filter: string): Promise<string[]> {
-  const argv = kind === "container" ? ["docker", "ps", "-a", "--filter", filter, "--format", "{{.Names}}"] : ["docker", "network", "ls", "--filter", filter, "--format", "{{.Name}}"];
-  return (await run(argv)).stdout.split("\n").filter(Boolean);
+type Kind = "container" | "network" | "volume";
+
+const LIST: Record<Kind, string[]> = {
+  container: ["docker", "ps", "-a", "--format", "{{.Names}}"],
+  network: ["docker", "network", "ls", "--format", "{{.Name}}"],
+  volume: ["docker", "volume", "ls", "--format", "{{.Name}}"],
+};
+
+async function names(kind: Kind, filter: string): Promise<string[]> {
+  return (await run([...LIST[kind], "--filter", filter])).stdout.split("\n").filter(Boolean);
 }
 
-export async function bottleResources(slug: string): Promise<{ containers: string[]; networks: string[] }> {
-  const found = async (kind: "container" | "network") =>
-    [...new Set([...(await names(kind, `label=bot-bottle.slug=${slug}`)), ...(await names(kind, `name=^bb-${slug}-`))])].sort();
-  return { containers: await found("container"), networks: await found("network") };
+export async function bottleResources(slug: string): Promise<{ containers: string[]; networks: string[]; volumes: string[] }> {
+  const found = async (kind: Kind) => [...new Set([...(await names(kind, `label=bot-bottle.slug=${slug}`)), ...(await names(kind, `name=^bb-${slug}-`))])].sort();
+  return { containers: await found("container"), networks: await found("network"), volumes: await found("volume") };
 }

@@ -83,6 +83,8 @@ export class RawHttp {
     let body: Buffer = Buffer.alloc(0);
     if (status === 101 || (status === 200 && headers["content-length"] === undefined && headers["transfer-encoding"] === undefined)) {
       // upgraded, or a CONNECT tunnel: no body, the rest of the stream is the tunnel's
+    } else if (status === 204 || status === 304) {
+      // never a body (RFC 9112 6.3), whatever the headers say
     } else if (headers["content-length"] !== undefined) {
       body = await this.readBytes(Number(headers["content-length"]));
     } else if (/chunked/i.test(headers["transfer-encoding"] ?? "")) {

@@ -1,5 +1,5 @@
 // bb-cleanup: remove what bot-bottle created that no live bottle owns (containers,
-// networks, smolvm machines, state dirs) across every backend this machine has, and with
+// networks, volumes, smolvm machines, state dirs) across every backend this machine has, and with
 // --images the old images no bottle of this checkout would start from. Prints one
 // plan grouped by bottle on stderr, asks one y/N on the terminal (--yes skips it), then
 // removes best-effort: a failed step is reported and the rest still goes. A live bottle is
@@ -9,7 +9,7 @@
 //   bb-cleanup                      # plan, y/N, remove orphans
 //   bb-cleanup --dry-run --json | jq '.plan[].slug'
 //   bb-cleanup --slug researcher-k3x9 --yes
-//   bb-cleanup --slug researcher-k3x9 --keep-state --yes   # containers only (a resume rebuilds it)
+//   bb-cleanup --slug researcher-k3x9 --keep-state --yes   # containers and networks only (a resume rebuilds it)
 //   bb-cleanup --images             # also old bot-bottle/* images
 //
 // Exit codes: see --help (0 ok, 1 a removal failed or the answer was no, 2 usage or no
@@ -62,7 +62,7 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
   .option("-n, --dry-run", "print the plan only; change nothing")
   .option("--json", "print the plan and the results as JSON on stdout")
   .option("--slug <slug>", "tear down exactly this bottle, even if it is live")
-  .option("--keep-state", "with --slug: remove the bottle's containers, networks and machines but keep its state dir (approved hosts, supervise queue), so it can be rebuilt under its slug")
+  .option("--keep-state", "with --slug: remove the bottle's containers, networks and machines but keep its state dir (approved hosts, supervise queue) and git-gate's volume (its mirrors), so it can be rebuilt under its slug")
   .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
   .option("--filter-label <key=value>", FILTER_LABEL_HELP, collectLabel)
   .option("--images", "also remove bot-bottle images that no bottle of this checkout would start from and no container uses (old builds: a sidecar is ~280 MB, an agent ~1 GB)")
@@ -74,7 +74,7 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
     const s = await scan({ stateRoot: stateRootFrom(o.stateDir), scope: o.filterLabel, graceMs: o.grace * 1000 });
     const judged = judgeable(s, { slug: o.slug });
     const selected = selectForCleanup(judged, { slug: o.slug });
-    const removals = o.keepState ? selected.removals.map((r) => ({ ...r, stateDir: null })).filter((r) => !isEmpty(r)) : selected.removals;
+    const removals = o.keepState ? selected.removals.map((r) => ({ ...r, stateDir: null, volumes: [] })).filter((r) => !isEmpty(r)) : selected.removals;
     const kept = selected.kept;
     const found = await staleImages(o, s.backends.docker !== null);
     const images = found.stale;
@@ -90,7 +90,7 @@ const program = createProgram("bb-cleanup", "Remove everything bot-bottle create
     if (kept.length) log.info(`keeping ${kept.length} live bottle(s): ${kept.map((b) => `${b.slug} (${b.why})`).join("; ")}`);
     if (removals.length === 0 && images.length === 0) {
       // Exit 0 all the same: a teardown that finds its bottle gone has nothing to fail at.
-      log.info(o.slug ? `nothing left of bottle ${o.slug}: no container, network or state dir by that slug (bb-list --all shows what there is)` : "nothing to clean up");
+      log.info(o.slug ? `nothing left of bottle ${o.slug}: no container, network, volume or state dir by that slug (bb-list --all shows what there is)` : "nothing to clean up");
       await forget();
       return done();
     }

@@ -423,7 +423,7 @@ test("bin/bb-prepare runs from source, and says so, when dist/ is older than the
     await utimes(BUNDLE, atime, mtime);
   }
   const fresh = await run([join(REPO, "bin/bb-prepare"), "--help"], { env: { BB_FROM_SOURCE: undefined } });
-  assert.doesNotMatch(fresh.stderr, /running from source/);
+  assert.doesNotMatch(fresh.stderr, /running from source/, "dist/ was stale before this test: run npm run build (scripts/test.mjs does)");
 });
 
 test("forward_host_credentials with no login on the host to forward is refused before anything is written (it failed after the y/N, at bb-bundle)", async (t) => {

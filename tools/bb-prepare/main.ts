@@ -42,7 +42,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
   .option("--rebuild", "with --identity: the bottle's old containers are being replaced (just start slug= does this); without it a bottle that was started is refused, and with it one whose agent still runs")
   .option("--manifest-dir <dir>", "manifest tree to read (default: $BB_MANIFEST_DIR, else bottles/ of this checkout)")
   .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
-  .option("--owner-pid <pid>", "claim the bottle for PID, the start flow that owns it (bb-cleanup leaves it alone while PID lives); refused (code BUSY, exit 1) while another live process holds it")
+  .option("--owner-pid <pid>", "claim the bottle for PID, the start flow that owns it (bb-cleanup leaves it alone while PID lives); refused (code BUSY, exit 1) while another live process holds it, as is an --identity without it")
   .option("--copy-before", "with --identity and --owner-pid: a y/N follows (the start flow asks for this), so what is rewritten in a folder that is there is copied aside first, to flow/before.PID, for --put-back at a \"n\" (or the next rebuild once PID is gone) to put back")
   .option("--put-back", "with --identity and --owner-pid, no agent: put the bottle's folder back from flow/before.PID as it was before that flow's bb-prepare (hosts approved since stay in its policy, which a bundle still running re-reads), and remove the copy; says so when there is no copy; the start flow does this at a \"n\" or Ctrl-C")
   .action(async (agent: string | undefined, o: { backend: Backend; cwd?: string; identity?: string; rebuild?: boolean; manifestDir?: string; stateDir?: string; ownerPid?: string; copyBefore?: boolean; putBack?: boolean }) => {
@@ -68,6 +68,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
       stateRoot: stateRootFrom(o.stateDir),
       ownerPid,
       copyBefore: o.copyBefore ?? false,
+      reloadFirewall,
       refuseSlug: (slug, stateRoot) => refuseSlugElsewhere({ slug, stateRoot, engineOptional: true }),
       agentRunning,
       hostCredentials: { home: homedir(), env: process.env },

@@ -19,9 +19,8 @@ import { createProgram, interruptSignal, mainOf, readPlanInput, writePlan, type 
 import { refuseSection, savePlan } from "../../lib/plan/io.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { provision, type Target } from "../../lib/provision/provision.ts";
-import { run, ANY_EXIT } from "../../lib/proc.ts";
 import { openSmolvm } from "../../lib/smolvm/driver.ts";
-import { agentContainer, agentExecArgv } from "../../lib/vm/docker.ts";
+import { agentContainer, execCaptured } from "../../lib/vm/docker.ts";
 import { rootExec } from "../../lib/vm/env.ts";
 import { smolvmExecRoot } from "../../lib/vm/smolvm.ts";
 
@@ -56,7 +55,7 @@ async function rootShell(plan: Ready): Promise<Target> {
     return { execRoot: (argv, input) => smolvmExecRoot(smolvm, plan, argv, input) };
   }
   const container = await agentContainer(plan);
-  return { execRoot: (argv, input) => run(agentExecArgv(container, argv, { root: rootExec(plan), interactive: true }), { input, expect: ANY_EXIT }) };
+  return { execRoot: (argv, input) => execCaptured(container, argv, { root: rootExec(plan), input }) };
 }
 
 await mainOf(program);

@@ -12,8 +12,9 @@ import { names } from "../../lib/layout.ts";
 import { readPlanFile, savePlan } from "../../lib/plan/io.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { prepare } from "../../lib/prepare/prepare.ts";
-import { run, start, ANY_EXIT } from "../../lib/proc.ts";
+import { run, start, which, ANY_EXIT } from "../../lib/proc.ts";
 import { hangingEngine, realEngineSocket } from "../../tests/support/hanging-engine.ts";
+import { skipWhen } from "../../tests/support/skip.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { REPO, runTool } from "../../tests/support/tools.ts";
 
@@ -314,40 +315,67 @@ test("bb-vm on an engine that creates the agent container and never starts it (d
   assert.equal(await engine.clientsClosed(), 0, "a docker CLI still waits on the engine");
 });
 
-test("bb-vm exec killed with SIGKILL takes its docker exec client with it: no docker exec of it is left running", async (t) => {
-  const { root, bottle, id } = await agentBottle(t, "sigkill");
-  const marker = `/tmp/running-${bottle.slug}`;
-  const argv = [join(REPO, "bin", "bb-vm"), "exec", "--root", "--slug", bottle.slug, "--state-dir", root.stateRoot, "--", "sh", "-c", `touch ${marker}; sleep 60`];
-  // The docker CLIs on this machine running that command (the command itself, inside the
-  // container, shows in ps too, but not as docker).
-  const clients = async () => (await run(["ps", "-eo", "pid=,args="])).stdout.split("\n").filter((l) => /^\s*\d+ docker exec /.test(l) && l.includes(marker));
-  // stdin a pipe this test holds open, as a caller's would be: the CLI never sees its end.
-  const child = start(argv, { env: { BB_FROM_SOURCE: "1" }, stdio: ["pipe", "ignore", "ignore"] });
-  t.after(async () => {
-    child.kill("SIGKILL");
-    for (const l of await clients()) process.kill(Number(l.trim().split(" ")[0]), "SIGKILL");
-  });
-  const began = Date.now();
-  while (!(await hasFile(id, marker))) {
-    assert.ok(Date.now() - began < 30_000, "the command never started");
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  assert.equal((await clients()).length, 1, "control: the docker exec client is found while bb-vm runs");
-  child.kill("SIGKILL");
-  await new Promise((r) => child.once("exit", r));
-  let left = await clients();
-  for (let i = 0; i < 50 && left.length > 0; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    left = await clients();
-  }
-  assert.deepEqual(left, [], "a docker exec client outlived the bb-vm that was killed");
-});
+/** The ids of the processes listed in `file` in the container that still run (not zombies). */
+const stillRunning = async (container: string, file: string) =>
+  (await run(["docker", "exec", container, "sh", "-c", 'for p in $(cat "$1"); do s=$(cut -d" " -f3 "/proc/$p/stat" 2>/dev/null) && [ "$s" != Z ] && echo "$p"; done; true', "sh", file])).stdout.split("\n").filter(Boolean);
 
-test("bb-vm exec on an engine that answers everything but never starts the exec ends in one line naming the bottle (124) and leaves no docker exec waiting", async (t) => {
+const KILLED = [
+  { how: "SIGKILL", signal: "SIGKILL" as const, root: true, tty: false },
+  { how: "SIGTERM, as the agent user", signal: "SIGTERM" as const, root: false, tty: false },
+  { how: "SIGKILL, with a terminal (-t)", signal: "SIGKILL" as const, root: true, tty: true },
+];
+for (const k of KILLED) {
+  const noScript = k.tty && !(await which("script")) ? "no util-linux `script` here to give bb-vm a terminal" : false;
+  test(`bb-vm exec killed with ${k.how} takes its docker exec client with it, and the command it ran in the container (and that command's children) stops too`, skipWhen(noScript, `bb-vm exec killed with ${k.how}`), async (t) => {
+    const { root, bottle, id } = await agentBottle(t, `kill${KILLED.indexOf(k)}`);
+    // The sleeper image has no user node of its own; the agent image has.
+    if (!k.root) await run(["docker", "exec", id, "useradd", "-m", "node"]);
+    const marker = `/tmp/running-${bottle.slug}`;
+    const bbVm = [join(REPO, "bin", "bb-vm"), "exec", ...(k.root ? ["--root"] : []), ...(k.tty ? ["-t"] : []), "--slug", bottle.slug, "--state-dir", root.stateRoot, "--"];
+    // The command and a child of its own: both must stop.
+    const script = `sleep 600 & echo $$ $! > ${marker}.tmp; mv ${marker}.tmp ${marker}; wait`;
+    // The docker CLIs on this machine running that command (the command itself, inside the
+    // container, shows in ps too, but not as docker).
+    const clients = async () => (await run(["ps", "-eo", "pid=,args="])).stdout.split("\n").filter((l) => /^\s*\d+ docker exec /.test(l) && l.includes(marker));
+    // stdin a pipe this test holds open, as a caller's would be: the CLI never sees its end.
+    // With a terminal, `script` runs bb-vm (exec'd by its shell) on a pseudo-terminal of its own.
+    const child = k.tty
+      ? start(["script", "-qec", `exec ${[...bbVm, "sh", "-c", script].map((a) => `'${a}'`).join(" ")}`, "/dev/null"], { env: { BB_FROM_SOURCE: "1" }, stdio: ["pipe", "ignore", "ignore"] })
+      : start([...bbVm, "sh", "-c", script], { env: { BB_FROM_SOURCE: "1" }, stdio: ["pipe", "ignore", "ignore"] });
+    t.after(async () => {
+      child.kill("SIGKILL");
+      for (const l of await clients()) process.kill(Number(l.trim().split(" ")[0]), "SIGKILL");
+    });
+    const began = Date.now();
+    while (!(await hasFile(id, marker))) {
+      assert.ok(Date.now() - began < 30_000, "the command never started");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal((await clients()).length, 1, "control: the docker exec client is found while bb-vm runs");
+    assert.equal((await stillRunning(id, marker)).length, 2, "control: the command and its child are found while bb-vm runs");
+    const bbVmPid = k.tty ? Number((await run(["ps", "-o", "pid=", "--ppid", String(child.pid)])).stdout.trim()) : child.pid!;
+    process.kill(bbVmPid, k.signal);
+    let left = await clients();
+    let inContainer = await stillRunning(id, marker);
+    // Generous (the machine is shared, and only the end matters), yet well within the sleep.
+    const killedAt = Date.now();
+    while (Date.now() - killedAt < 60_000 && (left.length > 0 || inContainer.length > 0)) {
+      await new Promise((r) => setTimeout(r, 100));
+      [left, inContainer] = [await clients(), await stillRunning(id, marker)];
+    }
+    assert.deepEqual(left, [], "a docker exec client outlived the bb-vm that was killed");
+    assert.deepEqual(inContainer, [], "the command bb-vm ran went on in the container after bb-vm was killed");
+  });
+}
+
+test("bb-vm exec on an engine that answers everything but never starts the exec ends in one line naming the bottle (124) and leaves no docker exec waiting, even right after the same command ran", async (t) => {
   const { root, bottle } = await agentBottle(t, "noexec");
   const where = ["--slug", bottle.slug, "--state-dir", root.stateRoot];
   // The engine's version and the container's state answer, so the engine check passes.
   for (const hangOn of [/^POST \S+\/containers\/[^/\s]+\/exec$/, /^POST \S+\/exec\/[^/\s]+\/start$/]) {
+    // The same command, started by the engine a moment ago: that start is not this one's.
+    const before = await runTool("bb-vm", ["exec", "--root", ...where, "--", "true"]);
+    assert.equal(before.code, 0, before.stderr);
     const engine = await hangingEngine(t, { via: realEngineSocket(), hangOn });
     const began = Date.now();
     // Bounded here: without a limit of its own, bb-vm waits forever.

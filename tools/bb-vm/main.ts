@@ -77,11 +77,11 @@ const locateFlags = (c: ReturnType<typeof program.command>) =>
     .option("--slug <slug>", "find the plan of a running bottle by slug")
     .option("--state-dir <dir>", "state root (with --slug)");
 
-async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boolean; interactive: boolean; workdir?: string }): Promise<number> {
+async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boolean; interactive: boolean; workdir?: string; askStarted?: boolean }): Promise<number> {
   if (plan.vm.kind === "docker") {
     // By the id bb-vm recorded: a container of that name now may be another root's bottle.
     const container = await agentContainer(plan);
-    const { code, cli, out, dockerSaid } = await execInteractive(container, argv, { ...o, root: o.root ? rootExec(plan) : undefined, slug: plan.slug });
+    const { code, cli, out, dockerSaid, neverStarted } = await execInteractive(container, argv, { ...o, root: o.root ? rootExec(plan) : undefined, slug: plan.slug });
     const why = code === 0 ? null : await whyNotRun(plan, container, code, cli.text() + out.text(), o.workdir);
     if (why === null) {
       // The lines the docker CLI wrote were the command's own after all, or the CLI's on a
@@ -92,8 +92,10 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
       // With a terminal, docker's stderr is docker's alone: words there mean docker did not
       // start the session (refused the exec, could not enter ~/work, ...), which the start
       // flow must not take for an agent that ran and exited (keep=false tears down then).
-      if (code !== 0 && dockerSaid) {
-        throw new BbError("VM", `bottle ${plan.slug}: the session in ${plan.vm.name} did not start (docker exec exited ${code}, saying what is above); the bottle runs on`, {
+      // Without one (attach), the engine's events say it instead.
+      if (code !== 0 && (dockerSaid || neverStarted)) {
+        const said = dockerSaid ? "saying what is above" : "the engine never started it";
+        throw new BbError("VM", `bottle ${plan.slug}: the session in ${plan.vm.name} did not start (docker exec exited ${code}, ${said}); the bottle runs on`, {
           exitCode: EXIT.notRun,
           details: { slug: plan.slug, container: plan.vm.name, dockerExit: code },
         });
@@ -144,7 +146,7 @@ async function whyNotRun(plan: Vmd, container: string, code: number, said: strin
 }
 
 const passedThrough = (what: string) =>
-  `\nExit codes: ${what}; 125 when the bottle could not run it (its agent container is gone, stopped or paused, or, with a terminal, docker did not start it); before it runs, the table of \`bb-vm --help\` (2 usage, 3 invalid plan, 1 any other failure).\n`;
+  `\nExit codes: ${what}; 125 when the bottle could not run it (its agent container is gone, stopped or paused, or docker did not start it: told with a terminal, and for attach without one); before it runs, the table of \`bb-vm --help\` (2 usage, 3 invalid plan, 1 any other failure).\n`;
 
 locateFlags(program.command("exec").description("run a command in the bottle as user node (or root with --root); exits with its code"))
   .addHelpText("after", passedThrough("the command's own"))
@@ -170,7 +172,8 @@ locateFlags(program.command("attach").description("run the agent (claude, codex 
     // Claude Code and codex read a terminal-less stdin as a one-shot prompt, and fail on an
     // empty one with their own words: say up front what is going on.
     if (!tty) log.warn(`attach: no terminal (stdin or stdout is not one), so ${plan.agent.provider} runs without a TTY; to script a bottle, use: just run agent=${plan.agent.name} -- CMD`);
-    setExitCode(command, await execIn(plan, agentCommand(plan), { tty, interactive: true, workdir: plan.cwd ? AGENT.workdir : undefined }));
+    // Asked without a terminal: the start flow keeps a bottle whose session never started.
+    setExitCode(command, await execIn(plan, agentCommand(plan), { tty, interactive: true, workdir: plan.cwd ? AGENT.workdir : undefined, askStarted: !tty }));
   });
 
 await mainOf(program);

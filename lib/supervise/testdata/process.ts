@@ -9,8 +9,6 @@ export interface Watched {
   child: ChildProcess;
   /** Every complete output line so far (stdout and stderr together). */
   lines: string[];
-  /** When each line arrived (Date.now()), parallel to `lines`. */
-  stamps: number[];
   /** The first line (past or future) matching `re`; rejects after `ms` with the output so far. */
   waitFor(re: RegExp, ms?: number, from?: number): Promise<RegExpMatchArray>;
   /** Resolves with the exit code (or 128+signal) once the process is gone. */
@@ -26,11 +24,9 @@ const SIGNUM: Record<string, number> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2 };
 export function watch(argv: string[], env: Record<string, string | undefined> = {}, replaceEnv = false): Watched {
   const child = start(argv, { env, replaceEnv, cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const lines: string[] = [];
-  const stamps: number[] = [];
   const waiters = new Set<() => void>();
   onOutputLines(child, (parts) => {
     lines.push(...parts);
-    stamps.push(...parts.map(() => Date.now()));
     for (const w of waiters) w();
   });
   let done = false;
@@ -82,5 +78,5 @@ export function watch(argv: string[], env: Record<string, string | undefined> = 
     return exited;
   }
 
-  return { child, lines, stamps, waitFor, exited, signal, stop };
+  return { child, lines, waitFor, exited, signal, stop };
 }

@@ -1,6 +1,7 @@
 // Test support: git-gate as a real process in front of a real upstream (a bare repo over
 // file://), with the hooks bb-prepare writes, a seeded history and an agent-side clone.
 // The push policy is the caller's; the seed holds README.md and .github/workflows/ci.yml.
+import assert from "node:assert/strict";
 import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -117,4 +118,24 @@ export async function startGateFixture(opts: { push: PushPolicy; sensitive?: Rec
     await rm(dir, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** A push from the fixture's clone that must be refused: stderr matches every pattern, upstream does not change. */
+export async function refusedPushTo(f: GateFixture, args: string[], ...patterns: RegExp[]) {
+  const before = await f.upstreamRefs();
+  const r = await f.git(f.work, ["push", "origin", ...args], [1]);
+  for (const p of patterns) assert.match(r.stderr, p);
+  assert.equal(await f.upstreamRefs(), before, "upstream changed after a refused push");
+  return r;
+}
+
+/** A maintainer's commit on `branch`, pushed to upstream itself (not through the gate), which the gate's mirror then learns. */
+export async function publishUpstream(f: GateFixture, branch: string, file: string, content: string) {
+  await f.git(f.work, ["checkout", "-q", "-B", "maint", `origin/${branch}`]);
+  const sha = await f.commit(file, content, `maintainer: ${file}`);
+  await f.git(f.work, ["push", "-q", f.upstream, `HEAD:refs/heads/${branch}`]);
+  await f.git(f.work, ["checkout", "-q", "--detach", "origin/main"]);
+  await f.git(f.work, ["branch", "-q", "-D", "maint"]);
+  await f.git(f.work, ["fetch", "-q", "origin"]);
+  return sha;
 }

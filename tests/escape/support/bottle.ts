@@ -100,6 +100,7 @@ export async function removeBottle(stateRoot: string, slug: string): Promise<voi
   const filter = { "bot-bottle.slug": slug };
   for (const c of await docker.listContainers(filter)) await docker.removeContainer(c.id);
   for (const n of await docker.listNetworks(filter)) await docker.removeNetwork(n.id).catch(() => {});
+  for (const v of await docker.listVolumes(filter)) await docker.removeVolume(v.name).catch(() => {});
   if (r.code !== 0) throw new Error(`bb-cleanup --slug ${slug} exited ${r.code}:\n${r.stderr}`);
 }
 

@@ -1,0 +1,119 @@
+// git-gate judges a ref by what upstream holds now and by what the gate itself did to it:
+// a branch deleted through the gate and created again, a branch upstream dropped that the
+// mirror still holds, a symbolic ref upstream whose target does not exist. Real process,
+// real git, a local upstream (file://, or a git:// server speaking only protocol v0).
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, beforeEach, describe, it } from "node:test";
+import { publishUpstream, refusedPushTo, startGateFixture, type GateFixture } from "./testdata/gate.ts";
+
+const AWS_KEY = "AKIAZ7QK3MPLW2XVR4TN";
+const POLICY = { allowedRefs: ["agent/**"], protectedBranches: ["main"], protectedPaths: [".github/**"], dlp: true };
+
+/** Fixture hooks shared by the describes below: a clean detached checkout of origin/main before each test. */
+function gateUnder(opts: { v0Upstream?: boolean }) {
+  const ctx = {} as { f: GateFixture };
+  before(async () => {
+    ctx.f = await startGateFixture({ push: POLICY, dlpDisabled: ["high_entropy"], ...opts });
+  });
+  after(() => ctx.f?.stop());
+  beforeEach(async () => {
+    await ctx.f.git(ctx.f.work, ["fetch", "-q", "--prune", "origin"]);
+    await ctx.f.git(ctx.f.work, ["checkout", "-q", "--detach", "origin/main"]);
+    await ctx.f.git(ctx.f.work, ["clean", "-qfdx"]);
+  });
+  return ctx;
+}
+
+const upstreamAt = async (f: GateFixture, ref: string) => (await f.git(f.upstream, ["rev-parse", "--verify", "-q", ref], [0, 1])).stdout.trim();
+
+describe("git-gate remembers what it did to a ref and judges by what upstream holds now (real process, real git)", () => {
+  const ctx = gateUnder({});
+
+  it("a branch deleted through the gate and created again is judged as moved from where it was: no rewind past a protected-path change in two pushes", async () => {
+    const { f } = ctx;
+    const base = (await f.git(f.work, ["rev-parse", "origin/main"])).stdout.trim();
+    await f.git(f.work, ["push", "-q", "origin", `${base}:refs/heads/agent/ci`]);
+    const hardened = await publishUpstream(f, "agent/ci", ".github/workflows/ci.yml", "on: push\njobs: {scan: {}}\n");
+    await f.git(f.work, ["push", "-q", "origin", ":refs/heads/agent/ci"]);
+    await refusedPushTo(
+      f,
+      [`${base}:refs/heads/agent/ci`],
+      /\[protectedPaths\] refs\/heads\/agent\/ci: refs\/heads\/agent\/ci was deleted through git-gate at [0-9a-f]{12}, so creating it again counts as moving it from there, and this takes back [0-9a-f]{12}'s change to protected path \.github\/workflows\/ci\.yml \(matches \.github\/\*\*\); a branch under a name git-gate has not deleted may start at any published commit/,
+    );
+    // A new name may start at any published commit, the one before the hardening too.
+    await f.git(f.work, ["push", "-q", "origin", `${base}:refs/heads/agent/ci-old`]);
+    assert.equal(await upstreamAt(f, "agent/ci-old"), base);
+    // Once main has the hardening, the branch comes back on top of it.
+    await f.git(f.work, ["push", "-q", f.upstream, `${hardened}:refs/heads/main`]);
+    await f.git(f.work, ["fetch", "-q", "origin"]);
+    await f.git(f.work, ["push", "-q", "origin", `${hardened}:refs/heads/agent/ci`]);
+    assert.equal(await upstreamAt(f, "agent/ci"), hardened);
+  });
+
+  it("a commit only a branch upstream dropped reaches is new again: its secret is refused though the gate's mirror still holds the branch", async () => {
+    const { f } = ctx;
+    // A maintainer publishes a secret by mistake, and the gate's mirror learns it.
+    const leaked = await publishUpstream(f, "main", "config.env", `AWS_ACCESS_KEY_ID=${AWS_KEY}\n`);
+    await f.git(f.work, ["push", "-q", f.upstream, `${leaked}:refs/heads/leak`, `${leaked}^:refs/heads/main`, "--force"]);
+    await f.git(f.work, ["fetch", "-q", "origin"]);
+    // Upstream drops the branch while the agent's push is on its way: after the gate's
+    // fetch for this session, before its hook.
+    const hook = join(f.dir, "hooks", "pre-receive");
+    const original = await readFile(hook, "utf8");
+    const drop = `env -u GIT_DIR -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES git --git-dir='${f.upstream}' update-ref -d refs/heads/leak\n`;
+    await writeFile(hook, original.replace(/^(#!.*\n)/, `$1${drop}`));
+    try {
+      const r = await f.git(f.work, ["push", "origin", `${leaked}:refs/heads/agent/leak`], [1]);
+      assert.match(r.stderr, /\[dlp\] refs\/heads\/agent\/leak: commit [0-9a-f]{12} adds a secret to config\.env: found by the aws detector/);
+    } finally {
+      await writeFile(hook, original);
+    }
+    assert.equal(await upstreamAt(f, "leak"), "", "the hook did not drop the branch upstream");
+    assert.equal(await upstreamAt(f, "agent/leak"), "", "the secret reached upstream again");
+  });
+});
+
+/** What the agent's push through a dangling symref leaves upstream: the symref, and no target. */
+async function danglingSymrefRefused(f: GateFixture) {
+  await f.git(f.upstream, ["symbolic-ref", "refs/heads/agent/alias", "refs/heads/release"]);
+  try {
+    const listing = (await f.git(f.upstream, ["ls-remote", "--symref", "."])).stdout;
+    assert.doesNotMatch(listing, /agent\/alias/, "upstream lists the dangling symref");
+    await f.commit("alias.txt", "through the alias\n");
+    const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/alias"], [1]);
+    assert.match(
+      r.stderr,
+      /\[allowedRefs\] refs\/heads\/agent\/alias: upstream holds refs\/heads\/agent\/alias as a symbolic ref to refs\/heads\/release, which did not exist \(so upstream listed neither\), and the push created refs\/heads\/release, which the policy refuses: refs\/heads\/release is not an allowed ref/,
+    );
+    assert.match(r.stderr, /git-gate deleted refs\/heads\/release again/);
+    assert.equal(await upstreamAt(f, "refs/heads/release"), "", "the ref made through the symref is still upstream");
+    assert.equal((await f.git(f.upstream, ["symbolic-ref", "refs/heads/agent/alias"])).stdout.trim(), "refs/heads/release");
+    // A symref whose target the policy allows takes the push, as that target would.
+    await f.git(f.upstream, ["symbolic-ref", "refs/heads/agent/to", "refs/heads/agent/target"]);
+    await f.git(f.work, ["push", "-q", "origin", "HEAD:refs/heads/agent/to"]);
+    assert.equal(await upstreamAt(f, "refs/heads/agent/target"), (await f.git(f.work, ["rev-parse", "HEAD"])).stdout.trim());
+  } finally {
+    for (const ref of ["refs/heads/agent/alias", "refs/heads/agent/to"]) await f.git(f.upstream, ["update-ref", "--no-deref", "-d", ref]);
+  }
+}
+
+describe("git-gate in front of a symbolic ref upstream whose target does not exist, over protocol v2 (real process, real git)", () => {
+  const ctx = gateUnder({});
+  it("a push to it cannot create a ref the policy refuses; git-gate deletes that ref again", () => danglingSymrefRefused(ctx.f));
+});
+
+describe("git-gate in front of an upstream that speaks only protocol v0 (real process, real git)", () => {
+  const ctx = gateUnder({ v0Upstream: true });
+
+  it("a push to a symbolic ref whose target does not exist cannot create a ref the policy refuses; git-gate deletes that ref again", () => danglingSymrefRefused(ctx.f));
+
+  it("a new branch at protected main's commit is created; moving it on is judged as main too (it may be a symref to main)", async () => {
+    const { f } = ctx;
+    const main = (await f.git(f.work, ["rev-parse", "origin/main"])).stdout.trim();
+    await f.git(f.work, ["push", "-q", "origin", `${main}:refs/heads/agent/at-main`]);
+    await f.commit("next.txt", "next\n");
+    await refusedPushTo(f, ["HEAD:refs/heads/agent/at-main"], /\[allowedRefs\] refs\/heads\/agent\/at-main: upstream speaks protocol v0, .* refs\/heads\/main is not an allowed ref/);
+  });
+});
