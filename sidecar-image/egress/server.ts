@@ -19,6 +19,7 @@ import { registrableDomain } from "../../lib/public-suffix.ts";
 import { endToEndHeaders, flat, headerObject } from "../../lib/http/headers.ts";
 import { maskedHeaders, Redactor, secretForms, type Secret } from "./redact.ts";
 import { WsRedactor } from "./ws-redact.ts";
+import { armDeadlines, armDial, DEFAULT_DEADLINES, isUpstreamTimeout, type Deadlines } from "./deadlines.ts";
 import { routableLookup } from "../../lib/http/lookup.ts";
 import { credentialHeaderNames, injectedHeader, injectedSecrets, routeTable, type Route } from "./routes.ts";
 
@@ -35,6 +36,8 @@ export interface EgressOptions {
   extraCa?: string[];
   /** Dial these host names at a fixed address instead of resolving them (tests). */
   resolve?: Map<string, Target>;
+  /** How long an upstream's dial and the head of its answer may take (DEFAULT_DEADLINES). */
+  deadlines?: Partial<Deadlines>;
   log?: Logger;
 }
 
@@ -87,6 +90,12 @@ function unbracket(host: string): string {
 /** The largest request body egress keeps a copy of, to send again (lib/http/retry.ts). */
 const REPLAY_BODY_BYTES = 1024 * 1024;
 
+/** The agent's answer to an upstream that failed: 504 when a deadline gave up on it. */
+function upstreamFailure(origin: string, e: NodeJS.ErrnoException): { status: number; reason: string } {
+  if (isUpstreamTimeout(e)) return { status: 504, reason: e.message };
+  return { status: 502, reason: describeUpstreamError(origin, e) };
+}
+
 function describeUpstreamError(origin: string, e: NodeJS.ErrnoException): string {
   if (e.code && TLS_TRUST_ERRORS.has(e.code)) return `upstream ${origin} presented a TLS certificate egress does not trust (${e.code})`;
   if (e.code === "EUNROUTABLE") return `cannot reach upstream ${origin}: ${e.message}`;
@@ -133,6 +142,7 @@ export function createEgress(opts: EgressOptions): Egress {
   // the first of each line, then counts (lib/log-limit.ts).
   const agentLines = createAgentLines({ log, what: "warnings about requests" });
   const resolveMap = opts.resolve ?? new Map<string, Target>();
+  const deadlines: Deadlines = { ...DEFAULT_DEADLINES, ...opts.deadlines };
   const lookup = routableLookup("egress");
   const secureContext = clientContext(opts.extraCa);
   const agents = {
@@ -282,14 +292,17 @@ export function createEgress(opts: EgressOptions): Egress {
         onResponse(upRes);
       });
       upstream = sent;
+      armDeadlines(sent, origin, deadlines);
       sent.on("error", (e: NodeJS.ErrnoException) => {
         if (res.headersSent) return void res.destroy();
         const whole = kept !== null && req.readableEnded;
+        // A deadline's TIMEOUT is not a connection closed under the request: never sent again.
         if (!res.destroyed && retryOnFreshConnection(sent, e, whole)) {
           log.debug(`${req.method} ${origin}: the pooled connection was closed under the request (${e.code}); sending it again`);
           return attempt(Buffer.concat(kept!, keptBytes));
         }
-        fail(res, 502, describeUpstreamError(origin, e), share);
+        const failure = upstreamFailure(origin, e);
+        fail(res, failure.status, failure.reason, share);
       });
       if (body) sent.end(body);
       else req.pipe(sent);
@@ -304,7 +317,7 @@ export function createEgress(opts: EgressOptions): Egress {
   function rawFail(socket: Duplex, status: number, reason: string, share?: string) {
     agentLines.warn(reason, undefined, share);
     const body = `egress: ${reason}\n`;
-    const text = status === 400 ? "Bad Request" : "Bad Gateway";
+    const text = http.STATUS_CODES[status] ?? "";
     socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   }
 
@@ -347,6 +360,7 @@ export function createEgress(opts: EgressOptions): Egress {
       return `${lines.join("\r\n")}\r\n`;
     };
     const upstream = (secure ? https.request : http.request)(options);
+    armDeadlines(upstream, origin, deadlines);
     upstream.on("upgrade", (upRes, upSocket, upHead) => {
       log.debug(`upgrade ${origin} -> ${upRes.statusCode}${routeNote(route)}`);
       const pairs: [string, string][] = [];
@@ -378,7 +392,10 @@ export function createEgress(opts: EgressOptions): Egress {
       body.stream.on("error", () => socket.destroy());
       body.stream.pipe(socket);
     });
-    upstream.on("error", (e: NodeJS.ErrnoException) => rawFail(socket, 502, describeUpstreamError(origin, e), share));
+    upstream.on("error", (e: NodeJS.ErrnoException) => {
+      const failure = upstreamFailure(origin, e);
+      rawFail(socket, failure.status, failure.reason, share);
+    });
     upstream.end();
   }
 
@@ -395,7 +412,11 @@ export function createEgress(opts: EgressOptions): Egress {
     const hostname = unbracket(m[1]!).toLowerCase();
     const t = target(hostname, port);
     const upstream = net.connect({ host: t.host, port: t.port, lookup });
-    const onEarlyError = (e: NodeJS.ErrnoException) => rawFail(socket, 502, describeUpstreamError(`${hostname}:${port}`, e), shareOf(hostname));
+    armDial(upstream, `${hostname}:${port}`, deadlines.connectMs);
+    const onEarlyError = (e: NodeJS.ErrnoException) => {
+      const failure = upstreamFailure(`${hostname}:${port}`, e);
+      rawFail(socket, failure.status, failure.reason, shareOf(hostname));
+    };
     upstream.once("error", onEarlyError);
     upstream.once("connect", () => {
       upstream.off("error", onEarlyError);

@@ -1,0 +1,130 @@
+// egress as a real process with short deadlines (--connect-timeout 1, --head-timeout 2)
+// against upstreams on 127.0.0.1 that never accept, accept and say nothing, or answer
+// slowly: the first two get a 504 naming them and what did not happen, the last passes
+// whole, over plain HTTP and over TLS (whose handshake ends the dial's deadline).
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
+import { REPO_ROOT, startDaemon, type DaemonProcess } from "../../tests/support/daemon-process.ts";
+import { connectTunnel, plainVia, type RawResponse } from "../../tests/support/raw-http.ts";
+import { skipWhen } from "../../tests/support/skip.ts";
+import { NO_HANGING_CONNECT, startUnacceptingListener, type UnacceptingListener } from "../../tests/support/unaccepting-listener.ts";
+import { SLOW_BODY_CHUNKS, startQuietUpstream, startSlowUpstream, type QuietUpstream } from "./testdata/quiet-upstream.ts";
+
+const WS_UPGRADE = { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13" };
+
+describe("egress deadlines (real process)", skipWhen(NO_HANGING_CONNECT, "egress deadlines"), () => {
+  let quiet: QuietUpstream;
+  let dir: string;
+  let slow: Awaited<ReturnType<typeof startSlowUpstream>>;
+  let slowTls: Awaited<ReturnType<typeof startSlowUpstream>>;
+  let stuck: UnacceptingListener;
+  let egress: DaemonProcess;
+
+  before(async () => {
+    quiet = await startQuietUpstream();
+    dir = await mkdtemp(join(tmpdir(), "bb-egress-deadlines-"));
+    const ca = await mintCa({ commonName: "egress deadlines test CA" });
+    await writeFile(join(dir, "ca.pem"), ca.certPem);
+    slow = await startSlowUpstream();
+    slowTls = await startSlowUpstream(await mintLeaf({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, hosts: ["slow-tls.test"] }));
+    stuck = await startUnacceptingListener();
+    egress = await startDaemon(join(REPO_ROOT, "sidecar-image/egress/main.ts"), [
+      "--listen", "127.0.0.1:0",
+      "--connect-timeout", "1",
+      "--head-timeout", "2",
+      "--extra-ca", join(dir, "ca.pem"),
+      `--resolve=quiet.test=127.0.0.1:${quiet.port}`,
+      `--resolve=slow.test=127.0.0.1:${slow.port}`,
+      `--resolve=slow-tls.test=127.0.0.1:${slowTls.port}`,
+      `--resolve=stuck.test=127.0.0.1:${stuck.port}`,
+    ]);
+  });
+
+  after(async () => {
+    await egress?.stop();
+    await stuck?.close();
+    await slow?.close();
+    await slowTls?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+    await quiet?.close();
+  });
+
+  /** One request on its own connection to egress. */
+  async function via(method: string, url: string, headers: Record<string, string> = {}): Promise<RawResponse> {
+    const conn = await plainVia(egress.port);
+    try {
+      return await conn.proxyRequest(method, url, headers);
+    } finally {
+      conn.socket.destroy();
+    }
+  }
+
+  /** The connection a request line arrived on upstream (exactly once). */
+  function arrivedOnce(line: string): number {
+    const seen = quiet.arrived.filter((a) => a.line === line);
+    assert.equal(seen.length, 1, `${line} arrived ${seen.length} times: ${JSON.stringify(quiet.arrived)}`);
+    return seen[0]!.conn;
+  }
+
+  it("an upstream that takes the request and never answers: 504 naming it after --head-timeout, and its connection closed", async () => {
+    const res = await via("GET", "http://quiet.test/hold");
+    assert.equal(res.status, 504, res.body);
+    assert.match(res.body, /^egress: http:\/\/quiet\.test sent no response head within 2 s\n$/);
+    await quiet.closed(arrivedOnce("GET /hold"));
+  });
+
+  it("a head timeout on a pooled keep-alive connection is not sent again on a fresh one", async () => {
+    const conn = await plainVia(egress.port);
+    try {
+      assert.equal((await conn.proxyRequest("GET", "http://quiet.test/answer-first")).body, "ok");
+      const res = await conn.proxyRequest("GET", "http://quiet.test/hold-pooled");
+      assert.equal(res.status, 504, res.body);
+      assert.match(res.body, /sent no response head within 2 s/);
+    } finally {
+      conn.socket.destroy();
+    }
+    const pooled = arrivedOnce("GET /hold-pooled");
+    assert.equal(pooled, arrivedOnce("GET /answer-first"), "the second request went out on the first one's connection");
+    await quiet.closed(pooled);
+  });
+
+  it("an upgrade the upstream never answers: 504 after --head-timeout", async () => {
+    const res = await via("GET", "http://quiet.test/hold-ws", WS_UPGRADE);
+    assert.equal(res.status, 504, res.body);
+    assert.match(res.body, /^egress: http:\/\/quiet\.test sent no response head within 2 s\n$/);
+    await quiet.closed(arrivedOnce("GET /hold-ws"));
+  });
+
+  it("a TLS upstream that accepts and never finishes the handshake: 504 after --connect-timeout", async () => {
+    const before = quiet.connections();
+    const res = await via("GET", "https://quiet.test/never-secure");
+    assert.equal(res.status, 504, res.body);
+    assert.match(res.body, /^egress: https:\/\/quiet\.test accepted a connection but did not finish the TLS handshake within 1 s\n$/);
+    assert.equal(quiet.connections(), before + 1);
+    await quiet.closed(before);
+  });
+
+  it("an upstream that never accepts the connection: 504 after --connect-timeout, for a request, an upgrade and a CONNECT", async () => {
+    for (const res of [await via("GET", "http://stuck.test/"), await via("GET", "http://stuck.test/ws", WS_UPGRADE)]) {
+      assert.equal(res.status, 504, res.body);
+      assert.match(res.body, /^egress: http:\/\/stuck\.test did not accept a connection within 1 s\n$/);
+    }
+    const t = await connectTunnel(egress.port, "stuck.test:443");
+    assert.ok("refused" in t, "CONNECT to a host that never accepts was answered 200");
+    assert.equal(t.refused.status, 504, t.refused.body);
+    assert.equal(t.refused.statusLine, "HTTP/1.1 504 Gateway Timeout");
+    assert.match(t.refused.body, /^egress: stuck\.test:443 did not accept a connection within 1 s\n$/);
+  });
+
+  it("a slow upstream (head after 200 ms, body trickled for longer than either deadline) passes whole, over HTTP and TLS", async () => {
+    const whole = Array.from({ length: SLOW_BODY_CHUNKS }, (_, i) => `chunk-${i};`).join("");
+    for (const res of await Promise.all([via("GET", "http://slow.test/"), via("GET", "https://slow-tls.test/")])) {
+      assert.equal(res.status, 200, res.body);
+      assert.equal(res.body, whole);
+    }
+  });
+});

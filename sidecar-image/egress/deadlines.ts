@@ -1,0 +1,63 @@
+// How long egress waits on an upstream before it answers the agent 504 itself: for the
+// connection (a dial the far side never answers would otherwise wait out the OS's connect
+// timeout, minutes) and for the head of the answer (an upstream that takes a request and
+// says nothing would otherwise hold it for good). The head's wait is long by default: an
+// LLM API answers a request that does not stream only once it has written the whole reply.
+// Once the head is here nothing is timed: a slow streamed body is the upstream's right.
+import type http from "node:http";
+import type net from "node:net";
+import { BbError } from "../../lib/errors.ts";
+import { dialDeadline } from "../../lib/http/dial.ts";
+
+export interface Deadlines {
+  /** A fresh connection's dial, the name lookup and a TLS handshake included. */
+  connectMs: number;
+  /** From the whole request written to the head of the answer. */
+  headMs: number;
+}
+
+export const DEFAULT_DEADLINES: Deadlines = { connectMs: 30_000, headMs: 10 * 60_000 };
+
+const seconds = (ms: number) => `${ms / 1000} s`;
+
+/** The error a deadline destroys an upstream with: a TIMEOUT, which the retry never sends
+ * again (lib/http/retry.ts) and egress answers 504. */
+function timedOut(message: string, deadline: "connect" | "head"): BbError {
+  return new BbError("TIMEOUT", message, { details: { deadline } });
+}
+
+export function isUpstreamTimeout(e: unknown): e is BbError {
+  return e instanceof BbError && e.code === "TIMEOUT";
+}
+
+function dialTimedOut(origin: string, ms: number, step: "connect" | "tls handshake"): BbError {
+  const what = step === "connect" ? "did not accept a connection" : "accepted a connection but did not finish the TLS handshake";
+  return timedOut(`${origin} ${what} within ${seconds(ms)}`, "connect");
+}
+
+/** Destroy `s` (with a TIMEOUT naming `origin`) unless it is connected within `ms`. */
+export function armDial(s: net.Socket, origin: string, ms: number): void {
+  dialDeadline(s, ms, (step) => s.destroy(dialTimedOut(origin, ms, step)));
+}
+
+/**
+ * Time `req` against `d`: the dial of the connection it is given, unless that comes from
+ * the keep-alive pool (already connected), and the head of its answer, from when the last
+ * of the request is written (a slow upload is the agent's) until a response or an upgrade
+ * begins. Either deadline destroys the request, and so its connection, with a TIMEOUT.
+ */
+export function armDeadlines(req: http.ClientRequest, origin: string, d: Deadlines): void {
+  req.once("socket", (s) => dialDeadline(s, d.connectMs, (step) => req.destroy(dialTimedOut(origin, d.connectMs, step))));
+  let answered = false;
+  let head: ReturnType<typeof setTimeout> | undefined;
+  // An upstream may answer before the request is all written (a 413 to a big upload).
+  req.once("finish", () => {
+    if (answered) return;
+    head = setTimeout(() => req.destroy(timedOut(`${origin} sent no response head within ${seconds(d.headMs)}`, "head")), d.headMs);
+  });
+  const stop = () => {
+    answered = true;
+    clearTimeout(head);
+  };
+  req.once("response", stop).once("upgrade", stop).once("close", stop);
+}
