@@ -13,7 +13,8 @@
 //                     a change the ref's commits made to one (a rewind or a replaced
 //                     history: what a protected branch refuses outright); a ref the gate
 //                     deleted and that is created again counts as moved from where it was
-//                     (deleted.ts), so a delete and a create are no rewind in two pushes;
+//                     (deleted.ts, under any spelling of its name), so a delete and a
+//                     create are no rewind in two pushes;
 //   fileSize          no new commit may add a file of MAX_FILE_MIB or more: its diff is
 //                     read whole, several times over, to be checked;
 //   commitFormat      no new commit may carry a header git reads differently from a
@@ -36,6 +37,7 @@ import type { Finding, Scanner } from "../../lib/dlp/mod.ts";
 import { addedOver, commitChanges, type CommitChanges, droppedPaths, type Git } from "./diff.ts";
 import { pathMatches, refMatches } from "./glob.ts";
 import { beyond, publishedTips } from "./published.ts";
+import type { DeletedRef } from "./deleted.ts";
 
 export const ZERO = /^0+$/;
 
@@ -84,8 +86,8 @@ export interface PolicyContext {
   isAncestor(a: string, b: string): Promise<boolean>;
   /** Every ref upstream lists now -> its value. */
   upstream: Map<string, string>;
-  /** The value a ref had when the gate deleted it upstream (deleted.ts), or null. */
-  deletedAt(ref: string): Promise<string | null>;
+  /** The spellings of a ref the gate deleted upstream, with the values they had (deleted.ts). */
+  deletedAt(ref: string): Promise<DeletedRef[]>;
 }
 
 /** pre-receive's stdin: "<old> <new> <ref>" per line. */
@@ -217,19 +219,27 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
     }
 
     const created = ZERO.test(u.old);
-    const from = protectedRef || !policy.protectedPaths.length ? null : created ? await ctx.deletedAt(u.ref) : u.old;
-    if (from && created && !(await ctx.git(["cat-file", "-e", from]).then(() => true, () => false))) {
-      v("protectedPaths", `git-gate deleted ${u.ref} at ${shortSha(from)} and no longer holds that commit, so it cannot tell what creating the ref again would take back: push under another name`);
-    } else if (from) {
-      const oldCommit = await ctx.git(["rev-parse", "--verify", "--quiet", `${from}^{commit}`]).then((s) => s.trim(), () => null);
-      for (const path of oldCommit ? await droppedPaths(ctx.git, oldCommit, target) : []) {
+    const froms: DeletedRef[] = protectedRef || !policy.protectedPaths.length ? [] : created ? await ctx.deletedAt(u.ref) : [{ ref: u.ref, sha: u.old }];
+    // The commits the ref held where it is judged as moved from: for a ref created again,
+    // where the gate deleted it (each spelling's value).
+    const heldBefore: string[] = [];
+    for (const from of froms) {
+      const deletedAs = from.ref === u.ref ? `${u.ref} was deleted` : `${u.ref} is ${from.ref} on a case-insensitive upstream, which was deleted`;
+      if (created && !(await ctx.git(["cat-file", "-e", from.sha]).then(() => true, () => false))) {
+        v("protectedPaths", `${deletedAs} through git-gate at ${shortSha(from.sha)} and git-gate no longer holds that commit, so it cannot tell what creating the ref again would take back: push under another name`);
+        continue;
+      }
+      const oldCommit = await ctx.git(["rev-parse", "--verify", "--quiet", `${from.sha}^{commit}`]).then((s) => s.trim(), () => null);
+      if (!oldCommit) continue;
+      heldBefore.push(oldCommit);
+      for (const path of await droppedPaths(ctx.git, oldCommit, target)) {
         const pattern = protectedBy(path);
         if (!pattern) continue;
-        const change = `${shortSha(oldCommit!)}'s change to protected path ${path} (matches ${pattern})`;
+        const change = `${shortSha(oldCommit)}'s change to protected path ${path} (matches ${pattern})`;
         v(
           "protectedPaths",
           created
-            ? `${u.ref} was deleted through git-gate at ${shortSha(from)}, so creating it again counts as moving it from there, and this takes back ${change}; a branch under a name git-gate has not deleted may start at any published commit`
+            ? `${deletedAs} through git-gate at ${shortSha(from.sha)}, so creating it again counts as moving it from there, and this takes back ${change}; a branch under a name git-gate has not deleted may start at any published commit`
             : `the update takes back ${change}: a rewind or a replaced history may not undo one`,
         );
       }
@@ -241,6 +251,13 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
 
     const range = beyond(target, tips);
     const newCommits = (await ctx.git(["rev-list", ...range.args], range.input)).split("\n").filter(Boolean);
+    // A ref created again counts as moved from where the gate deleted it, and an update's
+    // old history is no change of the ref's: the commits that ref held then are upstream's,
+    // not the agent's, so they are not refused for the protected paths they change (the
+    // check above holds what it takes back). They were taken off upstream with the ref,
+    // though, so every other check still reads them as new (published.ts).
+    const heldRange = created && heldBefore.length ? beyond(target, [...tips, ...heldBefore]) : null;
+    const changesRef = heldRange ? new Set((await ctx.git(["rev-list", ...heldRange.args], heldRange.input)).split("\n").filter(Boolean)) : null;
     const flagged = new Set<string>(); // paths a single commit was already refused for
     for (const c of newCommits) {
       const ch = await changesOf(c);
@@ -251,7 +268,7 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
       if (ch.strayParents.length) {
         v("commitFormat", `commit ${shortSha(c)} has a "parent" line after its author/committer, which git does not read as a parent; git-gate refuses commits other tools may read differently`);
       }
-      for (const path of ch.paths) {
+      for (const path of changesRef && !changesRef.has(c) ? [] : ch.paths) {
         const pattern = protectedBy(path);
         if (pattern) v("protectedPaths", `commit ${shortSha(c)} changes protected path ${path} (matches ${pattern})`);
       }

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { publishUpstream, refusedPushTo, startGateFixture, type GateFixture } from "./testdata/gate.ts";
+import { deletedAfterHardening, publishUpstream, refusedPushTo, startGateFixture, type GateFixture } from "./testdata/gate.ts";
 
 const AWS_KEY = "AKIAZ7QK3MPLW2XVR4TN";
 const POLICY = { allowedRefs: ["agent/**"], protectedBranches: ["main"], protectedPaths: [".github/**"], dlp: true };
@@ -33,10 +33,7 @@ describe("git-gate remembers what it did to a ref and judges by what upstream ho
 
   it("a branch deleted through the gate and created again is judged as moved from where it was: no rewind past a protected-path change in two pushes", async () => {
     const { f } = ctx;
-    const base = (await f.git(f.work, ["rev-parse", "origin/main"])).stdout.trim();
-    await f.git(f.work, ["push", "-q", "origin", `${base}:refs/heads/agent/ci`]);
-    const hardened = await publishUpstream(f, "agent/ci", ".github/workflows/ci.yml", "on: push\njobs: {scan: {}}\n");
-    await f.git(f.work, ["push", "-q", "origin", ":refs/heads/agent/ci"]);
+    const { base, hardened } = await deletedAfterHardening(f, "agent/ci");
     await refusedPushTo(
       f,
       [`${base}:refs/heads/agent/ci`],
@@ -50,6 +47,34 @@ describe("git-gate remembers what it did to a ref and judges by what upstream ho
     await f.git(f.work, ["fetch", "-q", "origin"]);
     await f.git(f.work, ["push", "-q", "origin", `${hardened}:refs/heads/agent/ci`]);
     assert.equal(await upstreamAt(f, "agent/ci"), hardened);
+  });
+
+  it("a branch deleted through the gate is created again at its own tip, past the protected-path change upstream made on it; what it brings beyond that tip is checked", async () => {
+    const { f } = ctx;
+    const { hardened } = await deletedAfterHardening(f, "agent/back");
+    assert.equal(await upstreamAt(f, "agent/back"), "");
+    const r = await f.git(f.work, ["push", "origin", `${hardened}:refs/heads/agent/back`]);
+    assert.match(r.stderr, /pushed refs\/heads\/agent\/back to upstream/);
+    assert.equal(await upstreamAt(f, "agent/back"), hardened);
+    // Deleted again, it comes back with the agent's own change to a protected path: refused.
+    await f.git(f.work, ["push", "-q", "origin", ":refs/heads/agent/back"]);
+    await f.git(f.work, ["checkout", "-q", "--detach", hardened]);
+    const mine = await f.commit(".github/workflows/ci.yml", "on: push\n", "weaken ci");
+    await refusedPushTo(f, [`${mine}:refs/heads/agent/back`], new RegExp(`\\[protectedPaths\\] refs/heads/agent/back: commit ${mine.slice(0, 12)} changes protected path \\.github/workflows/ci\\.yml`));
+  });
+
+  it("a branch deleted through the gate under one spelling and created under another (one ref on a case-insensitive upstream) is judged as moved from where it was", async () => {
+    const { f } = ctx;
+    const { base, hardened } = await deletedAfterHardening(f, "agent/Case");
+    await refusedPushTo(
+      f,
+      [`${base}:refs/heads/agent/case`],
+      /\[protectedPaths\] refs\/heads\/agent\/case: refs\/heads\/agent\/case is refs\/heads\/agent\/Case on a case-insensitive upstream, which was deleted through git-gate at [0-9a-f]{12}, so creating it again counts as moving it from there, and this takes back [0-9a-f]{12}'s change to protected path \.github\/workflows\/ci\.yml/,
+    );
+    // Created under the other spelling at the deleted tip: on a case-sensitive upstream the
+    // first spelling is still another ref, deleted, and its record still judges it.
+    await f.git(f.work, ["push", "-q", "origin", `${hardened}:refs/heads/agent/case`]);
+    await refusedPushTo(f, [`${base}:refs/heads/agent/Case`], /\[protectedPaths\] refs\/heads\/agent\/Case: refs\/heads\/agent\/Case was deleted through git-gate at [0-9a-f]{12}, so creating it again/);
   });
 
   it("a commit only a branch upstream dropped reaches is new again: its secret is refused though the gate's mirror still holds the branch", async () => {

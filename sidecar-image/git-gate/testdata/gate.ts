@@ -139,3 +139,16 @@ export async function publishUpstream(f: GateFixture, branch: string, file: stri
   await f.git(f.work, ["fetch", "-q", "origin"]);
   return sha;
 }
+
+/**
+ * `branch` made through the gate at origin/main (`base`), hardened upstream by a maintainer's
+ * change to .github/workflows/ci.yml (`hardened`), then deleted through the gate: what a
+ * create of it is judged from.
+ */
+export async function deletedAfterHardening(f: GateFixture, branch: string): Promise<{ base: string; hardened: string }> {
+  const base = (await f.git(f.work, ["rev-parse", "origin/main"])).stdout.trim();
+  await f.git(f.work, ["push", "-q", "origin", `${base}:refs/heads/${branch}`]);
+  const hardened = await publishUpstream(f, branch, ".github/workflows/ci.yml", `on: push\njobs: {${branch.replace(/\W/g, "-")}: {}}\n`);
+  await f.git(f.work, ["push", "-q", "origin", `:refs/heads/${branch}`]);
+  return { base, hardened };
+}
