@@ -41,7 +41,7 @@ const hash = (text: string) => createHash("sha256").update(text).digest("hex");
 const RECORD = /^([0-9a-f]{40,64}) (\S+)$/;
 
 export function deletedRefs(gitDir: string): DeletedRefs {
-  const root = join(gitDir, "bb-git-gate", "deleted");
+  const root = join(gitDir, "bb-git-gate", "deleted-refs");
   const group = (ref: string) => join(root, hash(foldPath(ref)));
   const file = (ref: string) => join(group(ref), hash(ref));
   const orNothing = <T>(fallback: T) => (e: NodeJS.ErrnoException) => {
