@@ -34,6 +34,8 @@ export interface Aliases {
 // The client's packet trace is the only place git says which protocol the server spoke
 // ("ls-remote< version 2"); anything else reads as v0, the stricter judgement.
 const SPOKE_V2 = /packet:\s+\S+< version 2$/m;
+/** The trace's own lines ("07:05:12.161626 pkt-line.c:80  packet: ..."), left out of what people read. */
+const PACKET_TRACE = /^\d\d:\d\d:\d\d\.\d+ \S+:\d+\s+packet:.*\n?/gm;
 
 /** Parse ls-remote output: symref lines ("ref: <target>\t<name>") and "<sha>\t<name>" lines. */
 function parseListing(text: string): { symrefs: Map<string, string>; values: Map<string, string> } {
@@ -48,7 +50,7 @@ function parseListing(text: string): { symrefs: Map<string, string>; values: Map
 /** Every ref upstream lists, with the protocol it spoke (one `git ls-remote --symref`). */
 export async function listUpstream(url: string, list: ListRefs, what: string): Promise<Listing> {
   const r = await list(["ls-remote", "--symref", url], { GIT_TRACE_PACKET: "1" });
-  if (r.code !== 0) throw new BbError("SUBPROCESS", `${what}: ${redactCredentials(r.stderr.trim())}`);
+  if (r.code !== 0) throw new BbError("SUBPROCESS", `${what}: ${redactCredentials(r.stderr.replace(PACKET_TRACE, "").trim())}`);
   return { protocol: SPOKE_V2.test(r.stderr) ? "v2" : "v0", ...parseListing(r.stdout) };
 }
 

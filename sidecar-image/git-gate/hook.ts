@@ -84,9 +84,8 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   // Pushing to a URL moves no local ref.
   const env: RemoteEnv = { ...upstreamEnv(repo.upstream, dirs), GIT_QUARANTINE_PATH: undefined };
   const forwardTimeoutMs = opts.forwardTimeoutMs ?? FORWARD_TIMEOUT_MS;
-  const what = `Cannot forward the push to upstream ${repo.key}: cannot list its refs`;
-  const list = () => listUpstream(repo.url, (args, extra) => runGit(args, { ...env, ...extra }, { timeoutMs: forwardTimeoutMs, what }), what);
-  const listing = await list();
+  const list = (what: string) => listUpstream(repo.url, (args, extra) => runGit(args, { ...env, ...extra }, { timeoutMs: forwardTimeoutMs, what }), what);
+  const listing = await list(`Cannot forward the push to upstream ${repo.key}: cannot list its refs`);
   const deleted = deletedRefs(opts.cwd);
   const violations = await checkPush(updates, {
     policy: config.push,
@@ -115,19 +114,29 @@ export async function preReceive(opts: HookOptions): Promise<number> {
 
   // A delete is recorded before it is sent: a record of one that then fails upstream
   // only judges a later create of a ref that still exists (refused as stale anyway).
-  for (const u of updates) if (ZERO.test(u.new)) await deleted.record(u.ref, u.old);
+  for (const u of updates) if (ZERO.test(u.new) && !ZERO.test(u.old)) await deleted.record(u.ref, u.old);
   const pushed = await forward(repo, updates, runGit, env, forwardTimeoutMs);
   if (pushed.code !== 0) {
-    const why = redactCredentials(`${pushed.stdout}\n${pushed.stderr}`.replaceAll(repo.url, redactUrl(repo.url))).trim();
     out.info(`upstream refused the push to ${repo.key}; the gate is unchanged:`);
-    for (const line of why.split("\n").filter((l) => l.trim())) out.info(printable(`  ${line}`));
+    say(out, upstreamSaid(repo, pushed));
     return 1;
   }
-  for (const u of updates) if (ZERO.test(u.old)) await deleted.forget(u.ref);
-  if (updates.some((u) => ZERO.test(u.old))) {
+  const created = updates.filter((u) => ZERO.test(u.old) && !ZERO.test(u.new));
+  // A created ref's delete record goes once the create stands: one taken back below leaves
+  // the ref deleted where it was.
+  const stands = async (code: number) => {
+    if (code === 0) for (const u of created) await deleted.forget(u.ref);
+    return code;
+  };
+  if (created.length) {
+    const after = await list(`Cannot list upstream ${repo.key} after the push`).catch((e: Error) => e);
+    if (after instanceof Error) {
+      const undo = () => forward(repo, created.map((u) => ({ old: u.new, new: "0", ref: u.ref })), runGit, env, forwardTimeoutMs);
+      return stands(await unchecked({ out, repo, updates, created, listingFailed: after, undo }));
+    }
     const refused: Violation[] = [];
     const undo: RefUpdate[] = [];
-    for (const h of hiddenCreates(listing, await list(), updates)) {
+    for (const h of hiddenCreates(listing, after, updates)) {
       const rules = await judgeMove({ old: "0", new: h.new, ref: h.ref }, config.push, isAncestor);
       if (rules.length) undo.push({ old: h.new, new: "0", ref: h.ref });
       for (const r of rules) {
@@ -141,7 +150,53 @@ export async function preReceive(opts: HookOptions): Promise<number> {
     }
   }
   out.info(`pushed ${updates.map((u) => u.ref).join(", ")} to upstream ${repo.key}`);
+  return stands(0);
+}
+
+/**
+ * Upstream took the push, but the listing that finds refs made through a dangling symref
+ * (dangling.ts) failed, so what `created` made upstream is not known: perhaps a ref the
+ * policy refuses, under another name. Unchecked, it must not stand, so the created refs
+ * are deleted again, each at the value pushed (a delete through such a symref deletes its
+ * target, the hidden ref with it), and the push is refused: the gate stays as it was and
+ * the agent pushes again. Only when upstream will not take that delete either does the
+ * push stand, reported as landed with a warning naming what went unchecked; the gate then
+ * takes the push too, so it holds what upstream holds. The hook's exit code is returned.
+ */
+async function unchecked(o: {
+  out: Logger;
+  repo: Repo;
+  updates: RefUpdate[];
+  created: RefUpdate[];
+  listingFailed: Error;
+  undo: () => Promise<{ code: number; stdout: string; stderr: string }>;
+}): Promise<number> {
+  const names = o.created.map((u) => u.ref).join(", ");
+  const why = `upstream took the push to ${o.repo.key}, but git-gate could not list upstream's refs after it, so it could not check that creating ${names} made no other ref through a symbolic ref upstream whose target did not exist`;
+  // A delete that timed out may have landed or not: said as not done, the stricter report.
+  const undone = await o.undo().catch((e: Error) => ({ code: -1, stdout: "", stderr: e.message }));
+  if (undone.code === 0) {
+    o.out.info(`${why}; git-gate deleted ${names} again (push again):`);
+    say(o.out, o.listingFailed.message);
+    const stay = o.updates.filter((u) => !o.created.includes(u)).map((u) => u.ref);
+    if (stay.length) o.out.info(`  upstream keeps the rest of the push: ${stay.join(", ")} (fetch to see them)`);
+    return 1;
+  }
+  o.out.warn(`${why}; nor could it delete ${names} again: ask upstream's maintainers to check what ${names} is upstream:`);
+  say(o.out, o.listingFailed.message);
+  say(o.out, `Cannot delete ${names} again: ${upstreamSaid(o.repo, undone)}`);
+  o.out.info(`pushed ${o.updates.map((u) => u.ref).join(", ")} to upstream ${o.repo.key}`);
   return 0;
+}
+
+/** What upstream's git said of a failed push, without credentials. */
+function upstreamSaid(repo: Repo, r: { stdout: string; stderr: string }): string {
+  return redactCredentials(`${r.stdout}\n${r.stderr}`.replaceAll(repo.url, redactUrl(repo.url))).trim();
+}
+
+/** Say `text` to the pusher, each line indented and made printable. */
+function say(out: Logger, text: string) {
+  for (const line of text.split("\n").filter((l) => l.trim())) out.info(printable(`  ${line}`));
 }
 
 /** Say `header` and each violation (the first MAX_SHOWN) to the pusher; the hook's exit code: 1. */

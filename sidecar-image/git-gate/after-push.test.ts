@@ -1,0 +1,104 @@
+// What git-gate tells the agent when upstream took a push but cannot be listed right after
+// it, so the check for refs made through a symbolic ref upstream (dangling.ts) cannot run.
+// Real process, real git; the local upstream's own hooks break its listing (a config
+// value only upload-pack reads, so pushes to it still work) and, where asked, refuse
+// deletes.
+import assert from "node:assert/strict";
+import { chmod, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, beforeEach, describe, it } from "node:test";
+import { deletedAfterHardening, refusedPushTo, startGateFixture, type GateFixture } from "./testdata/gate.ts";
+
+const POLICY = { allowedRefs: ["agent/**"], protectedBranches: ["main"], protectedPaths: [".github/**"], dlp: true };
+
+const upstreamAt = async (f: GateFixture, ref: string) => (await f.git(f.upstream, ["rev-parse", "--verify", "-q", ref], [0, 1])).stdout.trim();
+
+/** Run `body` with upstream's listing broken by the first push it takes (and its deletes refused when `refuseDeletes`). */
+async function withListingBrokenAfterPush(f: GateFixture, opts: { refuseDeletes: boolean }, body: () => Promise<void>) {
+  const hook = async (name: string, script: string) => {
+    await writeFile(join(f.upstream, "hooks", name), `#!/bin/sh\n${script}`);
+    await chmod(join(f.upstream, "hooks", name), 0o755);
+  };
+  // ls-refs reads lsrefs.unborn and dies on a value it does not know; receive-pack never reads it.
+  await hook("post-receive", "git config lsrefs.unborn broken-by-test\n");
+  if (opts.refuseDeletes) {
+    await hook("pre-receive", `while read old new ref; do case "$new" in *[!0]*) ;; *) echo "upstream takes no deletes" >&2; exit 1 ;; esac; done\n`);
+  }
+  try {
+    await body();
+    assert.equal((await f.git(f.upstream, ["config", "lsrefs.unborn"], [0, 1])).stdout.trim(), "broken-by-test", "upstream's post-receive hook did not run");
+  } finally {
+    for (const name of ["post-receive", "pre-receive"]) await rm(join(f.upstream, "hooks", name), { force: true });
+    await f.git(f.upstream, ["config", "--unset", "lsrefs.unborn"], [0, 5]);
+  }
+}
+
+describe("git-gate when upstream took a push and cannot be listed after it (real process, real git)", () => {
+  let f: GateFixture;
+  before(async () => {
+    f = await startGateFixture({ push: POLICY });
+  });
+  after(() => f?.stop());
+  beforeEach(async () => {
+    await f.git(f.work, ["fetch", "-q", "--prune", "origin"]);
+    await f.git(f.work, ["checkout", "-q", "--detach", "origin/main"]);
+  });
+
+  it("an update of an existing branch is reported as pushed: it creates no ref, so there was nothing to check", async () => {
+    await f.git(f.work, ["push", "-q", "origin", "HEAD:refs/heads/agent/moved"]);
+    const next = await f.commit("moved.txt", "moved\n");
+    await withListingBrokenAfterPush(f, { refuseDeletes: false }, async () => {
+      const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/moved"]);
+      assert.match(r.stderr, /git-gate: pushed refs\/heads\/agent\/moved to upstream/);
+      assert.doesNotMatch(r.stderr, /warning|could not/);
+    });
+    assert.equal(await upstreamAt(f, "agent/moved"), next);
+  });
+
+  it("a new branch that upstream took and git-gate could neither check nor delete again is reported as pushed, with a warning naming what was not checked", async () => {
+    const sha = await f.commit("landed.txt", "landed\n");
+    await withListingBrokenAfterPush(f, { refuseDeletes: true }, async () => {
+      const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/landed"]);
+      assert.match(
+        r.stderr,
+        /git-gate: warning: upstream took the push to example\.com\/acme\/widget, but git-gate could not list upstream's refs after it, so it could not check that creating refs\/heads\/agent\/landed made no other ref through a symbolic ref upstream whose target did not exist; nor could it delete refs\/heads\/agent\/landed again: ask upstream's maintainers to check what refs\/heads\/agent\/landed is upstream/,
+      );
+      assert.match(r.stderr, /lsrefs\.unborn/, "the reason the listing failed is not shown");
+      assert.doesNotMatch(r.stderr, /packet:/, "git's packet trace reached the agent");
+      assert.match(r.stderr, /upstream takes no deletes/, "the reason the delete failed is not shown");
+      assert.match(r.stderr, /git-gate: pushed refs\/heads\/agent\/landed to upstream/);
+      assert.match(r.stderr, /\* \[new branch\]\s+HEAD -> agent\/landed/);
+    });
+    assert.equal(await upstreamAt(f, "agent/landed"), sha);
+    // The gate holds what upstream holds: a push on top is judged from there.
+    await f.commit("landed.txt", "landed twice\n");
+    await f.git(f.work, ["push", "-q", "origin", "HEAD:refs/heads/agent/landed"]);
+  });
+
+  it("a new branch git-gate could not check is deleted again when upstream takes that: a symbolic ref upstream whose target did not exist leaves no refused ref behind", async () => {
+    await f.git(f.upstream, ["symbolic-ref", "refs/heads/agent/alias", "refs/heads/release"]);
+    try {
+      await f.commit("alias.txt", "through the alias\n");
+      await withListingBrokenAfterPush(f, { refuseDeletes: false }, async () => {
+        const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/alias"], [1]);
+        assert.match(
+          r.stderr,
+          /git-gate: upstream took the push to example\.com\/acme\/widget, but git-gate could not list upstream's refs after it, so it could not check that creating refs\/heads\/agent\/alias made no other ref through a symbolic ref upstream whose target did not exist; git-gate deleted refs\/heads\/agent\/alias again \(push again\)/,
+        );
+      });
+      assert.equal(await upstreamAt(f, "refs/heads/release"), "", "the ref made through the symref is still upstream");
+    } finally {
+      await f.git(f.upstream, ["update-ref", "--no-deref", "-d", "refs/heads/agent/alias"]);
+    }
+  });
+
+  it("a branch deleted through the gate whose new create was deleted again unchecked is still judged as moved from where it was deleted", async () => {
+    const { base, hardened } = await deletedAfterHardening(f, "agent/ci");
+    await withListingBrokenAfterPush(f, { refuseDeletes: false }, async () => {
+      const r = await f.git(f.work, ["push", "origin", `${hardened}:refs/heads/agent/ci`], [1]);
+      assert.match(r.stderr, /git-gate deleted refs\/heads\/agent\/ci again \(push again\)/);
+    });
+    assert.equal(await upstreamAt(f, "agent/ci"), "");
+    await refusedPushTo(f, [`${base}:refs/heads/agent/ci`], /\[protectedPaths\] refs\/heads\/agent\/ci: refs\/heads\/agent\/ci was deleted through git-gate at [0-9a-f]{12}, so creating it again counts as moving it from there/);
+  });
+});
