@@ -74,3 +74,33 @@ take_over() {
   rm -rf "$breaker"
   return $rc
 }
+
+# Give back the claim of the bottle in DIR that bb-prepare made for this flow (PID) and was
+# ended (Ctrl-C, killed) before its copy was whole, so before it rewrote anything: the
+# record naming PID goes, the one from before the claim (beginCopy saved it in PART, the
+# unfinished copy) back in its place, and a record it was still making (a temp file,
+# lib/fs-atomic.ts, naming PID) with it.
+undo_claim() {
+  local dir=$1 pid=$2 part=$3 f
+  for f in "$dir"/.owner.json.tmp-*; do
+    [ -f "$f" ] && [[ $(cat "$f" 2>/dev/null) =~ \"pid\":$pid[,}] ]] && rm -f "$f"
+  done
+  [ "$(live_owner "$dir")" = "$pid" ] || return 0
+  if [ -f "$part/owner.json" ]; then mv -f "$part/owner.json" "$dir/owner.json"; else rm -f "$dir/owner.json"; fi
+}
+
+# Wait while the lock folder LOCK has no owner record yet, for up to the 5 s lib/dir-lock.ts
+# gives a taker between making it and writing its record; then remove it if its holder is
+# gone or it never got a record (its taker was killed in that moment).
+clear_dead_lock() {
+  local lock=$1 made i
+  for (( i = 0; i < 70; i++ )); do
+    [ -d "$lock" ] && [ ! -f "$lock/owner.json" ] || break
+    # GNU stat, then BSD's (macOS); neither answers once the folder is gone.
+    made=$(stat -c %Y "$lock" 2>/dev/null || stat -f %m "$lock" 2>/dev/null) || made=0
+    [ $(( $(date +%s) - made )) -le 5 ] || break
+    sleep 0.1
+  done
+  [ -d "$lock" ] || return 0
+  if [ ! -f "$lock/owner.json" ] || ! live_owner "$lock" >/dev/null; then rm -rf "$lock"; fi
+}

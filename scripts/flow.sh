@@ -19,7 +19,7 @@
 set -uo pipefail
 here=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 export PATH="$here/bin:$PATH"
-# live_owner, take_over: reading and taking a bottle's owner record.
+# live_owner, take_over, undo_claim, clear_dead_lock: a bottle's owner record and locks.
 . "$here/scripts/flow-owner.sh"
 
 mode=${1:?usage: flow.sh start|run key=value... [-- CMD]}; shift
@@ -233,11 +233,12 @@ teardown() {
     fi
   fi
   if [ -n "$copy" ]; then
+    # Ended before its copy was whole, bb-prepare rewrote nothing: its claim goes.
+    [ -d "$copy" ] || undo_claim "$existing" $$ "$copy.part"
     # A bb-prepare ended while it held the bottle's decision lock (lib/supervise/lock.ts)
     # leaves it, its holder dead: the next taker would clear it; the folder goes back as it
-    # was. One without its record yet may be a live taker's first moment, and stays.
-    lock="$existing/supervise.lock"
-    if [ -f "$lock/owner.json" ] && ! live_owner "$lock" >/dev/null; then rm -rf "$lock"; fi
+    # was.
+    clear_dead_lock "$existing/supervise.lock"
     rm -rf "$copy.part"
     rmdir "$existing/flow" 2>/dev/null
   fi
@@ -329,20 +330,25 @@ if [ "$has_saved_plan" = true ] && [ "$mode" = start ] \
   else
     current_slug=$slug; reached_agent=true
   fi
-  in_step bb-vm attach --slug "$slug" --state-dir "$state_root"
+  # bb-vm writes here when the session never started: its 125 then, not the agent's own.
+  # In the bottle's folder (flow/, as the flow's other files), which bb-cleanup removes.
+  not_started="$state_root/bottles/$slug/flow/not-started.$$"
+  mkdir -p -m 700 "$state_root/bottles/$slug/flow" && rm -f "$not_started" || exit 1
+  in_step bb-vm attach --slug "$slug" --state-dir "$state_root" --not-started-file "$not_started"
   code=$?
-  # keep=false tears down a bottle whose agent you ran and left, not one you only meant
-  # to look in on whose session never started (bb-vm's 125: docker did not start it; told
-  # by docker's words on a terminal, by the engine's events without one) while the bottle
-  # still runs: it stays, yours as keep=true leaves it (so that bb-cleanup does not take
-  # it for leftovers), this flow's owner record gone.
-  if [ -n "$current_slug" ] && [ "$code" -eq 125 ] \
+  # keep=false tears down a bottle whose agent you ran and left (whatever its exit code, 125
+  # too), not one you only meant to look in on whose session never started (docker did not
+  # start it: told by docker's words on a terminal, by the engine's events without one)
+  # while the bottle still runs: it stays, yours as keep=true leaves it (so that bb-cleanup
+  # does not take it for leftovers), this flow's owner record gone.
+  if [ -n "$current_slug" ] && [ "$code" -eq 125 ] && [ -s "$not_started" ] \
      && bb-vm exec --slug "$slug" --state-dir "$state_root" -- true </dev/null >/dev/null 2>&1; then
     [ -f "$state_root/bottles/$slug/kept" ] || date -u +%FT%TZ > "$state_root/bottles/$slug/kept"
     rm -f "$state_root/bottles/$slug/owner.json"
     current_slug=""
     echo "» $slug stays up: this session never started (keep=false applies to a session that ran); just start slug=$slug attaches again, just cleanup --slug $slug removes it" >&2
   fi
+  rm -f "$not_started"; rmdir "${not_started%/*}" 2>/dev/null
   exit "$code"
 fi
 

@@ -455,7 +455,7 @@ async function keptShell(t: TestContext) {
   return { env, slug, dir: join(env.BB_STATE_DIR!, "bottles", slug) };
 }
 
-test("slug= keep=false whose attach never got a session (docker refused the exec) keeps the running bottle and says how to get back in or remove it; an agent that ran and exited 127 is torn down as asked", async (t) => {
+test("slug= keep=false whose attach never got a session (docker refused the exec) keeps the running bottle and says how to get back in or remove it; an agent that ran and exited 125 itself is torn down as asked", async (t) => {
   const { env, slug, dir } = await keptShell(t);
   // The real engine, but the attach's exec (the one with a terminal) is refused, as an
   // engine would refuse it; the flow's check that the bottle runs (no terminal) passes.
@@ -469,16 +469,17 @@ test("slug= keep=false whose attach never got a session (docker refused the exec
   assert.match(failed.stdout, new RegExp(`» ${slug} stays up: this session never started \\(keep=false applies to a session that ran\\); just start slug=${slug} attaches again, just cleanup --slug ${slug} removes it`));
   assert.equal((await leftovers(slug)).length, 4, "the bottle was torn down by an attach that never started");
   assert.ok(existsSync(join(dir, "kept")) && !existsSync(join(dir, "owner.json")), "the bottle is not handed back as a kept one");
-  // The agent's own 127 (its last command not found) is an agent that ran: torn down.
-  const ran = await inTty(`${justStart} slug=${slug} keep=false`, env, "cat /tmp/mark; no-such-command-x; exit\n");
-  assert.equal(ran.code, 127, ran.stdout);
+  // The agent's own 125 (the code bb-vm gives a session that never started) is an agent
+  // that ran: torn down.
+  const ran = await inTty(`${justStart} slug=${slug} keep=false`, env, "cat /tmp/mark; exit 125\n");
+  assert.equal(ran.code, 125, ran.stdout);
   assert.match(ran.stdout, /lived-here/);
   assert.match(ran.stdout, /tearing down/);
   assert.deepEqual(await leftovers(slug), []);
   assert.ok(!existsSync(dir));
 });
 
-test("slug= keep=false without a terminal whose attach never got a session (the engine refused the agent's exec) keeps the running bottle and says so; an agent that ran and exited 127 is torn down as asked", async (t) => {
+test("slug= keep=false without a terminal whose attach never got a session (the engine refused the agent's exec) keeps the running bottle and says so; an agent that ran and exited 125 itself is torn down as asked", async (t) => {
   const { env, slug, dir } = await keptShell(t);
   // Only the agent's exec (bash -l) is refused: the flow's check that the bottle runs passes.
   const engine = await hangingEngine(t, { via: realEngineSocket(), refuse: { line: /^POST \/v[\d.]+\/containers\/[^/]+\/exec$/, body: /"bash","-l"\]/ } });
@@ -491,9 +492,9 @@ test("slug= keep=false without a terminal whose attach never got a session (the 
   assert.match(failed.stderr, new RegExp(`» ${slug} stays up: this session never started \\(keep=false applies to a session that ran\\); just start slug=${slug} attaches again, just cleanup --slug ${slug} removes it`));
   assert.equal((await leftovers(slug)).length, 4, "the bottle was torn down by an attach that never started");
   assert.ok(existsSync(join(dir, "kept")) && !existsSync(join(dir, "owner.json")), "the bottle is not handed back as a kept one");
-  // The agent's own 127 (its last command not found), no terminal either: it ran, so it goes.
-  const ran = await just(["start", `slug=${slug}`, "keep=false"], env, "cat /tmp/mark; no-such-command-x; exit\n");
-  assert.equal(ran.code, 127, ran.stderr);
+  // The agent's own 125, no terminal either: it ran, so it goes.
+  const ran = await just(["start", `slug=${slug}`, "keep=false"], env, "cat /tmp/mark; exit 125\n");
+  assert.equal(ran.code, 125, ran.stderr);
   assert.match(ran.stdout, /lived-here/);
   assert.match(ran.stderr, /tearing down/);
   assert.deepEqual(await leftovers(slug), []);

@@ -4,12 +4,13 @@
 // before any of it, and a dead owner's resume stops at the y/N no terminal can answer.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { test, type TestContext } from "node:test";
-import { procStartTime } from "../../lib/inventory/owner.ts";
+import { ownerRecord, procStartTime, readOwner } from "../../lib/inventory/owner.ts";
 import { run, start, ANY_EXIT } from "../../lib/proc.ts";
+import { folderState } from "../support/folder-state.ts";
 import { skipWhen } from "../support/skip.ts";
 import { tempDir } from "../support/tmp.ts";
 import { REPO, runTool } from "../support/tools.ts";
@@ -137,4 +138,33 @@ test("two resumes racing to take over a dead flow's bottle, many times over: eac
     assert.equal(await ownerPid(dir), took[0] ? a.flow : b.flow, `round ${round}`);
     assert.deepEqual((await readdir(dir)).filter((n) => n.includes("owner.json") && n !== "owner.json"), [], "a breaker or temp record was left");
   }
+});
+
+test("a start flow whose bb-prepare is killed once it has claimed the folder slug= names, before its copy of it is whole, gives the claim back: the record from before it, and no half-made one", async (t) => {
+  const state = await tempDir(t);
+  const dir = join(state, "bottles", "left");
+  await mkdir(join(dir, "supervise", "queue"), { recursive: true });
+  // A dead flow's record, which the claim replaces.
+  await writeFile(join(dir, "owner.json"), JSON.stringify({ pid: 2 ** 22 + 1, startedAt: "2026-01-01T00:00:00.000Z" }) + "\n");
+  // The bottle's decision lock, held by a live process (a bb-supervise approve): after its
+  // claim, bb-prepare waits for it before it copies anything.
+  await mkdir(join(dir, "supervise.lock"));
+  await writeFile(join(dir, "supervise.lock", "owner.json"), JSON.stringify(ownerRecord(sleeper(t))) + "\n");
+  const held = await folderState(dir);
+
+  const flow = start([join(REPO, "scripts/flow.sh"), "start", "agent=shell", "slug=left", "yes=true"], { env: { BB_STATE_DIR: state }, stdio: ["ignore", "ignore", "pipe"] });
+  t.after(() => void flow.kill("SIGKILL"));
+  let err = "";
+  flow.stderr!.on("data", (b: Buffer) => (err += b));
+  const exited = new Promise<number | null>((r) => flow.on("close", (code) => r(code)));
+  const prepare = async () => Number((await run(["pgrep", "-f", "bb-prepare.*--identity left"], { expect: ANY_EXIT })).stdout.trim().split("\n")[0]);
+  for (let i = 0; i < 600 && !((await readOwner(dir).catch(() => null))?.pid === flow.pid && (await prepare())); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await readOwner(dir))?.pid, flow.pid, `bb-prepare never claimed the folder:\n${err}`);
+  // What a claim still being made leaves when its bb-prepare is killed: the whole record's
+  // temp file (lib/fs-atomic.ts), naming the flow.
+  const pid = await prepare();
+  await writeFile(join(dir, `.owner.json.tmp-${pid}-0123456789ab`), await readFile(join(dir, "owner.json")));
+  process.kill(pid, "SIGKILL");
+  assert.equal(await exited, 137, err);
+  assert.deepEqual(await folderState(dir), held, `the flow's teardown left the folder changed:\n${err}`);
 });

@@ -9,6 +9,7 @@
 //   bb-vm attach --slug shell-k3x9
 //
 // Exit codes: see --help (exec and attach exit with the command's code).
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { createProgram, interruptSignal, Option, type Command, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
@@ -97,7 +98,7 @@ async function execIn(plan: Vmd, argv: string[], o: { root?: boolean; tty: boole
         const said = dockerSaid ? "saying what is above" : "the engine never started it";
         throw new BbError("VM", `bottle ${plan.slug}: the session in ${plan.vm.name} did not start (docker exec exited ${code}, ${said}); the bottle runs on`, {
           exitCode: EXIT.notRun,
-          details: { slug: plan.slug, container: plan.vm.name, dockerExit: code },
+          details: { slug: plan.slug, container: plan.vm.name, dockerExit: code, notStarted: true },
         });
       }
       return code;
@@ -146,7 +147,7 @@ async function whyNotRun(plan: Vmd, container: string, code: number, said: strin
 }
 
 const passedThrough = (what: string) =>
-  `\nExit codes: ${what}; 125 when the bottle could not run it (its agent container is gone, stopped or paused, or docker did not start it: told with a terminal, and for attach without one); before it runs, the table of \`bb-vm --help\` (2 usage, 3 invalid plan, 1 any other failure).\n`;
+  `\nExit codes: ${what}; 125 when the bottle could not run it (its agent container is gone, stopped or paused, or docker did not start it: told with a terminal, and for attach without one; attach's --not-started-file tells this 125 from the agent's own); before it runs, the table of \`bb-vm --help\` (2 usage, 3 invalid plan, 1 any other failure).\n`;
 
 locateFlags(program.command("exec").description("run a command in the bottle as user node (or root with --root); exits with its code"))
   .addHelpText("after", passedThrough("the command's own"))
@@ -166,14 +167,26 @@ locateFlags(program.command("exec").description("run a command in the bottle as 
 
 locateFlags(program.command("attach").description("run the agent (claude, codex or bash) interactively in the bottle"))
   .addHelpText("after", passedThrough("the agent's own when it exits"))
+  .option("--not-started-file <path>", "when the session never started (exit 125, the bottle still up), write why into this file: a caller tells that from the agent's own exit 125 by it")
   .action(async (_o: unknown, command: Command) => {
-    const plan = (await locatePlan(command.optsWithGlobals<LocateOptions>(), ["vm"])) as Vmd;
-    const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
-    // Claude Code and codex read a terminal-less stdin as a one-shot prompt, and fail on an
-    // empty one with their own words: say up front what is going on.
-    if (!tty) log.warn(`attach: no terminal (stdin or stdout is not one), so ${plan.agent.provider} runs without a TTY; to script a bottle, use: just run agent=${plan.agent.name} -- CMD`);
-    // Asked without a terminal: the start flow keeps a bottle whose session never started.
-    setExitCode(command, await execIn(plan, agentCommand(plan), { tty, interactive: true, workdir: plan.cwd ? AGENT.workdir : undefined, askStarted: !tty }));
+    const o = command.optsWithGlobals<LocateOptions & { notStartedFile?: string }>();
+    try {
+      await attach(o, command);
+    } catch (e) {
+      if (o.notStartedFile && isBbError(e) && e.details.notStarted === true) await writeFile(o.notStartedFile, `${e.message}\n`);
+      throw e;
+    }
   });
+
+/** Run the plan's agent in its bottle, its exit code the tool's. */
+async function attach(o: LocateOptions, command: Command): Promise<void> {
+  const plan = (await locatePlan(o, ["vm"])) as Vmd;
+  const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  // Claude Code and codex read a terminal-less stdin as a one-shot prompt, and fail on an
+  // empty one with their own words: say up front what is going on.
+  if (!tty) log.warn(`attach: no terminal (stdin or stdout is not one), so ${plan.agent.provider} runs without a TTY; to script a bottle, use: just run agent=${plan.agent.name} -- CMD`);
+  // Asked without a terminal: the start flow keeps a bottle whose session never started.
+  setExitCode(command, await execIn(plan, agentCommand(plan), { tty, interactive: true, workdir: plan.cwd ? AGENT.workdir : undefined, askStarted: !tty }));
+}
 
 await mainOf(program);
