@@ -1,5 +1,6 @@
 // A TCP connection that gives up when the far side never answers the SYN: the firewall's
-// dials (upstreams, its next hop's CONNECT), the hop client's and egress's, one connect rule.
+// dials (upstreams, its next hop's CONNECT), the hop client's and egress's, one connect rule
+// (upstream-deadlines.ts names the upstream in the error it fails with).
 import net from "node:net";
 import tls from "node:tls";
 
@@ -27,12 +28,16 @@ export function dialDeadline(s: net.Socket, ms: number, late: (step: "connect" |
   s.once("close", stop);
 }
 
-/** Connect to host:port (through `lookup` when given); rejects with ETIMEDOUT after `timeoutMs` (CONNECT_TIMEOUT_MS). */
-export function tcpDial(to: { host: string; port: number }, o: { lookup?: net.LookupFunction; noDelay?: boolean; timeoutMs?: number } = {}): Promise<net.Socket> {
+/**
+ * Connect to host:port (through `lookup` when given); rejects after `timeoutMs`
+ * (CONNECT_TIMEOUT_MS) with `late()`'s error, by default an ETIMEDOUT.
+ */
+export function tcpDial(to: { host: string; port: number }, o: { lookup?: net.LookupFunction; noDelay?: boolean; timeoutMs?: number; late?: () => Error } = {}): Promise<net.Socket> {
   const ms = o.timeoutMs ?? CONNECT_TIMEOUT_MS;
+  const late = o.late ?? (() => Object.assign(new Error(`connect timed out after ${ms / 1000}s`), { code: "ETIMEDOUT" }));
   return new Promise((resolve, reject) => {
     const s = net.connect({ host: to.host, port: to.port, ...(o.lookup ? { lookup: o.lookup } : {}), ...(o.noDelay ? { noDelay: true } : {}) });
-    dialDeadline(s, ms, () => s.destroy(Object.assign(new Error(`connect timed out after ${ms / 1000}s`), { code: "ETIMEDOUT" })));
+    dialDeadline(s, ms, () => s.destroy(late()));
     s.once("connect", () => {
       s.off("error", reject);
       resolve(s);

@@ -6,7 +6,7 @@
 // began, the caller has its whole body at hand, and sending it twice cannot do twice what
 // the client meant once (GET, HEAD, OPTIONS, TRACE, or a request carrying an
 // Idempotency-Key). A fresh connection failing is an answer: it is never retried. Nor is
-// a request a deadline gave up on (egress's deadlines.ts destroys it with a TIMEOUT, not
+// a request a deadline gave up on (upstream-deadlines.ts destroys it with a TIMEOUT, not
 // a reset): the upstream may still be at work on it, and waiting again would double the wait.
 import type http from "node:http";
 

@@ -3,72 +3,40 @@
 // slowly: the first two get a 504 naming them and what did not happen, the last passes
 // whole, over plain HTTP and over TLS (whose handshake ends the dial's deadline).
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
 import { REPO_ROOT, startDaemon, type DaemonProcess } from "../../tests/support/daemon-process.ts";
-import { connectTunnel, plainVia, type RawResponse } from "../../tests/support/raw-http.ts";
+import { connectTunnel, proxyRequestOnce } from "../../tests/support/raw-http.ts";
 import { skipWhen } from "../../tests/support/skip.ts";
-import { NO_HANGING_CONNECT, startUnacceptingListener, type UnacceptingListener } from "../../tests/support/unaccepting-listener.ts";
-import { SLOW_BODY_CHUNKS, startQuietUpstream, startSlowUpstream, type QuietUpstream } from "./testdata/quiet-upstream.ts";
-
-const WS_UPGRADE = { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13" };
+import { NO_HANGING_CONNECT } from "../../tests/support/unaccepting-listener.ts";
+import { startDeadlineUpstreams, WS_UPGRADE, type DeadlineUpstreams } from "../../tests/support/deadline-upstreams.ts";
+import { SLOW_BODY_CHUNKS, type QuietUpstream } from "../../tests/support/quiet-upstream.ts";
 
 describe("egress deadlines (real process)", skipWhen(NO_HANGING_CONNECT, "egress deadlines"), () => {
+  let upstreams: DeadlineUpstreams;
   let quiet: QuietUpstream;
-  let dir: string;
-  let slow: Awaited<ReturnType<typeof startSlowUpstream>>;
-  let slowTls: Awaited<ReturnType<typeof startSlowUpstream>>;
-  let stuck: UnacceptingListener;
   let egress: DaemonProcess;
 
   before(async () => {
-    quiet = await startQuietUpstream();
-    dir = await mkdtemp(join(tmpdir(), "bb-egress-deadlines-"));
-    const ca = await mintCa({ commonName: "egress deadlines test CA" });
-    await writeFile(join(dir, "ca.pem"), ca.certPem);
-    slow = await startSlowUpstream();
-    slowTls = await startSlowUpstream(await mintLeaf({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, hosts: ["slow-tls.test"] }));
-    stuck = await startUnacceptingListener();
+    upstreams = await startDeadlineUpstreams();
+    quiet = upstreams.quiet;
     egress = await startDaemon(join(REPO_ROOT, "sidecar-image/egress/main.ts"), [
       "--listen", "127.0.0.1:0",
       "--connect-timeout", "1",
       "--head-timeout", "2",
-      "--extra-ca", join(dir, "ca.pem"),
-      `--resolve=quiet.test=127.0.0.1:${quiet.port}`,
-      `--resolve=slow.test=127.0.0.1:${slow.port}`,
-      `--resolve=slow-tls.test=127.0.0.1:${slowTls.port}`,
-      `--resolve=stuck.test=127.0.0.1:${stuck.port}`,
+      "--extra-ca", upstreams.caFile,
+      ...upstreams.resolveFlags(),
     ]);
   });
 
   after(async () => {
     await egress?.stop();
-    await stuck?.close();
-    await slow?.close();
-    await slowTls?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-    await quiet?.close();
+    await upstreams?.close();
   });
 
   /** One request on its own connection to egress. */
-  async function via(method: string, url: string, headers: Record<string, string> = {}): Promise<RawResponse> {
-    const conn = await plainVia(egress.port);
-    try {
-      return await conn.proxyRequest(method, url, headers);
-    } finally {
-      conn.socket.destroy();
-    }
-  }
-
-  /** The connection a request line arrived on upstream (exactly once). */
-  function arrivedOnce(line: string): number {
-    const seen = quiet.arrived.filter((a) => a.line === line);
-    assert.equal(seen.length, 1, `${line} arrived ${seen.length} times: ${JSON.stringify(quiet.arrived)}`);
-    return seen[0]!.conn;
-  }
+  const via = (method: string, url: string, headers: Record<string, string> = {}) => proxyRequestOnce(egress.port, method, url, headers);
+  const arrivedOnce = (line: string) => quiet.arrivedOnce(line);
 
   it("an upstream that takes the request and never answers: 504 naming it after --head-timeout, and its connection closed", async () => {
     const res = await via("GET", "http://quiet.test/hold");
@@ -77,20 +45,7 @@ describe("egress deadlines (real process)", skipWhen(NO_HANGING_CONNECT, "egress
     await quiet.closed(arrivedOnce("GET /hold"));
   });
 
-  it("a head timeout on a pooled keep-alive connection is not sent again on a fresh one", async () => {
-    const conn = await plainVia(egress.port);
-    try {
-      assert.equal((await conn.proxyRequest("GET", "http://quiet.test/answer-first")).body, "ok");
-      const res = await conn.proxyRequest("GET", "http://quiet.test/hold-pooled");
-      assert.equal(res.status, 504, res.body);
-      assert.match(res.body, /sent no response head within 2 s/);
-    } finally {
-      conn.socket.destroy();
-    }
-    const pooled = arrivedOnce("GET /hold-pooled");
-    assert.equal(pooled, arrivedOnce("GET /answer-first"), "the second request went out on the first one's connection");
-    await quiet.closed(pooled);
-  });
+  it("a head timeout on a pooled keep-alive connection is not sent again on a fresh one", () => upstreams.checkPooledHeadTimeout(egress.port));
 
   it("an upgrade the upstream never answers: 504 after --head-timeout", async () => {
     const res = await via("GET", "http://quiet.test/hold-ws", WS_UPGRADE);

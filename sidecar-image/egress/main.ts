@@ -13,28 +13,26 @@
 // file keeps the old routes). Writes: logs on stderr, never a header value; a failed
 // request's line once, then counts of its repeats (lib/log-limit.ts). An upstream that
 // does not accept a connection within --connect-timeout, or sends no response head within
-// --head-timeout of the request, is answered 504 naming it (deadlines.ts).
+// --head-timeout of the request, is answered 504 naming it (lib/http/upstream-deadlines.ts).
 // Exit codes: 0 after SIGTERM/SIGINT, 1 failure, 2 usage.
 //   egress --listen 127.0.0.1:9099 --routes /etc/bot-bottle/egress-routes.json
 import { readFile } from "node:fs/promises";
 import process from "node:process";
-import { createProgram, mainOf, wholeNumber } from "../../lib/cli.ts";
+import { createProgram, mainOf } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { createLogger } from "../../lib/log.ts";
 import { EgressRoutes, readConfig } from "../../lib/sidecar-config.ts";
 import { listen, parseHostPort, parseResolveList, tuneGcForRelaying, untilTerminated } from "../../lib/daemon.ts";
-import { DEFAULT_DEADLINES } from "./deadlines.ts";
+import { addDeadlineOptions, deadlinesOf, type DeadlineFlags } from "../../lib/http/deadline-flags.ts";
 import { createEgress } from "./server.ts";
 
 tuneGcForRelaying();
 
-interface Flags {
+interface Flags extends DeadlineFlags {
   listen: string;
   routes?: string;
   extraCa: string[];
   resolve: string[];
-  connectTimeout: number;
-  headTimeout: number;
 }
 
 const log = createLogger({ prefix: "egress: " });
@@ -57,7 +55,7 @@ async function serve(flags: Flags): Promise<void> {
     routes: await load(),
     extraCa: await readCa(flags.extraCa),
     resolve: parseResolveList(flags.resolve),
-    deadlines: { connectMs: flags.connectTimeout * 1000, headMs: flags.headTimeout * 1000 },
+    deadlines: deadlinesOf(flags),
     log,
   });
   // Every answer to a reload is an info line, as the firewall's are: under an agent's flood
@@ -84,9 +82,7 @@ const program = createProgram("egress", "Inject route credentials and dial upstr
   .option("--listen <host:port>", "address to listen on (keep it on loopback)", "127.0.0.1:9099")
   .option("--routes <file>", "EgressRoutes JSON; re-read on SIGHUP (without it every host passes untouched)")
   .option("--extra-ca <file>", "PEM CA to trust for upstream TLS besides the system store (repeatable)", collect, [])
-  .option("--resolve <host=ip:port>", "dial HOST at IP:PORT instead of resolving it (repeatable; tests)", collect, [])
-  .option("--connect-timeout <seconds>", "answer 504 when an upstream does not accept a connection (and finish TLS) within this long", wholeNumber("--connect-timeout", 1), DEFAULT_DEADLINES.connectMs / 1000)
-  .option("--head-timeout <seconds>", "answer 504 when an upstream sends no response head this long after the whole request; long, as an LLM API answers a request that does not stream only when done (a streamed body is never timed)", wholeNumber("--head-timeout", 1), DEFAULT_DEADLINES.headMs / 1000)
-  .action((flags: Flags) => serve(flags));
+  .option("--resolve <host=ip:port>", "dial HOST at IP:PORT instead of resolving it (repeatable; tests)", collect, []);
+addDeadlineOptions(program).action((flags: Flags) => serve(flags));
 
 await mainOf(program);

@@ -19,7 +19,7 @@ import { registrableDomain } from "../../lib/public-suffix.ts";
 import { endToEndHeaders, flat, headerObject } from "../../lib/http/headers.ts";
 import { maskedHeaders, Redactor, secretForms, type Secret } from "./redact.ts";
 import { WsRedactor } from "./ws-redact.ts";
-import { armDeadlines, armDial, DEFAULT_DEADLINES, isUpstreamTimeout, type Deadlines } from "./deadlines.ts";
+import { armDeadlines, armDial, DEFAULT_DEADLINES, isUpstreamTimeout, type Deadlines } from "../../lib/http/upstream-deadlines.ts";
 import { routableLookup } from "../../lib/http/lookup.ts";
 import { credentialHeaderNames, injectedHeader, injectedSecrets, routeTable, type Route } from "./routes.ts";
 

@@ -13,6 +13,7 @@ import { endToEndHeaders, flat } from "../../lib/http/headers.ts";
 import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
 import { replayable, retryOnFreshConnection } from "../../lib/http/retry.ts";
 import { relayStatus } from "../../lib/http/status.ts";
+import { type Deadlines, isUpstreamTimeout, upstreamFailureStatus } from "../../lib/http/upstream-deadlines.ts";
 import type { Finding } from "../../lib/dlp/mod.ts";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { log as rootLog, type Logger } from "../../lib/log.ts";
@@ -51,6 +52,9 @@ export interface FirewallOptions {
   scanWorker?: URL;
   /** Connection time limits (tests shorten them). */
   timeouts?: Partial<Timeouts>;
+  /** How long an upstream the firewall dials itself may take to connect and to answer
+   * (lib/http/upstream-deadlines.ts); with a next hop, egress keeps its own. */
+  deadlines?: Partial<Deadlines>;
   log?: Logger;
   /** Told of every refusal (main.ts keeps the bottle's record of them, blocked.ts). */
   onBlocked?: (r: Refusal) => void;
@@ -91,7 +95,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   // subdomains cannot use up the lines of every other host.
   const agentLines = createAgentLines({ log, what: "warnings about the agent's requests" });
   const issuer = createLeafIssuer({ caCertPem: opts.ca.certPem, caKeyPem: opts.ca.keyPem });
-  const upstream = createUpstream({ nextHop: opts.nextHop, upstreamCa: opts.upstreamCa, resolve: opts.resolve });
+  const upstream = createUpstream({ nextHop: opts.nextHop, upstreamCa: opts.upstreamCa, resolve: opts.resolve, deadlines: opts.deadlines });
   const tunnels = new WeakMap<net.Socket, Tunnel>();
   const sockets = new Set<net.Socket>();
   const offThread = createOffThreadScanner(agentLines, opts.scanWorker);
@@ -163,6 +167,12 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       ...(o.close ? { connection: "close" } : {}),
     });
     res.end(body);
+  }
+
+  /** The body of the answer to a request whose upstream failed (its status: upstreamFailureStatus):
+   * a deadline's TIMEOUT names the upstream and what it did not do in time. */
+  function upstreamFailureText(failed: string, e: Error): string {
+    return isUpstreamTimeout(e) ? `bot-bottle firewall: ${e.message}\n` : `bot-bottle firewall: ${failed}: ${e.message}\n`;
   }
 
   /** A complete response written straight to a socket (CONNECT and upgrade paths). */
@@ -254,8 +264,8 @@ export function createFirewall(opts: FirewallOptions): Firewall {
           return attempt();
         }
         agentLines.warn(`upstream ${target.host}: ${e.message}`, undefined, under);
-        const text = `bot-bottle firewall: cannot reach ${target.host}: ${e.message}\n`;
-        res.writeHead(502, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
+        const text = upstreamFailureText(`cannot reach ${target.host}`, e);
+        res.writeHead(upstreamFailureStatus(e), { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
         res.end(text);
       });
     };
@@ -324,7 +334,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
         );
       });
     });
-    up.on("error", (e) => rawResponse(socket, 502, `bot-bottle firewall: cannot reach ${target.host}: ${e.message}\n`));
+    up.on("error", (e) => rawResponse(socket, upstreamFailureStatus(e), upstreamFailureText(`cannot reach ${target.host}`, e)));
     socket.on("error", () => up.destroy());
     up.end();
   }
@@ -429,7 +439,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       up = await upstream.tunnel(to.host, to.port);
     } catch (e) {
       agentLines.warn(`tunnel to ${to.host}:${to.port} failed: ${(e as Error).message}`, undefined, under);
-      return rawResponse(socket, 502, `bot-bottle firewall: cannot open a tunnel to ${to.host}: ${(e as Error).message}\n`);
+      return rawResponse(socket, upstreamFailureStatus(e), upstreamFailureText(`cannot open a tunnel to ${to.host}`, e as Error));
     }
     socket.write(ESTABLISHED);
     // Not decrypted, but the server the TLS names must be the one the CONNECT named: on a

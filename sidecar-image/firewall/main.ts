@@ -7,7 +7,10 @@
 // and rule, then counts of the rest, at a rate the log can take (blocked-log.ts), and so
 // its other lines the agent can cause (an allowed host that is down, lib/log-limit.ts); with
 // --blocked-record it also keeps a bounded summary of them in that file, which outlives the
-// container and its rotated log (blocked.ts).
+// container and its rotated log (blocked.ts). Without --next-hop, an upstream that does
+// not accept a connection (and finish TLS) within --connect-timeout, or sends no response
+// head within --head-timeout of the request, is answered 504 naming it
+// (lib/http/upstream-deadlines.ts); with one, egress times upstreams and answers so itself.
 // Exit codes: 0 stopped, 1 failure (bad policy or CA at startup, port in use), 2 usage.
 //
 //   firewall --policy firewall.json --ca-cert ca.pem --ca-key ca-key.pem --next-hop 127.0.0.1:9099
@@ -19,6 +22,7 @@ import { log as rootLog } from "../../lib/log.ts";
 import { parseHostPort, parseResolveList, tuneGcForRelaying, untilTerminated } from "../../lib/daemon.ts";
 import { agentKeyFromEnv } from "../../lib/http/agent-key.ts";
 import { agentNetworkOnly } from "../../lib/http/agent-network.ts";
+import { addDeadlineOptions, deadlinesOf, type DeadlineFlags } from "../../lib/http/deadline-flags.ts";
 import { FirewallPolicy, readConfig } from "../../lib/sidecar-config.ts";
 import { openBlockedRecord } from "./blocked.ts";
 import { createFirewall } from "./firewall.ts";
@@ -48,6 +52,20 @@ async function caKeyPem(o: { caKey?: string; caKeyEnv?: string }): Promise<strin
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
+interface Flags extends DeadlineFlags {
+  listen: string;
+  policy: string;
+  caCert: string;
+  caKey?: string;
+  caKeyEnv?: string;
+  nextHop?: string;
+  upstreamCa: string[];
+  resolve: string[];
+  agentNetworkOnly?: boolean;
+  requireAgentKey?: boolean;
+  blockedRecord?: string;
+}
+
 const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanning HTTP(S) proxy (a sidecar daemon).", {
   example: "firewall --policy firewall.json --ca-cert ca.pem --ca-key ca-key.pem --next-hop 127.0.0.1:9099",
   sidecar: true,
@@ -62,8 +80,9 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
   .option("--resolve <host=ip:port>", "dial IP:PORT for HOST when dialing directly (repeatable)", collect, [])
   .option("--require-agent-key", "serve only clients that show the bottle's agent key from $BB_AGENT_KEY (proxy password; as the proxy password): for ports on host loopback, open to every local user")
   .option("--blocked-record <file>", "keep a summary of refused requests in this file (host, rule, count, first and last seen), rewritten at most once a second")
-  .option("--agent-network-only", "refuse connections on the egress network's side, the interface holding the default route, which the host reaches (docker backend: the agent's network has none)")
-  .action(async (o: { listen: string; policy: string; caCert: string; caKey?: string; caKeyEnv?: string; nextHop?: string; upstreamCa: string[]; resolve: string[]; agentNetworkOnly?: boolean; requireAgentKey?: boolean; blockedRecord?: string }) => {
+  .option("--agent-network-only", "refuse connections on the egress network's side, the interface holding the default route, which the host reaches (docker backend: the agent's network has none)");
+addDeadlineOptions(program, " (when dialing upstreams directly; with --next-hop egress times them)")
+  .action(async (o: Flags) => {
     const caKey = await caKeyPem(o);
     const listen = parseHostPort(o.listen, "--listen");
     const nextHop = o.nextHop ? parseHostPort(o.nextHop, "--next-hop") : undefined;
@@ -76,6 +95,7 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
       nextHop,
       upstreamCa: await Promise.all(o.upstreamCa.map((f) => readText(f, "upstream CA"))),
       resolve,
+      deadlines: deadlinesOf(o),
       log,
       agentKey: o.requireAgentKey ? agentKeyFromEnv() : undefined,
       onBlocked: record?.add,

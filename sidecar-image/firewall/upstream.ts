@@ -7,7 +7,12 @@
 // Without a next hop the firewall dials upstreams itself (a bottle without credential
 // routes runs no egress; tests; the "firewall alone" benchmark), trusting the system roots
 // plus --upstream-ca, with --resolve overrides, and never a name that resolves only to
-// loopback or link-local addresses (lib/http/lookup.ts), as egress does.
+// loopback or link-local addresses (lib/http/lookup.ts), as egress does; and with egress's
+// deadlines (lib/http/upstream-deadlines.ts): a dial, TLS included, and a response head
+// that do not come in time fail with a TIMEOUT, which the firewall answers 504.
+// Towards the next hop there are no such deadlines: egress times the upstream and answers
+// 504 itself, naming it, which a shorter wait here would cut off and a longer one never
+// reach; the hop's own dial, on loopback, keeps tcpDial's connect timeout.
 import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
 import http from "node:http";
@@ -18,6 +23,7 @@ import { tcpDial } from "../../lib/http/dial.ts";
 import { createHopClient, type HopResponse } from "../../lib/http/hop-client.ts";
 import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
 import { routableLookup } from "../../lib/http/lookup.ts";
+import { armDeadlines, DEFAULT_DEADLINES, type Deadlines, dialWithin } from "../../lib/http/upstream-deadlines.ts";
 import { clientContext } from "../../lib/tls/ciphers.ts";
 
 export interface Endpoint {
@@ -36,6 +42,8 @@ export interface UpstreamOptions {
   upstreamCa?: string[];
   /** Host name -> address to dial instead of resolving it (direct dialing only). */
   resolve?: ReadonlyMap<string, Endpoint>;
+  /** How long a direct dial and the head of an answer may take (DEFAULT_DEADLINES). */
+  deadlines?: Partial<Deadlines>;
 }
 
 export interface RequestInit {
@@ -88,14 +96,13 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
   // Plain requests to the next hop skip node's http client (lib/http/hop-client.ts): the
   // bulk of what the firewall relays comes back this way.
   const hop = opts.nextHop ? createHopClient(opts.nextHop) : undefined;
-  const absolute = (target: Target, path: string) => `${target.scheme}://${authority(target.host, target.port, defaultPort(target.scheme))}${path}`;
-
-  const dial = (to: Endpoint) => tcpDial(to, { lookup });
-
+  const origin = (target: Target) => `${target.scheme}://${authority(target.host, target.port, defaultPort(target.scheme))}`;
+  const absolute = (target: Target, path: string) => `${origin(target)}${path}`;
+  const deadlines: Deadlines = { ...DEFAULT_DEADLINES, ...opts.deadlines };
 
   /** Send CONNECT to the next hop and hand back the socket once it answers 200. */
   async function connectVia(hop: Endpoint, host: string, port: number): Promise<net.Socket> {
-    const s = await dial(hop);
+    const s = await tcpDial(hop, { lookup });
     const target = authority(host, port);
     s.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
     return new Promise((resolve, reject) => {
@@ -156,15 +163,16 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
       }
       const to = dialAddress(target.host, target.port);
       const common = { host: to.host, port: to.port, lookup, method: init.method, path: init.path, headers: init.headers, maxHeaderSize: MAX_HEADER_BYTES };
-      if (target.scheme === "http") return http.request({ ...common, agent: init.upgrade ? false : httpAgent });
-      return https.request({
-        ...common,
-        servername: net.isIP(target.host) ? undefined : target.host,
-        agent: init.upgrade ? upgradeAgent : httpsAgent,
-      });
+      const req =
+        target.scheme === "http"
+          ? http.request({ ...common, agent: init.upgrade ? false : httpAgent })
+          : https.request({ ...common, servername: net.isIP(target.host) ? undefined : target.host, agent: init.upgrade ? upgradeAgent : httpsAgent });
+      armDeadlines(req, origin(target), deadlines);
+      return req;
     },
     tunnel(host, port) {
-      return opts.nextHop ? connectVia(opts.nextHop, host, port) : dial(dialAddress(host, port));
+      if (opts.nextHop) return connectVia(opts.nextHop, host, port);
+      return dialWithin(dialAddress(host, port), authority(host, port), deadlines.connectMs, lookup);
     },
     close() {
       hop?.close();

@@ -145,6 +145,16 @@ export async function plainVia(proxyPort: number): Promise<RawHttp> {
   return new RawHttp(await dial(proxyPort));
 }
 
+/** One absolute-form request on a connection of its own to the proxy, closed after the answer. */
+export async function proxyRequestOnce(proxyPort: number, method: string, url: string, headers: Record<string, string> = {}): Promise<RawResponse> {
+  const conn = await plainVia(proxyPort);
+  try {
+    return await conn.proxyRequest(method, url, headers);
+  } finally {
+    conn.socket.destroy();
+  }
+}
+
 /** Open a CONNECT tunnel through the proxy; resolves to the tunnel or to the refusal. */
 export async function connectTunnel(proxyPort: number, target: string, headers: Record<string, string> = {}): Promise<{ socket: net.Socket } | { refused: RawResponse }> {
   const socket = await dial(proxyPort);

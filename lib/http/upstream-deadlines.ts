@@ -1,4 +1,5 @@
-// How long egress waits on an upstream before it answers the agent 504 itself: for the
+// How long a proxy of the bottle's waits on an upstream before it answers the agent 504
+// itself: egress, and the firewall when it dials upstreams directly (no egress). For the
 // connection (a dial the far side never answers would otherwise wait out the OS's connect
 // timeout, minutes) and for the head of the answer (an upstream that takes a request and
 // says nothing would otherwise hold it for good). The head's wait is long by default: an
@@ -6,8 +7,8 @@
 // Once the head is here nothing is timed: a slow streamed body is the upstream's right.
 import type http from "node:http";
 import type net from "node:net";
-import { BbError } from "../../lib/errors.ts";
-import { dialDeadline } from "../../lib/http/dial.ts";
+import { BbError } from "../errors.ts";
+import { dialDeadline, tcpDial } from "./dial.ts";
 
 export interface Deadlines {
   /** A fresh connection's dial, the name lookup and a TLS handshake included. */
@@ -21,13 +22,18 @@ export const DEFAULT_DEADLINES: Deadlines = { connectMs: 30_000, headMs: 10 * 60
 const seconds = (ms: number) => `${ms / 1000} s`;
 
 /** The error a deadline destroys an upstream with: a TIMEOUT, which the retry never sends
- * again (lib/http/retry.ts) and egress answers 504. */
+ * again (lib/http/retry.ts) and the proxy answers 504. */
 function timedOut(message: string, deadline: "connect" | "head"): BbError {
   return new BbError("TIMEOUT", message, { details: { deadline } });
 }
 
 export function isUpstreamTimeout(e: unknown): e is BbError {
   return e instanceof BbError && e.code === "TIMEOUT";
+}
+
+/** The status to answer the agent for a request its upstream failed: 504 when a deadline gave up on it. */
+export function upstreamFailureStatus(e: unknown): 502 | 504 {
+  return isUpstreamTimeout(e) ? 504 : 502;
 }
 
 function dialTimedOut(origin: string, ms: number, step: "connect" | "tls handshake"): BbError {
@@ -38,6 +44,11 @@ function dialTimedOut(origin: string, ms: number, step: "connect" | "tls handsha
 /** Destroy `s` (with a TIMEOUT naming `origin`) unless it is connected within `ms`. */
 export function armDial(s: net.Socket, origin: string, ms: number): void {
   dialDeadline(s, ms, (step) => s.destroy(dialTimedOut(origin, ms, step)));
+}
+
+/** A TCP connection to `to`, or a TIMEOUT naming `origin` when it is not made within `ms`. */
+export function dialWithin(to: { host: string; port: number }, origin: string, ms: number, lookup?: net.LookupFunction): Promise<net.Socket> {
+  return tcpDial(to, { lookup, timeoutMs: ms, late: () => dialTimedOut(origin, ms, "connect") });
 }
 
 /**

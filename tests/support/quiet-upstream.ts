@@ -1,9 +1,11 @@
-// Test fixture: upstreams that are slow to answer, on 127.0.0.1, in the test's process.
+// Test fixture: upstreams that are slow to answer, on 127.0.0.1, in the test's process
+// (egress's and the firewall's deadline tests).
 //   quiet: accepts and reads, answers only requests whose path starts with /answer (a
 //     short 200, keeping the connection), and holds every other one without a word;
 //     what arrived and whether each connection has closed are there to check.
 //   slow: answers each request's head after 200 ms, then trickles its body in
 //     SLOW_BODY_CHUNKS chunks 500 ms apart; over TLS when given a certificate.
+import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import http from "node:http";
 import https from "node:https";
@@ -13,6 +15,8 @@ export interface QuietUpstream {
   port: number;
   /** Request lines as they arrived ("GET /hold"), with the connection (0, 1, ...) each came on. */
   arrived: { line: string; conn: number }[];
+  /** The connection a request line arrived on; asserts it arrived exactly once. */
+  arrivedOnce(line: string): number;
   /** Connections accepted so far. */
   connections(): number;
   /** Resolves once connection `conn` is closed; rejects, naming it, after `ms`. */
@@ -43,6 +47,11 @@ export async function startQuietUpstream(): Promise<QuietUpstream> {
   return {
     port: (server.address() as net.AddressInfo).port,
     arrived,
+    arrivedOnce(line) {
+      const seen = arrived.filter((a) => a.line === line);
+      assert.equal(seen.length, 1, `${line} arrived ${seen.length} times: ${JSON.stringify(arrived)}`);
+      return seen[0]!.conn;
+    },
     connections: () => sockets.length,
     closed(conn, ms = 10_000) {
       let timer: ReturnType<typeof setTimeout> | undefined;
