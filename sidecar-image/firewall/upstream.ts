@@ -19,6 +19,7 @@ import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import type { Readable } from "node:stream";
+import { BbError } from "../../lib/errors.ts";
 import { tcpDial } from "../../lib/http/dial.ts";
 import { createHopClient, type HopResponse } from "../../lib/http/hop-client.ts";
 import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
@@ -101,6 +102,17 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
   const deadlines: Deadlines = { ...DEFAULT_DEADLINES, ...opts.deadlines };
 
   /** Send CONNECT to the next hop and hand back the socket once it answers 200. */
+  /**
+   * The next hop's refusal of a CONNECT. egress says why in the body it sends with the head
+   * (its rawFail: "egress: <reason>"), passed on when it came in that read; its 504, an
+   * upstream it gave up on, stays a timeout in egress's words, answered 504 here too.
+   */
+  function hopRefusal(target: string, status: string, rest: Buffer): Error {
+    const said = rest.subarray(0, 1024).toString("utf8").trim().replace(/^egress: /, "").replace(/[^\x20-\x7e]+/g, " ");
+    if (/^HTTP\/1\.[01] 504\b/.test(status)) return new BbError("TIMEOUT", said || `next hop timed out on CONNECT ${target} (${status})`);
+    return new Error(`next hop refused CONNECT ${target}: ${status}${said ? ` (${said})` : ""}`);
+  }
+
   async function connectVia(hop: Endpoint, host: string, port: number): Promise<net.Socket> {
     const s = await tcpDial(hop, { lookup });
     const target = authority(host, port);
@@ -123,7 +135,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
         s.off("error", fail);
         s.off("end", onEnd);
         const status = head.subarray(0, head.indexOf("\r\n")).toString("latin1");
-        if (!/^HTTP\/1\.[01] 200\b/.test(status)) return fail(new Error(`next hop refused CONNECT ${target}: ${status}`));
+        if (!/^HTTP\/1\.[01] 200\b/.test(status)) return fail(hopRefusal(target, status, head.subarray(end + 4)));
         s.pause();
         if (end + 4 < head.length) s.unshift(head.subarray(end + 4));
         resolve(s);
