@@ -138,15 +138,18 @@ test("a put-back waits for a decision under way: an approve that read the rewrit
   let putBackDone = false;
   const policy = join(dir, "firewall", "policy.json");
   // An approve's read, change and write of the policy, with time between read and write.
+  let held!: () => void;
+  const holds = new Promise<void>((r) => (held = r));
   const deciding = underDecisionLock(dir, async () => {
     const read = JSON.parse(await readFile(policy, "utf8"));
-    await new Promise((r) => setTimeout(r, 500));
+    held();
+    await new Promise((r) => setTimeout(r, 500)); // room for a put-back that does not wait to go on
     assert.equal(putBackDone, false, "the put-back went on while a decision held the bottle");
     read.hosts.push({ host: "docs.example.test", tlsPassthrough: false, routed: false });
     const { writeFileAtomic } = await import("../fs-atomic.ts");
     await writeFileAtomic(policy, JSON.stringify(read, null, 2) + "\n", 0o640);
   });
-  await new Promise((r) => setTimeout(r, 50));
+  await holds; // the decision has read the policy under its lock before the put-back starts
   const puttingBack = putBack(dir, process.pid).then(() => (putBackDone = true));
   await deciding;
   await puttingBack;

@@ -65,14 +65,19 @@ test("a rebuild waits while a decision holds the bottle (an approve between its 
   const again = () => prepare({ agent: "researcher", manifestDir: join(REPO, "bottles"), stateRoot, backend: "docker", cwd: null, identity: "researcher-cd34" });
   const first = await again();
   let release!: () => void;
+  let held!: () => void;
+  const holds = new Promise<void>((r) => (held = r));
   let rebuilt = false;
   const holding = underDecisionLock(first.files.dir, async () => {
-    await new Promise<void>((r) => (release = r));
+    const released = new Promise<void>((r) => (release = r));
+    held();
+    await released;
     // What an approve does while it holds the lock: the rebuild must read it afterwards.
     await recordApproval(first.files.dir, { host: "docs.python.org", tlsPassthrough: false, approvedAt: first.createdAt, request: "aa11" });
   });
+  await holds; // the lock is the decision's before the rebuild starts, not by luck of timing
   const rebuilding = again().then((p) => ((rebuilt = true), p));
-  await new Promise((r) => setTimeout(r, 500));
+  await new Promise((r) => setTimeout(r, 500)); // room for a rebuild that does not wait to end
   assert.equal(rebuilt, false, "the rebuild went on while the lock was held");
   release();
   await holding;

@@ -500,8 +500,11 @@ test("inside a tunnel a request head or body trickled a byte at a time is cut of
   assert.ok(body >= 800 && body !== Infinity, `body cut off after ${body} ms`);
   assert.ok(!everything().some((r) => r.url.startsWith("/slow-")), "neither trickled request reached the upstream");
 
-  // Two requests on one tunnel, the second 400 ms after the first answer: each within its deadline.
-  const socket = await apiTunnel(p);
+  // Two requests on one tunnel, the second 400 ms after the first answer: each within its
+  // deadline, by a margin no machine's load takes up (under 600 ms, 400 ms of sleep can be
+  // over 600 ms by the time the firewall reads the request).
+  const roomy = await startFirewall({ timeouts: { idleMs: 65_000, headersMs: 5_000, requestMs: 5_000 } });
+  const socket = await apiTunnel(roomy);
   const first = await exchangeKeep(socket, "GET /prompt-1 HTTP/1.1\r\nhost: api.example.test\r\n\r\n");
   await new Promise((r) => setTimeout(r, 400));
   const second = await exchange(socket, "GET /prompt-2 HTTP/1.1\r\nhost: api.example.test\r\n\r\n");

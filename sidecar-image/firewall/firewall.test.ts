@@ -11,6 +11,7 @@ import { createLogger } from "../../lib/log.ts";
 import type { Detector, FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
 import { connectTunnel, httpsVia, plainVia, RawHttp, tlsOver } from "../../tests/support/raw-http.ts";
+import { until } from "../../tests/support/until.ts";
 import { wsFrame } from "../../tests/support/ws-frame.mjs";
 import { OFF_THREAD_BYTES } from "./off-thread.ts";
 import { createFirewall } from "./firewall.ts";
@@ -507,7 +508,7 @@ test("clean WebSocket messages pass byte for byte: large (16-bit and 64-bit leng
   assert.equal(await c.readFrame(), `echo: ${"x".repeat(300)}`);
   c.socket.write(Buffer.concat([wsFrame("part one, ", true, { fin: false }), wsFrame("are you there?", true, { opcode: 9 }), wsFrame("part two", true, { opcode: 0 })]));
   c.socket.write(wsFrame(big, true));
-  await new Promise((r) => setTimeout(r, 200));
+  await until("the upstream given all five frames", () => upstream.wsFrames.length >= seenBefore + 5, { why: () => `it has ${upstream.wsFrames.length - seenBefore}` });
   assert.deepEqual(upstream.wsFrames.slice(seenBefore), ["x".repeat(300), "are you there?", "part one, ", "part two", big]);
   c.socket.destroy();
 });

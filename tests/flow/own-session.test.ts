@@ -4,11 +4,12 @@
 // waits on, and never the command, which finishes and hands back its status.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { tempDir } from "../support/tmp.ts";
+import { until } from "../support/until.ts";
 
 const HELPER = new URL("../../scripts/own-session.pl", import.meta.url).pathname;
 
@@ -30,12 +31,15 @@ function runAsJob(args: string[], opts: { ready?: string } = {}) {
 test("HUP, TERM and INT sent to the job's group reach neither the command nor the wrapper: the command finishes and its status comes back", async (t) => {
   const dir = await tempDir(t);
   const done = join(dir, "done");
-  const started = join(dir, "started");
-  // The command records its own session: it must not be the job's.
-  const { job, exited, err } = runAsJob(["sh", "-c", `ps -o sid= -p $$ > "$1"; sleep 0.6; echo finished > "$2"; exit 7`, "sh", started, done]);
-  for (let i = 0; i < 200 && !(existsSync(started) && readFileSync(started, "utf8").trim()); i++) await new Promise((r) => setTimeout(r, 20));
+  const [started, go] = [join(dir, "started"), join(dir, "go")];
+  // The command records its own session (it must not be the job's), then runs on until the
+  // signals have been sent: they reach the group while it runs, however slow the machine.
+  const script = `ps -o sid= -p $$ > "$1.tmp"; mv "$1.tmp" "$1"; while [ ! -e "$3" ]; do sleep 0.05; done; echo finished > "$2"; exit 7`;
+  const { job, exited, err } = runAsJob(["sh", "-c", script, "sh", started, done, go]);
+  await until("the command started", () => existsSync(started), { why: err });
   assert.notEqual(Number(readFileSync(started, "utf8").trim()), job.pid, "the command shares the job's session");
   for (const signal of ["SIGHUP", "SIGTERM", "SIGINT"] as const) process.kill(-job.pid!, signal);
+  writeFileSync(go, "");
   assert.deepEqual(await exited, { code: 7, signal: null }, err());
   assert.equal(readFileSync(done, "utf8"), "finished\n");
 });
@@ -52,7 +56,8 @@ test("no moment while the helper starts when a HUP or TERM to the job's group en
   const dir = await tempDir(t);
   const [done, ready] = [join(dir, "done"), join(dir, "ready")];
   const { job, exited, err } = runAsJob(["sh", "-c", `sleep 0.4; echo finished > "$1"; exit 5`, "sh", done], { ready });
-  for (let i = 0; i < 2000 && !existsSync(ready); i++) await new Promise((r) => setTimeout(r, 1));
+  // Polled often: the signals below are meant to land while the helper starts.
+  await until("the job ignoring HUP and TERM", () => existsSync(ready), { everyMs: 1, why: err });
   // From the moment the helper starts, over the time an interpreter takes to start (Node
   // resets inherited ignored signals as it starts, so a Node helper fails this).
   let gone = false;
