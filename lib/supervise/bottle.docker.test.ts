@@ -9,6 +9,7 @@ import { labelArgs, testLabels } from "../docker/labels.ts";
 import { setLogLevel } from "../log.ts";
 import { ANY_EXIT, run } from "../proc.ts";
 import { samplePlan } from "../../tests/support/plans.ts";
+import { until } from "../../tests/support/until.ts";
 import { dockerFirewallReload } from "./bottle.ts";
 
 setLogLevel("error");
@@ -20,10 +21,13 @@ async function standIn(t: { after: (fn: () => Promise<unknown>) => void }, onHup
   // Busy: the firewall logs a refused request after another, as when the agent floods it
   // (about 4000 lines a second), in docker's local driver as bb-bundle runs the bundle.
   const step = opts.busy ? `i=0; while [ $i -lt 200 ]; do echo "firewall | firewall: warning: blocked GET flood-$i.test: not allowed by this bottle's policy"; i=$((i+1)); done; sleep 0.05` : "sleep 0.05";
-  const script = `trap '${onHup}' HUP; trap 'echo "init | restarting firewall"' USR1; while :; do ${step}; done`;
+  const script = `trap '${onHup}' HUP; trap 'echo "init | restarting firewall"' USR1; touch /tmp/ready; while :; do ${step}; done`;
   const logs = opts.busy ? ["--log-driver", "local", "--log-opt", "max-size=1m", "--log-opt", "max-file=2"] : [];
   await run(["docker", "run", "--detach", "--name", name, ...labelArgs(testLabels()), ...logs, "--network", "none", BASE, "sh", "-c", script]);
   t.after(() => run(["docker", "rm", "--force", name], { expect: ANY_EXIT }));
+  // A PID 1 drops a signal it has no trap for yet: the test's HUP comes once the traps are
+  // set (a file, not a log line, which a busy stand-in's rotation would take away).
+  await until("the stand-in's traps set", async () => (await run(["docker", "exec", name, "test", "-e", "/tmp/ready"], { expect: ANY_EXIT })).code === 0, { everyMs: 100 });
   return name;
 }
 

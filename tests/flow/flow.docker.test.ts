@@ -510,6 +510,7 @@ test("slug= of a bottle whose start flow runs its agent attaches beside it, with
   // Up once bb-provision has written its plan (the shell makes the file empty at the start).
   const ready = () => readFile(join(dir, "flow", "ready.json"), "utf8").then((text) => text.length > 0, () => false);
   for (let i = 0; i < 1200 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(await ready(), "the first flow never got its bottle up");
   const owner = JSON.parse(await readFile(join(dir, "owner.json"), "utf8"));
   const beside = await inTty(`${justStart} slug=side`, env, "touch /tmp/beside; exit 3\n");
   assert.equal(beside.code, 3, beside.stdout);

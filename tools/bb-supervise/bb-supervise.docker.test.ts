@@ -13,6 +13,7 @@ import { QUEUE_VERSION, readRequest, writeRequest, type QueueRequest } from "../
 import { makeTestBottle } from "../../lib/supervise/testdata/bottle.ts";
 import { tsArgv } from "../../lib/supervise/testdata/ts-argv.ts";
 import { hangingEngine, realEngineSocket } from "../../tests/support/hanging-engine.ts";
+import { until } from "../../tests/support/until.ts";
 
 const SCRIPT = [
   'trap "echo usr1 >> /tmp/signals" USR1',
@@ -36,6 +37,8 @@ test("approve sends HUP to the bottle's bundle container and waits for the firew
   const gone = await makeTestBottle({ bundle: { container: `${container}-missing` } });
   try {
     await run(["docker", "run", "-d", "--rm", "--name", container, ...labelArgs(testLabels()), "--network", "none", "debian:bookworm-slim", "sh", "-c", SCRIPT]);
+    // A PID 1 drops a signal it has no trap for yet: approve's HUP comes once the traps are set.
+    await until("the stand-in's traps set", async () => /^ready$/m.test((await run(["docker", "logs", container])).stdout), { everyMs: 100 });
     await writeRequest(b.queueDir, pending("aa11", "docs.example.org"));
     await writeRequest(gone.queueDir, pending("bb22", "docs.example.org"));
 

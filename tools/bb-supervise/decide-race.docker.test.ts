@@ -5,13 +5,13 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { labelArgs, testLabels } from "../../lib/docker/labels.ts";
 import { ANY_EXIT, run } from "../../lib/proc.ts";
 import { readApprovals } from "../../lib/supervise/approvals.ts";
 import { QUEUE_VERSION, readRequest, writeRequest } from "../../lib/supervise/queue.ts";
 import { makeTestBottle } from "../../lib/supervise/testdata/bottle.ts";
 import { tsArgv } from "../../lib/supervise/testdata/ts-argv.ts";
+import { until } from "../../tests/support/until.ts";
 
 const SLOW_FIREWALL = `trap 'sleep 1.5; echo "firewall | firewall: policy reloaded from /bb/firewall/policy.json (2 hosts)"' HUP; echo ready; while :; do sleep 0.05; done`;
 
@@ -23,6 +23,8 @@ test("a deny while an approve of the same request waits for the firewall is told
     await b.remove();
   });
   await run(["docker", "run", "-d", "--name", container, ...labelArgs(testLabels()), "--network", "none", "debian:bookworm-slim", "sh", "-c", SLOW_FIREWALL]);
+  // A PID 1 drops a signal it has no trap for yet: approve's HUP comes once the trap is set.
+  await until("the stand-in's trap set", async () => /^ready$/m.test((await run(["docker", "logs", container])).stdout), { everyMs: 100 });
   await writeRequest(b.queueDir, {
     version: QUEUE_VERSION, id: "aa11", kind: "host", host: "docs.example.org", tlsPassthrough: false, reason: "r", question: null,
     status: "pending", answer: null, createdAt: new Date().toISOString(), decidedAt: null,
@@ -30,7 +32,7 @@ test("a deny while an approve of the same request waits for the firewall is told
   const tool = (args: string[]) => run(tsArgv("tools/bb-supervise/main.ts", ["--plan", b.planFile, ...args]), { expect: ANY_EXIT, timeoutMs: 120_000 });
   const approving = tool(["approve", "aa11"]);
   // The host is in the policy file once approve is on its way to the firewall.
-  for (let i = 0; i < 400 && !(await readFile(b.policyFile, "utf8")).includes("docs.example.org"); i++) await sleep(25);
+  await until("approve's host in the policy file", async () => (await readFile(b.policyFile, "utf8")).includes("docs.example.org"), { timeoutMs: 60_000, everyMs: 25 });
   const deny = await tool(["deny", "aa11", "no"]);
   const approve = await approving;
   assert.equal(approve.code, 0, approve.stderr);
