@@ -101,7 +101,6 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
   const absolute = (target: Target, path: string) => `${origin(target)}${path}`;
   const deadlines: Deadlines = { ...DEFAULT_DEADLINES, ...opts.deadlines };
 
-  /** Send CONNECT to the next hop and hand back the socket once it answers 200. */
   /**
    * The next hop's refusal of a CONNECT. egress says why in the body it sends with the head
    * (its rawFail: "egress: <reason>"), passed on when it came in that read; its 504, an
@@ -113,6 +112,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     return new Error(`next hop refused CONNECT ${target}: ${status}${said ? ` (${said})` : ""}`);
   }
 
+  /** Send CONNECT to the next hop and hand back the socket once it answers 200. */
   async function connectVia(hop: Endpoint, host: string, port: number): Promise<net.Socket> {
     const s = await tcpDial(hop, { lookup });
     const target = authority(host, port);
