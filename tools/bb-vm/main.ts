@@ -173,7 +173,10 @@ locateFlags(program.command("attach").description("run the agent (claude, codex 
     try {
       await attach(o, command);
     } catch (e) {
-      if (o.notStartedFile && isBbError(e) && e.details.notStarted === true) await writeFile(o.notStartedFile, `${e.message}\n`);
+      if (o.notStartedFile && isBbError(e) && e.details.notStarted === true) {
+        // The session's own failure is what to say; a file that cannot be written only adds a line.
+        await writeFile(o.notStartedFile, `${e.message}\n`).catch((we: Error) => log.warn(`could not write --not-started-file ${o.notStartedFile}: ${we.message}`));
+      }
       throw e;
     }
   });
