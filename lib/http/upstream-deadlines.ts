@@ -41,11 +41,6 @@ function dialTimedOut(origin: string, ms: number, step: "connect" | "tls handsha
   return timedOut(`${origin} ${what} within ${seconds(ms)}`, "connect");
 }
 
-/** Destroy `s` (with a TIMEOUT naming `origin`) unless it is connected within `ms`. */
-export function armDial(s: net.Socket, origin: string, ms: number): void {
-  dialDeadline(s, ms, (step) => s.destroy(dialTimedOut(origin, ms, step)));
-}
-
 /** A TCP connection to `to`, or a TIMEOUT naming `origin` when it is not made within `ms`. */
 export function dialWithin(to: { host: string; port: number }, origin: string, ms: number, lookup?: net.LookupFunction): Promise<net.Socket> {
   return tcpDial(to, { lookup, timeoutMs: ms, late: () => dialTimedOut(origin, ms, "connect") });

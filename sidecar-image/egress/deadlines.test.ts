@@ -12,7 +12,7 @@ import { NO_HANGING_CONNECT } from "../../tests/support/unaccepting-listener.ts"
 import { startDeadlineUpstreams, WS_UPGRADE, type DeadlineUpstreams } from "../../tests/support/deadline-upstreams.ts";
 import { SLOW_BODY_CHUNKS, type QuietUpstream } from "../../tests/support/quiet-upstream.ts";
 import { mintCa } from "../../lib/tls/mod.ts";
-import { policyOf } from "../firewall/test-harness.ts";
+import { startFirewallProcess } from "../firewall/test-harness.ts";
 
 describe("egress deadlines (real process)", skipWhen(NO_HANGING_CONNECT, "egress deadlines"), () => {
   let upstreams: DeadlineUpstreams;
@@ -79,13 +79,7 @@ describe("egress deadlines (real process)", skipWhen(NO_HANGING_CONNECT, "egress
 
   it("behind the firewall (--next-hop egress), a passthrough CONNECT to an upstream that never accepts: the firewall passes egress's 504 and its words on", async () => {
     const bottle = await mintCa({ commonName: "egress deadlines bottle CA" });
-    const firewall = await startDaemon(join(REPO_ROOT, "sidecar-image/firewall/main.ts"), [
-      "--listen", "127.0.0.1:0",
-      "--policy", await upstreams.file("policy.json", JSON.stringify(policyOf([{ host: "stuck.test", tlsPassthrough: true }]))),
-      "--ca-cert", await upstreams.file("ca.pem", bottle.certPem),
-      "--ca-key", await upstreams.file("ca-key.pem", bottle.keyPem),
-      "--next-hop", `127.0.0.1:${egress.port}`,
-    ]);
+    const firewall = await startFirewallProcess(upstreams.dir, [{ host: "stuck.test", tlsPassthrough: true }], bottle, ["--next-hop", `127.0.0.1:${egress.port}`]);
     try {
       const t = await connectTunnel(firewall.port, "stuck.test:443");
       assert.ok("refused" in t, "CONNECT to a host that never accepts was answered 200");

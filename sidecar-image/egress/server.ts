@@ -19,7 +19,7 @@ import { registrableDomain } from "../../lib/public-suffix.ts";
 import { endToEndHeaders, flat, headerObject } from "../../lib/http/headers.ts";
 import { maskedHeaders, Redactor, secretForms, type Secret } from "./redact.ts";
 import { WsRedactor } from "./ws-redact.ts";
-import { armDeadlines, armDial, DEFAULT_DEADLINES, isUpstreamTimeout, type Deadlines } from "../../lib/http/upstream-deadlines.ts";
+import { armDeadlines, DEFAULT_DEADLINES, dialWithin, isUpstreamTimeout, upstreamFailureStatus, type Deadlines } from "../../lib/http/upstream-deadlines.ts";
 import { routableLookup } from "../../lib/http/lookup.ts";
 import { credentialHeaderNames, injectedHeader, injectedSecrets, routeTable, type Route } from "./routes.ts";
 
@@ -92,8 +92,7 @@ const REPLAY_BODY_BYTES = 1024 * 1024;
 
 /** The agent's answer to an upstream that failed: 504 when a deadline gave up on it. */
 function upstreamFailure(origin: string, e: NodeJS.ErrnoException): { status: number; reason: string } {
-  if (isUpstreamTimeout(e)) return { status: 504, reason: e.message };
-  return { status: 502, reason: describeUpstreamError(origin, e) };
+  return { status: upstreamFailureStatus(e), reason: isUpstreamTimeout(e) ? e.message : describeUpstreamError(origin, e) };
 }
 
 function describeUpstreamError(origin: string, e: NodeJS.ErrnoException): string {
@@ -410,21 +409,18 @@ export function createEgress(opts: EgressOptions): Egress {
       return;
     }
     const hostname = unbracket(m[1]!).toLowerCase();
-    const t = target(hostname, port);
-    const upstream = net.connect({ host: t.host, port: t.port, lookup });
-    armDial(upstream, `${hostname}:${port}`, deadlines.connectMs);
-    const onEarlyError = (e: NodeJS.ErrnoException) => {
-      const failure = upstreamFailure(`${hostname}:${port}`, e);
-      rawFail(socket, failure.status, failure.reason, shareOf(hostname));
-    };
-    upstream.once("error", onEarlyError);
-    upstream.once("connect", () => {
-      upstream.off("error", onEarlyError);
-      log.debug(`CONNECT ${hostname}:${port} open`);
-      socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
-      if (head.length) upstream.write(head);
-      splice(socket, upstream);
-    });
+    dialWithin(target(hostname, port), `${hostname}:${port}`, deadlines.connectMs, lookup).then(
+      (upstream) => {
+        log.debug(`CONNECT ${hostname}:${port} open`);
+        socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+        if (head.length) upstream.write(head);
+        splice(socket, upstream);
+      },
+      (e: NodeJS.ErrnoException) => {
+        const failure = upstreamFailure(`${hostname}:${port}`, e);
+        rawFail(socket, failure.status, failure.reason, shareOf(hostname));
+      },
+    );
   }
 
   const server = http.createServer({ keepAliveTimeout: 65_000, maxHeaderSize: MAX_HEADER_BYTES }, onRequest);

@@ -1,13 +1,17 @@
 // Test-only helpers for the firewall tests (not imported by the daemon): a fake upstream
 // (HTTP or HTTPS with its own test CA) that records what reaches it and echoes WebSocket
-// frames, and the policy a test starts from. The client side is tests/support/raw-http.ts.
+// frames, the policy a test starts from, and the daemon as a real process. The client
+// side is tests/support/raw-http.ts.
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
+import { writeFile } from "node:fs/promises";
 import net from "node:net";
+import { join } from "node:path";
 import { after } from "node:test";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
+import { startDaemon, type DaemonProcess } from "../../tests/support/daemon-process.ts";
 import { parseWsFrame, wsFrame } from "../../tests/support/ws-frame.mjs";
 import { createFirewall, type Firewall, type FirewallOptions } from "./firewall.ts";
 
@@ -115,4 +119,24 @@ export function firewallPool(base: FirewallOptions, alsoClose: { close(): Promis
     open.push(fw);
     return (await fw.listen(0, "127.0.0.1")).port;
   };
+}
+
+/**
+ * The firewall's main.ts as a real process on 127.0.0.1: the policy for `hosts` and the
+ * bottle CA `ca` written into `dir` (`policy`: the policy file's path, to rewrite and
+ * reload), `extra` flags after them. The caller stops it.
+ */
+export async function startFirewallProcess(
+  dir: string,
+  hosts: Parameters<typeof policyOf>[0],
+  ca: { certPem: string; keyPem: string },
+  extra: string[] = [],
+): Promise<DaemonProcess & { policy: string }> {
+  const policy = join(dir, "policy.json");
+  await writeFile(policy, JSON.stringify(policyOf(hosts)));
+  await writeFile(join(dir, "ca.pem"), ca.certPem);
+  await writeFile(join(dir, "ca-key.pem"), ca.keyPem);
+  const main = new URL("./main.ts", import.meta.url).pathname;
+  const fw = await startDaemon(main, ["--listen", "127.0.0.1:0", "--policy", policy, "--ca-cert", join(dir, "ca.pem"), "--ca-key", join(dir, "ca-key.pem"), ...extra]);
+  return Object.assign(fw, { policy });
 }

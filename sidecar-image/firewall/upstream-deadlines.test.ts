@@ -4,16 +4,15 @@
 // nothing, or answer slowly: the first two get a 504 naming them and what did not happen
 // (plain requests, intercepted HTTPS, upgrades, passthrough CONNECT), the last passes whole.
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { mintCa } from "../../lib/tls/mod.ts";
-import { REPO_ROOT, startDaemon, type DaemonProcess } from "../../tests/support/daemon-process.ts";
+import type { DaemonProcess } from "../../tests/support/daemon-process.ts";
 import { startDeadlineUpstreams, WS_UPGRADE, type DeadlineUpstreams } from "../../tests/support/deadline-upstreams.ts";
 import { SLOW_BODY_CHUNKS, type QuietUpstream } from "../../tests/support/quiet-upstream.ts";
 import { connectTunnel, httpsVia, proxyRequestOnce, type RawResponse } from "../../tests/support/raw-http.ts";
 import { skipWhen } from "../../tests/support/skip.ts";
 import { NO_HANGING_CONNECT } from "../../tests/support/unaccepting-listener.ts";
-import { policyOf } from "./test-harness.ts";
+import { startFirewallProcess } from "./test-harness.ts";
 
 describe("firewall deadlines when it dials upstreams itself (real process)", skipWhen(NO_HANGING_CONNECT, "firewall deadlines"), () => {
   let upstreams: DeadlineUpstreams;
@@ -26,12 +25,8 @@ describe("firewall deadlines when it dials upstreams itself (real process)", ski
     quiet = upstreams.quiet;
     const bottle = await mintCa({ commonName: "firewall deadlines bottle CA" });
     bottleCa = bottle.certPem;
-    const policy = policyOf(["quiet.test", "slow.test", "slow-tls.test", "stuck.test", { host: "stuck-pass.test", tlsPassthrough: true }]);
-    firewall = await startDaemon(join(REPO_ROOT, "sidecar-image/firewall/main.ts"), [
-      "--listen", "127.0.0.1:0",
-      "--policy", await upstreams.file("policy.json", JSON.stringify(policy)),
-      "--ca-cert", await upstreams.file("ca.pem", bottle.certPem),
-      "--ca-key", await upstreams.file("ca-key.pem", bottle.keyPem),
+    const hosts = ["quiet.test", "slow.test", "slow-tls.test", "stuck.test", { host: "stuck-pass.test", tlsPassthrough: true }];
+    firewall = await startFirewallProcess(upstreams.dir, hosts, bottle, [
       "--upstream-ca", upstreams.caFile,
       "--connect-timeout", "1",
       "--head-timeout", "2",

@@ -5,17 +5,14 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import net from "node:net";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { mintCa } from "../../lib/tls/mod.ts";
 import { type DaemonProcess, startDaemon } from "../../tests/support/daemon-process.ts";
 import { connectTunnel, plainVia } from "../../tests/support/raw-http.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { until } from "../../tests/support/until.ts";
-import { policyOf } from "./test-harness.ts";
+import { policyOf, startFirewallProcess } from "./test-harness.ts";
 
-const FIREWALL = new URL("./main.ts", import.meta.url).pathname;
 const EGRESS = new URL("../egress/main.ts", import.meta.url).pathname;
 const ca = await mintCa({ commonName: "test bottle CA" });
 const FLOOD = 2000;
@@ -34,14 +31,9 @@ async function closedPort(): Promise<number> {
 }
 
 async function firewall(t: TestContext, hosts: Parameters<typeof policyOf>[0], extra: string[]): Promise<DaemonProcess & { policy: string }> {
-  const dir = await tempDir(t, "bb-upstream-flood-");
-  const policy = join(dir, "policy.json");
-  await writeFile(policy, JSON.stringify(policyOf(hosts)));
-  await writeFile(join(dir, "ca.pem"), ca.certPem);
-  await writeFile(join(dir, "ca-key.pem"), ca.keyPem);
-  const fw = await startDaemon(FIREWALL, ["--listen", "127.0.0.1:0", "--policy", policy, "--ca-cert", join(dir, "ca.pem"), "--ca-key", join(dir, "ca-key.pem"), ...extra]);
+  const fw = await startFirewallProcess(await tempDir(t, "bb-upstream-flood-"), hosts, ca, extra);
   t.after(() => fw.stop());
-  return Object.assign(fw, { policy });
+  return fw;
 }
 
 /** The failures a log accounts for with `first`: its lines, plus what its count lines say. */

@@ -122,6 +122,8 @@ export async function preReceive(opts: HookOptions): Promise<number> {
     return 1;
   }
   const created = updates.filter((u) => ZERO.test(u.old) && !ZERO.test(u.new));
+  /** Delete upstream, again, refs this push made (each at the value it made it with). */
+  const deleteAgain = (made: { ref: string; new: string }[]) => forward(repo, made.map((m) => ({ old: m.new, new: "0", ref: m.ref })), runGit, env, forwardTimeoutMs);
   // A created ref's delete record goes once the create stands: one taken back below leaves
   // the ref deleted where it was.
   const stands = async (code: number) => {
@@ -131,20 +133,19 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   if (created.length) {
     const after = await list(`Cannot list upstream ${repo.key} after the push`).catch((e: Error) => e);
     if (after instanceof Error) {
-      const undo = () => forward(repo, created.map((u) => ({ old: u.new, new: "0", ref: u.ref })), runGit, env, forwardTimeoutMs);
-      return stands(await unchecked({ out, repo, updates, created, listingFailed: after, undo }));
+      return stands(await unchecked({ out, repo, updates, created, listingFailed: after, undo: () => deleteAgain(created) }));
     }
     const refused: Violation[] = [];
-    const undo: RefUpdate[] = [];
+    const undo: { ref: string; new: string }[] = [];
     for (const h of hiddenCreates(listing, after, updates)) {
       const rules = await judgeMove({ old: "0", new: h.new, ref: h.ref }, config.push, isAncestor);
-      if (rules.length) undo.push({ old: h.new, new: "0", ref: h.ref });
+      if (rules.length) undo.push(h);
       for (const r of rules) {
         refused.push({ rule: r.rule, ref: h.via, message: `upstream holds ${h.via} as a symbolic ref to ${h.ref}, which did not exist (so upstream listed neither), and the push created ${h.ref}, which the policy refuses: ${r.message}` });
       }
     }
     if (undo.length) {
-      const undone = (await forward(repo, undo, runGit, env, forwardTimeoutMs)).code === 0;
+      const undone = (await deleteAgain(undo)).code === 0;
       const outcome = undone ? `git-gate deleted ${undo.map((u) => u.ref).join(", ")} again` : `git-gate could not delete ${undo.map((u) => u.ref).join(", ")} again: tell upstream's maintainers`;
       return tell(out, `upstream took the push to ${repo.key}, but it created a ref through a symbolic ref upstream; ${outcome}:`, refused);
     }

@@ -19,8 +19,8 @@ export interface DeadlineUpstreams {
   quiet: QuietUpstream;
   /** A file holding the CA (PEM) slow-tls.test's certificate is signed by: the proxy must trust it. */
   caFile: string;
-  /** Write a file for the proxy into the folder; its path. */
-  file(name: string, text: string): Promise<string>;
+  /** The folder for the proxy's files, removed with the upstreams. */
+  dir: string;
   /** --resolve=NAME=127.0.0.1:PORT for each of them, and for `alsoStuck` names at stuck.test's port. */
   resolveFlags(alsoStuck?: string[]): string[];
   /**
@@ -48,7 +48,7 @@ export async function startDeadlineUpstreams(): Promise<DeadlineUpstreams> {
   return {
     quiet,
     caFile: await file("upstream-ca.pem", ca.certPem),
-    file,
+    dir,
     resolveFlags: (alsoStuck = []) => [...Object.entries(ports), ...alsoStuck.map((name) => [name, stuck.port] as const)].map(([name, port]) => `--resolve=${name}=127.0.0.1:${port}`),
     async checkPooledHeadTimeout(proxyPort) {
       const conn = await plainVia(proxyPort);
