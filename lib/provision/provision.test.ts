@@ -2,7 +2,7 @@
 // staged tar (the exec's stdin), never onto the exec's command line or into the plan.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { AGENT_KEY_FILE, bottleAgentKey } from "../bundle/agent-key.ts";
 import { AGENT } from "../layout.ts";
@@ -10,7 +10,8 @@ import type { Plan } from "../plan/schema.ts";
 import { run } from "../proc.ts";
 import { samplePlan } from "../../tests/support/plans.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
-import { provision } from "./provision.ts";
+import { until } from "../../tests/support/until.ts";
+import { provision, type Target } from "./provision.ts";
 import { provisionScript } from "./script.ts";
 
 type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
@@ -95,4 +96,47 @@ test("a provisioning step that fails with the keyed URL in its output is reporte
   const text = `${e.message}\n${JSON.stringify((e as { details?: unknown }).details)}`;
   assert.match(text, /supervise-mcp \(cannot add http:\/\/127\.0\.0\.16:40003\/\*\*\*\/mcp\)/);
   assert.ok(!text.includes(key), text);
+});
+
+/** The staging tars in the bottle's provision folder (none when it is gone). */
+const stagedTars = async (plan: Ready) => (await readdir(join(plan.files.dir, "provision")).catch(() => [] as string[])).filter((n) => n.endsWith(".tar"));
+
+test("provision() stages the files while the bottle cannot be touched yet, and execs only once it can", async (t) => {
+  const dir = await tempDir(t);
+  const { plan } = await smolPlan(dir);
+  const { steps } = provisionScript(plan, { cwd: false });
+  const execs: string[] = [];
+  let reachable!: (target: Target) => void;
+  const bottle = new Promise<Target>((resolve) => (reachable = resolve));
+  const done = provision(plan, bottle);
+  // Staged while the bottle is still out of reach (bb-provision: its bundle's daemons coming up).
+  await until("the staging tar while the bottle is out of reach", async () => (await stagedTars(plan)).length === 1);
+  assert.equal(execs.length, 0, "no exec before the bottle is reachable");
+  reachable({
+    async execRoot(argv, input) {
+      execs.push(input.file);
+      return { argv, code: 0, stdout: steps.map((s) => `BB-STEP ${s} ok\n`).join(""), stderr: "" };
+    },
+  });
+  const plan2 = await done;
+  assert.equal(execs.length, 1);
+  assert.ok(plan2.provision?.steps.every((s) => s.ok));
+  assert.deepEqual(await stagedTars(plan), [], "the staging is removed once provisioned");
+});
+
+test("provision() whose bottle never becomes reachable throws that error and leaves no staging behind", async (t) => {
+  const dir = await tempDir(t);
+  const { plan } = await smolPlan(dir);
+  let unreachable!: (e: Error) => void;
+  const bottle = new Promise<Target>((_, reject) => (unreachable = reject));
+  const done = provision(plan, bottle).catch((e: Error) => e);
+  await until("the staging tar while the bottle is out of reach", async () => (await stagedTars(plan)).length === 1);
+  const why = new Error("daemon firewall did not answer");
+  unreachable(why);
+  assert.equal(await done, why);
+  assert.deepEqual(await stagedTars(plan), [], "the staging is removed");
+  // A bottle that failed before the staging was done: the staging is removed all the same.
+  const early = provision(plan, Promise.reject(new Error("gone"))).catch((e: Error) => e);
+  assert.match(String(await early), /gone/);
+  assert.deepEqual(await stagedTars(plan), []);
 });

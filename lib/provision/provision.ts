@@ -16,12 +16,25 @@ export interface Target {
   execRoot(argv: string[], input: { file: string }): Promise<RunResult>;
 }
 
-export async function provision(plan: Ready, target: Target, opts: { now?: () => Date; agentFiles?: Record<string, string> } = {}): Promise<Plan> {
+/**
+ * `bottle` may be a promise of the Target, settled once the bottle may be touched
+ * (bb-provision: when the bundle's daemons answer): the files are staged on the host
+ * meanwhile, off the start's critical path. When it fails, its error is the one thrown,
+ * the staging is removed, and the bottle was never touched.
+ */
+export async function provision(plan: Ready, bottle: Target | Promise<Target>, opts: { now?: () => Date; agentFiles?: Record<string, string> } = {}): Promise<Plan> {
   log.step(`provision: staging files for ${plan.slug}`);
   // The agent's URLs with the bottle's agent key (smolmachines): only in the staged tar,
   // which reaches the bottle over the exec's stdin, never on a command line.
-  const urls = await agentUrlsWithKey(plan.bundle);
-  const staged = await stage(plan, { cwd: plan.cwd, urls, agentFiles: opts.agentFiles });
+  const staging = agentUrlsWithKey(plan.bundle).then((urls) => stage(plan, { cwd: plan.cwd, urls, agentFiles: opts.agentFiles }));
+  const [done, reached] = await Promise.allSettled([staging, bottle]);
+  if (reached.status === "rejected") {
+    if (done.status === "fulfilled") await done.value.cleanup();
+    throw reached.reason;
+  }
+  if (done.status === "rejected") throw done.reason;
+  const staged = done.value;
+  const target = reached.value;
   if (staged.scrubbed.length) {
     log.warn(`provision: credentials removed from the bottle's copy of ${plan.cwd} (its git config files; yours are untouched): ${staged.scrubbed.join("; ")}`);
   }

@@ -37,13 +37,14 @@ const program = createProgram("bb-provision", "Provision a started bottle: CA, g
     const plan = (await readPlanInput(o, ["bundle", "vm"])) as Ready;
     // Again would unpack the host checkout over the agent's ~/work, losing its changes.
     refuseSection(plan, "provision");
-    // The daemons first: provisioning registers them with the agent, and a bundle started
-    // with `bb-bundle --no-wait` may still be coming up. One probe, and no word, when they
-    // all answer at its first look (which waits up to 2 s in the bundle, so in the start
-    // flow they usually do); a longer wait is reported as it goes.
-    await awaitBundle(plan, { timeoutMs, signal: interruptSignal(), quietIfUp: true, what: `Cannot provision ${plan.slug}` });
+    // The daemons before the bottle is touched: provisioning registers them with the agent,
+    // and a bundle started with `bb-bundle --no-wait` may still be coming up. One probe, and
+    // no word, when they all answer at its first look (which waits up to 2 s in the bundle,
+    // so in the start flow they usually do); a longer wait is reported as it goes. The
+    // files are staged on the host meanwhile (provision()).
     const { agentFiles } = forwardedCredentials(plan, { home: homedir(), env: process.env });
-    const done = await provision(plan, await rootShell(plan), { agentFiles });
+    const bottle = awaitBundle(plan, { timeoutMs, signal: interruptSignal(), quietIfUp: true, what: `Cannot provision ${plan.slug}` }).then(() => rootShell(plan));
+    const done = await provision(plan, bottle, { agentFiles });
     await savePlan(done);
     await writePlan(done);
   });
