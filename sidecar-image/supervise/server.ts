@@ -13,16 +13,21 @@
 // docker picks when publishing it; it lets listed Origins through, where no Origin is
 // legitimate here; and it runs inside the transport, after this handler has read an
 // initialize body.
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { log } from "../../lib/log.ts";
 import { createAgentLines } from "../../lib/log-limit.ts";
 import type { RequestBook } from "./requests.ts";
-import { registerSuperviseTools } from "./tools.ts";
+import type { Session } from "./session.ts";
 import { isAgentKey } from "../../lib/http/agent-key.ts";
+
+/**
+ * The MCP SDK (with its zod and ajv), loaded at the first MCP request rather than before
+ * supervise listens: evaluating it is a good part of supervise's start, which the start
+ * flow waits for (bb-provision's readiness probe), while the agent's first MCP call comes
+ * later. esbuild keeps it in supervise.js, evaluated only when imported.
+ */
+let sdk: Promise<typeof import("./session.ts")> | undefined;
+const loadSession = () => (sdk ??= import("./session.ts"));
 
 export const MCP_PATH = "/mcp";
 /** The largest call is a few KiB (a 4000-character question, JSON-escaped); a batch of
@@ -62,11 +67,6 @@ export interface SuperviseHandler {
   sessionCount(): number;
   /** HTTP requests being answered now. */
   requestCount(): number;
-}
-
-interface Session {
-  server: McpServer;
-  transport: StreamableHTTPServerTransport;
 }
 
 function jsonRpcError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}) {
@@ -118,33 +118,13 @@ export function createSuperviseHandler(opts: SuperviseHandlerOptions): Supervise
   // flooded log (lib/log.ts), so without this one per session past the cap grew it for ever.
   const agentLines = createAgentLines({ log, what: "lines about the agent's MCP requests" });
 
-  function closeLeastRecentlyUsed() {
+  /** Before a new session is kept: past maxSessions, the least recently used one goes. */
+  function makeRoom() {
+    if (sessions.size < maxSessions) return;
     const [id, oldest] = sessions.entries().next().value!;
     sessions.delete(id);
     agentLines.info(`session ${id} closed: ${maxSessions} sessions are open and a new one started`, "closed for room");
     void oldest.server.close().catch(() => {});
-  }
-
-  async function openSession(req: IncomingMessage, res: ServerResponse, body: unknown) {
-    const server = new McpServer(
-      { name: "bot-bottle-supervise", version: "1.0.0" },
-      { instructions: `Ask the operator of bottle ${opts.slug} for network access (request_host_access) or anything else (ask_operator).` },
-    );
-    registerSuperviseTools(server, opts.book.forSession());
-    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      maxRequestBodySize: maxBody,
-      onsessioninitialized: (id) => {
-        if (sessions.size >= maxSessions) closeLeastRecentlyUsed();
-        sessions.set(id, { server, transport });
-        log.debug(`session ${id} opened (${sessions.size} open)`);
-      },
-    });
-    transport.onclose = () => {
-      if (transport.sessionId && sessions.delete(transport.sessionId)) log.debug(`session ${transport.sessionId} closed`);
-    };
-    await server.connect(transport);
-    await transport.handleRequest(req, res, body);
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
@@ -179,8 +159,9 @@ export function createSuperviseHandler(opts: SuperviseHandlerOptions): Supervise
       if (e instanceof TooLarge) return refuse(res, 413, e.message);
       return jsonRpcError(res, 400, `Bad Request: ${(e as Error).message}`);
     }
+    const { isInitializeRequest, openSession } = await loadSession();
     if (!isInitializeRequest(body)) return jsonRpcError(res, 400, "Bad Request: no Mcp-Session-Id header; initialize a session first");
-    await openSession(req, res, body);
+    await openSession({ slug: opts.slug, book: opts.book, maxBody, sessions, makeRoom }, req, res, body);
   }
 
   return {
