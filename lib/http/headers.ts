@@ -35,3 +35,10 @@ export function headerObject(pairs: [string, string][]): Record<string, string |
 export function flat(pairs: [string, string][]): string[] {
   return pairs.flat();
 }
+
+/** Flat raw header list [k, v, k, v, ...] -> pairs, every header kept (an upgrade's 101). */
+export function pairs(raw: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+  return out;
+}

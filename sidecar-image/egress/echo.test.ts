@@ -85,6 +85,13 @@ const upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem, maxH
 });
 // A WebSocket that greets with the Authorization header it received.
 upstream.on("upgrade", (req: http.IncomingMessage, socket: net.Socket) => {
+  socket.on("error", () => {});
+  if (req.url === "/ws-declined-cut") {
+    // A refusal echoing the credential, whose connection dies in the middle of its body.
+    const echo = `you sent ${req.headers.authorization}`;
+    socket.write(`HTTP/1.1 401 Unauthorized\r\nwww-authenticate: invalid ${req.headers.authorization}\r\ntransfer-encoding: chunked\r\n\r\n`);
+    return void socket.end(`${Buffer.byteLength(echo).toString(16)}\r\n${echo}\r\n`, () => socket.destroy());
+  }
   socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nx-seen: ${req.headers.authorization}\r\nx-extensions: ${req.headers["sec-websocket-extensions"] ?? "(none)"}\r\n\r\n`);
   const greeting = `hello, ${req.headers.authorization}`;
   if (req.url === "/ws-split") {
@@ -92,7 +99,6 @@ upstream.on("upgrade", (req: http.IncomingMessage, socket: net.Socket) => {
     const cut = greeting.length - 10;
     socket.write(Buffer.concat([wsFrame(greeting.slice(0, cut), false, { fin: false }), wsFrame(greeting.slice(cut), false, { opcode: 0 })]));
   } else socket.write(wsFrame(greeting, false));
-  socket.on("error", () => {});
 });
 const { egressPort, fwPort } = await startChain({
   upstream,
@@ -254,6 +260,20 @@ test("a WebSocket message whose fragments split the credential reaches the agent
     const message = (await c.readWsFrame()).payload.toString() + (await c.readWsFrame()).payload.toString();
     assert.deepEqual(leaks(message), [], "the reassembled message carries the real token");
     assert.match(message, /^hello, Bearer \[egress-redacted\]/);
+  } finally {
+    c.socket.destroy();
+  }
+});
+
+test("a routed WebSocket upgrade the upstream declines: its answer is masked, and an upstream that dies in the middle of it closes the agent's connection", async () => {
+  const c = await plainVia(egressPort);
+  try {
+    const r = await wsUpgrade(c, "/ws-declined-cut"); // unframed: read until egress closes
+    assert.equal(r.status, 401);
+    assert.deepEqual(leaks(JSON.stringify(r)), [], "the real bearer token reached the agent");
+    assert.match(r.headers["www-authenticate"]!, /^invalid Bearer \[egress-redacted\]/);
+    assert.match(r.body, /^you sent Bearer \[egress-redacted\]/);
+    assert.ok(c.closed, "egress held the agent's connection open after the upstream's died");
   } finally {
     c.socket.destroy();
   }

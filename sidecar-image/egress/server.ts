@@ -11,12 +11,13 @@ import zlib from "node:zlib";
 import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
 import { replayable, retryOnFreshConnection } from "../../lib/http/retry.ts";
 import { relayStatus } from "../../lib/http/status.ts";
+import { abandonWithAgent, headText } from "../../lib/http/upgrade-answer.ts";
 import { clientContext } from "../../lib/tls/ciphers.ts";
 import type { EgressRoutes } from "../../lib/sidecar-config.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
 import { createAgentLines } from "../../lib/log-limit.ts";
 import { registrableDomain } from "../../lib/public-suffix.ts";
-import { endToEndHeaders, flat, headerObject } from "../../lib/http/headers.ts";
+import { endToEndHeaders, flat, headerObject, pairs } from "../../lib/http/headers.ts";
 import { maskedHeaders, Redactor, secretForms, type Secret } from "./redact.ts";
 import { WsRedactor } from "./ws-redact.ts";
 import { armDeadlines, DEFAULT_DEADLINES, dialWithin, isUpstreamTimeout, upstreamFailureStatus, type Deadlines } from "../../lib/http/upstream-deadlines.ts";
@@ -351,20 +352,17 @@ export function createEgress(opts: EgressOptions): Egress {
       return;
     }
     const { options, secure, route, origin, share, secrets } = prep.value;
-    /** The status line and headers of an answer to an upgrade, written by hand. */
+    /** The head of an answer to an upgrade, written by hand, masked; null when its status cannot be relayed. */
     const answerHead = (upRes: http.IncomingMessage, headers: [string, string][]): string | null => {
       const status = relayStatus(upRes.statusCode);
-      if (!status) return null;
-      const lines = [`HTTP/1.1 ${status.code} ${status.phrase}`, ...maskedHeaders(headers, secrets).map(([k, v]) => `${k}: ${v}`)];
-      return `${lines.join("\r\n")}\r\n`;
+      return status && headText(status, maskedHeaders(headers, secrets));
     };
     const upstream = (secure ? https.request : http.request)(options);
     armDeadlines(upstream, origin, deadlines);
+    const agentLeft = abandonWithAgent(socket, upstream);
     upstream.on("upgrade", (upRes, upSocket, upHead) => {
       log.debug(`upgrade ${origin} -> ${upRes.statusCode}${routeNote(route)}`);
-      const pairs: [string, string][] = [];
-      for (let i = 0; i < upRes.rawHeaders.length; i += 2) pairs.push([upRes.rawHeaders[i]!, upRes.rawHeaders[i + 1]!]);
-      socket.write(`${answerHead(upRes, pairs)}\r\n`); // a 101 is always a valid status
+      socket.write(answerHead(upRes, pairs(upRes.rawHeaders))!); // a 101 is always a valid status
       // A WebSocket's frames are read and re-framed (ws-redact.ts), so a credential split
       // by a frame boundary is masked too; other protocols are masked as bytes.
       const websocket = String(upRes.headers.upgrade ?? "").trim().toLowerCase() === "websocket";
@@ -373,25 +371,29 @@ export function createEgress(opts: EgressOptions): Egress {
       if (head.length) upSocket.write(head);
       splice(socket, upSocket, redactor);
     });
-    // The upstream declined the upgrade: relay its answer and close.
+    // The upstream declined the upgrade: relay its answer, streamed, and close.
     upstream.on("response", (upRes) => {
+      log.debug(`upgrade ${origin} -> ${upRes.statusCode} (declined)${routeNote(route)}`);
+      upRes.on("error", () => socket.destroy()); // an upstream that fails mid-answer cuts the agent's connection
       const body = secrets.length ? redactedBody(upRes, secrets, req.method, origin) : { ok: true as const, stream: upRes as Readable, dropHeaders: [] };
       if (!body.ok) {
         upRes.destroy();
         rawFail(socket, 502, body.reason, share);
         return;
       }
-      const text = answerHead(upRes, endToEndHeaders(upRes.rawHeaders, ["transfer-encoding", "content-length", ...body.dropHeaders]));
+      const relayed = endToEndHeaders(upRes.rawHeaders, ["transfer-encoding", "content-length", ...body.dropHeaders]);
+      const text = answerHead(upRes, [...relayed, ["connection", "close"]]);
       if (text === null) {
         upRes.destroy();
         rawFail(socket, 502, `${origin} sent an answer egress cannot relay: status ${upRes.statusCode} is not a valid HTTP status`, share);
         return;
       }
-      socket.write(`${text}connection: close\r\n\r\n`);
+      socket.write(text);
       body.stream.on("error", () => socket.destroy());
       body.stream.pipe(socket);
     });
     upstream.on("error", (e: NodeJS.ErrnoException) => {
+      if (agentLeft()) return;
       const failure = upstreamFailure(origin, e);
       rawFail(socket, failure.status, failure.reason, share);
     });

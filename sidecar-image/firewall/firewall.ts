@@ -8,11 +8,13 @@
 import { Buffer } from "node:buffer";
 import http from "node:http";
 import net from "node:net";
+import { pipeline } from "node:stream";
 import tls from "node:tls";
-import { endToEndHeaders, flat } from "../../lib/http/headers.ts";
+import { endToEndHeaders, flat, pairs } from "../../lib/http/headers.ts";
 import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
 import { replayable, retryOnFreshConnection } from "../../lib/http/retry.ts";
 import { relayStatus } from "../../lib/http/status.ts";
+import { abandonWithAgent, headText } from "../../lib/http/upgrade-answer.ts";
 import { type Deadlines, isUpstreamTimeout, upstreamFailureStatus } from "../../lib/http/upstream-deadlines.ts";
 import type { Finding } from "../../lib/dlp/mod.ts";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
@@ -175,6 +177,19 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     return isUpstreamTimeout(e) ? `bot-bottle firewall: ${e.message}\n` : `bot-bottle firewall: ${failed}: ${e.message}\n`;
   }
 
+  /** A request (plain or upgrade) whose upstream failed before answering: logged from the
+   * share of the allowlist entry `under`, and what to answer the agent. */
+  function upstreamFailed(host: string, e: Error, under: string): { status: number; text: string } {
+    agentLines.warn(`upstream ${host}: ${e.message}`, undefined, under);
+    return { status: upstreamFailureStatus(e), text: upstreamFailureText(`cannot reach ${host}`, e) };
+  }
+
+  /** An answer whose head cannot be relayed (`why`): logged, and the text of the 502 instead. */
+  function cannotRelay(host: string, why: string, under: string): string {
+    agentLines.warn(`upstream ${host}: ${why}`, undefined, under);
+    return `bot-bottle firewall: ${host} sent an answer the firewall cannot relay: ${why}\n`;
+  }
+
   /** A complete response written straight to a socket (CONNECT and upgrade paths). */
   function rawResponse(socket: net.Socket, status: number, body: string): void {
     socket.end(
@@ -240,8 +255,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       } catch (e) {
         // A throw here would end the daemon and every tunnel it holds; only this answer fails.
         answer.body.destroy();
-        agentLines.warn(`upstream ${target.host}: ${(e as Error).message}`, undefined, under);
-        const text = `bot-bottle firewall: ${target.host} sent an answer the firewall cannot relay: ${(e as Error).message}\n`;
+        const text = cannotRelay(target.host, (e as Error).message, under);
         res.writeHead(502, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
         res.end(text);
         return;
@@ -263,10 +277,9 @@ export function createFirewall(opts: FirewallOptions): Firewall {
           log.debug(`${method} ${target.host}: the pooled connection was closed under the request (${e.code}); sending it again`);
           return attempt();
         }
-        agentLines.warn(`upstream ${target.host}: ${e.message}`, undefined, under);
-        const text = upstreamFailureText(`cannot reach ${target.host}`, e);
-        res.writeHead(upstreamFailureStatus(e), { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
-        res.end(text);
+        const failed = upstreamFailed(target.host, e, under);
+        res.writeHead(failed.status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(failed.text) });
+        res.end(failed.text);
       });
     };
     attempt();
@@ -299,11 +312,12 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     const block = inspectHead(p, `${target.scheme}://${headers.host}${target.path}`, headers, g.rule.replacedHeaders);
     if (block) return denyRaw(socket, method, target.host, block, g.rule.pattern);
 
+    const under = g.rule.pattern;
     const up = upstream.request(target, { method, path: target.path, headers, upgrade: true });
+    const agentLeft = abandonWithAgent(socket, up);
     up.on("upgrade", (ures, usocket, uhead) => {
-      let text = `HTTP/1.1 101 ${relayStatus(101)!.phrase}\r\n`; // "upgrade" fires for a 101 only
-      for (let i = 0; i < ures.rawHeaders.length; i += 2) text += `${ures.rawHeaders[i]}: ${ures.rawHeaders[i + 1]}\r\n`;
-      socket.write(`${text}\r\n`);
+      // "upgrade" fires for a 101 only
+      socket.write(headText(relayStatus(101)!, pairs(ures.rawHeaders)));
       if (uhead.length) socket.write(uhead);
       track(socket, { kind: "websocket", host: target.host, port: target.port });
       relayWebSocket(socket, usocket, head, {
@@ -316,26 +330,29 @@ export function createFirewall(opts: FirewallOptions): Firewall {
           if (payload.length >= OFF_THREAD_BYTES) return offThread.scan(p.scannerOptions, p.scanner, [payload]).then(reason);
           return reason(p.scanner.scan(payload.toString("latin1")));
         },
-        onBlock: (b) => refused({ what: "websocket", host: target.host, reason: b.reason, under: g.rule.pattern }, `blocked websocket to ${target.host}: ${b.reason}`),
+        onBlock: (b) => refused({ what: "websocket", host: target.host, reason: b.reason, under }, `blocked websocket to ${target.host}: ${b.reason}`),
       });
     });
     up.on("response", (ures) => {
-      // The upstream declined the upgrade: relay its answer and close.
-      const chunks: Buffer[] = [];
-      ures.on("data", (c: Buffer) => chunks.push(c));
-      ures.on("end", () => {
-        const body = Buffer.concat(chunks);
-        const status = relayStatus(ures.statusCode) ?? { code: 502, phrase: "Bad Gateway" };
-        socket.end(
-          Buffer.concat([
-            Buffer.from(`HTTP/1.1 ${status.code} ${status.phrase}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`),
-            body,
-          ]),
-        );
-      });
+      // The upstream declined the upgrade: its answer is relayed as a plain one is (its
+      // status, its end-to-end headers: a www-authenticate the agent's retry needs), the
+      // body streamed as it comes, never held whole, and the connection closed after it.
+      const status = relayStatus(ures.statusCode);
+      if (!status) {
+        ures.destroy();
+        return rawResponse(socket, 502, cannotRelay(target.host, `status ${ures.statusCode} is not a valid HTTP status`, under));
+      }
+      // A chunked body arrives unframed: it then ends with the connection.
+      const relayed: [string, string][] = [...endToEndHeaders(ures.rawHeaders, ["transfer-encoding"]), ["connection", "close"]];
+      socket.write(headText(status, relayed));
+      pipeline(ures, socket, () => {}); // an upstream that fails mid-answer cuts the agent's connection
     });
-    up.on("error", (e) => rawResponse(socket, upstreamFailureStatus(e), upstreamFailureText(`cannot reach ${target.host}`, e)));
-    socket.on("error", () => up.destroy());
+    up.on("error", (e) => {
+      if (agentLeft()) return;
+      const failed = upstreamFailed(target.host, e, under);
+      rawResponse(socket, failed.status, failed.text);
+    });
+    socket.on("error", () => socket.destroy());
     up.end();
   }
 

@@ -1,0 +1,68 @@
+// The firewall's upgrade path when the upstream does not switch protocols, as a real
+// process on loopback dialing upstreams itself, and behind egress (--next-hop): a refusal
+// (a 401 asking for credentials) reaches the agent as a plain answer would, streamed as
+// it comes, never held whole; an upstream that fails is answered 502 and logged as a
+// plain request's failure is; and the agent leaving, before the answer or during it,
+// closes the upstream's connection instead of holding it.
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { mintCa } from "../../lib/tls/mod.ts";
+import { startDaemon, type DaemonProcess } from "../../tests/support/daemon-process.ts";
+import { startDecliningUpstream, type DecliningUpstream } from "../../tests/support/declining-upstream.ts";
+import { until } from "../../tests/support/until.ts";
+import { startFirewallProcess } from "./test-harness.ts";
+
+const EGRESS = new URL("../egress/main.ts", import.meta.url).pathname;
+
+describe("the firewall's upgrades the upstream declines or fails (real processes)", () => {
+  let upstream: DecliningUpstream;
+  let dir: string;
+  let firewall: DaemonProcess;
+  let egress: DaemonProcess;
+  let behindEgress: DaemonProcess;
+
+  before(async () => {
+    upstream = await startDecliningUpstream();
+    dir = await mkdtemp(join(tmpdir(), "bb-upgrade-declined-"));
+    const ca = await mintCa({ commonName: "upgrade-declined bottle CA" });
+    for (const sub of ["alone", "behind"]) await mkdir(join(dir, sub));
+    const resolve = `--resolve=ws.test=127.0.0.1:${upstream.port}`;
+    firewall = await startFirewallProcess(join(dir, "alone"), ["ws.test"], ca, [resolve]);
+    egress = await startDaemon(EGRESS, ["--listen", "127.0.0.1:0", resolve]);
+    behindEgress = await startFirewallProcess(join(dir, "behind"), ["ws.test"], ca, ["--next-hop", `127.0.0.1:${egress.port}`]);
+  });
+
+  after(async () => {
+    await firewall?.stop();
+    await behindEgress?.stop();
+    await egress?.stop();
+    await upstream?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a refusal that never ends: the agent gets its status, its headers and its first bytes as they come; leaving closes the upstream's connection", async () => {
+    await upstream.checkStreamedRefusal(firewall.port, "http://ws.test/refuse-endless/alone");
+  });
+
+  it("behind egress, the same refusal streams through both daemons", async () => {
+    await upstream.checkStreamedRefusal(behindEgress.port, "http://ws.test/refuse-endless/behind");
+  });
+
+  it("the agent leaving before the upstream answers closes the upstream's connection, alone and behind egress", async () => {
+    await upstream.checkAgentLeavesFirst(firewall.port, "http://ws.test/hold/alone");
+    await upstream.checkAgentLeavesFirst(behindEgress.port, "http://ws.test/hold/behind");
+  });
+
+  it("an upstream that hangs up on the upgrade: 502 for the agent, and a line in the log as a plain request's failure has", async () => {
+    const answer = await upstream.hangUpOn(firewall.port, "http://ws.test/hangup");
+    assert.match(answer, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
+    assert.match(answer, /\r\n\r\nbot-bottle firewall: cannot reach ws\.test: socket hang up\n$/);
+    await until("the failed upgrade in the firewall's log", () => /^firewall: warning: upstream ws\.test: socket hang up$/m.test(firewall.stderr()), {
+      timeoutMs: 10_000,
+      why: () => firewall.stderr(),
+    });
+  });
+});
