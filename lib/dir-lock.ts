@@ -19,6 +19,8 @@ export interface DirLockOptions {
   /** Whether a holder as its record says still runs (default: ownerAlive). Passed in by a
    * test that holds a taker between reading a record and judging it (dir-lock.test.ts). */
   holderAlive?: (holder: Owner) => boolean | Promise<boolean>;
+  /** Stop waiting (throwing its reason) once this fires: a Ctrl-C. */
+  signal?: AbortSignal;
 }
 
 /** Run `fn` holding the lock folder `lock`; it goes when `fn` ends, however it ends. */
@@ -36,6 +38,7 @@ export async function withDirLock<T>(lock: string, opts: DirLockOptions, fn: () 
         await clearAbandoned(lock, opts);
         continue;
       }
+      opts.signal?.throwIfAborted();
       if (Date.now() > deadline) throw opts.busy(await readOwner(lock));
       if (!told) opts.onWait?.(await readOwner(lock));
       told = true;

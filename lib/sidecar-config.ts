@@ -2,11 +2,11 @@
 // read. Like the plan, one zod schema per file is the contract between the two sides.
 // Secret values are never in these files: only the names of env slots that bb-bundle
 // fills from the host environment when it starts the bundle.
-import { readFile } from "node:fs/promises";
 import { z } from "zod/v3";
 import { AuthScheme, PushPolicy } from "./plan/schema.ts";
 import { BbError } from "./errors.ts";
 import { printable } from "./printable.ts";
+import { readRegularFile } from "./read-regular.ts";
 
 export const CONFIG_VERSION = 1;
 
@@ -117,11 +117,13 @@ export function parseJsonFile<T>(schema: z.ZodType<T>, text: string, path: strin
   return r.data;
 }
 
-/** Read and validate one sidecar config file; errors name the file. */
+/** Read and validate one sidecar config file; errors name the file. One that is no
+ * regular file (a FIFO) is refused, not waited on: bb-prepare reads the approvals while it
+ * holds a bottle, and would hold it for ever, deaf to Ctrl-C's rollback. */
 export async function readConfig<T>(schema: z.ZodType<T>, path: string): Promise<T> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = await readRegularFile(path);
   } catch (e) {
     throw new BbError("CONFIG", `Cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }

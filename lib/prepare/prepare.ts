@@ -1,6 +1,7 @@
 // bb-prepare's work: resolve the agent and its bottle, mint (or keep) the slug, write the
 // per-bottle files and return the plan. Pure resolution: no docker, no smolvm. If it
-// fails after creating a new bottle dir, it removes that dir (nothing half-made).
+// fails or is interrupted after creating a new bottle dir, it removes that dir, and in a
+// folder that was there it gives back its claim and puts back its copy (nothing half-made).
 import { existsSync, realpathSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
@@ -55,6 +56,10 @@ export interface PrepareOptions {
    * agent with forward_host_credentials and no login to forward is refused now, before
    * the y/N, not after it at bb-bundle. */
   hostCredentials?: { home: string; env: Record<string, string | undefined> };
+  /** Ctrl-C (lib/cli.ts's interruptSignal): the prepare stops before its next step and
+   * undoes what it made, as for a failure. The files are written as one step, so a folder
+   * never holds half of them (nor a temp file of one). */
+  signal?: AbortSignal;
   now?: () => Date;
 }
 
@@ -106,12 +111,15 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
   // Read and dropped: bb-bundle reads it again for egress, and the plan never holds it.
   if (opts.hostCredentials) forwardedCredentials({ agent, bottle }, opts.hostCredentials);
 
+  // Between steps, never inside one: each leaves what it made whole, for the catch below.
+  const stopIfAborted = () => opts.signal?.throwIfAborted();
   let slug: string;
   let createdAt = (opts.now ?? (() => new Date()))().toISOString();
   let fresh = true;
   if (opts.identity !== null) {
     slug = checkSlug(opts.identity);
     await opts.refuseSlug?.(slug, stateRoot);
+    stopIfAborted();
     const existing = bottleDir(stateRoot, slug);
     if (!(await makeBottleDir(stateRoot, slug))) {
       fresh = false;
@@ -137,6 +145,7 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
       }
     }
   } else {
+    stopIfAborted();
     slug = await mintSlug(opts.agent, stateRoot);
   }
 
@@ -148,13 +157,16 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
   const copying = !fresh && opts.ownerPid && opts.copyBefore ? opts.ownerPid : null;
   let copied = false;
   try {
+    stopIfAborted();
     if (copying) await beginCopy(dir, copying);
+    stopIfAborted();
     // Claimed first: of two flows given one slug, the second stops here, before it
     // rewrites a file the first one's bottle reads.
     if (opts.ownerPid) {
       await claimOwner(dir, opts.ownerPid);
       claimed = true;
     }
+    stopIfAborted();
     // Read before anything is written: a record that cannot be read fails the prepare
     // with the folder as it was, not half rewritten.
     // A rebuild holds the bottle's decision lock while it rewrites the policy from the
@@ -170,12 +182,15 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
         if (!claimed) await refuseHeld(dir);
         await putBackLeft(dir, claimed);
       }
+      stopIfAborted();
       const recorded = fresh ? [] : await readApprovals(dir);
+      stopIfAborted();
       const files = await writeBottleFiles({ dir, slug, bottle, services, prompt: loaded.agent.prompt });
       if (!fresh) await keepApprovedHosts(files, recorded);
       return files;
     };
-    const files = fresh ? await rewrite() : await underDecisionLock(dir, rewrite);
+    const files = fresh ? await rewrite() : await underDecisionLock(dir, rewrite, { signal: opts.signal });
+    stopIfAborted();
     const plan: Plan = {
       version: PLAN_VERSION,
       slug,

@@ -18,14 +18,16 @@ const holderText = (h: Owner | null) => (h ? `pid ${h.pid}, since ${h.startedAt}
 /**
  * Run `fn` holding the bottle's decision lock. An approve holds it while the firewall
  * re-reads its policy (bounded by BB_DOCKER_TIMEOUT per docker call), so a second one
- * waits minutes before it gives up, saying who holds it.
+ * waits minutes before it gives up, saying who holds it, or until `signal` fires (Ctrl-C).
  */
-export function underDecisionLock<T>(bottleDir: string, fn: () => Promise<T>, waitMs = 5 * 60_000): Promise<T> {
+export function underDecisionLock<T>(bottleDir: string, fn: () => Promise<T>, opts: { waitMs?: number; signal?: AbortSignal } = {}): Promise<T> {
   const lock = join(bottleDir, DECISION_LOCK);
+  const waitMs = opts.waitMs ?? 5 * 60_000;
   return withDirLock(
     lock,
     {
       waitMs,
+      signal: opts.signal,
       staleMs: 30 * 60_000,
       onWait: (h) => log.info(`waiting for another bb-supervise or bb-prepare on this bottle (${holderText(h)}) to finish`),
       busy: (h) =>

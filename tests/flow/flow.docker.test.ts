@@ -13,6 +13,7 @@ import { run, start, ANY_EXIT } from "../../lib/proc.ts";
 import { writeRequest } from "../../lib/supervise/queue.ts";
 import { hangingEngine, realEngineSocket } from "../support/hanging-engine.ts";
 import { folderState } from "../support/folder-state.ts";
+import { holdDecisionLock } from "../support/held-lock.ts";
 import { bottleResources } from "../support/leftovers.ts";
 import { tempDir, writeTree } from "../support/tmp.ts";
 import { REPO } from "../support/tools.ts";
@@ -751,10 +752,10 @@ test("slug= over a folder with no plan (what an older bottle left: its approved 
   assert.match(no.stdout, /kept the host\(s\) you approved for this bottle before: docs\.example\.test[\s\S]*not started/);
   assert.deepEqual(await folderState(dir), before, "declining removed or changed the folder");
 
-  // Ctrl-C while bb-prepare runs, once it has claimed the folder (owner.json): it reads
-  // the approvals next, before it writes anything, and a FIFO in their place holds it there.
-  await rm(join(dir, "approved-hosts.json"));
-  await run(["mkfifo", join(dir, "approved-hosts.json")]);
+  // Ctrl-C while bb-prepare runs, once it has claimed the folder (owner.json): it takes
+  // the bottle's decision lock next, before it writes anything, and this test holding the
+  // lock (as a bb-supervise deciding would) keeps it waiting there.
+  const lock = await holdDecisionLock(t, dir);
   const held = await folderState(dir);
   const { term, closed, output } = startInTty(t, justStart, env);
   for (let i = 0; i < 1200 && !existsSync(join(dir, "owner.json")); i++) await new Promise((r) => setTimeout(r, 50));
@@ -767,11 +768,10 @@ test("slug= over a folder with no plan (what an older bottle left: its approved 
   for (let i = 0; i < 1200 && (await flowRuns()); i++) await new Promise((r) => setTimeout(r, 50));
   assert.ok(!(await flowRuns()), `the flow's teardown never ended:\n${output()}`);
   assert.deepEqual(await folderState(dir), held, "Ctrl-C during bb-prepare left its files behind");
+  await lock.release();
 
   // Said yes, and the start fails (its egress network's name is taken): what started goes,
   // the folder's state stays, as for any bottle rebuilt under its slug.
-  await rm(join(dir, "approved-hosts.json"));
-  await writeFile(join(dir, "approved-hosts.json"), approvals);
   const squatter = `bb-${slug}-egress`;
   await run(["docker", "network", "create", ...labelArgs(testLabels()), squatter]);
   t.after(() => run(["docker", "network", "rm", squatter], { expect: ANY_EXIT }));

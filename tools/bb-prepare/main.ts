@@ -7,12 +7,15 @@
 //   bb-prepare researcher | bb-bundle | bb-vm | bb-provision
 //   bb-prepare researcher --backend smolmachines --cwd . > plan.json
 //
-// Exit codes: see --help (0 ok, 2 usage, 4 invalid manifest, 1 other failure).
+// Ctrl-C (SIGINT, SIGTERM) while it prepares undoes what this run made (a new bottle's
+// folder, its claim of one that was there, the copy aside) and exits 130.
+//
+// Exit codes: see --help (0 ok, 2 usage, 4 invalid manifest, 1 other failure, 130 interrupted).
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { createProgram, mainOf, Option, writePlan } from "../../lib/cli.ts";
+import { createProgram, interruptSignal, mainOf, Option, writePlan } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { refuseSlugElsewhere } from "../../lib/inventory/taken.ts";
@@ -58,7 +61,9 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
     }
     if (o.copyBefore && (o.identity === undefined || ownerPid === null)) throw new BbError("USAGE", "--copy-before copies a bottle's folder aside for its start flow: it needs --identity SLUG and --owner-pid PID");
     if (agent === undefined) throw new BbError("USAGE", "missing required argument 'agent' (a file bottles/agents/AGENT.md in the manifest dir)");
+    // A Ctrl-C from here on undoes what this run made (prepare's rollback) and exits 130.
     const plan = await prepare({
+      signal: interruptSignal(),
       agent,
       backend: o.backend,
       cwd: o.cwd ?? null,
