@@ -2,7 +2,7 @@
 // namespace for every state root: a plan reaches the agent container bb-vm started for it,
 // or none, never another root's bottle that has taken the name since.
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { test, type TestContext } from "node:test";
@@ -407,4 +407,26 @@ test("bb-vm exec whose command docker cannot start (the OCI runtime's exec fails
   // A reader that goes away ends the command as it would without bb-vm between them.
   const piped = await run(["sh", "-c", `${join(REPO, "bin", "bb-vm")} exec --root ${where.join(" ")} -- yes | head -n 1`], { env: { BB_FROM_SOURCE: "1" }, expect: ANY_EXIT, timeoutMs: 30_000 });
   assert.deepEqual([piped.code, piped.stdout], [0, "y\n"], piped.stderr);
+});
+
+test("bb-vm attach whose session the engine never started writes why into --not-started-file; one that cannot be written adds a warning naming it, and the exit (125) and the reason stay the session's", async (t) => {
+  const { root, bottle, agent } = await agentBottle(t, "nostart");
+  const where = ["--slug", bottle.slug, "--state-dir", root.stateRoot];
+  // The agent's exec refused: its session never starts, while the bottle runs on.
+  const engine = await hangingEngine(t, { via: realEngineSocket(), refuse: { line: /^POST \/v[\d.]+\/containers\/[^/]+\/exec$/ } });
+  const env = { DOCKER_HOST: engine.host };
+  const reason = new RegExp(`^bb-vm: error: bottle ${bottle.slug}: the session in ${agent} did not start \\(docker exec exited \\d+, the engine never started it\\); the bottle runs on$`, "m");
+
+  const file = join(root.stateRoot, "not-started");
+  const told = await runTool("bb-vm", ["attach", ...where, "--not-started-file", file], { env });
+  assert.equal(told.code, 125, told.stderr);
+  assert.match(told.stderr, reason);
+  assert.match(await readFile(file, "utf8"), /^bottle \S+: the session in \S+ did not start .*; the bottle runs on\n$/);
+
+  const unwritable = join(root.stateRoot, "no-such-folder", "not-started");
+  const r = await runTool("bb-vm", ["attach", ...where, "--not-started-file", unwritable], { env });
+  assert.equal(r.code, 125, r.stderr);
+  assert.match(r.stderr, reason);
+  assert.match(r.stderr, new RegExp(`^bb-vm: warning: could not write --not-started-file ${unwritable}: ENOENT`, "m"));
+  assert.equal(engine.held.length, 2, engine.held.join("\n"));
 });
