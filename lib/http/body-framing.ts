@@ -16,16 +16,32 @@ export type Framing =
   | { kind: "close" }
   | { kind: "bad"; reason: string };
 
+/** An informational (1xx) head: another head follows it. */
+export function informational(status: number): boolean {
+  return status >= 100 && status < 200;
+}
+
+/**
+ * What is done with a Transfer-Encoding other than plain "chunked": "refuse" it, or "pass"
+ * it, as node's parser does, to a caller that reads the header and decides (egress refuses
+ * it for a routed host, whose answer it must search, and relays it for any other). With
+ * "pass", "chunked" as the last coding is taken off and the rest stays on the body; a list
+ * that does not end in "chunked" runs to the close (RFC 9112 6.3 rule 4).
+ */
+export type OtherCodings = "refuse" | "pass";
+
 /** How the body of `head`, the answer to a `method` request, is framed. */
-export function framingOf(method: string, head: ResponseHead): Framing {
+export function framingOf(method: string, head: ResponseHead, codings: OtherCodings = "refuse"): Framing {
   const te = headerValues(head.rawHeaders, "transfer-encoding");
   const cl = headerValues(head.rawHeaders, "content-length");
   // No body whatever the headers say (RFC 9112 6.3 rule 1).
-  if (method === "HEAD" || head.status === 204 || head.status === 304 || head.status < 200) return { kind: "none" };
+  if (method === "HEAD" || head.status === 204 || head.status === 304 || informational(head.status)) return { kind: "none" };
   if (te.length && cl.length) return { kind: "bad", reason: "response has both Transfer-Encoding and Content-Length" };
   if (te.length) {
-    if (te.length > 1 || te[0]!.trim().toLowerCase() !== "chunked") return { kind: "bad", reason: `unsupported transfer-encoding ${JSON.stringify(te.join(", "))}` };
-    return { kind: "chunked" };
+    const list = te.flatMap((v) => v.split(",")).map((c) => c.trim().toLowerCase());
+    if (list.length === 1 && list[0] === "chunked") return { kind: "chunked" };
+    if (codings === "refuse") return { kind: "bad", reason: `unsupported transfer-encoding ${JSON.stringify(te.join(", "))}` };
+    return list.at(-1) === "chunked" ? { kind: "chunked" } : { kind: "close" };
   }
   if (cl.length > 1) return { kind: "bad", reason: "response has more than one Content-Length" };
   if (cl.length) {

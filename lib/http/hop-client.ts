@@ -1,17 +1,19 @@
-// A keep-alive HTTP/1.1 client to one fixed next hop (the firewall's egress), for plain
-// requests whose body the caller holds whole. It exists for speed: node's http client
-// copies every body chunk out of its parser and the answer then streams through
-// IncomingMessage, which cost the firewall about as much per MiB relayed as its TLS did.
-// Here the head is parsed by hand (response-head.ts) and the body's bytes are passed on
-// as the socket delivers them, framing taken off (body-framing.ts). The events mirror
-// http.ClientRequest's ("response", "error", reusedSocket) so lib/http/retry.ts applies.
-// Upgrades are not for this client: they go through node's, which hands the socket over.
+// A keep-alive HTTP/1.1 client to one fixed peer: the firewall's next hop (egress), and
+// each upstream origin egress dials (lib/http/origin-pools.ts, over TLS through `dial`).
+// It exists for speed: node's http client copies every body chunk out of its parser and
+// the answer then streams through IncomingMessage, which cost the firewall about as much
+// per MiB relayed as its TLS did, and egress about a tenth of its CPU per MiB. Here the
+// head is parsed by hand (response-head.ts) and the body's bytes are passed on as the
+// socket delivers them, framing taken off (body-framing.ts). The events mirror
+// http.ClientRequest's ("response", "error", "finish", "close", reusedSocket) so
+// lib/http/retry.ts and lib/http/upstream-deadlines.ts apply. Upgrades are not for this
+// client: they go through node's, which hands the socket over.
 import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
 import type http from "node:http";
 import net from "node:net";
 import { Readable } from "node:stream";
-import { ChunkedDecoder, type Framing, framingOf } from "./body-framing.ts";
+import { ChunkedDecoder, type Framing, framingOf, informational, type OtherCodings } from "./body-framing.ts";
 import { tcpDial } from "./dial.ts";
 import { FIELD_VALUE, headerValues, readResponseHead, type ResponseHead, TOKEN } from "./response-head.ts";
 
@@ -28,19 +30,47 @@ export interface HopRequestInit {
   /** The request-target as it goes on the request line (absolute form to a proxy). */
   target: string;
   headers: http.OutgoingHttpHeaders;
-  body?: Buffer;
+  /**
+   * A body held whole (sent with its Content-Length), or one still arriving, sent as the
+   * headers frame it: as it comes under a Content-Length, chunk by chunk under a
+   * Transfer-Encoding that lists chunked; with neither there is no body to send.
+   */
+  body?: Buffer | Readable;
+}
+
+export interface HopClientOptions {
+  /** How a connection is opened (default: TCP to the peer, tcpDial's connect timeout). */
+  dial?: () => Promise<net.Socket>;
+  /** What an answer with a transfer coding other than chunked gets (body-framing.ts). */
+  codings?: OtherCodings;
 }
 
 export interface HopClient {
   request(init: HopRequestInit): HopRequest;
-  /** Close the idle connections; requests under way keep theirs. */
+  /** How many connections wait in the pool. */
+  idle(): number;
+  /** Close the idle connections; requests under way keep theirs, and close them when done. */
   close(): void;
 }
 
 const MAX_FREE_SOCKETS = 256;
+/** Body bytes held for a connection not yet open before the body is paused. */
+const UPLOAD_QUEUE_BYTES = 64 * 1024;
+const CRLF = Buffer.from("\r\n");
+const LAST_CHUNK = Buffer.from("0\r\n\r\n");
 
 function codedError(message: string, code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(message), { code });
+}
+
+/** How a streamed body goes out: as it comes, chunk-encoded, or not at all (no framing header). */
+type UploadFraming = "length" | "chunked" | "none";
+
+function uploadFraming(headers: http.OutgoingHttpHeaders): UploadFraming {
+  const te = headers["transfer-encoding"];
+  // As node's ClientRequest decides: a chunked coding anywhere in the list.
+  if (te !== undefined && /(?:^|\W)chunked(?:$|\W)/i.test(String(te))) return "chunked";
+  return headers["content-length"] !== undefined ? "length" : "none";
 }
 
 /** The request head; throws on a name or value that would break out of its line (as node's ClientRequest does). */
@@ -48,7 +78,11 @@ function requestHead(init: HopRequestInit): string {
   if (!TOKEN.test(init.method) || /[\s]/.test(init.target) || !init.target) throw codedError(`invalid request line ${JSON.stringify(`${init.method} ${init.target}`)}`, "ERR_INVALID_CHAR");
   let head = `${init.method} ${init.target} HTTP/1.1\r\n`;
   const headers = { ...init.headers, connection: "keep-alive" };
-  if (init.body) headers["content-length"] = init.body.length;
+  // A body held whole goes with its length, whatever framing it came in with.
+  if (Buffer.isBuffer(init.body)) {
+    delete headers["transfer-encoding"];
+    headers["content-length"] = init.body.length;
+  }
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     if (!TOKEN.test(name)) throw codedError(`invalid header name ${JSON.stringify(name)}`, "ERR_INVALID_HTTP_TOKEN");
@@ -80,15 +114,34 @@ export class HopRequest extends EventEmitter {
   #chunked: ChunkedDecoder | null = null;
   #body: Readable | null = null;
   #finished = false;
+  // The request's own body when it streams: what waits for the connection, and whether all of it is in.
+  #upload: Readable | null = null;
+  #uploadChunked = false;
+  #queued: Buffer[] = [];
+  #queuedBytes = 0;
+  #uploaded = true;
   readonly #onData = (chunk: Buffer) => this.#data(chunk);
   readonly #onEnd = () => this.#ended();
   readonly #onError = (e: Error) => this.#fail(e);
+  readonly #onDrain = () => this.#upload?.resume();
+  readonly #onUploadData = (chunk: Buffer) => this.#sendBody(chunk);
+  readonly #onUploadEnd = () => this.#sendBodyEnd();
 
   constructor(
     private readonly method: string,
     private readonly release: (socket: net.Socket, reusable: boolean) => void,
+    private readonly codings: OtherCodings = "refuse",
   ) {
     super();
+  }
+
+  /** Take the body from `from` as it arrives, chunk-encoded or as it is; it waits for the connection (paused past a bound). */
+  stream(from: Readable, chunked: boolean): void {
+    this.#upload = from;
+    this.#uploadChunked = chunked;
+    this.#uploaded = false;
+    from.on("data", this.#onUploadData);
+    from.once("end", this.#onUploadEnd);
   }
 
   /** Start on `socket`: write the request and read its answer. */
@@ -100,7 +153,16 @@ export class HopRequest extends EventEmitter {
     socket.on("end", this.#onEnd);
     socket.on("close", this.#onEnd);
     socket.on("error", this.#onError);
-    socket.write(wire);
+    socket.on("drain", this.#onDrain);
+    const queued = this.#queued;
+    this.#queued = [];
+    this.#queuedBytes = 0;
+    if (this.#uploaded) {
+      this.#write(Buffer.concat([wire, ...queued]), true);
+    } else {
+      socket.write(queued.length ? Buffer.concat([wire, ...queued]) : wire);
+      this.#upload!.resume();
+    }
     socket.resume();
   }
 
@@ -109,11 +171,51 @@ export class HopRequest extends EventEmitter {
     if (!this.#finished) this.#fail(e);
   }
 
-  /** Abandon the request; its connection is closed, not reused. */
-  destroy(): void {
+  /** Abandon the request (failing it with `e` when given); its connection is closed, not reused. */
+  destroy(e?: Error): void {
     if (this.#finished) return;
+    if (e) return this.#fail(e);
     this.#finish(false);
     if (this.#body && !this.#body.destroyed) this.#body.destroy();
+  }
+
+  /** Bytes of the request onto the connection; "finish" once the last of them is flushed. */
+  #write(bytes: Buffer, last: boolean): boolean {
+    const socket = this.#socket!;
+    if (!last) return socket.write(bytes);
+    return socket.write(bytes, (e) => void (e || this.emit("finish")));
+  }
+
+  #sendBody(chunk: Buffer): void {
+    if (this.#finished || !chunk.length) return; // an empty chunk would end a chunked body
+    const bytes = this.#uploadChunked ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`, "latin1"), chunk, CRLF]) : chunk;
+    if (this.#socket) {
+      if (!this.#write(bytes, false)) this.#upload!.pause();
+      return;
+    }
+    // Copied: the stream's buffer may be reused once this handler returns.
+    this.#queued.push(bytes === chunk ? Buffer.from(chunk) : bytes);
+    this.#queuedBytes += bytes.length;
+    if (this.#queuedBytes >= UPLOAD_QUEUE_BYTES) this.#upload!.pause();
+  }
+
+  #sendBodyEnd(): void {
+    this.#uploaded = true;
+    this.#stopUpload();
+    if (this.#finished) return;
+    const end = this.#uploadChunked ? LAST_CHUNK : Buffer.alloc(0);
+    if (this.#socket) this.#write(end, true);
+    else if (end.length) this.#queued.push(end);
+  }
+
+  #stopUpload(): void {
+    const from = this.#upload;
+    if (!from) return;
+    this.#upload = null;
+    from.off("data", this.#onUploadData).off("end", this.#onUploadEnd);
+    // An answer before the whole body (a 413): the rest is read and dropped, so the
+    // connection it comes on is not left stalled behind it.
+    if (!this.#uploaded) from.resume();
   }
 
   #data(chunk: Buffer): void {
@@ -126,7 +228,7 @@ export class HopRequest extends EventEmitter {
         if (read.kind === "bad") return this.#fail(codedError(`next hop sent ${read.reason}`, "HPE_INVALID"));
         this.#buf = this.#buf.subarray(read.length);
         if (read.head.status === 101) return this.#fail(codedError("next hop switched protocols on a plain request", "HPE_INVALID"));
-        if (read.head.status >= 200) {
+        if (!informational(read.head.status)) {
           this.#respond(read.head);
           break;
         }
@@ -141,7 +243,7 @@ export class HopRequest extends EventEmitter {
   }
 
   #respond(head: ResponseHead): void {
-    const framing = framingOf(this.method, head);
+    const framing = framingOf(this.method, head, this.codings);
     if (framing.kind === "bad") return this.#fail(codedError(`next hop sent a ${framing.reason}`, "HPE_INVALID"));
     this.#head = head;
     this.#framing = framing;
@@ -191,8 +293,9 @@ export class HopRequest extends EventEmitter {
     for (const d of data) if (d.length) room = body.push(d);
     if (!room && !done) this.#socket?.pause();
     if (!done) return true;
-    // Bytes past the answer's end were never asked for: the connection is not trusted again.
-    this.#finish(rest.length === 0 && keepsAlive(this.#head!, f));
+    // Bytes past the answer's end were never asked for, and a request not all sent would
+    // leave its rest on the wire: either way the connection is not trusted again.
+    this.#finish(rest.length === 0 && this.#uploaded && keepsAlive(this.#head!, f));
     body.push(null);
     return false;
   }
@@ -215,6 +318,9 @@ export class HopRequest extends EventEmitter {
 
   #finish(reusable: boolean): void {
     this.#finished = true;
+    this.#stopUpload();
+    this.#queued = [];
+    queueMicrotask(() => this.emit("close"));
     const socket = this.#socket;
     if (!socket) return;
     this.#socket = null;
@@ -222,11 +328,14 @@ export class HopRequest extends EventEmitter {
     socket.off("end", this.#onEnd);
     socket.off("close", this.#onEnd);
     socket.off("error", this.#onError);
+    socket.off("drain", this.#onDrain);
     this.release(socket, reusable);
   }
 }
 
-export function createHopClient(hop: { host: string; port: number }): HopClient {
+/** A client of the peer `hop` (whose address `dial`, when given, connects to by its own means). */
+export function createHopClient(hop: { host: string; port: number }, o: HopClientOptions = {}): HopClient {
+  const dial = o.dial ?? (() => tcpDial(hop, { noDelay: true }));
   const free: net.Socket[] = [];
   const unparkers = new WeakMap<net.Socket, () => void>();
   let closed = false;
@@ -245,22 +354,27 @@ export function createHopClient(hop: { host: string; port: number }): HopClient 
     free.push(socket);
   }
 
-
-
   return {
     request(init) {
+      const whole = init.body === undefined || Buffer.isBuffer(init.body);
       const wire = Buffer.from(requestHead(init), "latin1");
-      const all = init.body?.length ? Buffer.concat([wire, init.body]) : wire;
-      const req = new HopRequest(init.method.toUpperCase(), park);
+      const all = Buffer.isBuffer(init.body) && init.body.length ? Buffer.concat([wire, init.body]) : wire;
+      const req = new HopRequest(init.method.toUpperCase(), park, o.codings);
+      if (!whole) {
+        const framing = uploadFraming(init.headers);
+        // No framing header, no body: the request ends with its head.
+        if (framing !== "none") req.stream(init.body as Readable, framing === "chunked");
+      }
       const idle = free.pop();
       if (idle) {
         unparkers.get(idle)!();
         queueMicrotask(() => req.attach(idle, true, all)); // the caller adds its listeners first
       } else {
-        tcpDial(hop, { noDelay: true }).then((s) => req.attach(s, false, all), (e: Error) => req.failed(e));
+        dial().then((s) => req.attach(s, false, all), (e: Error) => req.failed(e));
       }
       return req;
     },
+    idle: () => free.length,
     close() {
       closed = true;
       for (const s of free.splice(0)) s.destroy();

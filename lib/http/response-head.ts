@@ -27,7 +27,9 @@ const TCHAR = "!#$%&'*+\\-.^_`|~0-9A-Za-z";
 const FIELD_CHAR = "\\t\\x20-\\x7e\\x80-\\xff";
 export const TOKEN = new RegExp(`^[${TCHAR}]+$`);
 export const FIELD_VALUE = new RegExp(`^[${FIELD_CHAR}]*$`);
-const STATUS_LINE = new RegExp(`^HTTP/1\\.([01]) ([1-9]\\d\\d)(?: [${FIELD_CHAR}]*)?$`);
+// Any three digits, as node's own parser takes them: what a status may be relayed as is the
+// relaying proxy's call (lib/http/status.ts), and its refusal names the status.
+const STATUS_LINE = new RegExp(`^HTTP/1\\.([01]) (\\d\\d\\d)(?: [${FIELD_CHAR}]*)?$`);
 const HEADER_LINE = new RegExp(`^([${TCHAR}]+):[\\t ]*([${FIELD_CHAR}]*?)[\\t ]*$`);
 
 /** The head at the start of `buf`, if it is all there. */

@@ -5,8 +5,10 @@
 // says nothing would otherwise hold it for good). The head's wait is long by default: an
 // LLM API answers a request that does not stream only once it has written the whole reply.
 // Once the head is here nothing is timed: a slow streamed body is the upstream's right.
+import type { Buffer } from "node:buffer";
 import type http from "node:http";
 import type net from "node:net";
+import tls from "node:tls";
 import { BbError } from "../errors.ts";
 import { dialDeadline, tcpDial } from "./dial.ts";
 
@@ -46,24 +48,67 @@ export function dialWithin(to: { host: string; port: number }, origin: string, m
   return tcpDial(to, { lookup, timeoutMs: ms, late: () => dialTimedOut(origin, ms, "connect") });
 }
 
+/** TLS options for dialTlsWithin: whom the certificate must name, whom to trust, a session to resume. */
+export interface TlsDial {
+  /** SNI, and the name the certificate is checked against; absent for an IP literal. */
+  servername?: string;
+  secureContext: tls.SecureContext;
+  session?: Buffer;
+  /** Told each session the server offers for resuming. */
+  onSession?: (session: Buffer) => void;
+}
+
+/**
+ * A TLS connection to `to`, its handshake done and the certificate checked, or a TIMEOUT
+ * naming `origin` when the connection and the handshake are not made within `ms`.
+ */
+export function dialTlsWithin(to: { host: string; port: number }, origin: string, ms: number, o: TlsDial & { lookup?: net.LookupFunction }): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: to.host, port: to.port, servername: o.servername, secureContext: o.secureContext, session: o.session, ...(o.lookup ? { lookup: o.lookup } : {}) });
+    s.setNoDelay(true);
+    if (o.onSession) s.on("session", o.onSession);
+    dialDeadline(s, ms, (step) => s.destroy(dialTimedOut(origin, ms, step)));
+    s.once("secureConnect", () => {
+      s.off("error", reject);
+      resolve(s);
+    });
+    s.once("error", reject);
+  });
+}
+
+/** What the head deadline needs of a request: node's ClientRequest, or a HopRequest (hop-client.ts). */
+export interface Timed {
+  once(event: "finish" | "response" | "upgrade" | "close", listener: () => void): unknown;
+  destroy(e: Error): void;
+}
+
 /**
  * Time `req` against `d`: the dial of the connection it is given, unless that comes from
- * the keep-alive pool (already connected), and the head of its answer, from when the last
- * of the request is written (a slow upload is the agent's) until a response or an upgrade
- * begins. Either deadline destroys the request, and so its connection, with a TIMEOUT.
+ * the keep-alive pool (already connected), and the head of its answer (armHeadDeadline).
+ * Either deadline destroys the request, and so its connection, with a TIMEOUT.
  */
 export function armDeadlines(req: http.ClientRequest, origin: string, d: Deadlines): void {
   req.once("socket", (s) => dialDeadline(s, d.connectMs, (step) => req.destroy(dialTimedOut(origin, d.connectMs, step))));
+  armHeadDeadline(req, origin, d.headMs);
+}
+
+/**
+ * The head of `req`'s answer must begin within `ms` of the last of the request being
+ * written (a slow upload is the agent's); a response or an upgrade stops the clock, and a
+ * request already answered before it was all written never starts it. Late, the request
+ * is destroyed with a TIMEOUT.
+ */
+export function armHeadDeadline(req: Timed, origin: string, ms: number): void {
   let answered = false;
   let head: ReturnType<typeof setTimeout> | undefined;
   // An upstream may answer before the request is all written (a 413 to a big upload).
   req.once("finish", () => {
     if (answered) return;
-    head = setTimeout(() => req.destroy(timedOut(`${origin} sent no response head within ${seconds(d.headMs)}`, "head")), d.headMs);
+    head = setTimeout(() => req.destroy(timedOut(`${origin} sent no response head within ${seconds(ms)}`, "head")), ms);
   });
   const stop = () => {
     answered = true;
     clearTimeout(head);
   };
-  req.once("response", stop).once("upgrade", stop).once("close", stop);
+  for (const event of ["response", "upgrade", "close"] as const) req.once(event, stop);
 }

@@ -18,9 +18,12 @@ import { createLogger, type Logger } from "../../lib/log.ts";
 import { createAgentLines } from "../../lib/log-limit.ts";
 import { registrableDomain } from "../../lib/public-suffix.ts";
 import { endToEndHeaders, flat, headerObject, pairs } from "../../lib/http/headers.ts";
+import type { HopRequest, HopResponse } from "../../lib/http/hop-client.ts";
+import { createOriginPools } from "../../lib/http/origin-pools.ts";
+import { headerValues } from "../../lib/http/response-head.ts";
 import { maskedHeaders, Redactor, secretForms, type Secret } from "./redact.ts";
 import { WsRedactor } from "./ws-redact.ts";
-import { armDeadlines, DEFAULT_DEADLINES, dialWithin, isUpstreamTimeout, upstreamFailureStatus, type Deadlines } from "../../lib/http/upstream-deadlines.ts";
+import { armDeadlines, armHeadDeadline, DEFAULT_DEADLINES, dialWithin, isUpstreamTimeout, upstreamFailureStatus, type Deadlines } from "../../lib/http/upstream-deadlines.ts";
 import { routableLookup } from "../../lib/http/lookup.ts";
 import { credentialHeaderNames, injectedHeader, injectedSecrets, routeTable, type Route } from "./routes.ts";
 
@@ -111,28 +114,39 @@ const DECODERS: Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDec
 
 type RedactedBody = { ok: true; stream: Readable; dropHeaders: string[] } | { ok: false; reason: string };
 
+/** A header's values as one, the way node's IncomingMessage.headers joins repeats; undefined when absent. */
+function joined(upRes: HopResponse, name: string): string | undefined {
+  const values = headerValues(upRes.rawHeaders, name);
+  return values.length ? values.join(", ") : undefined;
+}
+
+/** node's answer to an upgrade request that was declined, as the reader's answers look. */
+function answerOf(m: http.IncomingMessage): HopResponse {
+  return { status: m.statusCode ?? 0, rawHeaders: m.rawHeaders, body: m };
+}
+
 /**
  * A routed upstream's body with the credential masked. Egress asked for identity, but an
  * upstream may encode anyway: gzip, deflate and br are decoded first (the answer then goes
  * on unencoded), anything else is refused rather than passed on unsearched.
  */
-function redactedBody(upRes: http.IncomingMessage, secrets: Secret[], method: string | undefined, origin: string): RedactedBody {
-  // Node undoes only "chunked"; any other transfer coding would reach the agent (which
-  // decodes it) with the credential unsearched.
-  const te = upRes.headers["transfer-encoding"];
+function redactedBody(upRes: HopResponse, secrets: Secret[], method: string | undefined, origin: string): RedactedBody {
+  // Only "chunked" is undone on the way in; any other transfer coding would reach the
+  // agent (which decodes it) with the credential unsearched.
+  const te = joined(upRes, "transfer-encoding");
   if (te !== undefined && te.trim().toLowerCase() !== "chunked") {
     return { ok: false, reason: `${origin} answered with transfer-encoding ${te}, which egress cannot search for the injected credential` };
   }
-  const encoding = String(upRes.headers["content-encoding"] ?? "identity").trim().toLowerCase();
+  const encoding = (joined(upRes, "content-encoding") ?? "identity").trim().toLowerCase();
   // No body to decode (a decoder fed nothing fails): the headers describe one not sent.
-  const bodiless = method === "HEAD" || upRes.statusCode === 204 || upRes.statusCode === 304 || upRes.headers["content-length"] === "0";
-  if (bodiless || encoding === "identity" || encoding === "") return { ok: true, stream: upRes.pipe(new Redactor(secrets)), dropHeaders: [] };
+  const bodiless = method === "HEAD" || upRes.status === 204 || upRes.status === 304 || joined(upRes, "content-length") === "0";
+  if (bodiless || encoding === "identity" || encoding === "") return { ok: true, stream: upRes.body.pipe(new Redactor(secrets)), dropHeaders: [] };
   const decoder = DECODERS[encoding];
   if (!decoder) return { ok: false, reason: `${origin} answered with content-encoding ${encoding}, which egress cannot search for the injected credential` };
   const decode = decoder();
   const redactor = new Redactor(secrets);
   decode.on("error", (e) => redactor.destroy(e));
-  return { ok: true, stream: upRes.pipe(decode).pipe(redactor), dropHeaders: ["content-encoding", "content-length"] };
+  return { ok: true, stream: upRes.body.pipe(decode).pipe(redactor), dropHeaders: ["content-encoding", "content-length"] };
 }
 
 export function createEgress(opts: EgressOptions): Egress {
@@ -145,12 +159,15 @@ export function createEgress(opts: EgressOptions): Egress {
   const deadlines: Deadlines = { ...DEFAULT_DEADLINES, ...opts.deadlines };
   const lookup = routableLookup("egress");
   const secureContext = clientContext(opts.extraCa);
+  // Plain requests go through egress's own reader (lib/http/hop-client.ts), pooled per
+  // origin: node's http client copied every body chunk it parsed, about a tenth of
+  // egress's CPU per MiB relayed. Transfer codings are passed, as node's parser did, for
+  // redactedBody to judge. An upgraded socket leaves its pool for good, so upgrades get
+  // node's client through agents that do not pool.
+  const pools = createOriginPools({ lookup, secureContext, connectMs: deadlines.connectMs, codings: "pass" });
   const agents = {
-    https: new https.Agent({ keepAlive: true, secureContext }),
-    http: new http.Agent({ keepAlive: true }),
-    // An upgraded socket leaves its pool for good, so upgrades get agents that do not pool.
-    httpsUpgrade: new https.Agent({ keepAlive: false, secureContext }),
-    httpUpgrade: new http.Agent({ keepAlive: false }),
+    https: new https.Agent({ keepAlive: false, secureContext }),
+    http: new http.Agent({ keepAlive: false }),
   };
   let routes = routeTable(opts.routes);
   const tunnels = new Set<Duplex>();
@@ -213,7 +230,7 @@ export function createEgress(opts: EgressOptions): Egress {
       path: `${url.pathname}${url.search}`,
       headers: headerObject(headers),
       maxHeaderSize: MAX_HEADER_BYTES,
-      agent: upgrade ? (secure ? agents.httpsUpgrade : agents.httpUpgrade) : secure ? agents.https : agents.http,
+      agent: secure ? agents.https : agents.http,
       lookup,
     };
     // Certificates are checked against the name the agent asked for, even when --resolve
@@ -242,30 +259,32 @@ export function createEgress(opts: EgressOptions): Egress {
       return;
     }
     const { options, secure, route, origin, share, secrets } = prep.value;
-    const send = secure ? https.request : http.request;
+    const pool = pools.poolFor({ origin, host: options.host!, port: Number(options.port), secure, servername: options.servername });
     /** Relay the upstream's status and headers; false (the answer refused) when they cannot be. */
-    const relayHead = (upRes: http.IncomingMessage, headers: [string, string][]): boolean => {
-      const status = relayStatus(upRes.statusCode);
+    const relayHead = (upRes: HopResponse, headers: [string, string][]): boolean => {
+      const status = relayStatus(upRes.status);
       try {
-        if (!status) throw new Error(`status ${upRes.statusCode} is not a valid HTTP status`);
+        if (!status) throw new Error(`status ${upRes.status} is not a valid HTTP status`);
         res.writeHead(status.code, status.phrase, flat(headers));
         return true;
       } catch (e) {
-        upRes.destroy();
+        upRes.body.destroy();
         fail(res, 502, `${origin} sent an answer egress cannot relay: ${(e as Error).message}`, share);
         return false;
       }
     };
-    const onResponse = (upRes: http.IncomingMessage) => {
-      log.debug(`${req.method} ${origin} -> ${upRes.statusCode}${routeNote(route)}`);
-      upRes.on("error", () => res.destroy());
+    const onResponse = (upRes: HopResponse) => {
+      log.debug(`${req.method} ${origin} -> ${upRes.status}${routeNote(route)}`);
+      // A body that breaks off (the upstream closed mid-answer, bad framing) is cut off
+      // here too, never ended as if it were whole.
+      upRes.body.on("error", () => res.destroy());
       if (!secrets.length) {
-        if (relayHead(upRes, endToEndHeaders(upRes.rawHeaders))) upRes.pipe(res);
+        if (relayHead(upRes, endToEndHeaders(upRes.rawHeaders))) upRes.body.pipe(res);
         return;
       }
       const body = redactedBody(upRes, secrets, req.method, origin);
       if (!body.ok) {
-        upRes.destroy();
+        upRes.body.destroy();
         fail(res, 502, body.reason, share);
         return;
       }
@@ -285,14 +304,18 @@ export function createEgress(opts: EgressOptions): Egress {
         else kept?.push(c);
       });
     }
-    let upstream: http.ClientRequest;
+    let upstream: HopRequest;
     const attempt = (body?: Buffer) => {
-      const sent = send(options, (upRes) => {
+      const headers = options.headers as http.OutgoingHttpHeaders;
+      // The first time the body streams through as it arrives; again, it is the copy.
+      const sent = pool.request({ method: req.method ?? "GET", target: options.path!, headers, body: body ?? req });
+      sent.on("response", (upRes: HopResponse) => {
         kept = null; // answered: it will not be sent again
         onResponse(upRes);
       });
       upstream = sent;
-      armDeadlines(sent, origin, deadlines);
+      // The dial's deadline is the pool's (lib/http/origin-pools.ts).
+      armHeadDeadline(sent, origin, deadlines.headMs);
       sent.on("error", (e: NodeJS.ErrnoException) => {
         if (res.headersSent) return void res.destroy();
         const whole = kept !== null && req.readableEnded;
@@ -304,8 +327,6 @@ export function createEgress(opts: EgressOptions): Egress {
         const failure = upstreamFailure(origin, e);
         fail(res, failure.status, failure.reason, share);
       });
-      if (body) sent.end(body);
-      else req.pipe(sent);
     };
     attempt();
     // The client went away before the response finished: stop the upstream too.
@@ -375,7 +396,7 @@ export function createEgress(opts: EgressOptions): Egress {
     upstream.on("response", (upRes) => {
       log.debug(`upgrade ${origin} -> ${upRes.statusCode} (declined)${routeNote(route)}`);
       upRes.on("error", () => socket.destroy()); // an upstream that fails mid-answer cuts the agent's connection
-      const body = secrets.length ? redactedBody(upRes, secrets, req.method, origin) : { ok: true as const, stream: upRes as Readable, dropHeaders: [] };
+      const body = secrets.length ? redactedBody(answerOf(upRes), secrets, req.method, origin) : { ok: true as const, stream: upRes as Readable, dropHeaders: [] };
       if (!body.ok) {
         upRes.destroy();
         rawFail(socket, 502, body.reason, share);
@@ -441,6 +462,7 @@ export function createEgress(opts: EgressOptions): Egress {
         server.closeAllConnections();
         for (const s of tunnels) s.destroy();
         for (const a of Object.values(agents)) a.destroy();
+        pools.close();
       });
     },
   };

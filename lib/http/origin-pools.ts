@@ -1,0 +1,91 @@
+// Keep-alive pools for a proxy that dials many upstreams itself (egress): one hop client
+// (hop-client.ts) per origin and address, each opening its connections through the same
+// dial rules node's agents had from the proxy: the lookup it gives (lib/http/lookup.ts),
+// the dial deadline, the TLS handshake within it, certificates checked against the name
+// the agent asked for, and TLS sessions resumed as https.Agent resumes them.
+import type { Buffer } from "node:buffer";
+import type net from "node:net";
+import type tls from "node:tls";
+import { createHopClient, type HopClient } from "./hop-client.ts";
+import type { OtherCodings } from "./body-framing.ts";
+import { dialTlsWithin, dialWithin } from "./upstream-deadlines.ts";
+
+export interface OriginTarget {
+  /** "https://host[:port]", named in a dial's TIMEOUT. */
+  origin: string;
+  /** Where to connect (a --resolve mapping, or the origin's own host). */
+  host: string;
+  port: number;
+  secure: boolean;
+  /** SNI and the certificate's name; absent for an IP literal. */
+  servername?: string;
+}
+
+export interface OriginPoolsOptions {
+  lookup?: net.LookupFunction;
+  /** Whom TLS upstreams must be signed by (lib/tls/ciphers.ts clientContext). */
+  secureContext: tls.SecureContext;
+  /** A fresh connection's dial, the name lookup and the TLS handshake included. */
+  connectMs: number;
+  codings?: OtherCodings;
+}
+
+export interface OriginPools {
+  poolFor(t: OriginTarget): HopClient;
+  close(): void;
+}
+
+/**
+ * Past this many pools, the ones with no idle connection are let go when another is made:
+ * an agent calling on ever new names (one wildcard's made-up subdomains) cannot grow the
+ * table without end. A request under way on a pool let go finishes, and its connection closes.
+ */
+const MAX_POOLS = 1024;
+
+export function createOriginPools(o: OriginPoolsOptions): OriginPools {
+  const pools = new Map<string, HopClient>();
+
+  function create(t: OriginTarget): HopClient {
+    const to = { host: t.host, port: t.port };
+    if (!t.secure) return createHopClient(to, { dial: () => dialWithin(to, t.origin, o.connectMs, o.lookup).then(noDelay), codings: o.codings });
+    let session: Buffer | undefined;
+    const dial = () =>
+      dialTlsWithin(to, t.origin, o.connectMs, {
+        servername: t.servername,
+        secureContext: o.secureContext,
+        session,
+        lookup: o.lookup,
+        onSession: (s) => void (session = s),
+      }).catch((e: Error) => {
+        session = undefined; // as https.Agent: a failed dial does not offer that session again
+        throw e;
+      });
+    return createHopClient(to, { dial, codings: o.codings });
+  }
+
+  return {
+    poolFor(t) {
+      const key = `${t.origin}\0${t.host}\0${t.port}`;
+      let pool = pools.get(key);
+      if (!pool) {
+        if (pools.size >= MAX_POOLS) {
+          for (const [k, p] of pools) {
+            if (p.idle() > 0) continue;
+            p.close();
+            pools.delete(k);
+          }
+        }
+        pools.set(key, (pool = create(t)));
+      }
+      return pool;
+    },
+    close() {
+      for (const p of pools.values()) p.close();
+      pools.clear();
+    },
+  };
+}
+
+function noDelay(s: net.Socket): net.Socket {
+  return s.setNoDelay(true);
+}
