@@ -9,17 +9,17 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { makeTestBottle } from "../../lib/supervise/testdata/bottle.ts";
 import { watch } from "../../lib/supervise/testdata/process.ts";
 import { REPO_ROOT } from "../../lib/supervise/testdata/ts-argv.ts";
+import { loadedLine, watchedModuleRun } from "../../tests/support/module-load.ts";
 
-const LOADED = "test-hook: MCP SDK loaded";
+const LOADED = loadedLine("MCP SDK");
 
 test("supervise listens before it loads the MCP SDK, and loads it for the first MCP session", async (t) => {
   const bottle = await makeTestBottle();
   t.after(() => bottle.remove());
-  // node itself (not deno, whatever runs the test): the hooks are node's module hooks.
-  const daemon = watch([
-    "node", "--import", `${REPO_ROOT}/node_modules/tsx/dist/loader.mjs`, "--import", `${REPO_ROOT}/sidecar-image/supervise/testdata/sdk-load-register.mjs`,
-    `${REPO_ROOT}/sidecar-image/supervise/main.ts`, "--listen", "127.0.0.1:0", "--queue", bottle.queueDir, "--slug", bottle.slug,
-  ]);
+  const run = watchedModuleRun(`${REPO_ROOT}/sidecar-image/supervise/main.ts`, ["--listen", "127.0.0.1:0", "--queue", bottle.queueDir, "--slug", bottle.slug], {
+    "MCP SDK": "/@modelcontextprotocol/sdk/",
+  });
+  const daemon = watch(run.argv, run.env);
   t.after(() => daemon.stop());
   const m = await daemon.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+\/mcp)/, 20_000);
   assert.ok(!daemon.lines.includes(LOADED), `the MCP SDK was loaded before supervise listened:\n${daemon.lines.join("\n")}`);
