@@ -2,11 +2,11 @@
 // code runs under Node 20 and Deno. Every key is ECDSA P-256: small, fast to sign with,
 // and accepted by every TLS stack the agents use (OpenSSL, BoringSSL, rustls, Go).
 import { Buffer } from "node:buffer";
-import { createPrivateKey, X509Certificate as NodeX509 } from "node:crypto";
 import { isIP } from "node:net";
 import "./reflect-metadata.ts";
 import * as x509 from "@peculiar/x509";
 import { BbError } from "../errors.ts";
+import { checkCa } from "./ca-check.ts";
 
 const EC = { name: "ECDSA", namedCurve: "P-256" } as const;
 const SIGN = { name: "ECDSA", hash: "SHA-256" } as const;
@@ -70,19 +70,10 @@ export async function mintCa(opts: { commonName: string; days?: number }): Promi
   return { certPem: cert.toString("pem"), keyPem: await keyPem(keys.privateKey) };
 }
 
-/** Load a CA from PEM (key as PKCS#8 or SEC1 "EC PRIVATE KEY"); it must be ECDSA P-256. */
+/** Load a CA from PEM (key as PKCS#8 or SEC1 "EC PRIVATE KEY"); it must be ECDSA P-256
+ * and pass checkCa. */
 export async function loadSigner(pair: { certPem: string; keyPem: string }): Promise<Signer> {
-  let der: Uint8Array<ArrayBuffer>;
-  try {
-    const k = createPrivateKey(pair.keyPem);
-    if (k.asymmetricKeyType !== "ec" || k.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
-      throw new Error(`key is ${k.asymmetricKeyType} ${k.asymmetricKeyDetails?.namedCurve ?? ""}, expected EC P-256`);
-    }
-    der = new Uint8Array(k.export({ format: "der", type: "pkcs8" }));
-    if (!new NodeX509(pair.certPem).checkPrivateKey(k)) throw new Error("certificate and key do not match");
-  } catch (e) {
-    throw new BbError("TLS", `Cannot load CA: ${(e as Error).message}`, { cause: e });
-  }
+  const der = checkCa(pair);
   const key = await subtle().importKey("pkcs8", der, EC, false, ["sign"]);
   return { cert: new x509.X509Certificate(pair.certPem), key };
 }

@@ -1,11 +1,12 @@
 // On-the-fly leaf certificates for TLS interception. One key pair serves every leaf (as
 // mitmproxy does): the per-host cost is then one ECDSA signature, and the resulting
 // SecureContext is cached per host in a bounded LRU. Concurrent first requests for the
-// same host share one mint because the cache holds the promise, not the result.
+// same host share one mint because the cache holds the promise, not the result. The
+// minting code (cert.ts, with @peculiar/x509) is imported at the first leaf, not when the
+// issuer is made: the firewall listens sooner, and checkCa has checked its CA by then.
 import { isIP } from "node:net";
 import { createSecureContext, type SecureContext } from "node:tls";
 import { BbError } from "../errors.ts";
-import { generateKeyPair, keyPem, loadSigner, signLeaf } from "./cert.ts";
 import { PROXY_CIPHERS } from "./ciphers.ts";
 
 export interface LeafIssuer {
@@ -44,17 +45,18 @@ export function isLeafHost(host: string): boolean {
 export function createLeafIssuer(opts: LeafIssuerOptions): LeafIssuer {
   const max = Math.max(1, opts.maxEntries ?? 1000);
   const cache = new Map<string, Promise<SecureContext>>();
-  // Loaded on first use so a bad CA surfaces as a rejected promise the caller can report;
-  // main.ts calls contextFor once at startup to fail fast instead.
-  const ready = (async () => {
+  // Loaded at the first leaf, so a bad CA surfaces as a rejected promise the caller can
+  // report; the firewall checks its CA with checkCa before it listens to fail fast instead.
+  let ready: ReturnType<typeof load> | undefined;
+  async function load() {
+    const { generateKeyPair, keyPem, loadSigner, signLeaf } = await import("./cert.ts");
     const ca = await loadSigner({ certPem: opts.caCertPem, keyPem: opts.caKeyPem });
     const leafKeys = await generateKeyPair();
-    return { ca, leafKeys, leafKeyPem: await keyPem(leafKeys.privateKey) };
-  })();
-  ready.catch(() => {}); // reported through contextFor
+    return { ca, leafKeys, leafKeyPem: await keyPem(leafKeys.privateKey), signLeaf };
+  }
 
   async function mint(host: string): Promise<SecureContext> {
-    const { ca, leafKeys, leafKeyPem } = await ready;
+    const { ca, leafKeys, leafKeyPem, signLeaf } = await (ready ??= load());
     const cert = await signLeaf({ ca, publicKey: leafKeys.publicKey, hosts: [host] });
     return createSecureContext({ cert, key: leafKeyPem, ciphers: PROXY_CIPHERS, honorCipherOrder: true });
   }

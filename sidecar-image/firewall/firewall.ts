@@ -20,7 +20,8 @@ import type { Finding } from "../../lib/dlp/mod.ts";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
 import { log as rootLog, type Logger } from "../../lib/log.ts";
 import { readClientHello } from "../../lib/tls/client-hello.ts";
-import { createLeafIssuer } from "../../lib/tls/mod.ts";
+import { checkCa } from "../../lib/tls/ca-check.ts";
+import { createLeafIssuer } from "../../lib/tls/issuer.ts";
 import { type Block, inspectBody, inspectHead, MAX_BODY_BYTES, readBody, transferCoding } from "./inspect.ts";
 import { createOffThreadScanner, OFF_THREAD_BYTES } from "./off-thread.ts";
 import { compilePolicy, type CompiledPolicy, type HostRule } from "./policy.ts";
@@ -516,7 +517,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     server,
     setPolicy,
     async listen(port, host) {
-      await issuer.contextFor("localhost"); // a CA that cannot sign fails here, at startup
+      checkCa(opts.ca); // a bad CA fails here, at startup; minting waits for the first interception
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, host, () => {

@@ -5,7 +5,7 @@ import { isIP } from "node:net";
 import process from "node:process";
 import { createScanner, type Scanner, type ScannerOptions } from "../../lib/dlp/mod.ts";
 import { DEFAULT_PORTS, type FirewallPolicy } from "../../lib/sidecar-config.ts";
-import { normalizeHost } from "../../lib/tls/mod.ts";
+import { normalizeHost } from "../../lib/tls/issuer.ts";
 
 export interface HostRule {
   /** The policy entry that matched, as written ("api.github.com", "*.npmjs.org"). */

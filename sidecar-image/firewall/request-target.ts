@@ -2,7 +2,7 @@
 // of an absolute-form URL (gated by exactly what the agent sent), and the headers a hop
 // consumes rather than forwards.
 import type http from "node:http";
-import { isLeafHost, normalizeHost } from "../../lib/tls/mod.ts";
+import { isLeafHost, normalizeHost } from "../../lib/tls/issuer.ts";
 import type { Endpoint, Target } from "./upstream.ts";
 
 /** Per-hop headers, never forwarded (RFC 9110 7.6.1), plus ones the firewall consumes. */
