@@ -23,8 +23,9 @@ export interface OriginTarget {
 
 export interface OriginPoolsOptions {
   lookup?: net.LookupFunction;
-  /** Whom TLS upstreams must be signed by (lib/tls/ciphers.ts clientContext). */
-  secureContext: tls.SecureContext;
+  /** Whom TLS upstreams must be signed by (lib/tls/ciphers.ts clientContext), asked for at
+   * the first TLS dial: the first SecureContext is costly (lib/tls/upstream-agents.ts). */
+  secureContext: () => tls.SecureContext;
   /** A fresh connection's dial, the name lookup and the TLS handshake included. */
   connectMs: number;
   codings?: OtherCodings;
@@ -52,7 +53,7 @@ export function createOriginPools(o: OriginPoolsOptions): OriginPools {
     const dial = () =>
       dialTlsWithin(to, t.origin, o.connectMs, {
         servername: t.servername,
-        secureContext: o.secureContext,
+        secureContext: o.secureContext(),
         session,
         lookup: o.lookup,
         onSession: (s) => void (session = s),

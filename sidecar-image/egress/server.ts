@@ -12,7 +12,7 @@ import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
 import { replayable, retryOnFreshConnection } from "../../lib/http/retry.ts";
 import { relayStatus } from "../../lib/http/status.ts";
 import { abandonWithAgent, headText } from "../../lib/http/upgrade-answer.ts";
-import { clientContext } from "../../lib/tls/ciphers.ts";
+import { lazyClientContext, lazyHttpsAgent } from "../../lib/tls/upstream-agents.ts";
 import type { EgressRoutes } from "../../lib/sidecar-config.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
 import { createAgentLines } from "../../lib/log-limit.ts";
@@ -158,17 +158,15 @@ export function createEgress(opts: EgressOptions): Egress {
   const resolveMap = opts.resolve ?? new Map<string, Target>();
   const deadlines: Deadlines = { ...DEFAULT_DEADLINES, ...opts.deadlines };
   const lookup = routableLookup("egress");
-  const secureContext = clientContext(opts.extraCa);
+  const secureContext = lazyClientContext(opts.extraCa);
   // Plain requests go through egress's own reader (lib/http/hop-client.ts), pooled per
   // origin: node's http client copied every body chunk it parsed, about a tenth of
   // egress's CPU per MiB relayed. Transfer codings are passed, as node's parser did, for
   // redactedBody to judge. An upgraded socket leaves its pool for good, so upgrades get
   // node's client through agents that do not pool.
   const pools = createOriginPools({ lookup, secureContext, connectMs: deadlines.connectMs, codings: "pass" });
-  const agents = {
-    https: new https.Agent({ keepAlive: false, secureContext }),
-    http: new http.Agent({ keepAlive: false }),
-  };
+  const httpAgent = new http.Agent({ keepAlive: false });
+  const httpsAgent = lazyHttpsAgent({ keepAlive: false }, secureContext);
   let routes = routeTable(opts.routes);
   const tunnels = new Set<Duplex>();
 
@@ -230,7 +228,7 @@ export function createEgress(opts: EgressOptions): Egress {
       path: `${url.pathname}${url.search}`,
       headers: headerObject(headers),
       maxHeaderSize: MAX_HEADER_BYTES,
-      agent: secure ? agents.https : agents.http,
+      agent: secure ? httpsAgent.get() : httpAgent,
       lookup,
     };
     // Certificates are checked against the name the agent asked for, even when --resolve
@@ -461,7 +459,8 @@ export function createEgress(opts: EgressOptions): Egress {
         server.close(() => resolve());
         server.closeAllConnections();
         for (const s of tunnels) s.destroy();
-        for (const a of Object.values(agents)) a.destroy();
+        httpAgent.destroy();
+        httpsAgent.destroy();
         pools.close();
       });
     },

@@ -10,7 +10,7 @@ import { run } from "../../lib/proc.ts";
 import { watch } from "../../lib/supervise/testdata/process.ts";
 import { mintCa, mintLeaf, type PemPair } from "../../lib/tls/mod.ts";
 import { REPO_ROOT } from "../../tests/support/daemon-process.ts";
-import { loadedLine, watchedModuleRun } from "../../tests/support/module-load.ts";
+import { loadedLine, SECURE_CONTEXT_MADE, watchedModuleRun } from "../../tests/support/module-load.ts";
 import { httpsVia } from "../../tests/support/raw-http.ts";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
 import { policyOf, startUpstream } from "./test-harness.ts";
@@ -50,6 +50,8 @@ test("the firewall listens before it loads @peculiar/x509, and loads it for the 
   t.after(() => daemon.stop());
   const m = await daemon.waitFor(/listening on 127\.0\.0\.1:(\d+)/, 20_000);
   assert.ok(!daemon.lines.includes(LOADED), `@peculiar/x509 was loaded before the firewall listened:\n${daemon.lines.join("\n")}`);
+  // Nor is node's root store (the first SecureContext): the upstream agents and the first leaf make it.
+  assert.ok(!daemon.lines.includes(SECURE_CONTEXT_MADE), `the firewall made a SecureContext before it listened:\n${daemon.lines.join("\n")}`);
 
   // The client checks the minted leaf against the bottle CA: real interception.
   const c = await httpsVia(Number(m[1]), HOST, bottleCa.certPem);
@@ -58,6 +60,7 @@ test("the firewall listens before it loads @peculiar/x509, and loads it for the 
   assert.equal(res.status, 200);
   assert.deepEqual(JSON.parse(res.body), { ok: true, path: "/first" });
   await daemon.waitFor(new RegExp(`^${LOADED}$`), 20_000);
+  await daemon.waitFor(new RegExp(`^${SECURE_CONTEXT_MADE}$`), 20_000);
   assert.deepEqual(upstream.requests.map((q) => q.url), ["/first"]);
 });
 

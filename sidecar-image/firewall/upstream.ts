@@ -25,7 +25,7 @@ import { createHopClient, type HopResponse } from "../../lib/http/hop-client.ts"
 import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
 import { routableLookup } from "../../lib/http/lookup.ts";
 import { armDeadlines, DEFAULT_DEADLINES, type Deadlines, dialWithin } from "../../lib/http/upstream-deadlines.ts";
-import { clientContext } from "../../lib/tls/ciphers.ts";
+import { lazyClientContext, lazyHttpsAgent } from "../../lib/tls/upstream-agents.ts";
 
 export interface Endpoint {
   host: string;
@@ -87,9 +87,9 @@ const defaultPort = (scheme: Target["scheme"]) => (scheme === "https" ? 443 : 80
 export function createUpstream(opts: UpstreamOptions): Upstream {
   const pool = { keepAlive: true, scheduling: "lifo" as const, maxFreeSockets: 256 };
   const httpAgent = new http.Agent(pool);
-  const secureContext = clientContext(opts.upstreamCa);
-  const httpsAgent = new https.Agent({ ...pool, secureContext });
-  const upgradeAgent = new https.Agent({ secureContext }); // no pooling: upgraded sockets leave the agent
+  const secureContext = lazyClientContext(opts.upstreamCa);
+  const httpsAgent = lazyHttpsAgent(pool, secureContext);
+  const upgradeAgent = lazyHttpsAgent({}, secureContext); // no pooling: upgraded sockets leave the agent
   const dialAddress = (host: string, port: number): Endpoint => opts.resolve?.get(host) ?? { host, port };
   // Asked only for names: an IP literal (the next hop's, a --resolve mapping's, an
   // allowed IP's) is dialed as it is.
@@ -178,7 +178,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
       const req =
         target.scheme === "http"
           ? http.request({ ...common, agent: init.upgrade ? false : httpAgent })
-          : https.request({ ...common, servername: net.isIP(target.host) ? undefined : target.host, agent: init.upgrade ? upgradeAgent : httpsAgent });
+          : https.request({ ...common, servername: net.isIP(target.host) ? undefined : target.host, agent: init.upgrade ? upgradeAgent.get() : httpsAgent.get() });
       armDeadlines(req, origin(target), deadlines);
       return req;
     },
