@@ -7,12 +7,11 @@ import type net from "node:net";
 import { test } from "node:test";
 import { createLogger } from "../../lib/log.ts";
 import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
-import { DENO_KEEPS_CLOSED_SOCKETS, startIdleClosingServer } from "../../tests/support/idle-closing-server.ts";
+import { startIdleClosingServer } from "../../tests/support/idle-closing-server.ts";
 import { plainVia } from "../../tests/support/raw-http.ts";
-import { skipWhen } from "../../tests/support/skip.ts";
 import { createEgress } from "./server.ts";
 
-test("a pooled upstream connection closed under a request: a GET or a keyed POST goes again on a fresh one, a plain POST gets its 502", skipWhen(DENO_KEEPS_CLOSED_SOCKETS, "egress retry"), async (t) => {
+test("a pooled upstream connection closed under a request: a GET or a keyed POST goes again on a fresh one, a plain POST gets its 502", async (t) => {
   const upstream = await startIdleClosingServer();
   const lines: string[] = [];
   const egress = createEgress({
@@ -48,7 +47,7 @@ test("a pooled upstream connection closed under a request: a GET or a keyed POST
   c.socket.destroy();
 });
 
-test("a routed HTTPS host: the GET sent again carries the real credential, as the first did, and never the placeholder", skipWhen(DENO_KEEPS_CLOSED_SOCKETS, "egress retry, routed"), async (t) => {
+test("a routed HTTPS host: the GET sent again carries the real credential, as the first did, and never the placeholder", async (t) => {
   const ca = await mintCa({ commonName: "test upstream CA" });
   const upstream = await startIdleClosingServer({ tls: await mintLeaf({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, hosts: ["api.flaky.test"] }) });
   const egress = createEgress({
