@@ -191,17 +191,20 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     return `bot-bottle firewall: ${host} sent an answer the firewall cannot relay: ${why}\n`;
   }
 
-  /** A complete response written straight to a socket (CONNECT and upgrade paths). */
-  function rawResponse(socket: net.Socket, status: number, body: string): void {
+  /** A complete response written straight to a socket (CONNECT and upgrade paths). Only a
+   * refusal (denyRaw) says `x-bot-bottle-firewall: blocked`, as only deny's do on the plain
+   * path: an upstream that failed or timed out, or a request the firewall cannot parse,
+   * blocked nothing, and the agent (or its operator) must not go asking for an approval. */
+  function rawResponse(socket: net.Socket, status: number, body: string, o: { blocked?: true } = {}): void {
     socket.end(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-        `content-length: ${Buffer.byteLength(body)}\r\nx-bot-bottle-firewall: blocked\r\nconnection: close\r\n\r\n${body}`,
+        `content-length: ${Buffer.byteLength(body)}\r\n${o.blocked ? "x-bot-bottle-firewall: blocked\r\n" : ""}connection: close\r\n\r\n${body}`,
     );
   }
 
   function denyRaw(socket: net.Socket, method: string, host: string, block: Block, under?: string): void {
     refused({ what: method, host, reason: block.reason, under });
-    rawResponse(socket, block.status, blockText(host, block));
+    rawResponse(socket, block.status, blockText(host, block), { blocked: true });
   }
 
   function outgoingHeaders(req: http.IncomingMessage, target: Target): http.OutgoingHttpHeaders {

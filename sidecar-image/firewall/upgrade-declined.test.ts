@@ -56,9 +56,11 @@ describe("the firewall's upgrades the upstream declines or fails (real processes
     await upstream.checkAgentLeavesFirst(behindEgress.port, "http://ws.test/hold/behind");
   });
 
-  it("an upstream that hangs up on the upgrade: 502 for the agent, and a line in the log as a plain request's failure has", async () => {
+  it("an upstream that hangs up on the upgrade: 502 for the agent, not labelled blocked, and a line in the log as a plain request's failure has", async () => {
     const answer = await upstream.hangUpOn(firewall.port, "http://ws.test/hangup");
     assert.match(answer, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
+    // Nothing was refused: a plain request's 502 carries no x-bot-bottle-firewall either.
+    assert.doesNotMatch(answer.slice(0, answer.indexOf("\r\n\r\n")), /^x-bot-bottle-firewall:/im);
     assert.match(answer, /\r\n\r\nbot-bottle firewall: cannot reach ws\.test: socket hang up\n$/);
     await until("the failed upgrade in the firewall's log", () => /^firewall: warning: upstream ws\.test: socket hang up$/m.test(firewall.stderr()), {
       timeoutMs: 10_000,

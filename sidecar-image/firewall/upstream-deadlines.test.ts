@@ -2,7 +2,8 @@
 // credential routes runs no egress), with short deadlines (--connect-timeout 1,
 // --head-timeout 2), against upstreams on 127.0.0.1 that never accept, accept and say
 // nothing, or answer slowly: the first two get a 504 naming them and what did not happen
-// (plain requests, intercepted HTTPS, upgrades, passthrough CONNECT), the last passes whole.
+// (plain requests, intercepted HTTPS, upgrades, passthrough CONNECT), none labelled as the
+// firewall's refusal, the last passes whole.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { mintCa } from "../../lib/tls/mod.ts";
@@ -56,6 +57,7 @@ describe("firewall deadlines when it dials upstreams itself (real process)", ski
   it("an upstream that takes the request and never answers: 504 naming it after --head-timeout, and its connection closed", async () => {
     const res = await via("GET", "http://quiet.test/hold");
     assert.equal(res.status, 504, res.body);
+    assert.equal(res.headers["x-bot-bottle-firewall"], undefined, "a timed-out request was labelled as the firewall's refusal");
     assert.equal(res.statusLine, "HTTP/1.1 504 Gateway Timeout");
     assert.match(res.body, TIMED_OUT("http://quiet.test sent no response head within 2 s"));
     await quiet.closed(quiet.arrivedOnce("GET /hold"));
@@ -63,9 +65,10 @@ describe("firewall deadlines when it dials upstreams itself (real process)", ski
 
   it("a head timeout on a pooled keep-alive connection is not sent again on a fresh one", () => upstreams.checkPooledHeadTimeout(firewall.port));
 
-  it("a WebSocket upgrade the upstream never answers: 504 after --head-timeout, its connection closed", async () => {
+  it("a WebSocket upgrade the upstream never answers: 504 after --head-timeout, not labelled blocked (as a plain request's is not), its connection closed", async () => {
     const res = await via("GET", "http://quiet.test/hold-ws", WS_UPGRADE);
     assert.equal(res.status, 504, res.body);
+    assert.equal(res.headers["x-bot-bottle-firewall"], undefined, "a timed-out upgrade was labelled as the firewall's refusal");
     assert.match(res.body, TIMED_OUT("http://quiet.test sent no response head within 2 s"));
     await quiet.closed(quiet.arrivedOnce("GET /hold-ws"));
   });
@@ -90,6 +93,7 @@ describe("firewall deadlines when it dials upstreams itself (real process)", ski
     const t = await connectTunnel(firewall.port, "stuck-pass.test:443");
     assert.ok("refused" in t, "CONNECT to a passthrough host that never accepts was answered 200");
     assert.equal(t.refused.statusLine, "HTTP/1.1 504 Gateway Timeout");
+    assert.equal(t.refused.headers["x-bot-bottle-firewall"], undefined, "a timed-out tunnel was labelled as the firewall's refusal");
     assert.match(t.refused.body, TIMED_OUT("stuck-pass.test:443 did not accept a connection within 1 s"));
   });
 
