@@ -24,6 +24,7 @@ import { checkCa } from "../../lib/tls/ca-check.ts";
 import { createLeafIssuer } from "../../lib/tls/issuer.ts";
 import { type Block, inspectBody, inspectHead, MAX_BODY_BYTES, readBody, transferCoding } from "./inspect.ts";
 import { createOffThreadScanner, OFF_THREAD_BYTES } from "./off-thread.ts";
+import { type BodyCharge, createBodyBudget } from "./body-budget.ts";
 import { compilePolicy, type CompiledPolicy, type HostRule } from "./policy.ts";
 import { NO_AGENT_KEY, type Refusal } from "./blocked.ts";
 import { createBlockedLog } from "./blocked-log.ts";
@@ -51,6 +52,8 @@ export interface FirewallOptions {
    * agent key, lib/http/agent-key.ts): the port is on host loopback, open to every user. */
   agentKey?: string;
   maxBodyBytes?: number;
+  /** Bytes of request bodies held at once across every connection (body-budget.ts). */
+  bodyBudgetBytes?: number;
   /** The scan worker's module (tests point it at one that cannot load). */
   scanWorker?: URL;
   /** Connection time limits (tests shorten them). */
@@ -91,6 +94,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   const log = opts.log ?? rootLog.child("firewall");
   const env = opts.env;
   const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
+  const budget = createBodyBudget(opts.bodyBudgetBytes);
   const blockedLog = createBlockedLog({ log });
   // What goes wrong per request of the agent's (an allowed host that is down, a tunnel that
   // cannot open): the first of each line, then counts (lib/log-limit.ts), as refusals are;
@@ -160,6 +164,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
    * (`close` instead when the body is too large to be worth reading). `under` is the
    * allowlist entry that let the host through, when what was sent is refused. */
   function deny(req: http.IncomingMessage, res: http.ServerResponse, host: string, block: Block, o: { under?: string; close?: boolean } = {}): void {
+    if (block.retryAfterS !== undefined) return busy(req, res, host, block, o);
     refused({ what: req.method ?? "GET", host, reason: block.reason, under: o.under });
     if (!req.readableEnded) req.resume();
     const body = blockText(host, block);
@@ -170,6 +175,36 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       ...(o.close ? { connection: "close" } : {}),
     });
     res.end(body);
+  }
+
+  /** Answer a request the firewall has no room to scan now (body-budget.ts): 503 with
+   * Retry-After. The policy refused nothing, so it is neither labelled blocked nor recorded
+   * as a refusal (for bb-supervise blocked to offer); it is logged as the agent's lines are. */
+  function busy(req: http.IncomingMessage, res: http.ServerResponse, host: string, block: Block, o: { under?: string; close?: boolean }): void {
+    agentLines.warn(`request to ${host} answered 503: ${block.reason}`, `over budget ${host}`, o.under);
+    if (!req.readableEnded) req.resume();
+    const body = `bot-bottle firewall: cannot take the request to ${host} now: ${block.reason}\n`;
+    res.writeHead(503, {
+      "content-type": "text/plain; charset=utf-8",
+      "content-length": Buffer.byteLength(body),
+      "retry-after": String(block.retryAfterS),
+      ...(o.close ? { connection: "close" } : {}),
+    });
+    res.end(body);
+  }
+
+  /** Give `charge` back once the request is done with: answered (forwarded or refused), or
+   * its connection gone, whichever comes first. The connection's close covers a request
+   * whose answer never got the socket (one pipelined behind another). */
+  function heldUntilDone(req: http.IncomingMessage, res: http.ServerResponse, charge: BodyCharge): void {
+    const socket = req.socket;
+    const done = () => {
+      charge.release();
+      res.off("close", done);
+      socket.off("close", done);
+    };
+    res.once("close", done);
+    socket.once("close", done);
   }
 
   /** The body of the answer to a request whose upstream failed (its status: upstreamFailureStatus):
@@ -242,9 +277,13 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     if (hasBody(req)) {
       const coded = transferCoding(req.headers);
       if (coded) return deny(req, res, target.host, coded, { under, close: true });
-      const read = await readBody(req, maxBody);
+      // Held (and charged) until the answer is done: the body goes again should its pooled
+      // connection turn out closed under it, so it lives as long as the exchange.
+      const charge = budget.charge();
+      heldUntilDone(req, res, charge);
+      const read = await readBody(req, maxBody, charge);
       if (!Buffer.isBuffer(read)) return deny(req, res, target.host, read, { under, close: true });
-      const bodyBlock = await inspectBody(p, read, req.headers, offThread);
+      const bodyBlock = await inspectBody(p, read, req.headers, { offThread, budget });
       if (bodyBlock) return deny(req, res, target.host, bodyBlock, { under });
       body = read;
       headers["content-length"] = body.length;

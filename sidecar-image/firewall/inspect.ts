@@ -4,15 +4,22 @@
 // the detector and where it matched, with the scanner's redacted excerpt, never the secret.
 import { Buffer } from "node:buffer";
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
-import { promisify } from "node:util";
 import zlib from "node:zlib";
 import type { Finding, Scanner } from "../../lib/dlp/mod.ts";
+import { type BodyBudget, type BodyCharge, overBudgetReason, RETRY_AFTER_S } from "./body-budget.ts";
 import { OFF_THREAD_BYTES, type OffThreadScanner, scanHere } from "./off-thread.ts";
 import type { CompiledPolicy } from "./policy.ts";
 
 export interface Block {
   status: number;
   reason: string;
+  /** Set when the request is refused for now only (the body budget, body-budget.ts), not
+   * by the policy: answered with Retry-After, and neither labelled nor recorded as a block. */
+  retryAfterS?: number;
+}
+
+function overBudget(budget: BodyBudget): Block {
+  return { status: 503, reason: overBudgetReason(budget), retryAfterS: RETRY_AFTER_S };
 }
 
 /**
@@ -76,19 +83,26 @@ export function transferCoding(headers: { "transfer-encoding"?: string }): Block
   return other === undefined ? null : { status: 501, reason: `request body has transfer-encoding ${other}, which the firewall does not undo (only chunked), so it cannot be scanned` };
 }
 
-/** Read the whole request body, or a 413 block once it passes `max` bytes. */
-export function readBody(req: IncomingMessage, max = MAX_BODY_BYTES): Promise<Buffer | Block> {
+/**
+ * Read the whole request body, each piece charged to `charge` as it arrives: a 413 block
+ * once it passes `max` bytes, a 503 once the budget has no room for the next piece (what
+ * was read is then dropped and its charge given back at once).
+ */
+export function readBody(req: IncomingMessage, max = MAX_BODY_BYTES, charge?: BodyCharge): Promise<Buffer | Block> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const stop = (block: Block) => {
+      req.off("data", onData);
+      req.resume(); // drain; the response says why and closes the connection
+      chunks.length = 0;
+      charge?.release();
+      resolve(block);
+    };
     const onData = (c: Buffer) => {
       size += c.length;
-      if (size > max) {
-        req.off("data", onData);
-        req.resume(); // drain; the response says why and closes the connection
-        resolve({ status: 413, reason: `request body is over ${max / 1048576} MiB, too large to scan` });
-        return;
-      }
+      if (size > max) return stop({ status: 413, reason: `request body is over ${max / 1048576} MiB, too large to scan` });
+      if (charge && !charge.take(c.length)) return stop(overBudget(charge.budget));
       chunks.push(c);
     };
     req.on("data", onData);
@@ -97,15 +111,39 @@ export function readBody(req: IncomingMessage, max = MAX_BODY_BYTES): Promise<Bu
   });
 }
 
-type Inflate = (b: Buffer, o: zlib.ZlibOptions & { info: true }) => Promise<{ buffer: Buffer; engine: { bytesWritten: number } }>;
-// With `info`, node's callback gets the output and the engine (how much input it read).
-const withInfo = (f: typeof zlib.gunzip | typeof zlib.brotliDecompress) => promisify(f) as unknown as Inflate;
-const inflaters: Record<string, Inflate> = {
-  gzip: withInfo(zlib.gunzip),
-  "x-gzip": withInfo(zlib.gunzip),
-  deflate: withInfo(zlib.inflate),
-  br: withInfo(zlib.brotliDecompress),
+type Engine = zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress;
+const inflaters: Record<string, () => Engine> = {
+  gzip: () => zlib.createGunzip(),
+  "x-gzip": () => zlib.createGunzip(),
+  deflate: () => zlib.createInflate(),
+  br: () => zlib.createBrotliDecompress(),
 };
+
+/**
+ * `input` run through `engine` (as node's one-shot gunzip does, which is this stream
+ * inside), each piece of output charged to `charge` as it comes: the output, and how much
+ * of the input the decoder read; a 413 past MAX_DECODED_BYTES, a 503 past the budget.
+ */
+function inflate(engine: Engine, input: Buffer, coding: string, charge?: BodyCharge): Promise<{ out: Buffer; used: number } | Block> {
+  return new Promise((resolve) => {
+    const pieces: Buffer[] = [];
+    let size = 0;
+    const stop = (block: Block) => {
+      engine.destroy();
+      pieces.length = 0;
+      resolve(block);
+    };
+    engine.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_DECODED_BYTES) return stop({ status: 413, reason: `request body inflates to over ${MAX_DECODED_BYTES / 1048576} MiB, too large to scan` });
+      if (charge && !charge.take(c.length)) return stop(overBudget(charge.budget));
+      pieces.push(c);
+    });
+    engine.on("error", (e) => resolve({ status: 403, reason: `request body is not valid ${coding} (${e.message}), so it cannot be scanned` }));
+    engine.on("end", () => resolve({ out: Buffer.concat(pieces, size), used: engine.bytesWritten }));
+    engine.end(input);
+  });
+}
 
 /**
  * Undo Content-Encoding (applied in order, so undone in reverse), or say why not. Bytes
@@ -113,22 +151,18 @@ const inflaters: Record<string, Inflate> = {
  * stops at zero padding between members, Python's skips it and reads the next member), so
  * what the firewall scanned need not be what the server reads.
  */
-async function decode(body: Buffer, contentEncoding: string | undefined): Promise<Buffer | Block> {
+async function decode(body: Buffer, contentEncoding: string | undefined, charge?: BodyCharge): Promise<Buffer | Block> {
   if (!contentEncoding) return body;
   const codings = contentEncoding.split(",").map((c) => c.trim().toLowerCase()).filter((c) => c && c !== "identity");
   let out = body;
   for (const coding of codings.reverse()) {
-    const inflate = inflaters[coding];
-    if (!inflate) return { status: 403, reason: `request body has content-encoding ${coding}, which the firewall cannot scan` };
-    try {
-      const r = await inflate(out, { maxOutputLength: MAX_DECODED_BYTES, info: true });
-      const rest = out.length - r.engine.bytesWritten;
-      if (rest > 0) return { status: 403, reason: `request body has ${rest} bytes after its ${coding} data, which servers read differently, so it cannot be scanned` };
-      out = r.buffer;
-    } catch (e) {
-      if (e instanceof RangeError) return { status: 413, reason: `request body inflates to over ${MAX_DECODED_BYTES / 1048576} MiB, too large to scan` };
-      return { status: 403, reason: `request body is not valid ${coding} (${(e as Error).message}), so it cannot be scanned` };
-    }
+    const engine = inflaters[coding];
+    if (!engine) return { status: 403, reason: `request body has content-encoding ${coding}, which the firewall cannot scan` };
+    const r = await inflate(engine(), out, coding, charge);
+    if (!("out" in r)) return r;
+    const rest = out.length - r.used;
+    if (rest > 0) return { status: 403, reason: `request body has ${rest} bytes after its ${coding} data, which servers read differently, so it cannot be scanned` };
+    out = r.out;
   }
   return out;
 }
@@ -158,21 +192,32 @@ function declaredCharset(contentType: string | undefined, body: Buffer): Buffer 
  * Scan a buffered body. Decoded as latin1: one char per byte, binary-safe and cheap. A
  * compressed body is scanned decoded and also as sent (the upstream gets the body undecoded
  * when the Connection header strips Content-Encoding); a body in a charset of its own is
- * scanned decoded from it too.
+ * scanned decoded from it too. What the scan makes of the body (its decoded forms, their
+ * copies for the scan worker) is charged to `budget` while the scan runs: a 503 when it
+ * has no room for them.
  */
 export async function inspectBody(
   policy: CompiledPolicy,
   body: Buffer,
   headers: { "content-encoding"?: string; "content-type"?: string },
-  offThread?: OffThreadScanner,
+  o: { offThread?: OffThreadScanner; budget?: BodyBudget } = {},
 ): Promise<Block | null> {
   if (body.length === 0) return null;
-  const plain = await decode(body, headers["content-encoding"]);
-  if (!Buffer.isBuffer(plain)) return plain;
-  const texts = plain === body ? [plain] : [plain, body];
-  const charset = declaredCharset(headers["content-type"], plain);
-  if (charset !== null && !Buffer.isBuffer(charset)) return charset;
-  if (charset) texts.push(charset);
-  const f = offThread && plain.length >= OFF_THREAD_BYTES ? await offThread.scan(policy.scannerOptions, policy.scanner, texts) : scanHere(policy.scanner, texts);
-  return f ? blocked(f, "body") : null;
+  const scratch = o.budget?.charge();
+  try {
+    const plain = await decode(body, headers["content-encoding"], scratch);
+    if (!Buffer.isBuffer(plain)) return plain;
+    const texts = plain === body ? [plain] : [plain, body];
+    const charset = declaredCharset(headers["content-type"], plain);
+    if (charset !== null && !Buffer.isBuffer(charset)) return charset;
+    if (charset) texts.push(charset);
+    if (scratch && !scratch.take(charset?.length ?? 0)) return overBudget(scratch.budget);
+    const away = o.offThread && plain.length >= OFF_THREAD_BYTES;
+    // The worker gets copies of every text (off-thread.ts), held until it answers.
+    if (away && scratch && !scratch.take(texts.reduce((n, t) => n + t.length, 0))) return overBudget(scratch.budget);
+    const f = away ? await o.offThread!.scan(policy.scannerOptions, policy.scanner, texts) : scanHere(policy.scanner, texts);
+    return f ? blocked(f, "body") : null;
+  } finally {
+    scratch?.release();
+  }
 }

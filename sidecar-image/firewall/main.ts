@@ -11,12 +11,14 @@
 // not accept a connection (and finish TLS) within --connect-timeout, or sends no response
 // head within --head-timeout of the request, is answered 504 naming it
 // (lib/http/upstream-deadlines.ts); with one, egress times upstreams and answers so itself.
+// Request bodies held for scanning take from one budget (--body-budget, body-budget.ts): a
+// request past it is answered 503 with Retry-After, never forwarded unscanned.
 // Exit codes: 0 stopped, 1 failure (bad policy or CA at startup, port in use), 2 usage.
 //
 //   firewall --policy firewall.json --ca-cert ca.pem --ca-key ca-key.pem --next-hop 127.0.0.1:9099
 import { readFile } from "node:fs/promises";
 import process from "node:process";
-import { createProgram, mainOf } from "../../lib/cli.ts";
+import { createProgram, mainOf, Option, wholeNumber } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { log as rootLog } from "../../lib/log.ts";
 import { parseHostPort, parseResolveList, tuneGcForRelaying, untilTerminated } from "../../lib/daemon.ts";
@@ -25,6 +27,7 @@ import { agentNetworkOnly } from "../../lib/http/agent-network.ts";
 import { addDeadlineOptions, deadlinesOf, type DeadlineFlags } from "../../lib/http/deadline-flags.ts";
 import { FirewallPolicy, readConfig } from "../../lib/sidecar-config.ts";
 import { openBlockedRecord } from "./blocked.ts";
+import { BODY_BUDGET_BYTES } from "./body-budget.ts";
 import { createFirewall } from "./firewall.ts";
 
 tuneGcForRelaying();
@@ -64,6 +67,7 @@ interface Flags extends DeadlineFlags {
   agentNetworkOnly?: boolean;
   requireAgentKey?: boolean;
   blockedRecord?: string;
+  bodyBudget: number;
 }
 
 const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanning HTTP(S) proxy (a sidecar daemon).", {
@@ -80,7 +84,12 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
   .option("--resolve <host=ip:port>", "dial IP:PORT for HOST when dialing directly (repeatable)", collect, [])
   .option("--require-agent-key", "serve only clients that show the bottle's agent key from $BB_AGENT_KEY (proxy password; as the proxy password): for ports on host loopback, open to every local user")
   .option("--blocked-record <file>", "keep a summary of refused requests in this file (host, rule, count, first and last seen), rewritten at most once a second")
-  .option("--agent-network-only", "refuse connections on the egress network's side, the interface holding the default route, which the host reaches (docker backend: the agent's network has none)");
+  .option("--agent-network-only", "refuse connections on the egress network's side, the interface holding the default route, which the host reaches (docker backend: the agent's network has none)")
+  .addOption(
+    new Option("--body-budget <MiB>", "request bodies held for scanning at once, across every connection, decoded forms included; a request past it is answered 503 with Retry-After")
+      .argParser(wholeNumber("--body-budget", 1))
+      .default(BODY_BUDGET_BYTES / 1048576),
+  );
 addDeadlineOptions(program, " (when dialing upstreams directly; with --next-hop egress times them)")
   .action(async (o: Flags) => {
     const caKey = await caKeyPem(o);
@@ -99,6 +108,7 @@ addDeadlineOptions(program, " (when dialing upstreams directly; with --next-hop 
       log,
       agentKey: o.requireAgentKey ? agentKeyFromEnv() : undefined,
       onBlocked: record?.add,
+      bodyBudgetBytes: o.bodyBudget * 1048576,
     });
     if (o.agentNetworkOnly) agentNetworkOnly(firewall.server, "firewall", log);
     const addr = await firewall.listen(listen.port, listen.host);

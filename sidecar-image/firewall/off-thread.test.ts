@@ -36,12 +36,12 @@ test("a large body is scanned while the event loop goes on serving; a small one 
   const tick = () => new Promise<void>((r) => setImmediate(() => ((ticked = true), r())));
 
   const big = bigJson(8 * OFF_THREAD_BYTES);
-  const [verdict] = await Promise.all([inspectBody(policy, big, {}, offThread).then((v) => [v, ticked] as const), tick()]);
+  const [verdict] = await Promise.all([inspectBody(policy, big, {}, { offThread }).then((v) => [v, ticked] as const), tick()]);
   assert.deepEqual(verdict, [null, true], "the event loop did not run while the large body was scanned");
 
   ticked = false;
   const small = bigJson(OFF_THREAD_BYTES / 4);
-  const [smallVerdict] = await Promise.all([inspectBody(policy, small, {}, offThread).then((v) => [v, ticked] as const), tick()]);
+  const [smallVerdict] = await Promise.all([inspectBody(policy, small, {}, { offThread }).then((v) => [v, ticked] as const), tick()]);
   assert.deepEqual(smallVerdict, [null, false], "a small body went to the worker");
   assert.deepEqual(lines, [], "the worker was not used");
 });
@@ -52,16 +52,16 @@ test("the worker blocks what the firewall's own scan blocks: known formats, sens
   t.after(() => offThread.close());
   const size = 2 * OFF_THREAD_BYTES;
 
-  const github = await inspectBody(policyOf(), bigJson(size, `token ${GITHUB}`), {}, offThread);
+  const github = await inspectBody(policyOf(), bigJson(size, `token ${GITHUB}`), {}, { offThread });
   assert.match(github?.reason ?? "", /^detector github matched in body \(GitHub/);
-  const sensitive = await inspectBody(policyOf(), bigJson(size, Buffer.from(`pw:${SECRET}`).toString("base64")), {}, offThread);
+  const sensitive = await inspectBody(policyOf(), bigJson(size, Buffer.from(`pw:${SECRET}`).toString("base64")), {}, { offThread });
   assert.match(sensitive?.reason ?? "", /^detector sensitive_env matched in body \(value of sensitive env DB_PASSWORD/);
   assert.ok(!sensitive!.reason.includes(SECRET));
   // Inflate stops at the end of its stream; what follows it is refused, not guessed at.
   const trailing = Buffer.concat([zlib.deflateSync(bigJson(size)), Buffer.from(` ${GITHUB}`)]);
-  assert.match((await inspectBody(policyOf(), trailing, { "content-encoding": "deflate" }, offThread))?.reason ?? "", /^request body has 41 bytes after its deflate data/);
+  assert.match((await inspectBody(policyOf(), trailing, { "content-encoding": "deflate" }, { offThread }))?.reason ?? "", /^request body has 41 bytes after its deflate data/);
   // Switched off: the same body passes (the worker takes the policy each scan carries).
-  assert.equal(await inspectBody(policyOf(["github"]), bigJson(size, `token ${GITHUB}`), {}, offThread), null);
+  assert.equal(await inspectBody(policyOf(["github"]), bigJson(size, `token ${GITHUB}`), {}, { offThread }), null);
   assert.deepEqual(lines, [], "the worker was not used");
 });
 
@@ -69,7 +69,7 @@ test("a scan worker that cannot run: the large body is scanned on the firewall's
   const { log, lines } = quietLog();
   const offThread = createOffThreadScanner(log, new URL("./no-such-worker.js", import.meta.url));
   t.after(() => offThread.close());
-  const verdict = await inspectBody(policyOf(), bigJson(2 * OFF_THREAD_BYTES, `token ${GITHUB}`), {}, offThread);
+  const verdict = await inspectBody(policyOf(), bigJson(2 * OFF_THREAD_BYTES, `token ${GITHUB}`), {}, { offThread });
   assert.match(verdict?.reason ?? "", /^detector github matched in body/);
   assert.equal(lines.length, 1);
   assert.match(lines[0]!, /^warning: scanning a large body or message on the firewall's own thread: the scan worker failed/);

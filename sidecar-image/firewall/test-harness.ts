@@ -1,6 +1,6 @@
 // Test-only helpers for the firewall tests (not imported by the daemon): a fake upstream
-// (HTTP or HTTPS with its own test CA) that records what reaches it and echoes WebSocket
-// frames, the policy a test starts from, and the daemon as a real process. The client
+// (HTTP or HTTPS with its own test CA) that records what reaches it, holds the answers to
+// /hold requests until told, and echoes WebSocket frames, the policy a test starts from, and the daemon as a real process. The client
 // side is tests/support/raw-http.ts.
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
@@ -30,6 +30,10 @@ export interface FakeUpstream {
   wsFrames: string[];
   /** TCP connections accepted so far. */
   connections(): number;
+  /** Requests under /hold that arrived whole and are not answered yet. */
+  held(): number;
+  /** Answer every held request (200, as any other). */
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -39,6 +43,7 @@ export async function startUpstream(opts: { tls?: { certPem: string; keyPem: str
   const requests: Recorded[] = [];
   const wsFrames: string[] = [];
   let connections = 0;
+  const held: (() => void)[] = [];
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -53,9 +58,14 @@ export async function startUpstream(opts: { tls?: { certPem: string; keyPem: str
         res.write("12345");
         return void setTimeout(() => res.end("67890"), Number(slow[1]));
       }
-      const body = JSON.stringify({ ok: true, path: req.url });
-      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-      res.end(body);
+      const answer = () => {
+        const body = JSON.stringify({ ok: true, path: req.url });
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+        res.end(body);
+      };
+      // A request whose answer has not come: the proxy still holds it (and its body).
+      if (req.url!.startsWith("/hold")) return void held.push(answer);
+      answer();
     });
   };
   const server = opts.tls ? https.createServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler) : http.createServer(handler);
@@ -87,6 +97,10 @@ export async function startUpstream(opts: { tls?: { certPem: string; keyPem: str
     requests,
     wsFrames,
     connections: () => connections,
+    held: () => held.length,
+    release() {
+      for (const answer of held.splice(0)) answer();
+    },
     close: () =>
       new Promise((r) => {
         server.close(() => r());

@@ -1,0 +1,144 @@
+// The firewall's budget for request bodies held for scanning (body-budget.ts), as a real
+// process intercepting TLS on loopback, with --body-budget 10 (MiB) and uploads of 3 MiB.
+// Each is scanned on the worker, which holds a copy while it scans, so an upload takes 6
+// MiB while it is scanned and 3 while the upstream has not answered: two held at the
+// upstream (6 MiB) leave no room for a third (9 read, 12 to scan), which is answered 503
+// with Retry-After and never reaches the upstream, as is one that runs out of room while it
+// is read, or while it inflates. Once the two are answered the budget is whole again, and
+// an upload the agent gives up on part way gives its bytes back.
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { once } from "node:events";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { gzipSync } from "node:zlib";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
+import type { DaemonProcess } from "../../tests/support/daemon-process.ts";
+import { httpsVia, type RawResponse } from "../../tests/support/raw-http.ts";
+import { until } from "../../tests/support/until.ts";
+import { type FakeUpstream, startFirewallProcess, startUpstream } from "./test-harness.ts";
+
+const MiB = 1024 * 1024;
+const HOST = "up.test";
+const UPLOAD = 3 * MiB;
+
+describe("the firewall's body budget (real process, TLS on loopback, --body-budget 10)", () => {
+  let dir: string;
+  let bottleCa: string;
+  let upstream: FakeUpstream;
+  let firewall: DaemonProcess;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "bb-body-budget-"));
+    const bottle = await mintCa({ commonName: "body budget bottle CA" });
+    bottleCa = bottle.certPem;
+    const upstreamCa = await mintCa({ commonName: "body budget upstream CA" });
+    upstream = await startUpstream({ tls: await mintLeaf({ caCertPem: upstreamCa.certPem, caKeyPem: upstreamCa.keyPem, hosts: [HOST] }) });
+    await writeFile(join(dir, "upstream-ca.pem"), upstreamCa.certPem);
+    firewall = await startFirewallProcess(dir, [HOST], bottle, [
+      "--upstream-ca", join(dir, "upstream-ca.pem"),
+      "--resolve", `${HOST}=127.0.0.1:${upstream.port}`,
+      "--body-budget", "10",
+    ]);
+  });
+
+  after(async () => {
+    await firewall?.stop();
+    await upstream?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** One upload of `size` bytes to `path` on an intercepted HTTPS connection of its own. */
+  async function upload(path: string, size = UPLOAD): Promise<RawResponse> {
+    const c = await httpsVia(firewall.port, HOST, bottleCa);
+    try {
+      return await c.request("POST", path, { Host: HOST, "content-type": "application/octet-stream" }, Buffer.alloc(size, "x"));
+    } finally {
+      c.socket.destroy();
+    }
+  }
+
+  const arrived = (path: string) => upstream.requests.filter((r) => r.url === path).length;
+
+  /**
+   * Uploads to /hold/<tag>-1, -2, ..., each sent once the one before is held at the upstream
+   * (two scanned at once would take 12 MiB), then answered: their answers.
+   */
+  async function heldInTurn(tag: string, n: number): Promise<Promise<RawResponse>[]> {
+    const uploads: Promise<RawResponse>[] = [];
+    for (let i = 1; i <= n; i++) {
+      uploads.push(upload(`/hold/${tag}-${i}`));
+      await until(`upload ${tag}-${i} held at the upstream`, () => upstream.held() === i, { why: () => firewall.stderr() });
+    }
+    return uploads;
+  }
+
+  /** Two uploads held at the upstream at once, then answered: both pass. */
+  async function twoHeldPass(tag: string): Promise<void> {
+    const uploads = await heldInTurn(tag, 2);
+    upstream.release();
+    for (const res of await Promise.all(uploads)) assert.equal(res.status, 200, res.body);
+  }
+
+  it("with two uploads held upstream, a third is answered 503 with Retry-After, never forwarded; the two pass, and the budget is whole again after", async () => {
+    const held = await heldInTurn("first", 2);
+    const third = await upload("/hold/third");
+    assert.equal(third.status, 503, third.body);
+    assert.equal(third.headers["retry-after"], "1");
+    // Not the policy's refusal: nothing for the operator to approve.
+    assert.equal(third.headers["x-bot-bottle-firewall"], undefined);
+    assert.match(third.body, /^bot-bottle firewall: cannot take the request to up\.test now: the firewall's budget for request bodies held for scanning \(10 MiB, --body-budget\) has no room for this one: 9 MiB are held, some of it this one's;/);
+    assert.equal(arrived("/hold/third"), 0, "the upload past the budget reached the upstream");
+    upstream.release();
+    for (const res of await Promise.all(held)) assert.equal(res.status, 200, res.body);
+    await twoHeldPass("again");
+    await until("the 503 in the firewall's log", () => /answered 503: the firewall's budget for request bodies/.test(firewall.stderr()), { why: () => firewall.stderr() });
+  });
+
+  it("an upload that runs past the budget while it is read is answered 503 then, its connection closed (the rest is not read)", async () => {
+    const held = await heldInTurn("while-read", 2);
+    // 6 MiB held: a 6 MiB upload runs out of room at 4 MiB read. Sent piece by piece, and
+    // no more once answered, so the answer is read before the firewall's close cuts it.
+    const size = 6 * MiB;
+    const c = await httpsVia(firewall.port, HOST, bottleCa);
+    c.socket.write(`POST /hold/big HTTP/1.1\r\nHost: ${HOST}\r\ncontent-length: ${size}\r\n\r\n`);
+    let answered = false;
+    const answer = c.readResponse().finally(() => (answered = true));
+    const piece = Buffer.alloc(64 * 1024, "x");
+    for (let sent = 0; sent < size && !answered; sent += piece.length) {
+      if (!c.socket.write(piece)) await Promise.race([once(c.socket, "drain"), answer]);
+    }
+    const res = await answer.finally(() => c.socket.destroy());
+    upstream.release();
+    for (const r of await Promise.all(held)) assert.equal(r.status, 200, r.body);
+    assert.equal(res.status, 503, res.body);
+    // Refused while read; one refused at its scan, read whole, keeps its connection.
+    assert.equal(res.headers.connection, "close");
+    assert.equal(arrived("/hold/big"), 0);
+  });
+
+  it("a small gzip body that inflates past the budget is answered 503, never forwarded; the budget is whole after", async () => {
+    const c = await httpsVia(firewall.port, HOST, bottleCa);
+    const gz = gzipSync(Buffer.alloc(12 * MiB, "x"));
+    const res = await c.request("POST", "/inflates", { Host: HOST, "content-encoding": "gzip" }, gz);
+    c.socket.destroy();
+    assert.equal(res.status, 503, res.body);
+    assert.equal(res.headers["retry-after"], "1");
+    assert.equal(arrived("/inflates"), 0);
+    await twoHeldPass("after-inflate");
+  });
+
+  it("an upload the agent abandons part way gives its bytes back", async () => {
+    // 7 MiB of a declared 9 sent, then nothing: held, an upload of 3 no longer fits.
+    const stalled = await httpsVia(firewall.port, HOST, bottleCa);
+    stalled.socket.write(`POST /stalled HTTP/1.1\r\nHost: ${HOST}\r\ncontent-length: ${9 * MiB}\r\n\r\n`);
+    stalled.socket.write(Buffer.alloc(7 * MiB, "x"));
+    await until("an upload refused while the stalled one holds its bytes", async () => (await upload("/probe")).status === 503, { why: () => firewall.stderr() });
+    stalled.socket.destroy();
+    await until("an upload passing once the stalled one is gone", async () => (await upload("/probe")).status === 200, { why: () => firewall.stderr() });
+    await twoHeldPass("after-abort");
+    assert.equal(arrived("/stalled"), 0);
+  });
+});
