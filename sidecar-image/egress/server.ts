@@ -120,6 +120,16 @@ function joined(upRes: HopResponse, name: string): string | undefined {
   return values.length ? values.join(", ") : undefined;
 }
 
+/**
+ * A 204 or 304: no body whatever its head says (RFC 9112 6.3), and the reader reads none.
+ * Its Transfer-Encoding is not relayed: on such an answer node's server adds "Connection:
+ * close" and ends the agent's keep-alive connection. Dropping it frees no bytes to pass as
+ * a body: none is read, and the agent's client reads none after these statuses either.
+ */
+function bodiless(status: number): boolean {
+  return status === 204 || status === 304;
+}
+
 /** node's answer to an upgrade request that was declined, as the reader's answers look. */
 function answerOf(m: http.IncomingMessage): HopResponse {
   return { status: m.statusCode ?? 0, rawHeaders: m.rawHeaders, body: m };
@@ -263,7 +273,7 @@ export function createEgress(opts: EgressOptions): Egress {
       const status = relayStatus(upRes.status);
       try {
         if (!status) throw new Error(`status ${upRes.status} is not a valid HTTP status`);
-        res.writeHead(status.code, status.phrase, flat(headers));
+        res.writeHead(status.code, status.phrase, flat(bodiless(status.code) ? headers.filter(([k]) => k.toLowerCase() !== "transfer-encoding") : headers));
         return true;
       } catch (e) {
         upRes.body.destroy();
