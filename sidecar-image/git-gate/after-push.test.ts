@@ -1,17 +1,22 @@
-// What git-gate tells the agent when upstream took a push but cannot be listed right after
-// it, so the check for refs made through a symbolic ref upstream (dangling.ts) cannot run.
-// Real process, real git; the local upstream's own hooks break its listing (a config
-// value only upload-pack reads, so pushes to it still work) and, where asked, refuse
-// deletes.
+// What git-gate tells the agent, and where the gate's refs end, when upstream took a push
+// the gate cannot simply let through: upstream cannot be listed right after it, so the
+// check for refs made through a symbolic ref upstream (dangling.ts) cannot run; git
+// reports the push failed though upstream took it (landed.ts); or upstream keeps part of
+// a push the gate refuses. Real process, real git; the local upstream's own hooks break
+// its listing (a config value only upload-pack reads, so pushes to it still work), refuse
+// deletes, or end its receive-pack once its refs moved. The gate's mirror is read
+// directly: any session through the gate would fetch it again first.
 import assert from "node:assert/strict";
 import { chmod, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { deletedAfterHardening, refusedPushTo, startGateFixture, type GateFixture } from "./testdata/gate.ts";
+import { deletedAfterHardening, refusedPushTo, REPO, startGateFixture, type GateFixture } from "./testdata/gate.ts";
 
 const POLICY = { allowedRefs: ["agent/**"], protectedBranches: ["main"], protectedPaths: [".github/**"], dlp: true };
 
-const upstreamAt = async (f: GateFixture, ref: string) => (await f.git(f.upstream, ["rev-parse", "--verify", "-q", ref], [0, 1])).stdout.trim();
+const at = async (f: GateFixture, repo: string, ref: string) => (await f.git(repo, ["rev-parse", "--verify", "-q", ref], [0, 1])).stdout.trim();
+const upstreamAt = (f: GateFixture, ref: string) => at(f, f.upstream, ref);
+const mirror = (f: GateFixture) => join(f.dir, "data", "repos", `${REPO}.git`);
 
 /** Run `body` with upstream's listing broken by the first push it takes (and its deletes refused when `refuseDeletes`). */
 async function withListingBrokenAfterPush(f: GateFixture, opts: { refuseDeletes: boolean }, body: () => Promise<void>) {
@@ -33,7 +38,7 @@ async function withListingBrokenAfterPush(f: GateFixture, opts: { refuseDeletes:
   }
 }
 
-describe("git-gate when upstream took a push and cannot be listed after it (real process, real git)", () => {
+describe("git-gate when upstream took a push it cannot simply let through (real process, real git)", () => {
   let f: GateFixture;
   before(async () => {
     f = await startGateFixture({ push: POLICY });
@@ -100,5 +105,44 @@ describe("git-gate when upstream took a push and cannot be listed after it (real
     });
     assert.equal(await upstreamAt(f, "agent/ci"), "");
     await refusedPushTo(f, [`${base}:refs/heads/agent/ci`], /\[protectedPaths\] refs\/heads\/agent\/ci: refs\/heads\/agent\/ci was deleted through git-gate at [0-9a-f]{12}, so creating it again counts as moving it from there/);
+  });
+
+  it("a push upstream took but whose connection was lost before upstream answered is reported as pushed, and the gate moves with it", async () => {
+    const sha = await f.commit("lost.txt", "lost answer\n");
+    const hook = join(f.upstream, "hooks", "reference-transaction");
+    // Upstream's receive-pack dies once its refs are in, before it reports: what git
+    // sees of a connection lost at that moment.
+    await writeFile(hook, '#!/bin/sh\n[ "$1" = committed ] && kill -9 "$PPID"\nexit 0\n');
+    await chmod(hook, 0o755);
+    let r;
+    try {
+      r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/lost-a", "HEAD:refs/heads/agent/lost-b"], [0, 1]);
+    } finally {
+      await rm(hook, { force: true });
+    }
+    assert.equal(await at(f, f.upstream, "refs/heads/agent/lost-a"), sha, "upstream did not take the push: the test's hook did not work as meant");
+    assert.equal(await at(f, f.upstream, "refs/heads/agent/lost-b"), sha);
+    assert.equal(r.code, 0, `the push was refused though upstream took it:\n${r.stderr}`);
+    assert.match(r.stderr, /git-gate: git reported the push to example\.com\/acme\/widget as failed, but upstream holds refs\/heads\/agent\/lost-a, refs\/heads\/agent\/lost-b as pushed/);
+    assert.match(r.stderr, /git-gate: pushed refs\/heads\/agent\/lost-a, refs\/heads\/agent\/lost-b to upstream/);
+    assert.equal(await at(f, mirror(f), "refs/heads/agent/lost-a"), sha);
+    assert.equal(await at(f, mirror(f), "refs/heads/agent/lost-b"), sha);
+  });
+
+  it("a push refused after upstream kept part of it says which refs upstream kept, and the gate's mirror holds them as upstream does", async () => {
+    await f.git(f.upstream, ["symbolic-ref", "refs/heads/agent/alias", "refs/heads/release"]);
+    try {
+      const sha = await f.commit("kept.txt", "kept\n");
+      const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/alias", "HEAD:refs/heads/agent/kept"], [1]);
+      assert.match(r.stderr, /created a ref through a symbolic ref upstream; git-gate deleted refs\/heads\/release again/);
+      assert.match(r.stderr, /git-gate: {3}upstream keeps refs\/heads\/agent\/kept as pushed; git-gate's mirror now holds what upstream holds \(fetch to see it\)/);
+      assert.match(r.stderr, /git-gate: {3}upstream does not hold refs\/heads\/agent\/alias as pushed/);
+      assert.equal(await at(f, f.upstream, "refs/heads/agent/kept"), sha);
+      assert.equal(await at(f, f.upstream, "refs/heads/release"), "");
+      assert.equal(await at(f, mirror(f), "refs/heads/agent/kept"), sha, "the gate's mirror is behind upstream");
+      assert.equal(await at(f, mirror(f), "refs/heads/release"), "");
+    } finally {
+      await f.git(f.upstream, ["update-ref", "--no-deref", "-d", "refs/heads/agent/alias"]);
+    }
   });
 });

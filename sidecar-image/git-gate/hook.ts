@@ -11,11 +11,12 @@ import { createLogger, type Logger } from "../../lib/log.ts";
 import { redactCredentials, run } from "../../lib/proc.ts";
 import { GitGateConfig, readConfig } from "../../lib/sidecar-config.ts";
 import type { Git } from "./diff.ts";
-import { listUpstream, upstreamAliases } from "./aliases.ts";
+import { listUpstream, upstreamAliases, type Listing } from "./aliases.ts";
+import { landedUpdates, refNames } from "./landed.ts";
 import { deletedRefs } from "./deleted.ts";
 import { checkPush, judgeMove, NO_REPLACE, parseUpdates, ZERO, type RefUpdate, type Violation } from "./policy.ts";
 import { hiddenCreates } from "./dangling.ts";
-import { createRegistry, redactUrl, upstreamEnv, type Repo } from "./repos.ts";
+import { createRegistry, fetchMirror, redactUrl, upstreamEnv, type Repo } from "./repos.ts";
 import { printable } from "../../lib/printable.ts";
 import { HOOK_ENV } from "./server.ts";
 
@@ -46,6 +47,9 @@ function required(env: Record<string, string | undefined>, name: string): string
 type RunGit = (args: string[], env?: Record<string, string | undefined>, limit?: { timeoutMs: number; what: string }, input?: string) => Promise<{ code: number; stdout: string; stderr: string }>;
 
 type RemoteEnv = Record<string, string | undefined>;
+
+/** receive-pack's quarantine taken out of a git's environment: what it fetches or moves is the repo's own. */
+const QUARANTINE_OFF = { GIT_QUARANTINE_PATH: undefined, GIT_OBJECT_DIRECTORY: undefined, GIT_ALTERNATE_OBJECT_DIRECTORIES: undefined } as const;
 
 async function forward(repo: Repo, updates: RefUpdate[], git: RunGit, env: RemoteEnv, timeoutMs: number) {
   const args = ["push", "--atomic", "--porcelain", repo.url];
@@ -115,29 +119,63 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   // A delete is recorded before it is sent: a record of one that then fails upstream
   // only judges a later create of a ref that still exists (refused as stale anyway).
   for (const u of updates) if (ZERO.test(u.new) && !ZERO.test(u.old)) await deleted.record(u.ref, u.old);
-  const pushed = await forward(repo, updates, runGit, env, forwardTimeoutMs);
-  if (pushed.code !== 0) {
-    out.info(`upstream refused the push to ${repo.key}; the gate is unchanged:`);
-    say(out, upstreamSaid(repo, pushed));
-    return 1;
+  const pushed = await forward(repo, updates, runGit, env, forwardTimeoutMs).catch((e: Error) => e);
+  let landed = updates;
+  let after: Listing | Error | null = null;
+  if (pushed instanceof Error || pushed.code !== 0) {
+    // git's exit code is the push as the gate's git saw it (landed.ts): upstream's refs say
+    // what it took.
+    const failure = upstreamSaid(repo, pushed instanceof Error ? { stdout: "", stderr: pushed.message } : pushed);
+    after = await list(`Cannot list upstream ${repo.key} after the push failed`).catch((e: Error) => e);
+    if (after instanceof Error) {
+      out.info(`the push to ${repo.key} failed, and git-gate could not list upstream after it to see whether upstream took any of it; the gate is unchanged (fetch to see what upstream holds):`);
+      say(out, failure);
+      say(out, after.message);
+      return 1;
+    }
+    landed = landedUpdates(updates, after.values);
+    if (!landed.length) {
+      out.info(`upstream refused the push to ${repo.key}; the gate is unchanged:`);
+      say(out, failure);
+      return 1;
+    }
+    out.info(`git reported the push to ${repo.key} as failed, but upstream holds ${refNames(landed)} as pushed:`);
+    say(out, failure);
   }
-  const created = updates.filter((u) => ZERO.test(u.old) && !ZERO.test(u.new));
+  const created = landed.filter((u) => ZERO.test(u.old) && !ZERO.test(u.new));
   /** Delete upstream, again, refs this push made (each at the value it made it with). */
   const deleteAgain = (made: { ref: string; new: string }[]) => forward(repo, made.map((m) => ({ old: m.new, new: "0", ref: m.ref })), runGit, env, forwardTimeoutMs);
   // A created ref's delete record goes once the create stands: one taken back below leaves
   // the ref deleted where it was.
-  const stands = async (code: number) => {
-    if (code === 0) for (const u of created) await deleted.forget(u.ref);
-    return code;
+  const stand = async (kept: RefUpdate[]) => {
+    for (const u of created) if (kept.includes(u)) await deleted.forget(u.ref);
+  };
+  /**
+   * The end of a push the gate refuses when upstream keeps `kept` of it: receive-pack moves
+   * none of the gate's refs, so the gate fetches its mirror again to hold what upstream
+   * holds, and says which refs landed. The hook's exit code: 1.
+   */
+  const refusedButKept = async (kept: RefUpdate[]) => {
+    if (!kept.length) return 1;
+    await stand(kept);
+    const missed = updates.filter((u) => !kept.includes(u));
+    const fetched = await fetchMirror(repo, dirs, QUARANTINE_OFF).then(() => null, (e: Error) => e);
+    const mirror = fetched ? `git-gate could not fetch its mirror again, so it shows them only after the next fetch from upstream succeeds:` : "git-gate's mirror now holds what upstream holds (fetch to see it)";
+    out.info(`  upstream keeps ${refNames(kept)} as pushed; ${mirror}`);
+    if (fetched) say(out, `  ${fetched.message}`);
+    if (missed.length) out.info(`  upstream does not hold ${refNames(missed)} as pushed`);
+    return 1;
   };
   if (created.length) {
-    const after = await list(`Cannot list upstream ${repo.key} after the push`).catch((e: Error) => e);
+    after ??= await list(`Cannot list upstream ${repo.key} after the push`).catch((e: Error) => e);
     if (after instanceof Error) {
-      return stands(await unchecked({ out, repo, updates, created, listingFailed: after, undo: () => deleteAgain(created) }));
+      const code = await unchecked({ out, repo, updates, created, listingFailed: after, undo: () => deleteAgain(created) });
+      if (code === 0) await stand(updates);
+      return code === 0 ? 0 : refusedButKept(updates.filter((u) => !created.includes(u)));
     }
     const refused: Violation[] = [];
-    const undo: { ref: string; new: string }[] = [];
-    for (const h of hiddenCreates(listing, after, updates)) {
+    const undo: { ref: string; new: string; via: string }[] = [];
+    for (const h of hiddenCreates(listing, after, landed)) {
       const rules = await judgeMove({ old: "0", new: h.new, ref: h.ref }, config.push, isAncestor);
       if (rules.length) undo.push(h);
       for (const r of rules) {
@@ -147,11 +185,18 @@ export async function preReceive(opts: HookOptions): Promise<number> {
     if (undo.length) {
       const undone = (await deleteAgain(undo)).code === 0;
       const outcome = undone ? `git-gate deleted ${undo.map((u) => u.ref).join(", ")} again` : `git-gate could not delete ${undo.map((u) => u.ref).join(", ")} again: tell upstream's maintainers`;
-      return tell(out, `upstream took the push to ${repo.key}, but it created a ref through a symbolic ref upstream; ${outcome}:`, refused);
+      tell(out, `upstream took the push to ${repo.key}, but it created a ref through a symbolic ref upstream; ${outcome}:`, refused);
+      // A symref whose target was deleted again is dangling upstream once more: not kept.
+      return refusedButKept(undone ? landed.filter((u) => !undo.some((h) => h.via === u.ref)) : landed);
     }
   }
-  out.info(`pushed ${updates.map((u) => u.ref).join(", ")} to upstream ${repo.key}`);
-  return stands(0);
+  if (landed.length < updates.length) {
+    out.info(`upstream took only part of the push to ${repo.key}; git-gate refuses the push, so its refs follow upstream's instead:`);
+    return refusedButKept(landed);
+  }
+  out.info(`pushed ${refNames(updates)} to upstream ${repo.key}`);
+  await stand(updates);
+  return 0;
 }
 
 /**
@@ -159,8 +204,8 @@ export async function preReceive(opts: HookOptions): Promise<number> {
  * (dangling.ts) failed, so what `created` made upstream is not known: perhaps a ref the
  * policy refuses, under another name. Unchecked, it must not stand, so the created refs
  * are deleted again, each at the value pushed (a delete through such a symref deletes its
- * target, the hidden ref with it), and the push is refused: the gate stays as it was and
- * the agent pushes again. Only when upstream will not take that delete either does the
+ * target, the hidden ref with it), and the push is refused (the caller then brings the
+ * gate's refs to what upstream keeps of the rest) and the agent pushes again. Only when upstream will not take that delete either does the
  * push stand, reported as landed with a warning naming what went unchecked; the gate then
  * takes the push too, so it holds what upstream holds. The hook's exit code is returned.
  */
@@ -179,8 +224,6 @@ async function unchecked(o: {
   if (undone.code === 0) {
     o.out.info(`${why}; git-gate deleted ${names} again (push again):`);
     say(o.out, o.listingFailed.message);
-    const stay = o.updates.filter((u) => !o.created.includes(u)).map((u) => u.ref);
-    if (stay.length) o.out.info(`  upstream keeps the rest of the push: ${stay.join(", ")} (fetch to see them)`);
     return 1;
   }
   o.out.warn(`${why}; nor could it delete ${names} again: ask upstream's maintainers to check what ${names} is upstream:`);

@@ -91,6 +91,19 @@ export function upstreamEnv(upstream: Upstream, dirs: GateDirs): Record<string, 
   return env;
 }
 
+/**
+ * Fetch the mirror of `repo` from upstream: its refs become upstream's (--prune drops
+ * those upstream no longer has). `env` is laid over the upstream's environment (the
+ * push hook takes receive-pack's quarantine out of it).
+ */
+export async function fetchMirror(repo: Repo, dirs: GateDirs, env: Record<string, string | undefined> = {}): Promise<void> {
+  await run(["git", "--git-dir", repo.dir, "fetch", "--prune", "--quiet", "origin"], {
+    env: { ...upstreamEnv(repo.upstream, dirs), ...env },
+    timeoutMs: 300_000,
+    what: `Cannot fetch ${repo.key} from ${redactUrl(repo.url)}`,
+  });
+}
+
 export interface Registry {
   readonly repos: ReadonlyMap<string, Repo>;
   /** The repo a request path names, or a reason to refuse it. */
@@ -126,12 +139,9 @@ export function createRegistry(config: GitGateConfig, dirs: GateDirs): Registry 
   const inFlight = new Map<string, Promise<void>>();
 
   async function doSync(repo: Repo): Promise<void> {
+    if (existsSync(join(repo.dir, "HEAD"))) return fetchMirror(repo, dirs);
     const env = upstreamEnv(repo.upstream, dirs);
     const what = `Cannot fetch ${repo.key} from ${redactUrl(repo.url)}`;
-    if (existsSync(join(repo.dir, "HEAD"))) {
-      await run(["git", "--git-dir", repo.dir, "fetch", "--prune", "--quiet", "origin"], { env, timeoutMs: 300_000, what });
-      return;
-    }
     // Clone beside the final place and rename, so a failed clone leaves no half mirror.
     await mkdir(dirname(repo.dir), { recursive: true });
     const tmp = `${repo.dir}.tmp-${process.pid}-${Date.now()}`;
