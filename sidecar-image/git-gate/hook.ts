@@ -159,7 +159,7 @@ export async function preReceive(opts: HookOptions): Promise<number> {
     if (!kept.length) return 1;
     await stand(kept);
     const missed = updates.filter((u) => !kept.includes(u));
-    const fetched = await fetchMirror(repo, dirs, QUARANTINE_OFF).then(() => null, (e: Error) => e);
+    const fetched = await fetchMirror({ repo, dirs, allowedRefs: config.push.allowedRefs, env: QUARANTINE_OFF }).then(() => null, (e: Error) => e);
     const mirror = fetched ? `git-gate could not fetch its mirror again, so it shows them only after the next fetch from upstream succeeds:` : "git-gate's mirror now holds what upstream holds (fetch to see it)";
     out.info(`  upstream keeps ${refNames(kept)} as pushed; ${mirror}`);
     if (fetched) say(out, `  ${fetched.message}`);

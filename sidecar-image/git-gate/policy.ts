@@ -12,9 +12,9 @@
 //   protectedPaths    no new commit may change a matching path, and no update may drop
 //                     a change the ref's commits made to one (a rewind or a replaced
 //                     history: what a protected branch refuses outright); a ref the gate
-//                     deleted and that is created again counts as moved from where it was
-//                     (deleted.ts, under any spelling of its name), so a delete and a
-//                     create are no rewind in two pushes;
+//                     deleted, or saw deleted upstream, and that is created again counts
+//                     as moved from where it was (deleted.ts, under any spelling of its
+//                     name), so a delete and a create are no rewind in two pushes;
 //   fileSize          no new commit may add a file of MAX_FILE_MIB or more: its diff is
 //                     read whole, several times over, to be checked;
 //   commitFormat      no new commit may carry a header git reads differently from a
@@ -86,7 +86,7 @@ export interface PolicyContext {
   isAncestor(a: string, b: string): Promise<boolean>;
   /** Every ref upstream lists now -> its value. */
   upstream: Map<string, string>;
-  /** The spellings of a ref the gate deleted upstream, with the values they had (deleted.ts). */
+  /** The spellings of a ref deleted upstream (by the gate, or seen pruned from the mirror), with the values they had (deleted.ts). */
   deletedAt(ref: string): Promise<DeletedRef[]>;
 }
 
@@ -219,14 +219,15 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
     }
 
     const created = ZERO.test(u.old);
-    const froms: DeletedRef[] = protectedRef || !policy.protectedPaths.length ? [] : created ? await ctx.deletedAt(u.ref) : [{ ref: u.ref, sha: u.old }];
+    const froms: { ref: string; sha: string; by?: DeletedRef["by"] }[] = protectedRef || !policy.protectedPaths.length ? [] : created ? await ctx.deletedAt(u.ref) : [{ ref: u.ref, sha: u.old }];
     // The commits the ref held where it is judged as moved from: for a ref created again,
-    // where the gate deleted it (each spelling's value).
+    // where it was deleted (each spelling's value).
     const heldBefore: string[] = [];
     for (const from of froms) {
       const deletedAs = from.ref === u.ref ? `${u.ref} was deleted` : `${u.ref} is ${from.ref} on a case-insensitive upstream, which was deleted`;
+      const where = from.by === "upstream" ? `upstream, not through git-gate, after git-gate last held it at ${shortSha(from.sha)}` : `through git-gate at ${shortSha(from.sha)}`;
       if (created && !(await ctx.git(["cat-file", "-e", from.sha]).then(() => true, () => false))) {
-        v("protectedPaths", `${deletedAs} through git-gate at ${shortSha(from.sha)} and git-gate no longer holds that commit, so it cannot tell what creating the ref again would take back: push under another name`);
+        v("protectedPaths", `${deletedAs} ${where} and git-gate no longer holds that commit, so it cannot tell what creating the ref again would take back: push under another name`);
         continue;
       }
       const oldCommit = await ctx.git(["rev-parse", "--verify", "--quiet", `${from.sha}^{commit}`]).then((s) => s.trim(), () => null);
@@ -239,7 +240,7 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
         v(
           "protectedPaths",
           created
-            ? `${deletedAs} through git-gate at ${shortSha(from.sha)}, so creating it again counts as moving it from there, and this takes back ${change}; a branch under a name git-gate has not deleted may start at any published commit`
+            ? `${deletedAs} ${where}, so creating it again counts as moving it from there, and this takes back ${change}; a branch under a name ${from.by === "upstream" ? "git-gate has not seen deleted" : "git-gate has not deleted"} may start at any published commit`
             : `the update takes back ${change}: a rewind or a replaced history may not undo one`,
         );
       }

@@ -77,6 +77,25 @@ describe("git-gate remembers what it did to a ref and judges by what upstream ho
     await refusedPushTo(f, [`${base}:refs/heads/agent/Case`], /\[protectedPaths\] refs\/heads\/agent\/Case: refs\/heads\/agent\/Case was deleted through git-gate at [0-9a-f]{12}, so creating it again/);
   });
 
+  it("a branch deleted upstream, not through the gate, after the gate's mirror held it is judged as moved from where the mirror last held it when created again", async () => {
+    const { f } = ctx;
+    const base = (await f.git(f.work, ["rev-parse", "origin/main"])).stdout.trim();
+    await f.git(f.work, ["push", "-q", "origin", `${base}:refs/heads/agent/gone`]);
+    const hardened = await publishUpstream(f, "agent/gone", ".github/workflows/ci.yml", "on: push\njobs: {gone: {}}\n");
+    // Someone deletes it upstream itself (a merged pull request's branch, say); the agent's
+    // fetch lets the gate's mirror see it gone.
+    await f.git(f.upstream, ["update-ref", "-d", "refs/heads/agent/gone"]);
+    await f.git(f.work, ["fetch", "-q", "--prune", "origin"]);
+    await refusedPushTo(
+      f,
+      [`${base}:refs/heads/agent/gone`],
+      /\[protectedPaths\] refs\/heads\/agent\/gone: refs\/heads\/agent\/gone was deleted upstream, not through git-gate, after git-gate last held it at [0-9a-f]{12}, so creating it again counts as moving it from there, and this takes back [0-9a-f]{12}'s change to protected path \.github\/workflows\/ci\.yml/,
+    );
+    // At the tip the mirror last held, it comes back.
+    await f.git(f.work, ["push", "-q", "origin", `${hardened}:refs/heads/agent/gone`]);
+    assert.equal(await upstreamAt(f, "agent/gone"), hardened);
+  });
+
   it("a commit only a branch upstream dropped reaches is new again: its secret is refused though the gate's mirror still holds the branch", async () => {
     const { f } = ctx;
     // A maintainer publishes a secret by mistake, and the gate's mirror learns it.

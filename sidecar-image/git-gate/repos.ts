@@ -11,6 +11,7 @@ import process from "node:process";
 import { BbError } from "../../lib/errors.ts";
 import { formatArgv, run } from "../../lib/proc.ts";
 import type { GitGateConfig } from "../../lib/sidecar-config.ts";
+import { recordPruned } from "./deleted.ts";
 
 export type Upstream = GitGateConfig["upstreams"][number];
 
@@ -91,17 +92,30 @@ export function upstreamEnv(upstream: Upstream, dirs: GateDirs): Record<string, 
   return env;
 }
 
+/** The refs of the bare repo at `gitDir`, each with its value. */
+async function refsOf(gitDir: string): Promise<Map<string, string>> {
+  const r = await run(["git", "--git-dir", gitDir, "for-each-ref", "--format=%(objectname) %(refname)"], { timeoutMs: 60_000, what: `Cannot list the refs of ${gitDir}` });
+  return new Map(r.stdout.split("\n").filter(Boolean).map((l) => [l.slice(l.indexOf(" ") + 1), l.slice(0, l.indexOf(" "))]));
+}
+
 /**
  * Fetch the mirror of `repo` from upstream: its refs become upstream's (--prune drops
- * those upstream no longer has). `env` is laid over the upstream's environment (the
- * push hook takes receive-pack's quarantine out of it).
+ * those upstream no longer has, each recorded as deleted upstream: deleted.ts). `env` is
+ * laid over the upstream's environment (the push hook takes receive-pack's quarantine out
+ * of it); `allowedRefs` is the push policy's, the names whose delete records are read.
  */
-export async function fetchMirror(repo: Repo, dirs: GateDirs, env: Record<string, string | undefined> = {}): Promise<void> {
-  await run(["git", "--git-dir", repo.dir, "fetch", "--prune", "--quiet", "origin"], {
-    env: { ...upstreamEnv(repo.upstream, dirs), ...env },
-    timeoutMs: 300_000,
-    what: `Cannot fetch ${repo.key} from ${redactUrl(repo.url)}`,
-  });
+export async function fetchMirror(o: { repo: Repo; dirs: GateDirs; allowedRefs: string[]; env?: Record<string, string | undefined> }): Promise<void> {
+  const before = await refsOf(o.repo.dir);
+  try {
+    await run(["git", "--git-dir", o.repo.dir, "fetch", "--prune", "--quiet", "origin"], {
+      env: { ...upstreamEnv(o.repo.upstream, o.dirs), ...o.env },
+      timeoutMs: 300_000,
+      what: `Cannot fetch ${o.repo.key} from ${redactUrl(o.repo.url)}`,
+    });
+  } finally {
+    // A fetch that failed may have pruned already.
+    await recordPruned(o.repo.dir, { before, after: await refsOf(o.repo.dir), allowedRefs: o.allowedRefs });
+  }
 }
 
 export interface Registry {
@@ -139,7 +153,7 @@ export function createRegistry(config: GitGateConfig, dirs: GateDirs): Registry 
   const inFlight = new Map<string, Promise<void>>();
 
   async function doSync(repo: Repo): Promise<void> {
-    if (existsSync(join(repo.dir, "HEAD"))) return fetchMirror(repo, dirs);
+    if (existsSync(join(repo.dir, "HEAD"))) return fetchMirror({ repo, dirs, allowedRefs: config.push.allowedRefs });
     const env = upstreamEnv(repo.upstream, dirs);
     const what = `Cannot fetch ${repo.key} from ${redactUrl(repo.url)}`;
     // Clone beside the final place and rename, so a failed clone leaves no half mirror.
