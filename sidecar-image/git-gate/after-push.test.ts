@@ -62,6 +62,11 @@ describe("git-gate when upstream took a push it cannot simply let through (real 
 
   it("a new branch that upstream took and git-gate could neither check nor delete again is reported as pushed, with a warning naming what was not checked", async () => {
     const sha = await f.commit("landed.txt", "landed\n");
+    // The operator is told too, in the gate's log: the agent is the one the check is for.
+    const logged = f.gate.waitForLog(
+      /git-gate: warning: push to example\.com\/acme\/widget: refs\/heads\/agent\/landed stands upstream unchecked: git-gate could not list upstream's refs after the push, so it could not check that creating it made no other ref through a symbolic ref upstream, nor could it delete it again; check what refs\/heads\/agent\/landed is upstream/,
+      30_000,
+    );
     await withListingBrokenAfterPush(f, { refuseDeletes: true }, async () => {
       const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/landed"]);
       assert.match(
@@ -74,6 +79,7 @@ describe("git-gate when upstream took a push it cannot simply let through (real 
       assert.match(r.stderr, /git-gate: pushed refs\/heads\/agent\/landed to upstream/);
       assert.match(r.stderr, /\* \[new branch\]\s+HEAD -> agent\/landed/);
     });
+    await logged;
     assert.equal(await upstreamAt(f, "agent/landed"), sha);
     // The gate holds what upstream holds: a push on top is judged from there.
     await f.commit("landed.txt", "landed twice\n");
@@ -105,6 +111,27 @@ describe("git-gate when upstream took a push it cannot simply let through (real 
     });
     assert.equal(await upstreamAt(f, "agent/ci"), "");
     await refusedPushTo(f, [`${base}:refs/heads/agent/ci`], /\[protectedPaths\] refs\/heads\/agent\/ci: refs\/heads\/agent\/ci was deleted through git-gate at [0-9a-f]{12}, so creating it again counts as moving it from there/);
+  });
+
+  it("a ref made through a symbolic ref upstream that git-gate cannot delete again is told to the operator in the gate's log, not to the agent alone", async () => {
+    await f.git(f.upstream, ["symbolic-ref", "refs/heads/agent/stuck", "refs/heads/stuck-release"]);
+    const hook = join(f.upstream, "hooks", "pre-receive");
+    await writeFile(hook, `#!/bin/sh\nwhile read old new ref; do case "$new" in *[!0]*) ;; *) echo "upstream takes no deletes" >&2; exit 1 ;; esac; done\n`);
+    await chmod(hook, 0o755);
+    try {
+      await f.commit("stuck.txt", "stuck\n");
+      const logged = f.gate.waitForLog(
+        /git-gate: warning: push to example\.com\/acme\/widget: refs\/heads\/stuck-release stands upstream though the policy refuses it: the push created it through a symbolic ref upstream, and git-gate could not delete it again; delete it upstream/,
+        30_000,
+      );
+      const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/stuck"], [1]);
+      assert.match(r.stderr, /git-gate could not delete refs\/heads\/stuck-release again: tell upstream's maintainers/);
+      await logged;
+    } finally {
+      await rm(hook, { force: true });
+      await f.git(f.upstream, ["update-ref", "--no-deref", "-d", "refs/heads/agent/stuck"]);
+      await f.git(f.upstream, ["update-ref", "-d", "refs/heads/stuck-release"], [0, 1]);
+    }
   });
 
   it("a push upstream took but whose connection was lost before upstream answered is reported as pushed, and the gate moves with it", async () => {

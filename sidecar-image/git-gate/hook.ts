@@ -4,6 +4,7 @@
 // the new objects) and only lets the gate's refs move when upstream took them. Every
 // line it writes reaches the agent as "remote: git-gate: ...".
 import { Buffer } from "node:buffer";
+import { writeSync } from "node:fs";
 import process from "node:process";
 import { createScanner } from "../../lib/dlp/mod.ts";
 import { BbError } from "../../lib/errors.ts";
@@ -30,6 +31,25 @@ export interface HookOptions {
   out?: Logger;
   /** How long forwarding to upstream may take before the push fails (default 10 min). */
   forwardTimeoutMs?: number;
+  /** A line for the gate's log, which the operator reads (default: to the fd git-gate gave, HOOK_ENV.log, if any). */
+  operator?: (line: string) => void;
+}
+
+/**
+ * Lines for the gate's log: written to the fd git-gate passed receive-pack (HOOK_ENV.log),
+ * since everything on the hook's stderr goes to the agent. Without one (the hook run
+ * other than by git-gate), nowhere.
+ */
+function operatorLog(env: Record<string, string | undefined>): (line: string) => void {
+  const fd = Number(env[HOOK_ENV.log]);
+  if (!Number.isInteger(fd) || fd < 3) return () => {};
+  return (line) => {
+    try {
+      writeSync(fd, `${printable(line)}\n`);
+    } catch {
+      // A gate gone while its push hook runs has no log to write to.
+    }
+  };
 }
 
 const MAX_SHOWN = 20;
@@ -66,6 +86,7 @@ async function forward(repo: Repo, updates: RefUpdate[], git: RunGit, env: Remot
 /** Returns the hook's exit code: 0 lets receive-pack update the gate's refs. */
 export async function preReceive(opts: HookOptions): Promise<number> {
   const out = opts.out ?? createLogger({ level: "info", prefix: "git-gate: " });
+  const operator = opts.operator ?? operatorLog(opts.env);
   const config = await readConfig(GitGateConfig, required(opts.env, HOOK_ENV.config));
   const key = required(opts.env, HOOK_ENV.repo);
   const dirs = { data: required(opts.env, HOOK_ENV.data), identities: opts.env[HOOK_ENV.identities] ?? null };
@@ -169,7 +190,7 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   if (created.length) {
     after ??= await list(`Cannot list upstream ${repo.key} after the push`).catch((e: Error) => e);
     if (after instanceof Error) {
-      const code = await unchecked({ out, repo, updates, created, listingFailed: after, undo: () => deleteAgain(created) });
+      const code = await unchecked({ out, operator, repo, updates, created, listingFailed: after, undo: () => deleteAgain(created) });
       if (code === 0) await stand(updates);
       return code === 0 ? 0 : refusedButKept(updates.filter((u) => !created.includes(u)));
     }
@@ -185,6 +206,7 @@ export async function preReceive(opts: HookOptions): Promise<number> {
     if (undo.length) {
       const undone = (await deleteAgain(undo)).code === 0;
       const outcome = undone ? `git-gate deleted ${undo.map((u) => u.ref).join(", ")} again` : `git-gate could not delete ${undo.map((u) => u.ref).join(", ")} again: tell upstream's maintainers`;
+      if (!undone) operator(`${undo.map((u) => u.ref).join(", ")} stands upstream though the policy refuses it: the push created it through a symbolic ref upstream, and git-gate could not delete it again; delete it upstream`);
       tell(out, `upstream took the push to ${repo.key}, but it created a ref through a symbolic ref upstream; ${outcome}:`, refused);
       // A symref whose target was deleted again is dangling upstream once more: not kept.
       return refusedButKept(undone ? landed.filter((u) => !undo.some((h) => h.via === u.ref)) : landed);
@@ -211,6 +233,7 @@ export async function preReceive(opts: HookOptions): Promise<number> {
  */
 async function unchecked(o: {
   out: Logger;
+  operator: (line: string) => void;
   repo: Repo;
   updates: RefUpdate[];
   created: RefUpdate[];
@@ -227,6 +250,7 @@ async function unchecked(o: {
     return 1;
   }
   o.out.warn(`${why}; nor could it delete ${names} again: ask upstream's maintainers to check what ${names} is upstream:`);
+  o.operator(`${names} stands upstream unchecked: git-gate could not list upstream's refs after the push, so it could not check that creating it made no other ref through a symbolic ref upstream, nor could it delete it again; check what ${names} is upstream`);
   say(o.out, o.listingFailed.message);
   say(o.out, `Cannot delete ${names} again: ${upstreamSaid(o.repo, undone)}`);
   o.out.info(`pushed ${o.updates.map((u) => u.ref).join(", ")} to upstream ${o.repo.key}`);

@@ -6,6 +6,8 @@
 import type { Buffer } from "node:buffer";
 import { existsSync } from "node:fs";
 import net from "node:net";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
 import { join } from "node:path";
 import { createLogger, type Logger } from "../../lib/log.ts";
 import { createAgentLines } from "../../lib/log-limit.ts";
@@ -24,7 +26,12 @@ export const HOOK_ENV = {
   repo: "BB_GIT_GATE_REPO",
   data: "BB_GIT_GATE_DATA",
   identities: "BB_GIT_GATE_IDENTITIES",
+  /** The fd (inherited through receive-pack) on which the hook writes lines for the gate's log. */
+  log: "BB_GIT_GATE_LOG_FD",
 } as const;
+
+/** The fd receive-pack gets for the hook's lines to the gate's log: its stderr goes to the agent. */
+const HOOK_LOG_FD = 3;
 
 export interface GitGateOptions {
   config: GitGateConfig;
@@ -89,6 +96,9 @@ export function createGitGate(opts: GitGateOptions): GitGate {
     "git-upload-pack": createAgentLines({ log, what: "lines from git upload-pack" }),
     "git-receive-pack": createAgentLines({ log, what: "lines from git receive-pack" }),
   };
+  // What the push hook tells the operator (a push that stands unchecked) apart from the
+  // agent: an agent pushing in a loop could cause it each time.
+  const hookLines = createAgentLines({ log, what: "lines from the push hook" });
 
   function refuse(socket: net.Socket, message: string) {
     sessionLines.warn(`refused: ${printable(message)}`);
@@ -114,6 +124,7 @@ export function createGitGate(opts: GitGateOptions): GitGate {
       env[HOOK_ENV.repo] = repo.key;
       env[HOOK_ENV.data] = opts.dirs.data;
       env[HOOK_ENV.identities] = opts.dirs.identities ?? undefined;
+      env[HOOK_ENV.log] = String(HOOK_LOG_FD);
     }
     return env;
   }
@@ -157,7 +168,15 @@ export function createGitGate(opts: GitGateOptions): GitGate {
     // second, as the first of each repo and address, then counts.
     if (req.service === "git-receive-pack") log.info(`push ${repo.key} from ${socket.remoteAddress}`);
     else gitLines["git-upload-pack"].info(`fetch ${repo.key} from ${socket.remoteAddress}`);
-    const child = start(serviceArgv(req, repo), { env: serviceEnv(req, repo), stdio: ["pipe", "pipe", "pipe"] });
+    const pushing = req.service === "git-receive-pack";
+    const child = start(serviceArgv(req, repo), { env: serviceEnv(req, repo), stdio: pushing ? ["pipe", "pipe", "pipe", "pipe"] : ["pipe", "pipe", "pipe"] });
+    if (pushing) {
+      const fromHook = child.stdio[HOOK_LOG_FD] as Readable;
+      fromHook.on("error", () => {});
+      createInterface({ input: fromHook, crlfDelay: Infinity }).on("line", (line) => {
+        if (line.trim()) hookLines.warn(`push to ${repo.key}: ${printable(line)}`);
+      });
+    }
     const said = req.service === "git-receive-pack" ? gitLines["git-receive-pack"] : gitLines["git-upload-pack"];
     const what = `${req.service.slice(4)} ${repo.key}`;
     child.stderr!.on("data", (b: Buffer) => {
@@ -198,7 +217,7 @@ export function createGitGate(opts: GitGateOptions): GitGate {
     server,
     registry,
     close() {
-      for (const l of [sessionLines, ...Object.values(gitLines)]) l.close(); // counts still pending are said
+      for (const l of [sessionLines, hookLines, ...Object.values(gitLines)]) l.close(); // counts still pending are said
       return new Promise((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
