@@ -17,6 +17,7 @@ import { landedUpdates, refNames } from "./landed.ts";
 import { deletedRefs } from "./deleted.ts";
 import { checkPush, judgeMove, NO_REPLACE, parseUpdates, ZERO, type RefUpdate, type Violation } from "./policy.ts";
 import { hiddenCreates } from "./dangling.ts";
+import { unheldTips } from "./published.ts";
 import { createRegistry, fetchMirror, redactUrl, upstreamEnv, type Repo } from "./repos.ts";
 import { printable } from "../../lib/printable.ts";
 import { HOOK_ENV } from "./server.ts";
@@ -111,6 +112,12 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   const forwardTimeoutMs = opts.forwardTimeoutMs ?? FORWARD_TIMEOUT_MS;
   const list = (what: string) => listUpstream(repo.url, (args, extra) => runGit(args, { ...env, ...extra }, { timeoutMs: forwardTimeoutMs, what }), what);
   const listing = await list(`Cannot forward the push to upstream ${repo.key}: cannot list its refs`);
+  // What upstream's tips reach counts as published (published.ts): ones the gate does not
+  // hold yet are fetched, objects only. One that cannot be fetched counts for nothing.
+  const unheld = await unheldTips(git, listing.values);
+  if (unheld.length) {
+    await runGit(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", repo.url, ...unheld], { ...env, ...QUARANTINE_OFF }, { timeoutMs: forwardTimeoutMs, what: `Cannot fetch upstream ${repo.key}'s new tips` }).catch(() => {});
+  }
   const deleted = deletedRefs(opts.cwd);
   const violations = await checkPush(updates, {
     policy: config.push,

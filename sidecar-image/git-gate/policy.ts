@@ -175,7 +175,7 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
     const [sha, ref] = line.split(" ");
     current.set(ref!, sha!);
   }
-  const tips = await publishedTips(ctx.git, current, ctx.upstream);
+  const tips = await publishedTips(ctx.git, ctx.upstream);
 
   for (const u of updates) {
     const v = (rule: Rule, message: string) => violations.push({ rule, ref: u.ref, message });

@@ -98,26 +98,46 @@ describe("git-gate remembers what it did to a ref and judges by what upstream ho
 
   it("a commit only a branch upstream dropped reaches is new again: its secret is refused though the gate's mirror still holds the branch", async () => {
     const { f } = ctx;
-    // A maintainer publishes a secret by mistake, and the gate's mirror learns it.
-    const leaked = await publishUpstream(f, "main", "config.env", `AWS_ACCESS_KEY_ID=${AWS_KEY}\n`);
-    await f.git(f.work, ["push", "-q", f.upstream, `${leaked}:refs/heads/leak`, `${leaked}^:refs/heads/main`, "--force"]);
-    await f.git(f.work, ["fetch", "-q", "origin"]);
-    // Upstream drops the branch while the agent's push is on its way: after the gate's
-    // fetch for this session, before its hook.
-    const hook = join(f.dir, "hooks", "pre-receive");
-    const original = await readFile(hook, "utf8");
-    const drop = `env -u GIT_DIR -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES git --git-dir='${f.upstream}' update-ref -d refs/heads/leak\n`;
-    await writeFile(hook, original.replace(/^(#!.*\n)/, `$1${drop}`));
-    try {
-      const r = await f.git(f.work, ["push", "origin", `${leaked}:refs/heads/agent/leak`], [1]);
-      assert.match(r.stderr, /\[dlp\] refs\/heads\/agent\/leak: commit [0-9a-f]{12} adds a secret to config\.env: found by the aws detector/);
-    } finally {
-      await writeFile(hook, original);
-    }
+    await secretMovedAwayDuringPush(f, "leak", async () => ["-d", "refs/heads/leak"]);
     assert.equal(await upstreamAt(f, "leak"), "", "the hook did not drop the branch upstream");
-    assert.equal(await upstreamAt(f, "agent/leak"), "", "the secret reached upstream again");
+  });
+
+  it("a commit a branch upstream rewrote away is new again, though the gate has not fetched the branch's new tip: its secret is refused", async () => {
+    const { f } = ctx;
+    let rewritten = "";
+    await secretMovedAwayDuringPush(f, "leak2", async (leaked) => {
+      // The maintainer's rewrite without the secret: a commit upstream holds and the
+      // gate's mirror does not.
+      const tree = (await f.git(f.upstream, ["rev-parse", `${leaked}^^{tree}`])).stdout.trim();
+      rewritten = (await f.git(f.upstream, ["commit-tree", tree, "-p", `${leaked}^`, "-m", "maintainer: config without the key"])).stdout.trim();
+      return ["refs/heads/leak2", rewritten];
+    });
+    assert.equal(await upstreamAt(f, "leak2"), rewritten, "the hook did not rewrite the branch upstream");
   });
 });
+
+/**
+ * A maintainer publishes a secret on `branch` by mistake (main rewound past it), and the
+ * gate's mirror learns it. Upstream then moves the branch (`git update-ref` with the args
+ * `move` gives) while the agent's push of the secret's commit to agent/<branch> is on its
+ * way: after the gate's fetch for this session, before its hook. That push must be refused.
+ */
+async function secretMovedAwayDuringPush(f: GateFixture, branch: string, move: (leaked: string) => Promise<string[]>) {
+  const leaked = await publishUpstream(f, "main", "config.env", `AWS_ACCESS_KEY_ID=${AWS_KEY}\n`);
+  await f.git(f.work, ["push", "-q", f.upstream, `${leaked}:refs/heads/${branch}`, `${leaked}^:refs/heads/main`, "--force"]);
+  await f.git(f.work, ["fetch", "-q", "origin"]);
+  const hook = join(f.dir, "hooks", "pre-receive");
+  const original = await readFile(hook, "utf8");
+  const moved = `env -u GIT_DIR -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES git --git-dir='${f.upstream}' update-ref ${(await move(leaked)).join(" ")}\n`;
+  await writeFile(hook, original.replace(/^(#!.*\n)/, `$1${moved}`));
+  try {
+    const r = await f.git(f.work, ["push", "origin", `${leaked}:refs/heads/agent/${branch}`], [1]);
+    assert.match(r.stderr, new RegExp(`\\[dlp\\] refs/heads/agent/${branch}: commit [0-9a-f]{12} adds a secret to config\\.env: found by the aws detector`));
+  } finally {
+    await writeFile(hook, original);
+  }
+  assert.equal(await upstreamAt(f, `agent/${branch}`), "", "the secret reached upstream again");
+}
 
 /** What the agent's push through a dangling symref leaves upstream: the symref, and no target. */
 async function danglingSymrefRefused(f: GateFixture) {
