@@ -2,7 +2,8 @@
 // (cwd: the gate's repo, objects still in quarantine). Checks the push policy, then
 // pushes the same updates to upstream from here (the quarantine environment lets git see
 // the new objects) and only lets the gate's refs move when upstream took them. Every
-// line it writes reaches the agent as "remote: git-gate: ...".
+// line it writes on stderr reaches the agent as "remote: git-gate: ..."; what the operator
+// must see goes to the gate's log as well (operatorLog).
 import { Buffer } from "node:buffer";
 import { writeSync } from "node:fs";
 import process from "node:process";
@@ -234,9 +235,10 @@ export async function preReceive(opts: HookOptions): Promise<number> {
  * policy refuses, under another name. Unchecked, it must not stand, so the created refs
  * are deleted again, each at the value pushed (a delete through such a symref deletes its
  * target, the hidden ref with it), and the push is refused (the caller then brings the
- * gate's refs to what upstream keeps of the rest) and the agent pushes again. Only when upstream will not take that delete either does the
- * push stand, reported as landed with a warning naming what went unchecked; the gate then
- * takes the push too, so it holds what upstream holds. The hook's exit code is returned.
+ * gate's refs to what upstream keeps of the rest) and the agent pushes again. Only when
+ * upstream will not take that delete either does the push stand, reported as landed with
+ * a warning naming what went unchecked (to the operator too); the gate then takes the push
+ * too, so it holds what upstream holds. The hook's exit code is returned.
  */
 async function unchecked(o: {
   out: Logger;
