@@ -7,7 +7,7 @@ import { Buffer } from "node:buffer";
 import net from "node:net";
 import { after, test } from "node:test";
 import { createHopClient, type HopResponse } from "./hop-client.ts";
-import { MAX_HEADER_BYTES } from "./limits.ts";
+import { MAX_HEADER_BYTES, RELAY_HIGH_WATER_MARK } from "./limits.ts";
 
 interface Script {
   /** What the server writes back for the request (pieces written with a pause between). */
@@ -157,6 +157,26 @@ test("a body larger than a socket read arrives whole to a slow reader", async ()
     });
   });
   assert.equal(got, big.length);
+});
+
+test("an answer's body not read yet takes up to RELAY_HIGH_WATER_MARK before its connection is held back, and no more than a read past it", async () => {
+  const big = Buffer.alloc(1 << 20, "y");
+  const s = await scripted([{ answer: [`HTTP/1.1 200 OK\r\ncontent-length: ${big.length}\r\n\r\n`, big] }]);
+  const r = await new Promise<HopResponse>((resolve, reject) => {
+    const req = s.client.request({ method: "GET", target: "http://a.test/", headers: {} });
+    req.on("error", reject);
+    req.on("response", resolve);
+  });
+  // Nobody reads: what waits is the window (four TLS records, not node's one), then the socket is paused.
+  for (let i = 0; i < 100 && r.body.readableLength < RELAY_HIGH_WATER_MARK; i++) await new Promise((d) => setTimeout(d, 10));
+  await new Promise((d) => setTimeout(d, 50));
+  assert.equal(r.body.readableHighWaterMark, RELAY_HIGH_WATER_MARK);
+  assert.ok(r.body.readableLength >= RELAY_HIGH_WATER_MARK, `held ${r.body.readableLength}`);
+  assert.ok(r.body.readableLength < 3 * RELAY_HIGH_WATER_MARK, `held ${r.body.readableLength}: backpressure did not stop the reads`);
+  let n = 0;
+  r.body.on("data", (c: Buffer) => void (n += c.length));
+  await new Promise((d) => r.body.on("end", d));
+  assert.equal(n, big.length);
 });
 
 const bad: [string, string | string[], RegExp][] = [

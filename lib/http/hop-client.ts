@@ -15,6 +15,7 @@ import net from "node:net";
 import { Readable } from "node:stream";
 import { ChunkedDecoder, type Framing, framingOf, informational, type OtherCodings } from "./body-framing.ts";
 import { tcpDial } from "./dial.ts";
+import { RELAY_HIGH_WATER_MARK } from "./limits.ts";
 import { FIELD_VALUE, headerValues, readResponseHead, type ResponseHead, TOKEN } from "./response-head.ts";
 
 export interface HopResponse {
@@ -57,6 +58,7 @@ const MAX_FREE_SOCKETS = 256;
 /** Body bytes held for a connection not yet open before the body is paused. */
 const UPLOAD_QUEUE_BYTES = 64 * 1024;
 const CRLF = Buffer.from("\r\n");
+const EMPTY = Buffer.alloc(0);
 const LAST_CHUNK = Buffer.from("0\r\n\r\n");
 
 function codedError(message: string, code: string): NodeJS.ErrnoException {
@@ -107,7 +109,7 @@ export class HopRequest extends EventEmitter {
   /** The connection carried an earlier request (lib/http/retry.ts). */
   reusedSocket = false;
   #socket: net.Socket | null = null;
-  #buf: Buffer = Buffer.alloc(0);
+  #buf: Buffer = EMPTY;
   #head: ResponseHead | null = null;
   #framing: Framing = { kind: "none" };
   #left = 0; // body bytes still due (length framing)
@@ -235,7 +237,7 @@ export class HopRequest extends EventEmitter {
         // 1xx: informational, another head follows.
       }
       chunk = this.#buf;
-      this.#buf = Buffer.alloc(0);
+      this.#buf = EMPTY;
       if (this.#finished || !this.#complete(chunk)) return;
     } else {
       this.#complete(chunk);
@@ -252,6 +254,7 @@ export class HopRequest extends EventEmitter {
     const socket = this.#socket!;
     // Only while the socket is still this request's: a late read must not resume it under the next one.
     this.#body = new Readable({
+      highWaterMark: RELAY_HIGH_WATER_MARK,
       read: () => void (this.#socket === socket && socket.resume()),
       // A body thrown away takes its request, and the connection, with it.
       destroy: (e, done) => {
@@ -265,18 +268,24 @@ export class HopRequest extends EventEmitter {
   /** Body bytes in; true while more are due. */
   #complete(chunk: Buffer): boolean {
     const f = this.#framing;
-    let data: Buffer[];
-    let rest: Buffer = Buffer.alloc(0);
+    const body = this.#body!;
+    let room = true;
+    let rest: Buffer = EMPTY;
     let done = false;
+    // Per chunk of a MiB answer this runs 64 times in each daemon: no arrays, no copies.
     if (f.kind === "none") {
       done = true;
       rest = chunk;
-      data = [];
     } else if (f.kind === "length") {
-      const take = Math.min(this.#left, chunk.length);
-      data = take ? [chunk.subarray(0, take)] : [];
-      rest = chunk.subarray(take);
-      this.#left -= take;
+      const left = this.#left;
+      if (chunk.length <= left) {
+        if (chunk.length) room = body.push(chunk);
+        this.#left = left - chunk.length;
+      } else {
+        if (left) room = body.push(chunk.subarray(0, left));
+        rest = chunk.subarray(left);
+        this.#left = 0;
+      }
       done = this.#left === 0;
     } else if (f.kind === "chunked") {
       const d = this.#chunked!.push(chunk);
@@ -284,13 +293,11 @@ export class HopRequest extends EventEmitter {
         this.#fail(codedError(`next hop sent a malformed chunked body: ${d.reason}`, "HPE_INVALID"));
         return false;
       }
-      ({ data, done, rest } = d);
-    } else {
-      data = [chunk];
+      for (const piece of d.data) if (piece.length) room = body.push(piece);
+      ({ done, rest } = d);
+    } else if (chunk.length) {
+      room = body.push(chunk);
     }
-    const body = this.#body!;
-    let room = true;
-    for (const d of data) if (d.length) room = body.push(d);
     if (!room && !done) this.#socket?.pause();
     if (!done) return true;
     // Bytes past the answer's end were never asked for, and a request not all sent would

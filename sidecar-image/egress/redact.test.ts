@@ -42,3 +42,13 @@ test("maskHeaderValue() keeps the length and what surrounds the secret", () => {
   assert.equal(maskHeaderValue("Bearer s3cr3t-token-value", secrets), "Bearer [egress-redacted][");
   assert.equal(maskHeaderValue("nothing here", secrets), "nothing here");
 });
+
+test("a Redactor takes whole TLS records, several, before it asks the answer to wait for a 'drain'", () => {
+  const redactor = new Redactor(secrets);
+  // Nobody reads its output: writes are taken up to the window (RELAY_HIGH_WATER_MARK on
+  // each side), where node's default asked for a 'drain' after every record; then it holds back.
+  let taken = 0;
+  while (taken < 20 && redactor.write(Buffer.alloc(16 * 1024, "x"))) taken++;
+  assert.ok(taken >= 4 && taken < 20, `took ${taken} records before asking to wait`);
+  redactor.destroy();
+});

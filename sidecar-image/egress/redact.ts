@@ -7,6 +7,7 @@
 // requests ask for identity and an encoded answer is decoded first (see server.ts).
 import { Buffer } from "node:buffer";
 import { Transform, type TransformCallback } from "node:stream";
+import { RELAY_HIGH_WATER_MARK } from "../../lib/http/limits.ts";
 
 const MASK = "[egress-redacted]";
 
@@ -39,6 +40,9 @@ export function secretForms(forms: Iterable<string>): Secret[] {
     .sort((a, b) => b.length - a.length)
     .map((bytes) => ({ bytes, latin1: bytes.toString("latin1") }));
 }
+
+/** Nothing held back (shared: it has no bytes to write into). */
+const NOTHING = Buffer.alloc(0);
 
 function maskOf(length: number): Buffer {
   return Buffer.alloc(length, MASK);
@@ -97,7 +101,7 @@ function pendingPrefix(data: Buffer, secrets: readonly Secret[]): number {
  * (server-sent events) is not delayed by a fixed window.
  */
 export class SecretMasker {
-  #carry: Buffer = Buffer.alloc(0);
+  #carry: Buffer = NOTHING;
 
   constructor(private readonly secrets: readonly Secret[]) {}
 
@@ -105,14 +109,14 @@ export class SecretMasker {
   push(chunk: Buffer): Buffer {
     const data = maskAll(this.#carry.length ? Buffer.concat([this.#carry, chunk]) : chunk, this.secrets);
     const hold = pendingPrefix(data, this.secrets);
-    this.#carry = hold ? Buffer.from(data.subarray(data.length - hold)) : Buffer.alloc(0);
+    this.#carry = hold ? Buffer.from(data.subarray(data.length - hold)) : NOTHING;
     return hold ? data.subarray(0, data.length - hold) : data;
   }
 
   /** The held tail: the stream ended, so it cannot become a secret any more. */
   flush(): Buffer {
     const rest = this.#carry;
-    this.#carry = Buffer.alloc(0);
+    this.#carry = NOTHING;
     return rest;
   }
 }
@@ -122,7 +126,8 @@ export class Redactor extends Transform {
   readonly #masker: SecretMasker;
 
   constructor(secrets: readonly Secret[]) {
-    super();
+    // A record at a time in and out without a 'drain' between them (RELAY_HIGH_WATER_MARK).
+    super({ highWaterMark: RELAY_HIGH_WATER_MARK });
     this.#masker = new SecretMasker(secrets);
   }
 

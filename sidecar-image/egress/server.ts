@@ -8,7 +8,7 @@ import net from "node:net";
 import process from "node:process";
 import type { Duplex, Readable, Transform } from "node:stream";
 import zlib from "node:zlib";
-import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
+import { MAX_HEADER_BYTES, RELAY_HIGH_WATER_MARK } from "../../lib/http/limits.ts";
 import { replayable, retryOnFreshConnection } from "../../lib/http/retry.ts";
 import { relayStatus } from "../../lib/http/status.ts";
 import { abandonWithAgent, headText } from "../../lib/http/upgrade-answer.ts";
@@ -454,7 +454,8 @@ export function createEgress(opts: EgressOptions): Egress {
     );
   }
 
-  const server = http.createServer({ keepAliveTimeout: 65_000, maxHeaderSize: MAX_HEADER_BYTES }, onRequest);
+  // The firewall's connections take answers four TLS records at a time (RELAY_HIGH_WATER_MARK).
+  const server = http.createServer({ keepAliveTimeout: 65_000, maxHeaderSize: MAX_HEADER_BYTES, highWaterMark: RELAY_HIGH_WATER_MARK }, onRequest);
   server.on("upgrade", onUpgrade);
   server.on("connect", onConnect);
 

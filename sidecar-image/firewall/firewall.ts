@@ -11,7 +11,7 @@ import net from "node:net";
 import { pipeline } from "node:stream";
 import tls from "node:tls";
 import { endToEndHeaders, flat, pairs } from "../../lib/http/headers.ts";
-import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
+import { MAX_HEADER_BYTES, RELAY_HIGH_WATER_MARK } from "../../lib/http/limits.ts";
 import { replayable, retryOnFreshConnection } from "../../lib/http/retry.ts";
 import { relayStatus } from "../../lib/http/status.ts";
 import { abandonWithAgent, headText } from "../../lib/http/upgrade-answer.ts";
@@ -541,7 +541,10 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     if (!first) return void socket.destroy();
     // Plain HTTP inside a tunnel (some ws:// clients do this): scanned all the same.
     if (first[0] !== TLS_HANDSHAKE) return serveInside(socket, { ...to, scheme: "http" });
-    const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: await context, ALPNProtocols: ["http/1.1"] });
+    // Answers are written to the agent four TLS records at a time (RELAY_HIGH_WATER_MARK):
+    // node's TLSSocket passes highWaterMark on to its streams, though its types leave it out.
+    const options = { isServer: true, secureContext: await context, ALPNProtocols: ["http/1.1"], highWaterMark: RELAY_HIGH_WATER_MARK };
+    const secure = new tls.TLSSocket(socket, options as tls.TLSSocketOptions);
     secure.on("error", () => secure.destroy());
     serveInside(secure, { ...to, scheme: "https" });
   }
