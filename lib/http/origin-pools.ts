@@ -29,17 +29,24 @@ export interface OriginPoolsOptions {
   /** A fresh connection's dial, the name lookup and the TLS handshake included. */
   connectMs: number;
   codings?: OtherCodings;
+  /** How many pools the table holds at most (MAX_POOLS; smaller in tests). */
+  maxPools?: number;
 }
 
 export interface OriginPools {
   poolFor(t: OriginTarget): HopClient;
+  /** How many pools the table holds. */
+  size(): number;
   close(): void;
 }
 
 /**
- * Past this many pools, the ones with no idle connection are let go when another is made:
- * an agent calling on ever new names (one wildcard's made-up subdomains) cannot grow the
- * table without end. A request under way on a pool let go finishes, and its connection closes.
+ * Past this many pools, the ones with no idle connection are let go when another is made,
+ * and when every one holds an idle connection, the pool used least recently (whose idle
+ * connections have waited longest) is closed to make room: an agent calling on ever new
+ * names (one wildcard's made-up subdomains) cannot grow the table, nor the connections it
+ * keeps open, without end. A request under way on a pool let go finishes, and its
+ * connection closes.
  */
 const MAX_POOLS = 1024;
 
@@ -64,22 +71,35 @@ export function createOriginPools(o: OriginPoolsOptions): OriginPools {
     return createHopClient(to, { dial, codings: o.codings });
   }
 
+  const maxPools = o.maxPools ?? MAX_POOLS;
+
+  function letGo(key: string, pool: HopClient): void {
+    pool.close();
+    pools.delete(key);
+  }
+
   return {
     poolFor(t) {
       const key = `${t.origin}\0${t.host}\0${t.port}`;
       let pool = pools.get(key);
-      if (!pool) {
-        if (pools.size >= MAX_POOLS) {
-          for (const [k, p] of pools) {
-            if (p.idle() > 0) continue;
-            p.close();
-            pools.delete(k);
-          }
-        }
-        pools.set(key, (pool = create(t)));
+      if (pool) {
+        // Most recently used last: the table's first pool is the one used least recently.
+        pools.delete(key);
+        pools.set(key, pool);
+        return pool;
       }
+      if (pools.size >= maxPools) {
+        for (const [k, p] of pools) if (p.idle() === 0) letGo(k, p);
+        // Every pool holds an idle connection: the least recently used makes room.
+        if (pools.size >= maxPools) {
+          const [k, p] = pools.entries().next().value!;
+          letGo(k, p);
+        }
+      }
+      pools.set(key, (pool = create(t)));
       return pool;
     },
+    size: () => pools.size,
     close() {
       for (const p of pools.values()) p.close();
       pools.clear();
