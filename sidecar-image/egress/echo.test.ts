@@ -43,6 +43,15 @@ const upstream = https.createServer({ cert: leaf.certPem, key: leaf.keyPem, maxH
       await sleep(30);
       return void res.end(`${auth.slice(cut)} after`);
     }
+    case "/split-length": {
+      // The same with a Content-Length: egress masks it on its way straight to the socket (lib/http/direct-body.ts).
+      const cut = Math.floor(auth.length / 2);
+      const text = `before ${auth} after`;
+      res.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(text) });
+      res.write(`before ${auth.slice(0, cut)}`);
+      await sleep(30);
+      return void res.end(`${auth.slice(cut)} after`);
+    }
     case "/gzip": // ignores the identity egress asked for
       res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip" });
       return void res.end(req.method === "HEAD" ? undefined : zlib.gzipSync(echo));
@@ -155,6 +164,14 @@ test("the credential split across two chunks is masked, the text around it untou
   assert.deepEqual(leaks(r.body), []);
   assert.match(r.body, /^before Bearer \[egress-redacted\]\S* after$/);
   assert.equal(r.body.length, `before Bearer ${BEARER} after`.length);
+});
+
+test("the credential split across two chunks of an answer with a Content-Length is masked too, the length kept", async () => {
+  const r = await viaEgress("https://api.example.test/split-length");
+  assert.equal(r.status, 200);
+  assert.deepEqual(leaks(r.body), []);
+  assert.match(r.body, /^before Bearer \[egress-redacted\]\S* after$/);
+  assert.equal(Number(r.headers["content-length"]), Buffer.byteLength(r.body));
 });
 
 test("routed requests ask for identity; an upstream that gzips anyway is decoded and masked, an encoding egress cannot read is refused", async () => {

@@ -19,9 +19,10 @@ import { createAgentLines } from "../../lib/log-limit.ts";
 import { registrableDomain } from "../../lib/public-suffix.ts";
 import { endToEndHeaders, flat, headerObject, pairs } from "../../lib/http/headers.ts";
 import type { HopRequest, HopResponse } from "../../lib/http/hop-client.ts";
+import { directSocket, relayDirect } from "../../lib/http/direct-body.ts";
 import { createOriginPools } from "../../lib/http/origin-pools.ts";
 import { headerValues } from "../../lib/http/response-head.ts";
-import { maskedHeaders, Redactor, secretForms, type Secret } from "./redact.ts";
+import { maskedHeaders, Redactor, SecretMasker, secretForms, type Secret } from "./redact.ts";
 import { WsRedactor } from "./ws-redact.ts";
 import { armDeadlines, armHeadDeadline, DEFAULT_DEADLINES, dialWithin, isUpstreamTimeout, upstreamFailureStatus, type Deadlines } from "../../lib/http/upstream-deadlines.ts";
 import { routableLookup } from "../../lib/http/lookup.ts";
@@ -112,7 +113,8 @@ const DECODERS: Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDec
   br: () => zlib.createBrotliDecompress(),
 };
 
-type RedactedBody = { ok: true; stream: Readable; dropHeaders: string[] } | { ok: false; reason: string };
+/** `stream` starts the masking; an identity body may instead be masked as it is relayed (`masker`), its length kept. */
+type RedactedBody = { ok: true; stream: () => Readable; masker?: () => SecretMasker; dropHeaders: string[] } | { ok: false; reason: string };
 
 /** A header's values as one, the way node's IncomingMessage.headers joins repeats; undefined when absent. */
 function joined(upRes: HopResponse, name: string): string | undefined {
@@ -150,13 +152,18 @@ function redactedBody(upRes: HopResponse, secrets: Secret[], method: string | un
   const encoding = (joined(upRes, "content-encoding") ?? "identity").trim().toLowerCase();
   // No body to decode (a decoder fed nothing fails): the headers describe one not sent.
   const bodiless = method === "HEAD" || upRes.status === 204 || upRes.status === 304 || joined(upRes, "content-length") === "0";
-  if (bodiless || encoding === "identity" || encoding === "") return { ok: true, stream: upRes.body.pipe(new Redactor(secrets)), dropHeaders: [] };
+  if (bodiless || encoding === "identity" || encoding === "") {
+    return { ok: true, stream: () => upRes.body.pipe(new Redactor(secrets)), masker: () => new SecretMasker(secrets), dropHeaders: [] };
+  }
   const decoder = DECODERS[encoding];
   if (!decoder) return { ok: false, reason: `${origin} answered with content-encoding ${encoding}, which egress cannot search for the injected credential` };
-  const decode = decoder();
-  const redactor = new Redactor(secrets);
-  decode.on("error", (e) => redactor.destroy(e));
-  return { ok: true, stream: upRes.body.pipe(decode).pipe(redactor), dropHeaders: ["content-encoding", "content-length"] };
+  const stream = () => {
+    const decode = decoder();
+    const redactor = new Redactor(secrets);
+    decode.on("error", (e) => redactor.destroy(e));
+    return upRes.body.pipe(decode).pipe(redactor);
+  };
+  return { ok: true, stream, dropHeaders: ["content-encoding", "content-length"] };
 }
 
 export function createEgress(opts: EgressOptions): Egress {
@@ -287,7 +294,10 @@ export function createEgress(opts: EgressOptions): Egress {
       // here too, never ended as if it were whole.
       upRes.body.on("error", () => res.destroy());
       if (!secrets.length) {
-        if (relayHead(upRes, endToEndHeaders(upRes.rawHeaders))) upRes.body.pipe(res);
+        if (!relayHead(upRes, endToEndHeaders(upRes.rawHeaders))) return;
+        const socket = directSocket(res, upRes);
+        if (socket) relayDirect(res, socket, upRes.body);
+        else upRes.body.pipe(res);
         return;
       }
       const body = redactedBody(upRes, secrets, req.method, origin);
@@ -297,8 +307,12 @@ export function createEgress(opts: EgressOptions): Egress {
         return;
       }
       if (!relayHead(upRes, maskedHeaders(endToEndHeaders(upRes.rawHeaders, body.dropHeaders), secrets))) return;
-      body.stream.on("error", () => res.destroy()); // a body that does not decode is cut off
-      body.stream.pipe(res);
+      // Decoded, it has no Content-Length any more, and goes through res to be chunk-encoded.
+      const socket = body.masker ? directSocket(res, upRes) : null;
+      if (socket) return relayDirect(res, socket, upRes.body, body.masker!());
+      const stream = body.stream();
+      stream.on("error", () => res.destroy()); // a body that does not decode is cut off
+      stream.pipe(res);
     };
     // A replayable request can be sent again should its pooled connection turn out closed
     // under it (lib/http/retry.ts), once its whole body is here: the body streams through,
@@ -404,7 +418,7 @@ export function createEgress(opts: EgressOptions): Egress {
     upstream.on("response", (upRes) => {
       log.debug(`upgrade ${origin} -> ${upRes.statusCode} (declined)${routeNote(route)}`);
       upRes.on("error", () => socket.destroy()); // an upstream that fails mid-answer cuts the agent's connection
-      const body = secrets.length ? redactedBody(answerOf(upRes), secrets, req.method, origin) : { ok: true as const, stream: upRes as Readable, dropHeaders: [] };
+      const body = secrets.length ? redactedBody(answerOf(upRes), secrets, req.method, origin) : { ok: true as const, stream: () => upRes as Readable, dropHeaders: [] };
       if (!body.ok) {
         upRes.destroy();
         rawFail(socket, 502, body.reason, share);
@@ -418,8 +432,9 @@ export function createEgress(opts: EgressOptions): Egress {
         return;
       }
       socket.write(text);
-      body.stream.on("error", () => socket.destroy());
-      body.stream.pipe(socket);
+      const stream = body.stream();
+      stream.on("error", () => socket.destroy());
+      stream.pipe(socket);
     });
     upstream.on("error", (e: NodeJS.ErrnoException) => {
       if (agentLeft()) return;

@@ -10,6 +10,7 @@ import http from "node:http";
 import net from "node:net";
 import { pipeline } from "node:stream";
 import tls from "node:tls";
+import { directSocket, relayDirect } from "../../lib/http/direct-body.ts";
 import { endToEndHeaders, flat, pairs } from "../../lib/http/headers.ts";
 import { MAX_HEADER_BYTES, RELAY_HIGH_WATER_MARK } from "../../lib/http/limits.ts";
 import { replayable, retryOnFreshConnection } from "../../lib/http/retry.ts";
@@ -303,7 +304,9 @@ export function createFirewall(opts: FirewallOptions): Firewall {
         res.end(text);
         return;
       }
-      answer.body.pipe(res);
+      const socket = directSocket(res, answer);
+      if (socket) relayDirect(res, socket, answer.body);
+      else answer.body.pipe(res);
       answer.body.on("error", () => res.destroy());
     };
     // The body is held whole, so any replayable request can go again should its pooled
