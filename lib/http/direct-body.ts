@@ -40,6 +40,9 @@ export interface ChunkMask {
  * it, so node's server goes on to the connection's next request as it would have.
  */
 export function relayDirect(res: http.ServerResponse, socket: net.Socket, body: Readable, mask?: ChunkMask): void {
+  // The head and what of the body is already here leave in one write (one TLS record for a
+  // small answer), as through res; the head waits no longer than this tick for it.
+  socket.cork();
   res.flushHeaders();
   let waiting = false;
   const resume = () => {
@@ -58,4 +61,5 @@ export function relayDirect(res: http.ServerResponse, socket: net.Socket, body: 
     socket.off("drain", resume);
     res.end();
   });
+  process.nextTick(() => socket.uncork());
 }
