@@ -45,20 +45,10 @@ owner_record() {
 # held, printing the live holder's pid where there is one (none: a claim came first).
 take_over() {
   local dir=$1 pid=${2:-} breaker="$1/owner.json.break" holder rc=0
-  until mkdir "$breaker" 2>/dev/null; do
+  until try_lock "$breaker"; do
     [ -d "$dir" ] || return 1
-    # Its holder's record inside says whether it still runs; one without a record yet, older
-    # than 2 s, was left by a process killed between the two (owner.ts: the same 2 s).
-    if [ -f "$breaker/owner.json" ]; then
-      live_owner "$breaker" >/dev/null || rm -rf "$breaker"
-    elif [ $(( $(date +%s) - $(date -r "$breaker" +%s 2>/dev/null || date +%s) )) -gt 2 ]; then
-      rm -rf "$breaker"
-    fi
     sleep 0.01
   done
-  # This process's own pid (called as $(take_over ...), a subshell holds the breaker), whole
-  # when it appears: one read half-written would be judged dead, and the breaker taken.
-  owner_record "$BASHPID" > "$breaker/.owner.json" && mv "$breaker/.owner.json" "$breaker/owner.json"
   if holder=$(live_owner "$dir"); then
     printf '%s' "$holder"; rc=1
   else
@@ -73,6 +63,61 @@ take_over() {
   fi
   rm -rf "$breaker"
   return $rc
+}
+
+# Take the lock folder LOCK (a breaker) for this process: made with mkdir, then this
+# process's record inside (called as $(take_over ...), a subshell holds it), whole when it
+# appears: one read half-written would be judged dead. One left by a process that is gone is
+# removed first (reap_lock). Fails while a live process holds it, or once its parent is gone.
+# lib/inventory/breaker.ts is the same, in TypeScript: both sides take owner.json.break.
+try_lock() {
+  local lock=$1 key
+  until mkdir "$lock" 2>/dev/null; do
+    [ -d "${lock%/*}" ] || return 1
+    key=$(stale_lock "$lock") && reap_lock "$lock" "$key" || return 1
+  done
+  owner_record "$BASHPID" > "$lock/.owner.json" && mv "$lock/.owner.json" "$lock/owner.json"
+}
+
+# Whether the lock folder LOCK was left by a process that is gone: its record inside names a
+# dead process (or is broken); without a record, it is older than 2 s (its taker was killed
+# between the mkdir and the record). Prints what was judged, for reap_lock: the record as
+# read before it was judged, or the folder's inode.
+stale_lock() {
+  local lock=$1 rec made
+  if [ -f "$lock/owner.json" ]; then
+    rec=$(cat "$lock/owner.json" 2>/dev/null) || return 1
+    ! live_owner "$lock" >/dev/null || return 1
+    printf 'record:%s' "$rec"
+  else
+    made=$(file_stat "$lock" %Y %m) || return 1
+    [ $(( $(date +%s) - made )) -gt 2 ] || return 1
+    printf 'inode:%s' "$(file_stat "$lock" %i %i)"
+  fi
+}
+
+# Remove the lock folder LOCK that stale_lock judged left (KEY: what it judged), and only
+# that one: between the judgement and a plain rm -rf another process may have removed it and
+# taken a fresh one there, which that rm would remove. So the remover first takes LOCK's own
+# lock, LOCK/reaping (try_lock: one left by a remover killed there is removed the same way),
+# then reads LOCK again: the record judged (a dead process's, which no other folder holds) or
+# the inode of a folder still without one means the folder judged, which nobody else removes
+# while the remover holds its reaping lock. Otherwise that lock is left in the fresh folder,
+# which its live holder removes with it (removed here by name, it could be another's).
+reap_lock() {
+  local lock=$1 key=$2 rec
+  try_lock "$lock/reaping" || return 1
+  case $key in
+    record:*) rec=$(cat "$lock/owner.json" 2>/dev/null) && [ "record:$rec" = "$key" ] ;;
+    inode:*) [ ! -e "$lock/owner.json" ] && [ "inode:$(file_stat "$lock" %i %i)" = "$key" ] ;;
+    *) false ;;
+  esac || return 1
+  rm -rf "$lock"
+}
+
+# A field of PATH's stat: GNU stat's format GNU, else BSD's (macOS) BSD; fails once it is gone.
+file_stat() {
+  stat -c "$2" "$1" 2>/dev/null || stat -f "$3" "$1" 2>/dev/null
 }
 
 # Give back the claim of the bottle in DIR that bb-prepare made for this flow (PID) and was

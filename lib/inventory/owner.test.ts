@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
@@ -8,7 +8,7 @@ import { skipWhen } from "../../tests/support/skip.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { zombie } from "../../tests/support/zombie.ts";
 import type { BbError } from "../errors.ts";
-import { claimOwner, OWNER_FILE, ownerAlive, procStartTime, readOwner, releaseOwner, writeOwner } from "./owner.ts";
+import { claimOwner, OWNER_FILE, ownerAlive, ownerRecord, procStartTime, readOwner, releaseOwner, writeOwner } from "./owner.ts";
 
 const onLinux = process.platform === "linux";
 
@@ -106,5 +106,34 @@ test("claimOwner(): of many flows claiming one bottle at the same moment, exactl
       assert.equal((await readOwner(dir))?.pid, won[0]);
       assert.deepEqual(await readdir(dir), [OWNER_FILE]);
     }
+  }
+});
+
+test("claimOwner() leaves the record's breaker be while a live process holds it (scripts/flow-owner.sh's take_over, its record inside), however old the breaker", async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, OWNER_FILE), JSON.stringify({ pid: 2 ** 22 + 1, startedAt: "2026-05-27T18:00:00.000Z" }));
+  const breaker = join(dir, `${OWNER_FILE}.break`);
+  await mkdir(breaker);
+  const held = JSON.stringify(ownerRecord(otherFlow(t))) + "\n";
+  await writeFile(join(breaker, OWNER_FILE), held);
+  // A slow machine's take_over, 10 s in.
+  const old = new Date(Date.now() - 10_000);
+  await utimes(breaker, old, old);
+  await assert.rejects(claimOwner(dir, otherFlow(t)), (e: BbError) => e.code === "STATE");
+  assert.equal(await readFile(join(breaker, OWNER_FILE), "utf8"), held, "the live holder's breaker was removed");
+});
+
+test("claimOwner() removes a breaker its holder left: one whose record names a process that is gone, or one without a record older than 2 s", async (t) => {
+  for (const record of [JSON.stringify({ pid: 2 ** 22 + 2, startedAt: new Date().toISOString() }), null]) {
+    const dir = await tempDir(t);
+    const breaker = join(dir, `${OWNER_FILE}.break`);
+    await writeFile(join(dir, OWNER_FILE), JSON.stringify({ pid: 2 ** 22 + 1, startedAt: "2026-05-27T18:00:00.000Z" }));
+    await mkdir(breaker);
+    if (record) await writeFile(join(breaker, OWNER_FILE), record);
+    else await utimes(breaker, new Date(Date.now() - 10_000), new Date(Date.now() - 10_000));
+    const flow = otherFlow(t);
+    await claimOwner(dir, flow);
+    assert.equal((await readOwner(dir))?.pid, flow, String(record));
+    assert.deepEqual(await readdir(dir), [OWNER_FILE], String(record));
   }
 });

@@ -10,13 +10,14 @@
 // (`printf '{"pid":%d,"startedAt":"%s"}' $$ "$(date -u +%FT%TZ)"`); then only the pid is
 // checked.
 import { readFileSync } from "node:fs";
-import { mkdir, rm, stat } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import process from "node:process";
 import { z } from "zod/v3";
 import { BbError } from "../errors.ts";
 import { createFileWhole, writeFileAtomic } from "../fs-atomic.ts";
 import { readRegularFile } from "../read-regular.ts";
+import { tryBreaker } from "./breaker.ts";
 
 export const OWNER_FILE = "owner.json";
 
@@ -94,18 +95,13 @@ const heldBy = (dir: string, held: Owner) =>
 
 /**
  * Remove the owner record at `path` if its flow is gone (or it is broken), holding a
- * second lock (a folder beside it) and reading it again there: two flows that both judged
- * it dead would otherwise both remove it, the second one the claim the first just made.
- * A breaker lock older than 2 s is a claimer killed while holding it (for microseconds).
+ * second lock (the breaker beside it, which scripts/flow-owner.sh's take_over takes too)
+ * and reading it again there: two flows that both judged it dead would otherwise both
+ * remove it, the second one the claim the first just made.
  */
 async function removeIfDead(path: string): Promise<void> {
   const breaker = `${path}.break`;
-  try {
-    await mkdir(breaker);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-    const age = await stat(breaker).then((st) => Date.now() - st.mtimeMs, () => 0);
-    if (age > 2_000) await rm(breaker, { recursive: true, force: true });
+  if (!(await tryBreaker(breaker))) {
     await new Promise((r) => setTimeout(r, 5));
     return;
   }
@@ -123,7 +119,8 @@ export async function releaseOwner(dir: string, pid: number): Promise<void> {
   if ((await readOwner(dir))?.pid === pid) await rm(join(dir, OWNER_FILE), { force: true });
 }
 
-function parseOwner(text: string): Owner | null {
+/** The owner record in `text`; null when it is not one. */
+export function parseOwner(text: string): Owner | null {
   try {
     const parsed = Owner.safeParse(JSON.parse(text));
     return parsed.success ? parsed.data : null;

@@ -4,7 +4,7 @@
 // before any of it, and a dead owner's resume stops at the y/N no terminal can answer.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { test, type TestContext } from "node:test";
@@ -13,6 +13,7 @@ import { run, start, ANY_EXIT } from "../../lib/proc.ts";
 import { folderState } from "../support/folder-state.ts";
 import { skipWhen } from "../support/skip.ts";
 import { tempDir } from "../support/tmp.ts";
+import { until } from "../support/until.ts";
 import { REPO, runTool } from "../support/tools.ts";
 import { zombie } from "../support/zombie.ts";
 
@@ -167,4 +168,58 @@ test("a start flow whose bb-prepare is killed once it has claimed the folder slu
   process.kill(pid, "SIGKILL");
   assert.equal(await exited, 137, err);
   assert.deepEqual(await folderState(dir), held, `the flow's teardown left the folder changed:\n${err}`);
+});
+
+test("a resume that judged the owner record's breaker dead never removes the fresh breaker a live taker made there meanwhile", async (t) => {
+  const { dir } = await preparedBottle(t);
+  const sig = await tempDir(t);
+  const breaker = join(dir, "owner.json.break");
+  await deadRecord(dir);
+  // A breaker left by a taker killed while it held it: its record names a dead process.
+  await mkdir(breaker);
+  await writeFile(join(breaker, "owner.json"), JSON.stringify({ pid: 2 ** 22 + 2, startedAt: new Date().toISOString() }) + "\n");
+  // The resume stops once it has judged that breaker dead (its first judgement of it; the
+  // count kept in files: it judges in a subshell).
+  const flow = sleeper(t);
+  const script = `. "$REPO/scripts/flow-owner.sh"
+eval "judge_$(declare -f live_owner)"
+live_owner() {
+  local out r=0
+  out=$(judge_live_owner "$@") || r=$?
+  if [ "$1" = "$DIR/owner.json.break" ]; then local n=1; while [ -e "$SIG/judged.$n" ]; do n=$((n + 1)); done; : > "$SIG/judged.$n"; [ $n -ne 1 ] || until [ -e "$SIG/go" ]; do sleep 0.01; done; fi
+  printf '%s' "$out"; return $r
+}
+holder=$(take_over "$DIR" "$FLOW") && echo took || echo "held by $holder"`;
+  const a = run(["bash", "-c", script], { env: { REPO, DIR: dir, FLOW: String(flow), SIG: sig }, expect: ANY_EXIT, timeoutMs: 60_000 });
+  await until("the resume judging the dead breaker", () => existsSync(join(sig, "judged.1")), { timeoutMs: 30_000 });
+  // Meanwhile another taker removes that breaker and takes a fresh one, as a live process.
+  await rm(breaker, { recursive: true });
+  await mkdir(breaker);
+  const fresh = JSON.stringify(ownerRecord(sleeper(t))) + "\n";
+  await writeFile(join(breaker, "owner.json"), fresh);
+  await writeFile(join(sig, "go"), "");
+  // Once the resume judges the breaker again, it has acted on its first judgement (or it
+  // removed the live taker's breaker, and went on without judging it again).
+  const current = () => readFile(join(breaker, "owner.json"), "utf8").catch(() => "gone");
+  await until("the resume judging the breaker again", async () => existsSync(join(sig, "judged.2")) || (await current()) !== fresh, { timeoutMs: 30_000 });
+  assert.equal(await current(), fresh, "the resume removed the live taker's breaker");
+  // The live taker done, the resume takes the bottle.
+  await rm(breaker, { recursive: true });
+  assert.equal((await a).stdout, "took\n");
+  assert.equal(await ownerPid(dir), flow);
+});
+
+test("a resume removes the breaker a taker killed while holding it left: one whose record names a process that is gone, or one without a record older than 2 s", async (t) => {
+  const { dir } = await preparedBottle(t);
+  const breaker = join(dir, "owner.json.break");
+  for (const record of [JSON.stringify({ pid: 2 ** 22 + 2, startedAt: new Date().toISOString() }), null]) {
+    await deadRecord(dir);
+    await mkdir(breaker);
+    if (record) await writeFile(join(breaker, "owner.json"), record);
+    else await utimes(breaker, new Date(Date.now() - 10_000), new Date(Date.now() - 10_000));
+    const a = claimant(t, dir, "a");
+    assert.equal((await a.done).stdout, "took\n", String(record));
+    assert.equal(await ownerPid(dir), a.flow, String(record));
+    assert.deepEqual((await readdir(dir)).filter((n) => n.includes("owner.json") && n !== "owner.json"), [], "a breaker or temp record was left");
+  }
 });
