@@ -289,10 +289,20 @@ in_step() {
   wait "$step_pid"
 }
 
+# A signal ends the flow (the EXIT trap tears down what it knows of); `signals hold` keeps
+# one that comes in $held_signal instead, for a step whose outcome the teardown must know
+# of first.
+held_signal=""
+signals() {
+  if [ "${1:-}" = hold ]; then
+    trap 'held_signal=130' INT; trap 'held_signal=143' TERM; trap 'held_signal=129' HUP
+  else
+    trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP
+    [ -z "$held_signal" ] || exit "$held_signal"
+  fi
+}
 trap teardown EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+signals
 
 # Resume a bottle another start flow owns (it is starting it, or its agent runs and it
 # tears the bottle down when that agent exits): never a second build or a takeover, whose
@@ -383,21 +393,29 @@ if [ -n "$slug" ] && [ -d "$state_root/bottles/$slug" ]; then
   copy="$existing/flow/before.$$"
   prep_args+=(--copy-before)
 fi
+# A Ctrl-C while bb-prepare runs reaches it too, which undoes what it made and exits 130;
+# one that reaches the flow as bb-prepare ends, its plan out (a new bottle's folder made),
+# waits until the slug is recorded here, for the teardown to remove that bottle.
+signals hold
 # The agent after --: a name that starts with - is still a name, not an option.
 plan_text=$(bb-prepare "${prep_args[@]}" -- "$agent") || exit $?
 # The plan is written with "slug" second, top level (lib/plan/io.ts); read it with bash
 # rather than one more node start. Slugs are [a-z0-9-] (SLUG_PATTERN).
 [[ $plan_text =~ \"slug\":\ \"([a-z0-9][a-z0-9-]*)\" ]] || { echo "just $mode: bb-prepare's plan has no slug" >&2; exit 1; }
 current_slug=${BASH_REMATCH[1]}
+# Declined until you say y (yes=true says it): nothing of the bottle has started, so a
+# teardown till then (a "n", Ctrl-C at the question or a signal held above) removes only
+# bb-prepare's files, with no engine to ask.
+declined=true
+signals
 work="$state_root/bottles/$current_slug/flow"
 mkdir -p "$work" && printf '%s\n' "$plan_text" > "$work/plan.json" || exit 1
 
 if [ "$yes" != true ]; then
-  # Declined until you say y: Ctrl-C at the question starts nothing too.
-  declined=true
   read -r -p "Start this bottle? [y/N] " answer
-  case "$answer" in y|Y|yes|YES) declined=false ;; *) echo "not started" >&2; exit 1 ;; esac
+  case "$answer" in y|Y|yes|YES) ;; *) echo "not started" >&2; exit 1 ;; esac
 fi
+declined=false
 # Yes: the folder is this start's now; the copy goes (not put back from then on), renamed
 # away first so that one cut short by a kill is never taken for a whole one.
 if [ -n "$copy" ]; then
