@@ -4,6 +4,7 @@
 // (killed while holding it) is cleared by the next taker.
 import { mkdir, rm, stat } from "node:fs/promises";
 import process from "node:process";
+import { tryBreaker } from "./inventory/breaker.ts";
 import { ownerAlive, readOwner, writeOwner, type Owner } from "./inventory/owner.ts";
 
 export interface DirLockOptions {
@@ -56,21 +57,13 @@ export async function withDirLock<T>(lock: string, opts: DirLockOptions, fn: () 
  * Run `fn` holding the breaker of `lock` (a folder beside it), which both judging a lock
  * abandoned and removing it take, and so does its holder to release it: a taker that read
  * a holder's record, then found that holder gone, would otherwise remove the lock a live
- * taker made after the holder released its own (seen with a dozen takers at once). A
- * breaker older than 2 s was left by a process killed while it held it (for milliseconds).
+ * taker made after the holder released its own (seen with a dozen takers at once). The
+ * start flow's teardown takes it too (scripts/flow-owner.sh clear_dead_lock); one its taker
+ * left is removed by the rule of inventory/breaker.ts.
  */
 async function underBreaker(lock: string, fn: () => Promise<void>): Promise<void> {
   const breaker = `${lock}.break`;
-  for (;;) {
-    try {
-      await mkdir(breaker);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      if ((await ageOf(breaker)) > 2_000) await rm(breaker, { recursive: true, force: true });
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
+  while (!(await tryBreaker(breaker))) await new Promise((r) => setTimeout(r, 5));
   try {
     await fn();
   } finally {

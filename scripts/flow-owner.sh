@@ -136,16 +136,31 @@ undo_claim() {
 
 # Wait while the lock folder LOCK has no owner record yet, for up to the 5 s lib/dir-lock.ts
 # gives a taker between making it and writing its record; then remove it if its holder is
-# gone or it never got a record (its taker was killed in that moment).
+# gone or it never got a record (its taker was killed in that moment). Judged again and
+# removed holding its breaker (LOCK.break), as dir-lock.ts's clearAbandoned does: another
+# taker may have cleared it and made a fresh one since, which a plain rm -rf would remove.
 clear_dead_lock() {
-  local lock=$1 made i
+  local lock=$1 i
   for (( i = 0; i < 70; i++ )); do
     [ -d "$lock" ] && [ ! -f "$lock/owner.json" ] || break
-    # GNU stat, then BSD's (macOS); neither answers once the folder is gone.
-    made=$(stat -c %Y "$lock" 2>/dev/null || stat -f %m "$lock" 2>/dev/null) || made=0
-    [ $(( $(date +%s) - made )) -le 5 ] || break
+    lock_left "$lock" && break
     sleep 0.1
   done
-  [ -d "$lock" ] || return 0
-  if [ ! -f "$lock/owner.json" ] || ! live_owner "$lock" >/dev/null; then rm -rf "$lock"; fi
+  lock_left "$lock" || return 0
+  until try_lock "$lock.break"; do
+    [ -d "${lock%/*}" ] || return 0
+    sleep 0.01
+  done
+  if lock_left "$lock"; then rm -rf "$lock"; fi
+  rm -rf "$lock.break"
+}
+
+# Whether the lock folder LOCK is there and its holder gone: its record names a dead process,
+# or it has none 5 s after it was made (dir-lock.ts's abandoned).
+lock_left() {
+  local made
+  [ -d "$1" ] || return 1
+  if [ -f "$1/owner.json" ]; then ! live_owner "$1" >/dev/null; return; fi
+  made=$(file_stat "$1" %Y %m) || return 1
+  [ $(( $(date +%s) - made )) -gt 5 ]
 }

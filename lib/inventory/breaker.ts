@@ -15,17 +15,15 @@ const RECORDLESS_MS = 2_000;
 
 /**
  * Take the breaker `lock` for this process: true once made, with this process's record in
- * it; false while a live process holds it, or once the folder it goes in is gone. One left
- * by a process that is gone is removed first (reap).
+ * it; false while a live process holds it. One left by a process that is gone is removed
+ * first (reap). Throws (ENOENT) once the folder it goes in is gone.
  */
 export async function tryBreaker(lock: string): Promise<boolean> {
   for (;;) {
     try {
       await mkdir(lock);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") return false;
-      if (code !== "EEXIST") throw e;
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       const key = await staleKey(lock);
       if (key === null || !(await reap(lock, key))) return false;
       continue;
@@ -61,7 +59,12 @@ async function staleKey(lock: string): Promise<string | null> {
  * name, it could be another remover's).
  */
 async function reap(lock: string, key: string): Promise<boolean> {
-  if (!(await tryBreaker(join(lock, "reaping")))) return false;
+  // Gone meanwhile (ENOENT): removed by its holder or another remover, nothing to do here.
+  const held = await tryBreaker(join(lock, "reaping")).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return false;
+    throw e;
+  });
+  if (!held) return false;
   const text = await readRegularFile(join(lock, OWNER_FILE)).catch(() => null);
   const now = text !== null ? `record:${text}` : await stat(lock).then((st) => `inode:${st.ino}`, () => null);
   if (now !== key) return false;

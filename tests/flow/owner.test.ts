@@ -170,6 +170,35 @@ test("a start flow whose bb-prepare is killed once it has claimed the folder slu
   assert.deepEqual(await folderState(dir), held, `the flow's teardown left the folder changed:\n${err}`);
 });
 
+/** flow-owner.sh sourced, its live_owner made to say in $SIG each time it judges the folder
+ * `target` (a bash word: judged.1, judged.2, ..., counted in files, as it judges in
+ * subshells) and to wait after the first until the test makes $SIG/go. */
+const pausedJudge = (target: string) => `. "$REPO/scripts/flow-owner.sh"
+eval "judge_$(declare -f live_owner)"
+live_owner() {
+  local out r=0 n=1
+  out=$(judge_live_owner "$@") || r=$?
+  if [ "$1" = ${target} ]; then
+    while [ -e "$SIG/judged.$n" ]; do n=$((n + 1)); done
+    : > "$SIG/judged.$n"
+    [ $n -ne 1 ] || until [ -e "$SIG/go" ]; do sleep 0.01; done
+  fi
+  printf '%s' "$out"; return $r
+}`;
+
+/** Runs `script` (with pausedJudge) in bash and, once it has first judged `folder`, puts a
+ * fresh one in its place whose record names a live process, then lets it go on. */
+async function swapWhileJudged(t: TestContext, folder: string, sig: string, script: string, env: Record<string, string>) {
+  const done = run(["bash", "-c", script], { env: { REPO, SIG: sig, ...env }, expect: ANY_EXIT, timeoutMs: 60_000 });
+  await until(`bash judging ${folder}`, () => existsSync(join(sig, "judged.1")), { timeoutMs: 30_000 });
+  await rm(folder, { recursive: true });
+  await mkdir(folder);
+  const fresh = JSON.stringify(ownerRecord(sleeper(t))) + "\n";
+  await writeFile(join(folder, "owner.json"), fresh);
+  await writeFile(join(sig, "go"), "");
+  return { done, fresh };
+}
+
 test("a resume that judged the owner record's breaker dead never removes the fresh breaker a live taker made there meanwhile", async (t) => {
   const { dir } = await preparedBottle(t);
   const sig = await tempDir(t);
@@ -178,26 +207,12 @@ test("a resume that judged the owner record's breaker dead never removes the fre
   // A breaker left by a taker killed while it held it: its record names a dead process.
   await mkdir(breaker);
   await writeFile(join(breaker, "owner.json"), JSON.stringify({ pid: 2 ** 22 + 2, startedAt: new Date().toISOString() }) + "\n");
-  // The resume stops once it has judged that breaker dead (its first judgement of it; the
-  // count kept in files: it judges in a subshell).
+  // The resume stops once it has judged that breaker dead (its first judgement of it).
   const flow = sleeper(t);
-  const script = `. "$REPO/scripts/flow-owner.sh"
-eval "judge_$(declare -f live_owner)"
-live_owner() {
-  local out r=0
-  out=$(judge_live_owner "$@") || r=$?
-  if [ "$1" = "$DIR/owner.json.break" ]; then local n=1; while [ -e "$SIG/judged.$n" ]; do n=$((n + 1)); done; : > "$SIG/judged.$n"; [ $n -ne 1 ] || until [ -e "$SIG/go" ]; do sleep 0.01; done; fi
-  printf '%s' "$out"; return $r
-}
+  const script = `${pausedJudge('"$DIR/owner.json.break"')}
 holder=$(take_over "$DIR" "$FLOW") && echo took || echo "held by $holder"`;
-  const a = run(["bash", "-c", script], { env: { REPO, DIR: dir, FLOW: String(flow), SIG: sig }, expect: ANY_EXIT, timeoutMs: 60_000 });
-  await until("the resume judging the dead breaker", () => existsSync(join(sig, "judged.1")), { timeoutMs: 30_000 });
   // Meanwhile another taker removes that breaker and takes a fresh one, as a live process.
-  await rm(breaker, { recursive: true });
-  await mkdir(breaker);
-  const fresh = JSON.stringify(ownerRecord(sleeper(t))) + "\n";
-  await writeFile(join(breaker, "owner.json"), fresh);
-  await writeFile(join(sig, "go"), "");
+  const { done: a, fresh } = await swapWhileJudged(t, breaker, sig, script, { DIR: dir, FLOW: String(flow) });
   // Once the resume judges the breaker again, it has acted on its first judgement (or it
   // removed the live taker's breaker, and went on without judging it again).
   const current = () => readFile(join(breaker, "owner.json"), "utf8").catch(() => "gone");
@@ -222,4 +237,20 @@ test("a resume removes the breaker a taker killed while holding it left: one who
     assert.equal(await ownerPid(dir), a.flow, String(record));
     assert.deepEqual((await readdir(dir)).filter((n) => n.includes("owner.json") && n !== "owner.json"), [], "a breaker or temp record was left");
   }
+});
+
+test("the teardown's clear_dead_lock, having judged a decision lock's holder gone, never removes the fresh lock a live taker made there meanwhile", async (t) => {
+  const { dir } = await preparedBottle(t);
+  const sig = await tempDir(t);
+  const lock = join(dir, "supervise.lock");
+  await mkdir(lock);
+  await writeFile(join(lock, "owner.json"), JSON.stringify({ pid: 2 ** 22 + 2, startedAt: new Date().toISOString() }) + "\n");
+  // It stops once it has first judged the lock (its holder gone), before it acts on that.
+  const script = `${pausedJudge('"$LOCK"')}
+clear_dead_lock "$LOCK"`;
+  // Meanwhile a bb-supervise clears the left lock and takes it (lib/dir-lock.ts).
+  const { done, fresh } = await swapWhileJudged(t, lock, sig, script, { LOCK: lock });
+  assert.equal((await done).code, 0, (await done).stderr);
+  assert.equal(await readFile(join(lock, "owner.json"), "utf8").catch(() => "gone"), fresh, "the live taker's lock was removed");
+  assert.ok(!existsSync(`${lock}.break`), "the lock's breaker was left");
 });
