@@ -33,7 +33,10 @@ export const Owner = z.object({
 export type Owner = z.infer<typeof Owner>;
 
 /** Field 22 (starttime) of /proc/<pid>/stat, or null where there is no procfs or no such pid. */
-export function procStartTime(pid: number): string | null {
+export const procStartTime = (pid: number): string | null => procStatField(pid, 22);
+
+/** Field `n` (3 on) of /proc/<pid>/stat, or null where there is no procfs or no such pid. */
+export function procStatField(pid: number, n: number): string | null {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -42,7 +45,7 @@ export function procStartTime(pid: number): string | null {
   }
   // The command name (field 2) is in parentheses and may itself hold spaces or ")".
   const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return rest[22 - 3] ?? null;
+  return rest[n - 3] ?? null;
 }
 
 /** The record naming process `pid` as it is now (its start time too, where there is procfs). */

@@ -14,6 +14,7 @@ import { existsSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod/v3";
+import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { OWNER_FILE, ownerAlive, ownerRecord, readOwnerFile } from "../inventory/owner.ts";
 import { writeFileAtomic } from "../fs-atomic.ts";
@@ -125,6 +126,20 @@ export async function putBack(dir: string, pid: number, opts: PutBackOptions = {
   });
   await removeCopy(copy);
   return true;
+}
+
+/**
+ * Refuse (BUSY) a put-back of start flow `pid`'s copy while that flow still runs (its
+ * record in the copy: a pid reused since is not it) unless this process runs under it
+ * (`runsUnder`: the flow's own teardown): a hand-run --put-back would otherwise pull the
+ * folder that flow is rebuilding, at its y/N or after, from under it.
+ */
+export async function refuseLiveFlowsCopy(dir: string, pid: number, runsUnder: (pid: number) => Promise<boolean>): Promise<void> {
+  const copy = copyOf(dir, pid);
+  if (!existsSync(copy) || !(await flowAlive(copy, pid)) || (await runsUnder(pid))) return;
+  throw new BbError("BUSY", `Cannot put ${dir} back: its copy ${copy} belongs to start flow pid ${pid}, which still runs (at its y/N, or its bottle starting): that flow puts it back at a "n" or Ctrl-C; end it, or put it back once it is gone`, {
+    details: { pid, copy },
+  });
 }
 
 /**

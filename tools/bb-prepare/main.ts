@@ -20,7 +20,8 @@ import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { refuseSlugElsewhere } from "../../lib/inventory/taken.ts";
 import { bottleDir, stateRootFrom, repoRoot } from "../../lib/paths.ts";
-import { putBack } from "../../lib/prepare/before.ts";
+import { putBack, refuseLiveFlowsCopy } from "../../lib/prepare/before.ts";
+import { runsUnder } from "../../lib/inventory/ancestry.ts";
 import { checkSlug } from "../../lib/prepare/slug.ts";
 import { prepare } from "../../lib/prepare/prepare.ts";
 import { preflightText } from "../../lib/prepare/preflight.ts";
@@ -47,7 +48,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
   .option("--state-dir <dir>", "state root for all bottles (default: $BB_STATE_DIR, else $XDG_STATE_HOME/bot-bottle)")
   .option("--owner-pid <pid>", "claim the bottle for PID, the start flow that owns it (bb-cleanup leaves it alone while PID lives); refused (code BUSY, exit 1) while another live process holds it, as is an --identity without it")
   .option("--copy-before", "with --identity and --owner-pid: a y/N follows (the start flow asks for this), so what is rewritten in a folder that is there is copied aside first, to flow/before.PID, for --put-back at a \"n\" (or the next rebuild once PID is gone) to put back")
-  .option("--put-back", "with --identity and --owner-pid, no agent: put the bottle's folder back from flow/before.PID as it was before that flow's bb-prepare (hosts approved since stay in its policy, which a bundle still running re-reads), and remove the copy; says so when there is no copy; the start flow does this at a \"n\" or Ctrl-C")
+  .option("--put-back", "with --identity and --owner-pid, no agent: put the bottle's folder back from flow/before.PID as it was before that flow's bb-prepare (hosts approved since stay in its policy, which a bundle still running re-reads), and remove the copy; says so when there is no copy; the start flow does this at a \"n\" or Ctrl-C (while flow PID runs, only its own teardown may: refused otherwise, code BUSY, exit 1)")
   .action(async (agent: string | undefined, o: { backend: Backend; cwd?: string; identity?: string; rebuild?: boolean; manifestDir?: string; stateDir?: string; ownerPid?: string; copyBefore?: boolean; putBack?: boolean }) => {
     if (o.rebuild && o.identity === undefined) throw new BbError("USAGE", "--rebuild replaces a bottle's containers under its slug: it needs --identity SLUG");
     const ownerPid = o.ownerPid === undefined ? null : Number(o.ownerPid);
@@ -55,6 +56,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
     if (o.putBack) {
       if (agent !== undefined || o.identity === undefined || ownerPid === null) throw new BbError("USAGE", "--put-back takes --identity SLUG and --owner-pid PID, and no agent");
       const dir = bottleDir(stateRootFrom(o.stateDir), checkSlug(o.identity));
+      await refuseLiveFlowsCopy(dir, ownerPid, runsUnder);
       if (await putBack(dir, ownerPid, { reloadFirewall })) log.info(`bb-prepare: put ${dir} back as it was before the rebuild`);
       else log.info(`bb-prepare: nothing to put back in ${dir}: there is no copy flow/before.${ownerPid} (that flow's bb-prepare made none, or it was put back or removed already)`);
       return;
