@@ -103,10 +103,11 @@ stale_lock() {
 # then reads LOCK again: the record judged (a dead process's, which no other folder holds) or
 # the inode of a folder still without one means the folder judged, which nobody else removes
 # while the remover holds its reaping lock. Otherwise that lock is left in the fresh folder,
-# which its live holder removes with it (removed here by name, it could be another's).
+# which its live holder removes with it (removed here by name, it could be another's); this
+# process's own such lock counts as taken, should that holder die and leave the folder.
 reap_lock() {
   local lock=$1 key=$2 rec
-  try_lock "$lock/reaping" || return 1
+  try_lock "$lock/reaping" || [ "$(live_owner "$lock/reaping")" = "$BASHPID" ] || return 1
   case $key in
     record:*) rec=$(cat "$lock/owner.json" 2>/dev/null) && [ "record:$rec" = "$key" ] ;;
     inode:*) [ ! -e "$lock/owner.json" ] && [ "inode:$(file_stat "$lock" %i %i)" = "$key" ] ;;

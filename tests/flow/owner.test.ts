@@ -193,36 +193,43 @@ async function swapWhileJudged(t: TestContext, folder: string, sig: string, scri
   await until(`bash judging ${folder}`, () => existsSync(join(sig, "judged.1")), { timeoutMs: 30_000 });
   await rm(folder, { recursive: true });
   await mkdir(folder);
-  const fresh = JSON.stringify(ownerRecord(sleeper(t))) + "\n";
+  const taker = sleeper(t);
+  const fresh = JSON.stringify(ownerRecord(taker)) + "\n";
   await writeFile(join(folder, "owner.json"), fresh);
   await writeFile(join(sig, "go"), "");
-  return { done, fresh };
+  return { done, fresh, taker };
 }
 
-test("a resume that judged the owner record's breaker dead never removes the fresh breaker a live taker made there meanwhile", async (t) => {
-  const { dir } = await preparedBottle(t);
-  const sig = await tempDir(t);
-  const breaker = join(dir, "owner.json.break");
-  await deadRecord(dir);
-  // A breaker left by a taker killed while it held it: its record names a dead process.
-  await mkdir(breaker);
-  await writeFile(join(breaker, "owner.json"), JSON.stringify({ pid: 2 ** 22 + 2, startedAt: new Date().toISOString() }) + "\n");
-  // The resume stops once it has judged that breaker dead (its first judgement of it).
-  const flow = sleeper(t);
-  const script = `${pausedJudge('"$DIR/owner.json.break"')}
+for (const ending of ["done", "killed"] as const) {
+  test(`a resume that judged the owner record's breaker dead never removes the fresh breaker a live taker made there meanwhile, and takes the bottle once that taker is ${ending}`, async (t) => {
+    const { dir } = await preparedBottle(t);
+    const sig = await tempDir(t);
+    const breaker = join(dir, "owner.json.break");
+    await deadRecord(dir);
+    // A breaker left by a taker killed while it held it: its record names a dead process.
+    await mkdir(breaker);
+    await writeFile(join(breaker, "owner.json"), JSON.stringify({ pid: 2 ** 22 + 2, startedAt: new Date().toISOString() }) + "\n");
+    // The resume stops once it has judged that breaker dead (its first judgement of it).
+    const flow = sleeper(t);
+    const script = `${pausedJudge('"$DIR/owner.json.break"')}
 holder=$(take_over "$DIR" "$FLOW") && echo took || echo "held by $holder"`;
-  // Meanwhile another taker removes that breaker and takes a fresh one, as a live process.
-  const { done: a, fresh } = await swapWhileJudged(t, breaker, sig, script, { DIR: dir, FLOW: String(flow) });
-  // Once the resume judges the breaker again, it has acted on its first judgement (or it
-  // removed the live taker's breaker, and went on without judging it again).
-  const current = () => readFile(join(breaker, "owner.json"), "utf8").catch(() => "gone");
-  await until("the resume judging the breaker again", async () => existsSync(join(sig, "judged.2")) || (await current()) !== fresh, { timeoutMs: 30_000 });
-  assert.equal(await current(), fresh, "the resume removed the live taker's breaker");
-  // The live taker done, the resume takes the bottle.
-  await rm(breaker, { recursive: true });
-  assert.equal((await a).stdout, "took\n");
-  assert.equal(await ownerPid(dir), flow);
-});
+    // Meanwhile another taker removes that breaker and takes a fresh one, as a live process.
+    const { done: a, fresh, taker } = await swapWhileJudged(t, breaker, sig, script, { DIR: dir, FLOW: String(flow) });
+    // Once the resume judges the breaker again, it has acted on its first judgement (or it
+    // removed the live taker's breaker, and went on without judging it again).
+    const current = () => readFile(join(breaker, "owner.json"), "utf8").catch(() => "gone");
+    await until("the resume judging the breaker again", async () => existsSync(join(sig, "judged.2")) || (await current()) !== fresh, { timeoutMs: 30_000 });
+    assert.equal(await current(), fresh, "the resume removed the live taker's breaker");
+    // The live taker done (its breaker removed), or killed holding it: the resume, whose
+    // `reaping` is in that breaker, takes the bottle.
+    if (ending === "done") await rm(breaker, { recursive: true });
+    else process.kill(taker, "SIGKILL");
+    const r = await a;
+    assert.equal(r.stdout, "took\n", r.stderr);
+    assert.equal(await ownerPid(dir), flow);
+    assert.deepEqual((await readdir(dir)).filter((n) => n.includes("owner.json") && n !== "owner.json"), [], "a breaker or temp record was left");
+  });
+}
 
 test("a resume removes the breaker a taker killed while holding it left: one whose record names a process that is gone, or one without a record older than 2 s", async (t) => {
   const { dir } = await preparedBottle(t);
