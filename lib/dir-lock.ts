@@ -4,8 +4,7 @@
 // (killed while holding it) is cleared by the next taker.
 import { mkdir, rm, stat } from "node:fs/promises";
 import process from "node:process";
-import { tryBreaker } from "./inventory/breaker.ts";
-import { ownerAlive, readOwner, writeOwner, type Owner } from "./inventory/owner.ts";
+import { ownerAlive, readOwner, tryBreaker, writeOwner, type Owner } from "./inventory/owner.ts";
 
 export interface DirLockOptions {
   /** How long to wait for a live holder before giving up with `busy`'s error. */
@@ -59,7 +58,7 @@ export async function withDirLock<T>(lock: string, opts: DirLockOptions, fn: () 
  * a holder's record, then found that holder gone, would otherwise remove the lock a live
  * taker made after the holder released its own (seen with a dozen takers at once). The
  * start flow's teardown takes it too (scripts/flow-owner.sh clear_dead_lock); one its taker
- * left is removed by the rule of inventory/breaker.ts.
+ * left is removed by the rule of inventory/owner.ts's tryBreaker.
  */
 async function underBreaker(lock: string, fn: () => Promise<void>): Promise<void> {
   const breaker = `${lock}.break`;

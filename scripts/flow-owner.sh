@@ -69,7 +69,7 @@ take_over() {
 # process's record inside (called as $(take_over ...), a subshell holds it), whole when it
 # appears: one read half-written would be judged dead. One left by a process that is gone is
 # removed first (reap_lock). Fails while a live process holds it, or once its parent is gone.
-# lib/inventory/breaker.ts is the same, in TypeScript: both sides take owner.json.break.
+# lib/inventory/owner.ts's tryBreaker is the same, in TypeScript: both take owner.json.break.
 try_lock() {
   local lock=$1 key
   until mkdir "$lock" 2>/dev/null; do

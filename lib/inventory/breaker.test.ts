@@ -5,8 +5,7 @@ import process from "node:process";
 import { test, type TestContext } from "node:test";
 import { start } from "../proc.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
-import { tryBreaker } from "./breaker.ts";
-import { OWNER_FILE, ownerRecord, readOwner } from "./owner.ts";
+import { OWNER_FILE, ownerRecord, readOwner, tryBreaker } from "./owner.ts";
 
 const dead = () => JSON.stringify({ pid: 2 ** 22 + 2, startedAt: new Date().toISOString() }) + "\n";
 function live(t: TestContext): string {
