@@ -9,6 +9,7 @@ import type net from "node:net";
 import process from "node:process";
 import { Readable } from "node:stream";
 import { after, test } from "node:test";
+import { skipWhen } from "../../tests/support/skip.ts";
 import { directSocket, relayDirect } from "./direct-body.ts";
 
 const deno = process.versions.deno !== undefined;
@@ -67,7 +68,7 @@ test("directSocket(): the client's socket only for a body that goes out as it ca
   assert.deepEqual(wrong, []);
 });
 
-test("relayDirect(): a large body reaches a slow client whole after its head, and the connection carries the next request", { skip: deno ? "Deno's ServerResponse does not write through res.socket (directSocket() is null there)" : false }, async () => {
+test("relayDirect(): a large body reaches a slow client whole after its head, and the connection carries the next request", skipWhen(deno && "Deno's ServerResponse does not write through res.socket (directSocket() is null there)", "relayDirect"), async () => {
   const big = Buffer.alloc(4 << 20);
   for (let i = 0; i < big.length; i++) big[i] = i % 251;
   let direct = 0;
