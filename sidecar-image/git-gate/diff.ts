@@ -8,6 +8,16 @@ import { Buffer } from "node:buffer";
 /** Runs git in the gate repo (with `input` on its stdin) and returns stdout; throws on failure. */
 export type Git = (args: string[], input?: string) => Promise<string>;
 
+/** Every ref of the repo `git` runs in, with its value. */
+export async function refValues(git: Git): Promise<Map<string, string>> {
+  const refs = new Map<string, string>();
+  for (const line of (await git(["for-each-ref", "--format=%(objectname) %(refname)"])).split("\n").filter(Boolean)) {
+    const at = line.indexOf(" ");
+    refs.set(line.slice(at + 1), line.slice(0, at));
+  }
+  return refs;
+}
+
 export interface CommitChanges {
   commit: string;
   /** The commit object's header lines (tree, parents, author, committer, any extra). */

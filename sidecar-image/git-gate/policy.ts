@@ -34,7 +34,7 @@
 // refs are refused too, for upstream's clones that do honour them.
 import type { PushPolicy } from "../../lib/plan/schema.ts";
 import type { Finding, Scanner } from "../../lib/dlp/mod.ts";
-import { addedOver, commitChanges, type CommitChanges, droppedPaths, type Git } from "./diff.ts";
+import { addedOver, commitChanges, type CommitChanges, droppedPaths, type Git, refValues } from "./diff.ts";
 import { pathMatches, refMatches } from "./glob.ts";
 import { beyond, publishedTips } from "./published.ts";
 import type { DeletedRef } from "./deleted.ts";
@@ -170,11 +170,7 @@ export async function checkPush(updates: RefUpdate[], ctx: PolicyContext): Promi
 
   // What the gate's refs hold; receive-pack checks a command's old value only after
   // pre-receive, so the policy checks it first.
-  const current = new Map<string, string>();
-  for (const line of (await ctx.git(["for-each-ref", "--format=%(objectname) %(refname)"])).split("\n").filter(Boolean)) {
-    const [sha, ref] = line.split(" ");
-    current.set(ref!, sha!);
-  }
+  const current = await refValues(ctx.git);
   const tips = await publishedTips(ctx.git, ctx.upstream);
 
   for (const u of updates) {

@@ -12,6 +12,7 @@ import { BbError } from "../../lib/errors.ts";
 import { formatArgv, run } from "../../lib/proc.ts";
 import type { GitGateConfig } from "../../lib/sidecar-config.ts";
 import { recordPruned } from "./deleted.ts";
+import { refValues } from "./diff.ts";
 
 export type Upstream = GitGateConfig["upstreams"][number];
 
@@ -93,10 +94,8 @@ export function upstreamEnv(upstream: Upstream, dirs: GateDirs): Record<string, 
 }
 
 /** The refs of the bare repo at `gitDir`, each with its value. */
-async function refsOf(gitDir: string): Promise<Map<string, string>> {
-  const r = await run(["git", "--git-dir", gitDir, "for-each-ref", "--format=%(objectname) %(refname)"], { timeoutMs: 60_000, what: `Cannot list the refs of ${gitDir}` });
-  return new Map(r.stdout.split("\n").filter(Boolean).map((l) => [l.slice(l.indexOf(" ") + 1), l.slice(0, l.indexOf(" "))]));
-}
+const refsOf = (gitDir: string) =>
+  refValues(async (args) => (await run(["git", "--git-dir", gitDir, ...args], { timeoutMs: 60_000, what: `Cannot list the refs of ${gitDir}` })).stdout);
 
 /**
  * Fetch the mirror of `repo` from upstream: its refs become upstream's (--prune drops
