@@ -114,10 +114,19 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   const list = (what: string) => listUpstream(repo.url, (args, extra) => runGit(args, { ...env, ...extra }, { timeoutMs: forwardTimeoutMs, what }), what);
   const listing = await list(`Cannot forward the push to upstream ${repo.key}: cannot list its refs`);
   // What upstream's tips reach counts as published (published.ts): ones the gate does not
-  // hold yet are fetched, objects only. One that cannot be fetched counts for nothing.
+  // hold yet are fetched, objects only. One that cannot be fetched counts for nothing (the
+  // stricter judgement), and the agent and the operator are told, or a refusal of what
+  // such a tip published would read as the policy's alone.
   const unheld = await unheldTips(git, listing.values);
   if (unheld.length) {
-    await runGit(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", repo.url, ...unheld], { ...env, ...QUARANTINE_OFF }, { timeoutMs: forwardTimeoutMs, what: `Cannot fetch upstream ${repo.key}'s new tips` }).catch(() => {});
+    const fetched = await runGit(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", repo.url, ...unheld], { ...env, ...QUARANTINE_OFF }, { timeoutMs: forwardTimeoutMs, what: `Cannot fetch upstream ${repo.key}'s new tips` }).catch(
+      (e: Error) => ({ code: -1, stdout: "", stderr: e.message }),
+    );
+    if (fetched.code !== 0) {
+      const line = `could not fetch ${namesShown(unheld)} from upstream ${repo.key} (the gate does not hold ${unheld.length > 1 ? "their tips" : "its tip"}), so the push was checked without ${unheld.length > 1 ? "them" : "it"}: commits only ${unheld.length > 1 ? "they reach" : "it reaches"} count as new, not as published (${lastWord(upstreamSaid(repo, fetched))})`;
+      out.warn(line);
+      operator(line);
+    }
   }
   const deleted = deletedRefs(opts.cwd);
   const violations = await checkPush(updates, {
@@ -269,6 +278,18 @@ async function unchecked(o: {
 /** What upstream's git said of a failed push, without credentials. */
 function upstreamSaid(repo: Repo, r: { stdout: string; stderr: string }): string {
   return redactCredentials(`${r.stdout}\n${r.stderr}`.replaceAll(repo.url, redactUrl(repo.url))).trim();
+}
+
+/** "a, b, c and 4 more" of ref names, for one line. */
+function namesShown(refs: string[]): string {
+  const shown = refs.slice(0, 3).join(", ");
+  return refs.length > 3 ? `${shown} and ${refs.length - 3} more` : shown;
+}
+
+/** Git's conclusion in `text` (its last "fatal:" line, else its last line): one line's reason. */
+function lastWord(text: string): string {
+  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+  return printable([...lines].reverse().find((l) => l.startsWith("fatal:")) ?? lines.at(-1) ?? "git said nothing");
 }
 
 /** Say `text` to the pusher, each line indented and made printable. */

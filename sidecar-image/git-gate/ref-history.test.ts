@@ -3,7 +3,7 @@
 // mirror still holds, a symbolic ref upstream whose target does not exist. Real process,
 // real git, a local upstream (file://, or a git:// server speaking only protocol v0).
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { chmod, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { deletedAfterHardening, publishUpstream, refusedPushTo, startGateFixture, type GateFixture } from "./testdata/gate.ts";
@@ -100,6 +100,35 @@ describe("git-gate remembers what it did to a ref and judges by what upstream ho
     const { f } = ctx;
     await secretMovedAwayDuringPush(f, "leak", async () => ["-d", "refs/heads/leak"]);
     assert.equal(await upstreamAt(f, "leak"), "", "the hook did not drop the branch upstream");
+  });
+
+  it("a tip upstream lists that the gate cannot fetch counts for nothing, and the agent and the operator's log are told which and why", async () => {
+    const { f } = ctx;
+    // A maintainer's branch whose new file is corrupt upstream: upstream lists the branch,
+    // and its upload-pack cannot send the file, so no fetch of the branch succeeds. Its
+    // receive-pack never reads the blob, so pushes still land.
+    const blob = (await f.git(f.upstream, ["hash-object", "-w", "--stdin"], [0], "only upstream holds this\n")).stdout.trim();
+    const base = (await f.git(f.upstream, ["ls-tree", "main"])).stdout;
+    const tree = (await f.git(f.upstream, ["mktree"], [0], `${base}100644 blob ${blob}\tunreadable.txt\n`)).stdout.trim();
+    const tip = (await f.git(f.upstream, ["commit-tree", tree, "-p", "main", "-m", "maintainer: unreadable"])).stdout.trim();
+    await f.git(f.upstream, ["update-ref", "refs/heads/unfetchable", tip]);
+    const loose = join(f.upstream, "objects", blob.slice(0, 2), blob.slice(2));
+    await chmod(loose, 0o644);
+    await writeFile(loose, "not a zlib stream\n");
+    try {
+      const logged = f.gate.waitForLog(/git-gate: warning: push to example\.com\/acme\/widget: could not fetch refs\/heads\/unfetchable from upstream example\.com\/acme\/widget/, 30_000);
+      const sha = await f.commit("unheld.txt", "unheld\n");
+      const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/unheld"]);
+      assert.match(
+        r.stderr,
+        /git-gate: warning: could not fetch refs\/heads\/unfetchable from upstream example\.com\/acme\/widget \(the gate does not hold its tip\), so the push was checked without it: commits only it reaches count as new, not as published \(fatal: [^\n]+\)/,
+      );
+      await logged;
+      assert.equal(await upstreamAt(f, "agent/unheld"), sha);
+    } finally {
+      await f.git(f.upstream, ["update-ref", "-d", "refs/heads/unfetchable"]);
+      await rm(loose, { force: true });
+    }
   });
 
   it("a commit a branch upstream rewrote away is new again, though the gate has not fetched the branch's new tip: its secret is refused", async () => {
