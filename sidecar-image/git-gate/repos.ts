@@ -2,7 +2,8 @@
 // "<host>/<owner>/<repo>" maps to a bare mirror under the data dir and to
 // "<upstream.url>/<owner>/<repo>" upstream, reached with the upstream's identity (an SSH
 // key the agent never sees). Mirrors are created on first use and fetched before every
-// session, one sync per repo at a time. An upstream's SSH host key is the one the bottle
+// session, one sync per repo at a time, and never while a push's receive-pack runs in it
+// (turns.ts). An upstream's SSH host key is the one the bottle
 // pins (host_key), else the first one seen, kept in the gate's known_hosts from then on.
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
@@ -13,6 +14,7 @@ import { formatArgv, run } from "../../lib/proc.ts";
 import type { GitGateConfig } from "../../lib/sidecar-config.ts";
 import { recordPruned } from "./deleted.ts";
 import { refValues } from "./diff.ts";
+import { createTurns } from "./turns.ts";
 
 export type Upstream = GitGateConfig["upstreams"][number];
 
@@ -121,8 +123,12 @@ export interface Registry {
   readonly repos: ReadonlyMap<string, Repo>;
   /** The repo a request path names, or a reason to refuse it. */
   lookup(path: string): { ok: true; repo: Repo } | { ok: false; reason: string };
-  /** Create the mirror if needed, then fetch from upstream. */
+  /** Create the mirror if needed, then fetch from upstream, in the repo's turn (turns.ts). */
   sync(repo: Repo): Promise<void>;
+  /** Take the repo's turn for a push's receive-pack: no sync runs until the function returned is called. */
+  receive(repo: Repo): Promise<() => void>;
+  /** Whether a push holds the repo's turn or waits for it: a sync now waits for that push to end. */
+  pushing(repo: Repo): boolean;
 }
 
 /** Build the registry; throws CONFIG for a repo without upstream or a missing identity. */
@@ -150,6 +156,14 @@ export function createRegistry(config: GitGateConfig, dirs: GateDirs): Registry 
   }
 
   const inFlight = new Map<string, Promise<void>>();
+  const turns = createTurns();
+  /** Per repo key, the pushes holding or waiting for its turn. */
+  const pushes = new Map<string, number>();
+  const countPush = (key: string, by: number) => {
+    const n = (pushes.get(key) ?? 0) + by;
+    if (n) pushes.set(key, n);
+    else pushes.delete(key);
+  };
 
   async function doSync(repo: Repo): Promise<void> {
     if (existsSync(join(repo.dir, "HEAD"))) return fetchMirror({ repo, dirs, allowedRefs: config.push.allowedRefs });
@@ -179,9 +193,28 @@ export function createRegistry(config: GitGateConfig, dirs: GateDirs): Registry 
       // Sessions that arrive while a sync runs share it instead of fetching again.
       const running = inFlight.get(repo.key);
       if (running) return running;
-      const p = doSync(repo).finally(() => inFlight.delete(repo.key));
+      const p = (async () => {
+        const end = await turns.take(repo.key);
+        try {
+          await doSync(repo);
+        } finally {
+          end();
+        }
+      })().finally(() => inFlight.delete(repo.key));
       inFlight.set(repo.key, p);
       return p;
     },
+    async receive(repo) {
+      countPush(repo.key, 1);
+      const end = await turns.take(repo.key);
+      let ended = false;
+      return () => {
+        if (ended) return;
+        ended = true;
+        countPush(repo.key, -1);
+        end();
+      };
+    },
+    pushing: (repo) => pushes.has(repo.key),
   };
 }

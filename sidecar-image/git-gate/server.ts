@@ -147,7 +147,11 @@ export function createGitGate(opts: GitGateOptions): GitGate {
     const found = registry.lookup(req.path);
     if (!found.ok) return refuse(socket, found.reason);
     const repo = found.repo;
-    if (req.service === "git-receive-pack" && !opts.hooksDir) return refuse(socket, `pushes to ${repo.key} are disabled: git-gate runs without a hooks dir`);
+    const pushing = req.service === "git-receive-pack";
+    if (pushing && !opts.hooksDir) return refuse(socket, `pushes to ${repo.key} are disabled: git-gate runs without a hooks dir`);
+    const said = pushing ? gitLines["git-receive-pack"] : gitLines["git-upload-pack"];
+    // Said, or a session held until a slow push ends would look hung.
+    if (registry.pushing(repo)) said.info(`${pushing ? "push" : "fetch"} ${repo.key} from ${socket.remoteAddress} waits for the push in progress to it to end`);
     try {
       await registry.sync(repo);
     } catch (e) {
@@ -157,6 +161,9 @@ export function createGitGate(opts: GitGateOptions): GitGate {
       sessionLines.warn(`serving ${repo.key} from the mirror as it is: ${(e as Error).message}`);
     }
     if (socket.destroyed) return;
+    // No sync may move the mirror's refs while receive-pack runs (turns.ts).
+    const endTurn = pushing ? await registry.receive(repo) : () => {};
+    if (socket.destroyed) return endTurn();
     // From here on git keeps a live session talking (keep-alive packets while a hook or a
     // pack is being computed), so a session silent this long is one nobody finishes.
     const idleMs = opts.idleTimeoutMs ?? 300_000;
@@ -166,10 +173,17 @@ export function createGitGate(opts: GitGateOptions): GitGate {
     });
     // Each push is said (it goes upstream); fetches, which a loop can start 170 times a
     // second, as the first of each repo and address, then counts.
-    if (req.service === "git-receive-pack") log.info(`push ${repo.key} from ${socket.remoteAddress}`);
-    else gitLines["git-upload-pack"].info(`fetch ${repo.key} from ${socket.remoteAddress}`);
-    const pushing = req.service === "git-receive-pack";
-    const child = start(serviceArgv(req, repo), { env: serviceEnv(req, repo), stdio: pushing ? ["pipe", "pipe", "pipe", "pipe"] : ["pipe", "pipe", "pipe"] });
+    if (pushing) log.info(`push ${repo.key} from ${socket.remoteAddress}`);
+    else said.info(`fetch ${repo.key} from ${socket.remoteAddress}`);
+    let child;
+    try {
+      child = start(serviceArgv(req, repo), { env: serviceEnv(req, repo), stdio: pushing ? ["pipe", "pipe", "pipe", "pipe"] : ["pipe", "pipe", "pipe"] });
+    } catch (e) {
+      endTurn();
+      throw e;
+    }
+    child.once("close", endTurn);
+    child.once("error", endTurn);
     if (pushing) {
       const fromHook = child.stdio[HOOK_LOG_FD] as Readable;
       fromHook.on("error", () => {});
@@ -177,7 +191,6 @@ export function createGitGate(opts: GitGateOptions): GitGate {
         if (line.trim()) hookLines.warn(`push to ${repo.key}: ${printable(line)}`);
       });
     }
-    const said = req.service === "git-receive-pack" ? gitLines["git-receive-pack"] : gitLines["git-upload-pack"];
     const what = `${req.service.slice(4)} ${repo.key}`;
     child.stderr!.on("data", (b: Buffer) => {
       for (const line of b.toString("utf8").split("\n")) if (line.trim()) said.warn(`${what}: ${printable(line)}`);
