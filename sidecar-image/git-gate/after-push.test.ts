@@ -4,7 +4,8 @@
 // reports the push failed though upstream took it (landed.ts); or upstream keeps part of
 // a push the gate refuses. Real process, real git; the local upstream's own hooks break
 // its listing (a config value only upload-pack reads, so pushes to it still work), refuse
-// deletes, or end its receive-pack once its refs moved. The gate's mirror is read
+// deletes, or end its receive-pack once its refs moved (after a delete, with its listing
+// mended first). The gate's mirror is read
 // directly: any session through the gate would fetch it again first.
 import assert from "node:assert/strict";
 import { chmod, rm, writeFile } from "node:fs/promises";
@@ -18,22 +19,33 @@ const at = async (f: GateFixture, repo: string, ref: string) => (await f.git(rep
 const upstreamAt = (f: GateFixture, ref: string) => at(f, f.upstream, ref);
 const mirror = (f: GateFixture) => join(f.dir, "data", "repos", `${REPO}.git`);
 
-/** Run `body` with upstream's listing broken by the first push it takes (and its deletes refused when `refuseDeletes`). */
-async function withListingBrokenAfterPush(f: GateFixture, opts: { refuseDeletes: boolean }, body: () => Promise<void>) {
+/**
+ * What upstream does with a delete: takes it; refuses it; or takes it, mends its listing and
+ * dies before it answers (what git sees of a connection lost, or a timeout, once upstream
+ * took the delete).
+ */
+type Deletes = "taken" | "refused" | "lost";
+
+/** Run `body` with upstream's listing broken by the first push it takes, and its deletes handled as `deletes` says. */
+async function withListingBrokenAfterPush(f: GateFixture, deletes: Deletes, body: () => Promise<void>) {
   const hook = async (name: string, script: string) => {
     await writeFile(join(f.upstream, "hooks", name), `#!/bin/sh\n${script}`);
     await chmod(join(f.upstream, "hooks", name), 0o755);
   };
   // ls-refs reads lsrefs.unborn and dies on a value it does not know; receive-pack never reads it.
   await hook("post-receive", "git config lsrefs.unborn broken-by-test\n");
-  if (opts.refuseDeletes) {
+  if (deletes === "refused") {
     await hook("pre-receive", `while read old new ref; do case "$new" in *[!0]*) ;; *) echo "upstream takes no deletes" >&2; exit 1 ;; esac; done\n`);
+  }
+  if (deletes === "lost") {
+    await hook("reference-transaction", `[ "$1" = committed ] || exit 0\nwhile read old new ref; do case "$new" in *[!0]*) exit 0 ;; esac; done\ngit config --unset lsrefs.unborn\nkill -9 "$PPID"\n`);
   }
   try {
     await body();
-    assert.equal((await f.git(f.upstream, ["config", "lsrefs.unborn"], [0, 1])).stdout.trim(), "broken-by-test", "upstream's post-receive hook did not run");
+    const [expected, what] = deletes === "lost" ? ["", "upstream's reference-transaction hook did not take a delete"] : ["broken-by-test", "upstream's post-receive hook did not run"];
+    assert.equal((await f.git(f.upstream, ["config", "lsrefs.unborn"], [0, 1])).stdout.trim(), expected, what);
   } finally {
-    for (const name of ["post-receive", "pre-receive"]) await rm(join(f.upstream, "hooks", name), { force: true });
+    for (const name of ["post-receive", "pre-receive", "reference-transaction"]) await rm(join(f.upstream, "hooks", name), { force: true });
     await f.git(f.upstream, ["config", "--unset", "lsrefs.unborn"], [0, 5]);
   }
 }
@@ -52,7 +64,7 @@ describe("git-gate when upstream took a push it cannot simply let through (real 
   it("an update of an existing branch is reported as pushed: it creates no ref, so there was nothing to check", async () => {
     await f.git(f.work, ["push", "-q", "origin", "HEAD:refs/heads/agent/moved"]);
     const next = await f.commit("moved.txt", "moved\n");
-    await withListingBrokenAfterPush(f, { refuseDeletes: false }, async () => {
+    await withListingBrokenAfterPush(f, "taken", async () => {
       const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/moved"]);
       assert.match(r.stderr, /git-gate: pushed refs\/heads\/agent\/moved to upstream/);
       assert.doesNotMatch(r.stderr, /warning|could not/);
@@ -67,7 +79,7 @@ describe("git-gate when upstream took a push it cannot simply let through (real 
       /git-gate: warning: push to example\.com\/acme\/widget: refs\/heads\/agent\/landed stands upstream unchecked: git-gate could not list upstream's refs after the push, so it could not check that creating it made no other ref through a symbolic ref upstream, nor could it delete it again; check what refs\/heads\/agent\/landed is upstream/,
       30_000,
     );
-    await withListingBrokenAfterPush(f, { refuseDeletes: true }, async () => {
+    await withListingBrokenAfterPush(f, "refused", async () => {
       const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/landed"]);
       assert.match(
         r.stderr,
@@ -90,7 +102,7 @@ describe("git-gate when upstream took a push it cannot simply let through (real 
     await f.git(f.upstream, ["symbolic-ref", "refs/heads/agent/alias", "refs/heads/release"]);
     try {
       await f.commit("alias.txt", "through the alias\n");
-      await withListingBrokenAfterPush(f, { refuseDeletes: false }, async () => {
+      await withListingBrokenAfterPush(f, "taken", async () => {
         const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/alias"], [1]);
         assert.match(
           r.stderr,
@@ -103,9 +115,22 @@ describe("git-gate when upstream took a push it cannot simply let through (real 
     }
   });
 
+  it("a new branch git-gate could not check whose delete again git reported as failed, though upstream took it, is refused as deleted again: the gate does not hold what upstream does not", async () => {
+    await f.commit("undone.txt", "undone\n");
+    await withListingBrokenAfterPush(f, "lost", async () => {
+      const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/undone"], [0, 1]);
+      assert.equal(r.code, 1, `the push stands in the gate though upstream deleted it again:\n${r.stderr}`);
+      assert.match(r.stderr, /could not check that creating refs\/heads\/agent\/undone made no other ref through a symbolic ref upstream whose target did not exist; git-gate deleted refs\/heads\/agent\/undone again \(push again\)/);
+      assert.match(r.stderr, /git-gate: {3}git reported deleting refs\/heads\/agent\/undone again as failed, but upstream no longer holds it:/);
+      assert.doesNotMatch(r.stderr, /stands upstream|pushed refs\/heads\/agent\/undone/);
+    });
+    assert.equal(await upstreamAt(f, "agent/undone"), "", "upstream did not take the delete: the test's hook did not work as meant");
+    assert.equal(await at(f, mirror(f), "refs/heads/agent/undone"), "", "the gate holds a branch upstream does not");
+  });
+
   it("a branch deleted through the gate whose new create was deleted again unchecked is still judged as moved from where it was deleted", async () => {
     const { base, hardened } = await deletedAfterHardening(f, "agent/ci");
-    await withListingBrokenAfterPush(f, { refuseDeletes: false }, async () => {
+    await withListingBrokenAfterPush(f, "taken", async () => {
       const r = await f.git(f.work, ["push", "origin", `${hardened}:refs/heads/agent/ci`], [1]);
       assert.match(r.stderr, /git-gate deleted refs\/heads\/agent\/ci again \(push again\)/);
     });
@@ -131,6 +156,26 @@ describe("git-gate when upstream took a push it cannot simply let through (real 
       await rm(hook, { force: true });
       await f.git(f.upstream, ["update-ref", "--no-deref", "-d", "refs/heads/agent/stuck"]);
       await f.git(f.upstream, ["update-ref", "-d", "refs/heads/stuck-release"], [0, 1]);
+    }
+  });
+
+  it("a ref made through a symbolic ref upstream whose delete again git reported as failed, though upstream took it, is reported as deleted again, not as standing", async () => {
+    await f.git(f.upstream, ["symbolic-ref", "refs/heads/agent/lost-alias", "refs/heads/lost-release"]);
+    const hook = join(f.upstream, "hooks", "reference-transaction");
+    // Upstream dies once a delete is in, before it answers.
+    await writeFile(hook, `#!/bin/sh\n[ "$1" = committed ] || exit 0\nwhile read old new ref; do case "$new" in *[!0]*) exit 0 ;; esac; done\nkill -9 "$PPID"\n`);
+    await chmod(hook, 0o755);
+    try {
+      await f.commit("lost-alias.txt", "through the alias\n");
+      const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/lost-alias"], [1]);
+      assert.match(r.stderr, /created a ref through a symbolic ref upstream; git-gate deleted refs\/heads\/lost-release again:/);
+      assert.doesNotMatch(r.stderr, /could not delete/);
+      assert.equal(await at(f, f.upstream, "refs/heads/lost-release"), "", "upstream holds the ref made through the symref");
+      assert.doesNotMatch(f.gate.stderr(), /lost-release stands upstream/);
+    } finally {
+      await rm(hook, { force: true });
+      await f.git(f.upstream, ["update-ref", "--no-deref", "-d", "refs/heads/agent/lost-alias"]);
+      await f.git(f.upstream, ["update-ref", "-d", "refs/heads/lost-release"], [0, 1]);
     }
   });
 

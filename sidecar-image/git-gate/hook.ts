@@ -181,8 +181,21 @@ export async function preReceive(opts: HookOptions): Promise<number> {
     say(out, failure);
   }
   const created = landed.filter((u) => ZERO.test(u.old) && !ZERO.test(u.new));
-  /** Delete upstream, again, refs this push made (each at the value it made it with). */
-  const deleteAgain = (made: { ref: string; new: string }[]) => forward(repo, made.map((m) => ({ old: m.new, new: "0", ref: m.ref })), runGit, env, forwardTimeoutMs);
+  /**
+   * Delete upstream, again, refs this push made (each at the value it made it with); the
+   * names of those upstream no longer holds. A delete git reports failed (a timeout, a
+   * connection lost) may have landed all the same, so upstream's refs say, as for a failed
+   * forward (landed.ts); when they cannot be listed either, none is gone (the stricter report).
+   */
+  const deleteAgain = async (made: { ref: string; new: string }[]): Promise<Undone> => {
+    const deletes = made.map((m) => ({ old: m.new, new: "0", ref: m.ref }));
+    const r = await forward(repo, deletes, runGit, env, forwardTimeoutMs).catch((e: Error) => ({ code: -1, stdout: "", stderr: e.message }));
+    if (r.code === 0) return { gone: made.map((m) => m.ref), failure: null };
+    const failure = upstreamSaid(repo, r);
+    const now = await list(`Cannot list upstream ${repo.key} after deleting ${refNames(deletes)} again failed`).catch((e: Error) => e);
+    if (now instanceof Error) return { gone: [], failure: `${failure}\n${now.message}` };
+    return { gone: landedUpdates(deletes, now.values).map((u) => u.ref), failure };
+  };
   // A created ref's delete record goes once the create stands: one taken back below leaves
   // the ref deleted where it was.
   const stand = async (kept: RefUpdate[]) => {
@@ -207,9 +220,10 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   if (created.length) {
     after ??= await list(`Cannot list upstream ${repo.key} after the push`).catch((e: Error) => e);
     if (after instanceof Error) {
-      const code = await unchecked({ out, operator, repo, updates, created, listingFailed: after, undo: () => deleteAgain(created) });
-      if (code === 0) await stand(updates);
-      return code === 0 ? 0 : refusedButKept(updates.filter((u) => !created.includes(u)));
+      const gone = await unchecked({ out, operator, repo, updates, created, listingFailed: after, undo: () => deleteAgain(created) });
+      if (gone.length) return refusedButKept(updates.filter((u) => !gone.includes(u)));
+      await stand(updates);
+      return 0;
     }
     const refused: Violation[] = [];
     const undo: { ref: string; new: string; via: string }[] = [];
@@ -221,12 +235,13 @@ export async function preReceive(opts: HookOptions): Promise<number> {
       }
     }
     if (undo.length) {
-      const undone = (await deleteAgain(undo)).code === 0;
-      const outcome = undone ? `git-gate deleted ${undo.map((u) => u.ref).join(", ")} again` : `git-gate could not delete ${undo.map((u) => u.ref).join(", ")} again: tell upstream's maintainers`;
-      if (!undone) operator(`${undo.map((u) => u.ref).join(", ")} stands upstream though the policy refuses it: the push created it through a symbolic ref upstream, and git-gate could not delete it again; delete it upstream`);
+      const { gone } = await deleteAgain(undo);
+      const standing = undo.filter((h) => !gone.includes(h.ref)).map((h) => h.ref).join(", ");
+      const outcome = standing ? `git-gate could not delete ${standing} again: tell upstream's maintainers` : `git-gate deleted ${gone.join(", ")} again`;
+      if (standing) operator(`${standing} stands upstream though the policy refuses it: the push created it through a symbolic ref upstream, and git-gate could not delete it again; delete it upstream`);
       tell(out, `upstream took the push to ${repo.key}, but it created a ref through a symbolic ref upstream; ${outcome}:`, refused);
       // A symref whose target was deleted again is dangling upstream once more: not kept.
-      return refusedButKept(undone ? landed.filter((u) => !undo.some((h) => h.via === u.ref)) : landed);
+      return refusedButKept(landed.filter((u) => !undo.some((h) => h.via === u.ref && gone.includes(h.ref))));
     }
   }
   if (landed.length < updates.length) {
@@ -238,6 +253,12 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   return 0;
 }
 
+/** What deleting refs again did upstream: the names upstream no longer holds, and what git said if it reported the delete as failed. */
+interface Undone {
+  gone: string[];
+  failure: string | null;
+}
+
 /**
  * Upstream took the push, but the listing that finds refs made through a dangling symref
  * (dangling.ts) failed, so what `created` made upstream is not known: perhaps a ref the
@@ -245,9 +266,10 @@ export async function preReceive(opts: HookOptions): Promise<number> {
  * are deleted again, each at the value pushed (a delete through such a symref deletes its
  * target, the hidden ref with it), and the push is refused (the caller then brings the
  * gate's refs to what upstream keeps of the rest) and the agent pushes again. Only when
- * upstream will not take that delete either does the push stand, reported as landed with
- * a warning naming what went unchecked (to the operator too); the gate then takes the push
- * too, so it holds what upstream holds. The hook's exit code is returned.
+ * upstream holds a created ref still after that delete does it stand, reported with a
+ * warning naming what went unchecked (to the operator too); when none was deleted the push
+ * is reported as landed, and the gate takes it too, so it holds what upstream holds.
+ * Returns the created updates deleted again (none: the push stands).
  */
 async function unchecked(o: {
   out: Logger;
@@ -256,23 +278,26 @@ async function unchecked(o: {
   updates: RefUpdate[];
   created: RefUpdate[];
   listingFailed: Error;
-  undo: () => Promise<{ code: number; stdout: string; stderr: string }>;
-}): Promise<number> {
-  const names = o.created.map((u) => u.ref).join(", ");
+  undo: () => Promise<Undone>;
+}): Promise<RefUpdate[]> {
+  const names = refNames(o.created);
   const why = `upstream took the push to ${o.repo.key}, but git-gate could not list upstream's refs after it, so it could not check that creating ${names} made no other ref through a symbolic ref upstream whose target did not exist`;
-  // A delete that timed out may have landed or not: said as not done, the stricter report.
-  const undone = await o.undo().catch((e: Error) => ({ code: -1, stdout: "", stderr: e.message }));
-  if (undone.code === 0) {
+  const { gone, failure } = await o.undo();
+  const deleted = o.created.filter((u) => gone.includes(u.ref));
+  const standing = refNames(o.created.filter((u) => !gone.includes(u.ref)));
+  if (!standing) {
     o.out.info(`${why}; git-gate deleted ${names} again (push again):`);
     say(o.out, o.listingFailed.message);
-    return 1;
+    if (failure) say(o.out, `git reported deleting ${names} again as failed, but upstream no longer holds ${o.created.length > 1 ? "them" : "it"}:\n  ${failure.replaceAll("\n", "\n  ")}`);
+    return deleted;
   }
-  o.out.warn(`${why}; nor could it delete ${names} again: ask upstream's maintainers to check what ${names} is upstream:`);
-  o.operator(`${names} stands upstream unchecked: git-gate could not list upstream's refs after the push, so it could not check that creating it made no other ref through a symbolic ref upstream, nor could it delete it again; check what ${names} is upstream`);
+  o.out.warn(`${why}; nor could it delete ${standing} again: ask upstream's maintainers to check what ${standing} is upstream:`);
+  o.operator(`${standing} stands upstream unchecked: git-gate could not list upstream's refs after the push, so it could not check that creating it made no other ref through a symbolic ref upstream, nor could it delete it again; check what ${standing} is upstream`);
   say(o.out, o.listingFailed.message);
-  say(o.out, `Cannot delete ${names} again: ${upstreamSaid(o.repo, undone)}`);
-  o.out.info(`pushed ${o.updates.map((u) => u.ref).join(", ")} to upstream ${o.repo.key}`);
-  return 0;
+  say(o.out, `Cannot delete ${standing} again: ${failure ?? ""}`);
+  if (deleted.length) o.out.info(`  git-gate deleted ${refNames(deleted)} again (push again)`);
+  else o.out.info(`pushed ${refNames(o.updates)} to upstream ${o.repo.key}`);
+  return deleted;
 }
 
 /** What upstream's git said of a failed push, without credentials. */
