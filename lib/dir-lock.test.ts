@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { withDirLock, type DirLockOptions } from "./dir-lock.ts";
-import { readOwner, type Owner } from "./inventory/owner.ts";
+import { OWNER_FILE, ownerRecord, readOwner, type Owner } from "./inventory/owner.ts";
+import { start } from "./proc.ts";
+import { leaveReaping } from "../tests/support/left-reaping.ts";
 import { tempDir } from "../tests/support/tmp.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -57,4 +60,29 @@ test("a taker that judged a holder gone while the lock changed hands removes no 
   assert.deepEqual(results.filter((r) => r.status === "rejected"), []);
   assert.deepEqual(overlaps, []);
   assert.equal(existsSync(lock), false);
+});
+
+test("withDirLock() waits while the lock's holder lives, and once it is killed clears its lock through a breaker that holds a `reaping` a finished removal of this process left (its taker killed too)", async (t) => {
+  const lock = join(await tempDir(t), "l.lock");
+  const holder = start(["sleep", "60"], { stdio: "ignore" });
+  t.after(() => void holder.kill("SIGKILL"));
+  await mkdir(lock);
+  await writeFile(join(lock, OWNER_FILE), JSON.stringify(ownerRecord(holder.pid!)) + "\n");
+  await leaveReaping(t, `${lock}.break`);
+  let waited: Owner | null = null;
+  let ran = false;
+  const taken = withDirLock(lock, { waitMs: 60_000, staleMs: 60_000, busy: () => new Error("busy"), onWait: (h) => (waited = h) }, async () => {
+    ran = true;
+  });
+  let settled = false;
+  taken.finally(() => (settled = true)).catch(() => {});
+  await until("the taker waiting for the live holder", () => waited !== null);
+  assert.equal((waited as Owner | null)?.pid, holder.pid);
+  assert.equal(ran, false, "ran while a live process held the lock");
+  holder.kill("SIGKILL");
+  await until("the lock taken once its holder was killed, and given back", () => settled, 15_000);
+  await taken;
+  assert.equal(ran, true);
+  assert.equal(existsSync(lock), false, "the lock was left");
+  assert.equal(existsSync(`${lock}.break`), false, "its breaker was left");
 });

@@ -29,11 +29,20 @@ proc_stat() {
   printf '%s' "${stat##*) }"
 }
 
-# An owner record naming process PID as it is now (ownerRecord in owner.ts).
+# An owner record naming process PID as it is now (ownerRecord in owner.ts); with TOKEN, a
+# breaker's `reaping` naming the removal that took it (reap_lock).
 owner_record() {
   local fields start=""
   if fields=$(proc_stat "$1"); then read -r -a fields <<<"$fields"; start=${fields[19]}; fi
-  printf '{"pid":%d,"startedAt":"%s"%s}\n' "$1" "$(date -u +%FT%TZ)" "${start:+,\"procStart\":\"$start\"}"
+  printf '{"pid":%d,"startedAt":"%s"%s%s}\n' "$1" "$(date -u +%FT%TZ)" "${start:+,\"procStart\":\"$start\"}" "${2:+,\"token\":\"$2\"}"
+}
+
+# Set SELF to the pid of the shell running this (a subshell's own, as $BASHPID says). macOS's
+# bash 3.2 has no BASHPID: there a child exec'd in place of a command substitution's
+# subshell (so forked by this shell itself) says its parent. Not itself called as $(...),
+# whose subshell it would name.
+self_pid() {
+  SELF=${BASHPID:-$(exec sh -c 'echo "$PPID"')}
 }
 
 # Take the bottle in DIR over from the start flow that owned it, now gone: its owner record
@@ -56,7 +65,8 @@ take_over() {
     if [ -n "$pid" ]; then
       # Whole when it appears (link(2) refuses an existing name), as createFileWhole makes
       # it: a claimOwner reading a half-written record would take it for a dead one.
-      local tmp="$dir/.owner.json.tmp-$BASHPID"
+      local SELF; self_pid
+      local tmp="$dir/.owner.json.tmp-$SELF"
       owner_record "$pid" > "$tmp" && ln "$tmp" "$dir/owner.json" 2>/dev/null || rc=1
       rm -f "$tmp"
     fi
@@ -69,25 +79,29 @@ take_over() {
 # process's record inside (called as $(take_over ...), a subshell holds it), whole when it
 # appears: one read half-written would be judged dead. One left by a process that is gone is
 # removed first (reap_lock). Fails while a live process holds it, or once its parent is gone.
-# lib/inventory/owner.ts's tryBreaker is the same, in TypeScript: both take owner.json.break.
+# TOKEN goes in the record of a `reaping` (reap_lock). lib/inventory/owner.ts's tryBreaker
+# is the same, in TypeScript: both take owner.json.break.
 try_lock() {
-  local lock=$1 key
+  local lock=$1 token=${2:-} key SELF
   until mkdir "$lock" 2>/dev/null; do
     [ -d "${lock%/*}" ] || return 1
     key=$(stale_lock "$lock") && reap_lock "$lock" "$key" || return 1
   done
-  owner_record "$BASHPID" > "$lock/.owner.json" && mv "$lock/.owner.json" "$lock/owner.json"
+  self_pid
+  owner_record "$SELF" "$token" > "$lock/.owner.json" && mv "$lock/.owner.json" "$lock/owner.json"
 }
 
 # Whether the lock folder LOCK was left by a process that is gone: its record inside names a
-# dead process (or is broken); without a record, it is older than 2 s (its taker was killed
-# between the mkdir and the record). Prints what was judged, for reap_lock: the record as
-# read before it was judged, or the folder's inode.
+# dead process (or is broken), or it is a `reaping` its remover marked done (reap_lock);
+# without a record, it is older than 2 s (its taker was killed between the mkdir and the
+# record). Prints what was judged, for reap_lock: the record as read before it was judged,
+# or the folder's inode.
 stale_lock() {
   local lock=$1 rec made
   if [ -f "$lock/owner.json" ]; then
     rec=$(cat "$lock/owner.json" 2>/dev/null) || return 1
-    ! live_owner "$lock" >/dev/null || return 1
+    if [[ $rec =~ \"token\":\"([^\"]+)\" ]] && [ -e "$lock/done.${BASH_REMATCH[1]}" ]; then :
+    elif live_owner "$lock" >/dev/null; then return 1; fi
     printf 'record:%s' "$rec"
   else
     made=$(file_stat "$lock" %Y %m) || return 1
@@ -103,17 +117,24 @@ stale_lock() {
 # then reads LOCK again: the record judged (a dead process's, which no other folder holds) or
 # the inode of a folder still without one means the folder judged, which nobody else removes
 # while the remover holds its reaping lock. Otherwise that lock is left in the fresh folder,
-# which its live holder removes with it (removed here by name, it could be another's); this
-# process's own such lock counts as taken, should that holder die and leave the folder.
+# which its live holder removes with it (removed here by name, it could be another's), and
+# marked done (done.TOKEN, the token its record names, as owner.ts's reap does): should that
+# holder die and leave the folder, the next remover, this process or another, removes it as
+# left. A mark that lands in another remover's lock names no token of theirs.
 reap_lock() {
-  local lock=$1 key=$2 rec
-  try_lock "$lock/reaping" || [ "$(live_owner "$lock/reaping")" = "$BASHPID" ] || return 1
+  local lock=$1 key=$2 rec token SELF
+  self_pid
+  token="$SELF-$RANDOM$RANDOM$RANDOM"
+  try_lock "$lock/reaping" "$token" || return 1
   case $key in
     record:*) rec=$(cat "$lock/owner.json" 2>/dev/null) && [ "record:$rec" = "$key" ] ;;
     inode:*) [ ! -e "$lock/owner.json" ] && [ "inode:$(file_stat "$lock" %i %i)" = "$key" ] ;;
     *) false ;;
-  esac || return 1
-  rm -rf "$lock"
+  esac && rm -rf "$lock"
+  # Gone with the folder: the mark goes nowhere (a lock of another's there has another token).
+  local r=$?
+  : 2>/dev/null > "$lock/reaping/done.$token"
+  return $r
 }
 
 # A field of PATH's stat: GNU stat's format GNU, else BSD's (macOS) BSD; fails once it is gone.

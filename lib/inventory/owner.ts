@@ -9,8 +9,9 @@
 // dead owner is not mistaken for a live one. A shell may write the record without it
 // (`printf '{"pid":%d,"startedAt":"%s"}' $$ "$(date -u +%FT%TZ)"`); then only the pid is
 // checked.
-import { readFileSync } from "node:fs";
-import { mkdir, rm, stat } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import process from "node:process";
 import { z } from "zod/v3";
@@ -28,6 +29,8 @@ export const Owner = z.object({
   pid: z.number().int().positive(),
   startedAt: z.string(),
   procStart: z.string().optional(),
+  /** In a breaker's `reaping` only: which of its process's removals took it (see reap). */
+  token: z.string().optional(),
 });
 export type Owner = z.infer<typeof Owner>;
 
@@ -176,36 +179,53 @@ export function ownerAlive(owner: Owner): boolean {
  * older, its taker was killed between the two steps. */
 const RECORDLESS_MS = 2_000;
 
+/** Called by tryBreaker between judging a breaker left and removing it: a test's hold
+ * there, to replace the breaker meanwhile (breaker.test.ts). */
+export type Judged = (lock: string) => Promise<void>;
+
 /**
  * Take the breaker `lock` for this process: true once made, with this process's record in
  * it; false while a live process holds it. One left by a process that is gone is removed
  * first (reap). Throws (ENOENT) once the folder it goes in is gone.
  */
-export async function tryBreaker(lock: string): Promise<boolean> {
+export function tryBreaker(lock: string, judged?: Judged): Promise<boolean> {
+  return takeBreaker(lock, undefined, judged);
+}
+
+/** tryBreaker, its record naming `token` too where given (a `reaping`). */
+async function takeBreaker(lock: string, token?: string, judged?: Judged): Promise<boolean> {
   for (;;) {
     try {
       await mkdir(lock);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       const key = await staleKey(lock);
-      if (key === null || !(await reap(lock, key))) return false;
+      if (key === null) return false;
+      await judged?.(lock);
+      if (!(await reap(lock, key))) return false;
       continue;
     }
-    await writeOwner(lock, process.pid);
+    const owner = { ...ownerRecord(process.pid), ...(token ? { token } : {}) };
+    await writeFileAtomic(join(lock, OWNER_FILE), JSON.stringify(owner) + "\n");
     return true;
   }
 }
 
+/** The mark a remover leaves in its `reaping` once it is done with it (see reap). */
+const doneMark = (reaping: string, token: string) => join(reaping, `done.${token}`);
+
 /**
  * What makes `lock` one its holder left, or null while it is held (or gone): its record, as
- * read before it was judged, naming a process that is gone (or broken); without a record,
- * the folder's inode once it is older than RECORDLESS_MS.
+ * read before it was judged, naming a process that is gone (or broken), or a `reaping` its
+ * remover marked done; without a record, the folder's inode once it is older than
+ * RECORDLESS_MS.
  */
 async function staleKey(lock: string): Promise<string | null> {
   const text = await readRegularFile(join(lock, OWNER_FILE)).catch(() => null);
   if (text !== null) {
     const held = parseOwner(text);
-    return held && ownerAlive(held) ? null : `record:${text}`;
+    const done = held?.token !== undefined && existsSync(doneMark(lock, held.token));
+    return held && ownerAlive(held) && !done ? null : `record:${text}`;
   }
   const st = await stat(lock).catch(() => null);
   return st && Date.now() - st.mtimeMs > RECORDLESS_MS ? `inode:${st.ino}` : null;
@@ -219,18 +239,29 @@ async function staleKey(lock: string): Promise<string | null> {
  * which no other folder holds), or the inode of a folder still without one, is the folder
  * judged, which nobody else removes while this holds its `reaping`. Otherwise `reaping`
  * stays in the fresh folder, whose live holder removes it with the folder (removed here by
- * name, it could be another remover's).
+ * name, it could be another remover's). This remover then marks it done (done.<token>,
+ * the token its record names: one process runs many removals, so its pid alone cannot
+ * say this one is over; a mark that lands in another remover's `reaping` names no token
+ * of theirs): should the fresh folder's holder die too, the next remover, in this process
+ * or any other, may remove this `reaping` as left, where a live pid would keep it.
  */
 async function reap(lock: string, key: string): Promise<boolean> {
+  const reaping = join(lock, "reaping");
+  const token = randomUUID();
   // Gone meanwhile (ENOENT): removed by its holder or another remover, nothing to do here.
-  const held = await tryBreaker(join(lock, "reaping")).catch((e: NodeJS.ErrnoException) => {
+  const held = await takeBreaker(reaping, token).catch((e: NodeJS.ErrnoException) => {
     if (e.code === "ENOENT") return false;
     throw e;
   });
   if (!held) return false;
-  const text = await readRegularFile(join(lock, OWNER_FILE)).catch(() => null);
-  const now = text !== null ? `record:${text}` : await stat(lock).then((st) => `inode:${st.ino}`, () => null);
-  if (now !== key) return false;
-  await rm(lock, { recursive: true, force: true });
-  return true;
+  try {
+    const text = await readRegularFile(join(lock, OWNER_FILE)).catch(() => null);
+    const now = text !== null ? `record:${text}` : await stat(lock).then((st) => `inode:${st.ino}`, () => null);
+    if (now !== key) return false;
+    await rm(lock, { recursive: true, force: true });
+    return true;
+  } finally {
+    // Gone with the folder (removed here or by its holder): nothing to mark.
+    await writeFile(doneMark(reaping, token), "").catch(() => {});
+  }
 }

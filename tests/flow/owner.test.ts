@@ -8,9 +8,10 @@ import { mkdir, readdir, readFile, rm, utimes, writeFile } from "node:fs/promise
 import { join } from "node:path";
 import process from "node:process";
 import { test, type TestContext } from "node:test";
-import { ownerRecord, procStartTime, readOwner } from "../../lib/inventory/owner.ts";
+import { claimOwner, ownerAlive, ownerRecord, procStartTime, readOwner, readOwnerFile } from "../../lib/inventory/owner.ts";
 import { run, start, ANY_EXIT } from "../../lib/proc.ts";
 import { folderState } from "../support/folder-state.ts";
+import { deadRecord as deadText, leaveReaping } from "../support/left-reaping.ts";
 import { skipWhen } from "../support/skip.ts";
 import { tempDir } from "../support/tmp.ts";
 import { until } from "../support/until.ts";
@@ -100,6 +101,17 @@ mkdir() { [ "$1" != "$DIR/owner.json.break" ] || : > "$SIG/trying.$NAME"; comman
 
 const deadRecord = (dir: string) => writeFile(join(dir, "owner.json"), JSON.stringify({ pid: 2 ** 22 + 1, startedAt: new Date().toISOString() }));
 const ownerPid = async (dir: string) => JSON.parse(await readFile(join(dir, "owner.json"), "utf8")).pid as number;
+/** The owner record's breaker in `dir` as a taker killed while it held it left it: its
+ * record names a dead process. */
+async function leftBreaker(dir: string): Promise<string> {
+  const breaker = join(dir, "owner.json.break");
+  await mkdir(breaker);
+  await writeFile(join(breaker, "owner.json"), deadText());
+  return breaker;
+}
+/** No breaker or temp record is left beside the owner record in `dir`. */
+const noneLeft = async (dir: string) =>
+  assert.deepEqual((await readdir(dir)).filter((n) => n.includes("owner.json") && n !== "owner.json"), [], "a breaker or temp record was left");
 /** Settles once one of `paths` is there: the first. */
 const firstOf = async (...paths: string[]) => {
   for (;;) {
@@ -137,7 +149,7 @@ test("two resumes racing to take over a dead flow's bottle, many times over: eac
     const took = results.map((r) => r.stdout === "took\n");
     assert.equal(took.filter(Boolean).length, 1, `round ${round}: ${results.map((r) => r.stdout + r.stderr).join(" | ")}`);
     assert.equal(await ownerPid(dir), took[0] ? a.flow : b.flow, `round ${round}`);
-    assert.deepEqual((await readdir(dir)).filter((n) => n.includes("owner.json") && n !== "owner.json"), [], "a breaker or temp record was left");
+    await noneLeft(dir);
   }
 });
 
@@ -204,11 +216,8 @@ for (const ending of ["done", "killed"] as const) {
   test(`a resume that judged the owner record's breaker dead never removes the fresh breaker a live taker made there meanwhile, and takes the bottle once that taker is ${ending}`, async (t) => {
     const { dir } = await preparedBottle(t);
     const sig = await tempDir(t);
-    const breaker = join(dir, "owner.json.break");
     await deadRecord(dir);
-    // A breaker left by a taker killed while it held it: its record names a dead process.
-    await mkdir(breaker);
-    await writeFile(join(breaker, "owner.json"), JSON.stringify({ pid: 2 ** 22 + 2, startedAt: new Date().toISOString() }) + "\n");
+    const breaker = await leftBreaker(dir);
     // The resume stops once it has judged that breaker dead (its first judgement of it).
     const flow = sleeper(t);
     const script = `${pausedJudge('"$DIR/owner.json.break"')}
@@ -227,7 +236,7 @@ holder=$(take_over "$DIR" "$FLOW") && echo took || echo "held by $holder"`;
     const r = await a;
     assert.equal(r.stdout, "took\n", r.stderr);
     assert.equal(await ownerPid(dir), flow);
-    assert.deepEqual((await readdir(dir)).filter((n) => n.includes("owner.json") && n !== "owner.json"), [], "a breaker or temp record was left");
+    await noneLeft(dir);
   });
 }
 
@@ -242,7 +251,7 @@ test("a resume removes the breaker a taker killed while holding it left: one who
     const a = claimant(t, dir, "a");
     assert.equal((await a.done).stdout, "took\n", String(record));
     assert.equal(await ownerPid(dir), a.flow, String(record));
-    assert.deepEqual((await readdir(dir)).filter((n) => n.includes("owner.json") && n !== "owner.json"), [], "a breaker or temp record was left");
+    await noneLeft(dir);
   }
 });
 
@@ -260,4 +269,60 @@ clear_dead_lock "$LOCK"`;
   assert.equal((await done).code, 0, (await done).stderr);
   assert.equal(await readFile(join(lock, "owner.json"), "utf8").catch(() => "gone"), fresh, "the live taker's lock was removed");
   assert.ok(!existsSync(`${lock}.break`), "the lock's breaker was left");
+});
+
+test("a resume takes over a dead flow's bottle whose record's breaker holds a `reaping` left by a TypeScript removal that is over, in a process that lives on (a taker killed after it)", async (t) => {
+  const { dir } = await preparedBottle(t);
+  await deadRecord(dir);
+  // This test's own process is the remover: it stays alive throughout.
+  await leaveReaping(t, join(dir, "owner.json.break"));
+  const a = claimant(t, dir, "a");
+  assert.equal((await a.done).stdout, "took\n", (await a.done).stderr);
+  assert.equal(await ownerPid(dir), a.flow);
+  await noneLeft(dir);
+});
+
+test("claimOwner() takes over a dead flow's bottle whose record's breaker holds a `reaping` a resume left, once that resume's removal is over though its shell lives on (a taker killed after it)", async (t) => {
+  const { dir } = await preparedBottle(t);
+  const sig = await tempDir(t);
+  await deadRecord(dir);
+  const breaker = await leftBreaker(dir);
+  // The shell tries the breaker once, judged dead; meanwhile a live taker takes a fresh one
+  // there, so the shell leaves its `reaping` in it. The shell then stays until $SIG/end.
+  const script = `${pausedJudge('"$DIR/owner.json.break"')}
+try_lock "$DIR/owner.json.break" && echo took || echo left
+: > "$SIG/tried"
+until [ -e "$SIG/end" ]; do sleep 0.01; done`;
+  const { done, taker } = await swapWhileJudged(t, breaker, sig, script, { DIR: dir });
+  t.after(() => writeFile(join(sig, "end"), "").catch(() => {}));
+  await until("the shell's try of the breaker", () => existsSync(join(sig, "tried")), { timeoutMs: 30_000 });
+  assert.ok(existsSync(join(breaker, "reaping")), "the shell left no reaping in the fresh breaker");
+  process.kill(taker, "SIGKILL");
+  await until("the taker gone", () => !ownerAlive({ pid: taker, startedAt: "" }), { timeoutMs: 30_000 });
+  const flow = sleeper(t);
+  assert.equal((await claimOwner(dir, flow)).pid, flow);
+  await writeFile(join(sig, "end"), "");
+  assert.equal((await done).stdout, "left\n", (await done).stderr);
+  await noneLeft(dir);
+});
+
+test("without BASHPID (macOS's bash 3.2 has none), the breakers flow-owner.sh takes name the shell that took them, a subshell its own pid", async (t) => {
+  const locks = await tempDir(t);
+  const script = `. "$REPO/scripts/flow-owner.sh"
+unset BASHPID
+echo "main $$ [\${BASHPID:-}]"
+try_lock "$L/main.break"
+( try_lock "$L/sub.break" && : > "$L/ready"; exec sleep 60 ) &
+echo "sub $!"
+until [ -e "$L/ready" ]; do sleep 0.01; done
+cat "$L/sub.break/owner.json"
+kill $!`;
+  const r = await run(["bash", "-c", script], { env: { REPO, L: locks }, expect: ANY_EXIT, timeoutMs: 30_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const [main, sub, subRecord] = r.stdout.split("\n");
+  const mainPid = Number(/^main (\d+) \[\]$/.exec(main)?.[1]);
+  const subPid = Number(/^sub (\d+)$/.exec(sub)?.[1]);
+  assert.ok(mainPid > 0 && subPid > 0 && mainPid !== subPid, r.stdout);
+  assert.equal((await readOwnerFile(join(locks, "main.break", "owner.json")))?.pid, mainPid, "the main shell's breaker names another process");
+  assert.equal(JSON.parse(subRecord).pid, subPid, "the subshell's breaker names another process");
 });
