@@ -11,13 +11,14 @@
 // put-back keeps the hosts approved meanwhile in the firewall policy, which a bundle still
 // running (its agent stopped) is then told to re-read.
 import { existsSync } from "node:fs";
-import { lstat, mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
+import { lstat, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod/v3";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { OWNER_FILE, ownerAlive, ownerRecord, readOwnerFile } from "../inventory/owner.ts";
 import { writeFileAtomic } from "../fs-atomic.ts";
+import { readRegularFile } from "../read-regular.ts";
 import { parseJsonFile } from "../sidecar-config.ts";
 import { APPROVALS_FILE, clearReloadOwed, readApprovals, RELOAD_OWED_FILE, setReloadOwed, type Approval } from "../supervise/approvals.ts";
 import { bundleDown } from "../supervise/decide.ts";
@@ -44,6 +45,13 @@ const Saved = z.object({
   savedAt: z.string(),
   modes: z.record(z.number().int().nullable()),
 });
+
+/** The copy's list of what it saved, refused (naming it) when it is no regular file: a FIFO
+ * there would hold the rebuild and the teardown's put-back, Ctrl-C and all, forever. */
+async function readSaved(copy: string): Promise<z.infer<typeof Saved>> {
+  const path = join(copy, SAVED_FILE);
+  return parseJsonFile(Saved, await readRegularFile(path), path);
+}
 
 export const copyOf = (dir: string, pid: number) => join(dir, "flow", `before.${pid}`);
 const partOf = (dir: string, pid: number) => `${copyOf(dir, pid)}.part`;
@@ -172,7 +180,7 @@ async function removeCopy(copy: string): Promise<void> {
 }
 
 async function restore(copy: string, dir: string, opts: { owner: boolean }): Promise<void> {
-  const saved = parseJsonFile(Saved, await readFile(join(copy, SAVED_FILE), "utf8"), join(copy, SAVED_FILE));
+  const saved = await readSaved(copy);
   for (const e of PREPARED_ENTRIES) {
     if (e !== OWNER_FILE || opts.owner) await putBackEntry(join(copy, e), join(dir, e));
   }
@@ -234,7 +242,7 @@ async function putBackLeftCopies(dir: string, opts: { except: number | null; cla
     // Holding the claim, every other flow is gone (its claim was taken over): only without
     // it is a whole copy's flow asked after.
     if (!opts.claimed && (await flowAlive(path, Number(m[1])))) continue;
-    const saved = parseJsonFile(Saved, await readFile(join(path, SAVED_FILE), "utf8"), join(path, SAVED_FILE));
+    const saved = await readSaved(path);
     whole.push({ path, at: saved.savedAt });
   }
   whole.sort((a, b) => a.at.localeCompare(b.at));
