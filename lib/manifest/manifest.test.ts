@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { BbError } from "../errors.ts";
 import { run } from "../proc.ts";
 import { agentEnv } from "../vm/env.ts";
+import { fifo, settled } from "../../tests/support/fifo.ts";
 import { samplePlan } from "../../tests/support/plans.ts";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
 import { bottleSection, bottleSource, loadAgent } from "./load.ts";
@@ -550,4 +551,12 @@ test("skills: a link inside is fine; a skill folder that is a link, or one holdi
   t.after(() => server.close());
   const sock = await loadError(dir);
   assert.match(sock.message, /skills\/odd\/sock, a socket: a skill may hold only files, folders and links$/);
+});
+
+test("a manifest file that is a FIFO is refused (MANIFEST_INVALID, naming it) instead of waited on", async (t) => {
+  const dir = await manifest(t, {});
+  await fifo(t, join(dir, "child.md"));
+  const err = await settled("the load done with the FIFO", loadAgent(dir, "a"));
+  assert.ok(err instanceof BbError && err.code === "MANIFEST_INVALID", String(err));
+  assert.equal(err.message, `${join(dir, "child.md")}: it is a FIFO, not a regular file: a manifest is a Markdown file`);
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { constants, existsSync } from "node:fs";
-import { open, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import process from "node:process";
@@ -13,7 +13,7 @@ import { DECISION_LOCK, underDecisionLock } from "../supervise/lock.ts";
 import { writeRequest } from "../supervise/queue.ts";
 import { folderState } from "../../tests/support/folder-state.ts";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
-import { until } from "../../tests/support/until.ts";
+import { fifo, settled } from "../../tests/support/fifo.ts";
 import { beginCopy, copyOf, PREPARED_DIRS, PREPARED_ENTRIES, putBack } from "./before.ts";
 import { prepare } from "./prepare.ts";
 
@@ -253,13 +253,8 @@ test("a rebuild over a killed flow's copy whose list of what it saved (saved.jso
   await rebuild(killed);
   const saved = join(copyOf(dir, killed), "saved.json");
   await rm(saved);
-  await run(["mkfifo", saved]);
-  // Whatever waits on it is let go at the end (a FIFO opened read-write never blocks on
-  // Linux), so a failing run ends too.
-  t.after(async () => (await open(saved, constants.O_RDWR | constants.O_NONBLOCK).catch(() => null))?.close());
-  let settled: unknown = "pending";
-  rebuild(process.pid).then(() => (settled = "taken"), (e: unknown) => (settled = e));
-  await until("the rebuild done with the FIFO", () => settled !== "pending", { timeoutMs: 15_000 });
-  assert.ok(settled instanceof BbError && settled.code === "STATE", String(settled));
-  assert.match((settled as BbError).message, new RegExp(`${saved.replace(/[.]/g, "\\.")} is a FIFO, not a regular file`));
+  await fifo(t, saved);
+  const err = await settled("the rebuild done with the FIFO", rebuild(process.pid));
+  assert.ok(err instanceof BbError && err.code === "STATE", String(err));
+  assert.match(err.message, new RegExp(`${saved.replace(/[.]/g, "\\.")} is a FIFO, not a regular file`));
 });
