@@ -78,7 +78,31 @@ test("run() hides URL credentials in what it says about a command: the error, it
   }
   assert.equal((await failing).code, "SUBPROCESS");
   assert.equal((await slow).code, "TIMEOUT");
-  assert.deepEqual(lines, [`debug: run: true https://***@127.0.0.1:1/acme/widget\n`]);
+  // The two above may end while the log is at debug level: their lines are checked too.
+  for (const l of lines) assert.ok(!l.includes("UPSTREAM-TOKEN"), l);
+  assert.ok(lines.includes(`debug: run: true https://***@127.0.0.1:1/acme/widget\n`), lines.join(""));
+  assert.ok(lines.some((l) => /^debug: ran \d+ ms, exit 0: true https:\/\/\*\*\*@127\.0\.0\.1:1\/acme\/widget\n$/.test(l)), lines.join(""));
+});
+
+test("run() says at debug level, as each command ends, how long it took and its exit code, with the head of its argv", async () => {
+  const lines: string[] = [];
+  setLogLevel("debug");
+  const write = process.stderr.write;
+  process.stderr.write = ((t: string) => (lines.push(String(t)), true)) as typeof process.stderr.write;
+  const t0 = performance.now();
+  try {
+    await run(["sh", "-c", "sleep 0.2; exit 3", "x".repeat(200)], { expect: [3] });
+  } finally {
+    process.stderr.write = write;
+    setLogLevel("info");
+  }
+  const took = performance.now() - t0;
+  const ran = lines.map((l) => /^debug: ran (\d+) ms, exit (\d+): (.*)\n$/.exec(l)).filter((m) => m !== null);
+  assert.equal(ran.length, 1, lines.join(""));
+  const [, ms, code, head] = ran[0]!;
+  assert.equal(code, "3");
+  assert.ok(Number(ms) >= 200 && Number(ms) <= Math.ceil(took), `${ms} ms, the call took ${took}`);
+  assert.equal(head, `sh -c 'sleep 0.2; exit 3' ${"x".repeat(200)}`.slice(0, 100) + "...");
 });
 
 test("run() hides a bottle's agent key wherever it is in what it says about a command: git-gate's and supervise's URL paths, an assignment, the output", async () => {

@@ -77,10 +77,19 @@ function tail(text: string, lines = 8): string {
   return text.trimEnd().split("\n").slice(-lines).join("\n");
 }
 
+/** The debug line that ends a run: how long the command took, for finding which of a
+ * tool's subprocesses its time goes to. The start line has the whole argv; the head here
+ * tells runs that overlap apart. */
+function ranFor(argv: string[], code: number, ms: number): string {
+  const shown = showArgv(argv);
+  return `ran ${Math.round(ms)} ms, exit ${code}: ${shown.length > 100 ? `${shown.slice(0, 100)}...` : shown}`;
+}
+
 /** Run a command to completion, capturing stdout and stderr. */
 export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   const expect = opts.expect ?? [0];
   log.debug(`run: ${showArgv(argv)}`);
+  const started = performance.now();
   return new Promise((resolve, reject) => {
     let child;
     try {
@@ -137,6 +146,7 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
         stdout: Buffer.concat(out).toString("utf8"),
         stderr: Buffer.concat(err).toString("utf8"),
       };
+      log.debug(ranFor(argv, result.code, performance.now() - started));
       if (timedOut) {
         reject(new BbError("TIMEOUT", `${opts.what ? opts.what + ": " : ""}${showArgv(argv)} did not finish within ${opts.timeoutMs}ms`, { details: { argv: shownArgv(argv) } }));
         return;

@@ -31,6 +31,6 @@ test("a prefetched agent image lookup is the one ensureImage uses: the image is 
   const r = await run(tsArgv("lib/images/testdata/prefetch-then-ensure.ts"), { timeoutMs: 120_000 });
   const ref = r.stdout.trim();
   assert.match(ref, /^bot-bottle\/agent:[0-9a-f]{16}$/);
-  const inspects = r.stderr.split("\n").filter((l) => l.includes("docker image inspect") && l.includes(ref));
+  const inspects = r.stderr.split("\n").filter((l) => l.includes("run: docker image inspect") && l.includes(ref));
   assert.equal(inspects.length, 1, r.stderr);
 });
