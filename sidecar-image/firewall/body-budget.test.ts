@@ -6,6 +6,11 @@
 // with Retry-After and never reaches the upstream, as is one that runs out of room while it
 // is read, or while it inflates. Once the two are answered the budget is whole again, and
 // an upload the agent gives up on part way gives its bytes back.
+//
+// WebSocket messages take from the same budget, a 3 MiB one 9 MiB while scanned (as
+// received, unmasked, the worker's copy): one fits, two held uploads leave no room for
+// it, and it is closed with 1013 then, never forwarded; a half-sent one holds its bytes
+// until its connection goes.
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { once } from "node:events";
@@ -16,8 +21,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
 import type { DaemonProcess } from "../../tests/support/daemon-process.ts";
-import { httpsVia, type RawResponse } from "../../tests/support/raw-http.ts";
+import { httpsVia, type RawHttp, type RawResponse } from "../../tests/support/raw-http.ts";
 import { until } from "../../tests/support/until.ts";
+import { wsFrame } from "../../tests/support/ws-frame.mjs";
 import { type FakeUpstream, startFirewallProcess, startUpstream } from "./test-harness.ts";
 
 const MiB = 1024 * 1024;
@@ -69,8 +75,13 @@ describe("the firewall's body budget (real process, TLS on loopback, --body-budg
   async function heldInTurn(tag: string, n: number): Promise<Promise<RawResponse>[]> {
     const uploads: Promise<RawResponse>[] = [];
     for (let i = 1; i <= n; i++) {
-      uploads.push(upload(`/hold/${tag}-${i}`));
-      await until(`upload ${tag}-${i} held at the upstream`, () => upstream.held() === i, { why: () => firewall.stderr() });
+      // One answered before it is held (a 503 when the budget has less room than it should) says so at once.
+      let early: RawResponse | undefined;
+      uploads.push(upload(`/hold/${tag}-${i}`).then((res) => (early = res)));
+      await until(`upload ${tag}-${i} held at the upstream`, () => {
+        if (early && upstream.held() < i) throw new Error(`upload ${tag}-${i} was answered ${early.status} before the upstream held it: ${early.body}`);
+        return upstream.held() === i;
+      }, { why: () => firewall.stderr() });
     }
     return uploads;
   }
@@ -89,12 +100,12 @@ describe("the firewall's body budget (real process, TLS on loopback, --body-budg
     assert.equal(third.headers["retry-after"], "1");
     // Not the policy's refusal: nothing for the operator to approve.
     assert.equal(third.headers["x-bot-bottle-firewall"], undefined);
-    assert.match(third.body, /^bot-bottle firewall: cannot take the request to up\.test now: the firewall's budget for request bodies held for scanning \(10 MiB, --body-budget\) has no room for this one: 9 MiB are held, some of it this one's;/);
+    assert.match(third.body, /^bot-bottle firewall: cannot take the request to up\.test now: the firewall's budget for request bodies and WebSocket messages held for scanning \(10 MiB, --body-budget\) has no room for this one: 9 MiB are held, some of it this one's;/);
     assert.equal(arrived("/hold/third"), 0, "the upload past the budget reached the upstream");
     upstream.release();
     for (const res of await Promise.all(held)) assert.equal(res.status, 200, res.body);
     await twoHeldPass("again");
-    await until("the 503 in the firewall's log", () => /answered 503: the firewall's budget for request bodies/.test(firewall.stderr()), { why: () => firewall.stderr() });
+    await until("the 503 in the firewall's log", () => /answered 503: the firewall's budget for request bodies and WebSocket messages/.test(firewall.stderr()), { why: () => firewall.stderr() });
   });
 
   it("an upload that runs past the budget while it is read is answered 503 then, its connection closed (the rest is not read)", async () => {
@@ -140,5 +151,62 @@ describe("the firewall's body budget (real process, TLS on loopback, --body-budg
     await until("an upload passing once the stalled one is gone", async () => (await upload("/probe")).status === 200, { why: () => firewall.stderr() });
     await twoHeldPass("after-abort");
     assert.equal(arrived("/stalled"), 0);
+  });
+
+  const WS_HEADERS = { Host: HOST, upgrade: "websocket", connection: "Upgrade", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" };
+
+  /** A WebSocket to the upstream through the firewall, on an intercepted connection of its own. */
+  async function wsSession(): Promise<RawHttp> {
+    const c = await httpsVia(firewall.port, HOST, bottleCa);
+    const res = await c.request("GET", "/chat", WS_HEADERS);
+    assert.equal(res.status, 101, res.body);
+    return c;
+  }
+
+  /** Messages of `fill` (each a payload of `size` bytes of it) that reached the upstream. */
+  const wsArrived = (fill: string, size = UPLOAD) => upstream.wsFrames.filter((f) => f.length === size && f.startsWith(fill)).length;
+
+  it("a WebSocket message that fits is forwarded whole and gives its bytes back", async () => {
+    const c = await wsSession();
+    c.socket.write(wsFrame(Buffer.alloc(UPLOAD, "a"), true, { opcode: 2 }));
+    await until("the message at the upstream", () => wsArrived("a") === 1, { why: () => firewall.stderr() });
+    c.socket.destroy();
+    await twoHeldPass("after-ws");
+  });
+
+  it("with two uploads held upstream, WebSocket messages that do not fit are closed with 1013, never forwarded nor recorded as refused; the budget is whole after", async () => {
+    const held = await heldInTurn("ws", 2);
+    const sessions = await Promise.all([1, 2, 3].map(() => wsSession()));
+    // 6 MiB held leave 4: each 3 MiB message needs 6 once whole, whatever the others take.
+    const message = wsFrame(Buffer.alloc(UPLOAD, "b"), true, { opcode: 2 });
+    for (const s of sessions) s.socket.write(message);
+    for (const s of sessions) {
+      const close = await s.readWsFrame();
+      assert.equal(close.opcode, 8, `expected a close frame, got opcode ${close.opcode}`);
+      assert.equal(close.payload.readUInt16BE(0), 1013);
+      assert.match(close.payload.subarray(2).toString(), /no room to hold this message for scanning now \(--body-budget\); try again later$/);
+      s.socket.destroy();
+    }
+    upstream.release();
+    for (const res of await Promise.all(held)) assert.equal(res.status, 200, res.body);
+    assert.equal(wsArrived("b"), 0, "a message past the budget reached the upstream");
+    await until("the 1013 in the firewall's log", () => /closed websocket to up\.test with 1013 \(try again later\): the firewall's budget for request bodies and WebSocket messages/.test(firewall.stderr()), { why: () => firewall.stderr() });
+    assert.doesNotMatch(firewall.stderr(), /blocked websocket/);
+    await twoHeldPass("after-ws-1013");
+    const again = await wsSession();
+    again.socket.write(wsFrame(Buffer.alloc(UPLOAD, "d"), true, { opcode: 2 }));
+    await until("a message passing once the uploads are answered", () => wsArrived("d") === 1, { why: () => firewall.stderr() });
+    again.socket.destroy();
+  });
+
+  it("a WebSocket message sent part way holds its bytes (an upload is answered 503) until its agent goes", async () => {
+    const c = await wsSession();
+    // 7 MiB of a 9 MiB message: an upload of 3 (6 while scanned) no longer fits.
+    c.socket.write(wsFrame(Buffer.alloc(9 * MiB, "c"), true, { opcode: 2 }).subarray(0, 7 * MiB));
+    await until("an upload refused while the half-sent message holds its bytes", async () => (await upload("/probe")).status === 503, { why: () => firewall.stderr() });
+    c.socket.destroy();
+    await until("an upload passing once the half-sent message is gone", async () => (await upload("/probe")).status === 200, { why: () => firewall.stderr() });
+    await twoHeldPass("after-ws-abandon");
+    assert.equal(wsArrived("c", 9 * MiB), 0);
   });
 });

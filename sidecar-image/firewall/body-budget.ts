@@ -13,6 +13,12 @@
 // with a deadline and a queue of waiters to bound, and at the end of that wait the answer
 // is the same 503. HTTP clients, the LLM SDKs among them, already retry a 503 after its
 // Retry-After. The budget is the agent's own to use up: only its own requests wait on it.
+//
+// A WebSocket message is held for scanning just as a body is (websocket.ts), up to 16 MiB,
+// on any number of open sockets, so its bytes take from the same budget: as they arrive,
+// with its unmasked copy and the scan worker's, given back once it is forwarded or refused
+// or its connection ends. Past the 101 there is no status to answer, so a message that does
+// not fit closes its socket with 1013 (Try Again Later, RFC 6455 7.4.1), never forwarded.
 
 /**
  * The default budget: room for sixteen 16 MiB bodies waiting on their answers, eight while
@@ -30,6 +36,8 @@ export interface BodyCharge {
   readonly budget: BodyBudget;
   /** Take `n` more bytes from the budget: false, taking none, when it does not have them. */
   take(n: number): boolean;
+  /** Give back `n` of the bytes taken (a part let go before the rest; never more than were taken). */
+  giveBack(n: number): void;
   /** Give back every byte taken; later calls do nothing. */
   release(): void;
 }
@@ -56,6 +64,11 @@ export function createBodyBudget(limitBytes = BODY_BUDGET_BYTES): BodyBudget {
           mine += n;
           return true;
         },
+        giveBack(n) {
+          const back = Math.min(n, mine);
+          held -= back;
+          mine -= back;
+        },
         release() {
           held -= mine;
           mine = 0;
@@ -66,8 +79,9 @@ export function createBodyBudget(limitBytes = BODY_BUDGET_BYTES): BodyBudget {
   return budget;
 }
 
-/** The reason a request is answered 503 when its body does not fit the budget. */
+/** The reason a request is answered 503 (or a WebSocket closed with 1013) when its body
+ * (or message) does not fit the budget. */
 export function overBudgetReason(budget: BodyBudget): string {
   const mib = (n: number) => `${Math.round((n / 1048576) * 10) / 10} MiB`;
-  return `the firewall's budget for request bodies held for scanning (${mib(budget.limitBytes)}, --body-budget) has no room for this one: ${mib(budget.heldBytes())} are held, some of it this one's; send it again once other uploads are done`;
+  return `the firewall's budget for request bodies and WebSocket messages held for scanning (${mib(budget.limitBytes)}, --body-budget) has no room for this one: ${mib(budget.heldBytes())} are held, some of it this one's; send it again once other uploads are done`;
 }

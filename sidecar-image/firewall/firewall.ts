@@ -25,12 +25,12 @@ import { checkCa } from "../../lib/tls/ca-check.ts";
 import { createLeafIssuer } from "../../lib/tls/issuer.ts";
 import { type Block, inspectBody, inspectHead, MAX_BODY_BYTES, readBody, transferCoding } from "./inspect.ts";
 import { createOffThreadScanner, OFF_THREAD_BYTES } from "./off-thread.ts";
-import { type BodyCharge, createBodyBudget } from "./body-budget.ts";
+import { type BodyCharge, createBodyBudget, overBudgetReason } from "./body-budget.ts";
 import { compilePolicy, type CompiledPolicy, type HostRule } from "./policy.ts";
 import { NO_AGENT_KEY, type Refusal } from "./blocked.ts";
 import { createBlockedLog } from "./blocked-log.ts";
 import { createAgentLines } from "../../lib/log-limit.ts";
-import { relayWebSocket } from "./websocket.ts";
+import { OVER_BUDGET, relayWebSocket } from "./websocket.ts";
 import { tunnelDeadlines, type Timeouts } from "./deadlines.ts";
 import { hasBody, parseAbsolute, parseAuthority, withoutHopByHop } from "./request-target.ts";
 import { peek, pipeBoth, plainProtocol } from "./tunnel-bytes.ts";
@@ -53,7 +53,7 @@ export interface FirewallOptions {
    * agent key, lib/http/agent-key.ts): the port is on host loopback, open to every user. */
   agentKey?: string;
   maxBodyBytes?: number;
-  /** Bytes of request bodies held at once across every connection (body-budget.ts). */
+  /** Bytes of request bodies and WebSocket messages held at once across every connection (body-budget.ts). */
   bodyBudgetBytes?: number;
   /** The scan worker's module (tests point it at one that cannot load). */
   scanWorker?: URL;
@@ -368,15 +368,20 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       track(socket, { kind: "websocket", host: target.host, port: target.port });
       relayWebSocket(socket, usocket, head, {
         maxMessageBytes: maxBody,
+        budget,
         // The policy in force now, not at the upgrade: a long-lived socket sees reloads.
         // Messages of 1 MiB or more go to the scan worker, as request bodies do.
-        scan: (payload, what) => {
+        scan: (payload, what, charge) => {
           const p = policy;
           const reason = (f: Finding | null) => (f ? `detector ${f.detector} matched in ${what} (${f.label}: ${f.excerpt})` : null);
-          if (payload.length >= OFF_THREAD_BYTES) return offThread.scan(p.scannerOptions, p.scanner, [payload]).then(reason);
-          return reason(p.scanner.scan(payload.toString("latin1")));
+          if (payload.length < OFF_THREAD_BYTES) return reason(p.scanner.scan(payload.toString("latin1")));
+          // The worker gets a copy (off-thread.ts), held until it answers.
+          if (!charge.take(payload.length)) return OVER_BUDGET;
+          return offThread.scan(p.scannerOptions, p.scanner, [payload]).then(reason);
         },
         onBlock: (b) => refused({ what: "websocket", host: target.host, reason: b.reason, under }, `blocked websocket to ${target.host}: ${b.reason}`),
+        // Not the policy's refusal: logged as the agent's other lines are, as a 503 for want of budget is.
+        onOverBudget: () => agentLines.warn(`closed websocket to ${target.host} with 1013 (try again later): ${overBudgetReason(budget)}`, `websocket over budget ${target.host}`, under),
       });
     });
     up.on("response", (ures) => {

@@ -11,8 +11,9 @@
 // not accept a connection (and finish TLS) within --connect-timeout, or sends no response
 // head within --head-timeout of the request, is answered 504 naming it
 // (lib/http/upstream-deadlines.ts); with one, egress times upstreams and answers so itself.
-// Request bodies held for scanning take from one budget (--body-budget, body-budget.ts): a
-// request past it is answered 503 with Retry-After, never forwarded unscanned.
+// Request bodies and WebSocket messages held for scanning take from one budget
+// (--body-budget, body-budget.ts): a request past it is answered 503 with Retry-After, a
+// WebSocket closed with 1013; neither is forwarded unscanned.
 // Exit codes: 0 stopped, 1 failure (bad policy or CA at startup, port in use), 2 usage.
 //
 //   firewall --policy firewall.json --ca-cert ca.pem --ca-key ca-key.pem --next-hop 127.0.0.1:9099
@@ -86,7 +87,7 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
   .option("--blocked-record <file>", "keep a summary of refused requests in this file (host, rule, count, first and last seen), rewritten at most once a second")
   .option("--agent-network-only", "refuse connections on the egress network's side, the interface holding the default route, which the host reaches (docker backend: the agent's network has none)")
   .addOption(
-    new Option("--body-budget <MiB>", "request bodies held for scanning at once, across every connection, decoded forms included; a request past it is answered 503 with Retry-After")
+    new Option("--body-budget <MiB>", "request bodies and WebSocket messages held for scanning at once, across every connection, decoded forms included; a request past it is answered 503 with Retry-After, a WebSocket closed with 1013")
       .argParser(wholeNumber("--body-budget", 1))
       .default(BODY_BUDGET_BYTES / 1048576),
   );

@@ -5,13 +5,15 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import net from "node:net";
 import { Duplex } from "node:stream";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import { parseWsFrame, wsFrame } from "../../tests/support/ws-frame.mjs";
-import { closeFrame, MAX_FRAGMENTS, parseClientFrame, relayWebSocket, unmask, type WsBlock, type WsScanOptions } from "./websocket.ts";
+import { createBodyBudget } from "./body-budget.ts";
+import { closeFrame, MAX_FRAGMENTS, OVER_BUDGET, parseClientFrame, relayWebSocket, unmask, type WsBlock, type WsScanOptions } from "./websocket.ts";
 
-/** A connected pair of real loopback sockets. */
-async function pair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer();
+/** A connected pair of real loopback sockets; the second allows a half-open connection
+ * when asked, as the firewall's own do (node's HTTP server makes them so). */
+async function pair(o: { allowHalfOpen?: boolean } = {}): Promise<[net.Socket, net.Socket]> {
+  const server = net.createServer({ allowHalfOpen: o.allowHalfOpen ?? false });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const accepted = new Promise<net.Socket>((r) => server.once("connection", r));
   const a = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
@@ -30,11 +32,12 @@ const bytes = (chunks: Buffer[]) => chunks.reduce((n, c) => n + c.length, 0);
 /** Relay `frames` from an agent socket to an upstream socket; what each side ends up with. */
 const scanSecret = (p: Buffer) => (p.includes("SECRET") ? "found SECRET" : null);
 
-async function through(frames: Buffer[], maxMessageBytes = 1 << 20, scan: WsScanOptions["scan"] = scanSecret) {
+async function through(frames: Buffer[], maxMessageBytes = 1 << 20, scan: WsScanOptions["scan"] = scanSecret, budget = createBodyBudget()) {
   const [agent, clientSide] = await pair();
   const [upstreamSide, upstream] = await pair();
   const blocks: WsBlock[] = [];
-  relayWebSocket(clientSide, upstreamSide, Buffer.alloc(0), { maxMessageBytes, scan, onBlock: (b) => blocks.push(b) });
+  const overBudget: WsBlock[] = [];
+  relayWebSocket(clientSide, upstreamSide, Buffer.alloc(0), { maxMessageBytes, scan, budget, onBlock: (b) => blocks.push(b), onOverBudget: (b) => overBudget.push(b) });
   const got: Buffer[] = [];
   upstream.on("data", (c: Buffer) => got.push(c));
   upstream.on("error", () => {});
@@ -50,7 +53,7 @@ async function through(frames: Buffer[], maxMessageBytes = 1 << 20, scan: WsScan
   agent.destroy();
   upstream.destroy();
   const close = parseWsFrame(Buffer.concat(back));
-  return { upstreamGot: Buffer.concat(got), blocks, close: close && close.opcode === 8 ? close.payload.readUInt16BE(0) : null };
+  return { upstreamGot: Buffer.concat(got), blocks, overBudget, close: close && close.opcode === 8 ? close.payload.readUInt16BE(0) : null };
 }
 
 test("clean frames reach the upstream byte for byte", async () => {
@@ -122,7 +125,7 @@ test("a big frame arriving in small pieces is joined once, not once per piece", 
     return concat(list, total);
   }) as typeof Buffer.concat;
   try {
-    relayWebSocket(client, upstream, Buffer.alloc(0), { maxMessageBytes: 4 << 20, scan: () => null, onBlock: () => assert.fail("blocked") });
+    relayWebSocket(client, upstream, Buffer.alloc(0), { maxMessageBytes: 4 << 20, scan: () => null, budget: createBodyBudget(), onBlock: () => assert.fail("blocked"), onOverBudget: () => assert.fail("over budget") });
     for (let at = 0; at < frame.length; at += 1024) client.push(frame.subarray(at, at + 1024));
     await new Promise((r) => setImmediate(r));
   } finally {
@@ -150,7 +153,7 @@ test("a scan that answers later holds what follows: nothing after it is read or 
   const [upstreamSide, upstream] = await pair();
   const { scan, asked, release } = laterScan();
   const blocks: WsBlock[] = [];
-  relayWebSocket(clientSide, upstreamSide, Buffer.alloc(0), { maxMessageBytes: 1 << 20, scan, onBlock: (b) => blocks.push(b) });
+  relayWebSocket(clientSide, upstreamSide, Buffer.alloc(0), { maxMessageBytes: 1 << 20, scan, budget: createBodyBudget(), onBlock: (b) => blocks.push(b), onOverBudget: (b) => blocks.push(b) });
   const got: Buffer[] = [];
   upstream.on("data", (c: Buffer) => got.push(c));
   const frames = [wsFrame("first", true), wsFrame("LATER, a big one", true), wsFrame("ping", true, { opcode: 9 }), wsFrame("after", true)];
@@ -197,4 +200,92 @@ test("unmask undoes the mask byte for byte at every length and alignment, and le
       assert.deepEqual(masked, before, "the input was changed");
     }
   }
+});
+
+test("a message past the body budget closes with 1013, not as a block: nothing of it is forwarded, and the budget is whole after", async () => {
+  const budget = createBodyBudget(64 * 1024);
+  // 40 000 bytes fit as they arrive (and a small message before it passes), not with their unmasked copy.
+  const r = await through([wsFrame("small", true), wsFrame("m".repeat(40_000), true, { opcode: 2 })], 1 << 20, scanSecret, budget);
+  assert.equal(r.close, 1013);
+  assert.deepEqual(r.upstreamGot, wsFrame("small", true));
+  assert.deepEqual(r.blocks, []);
+  assert.deepEqual(r.overBudget, [OVER_BUDGET]);
+  await until(() => budget.heldBytes() === 0);
+  assert.equal(budget.heldBytes(), 0);
+  // Run out of as the bytes arrive, before the frame is whole.
+  const arriving = await through([wsFrame("a".repeat(70_000), true, { opcode: 2 })], 1 << 20, scanSecret, budget);
+  assert.equal(arriving.close, 1013);
+  assert.equal(arriving.upstreamGot.length, 0);
+  await until(() => budget.heldBytes() === 0);
+  assert.equal(budget.heldBytes(), 0);
+});
+
+/** An agent's socket relayed to an upstream's with `opts`, closed after the test whatever
+ * becomes of it; what reaches the upstream is in `got`. */
+async function relayed(t: TestContext, opts: Omit<WsScanOptions, "onBlock" | "onOverBudget">, o: { allowHalfOpen?: boolean } = {}) {
+  const [agent, clientSide] = await pair(o);
+  const [upstreamSide, upstream] = await pair();
+  t.after(() => {
+    for (const s of [agent, clientSide, upstreamSide, upstream]) s.destroy();
+  });
+  relayWebSocket(clientSide, upstreamSide, Buffer.alloc(0), { ...opts, onBlock: () => {}, onOverBudget: () => {} });
+  const got: Buffer[] = [];
+  upstream.on("data", (c: Buffer) => got.push(c));
+  upstream.on("error", () => {});
+  return { agent, clientSide, upstream, got };
+}
+
+test("a message is charged while it waits on its scan, the worker's copy with it, and given back once forwarded", async (t) => {
+  const budget = createBodyBudget();
+  const { scan, release } = laterScan();
+  // As the firewall's scan does for the worker's copy.
+  const copying: WsScanOptions["scan"] = (p, _what, charge) => (charge.take(p.length) ? scan(p) : OVER_BUDGET);
+  const { agent, got } = await relayed(t, { maxMessageBytes: 1 << 20, budget, scan: copying });
+  const frame = wsFrame(`LATER ${"x".repeat(10_000)}`, true, { opcode: 2 });
+  agent.write(frame);
+  const payload = frame.length - 8; // 16-bit length and mask
+  await until(() => budget.heldBytes() === frame.length + 2 * payload);
+  assert.equal(budget.heldBytes(), frame.length + 2 * payload, "the frame, its unmasked payload and the scan's copy");
+  release();
+  await until(() => bytes(got) >= frame.length);
+  assert.deepEqual(Buffer.concat(got), frame);
+  assert.equal(budget.heldBytes(), 0);
+});
+
+test("a half-sent message gives its bytes back when the agent goes; one waiting on its scan keeps them until the verdict", async (t) => {
+  const budget = createBodyBudget();
+  const { scan, release } = laterScan();
+  const half = await relayed(t, { maxMessageBytes: 1 << 20, budget, scan });
+  half.agent.write(wsFrame("h".repeat(50_000), true, { opcode: 2 }).subarray(0, 30_000));
+  await until(() => budget.heldBytes() === 30_000);
+  assert.equal(budget.heldBytes(), 30_000);
+  half.agent.destroy();
+  await until(() => budget.heldBytes() === 0);
+  assert.equal(budget.heldBytes(), 0, "the half-sent frame kept its charge after its connection closed");
+
+  const waiting = await relayed(t, { maxMessageBytes: 1 << 20, budget, scan });
+  waiting.agent.write(wsFrame(`LATER ${"w".repeat(20_000)}`, true));
+  await until(() => budget.heldBytes() > 0 && waiting.clientSide.isPaused());
+  const charged = budget.heldBytes();
+  waiting.agent.destroy();
+  await until(() => waiting.clientSide.destroyed);
+  assert.equal(budget.heldBytes(), charged, "given back before its scan answered");
+  release();
+  await until(() => budget.heldBytes() === 0);
+  assert.equal(budget.heldBytes(), 0);
+});
+
+test("an agent that half-closes its socket part way through a message gives its bytes back, and its end reaches the upstream", async (t) => {
+  const budget = createBodyBudget();
+  const { agent, upstream, got } = await relayed(t, { maxMessageBytes: 1 << 20, budget, scan: scanSecret }, { allowHalfOpen: true });
+  let upstreamEnded = false;
+  upstream.on("end", () => (upstreamEnded = true));
+  const whole = wsFrame("sent whole", true);
+  agent.write(Buffer.concat([whole, wsFrame("h".repeat(50_000), true, { opcode: 2 }).subarray(0, 30_000)]));
+  await until(() => budget.heldBytes() > 0 && bytes(got) >= whole.length);
+  agent.end();
+  await until(() => upstreamEnded && budget.heldBytes() === 0);
+  assert.equal(budget.heldBytes(), 0, "the half-sent frame kept its charge after the agent's last byte");
+  assert.ok(upstreamEnded, "the agent's end did not reach the upstream");
+  assert.deepEqual(Buffer.concat(got), whole);
 });

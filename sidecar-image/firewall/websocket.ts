@@ -8,25 +8,45 @@
 // Compression is kept off rather than inflated: the upgrade request goes upstream without
 // Sec-WebSocket-Extensions, so no extension is negotiated, and a frame with an RSV bit set
 // (compressed or otherwise extended) is refused instead of forwarded unread.
+//
+// What a message holds while it waits for its verdict (its frames as received, their
+// unmasked payload, the bytes of a frame not yet whole) is charged to the firewall's body
+// budget (body-budget.ts); one that does not fit closes the connection with 1013.
 import { Buffer } from "node:buffer";
 import type { Duplex } from "node:stream";
 import { frameLength, serverFrame } from "../../lib/ws/frame.ts";
+import type { BodyBudget, BodyCharge } from "./body-budget.ts";
 
 export interface WsBlock {
-  /** Close code sent to the client: 1008 policy violation, 1009 too big, 1002 protocol error. */
-  code: 1002 | 1008 | 1009;
+  /** Close code sent to the client: 1008 policy violation, 1009 too big, 1002 protocol
+   * error, 1013 try again later (no room in the body budget: not a refusal). */
+  code: 1002 | 1008 | 1009 | 1013;
   reason: string;
 }
 
+/** A close for want of budget. Its reason is short: a close frame carries at most 123 bytes of it. */
+export const OVER_BUDGET: WsBlock = { code: 1013, reason: "the firewall has no room to hold this message for scanning now (--body-budget); try again later" };
+
+/** A scan's verdict: null forwards the message, a reason blocks it (1008), a WsBlock closes with its code. */
+export type Verdict = string | null | WsBlock;
+
 export interface WsScanOptions {
-  /** Scan one complete message (or control frame) payload; a reason blocks it. A promise
-   * holds the relay until it settles (a large message scanned on the worker). */
-  scan(payload: Buffer, what: string): string | null | Promise<string | null>;
+  /** Scan one complete message (or control frame) payload. A promise holds the relay
+   * until it settles (a large message scanned on the worker). What the scan holds besides
+   * `payload` (the worker's copy) it takes from `charge`, given back once it settles;
+   * OVER_BUDGET when that has no room. */
+  scan(payload: Buffer, what: string, charge: BodyCharge): Verdict | Promise<Verdict>;
   /** The largest message held for scanning; a larger one is refused (1009). */
   maxMessageBytes: number;
+  /** What messages held for scanning take from; past it the connection closes with 1013. */
+  budget: BodyBudget;
   /** Called once when the connection is cut for a block, before both sides close. */
   onBlock(block: WsBlock): void;
+  /** Called instead of onBlock when it is cut for want of budget (1013): nothing was refused. */
+  onOverBudget(block: WsBlock): void;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 const OPCODES: Record<number, string> = { 0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong" };
 
@@ -109,6 +129,12 @@ export const MAX_FRAGMENTS = 4096;
  * paused and nothing after that message is parsed or forwarded until the verdict, so
  * frames reach the upstream in the order they came, and a blocked message's successors
  * never do.
+ *
+ * Bytes are charged to the budget as they arrive; a frame once whole moves to its
+ * message's charge with its unmasked payload; the message's charge is given back when it
+ * is forwarded or refused, or when the connection ends while it is still being put
+ * together. One waiting on the scan worker keeps its charge until the worker answers,
+ * however the connection ended, since the worker holds its copy until then.
  */
 export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, opts: WsScanOptions): void {
   // Bytes of a frame not yet whole, kept as received and joined once the frame is: joining
@@ -116,15 +142,43 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
   let held: Buffer[] = [];
   let heldBytes = 0;
   let needed = 0;
+  const unparsed = opts.budget.charge();
   let message: Frame[] = [];
   let messageBytes = 0;
+  let assembling = opts.budget.charge();
   let cut = false;
+  let ended = false;
   // Why the client is paused: a scan answering later, the upstream's buffer full, or both.
   let scanning = false;
   let draining = false;
 
   closeTogether(client, upstream);
   upstream.pipe(client);
+
+  /** Let go of what is held and not yet scanning: the connection is over. */
+  const drop = () => {
+    held = [];
+    heldBytes = 0;
+    message = [];
+    unparsed.release();
+    assembling.release();
+  };
+  client.once("close", drop);
+
+  /**
+   * Once the agent has sent its last byte (its socket half-closed: the firewall's sockets
+   * allow that, so no close follows by itself) and all it sent whole is relayed, what is
+   * left can never be finished: let go of it, and end the upstream's side as a pipe would.
+   */
+  const endIfDone = () => {
+    if (!ended || scanning || cut) return;
+    drop();
+    upstream.end();
+  };
+  client.once("end", () => {
+    ended = true;
+    endIfDone();
+  });
 
   const flow = () => {
     if (scanning || draining) client.pause();
@@ -134,8 +188,10 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
   const block = (b: WsBlock) => {
     if (cut) return;
     cut = true;
-    opts.onBlock(b);
+    if (b.code === 1013) opts.onOverBudget(b);
+    else opts.onBlock(b);
     client.off("data", onData);
+    drop();
     upstream.unpipe(client);
     upstream.destroy();
     client.end(closeFrame(b));
@@ -153,10 +209,10 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
     }
   };
 
-  /** Forward `frames` unless `why` blocks them. */
-  const settle = (why: string | null, frames: Frame[]): boolean => {
-    if (why) {
-      block({ code: 1008, reason: why });
+  /** Forward `frames` unless `verdict` blocks them. */
+  const settle = (verdict: Verdict, frames: Frame[]): boolean => {
+    if (verdict !== null) {
+      block(typeof verdict === "string" ? { code: 1008, reason: verdict } : verdict);
       return false;
     }
     forward(frames);
@@ -169,9 +225,11 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
     let pending = held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes);
     held = [];
     heldBytes = 0;
+    let parsed = false;
     const hold = () => {
       if (pending.length) {
-        held = [pending];
+        // A copy once frames were taken from the buffer, so the rest does not pin all of it.
+        held = [parsed ? Buffer.from(pending) : pending];
         heldBytes = pending.length;
       }
     };
@@ -184,18 +242,24 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
       }
       needed = 0;
       pending = pending.subarray(p.used);
+      parsed = true;
       const f = p.frame;
       // Frames are copied out of `pending` so a held message does not pin the whole buffer.
       f.raw = Buffer.from(f.raw);
+      unparsed.giveBack(p.used);
       let frames: Frame[];
+      let charge: BodyCharge;
       let verdict: ReturnType<WsScanOptions["scan"]>;
       if (f.opcode >= 8) {
         // Control frames may arrive between fragments; each is complete on its own.
+        charge = opts.budget.charge();
+        if (!charge.take(f.raw.length + f.payload.length)) return block(OVER_BUDGET);
         frames = [f];
-        verdict = opts.scan(f.payload, `websocket ${OPCODES[f.opcode]} frame`);
+        verdict = opts.scan(f.payload, `websocket ${OPCODES[f.opcode]} frame`, charge);
       } else {
         if ((f.opcode === 0) !== message.length > 0) return block({ code: 1002, reason: f.opcode === 0 ? "continuation frame without a message to continue" : "new message before the last one ended" });
         message.push(f);
+        if (!assembling.take(f.raw.length + f.payload.length)) return block(OVER_BUDGET);
         // Framing counts too, and fragments are capped: empty continuation frames would
         // otherwise be held without limit (6 bytes on the wire, far more in memory each).
         messageBytes += f.raw.length;
@@ -204,10 +268,15 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
         frames = message;
         message = [];
         messageBytes = 0;
+        charge = assembling;
+        assembling = opts.budget.charge();
+        // The fragments' payloads joined into one take the place of theirs: the charge stands.
         const whole = frames.length === 1 ? f.payload : Buffer.concat(frames.map((m) => m.payload));
-        verdict = opts.scan(whole, `websocket ${OPCODES[frames[0]!.opcode]} message`);
+        for (const m of frames) m.payload = EMPTY;
+        verdict = opts.scan(whole, `websocket ${OPCODES[frames[0]!.opcode]} message`, charge);
       }
-      if (typeof verdict === "string" || verdict === null) {
+      if (!(verdict instanceof Promise)) {
+        charge.release();
         if (!settle(verdict, frames)) return;
         continue;
       }
@@ -216,19 +285,25 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
       scanning = true;
       flow();
       verdict.then(
-        (why) => {
+        (v) => {
+          charge.release();
           scanning = false;
-          if (cut || client.destroyed || !settle(why, frames)) return;
+          if (cut || client.destroyed || !settle(v, frames)) return;
           flow();
           pump();
+          endIfDone();
         },
-        (e: Error) => block({ code: 1008, reason: `the message could not be scanned (${e.message})` }),
+        (e: Error) => {
+          charge.release();
+          block({ code: 1008, reason: `the message could not be scanned (${e.message})` });
+        },
       );
       return;
     }
   };
 
   const onData = (chunk: Buffer) => {
+    if (!unparsed.take(chunk.length)) return block(OVER_BUDGET);
     held.push(chunk);
     heldBytes += chunk.length;
     pump();
