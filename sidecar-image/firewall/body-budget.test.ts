@@ -5,7 +5,8 @@
 // upstream (6 MiB) leave no room for a third (9 read, 12 to scan), which is answered 503
 // with Retry-After and never reaches the upstream, as is one that runs out of room while it
 // is read, or while it inflates. Once the two are answered the budget is whole again, and
-// an upload the agent gives up on part way gives its bytes back.
+// an upload the agent gives up on part way gives its bytes back, as do two requests
+// pipelined on a connection the agent closes.
 //
 // WebSocket messages take from the same budget, a 3 MiB one 9 MiB while scanned (as
 // received, unmasked, the worker's copy): one fits, two held uploads leave no room for
@@ -151,6 +152,28 @@ describe("the firewall's body budget (real process, TLS on loopback, --body-budg
     await until("an upload passing once the stalled one is gone", async () => (await upload("/probe")).status === 200, { why: () => firewall.stderr() });
     await twoHeldPass("after-abort");
     assert.equal(arrived("/stalled"), 0);
+  });
+
+  it("a connection closed with two requests pipelined on it gives back both bodies' bytes, the second's read whole or part way", async () => {
+    const head = (path: string, size = UPLOAD) => `POST ${path} HTTP/1.1\r\nHost: ${HOST}\r\ncontent-length: ${size}\r\n\r\n`;
+    for (const second of ["whole", "part-way"] as const) {
+      const c = await httpsVia(firewall.port, HOST, bottleCa);
+      c.socket.write(head(`/hold/pipelined-${second}-1`) + "x".repeat(UPLOAD));
+      await until("the first held at the upstream", () => upstream.held() === 1, { why: () => firewall.stderr() });
+      // Its answer waits on the first's, so the second never gets the socket to answer on.
+      if (second === "whole") {
+        c.socket.write(head(`/hold/pipelined-${second}-2`) + "x".repeat(UPLOAD));
+        await until("the second held at the upstream too", () => upstream.held() === 2, { why: () => firewall.stderr() });
+      } else {
+        c.socket.write(head(`/hold/pipelined-${second}-2`, 9 * MiB) + "x".repeat(2 * MiB));
+      }
+      // 3 MiB held by the first and 3 or 2 by the second: an upload of 3 (6 to scan) does not fit.
+      await until(`an upload refused while the two hold their bytes (second ${second})`, async () => (await upload("/probe")).status === 503, { why: () => firewall.stderr() });
+      c.socket.destroy();
+      await until(`an upload passing once the connection is gone (second ${second})`, async () => (await upload("/probe")).status === 200, { why: () => firewall.stderr() });
+      upstream.release();
+      await twoHeldPass(`after-pipelined-${second}`);
+    }
   });
 
   const WS_HEADERS = { Host: HOST, upgrade: "websocket", connection: "Upgrade", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" };
