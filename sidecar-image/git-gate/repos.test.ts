@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { run } from "../../lib/proc.ts";
 import type { GitGateConfig } from "../../lib/sidecar-config.ts";
 import { createRegistry, normalizeRepoPath, pinnedKnownHosts, redactUrl, upstreamEnv } from "./repos.ts";
 
@@ -67,6 +68,28 @@ describe("git-gate repo registry", () => {
       upstreamEnv(reg.repos.get("git.example.test/a/b")!.upstream, { data: dir, identities: dir }).GIT_SSH_COMMAND,
       `${SSH_KEEPALIVE} -i ${dir}/deploy_key -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${file} -o HostKeyAlias=bb-upstream.git.example.test`,
     );
+  });
+
+  it("a mirror made from one upstream URL fetches from the config's URL once it changes (a resumed bottle whose upstream moved)", async () => {
+    const git = async (...args: string[]) => (await run(["git", ...args], { what: "test git" })).stdout.trim();
+    const upstreamAt = async (base: string, branch: string) => {
+      const work = join(dir, `${branch}-work`);
+      await git("init", "--quiet", "-b", branch, work);
+      await git("-C", work, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "--allow-empty", "-m", branch);
+      await git("clone", "--quiet", "--bare", work, join(base, "acme/widget"));
+    };
+    const [first, second] = [join(dir, "up-first"), join(dir, "up-second")];
+    await upstreamAt(first, "first");
+    await upstreamAt(second, "second");
+    const at = (base: string) => config({ upstreams: [{ host: "git.example.test", url: base, identity: null, hostKeys: null }], repos: ["git.example.test/acme/widget"] });
+    const dirs = { data: join(dir, "moved-data"), identities: null };
+    const before = createRegistry(at(first), dirs);
+    await before.sync(before.repos.get("git.example.test/acme/widget")!);
+    const after = createRegistry(at(second), dirs);
+    const repo = after.repos.get("git.example.test/acme/widget")!;
+    await after.sync(repo);
+    const refs = await git("--git-dir", repo.dir, "for-each-ref", "--format=%(refname)");
+    assert.equal(refs, "refs/heads/second", "the mirror holds the upstream the config names now, and nothing of the old one");
   });
 
   it("redactUrl() drops user:password@ from messages", () => {

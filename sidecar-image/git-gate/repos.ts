@@ -107,6 +107,12 @@ const refsOf = (gitDir: string) =>
  */
 export async function fetchMirror(o: { repo: Repo; dirs: GateDirs; allowedRefs: string[]; env?: Record<string, string | undefined> }): Promise<void> {
   const before = await refsOf(o.repo.dir);
+  // The mirror keeps the URL it was cloned from; a resumed bottle's config may name another
+  // (the upstream moved, ssh instead of https), and the hook pushes to the config's.
+  await run(["git", "--git-dir", o.repo.dir, "remote", "set-url", "origin", o.repo.url], {
+    timeoutMs: 60_000,
+    what: `Cannot point the mirror of ${o.repo.key} at ${redactUrl(o.repo.url)}`,
+  });
   try {
     await run(["git", "--git-dir", o.repo.dir, "fetch", "--prune", "--quiet", "origin"], {
       env: { ...upstreamEnv(o.repo.upstream, o.dirs), ...o.env },
