@@ -21,7 +21,7 @@ import { agentKeyFromEnv } from "../../lib/http/agent-key.ts";
 import { agentNetworkOnly } from "../../lib/http/agent-network.ts";
 import { runPreReceiveHook } from "./hook.ts";
 import { identitiesFromEnv } from "./identities.ts";
-import { createGitGate, MAX_SESSIONS } from "./server.ts";
+import { createGitGate, MAX_SESSIONS, TURN_WAIT_MS } from "./server.ts";
 
 interface Flags {
   listen: string;
@@ -32,6 +32,7 @@ interface Flags {
   identitiesEnv?: string;
   maxSessions: number;
   idleTimeout: number;
+  turnWait: number;
   agentNetworkOnly?: boolean;
   requireAgentKey?: boolean;
 }
@@ -66,6 +67,7 @@ async function serve(flags: Flags): Promise<void> {
       log,
       maxSessions: flags.maxSessions,
       idleTimeoutMs: flags.idleTimeout * 1000,
+      turnWaitMs: flags.turnWait * 1000,
       agentKey: flags.requireAgentKey ? agentKeyFromEnv() : undefined,
     });
     if (!flags.hooks) log.warn("no --hooks dir: every push will be refused");
@@ -90,6 +92,7 @@ const program = createProgram("git-gate", "Serve the bottle's declared git repos
   .option("--identities-env <prefix>", "take the identities from the environment instead: variable <prefix><n> is identity-<n>, written to a folder only this uid may enter")
   .option("--max-sessions <n>", "git sessions served at once; one more is refused", wholeNumber("--max-sessions", 1), MAX_SESSIONS)
   .option("--idle-timeout <seconds>", "end a session that sends nothing either way for this long", wholeNumber("--idle-timeout", 1), 300)
+  .option("--turn-wait <seconds>", "refuse a session still waiting this long for its turn at a repo's mirror (a push behind the push in progress)", wholeNumber("--turn-wait", 1), TURN_WAIT_MS / 1000)
   .option("--require-agent-key", "serve only clients that show the bottle's agent key from $BB_AGENT_KEY (the first segment of the repository path): for ports on host loopback, open to every local user")
   .option("--agent-network-only", "refuse connections on the egress network's side, the interface holding the default route, which the host reaches (docker backend: the agent's network has none)")
   .action((flags: Flags) => serve(flags));

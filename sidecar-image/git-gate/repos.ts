@@ -3,7 +3,8 @@
 // "<upstream.url>/<owner>/<repo>" upstream, reached with the upstream's identity (an SSH
 // key the agent never sees). Mirrors are created on first use and fetched before every
 // session, one sync per repo at a time, and never while a push's receive-pack runs in it
-// (turns.ts). An upstream's SSH host key is the one the bottle
+// (turns.ts): a fetch that comes then is served the mirror as it stands instead of
+// waiting for the push. An upstream's SSH host key is the one the bottle
 // pins (host_key), else the first one seen, kept in the gate's known_hosts from then on.
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
@@ -131,14 +132,26 @@ export interface Registry {
   lookup(path: string): { ok: true; repo: Repo } | { ok: false; reason: string };
   /** Create the mirror if needed, then fetch from upstream, in the repo's turn (turns.ts). */
   sync(repo: Repo): Promise<void>;
+  /**
+   * sync() for a fetch session, unless a push holds the repo's turn or waits for it and
+   * the mirror exists: then the fetch is served the mirror as it stands (the push brings
+   * it to upstream's refs when it ends) instead of waiting up to a whole push session.
+   * A sync already running is shared. Whether it synced.
+   */
+  syncUnlessPushing(repo: Repo): Promise<boolean>;
   /** Take the repo's turn for a push's receive-pack: no sync runs until the function returned is called. */
   receive(repo: Repo): Promise<() => void>;
   /** Whether a push holds the repo's turn or waits for it: a sync now waits for that push to end. */
   pushing(repo: Repo): boolean;
 }
 
+export interface RegistryOptions {
+  /** How long sync() and receive() wait for the repo's turn before they give up (BbError BUSY); default without end. */
+  turnWaitMs?: number;
+}
+
 /** Build the registry; throws CONFIG for a repo without upstream or a missing identity. */
-export function createRegistry(config: GitGateConfig, dirs: GateDirs): Registry {
+export function createRegistry(config: GitGateConfig, dirs: GateDirs, opts: RegistryOptions = {}): Registry {
   const repos = new Map<string, Repo>();
   for (const declared of config.repos) {
     const key = normalizeRepoPath(declared);
@@ -162,7 +175,17 @@ export function createRegistry(config: GitGateConfig, dirs: GateDirs): Registry 
   }
 
   const inFlight = new Map<string, Promise<void>>();
+  /** Repo keys whose sync in inFlight has its turn (the others wait for theirs). */
+  const syncing = new Set<string>();
   const turns = createTurns();
+  const takeTurn = async (repo: Repo) => {
+    try {
+      return await turns.take(repo.key, opts.turnWaitMs);
+    } catch (e) {
+      if (!(e instanceof BbError && e.code === "BUSY")) throw e;
+      throw new BbError("BUSY", `waited ${opts.turnWaitMs! / 1000}s for the push (or fetch from upstream) in progress at ${repo.key} to end; try again when it has`, { cause: e });
+    }
+  };
   /** Per repo key, the pushes holding or waiting for its turn. */
   const pushes = new Map<string, number>();
   const countPush = (key: string, by: number) => {
@@ -186,6 +209,24 @@ export function createRegistry(config: GitGateConfig, dirs: GateDirs): Registry 
     }
   }
 
+  function sync(repo: Repo): Promise<void> {
+    // Sessions that arrive while a sync runs share it instead of fetching again.
+    const running = inFlight.get(repo.key);
+    if (running) return running;
+    const p = (async () => {
+      const end = await takeTurn(repo);
+      syncing.add(repo.key);
+      try {
+        await doSync(repo);
+      } finally {
+        syncing.delete(repo.key);
+        end();
+      }
+    })().finally(() => inFlight.delete(repo.key));
+    inFlight.set(repo.key, p);
+    return p;
+  }
+
   return {
     repos,
     lookup(path) {
@@ -195,24 +236,18 @@ export function createRegistry(config: GitGateConfig, dirs: GateDirs): Registry 
       const served = [...repos.keys()].join(", ") || "nothing";
       return { ok: false, reason: `repository ${key ?? JSON.stringify(path)} is not declared for this bottle (git-gate serves: ${served})` };
     },
-    sync(repo) {
-      // Sessions that arrive while a sync runs share it instead of fetching again.
-      const running = inFlight.get(repo.key);
-      if (running) return running;
-      const p = (async () => {
-        const end = await turns.take(repo.key);
-        try {
-          await doSync(repo);
-        } finally {
-          end();
-        }
-      })().finally(() => inFlight.delete(repo.key));
-      inFlight.set(repo.key, p);
-      return p;
+    sync,
+    async syncUnlessPushing(repo) {
+      if (pushes.has(repo.key) && !syncing.has(repo.key) && existsSync(join(repo.dir, "HEAD"))) return false;
+      await sync(repo);
+      return true;
     },
     async receive(repo) {
       countPush(repo.key, 1);
-      const end = await turns.take(repo.key);
+      const end = await takeTurn(repo).catch((e: unknown) => {
+        countPush(repo.key, -1);
+        throw e;
+      });
       let ended = false;
       return () => {
         if (ended) return;

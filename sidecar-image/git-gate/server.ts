@@ -1,8 +1,9 @@
 // The git-gate daemon as a library: a git:// server (TCP, port 9418) that serves only the
 // bottle's declared repos from local mirrors. Fetches run `git upload-pack` on a mirror
-// freshly synced from upstream; pushes run `git receive-pack` with core.hooksPath set to
-// the hooks bb-prepare wrote, whose pre-receive calls back into this program (`hook
-// pre-receive`) to enforce the push policy and forward to upstream.
+// freshly synced from upstream (or as it stands while a push to it is in progress);
+// pushes run `git receive-pack` with core.hooksPath set to the hooks bb-prepare wrote,
+// whose pre-receive calls back into this program (`hook pre-receive`) to enforce the push
+// policy and forward to upstream.
 import type { Buffer } from "node:buffer";
 import { existsSync } from "node:fs";
 import net from "node:net";
@@ -18,6 +19,7 @@ import { errPkt, parseRequest, readFirstPkt, type GitRequest } from "./pktline.t
 import { createRegistry, type GateDirs, type Registry, type Repo } from "./repos.ts";
 import { NO_REPLACE } from "./policy.ts";
 import { isAgentKey } from "../../lib/http/agent-key.ts";
+import { BbError } from "../../lib/errors.ts";
 
 /** Environment receive-pack hands to the hook: how to call back and what to enforce. */
 export const HOOK_ENV = {
@@ -46,6 +48,9 @@ export interface GitGateOptions {
   requestTimeoutMs?: number;
   /** A session with no bytes either way for this long is ended (default 5 minutes). */
   idleTimeoutMs?: number;
+  /** How long a session waits for its turn at a mirror (repos.ts: a push behind another
+   * push) before it is refused (default TURN_WAIT_MS). */
+  turnWaitMs?: number;
   /** Sessions at once; one more is refused (default MAX_SESSIONS). */
   maxSessions?: number;
   /** Serve only paths under /KEY/ (the bottle's agent key, lib/http/agent-key.ts): the
@@ -55,6 +60,9 @@ export interface GitGateOptions {
 
 /** One bottle's agent never needs more git sessions at once; each costs a git process. */
 export const MAX_SESSIONS = 16;
+
+/** A waiting session holds a place under MAX_SESSIONS and shows its client nothing: two minutes, then a reason. */
+export const TURN_WAIT_MS = 120_000;
 
 export interface GitGate {
   server: net.Server;
@@ -85,7 +93,7 @@ function withoutKey(req: GitRequest, key: string): GitRequest | null {
 
 export function createGitGate(opts: GitGateOptions): GitGate {
   const log = opts.log ?? createLogger({ prefix: "git-gate: " });
-  const registry = createRegistry(opts.config, opts.dirs);
+  const registry = createRegistry(opts.config, opts.dirs, { turnWaitMs: opts.turnWaitMs ?? TURN_WAIT_MS });
   const sockets = new Set<net.Socket>();
   // The agent can open a session a few thousand times a second and have each refused, or
   // start git after git that fails the same way: the first of each line, then counts
@@ -151,10 +159,13 @@ export function createGitGate(opts: GitGateOptions): GitGate {
     if (pushing && !opts.hooksDir) return refuse(socket, `pushes to ${repo.key} are disabled: git-gate runs without a hooks dir`);
     const said = pushing ? gitLines["git-receive-pack"] : gitLines["git-upload-pack"];
     // Said, or a session held until a slow push ends would look hung.
-    if (registry.pushing(repo)) said.info(`${pushing ? "push" : "fetch"} ${repo.key} from ${socket.remoteAddress} waits for the push in progress to it to end`);
+    if (pushing && registry.pushing(repo)) said.info(`push ${repo.key} from ${socket.remoteAddress} waits for the push in progress to it to end`);
+    const busy = (e: unknown) => e instanceof BbError && e.code === "BUSY";
     try {
-      await registry.sync(repo);
+      const synced = pushing ? await registry.sync(repo).then(() => true) : await registry.syncUnlessPushing(repo);
+      if (!synced) said.info(`fetch ${repo.key} from ${socket.remoteAddress} is served the mirror as it stands, not fetched from upstream first: a push to it is in progress, which brings the mirror to upstream's refs when it ends`);
     } catch (e) {
+      if (busy(e)) return refuse(socket, (e as Error).message);
       // A mirror that exists is served stale rather than not at all; the push hook
       // talks to upstream itself and fails there if it is really gone.
       if (!existsSync(join(repo.dir, "HEAD"))) return refuse(socket, `cannot fetch ${repo.key} from its upstream`);
@@ -162,7 +173,15 @@ export function createGitGate(opts: GitGateOptions): GitGate {
     }
     if (socket.destroyed) return;
     // No sync may move the mirror's refs while receive-pack runs (turns.ts).
-    const endTurn = pushing ? await registry.receive(repo) : () => {};
+    let endTurn = () => {};
+    if (pushing) {
+      try {
+        endTurn = await registry.receive(repo);
+      } catch (e) {
+        if (busy(e)) return refuse(socket, (e as Error).message);
+        throw e;
+      }
+    }
     if (socket.destroyed) return endTurn();
     // From here on git keeps a live session talking (keep-alive packets while a hook or a
     // pack is being computed), so a session silent this long is one nobody finishes.
