@@ -138,7 +138,7 @@ describe("git-gate when upstream took a push it cannot simply let through (real 
     await refusedPushTo(f, [`${base}:refs/heads/agent/ci`], /\[protectedPaths\] refs\/heads\/agent\/ci: refs\/heads\/agent\/ci was deleted through git-gate at [0-9a-f]{12}, so creating it again counts as moving it from there/);
   });
 
-  it("a ref made through a symbolic ref upstream that git-gate cannot delete again is told to the operator in the gate's log, not to the agent alone", async () => {
+  it("a ref made through a symbolic ref upstream that git-gate cannot delete again is told to the operator in the gate's log, not to the agent alone, and the agent sees git's reason", async () => {
     await f.git(f.upstream, ["symbolic-ref", "refs/heads/agent/stuck", "refs/heads/stuck-release"]);
     const hook = join(f.upstream, "hooks", "pre-receive");
     await writeFile(hook, `#!/bin/sh\nwhile read old new ref; do case "$new" in *[!0]*) ;; *) echo "upstream takes no deletes" >&2; exit 1 ;; esac; done\n`);
@@ -151,6 +151,7 @@ describe("git-gate when upstream took a push it cannot simply let through (real 
       );
       const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/stuck"], [1]);
       assert.match(r.stderr, /git-gate could not delete refs\/heads\/stuck-release again: tell upstream's maintainers/);
+      assert.match(r.stderr, /git-gate: {3}Cannot delete refs\/heads\/stuck-release again: [^\n]*\n(?:remote: git-gate: {3}[^\n]*\n)*?remote: git-gate: {3}[^\n]*upstream takes no deletes/);
       await logged;
     } finally {
       await rm(hook, { force: true });
@@ -159,7 +160,7 @@ describe("git-gate when upstream took a push it cannot simply let through (real 
     }
   });
 
-  it("a ref made through a symbolic ref upstream whose delete again git reported as failed, though upstream took it, is reported as deleted again, not as standing", async () => {
+  it("a ref made through a symbolic ref upstream whose delete again git reported as failed, though upstream took it, is reported as deleted again, not as standing, with what git said", async () => {
     await f.git(f.upstream, ["symbolic-ref", "refs/heads/agent/lost-alias", "refs/heads/lost-release"]);
     const hook = join(f.upstream, "hooks", "reference-transaction");
     // Upstream dies once a delete is in, before it answers.
@@ -170,6 +171,7 @@ describe("git-gate when upstream took a push it cannot simply let through (real 
       const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/lost-alias"], [1]);
       assert.match(r.stderr, /created a ref through a symbolic ref upstream; git-gate deleted refs\/heads\/lost-release again:/);
       assert.doesNotMatch(r.stderr, /could not delete/);
+      assert.match(r.stderr, /git-gate: {3}git reported deleting refs\/heads\/lost-release again as failed, but upstream no longer holds it: *\nremote: git-gate: {5}\S/);
       assert.equal(await at(f, f.upstream, "refs/heads/lost-release"), "", "upstream holds the ref made through the symref");
       assert.doesNotMatch(f.gate.stderr(), /lost-release stands upstream/);
     } finally {

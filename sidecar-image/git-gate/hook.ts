@@ -235,11 +235,12 @@ export async function preReceive(opts: HookOptions): Promise<number> {
       }
     }
     if (undo.length) {
-      const { gone } = await deleteAgain(undo);
+      const { gone, failure } = await deleteAgain(undo);
       const standing = undo.filter((h) => !gone.includes(h.ref)).map((h) => h.ref).join(", ");
       const outcome = standing ? `git-gate could not delete ${standing} again: tell upstream's maintainers` : `git-gate deleted ${gone.join(", ")} again`;
       if (standing) operator(`${standing} stands upstream though the policy refuses it: the push created it through a symbolic ref upstream, and git-gate could not delete it again; delete it upstream`);
       tell(out, `upstream took the push to ${repo.key}, but it created a ref through a symbolic ref upstream; ${outcome}:`, refused);
+      sayDeleteFailure(out, { tried: undo.map((h) => h.ref), gone, failure });
       // A symref whose target was deleted again is dangling upstream once more: not kept.
       return refusedButKept(landed.filter((u) => !undo.some((h) => h.via === u.ref && gone.includes(h.ref))));
     }
@@ -288,16 +289,28 @@ async function unchecked(o: {
   if (!standing) {
     o.out.info(`${why}; git-gate deleted ${names} again (push again):`);
     say(o.out, o.listingFailed.message);
-    if (failure) say(o.out, `git reported deleting ${names} again as failed, but upstream no longer holds ${o.created.length > 1 ? "them" : "it"}:\n  ${failure.replaceAll("\n", "\n  ")}`);
+    sayDeleteFailure(o.out, { tried: o.created.map((u) => u.ref), gone, failure });
     return deleted;
   }
   o.out.warn(`${why}; nor could it delete ${standing} again: ask upstream's maintainers to check what ${standing} is upstream:`);
   o.operator(`${standing} stands upstream unchecked: git-gate could not list upstream's refs after the push, so it could not check that creating it made no other ref through a symbolic ref upstream, nor could it delete it again; check what ${standing} is upstream`);
   say(o.out, o.listingFailed.message);
-  say(o.out, `Cannot delete ${standing} again: ${failure ?? ""}`);
+  sayDeleteFailure(o.out, { tried: o.created.map((u) => u.ref), gone, failure });
   if (deleted.length) o.out.info(`  git-gate deleted ${refNames(deleted)} again (push again)`);
   else o.out.info(`pushed ${refNames(o.updates)} to upstream ${o.repo.key}`);
   return deleted;
+}
+
+/**
+ * What git said when it reported deleting `tried` again as failed (nothing when it did
+ * not): why those upstream still holds could not be deleted, or, when none is left, that
+ * upstream took the delete all the same.
+ */
+function sayDeleteFailure(out: Logger, o: { tried: string[]; gone: string[]; failure: string | null }) {
+  if (!o.failure) return;
+  const standing = o.tried.filter((ref) => !o.gone.includes(ref));
+  if (standing.length) return say(out, `Cannot delete ${standing.join(", ")} again: ${o.failure}`);
+  say(out, `git reported deleting ${o.tried.join(", ")} again as failed, but upstream no longer holds ${o.tried.length > 1 ? "them" : "it"}:\n  ${o.failure.replaceAll("\n", "\n  ")}`);
 }
 
 /** What upstream's git said of a failed push, without credentials. */
