@@ -359,7 +359,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     if (block) return denyRaw(socket, method, target.host, block, g.rule.pattern);
 
     const under = g.rule.pattern;
-    const up = upstream.request(target, { method, path: target.path, headers, upgrade: true });
+    const up = upstream.upgrade(target, { method, path: target.path, headers });
     const agentLeft = abandonWithAgent(socket, up);
     up.on("upgrade", (ures, usocket, uhead) => {
       // "upgrade" fires for a 101 only

@@ -7,30 +7,17 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createLogger } from "../../lib/log.ts";
 import { mintCa } from "../../lib/tls/mod.ts";
-import { DENO_KEEPS_CLOSED_SOCKETS, startIdleClosingServer } from "../../tests/support/idle-closing-server.ts";
+import { startIdleClosingServer } from "../../tests/support/idle-closing-server.ts";
 import { plainVia } from "../../tests/support/raw-http.ts";
-import { skipWhen } from "../../tests/support/skip.ts";
 import { firewallPool, policyOf } from "./test-harness.ts";
 
 const ca = await mintCa({ commonName: "test bottle CA" });
 
 for (const hop of ["the host itself", "its next hop"] as const) {
-  // The next hop is reached through lib/http/hop-client.ts, not node:http, so that case
-  // runs under deno too (where node:http quietly sent the plain POST a second time).
-  test(`a pooled connection to ${hop} closed under a request: a GET or a keyed POST goes again on a fresh one, a plain POST gets its 502`, skipWhen(hop === "the host itself" && DENO_KEEPS_CLOSED_SOCKETS, `firewall retry to ${hop}`), async () => {
-    const server = await startIdleClosingServer();
-    const lines: string[] = [];
-    const endpoint = { host: "127.0.0.1", port: server.port };
-    const startFirewall = firewallPool(
-      {
-        policy: policyOf(["flaky.test"]),
-        ca,
-        log: createLogger({ level: "info", write: (l) => void lines.push(l) }),
-        ...(hop === "its next hop" ? { nextHop: endpoint } : { resolve: new Map([["flaky.test", endpoint]]) }),
-      },
-      [server],
-    );
-    const c = await plainVia(await startFirewall());
+  // Both are reached through lib/http/hop-client.ts, not node:http, so both run under deno
+  // too (where node:http quietly sent the plain POST a second time).
+  test(`a pooled connection to ${hop} closed under a request: a GET or a keyed POST goes again on a fresh one, a plain POST gets its 502`, async () => {
+    const { server, c, lines } = await throughFirewall(hop);
     // The server names each request by its request line: absolute-form to a next hop.
     const line = (method: string, path: string) => `${method} ${hop === "its next hop" ? `http://flaky.test${path}` : path}`;
     const get = (path: string) => c.request("GET", `http://flaky.test${path}`, { host: "flaky.test" });
@@ -49,4 +36,33 @@ for (const hop of ["the host itself", "its next hop"] as const) {
     assert.equal(lines.filter((l) => /upstream flaky\.test: socket hang up/.test(l)).length, 1, lines.join("\n"));
     c.socket.destroy();
   });
+
+  test(`a pooled connection to ${hop} the server closed while idle: the next GET goes on a fresh one`, async () => {
+    const { server, c, lines } = await throughFirewall(hop);
+    const target = hop === "its next hop" ? "http://flaky.test" : "";
+    assert.equal((await c.request("GET", "http://flaky.test/a", { host: "flaky.test" })).body, `GET ${target}/a answered on connection 1`);
+    await server.closeIdle();
+    const next = await c.request("GET", "http://flaky.test/b", { host: "flaky.test" });
+    assert.deepEqual([next.status, next.body], [200, `GET ${target}/b answered on connection 2`]);
+    assert.equal(server.connections(), 2);
+    assert.deepEqual(lines.filter((l) => /upstream flaky\.test/.test(l)), []);
+    c.socket.destroy();
+  });
+}
+
+/** The idle-closing server behind a firewall that dials it itself or takes it for its next hop. */
+async function throughFirewall(hop: "the host itself" | "its next hop") {
+  const server = await startIdleClosingServer();
+  const lines: string[] = [];
+  const endpoint = { host: "127.0.0.1", port: server.port };
+  const startFirewall = firewallPool(
+    {
+      policy: policyOf(["flaky.test"]),
+      ca,
+      log: createLogger({ level: "info", write: (l) => void lines.push(l) }),
+      ...(hop === "its next hop" ? { nextHop: endpoint } : { resolve: new Map([["flaky.test", endpoint]]) }),
+    },
+    [server],
+  );
+  return { server, lines, c: await plainVia(await startFirewall()) };
 }

@@ -13,18 +13,23 @@
 // Towards the next hop there are no such deadlines: egress times the upstream and answers
 // 504 itself, naming it, which a shorter wait here would cut off and a longer one never
 // reach; the hop's own dial, on loopback, keeps tcpDial's connect timeout.
+// Plain requests go through the project's own HTTP/1.1 client either way
+// (lib/http/hop-client.ts): one pool to the next hop, or one per origin dialed directly
+// (lib/http/origin-pools.ts, as egress's), so a pooled connection closed under a request
+// is noticed, and retried, alike in node and deno. Upgrades take node's client, which
+// hands the socket over, through agents that do not pool.
 import { Buffer } from "node:buffer";
-import { EventEmitter } from "node:events";
+import type { EventEmitter } from "node:events";
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
-import type { Readable } from "node:stream";
 import { BbError } from "../../lib/errors.ts";
 import { tcpDial } from "../../lib/http/dial.ts";
 import { createHopClient, type HopResponse } from "../../lib/http/hop-client.ts";
 import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
 import { routableLookup } from "../../lib/http/lookup.ts";
-import { armDeadlines, DEFAULT_DEADLINES, type Deadlines, dialWithin } from "../../lib/http/upstream-deadlines.ts";
+import { createOriginPools } from "../../lib/http/origin-pools.ts";
+import { armDeadlines, armHeadDeadline, DEFAULT_DEADLINES, type Deadlines, dialWithin } from "../../lib/http/upstream-deadlines.ts";
 import { lazyClientContext, lazyHttpsAgent } from "../../lib/tls/upstream-agents.ts";
 
 export interface Endpoint {
@@ -51,8 +56,6 @@ export interface RequestInit {
   method: string;
   path: string;
   headers: http.OutgoingHttpHeaders;
-  /** A WebSocket upgrade: a fresh connection, detached from the pool after the 101. */
-  upgrade?: boolean;
 }
 
 /** An answer: its status, its headers as sent, and its body without framing. */
@@ -68,9 +71,10 @@ export interface Sent extends EventEmitter {
 }
 
 export interface Upstream {
-  /** Send a request whose body is at hand (none for upgrades, which use request()). */
-  send(target: Target, init: Omit<RequestInit, "upgrade">, body?: Buffer): Sent;
-  request(target: Target, init: RequestInit): http.ClientRequest;
+  /** Send a request whose body is at hand (none for upgrades, which use upgrade()). */
+  send(target: Target, init: RequestInit, body?: Buffer): Sent;
+  /** A WebSocket upgrade, on a fresh connection of its own (never pooled: it is handed over after the 101). */
+  upgrade(target: Target, init: RequestInit): http.ClientRequest;
   /** A connected byte tunnel to host:port (for passthrough hosts). */
   tunnel(host: string, port: number): Promise<net.Socket>;
   close(): void;
@@ -85,21 +89,21 @@ export function authority(host: string, port: number, defaultPort?: number): str
 const defaultPort = (scheme: Target["scheme"]) => (scheme === "https" ? 443 : 80);
 
 export function createUpstream(opts: UpstreamOptions): Upstream {
-  const pool = { keepAlive: true, scheduling: "lifo" as const, maxFreeSockets: 256 };
-  const httpAgent = new http.Agent(pool);
   const secureContext = lazyClientContext(opts.upstreamCa);
-  const httpsAgent = lazyHttpsAgent(pool, secureContext);
   const upgradeAgent = lazyHttpsAgent({}, secureContext); // no pooling: upgraded sockets leave the agent
   const dialAddress = (host: string, port: number): Endpoint => opts.resolve?.get(host) ?? { host, port };
   // Asked only for names: an IP literal (the next hop's, a --resolve mapping's, an
   // allowed IP's) is dialed as it is.
   const lookup = routableLookup("the firewall");
-  // Plain requests to the next hop skip node's http client (lib/http/hop-client.ts): the
-  // bulk of what the firewall relays comes back this way.
+  const deadlines: Deadlines = { ...DEFAULT_DEADLINES, ...opts.deadlines };
   const hop = opts.nextHop ? createHopClient(opts.nextHop) : undefined;
+  // Dialed directly: the dial's deadline, TLS included, is the pool's.
+  const pools = opts.nextHop ? undefined : createOriginPools({ lookup, secureContext, connectMs: deadlines.connectMs });
   const origin = (target: Target) => `${target.scheme}://${authority(target.host, target.port, defaultPort(target.scheme))}`;
   const absolute = (target: Target, path: string) => `${origin(target)}${path}`;
-  const deadlines: Deadlines = { ...DEFAULT_DEADLINES, ...opts.deadlines };
+  // Certificates are checked against the name the agent asked for, even when --resolve
+  // sends the connection elsewhere; SNI must not carry an IP literal.
+  const servername = (target: Target) => (net.isIP(target.host) ? undefined : target.host);
 
   /**
    * The next hop's refusal of a CONNECT. egress says why in the body it sends with the head
@@ -146,22 +150,16 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     });
   }
 
-  /** node's ClientRequest as a Sent, its IncomingMessage as an Answer. */
-  function sentThrough(req: http.ClientRequest, body?: Buffer): Sent {
-    const sent = Object.assign(new EventEmitter(), { destroy: () => void req.destroy() });
-    Object.defineProperty(sent, "reusedSocket", { get: () => req.reusedSocket });
-    req.on("response", (m: http.IncomingMessage) => sent.emit("response", { status: m.statusCode ?? 0, rawHeaders: m.rawHeaders, body: m as Readable } satisfies Answer));
-    req.on("error", (e) => sent.emit("error", e));
-    req.end(body);
-    return sent as Sent;
-  }
-
   const upstream: Upstream = {
     send(target, init, body) {
       if (hop) return hop.request({ method: init.method, target: absolute(target, init.path), headers: init.headers, body });
-      return sentThrough(upstream.request(target, init), body);
+      const to = dialAddress(target.host, target.port);
+      const pool = pools!.poolFor({ origin: origin(target), host: to.host, port: to.port, secure: target.scheme === "https", servername: servername(target) });
+      const sent = pool.request({ method: init.method, target: init.path, headers: init.headers, body });
+      armHeadDeadline(sent, origin(target), deadlines.headMs);
+      return sent;
     },
-    request(target, init) {
+    upgrade(target, init) {
       if (opts.nextHop) {
         return http.request({
           host: opts.nextHop.host,
@@ -170,15 +168,12 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
           path: absolute(target, init.path),
           headers: init.headers,
           maxHeaderSize: MAX_HEADER_BYTES,
-          agent: init.upgrade ? false : httpAgent,
+          agent: false,
         });
       }
       const to = dialAddress(target.host, target.port);
       const common = { host: to.host, port: to.port, lookup, method: init.method, path: init.path, headers: init.headers, maxHeaderSize: MAX_HEADER_BYTES };
-      const req =
-        target.scheme === "http"
-          ? http.request({ ...common, agent: init.upgrade ? false : httpAgent })
-          : https.request({ ...common, servername: net.isIP(target.host) ? undefined : target.host, agent: init.upgrade ? upgradeAgent.get() : httpsAgent.get() });
+      const req = target.scheme === "http" ? http.request({ ...common, agent: false }) : https.request({ ...common, servername: servername(target), agent: upgradeAgent.get() });
       armDeadlines(req, origin(target), deadlines);
       return req;
     },
@@ -188,8 +183,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     },
     close() {
       hop?.close();
-      httpAgent.destroy();
-      httpsAgent.destroy();
+      pools?.close();
       upgradeAgent.destroy();
     },
   };

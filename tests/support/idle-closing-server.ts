@@ -2,14 +2,10 @@
 // timeout makes. It answers the first request on each connection and keeps the connection
 // open, then closes it, unanswered, the moment a second request arrives on it: what a
 // proxy sees when the server closed an idle pooled connection just as the proxy reused it.
+// closeIdle() stages the calmer case: the server closes its idle connections between requests.
 import { Buffer } from "node:buffer";
 import net from "node:net";
 import tls from "node:tls";
-
-/** Why a test of this race cannot run under deno (false under node). */
-export const DENO_KEEPS_CLOSED_SOCKETS =
-  "Deno" in globalThis &&
-  "Deno's node:http does not notice a pooled connection the server closed before answering (the request waits until it is destroyed); the daemons ship on node";
 
 export interface IdleClosingServer {
   port: number;
@@ -19,6 +15,8 @@ export interface IdleClosingServer {
   arrived: string[];
   /** The head of each of those requests, lower-cased. */
   heads: string[];
+  /** Close every open connection, as an idle timeout would; resolves once all are closed. */
+  closeIdle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -63,6 +61,14 @@ export async function startIdleClosingServer(opts: { tls?: { certPem: string; ke
     connections: () => connections,
     arrived,
     heads,
+    closeIdle: () =>
+      Promise.all(
+        [...sockets].map((s) => {
+          const closed = new Promise((r) => s.once("close", r));
+          s.destroy();
+          return closed;
+        }),
+      ).then(() => {}),
     close: () =>
       new Promise((r) => {
         for (const s of sockets) s.destroy();
