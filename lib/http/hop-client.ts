@@ -1,5 +1,7 @@
 // A keep-alive HTTP/1.1 client to one fixed peer: the firewall's next hop (egress), and
-// each upstream origin egress dials (lib/http/origin-pools.ts, over TLS through `dial`).
+// each upstream origin egress, or the firewall without a next hop, dials
+// (lib/http/origin-pools.ts, over TLS through `dial`). It also notices, in node and deno
+// alike, a pooled connection closed under a request (for lib/http/retry.ts).
 // It exists for speed: node's http client copies every body chunk out of its parser and
 // the answer then streams through IncomingMessage, which cost the firewall about as much
 // per MiB relayed as its TLS did, and egress about a tenth of its CPU per MiB. Here the

@@ -1,8 +1,9 @@
-// Keep-alive pools for a proxy that dials many upstreams itself (egress): one hop client
-// (hop-client.ts) per origin and address, each opening its connections through the same
-// dial rules node's agents had from the proxy: the lookup it gives (lib/http/lookup.ts),
-// the dial deadline, the TLS handshake within it, certificates checked against the name
-// the agent asked for, and TLS sessions resumed as https.Agent resumes them.
+// Keep-alive pools for a proxy that dials many upstreams itself (egress, and the firewall
+// when it has no next hop): one hop client (hop-client.ts) per origin and address, each
+// opening its connections through the same dial rules node's agents had from the proxy:
+// the lookup it gives (lib/http/lookup.ts), the dial deadline, the TLS handshake within
+// it, certificates checked against the name the agent asked for, and TLS sessions resumed
+// as https.Agent resumes them.
 import type { Buffer } from "node:buffer";
 import type net from "node:net";
 import type tls from "node:tls";
