@@ -114,16 +114,17 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   const list = (what: string) => listUpstream(repo.url, (args, extra) => runGit(args, { ...env, ...extra }, { timeoutMs: forwardTimeoutMs, what }), what);
   const listing = await list(`Cannot forward the push to upstream ${repo.key}: cannot list its refs`);
   // What upstream's tips reach counts as published (published.ts): ones the gate does not
-  // hold yet are fetched, objects only. One that cannot be fetched counts for nothing (the
-  // stricter judgement), and the agent and the operator are told, or a refusal of what
+  // hold yet are fetched, objects only. One it still does not hold then counts for nothing
+  // (the stricter judgement), and the agent and the operator are told, or a refusal of what
   // such a tip published would read as the policy's alone.
   const unheld = await unheldTips(git, listing.values);
   if (unheld.length) {
     const fetched = await runGit(["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", repo.url, ...unheld], { ...env, ...QUARANTINE_OFF }, { timeoutMs: forwardTimeoutMs, what: `Cannot fetch upstream ${repo.key}'s new tips` }).catch(
       (e: Error) => ({ code: -1, stdout: "", stderr: e.message }),
     );
-    if (fetched.code !== 0) {
-      const line = `could not fetch ${namesShown(unheld)} from upstream ${repo.key} (the gate does not hold ${unheld.length > 1 ? "their tips" : "its tip"}), so the push was checked without ${unheld.length > 1 ? "them" : "it"}: commits only ${unheld.length > 1 ? "they reach" : "it reaches"} count as new, not as published (${lastWord(upstreamSaid(repo, fetched))})`;
+    const missing = await unheldTips(git, listing.values);
+    const line = missing.length ? unheldTold(repo, missing, fetched.code === 0 ? null : lastWord(upstreamSaid(repo, fetched))) : null;
+    if (line) {
       out.warn(line);
       operator(line);
     }
@@ -311,6 +312,24 @@ function sayDeleteFailure(out: Logger, o: { tried: string[]; gone: string[]; fai
   const standing = o.tried.filter((ref) => !o.gone.includes(ref));
   if (standing.length) return say(out, `Cannot delete ${standing.join(", ")} again: ${o.failure}`);
   say(out, `git reported deleting ${o.tried.join(", ")} again as failed, but upstream no longer holds ${o.tried.length > 1 ? "them" : "it"}:\n  ${o.failure.replaceAll("\n", "\n  ")}`);
+}
+
+/**
+ * One line on the listed tips the gate still does not hold after fetching them: the fetch
+ * failed (git's reason), or, when it succeeded, upstream moved those refs between the
+ * listing and the fetch (a fast-forward brings the listed commit along; a rewrite does not).
+ * The fetch is by name, not by the listed object id: a server that hides what its refs no
+ * longer reach (protocol v0 refuses a want of a non-tip by default) would refuse the id,
+ * and a tip rewritten away is no longer published anyway.
+ */
+function unheldTold(repo: Repo, refs: string[], failure: string | null): string {
+  const many = refs.length > 1;
+  const names = namesShown(refs);
+  const what = failure === null
+    ? `${names} moved on upstream ${repo.key} while git-gate fetched ${many ? "them" : "it"} (the gate got ${many ? "their new tips, not those" : "its new tip, not the one"} upstream listed)`
+    : `could not fetch ${names} from upstream ${repo.key} (the gate does not hold ${many ? "their tips" : "its tip"})`;
+  const why = failure ?? "push again to be judged by upstream's tips as they are now";
+  return `${what}, so the push was checked without ${many ? "them" : "it"}: commits only ${many ? "they reach" : "it reaches"} count as new, not as published (${why})`;
 }
 
 /** What upstream's git said of a failed push, without credentials. */

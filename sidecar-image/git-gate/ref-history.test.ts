@@ -131,6 +131,40 @@ describe("git-gate remembers what it did to a ref and judges by what upstream ho
     }
   });
 
+  it("a tip upstream rewrites between the hook's listing and its fetch counts for nothing, and the agent and the operator's log are told which", async () => {
+    const { f } = ctx;
+    // Upstream rewrites refs/heads/moving (a new commit on main, never the last one's child)
+    // every time the gate's git contacts it by the URL: the listing sees one tip, the fetch
+    // by name gets another, so the listed tip is never held. The gate reaches upstream by
+    // that URL from its hook; its mirror's fetches go through remote "origin", unaffected.
+    const mirror = join(f.dir, "data", "repos", "example.com", "acme", "widget.git");
+    const url = (await f.git(mirror, ["config", "remote.origin.url"])).stdout.trim();
+    const wrapper = join(f.dir, "rewriting-upload-pack");
+    // The hook's git runs upload-pack as "<uploadpack> '<path>'" (the path as the URL gives
+    // it, ".git" left off); the quarantine it pushes from is not upstream's.
+    const upstreamGit = `env -u GIT_DIR -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_AUTHOR_NAME=maintainer GIT_AUTHOR_EMAIL=m@example.test GIT_COMMITTER_NAME=maintainer GIT_COMMITTER_EMAIL=m@example.test git --git-dir="$repo"`;
+    await writeFile(
+      wrapper,
+      `#!/bin/sh\nset -e\nrepo="$1"; [ -d "$repo.git" ] && repo="$repo.git"\ntip=$(${upstreamGit} commit-tree "main^{tree}" -p main -m "maintainer: rewrite $$ $(date +%s%N)")\n${upstreamGit} update-ref refs/heads/moving "$tip"\nexec git-upload-pack "$@"\n`,
+    );
+    await chmod(wrapper, 0o755);
+    await f.git(mirror, ["config", `remote.${url}.uploadpack`, wrapper]);
+    try {
+      const logged = f.gate.waitForLog(/git-gate: warning: push to example\.com\/acme\/widget: refs\/heads\/moving moved on upstream example\.com\/acme\/widget while git-gate fetched it/, 30_000);
+      const sha = await f.commit("moved.txt", "moved\n");
+      const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/moved"]);
+      assert.match(
+        r.stderr,
+        /git-gate: warning: refs\/heads\/moving moved on upstream example\.com\/acme\/widget while git-gate fetched it \(the gate got its new tip, not the one upstream listed\), so the push was checked without it: commits only it reaches count as new, not as published \(push again to be judged by upstream's tips as they are now\)/,
+      );
+      await logged;
+      assert.equal(await upstreamAt(f, "agent/moved"), sha);
+    } finally {
+      await f.git(mirror, ["config", "--unset", `remote.${url}.uploadpack`]);
+      await f.git(f.upstream, ["update-ref", "-d", "refs/heads/moving"]);
+    }
+  });
+
   it("a commit a branch upstream rewrote away is new again, though the gate has not fetched the branch's new tip: its secret is refused", async () => {
     const { f } = ctx;
     let rewritten = "";
