@@ -20,11 +20,11 @@ const upstreamAt = (f: GateFixture, ref: string) => at(f, f.upstream, ref);
 const mirror = (f: GateFixture) => join(f.dir, "data", "repos", `${REPO}.git`);
 
 /**
- * What upstream does with a delete: takes it; refuses it; or takes it, mends its listing and
- * dies before it answers (what git sees of a connection lost, or a timeout, once upstream
- * took the delete).
+ * What upstream does with a delete: takes it; refuses it; mends its listing and refuses it
+ * ("refused-relisted"); or takes it, mends its listing and dies before it answers (what git
+ * sees of a connection lost, or a timeout, once upstream took the delete).
  */
-type Deletes = "taken" | "refused" | "lost";
+type Deletes = "taken" | "refused" | "refused-relisted" | "lost";
 
 /** Run `body` with upstream's listing broken by the first push it takes, and its deletes handled as `deletes` says. */
 async function withListingBrokenAfterPush(f: GateFixture, deletes: Deletes, body: () => Promise<void>) {
@@ -34,15 +34,16 @@ async function withListingBrokenAfterPush(f: GateFixture, deletes: Deletes, body
   };
   // ls-refs reads lsrefs.unborn and dies on a value it does not know; receive-pack never reads it.
   await hook("post-receive", "git config lsrefs.unborn broken-by-test\n");
-  if (deletes === "refused") {
-    await hook("pre-receive", `while read old new ref; do case "$new" in *[!0]*) ;; *) echo "upstream takes no deletes" >&2; exit 1 ;; esac; done\n`);
+  if (deletes === "refused" || deletes === "refused-relisted") {
+    const mend = deletes === "refused-relisted" ? "git config --unset lsrefs.unborn; " : "";
+    await hook("pre-receive", `while read old new ref; do case "$new" in *[!0]*) ;; *) ${mend}echo "upstream takes no deletes" >&2; exit 1 ;; esac; done\n`);
   }
   if (deletes === "lost") {
     await hook("reference-transaction", `[ "$1" = committed ] || exit 0\nwhile read old new ref; do case "$new" in *[!0]*) exit 0 ;; esac; done\ngit config --unset lsrefs.unborn\nkill -9 "$PPID"\n`);
   }
   try {
     await body();
-    const [expected, what] = deletes === "lost" ? ["", "upstream's reference-transaction hook did not take a delete"] : ["broken-by-test", "upstream's post-receive hook did not run"];
+    const [expected, what] = deletes === "lost" || deletes === "refused-relisted" ? ["", `upstream's ${deletes === "lost" ? "reference-transaction" : "pre-receive"} hook did not mend its listing`] : ["broken-by-test", "upstream's post-receive hook did not run"];
     assert.equal((await f.git(f.upstream, ["config", "lsrefs.unborn"], [0, 1])).stdout.trim(), expected, what);
   } finally {
     for (const name of ["post-receive", "pre-receive", "reference-transaction"]) await rm(join(f.upstream, "hooks", name), { force: true });
@@ -96,6 +97,42 @@ describe("git-gate when upstream took a push it cannot simply let through (real 
     // The gate holds what upstream holds: a push on top is judged from there.
     await f.commit("landed.txt", "landed twice\n");
     await f.git(f.work, ["push", "-q", "origin", "HEAD:refs/heads/agent/landed"]);
+  });
+
+  it("a new branch git-gate could not check nor delete again is checked by the listing upstream gave after that delete failed, and stands checked: no warning of a ref unchecked", async () => {
+    const sha = await f.commit("relisted.txt", "relisted\n");
+    await withListingBrokenAfterPush(f, "refused-relisted", async () => {
+      const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/relisted"]);
+      assert.match(r.stderr, /nor could it delete refs\/heads\/agent\/relisted again, but it could list upstream's refs after that, so it checks the push by that listing:/);
+      assert.match(r.stderr, /upstream takes no deletes/, "the reason the delete failed is not shown");
+      assert.match(r.stderr, /git-gate: pushed refs\/heads\/agent\/relisted to upstream/);
+      assert.doesNotMatch(r.stderr, /unchecked|warning/);
+    });
+    assert.equal(await upstreamAt(f, "agent/relisted"), sha);
+    assert.equal(await at(f, mirror(f), "refs/heads/agent/relisted"), sha);
+    assert.doesNotMatch(f.gate.stderr(), /agent\/relisted stands upstream unchecked/);
+  });
+
+  it("a ref made through a symbolic ref upstream, which git-gate could not check after the push nor delete again, is found by the listing after that failed delete: refused, and told to the operator as standing", async () => {
+    await f.git(f.upstream, ["symbolic-ref", "refs/heads/agent/relisted-alias", "refs/heads/relisted-release"]);
+    const logged = f.gate.waitForLog(/git-gate: warning: push to example\.com\/acme\/widget: refs\/heads\/relisted-release stands upstream though the policy refuses it: the push created it through a symbolic ref upstream, and git-gate could not delete it again; delete it upstream/, 30_000);
+    try {
+      await f.commit("relisted-alias.txt", "through the alias\n");
+      await withListingBrokenAfterPush(f, "refused-relisted", async () => {
+        const r = await f.git(f.work, ["push", "origin", "HEAD:refs/heads/agent/relisted-alias"], [1]);
+        assert.match(r.stderr, /so it checks the push by that listing:/);
+        assert.match(
+          r.stderr,
+          /\[allowedRefs\] refs\/heads\/agent\/relisted-alias: upstream holds refs\/heads\/agent\/relisted-alias as a symbolic ref to refs\/heads\/relisted-release, which did not exist \(so upstream listed neither\), and the push created refs\/heads\/relisted-release, which the policy refuses/,
+        );
+        assert.match(r.stderr, /git-gate could not delete refs\/heads\/relisted-release again: tell upstream's maintainers/);
+        assert.doesNotMatch(r.stderr, /unchecked/);
+      });
+      await logged;
+    } finally {
+      await f.git(f.upstream, ["update-ref", "--no-deref", "-d", "refs/heads/agent/relisted-alias"]);
+      await f.git(f.upstream, ["update-ref", "-d", "refs/heads/relisted-release"], [0, 1]);
+    }
   });
 
   it("a new branch git-gate could not check is deleted again when upstream takes that: a symbolic ref upstream whose target did not exist leaves no refused ref behind", async () => {

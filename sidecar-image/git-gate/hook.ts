@@ -191,11 +191,11 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   const deleteAgain = async (made: { ref: string; new: string }[]): Promise<Undone> => {
     const deletes = made.map((m) => ({ old: m.new, new: "0", ref: m.ref }));
     const r = await forward(repo, deletes, runGit, env, forwardTimeoutMs).catch((e: Error) => ({ code: -1, stdout: "", stderr: e.message }));
-    if (r.code === 0) return { gone: made.map((m) => m.ref), failure: null };
+    if (r.code === 0) return { gone: made.map((m) => m.ref), failure: null, listing: null };
     const failure = upstreamSaid(repo, r);
     const now = await list(`Cannot list upstream ${repo.key} after deleting ${refNames(deletes)} again failed`).catch((e: Error) => e);
-    if (now instanceof Error) return { gone: [], failure: `${failure}\n${now.message}` };
-    return { gone: landedUpdates(deletes, now.values).map((u) => u.ref), failure };
+    if (now instanceof Error) return { gone: [], failure: `${failure}\n${now.message}`, listing: null };
+    return { gone: landedUpdates(deletes, now.values).map((u) => u.ref), failure, listing: now };
   };
   // A created ref's delete record goes once the create stands: one taken back below leaves
   // the ref deleted where it was.
@@ -221,10 +221,15 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   if (created.length) {
     after ??= await list(`Cannot list upstream ${repo.key} after the push`).catch((e: Error) => e);
     if (after instanceof Error) {
-      const gone = await unchecked({ out, operator, repo, updates, created, listingFailed: after, undo: () => deleteAgain(created) });
-      if (gone.length) return refusedButKept(updates.filter((u) => !gone.includes(u)));
-      await stand(updates);
-      return 0;
+      const { deleted, relisted } = await unchecked({ out, operator, repo, updates, created, listingFailed: after, undo: () => deleteAgain(created) });
+      if (!relisted) {
+        if (deleted.length) return refusedButKept(updates.filter((u) => !deleted.includes(u)));
+        await stand(updates);
+        return 0;
+      }
+      // Upstream listed its refs after the failed delete: the push is checked by that listing.
+      after = relisted;
+      landed = landed.filter((u) => !deleted.includes(u));
     }
     const refused: Violation[] = [];
     const undo: { ref: string; new: string; via: string }[] = [];
@@ -255,10 +260,15 @@ export async function preReceive(opts: HookOptions): Promise<number> {
   return 0;
 }
 
-/** What deleting refs again did upstream: the names upstream no longer holds, and what git said if it reported the delete as failed. */
+/**
+ * What deleting refs again did upstream: the names upstream no longer holds, what git said
+ * if it reported the delete as failed, and then upstream's refs as listed to see what it
+ * took (when that listing worked).
+ */
 interface Undone {
   gone: string[];
   failure: string | null;
+  listing: Listing | null;
 }
 
 /**
@@ -270,8 +280,10 @@ interface Undone {
  * gate's refs to what upstream keeps of the rest) and the agent pushes again. Only when
  * upstream holds a created ref still after that delete does it stand, reported with a
  * warning naming what went unchecked (to the operator too); when none was deleted the push
- * is reported as landed, and the gate takes it too, so it holds what upstream holds.
- * Returns the created updates deleted again (none: the push stands).
+ * is reported as landed, and the gate takes it too, so it holds what upstream holds. But
+ * when upstream could be listed after that failed delete, the refs that stand are checked
+ * by that listing instead (relisted), as if the listing after the push had worked.
+ * Returns the created updates deleted again (none: the push stands), and that listing.
  */
 async function unchecked(o: {
   out: Logger;
@@ -281,17 +293,23 @@ async function unchecked(o: {
   created: RefUpdate[];
   listingFailed: Error;
   undo: () => Promise<Undone>;
-}): Promise<RefUpdate[]> {
+}): Promise<{ deleted: RefUpdate[]; relisted: Listing | null }> {
   const names = refNames(o.created);
   const why = `upstream took the push to ${o.repo.key}, but git-gate could not list upstream's refs after it, so it could not check that creating ${names} made no other ref through a symbolic ref upstream whose target did not exist`;
-  const { gone, failure } = await o.undo();
+  const { gone, failure, listing } = await o.undo();
   const deleted = o.created.filter((u) => gone.includes(u.ref));
   const standing = refNames(o.created.filter((u) => !gone.includes(u.ref)));
   if (!standing) {
     o.out.info(`${why}; git-gate deleted ${names} again (push again):`);
     say(o.out, o.listingFailed.message);
     sayDeleteFailure(o.out, { tried: o.created.map((u) => u.ref), gone, failure });
-    return deleted;
+    return { deleted, relisted: null };
+  }
+  if (listing) {
+    o.out.info(`${why}; nor could it delete ${standing} again, but it could list upstream's refs after that, so it checks the push by that listing:`);
+    say(o.out, o.listingFailed.message);
+    sayDeleteFailure(o.out, { tried: o.created.map((u) => u.ref), gone, failure });
+    return { deleted, relisted: listing };
   }
   o.out.warn(`${why}; nor could it delete ${standing} again: ask upstream's maintainers to check what ${standing} is upstream:`);
   o.operator(`${standing} stands upstream unchecked: git-gate could not list upstream's refs after the push, so it could not check that creating it made no other ref through a symbolic ref upstream, nor could it delete it again; check what ${standing} is upstream`);
@@ -299,7 +317,7 @@ async function unchecked(o: {
   sayDeleteFailure(o.out, { tried: o.created.map((u) => u.ref), gone, failure });
   if (deleted.length) o.out.info(`  git-gate deleted ${refNames(deleted)} again (push again)`);
   else o.out.info(`pushed ${refNames(o.updates)} to upstream ${o.repo.key}`);
-  return deleted;
+  return { deleted, relisted: null };
 }
 
 /**
