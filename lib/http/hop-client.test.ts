@@ -202,6 +202,7 @@ for (const [what, answer, reason] of bad) {
     assert.equal(r.status, undefined, "no answer may be handed on");
     assert.equal(r.error?.code, "HPE_INVALID");
     assert.match(r.error!.message, reason);
+    assert.match(r.error!.message, /^the upstream /, "a client made without a peer name blames the upstream");
     // The connection that carried it is not used again.
     const next = await exchange(s.client);
     assert.deepEqual([next.body, next.reused], ["fine", false]);

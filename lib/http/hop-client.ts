@@ -46,6 +46,10 @@ export interface HopClientOptions {
   dial?: () => Promise<net.Socket>;
   /** What an answer with a transfer coding other than chunked gets (body-framing.ts). */
   codings?: OtherCodings;
+  /** Who the peer is in the errors of an answer it framed wrongly: the text reaches the
+   * agent after "cannot reach HOST: ", so it says whom to blame (default "the upstream";
+   * the firewall's client to egress says "the next hop"). */
+  peer?: string;
 }
 
 export interface HopClient {
@@ -135,6 +139,7 @@ export class HopRequest extends EventEmitter {
     private readonly method: string,
     private readonly release: (socket: net.Socket, reusable: boolean) => void,
     private readonly codings: OtherCodings = "refuse",
+    private readonly peer = "the upstream",
   ) {
     super();
   }
@@ -229,9 +234,9 @@ export class HopRequest extends EventEmitter {
       for (;;) {
         const read = readResponseHead(this.#buf);
         if (read.kind === "need") return;
-        if (read.kind === "bad") return this.#fail(codedError(`next hop sent ${read.reason}`, "HPE_INVALID"));
+        if (read.kind === "bad") return this.#fail(codedError(`${this.peer} sent ${read.reason}`, "HPE_INVALID"));
         this.#buf = this.#buf.subarray(read.length);
-        if (read.head.status === 101) return this.#fail(codedError("next hop switched protocols on a plain request", "HPE_INVALID"));
+        if (read.head.status === 101) return this.#fail(codedError(`${this.peer} switched protocols on a plain request`, "HPE_INVALID"));
         if (!informational(read.head.status)) {
           this.#respond(read.head);
           break;
@@ -248,7 +253,7 @@ export class HopRequest extends EventEmitter {
 
   #respond(head: ResponseHead): void {
     const framing = framingOf(this.method, head, this.codings);
-    if (framing.kind === "bad") return this.#fail(codedError(`next hop sent a ${framing.reason}`, "HPE_INVALID"));
+    if (framing.kind === "bad") return this.#fail(codedError(`${this.peer} sent a ${framing.reason}`, "HPE_INVALID"));
     this.#head = head;
     this.#framing = framing;
     if (framing.kind === "length") this.#left = framing.bytes;
@@ -292,7 +297,7 @@ export class HopRequest extends EventEmitter {
     } else if (f.kind === "chunked") {
       const d = this.#chunked!.push(chunk);
       if (!d.ok) {
-        this.#fail(codedError(`next hop sent a malformed chunked body: ${d.reason}`, "HPE_INVALID"));
+        this.#fail(codedError(`${this.peer} sent a malformed chunked body: ${d.reason}`, "HPE_INVALID"));
         return false;
       }
       for (const piece of d.data) if (piece.length) room = body.push(piece);
@@ -368,7 +373,7 @@ export function createHopClient(hop: { host: string; port: number }, o: HopClien
       const whole = init.body === undefined || Buffer.isBuffer(init.body);
       const wire = Buffer.from(requestHead(init), "latin1");
       const all = Buffer.isBuffer(init.body) && init.body.length ? Buffer.concat([wire, init.body]) : wire;
-      const req = new HopRequest(init.method.toUpperCase(), park, o.codings);
+      const req = new HopRequest(init.method.toUpperCase(), park, o.codings, o.peer);
       if (!whole) {
         const framing = uploadFraming(init.headers);
         // No framing header, no body: the request ends with its head.

@@ -96,7 +96,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
   // allowed IP's) is dialed as it is.
   const lookup = routableLookup("the firewall");
   const deadlines: Deadlines = { ...DEFAULT_DEADLINES, ...opts.deadlines };
-  const hop = opts.nextHop ? createHopClient(opts.nextHop) : undefined;
+  const hop = opts.nextHop ? createHopClient(opts.nextHop, { peer: "the next hop" }) : undefined;
   // Dialed directly: the dial's deadline, TLS included, is the pool's.
   const pools = opts.nextHop ? undefined : createOriginPools({ lookup, secureContext, connectMs: deadlines.connectMs });
   const origin = (target: Target) => `${target.scheme}://${authority(target.host, target.port, defaultPort(target.scheme))}`;
