@@ -10,15 +10,21 @@ import { parseWsFrame, wsFrame } from "../../tests/support/ws-frame.mjs";
 import { createBodyBudget } from "./body-budget.ts";
 import { closeFrame, MAX_FRAGMENTS, OVER_BUDGET, parseClientFrame, relayWebSocket, unmask, type WsBlock, type WsScanOptions } from "./websocket.ts";
 
-/** A connected pair of real loopback sockets; the second allows a half-open connection
- * when asked, as the firewall's own do (node's HTTP server makes them so). */
-async function pair(o: { allowHalfOpen?: boolean } = {}): Promise<[net.Socket, net.Socket]> {
+/** A connected pair of real loopback sockets, destroyed after test `t` however it ends (a
+ * socket left open by a failed assertion keeps the test runner from exiting); the second
+ * allows a half-open connection when asked, as the firewall's own do (node's HTTP server
+ * makes them so). */
+async function pair(t: TestContext, o: { allowHalfOpen?: boolean } = {}): Promise<[net.Socket, net.Socket]> {
   const server = net.createServer({ allowHalfOpen: o.allowHalfOpen ?? false });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const accepted = new Promise<net.Socket>((r) => server.once("connection", r));
   const a = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
   const b = await accepted;
   server.close();
+  t.after(() => {
+    a.destroy();
+    b.destroy();
+  });
   return [a, b];
 }
 
@@ -32,9 +38,9 @@ const bytes = (chunks: Buffer[]) => chunks.reduce((n, c) => n + c.length, 0);
 /** Relay `frames` from an agent socket to an upstream socket; what each side ends up with. */
 const scanSecret = (p: Buffer) => (p.includes("SECRET") ? "found SECRET" : null);
 
-async function through(frames: Buffer[], maxMessageBytes = 1 << 20, scan: WsScanOptions["scan"] = scanSecret, budget = createBodyBudget()) {
-  const [agent, clientSide] = await pair();
-  const [upstreamSide, upstream] = await pair();
+async function through(t: TestContext, frames: Buffer[], maxMessageBytes = 1 << 20, scan: WsScanOptions["scan"] = scanSecret, budget = createBodyBudget()) {
+  const [agent, clientSide] = await pair(t);
+  const [upstreamSide, upstream] = await pair(t);
   const blocks: WsBlock[] = [];
   const overBudget: WsBlock[] = [];
   relayWebSocket(clientSide, upstreamSide, Buffer.alloc(0), { maxMessageBytes, scan, budget, onBlock: (b) => blocks.push(b), onOverBudget: (b) => overBudget.push(b) });
@@ -56,14 +62,14 @@ async function through(frames: Buffer[], maxMessageBytes = 1 << 20, scan: WsScan
   return { upstreamGot: Buffer.concat(got), blocks, overBudget, close: close && close.opcode === 8 ? close.payload.readUInt16BE(0) : null };
 }
 
-test("clean frames reach the upstream byte for byte", async () => {
+test("clean frames reach the upstream byte for byte", async (t) => {
   const frames = [wsFrame("hello", true), wsFrame("b".repeat(70_000), true, { opcode: 2 })];
-  const r = await through(frames);
+  const r = await through(t, frames);
   assert.deepEqual(r.upstreamGot, Buffer.concat(frames));
   assert.deepEqual(r.blocks, []);
 });
 
-test("protocol errors are refused with 1002 and nothing of the bad frame is forwarded", async () => {
+test("protocol errors are refused with 1002 and nothing of the bad frame is forwarded", async (t) => {
   const cases: [string, Buffer[]][] = [
     ["a control frame over 125 bytes", [wsFrame("p".repeat(126), true, { opcode: 9 })]],
     ["a fragmented control frame", [wsFrame("ping", true, { opcode: 9, fin: false })]],
@@ -72,32 +78,32 @@ test("protocol errors are refused with 1002 and nothing of the bad frame is forw
     ["an unknown opcode", [wsFrame("x", true, { opcode: 3 })]],
   ];
   for (const [name, frames] of cases) {
-    const r = await through(frames);
+    const r = await through(t, frames);
     assert.equal(r.close, 1002, name);
     assert.equal(r.upstreamGot.length, 0, `${name}: bytes reached the upstream`);
     assert.equal(r.blocks.length, 1, name);
   }
 });
 
-test("a message over the limit is refused with 1009 from its header, before its payload arrives", async () => {
+test("a message over the limit is refused with 1009 from its header, before its payload arrives", async (t) => {
   const header = wsFrame("z".repeat(70_000), true).subarray(0, 14); // 64-bit length + mask, no payload
-  const r = await through([header], 65_536);
+  const r = await through(t, [header], 65_536);
   assert.equal(r.close, 1009);
   assert.match(r.blocks[0]!.reason, /too large to scan/);
   // Fragments count together: two halves each under the limit, over it combined.
-  const halves = await through([wsFrame("y".repeat(40_000), true, { fin: false }), wsFrame("y".repeat(40_000), true, { opcode: 0 })], 65_536);
+  const halves = await through(t, [wsFrame("y".repeat(40_000), true, { fin: false }), wsFrame("y".repeat(40_000), true, { opcode: 0 })], 65_536);
   assert.equal(halves.close, 1009);
   assert.equal(halves.upstreamGot.length, 0);
 });
 
-test("empty continuation frames cannot pile up: the fragment count is capped, and framing counts toward the limit", async () => {
+test("empty continuation frames cannot pile up: the fragment count is capped, and framing counts toward the limit", async (t) => {
   const empty = wsFrame("", true, { opcode: 0, fin: false });
-  const many = await through([wsFrame("a", true, { fin: false }), Buffer.concat(Array.from({ length: MAX_FRAGMENTS + 1 }, () => empty))]);
+  const many = await through(t, [wsFrame("a", true, { fin: false }), Buffer.concat(Array.from({ length: MAX_FRAGMENTS + 1 }, () => empty))]);
   assert.equal(many.close, 1009);
   assert.match(many.blocks[0]!.reason, new RegExp(`more than ${MAX_FRAGMENTS} fragments`));
   assert.equal(many.upstreamGot.length, 0);
   // 1000 empty fragments of 6 bytes are over a 4 KiB limit though they carry no payload.
-  const framed = await through([wsFrame("a", true, { fin: false }), Buffer.concat(Array.from({ length: 1000 }, () => empty))], 4096);
+  const framed = await through(t, [wsFrame("a", true, { fin: false }), Buffer.concat(Array.from({ length: 1000 }, () => empty))], 4096);
   assert.equal(framed.close, 1009);
 });
 
@@ -148,9 +154,9 @@ function laterScan() {
   return { scan, asked, release };
 }
 
-test("a scan that answers later holds what follows: nothing after it is read or forwarded until the verdict, then all of it in order", async () => {
-  const [agent, clientSide] = await pair();
-  const [upstreamSide, upstream] = await pair();
+test("a scan that answers later holds what follows: nothing after it is read or forwarded until the verdict, then all of it in order", async (t) => {
+  const [agent, clientSide] = await pair(t);
+  const [upstreamSide, upstream] = await pair(t);
   const { scan, asked, release } = laterScan();
   const blocks: WsBlock[] = [];
   relayWebSocket(clientSide, upstreamSide, Buffer.alloc(0), { maxMessageBytes: 1 << 20, scan, budget: createBodyBudget(), onBlock: (b) => blocks.push(b), onOverBudget: (b) => blocks.push(b) });
@@ -168,21 +174,19 @@ test("a scan that answers later holds what follows: nothing after it is read or 
   assert.deepEqual(Buffer.concat(got), Buffer.concat(frames));
   assert.equal(clientSide.isPaused(), false);
   assert.deepEqual(blocks, []);
-  agent.destroy();
-  upstream.destroy();
 });
 
-test("a scan that answers later with a block: that message and everything after it never reach the upstream", async () => {
+test("a scan that answers later with a block: that message and everything after it never reach the upstream", async (t) => {
   const { scan, release } = laterScan();
   setTimeout(release, 50);
-  const r = await through([wsFrame("ok", true), wsFrame("LATER SECRET", true, { fin: false }), wsFrame(" tail", true, { opcode: 0 }), wsFrame("after", true)], 1 << 20, scan);
+  const r = await through(t, [wsFrame("ok", true), wsFrame("LATER SECRET", true, { fin: false }), wsFrame(" tail", true, { opcode: 0 }), wsFrame("after", true)], 1 << 20, scan);
   assert.deepEqual(r.upstreamGot, wsFrame("ok", true));
   assert.equal(r.close, 1008);
   assert.deepEqual(r.blocks, [{ code: 1008, reason: "found SECRET" }]);
 });
 
-test("a scan that fails is a block, never a pass", async () => {
-  const r = await through([wsFrame("anything", true)], 1 << 20, () => Promise.reject(new Error("worker gone")));
+test("a scan that fails is a block, never a pass", async (t) => {
+  const r = await through(t, [wsFrame("anything", true)], 1 << 20, () => Promise.reject(new Error("worker gone")));
   assert.equal(r.close, 1008);
   assert.equal(r.upstreamGot.length, 0);
   assert.match(r.blocks[0]!.reason, /could not be scanned \(worker gone\)/);
@@ -202,10 +206,10 @@ test("unmask undoes the mask byte for byte at every length and alignment, and le
   }
 });
 
-test("a message past the body budget closes with 1013, not as a block: nothing of it is forwarded, and the budget is whole after", async () => {
+test("a message past the body budget closes with 1013, not as a block: nothing of it is forwarded, and the budget is whole after", async (t) => {
   const budget = createBodyBudget(64 * 1024);
   // 40 000 bytes fit as they arrive (and a small message before it passes), not with their unmasked copy.
-  const r = await through([wsFrame("small", true), wsFrame("m".repeat(40_000), true, { opcode: 2 })], 1 << 20, scanSecret, budget);
+  const r = await through(t, [wsFrame("small", true), wsFrame("m".repeat(40_000), true, { opcode: 2 })], 1 << 20, scanSecret, budget);
   assert.equal(r.close, 1013);
   assert.deepEqual(r.upstreamGot, wsFrame("small", true));
   assert.deepEqual(r.blocks, []);
@@ -213,7 +217,7 @@ test("a message past the body budget closes with 1013, not as a block: nothing o
   await until(() => budget.heldBytes() === 0);
   assert.equal(budget.heldBytes(), 0);
   // Run out of as the bytes arrive, before the frame is whole.
-  const arriving = await through([wsFrame("a".repeat(70_000), true, { opcode: 2 })], 1 << 20, scanSecret, budget);
+  const arriving = await through(t, [wsFrame("a".repeat(70_000), true, { opcode: 2 })], 1 << 20, scanSecret, budget);
   assert.equal(arriving.close, 1013);
   assert.equal(arriving.upstreamGot.length, 0);
   await until(() => budget.heldBytes() === 0);
@@ -223,11 +227,8 @@ test("a message past the body budget closes with 1013, not as a block: nothing o
 /** An agent's socket relayed to an upstream's with `opts`, closed after the test whatever
  * becomes of it; what reaches the upstream is in `got`. */
 async function relayed(t: TestContext, opts: Omit<WsScanOptions, "onBlock" | "onOverBudget">, o: { allowHalfOpen?: boolean } = {}) {
-  const [agent, clientSide] = await pair(o);
-  const [upstreamSide, upstream] = await pair();
-  t.after(() => {
-    for (const s of [agent, clientSide, upstreamSide, upstream]) s.destroy();
-  });
+  const [agent, clientSide] = await pair(t, o);
+  const [upstreamSide, upstream] = await pair(t);
   relayWebSocket(clientSide, upstreamSide, Buffer.alloc(0), { ...opts, onBlock: () => {}, onOverBudget: () => {} });
   const got: Buffer[] = [];
   upstream.on("data", (c: Buffer) => got.push(c));
