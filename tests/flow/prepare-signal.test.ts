@@ -3,31 +3,18 @@
 // bb-prepare named before it acts on the signal. The real flow and bb-prepare; the signal
 // sent to the flow alone while bb-prepare is held stopped (SIGSTOP), then let go.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { test } from "node:test";
 import { start } from "../../lib/proc.ts";
+import { flowChild } from "../support/flow-child.ts";
 import { skipWhen } from "../support/skip.ts";
 import { tempDir } from "../support/tmp.ts";
 import { REPO } from "../support/tools.ts";
 import { until } from "../support/until.ts";
 
 const linux = process.platform === "linux";
-/** The flow's child running bb-prepare (its cmdline names it from sh to node), if any yet. */
-function prepareChild(flow: number): number | null {
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === flow && readFileSync(`/proc/${name}/cmdline`, "utf8").includes("bb-prepare")) return Number(name);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return null;
-}
 /** Whether `pid` holds a SIGINT for later: pending, and blocked (bash blocks it while it
  * reads a command substitution's output, and runs its trap after), per /proc/PID/status. */
 function intHeld(pid: number): boolean {
@@ -45,7 +32,7 @@ test("a Ctrl-C that reaches just start as its bb-prepare ends, not bb-prepare, l
   flow.stderr!.on("data", (b: Buffer) => (err += b));
   const exited = new Promise<number | null>((r) => flow.on("close", (code) => r(code)));
   let prepare: number | null = null;
-  await until("the flow starting bb-prepare", () => (prepare = prepareChild(flow.pid!)) !== null, { timeoutMs: 60_000, why: () => err });
+  await until("the flow starting bb-prepare", () => (prepare = flowChild(flow.pid!, "bb-prepare")) !== null, { timeoutMs: 60_000, why: () => err });
   process.kill(prepare!, "SIGSTOP");
   t.after(() => { try { process.kill(prepare!, "SIGCONT"); } catch { /* ended */ } });
   process.kill(flow.pid!, "SIGINT");
