@@ -19,11 +19,12 @@ import { createVolume, volumeLabels } from "../docker/volume.ts";
 import { createNetwork, removeNetwork, connectNetwork } from "../docker/network.ts";
 import { BOTTLE_LOG_LIMIT, BUNDLE_MEMORY_MIB, isNameInUse, PIDS_LIMIT, removeContainer, runContainer, type Mount } from "../docker/container.ts";
 import { hostPort } from "../docker/inspect.ts";
-import { AGENT_FACING, BUNDLE_PATHS, CA_KEY_ENV, daemonIds, IDENTITY_ENV_PREFIX, names, PORTS } from "../layout.ts";
+import { AGENT_FACING, BUNDLE_PATHS, CA_KEY_ENV, daemonIds, names, PORTS } from "../layout.ts";
 import type { BundleSection, Plan, Service } from "../plan/schema.ts";
 import { localUpstreamPath } from "../prepare/files.ts";
 import { firewallBlockedDir } from "./blocked-dir.ts";
 import { stageBottleCa } from "./ca.ts";
+import { identityEnv } from "./identity.ts";
 import { AGENT_KEY_FILE, bottleAgentKey } from "./agent-key.ts";
 import { AGENT_KEY_ENV } from "../http/agent-key.ts";
 import { awaitBundle } from "./readiness.ts";
@@ -54,24 +55,6 @@ export interface BundleOptions {
 
 function hostUser(): { uid: number; gid: number } | undefined {
   return typeof process.getuid === "function" ? { uid: process.getuid(), gid: process.getgid!() } : undefined;
-}
-
-/**
- * The SSH identities git-gate fetches with, for init to hand to git-gate alone
- * (lib/layout.ts IDENTITY_ENV_PREFIX), by name as the CA key is: git-gate runs under a uid
- * of its own, which your 0600 key files are not readable by, and which bb-bundle, run as
- * you, cannot give a copy to. A copy your group may read would be the firewall's and
- * supervise's as well.
- */
-async function identityEnv(plan: Plan): Promise<Record<string, string>> {
-  const env: Record<string, string> = {};
-  for (const [i, u] of (plan.bottle.git?.upstreams ?? []).entries()) {
-    if (!u.identityFile) continue;
-    env[`${IDENTITY_ENV_PREFIX}${i}`] = await readFile(u.identityFile, "utf8").catch((e: Error) => {
-      throw new BbError("CONFIG", `Cannot read identity_file ${u.identityFile} of git upstream ${u.host}: ${e.message}`, { cause: e });
-    });
-  }
-  return env;
 }
 
 /**
