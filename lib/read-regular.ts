@@ -1,8 +1,9 @@
 // Reading a file bot-bottle keeps (a bottle's plan.json and owner.json, the cache's record
-// of built images, the firewall's record of refusals, supervise's requests) without ever waiting on one that is
+// of built images, the firewall's record of refusals, supervise's requests), or one you
+// name or may replace (a manifest, an identity_file), without ever waiting on one that is
 // not a file.
-import { constants } from "node:fs";
-import { open } from "node:fs/promises";
+import { constants, type Stats } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { BbError } from "./errors.ts";
 
 export interface ReadRegularOptions {
@@ -23,18 +24,34 @@ export async function readRegularFile(path: string, opts: ReadRegularOptions = {
   return (await readRegularFileOwned(path, opts)).text;
 }
 
-/** readRegularFile(), with the uid that owns what was read: taken from the open file
- * (fstat), so it is the owner of those very bytes, not of whatever the name holds a moment
- * later (the supervise queue believes a file by its owner: lib/supervise/owners.ts). */
-export async function readRegularFileOwned(path: string, opts: ReadRegularOptions = {}): Promise<{ text: string; uid: number }> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | (opts.flags ?? 0));
-  const refuse = (why: string) => new BbError("STATE", `${path} ${why}`, { details: { path, why: `it ${why}` } });
+const refusal = (path: string, why: string) => new BbError("STATE", `${path} ${why}`, { details: { path, why: `it ${why}` } });
+
+/**
+ * `path` opened for reading, and what it is (fstat of the open file), refused as
+ * readRegularFile() refuses it; the caller closes the handle. For a reader that takes
+ * more than its text (a copy, lib/copy-regular.ts).
+ */
+export async function openRegularFile(path: string, flags = 0): Promise<{ handle: FileHandle; st: Stats }> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | flags);
   try {
     const st = await handle.stat();
     if (!st.isFile()) {
       const what = st.isFIFO() ? "a FIFO" : st.isDirectory() ? "a folder" : st.isSocket() ? "a socket" : "a device";
-      throw refuse(`is ${what}, not a regular file`);
+      throw refusal(path, `is ${what}, not a regular file`);
     }
+    return { handle, st };
+  } catch (e) {
+    await handle.close();
+    throw e;
+  }
+}
+
+/** readRegularFile(), with the uid that owns what was read: taken from the open file
+ * (fstat), so it is the owner of those very bytes, not of whatever the name holds a moment
+ * later (the supervise queue believes a file by its owner: lib/supervise/owners.ts). */
+export async function readRegularFileOwned(path: string, opts: ReadRegularOptions = {}): Promise<{ text: string; uid: number }> {
+  const { handle, st } = await openRegularFile(path, opts.flags);
+  try {
     if (opts.maxBytes === undefined) return { text: await handle.readFile("utf8"), uid: st.uid };
     // The size it says is only where to start (supervise polls small files often, and
     // should not take the most ever read each time); a file that grew past it gets one
@@ -52,7 +69,7 @@ export async function readRegularFileOwned(path: string, opts: ReadRegularOption
       if (bytesRead === 0) break;
       used += bytesRead;
     }
-    if (used > opts.maxBytes) throw refuse(`is over ${opts.maxBytes} bytes, more than bot-bottle ever writes there`);
+    if (used > opts.maxBytes) throw refusal(path, `is over ${opts.maxBytes} bytes, more than bot-bottle ever writes there`);
     return { text: new TextDecoder().decode(buf.subarray(0, used)), uid: st.uid };
   } finally {
     await handle.close();

@@ -3,9 +3,11 @@
 // followed. The copy is only ever read from, so a put-back cut short (a kill) can be run
 // again from it and ends the same.
 import { randomBytes } from "node:crypto";
-import { chmod, copyFile, lstat, lutimes, mkdir, readdir, readlink, rename, rm, rmdir, symlink, utimes } from "node:fs/promises";
+import { constants } from "node:fs";
+import { chmod, lstat, lutimes, mkdir, readdir, readlink, rename, rm, rmdir, symlink, utimes } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import process from "node:process";
+import { copyRegularFile } from "../copy-regular.ts";
 import { BbError } from "../errors.ts";
 
 export type Kind = "l" | "d" | "f";
@@ -25,8 +27,14 @@ export async function kindOf(path: string): Promise<Kind | null> {
   throw new BbError("STATE", `${path} is not a file, folder or symlink: bot-bottle never makes one there, so it does not copy it aside; remove it`, { details: { path } });
 }
 
+export interface CopyTreeHooks {
+  /** Called for each file judged a regular file, before it is opened: where tests swap in
+   * what a copy must not wait on. */
+  judged?: (path: string) => Promise<void>;
+}
+
 /** Copy `from` to `to` (nothing there yet): a folder whole, a file or symlink as it is. */
-export async function copyTree(from: string, to: string): Promise<void> {
+export async function copyTree(from: string, to: string, hooks: CopyTreeHooks = {}): Promise<void> {
   const kind = await kindOf(from);
   const st = await lstat(from);
   if (kind === "l") {
@@ -34,13 +42,18 @@ export async function copyTree(from: string, to: string): Promise<void> {
     await lutimes(to, st.atimeMs / 1000, st.mtimeMs / 1000).catch(() => {}); // not every filesystem keeps a link's times
   } else if (kind === "d") {
     await mkdir(to);
-    for (const name of await readdir(from)) await copyTree(join(from, name), join(to, name));
+    for (const name of await readdir(from)) await copyTree(join(from, name), join(to, name), hooks);
     await chmod(to, st.mode & 0o7777);
     await utimes(to, st.atimeMs / 1000, st.mtimeMs / 1000);
   } else {
-    await copyFile(from, to);
-    await chmod(to, st.mode & 0o7777);
-    await utimes(to, st.atimeMs / 1000, st.mtimeMs / 1000);
+    await hooks.judged?.(from);
+    // Judged a file, but the name may hold a FIFO (or a link) by now: the file is copied
+    // from what the name holds when opened (not followed), refused unless a regular file.
+    const copied = await copyRegularFile(from, to, { flags: constants.O_NOFOLLOW }).catch((e: unknown) => {
+      if (!(e instanceof BbError)) throw e;
+      throw new BbError("STATE", `${e.message}: bot-bottle never makes one there, so it does not copy it aside; remove it`, { cause: e, details: { path: from } });
+    });
+    await utimes(to, copied.atimeMs / 1000, copied.mtimeMs / 1000);
   }
 }
 
