@@ -5,7 +5,9 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
+import { BbError } from "../errors.ts";
 import { run } from "../proc.ts";
+import { fifo, settled } from "../../tests/support/fifo.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { samplePlan } from "../../tests/support/plans.ts";
 import type { Plan } from "../plan/schema.ts";
@@ -132,3 +134,25 @@ test("a skill's links are staged as the links they are, not rewritten to the hos
   assert.equal(await readlink(join(at, "sub", "up.md")), "../SKILL.md");
   assert.equal(await readFile(join(at, "sub", "up.md"), "utf8"), "# s\n");
 });
+
+for (const which of ["caCert", "prompt"] as const) {
+  test(`a ${which === "caCert" ? "bottle CA certificate" : "prompt file"} that is a FIFO by the time the bottle is provisioned is refused (STATE, naming it) instead of waited on, and nothing staged is left`, async (t) => {
+    const dir = await tempDir(t);
+    await writeFile(join(dir, "ca.pem"), "-----BEGIN CERTIFICATE-----\n");
+    await writeFile(join(dir, "prompt.md"), "hello\n");
+    const fifoAt = join(dir, `${which}.fifo`);
+    await fifo(t, fifoAt);
+    const p = samplePlan();
+    const stateDir = join(dir, "bottles", p.slug);
+    const plan = {
+      ...p,
+      files: { ...p.files, dir: stateDir, prompt: which === "prompt" ? fifoAt : join(dir, "prompt.md") },
+      bundle: { caCert: which === "caCert" ? fifoAt : join(dir, "ca.pem"), agentUrls: { supervise: null, gitGate: null } },
+      vm: {},
+    } as unknown as Ready;
+    const err = await settled("the staging done with the FIFO", stage(plan, { cwd: null }));
+    assert.ok(err instanceof BbError && err.code === "STATE", String(err));
+    assert.equal(err.message, `${fifoAt} is a FIFO, not a regular file`);
+    assert.ok(!existsSync(join(stateDir, "provision")), "a refused staging left its folder");
+  });
+}

@@ -3,14 +3,16 @@
 // packed as one tar that the provisioning script unpacks at /. Built on the host so the
 // guest needs nothing but tar, and the whole provisioning is one exec.
 import { existsSync, realpathSync, statSync } from "node:fs";
-import { chmod, copyFile, cp, lstat, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { chmod, cp, lstat, mkdir, mkdtemp, readlink, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { stringify as toToml } from "smol-toml";
+import { copyRegularFile } from "../copy-regular.ts";
 import { AGENT } from "../layout.ts";
 import { dirWithMode } from "../paths.ts";
 import { log } from "../log.ts";
 import type { AgentUrls } from "../http/agent-key.ts";
 import type { Plan } from "../plan/schema.ts";
+import { readRegularFile } from "../read-regular.ts";
 import { bundleEnvScript } from "../vm/env.ts";
 import { gitConfigFiles } from "./git-configs.ts";
 import { below, packFolder } from "./pack.ts";
@@ -118,7 +120,9 @@ async function stageCheckout(cwd: string, stagedWorkdir: string, tars: { checkou
     const { host, name, origin } = configs[i]!;
     const to = join(stagedWorkdir, name);
     await mkdir(dirname(to), { recursive: true });
-    await copyFile(host, to);
+    // Found a regular file (find -type f, realFile), but the checkout is yours to change
+    // meanwhile: a FIFO there now is refused, not waited on.
+    await copyRegularFile(host, to);
     const s = await scrubGitCredentials(to, { origin, base: root });
     if (linked && name === join(".git", "config") && existsSync(to)) await adjustLinkedConfig(to);
     scrubbed.push(...s.removed.map((r) => `${name}: ${r}`));
@@ -170,7 +174,9 @@ export async function stage(plan: Ready, opts: { cwd: string | null; urls?: Agen
     await writeFile(at(guestPath), content);
   };
   try {
-    await put(AGENT.caFile, await readFile(plan.bundle.caCert));
+    // This and the prompt are bot-bottle's files, in a folder of yours: whatever stands
+    // there instead is refused, not waited on (a FIFO would hold the start, Ctrl-C and all).
+    await put(AGENT.caFile, await readRegularFile(plan.bundle.caCert));
     await put(`${AGENT.home}/.gitconfig`, gitconfigText(plan, urls));
     if (plan.vm.kind === "smolvm") {
       // Its folder is new in the guest and takes the mode it has here, whatever the umask:
@@ -180,7 +186,7 @@ export async function stage(plan: Ready, opts: { cwd: string | null; urls?: Agen
       await chmod(at(AGENT.bundleEnv), 0o644);
     }
     if (plan.files.prompt) {
-      const prompt = await readFile(plan.files.prompt);
+      const prompt = await readRegularFile(plan.files.prompt);
       await put(AGENT.promptFile, prompt);
       if (plan.agent.provider === "codex") await put(`${AGENT.home}/.codex/AGENTS.md`, prompt);
     }
