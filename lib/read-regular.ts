@@ -26,6 +26,13 @@ export async function readRegularFile(path: string, opts: ReadRegularOptions = {
 
 const refusal = (path: string, why: string) => new BbError("STATE", `${path} ${why}`, { details: { path, why: `it ${why}` } });
 
+/** Why readRegularFile() refused what it was given ("it is a FIFO, not a regular file"),
+ * for a caller's own message; null for any other error (node's ENOENT, say). */
+export function refusedBecause(e: unknown): string | null {
+  const why = e instanceof BbError ? (e.details as { why?: unknown } | undefined)?.why : undefined;
+  return typeof why === "string" ? why : null;
+}
+
 /**
  * `path` opened for reading, and what it is (fstat of the open file), refused as
  * readRegularFile() refuses it; the caller closes the handle. For a reader that takes

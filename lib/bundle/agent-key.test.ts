@@ -2,6 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { BbError } from "../errors.ts";
+import { fifo, settled } from "../../tests/support/fifo.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { AGENT_KEY_FILE, agentUrlsWithKey, bottleAgentKey } from "./agent-key.ts";
 
@@ -19,6 +21,15 @@ test("bottleAgentKey() refuses a file that holds no key, naming it", async (t) =
   const dir = await tempDir(t);
   await writeFile(join(dir, AGENT_KEY_FILE), "");
   await assert.rejects(bottleAgentKey(dir), new RegExp(`${join(dir, AGENT_KEY_FILE)} holds no agent key`));
+});
+
+test("bottleAgentKey() refuses an agent key file that is a FIFO (STATE, naming it) instead of waiting on it, Ctrl-C and all", async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, AGENT_KEY_FILE);
+  await fifo(t, file);
+  const err = await settled("bottleAgentKey done with the FIFO", bottleAgentKey(dir));
+  assert.ok(err instanceof BbError && err.code === "STATE", String(err));
+  assert.equal(err.message, `Cannot read the bottle's agent key ${file}: it is a FIFO, not a regular file: remove it, and start the bottle again`);
 });
 
 test("agentUrlsWithKey() keys the plan's URLs with the key from the file the bundle names; a bundle naming none (docker, or a plan whose URLs carry it) is taken as it is", async (t) => {

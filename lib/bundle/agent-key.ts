@@ -2,17 +2,20 @@
 // again for a resumed bottle takes the key the agent's URLs already carry. The plan names
 // the file (bundle.agentKeyFile), never the key: its URLs are without it, and the tools
 // that hand them to the agent (bb-provision) put it in as they do.
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BbError } from "../errors.ts";
 import { createFileWhole } from "../fs-atomic.ts";
 import { keyedAgentUrls, newAgentKey, type AgentUrls } from "../http/agent-key.ts";
+import { readRegularFile, refusedBecause } from "../read-regular.ts";
 
 export const AGENT_KEY_FILE = "agent-key";
 
-/** The key in `file`; refused, naming the file, when it holds none. */
+/** The key in `file`; refused, naming the file, when it holds none or is no regular file
+ * (a FIFO there would hold bb-bundle and bb-provision, Ctrl-C and all). */
 export async function readAgentKey(file: string): Promise<string> {
-  const key = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
+  const key = await readRegularFile(file).catch((e: NodeJS.ErrnoException) => {
+    const why = refusedBecause(e);
+    if (why) throw new BbError("STATE", `Cannot read the bottle's agent key ${file}: ${why}: remove it, and start the bottle again`, { cause: e });
     throw new BbError("STATE", `Cannot read the bottle's agent key ${file}: ${e.code === "ENOENT" ? "it is gone" : e.message} (bb-bundle makes it; start the bottle again)`, { cause: e });
   });
   if (!/^[0-9a-f]{48}$/.test(key)) throw new BbError("BUNDLE", `${file} holds no agent key (48 hex digits): remove it, and start the bottle again`);

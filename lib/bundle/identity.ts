@@ -3,7 +3,7 @@
 import { BbError } from "../errors.ts";
 import { IDENTITY_ENV_PREFIX } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
-import { readRegularFile } from "../read-regular.ts";
+import { readRegularFile, refusedBecause } from "../read-regular.ts";
 
 /**
  * The identities, for init to hand to git-gate alone (lib/layout.ts IDENTITY_ENV_PREFIX),
@@ -20,7 +20,8 @@ export async function identityEnv(plan: Plan): Promise<Record<string, string>> {
     if (!u.identityFile) continue;
     const file = u.identityFile;
     env[`${IDENTITY_ENV_PREFIX}${i}`] = await readRegularFile(file).catch((e: Error) => {
-      const why = e instanceof BbError ? `${(e.details as { why: string }).why}: name the private key file itself` : e.message;
+      const refused = refusedBecause(e);
+      const why = refused ? `${refused}: name the private key file itself` : e.message;
       throw new BbError("CONFIG", `Cannot read identity_file ${file} of git upstream ${u.host}: ${why}`, { cause: e, details: { file } });
     });
   }

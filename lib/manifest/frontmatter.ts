@@ -1,5 +1,5 @@
 // Markdown files with YAML frontmatter: `---\n<yaml>\n---\n<body>`.
-import { readRegularFile } from "../read-regular.ts";
+import { readRegularFile, refusedBecause } from "../read-regular.ts";
 import { parseDocument } from "yaml";
 import { BbError } from "../errors.ts";
 
@@ -58,7 +58,8 @@ export async function readFrontmatter(file: string): Promise<Frontmatter> {
     // A regular file only: reading a FIFO there would wait for a writer, Ctrl-C and all.
     text = await readRegularFile(file);
   } catch (e) {
-    if (e instanceof BbError) throw new BbError("MANIFEST_INVALID", `${file}: ${(e.details as { why: string }).why}: a manifest is a Markdown file`, { cause: e, details: { file } });
+    const why = refusedBecause(e);
+    if (why) throw new BbError("MANIFEST_INVALID", `${file}: ${why}: a manifest is a Markdown file`, { cause: e, details: { file } });
     throw new BbError("MANIFEST_NOT_FOUND", `Cannot read ${file}: ${(e as Error).message}`, { cause: e, details: { file } });
   }
   return parseFrontmatter(file, text);

@@ -9,6 +9,7 @@ import { basename, dirname, join } from "node:path";
 import process from "node:process";
 import { copyRegularFile } from "../copy-regular.ts";
 import { BbError } from "../errors.ts";
+import { refusedBecause } from "../read-regular.ts";
 
 export type Kind = "l" | "d" | "f";
 
@@ -50,8 +51,8 @@ export async function copyTree(from: string, to: string, hooks: CopyTreeHooks = 
     // Judged a file, but the name may hold a FIFO (or a link) by now: the file is copied
     // from what the name holds when opened (not followed), refused unless a regular file.
     const copied = await copyRegularFile(from, to, { flags: constants.O_NOFOLLOW }).catch((e: unknown) => {
-      if (!(e instanceof BbError)) throw e;
-      throw new BbError("STATE", `${e.message}: bot-bottle never makes one there, so it does not copy it aside; remove it`, { cause: e, details: { path: from } });
+      if (!refusedBecause(e)) throw e;
+      throw new BbError("STATE", `${(e as BbError).message}: bot-bottle never makes one there, so it does not copy it aside; remove it`, { cause: e, details: { path: from } });
     });
     await utimes(to, copied.atimeMs / 1000, copied.mtimeMs / 1000);
   }
