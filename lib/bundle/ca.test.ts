@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { isBbError } from "../errors.ts";
+import { CA_KEY_ENV } from "../layout.ts";
+import { fifo, settled } from "../../tests/support/fifo.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
-import { stageBottleCa } from "./ca.ts";
+import { caKeyEnv, stageBottleCa } from "./ca.ts";
 
 async function matches(cert: string, key: string): Promise<boolean> {
   return new X509Certificate(await readFile(cert, "utf8")).checkPrivateKey(createPrivateKey(await readFile(key, "utf8")));
@@ -53,4 +55,20 @@ test("stageBottleCa(): a ca folder holding something else is named, not minted i
   assert.equal(await readFile(join(dir, "ca", "ca-key.pem"), "utf8"), "half of an older start\n");
   assert.ok(!existsSync(join(dir, "ca", "ca.pem")));
   assert.deepEqual(await readdir(dir), ["ca"]);
+});
+
+test("a placed CA whose certificate or key is a FIFO by the time the bundle starts again is refused (STATE, naming it) instead of waited on, Ctrl-C and all", async (t) => {
+  for (const which of ["cert", "key"] as const) {
+    const dir = join(await tempDir(t), "b");
+    await mkdir(dir);
+    const placed = await (await stageBottleCa(dir, "x")).place();
+    assert.equal((await caKeyEnv(placed.key))[CA_KEY_ENV], await readFile(placed.key, "utf8"));
+    await rm(placed[which]);
+    await fifo(t, placed[which]);
+    const resume = async () => caKeyEnv((await (await stageBottleCa(dir, "x")).place()).key);
+    const err = await settled(`the resumed start done with the ${which} FIFO`, resume());
+    assert.ok(isBbError(err) && err.code === "STATE", String(err));
+    const named = which === "cert" ? `${placed.cert} is a FIFO, not a regular file` : `Cannot read the bottle CA key ${placed.key}: it is a FIFO, not a regular file`;
+    assert.equal(err.message, named);
+  }
 });

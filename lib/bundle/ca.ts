@@ -4,9 +4,11 @@
 // certificate is mounted into the bundle: bb-bundle hands the key to the firewall alone,
 // in its environment (lib/layout.ts CA_KEY_ENV).
 import { existsSync } from "node:fs";
-import { chmod, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BbError } from "../errors.ts";
+import { CA_KEY_ENV } from "../layout.ts";
+import { readRegularFile, refusedBecause } from "../read-regular.ts";
 
 export interface CaFiles {
   dir: string;
@@ -40,7 +42,9 @@ export async function stageBottleCa(stateDir: string, slug: string): Promise<Sta
   const complete = () => Object.values(filesIn(dir)).every((f) => existsSync(f));
   const existing = async (): Promise<CaFiles> => {
     const { cert, key } = filesIn(dir);
-    await readFile(cert, "utf8"); // readable, or fail now rather than inside the bundle
+    // Readable, or fail now rather than inside the bundle; and a FIFO put there in your
+    // folder is refused rather than waited on (bb-bundle and its Ctrl-C with it).
+    await readRegularFile(cert);
     await keyMode(key);
     return { dir, cert, key, created: false };
   };
@@ -80,4 +84,18 @@ export async function stageBottleCa(stateDir: string, slug: string): Promise<Sta
     },
     discard: () => (placed ? Promise.resolve() : rm(tmp, { recursive: true, force: true })),
   };
+}
+
+/**
+ * The CA key, for init to hand to the firewall alone (lib/layout.ts CA_KEY_ENV), by name as
+ * the token slots are. Not a file in the bundle: run as you, bb-bundle cannot give one to
+ * the firewall's uid, and a file your group may read is every daemon's, supervise's and
+ * git-gate's too, which the agent talks to; init, holding no CHOWN or DAC capability,
+ * cannot take it over either. Read as a regular file only, as the certificate is.
+ */
+export async function caKeyEnv(key: string): Promise<Record<string, string>> {
+  const pem = await readRegularFile(key).catch((e: Error) => {
+    throw new BbError("STATE", `Cannot read the bottle CA key ${key}: ${refusedBecause(e) ?? e.message}`, { cause: e });
+  });
+  return { [CA_KEY_ENV]: pem };
 }

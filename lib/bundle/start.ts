@@ -7,7 +7,7 @@
 //                git-gate, supervise); bundle alone on the egress network.
 // smolmachines:  bundle on a per-bottle bridge, agent-facing ports published on the
 //                bottle's loopback address; the VM's allowlist is exactly that address.
-import { chmod, copyFile, readFile } from "node:fs/promises";
+import { chmod, copyFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { dirWithMode } from "../paths.ts";
 import { join } from "node:path";
@@ -19,11 +19,11 @@ import { createVolume, volumeLabels } from "../docker/volume.ts";
 import { createNetwork, removeNetwork, connectNetwork } from "../docker/network.ts";
 import { BOTTLE_LOG_LIMIT, BUNDLE_MEMORY_MIB, isNameInUse, PIDS_LIMIT, removeContainer, runContainer, type Mount } from "../docker/container.ts";
 import { hostPort } from "../docker/inspect.ts";
-import { AGENT_FACING, BUNDLE_PATHS, CA_KEY_ENV, daemonIds, names, PORTS } from "../layout.ts";
+import { AGENT_FACING, BUNDLE_PATHS, daemonIds, names, PORTS } from "../layout.ts";
 import type { BundleSection, Plan, Service } from "../plan/schema.ts";
 import { localUpstreamPath } from "../prepare/files.ts";
 import { firewallBlockedDir } from "./blocked-dir.ts";
-import { stageBottleCa } from "./ca.ts";
+import { caKeyEnv, stageBottleCa } from "./ca.ts";
 import { identityEnv } from "./identity.ts";
 import { AGENT_KEY_FILE, bottleAgentKey } from "./agent-key.ts";
 import { AGENT_KEY_ENV } from "../http/agent-key.ts";
@@ -87,20 +87,6 @@ function localUpstreamMounts(plan: Plan): Mount[] {
     if (!existsSync(source)) throw new BbError("CONFIG", `Cannot start the bundle: git upstream ${u.host} is ${u.url}, and ${source} does not exist`);
     return [{ source, target: `${BUNDLE_PATHS.localUpstreams}/${i}` }];
   });
-}
-
-/**
- * The CA key, for init to hand to the firewall alone (lib/layout.ts CA_KEY_ENV), by name as
- * the token slots are. Not a file in the bundle: run as you, bb-bundle cannot give one to
- * the firewall's uid, and a file your group may read is every daemon's, supervise's and
- * git-gate's too, which the agent talks to; init, holding no CHOWN or DAC capability,
- * cannot take it over either.
- */
-async function caKeyEnv(key: string): Promise<Record<string, string>> {
-  const pem = await readFile(key, "utf8").catch((e: Error) => {
-    throw new BbError("STATE", `Cannot read the bottle CA key ${key}: ${e.message}`, { cause: e });
-  });
-  return { [CA_KEY_ENV]: pem };
 }
 
 const PORT_OF: Record<(typeof AGENT_FACING)[number], number> = { firewall: PORTS.firewall, "git-gate": PORTS.gitGate, supervise: PORTS.supervise };
