@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process";
 import { mkdir, rm, utimes, writeFile } from "node:fs/promises";
 import process from "node:process";
 import { join } from "node:path";
+import { fifo, settled } from "../tests/support/fifo.ts";
 import { listenOn } from "../tests/support/ports.ts";
 import { tempDir } from "../tests/support/tmp.ts";
 import { samplePlan } from "../tests/support/plans.ts";
@@ -89,4 +90,15 @@ test("an address something on this host is bound to is never picked: another sta
   // A resumed bottle whose address someone took meanwhile moves to another.
   await writeFile(join(state, "bottles", "mine-3333", "loopback-addr"), "127.0.0.16\n");
   assert.notEqual(await pick({ platform: "linux", stateRoot: state, slug: "mine-3333", occupants: { published } }), "127.0.0.16");
+});
+
+test("a bottle whose address reservation or plan.json is a FIFO holds no address and does not hold up another bottle's start (Ctrl-C and all)", async (t) => {
+  const state = await tempDir(t);
+  for (const [slug, name] of [["piped-1111", "loopback-addr"], ["piped-2222", "plan.json"]] as const) {
+    await mkdir(join(state, "bottles", slug), { recursive: true });
+    await fifo(t, join(state, "bottles", slug, name));
+  }
+  await mkdir(join(state, "bottles", "mine-3333"), { recursive: true });
+  const addr = await settled("the pick done with the FIFOs", loopbackFor({ platform: "linux", stateRoot: state, slug: "mine-3333" }));
+  assert.equal(addr, "127.0.0.16");
 });

@@ -7,13 +7,14 @@
 //          service and every other bottle's published ports.)
 // Services listening on the wildcard address stay reachable from any loopback address.
 import { readdirSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BbError } from "./errors.ts";
 import { log } from "./log.ts";
 import { loopbackOccupants, type OccupantSources } from "./loopback-occupants.ts";
 import { withDirLock } from "./dir-lock.ts";
-import { readPlanFile } from "./plan/io.ts";
+import { readSavedPlan } from "./plan/io.ts";
+import { readRegularFile } from "./read-regular.ts";
 import { run } from "./proc.ts";
 
 export const MAC_POOL = Array.from({ length: 16 }, (_, i) => `127.0.0.${16 + i}`);
@@ -37,8 +38,10 @@ async function addressesByBottle(stateRoot: string): Promise<Map<string, string>
   }
   for (const slug of slugs) {
     const dir = join(stateRoot, "bottles", slug);
-    const reserved = await readFile(join(dir, RESERVATION), "utf8").then((t) => t.trim(), () => "");
-    const addr = reserved || (await readPlanFile(join(dir, "plan.json")).then((p) => p.bundle?.loopbackAddr, () => undefined));
+    // Regular files only, the plan's too: a FIFO in one bottle's folder would otherwise hold
+    // every smolmachines start, Ctrl-C and all. One that is not is no address held.
+    const reserved = await readRegularFile(join(dir, RESERVATION)).then((t) => t.trim(), () => "");
+    const addr = reserved || (await readSavedPlan(join(dir, "plan.json")).then((p) => p.bundle?.loopbackAddr, () => undefined));
     if (addr) held.set(slug, addr);
   }
   return held;

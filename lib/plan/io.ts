@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { BbError } from "../errors.ts";
 import { writeFileAtomic } from "../fs-atomic.ts";
+import { readRegularFile, refusedBecause } from "../read-regular.ts";
 import { PLAN_VERSION, Plan, type SectionName } from "./schema.ts";
 
 function describeIssues(issues: { path: PropertyKey[]; message: string }[]): string {
@@ -94,12 +95,25 @@ export function parsePlanText(text: string, require: SectionName[] = [], source 
   return validatePlan(value, require, source);
 }
 
-export async function readPlanFile(path: string, require: SectionName[] = []): Promise<Plan> {
+/** The plan in the file `--plan` names: any file you can read, a pipe included
+ * (`--plan <(bb-prepare ...)`, `--plan /dev/stdin`), which is waited on as you asked. */
+export function readPlanFile(path: string, require: SectionName[] = []): Promise<Plan> {
+  return readPlanWith((p) => readFile(p, "utf8"), path, require);
+}
+
+/** A plan bot-bottle saved (a bottle's plan.json in its state dir), read as a regular file
+ * only: a FIFO there would hold bb-prepare, bb-vm, bb-supervise and every smolmachines
+ * start (lib/loopback.ts reads every bottle's), Ctrl-C and all. */
+export function readSavedPlan(path: string, require: SectionName[] = []): Promise<Plan> {
+  return readPlanWith(readRegularFile, path, require);
+}
+
+async function readPlanWith(read: (path: string) => Promise<string>, path: string, require: SectionName[]): Promise<Plan> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = await read(path);
   } catch (e) {
-    throw new BbError("PLAN_INVALID", `Cannot read plan file ${path}: ${(e as Error).message}`, { cause: e });
+    throw new BbError("PLAN_INVALID", `Cannot read plan file ${path}: ${refusedBecause(e) ?? (e as Error).message}`, { cause: e });
   }
   return parsePlanText(text, require, path);
 }

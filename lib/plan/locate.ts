@@ -8,7 +8,7 @@ import { BbError, isBbError } from "../errors.ts";
 import { readPlanInput, type CommonOptions } from "../cli.ts";
 import { bottleDir, stateRootFrom } from "../paths.ts";
 import { checkSlug } from "../prepare/slug.ts";
-import { readPlanFile } from "./io.ts";
+import { readSavedPlan } from "./io.ts";
 import type { Plan, SectionName } from "./schema.ts";
 
 export interface LocateOptions extends CommonOptions {
@@ -23,7 +23,7 @@ export async function locatePlan(o: LocateOptions, require: SectionName[] = []):
     const file = join(bottleDir(stateRootFrom(o.stateDir), o.slug), "plan.json");
     if (!existsSync(file)) throw new BbError("NOT_FOUND", `No bottle "${o.slug}": ${file} does not exist (bb-list shows the live bottles)`);
     try {
-      return await readPlanFile(file, require);
+      return await readSavedPlan(file, require);
     } catch (e) {
       // Found by slug, a plan without the section is a bottle never started, not a step to run.
       if (isBbError(e) && e.code === "PLAN_SECTION_MISSING") {

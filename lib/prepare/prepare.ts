@@ -14,7 +14,7 @@ import { below } from "../provision/pack.ts";
 import { claimOwner, refuseHeld, releaseOwner } from "../inventory/owner.ts";
 import { bottleDir, makeBottleDir } from "../paths.ts";
 import { log } from "../log.ts";
-import { readPlanFile, savePlan } from "../plan/io.ts";
+import { readSavedPlan, savePlan } from "../plan/io.ts";
 import { PLAN_VERSION, type Backend, type Plan } from "../plan/schema.ts";
 import { APPROVALS_FILE, clearReloadOwed, readApprovals, type Approval } from "../supervise/approvals.ts";
 import { underDecisionLock } from "../supervise/lock.ts";
@@ -125,7 +125,7 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
       fresh = false;
       const planPath = `${existing}/plan.json`;
       if (existsSync(planPath)) {
-        const old = await readPlanFile(planPath);
+        const old = await readSavedPlan(planPath);
         if (old.agent.name !== opts.agent) {
           throw new BbError("USAGE", `--identity ${slug} belongs to agent "${old.agent.name}", not "${opts.agent}"`);
         }

@@ -26,7 +26,7 @@ import { checkSlug } from "../../lib/prepare/slug.ts";
 import { prepare } from "../../lib/prepare/prepare.ts";
 import { preflightText } from "../../lib/prepare/preflight.ts";
 import { linkedGitDir } from "../../lib/provision/linked-git.ts";
-import { readPlanFile } from "../../lib/plan/io.ts";
+import { readSavedPlan } from "../../lib/plan/io.ts";
 import { readApprovals } from "../../lib/supervise/approvals.ts";
 import { dockerFirewallReload } from "../../lib/supervise/bottle.ts";
 import { agentRunning } from "../../lib/vm/running.ts";
@@ -90,7 +90,7 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
 async function reloadFirewall(dir: string): Promise<void> {
   const path = join(dir, "plan.json");
   if (!existsSync(path)) return;
-  const plan = await readPlanFile(path);
+  const plan = await readSavedPlan(path);
   if (plan.bundle) await dockerFirewallReload(plan)();
 }
 
