@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { BbError } from "../errors.ts";
 import { run } from "../proc.ts";
+import { fifo, settled } from "../../tests/support/fifo.ts";
 import { adjustLinkedConfig, linkedGitConfigs, linkedGitDir, packGitDir } from "./linked-git.ts";
 
 describe("a checkout whose .git is a file becomes a standalone repository in the staged copy", () => {
@@ -169,5 +170,22 @@ describe("a checkout whose .git is a file becomes a standalone repository in the
     });
     await writeFile(join(stale, ".git"), "not a link\n");
     await assert.rejects(linkedGitDir(stale), /stale\/\.git is a file but not a "gitdir: PATH" link/);
+  });
+
+  it("a worktree whose commondir or gitdir file is a FIFO is refused (STATE, naming it) instead of waited on, Ctrl-C and all", async (t) => {
+    const main = join(dir, "fifo-main");
+    await repoWithCommit(main, "a.txt");
+    const names = ["commondir", "gitdir"];
+    // Both made before either file is swapped: git itself reads the other worktrees' files.
+    for (const name of names) await git(main, "worktree", "add", "-q", "-b", `b-${name}`, join(dir, `fifo-wt-${name}`));
+    for (const name of names) {
+      const wt = join(dir, `fifo-wt-${name}`);
+      const file = join(realpathSync(main), ".git", "worktrees", `fifo-wt-${name}`, name);
+      await rm(file);
+      await fifo(t, file);
+      const err = await settled(`linkedGitDir done with the ${name} FIFO`, linkedGitDir(wt));
+      assert.ok(err instanceof BbError && err.code === "STATE", String(err));
+      assert.equal(err.message, `${file} is a FIFO, not a regular file`);
+    }
   });
 });

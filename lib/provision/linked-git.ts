@@ -6,11 +6,12 @@
 // config) plus a worktree's own HEAD and index, with the settings that tied it to the
 // host's layout (core.worktree, core.bare of a bare main repo) taken out.
 import { existsSync, lstatSync, realpathSync, statSync } from "node:fs";
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { BbError } from "../errors.ts";
 import { log } from "../log.ts";
 import { run } from "../proc.ts";
+import { readRegularFile } from "../read-regular.ts";
 import { gitConfigFiles } from "./git-configs.ts";
 import { packFolder } from "./pack.ts";
 
@@ -25,11 +26,13 @@ export interface LinkedGitDir {
 const PER_WORKTREE = ["HEAD", "index", "ORIG_HEAD", "MERGE_HEAD", "logs/HEAD", "config.worktree"];
 
 /** The git dir `checkout/.git` points at, or null when .git is a folder or absent. Both
- * paths are real (no symlink in them): what was checked is what gets packed. */
+ * paths are real (no symlink in them): what was checked is what gets packed. The files
+ * that say so are your checkout's and git dir's, read as regular files only: a FIFO
+ * there is refused, naming it, rather than waited on (Ctrl-C and all). */
 export async function linkedGitDir(checkout: string): Promise<LinkedGitDir | null> {
   const dotGit = join(checkout, ".git");
   if (!existsSync(dotGit) || !lstatSync(dotGit).isFile()) return null;
-  const m = /^gitdir: (.+)$/m.exec(await readFile(dotGit, "utf8"));
+  const m = /^gitdir: (.+)$/m.exec(await readRegularFile(dotGit));
   if (!m) throw new BbError("USAGE", `${dotGit} is a file but not a "gitdir: PATH" link, so the bottle's copy of ${checkout} would not be a git repository`);
   const named = resolve(checkout, m[1]!.trim());
   if (!existsSync(join(named, "HEAD"))) {
@@ -38,7 +41,7 @@ export async function linkedGitDir(checkout: string): Promise<LinkedGitDir | nul
   // A symlink on the way (`gitdir: x`, x -> ../other/.git) must not hide where it leads.
   const gitDir = realpathSync.native(named);
   const common = join(gitDir, "commondir");
-  const commonDir = existsSync(common) ? realOrAsIs(resolve(gitDir, (await readFile(common, "utf8")).trim())) : gitDir;
+  const commonDir = existsSync(common) ? realOrAsIs(resolve(gitDir, (await readRegularFile(common)).trim())) : gitDir;
   await checkPointsBack(checkout, { gitDir, commonDir }, named);
   return { gitDir, commonDir };
 }
@@ -96,7 +99,7 @@ async function checkPointsBack(checkout: string, linked: LinkedGitDir, named: st
     new BbError("USAGE", `${join(checkout, ".git")} names ${named}${named === gitDir ? "" : ` (which is ${gitDir})`} as its git dir, but ${why}, so the bottle's copy of ${checkout} does not take it${hint}`);
   if (gitDir !== commonDir) {
     const back = join(gitDir, "gitdir");
-    const pointsBack = existsSync(back) && samePath(resolve(gitDir, (await readFile(back, "utf8")).trim()), join(checkout, ".git"));
+    const pointsBack = existsSync(back) && samePath(resolve(gitDir, (await readRegularFile(back)).trim()), join(checkout, ".git"));
     if (!pointsBack || !samePath(join(commonDir, "worktrees", basename(gitDir)), gitDir)) {
       throw refuse(`that git dir is not a worktree of ${commonDir} whose checkout is ${checkout}`, " (for a moved worktree, `git worktree repair` in the main checkout rewrites its links)");
     }
