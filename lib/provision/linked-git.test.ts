@@ -3,10 +3,11 @@ import { existsSync, realpathSync } from "node:fs";
 import { cp, mkdir, mkdtemp, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, before, describe, it, test } from "node:test";
 import { BbError } from "../errors.ts";
 import { run } from "../proc.ts";
 import { fifo, settled } from "../../tests/support/fifo.ts";
+import { tempDir } from "../../tests/support/tmp.ts";
 import { adjustLinkedConfig, linkedGitConfigs, linkedGitDir, packGitDir } from "./linked-git.ts";
 
 describe("a checkout whose .git is a file becomes a standalone repository in the staged copy", () => {
@@ -171,21 +172,24 @@ describe("a checkout whose .git is a file becomes a standalone repository in the
     await writeFile(join(stale, ".git"), "not a link\n");
     await assert.rejects(linkedGitDir(stale), /stale\/\.git is a file but not a "gitdir: PATH" link/);
   });
+});
 
-  it("a worktree whose commondir or gitdir file is a FIFO is refused (STATE, naming it) instead of waited on, Ctrl-C and all", async (t) => {
-    const main = join(dir, "fifo-main");
-    await repoWithCommit(main, "a.txt");
-    const names = ["commondir", "gitdir"];
-    // Both made before either file is swapped: git itself reads the other worktrees' files.
-    for (const name of names) await git(main, "worktree", "add", "-q", "-b", `b-${name}`, join(dir, `fifo-wt-${name}`));
-    for (const name of names) {
-      const wt = join(dir, `fifo-wt-${name}`);
-      const file = join(realpathSync(main), ".git", "worktrees", `fifo-wt-${name}`, name);
-      await rm(file);
-      await fifo(t, file);
-      const err = await settled(`linkedGitDir done with the ${name} FIFO`, linkedGitDir(wt));
-      assert.ok(err instanceof BbError && err.code === "STATE", String(err));
-      assert.equal(err.message, `${file} is a FIFO, not a regular file`);
-    }
-  });
+test("a worktree whose commondir or gitdir file is a FIFO is refused (STATE, naming it) instead of waited on, Ctrl-C and all", async (t) => {
+  const dir = realpathSync(await tempDir(t));
+  const env = { GIT_CONFIG_GLOBAL: join(dir, "gc"), GIT_CONFIG_NOSYSTEM: "1" };
+  await writeFile(join(dir, "gc"), "[user]\n\tname = T\n\temail = t@example.test\n");
+  const main = join(dir, "main");
+  await run(["git", "init", "-q", main], { env });
+  await run(["git", "commit", "-q", "--allow-empty", "-m", "a"], { cwd: main, env });
+  const names = ["commondir", "gitdir"];
+  // Both made before either file is swapped: git itself reads the other worktrees' files.
+  for (const name of names) await run(["git", "worktree", "add", "-q", "-b", `b-${name}`, join(dir, `wt-${name}`)], { cwd: main, env });
+  for (const name of names) {
+    const file = join(main, ".git", "worktrees", `wt-${name}`, name);
+    await rm(file);
+    await fifo(t, file);
+    const err = await settled(`linkedGitDir done with the ${name} FIFO`, linkedGitDir(join(dir, `wt-${name}`)));
+    assert.ok(err instanceof BbError && err.code === "STATE", String(err));
+    assert.equal(err.message, `${file} is a FIFO, not a regular file`);
+  }
 });
