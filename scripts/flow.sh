@@ -253,6 +253,9 @@ teardown() {
         rm -f "$state_root/bottles/$current_slug/owner.json"
       fi
     elif [ "$declined" = true ]; then
+      # A "n" said "not started"; a signal (Ctrl-C at the question, or as bb-prepare ended
+      # with its plan printed) would otherwise leave the preflight as the last word.
+      [ "$code" -lt 128 ] || echo "» interrupted: $current_slug was not started (nothing of it is left)" >&2
       rm -rf "$state_root/bottles/$current_slug" # only bb-prepare's files: nothing started
     else
       # The session this ends (bb-vm, our step) then knows it is ours (lib/vm/gone.ts).
