@@ -7,8 +7,8 @@
 //                git-gate, supervise); bundle alone on the egress network.
 // smolmachines:  bundle on a per-bottle bridge, agent-facing ports published on the
 //                bottle's loopback address; the VM's allowlist is exactly that address.
-import { chmod, copyFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
+import { writeFileAtomic } from "../fs-atomic.ts";
 import { dirWithMode } from "../paths.ts";
 import { join } from "node:path";
 import process from "node:process";
@@ -38,8 +38,10 @@ export interface BundleOptions {
   hostEnv: Record<string, string | undefined>;
   /** Real credentials by slot, from forward_host_credentials (else host env by tokenEnv). */
   credentials?: Record<string, string>;
-  /** Extra CA (PEM file) the bundle trusts for upstream TLS: corporate proxies, tests. */
-  upstreamCa?: string;
+  /** Extra CA certificates (PEM text) the bundle trusts for upstream TLS: corporate
+   * proxies, tests. The text the caller read and checked (bb-bundle --upstream-ca), not
+   * its file again: that may have been replaced since, by a FIFO even. */
+  upstreamCaPem?: string;
   /** Host address to publish agent-facing ports on (smolmachines). */
   loopbackAddr?: string;
   readyTimeoutMs?: number;
@@ -177,11 +179,10 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
     const env: Record<string, string> = { BB_SERVICES: plan.services.join(","), BB_SLUG: plan.slug, ...secrets.env, ...(await caKeyEnv(ca.key)) };
     if (plan.files.gitGateConfig) Object.assign(env, await identityEnv(plan));
     if (host) env.BB_DAEMON_IDS = daemonIds(host);
-    if (opts.upstreamCa) {
+    if (opts.upstreamCaPem) {
       const dir = join(plan.files.dir, "upstream-ca");
       await dirWithMode(dir, 0o750);
-      await copyFile(opts.upstreamCa, join(dir, "ca.pem"));
-      await chmod(join(dir, "ca.pem"), 0o644);
+      await writeFileAtomic(join(dir, "ca.pem"), opts.upstreamCaPem, 0o644);
       mounts.push({ source: dir, target: BUNDLE_PATHS.upstreamCa, readOnly: true });
       env.BB_UPSTREAM_CA = `${BUNDLE_PATHS.upstreamCa}/ca.pem`;
     }

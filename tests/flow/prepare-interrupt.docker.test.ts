@@ -5,13 +5,13 @@
 // works. The real flow and bb-prepare, held (stop-after.mjs) right after one of its steps.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { test, type TestContext } from "node:test";
 import { ANY_EXIT, run } from "../../lib/proc.ts";
-import { flowChild } from "../support/flow-child.ts";
+import { flowChild, procState } from "../support/flow-child.ts";
 import { bottleResources } from "../support/leftovers.ts";
 import { skipWhen } from "../support/skip.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -33,16 +33,6 @@ const POINTS = [
   // Too late for bb-prepare's rollback (its plan goes out): the flow tears the bottle down.
   { when: "the plan saved, not yet printed", call: "rename", path: (b: string) => `^${b}/[^/]+/plan\\.json$`, says: /^» interrupted: \S+ was not started/m },
 ] as const;
-
-/** The state letter of /proc/PID/stat ("T": stopped), or null once it is gone. */
-function procState(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-  } catch {
-    return null;
-  }
-}
 
 /** `just run agent=shell -- true` (flow.sh, as the recipe runs it) in a process group of its
  * own, as a terminal's foreground job. */

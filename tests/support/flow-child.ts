@@ -17,3 +17,14 @@ export function flowChild(flow: number, tool: string): number | null {
   }
   return null;
 }
+
+/** The state letter of /proc/PID/stat ("T": stopped, as stop-after.mjs holds a tool), or
+ * null once it is gone. */
+export function procState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  } catch {
+    return null;
+  }
+}

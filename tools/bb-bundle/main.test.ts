@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { which } from "../../lib/proc.ts";
 import { mintCa } from "../../lib/tls/mod.ts";
+import { fifo } from "../../tests/support/fifo.ts";
 import { hangingEngine } from "../../tests/support/hanging-engine.ts";
 import { tempDir } from "../../tests/support/tmp.ts";
 import { skipWhen } from "../../tests/support/skip.ts";
@@ -12,8 +13,9 @@ import { pathWithout, runTool } from "../../tests/support/tools.ts";
 
 const noDocker = !(await which("docker")) && "no docker CLI on PATH: the hung engine is met through it";
 
-test("--upstream-ca must hold PEM certificates that parse; anything else is refused before the plan is read", async (t) => {
+test("--upstream-ca must hold PEM certificates that parse; anything else (a FIFO, never waited on, or a folder) is refused before the plan is read, naming it", async (t) => {
   const dir = await tempDir(t);
+  await fifo(t, join(dir, "ca.fifo"));
   const notPem = join(dir, "hostname");
   await writeFile(notPem, "my-laptop\n");
   const broken = join(dir, "broken.pem");
@@ -22,6 +24,8 @@ test("--upstream-ca must hold PEM certificates that parse; anything else is refu
     [notPem, /--upstream-ca .*hostname: no PEM certificate in it/],
     [broken, /--upstream-ca .*broken\.pem: a certificate in it does not parse/],
     [join(dir, "missing.pem"), /--upstream-ca .*missing\.pem: no such readable file/],
+    [join(dir, "ca.fifo"), /--upstream-ca .*ca\.fifo: it is a FIFO, not a regular file/],
+    [dir, /--upstream-ca .*: it is a folder, not a regular file/],
   ] as const) {
     const r = await runTool("bb-bundle", ["--upstream-ca", file], { input: "" });
     assert.equal(r.code, 2, r.stderr);

@@ -9,7 +9,6 @@
 //
 // Exit codes: see --help.
 import { X509Certificate } from "node:crypto";
-import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import process from "node:process";
 import { forwardedCredentials } from "../../lib/credentials.ts";
@@ -25,6 +24,10 @@ import { refuseSection, savePlan } from "../../lib/plan/io.ts";
 import { withEngine } from "../../lib/docker/daemon.ts";
 import { loopbackFor } from "../../lib/loopback.ts";
 import { openSmolvm } from "../../lib/smolvm/driver.ts";
+import { readRegularFile, refusedBecause } from "../../lib/read-regular.ts";
+
+/** Far more than any CA bundle (the system's whole store is ~200 KiB). */
+const UPSTREAM_CA_MAX_BYTES = 4 * 1024 * 1024;
 
 const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (firewall, egress, git-gate, supervise) and add the plan's bundle section.", {
   example: "bb-prepare shell | bb-bundle > plan.json",
@@ -38,7 +41,7 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
     const signal = interruptSignal();
     const readyMs = readyTimeoutMs(o.readyTimeout);
     // Before anything is created: a missing file would otherwise fail half-way in.
-    if (o.upstreamCa !== undefined) checkUpstreamCa(o.upstreamCa);
+    const upstreamCaPem = o.upstreamCa === undefined ? undefined : await readUpstreamCa(o.upstreamCa);
     const plan = await readPlanInput(o);
     refuseSection(plan, "bundle");
     // A smolvm that is missing or too old fails bb-vm: say so before a bundle is started for it.
@@ -53,7 +56,7 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
         credentials: forwarded.slots,
         sidecarImage: () => ensureImage("sidecar").then((i) => i.ref),
         hostEnv: process.env,
-        upstreamCa: o.upstreamCa,
+        upstreamCaPem,
         loopbackAddr,
         readyTimeoutMs: readyMs,
         noWait: !o.wait,
@@ -65,20 +68,14 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
     await writePlan(bundled);
   });
 
-function isReadableFile(path: string): boolean {
-  try {
-    accessSync(path, constants.R_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/** --upstream-ca must be PEM certificates: anything else would only fail as an upstream's
- * TLS error, at the first request, inside the bundle. */
-function checkUpstreamCa(file: string): void {
-  if (!isReadableFile(file)) throw new BbError("USAGE", `--upstream-ca ${file}: no such readable file`);
-  const pem = readFileSync(file, "utf8");
+/** The text of --upstream-ca, read once (the bundle gets this text, not the file again)
+ * and never waited on: a FIFO there is refused at once. It must be PEM certificates:
+ * anything else would only fail as an upstream's TLS error, at the first request, inside
+ * the bundle. */
+async function readUpstreamCa(file: string): Promise<string> {
+  const pem = await readRegularFile(file, { maxBytes: UPSTREAM_CA_MAX_BYTES }).catch((e: unknown) => {
+    throw new BbError("USAGE", `--upstream-ca ${file}: ${refusedBecause(e) ?? "no such readable file"}`, { cause: e });
+  });
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
   if (blocks.length === 0) throw new BbError("USAGE", `--upstream-ca ${file}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)`);
   for (const b of blocks) {
@@ -88,6 +85,7 @@ function checkUpstreamCa(file: string): void {
       throw new BbError("USAGE", `--upstream-ca ${file}: a certificate in it does not parse (${(e as Error).message})`);
     }
   }
+  return pem;
 }
 
 await mainOf(program);
