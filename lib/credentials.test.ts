@@ -28,7 +28,7 @@ test("codex: the ChatGPT login's access token goes to the slot; the agent's auth
   const home = await writeTree(await tempDir(t), {
     ".codex/auth.json": JSON.stringify({ OPENAI_API_KEY: null, tokens: { id_token: id, access_token: access, refresh_token: "REAL-REFRESH", account_id: "acct" } }),
   });
-  const c = forwardedCredentials(plan("codex", "chatgpt.com"), { home, env: {} });
+  const c = await forwardedCredentials(plan("codex", "chatgpt.com"), { home, env: {} });
   assert.deepEqual(c.slots, { EGRESS_TOKEN_0: access });
   const file = c.agentFiles["/home/node/.codex/auth.json"]!;
   assert.ok(!file.includes("REALSIGNATURE") && !file.includes("REAL-REFRESH"), "a real secret reached the agent's file");
@@ -40,24 +40,24 @@ test("codex: the ChatGPT login's access token goes to the slot; the agent's auth
 
 test("codex: an API key login forwards the key and gives the agent the route's placeholder", async (t) => {
   const home = await writeTree(await tempDir(t), { ".codex/auth.json": JSON.stringify({ OPENAI_API_KEY: "sk-proj-real", tokens: null }) });
-  const c = forwardedCredentials(plan("codex", "api.openai.com"), { home, env: {} });
+  const c = await forwardedCredentials(plan("codex", "api.openai.com"), { home, env: {} });
   assert.deepEqual(c.slots, { EGRESS_TOKEN_0: "sk-proj-real" });
   assert.equal(JSON.parse(c.agentFiles["/home/node/.codex/auth.json"]!).OPENAI_API_KEY, "bb-placeholder-egress-token-0");
 });
 
 test("claude: the host env key wins; else the OAuth token, which needs a bearer route", async (t) => {
   const home = await writeTree(await tempDir(t), { ".claude/.credentials.json": JSON.stringify({ claudeAiOauth: { accessToken: "oauth-real" } }) });
-  assert.deepEqual(forwardedCredentials(plan("claude", "api.anthropic.com", "x-api-key"), { home, env: { ANTHROPIC_API_KEY: "k" } }).slots, { EGRESS_TOKEN_0: "k" });
-  assert.deepEqual(forwardedCredentials(plan("claude", "api.anthropic.com"), { home, env: {} }).slots, { EGRESS_TOKEN_0: "oauth-real" });
-  assert.throws(() => forwardedCredentials(plan("claude", "api.anthropic.com", "x-api-key"), { home, env: {} }), /declare the api\.anthropic\.com route with auth: bearer/);
+  assert.deepEqual((await forwardedCredentials(plan("claude", "api.anthropic.com", "x-api-key"), { home, env: { ANTHROPIC_API_KEY: "k" } })).slots, { EGRESS_TOKEN_0: "k" });
+  assert.deepEqual((await forwardedCredentials(plan("claude", "api.anthropic.com"), { home, env: {} })).slots, { EGRESS_TOKEN_0: "oauth-real" });
+  await assert.rejects(() => forwardedCredentials(plan("claude", "api.anthropic.com", "x-api-key"), { home, env: {} }), /declare the api\.anthropic\.com route with auth: bearer/);
 });
 
 test("missing routes and missing logins are clear errors; agents that do not ask forward nothing", async (t) => {
   const home = await tempDir(t);
-  assert.throws(() => forwardedCredentials(plan("claude", "other.test"), { home, env: {} }), (e: unknown) => e instanceof BbError && /needs an egress route for api\.anthropic\.com/.test(e.message));
-  assert.throws(() => forwardedCredentials(plan("codex", "chatgpt.com"), { home, env: {} }), /run codex login/);
+  await assert.rejects(() => forwardedCredentials(plan("claude", "other.test"), { home, env: {} }), (e: unknown) => e instanceof BbError && /needs an egress route for api\.anthropic\.com/.test(e.message));
+  await assert.rejects(() => forwardedCredentials(plan("codex", "chatgpt.com"), { home, env: {} }), /run codex login/);
   const off = { ...plan("codex", "chatgpt.com"), agent: { ...samplePlan().agent, forwardHostCredentials: false } };
-  assert.deepEqual(forwardedCredentials(off, { home, env: {} }), { slots: {}, agentFiles: {}, sources: [] });
+  assert.deepEqual(await forwardedCredentials(off, { home, env: {} }), { slots: {}, agentFiles: {}, sources: [] });
 });
 
 test("a placeholder JWT carries the claims but not the signature", () => {

@@ -3,10 +3,11 @@
 // dummy ~/.codex/auth.json whose JWTs carry the real tokens' claims and `exp` (codex
 // refreshes when its local token's exp lapses, and with a placeholder refresh token that
 // refresh fails and drops it to the sign-in screen), signed with nothing real.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { BbError } from "./errors.ts";
+import { readRegularFile, refusedBecause } from "./read-regular.ts";
 import { AGENT } from "./layout.ts";
 import type { EgressRoute, Plan } from "./plan/schema.ts";
 
@@ -37,13 +38,18 @@ function routeFor(plan: Sections): EgressRoute {
   return route;
 }
 
-function readJson(path: string): Record<string, unknown> {
+/** A login file's JSON, never waited on: a FIFO put there (or a link to one) is refused
+ * at once, naming it, instead of holding bb-prepare, bb-bundle and bb-provision. */
+async function readJson(path: string): Promise<Record<string, unknown>> {
   try {
-    return JSON.parse(readFileSync(path, "utf8"));
+    return JSON.parse(await readRegularFile(path, { maxBytes: LOGIN_MAX_BYTES }));
   } catch (e) {
-    throw new BbError("CONFIG", `Cannot read ${path}: ${(e as Error).message}`, { cause: e });
+    throw new BbError("CONFIG", `Cannot read ${path}: ${refusedBecause(e) ?? (e as Error).message}`, { cause: e });
   }
 }
+
+/** Far more than a CLI's login record (a few KiB). */
+const LOGIN_MAX_BYTES = 1024 * 1024;
 
 const b64url = (s: string) => Buffer.from(s).toString("base64url");
 
@@ -64,7 +70,7 @@ export function placeholderJwt(real: string): string {
   return `${b64url(JSON.stringify({ alg: "none", typ: "JWT", bb: "placeholder" }))}.${b64url(JSON.stringify(claims))}.${b64url("bb-placeholder-signature")}`;
 }
 
-function claude(plan: Sections, home: string, env: Record<string, string | undefined>): ForwardedCredentials {
+async function claude(plan: Sections, home: string, env: Record<string, string | undefined>): Promise<ForwardedCredentials> {
   const route = routeFor(plan);
   const fromEnv = env[route.tokenEnv] ?? env.ANTHROPIC_API_KEY;
   if (fromEnv) return { slots: { [route.slot]: fromEnv }, agentFiles: {}, sources: [`$${env[route.tokenEnv] ? route.tokenEnv : "ANTHROPIC_API_KEY"}`] };
@@ -72,7 +78,7 @@ function claude(plan: Sections, home: string, env: Record<string, string | undef
   if (!existsSync(file)) {
     throw new BbError("CONFIG", `forward_host_credentials: no Claude credential on this host: set $${route.tokenEnv}, or log in with claude (${file})`);
   }
-  const oauth = (readJson(file).claudeAiOauth ?? {}) as { accessToken?: string };
+  const oauth = ((await readJson(file)).claudeAiOauth ?? {}) as { accessToken?: string };
   if (!oauth.accessToken) throw new BbError("CONFIG", `${file} has no claudeAiOauth.accessToken: log in with claude on the host`);
   if (route.auth !== "bearer") {
     throw new BbError(
@@ -83,14 +89,14 @@ function claude(plan: Sections, home: string, env: Record<string, string | undef
   return { slots: { [route.slot]: oauth.accessToken }, agentFiles: {}, sources: [file] };
 }
 
-function codex(plan: Sections, home: string, env: Record<string, string | undefined>): ForwardedCredentials {
+async function codex(plan: Sections, home: string, env: Record<string, string | undefined>): Promise<ForwardedCredentials> {
   const route = routeFor(plan);
   if (env[route.tokenEnv]) return { slots: { [route.slot]: env[route.tokenEnv]! }, agentFiles: {}, sources: [`$${route.tokenEnv}`] };
   const file = join(env.CODEX_HOME ?? join(home, ".codex"), "auth.json");
   if (!existsSync(file)) {
     throw new BbError("CONFIG", `forward_host_credentials: no Codex credential on this host: set $${route.tokenEnv}, or run codex login (${file})`);
   }
-  const auth = readJson(file) as { OPENAI_API_KEY?: string | null; tokens?: { id_token?: string; access_token?: string; refresh_token?: string; account_id?: string } | null };
+  const auth = (await readJson(file)) as { OPENAI_API_KEY?: string | null; tokens?: { id_token?: string; access_token?: string; refresh_token?: string; account_id?: string } | null };
   const guest = `${AGENT.home}/.codex/auth.json`;
   if (auth.OPENAI_API_KEY) {
     return { slots: { [route.slot]: auth.OPENAI_API_KEY }, agentFiles: { [guest]: JSON.stringify({ OPENAI_API_KEY: route.placeholder, tokens: null }, null, 2) + "\n" }, sources: [file] };
@@ -111,7 +117,7 @@ function codex(plan: Sections, home: string, env: Record<string, string | undefi
 }
 
 /** The host credentials to forward for this plan's agent, or nothing when it does not ask. */
-export function forwardedCredentials(plan: Sections, opts: { home: string; env: Record<string, string | undefined> }): ForwardedCredentials {
+export async function forwardedCredentials(plan: Sections, opts: { home: string; env: Record<string, string | undefined> }): Promise<ForwardedCredentials> {
   if (!plan.agent.forwardHostCredentials) return { slots: {}, agentFiles: {}, sources: [] };
   switch (plan.agent.provider) {
     case "claude":

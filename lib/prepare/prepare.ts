@@ -109,7 +109,7 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
   const agent = agentSection(loaded);
   const bottle = bottleSection(loaded);
   // Read and dropped: bb-bundle reads it again for egress, and the plan never holds it.
-  if (opts.hostCredentials) forwardedCredentials({ agent, bottle }, opts.hostCredentials);
+  if (opts.hostCredentials) await forwardedCredentials({ agent, bottle }, opts.hostCredentials);
 
   // Between steps, never inside one: each leaves what it made whole, for the catch below.
   const stopIfAborted = () => opts.signal?.throwIfAborted();

@@ -47,7 +47,7 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
     // A smolvm that is missing or too old fails bb-vm: say so before a bundle is started for it.
     if (plan.backend === "smolmachines") await openSmolvm();
     const loopbackAddr = plan.backend === "smolmachines" ? await loopbackFor({ platform: process.platform, stateRoot: plan.stateRoot, slug: plan.slug }) : undefined;
-    const forwarded = forwardedCredentials(plan, { home: homedir(), env: process.env });
+    const forwarded = await forwardedCredentials(plan, { home: homedir(), env: process.env });
     for (const source of forwarded.sources) log.step(`bundle: forwarding the host credential from ${source} into egress only`);
     const bundled = await withEngine(async () => {
       // Before anything is made: the names below would be another state root's bottle's.

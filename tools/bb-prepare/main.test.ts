@@ -1,16 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
-import { readdir, readFile, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { tempDir, writeTree } from "../../tests/support/tmp.ts";
 import { REPO, runTool } from "../../tests/support/tools.ts";
 import { bundleSecrets } from "../../lib/bundle/secrets.ts";
 import { validatePlan } from "../../lib/plan/io.ts";
-import { run, start } from "../../lib/proc.ts";
+import { ANY_EXIT, run, start } from "../../lib/proc.ts";
 import { recordApproval } from "../../lib/supervise/approvals.ts";
 import { skipWhen } from "../../tests/support/skip.ts";
+import { fifo } from "../../tests/support/fifo.ts";
 
 const BUNDLE = join(REPO, "dist/bb-prepare.js");
 const noBundle = !existsSync(BUNDLE) && "dist/bb-prepare.js not built (npm run build); `npm test` builds it first";
@@ -442,4 +443,18 @@ test("forward_host_credentials with no login on the host to forward is refused b
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stderr, /chatgpt\.com {2}bearer from \$BB_FLOW_UNUSED_TOKEN \(your host login, forwarded\)/);
   assert.doesNotMatch(ok.stdout + ok.stderr, /sk-host-login/);
+});
+
+test("forward_host_credentials over a host login that is a FIFO refuses it at once, naming it, with nothing prepared (reading it would wait for a writer forever)", async (t) => {
+  const state = await tempDir(t);
+  const home = await tempDir(t);
+  await mkdir(join(home, ".codex"));
+  const login = join(home, ".codex", "auth.json");
+  await fifo(t, login);
+  const env = { BB_FROM_SOURCE: "1", NO_COLOR: "1", HOME: home, CODEX_HOME: undefined, BB_FLOW_UNUSED_TOKEN: undefined };
+  const r = await run([join(REPO, "bin/bb-prepare"), "fwd", "--manifest-dir", join(REPO, "tests/flow/testdata/bottles"), "--state-dir", state], { env, expect: ANY_EXIT, timeoutMs: 30_000 });
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stderr, `bb-prepare: error: Cannot read ${login}: it is a FIFO, not a regular file\n`);
+  assert.equal(r.stdout, "");
+  assert.deepEqual(existsSync(join(state, "bottles")) ? await readdir(join(state, "bottles")) : [], [], "a bottle was prepared");
 });

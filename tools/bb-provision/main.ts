@@ -42,7 +42,7 @@ const program = createProgram("bb-provision", "Provision a started bottle: CA, g
     // no word, when they all answer at its first look (which waits up to 2 s in the bundle,
     // so in the start flow they usually do); a longer wait is reported as it goes. The
     // files are staged on the host meanwhile (provision()).
-    const { agentFiles } = forwardedCredentials(plan, { home: homedir(), env: process.env });
+    const { agentFiles } = await forwardedCredentials(plan, { home: homedir(), env: process.env });
     const bottle = awaitBundle(plan, { timeoutMs, signal: interruptSignal(), quietIfUp: true, what: `Cannot provision ${plan.slug}` }).then(() => rootShell(plan));
     const done = await provision(plan, bottle, { agentFiles });
     await savePlan(done);
