@@ -16,10 +16,10 @@
 // --head-timeout of the request, is answered 504 naming it (lib/http/upstream-deadlines.ts).
 // Exit codes: 0 after SIGTERM/SIGINT, 1 failure, 2 usage.
 //   egress --listen 127.0.0.1:9099 --routes /etc/bot-bottle/egress-routes.json
-import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { createProgram, mainOf } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
+import { readRegularFile, refusedBecause } from "../../lib/read-regular.ts";
 import { createLogger } from "../../lib/log.ts";
 import { EgressRoutes, readConfig } from "../../lib/sidecar-config.ts";
 import { listen, parseHostPort, parseResolveList, tuneGcForRelaying, untilTerminated } from "../../lib/daemon.ts";
@@ -41,8 +41,9 @@ const collect = (v: string, acc: string[]) => [...acc, v];
 async function readCa(files: string[]): Promise<string[]> {
   return Promise.all(
     files.map((f) =>
-      readFile(f, "utf8").catch((e: Error) => {
-        throw new BbError("CONFIG", `Cannot read --extra-ca ${f}: ${e.message}`, { cause: e });
+      // Never waited on: a FIFO there is refused at once.
+      readRegularFile(f).catch((e: Error) => {
+        throw new BbError("CONFIG", `Cannot read --extra-ca ${f}: ${refusedBecause(e) ?? e.message}`, { cause: e });
       }),
     ),
   );

@@ -125,6 +125,20 @@ test("the daemon refuses to start with a CA key that does not match its certific
   assert.match(r.stderr, /Cannot load CA: certificate and key do not match/);
 });
 
+test("a FIFO given as --ca-cert, --ca-key or --upstream-ca is refused at once, naming the flag and the file (reading it would wait for a writer forever)", async () => {
+  const pipe = join(dir, "pipe.pem");
+  await run(["mkfifo", pipe]);
+  try {
+    for (const flag of ["--ca-cert", "--ca-key", "--upstream-ca"]) {
+      const given = flags.map((f, i) => (flags[i - 1] === flag ? pipe : f === policyFile ? file("good.json", startPolicy) : f));
+      const r = await run(nodeArgv(...given), { expect: [1], timeoutMs: 20_000 });
+      assert.match(r.stderr, new RegExp(`Cannot read ${flag} ${pipe}: it is a FIFO, not a regular file`), flag);
+    }
+  } finally {
+    rmSync(pipe, { force: true });
+  }
+});
+
 test("the daemon exits 2 with a usage error when a required flag is missing", async () => {
   const r = await run(nodeArgv("--listen", "127.0.0.1:0"), { expect: [2], timeoutMs: 20_000 });
   assert.match(r.stderr, /required option '--policy <file>' not specified/);

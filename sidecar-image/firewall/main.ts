@@ -17,10 +17,10 @@
 // Exit codes: 0 stopped, 1 failure (bad policy or CA at startup, port in use), 2 usage.
 //
 //   firewall --policy firewall.json --ca-cert ca.pem --ca-key ca-key.pem --next-hop 127.0.0.1:9099
-import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { createProgram, mainOf, Option, wholeNumber } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
+import { readRegularFile, refusedBecause } from "../../lib/read-regular.ts";
 import { log as rootLog } from "../../lib/log.ts";
 import { parseHostPort, parseResolveList, tuneGcForRelaying, untilTerminated } from "../../lib/daemon.ts";
 import { agentKeyFromEnv } from "../../lib/http/agent-key.ts";
@@ -35,11 +35,12 @@ tuneGcForRelaying();
 
 const log = rootLog.child("firewall");
 
-async function readText(path: string, what: string): Promise<string> {
+/** The file a flag names, never waited on: a FIFO there is refused at once, naming both. */
+async function readText(path: string, flag: string): Promise<string> {
   try {
-    return await readFile(path, "utf8");
+    return await readRegularFile(path);
   } catch (e) {
-    throw new BbError("CONFIG", `Cannot read ${what} ${path}: ${(e as Error).message}`, { cause: e });
+    throw new BbError("CONFIG", `Cannot read ${flag} ${path}: ${refusedBecause(e) ?? (e as Error).message}`, { cause: e });
   }
 }
 
@@ -47,7 +48,7 @@ async function readText(path: string, what: string): Promise<string> {
  * of the environment, so nothing the firewall starts later inherits it. */
 async function caKeyPem(o: { caKey?: string; caKeyEnv?: string }): Promise<string> {
   if ((o.caKey === undefined) === (o.caKeyEnv === undefined)) throw new BbError("USAGE", "give the CA key with exactly one of --ca-key <file> and --ca-key-env <name>");
-  if (o.caKey !== undefined) return readText(o.caKey, "CA key");
+  if (o.caKey !== undefined) return readText(o.caKey, "--ca-key");
   const pem = process.env[o.caKeyEnv!];
   delete process.env[o.caKeyEnv!];
   if (!pem) throw new BbError("CONFIG", `Cannot read the CA key: $${o.caKeyEnv} (--ca-key-env) is not set or empty`);
@@ -101,9 +102,9 @@ addDeadlineOptions(program, " (when dialing upstreams directly; with --next-hop 
     const record = o.blockedRecord ? await openBlockedRecord(o.blockedRecord, { log }) : undefined;
     const firewall = createFirewall({
       policy,
-      ca: { certPem: await readText(o.caCert, "CA certificate"), keyPem: caKey },
+      ca: { certPem: await readText(o.caCert, "--ca-cert"), keyPem: caKey },
       nextHop,
-      upstreamCa: await Promise.all(o.upstreamCa.map((f) => readText(f, "upstream CA"))),
+      upstreamCa: await Promise.all(o.upstreamCa.map((f) => readText(f, "--upstream-ca"))),
       resolve,
       deadlines: deadlinesOf(o),
       log,
