@@ -1,8 +1,9 @@
 // Ctrl-C, as a terminal sends it (SIGINT to the start flow's whole process group), while
-// bb-prepare makes a brand-new bottle: the flow ends non-zero saying so, and nothing of the
-// bottle is left, neither in its state root (no folder, owner record, lock or temp file)
-// nor on the Docker engine; bb-cleanup then finds nothing of it, and the same `just run`
-// works. The real flow and bb-prepare, held (stop-after.mjs) right after one of its steps.
+// bb-prepare makes a brand-new bottle, or bb-bundle starts its bundle: the flow ends
+// non-zero saying so, and nothing of the bottle is left, neither in its state root (no
+// folder, owner record, lock or temp file) nor on the Docker engine; bb-cleanup then finds
+// nothing of it, and the same `just run` works. The real flow and tools, the one at work
+// held (stop-after.mjs) right after one of its steps.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -25,13 +26,15 @@ const reEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 const PREPARE_SAYS = /^bb-prepare: error: Interrupted by SIGINT$/m;
 
-/** Where bb-prepare is held when the Ctrl-C comes: after which of its calls (stop-after.mjs). */
+/** Which tool is held when the Ctrl-C comes, and where: after which of its calls (stop-after.mjs). */
 const POINTS = [
-  { when: "its new folder just made", call: "mkdir", path: (b: string) => `^${b}/[^/]+$`, says: PREPARE_SAYS },
-  { when: "the bottle claimed for the flow (owner.json)", call: "link", path: (b: string) => `^${b}/[^/]+/owner\\.json$`, says: PREPARE_SAYS },
-  { when: "half its files written", call: "rename", path: (b: string) => `^${b}/[^/]+/firewall/policy\\.json$`, says: PREPARE_SAYS },
+  { tool: "bb-prepare", when: "its new folder just made", call: "mkdir", path: (b: string) => `^${b}/[^/]+$`, says: PREPARE_SAYS },
+  { tool: "bb-prepare", when: "the bottle claimed for the flow (owner.json)", call: "link", path: (b: string) => `^${b}/[^/]+/owner\\.json$`, says: PREPARE_SAYS },
+  { tool: "bb-prepare", when: "half its files written", call: "rename", path: (b: string) => `^${b}/[^/]+/firewall/policy\\.json$`, says: PREPARE_SAYS },
   // Too late for bb-prepare's rollback (its plan goes out): the flow tears the bottle down.
-  { when: "the plan saved, not yet printed", call: "rename", path: (b: string) => `^${b}/[^/]+/plan\\.json$`, says: /^» interrupted: \S+ was not started/m },
+  { tool: "bb-prepare", when: "the plan saved, not yet printed", call: "rename", path: (b: string) => `^${b}/[^/]+/plan\\.json$`, says: /^» interrupted: \S+ was not started/m },
+  // Its networks made and its CA placed, no container yet: bb-bundle undoes its part, the flow the rest.
+  { tool: "bb-bundle", when: "its networks made, no container yet", call: "mkdir", path: (b: string) => `^${b}/[^/]+/firewall-blocked$`, says: /^bb-bundle: error: Interrupted by SIGINT$[\s\S]*^» tearing down /m },
 ] as const;
 
 /** `just run agent=shell -- true` (flow.sh, as the recipe runs it) in a process group of its
@@ -55,9 +58,9 @@ function flowJob(t: TestContext, env: Record<string, string>) {
   return { flow, exited, err: () => err };
 }
 
-test("Ctrl-C while bb-prepare makes a brand-new bottle for just run ends the flow with 130 and leaves nothing: no folder, owner record or temp file, no container or network; bb-cleanup finds nothing, and the same just run then works", skipWhen(!linux && "reads the flow's children in /proc (Linux)", "Ctrl-C in bb-prepare of a new bottle"), async (t) => {
+test("Ctrl-C while bb-prepare makes a brand-new bottle for just run, or bb-bundle starts it, ends the flow with 130 and leaves nothing: no folder, owner record or temp file, no container or network; bb-cleanup finds nothing, and the same just run then works", skipWhen(!linux && "reads the flow's children in /proc (Linux)", "Ctrl-C in bb-prepare or bb-bundle of a new bottle"), async (t) => {
   // A state root that is not there yet: the first bottle makes it.
-  const state = join(await tempDir(t, "bb-prepare-int-"), "state");
+  const state = join(await tempDir(t, "bb-new-bottle-int-"), "state");
   const env = { BB_STATE_DIR: state, BB_TEST_LABEL: "1" };
   const cleanup = (args: string[]) => run([join(REPO, "bin/bb-cleanup"), "--state-dir", state, "--filter-label", "bot-bottle.test=1", "--grace", "0", ...args], { expect: ANY_EXIT });
   t.after(async () => {
@@ -70,14 +73,14 @@ test("Ctrl-C while bb-prepare makes a brand-new bottle for just run ends the flo
       BB_TEST_STOP_CALL: point.call,
       BB_TEST_STOP_PATH: point.path(reEscape(bottles(state))),
     });
-    let prepare: number | null = null;
-    await until(`bb-prepare held with ${point.when}`, () => (prepare = flowChild(flow.pid!, "bb-prepare")) !== null && procState(prepare) === "T", {
+    let held: number | null = null;
+    await until(`${point.tool} held with ${point.when}`, () => (held = flowChild(flow.pid!, point.tool)) !== null && procState(held) === "T", {
       timeoutMs: 60_000,
       why: err,
     });
     t.after(() => {
       try {
-        process.kill(prepare!, "SIGCONT");
+        process.kill(held!, "SIGCONT");
       } catch {
         // Ended.
       }
@@ -85,8 +88,9 @@ test("Ctrl-C while bb-prepare makes a brand-new bottle for just run ends the flo
     const made = await readdir(bottles(state));
     assert.equal(made.length, 1, `${point.when}: the setup: bb-prepare made one bottle folder: ${made}`);
     const slug = made[0]!;
+    if (point.tool === "bb-bundle") assert.equal((await bottleResources(slug)).networks.length, 2, `${point.when}: the setup: its networks made`);
     process.kill(-flow.pid!, "SIGINT");
-    process.kill(prepare!, "SIGCONT");
+    process.kill(held!, "SIGCONT");
     assert.equal(await exited, 130, `${point.when}:\n${err()}`);
     assert.match(err(), point.says, point.when);
     assert.deepEqual(await readdir(bottles(state)), [], `${point.when}: left in the state root:\n${err()}`);
