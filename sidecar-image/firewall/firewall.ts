@@ -32,6 +32,7 @@ import { createBlockedLog } from "./blocked-log.ts";
 import { createAgentLines } from "../../lib/log-limit.ts";
 import { OVER_BUDGET, relayWebSocket } from "./websocket.ts";
 import { tunnelDeadlines, type Timeouts } from "./deadlines.ts";
+import { isLingering, LINGER, type Linger, lingerAfterLastAnswer, lingeringClose } from "./linger.ts";
 import { hasBody, parseAbsolute, parseAuthority, withoutHopByHop } from "./request-target.ts";
 import { peek, pipeBoth, plainProtocol } from "./tunnel-bytes.ts";
 import { type Answer, authority, createUpstream, type Endpoint, type Sent, type Target } from "./upstream.ts";
@@ -59,6 +60,8 @@ export interface FirewallOptions {
   scanWorker?: URL;
   /** Connection time limits (tests shorten them). */
   timeouts?: Partial<Timeouts>;
+  /** How long a connection the firewall ends lingers for what the agent still sends (linger.ts; tests shorten it). */
+  linger?: Partial<Linger>;
   /** How long an upstream the firewall dials itself may take to connect and to answer
    * (lib/http/upstream-deadlines.ts); with a next hop, egress keeps its own. */
   deadlines?: Partial<Deadlines>;
@@ -107,6 +110,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   const tunnels = new WeakMap<net.Socket, Tunnel>();
   const sockets = new Set<net.Socket>();
   const offThread = createOffThreadScanner(agentLines, opts.scanWorker);
+  const linger: Linger = { ...LINGER, ...opts.linger };
 
   // Open WebSockets and passthrough tunnels: gated once, when they opened, so a reload
   // that takes their host away (a denied approval rolled back) must cut them. Requests in
@@ -227,15 +231,16 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     return `bot-bottle firewall: ${host} sent an answer the firewall cannot relay: ${why}\n`;
   }
 
-  /** A complete response written straight to a socket (CONNECT and upgrade paths). Only a
+  /** A complete response written straight to a socket (CONNECT and upgrade paths), which
+   * then lingers for what the agent still sends (linger.ts). Only a
    * refusal (denyRaw) says `x-bot-bottle-firewall: blocked`, as only deny's do on the plain
    * path: an upstream that failed or timed out, or a request the firewall cannot parse,
    * blocked nothing, and the agent (or its operator) must not go asking for an approval. */
   function rawResponse(socket: net.Socket, status: number, body: string, o: { blocked?: true } = {}): void {
-    socket.end(
+    const answer =
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-        `content-length: ${Buffer.byteLength(body)}\r\n${o.blocked ? "x-bot-bottle-firewall: blocked\r\n" : ""}connection: close\r\n\r\n${body}`,
-    );
+      `content-length: ${Buffer.byteLength(body)}\r\n${o.blocked ? "x-bot-bottle-firewall: blocked\r\n" : ""}connection: close\r\n\r\n${body}`;
+    lingeringClose(socket, linger, { answer });
   }
 
   function denyRaw(socket: net.Socket, method: string, host: string, block: Block, under?: string): void {
@@ -369,6 +374,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       relayWebSocket(socket, usocket, head, {
         maxMessageBytes: maxBody,
         budget,
+        linger,
         // The policy in force now, not at the upgrade: a long-lived socket sees reloads.
         // Messages of 1 MiB or more go to the scan worker, as request bodies do.
         scan: (payload, what, charge) => {
@@ -396,7 +402,9 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       // A chunked body arrives unframed: it then ends with the connection.
       const relayed: [string, string][] = [...endToEndHeaders(ures.rawHeaders, ["transfer-encoding"]), ["connection", "close"]];
       socket.write(headText(status, relayed));
-      pipeline(ures, socket, () => {}); // an upstream that fails mid-answer cuts the agent's connection
+      // An upstream that fails mid-answer cuts the agent's connection; one that ends its
+      // answer leaves it to linger for what the agent still sends (its upgrade's frames).
+      pipeline(ures, socket, (e) => (e ? socket.destroy() : lingeringClose(socket, linger)));
     });
     up.on("error", (e) => {
       if (agentLeft()) return;
@@ -434,18 +442,21 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   const deadlines = tunnelDeadlines(inner, limits);
 
   inner.on("request", (req, res) => {
+    if (isLingering(req.socket)) return void req.resume(); // pipelined behind an answer that closed the connection
     const target = tunnelTarget(req);
     if (!target) return void res.destroy();
     forwardOrFail(req, res, target);
   });
   inner.on("upgrade", (req, socket: net.Socket, head: Buffer) => {
     deadlines.release(socket);
+    if (isLingering(socket)) return void socket.destroy();
     const target = tunnelTarget(req);
     if (!target) return void socket.destroy();
     upgrade(req, socket, head, target);
   });
 
   server.on("connection", (s: net.Socket) => {
+    lingerAfterLastAnswer(s, linger);
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
   });
@@ -465,9 +476,10 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   const KEYLESS = "bot-bottle firewall: this proxy serves only its bottle's agent, whose HTTPS_PROXY carries the key\n";
   const keylessHead = { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(KEYLESS), "proxy-authenticate": 'Basic realm="bot-bottle"', connection: "close" };
   const keylessRaw = (socket: net.Socket) =>
-    socket.end(`HTTP/1.1 407 Proxy Authentication Required\r\n${Object.entries(keylessHead).map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n${KEYLESS}`);
+    lingeringClose(socket, linger, { answer: `HTTP/1.1 407 Proxy Authentication Required\r\n${Object.entries(keylessHead).map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n${KEYLESS}` });
 
   server.on("request", (req, res) => {
+    if (isLingering(req.socket)) return void req.resume(); // pipelined behind an answer that closed the connection
     const target = parseAbsolute(req.url ?? "");
     if (keyless(req, target?.host)) {
       if (!req.readableEnded) req.resume();
@@ -481,6 +493,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     forwardOrFail(req, res, target);
   });
   server.on("upgrade", (req, socket: net.Socket, head: Buffer) => {
+    if (isLingering(socket)) return void socket.destroy();
     const target = parseAbsolute(req.url ?? "");
     if (keyless(req, target?.host)) return keylessRaw(socket);
     if (!target) return rawResponse(socket, 400, "bot-bottle firewall: upgrade requests must be absolute-form\n");
@@ -561,6 +574,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
    * gated, scanned and sent to the tunnel's host. */
   function serveInside(socket: net.Socket, tunnel: Tunnel): void {
     tunnels.set(socket, tunnel);
+    lingerAfterLastAnswer(socket, linger);
     deadlines.open(socket);
     inner.emit("connection", socket);
     socket.resume(); // peek() paused it; a new 'data' listener alone does not resume a paused stream

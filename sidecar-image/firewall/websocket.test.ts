@@ -290,3 +290,45 @@ test("an agent that half-closes its socket part way through a message gives its 
   assert.ok(upstreamEnded, "the agent's end did not reach the upstream");
   assert.deepEqual(Buffer.concat(got), whole);
 });
+
+test("after its close frame the relay reads the agent's frames only for the agent's own close frame, which ends the connection at once; none of them reaches the upstream", async (t) => {
+  // A minute before the linger would give up by itself: only the agent's close frame ends it sooner.
+  const linger = { quietMs: 60_000, totalMs: 60_000, maxBytes: 64 << 20 };
+  const agentClose = wsFrame(Buffer.from([0x03, 0xf0]), true, { opcode: 8 }); // 1008, as it was sent
+  const cases: [string, number, (agent: net.Socket, back: Buffer[]) => Promise<void>][] = [
+    ["sent along with the refused message", 1008, async (agent) => void agent.write(Buffer.concat([wsFrame("SECRET", true), agentClose]))],
+    // Refused from its header: the relay skips the rest of that frame by its length.
+    ["behind a frame refused as too large", 1009, async (agent) => void agent.write(Buffer.concat([wsFrame("b".repeat(2 << 20), true, { opcode: 2 }), agentClose]))],
+    [
+      "sent after the firewall's close, behind more frames, a few bytes at a time",
+      1008,
+      async (agent, back) => {
+        agent.write(wsFrame("SECRET", true));
+        await until(() => bytes(back) > 0);
+        const rest = Buffer.concat([wsFrame("more", true), wsFrame("m".repeat(70_000), true, { opcode: 2 }), agentClose]);
+        let at = 0;
+        for (; at < 200; at += 3) agent.write(rest.subarray(at, at + 3));
+        agent.write(rest.subarray(at));
+      },
+    ],
+  ];
+  for (const [name, code, send] of cases) {
+    const { agent, clientSide, got } = await relayed(t, { maxMessageBytes: 1 << 20, budget: createBodyBudget(), scan: scanSecret, linger }, { allowHalfOpen: true });
+    agent.allowHalfOpen = true; // it ends only with its close frame, as a WebSocket client does
+    const back: Buffer[] = [];
+    agent.on("data", (c: Buffer) => back.push(c));
+    const errors: string[] = [];
+    agent.on("error", (e: NodeJS.ErrnoException) => errors.push(e.code ?? e.message));
+    await send(agent, back);
+    await until(() => clientSide.destroyed);
+    // Its own close frame answered, it ends too; a relay that had not waited for it would have reset it.
+    agent.end();
+    await until(() => agent.destroyed);
+    assert.deepEqual(errors, [], `${name}: the agent's connection failed`);
+    assert.ok(clientSide.destroyed, `${name}: the relay still holds the connection after the agent's close frame`);
+    const close = parseWsFrame(Buffer.concat(back));
+    assert.equal(close?.opcode, 8, name);
+    assert.equal(close.payload.readUInt16BE(0), code, name);
+    assert.equal(bytes(got), 0, `${name}: a frame reached the upstream`);
+  }
+});

@@ -12,10 +12,17 @@
 // What a message holds while it waits for its verdict (its frames as received, their
 // unmasked payload, the bytes of a frame not yet whole) is charged to the firewall's body
 // budget (body-budget.ts); one that does not fit closes the connection with 1013.
+//
+// After the firewall's close frame the agent's socket lingers (linger.ts) until the agent
+// answers with its own close frame (RFC 6455 7.1.1: the server closes TCP once both are
+// sent), ends, or a bound passes: what it sends meanwhile is dropped unread, never
+// forwarded, and a socket cut at once could reset the connection before the agent read
+// the close frame and its reason.
 import { Buffer } from "node:buffer";
 import type { Duplex } from "node:stream";
 import { frameLength, serverFrame } from "../../lib/ws/frame.ts";
 import type { BodyBudget, BodyCharge } from "./body-budget.ts";
+import { LINGER, type Linger, lingeringClose } from "./linger.ts";
 
 export interface WsBlock {
   /** Close code sent to the client: 1008 policy violation, 1009 too big, 1002 protocol
@@ -44,6 +51,8 @@ export interface WsScanOptions {
   onBlock(block: WsBlock): void;
   /** Called instead of onBlock when it is cut for want of budget (1013): nothing was refused. */
   onOverBudget(block: WsBlock): void;
+  /** How long the agent's socket waits for its close frame after the firewall's (default LINGER). */
+  linger?: Linger;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -107,14 +116,49 @@ export function closeFrame(block: WsBlock): Buffer {
   return serverFrame(true, 8, Buffer.concat([code, reason]));
 }
 
-/** Either stream ending or failing destroys both: a relay is one connection to its ends. */
-export function closeTogether(a: Duplex, b: Duplex): void {
+/**
+ * A watcher of the agent's frames after the firewall's close frame, holding none of them
+ * (only a header split across reads): true once the agent's own close frame is whole.
+ */
+export function closeFrameWatcher(): (chunk: Buffer) => boolean {
+  let head = EMPTY;
+  let skip = 0;
+  return (chunk) => {
+    let rest = chunk;
+    for (;;) {
+      const n = Math.min(skip, rest.length);
+      skip -= n;
+      rest = rest.subarray(n);
+      if (!rest.length) return false;
+      const buf = head.length ? Buffer.concat([head, rest]) : rest;
+      const length = buf.length < 2 ? null : frameLength(buf);
+      const total = length && length.at + (buf[1]! & 0x80 ? 4 : 0) + length.len;
+      const close = (buf[0]! & 0x0f) === 8;
+      if (!total || (close && buf.length < total)) {
+        // A header (or a close frame, at most 131 bytes) not yet whole.
+        head = Buffer.from(buf.subarray(0, close ? 131 : 14));
+        return false;
+      }
+      if (close) return true;
+      head = EMPTY;
+      skip = total;
+      rest = buf;
+    }
+  };
+}
+
+/** Either stream ending or failing destroys both: a relay is one connection to its ends.
+ * What it returns unties them (the streams stay as they are). */
+export function closeTogether(a: Duplex, b: Duplex): () => void {
   const done = () => {
     a.destroy();
     b.destroy();
   };
   a.on("error", done).on("close", done);
   b.on("error", done).on("close", done);
+  return () => {
+    for (const s of [a, b]) s.off("error", done).off("close", done);
+  };
 }
 
 /** More fragments than any client sends for one message (16 MiB in 4 KiB pieces). */
@@ -141,6 +185,8 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
   // on every chunk would copy a 16 MiB frame sent in small pieces thousands of times.
   let held: Buffer[] = [];
   let heldBytes = 0;
+  // What pump() is parsing, from the start of the next frame not yet taken (empty outside it).
+  let parsing: Buffer = EMPTY;
   let needed = 0;
   const unparsed = opts.budget.charge();
   let message: Frame[] = [];
@@ -152,7 +198,7 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
   let scanning = false;
   let draining = false;
 
-  closeTogether(client, upstream);
+  const untie = closeTogether(client, upstream);
   upstream.pipe(client);
 
   /** Let go of what is held and not yet scanning: the connection is over. */
@@ -181,20 +227,32 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
   });
 
   const flow = () => {
+    if (cut) return; // the lingering close reads the agent now
     if (scanning || draining) client.pause();
     else client.resume();
   };
 
-  const block = (b: WsBlock) => {
+  /** Cut the connection for `b`; `late` is a chunk that arrived and was not taken. */
+  const block = (b: WsBlock, late?: Buffer) => {
     if (cut) return;
     cut = true;
     if (b.code === 1013) opts.onOverBudget(b);
     else opts.onBlock(b);
     client.off("data", onData);
+    // What came after the last frame taken, read only for the agent's close frame.
+    const rest = [parsing, ...held, ...(late ? [late] : [])];
+    parsing = EMPTY;
     drop();
+    untie(); // the agent's socket outlives the upstream's, for the closing handshake
     upstream.unpipe(client);
     upstream.destroy();
-    client.end(closeFrame(b));
+    const closed = closeFrameWatcher();
+    // Its close frame already here: the handshake is done once the firewall's is written.
+    if (rest.some((c) => closed(c))) {
+      client.once("error", () => client.destroy());
+      return void client.end(closeFrame(b), () => client.destroy());
+    }
+    lingeringClose(client, opts.linger ?? LINGER, { answer: closeFrame(b), done: closed });
   };
 
   const forward = (frames: Frame[]) => {
@@ -222,29 +280,30 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
   /** Parse and relay what is held, up to a frame not yet whole or a scan answering later. */
   const pump = () => {
     if (cut || scanning || heldBytes < needed || heldBytes === 0) return;
-    let pending = held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes);
+    parsing = held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes);
     held = [];
     heldBytes = 0;
     let parsed = false;
     const hold = () => {
-      if (pending.length) {
+      if (parsing.length) {
         // A copy once frames were taken from the buffer, so the rest does not pin all of it.
-        held = [parsed ? Buffer.from(pending) : pending];
-        heldBytes = pending.length;
+        held = [parsed ? Buffer.from(parsing) : parsing];
+        heldBytes = parsing.length;
       }
+      parsing = EMPTY;
     };
     for (;;) {
-      const p = parseClientFrame(pending, opts.maxMessageBytes - messageBytes);
+      const p = parseClientFrame(parsing, opts.maxMessageBytes - messageBytes);
       if ("error" in p) return block(p.error);
       if ("need" in p) {
         needed = p.need;
         return hold();
       }
       needed = 0;
-      pending = pending.subarray(p.used);
+      parsing = parsing.subarray(p.used);
       parsed = true;
       const f = p.frame;
-      // Frames are copied out of `pending` so a held message does not pin the whole buffer.
+      // Frames are copied out of `parsing` so a held message does not pin the whole buffer.
       f.raw = Buffer.from(f.raw);
       unparsed.giveBack(p.used);
       let frames: Frame[];
@@ -303,7 +362,7 @@ export function relayWebSocket(client: Duplex, upstream: Duplex, head: Buffer, o
   };
 
   const onData = (chunk: Buffer) => {
-    if (!unparsed.take(chunk.length)) return block(OVER_BUDGET);
+    if (!unparsed.take(chunk.length)) return block(OVER_BUDGET, chunk);
     held.push(chunk);
     heldBytes += chunk.length;
     pump();
