@@ -14,6 +14,7 @@ export type Framing =
   | { kind: "chunked" }
   /** Read until the peer closes; the connection cannot be used again. */
   | { kind: "close" }
+  /** `reason` is what was sent, article and all, as response-head.ts's. */
   | { kind: "bad"; reason: string };
 
 /** An informational (1xx) head: another head follows it. */
@@ -22,31 +23,29 @@ export function informational(status: number): boolean {
 }
 
 /**
- * What is done with a Transfer-Encoding other than plain "chunked": "refuse" it, or "pass"
- * it, as node's parser does, to a caller that reads the header and decides (egress refuses
- * it for a routed host, whose answer it must search, and relays it for any other). With
- * "pass", "chunked" as the last coding is taken off and the rest stays on the body; a list
- * that does not end in "chunked" runs to the close (RFC 9112 6.3 rule 4).
+ * How the body of `head`, the answer to a `method` request, is framed. A Transfer-Encoding
+ * other than plain "chunked" is refused, by egress and the firewall alike: neither can
+ * relay it as sent. "gzip" alone runs to the close (RFC 9112 6.3 rule 4), and node's
+ * server, relaying it under that header on a keep-alive connection, marks no end at all;
+ * "gzip, chunked" with the chunking taken off leaves a coding the agent's client (and the
+ * firewall, which frames answers anew) does not undo. Egress passed both for hosts it had
+ * no credential for, and the firewall, its one client, refused them anyway, naming egress.
  */
-export type OtherCodings = "refuse" | "pass";
-
-/** How the body of `head`, the answer to a `method` request, is framed. */
-export function framingOf(method: string, head: ResponseHead, codings: OtherCodings = "refuse"): Framing {
+export function framingOf(method: string, head: ResponseHead): Framing {
   const te = headerValues(head.rawHeaders, "transfer-encoding");
   const cl = headerValues(head.rawHeaders, "content-length");
   // No body whatever the headers say (RFC 9112 6.3 rule 1).
   if (method === "HEAD" || head.status === 204 || head.status === 304 || informational(head.status)) return { kind: "none" };
-  if (te.length && cl.length) return { kind: "bad", reason: "response has both Transfer-Encoding and Content-Length" };
+  if (te.length && cl.length) return { kind: "bad", reason: "an answer with both Transfer-Encoding and Content-Length" };
   if (te.length) {
     const list = te.flatMap((v) => v.split(",")).map((c) => c.trim().toLowerCase());
     if (list.length === 1 && list[0] === "chunked") return { kind: "chunked" };
-    if (codings === "refuse") return { kind: "bad", reason: `unsupported transfer-encoding ${JSON.stringify(te.join(", "))}` };
-    return list.at(-1) === "chunked" ? { kind: "chunked" } : { kind: "close" };
+    return { kind: "bad", reason: `an unsupported transfer-encoding ${JSON.stringify(te.join(", "))}` };
   }
-  if (cl.length > 1) return { kind: "bad", reason: "response has more than one Content-Length" };
+  if (cl.length > 1) return { kind: "bad", reason: "an answer with more than one Content-Length" };
   if (cl.length) {
     const bytes = /^\d{1,15}$/.test(cl[0]!) ? Number(cl[0]) : Number.NaN;
-    return Number.isSafeInteger(bytes) ? { kind: "length", bytes } : { kind: "bad", reason: `invalid content-length ${JSON.stringify(cl[0]!.slice(0, 40))}` };
+    return Number.isSafeInteger(bytes) ? { kind: "length", bytes } : { kind: "bad", reason: `an invalid content-length ${JSON.stringify(cl[0]!.slice(0, 40))}` };
   }
   return { kind: "close" };
 }

@@ -203,6 +203,7 @@ for (const [what, answer, reason] of bad) {
     assert.equal(r.error?.code, "HPE_INVALID");
     assert.match(r.error!.message, reason);
     assert.match(r.error!.message, /^the upstream /, "a client made without a peer name blames the upstream");
+    assert.match(r.error!.message, /^the upstream (sent an? |switched )/, "the message does not read as a sentence");
     // The connection that carried it is not used again.
     const next = await exchange(s.client);
     assert.deepEqual([next.body, next.reused], ["fine", false]);

@@ -15,7 +15,7 @@ import { EventEmitter } from "node:events";
 import type http from "node:http";
 import net from "node:net";
 import { Readable } from "node:stream";
-import { ChunkedDecoder, type Framing, framingOf, informational, type OtherCodings } from "./body-framing.ts";
+import { ChunkedDecoder, type Framing, framingOf, informational } from "./body-framing.ts";
 import { tcpDial } from "./dial.ts";
 import { RELAY_HIGH_WATER_MARK } from "./limits.ts";
 import { FIELD_VALUE, headerValues, readResponseHead, type ResponseHead, TOKEN } from "./response-head.ts";
@@ -44,8 +44,6 @@ export interface HopRequestInit {
 export interface HopClientOptions {
   /** How a connection is opened (default: TCP to the peer, tcpDial's connect timeout). */
   dial?: () => Promise<net.Socket>;
-  /** What an answer with a transfer coding other than chunked gets (body-framing.ts). */
-  codings?: OtherCodings;
   /** Who the peer is in the errors of an answer it framed wrongly: the text reaches the
    * agent after "cannot reach HOST: ", so it says whom to blame (default "the upstream";
    * the firewall's client to egress says "the next hop"). */
@@ -138,7 +136,6 @@ export class HopRequest extends EventEmitter {
   constructor(
     private readonly method: string,
     private readonly release: (socket: net.Socket, reusable: boolean) => void,
-    private readonly codings: OtherCodings = "refuse",
     private readonly peer = "the upstream",
   ) {
     super();
@@ -252,8 +249,8 @@ export class HopRequest extends EventEmitter {
   }
 
   #respond(head: ResponseHead): void {
-    const framing = framingOf(this.method, head, this.codings);
-    if (framing.kind === "bad") return this.#fail(codedError(`${this.peer} sent a ${framing.reason}`, "HPE_INVALID"));
+    const framing = framingOf(this.method, head);
+    if (framing.kind === "bad") return this.#fail(codedError(`${this.peer} sent ${framing.reason}`, "HPE_INVALID"));
     this.#head = head;
     this.#framing = framing;
     if (framing.kind === "length") this.#left = framing.bytes;
@@ -373,7 +370,7 @@ export function createHopClient(hop: { host: string; port: number }, o: HopClien
       const whole = init.body === undefined || Buffer.isBuffer(init.body);
       const wire = Buffer.from(requestHead(init), "latin1");
       const all = Buffer.isBuffer(init.body) && init.body.length ? Buffer.concat([wire, init.body]) : wire;
-      const req = new HopRequest(init.method.toUpperCase(), park, o.codings, o.peer);
+      const req = new HopRequest(init.method.toUpperCase(), park, o.peer);
       if (!whole) {
         const framing = uploadFraming(init.headers);
         // No framing header, no body: the request ends with its head.

@@ -8,7 +8,6 @@ import type { Buffer } from "node:buffer";
 import type net from "node:net";
 import type tls from "node:tls";
 import { createHopClient, type HopClient } from "./hop-client.ts";
-import type { OtherCodings } from "./body-framing.ts";
 import { dialTlsWithin, dialWithin } from "./upstream-deadlines.ts";
 
 export interface OriginTarget {
@@ -29,7 +28,10 @@ export interface OriginPoolsOptions {
   secureContext: () => tls.SecureContext;
   /** A fresh connection's dial, the name lookup and the TLS handshake included. */
   connectMs: number;
-  codings?: OtherCodings;
+  /** Name the origin in the errors of an answer it cannot parse (egress: its 502 says
+   * nothing else of whom it means); otherwise the hop client's "the upstream" (the
+   * firewall's 502 says "cannot reach HOST: " before it). */
+  namePeer?: boolean;
   /** How many pools the table holds at most (MAX_POOLS; smaller in tests). */
   maxPools?: number;
 }
@@ -56,7 +58,8 @@ export function createOriginPools(o: OriginPoolsOptions): OriginPools {
 
   function create(t: OriginTarget): HopClient {
     const to = { host: t.host, port: t.port };
-    if (!t.secure) return createHopClient(to, { dial: () => dialWithin(to, t.origin, o.connectMs, o.lookup).then(noDelay), codings: o.codings });
+    const peer = o.namePeer ? t.origin : undefined;
+    if (!t.secure) return createHopClient(to, { dial: () => dialWithin(to, t.origin, o.connectMs, o.lookup).then(noDelay), peer });
     let session: Buffer | undefined;
     const dial = () =>
       dialTlsWithin(to, t.origin, o.connectMs, {
@@ -69,7 +72,7 @@ export function createOriginPools(o: OriginPoolsOptions): OriginPools {
         session = undefined; // as https.Agent: a failed dial does not offer that session again
         throw e;
       });
-    return createHopClient(to, { dial, codings: o.codings });
+    return createHopClient(to, { dial, peer });
   }
 
   const maxPools = o.maxPools ?? MAX_POOLS;

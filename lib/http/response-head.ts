@@ -17,6 +17,7 @@ export interface ResponseHead {
 
 export type HeadRead =
   | { kind: "need" }
+  /** `reason` is what was sent, article and all: "PEER sent REASON" is a sentence. */
   | { kind: "bad"; reason: string }
   | { kind: "head"; head: ResponseHead; /** bytes the head took, its blank line included */ length: number };
 
@@ -36,16 +37,16 @@ const HEADER_LINE = new RegExp(`^([${TCHAR}]+):[\\t ]*([${FIELD_CHAR}]*?)[\\t ]*
 export function readResponseHead(buf: Buffer, max = MAX_HEADER_BYTES): HeadRead {
   const end = buf.indexOf(HEAD_END, 0, "latin1");
   if (end === -1 || end + 4 > max) {
-    return end === -1 && buf.length < max ? { kind: "need" } : { kind: "bad", reason: `response head larger than ${max} bytes` };
+    return end === -1 && buf.length < max ? { kind: "need" } : { kind: "bad", reason: `a response head larger than ${max} bytes` };
   }
   // latin1: one character a byte, so the patterns see every byte as it came.
   const lines = buf.toString("latin1", 0, end).split("\r\n");
   const status = STATUS_LINE.exec(lines[0]!);
-  if (!status) return { kind: "bad", reason: `malformed status line ${JSON.stringify(lines[0]!.slice(0, 100))}` };
+  if (!status) return { kind: "bad", reason: `a malformed status line ${JSON.stringify(lines[0]!.slice(0, 100))}` };
   const rawHeaders: string[] = [];
   for (let i = 1; i < lines.length; i++) {
     const m = HEADER_LINE.exec(lines[i]!);
-    if (!m) return { kind: "bad", reason: `malformed header line ${JSON.stringify(lines[i]!.slice(0, 100))}` };
+    if (!m) return { kind: "bad", reason: `a malformed header line ${JSON.stringify(lines[i]!.slice(0, 100))}` };
     rawHeaders.push(m[1]!, m[2]!);
   }
   return { kind: "head", head: { minor: status[1] === "1" ? 1 : 0, status: Number(status[2]), rawHeaders }, length: end + 4 };

@@ -103,6 +103,9 @@ function upstreamFailure(origin: string, e: NodeJS.ErrnoException): { status: nu
 function describeUpstreamError(origin: string, e: NodeJS.ErrnoException): string {
   if (e.code && TLS_TRUST_ERRORS.has(e.code)) return `upstream ${origin} presented a TLS certificate egress does not trust (${e.code})`;
   if (e.code === "EUNROUTABLE") return `cannot reach upstream ${origin}: ${e.message}`;
+  // An answer that cannot be parsed: the code alone (HPE_INVALID) tells the agent nothing.
+  // The pools' client says what was sent and names the origin; node's (upgrades) says what.
+  if (e.code?.startsWith("HPE_")) return e.message.startsWith(`${origin} `) ? e.message : `${origin} sent an answer egress cannot parse: ${e.message}`;
   return `cannot reach upstream ${origin}: ${e.code ?? e.message}`;
 }
 
@@ -144,7 +147,9 @@ function answerOf(m: http.IncomingMessage): HopResponse {
  */
 function redactedBody(upRes: HopResponse, secrets: Secret[], method: string | undefined, origin: string): RedactedBody {
   // Only "chunked" is undone on the way in; any other transfer coding would reach the
-  // agent (which decodes it) with the credential unsearched.
+  // agent (which decodes it) with the credential unsearched. The pools refuse such an
+  // answer already (lib/http/body-framing.ts); a declined upgrade's, read by node's
+  // parser, which passes them, is refused here.
   const te = joined(upRes, "transfer-encoding");
   if (te !== undefined && te.trim().toLowerCase() !== "chunked") {
     return { ok: false, reason: `${origin} answered with transfer-encoding ${te}, which egress cannot search for the injected credential` };
@@ -178,10 +183,10 @@ export function createEgress(opts: EgressOptions): Egress {
   const secureContext = lazyClientContext(opts.extraCa);
   // Plain requests go through egress's own reader (lib/http/hop-client.ts), pooled per
   // origin: node's http client copied every body chunk it parsed, about a tenth of
-  // egress's CPU per MiB relayed. Transfer codings are passed, as node's parser did, for
-  // redactedBody to judge. An upgraded socket leaves its pool for good, so upgrades get
-  // node's client through agents that do not pool.
-  const pools = createOriginPools({ lookup, secureContext, connectMs: deadlines.connectMs, codings: "pass" });
+  // egress's CPU per MiB relayed. A transfer coding other than chunked is refused there
+  // (lib/http/body-framing.ts). An upgraded socket leaves its pool for good, so upgrades
+  // get node's client through agents that do not pool.
+  const pools = createOriginPools({ lookup, secureContext, connectMs: deadlines.connectMs, namePeer: true });
   const httpAgent = new http.Agent({ keepAlive: false });
   const httpsAgent = lazyHttpsAgent({ keepAlive: false }, secureContext);
   let routes = routeTable(opts.routes);
