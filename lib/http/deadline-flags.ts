@@ -8,7 +8,7 @@ export interface DeadlineFlags {
   headTimeout: number;
 }
 
-/** Add --connect-timeout and --head-timeout to `program`; `when` narrows when they apply (the firewall's: only when it dials itself). */
+/** Add --connect-timeout and --head-timeout to `program`; `when` says how else they apply (the firewall's: to its waits on egress). */
 export function addDeadlineOptions(program: Command, when = ""): Command {
   for (const option of [
     new Option("--connect-timeout <seconds>", `answer 504 when an upstream does not accept a connection (and finish TLS) within this long${when}`)

@@ -21,11 +21,28 @@ export interface Deadlines {
 
 export const DEFAULT_DEADLINES: Deadlines = { connectMs: 30_000, headMs: 10 * 60_000 };
 
+/**
+ * What the firewall gives egress, its next hop, past egress's own deadlines (the same
+ * flags, the same defaults) before it answers 504 itself: egress's 504, which names the
+ * upstream and the wait that ran out, comes back first. Without a wait of its own an
+ * egress that took a request and hung would hold the agent for good.
+ */
+export const NEXT_HOP_MARGIN_MS = 5_000;
+
+/** How long the firewall waits on its next hop: for the head of an answer (egress's dial,
+ * then its head deadline), and for the answer to a CONNECT (egress's dial). */
+export function nextHopWaits(d: Deadlines): { headMs: number; connectAnswerMs: number } {
+  return { headMs: d.connectMs + d.headMs + NEXT_HOP_MARGIN_MS, connectAnswerMs: d.connectMs + NEXT_HOP_MARGIN_MS };
+}
+
+/** The peer the firewall's waits on egress name (the hop client's name for it too). */
+export const NEXT_HOP = "the next hop";
+
 const seconds = (ms: number) => `${ms / 1000} s`;
 
 /** The error a deadline destroys an upstream with: a TIMEOUT, which the retry never sends
  * again (lib/http/retry.ts) and the proxy answers 504. */
-function timedOut(message: string, deadline: "connect" | "head"): BbError {
+export function timedOut(message: string, deadline: "connect" | "head" | "connect answer"): BbError {
   return new BbError("TIMEOUT", message, { details: { deadline } });
 }
 
@@ -85,26 +102,28 @@ export interface Timed {
 /**
  * Time `req` against `d`: the dial of the connection it is given, unless that comes from
  * the keep-alive pool (already connected), and the head of its answer (armHeadDeadline).
- * Either deadline destroys the request, and so its connection, with a TIMEOUT.
+ * Either deadline destroys the request, and so its connection, with a TIMEOUT. `via`: the
+ * request goes to a proxy so named, not to `origin`, and the errors say so.
  */
-export function armDeadlines(req: http.ClientRequest, origin: string, d: Deadlines): void {
-  req.once("socket", (s) => dialDeadline(s, d.connectMs, (step) => req.destroy(dialTimedOut(origin, d.connectMs, step))));
-  armHeadDeadline(req, origin, d.headMs);
+export function armDeadlines(req: http.ClientRequest, origin: string, d: Deadlines, via?: string): void {
+  req.once("socket", (s) => dialDeadline(s, d.connectMs, (step) => req.destroy(dialTimedOut(via ?? origin, d.connectMs, step))));
+  armHeadDeadline(req, origin, d.headMs, via);
 }
 
 /**
  * The head of `req`'s answer must begin within `ms` of the last of the request being
  * written (a slow upload is the agent's); a response or an upgrade stops the clock, and a
  * request already answered before it was all written never starts it. Late, the request
- * is destroyed with a TIMEOUT.
+ * is destroyed with a TIMEOUT, naming `origin` (and `via`, the proxy it went through).
  */
-export function armHeadDeadline(req: Timed, origin: string, ms: number): void {
+export function armHeadDeadline(req: Timed, origin: string, ms: number, via?: string): void {
   let answered = false;
   let head: ReturnType<typeof setTimeout> | undefined;
+  const late = via ? `${via} sent no response head for ${origin} within ${seconds(ms)}` : `${origin} sent no response head within ${seconds(ms)}`;
   // An upstream may answer before the request is all written (a 413 to a big upload).
   req.once("finish", () => {
     if (answered) return;
-    head = setTimeout(() => req.destroy(timedOut(`${origin} sent no response head within ${seconds(ms)}`, "head")), ms);
+    head = setTimeout(() => req.destroy(timedOut(late, "head")), ms);
   });
   const stop = () => {
     answered = true;

@@ -10,7 +10,10 @@
 // container and its rotated log (blocked.ts). Without --next-hop, an upstream that does
 // not accept a connection (and finish TLS) within --connect-timeout, or sends no response
 // head within --head-timeout of the request, is answered 504 naming it
-// (lib/http/upstream-deadlines.ts); with one, egress times upstreams and answers so itself.
+// (lib/http/upstream-deadlines.ts); with one, egress times upstreams and answers so itself,
+// and the firewall, dialing egress within --connect-timeout, waits for egress's answer as
+// long as egress's own deadlines (the same flags, the same defaults) plus 5 s, then answers
+// 504 naming the next hop: an egress that took a request and hung held the agent for good.
 // Request bodies and WebSocket messages held for scanning take from one budget
 // (--body-budget, body-budget.ts): a request past it is answered 503 with Retry-After, a
 // WebSocket closed with 1013; neither is forwarded unscanned.
@@ -92,7 +95,7 @@ const program = createProgram("firewall", "The bottle's allowlisting, DLP-scanni
       .argParser(wholeNumber("--body-budget", 1))
       .default(BODY_BUDGET_BYTES / 1048576),
   );
-addDeadlineOptions(program, " (when dialing upstreams directly; with --next-hop egress times them)")
+addDeadlineOptions(program, " (with --next-hop egress times upstreams, given the same flags, and the firewall waits for its answer that long plus 5 s; its dial to egress takes --connect-timeout)")
   .action(async (o: Flags) => {
     const caKey = await caKeyPem(o);
     const listen = parseHostPort(o.listen, "--listen");

@@ -10,9 +10,11 @@
 // loopback or link-local addresses (lib/http/lookup.ts), as egress does; and with egress's
 // deadlines (lib/http/upstream-deadlines.ts): a dial, TLS included, and a response head
 // that do not come in time fail with a TIMEOUT, which the firewall answers 504.
-// Towards the next hop there are no such deadlines: egress times the upstream and answers
-// 504 itself, naming it, which a shorter wait here would cut off and a longer one never
-// reach; the hop's own dial, on loopback, keeps tcpDial's connect timeout.
+// Towards the next hop the same deadlines bound the firewall's own waits on egress: its dial
+// takes the connect deadline, and egress, which times the upstream and answers 504 itself,
+// naming it, is given its own deadlines and a margin (nextHopWaits) to answer: the head of
+// an answer, and the answer to a CONNECT. An egress that took a request and hung would
+// otherwise hold the agent for good.
 // Plain requests go through the project's own HTTP/1.1 client either way
 // (lib/http/hop-client.ts): one pool to the next hop, or one per origin dialed directly
 // (lib/http/origin-pools.ts, as egress's), so a pooled connection closed under a request
@@ -24,12 +26,11 @@ import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import { BbError } from "../../lib/errors.ts";
-import { tcpDial } from "../../lib/http/dial.ts";
 import { createHopClient, type HopResponse } from "../../lib/http/hop-client.ts";
 import { MAX_HEADER_BYTES } from "../../lib/http/limits.ts";
 import { routableLookup } from "../../lib/http/lookup.ts";
 import { createOriginPools } from "../../lib/http/origin-pools.ts";
-import { armDeadlines, armHeadDeadline, DEFAULT_DEADLINES, type Deadlines, dialWithin } from "../../lib/http/upstream-deadlines.ts";
+import { armDeadlines, armHeadDeadline, DEFAULT_DEADLINES, type Deadlines, dialWithin, NEXT_HOP, nextHopWaits, timedOut } from "../../lib/http/upstream-deadlines.ts";
 import { lazyClientContext, lazyHttpsAgent } from "../../lib/tls/upstream-agents.ts";
 
 export interface Endpoint {
@@ -96,7 +97,10 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
   // allowed IP's) is dialed as it is.
   const lookup = routableLookup("the firewall");
   const deadlines: Deadlines = { ...DEFAULT_DEADLINES, ...opts.deadlines };
-  const hop = opts.nextHop ? createHopClient(opts.nextHop, { peer: "the next hop" }) : undefined;
+  const hopWaits = nextHopWaits(deadlines);
+  // Not through `lookup`: the next hop is the operator's, on loopback by design.
+  const dialHop = (hop: Endpoint) => dialWithin(hop, NEXT_HOP, deadlines.connectMs);
+  const hop = opts.nextHop ? createHopClient(opts.nextHop, { peer: NEXT_HOP, dial: () => dialHop(opts.nextHop!).then((s) => s.setNoDelay(true)) }) : undefined;
   // Dialed directly: the dial's deadline, TLS included, is the pool's.
   const pools = opts.nextHop ? undefined : createOriginPools({ lookup, secureContext, connectMs: deadlines.connectMs });
   const origin = (target: Target) => `${target.scheme}://${authority(target.host, target.port, defaultPort(target.scheme))}`;
@@ -116,14 +120,18 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     return new Error(`next hop refused CONNECT ${target}: ${status}${said ? ` (${said})` : ""}`);
   }
 
-  /** Send CONNECT to the next hop and hand back the socket once it answers 200. */
+  /** Send CONNECT to the next hop and hand back the socket once it answers 200; a TIMEOUT
+   * when it does not answer within hopWaits.connectAnswerMs. */
   async function connectVia(hop: Endpoint, host: string, port: number): Promise<net.Socket> {
-    const s = await tcpDial(hop, { lookup });
+    const s = await dialHop(hop);
     const target = authority(host, port);
     s.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
     return new Promise((resolve, reject) => {
       let head = Buffer.alloc(0);
+      const ms = hopWaits.connectAnswerMs;
+      const late = setTimeout(() => fail(timedOut(`${NEXT_HOP} did not answer CONNECT ${target} within ${ms / 1000} s`, "connect answer")), ms);
       const fail = (e: Error) => {
+        clearTimeout(late);
         s.destroy();
         reject(e);
       };
@@ -135,6 +143,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
           if (head.length > 16384) fail(new Error("next hop sent an oversized CONNECT response"));
           return;
         }
+        clearTimeout(late);
         s.off("data", onData);
         s.off("error", fail);
         s.off("end", onEnd);
@@ -152,7 +161,11 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
 
   const upstream: Upstream = {
     send(target, init, body) {
-      if (hop) return hop.request({ method: init.method, target: absolute(target, init.path), headers: init.headers, body });
+      if (hop) {
+        const sent = hop.request({ method: init.method, target: absolute(target, init.path), headers: init.headers, body });
+        armHeadDeadline(sent, origin(target), hopWaits.headMs, NEXT_HOP);
+        return sent;
+      }
       const to = dialAddress(target.host, target.port);
       const pool = pools!.poolFor({ origin: origin(target), host: to.host, port: to.port, secure: target.scheme === "https", servername: servername(target) });
       const sent = pool.request({ method: init.method, target: init.path, headers: init.headers, body });
@@ -161,7 +174,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     },
     upgrade(target, init) {
       if (opts.nextHop) {
-        return http.request({
+        const req = http.request({
           host: opts.nextHop.host,
           port: opts.nextHop.port,
           method: init.method,
@@ -170,6 +183,8 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
           maxHeaderSize: MAX_HEADER_BYTES,
           agent: false,
         });
+        armDeadlines(req, origin(target), { connectMs: deadlines.connectMs, headMs: hopWaits.headMs }, NEXT_HOP);
+        return req;
       }
       const to = dialAddress(target.host, target.port);
       const common = { host: to.host, port: to.port, lookup, method: init.method, path: init.path, headers: init.headers, maxHeaderSize: MAX_HEADER_BYTES };
