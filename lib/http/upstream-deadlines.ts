@@ -42,7 +42,7 @@ const seconds = (ms: number) => `${ms / 1000} s`;
 
 /** The error a deadline destroys an upstream with: a TIMEOUT, which the retry never sends
  * again (lib/http/retry.ts) and the proxy answers 504. */
-export function timedOut(message: string, deadline: "connect" | "head" | "connect answer"): BbError {
+export function timedOut(message: string, deadline: "connect" | "head" | "upload" | "connect answer"): BbError {
   return new BbError("TIMEOUT", message, { details: { deadline } });
 }
 
@@ -107,26 +107,42 @@ export interface Timed {
  */
 export function armDeadlines(req: http.ClientRequest, origin: string, d: Deadlines, via?: string): void {
   req.once("socket", (s) => dialDeadline(s, d.connectMs, (step) => req.destroy(dialTimedOut(via ?? origin, d.connectMs, step))));
-  armHeadDeadline(req, origin, d.headMs, via);
+  armHeadDeadline(req, origin, d.headMs, { via });
+}
+
+/** Who a head deadline names besides the origin, and whether the upload is timed too. */
+export interface HeadDeadlineOptions {
+  /** The proxy the request goes through to `origin` (the firewall's next hop). */
+  via?: string;
+  /**
+   * The request must also be all written within this long of being armed: for a body the
+   * sender holds whole (the firewall's, read and scanned before it goes), whose upload
+   * then runs at the far side's pace alone. A far side that accepts and never reads would
+   * otherwise hold the request for good, the head's clock never started.
+   */
+  uploadMs?: number;
 }
 
 /**
  * The head of `req`'s answer must begin within `ms` of the last of the request being
- * written (a slow upload is the agent's); a response or an upgrade stops the clock, and a
- * request already answered before it was all written never starts it. Late, the request
- * is destroyed with a TIMEOUT, naming `origin` (and `via`, the proxy it went through).
+ * written (a slow upload is the agent's, unless o.uploadMs times it); a response or an
+ * upgrade stops the clock, and a request already answered before it was all written never
+ * starts it. Late, the request is destroyed with a TIMEOUT, naming `origin` (and o.via).
  */
-export function armHeadDeadline(req: Timed, origin: string, ms: number, via?: string): void {
+export function armHeadDeadline(req: Timed, origin: string, ms: number, o: HeadDeadlineOptions = {}): void {
   let answered = false;
   let head: ReturnType<typeof setTimeout> | undefined;
-  const late = via ? `${via} sent no response head for ${origin} within ${seconds(ms)}` : `${origin} sent no response head within ${seconds(ms)}`;
+  const who = (what: string, within: number) => (o.via ? `${o.via} ${what} for ${origin} within ${seconds(within)}` : `${origin} ${what} within ${seconds(within)}`);
+  const upload = o.uploadMs === undefined ? undefined : setTimeout(() => req.destroy(timedOut(who("did not read the whole request", o.uploadMs!), "upload")), o.uploadMs);
   // An upstream may answer before the request is all written (a 413 to a big upload).
   req.once("finish", () => {
+    clearTimeout(upload);
     if (answered) return;
-    head = setTimeout(() => req.destroy(timedOut(late, "head")), ms);
+    head = setTimeout(() => req.destroy(timedOut(who("sent no response head", ms), "head")), ms);
   });
   const stop = () => {
     answered = true;
+    clearTimeout(upload);
     clearTimeout(head);
   };
   for (const event of ["response", "upgrade", "close"] as const) req.once(event, stop);

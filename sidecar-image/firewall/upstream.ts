@@ -9,11 +9,13 @@
 // plus --upstream-ca, with --resolve overrides, and never a name that resolves only to
 // loopback or link-local addresses (lib/http/lookup.ts), as egress does; and with egress's
 // deadlines (lib/http/upstream-deadlines.ts): a dial, TLS included, and a response head
-// that do not come in time fail with a TIMEOUT, which the firewall answers 504.
+// that do not come in time fail with a TIMEOUT, which the firewall answers 504; so does a
+// request body the upstream does not read within the dial's and the head's deadlines
+// together (the body is held whole, so its upload runs at the upstream's pace alone).
 // Towards the next hop the same deadlines bound the firewall's own waits on egress: its dial
 // takes the connect deadline, and egress, which times the upstream and answers 504 itself,
 // naming it, is given its own deadlines and a margin (nextHopWaits) to answer: the head of
-// an answer, and the answer to a CONNECT. An egress that took a request and hung would
+// an answer (and as long to take the whole request), and the answer to a CONNECT. An egress that took a request and hung would
 // otherwise hold the agent for good.
 // Plain requests go through the project's own HTTP/1.1 client either way
 // (lib/http/hop-client.ts): one pool to the next hop, or one per origin dialed directly
@@ -163,13 +165,13 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     send(target, init, body) {
       if (hop) {
         const sent = hop.request({ method: init.method, target: absolute(target, init.path), headers: init.headers, body });
-        armHeadDeadline(sent, origin(target), hopWaits.headMs, NEXT_HOP);
+        armHeadDeadline(sent, origin(target), hopWaits.headMs, { via: NEXT_HOP, uploadMs: hopWaits.headMs });
         return sent;
       }
       const to = dialAddress(target.host, target.port);
       const pool = pools!.poolFor({ origin: origin(target), host: to.host, port: to.port, secure: target.scheme === "https", servername: servername(target) });
       const sent = pool.request({ method: init.method, target: init.path, headers: init.headers, body });
-      armHeadDeadline(sent, origin(target), deadlines.headMs);
+      armHeadDeadline(sent, origin(target), deadlines.headMs, { uploadMs: deadlines.connectMs + deadlines.headMs });
       return sent;
     },
     upgrade(target, init) {
