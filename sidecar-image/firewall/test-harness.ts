@@ -1,16 +1,18 @@
 // Test-only helpers for the firewall tests (not imported by the daemon): a fake upstream
 // (HTTP or HTTPS with its own test CA) that records what reaches it, holds the answers to
-// /hold requests until told, and echoes WebSocket frames, the policy a test starts from, and the daemon as a real process. The client
-// side is tests/support/raw-http.ts.
+// /hold requests until told, and echoes WebSocket frames, the policy a test starts from, and the daemon as a real process
+// (alone, and behind egress). The client side is tests/support/raw-http.ts.
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
-import { writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
+import { mintCa } from "../../lib/tls/mod.ts";
 import { startDaemon, type DaemonProcess } from "../../tests/support/daemon-process.ts";
 import { parseWsFrame, wsFrame } from "../../tests/support/ws-frame.mjs";
 import { createFirewall, type Firewall, type FirewallOptions } from "./firewall.ts";
@@ -153,4 +155,40 @@ export async function startFirewallProcess(
   const main = new URL("./main.ts", import.meta.url).pathname;
   const fw = await startDaemon(main, ["--listen", "127.0.0.1:0", "--policy", policy, "--ca-cert", join(dir, "ca.pem"), "--ca-key", join(dir, "ca-key.pem"), ...extra]);
   return Object.assign(fw, { policy });
+}
+
+export interface FirewallPair {
+  ca: { certPem: string; keyPem: string };
+  /** The firewall dialing `host` itself. */
+  alone: DaemonProcess & { policy: string };
+  /** Egress, dialing `host`, and the firewall in front of it (--next-hop). */
+  egress: DaemonProcess;
+  behindEgress: DaemonProcess & { policy: string };
+  stop(): Promise<void>;
+}
+
+/** The firewall as a real process both ways it runs, allowing `host`, sent to 127.0.0.1:`port`
+ * (--resolve) by whichever daemon dials it; files in a temp dir named from `name`. */
+export async function startFirewallPair(name: string, host: string, port: number): Promise<FirewallPair> {
+  const dir = await mkdtemp(join(tmpdir(), `bb-${name}-`));
+  const ca = await mintCa({ commonName: `${name} bottle CA` });
+  for (const sub of ["alone", "behind"]) await mkdir(join(dir, sub));
+  const resolve = `--resolve=${host}=127.0.0.1:${port}`;
+  const started: DaemonProcess[] = [];
+  const stop = async () => {
+    for (const d of [...started].reverse()) await d.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const alone = await startFirewallProcess(join(dir, "alone"), [host], ca, [resolve]);
+    started.push(alone);
+    const egress = await startDaemon(new URL("../egress/main.ts", import.meta.url).pathname, ["--listen", "127.0.0.1:0", resolve]);
+    started.push(egress);
+    const behindEgress = await startFirewallProcess(join(dir, "behind"), [host], ca, ["--next-hop", `127.0.0.1:${egress.port}`]);
+    started.push(behindEgress);
+    return { ca, alone, egress, behindEgress, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
 }

@@ -5,42 +5,27 @@
 // plain request's failure is; and the agent leaving, before the answer or during it,
 // closes the upstream's connection instead of holding it.
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { mintCa } from "../../lib/tls/mod.ts";
-import { startDaemon, type DaemonProcess } from "../../tests/support/daemon-process.ts";
+import type { DaemonProcess } from "../../tests/support/daemon-process.ts";
 import { startDecliningUpstream, type DecliningUpstream } from "../../tests/support/declining-upstream.ts";
 import { until } from "../../tests/support/until.ts";
-import { startFirewallProcess } from "./test-harness.ts";
-
-const EGRESS = new URL("../egress/main.ts", import.meta.url).pathname;
+import { type FirewallPair, startFirewallPair } from "./test-harness.ts";
 
 describe("the firewall's upgrades the upstream declines or fails (real processes)", () => {
   let upstream: DecliningUpstream;
-  let dir: string;
+  let pair: FirewallPair;
   let firewall: DaemonProcess;
-  let egress: DaemonProcess;
   let behindEgress: DaemonProcess;
 
   before(async () => {
     upstream = await startDecliningUpstream();
-    dir = await mkdtemp(join(tmpdir(), "bb-upgrade-declined-"));
-    const ca = await mintCa({ commonName: "upgrade-declined bottle CA" });
-    for (const sub of ["alone", "behind"]) await mkdir(join(dir, sub));
-    const resolve = `--resolve=ws.test=127.0.0.1:${upstream.port}`;
-    firewall = await startFirewallProcess(join(dir, "alone"), ["ws.test"], ca, [resolve]);
-    egress = await startDaemon(EGRESS, ["--listen", "127.0.0.1:0", resolve]);
-    behindEgress = await startFirewallProcess(join(dir, "behind"), ["ws.test"], ca, ["--next-hop", `127.0.0.1:${egress.port}`]);
+    pair = await startFirewallPair("upgrade-declined", "ws.test", upstream.port);
+    ({ alone: firewall, behindEgress } = pair);
   });
 
   after(async () => {
-    await firewall?.stop();
-    await behindEgress?.stop();
-    await egress?.stop();
+    await pair?.stop();
     await upstream?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it("a refusal that never ends: the agent gets its status, its headers and its first bytes as they come; leaving closes the upstream's connection", async () => {
