@@ -11,7 +11,7 @@ import zlib from "node:zlib";
 import { MAX_HEADER_BYTES, RELAY_HIGH_WATER_MARK } from "../../lib/http/limits.ts";
 import { replayable, retryOnFreshConnection } from "../../lib/http/retry.ts";
 import { relayStatus } from "../../lib/http/status.ts";
-import { abandonWithAgent, headText } from "../../lib/http/upgrade-answer.ts";
+import { abandonWithAgent, headText, holdEarlyBytes } from "../../lib/http/upgrade-answer.ts";
 import { lazyClientContext, lazyHttpsAgent } from "../../lib/tls/upstream-agents.ts";
 import type { EgressRoutes } from "../../lib/sidecar-config.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
@@ -367,6 +367,7 @@ export function createEgress(opts: EgressOptions): Egress {
     const body = `egress: ${reason}\n`;
     const text = http.STATUS_CODES[status] ?? "";
     socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    socket.resume(); // what follows is dropped, so the end of the sender's side is seen and the socket let go
   }
 
   /** Join a and b both ways; what b sends passes `bToA` first when given. */
@@ -405,6 +406,8 @@ export function createEgress(opts: EgressOptions): Egress {
       const status = relayStatus(upRes.statusCode);
       return status && headText(status, maskedHeaders(headers, secrets));
     };
+    // Bytes sent before the 101 go on after it, as they came; not to a refusal.
+    const early = holdEarlyBytes(socket, head);
     const upstream = (secure ? https.request : http.request)(options);
     armDeadlines(upstream, origin, deadlines);
     const agentLeft = abandonWithAgent(socket, upstream);
@@ -416,12 +419,14 @@ export function createEgress(opts: EgressOptions): Egress {
       const websocket = String(upRes.headers.upgrade ?? "").trim().toLowerCase() === "websocket";
       const redactor = !secrets.length ? undefined : websocket ? new WsRedactor(secrets) : new Redactor(secrets);
       if (upHead.length) upSocket.unshift(upHead);
-      if (head.length) upSocket.write(head);
+      const sent = early.take();
+      if (sent.length) upSocket.write(sent);
       splice(socket, upSocket, redactor);
     });
     // The upstream declined the upgrade: relay its answer, streamed, and close.
     upstream.on("response", (upRes) => {
       log.debug(`upgrade ${origin} -> ${upRes.statusCode} (declined)${routeNote(route)}`);
+      early.discard();
       upRes.on("error", () => socket.destroy()); // an upstream that fails mid-answer cuts the agent's connection
       const body = secrets.length ? redactedBody(answerOf(upRes), secrets, req.method, origin) : { ok: true as const, stream: () => upRes as Readable, dropHeaders: [] };
       if (!body.ok) {
@@ -443,6 +448,7 @@ export function createEgress(opts: EgressOptions): Egress {
     });
     upstream.on("error", (e: NodeJS.ErrnoException) => {
       if (agentLeft()) return;
+      early.discard();
       const failure = upstreamFailure(origin, e);
       rawFail(socket, failure.status, failure.reason, share);
     });

@@ -15,7 +15,7 @@ import { endToEndHeaders, flat, pairs } from "../../lib/http/headers.ts";
 import { MAX_HEADER_BYTES, RELAY_HIGH_WATER_MARK } from "../../lib/http/limits.ts";
 import { replayable, retryOnFreshConnection } from "../../lib/http/retry.ts";
 import { relayStatus } from "../../lib/http/status.ts";
-import { abandonWithAgent, headText } from "../../lib/http/upgrade-answer.ts";
+import { abandonWithAgent, headText, holdEarlyBytes } from "../../lib/http/upgrade-answer.ts";
 import { type Deadlines, isUpstreamTimeout, upstreamFailureStatus } from "../../lib/http/upstream-deadlines.ts";
 import type { Finding } from "../../lib/dlp/mod.ts";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
@@ -231,8 +231,9 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     return `bot-bottle firewall: ${host} sent an answer the firewall cannot relay: ${why}\n`;
   }
 
-  /** A complete response written straight to a socket (CONNECT and upgrade paths), which
-   * then lingers for what the agent still sends (linger.ts). Only a
+  /** A complete response written straight to a socket (CONNECT and upgrade paths), the
+   * last on it: it then lingers (linger.ts), what the agent sends after its request read
+   * and dropped, so the end of its side is seen and the socket let go. Only a
    * refusal (denyRaw) says `x-bot-bottle-firewall: blocked`, as only deny's do on the plain
    * path: an upstream that failed or timed out, or a request the firewall cannot parse,
    * blocked nothing, and the agent (or its operator) must not go asking for an approval. */
@@ -364,6 +365,8 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     if (block) return denyRaw(socket, method, target.host, block, g.rule.pattern);
 
     const under = g.rule.pattern;
+    // Frames the agent sends before the 101 wait for it, to be scanned as all after it are.
+    const early = holdEarlyBytes(socket, head);
     const up = upstream.upgrade(target, { method, path: target.path, headers });
     const agentLeft = abandonWithAgent(socket, up);
     up.on("upgrade", (ures, usocket, uhead) => {
@@ -371,7 +374,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       socket.write(headText(relayStatus(101)!, pairs(ures.rawHeaders)));
       if (uhead.length) socket.write(uhead);
       track(socket, { kind: "websocket", host: target.host, port: target.port });
-      relayWebSocket(socket, usocket, head, {
+      relayWebSocket(socket, usocket, early.take(), {
         maxMessageBytes: maxBody,
         budget,
         linger,
@@ -394,6 +397,8 @@ export function createFirewall(opts: FirewallOptions): Firewall {
       // The upstream declined the upgrade: its answer is relayed as a plain one is (its
       // status, its end-to-end headers: a www-authenticate the agent's retry needs), the
       // body streamed as it comes, never held whole, and the connection closed after it.
+      // What the agent sent after its request was meant as frames: it goes nowhere.
+      early.discard();
       const status = relayStatus(ures.statusCode);
       if (!status) {
         ures.destroy();
@@ -408,6 +413,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
     });
     up.on("error", (e) => {
       if (agentLeft()) return;
+      early.discard();
       const failed = upstreamFailed(target.host, e, under);
       rawResponse(socket, failed.status, failed.text);
     });
