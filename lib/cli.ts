@@ -256,6 +256,9 @@ function addCommonFlags(c: Command): Command {
 /** The signal interruptSignal() caught, if any: runProgram reports a failure after it as
  * the interruption. */
 let interruptedBy: NodeJS.Signals | null = null;
+/** Set once a signal can no longer stop the tool (lastStop, or its action over): what a
+ * late one is told instead of "rolling back". */
+let tooLate: string | null = null;
 
 /**
  * An AbortSignal that fires on SIGINT/SIGTERM, so a tool can stop and roll back what it
@@ -263,13 +266,14 @@ let interruptedBy: NodeJS.Signals | null = null;
  */
 export function interruptSignal(): AbortSignal {
   const ac = new AbortController();
+  // Ctrl-C reaches every step of the start flow's pipe: the first one speaks for all.
+  const say = (text: string) => (process.env.BB_PIPE_STEP === "1" ? log.debug(text) : log.warn(text));
   const onSig = (sig: NodeJS.Signals) => {
     if (ac.signal.aborted) return;
+    // Nothing stops or rolls back now: saying so would be a lie.
+    if (tooLate !== null) return say(`${sig} received too late to stop: ${tooLate}`);
     interruptedBy = sig;
-    // Ctrl-C reaches every step of the start flow's pipe: the first one speaks for all.
-    const text = `${sig} received: stopping and rolling back`;
-    if (process.env.BB_PIPE_STEP === "1") log.debug(text);
-    else log.warn(text);
+    say(`${sig} received: stopping and rolling back`);
     ac.abort(new BbError("INTERRUPTED", `Interrupted by ${sig}`));
   };
   process.once("SIGINT", onSig);
@@ -277,7 +281,32 @@ export function interruptSignal(): AbortSignal {
   return ac.signal;
 }
 
+/**
+ * The last point at which a Ctrl-C stops the tool, right before its output goes out
+ * (writePlan): throws the interruption when a signal came before it, for the caller to roll
+ * back as for any; after it a signal stops nothing, and is told `note` (what stays, and
+ * how to remove it). Only the output's synchronous write may follow: a signal's handler
+ * runs between event-loop turns, so none can come in between.
+ */
+export async function lastStop(signal: AbortSignal, note: string): Promise<void> {
+  await signalsHandled();
+  signal.throwIfAborted();
+  tooLate = note;
+}
+
+/** Two event-loop turns: a signal delivered to this process before the call is handled in
+ * the poll phase of one of them (the first may begin past its poll), whichever phase the
+ * call came in. */
+async function signalsHandled(): Promise<void> {
+  for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+}
+
 /** Entry point helper for tools/<name>/main.ts. */
 export async function mainOf(program: Command): Promise<void> {
-  process.exitCode = await runProgram(program);
+  const code = await runProgram(program);
+  // A signal that came as the action ended is told so, never taken for one to act on, nor
+  // left unhandled at exit (the handler would run or not by the event loop's timing).
+  tooLate ??= `${program.name()} had ${code === EXIT.ok ? "finished" : "ended (said above)"}: nothing left to stop or roll back`;
+  await signalsHandled();
+  process.exitCode = code;
 }

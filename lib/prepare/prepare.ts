@@ -60,6 +60,11 @@ export interface PrepareOptions {
    * undoes what it made, as for a failure. The files are written as one step, so a folder
    * never holds half of them (nor a temp file of one). */
   signal?: AbortSignal;
+  /** The caller's last steps before its plan goes out (bb-prepare: the preflight summary,
+   * then lib/cli.ts's lastStop), run with the plan saved: what fails or is interrupted
+   * there rolls the prepare back as any step's does, so a plan that never went out leaves
+   * no bottle behind. */
+  handOver?: (plan: Plan) => Promise<void>;
   now?: () => Date;
 }
 
@@ -205,6 +210,7 @@ export async function prepare(opts: PrepareOptions): Promise<Plan> {
       files,
     };
     await savePlan(plan);
+    await opts.handOver?.(plan);
     return plan;
   } catch (e) {
     // A dir we made but another flow claimed (it came for the same slug) is theirs now.

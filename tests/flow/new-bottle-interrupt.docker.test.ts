@@ -31,8 +31,10 @@ const POINTS = [
   { tool: "bb-prepare", when: "its new folder just made", call: "mkdir", path: (b: string) => `^${b}/[^/]+$`, says: PREPARE_SAYS },
   { tool: "bb-prepare", when: "the bottle claimed for the flow (owner.json)", call: "link", path: (b: string) => `^${b}/[^/]+/owner\\.json$`, says: PREPARE_SAYS },
   { tool: "bb-prepare", when: "half its files written", call: "rename", path: (b: string) => `^${b}/[^/]+/firewall/policy\\.json$`, says: PREPARE_SAYS },
-  // Too late for bb-prepare's rollback (its plan goes out): the flow tears the bottle down.
-  { tool: "bb-prepare", when: "the plan saved, not yet printed", call: "rename", path: (b: string) => `^${b}/[^/]+/plan\\.json$`, says: /^» interrupted: \S+ was not started/m },
+  // Not too late for bb-prepare's rollback: its plan is not out yet.
+  { tool: "bb-prepare", when: "the plan saved, not yet printed", call: "rename", path: (b: string) => `^${b}/[^/]+/plan\\.json$`, says: PREPARE_SAYS },
+  // Its plan out (the flow reading it): too late for bb-prepare, the flow tears the bottle down.
+  { tool: "bb-prepare", when: "the plan printed", call: "stdout", path: () => `"slug"`, says: /^bb-prepare: warning: SIGINT received too late to stop: the plan went out on stdout to the start flow \(pid \d+\), whose bottle \S+ is now$[\s\S]*^» interrupted: \S+ was not started/m },
   // Its networks made and its CA placed, no container yet: bb-bundle undoes its part, the flow the rest.
   { tool: "bb-bundle", when: "its networks made, no container yet", call: "mkdir", path: (b: string) => `^${b}/[^/]+/firewall-blocked$`, says: /^bb-bundle: error: Interrupted by SIGINT$[\s\S]*^» tearing down /m },
 ] as const;

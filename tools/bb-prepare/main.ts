@@ -7,15 +7,17 @@
 //   bb-prepare researcher | bb-bundle | bb-vm | bb-provision
 //   bb-prepare researcher --backend smolmachines --cwd . > plan.json
 //
-// Ctrl-C (SIGINT, SIGTERM) while it prepares undoes what this run made (a new bottle's
-// folder, its claim of one that was there, the copy aside) and exits 130.
+// Ctrl-C (SIGINT, SIGTERM) while it prepares, until its plan goes out (the preflight
+// summary too), undoes what this run made (a new bottle's folder, its claim of one that was
+// there, the copy aside), prints no plan and exits 130; one after the plan is out changes
+// nothing, says so, and the exit stays 0.
 //
 // Exit codes: see --help (0 ok, 2 usage, 4 invalid manifest, 1 other failure, 130 interrupted).
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { createProgram, interruptSignal, mainOf, Option, writePlan } from "../../lib/cli.ts";
+import { createProgram, interruptSignal, lastStop, mainOf, Option, writePlan } from "../../lib/cli.ts";
 import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
 import { refuseSlugElsewhere } from "../../lib/inventory/taken.ts";
@@ -63,9 +65,11 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
     }
     if (o.copyBefore && (o.identity === undefined || ownerPid === null)) throw new BbError("USAGE", "--copy-before copies a bottle's folder aside for its start flow: it needs --identity SLUG and --owner-pid PID");
     if (agent === undefined) throw new BbError("USAGE", "missing required argument 'agent' (a file bottles/agents/AGENT.md in the manifest dir)");
-    // A Ctrl-C from here on undoes what this run made (prepare's rollback) and exits 130.
+    // A Ctrl-C from here until the plan goes out undoes what this run made (prepare's
+    // rollback) and exits 130.
+    const signal = interruptSignal();
     const plan = await prepare({
-      signal: interruptSignal(),
+      signal,
       agent,
       backend: o.backend,
       cwd: o.cwd ?? null,
@@ -79,11 +83,22 @@ const program = createProgram("bb-prepare", "Resolve an agent and its bottle int
       refuseSlug: (slug, stateRoot) => refuseSlugElsewhere({ slug, stateRoot, engineOptional: true }),
       agentRunning,
       hostCredentials: { home: homedir(), env: process.env },
+      handOver: async (plan) => {
+        const linked = plan.cwd === null ? null : await linkedGitDir(plan.cwd);
+        log.raw(preflightText(plan, process.env, { approved: await readApprovals(plan.files.dir), linkedGitDir: linked?.commonDir ?? null }));
+        await lastStop(signal, handedTo(plan.slug, ownerPid));
+      },
     });
-    const linked = plan.cwd === null ? null : await linkedGitDir(plan.cwd);
-    log.raw(preflightText(plan, process.env, { approved: await readApprovals(plan.files.dir), linkedGitDir: linked?.commonDir ?? null }));
+    // Outside the rollback: a reader gone before the plan is written leaves the bottle
+    // (writePlan says so and how to remove it).
     await writePlan(plan);
   });
+
+/** What a signal after the plan went out is told: the bottle is no longer this run's. */
+function handedTo(slug: string, ownerPid: number | null): string {
+  if (ownerPid !== null) return `the plan went out on stdout to the start flow (pid ${ownerPid}), whose bottle ${slug} is now`;
+  return `the plan went out on stdout, so bottle ${slug} stays as prepared (bb-cleanup --slug ${slug} removes it)`;
+}
 
 /** The put-back's reload: the bundle the plan put back names, which may still run (its
  * agent stopped; a running agent's bottle is never rebuilt). Without one, none ever started. */
