@@ -52,6 +52,11 @@ export interface BundleOptions {
   /** Extra labels on everything created (tests add bot-bottle.test=1). */
   extraLabels?: Record<string, string>;
   signal?: AbortSignal;
+  /** The caller's last steps before its plan goes out (bb-bundle: saving it, then
+   * lib/cli.ts's lastStop), given the bundled plan: what fails or is interrupted there
+   * undoes the start as any step's failure does, so a plan that never went out leaves no
+   * bundle behind. */
+  handOver?: (bundled: Plan) => Promise<void>;
   now?: () => Date;
 }
 
@@ -272,7 +277,9 @@ export async function startBundle(plan: Plan, opts: BundleOptions): Promise<Plan
         startedAt: (opts.now ?? (() => new Date()))().toISOString(),
       };
     }
-    return { ...plan, bundle: section };
+    const bundled = { ...plan, bundle: section };
+    await opts.handOver?.(bundled);
+    return bundled;
   } catch (e) {
     if (undo.pending) log.step(`bundle: rolling back what this step created for ${plan.slug}`);
     await undo.run();

@@ -2,8 +2,9 @@
 // bottle CA, creates the bottle's networks, starts the bundle with only the daemons this
 // bottle needs, waits until each answers (unless --no-wait: the start flow lets the agent
 // container start meanwhile and bb-provision waits), and writes the plan with its "bundle" section
-// (container, networks, the URLs the agent must use) to stdout. On failure or Ctrl-C it
-// removes what it created.
+// (container, networks, the URLs the agent must use) to stdout. On failure or Ctrl-C before
+// the plan goes out it removes what it created and prints no plan; a Ctrl-C after that
+// leaves the bundle up for the next step, and says so.
 //
 //   bb-prepare researcher | bb-bundle | bb-vm | bb-provision
 //
@@ -15,7 +16,7 @@ import { forwardedCredentials } from "../../lib/credentials.ts";
 import { testLabelsIfAsked } from "../../lib/docker/labels.ts";
 import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
-import { createProgram, interruptSignal, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
+import { createProgram, interruptSignal, lastStop, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { readyTimeoutMs } from "../../lib/bundle/readiness.ts";
 import { startBundle } from "../../lib/bundle/start.ts";
 import { ensureImage } from "../../lib/images/mod.ts";
@@ -62,9 +63,19 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
         noWait: !o.wait,
         extraLabels: testLabelsIfAsked(),
         signal,
+        handOver: async (bundled) => {
+          await savePlan(bundled);
+          // Interrupted here, the bottle's saved plan goes back to the one that came in
+          // (bb-prepare's), with the bundle it no longer has left out.
+          await lastStop(signal, `the plan went out on stdout, so bottle ${plan.slug}'s bundle stays up for the next step (bb-cleanup --slug ${plan.slug} removes the bottle)`).catch(async (e: unknown) => {
+            await savePlan(plan);
+            throw e;
+          });
+        },
       });
     });
-    await savePlan(bundled);
+    // Outside the rollback: a reader gone before the plan is written leaves the bundle
+    // (writePlan says so and how to remove it).
     await writePlan(bundled);
   });
 
