@@ -7,7 +7,7 @@ import { Command, CommanderError, Option } from "commander";
 import { boundedCallMs, DOCKER_ENVIRONMENT_HELP } from "./docker/cmd.ts";
 import { BbError, EXIT, exitTableText, toBbError } from "./errors.ts";
 import { log, namedTool, setLogLevel, setTool } from "./log.ts";
-import { parsePlanText, readPlanFile, serializePlan } from "./plan/io.ts";
+import { parsePlanText, readPlanFile, savePlan, serializePlan } from "./plan/io.ts";
 import type { Plan, SectionName } from "./plan/schema.ts";
 
 export { Command, Option };
@@ -292,6 +292,21 @@ export async function lastStop(signal: AbortSignal, note: string): Promise<void>
   await signalsHandled();
   signal.throwIfAborted();
   tooLate = note;
+}
+
+/**
+ * The handOver of a step after bb-prepare (bb-bundle, bb-vm): the plan it made saved in the
+ * bottle's folder, then lastStop; interrupted there, the saved plan goes back to `given`,
+ * the one that came in, for the step's rollback to leave the bottle as it found it.
+ */
+export function savedThenLastStop(given: Plan, signal: AbortSignal, note: string): (made: Plan) => Promise<void> {
+  return async (made) => {
+    await savePlan(made);
+    await lastStop(signal, note).catch(async (e: unknown) => {
+      await savePlan(given);
+      throw e;
+    });
+  };
 }
 
 /** Two event-loop turns: a signal delivered to this process before the call is handled in

@@ -32,6 +32,10 @@ export interface VmOptions {
    * internal network must never let such a query leave; tests point this at a recorder. */
   dns?: string[];
   signal?: AbortSignal;
+  /** The caller's last steps before its plan goes out (bb-vm: saving it, then lib/cli.ts's
+   * lastStop), given the plan with the agent started: what fails or is interrupted there
+   * removes the agent again, so a plan that never went out leaves none behind. */
+  handOver?: (started: Plan) => Promise<void>;
   now?: () => Date;
 }
 
@@ -101,7 +105,7 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
     }
     throw e;
   }
-  return {
+  const started: Plan = {
     ...plan,
     vm: {
       kind: "docker",
@@ -116,6 +120,12 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
       startedAt: (opts.now ?? (() => new Date()))().toISOString(),
     },
   };
+  // By the id docker gave it: a container of that name may be another root's by then.
+  await opts.handOver?.(started).catch(async (e: unknown) => {
+    await removeContainer(id, { undoing: true }).catch((re: Error) => log.warn(`rollback: could not remove container ${name}: ${re.message}`));
+    throw e;
+  });
+  return started;
 }
 
 export interface ExecOptions {

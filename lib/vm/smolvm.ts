@@ -29,6 +29,8 @@ export interface SmolvmVmOptions {
   /** Pack (or reuse) the .smolmachine for an image. */
   pack: (image: string) => Promise<{ artifact: string; cached: boolean }>;
   signal?: AbortSignal;
+  /** As VmOptions' handOver (docker.ts): interrupted there, the machine is deleted again. */
+  handOver?: (started: Plan) => Promise<void>;
   now?: () => Date;
   /** Where to look for what else is bound to the bottle's address (default: this host and docker). */
   occupants?: OccupantSources;
@@ -77,7 +79,7 @@ export async function startSmolvmAgent(plan: Bundled, opts: SmolvmVmOptions): Pr
     await opts.smolvm.delete(name).catch(() => {});
     throw e;
   }
-  return {
+  const started: Plan = {
     ...plan,
     vm: {
       kind: "smolvm",
@@ -92,6 +94,11 @@ export async function startSmolvmAgent(plan: Bundled, opts: SmolvmVmOptions): Pr
       startedAt: (opts.now ?? (() => new Date()))().toISOString(),
     },
   };
+  await opts.handOver?.(started).catch(async (e: unknown) => {
+    await opts.smolvm.delete(name).catch((de: Error) => log.warn(`rollback: could not delete smolvm machine ${name}: ${de.message}`));
+    throw e;
+  });
+  return started;
 }
 
 /** argv running `argv` as the agent user inside the VM, with the bundle's URLs (read as

@@ -17,13 +17,14 @@ export interface Ended {
   stderr: string;
 }
 
-/** bin/`tool` `args` (stdin: `input`, else none), held after its first `call` (mkdir, link,
+/** bin/`tool` `args` from source (stdin: `input`, else none), held after its first `call` (mkdir, link,
  * rename, or stdout) whose target path (or text) matches `path`. Resolves once it is held;
  * `interrupt()` then sends it SIGINT, lets it go on and resolves with how it ended. */
 export async function heldTool(t: TestContext, tool: string, args: string[], o: { call: string; path: string; input?: string; env?: Record<string, string> }) {
   const child = start([join(REPO, "bin", tool), ...args], {
     stdio: [o.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     env: {
+      BB_FROM_SOURCE: "1",
       NO_COLOR: "1",
       ...o.env,
       NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import=${join(REPO, "tests/support/stop-after.mjs")}`.trim(),

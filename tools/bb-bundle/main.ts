@@ -16,12 +16,12 @@ import { forwardedCredentials } from "../../lib/credentials.ts";
 import { testLabelsIfAsked } from "../../lib/docker/labels.ts";
 import { BbError } from "../../lib/errors.ts";
 import { log } from "../../lib/log.ts";
-import { createProgram, interruptSignal, lastStop, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
+import { createProgram, interruptSignal, mainOf, readPlanInput, savedThenLastStop, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { readyTimeoutMs } from "../../lib/bundle/readiness.ts";
 import { startBundle } from "../../lib/bundle/start.ts";
 import { ensureImage } from "../../lib/images/mod.ts";
 import { refuseSlugElsewhere } from "../../lib/inventory/taken.ts";
-import { refuseSection, savePlan } from "../../lib/plan/io.ts";
+import { refuseSection } from "../../lib/plan/io.ts";
 import { withEngine } from "../../lib/docker/daemon.ts";
 import { loopbackFor } from "../../lib/loopback.ts";
 import { openSmolvm } from "../../lib/smolvm/driver.ts";
@@ -63,15 +63,7 @@ const program = createProgram("bb-bundle", "Start a bottle's sidecar bundle (fir
         noWait: !o.wait,
         extraLabels: testLabelsIfAsked(),
         signal,
-        handOver: async (bundled) => {
-          await savePlan(bundled);
-          // Interrupted here, the bottle's saved plan goes back to the one that came in
-          // (bb-prepare's), with the bundle it no longer has left out.
-          await lastStop(signal, `the plan went out on stdout, so bottle ${plan.slug}'s bundle stays up for the next step (bb-cleanup --slug ${plan.slug} removes the bottle)`).catch(async (e: unknown) => {
-            await savePlan(plan);
-            throw e;
-          });
-        },
+        handOver: savedThenLastStop(plan, signal, `the plan went out on stdout, so bottle ${plan.slug}'s bundle stays up for the next step (bb-cleanup --slug ${plan.slug} removes the bottle)`),
       });
     });
     // Outside the rollback: a reader gone before the plan is written leaves the bundle

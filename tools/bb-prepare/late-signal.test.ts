@@ -20,7 +20,7 @@ const linux = process.platform === "linux";
 async function interruptedAt(t: TestContext, call: string, path: (bottles: string) => string) {
   const state = await tempDir(t);
   const bottles = join(state, "bottles");
-  const held = await heldTool(t, "bb-prepare", ["shell", "--state-dir", state], { call, path: path(reEscape(bottles)), env: { BB_FROM_SOURCE: "1" } });
+  const held = await heldTool(t, "bb-prepare", ["shell", "--state-dir", state], { call, path: path(reEscape(bottles)) });
   const made = await readdir(bottles);
   assert.equal(made.length, 1, `the setup: bb-prepare made one bottle folder: ${made}`);
   return { ...(await held.interrupt()), bottles, slug: made[0]! };

@@ -8,11 +8,15 @@
 //   bb-vm exec --plan plan.json -- git status
 //   bb-vm attach --slug shell-k3x9
 //
+// A Ctrl-C while it starts the agent, until its plan goes out, removes the agent it started,
+// prints no plan and exits 130; one after that leaves the agent up for the next step, and
+// says so.
+//
 // Exit codes: see --help (exec and attach exit with the command's code).
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { createProgram, interruptSignal, Option, type Command, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
+import { createProgram, interruptSignal, Option, savedThenLastStop, type Command, mainOf, readPlanInput, setExitCode, writePlan, type CommonOptions } from "../../lib/cli.ts";
 import { dockerInfo, withEngine } from "../../lib/docker/daemon.ts";
 import { testLabelsIfAsked } from "../../lib/docker/labels.ts";
 import { BbError, EXIT, isBbError } from "../../lib/errors.ts";
@@ -21,7 +25,7 @@ import { ensureImage, prefetchAgentImage } from "../../lib/images/mod.ts";
 import { AGENT } from "../../lib/layout.ts";
 import { repoRoot } from "../../lib/paths.ts";
 import { refuseSlugElsewhere } from "../../lib/inventory/taken.ts";
-import { refuseSection, savePlan } from "../../lib/plan/io.ts";
+import { refuseSection } from "../../lib/plan/io.ts";
 import { locatePlan, type LocateOptions } from "../../lib/plan/locate.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { agentCommand } from "../../lib/providers.ts";
@@ -59,16 +63,18 @@ const program = createProgram("bb-vm", "Start the agent's machine for a bundled 
   const plan = (await readPlanInput(o, ["bundle"])) as Bundled;
   refuseSection(plan, "vm");
   const agentImage = () => ensureImage("agent");
+  const handOver = savedThenLastStop(plan, signal, `the plan went out on stdout, so bottle ${plan.slug}'s agent stays up for the next step (bb-cleanup --slug ${plan.slug} removes the bottle)`);
   const started: Plan = await withEngine(async () => {
     // The agent's name, and docker's network it joins, would be another root's bottle's.
     // A plan bb-bundle wrote just now names its network by ID, which no other root's can
     // be, and docker refuses the name then: startDockerAgent asks only if docker run fails.
     if (!internalNetworkId(plan)) await refuseSlugElsewhere({ slug: plan.slug, stateRoot: plan.stateRoot });
-    if (plan.backend === "docker") return startDockerAgent(plan, { agentImage, extraLabels: testLabelsIfAsked(), dns: o.dns, signal });
+    if (plan.backend === "docker") return startDockerAgent(plan, { agentImage, extraLabels: testLabelsIfAsked(), dns: o.dns, signal, handOver });
     const smolvm = await openSmolvm();
-    return startSmolvmAgent(plan, { agentImage, smolvm, pack: (image) => packImage({ image, smolvm }), signal });
+    return startSmolvmAgent(plan, { agentImage, smolvm, pack: (image) => packImage({ image, smolvm }), signal, handOver });
   });
-  await savePlan(started);
+  // Outside the rollback: a reader gone before the plan is written leaves the agent
+  // (writePlan says so and how to remove it).
   await writePlan(started);
 });
 
