@@ -262,9 +262,10 @@ let tooLate: string | null = null;
 
 /**
  * An AbortSignal that fires on SIGINT/SIGTERM, so a tool can stop and roll back what it
- * created instead of dying half-way. Call once per tool.
+ * created instead of dying half-way. Call once per tool. `stopping`: what the signal is
+ * told, for a tool that stops but has nothing it can roll back.
  */
-export function interruptSignal(): AbortSignal {
+export function interruptSignal(stopping = "stopping and rolling back"): AbortSignal {
   const ac = new AbortController();
   // Ctrl-C reaches every step of the start flow's pipe: the first one speaks for all.
   const say = (text: string) => (process.env.BB_PIPE_STEP === "1" ? log.debug(text) : log.warn(text));
@@ -273,7 +274,7 @@ export function interruptSignal(): AbortSignal {
     // Nothing stops or rolls back now: saying so would be a lie.
     if (tooLate !== null) return say(`${sig} received too late to stop: ${tooLate}`);
     interruptedBy = sig;
-    say(`${sig} received: stopping and rolling back`);
+    say(`${sig} received: ${stopping}`);
     ac.abort(new BbError("INTERRUPTED", `Interrupted by ${sig}`));
   };
   process.once("SIGINT", onSig);

@@ -6,7 +6,8 @@
 // smolmachines it also hands the VM the proxy, git-gate and supervise URLs with the
 // bottle's agent key (read from bundle.agentKeyFile; the plan's are without it), in the
 // tar on the exec's stdin. Waits for the bundle's daemons first (see bb-bundle
-// --no-wait). Writes the plan with its "provision" section.
+// --no-wait). Writes the plan with its "provision" section. A Ctrl-C before the plan goes
+// out stops it with 130, saying what it provisioned stays; one after changes nothing.
 //
 //   bb-prepare coder --cwd . | bb-bundle | bb-vm | bb-provision > plan.json
 //
@@ -15,8 +16,8 @@ import { homedir } from "node:os";
 import process from "node:process";
 import { forwardedCredentials } from "../../lib/credentials.ts";
 import { awaitBundle, readyTimeoutMs } from "../../lib/bundle/readiness.ts";
-import { createProgram, interruptSignal, mainOf, readPlanInput, writePlan, type CommonOptions } from "../../lib/cli.ts";
-import { refuseSection, savePlan } from "../../lib/plan/io.ts";
+import { createProgram, interruptSignal, mainOf, readPlanInput, savedThenLastStop, writePlan, type CommonOptions } from "../../lib/cli.ts";
+import { refuseSection } from "../../lib/plan/io.ts";
 import type { Plan } from "../../lib/plan/schema.ts";
 import { provision, type Target } from "../../lib/provision/provision.ts";
 import { openSmolvm } from "../../lib/smolvm/driver.ts";
@@ -43,9 +44,13 @@ const program = createProgram("bb-provision", "Provision a started bottle: CA, g
     // so in the start flow they usually do); a longer wait is reported as it goes. The
     // files are staged on the host meanwhile (provision()).
     const { agentFiles } = await forwardedCredentials(plan, { home: homedir(), env: process.env });
-    const bottle = awaitBundle(plan, { timeoutMs, signal: interruptSignal(), quietIfUp: true, what: `Cannot provision ${plan.slug}` }).then(() => rootShell(plan));
+    // What it put in the bottle stays (nothing takes a CA or a copied checkout back out):
+    // a Ctrl-C before the plan goes out stops it, saying so, and the plan saved stays the
+    // one that came in.
+    const signal = interruptSignal(`stopping (what is provisioned in bottle ${plan.slug} stays: bb-cleanup --slug ${plan.slug} removes the bottle)`);
+    const bottle = awaitBundle(plan, { timeoutMs, signal, quietIfUp: true, what: `Cannot provision ${plan.slug}` }).then(() => rootShell(plan));
     const done = await provision(plan, bottle, { agentFiles });
-    await savePlan(done);
+    await savedThenLastStop(plan, signal, `the plan went out on stdout: bottle ${plan.slug} is provisioned (bb-cleanup --slug ${plan.slug} removes it)`)(done);
     await writePlan(done);
   });
 
