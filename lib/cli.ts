@@ -296,7 +296,7 @@ export async function lastStop(signal: AbortSignal, note: string): Promise<void>
 }
 
 /**
- * The handOver of a step after bb-prepare (bb-bundle, bb-vm): the plan it made saved in the
+ * The handOver of a step after bb-prepare (bb-bundle, bb-vm, bb-provision): the plan it made saved in the
  * bottle's folder, then lastStop; interrupted there, the saved plan goes back to `given`,
  * the one that came in, for the step's rollback to leave the bottle as it found it.
  */
@@ -322,7 +322,10 @@ export async function mainOf(program: Command): Promise<void> {
   const code = await runProgram(program);
   // A signal that came as the action ended is told so, never taken for one to act on, nor
   // left unhandled at exit (the handler would run or not by the event loop's timing).
-  tooLate ??= `${program.name()} had ${code === EXIT.ok ? "finished" : "ended (said above)"}: nothing left to stop or roll back`;
+  // A failure after lastStop (the plan's reader gone) has said what is left: its note,
+  // that the plan went out, would not hold.
+  if (code !== EXIT.ok) tooLate = `${program.name()} had ended (said above): nothing left to stop or roll back`;
+  else tooLate ??= `${program.name()} had finished: nothing left to stop or roll back`;
   await signalsHandled();
   process.exitCode = code;
 }

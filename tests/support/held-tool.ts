@@ -17,10 +17,12 @@ export interface Ended {
   stderr: string;
 }
 
-/** bin/`tool` `args` from source (stdin: `input`, else none), held after its first `call` (mkdir, link,
- * rename, or stdout) whose target path (or text) matches `path`. Resolves once it is held;
- * `interrupt()` then sends it SIGINT, lets it go on and resolves with how it ended. */
-export async function heldTool(t: TestContext, tool: string, args: string[], o: { call: string; path: string; input?: string; env?: Record<string, string> }) {
+/** bin/`tool` `args` from source (stdin: `input`, else none), held after its first `call`
+ * (mkdir, link, rename, or stdout) whose target path (or text) matches `path`. Resolves
+ * once it is held; `interrupt()` then sends it SIGINT, lets it go on and resolves with how
+ * it ended. `stdoutClosed`: its stdout's reader is gone from the start, as when the next
+ * step in a pipe exited first. */
+export async function heldTool(t: TestContext, tool: string, args: string[], o: { call: string; path: string; input?: string; env?: Record<string, string>; stdoutClosed?: boolean }) {
   const child = start([join(REPO, "bin", tool), ...args], {
     stdio: [o.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     env: {
@@ -36,6 +38,7 @@ export async function heldTool(t: TestContext, tool: string, args: string[], o: 
   let stderr = "";
   child.stdout!.setEncoding("utf8").on("data", (s: string) => (stdout += s));
   child.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+  if (o.stdoutClosed) child.stdout!.destroy();
   const ended = new Promise<Ended>((r) => child.once("close", (code, signal) => r({ code, signal, stdout, stderr })));
   t.after(() => {
     try {

@@ -16,11 +16,12 @@ import { validatePlan } from "../../lib/plan/io.ts";
 const linux = process.platform === "linux";
 
 /** `bb-prepare shell` into a fresh state root, held after its call `call` on a path (or
- * stdout text) matching `path(bottles)`, then sent SIGINT and let go: how it ended. */
-async function interruptedAt(t: TestContext, call: string, path: (bottles: string) => string) {
+ * stdout text) matching `path(bottles)`, then sent SIGINT and let go: how it ended.
+ * `stdoutClosed`: nobody reads its stdout. */
+async function interruptedAt(t: TestContext, call: string, path: (bottles: string) => string, o: { stdoutClosed?: boolean } = {}) {
   const state = await tempDir(t);
   const bottles = join(state, "bottles");
-  const held = await heldTool(t, "bb-prepare", ["shell", "--state-dir", state], { call, path: path(reEscape(bottles)) });
+  const held = await heldTool(t, "bb-prepare", ["shell", "--state-dir", state], { call, path: path(reEscape(bottles)), ...o });
   const made = await readdir(bottles);
   assert.equal(made.length, 1, `the setup: bb-prepare made one bottle folder: ${made}`);
   return { ...(await held.interrupt()), bottles, slug: made[0]! };
@@ -41,5 +42,14 @@ test("Ctrl-C to bb-prepare by hand once its plan is written changes nothing: the
   assert.equal(validatePlan(JSON.parse(r.stdout)).slug, r.slug);
   assert.match(r.stderr, new RegExp(`^bb-prepare: warning: SIGINT received too late to stop: the plan went out on stdout, so bottle ${r.slug} stays as prepared \\(bb-cleanup --slug ${r.slug} removes it\\)$`, "m"));
   assert.doesNotMatch(r.stderr, /rolling back|Interrupted/);
+  assert.deepEqual(await readdir(r.bottles), [r.slug]);
+});
+
+test("Ctrl-C to bb-prepare by hand as it fails to write its plan (the reader gone) is told bb-prepare had ended, not that the plan went out", skipWhen(!linux && "reads the held tool's state in /proc (Linux)", "Ctrl-C as bb-prepare's plan write fails"), async (t) => {
+  const r = await interruptedAt(t, "stdout", () => `"slug"`, { stdoutClosed: true });
+  assert.deepEqual([r.code, r.signal], [1, null], r.stderr);
+  assert.match(r.stderr, new RegExp(`^bb-prepare: error: stdout was closed before the output was written: .*bb-cleanup --slug ${r.slug} removes it$`, "m"));
+  assert.match(r.stderr, /^bb-prepare: warning: SIGINT received too late to stop: bb-prepare had ended \(said above\): nothing left to stop or roll back$/m);
+  assert.doesNotMatch(r.stderr, /went out/);
   assert.deepEqual(await readdir(r.bottles), [r.slug]);
 });
