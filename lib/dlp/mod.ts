@@ -1,2 +1,2 @@
 // DLP: find credentials in outgoing text. Used by the firewall and git-gate.
-export { createScanner, redact, type Finding, type Scanner, type ScannerOptions } from "./scanner.ts";
+export { createScanner, type Finding, type Scanner, type ScannerOptions } from "./scanner.ts";

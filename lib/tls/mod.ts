@@ -1,7 +1,8 @@
 // The TLS library: mint a bottle CA, mint leaves for fixed hosts, and issue leaves on the
-// fly for interception. Used by bb-bundle and the tests; the firewall imports issuer.ts and
-// ca-check.ts themselves, as this module's cert.ts loads @peculiar/x509 at once.
+// fly for interception. Used by the tests; bb-bundle (lib/bundle/ca.ts, when it first
+// needs a CA) import cert.ts, and the firewall issuer.ts and ca-check.ts, themselves: loading
+// this module loads @peculiar/x509 (through cert.ts) at once.
 export { mintCa, mintLeaf, type PemPair } from "./cert.ts";
 export { checkCa } from "./ca-check.ts";
-export { createLeafIssuer, isLeafHost, normalizeHost, type LeafIssuer, type LeafIssuerOptions } from "./issuer.ts";
+export { createLeafIssuer } from "./issuer.ts";
 export { clientContext, PROXY_CIPHERS } from "./ciphers.ts";
