@@ -39,7 +39,7 @@ export const CONTENT_KEYS_PER_RULE = 10;
  * no key yet (another allowed host) is listed all the same, up to this many entries.
  */
 export const CONTENT_FIRST_KEYS = 100;
-export const MAX_BLOCKED_ENTRIES = BLOCKED_LIMITS.gate + BLOCKED_LIMITS.content + CONTENT_FIRST_KEYS + BLOCKED_LIMITS.keyless;
+const MAX_BLOCKED_ENTRIES = BLOCKED_LIMITS.gate + BLOCKED_LIMITS.content + CONTENT_FIRST_KEYS + BLOCKED_LIMITS.keyless;
 /** Cuts (characters) of what the agent chose; a host is a DNS name (253 at most) already. */
 export const MAX_HOST_CHARS = 253;
 export const MAX_RULE_CHARS = 60;

@@ -33,7 +33,7 @@ const MAX_SHARE_BUCKETS = 256;
 /** Keys and labels are cut to this: text from the agent (a URL, a host) could be long. */
 const MAX_KEY_CHARS = 600;
 /** Other wordings of a key's repeats told apart per window; at this a count line says "or more". */
-export const MAX_OTHER_REASONS = 10;
+const MAX_OTHER_REASONS = 10;
 
 export interface LineLimiterOptions<K extends string> {
   log: Logger;
@@ -211,7 +211,7 @@ export function createLineLimiter<K extends string>(opts: LineLimiterOptions<K>)
 }
 
 /** Lines of one kind a daemon says per request of the agent's, for `createAgentLines`. */
-export const AGENT_LINE_RATE: Rate = { burst: 50, perSecond: 1 };
+const AGENT_LINE_RATE: Rate = { burst: 50, perSecond: 1 };
 /**
  * One share's part of AGENT_LINE_RATE: a wildcard's made-up subdomains, each failing in
  * its own words, take at most this, and leave the rest to other hosts. A few shares

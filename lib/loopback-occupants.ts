@@ -87,7 +87,7 @@ export async function hostListeners(platform: string = process.platform): Promis
 }
 
 /** Ports the Docker engine publishes on host addresses (running containers). */
-export async function dockerPublished(): Promise<Occupant[]> {
+async function dockerPublished(): Promise<Occupant[]> {
   const r = await boundedDocker(["ps", "--no-trunc", "--format", "{{.Names}}\t{{.Ports}}"], { what: "Cannot list the ports docker publishes" });
   return parseDockerPorts(r.stdout);
 }

@@ -125,7 +125,7 @@ export function repoRoot(): string {
  * folder fails with ENOENT although its parent exists (below /proc: it retries the parent
  * forever); here a second ENOENT is an error. Folders made take `mode` (cut by the umask).
  */
-export async function makeDirs(dir: string, mode = 0o777): Promise<void> {
+async function makeDirs(dir: string, mode = 0o777): Promise<void> {
   const once = async () => {
     try {
       await mkdir(dir, { mode });

@@ -9,7 +9,7 @@
 // the combining grapheme joiner U+034F) draw nothing either, so text can hide in them or
 // line up as if it were something else; variation selectors stay (an emoji's style).
 export const DRAWS_NOTHING = String.raw`(?![\ufe00-\ufe0f\u{e0100}-\u{e01ef}])\p{Default_Ignorable_Code_Point}`;
-export const UNSAFE = new RegExp(String.raw`[\p{Cc}\p{Cf}\u2028\u2029]|${DRAWS_NOTHING}`, "gu");
+const UNSAFE = new RegExp(String.raw`[\p{Cc}\p{Cf}\u2028\u2029]|${DRAWS_NOTHING}`, "gu");
 
 export const hex = (code: number, width: number) => code.toString(16).padStart(width, "0");
 

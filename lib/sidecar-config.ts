@@ -31,7 +31,7 @@ export type Detector = z.infer<typeof Detector>;
 
 /** A host env var whose literal value must never leave; the value reaches the scanning
  * daemon (firewall, git-gate) in env var `slot` (BB_SENSITIVE_<n>), never egress or the agent. */
-export const SensitiveSlot = z.object({ name: z.string(), slot: z.string() });
+const SensitiveSlot = z.object({ name: z.string(), slot: z.string() });
 
 /** Where an allowed host may be reached unless it lists its own ports: plain HTTP and TLS. */
 export const DEFAULT_PORTS: readonly number[] = [80, 443];

@@ -12,7 +12,7 @@ import { BbError } from "../lib/errors.ts";
 import { indexTar, type TarEntry } from "./tar-index.ts";
 
 export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
-export const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
+const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
 
 export interface Blob {
   digest: string;

@@ -12,7 +12,7 @@ export const AGENT_KEY_FILE = "agent-key";
 
 /** The key in `file`; refused, naming the file, when it holds none or is no regular file
  * (a FIFO there would hold bb-bundle and bb-provision, Ctrl-C and all). */
-export async function readAgentKey(file: string): Promise<string> {
+async function readAgentKey(file: string): Promise<string> {
   const key = await readRegularFile(file).catch((e: NodeJS.ErrnoException) => {
     const why = refusedBecause(e);
     if (why) throw new BbError("STATE", `Cannot read the bottle's agent key ${file}: ${why}: remove it, and start the bottle again`, { cause: e });

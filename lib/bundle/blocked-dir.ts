@@ -13,7 +13,7 @@ import { dirWithMode } from "../paths.ts";
  * replace or remove the firewall's file (which the firewall writes before it listens, so
  * none can make it first: sidecar-image/firewall/blocked.ts). No daemon runs as you, the
  * folder's owner (lib/layout.ts daemonIdMap). */
-export const SHARED_BLOCKED_MODE = 0o1770;
+const SHARED_BLOCKED_MODE = 0o1770;
 
 /**
  * Make (or take over from an earlier start) the folder and give it to the firewall. Run as

@@ -57,7 +57,7 @@ const TARGETS: Record<Service, number> = {
 };
 
 /** `what`: how errors start (default "Cannot start bundle for SLUG"; bb-provision says what it was doing). */
-export async function waitForDaemons(opts: { container: string; slug: string; services: Service[]; timeoutMs: number; signal?: AbortSignal; onProgress?: (up: Service[]) => void; what?: string }): Promise<void> {
+async function waitForDaemons(opts: { container: string; slug: string; services: Service[]; timeoutMs: number; signal?: AbortSignal; onProgress?: (up: Service[]) => void; what?: string }): Promise<void> {
   const what = opts.what ?? `Cannot start bundle for ${opts.slug}`;
   const deadline = Date.now() + opts.timeoutMs;
   let listening = new Set<number>();

@@ -46,7 +46,7 @@ export function forEachToken(text: string, visit: (start: number, end: number) =
 const counts = new Uint16Array(128);
 
 /** Shannon entropy in bits per character (ASCII tokens only). */
-export function shannon(token: string): number {
+function shannon(token: string): number {
   const n = token.length;
   counts.fill(0);
   for (let i = 0; i < n; i++) counts[token.charCodeAt(i) & 127]!++;
@@ -66,7 +66,7 @@ export function shannon(token: string): number {
  * about log2(62) - 60/n bits (small-sample bias); the 0.2 margin keeps the miss rate for
  * random tokens near 1% while English-like identifiers stay well below.
  */
-export function threshold(n: number): number {
+function threshold(n: number): number {
   return Math.log2(62) - 60 / n - 0.2;
 }
 

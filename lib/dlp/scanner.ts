@@ -60,7 +60,7 @@ interface Span {
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
 
 /** Keep a few leading characters (for known formats: the prefix) and the length. */
-export function redact(match: string, keep = 4): string {
+function redact(match: string, keep = 4): string {
   const shown = match.slice(0, Math.min(keep, Math.floor(match.length / 4)));
   return `${shown}…(${match.length} chars)`;
 }

@@ -11,7 +11,7 @@ export function docker(args: string[], opts: DockerOptions = {}): Promise<RunRes
 }
 
 /** Seconds a bounded call may take unless BB_DOCKER_TIMEOUT says otherwise. */
-export const BOUNDED_CALL_SECONDS = 60;
+const BOUNDED_CALL_SECONDS = 60;
 
 /** The limit for boundedDocker calls, from BB_DOCKER_TIMEOUT (seconds). */
 export function boundedCallMs(env: NodeJS.ProcessEnv = process.env): number {

@@ -48,7 +48,7 @@ export async function execIn(container: string, cmd: string[], opts: CapturedExe
  * its environment: docker cannot end an exec whose client died (its command runs on, a
  * session leader in the container that nothing will signal), so endMarked finds them by it.
  */
-export const EXEC_MARK = "BB_EXEC_MARK";
+const EXEC_MARK = "BB_EXEC_MARK";
 
 /** `cmd` with `mark` in its environment, set on its command line (through /usr/bin/env, by
  * path: no PATH lookup) rather than by `docker exec -e`: so the engine's exec_start event,

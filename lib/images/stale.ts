@@ -54,7 +54,7 @@ export function pickStale(images: OurImage[], current: ReadonlySet<string>, inUs
 /** The image refs this checkout would start bottles from (both CPUs for the agent). A
  * sidecar whose daemons are not built yet has no current tag: then no sidecar image is
  * judged stale, since the build to come may match one of them. */
-export function currentRefs(root = repoRoot()): { refs: Set<string>; unknown: string[] } {
+function currentRefs(root = repoRoot()): { refs: Set<string>; unknown: string[] } {
   const refs = new Set<string>();
   const unknown: string[] = [];
   const dockerfile = join(root, "agent-image", "Dockerfile");

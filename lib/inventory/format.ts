@@ -74,7 +74,7 @@ function shortTime(iso: string): string {
 }
 
 /** Columns padded to their widest cell; the last column is not padded. */
-export function table(header: string[], cells: string[][]): string {
+function table(header: string[], cells: string[][]): string {
   const rows = cells.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ") + "\n";

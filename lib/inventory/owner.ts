@@ -125,7 +125,7 @@ export async function releaseOwner(dir: string, pid: number): Promise<void> {
 }
 
 /** The owner record in `text`; null when it is not one. */
-export function parseOwner(text: string): Owner | null {
+function parseOwner(text: string): Owner | null {
   try {
     const parsed = Owner.safeParse(JSON.parse(text));
     return parsed.success ? parsed.data : null;

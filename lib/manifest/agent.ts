@@ -4,8 +4,8 @@ import type { Provider } from "../plan/schema.ts";
 import { FieldReader } from "./fields.ts";
 import type { Frontmatter } from "./frontmatter.ts";
 
-export const AGENT_KEYS = ["provider", "bottle", "description", "skills", "env", "forward_host_credentials"] as const;
-export const PROVIDERS = ["claude", "codex", "shell"] as const satisfies readonly Provider[];
+const AGENT_KEYS = ["provider", "bottle", "description", "skills", "env", "forward_host_credentials"] as const;
+const PROVIDERS = ["claude", "codex", "shell"] as const satisfies readonly Provider[];
 
 export interface AgentDecl {
   name: string;

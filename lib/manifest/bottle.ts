@@ -8,7 +8,7 @@ import { DETECTORS, type Detector } from "../sidecar-config.ts";
 import { FieldReader, HOST_PATTERN } from "./fields.ts";
 import type { Frontmatter } from "./frontmatter.ts";
 
-export const BOTTLE_KEYS = [
+const BOTTLE_KEYS = [
   "extends",
   "description",
   "env",

@@ -65,7 +65,7 @@ function resolve(name: string, source: BottleSource, memo: Map<string, Promise<R
 }
 
 /** Child over parent, field by field. */
-export function merge(parent: BottleDecl, child: BottleDecl): BottleDecl {
+function merge(parent: BottleDecl, child: BottleDecl): BottleDecl {
   const out: BottleDecl = {
     ...parent,
     name: child.name,

@@ -9,7 +9,7 @@ export interface Frontmatter {
   body: string;
 }
 
-export function parseFrontmatter(file: string, text: string): Frontmatter {
+function parseFrontmatter(file: string, text: string): Frontmatter {
   const lines = text.replace(/^\uFEFF/, "").replace(/\r\n/g, "\n").split("\n");
   // Fences are whole lines ("---", trailing blanks allowed), as editors and other
   // frontmatter readers take them: "key: a---" closes nothing.

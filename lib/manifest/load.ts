@@ -39,11 +39,11 @@ function notAFolder(path: string): boolean {
   }
 }
 
-export function listAgents(manifestDir: string): string[] {
+function listAgents(manifestDir: string): string[] {
   return mdNames(join(manifestDir, "agents"));
 }
 
-export function listBottles(manifestDir: string): string[] {
+function listBottles(manifestDir: string): string[] {
   return mdNames(manifestDir);
 }
 

@@ -1,7 +1,7 @@
 // "Did you mean ...?" for unknown keys and names: the nearest candidate by edit distance,
 // offered only when it is plausibly a typo.
 
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     let diag = prev[0]!;
@@ -16,7 +16,7 @@ export function editDistance(a: string, b: string): number {
 }
 
 /** The closest candidate within a distance that still reads as a typo, or undefined. */
-export function nearest(word: string, candidates: readonly string[]): string | undefined {
+function nearest(word: string, candidates: readonly string[]): string | undefined {
   // One or two characters are no typo of anything in particular: ".." and "" are two edits
   // from every two-letter name.
   if (word.length < 3) return undefined;

@@ -35,7 +35,7 @@ export const EgressRoute = z.object({
   placeholder: z.string(),
 });
 
-export const AllowHost = z.object({
+const AllowHost = z.object({
   /** Exact host or "*.suffix". */
   host: z.string(),
   tlsPassthrough: z.boolean(),
@@ -43,7 +43,7 @@ export const AllowHost = z.object({
   ports: z.array(z.number().int().min(1).max(65535)).nullable().default(null),
 });
 
-export const GitUpstream = z.object({
+const GitUpstream = z.object({
   /** The host agents write in URLs (github.com). */
   host: z.string(),
   /** Where git-gate really fetches from and pushes to: <url>/<repo path>. */
@@ -65,16 +65,16 @@ export const PushPolicy = z.object({
   dlp: z.boolean(),
 });
 
-export const GitConfig = z.object({
+const GitConfig = z.object({
   upstreams: z.array(GitUpstream),
   /** "<host>/<owner>/<repo>" entries served by git-gate. */
   repos: z.array(z.string()),
   push: PushPolicy,
 });
 
-export const GitUser = z.object({ name: z.string().nullable(), email: z.string().nullable() });
+const GitUser = z.object({ name: z.string().nullable(), email: z.string().nullable() });
 
-export const Skill = z.object({ name: z.string(), path: z.string() });
+const Skill = z.object({ name: z.string(), path: z.string() });
 
 export const AgentSection = z.object({
   name: z.string(),
@@ -123,7 +123,7 @@ export const FilesSection = z.object({
 /** Where the agent reaches the bundle's daemons. On smolmachines without the bottle's agent
  * key, which the agent's copies carry (bundle.agentKeyFile; lib/http/agent-key.ts): a
  * plan holds no secret value, and a user may save one anywhere. */
-export const AgentUrls = z.object({
+const AgentUrls = z.object({
   /** HTTP(S)_PROXY for the agent. */
   proxy: z.string(),
   gitGate: z.string().nullable(),
@@ -151,7 +151,7 @@ export const BundleSection = z.object({
   startedAt: z.string(),
 });
 
-export const VmSection = z.object({
+const VmSection = z.object({
   kind: z.enum(["docker", "smolvm"]),
   image: z.string(),
   imageId: z.string().nullable(),
@@ -169,7 +169,7 @@ export const VmSection = z.object({
   startedAt: z.string(),
 });
 
-export const ProvisionSection = z.object({
+const ProvisionSection = z.object({
   steps: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string().nullable() })),
   at: z.string(),
 });

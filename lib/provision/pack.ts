@@ -31,7 +31,7 @@ export function below(root: string, path: string): string | null {
  * The exclusion list's lines that leave out those of `paths` that lie below `root`, for a
  * `tar -C root ... ./names` pack; empty when none does.
  */
-export function exclusionPatterns(root: string, paths: Iterable<string>, flavor: TarFlavor): string[] {
+function exclusionPatterns(root: string, paths: Iterable<string>, flavor: TarFlavor): string[] {
   const out: string[] = [];
   for (const p of paths) {
     const rel = below(root, p);

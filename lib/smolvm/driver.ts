@@ -19,7 +19,7 @@ export type { CreateSpec, ExecSpec } from "./argv.ts";
  * Pause after `machine start`: an exec sent right after start races libkrun's bringup
  * (the guest child is SIGKILLed or reads a half-written config.json).
  */
-export const DEFAULT_SETTLE_MS = 1500;
+const DEFAULT_SETTLE_MS = 1500;
 
 export interface SmolvmOptions {
   /** The smolvm executable (default "smolvm" on PATH). */
@@ -43,14 +43,14 @@ export interface SmolvmOptions {
  * is hung, and bb-cleanup must not wait on it forever. (start, create and pack are the
  * start flow's, which Ctrl-C stops.)
  */
-export const CONTROL_CALL_MS = 120_000;
+const CONTROL_CALL_MS = 120_000;
 
 /**
  * How long create and start may take. A first start may unpack a large artifact, but a
  * machine that has not come up in five minutes is hung, and a start flow with no terminal
  * to Ctrl-C (CI, `just run` under a script) would otherwise wait on it for ever.
  */
-export const BOOT_CALL_MS = 300_000;
+const BOOT_CALL_MS = 300_000;
 
 export interface ExecOptions extends A.ExecSpec {
   /** Text for the guest command's stdin (implies -i). */

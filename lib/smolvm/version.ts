@@ -11,7 +11,7 @@ export interface SmolvmVersion {
 }
 
 /** The oldest release the driver knows how to talk to. */
-export const MIN_SUPPORTED = "0.8.0";
+const MIN_SUPPORTED = "0.8.0";
 
 /** Parse `smolvm --version` output ("smolvm 0.8.1", "smolvm v1.8.0 (abc123)", "1.0.2"). */
 export function parseVersion(output: string): SmolvmVersion {
@@ -31,7 +31,7 @@ export function compareVersions(a: SmolvmVersion, b: SmolvmVersion | string): nu
   return 0;
 }
 
-export function atLeast(v: SmolvmVersion, min: string): boolean {
+function atLeast(v: SmolvmVersion, min: string): boolean {
   return compareVersions(v, min) >= 0;
 }
 

@@ -15,7 +15,7 @@ const Approval = z.object({ host: z.string(), tlsPassthrough: z.boolean(), reque
 export type Approval = z.infer<typeof Approval>;
 const Approvals = z.object({ version: z.literal(1), hosts: z.array(Approval) }).strict();
 
-export const approvalsFile = (bottleDir: string) => join(bottleDir, APPROVALS_FILE);
+const approvalsFile = (bottleDir: string) => join(bottleDir, APPROVALS_FILE);
 
 /** The hosts approved for the bottle in `bottleDir`, oldest first; none when never any.
  * A file that does not parse is an error naming it and its first bad field. */

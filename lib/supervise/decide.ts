@@ -49,7 +49,7 @@ function describePending(pending: QueueRequest[]): string {
 }
 
 /** The pending request `id`, or an error that says what is pending instead. */
-export async function pendingRequest(queueDir: string, id: string): Promise<QueueRequest> {
+async function pendingRequest(queueDir: string, id: string): Promise<QueueRequest> {
   const valid = RequestId.safeParse(id);
   const request = valid.success ? await readRequest(queueDir, id) : null;
   if (!request) {

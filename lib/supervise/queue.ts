@@ -116,7 +116,7 @@ export function newRequestId(): string {
   return randomBytes(4).toString("hex");
 }
 
-export function requestPath(queueDir: string, id: string): string {
+function requestPath(queueDir: string, id: string): string {
   return join(queueDir, `${RequestId.parse(id)}.json`);
 }
 
@@ -159,7 +159,7 @@ async function placeRequest<T>(queueDir: string, request: QueueRequest, place: (
  * owner (the host user) may still replace what supervise filed with its decision; no
  * daemon runs as that user (lib/layout.ts daemonIdMap).
  */
-export const SHARED_QUEUE_MODE = 0o1770;
+const SHARED_QUEUE_MODE = 0o1770;
 
 /** Give the queue folder SHARED_QUEUE_MODE before a bundle mounts it; a symlink there is refused, not followed. */
 export async function shareQueueDir(queueDir: string): Promise<void> {

@@ -197,7 +197,7 @@ export async function execCapture(plan: Vmd, argv: string[], o: Omit<ExecOptions
 }
 
 /** How long an exec may run before bb-vm asks the engine, once, whether it answers at all. */
-export const ENGINE_CHECK_AFTER_MS = 1000;
+const ENGINE_CHECK_AFTER_MS = 1000;
 
 /** Run a command with the caller's stdio (attach, exec from a terminal): its exit code, and
  * the docker CLI's own lines on why it could not start, held back from stderr for the

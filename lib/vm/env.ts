@@ -38,7 +38,7 @@ export const BUNDLE_URL_VARS = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "http
  * command line: there the VM is made without them (machineEnv), and bb-provision writes
  * them, keyed, into AGENT.bundleEnv, which every command bot-bottle runs in the VM reads.
  */
-export function bundleUrlEnv(urls: AgentUrls): Record<string, string> {
+function bundleUrlEnv(urls: AgentUrls): Record<string, string> {
   const env: Record<string, string> = { HTTP_PROXY: urls.proxy, HTTPS_PROXY: urls.proxy, http_proxy: urls.proxy, https_proxy: urls.proxy };
   if (urls.gitGate) env.BB_GIT_GATE_URL = urls.gitGate;
   if (urls.supervise) env.BB_SUPERVISE_URL = urls.supervise;

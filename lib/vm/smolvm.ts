@@ -43,7 +43,7 @@ export interface SmolvmVmOptions {
  * service, may have taken it since: that one's firewall, git-gate and supervise would be
  * this agent's too.
  */
-export async function refuseSharedAddress(plan: Bundled, sources?: OccupantSources): Promise<void> {
+async function refuseSharedAddress(plan: Bundled, sources?: OccupantSources): Promise<void> {
   const addr = plan.bundle.loopbackAddr!;
   const own = new Set(Object.values(plan.bundle.hostPorts ?? {}));
   const foreign = (await loopbackOccupants({ ...sources, addr })).filter((o) => (o.container === null ? !own.has(o.port) : o.container !== plan.bundle.container));

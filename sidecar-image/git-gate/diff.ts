@@ -37,7 +37,7 @@ export interface CommitChanges {
 }
 
 /** The folders in `git diff-tree -t --raw` output: ":old new sha sha X\tpath" lines with mode 040000. */
-export function rawFolderPaths(text: string): string[] {
+function rawFolderPaths(text: string): string[] {
   const out: string[] = [];
   for (const line of text.split("\n")) {
     if (!line.startsWith(":")) continue;
@@ -58,7 +58,7 @@ const DIFF_FLAGS = ["--no-color", "--no-ext-diff", "--no-textconv", "--no-rename
 const ESCAPES: Record<string, number> = { a: 7, b: 8, t: 9, n: 10, v: 11, f: 12, r: 13, '"': 34, "\\": 92 };
 
 /** Undo git's C-style quoting of a path ("a\tb", "\303\251"). */
-export function unquoteCPath(quoted: string): string {
+function unquoteCPath(quoted: string): string {
   const bytes: number[] = [];
   for (let i = 1; i < quoted.length - 1; i++) {
     const c = quoted[i]!;
@@ -171,7 +171,7 @@ export async function addedOver(git: Git, bases: string[], commit: string): Prom
  * one (after author or committer) is an extra header to git; counted as a parent, it would
  * make a diff against it, not the real parent, what the commit changes.
  */
-export function parentsOf(header: string): { parents: string[]; strayParents: string[] } {
+function parentsOf(header: string): { parents: string[]; strayParents: string[] } {
   const lines = header.split("\n");
   let i = lines[0]?.startsWith("tree ") ? 1 : 0;
   const parents: string[] = [];

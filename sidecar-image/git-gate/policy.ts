@@ -53,7 +53,7 @@ export interface RefUpdate {
 export type Rule = "allowedRefs" | "oldValue" | "refTarget" | "protectedBranches" | "protectedPaths" | "fileSize" | "commitFormat" | "dlp";
 
 /** The largest file a push may add: checking one reads its diff whole, several times over. */
-export const MAX_FILE_MIB = 32;
+const MAX_FILE_MIB = 32;
 
 /** Files of MAX_FILE_MIB or more that `target` brings beyond the published `tips`. */
 async function oversizedFiles(git: Git, target: string, tips: string[]): Promise<{ path: string; mib: number }[]> {

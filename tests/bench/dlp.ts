@@ -80,7 +80,7 @@ function row(name: string, text: string, scanMs: number, baseline: string, basel
   return { name, bytes: text.length, scanMs, mibPerS: text.length / (1 << 20) / (scanMs / 1000), baseline, baselineMs, x: scanMs / Math.max(baselineMs, 0.001) };
 }
 
-export function benchDlp(opts: { runs: number; log?: (s: string) => void }): DlpBench {
+function benchDlp(opts: { runs: number; log?: (s: string) => void }): DlpBench {
   const say = opts.log ?? ((s: string) => process.stderr.write(s + "\n"));
   const scanner = createScanner({ sensitive: [{ name: "API_TOKEN", value: "bb-bench-sensitive-value-0123456789" }] });
   const { body, leftOut } = apiBody(scanner, 1 << 20);

@@ -19,12 +19,12 @@ import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
 import { type Dialer, directDialer, proxyDialer } from "./lib/dial.ts";
 import { freePort, memoryOf, type Memory, ProcGroup, type Proc } from "./lib/procs.ts";
 
-export const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const TSX_LOADER = join(REPO, "node_modules/tsx/dist/loader.mjs");
 const HOST = "api.example.test";
 
 export type RowId = "direct" | "relay" | "firewall" | "chain" | "mitmdump";
-export const ROWS: readonly { id: RowId; label: string }[] = [
+const ROWS: readonly { id: RowId; label: string }[] = [
   { id: "direct", label: "direct" },
   { id: "relay", label: "TLS relay floor" },
   { id: "firewall", label: "firewall" },

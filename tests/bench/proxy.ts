@@ -82,7 +82,7 @@ async function measure(rig: Rig, o: ProxyBenchOptions): Promise<Cell[]> {
 }
 
 /** Run the whole benchmark once and return its result (the caller prints it). */
-export async function benchProxy(o: ProxyBenchOptions): Promise<ProxyBenchResult> {
+async function benchProxy(o: ProxyBenchOptions): Promise<ProxyBenchResult> {
   log.step("starting the upstream, the daemons and the mitmdump chain on 127.0.0.1");
   const rig = await startRig({ daemons: o.daemons, mitmdump: o.mitmdump, signal: o.signal });
   try {

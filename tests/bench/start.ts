@@ -93,7 +93,7 @@ async function bundleMemory(container: string) {
   return { totalMiB: Math.round(totalMiB * 10) / 10, perDaemonMiB };
 }
 
-export async function benchStart(opts: { runs: number; log?: (s: string) => void }): Promise<StartBench> {
+async function benchStart(opts: { runs: number; log?: (s: string) => void }): Promise<StartBench> {
   const say = opts.log ?? ((s: string) => process.stderr.write(s + "\n"));
   const agent = await ensureImage("agent");
   const sidecar = await ensureImage("sidecar");
@@ -127,7 +127,7 @@ export async function benchStart(opts: { runs: number; log?: (s: string) => void
   }
 }
 
-export function formatStart(b: StartBench): string {
+function formatStart(b: StartBench): string {
   const r = (n: number) => `${Math.round(n)} ms`;
   const lines = [
     `start-run-teardown (median of ${b.runs}, warm images)`,

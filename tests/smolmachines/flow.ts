@@ -24,7 +24,7 @@ const JUST = join(REPO, "node_modules", ".bin", "just");
  * tests on this engine label theirs bot-bottle.test=1 too, and a cleanup scoped to that
  * alone would reap their half-started bottles.
  */
-export const scope = (slug: string) => ["--filter-label", `${docker.LABEL.test}=1`, "--filter-label", `${docker.LABEL.slug}=${slug}`];
+const scope = (slug: string) => ["--filter-label", `${docker.LABEL.test}=1`, "--filter-label", `${docker.LABEL.slug}=${slug}`];
 
 export interface Flow {
   fake: FakeSmolvm;

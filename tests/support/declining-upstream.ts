@@ -13,7 +13,7 @@ import net from "node:net";
 import { WS_UPGRADE } from "./deadline-upstreams.ts";
 import { until } from "./until.ts";
 
-export const REFUSAL_START = "first bytes of a refusal that never ends\n";
+const REFUSAL_START = "first bytes of a refusal that never ends\n";
 const WWW_AUTHENTICATE = 'Bearer realm="declining upstream"';
 const WAIT_MS = 10_000;
 

@@ -17,7 +17,7 @@ import { ESCAPE_DIR, REPO, TEST_LABELS } from "./env.ts";
 const WS_CODEC = { source: join(REPO, "tests", "support", "ws-frame.mjs"), target: "/fake-lib/ws-frame.mjs", readOnly: true };
 
 /** The names the fake answers to on a bottle's egress network. */
-export const FAKE_HOSTS = ["api.test", "allowed.test", "other.test", "passthrough.test", "git.test"] as const;
+const FAKE_HOSTS = ["api.test", "allowed.test", "other.test", "passthrough.test", "git.test"] as const;
 
 export type FakeEvent =
   | { at: number; kind: "tcp"; port: number; remote: string }

@@ -75,7 +75,7 @@ export function grammar(version: string): Command[] {
   ];
 }
 
-export function usageOf(cmd: Command): string {
+function usageOf(cmd: Command): string {
   const pos = cmd.positionals.map((p) => ` <${p}>`).join("");
   const trail = cmd.trailing ? ` -- <${cmd.trailing}>...` : "";
   return `Usage: smolvm ${cmd.path} [OPTIONS]${pos}${trail}`;

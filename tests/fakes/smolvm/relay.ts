@@ -42,7 +42,7 @@ function hexToIpv4(hex: string): string {
 }
 
 /** Ports the host listens on (TCP, LISTEN) that a socket bound to `addr` would reach. */
-export function hostListeners(addr: string): number[] {
+function hostListeners(addr: string): number[] {
   const ports = new Set<number>();
   for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text = "";

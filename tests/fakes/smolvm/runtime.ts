@@ -9,7 +9,7 @@ import { labelArgs, testLabels } from "../../../lib/docker/labels.ts";
 import { run } from "../../../lib/proc.ts";
 import { FakeError, type MachineRecord } from "./state.ts";
 
-export const MACHINE_LABEL = "bot-bottle.fake-smolvm.machine";
+const MACHINE_LABEL = "bot-bottle.fake-smolvm.machine";
 
 /**
  * One key per (HOME, machine), naming its container, image tag and relay folder, so tests
