@@ -6,7 +6,7 @@ import { constants, type Stats } from "node:fs";
 import { open } from "node:fs/promises";
 import { openRegularFile } from "./read-regular.ts";
 
-export interface CopyRegularOptions {
+interface CopyRegularOptions {
   /** Extra open(2) flags for the source: O_NOFOLLOW where a symlink there was judged not to be one. */
   flags?: number;
 }

@@ -11,7 +11,7 @@ import { readRegularFile, refusedBecause } from "./read-regular.ts";
 import { AGENT } from "./layout.ts";
 import type { EgressRoute, Plan } from "./plan/schema.ts";
 
-export interface ForwardedCredentials {
+interface ForwardedCredentials {
   /** Real credential by egress slot (EGRESS_TOKEN_<n>). */
   slots: Record<string, string>;
   /** Files the agent gets instead (guest path -> content). */

@@ -16,7 +16,7 @@ export const EXIT = {
   interrupted: 130,
 } as const;
 
-export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /** The exit-code table for a tool's --help: the plan and manifest rows only where it reads one. */
 export function exitTableText(reads: { plan?: boolean; manifest?: boolean } = {}): string {
@@ -78,7 +78,7 @@ const DEFAULT_EXIT: Partial<Record<ErrorCode, ExitCode>> = {
   INTERRUPTED: EXIT.interrupted,
 };
 
-export interface BbErrorOptions {
+interface BbErrorOptions {
   details?: Record<string, unknown>;
   cause?: unknown;
   exitCode?: ExitCode;

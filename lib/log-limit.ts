@@ -20,7 +20,7 @@ export interface Rate {
   perSecond: number;
 }
 
-export type LimitedLevel = "info" | "warn" | "error";
+type LimitedLevel = "info" | "warn" | "error";
 
 /** How long a logged key's repeats are counted before one line says how many. */
 export const WINDOW_MS = 10_000;
@@ -35,7 +35,7 @@ const MAX_KEY_CHARS = 600;
 /** Other wordings of a key's repeats told apart per window; at this a count line says "or more". */
 const MAX_OTHER_REASONS = 10;
 
-export interface LineLimiterOptions<K extends string> {
+interface LineLimiterOptions<K extends string> {
   log: Logger;
   /** What the log may take of first lines, per kind. */
   rates: Record<K, Rate>;
@@ -54,7 +54,7 @@ export interface LineLimiterOptions<K extends string> {
   now?: () => number;
 }
 
-export interface LimitedLine<K extends string> {
+interface LimitedLine<K extends string> {
   /** What repeats are counted under (a host and an error code, say); defaults to the line. */
   key?: string;
   kind: K;
@@ -67,7 +67,7 @@ export interface LimitedLine<K extends string> {
   level?: LimitedLevel;
 }
 
-export interface LineLimiter<K extends string> {
+interface LineLimiter<K extends string> {
   /** Log `line` if its key is new and the log has room, else count it. */
   add(line: string, how: LimitedLine<K>): void;
   /** Say every count still pending and stop the timer. */
@@ -224,7 +224,7 @@ export const AGENT_SHARE_RATE: Rate = { burst: 10, perSecond: 0.2 };
  * from a share of the daemon's lines (the allowlist entry the host came under, say), when
  * one is named.
  */
-export interface AgentLines {
+interface AgentLines {
   info(line: string, key?: string, share?: string): void;
   warn(line: string, key?: string, share?: string): void;
   error(line: string, key?: string, share?: string): void;

@@ -165,7 +165,7 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   });
 }
 
-export interface SpawnOptions {
+interface SpawnOptions {
   env?: Record<string, string | undefined>;
   replaceEnv?: boolean;
   cwd?: string;
@@ -193,7 +193,7 @@ export function onOutputLines(child: ChildProcess, onLines: (lines: string[]) =>
   }
 }
 
-export interface InteractiveOptions extends SpawnOptions {
+interface InteractiveOptions extends SpawnOptions {
   /** Take the child's stdout as a pipe and hand it to this, which must read it to its end
    * (the promise settles once it is drained). */
   stdout?: (stream: Readable) => void;

@@ -74,7 +74,7 @@ function rulesBeneath(node: number, base: string, max: number): string[] {
   return [];
 }
 
-export interface OpenWildcard {
+interface OpenWildcard {
   /** The public suffix to name first: X itself, or the nearest one beneath X. */
   suffix: string;
   /** What the wildcard opens, for people: "github.io", or "the public suffixes beneath

@@ -6,7 +6,7 @@ import { constants, type Stats } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { BbError } from "./errors.ts";
 
-export interface ReadRegularOptions {
+interface ReadRegularOptions {
   /** Refuse a file over this many bytes, reading at most one byte more (it may still grow). */
   maxBytes?: number;
   /** Extra open(2) flags: O_NOFOLLOW for a file in a folder a container may write. */

@@ -18,14 +18,14 @@ export function defaultArtifactDir(): string {
   return join(defaultCacheRoot(), "smolmachines");
 }
 
-export interface PackOptions {
+interface PackOptions {
   /** A docker image reference or ID present in the local docker engine. */
   image: string;
   smolvm: Pick<Smolvm, "packCreate">;
   cacheDir?: string;
 }
 
-export interface PackResult {
+interface PackResult {
   artifact: string;
   cached: boolean;
   /** "sha256:<hex>": the docker image ID the artifact was made from. */

@@ -11,7 +11,7 @@ import { BbError } from "../lib/errors.ts";
 import { log } from "../lib/log.ts";
 import { OCI_MANIFEST, type ArchiveImage } from "./docker-archive.ts";
 
-export interface RegistryOptions {
+interface RegistryOptions {
   image: ArchiveImage;
   /** Repository name, e.g. "bot-bottle/agent". */
   name: string;

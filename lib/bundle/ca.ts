@@ -10,7 +10,7 @@ import { BbError } from "../errors.ts";
 import { CA_KEY_ENV } from "../layout.ts";
 import { readRegularFile, refusedBecause } from "../read-regular.ts";
 
-export interface CaFiles {
+interface CaFiles {
   dir: string;
   cert: string;
   key: string;
@@ -18,7 +18,7 @@ export interface CaFiles {
 }
 
 /** A bottle CA on its way into <state>/ca: the one there, or a new one minted beside it. */
-export interface StagedCa {
+interface StagedCa {
   /** Whether this run minted a new one (false: the bottle's placed CA, nothing to undo). */
   minted: boolean;
   /** Put it in place. A new one appears whole or not at all: of two runs that minted one

@@ -6,7 +6,7 @@
 import type { Plan } from "../plan/schema.ts";
 import { sensitiveSlots } from "../prepare/files.ts";
 
-export interface BundleSecrets {
+interface BundleSecrets {
   env: Record<string, string>;
   /** Human-readable warnings (a route whose host env var is unset). */
   warnings: string[];

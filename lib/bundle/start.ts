@@ -32,7 +32,7 @@ import { bundleSecrets } from "./secrets.ts";
 import { checkAbort, Undo } from "./undo.ts";
 import { shareQueueDir } from "../supervise/queue.ts";
 
-export interface BundleOptions {
+interface BundleOptions {
   /** Ensures the sidecar image exists and returns its reference. */
   sidecarImage: () => Promise<string>;
   hostEnv: Record<string, string | undefined>;

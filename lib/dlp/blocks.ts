@@ -9,7 +9,7 @@
 import { Buffer } from "node:buffer";
 import { lines, printableByte } from "./wrapped-base64.ts";
 
-export interface Block {
+interface Block {
   /** The bytes the block carries (its base64 decoded). */
   payload: Buffer;
   /** Whether the payload has the shape the block claims, so its base64 may look random. */

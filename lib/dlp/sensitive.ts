@@ -8,7 +8,7 @@ import { Buffer } from "node:buffer";
 /** Values shorter than this are ignored: they would match ordinary traffic. */
 export const MIN_SENSITIVE_LENGTH = 8;
 
-export interface Form {
+interface Form {
   text: string;
   how: string;
 }

@@ -16,7 +16,7 @@ const DIGIT = new Uint8Array(128);
 for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_") DIGIT[c.charCodeAt(0)] = 1;
 const isDigit = (c: number) => c < 128 && DIGIT[c] === 1;
 
-export interface WrappedBlock {
+interface WrappedBlock {
   /** Where the block starts and ends in the text searched (its first run to its last). */
   start: number;
   end: number;

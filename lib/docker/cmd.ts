@@ -4,7 +4,7 @@ import process from "node:process";
 import { BbError, isBbError } from "../errors.ts";
 import { redactCredentials, showArgv, run, type RunOptions, type RunResult } from "../proc.ts";
 
-export type DockerOptions = Omit<RunOptions, "errorCode">;
+type DockerOptions = Omit<RunOptions, "errorCode">;
 
 export function docker(args: string[], opts: DockerOptions = {}): Promise<RunResult> {
   return run(["docker", ...args], { ...opts, errorCode: "DOCKER" });

@@ -14,7 +14,7 @@ export interface Mount {
   readOnly?: boolean;
 }
 
-export interface ContainerSpec {
+interface ContainerSpec {
   name: string;
   image: string;
   labels: Record<string, string>;

@@ -4,7 +4,7 @@
 import { BbError, isBbError } from "../errors.ts";
 import { boundedDocker } from "./cmd.ts";
 
-export interface DockerInfo {
+interface DockerInfo {
   serverVersion: string;
   /** The engine's CPU architecture as docker reports it (amd64, arm64). */
   architecture: string;

@@ -9,7 +9,7 @@ import { BbError } from "../errors.ts";
 const CLI_READS = /^(DOCKER_\w*|PATH|HOME|TMPDIR|LD_\w+|(HTTPS?|NO|ALL)_PROXY|(https?|no|all)_proxy)$/;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-export interface EnvArgs {
+interface EnvArgs {
   /** `-e NAME` / `-e NAME=value` arguments. */
   args: string[];
   /** Values to put in the docker CLI's own environment. */

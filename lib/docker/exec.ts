@@ -6,7 +6,7 @@ import { runtimeLineOff } from "./cli-errors.ts";
 import { docker, failure } from "./cmd.ts";
 import { envArgs } from "./env.ts";
 
-export interface ExecOptions {
+interface ExecOptions {
   user?: string;
   workdir?: string;
   /** Passed by name: values stay out of argv (see env.ts). */
@@ -24,7 +24,7 @@ export function execArgs(container: string, cmd: string[], opts: ExecOptions, fl
   return { args, childEnv: env.childEnv };
 }
 
-export interface CapturedExecOptions extends ExecOptions {
+interface CapturedExecOptions extends ExecOptions {
   /** Written to the command's stdin. */
   input?: string | Uint8Array;
   /** Exit codes that are not failures (default [0]); pass e.g. [0, 1] to branch on a check. */

@@ -44,7 +44,7 @@ const RawContainer = z.object({
   }),
 });
 
-export interface ContainerInfo {
+interface ContainerInfo {
   id: string;
   name: string;
   /** The image reference it was started from, and the image ID it resolved to. */
@@ -130,7 +130,7 @@ const RawImage = z.object({
   Config: z.object({ Labels: z.record(z.string(), z.string()).nullable().optional() }).nullable().optional(),
 });
 
-export interface ImageInfo {
+interface ImageInfo {
   id: string;
   tags: string[];
   created: string;

@@ -36,7 +36,7 @@ export function testLabelsIfAsked(env: Record<string, string | undefined> = proc
 export type Role = "bundle" | "agent" | "network-internal" | "network-egress" | "volume-git-gate";
 export type BackendName = "docker" | "smolmachines";
 
-export interface BottleLabelInput {
+interface BottleLabelInput {
   slug: string;
   backend: BackendName;
   agent: string;

@@ -3,7 +3,7 @@
 import { boundedDocker, failure, isNoSuch } from "./cmd.ts";
 import { labelArgs } from "./labels.ts";
 
-export interface NetworkSpec {
+interface NetworkSpec {
   name: string;
   /** No route out of the network, not even to the host: the agent side of a bottle. */
   internal?: boolean;

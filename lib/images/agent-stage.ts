@@ -16,14 +16,14 @@ export type AgentArch = "x64" | "arm64";
 /** Bump when the staged layout changes, so old caches and images are not reused. */
 export const STAGE_LAYOUT = 1;
 
-export interface StageOptions {
+interface StageOptions {
   arch: AgentArch;
   /** Parent of the agent-stage/ cache folder. */
   cacheRoot: string;
   logger: Logger;
 }
 
-export interface StagedTools {
+interface StagedTools {
   dir: string;
   reused: boolean;
   bytes: number;

@@ -5,7 +5,7 @@ import type { Logger } from "../log.ts";
 import { showArgv, start } from "../proc.ts";
 import { labelArgs } from "../docker/labels.ts";
 
-export interface BuildOptions {
+interface BuildOptions {
   ref: string;
   dockerfile: string;
   contextDir: string;

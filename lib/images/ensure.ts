@@ -22,7 +22,7 @@ import { AGENT_CLIS, BASE_IMAGE, IMAGE_REPO, type ImageName } from "./versions.t
 /** Label on both images: the ID of the base image they were built on. */
 export const BASE_ID_LABEL = "bot-bottle.base-id";
 
-export interface EnsureImageOptions {
+interface EnsureImageOptions {
   /** Repository root holding sidecar-image/, agent-image/ and dist/ (default: this checkout). */
   root?: string;
   /** Cache root for staged agent CLIs (default: $XDG_CACHE_HOME/bot-bottle). */
@@ -34,7 +34,7 @@ export interface EnsureImageOptions {
   logger?: Logger;
 }
 
-export interface EnsuredImage {
+interface EnsuredImage {
   ref: string;
   id: string;
   /** False when the image was already there. */

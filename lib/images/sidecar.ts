@@ -8,7 +8,7 @@ import { BbError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { contentTag } from "./tag.ts";
 
-export interface SidecarContext {
+interface SidecarContext {
   dockerfile: string;
   /** dist/sidecar file names, sorted. */
   bundles: string[];

@@ -2,7 +2,7 @@
 // them rebuilds and an unchanged tree reuses the image already there.
 import { createHash } from "node:crypto";
 
-export interface TagInput {
+interface TagInput {
   /** A path-like label for the part ("Dockerfile", "dist/sidecar/init.js"). */
   name: string;
   content: string | Uint8Array;

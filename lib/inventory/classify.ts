@@ -51,7 +51,7 @@ function ago(ms: number): string {
   return `${Math.max(0, Math.round(ms / 1000))}s ago`;
 }
 
-export interface ClassifyOptions {
+interface ClassifyOptions {
   now?: number;
   graceMs?: number;
 }

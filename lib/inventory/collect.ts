@@ -87,11 +87,11 @@ export interface DockerSource {
 export const DOCKER_ENGINE: DockerSource = { listContainers, listNetworks, listVolumes };
 
 /** What collect() reads smolvm through (lib/smolvm's driver). */
-export interface SmolvmSource {
+interface SmolvmSource {
   ls(): Promise<MachineInfo[]>;
 }
 
-export interface CollectOptions {
+interface CollectOptions {
   stateRoot: string;
   /** null: docker is not installed, so there is nothing of ours in it. */
   docker: DockerSource | null;

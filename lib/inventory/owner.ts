@@ -181,7 +181,7 @@ const RECORDLESS_MS = 2_000;
 
 /** Called by tryBreaker between judging a breaker left and removing it: a test's hold
  * there, to replace the breaker meanwhile (breaker.test.ts). */
-export type Judged = (lock: string) => Promise<void>;
+type Judged = (lock: string) => Promise<void>;
 
 /**
  * Take the breaker `lock` for this process: true once made, with this process's record in

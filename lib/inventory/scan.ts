@@ -7,7 +7,7 @@ import { classify, classifyAll, type Bottle } from "./classify.ts";
 import { collect, readStateDir, type Inventory } from "./collect.ts";
 import { isEmpty, removalFor, type Recheck, type Removal } from "./remove.ts";
 
-export interface ScanOptions {
+interface ScanOptions {
   stateRoot: string;
   /** Extra labels docker resources must carry (see CollectOptions.scope). */
   scope?: Record<string, string>;
@@ -15,7 +15,7 @@ export interface ScanOptions {
   graceMs?: number;
 }
 
-export interface Scan {
+interface Scan {
   backends: Backends;
   bottles: Bottle[];
   errors: Inventory["errors"];
@@ -27,7 +27,7 @@ export async function scan(opts: ScanOptions): Promise<Scan> {
   return { backends, bottles: classifyAll(inv.bottles, { graceMs: opts.graceMs }), errors: [...backends.errors, ...inv.errors] };
 }
 
-export interface CleanupSelection {
+interface CleanupSelection {
   removals: Removal[];
   /** Live bottles left alone (empty with `slug`). */
   kept: Bottle[];

@@ -9,7 +9,7 @@ import { LABEL } from "../docker/index.ts";
 import { log } from "../log.ts";
 import { bottleOf, DOCKER_ENGINE, otherRoot, realRoot, type DockerSource } from "./collect.ts";
 
-export interface TakenOptions {
+interface TakenOptions {
   slug: string;
   stateRoot: string;
   /** What lists labelled resources (default: the docker CLI). */

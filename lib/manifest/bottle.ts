@@ -31,7 +31,7 @@ export interface RouteDecl {
   tokenEnv: string;
   agentEnv: string;
 }
-export interface UpstreamDecl {
+interface UpstreamDecl {
   host: string;
   url: string;
   identityFile: string | null;

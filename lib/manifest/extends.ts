@@ -13,7 +13,7 @@ import { repoRoot } from "../paths.ts";
 import type { BottleDecl } from "./bottle.ts";
 import { didYouMean } from "./suggest.ts";
 
-export interface ResolvedBottle {
+interface ResolvedBottle {
   decl: BottleDecl; // merged fields
   chain: string[]; // child first
 }

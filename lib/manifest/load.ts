@@ -15,7 +15,7 @@ import { FieldReader } from "./fields.ts";
 import { readFrontmatter } from "./frontmatter.ts";
 import { didYouMean } from "./suggest.ts";
 
-export interface LoadedAgent {
+interface LoadedAgent {
   agent: AgentDecl;
   bottle: BottleDecl;
   chain: string[];

@@ -198,18 +198,18 @@ export type Provider = z.infer<typeof Provider>;
 export type Service = z.infer<typeof Service>;
 export type AuthScheme = z.infer<typeof AuthScheme>;
 export type EgressRoute = z.infer<typeof EgressRoute>;
-export type AllowHost = z.infer<typeof AllowHost>;
-export type GitConfig = z.infer<typeof GitConfig>;
-export type GitUpstream = z.infer<typeof GitUpstream>;
+type AllowHost = z.infer<typeof AllowHost>;
+type GitConfig = z.infer<typeof GitConfig>;
+type GitUpstream = z.infer<typeof GitUpstream>;
 export type PushPolicy = z.infer<typeof PushPolicy>;
-export type GitUser = z.infer<typeof GitUser>;
+type GitUser = z.infer<typeof GitUser>;
 export type AgentSection = z.infer<typeof AgentSection>;
 export type BottleSection = z.infer<typeof BottleSection>;
 export type Limits = z.infer<typeof Limits>;
 export type FilesSection = z.infer<typeof FilesSection>;
 export type BundleSection = z.infer<typeof BundleSection>;
-export type VmSection = z.infer<typeof VmSection>;
-export type ProvisionSection = z.infer<typeof ProvisionSection>;
+type VmSection = z.infer<typeof VmSection>;
+type ProvisionSection = z.infer<typeof ProvisionSection>;
 
 /** Sections a tool may require beyond the base plan. */
 export type SectionName = "bundle" | "vm" | "provision";

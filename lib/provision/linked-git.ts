@@ -15,7 +15,7 @@ import { readRegularFile } from "../read-regular.ts";
 import { gitConfigFiles } from "./git-configs.ts";
 import { packFolder } from "./pack.ts";
 
-export interface LinkedGitDir {
+interface LinkedGitDir {
   /** The git dir the .git file names (a worktree's private one, or the repository). */
   gitDir: string;
   /** Where objects, refs and config live: the main repository's git dir for a worktree. */

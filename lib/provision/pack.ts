@@ -42,7 +42,7 @@ function exclusionPatterns(root: string, paths: Iterable<string>, flavor: TarFla
   return out;
 }
 
-export interface PackOptions {
+interface PackOptions {
   /** The folder names are relative to (tar -C). */
   from: string;
   tarFile: string;

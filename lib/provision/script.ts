@@ -77,7 +77,7 @@ ${body}
   return { script, steps: ["unpack", ...steps.map(([n]) => n)] };
 }
 
-export interface StepResult {
+interface StepResult {
   name: string;
   ok: boolean;
   detail: string | null;

@@ -48,7 +48,7 @@ const SECRET_KEY = /^credential\.|extraheader$|(?:password|passwd|token|secret|s
 const SECRET_FILE_KEY = /^http\.(?:.+\.)?(?:cookiefile|sslkey|sslcert|proxysslkey|proxysslcert)$/i;
 const INCLUDE_KEY = /^include(?:if\..+)?\.path$/i;
 
-export interface Scrubbed {
+interface Scrubbed {
   /** What went, described without values. */
   removed: string[];
   /** Host files the config named that hold a secret (secretFilesOf()): the caller leaves

@@ -63,7 +63,7 @@ export function skillsDir(plan: Plan): string {
   }
 }
 
-export interface Staged {
+interface Staged {
   /** Credentials taken out of the copied checkout's .git/config (described, no values). */
   scrubbed: string[];
   tarFile: string;

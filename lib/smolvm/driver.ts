@@ -21,7 +21,7 @@ export type { CreateSpec, ExecSpec } from "./argv.ts";
  */
 const DEFAULT_SETTLE_MS = 1500;
 
-export interface SmolvmOptions {
+interface SmolvmOptions {
   /** The smolvm executable (default "smolvm" on PATH). */
   bin?: string;
   /** Extra environment for every smolvm (and sqlite3) subprocess. */

@@ -15,7 +15,7 @@ import process from "node:process";
 import { BbError } from "../errors.ts";
 import { run } from "../proc.ts";
 
-export interface StateDbLocation {
+interface StateDbLocation {
   platform?: string;
   home?: string;
   /** Environment to read XDG_DATA_HOME from (Linux). */
@@ -40,7 +40,7 @@ function hexLiteral(text: string): string {
   return `X'${Buffer.from(text, "utf8").toString("hex").toUpperCase()}'`;
 }
 
-export interface StateDbOptions {
+interface StateDbOptions {
   dbPath: string;
   /** The sqlite3 CLI (default "sqlite3" on PATH). */
   sqlite3?: string;

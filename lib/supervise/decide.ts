@@ -9,7 +9,7 @@ import { asked, listRequests, normalizeHost, readRequest, RequestId, statusText,
 import { underDecisionLock } from "./lock.ts";
 import { noteShown, type Changed } from "./shown.ts";
 
-export interface DecideContext {
+interface DecideContext {
   queueDir: string;
   /** The bottle, so a hint names a command that works as pasted. */
   slug?: string;
@@ -17,7 +17,7 @@ export interface DecideContext {
   now?: () => Date;
 }
 
-export interface ShowContext extends DecideContext {
+interface ShowContext extends DecideContext {
   /** The bottle's own folder, where what the operator was shown (shown.ts) and the
    * approvals for a resume (approvals.ts) are recorded. */
   bottleDir: string;
@@ -33,7 +33,7 @@ export interface ApproveContext extends ShowContext {
 export const BUNDLE_DOWN = "bundleDown";
 export const bundleDown = (e: unknown): boolean => isBbError(e) && e.details[BUNDLE_DOWN] === true;
 
-export interface ApproveResult {
+interface ApproveResult {
   request: QueueRequest;
   /** False when the host was in the policy already (the firewall is told to re-read it all the same). */
   policyChanged: boolean;

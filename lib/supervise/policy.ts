@@ -6,7 +6,7 @@ import { BbError } from "../errors.ts";
 import { writeFileAtomic } from "../fs-atomic.ts";
 import { FirewallPolicy, readConfig } from "../sidecar-config.ts";
 
-export interface AllowHostOptions {
+interface AllowHostOptions {
   host: string;
   tlsPassthrough: boolean;
 }

@@ -21,7 +21,7 @@ const REFUSED = /^firewall \| firewall: (?:error: )?policy reload refused, keepi
 const FIREWALL_LINE = /^firewall \+?\| /;
 
 /** What the log held from a time stamp on: the firewall's reload lines and the count of all its lines. */
-export interface LogSince {
+interface LogSince {
   reloads: string[];
   lines: number;
 }
@@ -37,7 +37,7 @@ export async function logSince(container: string, since: string | null): Promise
   return tally(`${r.stdout}\n${r.stderr}`);
 }
 
-export interface AnswerOptions {
+interface AnswerOptions {
   /** How long a firewall that logs nothing gets to answer. */
   quietMs: number;
   /** How long one that is logging gets (it is working through what came before). */
@@ -48,7 +48,7 @@ export interface AnswerOptions {
   onBusy?: (lines: number) => void;
 }
 
-export interface Answer {
+interface Answer {
   reloaded: boolean;
   /** The firewall's lines since the signal. */
   lines: number;

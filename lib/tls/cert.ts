@@ -18,7 +18,7 @@ export interface PemPair {
 }
 
 /** A CA (or leaf key) loaded once for repeated signing. */
-export interface Signer {
+interface Signer {
   cert: x509.X509Certificate;
   key: CryptoKey;
 }

@@ -5,7 +5,7 @@
 // the bottle never declared.
 
 /** Outcome of reading the start of a client's stream. */
-export type HelloRead =
+type HelloRead =
   | { kind: "need"; bytes: number } // the first record is not all here yet: wait for `bytes`
   | { kind: "not-tls" } // some other protocol (ssh, plain text): nothing to check
   | { kind: "hello"; sni: string | null }

@@ -9,12 +9,12 @@ import { createSecureContext, type SecureContext } from "node:tls";
 import { BbError } from "../errors.ts";
 import { PROXY_CIPHERS } from "./ciphers.ts";
 
-export interface LeafIssuer {
+interface LeafIssuer {
   /** A SecureContext presenting a leaf for `host` (DNS name or IP literal) signed by the CA. */
   contextFor(host: string): Promise<SecureContext>;
 }
 
-export interface LeafIssuerOptions {
+interface LeafIssuerOptions {
   caCertPem: string;
   caKeyPem: string;
   /** How many host contexts to keep (default 1000). */

@@ -12,7 +12,7 @@ export function lazyClientContext(extraCa?: string[]): () => tls.SecureContext {
   return () => (context ??= clientContext(extraCa));
 }
 
-export interface LazyHttpsAgent {
+interface LazyHttpsAgent {
   /** The agent, made at the first call. */
   get(): https.Agent;
   /** Destroy it, if it was made. */

@@ -25,7 +25,7 @@ export interface AgentImage {
   id: string | null;
 }
 
-export interface VmOptions {
+interface VmOptions {
   agentImage: () => Promise<AgentImage>;
   extraLabels?: Record<string, string>;
   /** DNS servers docker's resolver forwards outside names to (default: docker's). The
@@ -128,7 +128,7 @@ export async function startDockerAgent(plan: Bundled, opts: VmOptions): Promise<
   return started;
 }
 
-export interface ExecOptions {
+interface ExecOptions {
   /** As root, in root's environment (rootExec). */
   root?: RootExec;
   tty?: boolean;

@@ -23,7 +23,7 @@ import type { AgentImage } from "./docker.ts";
 type Bundled = Plan & { bundle: NonNullable<Plan["bundle"]> };
 type Vmd = Plan & { vm: NonNullable<Plan["vm"]> };
 
-export interface SmolvmVmOptions {
+interface SmolvmVmOptions {
   agentImage: () => Promise<AgentImage>;
   smolvm: Smolvm;
   /** Pack (or reuse) the .smolmachine for an image. */

@@ -13,7 +13,7 @@
 import { BbError } from "../../lib/errors.ts";
 import { redactCredentials } from "../../lib/proc.ts";
 
-export type ListRefs = (args: string[], env: Record<string, string | undefined>) => Promise<{ code: number; stdout: string; stderr: string }>;
+type ListRefs = (args: string[], env: Record<string, string | undefined>) => Promise<{ code: number; stdout: string; stderr: string }>;
 
 export interface Listing {
   /** "v2": `symrefs` are all of upstream's; "v0": HEAD's at most. */
@@ -24,7 +24,7 @@ export interface Listing {
   values: Map<string, string>;
 }
 
-export interface Aliases {
+interface Aliases {
   /** "v2": `targets` are upstream's symrefs; "v0": refs that may be (same commit, not known). */
   protocol: "v0" | "v2";
   /** For each pushed ref that exists upstream, the refs a push to it may move instead. */

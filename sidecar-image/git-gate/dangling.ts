@@ -8,7 +8,7 @@
 import type { Listing } from "./aliases.ts";
 import { ZERO, type RefUpdate } from "./policy.ts";
 
-export interface HiddenCreate {
+interface HiddenCreate {
   /** The ref upstream created, not named by the push. */
   ref: string;
   new: string;

@@ -29,7 +29,7 @@ export interface DeletedRef {
   by: "gate" | "upstream";
 }
 
-export interface DeletedRefs {
+interface DeletedRefs {
   /** Each spelling of `ref` the gate deleted (and that was not created through it since), with the value it had. */
   at(ref: string): Promise<DeletedRef[]>;
   record(ref: string, sha: string, by?: DeletedRef["by"]): Promise<void>;

@@ -23,7 +23,7 @@ import { createRegistry, fetchMirror, redactUrl, upstreamEnv, type Repo } from "
 import { printable } from "../../lib/printable.ts";
 import { HOOK_ENV } from "./server.ts";
 
-export interface HookOptions {
+interface HookOptions {
   /** The hook's stdin ("<old> <new> <ref>" lines). */
   input: string;
   env: Record<string, string | undefined>;

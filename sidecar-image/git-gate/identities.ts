@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BbError } from "../../lib/errors.ts";
 
-export interface EnvIdentities {
+interface EnvIdentities {
   /** The folder (0700) holding identity-<n> (0600) for each variable <prefix><n>. */
   dir: string;
   count: number;

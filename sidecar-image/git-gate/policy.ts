@@ -77,7 +77,7 @@ export interface Violation {
   message: string;
 }
 
-export interface PolicyContext {
+interface PolicyContext {
   policy: PushPolicy;
   /** null when the bottle switched DLP off for pushes. */
   scanner: Scanner | null;

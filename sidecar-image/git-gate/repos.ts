@@ -145,7 +145,7 @@ export interface Registry {
   pushing(repo: Repo): boolean;
 }
 
-export interface RegistryOptions {
+interface RegistryOptions {
   /** How long sync() and receive() wait for the repo's turn before they give up (BbError BUSY); default without end. */
   turnWaitMs?: number;
 }

@@ -35,7 +35,7 @@ export const HOOK_ENV = {
 /** The fd receive-pack gets for the hook's lines to the gate's log: its stderr goes to the agent. */
 const HOOK_LOG_FD = 3;
 
-export interface GitGateOptions {
+interface GitGateOptions {
   config: GitGateConfig;
   /** The config file, re-read by the hook process. */
   configPath: string;
@@ -64,7 +64,7 @@ export const MAX_SESSIONS = 16;
 /** A waiting session holds a place under MAX_SESSIONS and shows its client nothing: two minutes, then a reason. */
 export const TURN_WAIT_MS = 120_000;
 
-export interface GitGate {
+interface GitGate {
   server: net.Server;
   registry: Registry;
   close(): Promise<void>;

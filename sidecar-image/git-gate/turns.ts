@@ -7,7 +7,7 @@
 // push hook's own fetch of the mirror runs inside its push's turn).
 import { BbError } from "../../lib/errors.ts";
 
-export interface Turns {
+interface Turns {
   /**
    * Wait for `key`'s turn (every turn asked before it has ended); call the function
    * returned to end it. With `waitMs`, a turn that has not come by then is given up: the

@@ -15,7 +15,7 @@ export interface DaemonId {
   gid: number;
 }
 
-export type DaemonIds = Partial<Record<Service, DaemonId>>;
+type DaemonIds = Partial<Record<Service, DaemonId>>;
 
 /** A home no daemon can write, so none can plant config (.gitconfig, .ssh) another reads. */
 export const DAEMON_HOME = "/nonexistent";

@@ -7,7 +7,7 @@ import { printableLines } from "../../lib/printable.ts";
 /** A line longer than this is cut so a daemon that never writes "\n" cannot grow memory. */
 const MAX_LINE = 16 * 1024;
 
-export interface LinePrefixer {
+interface LinePrefixer {
   push(text: string): void;
   /** Emit a trailing partial line (the stream ended without "\n"). */
   flush(): void;

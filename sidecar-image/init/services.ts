@@ -11,7 +11,7 @@ import { AGENT_KEY_ENV } from "../../lib/http/agent-key.ts";
 export type { Service };
 export const SERVICES = Service.options;
 
-export interface TableContext {
+interface TableContext {
   /** Where the bundled daemons live (BB_SIDECAR_DIR, default /opt/bb/sidecar). */
   sidecarDir: string;
   /** The bottle's slug (BB_SLUG); only supervise needs it. */
@@ -80,7 +80,7 @@ export function defaultArgv(name: Service, ctx: TableContext): string[] {
 }
 
 const ArgvOverride = z.record(Service, z.array(z.string()).min(1));
-export type ArgvOverride = z.infer<typeof ArgvOverride>;
+type ArgvOverride = z.infer<typeof ArgvOverride>;
 
 /** Parse BB_INIT_ARGV / --argv-json: {"firewall": ["node", "fake.js", ...], ...}. */
 export function parseArgvOverride(text: string | undefined): ArgvOverride {

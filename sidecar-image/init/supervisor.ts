@@ -12,7 +12,7 @@ import type { Service } from "./services.ts";
 /** How long stop() waits for stopped daemons' output pipes to close. */
 const DRAIN_MS = 1000;
 
-export interface Backoff {
+interface Backoff {
   /** Delay before the first restart after a crash. */
   initialMs: number;
   /** The delay doubles per crash up to this. */
@@ -21,7 +21,7 @@ export interface Backoff {
   resetAfterMs: number;
 }
 
-export interface SupervisorOptions {
+interface SupervisorOptions {
   services: Service[];
   argv: (name: Service) => string[];
   env: (name: Service) => Record<string, string>;
@@ -37,7 +37,7 @@ export interface SupervisorOptions {
   stopTimeoutMs: number;
 }
 
-export interface Supervisor {
+interface Supervisor {
   start(): void;
   /** Replace one daemon's process (SIGUSR1 -> firewall). False when it is not supervised. */
   restart(name: Service): boolean;

@@ -60,7 +60,7 @@ export interface SuperviseHandlerOptions {
   agentKey?: string;
 }
 
-export interface SuperviseHandler {
+interface SuperviseHandler {
   handler: (req: IncomingMessage, res: ServerResponse) => void;
   /** Close every open session. */
   close(): Promise<void>;

@@ -17,7 +17,7 @@ export interface Session {
   transport: StreamableHTTPServerTransport;
 }
 
-export interface SessionContext {
+interface SessionContext {
   slug: string;
   book: RequestBook;
   maxBody: number;

@@ -44,7 +44,7 @@ export interface Row {
 
 export type DaemonMode = "auto" | "dist" | "source";
 
-export interface RigOptions {
+interface RigOptions {
   daemons: DaemonMode;
   mitmdump: boolean;
   signal?: AbortSignal;

@@ -18,7 +18,7 @@ import { BODIES, type Body, CREDENTIAL_HEADER } from "./lib/upstream.ts";
 import { type Cell, formatReport, type ProxyBenchResult, ratios, TARGETS } from "./proxy-report.ts";
 import { type DaemonMode, type Rig, type Row, startRig } from "./proxy-rig.ts";
 
-export interface ProxyBenchOptions {
+interface ProxyBenchOptions {
   durationS: number;
   warmupS: number;
   connections: number[];

@@ -20,7 +20,7 @@ import { engineFloorOnce } from "./lib/engine-floor.ts";
 const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const bin = (t: string) => join(REPO, "bin", t);
 
-export interface StartBench {
+interface StartBench {
   runs: number;
   bareMs: number;
   fullMs: number;

@@ -50,7 +50,7 @@ export interface Flow {
   slug(): string;
 }
 
-export interface FlowOptions {
+interface FlowOptions {
   version: string;
   /** Shared .smolmachine cache, so only the first start of a suite packs. */
   cacheDir: string;

@@ -12,7 +12,7 @@ import process from "node:process";
 import type { TestContext } from "node:test";
 import { tempDir } from "./tmp.ts";
 
-export interface HangingEngine {
+interface HangingEngine {
   /** For DOCKER_HOST. */
   host: string;
   /** Request lines ("DELETE /v1.50/containers/x?force=1") held (or refused) so far. */
@@ -29,7 +29,7 @@ export function realEngineSocket(): string {
   return "/var/run/docker.sock";
 }
 
-export interface Refusal {
+interface Refusal {
   line: RegExp;
   /** Matched against the request's body too (an exec's {"Tty":true}); any body without it. */
   body?: RegExp;

@@ -7,7 +7,7 @@ import { Buffer } from "node:buffer";
 import net from "node:net";
 import tls from "node:tls";
 
-export interface IdleClosingServer {
+interface IdleClosingServer {
   port: number;
   /** Connections accepted so far. */
   connections(): number;

@@ -10,7 +10,7 @@ import process from "node:process";
 import { start } from "../../lib/proc.ts";
 import { REPO_ROOT, signalPid, tsNodeArgv } from "./daemon-process.ts";
 
-export interface UnacceptingListener {
+interface UnacceptingListener {
   port: number;
   close(): Promise<void>;
 }

@@ -13,7 +13,7 @@ import { capabilities } from "../../lib/smolvm/version.ts";
 
 export const DEFAULT_FIRST_SYNC_MS = 2000;
 
-export interface PtyResizeOptions {
+interface PtyResizeOptions {
   /** The interactive command to run, e.g. smolvm machine exec -t --name M -- claude. */
   argv: string[];
   /** Machine for the side channel (default: the --name in argv). */

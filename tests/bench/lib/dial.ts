@@ -7,7 +7,7 @@ import tls from "node:tls";
 
 export type Dialer = () => Promise<tls.TLSSocket>;
 
-export interface TlsTarget {
+interface TlsTarget {
   /** SNI and the name the certificate must carry. */
   servername: string;
   /** The only CA trusted for this session (PEM). */

@@ -7,14 +7,14 @@ import { performance } from "node:perf_hooks";
 import type tls from "node:tls";
 import type { Dialer } from "./dial.ts";
 
-export interface Expect {
+interface Expect {
   status: number;
   bodyBytes: number;
   /** A response header that must carry this value (lower-case name). */
   header?: { name: string; value: string };
 }
 
-export interface LoadOptions {
+interface LoadOptions {
   dial: Dialer;
   /** One complete HTTP/1.1 request, sent as is for every round trip. */
   request: Buffer;
@@ -27,7 +27,7 @@ export interface LoadOptions {
   signal?: AbortSignal;
 }
 
-export interface LoadResult {
+interface LoadResult {
   /** Latency (ms) of each request that completed inside the measuring window. */
   latenciesMs: number[];
   seconds: number;

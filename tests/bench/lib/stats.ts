@@ -1,7 +1,7 @@
 // Summaries of one benchmark cell: throughput and latency percentiles from the
 // per-request latencies the load generator recorded.
 
-export interface CellStats {
+interface CellStats {
   requests: number;
   seconds: number;
   rps: number;

@@ -20,7 +20,7 @@ export const BODIES: readonly Body[] = [
 /** Response header: "injected" when the request carried the expected credential, else "absent". */
 export const CREDENTIAL_HEADER = "x-bench-credential";
 
-export interface UpstreamOptions {
+interface UpstreamOptions {
   cert: string;
   key: string;
   /** The exact Authorization value egress injects for the routed host. */

@@ -29,7 +29,7 @@ async function mustTool(name: string, args: string[], opts: { env?: Record<strin
   return r.stdout;
 }
 
-export interface BottleOptions {
+interface BottleOptions {
   stateRoot: string;
   agent?: string;
   manifestDir?: string;

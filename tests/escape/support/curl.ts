@@ -2,7 +2,7 @@
 // with the status, curl's exit code and the body taken apart for assertions.
 import type { Bottle } from "./bottle.ts";
 
-export interface CurlResult {
+interface CurlResult {
   /** HTTP status of the final response ("000" when there was none). */
   status: string;
   /** Status the proxy answered a CONNECT with ("000" when there was no CONNECT). */

@@ -40,7 +40,7 @@ export function parallel(snippets: string[]): string {
   return snippets.map((s) => `( ${s} ) &`).join("\n") + "\nwait";
 }
 
-export interface HostListener {
+interface HostListener {
   port: number;
   /** Remote addresses of every connection accepted so far. */
   hits: string[];

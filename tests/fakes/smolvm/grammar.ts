@@ -4,7 +4,7 @@
 // driver speaking the wrong dialect fails here as it would against the real binary.
 // Only the subcommands and flags bot-bottle uses exist; everything else is "unexpected".
 
-export interface Flag {
+interface Flag {
   long: string;
   short?: string;
   /** Takes a value (VALUE placeholder for messages); boolean when absent. */
@@ -13,7 +13,7 @@ export interface Flag {
   required?: boolean;
 }
 
-export interface Command {
+interface Command {
   path: string;
   flags: Flag[];
   /** Required positional arguments, in order (placeholders like "NAME"). */

@@ -53,7 +53,7 @@ export async function loadArtifact(archive: string, tag: string): Promise<void> 
   await run(["skopeo", "copy", "--quiet", `oci-archive:${archive}`, `docker-daemon:${tag}`]);
 }
 
-export interface ContainerSpec {
+interface ContainerSpec {
   machine: MachineRecord;
   tag: string;
   /** docker --network value: "none" or "bridge". */
