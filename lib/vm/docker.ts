@@ -17,7 +17,7 @@ import { refuseSlugElsewhere } from "../inventory/taken.ts";
 import { AGENT, names } from "../layout.ts";
 import type { Plan } from "../plan/schema.ts";
 import { run, runInteractive, ANY_EXIT, type RunOptions, type RunResult } from "../proc.ts";
-import { agentEnv, rootExec, type RootExec } from "./env.ts";
+import { agentEnv, type RootExec } from "./env.ts";
 import { agentLimits } from "./limits.ts";
 
 export interface AgentImage {
@@ -189,11 +189,6 @@ export function agentExecArgv(container: string, argv: string[], o: ExecOptions)
 export async function execCaptured(container: string, argv: string[], o: ExecOptions = {}): Promise<RunResult> {
   const opts = { ...o, interactive: o.interactive || o.input !== undefined };
   return runtimeLineOff(await run(agentExecArgv(container, argv, opts), { expect: ANY_EXIT, input: o.input }));
-}
-
-/** execCaptured in the plan's agent, as root (rootExec) with `root`. */
-export async function execCapture(plan: Vmd, argv: string[], o: Omit<ExecOptions, "root"> & { root?: boolean } = {}): Promise<RunResult> {
-  return execCaptured(await agentContainer(plan), argv, { ...o, root: o.root ? rootExec(plan) : undefined });
 }
 
 /** How long an exec may run before bb-vm asks the engine, once, whether it answers at all. */

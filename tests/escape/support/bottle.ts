@@ -7,7 +7,8 @@ import * as docker from "../../../lib/docker/index.ts";
 import { names } from "../../../lib/layout.ts";
 import type { Plan } from "../../../lib/plan/schema.ts";
 import { run, type RunResult, ANY_EXIT } from "../../../lib/proc.ts";
-import { execCapture } from "../../../lib/vm/docker.ts";
+import { agentContainer, execCaptured } from "../../../lib/vm/docker.ts";
+import { rootExec } from "../../../lib/vm/env.ts";
 import { ESCAPE_BOTTLES, REPO } from "./env.ts";
 
 type Ready = Plan & { bundle: NonNullable<Plan["bundle"]>; vm: NonNullable<Plan["vm"]> };
@@ -21,6 +22,11 @@ export function tool(name: string, args: string[], opts: { env?: Record<string, 
     input: opts.input,
     timeoutMs: opts.timeoutMs ?? 180_000,
   });
+}
+
+/** Run a command in the bottle's agent to its end, capturing its output; as root (rootExec) with `root`. */
+async function execCapture(plan: Ready, argv: string[], o: { input?: string; root?: boolean } = {}): Promise<RunResult> {
+  return execCaptured(await agentContainer(plan), argv, { input: o.input, root: o.root ? rootExec(plan) : undefined });
 }
 
 async function mustTool(name: string, args: string[], opts: { env?: Record<string, string> } = {}): Promise<string> {
