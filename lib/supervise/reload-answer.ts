@@ -19,6 +19,8 @@ const RELOADED = /^firewall \| firewall: policy reloaded from \//;
 const REFUSED = /^firewall \| firewall: (?:error: )?policy reload refused, keeping the previous policy: /;
 /** Any line of the firewall's, a cut one's later pieces included (init's "firewall +| "). */
 const FIREWALL_LINE = /^firewall \+?\| /;
+/** How often the log is read again from `since`, beside following it. */
+const REREAD_MS = 2_000;
 
 /** What the log held from a time stamp on: the firewall's reload lines and the count of all its lines. */
 interface LogSince {
@@ -42,8 +44,6 @@ interface AnswerOptions {
   quietMs: number;
   /** How long one that is logging gets (it is working through what came before). */
   mostMs: number;
-  /** How often the log is read again from `since`, beside following it. */
-  rereadMs?: number;
   /** Called once when `quietMs` has passed and the firewall is busy. */
   onBusy?: (lines: number) => void;
 }
@@ -111,7 +111,7 @@ export function firewallAnswer(container: string, since: string | null, before: 
     void (async () => {
       while (!settled) {
         // Ends with the wait, so a pending read never holds the process.
-        if (!(await sleep(opts.rereadMs ?? 2_000, true, { signal: stop.signal }).catch(() => false))) return;
+        if (!(await sleep(REREAD_MS, true, { signal: stop.signal }).catch(() => false))) return;
         try {
           reread = await logSince(container, since);
         } catch (e) {

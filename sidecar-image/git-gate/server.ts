@@ -45,7 +45,6 @@ interface GitGateOptions {
   /** Shell-quoted command line of this program; the hook runs `$cmd hook pre-receive`. */
   hookCommand: string;
   log?: Logger;
-  requestTimeoutMs?: number;
   /** A session with no bytes either way for this long is ended (default 5 minutes). */
   idleTimeoutMs?: number;
   /** How long a session waits for its turn at a mirror (repos.ts: a push behind another
@@ -60,6 +59,9 @@ interface GitGateOptions {
 
 /** One bottle's agent never needs more git sessions at once; each costs a git process. */
 export const MAX_SESSIONS = 16;
+
+/** How long a client has to send its request line, and a refused one to close. */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 /** A waiting session holds a place under MAX_SESSIONS and shows its client nothing: two minutes, then a reason. */
 export const TURN_WAIT_MS = 120_000;
@@ -116,7 +118,7 @@ export function createGitGate(opts: GitGateOptions): GitGate {
     // timeout below, and a client retrying at the cap kept every place taken.
     socket.resume();
     // A client that never closes its side would hold a place under the session cap.
-    socket.setTimeout(opts.requestTimeoutMs ?? 10_000, () => socket.destroy());
+    socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
   }
 
   function serviceArgv(req: GitRequest, repo: Repo): string[] {
@@ -140,7 +142,7 @@ export function createGitGate(opts: GitGateOptions): GitGate {
   async function session(socket: net.Socket) {
     let first: { payload: Buffer; rest: Buffer };
     try {
-      first = await readFirstPkt(socket, opts.requestTimeoutMs ?? 10_000);
+      first = await readFirstPkt(socket, REQUEST_TIMEOUT_MS);
     } catch (e) {
       sessionLines.warn(`dropped connection from ${socket.remoteAddress}: ${(e as Error).message}`);
       socket.destroy();
