@@ -10,7 +10,7 @@
 // repeats failed for another reason does not pass for one reason only. Every count is said
 // within a window (the
 // timer runs while anything is pending) and on close; a key quiet for a window is
-// forgotten, and at most `maxKeys` are held, so memory stays bounded.
+// forgotten, and at most MAX_KEYS are held, so memory stays bounded.
 import { clearInterval, setInterval } from "node:timers";
 import type { Logger } from "./log.ts";
 

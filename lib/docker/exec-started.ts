@@ -8,7 +8,7 @@ import { BbError } from "../errors.ts";
 import { boundedDocker } from "./cmd.ts";
 
 // Event times are the engine's clock, which is not ours (Docker Desktop runs the engine in
-// a VM whose clock drifts, a remote DOCKER_HOST has its own): engineClock() measures how far
+// a VM whose clock drifts, a remote DOCKER_HOST has its own): engineClockOffset() measures how far
 // it is from ours, and every window below is put on the engine's clock with it. Looking
 // further back only finds other commands, as the command line is this exec's alone;
 // looking a second ahead makes the call wait that second, alongside the command, never in

@@ -1,5 +1,5 @@
 // Reading, validating and writing plans. Every tool parses its input as `unknown` and
-// goes through parsePlan(), so a wrong version or a missing section is one clear error.
+// goes through parsePlanText(), so a wrong version or a missing section is one clear error.
 import { readFile } from "node:fs/promises";
 import { BbError } from "../errors.ts";
 import { writeFileAtomic } from "../fs-atomic.ts";
