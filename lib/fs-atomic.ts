@@ -23,14 +23,14 @@ export async function writeFileAtomic(path: string, content: string, mode = 0o60
 }
 
 /**
- * Create `path` with `content` and exactly `mode` only if nothing is there: true when this
+ * Create `path` with `content` and mode 0600 only if nothing is there: true when this
  * call made it, false when the name was taken. The file appears whole (written beside it,
  * then linked in, which link(2) refuses onto an existing name), so of two callers at once
  * one makes it and the other reads all of what the first wrote.
  */
-export async function createFileWhole(path: string, content: string, mode = 0o600): Promise<boolean> {
+export async function createFileWhole(path: string, content: string): Promise<boolean> {
   let made = true;
-  await viaTempFile(path, content, mode, async (tmp) => {
+  await viaTempFile(path, content, 0o600, async (tmp) => {
     try {
       await link(tmp, path);
     } catch (e) {

@@ -146,10 +146,11 @@ async function makeDirs(dir: string, mode = 0o777): Promise<void> {
   }
 }
 
-/** Make `dir` where there is none (its parents as needed): true when this call made it,
+/** Make `dir`, mode 0700, where there is none (its parents as needed): true when this call made it,
  * false when it was there. mkdir is atomic, so of two callers racing for one name exactly
  * one gets true. */
-export async function makeNewDir(dir: string, mode = 0o700): Promise<boolean> {
+export async function makeNewDir(dir: string): Promise<boolean> {
+  const mode = 0o700;
   await makeDirs(dirname(dir), mode);
   try {
     await mkdir(dir, { mode });

@@ -114,11 +114,11 @@ export async function findStaleImages(opts: { root?: string; scope?: Record<stri
 
 /** Drop from the record of built images those of `recorded` (read before anything was
  * listed, so a build recorded since is never among them) that the engine no longer has. */
-export async function forgetGoneImages(recorded: ReadonlySet<string>, cacheRoot = defaultCacheRoot()): Promise<void> {
+export async function forgetGoneImages(recorded: ReadonlySet<string>): Promise<void> {
   if (recorded.size === 0) return;
   const r = await boundedDocker(["image", "ls", "--all", "--quiet", "--no-trunc"], { what: "Cannot list images" });
   const present = new Set(r.stdout.split("\n").map((l) => l.trim()));
-  await pruneBuilt(cacheRoot, new Set([...recorded].filter((id) => !present.has(id))));
+  await pruneBuilt(defaultCacheRoot(), new Set([...recorded].filter((id) => !present.has(id))));
 }
 
 /** Remove one image: a tag is untagged (and the image deleted with its last tag), an

@@ -69,8 +69,8 @@ export async function writeOwner(dir: string, pid: number, now: Date = new Date(
  * at the same moment one gets it and the other a BUSY error naming it. A record whose
  * process is gone (a flow that was killed) is replaced; one naming `pid` itself stands.
  */
-export async function claimOwner(dir: string, pid: number, now: Date = new Date()): Promise<Owner> {
-  const owner = ownerRecord(pid, now);
+export async function claimOwner(dir: string, pid: number): Promise<Owner> {
+  const owner = ownerRecord(pid);
   const procStart = owner.procStart ?? null;
   const path = join(dir, OWNER_FILE);
   for (const deadline = Date.now() + 5_000; Date.now() < deadline; ) {
