@@ -66,7 +66,7 @@ async function lastLogStamp(container: string): Promise<string | null> {
 }
 
 /** Everything approve/deny/answer need for this bottle. */
-export function approveContext(plan: Plan, reloadFirewall = dockerFirewallReload(plan)): ApproveContext {
+export function approveContext(plan: Plan): ApproveContext {
   const queueDir = plan.files.superviseQueue;
   if (!queueDir) {
     throw new BbError("CONFIG", `Bottle ${plan.slug} (bottle ${plan.bottle.name}) has supervise off, so it has no request queue`);
@@ -76,5 +76,5 @@ export function approveContext(plan: Plan, reloadFirewall = dockerFirewallReload
   if (lstatSync(queueDir, { throwIfNoEntry: false })?.isSymbolicLink()) {
     throw new BbError("STATE", `The supervise queue of ${plan.slug}, ${queueDir}, is a symlink, which bot-bottle never makes: something in the bundle replaced it. Not following it; remove the bottle (bb-cleanup --slug ${plan.slug})`);
   }
-  return { queueDir, slug: plan.slug, policyFile: plan.files.firewallPolicy, bottleDir: plan.files.dir, reloadFirewall };
+  return { queueDir, slug: plan.slug, policyFile: plan.files.firewallPolicy, bottleDir: plan.files.dir, reloadFirewall: dockerFirewallReload(plan) };
 }
