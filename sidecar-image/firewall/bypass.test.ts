@@ -162,13 +162,13 @@ test("host spellings are normalized before the gate, and the dial uses the name 
     assert.ok("refused" in t, `CONNECT ${target} was let through`);
     assert.equal(t.refused.status, status, `${target}: ${t.refused.body}`);
   }
-  const c = await plainVia(port);
+  // A connection each: one the parser gives up on is answered and closed.
   for (const url of ["http://plain.example.test\\@evilplain.test/", "http://evilplain.test\\@plain.example.test/", "http://a:b@plain.example.test/", "http://evilplain%2Etest/"]) {
+    const c = await plainVia(port);
     const res = await c.request("GET", url, { host: "plain.example.test" });
     assert.ok(res.status === 400 || res.status === 403, `${url}: ${res.status}`);
-    if (c.closed) break;
+    c.socket.destroy();
   }
-  c.socket.destroy();
   assert.ok(!everything().some((r) => String(r.headers.host).startsWith("evil")));
 });
 

@@ -32,6 +32,7 @@ import { createBlockedLog } from "./blocked-log.ts";
 import { createAgentLines } from "../../lib/log-limit.ts";
 import { OVER_BUDGET, relayWebSocket } from "./websocket.ts";
 import { tunnelDeadlines, type Timeouts } from "./deadlines.ts";
+import { answerClientErrors } from "./client-error.ts";
 import { isLingering, LINGER, type Linger, lingerAfterLastAnswer, lingeringClose } from "./linger.ts";
 import { hasBody, parseAbsolute, parseAuthority, withoutHopByHop } from "./request-target.ts";
 import { peek, pipeBoth, plainProtocol } from "./tunnel-bytes.ts";
@@ -431,7 +432,10 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   }
 
   const limits = { ...TIMEOUTS, ...opts.timeouts };
-  const serverOptions: http.ServerOptions = { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: limits.requestMs };
+  // node checks its deadlines every connectionsCheckingInterval (30 s by default): a
+  // shortened deadline is checked as often as it needs.
+  const checkMs = Math.min(30_000, Math.min(limits.headersMs, limits.requestMs) / 2);
+  const serverOptions: http.ServerOptions = { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: limits.requestMs, connectionsCheckingInterval: checkMs };
   // Parses the requests inside tunnels; sockets are handed to it, it never listens itself.
   const inner = http.createServer(serverOptions);
   // Deno's node:http destroys a keep-alive socket after each response when its server is
@@ -446,6 +450,9 @@ export function createFirewall(opts: FirewallOptions): Firewall {
   // inner one never does: without these a tunnel trickling a request head a byte a minute
   // would be held for ever. The upgrade handler takes its socket off them.
   const deadlines = tunnelDeadlines(inner, limits);
+  for (const s of [inner, server]) {
+    answerClientErrors(s, { linger, maxHeaderBytes: MAX_HEADER_BYTES, onAnswer: (status, why) => agentLines.warn(`request answered ${status}: ${why}`, `client error ${status}`) });
+  }
 
   inner.on("request", (req, res) => {
     if (isLingering(req.socket)) return void req.resume(); // pipelined behind an answer that closed the connection

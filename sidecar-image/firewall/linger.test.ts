@@ -7,21 +7,20 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import net from "node:net";
 import { after, describe, it } from "node:test";
-import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
+import { mintCa } from "../../lib/tls/mod.ts";
 import { httpsVia, plainVia, RawHttp } from "../../tests/support/raw-http.ts";
 import { until } from "../../tests/support/until.ts";
 import { wsFrame } from "../../tests/support/ws-frame.mjs";
 import { createFirewall, type FirewallOptions } from "./firewall.ts";
 import type { Linger } from "./linger.ts";
-import { policyOf, startUpstream } from "./test-harness.ts";
+import { policyOf, startTlsUpstream, startUpstream, watchConnection as watch } from "./test-harness.ts";
 
 const MiB = 1024 * 1024;
 const HOST = "up.test";
 const PLAIN = "plain.test";
 const AWS = "AKIAIOSFODNN7EXAMPLE";
 const bottleCa = await mintCa({ commonName: "linger bottle CA" });
-const upstreamCa = await mintCa({ commonName: "linger upstream CA" });
-const upstream = await startUpstream({ tls: await mintLeaf({ caCertPem: upstreamCa.certPem, caKeyPem: upstreamCa.keyPem, hosts: [HOST] }) });
+const { upstream, ca: upstreamCa } = await startTlsUpstream([HOST]);
 const plainUpstream = await startUpstream();
 const open: { close(): Promise<void> }[] = [];
 after(async () => {
@@ -35,7 +34,7 @@ async function firewall(extra: Partial<FirewallOptions> = {}) {
   const fw = createFirewall({
     policy: policyOf([HOST, PLAIN]),
     ca: bottleCa,
-    upstreamCa: [upstreamCa.certPem],
+    upstreamCa: [upstreamCa],
     resolve: new Map([[HOST, { host: "127.0.0.1", port: upstream.port }], [PLAIN, { host: "127.0.0.1", port: plainUpstream.port }]]),
     maxBodyBytes: MiB,
     ...extra,
@@ -44,15 +43,6 @@ async function firewall(extra: Partial<FirewallOptions> = {}) {
   const port = (await fw.listen(0, "127.0.0.1")).port;
   const connections = () => new Promise<number>((r, j) => fw.server.getConnections((e, n) => (e ? j(e) : r(n))));
   return { port, connections };
-}
-
-/** What became of a client connection: the errors it met, and whether it is closed. */
-function watch(socket: net.Socket) {
-  const errors: string[] = [];
-  let closed = false;
-  socket.on("error", (e: NodeJS.ErrnoException) => errors.push(e.code ?? e.message));
-  socket.once("close", () => (closed = true));
-  return { errors, closed: () => closed };
 }
 
 /** The whole-body request head for `path` of `size` bytes. */

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
 import type { FirewallPolicy } from "../../lib/sidecar-config.ts";
-import { mintCa } from "../../lib/tls/mod.ts";
+import { mintCa, mintLeaf } from "../../lib/tls/mod.ts";
 import { startDaemon, type DaemonProcess } from "../../tests/support/daemon-process.ts";
 import { parseWsFrame, wsFrame } from "../../tests/support/ws-frame.mjs";
 import { createFirewall, type Firewall, type FirewallOptions } from "./firewall.ts";
@@ -109,6 +109,22 @@ export async function startUpstream(opts: { tls?: { certPem: string; keyPem: str
         for (const s of sockets) s.destroy();
       }),
   };
+}
+
+/** A TLS upstream for `hosts`, its leaf signed by a CA of its own (`ca`: for the
+ * firewall's upstreamCa), which the bottle's agent never trusts. */
+export async function startTlsUpstream(hosts: string[]): Promise<{ upstream: FakeUpstream; ca: string }> {
+  const ca = await mintCa({ commonName: "test upstream CA" });
+  return { upstream: await startUpstream({ tls: await mintLeaf({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, hosts }) }), ca: ca.certPem };
+}
+
+/** What became of a client connection: the errors it met, and whether it is closed. */
+export function watchConnection(socket: net.Socket): { errors: string[]; closed: () => boolean } {
+  const errors: string[] = [];
+  let closed = false;
+  socket.on("error", (e: NodeJS.ErrnoException) => errors.push(e.code ?? e.message));
+  socket.once("close", () => (closed = true));
+  return { errors, closed: () => closed };
 }
 
 export function policyOf(hosts: (string | { host: string; tlsPassthrough: boolean; ports?: number[] })[], dlp: Partial<FirewallPolicy["dlp"]> = {}): FirewallPolicy {
