@@ -142,7 +142,7 @@ function applyLogFlags(program: Command) {
  * Parse argv, run the action, and return the exit code. Actions return an exit code (or
  * nothing for 0) and throw BbError for failures; nothing here calls process.exit.
  */
-export async function runProgram(program: Command, argv: string[] = process.argv): Promise<number> {
+async function runProgram(program: Command, argv: string[] = process.argv): Promise<number> {
   for (const c of allCommands(program)) {
     c.exitOverride();
     if (c !== program) addCommonFlags(c);

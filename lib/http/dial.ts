@@ -4,7 +4,7 @@
 import net from "node:net";
 import tls from "node:tls";
 
-export const CONNECT_TIMEOUT_MS = 10_000;
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * Call `late` unless `s` is connected within `ms`: a dial's deadline, the name lookup

@@ -31,7 +31,7 @@ export function sensitiveSlots(bottle: BottleSection) {
   return bottle.sensitiveEnv.filter((name) => !tokens.includes(name)).map((name, i) => ({ name, slot: `BB_SENSITIVE_${i}` }));
 }
 
-export function firewallPolicy(slug: string, bottle: BottleSection): FirewallPolicy {
+function firewallPolicy(slug: string, bottle: BottleSection): FirewallPolicy {
   const hosts = new Map<string, FirewallPolicy["hosts"][number]>();
   for (const h of bottle.allowHosts) hosts.set(h.host, { host: h.host, tlsPassthrough: h.tlsPassthrough, routed: false, ...(h.ports ? { ports: h.ports } : {}) });
   for (const r of bottle.egress) {
@@ -48,7 +48,7 @@ export function firewallPolicy(slug: string, bottle: BottleSection): FirewallPol
   };
 }
 
-export function egressRoutes(bottle: BottleSection): EgressRoutes {
+function egressRoutes(bottle: BottleSection): EgressRoutes {
   return { version: CONFIG_VERSION, routes: bottle.egress.map((r) => ({ host: r.host, auth: r.auth, header: r.header, slot: r.slot })) };
 }
 
@@ -63,7 +63,7 @@ export function localUpstreamPath(url: string): string {
   return decodeURIComponent(new URL(url).pathname);
 }
 
-export function gitGateConfig(bottle: BottleSection): GitGateConfig | null {
+function gitGateConfig(bottle: BottleSection): GitGateConfig | null {
   if (!bottle.git) return null;
   return {
     version: CONFIG_VERSION,

@@ -6,12 +6,12 @@ import { makeBottleDir } from "../paths.ts";
 
 export const SLUG_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
-export function slugBase(agent: string): string {
+function slugBase(agent: string): string {
   const base = agent.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40);
   return base || "bottle";
 }
 
-export function randomSuffix(): string {
+function randomSuffix(): string {
   const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz";
   return Array.from(randomBytes(4), (b) => alphabet[b % 36]).join("");
 }

@@ -12,7 +12,7 @@ import { RELAY_HIGH_WATER_MARK } from "../../lib/http/limits.ts";
 const MASK = "[egress-redacted]";
 
 /** Secrets shorter than this are not searched for: a short one would mask ordinary text. */
-export const MIN_SECRET_LENGTH = 8;
+const MIN_SECRET_LENGTH = 8;
 
 /** One spelling to mask: its bytes (bodies) and those bytes as latin1 text (header values). */
 export interface Secret {

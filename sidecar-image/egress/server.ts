@@ -75,7 +75,7 @@ type Prep = { ok: true; value: Prepared } | { ok: false; status: number; reason:
  * last two labels: under a public suffix of two (github.io, co.uk) those would put every
  * registrant's hosts in one share, and one site's flood would silence all the others.
  */
-export function shareOf(hostname: string): string {
+function shareOf(hostname: string): string {
   return net.isIP(hostname) !== 0 ? hostname : registrableDomain(hostname);
 }
 

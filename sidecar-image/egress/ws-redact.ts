@@ -12,7 +12,7 @@ import { frameLength, serverFrame } from "../../lib/ws/frame.ts";
 import { maskAll, SecretMasker, type Secret } from "./redact.ts";
 
 /** The largest server frame held whole; a bigger one ends the connection. */
-export const MAX_SERVER_FRAME = 16 * 1024 * 1024;
+const MAX_SERVER_FRAME = 16 * 1024 * 1024;
 
 interface ServerFrame {
   fin: boolean;
@@ -25,7 +25,7 @@ interface ServerFrame {
 type Parsed = { frame: ServerFrame } | { need: number } | { error: string };
 
 /** One frame from the start of `buf`, as a server sends it (unmasked, no RSV bits). */
-export function parseServerFrame(buf: Buffer, maxPayload = MAX_SERVER_FRAME): Parsed {
+function parseServerFrame(buf: Buffer, maxPayload = MAX_SERVER_FRAME): Parsed {
   if (buf.length < 2) return { need: 0 };
   if (buf[0]! & 0x70) return { error: "a frame with RSV bits set (compressed?), which egress cannot search" };
   if (buf[1]! & 0x80) return { error: "a masked frame, which a server must never send" };
