@@ -56,7 +56,7 @@ const SIZE_LINE = /^([0-9A-Fa-f]{1,12})[\t ]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
 
 type State = "size" | "data" | "data-end" | "trailer" | "done";
 
-export type Decoded = { ok: true; data: Buffer[]; done: boolean; /** bytes after the body's end */ rest: Buffer } | { ok: false; reason: string };
+type Decoded = { ok: true; data: Buffer[]; done: boolean; /** bytes after the body's end */ rest: Buffer } | { ok: false; reason: string };
 
 /** Takes a chunked body apart as it streams in; the data comes out without framing. */
 export class ChunkedDecoder {

@@ -28,7 +28,7 @@ export function directSocket(res: http.ServerResponse, answer: { status: number;
 }
 
 /** What each chunk passes on its way (egress's SecretMasker): the same bytes out as in, over the whole body. */
-export interface ChunkMask {
+interface ChunkMask {
   push(chunk: Buffer): Buffer;
   /** What it still holds, once the body has ended. */
   flush(): Buffer;

@@ -41,7 +41,7 @@ export interface HopRequestInit {
   body?: Buffer | Readable;
 }
 
-export interface HopClientOptions {
+interface HopClientOptions {
   /** How a connection is opened (default: TCP to the peer, tcpDial's connect timeout). */
   dial?: () => Promise<net.Socket>;
   /** Who the peer is in the errors of an answer it framed wrongly: the text reaches the

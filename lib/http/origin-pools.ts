@@ -21,7 +21,7 @@ export interface OriginTarget {
   servername?: string;
 }
 
-export interface OriginPoolsOptions {
+interface OriginPoolsOptions {
   lookup?: net.LookupFunction;
   /** Whom TLS upstreams must be signed by (lib/tls/ciphers.ts clientContext), asked for at
    * the first TLS dial: the first SecureContext is costly (lib/tls/upstream-agents.ts). */

@@ -15,7 +15,7 @@ export interface ResponseHead {
   rawHeaders: string[];
 }
 
-export type HeadRead =
+type HeadRead =
   | { kind: "need" }
   /** `reason` is what was sent, article and all: "PEER sent REASON" is a sentence. */
   | { kind: "bad"; reason: string }

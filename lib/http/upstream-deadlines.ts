@@ -66,7 +66,7 @@ export function dialWithin(to: { host: string; port: number }, origin: string, m
 }
 
 /** TLS options for dialTlsWithin: whom the certificate must name, whom to trust, a session to resume. */
-export interface TlsDial {
+interface TlsDial {
   /** SNI, and the name the certificate is checked against; absent for an IP literal. */
   servername?: string;
   secureContext: tls.SecureContext;
@@ -94,7 +94,7 @@ export function dialTlsWithin(to: { host: string; port: number }, origin: string
 }
 
 /** What the head deadline needs of a request: node's ClientRequest, or a HopRequest (hop-client.ts). */
-export interface Timed {
+interface Timed {
   once(event: "finish" | "response" | "upgrade" | "close", listener: () => void): unknown;
   destroy(e: Error): void;
 }

@@ -76,7 +76,7 @@ function gitGateConfig(bottle: BottleSection): GitGateConfig | null {
 
 const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
 
-export interface WriteFilesInput {
+interface WriteFilesInput {
   dir: string;
   slug: string;
   bottle: BottleSection;

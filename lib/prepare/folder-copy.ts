@@ -11,7 +11,7 @@ import { copyRegularFile } from "../copy-regular.ts";
 import { BbError } from "../errors.ts";
 import { refusedBecause } from "../read-regular.ts";
 
-export type Kind = "l" | "d" | "f";
+type Kind = "l" | "d" | "f";
 
 /** What `path` is (a symlink, a folder, a regular file), or null when nothing is there. */
 export async function kindOf(path: string): Promise<Kind | null> {
@@ -28,7 +28,7 @@ export async function kindOf(path: string): Promise<Kind | null> {
   throw new BbError("STATE", `${path} is not a file, folder or symlink: bot-bottle never makes one there, so it does not copy it aside; remove it`, { details: { path } });
 }
 
-export interface CopyTreeHooks {
+interface CopyTreeHooks {
   /** Called for each file judged a regular file, before it is opened: where tests swap in
    * what a copy must not wait on. */
   judged?: (path: string) => Promise<void>;

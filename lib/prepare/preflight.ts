@@ -35,7 +35,7 @@ function envLine(plan: Plan): string {
   return parts.length ? parts.join(", ") : "(none)";
 }
 
-export interface PreflightExtras {
+interface PreflightExtras {
   /** Hosts the operator approved for this bottle before (approved-hosts.json), which a
    * rebuild puts back into the policy: the allow line shows all the agent can reach. */
   approved?: readonly { host: string; tlsPassthrough: boolean }[];

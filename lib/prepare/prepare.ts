@@ -24,7 +24,7 @@ import { beginCopy, dropPart, finishCopy, putBack, putBackLeft, type PutBackOpti
 import { servicesFor, writeBottleFiles } from "./files.ts";
 import { checkSlug, mintSlug } from "./slug.ts";
 
-export interface PrepareOptions {
+interface PrepareOptions {
   agent: string;
   manifestDir: string;
   stateRoot: string;

@@ -29,7 +29,7 @@ export function credentialHeaderNames(route: Route): string[] {
   return names;
 }
 
-export type Injection =
+type Injection =
   | { ok: true; header: [name: string, value: string] }
   | { ok: false; reason: string };
 

@@ -28,12 +28,12 @@ import { armDeadlines, armHeadDeadline, DEFAULT_DEADLINES, dialWithin, isUpstrea
 import { routableLookup } from "../../lib/http/lookup.ts";
 import { credentialHeaderNames, injectedHeader, injectedSecrets, routeTable, type Route } from "./routes.ts";
 
-export interface Target {
+interface Target {
   host: string;
   port: number;
 }
 
-export interface EgressOptions {
+interface EgressOptions {
   routes: EgressRoutes;
   /** Where token slots are read, at request time (default process.env). */
   env?: Record<string, string | undefined>;
@@ -46,7 +46,7 @@ export interface EgressOptions {
   log?: Logger;
 }
 
-export interface Egress {
+interface Egress {
   server: http.Server;
   /** Swap the route table; throws (keeping the old one) when a route is unusable. */
   setRoutes(routes: EgressRoutes): void;
