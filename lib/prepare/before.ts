@@ -30,7 +30,7 @@ import { copyTree, kindOf, putBackEntry, putBackMode } from "./folder-copy.ts";
 /** What bb-prepare writes in a bottle's folder (prepare.ts: the owner record, the plan;
  * files.ts: the daemons' configs, the prompt; a reload it no longer owes), all of it put
  * back; the rest (the CA, approved hosts, the supervise queue, git-gate's mirrors) it
- * leaves be. files.test.ts holds writeBottleFiles to this list. */
+ * leaves be. before.test.ts holds a rebuild's writes to this list. */
 export const PREPARED_ENTRIES = [OWNER_FILE, "plan.json", "prompt.md", RELOAD_OWED_FILE, "firewall", "egress", "git-gate"] as const;
 /** Folders bb-prepare makes or sets the mode of, deepest first: a mode put back, or the
  * folder removed if it made it and it is still empty. */
