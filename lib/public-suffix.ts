@@ -48,7 +48,7 @@ function childOf(node: number, label: string): number {
 
 /** The trie node of `name`, or -1 when no rule is `name` or lies beneath it. */
 function nodeOf(name: string): number {
-  let node = rulesRoot;
+  let node: number = rulesRoot;
   for (const label of name.split(".").reverse()) {
     node = childOf(node, label);
     if (node === -1) return -1;
