@@ -4,12 +4,18 @@
 // supervise listens without evaluating the SDK first.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+// The @ts-types lines are for deno check: the SDK's "./*" export maps types to "*.d.ts",
+// so for "server/mcp.js" deno looks for mcp.js.d.ts and finds none (tsc strips the .js
+// first); the extensionless subpath names the real .d.ts. modelcontextprotocol/typescript-sdk#2701.
+// @ts-types="@modelcontextprotocol/sdk/server/mcp"
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+// @ts-types="@modelcontextprotocol/sdk/server/streamableHttp"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { log } from "../../lib/log.ts";
 import type { RequestBook } from "./requests.ts";
 import { registerSuperviseTools } from "./tools.ts";
 
+// @ts-types="@modelcontextprotocol/sdk/types"
 export { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 
 export interface Session {

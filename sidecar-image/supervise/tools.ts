@@ -1,6 +1,9 @@
 // The MCP tools the agent sees. Each answer carries a sentence for the model (text) and
 // the same facts as structured content for clients that read it.
+// The @ts-types lines are for deno check (see session.ts).
+// @ts-types="@modelcontextprotocol/sdk/server/mcp"
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+// @ts-types="@modelcontextprotocol/sdk/types"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod/v3";
 import { BbError } from "../../lib/errors.ts";
