@@ -4,10 +4,9 @@
 // destroys the socket, so an agent still sending (a body behind a bad request line) meets
 // a reset instead and never learns why. Here the answer says in one line what the parser
 // could not take, and the socket lingers (linger.ts) so the agent reads it.
-import { Buffer } from "node:buffer";
-import http from "node:http";
+import type http from "node:http";
 import type net from "node:net";
-import { type Linger, isLingering, lingeringClose } from "./linger.ts";
+import { closingAnswer, type Linger, isLingering, lingeringClose } from "./linger.ts";
 
 /** node's code for a request (head or body) that missed headersTimeout or requestTimeout;
  * deadlines.ts raises the same for the tunnels it times. */
@@ -78,9 +77,7 @@ export function answerClientErrors(server: http.Server, o: { linger: Linger; max
       const text = `bot-bottle firewall: cannot take the request: ${answer.why}\n`;
       lingeringClose(socket, o.linger, {
         readElsewhere,
-        answer:
-          `HTTP/1.1 ${answer.status} ${http.STATUS_CODES[answer.status] ?? ""}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-          `content-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+        answer: closingAnswer(answer.status, text),
       });
     };
     settle();

@@ -33,7 +33,7 @@ import { createAgentLines } from "../../lib/log-limit.ts";
 import { OVER_BUDGET, relayWebSocket } from "./websocket.ts";
 import { tunnelDeadlines, type Timeouts } from "./deadlines.ts";
 import { answerClientErrors } from "./client-error.ts";
-import { isLingering, LINGER, type Linger, lingerAfterLastAnswer, lingeringClose } from "./linger.ts";
+import { closingAnswer, isLingering, LINGER, type Linger, lingerAfterLastAnswer, lingeringClose } from "./linger.ts";
 import { hasBody, parseAbsolute, parseAuthority, withoutHopByHop } from "./request-target.ts";
 import { peek, pipeBoth, plainProtocol } from "./tunnel-bytes.ts";
 import { type Answer, authority, createUpstream, type Endpoint, type Sent, type Target } from "./upstream.ts";
@@ -239,10 +239,7 @@ export function createFirewall(opts: FirewallOptions): Firewall {
    * path: an upstream that failed or timed out, or a request the firewall cannot parse,
    * blocked nothing, and the agent (or its operator) must not go asking for an approval. */
   function rawResponse(socket: net.Socket, status: number, body: string, o: { blocked?: true } = {}): void {
-    const answer =
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\n${o.blocked ? "x-bot-bottle-firewall: blocked\r\n" : ""}connection: close\r\n\r\n${body}`;
-    lingeringClose(socket, linger, { answer });
+    lingeringClose(socket, linger, { answer: closingAnswer(status, body, o.blocked ? "x-bot-bottle-firewall: blocked\r\n" : "") });
   }
 
   function denyRaw(socket: net.Socket, method: string, host: string, block: Block, under?: string): void {

@@ -9,7 +9,8 @@
 // What is read here is never held, scanned, forwarded or charged to the body budget; the
 // bounds (quiet time, total time, bytes) keep a client that never stops sending, or a
 // flood of refused uploads, from holding sockets for longer than totalMs each.
-import type { Buffer } from "node:buffer";
+import { Buffer } from "node:buffer";
+import http from "node:http";
 import type net from "node:net";
 import type { Duplex } from "node:stream";
 
@@ -98,4 +99,12 @@ export function lingeringClose(socket: Duplex, limits: Linger, o: LingerOptions 
  * dropping) what still comes. */
 export function lingerAfterLastAnswer(socket: net.Socket, limits: Linger): void {
   socket.destroySoon = () => lingeringClose(socket, limits, { readElsewhere: () => socket.bytesRead });
+}
+
+/** A plain-text answer written straight to a socket, the last on it (`connection: close`):
+ * what lingeringClose's `answer` is, for the firewall's own refusals and for what node's
+ * parser could not take alike. `headers`: extra header lines, each ending in CRLF. */
+export function closingAnswer(status: number, body: string, headers = ""): string {
+  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+    `content-length: ${Buffer.byteLength(body)}\r\n${headers}connection: close\r\n\r\n${body}`;
 }
